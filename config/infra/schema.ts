@@ -1,0 +1,364 @@
+/**
+ * The shape of one infrastructure environment (what the CDKTF stacks declare for it),
+ * validated on load. Every field with a default says what the default does, so an
+ * environment file only carries what differs from a secure, boring set-up.
+ *
+ * A bad value fails with the field path, the value received and the expected form,
+ * e.g. `config/infra/prod.ts: database.deletionProtection: received false; expected true ...`.
+ */
+import { z } from 'zod';
+
+const patterns = {
+  environmentName: /^[a-z][a-z0-9]{1,15}$/,
+  accountId: /^\d{12}$/,
+  region: /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/,
+  iamPrincipalArn: /^arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)\/[\w+=,.@/-]+)$/,
+  secretArn: /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/,
+  vpcId: /^vpc-[0-9a-f]{8,17}$/,
+  subnetId: /^subnet-[0-9a-f]{8,17}$/,
+  securityGroupId: /^sg-[0-9a-f]{8,17}$/,
+  hostedZoneId: /^Z[0-9A-Z]{4,31}$/,
+  cidr: /^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$/,
+  databaseIdentifier: /^[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$/,
+  snapshotIdentifier: /^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:(cluster-)?snapshot:)?[a-zA-Z][a-zA-Z0-9-]{0,254}$/,
+  dnsName: /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/,
+  parameterGroupFamily: /^(mysql|postgres|aurora-mysql|aurora-postgresql)\d+(\.\d+)?$/,
+  scheduleExpression: /^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
+  gitUrl: /^https:\/\/[^\s]+$/,
+} as const;
+
+/** A string matching `pattern`, with the expected form spelled out for the error message. */
+const matching = (pattern: RegExp, expected: string) =>
+  z.string({ error: `expected ${expected}` }).regex(pattern, { error: `expected ${expected}` });
+
+const accountId = matching(patterns.accountId, 'a 12-digit AWS account id such as "123456789012"');
+const iamPrincipalArn = matching(
+  patterns.iamPrincipalArn,
+  'an IAM role, user or account root ARN such as "arn:aws:iam::123456789012:role/Admin"',
+);
+const secretArn = matching(
+  patterns.secretArn,
+  'a Secrets Manager secret ARN such as "arn:aws:secretsmanager:eu-west-1:123456789012:secret:name-AbCdEf"',
+);
+const subnetId = matching(patterns.subnetId, 'a subnet id such as "subnet-0abc1234def567890"');
+const securityGroupId = matching(patterns.securityGroupId, 'a security group id such as "sg-0abc1234def567890"');
+const databaseIdentifier = matching(
+  patterns.databaseIdentifier,
+  'an RDS identifier: lower-case letters, digits and single hyphens, starting with a letter, at most 63 characters',
+);
+
+/** Services whose endpoint may be overridden (e.g. to point the provider at an emulator). */
+export const OVERRIDABLE_ENDPOINT_SERVICES = [
+  'codebuild',
+  'ec2',
+  'ecr',
+  'events',
+  'iam',
+  'kms',
+  'logs',
+  'rds',
+  'route53',
+  's3',
+  'secretsmanager',
+  'sts',
+] as const;
+
+const providerSchema = z
+  .object({
+    /** Role the provider assumes. @default - the caller's own credentials */
+    assumeRole: z
+      .object({
+        roleArn: iamPrincipalArn,
+        externalId: z.string().min(2).max(1224).optional(),
+        sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/).default('rds-cutover'),
+      })
+      .strict()
+      .optional(),
+    /** Per-service endpoint URLs. @default - the real AWS endpoints */
+    endpoints: z
+      .partialRecord(z.enum(OVERRIDABLE_ENDPOINT_SERVICES), z.url({ error: 'expected an http(s) URL' }))
+      .default({}),
+    /** @default false - credentials are checked with STS */
+    skipCredentialsValidation: z.boolean().default(false),
+    /** @default false - the provider asks STS for the account id */
+    skipRequestingAccountId: z.boolean().default(false),
+    /** @default false - the provider may use the EC2 metadata service */
+    skipMetadataApiCheck: z.boolean().default(false),
+    /** @default false - the region name is checked against the known list */
+    skipRegionValidation: z.boolean().default(false),
+    /** @default false - virtual-host style S3 addressing */
+    s3UsePathStyle: z.boolean().default(false),
+  })
+  .strict()
+  .default({
+    endpoints: {},
+    skipCredentialsValidation: false,
+    skipRequestingAccountId: false,
+    skipMetadataApiCheck: false,
+    skipRegionValidation: false,
+    s3UsePathStyle: false,
+  });
+
+const backendSchema = z.discriminatedUnion(
+  'type',
+  [
+    z
+      .object({
+        type: z.literal('local'),
+        /** State directory; one `<stack>.tfstate` per stack. @default - `.rds-cutover/state` */
+        directory: z.string().min(1).default('.rds-cutover/state'),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('s3'),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name' }),
+        /** State key prefix; the key is `<prefix>/<stack>.tfstate`. @default "rds-cutover" */
+        keyPrefix: z.string().regex(/^[\w./-]+$/).default('rds-cutover'),
+        /** @default - the environment's region */
+        region: matching(patterns.region, 'an AWS region such as "eu-west-1"').optional(),
+        /**
+         * How concurrent runs are kept apart. `lockfile` is S3's own conditional-write lock
+         * (Terraform ≥ 1.10); `dynamodb` is the older table lock.
+         * @default { type: "lockfile" }
+         */
+        locking: z
+          .discriminatedUnion('type', [
+            z.object({ type: z.literal('lockfile') }).strict(),
+            z.object({ type: z.literal('dynamodb'), table: z.string().regex(/^[\w.-]{3,255}$/) }).strict(),
+          ])
+          .default({ type: 'lockfile' }),
+        /** KMS key for the state objects. @default - the bucket's default encryption */
+        kmsKeyId: z.string().min(1).optional(),
+        /** Role to assume for state access. @default - the provider's credentials chain */
+        roleArn: iamPrincipalArn.optional(),
+      })
+      .strict(),
+  ],
+  { error: 'expected a backend with type "local" or "s3"' },
+);
+
+const engineSchema = z.enum(['mysql', 'postgres', 'aurora-mysql', 'aurora-postgresql'], {
+  error: 'expected one of "mysql", "postgres", "aurora-mysql", "aurora-postgresql"',
+});
+
+const databaseSchema = z
+  .object({
+    /** Identifier of the new (target) instance or cluster. */
+    identifier: databaseIdentifier,
+    engine: engineSchema,
+    engineVersion: z.string().regex(/^\d+(\.\d+){0,2}(\.[\w.-]+)?$/, { error: 'expected an engine version such as "8.0.39"' }),
+    /** Parameter group family of the target, e.g. "mysql8.0", "postgres17". */
+    parameterGroupFamily: matching(patterns.parameterGroupFamily, 'a family such as "mysql8.0" or "aurora-postgresql16"'),
+    /**
+     * Family of the PostgreSQL "frozen" parameter group, which the freeze step puts on the
+     * *source*; differs from the target's family in an upgrade.
+     * @default - the target's family
+     */
+    freezeParameterGroupFamily: matching(patterns.parameterGroupFamily, 'a family such as "postgres15"').optional(),
+    instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'expected an instance class such as "db.r6g.large"' }),
+    /** Aurora only: number of cluster instances. @default 2 - a writer and a reader in another AZ */
+    instanceCount: z.number().int().min(1).max(15).default(2),
+    /** RDS instances only. @default 100 */
+    allocatedStorageGb: z.number().int().min(20).max(65536).default(100),
+    /** Restore the target from this snapshot (id or ARN). @default - an empty database is created */
+    restoreFromSnapshotId: matching(patterns.snapshotIdentifier, 'a DB snapshot identifier or ARN').optional(),
+    /** Ignored when restoring (the snapshot carries it). @default "cutover_admin" */
+    masterUsername: z.string().regex(/^[a-zA-Z]\w{0,15}$/).default('cutover_admin'),
+    /** @default true - and it cannot be turned off in a production environment */
+    deletionProtection: z.boolean().default(true),
+    /** @default 7 - backups are needed for read replicas and point-in-time restore */
+    backupRetentionDays: z.number().int().min(1).max(35).default(7),
+    /** RDS instances only. @default true */
+    multiAz: z.boolean().default(true),
+    /** Security groups of the applications allowed to connect. @default - none */
+    clientSecurityGroupIds: z.array(securityGroupId).default([]),
+  })
+  .strict();
+
+const dnsSchema = z
+  .object({
+    /** The name applications connect to, e.g. "orders-db.internal.example.com". */
+    recordName: matching(patterns.dnsName, 'a DNS name such as "orders-db.internal.example.com"'),
+    /**
+     * Either an existing hosted zone (`{ existingZoneId }`) or a private zone to create (`{ privateZoneName }`).
+     */
+    zone: z.union(
+      [
+        z.object({ existingZoneId: matching(patterns.hostedZoneId, 'a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"') }).strict(),
+        z.object({ privateZoneName: matching(patterns.dnsName, 'a DNS zone name such as "internal.example.com"') }).strict(),
+      ],
+      { error: 'expected { existingZoneId: "Z…" } or { privateZoneName: "internal.example.com" }' },
+    ),
+    /** Endpoint of the database that is live today: the record's initial value. */
+    currentEndpoint: matching(patterns.dnsName, 'the current database endpoint host name'),
+    /** @default 15 - short, so clients follow the switch quickly */
+    ttlSeconds: z.number().int().min(1).max(300).default(15),
+  })
+  .strict();
+
+const proxySchema = z
+  .object({
+    engineFamily: z.enum(['MYSQL', 'POSTGRESQL'], { error: 'expected "MYSQL" or "POSTGRESQL"' }),
+    /** Secret with the database credentials the proxy uses. */
+    secretArn,
+    /** Database the proxy targets after the first deploy (the scripts register it and later swap it). */
+    initialTarget: z
+      .object({ kind: z.enum(['instance', 'cluster']), identifier: databaseIdentifier })
+      .strict(),
+    /** @default 1800 */
+    idleClientTimeoutSeconds: z.number().int().min(1).max(28800).default(1800),
+    /** Security groups of the applications allowed to reach the proxy. @default - none */
+    clientSecurityGroupIds: z.array(securityGroupId).default([]),
+  })
+  .strict();
+
+const maskingSchema = z
+  .object({
+    /** Accounts (staging) that may read the masked dumps. */
+    readerAccountIds: z.array(accountId).min(1, { error: 'expected at least one reader account id' }),
+    /** @default 14 - masked dumps are deleted after this many days */
+    dumpRetentionDays: z.number().int().min(1).max(365).default(14),
+    /** @default "cron(0 3 ? * MON *)" - Mondays 03:00 UTC */
+    schedule: matching(patterns.scheduleExpression, 'an EventBridge schedule such as "cron(0 3 ? * MON *)" or "rate(7 days)"').default(
+      'cron(0 3 ? * MON *)',
+    ),
+    /** Git repository CodeBuild checks out (it holds the buildspec and the script). */
+    sourceRepositoryUrl: matching(patterns.gitUrl, 'an https git URL'),
+    /** @default "main" */
+    sourceBranch: z.string().min(1).default('main'),
+    /** Secrets the masking run may read (HMAC key, source credentials, webhook). */
+    secretArns: z.array(secretArn).min(1, { error: 'expected at least one secret ARN (the masking HMAC key)' }),
+    /** @default "BUILD_GENERAL1_SMALL" */
+    computeType: z.enum(['BUILD_GENERAL1_SMALL', 'BUILD_GENERAL1_MEDIUM', 'BUILD_GENERAL1_LARGE']).default('BUILD_GENERAL1_SMALL'),
+  })
+  .strict();
+
+const snapshotShareSchema = z
+  .object({
+    /** Accounts allowed to copy and restore snapshots encrypted with the share key. */
+    targetAccountIds: z.array(accountId).min(1, { error: 'expected at least one target account id' }),
+  })
+  .strict();
+
+export const infraEnvironmentSchema = z
+  .object({
+    name: matching(patterns.environmentName, 'a short lower-case name such as "prod"'),
+    tier: z.enum(['production', 'staging', 'development'], { error: 'expected "production", "staging" or "development"' }),
+    accountId,
+    region: matching(patterns.region, 'an AWS region such as "eu-west-1"'),
+    provider: providerSchema,
+    /** Tags on every resource (the provider's default_tags). @default {} */
+    defaultTags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/), z.string().max(256)).default({}),
+    backend: backendSchema,
+    /** Principals allowed to administer (not use) the customer managed keys; include the deploying role. */
+    keyAdministratorArns: z.array(iamPrincipalArn).min(1, { error: 'expected at least one key administrator ARN' }),
+    network: z
+      .object({
+        vpcId: matching(patterns.vpcId, 'a VPC id such as "vpc-0abc1234def567890"'),
+        vpcCidr: matching(patterns.cidr, 'an IPv4 CIDR such as "10.20.0.0/16"'),
+        /** Private subnets in at least two availability zones. */
+        subnetIds: z.array(subnetId).min(2, { error: 'expected at least two private subnet ids (RDS needs two AZs)' }),
+      })
+      .strict(),
+    /** Seeds 000/001: the target database. @default - no database stack */
+    database: databaseSchema.optional(),
+    /** The switch point the scripts flip. @default - no DNS record */
+    dns: dnsSchema.optional(),
+    /** Seed 002: RDS Proxy in front of the database. @default - no proxy */
+    proxy: proxySchema.optional(),
+    /** Seed 003: masked refresh pipeline. @default - no masking stack */
+    masking: maskingSchema.optional(),
+    /** Seed 004: snapshot-share key. @default - no snapshot-share stack */
+    snapshotShare: snapshotShareSchema.optional(),
+  })
+  .strict()
+  .superRefine((environment, context) => {
+    const problem = (path: (string | number)[], input: unknown, message: string) =>
+      context.addIssue({ code: 'custom', path, input, message });
+
+    if (environment.tier === 'production' && environment.database && !environment.database.deletionProtection) {
+      problem(['database', 'deletionProtection'], false, 'expected true in a production environment (remove the field or set it to true)');
+    }
+    const database = environment.database;
+    if (database) {
+      const family = database.parameterGroupFamily.replace(/\d.*$/, '');
+      if (family !== database.engine) {
+        problem(['database', 'parameterGroupFamily'], database.parameterGroupFamily, `expected a family of engine "${database.engine}", e.g. "${database.engine}${database.engine.includes('mysql') ? '8.0' : '16'}"`);
+      }
+      if (database.freezeParameterGroupFamily !== undefined && !database.engine.includes('postgres')) {
+        problem(['database', 'freezeParameterGroupFamily'], database.freezeParameterGroupFamily, 'expected no value: the frozen parameter group exists for PostgreSQL engines only');
+      }
+    }
+    for (const [section, accounts] of [
+      ['snapshotShare', environment.snapshotShare?.targetAccountIds],
+      ['masking', environment.masking?.readerAccountIds],
+    ] as const) {
+      const field = section === 'snapshotShare' ? 'targetAccountIds' : 'readerAccountIds';
+      accounts?.forEach((account, index) => {
+        if (account === environment.accountId) {
+          problem([section, field, index], account, `expected another account than the environment's own (${environment.accountId})`);
+        }
+      });
+    }
+    if (environment.proxy && environment.database) {
+      const expectedFamily = environment.database.engine.includes('mysql') ? 'MYSQL' : 'POSTGRESQL';
+      if (environment.proxy.engineFamily !== expectedFamily) {
+        problem(['proxy', 'engineFamily'], environment.proxy.engineFamily, `expected "${expectedFamily}" to match database.engine "${environment.database.engine}"`);
+      }
+    }
+    const zone = environment.dns?.zone;
+    if (environment.dns && zone && 'privateZoneName' in zone) {
+      const zoneName = zone.privateZoneName.replace(/\.$/, '');
+      if (!environment.dns.recordName.replace(/\.$/, '').endsWith(`.${zoneName}`)) {
+        problem(['dns', 'recordName'], environment.dns.recordName, `expected a name inside the zone "${zoneName}"`);
+      }
+    }
+  });
+
+/** What an environment file is written as (defaults may be left out). */
+export type InfraEnvironmentInput = z.input<typeof infraEnvironmentSchema>;
+/** A validated environment with every default filled in. */
+export type InfraEnvironment = z.output<typeof infraEnvironmentSchema>;
+export type DatabaseSettings = NonNullable<InfraEnvironment['database']>;
+export type DnsSettings = NonNullable<InfraEnvironment['dns']>;
+export type ProxySettings = NonNullable<InfraEnvironment['proxy']>;
+export type MaskingSettings = NonNullable<InfraEnvironment['masking']>;
+export type SnapshotShareSettings = NonNullable<InfraEnvironment['snapshotShare']>;
+export type BackendSettings = InfraEnvironment['backend'];
+
+/** Raised when an environment does not validate; the message lists every problem. */
+export class InfraConfigError extends Error {
+  constructor(readonly source: string, readonly problems: readonly string[]) {
+    super(`${source}: invalid infrastructure environment:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+    this.name = 'InfraConfigError';
+  }
+}
+
+const describeValue = (value: unknown): string => {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
+/**
+ * Validates `raw` and fills in defaults.
+ * @param source where the values came from, named in the error (e.g. "config/infra/prod.ts")
+ * @throws InfraConfigError naming each field, the value received and the expected form
+ */
+export function parseInfraEnvironment(raw: unknown, source: string): InfraEnvironment {
+  const result = infraEnvironmentSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    let expectation = issue.message.replace(/^Invalid input: /, '');
+    if (issue.code === 'unrecognized_keys') {
+      expectation = `unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}: remove them or check the spelling`;
+      return `${field}: ${expectation}`;
+    }
+    // zod's own messages already say "received X" for type errors; custom ones do not.
+    const received = /received/.test(expectation) ? '' : `received ${describeValue(issue.input)}; `;
+    return `${field}: ${received}${expectation}`;
+  });
+  throw new InfraConfigError(source, problems);
+}

@@ -1,0 +1,223 @@
+/**
+ * The encrypted target of a cutover (seeds 000 and 001): an RDS instance or an Aurora
+ * cluster, empty or restored from a snapshot, with the parameter groups the flows need.
+ *
+ * - MySQL family: `binlog_format=ROW` (the binlog catch-up reads row events).
+ * - PostgreSQL family: `rds.logical_replication=1` (static: applies after a reboot), and a
+ *   "frozen" group that adds `default_transaction_read_only=1` for the freeze step. The frozen
+ *   group keeps logical replication on, so putting it on the source does not stop the
+ *   replication the flow is waiting on.
+ */
+import {
+  Construct,
+  DbInstance,
+  DbParameterGroup,
+  DbSubnetGroup,
+  RdsCluster,
+  RdsClusterInstance,
+  RdsClusterParameterGroup,
+  SecurityGroup,
+} from '../aws';
+import { check } from './validation';
+
+export type DatabaseEngine = 'mysql' | 'postgres' | 'aurora-mysql' | 'aurora-postgresql';
+
+export interface DatabaseParameter {
+  readonly name: string;
+  readonly value: string;
+  readonly applyMethod: 'immediate' | 'pending-reboot';
+}
+
+export interface TargetDatabaseProps {
+  readonly identifier: string;
+  readonly engine: DatabaseEngine;
+  readonly engineVersion: string;
+  readonly parameterGroupFamily: string;
+  /** PostgreSQL only. @default - `parameterGroupFamily` */
+  readonly freezeParameterGroupFamily?: string;
+  readonly instanceClass: string;
+  /** KMS key ARN for storage (and the managed master password). */
+  readonly kmsKeyArn: string;
+  readonly vpcId: string;
+  /** The target connects out to the source on the database port (binlog or logical replication). */
+  readonly vpcCidr: string;
+  readonly subnetIds: readonly string[];
+  /** Security groups allowed to connect (applications, the proxy). @default - none */
+  readonly clientSecurityGroupIds?: readonly string[];
+  /** Aurora only. @default 2 */
+  readonly instanceCount?: number;
+  /** RDS instances only. @default 100 */
+  readonly allocatedStorageGb?: number;
+  /**
+   * Snapshot to restore. For an RDS instance it must already be encrypted (the scripts copy
+   * it with the storage key first); an Aurora cluster restore encrypts with `kmsKeyArn`.
+   * @default - an empty database
+   */
+  readonly restoreFromSnapshotId?: string;
+  /** @default "cutover_admin"; the password is managed by RDS in Secrets Manager */
+  readonly masterUsername?: string;
+  /** @default true */
+  readonly deletionProtection?: boolean;
+  /** @default 7 */
+  readonly backupRetentionDays?: number;
+  /** RDS instances only. @default true */
+  readonly multiAz?: boolean;
+}
+
+const DEFAULT_PORT: Record<DatabaseEngine, number> = { mysql: 3306, 'aurora-mysql': 3306, postgres: 5432, 'aurora-postgresql': 5432 };
+
+/** Parameters that let the target take part in replication (and later be a rollback source). */
+export function replicationParameters(engine: DatabaseEngine): DatabaseParameter[] {
+  if (engine === 'mysql') return [{ name: 'binlog_format', value: 'ROW', applyMethod: 'immediate' }];
+  if (engine === 'aurora-mysql') return [{ name: 'binlog_format', value: 'ROW', applyMethod: 'pending-reboot' }];
+  return [{ name: 'rds.logical_replication', value: '1', applyMethod: 'pending-reboot' }];
+}
+
+export class TargetDatabase extends Construct {
+  readonly kind: 'instance' | 'cluster';
+  readonly port: number;
+  readonly securityGroup: SecurityGroup;
+  readonly subnetGroup: DbSubnetGroup;
+  /** The group with the replication parameters (cluster-level for Aurora). */
+  readonly parameterGroupName: string;
+  /** PostgreSQL engines only. */
+  readonly frozenParameterGroupName?: string;
+  readonly instance?: DbInstance;
+  readonly cluster?: RdsCluster;
+  readonly clusterInstances: readonly RdsClusterInstance[] = [];
+
+  constructor(scope: Construct, id: string, props: TargetDatabaseProps) {
+    super(scope, id);
+    const {
+      identifier,
+      engine,
+      engineVersion,
+      parameterGroupFamily,
+      freezeParameterGroupFamily = parameterGroupFamily,
+      instanceClass,
+      kmsKeyArn,
+      vpcId,
+      vpcCidr,
+      subnetIds,
+      clientSecurityGroupIds = [],
+      instanceCount = 2,
+      allocatedStorageGb = 100,
+      restoreFromSnapshotId,
+      masterUsername = 'cutover_admin',
+      deletionProtection = true,
+      backupRetentionDays = 7,
+      multiAz = true,
+    } = props;
+    check(/^[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$/.test(identifier), this, 'identifier', identifier, 'lower-case letters, digits and single hyphens, starting with a letter');
+    check(parameterGroupFamily.startsWith(engine) && /\d/.test(parameterGroupFamily.slice(engine.length, engine.length + 1)), this, 'parameterGroupFamily', parameterGroupFamily, `a family of engine "${engine}"`);
+    check(freezeParameterGroupFamily.startsWith(engine), this, 'freezeParameterGroupFamily', freezeParameterGroupFamily, `a family of engine "${engine}"`);
+    check(kmsKeyArn.length > 0, this, 'kmsKeyArn', kmsKeyArn, 'the storage key ARN (storage is always encrypted)');
+    check(subnetIds.length >= 2, this, 'subnetIds', subnetIds, 'at least two subnets in different availability zones');
+    check(backupRetentionDays >= 1, this, 'backupRetentionDays', backupRetentionDays, 'at least 1 (read replicas and point-in-time restore need backups)');
+
+    const aurora = engine.startsWith('aurora-');
+    const postgres = engine.endsWith('postgres') || engine.endsWith('postgresql');
+    this.kind = aurora ? 'cluster' : 'instance';
+    this.port = DEFAULT_PORT[engine];
+
+    this.subnetGroup = new DbSubnetGroup(this, 'subnet-group', {
+      name: identifier,
+      description: `rds-cutover target ${identifier}`,
+      subnetIds: [...subnetIds],
+    });
+    this.securityGroup = new SecurityGroup(this, 'security-group', {
+      name: `${identifier}-database`,
+      description: `rds-cutover target ${identifier}: clients in, replication out`,
+      vpcId,
+      ingress: clientSecurityGroupIds.length === 0 ? [] : [
+        { description: 'database clients', protocol: 'tcp', fromPort: this.port, toPort: this.port, securityGroups: [...clientSecurityGroupIds] },
+      ],
+      egress: [{ description: 'replication from the source database', protocol: 'tcp', fromPort: this.port, toPort: this.port, cidrBlocks: [vpcCidr] }],
+      revokeRulesOnDelete: true,
+    });
+
+    const ParameterGroup = aurora ? RdsClusterParameterGroup : DbParameterGroup;
+    const parameterGroup = (groupId: string, name: string, family: string, description: string, parameter: DatabaseParameter[]) =>
+      new ParameterGroup(this, groupId, { name, family, description, parameter }).name;
+
+    const replication = replicationParameters(engine);
+    this.parameterGroupName = parameterGroup('parameter-group', `${identifier}-replication`, parameterGroupFamily, 'rds-cutover: replication on', replication);
+    if (postgres) {
+      this.frozenParameterGroupName = parameterGroup('frozen-parameter-group', `${identifier}-frozen`, freezeParameterGroupFamily, 'rds-cutover freeze step: read-only, replication kept on', [
+        ...replication,
+        { name: 'default_transaction_read_only', value: '1', applyMethod: 'immediate' },
+      ]);
+    }
+
+    // An RDS restore takes the master user from the snapshot; a new database gets one whose
+    // password RDS generates and keeps in Secrets Manager (never in state or config).
+    const restoring = restoreFromSnapshotId !== undefined;
+    const managedPassword = restoring ? {} : { manageMasterUserPassword: true, masterUserSecretKmsKeyId: kmsKeyArn };
+    const common = {
+      engine,
+      engineVersion,
+      storageEncrypted: true,
+      kmsKeyId: kmsKeyArn,
+      dbSubnetGroupName: this.subnetGroup.name,
+      vpcSecurityGroupIds: [this.securityGroup.id],
+      deletionProtection,
+      copyTagsToSnapshot: true,
+      skipFinalSnapshot: false,
+      finalSnapshotIdentifier: `${identifier}-final`,
+      iamDatabaseAuthenticationEnabled: true,
+      port: this.port,
+    };
+
+    if (aurora) {
+      this.cluster = new RdsCluster(this, 'cluster', {
+        ...common,
+        ...(restoring ? { snapshotIdentifier: restoreFromSnapshotId } : { masterUsername }),
+        ...managedPassword,
+        clusterIdentifier: identifier,
+        dbClusterParameterGroupName: this.parameterGroupName,
+        backupRetentionPeriod: backupRetentionDays,
+      });
+      this.clusterInstances = Array.from({ length: instanceCount }, (_, index) =>
+        new RdsClusterInstance(this, `cluster-instance-${index + 1}`, {
+          identifier: `${identifier}-${index + 1}`,
+          clusterIdentifier: this.cluster!.clusterIdentifier,
+          engine,
+          engineVersion,
+          instanceClass,
+          dbSubnetGroupName: this.subnetGroup.name,
+          publiclyAccessible: false,
+          copyTagsToSnapshot: true,
+        }),
+      );
+    } else {
+      check(Number.isInteger(allocatedStorageGb) && allocatedStorageGb >= 20, this, 'allocatedStorageGb', allocatedStorageGb, 'a whole number of GB, at least 20');
+      this.instance = new DbInstance(this, 'instance', {
+        ...common,
+        ...(restoring ? { snapshotIdentifier: restoreFromSnapshotId } : { username: masterUsername }),
+        ...managedPassword,
+        identifier,
+        instanceClass,
+        allocatedStorage: allocatedStorageGb,
+        storageType: 'gp3',
+        multiAz,
+        publiclyAccessible: false,
+        parameterGroupName: this.parameterGroupName,
+        backupRetentionPeriod: backupRetentionDays,
+        autoMinorVersionUpgrade: true,
+      });
+    }
+  }
+
+  /** Writer endpoint host name. */
+  get endpoint(): string {
+    return this.cluster ? this.cluster.endpoint : this.instance!.address;
+  }
+
+  get arn(): string {
+    return this.cluster ? this.cluster.arn : this.instance!.arn;
+  }
+
+  get identifier(): string {
+    return this.cluster ? this.cluster.clusterIdentifier : this.instance!.identifier;
+  }
+}
