@@ -7,7 +7,8 @@ import { App } from './stacks/aws';
 import { addEnvironmentStacks } from './stacks/app';
 
 const app = new App();
-for (const environment of loadInfraEnvironments()) {
-  addEnvironmentStacks(app, environment, { projectRoot: __dirname });
-}
+const stackNames = loadInfraEnvironments().flatMap((environment) =>
+  addEnvironmentStacks(app, environment, { projectRoot: __dirname }).all.map((stack) => stack.node.id),
+);
 app.synth();
+console.log(`Synthesized ${stackNames.length} stacks into ${app.outdir}/stacks: ${stackNames.join(', ')}`);
