@@ -1,0 +1,76 @@
+import type { Connection } from './connection';
+import { rows, quoteIdentifier } from './connection';
+import { quoteString } from './dialect';
+
+export interface TableChecksum {
+  table: string;
+  rows: number;
+  hash: string;
+}
+
+export interface ChecksumComparison {
+  match: boolean;
+  tables: Array<{ table: string; sourceRows: number; targetRows: number; sourceHash: string; targetHash: string; match: boolean }>;
+}
+
+const BINARY_TYPES = new Set(['binary', 'varbinary', 'blob', 'tinyblob', 'mediumblob', 'longblob', 'bit', 'geometry', 'point', 'linestring', 'polygon']);
+
+/**
+ * Per-table checksum: row count plus two order-independent aggregates of an MD5 of every row
+ * (the sum of one half and the XOR of the other, so neither reordering nor a duplicated pair
+ * of rows hides a difference). Reads through the caller's connection, so inside
+ * `START TRANSACTION WITH CONSISTENT SNAPSHOT` it sees exactly that snapshot.
+ */
+export async function tableChecksums(connection: Connection, databases: string[]): Promise<TableChecksum[]> {
+  if (databases.length === 0) return [];
+  await connection.query("SET SESSION time_zone = '+00:00'");
+  const columns = await rows<{ db: string; tbl: string; col: string; type: string }>(
+    connection,
+    `SELECT c.TABLE_SCHEMA AS db, c.TABLE_NAME AS tbl, c.COLUMN_NAME AS col, c.DATA_TYPE AS type
+     FROM information_schema.COLUMNS c JOIN information_schema.TABLES t
+       ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND t.TABLE_TYPE = 'BASE TABLE'
+     WHERE c.TABLE_SCHEMA IN (${databases.map(quoteString).join(', ')})
+     ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION`,
+  );
+  const tables = new Map<string, Array<{ col: string; type: string }>>();
+  for (const c of columns) {
+    const key = `${c.db}.${c.tbl}`;
+    if (!tables.has(key)) tables.set(key, []);
+    tables.get(key)!.push({ col: c.col, type: c.type.toLowerCase() });
+  }
+  const result: TableChecksum[] = [];
+  for (const [table, cols] of [...tables.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const [db, name] = [table.slice(0, table.indexOf('.')), table.slice(table.indexOf('.') + 1)];
+    // NULL is spelled out so that (NULL,'x') and ('', 'x') differ.
+    const parts = cols.map(({ col, type }) => {
+      const c = quoteIdentifier(col);
+      return BINARY_TYPES.has(type) ? `COALESCE(HEX(${c}), '\\\\N')` : `COALESCE(CAST(${c} AS CHAR), '\\\\N')`;
+    });
+    const rowHash = `MD5(CONCAT_WS('|', ${parts.join(', ')}))`;
+    const [aggregate] = await rows<{ n: string; s: string | null; x: string | null }>(
+      connection,
+      `SELECT COUNT(*) AS n, SUM(CONV(SUBSTRING(h, 1, 15), 16, 10)) AS s, BIT_XOR(CAST(CONV(SUBSTRING(h, 16, 16), 16, 10) AS UNSIGNED)) AS x
+       FROM (SELECT ${rowHash} AS h FROM ${quoteIdentifier(db)}.${quoteIdentifier(name)}) AS hashed`,
+    );
+    result.push({ table, rows: Number(aggregate.n), hash: `${aggregate.s ?? 0}:${aggregate.x ?? 0}` });
+  }
+  return result;
+}
+
+export function compareChecksums(source: TableChecksum[], target: TableChecksum[]): ChecksumComparison {
+  const targetByTable = new Map(target.map((t) => [t.table, t]));
+  const names = [...new Set([...source.map((t) => t.table), ...target.map((t) => t.table)])].sort();
+  const tables = names.map((table) => {
+    const s = source.find((t) => t.table === table);
+    const t = targetByTable.get(table);
+    return {
+      table,
+      sourceRows: s?.rows ?? -1,
+      targetRows: t?.rows ?? -1,
+      sourceHash: s?.hash ?? 'missing',
+      targetHash: t?.hash ?? 'missing',
+      match: s !== undefined && t !== undefined && s.rows === t.rows && s.hash === t.hash,
+    };
+  });
+  return { match: tables.every((t) => t.match), tables };
+}

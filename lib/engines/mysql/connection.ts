@@ -1,0 +1,37 @@
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { MysqlEndpoint } from './endpoint';
+
+export type { Connection } from 'mysql2/promise';
+
+/** Open an administrator connection. Errors never carry the password (mysql2 does not echo it). */
+export async function connect(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string } = {}): Promise<Connection> {
+  return mysql.createConnection({
+    host: endpoint.host,
+    port: endpoint.port,
+    user: endpoint.user,
+    password: endpoint.password,
+    database: options.database,
+    connectTimeout: options.connectTimeoutMs ?? 10000,
+    // DECIMAL/BIGINT as strings: checksums and ids must not lose precision.
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+  });
+}
+
+/** Run a query and return its rows as plain objects. */
+export async function rows<T = Record<string, unknown>>(connection: Connection, sql: string, values?: unknown[]): Promise<T[]> {
+  const [result] = await connection.query<RowDataPacket[]>(sql, values);
+  return result as unknown as T[];
+}
+
+/** Run a query that returns at most one row. */
+export async function row<T = Record<string, unknown>>(connection: Connection, sql: string, values?: unknown[]): Promise<T | undefined> {
+  return (await rows<T>(connection, sql, values))[0];
+}
+
+/** Quote an identifier for MySQL/MariaDB. */
+export function quoteIdentifier(name: string): string {
+  return '`' + name.replace(/`/g, '``') + '`';
+}

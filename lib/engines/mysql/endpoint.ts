@@ -1,0 +1,10 @@
+/** How to reach a MySQL-family server as an administrator (or any named user). */
+export interface MysqlEndpoint {
+  /** A name for messages and reports: `source`, `replica`, `target`, `endpoint`. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Never logged: registered as a secret by whoever created it. */
+  password: string;
+}

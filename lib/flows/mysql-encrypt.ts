@@ -1,0 +1,444 @@
+import type { Connection } from '../engines/mysql/connection';
+import { connect, rows } from '../engines/mysql/connection';
+import type { MysqlDialect } from '../engines/mysql/dialect';
+import {
+  accountsOf,
+  detectDialect,
+  killSessionsOf,
+  measureLagMs,
+  primaryPosition,
+  replicaStatus,
+  setAccountsLocked,
+  startReplicationFrom,
+  tablesWithoutPrimaryKey,
+  userDatabases,
+  waitForPosition,
+  type Account,
+  type BinlogPosition,
+} from '../engines/mysql/server';
+import { compareChecksums, tableChecksums } from '../engines/mysql/checksum';
+import type { MysqlPlatform } from '../platforms/mysql-platform';
+import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { generatePassword } from '../util/secrets';
+import { nowMs, sleep } from '../util/time';
+
+export interface MysqlFlowSettings {
+  /** Databases to move and verify; empty = every non-system database. */
+  databases: string[];
+  /** Application accounts frozen at the switch (locked, sessions killed). */
+  appUsers: string[];
+  /** Least-privilege account the target replicates with. */
+  replicationUser: string;
+  /** Replication must be at most this far behind before the switch starts. */
+  lagThresholdMs: number;
+  /** The whole switch (freeze → endpoint moved) must fit in this, else abort and reopen the source. */
+  switchTimeoutMs: number;
+  /** How long to wait for a replica or the target to catch up before giving up. */
+  catchUpTimeoutMs: number;
+  /** Binlogs must be kept at least this long (the copy must finish within it). */
+  minBinlogRetentionHours: number;
+}
+
+/** Open connections are kept per run and closed by `closeFlowConnections`. */
+const CONNECTIONS = 'mysql.connections';
+
+async function open(context: StepContext, key: string, endpoint: () => Promise<import('../engines/mysql/endpoint').MysqlEndpoint>): Promise<Connection> {
+  const pool = (context.runtime.get(CONNECTIONS) as Map<string, Connection> | undefined) ?? new Map<string, Connection>();
+  context.runtime.set(CONNECTIONS, pool);
+  const existing = pool.get(key);
+  if (existing) {
+    try {
+      await existing.query('SELECT 1');
+      return existing;
+    } catch {
+      pool.delete(key);
+    }
+  }
+  const connection = await connect(await endpoint());
+  pool.set(key, connection);
+  return connection;
+}
+
+export async function closeFlowConnections(runtime: Map<string, unknown>): Promise<void> {
+  const pool = runtime.get(CONNECTIONS) as Map<string, Connection> | undefined;
+  for (const connection of pool?.values() ?? []) await connection.end().catch(() => connection.destroy());
+  pool?.clear();
+  for (const key of ['mysql.snapshot.source', 'mysql.snapshot.target']) {
+    const connection = runtime.get(key) as Connection | undefined;
+    if (connection) await connection.end().catch(() => connection.destroy());
+    runtime.delete(key);
+  }
+}
+
+async function dialectOf(context: StepContext, platform: MysqlPlatform, connection: Connection): Promise<MysqlDialect> {
+  const cached = context.runtime.get('mysql.dialect') as MysqlDialect | undefined;
+  if (cached) return cached;
+  const dialect = await detectDialect(connection, { rdsProcedures: platform.rdsProcedures });
+  context.runtime.set('mysql.dialect', dialect);
+  return dialect;
+}
+
+/**
+ * Seed operation 1: move a MySQL/MariaDB database to a new server (on AWS: encrypted storage)
+ * by replica → stop and record coordinates → clone → replicate from the source → catch up →
+ * freeze → switch → fence → verify.
+ */
+export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlowSettings): Runbook {
+  const source = (context: StepContext) => open(context, 'source', () => platform.source());
+  const replica = (context: StepContext) => open(context, 'replica', () => platform.replica(context.facts));
+  const target = (context: StepContext) => open(context, 'target', () => platform.target(context.facts));
+  const databasesLabel = settings.databases.length > 0 ? settings.databases.join(', ') : 'every non-system database';
+
+  const preflight: Step = {
+    id: 'mysql.preflight',
+    kind: 'check',
+    describe: () => [
+      `Connect to the source ${platform.describe.source()} and check: log_bin ON, binlog_format ROW, server_id set,`,
+      `binlog retention >= ${settings.minBinlogRetentionHours} h, replication privileges, app accounts ${settings.appUsers.join(', ')} exist;`,
+      `list tables without a primary key in ${databasesLabel}.`,
+    ],
+    async apply(context) {
+      const connection = await source(context);
+      const dialect = await dialectOf(context, platform, connection);
+      const problems: string[] = [];
+      const variables = await rows<{ Variable_name: string; Value: string }>(
+        connection,
+        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'server_id', 'binlog_expire_logs_seconds', 'expire_logs_days', 'version')",
+      );
+      const v = Object.fromEntries(variables.map((r) => [r.Variable_name, r.Value]));
+      if (v.log_bin !== 'ON') problems.push('log_bin is OFF: enable binary logging (RDS: set a backup retention period > 0)');
+      if (v.binlog_format !== 'ROW') problems.push(`binlog_format is ${v.binlog_format}: set binlog_format=ROW in the source's parameter group / my.cnf`);
+      if (!v.server_id || v.server_id === '0') problems.push('server_id is 0: give the source a non-zero server_id');
+      let retentionHours: number;
+      if (platform.rdsProcedures) {
+        const config = await rows<{ name: string; value: string | null }>(connection, 'CALL mysql.rds_show_configuration').catch(() => []);
+        const setting = config.find((c) => c.name === 'binlog retention hours');
+        retentionHours = setting?.value ? Number(setting.value) : 0;
+        if (retentionHours < settings.minBinlogRetentionHours) {
+          problems.push(`binlog retention hours is ${setting?.value ?? 'NULL'}: run CALL mysql.rds_set_configuration('binlog retention hours', ${settings.minBinlogRetentionHours}) on the source`);
+        }
+      } else {
+        const seconds = Number(v.binlog_expire_logs_seconds ?? 0) || Number(v.expire_logs_days ?? 0) * 86400;
+        retentionHours = seconds === 0 ? Infinity : seconds / 3600;
+        if (retentionHours < settings.minBinlogRetentionHours) {
+          problems.push(`binlogs expire after ${retentionHours.toFixed(1)} h: set binlog_expire_logs_seconds >= ${settings.minBinlogRetentionHours * 3600}`);
+        }
+      }
+      const grants = (await rows<Record<string, string>>(connection, 'SHOW GRANTS')).map((r) => Object.values(r)[0]).join('\n');
+      if (!/ALL PRIVILEGES ON \*\.\*|REPLICATION SLAVE|REPLICATION REPLICA/i.test(grants) || !/ALL PRIVILEGES ON \*\.\*|CREATE USER/i.test(grants)) {
+        problems.push('the administrator account lacks REPLICATION SLAVE and CREATE USER on *.* (needed to create the replication account): use the master user');
+      }
+      const accounts = await accountsOf(connection, settings.appUsers);
+      const missingUsers = settings.appUsers.filter((u) => !accounts.some((a) => a.user === u));
+      if (missingUsers.length > 0) problems.push(`application account(s) ${missingUsers.join(', ')} not found on the source: fix mysql.appUsers in the environment config`);
+      const databases = await userDatabases(connection, settings.databases);
+      const existing = await userDatabases(connection);
+      const missingDatabases = databases.filter((d) => !existing.includes(d));
+      if (missingDatabases.length > 0) problems.push(`database(s) ${missingDatabases.join(', ')} not found on the source: fix mysql.databases in the environment config`);
+      const withoutPrimaryKey = await tablesWithoutPrimaryKey(connection, databases.filter((d) => existing.includes(d)));
+      if (withoutPrimaryKey.length > 0) {
+        context.log.warn(`tables without a primary key (replicate slowly under row-based logging; checksums still compare them): ${withoutPrimaryKey.join(', ')}`);
+      }
+      if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
+      return { dialect: dialect.name, sourceServerId: Number(v.server_id), sourceVersion: v.version, databases, tablesWithoutPrimaryKey: withoutPrimaryKey, binlogRetentionHours: Number.isFinite(retentionHours) ? retentionHours : null };
+    },
+  };
+
+  const createReplica: Step = {
+    id: 'mysql.replica.create',
+    kind: 'action',
+    describe: () => platform.describe.createReplica(),
+    apply: (context) => platform.createReplica(context),
+  };
+
+  const replicaCatchUp: Step = {
+    id: 'mysql.replica.catch-up',
+    kind: 'action',
+    describe: () => [`Wait (up to ${Math.round(settings.catchUpTimeoutMs / 1000)} s) until the replica has executed everything the source has written.`],
+    async apply(context) {
+      const lag = await waitUntilCaughtUp(context, await source(context), await replica(context), await dialectOf(context, platform, await source(context)), settings, 'replica');
+      return { replicaLagMs: Math.round(lag) };
+    },
+  };
+
+  const stopReplica: Step = {
+    id: 'mysql.replica.stop',
+    kind: 'action',
+    describe: () => ['Stop replication on the replica and record the source coordinates it executed', '(Relay_Master_Log_File / Exec_Master_Log_Pos; MySQL 8: Relay_Source_Log_File / Exec_Source_Log_Pos).'],
+    async apply(context) {
+      const connection = await replica(context);
+      const dialect = await dialectOf(context, platform, await source(context));
+      const before = await replicaStatus(connection, dialect);
+      if (!before) throw new Error('The replica is not configured to replicate: recreate it (mysql.replica.create)');
+      if (before.sqlRunning || before.ioRunning) await connection.query(dialect.stopReplication());
+      const after = await replicaStatus(connection, dialect);
+      if (!after || after.sqlRunning) throw new Error('Replication did not stop on the replica');
+      return { startBinlogFile: after.executedFile, startBinlogPosition: after.executedPosition };
+    },
+  };
+
+  const cloneTarget: Step = {
+    id: 'mysql.target.clone',
+    kind: 'action',
+    describe: () => platform.describe.cloneTarget(),
+    precondition: async (context) => {
+      if (!context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
+    },
+    apply: (context) => platform.cloneTarget(context),
+  };
+
+  const startReplication: Step = {
+    id: 'mysql.replication.start',
+    kind: 'action',
+    describe: (facts) => [
+      `Create (or reset) account ${settings.replicationUser}@${platform.replicationAccountHost()} on the source with REPLICATION SLAVE only;`,
+      `point the target at the source from the recorded coordinates${facts.startBinlogFile ? ` (${facts.startBinlogFile}:${facts.startBinlogPosition})` : ''}, TLS ${platform.replicationTls() ? 'required' : 'off (loopback)'}, and start it.`,
+      'The target stays read_only until the switch.',
+    ],
+    async apply(context) {
+      const sourceConnection = await source(context);
+      const targetConnection = await target(context);
+      const dialect = await dialectOf(context, platform, sourceConnection);
+      const status = await replicaStatus(targetConnection, dialect);
+      const sourceAddress = platform.sourceAddressForReplication();
+      if (status?.ioRunning && status.sqlRunning && context.facts.replicationStartedAt) {
+        context.log.info('target already replicating from the source; nothing to do');
+        return {};
+      }
+      const password = generatePassword();
+      const account = `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`;
+      await sourceConnection.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${sourceConnection.escape(password)}`);
+      await sourceConnection.query(`ALTER USER ${account} IDENTIFIED BY ${sourceConnection.escape(password)}`);
+      await sourceConnection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
+      const readOnly = dialect.setReadOnly(true);
+      if (readOnly) await targetConnection.query(readOnly);
+      await startReplicationFrom(targetConnection, dialect, {
+        host: sourceAddress.host,
+        port: sourceAddress.port,
+        user: settings.replicationUser,
+        password,
+        logFile: String(context.facts.startBinlogFile),
+        logPosition: Number(context.facts.startBinlogPosition),
+        ssl: platform.replicationTls(),
+      });
+      return { replicationStartedAt: new Date().toISOString() };
+    },
+    async verify(context) {
+      const dialect = await dialectOf(context, platform, await source(context));
+      // The IO thread needs a moment to connect; an authentication or position error shows up here.
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        const status = await replicaStatus(await target(context), dialect);
+        if (status?.lastError) throw new Error(`Replication on the target failed: ${status.lastError}`);
+        if (status?.ioRunning && status.sqlRunning) return;
+        await sleep(100);
+      }
+      throw new Error('Replication on the target did not start (IO/SQL thread not running after 5 s)');
+    },
+  };
+
+  const targetCatchUp: Step = {
+    id: 'mysql.replication.catch-up',
+    kind: 'action',
+    describe: () => [`Wait until the target is healthy and less than ${settings.lagThresholdMs} ms behind the source (gate before the switch).`],
+    async apply(context) {
+      const lag = await waitUntilCaughtUp(context, await source(context), await target(context), await dialectOf(context, platform, await source(context)), settings, 'target');
+      return { lagBeforeSwitchMs: Math.round(lag) };
+    },
+  };
+
+  const switchOver: Step = {
+    id: 'mysql.switch',
+    kind: 'action',
+    irreversible: true,
+    hookBefore: 'before-switch',
+    hookAfter: 'after-switch',
+    describe: () => [
+      `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
+      `freeze the source: lock ${settings.appUsers.join(', ')}, read_only ON, kill their sessions until the processlist shows none;`,
+      'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
+      'stop and reset replication on the target, unlock the app accounts there, read_only OFF;',
+      ...platform.describe.switchEndpoint(),
+      ...platform.describe.fence(),
+    ],
+    precondition: async (context) => {
+      const dialect = await dialectOf(context, platform, await source(context));
+      const status = await replicaStatus(await target(context), dialect);
+      if (!status?.ioRunning || !status.sqlRunning) throw new PreconditionFailed(`Target is not replicating (${status?.lastError || 'threads stopped'}): run mysql.replication.start again (--resume)`);
+    },
+    apply: (context) => switchWrites(context, platform, settings, source, target),
+  };
+
+  const verifyChecksums: Step = {
+    id: 'mysql.verify.checksums',
+    kind: 'action',
+    describe: () => ['Compare per-table checksums of the frozen source and of the target at the switch position (consistent snapshots taken during the switch).'],
+    async apply(context) {
+      const sourceSnapshot = context.runtime.get('mysql.snapshot.source') as Connection | undefined;
+      const targetSnapshot = context.runtime.get('mysql.snapshot.target') as Connection | undefined;
+      if (!sourceSnapshot || !targetSnapshot) {
+        throw new Error('The switch-time snapshots were lost with the process that switched (resumed run): compare the frozen source with a point-in-time restore of the target instead');
+      }
+      const databases = (context.facts.databases as string[]) ?? settings.databases;
+      const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
+      await sourceSnapshot.query('COMMIT');
+      await targetSnapshot.query('COMMIT');
+      const comparison = compareChecksums(sourceSums, targetSums);
+      const checksums = { match: comparison.match, tables: comparison.tables };
+      if (!comparison.match) {
+        const bad = comparison.tables.filter((t) => !t.match).map((t) => `${t.table} (source ${t.sourceRows} rows, target ${t.targetRows})`);
+        context.facts.checksums = checksums;
+        throw new Error(`Checksums differ for ${bad.join(', ')}: do not remove the old source; investigate before anything else`);
+      }
+      return { checksums };
+    },
+  };
+
+  const removeReplica: Step = {
+    id: 'mysql.replica.remove',
+    kind: 'action',
+    describe: () => platform.describe.removeReplica(),
+    apply: (context) => platform.removeReplica(context),
+  };
+
+  return {
+    flow: 'mysql.encrypt',
+    summary: [`source: ${platform.describe.source()}`, `databases: ${databasesLabel}`, `platform: ${platform.kind}`],
+    steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, removeReplica],
+  };
+}
+
+async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
+  const deadline = nowMs() + settings.catchUpTimeoutMs;
+  for (;;) {
+    const status = await replicaStatus(replicaConnection, dialect);
+    if (!status) throw new Error(`The ${what} is not configured to replicate`);
+    if (status.lastError) throw new Error(`Replication on the ${what} is broken: ${status.lastError}`);
+    const remaining = deadline - nowMs();
+    if (remaining <= 0) throw new AbortRun(`The ${what} did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
+    const lag = await measureLagMs(sourceConnection, replicaConnection, dialect, Math.min(remaining, 10000));
+    if (lag !== undefined && lag <= settings.lagThresholdMs) return lag;
+    context.log.info(`${what} lag ${lag === undefined ? '> 10 s' : `${Math.round(lag)} ms`}; waiting`);
+  }
+}
+
+/**
+ * The switch. Ordering (why):
+ * 1. Lock app accounts first so killed clients cannot log back in, then read_only, then kill
+ *    sessions until none are left: after that no app write can commit on the source.
+ * 2. The final position is read after the freeze, so it covers every acknowledged write.
+ * 3. Consistent snapshots on both sides at that position let verification run after traffic
+ *    has moved, without holding writes down while tables are checksummed. The target's is
+ *    taken before it opens; the frozen source's after the switch, checked against the position.
+ * 4. The account lock replicates to the target through the binlog (RDS cannot skip binlogging
+ *    it), so the target unlocks the accounts itself after promotion.
+ */
+async function switchWrites(
+  context: StepContext,
+  platform: MysqlPlatform,
+  settings: MysqlFlowSettings,
+  source: (c: StepContext) => Promise<Connection>,
+  target: (c: StepContext) => Promise<Connection>,
+): Promise<Facts> {
+  const sourceConnection = await source(context);
+  const targetConnection = await target(context);
+  const dialect = await dialectOf(context, platform, sourceConnection);
+  // Warm everything the critical section touches: connections, snapshot sessions, platform.
+  const sourceSnapshot = await connect(await platform.source());
+  const targetSnapshot = await connect(await platform.target(context.facts));
+  context.runtime.set('mysql.snapshot.source', sourceSnapshot);
+  context.runtime.set('mysql.snapshot.target', targetSnapshot);
+  for (const c of [sourceSnapshot, targetSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  const accounts: Account[] = await accountsOf(sourceConnection, settings.appUsers);
+  await replicaStatus(targetConnection, dialect);
+  await primaryPosition(sourceConnection, dialect);
+  await platform.prepareSwitch(context);
+
+  const started = nowMs();
+  const startedAt = Date.now();
+  const deadline = started + settings.switchTimeoutMs;
+  const remaining = () => Math.max(1, deadline - nowMs());
+  let frozen = false;
+  const phases: Record<string, number> = {};
+  let lastMark = started;
+  const mark = (phase: string) => {
+    const now = nowMs();
+    phases[phase] = Math.round((now - lastMark) * 10) / 10;
+    lastMark = now;
+  };
+  let finalPosition: BinlogPosition | undefined;
+  let lagAtSwitchMs: number | undefined;
+  try {
+    await setAccountsLocked(sourceConnection, accounts, true);
+    frozen = true;
+    mark('lockAccounts');
+    const readOnly = dialect.setReadOnly(true);
+    if (readOnly) {
+      await sourceConnection.query(`SET SESSION lock_wait_timeout = ${Math.ceil(remaining() / 1000)}`);
+      await sourceConnection.query(readOnly);
+    }
+    mark('readOnly');
+    const killed = await killSessionsOf(sourceConnection, dialect, settings.appUsers, remaining());
+    mark('killSessions');
+    finalPosition = await primaryPosition(sourceConnection, dialect);
+    mark('finalPosition');
+    const waitStarted = nowMs();
+    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining());
+    lagAtSwitchMs = nowMs() - waitStarted;
+    mark('targetCatchUp');
+    if (outcome !== 'reached') {
+      const why = outcome === 'timeout' ? `the target did not reach ${finalPosition.file}:${finalPosition.position} within --switch-timeout ${settings.switchTimeoutMs} ms` : 'replication is not running on the target';
+      throw new AbortRun(`Switch aborted: ${why}. The source was reopened for writes and traffic never moved.`);
+    }
+    // Past this point the target is promoted: finishing the switch is safer than going back.
+    await targetConnection.query(dialect.stopReplication());
+    await targetSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    await setAccountsLocked(targetConnection, accounts, false);
+    const writable = dialect.setReadOnly(false);
+    if (writable) await targetConnection.query(writable);
+    mark('promoteTarget');
+    await platform.switchEndpoint(context);
+    mark('switchEndpoint');
+    const switchDurationMs = nowMs() - started;
+    context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (killed ${killed} session(s), target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    const switchedAt = Date.now();
+    // Forgetting the old source can wait until traffic has moved (replication is stopped).
+    await targetConnection.query(dialect.resetReplication());
+    // The frozen source cannot change, so its snapshot can be taken after traffic moved; the
+    // unchanged binlog position proves nothing was written since the freeze.
+    await sourceSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    const after = await primaryPosition(sourceConnection, dialect);
+    if (after.file !== finalPosition.file || after.position !== finalPosition.position) {
+      throw new Error(`The frozen source was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${after.file}:${after.position}): an account with SUPER/admin rights is still writing; find it in the processlist`);
+    }
+    const fenceFacts = await platform.fenceSource(context);
+    await platform.recycleClients(context);
+    return {
+      finalBinlogFile: finalPosition.file,
+      finalBinlogPosition: finalPosition.position,
+      lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
+      switchDurationMs: Math.round(switchDurationMs * 10) / 10,
+      switchStartedAt: startedAt,
+      switchEndedAt: switchedAt,
+      sessionsKilled: killed,
+      switchPhasesMs: phases,
+      ...fenceFacts,
+    };
+  } catch (failure) {
+    if (frozen) await reopenSource(context, sourceConnection, dialect, accounts);
+    await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
+    await targetSnapshot.query('ROLLBACK').catch(() => undefined);
+    if (failure instanceof AbortRun) {
+      throw new AbortRun(failure.message, { abortedAt: Date.now(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
+    }
+    throw failure;
+  }
+}
+
+/** Undo the freeze: the source takes writes again, traffic never moved. */
+async function reopenSource(context: StepContext, sourceConnection: Connection, dialect: MysqlDialect, accounts: Account[]): Promise<void> {
+  const writable = dialect.setReadOnly(false);
+  if (writable) await sourceConnection.query(writable);
+  // The unlock replicates to the target like the lock did, so both sides agree again.
+  await setAccountsLocked(sourceConnection, accounts, false);
+  context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still replicating');
+}

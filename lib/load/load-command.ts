@@ -1,0 +1,51 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { redact } from '../util/secrets';
+import { sleep } from '../util/time';
+
+export interface LoadCommandOutcome {
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  outputTail: string;
+}
+
+/**
+ * The user's own workload (`--load-command CMD`), run through `sh -c` with the application
+ * endpoint in CUTOVER_DB_* variables (the password only in the environment, never argv).
+ */
+export class LoadCommand {
+  private child: ChildProcess | undefined;
+  private output = '';
+  private exit: Promise<{ code: number | null; signal: string | null }> | undefined;
+
+  constructor(private readonly command: string, private readonly env: { host: string; port: number; user: string; password: string; database: string }) {}
+
+  start(): void {
+    this.child = spawn('sh', ['-c', this.command], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        CUTOVER_DB_HOST: this.env.host,
+        CUTOVER_DB_PORT: String(this.env.port),
+        CUTOVER_DB_USER: this.env.user,
+        CUTOVER_DB_PASSWORD: this.env.password,
+        CUTOVER_DB_NAME: this.env.database,
+      },
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-8000);
+    };
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.exit = new Promise((resolve) => this.child!.on('close', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** SIGTERM, then SIGKILL after 10 s; returns the exit status and the output tail. */
+  async stop(): Promise<LoadCommandOutcome> {
+    if (!this.child || !this.exit) throw new Error('load command was not started');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    const result = await Promise.race([this.exit, sleep(10000).then(() => undefined)]);
+    const final = result ?? (this.child.kill('SIGKILL'), await this.exit);
+    return { command: redact(this.command), exitCode: final.code, signal: final.signal, outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()) };
+  }
+}

@@ -1,0 +1,118 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createConnection } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import type { ProcessGroup } from '../../util/process-group';
+import { freePort } from '../../util/ports';
+import { waitFor } from '../../util/time';
+import type { Logger } from '../../util/log';
+
+/** A backend slot in the HAProxy config. The sandbox has two: the old and the new server. */
+export type HaproxySlot = 'blue' | 'green';
+
+/**
+ * HAProxy in TCP mode as the application's endpoint: the local stand-in for the Route 53
+ * record or RDS Proxy that a real cutover moves. Switching uses the runtime API on the stats
+ * socket, written to directly (spawning socat per command costs ~12 ms here).
+ * Note: never hold clients with `set maxconn frontend … 0` — raising it again deadlocks
+ * HAProxy 2.6 (upstream issue 2726).
+ */
+export class Haproxy {
+  readonly dir: string;
+  readonly socketPath: string;
+  port = 0;
+  private process: ChildProcess | undefined;
+
+  constructor(private readonly options: { baseDir: string; group: ProcessGroup; log: Logger; backendName?: string }) {
+    this.dir = join(options.baseDir, 'haproxy');
+    this.socketPath = join(this.dir, 'admin.sock');
+  }
+
+  get backend(): string {
+    return this.options.backendName ?? 'db';
+  }
+
+  /** Start with `blue` pointing at the given server and `green` parked (maintenance). */
+  async start(blue: { host: string; port: number }): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.port = await freePort();
+    const config = `global
+    stats socket ${this.socketPath} mode 600 level admin
+    maxconn 4000
+
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+
+frontend app
+    bind 127.0.0.1:${this.port}
+    default_backend ${this.backend}
+
+backend ${this.backend}
+    server blue ${blue.host}:${blue.port}
+    server green 127.0.0.1:9 disabled
+`;
+    const configFile = join(this.dir, 'haproxy.cfg');
+    writeFileSync(configFile, config);
+    this.process = this.options.group.start('haproxy', '/usr/sbin/haproxy', ['-db', '-f', configFile]);
+    await waitFor('HAProxy admin socket', async () => ((await this.command('show info')).includes('Pid:') ? true : undefined), { timeoutMs: 15000, intervalMs: 50 });
+    this.options.log.debug(`haproxy listening on 127.0.0.1:${this.port}`);
+  }
+
+  /** Send one or more runtime API commands (joined with `;`) and return the reply. */
+  command(commands: string | string[]): Promise<string> {
+    const line = (Array.isArray(commands) ? commands.join('; ') : commands) + '\n';
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(this.socketPath);
+      let reply = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (reply += chunk));
+      socket.on('error', reject);
+      socket.on('end', () => resolve(reply));
+      socket.on('connect', () => socket.write(line));
+    });
+  }
+
+  /** Current address and state of each slot, read from `show servers state`. */
+  async servers(): Promise<Record<HaproxySlot, { address: string; port: number; enabled: boolean }>> {
+    const reply = await this.command(`show servers state ${this.backend}`);
+    const result: Partial<Record<HaproxySlot, { address: string; port: number; enabled: boolean }>> = {};
+    for (const line of reply.split('\n')) {
+      const fields = line.trim().split(/\s+/);
+      // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port at 18
+      if (fields.length < 19 || fields[1] !== this.backend) continue;
+      const slot = fields[3] as HaproxySlot;
+      const adminState = Number(fields[6]);
+      result[slot] = { address: fields[4], port: Number(fields[18]), enabled: (adminState & 0x01) === 0 && (adminState & 0x02) === 0 && (adminState & 0x20) === 0 };
+    }
+    if (!result.blue || !result.green) throw new Error(`unexpected HAProxy server state reply:\n${reply}`);
+    return result as Record<HaproxySlot, { address: string; port: number; enabled: boolean }>;
+  }
+
+  /** Point a parked slot at a server, still in maintenance (done ahead of the switch). */
+  async park(slot: HaproxySlot, server: { host: string; port: number }): Promise<void> {
+    const reply = await this.command([`set server ${this.backend}/${slot} state maint`, `set server ${this.backend}/${slot} addr ${server.host} port ${server.port}`]);
+    if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused to park ${slot}: ${reply.trim()}`);
+  }
+
+  /**
+   * Move traffic from one slot to the other in a single runtime API round trip: the old
+   * slot goes to maintenance, its open sessions are cut, the new slot takes connections.
+   */
+  async switchTo(to: HaproxySlot): Promise<void> {
+    const from: HaproxySlot = to === 'blue' ? 'green' : 'blue';
+    const reply = await this.command([
+      `set server ${this.backend}/${from} state maint`,
+      `shutdown sessions server ${this.backend}/${from}`,
+      `set server ${this.backend}/${to} state ready`,
+    ]);
+    if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused the switch to ${to}: ${reply.trim()}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.process) await this.options.group.stopProcess(this.process, 5000);
+    this.process = undefined;
+  }
+}

@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import type { MysqlPlatform } from '../mysql-platform';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import { connect } from '../../engines/mysql/connection';
+import { detectDialect, replicaStatus, startReplicationFrom } from '../../engines/mysql/server';
+import type { MysqlSandbox } from './mysql-sandbox';
+
+/**
+ * The MySQL platform on the local sandbox. Where AWS creates a read replica, snapshots it,
+ * copies the snapshot with a KMS key and restores it, this takes mariadb-backup copies of
+ * real servers; where AWS flips a Route 53 record or RDS Proxy target, this flips HAProxy.
+ */
+export class LocalMysqlPlatform implements MysqlPlatform {
+  readonly kind = 'local' as const;
+  readonly rdsProcedures = false;
+
+  constructor(private readonly sandbox: MysqlSandbox) {}
+
+  async source(): Promise<MysqlEndpoint> {
+    return this.sandbox.instance('source').endpoint();
+  }
+  async replica(): Promise<MysqlEndpoint> {
+    return this.sandbox.instance('replica').endpoint();
+  }
+  async target(): Promise<MysqlEndpoint> {
+    return this.sandbox.instance('target').endpoint();
+  }
+  sourceAddressForReplication() {
+    return { host: '127.0.0.1', port: this.sandbox.instance('source').port };
+  }
+  replicationAccountHost(): string {
+    return '127.0.0.1';
+  }
+  replicationTls(): boolean {
+    return false;
+  }
+
+  readonly describe = {
+    source: () => 'local MariaDB "source" (sandbox)',
+    createReplica: () => ['Create the temporary replica: mariadb-backup copy of the live source into a new server (server_id 2),', 'replicating from the coordinates of the copy (AWS: CreateDBInstanceReadReplica).'],
+    cloneTarget: () => ['Clone the stopped replica into the new target: mariadb-backup copy of its datadir into a new server (server_id 3)', '(AWS: CreateDBSnapshot → CopyDBSnapshot with the KMS key → RestoreDBInstanceFromDBSnapshot).'],
+    switchEndpoint: () => ['move the application endpoint: HAProxy slot blue (source) to maintenance, its sessions shut, slot green (target) ready (one runtime-API round trip);'],
+    fence: () => ['fence the old source: HAProxy keeps it in maintenance and its app accounts stay locked (AWS: deny-all security group).'],
+    removeReplica: () => ['Stop and delete the temporary replica server.'],
+  };
+
+  async createReplica(context: StepContext): Promise<Facts> {
+    if (this.sandbox.instances.has('replica')) {
+      const status = await this.withConnection('replica', (c, d) => replicaStatus(c, d));
+      if (status) return { replicaId: 'replica' };
+      await this.sandbox.removeInstance('replica');
+    }
+    const backup = await this.sandbox.instance('source').backup(join(this.sandbox.baseDir, `backup-replica-${context.runId}`));
+    if (!backup.binlogFile) throw new Error('mariadb-backup did not record the source binlog position');
+    const replica = this.sandbox.newInstance('replica', 2);
+    await replica.restoreFrom(backup.dir);
+    const source = this.sandbox.instance('source');
+    await this.withConnection('replica', (connection, dialect) =>
+      startReplicationFrom(connection, dialect, { host: '127.0.0.1', port: source.port, user: 'root', password: this.sandbox.rootPassword, logFile: backup.binlogFile!, logPosition: backup.binlogPosition!, ssl: false }),
+    );
+    return { replicaId: 'replica', replicaSeededAt: `${backup.binlogFile}:${backup.binlogPosition}` };
+  }
+
+  async cloneTarget(context: StepContext): Promise<Facts> {
+    if (this.sandbox.instances.has('target')) return { targetId: 'target' };
+    const backup = await this.sandbox.instance('replica').backup(join(this.sandbox.baseDir, `backup-target-${context.runId}`));
+    const target = this.sandbox.newInstance('target', 3);
+    await target.restoreFrom(backup.dir);
+    return { targetId: 'target' };
+  }
+
+  async prepareSwitch(): Promise<void> {
+    const target = this.sandbox.instance('target');
+    await this.sandbox.haproxy.park('green', { host: '127.0.0.1', port: target.port });
+    await this.sandbox.haproxy.command('show info'); // warm the admin socket path
+  }
+
+  async switchEndpoint(): Promise<void> {
+    await this.sandbox.haproxy.switchTo('green');
+  }
+
+  async fenceSource(): Promise<Facts> {
+    const servers = await this.sandbox.haproxy.servers();
+    if (servers.blue.enabled) throw new Error('fence failed: the old source is still enabled in HAProxy');
+    return { fence: 'haproxy:blue:maint' };
+  }
+
+  async recycleClients(): Promise<void> {
+    // `shutdown sessions server` in the switch already cut every client of the old source.
+  }
+
+  async removeReplica(): Promise<Facts> {
+    await this.sandbox.removeInstance('replica');
+    return { replicaRemoved: true };
+  }
+
+  private async withConnection<T>(name: string, use: (connection: import('../../engines/mysql/connection').Connection, dialect: import('../../engines/mysql/dialect').MysqlDialect) => Promise<T>): Promise<T> {
+    const connection = await connect(this.sandbox.instance(name).endpoint());
+    try {
+      return await use(connection, await detectDialect(connection));
+    } finally {
+      await connection.end();
+    }
+  }
+}

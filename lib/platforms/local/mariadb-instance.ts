@@ -1,0 +1,176 @@
+import { mkdirSync, writeFileSync, renameSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import type { ProcessGroup } from '../../util/process-group';
+import { freePort } from '../../util/ports';
+import { waitFor } from '../../util/time';
+import type { Logger } from '../../util/log';
+import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+
+export type { MysqlEndpoint };
+
+const run = promisify(execFile);
+
+export interface MariadbInstanceOptions {
+  name: string;
+  /** Parent folder; the instance lives in `<baseDir>/<name>`. */
+  baseDir: string;
+  serverId: number;
+  rootPassword: string;
+  group: ProcessGroup;
+  log: Logger;
+}
+
+/**
+ * One real MariaDB server on a loopback port, started from Debian's binaries as a plain
+ * background process with its own datadir, socket and config file.
+ */
+export class MariadbInstance {
+  readonly dir: string;
+  readonly datadir: string;
+  readonly socket: string;
+  readonly configFile: string;
+  port = 0;
+  private process: ChildProcess | undefined;
+
+  constructor(private readonly options: MariadbInstanceOptions) {
+    this.dir = join(options.baseDir, options.name);
+    this.datadir = join(this.dir, 'data');
+    this.socket = join(this.dir, 'mariadb.sock');
+    this.configFile = join(this.dir, 'my.cnf');
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get serverId(): number {
+    return this.options.serverId;
+  }
+
+  /** The administrator endpoint over TCP (root@127.0.0.1). */
+  endpoint(): MysqlEndpoint {
+    return { name: this.options.name, host: '127.0.0.1', port: this.port, user: 'root', password: this.options.rootPassword };
+  }
+
+  /** Initialise an empty datadir, start the server and give root a password for TCP use. */
+  async initialise(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    await this.writeConfig();
+    await run('mariadb-install-db', [
+      `--defaults-file=${this.configFile}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--user=root',
+    ]);
+    await this.start();
+    // Fresh datadir: root@localhost has no password yet and is reached through the socket.
+    const connection = await mysql.createConnection({ socketPath: this.socket, user: 'root' });
+    try {
+      const password = connection.escape(this.options.rootPassword);
+      await connection.query(`ALTER USER root@localhost IDENTIFIED BY ${password}`);
+      await connection.query(`CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY ${password}`);
+      await connection.query(`ALTER USER root@'127.0.0.1' IDENTIFIED BY ${password}`);
+      await connection.query(`GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION`);
+    } finally {
+      await connection.end();
+    }
+  }
+
+  /**
+   * Become a copy of a prepared mariadb-backup folder (the local stand-in for restoring an
+   * RDS snapshot): the backup folder is moved into place as this server's datadir.
+   */
+  async restoreFrom(preparedBackupDir: string): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    await this.writeConfig();
+    renameSync(preparedBackupDir, this.datadir);
+    await this.start();
+  }
+
+  /**
+   * Take a consistent physical copy of this running server with mariadb-backup and prepare
+   * it. Returns the folder and the binlog coordinates the copy corresponds to.
+   */
+  async backup(targetDir: string): Promise<{ dir: string; binlogFile?: string; binlogPosition?: number }> {
+    await run('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
+    await run('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
+    const infoFile = join(targetDir, 'mariadb_backup_binlog_info');
+    const legacyInfo = join(targetDir, 'xtrabackup_binlog_info');
+    const info = existsSync(infoFile) ? infoFile : existsSync(legacyInfo) ? legacyInfo : undefined;
+    if (info === undefined) return { dir: targetDir };
+    const [file, position] = readFileSync(info, 'utf8').trim().split(/\s+/);
+    return { dir: targetDir, binlogFile: file, binlogPosition: Number(position) };
+  }
+
+  async start(): Promise<void> {
+    const child = this.options.group.start(this.options.name, '/usr/sbin/mariadbd', [`--defaults-file=${this.configFile}`]);
+    this.process = child;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`mariadbd ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`))),
+    );
+    const ready = waitFor(`mariadbd ${this.options.name} to accept connections on ${this.socket}`, async () => {
+      const connection = await mysql.createConnection({ socketPath: this.socket, user: 'root', password: this.options.rootPassword }).catch(async (error: { code?: string }) => {
+        // Before initialise() has set a password, root@localhost has none.
+        if (error.code === 'ER_ACCESS_DENIED_ERROR') return mysql.createConnection({ socketPath: this.socket, user: 'root' });
+        throw error;
+      });
+      await connection.end();
+      return true;
+    }, { timeoutMs: 60000, intervalMs: 50 });
+    await Promise.race([ready, exited]);
+    child.removeAllListeners('exit');
+    this.options.log.debug(`mariadbd ${this.options.name} (server_id ${this.options.serverId}) listening on 127.0.0.1:${this.port}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.process) await this.options.group.stopProcess(this.process, 30000);
+    this.process = undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  private async writeConfig(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    const password = this.options.rootPassword.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+    // The [client] section lets mariadb-backup and the CLI connect without a password on argv;
+    // the file is readable by its owner only.
+    const config = `[mariadbd]
+datadir=${this.datadir}
+port=${this.port}
+bind-address=127.0.0.1
+socket=${this.socket}
+pid-file=${join(this.dir, 'mariadbd.pid')}
+log-error=${join(this.dir, 'error.log')}
+user=root
+server-id=${this.options.serverId}
+log-bin=binlog
+log-basename=${this.options.name}
+binlog_format=ROW
+log_slave_updates=ON
+slave_parallel_threads=4
+slave_parallel_mode=optimistic
+binlog_expire_logs_seconds=604800
+sync_binlog=1
+innodb_flush_log_at_trx_commit=1
+skip-slave-start
+skip-name-resolve
+performance_schema=OFF
+innodb_buffer_pool_size=64M
+innodb_log_file_size=48M
+max_connections=300
+
+[client]
+user=root
+password="${password}"
+socket=${this.socket}
+`;
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(this.configFile, config, { mode: 0o600 });
+  }
+}

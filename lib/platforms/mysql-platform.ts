@@ -1,0 +1,55 @@
+import type { Facts, StepContext } from '../runbook/step';
+import type { MysqlEndpoint } from '../engines/mysql/endpoint';
+
+/**
+ * What the MySQL-family flow needs from the place the databases live. The runbook is the same
+ * for the local rehearsal and for AWS; only implementations of this interface know where
+ * servers come from (mariadb-backup copies vs. snapshots and KMS copies) and what the switch
+ * point is (HAProxy vs. Route 53 / RDS Proxy).
+ *
+ * Every operation is idempotent: it looks at actual state (or facts journaled by an earlier
+ * attempt) before changing anything, so a resumed run can call it again.
+ */
+export interface MysqlPlatform {
+  readonly kind: 'local' | 'aws';
+  /** Replication is configured through RDS's mysql.rds_* procedures. */
+  readonly rdsProcedures: boolean;
+
+  /** Administrator endpoint of the source (writable primary). */
+  source(): Promise<MysqlEndpoint>;
+  /** Administrator endpoint of the temporary replica, once created. */
+  replica(facts: Facts): Promise<MysqlEndpoint>;
+  /** Administrator endpoint of the new target, once cloned. */
+  target(facts: Facts): Promise<MysqlEndpoint>;
+  /** The source's address as the target must dial it for replication. */
+  sourceAddressForReplication(): { host: string; port: number };
+  /** Host pattern the replication account is limited to (`127.0.0.1`, a VPC range). */
+  replicationAccountHost(): string;
+  /** Require TLS for replication between source and target. */
+  replicationTls(): boolean;
+
+  /** Plan lines for each operation (deterministic, no secrets). */
+  describe: {
+    source(): string;
+    createReplica(): string[];
+    cloneTarget(): string[];
+    switchEndpoint(): string[];
+    fence(): string[];
+    removeReplica(): string[];
+  };
+
+  /** Create a replica of the source that replicates from it; returns facts naming it. */
+  createReplica(context: StepContext): Promise<Facts>;
+  /** Copy the stopped replica into the new target (snapshot → encrypted copy → restore). */
+  cloneTarget(context: StepContext): Promise<Facts>;
+  /** Get the switch ready ahead of time (park the target, warm connections, lower TTLs). */
+  prepareSwitch(context: StepContext): Promise<void>;
+  /** Move the application's endpoint to the target. Must be quick: writes are frozen. */
+  switchEndpoint(context: StepContext): Promise<void>;
+  /** Make the old source unreachable for the application (deny-all security group). */
+  fenceSource(context: StepContext): Promise<Facts>;
+  /** End client connections still open to the old side (pool recycle). */
+  recycleClients(context: StepContext): Promise<void>;
+  /** Remove the temporary replica (AWS: only with --cleanup; otherwise say what to delete). */
+  removeReplica(context: StepContext): Promise<Facts>;
+}

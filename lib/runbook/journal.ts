@@ -1,0 +1,112 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { redactValue } from '../util/secrets';
+import type { Facts } from './step';
+
+export type JournalEntry =
+  | { type: 'run-start'; at: string; runId: string; flow: string; environment: string; dryRun: boolean; options: Facts }
+  | { type: 'run-resume'; at: string; runId: string }
+  | { type: 'step-start'; at: string; step: string }
+  | { type: 'step-done'; at: string; step: string; durationMs: number; facts: Facts }
+  | { type: 'step-skipped'; at: string; step: string; reason: string }
+  | { type: 'step-failed'; at: string; step: string; durationMs: number; error: string; aborted: boolean }
+  | { type: 'hook'; at: string; phase: string; command: string; exitCode: number; durationMs: number }
+  | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned'; error?: string };
+
+/** A sortable, readable run id: 20261122-011845-a1b2c3. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Append-only journal of one run, one JSON object a line, each line written and fsynced
+ * before the step it records goes on, so that a crash loses at most the step in flight.
+ * Everything is redacted before it reaches the disk.
+ */
+export class Journal {
+  readonly path: string;
+  private fd: number | undefined;
+
+  constructor(readonly stateDir: string, readonly runId: string) {
+    if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw new Error(`Invalid run id "${runId}": use the id printed when the run started (see ${join(stateDir, 'runs')})`);
+    this.path = join(stateDir, 'runs', runId, 'journal.jsonl');
+  }
+
+  exists(): boolean {
+    return existsSync(this.path);
+  }
+
+  append(entry: JournalEntry): void {
+    if (this.fd === undefined) {
+      mkdirSync(join(this.stateDir, 'runs', this.runId), { recursive: true, mode: 0o700 });
+      this.fd = openSync(this.path, 'a', 0o600);
+    }
+    writeSync(this.fd, JSON.stringify(redactValue(entry)) + '\n');
+    fsyncSync(this.fd);
+  }
+
+  read(): JournalEntry[] {
+    if (!this.exists()) {
+      throw new Error(`No journal for run ${this.runId} at ${this.path}. List runs with: ls ${join(this.stateDir, 'runs')}`);
+    }
+    const lines = readFileSync(this.path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+    const entries: JournalEntry[] = [];
+    for (const [index, line] of lines.entries()) {
+      try {
+        entries.push(JSON.parse(line) as JournalEntry);
+      } catch {
+        // A torn last line (crash mid-write) is expected; anything earlier is corruption.
+        if (index !== lines.length - 1) throw new Error(`Journal ${this.path} is corrupt at line ${index + 1}`);
+      }
+    }
+    return entries;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  static list(stateDir: string): string[] {
+    const dir = join(stateDir, 'runs');
+    return existsSync(dir) ? readdirSync(dir).sort() : [];
+  }
+}
+
+/** Where a run stands, derived from its journal. */
+export interface RunStatus {
+  runId: string;
+  flow: string;
+  environment: string;
+  dryRun: boolean;
+  result: 'success' | 'aborted' | 'failed' | 'planned' | 'in-progress';
+  finished: string[];
+  failed?: { step: string; error: string };
+  facts: Facts;
+  lastEntryAt: string;
+}
+
+export function statusFromJournal(entries: JournalEntry[]): RunStatus {
+  const start = entries.find((e): e is Extract<JournalEntry, { type: 'run-start' }> => e.type === 'run-start');
+  if (!start) throw new Error('Journal has no run-start entry');
+  const finished: string[] = [];
+  const facts: Facts = {};
+  let failed: RunStatus['failed'];
+  let result: RunStatus['result'] = 'in-progress';
+  for (const entry of entries) {
+    if (entry.type === 'step-done') {
+      if (!finished.includes(entry.step)) finished.push(entry.step);
+      Object.assign(facts, entry.facts);
+      failed = undefined;
+    } else if (entry.type === 'step-failed') {
+      failed = { step: entry.step, error: entry.error };
+    } else if (entry.type === 'run-end') {
+      result = entry.result;
+    } else if (entry.type === 'run-resume') {
+      result = 'in-progress';
+    }
+  }
+  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, failed, facts, lastEntryAt: entries[entries.length - 1].at };
+}

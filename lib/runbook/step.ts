@@ -1,0 +1,70 @@
+import type { Logger } from '../util/log';
+
+/** Facts a step learned (binlog coordinates, resource ids). JSON only, never secrets. */
+export type Facts = Record<string, unknown>;
+
+/** Named moments at which user hooks run (`--hook before-switch=CMD`). */
+export const HOOK_PHASES = ['startup', 'validated', 'before-switch', 'after-switch', 'success', 'failure'] as const;
+export type HookPhase = (typeof HOOK_PHASES)[number];
+
+export interface StepContext {
+  readonly runId: string;
+  readonly dryRun: boolean;
+  readonly log: Logger;
+  /** Facts recorded by earlier steps of this run (also those of a resumed run). */
+  readonly facts: Facts;
+  /** In-process objects shared between steps (open snapshots, handles); lost on resume. */
+  readonly runtime: Map<string, unknown>;
+}
+
+/**
+ * One step of a runbook. `apply` must be idempotent: it reads actual state first, so that a
+ * resumed run can call it again after a crash halfway through.
+ */
+export interface Step {
+  /** Dotted id naming engine, subject and action: `mysql.replication.start`. */
+  id: string;
+  /** Plan lines shown in dry-run and before execution (no secrets, deterministic). */
+  describe(facts: Facts): string[];
+  /**
+   * `check` steps only read, and run in dry-run too (that is how a dry-run checks
+   * preconditions); `action` steps change something and are only described in dry-run.
+   */
+  kind: 'check' | 'action';
+  /** Run this hook phase just before the step (a failing hook aborts the run). */
+  hookBefore?: HookPhase;
+  /** Run this hook phase right after the step succeeded. */
+  hookAfter?: HookPhase;
+  /** Marks the step after which the old side no longer takes writes (shown in the plan). */
+  irreversible?: boolean;
+  /** Read-only check right before `apply` (execute mode); throw to refuse. */
+  precondition?(context: StepContext): Promise<void>;
+  /** Do the work; return facts to journal for later steps and for resume. */
+  apply(context: StepContext): Promise<Facts | void>;
+  /** Read-only confirmation that the step's effect is there; throw if not. */
+  verify?(context: StepContext): Promise<void>;
+}
+
+export interface Runbook {
+  /** Flow name, e.g. `mysql.encrypt`. */
+  flow: string;
+  /** Short lines printed above the plan (what moves where). */
+  summary: string[];
+  steps: Step[];
+}
+
+/** Thrown to stop a run on purpose (a gate held, a timeout, a hook said no): result `aborted`. */
+export class AbortRun extends Error {
+  constructor(message: string, readonly facts: Facts = {}) {
+    super(message);
+    this.name = 'AbortRun';
+  }
+}
+
+/** Thrown by a precondition or a check step: the message must name the fix. */
+export class PreconditionFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreconditionFailed';
+  }
+}

@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { redact } from './secrets';
+import { sleep } from './time';
+
+/**
+ * Tracks every long-running process the sandbox starts, so that one call stops them all:
+ * at the end of a run, on failure, and on Ctrl-C (SIGINT/SIGTERM handlers installed once).
+ * Children run in their own process group (detached) so that a terminal Ctrl-C reaches
+ * us first and we shut servers down in order instead of having them die mid-write.
+ */
+export class ProcessGroup {
+  private readonly children = new Map<number, { name: string; child: ChildProcess; output: string[] }>();
+  private static readonly live = new Set<ProcessGroup>();
+  private static handlersInstalled = false;
+
+  constructor() {
+    ProcessGroup.live.add(this);
+    ProcessGroup.installSignalHandlers();
+  }
+
+  /** Start a process; its last output lines are kept for error messages. */
+  start(name: string, command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+    const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
+    const output: string[] = [];
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) output.push(redact(line));
+      if (output.length > 50) output.splice(0, output.length - 50);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.children.set(child.pid, { name, child, output });
+    child.on('exit', () => child.pid !== undefined && this.children.delete(child.pid));
+    return child;
+  }
+
+  /** The last lines a named process printed (for error messages). */
+  tail(child: ChildProcess): string {
+    const entry = child.pid === undefined ? undefined : this.children.get(child.pid);
+    return entry ? entry.output.slice(-15).join('\n') : '';
+  }
+
+  pids(): number[] {
+    return [...this.children.keys()];
+  }
+
+  /** Stop one process: SIGTERM to its group, then SIGKILL after the grace period. */
+  async stopProcess(child: ChildProcess, graceMs = 10000): Promise<void> {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    signalGroup(child.pid, 'SIGTERM');
+    const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+    if (timedOut) {
+      signalGroup(child.pid, 'SIGKILL');
+      await exited;
+    }
+  }
+
+  /** Stop everything this group started, newest first. */
+  async stopAll(graceMs = 10000): Promise<void> {
+    const entries = [...this.children.values()].reverse();
+    for (const { child } of entries) await this.stopProcess(child, graceMs);
+    ProcessGroup.live.delete(this);
+  }
+
+  private static installSignalHandlers(): void {
+    if (ProcessGroup.handlersInstalled) return;
+    ProcessGroup.handlersInstalled = true;
+    const stopEverything = async (signal: NodeJS.Signals) => {
+      process.stderr.write(`\n${signal} received: stopping every sandbox process before exiting\n`);
+      await Promise.all([...ProcessGroup.live].map((group) => group.stopAll(5000)));
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    // Jest installs its own handling; only the CLI needs ours.
+    if (process.env.JEST_WORKER_ID === undefined) {
+      process.once('SIGINT', stopEverything);
+      process.once('SIGTERM', stopEverything);
+    }
+    process.once('exit', () => {
+      // Last resort (synchronous): anything still alive gets SIGKILL.
+      for (const group of ProcessGroup.live) for (const pid of group.pids()) signalGroup(pid, 'SIGKILL');
+    });
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** True when a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * The security-relevant properties of every stack, asserted on the synthesized Terraform
+ * (Testing.synth + toHaveResourceWithProperties, or the parsed policy where a policy is a string).
+ */
+import { KEY_ADMINISTRATION_ACTIONS, KEY_GRANT_ACTIONS, KEY_USE_ACTIONS } from '../../stacks/constructs/customer-managed-key';
+import {
+  AwsProvider,
+  CloudwatchEventTarget,
+  CodebuildProject,
+  DbInstance,
+  DbParameterGroup,
+  DbProxy,
+  KmsKey,
+  RdsCluster,
+  RdsClusterParameterGroup,
+  Route53Record,
+  S3BucketPublicAccessBlock,
+  S3BucketServerSideEncryption,
+  SecurityGroup,
+} from '../../stacks/aws';
+import { asList, exampleWith, reference, resources, synthesizedOf, statements, synthesize, synthesizeExample, type Statement } from './helpers';
+
+const dev = synthesizeExample('dev');
+const prod = synthesizeExample('prod');
+const stg = synthesizeExample('stg');
+const devCutover = dev.json['rds-cutover-dev-cutover'];
+const devMasking = dev.json['rds-cutover-dev-masking'];
+const devShare = dev.json['rds-cutover-dev-snapshot-share'];
+const prodCutover = prod.json['rds-cutover-prod-cutover'];
+const stgCutover = stg.json['rds-cutover-stg-cutover'];
+
+const bySid = (list: Statement[], sid: string): Statement => {
+  const found = list.find((statement) => statement.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid} in ${JSON.stringify(list)}`);
+  return found;
+};
+
+describe('fence security group', () => {
+  test('has no ingress and explicitly no egress rule', () => {
+    expect(devCutover).toHaveResourceWithProperties(SecurityGroup, { name: 'rds-cutover-dev-fence', ingress: [], egress: [] });
+    const fence = synthesizedOf(dev.stacks.cutover.fence.securityGroup);
+    expect(fence.egress).toEqual([]);
+    expect(fence.ingress).toEqual([]);
+  });
+});
+
+describe('storage-encryption key', () => {
+  const key = synthesizedOf(dev.stacks.cutover.storageKey.key);
+  const policy = statements(key.policy);
+
+  test('rotates and keeps the longest deletion window', () => {
+    expect(devCutover).toHaveResourceWithProperties(KmsKey, { enable_key_rotation: true, deletion_window_in_days: 30 });
+  });
+
+  test('is administered only by the configured admins, who cannot use it', () => {
+    const administration = bySid(policy, 'KeyAdministration');
+    expect(asList(administration.Principal !== '*' ? administration.Principal?.AWS : undefined)).toEqual(dev.environment.keyAdministratorArns);
+    expect(asList(administration.Action).sort()).toEqual([...KEY_ADMINISTRATION_ACTIONS].sort());
+    expect(asList(administration.Action)).not.toEqual(expect.arrayContaining(['kms:Decrypt']));
+    expect(asList(administration.Action)).not.toContain('kms:*');
+  });
+
+  test('is used by the account only through RDS in its region', () => {
+    for (const sid of ['UseThroughServices', 'GrantsForServices']) {
+      const statement = bySid(policy, sid);
+      expect(statement.Principal).toEqual({ AWS: 'arn:aws:iam::333333333333:root' });
+      expect(statement.Condition?.StringEquals).toEqual({ 'kms:ViaService': ['rds.eu-west-1.amazonaws.com'], 'kms:CallerAccount': '333333333333' });
+    }
+    expect(bySid(policy, 'GrantsForServices').Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': true });
+    expect(policy.map((statement) => statement.Sid).sort()).toEqual(['GrantsForServices', 'KeyAdministration', 'UseThroughServices']);
+  });
+});
+
+describe('snapshot-share key', () => {
+  const policy = statements(synthesizedOf(dev.stacks.snapshotShare!.key.key).policy);
+  const target = 'arn:aws:iam::444444444444:root';
+  const forTarget = policy.filter((statement) => statement.Principal !== '*' && asList(statement.Principal?.AWS).includes(target));
+
+  test('lets target accounts use it for copy and restore, and manage grants only for AWS resources', () => {
+    expect(forTarget).toHaveLength(2);
+    const use = bySid(forTarget, 'TargetAccountsUseForCopyAndRestore');
+    expect(asList(use.Action).sort()).toEqual([...KEY_USE_ACTIONS].sort());
+    expect(use.Condition).toBeUndefined();
+    const grants = bySid(forTarget, 'TargetAccountsGrantsForAwsResources');
+    expect(asList(grants.Action).sort()).toEqual([...KEY_GRANT_ACTIONS].sort());
+    expect(grants.Condition).toEqual({ Bool: { 'kms:GrantIsForAWSResource': true } });
+  });
+
+  test('gives nobody a wildcard action or principal', () => {
+    for (const statement of policy) {
+      expect(statement.Principal).not.toBe('*');
+      expect(asList(statement.Action)).not.toContain('kms:*');
+      expect(statement.Effect).toBe('Allow');
+    }
+  });
+});
+
+describe('cutover DNS record', () => {
+  test('is a CNAME to the current endpoint with a 15 s TTL whose value deploys never revert', () => {
+    expect(devCutover).toHaveResourceWithProperties(Route53Record, {
+      name: 'catalog-db.dev.internal',
+      type: 'CNAME',
+      ttl: 15,
+      records: ['catalog.abcdefghijkl.eu-west-1.rds.amazonaws.com'],
+      lifecycle: { ignore_changes: ['records'] },
+    });
+  });
+
+  test('uses an existing zone id when configured instead of creating a zone', () => {
+    expect(prodCutover).toHaveResourceWithProperties(Route53Record, { zone_id: 'Z0123456789PRODZONE01', ttl: 15 });
+    expect(resources(prodCutover, 'aws_route53_zone')).toEqual({});
+  });
+});
+
+describe('RDS Proxy', () => {
+  test('requires TLS and never logs SQL', () => {
+    expect(devCutover).toHaveResourceWithProperties(DbProxy, { require_tls: true, debug_logging: false, engine_family: 'POSTGRESQL' });
+  });
+
+  test('leaves its target to the scripts, so a deploy cannot undo a switch', () => {
+    expect(resources(devCutover, 'aws_db_proxy_target')).toEqual({});
+    expect(JSON.parse(devCutover).output.proxyInitialTargetIdentifier.value).toBe('catalog');
+  });
+
+  test('its role may read the one configured secret', () => {
+    const policy = statements(synthesizedOf(dev.stacks.cutover.proxy!.rolePolicy).policy);
+    expect(bySid(policy, 'ReadTheOneSecret')).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: dev.environment.proxy!.secretArn });
+    const trust = statements(synthesizedOf(dev.stacks.cutover.proxy!.role).assume_role_policy);
+    expect(trust).toEqual([expect.objectContaining({ Principal: { Service: 'rds.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '333333333333' } } })]);
+  });
+
+  test('the target database admits the proxy security group', () => {
+    const database = synthesizedOf(dev.stacks.cutover.database!.securityGroup);
+    expect(database.ingress[0].security_groups).toEqual([reference(dev.stacks.cutover.proxy!.securityGroup, 'id')]);
+  });
+});
+
+describe('target database', () => {
+  test('is encrypted with the storage key, private, backed up, and protected from deletion in prod', () => {
+    expect(prodCutover).toHaveResourceWithProperties(DbInstance, {
+      identifier: 'orders-encrypted',
+      storage_encrypted: true,
+      kms_key_id: reference(prod.stacks.cutover.storageKey.key, 'arn'),
+      publicly_accessible: false,
+      deletion_protection: true,
+      skip_final_snapshot: false,
+      snapshot_identifier: 'orders-cutover-seed',
+    });
+    expect(synthesizedOf(prod.stacks.cutover.database!.instance!).backup_retention_period).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a new database gets an RDS-managed master password, never one from config', () => {
+    expect(devCutover).toHaveResourceWithProperties(DbInstance, { manage_master_user_password: true, username: 'cutover_admin' });
+    expect(synthesizedOf(dev.stacks.cutover.database!.instance!).password).toBeUndefined();
+  });
+
+  test('MySQL writes row-based binlogs', () => {
+    expect(prodCutover).toHaveResourceWithProperties(DbParameterGroup, {
+      family: 'mysql8.0',
+      parameter: [{ name: 'binlog_format', value: 'ROW', apply_method: 'immediate' }],
+    });
+  });
+
+  test('PostgreSQL has logical replication, and a frozen group that is read-only and keeps replication on', () => {
+    expect(devCutover).toHaveResourceWithProperties(DbParameterGroup, {
+      name: 'catalog-pg17-replication',
+      family: 'postgres17',
+      parameter: [{ name: 'rds.logical_replication', value: '1', apply_method: 'pending-reboot' }],
+    });
+    expect(devCutover).toHaveResourceWithProperties(DbParameterGroup, {
+      name: 'catalog-pg17-frozen',
+      family: 'postgres15',
+      parameter: expect.arrayContaining([
+        { name: 'default_transaction_read_only', value: '1', apply_method: 'immediate' },
+        { name: 'rds.logical_replication', value: '1', apply_method: 'pending-reboot' },
+      ]),
+    });
+  });
+
+  test('Aurora gets an encrypted cluster with cluster-level parameter groups', () => {
+    expect(stgCutover).toHaveResourceWithProperties(RdsCluster, { cluster_identifier: 'billing-pg16', storage_encrypted: true, deletion_protection: true });
+    expect(stgCutover).toHaveResourceWithProperties(RdsClusterParameterGroup, { name: 'billing-pg16-frozen', family: 'aurora-postgresql15' });
+    expect(Object.keys(resources(stgCutover, 'aws_rds_cluster_instance'))).toHaveLength(2);
+    expect(resources(stgCutover, 'aws_db_instance')).toEqual({});
+  });
+});
+
+describe('masking pipeline', () => {
+  const pipeline = dev.stacks.masking!.pipeline;
+  const bucketArn = reference(pipeline.bucket, 'arn');
+
+  test('blocks all public access to the dump bucket', () => {
+    expect(devMasking).toHaveResourceWithProperties(S3BucketPublicAccessBlock, {
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+  });
+
+  test('encrypts dumps with its own KMS key', () => {
+    expect(devMasking).toHaveResourceWithProperties(S3BucketServerSideEncryption, {
+      rule: [{ apply_server_side_encryption_by_default: { sse_algorithm: 'aws:kms', kms_master_key_id: reference(pipeline.key.key, 'arn') }, bucket_key_enabled: true }],
+    });
+  });
+
+  test('denies every request that does not use TLS, and lets only the staging account read', () => {
+    const policy = statements(synthesizedOf(pipeline.bucketPolicy).policy);
+    expect(bySid(policy, 'DenyInsecureTransport')).toEqual({
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: [bucketArn, `${bucketArn}/*`],
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+    const allows = policy.filter((statement) => statement.Effect === 'Allow');
+    expect(allows.flatMap((statement) => asList(statement.Action)).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    for (const statement of allows) expect(statement.Principal).toEqual({ AWS: ['arn:aws:iam::444444444444:root'] });
+  });
+
+  test('expires dumps after the configured days', () => {
+    const lifecycle = synthesizedOf(pipeline.expiry);
+    expect(lifecycle.rule[0]).toMatchObject({ status: 'Enabled', expiration: [{ days: 3 }] });
+  });
+
+  test('the schedule role may start exactly the one CodeBuild project', () => {
+    const projectArn = reference(pipeline.project, 'arn');
+    const schedulerPolicy = synthesizedOf(pipeline.schedulerPolicy);
+    expect(schedulerPolicy.role).toBe(reference(pipeline.schedulerRole, 'id'));
+    expect(statements(schedulerPolicy.policy)).toEqual([{ Sid: 'StartTheOneProject', Effect: 'Allow', Action: 'codebuild:StartBuild', Resource: projectArn }]);
+    expect(devMasking).toHaveResourceWithProperties(CloudwatchEventTarget, { arn: projectArn });
+    const trust = statements(synthesizedOf(pipeline.schedulerRole).assume_role_policy);
+    expect(trust[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
+  });
+
+  test('the build role has no wildcard action and reaches only its own bucket, key, repository and secrets', () => {
+    const policy = statements(synthesizedOf(pipeline.buildPolicy).policy);
+    for (const statement of policy) {
+      expect(asList(statement.Action).every((action) => !action.endsWith(':*') && action !== '*')).toBe(true);
+    }
+    const wildcardResources = policy.filter((statement) => asList(statement.Resource).includes('*')).map((statement) => statement.Sid);
+    expect(wildcardResources.sort()).toEqual(['EcrLogin', 'RunInVpc']);
+    expect(bySid(policy, 'ReadMaskingSecrets').Resource).toEqual(dev.environment.masking!.secretArns);
+  });
+
+  test('CodeBuild runs the buildspec file from the repository for this environment', () => {
+    expect(devMasking).toHaveResourceWithProperties(CodebuildProject, {
+      source: { type: 'GITHUB', buildspec: 'aws/buildspec/mask-refresh.yml', location: 'https://github.com/example/rds-cutover.git', git_clone_depth: 1 },
+    });
+    const project = synthesizedOf(pipeline.project);
+    expect(project.environment.environment_variable).toContainEqual({ name: 'CUTOVER_ENV', value: 'dev' });
+  });
+});
+
+describe('provider and backend', () => {
+  test('the configured provider assumes the role and refuses other accounts', () => {
+    expect(prodCutover).toHaveProviderWithProperties(AwsProvider, {
+      region: 'eu-west-1',
+      allowed_account_ids: ['111111111111'],
+      assume_role: [{ role_arn: 'arn:aws:iam::111111111111:role/rds-cutover-deployer', session_name: 'rds-cutover' }],
+      skip_credentials_validation: false,
+    });
+  });
+
+  test('the offline variant skips every AWS check and keeps state locally', () => {
+    const offline = synthesize(prod.environment, { offlineStateDirectory: '/scratch/state' }).json['rds-cutover-prod-cutover'];
+    expect(offline).toHaveProviderWithProperties(AwsProvider, { skip_credentials_validation: true, skip_requesting_account_id: true, skip_metadata_api_check: 'true' });
+    const parsed = JSON.parse(offline);
+    expect(parsed.provider.aws[0].assume_role).toBeUndefined();
+    expect(parsed.terraform.backend).toEqual({ local: { path: '/scratch/state/rds-cutover-prod-cutover.tfstate' } });
+  });
+
+  test('S3 state is encrypted and locked (lockfile or DynamoDB as configured)', () => {
+    expect(JSON.parse(prodCutover).terraform.backend.s3).toMatchObject({ bucket: 'example-prod-terraform-state', key: 'rds-cutover/prod/rds-cutover-prod-cutover.tfstate', encrypt: true, use_lockfile: true });
+    const stgBackend = JSON.parse(stgCutover).terraform.backend.s3;
+    expect(stgBackend).toMatchObject({ dynamodb_table: 'terraform-locks', encrypt: true });
+    expect(stgBackend.use_lockfile).toBeUndefined();
+  });
+
+  test('endpoints and skip flags from config reach the provider (emulators)', () => {
+    const emulated = exampleWith('dev', (input) => {
+      input.provider = { endpoints: { rds: 'http://localhost:4566', s3: 'http://localhost:4566' }, skipCredentialsValidation: true, s3UsePathStyle: true };
+    });
+    expect(synthesize(emulated).json['rds-cutover-dev-cutover']).toHaveProviderWithProperties(AwsProvider, {
+      endpoints: [{ rds: 'http://localhost:4566', s3: 'http://localhost:4566' }],
+      skip_credentials_validation: true,
+      s3_use_path_style: true,
+    });
+  });
+
+  test('default tags name the environment and the stack', () => {
+    expect(devShare).toHaveProviderWithProperties(AwsProvider, {
+      default_tags: [{ tags: expect.objectContaining({ 'rds-cutover:environment': 'dev', 'rds-cutover:stack': 'snapshot-share', project: 'rds-cutover' }) }],
+    });
+  });
+});
