@@ -15,7 +15,13 @@ export class LocalMysqlPlatform implements MysqlPlatform {
   readonly kind = 'local' as const;
   readonly rdsProcedures = false;
 
-  constructor(private readonly sandbox: MysqlSandbox) {}
+  /** Without a sandbox the platform can only describe itself (dry-run plans). */
+  constructor(private readonly runningSandbox?: MysqlSandbox) {}
+
+  private get sandbox(): MysqlSandbox {
+    if (!this.runningSandbox) throw new Error('The local sandbox is not running: rehearse with --execute (npm run rehearse)');
+    return this.runningSandbox;
+  }
 
   async source(): Promise<MysqlEndpoint> {
     return this.sandbox.instance('source').endpoint();

@@ -1,0 +1,67 @@
+/**
+ * The shape of one cutover environment: what the scripts (`zx scripts/cutover.mjs --env NAME`)
+ * do there. Infrastructure for the same environment lives in config/infra/.
+ * Validated on load; a bad value names the field, the value received and the fix.
+ */
+import { z } from 'zod';
+
+const milliseconds = (what: string) => z.number({ error: `expected ${what} in milliseconds (a number)` }).int({ error: 'expected a whole number of milliseconds' }).positive({ error: 'expected a positive number of milliseconds' });
+
+export const mysqlSettingsSchema = z
+  .object({
+    /** Databases to move and verify. @default - every non-system database */
+    databases: z.array(z.string().min(1)).default([]),
+    /** Application accounts frozen at the switch (locked, sessions killed). */
+    appUsers: z.array(z.string().min(1), { error: 'expected a list of application account names, e.g. ["app"]' }).min(1, { error: 'name at least one application account to freeze at the switch' }),
+    /** @default 'cutover_repl' */
+    replicationUser: z.string().regex(/^[A-Za-z0-9_]{1,32}$/, { error: 'expected 1-32 letters, digits or underscores' }).default('cutover_repl'),
+    /** Replication must be this close before the switch starts. @default 1000 */
+    lagThresholdMs: milliseconds('the lag threshold').default(1000),
+    /** Freeze-to-switched budget; past it the switch aborts and the source reopens. @default 10000 */
+    switchTimeoutMs: milliseconds('the switch timeout').default(10000),
+    /** How long a replica or the target may take to catch up. @default 1800000 (30 min) */
+    catchUpTimeoutMs: milliseconds('the catch-up timeout').default(1_800_000),
+    /** Binlogs must be kept at least this long. @default 24 */
+    minBinlogRetentionHours: z.number().positive().default(24),
+  })
+  .strict();
+
+export const rehearsalSchema = z
+  .object({
+    /** Built-in load connections. @default 8 */
+    loadConnections: z.number().int().min(1).max(64).default(8),
+    /** Built-in load rate over all connections. @default 400 */
+    loadRatePerSecond: z.number().int().min(1).max(20000).default(400),
+    /** Keep writing this long after the switch before stopping the load. @default 3000 */
+    loadTailMs: milliseconds('the load tail').default(3000),
+    /** Sample customers seeded into the sandbox source (orders: three times as many). @default 20000 */
+    seedRows: z.number().int().min(10).max(5_000_000).default(20000),
+  })
+  .strict();
+
+export const environmentSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'expected a lower-case environment name such as "prod"' }),
+    /** `local`: the rehearsal sandbox on this machine; `aws`: real RDS/Aurora. */
+    platform: z.enum(['local', 'aws'], { error: 'expected "local" (rehearsal sandbox) or "aws"' }),
+    /** Where run journals and reports are kept. @default '.rds-cutover' */
+    stateDir: z.string().min(1).default('.rds-cutover'),
+    mysql: mysqlSettingsSchema.optional(),
+    rehearsal: rehearsalSchema.default(() => rehearsalSchema.parse({})),
+  })
+  .strict();
+
+export type CutoverEnvironmentInput = z.input<typeof environmentSchema>;
+export type CutoverEnvironment = z.output<typeof environmentSchema>;
+
+/** Render zod issues as "field: problem (received value)" lines. */
+export function describeIssues(error: z.ZodError, input: unknown): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(root)';
+    let received: unknown = input;
+    for (const key of issue.path) received = received && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
+    const shown = received === undefined ? 'nothing' : JSON.stringify(received);
+    const extra = issue.code === 'unrecognized_keys' ? ` (${(issue as { keys: string[] }).keys.join(', ')}: remove or fix the spelling)` : '';
+    return `${path}: ${issue.message}${extra}; received ${shown}`;
+  });
+}
