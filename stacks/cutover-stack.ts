@@ -76,8 +76,8 @@ export class CutoverStack extends EnvironmentStack {
         endpoint: this.database.endpoint,
         port: this.database.port,
         securityGroupId: this.database.securityGroup.id,
-        parameterGroupName: this.database.parameterGroupName,
-        frozenParameterGroupName: this.database.frozenParameterGroupName,
+        parameterGroupName: this.database.parameterGroup.name,
+        frozenParameterGroupName: this.database.frozenParameterGroup?.name,
       });
     }
 

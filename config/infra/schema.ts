@@ -351,13 +351,16 @@ export function parseInfraEnvironment(raw: unknown, source: string): InfraEnviro
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    let expectation = issue.message.replace(/^Invalid input: /, '');
+    let expectation = issue.message.replace(/^Invalid input: /, '').replace(/^Invalid discriminator value\. Expected /, 'expected ');
     if (issue.code === 'unrecognized_keys') {
       expectation = `unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}: remove them or check the spelling`;
       return `${field}: ${expectation}`;
     }
     // zod's own messages already say "received X" for type errors; custom ones do not.
-    const received = /received/.test(expectation) ? '' : `received ${describeValue(issue.input)}; `;
+    // A discriminator issue carries the whole object as its input; show the offending field.
+    const last = issue.path[issue.path.length - 1];
+    const input = typeof issue.input === 'object' && issue.input !== null && typeof last === 'string' && last in issue.input ? (issue.input as Record<string, unknown>)[last] : issue.input;
+    const received = /received/.test(expectation) ? '' : `received ${describeValue(input)}; `;
     return `${field}: ${received}${expectation}`;
   });
   throw new InfraConfigError(source, problems);

@@ -38,6 +38,7 @@ export class DatabaseProxy extends Construct {
   readonly defaultTargetGroup: DbProxyDefaultTargetGroup;
   readonly securityGroup: SecurityGroup;
   readonly role: IamRole;
+  readonly rolePolicy: IamRolePolicy;
 
   constructor(scope: Construct, id: string, props: DatabaseProxyProps) {
     super(scope, id);
@@ -52,7 +53,7 @@ export class DatabaseProxy extends Construct {
       description: `RDS Proxy ${name}: reads its database credentials`,
       assumeRolePolicy: serviceTrustPolicy('rds.amazonaws.com', accountId),
     });
-    new IamRolePolicy(this, 'read-secret', {
+    this.rolePolicy = new IamRolePolicy(this, 'read-secret', {
       role: this.role.id,
       name: 'read-database-secret',
       policy: policyDocument([

@@ -69,11 +69,16 @@ export class MaskingPipeline extends Construct {
   readonly bucket: S3Bucket;
   readonly bucketPolicy: S3BucketPolicy;
   readonly publicAccessBlock: S3BucketPublicAccessBlock;
+  readonly encryption: S3BucketServerSideEncryption;
+  readonly expiry: S3BucketLifecycleConfiguration;
   readonly repository: EcrRepository;
   readonly project: CodebuildProject;
   readonly buildRole: IamRole;
+  readonly buildPolicy: IamRolePolicy;
   readonly scheduleRule: CloudwatchEventRule;
+  readonly scheduleTarget: CloudwatchEventTarget;
   readonly schedulerRole: IamRole;
+  readonly schedulerPolicy: IamRolePolicy;
 
   constructor(scope: Construct, id: string, props: MaskingPipelineProps) {
     super(scope, id);
@@ -132,13 +137,13 @@ export class MaskingPipeline extends Construct {
       restrictPublicBuckets: true,
     });
     new S3BucketOwnershipControls(this, 'ownership', { bucket: this.bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } });
-    new S3BucketServerSideEncryption(this, 'encryption', {
+    this.encryption = new S3BucketServerSideEncryption(this, 'encryption', {
       bucket: this.bucket.id,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: keyArn }, bucketKeyEnabled: true }],
     });
     // No versioning on purpose: a dump is replaced weekly, and old copies of (masked) personal
     // data should disappear on schedule rather than linger as noncurrent versions.
-    new S3BucketLifecycleConfiguration(this, 'expiry', {
+    this.expiry = new S3BucketLifecycleConfiguration(this, 'expiry', {
       bucket: this.bucket.id,
       rule: [
         {
@@ -206,7 +211,7 @@ export class MaskingPipeline extends Construct {
       assumeRolePolicy: serviceTrustPolicy('codebuild.amazonaws.com', accountId),
     });
     const subnetArns = subnetIds.map((subnet) => `arn:aws:ec2:${region}:${accountId}:subnet/${subnet}`);
-    new IamRolePolicy(this, 'build-policy', {
+    this.buildPolicy = new IamRolePolicy(this, 'build-policy', {
       role: this.buildRole.id,
       name: 'mask-refresh',
       policy: policyDocument([
@@ -273,7 +278,7 @@ export class MaskingPipeline extends Construct {
       description: `${projectName}: EventBridge may start this one project`,
       assumeRolePolicy: serviceTrustPolicy('events.amazonaws.com', accountId),
     });
-    new IamRolePolicy(this, 'scheduler-policy', {
+    this.schedulerPolicy = new IamRolePolicy(this, 'scheduler-policy', {
       role: this.schedulerRole.id,
       name: 'start-mask-refresh',
       policy: policyDocument([{ Sid: 'StartTheOneProject', Effect: 'Allow', Action: 'codebuild:StartBuild', Resource: this.project.arn }]),
@@ -283,7 +288,7 @@ export class MaskingPipeline extends Construct {
       description: `Starts ${projectName}`,
       scheduleExpression: schedule,
     });
-    new CloudwatchEventTarget(this, 'schedule-target', {
+    this.scheduleTarget = new CloudwatchEventTarget(this, 'schedule-target', {
       rule: this.scheduleRule.name,
       arn: this.project.arn,
       roleArn: this.schedulerRole.arn,

@@ -79,9 +79,9 @@ export class TargetDatabase extends Construct {
   readonly securityGroup: SecurityGroup;
   readonly subnetGroup: DbSubnetGroup;
   /** The group with the replication parameters (cluster-level for Aurora). */
-  readonly parameterGroupName: string;
-  /** PostgreSQL engines only. */
-  readonly frozenParameterGroupName?: string;
+  readonly parameterGroup: DbParameterGroup | RdsClusterParameterGroup;
+  /** PostgreSQL engines only: replication parameters plus `default_transaction_read_only=1`. */
+  readonly frozenParameterGroup?: DbParameterGroup | RdsClusterParameterGroup;
   readonly instance?: DbInstance;
   readonly cluster?: RdsCluster;
   readonly clusterInstances: readonly RdsClusterInstance[] = [];
@@ -138,12 +138,12 @@ export class TargetDatabase extends Construct {
 
     const ParameterGroup = aurora ? RdsClusterParameterGroup : DbParameterGroup;
     const parameterGroup = (groupId: string, name: string, family: string, description: string, parameter: DatabaseParameter[]) =>
-      new ParameterGroup(this, groupId, { name, family, description, parameter }).name;
+      new ParameterGroup(this, groupId, { name, family, description, parameter });
 
     const replication = replicationParameters(engine);
-    this.parameterGroupName = parameterGroup('parameter-group', `${identifier}-replication`, parameterGroupFamily, 'rds-cutover: replication on', replication);
+    this.parameterGroup = parameterGroup('parameter-group', `${identifier}-replication`, parameterGroupFamily, 'rds-cutover: replication on', replication);
     if (postgres) {
-      this.frozenParameterGroupName = parameterGroup('frozen-parameter-group', `${identifier}-frozen`, freezeParameterGroupFamily, 'rds-cutover freeze step: read-only, replication kept on', [
+      this.frozenParameterGroup = parameterGroup('frozen-parameter-group', `${identifier}-frozen`, freezeParameterGroupFamily, 'rds-cutover freeze step: read-only, replication kept on', [
         ...replication,
         { name: 'default_transaction_read_only', value: '1', applyMethod: 'immediate' },
       ]);
@@ -174,7 +174,7 @@ export class TargetDatabase extends Construct {
         ...(restoring ? { snapshotIdentifier: restoreFromSnapshotId } : { masterUsername }),
         ...managedPassword,
         clusterIdentifier: identifier,
-        dbClusterParameterGroupName: this.parameterGroupName,
+        dbClusterParameterGroupName: this.parameterGroup.name,
         backupRetentionPeriod: backupRetentionDays,
       });
       this.clusterInstances = Array.from({ length: instanceCount }, (_, index) =>
@@ -201,7 +201,7 @@ export class TargetDatabase extends Construct {
         storageType: 'gp3',
         multiAz,
         publiclyAccessible: false,
-        parameterGroupName: this.parameterGroupName,
+        parameterGroupName: this.parameterGroup.name,
         backupRetentionPeriod: backupRetentionDays,
         autoMinorVersionUpgrade: true,
       });

@@ -3,12 +3,12 @@
  * received and the expected form; constructs check their own props the same way.
  */
 import { InfraConfigError, INFRA_ENVIRONMENT_NAMES, loadInfraEnvironment, loadInfraEnvironments } from '../../config/infra';
-import { App, TerraformStack } from '../../stacks/aws';
+import { TerraformStack } from '../../stacks/aws';
 import { CutoverDnsRecord } from '../../stacks/constructs/cutover-dns-record';
 import { CustomerManagedKey, SnapshotShareKey } from '../../stacks/constructs/customer-managed-key';
 import { FenceSecurityGroup } from '../../stacks/constructs/fence-security-group';
 import { MaskingPipeline } from '../../stacks/constructs/masking-pipeline';
-import { exampleWith, synthesize, synthesizedOf } from './helpers';
+import { exampleWith, synthesize, synthesizedOf, testApp } from './helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -84,7 +84,7 @@ describe('a bad environment fails naming the field, the value received and the e
 });
 
 describe('constructs validate their props at synth', () => {
-  const scope = () => new TerraformStack(new App({ outdir: '/tmp/unused-cdktf-out' }), 'test');
+  const scope = () => new TerraformStack(testApp(), 'test');
   const keyProps = { accountId: '123456789012', region: 'eu-west-1', alias: 'test/key', description: 'test', administratorArns: ['arn:aws:iam::123456789012:role/Admin'] };
 
   test('a key administered by the account root is refused', () => {

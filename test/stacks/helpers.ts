@@ -1,13 +1,24 @@
 /** Shared set-up of the stack tests: synthesize one environment's stacks in memory. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setupJest } from 'cdktf/lib/testing/adapters/jest';
 import { loadInfraEnvironment, parseInfraEnvironment, type InfraEnvironment, type InfraEnvironmentInput } from '../../config/infra';
 import { dev } from '../../config/infra/dev';
 import { prod } from '../../config/infra/prod';
 import { stg } from '../../config/infra/stg';
 import { addEnvironmentStacks, type EnvironmentStacks } from '../../stacks/app';
-import { Testing, TerraformStack, type TerraformResource } from '../../stacks/aws';
+import { Testing, TerraformStack, type App, type TerraformResource } from '../../stacks/aws';
 
 setupJest();
+
+/** One scratch output directory per test file (Testing.app() would leave one per call). */
+const scratchOutdir = mkdtempSync(join(tmpdir(), 'rds-cutover-stacks-test-'));
+afterAll(() => rmSync(scratchOutdir, { recursive: true, force: true }));
+
+export function testApp(): App {
+  return Testing.app({ outdir: scratchOutdir });
+}
 
 /** A fixed project root, so local state paths in snapshots do not depend on the checkout. */
 export const PROJECT_ROOT = '/project';
@@ -24,7 +35,7 @@ export interface SynthesizedEnvironment {
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function synthesize(environment: InfraEnvironment, options: { offlineStateDirectory?: string } = {}): SynthesizedEnvironment {
-  const stacks = addEnvironmentStacks(Testing.app(), environment, { projectRoot: PROJECT_ROOT, ...options });
+  const stacks = addEnvironmentStacks(testApp(), environment, { projectRoot: PROJECT_ROOT, ...options });
   const json = Object.fromEntries(stacks.all.map((stack) => [stack.node.id, Testing.synth(stack)]));
   return { environment, stacks, json };
 }

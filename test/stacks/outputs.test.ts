@@ -2,7 +2,7 @@
  * The scripts read the stacks' outputs from `.rds-cutover/outputs-<env>.json`, as written by
  * `cdktf output --outputs-file`. The reader and the stacks share one list of output names.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readInfraOutputs, outputsFilePath } from '../../stacks/outputs';
@@ -26,8 +26,11 @@ function fakeOutputsFile(environmentName: string): Json {
   );
 }
 
+const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-outputs-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
 function writeOutputs(content: unknown): string {
-  const directory = mkdtempSync(join(tmpdir(), 'rds-cutover-outputs-'));
+  const directory = mkdtempSync(join(scratch, 'case-'));
   const file = join(directory, 'outputs.json');
   writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
   return file;
@@ -77,7 +80,7 @@ describe('readInfraOutputs', () => {
   });
 
   test('a missing file names the command that writes it', () => {
-    const projectRoot = mkdtempSync(join(tmpdir(), 'rds-cutover-empty-'));
+    const projectRoot = mkdtempSync(join(scratch, 'empty-'));
     expect(() => readInfraOutputs('dev', { projectRoot })).toThrow(
       `${join(projectRoot, outputsFilePath('dev'))}: not found; run \`npx cdktf output 'rds-cutover-dev-*' --outputs-file .rds-cutover/outputs-dev.json\` after \`cdktf deploy\``,
     );

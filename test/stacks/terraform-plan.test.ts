@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { loadInfraEnvironment } from '../../config/infra';
 import { findProviderMirror, offlineTerraformEnvironment, writeTerraformCliConfig } from '../../lib/terraform/cli-config';
 import { addEnvironmentStacks } from '../../stacks/app';
-import { Testing } from '../../stacks/aws';
-import { PROJECT_ROOT } from './helpers';
+import { Testing, type TerraformStack } from '../../stacks/aws';
+import { PROJECT_ROOT, testApp } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -30,26 +30,32 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-describe('dev stacks, offline', () => {
-  const stacks = () => addEnvironmentStacks(Testing.app(), loadInfraEnvironment('dev'), { projectRoot: PROJECT_ROOT, offlineStateDirectory: join(scratch, 'state') }).all;
+/** The dev stacks in their offline variant, in a fresh app; fullSynth directories are removed afterwards. */
+function offlineDevStacks() {
+  return addEnvironmentStacks(testApp(), loadInfraEnvironment('dev'), { projectRoot: PROJECT_ROOT, offlineStateDirectory: join(scratch, 'state') });
+}
 
+const synthesized: string[] = [];
+function fullSynth(stack: TerraformStack): string {
+  const directory = Testing.fullSynth(stack);
+  synthesized.push(directory);
+  return directory;
+}
+afterAll(() => synthesized.forEach((directory) => rmSync(directory, { recursive: true, force: true })));
+
+describe('dev stacks, offline', () => {
   test.each(['rds-cutover-dev-cutover', 'rds-cutover-dev-masking', 'rds-cutover-dev-snapshot-share'])('%s is valid Terraform and plans successfully', (name) => {
-    const stack = stacks().find((candidate) => candidate.node.id === name)!;
-    const directory = Testing.fullSynth(stack);
+    const stack = offlineDevStacks().all.find((candidate) => candidate.node.id === name)!;
+    const directory = fullSynth(stack);
     expect(directory).toBeValidTerraform();
     expect(directory).toPlanSuccessfully();
   });
 });
 
-describe('the plan test can fail', () => {
-  test('a stack with an invalid attribute value does not plan', () => {
-    const [cutover] = stacks();
-    // The provider rejects a TTL outside Route 53's range at plan time.
-    (cutover as unknown as { dns: { record: { addOverride(path: string, value: unknown): void } } }).dns.record.addOverride('type', 'NOT-A-TYPE');
-    expect(Testing.fullSynth(cutover)).not.toPlanSuccessfully();
+describe('the plan check can fail', () => {
+  test('a stack with a value the provider rejects does not plan', () => {
+    const { cutover } = offlineDevStacks();
+    cutover.dns!.record.addOverride('type', 'NOT-A-RECORD-TYPE');
+    expect(fullSynth(cutover)).not.toPlanSuccessfully();
   });
-
-  function stacks() {
-    return addEnvironmentStacks(Testing.app(), loadInfraEnvironment('dev'), { projectRoot: PROJECT_ROOT, offlineStateDirectory: join(scratch, 'state') }).all;
-  }
 });
