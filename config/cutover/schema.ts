@@ -4,6 +4,8 @@
  * Validated on load; a bad value names the field, the value received and the fix.
  */
 import { z } from 'zod';
+import { postgresSettingsSchema } from './schemas/postgres';
+import { awsSettingsSchema } from './schemas/aws';
 
 const milliseconds = (what: string) => z.number({ error: `expected ${what} in milliseconds (a number)` }).int({ error: 'expected a whole number of milliseconds' }).positive({ error: 'expected a positive number of milliseconds' });
 
@@ -47,9 +49,13 @@ export const environmentSchema = z
     /** Where run journals and reports are kept. @default '.rds-cutover' */
     stateDir: z.string().min(1).default('.rds-cutover'),
     mysql: mysqlSettingsSchema.optional(),
+    postgres: postgresSettingsSchema.optional(),
+    /** Required when platform is `aws`. */
+    aws: awsSettingsSchema.optional(),
     rehearsal: rehearsalSchema.default(() => rehearsalSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .refine((environment) => environment.platform !== 'aws' || environment.aws !== undefined, { error: 'platform "aws" needs an aws section (region, …)', path: ['aws'] });
 
 export type CutoverEnvironmentInput = z.input<typeof environmentSchema>;
 export type CutoverEnvironment = z.output<typeof environmentSchema>;

@@ -30,6 +30,13 @@ Options:
                           gets CUTOVER_* variables; a non-zero exit aborts the run (repeatable)
   --switch-timeout MS     freeze-to-switched budget; past it the switch aborts and the source reopens
   --lag-threshold MS      replication lag allowed before the switch starts
+  --engine postgres       PostgreSQL flows:
+    --method logical|dump         logical replication (seconds of downtime) or parallel dump/restore
+    --target-version N            major version of the new server (e.g. 17: upgrade rehearsal)
+    --allow-replica-identity-full tables without a primary key replicate with REPLICA IDENTITY FULL
+  AWS environments:
+  --offline               plan from config and the stacks' outputs alone (no AWS reads)
+  --cleanup               delete the temporary replica and intermediate snapshots at the end
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections
@@ -41,11 +48,24 @@ Options:
 
 export class UsageError extends Error {}
 
+export const ENGINES = ['mysql', 'postgres'] as const;
+export const POSTGRES_METHODS = ['logical', 'dump'] as const;
+
 export interface CutoverArgs {
   command: 'run' | 'status' | 'help';
   statusRunId?: string;
   env?: string;
-  engine: 'mysql';
+  engine: (typeof ENGINES)[number];
+  /** PostgreSQL: how data moves (logical replication, or a parallel dump/restore). */
+  method: (typeof POSTGRES_METHODS)[number];
+  /** PostgreSQL: major version of the target (upgrade rehearsal), e.g. 17. */
+  targetVersion?: number;
+  /** PostgreSQL: opt in to REPLICA IDENTITY FULL for tables without a primary key. */
+  allowReplicaIdentityFull: boolean;
+  /** AWS: plan from config and the stacks' outputs alone, without reading AWS. */
+  offline: boolean;
+  /** AWS: delete the temporary replica and intermediate snapshots at the end. */
+  cleanup: boolean;
   execute: boolean;
   resume?: string;
   report?: string;
@@ -77,6 +97,11 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
       options: {
         env: { type: 'string' },
         engine: { type: 'string', default: 'mysql' },
+        method: { type: 'string', default: 'logical' },
+        'target-version': { type: 'string' },
+        'allow-replica-identity-full': { type: 'boolean', default: false },
+        offline: { type: 'boolean', default: false },
+        cleanup: { type: 'boolean', default: false },
         execute: { type: 'boolean', default: false },
         resume: { type: 'string' },
         report: { type: 'string' },
@@ -100,7 +125,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   if (values.password !== undefined) {
     throw new UsageError('Passwords are never taken from the command line (they would land in shell history and ps). Set them in the environment variables named in config/cutover/<env>.ts.');
   }
-  if (values.help) return { command: 'help', engine: 'mysql', execute: false, hooks: [], keepSandbox: false, verbose: false };
+  if (values.help) return { command: 'help', engine: 'mysql', method: 'logical', allowReplicaIdentityFull: false, offline: false, cleanup: false, execute: false, hooks: [], keepSandbox: false, verbose: false };
   let command: CutoverArgs['command'] = 'run';
   let statusRunId: string | undefined;
   if (positionals[0] === 'status') {
@@ -110,7 +135,8 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   } else if (positionals.length > 0) {
     throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run) or "status RUN_ID"`);
   }
-  if (values.engine !== 'mysql') throw new UsageError(`--engine ${values.engine} is not available yet: expected mysql`);
+  if (!ENGINES.includes(values.engine as CutoverArgs['engine'])) throw new UsageError(`--engine ${values.engine} is unknown: expected one of ${ENGINES.join(', ')}`);
+  if (!POSTGRES_METHODS.includes(values.method as CutoverArgs['method'])) throw new UsageError(`--method ${values.method} is unknown: expected one of ${POSTGRES_METHODS.join(', ')}`);
   if (values.fault !== undefined && !REHEARSAL_FAULTS.includes(values.fault as RehearsalFault)) {
     throw new UsageError(`--fault ${values.fault} is unknown: expected one of ${REHEARSAL_FAULTS.join(', ')}`);
   }
@@ -120,7 +146,12 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     command,
     statusRunId,
     env: values.env,
-    engine: 'mysql',
+    engine: values.engine as CutoverArgs['engine'],
+    method: values.method as CutoverArgs['method'],
+    targetVersion: positiveInteger('--target-version', values['target-version']),
+    allowReplicaIdentityFull: values['allow-replica-identity-full'] as boolean,
+    offline: values.offline as boolean,
+    cleanup: values.cleanup as boolean,
     execute: values.execute as boolean,
     resume: values.resume,
     report: values.report,
@@ -186,11 +217,20 @@ function printStatus(stateDir: string, runId: string, out: (line: string) => voi
   return status.result === 'success' || status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : EXIT.failed;
 }
 
+/** What an engine- or platform-specific runner gets; each returns the exit code. */
+export interface FlowRunnerInput {
+  environment: CutoverEnvironment;
+  args: CutoverArgs;
+  stateDir: string;
+  log: Logger;
+  out: (line: string) => void;
+}
+
 async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, stateDir: string, log: Logger, out: (line: string) => void): Promise<number> {
+  // Loaded lazily so that a MySQL rehearsal does not load the AWS SDK or pg, and vice versa.
+  if (args.engine === 'postgres') return (require('./postgres') as typeof import('./postgres')).runPostgres({ environment, args, stateDir, log, out });
+  if (environment.platform === 'aws') return (require('./aws') as typeof import('./aws')).runAws({ environment, args, stateDir, log, out });
   const settings = mysqlSettings(environment, args);
-  if (environment.platform === 'aws') {
-    throw new UsageError(`Environment ${environment.name} targets AWS; the AWS platform is not available in this version. Rehearse with --env local.`);
-  }
   const isRehearsalOption = args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox;
   if (!args.execute) {
     for (const line of planText(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings))) out(line);
