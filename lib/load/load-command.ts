@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { redact } from '../util/secrets';
-import { sleep } from '../util/time';
 
 export interface LoadCommandOutcome {
   command: string;
@@ -44,7 +43,9 @@ export class LoadCommand {
   async stop(): Promise<LoadCommandOutcome> {
     if (!this.child || !this.exit) throw new Error('load command was not started');
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    const result = await Promise.race([this.exit, sleep(10000).then(() => undefined)]);
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([this.exit, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 10000)))]);
+    clearTimeout(timer);
     const final = result ?? (this.child.kill('SIGKILL'), await this.exit);
     return { command: redact(this.command), exitCode: final.code, signal: final.signal, outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()) };
   }

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { redact } from './secrets';
-import { sleep } from './time';
 
 /**
  * Tracks every long-running process the sandbox starts, so that one call stops them all:
@@ -49,7 +48,9 @@ export class ProcessGroup {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     signalGroup(child.pid, 'SIGTERM');
-    const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)))]);
+    clearTimeout(timer);
     if (timedOut) {
       signalGroup(child.pid, 'SIGKILL');
       await exited;
