@@ -1,0 +1,60 @@
+import { parseCutoverArgs, runCutoverCli, EXIT } from '../../lib/cli/cutover';
+import { silentLogger } from '../../lib/util/log';
+
+describe('cutover command line', () => {
+  test('dry-run is the default; --execute must be explicit', () => {
+    expect(parseCutoverArgs(['--env', 'local']).execute).toBe(false);
+    expect(parseCutoverArgs(['--env', 'local', '--execute']).execute).toBe(true);
+  });
+
+  test('options are parsed into typed values', () => {
+    const args = parseCutoverArgs(['--env', 'local', '--switch-timeout', '2500', '--hook', 'before-switch=true', '--hook', 'success=echo ok', '--fault', 'replication-stall', '--report', 'r.json']);
+    expect(args).toMatchObject({ switchTimeoutMs: 2500, hooks: ['before-switch=true', 'success=echo ok'], fault: 'replication-stall', report: 'r.json' });
+    expect(parseCutoverArgs(['status', '20261122-010203-abcdef'])).toMatchObject({ command: 'status', statusRunId: '20261122-010203-abcdef' });
+  });
+
+  test.each([
+    [['--env', 'local', '--password', 'x'], /never taken from the command line/],
+    [['--env', 'local', '--switch-timeout', 'soon'], /--switch-timeout expects a positive whole number, got "soon"/],
+    [['--env', 'local', '--fault', 'meteor'], /--fault meteor is unknown: expected one of replication-stall/],
+    [['--env', 'local', '--hook', 'whenever=true'], /PHASE one of/],
+    [['--env', 'local', '--engine', 'oracle'], /--engine oracle is unknown: expected one of mysql, postgres/],
+    [['--env', 'local', '--bogus'], /Unknown option '--bogus'/],
+    [['--execute'], /--env is required/],
+    [['status'], /status needs a run id/],
+  ])('bad input %j gets an error that names the fix', (argv, message) => {
+    expect(() => parseCutoverArgs(argv as string[])).toThrow(message);
+  });
+
+  test('bad input exits 2 and prints the plan of nothing', async () => {
+    const out: string[] = [];
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runCutoverCli(['--env', 'local', '--switch-timeout', '0'], { out: (l) => out.push(l), log: silentLogger })).toBe(EXIT.usage);
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(out).toEqual([]);
+  });
+
+  test('without --execute the local environment prints the plan and starts nothing', async () => {
+    const out: string[] = [];
+    expect(await runCutoverCli(['--env', 'local'], { out: (l) => out.push(l), log: silentLogger })).toBe(EXIT.ok);
+    expect(out[0]).toBe('Flow mysql.encrypt');
+    expect(out.join('\n')).toContain('Dry run: nothing was started or changed.');
+  });
+
+  test('a local rehearsal cannot be resumed: it says to rehearse again', async () => {
+    const messages: string[] = [];
+    const log = { ...silentLogger, error: (m: string) => messages.push(m) };
+    expect(await runCutoverCli(['--env', 'local', '--execute', '--resume', '20261122-010203-abcdef'], { out: () => undefined, log })).toBe(EXIT.usage);
+    expect(messages.join('\n')).toMatch(/cannot be resumed.*npm run rehearse/);
+  });
+
+  test('status of an unknown run says where runs are listed', async () => {
+    const messages: string[] = [];
+    const log = { ...silentLogger, error: (m: string) => messages.push(m) };
+    expect(await runCutoverCli(['status', 'no-such-run', '--env', 'local'], { out: () => undefined, log })).toBe(EXIT.failed);
+    expect(messages.join('\n')).toMatch(/No journal for run no-such-run/);
+  });
+});

@@ -1,0 +1,37 @@
+import { environmentNames, loadEnvironment, parseEnvironment } from '../../config/cutover';
+
+describe('cutover environments', () => {
+  test('the local rehearsal environment loads with defaults filled in', () => {
+    const local = loadEnvironment('local');
+    expect(local.platform).toBe('local');
+    expect(local.mysql).toMatchObject({ appUsers: ['app'], replicationUser: 'cutover_repl', minBinlogRetentionHours: 24 });
+    expect(local.stateDir).toBe('.rds-cutover');
+  });
+
+  test('every committed environment file is valid', () => {
+    for (const name of environmentNames()) expect(() => loadEnvironment(name)).not.toThrow();
+  });
+
+  test('a bad value names the field, what was expected and what was received', () => {
+    expect(() => parseEnvironment({ name: 'qa', platform: 'local', mysql: { appUsers: ['app'], lagThresholdMs: 'fast' } }, 'config/cutover/qa.ts')).toThrow(
+      /mysql\.lagThresholdMs: expected the lag threshold in milliseconds \(a number\); received "fast"[\s\S]*Fix config\/cutover\/qa\.ts/,
+    );
+  });
+
+  test('a misspelt field is named with how to fix it', () => {
+    expect(() => parseEnvironment({ name: 'qa', platform: 'local', mysql: { appUsers: ['app'], switchTimeout: 5 } }, 'qa.ts')).toThrow(/switchTimeout: remove or fix the spelling/);
+  });
+
+  test('an empty app account list is refused: the switch could not freeze anything', () => {
+    expect(() => parseEnvironment({ name: 'qa', platform: 'local', mysql: { appUsers: [] } }, 'qa.ts')).toThrow(/mysql\.appUsers: name at least one application account/);
+  });
+
+  test('platform aws without an aws section is refused', () => {
+    expect(() => parseEnvironment({ name: 'qa', platform: 'aws' }, 'qa.ts')).toThrow(/aws: platform "aws" needs an aws section/);
+  });
+
+  test('an unknown environment lists the known ones', () => {
+    expect(() => loadEnvironment('nowhere')).toThrow(/Unknown environment "nowhere": expected --env one of .*local/);
+    expect(() => loadEnvironment('../etc')).toThrow(/Invalid --env/);
+  });
+});
