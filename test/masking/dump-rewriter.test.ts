@@ -1,0 +1,148 @@
+import { DumpFormatError, closingQuote } from '../../lib/masking/dump-rewriter';
+import { SchemaDriftError } from '../../lib/masking/transformers';
+import { parseRules } from '../../lib/masking/rules';
+import { RULES_JSON, rewriteInChunks, rewriter, sampleDump } from './helpers';
+
+const rewriteAll = (dump: string) => rewriteInChunks(Buffer.from(dump), [1 << 20]).toString('utf8');
+const insertRows = (output: string, table: string) => {
+  const start = output.indexOf(`INSERT INTO \`${table}\``);
+  return output.slice(start, output.indexOf(';\n', start));
+};
+
+describe('DumpRewriter', () => {
+  const whole = rewriteAll(sampleDump());
+
+  test('masks personal columns and leaves every other byte of the dump as it was', () => {
+    expect(whole).not.toMatch(/alice@example\.org|bob@example\.org|carol@|García|Zoë|7946/i);
+    // Kept values survive byte for byte, escapes and all (quotes, ),( ; INSERT INTO, emoji, tab, \0).
+    expect(whole).toContain(`'x\\'y\\\\z\\n),(;INSERT INTO'`);
+    expect(whole).toContain(`'it''s \\"quoted\\" ''twice'''`);
+    expect(whole).toContain(`'😀 tab\there \\0 nul \\r\\n end \\\\'`);
+    expect(whole).toContain(`'ends with backslash \\\\'`);
+    expect(whole).toContain("INSERT INTO `countries` VALUES ('GB'),('FR');");
+    expect(whole).toContain(',12.50)');
+    // NULL stays NULL; zero dates stay zero.
+    expect(insertRows(whole, 'users')).toMatch(/\(3,'u[0-9a-f]{16}@example\.com',NULL,/);
+    expect(whole).toContain("'0000-00-00')");
+    const before = sampleDump().split('\n').filter((line) => !line.startsWith('(') && !line.startsWith('/*M!999999'));
+    const after = whole.split('\n').filter((line) => !line.startsWith('('));
+    expect(after).toEqual(before);
+  });
+
+  test('drops MariaDB\'s sandbox-mode first line, which MySQL clients cannot restore', () => {
+    expect(sampleDump().startsWith('/*M!999999')).toBe(true);
+    expect(whole.startsWith('-- MariaDB dump')).toBe(true);
+  });
+
+  test('the same value masks to the same value in every table, so joins still match', () => {
+    const users = insertRows(whole, 'users');
+    const orders = insertRows(whole, 'orders');
+    const aliceInUsers = /\(1,'([^']+)'/.exec(users)![1];
+    const bobInUsers = /\(3,'([^']+)'/.exec(users)![1];
+    expect(orders).toContain(`(10,1,'${aliceInUsers}',`);
+    expect(orders).toContain(`(11,3,'${bobInUsers}',`);
+  });
+
+  test('values equal under a _ci collation mask alike (ALICE@ = alice@, García = Garcia); a _bin column hashes exactly', () => {
+    const users = insertRows(whole, 'users');
+    const [row1, row2] = users.split('\n').slice(1, 3);
+    const field = (row: string, index: number) => row.slice(1).split(',')[index];
+    expect(field(row1, 1)).toBe(field(row2, 1)); // email, utf8mb4_general_ci
+    expect(field(row1, 2)).toBe(field(row2, 2)); // name: García / Garcia
+    expect(insertRows(whole, 'orders')).toContain(`(12,2,${field(row1, 1)},`);
+  });
+
+  test('keeps formats: a valid unique email, a phone of the same shape, a shifted date', () => {
+    const users = insertRows(whole, 'users');
+    expect(users).toMatch(/\(1,'u[0-9a-f]{16}@example\.com','[A-Z][a-z]+ [A-Z][a-z]+',/);
+    expect(users).toMatch(/'\+[1-9]\d \d\d \d{4} \d{4}','\d{4}-\d\d-\d\d'\)/);
+    expect(users).toMatch(/'0\d\d-\d{4}-\d{4}','\d{4}-\d\d-\d\d 23:59:59'\)/);
+    const born = /'(\d{4}-\d\d-\d\d)'\),\n\(2/.exec(users)![1];
+    const shiftDays = Math.abs(Date.parse(born) - Date.parse('1980-02-29')) / 86400000;
+    expect(shiftDays).toBeGreaterThanOrEqual(1);
+    expect(shiftDays).toBeLessThanOrEqual(30);
+  });
+
+  test('gives byte-identical output whatever the chunk boundaries (quotes, escapes and UTF-8 split)', () => {
+    const dump = Buffer.from(sampleDump());
+    for (const size of [1, 2, 3, 5, 7, 13, 64]) {
+      expect(rewriteInChunks(dump, [size]).toString('utf8')).toBe(whole);
+    }
+    // Every single split point.
+    for (let at = 1; at < dump.length; at++) {
+      expect(rewriteInChunks(dump, [at, dump.length]).toString('utf8')).toBe(whole);
+    }
+  });
+
+  test('reads MySQL\'s format too: every row of an INSERT on one line', () => {
+    const mysql = rewriteAll(sampleDump({ mysqlStyle: true }));
+    const mariadbRows = insertRows(whole, 'users').split('\n').slice(1).join('');
+    expect(insertRows(mysql, 'users')).toBe(`INSERT INTO \`users\` VALUES ${mariadbRows}`);
+  });
+
+  test('takes column positions from the INSERT column list when there is one', () => {
+    const dump = sampleDump().replace('INSERT INTO `orders` VALUES\n(10,1,\'alice@example.org\',12.50)', "INSERT INTO `orders` (`customer_email`, `id`, `user_id`, `total`) VALUES\n('alice@example.org',10,1,12.50)");
+    const out = rewriteAll(dump);
+    expect(out).toMatch(/INSERT INTO `orders` \(`customer_email`, `id`, `user_id`, `total`\) VALUES\n\('u[0-9a-f]{16}@example\.com',10,1,12\.50\)/);
+  });
+
+  test('the same input and key give identical output; another key gives other values', () => {
+    expect(rewriteAll(sampleDump())).toBe(whole);
+    const other = rewriteInChunks(Buffer.from(sampleDump()), [4096], undefined).toString();
+    expect(other).toBe(whole);
+    const r = rewriter(undefined, Buffer.from('another key of sixteen bytes or more'));
+    const withOtherKey = Buffer.concat([r.push(Buffer.from(sampleDump())), r.finish()]).toString();
+    expect(withOtherKey).not.toBe(whole);
+  });
+
+  describe('fails closed', () => {
+    const fails = (dump: string, message: RegExp, type: new (...args: never[]) => Error = DumpFormatError) => {
+      let error: unknown;
+      try {
+        rewriteAll(dump);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(type);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toMatch(/alice|bob|García/);
+    };
+    test('on INSERT IGNORE and REPLACE', () => {
+      fails(sampleDump().replace('INSERT INTO `countries`', 'INSERT IGNORE INTO `countries`'), /INSERT IGNORE.*--insert-ignore/);
+      fails(sampleDump().replace('INSERT INTO `countries`', 'REPLACE INTO `countries`'), /REPLACE.*--replace/);
+    });
+    test('on a _binary literal', () => {
+      fails(sampleDump().replace("(11,3,'bob@example.org'", "(11,3,_binary 'bob@example.org'"), /table orders, row 2: a _binary literal; dump with --hex-blob/);
+    });
+    test('on a wrong number of values in a row', () => {
+      fails(sampleDump().replace("(11,3,'bob@example.org',-3)", "(11,3,'bob@example.org')"), /table orders, row 2: 3 values where the table has 4 columns/);
+      fails(sampleDump().replace("(11,3,'bob@example.org',-3)", "(11,3,'bob@example.org',-3,4)"), /table orders, row 2: 5 values where the table has 4 columns/);
+    });
+    test('on a dump truncated anywhere (inside a string, a row, between statements)', () => {
+      const dump = sampleDump();
+      for (const cut of [dump.indexOf("x\\'y"), dump.indexOf('(11,3'), dump.indexOf('CREATE TABLE `orders`') + 5, dump.indexOf('-- Dump completed')]) {
+        fails(dump.slice(0, cut), /truncated dump/);
+      }
+    });
+    test('on a table or a column the rules do not classify (schema drift), naming it and the fix', () => {
+      fails(sampleDump().replace('  `total` decimal(10,2) NOT NULL,', '  `total` decimal(10,2) NOT NULL,\n  `iban` varchar(34) DEFAULT NULL,'), /table orders: column iban not classified .*"keep" if it holds no personal data/, SchemaDriftError);
+      fails(sampleDump().replace(/`countries`/g, '`loyalty`'), /table loyalty is not in the masking rules.*"personalData": false/, SchemaDriftError);
+    });
+    test('on a rule for a column the table no longer has', () => {
+      const rules = parseRules({ ...RULES_JSON, tables: { ...RULES_JSON.tables, orders: { columns: { ...RULES_JSON.tables.orders.columns, coupon: 'keep' } } } }, 'r');
+      expect(() => rewriteInChunks(Buffer.from(sampleDump()), [1 << 20], rules)).toThrow(/table orders: the masking rules \(r\) name column coupon that the table does not have/);
+    });
+  });
+
+  test('a quote closes only after an even number of backslashes, and a doubled quote does not close', () => {
+    const at = (text: string) => closingQuote(Buffer.from(text), 1);
+    expect(at("'abc',")).toBe(4);
+    expect(at("'a\\'b',")).toBe(5);
+    expect(at("'a\\\\',")).toBe(4);
+    expect(at("'a\\\\\\'',")).toBe(6);
+    expect(at("'it''s',")).toBe(6);
+    expect(at("'',")).toBe(1);
+    expect(at("'abc'")).toBe(-1); // undecided: the next byte could be another quote
+    expect(at("'abc")).toBe(-1);
+  });
+});

@@ -1,0 +1,78 @@
+import { KeyedHasher } from '../../lib/masking/keyed-hash';
+import { DumpRewriter } from '../../lib/masking/dump-rewriter';
+import { parseRules, type MaskingRules } from '../../lib/masking/rules';
+import { tableMasking } from '../../lib/masking/transformers';
+
+export const TEST_KEY = Buffer.from('0123456789abcdef0123456789abcdef', 'utf8');
+
+export const RULES_JSON = {
+  database: 'app',
+  tables: {
+    users: { columns: { id: 'keep', email: 'email', name: { transform: 'name' }, notes: 'keep', phone: 'phone', born: { transform: 'dateShift', maxDays: 30 } } },
+    orders: { columns: { id: 'keep', user_id: 'keep', customer_email: 'email', total: 'keep' } },
+    countries: { personalData: false },
+  },
+};
+
+export const testRules = (): MaskingRules => parseRules(RULES_JSON, 'test rules');
+
+export function rewriter(rules: MaskingRules = testRules(), key = TEST_KEY): DumpRewriter {
+  const hasher = new KeyedHasher(key);
+  return new DumpRewriter({ resolveTable: (table, columns) => tableMasking(rules, table, columns, hasher) });
+}
+
+/** Rewrite a whole dump, fed in chunks of the given sizes (cycled). */
+export function rewriteInChunks(dump: Buffer, chunkSizes: number[], rules?: MaskingRules): Buffer {
+  const r = rewriter(rules);
+  const out: Buffer[] = [];
+  let pos = 0;
+  for (let n = 0; pos < dump.length; n++) {
+    const size = chunkSizes[n % chunkSizes.length];
+    out.push(r.push(dump.subarray(pos, pos + size)));
+    pos += size;
+  }
+  out.push(r.finish());
+  return Buffer.concat(out);
+}
+
+/** A small mariadb-dump-shaped dump with the nasty values the issue lists. */
+export function sampleDump(options: { mysqlStyle?: boolean } = {}): string {
+  const usersRows = [
+    `(1,'alice@example.org','García','x\\'y\\\\z\\n),(;INSERT INTO','+44 20 7946 0018','1980-02-29')`,
+    `(2,'ALICE@example.org','Garcia','it''s \\"quoted\\" ''twice''','020-7946-0019','1999-12-31 23:59:59')`,
+    `(3,'bob@example.org',NULL,'😀 tab\there \\0 nul \\r\\n end \\\\','5550100','0000-00-00')`,
+    `(4,'carol@example.org','Zoë','ends with backslash \\\\',NULL,NULL)`,
+  ];
+  const ordersRows = [`(10,1,'alice@example.org',12.50)`, `(11,3,'bob@example.org',-3)`, `(12,2,'Alice@Example.org',0.00)`];
+  const rows = (list: string[]) => (options.mysqlStyle ? ` ${list.join(',')};\n` : `\n${list.join(',\n')};\n`);
+  return [
+    `${options.mysqlStyle ? '' : '/*M!999999\\- enable the sandbox mode */ \n'}-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB`,
+    '/*!40101 SET NAMES utf8mb4 */;',
+    'DROP TABLE IF EXISTS `users`;',
+    'CREATE TABLE `users` (',
+    '  `id` int(11) NOT NULL,',
+    "  `email` varchar(100) NOT NULL COMMENT 'the login; also copied into orders',",
+    '  `name` varchar(50) DEFAULT NULL,',
+    '  `notes` text DEFAULT NULL,',
+    '  `phone` varchar(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL,',
+    '  `born` datetime DEFAULT NULL,',
+    '  PRIMARY KEY (`id`)',
+    ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;',
+    'LOCK TABLES `users` WRITE;',
+    `INSERT INTO \`users\` VALUES${rows(usersRows)}UNLOCK TABLES;`,
+    'CREATE TABLE `orders` (',
+    '  `id` int(11) NOT NULL,',
+    '  `user_id` int(11) NOT NULL,',
+    '  `customer_email` varchar(100) NOT NULL,',
+    '  `total` decimal(10,2) NOT NULL,',
+    '  PRIMARY KEY (`id`)',
+    ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;',
+    `INSERT INTO \`orders\` VALUES${rows(ordersRows)}`,
+    'CREATE TABLE `countries` (',
+    '  `code` char(2) NOT NULL',
+    ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;',
+    "INSERT INTO `countries` VALUES ('GB'),('FR');",
+    '-- Dump completed on 2026-01-01  1:00:00',
+    '',
+  ].join('\n');
+}

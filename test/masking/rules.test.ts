@@ -1,0 +1,101 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRules, MaskingRulesError, parseRules } from '../../lib/masking/rules';
+import { KeyedHasher } from '../../lib/masking/keyed-hash';
+import { columnMasker, foldValue, isOrdinaryOutput } from '../../lib/masking/transformers';
+import { createHmac } from 'node:crypto';
+import { RULES_JSON, TEST_KEY } from './helpers';
+
+const problemsOf = (input: unknown): string[] => {
+  try {
+    parseRules(input, 'rules.json');
+  } catch (error) {
+    expect(error).toBeInstanceOf(MaskingRulesError);
+    return [...(error as MaskingRulesError).problems];
+  }
+  throw new Error('expected the rules to be rejected');
+};
+
+describe('masking rules', () => {
+  test('GIVEN a bad rule WHEN loaded THEN the error names table, column and the fix', () => {
+    const problems = problemsOf({
+      database: 'app',
+      tables: {
+        users: { columns: { email: 'emial', born: { transform: 'dateShift', maxDays: 0 }, nick: { transform: 'template', template: 'x_{id}' }, role: { transform: 'template', template: 'same' } } },
+        audit: { personal: false },
+      },
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^table users, column email: unknown transformer "emial"; use one of email, name, .*keep/),
+      expect.stringMatching(/^table users, column born: maxDays: .*>=1.*e\.g\. \{ "transform": "dateShift", "maxDays": 180 \}/),
+      expect.stringMatching(/^table users, column nick: template has an unknown placeholder \{id\}; use \{hash:N\}/),
+      expect.stringMatching(/^table users, column role: template "same" has no placeholder.*"constant"/),
+      expect.stringMatching(/^table audit: expected either \{ "personalData": false \} or \{ "columns"/),
+    ]);
+  });
+
+  test('the rules hash ignores key order and formatting but not content', () => {
+    const a = parseRules(RULES_JSON);
+    const reordered = parseRules({ tables: Object.fromEntries(Object.entries(RULES_JSON.tables).reverse()), database: 'app' });
+    expect(reordered.hash).toBe(a.hash);
+    const changed = parseRules({ ...RULES_JSON, tables: { ...RULES_JSON.tables, countries: { columns: { code: 'keep' } } } });
+    expect(changed.hash).not.toBe(a.hash);
+  });
+
+  test('a rules file that is not JSON or does not exist is a clear error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+    writeFileSync(join(dir, 'bad.json'), '{ "database": ');
+    expect(() => loadRules(join(dir, 'bad.json'))).toThrow(/bad\.json: invalid masking rules:\n {2}- not valid JSON/);
+    expect(() => loadRules(join(dir, 'missing.json'))).toThrow(/cannot read .*missing\.json.*config\/masking/);
+  });
+
+  test('the shipped rules files are valid', () => {
+    expect(loadRules('config/masking/app.rules.json').tables.size).toBeGreaterThan(0);
+  });
+});
+
+describe('transformers', () => {
+  const hasher = new KeyedHasher(TEST_KEY);
+  const ci = { name: 'c', collation: 'utf8mb4_general_ci' };
+  const bin = { name: 'c', collation: 'utf8mb4_bin' };
+
+  test('the keyed digest has HMAC structure with per-domain keys derived by HMAC-SHA256', () => {
+    const inner = createHmac('sha256', TEST_KEY).update('rds-cutover/mask/v1/inner/email').digest('hex');
+    const outer = createHmac('sha256', TEST_KEY).update('rds-cutover/mask/v1/outer/email').digest('hex');
+    const sha = (text: string) => require('node:crypto').createHash('sha256').update(text).digest('hex');
+    expect(hasher.digest('email', 'a@b.c')).toBe(sha(outer + sha(inner + 'a@b.c')));
+    expect(hasher.digest('name', 'a@b.c')).not.toBe(hasher.digest('email', 'a@b.c'));
+    expect(() => new KeyedHasher(Buffer.from('short'))).toThrow(/at least 16 bytes.*openssl rand -hex 32/);
+  });
+
+  test('folding follows the collation: _ci folds case, accents and trailing spaces; _bin does not', () => {
+    expect(foldValue('García ')).toBe('garcia');
+    expect(foldValue('ZOË')).toBe('zoe');
+    const name = { transform: 'hash' } as const;
+    expect(columnMasker(name, ci, hasher, 'w')!('García')).toBe(columnMasker(name, ci, hasher, 'w')!('GARCIA'));
+    expect(columnMasker(name, bin, hasher, 'w')!('García')).not.toBe(columnMasker(name, bin, hasher, 'w')!('Garcia'));
+    expect(columnMasker({ transform: 'hash', normalise: 'exact' }, ci, hasher, 'w')!('a')).not.toBe(columnMasker({ transform: 'hash', normalise: 'exact' }, ci, hasher, 'w')!('A'));
+  });
+
+  test('each transformer keeps its format', () => {
+    const mask = (rule: Parameters<typeof columnMasker>[0], value: string) => columnMasker(rule, ci, hasher, 'table t, column c')!(value);
+    expect(mask({ transform: 'email', domain: 'corp.test' }, 'x@y.z')).toMatch(/^u[0-9a-f]{16}@corp\.test$/);
+    expect(mask({ transform: 'phone' }, '(0161) 496-0000')).toMatch(/^\(0\d{3}\) \d{3}-\d{4}$/);
+    expect(mask({ transform: 'address', part: 'postcode' }, 'SW1A 1AA')).toMatch(/^[A-Z]{2}\d[A-Z] \d[A-Z]{2}$/);
+    expect(mask({ transform: 'address' }, '10 Downing St')).toMatch(/^\d+ [A-Za-z ]+, [A-Za-z]+$/);
+    expect(mask({ transform: 'hash', length: 10 }, 'v')).toMatch(/^[0-9a-f]{10}$/);
+    expect(mask({ transform: 'template', template: 'user_{hash:6}_{digits:3} {first}' }, 'v')).toMatch(/^user_[0-9a-f]{6}_\d{3} [A-Z][a-z]+$/);
+    expect(mask({ transform: 'constant', value: 'redacted' }, 'v')).toBe('redacted');
+    expect(mask({ transform: 'null' }, 'v')).toBeNull();
+    expect(columnMasker({ transform: 'keep' }, ci, hasher, 'w')).toBeUndefined();
+    expect(() => mask({ transform: 'dateShift' }, 'Tuesday')).toThrow(/^table t, column c: dateShift expects values like 2024-01-31 .*not shown/);
+  });
+
+  test('the leak check knows which originals are ordinary fake values', () => {
+    expect(isOrdinaryOutput({ transform: 'name' }, 'Rossi')).toBe(true);
+    expect(isOrdinaryOutput({ transform: 'name' }, 'Ada Rossi')).toBe(true);
+    expect(isOrdinaryOutput({ transform: 'name' }, 'Bartholomew')).toBe(false);
+    expect(isOrdinaryOutput({ transform: 'email' }, 'Rossi')).toBe(false);
+  });
+});
