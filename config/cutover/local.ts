@@ -14,6 +14,14 @@ const local: CutoverEnvironmentInput = {
     switchTimeoutMs: 10000,
     catchUpTimeoutMs: 120000,
   },
+  postgres: {
+    databases: ['app'],
+    appUsers: ['app'],
+    lagThresholdMs: 1000,
+    switchTimeoutMs: 10000,
+    catchUpTimeoutMs: 120000,
+    copyJobs: 2,
+  },
   rehearsal: {
     loadConnections: 8,
     loadRatePerSecond: 400,
