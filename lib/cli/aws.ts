@@ -1,7 +1,150 @@
+import { join, resolve } from 'node:path';
 import type { FlowRunnerInput } from './cutover';
-import { UsageError } from './cutover';
+import { EXIT, UsageError } from './cutover';
+import type { CutoverEnvironment } from '../../config/cutover';
+import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { planText, runRunbook } from '../runbook/engine';
+import { parseHooks } from '../runbook/hooks';
+import { reportFromRun, summaryText, writeReport } from '../report';
+import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
+import { AwsGateway } from '../platforms/aws/gateway';
+import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
+import { withAwsPreflight } from '../platforms/aws/preflight';
+import { awsCallLines, planAwsCalls, sqlPlanLines } from '../platforms/aws/plan';
+import { resolveAwsMysqlSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
 
-/** The AWS platform (issue 5). Not built yet: says so instead of pretending. */
-export async function runAws(input: FlowRunnerInput): Promise<number> {
-  throw new UsageError(`Environment ${input.environment.name} targets AWS; the AWS platform is not available in this version yet. Rehearse with --env local.`);
+/** What tests replace: the SDK clients (aws-sdk-client-mock stubs real ones) and the project root. */
+export interface AwsRunnerDependencies {
+  /** @default - clients built from the environment (region, profile, role; endpoints from the SDK's env vars) */
+  createClients?: (environment: CutoverEnvironment, options: { readOnly: boolean }) => AwsClients;
+  /** @default - the current directory (where `.rds-cutover/outputs-<env>.json` is looked up) */
+  projectRoot?: string;
+}
+
+function flowSettings(environment: CutoverEnvironment, args: FlowRunnerInput['args']): MysqlFlowSettings {
+  if (!environment.mysql) throw new UsageError(`Environment ${environment.name} has no mysql section: add one to config/cutover/${environment.name}.ts (the AWS flow moves a MySQL-family instance)`);
+  return { ...environment.mysql, switchTimeoutMs: args.switchTimeoutMs ?? environment.mysql.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? environment.mysql.lagThresholdMs };
+}
+
+function checkArgs(args: FlowRunnerInput['args']): void {
+  if (args.offline && args.execute) throw new UsageError('--offline plans from config and the stacks\' outputs without reading AWS; it cannot be combined with --execute (drop --offline to run)');
+  if (args.resume && !args.execute) throw new UsageError('--resume continues an executed run: add --execute');
+  if (args.cleanup && args.offline && args.resume) throw new UsageError('--cleanup with --resume needs --execute');
+  if (args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox) {
+    throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
+  }
+}
+
+/** Credential problems are the most common first failure; say how to fix them. */
+function explainAwsError(error: Error, settings: AwsMysqlSettings): Error {
+  if (/CredentialsProviderError|Could not load credentials|ExpiredToken|InvalidClientTokenId|UnrecognizedClientException/.test(`${error.name} ${error.message}`)) {
+    return new UsageError(`No usable AWS credentials for ${settings.aws.region} (${error.message.split('\n')[0]}): set AWS_PROFILE or aws.profile in config/cutover/${settings.environment}.ts, log in (aws sso login), or plan without AWS using --offline`);
+  }
+  return error;
+}
+
+/**
+ * `--env <aws environment>`: the MySQL encryption flow on RDS. Dry run by default: the plan,
+ * every AWS call the run would make (read-only calls sent only with credentials, none with
+ * --offline) and the SQL. `--execute` runs the same runbook as the rehearsal through
+ * runRunbook: journal, --resume, hooks, report, the same exit codes.
+ */
+export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDependencies = {}): Promise<number> {
+  const { environment, args, log, out } = input;
+  checkArgs(args);
+  const settings = flowSettings(environment, args);
+  const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
+  if (args.execute && resolved.missing.length > 0) {
+    throw new UsageError(
+      `Cannot run on ${environment.name}: no value for\n${resolved.missing.map((m) => `  - ${m}`).join('\n')}\n` +
+        `Set them in config/cutover/${environment.name}.ts or write the stacks' outputs file${resolved.outputsProblem ? `:\n${resolved.outputsProblem}` : ''}. Nothing was changed.`,
+    );
+  }
+  const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
+  const clients = args.offline ? undefined : createClients(environment, { readOnly: !args.execute });
+  const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
+  const passwordEnv = 'env' in environment.aws!.adminPassword ? [environment.aws!.adminPassword.env] : [];
+  const runtime = new Map<string, unknown>();
+  try {
+    if (!args.execute) return await dryRun(input, settings, resolved, clients);
+    const aws = new AwsGateway({ mode: 'live', clients, log, waits });
+    const platform = new AwsMysqlPlatform(resolved, aws);
+    const runbook = withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, aws);
+    for (const line of planText(runbook)) out(line);
+    out('');
+    const startedAt = new Date();
+    const run = await runRunbook({
+      runbook,
+      environment: environment.name,
+      stateDir: input.stateDir,
+      dryRun: false,
+      resumeRunId: args.resume,
+      hooks: parseHooks(args.hooks),
+      hideEnvFromHooks: passwordEnv,
+      log,
+      runtime,
+      options: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
+    });
+    const report = reportFromRun(run, { engine: 'mysql', startedAt });
+    const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
+    writeReport(reportPath, report);
+    out('');
+    for (const line of summaryText(report)) out(line);
+    out(`report: ${reportPath}`);
+    if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name} --execute --resume ${run.runId}`);
+    return run.result === 'success' ? EXIT.ok : run.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+  } catch (error) {
+    throw explainAwsError(error as Error, resolved);
+  } finally {
+    await closeFlowConnections(runtime);
+    if (clients && !dependencies.createClients) destroyClients(clients);
+  }
+}
+
+async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resolved: AwsMysqlSettings, clients: AwsClients | undefined): Promise<number> {
+  const { environment, args, log, out } = input;
+  const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
+  // One gateway lists the calls; the checks below read through their own, so the list stays clean.
+  const planGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
+  const planPlatform = new AwsMysqlPlatform(resolved, planGateway);
+  const runbook = withAwsPreflight(mysqlEncryptRunbook(planPlatform, settings), planPlatform, planGateway);
+  const { calls, stoppedAt } = await planAwsCalls(planPlatform, planGateway);
+  const source = clients ? await planPlatform.sourceInstance() : undefined;
+
+  for (const line of planText(runbook)) out(line);
+  out('');
+  out(`AWS calls, in order (${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = changes something, sent only with --execute):`);
+  for (const line of awsCallLines(calls)) out(line);
+  if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
+  out('');
+  out('SQL sent to the databases, in order (through RDS\'s mysql.rds_* procedures; passwords masked):');
+  for (const line of sqlPlanLines(planPlatform, settings, source?.EngineVersion && source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source?.EngineVersion, source?.Endpoint?.Address)) out(line);
+  out('');
+  if (resolved.missing.length > 0) {
+    out(`Values shown as <…> come from the stacks' outputs file ${resolved.outputsFile}, which could not be used:`);
+    out(`  ${(resolved.outputsProblem ?? 'missing values').split('\n').join('\n  ')}`);
+    out(`  --execute needs them: ${resolved.missing.join('; ')}`);
+    out('');
+  }
+  out(resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.');
+
+  if (args.offline) {
+    out('Dry run (--offline): planned from config and the stacks\' outputs alone; no AWS call was made and nothing was changed.');
+    return EXIT.ok;
+  }
+  // With credentials: run the checks (AWS reads through read-only clients, SQL preflight on the source).
+  const checkGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
+  const checkPlatform = new AwsMysqlPlatform(resolved, checkGateway);
+  const runtime = new Map<string, unknown>();
+  let run;
+  try {
+    run = await runRunbook({ runbook: withAwsPreflight(mysqlEncryptRunbook(checkPlatform, settings), checkPlatform, checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
+  } finally {
+    await closeFlowConnections(runtime);
+  }
+  out('');
+  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
+  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
+  out('Dry run: only read-only AWS calls were made and nothing was changed. Run with --execute to perform the plan.');
+  return run.result === 'planned' ? EXIT.ok : EXIT.failed;
 }

@@ -1,8 +1,108 @@
 import { z } from 'zod';
 
-/** AWS platform settings of a cutover environment (issue 5 extends this). */
+/**
+ * AWS platform settings of a cutover environment (`platform: 'aws'`). Values the stacks own
+ * (KMS key, fence security group, DNS record) default to the stacks' outputs file, so an
+ * environment only names what the stacks do not know: the source, the passwords' whereabouts,
+ * the services to recycle and, for private subnets, the tunnels to reach the databases through.
+ */
+const instanceId = z
+  .string({ error: 'expected an RDS instance identifier such as "orders"' })
+  .regex(/^[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$/, { error: 'expected an RDS identifier: lower-case letters, digits and single hyphens, starting with a letter, at most 63 characters' });
+
+const secretArn = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/, { error: 'expected a Secrets Manager secret ARN such as "arn:aws:secretsmanager:eu-west-1:123456789012:secret:name-AbCdEf"' });
+
+/** Where the administrator password comes from. Never the config file itself. */
+export const passwordSourceSchema = z.union(
+  [
+    z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { error: 'expected an environment variable name such as "PROD_DB_ADMIN_PASSWORD"' }) }).strict(),
+    z.object({ secretArn }).strict(),
+  ],
+  { error: 'expected { env: "VARIABLE_NAME" } or { secretArn: "arn:aws:secretsmanager:…" } (a password never goes into the config file)' },
+);
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { error: 'expected "host:port" of a tunnel, e.g. "127.0.0.1:13306"' });
+
 export const awsSettingsSchema = z
   .object({
     region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, { error: 'expected an AWS region such as "eu-west-1"' }),
+    /** Named profile of the shared config/credentials files. @default - the SDK's standard credential chain */
+    profile: z.string().min(1).optional(),
+    /** Role to assume on top of the base credentials. @default - use the base credentials as they are */
+    assumeRole: z
+      .object({
+        roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, { error: 'expected an IAM role ARN such as "arn:aws:iam::123456789012:role/rds-cutover"' }),
+        externalId: z.string().min(2).max(1224).optional(),
+        /** @default 'rds-cutover' */
+        sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/).default('rds-cutover'),
+      })
+      .strict()
+      .optional(),
+    /** The database that moves. Aurora MySQL clusters are not supported by this version. */
+    source: z.object({ instanceId }).strict(),
+    /** Temporary read replica. @default - `<source>-cutover-replica` */
+    replicaInstanceId: instanceId.optional(),
+    /** The new (encrypted) instance. @default - the stacks' `databaseIdentifier` output, else `<source>-encrypted` */
+    targetInstanceId: instanceId.optional(),
+    /** Encrypted copy of the replica's snapshot the target is restored from. @default - `<target>-seed` */
+    encryptedSnapshotId: z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}$/, { error: 'expected a snapshot identifier: letters, digits, single hyphens, starting with a letter' }).optional(),
+    /** KMS key for the encrypted copy. @default - the stacks' `storageKeyArn` output */
+    kmsKeyId: z.string().min(1).optional(),
+    /** The application's DNS name (CNAME) the switch moves. @default - the stacks' `dns*` outputs */
+    dns: z
+      .object({
+        zoneId: z.string().regex(/^Z[0-9A-Z]{4,31}$/, { error: 'expected a Route 53 hosted zone id such as "Z0123456789ABC"' }),
+        recordName: z.string().min(3),
+        /** @default 15 */
+        ttlSeconds: z.number().int().min(0).max(86400).default(15),
+      })
+      .strict()
+      .optional(),
+    /** Deny-all security group the old source is fenced with. @default - the stacks' `fenceSecurityGroupId` output */
+    fenceSecurityGroupId: z.string().regex(/^sg-[0-9a-f]{8,17}$/, { error: 'expected a security group id such as "sg-0abc1234def567890"' }).optional(),
+    /** ECS services whose tasks are replaced after the switch (drops pooled connections to the old source). @default - none */
+    ecsServices: z.array(z.object({ cluster: z.string().min(1), service: z.string().min(1) }).strict()).default([]),
+    /**
+     * Instance id → "host:port" of a tunnel (SSM port forwarding, bastion) the scripts connect
+     * through instead of the instance's endpoint. Replication between the instances always uses
+     * the VPC endpoints. @default - connect to the endpoints directly
+     */
+    tunnels: z.record(z.string(), hostPort).default({}),
+    /** The master user's password (the replica and the restored target share it). */
+    adminPassword: passwordSourceSchema,
+    /**
+     * Host part of the replication account (`user@host`): the VPC range, in MySQL's
+     * `address/netmask` form. @default - derived from config/infra/<env>.ts network.vpcCidr
+     */
+    replicationAccountHost: z.string().regex(/^[0-9.%/]+$/, { error: 'expected a MySQL host pattern such as "10.10.0.0/255.255.0.0" or "10.10.%"' }).optional(),
+    /** @default '.rds-cutover/outputs-<env>.json' (written by `npx cdktf output … --outputs-file`) */
+    outputsFile: z.string().min(1).optional(),
+    /** Name of the infrastructure environment in config/infra/. @default - the cutover environment's name */
+    infraEnvironment: z.string().min(1).optional(),
+    /** Allow a source that is already encrypted (re-key onto the stacks' key). @default false */
+    allowEncryptedSource: z.boolean().default(false),
+    /** Tags added to everything the run creates (besides `rds-cutover:run-id`). @default - none */
+    tags: z.record(z.string(), z.string()).default({}),
+    /** How long to wait for AWS. Waiter timeouts name the resource and the time waited. */
+    waits: z
+      .object({
+        /** Instance creation/restore/deletion. @default 7200 */
+        instanceSeconds: z.number().positive().default(7200),
+        /** Snapshot and encrypted copy. @default 14400 */
+        snapshotSeconds: z.number().positive().default(14400),
+        /** Route 53 change INSYNC. @default 600 */
+        dnsSeconds: z.number().positive().default(600),
+        /** ECS services stable after the recycle. @default 1800 */
+        servicesSeconds: z.number().positive().default(1800),
+        /** First poll interval (the SDK backs off from it). @default 15 */
+        pollSeconds: z.number().positive().default(15),
+      })
+      .strict()
+      .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15 }),
   })
   .strict();
+
+export type AwsSettings = z.output<typeof awsSettingsSchema>;
+export type AwsSettingsInput = z.input<typeof awsSettingsSchema>;

@@ -1,0 +1,466 @@
+import {
+  CopyDBSnapshotCommand,
+  CreateDBInstanceReadReplicaCommand,
+  CreateDBSnapshotCommand,
+  DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  ModifyDBInstanceCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
+  waitUntilDBInstanceAvailable,
+  waitUntilDBInstanceDeleted,
+  waitUntilDBSnapshotAvailable,
+  type DBInstance,
+  type DBSnapshot,
+  type DescribeDBInstancesCommandOutput,
+  type DescribeDBSnapshotsCommandOutput,
+  type RDSClient,
+  type Tag,
+} from '@aws-sdk/client-rds';
+import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, waitUntilResourceRecordSetsChanged, type ChangeResourceRecordSetsCommandOutput, type ListResourceRecordSetsCommandOutput, type Route53Client } from '@aws-sdk/client-route-53';
+import { UpdateServiceCommand, waitUntilServicesStable, type ECSClient } from '@aws-sdk/client-ecs';
+import { GetSecretValueCommand, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
+import type { MysqlPlatform } from '../mysql-platform';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import { passwordFromEnv, registerSecret } from '../../util/secrets';
+import type { AwsGateway } from './gateway';
+import type { AwsMysqlSettings } from './settings';
+
+/** Run id shown in plans, where no run exists yet. */
+export const PLANNED_RUN_ID = '<run-id>';
+
+/** Tag on everything a run creates: how a resumed run recognises its own resources. */
+export const RUN_ID_TAG = 'rds-cutover:run-id';
+
+/** Labels for the AWS call list: the runbook step each platform operation runs in. */
+export const STEP = {
+  preflight: 'aws.preflight',
+  source: 'mysql.preflight',
+  createReplica: 'mysql.replica.create',
+  replica: 'mysql.replica.catch-up',
+  cloneTarget: 'mysql.target.clone',
+  switch: 'mysql.switch',
+  removeReplica: 'mysql.replica.remove',
+} as const;
+
+/** The source settings the replica and the restored target carry over. */
+export interface SourceSettings {
+  engine: string;
+  engineVersion: string;
+  instanceClass: string;
+  subnetGroup: string;
+  securityGroupIds: string[];
+  parameterGroup: string;
+  optionGroup: string;
+  multiAz: boolean;
+  storageType: string;
+  iops?: number;
+  storageThroughput?: number;
+  port: number;
+  publiclyAccessible: boolean;
+  backupRetentionPeriod: number;
+  preferredBackupWindow: string;
+  autoMinorVersionUpgrade: boolean;
+  deletionProtection: boolean;
+  copyTagsToSnapshot: boolean;
+  iamDatabaseAuthentication: boolean;
+  cloudwatchLogsExports: string[];
+  caCertificateIdentifier?: string;
+  tags: Tag[];
+}
+
+/** Read the settings to carry over from DescribeDBInstances; offline, named placeholders. */
+export function sourceSettings(instance: DBInstance | undefined, id: string): SourceSettings {
+  // Offline there is no instance: the plan shows where each value will come from.
+  const p = <T>(value: T | undefined, field: string): T => (instance ? (value as T) : (`<${id}.${field}>` as unknown as T));
+  return {
+    engine: p(instance?.Engine, 'Engine'),
+    engineVersion: p(instance?.EngineVersion, 'EngineVersion'),
+    instanceClass: p(instance?.DBInstanceClass, 'DBInstanceClass'),
+    subnetGroup: p(instance?.DBSubnetGroup?.DBSubnetGroupName, 'DBSubnetGroup'),
+    securityGroupIds: instance ? (instance.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId!).filter(Boolean) : [`<${id}.VpcSecurityGroups>`],
+    parameterGroup: p(instance?.DBParameterGroups?.[0]?.DBParameterGroupName, 'DBParameterGroup'),
+    optionGroup: p(instance?.OptionGroupMemberships?.[0]?.OptionGroupName, 'OptionGroup'),
+    multiAz: p(instance?.MultiAZ, 'MultiAZ'),
+    storageType: p(instance?.StorageType, 'StorageType'),
+    iops: instance ? instance.Iops : (`<${id}.Iops>` as unknown as number),
+    storageThroughput: instance ? instance.StorageThroughput : (`<${id}.StorageThroughput>` as unknown as number),
+    port: p(instance?.Endpoint?.Port ?? instance?.DbInstancePort, 'Port'),
+    publiclyAccessible: p(instance?.PubliclyAccessible, 'PubliclyAccessible'),
+    backupRetentionPeriod: p(instance?.BackupRetentionPeriod, 'BackupRetentionPeriod'),
+    preferredBackupWindow: p(instance?.PreferredBackupWindow, 'PreferredBackupWindow'),
+    autoMinorVersionUpgrade: p(instance?.AutoMinorVersionUpgrade, 'AutoMinorVersionUpgrade'),
+    deletionProtection: p(instance?.DeletionProtection, 'DeletionProtection'),
+    copyTagsToSnapshot: p(instance?.CopyTagsToSnapshot, 'CopyTagsToSnapshot'),
+    iamDatabaseAuthentication: p(instance?.IAMDatabaseAuthenticationEnabled, 'IAMDatabaseAuthenticationEnabled'),
+    cloudwatchLogsExports: instance ? instance.EnabledCloudwatchLogsExports ?? [] : [`<${id}.EnabledCloudwatchLogsExports>`],
+    caCertificateIdentifier: instance ? instance.CACertificateIdentifier : (`<${id}.CACertificateIdentifier>` as unknown as string),
+    tags: instance ? (instance.TagList ?? []).filter((t) => !t.Key?.startsWith('aws:') && t.Key !== RUN_ID_TAG) : [],
+  };
+}
+
+/** Drop undefined fields so inputs (and the plan) show only what is sent. */
+function defined<T extends object>(input: T): T {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as T;
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: string }).name ?? '';
+  return /NotFound/.test(name);
+}
+
+/**
+ * The MySQL-family platform on RDS: read replica → stop → snapshot → encrypted copy (the stacks'
+ * KMS key) → restore carrying the source's settings; Route 53 switch; fence with the stacks'
+ * deny-all security group; ECS services recycled. Every AWS call goes through the gateway, so
+ * the dry-run plan lists exactly the calls `--execute` makes, produced by this same code.
+ */
+export class AwsMysqlPlatform implements MysqlPlatform {
+  readonly kind = 'aws' as const;
+  readonly rdsProcedures = true;
+  private readonly instances = new Map<string, DBInstance>();
+  private password?: string;
+  private changeId?: string;
+  private targetAddress?: string;
+
+  constructor(
+    readonly settings: AwsMysqlSettings,
+    private readonly aws: AwsGateway,
+  ) {}
+
+  // ---- reading state ---------------------------------------------------------------------
+
+  /** DescribeDBInstances for one id; undefined when it does not exist (or offline). */
+  async describeInstance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
+    if (!options.fresh && this.instances.has(id)) return this.instances.get(id);
+    try {
+      const output = await this.aws.read<DescribeDBInstancesCommandOutput>(step, 'rds', new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+      const instance = output?.DBInstances?.[0];
+      // Offline nothing can be known: remember that, so the plan lists each read once.
+      if (instance || !this.aws.canRead) this.instances.set(id, instance as DBInstance);
+      return instance;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async describeSnapshot(step: string, id: string): Promise<DBSnapshot | undefined> {
+    try {
+      const output = await this.aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
+      return output?.DBSnapshots?.[0];
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The source as read by the preflight (or placeholders offline). */
+  async sourceInstance(step: string = STEP.preflight): Promise<DBInstance | undefined> {
+    return this.describeInstance(step, this.settings.sourceInstanceId);
+  }
+
+  /** A resource this run may reuse carries its run id; anything else with the name is refused. */
+  private ownedBy(tags: Tag[] | undefined, runId: string): boolean {
+    return (tags ?? []).some((t) => t.Key === RUN_ID_TAG && t.Value === runId);
+  }
+
+  private notOurs(kind: string, id: string, setting: string): Error {
+    return new Error(`${kind} ${id} already exists and was not created by this run (no ${RUN_ID_TAG} tag with this run id): delete it, or choose another name with ${setting} in config/cutover/${this.settings.environment}.ts`);
+  }
+
+  private runTags(runId: string): Tag[] {
+    return [...Object.entries(this.settings.aws.tags).map(([Key, Value]) => ({ Key, Value })), { Key: RUN_ID_TAG, Value: runId }];
+  }
+
+  /** Snapshot of the stopped replica: named after the run, so a resumed run finds it again. */
+  replicaSnapshotId(runId: string): string {
+    if (runId === PLANNED_RUN_ID) return `${this.settings.replicaInstanceId}-${runId}`;
+    return `${this.settings.replicaInstanceId}-${runId}`.replace(/[^a-zA-Z0-9-]/g, '-');
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------
+
+  private async adminPassword(): Promise<string> {
+    if (this.password) return this.password;
+    const from = this.settings.aws.adminPassword;
+    if ('env' in from) {
+      this.password = passwordFromEnv(from.env, `master password of ${this.settings.sourceInstanceId}`);
+    } else {
+      const output = await this.aws.read<GetSecretValueCommandOutput>(STEP.source, 'secretsmanager', new GetSecretValueCommand({ SecretId: from.secretArn }));
+      const text = output?.SecretString;
+      if (!text) throw new Error(`Secret ${from.secretArn} has no SecretString: store the master password (or {"password": …}) in it`);
+      let password = text;
+      try {
+        const parsed = JSON.parse(text) as { password?: unknown };
+        if (typeof parsed === 'object' && parsed && typeof parsed.password === 'string') password = parsed.password;
+      } catch {
+        // a plain-text secret is the password itself
+      }
+      this.password = registerSecret(password);
+    }
+    return this.password;
+  }
+
+  /** Where the scripts connect: the configured tunnel, else the instance's endpoint. */
+  private async endpointOf(name: string, step: string, id: string): Promise<MysqlEndpoint> {
+    const instance = await this.describeInstance(step, id);
+    if (!instance?.Endpoint?.Address) throw new Error(`RDS instance ${id} has no endpoint yet (status ${instance?.DBInstanceStatus ?? 'not found'}): wait until it is available, then --resume`);
+    const tunnel = this.settings.aws.tunnels[id];
+    const [host, port] = tunnel ? [tunnel.slice(0, tunnel.lastIndexOf(':')), Number(tunnel.slice(tunnel.lastIndexOf(':') + 1))] : [instance.Endpoint.Address, instance.Endpoint.Port ?? 3306];
+    return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword() };
+  }
+
+  source(): Promise<MysqlEndpoint> {
+    return this.endpointOf('source', STEP.source, this.settings.sourceInstanceId);
+  }
+  replica(facts: Facts): Promise<MysqlEndpoint> {
+    return this.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
+  }
+  target(facts: Facts): Promise<MysqlEndpoint> {
+    return this.endpointOf('target', STEP.cloneTarget, String(facts.targetId ?? this.settings.targetInstanceId));
+  }
+  sourceAddressForReplication() {
+    // The target dials the source inside the VPC, never through the operator's tunnel.
+    const instance = this.instances.get(this.settings.sourceInstanceId);
+    if (!instance?.Endpoint?.Address) throw new Error(`The source ${this.settings.sourceInstanceId} has not been described yet (run the preflight first)`);
+    return { host: instance.Endpoint.Address, port: instance.Endpoint.Port ?? 3306 };
+  }
+  replicationAccountHost(): string {
+    return this.settings.replicationAccountHost;
+  }
+  replicationTls(): boolean {
+    return true;
+  }
+
+  // ---- plan lines --------------------------------------------------------------------------
+
+  readonly describe = {
+    source: () => `RDS instance ${this.settings.sourceInstanceId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceInstanceId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceInstanceId]}` : ''}`,
+    createReplica: () => [
+      `CreateDBInstanceReadReplica ${this.settings.replicaInstanceId} from ${this.settings.sourceInstanceId} (same class, security groups and parameter group, tagged ${RUN_ID_TAG});`,
+      'wait until it is available (DescribeDBInstances waiter).',
+    ],
+    cloneTarget: () => [
+      `CreateDBSnapshot of the stopped replica ${this.settings.replicaInstanceId} → CopyDBSnapshot ${this.settings.encryptedSnapshotId} with KmsKeyId ${this.settings.kmsKeyId} (PercentProgress shown) →`,
+      `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
+      'wait until it is available.',
+    ],
+    switchEndpoint: () => [
+      `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
+    ],
+    fence: () => [
+      'wait for GetChange INSYNC, then fence the old source: ModifyDBInstance VpcSecurityGroupIds',
+      `[${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately);${this.settings.aws.ecsServices.length > 0 ? ` recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (UpdateService forceNewDeployment, wait until stable).` : ''}`,
+    ],
+    removeReplica: () =>
+      this.settings.cleanup
+        ? [`--cleanup: DeleteDBInstance ${this.settings.replicaInstanceId} (SkipFinalSnapshot) and DeleteDBSnapshot of its unencrypted snapshot; the encrypted copy ${this.settings.encryptedSnapshotId} is kept.`]
+        : [`Without --cleanup nothing is deleted: prints the commands that delete ${this.settings.replicaInstanceId} and its unencrypted snapshot.`],
+  };
+
+  // ---- operations --------------------------------------------------------------------------
+
+  async createReplica(context: StepContext): Promise<Facts> {
+    const step = STEP.createReplica;
+    const id = this.settings.replicaInstanceId;
+    const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
+    const existing = await this.describeInstance(step, id, { fresh: true });
+    if (existing && !this.ownedBy(existing.TagList, context.runId)) throw this.notOurs('RDS instance', id, 'aws.replicaInstanceId');
+    if (!existing) {
+      // Same-region replicas inherit the source's subnet group: passing one is refused
+      // (DBSubnetGroupNotAllowedFault). Replicas start with backups off, which is what we want.
+      await this.aws.write(step, 'rds', new CreateDBInstanceReadReplicaCommand(replicaInput(id, this.settings.sourceInstanceId, source, this.runTags(context.runId))));
+    }
+    await this.waitAvailable(step, id, 'read replica');
+    return { replicaId: id };
+  }
+
+  async cloneTarget(context: StepContext): Promise<Facts> {
+    const step = STEP.cloneTarget;
+    const replicaId = String(context.facts.replicaId ?? this.settings.replicaInstanceId);
+    const snapshotId = this.replicaSnapshotId(context.runId);
+    const copyId = this.settings.encryptedSnapshotId;
+    const targetId = this.settings.targetInstanceId;
+    const tags = this.runTags(context.runId);
+    const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
+
+    const target = await this.describeInstance(step, targetId, { fresh: true });
+    if (target && !this.ownedBy(target.TagList, context.runId)) throw this.notOurs('RDS instance', targetId, 'aws.targetInstanceId');
+    if (!target) {
+      // 1. Snapshot of the stopped replica (named after the run: a resumed run reuses it).
+      const snapshot = await this.describeSnapshot(step, snapshotId);
+      if (!snapshot) await this.aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
+      await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+        waitUntilDBSnapshotAvailable(config, { DBSnapshotIdentifier: snapshotId }),
+      );
+      // 2. Encrypted copy with the stacks' key: the only way to encrypt an RDS instance snapshot.
+      const copy = await this.describeSnapshot(step, copyId);
+      if (copy && !this.ownedBy(copy.TagList, context.runId)) throw this.notOurs('DB snapshot', copyId, 'aws.encryptedSnapshotId');
+      if (!copy) await this.aws.write(step, 'rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: snapshotId, TargetDBSnapshotIdentifier: copyId, KmsKeyId: this.settings.kmsKeyId, CopyTags: false, Tags: tags }));
+      await this.aws.poll(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: copyId }, resource: `encrypted copy ${copyId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, async () => {
+        const current = await this.describeSnapshot(step, copyId);
+        if (current?.Status === 'available') return { done: true };
+        if (current && !['creating', 'copying', 'pending'].includes(current.Status ?? '')) throw new Error(`Encrypted copy ${copyId} is ${current.Status}: see the RDS console events, delete it and --resume`);
+        return { done: false, progress: `${current?.Status ?? 'not visible yet'}, ${current?.PercentProgress ?? 0}% copied` };
+      });
+      // 3. Restore, carrying the source's settings (the replica's would lack backups).
+      await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags)));
+    }
+    await this.waitAvailable(step, targetId, 'restored target');
+    return { targetId, replicaSnapshotId: snapshotId, encryptedSnapshotId: copyId };
+  }
+
+  async prepareSwitch(context: StepContext): Promise<void> {
+    const step = STEP.switch;
+    const target = await this.describeInstance(step, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
+    this.targetAddress = target?.Endpoint?.Address ?? `<${this.settings.targetInstanceId}.Endpoint.Address>`;
+    // Reads the record (checks the zone is reachable and warms the connection the UPSERT uses).
+    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: this.settings.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+    const record = current?.ResourceRecordSets?.[0];
+    const sourceAddress = this.instances.get(this.settings.sourceInstanceId)?.Endpoint?.Address;
+    if (record && sourceAddress && !record.ResourceRecords?.some((r) => r.Value?.replace(/\.$/, '') === sourceAddress)) {
+      context.log.warn(`${this.settings.dns.recordName} currently points at ${record.ResourceRecords?.map((r) => r.Value).join(', ')}, not at the source ${sourceAddress}`);
+    }
+  }
+
+  async switchEndpoint(context: StepContext): Promise<void> {
+    if (!this.targetAddress) await this.prepareSwitch(context);
+    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(STEP.switch, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, this.targetAddress!, context.runId)));
+    this.changeId = output?.ChangeInfo?.Id ?? '<ChangeInfo.Id of the UPSERT>';
+  }
+
+  /**
+   * Why INSYNC is awaited here and not inside the switch: Route 53 has accepted the change when
+   * the UPSERT returns (writes are already open on the target); INSYNC means every authoritative
+   * server answers the new name. The fence waits for it so it never beats the DNS.
+   * https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
+   */
+  async fenceSource(context: StepContext): Promise<Facts> {
+    const step = STEP.switch;
+    const changeId = this.changeId ?? '<ChangeInfo.Id of the UPSERT>';
+    await this.aws.wait<Route53Client>(step, { service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
+      waitUntilResourceRecordSetsChanged(config, { Id: changeId }),
+    );
+    const id = this.settings.sourceInstanceId;
+    const before = await this.describeInstance(step, id, { fresh: true });
+    const previous = (before?.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId!);
+    const fence = this.settings.fenceSecurityGroupId;
+    if (!(previous.length === 1 && previous[0] === fence)) {
+      await this.aws.write(step, 'rds', new ModifyDBInstanceCommand(fenceInput(id, fence)));
+    }
+    await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `security groups of ${id}`, state: `only ${fence}, active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
+      const now = await this.describeInstance(step, id, { fresh: true });
+      const groups = now?.VpcSecurityGroups ?? [];
+      if (groups.length === 1 && groups[0].VpcSecurityGroupId === fence && groups[0].Status === 'active') return { done: true };
+      return { done: false, progress: groups.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') || 'no security groups reported' };
+    });
+    context.log.info(`fenced ${id}: security groups ${previous.join(', ') || '(unknown)'} replaced by ${fence}; to undo: ModifyDBInstance VpcSecurityGroupIds [${previous.join(', ')}]`);
+    return { fence: `sg:${fence}`, sourcePreviousSecurityGroupIds: previous };
+  }
+
+  async recycleClients(_context?: StepContext): Promise<void> {
+    const step = STEP.switch;
+    const services = this.settings.aws.ecsServices;
+    for (const { cluster, service } of services) {
+      await this.aws.write(step, 'ecs', new UpdateServiceCommand({ cluster, service, forceNewDeployment: true }));
+    }
+    const clusters = [...new Set(services.map((s) => s.cluster))];
+    for (const cluster of clusters) {
+      const names = services.filter((s) => s.cluster === cluster).map((s) => s.service);
+      await this.aws.wait<ECSClient>(step, { service: 'ecs', command: 'DescribeServices', input: { cluster, services: names }, resource: `ECS services ${names.join(', ')} in ${cluster}`, state: 'stable', timeoutSeconds: this.settings.aws.waits.servicesSeconds }, (config) =>
+        waitUntilServicesStable(config, { cluster, services: names }),
+      );
+    }
+  }
+
+  async removeReplica(context: StepContext): Promise<Facts> {
+    const step = STEP.removeReplica;
+    const replicaId = String(context.facts.replicaId ?? this.settings.replicaInstanceId);
+    const snapshotId = String(context.facts.replicaSnapshotId ?? this.replicaSnapshotId(context.runId));
+    if (!this.settings.cleanup) {
+      const commands = [
+        `aws rds delete-db-instance --region ${this.settings.aws.region} --db-instance-identifier ${replicaId} --skip-final-snapshot --delete-automated-backups`,
+        `aws rds delete-db-snapshot --region ${this.settings.aws.region} --db-snapshot-identifier ${snapshotId}`,
+      ];
+      context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
+      return { replicaRemoved: false, leftForCleanup: [replicaId, snapshotId] };
+    }
+    const replica = await this.describeInstance(step, replicaId, { fresh: true });
+    if (replica && !this.ownedBy(replica.TagList, context.runId)) throw this.notOurs('RDS instance', replicaId, 'aws.replicaInstanceId');
+    if (replica || this.aws.planning) {
+      if (replica?.DBInstanceStatus !== 'deleting') await this.aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: replicaId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+      await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: replicaId }, resource: `read replica ${replicaId}`, state: 'deleted', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+        waitUntilDBInstanceDeleted(config, { DBInstanceIdentifier: replicaId }),
+      );
+    }
+    const snapshot = await this.describeSnapshot(step, snapshotId);
+    if (snapshot && !this.ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB snapshot', snapshotId, 'aws.replicaInstanceId');
+    if (snapshot || this.aws.planning) await this.aws.write(step, 'rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId }));
+    return { replicaRemoved: true, deletedSnapshots: [snapshotId] };
+  }
+
+  private async waitAvailable(step: string, id: string, what: string): Promise<void> {
+    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+      waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: id }),
+    );
+    this.instances.delete(id); // the endpoint is known only now
+  }
+}
+
+export function replicaInput(id: string, sourceId: string, source: SourceSettings, tags: Tag[]) {
+  return defined({
+    DBInstanceIdentifier: id,
+    SourceDBInstanceIdentifier: sourceId,
+    DBInstanceClass: source.instanceClass,
+    VpcSecurityGroupIds: source.securityGroupIds,
+    DBParameterGroupName: source.parameterGroup,
+    MultiAZ: false,
+    PubliclyAccessible: false,
+    Tags: tags,
+  });
+}
+
+export function restoreInput(id: string, snapshotId: string, source: SourceSettings, runTags: Tag[]) {
+  return defined({
+    DBInstanceIdentifier: id,
+    DBSnapshotIdentifier: snapshotId,
+    DBInstanceClass: source.instanceClass,
+    DBSubnetGroupName: source.subnetGroup,
+    VpcSecurityGroupIds: source.securityGroupIds,
+    DBParameterGroupName: source.parameterGroup,
+    OptionGroupName: source.optionGroup,
+    MultiAZ: source.multiAz,
+    Port: source.port,
+    PubliclyAccessible: source.publiclyAccessible,
+    StorageType: source.storageType,
+    Iops: source.iops,
+    StorageThroughput: source.storageThroughput,
+    // A replica's snapshot has backups off; the new primary needs the source's.
+    BackupRetentionPeriod: source.backupRetentionPeriod,
+    PreferredBackupWindow: source.preferredBackupWindow,
+    AutoMinorVersionUpgrade: source.autoMinorVersionUpgrade,
+    DeletionProtection: source.deletionProtection,
+    CopyTagsToSnapshot: source.copyTagsToSnapshot,
+    EnableIAMDatabaseAuthentication: source.iamDatabaseAuthentication,
+    EnableCloudwatchLogsExports: source.cloudwatchLogsExports.length > 0 ? source.cloudwatchLogsExports : undefined,
+    CACertificateIdentifier: source.caCertificateIdentifier,
+    Tags: [...source.tags.filter((t) => !runTags.some((r) => r.Key === t.Key)), ...runTags],
+  });
+}
+
+export function dnsUpsertInput(dns: AwsMysqlSettings['dns'], targetAddress: string, runId: string) {
+  return {
+    HostedZoneId: dns.zoneId,
+    ChangeBatch: {
+      Comment: `rds-cutover run ${runId}: switch to the new instance`,
+      Changes: [{ Action: 'UPSERT' as const, ResourceRecordSet: { Name: dns.recordName, Type: 'CNAME' as const, TTL: dns.ttlSeconds, ResourceRecords: [{ Value: targetAddress }] } }],
+    },
+  };
+}
+
+export function fenceInput(id: string, fenceSecurityGroupId: string) {
+  return { DBInstanceIdentifier: id, VpcSecurityGroupIds: [fenceSecurityGroupId], ApplyImmediately: true };
+}

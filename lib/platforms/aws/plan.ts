@@ -1,0 +1,105 @@
+import { dialectFor, type MysqlDialect } from '../../engines/mysql/dialect';
+import type { MysqlFlowSettings } from '../../flows/mysql-encrypt';
+import { silentLogger } from '../../util/log';
+import { REDACTED } from '../../util/secrets';
+import type { StepContext } from '../../runbook/step';
+import { formatCall, type AwsGateway, type RecordedCall } from './gateway';
+import { awsPreflight } from './preflight';
+import { PLANNED_RUN_ID, type AwsMysqlPlatform } from './aws-mysql-platform';
+
+
+/**
+ * Every AWS call a run would make, in order: the platform's own operations run against a
+ * planning gateway (writes and waits recorded, never sent; reads sent only with read-only
+ * credentials). A check that fails with real state ends the list with the reason.
+ */
+export async function planAwsCalls(platform: AwsMysqlPlatform, aws: AwsGateway): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
+  if (!aws.planning) throw new Error('planAwsCalls needs a gateway in plan mode');
+  const context: StepContext = {
+    runId: PLANNED_RUN_ID,
+    dryRun: true,
+    log: silentLogger,
+    facts: { replicaId: platform.settings.replicaInstanceId, targetId: platform.settings.targetInstanceId, replicaSnapshotId: platform.replicaSnapshotId(PLANNED_RUN_ID) },
+    runtime: new Map(),
+  };
+  const operations: Array<[string, () => Promise<unknown>]> = [
+    ['aws.preflight', () => awsPreflight(platform, aws, context)],
+    ['mysql.replica.create', () => platform.createReplica(context)],
+    ['mysql.target.clone', () => platform.cloneTarget(context)],
+    ['mysql.switch', async () => {
+      await platform.prepareSwitch(context);
+      await platform.switchEndpoint(context);
+      await platform.fenceSource(context);
+      await platform.recycleClients(context);
+    }],
+    ['mysql.replica.remove', () => platform.removeReplica(context)],
+  ];
+  for (const [step, operation] of operations) {
+    try {
+      await operation();
+    } catch (error) {
+      // The preflight's problems are reported by the checks; the plan goes on.
+      if (step === 'aws.preflight' && (error as Error).name === 'PreconditionFailed') continue;
+      return { calls: aws.calls, stoppedAt: `${step}: ${(error as Error).message}` };
+    }
+  }
+  return { calls: aws.calls };
+}
+
+/** The call list as plan lines, grouped by step and numbered in order. */
+export function awsCallLines(calls: RecordedCall[]): string[] {
+  const lines: string[] = [];
+  let step = '';
+  calls.forEach((call, index) => {
+    if (call.step !== step) {
+      step = call.step;
+      lines.push(`  ${step}`);
+    }
+    const mark = call.kind === 'write' ? 'CHANGE' : call.kind === 'wait' ? 'wait  ' : 'read  ';
+    lines.push(`    ${String(index + 1).padStart(2)}. ${mark} ${formatCall(call)}`);
+  });
+  return lines;
+}
+
+/**
+ * The SQL the run sends, in order, with the statements the RDS dialect produces (passwords
+ * masked). The dialect comes from the source's EngineVersion when it was read, else MySQL 8.0.
+ */
+export function sqlPlanLines(platform: AwsMysqlPlatform, settings: MysqlFlowSettings, engineVersion: string | undefined, sourceAddress: string | undefined): string[] {
+  const version = engineVersion ?? '8.0';
+  const dialect: MysqlDialect = dialectFor(/mariadb/i.test(engineVersion ?? '') ? engineVersion! : version, { rdsProcedures: true });
+  const account = `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`;
+  const appAccount = (user: string) => `'${user}'@'<host>'`;
+  const configure = dialect.configureReplication({
+    host: sourceAddress ?? `<${platform.settings.sourceInstanceId}.Endpoint.Address>`,
+    port: 3306,
+    user: settings.replicationUser,
+    password: REDACTED,
+    logFile: '<startBinlogFile>',
+    logPosition: '<startBinlogPosition>' as unknown as number,
+    ssl: platform.replicationTls(),
+  });
+  return [
+    `  dialect ${dialect.name} (${engineVersion ? `source EngineVersion ${engineVersion}` : 'assumed: MySQL 8.0; chosen from SELECT VERSION() at run time, 8.4 uses rds_set_external_source'})`,
+    '  mysql.preflight, on the source:',
+    '    CALL mysql.rds_show_configuration',
+    '  mysql.replica.stop, on the replica:',
+    `    ${dialect.stopReplication()}`,
+    `    ${dialect.showReplicaStatus()}`,
+    '  mysql.replication.start, on the source:',
+    `    CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY '${REDACTED}'`,
+    `    GRANT REPLICATION SLAVE ON *.* TO ${account}`,
+    '  mysql.replication.start, on the target:',
+    ...configure.map((statement) => `    ${statement}`),
+    `    ${dialect.startReplication()}`,
+    '  mysql.switch, on the source (freeze):',
+    ...settings.appUsers.map((user) => `    ALTER USER ${appAccount(user)} ACCOUNT LOCK`),
+    `    ${dialect.killSession(12345).replace('12345', '<id>')}  -- each session of ${settings.appUsers.join(', ')}`,
+    `    ${dialect.showPrimaryStatus()}`,
+    '  mysql.switch, on the target (promote):',
+    `    ${dialect.waitForPosition('<final file>', '<final position>' as unknown as number, 10)}`,
+    `    ${dialect.stopReplication()}`,
+    ...settings.appUsers.map((user) => `    ALTER USER ${appAccount(user)} ACCOUNT UNLOCK`),
+    `    ${dialect.resetReplication()}`,
+  ];
+}
