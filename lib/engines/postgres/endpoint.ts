@@ -1,0 +1,11 @@
+/** How to reach a PostgreSQL server (or pgbouncer) as a given role, in one database. */
+export interface PostgresEndpoint {
+  /** A name for messages and reports: `source`, `target`, `endpoint`. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Never logged: registered as a secret by whoever created it. */
+  password: string;
+  database: string;
+}

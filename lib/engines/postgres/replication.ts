@@ -1,0 +1,59 @@
+import { connectPg, closePg, pgRow, type PgClient } from './connection';
+import type { PostgresEndpoint } from './endpoint';
+
+/** Names used in replication commands are plain identifiers (no quoting in the walsender grammar). */
+export function assertPlainName(what: string, name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`${what} "${name}" must be a lower-case identifier (letters, digits, underscores)`);
+  return name;
+}
+
+export interface ExportedSlot {
+  slotName: string;
+  /** WAL position the slot starts decoding from: the snapshot shows everything before it. */
+  consistentPoint: string;
+  /** Snapshot name for `pg_dump --snapshot`; valid while `connection` stays open and idle. */
+  snapshotName: string;
+  connection: PgClient;
+}
+
+/**
+ * Create a logical slot that exports its starting snapshot, over a walsender connection
+ * (`replication=database`). The snapshot is exactly the state before the slot's first
+ * change, so a dump taken with it plus the slot's changes miss nothing and repeat nothing.
+ * https://www.postgresql.org/docs/15/protocol-replication.html (CREATE_REPLICATION_SLOT … SNAPSHOT 'export')
+ */
+export async function createSlotExportingSnapshot(source: PostgresEndpoint, slotName: string): Promise<ExportedSlot> {
+  assertPlainName('slot name', slotName);
+  const connection = await connectPg(source, { replication: 'database', applicationName: `${slotName}_export` });
+  try {
+    const result = await connection.query<{ slot_name: string; consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slotName} LOGICAL pgoutput (SNAPSHOT 'export')`);
+    const row = result.rows[0];
+    if (!row?.snapshot_name) throw new Error('CREATE_REPLICATION_SLOT returned no snapshot name');
+    return { slotName: row.slot_name, consistentPoint: row.consistent_point, snapshotName: row.snapshot_name, connection };
+  } catch (error) {
+    await closePg(connection);
+    throw error;
+  }
+}
+
+export async function slotInfo(client: PgClient, slotName: string): Promise<{ active: boolean; confirmedFlushLsn: string | null } | undefined> {
+  const r = await pgRow<{ active: boolean; confirmed_flush_lsn: string | null }>(client, 'SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
+  return r ? { active: r.active, confirmedFlushLsn: r.confirmed_flush_lsn } : undefined;
+}
+
+/** Drop a slot if it exists (ending the walsender that holds it first). */
+export async function dropSlotIfExists(client: PgClient, slotName: string): Promise<boolean> {
+  const info = await slotInfo(client, slotName);
+  if (!info) return false;
+  if (info.active) await client.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slotName]);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await client.query('SELECT pg_drop_replication_slot($1)', [slotName]);
+      return true;
+    } catch (error) {
+      // The walsender may take a moment to release the slot after being terminated.
+      if (attempt >= 50 || !/is active/.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

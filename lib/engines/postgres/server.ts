@@ -1,0 +1,176 @@
+import { pgRow, pgRows, qualified, quoteIdent, quoteLiteral, type PgClient } from './connection';
+
+/** A user table of the database being moved. */
+export interface TableInfo {
+  schema: string;
+  name: string;
+  /** `d` default (primary key), `i` an index, `f` full, `n` nothing. */
+  replicaIdentity: 'd' | 'i' | 'f' | 'n';
+  hasPrimaryKey: boolean;
+  unlogged: boolean;
+}
+
+export const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast'];
+
+/** Ordinary and partitioned tables outside the system schemas, sorted by name. */
+export async function userTables(client: PgClient): Promise<TableInfo[]> {
+  const result = await pgRows<{ schema: string; name: string; ident: TableInfo['replicaIdentity']; pk: boolean; persistence: string }>(
+    client,
+    `SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS ident, c.relpersistence AS persistence,
+            EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') AS pk
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        AND n.nspname NOT IN (${SYSTEM_SCHEMAS.map(quoteLiteral).join(', ')}) AND n.nspname NOT LIKE 'pg_temp%'
+      ORDER BY n.nspname, c.relname`,
+  );
+  return result.map((r) => ({ schema: r.schema, name: r.name, replicaIdentity: r.ident, hasPrimaryKey: r.pk, unlogged: r.persistence === 'u' }));
+}
+
+/**
+ * Tables logical replication cannot carry UPDATE/DELETE for: no primary key and replica
+ * identity left at default (or set to nothing). An identity index or FULL is fine.
+ */
+export function tablesWithoutReplicaIdentity(tables: TableInfo[]): TableInfo[] {
+  return tables.filter((t) => (t.replicaIdentity === 'd' && !t.hasPrimaryKey) || t.replicaIdentity === 'n');
+}
+
+export const tableName = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
+
+export interface ServerFacts {
+  versionNum: number;
+  walLevel: string;
+  encoding: string;
+  maxReplicationSlots: number;
+  maxWalSenders: number;
+  usedReplicationSlots: number;
+}
+
+export async function serverFacts(client: PgClient): Promise<ServerFacts> {
+  const r = await pgRow<{ v: string; wal: string; enc: string; slots: string; senders: string; used: string }>(
+    client,
+    `SELECT current_setting('server_version_num') AS v, current_setting('wal_level') AS wal,
+            pg_encoding_to_char(d.encoding) AS enc, current_setting('max_replication_slots') AS slots,
+            current_setting('max_wal_senders') AS senders, (SELECT count(*) FROM pg_replication_slots) AS used
+       FROM pg_database d WHERE d.datname = current_database()`,
+  );
+  return { versionNum: Number(r!.v), walLevel: r!.wal, encoding: r!.enc, maxReplicationSlots: Number(r!.slots), maxWalSenders: Number(r!.senders), usedReplicationSlots: Number(r!.used) };
+}
+
+export async function largeObjectCount(client: PgClient): Promise<number> {
+  return Number((await pgRow<{ n: string }>(client, 'SELECT count(*) AS n FROM pg_largeobject_metadata'))!.n);
+}
+
+/** Extensions installed in the current database (plpgsql comes with every database). */
+export async function installedExtensions(client: PgClient): Promise<Array<{ name: string; version: string }>> {
+  return pgRows(client, "SELECT extname AS name, extversion AS version FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname");
+}
+
+export async function availableExtensions(client: PgClient): Promise<Set<string>> {
+  return new Set((await pgRows<{ name: string }>(client, 'SELECT name FROM pg_available_extensions')).map((r) => r.name));
+}
+
+export async function rolesExist(client: PgClient, roles: string[]): Promise<string[]> {
+  return (await pgRows<{ rolname: string }>(client, 'SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [roles])).map((r) => r.rolname);
+}
+
+/** A log sequence number as a comparable bigint (`16/B374D848` → 0x16B374D848). */
+export function lsnValue(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  if (high === undefined || low === undefined) throw new Error(`not an LSN: ${lsn}`);
+  return (BigInt('0x' + high) << 32n) + BigInt('0x' + low);
+}
+
+export async function currentLsn(client: PgClient): Promise<string> {
+  return (await pgRow<{ lsn: string }>(client, 'SELECT pg_current_wal_lsn()::text AS lsn'))!.lsn;
+}
+
+export interface WalsenderPosition {
+  state: string;
+  writeLsn: string | null;
+  flushLsn: string | null;
+  replayLsn: string | null;
+}
+
+/**
+ * What the subscriber reported to its walsender. A logical apply worker reports as
+ * `write` the last position it received and applied (committed, maybe not yet flushed);
+ * the slot's confirmed_flush_lsn trails that by the subscriber's lazy flush (~600 ms).
+ */
+export async function walsenderPosition(client: PgClient, applicationName: string): Promise<WalsenderPosition | undefined> {
+  const r = await pgRow<{ state: string; write_lsn: string | null; flush_lsn: string | null; replay_lsn: string | null }>(
+    client,
+    'SELECT state, write_lsn::text, flush_lsn::text, replay_lsn::text FROM pg_stat_replication WHERE application_name = $1 ORDER BY backend_start DESC LIMIT 1',
+    [applicationName],
+  );
+  return r ? { state: r.state, writeLsn: r.write_lsn, flushLsn: r.flush_lsn, replayLsn: r.replay_lsn } : undefined;
+}
+
+/**
+ * Wait until the walsender of `applicationName` reports `lsn` as written (= applied by the
+ * subscriber). Polls on an already open connection; returns false on timeout.
+ */
+export async function waitForWalsender(client: PgClient, applicationName: string, lsn: string, timeoutMs: number, pollMs = 1): Promise<boolean> {
+  const wanted = lsnValue(lsn);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const position = await walsenderPosition(client, applicationName);
+    if (position?.writeLsn && lsnValue(position.writeLsn) >= wanted) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+export interface SequenceValue {
+  schema: string;
+  name: string;
+  /** null: never used (nextval gives the start value). */
+  lastValue: string | null;
+}
+
+export async function sequenceValues(client: PgClient): Promise<SequenceValue[]> {
+  return pgRows(client, 'SELECT schemaname AS schema, sequencename AS name, last_value::text AS "lastValue" FROM pg_sequences ORDER BY 1, 2');
+}
+
+/**
+ * One statement that sets every sequence on the target to the source's value (logical
+ * replication does not carry sequences). Unused sequences are reset to unused.
+ */
+export function setSequencesSql(values: SequenceValue[]): string | undefined {
+  if (values.length === 0) return undefined;
+  const calls = values.map((s) => {
+    const name = quoteLiteral(qualified(s));
+    return s.lastValue === null ? `setval(${name}, (SELECT seqstart FROM pg_sequence WHERE seqrelid = ${name}::regclass), false)` : `setval(${name}, ${BigInt(s.lastValue).toString()}, true)`;
+  });
+  return `SELECT ${calls.join(', ')}`;
+}
+
+/** Freeze or reopen the whole server for ordinary sessions (administrators SET their session writable). */
+export async function setServerReadOnly(client: PgClient, readOnly: boolean): Promise<void> {
+  await client.query(readOnly ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+  await client.query('SELECT pg_reload_conf()');
+}
+
+/** Whether the server-wide default (not this session's) is read-only. */
+export async function serverReadOnly(client: PgClient): Promise<boolean> {
+  const r = await pgRow<{ setting: string }>(client, "SELECT setting FROM pg_file_settings WHERE name = 'default_transaction_read_only' AND applied ORDER BY seqno DESC LIMIT 1");
+  return r?.setting === 'on';
+}
+
+/** End every session of these roles (other than ours); returns how many were signalled. */
+export async function terminateSessions(client: PgClient, roles: string[], options: { onlyInTransaction?: boolean } = {}): Promise<number> {
+  const r = await pgRow<{ n: string }>(
+    client,
+    `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+      WHERE usename = ANY($1) AND pid <> pg_backend_pid() AND backend_type = 'client backend'${options.onlyInTransaction ? ' AND xact_start IS NOT NULL' : ''}`,
+    [roles],
+  );
+  return Number(r!.n);
+}
+
+export async function sessionCount(client: PgClient, roles: string[]): Promise<number> {
+  return Number((await pgRow<{ n: string }>(client, "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend' AND pid <> pg_backend_pid()", [roles]))!.n);
+}
+
+export async function setRolesLogin(client: PgClient, roles: string[], login: boolean): Promise<void> {
+  for (const role of roles) await client.query(`ALTER ROLE ${quoteIdent(role)} ${login ? 'LOGIN' : 'NOLOGIN'}`);
+}

@@ -1,0 +1,245 @@
+import { closePg, connectPg, type PgClient } from '../engines/postgres/connection';
+import type { PostgresEndpoint } from '../engines/postgres/endpoint';
+import {
+  availableExtensions,
+  installedExtensions,
+  largeObjectCount,
+  rolesExist,
+  serverFacts,
+  tableName,
+  tablesWithoutReplicaIdentity,
+  userTables,
+  type TableInfo,
+} from '../engines/postgres/server';
+import { compareChecksums, tableChecksums } from '../engines/postgres/checksum';
+import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
+import { nowMs } from '../util/time';
+
+export type PostgresMethod = 'logical' | 'dump';
+
+export interface PostgresFlowSettings {
+  /** The database to move (one per run: a publication, slot and subscription are per database). */
+  database: string;
+  /** Application roles: their sessions are ended at the freeze, their logins fenced on the old source. */
+  appUsers: string[];
+  /** Role the target's subscription logs in with (REPLICATION, created with a fresh password). */
+  replicationUser: string;
+  /** Prefix of the publication, slot and subscription names (`<name>_pub`, `_slot`, `_sub`). */
+  workflow: string;
+  lagThresholdMs: number;
+  switchTimeoutMs: number;
+  catchUpTimeoutMs: number;
+  /** Tables without a primary key or identity index get REPLICA IDENTITY FULL (slow UPDATE/DELETE apply). */
+  allowReplicaIdentityFull: boolean;
+  /** pg_dump / pg_restore workers. */
+  copyJobs: number;
+  /** Upper bound for the copy (dump: the downtime); past it the copy stops and the source reopens. */
+  copyTimeoutMs: number;
+  /** Major version of the new server; default: the source's. */
+  targetVersion?: number;
+  /** Folder for the directory-format dump (a fresh temp folder is made inside). */
+  workDir: string;
+}
+
+export const names = (settings: PostgresFlowSettings) => ({
+  publication: `${settings.workflow}_pub`,
+  slot: `${settings.workflow}_slot`,
+  subscription: `${settings.workflow}_sub`,
+});
+
+const CONNECTIONS = 'postgres.connections';
+
+/**
+ * A kept-open administrator connection per role in the run (`source`, `target`, …),
+ * reopened if it broke. Administrator sessions are writable even on a frozen server.
+ */
+export async function openConnection(context: StepContext, key: string, endpoint: () => Promise<PostgresEndpoint>): Promise<PgClient> {
+  const pool = (context.runtime.get(CONNECTIONS) as Map<string, PgClient> | undefined) ?? new Map<string, PgClient>();
+  context.runtime.set(CONNECTIONS, pool);
+  const existing = pool.get(key);
+  if (existing) {
+    try {
+      await existing.query('SELECT 1');
+      return existing;
+    } catch {
+      pool.delete(key);
+    }
+  }
+  const client = await connectPg(await endpoint(), { writable: true });
+  pool.set(key, client);
+  return client;
+}
+
+/** Close every connection a PostgreSQL flow kept in the runtime (also the platform's). */
+export async function closePostgresConnections(runtime: Map<string, unknown>): Promise<void> {
+  for (const [key, value] of runtime) {
+    if (!key.startsWith('postgres.')) continue;
+    if (value instanceof Map) {
+      for (const client of value.values()) await closePg(client as PgClient);
+      value.clear();
+    } else if (value && typeof (value as PgClient).query === 'function') {
+      await closePg(value as PgClient);
+    } else if (value && typeof value === 'object' && 'connection' in value) {
+      await closePg((value as { connection: PgClient }).connection);
+    }
+    runtime.delete(key);
+  }
+}
+
+/** Times the phases of a critical section (ms, one decimal) against a deadline. */
+export class PhaseClock {
+  readonly started = nowMs();
+  readonly startedAt = Date.now();
+  readonly phases: Record<string, number> = {};
+  private last = this.started;
+
+  constructor(private readonly budgetMs: number) {}
+
+  mark(phase: string): void {
+    const now = nowMs();
+    this.phases[phase] = Math.round((now - this.last) * 10) / 10;
+    this.last = now;
+  }
+
+  remaining(): number {
+    return Math.max(0, this.started + this.budgetMs - nowMs());
+  }
+
+  elapsed(): number {
+    return Math.round((nowMs() - this.started) * 10) / 10;
+  }
+}
+
+export const tablesFromFacts = (facts: Facts): Array<Pick<TableInfo, 'schema' | 'name'>> => (facts.tables as Array<{ schema: string; name: string }> | undefined) ?? [];
+
+/** Preflight of the source: read-only; every problem listed with its fix. */
+export function preflightStep(platform: PostgresPlatform, settings: PostgresFlowSettings, method: PostgresMethod): Step {
+  const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
+  return {
+    id: 'postgres.preflight',
+    kind: 'check',
+    describe: () => [
+      `Connect to the source ${platform.describe.source()} database ${settings.database} and check:`,
+      ...(method === 'logical'
+        ? ['wal_level = logical (AWS: rds.logical_replication = 1, a parameter-group change that needs a REBOOT: plan it ahead), a free replication slot and walsender;',
+           `every table has a primary key or replica identity index (else refuse, unless --allow-replica-identity-full sets REPLICA IDENTITY FULL);`]
+        : ['the application roles exist;']),
+      `application roles ${settings.appUsers.join(', ')} exist; warn about large objects and unlogged tables${method === 'logical' ? ' (logical replication carries neither)' : ''};`,
+      `record extensions and encoding (the target must offer the same); target version ${settings.targetVersion ?? 'same as the source'} >= source version.`,
+    ],
+    async apply(context) {
+      const client = await source(context);
+      const problems: string[] = [];
+      const server = await serverFacts(client);
+      const sourceMajor = Math.floor(server.versionNum / 10000);
+      if (settings.targetVersion !== undefined && settings.targetVersion < sourceMajor) {
+        problems.push(`--target-version ${settings.targetVersion} is older than the source (${sourceMajor}): PostgreSQL cannot move data to an older major version; pick ${sourceMajor} or newer`);
+      }
+      if (method === 'logical') {
+        if (server.walLevel !== 'logical') {
+          problems.push(`wal_level is ${server.walLevel}: set wal_level = logical (AWS: rds.logical_replication = 1 in the source's parameter group, then reboot) or use --method dump`);
+        }
+        if (server.usedReplicationSlots >= server.maxReplicationSlots) problems.push(`all ${server.maxReplicationSlots} replication slots are in use: raise max_replication_slots or drop an unused slot`);
+      }
+      const roles = await rolesExist(client, settings.appUsers);
+      const missingRoles = settings.appUsers.filter((r) => !roles.includes(r));
+      if (missingRoles.length > 0) problems.push(`application role(s) ${missingRoles.join(', ')} not found on the source: fix postgres.appUsers in the environment config`);
+      const tables = await userTables(client);
+      const withoutIdentity = tablesWithoutReplicaIdentity(tables).map(tableName);
+      if (method === 'logical' && withoutIdentity.length > 0 && !settings.allowReplicaIdentityFull) {
+        problems.push(`table(s) without a primary key or replica identity: ${withoutIdentity.join(', ')}. Logical replication cannot apply their UPDATE/DELETE. Add a primary key, or pass --allow-replica-identity-full to set REPLICA IDENTITY FULL on them (every change then carries the whole old row).`);
+      }
+      const unlogged = tables.filter((t) => t.unlogged).map(tableName);
+      if (unlogged.length > 0) context.log.warn(`unlogged tables ${method === 'logical' ? 'are not replicated (only the initial copy reaches the target, later changes do not)' : 'are copied by the dump'}: ${unlogged.join(', ')}`);
+      const largeObjects = await largeObjectCount(client);
+      if (largeObjects > 0) context.log.warn(`${largeObjects} large object(s): ${method === 'logical' ? 'logical replication does not carry changes to them after the initial copy' : 'copied by the dump'}`);
+      const extensions = await installedExtensions(client);
+      if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
+      return {
+        sourceVersionNum: server.versionNum,
+        sourceEncoding: server.encoding,
+        extensions: extensions.map((e) => e.name),
+        tables: tables.map((t) => ({ schema: t.schema, name: t.name })),
+        replicaIdentityFull: method === 'logical' ? withoutIdentity : [],
+        unloggedTables: unlogged,
+        largeObjects,
+      };
+    },
+  };
+}
+
+/** Create (or find) the target and check it can take the data: encoding, extensions, empty. */
+export function createTargetStep(platform: PostgresPlatform, settings: PostgresFlowSettings): Step {
+  return {
+    id: 'postgres.target.create',
+    kind: 'action',
+    describe: () => [...platform.describe.createTarget(), `Check the target: same encoding as the source, extensions available, database ${settings.database} without tables.`],
+    async apply(context) {
+      const learned = await platform.createTarget(context, { database: settings.database, version: settings.targetVersion });
+      const client = await openConnection(context, 'target', () => platform.target({ ...context.facts, ...learned }, settings.database));
+      const server = await serverFacts(client);
+      const problems: string[] = [];
+      if (context.facts.sourceEncoding && server.encoding !== context.facts.sourceEncoding) {
+        problems.push(`the target database is ${server.encoding}, the source ${context.facts.sourceEncoding}: create it with ENCODING '${context.facts.sourceEncoding}'`);
+      }
+      const available = await availableExtensions(client);
+      const missing = ((context.facts.extensions as string[] | undefined) ?? []).filter((e) => !available.has(e));
+      if (missing.length > 0) problems.push(`extension(s) ${missing.join(', ')} are installed on the source but not available on the target: install them there (AWS: check the engine version's supported extensions)`);
+      if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
+      return { ...learned, targetVersionNum: server.versionNum };
+    },
+  };
+}
+
+/** Refuse to restore into a database that already has tables (a half-finished earlier copy, or the wrong server). */
+export async function assertTargetEmpty(target: PgClient, database: string): Promise<void> {
+  const tables = await userTables(target);
+  if (tables.length > 0) {
+    throw new PreconditionFailed(`The target database ${database} already has ${tables.length} table(s) (${tables.slice(0, 5).map(tableName).join(', ')}…): the copy needs an empty database. Drop and recreate it on the target, then resume.`);
+  }
+}
+
+/**
+ * Compare per-table checksums of the frozen source and of the target. `targetSnapshot`
+ * is a REPEATABLE READ session opened on the target before it took writes (logical flow),
+ * or undefined when the target has not opened yet (dump flow: a fresh session is enough).
+ */
+export function verifyChecksumsStep(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { targetSnapshotKey?: string; describe: string[] }): Step {
+  return {
+    id: 'postgres.verify.checksums',
+    kind: 'action',
+    describe: () => options.describe,
+    async apply(context) {
+      const tables = tablesFromFacts(context.facts);
+      let target = options.targetSnapshotKey ? (context.runtime.get(options.targetSnapshotKey) as PgClient | undefined) : undefined;
+      if (options.targetSnapshotKey && !target) {
+        throw new Error('The switch-time snapshot of the target was lost with the process that switched (resumed run): compare the frozen source with a point-in-time restore of the target instead');
+      }
+      const ownTarget = !target;
+      if (!target) {
+        target = await connectPg(await platform.target(context.facts, settings.database));
+        await target.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      }
+      const source = await connectPg(await platform.source(settings.database));
+      try {
+        await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const [sourceSums, targetSums] = await Promise.all([tableChecksums(source, tables), tableChecksums(target, tables)]);
+        const comparison = compareChecksums(sourceSums, targetSums);
+        const checksums = { match: comparison.match, tables: comparison.tables };
+        if (!comparison.match) {
+          const bad = comparison.tables.filter((t) => !t.match).map((t) => `${t.table} (source ${t.sourceRows} rows, target ${t.targetRows})`);
+          context.facts.checksums = checksums;
+          throw new Error(`Checksums differ for ${bad.join(', ')}: do not remove the old source; investigate before anything else`);
+        }
+        return { checksums };
+      } finally {
+        await source.query('ROLLBACK').catch(() => undefined);
+        await closePg(source);
+        await target.query('ROLLBACK').catch(() => undefined);
+        await closePg(target);
+        if (!ownTarget && options.targetSnapshotKey) context.runtime.delete(options.targetSnapshotKey);
+      }
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
+import { currentLsn, terminateSessions } from '../engines/postgres/server';
+import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { nowMs } from '../util/time';
+import { assertTargetEmpty, createTargetStep, openConnection, PhaseClock, preflightStep, verifyChecksumsStep, type PostgresFlowSettings } from './postgres-common';
+
+/** Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes). */
+const DOWNTIME = 'postgres.dump.clock';
+
+/**
+ * Seed operation 2 by dump and restore (what seed 001 did, done right): freeze the source,
+ * copy it with a parallel directory-format dump and restore, verify, switch the pooler, fence.
+ * Writes are refused for the whole copy: the downtime is the copy time, and it is reported.
+ * (seed 001's `pg_dump | pg_restore` cannot work: a plain-format dump is SQL for psql, and a
+ * parallel restore needs a seekable file, not a pipe.)
+ */
+export function postgresDumpRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
+  const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
+  const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
+
+  /** Undo the freeze after a failed copy: the source takes writes again, traffic never moved. */
+  const reopen = async (context: StepContext, failure: unknown): Promise<never> => {
+    await platform.setSourceReadOnly(context, false);
+    context.log.warn('copy failed: source reopened for writes, traffic stays on the source');
+    const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
+    throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: Date.now(), switchStartedAt: clock?.startedAt ?? null });
+  };
+
+  const freeze: Step = {
+    id: 'postgres.source.freeze',
+    kind: 'action',
+    hookBefore: 'before-switch',
+    describe: () => [
+      'Downtime starts: application writes are refused from here until the pooler resumes on the target.',
+      ...platform.describe.freeze(),
+      `end the sessions of ${settings.appUsers.join(', ')} still inside a transaction (it began writable).`,
+    ],
+    async apply(context) {
+      const clock = new PhaseClock(settings.copyTimeoutMs);
+      context.runtime.set(DOWNTIME, clock);
+      await platform.setSourceReadOnly(context, true);
+      clock.mark('freeze');
+      const ended = await terminateSessions(await source(context), settings.appUsers, { onlyInTransaction: true });
+      clock.mark('endSessions');
+      return { switchStartedAt: clock.startedAt, frozenLsn: await currentLsn(await source(context)), sessionsEnded: ended };
+    },
+  };
+
+  const copy: Step = {
+    id: 'postgres.copy.dump',
+    kind: 'action',
+    describe: () => [
+      `pg_dump -Fd -j ${settings.copyJobs} (no compression) of the frozen source into a temp folder, then pg_restore -j ${settings.copyJobs} into the empty target;`,
+      `bounded by ${settings.copyTimeoutMs} ms (past it, or on any error, the source reopens and the run aborts).`,
+    ],
+    async apply(context) {
+      const dir = join(mkdtempSync(join(settings.workDir, 'pg-dump-')), 'dump');
+      try {
+        await assertTargetEmpty(await target(context), settings.database);
+        const started = nowMs();
+        const dump = await dumpDirectory(await platform.source(settings.database), { dir, jobs: settings.copyJobs, timeoutMs: settings.copyTimeoutMs });
+        const restore = await restoreDirectory(await platform.target(context.facts, settings.database), { dir, jobs: settings.copyJobs, timeoutMs: settings.copyTimeoutMs });
+        (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('copy');
+        return { dumpMs: dump.durationMs, restoreMs: restore.durationMs, copyDurationMs: Math.round(nowMs() - started) };
+      } catch (failure) {
+        return reopen(context, failure);
+      } finally {
+        rmSync(join(dir, '..'), { recursive: true, force: true });
+      }
+    },
+  };
+
+  const verify = verifyChecksumsStep(platform, settings, {
+    describe: ['Compare per-table checksums (ordered row hash) of the frozen source and of the target before it opens;', 'on a difference the source reopens and traffic never moves.'],
+  });
+  const verifyOrReopen: Step = {
+    ...verify,
+    async apply(context) {
+      try {
+        const learned = await verify.apply(context);
+        (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('verify');
+        return learned;
+      } catch (failure) {
+        return reopen(context, failure);
+      }
+    },
+  };
+
+  const switchOver: Step = {
+    id: 'postgres.switch',
+    kind: 'action',
+    irreversible: true,
+    hookAfter: 'after-switch',
+    describe: () => ['PAUSE the pooler;', ...platform.describe.switchEndpoint(), 'RESUME: downtime ends;', ...platform.describe.fence()],
+    async apply(context): Promise<Facts> {
+      const downtime = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
+      await platform.prepareSwitch(context, settings.database);
+      const clock = new PhaseClock(settings.switchTimeoutMs);
+      const paused = await platform.pauseClients(context, clock.remaining());
+      if (!paused) throw new Error(`the pooler did not pause within ${settings.switchTimeoutMs} ms: its clients are still on the frozen source (read-only); retry with --resume`);
+      clock.mark('pause');
+      await platform.switchEndpoint(context, settings.database);
+      clock.mark('switchEndpoint');
+      await platform.resumeClients(context);
+      clock.mark('resume');
+      const switchEndedAt = Date.now();
+      const fenceFacts = await platform.fenceSource(context);
+      const startedAt = (context.facts.switchStartedAt as number | undefined) ?? clock.startedAt;
+      return {
+        switchEndedAt,
+        switchDurationMs: downtime ? downtime.elapsed() : switchEndedAt - startedAt,
+        switchPhasesMs: { ...(downtime?.phases ?? {}), ...clock.phases },
+        lagAtSwitchMs: null,
+        ...fenceFacts,
+      };
+    },
+  };
+
+  return {
+    flow: 'postgres.dump',
+    summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
+    steps: [preflightStep(platform, settings, 'dump'), createTargetStep(platform, settings), freeze, copy, verifyOrReopen, switchOver],
+  };
+}

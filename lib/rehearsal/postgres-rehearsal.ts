@@ -1,0 +1,141 @@
+import type { Logger } from '../util/log';
+import { sleep } from '../util/time';
+import { closePg, connectPg, pgRows, type PgClient } from '../engines/postgres/connection';
+import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../platforms/local/postgres-sandbox';
+import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
+import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
+import { postgresLogicalRunbook } from '../flows/postgres-logical';
+import { postgresDumpRunbook } from '../flows/postgres-dump';
+import { runRunbook } from '../runbook/engine';
+import type { HookMap } from '../runbook/hooks';
+import type { Runbook } from '../runbook/step';
+import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { WriteLoad, longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { postgresWriteClient } from '../load/postgres-write-client';
+import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
+import { reportFromRun, type CutoverReport } from '../report';
+
+/**
+ * Faults a PostgreSQL rehearsal can inject. `replication-stall`: after the catch-up gate a
+ * session on the target locks the load's table, so the subscription's apply worker blocks
+ * (still "streaming") and the switch must time out and resume on the source.
+ */
+export const POSTGRES_REHEARSAL_FAULTS = ['replication-stall'] as const;
+export type PostgresRehearsalFault = (typeof POSTGRES_REHEARSAL_FAULTS)[number];
+
+/** The runbook of a method, on any platform. */
+export function postgresRunbook(method: PostgresMethod, platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
+  return method === 'logical' ? postgresLogicalRunbook(platform, settings) : postgresDumpRunbook(platform, settings);
+}
+
+export interface PostgresRehearsalOptions {
+  environment: string;
+  method: PostgresMethod;
+  /** `workDir` defaults to the sandbox's own folder. */
+  settings: Omit<PostgresFlowSettings, 'workDir'> & { workDir?: string };
+  stateDir: string;
+  log: Logger;
+  hooks?: HookMap;
+  load: { connections: number; ratePerSecond: number; command?: string; tailMs: number };
+  seedRows?: number;
+  fault?: PostgresRehearsalFault;
+  keepSandbox?: boolean;
+  /** Seed a table without a primary key (preflight must refuse it unless allowed). */
+  tableWithoutPrimaryKey?: boolean;
+  /** Called with the sandbox once it is up (tests use it to inspect processes). */
+  onSandbox?: (sandbox: PostgresSandbox) => void;
+  /** Called after the run, before the sandbox stops (tests check the servers' state there). */
+  beforeStop?: (sandbox: PostgresSandbox) => Promise<void>;
+}
+
+/**
+ * A full local rehearsal: a real PostgreSQL 15 source and pgbouncer in a throwaway sandbox,
+ * a write load through pgbouncer for the whole flow, the same runbook as a real cutover,
+ * and a report that accounts for every acknowledged write.
+ */
+export async function rehearsePostgres(options: PostgresRehearsalOptions): Promise<CutoverReport> {
+  const startedAt = new Date();
+  const { log } = options;
+  const sandbox = await PostgresSandbox.start({ log, seedRows: options.seedRows, keepFiles: options.keepSandbox, tableWithoutPrimaryKey: options.tableWithoutPrimaryKey });
+  options.onSandbox?.(sandbox);
+  const runtime = new Map<string, unknown>();
+  const settings: PostgresFlowSettings = { ...options.settings, workDir: options.settings.workDir ?? sandbox.baseDir };
+  let load: WriteLoad | undefined;
+  let command: LoadCommand | undefined;
+  let commandOutcome: LoadCommandOutcome | undefined;
+  let stallHolder: PgClient | undefined;
+  try {
+    const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+    const runbook = postgresRunbook(options.method, platform, settings);
+    const app = sandbox.appEndpoint();
+    load = new WriteLoad({ connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, connect: () => postgresWriteClient(app) });
+    load.start();
+    if (options.load.command) {
+      command = new LoadCommand(options.load.command, { host: app.host, port: app.port, user: app.user, password: app.password, database: PG_SANDBOX_DATABASE });
+      command.start();
+    }
+    const stopLoad = async () => {
+      if (command && !commandOutcome) commandOutcome = await command.stop();
+      if (load && load.stoppedAt === 0) await load.stop();
+    };
+    log.info(`load: ${options.load.connections} connections, ${options.load.ratePerSecond} writes/s through pgbouncer${options.load.command ? `, plus: ${options.load.command}` : ''}`);
+
+    const run = await runRunbook({
+      runbook,
+      environment: options.environment,
+      stateDir: options.stateDir,
+      dryRun: false,
+      hooks: options.hooks,
+      log,
+      runtime,
+      options: { rehearsal: true, method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null, load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond } },
+      onStepDone: async (step) => {
+        if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stall') {
+          log.warn('fault injection: a target session locks cutover_load, the apply worker stalls');
+          stallHolder = await connectPg(sandbox.instance('target').endpoint(PG_SANDBOX_DATABASE));
+          await stallHolder.query('BEGIN');
+          await stallHolder.query('LOCK TABLE cutover_load IN ACCESS EXCLUSIVE MODE');
+        }
+        if (step.id === 'postgres.switch') {
+          await sleep(options.load.tailMs);
+          await stopLoad();
+        }
+      },
+    });
+    if (run.result === 'aborted' || run.result === 'failed') {
+      // Keep writing a little after an abort: proves (or disproves) the source took writes again.
+      await sleep(options.load.tailMs);
+    }
+    await stopLoad();
+    if (stallHolder) {
+      await stallHolder.query('ROLLBACK').catch(() => undefined);
+      await closePg(stallHolder);
+      stallHolder = undefined;
+    }
+
+    // Where the application writes now (through the pooler) must hold every acknowledged write.
+    const reader = await connectPg(sandbox.appEndpoint());
+    const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+    await closePg(reader);
+    const writes = summariseWrites(load.attempts, present);
+    const facts = run.facts;
+    const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : load.startedAt;
+    const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : load.stoppedAt;
+    const writeUnavailableMs = longestWriteGapMs(load.attempts, { from, to }, load.stoppedAt);
+    await options.beforeStop?.(sandbox);
+    return reportFromRun(run, {
+      engine: 'postgres',
+      startedAt,
+      writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
+      writeUnavailableMs,
+      load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, ...(commandOutcome ? { command: commandOutcome } : {}) },
+    });
+  } finally {
+    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
+    if (command && !commandOutcome) await command.stop().catch(() => undefined);
+    await closePg(stallHolder);
+    await closePostgresConnections(runtime);
+    await sandbox.stop();
+  }
+}
+
