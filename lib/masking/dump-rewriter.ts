@@ -348,8 +348,12 @@ export function closingQuote(data: Buffer, from: number): number {
 export class MaskingTransform extends Transform {
   readonly rewriter: DumpRewriter;
 
-  constructor(options: RewriterOptions) {
-    super();
+  /**
+   * @param beforeEnd awaited before the last bytes are released: the dump process's exit
+   * status (pipefail). A dump that exits non-zero fails the stream, so no upload completes.
+   */
+  constructor(options: RewriterOptions, private readonly beforeEnd?: () => Promise<void>) {
+    super({ highWaterMark: 1024 * 1024 });
     this.rewriter = new DumpRewriter(options);
   }
 
@@ -363,11 +367,13 @@ export class MaskingTransform extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
+    (async () => {
       const out = this.rewriter.finish();
-      callback(null, out.length > 0 ? out : undefined);
-    } catch (error) {
-      callback(error as Error);
-    }
+      await this.beforeEnd?.();
+      return out;
+    })().then(
+      (out) => callback(null, out.length > 0 ? out : undefined),
+      (error: Error) => callback(error),
+    );
   }
 }

@@ -1,0 +1,36 @@
+/**
+ * Masked refresh environments (`zx scripts/mask-refresh.mjs --env NAME`).
+ * Validated on load by lib/masking/environment.ts; secrets are references, never values.
+ */
+export const maskingEnvironments: Record<string, unknown> = {
+  /** The whole pipeline on this machine: sandbox MariaDB servers and a local S3-compatible server. */
+  local: {
+    rulesFile: 'config/masking/app.rules.json',
+    sandbox: { customers: 2000 },
+    notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
+  },
+  /** Weekly on CodeBuild in the production account (stacks/constructs/masking-pipeline.ts). */
+  prod: {
+    rulesFile: 'config/masking/app.rules.json',
+    compression: 'zstd',
+    hmacKey: { env: 'MASKING_HMAC_KEY', secretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-hmac-key-AbCdEf' },
+    source: {
+      name: 'prod read replica',
+      host: 'app-replica.prod.internal',
+      port: 3306,
+      user: 'masking_reader',
+      password: { env: 'MASKING_SOURCE_PASSWORD', secretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-reader-AbCdEf', jsonKey: 'password' },
+      database: 'app',
+    },
+    staging: {
+      name: 'staging',
+      host: 'app.stg.internal',
+      port: 3306,
+      user: 'masking_restore',
+      password: { env: 'MASKING_STAGING_PASSWORD', secretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-staging-AbCdEf', jsonKey: 'password' },
+      database: 'app',
+    },
+    s3: { bucketEnv: 'MASKED_DUMP_BUCKET', prefix: 'app/' },
+    notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
+  },
+};

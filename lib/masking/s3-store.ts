@@ -1,0 +1,71 @@
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+
+/**
+ * An S3 client for the masked dumps. The SDK itself honours AWS_ENDPOINT_URL and
+ * AWS_ENDPOINT_URL_S3 (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html);
+ * with an endpoint override we also use path-style addressing, which S3-compatible servers
+ * (and our local one) expect.
+ */
+export function createS3Client(options: { region?: string; env?: NodeJS.ProcessEnv } = {}): S3Client {
+  const env = options.env ?? process.env;
+  const overridden = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
+  const config: S3ClientConfig = { region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'eu-west-1' };
+  if (overridden || env.AWS_S3_FORCE_PATH_STYLE === 'true') config.forcePathStyle = true;
+  return new S3Client(config);
+}
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+}
+
+export const s3Url = ({ bucket, key }: S3Location) => `s3://${bucket}/${key}`;
+
+/**
+ * Stream a body of unknown length to S3 as a multipart upload (parts of `partSize`, a few
+ * in flight). If the body fails (a masking error, a truncated dump) the upload is aborted
+ * and no object appears: lib-storage only completes the upload at the body's clean end.
+ */
+export async function uploadStream(client: S3Client, location: S3Location, body: Readable, options: { partSize?: number; contentType?: string } = {}): Promise<void> {
+  const upload = new Upload({
+    client,
+    params: { Bucket: location.bucket, Key: location.key, Body: body, ContentType: options.contentType ?? 'application/octet-stream' },
+    partSize: options.partSize ?? 16 * 1024 * 1024,
+    queueSize: 2,
+    leavePartsOnError: false,
+  });
+  const failed = new Promise<never>((_, reject) => body.once('error', reject));
+  try {
+    await Promise.race([upload.done(), failed]);
+  } catch (error) {
+    await upload.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function downloadStream(client: S3Client, location: S3Location): Promise<Readable> {
+  try {
+    const result = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    return result.Body as Readable;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') throw new Error(`${s3Url(location)} does not exist: run the masked dump first (without --verify-only)`);
+    throw error;
+  }
+}
+
+export async function putJson(client: S3Client, location: S3Location, value: unknown): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: JSON.stringify(value, null, 2) + '\n', ContentType: 'application/json' }));
+}
+
+export async function getJson<T>(client: S3Client, location: S3Location): Promise<T> {
+  const body = await downloadStream(client, location);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+}
+
+export async function createBucket(client: S3Client, bucket: string): Promise<void> {
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+}
