@@ -124,9 +124,9 @@ export function preflightStep(platform: PostgresPlatform, settings: PostgresFlow
       ...(method === 'logical'
         ? ['wal_level = logical (AWS: rds.logical_replication = 1, a parameter-group change that needs a REBOOT: plan it ahead), a free replication slot and walsender;',
            `every table has a primary key or replica identity index (else refuse, unless --allow-replica-identity-full sets REPLICA IDENTITY FULL);`]
-        : ['the application roles exist;']),
+        : []),
       `application roles ${settings.appUsers.join(', ')} exist; warn about large objects and unlogged tables${method === 'logical' ? ' (logical replication carries neither)' : ''};`,
-      `record extensions and encoding (the target must offer the same); target version ${settings.targetVersion ?? 'same as the source'} >= source version.`,
+      `record extensions and encoding (the target must offer the same); ${settings.targetVersion ? `target version ${settings.targetVersion} must not be older than the source's` : 'the target gets the source\'s major version'}.`,
     ],
     async apply(context) {
       const client = await source(context);
