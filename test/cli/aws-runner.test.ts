@@ -16,7 +16,7 @@ import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { Journal } from '../../lib/runbook/journal';
-import { describeState, instance, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, type MockedAws } from '../platforms/aws/helpers';
+import { describeState, missingThen, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, type MockedAws } from '../platforms/aws/helpers';
 
 const FIXTURE = join(__dirname, 'fixtures', 'aws-prod-offline.plan.txt');
 const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-aws-cli-'));
@@ -154,10 +154,7 @@ describe('--execute, resumed after the snapshot', () => {
       instances: { orders: [SOURCE], 'orders-encrypted': 'missing' },
       snapshots: { [snapshotId]: [{ Status: 'available', TagList: ourTags(runId) }] },
     });
-    aws.rds
-      .on((await import('@aws-sdk/client-rds')).DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'orders-cutover-seed' })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBSnapshotNotFoundFault' }))
-      .resolves({ DBSnapshots: [{ DBSnapshotIdentifier: 'orders-cutover-seed', Status: 'copying', PercentProgress: 12, TagList: ourTags(runId) }] });
+    missingThen(aws, 'snapshot', 'orders-cutover-seed', { Status: 'copying', PercentProgress: 12, TagList: ourTags(runId) });
     aws.rds.on(CopyDBSnapshotCommand).resolves({});
     const stateDir = mkdtempSync(join(scratch, 'resume-'));
     const journal = new Journal(stateDir, runId);

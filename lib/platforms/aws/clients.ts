@@ -47,8 +47,22 @@ export interface CreateClientsOptions {
 export function createAwsClients(settings: Pick<AwsSettings, 'region' | 'profile' | 'assumeRole'>, options: CreateClientsOptions): AwsClients {
   const base = { region: settings.region, ...(settings.profile ? { profile: settings.profile } : {}), maxAttempts: 5 };
   const credentials = settings.assumeRole ? assumedRoleCredentials(new STSClient(base), settings.assumeRole) : undefined;
-  const config = { ...base, ...(credentials ? { credentials } : {}) };
-  const clients: AwsClients = {
+  const clients = newClients({ ...base, ...(credentials ? { credentials } : {}) });
+  if (options.readOnly) for (const client of Object.values(clients)) guardReadOnly(client);
+  return clients;
+}
+
+/** The settings every client shares (the rest is the SDK's defaults and environment). */
+export interface SharedClientConfig {
+  region: string;
+  profile?: string;
+  maxAttempts?: number;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | (() => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>);
+}
+
+/** One client per service, all with the same configuration. */
+export function newClients(config: SharedClientConfig): AwsClients {
+  return {
     rds: new RDSClient(config),
     route53: new Route53Client(config),
     ecs: new ECSClient(config),
@@ -57,8 +71,6 @@ export function createAwsClients(settings: Pick<AwsSettings, 'region' | 'profile
     sts: new STSClient(config),
     secretsmanager: new SecretsManagerClient(config),
   };
-  if (options.readOnly) for (const client of Object.values(clients)) guardReadOnly(client);
-  return clients;
 }
 
 /** Belt and braces for dry runs: a mutating command fails before it is signed or sent. */

@@ -10,14 +10,13 @@ import {
   DeleteDBInstanceCommand,
   DeleteDBSnapshotCommand,
   DescribeDBInstancesCommand,
-  DescribeDBSnapshotsCommand,
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, GetChangeCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { AwsWaitError } from '../../../lib/platforms/aws/gateway';
-import { describeState, FENCE_SG, instance, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RUN_ID, SOURCE, stepContext } from './helpers';
+import { describeState, FENCE_SG, instance, missingThen, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RUN_ID, SOURCE, stepContext } from './helpers';
 
 const REPLICA = 'orders-cutover-replica';
 const TARGET = 'orders-encrypted';
@@ -29,11 +28,7 @@ describe('createReplica', () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] } });
     // first look: missing; then creating; then available (the SDK waiter polls).
-    aws.rds
-      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: REPLICA })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBInstanceNotFoundFault' }))
-      .resolvesOnce({ DBInstances: [instance(REPLICA, 'creating')] })
-      .resolves({ DBInstances: [instance(REPLICA, 'available')] });
+    missingThen(aws, 'instance', REPLICA, instance(REPLICA, 'creating'), instance(REPLICA, 'available'));
     aws.rds.on(CreateDBInstanceReadReplicaCommand).resolves({});
     const { platform, log } = livePlatform(aws);
 
@@ -89,20 +84,9 @@ describe('cloneTarget', () => {
   test('GIVEN the stopped replica THEN snapshot → encrypted copy with the stacks\' KMS key → restore carrying the source\'s settings, in that order', async () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] } });
-    // The target: missing at first, then restoring, then available.
-    aws.rds
-      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: TARGET })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBInstanceNotFoundFault' }))
-      .resolves({ DBInstances: [instance(TARGET, 'available')] });
-    aws.rds
-      .on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: SNAPSHOT })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBSnapshotNotFoundFault' }))
-      .resolves({ DBSnapshots: [{ DBSnapshotIdentifier: SNAPSHOT, Status: 'available', TagList: ourTags() }] });
-    aws.rds
-      .on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: COPY })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBSnapshotNotFoundFault' }))
-      .resolvesOnce({ DBSnapshots: [{ DBSnapshotIdentifier: COPY, Status: 'copying', PercentProgress: 40, TagList: ourTags() }] })
-      .resolves({ DBSnapshots: [{ DBSnapshotIdentifier: COPY, Status: 'available', PercentProgress: 100, TagList: ourTags() }] });
+    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available'));
+    missingThen(aws, 'snapshot', SNAPSHOT, { Status: 'available', TagList: ourTags() });
+    missingThen(aws, 'snapshot', COPY, { Status: 'copying', PercentProgress: 40, TagList: ourTags() }, { Status: 'available', PercentProgress: 100, TagList: ourTags() });
     aws.rds.on(CreateDBSnapshotCommand).resolves({});
     aws.rds.on(CopyDBSnapshotCommand).resolves({});
     aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({});
@@ -139,14 +123,8 @@ describe('cloneTarget', () => {
   test('GIVEN a run killed after the snapshot WHEN resumed THEN no second snapshot is taken: the copy starts from the existing one', async () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] }, snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
-    aws.rds
-      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: TARGET })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBInstanceNotFoundFault' }))
-      .resolves({ DBInstances: [instance(TARGET, 'available')] });
-    aws.rds
-      .on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: COPY })
-      .rejectsOnce(Object.assign(new Error('missing'), { name: 'DBSnapshotNotFoundFault' }))
-      .resolves({ DBSnapshots: [{ DBSnapshotIdentifier: COPY, Status: 'available', PercentProgress: 100, TagList: ourTags() }] });
+    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available'));
+    missingThen(aws, 'snapshot', COPY, { Status: 'available', PercentProgress: 100, TagList: ourTags() });
     const { platform, log } = livePlatform(aws);
     await platform.cloneTarget(stepContext(log, { replicaId: REPLICA }));
     expect(aws.mutating()).toEqual(['rds.CopyDBSnapshot', 'rds.RestoreDBInstanceFromDBSnapshot']);

@@ -9,7 +9,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { loadEnvironment, type CutoverEnvironment } from '../../../config/cutover';
 import type { AwsClients } from '../../../lib/platforms/aws/clients';
-import { isReadOnlyCommand } from '../../../lib/platforms/aws/clients';
+import { isReadOnlyCommand, newClients } from '../../../lib/platforms/aws/clients';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
 import { AwsMysqlPlatform, RUN_ID_TAG } from '../../../lib/platforms/aws/aws-mysql-platform';
 import { resolveAwsMysqlSettings } from '../../../lib/platforms/aws/settings';
@@ -99,15 +99,7 @@ export interface MockedAws {
 /** Real SDK clients with `send` stubbed by aws-sdk-client-mock (nothing leaves the process). */
 export function mockedAws(): MockedAws {
   const config = { region: 'eu-west-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' } };
-  const clients: AwsClients = {
-    rds: new RDSClient(config),
-    route53: new Route53Client(config),
-    ecs: new ECSClient(config),
-    ec2: new EC2Client(config),
-    kms: new KMSClient(config),
-    sts: new STSClient(config),
-    secretsmanager: new SecretsManagerClient(config),
-  };
+  const clients = newClients(config);
   const stubs = {
     rds: mockClient(clients.rds),
     route53: mockClient(clients.route53),
@@ -167,4 +159,15 @@ export function livePlatform(aws: MockedAws, environment = prodEnvironment(), op
 
 export function stepContext(log: Logger, facts: Record<string, unknown> = {}, runId = RUN_ID): StepContext {
   return { runId, dryRun: false, log, facts, runtime: new Map() };
+}
+
+/** A resource that does not exist at the first look, then answers `answers` in turn (the last one for good). */
+export function missingThen(aws: MockedAws, kind: 'instance' | 'snapshot', id: string, ...answers: Array<DBInstance | Record<string, unknown>>): void {
+  const behaviour =
+    kind === 'instance'
+      ? aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: id }).rejectsOnce(notFound('DBInstanceNotFoundFault'))
+      : aws.rds.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: id }).rejectsOnce(notFound('DBSnapshotNotFoundFault'));
+  const wrap = (answer: object) => (kind === 'instance' ? { DBInstances: [answer] } : { DBSnapshots: [{ DBSnapshotIdentifier: id, ...answer }] });
+  answers.slice(0, -1).forEach((answer) => (behaviour as { resolvesOnce(v: object): unknown }).resolvesOnce(wrap(answer)));
+  (behaviour as { resolves(v: object): unknown }).resolves(wrap(answers[answers.length - 1]));
 }
