@@ -368,9 +368,9 @@ export class MaskingTransform extends Transform {
 
   override _flush(callback: TransformCallback): void {
     (async () => {
-      const out = this.rewriter.finish();
+      // The dump client's own failure is the better explanation of a cut-short dump: first.
       await this.beforeEnd?.();
-      return out;
+      return this.rewriter.finish();
     })().then(
       (out) => callback(null, out.length > 0 ? out : undefined),
       (error: Error) => callback(error),

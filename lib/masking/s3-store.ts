@@ -36,13 +36,9 @@ export async function uploadStream(client: S3Client, location: S3Location, body:
     queueSize: 2,
     leavePartsOnError: false,
   });
-  const failed = new Promise<never>((_, reject) => body.once('error', reject));
-  try {
-    await Promise.race([upload.done(), failed]);
-  } catch (error) {
-    await upload.abort().catch(() => undefined);
-    throw error;
-  }
+  // A failing body fails done(), which first sends AbortMultipartUpload (leavePartsOnError
+  // false); calling upload.abort() instead would return before that request is made.
+  await upload.done();
 }
 
 export async function downloadStream(client: S3Client, location: S3Location): Promise<Readable> {

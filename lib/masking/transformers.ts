@@ -154,17 +154,23 @@ export function columnMasker(rule: ColumnRule, column: ColumnInfo, hasher: Keyed
  * surname and, here, not; "Rossi" is both), so that a hit always means a real leak.
  */
 export function isOrdinaryOutput(rule: ColumnRule, value: string): boolean {
+  // Compared folded, as the leak check compares: "Zoë Rossi" is equal to the fake "Zoe Rossi".
+  const folded = foldValue(value);
   switch (rule.transform) {
     case 'name':
-      return FIRST_NAMES.includes(value) || LAST_NAMES.includes(value) || value.split(' ').every((part) => FIRST_NAMES.includes(part) || LAST_NAMES.includes(part));
+      return folded.split(' ').every((part) => FOLDED_NAMES.has(part));
     case 'address':
-      return CITIES.includes(value) || STREETS.some((street) => value.includes(street));
+      return FOLDED_CITIES.has(folded) || FOLDED_STREETS.some((street) => folded.includes(street));
     case 'constant':
       return String(rule.value) === value;
     default:
       return false;
   }
 }
+
+const FOLDED_NAMES = new Set([...FIRST_NAMES, ...LAST_NAMES].map(foldValue));
+const FOLDED_CITIES = new Set(CITIES.map(foldValue));
+const FOLDED_STREETS = STREETS.map(foldValue);
 
 /** How the rows of one table are masked: a masker per column position (undefined = kept). */
 export interface TableMasking {

@@ -95,6 +95,8 @@ describe('transformers', () => {
   test('the leak check knows which originals are ordinary fake values', () => {
     expect(isOrdinaryOutput({ transform: 'name' }, 'Rossi')).toBe(true);
     expect(isOrdinaryOutput({ transform: 'name' }, 'Ada Rossi')).toBe(true);
+    expect(isOrdinaryOutput({ transform: 'name' }, 'ZOË rossi')).toBe(true);
+    expect(isOrdinaryOutput({ transform: 'address' }, '12 station road, Leeds')).toBe(true);
     expect(isOrdinaryOutput({ transform: 'name' }, 'Bartholomew')).toBe(false);
     expect(isOrdinaryOutput({ transform: 'email' }, 'Rossi')).toBe(false);
   });

@@ -43,7 +43,10 @@ export class MaskingSandbox {
     ensureDebianPackages(MASKING_BINARIES, options.log);
     const sandbox = new MaskingSandbox(options.log, options.keepFiles ?? false);
     try {
-      await Promise.all([sandbox.source.initialise(), sandbox.staging.initialise(), sandbox.s3.start()]);
+      // One after the other: each picks a free port, and two concurrent picks may get the same one.
+      await sandbox.s3.start();
+      await sandbox.source.initialise();
+      await sandbox.staging.initialise();
       const connection = await connect(sandbox.source.endpoint());
       try {
         await connection.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
@@ -63,7 +66,8 @@ export class MaskingSandbox {
       await createBucket(createS3Client(), SANDBOX_BUCKET);
       return sandbox;
     } catch (error) {
-      await sandbox.stop();
+      // The first error is the one to report, not one from cleaning up after it.
+      await sandbox.stop().catch((stopError: Error) => options.log.warn(`sandbox: clean-up after a failed start: ${stopError.message}`));
       throw error;
     }
   }
@@ -75,6 +79,6 @@ export class MaskingSandbox {
   async stop(): Promise<void> {
     await this.s3.stop();
     await this.group.stopAll();
-    if (!this.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
+    if (!this.keepFiles) rmSync(this.baseDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }

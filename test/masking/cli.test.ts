@@ -1,0 +1,61 @@
+import { mockClient } from 'aws-sdk-client-mock';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseOptions, UsageError } from '../../lib/masking/cli';
+import { parseMaskingEnvironment } from '../../lib/masking/environment';
+import { readSecret } from '../../lib/masking/secrets-source';
+import { maskingEnvironments } from '../../config/masking/environments';
+import { redact } from '../../lib/util/secrets';
+
+describe('mask-refresh arguments', () => {
+  test('defaults: dump only, nothing destructive', () => {
+    expect(parseOptions(['--env', 'prod'])).toMatchObject({ env: 'prod', dump: true, verify: false, restoreStaging: false, sample: 500 });
+  });
+  test.each([
+    [[], /--env is required/],
+    [['--env', 'prod', '--restore'], /Unknown option '--restore'/],
+    [['--env', 'prod', '--sample', '0'], /--sample 0: expected a whole number of at least 1/],
+    [['--env', 'prod', '--no-dump'], /--no-dump does nothing on its own: add --verify and\/or --restore-staging/],
+  ])('%j is refused with a message naming the fix', (argv, message) => {
+    expect(() => parseOptions(argv as string[])).toThrow(UsageError);
+    expect(() => parseOptions(argv as string[])).toThrow(message);
+  });
+});
+
+describe('masking environments', () => {
+  test('the shipped environments are valid', () => {
+    for (const name of Object.keys(maskingEnvironments)) expect(() => parseMaskingEnvironment(maskingEnvironments, name)).not.toThrow();
+  });
+  test('an invalid environment lists each field with what was expected', () => {
+    const broken = { bad: { rulesFile: 'x.json', s3: { prefix: 'a/' }, hmacKey: { env: 'lower-case' }, source: { name: 's', host: 'h', user: 'u', database: 'app', password: {} } } };
+    expect(() => parseMaskingEnvironment(broken, 'bad')).toThrow(
+      /masking environment "bad" is invalid:\n {2}- hmacKey.env: expected an environment variable name[^\n]*\n {2}- source.password: expected "env" or "secretArn"[^\n]*\n {2}- s3.bucket: expected "bucket" or "bucketEnv"/,
+    );
+    expect(() => parseMaskingEnvironment(broken, 'nope')).toThrow(/--env nope: no such masking environment; choose one of bad/);
+  });
+});
+
+describe('secrets', () => {
+  const secrets = mockClient(SecretsManagerClient);
+  afterEach(() => {
+    secrets.reset();
+    delete process.env.TEST_MASKING_SECRET;
+  });
+
+  test('an env var wins over Secrets Manager; either way the value is registered for redaction', async () => {
+    process.env.TEST_MASKING_SECRET = 'from-the-environment-1';
+    await expect(readSecret({ env: 'TEST_MASKING_SECRET', secretArn: 'arn:x' }, 'key', new SecretsManagerClient({}))).resolves.toBe('from-the-environment-1');
+    expect(secrets.calls()).toHaveLength(0);
+    expect(redact('key=from-the-environment-1')).toBe('key=***');
+  });
+
+  test('a JSON field of a Secrets Manager secret (RDS style)', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'arn:rds' }).resolves({ SecretString: JSON.stringify({ username: 'u', password: 'p4ssw0rd-from-secrets-manager' }) });
+    await expect(readSecret({ secretArn: 'arn:rds', jsonKey: 'password' }, 'source password', new SecretsManagerClient({}))).resolves.toBe('p4ssw0rd-from-secrets-manager');
+    expect(redact('p4ssw0rd-from-secrets-manager')).toBe('***');
+    await expect(readSecret({ secretArn: 'arn:rds', jsonKey: 'pass' }, 'source password', new SecretsManagerClient({}))).rejects.toThrow(/source password: secret arn:rds has no string field "pass"/);
+  });
+
+  test('a missing secret names the variable to export', async () => {
+    await expect(readSecret({ env: 'TEST_MASKING_SECRET' }, 'masking HMAC key')).rejects.toThrow(/masking HMAC key: not available; export TEST_MASKING_SECRET/);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The S3 upload through the real SDK (multipart, abort) against the local S3-compatible
+ * server over HTTP, and the Slack notification against a local HTTP server.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { LocalS3Server } from '../../lib/masking/local/s3-server';
+import { createBucket, createS3Client, downloadStream, uploadStream } from '../../lib/masking/s3-store';
+import { notifySlack } from '../../lib/masking/notify';
+import { registerSecret } from '../../lib/util/secrets';
+
+const MiB = 1024 * 1024;
+let s3: LocalS3Server;
+const saved = { ...process.env };
+const client = () => createS3Client({ env: { AWS_ENDPOINT_URL: s3.endpoint } });
+
+beforeAll(async () => {
+  s3 = new LocalS3Server(mkdtempSync(join(tmpdir(), 's3-')));
+  await s3.start();
+  Object.assign(process.env, { AWS_ENDPOINT_URL: s3.endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local-secret' });
+  await createBucket(client(), 'dumps');
+});
+
+afterAll(async () => {
+  process.env = saved;
+  await s3.stop();
+});
+
+/** A stream of `parts` MiB of patterned bytes; fails after `failAfter` MiB when given. */
+function body(mebibytes: number, failAfter?: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (failAfter !== undefined && sent >= failAfter) return void this.destroy(new Error('masking failed mid-stream'));
+      if (sent >= mebibytes) return void this.push(null);
+      this.push(Buffer.alloc(MiB, sent % 251));
+      sent++;
+    },
+  });
+}
+
+test('a body of unknown length goes up as a multipart upload through the SDK and reads back byte for byte', async () => {
+  s3.requests.length = 0;
+  await uploadStream(client(), { bucket: 'dumps', key: 'big/dump.sql.zst' }, body(12), { partSize: 5 * MiB });
+  expect(s3.requests.filter((r) => r.startsWith('POST /dumps/big/dump.sql.zst?uploads'))).toHaveLength(1);
+  expect(s3.requests.filter((r) => r.startsWith('PUT /dumps/big/dump.sql.zst?') && r.includes('partNumber='))).toHaveLength(3);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await downloadStream(client(), { bucket: 'dumps', key: 'big/dump.sql.zst' })) chunks.push(chunk as Buffer);
+  const data = Buffer.concat(chunks);
+  expect(data.length).toBe(12 * MiB);
+  expect(data[5 * MiB + 1]).toBe(5);
+  expect(data[12 * MiB - 1]).toBe(11);
+});
+
+test('a body that fails mid-stream aborts the multipart upload and leaves no object', async () => {
+  s3.requests.length = 0;
+  await expect(uploadStream(client(), { bucket: 'dumps', key: 'failed/dump.sql.zst' }, body(20, 11), { partSize: 5 * MiB })).rejects.toThrow('masking failed mid-stream');
+  expect(s3.requests.some((r) => r.startsWith('DELETE /dumps/failed/dump.sql.zst?uploadId='))).toBe(true);
+  expect(s3.objectPath('dumps', 'failed/dump.sql.zst')).toBeUndefined();
+  await expect(downloadStream(client(), { bucket: 'dumps', key: 'failed/dump.sql.zst' })).rejects.toThrow(/does not exist: run the masked dump first/);
+});
+
+test('path-style addressing is used only with an endpoint override', () => {
+  expect(createS3Client({ env: {} }).config.forcePathStyle).toBeFalsy();
+  expect(createS3Client({ env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } }).config.forcePathStyle).toBe(true);
+});
+
+describe('Slack notification', () => {
+  let server: Server;
+  let url = '';
+  const received: { body: string; contentType?: string }[] = [];
+  let status = 200;
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        received.push({ body: text, contentType: request.headers['content-type'] });
+        response.writeHead(status).end(status === 200 ? 'ok' : 'invalid_token');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/services/T000/B000/${'x'.repeat(24)}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test('posts {"text": …} as JSON with secrets masked', async () => {
+    const password = registerSecret('hunter2-staging-password');
+    await notifySlack(url, `mask-refresh prod: FAILED\nmariadb: access denied using ${password}`);
+    expect(received.at(-1)).toEqual({ body: JSON.stringify({ text: 'mask-refresh prod: FAILED\nmariadb: access denied using ***' }), contentType: 'application/json' });
+  });
+
+  test('a webhook that refuses is an error naming the status, without the webhook URL', async () => {
+    status = 403;
+    registerSecret(url);
+    const error = await notifySlack(url, 'x').catch((e: Error) => e);
+    status = 200;
+    expect((error as Error).message).toMatch(/^Slack webhook answered 403 Forbidden: invalid_token/);
+    expect((error as Error).message).not.toContain('/services/');
+  });
+});
