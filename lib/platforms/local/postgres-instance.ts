@@ -15,9 +15,15 @@ const run = promisify(execFile);
 /** The OS account PostgreSQL and pgbouncer run as (both refuse root). */
 export const POSTGRES_OS_USER = 'postgres';
 
+const osUsers = new Map<string, { uid: number; gid: number }>();
+
+/** uid/gid of an OS account (looked up once: spawning `id` inside the switch costs milliseconds). */
 export function osUser(name = POSTGRES_OS_USER): { uid: number; gid: number } {
+  const known = osUsers.get(name);
+  if (known) return known;
   const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  osUsers.set(name, { uid, gid });
   return { uid, gid };
 }
 
@@ -81,7 +87,8 @@ export class PostgresInstance {
     this.port = await freePort();
     const passwordFile = join(this.dir, 'superuser.pw');
     writeFileSync(passwordFile, this.options.superuserPassword + '\n', { mode: 0o600 });
-    chownSync(passwordFile, osUser().uid, osUser().gid);
+    const { uid, gid } = osUser();
+    chownSync(passwordFile, uid, gid);
     try {
       const [command, args] = asPostgres(join(this.bin, 'initdb'), [
         `--pgdata=${this.datadir}`, '--username=postgres', `--pwfile=${passwordFile}`, '--auth=scram-sha-256',
