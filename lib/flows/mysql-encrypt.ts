@@ -193,7 +193,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     describe: (facts) => [
       `Create (or reset) account ${settings.replicationUser}@${platform.replicationAccountHost()} on the source with REPLICATION SLAVE only;`,
       `point the target at the source from the recorded coordinates${facts.startBinlogFile ? ` (${facts.startBinlogFile}:${facts.startBinlogPosition})` : ''}, TLS ${platform.replicationTls() ? 'required' : 'off (loopback)'}, and start it.`,
-      'The target stays read_only until the switch.',
+      platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
     ],
     async apply(context) {
       const sourceConnection = await source(context);
@@ -254,11 +254,10 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     hookAfter: 'after-switch',
     describe: () => [
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
-      `freeze the source: lock ${settings.appUsers.join(', ')}, read_only ON, kill their sessions until the processlist shows none;`,
+      `freeze the source: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions until the processlist shows none${platform.rdsProcedures ? ' (mysql.rds_kill)' : ''};`,
       'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
-      'stop and reset replication on the target, unlock the app accounts there, read_only OFF;',
+      `stop replication on the target, unlock the app accounts there${platform.rdsProcedures ? '' : ', read_only OFF'};`,
       ...platform.describe.switchEndpoint(),
-      ...platform.describe.fence(),
     ],
     precondition: async (context) => {
       const dialect = await dialectOf(context, platform, await source(context));
@@ -293,6 +292,16 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     },
   };
 
+  // After the checksums on purpose: they read the frozen source, which a network fence (deny-all
+  // security group) would cut off; and if they differ, the old source must stay reachable.
+  // Until then the source is frozen (app accounts locked, their sessions killed).
+  const fenceSource: Step = {
+    id: 'mysql.source.fence',
+    kind: 'action',
+    describe: () => platform.describe.fence(),
+    apply: (context) => platform.fenceSource(context),
+  };
+
   const removeReplica: Step = {
     id: 'mysql.replica.remove',
     kind: 'action',
@@ -303,7 +312,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   return {
     flow: 'mysql.encrypt',
     summary: [`source: ${platform.describe.source()}`, `databases: ${databasesLabel}`, `platform: ${platform.kind}`],
-    steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, removeReplica],
+    steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, fenceSource, removeReplica],
   };
 }
 
@@ -382,7 +391,7 @@ async function switchWrites(
     finalPosition = await primaryPosition(sourceConnection, dialect);
     mark('finalPosition');
     const waitStarted = nowMs();
-    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining());
+    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining(), targetSnapshot);
     lagAtSwitchMs = nowMs() - waitStarted;
     mark('targetCatchUp');
     if (outcome !== 'reached') {
@@ -410,7 +419,6 @@ async function switchWrites(
     if (after.file !== finalPosition.file || after.position !== finalPosition.position) {
       throw new Error(`The frozen source was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${after.file}:${after.position}): an account with SUPER/admin rights is still writing; find it in the processlist`);
     }
-    const fenceFacts = await platform.fenceSource(context);
     await platform.recycleClients(context);
     return {
       finalBinlogFile: finalPosition.file,
@@ -421,7 +429,6 @@ async function switchWrites(
       switchEndedAt: switchedAt,
       sessionsKilled: killed,
       switchPhasesMs: phases,
-      ...fenceFacts,
     };
   } catch (failure) {
     if (frozen) await reopenSource(context, sourceConnection, dialect, accounts);

@@ -1,6 +1,6 @@
 import type { Logger } from '../util/log';
 import { sleep } from '../util/time';
-import { connect, rows } from '../engines/mysql/connection';
+import { connect, rows, type Connection } from '../engines/mysql/connection';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
@@ -27,6 +27,8 @@ export interface MysqlRehearsalOptions {
   keepSandbox?: boolean;
   /** Called with the sandbox once it is up (tests use it to inspect processes). */
   onSandbox?: (sandbox: MysqlSandbox) => void;
+  /** Called right after the switch step, while every server is still running. */
+  onSwitched?: (sandbox: MysqlSandbox) => void;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
   const sandbox = await MysqlSandbox.start({ log, seedRows: options.seedRows, keepFiles: options.keepSandbox });
   options.onSandbox?.(sandbox);
   const runtime = new Map<string, unknown>();
+  let stallLock: Connection | undefined;
   let load: WriteLoad | undefined;
   let command: LoadCommand | undefined;
   let commandOutcome: LoadCommandOutcome | undefined;
@@ -70,13 +73,14 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       options: { rehearsal: true, fault: options.fault ?? null, load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond } },
       onStepDone: async (step) => {
         if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stall') {
-          // A target that stops applying events: the switch must time out and reopen the source.
-          log.warn('fault injection: stopping the SQL thread on the target');
-          const target = await connect(sandbox.instance('target').endpoint());
-          await target.query('STOP SLAVE SQL_THREAD');
-          await target.end();
+          // A target whose replication threads run but cannot apply (as behind a long lock or
+          // a slow DDL): the switch must time out and reopen the source.
+          log.warn('fault injection: holding a global read lock on the target so it stops applying');
+          stallLock = await connect(sandbox.instance('target').endpoint());
+          await stallLock.query('FLUSH TABLES WITH READ LOCK');
         }
         if (step.id === 'mysql.switch') {
+          options.onSwitched?.(sandbox);
           await sleep(options.load.tailMs);
           await stopLoad();
         }
@@ -96,6 +100,10 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
     const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : load.startedAt;
     const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : load.stoppedAt;
     const writeUnavailableMs = longestWriteGapMs(load.attempts, { from, to }, load.stoppedAt);
+    if (typeof facts.abortedAt === 'number') {
+      const abortedAt = facts.abortedAt;
+      facts.writesAfterAbort = load.attempts.filter((a) => a.acknowledged && a.sentAt > abortedAt).length;
+    }
     return reportFromRun(run, {
       engine: 'mysql',
       startedAt,
@@ -104,6 +112,7 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, ...(commandOutcome ? { command: commandOutcome } : {}) },
     });
   } finally {
+    await stallLock?.end().catch(() => stallLock?.destroy());
     if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
     if (command && !commandOutcome) await command.stop().catch(() => undefined);
     await closeFlowConnections(runtime);

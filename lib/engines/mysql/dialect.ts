@@ -45,14 +45,26 @@ export interface MysqlDialect {
   stopReplication(): string;
   /** Forget the source entirely (after promotion). */
   resetReplication(): string;
-  /** A query returning one column `result`: events waited for, -1 on timeout, NULL if not replicating. */
+  /**
+   * A query returning one column `result`: events waited for, -1 on timeout, NULL if not
+   * replicating. The server rounds the timeout to whole seconds and treats 0 as "wait forever"
+   * (MariaDB 10.11, measured), so it is always a whole number >= 1 here; callers that need a
+   * finer bound cancel the query themselves (see `killQuery`).
+   */
   waitForPosition(file: string, position: number, timeoutSeconds: number): string;
+  /** Statement that cancels the running query of a session (keeps the session). */
+  killQuery(id: number): string;
   /** Statement that ends a session, or undefined where the caller cannot. */
   killSession(id: number): string;
   /** One statement ending every session of a user (MariaDB `KILL USER`), where there is one. */
   killUserSessions(user: string): string | undefined;
   /** `SET GLOBAL read_only`, or undefined where it is a parameter-group setting (RDS). */
   setReadOnly(on: boolean): string | undefined;
+}
+
+/** A wait timeout the server cannot mistake for "forever": whole seconds, at least 1. */
+function wholeSeconds(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds));
 }
 
 export function quoteString(value: string): string {
@@ -131,6 +143,10 @@ abstract class BaseDialect implements MysqlDialect {
     if (!Number.isInteger(id)) throw new Error(`session id must be an integer, got ${id}`);
     return this.rdsProcedures ? `CALL mysql.rds_kill(${id})` : `KILL CONNECTION ${id}`;
   }
+  killQuery(id: number): string {
+    if (!Number.isInteger(id)) throw new Error(`session id must be an integer, got ${id}`);
+    return this.rdsProcedures ? `CALL mysql.rds_kill_query(${id})` : `KILL QUERY ${id}`;
+  }
   setReadOnly(on: boolean): string | undefined {
     return this.rdsProcedures ? undefined : `SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`;
   }
@@ -168,7 +184,7 @@ class MariadbDialect extends BaseDialect {
     return 'RESET SLAVE ALL';
   }
   waitForPosition(file: string, position: number, timeoutSeconds: number) {
-    return `SELECT MASTER_POS_WAIT(${quoteString(file)}, ${position}, ${timeoutSeconds.toFixed(3)}) AS result`;
+    return `SELECT MASTER_POS_WAIT(${quoteString(file)}, ${position}, ${wholeSeconds(timeoutSeconds)}) AS result`;
   }
 }
 
@@ -210,7 +226,7 @@ class Mysql80Dialect extends BaseDialect {
     return 'RESET REPLICA ALL';
   }
   waitForPosition(file: string, position: number, timeoutSeconds: number) {
-    return `SELECT SOURCE_POS_WAIT(${quoteString(file)}, ${position}, ${timeoutSeconds.toFixed(3)}) AS result`;
+    return `SELECT SOURCE_POS_WAIT(${quoteString(file)}, ${position}, ${wholeSeconds(timeoutSeconds)}) AS result`;
   }
 }
 

@@ -30,13 +30,36 @@ export async function replicaStatus(connection: Connection, dialect: MysqlDialec
 /**
  * Wait until a replica has executed the source's events up to `position`. Uses the server's
  * own MASTER_POS_WAIT/SOURCE_POS_WAIT (returns the moment it gets there) rather than polling.
+ * The server only knows whole seconds, so with a `canceller` connection the wait is cut at
+ * exactly `timeoutMs` by KILL QUERY from that connection.
  * Returns 'reached', 'timeout' or 'not-replicating'.
  */
-export async function waitForPosition(connection: Connection, dialect: MysqlDialect, position: BinlogPosition, timeoutMs: number): Promise<'reached' | 'timeout' | 'not-replicating'> {
-  const seconds = Math.max(0.001, timeoutMs / 1000);
-  const result = await row<{ result: string | number | null }>(connection, dialect.waitForPosition(position.file, position.position, seconds));
-  if (result?.result === null || result?.result === undefined) return 'not-replicating';
-  return Number(result.result) >= 0 ? 'reached' : 'timeout';
+export async function waitForPosition(
+  connection: Connection,
+  dialect: MysqlDialect,
+  position: BinlogPosition,
+  timeoutMs: number,
+  canceller?: Connection,
+): Promise<'reached' | 'timeout' | 'not-replicating'> {
+  let cancelled = false;
+  let timer: NodeJS.Timeout | undefined;
+  if (canceller) {
+    timer = setTimeout(() => {
+      cancelled = true;
+      canceller.query(dialect.killQuery(connection.threadId)).catch(() => undefined);
+    }, timeoutMs);
+  }
+  try {
+    const result = await row<{ result: string | number | null }>(connection, dialect.waitForPosition(position.file, position.position, timeoutMs / 1000));
+    if (result?.result === null || result?.result === undefined) return cancelled ? 'timeout' : 'not-replicating';
+    return Number(result.result) >= 0 ? 'reached' : 'timeout';
+  } catch (error) {
+    // 1317: query execution was interrupted (our KILL QUERY).
+    if (cancelled && (error as { errno?: number }).errno === 1317) return 'timeout';
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Measure replication lag in ms: how long the replica takes to reach the source's position now. */

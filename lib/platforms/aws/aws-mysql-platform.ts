@@ -42,6 +42,7 @@ export const STEP = {
   replica: 'mysql.replica.catch-up',
   cloneTarget: 'mysql.target.clone',
   switch: 'mysql.switch',
+  fence: 'mysql.source.fence',
   removeReplica: 'mysql.replica.remove',
 } as const;
 
@@ -250,10 +251,13 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     ],
     switchEndpoint: () => [
       `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
+      ...(this.settings.aws.ecsServices.length > 0
+        ? [`recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (UpdateService forceNewDeployment, wait until stable).`]
+        : []),
     ],
     fence: () => [
-      'wait for GetChange INSYNC, then fence the old source: ModifyDBInstance VpcSecurityGroupIds',
-      `[${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately);${this.settings.aws.ecsServices.length > 0 ? ` recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (UpdateService forceNewDeployment, wait until stable).` : ''}`,
+      'Wait for Route 53 GetChange INSYNC, then fence the old source: ModifyDBInstance VpcSecurityGroupIds',
+      `[${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`,
     ],
     removeReplica: () =>
       this.settings.cleanup
@@ -339,7 +343,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
    * https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
    */
   async fenceSource(context: StepContext): Promise<Facts> {
-    const step = STEP.switch;
+    const step = STEP.fence;
     const changeId = this.changeId ?? '<ChangeInfo.Id of the UPSERT>';
     await this.aws.wait<Route53Client>(step, { service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
       waitUntilResourceRecordSetsChanged(config, { Id: changeId }),

@@ -29,9 +29,9 @@ export async function planAwsCalls(platform: AwsMysqlPlatform, aws: AwsGateway):
     ['mysql.switch', async () => {
       await platform.prepareSwitch(context);
       await platform.switchEndpoint(context);
-      await platform.fenceSource(context);
       await platform.recycleClients(context);
     }],
+    ['mysql.source.fence', () => platform.fenceSource(context)],
     ['mysql.replica.remove', () => platform.removeReplica(context)],
   ];
   for (const [step, operation] of operations) {

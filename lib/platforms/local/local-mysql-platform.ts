@@ -47,7 +47,7 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     createReplica: () => ['Create the temporary replica: mariadb-backup copy of the live source into a new server (server_id 2),', 'replicating from the coordinates of the copy (AWS: CreateDBInstanceReadReplica).'],
     cloneTarget: () => ['Clone the stopped replica into the new target: mariadb-backup copy of its datadir into a new server (server_id 3)', '(AWS: CreateDBSnapshot → CopyDBSnapshot with the KMS key → RestoreDBInstanceFromDBSnapshot).'],
     switchEndpoint: () => ['move the application endpoint: HAProxy slot blue (source) to maintenance, its sessions shut, slot green (target) ready (one runtime-API round trip);'],
-    fence: () => ['fence the old source: HAProxy keeps it in maintenance and its app accounts stay locked (AWS: deny-all security group).'],
+    fence: () => ['Fence the old source: confirm HAProxy keeps it in maintenance; its app accounts stay locked (AWS: deny-all security group).'],
     removeReplica: () => ['Stop and delete the temporary replica server.'],
   };
 

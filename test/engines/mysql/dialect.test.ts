@@ -31,7 +31,8 @@ describe('MySQL 8.0 statements (new replication syntax)', () => {
     expect(d.resetReplication()).toBe('RESET REPLICA ALL');
     expect(d.showReplicaStatus()).toBe('SHOW REPLICA STATUS');
     expect(d.showPrimaryStatus()).toBe('SHOW MASTER STATUS');
-    expect(d.waitForPosition('mysql-bin.000042', 99, 2.5)).toBe("SELECT SOURCE_POS_WAIT('mysql-bin.000042', 99, 2.500) AS result");
+    expect(d.waitForPosition('mysql-bin.000042', 99, 2.5)).toBe("SELECT SOURCE_POS_WAIT('mysql-bin.000042', 99, 3) AS result");
+    expect(d.killQuery(42)).toBe('KILL QUERY 42');
     expect(d.killSession(42)).toBe('KILL CONNECTION 42');
     expect(d.killUserSessions('app')).toBeUndefined();
     expect(d.setReadOnly(true)).toBe('SET GLOBAL read_only = ON');
@@ -54,7 +55,9 @@ describe('MariaDB statements', () => {
       "CHANGE MASTER TO MASTER_HOST='db.internal', MASTER_PORT=3306, MASTER_USER='cutover_repl', MASTER_PASSWORD='pa\\'ss', MASTER_LOG_FILE='mysql-bin.000042', MASTER_LOG_POS=1234, MASTER_USE_GTID=no, MASTER_SSL=0",
     );
     expect(d.showReplicaStatus()).toBe('SHOW SLAVE STATUS');
-    expect(d.waitForPosition('f', 7, 0.25)).toBe("SELECT MASTER_POS_WAIT('f', 7, 0.250) AS result");
+    // The server rounds to whole seconds and 0 means "wait forever": never send less than 1.
+    expect(d.waitForPosition('f', 7, 0.25)).toBe("SELECT MASTER_POS_WAIT('f', 7, 1) AS result");
+    expect(d.waitForPosition('f', 7, 0)).toBe("SELECT MASTER_POS_WAIT('f', 7, 1) AS result");
     expect(d.killUserSessions("o'brien")).toBe("KILL CONNECTION USER 'o\\'brien'");
   });
 });
@@ -68,6 +71,7 @@ describe('RDS stored procedures', () => {
       expect(d.stopReplication()).toBe('CALL mysql.rds_stop_replication');
       expect(d.resetReplication()).toBe('CALL mysql.rds_reset_external_master');
       expect(d.killSession(9)).toBe('CALL mysql.rds_kill(9)');
+      expect(d.killQuery(9)).toBe('CALL mysql.rds_kill_query(9)');
       expect(d.killUserSessions('app')).toBeUndefined();
       // read_only is a parameter-group setting on RDS, not SET GLOBAL.
       expect(d.setReadOnly(true)).toBeUndefined();
