@@ -77,8 +77,41 @@ function shiftDate(value: string, digest: string, maxDays: number, where: string
   return new Date(time).toISOString().slice(0, 10) + value.slice(10);
 }
 
+/**
+ * Remember recent results of a masker. Many columns repeat values (cities, dates, tiers,
+ * the same email in many orders), and a lookup costs far less than a keyed hash. Memory
+ * stays bounded (the map is emptied when full), and a column whose values do not repeat
+ * (emails in `customers`) turns the cache off after a trial, so it costs nothing there.
+ */
+export function memoise(masker: ValueMasker, options: { maxEntries?: number; trial?: number } = {}): ValueMasker {
+  const maxEntries = options.maxEntries ?? 50000;
+  const trial = options.trial ?? 20000;
+  let cache: Map<string, string | null> | undefined = new Map();
+  let lookups = 0;
+  let hits = 0;
+  return (value) => {
+    if (cache === undefined) return masker(value);
+    const known = cache.get(value);
+    lookups++;
+    if (known !== undefined) {
+      hits++;
+      return known;
+    }
+    const result = masker(value);
+    if (cache.size >= maxEntries) cache.clear();
+    cache.set(value, result);
+    if (lookups === trial && hits < trial / 10) cache = undefined;
+    return result;
+  };
+}
+
 /** Build the masker of one column, or undefined when the column is kept as it is. */
 export function columnMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, where: string): ValueMasker | undefined {
+  const masker = unmemoisedMasker(rule, column, hasher, where);
+  return masker === undefined || rule.transform === 'null' || rule.transform === 'constant' ? masker : memoise(masker);
+}
+
+function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, where: string): ValueMasker | undefined {
   if (rule.transform === 'keep') return undefined;
   if (rule.transform === 'null') return () => null;
   if (rule.transform === 'constant') {

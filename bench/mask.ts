@@ -1,0 +1,152 @@
+/**
+ * npm run bench:mask [-- --customers N | --full]
+ *
+ * The seed's way (restore the dump into a scratch server, UPDATE, dump again) against the
+ * project's stream (mask between mariadb-dump and the compressor), and the floor: the same
+ * dump and compression with no masking. One run, real MariaDB servers, generated data
+ * (customers and twice as many orders). --full is the issue's size: 1 M customers + 2 M orders.
+ * Last line: JSON {"rows","baselineSeconds","projectSeconds","floorSeconds","ratio","peakRssMb"}.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { connect } from '../lib/engines/mysql/connection';
+import { codec, defaultCompression, type Compression } from '../lib/masking/compression';
+import { seedPersonalData } from '../lib/masking/local/personal-data';
+import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
+import { maskedDump } from '../lib/masking/pipeline';
+import { loadRules } from '../lib/masking/rules';
+import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../lib/platforms/local/debian-packages';
+import { MariadbInstance } from '../lib/platforms/local/mariadb-instance';
+import { createLogger } from '../lib/util/log';
+import { ProcessGroup } from '../lib/util/process-group';
+import { generatePassword } from '../lib/util/secrets';
+
+const log = createLogger();
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** mariadb-dump | compressor | file, no masking. */
+async function dumpCompressed(source: MysqlTarget, compression: Compression, path: string): Promise<void> {
+  const credentials = clientOptionsFile(source);
+  try {
+    const dump = startClient('mariadb-dump', credentials.path, [...DUMP_OPTIONS, source.database], 'read');
+    const { createWriteStream } = await import('node:fs');
+    await Promise.all([pipeline(dump.child.stdout!, codec(compression, 'compress'), createWriteStream(path)), dump.exited]);
+  } finally {
+    credentials.dispose();
+  }
+}
+
+async function mysqlPipe(from: MysqlTarget, to: MysqlTarget): Promise<void> {
+  const a = clientOptionsFile(from);
+  const b = clientOptionsFile(to);
+  try {
+    const dump = startClient('mariadb-dump', a.path, [...DUMP_OPTIONS, from.database], 'read');
+    const load = startClient('mariadb', b.path, ['--default-character-set=utf8mb4', to.database], 'write');
+    await Promise.all([pipeline(dump.child.stdout!, load.child.stdin!), dump.exited, load.exited]);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}
+
+/** The seed's masking, as SQL UPDATEs over the restored copy (same transformer kinds). */
+const SEED_UPDATES = [
+  `UPDATE customers SET
+     email = CONCAT('u', LEFT(SHA2(CONCAT(@k, 'email', LOWER(email)), 256), 16), '@example.com'),
+     full_name = CONCAT('Name ', LEFT(SHA2(CONCAT(@k, 'name', LOWER(full_name)), 256), 8)),
+     phone = CONCAT('+44 7', LPAD(CONV(LEFT(SHA2(CONCAT(@k, 'phone', phone), 256), 8), 16, 10) % 1000000000, 9, '0')),
+     street = CONCAT(1 + CONV(LEFT(SHA2(CONCAT(@k, 'street', street), 256), 4), 16, 10) % 998, ' Oak Street'),
+     city = 'Springfield',
+     postcode = CONCAT('AB', CONV(LEFT(SHA2(CONCAT(@k, 'pc', postcode), 256), 2), 16, 10) % 99, ' 1CD'),
+     born_on = born_on + INTERVAL (CONV(LEFT(SHA2(CONCAT(@k, 'date', born_on), 256), 4), 16, 10) % 361 - 180) DAY,
+     username = CONCAT('user_', LEFT(SHA2(CONCAT(@k, 'user', username), 256), 10)),
+     password_hash = '$2b$10$masked',
+     api_token = LEFT(SHA2(CONCAT(@k, 'token', api_token), 256), 32),
+     support_notes = NULL`,
+  `UPDATE orders SET
+     customer_email = CONCAT('u', LEFT(SHA2(CONCAT(@k, 'email', LOWER(customer_email)), 256), 16), '@example.com'),
+     shipping_address = CONCAT(1 + CONV(LEFT(SHA2(CONCAT(@k, 'addr', shipping_address), 256), 4), 16, 10) % 998, ' Oak Street, Springfield')`,
+];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(process.argv.findIndex((arg) => /mask\.(mjs|ts)$/.test(arg)) + 1);
+  const { values } = parseArgs({ args, options: { customers: { type: 'string' }, full: { type: 'boolean', default: false }, gzip: { type: 'boolean', default: false } } });
+  const customers = values.full ? 1_000_000 : Number(values.customers ?? 100_000);
+  if (!Number.isInteger(customers) || customers < 100) throw new Error(`--customers ${values.customers}: expected a whole number of at least 100`);
+  const compression: Compression = values.gzip ? 'gzip' : defaultCompression();
+  ensureDebianPackages(MARIADB_REQUIREMENTS.filter((r) => r.packageName.startsWith('mariadb-')), log);
+  const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-bench-mask-'));
+  const group = new ProcessGroup();
+  const rootPassword = generatePassword();
+  const common = { baseDir, rootPassword, group, log };
+  const sourceServer = new MariadbInstance({ ...common, name: 'bench-source', serverId: 1 });
+  const scratchServer = new MariadbInstance({ ...common, name: 'bench-scratch', serverId: 2 });
+  try {
+    await sourceServer.initialise();
+    await scratchServer.initialise();
+    const source: MysqlTarget = { ...sourceServer.endpoint(), name: 'source', database: 'app' };
+    const scratch: MysqlTarget = { ...scratchServer.endpoint(), name: 'scratch', database: 'app' };
+    const seedStart = process.hrtime.bigint();
+    const connection = await connect(source);
+    await connection.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
+    await connection.query('USE app');
+    mkdirSync(join(baseDir, 'seed'));
+    const counts = await seedPersonalData(connection, { customers, workDir: join(baseDir, 'seed') });
+    await connection.end();
+    rmSync(join(baseDir, 'seed'), { recursive: true });
+    const rows = counts.customers + counts.orders + counts.products;
+    log.info(`seeded ${rows} rows in ${round(seconds(seedStart))} s; compression ${compression}`);
+
+    // Warm the source's buffer pool and page cache once, so the first measured run is not penalised.
+    await dumpCompressed(source, compression, join(baseDir, 'warm.out'));
+
+    const floorStart = process.hrtime.bigint();
+    await dumpCompressed(source, compression, join(baseDir, 'floor.out'));
+    const floorSeconds = seconds(floorStart);
+    log.info(`floor (dump + ${compression}, no masking): ${round(floorSeconds)} s, ${statSync(join(baseDir, 'floor.out')).size} bytes`);
+
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    const projectStart = process.hrtime.bigint();
+    await maskedDump({ source, rules: loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json')), key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
+    const projectSeconds = seconds(projectStart);
+    clearInterval(sampler);
+    log.info(`project (dump | mask | ${compression}): ${round(projectSeconds)} s, peak RSS of this process ${Math.round(peakRss / 1048576)} MB`);
+
+    const baselineStart = process.hrtime.bigint();
+    const scratchConnection = await connect(scratch);
+    await scratchConnection.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
+    await mysqlPipe(source, scratch);
+    await scratchConnection.query('USE app');
+    await scratchConnection.query("SET @k = 'bench-key'");
+    for (const statement of SEED_UPDATES) await scratchConnection.query(statement);
+    await scratchConnection.end();
+    await dumpCompressed(scratch, compression, join(baseDir, 'baseline.out'));
+    const baselineSeconds = seconds(baselineStart);
+    log.info(`baseline (restore into scratch, UPDATE, dump + ${compression}): ${round(baselineSeconds)} s`);
+
+    const result = {
+      rows,
+      baselineSeconds: round(baselineSeconds),
+      projectSeconds: round(projectSeconds),
+      floorSeconds: round(floorSeconds),
+      ratio: round(baselineSeconds / projectSeconds),
+      peakRssMb: Math.round(peakRss / 1048576),
+    };
+    process.stdout.write(JSON.stringify(result) + '\n');
+  } finally {
+    await group.stopAll();
+    rmSync(baseDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+}
+
+main().catch((error: Error) => {
+  log.error(error.message);
+  process.exitCode = 1;
+});
