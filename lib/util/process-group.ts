@@ -72,11 +72,8 @@ export class ProcessGroup {
       await Promise.all([...ProcessGroup.live].map((group) => group.stopAll(5000)));
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
-    // Jest installs its own handling; only the CLI needs ours.
-    if (process.env.JEST_WORKER_ID === undefined) {
-      process.once('SIGINT', stopEverything);
-      process.once('SIGTERM', stopEverything);
-    }
+    process.once('SIGINT', stopEverything);
+    process.once('SIGTERM', stopEverything);
     process.once('exit', () => {
       // Last resort (synchronous): anything still alive gets SIGKILL.
       for (const group of ProcessGroup.live) for (const pid of group.pids()) signalGroup(pid, 'SIGKILL');
