@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRules, MaskingRulesError, parseRules } from '../../lib/masking/rules';
 import { KeyedHasher } from '../../lib/masking/keyed-hash';
-import { columnMasker, foldValue, isOrdinaryOutput } from '../../lib/masking/transformers';
+import { columnMasker, foldValue, isOrdinaryOutput, memoise } from '../../lib/masking/transformers';
 import { createHmac } from 'node:crypto';
 import { RULES_JSON, TEST_KEY } from './helpers';
 
@@ -99,5 +99,26 @@ describe('transformers', () => {
     expect(isOrdinaryOutput({ transform: 'address' }, '12 station road, Leeds')).toBe(true);
     expect(isOrdinaryOutput({ transform: 'name' }, 'Bartholomew')).toBe(false);
     expect(isOrdinaryOutput({ transform: 'email' }, 'Rossi')).toBe(false);
+  });
+});
+
+describe('memoised maskers', () => {
+  test('give the same results, stay bounded, and switch off for columns whose values do not repeat', () => {
+    const calls: string[] = [];
+    const base = (value: string) => {
+      calls.push(value);
+      return value.toUpperCase();
+    };
+    const repeating = memoise(base, { maxEntries: 3, trial: 100 });
+    const values = Array.from({ length: 200 }, (_, i) => `v${i % 3}`);
+    expect(values.map(repeating)).toEqual(values.map((v) => v.toUpperCase()));
+    expect(calls).toHaveLength(3);
+    calls.length = 0;
+    const unique = memoise(base, { maxEntries: 1000, trial: 100 });
+    const distinct = Array.from({ length: 300 }, (_, i) => `u${i}`);
+    distinct.forEach(unique);
+    distinct.forEach(unique);
+    // Off after the trial: the second pass hashes again instead of remembering 300 values.
+    expect(calls.length).toBeGreaterThan(500);
   });
 });
