@@ -19,12 +19,12 @@ export interface ToolRun {
 }
 
 /** Run a libpq tool with the password in the environment; errors carry its stderr (redacted). */
-export function runTool(tool: string, args: string[], endpoint: PostgresEndpoint, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ToolRun> {
+export function runTool(tool: string, args: string[], endpoint: PostgresEndpoint, options: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<ToolRun> {
   const started = Date.now();
   const binary = `${clientBinDir()}/${tool}`;
   if (!existsSync(binary)) throw new Error(`${binary} is missing: install postgresql-client-15 (apt-get install postgresql-client-15)`);
   return new Promise((resolve, reject) => {
-    execFile(binary, args, { env: libpqEnvironment(endpoint), maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs, signal: options.signal, killSignal: 'SIGTERM' }, (error, _stdout, stderr) => {
+    execFile(binary, args, { env: { ...libpqEnvironment(endpoint), ...options.env }, maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs, signal: options.signal, killSignal: 'SIGTERM' }, (error, _stdout, stderr) => {
       if (error) {
         const why = (error as { killed?: boolean }).killed ? `was stopped after ${options.timeoutMs} ms` : `failed (${(error as { code?: unknown }).code})`;
         reject(new Error(redact(`${tool} ${why}: ${String(stderr).trim().split('\n').slice(-8).join('\n')}`)));
