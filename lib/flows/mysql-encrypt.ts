@@ -2,6 +2,7 @@ import type { Connection } from '../engines/mysql/connection';
 import { connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
 import {
+  accountName,
   accountsOf,
   detectDialect,
   killSessionsOf,
@@ -351,15 +352,19 @@ async function switchWrites(
   const sourceConnection = await source(context);
   const targetConnection = await target(context);
   const dialect = await dialectOf(context, platform, sourceConnection);
-  // Warm everything the critical section touches: connections, snapshot sessions, platform.
+  // Warm everything the critical section touches: dedicated connections (the freeze and the
+  // promotion batch their statements into one round trip each), snapshot sessions, platform.
+  const freezeConnection = await connect(await platform.source(), { multipleStatements: true });
+  const promoteConnection = await connect(await platform.target(context.facts), { multipleStatements: true });
   const sourceSnapshot = await connect(await platform.source());
   const targetSnapshot = await connect(await platform.target(context.facts));
   context.runtime.set('mysql.snapshot.source', sourceSnapshot);
   context.runtime.set('mysql.snapshot.target', targetSnapshot);
   for (const c of [sourceSnapshot, targetSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  await freezeConnection.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(settings.switchTimeoutMs / 1000))}`);
   const accounts: Account[] = await accountsOf(sourceConnection, settings.appUsers);
   await replicaStatus(targetConnection, dialect);
-  await primaryPosition(sourceConnection, dialect);
+  await primaryPosition(freezeConnection, dialect);
   await platform.prepareSwitch(context);
 
   const started = nowMs();
@@ -367,6 +372,7 @@ async function switchWrites(
   const deadline = started + settings.switchTimeoutMs;
   const remaining = () => Math.max(1, deadline - nowMs());
   let frozen = false;
+  let switched = false;
   const phases: Record<string, number> = {};
   let lastMark = started;
   const mark = (phase: string) => {
@@ -374,22 +380,11 @@ async function switchWrites(
     phases[phase] = Math.round((now - lastMark) * 10) / 10;
     lastMark = now;
   };
-  let finalPosition: BinlogPosition | undefined;
   let lagAtSwitchMs: number | undefined;
   try {
-    await setAccountsLocked(sourceConnection, accounts, true);
-    frozen = true;
-    mark('lockAccounts');
-    const readOnly = dialect.setReadOnly(true);
-    if (readOnly) {
-      await sourceConnection.query(`SET SESSION lock_wait_timeout = ${Math.ceil(remaining() / 1000)}`);
-      await sourceConnection.query(readOnly);
-    }
-    mark('readOnly');
-    const killed = await killSessionsOf(sourceConnection, dialect, settings.appUsers, remaining());
-    mark('killSessions');
-    finalPosition = await primaryPosition(sourceConnection, dialect);
-    mark('finalPosition');
+    frozen = true; // from the first statement on, a failure must reopen the source
+    const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
+    mark('freeze');
     const waitStarted = nowMs();
     const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining(), targetSnapshot);
     lagAtSwitchMs = nowMs() - waitStarted;
@@ -399,26 +394,31 @@ async function switchWrites(
       throw new AbortRun(`Switch aborted: ${why}. The source was reopened for writes and traffic never moved.`);
     }
     // Past this point the target is promoted: finishing the switch is safer than going back.
-    await targetConnection.query(dialect.stopReplication());
+    // Its snapshot starts after replication stopped and before anything can write to it.
+    await promoteConnection.query(dialect.stopReplication());
     await targetSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    await setAccountsLocked(targetConnection, accounts, false);
+    const open = accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
     const writable = dialect.setReadOnly(false);
-    if (writable) await targetConnection.query(writable);
+    if (writable) open.push(writable);
+    if (open.length > 0) await promoteConnection.query(open.join('; '));
     mark('promoteTarget');
     await platform.switchEndpoint(context);
+    switched = true;
     mark('switchEndpoint');
     const switchDurationMs = nowMs() - started;
-    context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (killed ${killed} session(s), target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
     const switchedAt = Date.now();
-    // Forgetting the old source can wait until traffic has moved (replication is stopped).
-    await targetConnection.query(dialect.resetReplication());
-    // The frozen source cannot change, so its snapshot can be taken after traffic moved; the
-    // unchanged binlog position proves nothing was written since the freeze.
+    context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
+
+    // Traffic has moved. Nothing below may reopen the source: failures are reported instead.
+    await promoteConnection.query(dialect.resetReplication());
+    // The frozen source cannot change, so its snapshot can be taken now; the unchanged binlog
+    // position proves nothing was written since the freeze.
     await sourceSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    const after = await primaryPosition(sourceConnection, dialect);
+    const after = await primaryPosition(freezeConnection, dialect);
     if (after.file !== finalPosition.file || after.position !== finalPosition.position) {
-      throw new Error(`The frozen source was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${after.file}:${after.position}): an account with SUPER/admin rights is still writing; find it in the processlist`);
+      throw new Error(`The frozen source was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${after.file}:${after.position}): an account with admin rights is still writing there; find it in the processlist. Traffic is on the target.`);
     }
+    const leftOver = await killSessionsOf(freezeConnection, dialect, settings.appUsers, 10000);
     await platform.recycleClients(context);
     return {
       finalBinlogFile: finalPosition.file,
@@ -427,18 +427,47 @@ async function switchWrites(
       switchDurationMs: Math.round(switchDurationMs * 10) / 10,
       switchStartedAt: startedAt,
       switchEndedAt: switchedAt,
-      sessionsKilled: killed,
+      appSessionsKilledAfterSwitch: leftOver,
       switchPhasesMs: phases,
     };
   } catch (failure) {
-    if (frozen) await reopenSource(context, sourceConnection, dialect, accounts);
-    await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
-    await targetSnapshot.query('ROLLBACK').catch(() => undefined);
+    if (frozen && !switched) await reopenSource(context, freezeConnection, dialect, accounts);
+    if (!switched) {
+      await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
+      await targetSnapshot.query('ROLLBACK').catch(() => undefined);
+    }
     if (failure instanceof AbortRun) {
       throw new AbortRun(failure.message, { abortedAt: Date.now(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
     throw failure;
+  } finally {
+    await freezeConnection.end().catch(() => freezeConnection.destroy());
+    await promoteConnection.end().catch(() => promoteConnection.destroy());
   }
+}
+
+/**
+ * Stop application writes on the source and return the binlog position that covers every
+ * acknowledged write. Where the server has read_only (not RDS) and can kill by user (MariaDB),
+ * this is one round trip: lock accounts, read_only (no non-admin commit can happen after it,
+ * so the position is final even while killed sessions are still dying), KILL USER, and the
+ * position. Otherwise sessions are killed one by one and must be gone before the position
+ * is read.
+ */
+async function freezeSource(connection: Connection, dialect: MysqlDialect, accounts: Account[], appUsers: string[], remaining: () => number): Promise<BinlogPosition> {
+  const lock = accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT LOCK`);
+  const readOnly = dialect.setReadOnly(true);
+  const killByUser = appUsers.map((user) => dialect.killUserSessions(user));
+  if (readOnly && killByUser.every((statement) => statement !== undefined)) {
+    const [results] = await connection.query([...lock, readOnly, ...(killByUser as string[]), dialect.showPrimaryStatus()].join('; '));
+    const status = (results as unknown as Array<Array<{ File: string; Position: string | number }>>).at(-1)?.[0];
+    if (!status) throw new Error('Binary logging is off on the source (SHOW MASTER STATUS is empty)');
+    return { file: status.File, position: Number(status.Position) };
+  }
+  if (lock.length > 0) await connection.query(lock.join('; '));
+  if (readOnly) await connection.query(readOnly);
+  await killSessionsOf(connection, dialect, appUsers, remaining());
+  return primaryPosition(connection, dialect);
 }
 
 /** Undo the freeze: the source takes writes again, traffic never moved. */

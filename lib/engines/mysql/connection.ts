@@ -5,7 +5,7 @@ import type { MysqlEndpoint } from './endpoint';
 export type { Connection } from 'mysql2/promise';
 
 /** Open an administrator connection. Errors never carry the password (mysql2 does not echo it). */
-export async function connect(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string } = {}): Promise<Connection> {
+export async function connect(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string; multipleStatements?: boolean } = {}): Promise<Connection> {
   return mysql.createConnection({
     host: endpoint.host,
     port: endpoint.port,
@@ -13,6 +13,8 @@ export async function connect(endpoint: MysqlEndpoint, options: { connectTimeout
     password: endpoint.password,
     database: options.database,
     connectTimeout: options.connectTimeoutMs ?? 10000,
+    // Only the switch's own connections batch statements (one round trip while writes are down).
+    multipleStatements: options.multipleStatements ?? false,
     // DECIMAL/BIGINT as strings: checksums and ids must not lose precision.
     supportBigNumbers: true,
     bigNumberStrings: true,
