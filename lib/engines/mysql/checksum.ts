@@ -17,8 +17,9 @@ const BINARY_TYPES = new Set(['binary', 'varbinary', 'blob', 'tinyblob', 'medium
 
 /**
  * Per-table checksum: row count plus two order-independent aggregates of an MD5 of every row
- * (the sum of one half and the XOR of the other, so neither reordering nor a duplicated pair
- * of rows hides a difference). Reads through the caller's connection, so inside
+ * (the exact DECIMAL sum of one half and the XOR of the other, so neither reordering nor a
+ * duplicated pair of rows hides a difference; CONV returns text, which SUM would add as DOUBLE
+ * and round, hence the casts). Reads through the caller's connection, so inside
  * `START TRANSACTION WITH CONSISTENT SNAPSHOT` it sees exactly that snapshot.
  */
 export async function tableChecksums(connection: Connection, databases: string[]): Promise<TableChecksum[]> {
@@ -49,7 +50,7 @@ export async function tableChecksums(connection: Connection, databases: string[]
     const rowHash = `MD5(CONCAT_WS('|', ${parts.join(', ')}))`;
     const [aggregate] = await rows<{ n: string; s: string | null; x: string | null }>(
       connection,
-      `SELECT COUNT(*) AS n, SUM(CONV(SUBSTRING(h, 1, 15), 16, 10)) AS s, BIT_XOR(CAST(CONV(SUBSTRING(h, 16, 16), 16, 10) AS UNSIGNED)) AS x
+      `SELECT COUNT(*) AS n, SUM(CAST(CONV(SUBSTRING(h, 1, 15), 16, 10) AS UNSIGNED)) AS s, BIT_XOR(CAST(CONV(SUBSTRING(h, 16, 16), 16, 10) AS UNSIGNED)) AS x
        FROM (SELECT ${rowHash} AS h FROM ${quoteIdentifier(db)}.${quoteIdentifier(name)}) AS hashed`,
     );
     result.push({ table, rows: Number(aggregate.n), hash: `${aggregate.s ?? 0}:${aggregate.x ?? 0}` });

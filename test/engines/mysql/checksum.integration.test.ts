@@ -1,0 +1,68 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MariadbInstance } from '../../../lib/platforms/local/mariadb-instance';
+import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../../lib/platforms/local/debian-packages';
+import { ProcessGroup } from '../../../lib/util/process-group';
+import { silentLogger } from '../../../lib/util/log';
+import { generatePassword } from '../../../lib/util/secrets';
+import { connect, type Connection } from '../../../lib/engines/mysql/connection';
+import { compareChecksums, tableChecksums } from '../../../lib/engines/mysql/checksum';
+
+/** The checksum is the proof of "no difference": it must see the smallest one. */
+describe('per-table checksums on a real MariaDB', () => {
+  const group = new ProcessGroup();
+  let connection: Connection;
+
+  beforeAll(async () => {
+    ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
+    const server = new MariadbInstance({ name: 'checksum', baseDir: mkdtempSync(join(tmpdir(), 'rc-checksum-')), serverId: 9, rootPassword: generatePassword(), group, log: silentLogger });
+    await server.initialise();
+    connection = await connect(server.endpoint());
+  });
+  afterAll(async () => {
+    await connection?.end();
+    await group.stopAll();
+  });
+
+  beforeEach(async () => {
+    await connection.query('DROP DATABASE IF EXISTS shop');
+    await connection.query('CREATE DATABASE shop');
+    await connection.query('CREATE TABLE shop.items (id INT PRIMARY KEY, price DECIMAL(12,2), note VARCHAR(20) NULL, blob_col VARBINARY(8) NULL, at DATETIME(6))');
+    await connection.query(`INSERT INTO shop.items VALUES (1, 10.00, 'a', x'00ff', '2026-01-01 00:00:00.000001'), (2, 20.50, NULL, NULL, '2026-01-02'), (3, 30.00, '', x'', '2026-01-03')`);
+    await connection.query('CREATE TABLE shop.big (id INT PRIMARY KEY, v BIGINT UNSIGNED)');
+    await connection.query('INSERT INTO shop.big WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 900) SELECT i, i * 7919 FROM n');
+  });
+
+  const sums = () => tableChecksums(connection, ['shop']);
+
+  test('equal data gives equal checksums, exact (no floating-point rounding)', async () => {
+    const [a, b] = [await sums(), await sums()];
+    expect(compareChecksums(a, b).match).toBe(true);
+    for (const table of a) expect(table.hash).toMatch(/^\d+:\d+$/);
+  });
+
+  test.each([
+    ['one cent on one row', 'UPDATE shop.items SET price = 10.01 WHERE id = 1'],
+    ['NULL versus empty string', "UPDATE shop.items SET note = '' WHERE id = 2"],
+    ['one byte of binary data', "UPDATE shop.items SET blob_col = x'00fe' WHERE id = 1"],
+    ['a microsecond', "UPDATE shop.items SET at = '2026-01-01 00:00:00.000002' WHERE id = 1"],
+    ['values swapped between two rows', 'UPDATE shop.items SET price = CASE id WHEN 1 THEN 20.50 WHEN 2 THEN 10.00 END WHERE id IN (1, 2)'],
+    ['one missing row of 900', 'DELETE FROM shop.big WHERE id = 450'],
+    ['a last digit in a large table', 'UPDATE shop.big SET v = v + 1 WHERE id = 899'],
+  ])('detects %s', async (_what, change) => {
+    const before = await sums();
+    await connection.query(change);
+    const comparison = compareChecksums(before, await sums());
+    expect(comparison.match).toBe(false);
+    expect(comparison.tables.filter((t) => !t.match)).toHaveLength(1);
+  });
+
+  test('a table present on one side only is a difference', async () => {
+    const before = await sums();
+    await connection.query('CREATE TABLE shop.extra (id INT PRIMARY KEY)');
+    const comparison = compareChecksums(before, await sums());
+    expect(comparison.match).toBe(false);
+    expect(comparison.tables.find((t) => t.table === 'shop.extra')).toMatchObject({ sourceHash: 'missing', match: false });
+  });
+});
