@@ -8,6 +8,7 @@ const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   // Per-project timeouts are not a Jest 29 option; integration tests start real servers.
   testTimeout: 300000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     {
       displayName: 'unit',
