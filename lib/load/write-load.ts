@@ -36,6 +36,8 @@ export const wallClockMs = () => performance.timeOrigin + performance.now();
 export class WriteLoad {
   readonly attempts: WriteAttempt[] = [];
   connectErrors = 0;
+  /** The last connection error, for the report when a load cannot get in at all. */
+  lastConnectError: string | undefined;
   private running = false;
   private loops: Promise<void>[] = [];
   startedAt = 0;
@@ -65,8 +67,9 @@ export class WriteLoad {
       if (!connection) {
         try {
           connection = await this.options.connect();
-        } catch {
+        } catch (error) {
           this.connectErrors += 1;
+          this.lastConnectError = (error as Error).message;
           await sleep(retryDelay);
           continue;
         }

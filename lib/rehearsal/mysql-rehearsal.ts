@@ -6,8 +6,8 @@ import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { runRunbook } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
-import { WriteLoad, longestWriteGapMs, summariseWrites } from '../load/write-load';
-import { mysqlWriteClient } from '../load/mysql-write-client';
+import { longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
 
@@ -43,15 +43,15 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
   options.onSandbox?.(sandbox);
   const runtime = new Map<string, unknown>();
   let stallLock: Connection | undefined;
-  let load: WriteLoad | undefined;
+  let load: WriteLoadProcess | undefined;
   let command: LoadCommand | undefined;
   let commandOutcome: LoadCommandOutcome | undefined;
   try {
     const platform = new LocalMysqlPlatform(sandbox);
     const runbook = mysqlEncryptRunbook(platform, options.settings);
     const app = sandbox.appEndpoint();
-    load = new WriteLoad({ connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, connect: () => mysqlWriteClient(app, SANDBOX_DATABASE) });
-    load.start();
+    load = new WriteLoadProcess({ engine: 'mysql', host: app.host, port: app.port, user: app.user, password: app.password, database: SANDBOX_DATABASE, connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
+    await load.start();
     if (options.load.command) {
       command = new LoadCommand(options.load.command, { host: app.host, port: app.port, user: app.user, password: app.password, database: SANDBOX_DATABASE });
       command.start();
@@ -113,7 +113,7 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
     });
   } finally {
     await stallLock?.end().catch(() => stallLock?.destroy());
-    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
+    if (load && load.stoppedAt === 0) load.kill();
     if (command && !commandOutcome) await command.stop().catch(() => undefined);
     await closeFlowConnections(runtime);
     await sandbox.stop();

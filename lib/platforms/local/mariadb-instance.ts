@@ -109,9 +109,11 @@ export class MariadbInstance {
   async start(): Promise<void> {
     const child = this.options.group.start(this.options.name, '/usr/sbin/mariadbd', [`--defaults-file=${this.configFile}`]);
     this.process = child;
-    const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => reject(new Error(`mariadbd ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`))),
-    );
+    let onExit: ((code: number | null) => void) | undefined;
+    const exited = new Promise<never>((_, reject) => {
+      onExit = (code) => reject(new Error(`mariadbd ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`));
+      child.once('exit', onExit);
+    });
     const ready = waitFor(`mariadbd ${this.options.name} to accept connections on ${this.socket}`, async () => {
       const connection = await mysql.createConnection({ socketPath: this.socket, user: 'root', password: this.options.rootPassword }).catch(async (error: { code?: string }) => {
         // Before initialise() has set a password, root@localhost has none.
@@ -122,7 +124,8 @@ export class MariadbInstance {
       return true;
     }, { timeoutMs: 60000, intervalMs: 50 });
     await Promise.race([ready, exited]);
-    child.removeAllListeners('exit');
+    // Only our own listener: ProcessGroup's keeps its list of live processes current.
+    child.off('exit', onExit!);
     this.options.log.debug(`mariadbd ${this.options.name} (server_id ${this.options.serverId}) listening on 127.0.0.1:${this.port}`);
   }
 
