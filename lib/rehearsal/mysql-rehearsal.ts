@@ -1,15 +1,12 @@
 import type { Logger } from '../util/log';
-import { sleep } from '../util/time';
 import { connect, rows, type Connection } from '../engines/mysql/connection';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { runRunbook } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
-import { longestWriteGapMs, summariseWrites } from '../load/write-load';
-import { WriteLoadProcess } from '../load/write-load-process';
-import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
+import { RehearsalLoad } from './rehearsal-load';
 
 /** Faults a rehearsal can inject to exercise the abort path. */
 export const REHEARSAL_FAULTS = ['replication-stall'] as const;
@@ -43,25 +40,10 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
   options.onSandbox?.(sandbox);
   const runtime = new Map<string, unknown>();
   let stallLock: Connection | undefined;
-  let load: WriteLoadProcess | undefined;
-  let command: LoadCommand | undefined;
-  let commandOutcome: LoadCommandOutcome | undefined;
+  const load = new RehearsalLoad({ engine: 'mysql', endpoint: sandbox.appEndpoint(), database: SANDBOX_DATABASE, ...options.load, log });
   try {
-    const platform = new LocalMysqlPlatform(sandbox);
-    const runbook = mysqlEncryptRunbook(platform, options.settings);
-    const app = sandbox.appEndpoint();
-    load = new WriteLoadProcess({ engine: 'mysql', host: app.host, port: app.port, user: app.user, password: app.password, database: SANDBOX_DATABASE, connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
+    const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), options.settings);
     await load.start();
-    if (options.load.command) {
-      command = new LoadCommand(options.load.command, { host: app.host, port: app.port, user: app.user, password: app.password, database: SANDBOX_DATABASE });
-      command.start();
-    }
-    const stopLoad = async () => {
-      if (command && !commandOutcome) commandOutcome = await command.stop();
-      if (load && load.stoppedAt === 0) await load.stop();
-    };
-    log.info(`load: ${options.load.connections} connections, ${options.load.ratePerSecond} writes/s through the application endpoint${options.load.command ? `, plus: ${options.load.command}` : ''}`);
-
     const run = await runRunbook({
       runbook,
       environment: options.environment,
@@ -81,40 +63,21 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
         }
         if (step.id === 'mysql.switch') {
           options.onSwitched?.(sandbox);
-          await sleep(options.load.tailMs);
-          await stopLoad();
+          await load.stopAfterTail();
         }
       },
     });
-    if (run.result === 'aborted' || run.result === 'failed') {
-      // Keep writing a little after an abort: proves (or disproves) the source took writes again.
-      await sleep(options.load.tailMs);
-    }
-    await stopLoad();
+    // After an abort, keep writing a little: proves (or disproves) the source took writes again.
+    if (!load.stopped) await load.stopAfterTail();
 
+    // Where the application writes now (through the switch point) must hold every acknowledged write.
     const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });
     const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
     await admin.end();
-    const writes = summariseWrites(load.attempts, present);
-    const facts = run.facts;
-    const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : load.startedAt;
-    const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : load.stoppedAt;
-    const writeUnavailableMs = longestWriteGapMs(load.attempts, { from, to }, load.stoppedAt);
-    if (typeof facts.abortedAt === 'number') {
-      const abortedAt = facts.abortedAt;
-      facts.writesAfterAbort = load.attempts.filter((a) => a.acknowledged && a.sentAt > abortedAt).length;
-    }
-    return reportFromRun(run, {
-      engine: 'mysql',
-      startedAt,
-      writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
-      writeUnavailableMs,
-      load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, ...(commandOutcome ? { command: commandOutcome } : {}) },
-    });
+    return reportFromRun(run, { engine: 'mysql', startedAt, ...load.reportFields(present, run.facts) });
   } finally {
     await stallLock?.end().catch(() => stallLock?.destroy());
-    if (load && load.stoppedAt === 0) load.kill();
-    if (command && !commandOutcome) await command.stop().catch(() => undefined);
+    await load.abandon();
     await closeFlowConnections(runtime);
     await sandbox.stop();
   }

@@ -1,5 +1,4 @@
 import type { Logger } from '../util/log';
-import { sleep } from '../util/time';
 import { closePg, connectPg, pgRows, type PgClient } from '../engines/postgres/connection';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
@@ -10,10 +9,8 @@ import { runRunbook } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
-import { WriteLoad, longestWriteGapMs, summariseWrites } from '../load/write-load';
-import { postgresWriteClient } from '../load/postgres-write-client';
-import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
+import { RehearsalLoad } from './rehearsal-load';
 
 /**
  * Faults a PostgreSQL rehearsal can inject. `replication-stall`: after the catch-up gate a
@@ -60,25 +57,12 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
   options.onSandbox?.(sandbox);
   const runtime = new Map<string, unknown>();
   const settings: PostgresFlowSettings = { ...options.settings, workDir: options.settings.workDir ?? sandbox.baseDir };
-  let load: WriteLoad | undefined;
-  let command: LoadCommand | undefined;
-  let commandOutcome: LoadCommandOutcome | undefined;
   let stallHolder: PgClient | undefined;
+  const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, ...options.load, log });
   try {
     const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
     const runbook = postgresRunbook(options.method, platform, settings);
-    const app = sandbox.appEndpoint();
-    load = new WriteLoad({ connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, connect: () => postgresWriteClient(app) });
-    load.start();
-    if (options.load.command) {
-      command = new LoadCommand(options.load.command, { host: app.host, port: app.port, user: app.user, password: app.password, database: PG_SANDBOX_DATABASE });
-      command.start();
-    }
-    const stopLoad = async () => {
-      if (command && !commandOutcome) commandOutcome = await command.stop();
-      if (load && load.stoppedAt === 0) await load.stop();
-    };
-    log.info(`load: ${options.load.connections} connections, ${options.load.ratePerSecond} writes/s through pgbouncer${options.load.command ? `, plus: ${options.load.command}` : ''}`);
+    await load.start();
 
     const run = await runRunbook({
       runbook,
@@ -96,17 +80,11 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
           await stallHolder.query('BEGIN');
           await stallHolder.query('LOCK TABLE cutover_load IN ACCESS EXCLUSIVE MODE');
         }
-        if (step.id === 'postgres.switch') {
-          await sleep(options.load.tailMs);
-          await stopLoad();
-        }
+        if (step.id === 'postgres.switch') await load.stopAfterTail();
       },
     });
-    if (run.result === 'aborted' || run.result === 'failed') {
-      // Keep writing a little after an abort: proves (or disproves) the source took writes again.
-      await sleep(options.load.tailMs);
-    }
-    await stopLoad();
+    // After an abort, keep writing a little: proves (or disproves) the source took writes again.
+    if (!load.stopped) await load.stopAfterTail();
     if (stallHolder) {
       await stallHolder.query('ROLLBACK').catch(() => undefined);
       await closePg(stallHolder);
@@ -117,22 +95,10 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
     const reader = await connectPg(sandbox.appEndpoint());
     const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
     await closePg(reader);
-    const writes = summariseWrites(load.attempts, present);
-    const facts = run.facts;
-    const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : load.startedAt;
-    const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : load.stoppedAt;
-    const writeUnavailableMs = longestWriteGapMs(load.attempts, { from, to }, load.stoppedAt);
     await options.beforeStop?.(sandbox);
-    return reportFromRun(run, {
-      engine: 'postgres',
-      startedAt,
-      writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
-      writeUnavailableMs,
-      load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond, ...(commandOutcome ? { command: commandOutcome } : {}) },
-    });
+    return reportFromRun(run, { engine: 'postgres', startedAt, ...load.reportFields(present, run.facts) });
   } finally {
-    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
-    if (command && !commandOutcome) await command.stop().catch(() => undefined);
+    await load.abandon();
     await closePg(stallHolder);
     await closePostgresConnections(runtime);
     await sandbox.stop();

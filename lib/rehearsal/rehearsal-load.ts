@@ -1,0 +1,89 @@
+import type { Logger } from '../util/log';
+import { sleep } from '../util/time';
+import type { Facts } from '../runbook/step';
+import { longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { WriteLoadProcess } from '../load/write-load-process';
+import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
+import type { CutoverReport } from '../report';
+
+export interface RehearsalLoadOptions {
+  engine: 'mysql' | 'postgres';
+  /** The application's endpoint (the switch point) and account. */
+  endpoint: { host: string; port: number; user: string; password: string };
+  database: string;
+  connections: number;
+  ratePerSecond: number;
+  /** The user's own workload (`--load-command`), run beside the built-in load. */
+  command?: string;
+  /** Keep writing this long after the switch (or an abort) before stopping. */
+  tailMs: number;
+  log: Logger;
+}
+
+/**
+ * Everything a rehearsal does with write load, for any engine: the built-in load (in its own
+ * process) and the user's command start before the flow, stop a little after the switch, and
+ * their records become the report's `writes`, `writeUnavailableMs` and `load` fields.
+ */
+export class RehearsalLoad {
+  private readonly load: WriteLoadProcess;
+  private command: LoadCommand | undefined;
+  private commandOutcome: LoadCommandOutcome | undefined;
+
+  constructor(private readonly options: RehearsalLoadOptions) {
+    this.load = new WriteLoadProcess({ engine: options.engine, ...options.endpoint, database: options.database, connections: options.connections, ratePerSecond: options.ratePerSecond });
+  }
+
+  async start(): Promise<void> {
+    await this.load.start();
+    if (this.options.command) {
+      this.command = new LoadCommand(this.options.command, { ...this.options.endpoint, database: this.options.database });
+      this.command.start();
+    }
+    const { connections, ratePerSecond, command } = this.options;
+    this.options.log.info(`load: ${connections} connections, ${ratePerSecond} writes/s through the application endpoint${command ? `, plus: ${command}` : ''}`);
+  }
+
+  /** After the switch step: keep writing for the tail, then stop. */
+  async stopAfterTail(): Promise<void> {
+    await sleep(this.options.tailMs);
+    await this.stop();
+  }
+
+  /** Stop the user's command (SIGTERM) and the built-in load; idempotent. */
+  async stop(): Promise<void> {
+    if (this.command && !this.commandOutcome) this.commandOutcome = await this.command.stop();
+    await this.load.stop();
+  }
+
+  get stopped(): boolean {
+    return this.load.stoppedAt !== 0;
+  }
+
+  /** Clean-up after a failure: nothing is collected. */
+  async abandon(): Promise<void> {
+    if (this.command && !this.commandOutcome) await this.command.stop().catch(() => undefined);
+    this.load.kill();
+  }
+
+  /**
+   * The report fields, given the ids present where the application now writes and the run's
+   * facts (switch or abort times). Also adds `writesAfterAbort` to the facts after an abort.
+   */
+  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'load'> {
+    const { attempts, startedAt, stoppedAt } = this.load;
+    const writes = summariseWrites(attempts, presentIds);
+    const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : startedAt;
+    const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : stoppedAt;
+    if (typeof facts.abortedAt === 'number') {
+      const abortedAt = facts.abortedAt;
+      facts.writesAfterAbort = attempts.filter((a) => a.acknowledged && a.sentAt > abortedAt).length;
+    }
+    if (writes.acknowledged === 0 && this.load.lastConnectError) facts.loadConnectError = this.load.lastConnectError;
+    return {
+      writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
+      writeUnavailableMs: longestWriteGapMs(attempts, { from, to }, stoppedAt),
+      load: { connections: this.options.connections, ratePerSecond: this.options.ratePerSecond, ...(this.commandOutcome ? { command: this.commandOutcome } : {}) },
+    };
+  }
+}
