@@ -9,7 +9,7 @@ import { Journal, statusFromJournal } from '../runbook/journal';
 import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql, REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/mysql-rehearsal';
-import { summaryText, writeReport } from '../report';
+import { summaryText, writeReport, type CutoverReport } from '../report';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
 
@@ -250,18 +250,29 @@ async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, state
     seedRows: environment.rehearsal.seedRows,
     fault: args.fault,
     keepSandbox: args.keepSandbox,
-    load: {
-      connections: args.loadConnections ?? environment.rehearsal.loadConnections,
-      ratePerSecond: args.loadRate ?? environment.rehearsal.loadRatePerSecond,
-      tailMs: environment.rehearsal.loadTailMs,
-      command: args.loadCommand,
-    },
+    load: rehearsalLoad(environment, args),
   });
+  return finishRehearsal(report, args, stateDir, out);
+}
+
+/** The rehearsal's load settings: the environment's, overridden by the command line. */
+export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs): { connections: number; ratePerSecond: number; tailMs: number; command?: string } {
+  return {
+    connections: args.loadConnections ?? environment.rehearsal.loadConnections,
+    ratePerSecond: args.loadRate ?? environment.rehearsal.loadRatePerSecond,
+    tailMs: environment.rehearsal.loadTailMs,
+    command: args.loadCommand,
+  };
+}
+
+/** Write the report, print the summary, and turn the outcome into the exit code. */
+export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateDir: string, out: (line: string) => void): number {
   const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', report.runId, 'report.json');
   writeReport(reportPath, report);
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
-  if (report.result === 'success' && (report.writes?.lost ?? 0) > 0) return EXIT.failed;
+  // A lost write or a checksum difference is a failure whatever the runbook said.
+  if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false)) return EXIT.failed;
   return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;
 }

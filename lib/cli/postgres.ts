@@ -1,13 +1,11 @@
-import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { CutoverEnvironment } from '../../config/cutover';
-import { EXIT, UsageError, type CutoverArgs, type FlowRunnerInput } from './cutover';
+import { EXIT, UsageError, finishRehearsal, rehearsalLoad, type CutoverArgs, type FlowRunnerInput } from './cutover';
 import { planText } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { postgresRunbook, rehearsePostgres, POSTGRES_REHEARSAL_FAULTS, type PostgresRehearsalFault } from '../rehearsal/postgres-rehearsal';
-import { summaryText, writeReport } from '../report';
 
 /** Flow settings from the environment's postgres section and the command line. */
 export function postgresSettings(environment: CutoverEnvironment, args: CutoverArgs): PostgresFlowSettings {
@@ -60,18 +58,7 @@ export async function runPostgres({ environment, args, stateDir, log, out }: Flo
     seedRows: environment.rehearsal.seedRows,
     fault: args.fault as PostgresRehearsalFault | undefined,
     keepSandbox: args.keepSandbox,
-    load: {
-      connections: args.loadConnections ?? environment.rehearsal.loadConnections,
-      ratePerSecond: args.loadRate ?? environment.rehearsal.loadRatePerSecond,
-      tailMs: environment.rehearsal.loadTailMs,
-      command: args.loadCommand,
-    },
+    load: rehearsalLoad(environment, args),
   });
-  const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', report.runId, 'report.json');
-  writeReport(reportPath, report);
-  out('');
-  for (const line of summaryText(report)) out(line);
-  out(`report: ${reportPath}`);
-  if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false)) return EXIT.failed;
-  return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+  return finishRehearsal(report, args, stateDir, out);
 }

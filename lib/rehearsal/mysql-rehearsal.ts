@@ -8,9 +8,9 @@ import type { HookMap } from '../runbook/hooks';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad } from './rehearsal-load';
 
-/** Faults a rehearsal can inject to exercise the abort path. */
-export const REHEARSAL_FAULTS = ['replication-stall'] as const;
-export type RehearsalFault = (typeof REHEARSAL_FAULTS)[number];
+import type { RehearsalFault } from './faults';
+
+export { REHEARSAL_FAULTS, type RehearsalFault } from './faults';
 
 export interface MysqlRehearsalOptions {
   environment: string;

@@ -13,12 +13,11 @@ import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad } from './rehearsal-load';
 
 /**
- * Faults a PostgreSQL rehearsal can inject. `replication-stall`: after the catch-up gate a
- * session on the target locks the load's table, so the subscription's apply worker blocks
- * (still "streaming") and the switch must time out and resume on the source.
+ * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
+ * load's table, so the subscription's apply worker blocks (still "streaming").
  */
-export const POSTGRES_REHEARSAL_FAULTS = ['replication-stall'] as const;
-export type PostgresRehearsalFault = (typeof POSTGRES_REHEARSAL_FAULTS)[number];
+export { REHEARSAL_FAULTS as POSTGRES_REHEARSAL_FAULTS, type RehearsalFault as PostgresRehearsalFault } from './faults';
+import type { RehearsalFault as PostgresRehearsalFault } from './faults';
 
 /** The runbook of a method, on any platform. */
 export function postgresRunbook(method: PostgresMethod, platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {

@@ -1,0 +1,9 @@
+/**
+ * Faults a rehearsal can inject (`--fault NAME`) to exercise the abort path. Each engine's
+ * rehearsal implements every name here.
+ * - `replication-stall`: right after the lag gate, a lock on the target stops it applying
+ *   changes while its replication still looks healthy; the switch must time out, reopen the
+ *   source and leave traffic where it was.
+ */
+export const REHEARSAL_FAULTS = ['replication-stall'] as const;
+export type RehearsalFault = (typeof REHEARSAL_FAULTS)[number];
