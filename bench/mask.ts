@@ -20,7 +20,8 @@ import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
 import { maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
-import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../lib/platforms/local/debian-packages';
+import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
+import { MASKING_REQUIREMENTS } from '../lib/masking/local/sandbox';
 import { MariadbInstance } from '../lib/platforms/local/mariadb-instance';
 import { createLogger } from '../lib/util/log';
 import { ProcessGroup } from '../lib/util/process-group';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
   const customers = values.full ? 1_000_000 : Number(values.customers ?? 100_000);
   if (!Number.isInteger(customers) || customers < 100) throw new Error(`--customers ${values.customers}: expected a whole number of at least 100`);
   const compression: Compression = values.gzip ? 'gzip' : defaultCompression();
-  ensureDebianPackages(MARIADB_REQUIREMENTS.filter((r) => r.packageName.startsWith('mariadb-')), log);
+  ensureDebianPackages(MASKING_REQUIREMENTS, log);
   const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-bench-mask-'));
   const group = new ProcessGroup();
   const rootPassword = generatePassword();
@@ -92,6 +93,14 @@ async function main(): Promise<void> {
     await scratchServer.initialise();
     const source: MysqlTarget = { ...sourceServer.endpoint(), name: 'source', database: 'app' };
     const scratch: MysqlTarget = { ...scratchServer.endpoint(), name: 'scratch', database: 'app' };
+    // The sandbox servers are configured durable and small (64 MB buffer pool, sync_binlog=1).
+    // For bulk loads both get what a scratch server for this job would get; this speeds up
+    // the seeding and the baseline's restore and UPDATEs, never the stream.
+    for (const target of [source, scratch]) {
+      const tuning = await connect(target);
+      await tuning.query('SET GLOBAL innodb_buffer_pool_size = 1073741824, GLOBAL innodb_flush_log_at_trx_commit = 2, GLOBAL sync_binlog = 0');
+      await tuning.end();
+    }
     const seedStart = process.hrtime.bigint();
     const connection = await connect(source);
     await connection.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');

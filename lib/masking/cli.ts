@@ -109,9 +109,10 @@ interface Resolved {
   webhook?: string;
 }
 
-async function resolveEndpoint(endpoint: MaskingEndpoint, purpose: string): Promise<MysqlTarget> {
+async function resolveEndpoint(endpoint: MaskingEndpoint, engine: MaskingEnvironment['engine'], purpose: string): Promise<MysqlTarget> {
   const password = await readSecret(endpoint.password, `${purpose} password`);
-  return { name: endpoint.name, host: endpoint.host, port: endpoint.port, user: endpoint.user, password, database: endpoint.database };
+  const port = endpoint.port ?? (engine === 'postgres' ? 5432 : 3306);
+  return { name: endpoint.name, host: endpoint.host, port, user: endpoint.user, password, database: endpoint.database };
 }
 
 async function resolveEnvironment(environment: MaskingEnvironment, sandbox: MaskingSandbox | undefined): Promise<Resolved> {
@@ -124,8 +125,8 @@ async function resolveEnvironment(environment: MaskingEnvironment, sandbox: Mask
   const s3 = environment.s3!;
   const bucket = s3.bucket ?? (s3.bucketEnv ? process.env[s3.bucketEnv] : undefined);
   return {
-    source: await resolveEndpoint(environment.source!, 'source'),
-    staging: environment.staging ? await resolveEndpoint(environment.staging, 'staging') : undefined,
+    source: await resolveEndpoint(environment.source!, environment.engine, 'source'),
+    staging: environment.staging ? await resolveEndpoint(environment.staging, environment.engine, 'staging') : undefined,
     key: keyMaterial(await readSecret(environment.hmacKey!, 'masking HMAC key')),
     bucket,
     prefix: s3.prefix,
@@ -193,7 +194,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     let manifest: MaskedDumpManifest;
     if (options.dump) {
       const destination: DumpDestination = options.out ? { kind: 'file', path: options.out } : { kind: 's3', client: createS3Client(), bucket: resolved.bucket!, prefix: resolved.prefix };
-      manifest = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log });
+      manifest = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine });
       if (options.out) writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n');
       lines.push(`masked dump: ${manifest.object} (${manifest.bytes} bytes, ${Object.values(manifest.rows).reduce((a, b) => a + b, 0)} rows, rules ${manifest.rulesHash.slice(0, 12)})`);
     } else if (options.out) {
@@ -211,7 +212,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       if (!report.ok) throw new Error(`leak check failed: ${report.hits.length} hits, ${report.rowCountMismatches.length} row-count mismatches${report.sampledValues === 0 ? ', no values sampled' : ''}. The dump must not be used; fix the rules and run again.`);
     }
     if (options.restoreStaging || sandbox) {
-      await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log });
+      await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log, engine: manifest.engine });
       lines.push(`staging: ${resolved.staging!.name} restored from ${manifest.object}`);
     }
     const summary = `mask-refresh ${options.env}: OK\n${lines.join('\n')}`;

@@ -17,7 +17,8 @@ const endpoint = z
     /** A name for messages, e.g. "prod read replica". */
     name: z.string().min(1),
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(3306),
+    /** @default 3306, or 5432 for engine "postgres" */
+    port: z.number().int().min(1).max(65535).optional(),
     user: z.string().min(1),
     password: secretReference,
     database: z.string().min(1),
@@ -26,6 +27,8 @@ const endpoint = z
 
 const environmentSchema = z
   .object({
+    /** @default "mysql" (MariaDB and MySQL, dumped with mariadb-dump); "postgres" dumps with pg_dump */
+    engine: z.enum(['mysql', 'postgres']).default('mysql'),
     /** Rules of the database, relative to the project root. */
     rulesFile: z.string().min(1),
     /** @default "zstd" when the zstd tool is installed, else "gzip" */
@@ -53,6 +56,7 @@ const environmentSchema = z
   })
   .strict()
   .superRefine((environment, context) => {
+    if (environment.sandbox && environment.engine !== 'mysql') context.addIssue({ code: 'custom', path: ['engine'], message: 'the local sandbox runs MariaDB only' });
     if (!environment.sandbox) {
       for (const field of ['source', 'hmacKey', 's3'] as const) {
         if (environment[field] === undefined) context.addIssue({ code: 'custom', path: [field], message: `required unless the environment is a sandbox` });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { connect, quoteIdentifier, rows } from '../engines/mysql/connection';
-import { DumpRewriter } from './dump-rewriter';
+import { engineTools } from './engines';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import type { MaskingRules } from './rules';
@@ -44,47 +43,38 @@ export interface LeakReport {
  */
 export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable; samplePerColumn?: number }): Promise<LeakReport> {
   const { source, rules, manifest } = options;
+  const tools = engineTools(manifest.engine);
   const perColumn = options.samplePerColumn ?? 500;
   const samples = new Map<string, { sampledFrom: string; original: string }>();
   const columns: LeakReport['columns'] = [];
   const notChecked: string[] = [];
-  const connection = await connect(source, { database: source.database });
-  try {
-    for (const [table, tableRules] of rules.tables) {
-      for (const [column, rule] of tableRules.columns) {
-        const where = `${table}.${column}`;
-        if (rule.transform === 'keep') continue;
-        if (!CHECKED.has(rule.transform)) {
-          notChecked.push(`${where} (${rule.transform}: a shifted date is another plausible date)`);
+  for (const [table, tableRules] of rules.tables) {
+    for (const [column, rule] of tableRules.columns) {
+      const where = `${table}.${column}`;
+      if (rule.transform === 'keep') continue;
+      if (!CHECKED.has(rule.transform)) {
+        notChecked.push(`${where} (${rule.transform}: a shifted date is another plausible date)`);
+        continue;
+      }
+      let sampled = 0;
+      let skippedOrdinary = 0;
+      for (const v of await tools.sample(source, table, column, perColumn)) {
+        // Very short values ("1", "GB") occur everywhere by chance and identify no one.
+        if (v.length < 4) continue;
+        if (isOrdinaryOutput(rule, v)) {
+          skippedOrdinary++;
           continue;
         }
-        const values = await rows<{ v: string }>(
-          connection,
-          `SELECT DISTINCT CAST(${quoteIdentifier(column)} AS CHAR) AS v FROM ${quoteIdentifier(table)} WHERE ${quoteIdentifier(column)} IS NOT NULL ORDER BY RAND() LIMIT ${Number(perColumn)}`,
-        );
-        let sampled = 0;
-        let skippedOrdinary = 0;
-        for (const { v } of values) {
-          // Very short values ("1", "GB") occur everywhere by chance and identify no one.
-          if (v.length < 4) continue;
-          if (isOrdinaryOutput(rule, v)) {
-            skippedOrdinary++;
-            continue;
-          }
-          samples.set(foldValue(v), { sampledFrom: where, original: v });
-          sampled++;
-        }
-        columns.push({ column: where, sampled, skippedOrdinary });
+        samples.set(foldValue(v), { sampledFrom: where, original: v });
+        sampled++;
       }
+      columns.push({ column: where, sampled, skippedOrdinary });
     }
-  } finally {
-    await connection.end();
   }
 
   const hits: LeakHit[] = [];
   let scannedValues = 0;
-  const rewriter = new DumpRewriter({
-    resolveTable: (table, tableColumns) => ({
+  const rewriter = tools.rewriter((table, tableColumns) => ({
       table,
       columns: tableColumns.map((c) => c.name),
       masksAnything: true,
@@ -96,8 +86,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
         }
         return value;
       }),
-    }),
-  });
+    }));
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
 

@@ -1,10 +1,11 @@
 import type { Compression } from './compression';
+import type { Engine } from './engines';
 
 /** What a masked dump is, written next to it (and as `latest.json`) after the dump is complete. */
 export interface MaskedDumpManifest {
   format: 'rds-cutover/masked-dump/v1';
   database: string;
-  engine: 'mariadb' | 'mysql';
+  engine: Engine;
   /** Where the data came from (no credentials). */
   source: { name: string; host: string; port: number };
   /** The dump object, e.g. s3://bucket/app/2026-01-01T03-00-00Z/dump.sql.zst, or a file path. */

@@ -3,15 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redact } from '../util/secrets';
+import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 
-/** How the masking tools reach a MySQL-family server. */
-export interface MysqlTarget {
-  name: string;
-  host: string;
-  port: number;
-  user: string;
-  /** Registered as a secret by whoever read it; only ever written to a 0600 options file. */
-  password: string;
+/** A MySQL-family server and the database the masking tools work on. */
+export interface MysqlTarget extends MysqlEndpoint {
   database: string;
 }
 

@@ -8,7 +8,8 @@ import { codec, extensionOf, type Compression } from './compression';
 import { MaskingTransform, type RewriteSummary } from './dump-rewriter';
 import { KeyedHasher } from './keyed-hash';
 import { runKeys, type MaskedDumpManifest } from './manifest';
-import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
+import type { MysqlTarget } from './mysql-client';
+import { engineTools, type Engine } from './engines';
 import type { MaskingRules } from './rules';
 import { putJson, s3Url, uploadStream } from './s3-store';
 import { tableMasking } from './transformers';
@@ -25,7 +26,9 @@ export interface MaskedDumpOptions {
   log: Logger;
   /** @default new Date() */
   now?: Date;
-  /** The dump client. @default "mariadb-dump" (mysqldump writes the same format) */
+  /** @default "mysql" (MariaDB and MySQL) */
+  engine?: Engine;
+  /** The dump client. @default "mariadb-dump" (mysqldump writes the same format), or "pg_dump" */
   dumpCommand?: string;
 }
 
@@ -55,9 +58,10 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const startedAt = options.now ?? new Date();
   const started = Date.now();
   const hasher = new KeyedHasher(options.key);
-  const credentials = clientOptionsFile(source);
-  const dump = startClient(options.dumpCommand ?? 'mariadb-dump', credentials.path, [...DUMP_OPTIONS, source.database], 'read');
-  const masking = new MaskingTransform({ resolveTable: (table, columns) => tableMasking(rules, table, columns, hasher) }, () => dump.exited);
+  const engine = options.engine ?? 'mysql';
+  const tools = engineTools(engine);
+  const dump = tools.startDump(source, options.dumpCommand);
+  const masking = new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
   const digest = new Digest();
   const extension = extensionOf(compression);
   const keys = destination.kind === 's3' ? runKeys(destination.prefix, source.database, startedAt, extension) : undefined;
@@ -65,7 +69,7 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   log.info(`masked dump of ${source.name} (${source.host}:${source.port}/${source.database}) to ${object} with rules ${rules.source} (${rules.hash.slice(0, 12)})`);
 
   const body = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
-  const stages = pipeline(dump.child.stdout!, masking, codec(compression, 'compress'), digest, body);
+  const stages = pipeline(dump.stdout, masking, codec(compression, 'compress'), digest, body);
   const partial = destination.kind === 'file' ? `${destination.path}.partial` : '';
   const write: Promise<void> =
     destination.kind === 's3'
@@ -74,13 +78,13 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   try {
     await Promise.all([stages, write, dump.exited]);
   } catch (error) {
-    dump.child.kill('SIGTERM');
+    dump.kill();
     body.destroy();
     if (destination.kind === 'file') rmSync(partial, { force: true });
     await Promise.allSettled([stages, write, dump.exited]);
     throw error;
   } finally {
-    credentials.dispose();
+    dump.dispose();
   }
   if (destination.kind === 'file') renameSync(partial, destination.path);
 
@@ -88,7 +92,7 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const manifest: MaskedDumpManifest = {
     format: 'rds-cutover/masked-dump/v1',
     database: source.database,
-    engine: 'mariadb',
+    engine,
     source: { name: source.name, host: source.host, port: source.port },
     object,
     compression,

@@ -3,45 +3,24 @@
  * (mysql_real_escape_string: \0 \n \r \\ \' \" \Z; a tab is written raw).
  * https://dev.mysql.com/doc/refman/8.0/en/string-literals.html#character-escape-sequences
  */
-const BACKSLASH = 0x5c;
-const QUOTE = 0x27;
+const UNESCAPE: Record<string, string> = { '0': '\0', "'": "'", '"': '"', b: '\b', n: '\n', r: '\r', t: '\t', Z: '\x1a', '\\': '\\' };
+const ESCAPE_SEQUENCE = /\\([\s\S])|''/g;
+const NON_ASCII = /[^\x00-\x7f]/;
 
-const UNESCAPE: Record<number, number> = {
-  0x30: 0x00, // \0
-  0x27: 0x27, // \'
-  0x22: 0x22, // \"
-  0x62: 0x08, // \b
-  0x6e: 0x0a, // \n
-  0x72: 0x0d, // \r
-  0x74: 0x09, // \t
-  0x5a: 0x1a, // \Z
-  0x5c: 0x5c, // \\
-};
-
-/** Decode the bytes between the quotes of a string literal (start inclusive, end exclusive). */
-export function unescapeLiteral(data: Buffer, start: number, end: number): string {
-  const backslash = data.indexOf(BACKSLASH, start);
-  const quote = data.indexOf(QUOTE, start);
-  if ((backslash === -1 || backslash >= end) && (quote === -1 || quote >= end)) return data.toString('utf8', start, end);
-  const out = Buffer.allocUnsafe(end - start);
-  let length = 0;
-  for (let i = start; i < end; i++) {
-    const byte = data[i];
-    if (byte === BACKSLASH && i + 1 < end) {
-      const next = data[++i];
-      const mapped = UNESCAPE[next];
-      if (mapped !== undefined) out[length++] = mapped;
-      else if (next === 0x25 || next === 0x5f) {
-        // \% and \_ keep their backslash (they exist for LIKE patterns).
-        out[length++] = BACKSLASH;
-        out[length++] = next;
-      } else out[length++] = next;
-    } else if (byte === QUOTE && i + 1 < end && data[i + 1] === QUOTE) {
-      out[length++] = QUOTE; // '' inside a literal
-      i++;
-    } else out[length++] = byte;
-  }
-  return out.toString('utf8', 0, length);
+/**
+ * Decode the content of a string literal (between its quotes) given as a latin1 string
+ * (one character per byte) into the text it stands for (UTF-8 decoded).
+ */
+export function unescapeLiteral(raw: string): string {
+  const unescaped =
+    raw.indexOf('\\') === -1 && raw.indexOf("'") === -1
+      ? raw
+      : raw.replace(ESCAPE_SEQUENCE, (_, char: string | undefined) => {
+          if (char === undefined) return "'"; // '' inside a literal
+          // \% and \_ keep their backslash (they exist for LIKE patterns).
+          return UNESCAPE[char] ?? (char === '%' || char === '_' ? `\\${char}` : char);
+        });
+  return NON_ASCII.test(unescaped) ? Buffer.from(unescaped, 'latin1').toString('utf8') : unescaped;
 }
 
 const NEEDS_ESCAPE = /[\0\n\r\\'"\x1a]/;

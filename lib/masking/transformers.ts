@@ -28,9 +28,11 @@ export function normaliser(rule: ColumnRule, column: ColumnInfo): (value: string
 }
 
 export function isInsensitiveCollation(collation: string | undefined): boolean {
-  // MariaDB/MySQL default collations are _ci; an unknown collation is treated like the default.
+  // MariaDB/MySQL default collations are _ci; a column without its own collation in a table
+  // without one is treated like that default. Anything else (_bin, _cs, PostgreSQL's
+  // deterministic collations) compares bytes.
   if (collation === undefined) return true;
-  return !/_(bin|cs)$/i.test(collation) && !/_as_cs$/i.test(collation);
+  return /_ci$/i.test(collation);
 }
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;

@@ -30,6 +30,7 @@ describe('masking environments', () => {
     expect(() => parseMaskingEnvironment(broken, 'bad')).toThrow(
       /masking environment "bad" is invalid:\n {2}- hmacKey.env: expected an environment variable name[^\n]*\n {2}- source.password: expected "env" or "secretArn"[^\n]*\n {2}- s3.bucket: expected "bucket" or "bucketEnv"/,
     );
+    expect(() => parseMaskingEnvironment({ pg: { engine: 'postgres', rulesFile: 'x', sandbox: {} } }, 'pg')).toThrow(/engine: the local sandbox runs MariaDB only/);
     expect(() => parseMaskingEnvironment(broken, 'nope')).toThrow(/--env nope: no such masking environment; choose one of bad/);
   });
 });

@@ -135,7 +135,7 @@ describe('DumpRewriter', () => {
   });
 
   test('a quote closes only after an even number of backslashes, and a doubled quote does not close', () => {
-    const at = (text: string) => closingQuote(Buffer.from(text), 1);
+    const at = (text: string) => closingQuote(text, 1);
     expect(at("'abc',")).toBe(4);
     expect(at("'a\\'b',")).toBe(5);
     expect(at("'a\\\\',")).toBe(4);

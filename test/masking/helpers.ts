@@ -76,3 +76,21 @@ export function sampleDump(options: { mysqlStyle?: boolean } = {}): string {
     '',
   ].join('\n');
 }
+
+/** A Slack-like webhook on loopback: records each request, answers with `status()`. */
+export async function startWebhook(status: () => number = () => 200): Promise<{ url: string; received: { body: string; contentType?: string }[]; close: () => Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const received: { body: string; contentType?: string }[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push({ body, contentType: request.headers['content-type'] });
+      const code = status();
+      response.writeHead(code).end(code === 200 ? 'ok' : 'invalid_token');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/services/T000/B000/${'x'.repeat(24)}`;
+  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}

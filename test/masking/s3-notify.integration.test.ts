@@ -2,7 +2,6 @@
  * The S3 upload through the real SDK (multipart, abort) against the local S3-compatible
  * server over HTTP, and the Slack notification against a local HTTP server.
  */
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { LocalS3Server } from '../../lib/masking/local/s3-server';
 import { createBucket, createS3Client, downloadStream, uploadStream } from '../../lib/masking/s3-store';
 import { notifySlack } from '../../lib/masking/notify';
 import { registerSecret } from '../../lib/util/secrets';
+import { startWebhook } from './helpers';
 
 const MiB = 1024 * 1024;
 let s3: LocalS3Server;
@@ -69,28 +69,19 @@ test('path-style addressing is used only with an endpoint override', () => {
 });
 
 describe('Slack notification', () => {
-  let server: Server;
-  let url = '';
-  const received: { body: string; contentType?: string }[] = [];
   let status = 200;
+  let webhook: Awaited<ReturnType<typeof startWebhook>>;
+  let url = '';
   beforeAll(async () => {
-    server = createServer((request, response) => {
-      let text = '';
-      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      request.on('end', () => {
-        received.push({ body: text, contentType: request.headers['content-type'] });
-        response.writeHead(status).end(status === 200 ? 'ok' : 'invalid_token');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/services/T000/B000/${'x'.repeat(24)}`;
+    webhook = await startWebhook(() => status);
+    url = webhook.url;
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => webhook.close());
 
   test('posts {"text": …} as JSON with secrets masked', async () => {
     const password = registerSecret('hunter2-staging-password');
     await notifySlack(url, `mask-refresh prod: FAILED\nmariadb: access denied using ${password}`);
-    expect(received.at(-1)).toEqual({ body: JSON.stringify({ text: 'mask-refresh prod: FAILED\nmariadb: access denied using ***' }), contentType: 'application/json' });
+    expect(webhook.received.at(-1)).toEqual({ body: JSON.stringify({ text: 'mask-refresh prod: FAILED\nmariadb: access denied using ***' }), contentType: 'application/json' });
   });
 
   test('a webhook that refuses is an error naming the status, without the webhook URL', async () => {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../engines/mysql/connection';
-import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../platforms/local/debian-packages';
+import { ensureDebianPackages, MARIADB_REQUIREMENTS, type Requirement } from '../../platforms/local/debian-packages';
 import { MariadbInstance } from '../../platforms/local/mariadb-instance';
 import type { Logger } from '../../util/log';
 import { ProcessGroup } from '../../util/process-group';
@@ -14,7 +14,8 @@ import { LocalS3Server } from './s3-server';
 import { seedPersonalData } from './personal-data';
 
 export const SANDBOX_BUCKET = 'masked-dumps-local';
-const MASKING_BINARIES = MARIADB_REQUIREMENTS.filter((r) => r.packageName.startsWith('mariadb-'));
+/** MariaDB server and clients, and zstd (the default compression; Debian images may lack it). */
+export const MASKING_REQUIREMENTS: Requirement[] = [...MARIADB_REQUIREMENTS.filter((r) => r.packageName.startsWith('mariadb-')), { binary: '/usr/bin/zstd', packageName: 'zstd' }];
 
 /**
  * The local world of `--env local`: a MariaDB source with generated personal data, an empty
@@ -40,7 +41,7 @@ export class MaskingSandbox {
   }
 
   static async start(options: { log: Logger; customers: number; keepFiles?: boolean }): Promise<MaskingSandbox> {
-    ensureDebianPackages(MASKING_BINARIES, options.log);
+    ensureDebianPackages(MASKING_REQUIREMENTS, options.log);
     const sandbox = new MaskingSandbox(options.log, options.keepFiles ?? false);
     try {
       // One after the other: each picks a free port, and two concurrent picks may get the same one.

@@ -1,0 +1,109 @@
+/**
+ * The masked refresh for PostgreSQL on real servers: PostgreSQL 15 source and staging from
+ * Debian's packages, pg_dump → mask → zstd → file, psql restore, leak check.
+ */
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { closePg, connectPg, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
+import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from '../../lib/platforms/local/debian-packages';
+import { openForPostgres, PostgresInstance } from '../../lib/platforms/local/postgres-instance';
+import { ProcessGroup } from '../../lib/util/process-group';
+import { generatePassword } from '../../lib/util/secrets';
+import { silentLogger } from '../../lib/util/log';
+import { NASTY_VALUES } from '../../lib/masking/local/personal-data';
+import { leakCheck } from '../../lib/masking/leak-check';
+import { decompressed, maskedDump } from '../../lib/masking/pipeline';
+import { restoreDump } from '../../lib/masking/restore';
+import { loadRules } from '../../lib/masking/rules';
+import { SchemaDriftError } from '../../lib/masking/transformers';
+import type { MysqlTarget } from '../../lib/masking/mysql-client';
+import type { MaskedDumpManifest } from '../../lib/masking/manifest';
+import { TEST_KEY } from './helpers';
+
+jest.setTimeout(180000);
+
+const PG_SCHEMA = `
+CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, full_name text, phone text, street text, city text, postcode text,
+  born_on date, username text NOT NULL UNIQUE, password_hash text NOT NULL, api_token text NOT NULL, support_notes text, tier text NOT NULL, created_at timestamp NOT NULL);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id), customer_email text NOT NULL, shipping_address text,
+  total_cents int NOT NULL, status text NOT NULL, created_at timestamp NOT NULL);
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, description text);
+INSERT INTO customers SELECT i, 'person.' || i || '@mail.example.org', 'Person ' || i || ' Ñoño', '+44 7700 ' || lpad(i::text, 6, '0'), i || ' High Street', 'Leeds',
+  'LS' || (i % 20) || ' 1AB', date '1960-01-01' + i, 'user' || i, 'hash' || i, md5(i::text), CASE WHEN i % 3 = 0 THEN 'called on ' || i END, 'free', now()
+  FROM generate_series(1, 2000) AS i;
+INSERT INTO orders SELECT i, 1 + i % 2000, 'person.' || (1 + i % 2000) || '@mail.example.org', i || ' Mill Lane, Leeds', i * 7, 'paid', now() FROM generate_series(1, 4000) AS i;
+`;
+
+let group: ProcessGroup;
+let source: PostgresInstance;
+let staging: PostgresInstance;
+let sourceClient: PgClient;
+let stagingClient: PgClient;
+let manifest: MaskedDumpManifest;
+const rules = loadRules('config/masking/app.rules.json');
+const work = mkdtempSync(join(tmpdir(), 'mask-pg-'));
+const target = (instance: PostgresInstance): MysqlTarget => ({ ...instance.endpoint('app'), name: instance.name });
+const dumpFile = (name: string) => ({ kind: 'file' as const, path: join(work, name) });
+
+beforeAll(async () => {
+  ensureDebianPackages(POSTGRES_REQUIREMENTS, silentLogger);
+  const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-pg-'));
+  openForPostgres(baseDir);
+  group = new ProcessGroup();
+  const superuserPassword = generatePassword();
+  source = new PostgresInstance({ name: 'mask-pg-source', baseDir, version: 15, superuserPassword, group, log: silentLogger });
+  staging = new PostgresInstance({ name: 'mask-pg-staging', baseDir, version: 15, superuserPassword, group, log: silentLogger });
+  await source.initialise();
+  await staging.initialise();
+  const admin = await connectPg(source.endpoint());
+  await admin.query('CREATE DATABASE app');
+  await closePg(admin);
+  sourceClient = await connectPg(source.endpoint('app'));
+  await sourceClient.query(PG_SCHEMA);
+  for (const [index, value] of NASTY_VALUES.entries()) await sourceClient.query('INSERT INTO products VALUES ($1, $2, $3)', [index + 1, `product ${index + 1}`, value === null ? null : value.replace(/\0/g, '')]);
+  manifest = await maskedDump({ source: target(source), rules, key: TEST_KEY, compression: 'zstd', destination: dumpFile('pg.sql.zst'), log: silentLogger, engine: 'postgres' });
+  const admin2 = await connectPg(staging.endpoint());
+  await admin2.query('CREATE DATABASE app');
+  await closePg(admin2);
+  await restoreDump({ target: target(staging), dump: decompressed(createReadStream(manifest.object), 'zstd'), log: silentLogger, engine: 'postgres' });
+  stagingClient = await connectPg(staging.endpoint('app'));
+});
+
+afterAll(async () => {
+  await closePg(sourceClient);
+  await closePg(stagingClient);
+  await group?.stopAll();
+});
+
+test('the masked PostgreSQL dump restores with the same row counts and no original personal values', async () => {
+  expect(manifest).toMatchObject({ engine: 'postgres', rows: { customers: 2000, orders: 4000, products: NASTY_VALUES.length } });
+  const [counts] = await pgRows<{ c: string; o: string; leaked: string }>(stagingClient, "SELECT (SELECT count(*) FROM customers) c, (SELECT count(*) FROM orders) o, (SELECT count(*) FROM customers WHERE email LIKE '%@mail.example.org' OR full_name LIKE 'Person %') leaked");
+  expect(counts).toEqual({ c: '2000', o: '4000', leaked: '0' });
+});
+
+test('joins still match, and kept nasty values survive byte for byte', async () => {
+  const join = 'SELECT count(*) AS n FROM orders o JOIN customers c ON c.email = o.customer_email AND c.id = o.customer_id';
+  expect((await pgRows(stagingClient, join))[0]).toEqual({ n: '4000' });
+  const products = 'SELECT id, encode(convert_to(description, \'UTF8\'), \'hex\') AS d FROM products ORDER BY id';
+  expect(await pgRows(stagingClient, products)).toEqual(await pgRows(sourceClient, products));
+});
+
+test('the leak check finds 0 hits', async () => {
+  const report = await leakCheck({ source: target(source), rules, manifest, dump: decompressed(createReadStream(manifest.object), 'zstd'), samplePerColumn: 3000 });
+  expect(report.hits).toEqual([]);
+  expect(report.rowCountMismatches).toEqual([]);
+  expect(report.sampledValues).toBeGreaterThan(2000);
+});
+
+test('an unclassified new column stops the run and leaves no file', async () => {
+  await sourceClient.query('ALTER TABLE customers ADD COLUMN passport_number text');
+  try {
+    await expect(maskedDump({ source: target(source), rules, key: TEST_KEY, compression: 'zstd', destination: dumpFile('drift.sql.zst'), log: silentLogger, engine: 'postgres' })).rejects.toThrow(SchemaDriftError);
+    expect(readdirSync(work).filter((name) => name.startsWith('drift'))).toEqual([]);
+    expect(existsSync(join(work, 'drift.sql.zst'))).toBe(false);
+  } finally {
+    await sourceClient.query('ALTER TABLE customers DROP COLUMN passport_number');
+  }
+});
