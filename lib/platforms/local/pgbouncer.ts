@@ -171,6 +171,9 @@ max_client_conn = 500
 ignore_startup_parameters = extra_float_digits
 server_lifetime = 3600
 query_wait_timeout = 120
+; After a failed server login pgbouncer waits this long before trying again (default 15 s):
+; during a cutover that wait is pure write downtime.
+server_login_retry = 0.05
 log_connections = 0
 log_disconnections = 0
 `);
