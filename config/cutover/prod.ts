@@ -30,6 +30,10 @@ const prod: CutoverEnvironmentInput = {
     // config/infra/prod.ts database.restoreFromSnapshotId names this copy, so a later
     // `cdktf deploy` describes the instance this run restores.
     encryptedSnapshotId: 'orders-cutover-seed',
+    // The scripts' connections to the databases require TLS and verify the certificate against
+    // the RDS global bundle, downloaded once (the operator's step):
+    //   curl -o .rds-cutover/rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+    tlsCaFile: '.rds-cutover/rds-global-bundle.pem',
     // The master user's password (also the replica's and the restored target's).
     adminPassword: { env: 'PROD_ORDERS_ADMIN_PASSWORD' },
     ecsServices: [

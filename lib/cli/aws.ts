@@ -10,7 +10,7 @@ import { createAwsClients, destroyClients, type AwsClients } from '../platforms/
 import { AwsGateway } from '../platforms/aws/gateway';
 import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { withAwsPreflight } from '../platforms/aws/preflight';
-import { awsCallLines, planAwsCalls, sqlPlanLines } from '../platforms/aws/plan';
+import { awsCallLines, planAwsCalls, sqlPlanLines, tlsPlanLines } from '../platforms/aws/plan';
 import { resolveAwsMysqlSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
 
 /** What tests replace: the SDK clients (aws-sdk-client-mock stubs real ones) and the project root. */
@@ -119,6 +119,8 @@ async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resol
   out('');
   out('SQL sent to the databases, in order (through RDS\'s mysql.rds_* procedures; passwords masked):');
   for (const line of sqlPlanLines(planPlatform, settings, source?.EngineVersion && source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source?.EngineVersion, source?.Endpoint?.Address)) out(line);
+  out('');
+  for (const line of tlsPlanLines(resolved.aws)) out(line);
   out('');
   if (resolved.missing.length > 0) {
     out(`Values shown as <…> come from the stacks' outputs file ${resolved.outputsFile}, which could not be used:`);

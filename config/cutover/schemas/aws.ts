@@ -70,6 +70,15 @@ export const awsSettingsSchema = z
      * the VPC endpoints. @default - connect to the endpoints directly
      */
     tunnels: z.record(z.string(), hostPort).default({}),
+    /**
+     * PEM bundle the administrator connections verify the databases' certificates with: the RDS
+     * global bundle, downloaded once by the operator
+     * (`curl -o global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem`).
+     * Connections always require TLS and verify the certificate.
+     * @default - Node's built-in CAs plus NODE_EXTRA_CA_CERTS (pg_dump/pg_restore: the system bundle),
+     *   which do not hold the RDS CAs: set this (or NODE_EXTRA_CA_CERTS) before --execute
+     */
+    tlsCaFile: z.string().min(1).optional(),
     /** The master user's password (the replica and the restored target share it). */
     adminPassword: passwordSourceSchema,
     /**

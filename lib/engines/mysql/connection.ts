@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import mysql from 'mysql2/promise';
-import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket, SslOptions } from 'mysql2/promise';
 import type { MysqlEndpoint } from './endpoint';
+import { readCaFile, verifiesCertificate } from '../tls';
 
 export type { Connection } from 'mysql2/promise';
 
@@ -19,7 +21,25 @@ export async function connect(endpoint: MysqlEndpoint, options: { connectTimeout
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
+    ...(endpoint.tls ? { ssl: mysqlSslOptions(endpoint) } : {}),
   });
+}
+
+/**
+ * mysql2's `ssl` for an endpoint with `tls`: the CA file's PEM (else Node's built-in CAs),
+ * certificate verification on by default, and the host name checked when `host` is one.
+ * Through a tunnel (`host` an IP address) mysql2 can only check the chain: it verifies the
+ * name against the address it dialled and takes no other name (unlike pg's `servername`).
+ */
+export function mysqlSslOptions(endpoint: Pick<MysqlEndpoint, 'host' | 'tls'>): SslOptions | undefined {
+  const tls = endpoint.tls;
+  if (!tls) return undefined;
+  const verify = verifiesCertificate(tls);
+  return {
+    ...(tls.caFile ? { ca: readCaFile(tls.caFile) } : {}),
+    rejectUnauthorized: verify,
+    verifyIdentity: verify && isIP(endpoint.host) === 0,
+  };
 }
 
 /** Run a query and return its rows as plain objects. */

@@ -1,3 +1,5 @@
+import type { EndpointTls } from '../tls';
+
 /** How to reach a MySQL-family server as an administrator (or any named user). */
 export interface MysqlEndpoint {
   /** A name for messages and reports: `source`, `replica`, `target`, `endpoint`. */
@@ -7,4 +9,6 @@ export interface MysqlEndpoint {
   user: string;
   /** Never logged: registered as a secret by whoever created it. */
   password: string;
+  /** TLS for this connection. @default - no TLS (the local sandbox on loopback) */
+  tls?: EndpointTls;
 }

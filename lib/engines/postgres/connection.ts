@@ -1,5 +1,8 @@
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Client, type QueryResultRow } from 'pg';
 import type { PostgresEndpoint } from './endpoint';
+import { readCaFile, SYSTEM_CA_BUNDLE, verifiesCertificate } from '../tls';
 
 export type PgClient = Client;
 
@@ -33,11 +36,45 @@ export async function connectPg(endpoint: PostgresEndpoint, options: ConnectOpti
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10000,
     application_name: options.applicationName ?? 'rds-cutover',
     ...(options.replication ? { replication: options.replication } : {}),
+    // Without tls nothing is set: pg keeps its defaults (PGSSLMODE from the environment).
+    ...(endpoint.tls ? { ssl: pgSslOptions(endpoint) } : {}),
   });
   client.on('error', () => undefined);
   await client.connect();
   if (options.writable) await client.query('SET default_transaction_read_only = off');
   return client;
+}
+
+/**
+ * pg's `ssl` for an endpoint: false without `tls`; otherwise the CA
+ * file's PEM (else Node's built-in CAs), verification on by default, and `servername` when
+ * the certificate carries another name than `host` (a tunnel on 127.0.0.1 to an RDS endpoint).
+ */
+export function pgSslOptions(endpoint: Pick<PostgresEndpoint, 'tls'>): ConnectionOptions | false {
+  const tls = endpoint.tls;
+  if (!tls) return false;
+  return {
+    ...(tls.caFile ? { ca: readCaFile(tls.caFile) } : {}),
+    rejectUnauthorized: verifiesCertificate(tls),
+    ...(tls.serverName ? { servername: tls.serverName } : {}),
+  };
+}
+
+/**
+ * libpq's TLS variables for pg_dump / pg_restore / psql: `verify-full` against the CA file (or
+ * the system bundle), `require` when verification is off; nothing without `tls`. Through a tunnel the name to verify
+ * goes in PGHOST and the tunnel's address in PGHOSTADDR (libpq dials hostaddr, checks host).
+ */
+export function libpqTlsEnvironment(endpoint: Pick<PostgresEndpoint, 'host' | 'tls'>): NodeJS.ProcessEnv {
+  const tls = endpoint.tls;
+  if (!tls) return {};
+  if (!verifiesCertificate(tls)) return { PGSSLMODE: 'require' };
+  const tunnelled = tls.serverName !== undefined && tls.serverName !== endpoint.host && isIP(endpoint.host) !== 0;
+  return {
+    PGSSLMODE: 'verify-full',
+    PGSSLROOTCERT: tls.caFile ?? SYSTEM_CA_BUNDLE,
+    ...(tunnelled ? { PGHOST: tls.serverName, PGHOSTADDR: endpoint.host } : {}),
+  };
 }
 
 /** Run a query and return its rows. */
@@ -80,5 +117,5 @@ export function conninfo(endpoint: PostgresEndpoint, extra: Record<string, strin
  * PGPASSWORD, never on argv where `ps` shows it.
  */
 export function libpqEnvironment(endpoint: PostgresEndpoint): NodeJS.ProcessEnv {
-  return { ...process.env, PGHOST: endpoint.host, PGPORT: String(endpoint.port), PGUSER: endpoint.user, PGPASSWORD: endpoint.password, PGDATABASE: endpoint.database, PGCONNECT_TIMEOUT: '10' };
+  return { ...process.env, PGHOST: endpoint.host, PGPORT: String(endpoint.port), PGUSER: endpoint.user, PGPASSWORD: endpoint.password, PGDATABASE: endpoint.database, PGCONNECT_TIMEOUT: '10', ...libpqTlsEnvironment(endpoint) };
 }

@@ -24,6 +24,7 @@ import { GetSecretValueCommand, type GetSecretValueCommandOutput } from '@aws-sd
 import type { MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import type { EndpointTls } from '../../engines/tls';
 import { passwordFromEnv, registerSecret } from '../../util/secrets';
 import type { AwsGateway } from './gateway';
 import type { AwsMysqlSettings } from './settings';
@@ -211,7 +212,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     if (!instance?.Endpoint?.Address) throw new Error(`RDS instance ${id} has no endpoint yet (status ${instance?.DBInstanceStatus ?? 'not found'}): wait until it is available, then --resume`);
     const tunnel = this.settings.aws.tunnels[id];
     const [host, port] = tunnel ? [tunnel.slice(0, tunnel.lastIndexOf(':')), Number(tunnel.slice(tunnel.lastIndexOf(':') + 1))] : [instance.Endpoint.Address, instance.Endpoint.Port ?? 3306];
-    return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword() };
+    return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, instance.Endpoint.Address) };
   }
 
   source(): Promise<MysqlEndpoint> {
@@ -412,6 +413,14 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     );
     this.instances.delete(id); // the endpoint is known only now
   }
+}
+
+/**
+ * TLS of every administrator connection to RDS: required and verified, against aws.tlsCaFile
+ * when set; the certificate names the endpoint, also when the connection goes through a tunnel.
+ */
+export function endpointTls(aws: Pick<AwsMysqlSettings['aws'], 'tlsCaFile'>, endpointAddress: string): EndpointTls {
+  return { ...(aws.tlsCaFile ? { caFile: aws.tlsCaFile } : {}), rejectUnauthorized: true, serverName: endpointAddress };
 }
 
 export function replicaInput(id: string, sourceId: string, source: SourceSettings, tags: Tag[]) {

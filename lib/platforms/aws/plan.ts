@@ -46,6 +46,16 @@ export async function planAwsCalls(platform: AwsMysqlPlatform, aws: AwsGateway):
   return { calls: aws.calls };
 }
 
+/** What the plan says about the TLS of the scripts' own connections to the databases. */
+export function tlsPlanLines(aws: { tlsCaFile?: string }): string[] {
+  return aws.tlsCaFile
+    ? [`Administrator connections: TLS required, certificates verified against ${aws.tlsCaFile} (aws.tlsCaFile).`]
+    : [
+        "Administrator connections: TLS required, certificates verified against Node's built-in CAs, which lack the RDS CAs:",
+        '  download https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem and set aws.tlsCaFile (or NODE_EXTRA_CA_CERTS) before --execute.',
+      ];
+}
+
 /** The call list as plan lines, grouped by step and numbered in order. */
 export function awsCallLines(calls: RecordedCall[]): string[] {
   const lines: string[] = [];

@@ -242,3 +242,30 @@ describe('removeReplica and --cleanup', () => {
     expect(aws.mutating()).toEqual([]);
   });
 });
+
+describe('administrator connections', () => {
+  const saved = process.env.PROD_ORDERS_ADMIN_PASSWORD;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.PROD_ORDERS_ADMIN_PASSWORD;
+    else process.env.PROD_ORDERS_ADMIN_PASSWORD = saved;
+  });
+
+  test('GIVEN a tunnel and aws.tlsCaFile THEN the endpoint dials the tunnel with TLS verified against the bundle and the RDS name', async () => {
+    process.env.PROD_ORDERS_ADMIN_PASSWORD = 'not-a-real-password';
+    const aws = mockedAws();
+    describeState(aws, { instances: { orders: [SOURCE] } });
+    const { platform } = livePlatform(aws, { ...prodEnvironment(), aws: { ...prodEnvironment().aws!, tlsCaFile: '/etc/rds/global-bundle.pem' } });
+    const endpoint = await platform.source();
+    expect(endpoint).toMatchObject({ host: '127.0.0.1', port: 13306, user: 'admin' });
+    expect(endpoint.tls).toEqual({ caFile: '/etc/rds/global-bundle.pem', rejectUnauthorized: true, serverName: SOURCE.Endpoint!.Address });
+  });
+
+  test('GIVEN no aws.tlsCaFile THEN TLS is still required and verified (Node\'s CAs)', async () => {
+    process.env.PROD_ORDERS_ADMIN_PASSWORD = 'not-a-real-password';
+    const aws = mockedAws();
+    describeState(aws, { instances: { orders: [SOURCE] } });
+    const environment = prodEnvironment();
+    const { platform } = livePlatform(aws, { ...environment, aws: { ...environment.aws!, tlsCaFile: undefined } });
+    expect((await platform.source()).tls).toEqual({ rejectUnauthorized: true, serverName: SOURCE.Endpoint!.Address });
+  });
+});
