@@ -19,6 +19,8 @@ import {
 } from '../engines/mysql/server';
 import { compareChecksums, tableChecksums } from '../engines/mysql/checksum';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
+import type { MysqlEndpoint } from '../engines/mysql/endpoint';
+import { keptConnection, keptConnections } from '../runbook/kept-connections';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep } from '../util/time';
@@ -43,27 +45,13 @@ export interface MysqlFlowSettings {
 /** Open connections are kept per run and closed by `closeFlowConnections`. */
 const CONNECTIONS = 'mysql.connections';
 
-async function open(context: StepContext, key: string, endpoint: () => Promise<import('../engines/mysql/endpoint').MysqlEndpoint>): Promise<Connection> {
-  const pool = (context.runtime.get(CONNECTIONS) as Map<string, Connection> | undefined) ?? new Map<string, Connection>();
-  context.runtime.set(CONNECTIONS, pool);
-  const existing = pool.get(key);
-  if (existing) {
-    try {
-      await existing.query('SELECT 1');
-      return existing;
-    } catch {
-      pool.delete(key);
-    }
-  }
-  const connection = await connect(await endpoint());
-  pool.set(key, connection);
-  return connection;
+function open(context: StepContext, key: string, endpoint: () => Promise<MysqlEndpoint>): Promise<Connection> {
+  return keptConnection(context, CONNECTIONS, key, async () => connect(await endpoint()), (connection) => connection.query('SELECT 1'));
 }
 
 export async function closeFlowConnections(runtime: Map<string, unknown>): Promise<void> {
-  const pool = runtime.get(CONNECTIONS) as Map<string, Connection> | undefined;
-  for (const connection of pool?.values() ?? []) await connection.end().catch(() => connection.destroy());
-  pool?.clear();
+  for (const connection of keptConnections<Connection>(runtime, CONNECTIONS)) await connection.end().catch(() => connection.destroy());
+  runtime.delete(CONNECTIONS);
   for (const key of ['mysql.snapshot.source', 'mysql.snapshot.target']) {
     const connection = runtime.get(key) as Connection | undefined;
     if (connection) await connection.end().catch(() => connection.destroy());

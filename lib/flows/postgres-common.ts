@@ -14,6 +14,7 @@ import {
 import { compareChecksums, tableChecksums } from '../engines/postgres/checksum';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
+import { keptConnection } from '../runbook/kept-connections';
 import { nowMs } from '../util/time';
 
 export type PostgresMethod = 'logical' | 'dump';
@@ -54,21 +55,8 @@ const CONNECTIONS = 'postgres.connections';
  * A kept-open administrator connection per role in the run (`source`, `target`, …),
  * reopened if it broke. Administrator sessions are writable even on a frozen server.
  */
-export async function openConnection(context: StepContext, key: string, endpoint: () => Promise<PostgresEndpoint>): Promise<PgClient> {
-  const pool = (context.runtime.get(CONNECTIONS) as Map<string, PgClient> | undefined) ?? new Map<string, PgClient>();
-  context.runtime.set(CONNECTIONS, pool);
-  const existing = pool.get(key);
-  if (existing) {
-    try {
-      await existing.query('SELECT 1');
-      return existing;
-    } catch {
-      pool.delete(key);
-    }
-  }
-  const client = await connectPg(await endpoint(), { writable: true });
-  pool.set(key, client);
-  return client;
+export function openConnection(context: StepContext, key: string, endpoint: () => Promise<PostgresEndpoint>): Promise<PgClient> {
+  return keptConnection(context, CONNECTIONS, key, async () => connectPg(await endpoint(), { writable: true }), (client) => client.query('SELECT 1'));
 }
 
 /** Close every connection a PostgreSQL flow kept in the runtime (also the platform's). */

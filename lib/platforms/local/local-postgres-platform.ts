@@ -43,7 +43,7 @@ export class LocalPostgresPlatform implements PostgresPlatform {
 
   async createTarget(_context: StepContext, options: { database: string; version?: number }): Promise<Facts> {
     const version = options.version ?? PG_SANDBOX_SOURCE_VERSION;
-    const existing = this.sandbox.instances.get('target');
+    const existing = this.sandbox.instances.find('target');
     if (existing && existing.version !== version) throw new Error(`The sandbox target is PostgreSQL ${existing.version}, not ${version}`);
     const target = existing ?? (await this.sandbox.newInstance('target', version));
     await this.sandbox.createAppRole(target);

@@ -9,6 +9,7 @@ import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import { ensureDebianPackages, MARIADB_REQUIREMENTS } from './debian-packages';
 import { MariadbInstance } from './mariadb-instance';
 import { Haproxy } from './haproxy';
+import { InstanceRegistry } from './instance-registry';
 
 export const SANDBOX_DATABASE = 'app';
 export const SANDBOX_APP_USER = 'app';
@@ -32,7 +33,7 @@ export class MysqlSandbox {
   readonly baseDir: string;
   readonly rootPassword = generatePassword();
   readonly appPassword = generatePassword();
-  readonly instances = new Map<string, MariadbInstance>();
+  readonly instances = new InstanceRegistry<MariadbInstance>();
   readonly haproxy: Haproxy;
   private stopped = false;
 
@@ -62,24 +63,15 @@ export class MysqlSandbox {
   }
 
   newInstance(name: string, serverId: number): MariadbInstance {
-    if (this.instances.has(name)) throw new Error(`sandbox already has an instance called ${name}`);
-    const instance = new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log });
-    this.instances.set(name, instance);
-    return instance;
+    return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log }));
   }
 
   instance(name: string): MariadbInstance {
-    const instance = this.instances.get(name);
-    if (!instance) throw new Error(`sandbox has no ${name} server (was the step that creates it run in this process?)`);
-    return instance;
+    return this.instances.get(name);
   }
 
-  async removeInstance(name: string): Promise<void> {
-    const instance = this.instances.get(name);
-    if (!instance) return;
-    await instance.stop();
-    rmSync(instance.dir, { recursive: true, force: true });
-    this.instances.delete(name);
+  removeInstance(name: string): Promise<void> {
+    return this.instances.remove(name);
   }
 
   /** The application's view: the app account through the switch point. */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InstanceRegistry } from './instance-registry';
 import { ProcessGroup } from '../../util/process-group';
 import { generatePassword } from '../../util/secrets';
 import type { Logger } from '../../util/log';
@@ -35,7 +36,7 @@ export class PostgresSandbox {
   readonly baseDir: string;
   readonly superuserPassword = generatePassword();
   readonly app: PgbouncerUser = { name: PG_SANDBOX_APP_USER, password: generatePassword() };
-  readonly instances = new Map<string, PostgresInstance>();
+  readonly instances = new InstanceRegistry<PostgresInstance>();
   readonly pgbouncer: Pgbouncer;
   private stopped = false;
 
@@ -73,25 +74,17 @@ export class PostgresSandbox {
 
   /** Initialise and start a new server of that major version. */
   async newInstance(name: string, version: number): Promise<PostgresInstance> {
-    if (this.instances.has(name)) throw new Error(`sandbox already has an instance called ${name}`);
-    const instance = new PostgresInstance({ name, baseDir: this.baseDir, version, superuserPassword: this.superuserPassword, group: this.group, log: this.options.log });
-    this.instances.set(name, instance);
+    const instance = this.instances.add(name, new PostgresInstance({ name, baseDir: this.baseDir, version, superuserPassword: this.superuserPassword, group: this.group, log: this.options.log }));
     await instance.initialise();
     return instance;
   }
 
   instance(name: string): PostgresInstance {
-    const instance = this.instances.get(name);
-    if (!instance) throw new Error(`sandbox has no ${name} server (was the step that creates it run in this process?)`);
-    return instance;
+    return this.instances.get(name);
   }
 
-  async removeInstance(name: string): Promise<void> {
-    const instance = this.instances.get(name);
-    if (!instance) return;
-    await instance.stop();
-    rmSync(instance.dir, { recursive: true, force: true });
-    this.instances.delete(name);
+  removeInstance(name: string): Promise<void> {
+    return this.instances.remove(name);
   }
 
   /** The application's view: the app role through the switch point. */
@@ -107,7 +100,7 @@ export class PostgresSandbox {
     if (this.stopped) return;
     this.stopped = true;
     await this.pgbouncer.stop().catch(() => undefined);
-    for (const instance of [...this.instances.values()].reverse()) await instance.stop().catch(() => undefined);
+    for (const instance of this.instances.values().reverse()) await instance.stop().catch(() => undefined);
     await this.group.stopAll();
     if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
   }
