@@ -26,6 +26,11 @@ export class KeyedHasher {
 
   /** 64 hex characters (256 bits) derived from the key, the domain and the value. */
   digest(domain: string, value: string): string {
+    return this.digester(domain)(value);
+  }
+
+  /** `digest` with the domain's keys bound once (the hot path: one call per masked value). */
+  digester(domain: string): (value: string) => string {
     let keys = this.keys.get(domain);
     if (keys === undefined) {
       keys = {
@@ -34,7 +39,8 @@ export class KeyedHasher {
       };
       this.keys.set(domain, keys);
     }
-    return hash('sha256', keys.outer + hash('sha256', keys.inner + value, 'hex'), 'hex');
+    const { inner, outer } = keys;
+    return (value) => hash('sha256', outer + hash('sha256', inner + value, 'hex'), 'hex');
   }
 
   /**

@@ -6,6 +6,9 @@ import type { MysqlTarget } from './mysql-client';
 import type { MaskingRules } from './rules';
 import { foldValue, isOrdinaryOutput } from './transformers';
 
+const TOKEN_SEPARATOR = /[\s,;:()<>"'[\]]/;
+const TOKEN_SEPARATORS = /[\s,;:()<>"'[\]]+/;
+
 /** Transformers whose output is checked for original values. */
 const CHECKED = new Set(['email', 'name', 'phone', 'address', 'hash', 'template', 'null', 'constant']);
 
@@ -34,8 +37,9 @@ export interface LeakReport {
 /**
  * The leak check behind `--verify`: sample original values of every masked column from
  * the source, then read the whole masked dump and prove none of them occurs as a value in
- * any table or column (compared after case/accent folding, so "ALICE@…" counts as a hit
- * for "alice@…"), and that the dump's row counts match the manifest.
+ * any table or column, as a whole value or as a word of a longer text (compared after
+ * case/accent folding, so "ALICE@…" counts as a hit for "alice@…"), and that the dump's
+ * row counts match the manifest.
  *
  * dateShift columns are not checked by value: a shifted date is by design another real
  * date that may equal someone's original. Sampled originals a fake value can equal (a
@@ -80,9 +84,14 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
       masksAnything: true,
       maskers: tableColumns.map((c) => (value: string) => {
         scannedValues++;
-        const sample = samples.get(foldValue(value));
-        if (sample && hits.length < 1000) {
-          hits.push({ sampledFrom: sample.sampledFrom, foundIn: `${table}.${c.name}`, valueFingerprint: createHash('sha256').update(sample.original).digest('hex').slice(0, 12) });
+        const folded = foldValue(value);
+        // The whole value, and each word of a longer text: an email pasted into a kept note is a leak too.
+        const candidates = folded.length > 8 && TOKEN_SEPARATOR.test(folded) ? [folded, ...folded.split(TOKEN_SEPARATORS)] : [folded];
+        for (const candidate of candidates) {
+          const sample = samples.get(candidate);
+          if (sample && hits.length < 1000) {
+            hits.push({ sampledFrom: sample.sampledFrom, foundIn: `${table}.${c.name}`, valueFingerprint: createHash('sha256').update(sample.original).digest('hex').slice(0, 12) });
+          }
         }
         return value;
       }),

@@ -121,7 +121,10 @@ function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHas
     return () => constant;
   }
   const normalise = normaliser(rule, column);
-  const digestOf = (domain: string) => (value: string) => hasher.digest(domain, normalise(value));
+  const digestOf = (domain: string) => {
+    const digest = hasher.digester(domain);
+    return (value: string) => digest(normalise(value));
+  };
   switch (rule.transform) {
     case 'email': {
       const domain = rule.domain ?? 'example.com';
@@ -158,7 +161,8 @@ function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHas
     case 'dateShift': {
       // Dates shift by the digest of the date itself: equal dates stay equal, order within a day is kept.
       const maxDays = rule.maxDays ?? 180;
-      const digest = (value: string) => hasher.digest('dateShift', value.slice(0, 10));
+      const digestDate = hasher.digester('dateShift');
+      const digest = (value: string) => digestDate(value.slice(0, 10));
       return (value) => shiftDate(value, digest(value), maxDays, where);
     }
     case 'hash': {

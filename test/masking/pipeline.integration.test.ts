@@ -100,17 +100,22 @@ test('the leak check samples every masked column and finds 0 hits; row counts ma
   expect(report.ok).toBe(true);
 });
 
-test('the leak check finds a planted unmasked value (an email copied into a column kept as is)', async () => {
+test('the leak check finds planted unmasked values (an email copied into a kept column, another inside a kept text)', async () => {
   const [{ email }] = await rows<{ email: string }>(source, 'SELECT email FROM customers WHERE id = 77');
-  await source.query('INSERT INTO products (id, name, description) VALUES (9001, ?, NULL)', [email.toUpperCase()]);
+  const [{ other }] = await rows<{ other: string }>(source, 'SELECT email AS other FROM customers WHERE id = 78');
+  await source.query('INSERT INTO products (id, name, description) VALUES (9001, ?, NULL), (9002, ?, ?)', [email.toUpperCase(), 'gift card', `Bought for a friend (${other}); deliver Monday`]);
   try {
     const planted = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: join(work, 'planted.sql.gz') }, log: silentLogger });
     const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest: planted, dump: decompressed(createReadStream(planted.object), 'gzip'), samplePerColumn: 5000 });
-    expect(report.hits).toEqual([expect.objectContaining({ sampledFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.name' })]);
+    expect(report.hits).toEqual([
+      expect.objectContaining({ sampledFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.name' }),
+      expect.objectContaining({ sampledFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.description' }),
+    ]);
     expect(JSON.stringify(report)).not.toContain(email);
+    expect(JSON.stringify(report)).not.toContain(other);
     expect(report.ok).toBe(false);
   } finally {
-    await source.query('DELETE FROM products WHERE id = 9001');
+    await source.query('DELETE FROM products WHERE id IN (9001, 9002)');
   }
 });
 
