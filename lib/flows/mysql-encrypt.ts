@@ -23,7 +23,7 @@ import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
-import { nowMs, sleep } from '../util/time';
+import { nowMs, sleep, wallClockMs } from '../util/time';
 
 export interface MysqlFlowSettings {
   /** Databases to move and verify; empty = every non-system database. */
@@ -356,7 +356,7 @@ async function switchWrites(
   await platform.prepareSwitch(context);
 
   const started = nowMs();
-  const startedAt = Date.now();
+  const startedAt = wallClockMs();
   const deadline = started + settings.switchTimeoutMs;
   const remaining = () => Math.max(1, deadline - nowMs());
   let frozen = false;
@@ -394,7 +394,7 @@ async function switchWrites(
     switched = true;
     mark('switchEndpoint');
     const switchDurationMs = nowMs() - started;
-    const switchedAt = Date.now();
+    const switchedAt = wallClockMs();
     context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
 
     // Traffic has moved. Nothing below may reopen the source: failures are reported instead.
@@ -425,7 +425,7 @@ async function switchWrites(
       await targetSnapshot.query('ROLLBACK').catch(() => undefined);
     }
     if (failure instanceof AbortRun) {
-      throw new AbortRun(failure.message, { abortedAt: Date.now(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
+      throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
     throw failure;
   } finally {

@@ -15,7 +15,7 @@ import { compareChecksums, tableChecksums } from '../engines/postgres/checksum';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
 import { keptConnection } from '../runbook/kept-connections';
-import { nowMs } from '../util/time';
+import { nowMs, wallClockMs } from '../util/time';
 
 export type PostgresMethod = 'logical' | 'dump';
 
@@ -78,7 +78,7 @@ export async function closePostgresConnections(runtime: Map<string, unknown>): P
 /** Times the phases of a critical section (ms, one decimal) against a deadline. */
 export class PhaseClock {
   readonly started = nowMs();
-  readonly startedAt = Date.now();
+  readonly startedAt = wallClockMs();
   readonly phases: Record<string, number> = {};
   private last = this.started;
 

@@ -4,7 +4,7 @@ import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
 import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { nowMs } from '../util/time';
+import { nowMs, wallClockMs } from '../util/time';
 import { assertTargetEmpty, createTargetStep, openConnection, PhaseClock, preflightStep, verifyChecksumsStep, type PostgresFlowSettings } from './postgres-common';
 
 /** Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes). */
@@ -26,7 +26,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     await platform.setSourceReadOnly(context, false);
     context.log.warn('copy failed: source reopened for writes, traffic stays on the source');
     const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
-    throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: Date.now(), switchStartedAt: clock?.startedAt ?? null });
+    throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: wallClockMs(), switchStartedAt: clock?.startedAt ?? null });
   };
 
   const freeze: Step = {
@@ -106,7 +106,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       clock.mark('switchEndpoint');
       await platform.resumeClients(context);
       clock.mark('resume');
-      const switchEndedAt = Date.now();
+      const switchEndedAt = wallClockMs();
       const fenceFacts = await platform.fenceSource(context);
       const startedAt = (context.facts.switchStartedAt as number | undefined) ?? clock.startedAt;
       return {

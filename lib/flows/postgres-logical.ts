@@ -7,7 +7,7 @@ import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
-import { nowMs, sleep } from '../util/time';
+import { nowMs, sleep, wallClockMs } from '../util/time';
 import {
   assertTargetEmpty,
   createTargetStep,
@@ -273,7 +273,7 @@ async function switchWrites(
     paused = false;
     clock.mark('resume');
     const switchDurationMs = clock.elapsed();
-    const switchEndedAt = Date.now();
+    const switchEndedAt = wallClockMs();
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     const fenceFacts = await platform.fenceSource(context);
     return {
@@ -300,7 +300,7 @@ async function switchWrites(
     if (paused) await platform.resumeClients(context);
     context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still subscribed');
     if (failure instanceof AbortRun) {
-      throw new AbortRun(failure.message, { abortedAt: Date.now(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
+      throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
     throw failure;
   }

@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import { sleep } from '../util/time';
+import { sleep, wallClockMs } from '../util/time';
 
 /** One write the load generator tried: a unique id, when it was sent and whether it was acknowledged. */
 export interface WriteAttempt {
@@ -25,8 +24,7 @@ export interface WriteLoadOptions {
   retryDelayMs?: number;
 }
 
-/** Wall-clock milliseconds with sub-millisecond resolution (comparable to Date.now()). */
-export const wallClockMs = () => performance.timeOrigin + performance.now();
+export { wallClockMs };
 
 /**
  * Writes through the application's endpoint from several connections at a paced rate, each

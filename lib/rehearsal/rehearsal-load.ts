@@ -79,6 +79,16 @@ export class RehearsalLoad {
       const abortedAt = facts.abortedAt;
       facts.writesAfterAbort = attempts.filter((a) => a.acknowledged && a.sentAt > abortedAt).length;
     }
+    if (typeof facts.switchStartedAt === 'number' && typeof facts.switchEndedAt === 'number') {
+      // Where the downtime went: before the freeze started, inside the switch, after it ended.
+      const acks = attempts.filter((a) => a.acknowledged).map((a) => a.doneAt);
+      const lastBefore = Math.max(...acks.filter((t) => t <= (facts.switchStartedAt as number)));
+      const firstAfter = Math.min(...acks.filter((t) => t >= (facts.switchEndedAt as number)));
+      facts.writeGapAroundSwitchMs = {
+        lastAckBeforeSwitch: Number.isFinite(lastBefore) ? Math.round(((facts.switchStartedAt as number) - lastBefore) * 10) / 10 : null,
+        firstAckAfterSwitch: Number.isFinite(firstAfter) ? Math.round((firstAfter - (facts.switchEndedAt as number)) * 10) / 10 : null,
+      };
+    }
     if (writes.acknowledged === 0 && this.load.lastConnectError) facts.loadConnectError = this.load.lastConnectError;
     return {
       writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },

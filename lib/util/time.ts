@@ -1,4 +1,12 @@
+import { performance } from 'node:perf_hooks';
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one
+ * machine (load worker and orchestrator) and with Date.now().
+ */
+export const wallClockMs = () => performance.timeOrigin + performance.now();
 
 /** Monotonic milliseconds (fractional), for measuring gaps and durations. */
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
