@@ -22,8 +22,12 @@ export function clientOptionsFile(target: MysqlTarget): { path: string; dispose:
   return { path, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The dump options: consistent without locks, binary as hex, deterministic (no date). */
-export const DUMP_OPTIONS = ['--single-transaction', '--skip-lock-tables', '--hex-blob', '--no-tablespaces', '--skip-dump-date', '--default-character-set=utf8mb4', '--triggers', '--routines', '--events'];
+/**
+ * The dump options: consistent without locks, binary as hex, deterministic (no date), with
+ * triggers and routines. No --events: production's scheduled events must not start running
+ * against staging or a developer's copy.
+ */
+export const DUMP_OPTIONS = ['--single-transaction', '--skip-lock-tables', '--hex-blob', '--no-tablespaces', '--skip-dump-date', '--default-character-set=utf8mb4', '--triggers', '--routines'];
 
 /** Start a tool with an options file; `exited` resolves on exit 0 and rejects with its (redacted) stderr otherwise. */
 export function startClient(command: string, optionsFile: string, args: string[], stdio: 'read' | 'write'): { child: ChildProcess; exited: Promise<void> } {
