@@ -1,5 +1,10 @@
 import { parseCutoverArgs, runCutoverCli, EXIT } from '../../lib/cli/cutover';
 import { silentLogger } from '../../lib/util/log';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runRunbook } from '../../lib/runbook/engine';
+import type { Runbook } from '../../lib/runbook/step';
 
 describe('cutover command line', () => {
   test('dry-run is the default; --execute must be explicit', () => {
@@ -56,5 +61,33 @@ describe('cutover command line', () => {
     const log = { ...silentLogger, error: (m: string) => messages.push(m) };
     expect(await runCutoverCli(['status', 'no-such-run', '--env', 'local'], { out: () => undefined, log })).toBe(EXIT.failed);
     expect(messages.join('\n')).toMatch(/No journal for run no-such-run/);
+  });
+
+  test('status shows where a failed run stands and how to resume it', async () => {
+    // GIVEN a run whose second step failed, journaled under ./.rds-cutover
+    const previous = process.cwd();
+    process.chdir(mkdtempSync(join(tmpdir(), 'rc-status-')));
+    try {
+      const runbook: Runbook = {
+        flow: 'mysql.encrypt',
+        summary: [],
+        steps: [
+          { id: 'mysql.preflight', kind: 'check', describe: () => ['x'], apply: async () => ({ dialect: 'mariadb' }) },
+          { id: 'mysql.replica.create', kind: 'action', describe: () => ['x'], apply: async () => { throw new Error('no capacity'); } },
+        ],
+      };
+      const run = await runRunbook({ runbook, environment: 'local', stateDir: join(process.cwd(), '.rds-cutover'), dryRun: false, log: silentLogger });
+      // WHEN status is asked for
+      const out: string[] = [];
+      const code = await runCutoverCli(['status', run.runId, '--env', 'local'], { out: (l) => out.push(l), log: silentLogger });
+      // THEN it names the finished steps, the failure and the resume command
+      expect(code).toBe(EXIT.failed);
+      expect(out).toContain(`run ${run.runId}: flow mysql.encrypt on local, failed`);
+      expect(out).toContain('finished steps: mysql.preflight');
+      expect(out).toContain('failed at mysql.replica.create: no capacity');
+      expect(out).toContain(`resume with: zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
+    } finally {
+      process.chdir(previous);
+    }
   });
 });
