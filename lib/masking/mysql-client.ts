@@ -15,7 +15,7 @@ export interface MysqlTarget extends MysqlEndpoint {
  * password is never on argv (visible in `ps`). Readable by the owner only; removed by `dispose`.
  */
 export function clientOptionsFile(target: MysqlTarget): { path: string; dispose: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-'));
+  const dir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-client-'));
   const path = join(dir, 'client.cnf');
   const quoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   writeFileSync(path, `[client]\nhost=${target.host}\nport=${target.port}\nuser=${quoted(target.user)}\npassword=${quoted(target.password)}\nprotocol=TCP\n`, { mode: 0o600 });

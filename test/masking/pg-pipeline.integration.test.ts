@@ -2,7 +2,7 @@
  * The masked refresh for PostgreSQL on real servers: PostgreSQL 15 source and staging from
  * Debian's packages, pg_dump → mask → zstd → file, psql restore, leak check.
  */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
@@ -37,6 +37,7 @@ INSERT INTO orders SELECT i, 1 + i % 2000, 'person.' || (1 + i % 2000) || '@mail
 `;
 
 let group: ProcessGroup;
+let baseDir = '';
 let source: PostgresInstance;
 let staging: PostgresInstance;
 let sourceClient: PgClient;
@@ -49,7 +50,7 @@ const dumpFile = (name: string) => ({ kind: 'file' as const, path: join(work, na
 
 beforeAll(async () => {
   ensureDebianPackages(POSTGRES_REQUIREMENTS, silentLogger);
-  const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-pg-'));
+  baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-pg-'));
   openForPostgres(baseDir);
   group = new ProcessGroup();
   const superuserPassword = generatePassword();
@@ -75,6 +76,7 @@ afterAll(async () => {
   await closePg(sourceClient);
   await closePg(stagingClient);
   await group?.stopAll();
+  for (const dir of [baseDir, work]) if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 test('the masked PostgreSQL dump restores with the same row counts and no original personal values', async () => {

@@ -3,7 +3,7 @@
  * personal data, staging), the local S3-compatible server reached by the real SDK through
  * AWS_ENDPOINT_URL, and the real mariadb-dump / mariadb clients.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
@@ -49,6 +49,7 @@ afterAll(async () => {
   await source?.end();
   await staging?.end();
   await sandbox?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 test('GIVEN a masked dump in S3 THEN the manifest describes it and latest.json points at it', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRules, MaskingRulesError, parseRules } from '../../lib/masking/rules';
@@ -44,10 +44,11 @@ describe('masking rules', () => {
   });
 
   test('a rules file that is not JSON or does not exist is a clear error', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+    const dir = mkdtempSync(join(tmpdir(), 'mask-rules-'));
     writeFileSync(join(dir, 'bad.json'), '{ "database": ');
     expect(() => loadRules(join(dir, 'bad.json'))).toThrow(/bad\.json: invalid masking rules:\n {2}- not valid JSON/);
     expect(() => loadRules(join(dir, 'missing.json'))).toThrow(/cannot read .*missing\.json.*config\/masking/);
+    rmSync(dir, { recursive: true });
   });
 
   test('the shipped rules files are valid', () => {

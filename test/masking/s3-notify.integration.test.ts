@@ -2,7 +2,7 @@
  * The S3 upload through the real SDK (multipart, abort) against the local S3-compatible
  * server over HTTP, and the Slack notification against a local HTTP server.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,7 +18,7 @@ const saved = { ...process.env };
 const client = () => createS3Client({ env: { AWS_ENDPOINT_URL: s3.endpoint } });
 
 beforeAll(async () => {
-  s3 = new LocalS3Server(mkdtempSync(join(tmpdir(), 's3-')));
+  s3 = new LocalS3Server(mkdtempSync(join(tmpdir(), 'mask-s3-')));
   await s3.start();
   Object.assign(process.env, { AWS_ENDPOINT_URL: s3.endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local-secret' });
   await createBucket(client(), 'dumps');
@@ -27,6 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   process.env = saved;
   await s3.stop();
+  rmSync(s3.rootDir, { recursive: true, force: true });
 });
 
 /** A stream of `parts` MiB of patterned bytes; fails after `failAfter` MiB when given. */
