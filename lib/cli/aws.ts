@@ -7,11 +7,12 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { reportFromRun, summaryText, writeReport } from '../report';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
-import { AwsGateway } from '../platforms/aws/gateway';
+import { AwsGateway, type RecordedCall } from '../platforms/aws/gateway';
+import type { Runbook } from '../runbook/step';
 import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { withAwsPreflight } from '../platforms/aws/preflight';
 import { awsCallLines, planAwsCalls, sqlPlanLines, tlsPlanLines } from '../platforms/aws/plan';
-import { resolveAwsMysqlSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
+import { resolveAwsMysqlSettings, type AwsCommonSettings } from '../platforms/aws/settings';
 
 /** What tests replace: the SDK clients (aws-sdk-client-mock stubs real ones) and the project root. */
 export interface AwsRunnerDependencies {
@@ -36,11 +37,24 @@ function checkArgs(args: FlowRunnerInput['args']): void {
 }
 
 /** Credential problems are the most common first failure; say how to fix them. */
-function explainAwsError(error: Error, settings: AwsMysqlSettings): Error {
+function explainAwsError(error: Error, settings: AwsCommonSettings): Error {
   if (/CredentialsProviderError|Could not load credentials|ExpiredToken|InvalidClientTokenId|UnrecognizedClientException/.test(`${error.name} ${error.message}`)) {
     return new UsageError(`No usable AWS credentials for ${settings.aws.region} (${error.message.split('\n')[0]}): set AWS_PROFILE or aws.profile in config/cutover/${settings.environment}.ts, log in (aws sso login), or plan without AWS using --offline`);
   }
   return error;
+}
+
+/** What differs between the AWS flows; the runner does the rest (plan, checks, execute, report). */
+export interface AwsFlow {
+  engine: 'mysql' | 'postgres';
+  resolved: AwsCommonSettings;
+  /** The runbook on a platform that talks through `gateway`. */
+  runbook(gateway: AwsGateway): Runbook;
+  /** The AWS call list and the SQL lines, from a planning gateway. */
+  plan(gateway: AwsGateway, clients: AwsClients | undefined): Promise<{ calls: RecordedCall[]; stoppedAt?: string; sqlHeading: string; sql: string[] }>;
+  cleanupLine: string;
+  runOptions: Record<string, unknown>;
+  closeConnections(runtime: Map<string, unknown>): Promise<void>;
 }
 
 /**
@@ -50,10 +64,35 @@ function explainAwsError(error: Error, settings: AwsMysqlSettings): Error {
  * runRunbook: journal, --resume, hooks, report, the same exit codes.
  */
 export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDependencies = {}): Promise<number> {
-  const { environment, args, log, out } = input;
-  checkArgs(args);
+  const { environment, args } = input;
   const settings = flowSettings(environment, args);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
+  const flow: AwsFlow = {
+    engine: 'mysql',
+    resolved,
+    runbook: (gateway) => {
+      const platform = new AwsMysqlPlatform(resolved, gateway);
+      return withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, gateway);
+    },
+    async plan(gateway, clients) {
+      const platform = new AwsMysqlPlatform(resolved, gateway);
+      const { calls, stoppedAt } = await planAwsCalls(platform, gateway);
+      const source = clients ? await platform.sourceInstance() : undefined;
+      const version = source?.EngineVersion && source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source?.EngineVersion;
+      return { calls, stoppedAt, sqlHeading: "SQL sent to the databases, in order (through RDS's mysql.rds_* procedures; passwords masked):", sql: sqlPlanLines(platform, settings, version, source?.Endpoint?.Address) };
+    },
+    cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
+    runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
+    closeConnections: closeFlowConnections,
+  };
+  return runAwsFlow(input, flow, dependencies);
+}
+
+/** Plan (default), or run with --execute, one AWS flow. Returns the exit code. */
+export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependencies: AwsRunnerDependencies = {}): Promise<number> {
+  const { environment, args, log, out } = input;
+  checkArgs(args);
+  const resolved = flow.resolved;
   if (args.execute && resolved.missing.length > 0) {
     throw new UsageError(
       `Cannot run on ${environment.name}: no value for\n${resolved.missing.map((m) => `  - ${m}`).join('\n')}\n` +
@@ -63,13 +102,11 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = args.offline ? undefined : createClients(environment, { readOnly: !args.execute });
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
-  const passwordEnv = 'env' in environment.aws!.adminPassword ? [environment.aws!.adminPassword.env] : [];
+  const passwordEnv = passwordVariables(environment.aws!);
   const runtime = new Map<string, unknown>();
   try {
-    if (!args.execute) return await dryRun(input, settings, resolved, clients);
-    const aws = new AwsGateway({ mode: 'live', clients, log, waits });
-    const platform = new AwsMysqlPlatform(resolved, aws);
-    const runbook = withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, aws);
+    if (!args.execute) return await dryRun(input, flow, clients);
+    const runbook = flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits }));
     for (const line of planText(runbook)) out(line);
     out('');
     const startedAt = new Date();
@@ -83,33 +120,39 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
       hideEnvFromHooks: passwordEnv,
       log,
       runtime,
-      options: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
+      options: flow.runOptions,
     });
-    const report = reportFromRun(run, { engine: 'mysql', startedAt });
+    const report = reportFromRun(run, { engine: flow.engine, startedAt });
     const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
     writeReport(reportPath, report);
     out('');
     for (const line of summaryText(report)) out(line);
     out(`report: ${reportPath}`);
-    if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name} --execute --resume ${run.runId}`);
+    const engineFlag = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
+    if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name}${engineFlag} --execute --resume ${run.runId}`);
     return run.result === 'success' ? EXIT.ok : run.result === 'aborted' ? EXIT.aborted : EXIT.failed;
   } catch (error) {
     throw explainAwsError(error as Error, resolved);
   } finally {
-    await closeFlowConnections(runtime);
+    await flow.closeConnections(runtime);
     if (clients && !dependencies.createClients) destroyClients(clients);
   }
 }
 
-async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resolved: AwsMysqlSettings, clients: AwsClients | undefined): Promise<number> {
+/** Environment variables that hold passwords: hidden from hooks. */
+function passwordVariables(aws: NonNullable<CutoverEnvironment['aws']>): string[] {
+  const sources = [aws.adminPassword, aws.postgres?.targetAdminPassword, ...Object.values(aws.postgres?.appRolePasswords ?? {})];
+  return sources.flatMap((source) => (source && 'env' in source ? [source.env] : []));
+}
+
+async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients | undefined): Promise<number> {
   const { environment, args, log, out } = input;
+  const resolved = flow.resolved;
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
   // One gateway lists the calls; the checks below read through their own, so the list stays clean.
   const planGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
-  const planPlatform = new AwsMysqlPlatform(resolved, planGateway);
-  const runbook = withAwsPreflight(mysqlEncryptRunbook(planPlatform, settings), planPlatform, planGateway);
-  const { calls, stoppedAt } = await planAwsCalls(planPlatform, planGateway);
-  const source = clients ? await planPlatform.sourceInstance() : undefined;
+  const runbook = flow.runbook(planGateway);
+  const { calls, stoppedAt, sqlHeading, sql } = await flow.plan(planGateway, clients);
 
   for (const line of planText(runbook)) out(line);
   out('');
@@ -117,8 +160,8 @@ async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resol
   for (const line of awsCallLines(calls)) out(line);
   if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
   out('');
-  out('SQL sent to the databases, in order (through RDS\'s mysql.rds_* procedures; passwords masked):');
-  for (const line of sqlPlanLines(planPlatform, settings, source?.EngineVersion && source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source?.EngineVersion, source?.Endpoint?.Address)) out(line);
+  out(sqlHeading);
+  for (const line of sql) out(line);
   out('');
   for (const line of tlsPlanLines(resolved.aws)) out(line);
   out('');
@@ -128,7 +171,7 @@ async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resol
     out(`  --execute needs them: ${resolved.missing.join('; ')}`);
     out('');
   }
-  out(resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.');
+  out(flow.cleanupLine);
 
   if (args.offline) {
     out('Dry run (--offline): planned from config and the stacks\' outputs alone; no AWS call was made and nothing was changed.');
@@ -136,13 +179,12 @@ async function dryRun(input: FlowRunnerInput, settings: MysqlFlowSettings, resol
   }
   // With credentials: run the checks (AWS reads through read-only clients, SQL preflight on the source).
   const checkGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
-  const checkPlatform = new AwsMysqlPlatform(resolved, checkGateway);
   const runtime = new Map<string, unknown>();
   let run;
   try {
-    run = await runRunbook({ runbook: withAwsPreflight(mysqlEncryptRunbook(checkPlatform, settings), checkPlatform, checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
+    run = await runRunbook({ runbook: flow.runbook(checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
   } finally {
-    await closeFlowConnections(runtime);
+    await flow.closeConnections(runtime);
   }
   out('');
   for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);

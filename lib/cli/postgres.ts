@@ -32,10 +32,10 @@ export function postgresSettings(environment: CutoverEnvironment, args: CutoverA
  * rehearsal on real servers (PostgreSQL 15 source, pgbouncer, 15 or 17 target), with the
  * report written like the MySQL runner does. Returns the exit code.
  */
-export async function runPostgres({ environment, args, stateDir, log, out }: FlowRunnerInput): Promise<number> {
-  if (environment.platform !== 'local') {
-    throw new UsageError(`--engine postgres on platform ${environment.platform} is not available yet (the AWS PostgreSQL platform comes later); rehearse it with --env local`);
-  }
+export async function runPostgres(input: FlowRunnerInput): Promise<number> {
+  // Loaded lazily: a local rehearsal does not load the AWS SDK.
+  if (input.environment.platform === 'aws') return (require('./aws-postgres') as typeof import('./aws-postgres')).runAwsPostgres(input);
+  const { environment, args, stateDir, log, out } = input;
   const settings = postgresSettings(environment, args);
   if (args.fault !== undefined && !POSTGRES_REHEARSAL_FAULTS.includes(args.fault as PostgresRehearsalFault)) {
     throw new UsageError(`--fault ${args.fault} is not available for --engine postgres: expected one of ${POSTGRES_REHEARSAL_FAULTS.join(', ')}`);

@@ -3,7 +3,7 @@
  * dry run may send (reads only; nothing offline), refusals that change nothing, and an executed
  * run resumed after the snapshot whose copy stalls (fails before the switch, no second snapshot).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeDBInstancesCommand, CopyDBSnapshotCommand } from '@aws-sdk/client-rds';
@@ -16,7 +16,7 @@ import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { Journal } from '../../lib/runbook/journal';
-import { describeState, missingThen, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, type MockedAws } from '../platforms/aws/helpers';
+import { describeState, expectPlanFixture, missingThen, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, type MockedAws } from '../platforms/aws/helpers';
 
 const FIXTURE = join(__dirname, 'fixtures', 'aws-prod-offline.plan.txt');
 const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-aws-cli-'));
@@ -43,10 +43,7 @@ describe('offline plan (--offline)', () => {
   test('the plan of --env prod --offline is the committed text, line by line, and no AWS client is even created', async () => {
     const { code, out } = await run(['--env', 'prod', '--offline'], withOutputs(OUTPUTS_FIXTURE));
     expect(code).toBe(EXIT.ok);
-    if (process.env.UPDATE_PLAN_FIXTURES) writeFileSync(FIXTURE, out.join('\n') + '\n');
-    const expected = readFileSync(FIXTURE, 'utf8').trimEnd().split('\n');
-    expect(out).toHaveLength(expected.length);
-    out.forEach((line, index) => expect(`${index + 1}: ${line}`).toBe(`${index + 1}: ${expected[index]}`));
+    expectPlanFixture(out, FIXTURE);
   });
 
   test('the plan names every AWS call the issue asks for, with the stacks\' KMS key, fence group and DNS record', async () => {

@@ -23,6 +23,15 @@ export const passwordSourceSchema = z.union(
   { error: 'expected { env: "VARIABLE_NAME" } or { secretArn: "arn:aws:secretsmanager:…" } (a password never goes into the config file)' },
 );
 
+/** An RDS instance or an Aurora cluster, by identifier. */
+export const databaseRefSchema = z.union(
+  [z.object({ instanceId }).strict(), z.object({ clusterId: instanceId }).strict()],
+  { error: 'expected { instanceId: "orders" } (an RDS instance) or { clusterId: "billing" } (an Aurora cluster)' },
+);
+const databaseRef = databaseRefSchema;
+
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a PostgreSQL role name (lower-case letters, digits, underscores)' });
+
 const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { error: 'expected "host:port" of a tunnel, e.g. "127.0.0.1:13306"' });
 
 export const awsSettingsSchema = z
@@ -40,8 +49,11 @@ export const awsSettingsSchema = z
       })
       .strict()
       .optional(),
-    /** The database that moves. Aurora MySQL clusters are not supported by this version. */
-    source: z.object({ instanceId }).strict(),
+    /**
+     * The database that moves: an RDS instance, or an Aurora cluster (PostgreSQL flow; the MySQL
+     * flow moves instances only in this version).
+     */
+    source: databaseRef,
     /** Temporary read replica. @default - `<source>-cutover-replica` */
     replicaInstanceId: instanceId.optional(),
     /** The new (encrypted) instance. @default - the stacks' `databaseIdentifier` output, else `<source>-encrypted` */
@@ -94,6 +106,21 @@ export const awsSettingsSchema = z
     allowEncryptedSource: z.boolean().default(false),
     /** Tags added to everything the run creates (besides `rds-cutover:run-id`). @default - none */
     tags: z.record(z.string(), z.string()).default({}),
+    /** The PostgreSQL flow on AWS (`--engine postgres`). */
+    postgres: z
+      .object({
+        /** The new, encrypted database the stacks created. @default - the stacks' `databaseKind` / `databaseIdentifier` outputs */
+        target: databaseRef.optional(),
+        /**
+         * Password of each application role, created on the target with it (RDS does not let
+         * anyone read the source's password hashes). Every role of postgres.appUsers needs one.
+         */
+        appRolePasswords: z.record(roleName, passwordSourceSchema).default({}),
+        /** The target's master password. @default - the target's RDS-managed secret (MasterUserSecret), read with GetSecretValue */
+        targetAdminPassword: passwordSourceSchema.optional(),
+      })
+      .strict()
+      .optional(),
     /** How long to wait for AWS. Waiter timeouts name the resource and the time waited. */
     waits: z
       .object({
@@ -107,9 +134,11 @@ export const awsSettingsSchema = z
         servicesSeconds: z.number().positive().default(1800),
         /** First poll interval (the SDK backs off from it). @default 15 */
         pollSeconds: z.number().positive().default(15),
+        /** PostgreSQL freeze: a parameter-group change reaching the server (counts against --switch-timeout too). @default 120 */
+        freezeSeconds: z.number().positive().default(120),
       })
       .strict()
-      .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15 }),
+      .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15, freezeSeconds: 120 }),
   })
   .strict();
 

@@ -4,30 +4,28 @@ import {
   CreateDBSnapshotCommand,
   DeleteDBInstanceCommand,
   DeleteDBSnapshotCommand,
-  DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
-  ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   waitUntilDBInstanceAvailable,
   waitUntilDBInstanceDeleted,
   waitUntilDBSnapshotAvailable,
   type DBInstance,
   type DBSnapshot,
-  type DescribeDBInstancesCommandOutput,
   type DescribeDBSnapshotsCommandOutput,
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, waitUntilResourceRecordSetsChanged, type ChangeResourceRecordSetsCommandOutput, type ListResourceRecordSetsCommandOutput, type Route53Client } from '@aws-sdk/client-route-53';
-import { UpdateServiceCommand, waitUntilServicesStable, type ECSClient } from '@aws-sdk/client-ecs';
-import { GetSecretValueCommand, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import type { MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
-import type { EndpointTls } from '../../engines/tls';
-import { passwordFromEnv, registerSecret } from '../../util/secrets';
 import type { AwsGateway } from './gateway';
 import type { AwsMysqlSettings } from './settings';
+import { connectAddress, endpointTls, readPassword } from './credentials';
+import { isNotFound, RdsReader } from './rds-reader';
+import { AwsSwitch } from './switch';
+
+export { dnsUpsertInput, fenceInput } from './switch';
+export { endpointTls } from './credentials';
 
 /** Run id shown in plans, where no run exists yet. */
 export const PLANNED_RUN_ID = '<run-id>';
@@ -108,11 +106,6 @@ function defined<T extends object>(input: T): T {
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as T;
 }
 
-function isNotFound(error: unknown): boolean {
-  const name = (error as { name?: string }).name ?? '';
-  return /NotFound/.test(name);
-}
-
 /**
  * The MySQL-family platform on RDS: read replica → stop → snapshot → encrypted copy (the stacks'
  * KMS key) → restore carrying the source's settings; Route 53 switch; fence with the stacks'
@@ -122,31 +115,24 @@ function isNotFound(error: unknown): boolean {
 export class AwsMysqlPlatform implements MysqlPlatform {
   readonly kind = 'aws' as const;
   readonly rdsProcedures = true;
-  private readonly instances = new Map<string, DBInstance>();
+  private readonly rds: RdsReader;
+  private readonly switchPoint: AwsSwitch;
   private password?: string;
-  private changeId?: string;
   private targetAddress?: string;
 
   constructor(
     readonly settings: AwsMysqlSettings,
     private readonly aws: AwsGateway,
-  ) {}
+  ) {
+    this.rds = new RdsReader(aws);
+    this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+  }
 
   // ---- reading state ---------------------------------------------------------------------
 
   /** DescribeDBInstances for one id; undefined when it does not exist (or offline). */
-  async describeInstance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
-    if (!options.fresh && this.instances.has(id)) return this.instances.get(id);
-    try {
-      const output = await this.aws.read<DescribeDBInstancesCommandOutput>(step, 'rds', new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
-      const instance = output?.DBInstances?.[0];
-      // Offline nothing can be known: remember that, so the plan lists each read once.
-      if (instance || !this.aws.canRead) this.instances.set(id, instance as DBInstance);
-      return instance;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  describeInstance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
+    return this.rds.instance(step, id, options);
   }
 
   private async describeSnapshot(step: string, id: string): Promise<DBSnapshot | undefined> {
@@ -186,23 +172,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   // ---- endpoints ---------------------------------------------------------------------------
 
   private async adminPassword(): Promise<string> {
-    if (this.password) return this.password;
-    const from = this.settings.aws.adminPassword;
-    if ('env' in from) {
-      this.password = passwordFromEnv(from.env, `master password of ${this.settings.sourceInstanceId}`);
-    } else {
-      const output = await this.aws.read<GetSecretValueCommandOutput>(STEP.source, 'secretsmanager', new GetSecretValueCommand({ SecretId: from.secretArn }));
-      const text = output?.SecretString;
-      if (!text) throw new Error(`Secret ${from.secretArn} has no SecretString: store the master password (or {"password": …}) in it`);
-      let password = text;
-      try {
-        const parsed = JSON.parse(text) as { password?: unknown };
-        if (typeof parsed === 'object' && parsed && typeof parsed.password === 'string') password = parsed.password;
-      } catch {
-        // a plain-text secret is the password itself
-      }
-      this.password = registerSecret(password);
-    }
+    this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.settings.sourceInstanceId}`);
     return this.password;
   }
 
@@ -210,8 +180,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   private async endpointOf(name: string, step: string, id: string): Promise<MysqlEndpoint> {
     const instance = await this.describeInstance(step, id);
     if (!instance?.Endpoint?.Address) throw new Error(`RDS instance ${id} has no endpoint yet (status ${instance?.DBInstanceStatus ?? 'not found'}): wait until it is available, then --resume`);
-    const tunnel = this.settings.aws.tunnels[id];
-    const [host, port] = tunnel ? [tunnel.slice(0, tunnel.lastIndexOf(':')), Number(tunnel.slice(tunnel.lastIndexOf(':') + 1))] : [instance.Endpoint.Address, instance.Endpoint.Port ?? 3306];
+    const { host, port } = connectAddress(this.settings.aws.tunnels, id, instance.Endpoint.Address, instance.Endpoint.Port ?? 3306);
     return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, instance.Endpoint.Address) };
   }
 
@@ -226,7 +195,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   }
   sourceAddressForReplication() {
     // The target dials the source inside the VPC, never through the operator's tunnel.
-    const instance = this.instances.get(this.settings.sourceInstanceId);
+    const instance = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
     if (!instance?.Endpoint?.Address) throw new Error(`The source ${this.settings.sourceInstanceId} has not been described yet (run the preflight first)`);
     return { host: instance.Endpoint.Address, port: instance.Endpoint.Port ?? 3306 };
   }
@@ -319,66 +288,26 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   }
 
   async prepareSwitch(context: StepContext): Promise<void> {
-    const step = STEP.switch;
-    const target = await this.describeInstance(step, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
+    const target = await this.describeInstance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
     this.targetAddress = target?.Endpoint?.Address ?? `<${this.settings.targetInstanceId}.Endpoint.Address>`;
-    // Reads the record (checks the zone is reachable and warms the connection the UPSERT uses).
-    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: this.settings.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-    const record = current?.ResourceRecordSets?.[0];
-    const sourceAddress = this.instances.get(this.settings.sourceInstanceId)?.Endpoint?.Address;
-    if (record && sourceAddress && !record.ResourceRecords?.some((r) => r.Value?.replace(/\.$/, '') === sourceAddress)) {
-      context.log.warn(`${this.settings.dns.recordName} currently points at ${record.ResourceRecords?.map((r) => r.Value).join(', ')}, not at the source ${sourceAddress}`);
-    }
+    const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
+    await this.switchPoint.checkRecord(STEP.switch, source?.Endpoint?.Address, context.log);
   }
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(STEP.switch, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, this.targetAddress!, context.runId)));
-    this.changeId = output?.ChangeInfo?.Id ?? '<ChangeInfo.Id of the UPSERT>';
+    await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
   }
 
-  /**
-   * Why INSYNC is awaited here and not inside the switch: Route 53 has accepted the change when
-   * the UPSERT returns (writes are already open on the target); INSYNC means every authoritative
-   * server answers the new name. The fence waits for it so it never beats the DNS.
-   * https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
-   */
+  /** The fence waits for INSYNC so that it never beats the DNS (writes are open on the target already). */
   async fenceSource(context: StepContext): Promise<Facts> {
-    const step = STEP.fence;
-    const changeId = this.changeId ?? '<ChangeInfo.Id of the UPSERT>';
-    await this.aws.wait<Route53Client>(step, { service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
-      waitUntilResourceRecordSetsChanged(config, { Id: changeId }),
-    );
-    const id = this.settings.sourceInstanceId;
-    const before = await this.describeInstance(step, id, { fresh: true });
-    const previous = (before?.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId!);
-    const fence = this.settings.fenceSecurityGroupId;
-    if (!(previous.length === 1 && previous[0] === fence)) {
-      await this.aws.write(step, 'rds', new ModifyDBInstanceCommand(fenceInput(id, fence)));
-    }
-    await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `security groups of ${id}`, state: `only ${fence}, active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
-      const now = await this.describeInstance(step, id, { fresh: true });
-      const groups = now?.VpcSecurityGroups ?? [];
-      if (groups.length === 1 && groups[0].VpcSecurityGroupId === fence && groups[0].Status === 'active') return { done: true };
-      return { done: false, progress: groups.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') || 'no security groups reported' };
-    });
-    context.log.info(`fenced ${id}: security groups ${previous.join(', ') || '(unknown)'} replaced by ${fence}; to undo: ModifyDBInstance VpcSecurityGroupIds [${previous.join(', ')}]`);
-    return { fence: `sg:${fence}`, sourcePreviousSecurityGroupIds: previous };
+    await this.switchPoint.waitInSync(STEP.fence);
+    return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log);
   }
 
   async recycleClients(_context?: StepContext): Promise<void> {
-    const step = STEP.switch;
-    const services = this.settings.aws.ecsServices;
-    for (const { cluster, service } of services) {
-      await this.aws.write(step, 'ecs', new UpdateServiceCommand({ cluster, service, forceNewDeployment: true }));
-    }
-    const clusters = [...new Set(services.map((s) => s.cluster))];
-    for (const cluster of clusters) {
-      const names = services.filter((s) => s.cluster === cluster).map((s) => s.service);
-      await this.aws.wait<ECSClient>(step, { service: 'ecs', command: 'DescribeServices', input: { cluster, services: names }, resource: `ECS services ${names.join(', ')} in ${cluster}`, state: 'stable', timeoutSeconds: this.settings.aws.waits.servicesSeconds }, (config) =>
-        waitUntilServicesStable(config, { cluster, services: names }),
-      );
-    }
+    await this.switchPoint.startRecycle(STEP.switch);
+    await this.switchPoint.waitRecycled(STEP.switch);
   }
 
   async removeReplica(context: StepContext): Promise<Facts> {
@@ -411,16 +340,8 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: id }),
     );
-    this.instances.delete(id); // the endpoint is known only now
+    this.rds.forget(id); // the endpoint is known only now
   }
-}
-
-/**
- * TLS of every administrator connection to RDS: required and verified, against aws.tlsCaFile
- * when set; the certificate names the endpoint, also when the connection goes through a tunnel.
- */
-export function endpointTls(aws: Pick<AwsMysqlSettings['aws'], 'tlsCaFile'>, endpointAddress: string): EndpointTls {
-  return { ...(aws.tlsCaFile ? { caFile: aws.tlsCaFile } : {}), rejectUnauthorized: true, serverName: endpointAddress };
 }
 
 export function replicaInput(id: string, sourceId: string, source: SourceSettings, tags: Tag[]) {
@@ -462,18 +383,4 @@ export function restoreInput(id: string, snapshotId: string, source: SourceSetti
     CACertificateIdentifier: source.caCertificateIdentifier,
     Tags: [...source.tags.filter((t) => !runTags.some((r) => r.Key === t.Key)), ...runTags],
   });
-}
-
-export function dnsUpsertInput(dns: AwsMysqlSettings['dns'], targetAddress: string, runId: string) {
-  return {
-    HostedZoneId: dns.zoneId,
-    ChangeBatch: {
-      Comment: `rds-cutover run ${runId}: switch to the new instance`,
-      Changes: [{ Action: 'UPSERT' as const, ResourceRecordSet: { Name: dns.recordName, Type: 'CNAME' as const, TTL: dns.ttlSeconds, ResourceRecords: [{ Value: targetAddress }] } }],
-    },
-  };
-}
-
-export function fenceInput(id: string, fenceSecurityGroupId: string) {
-  return { DBInstanceIdentifier: id, VpcSecurityGroupIds: [fenceSecurityGroupId], ApplyImmediately: true };
 }

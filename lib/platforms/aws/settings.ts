@@ -4,19 +4,21 @@ import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import { loadInfraEnvironment } from '../../../config/infra';
 import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../../stacks/outputs';
 
-/** Everything the AWS MySQL platform needs, with the stacks' outputs filled in. */
-export interface AwsMysqlSettings {
+/** An RDS instance or an Aurora cluster. */
+export interface DatabaseRef {
+  kind: 'instance' | 'cluster';
+  id: string;
+}
+
+/** What every AWS flow needs: the switch point, the fence and where the values came from. */
+export interface AwsCommonSettings {
   environment: string;
   aws: AwsSettings;
-  sourceInstanceId: string;
-  replicaInstanceId: string;
-  targetInstanceId: string;
-  encryptedSnapshotId: string;
-  kmsKeyId: string;
   dns: { zoneId: string; recordName: string; ttlSeconds: number };
   fenceSecurityGroupId: string;
-  replicationAccountHost: string;
-  /** Delete the temporary replica and the unencrypted snapshot at the end (`--cleanup`). */
+  /** The stacks' storage key (MySQL: the encrypted copy's key; PostgreSQL: the target must use it). */
+  kmsKeyId: string;
+  /** Delete what the run created temporarily (`--cleanup`). */
   cleanup: boolean;
   /** The outputs file consulted (absolute). */
   outputsFile: string;
@@ -24,6 +26,22 @@ export interface AwsMysqlSettings {
   missing: string[];
   /** Why the outputs file could not be used, if it could not. */
   outputsProblem?: string;
+}
+
+/** Everything the AWS MySQL platform needs, with the stacks' outputs filled in. */
+export interface AwsMysqlSettings extends AwsCommonSettings {
+  sourceInstanceId: string;
+  replicaInstanceId: string;
+  targetInstanceId: string;
+  encryptedSnapshotId: string;
+  replicationAccountHost: string;
+}
+
+/** Everything the AWS PostgreSQL platform needs, with the stacks' outputs filled in. */
+export interface AwsPostgresSettings extends AwsCommonSettings {
+  source: DatabaseRef;
+  /** The encrypted database the stacks created. */
+  target: DatabaseRef;
 }
 
 const PLACEHOLDER_DNS = { zoneId: '<dnsZoneId>', recordName: '<dnsRecordName>', ttlSeconds: '<dnsTtlSeconds>' as unknown as number };
@@ -39,11 +57,12 @@ export function accountHostFromCidr(cidr: string): string {
   return `${dotted(network)}/${dotted(mask)}`;
 }
 
-/**
- * Combine the environment's `aws` section with the stacks' outputs file and the infra config.
- * Config values win; the rest come from the outputs (`readInfraOutputs`, the stacks' own reader).
- */
-export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsMysqlSettings {
+export function databaseRef(config: { instanceId: string } | { clusterId: string }): DatabaseRef {
+  return 'clusterId' in config ? { kind: 'cluster', id: config.clusterId } : { kind: 'instance', id: config.instanceId };
+}
+
+/** The stacks' outputs and infra config of an environment, and the values common to every AWS flow. */
+function commonSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }) {
   const aws = environment.aws;
   if (!aws) throw new Error(`config/cutover/${environment.name}.ts: platform "aws" needs an aws section (region, source, adminPassword)`);
   const infraName = aws.infraEnvironment ?? environment.name;
@@ -62,29 +81,61 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
     vpcCidr = undefined;
   }
   const missing: string[] = [];
+  /** A value from config or the outputs; else a `<placeholder>`, and noted as missing. */
   const need = (value: string | undefined, field: string, from: string): string => {
     if (value !== undefined) return value;
     missing.push(`aws.${field} (or the stacks' output ${from})`);
     return `<${from}>`;
   };
-  const source = aws.source.instanceId;
-  const target = aws.targetInstanceId ?? `${source}-encrypted`;
-  const replicationAccountHost = aws.replicationAccountHost ?? (vpcCidr ? accountHostFromCidr(vpcCidr) : undefined);
-  if (!replicationAccountHost) missing.push(`aws.replicationAccountHost (or network.vpcCidr in config/infra/${infraName}.ts)`);
-  return {
+  const common: AwsCommonSettings = {
     environment: environment.name,
     aws,
-    sourceInstanceId: source,
-    replicaInstanceId: aws.replicaInstanceId ?? `${source}-cutover-replica`,
-    targetInstanceId: target,
-    encryptedSnapshotId: aws.encryptedSnapshotId ?? `${target}-seed`,
     kmsKeyId: need(aws.kmsKeyId ?? outputs?.cutover.storageKeyArn, 'kmsKeyId', 'storageKeyArn'),
     dns: aws.dns ?? outputs?.dns ?? (need(undefined, 'dns', 'dnsZoneId, dnsRecordName, dnsTtlSeconds'), PLACEHOLDER_DNS),
     fenceSecurityGroupId: need(aws.fenceSecurityGroupId ?? outputs?.cutover.fenceSecurityGroupId, 'fenceSecurityGroupId', 'fenceSecurityGroupId'),
-    replicationAccountHost: replicationAccountHost ?? '<VPC range>',
     cleanup: options.cleanup,
     outputsFile,
     missing,
     outputsProblem,
   };
+  return { common, outputs, vpcCidr, infraName, need };
+}
+
+/**
+ * Combine the environment's `aws` section with the stacks' outputs file and the infra config.
+ * Config values win; the rest come from the outputs (`readInfraOutputs`, the stacks' own reader).
+ */
+export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsMysqlSettings {
+  const { common, vpcCidr, infraName } = commonSettings(environment, options);
+  const aws = common.aws;
+  if ('clusterId' in aws.source) {
+    throw new Error(`config/cutover/${environment.name}.ts: aws.source.clusterId: the MySQL flow moves RDS instances only in this version (Aurora MySQL is not supported yet); name an instance with aws.source.instanceId`);
+  }
+  const source = aws.source.instanceId;
+  const target = aws.targetInstanceId ?? `${source}-encrypted`;
+  const replicationAccountHost = aws.replicationAccountHost ?? (vpcCidr ? accountHostFromCidr(vpcCidr) : undefined);
+  if (!replicationAccountHost) common.missing.push(`aws.replicationAccountHost (or network.vpcCidr in config/infra/${infraName}.ts)`);
+  return {
+    ...common,
+    sourceInstanceId: source,
+    replicaInstanceId: aws.replicaInstanceId ?? `${source}-cutover-replica`,
+    targetInstanceId: target,
+    encryptedSnapshotId: aws.encryptedSnapshotId ?? `${target}-seed`,
+    replicationAccountHost: replicationAccountHost ?? '<VPC range>',
+  };
+}
+
+/** The PostgreSQL flow's settings: the target is the database the stacks created (`database*` outputs). */
+export function resolveAwsPostgresSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsPostgresSettings {
+  const { common, outputs, need } = commonSettings(environment, options);
+  const aws = common.aws;
+  const configured = aws.postgres?.target;
+  const target: DatabaseRef = configured
+    ? databaseRef(configured)
+    : outputs?.database
+      ? { kind: outputs.database.kind, id: outputs.database.identifier }
+      : { kind: 'instance', id: need(undefined, 'postgres.target', 'databaseKind, databaseIdentifier') };
+  const problems = (environment.postgres?.appUsers ?? []).filter((role) => !aws.postgres?.appRolePasswords[role]);
+  for (const role of problems) common.missing.push(`aws.postgres.appRolePasswords.${role} ({ env: "VARIABLE" } or { secretArn: "arn:…" }): the role is created on the target with it`);
+  return { ...common, source: databaseRef(aws.source), target };
 }

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { RDSClient, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
@@ -29,7 +30,7 @@ export function prodEnvironment(overrides: { waits?: Partial<NonNullable<Cutover
     aws: {
       ...environment.aws!,
       outputsFile: overrides.outputsFile ?? OUTPUTS_FIXTURE,
-      waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, ...overrides.waits },
+      waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 2, ...overrides.waits },
     },
   };
 }
@@ -170,4 +171,12 @@ export function missingThen(aws: MockedAws, kind: 'instance' | 'snapshot', id: s
   const wrap = (answer: object) => (kind === 'instance' ? { DBInstances: [answer] } : { DBSnapshots: [{ DBSnapshotIdentifier: id, ...answer }] });
   answers.slice(0, -1).forEach((answer) => (behaviour as { resolvesOnce(v: object): unknown }).resolvesOnce(wrap(answer)));
   (behaviour as { resolves(v: object): unknown }).resolves(wrap(answers[answers.length - 1]));
+}
+
+/** A committed plan, asserted line by line (UPDATE_PLAN_FIXTURES=1 rewrites it from `out`). */
+export function expectPlanFixture(out: string[], fixture: string): void {
+  if (process.env.UPDATE_PLAN_FIXTURES) writeFileSync(fixture, out.join('\n') + '\n');
+  const expected = readFileSync(fixture, 'utf8').trimEnd().split('\n');
+  expect(out).toHaveLength(expected.length);
+  out.forEach((line, index) => expect(`${index + 1}: ${line}`).toBe(`${index + 1}: ${expected[index]}`));
 }

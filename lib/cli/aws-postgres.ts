@@ -1,0 +1,40 @@
+import type { FlowRunnerInput } from './cutover';
+import { runAwsFlow, type AwsRunnerDependencies } from './aws';
+import { postgresSettings } from './postgres';
+import { closePostgresConnections } from '../flows/postgres-common';
+import { postgresLogicalRunbook } from '../flows/postgres-logical';
+import { postgresDumpRunbook } from '../flows/postgres-dump';
+import { AwsPostgresPlatform, platformSqlPlanLines } from '../platforms/aws/aws-postgres-platform';
+import { awsPostgresRunbook, planAwsPostgresCalls } from '../platforms/aws/postgres-runbook';
+import { resolveAwsPostgresSettings } from '../platforms/aws/settings';
+
+/**
+ * `--engine postgres` on an AWS environment: the same logical or dump runbook as the local
+ * rehearsal, on RDS/Aurora (the AWS checks in front, the security-group fence at the end).
+ * Dry run by default (plan, AWS call list, SQL); --offline sends nothing; --execute runs it
+ * through runRunbook with journal, --resume, hooks and the report.
+ */
+export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDependencies = {}): Promise<number> {
+  const { environment, args } = input;
+  const settings = postgresSettings(environment, args);
+  const resolved = resolveAwsPostgresSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
+  const flowOf = args.method === 'logical' ? postgresLogicalRunbook : postgresDumpRunbook;
+  const platformOn = (gateway: ConstructorParameters<typeof AwsPostgresPlatform>[1]) => new AwsPostgresPlatform(resolved, gateway, { method: args.method, appUsers: settings.appUsers });
+  return runAwsFlow(
+    input,
+    {
+      engine: 'postgres',
+      resolved,
+      runbook: (gateway) => awsPostgresRunbook(flowOf, platformOn(gateway), gateway, settings),
+      async plan(gateway) {
+        const platform = platformOn(gateway);
+        const { calls, stoppedAt } = await planAwsPostgresCalls(platform, gateway, settings, args.method);
+        return { calls, stoppedAt, sqlHeading: "SQL the AWS platform sends (passwords masked; the flow's own SQL is described in its steps above):", sql: platformSqlPlanLines(platform, settings.database) };
+      },
+      cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
+      runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },
+      closeConnections: closePostgresConnections,
+    },
+    dependencies,
+  );
+}

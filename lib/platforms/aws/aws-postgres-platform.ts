@@ -1,0 +1,326 @@
+import {
+  DescribeDBClusterParametersCommand,
+  DescribeDBParametersCommand,
+  ModifyDBClusterParameterGroupCommand,
+  ModifyDBParameterGroupCommand,
+  waitUntilDBClusterAvailable,
+  waitUntilDBInstanceAvailable,
+  type DBCluster,
+  type DBInstance,
+  type DescribeDBParametersCommandOutput,
+  type Parameter,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+import type { PostgresPlatform } from '../postgres-platform';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
+import { closePg, connectPg, pgRow, quoteIdent, quoteLiteral, type PgClient } from '../../engines/postgres/connection';
+import { setRolesLogin, terminateSessions } from '../../engines/postgres/server';
+import { REDACTED } from '../../util/secrets';
+import { nowMs, sleep } from '../../util/time';
+import type { PostgresMethod } from '../../flows/postgres-common';
+import type { AwsGateway } from './gateway';
+import type { AwsPostgresSettings, DatabaseRef } from './settings';
+import { connectAddress, endpointTls, readPassword } from './credentials';
+import { RdsReader } from './rds-reader';
+import { AwsSwitch } from './switch';
+
+/** The runbook step each platform operation runs in (labels of the AWS call list). */
+export function postgresSteps(method: PostgresMethod) {
+  return {
+    preflight: 'aws.preflight',
+    source: 'postgres.preflight',
+    createTarget: 'postgres.target.create',
+    freeze: method === 'logical' ? 'postgres.switch' : 'postgres.source.freeze',
+    switch: 'postgres.switch',
+    fence: 'aws.source.fence',
+  } as const;
+}
+
+/** The parameter the freeze sets on the source's parameter group. */
+export const FREEZE_PARAMETER = 'default_transaction_read_only';
+
+const describeRef = (ref: DatabaseRef) => `${ref.kind === 'cluster' ? 'Aurora cluster' : 'RDS instance'} ${ref.id}`;
+
+/** Endpoint, port, master user and parameter group of an instance or a cluster (cluster: the writer endpoint). */
+export function databaseFacts(found: DBInstance | DBCluster | undefined, ref: DatabaseRef) {
+  if (!found) return undefined;
+  if (ref.kind === 'instance') {
+    const instance = found as DBInstance;
+    return { address: instance.Endpoint?.Address, port: instance.Endpoint?.Port ?? 5432, user: instance.MasterUsername, parameterGroup: instance.DBParameterGroups?.[0]?.DBParameterGroupName, status: instance.DBInstanceStatus, engine: instance.Engine, engineVersion: instance.EngineVersion, encrypted: instance.StorageEncrypted, kmsKeyId: instance.KmsKeyId, secretArn: instance.MasterUserSecret?.SecretArn, pendingReboot: instance.DBParameterGroups?.[0]?.ParameterApplyStatus === 'pending-reboot' };
+  }
+  const cluster = found as DBCluster;
+  return { address: cluster.Endpoint, port: cluster.Port ?? 5432, user: cluster.MasterUsername, parameterGroup: cluster.DBClusterParameterGroup, status: cluster.Status, engine: cluster.Engine, engineVersion: cluster.EngineVersion, encrypted: cluster.StorageEncrypted, kmsKeyId: cluster.KmsKeyId, secretArn: cluster.MasterUserSecret?.SecretArn, pendingReboot: (cluster.DBClusterMembers ?? []).some((m) => m.DBClusterParameterGroupStatus === 'pending-reboot') };
+}
+
+export function freezeParameterInput(ref: DatabaseRef, group: string, readOnly: boolean) {
+  const Parameters = [{ ParameterName: FREEZE_PARAMETER, ParameterValue: readOnly ? '1' : '0', ApplyMethod: 'immediate' as const }];
+  return ref.kind === 'instance' ? { DBParameterGroupName: group, Parameters } : { DBClusterParameterGroupName: group, Parameters };
+}
+
+/**
+ * The PostgreSQL platform on RDS/Aurora. The target is the encrypted database the stacks
+ * created (createTarget checks it and adds the database and the application roles); the source
+ * is frozen through its own parameter group (default_transaction_read_only, a dynamic
+ * parameter); the switch point is the Route 53 CNAME. There is no pooler to pause: writes fail
+ * read-only from the freeze until clients follow the new name (RDS Proxy is not driven yet).
+ * The application roles are fenced (NOLOGIN) at the switch; the deny-all security group goes
+ * on at the very end (`aws.source.fence`), because the flow still reads the source after the
+ * switch (checksums, dropping the slot).
+ */
+export class AwsPostgresPlatform implements PostgresPlatform {
+  readonly kind = 'aws' as const;
+  readonly steps: ReturnType<typeof postgresSteps>;
+  readonly rds: RdsReader;
+  private readonly switchPoint: AwsSwitch;
+  private readonly passwords = new Map<string, string>();
+  private targetAddress?: string;
+  private warnedNoPooler = false;
+
+  constructor(
+    readonly settings: AwsPostgresSettings,
+    private readonly aws: AwsGateway,
+    readonly options: { method: PostgresMethod; appUsers: string[] },
+  ) {
+    this.steps = postgresSteps(options.method);
+    this.rds = new RdsReader(aws);
+    this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+  }
+
+  // ---- reading state ---------------------------------------------------------------------
+
+  async describe_(step: string, ref: DatabaseRef, options: { fresh?: boolean } = {}) {
+    const found = ref.kind === 'instance' ? await this.rds.instance(step, ref.id, options) : await this.rds.cluster(step, ref.id, options);
+    return databaseFacts(found, ref);
+  }
+
+  /** The configured group's parameters, page by page (DescribeDBParameters returns 100 at most). */
+  async parameters(step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
+    const all: Parameter[] = [];
+    let marker: string | undefined;
+    do {
+      const input = { ...(ref.kind === 'instance' ? { DBParameterGroupName: group } : { DBClusterParameterGroupName: group }), Source: 'user', ...(marker ? { Marker: marker } : {}) };
+      const output = await this.aws.read<DescribeDBParametersCommandOutput>(step, 'rds', ref.kind === 'instance' ? new DescribeDBParametersCommand(input as never) : new DescribeDBClusterParametersCommand(input as never));
+      if (!output) return undefined;
+      all.push(...(output.Parameters ?? []));
+      marker = output.Marker;
+    } while (marker);
+    return all;
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------
+
+  private async password(key: string, step: string, from: Parameters<typeof readPassword>[2], what: string): Promise<string> {
+    if (!this.passwords.has(key)) this.passwords.set(key, await readPassword(this.aws, step, from, what));
+    return this.passwords.get(key)!;
+  }
+
+  private async endpointOf(name: string, step: string, ref: DatabaseRef, database: string, password: (facts: NonNullable<ReturnType<typeof databaseFacts>>) => Promise<string>): Promise<PostgresEndpoint> {
+    const facts = await this.describe_(step, ref);
+    if (!facts?.address) throw new Error(`${describeRef(ref)} has no endpoint yet (status ${facts?.status ?? 'not found'}): wait until it is available, then --resume`);
+    const { host, port } = connectAddress(this.settings.aws.tunnels, ref.id, facts.address, facts.port);
+    return { name, host, port, user: facts.user ?? 'postgres', password: await password(facts), database, tls: endpointTls(this.settings.aws, facts.address) };
+  }
+
+  source(database: string): Promise<PostgresEndpoint> {
+    return this.endpointOf('source', this.steps.source, this.settings.source, database, () => this.password('source', this.steps.source, this.settings.aws.adminPassword, `master password of ${this.settings.source.id}`));
+  }
+
+  target(_facts: Facts, database: string): Promise<PostgresEndpoint> {
+    return this.endpointOf('target', this.steps.createTarget, this.settings.target, database, (facts) => {
+      const from = this.settings.aws.postgres?.targetAdminPassword ?? (facts.secretArn ? { secretArn: facts.secretArn } : undefined);
+      if (!from) throw new Error(`${describeRef(this.settings.target)} has no RDS-managed master secret: set aws.postgres.targetAdminPassword in config/cutover/${this.settings.environment}.ts`);
+      return this.password('target', this.steps.createTarget, from, `master password of ${this.settings.target.id}`);
+    });
+  }
+
+  /** The target dials the source inside the VPC (never through the operator's tunnel), encrypted. */
+  async sourceForSubscription() {
+    const facts = databaseFacts(this.rds.known(this.settings.source), this.settings.source);
+    if (!facts?.address) throw new Error(`The source ${this.settings.source.id} has not been described yet (run the preflight first)`);
+    return { host: facts.address, port: facts.port, sslmode: 'require' };
+  }
+
+  // ---- plan lines --------------------------------------------------------------------------
+
+  readonly describe = {
+    source: () => `${describeRef(this.settings.source)} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.source.id] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.source.id]}` : ''}`,
+    target: () => `${describeRef(this.settings.target)}, encrypted, from the stacks`,
+    createTarget: () => [
+      `The target ${describeRef(this.settings.target)} is created by the stacks (cdktf deploy), not by this run: check it is available and encrypted with ${this.settings.kmsKeyId};`,
+      `create the application roles ${this.options.appUsers.join(', ')} (passwords from aws.postgres.appRolePasswords) and the empty database.`,
+    ],
+    freeze: () => [
+      `freeze the source: ${this.settings.source.kind === 'cluster' ? 'ModifyDBClusterParameterGroup' : 'ModifyDBParameterGroup'} ${FREEZE_PARAMETER}=1 (immediate) on the custom parameter group already attached to ${this.settings.source.id}`,
+      `(attaching a group needs a reboot: attach it before the window), then wait until the server reports it (at most ${this.settings.aws.waits.freezeSeconds} s, part of --switch-timeout);`,
+      'no pooler on AWS: application writes fail read-only from here until clients follow the DNS change; they do not queue;',
+    ],
+    switchEndpoint: () => [
+      `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
+    ],
+    fence: () => [
+      `wait for Route 53 INSYNC; application roles NOLOGIN on the old source and their sessions ended;${this.settings.aws.ecsServices.length > 0 ? ` recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (forceNewDeployment, wait until stable);` : ''}`,
+      `the deny-all security group ${this.settings.fenceSecurityGroupId} goes on at the end (aws.source.fence), after the flow last reads the source.`,
+    ],
+  };
+
+  // ---- operations --------------------------------------------------------------------------
+
+  /** Wait until the stacks' target is available, check its encryption, then add the roles and the database. */
+  async createTarget(context: StepContext, options: { database: string; version?: number }): Promise<Facts> {
+    const step = this.steps.createTarget;
+    const ref = this.settings.target;
+    await this.waitAvailable(step, ref);
+    const target = await this.describe_(step, ref, { fresh: true });
+    if (this.aws.canRead) {
+      if (!target) throw new Error(`${describeRef(ref)} not found in ${this.settings.aws.region}: deploy the stacks (npx cdktf deploy 'rds-cutover-${this.settings.aws.infraEnvironment ?? this.settings.environment}-*') or fix aws.postgres.target`);
+      if (!target.encrypted) throw new Error(`${describeRef(ref)} is not encrypted: it must be the stacks' target (storage encrypted with ${this.settings.kmsKeyId})`);
+      const major = Number((target.engineVersion ?? '').split('.')[0]);
+      if (options.version !== undefined && major !== options.version) throw new Error(`${describeRef(ref)} runs PostgreSQL ${target.engineVersion}, not ${options.version}: fix postgres.targetVersion or the stacks' database.engineVersion`);
+    }
+    if (this.aws.planning) return { targetId: ref.id, targetKind: ref.kind };
+    const roles = await this.appRolePasswords(step);
+    const admin = await connectPg(await this.target(context.facts, 'postgres'), { writable: true });
+    try {
+      for (const statement of createRolesSql(roles)) await admin.query(statement);
+      // CREATE DATABASE cannot run inside a transaction (nor a DO block): look first.
+      const exists = await pgRow(admin, 'SELECT 1 AS x FROM pg_database WHERE datname = $1', [options.database]);
+      if (!exists) await admin.query(createDatabaseSql(options.database, this.options.appUsers[0]));
+    } finally {
+      await closePg(admin);
+    }
+    return { targetId: ref.id, targetKind: ref.kind, targetEngineVersion: target?.engineVersion ?? null };
+  }
+
+  private async appRolePasswords(step: string): Promise<Array<{ role: string; password: string }>> {
+    const configured = this.settings.aws.postgres?.appRolePasswords ?? {};
+    const roles: Array<{ role: string; password: string }> = [];
+    for (const role of this.options.appUsers) {
+      const from = configured[role];
+      if (!from) throw new Error(`No password for application role ${role}: set aws.postgres.appRolePasswords.${role} in config/cutover/${this.settings.environment}.ts`);
+      roles.push({ role, password: await this.password(`role:${role}`, step, from, `password of role ${role}`) });
+    }
+    return roles;
+  }
+
+  /**
+   * The freeze: the dynamic parameter default_transaction_read_only on the parameter group the
+   * source already uses (a newly attached group would need a reboot). RDS applies it
+   * asynchronously; the administrator session polls its own `reset_val` (the server-wide value
+   * after the reload; the session itself stays writable) until it changed.
+   */
+  async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
+    const step = this.steps.freeze;
+    const ref = this.settings.source;
+    const source = await this.describe_(step, ref);
+    const group = source?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
+    const input = freezeParameterInput(ref, group, readOnly);
+    await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
+    if (this.aws.planning) return;
+    const admin = await this.sourceAdmin(context);
+    const wanted = readOnly ? 'on' : 'off';
+    const deadline = nowMs() + this.settings.aws.waits.freezeSeconds * 1000;
+    for (;;) {
+      const row = await pgRow<{ reset_val: string }>(admin, "SELECT reset_val FROM pg_settings WHERE name = 'default_transaction_read_only'");
+      if (row?.reset_val === wanted) return;
+      if (nowMs() > deadline) throw new Error(`${ref.id}: ${FREEZE_PARAMETER} did not become ${wanted} within ${this.settings.aws.waits.freezeSeconds} s after modifying parameter group ${group} (is it the group the source uses, and in-sync? see DescribeDB${ref.kind === 'cluster' ? 'Clusters' : 'Instances'})`);
+      await sleep(200);
+    }
+  }
+
+  async prepareSwitch(context: StepContext): Promise<void> {
+    // The freeze's session is opened now, so the switch does not pay for it.
+    if (!this.aws.planning) await this.sourceAdmin(context);
+    const target = await this.describe_(this.steps.switch, this.settings.target, { fresh: true });
+    this.targetAddress = target?.address ?? `<${this.settings.target.id}.Endpoint>`;
+    await this.switchPoint.checkRecord(this.steps.switch, databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
+  }
+
+  /** Nothing to pause without a pooler: say so once, and go on (writes fail rather than queue). */
+  async pauseClients(context: StepContext): Promise<boolean> {
+    if (!this.warnedNoPooler) context.log.warn('no pooler to pause on AWS: application writes fail (read-only) from the freeze until clients follow the DNS change');
+    this.warnedNoPooler = true;
+    return true;
+  }
+
+  async switchEndpoint(context: StepContext): Promise<void> {
+    if (!this.targetAddress) await this.prepareSwitch(context);
+    await this.switchPoint.upsert(this.steps.switch, this.targetAddress!, context.runId);
+  }
+
+  async resumeClients(): Promise<void> {
+    // No pooler: clients reconnect by themselves (and through the ECS recycle in fenceSource).
+  }
+
+  /** INSYNC, then the application roles lose LOGIN on the old source, then the ECS services are recycled. */
+  async fenceSource(context: StepContext): Promise<Facts> {
+    const step = this.steps.switch;
+    await this.switchPoint.waitInSync(step);
+    let ended = 0;
+    if (!this.aws.planning) {
+      const admin = await this.sourceAdmin(context);
+      await setRolesLogin(admin, this.options.appUsers, false);
+      ended = await terminateSessions(admin, this.options.appUsers);
+    }
+    await this.switchPoint.startRecycle(step);
+    await this.switchPoint.waitRecycled(step);
+    return { fence: 'roles-nologin', fenceSessionsEnded: ended, securityGroupFence: 'pending (aws.source.fence)' };
+  }
+
+  /** The last step of the run: the deny-all security group on the old source. */
+  fenceWithSecurityGroup(context: StepContext): Promise<Facts> {
+    return this.switchPoint.fence(this.steps.fence, this.settings.source, context.log);
+  }
+
+  private async waitAvailable(step: string, ref: DatabaseRef): Promise<void> {
+    const spec = { service: 'rds' as const, resource: `target ${ref.id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds };
+    if (ref.kind === 'instance') {
+      await this.aws.wait<RDSClient>(step, { ...spec, command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } }, (config) => waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: ref.id }));
+    } else {
+      await this.aws.wait<RDSClient>(step, { ...spec, command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } }, (config) => waitUntilDBClusterAvailable(config, { DBClusterIdentifier: ref.id }));
+    }
+  }
+
+  /** A writable administrator session on the source, kept for the run (closed with the flow's connections). */
+  private async sourceAdmin(context: StepContext): Promise<PgClient> {
+    const key = 'postgres.platform.sourceAdmin';
+    const existing = context.runtime.get(key) as PgClient | undefined;
+    if (existing) return existing;
+    const client = await connectPg(await this.source('postgres'), { writable: true });
+    context.runtime.set(key, client);
+    return client;
+  }
+}
+
+/**
+ * The roles createTarget makes on the target (in its `postgres` database), idempotent. The
+ * administrator joins each role: from PostgreSQL 16 a role's creator may not otherwise restore
+ * objects owned by it (ALTER … OWNER TO in the dump).
+ */
+export function createRolesSql(roles: Array<{ role: string; password: string }>): string[] {
+  return roles.flatMap(({ role, password }) => [
+    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN ALTER ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}; ELSE CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}; END IF; END $$`,
+    `GRANT ${quoteIdent(role)} TO CURRENT_USER`,
+  ]);
+}
+
+export function createDatabaseSql(database: string, owner: string | undefined): string {
+  return `CREATE DATABASE ${quoteIdent(database)}${owner ? ` OWNER ${quoteIdent(owner)}` : ''}`;
+}
+
+/** The SQL the AWS platform itself sends (the flow's own SQL is in the steps), passwords masked. */
+export function platformSqlPlanLines(platform: AwsPostgresPlatform, database: string): string[] {
+  const roles = platform.options.appUsers;
+  const masked = createRolesSql(roles.map((role) => ({ role, password: REDACTED })));
+  const list = roles.map((r) => quoteLiteral(r)).join(', ');
+  return [
+    `  ${platform.steps.createTarget}, on the target (database postgres):`,
+    ...masked.map((statement) => `    ${statement}`),
+    `    ${createDatabaseSql(database, roles[0])}  -- when SELECT 1 FROM pg_database WHERE datname = '${database}' finds none`,
+    `  ${platform.steps.freeze}, on the source (after the parameter-group change):`,
+    "    SELECT reset_val FROM pg_settings WHERE name = 'default_transaction_read_only'  -- every 200 ms until 'on'",
+    `  ${platform.steps.switch}, on the old source (fence, after INSYNC):`,
+    ...roles.map((role) => `    ALTER ROLE ${quoteIdent(role)} NOLOGIN`),
+    `    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ANY(ARRAY[${list}]) …`,
+  ];
+}

@@ -1,0 +1,120 @@
+import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
+import type { PostgresFlowSettings, PostgresMethod } from '../../flows/postgres-common';
+import { silentLogger } from '../../util/log';
+import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
+import type { AwsGateway, RecordedCall } from './gateway';
+import { FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
+import { PLANNED_RUN_ID } from './aws-mysql-platform';
+import { missingValueProblems, readSwitchPoint, withAwsSteps } from './preflight';
+
+const POSTGRES_ENGINES = ['postgres', 'aurora-postgresql'];
+
+/**
+ * Read-only AWS checks for the PostgreSQL flow: the source (PostgreSQL, available, a custom
+ * parameter group the freeze can modify, `rds.logical_replication=1` applied for the logical
+ * method), the stacks' target (encrypted with the stacks' key), the fence group, the CNAME and
+ * the ECS services. Offline the calls are only listed.
+ */
+export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
+  const s = platform.settings;
+  const step = platform.steps.preflight;
+  const problems = missingValueProblems(s);
+  const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
+  const source = await platform.describe_(step, s.source);
+  const target = await platform.describe_(step, s.target);
+  const group = source?.parameterGroup ?? `<${s.source.id}.${s.source.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
+  const parameters = await platform.parameters(step, s.source, group);
+  const switchPoint = await readSwitchPoint(s, aws, step);
+  if (!aws.canRead) return {};
+
+  const setting = (name: string) => parameters?.find((p) => p.ParameterName === name)?.ParameterValue;
+  if (!source) {
+    problems.push(`${s.source.kind === 'cluster' ? 'Aurora cluster' : 'RDS instance'} ${s.source.id} not found in ${s.aws.region} for ${identity?.Arn ?? 'these credentials'}: fix aws.source or aws.region`);
+  } else {
+    if (!POSTGRES_ENGINES.includes(source.engine ?? '')) problems.push(`${s.source.id} runs ${source.engine}: --engine postgres moves PostgreSQL (RDS or Aurora)`);
+    if (source.status !== 'available') problems.push(`${s.source.id} is ${source.status}, not available: wait, then run again`);
+    if (!source.parameterGroup || source.parameterGroup.startsWith('default.')) {
+      problems.push(`${s.source.id} uses the default parameter group ${source.parameterGroup ?? '(none)'}, which cannot be modified: attach a custom group (the stacks' frozen group family, or a copy of the current one) and reboot before the window; the freeze sets ${FREEZE_PARAMETER} on it`);
+    }
+    if (source.pendingReboot) problems.push(`${s.source.id} has parameter changes pending a reboot: reboot it before the window (a static parameter such as rds.logical_replication applies only then)`);
+    if (platform.options.method === 'logical' && setting('rds.logical_replication') !== '1') {
+      problems.push(`rds.logical_replication is not 1 in ${group}: set it (static: it applies after a REBOOT of ${s.source.id}; plan the reboot ahead of the window), or use --method dump`);
+    }
+  }
+  if (!target) {
+    problems.push(`the target ${s.target.id} does not exist: deploy the stacks (npx cdktf deploy 'rds-cutover-${s.aws.infraEnvironment ?? s.environment}-*') or fix aws.postgres.target`);
+  } else {
+    if (!target.encrypted) problems.push(`the target ${s.target.id} is not encrypted: it must be the stacks' database, encrypted with ${s.kmsKeyId}`);
+    else if (target.kmsKeyId && !target.kmsKeyId.endsWith(s.kmsKeyId.split('/').pop()!)) problems.push(`the target ${s.target.id} is encrypted with ${target.kmsKeyId}, not the stacks' key ${s.kmsKeyId}: fix aws.kmsKeyId or aws.postgres.target`);
+  }
+  problems.push(...switchPoint.problems());
+  if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
+  context.log.info(`AWS preflight passed as ${identity?.Arn ?? 'unknown identity'}: ${s.source.id} ${source?.engine} ${source?.engineVersion} → ${s.target.id} ${target?.engineVersion}`);
+  return { awsAccount: identity?.Account ?? null, sourceEngineVersion: source?.engineVersion ?? null, targetEngineVersion: target?.engineVersion ?? null };
+}
+
+export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: AwsGateway): Step {
+  const s = platform.settings;
+  return {
+    id: platform.steps.preflight,
+    kind: 'check',
+    describe: () => [
+      `Read-only AWS checks: caller identity; ${s.source.id} is PostgreSQL, available, on a custom parameter group (the freeze modifies it)${platform.options.method === 'logical' ? ' with rds.logical_replication = 1 applied (static: a REBOOT, plan it ahead)' : ''};`,
+      `the target ${s.target.id} exists, encrypted with the stacks' key; fence group ${s.fenceSecurityGroupId} has no rules; CNAME ${s.dns.recordName} exists; ECS services active.`,
+    ],
+    apply: (context) => awsPostgresPreflight(platform, aws, context),
+  };
+}
+
+/** The last step: the deny-all group on the old source, once the flow no longer reads it. */
+export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
+  return {
+    id: platform.steps.fence,
+    kind: 'action',
+    describe: () => [
+      `Fence the old source for good: ${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately);`,
+      'the log prints the call that undoes it. The old source is never deleted.',
+    ],
+    apply: (context) => platform.fenceWithSecurityGroup(context),
+  };
+}
+
+/** The PostgreSQL flow's runbook on AWS: the AWS checks first, the security-group fence last; the flow itself unchanged. */
+export function awsPostgresRunbook(flow: (platform: AwsPostgresPlatform, settings: PostgresFlowSettings) => Runbook, platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings): Runbook {
+  return withAwsSteps(flow(platform, settings), { before: [awsPostgresPreflightStep(platform, aws)], after: [awsSourceFenceStep(platform)] });
+}
+
+/** Every AWS call a PostgreSQL run would make, in order (the platform's operations against a planning gateway). */
+export async function planAwsPostgresCalls(platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings, method: PostgresMethod): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
+  if (!aws.planning) throw new Error('planAwsPostgresCalls needs a gateway in plan mode');
+  const context: StepContext = { runId: PLANNED_RUN_ID, dryRun: true, log: silentLogger, facts: {}, runtime: new Map() };
+  // The order of the flows' switch: prepare, pause, (logical: freeze inside the switch), repoint, resume, fence.
+  const switchOperations = async (freeze: boolean) => {
+    await platform.prepareSwitch(context);
+    await platform.pauseClients(context);
+    if (freeze) await platform.setSourceReadOnly(context, true);
+    await platform.switchEndpoint(context);
+    await platform.resumeClients();
+    await platform.fenceSource(context);
+  };
+  const operations: Array<[string, () => Promise<unknown>]> = [
+    [platform.steps.preflight, () => awsPostgresPreflight(platform, aws, context)],
+    [platform.steps.createTarget, () => platform.createTarget(context, { database: settings.database, version: settings.targetVersion })],
+    ...(method === 'logical'
+      ? ([[platform.steps.switch, () => switchOperations(true)]] as Array<[string, () => Promise<unknown>]>)
+      : ([
+          [platform.steps.freeze, () => platform.setSourceReadOnly(context, true)],
+          [platform.steps.switch, () => switchOperations(false)],
+        ] as Array<[string, () => Promise<unknown>]>)),
+    [platform.steps.fence, () => platform.fenceWithSecurityGroup(context)],
+  ];
+  for (const [step, operation] of operations) {
+    try {
+      await operation();
+    } catch (error) {
+      if (step === platform.steps.preflight && (error as Error).name === 'PreconditionFailed') continue;
+      return { calls: aws.calls, stoppedAt: `${step}: ${(error as Error).message}` };
+    }
+  }
+  return { calls: aws.calls };
+}

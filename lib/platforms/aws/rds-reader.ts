@@ -1,0 +1,62 @@
+import {
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  type DBCluster,
+  type DBInstance,
+  type DescribeDBClustersCommandOutput,
+  type DescribeDBInstancesCommandOutput,
+} from '@aws-sdk/client-rds';
+import type { AwsGateway } from './gateway';
+import type { DatabaseRef } from './settings';
+
+export function isNotFound(error: unknown): boolean {
+  return /NotFound/.test((error as { name?: string }).name ?? '');
+}
+
+/**
+ * DescribeDBInstances / DescribeDBClusters through the gateway, remembered per id until asked
+ * for a fresh look. Undefined when the resource does not exist, or offline (where each read is
+ * listed once).
+ */
+export class RdsReader {
+  private readonly instances = new Map<string, DBInstance>();
+  private readonly clusters = new Map<string, DBCluster>();
+
+  constructor(private readonly aws: AwsGateway) {}
+
+  async instance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
+    return this.cached(this.instances, id, options, async () => {
+      const output = await this.aws.read<DescribeDBInstancesCommandOutput>(step, 'rds', new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+      return output?.DBInstances?.[0];
+    });
+  }
+
+  async cluster(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBCluster | undefined> {
+    return this.cached(this.clusters, id, options, async () => {
+      const output = await this.aws.read<DescribeDBClustersCommandOutput>(step, 'rds', new DescribeDBClustersCommand({ DBClusterIdentifier: id }));
+      return output?.DBClusters?.[0];
+    });
+  }
+
+  /** What was read last, without a call. */
+  known(ref: DatabaseRef): DBInstance | DBCluster | undefined {
+    return ref.kind === 'instance' ? this.instances.get(ref.id) : this.clusters.get(ref.id);
+  }
+
+  forget(id: string): void {
+    this.instances.delete(id);
+    this.clusters.delete(id);
+  }
+
+  private async cached<T>(cache: Map<string, T>, id: string, options: { fresh?: boolean }, read: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (!options.fresh && cache.has(id)) return cache.get(id);
+    try {
+      const found = await read();
+      if (found || !this.aws.canRead) cache.set(id, found as T);
+      return found;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
