@@ -155,14 +155,14 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     hookAfter: 'after-switch',
     describe: () => [
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else resume on the source and abort:`,
-      'PAUSE the pooler (clients queue instead of failing);',
+      ...platform.describe.pause(),
       ...platform.describe.freeze(),
       `end the remaining sessions of ${settings.appUsers.join(', ')} on the source;`,
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
       'copy every sequence value to the target (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
       ...platform.describe.switchEndpoint(),
-      'RESUME the pooler: queued clients continue on the target;',
+      ...platform.describe.resume(),
       ...platform.describe.fence(),
     ],
     precondition: async (context) => {

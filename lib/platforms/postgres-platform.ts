@@ -26,7 +26,11 @@ export interface PostgresPlatform {
     target(): string;
     createTarget(): string[];
     freeze(): string[];
+    /** What holding clients at the switch point means here (a pooler PAUSE, or nothing to hold). */
+    pause(): string[];
     switchEndpoint(): string[];
+    /** What releasing them means (RESUME, or clients following the DNS change). */
+    resume(): string[];
     fence(): string[];
   };
 

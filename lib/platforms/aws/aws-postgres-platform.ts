@@ -155,6 +155,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       `(attaching a group needs a reboot: attach it before the window), then wait until the server reports it (at most ${this.settings.aws.waits.freezeSeconds} s, part of --switch-timeout);`,
       'no pooler on AWS: application writes fail read-only from here until clients follow the DNS change; they do not queue;',
     ],
+    pause: () => [],
+    resume: () => ['no pooler to release: clients reach the target as they resolve the new record;'],
     switchEndpoint: () => [
       `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
     ],
