@@ -98,13 +98,21 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   let result: RunResultKind = options.dryRun ? 'planned' : 'success';
   let error: string | undefined;
 
+  // Once a step past the point of no return has run, stopping would only skip verification
+  // and clean-up: a failing hook is then recorded (the run ends failed) but does not stop it.
+  let pastPointOfNoReturn = false;
+  const lateHookFailures: string[] = [];
   const hook = async (phase: HookPhase, step?: Step) => {
     for (const command of options.hooks?.[phase] ?? []) {
       log.info(`hook ${phase}: ${command}`);
       const outcome = await runHook(command, { runId, flow: runbook.flow, environment: options.environment, phase, dryRun: options.dryRun, step: step?.id, facts }, { hideEnv: options.hideEnvFromHooks });
       journal?.append({ type: 'hook', at: new Date().toISOString(), phase, command: outcome.command, exitCode: outcome.exitCode, durationMs: outcome.durationMs });
       if (outcome.outputTail) log.info(`hook ${phase} output:\n${outcome.outputTail}`);
-      if (outcome.exitCode !== 0) throw new AbortRun(`hook ${phase} (${outcome.command}) exited with ${outcome.exitCode}`);
+      if (outcome.exitCode === 0) continue;
+      const message = `hook ${phase} (${outcome.command}) exited with ${outcome.exitCode}`;
+      if (!pastPointOfNoReturn) throw new AbortRun(message);
+      log.error(`${message}; past the point of no return the run goes on (verification, fencing)`);
+      lateHookFailures.push(message);
     }
   };
 
@@ -140,6 +148,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         stepResult.status = step.kind === 'check' && options.dryRun ? 'checked' : 'done';
         journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
         log.info(`${step.id}: ${stepResult.status} in ${stepResult.durationMs} ms`);
+        if (step.irreversible && !options.dryRun) pastPointOfNoReturn = true;
         await options.onStepDone?.(step, facts);
       } catch (failure) {
         stepResult.durationMs = Math.round(nowMs() - stepStart);
@@ -162,6 +171,9 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     if (problems.length > 0) {
       result = 'failed';
       error = `${problems.length} precondition(s) failed`;
+    } else if (lateHookFailures.length > 0) {
+      result = 'failed';
+      error = lateHookFailures.join('; ');
     }
   } catch (failure) {
     result = failure instanceof AbortRun ? 'aborted' : 'failed';

@@ -114,6 +114,16 @@ describe('runbook engine', () => {
     expect(calls).toEqual(['test.check', 'test.first']);
   });
 
+  test('a failing after-switch hook does not stop verification after the point of no return; the run ends failed', async () => {
+    const calls: string[] = [];
+    const runbook = recordingRunbook(calls);
+    runbook.steps[2].hookAfter = 'after-switch';
+    const result = await runRunbook({ runbook, environment: 'test', stateDir: stateDir(), dryRun: false, hooks: parseHooks(['after-switch=exit 4']), log: silentLogger });
+    expect(calls).toEqual(['test.check', 'test.first', 'test.switch', 'test.last']);
+    expect(result.result).toBe('failed');
+    expect(result.error).toMatch(/hook after-switch .* exited with 4/);
+  });
+
   test('hooks get run facts in CUTOVER_* variables, including CUTOVER_DRY_RUN', async () => {
     const dir = stateDir();
     const out = join(dir, 'hook.env');
