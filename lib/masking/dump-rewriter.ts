@@ -15,15 +15,19 @@ export class DumpFormatError extends Error {
 export type TableResolver = (table: string, columns: ColumnInfo[]) => TableMasking;
 
 /**
- * Bytes are handled as latin1 strings: one byte is one character, so any byte sequence
- * (UTF-8, or raw binary in a blob dumped without --hex-blob) round-trips exactly, and V8's
- * one-byte string operations (indexOf, slicing, concatenation) are much cheaper than
- * Buffer views. Only the values of masked columns are decoded from UTF-8, and only the
- * replacement text is encoded back.
+ * The dump is handled as bytes (Buffers and offsets): any byte sequence (UTF-8, or raw
+ * binary in a blob dumped without --hex-blob) round-trips exactly. Kept bytes are copied in
+ * bulk from the input to the output; only the values of masked columns are decoded (latin1
+ * for ASCII, UTF-8 otherwise) and only their replacements are encoded.
  */
+interface FastBuffer extends Buffer {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+const latin1Of = (data: Buffer, start: number, end: number): string => (data as FastBuffer).latin1Slice(start, end);
+const utf8Of = (data: Buffer, start: number, end: number): string => (data as FastBuffer).utf8Slice(start, end);
 const NON_ASCII = /[^\x00-\x7f]/;
 const fromLatin1Bytes = (text: string) => (NON_ASCII.test(text) ? Buffer.from(text, 'latin1').toString('utf8') : text);
-const toLatin1Bytes = (text: string) => (NON_ASCII.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text);
 
 const QUOTE = 0x27;
 const BACKSLASH = 0x5c;
@@ -31,6 +35,7 @@ const OPEN = 0x28;
 const CLOSE = 0x29;
 const COMMA = 0x2c;
 const SEMICOLON = 0x3b;
+const NEWLINE = 0x0a;
 
 /** MariaDB >= 10.5.25/10.6.18/10.11.8 starts dumps with this line; MySQL clients reject it. */
 export const MARIADB_SANDBOX_LINE = '/*M!999999\\- enable the sandbox mode */';
@@ -44,11 +49,52 @@ const REFUSED = [
 
 const isSpace = (code: number) => code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
 const NUMBER = /^-?\d+(\.\d+)?$/;
+/** The letter after the backslash for each byte mysqldump escapes in a string literal (0: written as it is). */
+const ESCAPE_LETTER = new Uint8Array(128);
+for (const [char, letter] of [['\0', '0'], ['\n', 'n'], ['\r', 'r'], ['\\', '\\'], ["'", "'"], ['"', '"'], ['\x1a', 'Z']]) ESCAPE_LETTER[char.charCodeAt(0)] = letter.charCodeAt(0);
+
+/** Column kinds of a row plan. */
+const KEEP = 0;
+const CONSTANT = 1;
+const MASK = 2;
+
+/**
+ * How the values of one INSERT are rewritten, by position: kept (copied byte for byte), a
+ * constant (its literal encoded once), or masked by a function.
+ */
+interface RowPlan {
+  kinds: Uint8Array;
+  maskers: (ValueMasker | undefined)[];
+  /** The constant's literal where the dump has a quoted value / an unquoted one (a number stays a number). */
+  quotedConstant: (Buffer | undefined)[];
+  unquotedConstant: (Buffer | undefined)[];
+  /** True when no column is masked: rows are only parsed (to find their end and count values). */
+  keepsAll: boolean;
+}
+
+function rowPlan(maskers: (ValueMasker | undefined)[]): RowPlan {
+  const kinds = new Uint8Array(maskers.length);
+  const quotedConstant: (Buffer | undefined)[] = [];
+  const unquotedConstant: (Buffer | undefined)[] = [];
+  maskers.forEach((masker, index) => {
+    if (masker === undefined) kinds[index] = KEEP;
+    else if (masker.constantResult !== undefined) {
+      kinds[index] = CONSTANT;
+      const result = masker.constantResult;
+      quotedConstant[index] = Buffer.from(result === null ? 'NULL' : quoteLiteral(result), 'utf8');
+      unquotedConstant[index] = Buffer.from(result === null ? 'NULL' : NUMBER.test(result) ? result : quoteLiteral(result), 'utf8');
+    } else kinds[index] = MASK;
+  });
+  return { kinds, maskers, quotedConstant, unquotedConstant, keepsAll: kinds.every((kind) => kind === KEEP) };
+}
 
 interface InsertState {
   table: string;
-  /** Masker per value position of this INSERT (undefined: copied byte for byte). */
-  maskers: (ValueMasker | undefined)[];
+  plan: RowPlan;
+  /** Rows of this table before this INSERT. */
+  rowsBefore: number;
+  /** Rows of this INSERT so far. */
+  rows: number;
 }
 
 export interface RewriteSummary {
@@ -80,15 +126,21 @@ export interface RewriterOptions {
  * number of values, a table whose CREATE TABLE it has not seen, and a truncated dump.
  */
 export class DumpRewriter {
-  private carry = '';
+  /** Unprocessed bytes (an incomplete row or line), copied out of the chunk they came in. */
+  private carry: Buffer | undefined;
+  /** Chunks held back while a very long incomplete row grows (see push). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
   private mode: 'line' | 'create-table' | 'rows' = 'line';
   private createTableLines: string[] = [];
-  private readonly tables = new Map<string, { masking: TableMasking }>();
+  private readonly tables = new Map<string, { masking: TableMasking; plan: RowPlan }>();
   private insert: InsertState | undefined;
   private firstLine = true;
   private completed = false;
   private consumed = 0;
-  private out = '';
+  /** Output of the current push: out[0, outPos). */
+  private out: Buffer = Buffer.alloc(0);
+  private outPos = 0;
   readonly summary: RewriteSummary = { rows: {}, bytesIn: 0, bytesOut: 0 };
 
   constructor(private readonly options: RewriterOptions) {}
@@ -96,46 +148,141 @@ export class DumpRewriter {
   /** Feed one chunk; returns the rewritten bytes that are complete so far. */
   push(chunk: Buffer): Buffer {
     this.summary.bytesIn += chunk.length;
-    const data = this.carry + chunk.toString('latin1');
+    // A row longer than a chunk (a big text or blob) is parsed again from its start with each
+    // chunk; once it is long, wait until as many new bytes as it has have arrived, so the
+    // parsing stays linear in the row's size.
+    const carried = this.carry === undefined ? 0 : this.carry.length;
+    if (carried > 1 << 20 && this.heldBytes + chunk.length < carried) {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      return Buffer.alloc(0);
+    }
+    this.held.push(chunk);
+    return this.process();
+  }
+
+  /** Run the carry and the held chunks through the parser. */
+  private process(): Buffer {
+    const parts = this.carry === undefined ? this.held : [this.carry, ...this.held];
+    const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    this.held = [];
+    this.heldBytes = 0;
+    this.startOutput(data.length);
     const stop = this.run(data, false);
     this.consumed += stop;
-    // Copy the carry so it does not keep the whole chunk's string alive.
-    this.carry = stop < data.length ? Buffer.from(data.slice(stop), 'latin1').toString('latin1') : '';
+    // Copy the carry so it does not keep the whole chunk alive.
+    this.carry = stop < data.length ? Buffer.from(data.subarray(stop)) : undefined;
     return this.takeOutput();
   }
 
   /** End of input: returns the last bytes, or throws if the dump was cut short. */
   finish(): Buffer {
-    if (this.carry.length > 0) {
+    const before = this.held.length > 0 ? this.process() : Buffer.alloc(0);
+    this.startOutput(0);
+    if (this.carry !== undefined) {
       if (this.mode !== 'line') throw this.truncated();
       // A last line without its newline.
-      const data = this.carry + '\n';
+      const data = Buffer.concat([this.carry, Buffer.from('\n')]);
+      this.startOutput(data.length);
       const stop = this.run(data, true);
       if (stop < data.length) throw this.truncated();
-      this.carry = '';
+      this.carry = undefined;
     }
     if (this.mode !== 'line') throw this.truncated();
     if ((this.options.requireCompletionLine ?? true) && !this.completed) {
       throw new DumpFormatError(`truncated dump: it ends after ${this.summary.bytesIn} bytes without the closing "-- Dump completed" line, so it may be cut short; no output is kept`);
     }
-    return this.takeOutput();
+    const last = this.takeOutput();
+    return before.length === 0 ? last : Buffer.concat([before, last]);
+  }
+
+  private startOutput(inputLength: number): void {
+    // Masked values are mostly about as long as the originals; the buffer grows if not.
+    this.out = Buffer.allocUnsafe(inputLength + (inputLength >> 2) + 1024);
+    this.outPos = 0;
   }
 
   private takeOutput(): Buffer {
-    const result = Buffer.from(this.out, 'latin1');
-    this.out = '';
+    const result = this.out.subarray(0, this.outPos);
+    this.out = Buffer.alloc(0);
+    this.outPos = 0;
     this.summary.bytesOut += result.length;
     return result;
   }
 
+  /** Room for `bytes` more output bytes. */
+  private reserve(bytes: number): void {
+    if (this.outPos + bytes <= this.out.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outPos + bytes + 1024));
+    this.out.copy(grown, 0, 0, this.outPos);
+    this.out = grown;
+  }
+
+  /** Copy input bytes [start, end) to the output. */
+  private copyOut(data: Buffer, start: number, end: number): void {
+    const length = end - start;
+    this.reserve(length);
+    const out = this.out;
+    let pos = this.outPos;
+    if (length < 48) {
+      for (let i = start; i < end; i++) out[pos++] = data[i];
+    } else {
+      data.copy(out, pos, start, end);
+      pos += length;
+    }
+    this.outPos = pos;
+  }
+
+  private writeBytes(bytes: Buffer): void {
+    this.copyOut(bytes, 0, bytes.length);
+  }
+
+  /** A masked value as mysqldump writes a string: quoted, escaped, UTF-8. */
+  private writeQuoted(value: string): void {
+    const length = value.length;
+    this.reserve(length * 2 + 2);
+    const out = this.out;
+    const start = this.outPos;
+    let pos = start;
+    out[pos++] = QUOTE;
+    for (let k = 0; k < length; k++) {
+      const code = value.charCodeAt(k);
+      if (code >= 0x80) {
+        // Not ASCII: encode the whole literal as UTF-8 (at most 3 bytes per UTF-16 unit, escapes 2).
+        const literal = quoteLiteral(value);
+        this.reserve(literal.length * 3);
+        this.outPos = start + this.out.write(literal, start, 'utf8');
+        return;
+      }
+      const letter = ESCAPE_LETTER[code];
+      if (letter !== 0) {
+        out[pos++] = BACKSLASH;
+        out[pos++] = letter;
+      } else out[pos++] = code;
+    }
+    out[pos++] = QUOTE;
+    this.outPos = pos;
+  }
+
+  private writeText(text: string): void {
+    this.reserve(text.length * 3);
+    this.outPos += this.out.write(text, this.outPos, 'utf8');
+  }
+
+  private rowCount(table: string): number {
+    const insert = this.insert;
+    return insert !== undefined && insert.table === table ? insert.rowsBefore + insert.rows : this.summary.rows[table] ?? 0;
+  }
+
   private truncated(): DumpFormatError {
-    const where = this.mode === 'rows' && this.insert ? `inside the INSERT of table ${this.insert.table} (after ${this.summary.rows[this.insert.table] ?? 0} rows)` : this.mode === 'create-table' ? 'inside a CREATE TABLE' : 'in the middle of a line';
-    return new DumpFormatError(`truncated dump: it ends ${where}, at byte ${this.consumed + this.carry.length}; no output is kept`);
+    const where = this.mode === 'rows' && this.insert ? `inside the INSERT of table ${this.insert.table} (after ${this.rowCount(this.insert.table)} rows)` : this.mode === 'create-table' ? 'inside a CREATE TABLE' : 'in the middle of a line';
+    return new DumpFormatError(`truncated dump: it ends ${where}, at byte ${this.consumed + (this.carry?.length ?? 0) + this.heldBytes}; no output is kept`);
   }
 
   /** Process as much of `data` as is complete; returns where processing stopped. */
-  private run(data: string, final: boolean): number {
+  private run(data: Buffer, final: boolean): number {
     let pos = 0;
+    const length = data.length;
     for (;;) {
       if (this.mode === 'rows') {
         const next = this.rows(data, pos);
@@ -143,31 +290,33 @@ export class DumpRewriter {
         pos = next;
         continue;
       }
-      if (pos >= data.length) return pos;
+      if (pos >= length) return pos;
       // Line modes: an INSERT header is recognised at a line start, before the line is complete
       // (MySQL writes all rows of an INSERT on one long line).
-      if (this.mode === 'line' && data.charCodeAt(pos) === 0x49 /* I */) {
+      if (this.mode === 'line' && data[pos] === 0x49 /* I */) {
         const header = this.insertHeader(data, pos, final);
         if (header === -1) return pos;
         if (header > pos) {
-          this.out += data.slice(pos, header);
+          this.copyOut(data, pos, header);
           pos = header;
           continue;
         }
       }
-      const newline = data.indexOf('\n', pos);
+      const newline = data.indexOf(NEWLINE, pos);
       if (newline === -1) return pos;
-      this.line(data.slice(pos, newline + 1));
+      this.line(data, pos, newline + 1);
       pos = newline + 1;
     }
   }
 
-  private line(line: string): void {
+  private line(data: Buffer, start: number, end: number): void {
     const first = this.firstLine;
     this.firstLine = false;
+    // Only the start of a line decides what it is (and a CREATE TABLE is read whole).
+    const line = this.mode === 'create-table' ? latin1Of(data, start, end) : latin1Of(data, start, Math.min(end, start + 64));
     if (this.mode === 'create-table') {
       this.createTableLines.push(line);
-      this.out += line;
+      this.copyOut(data, start, end);
       if (line.charCodeAt(0) === CLOSE && line.trimEnd().endsWith(';')) this.endCreateTable();
       return;
     }
@@ -178,24 +327,25 @@ export class DumpRewriter {
     if (line.startsWith('-- Dump completed')) this.completed = true;
     if (line.startsWith('CREATE TABLE ')) {
       this.mode = 'create-table';
-      this.createTableLines = [line];
+      this.createTableLines = [latin1Of(data, start, end)];
     }
-    this.out += line;
+    this.copyOut(data, start, end);
   }
 
   private endCreateTable(): void {
     const { table, columns } = parseCreateTable(fromLatin1Bytes(this.createTableLines.join('')));
     this.createTableLines = [];
     this.mode = 'line';
-    this.tables.set(table, { masking: this.options.resolveTable(table, columns) });
+    const masking = this.options.resolveTable(table, columns);
+    this.tables.set(table, { masking, plan: rowPlan(masking.maskers) });
   }
 
   /**
    * At a line starting with "I": returns the end of an INSERT INTO header (and enters row
    * mode), `pos` when the line is something else, or -1 when more bytes are needed.
    */
-  private insertHeader(data: string, pos: number, final: boolean): number {
-    const window = data.slice(pos, pos + 65536);
+  private insertHeader(data: Buffer, pos: number, final: boolean): number {
+    const window = latin1Of(data, pos, Math.min(data.length, pos + 65536));
     if (!window.startsWith('INSERT INTO ')) {
       if (!final && window.length < 13 && 'INSERT INTO '.startsWith(window)) return -1;
       return pos;
@@ -210,69 +360,105 @@ export class DumpRewriter {
     const table = unquoteIdentifier(fromLatin1Bytes(match[1]));
     const known = this.tables.get(table);
     if (!known) throw new DumpFormatError(`INSERT into table ${table} at byte ${this.consumed + pos} before its CREATE TABLE: dump with table structure (no --no-create-info) so columns can be matched with the rules`);
-    let maskers = known.masking.maskers;
+    let plan = known.plan;
     if (match[2] !== undefined) {
       const names = [...fromLatin1Bytes(match[2]).matchAll(QUOTED_IDENTIFIER)].map((m) => unquoteIdentifier(m[1]));
-      maskers = names.map((name) => {
-        const index = known.masking.columns.indexOf(name);
-        if (index === -1) throw new DumpFormatError(`INSERT into table ${table} names column ${name}, which its CREATE TABLE does not have`);
-        return known.masking.maskers[index];
-      });
+      plan = rowPlan(
+        names.map((name) => {
+          const index = known.masking.columns.indexOf(name);
+          if (index === -1) throw new DumpFormatError(`INSERT into table ${table} names column ${name}, which its CREATE TABLE does not have`);
+          return known.masking.maskers[index];
+        }),
+      );
     }
-    this.insert = { table, maskers };
+    this.insert = { table, plan, rowsBefore: this.summary.rows[table] ?? 0, rows: 0 };
     this.summary.rows[table] ??= 0;
     this.mode = 'rows';
     return pos + match[0].length;
   }
 
   /**
-   * Parse one row (with the whitespace before it and the `,` or `;` after it). Returns the
-   * position after it, or -1 when the row is not complete in `data` yet.
+   * Parse one row (with the whitespace before it and the `,` or `;` after it), writing it
+   * rewritten to the output. Returns the position after it, or -1 (and no output) when the
+   * row is not complete in `data` yet.
    */
-  private rows(data: string, start: number): number {
+  private rows(data: Buffer, start: number): number {
     const insert = this.insert!;
-    const maskers = insert.maskers;
+    const plan = insert.plan;
+    const kinds = plan.kinds;
+    const columns = kinds.length;
     const length = data.length;
     let i = start;
-    while (i < length && isSpace(data.charCodeAt(i))) i++;
-    if (i >= length) return -1;
-    if (data.charCodeAt(i) !== OPEN) throw this.unexpected(data, i, 'expected "(" to start a row');
-    let row = '';
+    while (i < length && isSpace(data[i])) i++;
+    if (i >= length) return this.incomplete(this.outPos);
+    if (data[i] !== OPEN) throw this.unexpected(data, i, 'expected "(" to start a row');
+    const outStart = this.outPos;
     let copied = start;
     let column = 0;
     i++;
     for (;;) {
-      if (i >= length) return -1;
-      const code = data.charCodeAt(i);
+      if (i >= length) return this.incomplete(outStart);
+      const code = data[i];
       const valueStart = i;
       let valueEnd: number;
       let quoted = false;
+      let escaped = false;
+      let high = 0;
       if (code === QUOTE) {
-        const close = closingQuote(data, i + 1);
-        if (close === -1) return -1;
-        valueEnd = close + 1;
+        // The closing quote: not after a backslash (escapes are skipped in pairs, so a quote
+        // closes after an even number of backslashes) and not doubled.
+        let j = i + 1;
+        for (;;) {
+          if (j >= length) return this.incomplete(outStart);
+          const c = data[j];
+          if (c === QUOTE) {
+            if (j + 1 >= length) return this.incomplete(outStart); // undecided: the next byte could be a quote
+            if (data[j + 1] !== QUOTE) break;
+            escaped = true;
+            j += 2;
+          } else if (c === BACKSLASH) {
+            escaped = true;
+            j += 2;
+          } else {
+            high |= c;
+            j++;
+          }
+        }
+        valueEnd = j + 1;
         quoted = true;
       } else {
         if (code === 0x5f /* _ */) {
-          throw new DumpFormatError(`table ${insert.table}, row ${(this.summary.rows[insert.table] ?? 0) + 1}: a _binary literal; dump with --hex-blob so binary values are written as hex`);
+          throw new DumpFormatError(`table ${insert.table}, row ${this.rowCount(insert.table) + 1}: a _binary literal; dump with --hex-blob so binary values are written as hex`);
         }
         let j = i;
-        for (let c = data.charCodeAt(j); j < length && c !== COMMA && c !== CLOSE; c = data.charCodeAt(++j));
-        if (j >= length) return -1;
+        while (j < length) {
+          const c = data[j];
+          if (c === COMMA || c === CLOSE) break;
+          j++;
+        }
+        if (j >= length) return this.incomplete(outStart);
         valueEnd = j;
         if (valueEnd === valueStart) throw this.unexpected(data, i, 'expected a value');
       }
-      const masker = maskers[column];
-      if (masker !== undefined && !(!quoted && valueEnd - valueStart === 4 && data.startsWith('NULL', valueStart))) {
-        const value = quoted ? unescapeLiteral(data.slice(valueStart + 1, valueEnd - 1)) : data.slice(valueStart, valueEnd);
-        const masked = masker(value);
-        row += data.slice(copied, valueStart) + (masked === null ? 'NULL' : !quoted && NUMBER.test(masked) ? masked : toLatin1Bytes(quoteLiteral(masked)));
+      const kind = column < columns ? kinds[column] : KEEP;
+      if (kind !== KEEP && !(!quoted && valueEnd - valueStart === 4 && data[valueStart] === 0x4e && data[valueStart + 1] === 0x55 && data[valueStart + 2] === 0x4c && data[valueStart + 3] === 0x4c) /* NULL stays NULL */) {
+        if (kind === CONSTANT) {
+          this.copyOut(data, copied, valueStart);
+          this.writeBytes(quoted ? plan.quotedConstant[column]! : plan.unquotedConstant[column]!);
+        } else {
+          const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
+          const masked = plan.maskers[column]!(value);
+          this.copyOut(data, copied, valueStart);
+          if (masked === null) this.writeText('NULL');
+          else if (!quoted && NUMBER.test(masked)) this.writeText(masked);
+          else this.writeQuoted(masked);
+        }
         copied = valueEnd;
       }
       column++;
       i = valueEnd;
-      if (i >= length) return -1;
-      const after = data.charCodeAt(i);
+      if (i >= length) return this.incomplete(outStart);
+      const after = data[i];
       if (after === COMMA) {
         i++;
         continue;
@@ -281,27 +467,34 @@ export class DumpRewriter {
       throw this.unexpected(data, i, 'expected "," or ")" after a value');
     }
     let end = i + 1;
-    while (end < length && isSpace(data.charCodeAt(end))) end++;
-    if (end >= length) return -1;
-    const separator = data.charCodeAt(end);
+    while (end < length && isSpace(data[end])) end++;
+    if (end >= length) return this.incomplete(outStart);
+    const separator = data[end];
     if (separator !== COMMA && separator !== SEMICOLON) throw this.unexpected(data, end, 'expected "," or ";" after a row');
     end++;
-    const rowNumber = (this.summary.rows[insert.table] ?? 0) + 1;
-    if (column !== maskers.length) {
-      throw new DumpFormatError(`table ${insert.table}, row ${rowNumber}: ${column} values where the table has ${maskers.length} columns; refusing to guess which value belongs to which column`);
+    if (column !== columns) {
+      throw new DumpFormatError(`table ${insert.table}, row ${this.rowCount(insert.table) + 1}: ${column} values where the table has ${columns} columns; refusing to guess which value belongs to which column`);
     }
-    this.summary.rows[insert.table] = rowNumber;
-    this.out += row + data.slice(copied, end);
+    insert.rows++;
+    this.copyOut(data, copied, end);
     if (separator === SEMICOLON) {
+      this.summary.rows[insert.table] = insert.rowsBefore + insert.rows;
       this.mode = 'line';
       this.insert = undefined;
     }
     return end;
   }
 
-  private unexpected(data: string, at: number, what: string): DumpFormatError {
+  /** A row is not complete yet: drop what was written of it (it is parsed again with more bytes). */
+  private incomplete(outStart: number): number {
+    this.outPos = outStart;
+    if (this.insert !== undefined) this.summary.rows[this.insert.table] = this.insert.rowsBefore + this.insert.rows;
+    return -1;
+  }
+
+  private unexpected(data: Buffer, at: number, what: string): DumpFormatError {
     const table = this.insert?.table ?? '?';
-    return new DumpFormatError(`table ${table}, row ${(this.summary.rows[table] ?? 0) + 1}, byte ${this.consumed + at}: ${what} (found byte 0x${data.charCodeAt(at).toString(16).padStart(2, '0')}); the dump is not in the mysqldump format this tool reads`);
+    return new DumpFormatError(`table ${table}, row ${this.rowCount(table) + 1}, byte ${this.consumed + at}: ${what} (found byte 0x${data[at].toString(16).padStart(2, '0')}); the dump is not in the mysqldump format this tool reads`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from './dictionaries';
-import type { KeyedHasher } from './keyed-hash';
+import { bits16, hexPrefix, nibble, type KeyedHasher } from './keyed-hash';
 import { TEMPLATE_PLACEHOLDER, type ColumnRule, type MaskingRules } from './rules';
 
 /** A column as the dump's CREATE TABLE declares it. */
@@ -9,8 +9,12 @@ export interface ColumnInfo {
   collation?: string;
 }
 
-/** Masks one value (already unescaped); returns null for SQL NULL. Never sees NULL input. */
-export type ValueMasker = (value: string) => string | null;
+/**
+ * Masks one value (already unescaped); returns null for SQL NULL. Never sees NULL input.
+ * `constantResult` is set when the result does not depend on the value (constant, null):
+ * the rewriters then encode it once and do not decode the values.
+ */
+export type ValueMasker = ((value: string) => string | null) & { constantResult?: string | null };
 
 /**
  * Normalisation before hashing. Values equal under a case- and accent-insensitive collation
@@ -35,32 +39,49 @@ export function isInsensitiveCollation(collation: string | undefined): boolean {
   return /_ci$/i.test(collation);
 }
 
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 export function foldValue(value: string): string {
-  const lower = PRINTABLE_ASCII.test(value) ? value.toLowerCase() : value.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
-  return lower.replace(/ +$/, '');
+  // Printable ASCII (most values): lower case and trailing spaces, without regular expressions.
+  const length = value.length;
+  let upper = false;
+  let k = 0;
+  for (; k < length; k++) {
+    const code = value.charCodeAt(k);
+    if (code < 0x20 || code > 0x7e) break;
+    if (code >= 0x41 && code <= 0x5a) upper = true;
+  }
+  if (k === length) {
+    let end = length;
+    while (end > 0 && value.charCodeAt(end - 1) === 0x20) end--;
+    const trimmed = end === length ? value : value.slice(0, end);
+    return upper ? trimmed.toLowerCase() : trimmed;
+  }
+  return value.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/ +$/, '');
 }
 
-const pick = <T>(list: readonly T[], digest: string, offset: number): T => list[parseInt(digest.slice(offset, offset + 4), 16) % list.length];
+/*
+ * Transformers read the 256-bit digest as 64 hex digits (positions below are hex digits):
+ * `bits16(d, 4)` is the number that hex digits 4-7 spell, `nibble(d, 8)` hex digit 8.
+ */
+const pick = <T>(list: readonly T[], digest: Uint8Array, offset: number): T => list[bits16(digest, offset) % list.length];
 
-function digitsFrom(digest: string, count: number, offset = 0): string {
+function digitsFrom(digest: Uint8Array, count: number, offset = 0): string {
   let out = '';
-  for (let i = 0; out.length < count; i++) out += (parseInt(digest[(offset + i) % digest.length], 16) % 10).toString();
+  for (let i = 0; out.length < count; i++) out += String(nibble(digest, (offset + i) % 64) % 10);
   return out;
 }
 
 /** Replace every digit (and letter) of a value, keeping separators, length and a leading "+". */
-function keepShape(value: string, digest: string, lettersToo: boolean): string {
+function keepShape(value: string, digest: Uint8Array, lettersToo: boolean): string {
   let out = '';
   let index = 0;
   for (const char of value) {
-    const nibble = parseInt(digest[index % digest.length], 16);
+    const n = nibble(digest, index % 64);
     if (char >= '0' && char <= '9') {
       // Keep a leading zero (trunk prefix) and keep non-zero digits non-zero where it matters.
-      out += index === 0 && char !== '0' ? String((nibble % 9) + 1) : index === 0 ? '0' : String(nibble % 10);
+      out += index === 0 && char !== '0' ? String((n % 9) + 1) : index === 0 ? '0' : String(n % 10);
       index++;
-    } else if (lettersToo && /[A-Za-z]/.test(char)) {
-      const letter = String.fromCharCode(65 + ((nibble * 7 + index) % 26));
+    } else if (lettersToo && ((char >= 'A' && char <= 'Z') || (char >= 'a' && char <= 'z'))) {
+      const letter = String.fromCharCode(65 + ((n * 7 + index) % 26));
       out += char === char.toLowerCase() ? letter.toLowerCase() : letter;
       index++;
     } else out += char;
@@ -69,19 +90,62 @@ function keepShape(value: string, digest: string, lettersToo: boolean): string {
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})/;
-function shiftDate(value: string, digest: string, maxDays: number, where: string): string {
+const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
+const digitAt = (value: string, index: number) => value.charCodeAt(index) - 0x30;
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (month 1-12; the day may overflow the month). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+/** `new Date(days * 86400000).toISOString().slice(0, 10)` for years 1000-9999, without a Date. */
+function civilFromDays(days: number): string {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  return `${year}-${pad2(month)}-${pad2(day)}`;
+}
+
+/** `shiftDate`'s arithmetic for ordinary dates (integer calendar maths instead of Date objects); undefined otherwise. */
+function shiftDateFast(value: string, days: number): string | undefined {
+  if (value.length < 10 || value.charCodeAt(4) !== 0x2d || value.charCodeAt(7) !== 0x2d) return undefined;
+  for (const index of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(value.charCodeAt(index))) return undefined;
+  const year = digitAt(value, 0) * 1000 + digitAt(value, 1) * 100 + digitAt(value, 2) * 10 + digitAt(value, 3);
+  const month = digitAt(value, 5) * 10 + digitAt(value, 6);
+  const day = digitAt(value, 8) * 10 + digitAt(value, 9);
+  // Date.UTC reads years 0-99 as 1900-1999 and toISOString writes years past 9999 differently: those keep the Date path.
+  if (year < 1100 || year > 9980 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
+  return civilFromDays(daysFromCivil(year, month, day) + days) + value.slice(10);
+}
+
+function shiftDate(value: string, digest: Uint8Array, maxDays: number, where: string): string {
+  const days = ((bits16(digest, 0) * 65536 + bits16(digest, 4)) % maxDays) + 1;
+  const sign = nibble(digest, 8) % 2 === 0 ? 1 : -1;
+  const fast = maxDays <= 36500 ? shiftDateFast(value, sign * days) : undefined;
+  if (fast !== undefined) return fast;
   const match = DATE.exec(value);
   if (!match) throw new Error(`${where}: dateShift expects values like 2024-01-31 or 2024-01-31 12:00:00 (the value is not shown: it may be personal data); use another transformer for this column`);
   if (match[1] === '0000' || match[2] === '00' || match[3] === '00') return value; // zero dates stay zero
-  const days = (parseInt(digest.slice(0, 8), 16) % maxDays) + 1;
-  const sign = parseInt(digest[8], 16) % 2 === 0 ? 1 : -1;
   const time = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + sign * days * 86400000;
   return new Date(time).toISOString().slice(0, 10) + value.slice(10);
 }
 
 /**
  * Remember recent results of a masker. Many columns repeat values (cities, dates, tiers,
- * the same email in many orders), and a lookup costs far less than a keyed hash. Memory
+ * the same email in many orders). Not used by `columnMasker` since the keyed digest became
+ * cheaper than a lookup in a large Map (~0.2 µs); kept for maskers that are expensive. Memory
  * stays bounded (the map is emptied when full), and a column whose values do not repeat
  * (emails in `customers`) turns the cache off after a trial, so it costs nothing there.
  */
@@ -109,16 +173,16 @@ export function memoise(masker: ValueMasker, options: { maxEntries?: number; tri
 
 /** Build the masker of one column, or undefined when the column is kept as it is. */
 export function columnMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, where: string): ValueMasker | undefined {
-  const masker = unmemoisedMasker(rule, column, hasher, where);
-  return masker === undefined || rule.transform === 'null' || rule.transform === 'constant' ? masker : memoise(masker);
+  // Not memoised: a lookup in a large Map costs more than the keyed digest (see keyed-hash.ts).
+  return buildMasker(rule, column, hasher, where);
 }
 
-function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, where: string): ValueMasker | undefined {
+function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, where: string): ValueMasker | undefined {
   if (rule.transform === 'keep') return undefined;
-  if (rule.transform === 'null') return () => null;
+  if (rule.transform === 'null') return Object.assign(() => null, { constantResult: null });
   if (rule.transform === 'constant') {
     const constant = String(rule.value);
-    return () => constant;
+    return Object.assign(() => constant, { constantResult: constant });
   }
   const normalise = normaliser(rule, column);
   const digestOf = (domain: string) => {
@@ -130,7 +194,7 @@ function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHas
       const domain = rule.domain ?? 'example.com';
       const digest = digestOf('email');
       // 64 bits of the digest: unique across billions of addresses, and a valid address.
-      return (value) => `u${digest(value).slice(0, 16)}@${domain}`;
+      return (value) => `u${hexPrefix(digest(value), 16)}@${domain}`;
     }
     case 'name': {
       const digest = digestOf('name');
@@ -151,7 +215,7 @@ function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHas
       const part = rule.part ?? 'full';
       return (value) => {
         const d = digest(value);
-        const street = `${(parseInt(d.slice(0, 4), 16) % 998) + 1} ${pick(STREETS, d, 4)}`;
+        const street = `${(bits16(d, 0) % 998) + 1} ${pick(STREETS, d, 4)}`;
         if (part === 'street') return street;
         if (part === 'city') return pick(CITIES, d, 8);
         if (part === 'postcode') return keepShape(value, d, true);
@@ -168,20 +232,29 @@ function unmemoisedMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHas
     case 'hash': {
       const digest = digestOf('hash');
       const length = rule.length ?? 16;
-      return (value) => digest(value).slice(0, length);
+      return (value) => hexPrefix(digest(value), length);
     }
     case 'template': {
       const digest = digestOf('template');
-      const template = rule.template;
+      // The template is split once into literal text and placeholders.
+      const parts: (string | ((d: Uint8Array) => string))[] = [];
+      let last = 0;
+      for (const match of rule.template.matchAll(new RegExp(TEMPLATE_PLACEHOLDER.source, 'g'))) {
+        if (match.index! > last) parts.push(rule.template.slice(last, match.index));
+        const name = match[1];
+        const n = match[2] === undefined ? 8 : Number(match[2]);
+        if (name === 'hash') parts.push((d) => hexPrefix(d, Math.min(n, 64)));
+        else if (name === 'digits') parts.push((d) => digitsFrom(d, n, 16));
+        else if (name === 'first') parts.push((d) => pick(FIRST_NAMES, d, 0));
+        else parts.push((d) => pick(LAST_NAMES, d, 4));
+        last = match.index! + match[0].length;
+      }
+      if (last < rule.template.length) parts.push(rule.template.slice(last));
       return (value) => {
         const d = digest(value);
-        return template.replace(TEMPLATE_PLACEHOLDER, (_, name: string, size?: string) => {
-          const n = size === undefined ? 8 : Number(size);
-          if (name === 'hash') return d.slice(0, Math.min(n, 64));
-          if (name === 'digits') return digitsFrom(d, n, 16);
-          if (name === 'first') return pick(FIRST_NAMES, d, 0);
-          return pick(LAST_NAMES, d, 4);
-        });
+        let out = '';
+        for (const part of parts) out += typeof part === 'string' ? part : part(d);
+        return out;
       };
     }
   }

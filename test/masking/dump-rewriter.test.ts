@@ -146,3 +146,43 @@ describe('DumpRewriter', () => {
     expect(at("'abc")).toBe(-1);
   });
 });
+
+describe('DumpRewriter on bytes: plans, constants, long rows', () => {
+  const dumpWith = (tableColumns: string[], rows: string[]) =>
+    [
+      'CREATE TABLE `t` (',
+      ...tableColumns.map((column) => `  \`${column}\` text DEFAULT NULL,`),
+      '  PRIMARY KEY (`id`)',
+      ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;',
+      `INSERT INTO \`t\` VALUES\n${rows.join(',\n')};`,
+      '-- Dump completed on 2026-01-01  1:00:00',
+      '',
+    ].join('\n');
+  const rulesFor = (columns: Record<string, unknown>) => parseRules({ database: 'app', tables: { t: { columns } } }, 'r');
+
+  test('constants are written once-encoded: escaped, UTF-8, a number stays unquoted where the dump had a number', () => {
+    const rules = rulesFor({ id: 'keep', a: { transform: 'constant', value: "it's \\ Zoë" }, b: { transform: 'constant', value: '42' }, c: 'null' });
+    const dump = dumpWith(['id', 'a', 'b', 'c'], ["(1,'x',7,'y')", "(2,NULL,'8',3)"]);
+    const out = rewriteInChunks(Buffer.from(dump), [5], rules).toString('utf8');
+    expect(out).toContain("(1,'it\\'s \\\\ Zoë',42,NULL),\n(2,NULL,'42',NULL);");
+  });
+
+  test('masked values much longer than the input grow the output buffer; non-ASCII replacements are UTF-8', () => {
+    const rules = rulesFor({ id: 'keep', a: { transform: 'template', template: `${'é'.repeat(3000)}{hash:4}` } });
+    const dump = dumpWith(['id', 'a'], Array.from({ length: 50 }, (_, i) => `(${i},'${i}')`));
+    const out = rewriteInChunks(Buffer.from(dump), [4096], rules).toString('utf8');
+    expect(out.match(new RegExp(`'${'é'.repeat(3000)}[0-9a-f]{4}'`, 'g'))).toHaveLength(50);
+  });
+
+  test('a row far longer than a chunk (a 3 MB text) is rewritten the same whatever the chunks, and found truncated inside', () => {
+    const rules = rulesFor({ id: 'keep', big: 'keep', email: 'email' });
+    const big = `${'a\\\'b),(;'.repeat(400000)}`;
+    const dump = dumpWith(['id', 'big', 'email'], ["(1,'small','a@b.c')", `(2,'${big}','c@d.e')`, "(3,'','e@f.g')"]);
+    const whole = rewriteInChunks(Buffer.from(dump), [1 << 24], rules);
+    expect(rewriteInChunks(Buffer.from(dump), [65536], rules).equals(whole)).toBe(true);
+    expect(rewriteInChunks(Buffer.from(dump), [1000, 65536, 7], rules).equals(whole)).toBe(true);
+    expect(whole.toString('utf8')).toContain(`(2,'${big}','u`);
+    const cut = Buffer.from(dump.slice(0, dump.indexOf("'c@d.e'") - 1000));
+    expect(() => rewriteInChunks(cut, [65536], rules)).toThrow(/truncated dump: it ends inside the INSERT of table t \(after 1 rows\)/);
+  });
+});
