@@ -50,14 +50,18 @@ export const awsSettingsSchema = z
       .strict()
       .optional(),
     /**
-     * The database that moves: an RDS instance, or an Aurora cluster (PostgreSQL flow; the MySQL
-     * flow moves instances only in this version).
+     * The database that moves: an RDS instance, or an Aurora cluster (Aurora MySQL 3 for the
+     * MySQL flow, Aurora PostgreSQL for the PostgreSQL flow).
      */
     source: databaseRef,
     /** Temporary read replica. @default - `<source>-cutover-replica` */
     replicaInstanceId: instanceId.optional(),
     /** The new (encrypted) instance. @default - the stacks' `databaseIdentifier` output, else `<source>-encrypted` */
     targetInstanceId: instanceId.optional(),
+    /** Aurora MySQL source: the new (encrypted) cluster. @default - `<source cluster>-encrypted` */
+    targetClusterId: instanceId.optional(),
+    /** Aurora MySQL source: the new cluster's writer instance. @default - `<target cluster>-writer` */
+    targetWriterInstanceId: instanceId.optional(),
     /** Encrypted copy of the replica's snapshot the target is restored from. @default - `<target>-seed` */
     encryptedSnapshotId: z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}$/, { error: 'expected a snapshot identifier: letters, digits, single hyphens, starting with a letter' }).optional(),
     /** KMS key for the encrypted copy. @default - the stacks' `storageKeyArn` output */
@@ -136,9 +140,14 @@ export const awsSettingsSchema = z
         pollSeconds: z.number().positive().default(15),
         /** PostgreSQL freeze: a parameter-group change reaching the server (counts against --switch-timeout too). @default 120 */
         freezeSeconds: z.number().positive().default(120),
+        /**
+         * Aurora MySQL: the restored cluster's "Binlog position from crash recovery" event
+         * appearing in DescribeEvents after its writer is available. @default 900
+         */
+        coordinatesSeconds: z.number().positive().default(900),
       })
       .strict()
-      .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15, freezeSeconds: 120 }),
+      .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15, freezeSeconds: 120, coordinatesSeconds: 900 }),
   })
   .strict();
 

@@ -23,15 +23,12 @@ import type { AwsMysqlSettings } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { isNotFound, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
+import { carriedTags, defined, notOurs, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
 
 export { dnsUpsertInput, fenceInput } from './switch';
 export { endpointTls } from './credentials';
 
-/** Run id shown in plans, where no run exists yet. */
-export const PLANNED_RUN_ID = '<run-id>';
-
-/** Tag on everything a run creates: how a resumed run recognises its own resources. */
-export const RUN_ID_TAG = 'rds-cutover:run-id';
+export { PLANNED_RUN_ID, RUN_ID_TAG } from './run-tags';
 
 /** Labels for the AWS call list: the runbook step each platform operation runs in. */
 export const STEP = {
@@ -101,11 +98,6 @@ export function sourceSettings(instance: DBInstance | undefined, id: string): So
   };
 }
 
-/** Drop undefined fields so inputs (and the plan) show only what is sent. */
-function defined<T extends object>(input: T): T {
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as T;
-}
-
 /**
  * The MySQL-family platform on RDS: read replica → stop → snapshot → encrypted copy (the stacks'
  * KMS key) → restore carrying the source's settings; Route 53 switch; fence with the stacks'
@@ -152,21 +144,25 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   /** A resource this run may reuse carries its run id; anything else with the name is refused. */
   private ownedBy(tags: Tag[] | undefined, runId: string): boolean {
-    return (tags ?? []).some((t) => t.Key === RUN_ID_TAG && t.Value === runId);
+    return ownedBy(tags, runId);
   }
 
   private notOurs(kind: string, id: string, setting: string): Error {
-    return new Error(`${kind} ${id} already exists and was not created by this run (no ${RUN_ID_TAG} tag with this run id): delete it, or choose another name with ${setting} in config/cutover/${this.settings.environment}.ts`);
+    return notOurs(this.settings.environment, kind, id, setting);
   }
 
   private runTags(runId: string): Tag[] {
-    return [...Object.entries(this.settings.aws.tags).map(([Key, Value]) => ({ Key, Value })), { Key: RUN_ID_TAG, Value: runId }];
+    return runTags(this.settings.aws.tags, runId);
   }
 
   /** Snapshot of the stopped replica: named after the run, so a resumed run finds it again. */
   replicaSnapshotId(runId: string): string {
-    if (runId === PLANNED_RUN_ID) return `${this.settings.replicaInstanceId}-${runId}`;
-    return `${this.settings.replicaInstanceId}-${runId}`.replace(/[^a-zA-Z0-9-]/g, '-');
+    return runScopedId(this.settings.replicaInstanceId, runId);
+  }
+
+  /** Facts an offline plan runs the operations with (no run exists yet). */
+  plannedFacts(): Facts {
+    return { replicaId: this.settings.replicaInstanceId, targetId: this.settings.targetInstanceId, replicaSnapshotId: this.replicaSnapshotId(PLANNED_RUN_ID) };
   }
 
   // ---- endpoints ---------------------------------------------------------------------------
@@ -219,16 +215,8 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
       'wait until it is available.',
     ],
-    switchEndpoint: () => [
-      `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
-      ...(this.settings.aws.ecsServices.length > 0
-        ? [`recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (UpdateService forceNewDeployment, wait until stable).`]
-        : []),
-    ],
-    fence: () => [
-      'Wait for Route 53 GetChange INSYNC, then fence the old source: ModifyDBInstance VpcSecurityGroupIds',
-      `[${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`,
-    ],
+    switchEndpoint: () => this.switchPoint.describeSwitch("the target's endpoint"),
+    fence: () => this.switchPoint.describeFence('instance'),
     removeReplica: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBInstance ${this.settings.replicaInstanceId} (SkipFinalSnapshot) and DeleteDBSnapshot of its unencrypted snapshot; the encrypted copy ${this.settings.encryptedSnapshotId} is kept.`]
@@ -381,6 +369,6 @@ export function restoreInput(id: string, snapshotId: string, source: SourceSetti
     EnableIAMDatabaseAuthentication: source.iamDatabaseAuthentication,
     EnableCloudwatchLogsExports: source.cloudwatchLogsExports.length > 0 ? source.cloudwatchLogsExports : undefined,
     CACertificateIdentifier: source.caCertificateIdentifier,
-    Tags: [...source.tags.filter((t) => !runTags.some((r) => r.Key === t.Key)), ...runTags],
+    Tags: carriedTags(source.tags, runTags),
   });
 }

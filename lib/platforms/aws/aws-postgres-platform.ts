@@ -1,13 +1,10 @@
 import {
-  DescribeDBClusterParametersCommand,
-  DescribeDBParametersCommand,
   ModifyDBClusterParameterGroupCommand,
   ModifyDBParameterGroupCommand,
   waitUntilDBClusterAvailable,
   waitUntilDBInstanceAvailable,
   type DBCluster,
   type DBInstance,
-  type DescribeDBParametersCommandOutput,
   type Parameter,
   type RDSClient,
 } from '@aws-sdk/client-rds';
@@ -22,7 +19,7 @@ import type { PostgresMethod } from '../../flows/postgres-common';
 import type { AwsGateway } from './gateway';
 import type { AwsPostgresSettings, DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
-import { RdsReader } from './rds-reader';
+import { groupParameters, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
 
 /** The runbook step each platform operation runs in (labels of the AWS call list). */
@@ -95,17 +92,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   }
 
   /** The configured group's parameters, page by page (DescribeDBParameters returns 100 at most). */
-  async parameters(step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
-    const all: Parameter[] = [];
-    let marker: string | undefined;
-    do {
-      const input = { ...(ref.kind === 'instance' ? { DBParameterGroupName: group } : { DBClusterParameterGroupName: group }), Source: 'user', ...(marker ? { Marker: marker } : {}) };
-      const output = await this.aws.read<DescribeDBParametersCommandOutput>(step, 'rds', ref.kind === 'instance' ? new DescribeDBParametersCommand(input as never) : new DescribeDBClusterParametersCommand(input as never));
-      if (!output) return undefined;
-      all.push(...(output.Parameters ?? []));
-      marker = output.Marker;
-    } while (marker);
-    return all;
+  parameters(step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
+    return groupParameters(this.aws, step, ref, group);
   }
 
   // ---- endpoints ---------------------------------------------------------------------------

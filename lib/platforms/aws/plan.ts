@@ -2,30 +2,49 @@ import { dialectFor, type MysqlDialect } from '../../engines/mysql/dialect';
 import type { MysqlFlowSettings } from '../../flows/mysql-encrypt';
 import { silentLogger } from '../../util/log';
 import { REDACTED } from '../../util/secrets';
-import type { StepContext } from '../../runbook/step';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { MysqlPlatform } from '../mysql-platform';
 import { formatCall, type AwsGateway, type RecordedCall } from './gateway';
-import { awsPreflight } from './preflight';
+import { auroraPreflight, awsPreflight } from './preflight';
 import { PLANNED_RUN_ID, type AwsMysqlPlatform } from './aws-mysql-platform';
+import type { AwsAuroraMysqlPlatform } from './aws-aurora-mysql-platform';
 
+/** What the plan needs of an AWS MySQL-family platform (RDS instance or Aurora cluster source). */
+export interface PlannableMysqlPlatform extends MysqlPlatform {
+  /** Facts the operations run with in a plan (no run exists yet). */
+  plannedFacts(): Facts;
+  /** Present where the platform reads the start coordinates itself (Aurora), after cloneTarget. */
+  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
+}
+
+/** The AWS preflight of either platform. */
+export function preflightOf(platform: AwsMysqlPlatform | AwsAuroraMysqlPlatform, aws: AwsGateway): (context: Pick<StepContext, 'log'>) => Promise<Facts> {
+  return 'sourceClusterId' in platform.settings ? (context) => auroraPreflight(platform as AwsAuroraMysqlPlatform, aws, context) : (context) => awsPreflight(platform as AwsMysqlPlatform, aws, context);
+}
 
 /**
  * Every AWS call a run would make, in order: the platform's own operations run against a
  * planning gateway (writes and waits recorded, never sent; reads sent only with read-only
  * credentials). A check that fails with real state ends the list with the reason.
  */
-export async function planAwsCalls(platform: AwsMysqlPlatform, aws: AwsGateway): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
+export async function planAwsCalls(platform: AwsMysqlPlatform | AwsAuroraMysqlPlatform, aws: AwsGateway): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
   if (!aws.planning) throw new Error('planAwsCalls needs a gateway in plan mode');
+  const plannable: PlannableMysqlPlatform = platform;
   const context: StepContext = {
     runId: PLANNED_RUN_ID,
     dryRun: true,
     log: silentLogger,
-    facts: { replicaId: platform.settings.replicaInstanceId, targetId: platform.settings.targetInstanceId, replicaSnapshotId: platform.replicaSnapshotId(PLANNED_RUN_ID) },
+    facts: plannable.plannedFacts(),
     runtime: new Map(),
   };
+  const preflight = preflightOf(platform, aws);
   const operations: Array<[string, () => Promise<unknown>]> = [
-    ['aws.preflight', () => awsPreflight(platform, aws, context)],
-    ['mysql.replica.create', () => platform.createReplica(context)],
-    ['mysql.target.clone', () => platform.cloneTarget(context)],
+    ['aws.preflight', () => preflight(context)],
+    ['mysql.replica.create', () => plannable.createReplica(context)],
+    ['mysql.target.clone', async () => {
+      await plannable.cloneTarget(context);
+      await plannable.startCoordinates?.(context);
+    }],
     ['mysql.switch', async () => {
       await platform.prepareSwitch(context);
       await platform.switchEndpoint(context);
@@ -73,15 +92,22 @@ export function awsCallLines(calls: RecordedCall[]): string[] {
 
 /**
  * The SQL the run sends, in order, with the statements the RDS dialect produces (passwords
- * masked). The dialect comes from the source's EngineVersion when it was read, else MySQL 8.0.
+ * masked). The dialect comes from the source's EngineVersion when it was read, else MySQL 8.0
+ * (Aurora MySQL 3: 8.0, with its procedure names).
  */
-export function sqlPlanLines(platform: AwsMysqlPlatform, settings: MysqlFlowSettings, engineVersion: string | undefined, sourceAddress: string | undefined): string[] {
-  const version = engineVersion ?? '8.0';
-  const dialect: MysqlDialect = dialectFor(/mariadb/i.test(engineVersion ?? '') ? engineVersion! : version, { rdsProcedures: true });
+export function sqlPlanLines(platform: AwsMysqlPlatform | AwsAuroraMysqlPlatform, settings: MysqlFlowSettings, engineVersion: string | undefined, sourceAddress: string | undefined): string[] {
+  const aurora = 'sourceClusterId' in platform.settings;
+  const sourceId = 'sourceClusterId' in platform.settings ? platform.settings.sourceClusterId : platform.settings.sourceInstanceId;
+  const version = aurora ? '8.0' : engineVersion ?? '8.0';
+  const detected: MysqlDialect = dialectFor(/mariadb/i.test(engineVersion ?? '') ? engineVersion! : version, { rdsProcedures: true });
+  const dialect = (platform as { dialect?: (d: MysqlDialect) => MysqlDialect }).dialect?.(detected) ?? detected;
+  const dialectLine = aurora
+    ? `  dialect ${dialect.name}, Aurora MySQL 3 procedure names (rds_set_external_source, rds_reset_external_source)${engineVersion ? ` (source EngineVersion ${engineVersion})` : ''}`
+    : `  dialect ${dialect.name} (${engineVersion ? `source EngineVersion ${engineVersion}` : 'assumed: MySQL 8.0; chosen from SELECT VERSION() at run time, 8.4 uses rds_set_external_source'})`;
   const account = `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`;
   const appAccount = (user: string) => `'${user}'@'<host>'`;
   const configure = dialect.configureReplication({
-    host: sourceAddress ?? `<${platform.settings.sourceInstanceId}.Endpoint.Address>`,
+    host: sourceAddress ?? (aurora ? `<${sourceId}.Endpoint>` : `<${sourceId}.Endpoint.Address>`),
     port: 3306,
     user: settings.replicationUser,
     password: REDACTED,
@@ -90,12 +116,12 @@ export function sqlPlanLines(platform: AwsMysqlPlatform, settings: MysqlFlowSett
     ssl: platform.replicationTls(),
   });
   return [
-    `  dialect ${dialect.name} (${engineVersion ? `source EngineVersion ${engineVersion}` : 'assumed: MySQL 8.0; chosen from SELECT VERSION() at run time, 8.4 uses rds_set_external_source'})`,
+    dialectLine,
     '  mysql.preflight, on the source:',
     '    CALL mysql.rds_show_configuration',
-    '  mysql.replica.stop, on the replica:',
-    `    ${dialect.stopReplication()}`,
-    `    ${dialect.showReplicaStatus()}`,
+    ...(aurora
+      ? []
+      : ['  mysql.replica.stop, on the replica:', `    ${dialect.stopReplication()}`, `    ${dialect.showReplicaStatus()}`]),
     '  mysql.replication.start, on the source:',
     `    CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY '${REDACTED}'`,
     `    GRANT REPLICATION SLAVE ON *.* TO ${account}`,

@@ -7,6 +7,8 @@ import { PreconditionFailed, type Facts, type Runbook, type Step, type StepConte
 import type { AwsGateway } from './gateway';
 import type { AwsCommonSettings } from './settings';
 import { STEP, type AwsMysqlPlatform } from './aws-mysql-platform';
+import type { AwsAuroraMysqlPlatform } from './aws-aurora-mysql-platform';
+import { groupParameters } from './rds-reader';
 
 const SUPPORTED_ENGINES = ['mysql', 'mariadb'];
 
@@ -41,6 +43,74 @@ export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, 
   if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
   context.log.info(`AWS preflight passed as ${identity?.Arn ?? 'unknown identity'}: ${s.sourceInstanceId} ${source?.Engine} ${source?.EngineVersion}, unencrypted: ${!source?.StorageEncrypted}`);
   return { awsAccount: identity?.Account ?? null, sourceEngine: source?.Engine ?? null, sourceEngineVersion: source?.EngineVersion ?? null, sourceEndpoint: source?.Endpoint?.Address ?? null };
+}
+
+/** Aurora MySQL 3 (`8.0.mysql_aurora.3.xx.y`): the version whose procedures the platform drives. */
+const AURORA_MYSQL_3 = /^8\.0\.mysql_aurora\.3\./;
+
+/**
+ * Read-only checks of an Aurora MySQL source: the cluster (Aurora MySQL 3, provisioned, not a
+ * replica cluster, unencrypted unless re-keying is allowed, available, has a writer), binary
+ * logging on its cluster parameter group (`binlog_format` ROW, applied: no member pending a
+ * reboot; the default group has binlog off and cannot be changed), the KMS key and the switch
+ * point. Offline the calls are only listed.
+ */
+export async function auroraPreflight(platform: AwsAuroraMysqlPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
+  const s = platform.settings;
+  const step = STEP.preflight;
+  const id = s.sourceClusterId;
+  const problems = missingValueProblems(s);
+  const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
+  const cluster = await platform.sourceCluster(step);
+  const writer = await platform.sourceWriter(step).catch((error: Error) => (problems.push(error.message), undefined));
+  const group = cluster?.DBClusterParameterGroup ?? `<${id}.DBClusterParameterGroup>`;
+  const parameters = await groupParameters(aws, step, { kind: 'cluster', id }, group);
+  const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
+  const switchPoint = await readSwitchPoint(s, aws, step);
+  if (!aws.canRead) return {};
+
+  if (!cluster) {
+    problems.push(`Aurora cluster ${id} not found in ${s.aws.region} for ${identity?.Arn ?? 'these credentials'}: fix aws.source.clusterId or aws.region`);
+  } else {
+    if (cluster.Engine !== 'aurora-mysql') problems.push(`${id} runs ${cluster.Engine}: the MySQL flow moves Aurora MySQL clusters (or RDS MySQL/MariaDB instances with aws.source.instanceId)`);
+    else if (!AURORA_MYSQL_3.test(cluster.EngineVersion ?? '')) problems.push(`${id} runs Aurora MySQL ${cluster.EngineVersion}: this version drives Aurora MySQL 3 (8.0.mysql_aurora.3.*) only; upgrade the cluster first`);
+    if (cluster.EngineMode && cluster.EngineMode !== 'provisioned') problems.push(`${id} is an Aurora ${cluster.EngineMode} cluster: binlog replication needs a provisioned cluster (Serverless v2 instances are fine)`);
+    if (cluster.StorageEncrypted && !s.aws.allowEncryptedSource) problems.push(`${id} is already encrypted (${cluster.KmsKeyId}): to re-key it onto ${s.kmsKeyId}, set aws.allowEncryptedSource: true`);
+    if (cluster.Status !== 'available') problems.push(`${id} is ${cluster.Status}, not available: wait, then run again`);
+    if (cluster.ReplicationSourceIdentifier) problems.push(`${id} is itself a replica of ${cluster.ReplicationSourceIdentifier}: point aws.source.clusterId at the primary cluster`);
+    if (/^default\./.test(group)) {
+      problems.push(`${id} uses the default cluster parameter group ${group}, where binary logging is off and cannot be turned on: attach a custom cluster parameter group with binlog_format=ROW, reboot the writer, then run again`);
+    } else if (parameters) {
+      const format = parameters.find((p) => p.ParameterName === 'binlog_format')?.ParameterValue;
+      if (format !== 'ROW') problems.push(`binlog_format is ${format ?? 'not set (OFF)'} in ${group}: set binlog_format=ROW (ModifyDBClusterParameterGroup), reboot the writer of ${id} (static parameter), then run again`);
+      if (parameters.find((p) => p.ParameterName === 'aurora_enhanced_binlog')?.ParameterValue === '1') {
+        context.log.warn(`${group} has aurora_enhanced_binlog=1: make sure the restored cluster reports its crash-recovery binlog position (rehearse on a copy first); the run waits for it at most ${s.aws.waits.coordinatesSeconds} s`);
+      }
+    }
+    const pending = (cluster.DBClusterMembers ?? []).filter((m) => m.DBClusterParameterGroupStatus === 'pending-reboot').map((m) => m.DBInstanceIdentifier);
+    if (pending.length > 0) problems.push(`${pending.join(', ')} of ${id}: cluster parameter group changes are pending a reboot (binlog settings are static): reboot, then run again`);
+  }
+  const keyState = key?.KeyMetadata?.KeyState;
+  if (key && keyState !== 'Enabled') problems.push(`KMS key ${s.kmsKeyId} is ${keyState}: enable it or deploy the stacks again`);
+  problems.push(...switchPoint.problems());
+  if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
+  context.log.info(`AWS preflight passed as ${identity?.Arn ?? 'unknown identity'}: ${id} ${cluster?.EngineVersion} (writer ${writer?.DBInstanceIdentifier} ${writer?.DBInstanceClass}), unencrypted: ${!cluster?.StorageEncrypted}`);
+  return { awsAccount: identity?.Account ?? null, sourceEngine: cluster?.Engine ?? null, sourceEngineVersion: cluster?.EngineVersion ?? null, sourceEndpoint: cluster?.Endpoint ?? null, sourceWriter: writer?.DBInstanceIdentifier ?? null };
+}
+
+/** The Aurora checks as the first runbook step (a `check`: it runs in dry runs too). */
+export function auroraPreflightStep(platform: AwsAuroraMysqlPlatform, aws: AwsGateway): Step {
+  const s = platform.settings;
+  return {
+    id: STEP.preflight,
+    kind: 'check',
+    describe: () => [
+      `Read-only AWS checks: caller identity; Aurora cluster ${s.sourceClusterId} exists, is Aurora MySQL 3, unencrypted${s.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, has a writer;`,
+      'its cluster parameter group has binlog_format=ROW, applied (no reboot pending);',
+      `KMS key enabled; fence group ${s.fenceSecurityGroupId} has no rules; CNAME ${s.dns.recordName} exists; ECS services active.`,
+    ],
+    apply: (context) => auroraPreflight(platform, aws, context),
+  };
 }
 
 /**

@@ -1,10 +1,14 @@
 import {
+  DescribeDBClusterParametersCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  DescribeDBParametersCommand,
   type DBCluster,
   type DBInstance,
   type DescribeDBClustersCommandOutput,
   type DescribeDBInstancesCommandOutput,
+  type DescribeDBParametersCommandOutput,
+  type Parameter,
 } from '@aws-sdk/client-rds';
 import type { AwsGateway } from './gateway';
 import type { DatabaseRef } from './settings';
@@ -59,4 +63,21 @@ export class RdsReader {
       throw error;
     }
   }
+}
+
+/**
+ * The user-set parameters of a DB parameter group (instance) or DB cluster parameter group
+ * (cluster), page by page (DescribeDB(Cluster)Parameters returns 100 at most). Undefined offline.
+ */
+export async function groupParameters(aws: AwsGateway, step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
+  const all: Parameter[] = [];
+  let marker: string | undefined;
+  do {
+    const input = { ...(ref.kind === 'instance' ? { DBParameterGroupName: group } : { DBClusterParameterGroupName: group }), Source: 'user', ...(marker ? { Marker: marker } : {}) };
+    const output = await aws.read<DescribeDBParametersCommandOutput>(step, 'rds', ref.kind === 'instance' ? new DescribeDBParametersCommand(input as never) : new DescribeDBClusterParametersCommand(input as never));
+    if (!output) return undefined;
+    all.push(...(output.Parameters ?? []));
+    marker = output.Marker;
+  } while (marker);
+  return all;
 }

@@ -37,6 +37,16 @@ export interface AwsMysqlSettings extends AwsCommonSettings {
   replicationAccountHost: string;
 }
 
+/** Everything the Aurora MySQL platform needs (source: an Aurora MySQL 3 cluster), with the stacks' outputs filled in. */
+export interface AwsAuroraMysqlSettings extends AwsCommonSettings {
+  sourceClusterId: string;
+  /** The new cluster, restored from the source's cluster snapshot with the stacks' KMS key. */
+  targetClusterId: string;
+  /** Its writer instance (an Aurora cluster restored from a snapshot has no instance of its own). */
+  targetWriterInstanceId: string;
+  replicationAccountHost: string;
+}
+
 /** Everything the AWS PostgreSQL platform needs, with the stacks' outputs filled in. */
 export interface AwsPostgresSettings extends AwsCommonSettings {
   source: DatabaseRef;
@@ -109,19 +119,50 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
   const { common, vpcCidr, infraName } = commonSettings(environment, options);
   const aws = common.aws;
   if ('clusterId' in aws.source) {
-    throw new Error(`config/cutover/${environment.name}.ts: aws.source.clusterId: the MySQL flow moves RDS instances only in this version (Aurora MySQL is not supported yet); name an instance with aws.source.instanceId`);
+    throw new Error(`config/cutover/${environment.name}.ts: aws.source.clusterId names an Aurora cluster: its settings come from resolveAwsAuroraMysqlSettings (the RDS instance flow needs aws.source.instanceId)`);
   }
   const source = aws.source.instanceId;
   const target = aws.targetInstanceId ?? `${source}-encrypted`;
-  const replicationAccountHost = aws.replicationAccountHost ?? (vpcCidr ? accountHostFromCidr(vpcCidr) : undefined);
-  if (!replicationAccountHost) common.missing.push(`aws.replicationAccountHost (or network.vpcCidr in config/infra/${infraName}.ts)`);
   return {
     ...common,
     sourceInstanceId: source,
     replicaInstanceId: aws.replicaInstanceId ?? `${source}-cutover-replica`,
     targetInstanceId: target,
     encryptedSnapshotId: aws.encryptedSnapshotId ?? `${target}-seed`,
-    replicationAccountHost: replicationAccountHost ?? '<VPC range>',
+    replicationAccountHost: replicationAccountHostOf(common, vpcCidr, infraName),
+  };
+}
+
+/** The replication account's host part: configured, else the infra VPC range; noted as missing otherwise. */
+function replicationAccountHostOf(common: AwsCommonSettings, vpcCidr: string | undefined, infraName: string): string {
+  const host = common.aws.replicationAccountHost ?? (vpcCidr ? accountHostFromCidr(vpcCidr) : undefined);
+  if (!host) common.missing.push(`aws.replicationAccountHost (or network.vpcCidr in config/infra/${infraName}.ts)`);
+  return host ?? '<VPC range>';
+}
+
+/**
+ * The MySQL flow with an Aurora MySQL cluster as the source (`aws.source.clusterId`): no
+ * temporary replica; the target is a new cluster restored, encrypted, from the source's cluster
+ * snapshot. Settings that only the instance flow uses are refused rather than ignored.
+ */
+export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsAuroraMysqlSettings {
+  const { common, vpcCidr, infraName } = commonSettings(environment, options);
+  const aws = common.aws;
+  if (!('clusterId' in aws.source)) throw new Error(`config/cutover/${environment.name}.ts: the Aurora MySQL flow needs aws.source.clusterId (an RDS instance source uses resolveAwsMysqlSettings)`);
+  const instanceOnly = (['replicaInstanceId', 'targetInstanceId', 'encryptedSnapshotId'] as const).filter((field) => aws[field] !== undefined);
+  if (instanceOnly.length > 0) {
+    throw new Error(
+      `config/cutover/${environment.name}.ts: ${instanceOnly.map((f) => `aws.${f}`).join(', ')} belong to the RDS instance flow; an Aurora MySQL source has no temporary replica and no snapshot copy (the cluster is restored encrypted): name the new cluster with aws.targetClusterId and its writer with aws.targetWriterInstanceId`,
+    );
+  }
+  const source = aws.source.clusterId;
+  const target = aws.targetClusterId ?? `${source}-encrypted`;
+  return {
+    ...common,
+    sourceClusterId: source,
+    targetClusterId: target,
+    targetWriterInstanceId: aws.targetWriterInstanceId ?? `${target}-writer`,
+    replicationAccountHost: replicationAccountHostOf(common, vpcCidr, infraName),
   };
 }
 

@@ -41,6 +41,23 @@ export class AwsSwitch {
     private readonly rds: RdsReader,
   ) {}
 
+  /** Plan lines of the switch: the UPSERT to `targetName` and the ECS recycle. */
+  describeSwitch(targetName: string): string[] {
+    const { dns, aws } = this.settings;
+    return [
+      `Route 53 ChangeResourceRecordSets UPSERT CNAME ${dns.recordName} → ${targetName}, TTL ${dns.ttlSeconds} s (zone ${dns.zoneId});`,
+      ...(aws.ecsServices.length > 0 ? [`recycle ECS ${aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (UpdateService forceNewDeployment, wait until stable).`] : []),
+    ];
+  }
+
+  /** Plan lines of the fence, after INSYNC. */
+  describeFence(kind: DatabaseRef['kind']): string[] {
+    return [
+      `Wait for Route 53 GetChange INSYNC, then fence the old source: ${kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds`,
+      `[${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`,
+    ];
+  }
+
   /** Reads the record (the zone is reachable, and the UPSERT's connection is warm); warns when it does not point at the source. */
   async checkRecord(step: string, sourceAddress: string | undefined, log: Logger): Promise<void> {
     const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: this.settings.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));

@@ -23,7 +23,7 @@ import { PG_FENCE_SG, PG_OUTPUTS_FIXTURE, PG_SOURCE, PG_TARGET } from './postgre
 
 function environment(aws: Partial<NonNullable<CutoverEnvironment['aws']>> = {}): CutoverEnvironment {
   const loaded = loadEnvironment('prod-pg');
-  return { ...loaded, aws: { ...loaded.aws!, outputsFile: PG_OUTPUTS_FIXTURE, waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 0.5 }, ...aws } };
+  return { ...loaded, aws: { ...loaded.aws!, outputsFile: PG_OUTPUTS_FIXTURE, waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 0.5, coordinatesSeconds: 2 }, ...aws } };
 }
 
 function platformOn(mock: MockedAws, env = environment(), method: 'logical' | 'dump' = 'logical') {
@@ -157,7 +157,7 @@ describe('createTarget', () => {
   test('GIVEN the target never becomes available THEN the waiter error names it', async () => {
     const mock = clusterAccount();
     mock.rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'billing-pg16' }).resolves({ DBClusters: [{ ...PG_TARGET, Status: 'creating' }] });
-    const { platform, log } = platformOn(mock, environment({ waits: { instanceSeconds: 0.2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.02, freezeSeconds: 1 } }));
+    const { platform, log } = platformOn(mock, environment({ waits: { instanceSeconds: 0.2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.02, freezeSeconds: 1, coordinatesSeconds: 2 } }));
     await expect(platform.createTarget(stepContext(log), { database: 'billing' })).rejects.toThrow(/^target billing-pg16: not available \(timed out\) after waiting/);
   });
 });

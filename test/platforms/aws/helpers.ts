@@ -30,7 +30,7 @@ export function prodEnvironment(overrides: { waits?: Partial<NonNullable<Cutover
     aws: {
       ...environment.aws!,
       outputsFile: overrides.outputsFile ?? OUTPUTS_FIXTURE,
-      waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 2, ...overrides.waits },
+      waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 2, coordinatesSeconds: 2, ...overrides.waits },
     },
   };
 }
