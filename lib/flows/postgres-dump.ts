@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
+import { parallelCopy } from '../engines/postgres/parallel-copy';
 import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
@@ -12,7 +12,8 @@ const DOWNTIME = 'postgres.dump.clock';
 
 /**
  * Seed operation 2 by dump and restore (what seed 001 did, done right): freeze the source,
- * copy it with a parallel directory-format dump and restore, verify, switch the pooler, fence.
+ * copy it with the project's streaming copy (lib/engines/postgres/parallel-copy.ts: schema, parallel
+ * COPY streams in one snapshot, indexes after the load), verify, switch the pooler, fence.
  * Writes are refused for the whole copy: the downtime is the copy time, and it is reported.
  * (seed 001's `pg_dump | pg_restore` cannot work: a plain-format dump is SQL for psql, and a
  * parallel restore needs a seekable file, not a pipe.)
@@ -53,22 +54,29 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     id: 'postgres.copy.dump',
     kind: 'action',
     describe: () => [
-      `pg_dump -Fd -j ${settings.copyJobs} (no compression) of the frozen source into a temp folder, then pg_restore -j ${settings.copyJobs} into the empty target;`,
+      `copy the frozen source into the empty target in one snapshot: schema without indexes (a small pg_dump archive without table data into a temp folder, pg_restore --section=pre-data),`,
+      `then every table streamed COPY TO STDOUT | COPY FROM STDIN (binary where portable, no compression, no intermediate files), ${settings.copyJobs} tables at a time,`,
+      'each as TRUNCATE + COPY FREEZE in one transaction (synchronous_commit off for the session);',
+      `then indexes and constraints built in parallel (pg_restore --section=post-data -j ${settings.copyJobs}, maintenance_work_mem 1GB), large objects, sequence values;`,
       `bounded by ${settings.copyTimeoutMs} ms (past it, or on any error, the source reopens and the run aborts).`,
     ],
     async apply(context) {
-      const dir = join(mkdtempSync(join(settings.workDir, 'pg-dump-')), 'dump');
+      const workDir = mkdtempSync(join(settings.workDir, 'pg-copy-'));
       try {
         await assertTargetEmpty(await target(context), settings.database);
         const started = nowMs();
-        const dump = await dumpDirectory(await platform.source(settings.database), { dir, jobs: settings.copyJobs, timeoutMs: settings.copyTimeoutMs });
-        const restore = await restoreDirectory(await platform.target(context.facts, settings.database), { dir, jobs: settings.copyJobs, timeoutMs: settings.copyTimeoutMs });
+        const copied = await parallelCopy(await platform.source(settings.database), await platform.target(context.facts, settings.database), {
+          jobs: settings.copyJobs,
+          workDir,
+          copySequences: true,
+          timeoutMs: settings.copyTimeoutMs,
+        });
         (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('copy');
-        return { dumpMs: dump.durationMs, restoreMs: restore.durationMs, copyDurationMs: Math.round(nowMs() - started) };
+        return { copySchemaMs: copied.schemaMs, copyDataMs: copied.dataMs, copyIndexMs: copied.indexMs, copyStreams: copied.streams, copyDurationMs: Math.round(nowMs() - started) };
       } catch (failure) {
         return reopen(context, failure);
       } finally {
-        rmSync(join(dir, '..'), { recursive: true, force: true });
+        rmSync(workDir, { recursive: true, force: true });
       }
     },
   };
