@@ -8,9 +8,8 @@ import { parseHooks } from '../runbook/hooks';
 import { reportFromRun, summaryText, writeReport } from '../report';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway, type RecordedCall } from '../platforms/aws/gateway';
-import { PreconditionFailed, type Runbook } from '../runbook/step';
-import { silentLogger } from '../util/log';
-import { AwsMysqlPlatform, PLANNED_RUN_ID } from '../platforms/aws/aws-mysql-platform';
+import type { Runbook } from '../runbook/step';
+import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
 import { auroraPreflightStep, withAwsPreflight, withAwsSteps } from '../platforms/aws/preflight';
 import { awsCallLines, planAwsCalls, sqlPlanLines, tlsPlanLines } from '../platforms/aws/plan';
@@ -55,8 +54,6 @@ export interface AwsFlow {
   /** The AWS call list and the SQL lines, from a planning gateway. */
   plan(gateway: AwsGateway, clients: AwsClients | undefined): Promise<{ calls: RecordedCall[]; stoppedAt?: string; sqlHeading: string; sql: string[] }>;
   cleanupLine: string;
-  /** Refuses --execute (before any client exists) when this flow cannot run yet. */
-  checkExecutable?(): Promise<void>;
   runOptions: Record<string, unknown>;
   closeConnections(runtime: Map<string, unknown>): Promise<void>;
 }
@@ -115,32 +112,10 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
     cleanupLine: resolved.cleanup
       ? "Clean-up (--cleanup): the source's unencrypted cluster snapshot is deleted at the end; the old cluster is fenced, never deleted."
       : "Clean-up: nothing is deleted without --cleanup; the run prints the delete command for the source's unencrypted cluster snapshot.",
-    checkExecutable: () => {
-      const offline = new AwsGateway({ mode: 'plan', log: silentLogger, waits: { pollSeconds: 1 } });
-      return assertFlowTakesPlatformCoordinates(runbookOn(new AwsAuroraMysqlPlatform(resolved, offline), offline));
-    },
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceClusterId, target: resolved.targetClusterId, cleanup: args.cleanup },
     closeConnections: closeFlowConnections,
   };
   return runAwsFlow(input, flow, dependencies);
-}
-
-/**
- * An Aurora source has no replica to stop: the flow must take the start coordinates from the
- * platform (MysqlPlatform.startCoordinatesFrom 'target'). Until lib/flows/mysql-encrypt.ts does,
- * mysql.target.clone refuses to run without a stopped replica's coordinates; --execute is
- * refused up front instead of after a cluster snapshot.
- */
-async function assertFlowTakesPlatformCoordinates(runbook: Runbook): Promise<void> {
-  const clone = runbook.steps.find((step) => step.id === 'mysql.target.clone');
-  try {
-    await clone?.precondition?.({ runId: PLANNED_RUN_ID, dryRun: true, log: silentLogger, facts: {}, runtime: new Map() });
-  } catch (error) {
-    if (error instanceof PreconditionFailed) {
-      throw new UsageError('The MySQL runbook (lib/flows/mysql-encrypt.ts) does not yet take start coordinates from the platform (MysqlPlatform.startCoordinatesFrom), which an Aurora MySQL source needs: --execute is refused; the plan shows what the run will do. Nothing was changed.');
-    }
-    throw error;
-  }
 }
 
 /** Plan (default), or run with --execute, one AWS flow. Returns the exit code. */
@@ -154,7 +129,6 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
         `Set them in config/cutover/${environment.name}.ts or write the stacks' outputs file${resolved.outputsProblem ? `:\n${resolved.outputsProblem}` : ''}. Nothing was changed.`,
     );
   }
-  if (args.execute) await flow.checkExecutable?.();
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = args.offline ? undefined : createClients(environment, { readOnly: !args.execute });
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };

@@ -62,7 +62,8 @@ export async function closeFlowConnections(runtime: Map<string, unknown>): Promi
 async function dialectOf(context: StepContext, platform: MysqlPlatform, connection: Connection): Promise<MysqlDialect> {
   const cached = context.runtime.get('mysql.dialect') as MysqlDialect | undefined;
   if (cached) return cached;
-  const dialect = await detectDialect(connection, { rdsProcedures: platform.rdsProcedures });
+  const detected = await detectDialect(connection, { rdsProcedures: platform.rdsProcedures });
+  const dialect = platform.dialect?.(detected) ?? detected;
   context.runtime.set('mysql.dialect', dialect);
   return dialect;
 }
@@ -77,6 +78,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   const replica = (context: StepContext) => open(context, 'replica', () => platform.replica(context.facts));
   const target = (context: StepContext) => open(context, 'target', () => platform.target(context.facts));
   const databasesLabel = settings.databases.length > 0 ? settings.databases.join(', ') : 'every non-system database';
+  // The platform reads the start coordinates from the cloned target (Aurora): no replica to wait for or stop.
+  const coordinatesFromTarget = platform.startCoordinatesFrom === 'target';
+  const noReplica = () => platform.describe.startCoordinates?.() ?? ['Nothing to do: the platform reads the start coordinates from the cloned target.'];
 
   const preflight: Step = {
     id: 'mysql.preflight',
@@ -143,8 +147,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   const replicaCatchUp: Step = {
     id: 'mysql.replica.catch-up',
     kind: 'action',
-    describe: () => [`Wait (up to ${Math.round(settings.catchUpTimeoutMs / 1000)} s) until the replica has executed everything the source has written.`],
+    describe: () => (coordinatesFromTarget ? noReplica() : [`Wait (up to ${Math.round(settings.catchUpTimeoutMs / 1000)} s) until the replica has executed everything the source has written.`]),
     async apply(context) {
+      if (coordinatesFromTarget) return {};
       const lag = await waitUntilCaughtUp(context, await source(context), await replica(context), await dialectOf(context, platform, await source(context)), settings, 'replica');
       return { replicaLagMs: Math.round(lag) };
     },
@@ -153,8 +158,12 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   const stopReplica: Step = {
     id: 'mysql.replica.stop',
     kind: 'action',
-    describe: () => ['Stop replication on the replica and record the source coordinates it executed', '(Relay_Master_Log_File / Exec_Master_Log_Pos; MySQL 8: Relay_Source_Log_File / Exec_Source_Log_Pos).'],
+    describe: () =>
+      coordinatesFromTarget
+        ? noReplica()
+        : ['Stop replication on the replica and record the source coordinates it executed', '(Relay_Master_Log_File / Exec_Master_Log_Pos; MySQL 8: Relay_Source_Log_File / Exec_Source_Log_Pos).'],
     async apply(context) {
+      if (coordinatesFromTarget) return {};
       const connection = await replica(context);
       const dialect = await dialectOf(context, platform, await source(context));
       const before = await replicaStatus(connection, dialect);
@@ -171,9 +180,15 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     kind: 'action',
     describe: () => platform.describe.cloneTarget(),
     precondition: async (context) => {
-      if (!context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
+      if (!coordinatesFromTarget && !context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
     },
-    apply: (context) => platform.cloneTarget(context),
+    async apply(context) {
+      const facts = await platform.cloneTarget(context);
+      if (!coordinatesFromTarget) return facts;
+      if (!platform.startCoordinates) throw new Error(`The ${platform.kind} platform says the start coordinates come from the target but has no startCoordinates()`);
+      const start = await platform.startCoordinates({ ...context, facts: { ...context.facts, ...facts } });
+      return { ...facts, startBinlogFile: start.file, startBinlogPosition: start.position };
+    },
   };
 
   const startReplication: Step = {

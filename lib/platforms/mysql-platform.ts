@@ -1,5 +1,6 @@
 import type { Facts, StepContext } from '../runbook/step';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
+import type { MysqlDialect } from '../engines/mysql/dialect';
 
 /**
  * What the MySQL-family flow needs from the place the databases live. The runbook is the same
@@ -14,6 +15,18 @@ export interface MysqlPlatform {
   readonly kind: 'local' | 'aws';
   /** Replication is configured through RDS's mysql.rds_* procedures. */
   readonly rdsProcedures: boolean;
+  /**
+   * Where the target's start coordinates come from. 'replica' (default): the flow stops the
+   * temporary replica and records the coordinates it executed. 'target': the platform reads them
+   * from the cloned target (Aurora MySQL: the restored cluster's "Binlog position from crash
+   * recovery" event) in `startCoordinates`, at the end of mysql.target.clone; the replica
+   * catch-up/stop steps do nothing.
+   */
+  readonly startCoordinatesFrom?: 'replica' | 'target';
+  /** With startCoordinatesFrom 'target': the source binlog coordinates the cloned target ends at. */
+  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
+  /** Adjust the dialect detected from SELECT VERSION() (Aurora MySQL 3 reports 8.0 but has 8.4's procedure names). */
+  dialect?(detected: MysqlDialect): MysqlDialect;
 
   /** Administrator endpoint of the source (writable primary). */
   source(): Promise<MysqlEndpoint>;
@@ -36,6 +49,8 @@ export interface MysqlPlatform {
     switchEndpoint(): string[];
     fence(): string[];
     removeReplica(): string[];
+    /** With startCoordinatesFrom 'target': why the replica catch-up/stop steps do nothing. */
+    startCoordinates?(): string[];
   };
 
   /** Create a replica of the source that replicates from it; returns facts naming it. */

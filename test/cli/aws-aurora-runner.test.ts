@@ -90,12 +90,3 @@ describe('dry run with credentials', () => {
     expect(text).toContain('check aws.preflight: checked');
   });
 });
-
-describe('--execute', () => {
-  // Remove once lib/flows/mysql-encrypt.ts honours MysqlPlatform.startCoordinatesFrom (see lib/platforms/aws/README.md).
-  test('GIVEN the runbook still needs a stopped replica\'s coordinates THEN --execute is refused before any AWS client exists, saying why', async () => {
-    const error = await run(['--env', 'prod-aurora', '--execute'], auroraEnvironment()).catch((e: Error) => e);
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toMatch(/does not yet take start coordinates from the platform.*Nothing was changed\./);
-  });
-});
