@@ -102,7 +102,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     kind: 'action',
     irreversible: true,
     hookAfter: 'after-switch',
-    describe: () => ['PAUSE the pooler;', ...platform.describe.switchEndpoint(), 'RESUME: downtime ends;', ...platform.describe.fence()],
+    describe: () => [...platform.describe.pause(), ...platform.describe.switchEndpoint(), ...platform.describe.resume(), 'downtime ends;', ...platform.describe.fence()],
     async apply(context): Promise<Facts> {
       const downtime = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
       await platform.prepareSwitch(context, settings.database);
