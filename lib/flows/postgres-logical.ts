@@ -107,7 +107,14 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       }
       const password = generatePassword();
       const role = await pgRow(sourceClient, 'SELECT 1 AS x FROM pg_roles WHERE rolname = $1', [settings.replicationUser]);
-      await sourceClient.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN REPLICATION PASSWORD ${quoteLiteral(password)}`);
+      if (platform.kind === 'aws') {
+        // RDS gives nobody the REPLICATION attribute; its rds_replication role carries the right.
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.LogicalReplication.html
+        await sourceClient.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN PASSWORD ${quoteLiteral(password)}`);
+        await sourceClient.query(`GRANT rds_replication TO ${quoteIdent(settings.replicationUser)}`);
+      } else {
+        await sourceClient.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN REPLICATION PASSWORD ${quoteLiteral(password)}`);
+      }
       const address = await platform.sourceForSubscription(settings.database);
       const connection = conninfo({ name: 'source', host: address.host, port: address.port, user: settings.replicationUser, password, database: settings.database }, { sslmode: address.sslmode, application_name: subscription });
       await targetClient.query(
