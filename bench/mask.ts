@@ -5,10 +5,14 @@
  * project's stream (mask between mariadb-dump and the compressor), and the floor: the same
  * dump and compression with no masking. One run, real MariaDB servers, generated data
  * (customers and twice as many orders). --full is the issue's size: 1 M customers + 2 M orders.
- * Last line: JSON {"rows","baselineSeconds","projectSeconds","floorSeconds","ratio","peakRssMb"}.
+ * Last line: JSON {"rows","baselineSeconds","projectSeconds","floorSeconds","ratio","peakRssMb", …}, then
+ * CPU seconds (user + sys, less sensitive than wall time to other work on the machine):
+ * `projectCpuSeconds` of this process during the stream (parse, mask, pipes), `projectChildCpuSeconds`
+ * and `floorChildCpuSeconds` of the dump client and the compressor, and whether the issue's
+ * targets were met (`targets`: ratio >= 10, projectSeconds <= 2 x floorSeconds).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -30,6 +34,21 @@ import { generatePassword } from '../lib/util/secrets';
 const log = createLogger();
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const round = (value: number) => Math.round(value * 100) / 100;
+/** CPU seconds (user + sys) of this process's children that have exited and been reaped (the dump client, zstd). */
+function childCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of proc(5) (cutime, cstime) are at 13 and 14 after the command name.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+const cpuSeconds = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+};
 
 /** mariadb-dump | compressor | file, no masking. */
 async function dumpCompressed(source: MysqlTarget, compression: Compression, path: string): Promise<void> {
@@ -116,17 +135,23 @@ async function main(): Promise<void> {
     await dumpCompressed(source, compression, join(baseDir, 'warm.out'));
 
     const floorStart = process.hrtime.bigint();
+    const floorChildren = childCpuSeconds();
     await dumpCompressed(source, compression, join(baseDir, 'floor.out'));
     const floorSeconds = seconds(floorStart);
+    const floorChildCpu = childCpuSeconds() - floorChildren;
     log.info(`floor (dump + ${compression}, no masking): ${round(floorSeconds)} s, ${statSync(join(baseDir, 'floor.out')).size} bytes`);
 
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
     const projectStart = process.hrtime.bigint();
+    const projectCpu = process.cpuUsage();
+    const projectChildren = childCpuSeconds();
     await maskedDump({ source, rules: loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json')), key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
     const projectSeconds = seconds(projectStart);
+    const projectCpuSeconds = cpuSeconds(projectCpu);
+    const projectChildCpu = childCpuSeconds() - projectChildren;
     clearInterval(sampler);
-    log.info(`project (dump | mask | ${compression}): ${round(projectSeconds)} s, peak RSS of this process ${Math.round(peakRss / 1048576)} MB`);
+    log.info(`project (dump | mask | ${compression}): ${round(projectSeconds)} s (${round(projectCpuSeconds)} s CPU in this process, ${round(projectChildCpu)} s in dump + ${compression}), peak RSS of this process ${Math.round(peakRss / 1048576)} MB`);
 
     const baselineStart = process.hrtime.bigint();
     const scratchConnection = await connect(scratch);
@@ -147,6 +172,10 @@ async function main(): Promise<void> {
       floorSeconds: round(floorSeconds),
       ratio: round(baselineSeconds / projectSeconds),
       peakRssMb: Math.round(peakRss / 1048576),
+      projectCpuSeconds: round(projectCpuSeconds),
+      projectChildCpuSeconds: round(projectChildCpu),
+      floorChildCpuSeconds: round(floorChildCpu),
+      targets: { ratioAtLeast10: baselineSeconds / projectSeconds >= 10, projectWithin2xFloor: projectSeconds <= 2 * floorSeconds },
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {

@@ -68,8 +68,85 @@ interface RowPlan {
   /** The constant's literal where the dump has a quoted value / an unquoted one (a number stays a number). */
   quotedConstant: (Buffer | undefined)[];
   unquotedConstant: (Buffer | undefined)[];
-  /** True when no column is masked: rows are only parsed (to find their end and count values). */
-  keepsAll: boolean;
+  /** Per masked column: recent results by the value's bytes (undefined: not cached). */
+  caches: (ResultCache | undefined)[];
+}
+
+/**
+ * Recent results of one masked column, keyed by the value's bytes as the dump writes them
+ * (quotes and escapes included) and holding the bytes written for it. Columns repeat values
+ * (cities, names, dates, addresses); a hit copies bytes and skips decoding, normalising, the
+ * keyed digest and encoding. Direct-mapped and bounded (a full arena starts over); a column
+ * whose values rarely repeat switches its cache off after a trial. Maskers are pure
+ * functions of the value, so a cached result is the result.
+ */
+export class ResultCache {
+  static readonly SLOTS = 8192;
+  static readonly MAX_KEY = 96;
+  static readonly ARENA = 512 * 1024;
+  static readonly TRIAL = 20000;
+  private readonly hashes = new Int32Array(ResultCache.SLOTS);
+  /** Arena offset of each slot's entry (0: empty): key bytes, then result bytes. */
+  private readonly offsets = new Int32Array(ResultCache.SLOTS);
+  private readonly keyLengths = new Uint16Array(ResultCache.SLOTS);
+  private readonly resultLengths = new Int32Array(ResultCache.SLOTS);
+  private readonly arena = Buffer.alloc(ResultCache.ARENA);
+  private used = 1;
+  private lookups = 0;
+  hits = 0;
+  /** False once the trial showed that values rarely repeat. */
+  enabled = true;
+
+  static hash(data: Uint8Array, start: number, end: number): number {
+    let h = 0x811c9dc5 | 0;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ data[i], 0x01000193);
+    return h;
+  }
+
+  /** Arena offset of the cached result for data[start, end) (its length in `lastLength`), or -1. */
+  find(data: Uint8Array, start: number, end: number, hash: number): number {
+    this.lookups++;
+    const slot = hash & (ResultCache.SLOTS - 1);
+    const offset = this.offsets[slot];
+    const length = end - start;
+    if (offset !== 0 && this.hashes[slot] === hash && this.keyLengths[slot] === length) {
+      const arena = this.arena;
+      let k = 0;
+      while (k < length && arena[offset + k] === data[start + k]) k++;
+      if (k === length) {
+        this.hits++;
+        this.lastLength = this.resultLengths[slot];
+        return offset + length;
+      }
+    }
+    if (this.lookups === ResultCache.TRIAL && this.hits < ResultCache.TRIAL / 5) this.enabled = false;
+    return -1;
+  }
+  lastLength = 0;
+
+  get bytes(): Buffer {
+    return this.arena;
+  }
+
+  store(data: Uint8Array, start: number, end: number, hash: number, result: Uint8Array, resultStart: number, resultEnd: number): void {
+    const keyLength = end - start;
+    const resultLength = resultEnd - resultStart;
+    if (keyLength > ResultCache.MAX_KEY || resultLength > 4 * ResultCache.MAX_KEY) return;
+    if (this.used + keyLength + resultLength > this.arena.length) {
+      this.offsets.fill(0);
+      this.used = 1;
+    }
+    const slot = hash & (ResultCache.SLOTS - 1);
+    const offset = this.used;
+    const arena = this.arena;
+    for (let k = 0; k < keyLength; k++) arena[offset + k] = data[start + k];
+    for (let k = 0; k < resultLength; k++) arena[offset + keyLength + k] = result[resultStart + k];
+    this.used += keyLength + resultLength;
+    this.hashes[slot] = hash;
+    this.offsets[slot] = offset;
+    this.keyLengths[slot] = keyLength;
+    this.resultLengths[slot] = resultLength;
+  }
 }
 
 function rowPlan(maskers: (ValueMasker | undefined)[]): RowPlan {
@@ -85,7 +162,7 @@ function rowPlan(maskers: (ValueMasker | undefined)[]): RowPlan {
       unquotedConstant[index] = Buffer.from(result === null ? 'NULL' : NUMBER.test(result) ? result : quoteLiteral(result), 'utf8');
     } else kinds[index] = MASK;
   });
-  return { kinds, maskers, quotedConstant, unquotedConstant, keepsAll: kinds.every((kind) => kind === KEEP) };
+  return { kinds, maskers, quotedConstant, unquotedConstant, caches: maskers.map(() => undefined) };
 }
 
 interface InsertState {
@@ -337,6 +414,8 @@ export class DumpRewriter {
     this.createTableLines = [];
     this.mode = 'line';
     const masking = this.options.resolveTable(table, columns);
+    // mysqldump writes a table's rows right after its CREATE TABLE: earlier tables' caches are done with.
+    for (const known of this.tables.values()) known.plan.caches.fill(undefined);
     this.tables.set(table, { masking, plan: rowPlan(masking.maskers) });
   }
 
@@ -404,7 +483,14 @@ export class DumpRewriter {
       let quoted = false;
       let escaped = false;
       let high = 0;
-      if (code === QUOTE) {
+      const kind = column < columns ? kinds[column] : KEEP;
+      if (code === QUOTE && kind !== MASK) {
+        // Kept or constant: only the end matters (found natively; long texts are common here).
+        const close = closingQuoteIn(data, i + 1, length);
+        if (close === -1) return this.incomplete(outStart);
+        valueEnd = close + 1;
+        quoted = true;
+      } else if (code === QUOTE) {
         // The closing quote: not after a backslash (escapes are skipped in pairs, so a quote
         // closes after an even number of backslashes) and not doubled.
         let j = i + 1;
@@ -440,18 +526,27 @@ export class DumpRewriter {
         valueEnd = j;
         if (valueEnd === valueStart) throw this.unexpected(data, i, 'expected a value');
       }
-      const kind = column < columns ? kinds[column] : KEEP;
       if (kind !== KEEP && !(!quoted && valueEnd - valueStart === 4 && data[valueStart] === 0x4e && data[valueStart + 1] === 0x55 && data[valueStart + 2] === 0x4c && data[valueStart + 3] === 0x4c) /* NULL stays NULL */) {
         if (kind === CONSTANT) {
           this.copyOut(data, copied, valueStart);
           this.writeBytes(quoted ? plan.quotedConstant[column]! : plan.unquotedConstant[column]!);
         } else {
-          const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
-          const masked = plan.maskers[column]!(value);
           this.copyOut(data, copied, valueStart);
-          if (masked === null) this.writeText('NULL');
-          else if (!quoted && NUMBER.test(masked)) this.writeText(masked);
-          else this.writeQuoted(masked);
+          let cache = plan.caches[column];
+          if (cache === undefined) cache = plan.caches[column] = new ResultCache();
+          const cacheable = cache.enabled && valueEnd - valueStart <= ResultCache.MAX_KEY;
+          const hash = cacheable ? ResultCache.hash(data, valueStart, valueEnd) : 0;
+          const found = cacheable ? cache.find(data, valueStart, valueEnd, hash) : -1;
+          if (found !== -1) this.copyOut(cache.bytes, found, found + cache.lastLength);
+          else {
+            const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
+            const masked = plan.maskers[column]!(value);
+            const written = this.outPos;
+            if (masked === null) this.writeText('NULL');
+            else if (!quoted && NUMBER.test(masked)) this.writeText(masked);
+            else this.writeQuoted(masked);
+            if (cacheable) cache.store(data, valueStart, valueEnd, hash, this.out, written, this.outPos);
+          }
         }
         copied = valueEnd;
       }
@@ -516,6 +611,27 @@ export function closingQuote(data: string, from: number): number {
     }
     if (quote + 1 >= data.length) return -1;
     if (data.charCodeAt(quote + 1) === QUOTE) {
+      i = quote + 2;
+      continue;
+    }
+    return quote;
+  }
+}
+
+/** `closingQuote` over bytes: the closing quote of a literal whose content starts at `from`, or -1 if not in data[0, length) yet. */
+function closingQuoteIn(data: Buffer, from: number, length: number): number {
+  let i = from;
+  for (;;) {
+    const quote = data.indexOf(QUOTE, i);
+    if (quote === -1 || quote >= length) return -1;
+    let backslashes = 0;
+    for (let k = quote - 1; k >= from && data[k] === BACKSLASH; k--) backslashes++;
+    if (backslashes % 2 === 1) {
+      i = quote + 1;
+      continue;
+    }
+    if (quote + 1 >= length) return -1;
+    if (data[quote + 1] === QUOTE) {
       i = quote + 2;
       continue;
     }
