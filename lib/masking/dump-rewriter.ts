@@ -539,8 +539,13 @@ export class DumpRewriter {
           const found = cacheable ? cache.find(data, valueStart, valueEnd, hash) : -1;
           if (found !== -1) this.copyOut(cache.bytes, found, found + cache.lastLength);
           else {
-            const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
-            const masked = plan.maskers[column]!(value);
+            const masker = plan.maskers[column]!;
+            // Printable ASCII without escapes: the masker may work on the bytes (no decoding).
+            let masked: string | null | undefined = quoted && !escaped && (high & 0x80) === 0 && masker.fromAscii !== undefined ? masker.fromAscii(data, valueStart + 1, valueEnd - 1) : undefined;
+            if (masked === undefined) {
+              const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
+              masked = masker(value);
+            }
             const written = this.outPos;
             if (masked === null) this.writeText('NULL');
             else if (!quoted && NUMBER.test(masked)) this.writeText(masked);

@@ -52,8 +52,13 @@ export class KeyedHasher {
   }
 }
 
-/** The 32 digest bytes of a value (a view that the next call overwrites). */
-export type Digester = (value: string) => Uint8Array;
+/**
+ * The 32 digest bytes of a value (a view that the next call overwrites). `ascii` digests
+ * bytes[start, end) directly when they are printable ASCII (0x20-0x7e), optionally folded
+ * as `foldValue` folds printable ASCII (lower case, no trailing spaces), so equal to
+ * digesting the folded string; it returns undefined for any other byte.
+ */
+export type Digester = ((value: string) => Uint8Array) & { ascii: (bytes: Uint8Array, start: number, end: number, fold: boolean) => Uint8Array | undefined };
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -102,7 +107,27 @@ export function blake2sDigester(key: Buffer): Digester {
   const blockBytes = new Uint8Array(block.buffer);
   const littleEndian = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
   if (!littleEndian) throw new Error('the masking digest needs a little-endian CPU');
-  return (value) => {
+  const ascii = (bytes: Uint8Array, start: number, end: number, fold: boolean): Uint8Array | undefined => {
+    if (fold) while (end > start && bytes[end - 1] === 0x20) end--;
+    const length = end - start;
+    if (length === 0) return emptyBytes;
+    h.set(afterKey);
+    let i = start;
+    while (i < end) {
+      const blockEnd = Math.min(end, i + 64);
+      let k = 0;
+      for (; i < blockEnd; i++, k++) {
+        let byte = bytes[i];
+        if (byte < 0x20 || byte > 0x7e) return undefined;
+        if (fold && byte >= 0x41 && byte <= 0x5a) byte += 0x20;
+        blockBytes[k] = byte;
+      }
+      for (; k < 64; k++) blockBytes[k] = 0;
+      compress(h, block, 64 + i - start, i === end);
+    }
+    return out;
+  };
+  const digest = (value: string): Uint8Array => {
     const length = value.length;
     if (length === 0) return emptyBytes;
     h.set(afterKey);
@@ -136,6 +161,7 @@ export function blake2sDigester(key: Buffer): Digester {
     }
     return out;
   };
+  return Object.assign(digest, { ascii });
 }
 
 /** BLAKE2s's compression function F (RFC 7693 section 3.2), unrolled; `counter` < 2^32. */

@@ -1,5 +1,5 @@
 import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from './dictionaries';
-import { bits16, hexPrefix, nibble, type KeyedHasher } from './keyed-hash';
+import { bits16, hexPrefix, nibble, type Digester, type KeyedHasher } from './keyed-hash';
 import { TEMPLATE_PLACEHOLDER, type ColumnRule, type MaskingRules } from './rules';
 
 /** A column as the dump's CREATE TABLE declares it. */
@@ -14,7 +14,15 @@ export interface ColumnInfo {
  * `constantResult` is set when the result does not depend on the value (constant, null):
  * the rewriters then encode it once and do not decode the values.
  */
-export type ValueMasker = ((value: string) => string | null) & { constantResult?: string | null };
+export type ValueMasker = ((value: string) => string | null) & {
+  constantResult?: string | null;
+  /**
+   * The same result from the value's bytes[start, end), for a value the dump writes without
+   * escapes; undefined when the bytes are not printable ASCII (then the string path runs).
+   * Saves decoding and normalising strings for the transformers that only need the digest.
+   */
+  fromAscii?: (bytes: Uint8Array, start: number, end: number) => string | undefined;
+};
 
 /**
  * Normalisation before hashing. Values equal under a case- and accent-insensitive collation
@@ -26,9 +34,22 @@ export type ValueMasker = ((value: string) => string | null) & { constantResult?
  * two values a unique key keeps apart.
  */
 export function normaliser(rule: ColumnRule, column: ColumnInfo): (value: string) => string {
+  return folds(rule, column) ? foldValue : (value) => value;
+}
+
+function folds(rule: ColumnRule, column: ColumnInfo): boolean {
   const mode = 'normalise' in rule && rule.normalise ? rule.normalise : 'collation';
-  const fold = mode === 'fold' || (mode === 'collation' && isInsensitiveCollation(column.collation));
-  return fold ? foldValue : (value) => value;
+  return mode === 'fold' || (mode === 'collation' && isInsensitiveCollation(column.collation));
+}
+
+/** A masker that also computes its result from printable-ASCII bytes (same digest, same result). */
+function withBytes(digester: Digester, fold: boolean, result: (digest: Uint8Array) => string): ValueMasker {
+  const fromAscii = (bytes: Uint8Array, start: number, end: number) => {
+    const digest = digester.ascii(bytes, start, end, fold);
+    return digest === undefined ? undefined : result(digest);
+  };
+  const normalise = fold ? foldValue : undefined;
+  return Object.assign((value: string) => result(digester(normalise === undefined ? value : normalise(value))), { fromAscii });
 }
 
 export function isInsensitiveCollation(collation: string | undefined): boolean {
@@ -191,36 +212,34 @@ function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, 
   };
   switch (rule.transform) {
     case 'email': {
-      const domain = rule.domain ?? 'example.com';
-      const digest = digestOf('email');
+      const domain = `@${rule.domain ?? 'example.com'}`;
       // 64 bits of the digest: unique across billions of addresses, and a valid address.
-      return (value) => `u${hexPrefix(digest(value), 16)}@${domain}`;
+      return withBytes(hasher.digester('email'), folds(rule, column), (d) => 'u' + hexPrefix(d, 16) + domain);
     }
     case 'name': {
-      const digest = digestOf('name');
       const part = rule.part ?? 'full';
-      return (value) => {
-        const d = digest(value);
+      return withBytes(hasher.digester('name'), folds(rule, column), (d) => {
         if (part === 'first') return pick(FIRST_NAMES, d, 0);
         if (part === 'last') return pick(LAST_NAMES, d, 4);
         return `${pick(FIRST_NAMES, d, 0)} ${pick(LAST_NAMES, d, 4)}`;
-      };
+      });
     }
     case 'phone': {
       const digest = digestOf('phone');
       return (value) => keepShape(value, digest(value), false);
     }
     case 'address': {
-      const digest = digestOf('address');
       const part = rule.part ?? 'full';
-      return (value) => {
-        const d = digest(value);
+      if (part === 'postcode') {
+        const digest = digestOf('address');
+        return (value) => keepShape(value, digest(value), true);
+      }
+      return withBytes(hasher.digester('address'), folds(rule, column), (d) => {
         const street = `${(bits16(d, 0) % 998) + 1} ${pick(STREETS, d, 4)}`;
         if (part === 'street') return street;
         if (part === 'city') return pick(CITIES, d, 8);
-        if (part === 'postcode') return keepShape(value, d, true);
         return `${street}, ${pick(CITIES, d, 8)}`;
-      };
+      });
     }
     case 'dateShift': {
       // Dates shift by the digest of the date itself: equal dates stay equal, order within a day is kept.
@@ -230,12 +249,10 @@ function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, 
       return (value) => shiftDate(value, digest(value), maxDays, where);
     }
     case 'hash': {
-      const digest = digestOf('hash');
       const length = rule.length ?? 16;
-      return (value) => hexPrefix(digest(value), length);
+      return withBytes(hasher.digester('hash'), folds(rule, column), (d) => hexPrefix(d, length));
     }
     case 'template': {
-      const digest = digestOf('template');
       // The template is split once into literal text and placeholders.
       const parts: (string | ((d: Uint8Array) => string))[] = [];
       let last = 0;
@@ -250,12 +267,11 @@ function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, 
         last = match.index! + match[0].length;
       }
       if (last < rule.template.length) parts.push(rule.template.slice(last));
-      return (value) => {
-        const d = digest(value);
+      return withBytes(hasher.digester('template'), folds(rule, column), (d) => {
         let out = '';
         for (const part of parts) out += typeof part === 'string' ? part : part(d);
         return out;
-      };
+      });
     }
   }
 }

@@ -121,3 +121,42 @@ describe('memoised maskers', () => {
     expect(calls.length).toBeGreaterThan(500);
   });
 });
+
+describe('maskers on bytes (the stream\'s fast path)', () => {
+  const hasher = new KeyedHasher(TEST_KEY);
+  const columns = [
+    { name: 'c', collation: 'utf8mb4_general_ci' },
+    { name: 'c', collation: 'utf8mb4_bin' },
+  ];
+  const rules = [
+    { transform: 'email' },
+    { transform: 'email', domain: 'corp.test' },
+    { transform: 'name' },
+    { transform: 'name', part: 'last' },
+    { transform: 'address', part: 'street' },
+    { transform: 'address', part: 'city' },
+    { transform: 'address' },
+    { transform: 'hash', length: 40 },
+    { transform: 'template', template: 'user_{hash:10}_{digits:4}_{first}{last}' },
+    { transform: 'hash', normalise: 'exact' },
+  ] as const;
+  const values = ['alice@example.org', 'ALICE@Example.ORG', 'trailing   ', '   ', '', 'x', 'O\'Brien "q" \\ back', 'y'.repeat(64), 'Z'.repeat(130), '~!@#$%^&*()_+{}|:<>?'];
+
+  test('give exactly what the string maskers give, for printable ASCII (case, trailing spaces, block boundaries)', () => {
+    for (const column of columns) {
+      for (const rule of rules) {
+        const masker = columnMasker(rule, column, hasher, 'w')!;
+        expect(masker.fromAscii).toBeDefined();
+        for (const value of values) expect([rule, column.collation, value, masker.fromAscii!(Buffer.from(value, 'latin1'), 0, value.length)]).toEqual([rule, column.collation, value, masker(value)]);
+        // Offsets into a larger buffer.
+        const framed = Buffer.from(`xx'${values[1]}'yy`, 'latin1');
+        expect(masker.fromAscii!(framed, 3, 3 + values[1].length)).toBe(masker(values[1]));
+      }
+    }
+  });
+
+  test('decline bytes that are not printable ASCII (control characters, UTF-8), so the string path decides', () => {
+    const masker = columnMasker({ transform: 'email' }, columns[0], hasher, 'w')!;
+    for (const value of ['tab\there', 'new\nline', 'Zoë', '\x7f']) expect(masker.fromAscii!(Buffer.from(value, 'utf8'), 0, Buffer.byteLength(value))).toBeUndefined();
+  });
+});
