@@ -23,6 +23,7 @@ export type TableResolver = (table: string, columns: ColumnInfo[]) => TableMaski
 interface FastBuffer extends Buffer {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
+  utf8Write(text: string, offset: number): number;
 }
 const latin1Of = (data: Buffer, start: number, end: number): string => (data as FastBuffer).latin1Slice(start, end);
 const utf8Of = (data: Buffer, start: number, end: number): string => (data as FastBuffer).utf8Slice(start, end);
@@ -316,29 +317,25 @@ export class DumpRewriter {
 
   /** A masked value as mysqldump writes a string: quoted, escaped, UTF-8. */
   private writeQuoted(value: string): void {
-    const length = value.length;
-    this.reserve(length * 2 + 2);
+    // At most 3 bytes per UTF-16 unit, and 2 per escaped character (both ASCII, so 1 unit).
+    this.reserve(value.length * 3 + 2);
     const out = this.out;
     const start = this.outPos;
-    let pos = start;
-    out[pos++] = QUOTE;
-    for (let k = 0; k < length; k++) {
-      const code = value.charCodeAt(k);
-      if (code >= 0x80) {
-        // Not ASCII: encode the whole literal as UTF-8 (at most 3 bytes per UTF-16 unit, escapes 2).
+    out[start] = QUOTE;
+    // Encoded natively (no flattening of the transformers' concatenated strings in JavaScript),
+    // then checked: the rare value with a character to escape is written again, escaped.
+    const end = start + 1 + (out as FastBuffer).utf8Write(value, start + 1);
+    for (let p = start + 1; p < end; p++) {
+      const byte = out[p];
+      if (byte < 0x80 && ESCAPE_LETTER[byte] !== 0) {
         const literal = quoteLiteral(value);
         this.reserve(literal.length * 3);
         this.outPos = start + this.out.write(literal, start, 'utf8');
         return;
       }
-      const letter = ESCAPE_LETTER[code];
-      if (letter !== 0) {
-        out[pos++] = BACKSLASH;
-        out[pos++] = letter;
-      } else out[pos++] = code;
     }
-    out[pos++] = QUOTE;
-    this.outPos = pos;
+    out[end] = QUOTE;
+    this.outPos = end + 1;
   }
 
   private writeText(text: string): void {
