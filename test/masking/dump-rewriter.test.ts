@@ -174,6 +174,12 @@ describe('DumpRewriter on bytes: plans, constants, long rows', () => {
     expect(out.match(new RegExp(`'${'é'.repeat(3000)}[0-9a-f]{4}'`, 'g'))).toHaveLength(50);
   });
 
+  test('masked results with characters to escape are escaped as mysqldump escapes them', () => {
+    const rules = rulesFor({ id: 'keep', a: { transform: 'template', template: 'it\'s {hash:4} \\ "x"\n\u001a\r' } });
+    const out = rewriteInChunks(Buffer.from(dumpWith(['id', 'a'], ["(1,'v')", "(2,'w')"])), [3], rules).toString('utf8');
+    expect(out).toMatch(/\(1,'it\\'s [0-9a-f]{4} \\\\ \\"x\\"\\n\\Z\\r'\),\n\(2,'it\\'s [0-9a-f]{4} /);
+  });
+
   test('a row far longer than a chunk (a 3 MB text) is rewritten the same whatever the chunks, and found truncated inside', () => {
     const rules = rulesFor({ id: 'keep', big: 'keep', email: 'email' });
     const big = `${'a\\\'b),(;'.repeat(400000)}`;
