@@ -44,11 +44,13 @@ export class KeyedHasher {
   }
 
   /**
-   * A short public fingerprint of the key (in the manifest): two runs with the same
-   * fingerprint used the same key, so their outputs are comparable. Reveals nothing usable.
+   * A short public fingerprint of the key and the digest version (in the manifest): two runs
+   * with the same fingerprint used the same key and construction, so their outputs are
+   * comparable (v1 dumps, made with the earlier SHA-256 construction, have other fingerprints).
+   * Reveals nothing usable.
    */
   fingerprint(): string {
-    return createHmac('sha256', this.secret).update('rds-cutover/mask/v1/fingerprint').digest('hex').slice(0, 12);
+    return createHmac('sha256', this.secret).update('rds-cutover/mask/v2/fingerprint').digest('hex').slice(0, 12);
   }
 }
 

@@ -40,6 +40,9 @@ describe('keyed BLAKE2s (the masking digest)', () => {
     expect(hasher.digest('email', 'a@b.c')).toBe('018fbfd70e7826a4ae756b9f0a6f9052ea5e16f25f677c0c303f32cfbcb5beff');
     expect(new KeyedHasher(TEST_KEY).digest('email', 'a@b.c')).toBe(hasher.digest('email', 'a@b.c'));
     expect(hasher.digest('name', 'a@b.c')).not.toBe(hasher.digest('email', 'a@b.c'));
+    // The manifest's fingerprint names the construction too: dumps of the v1 digest do not look comparable.
+    expect(hasher.fingerprint()).toBe(createHmac('sha256', TEST_KEY).update('rds-cutover/mask/v2/fingerprint').digest('hex').slice(0, 12));
+    expect(hasher.fingerprint()).not.toBe(createHmac('sha256', TEST_KEY).update('rds-cutover/mask/v1/fingerprint').digest('hex').slice(0, 12));
     expect(new KeyedHasher(Buffer.from('another key of sixteen bytes')).digest('email', 'a@b.c')).not.toBe(hasher.digest('email', 'a@b.c'));
   });
 
