@@ -93,22 +93,32 @@ function digitsFrom(digest: Uint8Array, count: number, offset = 0): string {
 
 /** Replace every digit (and letter) of a value, keeping separators, length and a leading "+". */
 function keepShape(value: string, digest: Uint8Array, lettersToo: boolean): string {
+  // By UTF-16 unit: only ASCII digits and letters change (and count), so a surrogate pair is
+  // copied unit by unit, as a whole character would be.
+  const codes = SHAPE_CODES;
+  codes.length = 0;
   let out = '';
   let index = 0;
-  for (const char of value) {
+  for (let k = 0; k < value.length; k++) {
+    const code = value.charCodeAt(k);
     const n = nibble(digest, index % 64);
-    if (char >= '0' && char <= '9') {
+    if (code >= 0x30 && code <= 0x39) {
       // Keep a leading zero (trunk prefix) and keep non-zero digits non-zero where it matters.
-      out += index === 0 && char !== '0' ? String((n % 9) + 1) : index === 0 ? '0' : String(n % 10);
+      codes.push(0x30 + (index === 0 && code !== 0x30 ? (n % 9) + 1 : index === 0 ? 0 : n % 10));
       index++;
-    } else if (lettersToo && ((char >= 'A' && char <= 'Z') || (char >= 'a' && char <= 'z'))) {
-      const letter = String.fromCharCode(65 + ((n * 7 + index) % 26));
-      out += char === char.toLowerCase() ? letter.toLowerCase() : letter;
+    } else if (lettersToo && ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a))) {
+      const letter = 65 + ((n * 7 + index) % 26);
+      codes.push(code >= 0x61 ? letter + 32 : letter);
       index++;
-    } else out += char;
+    } else codes.push(code);
+    if (codes.length === 4096) {
+      out += String.fromCharCode(...codes);
+      codes.length = 0;
+    }
   }
-  return out;
+  return out + String.fromCharCode(...codes);
 }
+const SHAPE_CODES: number[] = [];
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})/;
 const isDigit = (code: number) => code >= 0x30 && code <= 0x39;

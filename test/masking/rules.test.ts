@@ -160,3 +160,34 @@ describe('maskers on bytes (the stream\'s fast path)', () => {
     for (const value of ['tab\there', 'new\nline', 'Zoë', '\x7f']) expect(masker.fromAscii!(Buffer.from(value, 'utf8'), 0, Buffer.byteLength(value))).toBeUndefined();
   });
 });
+
+describe('phone and postcode keep the shape', () => {
+  test('every ASCII digit and (postcode) letter replaced from the digest, everything else kept, as defined', () => {
+    const hasher = new KeyedHasher(TEST_KEY);
+    const ci = { name: 'c', collation: 'utf8mb4_general_ci' };
+    // The definition, character by character.
+    const reference = (value: string, digest: string, lettersToo: boolean) => {
+      let out = '';
+      let index = 0;
+      for (const char of value) {
+        const nibble = parseInt(digest[index % digest.length], 16);
+        if (char >= '0' && char <= '9') {
+          out += index === 0 && char !== '0' ? String((nibble % 9) + 1) : index === 0 ? '0' : String(nibble % 10);
+          index++;
+        } else if (lettersToo && /[A-Za-z]/.test(char)) {
+          const letter = String.fromCharCode(65 + ((nibble * 7 + index) % 26));
+          out += char === char.toLowerCase() ? letter.toLowerCase() : letter;
+          index++;
+        } else out += char;
+      }
+      return out;
+    };
+    const phone = columnMasker({ transform: 'phone' }, ci, hasher, 'w')!;
+    const postcode = columnMasker({ transform: 'address', part: 'postcode' }, ci, hasher, 'w')!;
+    const values = ['+44 20 7946 0018', '(0161) 496-0000', '0', '', 'SW1A 1AA', 'ab-12 Zoë 😀 9', '١٢٣ 45', 'x'.repeat(70) + '1'.repeat(5000)];
+    for (const value of values) {
+      expect(phone(value)).toBe(reference(value, hasher.digest('phone', foldValue(value)), false));
+      expect(postcode(value)).toBe(reference(value, hasher.digest('address', foldValue(value)), true));
+    }
+  });
+});
