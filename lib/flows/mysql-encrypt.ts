@@ -17,7 +17,8 @@ import {
   type Account,
   type BinlogPosition,
 } from '../engines/mysql/server';
-import { compareChecksums, tableChecksums } from '../engines/mysql/checksum';
+import { tableChecksums } from '../engines/mysql/checksum';
+import { checksumOutcome } from '../verify/checksums';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
@@ -285,14 +286,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
       await sourceSnapshot.query('COMMIT');
       await targetSnapshot.query('COMMIT');
-      const comparison = compareChecksums(sourceSums, targetSums);
-      const checksums = { match: comparison.match, tables: comparison.tables };
-      if (!comparison.match) {
-        const bad = comparison.tables.filter((t) => !t.match).map((t) => `${t.table} (source ${t.sourceRows} rows, target ${t.targetRows})`);
-        context.facts.checksums = checksums;
-        throw new Error(`Checksums differ for ${bad.join(', ')}: do not remove the old source; investigate before anything else`);
-      }
-      return { checksums };
+      return checksumOutcome(sourceSums, targetSums, context.facts);
     },
   };
 

@@ -11,7 +11,8 @@ import {
   userTables,
   type TableInfo,
 } from '../engines/postgres/server';
-import { compareChecksums, tableChecksums } from '../engines/postgres/checksum';
+import { tableChecksums } from '../engines/postgres/checksum';
+import { checksumOutcome } from '../verify/checksums';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
 import { keptConnection } from '../runbook/kept-connections';
@@ -213,14 +214,7 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
       try {
         await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         const [sourceSums, targetSums] = await Promise.all([tableChecksums(source, tables), tableChecksums(target, tables)]);
-        const comparison = compareChecksums(sourceSums, targetSums);
-        const checksums = { match: comparison.match, tables: comparison.tables };
-        if (!comparison.match) {
-          const bad = comparison.tables.filter((t) => !t.match).map((t) => `${t.table} (source ${t.sourceRows} rows, target ${t.targetRows})`);
-          context.facts.checksums = checksums;
-          throw new Error(`Checksums differ for ${bad.join(', ')}: do not remove the old source; investigate before anything else`);
-        }
-        return { checksums };
+        return checksumOutcome(sourceSums, targetSums, context.facts);
       } finally {
         await source.query('ROLLBACK').catch(() => undefined);
         await closePg(source);

@@ -1,17 +1,9 @@
 import type { Connection } from './connection';
 import { rows, quoteIdentifier } from './connection';
 import { quoteString } from './dialect';
+import type { TableChecksum } from '../../verify/checksums';
 
-export interface TableChecksum {
-  table: string;
-  rows: number;
-  hash: string;
-}
-
-export interface ChecksumComparison {
-  match: boolean;
-  tables: Array<{ table: string; sourceRows: number; targetRows: number; sourceHash: string; targetHash: string; match: boolean }>;
-}
+export { compareChecksums, type TableChecksum, type ChecksumComparison } from '../../verify/checksums';
 
 const BINARY_TYPES = new Set(['binary', 'varbinary', 'blob', 'tinyblob', 'mediumblob', 'longblob', 'bit', 'geometry', 'point', 'linestring', 'polygon']);
 
@@ -56,22 +48,4 @@ export async function tableChecksums(connection: Connection, databases: string[]
     result.push({ table, rows: Number(aggregate.n), hash: `${aggregate.s ?? 0}:${aggregate.x ?? 0}` });
   }
   return result;
-}
-
-export function compareChecksums(source: TableChecksum[], target: TableChecksum[]): ChecksumComparison {
-  const targetByTable = new Map(target.map((t) => [t.table, t]));
-  const names = [...new Set([...source.map((t) => t.table), ...target.map((t) => t.table)])].sort();
-  const tables = names.map((table) => {
-    const s = source.find((t) => t.table === table);
-    const t = targetByTable.get(table);
-    return {
-      table,
-      sourceRows: s?.rows ?? -1,
-      targetRows: t?.rows ?? -1,
-      sourceHash: s?.hash ?? 'missing',
-      targetHash: t?.hash ?? 'missing',
-      match: s !== undefined && t !== undefined && s.rows === t.rows && s.hash === t.hash,
-    };
-  });
-  return { match: tables.every((t) => t.match), tables };
 }

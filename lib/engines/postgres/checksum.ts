@@ -1,10 +1,8 @@
 import { pgRow, qualified, type PgClient } from './connection';
 import { tableName, type TableInfo } from './server';
-import type { TableChecksum } from '../mysql/checksum';
+import type { TableChecksum } from '../../verify/checksums';
 
-export type { TableChecksum };
-// compareChecksums is engine-neutral; it lives with the MySQL engine for now.
-export { compareChecksums } from '../mysql/checksum';
+export { compareChecksums, type TableChecksum } from '../../verify/checksums';
 
 /**
  * Settings that make a row's text form identical on both servers whatever their
