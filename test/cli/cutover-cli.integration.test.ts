@@ -2,10 +2,11 @@
  * The command users run: `npm run rehearse` is `zx scripts/cutover.mjs --env local --execute`.
  * Run as a separate process, exactly as from a shell.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { processesUsing } from '../support/processes';
 
 const ROOT = resolve(__dirname, '..', '..');
 const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
@@ -24,11 +25,6 @@ function runCli(args: string[], options: { cwd: string; onStderr?: (text: string
   });
 }
 
-function processesUsing(folder: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(folder) && !line.includes('ps -eo'));
-}
 
 describe('zx scripts/cutover.mjs --env local --execute (npm run rehearse)', () => {
   test('rehearses with the user load command and hooks, writes the report, and never lets the password out', async () => {

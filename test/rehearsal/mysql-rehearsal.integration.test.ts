@@ -4,7 +4,6 @@
  * write is lost, the data on both sides is equal, and a target that cannot catch up makes the
  * switch abort with the source still taking writes.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import type { MysqlSandbox } from '../../lib/platforms/local/mysql-sandbox';
 import { isAlive } from '../../lib/util/process-group';
 import { silentLogger } from '../../lib/util/log';
 import { loadEnvironment } from '../../config/cutover';
+import { processesUsing } from '../support/processes';
 
 function options(overrides: Partial<MysqlRehearsalOptions> = {}): MysqlRehearsalOptions {
   const environment = loadEnvironment('local');
@@ -27,11 +27,6 @@ function options(overrides: Partial<MysqlRehearsalOptions> = {}): MysqlRehearsal
   };
 }
 
-/** Processes whose command line mentions the sandbox folder (servers, HAProxy). */
-function processesUsing(folder: string): string[] {
-  const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  return out.split('\n').filter((line) => line.includes(folder) && !line.includes('ps -eo'));
-}
 
 describe('MySQL-family rehearsal on real servers', () => {
   test('a cutover under write load loses no acknowledged write, checksums match, and leaves no process behind', async () => {

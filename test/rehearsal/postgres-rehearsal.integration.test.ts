@@ -5,7 +5,6 @@
  * both sides is equal, sequences keep working on the target, and a stalled subscription makes
  * the switch abort with the source taking writes again.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import type { CutoverReport } from '../../lib/report';
 import { postgresSettings } from '../../lib/cli/postgres';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
 import { loadEnvironment } from '../../config/cutover';
+import { processesUsing } from '../support/processes';
 
 const TABLES = ['public.audit_log', 'public.customers', 'public.cutover_load', 'public.orders'];
 
@@ -37,11 +37,6 @@ function options(overrides: Partial<PostgresRehearsalOptions> = {}, argv: string
   };
 }
 
-/** Processes whose command line mentions the sandbox folder (servers, pgbouncer). */
-function processesUsing(folder: string): string[] {
-  const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  return out.split('\n').filter((line) => line.includes(folder) && !line.includes('ps -eo'));
-}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
