@@ -41,7 +41,8 @@ Options:
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections
   --load-connections N    built-in load connections
-  --fault replication-stall   stall the target before the switch (rehearse the abort path)
+  --fault NAME            replication-stall: the target stops applying before the switch (it must abort);
+                          replication-stopped: replication is stopped (the switch must refuse to start)
   --keep-sandbox          keep the sandbox's files after the run (servers are always stopped)
   --verbose               debug logging
 `;

@@ -267,7 +267,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     precondition: async (context) => {
       const dialect = await dialectOf(context, platform, await source(context));
       const status = await replicaStatus(await target(context), dialect);
-      if (!status?.ioRunning || !status.sqlRunning) throw new PreconditionFailed(`Target is not replicating (${status?.lastError || 'threads stopped'}): run mysql.replication.start again (--resume)`);
+      // Refused before anything is frozen: an abort on purpose, the source never stopped taking writes.
+      if (!status?.ioRunning || !status.sqlRunning) throw new AbortRun(`Switch not started: the target is not replicating (${status?.lastError || 'threads stopped'}); the source was never frozen. Fix replication (mysql.replication.start), then --resume`);
     },
     apply: (context) => switchWrites(context, platform, settings, source, target),
   };

@@ -173,8 +173,12 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       ...platform.describe.fence(),
     ],
     precondition: async (context) => {
+      // Refused before anything is paused or frozen: an abort on purpose, the source keeps taking writes.
+      // The subscription's own flag first: a disabled subscription's walsender lingers a while as "streaming".
+      const enabled = await pgRow<{ subenabled: boolean }>(await target(context), 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
+      if (!enabled?.subenabled) throw new AbortRun(`Switch not started: the subscription ${subscription} is ${enabled ? 'disabled' : 'missing'} on the target; the source was never frozen. Fix replication (ALTER SUBSCRIPTION ${subscription} ENABLE), then --resume`);
       const position = await walsenderPosition(await source(context), subscription);
-      if (position?.state !== 'streaming') throw new PreconditionFailed(`The subscription ${subscription} is not streaming (walsender state ${position?.state ?? 'absent'}): fix replication, then --resume`);
+      if (position?.state !== 'streaming') throw new AbortRun(`Switch not started: the subscription ${subscription} is not streaming (walsender state ${position?.state ?? 'absent'}); the source was never frozen. Fix replication, then --resume`);
     },
     apply: (context) => switchWrites(context, platform, settings, source, target),
   };

@@ -4,6 +4,8 @@
  * - `replication-stall`: right after the lag gate, a lock on the target stops it applying
  *   changes while its replication still looks healthy; the switch must time out, reopen the
  *   source and leave traffic where it was.
+ * - `replication-stopped`: right after the lag gate, replication to the target is stopped; the
+ *   switch must refuse to start (nothing frozen) and say why.
  */
-export const REHEARSAL_FAULTS = ['replication-stall'] as const;
+export const REHEARSAL_FAULTS = ['replication-stall', 'replication-stopped'] as const;
 export type RehearsalFault = (typeof REHEARSAL_FAULTS)[number];

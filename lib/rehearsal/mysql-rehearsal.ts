@@ -61,6 +61,12 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
           stallLock = await connect(sandbox.instance('target').endpoint());
           await stallLock.query('FLUSH TABLES WITH READ LOCK');
         }
+        if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stopped') {
+          log.warn('fault injection: stopping replication on the target');
+          const target = await connect(sandbox.instance('target').endpoint());
+          await target.query('STOP SLAVE');
+          await target.end();
+        }
         if (step.id === 'mysql.switch') {
           options.onSwitched?.(sandbox);
           await load.stopAfterTail();

@@ -1,5 +1,5 @@
 import type { Logger } from '../util/log';
-import { closePg, connectPg, pgRows, type PgClient } from '../engines/postgres/connection';
+import { closePg, connectPg, pgRows, quoteIdent, type PgClient } from '../engines/postgres/connection';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
@@ -73,6 +73,12 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
       runtime,
       options: { rehearsal: true, method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null, load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond } },
       onStepDone: async (step) => {
+        if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stopped') {
+          log.warn('fault injection: disabling the subscription on the target');
+          const target = await connectPg(sandbox.instance('target').endpoint(PG_SANDBOX_DATABASE));
+          await target.query(`ALTER SUBSCRIPTION ${quoteIdent(`${settings.workflow}_sub`)} DISABLE`);
+          await closePg(target);
+        }
         if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stall') {
           log.warn('fault injection: a target session locks cutover_load, the apply worker stalls');
           stallHolder = await connectPg(sandbox.instance('target').endpoint(PG_SANDBOX_DATABASE));

@@ -69,4 +69,16 @@ describe('MySQL-family rehearsal on real servers', () => {
     // and every acknowledged write is on the source, where traffic stayed
     expect(report.writes!.lost).toBe(0);
   });
+
+  test('replication stopped before the switch: the switch refuses to start, nothing is frozen, writes go on', async () => {
+    const report = await rehearseMysql(options({ fault: 'replication-stopped' }));
+    expect(report.result).toBe('aborted');
+    expect(report.error).toMatch(/Switch not started: the target is not replicating .*the source was never frozen/);
+    expect(report.steps.find((s) => s.id === 'mysql.switch')!.status).toBe('aborted');
+    // The switch never started, so nothing was frozen and no write failed.
+    expect(report.facts.switchStartedAt).toBeUndefined();
+    expect(report.writes!.failed).toBe(0);
+    expect(report.writes!.lost).toBe(0);
+  });
 });
+

@@ -116,6 +116,16 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(typeof report.facts.abortedAt).toBe('number');
   });
 
+  test('logical: a subscription disabled before the switch makes it refuse to start; nothing frozen, writes go on', async () => {
+    const report = await rehearsePostgres(options({ fault: 'replication-stopped' }));
+    expect(report.result).toBe('aborted');
+    expect(report.error).toMatch(/Switch not started: the subscription .* is disabled on the target; the source was never frozen/);
+    expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('aborted');
+    expect(report.facts.switchStartedAt).toBeUndefined();
+    expect(report.writes!.failed).toBe(0);
+    expect(report.writes!.lost).toBe(0);
+  });
+
   test('logical: a table without a primary key is refused by preflight, naming the table and the opt-in flag, and nothing is changed', async () => {
     let state: { target: boolean; slots: string; publications: string } | undefined;
     const opts = options({
