@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
-import { createGunzip, createGzip, constants } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 
 export type Compression = 'zstd' | 'gzip';
 

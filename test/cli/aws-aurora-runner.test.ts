@@ -15,7 +15,7 @@ import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
-import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
+import { parseCutoverArgs, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { expectPlanFixture, FENCE_SG, mockedAws, OUTPUTS_FIXTURE, recordingLogger, type MockedAws } from '../platforms/aws/helpers';
 import { auroraEnvironment, describeAurora, SOURCE_CLUSTER, SOURCE_WRITER } from '../platforms/aws/aurora-helpers';

@@ -33,7 +33,7 @@ export class MaskingSandbox {
   /** A fresh random HMAC key for this sandbox (MASKING_HMAC_KEY wins if set). */
   readonly key = registerSecret(randomBytes(32).toString('hex'));
 
-  private constructor(private readonly log: Logger, private readonly keepFiles: boolean) {
+  private constructor(log: Logger, private readonly keepFiles: boolean) {
     const common = { baseDir: this.baseDir, rootPassword: this.rootPassword, group: this.group, log };
     this.source = new MariadbInstance({ ...common, name: 'mask-source', serverId: 1 });
     this.staging = new MariadbInstance({ ...common, name: 'mask-staging', serverId: 2 });
