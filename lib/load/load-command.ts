@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { redact } from '../util/secrets';
+import { dieWithParent } from '../util/process-group';
 
 export interface LoadCommandOutcome {
   command: string;
@@ -20,7 +21,9 @@ export class LoadCommand {
   constructor(private readonly command: string, private readonly env: { host: string; port: number; user: string; password: string; database: string }) {}
 
   start(): void {
-    this.child = spawn('sh', ['-c', this.command], {
+    // Dies with the rehearsal even if that is killed outright (its own children are the user's).
+    const [program, args] = dieWithParent('sh', ['-c', this.command]);
+    this.child = spawn(program, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,

@@ -1,11 +1,26 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { redact } from './secrets';
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The command line that makes a child die with this process even when no handler of ours runs
+ * (SIGKILL, a crash): util-linux `setpriv --pdeathsig KILL` sets the kernel's parent-death
+ * signal, then execs the command (same pid). The setting is cleared when a process changes its
+ * user, so a command that switches user (runuser) must apply it again after the switch.
+ * https://man7.org/linux/man-pages/man2/PR_SET_PDEATHSIG.2const.html
+ */
+export function dieWithParent(command: string, args: string[]): [string, string[]] {
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
+}
 
 /**
  * Tracks every long-running process the sandbox starts, so that one call stops them all:
  * at the end of a run, on failure, and on Ctrl-C (SIGINT/SIGTERM handlers installed once).
  * Children run in their own process group (detached) so that a terminal Ctrl-C reaches
- * us first and we shut servers down in order instead of having them die mid-write.
+ * us first and we shut servers down in order instead of having them die mid-write; if this
+ * process dies without running any handler, the kernel kills them (`dieWithParent`).
  */
 export class ProcessGroup {
   private readonly children = new Map<number, { name: string; child: ChildProcess; output: string[] }>();
@@ -19,7 +34,8 @@ export class ProcessGroup {
 
   /** Start a process; its last output lines are kept for error messages. */
   start(name: string, command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
-    const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [program, programArgs] = dieWithParent(command, args);
+    const child = spawn(program, programArgs, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
     const output: string[] = [];
     const keep = (chunk: Buffer) => {

@@ -81,4 +81,28 @@ describe('zx scripts/cutover.mjs --env local --execute (npm run rehearse)', () =
     expect(sandboxDir).toBeDefined();
     expect(processesUsing(sandboxDir!)).toEqual([]);
   });
+
+  test('a rehearsal killed outright (SIGKILL: no handler runs) still leaves no server behind', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'rc-cli-kill-'));
+    let sandboxDir: string | undefined;
+    let killed = false;
+    const result = await runCli(['--env', 'local', '--execute', '--load-command', 'while true; do sleep 0.05; done'], {
+      cwd: work,
+      onStderr: (text, child) => {
+        const match = /files in (\S+)/.exec(text);
+        if (match) sandboxDir = match[1];
+        if (!killed && /mysql\.replica\.create: done/.test(text)) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(result.code).toBeNull();
+    expect(sandboxDir).toBeDefined();
+    // The kernel delivers the parent-death signal at once; give the servers a moment to go.
+    for (let attempt = 0; attempt < 50 && processesUsing(sandboxDir!).length > 0; attempt += 1) await new Promise((r) => setTimeout(r, 100));
+    expect(processesUsing(sandboxDir!)).toEqual([]);
+  });
 });
+

@@ -2,7 +2,7 @@ import { chownSync, mkdirSync, rmSync, writeFileSync, appendFileSync, chmodSync 
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ProcessGroup } from '../../util/process-group';
+import { dieWithParent, type ProcessGroup } from '../../util/process-group';
 import type { Logger } from '../../util/log';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
@@ -35,9 +35,13 @@ export function postgresOwnedDir(dir: string): string {
   return dir;
 }
 
-/** Run a server binary as the postgres account: `runuser -u postgres -- BINARY ARGS`. */
+/**
+ * Run a server binary as the postgres account: `runuser -u postgres -- BINARY ARGS`. runuser
+ * forks and switches user, which clears the parent-death signal, so it is set again inside.
+ */
 export function asPostgres(binary: string, args: string[]): [string, string[]] {
-  return ['runuser', ['-u', POSTGRES_OS_USER, '--', binary, ...args]];
+  const [program, programArgs] = dieWithParent(binary, args);
+  return ['runuser', ['-u', POSTGRES_OS_USER, '--', program, ...programArgs]];
 }
 
 export interface PostgresInstanceOptions {
