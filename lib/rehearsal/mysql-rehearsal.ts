@@ -3,10 +3,9 @@ import { connect, rows, type Connection } from '../engines/mysql/connection';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { runRunbook } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook } from './rehearsal-load';
 
 import type { RehearsalFault } from './faults';
 
@@ -43,16 +42,16 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
   const load = new RehearsalLoad({ engine: 'mysql', endpoint: sandbox.appEndpoint(), database: SANDBOX_DATABASE, ...options.load, log });
   try {
     const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), options.settings);
-    await load.start();
-    const run = await runRunbook({
+    const run = await runRehearsalRunbook({
       runbook,
       environment: options.environment,
       stateDir: options.stateDir,
-      dryRun: false,
       hooks: options.hooks,
       log,
       runtime,
-      options: { rehearsal: true, fault: options.fault ?? null, load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond } },
+      load,
+      switchStep: 'mysql.switch',
+      journalOptions: { fault: options.fault ?? null },
       onStepDone: async (step) => {
         if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stall') {
           // A target whose replication threads run but cannot apply (as behind a long lock or
@@ -67,14 +66,9 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
           await target.query('STOP SLAVE');
           await target.end();
         }
-        if (step.id === 'mysql.switch') {
-          options.onSwitched?.(sandbox);
-          await load.stopAfterTail();
-        }
+        if (step.id === 'mysql.switch') options.onSwitched?.(sandbox);
       },
     });
-    // After an abort, keep writing a little: proves (or disproves) the source took writes again.
-    if (!load.stopped) await load.stopAfterTail();
 
     // Where the application writes now (through the switch point) must hold every acknowledged write.
     const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });

@@ -5,12 +5,11 @@ import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platfor
 import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
-import { runRunbook } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook } from './rehearsal-load';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
@@ -61,17 +60,16 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
   try {
     const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
     const runbook = postgresRunbook(options.method, platform, settings);
-    await load.start();
-
-    const run = await runRunbook({
+    const run = await runRehearsalRunbook({
       runbook,
       environment: options.environment,
       stateDir: options.stateDir,
-      dryRun: false,
       hooks: options.hooks,
       log,
       runtime,
-      options: { rehearsal: true, method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null, load: { connections: options.load.connections, ratePerSecond: options.load.ratePerSecond } },
+      load,
+      switchStep: 'postgres.switch',
+      journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null },
       onStepDone: async (step) => {
         if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stopped') {
           log.warn('fault injection: disabling the subscription on the target');
@@ -85,11 +83,8 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
           await stallHolder.query('BEGIN');
           await stallHolder.query('LOCK TABLE cutover_load IN ACCESS EXCLUSIVE MODE');
         }
-        if (step.id === 'postgres.switch') await load.stopAfterTail();
       },
     });
-    // After an abort, keep writing a little: proves (or disproves) the source took writes again.
-    if (!load.stopped) await load.stopAfterTail();
     if (stallHolder) {
       await stallHolder.query('ROLLBACK').catch(() => undefined);
       await closePg(stallHolder);

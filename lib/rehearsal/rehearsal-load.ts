@@ -1,6 +1,8 @@
 import type { Logger } from '../util/log';
 import { sleep } from '../util/time';
-import type { Facts } from '../runbook/step';
+import type { Facts, Runbook, Step } from '../runbook/step';
+import { runRunbook, type RunResult } from '../runbook/engine';
+import type { HookMap } from '../runbook/hooks';
 import { longestWriteGapMs, summariseWrites } from '../load/write-load';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
@@ -56,6 +58,11 @@ export class RehearsalLoad {
     await this.load.stop();
   }
 
+  /** Connections and rate, as journaled and reported. */
+  settings(): { connections: number; ratePerSecond: number } {
+    return { connections: this.options.connections, ratePerSecond: this.options.ratePerSecond };
+  }
+
   get stopped(): boolean {
     return this.load.stoppedAt !== 0;
   }
@@ -93,7 +100,49 @@ export class RehearsalLoad {
     return {
       writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
       writeUnavailableMs: longestWriteGapMs(attempts, { from, to }, stoppedAt),
-      load: { connections: this.options.connections, ratePerSecond: this.options.ratePerSecond, ...(this.commandOutcome ? { command: this.commandOutcome } : {}) },
+      load: { ...this.settings(), ...(this.commandOutcome ? { command: this.commandOutcome } : {}) },
     };
   }
+}
+
+export interface RehearsalRunOptions {
+  runbook: Runbook;
+  environment: string;
+  stateDir: string;
+  log: Logger;
+  hooks?: HookMap;
+  runtime: Map<string, unknown>;
+  load: RehearsalLoad;
+  /** The step after which the load keeps writing for its tail, then stops. */
+  switchStep: string;
+  /** What the journal records about this rehearsal, beside `rehearsal: true` and the load. */
+  journalOptions: Facts;
+  /** Fault injection and test probes, called after each step before the load reacts to it. */
+  onStepDone?: (step: Step) => Promise<void> | void;
+}
+
+/**
+ * The part every engine's rehearsal shares: start the load, execute the runbook, stop the load
+ * a tail after the switch (or, after an abort, a tail after the run: that proves, or disproves,
+ * that the source took writes again).
+ */
+export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise<RunResult> {
+  const { load } = options;
+  await load.start();
+  const run = await runRunbook({
+    runbook: options.runbook,
+    environment: options.environment,
+    stateDir: options.stateDir,
+    dryRun: false,
+    hooks: options.hooks,
+    log: options.log,
+    runtime: options.runtime,
+    options: { rehearsal: true, ...options.journalOptions, load: load.settings() },
+    onStepDone: async (step) => {
+      await options.onStepDone?.(step);
+      if (step.id === options.switchStep) await load.stopAfterTail();
+    },
+  });
+  if (!load.stopped) await load.stopAfterTail();
+  return run;
 }
