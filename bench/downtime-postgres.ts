@@ -15,6 +15,7 @@ import { parseCutoverArgs } from '../lib/cli/cutover';
 import { loadEnvironment } from '../config/cutover';
 import { createLogger, silentLogger } from '../lib/util/log';
 import type { CutoverReport } from '../lib/report';
+import { spread } from './stats';
 
 export interface PostgresDowntimeSummary {
   engine: 'postgres';
@@ -26,12 +27,6 @@ export interface PostgresDowntimeSummary {
   failed: number;
   results: string[];
 }
-
-const stats = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-  return { min: sorted[0], median: Math.round(median * 10) / 10, max: sorted[sorted.length - 1] };
-};
 
 /** Run `runs` rehearsals of one method and summarise them (what bench:downtime prints for postgres). */
 export async function benchPostgresDowntime(options: { method: 'logical' | 'dump'; runs: number; targetVersion?: number; verbose?: boolean; onRun?: (report: CutoverReport, index: number) => void }): Promise<PostgresDowntimeSummary> {
@@ -56,8 +51,8 @@ export async function benchPostgresDowntime(options: { method: 'logical' | 'dump
     engine: 'postgres',
     method: options.method,
     runs: reports.length,
-    writeUnavailableMs: stats(reports.map((r) => r.writeUnavailableMs ?? Number.NaN)),
-    switchDurationMs: stats(reports.map((r) => r.switchDurationMs ?? Number.NaN)),
+    writeUnavailableMs: spread(reports.map((r) => r.writeUnavailableMs ?? Number.NaN)),
+    switchDurationMs: spread(reports.map((r) => r.switchDurationMs ?? Number.NaN)),
     lost: reports.reduce((sum, r) => sum + (r.writes?.lost ?? 0), 0),
     failed: reports.reduce((sum, r) => sum + (r.writes?.failed ?? 0), 0),
     results: reports.map((r) => r.result),

@@ -17,13 +17,7 @@ import { loadEnvironment } from '../config/cutover';
 import { rehearseMysql } from '../lib/rehearsal/mysql-rehearsal';
 import { createLogger, silentLogger } from '../lib/util/log';
 import { benchPostgresDowntime } from './downtime-postgres';
-
-export function spread(values: number[]): { min: number; median: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(middle)] : (sorted[middle - 1] + sorted[middle]) / 2;
-  return { min: sorted[0], median: Math.round(median * 10) / 10, max: sorted[sorted.length - 1] };
-}
+import { spread } from './stats';
 
 async function benchMysql(runs: number, verbose: boolean): Promise<void> {
   const environment = loadEnvironment('local');

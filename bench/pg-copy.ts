@@ -30,6 +30,8 @@ import { parallelCopy, type ParallelCopyResult } from '../lib/engines/postgres/p
 import { tableChecksums, compareChecksums, type TableChecksum } from '../lib/engines/postgres/checksum';
 import { userTables } from '../lib/engines/postgres/server';
 import type { PostgresEndpoint } from '../lib/engines/postgres/endpoint';
+import { median as medianOf } from './stats';
+import { sleep } from '../lib/util/time';
 
 const run = promisify(execFile);
 const TICKS = 100; // USER_HZ on Linux
@@ -93,7 +95,7 @@ async function measure(source: PostgresInstance, target: PostgresInstance, what:
   await what();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   // Let the copy's backends finish exiting and be reaped: a backend caught mid-exit is missed.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await sleep(500);
   const round = (n: number) => Math.round(n * 100) / 100;
   return { seconds: round(seconds), cpu: { source: round(serverCpu(source) - before.source), target: round(serverCpu(target) - before.target), tools: round(toolsCpu() - before.tools) } };
 }
@@ -107,7 +109,7 @@ async function quiesce(source: PostgresInstance, target: PostgresInstance): Prom
     for (let waited = 0; waited < 120000; waited += 250) {
       const busy = Number((await pgRow<{ n: string }>(client, "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"))!.n);
       if (busy === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   } finally {
     await closePg(client);
@@ -124,11 +126,8 @@ async function checksumsOf(endpoint: PostgresEndpoint, tables?: Awaited<ReturnTy
   }
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return Math.round((sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2) * 100) / 100;
-};
+/** Seconds, to the hundredth. */
+const median = (values: number[]) => medianOf(values, 2);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: '20' }, jobs: { type: 'string', default: '2' }, runs: { type: 'string', default: '2' }, 'split-pages': { type: 'string' }, verify: { type: 'boolean', default: true }, 'no-verify': { type: 'boolean', default: false } } });

@@ -1,5 +1,6 @@
 import { connectPg, closePg, pgRow, type PgClient } from './connection';
 import type { PostgresEndpoint } from './endpoint';
+import { sleep } from '../../util/time';
 
 /** Names used in replication commands are plain identifiers (no quoting in the walsender grammar). */
 export function assertPlainName(what: string, name: string): string {
@@ -53,7 +54,7 @@ export async function dropSlotIfExists(client: PgClient, slotName: string): Prom
     } catch (error) {
       // The walsender may take a moment to release the slot after being terminated.
       if (attempt >= 50 || !/is active/.test((error as Error).message)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { pgRow, pgRows, qualified, quoteIdent, quoteLiteral, type PgClient } from './connection';
+import { sleep } from '../../util/time';
 
 /** A user table of the database being moved. */
 export interface TableInfo {
@@ -116,7 +117,7 @@ export async function waitForWalsender(client: PgClient, applicationName: string
     const position = await walsenderPosition(client, applicationName);
     if (position?.writeLsn && lsnValue(position.writeLsn) >= wanted) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(pollMs);
   }
 }
 
