@@ -1,22 +1,14 @@
 import { DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand, DescribeDBInstancesCommand, type DBCluster, type DBInstance } from '@aws-sdk/client-rds';
-import { loadEnvironment, type CutoverEnvironment } from '../../../config/cutover';
+import type { CutoverEnvironment } from '../../../config/cutover';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
 import { AwsAuroraMysqlPlatform } from '../../../lib/platforms/aws/aws-aurora-mysql-platform';
 import { resolveAwsAuroraMysqlSettings } from '../../../lib/platforms/aws/settings';
 import type { Logger } from '../../../lib/util/log';
-import { OUTPUTS_FIXTURE, ourTags, recordingLogger, type MockedAws } from './helpers';
+import { exampleEnvironment, ourTags, recordingLogger, type MockedAws, type TestEnvironmentOverrides } from './helpers';
 
 /** The example prod-aurora environment on the committed outputs fixture, with short waits. */
-export function auroraEnvironment(overrides: { waits?: Partial<NonNullable<CutoverEnvironment['aws']>['waits']>; outputsFile?: string } = {}): CutoverEnvironment {
-  const environment = loadEnvironment('prod-aurora');
-  return {
-    ...environment,
-    aws: {
-      ...environment.aws!,
-      outputsFile: overrides.outputsFile ?? OUTPUTS_FIXTURE,
-      waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 2, coordinatesSeconds: 2, ...overrides.waits },
-    },
-  };
+export function auroraEnvironment(overrides: TestEnvironmentOverrides = {}): CutoverEnvironment {
+  return exampleEnvironment('prod-aurora', overrides);
 }
 
 export const CLUSTER_CREATED = new Date('2026-11-22T12:30:00Z');

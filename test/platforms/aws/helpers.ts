@@ -22,9 +22,16 @@ export const KMS_KEY = 'arn:aws:kms:eu-west-1:111111111111:key/0b1c2d3e-4f50-617
 export const FENCE_SG = 'sg-0f3e2d1c0b0a09081';
 export const RUN_ID = '20261122-120000-abc123';
 
+export type TestEnvironmentOverrides = { waits?: Partial<NonNullable<CutoverEnvironment['aws']>['waits']>; outputsFile?: string };
+
 /** The example prod environment, reading the committed outputs fixture, with waits short enough for tests. */
-export function prodEnvironment(overrides: { waits?: Partial<NonNullable<CutoverEnvironment['aws']>['waits']>; outputsFile?: string } = {}): CutoverEnvironment {
-  const environment = loadEnvironment('prod');
+export function prodEnvironment(overrides: TestEnvironmentOverrides = {}): CutoverEnvironment {
+  return exampleEnvironment('prod', overrides);
+}
+
+/** An example AWS environment on the committed outputs fixture, with waits short enough for tests. */
+export function exampleEnvironment(name: string, overrides: TestEnvironmentOverrides = {}): CutoverEnvironment {
+  const environment = loadEnvironment(name);
   return {
     ...environment,
     aws: {
