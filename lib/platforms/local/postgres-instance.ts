@@ -70,7 +70,7 @@ export class PostgresInstance {
   constructor(private readonly options: PostgresInstanceOptions) {
     this.dir = join(options.baseDir, options.name);
     this.datadir = join(this.dir, 'data');
-    this.bin = postgresServerBinDir(options.version);
+    this.bin = postgresServerBinDir(options.version, POSTGRES_OS_USER);
   }
 
   get name(): string {
