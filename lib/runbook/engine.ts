@@ -92,7 +92,12 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     journal.append({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });
   }
 
-  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map() };
+  let currentStep: string | undefined;
+  const record = (learned: Facts) => {
+    Object.assign(facts, learned);
+    if (currentStep) journal?.append({ type: 'step-progress', at: new Date().toISOString(), step: currentStep, facts: learned });
+  };
+  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record };
   const results: StepResult[] = runbook.steps.map((step) => ({ id: step.id, status: 'not-run', durationMs: 0 }));
   const problems: string[] = [];
   let result: RunResultKind = options.dryRun ? 'planned' : 'success';
@@ -138,6 +143,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       }
       const stepStart = nowMs();
       journal?.append({ type: 'step-start', at: new Date().toISOString(), step: step.id });
+      currentStep = step.id;
       log.info(`${step.id}: ${step.describe(facts)[0] ?? ''}`);
       try {
         if (step.precondition) await step.precondition(context);

@@ -8,6 +8,7 @@ export type JournalEntry =
   | { type: 'run-start'; at: string; runId: string; flow: string; environment: string; dryRun: boolean; options: Facts }
   | { type: 'run-resume'; at: string; runId: string }
   | { type: 'step-start'; at: string; step: string }
+  | { type: 'step-progress'; at: string; step: string; facts: Facts }
   | { type: 'step-done'; at: string; step: string; durationMs: number; facts: Facts }
   | { type: 'step-skipped'; at: string; step: string; reason: string }
   | { type: 'step-failed'; at: string; step: string; durationMs: number; error: string; aborted: boolean }
@@ -96,7 +97,9 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
   let failed: RunStatus['failed'];
   let result: RunStatus['result'] = 'in-progress';
   for (const entry of entries) {
-    if (entry.type === 'step-done') {
+    if (entry.type === 'step-progress') {
+      Object.assign(facts, entry.facts);
+    } else if (entry.type === 'step-done') {
       if (!finished.includes(entry.step)) finished.push(entry.step);
       Object.assign(facts, entry.facts);
       failed = undefined;

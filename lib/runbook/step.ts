@@ -15,6 +15,13 @@ export interface StepContext {
   readonly facts: Facts;
   /** In-process objects shared between steps (open snapshots, handles); lost on resume. */
   readonly runtime: Map<string, unknown>;
+  /**
+   * Journal facts learned in the middle of a step (a sub-phase reached: source frozen, target
+   * promoted, endpoint moved), fsynced before it returns, and merge them into `facts`. A resumed
+   * run sees them in `facts` even though the step never finished, so it can read where it stood
+   * instead of starting the step over. In dry-runs it only merges.
+   */
+  record(facts: Facts): void;
 }
 
 /**
@@ -67,4 +74,9 @@ export class PreconditionFailed extends Error {
     super(message);
     this.name = 'PreconditionFailed';
   }
+}
+
+/** A step context outside the engine (plans, tests): `record` only merges, nothing is journaled. */
+export function detachedContext(fields: Omit<StepContext, 'record'>): StepContext {
+  return { ...fields, record: (learned) => Object.assign(fields.facts, learned) };
 }

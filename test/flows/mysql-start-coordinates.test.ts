@@ -1,6 +1,6 @@
 import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
 import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
-import type { StepContext } from '../../lib/runbook/step';
+import { detachedContext, type StepContext } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
 
 const settings: MysqlFlowSettings = { databases: ['app'], appUsers: ['app'], replicationUser: 'cutover_repl', lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 60000, minBinlogRetentionHours: 24 };
@@ -38,7 +38,7 @@ function targetCoordinatesPlatform(calls: string[]): MysqlPlatform {
   };
 }
 
-const context = (facts: Record<string, unknown> = {}): StepContext => ({ runId: 'r', dryRun: false, log: silentLogger, facts, runtime: new Map() });
+const context = (facts: Record<string, unknown> = {}): StepContext => detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts, runtime: new Map() });
 
 describe('start coordinates taken from the cloned target (Aurora)', () => {
   test('the replica catch-up and stop steps do nothing, and say why in the plan', async () => {

@@ -92,6 +92,39 @@ describe('runbook engine', () => {
     expect(resumed.result).toBe('success');
   });
 
+  test('facts a step records mid-way are journaled at once and seen by the resumed attempt of that step', async () => {
+    // GIVEN a step that records a sub-phase, then dies before it finishes
+    const dir = stateDir();
+    const seen: unknown[] = [];
+    let crash = true;
+    const runbook: Runbook = {
+      flow: 'test.flow',
+      summary: [],
+      steps: [
+        {
+          id: 'test.switch',
+          kind: 'action',
+          describe: () => ['switch'],
+          async apply(context) {
+            seen.push(context.facts.frozenAt);
+            context.record({ frozenAt: 42 });
+            if (crash) throw new Error('killed between sub-phases');
+            return { switched: true };
+          },
+        },
+      ],
+    };
+    const failed = await runRunbook({ runbook, environment: 'test', stateDir: dir, dryRun: false, log: silentLogger });
+    expect(failed.result).toBe('failed');
+    // THEN the journal holds the sub-phase, and the status derived from it has the fact
+    expect(statusFromJournal(new Journal(dir, failed.runId).read()).facts.frozenAt).toBe(42);
+    // WHEN resumed, the step starts knowing where it stood
+    crash = false;
+    const resumed = await runRunbook({ runbook, environment: 'test', stateDir: dir, dryRun: false, resumeRunId: failed.runId, log: silentLogger });
+    expect(seen).toEqual([undefined, 42]);
+    expect(resumed.result).toBe('success');
+  });
+
   test('resume refuses a different environment and a finished run', async () => {
     const dir = stateDir();
     const done = await runRunbook({ runbook: recordingRunbook([]), environment: 'test', stateDir: dir, dryRun: false, log: silentLogger });

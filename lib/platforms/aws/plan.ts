@@ -2,7 +2,7 @@ import { dialectFor, type MysqlDialect } from '../../engines/mysql/dialect';
 import type { MysqlFlowSettings } from '../../flows/mysql-encrypt';
 import { silentLogger } from '../../util/log';
 import { REDACTED } from '../../util/secrets';
-import type { Facts, StepContext } from '../../runbook/step';
+import { detachedContext, type Facts, type StepContext } from '../../runbook/step';
 import type { MysqlPlatform } from '../mysql-platform';
 import { formatCall, type AwsGateway, type RecordedCall } from './gateway';
 import { auroraPreflight, awsPreflight } from './preflight';
@@ -30,13 +30,13 @@ export function preflightOf(platform: AwsMysqlPlatform | AwsAuroraMysqlPlatform,
 export async function planAwsCalls(platform: AwsMysqlPlatform | AwsAuroraMysqlPlatform, aws: AwsGateway): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
   if (!aws.planning) throw new Error('planAwsCalls needs a gateway in plan mode');
   const plannable: PlannableMysqlPlatform = platform;
-  const context: StepContext = {
+  const context: StepContext = detachedContext({
     runId: PLANNED_RUN_ID,
     dryRun: true,
     log: silentLogger,
     facts: plannable.plannedFacts(),
     runtime: new Map(),
-  };
+  });
   const preflight = preflightOf(platform, aws);
   const operations: Array<[string, () => Promise<unknown>]> = [
     ['aws.preflight', () => preflight(context)],

@@ -1,7 +1,7 @@
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { PostgresFlowSettings, PostgresMethod } from '../../flows/postgres-common';
 import { silentLogger } from '../../util/log';
-import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
+import { detachedContext, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import type { AwsGateway, RecordedCall } from './gateway';
 import { FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
 import { PLANNED_RUN_ID } from './aws-mysql-platform';
@@ -87,7 +87,7 @@ export function awsPostgresRunbook(flow: (platform: AwsPostgresPlatform, setting
 /** Every AWS call a PostgreSQL run would make, in order (the platform's operations against a planning gateway). */
 export async function planAwsPostgresCalls(platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings, method: PostgresMethod): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
   if (!aws.planning) throw new Error('planAwsPostgresCalls needs a gateway in plan mode');
-  const context: StepContext = { runId: PLANNED_RUN_ID, dryRun: true, log: silentLogger, facts: {}, runtime: new Map() };
+  const context: StepContext = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: silentLogger, facts: {}, runtime: new Map() });
   // The order of the flows' switch: prepare, pause, (logical: freeze inside the switch), repoint, resume, fence.
   const switchOperations = async (freeze: boolean) => {
     await platform.prepareSwitch(context);

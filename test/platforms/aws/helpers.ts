@@ -15,7 +15,7 @@ import { AwsGateway } from '../../../lib/platforms/aws/gateway';
 import { AwsMysqlPlatform, RUN_ID_TAG } from '../../../lib/platforms/aws/aws-mysql-platform';
 import { resolveAwsMysqlSettings } from '../../../lib/platforms/aws/settings';
 import type { Logger } from '../../../lib/util/log';
-import type { StepContext } from '../../../lib/runbook/step';
+import { detachedContext, type StepContext } from '../../../lib/runbook/step';
 
 export const OUTPUTS_FIXTURE = join(__dirname, 'fixtures', 'outputs-prod.json');
 export const KMS_KEY = 'arn:aws:kms:eu-west-1:111111111111:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
@@ -166,7 +166,7 @@ export function livePlatform(aws: MockedAws, environment = prodEnvironment(), op
 }
 
 export function stepContext(log: Logger, facts: Record<string, unknown> = {}, runId = RUN_ID): StepContext {
-  return { runId, dryRun: false, log, facts, runtime: new Map() };
+  return detachedContext({ runId, dryRun: false, log, facts, runtime: new Map() });
 }
 
 /** A resource that does not exist at the first look, then answers `answers` in turn (the last one for good). */
