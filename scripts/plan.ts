@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { INFRA_ENVIRONMENT_NAMES } from '../config/infra';
-import { planEnvironmentOffline } from '../lib/terraform/offline-plan';
+import { planEnvironmentOffline } from '../stacks/terraform/offline-plan';
 
 const usage = `usage: npm run plan -- --env <${INFRA_ENVIRONMENT_NAMES.join('|')}> [--stack NAME]... [--parallelism N]`;
 

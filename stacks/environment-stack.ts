@@ -6,7 +6,7 @@
 import { isAbsolute, join } from 'node:path';
 import type { InfraEnvironment } from '../config/infra';
 import { AwsProvider, LocalBackend, S3Backend, TerraformStack, type Construct } from './aws';
-import { stackName, type StackPart } from './outputs';
+import { stackName, type StackPart } from '../lib/infra/outputs';
 
 export interface EnvironmentStackProps {
   readonly environment: InfraEnvironment;

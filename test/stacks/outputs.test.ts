@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readInfraOutputs, outputsFilePath } from '../../stacks/outputs';
+import { readInfraOutputs, outputsFilePath } from '../../lib/infra/outputs';
 import { synthesizeExample } from './helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

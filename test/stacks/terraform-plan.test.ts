@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInfraEnvironment } from '../../config/infra';
-import { findProviderMirror, offlineTerraformEnvironment, writeTerraformCliConfig } from '../../lib/terraform/cli-config';
+import { findProviderMirror, offlineTerraformEnvironment, writeTerraformCliConfig } from '../../stacks/terraform/cli-config';
 import { addEnvironmentStacks } from '../../stacks/app';
 import { Testing, type TerraformStack } from '../../stacks/aws';
 import { PROJECT_ROOT, testApp } from './helpers';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { CutoverEnvironment } from '../../../config/cutover';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import { loadInfraEnvironment } from '../../../config/infra';
-import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../../stacks/outputs';
+import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../infra/outputs';
 
 /** An RDS instance or an Aurora cluster. */
 export interface DatabaseRef {

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInfraEnvironment } from '../../config/infra';
-import { addEnvironmentStacks } from '../../stacks/app';
-import { App } from '../../stacks/aws';
+import { addEnvironmentStacks } from '../app';
+import { App } from '../aws';
 import { findProviderMirror, offlineTerraformEnvironment, terraformBinary, writeTerraformCliConfig } from './cli-config';
 
 export interface OfflinePlanOptions {

@@ -68,7 +68,7 @@ export function writeTerraformCliConfig(directory: string, mirror: string): stri
   writeFileSync(
     file,
     [
-      '# Written by rds-cutover (lib/terraform/cli-config.ts): providers from the local mirror only.',
+      '# Written by rds-cutover (stacks/terraform/cli-config.ts): providers from the local mirror only.',
       `plugin_cache_dir = ${JSON.stringify(pluginCache)}`,
       // Lets init fill the lock file from the cache; the mirror is the only source anyway.
       'plugin_cache_may_break_dependency_lock_file = true',
