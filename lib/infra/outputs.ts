@@ -9,8 +9,8 @@
  * (`fenceSecurityGroupId`, `storageKeyArn`).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { z } from 'zod';
+import { fromProjectRoot } from '../util/project-root';
 import { loadInfraEnvironment, type InfraEnvironment } from '../../config/infra';
 
 export const STACK_PARTS = ['cutover', 'masking', 'snapshot-share'] as const;
@@ -110,7 +110,7 @@ export class InfraOutputsError extends Error {
 export interface ReadInfraOutputsOptions {
   /** @default - `.rds-cutover/outputs-<env>.json` under `projectRoot` */
   readonly file?: string;
-  /** @default - the current directory */
+  /** @default - the project's root folder (lib/util/project-root.ts), whatever the current directory */
   readonly projectRoot?: string;
   /** @default - loaded from config/infra/<env>.ts */
   readonly environment?: InfraEnvironment;
@@ -123,7 +123,7 @@ export interface ReadInfraOutputsOptions {
  */
 export function readInfraOutputs(environmentName: string, options: ReadInfraOutputsOptions = {}): InfraOutputs {
   const environment = options.environment ?? loadInfraEnvironment(environmentName);
-  const file = resolve(options.projectRoot ?? process.cwd(), options.file ?? outputsFilePath(environmentName));
+  const file = fromProjectRoot(options.file ?? outputsFilePath(environmentName), options.projectRoot);
   const writeIt = `run \`npx cdktf output '${stackName(environmentName, 'cutover').replace(/-cutover$/, '-*')}' --outputs-file ${options.file ?? outputsFilePath(environmentName)}\` after \`cdktf deploy\``;
   if (!existsSync(file)) throw new InfraOutputsError(file, [`not found; ${writeIt}`]);
 

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, type GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
+import { fromProjectRoot } from '../../util/project-root';
 import { passwordFromEnv, registerSecret } from '../../util/secrets';
 import type { EndpointTls } from '../../engines/tls';
 import type { AwsGateway } from './gateway';
@@ -38,5 +39,5 @@ export function connectAddress(tunnels: Record<string, string>, id: string, addr
  * when set; the certificate names the endpoint, also when the connection goes through a tunnel.
  */
 export function endpointTls(aws: Pick<AwsSettings, 'tlsCaFile'>, endpointAddress: string): EndpointTls {
-  return { ...(aws.tlsCaFile ? { caFile: aws.tlsCaFile } : {}), rejectUnauthorized: true, serverName: endpointAddress };
+  return { ...(aws.tlsCaFile ? { caFile: fromProjectRoot(aws.tlsCaFile) } : {}), rejectUnauthorized: true, serverName: endpointAddress };
 }

@@ -1,7 +1,7 @@
-import { resolve } from 'node:path';
 import type { CutoverEnvironment } from '../../../config/cutover';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import { loadInfraEnvironment } from '../../../config/infra';
+import { fromProjectRoot } from '../../util/project-root';
 import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../infra/outputs';
 
 /** An RDS instance or an Aurora cluster. */
@@ -76,7 +76,7 @@ function commonSettings(environment: CutoverEnvironment, options: { cleanup: boo
   const aws = environment.aws;
   if (!aws) throw new Error(`config/cutover/${environment.name}.ts: platform "aws" needs an aws section (region, source, adminPassword)`);
   const infraName = aws.infraEnvironment ?? environment.name;
-  const outputsFile = resolve(options.projectRoot ?? process.cwd(), aws.outputsFile ?? outputsFilePath(environment.name));
+  const outputsFile = fromProjectRoot(aws.outputsFile ?? outputsFilePath(environment.name), options.projectRoot);
   let outputs: InfraOutputs | undefined;
   let outputsProblem: string | undefined;
   try {

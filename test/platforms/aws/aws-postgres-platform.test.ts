@@ -1,3 +1,4 @@
+import { fromProjectRoot } from '../../../lib/util/project-root';
 /**
  * The AWS PostgreSQL platform against aws-sdk-client-mock: the freeze on the source's own
  * parameter group (and its wait on the server's reset_val), the switch sequence (UPSERT,
@@ -174,7 +175,7 @@ describe('endpoints', () => {
     const mock = clusterAccount();
     const { platform } = platformOn(mock);
     const endpoint = await platform.source('billing');
-    expect(endpoint).toMatchObject({ host: '127.0.0.1', port: 15432, user: 'postgres', database: 'billing', tls: { caFile: '.rds-cutover/rds-global-bundle.pem', rejectUnauthorized: true, serverName: PG_SOURCE.Endpoint } });
+    expect(endpoint).toMatchObject({ host: '127.0.0.1', port: 15432, user: 'postgres', database: 'billing', tls: { caFile: fromProjectRoot('.rds-cutover/rds-global-bundle.pem'), rejectUnauthorized: true, serverName: PG_SOURCE.Endpoint } });
     expect(await platform.sourceForSubscription()).toEqual({ host: PG_SOURCE.Endpoint, port: 5432, sslmode: 'require' });
   });
 });
