@@ -2,7 +2,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RunResult } from './runbook/engine';
 import type { WriteSummary } from './load/write-load';
-import type { LoadCommandOutcome } from './load/load-command';
+import { describeLoadCommand, type LoadCommandOutcome } from './load/load-command';
 import { redactValue } from './util/secrets';
 
 /** The report of a run or rehearsal (`--report FILE`): the fields users and benchmarks read. */
@@ -21,11 +21,14 @@ export interface CutoverReport {
   writes?: Omit<WriteSummary, 'lostIds'> & { lostIds?: string[] };
   /** Longest gap between acknowledged writes around the switch (ms). */
   writeUnavailableMs?: number | null;
+  /** What `writes` and `writeUnavailableMs` measure: the built-in load (a `--load-command` workload is run, not counted). */
+  writesMeasuredBy?: string;
   /** How long the target needed to reach the frozen source's final position (ms). */
   lagAtSwitchMs?: number | null;
   switchDurationMs?: number | null;
   checksums?: { match: boolean; tables: unknown[] } | null;
-  load?: { connections: number; ratePerSecond: number; command?: LoadCommandOutcome };
+  /** The built-in load's settings (and why its records are missing, if its worker died); the user's workload and how it ended. */
+  load?: { connections: number; ratePerSecond: number; failure?: string; command?: LoadCommandOutcome };
   facts: Record<string, unknown>;
 }
 
@@ -45,6 +48,7 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
     steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.error ? { error: s.error } : {}) })),
     writes: extra.writes,
     writeUnavailableMs: extra.writeUnavailableMs,
+    ...(extra.writesMeasuredBy ? { writesMeasuredBy: extra.writesMeasuredBy } : {}),
     lagAtSwitchMs: typeof facts.lagAtSwitchMs === 'number' ? facts.lagAtSwitchMs : null,
     switchDurationMs: typeof facts.switchDurationMs === 'number' ? facts.switchDurationMs : null,
     checksums: checksums ?? null,
@@ -62,13 +66,17 @@ export function writeReport(path: string, report: CutoverReport): void {
 export function summaryText(report: CutoverReport): string[] {
   const lines = [`${report.flow} on ${report.environment}: ${report.result.toUpperCase()}${report.error ? ` (${report.error})` : ''}`, `run id ${report.runId}, ${(report.durationMs / 1000).toFixed(1)} s`];
   for (const step of report.steps) lines.push(`  ${step.status.padEnd(8)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
+  const by = report.writesMeasuredBy ? ` (${report.writesMeasuredBy})` : '';
   if (report.writes) {
     const w = report.writes;
-    lines.push(`writes: ${w.attempted} attempted, ${w.acknowledged} acknowledged, ${w.failed} failed, ${w.lost} lost${w.lost > 0 ? '  <-- DATA LOSS' : ''}`);
+    lines.push(`writes${by}: ${w.attempted} attempted, ${w.acknowledged} acknowledged, ${w.failed} failed, ${w.lost} lost${w.lost > 0 ? '  <-- DATA LOSS' : ''}`);
+  } else if (report.load?.failure) {
+    lines.push(`writes${by}: UNKNOWN, ${report.load.failure}  <-- NO PROOF`);
   }
-  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) lines.push(`write unavailability: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`);
+  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) lines.push(`write unavailability${by}: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`);
   if (report.lagAtSwitchMs !== null && report.lagAtSwitchMs !== undefined) lines.push(`lag at switch: ${report.lagAtSwitchMs} ms; switch took ${report.switchDurationMs ?? '?'} ms`);
   if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
-  if (report.load?.command) lines.push(`load command exited ${report.load.command.exitCode ?? report.load.command.signal}`);
+  const command = report.load?.command;
+  if (command) lines.push(`${describeLoadCommand(command)}${command.crashed ? '  <-- CRASHED LOAD' : ''} (not counted in writes)`);
   return lines;
 }

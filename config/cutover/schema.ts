@@ -36,6 +36,8 @@ export const rehearsalSchema = z
     loadRatePerSecond: z.number().int().min(1).max(20000).default(400),
     /** Keep writing this long after the switch before stopping the load. @default 3000 */
     loadTailMs: milliseconds('the load tail').default(3000),
+    /** `--load-command`: time between SIGTERM to the workload's process group and SIGKILL. @default 5000 */
+    loadCommandGraceMs: milliseconds('the load command grace period').max(600000, { error: 'at most 600000 ms (10 minutes)' }).default(5000),
     /** Sample customers seeded into the sandbox source (orders: three times as many). @default 20000 */
     seedRows: z.number().int().min(10).max(5_000_000).default(20000),
   })

@@ -1,30 +1,65 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { redact } from '../util/secrets';
-import { dieWithParent } from '../util/process-group';
+import { livingGroupMembers, signalGroup, spawnGuardedShell, type GuardedShell } from '../util/process-group';
+import { sleep } from '../util/time';
+
+/**
+ * How the user's workload ended:
+ * - `exited`: on its own, before it was asked to stop (a non-zero code or a signal = it crashed);
+ * - `stopped`: after our SIGTERM to its process group;
+ * - `killed-after-grace`: it ignored SIGTERM for the grace period and its group was SIGKILLed.
+ */
+export type LoadCommandEnding = 'exited' | 'stopped' | 'killed-after-grace';
 
 export interface LoadCommandOutcome {
   command: string;
+  ending: LoadCommandEnding;
   exitCode: number | null;
   signal: string | null;
+  /** True when it ended on its own with a non-zero code or a signal: the run cannot be green. */
+  crashed: boolean;
+  /** Milliseconds from its start to its end. */
+  ranMs: number;
   outputTail: string;
 }
+
+/** @default 5000: long enough for a load generator to print its summary, short for a rehearsal. */
+export const DEFAULT_LOAD_COMMAND_GRACE_MS = 5000;
 
 /**
  * The user's own workload (`--load-command CMD`), run through `sh -c` with the application
  * endpoint in CUTOVER_DB_* variables (the password only in the environment, never argv).
+ * It runs as its own process group, so stopping it reaches every program it started (not only
+ * the shell), and the group dies with the orchestrator even on SIGKILL (spawnGuardedShell).
  */
 export class LoadCommand {
-  private child: ChildProcess | undefined;
+  private shell: GuardedShell | undefined;
   private output = '';
-  private exit: Promise<{ code: number | null; signal: string | null }> | undefined;
+  private startedAt = 0;
+  private ended: { code: number | null; signal: string | null; at: number; beforeStop: boolean } | undefined;
+  private exit: Promise<void> | undefined;
+  private stopRequested = false;
+  private outcome: LoadCommandOutcome | undefined;
 
-  constructor(private readonly command: string, private readonly env: { host: string; port: number; user: string; password: string; database: string }) {}
+  constructor(
+    private readonly command: string,
+    private readonly env: { host: string; port: number; user: string; password: string; database: string },
+    private readonly graceMs: number = DEFAULT_LOAD_COMMAND_GRACE_MS,
+  ) {}
+
+  /** The group leader's pid (= the process group id) while it runs. */
+  get pid(): number | undefined {
+    return this.shell?.child.pid;
+  }
+
+  /** True once the workload's shell has ended, on its own or stopped. */
+  get hasEnded(): boolean {
+    return this.ended !== undefined;
+  }
 
   start(): void {
-    // Dies with the rehearsal even if that is killed outright (its own children are the user's).
-    const [program, args] = dieWithParent('sh', ['-c', this.command]);
-    this.child = spawn(program, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    this.startedAt = Date.now();
+    this.shell = spawnGuardedShell(this.command, {
       env: {
         ...process.env,
         CUTOVER_DB_HOST: this.env.host,
@@ -34,22 +69,82 @@ export class LoadCommand {
         CUTOVER_DB_NAME: this.env.database,
       },
     });
+    const child: ChildProcess = this.shell.child;
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString('utf8')).slice(-8000);
     };
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
-    this.exit = new Promise((resolve) => this.child!.on('close', (code, signal) => resolve({ code, signal })));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    // 'exit', not 'close': a program the workload left in the background may hold the pipes.
+    this.exit = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.ended = { code, signal, at: Date.now(), beforeStop: !this.stopRequested };
+        resolve();
+      });
+      child.once('error', (error) => {
+        this.output += `\n${error.message}`;
+        this.ended = { code: 127, signal: null, at: Date.now(), beforeStop: !this.stopRequested };
+        resolve();
+      });
+    });
   }
 
-  /** SIGTERM, then SIGKILL after 10 s; returns the exit status and the output tail. */
+  /**
+   * SIGTERM to the whole group, SIGKILL to the group after the grace period; anything the
+   * workload left behind is killed too. Returns how it ended, its exit status and output tail.
+   * Idempotent.
+   */
   async stop(): Promise<LoadCommandOutcome> {
-    if (!this.child || !this.exit) throw new Error('load command was not started');
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([this.exit, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 10000)))]);
-    clearTimeout(timer);
-    const final = result ?? (this.child.kill('SIGKILL'), await this.exit);
-    return { command: redact(this.command), exitCode: final.code, signal: final.signal, outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()) };
+    if (this.outcome) return this.outcome;
+    if (!this.shell || !this.exit) throw new Error('load command was not started');
+    const child = this.shell.child;
+    const pgid = child.pid;
+    this.stopRequested = true;
+    let killed = false;
+    if (pgid !== undefined) {
+      signalGroup(pgid, 'SIGTERM');
+      if (!this.ended) {
+        let timer: NodeJS.Timeout | undefined;
+        const inTime = await Promise.race([this.exit.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.graceMs)))]);
+        clearTimeout(timer);
+        if (!inTime) {
+          killed = true;
+          signalGroup(pgid, 'SIGKILL');
+          await this.exit;
+        }
+      }
+    }
+    await this.exit;
+    // Leftovers (a background program holding the pipes, the watchdog): killed as a group.
+    this.shell.release();
+    if (pgid !== undefined) for (let i = 0; i < 100 && livingGroupMembers(pgid).length > 0; i += 1) await sleep(50);
+    // The last output still in the pipes (their holders are gone now).
+    if (child.stdout?.closed === false || child.stderr?.closed === false) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((resolve) => child.once('close', resolve)), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+      clearTimeout(timer);
+    }
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    const ended = this.ended!;
+    const ending: LoadCommandEnding = ended.beforeStop ? 'exited' : killed ? 'killed-after-grace' : 'stopped';
+    this.outcome = {
+      command: redact(this.command),
+      ending,
+      exitCode: ended.code,
+      signal: ended.signal,
+      crashed: ended.beforeStop && (ended.signal !== null || (ended.code ?? 1) !== 0),
+      ranMs: ended.at - this.startedAt,
+      outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()),
+    };
+    return this.outcome;
   }
+}
+
+/** One line for the summary: how the user's workload ended. */
+export function describeLoadCommand(outcome: LoadCommandOutcome): string {
+  const status = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.exitCode}`;
+  if (outcome.ending === 'exited') return outcome.crashed ? `load command CRASHED: it exited on its own (${status}) after ${(outcome.ranMs / 1000).toFixed(1)} s, before it was asked to stop` : `load command exited on its own (${status}) after ${(outcome.ranMs / 1000).toFixed(1)} s, before it was asked to stop`;
+  if (outcome.ending === 'stopped') return `load command stopped by SIGTERM (${status})`;
+  return `load command ignored SIGTERM: killed after the grace period (${status})`;
 }

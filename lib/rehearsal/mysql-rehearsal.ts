@@ -17,7 +17,7 @@ export interface MysqlRehearsalOptions {
   stateDir: string;
   log: Logger;
   hooks?: HookMap;
-  load: { connections: number; ratePerSecond: number; command?: string; tailMs: number };
+  load: { connections: number; ratePerSecond: number; command?: string; commandGraceMs?: number; tailMs: number };
   seedRows?: number;
   fault?: RehearsalFault;
   keepSandbox?: boolean;

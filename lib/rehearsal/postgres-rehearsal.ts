@@ -31,7 +31,7 @@ export interface PostgresRehearsalOptions {
   stateDir: string;
   log: Logger;
   hooks?: HookMap;
-  load: { connections: number; ratePerSecond: number; command?: string; tailMs: number };
+  load: { connections: number; ratePerSecond: number; command?: string; commandGraceMs?: number; tailMs: number };
   seedRows?: number;
   fault?: PostgresRehearsalFault;
   keepSandbox?: boolean;

@@ -5,7 +5,7 @@ import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import { longestWriteGapMs, summariseWrites } from '../load/write-load';
 import { WriteLoadProcess } from '../load/write-load-process';
-import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
+import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import type { CutoverReport } from '../report';
 
 export interface RehearsalLoadOptions {
@@ -17,6 +17,8 @@ export interface RehearsalLoadOptions {
   ratePerSecond: number;
   /** The user's own workload (`--load-command`), run beside the built-in load. */
   command?: string;
+  /** How long the user's workload may take to end after SIGTERM before its group is SIGKILLed. @default 5000 */
+  commandGraceMs?: number;
   /** Keep writing this long after the switch (or an abort) before stopping. */
   tailMs: number;
   log: Logger;
@@ -31,6 +33,7 @@ export class RehearsalLoad {
   private readonly load: WriteLoadProcess;
   private command: LoadCommand | undefined;
   private commandOutcome: LoadCommandOutcome | undefined;
+  private stopDone = false;
 
   constructor(private readonly options: RehearsalLoadOptions) {
     this.load = new WriteLoadProcess({ engine: options.engine, ...options.endpoint, database: options.database, connections: options.connections, ratePerSecond: options.ratePerSecond });
@@ -39,7 +42,7 @@ export class RehearsalLoad {
   async start(): Promise<void> {
     await this.load.start();
     if (this.options.command) {
-      this.command = new LoadCommand(this.options.command, { ...this.options.endpoint, database: this.options.database });
+      this.command = new LoadCommand(this.options.command, { ...this.options.endpoint, database: this.options.database }, this.options.commandGraceMs);
       this.command.start();
     }
     const { connections, ratePerSecond, command } = this.options;
@@ -52,10 +55,26 @@ export class RehearsalLoad {
     await this.stop();
   }
 
-  /** Stop the user's command (SIGTERM) and the built-in load; idempotent. */
+  /**
+   * Stop the user's command (SIGTERM to its group) and the built-in load; idempotent. Never
+   * throws: a load that died is recorded (`problems()`) and makes the run fail, but must not
+   * turn a finished switch step into a failed one or skip the clean-up.
+   */
   async stop(): Promise<void> {
     if (this.command && !this.commandOutcome) this.commandOutcome = await this.command.stop();
-    await this.load.stop();
+    await this.load.stop().catch(() => undefined); // the failure stays in this.load.failure
+    this.stopDone = true;
+  }
+
+  /**
+   * What makes the proof incomplete, in sentences for the report: the built-in load's worker
+   * died (its records are missing), or the user's workload crashed before it was asked to stop.
+   */
+  problems(): string[] {
+    const problems: string[] = [];
+    if (this.load.failure) problems.push(this.load.failure);
+    if (this.commandOutcome?.crashed) problems.push(`${describeLoadCommand(this.commandOutcome)}; output: ${this.commandOutcome.outputTail.split('\n').slice(-3).join(' | ') || '(none)'}`);
+    return problems;
   }
 
   /** Connections and rate, as journaled and reported. */
@@ -64,7 +83,7 @@ export class RehearsalLoad {
   }
 
   get stopped(): boolean {
-    return this.load.stoppedAt !== 0;
+    return this.stopDone;
   }
 
   /** Clean-up after a failure: nothing is collected. */
@@ -77,8 +96,11 @@ export class RehearsalLoad {
    * The report fields, given the ids present where the application now writes and the run's
    * facts (switch or abort times). Also adds `writesAfterAbort` to the facts after an abort.
    */
-  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'load'> {
+  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'writesMeasuredBy' | 'load'> {
     const { attempts, startedAt, stoppedAt } = this.load;
+    const load = { ...this.settings(), ...(this.load.failure ? { failure: this.load.failure } : {}), ...(this.commandOutcome ? { command: this.commandOutcome } : {}) };
+    // Without the worker's records there is no evidence either way: no numbers rather than zeros.
+    if (this.load.failure) return { writes: undefined, writeUnavailableMs: null, writesMeasuredBy: BUILT_IN_LOAD, load };
     const writes = summariseWrites(attempts, presentIds);
     const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : startedAt;
     const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : typeof facts.abortedAt === 'number' ? facts.abortedAt : stoppedAt;
@@ -100,10 +122,14 @@ export class RehearsalLoad {
     return {
       writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
       writeUnavailableMs: longestWriteGapMs(attempts, { from, to }, stoppedAt),
-      load: { ...this.settings(), ...(this.commandOutcome ? { command: this.commandOutcome } : {}) },
+      writesMeasuredBy: BUILT_IN_LOAD,
+      load,
     };
   }
 }
+
+/** Where `writes` and `writeUnavailableMs` come from: the user's workload is run, not measured. */
+export const BUILT_IN_LOAD = 'built-in load';
 
 export interface RehearsalRunOptions {
   runbook: Runbook;
@@ -144,5 +170,9 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     },
   });
   if (!load.stopped) await load.stopAfterTail();
-  return run;
+  // A crashed load is one of the lies a green report must never tell.
+  const problems = load.problems();
+  if (problems.length === 0) return run;
+  options.log.error(problems.join('\n'));
+  return { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') };
 }

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { redact } from '../util/secrets';
+import { spawnGuardedShell } from '../util/process-group';
 import { HOOK_PHASES, type Facts, type HookPhase } from './step';
 
 export type HookMap = Partial<Record<HookPhase, string[]>>;
@@ -58,27 +58,45 @@ export interface HookOutcome {
 /**
  * Run one hook through `sh -c` with the run facts in its environment. The environment it
  * inherits is the operator's own, minus the variables that hold our database passwords.
+ * The hook runs as its own process group that dies with the orchestrator (even on SIGKILL);
+ * past the timeout the whole group is killed, and whatever it left running in the background
+ * is killed when it exits (a background program holding its output must not stall the run).
  */
 export function runHook(command: string, facts: HookFacts, options: { timeoutMs?: number; hideEnv?: string[] } = {}): Promise<HookOutcome> {
   const started = Date.now();
   const hidden = new Set(options.hideEnv ?? []);
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !hidden.has(key) && !/^CUTOVER_.*PASSWORD$/.test(key)));
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { env: { ...inherited, ...hookEnvironment(facts) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timeoutMs = options.timeoutMs ?? 300000;
+    const shell = spawnGuardedShell(command, { env: { ...inherited, ...hookEnvironment(facts) } });
+    const child = shell.child;
     let output = '';
+    let timedOut = false;
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-4000);
     };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300000);
-    child.on('close', (code, signal) => {
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      shell.release();
+    }, timeoutMs);
+    const finish = (exitCode: number, extra = '') => {
       clearTimeout(timer);
-      resolve({ command: redact(command), exitCode: code ?? (signal ? 128 : 1), durationMs: Date.now() - started, outputTail: redact(output.trim()) });
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ command: redact(command), exitCode: 127, durationMs: Date.now() - started, outputTail: error.message });
-    });
+      shell.release();
+      // Read what is still in the pipes; the leftovers holding them are being killed, so they
+      // close soon; the cap covers a holder that escaped the group.
+      const done = () => {
+        clearTimeout(cap);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        resolve({ command: redact(command), exitCode, durationMs: Date.now() - started, outputTail: redact((output.trim() + extra).trim()) });
+      };
+      const cap = setTimeout(done, 2000);
+      if (child.stdout?.closed !== false && child.stderr?.closed !== false) done();
+      else child.once('close', done);
+    };
+    child.once('exit', (code, signal) => finish(code ?? (signal ? 128 : 1), timedOut ? `\n(killed after the hook timeout of ${timeoutMs} ms)` : ''));
+    child.once('error', (error) => finish(127, `\n${error.message}`));
   });
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { redact } from './secrets';
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -97,7 +97,73 @@ export class ProcessGroup {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/**
+ * The shell wrapper of `spawnGuardedShell`. The background subshell is the group's watchdog: it
+ * waits on fd 3 (a pipe whose other end only this process holds) and kills the whole group when
+ * that pipe closes, i.e. when we release it or die in any way (SIGKILL included). It ignores
+ * SIGTERM so that a graceful stop of the group does not disarm it. `exec` keeps the user's
+ * command at the group leader's pid (with setpriv's parent-death signal).
+ */
+const GUARDED_SHELL = `(trap '' TERM INT HUP; read -r _ <&3; kill -KILL 0) </dev/null >/dev/null 2>&1 &
+exec 3<&-
+exec sh -c "$1"`;
+
+export interface GuardedShell {
+  /** The group leader (`sh -c COMMAND`); its pid is the group id. */
+  child: ChildProcess;
+  /** SIGKILL whatever is left of the group (through its watchdog); idempotent. */
+  release(): void;
+}
+
+/**
+ * Run a user's command (`sh -c COMMAND`) as the leader of its own process group, so that one
+ * signal reaches every program it starts (a signal to `sh` alone does not reach its children),
+ * and so that the group dies with this process even when no handler of ours runs: the
+ * parent-death signal (setpriv) covers the leader only, since it is not inherited across fork,
+ * so a watchdog inside the group covers the rest. stdin is closed; stdout and stderr are pipes.
+ */
+export function spawnGuardedShell(command: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): GuardedShell {
+  const [program, args] = dieWithParent('sh', ['-c', GUARDED_SHELL, 'sh', command]);
+  const child = spawn(program, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const guard = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
+  // The guard pipe must not keep our event loop alive on its own.
+  (guard as unknown as { unref?: () => void }).unref?.();
+  let released = false;
+  return {
+    child,
+    release() {
+      if (released) return;
+      released = true;
+      guard.destroy();
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    },
+  };
+}
+
+/**
+ * Living (non-zombie) members of a process group, from /proc. `kill(-pgid, 0)` is not enough:
+ * it also succeeds for zombies, and an init that does not reap (as in some containers) keeps
+ * those around.
+ */
+export function livingGroupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after the command name (which may contain spaces and parentheses): state ppid pgrp …
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid && state !== 'Z' && state !== 'X') members.push(Number(entry));
+  }
+  return members;
+}
+
+/** Signal a process group (falling back to the single process); a vanished target is fine. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {

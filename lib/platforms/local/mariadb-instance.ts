@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
-import type { ProcessGroup } from '../../util/process-group';
+import { dieWithParent, type ProcessGroup } from '../../util/process-group';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import type { Logger } from '../../util/log';
@@ -96,8 +96,9 @@ export class MariadbInstance {
    * it. Returns the folder and the binlog coordinates the copy corresponds to.
    */
   async backup(targetDir: string): Promise<{ dir: string; binlogFile?: string; binlogPosition?: number }> {
-    await run('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
-    await run('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
+    // dieWithParent: a killed orchestrator must not leave a backup copying into the sandbox.
+    await run(...dieWithParent('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
+    await run(...dieWithParent('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
     const infoFile = join(targetDir, 'mariadb_backup_binlog_info');
     const legacyInfo = join(targetDir, 'xtrabackup_binlog_info');
     const info = existsSync(infoFile) ? infoFile : existsSync(legacyInfo) ? legacyInfo : undefined;
