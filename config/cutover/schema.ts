@@ -26,7 +26,11 @@ export const mysqlSettingsSchema = z
     /** Binlogs must be kept at least this long. @default 24 */
     minBinlogRetentionHours: z.number().positive().default(24),
   })
-  .strict();
+  .strict()
+  .refine((settings) => settings.lagThresholdMs <= settings.switchTimeoutMs, {
+    error: 'lagThresholdMs is larger than switchTimeoutMs: the switch would start with more lag than it may take to catch up; lower lagThresholdMs or raise switchTimeoutMs',
+    path: ['lagThresholdMs'],
+  });
 
 export const rehearsalSchema = z
   .object({

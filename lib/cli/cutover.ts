@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
@@ -88,6 +89,25 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
   return number;
 }
 
+/**
+ * `--report FILE` is checked before anything starts: a run must not fail its exit after a
+ * successful switch because the report cannot be written (or spin on a path under /proc).
+ */
+export function validateReportPath(path: string): string {
+  const absolute = resolve(path);
+  const folder = dirname(absolute);
+  const real = existsSync(folder) ? realpathSync(folder) : folder;
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new UsageError(`--report ${path}: ${real} is a kernel file system; write the report to a normal folder, e.g. --report ./report.json`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new UsageError(`--report ${path}: the folder ${folder} does not exist; create it first (mkdir -p ${folder}) or pick another path`);
+  if (existsSync(absolute) && statSync(absolute).isDirectory()) throw new UsageError(`--report ${path} is a folder; give a file name, e.g. --report ${join(path, 'report.json')}`);
+  try {
+    accessSync(existsSync(absolute) ? absolute : folder, constants.W_OK);
+  } catch {
+    throw new UsageError(`--report ${path}: ${existsSync(absolute) ? absolute : folder} is not writable; pick a path you can write to`);
+  }
+  return absolute;
+}
+
 export function parseCutoverArgs(argv: string[]): CutoverArgs {
   let parsed;
   try {
@@ -143,6 +163,9 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   }
   if (command === 'run' && !values.env) throw new UsageError('--env is required, e.g. --env local (the rehearsal sandbox)');
   parseHooks(values.hook as string[]); // validate early, before anything starts
+  const lag = positiveInteger('--lag-threshold', values['lag-threshold']);
+  const budget = positiveInteger('--switch-timeout', values['switch-timeout']);
+  if (lag !== undefined && budget !== undefined && lag > budget) throw new UsageError(`--lag-threshold ${lag} is larger than --switch-timeout ${budget}: the switch would start with more lag than it may take to catch up; lower --lag-threshold or raise --switch-timeout`);
   return {
     command,
     statusRunId,
@@ -155,7 +178,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     cleanup: values.cleanup as boolean,
     execute: values.execute as boolean,
     resume: values.resume,
-    report: values.report,
+    report: values.report === undefined ? undefined : (validateReportPath(values.report), values.report),
     hooks: values.hook as string[],
     switchTimeoutMs: positiveInteger('--switch-timeout', values['switch-timeout']),
     lagThresholdMs: positiveInteger('--lag-threshold', values['lag-threshold']),
@@ -273,7 +296,7 @@ export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateD
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
-  // A lost write or a checksum difference is a failure whatever the runbook said.
-  if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false)) return EXIT.failed;
+  // A lost write, a checksum difference or a crashed load is a failure whatever the runbook said.
+  if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false || report.load?.failure || report.load?.command?.crashed)) return EXIT.failed;
   return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;
 }

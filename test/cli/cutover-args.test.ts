@@ -91,3 +91,25 @@ describe('cutover command line', () => {
     }
   });
 });
+
+describe('bad input is refused before anything starts (exit 2)', () => {
+  const { mkdtempSync, rmSync } = require('node:fs') as typeof import('node:fs');
+  const { tmpdir } = require('node:os') as typeof import('node:os');
+  const { join } = require('node:path') as typeof import('node:path');
+  const { parseCutoverArgs: parse, UsageError: Usage } = require('../../lib/cli/cutover') as typeof import('../../lib/cli/cutover');
+  const work = mkdtempSync(join(tmpdir(), 'rc-args-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  test.each([
+    ['a report under /proc', ['--env', 'local', '--report', '/proc/self/report.json'], /kernel file system/],
+    ['a report in a folder that does not exist', ['--env', 'local', '--report', join(work, 'missing', 'r.json')], /does not exist; create it first/],
+    ['a report path that is a folder', ['--env', 'local', '--report', work], /is a folder; give a file name/],
+    ['--lag-threshold larger than --switch-timeout', ['--env', 'local', '--lag-threshold', '5000', '--switch-timeout', '1000'], /--lag-threshold 5000 is larger than --switch-timeout 1000/],
+  ])('%s', (_name, argv, message) => {
+    expect(() => parse(argv)).toThrow(Usage);
+    expect(() => parse(argv)).toThrow(message);
+  });
+  test('a config with lagThresholdMs above switchTimeoutMs is refused naming both fields', () => {
+    const { parseEnvironment } = require('../../config/cutover') as typeof import('../../config/cutover');
+    expect(() => parseEnvironment({ name: 'x', platform: 'local', mysql: { appUsers: ['app'], lagThresholdMs: 20000, switchTimeoutMs: 10000 } }, 'x.ts')).toThrow(/lagThresholdMs is larger than switchTimeoutMs/);
+  });
+});

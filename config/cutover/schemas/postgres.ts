@@ -32,6 +32,10 @@ export const postgresSettingsSchema = z
     /** Where the directory-format dump is written. @default - the system temp folder */
     workDir: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .refine((settings) => settings.lagThresholdMs <= settings.switchTimeoutMs, {
+    error: 'lagThresholdMs is larger than switchTimeoutMs: the switch would start with more lag than it may take to catch up; lower lagThresholdMs or raise switchTimeoutMs',
+    path: ['lagThresholdMs'],
+  });
 
 export type PostgresSettings = z.output<typeof postgresSettingsSchema>;
