@@ -280,12 +280,13 @@ async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, state
 }
 
 /** The rehearsal's load settings: the environment's, overridden by the command line. */
-export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs): { connections: number; ratePerSecond: number; tailMs: number; command?: string } {
+export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs): { connections: number; ratePerSecond: number; tailMs: number; command?: string; commandGraceMs: number } {
   return {
     connections: args.loadConnections ?? environment.rehearsal.loadConnections,
     ratePerSecond: args.loadRate ?? environment.rehearsal.loadRatePerSecond,
     tailMs: environment.rehearsal.loadTailMs,
     command: args.loadCommand,
+    commandGraceMs: environment.rehearsal.loadCommandGraceMs,
   };
 }
 
