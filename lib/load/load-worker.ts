@@ -33,8 +33,11 @@ process.on('message', async (message: { type: 'start'; start: LoadWorkerStart } 
     await load.stop();
     // Compact rows: [id, sentAt, doneAt, acknowledged(1/0), error]
     const rows = load.attempts.map((a): [string, number, number, number, string | null] => [a.id, a.sentAt, a.doneAt, a.acknowledged ? 1 : 0, a.error ?? null]);
-    send({ type: 'stopped', startedAt: load.startedAt, stoppedAt: load.stoppedAt, connectErrors: load.connectErrors, lastConnectError: load.lastConnectError, rows });
-    process.disconnect?.();
+    // Disconnect only once the message has been handed over: a large one (thousands of rows)
+    // is still being written when send() returns, and disconnecting at once drops it.
+    process.send?.({ type: 'stopped', startedAt: load.startedAt, stoppedAt: load.stoppedAt, connectErrors: load.connectErrors, lastConnectError: load.lastConnectError, rows } satisfies LoadWorkerMessage, undefined, {}, () =>
+      process.disconnect?.(),
+    );
   }
 });
 // If the parent dies, stop writing.
