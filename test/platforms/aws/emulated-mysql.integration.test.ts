@@ -7,14 +7,14 @@
  * record). The built-in write load writes through the application's endpoint the whole time.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { parseEnvironment, type CutoverEnvironment } from '../../../config/cutover';
-import { parseCutoverArgs, EXIT } from '../../../lib/cli/cutover';
-import { runAws } from '../../../lib/cli/aws';
+import { parseEnvironment } from '../../../config/cutover';
+import { EXIT } from '../../../lib/cli/cutover';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
 import { RUN_ID_TAG, runScopedId } from '../../../lib/platforms/aws/run-tags';
 import { WriteLoadProcess } from '../../../lib/load/write-load-process';
@@ -42,7 +42,21 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
   let clients: AwsClients;
   let account: EmulatedAccount;
   let plane: EmulatedDataPlane;
-  let environment: CutoverEnvironment;
+  let environmentInput: Record<string, unknown>;
+  const environmentFile = join(stateDir, 'environment.json');
+
+  /** One `cutover --execute` in its own process (the exact CLI path); `killAt`: it SIGKILLs itself on that log line. */
+  function runCutover(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, '--env', 'aws-emulated', '--execute', ...args], {
+      env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  }
 
   beforeAll(async () => {
     server = await MotoServer.start(moto!);
@@ -52,8 +66,7 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
     plane = new EmulatedDataPlane({ log, adminPassword, ids: { sourceInstanceId: 'orders', replicaInstanceId: 'orders-cutover-replica', targetInstanceId: 'orders-encrypted', recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
     await plane.start();
     plane.follow(clients);
-    environment = parseEnvironment(
-      {
+    environmentInput = {
         name: 'aws-emulated',
         platform: 'aws',
         mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
@@ -77,9 +90,9 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
           tags: { project: 'rds-cutover', environment: 'emulated' },
           waits: { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 },
         },
-      },
-      'the emulated test environment',
-    );
+      };
+    parseEnvironment(environmentInput, 'the emulated test environment'); // fails here, not in the child, if invalid
+    writeFileSync(environmentFile, JSON.stringify(environmentInput));
   });
 
   afterAll(async () => {
@@ -93,22 +106,33 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
 
   const instance = async (id: string): Promise<DBInstance> => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];
 
-  test('GIVEN write load through the application endpoint WHEN the flow runs with --execute THEN it ends SUCCESS with 0 lost writes, equal checksums, and AWS shows the fence, the moved record, the target on the stacks\' key and tagged run resources', async () => {
+  test('GIVEN write load through the application endpoint WHEN the flow runs with --execute, is killed (-9) at the replica, snapshot and restore waits and resumed each time THEN it ends SUCCESS with 0 lost writes and equal checksums, no second replica, snapshot, copy or target exists, and AWS shows the fence, the moved record, the target on the stacks\' key and tagged run resources', async () => {
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
-    const out: string[] = [];
     await load.start();
-    let code: number;
+    let last: Awaited<ReturnType<typeof runCutover>> | undefined;
+    const crashes: Array<{ at: string; signal: string | null }> = [];
     try {
-      code = await runAws({ environment, args: parseCutoverArgs(['--env', 'aws-emulated', '--execute']), stateDir, log, out: (line) => out.push(line) });
+      let resume: string[] = [];
+      for (const killAt of ['waiting until read replica', 'waiting until snapshot', 'waiting until restored target', undefined]) {
+        last = await runCutover(resume, killAt);
+        if (killAt) crashes.push({ at: killAt, signal: last.signal });
+        const runId = readdirSync(join(stateDir, 'runs'))[0];
+        resume = ['--resume', runId];
+      }
       await sleep(2000); // writes keep landing on the target after the switch
-    } catch (error) {
-      throw new Error(`${(error as Error).stack}\n--- output:\n${out.join('\n')}\n--- log:\n${log.lines.slice(-40).join('\n')}`);
     } finally {
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
+    expect(crashes).toEqual([
+      { at: 'waiting until read replica', signal: 'SIGKILL' },
+      { at: 'waiting until snapshot', signal: 'SIGKILL' },
+      { at: 'waiting until restored target', signal: 'SIGKILL' },
+    ]);
+    expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
+    const out = last!.stdout.split('\n');
+    expect({ code: last!.code, tail: [...out.slice(-25), ...last!.stderr.split('\n').slice(-25)].join('\n') }).toMatchObject({ code: EXIT.ok });
     const text = out.join('\n');
     expect(plane.errors).toEqual([]);
-    expect({ code, tail: text.split('\n').slice(-25).join('\n') }).toMatchObject({ code: EXIT.ok });
     const reportPath = /report: (.*)/.exec(text)![1];
     const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { result: string; runId: string; checksums: { match: boolean; tables: unknown[] }; facts: Record<string, unknown> };
     expect(report.result).toBe('success');
@@ -126,6 +150,8 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
     expect(load.attempts.filter((a) => a.acknowledged && a.sentAt > switchedAt).length).toBeGreaterThan(0);
 
     // What the emulator shows afterwards.
+    const allInstances = (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances!.map((i) => i.DBInstanceIdentifier).sort();
+    expect(allInstances).toEqual(['orders', 'orders-cutover-replica', 'orders-encrypted']);
     const [source, targetInstance, replica] = await Promise.all([instance('orders'), instance('orders-encrypted'), instance('orders-cutover-replica')]);
     expect(source.VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toEqual([account.fenceSecurityGroupId]);
     const record = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
