@@ -11,6 +11,7 @@ import { parseEnvironment } from '../../config/cutover';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { createLogger } from '../../lib/util/log';
+import { emulatedClients } from '../../lib/rehearsal/aws-emulated/readiness';
 
 const [environmentFile, stateDir, ...argv] = process.argv.slice(2);
 const killAt = process.env.RDS_CUTOVER_TEST_KILL_AT;
@@ -21,7 +22,7 @@ const log = createLogger({
   },
 });
 const environment = parseEnvironment(JSON.parse(readFileSync(environmentFile, 'utf8')), environmentFile);
-runAws({ environment, args: parseCutoverArgs(argv), stateDir, log, out: (line) => process.stdout.write(line + '\n') }).then(
+runAws({ environment, args: parseCutoverArgs(argv), stateDir, log, out: (line) => process.stdout.write(line + '\n') }, { createClients: (env, options) => emulatedClients(env.aws!, options) }).then(
   (code) => process.exit(code),
   (error: Error) => {
     process.stderr.write(`${error.stack}\n`);

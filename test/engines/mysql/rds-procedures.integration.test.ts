@@ -11,7 +11,7 @@ import { detectDialect, killSessionsOf, primaryPosition, replicaStatus, sessions
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
 import type { MysqlPlatform } from '../../../lib/platforms/mysql-platform';
 import { detachedContext, PreconditionFailed } from '../../../lib/runbook/step';
-import { installRdsProcedures, mapEndpoint } from '../../support/rds-procedures';
+import { installRdsProcedures, mapEndpoint } from '../../../lib/rehearsal/aws-emulated/rds-procedures';
 
 /**
  * The RDS dialect on a real server: the stand-in mysql.rds_* procedures (test/support) answer

@@ -22,9 +22,9 @@ import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
 import { generatePassword } from '../../../lib/util/secrets';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from '../../support/moto';
-import { seedEmulatedAccount, type EmulatedAccount } from '../../support/emulated-account';
-import { EmulatedDataPlane } from '../../support/emulated-data-plane';
+import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
+import { seedEmulatedAccount, type EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
+import { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { recordingLogger } from './helpers';
 
 const REGION = 'us-east-1';

@@ -3,7 +3,7 @@ import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CreateDBInstanceCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, CreateHostedZoneCommand, DeleteHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { CreateClusterCommand, CreateServiceCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
-import type { AwsClients } from '../../lib/platforms/aws/clients';
+import type { AwsClients } from '../../platforms/aws/clients';
 
 /** What the stacks would have created, and the source instance, in an emulated account. */
 export interface EmulatedAccount {

@@ -5,16 +5,16 @@ import { execFileSync } from 'node:child_process';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import type { AwsClients } from '../../lib/platforms/aws/clients';
-import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
-import { Haproxy } from '../../lib/platforms/local/haproxy';
-import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../lib/platforms/local/debian-packages';
-import { ProcessGroup } from '../../lib/util/process-group';
-import { freePort } from '../../lib/util/ports';
-import { generatePassword } from '../../lib/util/secrets';
-import { sleep } from '../../lib/util/time';
-import type { Logger } from '../../lib/util/log';
-import { connect, type Connection } from '../../lib/engines/mysql/connection';
+import type { AwsClients } from '../../platforms/aws/clients';
+import { MariadbInstance } from '../../platforms/local/mariadb-instance';
+import { Haproxy } from '../../platforms/local/haproxy';
+import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../platforms/local/debian-packages';
+import { ProcessGroup } from '../../util/process-group';
+import { freePort } from '../../util/ports';
+import { generatePassword } from '../../util/secrets';
+import { sleep } from '../../util/time';
+import type { Logger } from '../../util/log';
+import { connect, type Connection } from '../../engines/mysql/connection';
 import { installRdsProcedures, mapEndpoint } from './rds-procedures';
 
 /**

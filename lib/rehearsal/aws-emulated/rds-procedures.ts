@@ -1,4 +1,4 @@
-import type { Connection } from '../../lib/engines/mysql/connection';
+import type { Connection } from '../../engines/mysql/connection';
 
 /**
  * Stand-ins for the stored procedures Amazon RDS for MySQL/MariaDB installs in the `mysql`

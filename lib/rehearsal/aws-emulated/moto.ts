@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { ProcessGroup } from '../../lib/util/process-group';
-import { freePort } from '../../lib/util/ports';
-import { waitFor } from '../../lib/util/time';
+import { ProcessGroup } from '../../util/process-group';
+import { freePort } from '../../util/ports';
+import { waitFor } from '../../util/time';
 
 /** Overrides where moto is found: a `moto-server PORT` script or a `moto_server` binary. */
 export const MOTO_ENV_VAR = 'RDS_CUTOVER_MOTO';
