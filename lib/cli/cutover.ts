@@ -37,6 +37,8 @@ Options:
   AWS environments:
   --offline               plan from config and the stacks' outputs alone (no AWS reads)
   --cleanup               delete the temporary replica and intermediate snapshots at the end
+  --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
+                          moto emulator and local servers (npm run rehearse -- --env aws-emulated)
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections

@@ -13,36 +13,31 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { parseEnvironment } from '../../../config/cutover';
 import { EXIT } from '../../../lib/cli/cutover';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
 import { RUN_ID_TAG, runScopedId } from '../../../lib/platforms/aws/run-tags';
 import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
-import { generatePassword } from '../../../lib/util/secrets';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
-import { seedEmulatedAccount, type EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
-import { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
+import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
+import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
+import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
+import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { recordingLogger } from './helpers';
 
-const REGION = 'us-east-1';
-const PASSWORD_VARIABLE = 'EMULATED_ORDERS_ADMIN_PASSWORD';
-const moto = locateMoto(resolve(__dirname, '../../..'));
+const projectRoot = resolve(__dirname, '../../..');
+const moto = locateMoto(projectRoot);
 if (!moto) console.warn(`skipping the emulated AWS tests: ${MOTO_INSTALL_HINT}`);
 const describeWithMoto = moto ? describe : describe.skip;
 
 describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with local MariaDB servers', () => {
   const log = recordingLogger();
-  const adminPassword = generatePassword();
-  const savedEnvironment = { ...process.env };
   const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-state-'));
-  let server: MotoServer;
+  let world: EmulatedWorld;
   let clients: AwsClients;
   let account: EmulatedAccount;
   let plane: EmulatedDataPlane;
-  let environmentInput: Record<string, unknown>;
   const environmentFile = join(stateDir, 'environment.json');
 
   /** One `cutover --execute` in its own process (the exact CLI path); `killAt`: it SIGKILLs itself on that log line. */
@@ -59,49 +54,17 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
   }
 
   beforeAll(async () => {
-    server = await MotoServer.start(moto!);
-    Object.assign(process.env, server.sdkEnvironment(REGION), { [PASSWORD_VARIABLE]: adminPassword });
-    clients = newClients({ region: REGION });
-    account = await seedEmulatedAccount(clients, { region: REGION, sourceInstanceId: 'orders', masterPassword: adminPassword });
-    plane = new EmulatedDataPlane({ log, adminPassword, ids: { sourceInstanceId: 'orders', replicaInstanceId: 'orders-cutover-replica', targetInstanceId: 'orders-encrypted', recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
-    await plane.start();
-    plane.follow(clients);
-    environmentInput = {
-        name: 'aws-emulated',
-        platform: 'aws',
-        mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
-        aws: {
-          region: REGION,
-          source: { instanceId: 'orders' },
-          targetInstanceId: 'orders-encrypted',
-          encryptedSnapshotId: 'orders-cutover-seed',
-          // The values the stacks' outputs file would give.
-          kmsKeyId: account.kmsKeyArn,
-          fenceSecurityGroupId: account.fenceSecurityGroupId,
-          dns: account.dns,
-          ecsServices: [account.ecs],
-          tunnels: plane.tunnelConfig(),
-          // The same TLS settings as prod: required and verified, here against the harness's CA.
-          tlsCaFile: plane.caFile,
-          adminPassword: { env: PASSWORD_VARIABLE },
-          // The target dials the source from loopback (in a VPC: the VPC range).
-          replicationAccountHost: '127.0.0.1',
-          outputsFile: join(stateDir, 'no-outputs.json'),
-          tags: { project: 'rds-cutover', environment: 'emulated' },
-          waits: { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 },
-        },
-      };
-    parseEnvironment(environmentInput, 'the emulated test environment'); // fails here, not in the child, if invalid
-    writeFileSync(environmentFile, JSON.stringify(environmentInput));
+    world = await EmulatedWorld.start({ projectRoot, stateDir, log });
+    clients = newClients({ region: EMULATED_REGION });
+    account = world.account;
+    plane = world.plane;
+    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
   });
 
   afterAll(async () => {
-    await plane?.stop();
-    await server?.stop();
-    for (const key of Object.keys(process.env)) if (!(key in savedEnvironment)) delete process.env[key];
-    Object.assign(process.env, savedEnvironment);
+    await world?.stop();
     rmSync(stateDir, { recursive: true, force: true });
-    expect([...(plane?.pids() ?? []), ...(server?.pids() ?? [])]).toEqual([]);
+    expect(world?.pids() ?? []).toEqual([]);
   });
 
   const instance = async (id: string): Promise<DBInstance> => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];
@@ -115,7 +78,8 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
       let resume: string[] = [];
       for (const killAt of ['waiting until read replica', 'waiting until snapshot', 'waiting until restored target', undefined]) {
         last = await runCutover(resume, killAt);
-        if (killAt) crashes.push({ at: killAt, signal: last.signal });
+        // A run that ended on its own instead of at the kill point shows its output in the failure.
+        if (killAt) crashes.push({ at: killAt, signal: last.signal, ...(last.signal ? {} : { code: last.code, output: `${last.stdout.slice(-1500)}\n${last.stderr.slice(-2500)}` }) });
         const runId = readdirSync(join(stateDir, 'runs'))[0];
         resume = ['--resume', runId];
       }
