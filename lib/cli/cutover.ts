@@ -38,6 +38,8 @@ Options:
   AWS environments:
   --offline               plan from config and the stacks' outputs alone (no AWS reads)
   --cleanup               delete the temporary replica and intermediate snapshots at the end
+  --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
+                          moto emulator and local servers (npm run rehearse -- --env aws-emulated)
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections
@@ -221,6 +223,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     return EXIT.ok;
   }
   try {
+    if (args.env === 'aws-emulated' && args.command === 'run') return await rehearseEmulatedAws(args, log, out);
     const environment = args.env ? loadEnvironment(args.env) : undefined;
     const stateDir = resolve(environment?.stateDir ?? '.rds-cutover');
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
@@ -228,6 +231,37 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
   } catch (error) {
     log.error(redact((error as Error).message));
     return error instanceof UsageError || /Invalid|Unknown environment|expected/.test((error as Error).message) ? EXIT.usage : EXIT.failed;
+  }
+}
+
+/**
+ * `--env aws-emulated --execute` (npm run rehearse -- --env aws-emulated): the RDS MySQL flow
+ * through the AWS code path against moto, with local servers as the data plane.
+ */
+async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
+  if (!args.execute) throw new UsageError('--env aws-emulated starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env aws-emulated)');
+  if (args.engine === 'postgres') throw new UsageError('--env aws-emulated runs the RDS MySQL flow only so far; PostgreSQL on the emulator is not built yet (use --env local --engine postgres)');
+  if (args.resume || args.offline || args.fault || args.loadCommand) throw new UsageError('--env aws-emulated takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault or --load-command');
+  const emulated = require('../rehearsal/aws-emulated/rehearse') as typeof import('../rehearsal/aws-emulated/rehearse');
+  const stateDir = resolve('.rds-cutover');
+  const local = loadEnvironment('local');
+  try {
+    return await emulated.rehearseAwsEmulated({
+      projectRoot: resolve(__dirname, '../..'),
+      stateDir,
+      log,
+      out,
+      load: rehearsalLoad(local, args),
+      reportFile: args.report ? resolve(args.report) : undefined,
+      runAws: (environment) =>
+        (require('./aws') as typeof import('./aws')).runAws(
+          { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+          { createClients: (env, clientOptions) => emulated.emulatedClients(env.aws!, clientOptions) },
+        ),
+    });
+  } catch (error) {
+    if (error instanceof emulated.MotoMissing) throw new UsageError(error.message);
+    throw error;
   }
 }
 

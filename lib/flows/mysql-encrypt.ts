@@ -1,5 +1,5 @@
 import type { Connection } from '../engines/mysql/connection';
-import { connect, rows } from '../engines/mysql/connection';
+import { callRows, connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
 import {
   accountName,
@@ -105,7 +105,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       if (!v.server_id || v.server_id === '0') problems.push('server_id is 0: give the source a non-zero server_id');
       let retentionHours: number;
       if (platform.rdsProcedures) {
-        const config = await rows<{ name: string; value: string | null }>(connection, 'CALL mysql.rds_show_configuration').catch(() => []);
+        const config = await callRows<{ name: string; value: string | null }>(connection, 'CALL mysql.rds_show_configuration').catch(() => []);
         const setting = config.find((c) => c.name === 'binlog retention hours');
         retentionHours = setting?.value ? Number(setting.value) : 0;
         if (retentionHours < settings.minBinlogRetentionHours) {

@@ -128,6 +128,24 @@ describe('dry run with credentials', () => {
     expect(code).toBe(EXIT.failed);
   });
 
+  test('GIVEN no outputs file WHEN a dry run checks AWS THEN no <placeholder> is sent (KMS would answer "Invalid keyId") and the check names each missing output and the cdktf output command', async () => {
+    const aws = readableAccount();
+    // What KMS, EC2 and Route 53 answer for a value that is not an id: the SDK's own error.
+    aws.kms.on(DescribeKeyCommand, { KeyId: '<storageKeyArn>' }).rejects(Object.assign(new Error('Invalid keyId <storageKeyArn>'), { name: 'NotFoundException' }));
+    aws.ec2.on(DescribeSecurityGroupsCommand, { GroupIds: ['<fenceSecurityGroupId>'] }).rejects(Object.assign(new Error("Invalid id: '<fenceSecurityGroupId>'"), { name: 'InvalidGroupId.Malformed' }));
+    const { code, out } = await run(['--env', 'prod'], withOutputs(join(scratch, 'missing-outputs.json')), () => aws.clients);
+    const text = out.join('\n');
+    const sentInputs = JSON.stringify([...aws.kms.calls(), ...aws.ec2.calls(), ...aws.route53.calls()].map((call) => (call.args[0] as { input: unknown }).input));
+    expect(sentInputs).not.toMatch(/<[a-zA-Z, ]+>/);
+    expect(text).not.toContain('Invalid keyId');
+    expect(text).toContain('check aws.preflight: failed');
+    expect(text).toMatch(/no value for aws\.kmsKeyId \(or the stacks' output storageKeyArn\)/);
+    expect(text).toMatch(/no value for aws\.fenceSecurityGroupId \(or the stacks' output fenceSecurityGroupId\)/);
+    expect(text).toContain("npx cdktf output 'rds-cutover-prod-*' --outputs-file");
+    expect(code).toBe(EXIT.failed);
+    expect(aws.mutating()).toEqual([]);
+  });
+
   test('GIVEN an encrypted source without backups THEN the AWS check names both fixes, and still nothing is changed', async () => {
     const aws = readableAccount();
     aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'orders' }).resolves({ DBInstances: [{ ...SOURCE, StorageEncrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:111111111111:key/old', BackupRetentionPeriod: 0 }] });

@@ -48,6 +48,21 @@ export async function rows<T = Record<string, unknown>>(connection: Connection, 
   return result as unknown as T[];
 }
 
+/**
+ * The rows of the first result set a `CALL` returns. mysql2 hands a procedure's results back as
+ * `[[rows of each SELECT…], ResultSetHeader]` (the trailing header is the CALL's own status),
+ * or as a bare ResultSetHeader when the procedure selected nothing; `rows()` would return that
+ * outer array, whose entries are not rows (RDS's `mysql.rds_show_configuration` then looked
+ * empty). https://sidorares.github.io/node-mysql2/docs/examples/queries/simple-queries/select
+ */
+export async function callRows<T = Record<string, unknown>>(connection: Connection, sql: string, values?: unknown[]): Promise<T[]> {
+  if (!/^\s*CALL\s/i.test(sql)) throw new Error(`callRows runs a CALL statement, got: ${sql.slice(0, 40)}`);
+  const [result] = await connection.query(sql, values);
+  if (!Array.isArray(result)) return []; // the procedure selected nothing
+  const first: unknown = result[0];
+  return (Array.isArray(first) ? first : []) as T[];
+}
+
 /** Run a query that returns at most one row. */
 export async function row<T = Record<string, unknown>>(connection: Connection, sql: string, values?: unknown[]): Promise<T | undefined> {
   return (await rows<T>(connection, sql, values))[0];

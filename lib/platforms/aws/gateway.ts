@@ -59,6 +59,19 @@ export interface WaiterConfig<C> {
   maxDelay: number;
 }
 
+/** A stand-in for a value nobody gave (settings.ts writes them as `<name>`), never a real id. */
+export function isPlaceholder(value: string): boolean {
+  return /^<[^<>]+>$/.test(value);
+}
+
+/** Every placeholder string anywhere in a command's input. */
+export function placeholdersIn(input: unknown): string[] {
+  if (typeof input === 'string') return isPlaceholder(input) ? [input] : [];
+  if (Array.isArray(input)) return input.flatMap(placeholdersIn);
+  if (input && typeof input === 'object') return Object.values(input).flatMap(placeholdersIn);
+  return [];
+}
+
 export function commandName(command: SdkCommand): string {
   return command.constructor.name.replace(/Command$/, '');
 }
@@ -97,6 +110,13 @@ export class AwsGateway {
     if (!isReadOnlyCommand(name)) throw new Error(`${name} is not a read-only call; use write()`);
     this.record({ step, service, command: name, input: command.input, kind: 'read' });
     if (!this.options.clients) return undefined;
+    // A value the config and the stacks' outputs did not give is a `<placeholder>`: AWS would
+    // only answer with its own error ("Invalid keyId <storageKeyArn>"); the preflight names it.
+    const unknown = placeholdersIn(command.input);
+    if (unknown.length > 0) {
+      if (this.planning) return undefined;
+      throw new Error(`${name} needs ${unknown.join(', ')}, which neither the config nor the stacks' outputs gave: set it in the environment config or write the outputs file (npx cdktf output …)`);
+    }
     return this.send<O>(service, command);
   }
 

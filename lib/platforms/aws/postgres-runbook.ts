@@ -2,7 +2,7 @@ import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@
 import type { PostgresFlowSettings, PostgresMethod } from '../../flows/postgres-common';
 import { silentLogger } from '../../util/log';
 import { detachedContext, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
-import type { AwsGateway, RecordedCall } from './gateway';
+import { isPlaceholder, type AwsGateway, type RecordedCall } from './gateway';
 import { FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
 import { PLANNED_RUN_ID } from './aws-mysql-platform';
 import { missingValueProblems, readSwitchPoint, withAwsSteps } from './preflight';
@@ -41,9 +41,9 @@ export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: A
       problems.push(`rds.logical_replication is not 1 in ${group}: set it (static: it applies after a REBOOT of ${s.source.id}; plan the reboot ahead of the window), or use --method dump`);
     }
   }
-  if (!target) {
+  if (!target && !isPlaceholder(s.target.id)) {
     problems.push(`the target ${s.target.id} does not exist: deploy the stacks (npx cdktf deploy 'rds-cutover-${s.aws.infraEnvironment ?? s.environment}-*') or fix aws.postgres.target`);
-  } else {
+  } else if (target) {
     if (!target.encrypted) problems.push(`the target ${s.target.id} is not encrypted: it must be the stacks' database, encrypted with ${s.kmsKeyId}`);
     else if (target.kmsKeyId && !target.kmsKeyId.endsWith(s.kmsKeyId.split('/').pop()!)) problems.push(`the target ${s.target.id} is encrypted with ${target.kmsKeyId}, not the stacks' key ${s.kmsKeyId}: fix aws.kmsKeyId or aws.postgres.target`);
   }

@@ -4,7 +4,7 @@ import { DescribeSecurityGroupsCommand, type DescribeSecurityGroupsCommandOutput
 import { ListResourceRecordSetsCommand, type ListResourceRecordSetsCommandOutput } from '@aws-sdk/client-route-53';
 import { DescribeServicesCommand, type DescribeServicesCommandOutput } from '@aws-sdk/client-ecs';
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
-import type { AwsGateway } from './gateway';
+import { isPlaceholder, type AwsGateway } from './gateway';
 import type { AwsCommonSettings } from './settings';
 import { STEP, type AwsMysqlPlatform } from './aws-mysql-platform';
 import type { AwsAuroraMysqlPlatform } from './aws-aurora-mysql-platform';
@@ -119,6 +119,7 @@ export function auroraPreflightStep(platform: AwsAuroraMysqlPlatform, aws: AwsGa
  */
 export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, step: string): Promise<{ problems(): string[] }> {
   const fence = await aws.read<DescribeSecurityGroupsCommandOutput>(step, 'ec2', new DescribeSecurityGroupsCommand({ GroupIds: [s.fenceSecurityGroupId] }));
+  const dnsKnown = !isPlaceholder(s.dns.zoneId) && !isPlaceholder(s.dns.recordName);
   const record = await aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: s.dns.zoneId, StartRecordName: s.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
   const services: DescribeServicesCommandOutput[] = [];
   for (const cluster of [...new Set(s.aws.ecsServices.map((e) => e.cluster))]) {
@@ -134,7 +135,8 @@ export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, ste
         problems.push(`fence security group ${s.fenceSecurityGroupId} has rules: a fence must deny everything (remove its ingress and egress rules, or deploy the stacks again)`);
       }
       const found = record?.ResourceRecordSets?.[0];
-      if (!found || found.Name?.replace(/\.$/, '') !== s.dns.recordName.replace(/\.$/, '') || found.Type !== 'CNAME') {
+      // A missing zone or name is already a problem of its own (missingValueProblems).
+      if (dnsKnown && (!found || found.Name?.replace(/\.$/, '') !== s.dns.recordName.replace(/\.$/, '') || found.Type !== 'CNAME')) {
         problems.push(`CNAME ${s.dns.recordName} not found in hosted zone ${s.dns.zoneId}: deploy the stacks' dns section, or fix aws.dns`);
       }
       for (const output of services) {
@@ -148,7 +150,10 @@ export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, ste
 
 /** Values neither config nor the outputs gave, as preflight problems. */
 export function missingValueProblems(s: AwsCommonSettings): string[] {
-  return s.missing.map((what) => `no value for ${what}: set it in config/cutover/${s.environment}.ts or write the outputs file${s.outputsProblem ? ` (${s.outputsProblem.split('\n')[0]})` : ''}`);
+  if (s.missing.length === 0) return [];
+  const values = s.missing.map((what) => `no value for ${what}: set it in config/cutover/${s.environment}.ts or write the stacks' outputs file`);
+  // The reader's message names the file and the `npx cdktf output …` command that writes it.
+  return s.outputsProblem ? [...values, `the stacks' outputs file ${s.outputsProblem}`] : values;
 }
 
 /** The AWS checks as the first runbook step (a `check`: it runs in dry runs too). */

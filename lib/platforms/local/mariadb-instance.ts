@@ -22,6 +22,12 @@ export interface MariadbInstanceOptions {
   rootPassword: string;
   group: ProcessGroup;
   log: Logger;
+  /**
+   * Serve TLS with this certificate (PEM files), as RDS does: clients that require and verify
+   * TLS (the AWS platform's connections, replication with MASTER_SSL=1) can then connect.
+   * @default - no TLS (the rehearsal sandbox on loopback)
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 /**
@@ -168,7 +174,7 @@ performance_schema=OFF
 innodb_buffer_pool_size=64M
 innodb_log_file_size=48M
 max_connections=300
-
+${this.options.tls ? `ssl-ca=${this.options.tls.caFile}\nssl-cert=${this.options.tls.certFile}\nssl-key=${this.options.tls.keyFile}\n` : ''}
 [client]
 user=root
 password="${password}"

@@ -1,0 +1,95 @@
+import { CreateSecurityGroupCommand, CreateVpcCommand, RevokeSecurityGroupEgressCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { CreateKeyCommand } from '@aws-sdk/client-kms';
+import { CreateDBInstanceCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { ChangeResourceRecordSetsCommand, CreateHostedZoneCommand, DeleteHostedZoneCommand } from '@aws-sdk/client-route-53';
+import { CreateClusterCommand, CreateServiceCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import type { AwsClients } from '../../platforms/aws/clients';
+
+/** What the stacks would have created, and the source instance, in an emulated account. */
+export interface EmulatedAccount {
+  region: string;
+  sourceInstanceId: string;
+  sourceEndpoint: string;
+  kmsKeyArn: string;
+  fenceSecurityGroupId: string;
+  sourceSecurityGroupId: string;
+  dns: { zoneId: string; recordName: string; ttlSeconds: number };
+  ecs: { cluster: string; service: string };
+}
+
+/**
+ * Create, in the emulator, what `cdktf deploy` of the cutover stack and the application's own
+ * infrastructure would have: the storage key, the deny-all fence group, the CNAME the
+ * application uses (pointing at the source), an ECS service, and the unencrypted source
+ * instance (RDS for MySQL 8.0, as in the example prod environment: its data plane is a local
+ * MariaDB, whose dialect the flow detects from SELECT VERSION(); with a custom option group,
+ * which the emulator's restore needs, and backups on, which a read replica needs).
+ */
+export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string }): Promise<EmulatedAccount> {
+  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/16' }));
+  const vpcId = vpc.Vpc!.VpcId!;
+  const fence = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'rds-cutover-fence', Description: 'deny all', VpcId: vpcId }));
+  // EC2 gives a new group allow-all egress; the stacks' fence has none (explicit empty list).
+  const created = await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [fence.GroupId!] }));
+  const egress = created.SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
+  if (egress.length > 0) await clients.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: egress }));
+  const database = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'orders-db', Description: 'database', VpcId: vpcId }));
+  const key = await clients.kms.send(new CreateKeyCommand({ Description: 'rds-cutover storage key', Tags: [{ TagKey: 'project', TagValue: 'rds-cutover' }] }));
+
+  await clients.rds.send(new CreateOptionGroupCommand({ OptionGroupName: 'orders-mysql80', EngineName: 'mysql', MajorEngineVersion: '8.0', OptionGroupDescription: 'orders' }));
+  await clients.rds.send(
+    new CreateDBInstanceCommand({
+      DBInstanceIdentifier: options.sourceInstanceId,
+      Engine: 'mysql',
+      EngineVersion: '8.0.39',
+      DBInstanceClass: 'db.t3.micro',
+      AllocatedStorage: 20,
+      MasterUsername: 'admin',
+      MasterUserPassword: options.masterPassword,
+      BackupRetentionPeriod: 1,
+      VpcSecurityGroupIds: [database.GroupId!],
+      OptionGroupName: 'orders-mysql80',
+      StorageEncrypted: false,
+      Tags: [{ Key: 'team', Value: 'orders' }],
+    }),
+  );
+  const source = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: options.sourceInstanceId }))).DBInstances![0];
+
+  const zoneId = await hostedZoneLikeRoute53s(clients, 'emulated.example.internal');
+  const recordName = 'orders-db.emulated.example.internal';
+  await clients.route53.send(
+    new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: recordName, Type: 'CNAME', TTL: 15, ResourceRecords: [{ Value: source.Endpoint!.Address! }] } }] },
+    }),
+  );
+
+  await clients.ecs.send(new CreateClusterCommand({ clusterName: 'orders' }));
+  await clients.ecs.send(new RegisterTaskDefinitionCommand({ family: 'orders-api', containerDefinitions: [{ name: 'api', image: 'orders-api:1', memory: 128 }] }));
+  await clients.ecs.send(new CreateServiceCommand({ cluster: 'orders', serviceName: 'orders-api', taskDefinition: 'orders-api', desiredCount: 0 }));
+
+  return {
+    region: options.region,
+    sourceInstanceId: options.sourceInstanceId,
+    sourceEndpoint: source.Endpoint!.Address!,
+    kmsKeyArn: key.KeyMetadata!.Arn!,
+    fenceSecurityGroupId: fence.GroupId!,
+    sourceSecurityGroupId: database.GroupId!,
+    dns: { zoneId, recordName, ttlSeconds: 15 },
+    ecs: { cluster: 'orders', service: 'orders-api' },
+  };
+}
+
+/**
+ * Route 53 zone ids start with "Z" (the config schema checks it); the emulator draws them from
+ * A-Z0-9. Zones are created (and the others deleted) until one has an id Route 53 could give.
+ */
+async function hostedZoneLikeRoute53s(clients: AwsClients, name: string): Promise<string> {
+  for (let attempt = 0; attempt < 1000; attempt += 1) {
+    const zone = await clients.route53.send(new CreateHostedZoneCommand({ Name: name, CallerReference: `rds-cutover-${attempt}-${Date.now()}` }));
+    const id = zone.HostedZone!.Id!.replace('/hostedzone/', '');
+    if (id.startsWith('Z')) return id;
+    await clients.route53.send(new DeleteHostedZoneCommand({ Id: id }));
+  }
+  throw new Error('the emulator gave no hosted zone id starting with Z in 1000 attempts');
+}
