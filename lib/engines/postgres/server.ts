@@ -1,4 +1,4 @@
-import { pgRow, pgRows, qualified, quoteIdent, quoteLiteral, type PgClient } from './connection';
+import { pgRow, pgRows, quoteIdent, quoteLiteral, type PgClient } from './connection';
 import { sleep } from '../../util/time';
 
 /** A user table of the database being moved. */
