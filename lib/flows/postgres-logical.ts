@@ -194,7 +194,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
-      'Each sub-phase is journaled as it is reached; --resume reads where the application's endpoint points and finishes forward once traffic moved, else switches again (or reopens the source).',
+      'Each sub-phase is journaled as it is reached; --resume reads where the application endpoint points and finishes forward once traffic moved, else switches again (or reopens the source).',
     ],
     precondition: async (context) => {
       // A switch this run began (source frozen, maybe traffic moved) is finished or undone by
