@@ -58,9 +58,22 @@ export async function tableShapes(client: PgClient): Promise<Map<string, string>
   return new Map(result.map((r) => [tableName(r), r.columns ?? '']));
 }
 
-/** Tables a publication carries (partitions listed under their root when published via root). */
+/**
+ * Tables a publication carries, named as `tableShapes` names them: pg_publication_tables lists
+ * a partitioned table's leaves (unless published via its root), so each is mapped to its root.
+ */
 export async function publicationTables(client: PgClient, publication: string): Promise<Set<string>> {
-  const result = await pgRows<{ schema: string; name: string }>(client, 'SELECT schemaname AS schema, tablename AS name FROM pg_publication_tables WHERE pubname = $1', [publication]);
+  const result = await pgRows<{ schema: string; name: string }>(
+    client,
+    `SELECT DISTINCT n.nspname AS schema, c.relname AS name
+       FROM pg_publication_tables p
+       JOIN pg_namespace pn ON pn.nspname = p.schemaname
+       JOIN pg_class pc ON pc.relnamespace = pn.oid AND pc.relname = p.tablename
+       JOIN pg_class c ON c.oid = coalesce(pg_partition_root(pc.oid), pc.oid)
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE p.pubname = $1`,
+    [publication],
+  );
   return new Set(result.map(tableName));
 }
 

@@ -108,6 +108,19 @@ test('schema drift read from both catalogs names created, dropped, altered and u
   }
 });
 
+test('a published partitioned table counts as published (the catalog lists its partitions, not the table)', async () => {
+  const partitioned = 'CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at); CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM (\'2026-01-01\') TO (\'2027-01-01\')';
+  await source.query(partitioned);
+  await target.query(partitioned);
+  await source.query('CREATE PUBLICATION part_pub FOR TABLE kept, down, events');
+  try {
+    expect(schemaDrift(await tableShapes(source), await tableShapes(target), await publicationTables(source, 'part_pub'))).toEqual({ created: [], dropped: [], altered: [], unpublished: [] });
+  } finally {
+    await source.query('DROP PUBLICATION part_pub; DROP TABLE events');
+    await target.query('DROP TABLE events');
+  }
+});
+
 test('GIVEN a target sequence past the source\'s value (it took writes) WHEN sequences are copied again (a resumed switch) THEN it is not rewound; one behind is moved forward', async () => {
   await source.query("SELECT setval('kept_id_seq', 500)");
   await target.query("SELECT setval('kept_id_seq', 900)");
