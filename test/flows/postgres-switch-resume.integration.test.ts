@@ -133,3 +133,49 @@ describe('PostgreSQL logical switch: killed at a sub-phase, then --resume', () =
     }
   });
 });
+
+describe('PostgreSQL logical switch: a table created between the last check and the freeze', () => {
+  test('GIVEN a table created on the source after the precondition passed WHEN the switch freezes THEN it aborts naming the table and reopens the source; traffic never moved, nothing lost', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-late-table-'));
+    const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });
+    const settings = flowSettings(sandbox.baseDir);
+    const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+    const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
+    const runtime = new Map<string, unknown>();
+    try {
+      await load.start();
+      // the pooler is paused: the table comes from a session straight to the source, as another application's would
+      runtime.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
+        if (reached !== 'paused') return;
+        const direct = await connectPg({ ...sandbox.instance('source').endpoint(PG_SANDBOX_DATABASE), user: sandbox.app.name, password: sandbox.app.password });
+        await direct.query('CREATE TABLE sneaked_in (id int PRIMARY KEY)');
+        await closePg(direct);
+      });
+      const run = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
+      await sleep(500);
+      await load.stop();
+      expect(run.result).toBe('aborted');
+      expect(run.error).toMatch(/^Switch aborted: the tables changed after the copy, between the last check and the freeze/);
+      expect(run.error).toContain('created on the source after the copy, missing on the target: public.sneaked_in');
+      expect(run.error).toContain('The source was reopened for writes and traffic never moved.');
+      expect(typeof run.facts.sourceReopenedAt).toBe('number');
+      const pooler = (await sandbox.pgbouncer.showDatabase())!;
+      expect(pooler.port).toBe(sandbox.instance('source').port);
+      expect(pooler.paused).toBe(false);
+      const admin = await connectPg(sandbox.instance('source').endpoint(PG_SANDBOX_DATABASE));
+      expect(await serverReadOnly(admin)).toBe(false);
+      await closePg(admin);
+      const app = await connectPg(sandbox.appEndpoint());
+      const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+      await closePg(app);
+      const writes = load.reportFields(present, run.facts).writes!;
+      expect(writes.lost).toBe(0);
+      expect(run.facts.writesAfterAbort).toBeGreaterThan(0);
+    } finally {
+      await load.abandon();
+      await closePostgresConnections(runtime);
+      await sandbox.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
