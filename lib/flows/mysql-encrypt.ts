@@ -17,7 +17,7 @@ import {
   type Account,
   type BinlogPosition,
 } from '../engines/mysql/server';
-import { tableChecksums } from '../engines/mysql/checksum';
+import { databasesOnEitherSide, tableChecksums } from '../engines/mysql/checksum';
 import { checksumOutcome } from '../verify/checksums';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
@@ -283,7 +283,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       if (!sourceSnapshot || !targetSnapshot) {
         throw new Error('The switch-time snapshots were lost with the process that switched (resumed run): compare the frozen source with a point-in-time restore of the target instead');
       }
-      const databases = (context.facts.databases as string[]) ?? settings.databases;
+      // Read from both sides at the switch, not from preflight: a database created meanwhile counts too.
+      const databases = await databasesOnEitherSide([sourceSnapshot, targetSnapshot], settings.databases);
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
       await sourceSnapshot.query('COMMIT');
       await targetSnapshot.query('COMMIT');

@@ -22,9 +22,22 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
   const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
 
+  /** Freeze (idempotent): read-only for new transactions, then end the app's transactions begun writable. */
+  const freezeSource = async (context: StepContext): Promise<Facts> => {
+    const clock = new PhaseClock(settings.copyTimeoutMs);
+    context.runtime.set(DOWNTIME, clock);
+    await platform.setSourceReadOnly(context, true);
+    clock.mark('freeze');
+    const ended = await terminateSessions(await source(context), settings.appUsers, { onlyInTransaction: true });
+    clock.mark('endSessions');
+    context.record({ sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
+    return { switchStartedAt: clock.startedAt, frozenLsn: await currentLsn(await source(context)), sessionsEnded: ended };
+  };
+
   /** Undo the freeze after a failed copy: the source takes writes again, traffic never moved. */
   const reopen = async (context: StepContext, failure: unknown): Promise<never> => {
     await platform.setSourceReadOnly(context, false);
+    context.record({ sourceReopenedAt: wallClockMs() });
     context.log.warn('copy failed: source reopened for writes, traffic stays on the source');
     const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
     throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: wallClockMs(), switchStartedAt: clock?.startedAt ?? null });
@@ -39,15 +52,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       ...platform.describe.freeze(),
       `end the sessions of ${settings.appUsers.join(', ')} still inside a transaction (it began writable).`,
     ],
-    async apply(context) {
-      const clock = new PhaseClock(settings.copyTimeoutMs);
-      context.runtime.set(DOWNTIME, clock);
-      await platform.setSourceReadOnly(context, true);
-      clock.mark('freeze');
-      const ended = await terminateSessions(await source(context), settings.appUsers, { onlyInTransaction: true });
-      clock.mark('endSessions');
-      return { switchStartedAt: clock.startedAt, frozenLsn: await currentLsn(await source(context)), sessionsEnded: ended };
-    },
+    apply: (context) => freezeSource(context),
   };
 
   const copy: Step = {
@@ -63,6 +68,9 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     async apply(context) {
       const workDir = mkdtempSync(join(settings.workDir, 'pg-copy-'));
       try {
+        // Resumed after a failed copy reopened the source: the freeze step counts as done, so the
+        // copy freezes again itself. Copying a writable source would lose the writes made meanwhile.
+        if (context.facts.sourceReopenedAt != null || !context.runtime.has(DOWNTIME)) await freezeSource(context);
         await assertTargetEmpty(await target(context), settings.database);
         const started = nowMs();
         const copied = await parallelCopy(await platform.source(settings.database), await platform.target(context.facts, settings.database), {
@@ -88,6 +96,8 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     ...verify,
     async apply(context) {
       try {
+        // Resumed after a reopen: compare a frozen source again (a write since then shows as a difference).
+        if (context.facts.sourceReopenedAt != null) await freezeSource(context);
         const learned = await verify.apply(context);
         (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('verify');
         return learned;

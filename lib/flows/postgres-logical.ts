@@ -2,7 +2,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { closePg, conninfo, connectPg, pgRow, qualified, quoteIdent, quoteLiteral, type PgClient } from '../engines/postgres/connection';
 import { createSlotExportingSnapshot, dropSlotIfExists, slotInfo } from '../engines/postgres/replication';
-import { currentLsn, sequenceValues, setSequencesSql, terminateSessions, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
+import {
+  currentLsn,
+  hasDrift,
+  missingColumns,
+  publicationTables,
+  schemaDrift,
+  sequenceValues,
+  serverReadOnly,
+  setSequencesSql,
+  subscriptionApplyErrors,
+  tableShapes,
+  tablesStillSyncing,
+  terminateSessions,
+  waitForWalsender,
+  walsenderPosition,
+} from '../engines/postgres/server';
 import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
@@ -145,10 +160,17 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         const lsn = await currentLsn(sourceClient);
         const started = nowMs();
         const remaining = deadline - started;
+        if (remaining <= 0) {
+          const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'catch-up');
+          if (drift) throw new AbortRun(drift);
+        }
         if (remaining <= 0) throw new AbortRun(`The target did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
         const reached = await waitForWalsender(sourceClient, subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
         if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag) };
+        // Not lag if the apply worker is stuck on a schema difference: it will never catch up.
+        const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'catch-up');
+        if (drift) throw new AbortRun(drift);
         context.log.info(`target ${reached ? `${Math.round(lag)} ms` : 'more than 10 s'} behind; waiting`);
       }
     },
@@ -165,15 +187,23 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       ...platform.describe.pause(),
       ...platform.describe.freeze(),
       `end the remaining sessions of ${settings.appUsers.join(', ')} on the source;`,
+      'compare the tables and their columns on both sides once more (a table created since the check: abort and reopen);',
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
-      'copy every sequence value to the target (logical replication does not carry them);',
+      'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
+      'Each sub-phase is journaled as it is reached; --resume reads where the application endpoint points and finishes forward once traffic moved, else switches again (or reopens the source).',
     ],
     precondition: async (context) => {
+      // A switch this run began (source frozen, maybe traffic moved) is finished or undone by
+      // apply, which reads the actual state: refusing here would leave the source frozen.
+      if (await switchUnderWay(context, await source(context))) return;
       // Refused before anything is paused or frozen: an abort on purpose, the source keeps taking writes.
+      // Tables first: a table created, dropped or altered since the copy would be lost or wrong on the target.
+      const drift = await schemaDriftMessage(await source(context), await target(context), settings, 'before-freeze');
+      if (drift) throw new AbortRun(drift);
       // The subscription's own flag first: a disabled subscription's walsender lingers a while as "streaming".
       const enabled = await pgRow<{ subenabled: boolean }>(await target(context), 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
       if (!enabled?.subenabled) throw new AbortRun(`Switch not started: the subscription ${subscription} is ${enabled ? 'disabled' : 'missing'} on the target; the source was never frozen. Fix replication (ALTER SUBSCRIPTION ${subscription} ENABLE), then --resume`);
@@ -218,15 +248,97 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
 }
 
 /**
+ * Runtime key of a test probe called at each sub-phase of the switch (`(phase) => Promise`).
+ * Tests simulate a crash there by never settling, then abandon the runtime and resume.
+ */
+export const SWITCH_PHASE_PROBE = 'test.postgres.switch.phase';
+
+export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced';
+
+async function reachedPhase(context: StepContext, phase: SwitchPhase): Promise<void> {
+  const probe = context.runtime.get(SWITCH_PHASE_PROBE) as ((phase: SwitchPhase) => Promise<void>) | undefined;
+  if (probe) await probe(phase);
+}
+
+/**
+ * Whether this run began a switch it did not undo: the journal says the source was frozen
+ * and not reopened, or the source is read-only now (a platform that can tell).
+ */
+async function switchUnderWay(context: StepContext, sourceClient: PgClient): Promise<boolean> {
+  if (context.facts.sourceFrozenAt != null && context.facts.sourceReopenedAt == null) return true;
+  return serverReadOnly(sourceClient).catch(() => false);
+}
+
+/**
+ * Where the application's traffic goes now. The platform's own answer first (pgbouncer's
+ * SHOW DATABASES); a platform that cannot tell is answered by the journal: once the endpoint
+ * move began, only forward is safe (going back could lose writes the target took).
+ */
+async function whereTrafficGoes(context: StepContext, platform: PostgresPlatform, database: string): Promise<{ pointsAt: 'source' | 'target'; known: boolean }> {
+  const state = platform.switchPointState ? await platform.switchPointState(context, database) : undefined;
+  if (state && state.pointsAt !== 'unknown') return { pointsAt: state.pointsAt, known: true };
+  return { pointsAt: context.facts.endpointMoveStartedAt != null ? 'target' : 'source', known: false };
+}
+
+/**
+ * What changed in the tables since the copy, as a message naming each table and the way
+ * forward, or undefined when both sides have the same tables with the same columns, every
+ * table is published and (outside the freeze) none is still in its initial sync.
+ */
+async function schemaDriftMessage(sourceClient: PgClient, targetClient: PgClient, settings: PostgresFlowSettings, when: 'before-freeze' | 'after-freeze' | 'catch-up'): Promise<string | undefined> {
+  const { publication, subscription } = names(settings);
+  const [[sourceShapes, published], targetShapes] = await Promise.all([
+    Promise.all([tableShapes(sourceClient), publicationTables(sourceClient, publication)]),
+    tableShapes(targetClient),
+  ]);
+  const drift = schemaDrift(sourceShapes, targetShapes, published);
+  const syncing = when === 'after-freeze' ? [] : await tablesStillSyncing(targetClient, subscription);
+  if (!hasDrift(drift) && syncing.length === 0) return undefined;
+  const parts: string[] = [];
+  if (drift.created.length > 0) parts.push(`created on the source after the copy, missing on the target: ${drift.created.join(', ')} (their rows would never reach the target)`);
+  if (drift.dropped.length > 0) parts.push(`dropped on the source after the copy, still on the target: ${drift.dropped.join(', ')}`);
+  for (const altered of drift.altered) {
+    const lackingOnTarget = missingColumns(altered.source, altered.target);
+    const lackingOnSource = missingColumns(altered.target, altered.source);
+    const what = [
+      lackingOnTarget.length > 0 ? `column(s) ${lackingOnTarget.join(', ')} missing on the target` : '',
+      lackingOnSource.length > 0 ? `column(s) ${lackingOnSource.join(', ')} no longer on the source` : '',
+    ].filter(Boolean).join(', ');
+    parts.push(`altered on the source after the copy: ${altered.table} (${what ? `${what}; ` : ''}source: ${altered.source}; target: ${altered.target})`);
+  }
+  if (drift.unpublished.length > 0) parts.push(`not in the publication ${publication} (their changes are not sent): ${drift.unpublished.join(', ')}`);
+  if (syncing.length > 0) parts.push(`still in their initial copy by the subscription: ${syncing.map((t) => `${t.table} (state ${t.state})`).join(', ')}`);
+  const applyErrors = when === 'catch-up' ? await subscriptionApplyErrors(targetClient, subscription) : 0;
+  const lead = {
+    'before-freeze': 'Switch not started: the tables changed after the copy (logical replication does not carry DDL): ',
+    'after-freeze': 'Switch aborted: the tables changed after the copy, between the last check and the freeze (logical replication does not carry DDL): ',
+    'catch-up': `The target is not lagging, it is stuck: the tables changed after the copy (logical replication does not carry DDL; the subscription's apply worker stops at the first change to such a table with "logical replication target relation … is missing replicated column(s)"${applyErrors > 0 ? `, ${applyErrors} apply error(s) so far` : ''}): `,
+  }[when];
+  const state = when === 'after-freeze' ? 'The source was reopened for writes and traffic never moved.' : 'The source was never frozen.';
+  const fix =
+    `Way forward: rerun the move from the start (a new run copies the current schema), or bring the target level: apply the same DDL on the target (CREATE / ALTER / DROP TABLE), ` +
+    `add a new table to the publication on the source (ALTER PUBLICATION ${publication} ADD TABLE <table>) and refresh the subscription on the target ` +
+    `(ALTER SUBSCRIPTION ${subscription} REFRESH PUBLICATION: it copies the table's rows), wait until pg_subscription_rel shows every table ready ('r'), then --resume this run.`;
+  return `${lead}${parts.join('; ')}. ${state} ${fix}`;
+}
+
+/**
  * The switch. Ordering (why):
  * 1. PAUSE first: pgbouncer lets running transactions finish, closes its server connections
  *    and queues new ones, so no client sees an error and nothing is mid-flight at the freeze.
  * 2. Freeze (read-only default + reload), then end what is left of the app's sessions: a
- *    transaction begun before the reload would still be writable.
+ *    transaction begun before the reload would still be writable. Then the tables are compared
+ *    once more: a table created between the precondition's check and the freeze aborts here.
  * 3. The final LSN is read after the freeze, so it covers every acknowledged write. The
  *    walsender's write position is what the subscriber applied; confirmed_flush_lsn lags ~600 ms.
- * 4. Sequences are copied from the frozen source (final values), before the target opens.
+ * 4. Sequences are copied from the frozen source (final values, forward only), before the target opens.
  * 5. The target's snapshot is taken before RESUME: the state verification compares.
+ *
+ * Sub-phases are journaled (context.record) as they are reached: `sourceFrozenAt` right after
+ * the freeze; `targetCaughtUpLsn`, `sequencesCopied`, `subscriptionDisabledAt` and
+ * `endpointMoveStartedAt` in one entry just before the endpoint moves (one fsync inside the
+ * window, not four); `endpointMovedAt` once clients resumed. A resumed run reads the actual
+ * state (where the pooler points, the subscription) and goes on from there: see `resumeSwitch`.
  */
 async function switchWrites(
   context: StepContext,
@@ -238,12 +350,24 @@ async function switchWrites(
   const { subscription } = names(settings);
   const sourceClient = await source(context);
   const targetClient = await target(context);
+  if (await switchUnderWay(context, sourceClient)) {
+    const traffic = await whereTrafficGoes(context, platform, settings.database);
+    // Past the endpoint move the target has taken writes: reopening the source would split them.
+    if (traffic.pointsAt === 'target') return finishSwitchForward(context, platform, settings, sourceClient, targetClient, traffic.known);
+    // Traffic never moved: switch again from the start. The source stays frozen until then and
+    // is reopened if this attempt fails too. The dead process may have disabled the subscription
+    // just before the endpoint move: the slot kept its place, enabling it loses nothing.
+    const sub = await pgRow<{ subenabled: boolean }>(targetClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
+    if (sub && !sub.subenabled) await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`);
+    context.log.warn('resuming a switch that froze the source but never moved traffic: switching again (the source reopens if this attempt fails)');
+  }
   // Warm everything the critical section touches.
   const snapshot = await connectPg(await platform.target(context.facts, settings.database));
   context.runtime.set(TARGET_SNAPSHOT, snapshot);
   await walsenderPosition(sourceClient, subscription);
   await currentLsn(sourceClient);
   await sequenceValues(sourceClient);
+  await tableShapes(sourceClient);
   await platform.prepareSwitch(context, settings.database);
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
@@ -256,11 +380,17 @@ async function switchWrites(
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
+    await reachedPhase(context, 'paused');
     await platform.setSourceReadOnly(context, true);
     frozen = true;
+    context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
     clock.mark('freeze');
+    await reachedPhase(context, 'frozen');
     const ended = await terminateSessions(sourceClient, settings.appUsers);
     clock.mark('endSessions');
+    const drift = await schemaDriftMessage(sourceClient, targetClient, settings, 'after-freeze');
+    if (drift) throw new AbortRun(drift);
+    clock.mark('tablesCompared');
     const finalLsn = await currentLsn(sourceClient);
     clock.mark('finalLsn');
     const waitStarted = nowMs();
@@ -268,25 +398,34 @@ async function switchWrites(
     lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark('targetCatchUp');
     if (!reached) throw overBudget(`the target did not apply the source's final WAL position ${finalLsn}`);
+    await reachedPhase(context, 'caughtUp');
     const sequences = await sequenceValues(sourceClient);
     const setSequences = setSequencesSql(sequences);
     if (setSequences) await targetClient.query(setSequences);
     clock.mark('sequences');
+    await reachedPhase(context, 'sequencesCopied');
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
     await snapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await snapshot.query('SELECT 1');
     clock.mark('disableSubscription');
+    await reachedPhase(context, 'subscriptionDisabled');
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
     repointed = true;
+    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
     await platform.switchEndpoint(context, settings.database);
     clock.mark('switchEndpoint');
+    const endpointMovedAt = wallClockMs();
+    await reachedPhase(context, 'endpointMoved');
     await platform.resumeClients(context);
     paused = false;
     clock.mark('resume');
     const switchDurationMs = clock.elapsed();
     const switchEndedAt = wallClockMs();
+    context.record({ endpointMovedAt, switchEndedAt });
+    await reachedPhase(context, 'resumed');
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     const fenceFacts = await platform.fenceSource(context);
+    await reachedPhase(context, 'fenced');
     return {
       finalLsn,
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
@@ -305,7 +444,10 @@ async function switchWrites(
       throw failure;
     }
     await snapshot.query('ROLLBACK').catch(() => undefined);
-    if (frozen) await platform.setSourceReadOnly(context, false);
+    if (frozen) {
+      await platform.setSourceReadOnly(context, false);
+      context.record({ sourceReopenedAt: wallClockMs() });
+    }
     // The subscription may have been disabled just before the budget ran out.
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`).catch(() => undefined);
     if (paused) await platform.resumeClients(context);
@@ -315,4 +457,47 @@ async function switchWrites(
     }
     throw failure;
   }
+}
+
+/**
+ * A resumed switch whose traffic already moved to the target: only forward. The source stays
+ * frozen (frozen again if need be: never both sides writable), whatever the frozen source
+ * still had is drained into the target, the subscription is disabled, sequences move forward
+ * only (the live target may be past the source: never rewound), clients are released and
+ * the source fenced. Verification then has no switch-time snapshot and says so.
+ */
+async function finishSwitchForward(context: StepContext, platform: PostgresPlatform, settings: PostgresFlowSettings, sourceClient: PgClient, targetClient: PgClient, endpointKnown: boolean): Promise<Facts> {
+  const { subscription } = names(settings);
+  context.log.warn('resuming a switch after traffic moved to the target: finishing forward (the old source is never reopened now)');
+  await platform.setSourceReadOnly(context, true);
+  const ended = await terminateSessions(sourceClient, settings.appUsers);
+  const sub = await pgRow<{ subenabled: boolean }>(targetClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
+  let finalLsn = (context.facts.targetCaughtUpLsn as string | undefined) ?? null;
+  if (sub?.subenabled) {
+    finalLsn = await currentLsn(sourceClient);
+    const reached = await waitForWalsender(sourceClient, subscription, finalLsn, settings.catchUpTimeoutMs);
+    if (!reached) context.log.warn(`the target did not confirm the frozen source's last WAL position ${finalLsn} within ${settings.catchUpTimeoutMs} ms; verification will tell whether anything is missing`);
+    await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
+  }
+  const sequences = await sequenceValues(sourceClient);
+  const setSequences = setSequencesSql(sequences);
+  if (setSequences) await targetClient.query(setSequences);
+  // A platform that cannot tell where its endpoint points gets the (idempotent) move once more.
+  if (!endpointKnown) await platform.switchEndpoint(context, settings.database);
+  await platform.resumeClients(context);
+  const now = wallClockMs();
+  const endpointMovedAt = (context.facts.endpointMovedAt as number | undefined) ?? now;
+  const switchEndedAt = (context.facts.switchEndedAt as number | undefined) ?? now;
+  context.record({ endpointMovedAt, switchEndedAt, sequencesCopied: sequences.length });
+  const fenceFacts = await platform.fenceSource(context);
+  return {
+    switchResumed: true,
+    finalLsn,
+    lagAtSwitchMs: null,
+    switchStartedAt: context.facts.switchStartedAt ?? null,
+    switchEndedAt,
+    sessionsEnded: ended,
+    sequencesCopied: sequences.length,
+    ...fenceFacts,
+  };
 }

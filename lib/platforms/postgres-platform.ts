@@ -51,6 +51,12 @@ export interface PostgresPlatform {
   switchEndpoint(context: StepContext, database: string): Promise<void>;
   /** Release the queued clients (to wherever the switch point points now). */
   resumeClients(context: StepContext): Promise<void>;
+  /**
+   * Where the switch point sends the application now, read from the switch point itself
+   * (a resumed switch decides from this whether traffic moved). Optional: without it a
+   * resumed switch goes by the journal (once the endpoint move began, only forward).
+   */
+  switchPointState?(context: StepContext, database: string): Promise<{ pointsAt: 'source' | 'target' | 'unknown'; paused: boolean | null }>;
   /** Make the old source unreachable for the application. */
   fenceSource(context: StepContext): Promise<Facts>;
 }

@@ -39,6 +39,8 @@ export interface PostgresRehearsalOptions {
   tableWithoutPrimaryKey?: boolean;
   /** Called with the sandbox once it is up (tests use it to inspect processes). */
   onSandbox?: (sandbox: PostgresSandbox) => void;
+  /** Test probe called after each step that finished, before the load reacts to it (e.g. DDL mid-run). */
+  afterStep?: (stepId: string, sandbox: PostgresSandbox) => Promise<void>;
   /** Called after the run, before the sandbox stops (tests check the servers' state there). */
   beforeStop?: (sandbox: PostgresSandbox) => Promise<void>;
 }
@@ -71,6 +73,7 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
       switchStep: 'postgres.switch',
       journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null },
       onStepDone: async (step) => {
+        await options.afterStep?.(step.id, sandbox);
         if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stopped') {
           log.warn('fault injection: disabling the subscription on the target');
           const target = await connectPg(sandbox.instance('target').endpoint(PG_SANDBOX_DATABASE));

@@ -5,7 +5,7 @@
  * both sides is equal, sequences keep working on the target, and a stalled subscription makes
  * the switch abort with the source taking writes again.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rehearsePostgres, type PostgresRehearsalOptions } from '../../lib/rehearsal/postgres-rehearsal';
@@ -77,7 +77,8 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.checksums!.match).toBe(true);
     expect(report.checksums!.tables.map((t) => (t as { table: string }).table)).toEqual(TABLES);
     expect(report.lagAtSwitchMs).not.toBeNull();
-    expect(Object.keys(report.facts.switchPhasesMs as object)).toEqual(['pause', 'freeze', 'endSessions', 'finalLsn', 'targetCatchUp', 'sequences', 'disableSubscription', 'switchEndpoint', 'resume']);
+    expect(Object.keys(report.facts.switchPhasesMs as object)).toEqual(['pause', 'freeze', 'endSessions', 'tablesCompared', 'finalLsn', 'targetCatchUp', 'sequences', 'disableSubscription', 'switchEndpoint', 'resume']);
+    expect(report.facts.checksumsVerified).toBe(true);
     // and no password reached the report or the journal
     const secrets = [sandbox!.app.password, sandbox!.superuserPassword];
     const written = [JSON.stringify(report), ...filesUnder(opts.stateDir).map((f) => readFileSync(f, 'utf8'))].join('\n');
@@ -123,6 +124,63 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('aborted');
     expect(report.facts.switchStartedAt).toBeUndefined();
     expect(report.writes!.failed).toBe(0);
+    expect(report.writes!.lost).toBe(0);
+  });
+
+  test('logical (through the CLI, the issue\'s reproduction): a table a --load-command workload creates after the copy, with 1000 rows, makes the switch refuse before anything is frozen (exit 3), naming the table and the way forward', async () => {
+    // GIVEN a user workload that waits for the copy to begin, then creates a table and writes 1000 rows into it
+    const workload = [
+      'export PGHOST=$CUTOVER_DB_HOST PGPORT=$CUTOVER_DB_PORT PGUSER=$CUTOVER_DB_USER PGPASSWORD=$CUTOVER_DB_PASSWORD PGDATABASE=$CUTOVER_DB_NAME',
+      'until [ "$(psql -Atc "SELECT count(*) FROM pg_replication_slots")" = "1" ]; do sleep 0.1; done',
+      `psql -v ON_ERROR_STOP=1 -c "CREATE TABLE created_mid_run (id int PRIMARY KEY, note text)" -c "INSERT INTO created_mid_run SELECT i, 'row ' || i FROM generate_series(1, 1000) i"`,
+    ].join('; ');
+    const folder = mkdtempSync(join(tmpdir(), 'rc-pg-cli-'));
+    const reportFile = join(folder, 'report.json');
+    // WHEN the logical flow is rehearsed through the CLI
+    const code = await runCutoverCli(['--env', 'local', '--engine', 'postgres', '--execute', '--report', reportFile, '--load-rate', '200', '--load-connections', '4', '--load-command', workload], { out: () => undefined, log: silentLogger });
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as CutoverReport;
+    rmSync(folder, { recursive: true, force: true });
+    // THEN the workload did its part, and the run was aborted before the freeze, not reported green
+    expect(report.load?.command?.exitCode).toBe(0);
+    expect(report.result).toBe('aborted');
+    expect(code).toBe(EXIT.aborted);
+    expect(report.error).toMatch(/^Switch not started: the tables changed after the copy/);
+    expect(report.error).toContain('created on the source after the copy, missing on the target: public.created_mid_run');
+    expect(report.error).toContain('The source was never frozen');
+    expect(report.error).toMatch(/rerun the move from the start.*ALTER PUBLICATION cutover_pub ADD TABLE <table>.*ALTER SUBSCRIPTION cutover_sub REFRESH PUBLICATION/);
+    expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('aborted');
+    expect(report.facts.sourceFrozenAt).toBeUndefined();
+    expect(report.checksums).toBeNull();
+    expect(report.writes!.failed).toBe(0);
+    expect(report.writes!.lost).toBe(0);
+  });
+
+  test('logical: a column added on the source after the copy is reported as a stuck apply worker naming the table and the column, not as lag, and nothing is frozen', async () => {
+    let pointsAtSource = false;
+    const opts = options({
+      // A lighter load: this run is long (the catch-up gives the worker its chance first), and the load
+      // worker's final message must stay small (issue 9: a large one can be lost; fixed separately).
+      load: { connections: 2, ratePerSecond: 100, tailMs: 500 },
+      // GIVEN an ALTER TABLE on the source once the subscription streams (the load keeps inserting into that table)
+      afterStep: async (step, s) => {
+        if (step !== 'postgres.subscription.create') return;
+        const app = await connectPg(s.appEndpoint());
+        await app.query('ALTER TABLE cutover_load ADD COLUMN extra integer');
+        await closePg(app);
+      },
+      beforeStop: async (s) => {
+        pointsAtSource = (await s.pgbouncer.showDatabase())?.port === s.instance('source').port;
+      },
+    });
+    // WHEN the flow runs
+    const report = await rehearsePostgres(opts);
+    // THEN the catch-up says what is wrong, and the switch never started
+    expect(report.result).toBe('aborted');
+    expect(report.error).toMatch(/^The target is not lagging, it is stuck: the tables changed after the copy/);
+    expect(report.error).toContain('altered on the source after the copy: public.cutover_load (column(s) extra integer missing on the target');
+    expect(report.steps.find((s) => s.id === 'postgres.replication.catch-up')!.status).toBe('aborted');
+    expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('not-run');
+    expect(pointsAtSource).toBe(true);
     expect(report.writes!.lost).toBe(0);
   });
 

@@ -1,4 +1,4 @@
-import { pgRow, pgRows, qualified, quoteIdent, quoteLiteral, type PgClient } from './connection';
+import { pgRow, pgRows, quoteIdent, quoteLiteral, type PgClient } from './connection';
 import { sleep } from '../../util/time';
 
 /** A user table of the database being moved. */
@@ -36,6 +36,100 @@ export function tablesWithoutReplicaIdentity(tables: TableInfo[]): TableInfo[] {
 }
 
 export const tableName = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
+
+const USER_RELATION = `n.nspname NOT IN (${SYSTEM_SCHEMAS.map(quoteLiteral).join(', ')}) AND n.nspname NOT LIKE 'pg_temp%'`;
+
+/**
+ * Every user table (as `userTables` lists them) with its columns in order, `name type` joined
+ * by `, ` (dropped columns left out; `format_type` spells types the same on 15 and 17).
+ * Read through the caller's session: inside a REPEATABLE READ transaction it is that
+ * snapshot's list, so verification compares what each side held at the switch.
+ */
+export async function tableShapes(client: PgClient): Promise<Map<string, string>> {
+  const result = await pgRows<{ schema: string; name: string; columns: string | null }>(
+    client,
+    `SELECT n.nspname AS schema, c.relname AS name,
+            (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ${USER_RELATION}
+      ORDER BY n.nspname, c.relname`,
+  );
+  return new Map(result.map((r) => [tableName(r), r.columns ?? '']));
+}
+
+/**
+ * Tables a publication carries, named as `tableShapes` names them: pg_publication_tables lists
+ * a partitioned table's leaves (unless published via its root), so each is mapped to its root.
+ */
+export async function publicationTables(client: PgClient, publication: string): Promise<Set<string>> {
+  const result = await pgRows<{ schema: string; name: string }>(
+    client,
+    `SELECT DISTINCT n.nspname AS schema, c.relname AS name
+       FROM pg_publication_tables p
+       JOIN pg_namespace pn ON pn.nspname = p.schemaname
+       JOIN pg_class pc ON pc.relnamespace = pn.oid AND pc.relname = p.tablename
+       JOIN pg_class c ON c.oid = coalesce(pg_partition_root(pc.oid), pc.oid)
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE p.pubname = $1`,
+    [publication],
+  );
+  return new Set(result.map(tableName));
+}
+
+/** Tables of a subscription whose initial sync has not finished (state other than `r` ready). */
+export async function tablesStillSyncing(client: PgClient, subscription: string): Promise<Array<{ table: string; state: string }>> {
+  return pgRows(
+    client,
+    `SELECT n.nspname || '.' || c.relname AS table, r.srsubstate AS state
+       FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+       JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE s.subname = $1 AND r.srsubstate <> 'r' ORDER BY 1`,
+    [subscription],
+  );
+}
+
+/** Errors the subscription's apply worker hit since its statistics were reset (PostgreSQL 15+). */
+export async function subscriptionApplyErrors(client: PgClient, subscription: string): Promise<number> {
+  const r = await pgRow<{ n: string }>(client, 'SELECT apply_error_count::text AS n FROM pg_stat_subscription_stats WHERE subname = $1', [subscription]).catch(() => undefined);
+  return r ? Number(r.n) : 0;
+}
+
+export interface SchemaDrift {
+  /** On the source, not on the target: created after the copy (its rows never reach the target). */
+  created: string[];
+  /** On the target, not on the source: dropped on the source after the copy. */
+  dropped: string[];
+  /** On both, with different columns: ALTER TABLE on one side (the apply worker stops at the first change). */
+  altered: Array<{ table: string; source: string; target: string }>;
+  /** On both sides with the same columns, but not in the publication: its changes are not sent. */
+  unpublished: string[];
+}
+
+/**
+ * What changed in the schema since the copy: the target was restored from the copy
+ * snapshot and logical replication never carries DDL, so any difference between the two
+ * sides' tables is DDL run after that snapshot (or a table left out of the publication).
+ */
+export function schemaDrift(source: Map<string, string>, target: Map<string, string>, published?: Set<string>): SchemaDrift {
+  const drift: SchemaDrift = { created: [], dropped: [], altered: [], unpublished: [] };
+  for (const [table, columns] of source) {
+    const other = target.get(table);
+    if (other === undefined) drift.created.push(table);
+    else if (other !== columns) drift.altered.push({ table, source: columns, target: other });
+    else if (published && !published.has(table)) drift.unpublished.push(table);
+  }
+  for (const table of target.keys()) if (!source.has(table)) drift.dropped.push(table);
+  return drift;
+}
+
+export const hasDrift = (d: SchemaDrift) => d.created.length + d.dropped.length + d.altered.length + d.unpublished.length > 0;
+
+/** The columns one side has and the other lacks, by name (`c integer`), for messages. */
+export function missingColumns(have: string, lack: string): string[] {
+  const names = new Set(lack.split(', ').map((c) => c.split(' ')[0]));
+  return have.split(', ').filter((c) => c && !names.has(c.split(' ')[0]));
+}
 
 export interface ServerFacts {
   versionNum: number;
@@ -126,23 +220,34 @@ export interface SequenceValue {
   name: string;
   /** null: never used (nextval gives the start value). */
   lastValue: string | null;
+  /** +1 / -1: the direction the sequence moves in. */
+  increment?: number;
 }
 
 export async function sequenceValues(client: PgClient): Promise<SequenceValue[]> {
-  return pgRows(client, 'SELECT schemaname AS schema, sequencename AS name, last_value::text AS "lastValue" FROM pg_sequences ORDER BY 1, 2');
+  const result = await pgRows<{ schema: string; name: string; lastValue: string | null; increment: string }>(
+    client,
+    'SELECT schemaname AS schema, sequencename AS name, last_value::text AS "lastValue", sign(increment_by)::text AS increment FROM pg_sequences ORDER BY 1, 2',
+  );
+  return result.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.lastValue, increment: Number(r.increment) }));
 }
 
 /**
- * One statement that sets every sequence on the target to the source's value (logical
- * replication does not carry sequences). Unused sequences are reset to unused.
+ * One statement that moves every sequence on the target FORWARD to the source's value
+ * (logical replication does not carry sequences), and returns how many it set.
+ * Never backwards: a sequence the target already has at or past that value (it took
+ * writes: a resumed switch, or a repeated step) is left alone, so no key is handed out twice.
+ * A sequence the source never used needs nothing. Values are checked as whole numbers
+ * (they come from a catalog, but they end up in SQL text).
  */
 export function setSequencesSql(values: SequenceValue[]): string | undefined {
-  if (values.length === 0) return undefined;
-  const calls = values.map((s) => {
-    const name = quoteLiteral(qualified(s));
-    return s.lastValue === null ? `setval(${name}, (SELECT seqstart FROM pg_sequence WHERE seqrelid = ${name}::regclass), false)` : `setval(${name}, ${BigInt(s.lastValue).toString()}, true)`;
-  });
-  return `SELECT ${calls.join(', ')}`;
+  const used = values.filter((s) => s.lastValue !== null);
+  if (used.length === 0) return undefined;
+  const rows = used.map((s) => `(${quoteLiteral(s.schema)}, ${quoteLiteral(s.name)}, ${BigInt(s.lastValue!).toString()}::bigint)`);
+  return `SELECT count(setval(format('%I.%I', v.schema, v.name)::regclass, v.value, true)) AS n
+  FROM (VALUES ${rows.join(', ')}) AS v(schema, name, value)
+  JOIN pg_sequences p ON p.schemaname = v.schema AND p.sequencename = v.name
+ WHERE p.last_value IS NULL OR (p.increment_by > 0 AND p.last_value < v.value) OR (p.increment_by < 0 AND p.last_value > v.value)`;
 }
 
 /** Freeze or reopen the whole server for ordinary sessions (administrators SET their session writable). */

@@ -70,8 +70,18 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     await this.sandbox.pgbouncer.command('SHOW VERSION');
   }
 
-  pauseClients(_context: StepContext, timeoutMs: number): Promise<boolean> {
+  async pauseClients(_context: StepContext, timeoutMs: number): Promise<boolean> {
+    // A resumed switch may find the pooler still paused by the process that died (PAUSE twice is an error).
+    if ((await this.sandbox.pgbouncer.showDatabase())?.paused) return true;
     return this.sandbox.pgbouncer.pause(timeoutMs);
+  }
+
+  async switchPointState(): Promise<{ pointsAt: 'source' | 'target' | 'unknown'; paused: boolean | null }> {
+    const shown = await this.sandbox.pgbouncer.showDatabase();
+    if (!shown) return { pointsAt: 'unknown', paused: null };
+    const port = (name: string) => (this.sandbox.instances.has(name) ? this.sandbox.instance(name).port : undefined);
+    const pointsAt = shown.port === port('target') ? 'target' : shown.port === port('source') ? 'source' : 'unknown';
+    return { pointsAt, paused: shown.paused };
   }
 
   async switchEndpoint(_context: StepContext, database: string): Promise<void> {

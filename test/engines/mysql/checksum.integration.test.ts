@@ -7,16 +7,17 @@ import { ProcessGroup } from '../../../lib/util/process-group';
 import { silentLogger } from '../../../lib/util/log';
 import { generatePassword } from '../../../lib/util/secrets';
 import { connect, type Connection } from '../../../lib/engines/mysql/connection';
-import { compareChecksums, tableChecksums } from '../../../lib/engines/mysql/checksum';
+import { compareChecksums, databasesOnEitherSide, tableChecksums } from '../../../lib/engines/mysql/checksum';
 
 /** The checksum is the proof of "no difference": it must see the smallest one. */
 describe('per-table checksums on a real MariaDB', () => {
   const group = new ProcessGroup();
   let connection: Connection;
+  let server: MariadbInstance;
 
   beforeAll(async () => {
     ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
-    const server = new MariadbInstance({ name: 'checksum', baseDir: mkdtempSync(join(tmpdir(), 'rc-checksum-')), serverId: 9, rootPassword: generatePassword(), group, log: silentLogger });
+    server = new MariadbInstance({ name: 'checksum', baseDir: mkdtempSync(join(tmpdir(), 'rc-checksum-')), serverId: 9, rootPassword: generatePassword(), group, log: silentLogger });
     await server.initialise();
     connection = await connect(server.endpoint());
   });
@@ -56,6 +57,40 @@ describe('per-table checksums on a real MariaDB', () => {
     const comparison = compareChecksums(before, await sums());
     expect(comparison.match).toBe(false);
     expect(comparison.tables.filter((t) => !t.match)).toHaveLength(1);
+  });
+
+  test('the same rows under different columns (added, or retyped) is a difference naming the columns', async () => {
+    const before = await sums();
+    expect(before.find((t) => t.table === 'shop.big')!.columns).toBe('id int(11), v bigint(20) unsigned');
+    await connection.query('ALTER TABLE shop.big MODIFY v BIGINT');
+    const retyped = compareChecksums(before, await sums());
+    expect(retyped.tables.find((t) => t.table === 'shop.big')).toMatchObject({ match: false, difference: 'columns differ', targetColumns: 'id int(11), v bigint(20)' });
+  });
+
+  test('a table created after a consistent snapshot began is not read in it (it is not in that snapshot), and the rest still is', async () => {
+    const other = await connect(server.endpoint());
+    try {
+      await connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      await other.query('CREATE TABLE shop.later (id INT PRIMARY KEY)');
+      await other.query('INSERT INTO shop.later VALUES (1)');
+      const inSnapshot = await sums();
+      await connection.query('COMMIT');
+      expect(inSnapshot.map((t) => t.table)).toEqual(expect.arrayContaining(['shop.big', 'shop.items']));
+      // InnoDB refuses to read it in the older snapshot (error 1412): left out, as the snapshot does not hold it.
+      expect(inSnapshot.find((t) => t.table === 'shop.later')).toBeUndefined();
+    } finally {
+      await other.end();
+    }
+  });
+
+  test('without configured databases, verification compares every user database either side has', async () => {
+    await connection.query('CREATE DATABASE IF NOT EXISTS made_mid_run');
+    try {
+      expect(await databasesOnEitherSide([connection], [])).toEqual(expect.arrayContaining(['made_mid_run', 'shop']));
+      expect(await databasesOnEitherSide([connection], ['shop'])).toEqual(['shop']);
+    } finally {
+      await connection.query('DROP DATABASE made_mid_run');
+    }
   });
 
   test('a table present on one side only is a difference', async () => {

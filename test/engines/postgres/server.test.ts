@@ -31,14 +31,15 @@ describe('replica identity check', () => {
 });
 
 describe('sequence copy', () => {
-  test('sets used sequences to the source value and unused ones back to unused, in one statement', () => {
+  test('moves used sequences forward only (never rewinds a target that is ahead), and leaves ones the source never used alone, in one statement', () => {
     const sql = setSequencesSql([
       { schema: 'public', name: 'orders_id_seq', lastValue: '60000' },
-      { schema: 'Sales', name: 'odd"name', lastValue: null },
-    ]);
-    expect(sql).toBe(
-      `SELECT setval('"public"."orders_id_seq"', 60000, true), setval('"Sales"."odd""name"', (SELECT seqstart FROM pg_sequence WHERE seqrelid = '"Sales"."odd""name"'::regclass), false)`,
-    );
+      { schema: 'Sales', name: "odd'name", lastValue: null },
+    ])!;
+    expect(sql).toContain(`(VALUES ('public', 'orders_id_seq', 60000::bigint))`);
+    expect(sql).not.toContain('odd');
+    expect(sql).toContain('p.increment_by > 0 AND p.last_value < v.value');
+    expect(setSequencesSql([{ schema: 'public', name: 'unused', lastValue: null }])).toBeUndefined();
   });
 
   test('has nothing to do without sequences', () => {
