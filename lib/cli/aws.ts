@@ -24,6 +24,8 @@ export interface AwsRunnerDependencies {
   createClients?: (environment: CutoverEnvironment, options: { readOnly: boolean }) => AwsClients;
   /** @default - the current directory (where `.rds-cutover/outputs-<env>.json` is looked up) */
   projectRoot?: string;
+  /** @default 2000 - how long the tag lock waits before reading its tag back (see RdsTagRunLock) */
+  lockSettleMs?: number;
 }
 
 function flowSettings(environment: CutoverEnvironment, args: FlowRunnerInput['args']): MysqlFlowSettings {
@@ -60,11 +62,11 @@ export interface AwsFlow {
   runOptions: Record<string, unknown>;
   closeConnections(runtime: Map<string, unknown>): Promise<void>;
   /** One run per environment: a lock both operators can see (a tag on the source). */
-  lock?(gateway: AwsGateway): RunLock;
+  lock?(gateway: AwsGateway, settleMs?: number): RunLock;
 }
 
 /** The run lock as a tag on the source instance or cluster (read with DescribeDB*, written with AddTagsToResource). */
-export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 'cluster'; id: string }): RunLock {
+export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 'cluster'; id: string }, settleMs?: number): RunLock {
   const rds = new RdsReader(gateway);
   return new RdsTagRunLock(
     gateway,
@@ -74,6 +76,7 @@ export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 
       return arn;
     },
     `source ${source.kind} ${source.id}`,
+    { settleMs },
   );
 }
 
@@ -105,7 +108,7 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
     closeConnections: closeFlowConnections,
-    lock: (gateway) => sourceTagLock(gateway, { kind: 'instance', id: resolved.sourceInstanceId }),
+    lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'instance', id: resolved.sourceInstanceId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);
 }
@@ -134,7 +137,7 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
       : "Clean-up: nothing is deleted without --cleanup; the run prints the delete command for the source's unencrypted cluster snapshot.",
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceClusterId, target: resolved.targetClusterId, cleanup: args.cleanup },
     closeConnections: closeFlowConnections,
-    lock: (gateway) => sourceTagLock(gateway, { kind: 'cluster', id: resolved.sourceClusterId }),
+    lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'cluster', id: resolved.sourceClusterId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);
 }
@@ -156,7 +159,7 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   const passwordEnv = passwordVariables(environment.aws!);
   const runtime = new Map<string, unknown>();
   try {
-    const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits })) : undefined;
+    const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
     if (args.breakLock) {
       if (!lock) throw new UsageError('--break-lock on AWS needs credentials (not --offline)');
       const released = await lock.breakLock(args.breakLock);
