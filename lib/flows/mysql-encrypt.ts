@@ -22,7 +22,7 @@ import { checksumOutcome } from '../verify/checksums';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
-import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 
@@ -342,6 +342,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
   for (;;) {
+    // Nothing is frozen while waiting here: an interrupt may stop the run right away.
+    if (context.stopRequested?.()) throw new RunInterrupted(`Interrupted while waiting for the ${what} to catch up (nothing frozen; the source takes writes)`);
     const status = await replicaStatus(replicaConnection, dialect);
     if (!status) throw new Error(`The ${what} is not configured to replicate`);
     if (status.lastError) throw new Error(`Replication on the ${what} is broken: ${status.lastError}`);
