@@ -182,6 +182,8 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       }
       if (step.hookBefore) await hook(step.hookBefore, step);
+      // An interrupt during the before-hook (e.g. before-switch) still stops ahead of the step.
+      if (interrupt && !(step.runThroughInterrupt && previousRanHere)) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       if (options.dryRun && step.kind === 'action') {
         stepResult.status = 'planned';
         continue;
@@ -200,7 +202,6 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
         log.info(`${step.id}: ${stepResult.status} in ${stepResult.durationMs} ms`);
         if (step.irreversible && !options.dryRun) pastPointOfNoReturn = true;
-        await options.onStepDone?.(step, facts);
       } catch (failure) {
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         const message = redact(failure instanceof Error ? failure.message : String(failure));
@@ -216,6 +217,13 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         }
         stepResult.status = aborted ? 'aborted' : failure instanceof RunInterrupted ? 'not-run' : 'failed';
         throw failure;
+      }
+      // Outside the step's try: the step is done and journaled as such; a failing observer
+      // (a rehearsal's load) fails the run, it does not make a finished step look failed.
+      try {
+        await options.onStepDone?.(step, facts);
+      } catch (failure) {
+        throw new Error(`after ${step.id} (done): ${failure instanceof Error ? failure.message : String(failure)}`);
       }
       if (step.hookAfter) await hook(step.hookAfter, step);
     }
