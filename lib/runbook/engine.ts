@@ -200,6 +200,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         stepResult.status = step.kind === 'check' && options.dryRun ? 'checked' : 'done';
         journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
+        currentStep = undefined;
         log.info(`${step.id}: ${stepResult.status} in ${stepResult.durationMs} ms`);
         if (step.irreversible && !options.dryRun) pastPointOfNoReturn = true;
       } catch (failure) {
@@ -209,6 +210,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         if (failure instanceof AbortRun) Object.assign(facts, failure.facts);
         const aborted = failure instanceof AbortRun;
         journal?.append({ type: 'step-failed', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, error: message, aborted });
+        currentStep = undefined;
         if (options.dryRun && failure instanceof PreconditionFailed) {
           // Keep checking: the operator wants every problem at once.
           stepResult.status = 'failed';

@@ -87,6 +87,10 @@ export class LocalRunLock implements RunLock {
       }
       const current = await this.holder();
       if (!current) continue; // released between our open and our read: try once more
+      if (current.runId === holder.runId && current.host === holder.host && current.pid !== holder.pid && current.pid > 0 && isAlive(current.pid)) {
+        // --resume while the run's own process is still at work: two processes on one run.
+        throw new RunLockHeld(current, this.where, ' — that run is still running here (its pid is alive): wait for it, or stop it first');
+      }
       if (current.runId === holder.runId) {
         // The same run resumed (its previous process was killed, or ended failed): take it back.
         await this.write(holder);

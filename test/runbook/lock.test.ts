@@ -110,6 +110,13 @@ describe('one executed run per environment (run lock)', () => {
     expect((refusal as Error).message).toMatch(/locked by run old-run .*its pid is not running on this host \(the run was killed\?\).*--break-lock old-run/);
     expect(JSON.parse(readFileSync(join(dir, 'locks', 'staging.lock'), 'utf8')).runId).toBe('old-run');
   });
+
+  test('GIVEN the run is still running in another process on this host WHEN someone resumes the same run id THEN it refuses (never two processes on one run)', async () => {
+    const dir = stateDir();
+    mkdirSync(join(dir, 'locks'), { recursive: true });
+    writeFileSync(join(dir, 'locks', 'staging.lock'), JSON.stringify({ runId: 'busy-run', environment: 'staging', host: hostname(), pid: process.ppid, startedAt: '2026-11-30T10:00:00.000Z' }));
+    await expect(new LocalRunLock(dir, 'staging').acquire({ runId: 'busy-run', environment: 'staging', host: hostname(), pid: process.pid, startedAt: 'now' })).rejects.toThrow(/still running here/);
+  });
 });
 
 function readdir(dir: string): string[] {
