@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
@@ -25,7 +25,15 @@ function runbook(calls: string[], signalDuring: string, extra: Partial<Record<st
   return { flow: 'test.flow', summary: [], steps: [step('test.copy'), step('test.switch', { irreversible: true }), step('test.verify', { runThroughInterrupt: true }), step('test.fence')] };
 }
 
-const stateDir = () => mkdtempSync(join(tmpdir(), 'rc-interrupt-'));
+const created: string[] = [];
+const stateDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rc-interrupt-'));
+  created.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
   test('before the switch: the step in progress finishes, the run stops at the boundary, and the journal ends with run-end "interrupted"', async () => {

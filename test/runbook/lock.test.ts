@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
@@ -36,7 +36,15 @@ function heldRunbook(): { runbook: Runbook; release: () => void; started: Promis
   };
 }
 
-const stateDir = () => mkdtempSync(join(tmpdir(), 'rc-lock-'));
+const created: string[] = [];
+const stateDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rc-lock-'));
+  created.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('one executed run per environment (run lock)', () => {
   test('GIVEN a run holding the local lock WHEN a second run starts on the same environment THEN it refuses, naming the holder and how to release it, and changes nothing', async () => {
