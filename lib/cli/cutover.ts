@@ -48,6 +48,11 @@ Options:
                           replication-stopped: replication is stopped (the switch must refuse to start)
   --keep-sandbox          keep the sandbox's files after the run (servers are always stopped)
   --verbose               debug logging
+
+Exit codes: 0 success, proof complete; 1 failed (or a lost write, or checksums differ); 2 bad input,
+nothing changed; 3 aborted on purpose (source writable) or the environment is locked by another run;
+4 finished but the proof is incomplete (checksums NOT VERIFIED: see the summary for how to verify);
+130 interrupted (SIGINT/SIGTERM) at a step boundary.
 `;
 
 export class UsageError extends Error {}
