@@ -27,6 +27,15 @@ export interface CutoverReport {
   lagAtSwitchMs?: number | null;
   switchDurationMs?: number | null;
   checksums?: { match: boolean; tables: unknown[] } | null;
+  /**
+   * False when the run finished without comparing checksums (resumed past the switch: the
+   * switch-time snapshots were gone). Such a run is not green: exit code 4.
+   */
+  checksumsVerified?: boolean;
+  /** Why the checksums were not compared, and how an operator can still compare them. */
+  checksumsNotVerifiedReason?: string;
+  /** Interrupted runs: the signal, and the step the run stopped before. */
+  interrupted?: { signal?: string; before?: string };
   /** The built-in load's settings (and why its records are missing, if its worker died); the user's workload and how it ended. */
   load?: { connections: number; ratePerSecond: number; failure?: string; command?: LoadCommandOutcome };
   facts: Record<string, unknown>;
@@ -34,7 +43,7 @@ export interface CutoverReport {
 
 export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['engine']; startedAt: Date } & Partial<Omit<CutoverReport, 'startedAt' | 'engine'>>): CutoverReport {
   const facts = run.facts;
-  const { checksums, ...otherFacts } = facts as { checksums?: CutoverReport['checksums'] } & Record<string, unknown>;
+  const { checksums, checksumsVerified, checksumsNotVerifiedReason, ...otherFacts } = facts as { checksums?: CutoverReport['checksums']; checksumsVerified?: boolean; checksumsNotVerifiedReason?: string } & Record<string, unknown>;
   return redactValue({
     engine: extra.engine,
     flow: run.flow,
@@ -52,6 +61,8 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
     lagAtSwitchMs: typeof facts.lagAtSwitchMs === 'number' ? facts.lagAtSwitchMs : null,
     switchDurationMs: typeof facts.switchDurationMs === 'number' ? facts.switchDurationMs : null,
     checksums: checksums ?? null,
+    ...(checksumsVerified === false ? { checksumsVerified: false, checksumsNotVerifiedReason: checksumsNotVerifiedReason ?? 'not given' } : checksumsVerified === true ? { checksumsVerified: true } : {}),
+    ...(run.result === 'interrupted' ? { interrupted: { before: run.steps.find((s) => s.status === 'not-run')?.id } } : {}),
     load: extra.load,
     facts: otherFacts,
   });
@@ -76,7 +87,27 @@ export function summaryText(report: CutoverReport): string[] {
   if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) lines.push(`write unavailability${by}: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`);
   if (report.lagAtSwitchMs !== null && report.lagAtSwitchMs !== undefined) lines.push(`lag at switch: ${report.lagAtSwitchMs} ms; switch took ${report.switchDurationMs ?? '?'} ms`);
   if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
+  else if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);
+  if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
   const command = report.load?.command;
   if (command) lines.push(`${describeLoadCommand(command)}${command.crashed ? '  <-- CRASHED LOAD' : ''} (not counted in writes)`);
   return lines;
+}
+
+/**
+ * Exit codes (README "Exit codes"): 0 success with the proof complete; 1 failed (or a lost write,
+ * or checksums differ); 2 bad input, nothing changed; 3 aborted on purpose (gate, timeout, lock
+ * held) with the source writable; 4 finished, but the proof is incomplete (checksums not
+ * verified); 130 interrupted (SIGINT/SIGTERM), stopped at a step boundary.
+ */
+export const EXIT_CODES = { ok: 0, failed: 1, usage: 2, aborted: 3, unverified: 4, interrupted: 130 } as const;
+
+export function exitCodeOf(report: Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'>): number {
+  if (report.result === 'interrupted') return EXIT_CODES.interrupted;
+  if (report.result === 'aborted') return EXIT_CODES.aborted;
+  if (report.result !== 'success') return EXIT_CODES.failed;
+  // A lost write, a checksum difference or a crashed load is a failure whatever the runbook said.
+  if ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false || report.load?.failure || report.load?.command?.crashed) return EXIT_CODES.failed;
+  if (report.checksumsVerified === false) return EXIT_CODES.unverified;
+  return EXIT_CODES.ok;
 }

@@ -5,7 +5,10 @@ import type { CutoverEnvironment } from '../../config/cutover';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
-import { reportFromRun, summaryText, writeReport } from '../report';
+import { exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
+import type { RunLock } from '../runbook/lock';
+import { RdsTagRunLock } from '../platforms/aws/run-lock';
+import { RdsReader } from '../platforms/aws/rds-reader';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway, type RecordedCall } from '../platforms/aws/gateway';
 import type { Runbook } from '../runbook/step';
@@ -21,6 +24,8 @@ export interface AwsRunnerDependencies {
   createClients?: (environment: CutoverEnvironment, options: { readOnly: boolean }) => AwsClients;
   /** @default - the current directory (where `.rds-cutover/outputs-<env>.json` is looked up) */
   projectRoot?: string;
+  /** @default 2000 - how long the tag lock waits before reading its tag back (see RdsTagRunLock) */
+  lockSettleMs?: number;
 }
 
 function flowSettings(environment: CutoverEnvironment, args: FlowRunnerInput['args']): MysqlFlowSettings {
@@ -56,6 +61,23 @@ export interface AwsFlow {
   cleanupLine: string;
   runOptions: Record<string, unknown>;
   closeConnections(runtime: Map<string, unknown>): Promise<void>;
+  /** One run per environment: a lock both operators can see (a tag on the source). */
+  lock?(gateway: AwsGateway, settleMs?: number): RunLock;
+}
+
+/** The run lock as a tag on the source instance or cluster (read with DescribeDB*, written with AddTagsToResource). */
+export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 'cluster'; id: string }, settleMs?: number): RunLock {
+  const rds = new RdsReader(gateway);
+  return new RdsTagRunLock(
+    gateway,
+    async () => {
+      const arn = source.kind === 'instance' ? (await rds.instance('run.lock', source.id))?.DBInstanceArn : (await rds.cluster('run.lock', source.id))?.DBClusterArn;
+      if (!arn) throw new Error(`Cannot take the run lock: the source ${source.kind} ${source.id} was not found (or has no ARN)`);
+      return arn;
+    },
+    `source ${source.kind} ${source.id}`,
+    { settleMs },
+  );
 }
 
 /**
@@ -86,6 +108,7 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
     closeConnections: closeFlowConnections,
+    lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'instance', id: resolved.sourceInstanceId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);
 }
@@ -114,6 +137,7 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
       : "Clean-up: nothing is deleted without --cleanup; the run prints the delete command for the source's unencrypted cluster snapshot.",
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceClusterId, target: resolved.targetClusterId, cleanup: args.cleanup },
     closeConnections: closeFlowConnections,
+    lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'cluster', id: resolved.sourceClusterId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);
 }
@@ -135,6 +159,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   const passwordEnv = passwordVariables(environment.aws!);
   const runtime = new Map<string, unknown>();
   try {
+    const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
+    if (args.breakLock) {
+      if (!lock) throw new UsageError('--break-lock on AWS needs credentials (not --offline)');
+      const released = await lock.breakLock(args.breakLock);
+      out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
+      return EXIT.ok;
+    }
     if (!args.execute) return await dryRun(input, flow, clients);
     const runbook = flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits }));
     for (const line of planText(runbook)) out(line);
@@ -151,6 +182,8 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       log,
       runtime,
       options: flow.runOptions,
+      lock,
+      handleSignals: true,
     });
     const report = reportFromRun(run, { engine: flow.engine, startedAt });
     const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
@@ -160,7 +193,7 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
     out(`report: ${reportPath}`);
     const engineFlag = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
     if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name}${engineFlag} --execute --resume ${run.runId}`);
-    return run.result === 'success' ? EXIT.ok : run.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+    return exitCodeOf(report);
   } catch (error) {
     throw explainAwsError(error as Error, resolved);
   } finally {

@@ -7,12 +7,13 @@ import { redact } from '../util/secrets';
 import { parseHooks } from '../runbook/hooks';
 import { planText } from '../runbook/engine';
 import { Journal, statusFromJournal } from '../runbook/journal';
+import { LocalRunLock, RunLockHeld, type RunLock } from '../runbook/lock';
 import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql, REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/mysql-rehearsal';
-import { summaryText, writeReport, type CutoverReport } from '../report';
+import { EXIT_CODES, exitCodeOf, summaryText, writeReport, type CutoverReport } from '../report';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
+export const EXIT = EXIT_CODES;
 
 export const USAGE = `Usage:
   zx scripts/cutover.mjs --env NAME [--engine mysql] [--execute] [options]   plan (default) or run a cutover
@@ -26,6 +27,8 @@ Options:
   --engine mysql          database engine of the flow (default mysql)
   --execute               perform the steps (otherwise: dry run)
   --resume RUN_ID         continue an executed run at its first unfinished step
+  --break-lock RUN_ID     release the environment's run lock left by RUN_ID (killed run); only after
+                          checking that run is not running any more (status RUN_ID names its host and pid)
   --report FILE           write the JSON report to FILE
   --hook PHASE=CMD        run CMD at PHASE (startup, validated, before-switch, after-switch, success, failure);
                           gets CUTOVER_* variables; a non-zero exit aborts the run (repeatable)
@@ -48,6 +51,11 @@ Options:
                           replication-stopped: replication is stopped (the switch must refuse to start)
   --keep-sandbox          keep the sandbox's files after the run (servers are always stopped)
   --verbose               debug logging
+
+Exit codes: 0 success, proof complete; 1 failed (or a lost write, or checksums differ); 2 bad input,
+nothing changed; 3 aborted on purpose (source writable) or the environment is locked by another run;
+4 finished but the proof is incomplete (checksums NOT VERIFIED: see the summary for how to verify);
+130 interrupted (SIGINT/SIGTERM) at a step boundary.
 `;
 
 export class UsageError extends Error {}
@@ -72,6 +80,8 @@ export interface CutoverArgs {
   cleanup: boolean;
   execute: boolean;
   resume?: string;
+  /** Release the environment's run lock held by this run id (a person's explicit decision). */
+  breakLock?: string;
   report?: string;
   hooks: string[];
   switchTimeoutMs?: number;
@@ -127,6 +137,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
         cleanup: { type: 'boolean', default: false },
         execute: { type: 'boolean', default: false },
         resume: { type: 'string' },
+        'break-lock': { type: 'string' },
         report: { type: 'string' },
         hook: { type: 'string', multiple: true, default: [] },
         'switch-timeout': { type: 'string' },
@@ -180,6 +191,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     cleanup: values.cleanup as boolean,
     execute: values.execute as boolean,
     resume: values.resume,
+    breakLock: values['break-lock'],
     report: values.report === undefined ? undefined : (validateReportPath(values.report), values.report),
     hooks: values.hook as string[],
     switchTimeoutMs: positiveInteger('--switch-timeout', values['switch-timeout']),
@@ -191,6 +203,11 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     keepSandbox: values['keep-sandbox'] as boolean,
     verbose: values.verbose as boolean,
   };
+}
+
+/** The environment's run lock: a file in the state folder (AWS environments add a tag lock on the source, see lib/cli/aws.ts). */
+export function runLockFor(environment: CutoverEnvironment, stateDir: string): RunLock {
+  return new LocalRunLock(stateDir, environment.name);
 }
 
 export interface CliIo {
@@ -227,9 +244,15 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? loadEnvironment(args.env) : undefined;
     const stateDir = resolve(environment?.stateDir ?? '.rds-cutover');
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
+    if (args.breakLock && environment!.platform !== 'aws') {
+      const released = await runLockFor(environment!, stateDir).breakLock(args.breakLock);
+      out(`released the lock on ${environment!.name} held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
+      return EXIT.ok;
+    }
     return await runFlow(environment!, args, stateDir, log, out);
   } catch (error) {
     log.error(redact((error as Error).message));
+    if (error instanceof RunLockHeld) return EXIT.aborted;
     return error instanceof UsageError || /Invalid|Unknown environment|expected/.test((error as Error).message) ? EXIT.usage : EXIT.failed;
   }
 }
@@ -265,14 +288,54 @@ async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: s
   }
 }
 
-function printStatus(stateDir: string, runId: string, out: (line: string) => void): number {
+/** What each journaled switch sub-phase left behind (the MySQL flow's `switchPhase`). */
+const SWITCH_PHASE_STATE: Record<string, string> = {
+  freezing: 'the switch had started freezing the source: the source may be frozen (app accounts locked, read_only); target not promoted; endpoint on the source',
+  frozen: 'source frozen (app accounts locked, read_only); target still a replica, not promoted; endpoint on the source',
+  'caught-up': 'source frozen; target caught up with it but not promoted; endpoint on the source',
+  promoted: 'source frozen; target PROMOTED (replication stopped, writable); endpoint NOT moved yet',
+  'endpoint-moved': 'source frozen; target promoted; endpoint MOVED to the target (traffic on the target)',
+  recycled: 'source frozen; target promoted; endpoint on the target; clients recycled (switch complete)',
+  reopened: 'the switch aborted: source reopened for writes, traffic on the source, target still a replica',
+};
+
+/** `status RUN_ID`: where a run stands, what it left, and the exact next command. */
+export function statusLines(stateDir: string, runId: string): { lines: string[]; exitCode: number } {
   const status = statusFromJournal(new Journal(stateDir, runId).read());
-  out(`run ${status.runId}: flow ${status.flow} on ${status.environment}, ${status.result}`);
-  out(`last entry ${status.lastEntryAt}`);
-  out(`finished steps: ${status.finished.length > 0 ? status.finished.join(', ') : 'none'}`);
-  if (status.failed) out(`failed at ${status.failed.step}: ${status.failed.error}`);
-  if (status.result !== 'success') out(`resume with: zx scripts/cutover.mjs --env ${status.environment} --execute --resume ${status.runId}`);
-  return status.result === 'success' || status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+  const lines: string[] = [];
+  const result = status.result === 'in-progress' ? 'IN PROGRESS OR KILLED (no run-end after the last start)' : status.result;
+  lines.push(`run ${status.runId}: flow ${status.flow} on ${status.environment}, ${result}`);
+  lines.push(`last entry ${status.lastEntryAt}`);
+  lines.push(`finished steps: ${status.finished.length > 0 ? status.finished.join(', ') : 'none'}`);
+  if (status.result === 'in-progress' && status.unfinishedStep) lines.push(`step in flight when it stopped (or now): ${status.unfinishedStep}`);
+  if (status.interrupted) lines.push(`interrupted by ${status.interrupted.signal}${status.interrupted.step ? ` during ${status.interrupted.step}` : ''}${status.interrupted.before ? `; stopped before ${status.interrupted.before}` : ''}`);
+  if (status.failed) lines.push(`failed at ${status.failed.step}: ${status.failed.error}`);
+  const phase = typeof status.facts.switchPhase === 'string' ? status.facts.switchPhase : undefined;
+  if (phase) lines.push(`switch: ${SWITCH_PHASE_STATE[phase] ?? phase} (last journaled sub-phase "${phase}"; --resume reads the servers' and the endpoint's actual state)`);
+  else if (!status.finished.some((step) => /\.switch$/.test(step))) lines.push('switch: not started (the source takes writes, traffic on the source)');
+  if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
+  if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? ': kept because the run is running or was killed' : ''}`);
+  const rehearsal = status.options.rehearsal === true;
+  const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : '';
+  if (status.result === 'success' || status.result === 'planned') {
+    // nothing to do
+  } else if (rehearsal) {
+    // A local rehearsal's sandbox (servers and files) is gone with its process: it cannot be resumed.
+    lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
+    if (status.lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
+  } else {
+    const resume = `zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
+    lines.push(status.result === 'in-progress' ? `next: if this run is not running any more (killed), resume it with: ${resume}` : `next: resume with: ${resume}`);
+  }
+  const exitCode =
+    status.result === 'success' ? (status.facts.checksumsVerified === false ? EXIT.unverified : EXIT.ok) : status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : status.result === 'interrupted' ? EXIT.interrupted : EXIT.failed;
+  return { lines, exitCode };
+}
+
+function printStatus(stateDir: string, runId: string, out: (line: string) => void): number {
+  const { lines, exitCode } = statusLines(stateDir, runId);
+  for (const line of lines) out(line);
+  return exitCode;
 }
 
 /** What an engine- or platform-specific runner gets; each returns the exit code. */
@@ -299,6 +362,10 @@ async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, state
   }
   if (args.resume) throw new UsageError('A local rehearsal cannot be resumed: its sandbox is gone. Run npm run rehearse again.');
   if (isRehearsalOption && environment.platform !== 'local') throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
+  const lock = runLockFor(environment, stateDir);
+  // Checked before the sandbox starts (the engine takes the lock atomically later).
+  const holder = await lock.holder();
+  if (holder) throw new RunLockHeld(holder, lock.where);
   const report = await rehearseMysql({
     environment: environment.name,
     settings,
@@ -309,6 +376,8 @@ async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, state
     fault: args.fault,
     keepSandbox: args.keepSandbox,
     load: rehearsalLoad(environment, args),
+    lock,
+    handleSignals: true,
   });
   return finishRehearsal(report, args, stateDir, out);
 }
@@ -331,7 +400,5 @@ export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateD
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
-  // A lost write, a checksum difference or a crashed load is a failure whatever the runbook said.
-  if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false || report.load?.failure || report.load?.command?.crashed)) return EXIT.failed;
-  return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+  return exitCodeOf(report);
 }

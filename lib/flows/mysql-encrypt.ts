@@ -22,7 +22,7 @@ import { checksumOutcome } from '../verify/checksums';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
-import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 
@@ -206,9 +206,17 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       const dialect = await dialectOf(context, platform, sourceConnection);
       const status = await replicaStatus(targetConnection, dialect);
       const sourceAddress = platform.sourceAddressForReplication();
-      if (status?.ioRunning && status.sqlRunning && context.facts.replicationStartedAt) {
-        context.log.info('target already replicating from the source; nothing to do');
-        return {};
+      // A resumed run: once this run configured replication, the target may already have applied
+      // events past the start coordinates, so configuring it again from them would replay those
+      // events (duplicate keys, or silently doubled updates). Keep the configuration; restart it.
+      if (context.facts.replicationConfiguredFrom && isOurReplication(status, settings.replicationUser)) {
+        if (status!.ioRunning && status!.sqlRunning) {
+          context.log.info('target already replicating from the source (configured earlier in this run); nothing to do');
+        } else {
+          context.log.info(`target keeps this run's replication configuration (executed up to ${status!.executedFile}:${status!.executedPosition}); restarting it, not reconfiguring`);
+          await targetConnection.query(dialect.startReplication());
+        }
+        return { replicationStartedAt: new Date().toISOString(), replicationResumed: true };
       }
       const password = generatePassword();
       const account = `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`;
@@ -217,6 +225,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       await sourceConnection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
       const readOnly = dialect.setReadOnly(true);
       if (readOnly) await targetConnection.query(readOnly);
+      await context.record({ replicationConfiguredFrom: `${context.facts.startBinlogFile}:${context.facts.startBinlogPosition}` });
       await startReplicationFrom(targetConnection, dialect, {
         host: sourceAddress.host,
         port: sourceAddress.port,
@@ -226,7 +235,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
         logPosition: Number(context.facts.startBinlogPosition),
         ssl: platform.replicationTls(),
       });
-      return { replicationStartedAt: new Date().toISOString() };
+      await context.record({ replicationStartedAt: new Date().toISOString() });
+      return {};
     },
     async verify(context) {
       const dialect = await dialectOf(context, platform, await source(context));
@@ -265,30 +275,44 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       ...platform.describe.switchEndpoint(),
     ],
     precondition: async (context) => {
+      // A switch an earlier process began is resumed from the actual state of both servers and
+      // of the endpoint (in apply); only a fresh switch is refused here.
+      if (context.facts.switchPhase) return;
       const dialect = await dialectOf(context, platform, await source(context));
       const status = await replicaStatus(await target(context), dialect);
       // Refused before anything is frozen: an abort on purpose, the source never stopped taking writes.
       if (!status?.ioRunning || !status.sqlRunning) throw new AbortRun(`Switch not started: the target is not replicating (${status?.lastError || 'threads stopped'}); the source was never frozen. Fix replication (mysql.replication.start), then --resume`);
     },
-    apply: (context) => switchWrites(context, platform, settings, source, target),
+    async apply(context) {
+      if (context.facts.switchPhase) {
+        const finished = await resumeSwitch(context, platform, settings, source, target);
+        if (finished) return finished;
+      }
+      return switchWrites(context, platform, settings, source, target);
+    },
   };
 
   const verifyChecksums: Step = {
     id: 'mysql.verify.checksums',
     kind: 'action',
     describe: () => ['Compare per-table checksums of the frozen source and of the target at the switch position (consistent snapshots taken during the switch).'],
+    runThroughInterrupt: true,
     async apply(context) {
       const sourceSnapshot = context.runtime.get('mysql.snapshot.source') as Connection | undefined;
       const targetSnapshot = context.runtime.get('mysql.snapshot.target') as Connection | undefined;
       if (!sourceSnapshot || !targetSnapshot) {
-        throw new Error('The switch-time snapshots were lost with the process that switched (resumed run): compare the frozen source with a point-in-time restore of the target instead');
+        // Honest instead of stuck: the run goes on to the fence and clean-up, and the report says
+        // the proof is incomplete (exit 4), with the way to complete it by hand.
+        const reason = checksumsNotVerifiedReason(context.facts);
+        context.log.warn(`checksums NOT VERIFIED: ${reason}`);
+        return { checksumsVerified: false, checksumsNotVerifiedReason: reason };
       }
       // Read from both sides at the switch, not from preflight: a database created meanwhile counts too.
       const databases = await databasesOnEitherSide([sourceSnapshot, targetSnapshot], settings.databases);
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
       await sourceSnapshot.query('COMMIT');
       await targetSnapshot.query('COMMIT');
-      return checksumOutcome(sourceSums, targetSums, context.facts);
+      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsVerified: true };
     },
   };
 
@@ -319,6 +343,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
   for (;;) {
+    // Nothing is frozen while waiting here: an interrupt may stop the run right away.
+    if (context.stopRequested?.()) throw new RunInterrupted(`Interrupted while waiting for the ${what} to catch up (nothing frozen; the source takes writes)`);
     const status = await replicaStatus(replicaConnection, dialect);
     if (!status) throw new Error(`The ${what} is not configured to replicate`);
     if (status.lastError) throw new Error(`Replication on the ${what} is broken: ${status.lastError}`);
@@ -357,6 +383,9 @@ async function switchWrites(
   const promoteConnection = await connect(await platform.target(context.facts), { multipleStatements: true });
   const sourceSnapshot = await connect(await platform.source());
   const targetSnapshot = await connect(await platform.target(context.facts));
+  // Kept where closeFlowConnections finds them: a run abandoned mid-switch leaves nothing open.
+  const pool = (context.runtime.get(CONNECTIONS) as Map<string, Connection> | undefined) ?? new Map<string, Connection>();
+  context.runtime.set(CONNECTIONS, pool.set('switch.freeze', freezeConnection).set('switch.promote', promoteConnection));
   context.runtime.set('mysql.snapshot.source', sourceSnapshot);
   context.runtime.set('mysql.snapshot.target', targetSnapshot);
   for (const c of [sourceSnapshot, targetSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -371,6 +400,7 @@ async function switchWrites(
   const deadline = started + settings.switchTimeoutMs;
   const remaining = () => Math.max(1, deadline - nowMs());
   let frozen = false;
+  let promoted = false;
   let switched = false;
   const phases: Record<string, number> = {};
   let lastMark = started;
@@ -380,10 +410,14 @@ async function switchWrites(
     lastMark = now;
   };
   let lagAtSwitchMs: number | undefined;
+  // Sub-phases are journaled as they are reached (fsynced, a few ms each): a resumed run reads
+  // them with the servers' and the endpoint's actual state to finish forward or reopen the source.
+  await context.record({ switchPhase: 'freezing', switchStartedAt: startedAt });
   try {
     frozen = true; // from the first statement on, a failure must reopen the source
     const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
     mark('freeze');
+    await context.record({ switchPhase: 'frozen', finalBinlogFile: finalPosition.file, finalBinlogPosition: finalPosition.position });
     const waitStarted = nowMs();
     const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining(), targetSnapshot);
     lagAtSwitchMs = nowMs() - waitStarted;
@@ -392,6 +426,7 @@ async function switchWrites(
       const why = outcome === 'timeout' ? `the target did not reach ${finalPosition.file}:${finalPosition.position} within --switch-timeout ${settings.switchTimeoutMs} ms` : 'replication is not running on the target';
       throw new AbortRun(`Switch aborted: ${why}. The source was reopened for writes and traffic never moved.`);
     }
+    await context.record({ switchPhase: 'caught-up' });
     // Past this point the target is promoted: finishing the switch is safer than going back.
     // Its snapshot starts after replication stopped and before anything can write to it.
     await promoteConnection.query(dialect.stopReplication());
@@ -401,11 +436,14 @@ async function switchWrites(
     if (writable) open.push(writable);
     if (open.length > 0) await promoteConnection.query(open.join('; '));
     mark('promoteTarget');
+    promoted = true;
+    await context.record({ switchPhase: 'promoted' });
     await platform.switchEndpoint(context);
     switched = true;
     mark('switchEndpoint');
     const switchDurationMs = nowMs() - started;
     const switchedAt = wallClockMs();
+    await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: switchedAt, switchDurationMs: Math.round(switchDurationMs * 10) / 10 });
     context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
 
     // Traffic has moved. Nothing below may reopen the source: failures are reported instead.
@@ -419,6 +457,7 @@ async function switchWrites(
     }
     const leftOver = await killSessionsOf(freezeConnection, dialect, settings.appUsers, 10000);
     await platform.recycleClients(context);
+    await context.record({ switchPhase: 'recycled' });
     return {
       finalBinlogFile: finalPosition.file,
       finalBinlogPosition: finalPosition.position,
@@ -430,7 +469,23 @@ async function switchWrites(
       switchPhasesMs: phases,
     };
   } catch (failure) {
-    if (frozen && !switched) await reopenSource(context, freezeConnection, dialect, accounts);
+    if (frozen && !switched && promoted) {
+      // The endpoint change failed after the promotion. Reopening the source is only safe if
+      // the endpoint demonstrably still points at it; then the target steps back first.
+      const endpoint = await platform.endpointTarget(context).catch((error: Error) => ({ pointsTo: 'unknown' as const, detail: `could not read it: ${error.message}` }));
+      const why = failure instanceof Error ? failure.message : String(failure);
+      if (endpoint.pointsTo !== 'source') {
+        throw new Error(`The endpoint change failed after the target was promoted (${why}); the endpoint now: ${endpoint.detail}. The source stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
+      }
+      await demoteTarget(promoteConnection, dialect, accounts);
+      await reopenSource(context, freezeConnection, dialect, accounts);
+      await context.record({ switchPhase: 'reopened' });
+      throw new AbortRun(`Switch aborted: the endpoint change failed (${why}) and the endpoint still points at the source (${endpoint.detail}). The target was made read-only and replicates again; the source was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
+    }
+    if (frozen && !switched) {
+      await reopenSource(context, freezeConnection, dialect, accounts);
+      await context.record({ switchPhase: 'reopened' });
+    }
     if (!switched) {
       await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
       await targetSnapshot.query('ROLLBACK').catch(() => undefined);
@@ -440,6 +495,8 @@ async function switchWrites(
     }
     throw failure;
   } finally {
+    pool.delete('switch.freeze');
+    pool.delete('switch.promote');
     await freezeConnection.end().catch(() => freezeConnection.destroy());
     await promoteConnection.end().catch(() => promoteConnection.destroy());
   }
@@ -469,6 +526,18 @@ async function freezeSource(connection: Connection, dialect: MysqlDialect, accou
   return primaryPosition(connection, dialect);
 }
 
+/**
+ * Undo a promotion that traffic never reached: app accounts locked and read_only again, and
+ * replication restarted where it stopped (the frozen source has not moved since, so nothing is
+ * replayed and nothing is missed; never a CHANGE MASTER from the start coordinates).
+ */
+async function demoteTarget(targetConnection: Connection, dialect: MysqlDialect, accounts: Account[]): Promise<void> {
+  await setAccountsLocked(targetConnection, accounts, true);
+  const readOnly = dialect.setReadOnly(true);
+  if (readOnly) await targetConnection.query(readOnly);
+  await targetConnection.query(dialect.startReplication());
+}
+
 /** Undo the freeze: the source takes writes again, traffic never moved. */
 async function reopenSource(context: StepContext, sourceConnection: Connection, dialect: MysqlDialect, accounts: Account[]): Promise<void> {
   const writable = dialect.setReadOnly(false);
@@ -476,4 +545,157 @@ async function reopenSource(context: StepContext, sourceConnection: Connection, 
   // The unlock replicates to the target like the lock did, so both sides agree again.
   await setAccountsLocked(sourceConnection, accounts, false);
   context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still replicating');
+}
+
+/** The switch's sub-phases in the order they are journaled (`switchPhase`); `reopened` ends an abort. */
+export const SWITCH_PHASES = ['freezing', 'frozen', 'caught-up', 'promoted', 'endpoint-moved', 'recycled'] as const;
+
+function phaseReached(facts: Facts, phase: (typeof SWITCH_PHASES)[number]): boolean {
+  return SWITCH_PHASES.indexOf(facts.switchPhase as (typeof SWITCH_PHASES)[number]) >= SWITCH_PHASES.indexOf(phase);
+}
+
+/** The target replicates with this run's account (configured by mysql.replication.start), not with a configuration the clone carried. */
+function isOurReplication(status: Awaited<ReturnType<typeof replicaStatus>>, replicationUser: string): boolean {
+  return status !== undefined && (status.sourceUser === undefined || status.sourceUser === replicationUser);
+}
+
+/** Whether a server takes application writes: read_only, and how many of the app accounts are locked. */
+interface WriteState {
+  readOnly: boolean | undefined;
+  lockedAccounts: number;
+  accounts: Account[];
+}
+
+async function writeState(connection: Connection, dialect: MysqlDialect, appUsers: string[]): Promise<WriteState> {
+  const accounts = await accountsOf(connection, appUsers);
+  let lockedAccounts = 0;
+  for (const account of accounts) {
+    // SHOW CREATE USER prints ACCOUNT LOCK on MariaDB 10.4+, MySQL 5.7.6+ and RDS alike.
+    const [result] = await connection.query(`SHOW CREATE USER ${accountName(account)}`);
+    if (/ACCOUNT LOCK/i.test(String(Object.values((result as Array<Record<string, unknown>>)[0] ?? {})[0] ?? ''))) lockedAccounts += 1;
+  }
+  // On RDS read_only belongs to the parameter group: the account locks are the freeze there.
+  const readOnly = dialect.setReadOnly(true) ? Number((await rows<{ ro: number | string }>(connection, 'SELECT @@GLOBAL.read_only AS ro'))[0]?.ro) === 1 : undefined;
+  return { readOnly, lockedAccounts, accounts };
+}
+
+function describeWriteState(state: WriteState): string {
+  return `${state.readOnly === undefined ? '' : `read_only ${state.readOnly ? 'ON' : 'OFF'}, `}${state.lockedAccounts}/${state.accounts.length} app account(s) locked`;
+}
+
+/** Freeze (idempotent, no position needed): lock the app accounts, read_only, end their sessions. */
+async function keepFrozen(connection: Connection, dialect: MysqlDialect, state: WriteState, appUsers: string[]): Promise<void> {
+  await setAccountsLocked(connection, state.accounts, true);
+  const readOnly = dialect.setReadOnly(true);
+  if (readOnly) await connection.query(readOnly);
+  await killSessionsOf(connection, dialect, appUsers, 10000);
+}
+
+/**
+ * A switch that an earlier process of this run began (it was killed, or interrupted, or failed
+ * after the promotion). Decided from the ACTUAL state of both servers and of the endpoint, with
+ * the journaled sub-phase as a hint only:
+ * - traffic on the target (the endpoint moved): finish forward — keep the source frozen, make
+ *   sure the target is promoted (it never is twice: unlocking and read_only OFF are idempotent),
+ *   drop its replication configuration, recycle clients. The source is never reopened.
+ * - traffic on the source, target already promoted (replication stopped after it caught up with
+ *   the frozen source): finish forward by moving the endpoint; if the source was reopened
+ *   meanwhile, the target goes read-only again and the run stops (never both writable).
+ * - traffic on the source, target still a replica: nothing irreversible happened; replication is
+ *   restarted if it was stopped (never reconfigured from the start coordinates) and the switch
+ *   runs again (its freeze is idempotent, an abort reopens the source).
+ * Returns facts when it finished the switch, undefined when the regular switch should run.
+ */
+async function resumeSwitch(
+  context: StepContext,
+  platform: MysqlPlatform,
+  settings: MysqlFlowSettings,
+  source: (c: StepContext) => Promise<Connection>,
+  target: (c: StepContext) => Promise<Connection>,
+): Promise<Facts | undefined> {
+  const sourceConnection = await source(context);
+  const targetConnection = await target(context);
+  const dialect = await dialectOf(context, platform, sourceConnection);
+  const endpoint = await platform.endpointTarget(context);
+  const sourceState = await writeState(sourceConnection, dialect, settings.appUsers);
+  const targetState = await writeState(targetConnection, dialect, settings.appUsers);
+  const replication = await replicaStatus(targetConnection, dialect);
+  const replicating = Boolean(replication?.ioRunning && replication.sqlRunning);
+  const sourceFrozen = sourceState.readOnly === true || sourceState.lockedAccounts > 0;
+  const seen = `journal says ${String(context.facts.switchPhase)}; endpoint: ${endpoint.detail}; source: ${describeWriteState(sourceState)}; target: ${describeWriteState(targetState)}, replication ${replication ? (replicating ? 'running' : `stopped${replication.lastError ? ` (${replication.lastError})` : ''}`) : 'not configured'}`;
+  context.log.info(`resuming the switch: ${seen}`);
+  await context.record({ switchResumedFrom: seen });
+
+  if (endpoint.pointsTo === 'unknown') {
+    throw new Error(`Cannot resume the switch: the endpoint points at neither side (${endpoint.detail}). Nothing was changed; the source is ${sourceFrozen ? 'still frozen' : 'writable'}. Point the endpoint at the ${phaseReached(context.facts, 'promoted') ? 'target' : 'source'} by hand, then --resume`);
+  }
+  // The target stopped replicating after it had caught up with the frozen source: that stop was
+  // the promotion (or a break after it, which lost nothing: the source has been frozen since).
+  const promoted = replication === undefined || (!replicating && phaseReached(context.facts, 'caught-up'));
+  if (endpoint.pointsTo === 'target' || (promoted && sourceFrozen)) {
+    return finishSwitchForward(context, platform, settings, { sourceConnection, targetConnection, dialect, sourceState, targetState, replicating, moveEndpoint: endpoint.pointsTo !== 'target' });
+  }
+  if (promoted) {
+    // Source writable with the endpoint on it, target promoted: the target may have missed writes.
+    const lock = targetState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT LOCK`);
+    for (const statement of lock) await targetConnection.query(statement);
+    const readOnly = dialect.setReadOnly(true);
+    if (readOnly) await targetConnection.query(readOnly);
+    throw new Error(`Cannot finish the switch: the target was promoted but the source takes writes again (${seen}). The target was made read-only (app accounts locked) so that only the source is writable; traffic stays on the source. Start a new run (the target missed the source's later writes).`);
+  }
+  if (!replicating) {
+    if (!replication || replication.lastError) {
+      if (sourceFrozen) await reopenSource(context, sourceConnection, dialect, sourceState.accounts);
+      throw new AbortRun(`Switch not resumed: replication on the target is ${replication ? `broken (${replication.lastError})` : 'not configured'}; the endpoint is on the source, which ${sourceFrozen ? 'was reopened for writes' : 'takes writes'}. Fix replication, then --resume`);
+    }
+    // Stopped without an error (between the catch-up and the promotion of a killed run, or by
+    // hand): its configuration is this run's, so it continues where it stopped.
+    context.log.info(`restarting replication on the target at ${replication.executedFile}:${replication.executedPosition} (never reconfigured from the start coordinates)`);
+    await targetConnection.query(dialect.startReplication());
+  }
+  return undefined;
+}
+
+async function finishSwitchForward(
+  context: StepContext,
+  platform: MysqlPlatform,
+  settings: MysqlFlowSettings,
+  state: { sourceConnection: Connection; targetConnection: Connection; dialect: MysqlDialect; sourceState: WriteState; targetState: WriteState; replicating: boolean; moveEndpoint: boolean },
+): Promise<Facts> {
+  const { sourceConnection, targetConnection, dialect } = state;
+  // Whatever happened since, the old source must not take writes again.
+  await keepFrozen(sourceConnection, dialect, state.sourceState, settings.appUsers);
+  const finalPosition = await primaryPosition(sourceConnection, dialect);
+  if (state.replicating) {
+    // Killed between the catch-up and the promotion, with the endpoint moved by hand: the target
+    // must have everything the frozen source has before it takes writes alone.
+    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, settings.switchTimeoutMs);
+    if (outcome !== 'reached') throw new Error(`The endpoint points at the target but the target has not reached the frozen source's ${finalPosition.file}:${finalPosition.position} (${outcome}); the source stays frozen. Fix replication on the target, then --resume`);
+    await targetConnection.query(dialect.stopReplication());
+  }
+  const open = state.targetState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
+  for (const statement of open) await targetConnection.query(statement);
+  const writable = dialect.setReadOnly(false);
+  if (writable) await targetConnection.query(writable);
+  await context.record({ switchPhase: 'promoted' });
+  if (state.moveEndpoint) {
+    await platform.prepareSwitch(context);
+    await platform.switchEndpoint(context);
+    await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: wallClockMs() });
+  }
+  await targetConnection.query(dialect.resetReplication());
+  await killSessionsOf(sourceConnection, dialect, settings.appUsers, 10000);
+  await platform.recycleClients(context);
+  await context.record({ switchPhase: 'recycled' });
+  context.log.info('switch finished forward after a resume: traffic on the target, the old source frozen');
+  return { switchResumed: 'forward', finalBinlogFile: context.facts.finalBinlogFile ?? finalPosition.file, finalBinlogPosition: context.facts.finalBinlogPosition ?? finalPosition.position };
+}
+
+/** Why the checksums could not be compared, and how an operator can still do it. */
+function checksumsNotVerifiedReason(facts: Facts): string {
+  const at = facts.finalBinlogFile ? ` (binlog ${String(facts.finalBinlogFile)}:${String(facts.finalBinlogPosition)}${typeof facts.switchEndedAt === 'number' ? `, ${new Date(facts.switchEndedAt).toISOString()}` : ''})` : '';
+  return (
+    'the switch-time consistent snapshots were lost with the process that switched (the run was resumed past the switch), and the target has taken writes since. ' +
+    `To verify: compare per-table checksums of the frozen old source with a point-in-time restore of the target at the switch${at}`
+  );
 }

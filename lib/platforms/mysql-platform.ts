@@ -3,6 +3,17 @@ import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import type { MysqlDialect } from '../engines/mysql/dialect';
 
 /**
+ * Where the application's endpoint sends traffic, as read from the switch point itself (HAProxy's
+ * runtime state, the Route 53 record), not from the journal: a resumed switch decides from it
+ * whether traffic moved. `none`: no server takes traffic (a switch cut between its commands);
+ * `unknown`: it points somewhere else, or cannot be read (`detail` says which).
+ */
+export interface EndpointState {
+  pointsTo: 'source' | 'target' | 'none' | 'unknown';
+  detail: string;
+}
+
+/**
  * What the MySQL-family flow needs from the place the databases live. The runbook is the same
  * for the local rehearsal and for AWS; only implementations of this interface know where
  * servers come from (mariadb-backup copies vs. snapshots and KMS copies) and what the switch
@@ -61,6 +72,8 @@ export interface MysqlPlatform {
   prepareSwitch(context: StepContext): Promise<void>;
   /** Move the application's endpoint to the target. Must be quick: writes are frozen. */
   switchEndpoint(context: StepContext): Promise<void>;
+  /** Read (never change) where the application's endpoint points now. */
+  endpointTarget(context: StepContext): Promise<EndpointState>;
   /** Make the old source unreachable for the application (deny-all security group). */
   fenceSource(context: StepContext): Promise<Facts>;
   /** End client connections still open to the old side (pool recycle). */

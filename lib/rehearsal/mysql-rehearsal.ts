@@ -4,6 +4,7 @@ import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import type { HookMap } from '../runbook/hooks';
+import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook } from './rehearsal-load';
 
@@ -25,6 +26,10 @@ export interface MysqlRehearsalOptions {
   onSandbox?: (sandbox: MysqlSandbox) => void;
   /** Called right after the switch step, while every server is still running. */
   onSwitched?: (sandbox: MysqlSandbox) => void;
+  /** One run per environment (the CLI passes the environment's lock). */
+  lock?: RunLock;
+  /** SIGINT/SIGTERM stop the run at a step boundary (the CLI sets it). */
+  handleSignals?: boolean;
 }
 
 /**
@@ -52,6 +57,8 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       load,
       switchStep: 'mysql.switch',
       journalOptions: { fault: options.fault ?? null },
+      lock: options.lock,
+      handleSignals: options.handleSignals,
       onStepDone: async (step) => {
         if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stall') {
           // A target whose replication threads run but cannot apply (as behind a long lock or

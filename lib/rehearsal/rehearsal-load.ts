@@ -3,6 +3,7 @@ import { sleep } from '../util/time';
 import type { Facts, Runbook, Step } from '../runbook/step';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
+import type { RunLock } from '../runbook/lock';
 import { longestWriteGapMs, summariseWrites } from '../load/write-load';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
@@ -145,6 +146,10 @@ export interface RehearsalRunOptions {
   journalOptions: Facts;
   /** Fault injection and test probes, called after each step before the load reacts to it. */
   onStepDone?: (step: Step) => Promise<void> | void;
+  /** One run per environment (the CLI passes the environment's lock). */
+  lock?: RunLock;
+  /** SIGINT/SIGTERM stop the run at a step boundary (the CLI sets it). */
+  handleSignals?: boolean;
 }
 
 /**
@@ -164,6 +169,8 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     log: options.log,
     runtime: options.runtime,
     options: { rehearsal: true, ...options.journalOptions, load: load.settings() },
+    lock: options.lock,
+    handleSignals: options.handleSignals,
     onStepDone: async (step) => {
       await options.onStepDone?.(step);
       if (step.id === options.switchStep) await load.stopAfterTail();

@@ -1,12 +1,14 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { nowMs } from '../util/time';
+import { deferProcessGroupSignals } from '../util/process-group';
 import { Journal, newRunId, statusFromJournal } from './journal';
 import { runHook, type HookMap } from './hooks';
-import { AbortRun, PreconditionFailed, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
+import { currentHolder, type RunLock } from './lock';
+import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
 export type StepStatus = 'done' | 'skipped' | 'checked' | 'planned' | 'failed' | 'aborted' | 'not-run';
-export type RunResultKind = 'success' | 'aborted' | 'failed' | 'planned';
+export type RunResultKind = 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted';
 
 export interface StepResult {
   id: string;
@@ -34,6 +36,19 @@ export interface RunOptions {
   onStepDone?: (step: Step, facts: Facts) => Promise<void> | void;
   /** Shared in-process objects (e.g. platform handles). */
   runtime?: Map<string, unknown>;
+  /**
+   * Called after `context.record` journaled a sub-phase (fsynced). Tests stop a run here as a
+   * kill would (by never resolving, then abandoning the run's connections).
+   */
+  onRecord?: (step: string, facts: Facts) => Promise<void> | void;
+  /**
+   * Handle SIGINT/SIGTERM while executing: stop at the next step boundary (a step in progress,
+   * the switch included, finishes or aborts within its own budget), journal the interrupt and
+   * a run-end `interrupted`. The CLI sets it; tests leave it off.
+   */
+  handleSignals?: boolean;
+  /** One executed run per environment: taken before the first step, released at run end (kept when killed). */
+  lock?: RunLock;
 }
 
 export interface RunResult {
@@ -85,19 +100,43 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     if (status.result === 'success') throw new Error(`Run ${runId} already finished successfully; nothing to resume`);
     Object.assign(facts, status.facts);
     finished = status.finished;
+    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
     journal!.append({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);
   } else if (journal) {
     if (journal.exists()) throw new Error(`Run ${runId} already exists`);
+    // Taken before anything is journaled or changed: a refused run leaves no trace.
+    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
     journal.append({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });
   }
 
+  if (options.lock && journal) journal.append({ type: 'lock', at: new Date().toISOString(), action: 'acquired', where: options.lock.where });
+
   let currentStep: string | undefined;
-  const record = (learned: Facts) => {
+  const record = (learned: Facts): Promise<void> => {
     Object.assign(facts, learned);
     if (currentStep) journal?.append({ type: 'step-progress', at: new Date().toISOString(), step: currentStep, facts: learned });
+    return Promise.resolve(currentStep && options.onRecord ? options.onRecord(currentStep, learned) : undefined);
   };
-  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record };
+
+  // Interrupts: remembered, journaled, acted on at the next step boundary (see handleSignals).
+  let interrupt: { signal: string; step?: string } | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt) {
+      log.warn(`${signal} again: still finishing ${interrupt.step ?? 'the current step'} (the switch finishes or aborts within --switch-timeout); kill -9 leaves the run resumable`);
+      return;
+    }
+    interrupt = { signal, step: currentStep };
+    journal?.append({ type: 'interrupt', at: new Date().toISOString(), signal, step: currentStep });
+    log.warn(`${signal} received: finishing ${currentStep ?? 'the current step'}, then stopping (the run stays resumable)`);
+  };
+  const signalsHandled = Boolean(options.handleSignals && !options.dryRun);
+  const releaseDeferral = signalsHandled ? deferProcessGroupSignals() : undefined;
+  if (signalsHandled) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record, stopRequested: () => interrupt !== undefined };
   const results: StepResult[] = runbook.steps.map((step) => ({ id: step.id, status: 'not-run', durationMs: 0 }));
   const problems: string[] = [];
   let result: RunResultKind = options.dryRun ? 'planned' : 'success';
@@ -136,7 +175,15 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         log.info(`${step.id}: already done in this run, skipped`);
         continue;
       }
+      // A step that needs the previous step's in-process state (switch-time snapshots) still
+      // runs after an interrupt: stopping before it would throw that proof away.
+      const previousRanHere = index > 0 && results[index - 1].status === 'done';
+      if (interrupt && !(step.runThroughInterrupt && previousRanHere)) {
+        throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
+      }
       if (step.hookBefore) await hook(step.hookBefore, step);
+      // An interrupt during the before-hook (e.g. before-switch) still stops ahead of the step.
+      if (interrupt && !(step.runThroughInterrupt && previousRanHere)) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       if (options.dryRun && step.kind === 'action') {
         stepResult.status = 'planned';
         continue;
@@ -153,9 +200,9 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         stepResult.status = step.kind === 'check' && options.dryRun ? 'checked' : 'done';
         journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
+        currentStep = undefined;
         log.info(`${step.id}: ${stepResult.status} in ${stepResult.durationMs} ms`);
         if (step.irreversible && !options.dryRun) pastPointOfNoReturn = true;
-        await options.onStepDone?.(step, facts);
       } catch (failure) {
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         const message = redact(failure instanceof Error ? failure.message : String(failure));
@@ -163,14 +210,22 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         if (failure instanceof AbortRun) Object.assign(facts, failure.facts);
         const aborted = failure instanceof AbortRun;
         journal?.append({ type: 'step-failed', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, error: message, aborted });
+        currentStep = undefined;
         if (options.dryRun && failure instanceof PreconditionFailed) {
           // Keep checking: the operator wants every problem at once.
           stepResult.status = 'failed';
           problems.push(`${step.id}: ${message}`);
           continue;
         }
-        stepResult.status = aborted ? 'aborted' : 'failed';
+        stepResult.status = aborted ? 'aborted' : failure instanceof RunInterrupted ? 'not-run' : 'failed';
         throw failure;
+      }
+      // Outside the step's try: the step is done and journaled as such; a failing observer
+      // (a rehearsal's load) fails the run, it does not make a finished step look failed.
+      try {
+        await options.onStepDone?.(step, facts);
+      } catch (failure) {
+        throw new Error(`after ${step.id} (done): ${failure instanceof Error ? failure.message : String(failure)}`);
       }
       if (step.hookAfter) await hook(step.hookAfter, step);
     }
@@ -182,7 +237,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       error = lateHookFailures.join('; ');
     }
   } catch (failure) {
-    result = failure instanceof AbortRun ? 'aborted' : 'failed';
+    result = failure instanceof AbortRun ? 'aborted' : failure instanceof RunInterrupted ? 'interrupted' : 'failed';
     error = redact(failure instanceof Error ? failure.message : String(failure));
     if (!(failure instanceof AbortRun) && !(failure instanceof PreconditionFailed) && failure instanceof Error && failure.stack) {
       log.debug(redact(failure.stack));
@@ -194,7 +249,21 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   } catch (failure) {
     log.warn(redact(failure instanceof Error ? failure.message : String(failure)));
   }
-  journal?.append({ type: 'run-end', at: new Date().toISOString(), result, error });
+  if (signalsHandled) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  releaseDeferral?.();
+  const interruptedBefore = result === 'interrupted' ? results.find((r) => r.status === 'not-run')?.id : undefined;
+  journal?.append({ type: 'run-end', at: new Date().toISOString(), result, error, ...(interruptedBefore ? { interruptedBefore } : {}) });
+  if (options.lock && journal) {
+    try {
+      await options.lock.release(runId);
+      journal.append({ type: 'lock', at: new Date().toISOString(), action: 'released', where: options.lock.where });
+    } catch (failure) {
+      log.warn(`could not release the run lock ${options.lock.where}: ${redact(failure instanceof Error ? failure.message : String(failure))}`);
+    }
+  }
   journal?.close();
   return { runId, flow: runbook.flow, environment: options.environment, dryRun: options.dryRun, result, error, steps: results, facts, problems, durationMs: Math.round(nowMs() - started) };
 }

@@ -13,7 +13,9 @@ export type JournalEntry =
   | { type: 'step-skipped'; at: string; step: string; reason: string }
   | { type: 'step-failed'; at: string; step: string; durationMs: number; error: string; aborted: boolean }
   | { type: 'hook'; at: string; phase: string; command: string; exitCode: number; durationMs: number }
-  | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned'; error?: string };
+  | { type: 'interrupt'; at: string; signal: string; step?: string }
+  | { type: 'lock'; at: string; action: 'acquired' | 'released'; where: string }
+  | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted'; error?: string; interruptedBefore?: string };
 
 /** A sortable, readable run id: 20261122-011845-a1b2c3. */
 export function newRunId(now = new Date()): string {
@@ -82,9 +84,18 @@ export interface RunStatus {
   flow: string;
   environment: string;
   dryRun: boolean;
-  result: 'success' | 'aborted' | 'failed' | 'planned' | 'in-progress';
+  /** `in-progress`: no run-end after the last start/resume (running now, or killed). */
+  result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted' | 'in-progress';
   finished: string[];
   failed?: { step: string; error: string };
+  /** The step that started last and did not finish (where a killed run stopped). */
+  unfinishedStep?: string;
+  /** The signal that interrupted the latest attempt, and the step it stopped before. */
+  interrupted?: { signal: string; step?: string; before?: string };
+  /** Where the run lock is, if the latest attempt took it and did not release it. */
+  lockHeld?: string;
+  /** Whether the run executed (AWS, sandbox) or was a local rehearsal (cannot be resumed). */
+  options: Facts;
   facts: Facts;
   lastEntryAt: string;
 }
@@ -96,20 +107,32 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
   const facts: Facts = {};
   let failed: RunStatus['failed'];
   let result: RunStatus['result'] = 'in-progress';
+  let unfinishedStep: string | undefined;
+  let interrupted: RunStatus['interrupted'];
+  let lockHeld: string | undefined;
   for (const entry of entries) {
-    if (entry.type === 'step-progress') {
+    if (entry.type === 'step-start') {
+      unfinishedStep = entry.step;
+    } else if (entry.type === 'interrupt') {
+      interrupted = { signal: entry.signal, step: entry.step };
+    } else if (entry.type === 'lock') {
+      lockHeld = entry.action === 'acquired' ? entry.where : undefined;
+    } else if (entry.type === 'step-progress') {
       Object.assign(facts, entry.facts);
     } else if (entry.type === 'step-done') {
       if (!finished.includes(entry.step)) finished.push(entry.step);
       Object.assign(facts, entry.facts);
       failed = undefined;
+      if (unfinishedStep === entry.step) unfinishedStep = undefined;
     } else if (entry.type === 'step-failed') {
       failed = { step: entry.step, error: entry.error };
     } else if (entry.type === 'run-end') {
       result = entry.result;
+      if (interrupted && entry.interruptedBefore) interrupted.before = entry.interruptedBefore;
     } else if (entry.type === 'run-resume') {
       result = 'in-progress';
+      interrupted = undefined;
     }
   }
-  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, failed, facts, lastEntryAt: entries[entries.length - 1].at };
+  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, failed, unfinishedStep, interrupted, lockHeld, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
 }

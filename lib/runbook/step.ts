@@ -20,8 +20,15 @@ export interface StepContext {
    * promoted, endpoint moved), fsynced before it returns, and merge them into `facts`. A resumed
    * run sees them in `facts` even though the step never finished, so it can read where it stood
    * instead of starting the step over. In dry-runs it only merges.
+   * Returns a promise when the engine was given an `onRecord` observer (tests use it to stop a
+   * run right after a sub-phase, as a kill would): callers `await` it.
    */
-  record(facts: Facts): void;
+  record(facts: Facts): void | Promise<void>;
+  /**
+   * True once an interrupt (SIGINT/SIGTERM) asked the run to stop: long waits that are safe to
+   * leave (a catch-up gate) check it and throw `RunInterrupted`; the switch does not.
+   */
+  readonly stopRequested?: () => boolean;
 }
 
 /**
@@ -44,6 +51,11 @@ export interface Step {
   hookAfter?: HookPhase;
   /** Marks the step after which the old side no longer takes writes (shown in the plan). */
   irreversible?: boolean;
+  /**
+   * Run this step even when an interrupt arrived before it: it needs in-process state of the
+   * step before (the switch-time snapshots) that a resumed run would not have.
+   */
+  runThroughInterrupt?: boolean;
   /** Read-only check right before `apply` (execute mode); throw to refuse. */
   precondition?(context: StepContext): Promise<void>;
   /** Do the work; return facts to journal for later steps and for resume. */
@@ -68,6 +80,14 @@ export class AbortRun extends Error {
   }
 }
 
+/** Thrown when an interrupt (SIGINT/SIGTERM) stops a run at a step boundary or in a wait: result `interrupted`. */
+export class RunInterrupted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunInterrupted';
+  }
+}
+
 /** Thrown by a precondition or a check step: the message must name the fix. */
 export class PreconditionFailed extends Error {
   constructor(message: string) {
@@ -78,5 +98,5 @@ export class PreconditionFailed extends Error {
 
 /** A step context outside the engine (plans, tests): `record` only merges, nothing is journaled. */
 export function detachedContext(fields: Omit<StepContext, 'record'>): StepContext {
-  return { ...fields, record: (learned) => Object.assign(fields.facts, learned) };
+  return { ...fields, record: (learned) => void Object.assign(fields.facts, learned) };
 }

@@ -80,16 +80,27 @@ export class ProcessGroup {
     ProcessGroup.live.delete(this);
   }
 
+  /** While above 0, a runbook engine handles the first SIGINT/SIGTERM (see deferProcessGroupSignals). */
+  static deferrals = 0;
+  private static signalsSeen = 0;
+
   private static installSignalHandlers(): void {
     if (ProcessGroup.handlersInstalled) return;
     ProcessGroup.handlersInstalled = true;
+    let stopping = false;
     const stopEverything = async (signal: NodeJS.Signals) => {
+      ProcessGroup.signalsSeen += 1;
+      // An executing runbook finishes its step first (never a source frozen with traffic on
+      // it); only a second signal stops the servers at once.
+      if (ProcessGroup.deferrals > 0 && ProcessGroup.signalsSeen === 1) return;
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`\n${signal} received: stopping every sandbox process before exiting\n`);
       await Promise.all([...ProcessGroup.live].map((group) => group.stopAll(5000)));
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
-    process.once('SIGINT', stopEverything);
-    process.once('SIGTERM', stopEverything);
+    process.on('SIGINT', stopEverything);
+    process.on('SIGTERM', stopEverything);
     process.once('exit', () => {
       // Last resort (synchronous): anything still alive gets SIGKILL.
       for (const group of ProcessGroup.live) for (const pid of group.pids()) signalGroup(pid, 'SIGKILL');
@@ -183,4 +194,19 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A runbook engine that handles interrupts itself calls this while it executes: the sandbox's
+ * processes then stay up on the first SIGINT/SIGTERM (the engine stops at a step boundary and
+ * the rehearsal stops them in order). Returns the function that ends the deferral.
+ */
+export function deferProcessGroupSignals(): () => void {
+  ProcessGroup.deferrals += 1;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    ProcessGroup.deferrals -= 1;
+  };
 }

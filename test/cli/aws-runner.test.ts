@@ -16,7 +16,7 @@ import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { Journal } from '../../lib/runbook/journal';
-import { describeState, expectPlanFixture, missingThen, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, type MockedAws } from '../platforms/aws/helpers';
+import { describeState, expectPlanFixture, missingThen, mockedAws, OUTPUTS_FIXTURE, ourTags, prodEnvironment, recordingLogger, SOURCE, statefulTags, type MockedAws } from '../platforms/aws/helpers';
 
 const FIXTURE = join(__dirname, 'fixtures', 'aws-prod-offline.plan.txt');
 const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-aws-cli-'));
@@ -188,10 +188,13 @@ describe('--execute, resumed after the snapshot', () => {
     journal.close();
 
     const out: string[] = [];
-    const code = await runAws({ environment, args: parseCutoverArgs(['--env', 'prod', '--execute', '--resume', runId]), stateDir, log: recordingLogger(), out: (line) => out.push(line) }, { createClients: () => aws.clients });
+    const tags = statefulTags(aws);
+    const code = await runAws({ environment, args: parseCutoverArgs(['--env', 'prod', '--execute', '--resume', runId]), stateDir, log: recordingLogger(), out: (line) => out.push(line) }, { createClients: () => aws.clients, lockSettleMs: 1 });
 
     expect(code).toBe(EXIT.failed);
-    expect(aws.mutating()).toEqual(['rds.CopyDBSnapshot']);
+    // the run lock (a tag on the source) was taken and released around the run
+    expect(aws.mutating()).toEqual(['rds.AddTagsToResource', 'rds.CopyDBSnapshot', 'rds.RemoveTagsFromResource']);
+    expect(tags.get(SOURCE.DBInstanceArn!)).toEqual([]);
     expect(aws.rds.commandCalls(CopyDBSnapshotCommand)[0].args[0].input).toMatchObject({ SourceDBSnapshotIdentifier: snapshotId, TargetDBSnapshotIdentifier: 'orders-cutover-seed' });
     const report = JSON.parse(readFileSync(join(stateDir, 'runs', runId, 'report.json'), 'utf8'));
     expect(report.result).toBe('failed');

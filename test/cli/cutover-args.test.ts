@@ -85,7 +85,7 @@ describe('cutover command line', () => {
       expect(out).toContain(`run ${run.runId}: flow mysql.encrypt on local, failed`);
       expect(out).toContain('finished steps: mysql.preflight');
       expect(out).toContain('failed at mysql.replica.create: no capacity');
-      expect(out).toContain(`resume with: zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
+      expect(out).toContain(`next: resume with: zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
     } finally {
       process.chdir(previous);
     }

@@ -32,6 +32,7 @@ function targetCoordinatesPlatform(calls: string[]): MysqlPlatform {
     },
     prepareSwitch: unused,
     switchEndpoint: unused,
+    endpointTarget: unused,
     fenceSource: unused,
     recycleClients: unused,
     removeReplica: unused,

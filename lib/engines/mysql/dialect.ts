@@ -31,6 +31,10 @@ export interface ReplicaStatus {
   executedFile: string;
   executedPosition: number;
   lastError: string;
+  /** The account and address this server replicates from (Master_User/Host/Port; MySQL 8.4: Source_*). */
+  sourceUser?: string;
+  sourceHost?: string;
+  sourcePort?: number;
 }
 
 export interface MysqlDialect {
@@ -103,6 +107,9 @@ export function parseReplicaStatus(row: Record<string, unknown> | undefined): Re
     executedFile: String(pick('Relay_Master_Log_File', 'Relay_Source_Log_File') ?? ''),
     executedPosition: Number(pick('Exec_Master_Log_Pos', 'Exec_Source_Log_Pos') ?? 0),
     lastError: [pick('Last_IO_Error'), pick('Last_SQL_Error')].filter((e) => typeof e === 'string' && e !== '').join('; '),
+    sourceUser: pick('Master_User', 'Source_User') === undefined ? undefined : String(pick('Master_User', 'Source_User')),
+    sourceHost: pick('Master_Host', 'Source_Host') === undefined ? undefined : String(pick('Master_Host', 'Source_Host')),
+    sourcePort: pick('Master_Port', 'Source_Port') === undefined ? undefined : Number(pick('Master_Port', 'Source_Port')),
   };
 }
 

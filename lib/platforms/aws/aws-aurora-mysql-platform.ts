@@ -17,7 +17,7 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { MysqlPlatform } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { MysqlDialect } from '../../engines/mysql/dialect';
@@ -349,12 +349,32 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
+    await context.record({ route53ChangeId: changeId });
+  }
+
+  /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
+  async endpointTarget(context: StepContext): Promise<EndpointState> {
+    const source = await this.rds.cluster(STEP.switch, this.settings.sourceClusterId, { fresh: true });
+    const target = await this.rds.cluster(STEP.switch, String(context.facts.targetClusterId ?? this.settings.targetClusterId), { fresh: true });
+    return this.switchPoint.recordState(STEP.switch, source?.Endpoint, target?.Endpoint);
+  }
+
+  /**
+   * The fence must not beat the DNS: wait for this process's UPSERT, else the journaled one;
+   * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
+   * which is a no-op for the record and gives a change id to wait for.
+   */
+  private async waitForDns(context: StepContext): Promise<void> {
+    const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
+    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
+    await this.switchPoint.waitInSync(STEP.fence, journaled);
   }
 
   /** After INSYNC: ModifyDBCluster with the deny-all group (the old cluster is never deleted). */
   async fenceSource(context: StepContext): Promise<Facts> {
-    await this.switchPoint.waitInSync(STEP.fence);
+    await this.waitForDns(context);
     return this.switchPoint.fence(STEP.fence, { kind: 'cluster', id: this.settings.sourceClusterId }, context.log);
   }
 

@@ -15,7 +15,7 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { MysqlPlatform } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
@@ -284,12 +284,32 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
+    await context.record({ route53ChangeId: changeId });
+  }
+
+  /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
+  async endpointTarget(context: StepContext): Promise<EndpointState> {
+    const source = await this.rds.instance(STEP.switch, this.settings.sourceInstanceId, { fresh: true });
+    const target = await this.rds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
+    return this.switchPoint.recordState(STEP.switch, source?.Endpoint?.Address, target?.Endpoint?.Address);
+  }
+
+  /**
+   * The fence must not beat the DNS: wait for this process's UPSERT, else the journaled one;
+   * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
+   * which is a no-op for the record and gives a change id to wait for.
+   */
+  private async waitForDns(context: StepContext): Promise<void> {
+    const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
+    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
+    await this.switchPoint.waitInSync(STEP.fence, journaled);
   }
 
   /** The fence waits for INSYNC so that it never beats the DNS (writes are open on the target already). */
   async fenceSource(context: StepContext): Promise<Facts> {
-    await this.switchPoint.waitInSync(STEP.fence);
+    await this.waitForDns(context);
     return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log);
   }
 

@@ -67,18 +67,42 @@ export class AwsSwitch {
     }
   }
 
-  async upsert(step: string, targetAddress: string, runId: string): Promise<void> {
+  /** Returns the change id: callers journal it, so that a resumed run can wait for the same change. */
+  async upsert(step: string, targetAddress: string, runId: string): Promise<string> {
     const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(step, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, targetAddress, runId)));
     this.changeId = output?.ChangeInfo?.Id ?? PLANNED_CHANGE_ID;
+    return this.changeId;
+  }
+
+  /** The change id of this process's UPSERT, if it made one. */
+  get currentChangeId(): string | undefined {
+    return this.changeId;
+  }
+
+  /**
+   * Where the record points now (ListResourceRecordSets), compared with the source's and the
+   * target's addresses: a resumed switch decides from this whether traffic moved.
+   */
+  async recordState(step: string, sourceAddress: string | undefined, targetAddress: string | undefined): Promise<{ pointsTo: 'source' | 'target' | 'unknown'; detail: string }> {
+    const { recordName } = this.settings.dns;
+    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+    const record = current?.ResourceRecordSets?.[0];
+    const sameName = record && record.Name?.replace(/\.$/, '').toLowerCase() === recordName.replace(/\.$/, '').toLowerCase() && record.Type === 'CNAME';
+    const values = sameName ? (record!.ResourceRecords ?? []).map((r) => (r.Value ?? '').replace(/\.$/, '')) : [];
+    const detail = `Route 53 ${recordName} CNAME → ${values.length > 0 ? values.join(', ') : '(no record)'}`;
+    if (values.length === 1 && targetAddress && values[0] === targetAddress) return { pointsTo: 'target', detail };
+    if (values.length === 1 && sourceAddress && values[0] === sourceAddress) return { pointsTo: 'source', detail };
+    return { pointsTo: 'unknown', detail: `${detail} (source ${sourceAddress ?? '?'}, target ${targetAddress ?? '?'})` };
   }
 
   /**
    * Route 53 has accepted the change when the UPSERT returns; INSYNC means every authoritative
    * server answers the new name. Whatever must not beat the DNS (the fence) waits for it.
+   * `journaledChangeId`: the id an earlier process of this run journaled (resume).
    * https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
    */
-  async waitInSync(step: string): Promise<void> {
-    const changeId = this.changeId ?? PLANNED_CHANGE_ID;
+  async waitInSync(step: string, journaledChangeId?: string): Promise<void> {
+    const changeId = this.changeId ?? journaledChangeId ?? PLANNED_CHANGE_ID;
     await this.aws.wait<Route53Client>(step, { service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
       waitUntilResourceRecordSetsChanged(config, { Id: changeId }),
     );

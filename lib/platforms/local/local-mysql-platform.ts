@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { MysqlPlatform } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import { connect } from '../../engines/mysql/connection';
@@ -84,6 +84,20 @@ export class LocalMysqlPlatform implements MysqlPlatform {
 
   async switchEndpoint(): Promise<void> {
     await this.sandbox.haproxy.switchTo('green');
+  }
+
+  /** From HAProxy's runtime state: which slot takes connections, and which server it dials. */
+  async endpointTarget(): Promise<EndpointState> {
+    const servers = await this.sandbox.haproxy.servers();
+    const portOf = (name: string) => (this.sandbox.instances.has(name) ? this.sandbox.instance(name).port : undefined);
+    const enabled = (['blue', 'green'] as const).filter((slot) => servers[slot].enabled);
+    const detail = (['blue', 'green'] as const).map((slot) => `${slot} ${servers[slot].address}:${servers[slot].port} ${servers[slot].enabled ? 'ready' : 'maint'}`).join(', ');
+    if (enabled.length === 0) return { pointsTo: 'none', detail: `HAProxy: ${detail}` };
+    if (enabled.length > 1) return { pointsTo: 'unknown', detail: `HAProxy sends traffic to both slots: ${detail}` };
+    const live = servers[enabled[0]];
+    if (live.port === portOf('target')) return { pointsTo: 'target', detail: `HAProxy: ${detail}` };
+    if (live.port === portOf('source')) return { pointsTo: 'source', detail: `HAProxy: ${detail}` };
+    return { pointsTo: 'unknown', detail: `HAProxy points at neither the source nor the target: ${detail}` };
   }
 
   async fenceSource(): Promise<Facts> {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
-import { RDSClient, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
+import { RDSClient, AddTagsToResourceCommand, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand, RemoveTagsFromResourceCommand, type DBInstance, type Tag } from '@aws-sdk/client-rds';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -45,6 +45,7 @@ export function exampleEnvironment(name: string, overrides: TestEnvironmentOverr
 /** The unencrypted source as DescribeDBInstances returns it. */
 export const SOURCE: DBInstance = {
   DBInstanceIdentifier: 'orders',
+  DBInstanceArn: 'arn:aws:rds:eu-west-1:111111111111:db:orders',
   DBInstanceStatus: 'available',
   Engine: 'mysql',
   EngineVersion: '8.0.39',
@@ -186,4 +187,23 @@ export function expectPlanFixture(out: string[], fixture: string): void {
   const expected = readFileSync(fixture, 'utf8').trimEnd().split('\n');
   expect(out).toHaveLength(expected.length);
   out.forEach((line, index) => expect(`${index + 1}: ${line}`).toBe(`${index + 1}: ${expected[index]}`));
+}
+
+/**
+ * Tags that behave like RDS's (AddTagsToResource overwrites a key, ListTagsForResource reads,
+ * RemoveTagsFromResource deletes), per resource ARN: what the run lock needs.
+ */
+export function statefulTags(aws: MockedAws): Map<string, Tag[]> {
+  const store = new Map<string, Tag[]>();
+  aws.rds.on(ListTagsForResourceCommand).callsFake((input: { ResourceName: string }) => ({ TagList: [...(store.get(input.ResourceName) ?? [])] }));
+  aws.rds.on(AddTagsToResourceCommand).callsFake((input: { ResourceName: string; Tags: Tag[] }) => {
+    const tags = (store.get(input.ResourceName) ?? []).filter((t) => !input.Tags.some((n) => n.Key === t.Key));
+    store.set(input.ResourceName, [...tags, ...input.Tags]);
+    return {};
+  });
+  aws.rds.on(RemoveTagsFromResourceCommand).callsFake((input: { ResourceName: string; TagKeys: string[] }) => {
+    store.set(input.ResourceName, (store.get(input.ResourceName) ?? []).filter((t) => !input.TagKeys.includes(t.Key!)));
+    return {};
+  });
+  return store;
 }

@@ -1,0 +1,204 @@
+/**
+ * The MySQL-family switch is resumable from every point, on real servers (MariaDB + HAProxy).
+ * A run is "killed" right after a journaled sub-phase: its step never returns (as if the process
+ * died there), its connections are closed, and a fresh runbook on the same servers resumes it
+ * from the journal. The end state must be: one writable side, the endpoint on it, every
+ * acknowledged write present, no replication replayed, fence and replica removal reached.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MysqlSandbox, SANDBOX_DATABASE } from '../../lib/platforms/local/mysql-sandbox';
+import { LocalMysqlPlatform } from '../../lib/platforms/local/local-mysql-platform';
+import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
+import { runRunbook, type RunResult } from '../../lib/runbook/engine';
+import { Journal, statusFromJournal } from '../../lib/runbook/journal';
+import type { Facts } from '../../lib/runbook/step';
+import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
+import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
+import { mysqlWriteClient } from '../../lib/load/mysql-write-client';
+import { loadEnvironment } from '../../config/cutover';
+import { silentLogger } from '../../lib/util/log';
+import { sleep } from '../../lib/util/time';
+import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
+
+const settings: MysqlFlowSettings = { ...loadEnvironment('local').mysql!, catchUpTimeoutMs: 120000, switchTimeoutMs: 20000 };
+
+interface World {
+  sandbox: MysqlSandbox;
+  stateDir: string;
+  load: WriteLoad;
+  runtimes: Array<Map<string, unknown>>;
+}
+
+async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
+  const sandbox = await MysqlSandbox.start({ log: silentLogger, seedRows: 300 });
+  const world: World = {
+    sandbox,
+    stateDir: mkdtempSync(join(tmpdir(), 'rc-switch-resume-')),
+    load: new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => mysqlWriteClient(sandbox.appEndpoint(), SANDBOX_DATABASE) }),
+    runtimes: [],
+  };
+  try {
+    world.load.start();
+    await use(world);
+  } finally {
+    await world.load.stop().catch(() => undefined);
+    for (const runtime of world.runtimes) await closeFlowConnections(runtime).catch(() => undefined);
+    await sandbox.stop();
+    rmSync(world.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Run until `killWhen` matches a journaled sub-phase, then abandon the run like a kill -9 would. */
+async function runUntilKilled(world: World, killWhen: (facts: Facts) => boolean, platform: MysqlPlatform = new LocalMysqlPlatform(world.sandbox)): Promise<string> {
+  const runtime = new Map<string, unknown>();
+  world.runtimes.push(runtime);
+  let killed!: () => void;
+  const killedAt = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
+  const run = runRunbook({
+    runbook: mysqlEncryptRunbook(platform, settings),
+    environment: 'local',
+    stateDir: world.stateDir,
+    dryRun: false,
+    log: silentLogger,
+    runtime,
+    onRecord: (_step, facts) => {
+      if (!killWhen(facts)) return;
+      killed();
+      return new Promise<void>(() => undefined); // the process is gone: nothing after this runs
+    },
+  });
+  const outcome = await Promise.race([killedAt, run]);
+  if (outcome !== 'killed') throw new Error(`the run ended (${outcome.result}: ${outcome.error}) before the kill point`);
+  // The dead process's connections close (its transactions and snapshots with them).
+  await closeFlowConnections(runtime);
+  return Journal.list(world.stateDir)[0];
+}
+
+async function resume(world: World, runId: string): Promise<RunResult> {
+  const runtime = new Map<string, unknown>();
+  world.runtimes.push(runtime);
+  return runRunbook({ runbook: mysqlEncryptRunbook(new LocalMysqlPlatform(world.sandbox), settings), environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime, resumeRunId: runId });
+}
+
+async function query<T>(world: World, server: string, sql: string): Promise<T[]> {
+  const connection: Connection = await connect(world.sandbox.instance(server).endpoint());
+  try {
+    return await rows<T>(connection, sql);
+  } finally {
+    await connection.end();
+  }
+}
+
+async function readOnly(world: World, server: string): Promise<boolean> {
+  return Number((await query<{ ro: number | string }>(world, server, 'SELECT @@GLOBAL.read_only AS ro'))[0].ro) === 1;
+}
+
+/** The end state every resumed switch must reach. */
+async function expectFinishedOnTarget(world: World, run: RunResult): Promise<void> {
+  expect(run.error).toBeUndefined();
+  expect(run.result).toBe('success');
+  // fence and replica removal reached
+  expect(run.steps.find((s) => s.id === 'mysql.source.fence')!.status).toBe('done');
+  expect(run.steps.find((s) => s.id === 'mysql.replica.remove')!.status).toBe('done');
+  // exactly one writable side, and the endpoint on it
+  expect(await readOnly(world, 'source')).toBe(true);
+  expect(await readOnly(world, 'target')).toBe(false);
+  expect((await new LocalMysqlPlatform(world.sandbox).endpointTarget()).pointsTo).toBe('target');
+  // the target no longer replicates from the old source
+  expect(await query(world, 'target', 'SHOW SLAVE STATUS')).toEqual([]);
+  // writes go on through the endpoint, and every acknowledged one is there
+  const acknowledgedBefore = world.load.attempts.filter((a) => a.acknowledged).length;
+  await sleep(700);
+  await world.load.stop();
+  expect(world.load.attempts.filter((a) => a.acknowledged).length).toBeGreaterThan(acknowledgedBefore);
+  const admin = await connect(world.sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });
+  const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
+  await admin.end();
+  const writes = summariseWrites(world.load.attempts, present);
+  expect(writes.acknowledged).toBeGreaterThan(100);
+  expect(writes.lost).toBe(0);
+}
+
+const phase = (name: string) => (facts: Facts) => facts.switchPhase === name;
+
+describe('MySQL-family switch resumed after a kill, on real servers', () => {
+  test.each(['freezing', 'frozen', 'caught-up'])('killed right after the switch sub-phase "%s" (traffic not moved): --resume finishes the switch with checksums verified', async (killAt) => {
+    await withWorld(async (world) => {
+      // GIVEN a run killed with the source frozen and the target not promoted
+      const runId = await runUntilKilled(world, phase(killAt));
+      expect(statusFromJournal(new Journal(world.stateDir, runId).read()).facts.switchPhase).toBe(killAt);
+      // WHEN a fresh process resumes it
+      const run = await resume(world, runId);
+      // THEN the switch ran again from the actual state (the freeze is idempotent) and finished
+      await expectFinishedOnTarget(world, run);
+      expect(run.facts.checksumsVerified).toBe(true);
+      expect((run.facts.checksums as { match: boolean }).match).toBe(true);
+    });
+  });
+
+  test.each(['promoted', 'endpoint-moved', 'recycled'])(
+    'killed right after the switch sub-phase "%s": --resume finishes forward (never reopens the source, never re-points the target), checksums honestly NOT verified',
+    async (killAt) => {
+      await withWorld(async (world) => {
+        // GIVEN a run killed after the target was promoted
+        const runId = await runUntilKilled(world, phase(killAt));
+        // WHEN a fresh process resumes it
+        const run = await resume(world, runId);
+        // THEN it finished forward on the target
+        await expectFinishedOnTarget(world, run);
+        expect(run.facts.switchResumed).toBe('forward');
+        // and says the proof is incomplete, and how to complete it, instead of being stuck
+        expect(run.facts.checksumsVerified).toBe(false);
+        expect(String(run.facts.checksumsNotVerifiedReason)).toMatch(/snapshots were lost.*point-in-time restore of the target/);
+        expect(run.steps.find((s) => s.id === 'mysql.verify.checksums')!.status).toBe('done');
+      });
+    },
+  );
+
+  test('an endpoint change that fails after the promotion, with the endpoint still on the source: the target steps back and the source reopens (never both writable)', async () => {
+    await withWorld(async (world) => {
+      // GIVEN a platform whose endpoint change fails without moving anything
+      const real = new LocalMysqlPlatform(world.sandbox);
+      const failing = Object.assign(Object.create(real) as LocalMysqlPlatform, {
+        switchEndpoint: async () => {
+          throw new Error('HAProxy admin socket: connection refused');
+        },
+      });
+      const runtime = new Map<string, unknown>();
+      world.runtimes.push(runtime);
+      // WHEN the switch runs
+      const run = await runRunbook({ runbook: mysqlEncryptRunbook(failing, settings), environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime });
+      // THEN it aborted, saying so
+      expect(run.result).toBe('aborted');
+      expect(run.error).toMatch(/endpoint change failed .*still points at the source.*target was made read-only.*source was reopened/);
+      // and only the source is writable, the target replicates again, the endpoint stayed
+      expect(await readOnly(world, 'source')).toBe(false);
+      expect(await readOnly(world, 'target')).toBe(true);
+      const replication = await query<{ Slave_SQL_Running: string; Last_SQL_Error: string }>(world, 'target', 'SHOW SLAVE STATUS');
+      expect(replication[0].Slave_SQL_Running).toBe('Yes');
+      expect((await real.endpointTarget()).pointsTo).toBe('source');
+      // and a resume (the endpoint works again) finishes the cutover with nothing lost
+      const resumed = await resume(world, run.runId);
+      await expectFinishedOnTarget(world, resumed);
+    });
+  });
+
+  test('killed inside mysql.replication.start after CHANGE MASTER: --resume keeps the configuration (no events replayed from the start coordinates)', async () => {
+    await withWorld(async (world) => {
+      // GIVEN a run killed right after replication was configured and started
+      const runId = await runUntilKilled(world, (facts) => typeof facts.replicationStartedAt === 'string');
+      // and the target has applied writes past the start coordinates since
+      await sleep(1500);
+      const before = (await query<{ Exec_Master_Log_Pos: string; Relay_Master_Log_File: string }>(world, 'target', 'SHOW SLAVE STATUS'))[0];
+      // WHEN a fresh process resumes it
+      const run = await resume(world, runId);
+      // THEN replication was kept, not reconfigured (a replay would break it on duplicate keys)
+      expect(run.facts.replicationResumed).toBe(true);
+      expect(before.Relay_Master_Log_File).toBeTruthy();
+      await expectFinishedOnTarget(world, run);
+      expect((run.facts.checksums as { match: boolean }).match).toBe(true);
+    });
+  });
+});

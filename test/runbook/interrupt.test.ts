@@ -1,0 +1,94 @@
+import { rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runRunbook } from '../../lib/runbook/engine';
+import { Journal, statusFromJournal } from '../../lib/runbook/journal';
+import type { Runbook, Step } from '../../lib/runbook/step';
+import { silentLogger } from '../../lib/util/log';
+import { statusLines } from '../../lib/cli/cutover';
+import { exitCodeOf, reportFromRun, summaryText } from '../../lib/report';
+
+/** Steps that log what ran; `signalDuring` sends SIGINT (to this process's listeners) inside that step. */
+function runbook(calls: string[], signalDuring: string, extra: Partial<Record<string, Partial<Step>>> = {}): Runbook {
+  const step = (id: string, options: Partial<Step> = {}): Step => ({
+    id,
+    kind: 'action',
+    describe: () => [id],
+    async apply() {
+      calls.push(id);
+      if (id === signalDuring) process.emit('SIGINT', 'SIGINT');
+      return {};
+    },
+    ...options,
+    ...extra[id],
+  });
+  return { flow: 'test.flow', summary: [], steps: [step('test.copy'), step('test.switch', { irreversible: true }), step('test.verify', { runThroughInterrupt: true }), step('test.fence')] };
+}
+
+const created: string[] = [];
+const stateDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rc-interrupt-'));
+  created.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
+  test('before the switch: the step in progress finishes, the run stops at the boundary, and the journal ends with run-end "interrupted"', async () => {
+    const calls: string[] = [];
+    const dir = stateDir();
+    const listenersBefore = process.listenerCount('SIGINT');
+    const run = await runRunbook({ runbook: runbook(calls, 'test.copy'), environment: 'test', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true });
+    expect(calls).toEqual(['test.copy']);
+    expect(run.result).toBe('interrupted');
+    expect(run.steps.map((s) => s.status)).toEqual(['done', 'not-run', 'not-run', 'not-run']);
+    // the handlers are gone with the run
+    expect(process.listenerCount('SIGINT')).toBe(listenersBefore);
+    const status = statusFromJournal(new Journal(dir, run.runId).read());
+    expect(status.result).toBe('interrupted');
+    expect(status.interrupted).toEqual({ signal: 'SIGINT', step: 'test.copy', before: 'test.switch' });
+    // status names the interruption and the exact next command
+    const { lines, exitCode } = statusLines(dir, run.runId);
+    expect(lines).toContain('interrupted by SIGINT during test.copy; stopped before test.switch');
+    expect(lines).toContain(`next: resume with: zx scripts/cutover.mjs --env test --execute --resume ${run.runId}`);
+    expect(exitCode).toBe(130);
+  });
+
+  test('during the switch: the switch finishes, verification that needs its in-memory state still runs, then the run stops before the fence', async () => {
+    const calls: string[] = [];
+    const run = await runRunbook({ runbook: runbook(calls, 'test.switch'), environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true });
+    expect(calls).toEqual(['test.copy', 'test.switch', 'test.verify']);
+    expect(run.result).toBe('interrupted');
+    const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date() });
+    expect(report.interrupted).toEqual({ before: 'test.fence' });
+    expect(summaryText(report)).toContain('interrupted before test.fence: the run stopped at a step boundary and can be continued');
+    expect(exitCodeOf(report)).toBe(130);
+  });
+
+  test('a local rehearsal interrupted: status says run it again, never "resume with"', async () => {
+    const dir = stateDir();
+    const run = await runRunbook({ runbook: runbook([], 'test.copy'), environment: 'local', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true, options: { rehearsal: true } });
+    const { lines } = statusLines(dir, run.runId);
+    expect(lines.some((l) => l.includes('resume with'))).toBe(false);
+    expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: zx scripts/cutover.mjs --env local --execute');
+  });
+});
+
+describe('a run that finished without verified checksums is not green', () => {
+  test('summary says "checksums: NOT VERIFIED — <reason>", the report has it, the exit code is 4', async () => {
+    const reason = 'the switch-time consistent snapshots were lost; compare the frozen source with a point-in-time restore';
+    const steps: Runbook = { flow: 'test.flow', summary: [], steps: [{ id: 'test.verify', kind: 'action', describe: () => [], apply: async () => ({ checksumsVerified: false, checksumsNotVerifiedReason: reason }) }] };
+    const run = await runRunbook({ runbook: steps, environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger });
+    const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date() });
+    expect(report.result).toBe('success');
+    expect(report.checksumsVerified).toBe(false);
+    expect(report.checksumsNotVerifiedReason).toBe(reason);
+    expect(summaryText(report)).toContain(`checksums: NOT VERIFIED — ${reason}`);
+    expect(exitCodeOf(report)).toBe(4);
+    // verified checksums stay exit 0; differing ones stay 1
+    expect(exitCodeOf({ ...report, checksumsVerified: true, checksums: { match: true, tables: [] } })).toBe(0);
+    expect(exitCodeOf({ ...report, checksumsVerified: true, checksums: { match: false, tables: [] } })).toBe(1);
+  });
+});
