@@ -229,6 +229,7 @@ export interface FlowRunnerInput {
 
 async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, stateDir: string, log: Logger, out: (line: string) => void): Promise<number> {
   // Loaded lazily so that a MySQL rehearsal does not load the AWS SDK or pg, and vice versa.
+  if (environment.platform === 'sandbox') return (require('./sandbox-run') as typeof import('./sandbox-run')).runOnSandbox({ environment, args, stateDir, log, out });
   if (args.engine === 'postgres') return (require('./postgres') as typeof import('./postgres')).runPostgres({ environment, args, stateDir, log, out });
   if (environment.platform === 'aws') return (require('./aws') as typeof import('./aws')).runAws({ environment, args, stateDir, log, out });
   const settings = mysqlSettings(environment, args);
