@@ -199,7 +199,8 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
   }
   try {
     const environment = args.env ? loadEnvironment(args.env) : undefined;
-    const stateDir = resolve(environment?.stateDir ?? '.rds-cutover');
+    // RDS_CUTOVER_STATE_DIR: tests (and the fault matrix) keep journals out of the checkout's .rds-cutover.
+    const stateDir = resolve(process.env.RDS_CUTOVER_STATE_DIR || environment?.stateDir || '.rds-cutover');
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
     return await runFlow(environment!, args, stateDir, log, out);
   } catch (error) {

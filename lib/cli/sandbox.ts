@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, rmdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { loadEnvironment } from '../../config/cutover';
 import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
@@ -103,6 +103,11 @@ export async function sandboxDown(stateDir: string, engine: SandboxEngine): Prom
   const folder = sandboxFolder(stateDir, engine);
   if (!existsSync(folder)) return false;
   await removeSandboxFolders([folder]);
+  try {
+    rmdirSync(dirname(folder)); // .rds-cutover/sandbox, when no other engine's sandbox is left
+  } catch {
+    /* not empty */
+  }
   return true;
 }
 
@@ -121,7 +126,7 @@ export async function runSandboxCommand(argv: string[], io: { out?: (line: strin
     return EXIT.ok;
   }
   const log = io.log ?? createLogger({ verbose: args.verbose });
-  const stateDir = resolve(loadEnvironment('sandbox').stateDir);
+  const stateDir = resolve(process.env.RDS_CUTOVER_STATE_DIR || loadEnvironment('sandbox').stateDir);
   try {
     if (args.command === 'up') {
       for (const engine of args.engines) {
