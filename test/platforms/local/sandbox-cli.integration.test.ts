@@ -78,10 +78,13 @@ describe('npm run sandbox -- up|status|down, and --env sandbox', () => {
   });
 
   test('--env sandbox without a sandbox up refuses with exit 2 and names the command that fixes it', async () => {
+    const runs = () => (existsSync(join(stateDir, 'runs')) ? readdirSync(join(stateDir, 'runs')) : []);
+    const before = runs();
     const result = await run('cutover.mjs', ['--env', 'sandbox', '--execute']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/No sandbox is up .*npm run sandbox -- up --engine mysql/);
-    expect(existsSync(join(stateDir, 'runs'))).toBe(false);
+    // nothing started: no new run journal
+    expect(runs()).toEqual(before);
   });
 
   test('up replaces a stale sandbox (its servers gone) with a fresh one', async () => {
