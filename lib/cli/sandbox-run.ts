@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
-import { EXIT, UsageError, type FlowRunnerInput } from './cutover';
+import type { CutoverEnvironment } from '../../config/cutover';
+import type { Logger } from '../util/log';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
@@ -8,12 +9,37 @@ import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../platforms/local/sandbox-state';
 import { reportFromRun, summaryText, writeReport } from '../report';
 
+// Not imported from ./cutover, which loads this module lazily: that would be an import cycle.
+const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
+
+/** What lib/cli/cutover.ts hands over (its FlowRunnerInput). */
+export interface SandboxRunInput {
+  environment: CutoverEnvironment;
+  args: { engine: string; execute: boolean; resume?: string; report?: string; hooks: string[]; switchTimeoutMs?: number; lagThresholdMs?: number; loadCommand?: string; loadRate?: number; loadConnections?: number; fault?: string; keepSandbox: boolean };
+  stateDir: string;
+  log: Logger;
+  out: (line: string) => void;
+}
+
+/** Bad input: said once, exit 2, nothing started. */
+class UsageError extends Error {}
+
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up` left running, as
  * against AWS: journal, `--resume RUN_ID` after a kill, hooks, report. No load is started: the
  * user's workload writes to the endpoint `npm run sandbox -- status` prints.
  */
-export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
+export async function runOnSandbox(input: SandboxRunInput): Promise<number> {
+  try {
+    return await runFlowOnSandbox(input);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    input.log.error(error.message);
+    return EXIT.usage;
+  }
+}
+
+async function runFlowOnSandbox(input: SandboxRunInput): Promise<number> {
   const { environment, args, stateDir, log, out } = input;
   if (args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox) {
     throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
