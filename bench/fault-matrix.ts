@@ -228,7 +228,7 @@ export async function runMysqlFaultPoint(options: FaultPointOptions): Promise<Fa
     const checksums = status.facts.checksums as { match?: boolean } | undefined;
     if (finished && checksums?.match !== true) problems.push(`verification: ${checksums ? 'checksums differ' : 'not done'}`);
     const recovered = finished && writes.lost === 0 && sampler.bothWritable === 0 && problems.length === 0 && note === '';
-    if (!finished) problems.unshift(`run ${status.result}${status.failed ? ` at ${status.failed.step}` : ''}: ${failureLine || status.failed?.error || ''}`.trim());
+    if (!finished) problems.unshift(`run ${status.result}${status.failed ? ` at ${status.failed.step}` : ''}: ${status.failed?.error || failureLine}`.trim());
     return {
       point,
       outcome: recovered ? 'recovered' : note ? 'unclear' : 'not-recovered',
