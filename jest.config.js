@@ -9,6 +9,9 @@ module.exports = {
   // Per-project timeouts are not a Jest 29 option; integration tests start real servers.
   testTimeout: 300000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  // One temp root per run (TMPDIR), checked and removed at the end: test/support/global-*.js.
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
   projects: [
     {
       displayName: 'unit',

@@ -50,8 +50,12 @@ export const rehearsalSchema = z
 export const environmentSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'expected a lower-case environment name such as "prod"' }),
-    /** `local`: the rehearsal sandbox on this machine; `aws`: real RDS/Aurora. */
-    platform: z.enum(['local', 'aws'], { error: 'expected "local" (rehearsal sandbox) or "aws"' }),
+    /**
+     * `local`: the rehearsal sandbox on this machine (started and stopped by each run);
+     * `sandbox`: servers `npm run sandbox -- up` left running, used like AWS (journal, --resume, no built-in load);
+     * `aws`: real RDS/Aurora.
+     */
+    platform: z.enum(['local', 'sandbox', 'aws'], { error: 'expected "local" (rehearsal sandbox), "sandbox" (npm run sandbox -- up) or "aws"' }),
     /** Where run journals and reports are kept. @default '.rds-cutover' */
     stateDir: z.string().min(1).default('.rds-cutover'),
     mysql: mysqlSettingsSchema.optional(),

@@ -242,7 +242,8 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
   try {
     if (args.env === 'aws-emulated' && args.command === 'run') return await rehearseEmulatedAws(args, log, out);
     const environment = args.env ? loadEnvironment(args.env) : undefined;
-    const stateDir = resolve(environment?.stateDir ?? '.rds-cutover');
+    // RDS_CUTOVER_STATE_DIR: tests (and the fault matrix) keep journals out of the checkout's .rds-cutover.
+    const stateDir = resolve(process.env.RDS_CUTOVER_STATE_DIR || environment?.stateDir || '.rds-cutover');
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
     if (args.breakLock && environment!.platform !== 'aws') {
       const released = await runLockFor(environment!, stateDir).breakLock(args.breakLock);
@@ -349,6 +350,7 @@ export interface FlowRunnerInput {
 
 async function runFlow(environment: CutoverEnvironment, args: CutoverArgs, stateDir: string, log: Logger, out: (line: string) => void): Promise<number> {
   // Loaded lazily so that a MySQL rehearsal does not load the AWS SDK or pg, and vice versa.
+  if (environment.platform === 'sandbox') return (require('./sandbox-run') as typeof import('./sandbox-run')).runOnSandbox({ environment, args, stateDir, log, out });
   if (args.engine === 'postgres') return (require('./postgres') as typeof import('./postgres')).runPostgres({ environment, args, stateDir, log, out });
   if (environment.platform === 'aws') return (require('./aws') as typeof import('./aws')).runAws({ environment, args, stateDir, log, out });
   const settings = mysqlSettings(environment, args);

@@ -5,6 +5,7 @@ import { deferProcessGroupSignals } from '../util/process-group';
 import { Journal, newRunId, statusFromJournal } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
+import { withKillPoint } from './kill-point';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
 export type StepStatus = 'done' | 'skipped' | 'checked' | 'planned' | 'failed' | 'aborted' | 'not-run';
@@ -89,7 +90,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   const runId = options.resumeRunId ?? newRunId();
   const facts: Facts = {};
   let finished: string[] = [];
-  const journal = options.dryRun ? undefined : new Journal(options.stateDir, runId);
+  const journal = options.dryRun ? undefined : withKillPoint(new Journal(options.stateDir, runId));
 
   if (options.resumeRunId) {
     if (options.dryRun) throw new Error('--resume continues an executed run; add --execute');

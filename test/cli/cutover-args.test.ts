@@ -66,6 +66,9 @@ describe('cutover command line', () => {
   test('status shows where a failed run stands and how to resume it', async () => {
     // GIVEN a run whose second step failed, journaled under ./.rds-cutover
     const previous = process.cwd();
+    // This test is about the default ./.rds-cutover: the test run's RDS_CUTOVER_STATE_DIR would override it.
+    const stateDirOverride = process.env.RDS_CUTOVER_STATE_DIR;
+    delete process.env.RDS_CUTOVER_STATE_DIR;
     process.chdir(mkdtempSync(join(tmpdir(), 'rc-status-')));
     try {
       const runbook: Runbook = {
@@ -87,6 +90,7 @@ describe('cutover command line', () => {
       expect(out).toContain('failed at mysql.replica.create: no capacity');
       expect(out).toContain(`next: resume with: zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
     } finally {
+      if (stateDirOverride !== undefined) process.env.RDS_CUTOVER_STATE_DIR = stateDirOverride;
       process.chdir(previous);
     }
   });

@@ -2,7 +2,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import type { ProcessGroup } from '../../util/process-group';
+import { ProcessGroup } from '../../util/process-group';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import type { Logger } from '../../util/log';
@@ -22,6 +22,8 @@ export class Haproxy {
   readonly socketPath: string;
   port = 0;
   private process: ChildProcess | undefined;
+  /** HAProxy started by another process (a persistent sandbox), known by its pid only. */
+  private adoptedPid: number | undefined;
 
   constructor(private readonly options: { baseDir: string; group: ProcessGroup; log: Logger; backendName?: string }) {
     this.dir = join(options.baseDir, 'haproxy');
@@ -59,6 +61,16 @@ backend ${this.backend}
     this.process = this.options.group.start('haproxy', '/usr/sbin/haproxy', ['-db', '-f', configFile]);
     await waitFor('HAProxy admin socket', async () => ((await this.command('show info')).includes('Pid:') ? true : undefined), { timeoutMs: 15000, intervalMs: 50 });
     this.options.log.debug(`haproxy listening on 127.0.0.1:${this.port}`);
+  }
+
+  /** Take over an HAProxy another process started (recorded in a persistent sandbox's state). */
+  adopt(port: number, pid: number): void {
+    this.port = port;
+    this.adoptedPid = pid;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid ?? this.adoptedPid;
   }
 
   /** Send one or more runtime API commands (joined with `;`) and return the reply. */
@@ -113,6 +125,8 @@ backend ${this.backend}
 
   async stop(): Promise<void> {
     if (this.process) await this.options.group.stopProcess(this.process, 5000);
+    else if (this.adoptedPid !== undefined) await ProcessGroup.stopPid(this.adoptedPid, this.dir, 5000);
     this.process = undefined;
+    this.adoptedPid = undefined;
   }
 }

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
@@ -57,7 +58,10 @@ export class LocalMysqlPlatform implements MysqlPlatform {
       if (status) return { replicaId: 'replica' };
       await this.sandbox.removeInstance('replica');
     }
-    const backup = await this.sandbox.instance('source').backup(join(this.sandbox.baseDir, `backup-replica-${context.runId}`));
+    // A run killed while copying leaves a partial folder: mariadb-backup refuses a non-empty one.
+    const backupDir = join(this.sandbox.baseDir, `backup-replica-${context.runId}`);
+    rmSync(backupDir, { recursive: true, force: true });
+    const backup = await this.sandbox.instance('source').backup(backupDir);
     if (!backup.binlogFile) throw new Error('mariadb-backup did not record the source binlog position');
     const replica = this.sandbox.newInstance('replica', 2);
     await replica.restoreFrom(backup.dir);
@@ -70,7 +74,9 @@ export class LocalMysqlPlatform implements MysqlPlatform {
 
   async cloneTarget(context: StepContext): Promise<Facts> {
     if (this.sandbox.instances.has('target')) return { targetId: 'target' };
-    const backup = await this.sandbox.instance('replica').backup(join(this.sandbox.baseDir, `backup-target-${context.runId}`));
+    const backupDir = join(this.sandbox.baseDir, `backup-target-${context.runId}`);
+    rmSync(backupDir, { recursive: true, force: true });
+    const backup = await this.sandbox.instance('replica').backup(backupDir);
     const target = this.sandbox.newInstance('target', 3);
     await target.restoreFrom(backup.dir);
     return { targetId: 'target' };

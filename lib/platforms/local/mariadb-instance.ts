@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
-import { dieWithParent, type ProcessGroup } from '../../util/process-group';
+import { dieWithParent, ProcessGroup } from '../../util/process-group';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import type { Logger } from '../../util/log';
@@ -28,6 +28,8 @@ export interface MariadbInstanceOptions {
    * @default - no TLS (the rehearsal sandbox on loopback)
    */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
+  onStarted?: (instance: MariadbInstance) => void;
 }
 
 /**
@@ -41,6 +43,8 @@ export class MariadbInstance {
   readonly configFile: string;
   port = 0;
   private process: ChildProcess | undefined;
+  /** A server started by another process (a persistent sandbox), known by its pid only. */
+  private adoptedPid: number | undefined;
 
   constructor(private readonly options: MariadbInstanceOptions) {
     this.dir = join(options.baseDir, options.name);
@@ -113,9 +117,17 @@ export class MariadbInstance {
     return { dir: targetDir, binlogFile: file, binlogPosition: Number(position) };
   }
 
+  /** Take over a server another process started (recorded in a persistent sandbox's state). */
+  adopt(port: number, pid: number): void {
+    this.port = port;
+    this.adoptedPid = pid;
+  }
+
   async start(): Promise<void> {
     const child = this.options.group.start(this.options.name, '/usr/sbin/mariadbd', [`--defaults-file=${this.configFile}`]);
     this.process = child;
+    this.adoptedPid = undefined;
+    this.options.onStarted?.(this);
     let onExit: ((code: number | null) => void) | undefined;
     const exited = new Promise<never>((_, reject) => {
       onExit = (code) => reject(new Error(`mariadbd ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`));
@@ -138,11 +150,13 @@ export class MariadbInstance {
 
   async stop(): Promise<void> {
     if (this.process) await this.options.group.stopProcess(this.process, 30000);
+    else if (this.adoptedPid !== undefined) await ProcessGroup.stopPid(this.adoptedPid, this.dir, 30000);
     this.process = undefined;
+    this.adoptedPid = undefined;
   }
 
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.process?.pid ?? this.adoptedPid;
   }
 
   private async writeConfig(): Promise<void> {

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessGroup } from '../../util/process-group';
-import { generatePassword } from '../../util/secrets';
+import { generatePassword, registerSecret } from '../../util/secrets';
 import type { Logger } from '../../util/log';
 import { connect } from '../../engines/mysql/connection';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
@@ -10,6 +10,7 @@ import { ensureDebianPackages, MARIADB_REQUIREMENTS } from './debian-packages';
 import { MariadbInstance } from './mariadb-instance';
 import { Haproxy } from './haproxy';
 import { InstanceRegistry } from './instance-registry';
+import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState } from './sandbox-state';
 
 export const SANDBOX_DATABASE = 'app';
 export const SANDBOX_APP_USER = 'app';
@@ -20,7 +21,16 @@ export interface MysqlSandboxOptions {
   seedRows?: number;
   /** Keep the temp folder after stopping (for debugging a failed rehearsal). */
   keepFiles?: boolean;
+  /**
+   * A sandbox that outlives this process (`npm run sandbox -- up`): servers live in this
+   * folder, have no parent-death signal, and are recorded in its sandbox.json.
+   * @default - a fresh temp folder whose servers die with this process
+   */
+  persistentFolder?: string;
 }
+
+const SECRET_ROOT = 'mysqlRootPassword';
+const SECRET_APP = 'mysqlAppPassword';
 
 /**
  * The local world a MySQL-family rehearsal runs in: a MariaDB source with sample data and an
@@ -29,17 +39,33 @@ export interface MysqlSandboxOptions {
  * free loopback ports and is stopped by `stop()` (also on Ctrl-C, through ProcessGroup).
  */
 export class MysqlSandbox {
-  readonly group = new ProcessGroup();
+  readonly group: ProcessGroup;
   readonly baseDir: string;
-  readonly rootPassword = generatePassword();
-  readonly appPassword = generatePassword();
+  readonly rootPassword: string;
+  readonly appPassword: string;
   readonly instances = new InstanceRegistry<MariadbInstance>();
   readonly haproxy: Haproxy;
   private stopped = false;
+  private createdAt = new Date().toISOString();
 
-  private constructor(private readonly options: MysqlSandboxOptions) {
-    this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mysql-'));
+  private constructor(private readonly options: MysqlSandboxOptions, secrets?: { root: string; app: string }) {
+    if (options.persistentFolder) {
+      this.baseDir = options.persistentFolder;
+      mkdirSync(join(this.baseDir, 'logs'), { recursive: true, mode: 0o700 });
+      this.group = new ProcessGroup({ persistentLogDir: join(this.baseDir, 'logs') });
+    } else {
+      this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mysql-'));
+      markRehearsalOwner(this.baseDir);
+      this.group = new ProcessGroup();
+    }
+    this.rootPassword = secrets?.root ?? generatePassword();
+    this.appPassword = secrets?.app ?? generatePassword();
     this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
+  }
+
+  /** True for a sandbox that outlives this process (`npm run sandbox -- up`). */
+  get persistent(): boolean {
+    return this.options.persistentFolder !== undefined;
   }
 
   get log(): Logger {
@@ -48,12 +74,17 @@ export class MysqlSandbox {
 
   static async start(options: MysqlSandboxOptions): Promise<MysqlSandbox> {
     ensureDebianPackages(MARIADB_REQUIREMENTS, options.log);
+    if (!options.persistentFolder) {
+      const removed = await removeAbandonedRehearsals();
+      if (removed.length > 0) options.log.info(`removed ${removed.length} sandbox folder(s) left by killed rehearsals: ${removed.join(', ')}`);
+    }
     const sandbox = new MysqlSandbox(options);
     try {
       const source = sandbox.newInstance('source', 1);
       await source.initialise();
       await sandbox.seed(source.endpoint(), options.seedRows ?? 20000);
       await sandbox.haproxy.start({ host: '127.0.0.1', port: source.port });
+      sandbox.saveState();
       options.log.info(`sandbox: source MariaDB on 127.0.0.1:${source.port}, application endpoint (HAProxy) on 127.0.0.1:${sandbox.haproxy.port}, files in ${sandbox.baseDir}`);
       return sandbox;
     } catch (error) {
@@ -62,16 +93,52 @@ export class MysqlSandbox {
     }
   }
 
+  /**
+   * A sandbox another process brought up (`npm run sandbox -- up`), read from its folder: the
+   * servers keep running when this process ends, and servers it adds (replica, target) do too,
+   * so that a killed run can be resumed against them.
+   */
+  static attach(folder: string, log: Logger): MysqlSandbox {
+    const recorded = readSandboxState(folder);
+    if (!recorded || recorded.state.engine !== 'mysql') throw new Error(`No MySQL sandbox in ${folder}: start one with npm run sandbox -- up --engine mysql`);
+    const { state, secrets } = recorded;
+    const sandbox = new MysqlSandbox({ log, persistentFolder: folder }, { root: registerSecret(secrets[SECRET_ROOT]), app: registerSecret(secrets[SECRET_APP]) });
+    sandbox.createdAt = state.createdAt;
+    for (const server of state.servers) sandbox.newInstance(server.name, server.serverId ?? 1).adopt(server.port, server.pid);
+    sandbox.haproxy.adopt(state.endpoint.port, state.endpoint.pid);
+    return sandbox;
+  }
+
   newInstance(name: string, serverId: number): MariadbInstance {
-    return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log }));
+    return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, onStarted: () => this.saveState() }));
   }
 
   instance(name: string): MariadbInstance {
     return this.instances.get(name);
   }
 
-  removeInstance(name: string): Promise<void> {
-    return this.instances.remove(name);
+  async removeInstance(name: string): Promise<void> {
+    await this.instances.remove(name);
+    this.saveState();
+  }
+
+  /** A persistent sandbox records where its servers run (also right after each start). */
+  private saveState(): void {
+    if (!this.persistent) return;
+    const state: SandboxState = {
+      engine: 'mysql',
+      createdAt: this.createdAt,
+      folder: this.baseDir,
+      serversDir: this.baseDir,
+      endpoint: { kind: 'haproxy', host: '127.0.0.1', port: this.haproxy.port, pid: this.haproxy.pid ?? 0, user: SANDBOX_APP_USER, database: SANDBOX_DATABASE },
+      servers: this.instances.values().filter((i) => i.pid !== undefined).map((i) => ({ name: i.name, pid: i.pid!, port: i.port, serverId: i.serverId })),
+    };
+    writeSandboxState(state, { [SECRET_ROOT]: this.rootPassword, [SECRET_APP]: this.appPassword });
+  }
+
+  /** Let go of a persistent sandbox without stopping anything (the end of a run against it). */
+  detach(): void {
+    this.stopped = true;
   }
 
   /** The application's view: the app account through the switch point. */
@@ -91,6 +158,11 @@ export class MysqlSandbox {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.persistent) {
+      // Servers of a persistent sandbox may have been started by other processes: stop by pid.
+      await this.haproxy.stop().catch(() => undefined);
+      for (const instance of this.instances.values().reverse()) await instance.stop().catch(() => undefined);
+    }
     await this.group.stopAll();
     if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from './debian-packages';
 import { openForPostgres, PostgresInstance } from './postgres-instance';
 import { Pgbouncer, type PgbouncerUser } from './pgbouncer';
+import { markRehearsalOwner, removeAbandonedRehearsals } from './sandbox-state';
 
 export const PG_SANDBOX_DATABASE = 'app';
 export const PG_SANDBOX_APP_USER = 'app';
@@ -42,6 +43,7 @@ export class PostgresSandbox {
 
   private constructor(private readonly options: PostgresSandboxOptions) {
     this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-pg-'));
+    markRehearsalOwner(this.baseDir);
     openForPostgres(this.baseDir);
     this.pgbouncer = new Pgbouncer({
       baseDir: this.baseDir,
@@ -55,6 +57,8 @@ export class PostgresSandbox {
 
   static async start(options: PostgresSandboxOptions): Promise<PostgresSandbox> {
     ensureDebianPackages(POSTGRES_REQUIREMENTS, options.log);
+    const removed = await removeAbandonedRehearsals();
+    if (removed.length > 0) options.log.info(`removed ${removed.length} sandbox folder(s) left by killed rehearsals: ${removed.join(', ')}`);
     const sandbox = new PostgresSandbox(options);
     try {
       const source = await sandbox.newInstance('source', PG_SANDBOX_SOURCE_VERSION);

@@ -1,0 +1,265 @@
+/**
+ * The fault matrix's machinery (bench/faults.ts runs it; a jest test runs a few points).
+ * One point: a fresh `npm run sandbox -- up`, a write load through its endpoint from this
+ * process, the real CLI (`--env sandbox --execute`) SIGKILLed at a journal entry through the
+ * RDS_CUTOVER_KILL_AT hook, `--resume` until it finishes, then the invariants:
+ *   finished      the run ended successfully, fence and replica removal reached;
+ *   lost          every acknowledged write is readable through the endpoint;
+ *   bothWritable  never both sides writable for the application (sampled during the run);
+ *   replayed      the target has no replication configured or failed, the unchanged tables have
+ *                 equal row counts on both sides, every load row of the frozen source is on the target.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect, rows, type Connection } from '../lib/engines/mysql/connection';
+import { summariseWrites, WriteLoad } from '../lib/load/write-load';
+import { mysqlWriteClient } from '../lib/load/mysql-write-client';
+import { Journal, statusFromJournal, type JournalEntry } from '../lib/runbook/journal';
+import { KILL_AT_ENV, killPointOf } from '../lib/runbook/kill-point';
+import { readSandboxState, sandboxFolder, type SandboxState } from '../lib/platforms/local/sandbox-state';
+import { sandboxDown, sandboxUp } from '../lib/cli/sandbox';
+import { silentLogger } from '../lib/util/log';
+import { sleep } from '../lib/util/time';
+
+const ROOT = resolve(__dirname, '..');
+const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
+
+export interface FaultOutcome {
+  point: string;
+  outcome: 'recovered' | 'not-recovered' | 'unclear';
+  lost: number;
+  bothWritable: number;
+  resumes: number;
+  note: string;
+  /** The journal of the run (the baseline's gives the points). */
+  journal?: JournalEntry[];
+}
+
+export interface FaultPointOptions {
+  /** Journal entry to kill at; undefined: a clean run (the baseline). */
+  point?: string;
+  seedRows?: number;
+  load?: { connections: number; ratePerSecond: number };
+  maxResumes?: number;
+  log?: (line: string) => void;
+}
+
+/** The kill points of a finished run's journal, in order (new sub-phases show up by themselves). */
+export function killPointsOf(entries: JournalEntry[]): string[] {
+  const progress = new Map<string, number>();
+  const points: string[] = [];
+  for (const entry of entries) {
+    let count = 0;
+    if (entry.type === 'step-progress') {
+      count = (progress.get(entry.step) ?? 0) + 1;
+      progress.set(entry.step, count);
+    }
+    const point = killPointOf(entry, count);
+    if (point && !points.includes(point)) points.push(point);
+  }
+  return points;
+}
+
+function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  return new Promise((resolvePromise) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
+    delete env[KILL_AT_ENV];
+    if (killAt) env[KILL_AT_ENV] = killAt;
+    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('close', (code, signal) => resolvePromise({ code, signal, output }));
+  });
+}
+
+/**
+ * Samples, every ~50 ms, whether the application could write on the source and on the target:
+ * read_only OFF and its account unlocked. The target is read first: the switch freezes the
+ * source before it opens the target, so "target writable, then source writable" in one sample
+ * can only mean both really were.
+ */
+class WritabilitySampler {
+  bothWritable = 0;
+  /** Samples with both writable while the target was not yet set up to replicate (no route to it yet). */
+  bothBeforeReplication = 0;
+  samples = 0;
+  private running = true;
+  private readonly loop: Promise<void>;
+  private connections = new Map<string, Connection>();
+
+  constructor(private readonly folder: string, private readonly rootPassword: string, private readonly runsDir: string) {
+    this.loop = this.run();
+  }
+
+  private async writable(state: SandboxState, name: string): Promise<boolean> {
+    const server = state.servers.find((s) => s.name === name);
+    if (!server) return false;
+    const key = `${name}:${server.port}`;
+    try {
+      let connection = this.connections.get(key);
+      if (!connection) {
+        connection = await connect({ name, host: '127.0.0.1', port: server.port, user: 'root', password: this.rootPassword }, { connectTimeoutMs: 1000 });
+        this.connections.set(key, connection);
+      }
+      const [row] = await rows<{ ro: number | string; locked: string | null }>(connection, "SELECT @@global.read_only AS ro, (SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = 'app' LIMIT 1) AS locked");
+      return Number(row.ro) === 0 && row.locked !== 'true';
+    } catch {
+      const broken = this.connections.get(key);
+      this.connections.delete(key);
+      broken?.destroy();
+      return false; // unreachable: the application cannot write there either
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const state = readSandboxState(this.folder)?.state;
+      if (state) {
+        const target = await this.writable(state, 'target');
+        const source = await this.writable(state, 'source');
+        this.samples += 1;
+        if (target && source) {
+          // Until replication to it starts the clone is an island the application has no route
+          // to (HAProxy keeps its slot parked; on AWS its endpoint is unpublished): counted apart.
+          if (this.replicationStarted()) this.bothWritable += 1;
+          else this.bothBeforeReplication += 1;
+        }
+      }
+      await sleep(50);
+    }
+  }
+
+  private replicationStarted(): boolean {
+    try {
+      return readdirSync(this.runsDir).some((run) => new Journal(join(this.runsDir, '..'), run).read().some((e) => e.type === 'step-done' && e.step === 'mysql.replication.start'));
+    } catch {
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    for (const connection of this.connections.values()) connection.destroy();
+  }
+}
+
+/** One point of the matrix on a fresh sandbox; never throws (a harness failure is 'unclear'). */
+export async function runMysqlFaultPoint(options: FaultPointOptions): Promise<FaultOutcome> {
+  const point = options.point ?? 'none (clean run)';
+  const say = options.log ?? (() => undefined);
+  const work = mkdtempSync(join(tmpdir(), 'rc-faults-'));
+  const stateDir = join(work, '.rds-cutover');
+  let load: WriteLoad | undefined;
+  let sampler: WritabilitySampler | undefined;
+  try {
+    await sandboxUp(stateDir, 'mysql', silentLogger, options.seedRows ?? 2000);
+    const folder = sandboxFolder(stateDir, 'mysql');
+    const { state, secrets } = readSandboxState(folder)!;
+    // The built-in load's writer (lib/load), run in this process: its worker-process wrapper
+    // lost its IPC channel under this machine's load (issue 9), and this process is idle anyway.
+    const appEndpoint = { name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.mysqlAppPassword };
+    load = new WriteLoad({ ...(options.load ?? { connections: 4, ratePerSecond: 200 }), connect: () => mysqlWriteClient(appEndpoint, state.endpoint.database) });
+    load.start();
+    sampler = new WritabilitySampler(folder, secrets.mysqlRootPassword, join(stateDir, 'runs'));
+
+    const first = await runCli(['--env', 'sandbox', '--execute'], work, options.point);
+    const runs = readdirSync(join(stateDir, 'runs'));
+    if (runs.length !== 1) return { point, outcome: 'unclear', lost: 0, bothWritable: 0, resumes: 0, note: `expected one run, found ${runs.length}: ${first.output.split('\n').slice(-3).join(' | ')}` };
+    const runId = runs[0];
+    let note = '';
+    const problemsBefore: string[] = [];
+    if (options.point && first.signal !== 'SIGKILL') note = `point not reached (exit ${first.code}); `;
+    let resumes = 0;
+    let last = first;
+    while (last.code !== 0 && resumes < (options.maxResumes ?? 2)) {
+      resumes += 1;
+      say(`  ${point}: resume ${resumes}`);
+      last = await runCli(['--env', 'sandbox', '--execute', '--resume', runId], work);
+    }
+    const failureLine = last.code === 0 ? '' : (last.output.split('\n').find((line) => / error /.test(line)) ?? last.output.split('\n').filter(Boolean).slice(-1)[0] ?? '').replace(/^\S+ error\s+/, '');
+
+    await sleep(1500); // writes after the switch (or after the last resume) belong in the proof
+    await sampler.stop();
+    await load.stop();
+    if (sampler.bothBeforeReplication > 0) problemsBefore.push(`(target clone writable for the app account before replication started: ${sampler.bothBeforeReplication} samples, not reachable)`);
+
+    const journal = new Journal(stateDir, runId).read();
+    const status = statusFromJournal(journal);
+    const finished = status.result === 'success' && status.finished.includes('mysql.source.fence') && status.finished.includes('mysql.replica.remove');
+    const after = readSandboxState(folder)!.state;
+    const server = (name: string) => after.servers.find((s) => s.name === name);
+    const endpoint = { name: 'endpoint', host: '127.0.0.1', port: after.endpoint.port, user: 'root', password: secrets.mysqlRootPassword };
+    const admin = await connect(endpoint, { database: 'app' });
+    const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
+    await admin.end();
+    const writes = summariseWrites(load.attempts, present);
+
+    const problems: string[] = [];
+    const targetRecord = server('target');
+    const sourceRecord = server('source')!;
+    if (targetRecord) {
+      const target = await connect({ ...endpoint, name: 'target', port: targetRecord.port }, { database: 'app' });
+      const source = await connect({ ...endpoint, name: 'source', port: sourceRecord.port }, { database: 'app' });
+      try {
+        const [replication] = await rows<{ Last_Errno?: number; Last_Error?: string; Slave_SQL_Running?: string }>(target, 'SHOW SLAVE STATUS');
+        if (replication && (Number(replication.Last_Errno) !== 0 || replication.Slave_SQL_Running === 'Yes')) {
+          problems.push(`target still replicating or failed: ${replication.Last_Error || 'SQL thread running'}`);
+        }
+        for (const table of ['customers', 'orders', 'audit_log']) {
+          const [s] = await rows<{ n: string }>(source, `SELECT COUNT(*) AS n FROM ${table}`);
+          const [t] = await rows<{ n: string }>(target, `SELECT COUNT(*) AS n FROM ${table}`);
+          if (s.n !== t.n) problems.push(`${table}: ${s.n} rows on the source, ${t.n} on the target`);
+        }
+        const sourceIds = (await rows<{ id: string }>(source, 'SELECT id FROM cutover_load')).map((r) => String(r.id));
+        const targetIds = new Set((await rows<{ id: string }>(target, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
+        const missing = sourceIds.filter((id) => !targetIds.has(id)).length;
+        if (finished && missing > 0) problems.push(`${missing} load rows of the frozen source are not on the target`);
+      } finally {
+        await target.end();
+        await source.end();
+      }
+    } else if (finished) {
+      problems.push('no target server recorded after a finished run');
+    }
+    const checksums = status.facts.checksums as { match?: boolean } | undefined;
+    if (finished && checksums?.match !== true) problems.push(`verification: ${checksums ? 'checksums differ' : 'not done'}`);
+    const recovered = finished && writes.lost === 0 && sampler.bothWritable === 0 && problems.length === 0 && note === '';
+    if (!finished) problems.unshift(`run ${status.result}${status.failed ? ` at ${status.failed.step}` : ''}: ${status.failed?.error || failureLine}`.trim());
+    return {
+      point,
+      outcome: recovered ? 'recovered' : note ? 'unclear' : 'not-recovered',
+      lost: writes.lost,
+      bothWritable: sampler.bothWritable,
+      resumes,
+      note: (note + [...problems, ...problemsBefore].join('; ')).slice(0, 400) || `${writes.acknowledged} writes acknowledged, ${sampler.samples} writability samples`,
+      journal,
+    };
+  } catch (error) {
+    return { point, outcome: 'unclear', lost: 0, bothWritable: 0, resumes: 0, note: `harness error: ${(error as Error).message.split('\n')[0]}` };
+  } finally {
+    await sampler?.stop().catch(() => undefined);
+    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
+    await sandboxDown(stateDir, 'mysql').catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The matrix as text lines and the JSON summary line. */
+export function matrixLines(outcomes: FaultOutcome[]): string[] {
+  const width = Math.max(5, ...outcomes.map((o) => o.point.length));
+  const lines = [`${'point'.padEnd(width)}  ${'outcome'.padEnd(13)}  lost  bothWritable  resumes  note`];
+  for (const o of outcomes) lines.push(`${o.point.padEnd(width)}  ${o.outcome.padEnd(13)}  ${String(o.lost).padStart(4)}  ${String(o.bothWritable).padStart(12)}  ${String(o.resumes).padStart(7)}  ${o.note}`);
+  const summary = {
+    points: outcomes.length,
+    recovered: outcomes.filter((o) => o.outcome === 'recovered').length,
+    lost: outcomes.reduce((sum, o) => sum + o.lost, 0),
+    bothWritable: outcomes.reduce((sum, o) => sum + o.bothWritable, 0),
+    unclear: outcomes.filter((o) => o.outcome === 'unclear').length,
+  };
+  lines.push(JSON.stringify(summary));
+  return lines;
+}
