@@ -63,6 +63,7 @@ export interface LeakReport {
 }
 
 const MAX_REPORTED_HITS = 1000;
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The leak check behind `--verify`, exhaustive: every original value of every personal
@@ -110,6 +111,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     if (hits.length < MAX_REPORTED_HITS) hits.push(hit);
   };
   let scannedValues = 0;
+  const latin1Values = manifest.engine === 'postgres';
   const rewriter = tools.rewriter(
     (table, tableColumns): TableMasking => {
       const tableRules = rules.tables.get(table);
@@ -120,7 +122,9 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
         const where = `${table}.${c.name}`;
         const kept = rule === undefined || rule.transform === 'keep';
         const scan = scansOutput(rule);
-        return (value: string) => {
+        return (raw: string) => {
+          // pg-dump-rewriter hands over values as Latin-1 strings of the dump's UTF-8 bytes.
+          const value = latin1Values && NON_ASCII.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
           if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(value) ? `${c.name}=${value}` : '';
           if (!scan) return null;
           scannedValues++;
