@@ -129,8 +129,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
           if (!scan) return null;
           scannedValues++;
           const row = rowKey || `row ${rewriter.currentRow(table)}`;
-          const texts = [value, ...hiddenTexts(value)];
-          for (const text of texts) {
+          const scanText = (text: string) => {
             patterns.scan(text, (match) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row, fingerprint: fingerprint(match.matched) }));
             if (kept && text.includes('@')) {
               for (const address of foldForMatching(text).match(EMAIL_IN_TEXT) ?? []) {
@@ -138,7 +137,11 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
                 if (!allowedDomains.has(domain)) record({ kind: 'email', foundIn: where, row, fingerprint: fingerprint(address) });
               }
             }
-          }
+          };
+          scanText(value);
+          // Hex literals (0x…, \x…) and JSON escapes hide text: decoded and scanned too.
+          const first = value.charCodeAt(0);
+          if (first === 0x30 || first === 0x5c || value.includes('\\')) for (const hidden of hiddenTexts(value)) scanText(hidden);
           // The scan's output is thrown away: NULL is the cheapest thing to write.
           return null;
         };

@@ -1,7 +1,7 @@
 /**
  * The matcher behind the exhaustive leak check: every original value of every personal
  * column becomes one or more patterns (sequences of folded words), kept as 64-bit hashes in
- * an open-addressing table of typed arrays, so millions of originals cost tens of MB and no
+* an open-addressing table in one typed array, so millions of originals cost tens of MB and no
  * strings stay alive. A scanned text is folded and cut into words the same way; at the end
  * of each word, the table of last words tells which pattern lengths end with it, and only
  * those sequences are hashed and looked up (a hashed-n-gram variant of a multi-pattern
@@ -98,62 +98,75 @@ function hashSequence(ringA: Int32Array, ringB: Int32Array, mask: number, from: 
 }
 
 /**
- * An open-addressing hash table of 64-bit keys (two Int32Arrays) with a small payload per
- * key. Grows by doubling at half full. No strings: memory is ~18 bytes a slot.
+ * An open-addressing hash table of 64-bit keys with a 16-bit payload, interleaved in one
+ * Int32Array (key halves and payload side by side: one cache line per probe, which matters
+ * at millions of keys). Grows by doubling at three quarters full (linear probing stays short
+ * with a well-mixed key). No strings: 12 bytes a slot.
  */
 class HashTable {
-  private a: Int32Array;
-  private b: Int32Array;
-  private payload: Uint16Array;
+  private slots: Int32Array;
+  private mask: number;
   size = 0;
   constructor(capacity = 1 << 12) {
-    this.a = new Int32Array(capacity);
-    this.b = new Int32Array(capacity);
-    this.payload = new Uint16Array(capacity);
+    this.slots = new Int32Array(capacity * 3);
+    this.mask = capacity - 1;
   }
   get bytes(): number {
-    return this.a.byteLength * 2 + this.payload.byteLength;
+    return this.slots.byteLength;
   }
-  /** Slot of the key, or -1. */
+  /** Slot index of the key, or -1. */
   find(a: number, b: number): number {
-    const mask = this.a.length - 1;
+    const slots = this.slots;
+    const mask = this.mask;
     for (let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask; ; slot = (slot + 1) & mask) {
-      const x = this.a[slot];
-      const y = this.b[slot];
-      if (x === a && y === b) return slot;
+      const at = slot * 3;
+      const x = slots[at];
+      const y = slots[at + 1];
+      if (x === a && y === b) return at;
       if (x === 0 && y === 0) return -1;
     }
   }
-  /** Insert (or find) the key; `merge` combines the payloads. Returns the slot. */
+  /** Insert (or find) the key; `merge` combines the payloads. */
   add(a: number, b: number, payload: number, merge: (old: number, added: number) => number): void {
-    if ((this.size + 1) * 2 > this.a.length) this.grow();
-    const mask = this.a.length - 1;
+    if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
     for (let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask; ; slot = (slot + 1) & mask) {
-      const x = this.a[slot];
-      const y = this.b[slot];
+      const at = slot * 3;
+      const x = slots[at];
+      const y = slots[at + 1];
       if (x === a && y === b) {
-        this.payload[slot] = merge(this.payload[slot], payload);
+        slots[at + 2] = merge(slots[at + 2], payload);
         return;
       }
       if (x === 0 && y === 0) {
-        this.a[slot] = a;
-        this.b[slot] = b;
-        this.payload[slot] = payload;
+        slots[at] = a;
+        slots[at + 1] = b;
+        slots[at + 2] = payload;
         this.size++;
         return;
       }
     }
   }
-  payloadAt(slot: number): number {
-    return this.payload[slot];
+  /** The payload at a slot index `find` returned. */
+  payloadAt(at: number): number {
+    return this.slots[at + 2];
   }
   private grow(): void {
-    const { a, b, payload } = this;
-    this.a = new Int32Array(a.length * 2);
-    this.b = new Int32Array(a.length * 2);
-    this.payload = new Uint16Array(a.length * 2);
-    this.size = 0;
-    for (let slot = 0; slot < a.length; slot++) if (a[slot] !== 0 || b[slot] !== 0) this.add(a[slot], b[slot], payload[slot], (_old, added) => added);
+    const old = this.slots;
+    const capacity = (this.mask + 1) * 2;
+    const slots = (this.slots = new Int32Array(capacity * 3));
+    const mask = (this.mask = capacity - 1);
+    for (let at = 0; at < old.length; at += 3) {
+      const a = old[at];
+      const b = old[at + 1];
+      if (a === 0 && b === 0) continue;
+      let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask;
+      while (slots[slot * 3] !== 0 || slots[slot * 3 + 1] !== 0) slot = (slot + 1) & mask;
+      slots[slot * 3] = a;
+      slots[slot * 3 + 1] = b;
+      slots[slot * 3 + 2] = old[at + 2];
+    }
   }
 }
 
@@ -177,7 +190,12 @@ export interface PatternMatch {
 export class PatternSet {
   private readonly patterns = new HashTable(1 << 16);
   /** Last word → bit L-1 set when some pattern of L words ends with it. */
-  private readonly lastWords = new HashTable(1 << 14);
+  /**
+   * Last word → the lengths of patterns ending with it (bit L-1), direct-mapped by the word's
+   * hash without keys: two words sharing an entry only cost extra look-ups, never a missed
+   * pattern. 4 M entries (4 MB) keep those rare at millions of distinct last words.
+   */
+  private readonly lastWords = new Uint8Array(LAST_WORD_ENTRIES);
   readonly sources: string[] = [];
   private readonly sourceIndex = new Map<string, number>();
   originals = 0;
@@ -191,7 +209,7 @@ export class PatternSet {
     return this.patterns.size;
   }
   get bytes(): number {
-    return this.patterns.bytes + this.lastWords.bytes;
+    return this.patterns.bytes + this.lastWords.byteLength;
   }
 
   private sourceId(source: string): number {
@@ -223,10 +241,13 @@ export class PatternSet {
     } else {
       for (let k = 0; k + SHINGLE_WORDS <= list.length; k++) this.addWords(list, k, k + SHINGLE_WORDS, id);
     }
-    // Emails and phone numbers inside the value, whatever surrounds them.
-    if (folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
-    const digits = folded.replace(PHONE_SEPARATORS, '');
-    for (const run of digits.match(LONG_DIGITS) ?? []) this.addWords([run], 0, 1, id);
+    // Emails and phone numbers inside the value, whatever surrounds them (the regular
+    // expressions only run on values that can hold one).
+    if (list.length > 3 && folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
+    if (countDigits(folded) >= MIN_DIGITS) {
+      const digits = folded.replace(PHONE_SEPARATORS, '');
+      for (const run of digits.match(LONG_DIGITS) ?? []) if (run !== folded) this.addWords([run], 0, 1, id);
+    }
   }
 
   private addWords(list: string[], from: number, to: number, source: number): void {
@@ -240,8 +261,8 @@ export class PatternSet {
       this.ringB[(k - from) & RING_MASK] = wordB;
     }
     hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
-    this.patterns.add(seqA, seqB, source, (old) => old);
-    this.lastWords.add(this.ringA[(length - 1) & RING_MASK], this.ringB[(length - 1) & RING_MASK], 1 << (length - 1), (old, added) => old | added);
+    this.patterns.add(seqA, seqB, source, keepFirst);
+    this.lastWords[lastWordEntry(this.ringA[(length - 1) & RING_MASK], this.ringB[(length - 1) & RING_MASK])] |= 1 << (length - 1);
   }
 
   /**
@@ -273,8 +294,8 @@ export class PatternSet {
         this.ringStart[slot] = start;
         this.ringEnd[slot] = k;
         count++;
-        const found = this.lastWords.find(wordA, wordB);
-        if (found !== -1) this.matchEndingHere(folded, count, this.lastWords.payloadAt(found), onMatch);
+        const lengths = this.lastWords[lastWordEntry(wordA, wordB)];
+        if (lengths !== 0) this.matchEndingHere(folded, count, lengths, onMatch);
         if (isDigitsBetween(folded, start, k)) {
           digitRun += folded.slice(start, k);
           digitWords++;
@@ -327,6 +348,17 @@ const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
 const PHONE_SEPARATOR_CODES = new Uint8Array(128);
 for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
 const isDigits = (word: string) => /^\d+$/.test(word);
+const keepFirst = (old: number) => old;
+const LAST_WORD_ENTRIES = 1 << 22;
+const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
+function countDigits(text: string): number {
+  let n = 0;
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 0x30 && c <= 0x39) n++;
+  }
+  return n;
+}
 function isDigitsBetween(text: string, start: number, end: number): boolean {
   for (let k = start; k < end; k++) {
     const c = text.charCodeAt(k);
