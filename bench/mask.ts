@@ -5,15 +5,16 @@
  * project's stream (mask between mariadb-dump and the compressor), and the floor: the same
  * dump and compression with no masking. One run, real MariaDB servers, generated data
  * (customers and twice as many orders). --full is the issue's size: 1 M customers + 2 M orders.
- * Last line: JSON {"rows","baselineSeconds","projectSeconds","floorSeconds","ratio","peakRssMb", …}, then
+ * Then the exhaustive leak check of the staged dump (`verifySeconds`, its own peak RSS).
+ * Last line: JSON {"rows","baselineSeconds","projectSeconds","floorSeconds","ratio","peakRssMb","verifySeconds", …}, then
  * CPU seconds (user + sys, less sensitive than wall time to other work on the machine):
  * `projectCpuSeconds` of this process during the stream (parse, mask, pipes), `projectChildCpuSeconds`
  * and `floorChildCpuSeconds` of the dump client and the compressor, and whether the issue's
  * targets were met (`targets`: ratio >= 10, projectSeconds <= 2 x floorSeconds).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -21,7 +22,8 @@ import { connect } from '../lib/engines/mysql/connection';
 import { codec, defaultCompression, type Compression } from '../lib/masking/compression';
 import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
-import { maskedDump } from '../lib/masking/pipeline';
+import { leakCheck } from '../lib/masking/leak-check';
+import { decompressed, maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
 import { MASKING_REQUIREMENTS } from '../lib/masking/local/sandbox';
@@ -145,12 +147,27 @@ async function main(): Promise<void> {
     const projectStart = process.hrtime.bigint();
     const projectCpu = process.cpuUsage();
     const projectChildren = childCpuSeconds();
-    await maskedDump({ source, rules: loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json')), key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
+    const rules = loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json'));
+    const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
     const projectSeconds = seconds(projectStart);
     const projectCpuSeconds = cpuSeconds(projectCpu);
     const projectChildCpu = childCpuSeconds() - projectChildren;
-    clearInterval(sampler);
     log.info(`project (dump | mask | ${compression}): ${round(projectSeconds)} s (${round(projectCpuSeconds)} s CPU in this process, ${round(projectChildCpu)} s in dump + ${compression}), peak RSS of this process ${Math.round(peakRss / 1048576)} MB`);
+
+    // The exhaustive leak check of the staged dump, as --verify runs it before publishing:
+    // read every original of every personal column, then scan the whole dump once.
+    const streamPeakRss = peakRss;
+    peakRss = process.memoryUsage().rss;
+    const verifyStart = process.hrtime.bigint();
+    const verifyCpu = process.cpuUsage();
+    const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression) });
+    const verifySeconds = seconds(verifyStart);
+    const verifyCpuSeconds = cpuSeconds(verifyCpu);
+    const verifyPeakRss = peakRss;
+    peakRss = Math.max(streamPeakRss, verifyPeakRss);
+    clearInterval(sampler);
+    if (!report.ok) throw new Error(`the leak check of the benchmark's dump failed (${report.hitCount} hits): the figures would describe a broken run`);
+    log.info(`verify (exhaustive leak check): ${round(verifySeconds)} s (${round(verifyCpuSeconds)} s CPU), ${report.originals} originals, ${report.patterns} patterns (${Math.round(report.patternBytes / 1048576)} MB), ${report.scannedValues} values scanned, peak RSS ${Math.round(verifyPeakRss / 1048576)} MB`);
 
     const baselineStart = process.hrtime.bigint();
     const scratchConnection = await connect(scratch);
@@ -171,10 +188,20 @@ async function main(): Promise<void> {
       floorSeconds: round(floorSeconds),
       ratio: round(baselineSeconds / projectSeconds),
       peakRssMb: Math.round(peakRss / 1048576),
+      verifySeconds: round(verifySeconds),
+      verifyCpuSeconds: round(verifyCpuSeconds),
+      verifyPeakRssMb: Math.round(verifyPeakRss / 1048576),
+      verifyOriginals: report.originals,
       projectCpuSeconds: round(projectCpuSeconds),
       projectChildCpuSeconds: round(projectChildCpu),
       floorChildCpuSeconds: round(floorChildCpu),
-      targets: { ratioAtLeast10: baselineSeconds / projectSeconds >= 10, projectWithin2xFloor: projectSeconds <= 2 * floorSeconds },
+      loadAverage: loadavg().map((l) => round(l)),
+      targets: {
+        ratioAtLeast10: baselineSeconds / projectSeconds >= 10,
+        projectWithin2xFloor: projectSeconds <= 2 * floorSeconds,
+        verifyWithin1xStream: verifySeconds <= projectSeconds,
+        peakRssAtMost512Mb: peakRss <= 512 * 1048576,
+      },
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {

@@ -3,6 +3,19 @@ import type { Construct } from './aws';
 import { MaskingPipeline } from './constructs/masking-pipeline';
 import { EnvironmentStack, type EnvironmentStackProps } from './environment-stack';
 import { exportOutputs } from './outputs';
+import { maskingEnvironments } from '../config/masking/environments';
+
+/**
+ * The Secrets Manager ARNs config/masking/environments.ts names for an environment (HMAC
+ * key, source and staging passwords): the secrets the masking run will read, so exactly
+ * the ones its build role may read.
+ */
+export function maskingSecretArns(environmentName: string): string[] {
+  const environment = maskingEnvironments[environmentName] as Record<string, { secretArn?: string; password?: { secretArn?: string } } | undefined> | undefined;
+  if (environment === undefined) return [];
+  const arns = [environment.hmacKey?.secretArn, environment.source?.password?.secretArn, environment.staging?.password?.secretArn];
+  return arns.filter((arn): arn is string => typeof arn === 'string');
+}
 
 export class MaskingStack extends EnvironmentStack {
   readonly pipeline: MaskingPipeline;
@@ -11,6 +24,13 @@ export class MaskingStack extends EnvironmentStack {
     super(scope, 'masking', props);
     const { name, accountId, region, network, keyAdministratorArns, masking } = this.environment;
     if (!masking) throw new Error(`${this.node.path}: the environment "${name}" has no masking section; main.ts creates this stack only when it has one`);
+    // The run reads the secrets config/masking names; a role allowed others would fail closed at run time.
+    const named = maskingSecretArns(name);
+    if (named.length === 0) throw new Error(`${this.node.path}: config/masking/environments.ts has no environment "${name}" with secrets; the build runs \`mask-refresh --env ${name}\`, so add it there`);
+    const configured = [...masking.secretArns].sort();
+    if (JSON.stringify(configured) !== JSON.stringify([...named].sort())) {
+      throw new Error(`${this.node.path}: masking.secretArns (${configured.join(', ')}) differ from the secrets config/masking/environments.ts names for "${name}" (${[...named].sort().join(', ')}); list exactly those`);
+    }
     this.pipeline = new MaskingPipeline(this, 'pipeline', {
       ...masking,
       namePrefix: `rds-cutover-${name}`,

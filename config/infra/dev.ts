@@ -43,7 +43,8 @@ export const dev: InfraEnvironmentInput = {
   masking: {
     readerAccountIds: ['444444444444'],
     sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
-    secretArns: ['arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-hmac-key-YzAbCd'],
+    sourceVersion: 'refs/tags/v1.0.0',
+    secretArns: ['arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-hmac-key-YzAbCd', 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-reader-YzAbCd'],
     dumpRetentionDays: 3,
   },
   snapshotShare: { targetAccountIds: ['444444444444'] },

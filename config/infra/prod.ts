@@ -44,9 +44,11 @@ export const prod: InfraEnvironmentInput = {
   masking: {
     readerAccountIds: ['222222222222'],
     sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
+    sourceVersion: 'refs/tags/v1.0.0',
     secretArns: [
       'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-hmac-key-AbCdEf',
-      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/orders-replica-reader-GhIjKl',
+      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-reader-AbCdEf',
+      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-staging-AbCdEf',
     ],
   },
   snapshotShare: { targetAccountIds: ['222222222222'] },

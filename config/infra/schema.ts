@@ -25,6 +25,7 @@ const patterns = {
   parameterGroupFamily: /^(mysql|postgres|aurora-mysql|aurora-postgresql)\d+(\.\d+)?$/,
   scheduleExpression: /^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
   gitUrl: /^https:\/\/[^\s]+$/,
+  pinnedGitVersion: /^([0-9a-f]{40}|refs\/tags\/[A-Za-z0-9._\/-]+)$/,
 } as const;
 
 /** A string matching `pattern`, with the expected form spelled out for the error message. */
@@ -225,9 +226,12 @@ const maskingSchema = z
     ),
     /** Git repository CodeBuild checks out (it holds the buildspec and the script). */
     sourceRepositoryUrl: matching(patterns.gitUrl, 'an https git URL'),
-    /** @default "main" */
-    sourceBranch: z.string().min(1).default('main'),
-    /** Secrets the masking run may read (HMAC key, source credentials, webhook). */
+    /**
+     * What CodeBuild checks out: a commit id or a tag (refs/tags/NAME), never a branch: a
+     * branch moves, and the weekly build would run code nobody released for this environment.
+     */
+    sourceVersion: matching(patterns.pinnedGitVersion, 'a commit id (40 hex digits) or a tag (refs/tags/NAME), not a branch that moves'),
+    /** Secrets the masking run may read: exactly the ones config/masking/environments.ts names for this environment (the stack checks). */
     secretArns: z.array(secretArn).min(1, { error: 'expected at least one secret ARN (the masking HMAC key)' }),
     /** @default "BUILD_GENERAL1_SMALL" */
     computeType: z.enum(['BUILD_GENERAL1_SMALL', 'BUILD_GENERAL1_MEDIUM', 'BUILD_GENERAL1_LARGE']).default('BUILD_GENERAL1_SMALL'),

@@ -33,4 +33,20 @@ export const maskingEnvironments: Record<string, unknown> = {
     s3: { bucketEnv: 'MASKED_DUMP_BUCKET', prefix: 'app/' },
     notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
   },
+  /** Weekly on CodeBuild in the dev account (its own copy of the app database; no staging restore). */
+  dev: {
+    rulesFile: 'config/masking/app.rules.json',
+    compression: 'zstd',
+    hmacKey: { env: 'MASKING_HMAC_KEY', secretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-hmac-key-YzAbCd' },
+    source: {
+      name: 'dev read replica',
+      host: 'app-replica.dev.internal',
+      port: 3306,
+      user: 'masking_reader',
+      password: { env: 'MASKING_SOURCE_PASSWORD', secretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-reader-YzAbCd', jsonKey: 'password' },
+      database: 'app',
+    },
+    s3: { bucketEnv: 'MASKED_DUMP_BUCKET', prefix: 'app/' },
+    notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
+  },
 };

@@ -1,4 +1,4 @@
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,8 @@ import { describeLeakReport, leakCheck, type LeakReport } from './leak-check';
 import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import { notifySlack } from './notify';
-import { decompressed, maskedDump, type DumpDestination } from './pipeline';
+import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
+import { plantedLeakSelfTest } from './local/plant-leaks';
 import { restoreDump } from './restore';
 import { loadRules } from './rules';
 import { createS3Client, downloadStream, getJson } from './s3-store';
@@ -25,15 +26,21 @@ Dumps the source database, masks it in the stream with the rules of config/maski
 compresses it and uploads it to S3 with a manifest. Nothing is destroyed unless asked.
 
   --env NAME            masking environment from config/masking/environments.ts (local, prod, …)
-  --verify              leak check: sample originals of every masked column from the source and
-                        prove none occurs in the masked dump; row counts must match the manifest
-  --no-dump             skip the dump; --verify / --restore-staging use the latest one
+  --verify              (the default) leak check of the staged dump before anything is published:
+                        every original value of every personal column is looked for in the whole
+                        masked dump; row counts must match. Only a passing check writes the
+                        manifest and latest.json; a failing one deletes the staged dump and notifies
+  --no-verify           only with --out: keep an unchecked dump in a local file (never published)
+  --no-dump             skip the dump; check (and with --restore-staging restore) the latest
+                        published one, which must carry a passed leak check
   --restore-staging     DROP and re-create the staging database from the masked dump
                         (destructive, so never implied; the local sandbox's staging is restored always)
   --out FILE            write the masked dump (and FILE.manifest.json) to a local file instead of S3
-  --sample N            originals sampled per masked column by --verify (default 500)
   --customers N         size of the local sandbox (default from the environment)
   --keep-sandbox        keep the local sandbox's files after the run
+  --plant-leaks         (--env local only) self-test of the leak check: plant known leaks of each
+                        kind in the sandbox, run dump + check, and exit 0 only when every one was
+                        reported and nothing was published; last line {"planted":N,"found":N,"published":false}
   --verbose             debug logging
   --help
 
@@ -45,8 +52,8 @@ interface Options {
   verify: boolean;
   dump: boolean;
   restoreStaging: boolean;
+  plantLeaks: boolean;
   out?: string;
-  sample: number;
   customers?: number;
   keepSandbox: boolean;
   verbose: boolean;
@@ -64,10 +71,11 @@ export function parseOptions(argv: string[]): Options | 'help' {
       options: {
         env: { type: 'string' },
         verify: { type: 'boolean', default: false },
+        'no-verify': { type: 'boolean', default: false },
+        'plant-leaks': { type: 'boolean', default: false },
         'no-dump': { type: 'boolean', default: false },
         'restore-staging': { type: 'boolean', default: false },
         out: { type: 'string' },
-        sample: { type: 'string' },
         customers: { type: 'string' },
         'keep-sandbox': { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
@@ -85,14 +93,18 @@ export function parseOptions(argv: string[]): Options | 'help' {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} ${text}: expected a whole number of at least 1`);
     return n;
   };
-  if (values['no-dump'] && !values.verify && !values['restore-staging']) throw new UsageError('--no-dump does nothing on its own: add --verify and/or --restore-staging');
+  if (values.verify && values['no-verify']) throw new UsageError('--verify and --no-verify: choose one (the leak check runs by default)');
+  if (values['no-verify'] && (!values.out || values['no-dump'] || values['restore-staging'])) {
+    throw new UsageError('--no-verify: nothing is published or restored without the leak check; it is allowed only to write an unchecked dump to a local file: --no-verify --out FILE');
+  }
+  if (values['plant-leaks'] && (values['no-dump'] || values.out || values['restore-staging'] || values['no-verify'])) throw new UsageError('--plant-leaks runs its own dump and leak check in the sandbox: use it with --env local only (and --verify, --customers, --keep-sandbox)');
   return {
     env: values.env,
-    verify: values.verify,
+    verify: !values['no-verify'],
     dump: !values['no-dump'],
     restoreStaging: values['restore-staging'],
+    plantLeaks: values['plant-leaks'],
     out: values.out === undefined ? undefined : resolve(values.out),
-    sample: positive('sample', values.sample) ?? 500,
     customers: positive('customers', values.customers),
     keepSandbox: values['keep-sandbox'],
     verbose: values.verbose,
@@ -184,34 +196,69 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     await notifySlack(webhook, text).catch((error: Error) => log.warn(`notify: Slack webhook failed: ${error.message}`));
   };
   try {
+    if (options.plantLeaks && !environment.sandbox) throw new UsageError(`--plant-leaks plants leaks into a sandbox only; environment "${options.env}" is not one (use --env local)`);
     if (environment.sandbox) sandbox = await MaskingSandbox.start({ log, customers: options.customers ?? environment.sandbox.customers, keepFiles: options.keepSandbox });
     const resolved = await resolveEnvironment(environment, sandbox);
     webhook = resolved.webhook;
     const compression = environment.compression ?? defaultCompression();
     if (!options.out && !resolved.bucket) throw new Error(`no S3 bucket: set ${environment.s3?.bucketEnv ?? 's3.bucket'} (CodeBuild sets MASKED_DUMP_BUCKET), or pass --out FILE`);
     const lines: string[] = [];
+    if (options.plantLeaks) {
+      const result = await plantedLeakSelfTest({ sandbox: sandbox!, rules, key: resolved.key, compression, log });
+      for (const line of result.lines) log.info(line);
+      process.stdout.write(JSON.stringify({ planted: result.planted, found: result.found, published: result.published }) + '\n');
+      return result.planted > 0 && result.found === result.planted && !result.published ? 0 : 1;
+    }
 
     let manifest: MaskedDumpManifest;
+    let report: LeakReport | undefined;
+    const check = async (candidate: MaskedDumpManifest) => {
+      const result = await leakCheck({ source: resolved.source, rules, manifest: candidate, dump: openDump(candidate) });
+      for (const line of describeLeakReport(result)) log.info(line);
+      lines.push(`leak check: ${result.hitCount} hits in ${result.scannedValues} values against ${result.originals} originals (${result.patterns} patterns) in ${result.seconds} s; row counts ${result.rowCountMismatches.length ? 'DIFFER' : 'match'}`);
+      return result;
+    };
+    const failure = (result: LeakReport, what: string) =>
+      `leak check failed: ${result.hitCount} hits, ${result.rowCountMismatches.length} row-count mismatches${result.patterns === 0 ? ', no original values read' : ''}. ${what}; fix the rules (or the data) and run again.`;
     if (options.dump) {
       const destination: DumpDestination = options.out ? { kind: 'file', path: options.out } : { kind: 's3', client: createS3Client(), bucket: resolved.bucket!, prefix: resolved.prefix };
-      manifest = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine });
-      if (options.out) writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n');
-      lines.push(`masked dump: ${manifest.object} (${manifest.bytes} bytes, ${Object.values(manifest.rows).reduce((a, b) => a + b, 0)} rows, rules ${manifest.rulesHash.slice(0, 12)})`);
-    } else if (options.out) {
-      manifest = JSON.parse(readFileSync(`${options.out}.manifest.json`, 'utf8')) as MaskedDumpManifest;
+      // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
+      const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine });
+      lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
+      let published = false;
+      try {
+        if (!options.verify) {
+          // Only with --out (parseOptions): a local file for the operator, not a published dump.
+          renameSync(staged.object, options.out!);
+          manifest = { ...staged, object: options.out! };
+          writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+          lines.push(`NOT VERIFIED (--no-verify): ${options.out} is an unchecked dump; never share it`);
+          published = true;
+        } else {
+          report = await check(staged);
+          if (!report.ok) throw new Error(failure(report, 'The staged dump was deleted and nothing was published'));
+          manifest = await publishMaskedDump(destination, staged, report, log);
+          published = true;
+          lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
+        }
+      } finally {
+        if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
+      }
     } else {
-      manifest = await getJson<MaskedDumpManifest>(createS3Client(), { bucket: resolved.bucket!, key: runKeys(resolved.prefix, rules.database, new Date(), '').latest });
+      manifest = options.out
+        ? (JSON.parse(readFileSync(`${options.out}.manifest.json`, 'utf8')) as MaskedDumpManifest)
+        : await getJson<MaskedDumpManifest>(createS3Client(), { bucket: resolved.bucket!, key: runKeys(resolved.prefix, rules.database, new Date(), '').latest });
       log.info(`using the latest masked dump: ${manifest.object} from ${manifest.finishedAt}`);
-    }
-
-    let report: LeakReport | undefined;
-    if (options.verify) {
-      report = await leakCheck({ source: resolved.source, rules, manifest, dump: openDump(manifest), samplePerColumn: options.sample });
-      for (const line of describeLeakReport(report)) log.info(line);
-      lines.push(`leak check: ${report.hits.length} hits in ${report.sampledValues} sampled originals; row counts ${report.rowCountMismatches.length ? 'DIFFER' : 'match'}`);
-      if (!report.ok) throw new Error(`leak check failed: ${report.hits.length} hits, ${report.rowCountMismatches.length} row-count mismatches${report.sampledValues === 0 ? ', no values sampled' : ''}. The dump must not be used; fix the rules and run again.`);
+      if (manifest.verification?.ok !== true) {
+        throw new Error(`${manifest.object} carries no passed leak check in its manifest (written before checks gated publishing, or by --no-verify): it is never restored or re-used; run a new dump`);
+      }
+      if (options.verify) {
+        report = await check(manifest);
+        if (!report.ok) throw new Error(failure(report, `The published dump ${manifest.object} must not be used (nothing was restored)`));
+      }
     }
     if (options.restoreStaging || sandbox) {
+      if (manifest.verification?.ok !== true) throw new Error(`refusing to restore ${manifest.object}: it did not pass the leak check`);
       await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log, engine: manifest.engine });
       lines.push(`staging: ${resolved.staging!.name} restored from ${manifest.object}`);
     }
@@ -222,6 +269,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   } catch (error) {
     const message = (error as Error).message;
     log.error(message);
+    if (error instanceof UsageError) return 2;
     await notify(`mask-refresh ${options.env}: FAILED\n${message}`);
     return 1;
   } finally {

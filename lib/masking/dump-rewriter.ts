@@ -189,6 +189,11 @@ export interface RewriterOptions {
   dropSandboxLine?: boolean;
   /** Require mysqldump's closing `-- Dump completed` comment (proof the dump was not cut short). @default true */
   requireCompletionLine?: boolean;
+  /**
+   * Remember recent results per column (a hit skips the masker). The leak check turns it
+   * off: its maskers must see every value. @default true
+   */
+  cacheResults?: boolean;
 }
 
 /**
@@ -341,6 +346,11 @@ export class DumpRewriter {
   private writeText(text: string): void {
     this.reserve(text.length * 3);
     this.outPos += this.out.write(text, this.outPos, 'utf8');
+  }
+
+  /** The number (from 1) of the row being parsed in `table`: for reports that must name a row without its values. */
+  currentRow(table: string): number {
+    return this.rowCount(table) + 1;
   }
 
   private rowCount(table: string): number {
@@ -530,7 +540,10 @@ export class DumpRewriter {
         } else {
           this.copyOut(data, copied, valueStart);
           let cache = plan.caches[column];
-          if (cache === undefined) cache = plan.caches[column] = new ResultCache();
+          if (cache === undefined) {
+            cache = plan.caches[column] = new ResultCache();
+            if (this.options.cacheResults === false) cache.enabled = false;
+          }
           const cacheable = cache.enabled && valueEnd - valueStart <= ResultCache.MAX_KEY;
           const hash = cacheable ? ResultCache.hash(data, valueStart, valueEnd) : 0;
           const found = cacheable ? cache.find(data, valueStart, valueEnd, hash) : -1;
@@ -647,6 +660,8 @@ export interface Rewriter {
   push(chunk: Buffer): Buffer;
   finish(): Buffer;
   readonly summary: RewriteSummary;
+  /** The number (from 1) of the row whose values are being masked in `table`. */
+  currentRow(table: string): number;
 }
 
 export class MaskingTransform extends Transform {

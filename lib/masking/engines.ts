@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { connect, quoteIdentifier, rows } from '../engines/mysql/connection';
-import { closePg, connectPg, libpqEnvironment, pgRows, quoteIdent } from '../engines/postgres/connection';
+import { connect, quoteIdentifier } from '../engines/mysql/connection';
+import { libpqEnvironment, quoteIdent } from '../engines/postgres/connection';
 import type { Logger } from '../util/log';
 import { redact } from '../util/secrets';
 import { DumpRewriter, type Rewriter, type TableResolver } from './dump-rewriter';
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
-import { PgDumpRewriter } from './pg-dump-rewriter';
+import { PgDumpRewriter, unescapeCopyField } from './pg-dump-rewriter';
+import { createInterface } from 'node:readline';
 
 /** `mysql` covers MariaDB and MySQL (mariadb-dump/mysqldump format); `postgres` is pg_dump's plain format. */
 export type Engine = 'mysql' | 'postgres';
@@ -22,15 +23,18 @@ export interface DumpProcess {
 
 /** What the pipeline, the restore and the leak check need from a database engine. */
 export interface EngineTools {
-  rewriter(resolveTable: TableResolver): Rewriter;
+  rewriter(resolveTable: TableResolver, options?: { cacheResults?: boolean }): Rewriter;
   startDump(source: MysqlTarget, command?: string): DumpProcess;
   restore(target: MysqlTarget, dump: Readable, log: Logger): Promise<void>;
-  /** Up to `limit` distinct non-NULL values of a column, as text, in random order. */
-  sample(source: MysqlTarget, table: string, column: string, limit: number): Promise<string[]>;
+  /**
+   * Every non-NULL value of the columns, as text, streamed row by row (one table scan, no
+   * sorting, memory independent of the table's size): the leak check's originals.
+   */
+  readValues(source: MysqlTarget, table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
 }
 
 const mysqlTools: EngineTools = {
-  rewriter: (resolveTable) => new DumpRewriter({ resolveTable }),
+  rewriter: (resolveTable, options) => new DumpRewriter({ resolveTable, ...options }),
   startDump(source, command = 'mariadb-dump') {
     const credentials = clientOptionsFile(source);
     const dump = startClient(command, credentials.path, [...DUMP_OPTIONS, source.database], 'read');
@@ -50,12 +54,16 @@ const mysqlTools: EngineTools = {
       credentials.dispose();
     }
   },
-  async sample(source, table, column, limit) {
+  async readValues(source, table, columns, onValue) {
     const connection = await connect(source, { database: source.database });
     try {
-      const c = quoteIdentifier(column);
-      const found = await rows<{ v: string }>(connection, `SELECT DISTINCT CAST(${c} AS CHAR) AS v FROM ${quoteIdentifier(table)} WHERE ${c} IS NOT NULL ORDER BY RAND() LIMIT ${Number(limit)}`);
-      return found.map((r) => r.v);
+      const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
+      // The callback API's row stream (mysql2/promise buffers whole results).
+      const core = (connection as unknown as { connection: { query(options: object): { stream(options?: object): Readable } } }).connection;
+      const stream = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true }).stream({ highWaterMark: 2000 });
+      for await (const row of stream as AsyncIterable<(string | null)[]>) {
+        for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
+      }
     } finally {
       await connection.end();
     }
@@ -79,7 +87,7 @@ function startLibpq(command: string, target: MysqlTarget, args: string[], stdin:
 export const PG_DUMP_OPTIONS = ['--format=plain', '--no-owner', '--no-privileges', '--encoding=UTF8'];
 
 const postgresTools: EngineTools = {
-  rewriter: (resolveTable) => new PgDumpRewriter({ resolveTable }),
+  rewriter: (resolveTable) => new PgDumpRewriter({ resolveTable }), // no result cache: every value reaches the masker
   startDump(source, command = 'pg_dump') {
     const dump = startLibpq(command, source, PG_DUMP_OPTIONS, 'ignore');
     return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM'), dispose: () => undefined };
@@ -92,15 +100,17 @@ const postgresTools: EngineTools = {
     const load = startLibpq('psql', target, ['-v', 'ON_ERROR_STOP=1', '-q', '-o', '/dev/null'], 'pipe');
     await Promise.all([pipeline(dump, load.child.stdin!), load.exited]);
   },
-  async sample(source, table, column, limit) {
-    const client = await connectPg(source);
-    try {
-      const qualified = table.includes('.') ? table.split('.').map(quoteIdent).join('.') : quoteIdent(table);
-      const found = await pgRows<{ v: string }>(client, `SELECT v FROM (SELECT DISTINCT ${quoteIdent(column)}::text AS v FROM ${qualified} WHERE ${quoteIdent(column)} IS NOT NULL) d ORDER BY random() LIMIT ${Number(limit)}`);
-      return found.map((r) => r.v);
-    } finally {
-      await closePg(client);
+  async readValues(source, table, columns, onValue) {
+    const qualified = table.includes('.') ? table.split('.').map(quoteIdent).join('.') : quoteIdent(table);
+    const select = columns.map((c) => `${quoteIdent(c)}::text`).join(', ');
+    // COPY … TO STDOUT streams rows in the text format the dump rewriter already reads.
+    const copy = startLibpq('psql', source, ['-v', 'ON_ERROR_STOP=1', '-q', '-c', `COPY (SELECT ${select} FROM ${qualified}) TO STDOUT`], 'ignore');
+    const lines = createInterface({ input: copy.child.stdout!, crlfDelay: Infinity });
+    for await (const line of lines) {
+      const fields = line.split('\t');
+      for (let i = 0; i < fields.length; i++) if (fields[i] !== '\\N') onValue(i, unescapeCopyField(fields[i]));
     }
+    await copy.exited;
   },
 };
 

@@ -1,101 +1,155 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { engineTools } from './engines';
+import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, PatternSet } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
-import type { MaskingRules } from './rules';
-import { foldValue, isOrdinaryOutput } from './transformers';
+import type { ColumnRule, MaskingRules } from './rules';
+import { isOrdinaryOutput, type TableMasking } from './transformers';
 
-const TOKEN_SEPARATOR = /[\s,;:()<>"'[\]]/;
-const TOKEN_SEPARATORS = /[\s,;:()<>"'[\]]+/;
+/** Transformers whose originals are not patterns: a shifted date is another real date. */
+const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
 
-/** Transformers whose output is checked for original values. */
-const CHECKED = new Set(['email', 'name', 'phone', 'address', 'hash', 'template', 'null', 'constant']);
+/**
+ * Masked columns whose output is not scanned: outputs that keep the original's shape (a
+ * phone number, a postcode, a date) are by design other plausible values and may equal
+ * someone else's original by chance (1 M phones in 10^9 numbers: ~1 000 such "hits").
+ * They cannot carry another column's value, and their transformers are tested to change
+ * every digit and letter.
+ */
+function scansOutput(rule: ColumnRule | undefined): boolean {
+  if (rule === undefined) return true;
+  if (rule.transform === 'phone' || rule.transform === 'dateShift') return false;
+  if (rule.transform === 'address' && rule.part === 'postcode') return false;
+  return true;
+}
 
 export interface LeakHit {
-  /** Where the original was sampled. */
-  sampledFrom: string;
-  /** Where it was found in the masked dump. */
+  /** `original`: a personal column's original value; `email`: an address in a kept column that no email rule produced. */
+  kind: 'original' | 'email';
+  /** The personal column the original was read from (kind `original`). */
+  originalFrom?: string;
+  /** table.column of the masked dump where it was found. */
   foundIn: string;
-  /** sha256 prefix of the original value: the value itself is never printed. */
-  valueFingerprint: string;
+  /** The row: its key when the first column is a kept number ("id=42"), else its position ("row 7"). */
+  row: string;
+  /** sha256 prefix of the matched (folded) text: the value itself is never printed. */
+  fingerprint: string;
 }
 
 export interface LeakReport {
-  sampledValues: number;
-  /** Per masked column: how many originals were sampled, and skipped because a fake value can look like them. */
-  columns: { column: string; sampled: number; skippedOrdinary: number }[];
-  /** Columns not checked by value, and why. */
-  notChecked: string[];
+  /** Original values read from the source's personal columns. */
+  originals: number;
+  /** Patterns built from them (whole values, shingles of long texts, emails and numbers inside them). */
+  patterns: number;
+  /** Memory of the pattern tables. */
+  patternBytes: number;
+  /** Originals too short to identify anyone (< 5 letters and digits, or a short number). */
+  skippedShort: number;
+  /** Originals also produced by the fake-data dictionaries (skipped, else every fake name would be a hit). */
+  skippedOrdinary: number;
+  /** Personal columns whose originals were read. */
+  columns: string[];
+  /** Masked columns whose output is not scanned, and why. */
+  notScanned: string[];
   scannedValues: number;
+  /** Distinct hits (first 1 000). */
   hits: LeakHit[];
+  hitCount: number;
   rowCounts: { table: string; manifest: number; dump: number }[];
   rowCountMismatches: string[];
+  seconds: number;
   ok: boolean;
 }
 
+const MAX_REPORTED_HITS = 1000;
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /**
- * The leak check behind `--verify`: sample original values of every masked column from
- * the source, then read the whole masked dump and prove none of them occurs as a value in
- * any table or column, as a whole value or as a word of a longer text (compared after
- * case/accent folding, so "ALICE@…" counts as a hit for "alice@…"), and that the dump's
- * row counts match the manifest.
- *
- * dateShift columns are not checked by value: a shifted date is by design another real
- * date that may equal someone's original. Sampled originals a fake value can equal (a
- * real surname that is also in the fake-name list) are skipped and counted.
+ * The leak check behind `--verify`, exhaustive: every original value of every personal
+ * column (every column whose rule is not `keep`; dateShift's dates excepted) is read from
+ * the source and cut into patterns (leak-patterns.ts); then the whole masked dump is read
+ * once and every value of every table and column is scanned for them, folded (case,
+ * accents, whitespace), with JSON escapes and hex literals (BLOBs) decoded. Kept columns are
+ * also scanned for any email address that no email rule produced (a third party's). The
+ * dump's row counts must match the manifest.
  */
-export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable; samplePerColumn?: number }): Promise<LeakReport> {
+export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable }): Promise<LeakReport> {
+  const started = Date.now();
   const { source, rules, manifest } = options;
   const tools = engineTools(manifest.engine);
-  const perColumn = options.samplePerColumn ?? 500;
-  const samples = new Map<string, { sampledFrom: string; original: string }>();
-  const columns: LeakReport['columns'] = [];
-  const notChecked: string[] = [];
+  const patterns = new PatternSet();
+  const columns: string[] = [];
+  const notScanned: string[] = [];
+  let skippedOrdinary = 0;
   for (const [table, tableRules] of rules.tables) {
-    for (const [column, rule] of tableRules.columns) {
-      const where = `${table}.${column}`;
-      if (rule.transform === 'keep') continue;
-      if (!CHECKED.has(rule.transform)) {
-        notChecked.push(`${where} (${rule.transform}: a shifted date is another plausible date)`);
-        continue;
-      }
-      let sampled = 0;
-      let skippedOrdinary = 0;
-      for (const v of await tools.sample(source, table, column, perColumn)) {
-        // Very short values ("1", "GB") occur everywhere by chance and identify no one.
-        if (v.length < 4) continue;
-        if (isOrdinaryOutput(rule, v)) {
-          skippedOrdinary++;
-          continue;
-        }
-        samples.set(foldValue(v), { sampledFrom: where, original: v });
-        sampled++;
-      }
-      columns.push({ column: where, sampled, skippedOrdinary });
-    }
+    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
+    for (const [column, rule] of tableRules.columns) if (!scansOutput(rule)) notScanned.push(`${table}.${column} (${rule.transform}${'part' in rule && rule.part ? ` ${rule.part}` : ''}: keeps the shape, may equal another original by chance)`);
+    if (personal.length === 0) continue;
+    const names = personal.map(([c]) => `${table}.${c}`);
+    columns.push(...names);
+    await tools.readValues(
+      source,
+      table,
+      personal.map(([c]) => c),
+      (index, value) => {
+        if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
+        else patterns.add(value, names[index]);
+      },
+    );
   }
 
+  const allowedDomains = new Set([...rules.allowedEmailDomains, 'example.com', ...[...rules.tables.values()].flatMap((t) => [...t.columns.values()].flatMap((r) => (r.transform === 'email' && r.domain ? [r.domain] : [])))]);
   const hits: LeakHit[] = [];
+  const seen = new Set<string>();
+  let hitCount = 0;
+  const record = (hit: LeakHit) => {
+    const id = `${hit.kind}|${hit.originalFrom}|${hit.foundIn}|${hit.row}|${hit.fingerprint}`;
+    if (seen.has(id)) return; // a row parsed again when it spans chunks
+    seen.add(id);
+    hitCount++;
+    if (hits.length < MAX_REPORTED_HITS) hits.push(hit);
+  };
   let scannedValues = 0;
-  const rewriter = tools.rewriter((table, tableColumns) => ({
-      table,
-      columns: tableColumns.map((c) => c.name),
-      masksAnything: true,
-      maskers: tableColumns.map((c) => (value: string) => {
-        scannedValues++;
-        const folded = foldValue(value);
-        // The whole value, and each word of a longer text: an email pasted into a kept note is a leak too.
-        const candidates = folded.length > 8 && TOKEN_SEPARATOR.test(folded) ? [folded, ...folded.split(TOKEN_SEPARATORS)] : [folded];
-        for (const candidate of candidates) {
-          const sample = samples.get(candidate);
-          if (sample && hits.length < 1000) {
-            hits.push({ sampledFrom: sample.sampledFrom, foundIn: `${table}.${c.name}`, valueFingerprint: createHash('sha256').update(sample.original).digest('hex').slice(0, 12) });
-          }
-        }
-        return value;
-      }),
-    }));
+  const latin1Values = manifest.engine === 'postgres';
+  const rewriter = tools.rewriter(
+    (table, tableColumns): TableMasking => {
+      const tableRules = rules.tables.get(table);
+      let rowKey = '';
+      const firstKept = tableRules?.columns.get(tableColumns[0]?.name)?.transform === 'keep';
+      const maskers = tableColumns.map((c, index) => {
+        const rule = tableRules?.columns.get(c.name);
+        const where = `${table}.${c.name}`;
+        const kept = rule === undefined || rule.transform === 'keep';
+        const scan = scansOutput(rule);
+        return (raw: string) => {
+          // pg-dump-rewriter hands over values as Latin-1 strings of the dump's UTF-8 bytes.
+          const value = latin1Values && NON_ASCII.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
+          if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(value) ? `${c.name}=${value}` : '';
+          if (!scan) return null;
+          scannedValues++;
+          const row = rowKey || `row ${rewriter.currentRow(table)}`;
+          const scanText = (text: string) => {
+            patterns.scan(text, (match) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row, fingerprint: fingerprint(match.matched) }));
+            if (kept && text.includes('@')) {
+              for (const address of foldForMatching(text).match(EMAIL_IN_TEXT) ?? []) {
+                const domain = address.slice(address.lastIndexOf('@') + 1);
+                if (!allowedDomains.has(domain)) record({ kind: 'email', foundIn: where, row, fingerprint: fingerprint(address) });
+              }
+            }
+          };
+          scanText(value);
+          // Hex literals (0x…, \x…) and JSON escapes hide text: decoded and scanned too.
+          const first = value.charCodeAt(0);
+          if (first === 0x30 || first === 0x5c || value.includes('\\')) for (const hidden of hiddenTexts(value)) scanText(hidden);
+          // The scan's output is thrown away: NULL is the cheapest thing to write.
+          return null;
+        };
+      });
+      return { table, columns: tableColumns.map((c) => c.name), maskers, masksAnything: true };
+    },
+    { cacheResults: false },
+  );
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
 
@@ -104,26 +158,37 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
   const rowCounts = tables.map((table) => ({ table, manifest: manifest.rows[table] ?? 0, dump: dumpRows[table] ?? 0 }));
   const rowCountMismatches = rowCounts.filter((r) => r.manifest !== r.dump).map((r) => `${r.table}: manifest ${r.manifest}, dump ${r.dump}`);
   return {
-    sampledValues: samples.size,
+    originals: patterns.originals,
+    patterns: patterns.size,
+    patternBytes: patterns.bytes,
+    skippedShort: patterns.skippedShort,
+    skippedOrdinary,
     columns,
-    notChecked,
+    notScanned,
     scannedValues,
     hits,
+    hitCount,
     rowCounts,
     rowCountMismatches,
-    ok: hits.length === 0 && rowCountMismatches.length === 0 && samples.size > 0,
+    seconds: Math.round((Date.now() - started) / 10) / 100,
+    // No originals read at all proves nothing (empty personal tables, or a broken read).
+    ok: hitCount === 0 && rowCountMismatches.length === 0 && (patterns.size > 0 || columns.length === 0),
   };
 }
 
-/** Plain-text summary of a leak report (no original values, only fingerprints). */
+const fingerprint = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
+
+/** Plain-text summary of a leak report (no values: locations and fingerprints only). */
 export function describeLeakReport(report: LeakReport): string[] {
   const lines = [
-    `leak check: ${report.sampledValues} original values sampled from ${report.columns.length} masked columns, ${report.scannedValues} values scanned in the masked dump: ${report.hits.length} hits`,
-    ...report.columns.map((c) => `  ${c.column}: ${c.sampled} sampled${c.skippedOrdinary ? `, ${c.skippedOrdinary} skipped (also ordinary fake values)` : ''}`),
-    ...report.notChecked.map((c) => `  not checked by value: ${c}`),
-    ...report.hits.slice(0, 20).map((h) => `  HIT: a value sampled from ${h.sampledFrom} occurs unmasked in ${h.foundIn} (value sha256 ${h.valueFingerprint}…)`),
+    `leak check: ${report.originals} original values of ${report.columns.length} personal columns (${report.patterns} patterns, ${Math.round(report.patternBytes / 1048576)} MB; ${report.skippedShort} too short, ${report.skippedOrdinary} also fake-dictionary values), ${report.scannedValues} values scanned in the masked dump in ${report.seconds} s: ${report.hitCount} hits`,
+    ...report.notScanned.map((c) => `  output not scanned: ${c}`),
+    ...report.hits
+      .slice(0, 50)
+      .map((h) => (h.kind === 'original' ? `  HIT: an original of ${h.originalFrom} occurs in ${h.foundIn}, ${h.row} (sha256 ${h.fingerprint}…)` : `  HIT: an email address no email rule produced occurs in ${h.foundIn}, ${h.row} (sha256 ${h.fingerprint}…)`)),
+    ...(report.hitCount > 50 ? [`  … and ${report.hitCount - 50} more hits`] : []),
     `row counts: ${report.rowCounts.map((r) => `${r.table} ${r.dump}`).join(', ')}${report.rowCountMismatches.length ? ` — MISMATCH: ${report.rowCountMismatches.join('; ')}` : ' (match the manifest)'}`,
   ];
-  if (report.sampledValues === 0) lines.push('  no values could be sampled: the check proves nothing (are the masked tables empty?)');
+  if (report.patterns === 0 && report.columns.length > 0) lines.push('  no original values could be read: the check proves nothing (are the personal tables empty?)');
   return lines;
 }

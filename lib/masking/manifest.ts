@@ -22,13 +22,23 @@ export interface MaskedDumpManifest {
   finishedAt: string;
   seconds: number;
   dumpedBytes: number;
+  /**
+   * The leak check this dump passed. Present in every published manifest (and so in
+   * latest.json); absent while the dump is only staged. A restore refuses a manifest without it.
+   */
+  verification?: { ok: true; originals: number; patterns: number; scannedValues: number; hits: 0; seconds: number; checkedAt: string };
 }
 
-/** Object keys of one run: `<prefix><database>/<UTC time>/dump.sql.zst` and its manifest; `latest.json` points at the newest. */
-export function runKeys(prefix: string, database: string, startedAt: Date, extension: string): { dump: string; manifest: string; latest: string } {
+/**
+ * Object keys of one run. The upload goes to `staged` (`<prefix><database>/staged/<UTC time>/dump.sql.zst`),
+ * which nothing reads as a published dump; only after the leak check passed is it copied to
+ * `dump` (`<prefix><database>/<UTC time>/dump.sql.zst`), its `manifest` written beside it, and
+ * `latest.json` pointed at it. A bucket lifecycle rule may expire `staged/` after a day.
+ */
+export function runKeys(prefix: string, database: string, startedAt: Date, extension: string): { staged: string; dump: string; manifest: string; latest: string } {
   const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const base = `${prefix}${database}`;
-  return { dump: `${base}/${stamp}/dump${extension}`, manifest: `${base}/${stamp}/manifest.json`, latest: `${base}/latest.json` };
+  return { staged: `${base}/staged/${stamp}/dump${extension}`, dump: `${base}/${stamp}/dump${extension}`, manifest: `${base}/${stamp}/manifest.json`, latest: `${base}/latest.json` };
 }
 
 export function parseS3Url(url: string): { bucket: string; key: string } {

@@ -52,6 +52,11 @@ export class PgDumpRewriter {
 
   constructor(private readonly options: { resolveTable: TableResolver }) {}
 
+  /** Rows are counted before their values are masked. */
+  currentRow(table: string): number {
+    return this.summary.rows[table] ?? 0;
+  }
+
   push(chunk: Buffer): Buffer {
     this.summary.bytesIn += chunk.length;
     const data = this.carry + chunk.toString('latin1');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -7,11 +7,12 @@ import type { Logger } from '../util/log';
 import { codec, extensionOf, type Compression } from './compression';
 import { MaskingTransform, type RewriteSummary } from './dump-rewriter';
 import { KeyedHasher } from './keyed-hash';
-import { runKeys, type MaskedDumpManifest } from './manifest';
+import type { LeakReport } from './leak-check';
+import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import { engineTools, type Engine } from './engines';
 import type { MaskingRules } from './rules';
-import { putJson, s3Url, uploadStream } from './s3-store';
+import { copyObject, deleteObject, putJson, s3Url, uploadStream } from './s3-store';
 import { tableMasking } from './transformers';
 
 /** Where the masked, compressed dump goes. Either way nothing is left behind on failure. */
@@ -44,11 +45,13 @@ class Digest extends Transform {
 }
 
 /**
- * Dump the source with mariadb-dump, mask in the stream, compress and write to S3 (multipart)
- * or a file, then write the manifest. The unmasked dump exists only as bytes in flight
- * between mariadb-dump and this process. Fail closed: a dump that exits non-zero, a
- * truncated or unreadable dump, schema drift or an upload error leaves no dump object, no
- * manifest and no file (the upload is aborted, the partial file deleted).
+ * Dump the source with mariadb-dump, mask in the stream, compress and STAGE the result: a
+ * staging key in S3 (multipart) or `<file>.staged`. Nothing is published here: the returned
+ * manifest names the staged object and is not written anywhere; `publishMaskedDump` does that
+ * after the leak check passed, `discardStagedDump` removes a dump that failed it. The
+ * unmasked dump exists only as bytes in flight between mariadb-dump and this process. Fail
+ * closed: a dump that exits non-zero, a truncated or unreadable dump, schema drift or an
+ * upload error leaves no object and no file (the upload is aborted, the partial file deleted).
  */
 export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDumpManifest> {
   const { source, rules, compression, destination, log } = options;
@@ -65,7 +68,7 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const digest = new Digest();
   const extension = extensionOf(compression);
   const keys = destination.kind === 's3' ? runKeys(destination.prefix, source.database, startedAt, extension) : undefined;
-  const object = destination.kind === 's3' ? s3Url({ bucket: destination.bucket, key: keys!.dump }) : destination.path;
+  const object = destination.kind === 's3' ? s3Url({ bucket: destination.bucket, key: keys!.staged }) : stagedPath(destination.path);
   log.info(`masked dump of ${source.name} (${source.host}:${source.port}/${source.database}) to ${object} with rules ${rules.source} (${rules.hash.slice(0, 12)})`);
 
   const body = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
@@ -73,7 +76,7 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const partial = destination.kind === 'file' ? `${destination.path}.partial` : '';
   const write: Promise<void> =
     destination.kind === 's3'
-      ? uploadStream(destination.client, { bucket: destination.bucket, key: keys!.dump }, body, { partSize: destination.partSize })
+      ? uploadStream(destination.client, { bucket: destination.bucket, key: keys!.staged }, body, { partSize: destination.partSize })
       : pipeline(body, createWriteStream(partial, { mode: 0o600 }));
   try {
     await Promise.all([stages, write, dump.exited]);
@@ -86,7 +89,7 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   } finally {
     dump.dispose();
   }
-  if (destination.kind === 'file') renameSync(partial, destination.path);
+  if (destination.kind === 'file') renameSync(partial, object);
 
   const summary: RewriteSummary = masking.rewriter.summary;
   const manifest: MaskedDumpManifest = {
@@ -107,14 +110,55 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
     seconds: Math.round((Date.now() - started) / 10) / 100,
     dumpedBytes: summary.bytesIn,
   };
-  // The manifest is written last: a manifest means a complete dump.
-  if (destination.kind === 's3') {
-    await putJson(destination.client, { bucket: destination.bucket, key: keys!.manifest }, manifest);
-    await putJson(destination.client, { bucket: destination.bucket, key: keys!.latest }, manifest);
-  }
   const totalRows = Object.values(summary.rows).reduce((a, b) => a + b, 0);
-  log.info(`masked dump done: ${totalRows} rows in ${Object.keys(summary.rows).length} tables, ${summary.bytesIn} bytes dumped, ${digest.bytes} bytes ${compression}, ${manifest.seconds} s`);
+  log.info(`masked dump staged: ${totalRows} rows in ${Object.keys(summary.rows).length} tables, ${summary.bytesIn} bytes dumped, ${digest.bytes} bytes ${compression}, ${manifest.seconds} s; not published until the leak check passes`);
   return manifest;
+}
+
+const stagedPath = (path: string) => `${path}.staged`;
+
+/** The staged object's keys, from the staged manifest (the run's time is in its key). */
+function keysOf(destination: Extract<DumpDestination, { kind: 's3' }>, staged: MaskedDumpManifest) {
+  const location = parseS3Url(staged.object);
+  const expectedPrefix = `${destination.prefix}${staged.database}/staged/`;
+  if (location.bucket !== destination.bucket || !location.key.startsWith(expectedPrefix)) throw new Error(`${staged.object} is not a staged dump of s3://${destination.bucket}/${expectedPrefix}`);
+  const base = `${destination.prefix}${staged.database}`;
+  const rest = location.key.slice(expectedPrefix.length); // <stamp>/dump.sql.zst
+  const stamp = rest.slice(0, rest.indexOf('/'));
+  return { staged: location.key, dump: `${base}/${rest}`, manifest: `${base}/${stamp}/manifest.json`, latest: `${base}/latest.json` };
+}
+
+/**
+ * Publish a staged dump that passed the leak check: copy it to its final key (server-side),
+ * write its manifest with the verification, point latest.json at it, then remove the staged
+ * object. In this order, a crash leaves at worst an unpublished copy, never a latest.json
+ * naming an unchecked or missing dump. A file destination: rename, then FILE.manifest.json.
+ */
+export async function publishMaskedDump(destination: DumpDestination, staged: MaskedDumpManifest, report: LeakReport, log: Logger): Promise<MaskedDumpManifest> {
+  if (!report.ok || report.hitCount !== 0) throw new Error('refusing to publish a dump that did not pass the leak check');
+  const verification = { ok: true as const, originals: report.originals, patterns: report.patterns, scannedValues: report.scannedValues, hits: 0 as const, seconds: report.seconds, checkedAt: new Date().toISOString() };
+  if (destination.kind === 'file') {
+    renameSync(staged.object, destination.path);
+    const manifest = { ...staged, object: destination.path, verification };
+    writeFileSync(`${destination.path}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    log.info(`published ${destination.path} (leak check passed)`);
+    return manifest;
+  }
+  const keys = keysOf(destination, staged);
+  const manifest = { ...staged, object: s3Url({ bucket: destination.bucket, key: keys.dump }), verification };
+  await copyObject(destination.client, { bucket: destination.bucket, key: keys.staged }, { bucket: destination.bucket, key: keys.dump });
+  await putJson(destination.client, { bucket: destination.bucket, key: keys.manifest }, manifest);
+  await putJson(destination.client, { bucket: destination.bucket, key: keys.latest }, manifest);
+  await deleteObject(destination.client, { bucket: destination.bucket, key: keys.staged });
+  log.info(`published ${manifest.object} and ${s3Url({ bucket: destination.bucket, key: keys.latest })} (leak check passed)`);
+  return manifest;
+}
+
+/** Remove a staged dump (it failed the leak check, or the run failed after staging). */
+export async function discardStagedDump(destination: DumpDestination, staged: MaskedDumpManifest, log: Logger): Promise<void> {
+  if (destination.kind === 'file') rmSync(staged.object, { force: true });
+  else await deleteObject(destination.client, { bucket: destination.bucket, key: keysOf(destination, staged).staged });
+  log.info(`deleted the staged dump ${staged.object}: it was not published`);
 }
 
 /** A readable of the decompressed dump behind a manifest-like object. */

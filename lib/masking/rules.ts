@@ -5,9 +5,9 @@ import { z } from 'zod';
 /**
  * The masking rules of one database: per table and column, a transformer.
  *
- * A table either lists every column (with `keep` for the ones that hold no personal data)
- * or says `"personalData": false`. Anything else in the dump stops the run (fail closed on
- * schema drift), see `TableMasking` in transformers.ts.
+ * A table lists every column (with `keep` for the ones that hold no personal data); one
+ * that says `"personalData": false` lists them too, each `keep`. Anything else in the dump
+ * stops the run (fail closed on schema drift), see `tableMasking` in transformers.ts.
  */
 export const TRANSFORMER_NAMES = ['email', 'name', 'phone', 'address', 'dateShift', 'hash', 'constant', 'null', 'template', 'keep'] as const;
 export type TransformerName = (typeof TRANSFORMER_NAMES)[number];
@@ -31,12 +31,13 @@ const columnRule = z.discriminatedUnion('transform', [
   z.object({ transform: z.literal('constant'), value: z.union([z.string(), z.number()]) }).strict(),
   z.object({ transform: z.literal('null') }).strict(),
   z.object({ transform: z.literal('template'), template: z.string().min(1), ...common }).strict(),
-  z.object({ transform: z.literal('keep') }).strict(),
+  /** `reason`: why the column holds no personal data (for reviewers; part of the rules hash). */
+  z.object({ transform: z.literal('keep'), reason: z.string().min(1, { error: 'reason: expected a sentence saying why the column holds no personal data' }).optional() }).strict(),
 ]);
 export type ColumnRule = z.infer<typeof columnRule>;
 
 const tableRule = z.union([
-  z.object({ personalData: z.literal(false), note: z.string().optional() }).strict(),
+  z.object({ personalData: z.literal(false), columns: z.record(z.string(), z.unknown()).optional(), note: z.string().optional() }).strict(),
   z.object({ columns: z.record(z.string(), z.unknown()), note: z.string().optional() }).strict(),
 ]);
 
@@ -44,6 +45,8 @@ const rulesFile = z
   .object({
     /** The database (schema) these rules describe. */
     database: z.string().min(1),
+    /** Email domains the leak check accepts in kept text (the company's own addresses); the email rules' domains always are. */
+    allowedEmailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/)).optional(),
     tables: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -57,6 +60,8 @@ export interface TableRules {
 export interface MaskingRules {
   readonly database: string;
   readonly tables: ReadonlyMap<string, TableRules>;
+  /** Email domains the leak check accepts in kept columns. */
+  readonly allowedEmailDomains: readonly string[];
   /** sha256 of the canonical form of the rules (in the manifest: which rules made a dump). */
   readonly hash: string;
   /** Where they were read from, for messages. */
@@ -91,12 +96,14 @@ export function parseRules(input: unknown, source = 'masking rules'): MaskingRul
       problems.push(`table ${table}: expected either { "personalData": false } or { "columns": { "<column>": "<transformer>", ... } }`);
       continue;
     }
-    if ('personalData' in parsedTable.data) {
-      tables.set(table, { personalData: false, columns: new Map() });
+    const free = 'personalData' in parsedTable.data;
+    if (free && parsedTable.data.columns === undefined) {
+      // Without the list, a column added later (an email, a note) would be kept unseen.
+      problems.push(`table ${table}: "personalData": false must list the table's columns, each "keep", so that a new column stops the run: "columns": { "<column>": { "transform": "keep", "reason": "<why it holds no personal data>" }, ... }`);
       continue;
     }
     const columns = new Map<string, ColumnRule>();
-    for (const [column, rawRule] of Object.entries(parsedTable.data.columns)) {
+    for (const [column, rawRule] of Object.entries(parsedTable.data.columns!)) {
       const where = `table ${table}, column ${column}`;
       const candidate = typeof rawRule === 'string' ? { transform: rawRule } : rawRule;
       const transform = (candidate as { transform?: unknown } | null)?.transform;
@@ -114,6 +121,10 @@ export function parseRules(input: unknown, source = 'masking rules'): MaskingRul
         continue;
       }
       const rule = parsed.data;
+      if (free && rule.transform !== 'keep') {
+        problems.push(`${where}: the table is marked "personalData": false, so every column is "keep"; remove "personalData": false to mask this column`);
+        continue;
+      }
       if (rule.transform === 'template') {
         const stripped = rule.template.replace(TEMPLATE_PLACEHOLDER, '');
         const unknown = stripped.match(/\{[^}]*\}?/);
@@ -122,10 +133,10 @@ export function parseRules(input: unknown, source = 'masking rules'): MaskingRul
       }
       columns.set(column, rule);
     }
-    tables.set(table, { personalData: true, columns });
+    tables.set(table, { personalData: !free, columns });
   }
   if (problems.length > 0) throw new MaskingRulesError(source, problems);
-  return { database: top.data.database, tables, hash: rulesHash(top.data), source };
+  return { database: top.data.database, tables, allowedEmailDomains: top.data.allowedEmailDomains ?? [], hash: rulesHash(top.data), source };
 }
 
 /** Read and validate a JSON rules file. */

@@ -1,4 +1,4 @@
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCopyCommand, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 
@@ -64,4 +64,51 @@ export async function getJson<T>(client: S3Client, location: S3Location): Promis
 
 export async function createBucket(client: S3Client, bucket: string): Promise<void> {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
+}
+
+/** CopyObject's limit; larger objects are copied part by part (UploadPartCopy). */
+const SINGLE_COPY_LIMIT = 5 * 1024 ** 3;
+
+/**
+ * Server-side copy (no bytes through this process): one CopyObject up to 5 GiB, else a
+ * multipart copy in `partSize` ranges (https://docs.aws.amazon.com/AmazonS3/latest/userguide/CopyingObjectsMPUapi.html).
+ * A failed multipart copy is aborted, so no partial object appears.
+ */
+export async function copyObject(client: S3Client, from: S3Location, to: S3Location, options: { singleCopyLimit?: number; partSize?: number } = {}): Promise<void> {
+  const source = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
+  const head = await client.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
+  const size = head.ContentLength ?? 0;
+  if (size <= (options.singleCopyLimit ?? SINGLE_COPY_LIMIT)) {
+    await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source }));
+    return;
+  }
+  const partSize = options.partSize ?? 1024 ** 3;
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ContentType: head.ContentType }));
+  try {
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    for (let start = 0, part = 1; start < size; start += partSize, part++) {
+      const end = Math.min(size, start + partSize) - 1;
+      const result = await client.send(new UploadPartCopyCommand({ Bucket: to.bucket, Key: to.key, UploadId, PartNumber: part, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }));
+      parts.push({ ETag: result.CopyPartResult!.ETag!, PartNumber: part });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId, MultipartUpload: { Parts: parts } }));
+  } catch (error) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function deleteObject(client: S3Client, location: S3Location): Promise<void> {
+  await client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key }));
+}
+
+/** True when the object exists. */
+export async function objectExists(client: S3Client, location: S3Location): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    return true;
+  } catch (error) {
+    if ((error as { name?: string; $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
 }

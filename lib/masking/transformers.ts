@@ -336,10 +336,9 @@ export function tableMasking(rules: MaskingRules, table: string, columns: Column
   const tableRules = rules.tables.get(table);
   if (tableRules === undefined) {
     throw new SchemaDriftError(
-      `table ${table} is not in the masking rules (${rules.source}): it is new since the rules were written. Add it under "tables" with a transformer for each of its columns (${columns.map((c) => c.name).join(', ')}), or as { "personalData": false } if it holds no personal data.`,
+      `table ${table} is not in the masking rules (${rules.source}): it is new since the rules were written. Add it under "tables" with a transformer for each of its columns (${columns.map((c) => c.name).join(', ')}), or as { "personalData": false, "columns": { "<column>": "keep", ... } } if it holds no personal data.`,
     );
   }
-  if (!tableRules.personalData) return { table, columns: columns.map((c) => c.name), maskers: columns.map(() => undefined), masksAnything: false };
   const unclassified = columns.filter((c) => !tableRules.columns.has(c.name)).map((c) => c.name);
   if (unclassified.length > 0) {
     throw new SchemaDriftError(

@@ -44,9 +44,9 @@ export interface MaskingPipelineProps {
   /** Accounts that may read the dumps and pull the dev image. */
   readonly readerAccountIds: readonly string[];
   readonly sourceRepositoryUrl: string;
-  /** @default "main" */
-  readonly sourceBranch?: string;
-  /** Secrets the build may read (HMAC key, source credentials, webhook). */
+  /** The commit id or tag (refs/tags/NAME) CodeBuild builds; a branch is refused (it moves). */
+  readonly sourceVersion: string;
+  /** Secrets the build may read: the ones config/masking/environments.ts names for the environment. */
   readonly secretArns: readonly string[];
   readonly vpcId: string;
   /** The build reaches the source replica in this range on the database ports only. */
@@ -63,6 +63,7 @@ export interface MaskingPipelineProps {
 }
 
 const DATABASE_PORTS = [3306, 5432] as const;
+const PINNED_VERSION = /^([0-9a-f]{40}|refs\/tags\/[A-Za-z0-9._\/-]+)$/;
 
 export class MaskingPipeline extends Construct {
   readonly key: CustomerManagedKey;
@@ -90,7 +91,7 @@ export class MaskingPipeline extends Construct {
       keyAdministratorArns,
       readerAccountIds,
       sourceRepositoryUrl,
-      sourceBranch = 'main',
+      sourceVersion,
       secretArns,
       vpcId,
       vpcCidr,
@@ -101,6 +102,7 @@ export class MaskingPipeline extends Construct {
       buildspecPath = 'aws/buildspec/mask-refresh.yml',
     } = props;
     check(readerAccountIds.length > 0 && readerAccountIds.every((account) => ACCOUNT_ID.test(account) && account !== accountId), this, 'readerAccountIds', readerAccountIds, `12-digit ids of accounts other than ${accountId}`);
+    check(PINNED_VERSION.test(sourceVersion), this, 'sourceVersion', sourceVersion, 'a commit id (40 hex digits) or a tag (refs/tags/NAME); a branch moves, so each weekly build could run unreleased code');
     check(secretArns.length > 0, this, 'secretArns', secretArns, 'at least the masking HMAC key secret');
     check(Number.isInteger(dumpRetentionDays) && dumpRetentionDays >= 1, this, 'dumpRetentionDays', dumpRetentionDays, 'a whole number of days, at least 1');
     check(existsSync(join(PROJECT_ROOT, buildspecPath)), this, 'buildspecPath', buildspecPath, `a file in the repository (looked in ${PROJECT_ROOT})`);
@@ -218,6 +220,10 @@ export class MaskingPipeline extends Construct {
         { Sid: 'WriteBuildLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${logGroup.arn}:*` },
         { Sid: 'ListDumps', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
         { Sid: 'ReadWriteDumps', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], Resource: `${bucketArn}/*` },
+        // A dump is uploaded under <prefix><database>/staged/ and published (copied) only after
+        // the leak check; the staged object is then deleted, or deleted at once if the check failed.
+        // Published dumps are never deleted by the build (the lifecycle rule expires them).
+        { Sid: 'DeleteStagedDumps', Effect: 'Allow', Action: 's3:DeleteObject', Resource: `${bucketArn}/*/staged/*` },
         { Sid: 'UseDumpKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: keyArn },
         { Sid: 'ReadMaskingSecrets', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secretArns },
         // GetAuthorizationToken has no resource-level permissions.
@@ -253,7 +259,7 @@ export class MaskingPipeline extends Construct {
       buildTimeout: 240,
       concurrentBuildLimit: 1,
       source: { type: 'GITHUB', location: sourceRepositoryUrl, buildspec: buildspecPath, gitCloneDepth: 1 },
-      sourceVersion: sourceBranch,
+      sourceVersion,
       artifacts: { type: 'NO_ARTIFACTS' },
       environment: {
         type: 'LINUX_CONTAINER',

@@ -31,8 +31,9 @@ test('--env local --verify: dump, mask, upload, leak check (0 hits), restore sta
   const code = await main(['--env', 'local', '--verify', '--customers', '500'], log);
   expect(lines.filter((l) => /error|failed|HIT:/i.test(l))).toEqual([]);
   expect(code).toBe(0);
-  expect(stdout).toMatch(/mask-refresh local: OK\nmasked dump: s3:\/\/masked-dumps-local\/local\/app\/.*dump\.sql\.(zst|gz) \(\d+ bytes, 1524 rows/);
-  expect(stdout).toMatch(/leak check: 0 hits in \d+ sampled originals; row counts match/);
+  expect(stdout).toMatch(/mask-refresh local: OK\nmasked dump: staged s3:\/\/masked-dumps-local\/local\/app\/staged\/.*dump\.sql\.(zst|gz) \(\d+ bytes, 1524 rows/);
+  expect(stdout).toMatch(/leak check: 0 hits in \d+ values against \d+ originals \(\d+ patterns\) in [\d.]+ s; row counts match/);
+  expect(stdout).toMatch(/published: s3:\/\/masked-dumps-local\/local\/app\/\d{4}-[^/]+\/dump\.sql\.(zst|gz) \(latest\.json points at it\)/);
   expect(stdout).toMatch(/staging: mask-staging restored/);
   expect(messages()).toEqual([expect.stringMatching(/^mask-refresh local: OK\n/)]);
   expect(lines.join('\n') + stdout).not.toContain('/services/');
@@ -45,3 +46,30 @@ test('a failing run notifies too, and exits non-zero', async () => {
   expect(code).toBe(1);
   expect(messages()).toEqual([expect.stringMatching(/^mask-refresh local: FAILED\ns3:\/\/masked-dumps-local\/local\/app\/latest\.json does not exist: run the masked dump first/)]);
 });
+
+test('--no-dump --restore-staging never restores a dump whose manifest carries no passed leak check', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'mask-unverified-'));
+  try {
+    const file = join(dir, 'old.sql.gz');
+    writeFileSync(file, '');
+    writeFileSync(`${file}.manifest.json`, JSON.stringify({ format: 'rds-cutover/masked-dump/v1', database: 'app', engine: 'mysql', object: file, compression: 'gzip', rows: {} }));
+    lines.length = 0;
+    const code = await main(['--env', 'local', '--no-dump', '--restore-staging', '--out', file, '--customers', '20'], log);
+    expect(code).toBe(1);
+    expect(lines.join('\n')).toMatch(/old\.sql\.gz carries no passed leak check in its manifest .*never restored/);
+    expect(lines.join('\n')).not.toMatch(/restore: dropping/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('npm run mask -- --env local --verify --plant-leaks: every planted leak is reported, nothing is published, exit 0', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync('npm', ['run', '--silent', 'mask', '--', '--env', 'local', '--verify', '--plant-leaks', '--customers', '300'], { encoding: 'utf8', env: { ...process.env, MASK_REFRESH_SLACK_WEBHOOK: '' }, timeout: 290000 });
+  const last = run.stdout.trim().split('\n').at(-1)!;
+  expect({ status: run.status, last: JSON.parse(last) }).toEqual({ status: 0, last: { planted: 8, found: 8, published: false } });
+  expect(run.stdout + run.stderr).not.toMatch(/MISSED/);
+}, 300000);

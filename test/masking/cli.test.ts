@@ -7,14 +7,20 @@ import { maskingEnvironments } from '../../config/masking/environments';
 import { redact } from '../../lib/util/secrets';
 
 describe('mask-refresh arguments', () => {
-  test('defaults: dump only, nothing destructive', () => {
-    expect(parseOptions(['--env', 'prod'])).toMatchObject({ env: 'prod', dump: true, verify: false, restoreStaging: false, sample: 500 });
+  test('defaults: dump and leak check (nothing is published unchecked), nothing destructive', () => {
+    expect(parseOptions(['--env', 'prod'])).toMatchObject({ env: 'prod', dump: true, verify: true, restoreStaging: false, plantLeaks: false });
+    expect(parseOptions(['--env', 'prod', '--verify'])).toMatchObject({ verify: true });
+    expect(parseOptions(['--env', 'prod', '--no-dump'])).toMatchObject({ dump: false, verify: true });
+    expect(parseOptions(['--env', 'prod', '--no-verify', '--out', '/tmp/x.sql.zst'])).toMatchObject({ verify: false, out: '/tmp/x.sql.zst' });
   });
   test.each([
     [[], /--env is required/],
     [['--env', 'prod', '--restore'], /Unknown option '--restore'/],
-    [['--env', 'prod', '--sample', '0'], /--sample 0: expected a whole number of at least 1/],
-    [['--env', 'prod', '--no-dump'], /--no-dump does nothing on its own: add --verify and\/or --restore-staging/],
+    [['--env', 'local', '--customers', '0'], /--customers 0: expected a whole number of at least 1/],
+    [['--env', 'prod', '--no-verify'], /--no-verify: nothing is published or restored without the leak check.*--no-verify --out FILE/],
+    [['--env', 'prod', '--no-verify', '--out', 'x', '--restore-staging'], /--no-verify: nothing is published or restored without the leak check/],
+    [['--env', 'prod', '--verify', '--no-verify'], /choose one/],
+    [['--env', 'local', '--plant-leaks', '--no-dump'], /--plant-leaks runs its own dump/],
   ])('%j is refused with a message naming the fix', (argv, message) => {
     expect(() => parseOptions(argv as string[])).toThrow(UsageError);
     expect(() => parseOptions(argv as string[])).toThrow(message);

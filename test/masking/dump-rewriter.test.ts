@@ -128,6 +128,10 @@ describe('DumpRewriter', () => {
       fails(sampleDump().replace('  `total` decimal(10,2) NOT NULL,', '  `total` decimal(10,2) NOT NULL,\n  `iban` varchar(34) DEFAULT NULL,'), /table orders: column iban not classified .*"keep" if it holds no personal data/, SchemaDriftError);
       fails(sampleDump().replace(/`countries`/g, '`loyalty`'), /table loyalty is not in the masking rules.*"personalData": false/, SchemaDriftError);
     });
+    test('on a new column in a table marked free of personal data: it stops the run like anywhere else', () => {
+      const drifted = sampleDump().replace('  `code` char(2) NOT NULL', '  `code` char(2) NOT NULL,\n  `contact_email` varchar(100) DEFAULT NULL').replace("('GB'),('FR')", "('GB','a@b.example'),('FR',NULL)");
+      fails(drifted, /table countries: column contact_email not classified .*"keep" if it holds no personal data/, SchemaDriftError);
+    });
     test('on a rule for a column the table no longer has', () => {
       const rules = parseRules({ ...RULES_JSON, tables: { ...RULES_JSON.tables, orders: { columns: { ...RULES_JSON.tables.orders.columns, coupon: 'keep' } } } }, 'r');
       expect(() => rewriteInChunks(Buffer.from(sampleDump()), [1 << 20], rules)).toThrow(/table orders: the masking rules \(r\) name column coupon that the table does not have/);

@@ -10,7 +10,7 @@ export const RULES_JSON = {
   tables: {
     users: { columns: { id: 'keep', email: 'email', name: { transform: 'name' }, notes: 'keep', phone: 'phone', born: { transform: 'dateShift', maxDays: 30 } } },
     orders: { columns: { id: 'keep', user_id: 'keep', customer_email: 'email', total: 'keep' } },
-    countries: { personalData: false },
+    countries: { personalData: false, columns: { code: { transform: 'keep', reason: 'ISO country codes' } } },
   },
 };
 

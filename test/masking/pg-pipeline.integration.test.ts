@@ -29,7 +29,7 @@ CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, full_nam
   born_on date, username text NOT NULL UNIQUE, password_hash text NOT NULL, api_token text NOT NULL, support_notes text, tier text NOT NULL, created_at timestamp NOT NULL);
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id), customer_email text NOT NULL, shipping_address text,
   total_cents int NOT NULL, status text NOT NULL, created_at timestamp NOT NULL);
-CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, description text);
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, description text, thumbnail bytea);
 INSERT INTO customers SELECT i, 'person.' || i || '@mail.example.org', 'Person ' || i || ' Ñoño', '+44 7700 ' || lpad(i::text, 6, '0'), i || ' High Street', 'Leeds',
   'LS' || (i % 20) || ' 1AB', date '1960-01-01' + i, 'user' || i, 'hash' || i, md5(i::text), CASE WHEN i % 3 = 0 THEN 'called on ' || i END, 'free', now()
   FROM generate_series(1, 2000) AS i;
@@ -63,7 +63,7 @@ beforeAll(async () => {
   await closePg(admin);
   sourceClient = await connectPg(source.endpoint('app'));
   await sourceClient.query(PG_SCHEMA);
-  for (const [index, value] of NASTY_VALUES.entries()) await sourceClient.query('INSERT INTO products VALUES ($1, $2, $3)', [index + 1, `product ${index + 1}`, value === null ? null : value.replace(/\0/g, '')]);
+  for (const [index, value] of NASTY_VALUES.entries()) await sourceClient.query('INSERT INTO products VALUES ($1, $2, $3, NULL)', [index + 1, `product ${index + 1}`, value === null ? null : value.replace(/\0/g, '')]);
   manifest = await maskedDump({ source: target(source), rules, key: TEST_KEY, compression: 'zstd', destination: dumpFile('pg.sql.zst'), log: silentLogger, engine: 'postgres' });
   const admin2 = await connectPg(staging.endpoint());
   await admin2.query('CREATE DATABASE app');
@@ -92,11 +92,28 @@ test('joins still match, and kept nasty values survive byte for byte', async () 
   expect(await pgRows(stagingClient, products)).toEqual(await pgRows(sourceClient, products));
 });
 
-test('the leak check finds 0 hits', async () => {
-  const report = await leakCheck({ source: target(source), rules, manifest, dump: decompressed(createReadStream(manifest.object), 'zstd'), samplePerColumn: 3000 });
+test('the leak check reads every original (COPY … TO STDOUT) and finds 0 hits', async () => {
+  const report = await leakCheck({ source: target(source), rules, manifest, dump: decompressed(createReadStream(manifest.object), 'zstd') });
   expect(report.hits).toEqual([]);
   expect(report.rowCountMismatches).toEqual([]);
-  expect(report.sampledValues).toBeGreaterThan(2000);
+  expect(report.originals).toBeGreaterThan(2000 * 8);
+  expect(report.ok).toBe(true);
+});
+
+test('the leak check finds an email inside a bytea (dumped as \\x hex) and a name inside kept text, by row', async () => {
+  await sourceClient.query("INSERT INTO products VALUES (9001, 'planted', 'for Person 42 Ñoño, thanks', convert_to('owner: person.7@mail.example.org', 'UTF8'))");
+  try {
+    const planted = await maskedDump({ source: target(source), rules, key: TEST_KEY, compression: 'zstd', destination: dumpFile('planted.sql.zst'), log: silentLogger, engine: 'postgres' });
+    const report = await leakCheck({ source: target(source), rules, manifest: planted, dump: decompressed(createReadStream(planted.object), 'zstd') });
+    expect(report.hits.map((h) => `${h.kind} ${h.originalFrom ?? ''} ${h.foundIn} ${h.row}`).sort()).toEqual([
+      'email  products.thumbnail id=9001',
+      'original customers.email products.thumbnail id=9001',
+      'original customers.full_name products.description id=9001',
+    ]);
+    expect(report.ok).toBe(false);
+  } finally {
+    await sourceClient.query('DELETE FROM products WHERE id = 9001');
+  }
 });
 
 test('an unclassified new column stops the run and leaves no file', async () => {

@@ -12,7 +12,7 @@ import { DumpFormatError } from '../../lib/masking/dump-rewriter';
 import { leakCheck } from '../../lib/masking/leak-check';
 import { MaskingSandbox, SANDBOX_BUCKET } from '../../lib/masking/local/sandbox';
 import { NASTY_VALUES } from '../../lib/masking/local/personal-data';
-import { decompressed, maskedDump } from '../../lib/masking/pipeline';
+import { decompressed, discardStagedDump, maskedDump, publishMaskedDump } from '../../lib/masking/pipeline';
 import { restoreDump } from '../../lib/masking/restore';
 import { loadRules, parseRules } from '../../lib/masking/rules';
 import { createS3Client, downloadStream, getJson } from '../../lib/masking/s3-store';
@@ -27,6 +27,8 @@ let sandbox: MaskingSandbox;
 let source: Connection;
 let staging: Connection;
 let manifest: MaskedDumpManifest;
+let staged: MaskedDumpManifest;
+let objectsWhileStaged: string[];
 const rules = loadRules('config/masking/app.rules.json');
 const work = mkdtempSync(join(tmpdir(), 'mask-it-'));
 const s3Objects = () => {
@@ -40,7 +42,10 @@ const openS3 = async (m: MaskedDumpManifest) => decompressed(await downloadStrea
 beforeAll(async () => {
   sandbox = await MaskingSandbox.start({ log: silentLogger, customers: 3000 });
   source = await connect(sandbox.source.endpoint(), { database: 'app' });
-  manifest = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('it/'), log: silentLogger });
+  staged = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('it/'), log: silentLogger });
+  objectsWhileStaged = s3Objects();
+  const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest: staged, dump: await openS3(staged) });
+  manifest = await publishMaskedDump(s3Destination('it/'), staged, report, silentLogger);
   await restoreDump({ target: sandbox.target(sandbox.staging), dump: await openS3(manifest), log: silentLogger });
   staging = await connect(sandbox.staging.endpoint(), { database: 'app' });
 });
@@ -50,6 +55,29 @@ afterAll(async () => {
   await staging?.end();
   await sandbox?.stop();
   rmSync(work, { recursive: true, force: true });
+});
+
+test('GIVEN a dump just masked WHEN the leak check has not run THEN only a staged object exists: no manifest, no latest.json', () => {
+  expect(staged.object).toMatch(/^s3:\/\/masked-dumps-local\/it\/app\/staged\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\/dump\.sql\.zst$/);
+  expect(staged.verification).toBeUndefined();
+  expect(objectsWhileStaged.filter((key) => key.startsWith('it/'))).toEqual([parseS3Url(staged.object).key]);
+});
+
+test('GIVEN a passing leak check WHEN published THEN the dump moves out of staged/, and its manifest and latest.json carry the check', async () => {
+  expect(manifest.verification).toMatchObject({ ok: true, hits: 0 });
+  expect(manifest.verification!.originals).toBeGreaterThan(3000);
+  expect(s3Objects().filter((key) => key.startsWith('it/')).sort()).toEqual([parseS3Url(manifest.object).key, 'it/app/latest.json', parseS3Url(manifest.object).key.replace(/dump\.sql\.zst$/, 'manifest.json')].sort());
+  expect((await getJson(createS3Client(), { bucket: SANDBOX_BUCKET, key: parseS3Url(manifest.object).key.replace(/dump\.sql\.zst$/, 'manifest.json') }))).toEqual(manifest);
+});
+
+test('a failing leak check publishes nothing: publishMaskedDump refuses it, discardStagedDump deletes the staged object', async () => {
+  const before = s3Objects();
+  const run = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('it/'), log: silentLogger, now: new Date(Date.UTC(2030, 0, 1)) });
+  const failed = { ...(await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest: run, dump: await openS3(run) })), ok: false, hitCount: 1 };
+  await expect(publishMaskedDump(s3Destination('it/'), run, failed, silentLogger)).rejects.toThrow(/refusing to publish a dump that did not pass the leak check/);
+  await discardStagedDump(s3Destination('it/'), run, silentLogger);
+  expect(s3Objects()).toEqual(before);
+  expect(await getJson<MaskedDumpManifest>(createS3Client(), { bucket: SANDBOX_BUCKET, key: 'it/app/latest.json' })).toEqual(manifest);
 });
 
 test('GIVEN a masked dump in S3 THEN the manifest describes it and latest.json points at it', async () => {
@@ -92,28 +120,31 @@ test('nasty values (quotes, escapes, newlines, emoji, ),( in strings, NULLs) sur
   expect(await rows(staging, query)).toEqual(before);
 });
 
-test('the leak check samples every masked column and finds 0 hits; row counts match the manifest', async () => {
-  const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest, dump: await openS3(manifest), samplePerColumn: 5000 });
+test('the exhaustive leak check reads every original of every personal column and finds 0 hits in the real masked dump; row counts match', async () => {
+  const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest, dump: await openS3(manifest) });
   expect(report.hits).toEqual([]);
   expect(report.rowCountMismatches).toEqual([]);
-  expect(report.columns.map((c) => c.column)).toEqual(expect.arrayContaining(['customers.email', 'customers.full_name', 'orders.customer_email']));
-  expect(report.sampledValues).toBeGreaterThan(3000);
+  expect(report.columns).toEqual(expect.arrayContaining(['customers.email', 'customers.full_name', 'customers.support_notes', 'orders.customer_email', 'orders.shipping_address']));
+  // Every non-NULL value of every personal column, not a sample: 3000 emails + 6000 order emails, …
+  expect(report.originals).toBeGreaterThan(3000 * 8 + 6000 * 2);
   expect(report.ok).toBe(true);
 });
 
-test('the leak check finds planted unmasked values (an email copied into a kept column, another inside a kept text)', async () => {
+test('the leak check finds planted unmasked values anywhere (a whole kept value, inside a kept text) and names table, column and row, never the value', async () => {
   const [{ email }] = await rows<{ email: string }>(source, 'SELECT email FROM customers WHERE id = 77');
   const [{ other }] = await rows<{ other: string }>(source, 'SELECT email AS other FROM customers WHERE id = 78');
   await source.query('INSERT INTO products (id, name, description) VALUES (9001, ?, NULL), (9002, ?, ?)', [email.toUpperCase(), 'gift card', `Bought for a friend (${other}); deliver Monday`]);
   try {
     const planted = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: join(work, 'planted.sql.gz') }, log: silentLogger });
-    const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest: planted, dump: decompressed(createReadStream(planted.object), 'gzip'), samplePerColumn: 5000 });
-    expect(report.hits).toEqual([
-      expect.objectContaining({ sampledFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.name' }),
-      expect.objectContaining({ sampledFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.description' }),
+    expect(planted.object).toBe(join(work, 'planted.sql.gz.staged'));
+    const report = await leakCheck({ source: sandbox.target(sandbox.source), rules, manifest: planted, dump: decompressed(createReadStream(planted.object), 'gzip') });
+    expect(report.hits.filter((h) => h.kind === 'original')).toEqual([
+      expect.objectContaining({ originalFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.name', row: 'id=9001' }),
+      expect.objectContaining({ originalFrom: expect.stringMatching(/^(customers\.email|orders\.customer_email)$/), foundIn: 'products.description', row: 'id=9002' }),
     ]);
     expect(JSON.stringify(report)).not.toContain(email);
     expect(JSON.stringify(report)).not.toContain(other);
+    expect(JSON.stringify(report).toLowerCase()).not.toContain(email.split('@')[0].toLowerCase());
     expect(report.ok).toBe(false);
   } finally {
     await source.query('DELETE FROM products WHERE id IN (9001, 9002)');
@@ -124,7 +155,7 @@ test('the same input and key give identical output', async () => {
   const once = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(work, 'a.sql.zst') }, log: silentLogger });
   const again = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(work, 'b.sql.zst') }, log: silentLogger });
   expect(again.sha256).toBe(once.sha256);
-  expect(readFileSync(join(work, 'b.sql.zst')).equals(readFileSync(join(work, 'a.sql.zst')))).toBe(true);
+  expect(readFileSync(again.object).equals(readFileSync(once.object))).toBe(true);
 });
 
 describe('fails closed and leaves nothing behind', () => {
@@ -141,11 +172,15 @@ describe('fails closed and leaves nothing behind', () => {
     }
   });
 
-  test('a table the rules mark as free of personal data may change without stopping the run', async () => {
-    const relaxed = parseRules({ ...JSON.parse(readFileSync('config/masking/app.rules.json', 'utf8')), tables: { ...JSON.parse(readFileSync('config/masking/app.rules.json', 'utf8')).tables } }, 'relaxed');
+  test('a new column in a table the rules mark as free of personal data stops the run too, unless a rule keeps it', async () => {
     await source.query('ALTER TABLE products ADD COLUMN colour VARCHAR(20) NULL');
     try {
-      const result = await maskedDump({ source: sandbox.target(sandbox.source), rules: relaxed, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: join(work, 'products.sql.gz') }, log: silentLogger });
+      const before = s3Objects();
+      await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'gzip', destination: s3Destination('drift/'), log: silentLogger })).rejects.toThrow(/table products: column colour not classified/);
+      expect(s3Objects()).toEqual(before);
+      const json = JSON.parse(readFileSync('config/masking/app.rules.json', 'utf8'));
+      json.tables.products.columns.colour = { transform: 'keep', reason: 'a catalogue attribute' };
+      const result = await maskedDump({ source: sandbox.target(sandbox.source), rules: parseRules(json, 'with colour'), key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: join(work, 'products.sql.gz') }, log: silentLogger });
       expect(result.rows.products).toBe(NASTY_VALUES.length * 2);
     } finally {
       await source.query('ALTER TABLE products DROP COLUMN colour');
@@ -162,6 +197,7 @@ describe('fails closed and leaves nothing behind', () => {
     const path = join(work, 'cut.sql.zst');
     await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path }, log: silentLogger, dumpCommand: wrapper })).rejects.toThrow(message);
     expect(existsSync(path)).toBe(false);
+    expect(existsSync(`${path}.staged`)).toBe(false);
     expect(existsSync(`${path}.partial`)).toBe(false);
     const before = s3Objects();
     await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('cut/'), log: silentLogger, dumpCommand: wrapper })).rejects.toThrow(message);

@@ -35,6 +35,21 @@ describe('masking rules', () => {
     ]);
   });
 
+  test('GIVEN a table without personal data WHEN its rules do not list its columns, or mask one THEN loading fails naming the fix', () => {
+    expect(problemsOf({ database: 'app', tables: { products: { personalData: false } } })).toEqual([
+      expect.stringMatching(/^table products: "personalData": false must list the table's columns, each "keep".*"columns": \{ "<column>": \{ "transform": "keep", "reason": /),
+    ]);
+    expect(problemsOf({ database: 'app', tables: { products: { personalData: false, columns: { id: 'keep', owner_email: 'email' } } } })).toEqual([
+      expect.stringMatching(/^table products, column owner_email: the table is marked "personalData": false, so every column is "keep"; remove "personalData": false to mask this column/),
+    ]);
+  });
+
+  test('a keep rule may say why (the reason is part of the rules hash)', () => {
+    const rules = parseRules({ database: 'app', tables: { products: { personalData: false, columns: { id: 'keep', description: { transform: 'keep', reason: 'catalogue text, written by staff' } } } } });
+    expect(rules.tables.get('products')!.columns.get('description')).toEqual({ transform: 'keep', reason: 'catalogue text, written by staff' });
+    expect(problemsOf({ database: 'app', tables: { t: { columns: { a: { transform: 'keep', reason: '' } } } } })).toEqual([expect.stringMatching(/^table t, column a: reason/)]);
+  });
+
   test('the rules hash ignores key order and formatting but not content', () => {
     const a = parseRules(RULES_JSON);
     const reordered = parseRules({ tables: Object.fromEntries(Object.entries(RULES_JSON.tables).reverse()), database: 'app' });

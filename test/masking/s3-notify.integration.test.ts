@@ -2,12 +2,12 @@
  * The S3 upload through the real SDK (multipart, abort) against the local S3-compatible
  * server over HTTP, and the Slack notification against a local HTTP server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LocalS3Server } from '../../lib/masking/local/s3-server';
-import { createBucket, createS3Client, downloadStream, uploadStream } from '../../lib/masking/s3-store';
+import { copyObject, createBucket, createS3Client, deleteObject, downloadStream, objectExists, uploadStream } from '../../lib/masking/s3-store';
 import { notifySlack } from '../../lib/masking/notify';
 import { registerSecret } from '../../lib/util/secrets';
 import { startWebhook } from './helpers';
@@ -62,6 +62,20 @@ test('a body that fails mid-stream aborts the multipart upload and leaves no obj
   expect(s3.requests.some((r) => r.startsWith('DELETE /dumps/failed/dump.sql.zst?uploadId='))).toBe(true);
   expect(s3.objectPath('dumps', 'failed/dump.sql.zst')).toBeUndefined();
   await expect(downloadStream(client(), { bucket: 'dumps', key: 'failed/dump.sql.zst' })).rejects.toThrow(/does not exist: run the masked dump first/);
+});
+
+test('a staged dump is published by a server-side copy: one CopyObject, or part by part past the single-copy limit', async () => {
+  await uploadStream(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' }, body(12), { partSize: 5 * MiB });
+  s3.requests.length = 0;
+  await copyObject(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' }, { bucket: 'dumps', key: 'a/dump.sql.zst' });
+  await copyObject(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' }, { bucket: 'dumps', key: 'b/dump.sql.zst' }, { singleCopyLimit: MiB, partSize: 5 * MiB });
+  expect(s3.requests.filter((r) => r.startsWith('PUT /dumps/b/dump.sql.zst?') && r.includes('partNumber='))).toHaveLength(3);
+  const original = readFileSync(s3.objectPath('dumps', 'staged/a/dump.sql.zst')!);
+  expect(readFileSync(s3.objectPath('dumps', 'a/dump.sql.zst')!).equals(original)).toBe(true);
+  expect(readFileSync(s3.objectPath('dumps', 'b/dump.sql.zst')!).equals(original)).toBe(true);
+  await deleteObject(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' });
+  expect(await objectExists(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' })).toBe(false);
+  expect(await objectExists(client(), { bucket: 'dumps', key: 'a/dump.sql.zst' })).toBe(true);
 });
 
 test('path-style addressing is used only with an endpoint override', () => {

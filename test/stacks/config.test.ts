@@ -49,6 +49,7 @@ describe('a bad environment fails naming the field, the value received and the e
     ['dev', 'secret that is not an ARN', (input) => (input.proxy.secretArn = 'my-secret'), ['proxy.secretArn: received "my-secret"', 'Secrets Manager secret ARN']],
     ['prod', 'sharing with the own account', (input) => (input.snapshotShare.targetAccountIds = ['111111111111']), ['snapshotShare.targetAccountIds.0: received "111111111111"', "another account than the environment's own"]],
     ['prod', 'masking without readers', (input) => (input.masking.readerAccountIds = []), ['masking.readerAccountIds: received []', 'at least one reader account id']],
+    ['prod', 'masking build on a moving branch', (input) => (input.masking.sourceVersion = 'main'), ['masking.sourceVersion: received "main"', 'a commit id (40 hex digits) or a tag (refs/tags/NAME)']],
     ['prod', 'malformed schedule', (input) => (input.masking.schedule = 'weekly'), ['masking.schedule: received "weekly"', 'cron(0 3 ? * MON *)']],
     ['prod', 'one subnet', (input) => (input.network.subnetIds = ['subnet-0a1b2c3d4e5f60011']), ['network.subnetIds', 'at least two private subnet ids']],
     ['stg', 'S3 backend locking of unknown type', (input) => (input.backend.locking = { type: 'consul' }), ['backend.locking.type']],
@@ -109,6 +110,27 @@ describe('constructs validate their props at synth', () => {
     expect(errorOf(() => new FenceSecurityGroup(scope(), 'fence', { vpcId: 'default', name: 'fence' }))).toContain('test/fence: vpcId: received "default"');
   });
 
+  test('a masking pipeline that would build a moving branch is refused', () => {
+    const message = errorOf(
+      () =>
+        new MaskingPipeline(scope(), 'masking', {
+          namePrefix: 'rds-cutover-test',
+          environmentName: 'test',
+          accountId: '123456789012',
+          region: 'eu-west-1',
+          keyAdministratorArns: keyProps.administratorArns,
+          readerAccountIds: ['210987654321'],
+          sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
+          sourceVersion: 'main',
+          secretArns: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:key-AbCdEf'],
+          vpcId: 'vpc-0a1b2c3d4e5f60001',
+          vpcCidr: '10.0.0.0/16',
+          subnetIds: ['subnet-0a1b2c3d4e5f60011', 'subnet-0a1b2c3d4e5f60012'],
+        }),
+    );
+    expect(message).toContain('test/masking: sourceVersion: received "main"; expected a commit id (40 hex digits) or a tag (refs/tags/NAME)');
+  });
+
   test('a masking pipeline whose buildspec is not in the repository is refused', () => {
     const message = errorOf(
       () =>
@@ -120,6 +142,7 @@ describe('constructs validate their props at synth', () => {
           keyAdministratorArns: keyProps.administratorArns,
           readerAccountIds: ['210987654321'],
           sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
+          sourceVersion: 'refs/tags/v1.0.0',
           secretArns: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:key-AbCdEf'],
           vpcId: 'vpc-0a1b2c3d4e5f60001',
           vpcCidr: '10.0.0.0/16',

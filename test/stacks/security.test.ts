@@ -18,6 +18,7 @@ import {
   S3BucketServerSideEncryption,
   SecurityGroup,
 } from '../../stacks/aws';
+import { maskingSecretArns } from '../../stacks/masking-stack';
 import { asList, exampleWith, reference, resources, synthesizedOf, statements, synthesize, synthesizeExample, type Statement } from './helpers';
 
 const dev = synthesizeExample('dev');
@@ -241,7 +242,27 @@ describe('masking pipeline', () => {
     }
     const wildcardResources = policy.filter((statement) => asList(statement.Resource).includes('*')).map((statement) => statement.Sid);
     expect(wildcardResources.sort()).toEqual(['EcrLogin', 'RunInVpc']);
-    expect(bySid(policy, 'ReadMaskingSecrets').Resource).toEqual(dev.environment.masking!.secretArns);
+    expect(bySid(policy, 'ReadMaskingSecrets').Resource).toEqual(maskingSecretArns('dev'));
+  });
+
+  test.each([['dev', dev], ['prod', prod]] as const)('%s: the build may read exactly the secrets config/masking names for its environment (else the run fails closed)', (name, example) => {
+    const policy = statements(synthesizedOf(example.stacks.masking!.pipeline.buildPolicy).policy);
+    const named = maskingSecretArns(name);
+    expect(named.length).toBeGreaterThanOrEqual(2); // the HMAC key and the source password at least
+    expect(asList(bySid(policy, 'ReadMaskingSecrets').Resource).sort()).toEqual([...named].sort());
+  });
+
+  test('the build may delete staged dumps only (a failed leak check deletes its dump; published ones expire)', () => {
+    const policy = statements(synthesizedOf(pipeline.buildPolicy).policy);
+    const deletes = policy.filter((statement) => asList(statement.Action).includes('s3:DeleteObject'));
+    expect(deletes).toEqual([{ Sid: 'DeleteStagedDumps', Effect: 'Allow', Action: 's3:DeleteObject', Resource: `${bucketArn}/*/staged/*` }]);
+  });
+
+  test('CodeBuild builds a pinned commit or tag, never a moving branch', () => {
+    for (const example of [dev, prod]) {
+      const project = synthesizedOf(example.stacks.masking!.pipeline.project);
+      expect(project.source_version).toMatch(/^([0-9a-f]{40}|refs\/tags\/[^\s]+)$/);
+    }
   });
 
   test('CodeBuild runs the buildspec file from the repository for this environment', () => {

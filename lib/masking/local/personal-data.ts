@@ -39,7 +39,8 @@ export const APP_SCHEMA = [
   `CREATE TABLE products (
     id INT NOT NULL PRIMARY KEY,
     name VARCHAR(200) NOT NULL,
-    description TEXT NULL
+    description TEXT NULL,
+    thumbnail BLOB NULL
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 ];
 
@@ -114,10 +115,11 @@ export async function seedPersonalData(connection: Connection, options: { custom
   for (const statement of APP_SCHEMA) await connection.query(statement);
   const day = (offset: number) => new Date(Date.UTC(1950, 0, 1) + offset * 86400000).toISOString().slice(0, 10);
   await writeRows(`${options.workDir}/customers.tsv`, customers, (i) => {
-    // The first customers get the nasty values too (with their id, so they are their own
-    // personal data and not the products' descriptions).
+    // The first customers get the nasty values too, words in reverse order and with their id,
+    // so they are their own personal data and not the products' descriptions (which the
+    // leak check would rightly report as a copy of them).
     const planted = i <= NASTY_VALUES.length ? NASTY_VALUES[i - 1] : undefined;
-    const nasty = planted === undefined ? undefined : planted === null ? null : `${planted} #${i}`;
+    const nasty = planted === undefined ? undefined : planted === null ? null : `#${i} ${planted.split(' ').reverse().join(' ')}`;
     return [
       i,
       customerEmail(i),
@@ -141,7 +143,7 @@ export async function seedPersonalData(connection: Connection, options: { custom
     const email = i % 5 === 0 ? customerEmail(customer).toUpperCase() : customerEmail(customer);
     return [i, customer, email, `${1 + (i % 200)} ${pick(STREET)}, ${pick(CITY)}`, Math.floor(next() * 100000), pick(['paid', 'shipped', 'refunded']), '2024-02-01 12:00:00'];
   });
-  await writeRows(`${options.workDir}/products.tsv`, NASTY_VALUES.length * 2, (i) => [i, `product ${i}`, NASTY_VALUES[(i - 1) % NASTY_VALUES.length]]);
+  await writeRows(`${options.workDir}/products.tsv`, NASTY_VALUES.length * 2, (i) => [i, `product ${i}`, NASTY_VALUES[(i - 1) % NASTY_VALUES.length], i % 3 === 0 ? `GIF89a thumbnail ${i}` : null]);
   for (const table of ['customers', 'orders', 'products']) {
     await connection.query(`LOAD DATA INFILE ? INTO TABLE ${table} CHARACTER SET utf8mb4`, [`${options.workDir}/${table}.tsv`]);
   }

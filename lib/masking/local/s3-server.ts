@@ -6,8 +6,8 @@ import { dirname, join } from 'node:path';
 /**
  * A minimal S3-compatible server for the local pipeline and its tests: real HTTP that the
  * real SDK client talks to (path-style, through AWS_ENDPOINT_URL). It implements only what
- * the masked refresh uses: CreateBucket, PutObject, GetObject, HeadObject, and multipart
- * uploads (create, upload part, complete, abort). Objects are files under `rootDir`;
+ * the masked refresh uses: CreateBucket, PutObject, GetObject, HeadObject, DeleteObject,
+ * CopyObject, and multipart uploads (create, upload part, upload part copy, complete, abort). Objects are files under `rootDir`;
  * signatures are not checked. Request bodies in aws-chunked encoding (streaming uploads
  * with trailing checksums, the SDK's default) are decoded.
  */
@@ -49,6 +49,15 @@ export class LocalS3Server {
     return existsSync(path) ? path : undefined;
   }
 
+  /** The bytes of the object named by x-amz-copy-source (CopyObject, UploadPartCopy), if the request has one. */
+  private copySource(request: IncomingMessage): Buffer | undefined {
+    const header = request.headers['x-amz-copy-source'];
+    if (typeof header !== 'string') return undefined;
+    const [bucket, ...key] = decodeURIComponent(header.replace(/^\//, '').split('?')[0]).split('/');
+    if (key.some((part) => part === '..')) throw new Error('bad copy source');
+    return readFileSync(join(this.rootDir, bucket, key.join('/')));
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const [, bucket = '', ...keyParts] = url.pathname.split('/');
@@ -79,6 +88,14 @@ export class LocalS3Server {
       if (!existsSync(uploadDir)) return sendError(response, 404, 'NoSuchUpload', 'unknown upload id');
       if (method === 'PUT') {
         const part = Number(url.searchParams.get('partNumber'));
+        const copied = this.copySource(request);
+        if (copied !== undefined) {
+          // UploadPartCopy: a byte range of another object.
+          const range = /^bytes=(\d+)-(\d+)$/.exec(String(request.headers['x-amz-copy-source-range'] ?? ''));
+          const data = range ? copied.subarray(Number(range[1]), Number(range[2]) + 1) : copied;
+          writeFileSync(join(uploadDir, String(part)), data);
+          return sendXml(response, `<CopyPartResult><ETag>"${md5(data)}"</ETag></CopyPartResult>`);
+        }
         const body = await readBody(request);
         writeFileSync(join(uploadDir, String(part)), body);
         return send(response, 200, { ETag: `"${md5(body)}"` });
@@ -97,6 +114,11 @@ export class LocalS3Server {
       }
     }
     if (method === 'PUT') {
+      const copied = this.copySource(request);
+      if (copied !== undefined) {
+        writeObject(objectFile, copied);
+        return sendXml(response, `<CopyObjectResult><ETag>"${md5(copied)}"</ETag></CopyObjectResult>`);
+      }
       const body = await readBody(request);
       writeObject(objectFile, body);
       return send(response, 200, { ETag: `"${md5(body)}"` });

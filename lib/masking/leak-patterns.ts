@@ -1,0 +1,397 @@
+/**
+ * The matcher behind the exhaustive leak check: every original value of every personal
+ * column becomes one or more patterns (sequences of folded words), kept as 64-bit hashes in
+* an open-addressing table in one typed array, so millions of originals cost tens of MB and no
+ * strings stay alive. A scanned text is folded and cut into words the same way; at the end
+ * of each word, the table of last words tells which pattern lengths end with it, and only
+ * those sequences are hashed and looked up (a hashed-n-gram variant of a multi-pattern
+ * matcher: one pass over the text, independent of the number of patterns).
+ *
+ * Folding: lower case, canonical decomposition with combining marks dropped (so NFC and NFD
+ * forms and accented/unaccented spellings are one), and words instead of whitespace (any run
+ * of spaces, tabs, newlines or punctuation separates words). That is at least as coarse as
+ * MariaDB's `_ci` collations for the characters it touches, and coarser than `_bin` ones: the
+ * check may report more, never less.
+ */
+
+/** Longest original (in words) matched as a whole; longer free text is matched by shingles. */
+export const MAX_WHOLE_WORDS = 8;
+/** Words per shingle of a long free-text original: a run this long copied elsewhere is a leak. */
+export const SHINGLE_WORDS = 6;
+/** A pattern shorter than this (folded, without separators) identifies no one and occurs by chance. */
+export const MIN_PATTERN_CHARS = 5;
+/** A number alone is a pattern only with this many digits (ids and amounts are shorter). */
+export const MIN_DIGITS = 8;
+
+const ASCII_WORD = new Uint8Array(128);
+for (let c = 0; c < 128; c++) ASCII_WORD[c] = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) ? 1 : 0;
+const NON_ASCII_WORD = /[\p{L}\p{N}]/u;
+
+/** Fold a text for matching: lower case, accents dropped (NFC and NFD alike). */
+export function foldForMatching(text: string): string {
+  for (let k = 0; k < text.length; k++) {
+    if (text.charCodeAt(k) > 0x7e) return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+  }
+  return text.toLowerCase();
+}
+
+const isWordChar = (text: string, k: number, code: number): boolean => (code < 128 ? ASCII_WORD[code] === 1 : NON_ASCII_WORD.test(text[k]));
+
+/** The words of a folded text (letters and digits; everything else separates). */
+export function words(folded: string): string[] {
+  const out: string[] = [];
+  let start = -1;
+  for (let k = 0; k <= folded.length; k++) {
+    const word = k < folded.length && isWordChar(folded, k, folded.charCodeAt(k));
+    if (word && start === -1) start = k;
+    else if (!word && start !== -1) {
+      out.push(folded.slice(start, k));
+      start = -1;
+    }
+  }
+  return out;
+}
+
+/*
+ * Hashing: each word gets two independent 32-bit hashes (FNV-1a and a multiply-rotate one),
+ * a sequence combines its words' hashes in order. 64 bits: with 10 M patterns and 1 G
+ * look-ups, the chance of one false hit is about 5e-4; a hit is then re-checked by words.
+ */
+let wordA = 0;
+let wordB = 0;
+function hashWord(text: string, start: number, end: number): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
+  }
+  wordA = a | 0;
+  wordB = b | 0;
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
+let seqA = 0;
+let seqB = 0;
+/** Hash of the words (hash pairs) [from, to) of a ring of word hashes. */
+function hashSequence(ringA: Int32Array, ringB: Int32Array, mask: number, from: number, to: number): void {
+  let a = 0x3c6ef372;
+  let b = 0x7f4a7c15;
+  for (let k = from; k < to; k++) {
+    a = Math.imul(((a << 7) | (a >>> 25)) ^ ringA[k & mask], 0x9e3779b1);
+    b = Math.imul(((b << 11) | (b >>> 21)) ^ ringB[k & mask], 0x85ebca77);
+  }
+  a = fmix(a ^ (to - from));
+  b = fmix(b ^ Math.imul(to - from, 0x27d4eb2f));
+  if (a === 0 && b === 0) b = 1; // (0, 0) marks an empty slot
+  seqA = a;
+  seqB = b;
+}
+
+/**
+ * An open-addressing hash table of 64-bit keys with a 16-bit payload, interleaved in one
+ * Int32Array (key halves and payload side by side: one cache line per probe, which matters
+ * at millions of keys). Grows by doubling at three quarters full (linear probing stays short
+ * with a well-mixed key). No strings: 12 bytes a slot.
+ */
+class HashTable {
+  private slots: Int32Array;
+  private mask: number;
+  size = 0;
+  constructor(capacity = 1 << 12) {
+    this.slots = new Int32Array(capacity * 3);
+    this.mask = capacity - 1;
+  }
+  get bytes(): number {
+    return this.slots.byteLength;
+  }
+  /** Slot index of the key, or -1. */
+  find(a: number, b: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask; ; slot = (slot + 1) & mask) {
+      const at = slot * 3;
+      const x = slots[at];
+      const y = slots[at + 1];
+      if (x === a && y === b) return at;
+      if (x === 0 && y === 0) return -1;
+    }
+  }
+  /** Insert (or find) the key; `merge` combines the payloads. */
+  add(a: number, b: number, payload: number, merge: (old: number, added: number) => number): void {
+    if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask; ; slot = (slot + 1) & mask) {
+      const at = slot * 3;
+      const x = slots[at];
+      const y = slots[at + 1];
+      if (x === a && y === b) {
+        slots[at + 2] = merge(slots[at + 2], payload);
+        return;
+      }
+      if (x === 0 && y === 0) {
+        slots[at] = a;
+        slots[at + 1] = b;
+        slots[at + 2] = payload;
+        this.size++;
+        return;
+      }
+    }
+  }
+  /** The payload at a slot index `find` returned. */
+  payloadAt(at: number): number {
+    return this.slots[at + 2];
+  }
+  private grow(): void {
+    const old = this.slots;
+    const capacity = (this.mask + 1) * 2;
+    const slots = (this.slots = new Int32Array(capacity * 3));
+    const mask = (this.mask = capacity - 1);
+    for (let at = 0; at < old.length; at += 3) {
+      const a = old[at];
+      const b = old[at + 1];
+      if (a === 0 && b === 0) continue;
+      let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask;
+      while (slots[slot * 3] !== 0 || slots[slot * 3 + 1] !== 0) slot = (slot + 1) & mask;
+      slots[slot * 3] = a;
+      slots[slot * 3 + 1] = b;
+      slots[slot * 3 + 2] = old[at + 2];
+    }
+  }
+}
+
+const DIGITS_A = new Int32Array(1);
+const DIGITS_B = new Int32Array(1);
+const RING = 16; // > MAX_WHOLE_WORDS, power of two
+const RING_MASK = RING - 1;
+
+/** Where a match was found, as the scanner reports it: the pattern's source column and a fingerprint of the matched words. */
+export interface PatternMatch {
+  /** Index into `PatternSet.sources` of the first column the pattern was read from. */
+  source: number;
+  /** The matched words (folded), joined by spaces: to fingerprint, never to print. */
+  matched: string;
+}
+
+/**
+ * The set of patterns built from original values. `add(value, source)` cuts a value into
+ * patterns; `scan(text)` returns the patterns found in a text.
+ */
+export class PatternSet {
+  private readonly patterns = new HashTable(1 << 16);
+  /** Last word → bit L-1 set when some pattern of L words ends with it. */
+  /**
+   * Last word → the lengths of patterns ending with it (bit L-1), direct-mapped by the word's
+   * hash without keys: two words sharing an entry only cost extra look-ups, never a missed
+   * pattern. 4 M entries (4 MB) keep those rare at millions of distinct last words.
+   */
+  private readonly lastWords = new Uint8Array(LAST_WORD_ENTRIES);
+  readonly sources: string[] = [];
+  private readonly sourceIndex = new Map<string, number>();
+  originals = 0;
+  skippedShort = 0;
+  private readonly ringA = new Int32Array(RING);
+  private readonly ringB = new Int32Array(RING);
+  private readonly ringStart = new Int32Array(RING);
+  private readonly ringEnd = new Int32Array(RING);
+
+  get size(): number {
+    return this.patterns.size;
+  }
+  get bytes(): number {
+    return this.patterns.bytes + this.lastWords.byteLength;
+  }
+
+  private sourceId(source: string): number {
+    let id = this.sourceIndex.get(source);
+    if (id === undefined) {
+      id = this.sources.length;
+      if (id >= 0xffff) throw new Error('leak check: more than 65535 personal columns');
+      this.sources.push(source);
+      this.sourceIndex.set(source, id);
+    }
+    return id;
+  }
+
+  /**
+   * Add an original value: as a whole when it has at most MAX_WHOLE_WORDS words, else as
+   * shingles of SHINGLE_WORDS words; plus every email address and every long number in it
+   * (a phone written with other separators), as patterns of their own.
+   */
+  add(original: string, source: string): void {
+    this.originals++;
+    const folded = foldForMatching(original);
+    const list = words(folded);
+    if (list.length === 0) return;
+    const id = this.sourceId(source);
+    const chars = list.reduce((n, w) => n + w.length, 0);
+    if (list.length <= MAX_WHOLE_WORDS) {
+      if (chars < MIN_PATTERN_CHARS || (list.length === 1 && isDigits(list[0]) && list[0].length < MIN_DIGITS)) this.skippedShort++;
+      else this.addWords(list, 0, list.length, id);
+    } else {
+      for (let k = 0; k + SHINGLE_WORDS <= list.length; k++) this.addWords(list, k, k + SHINGLE_WORDS, id);
+    }
+    // Emails and phone numbers inside the value, whatever surrounds them (the regular
+    // expressions only run on values that can hold one).
+    if (list.length > 3 && folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
+    if (countDigits(folded) >= MIN_DIGITS) {
+      const digits = folded.replace(PHONE_SEPARATORS, '');
+      for (const run of digits.match(LONG_DIGITS) ?? []) if (run !== folded) this.addWords([run], 0, 1, id);
+    }
+  }
+
+  private addWords(list: string[], from: number, to: number, source: number): void {
+    to = Math.min(to, list.length);
+    const length = to - from;
+    if (length <= 0 || length > MAX_WHOLE_WORDS) return;
+    for (let k = from; k < to; k++) {
+      const word = list[k];
+      hashWord(word, 0, word.length);
+      this.ringA[(k - from) & RING_MASK] = wordA;
+      this.ringB[(k - from) & RING_MASK] = wordB;
+    }
+    hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
+    this.patterns.add(seqA, seqB, source, keepFirst);
+    this.lastWords[lastWordEntry(this.ringA[(length - 1) & RING_MASK], this.ringB[(length - 1) & RING_MASK])] |= 1 << (length - 1);
+  }
+
+  /**
+   * Every pattern occurring in `text` (as whole words, in order, folded), and every run of
+   * digits split by phone separators that spells a pattern. `onMatch` is called per match.
+   */
+  scan(text: string, onMatch: (match: PatternMatch) => void): void {
+    const folded = foldForMatching(text);
+    const ringA = this.ringA;
+    const ringB = this.ringB;
+    let count = 0;
+    let start = -1;
+    // Digits joined across phone separators: "+44 (0)20 7946-0018" → 440207946 0018.
+    let digitRun = '';
+    let digitWords = 0;
+    const length = folded.length;
+    for (let k = 0; k <= length; k++) {
+      const code = k < length ? folded.charCodeAt(k) : 0x20;
+      const word = k < length && isWordChar(folded, k, code);
+      if (word) {
+        if (start === -1) start = k;
+        continue;
+      }
+      if (start !== -1) {
+        hashWord(folded, start, k);
+        const slot = count & RING_MASK;
+        ringA[slot] = wordA;
+        ringB[slot] = wordB;
+        this.ringStart[slot] = start;
+        this.ringEnd[slot] = k;
+        count++;
+        const lengths = this.lastWords[lastWordEntry(wordA, wordB)];
+        if (lengths !== 0) this.matchEndingHere(folded, count, lengths, onMatch);
+        if (isDigitsBetween(folded, start, k)) {
+          digitRun += folded.slice(start, k);
+          digitWords++;
+        } else {
+          this.flushDigits(digitRun, digitWords, onMatch);
+          digitRun = '';
+          digitWords = 0;
+        }
+        start = -1;
+      }
+      if (digitRun !== '' && !(code < 128 && PHONE_SEPARATOR_CODES[code] === 1)) {
+        this.flushDigits(digitRun, digitWords, onMatch);
+        digitRun = '';
+        digitWords = 0;
+      }
+    }
+    this.flushDigits(digitRun, digitWords, onMatch);
+  }
+
+  private matchEndingHere(folded: string, count: number, lengths: number, onMatch: (match: PatternMatch) => void): void {
+    for (let length = 1; length <= MAX_WHOLE_WORDS && length <= count; length++) {
+      if ((lengths & (1 << (length - 1))) === 0) continue;
+      hashSequence(this.ringA, this.ringB, RING_MASK, count - length, count);
+      const slot = this.patterns.find(seqA, seqB);
+      if (slot === -1) continue;
+      const parts: string[] = [];
+      for (let k = count - length; k < count; k++) parts.push(folded.slice(this.ringStart[k & RING_MASK], this.ringEnd[k & RING_MASK]));
+      onMatch({ source: this.patterns.payloadAt(slot), matched: parts.join(' ') });
+    }
+  }
+
+  /** A digit run of two or more words (one word was looked up as a word already). */
+  private flushDigits(run: string, runWords: number, onMatch: (match: PatternMatch) => void): void {
+    if (runWords < 2 || run.length < MIN_DIGITS) return;
+    hashWord(run, 0, run.length);
+    // Hashed as a one-word sequence, in arrays of its own (the scan's ring is in use).
+    DIGITS_A[0] = wordA;
+    DIGITS_B[0] = wordB;
+    hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
+    const slot = this.patterns.find(seqA, seqB);
+    if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: run });
+  }
+}
+
+const EMAIL = /[\p{L}\p{N}._%+'-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/gu;
+/** An email address as it appears in any text (after folding). */
+export const EMAIL_IN_TEXT = EMAIL;
+const PHONE_SEPARATORS = /[\s()+\-./]/g;
+const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
+const PHONE_SEPARATOR_CODES = new Uint8Array(128);
+for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
+const isDigits = (word: string) => /^\d+$/.test(word);
+const keepFirst = (old: number) => old;
+const LAST_WORD_ENTRIES = 1 << 22;
+const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
+function countDigits(text: string): number {
+  let n = 0;
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 0x30 && c <= 0x39) n++;
+  }
+  return n;
+}
+function isDigitsBetween(text: string, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * The texts hidden in a dumped value that the scan must read too: a hex literal (a BLOB
+ * dumped with --hex-blob as 0x…, or PostgreSQL's bytea as \x…) decoded as UTF-8 (and as
+ * Latin-1 when it is not valid UTF-8), and JSON's \uXXXX escapes decoded.
+ */
+export function hiddenTexts(value: string): string[] {
+  const out: string[] = [];
+  const hex = /^(?:0x|\\x)([0-9a-fA-F]+)$/.exec(value);
+  if (hex && hex[1].length % 2 === 0) {
+    const bytes = Buffer.from(hex[1], 'hex');
+    const utf8 = bytes.toString('utf8');
+    out.push(utf8);
+    if (utf8.includes('\ufffd')) out.push(bytes.toString('latin1'));
+    if (bytes.length >= 4 && bytes.length % 2 === 0 && bytes.includes(0)) out.push(bytes.toString('utf16le'));
+  }
+  for (const text of out.length ? [...out] : [value]) {
+    if (text.includes('\\u') || text.includes('\\/')) out.push(decodeJsonEscapes(text));
+  }
+  return out;
+}
+
+/** \uXXXX (surrogate pairs included), \/ and the other JSON escapes, decoded in place. */
+export function decodeJsonEscapes(text: string): string {
+  return text.replace(/\\u([0-9a-fA-F]{4})|\\(["\\/bfnrt])/g, (_all, hex: string | undefined, letter: string | undefined) => {
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    return ({ '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' } as Record<string, string>)[letter!];
+  });
+}

@@ -1,0 +1,66 @@
+import { decodeJsonEscapes, hiddenTexts, PatternSet, SHINGLE_WORDS } from '../../lib/masking/leak-patterns';
+
+function found(set: PatternSet, text: string): string[] {
+  const out: string[] = [];
+  for (const candidate of [text, ...hiddenTexts(text)]) set.scan(candidate, (m) => out.push(`${set.sources[m.source]}:${m.matched}`));
+  return out;
+}
+
+describe('the leak matcher finds originals anywhere in a text, folded', () => {
+  const set = new PatternSet();
+  set.add('alice.smith@mail-3.example.org', 'customers.email');
+  set.add('Zoë Fernández', 'customers.full_name');
+  set.add('+44 7946 001823', 'customers.phone');
+  set.add('Prefers deliveries after six because she works nights at the hospital in Leeds', 'customers.support_notes');
+  set.add('Bob', 'customers.full_name'); // too short to identify anyone
+  set.add('1234', 'customers.phone');
+
+  test.each([
+    ['an email inside a sentence', 'Bought for a friend (alice.smith@mail-3.example.org); deliver Monday'],
+    ['an email in another case', 'ALICE.SMITH@MAIL-3.EXAMPLE.ORG'],
+    ['an email with JSON escapes', '{"contact":"alice.smith\\u0040mail-3.example.org"}'],
+    ['an email in a BLOB dumped as hex', `0x${Buffer.from('\x00\x01PK alice.smith@mail-3.example.org \xff', 'latin1').toString('hex')}`],
+    ['an email in a bytea dumped by PostgreSQL', `\\x${Buffer.from('to: alice.smith@mail-3.example.org').toString('hex')}`],
+  ])('%s', (_case, text) => {
+    expect(found(set, text)).toContain('customers.email:alice smith mail 3 example org');
+  });
+
+  test.each([
+    ['a multi-word name inside a sentence', 'Gift for Zoë Fernández, deliver Monday'],
+    ['the name without accents, upper case', 'GIFT FOR ZOE FERNANDEZ'],
+    ['the name in NFD form', 'gift for Zoe\u0308 Ferna\u0301ndez'],
+    ['the name across a line break and extra spaces', 'gift for zoë\n   fernández'],
+    ['the name in JSON with \\u escapes', '{"buyer":{"name":"Zo\\u00eb Fern\\u00e1ndez"}}'],
+  ])('%s', (_case, text) => {
+    expect(found(set, text)).toContain('customers.full_name:zoe fernandez');
+  });
+
+  test('a phone number written with other separators', () => {
+    expect(found(set, 'call +44 (7946) 001-823 after 6')).toContain('customers.phone:447946001823');
+    expect(found(set, 'call 447946001823')).toContain('customers.phone:447946001823');
+  });
+
+  test('six words of a long free-text original copied elsewhere', () => {
+    expect(SHINGLE_WORDS).toBe(6);
+    expect(found(set, 'note: she works nights at the hospital, ask first')).toEqual(['customers.support_notes:she works nights at the hospital']);
+  });
+
+  test('nothing is found where no original occurs, and short originals are not patterns', () => {
+    expect(found(set, 'Bob paid 1234 for alice smith at example org; Zoë called; works nights')).toEqual([]);
+    expect(set.skippedShort).toBe(2);
+  });
+
+  test('decodeJsonEscapes decodes surrogate pairs and \\/', () => {
+    expect(decodeJsonEscapes('\\ud83d\\ude00 a\\/b \\"q\\"')).toBe('😀 a/b "q"');
+  });
+});
+
+test('memory stays in typed arrays: 200 000 originals cost a few MB', () => {
+  const set = new PatternSet();
+  for (let i = 0; i < 200000; i++) set.add(`person.${i}@mail-${i % 7}.example.org`, 'customers.email');
+  expect(set.size).toBeGreaterThanOrEqual(200000);
+  expect(set.bytes).toBeLessThan(16 * 1024 * 1024);
+  const hits: string[] = [];
+  set.scan('copied: PERSON.199999@mail-2.example.org', (m) => hits.push(m.matched));
+  expect(hits).toEqual(['person 199999 mail 2 example org']);
+});
