@@ -4,6 +4,8 @@ import type { RunResult } from './runbook/engine';
 import type { WriteSummary } from './load/write-load';
 import type { LoadCommandOutcome } from './load/load-command';
 import { redactValue } from './util/secrets';
+import type { WriteTimeline } from './report-page/timeline';
+import { writeReportPage } from './report-page/html';
 
 /** The report of a run or rehearsal (`--report FILE`): the fields users and benchmarks read. */
 export interface CutoverReport {
@@ -16,11 +18,13 @@ export interface CutoverReport {
   dryRun: boolean;
   startedAt: string;
   durationMs: number;
-  steps: Array<{ id: string; status: string; durationMs: number; error?: string }>;
+  steps: Array<{ id: string; status: string; durationMs: number; startedAt?: number; error?: string }>;
   /** Present when a write load ran (rehearsals). */
   writes?: Omit<WriteSummary, 'lostIds'> & { lostIds?: string[] };
   /** Longest gap between acknowledged writes around the switch (ms). */
   writeUnavailableMs?: number | null;
+  /** The write load bucketed over time, for the report page (lib/report-page/timeline.ts). */
+  timeline?: WriteTimeline;
   /** How long the target needed to reach the frozen source's final position (ms). */
   lagAtSwitchMs?: number | null;
   switchDurationMs?: number | null;
@@ -42,9 +46,10 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
     dryRun: run.dryRun,
     startedAt: extra.startedAt.toISOString(),
     durationMs: run.durationMs,
-    steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.error ? { error: s.error } : {}) })),
+    steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(s.error ? { error: s.error } : {}) })),
     writes: extra.writes,
     writeUnavailableMs: extra.writeUnavailableMs,
+    timeline: extra.timeline,
     lagAtSwitchMs: typeof facts.lagAtSwitchMs === 'number' ? facts.lagAtSwitchMs : null,
     switchDurationMs: typeof facts.switchDurationMs === 'number' ? facts.switchDurationMs : null,
     checksums: checksums ?? null,
@@ -56,6 +61,7 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
 export function writeReport(path: string, report: CutoverReport): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+  if (!report.dryRun) writeReportPage(path, report);
 }
 
 /** The human summary printed at the end of a run. */

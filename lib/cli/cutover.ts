@@ -10,6 +10,7 @@ import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encr
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql, REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/mysql-rehearsal';
 import { summaryText, writeReport, type CutoverReport } from '../report';
+import { reportPagePath } from '../report-page/html';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
 
@@ -273,6 +274,7 @@ export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateD
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
+  if (!report.dryRun) out(`report page: ${reportPagePath(reportPath)}`);
   // A lost write or a checksum difference is a failure whatever the runbook said.
   if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false)) return EXIT.failed;
   return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;

@@ -4,6 +4,7 @@ import type { Facts, Runbook, Step } from '../runbook/step';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import { longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import type { CutoverReport } from '../report';
@@ -77,7 +78,7 @@ export class RehearsalLoad {
    * The report fields, given the ids present where the application now writes and the run's
    * facts (switch or abort times). Also adds `writesAfterAbort` to the facts after an abort.
    */
-  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'load'> {
+  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'timeline' | 'load'> {
     const { attempts, startedAt, stoppedAt } = this.load;
     const writes = summariseWrites(attempts, presentIds);
     const from = typeof facts.switchStartedAt === 'number' ? facts.switchStartedAt : startedAt;
@@ -100,6 +101,7 @@ export class RehearsalLoad {
     return {
       writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
       writeUnavailableMs: longestWriteGapMs(attempts, { from, to }, stoppedAt),
+      timeline: writeTimeline(attempts, { startedAt, stoppedAt, gapWindow: { from, to }, focus: typeof facts.switchStartedAt === 'number' ? { from, to } : undefined }),
       load: { ...this.settings(), ...(this.commandOutcome ? { command: this.commandOutcome } : {}) },
     };
   }

@@ -1,6 +1,6 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
-import { nowMs } from '../util/time';
+import { nowMs, wallClockMs } from '../util/time';
 import { Journal, newRunId, statusFromJournal } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { AbortRun, PreconditionFailed, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
@@ -12,6 +12,8 @@ export interface StepResult {
   id: string;
   status: StepStatus;
   durationMs: number;
+  /** Wall-clock ms the step started (executed steps only): the report page draws steps as bands. */
+  startedAt?: number;
   error?: string;
 }
 
@@ -142,6 +144,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         continue;
       }
       const stepStart = nowMs();
+      stepResult.startedAt = Math.round(wallClockMs());
       journal?.append({ type: 'step-start', at: new Date().toISOString(), step: step.id });
       currentStep = step.id;
       log.info(`${step.id}: ${step.describe(facts)[0] ?? ''}`);
