@@ -5,7 +5,6 @@ import type { WriteSummary } from './load/write-load';
 import type { LoadCommandOutcome } from './load/load-command';
 import { redactValue } from './util/secrets';
 import type { WriteTimeline } from './report-page/timeline';
-import { writeReportPage } from './report-page/html';
 
 /** The report of a run or rehearsal (`--report FILE`): the fields users and benchmarks read. */
 export interface CutoverReport {
@@ -61,7 +60,6 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
 export function writeReport(path: string, report: CutoverReport): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
-  if (!report.dryRun) writeReportPage(path, report);
 }
 
 /** The human summary printed at the end of a run. */

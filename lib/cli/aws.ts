@@ -6,7 +6,7 @@ import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } fro
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { reportFromRun, summaryText, writeReport } from '../report';
-import { reportPagePath } from '../report-page/html';
+import { writeReportPage } from '../report-page/html';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway, type RecordedCall } from '../platforms/aws/gateway';
 import type { Runbook } from '../runbook/step';
@@ -156,10 +156,11 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
     const report = reportFromRun(run, { engine: flow.engine, startedAt });
     const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
     writeReport(reportPath, report);
+    const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
     out('');
     for (const line of summaryText(report)) out(line);
     out(`report: ${reportPath}`);
-    if (!report.dryRun) out(`report page: ${reportPagePath(reportPath)}`);
+    if (pagePath) out(`report page: ${pagePath}`);
     const engineFlag = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
     if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name}${engineFlag} --execute --resume ${run.runId}`);
     return run.result === 'success' ? EXIT.ok : run.result === 'aborted' ? EXIT.aborted : EXIT.failed;

@@ -10,7 +10,7 @@ import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encr
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql, REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/mysql-rehearsal';
 import { summaryText, writeReport, type CutoverReport } from '../report';
-import { reportPagePath } from '../report-page/html';
+import { writeReportPage } from '../report-page/html';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
 
@@ -271,10 +271,11 @@ export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs
 export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateDir: string, out: (line: string) => void): number {
   const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', report.runId, 'report.json');
   writeReport(reportPath, report);
+  const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
-  if (!report.dryRun) out(`report page: ${reportPagePath(reportPath)}`);
+  if (pagePath) out(`report page: ${pagePath}`);
   // A lost write or a checksum difference is a failure whatever the runbook said.
   if (report.result === 'success' && ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false)) return EXIT.failed;
   return report.result === 'success' ? EXIT.ok : report.result === 'aborted' ? EXIT.aborted : EXIT.failed;

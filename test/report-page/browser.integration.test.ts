@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReport, type CutoverReport } from '../../lib/report';
+import { writeReportPage } from '../../lib/report-page/html';
 import { createLogger } from '../../lib/util/log';
 import { HeadlessChromium, chromiumUnavailable } from '../support/chromium';
 import { processesUsing } from '../support/processes';
@@ -87,6 +88,7 @@ describe('report.html in headless Chromium', () => {
     // GIVEN the report of a real MariaDB rehearsal, written the way every run writes it
     const reportPath = join(work, 'runs', 'r1', 'report.json');
     writeReport(reportPath, realReport());
+    writeReportPage(reportPath, realReport());
     const pagePath = join(work, 'runs', 'r1', 'report.html');
     expect(existsSync(pagePath)).toBe(true);
 
@@ -124,6 +126,7 @@ describe('report.html in headless Chromium', () => {
     report.writes = { ...report.writes!, lost: 2, lostIds: ['1000000007', '2000000009'] };
     const reportPath = join(work, 'lost.json');
     writeReport(reportPath, report);
+    writeReportPage(reportPath, report);
     browser ??= await HeadlessChromium.launch();
     browser.events.consoleErrors.length = 0;
     // WHEN Chromium opens it

@@ -1,7 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeReport, type CutoverReport } from '../../lib/report';
+import type { CutoverReport } from '../../lib/report';
+import { finishRehearsal, parseCutoverArgs } from '../../lib/cli/cutover';
 import { escapeHtml, jsonForScript, reportPageHtml, reportPagePath } from '../../lib/report-page/html';
 import { registerSecret } from '../../lib/util/secrets';
 
@@ -23,18 +24,27 @@ describe('report page path', () => {
   });
 });
 
-describe('writeReport', () => {
+describe('a rehearsal\'s report files (finishRehearsal, as the CLI writes them)', () => {
   let work: string;
   beforeEach(() => (work = mkdtempSync(join(tmpdir(), 'rc-report-html-'))));
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-  test('an executed run writes report.html beside report.json', () => {
-    writeReport(join(work, 'report.json'), realReport());
-    expect(readFileSync(join(work, 'report.html'), 'utf8')).toMatch(/^<!doctype html>/);
+  test('without --report: report.html beside report.json in the run\'s folder, and the path printed', () => {
+    const lines: string[] = [];
+    finishRehearsal(realReport(), parseCutoverArgs(['--env', 'local', '--execute']), work, (line) => lines.push(line));
+    const page = join(work, 'runs', '20261201-013423-62f3ec', 'report.html');
+    expect(readFileSync(page, 'utf8')).toMatch(/^<!doctype html>/);
+    expect(lines).toContain(`report page: ${page}`);
+  });
+
+  test('with --report FILE: the page takes FILE\'s basename with .html', () => {
+    finishRehearsal(realReport(), parseCutoverArgs(['--env', 'local', '--execute', '--report', join(work, 'out', 'cutover.json')]), work, () => undefined);
+    expect(existsSync(join(work, 'out', 'cutover.html'))).toBe(true);
   });
 
   test('a dry run has no timeline to show: no page', () => {
-    writeReport(join(work, 'plan.json'), { ...realReport(), dryRun: true, result: 'planned' });
+    finishRehearsal({ ...realReport(), dryRun: true, result: 'planned' }, parseCutoverArgs(['--env', 'local', '--report', join(work, 'plan.json')]), work, () => undefined);
+    expect(existsSync(join(work, 'plan.json'))).toBe(true);
     expect(existsSync(join(work, 'plan.html'))).toBe(false);
   });
 });
