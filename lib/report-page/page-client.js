@@ -225,7 +225,8 @@
           ctx.font = 'bold ' + 12 * ratio + 'px sans-serif';
           ctx.textAlign = 'left';
           ctx.textBaseline = 'alphabetic';
-          ctx.fillText(marker.label, x + 4 * ratio, u.bbox.top + u.bbox.height - 8 * ratio);
+          // below the band labels (three rows), clear of the curves' usual baseline
+          ctx.fillText(marker.label, x + 4 * ratio, u.bbox.top + 44 * ratio);
           if (marker.isSwitch) {
             container.setAttribute('data-switch-marker-x', String(Math.round(x)));
             container.setAttribute('data-switch-marker-y', String(Math.round(u.bbox.top + u.bbox.height / 2)));
