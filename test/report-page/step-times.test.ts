@@ -8,9 +8,12 @@ import { silentLogger } from '../../lib/util/log';
 import { sleep } from '../../lib/util/time';
 
 describe('step times for the report page', () => {
+  let stateDir: string;
+  beforeEach(() => (stateDir = mkdtempSync(join(tmpdir(), 'rc-step-times-'))));
+  afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
+
   test('each executed step reports its wall-clock start, in order, so the page can draw steps as bands', async () => {
     // GIVEN a runbook of two actions, the first taking a while
-    const stateDir = mkdtempSync(join(tmpdir(), 'rc-step-times-'));
     const runbook: Runbook = {
       flow: 'test.flow',
       summary: [],
@@ -23,7 +26,6 @@ describe('step times for the report page', () => {
     // WHEN it runs
     const run = await runRunbook({ runbook, environment: 'test', stateDir, dryRun: false, log: silentLogger });
     const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date(before) });
-    rmSync(stateDir, { recursive: true, force: true });
     // THEN the report's steps carry their start (epoch ms), the second after the first ended
     const [first, second] = report.steps;
     expect(first.startedAt).toBeGreaterThanOrEqual(before - 1);
@@ -31,10 +33,8 @@ describe('step times for the report page', () => {
   });
 
   test('a dry run executes no action, so its planned steps have no start', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'rc-step-times-'));
     const runbook: Runbook = { flow: 'test.flow', summary: [], steps: [{ id: 'test.only', kind: 'action', describe: () => [], apply: async () => ({}) }] };
     const run = await runRunbook({ runbook, environment: 'test', stateDir, dryRun: true, log: silentLogger });
-    rmSync(stateDir, { recursive: true, force: true });
     expect(run.steps[0].startedAt).toBeUndefined();
   });
 });
