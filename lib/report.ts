@@ -4,6 +4,7 @@ import type { RunResult } from './runbook/engine';
 import type { WriteSummary } from './load/write-load';
 import { describeLoadCommand, type LoadCommandOutcome } from './load/load-command';
 import { redactValue } from './util/secrets';
+import type { WriteTimeline } from './report-page/timeline';
 
 /** The report of a run or rehearsal (`--report FILE`): the fields users and benchmarks read. */
 export interface CutoverReport {
@@ -16,13 +17,15 @@ export interface CutoverReport {
   dryRun: boolean;
   startedAt: string;
   durationMs: number;
-  steps: Array<{ id: string; status: string; durationMs: number; error?: string }>;
+  steps: Array<{ id: string; status: string; durationMs: number; startedAt?: number; error?: string }>;
   /** Present when a write load ran (rehearsals). */
   writes?: Omit<WriteSummary, 'lostIds'> & { lostIds?: string[] };
   /** Longest gap between acknowledged writes around the switch (ms). */
   writeUnavailableMs?: number | null;
   /** What `writes` and `writeUnavailableMs` measure: the built-in load (a `--load-command` workload is run, not counted). */
   writesMeasuredBy?: string;
+  /** The write load bucketed over time, for the report page (lib/report-page/timeline.ts). */
+  timeline?: WriteTimeline;
   /** How long the target needed to reach the frozen source's final position (ms). */
   lagAtSwitchMs?: number | null;
   switchDurationMs?: number | null;
@@ -54,10 +57,11 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
     dryRun: run.dryRun,
     startedAt: extra.startedAt.toISOString(),
     durationMs: run.durationMs,
-    steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.error ? { error: s.error } : {}) })),
+    steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(s.error ? { error: s.error } : {}) })),
     writes: extra.writes,
     writeUnavailableMs: extra.writeUnavailableMs,
     ...(extra.writesMeasuredBy ? { writesMeasuredBy: extra.writesMeasuredBy } : {}),
+    timeline: extra.timeline,
     lagAtSwitchMs: typeof facts.lagAtSwitchMs === 'number' ? facts.lagAtSwitchMs : null,
     switchDurationMs: typeof facts.switchDurationMs === 'number' ? facts.switchDurationMs : null,
     checksums: checksums ?? null,

@@ -6,6 +6,7 @@ import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } fro
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
+import { writeReportPage } from '../report-page/html';
 import type { RunLock } from '../runbook/lock';
 import { RdsTagRunLock } from '../platforms/aws/run-lock';
 import { RdsReader } from '../platforms/aws/rds-reader';
@@ -188,9 +189,11 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
     const report = reportFromRun(run, { engine: flow.engine, startedAt });
     const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
     writeReport(reportPath, report);
+    const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
     out('');
     for (const line of summaryText(report)) out(line);
     out(`report: ${reportPath}`);
+    if (pagePath) out(`report page: ${pagePath}`);
     const engineFlag = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
     if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name}${engineFlag} --execute --resume ${run.runId}`);
     return exitCodeOf(report);

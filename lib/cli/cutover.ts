@@ -12,6 +12,7 @@ import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encr
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql, REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/mysql-rehearsal';
 import { EXIT_CODES, exitCodeOf, summaryText, writeReport, type CutoverReport } from '../report';
+import { writeReportPage } from '../report-page/html';
 
 export const EXIT = EXIT_CODES;
 
@@ -399,8 +400,10 @@ export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs
 export function finishRehearsal(report: CutoverReport, args: CutoverArgs, stateDir: string, out: (line: string) => void): number {
   const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', report.runId, 'report.json');
   writeReport(reportPath, report);
+  const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
   out('');
   for (const line of summaryText(report)) out(line);
   out(`report: ${reportPath}`);
+  if (pagePath) out(`report page: ${pagePath}`);
   return exitCodeOf(report);
 }

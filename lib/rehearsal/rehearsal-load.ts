@@ -5,6 +5,7 @@ import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import type { CutoverReport } from '../report';
@@ -97,7 +98,7 @@ export class RehearsalLoad {
    * The report fields, given the ids present where the application now writes and the run's
    * facts (switch or abort times). Also adds `writesAfterAbort` to the facts after an abort.
    */
-  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'writesMeasuredBy' | 'load'> {
+  reportFields(presentIds: Set<string>, facts: Facts): Pick<CutoverReport, 'writes' | 'writeUnavailableMs' | 'writesMeasuredBy' | 'timeline' | 'load'> {
     const { attempts, startedAt, stoppedAt } = this.load;
     const load = { ...this.settings(), ...(this.load.failure ? { failure: this.load.failure } : {}), ...(this.commandOutcome ? { command: this.commandOutcome } : {}) };
     // Without the worker's records there is no evidence either way: no numbers rather than zeros.
@@ -124,6 +125,7 @@ export class RehearsalLoad {
       writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost, ...(writes.lost > 0 ? { lostIds: writes.lostIds } : {}) },
       writeUnavailableMs: longestWriteGapMs(attempts, { from, to }, stoppedAt),
       writesMeasuredBy: BUILT_IN_LOAD,
+      timeline: writeTimeline(attempts, { startedAt, stoppedAt, gapWindow: { from, to }, focus: typeof facts.switchStartedAt === 'number' ? { from, to } : undefined }),
       load,
     };
   }

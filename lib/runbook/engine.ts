@@ -1,6 +1,6 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
-import { nowMs } from '../util/time';
+import { nowMs, wallClockMs } from '../util/time';
 import { deferProcessGroupSignals } from '../util/process-group';
 import { Journal, newRunId, statusFromJournal } from './journal';
 import { runHook, type HookMap } from './hooks';
@@ -15,6 +15,8 @@ export interface StepResult {
   id: string;
   status: StepStatus;
   durationMs: number;
+  /** Wall-clock ms the step started (executed steps only): the report page draws steps as bands. */
+  startedAt?: number;
   error?: string;
 }
 
@@ -190,6 +192,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         continue;
       }
       const stepStart = nowMs();
+      stepResult.startedAt = Math.round(wallClockMs());
       journal?.append({ type: 'step-start', at: new Date().toISOString(), step: step.id });
       currentStep = step.id;
       log.info(`${step.id}: ${step.describe(facts)[0] ?? ''}`);

@@ -46,6 +46,10 @@ describe('zx scripts/cutover.mjs --env local --execute (npm run rehearse)', () =
     expect(typeof json.writeUnavailableMs).toBe('number');
     expect(typeof json.lagAtSwitchMs).toBe('number');
     for (const field of ['runId', 'steps']) expect(json).toHaveProperty(field);
+    // and the report page beside it (--report FILE: same basename, .html), its timeline in the JSON
+    expect(result.stdout).toContain(`report page: ${join(work, 'report.html')}`);
+    expect(readFileSync(join(work, 'report.html'), 'utf8')).toContain(json.runId);
+    expect(json.timeline.acknowledged.reduce((a: number, b: number) => a + b, 0)).toBe(json.writes.acknowledged);
     // and the user's workload ran against the application endpoint and was stopped with SIGTERM
     expect(readFileSync(seen, 'utf8')).toMatch(/^host=127\.0\.0\.1 port=\d+ user=app db=app$/m);
     expect(json.load.command).toMatchObject({ exitCode: 0 });
@@ -56,7 +60,7 @@ describe('zx scripts/cutover.mjs --env local --execute (npm run rehearse)', () =
     const password = readFileSync(`${seen}.pw`, 'utf8');
     expect(password.length).toBeGreaterThan(8);
     const journalDir = join(work, '.rds-cutover', 'runs', json.runId);
-    const written = [readFileSync(report, 'utf8'), result.stdout, result.stderr, ...readdirSync(journalDir).map((f) => readFileSync(join(journalDir, f), 'utf8'))].join('\n');
+    const written = [readFileSync(report, 'utf8'), readFileSync(join(work, 'report.html'), 'utf8'), result.stdout, result.stderr, ...readdirSync(journalDir).map((f) => readFileSync(join(journalDir, f), 'utf8'))].join('\n');
     expect(written).not.toContain(password);
   });
 

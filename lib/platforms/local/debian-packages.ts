@@ -23,6 +23,9 @@ export const POSTGRES_REQUIREMENTS: Requirement[] = [
   { binary: '/usr/sbin/pgbouncer', packageName: 'pgbouncer' },
 ];
 
+/** Headless Chromium, for the test that opens the report page in a real browser. */
+export const CHROMIUM_REQUIREMENTS: Requirement[] = [{ binary: '/usr/bin/chromium', packageName: 'chromium' }];
+
 /**
  * Make sure the servers the sandbox runs are installed. As root, install what is missing
  * with apt-get (after `apt-get update`, as a fresh Debian image has no package lists);

@@ -1,0 +1,240 @@
+/*
+ * The report page's charts (runs in the browser; inlined by lib/report-page/html.ts after uPlot).
+ * Reads the report from #report-data and draws: writes/s around the switch (100 ms buckets), over
+ * the whole run, and write latency. Bands behind the curves: runbook steps, switch phases, the
+ * write gap; a line on top: the instant traffic moved. Every number drawn comes from the report:
+ * nothing is interpolated or invented (no lag curve: the flows do not sample lag over time).
+ * When done it sets <html data-report-page="rendered"> (or "error"), which the browser test reads.
+ */
+(function () {
+  'use strict';
+  var root = document.documentElement;
+  var COLORS = {
+    acknowledged: '#1f7a3a',
+    failed: '#d92d20',
+    moved: '#c026d3',
+    aborted: '#b35c00',
+    gap: 'rgba(217,45,32,0.22)',
+    phases: ['rgba(245,158,11,0.35)', 'rgba(245,158,11,0.18)'],
+    steps: ['rgba(107,143,214,0.20)', 'rgba(107,143,214,0.09)'],
+    p50: '#2563eb',
+    p99: '#d97706',
+    max: '#9ca3af',
+  };
+
+  try {
+    render();
+    root.setAttribute('data-report-page', 'rendered');
+  } catch (error) {
+    root.setAttribute('data-report-page', 'error');
+    console.error('report page: ' + ((error && error.stack) || error));
+  }
+
+  function number(value) {
+    return typeof value === 'number' && isFinite(value) ? value : null;
+  }
+
+  function render() {
+    var report = JSON.parse(document.getElementById('report-data').textContent);
+    var timeline = report.timeline;
+    if (!timeline) return;
+    var facts = report.facts || {};
+    var origin = timeline.originMs;
+    var movedAt = number(facts.switchEndedAt);
+    var switchStartedAt = number(facts.switchStartedAt);
+    var abortedAt = number(facts.abortedAt);
+    // x = 0 is the instant traffic moved; without a switch, the abort or the load's start.
+    var zero = movedAt !== null ? movedAt : abortedAt !== null ? abortedAt : switchStartedAt !== null ? switchStartedAt : origin;
+    var zeroName = movedAt !== null ? 'the instant traffic moved' : abortedAt !== null ? 'the abort' : switchStartedAt !== null ? 'the switch start' : 'the load start';
+
+    var bands = {
+      gap: timeline.writeGap ? [{ from: origin + timeline.writeGap.fromMs, to: origin + timeline.writeGap.toMs, label: 'write gap ' + Math.round(timeline.writeGap.toMs - timeline.writeGap.fromMs) + ' ms' }] : [],
+      phases: phaseBands(facts.switchPhasesMs, switchStartedAt, movedAt),
+      steps: (report.steps || []).map(function (step, index) {
+        return typeof step.startedAt === 'number' ? { from: step.startedAt, to: step.startedAt + step.durationMs, label: String(index + 1) } : null;
+      }).filter(Boolean),
+    };
+    var markers = [];
+    if (movedAt !== null) markers.push({ at: movedAt, color: COLORS.moved, label: 'traffic moved', isSwitch: true });
+    if (abortedAt !== null) markers.push({ at: abortedAt, color: COLORS.aborted, label: 'aborted' });
+
+    describeSwitch(facts, movedAt, switchStartedAt, report.writeUnavailableMs);
+
+    var width = Math.max(600, document.body.clientWidth - 8);
+    var seconds = series(timeline, zero, 1000);
+    var milliseconds = series(timeline, zero, 1);
+    var stepped = uPlot.paths.stepped({ align: 1 });
+
+    var switchEl = document.getElementById('chart-switch');
+    if (switchStartedAt !== null || movedAt !== null) {
+      // The switch and the write gap, with most of a second of steady writes either side.
+      var gap = bands.gap[0];
+      var focusStart = switchStartedAt !== null ? Math.max(switchStartedAt, (movedAt || switchStartedAt) - 3000) : movedAt;
+      var focusEnd = movedAt !== null ? movedAt : abortedAt !== null ? abortedAt : switchStartedAt;
+      var focusFrom = Math.min(focusStart, gap ? Math.max(gap.from, focusStart - 1000) : focusStart) - zero - 800;
+      var focusTo = Math.max(focusEnd, gap ? Math.min(gap.to, focusEnd + 1000) : focusEnd) - zero + 800;
+      chart(switchEl, {
+        title: 'Around the switch: writes per second (' + timeline.fineBucketMs + ' ms buckets)',
+        width: width,
+        height: 280,
+        scales: { x: { time: false, auto: false, range: [focusFrom, focusTo] }, y: { range: zeroBased } },
+        axes: [{ label: 'ms from ' + zeroName }, { label: 'writes/s', size: 60 }],
+        series: [
+          { label: 'ms' },
+          { label: 'acknowledged/s', stroke: COLORS.acknowledged, fill: 'rgba(31,122,58,0.10)', width: 2, paths: stepped, points: { show: false } },
+          { label: 'failed/s', stroke: COLORS.failed, fill: 'rgba(217,45,32,0.30)', width: 2, paths: stepped, points: { show: false } },
+        ],
+      }, [milliseconds.x, milliseconds.acknowledged, milliseconds.failed], { zero: zero, scale: 1, bands: [[bands.phases, COLORS.phases, true], [bands.gap, [COLORS.gap], true]], markers: markers });
+    } else {
+      switchEl.textContent = 'The switch never started in this run: no close-up.';
+      switchEl.className += ' note';
+    }
+
+    chart(document.getElementById('chart-writes'), {
+      title: 'Whole run: writes per second (' + timeline.coarseBucketMs + ' ms buckets, ' + timeline.fineBucketMs + ' ms around the switch)',
+      width: width,
+      height: 260,
+      scales: { x: { time: false }, y: { range: zeroBased } },
+      axes: [{ label: 's from ' + zeroName }, { label: 'writes/s', size: 60 }],
+      series: [
+        { label: 's' },
+        { label: 'acknowledged/s', stroke: COLORS.acknowledged, fill: 'rgba(31,122,58,0.10)', width: 1.5, paths: stepped, points: { show: false } },
+        { label: 'failed/s', stroke: COLORS.failed, fill: 'rgba(217,45,32,0.30)', width: 1.5, paths: stepped, points: { show: false } },
+      ],
+    }, [seconds.x, seconds.acknowledged, seconds.failed], { zero: zero, scale: 1000, bands: [[bands.steps, COLORS.steps, true], [bands.gap, [COLORS.gap], false]], markers: markers });
+
+    chart(document.getElementById('chart-latency'), {
+      title: 'Write latency per bucket, sent → acknowledged (ms, log scale)',
+      width: width,
+      height: 240,
+      scales: { x: { time: false }, y: { distr: 3 } },
+      axes: [{ label: 's from ' + zeroName }, { label: 'ms', size: 60 }],
+      series: [
+        { label: 's' },
+        { label: 'p50', stroke: COLORS.p50, width: 1.5, paths: stepped, spanGaps: false, points: { show: false } },
+        { label: 'p99', stroke: COLORS.p99, width: 1.5, paths: stepped, spanGaps: false, points: { show: false } },
+        { label: 'max', stroke: COLORS.max, width: 1, dash: [4, 3], paths: stepped, spanGaps: false, points: { show: false } },
+      ],
+    }, [seconds.x, seconds.p50, seconds.p99, seconds.max], { zero: zero, scale: 1000, bands: [[bands.steps, COLORS.steps, false], [bands.gap, [COLORS.gap], false]], markers: markers });
+  }
+
+  /**
+   * The switch phases as bands. Their durations are measured one after the other; they end
+   * where traffic moved (true for every flow), so they are laid back from there; after an
+   * abort (traffic never moved) forward from the switch start.
+   */
+  function phaseBands(phases, startedAt, movedAt) {
+    if (!phases || typeof phases !== 'object') return [];
+    var entries = Object.keys(phases).filter(function (name) { return typeof phases[name] === 'number'; }).map(function (name) { return [name, phases[name]]; });
+    var total = entries.reduce(function (sum, entry) { return sum + entry[1]; }, 0);
+    var t = movedAt !== null ? movedAt - total : startedAt;
+    if (t === null) return [];
+    return entries.map(function (entry) {
+      var band = { from: t, to: t + entry[1], label: entry[0] };
+      t += entry[1];
+      return band;
+    });
+  }
+
+  function describeSwitch(facts, movedAt, startedAt, unavailableMs) {
+    var label = document.getElementById('switch-marker-label');
+    if (!label) return;
+    var parts = [];
+    if (movedAt !== null) parts.push('Traffic moved at ' + new Date(movedAt).toISOString() + ' (switchEndedAt)');
+    if (startedAt !== null && movedAt !== null) parts.push('the switch started ' + (movedAt - startedAt).toFixed(1) + ' ms before');
+    if (typeof unavailableMs === 'number') parts.push('writes were unavailable for ' + unavailableMs + ' ms');
+    var around = facts.writeGapAroundSwitchMs;
+    if (around && typeof around === 'object') {
+      if (typeof around.lastAckBeforeSwitch === 'number') parts.push('last acknowledgement ' + around.lastAckBeforeSwitch + ' ms before the switch started');
+      if (typeof around.firstAckAfterSwitch === 'number') parts.push('first ' + around.firstAckAfterSwitch + ' ms after traffic moved');
+    }
+    if (typeof facts.abortedAt === 'number') parts.push('the run aborted at ' + new Date(facts.abortedAt).toISOString() + ': traffic never moved');
+    label.textContent = parts.length > 0 ? parts.join('; ') + '.' : 'No switch in this run.';
+  }
+
+  /** Rates per second from counts per bucket; x at each bucket's start plus the end (stepped lines). */
+  function series(timeline, zero, scale) {
+    var out = { x: [], acknowledged: [], failed: [], p50: [], p99: [], max: [] };
+    var positive = function (value) { return typeof value === 'number' && value > 0 ? value : null; };
+    for (var i = 0; i < timeline.bucketStartMs.length; i += 1) {
+      var perSecond = 1000 / timeline.bucketWidthMs[i];
+      out.x.push((timeline.originMs + timeline.bucketStartMs[i] - zero) / scale);
+      out.acknowledged.push(timeline.acknowledged[i] * perSecond);
+      out.failed.push(timeline.failed[i] * perSecond);
+      out.p50.push(positive(timeline.latencyP50Ms[i]));
+      out.p99.push(positive(timeline.latencyP99Ms[i]));
+      out.max.push(positive(timeline.latencyMaxMs[i]));
+    }
+    var last = timeline.bucketStartMs.length - 1;
+    out.x.push((timeline.originMs + timeline.bucketStartMs[last] + timeline.bucketWidthMs[last] - zero) / scale);
+    ['acknowledged', 'failed', 'p50', 'p99', 'max'].forEach(function (key) { out[key].push(out[key][out[key].length - 1]); });
+    return out;
+  }
+
+  function zeroBased(u, min, max) {
+    return [0, max > 0 ? max * 1.12 : 1];
+  }
+
+  /**
+   * One uPlot chart. overlay.bands: [bands, fill colours (alternating), label them]; behind the
+   * series. overlay.markers: vertical lines on top. The switch marker's canvas position is
+   * written to the container (data-switch-marker-x/y, device pixels) for the browser test.
+   */
+  function chart(container, options, data, overlay) {
+    var ratio = uPlot.pxRatio;
+    var toX = function (u, wallClock) { return u.valToPos((wallClock - overlay.zero) / overlay.scale, 'x', true); };
+    var clip = function (u) {
+      var ctx = u.ctx;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+      ctx.clip();
+      return ctx;
+    };
+    options.hooks = {
+      drawClear: [function (u) {
+        var ctx = clip(u);
+        overlay.bands.forEach(function (group, groupIndex) {
+          var list = group[0];
+          var fills = group[1];
+          list.forEach(function (band, index) {
+            var left = toX(u, band.from);
+            var right = Math.max(left + ratio, toX(u, band.to));
+            ctx.fillStyle = fills[index % fills.length];
+            ctx.fillRect(left, u.bbox.top, right - left, u.bbox.height);
+            ctx.font = 11 * ratio + 'px sans-serif';
+            ctx.textAlign = 'left';
+            ctx.textBaseline = 'alphabetic';
+            // A label only where it fits whole (the phase table names the narrow ones); each
+            // group on its own line so that labels of overlapping bands do not collide.
+            if (group[2] && ctx.measureText(band.label).width + 4 * ratio <= right - left) {
+              ctx.fillStyle = '#374151';
+              ctx.fillText(band.label, left + 2 * ratio, u.bbox.top + (12 + 13 * groupIndex) * ratio);
+            }
+          });
+        });
+        ctx.restore();
+      }],
+      draw: [function (u) {
+        var ctx = clip(u);
+        overlay.markers.forEach(function (marker) {
+          var x = toX(u, marker.at);
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+          ctx.fillStyle = marker.color;
+          ctx.fillRect(x - ratio, u.bbox.top, 2 * ratio, u.bbox.height);
+          ctx.font = 'bold ' + 12 * ratio + 'px sans-serif';
+          ctx.textAlign = 'left';
+          ctx.textBaseline = 'alphabetic';
+          // below the band labels (three rows), clear of the curves' usual baseline
+          ctx.fillText(marker.label, x + 4 * ratio, u.bbox.top + 44 * ratio);
+          if (marker.isSwitch) {
+            container.setAttribute('data-switch-marker-x', String(Math.round(x)));
+            container.setAttribute('data-switch-marker-y', String(Math.round(u.bbox.top + u.bbox.height / 2)));
+          }
+        });
+        ctx.restore();
+      }],
+    };
+    return new uPlot(options, data, container);
+  }
+})();
