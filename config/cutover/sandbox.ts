@@ -1,4 +1,5 @@
 import type { CutoverEnvironmentInput } from './schema';
+import local from './local';
 
 /**
  * Servers that `npm run sandbox -- up [--engine mysql|postgres]` started on this machine and
@@ -9,27 +10,10 @@ import type { CutoverEnvironmentInput } from './schema';
 const sandbox: CutoverEnvironmentInput = {
   name: 'sandbox',
   platform: 'sandbox',
-  mysql: {
-    databases: ['app'],
-    appUsers: ['app'],
-    lagThresholdMs: 1000,
-    switchTimeoutMs: 10000,
-    catchUpTimeoutMs: 120000,
-  },
-  postgres: {
-    databases: ['app'],
-    appUsers: ['app'],
-    lagThresholdMs: 1000,
-    switchTimeoutMs: 10000,
-    catchUpTimeoutMs: 120000,
-    copyJobs: 2,
-  },
-  rehearsal: {
-    loadConnections: 8,
-    loadRatePerSecond: 400,
-    loadTailMs: 3000,
-    seedRows: 20000,
-  },
+  // The same databases, accounts and gates as the rehearsal: the sandbox runs the same servers.
+  mysql: local.mysql,
+  postgres: local.postgres,
+  rehearsal: local.rehearsal,
 };
 
 export default sandbox;
