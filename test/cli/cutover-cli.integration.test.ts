@@ -40,7 +40,7 @@ describe('zx scripts/cutover.mjs --env local --execute (npm run rehearse)', () =
     expect(result.stderr).not.toMatch(/error/);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/mysql\.encrypt on local: SUCCESS/);
-    expect(result.stdout).toMatch(/writes: \d+ attempted, \d+ acknowledged, \d+ failed, 0 lost/);
+    expect(result.stdout).toMatch(/writes \(built-in load\): \d+ attempted, \d+ acknowledged, \d+ failed, 0 lost/);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json).toMatchObject({ engine: 'mysql', flow: 'mysql.encrypt', result: 'success', writes: { lost: 0 }, checksums: { match: true } });
     expect(typeof json.writeUnavailableMs).toBe('number');

@@ -16,7 +16,7 @@ const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
 
 function runCli(args: string[], cwd: string, onOutput?: (child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env: { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -41,8 +41,20 @@ describe('interrupting the real command', () => {
 
   test('SIGINT before the freeze (from the before-switch hook): the run stops before mysql.switch, the source was never frozen, status says run it again, nothing is left running', async () => {
     const cwd = mkdtempSync(join(work, 'before-'));
-    // GIVEN a hook that interrupts its orchestrator (as a Ctrl-C would) right before the switch
-    const result = await runCli(['--env', 'local', '--execute', '--load-rate', '200', '--hook', 'before-switch=kill -INT $PPID'], cwd);
+    // GIVEN the orchestrator interrupted (as a Ctrl-C would) while its before-switch hook runs:
+    // the hook marks the moment and waits a little; the test sends SIGINT to the command then
+    const marker = join(cwd, 'before-switch');
+    let poll: NodeJS.Timeout | undefined;
+    let signalled = false;
+    const result = await runCli(['--env', 'local', '--execute', '--load-rate', '200', '--hook', `before-switch=touch ${marker}; sleep 2`], cwd, (child) => {
+      poll ??= setInterval(() => {
+        if (signalled || !existsSync(marker)) return;
+        signalled = true;
+        child.kill('SIGINT');
+      }, 10);
+    });
+    clearInterval(poll);
+    expect(signalled).toBe(true);
     // THEN the command ends interrupted (130), with a summary
     expect(result.code).toBe(130);
     expect(result.stdout).toMatch(/mysql\.encrypt on local: INTERRUPTED/);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CutoverReport } from '../../lib/report';
@@ -38,6 +38,7 @@ describe('a rehearsal\'s report files (finishRehearsal, as the CLI writes them)'
   });
 
   test('with --report FILE: the page takes FILE\'s basename with .html', () => {
+    mkdirSync(join(work, 'out')); // --report needs an existing folder (checked before anything starts)
     finishRehearsal(realReport(), parseCutoverArgs(['--env', 'local', '--execute', '--report', join(work, 'out', 'cutover.json')]), work, () => undefined);
     expect(existsSync(join(work, 'out', 'cutover.html'))).toBe(true);
   });
