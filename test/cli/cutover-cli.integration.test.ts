@@ -13,7 +13,7 @@ const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
 
 function runCli(args: string[], options: { cwd: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd: options.cwd, env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd: options.cwd, env: { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(options.cwd, '.rds-cutover') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
