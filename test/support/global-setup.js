@@ -13,6 +13,8 @@ module.exports = async () => {
   // The postgres account runs sandbox servers under it: it must be able to traverse the root.
   chmodSync(root, 0o755);
   process.env.RDS_CUTOVER_TEST_ROOT = root;
+  // Tools that cache themselves in the temp dir across runs (the shared moto copy) keep using the machine's.
+  process.env.RDS_CUTOVER_OUTER_TMPDIR = tmpdir();
   process.env.TMPDIR = root;
   process.env.RDS_CUTOVER_STATE_DIR = join(root, 'state');
   mkdirSync(process.env.RDS_CUTOVER_STATE_DIR, { mode: 0o700 });

@@ -60,7 +60,11 @@ export class MotoServer {
     const port = await freePort();
     const group = new ProcessGroup();
     const args = command.kind === 'script' ? [String(port)] : ['-H', '127.0.0.1', '-p', String(port)];
-    const child = group.start('moto', command.path, args);
+    // The shared moto-server unpacks itself once into the temp dir and reuses that copy: give it
+    // the machine's temp dir, not a test run's private one (which is removed, so it would unpack
+    // 100 MB again every run and count as left behind).
+    const outerTmp = process.env.RDS_CUTOVER_OUTER_TMPDIR;
+    const child = group.start('moto', command.path, args, outerTmp ? { env: { ...process.env, TMPDIR: outerTmp } } : {});
     const url = `http://127.0.0.1:${port}`;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`moto exited with code ${code} while starting:\n${group.tail(child)}`))));
     exited.catch(() => undefined);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MariadbInstance } from '../../../lib/platforms/local/mariadb-instance';
@@ -14,16 +14,18 @@ describe('per-table checksums on a real MariaDB', () => {
   const group = new ProcessGroup();
   let connection: Connection;
   let server: MariadbInstance;
+  let baseDir: string;
 
   beforeAll(async () => {
     ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
-    server = new MariadbInstance({ name: 'checksum', baseDir: mkdtempSync(join(tmpdir(), 'rc-checksum-')), serverId: 9, rootPassword: generatePassword(), group, log: silentLogger });
+    server = new MariadbInstance({ name: 'checksum', baseDir: (baseDir = mkdtempSync(join(tmpdir(), 'rc-checksum-'))), serverId: 9, rootPassword: generatePassword(), group, log: silentLogger });
     await server.initialise();
     connection = await connect(server.endpoint());
   });
   afterAll(async () => {
     await connection?.end();
     await group.stopAll();
+    if (baseDir) rmSync(baseDir, { recursive: true, force: true });
   });
 
   beforeEach(async () => {

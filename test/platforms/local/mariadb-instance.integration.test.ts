@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MariadbInstance } from '../../../lib/platforms/local/mariadb-instance';
@@ -12,7 +12,8 @@ describe('a sandbox MariaDB server', () => {
   test('starts on a free loopback port with binlogs in ROW format, and its process group forgets it once stopped', async () => {
     ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
     const group = new ProcessGroup();
-    const server = new MariadbInstance({ name: 'lonely', baseDir: mkdtempSync(join(tmpdir(), 'rc-instance-')), serverId: 7, rootPassword: generatePassword(), group, log: silentLogger });
+    const baseDir = mkdtempSync(join(tmpdir(), 'rc-instance-'));
+    const server = new MariadbInstance({ name: 'lonely', baseDir, serverId: 7, rootPassword: generatePassword(), group, log: silentLogger });
     try {
       await server.initialise();
       const connection = await connect(server.endpoint());
@@ -27,6 +28,7 @@ describe('a sandbox MariaDB server', () => {
       expect(group.pids()).toEqual([]);
     } finally {
       await group.stopAll();
+      rmSync(baseDir, { recursive: true, force: true });
     }
   });
 });
