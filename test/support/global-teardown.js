@@ -43,11 +43,13 @@ module.exports = async () => {
     }
   }
   const leftovers = readdirSync(root).filter((name) => !ALLOWED.some((pattern) => pattern.test(name)));
-  const megabytes = (path) => Number(execFileSync('du', ['-sm', path], { encoding: 'utf8' }).split('\t')[0]);
-  const sizes = leftovers.map((name) => ({ name, mb: megabytes(join(root, name)) }));
-  const total = sizes.reduce((sum, s) => sum + s.mb, 0) + (existsSync(join(root, 'state')) ? megabytes(join(root, 'state')) : 0);
+  // Kilobytes, summed, then MB: `du -sm` rounds every small folder up to a whole megabyte.
+  const kilobytes = (path) => Number(execFileSync('du', ['-sk', path], { encoding: 'utf8' }).split('\t')[0]);
+  const sizes = leftovers.map((name) => ({ name, kb: kilobytes(join(root, name)) }));
+  const totalKb = sizes.reduce((sum, s) => sum + s.kb, 0) + (existsSync(join(root, 'state')) ? kilobytes(join(root, 'state')) : 0);
+  const total = Math.round((totalKb / 1024) * 10) / 10;
   process.stderr.write(`test temp root ${root}: ${leftovers.length} folder(s) left by tests, ${total} MB; removed\n`);
-  if (total > LIMIT_MB) problems.push(`tests left ${total} MB in the temp dir (limit ${LIMIT_MB} MB): ${sizes.filter((s) => s.mb > 0).map((s) => `${s.name} ${s.mb} MB`).join(', ')}`);
+  if (total > LIMIT_MB) problems.push(`tests left ${total} MB in the temp dir (limit ${LIMIT_MB} MB): ${sizes.filter((s) => s.kb >= 1024).map((s) => `${s.name} ${Math.round(s.kb / 1024)} MB`).join(', ')}`);
   if (alive.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
   rmSync(root, { recursive: true, force: true });
   if (problems.length > 0) throw new Error(`Tests left things behind:\n  ${problems.join('\n  ')}`);
