@@ -17,6 +17,7 @@ import { connect, rows, type Connection } from '../lib/engines/mysql/connection'
 import { summariseWrites, WriteLoad } from '../lib/load/write-load';
 import { mysqlWriteClient } from '../lib/load/mysql-write-client';
 import { Journal, statusFromJournal, type JournalEntry } from '../lib/runbook/journal';
+import { EXIT_CODES } from '../lib/report';
 import { KILL_AT_ENV, killPointOf } from '../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder, type SandboxState } from '../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../lib/cli/sandbox';
@@ -175,12 +176,13 @@ export async function runMysqlFaultPoint(options: FaultPointOptions): Promise<Fa
     if (options.point && first.signal !== 'SIGKILL') note = `point not reached (exit ${first.code}); `;
     let resumes = 0;
     let last = first;
-    while (last.code !== 0 && resumes < (options.maxResumes ?? 2)) {
+    // Exit 4 = finished with the checksums honestly not verified: nothing left to resume.
+    while (last.code !== 0 && last.code !== EXIT_CODES.unverified && resumes < (options.maxResumes ?? 2)) {
       resumes += 1;
       say(`  ${point}: resume ${resumes}`);
       last = await runCli(['--env', 'sandbox', '--execute', '--resume', runId], work);
     }
-    const failureLine = last.code === 0 ? '' : (last.output.split('\n').find((line) => / error /.test(line)) ?? last.output.split('\n').filter(Boolean).slice(-1)[0] ?? '').replace(/^\S+ error\s+/, '');
+    const failureLine = last.code === 0 || last.code === EXIT_CODES.unverified ? '' : (last.output.split('\n').find((line) => / error /.test(line)) ?? last.output.split('\n').filter(Boolean).slice(-1)[0] ?? '').replace(/^\S+ error\s+/, '');
 
     await sleep(1500); // writes after the switch (or after the last resume) belong in the proof
     await sampler.stop();

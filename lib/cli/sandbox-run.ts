@@ -7,10 +7,8 @@ import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } fro
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../platforms/local/sandbox-state';
-import { reportFromRun, summaryText, writeReport } from '../report';
+import { EXIT_CODES as EXIT, exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
 
-// Not imported from ./cutover, which loads this module lazily: that would be an import cycle.
-const EXIT = { ok: 0, failed: 1, usage: 2, aborted: 3 } as const;
 
 /** What lib/cli/cutover.ts hands over (its FlowRunnerInput). */
 export interface SandboxRunInput {
@@ -90,7 +88,8 @@ async function runFlowOnSandbox(input: SandboxRunInput): Promise<number> {
     for (const line of summaryText(report)) out(line);
     out(`report: ${reportPath}`);
     if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name} --execute --resume ${run.runId}`);
-    return run.result === 'success' ? EXIT.ok : run.result === 'aborted' ? EXIT.aborted : EXIT.failed;
+    // The same rule as every other run: an unverified proof is exit 4, an interrupted run 130.
+    return exitCodeOf(report);
   } finally {
     await closeFlowConnections(runtime);
     sandbox.detach();
