@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { engineTools } from './engines';
-import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, PatternSet } from './leak-patterns';
+import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, PatternSet, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import type { ColumnRule, MaskingRules } from './rules';
-import { isOrdinaryOutput, type TableMasking } from './transformers';
+import { isOrdinaryOutput, type TableMasking, type ValueMasker } from './transformers';
 
 /** Transformers whose originals are not patterns: a shifted date is another real date. */
 const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
@@ -59,6 +59,8 @@ export interface LeakReport {
   rowCounts: { table: string; manifest: number; dump: number }[];
   rowCountMismatches: string[];
   seconds: number;
+  /** Where the time went: reading the originals (and building the patterns), then scanning the dump. */
+  phases: { readSeconds: number; readCpuSeconds: number; scanSeconds: number; scanCpuSeconds: number };
   ok: boolean;
 }
 
@@ -76,6 +78,7 @@ const NON_ASCII = /[^\x00-\x7f]/;
  */
 export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable }): Promise<LeakReport> {
   const started = Date.now();
+  const readCpu = process.cpuUsage();
   const { source, rules, manifest } = options;
   const tools = engineTools(manifest.engine);
   const patterns = new PatternSet();
@@ -99,6 +102,10 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     );
   }
 
+  const readSeconds = (Date.now() - started) / 1000;
+  const readCpuSeconds = cpuSince(readCpu);
+  const scanStarted = Date.now();
+  const scanCpu = process.cpuUsage();
   const allowedDomains = new Set([...rules.allowedEmailDomains, 'example.com', ...[...rules.tables.values()].flatMap((t) => [...t.columns.values()].flatMap((r) => (r.transform === 'email' && r.domain ? [r.domain] : [])))]);
   const hits: LeakHit[] = [];
   const seen = new Set<string>();
@@ -117,34 +124,55 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
       const tableRules = rules.tables.get(table);
       let rowKey = '';
       const firstKept = tableRules?.columns.get(tableColumns[0]?.name)?.transform === 'keep';
-      const maskers = tableColumns.map((c, index) => {
+      const maskers = tableColumns.map((c, index): ValueMasker => {
         const rule = tableRules?.columns.get(c.name);
         const where = `${table}.${c.name}`;
         const kept = rule === undefined || rule.transform === 'keep';
-        const scan = scansOutput(rule);
-        return (raw: string) => {
+        if (!scansOutput(rule)) {
+          const notScanned = (raw: string) => {
+            if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(raw) ? `${c.name}=${raw}` : '';
+            return null;
+          };
+          return Object.assign(notScanned, { fromAscii: (): null | undefined => (index === 0 ? undefined : null) });
+        }
+        // Made once per column, not per value: the hot path allocates no closures. The row is
+        // named only when there is a hit.
+        const row = () => rowKey || `row ${rewriter.currentRow(table)}`;
+        const onMatch = (match: PatternMatch) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row: row(), fingerprint: fingerprint(match.matched) });
+        const scanText = (text: string) => {
+          patterns.scan(text, onMatch);
+          if (kept && text.includes('@')) {
+            for (const address of foldForMatching(text).match(EMAIL_IN_TEXT) ?? []) {
+              const domain = address.slice(address.lastIndexOf('@') + 1);
+              if (!allowedDomains.has(domain)) record({ kind: 'email', foundIn: where, row: row(), fingerprint: fingerprint(address) });
+            }
+          }
+        };
+        // The scan's output is thrown away: NULL is the cheapest thing to write.
+        const masker = (raw: string) => {
           // pg-dump-rewriter hands over values as Latin-1 strings of the dump's UTF-8 bytes.
           const value = latin1Values && NON_ASCII.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
           if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(value) ? `${c.name}=${value}` : '';
-          if (!scan) return null;
           scannedValues++;
-          const row = rowKey || `row ${rewriter.currentRow(table)}`;
-          const scanText = (text: string) => {
-            patterns.scan(text, (match) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row, fingerprint: fingerprint(match.matched) }));
-            if (kept && text.includes('@')) {
-              for (const address of foldForMatching(text).match(EMAIL_IN_TEXT) ?? []) {
-                const domain = address.slice(address.lastIndexOf('@') + 1);
-                if (!allowedDomains.has(domain)) record({ kind: 'email', foundIn: where, row, fingerprint: fingerprint(address) });
-              }
-            }
-          };
+          // Shorter than any pattern, email or hidden text that could hold one: nothing to find.
+          if (value.length < MIN_PATTERN_CHARS) return null;
           scanText(value);
           // Hex literals (0x…, \x…) and JSON escapes hide text: decoded and scanned too.
           const first = value.charCodeAt(0);
           if (first === 0x30 || first === 0x5c || value.includes('\\')) for (const hidden of hiddenTexts(value)) scanText(hidden);
-          // The scan's output is thrown away: NULL is the cheapest thing to write.
           return null;
         };
+        // A quoted value of printable ASCII without escapes (most of a dump): scanned from its
+        // bytes. It hides nothing (no hex literal, no escape); one with an '@' in a kept
+        // column takes the string path for the email check.
+        const fromAscii = (bytes: Uint8Array, start: number, end: number): null | undefined => {
+          if (index === 0) return undefined;
+          if (kept && bytes.indexOf(0x40, start) !== -1 && bytes.indexOf(0x40, start) < end) return undefined;
+          scannedValues++;
+          if (end - start >= MIN_PATTERN_CHARS) patterns.scanAscii(bytes, start, end, onMatch);
+          return null;
+        };
+        return Object.assign(masker, { fromAscii });
       });
       return { table, columns: tableColumns.map((c) => c.name), maskers, masksAnything: true };
     },
@@ -152,6 +180,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
   );
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
+  const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
 
   const dumpRows = rewriter.summary.rows;
   const tables = [...new Set([...Object.keys(manifest.rows), ...Object.keys(dumpRows)])];
@@ -171,9 +200,16 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     rowCounts,
     rowCountMismatches,
     seconds: Math.round((Date.now() - started) / 10) / 100,
+    phases,
     // No originals read at all proves nothing (empty personal tables, or a broken read).
     ok: hitCount === 0 && rowCountMismatches.length === 0 && (patterns.size > 0 || columns.length === 0),
   };
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
 }
 
 const fingerprint = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);

@@ -231,23 +231,64 @@ export class PatternSet {
   add(original: string, source: string): void {
     this.originals++;
     const folded = foldForMatching(original);
-    const list = words(folded);
-    if (list.length === 0) return;
+    // One pass: each word's hashes (as `scan` computes them), its length, and the digits.
+    const length = folded.length;
+    let count = 0;
+    let chars = 0;
+    let digitCount = 0;
+    let onlyWordIsDigits = true;
+    let start = -1;
+    for (let k = 0; k <= length; k++) {
+      const code = k < length ? folded.charCodeAt(k) : 0x20;
+      if (k < length && isWordChar(folded, k, code)) {
+        if (start === -1) start = k;
+        if (code >= 0x30 && code <= 0x39) digitCount++;
+        else onlyWordIsDigits = false;
+        continue;
+      }
+      if (start === -1) continue;
+      if (count === this.wordsA.length) this.growWords();
+      hashWord(folded, start, k);
+      this.wordsA[count] = wordA;
+      this.wordsB[count] = wordB;
+      chars += k - start;
+      count++;
+      start = -1;
+    }
+    if (count === 0) return;
     const id = this.sourceId(source);
-    const chars = list.reduce((n, w) => n + w.length, 0);
-    if (list.length <= MAX_WHOLE_WORDS) {
-      if (chars < MIN_PATTERN_CHARS || (list.length === 1 && isDigits(list[0]) && list[0].length < MIN_DIGITS)) this.skippedShort++;
-      else this.addWords(list, 0, list.length, id);
+    if (count <= MAX_WHOLE_WORDS) {
+      if (chars < MIN_PATTERN_CHARS || (count === 1 && onlyWordIsDigits && chars < MIN_DIGITS)) this.skippedShort++;
+      else this.addHashed(0, count, id);
     } else {
-      for (let k = 0; k + SHINGLE_WORDS <= list.length; k++) this.addWords(list, k, k + SHINGLE_WORDS, id);
+      for (let k = 0; k + SHINGLE_WORDS <= count; k++) this.addHashed(k, k + SHINGLE_WORDS, id);
     }
     // Emails and phone numbers inside the value, whatever surrounds them (the regular
     // expressions only run on values that can hold one).
-    if (list.length > 3 && folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
-    if (countDigits(folded) >= MIN_DIGITS) {
+    if (count > 3 && folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
+    if (digitCount >= MIN_DIGITS) {
       const digits = folded.replace(PHONE_SEPARATORS, '');
       for (const run of digits.match(LONG_DIGITS) ?? []) if (run !== folded) this.addWords([run], 0, 1, id);
     }
+  }
+
+  /** Word hashes of the value being added (grown on demand: a long text has many words). */
+  private wordsA = new Int32Array(64);
+  private wordsB = new Int32Array(64);
+  private growWords(): void {
+    const a = new Int32Array(this.wordsA.length * 2);
+    const b = new Int32Array(this.wordsB.length * 2);
+    a.set(this.wordsA);
+    b.set(this.wordsB);
+    this.wordsA = a;
+    this.wordsB = b;
+  }
+
+  /** The pattern of the added value's words [from, to). */
+  private addHashed(from: number, to: number, source: number): void {
+    hashSequence(this.wordsA, this.wordsB, -1, from, to);
+    this.patterns.add(seqA, seqB, source, keepFirst);
+    this.lastWords[lastWordEntry(this.wordsA[to - 1], this.wordsB[to - 1])] |= 1 << (to - from - 1);
   }
 
   private addWords(list: string[], from: number, to: number, source: number): void {
@@ -315,28 +356,109 @@ export class PatternSet {
     this.flushDigits(digitRun, digitWords, onMatch);
   }
 
-  private matchEndingHere(folded: string, count: number, lengths: number, onMatch: (match: PatternMatch) => void): void {
+  /**
+   * `scan` for a value that is printable ASCII (the dump's bytes, no escapes): the same words,
+   * folding and hashes, read from the bytes without decoding a string (most values of a dump).
+   */
+  scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
+    const ringA = this.ringA;
+    const ringB = this.ringB;
+    const lastWords = this.lastWords;
+    let count = 0;
+    let start = -1;
+    // The digit run (digits joined across phone separators), hashed as it grows.
+    let runA = 0x811c9dc5;
+    let runB = 0x9747b28c;
+    let runLength = 0;
+    let runWords = 0;
+    let runStart = -1;
+    let runEnd = -1;
+    for (let k = from; k <= to; k++) {
+      const code = k < to ? bytes[k] : 0x20;
+      if (k < to && ASCII_WORD[code] === 1) {
+        if (start === -1) start = k;
+        continue;
+      }
+      if (start !== -1) {
+        let a = 0x811c9dc5;
+        let b = 0x9747b28c;
+        let digits = true;
+        for (let j = start; j < k; j++) {
+          let c = bytes[j];
+          if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+          if (c > 0x39) digits = false;
+          a = Math.imul(a ^ c, 0x01000193);
+          b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
+        }
+        const slot = count & RING_MASK;
+        ringA[slot] = a | 0;
+        ringB[slot] = b | 0;
+        this.ringStart[slot] = start;
+        this.ringEnd[slot] = k;
+        count++;
+        const lengths = lastWords[lastWordEntry(a | 0, b | 0)];
+        if (lengths !== 0) this.matchEndingHere(bytes, count, lengths, onMatch);
+        if (digits) {
+          for (let j = start; j < k; j++) {
+            const c = bytes[j];
+            runA = Math.imul(runA ^ c, 0x01000193);
+            runB = Math.imul((runB << 5) | (runB >>> 27), 0x5bd1e995) ^ c;
+          }
+          if (runStart === -1) runStart = start;
+          runEnd = k;
+          runLength += k - start;
+          runWords++;
+        } else {
+          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+          runA = 0x811c9dc5;
+          runB = 0x9747b28c;
+          runLength = runWords = 0;
+          runStart = -1;
+        }
+        start = -1;
+      }
+      if (runLength !== 0 && PHONE_SEPARATOR_CODES[code] !== 1) {
+        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+        runA = 0x811c9dc5;
+        runB = 0x9747b28c;
+        runLength = runWords = 0;
+        runStart = -1;
+      }
+    }
+    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+  }
+
+  /** The patterns of 1..MAX_WHOLE_WORDS words that end with the ring's last word. `text`: the folded string, or the ASCII bytes, the ring's positions point into. */
+  private matchEndingHere(text: string | Uint8Array, count: number, lengths: number, onMatch: (match: PatternMatch) => void): void {
     for (let length = 1; length <= MAX_WHOLE_WORDS && length <= count; length++) {
       if ((lengths & (1 << (length - 1))) === 0) continue;
       hashSequence(this.ringA, this.ringB, RING_MASK, count - length, count);
       const slot = this.patterns.find(seqA, seqB);
       if (slot === -1) continue;
       const parts: string[] = [];
-      for (let k = count - length; k < count; k++) parts.push(folded.slice(this.ringStart[k & RING_MASK], this.ringEnd[k & RING_MASK]));
+      for (let k = count - length; k < count; k++) {
+        const from = this.ringStart[k & RING_MASK];
+        const to = this.ringEnd[k & RING_MASK];
+        parts.push(typeof text === 'string' ? text.slice(from, to) : Buffer.from(text.buffer, text.byteOffset + from, to - from).toString('latin1').toLowerCase());
+      }
       onMatch({ source: this.patterns.payloadAt(slot), matched: parts.join(' ') });
     }
+  }
+
+  /** A digit run hashed as one word (FNV/multiply-rotate state `a`, `b`), looked up as a one-word pattern (in arrays of its own: the scan's ring is in use). */
+  private matchDigitRun(a: number, b: number, run: string, onMatch: (match: PatternMatch) => void): void {
+    DIGITS_A[0] = a;
+    DIGITS_B[0] = b;
+    hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
+    const slot = this.patterns.find(seqA, seqB);
+    if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: run });
   }
 
   /** A digit run of two or more words (one word was looked up as a word already). */
   private flushDigits(run: string, runWords: number, onMatch: (match: PatternMatch) => void): void {
     if (runWords < 2 || run.length < MIN_DIGITS) return;
     hashWord(run, 0, run.length);
-    // Hashed as a one-word sequence, in arrays of its own (the scan's ring is in use).
-    DIGITS_A[0] = wordA;
-    DIGITS_B[0] = wordB;
-    hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
-    const slot = this.patterns.find(seqA, seqB);
-    if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: run });
+    this.matchDigitRun(wordA, wordB, run, onMatch);
   }
 }
 
@@ -347,17 +469,14 @@ const PHONE_SEPARATORS = /[\s()+\-./]/g;
 const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
 const PHONE_SEPARATOR_CODES = new Uint8Array(128);
 for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
-const isDigits = (word: string) => /^\d+$/.test(word);
 const keepFirst = (old: number) => old;
 const LAST_WORD_ENTRIES = 1 << 22;
 const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
-function countDigits(text: string): number {
-  let n = 0;
-  for (let k = 0; k < text.length; k++) {
-    const c = text.charCodeAt(k);
-    if (c >= 0x30 && c <= 0x39) n++;
-  }
-  return n;
+/** The digits of bytes [from, to) (a digit run's text, for its fingerprint). */
+function digitsOf(bytes: Uint8Array, from: number, to: number): string {
+  let out = '';
+  for (let k = from; k < to; k++) if (bytes[k] >= 0x30 && bytes[k] <= 0x39) out += String.fromCharCode(bytes[k]);
+  return out;
 }
 function isDigitsBetween(text: string, start: number, end: number): boolean {
   for (let k = start; k < end; k++) {

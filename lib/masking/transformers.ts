@@ -20,8 +20,9 @@ export type ValueMasker = ((value: string) => string | null) & {
    * The same result from the value's bytes[start, end), for a value the dump writes without
    * escapes; undefined when the bytes are not printable ASCII (then the string path runs).
    * Saves decoding and normalising strings for the transformers that only need the digest.
+   * null: the value becomes NULL (as from the string path).
    */
-  fromAscii?: (bytes: Uint8Array, start: number, end: number) => string | undefined;
+  fromAscii?: (bytes: Uint8Array, start: number, end: number) => string | null | undefined;
 };
 
 /**
