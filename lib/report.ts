@@ -5,6 +5,9 @@ import type { WriteSummary } from './load/write-load';
 import { describeLoadCommand, type LoadCommandOutcome } from './load/load-command';
 import { redactValue } from './util/secrets';
 import type { WriteTimeline } from './report-page/timeline';
+import { EXIT_CODES } from './exit-codes';
+
+export { EXIT_CODES } from './exit-codes';
 
 /** The report of a run or rehearsal (`--report FILE`): the fields users and benchmarks read. */
 export interface CutoverReport {
@@ -98,14 +101,7 @@ export function summaryText(report: CutoverReport): string[] {
   return lines;
 }
 
-/**
- * Exit codes (README "Exit codes"): 0 success with the proof complete; 1 failed (or a lost write,
- * or checksums differ); 2 bad input, nothing changed; 3 aborted on purpose (gate, timeout, lock
- * held) with the source writable; 4 finished, but the proof is incomplete (checksums not
- * verified); 130 interrupted (SIGINT/SIGTERM), stopped at a step boundary.
- */
-export const EXIT_CODES = { ok: 0, failed: 1, usage: 2, aborted: 3, unverified: 4, interrupted: 130 } as const;
-
+/** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */
 export function exitCodeOf(report: Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'>): number {
   if (report.result === 'interrupted') return EXIT_CODES.interrupted;
   if (report.result === 'aborted') return EXIT_CODES.aborted;

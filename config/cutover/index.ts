@@ -6,6 +6,16 @@ export type { CutoverEnvironment } from './schema';
 
 const HERE = __dirname;
 
+/** `--env NAME` names no file in config/cutover/ (the command line adds a suggestion). */
+export class EnvironmentNotFound extends Error {
+  constructor(readonly environment: string, readonly known: string[], message: string) {
+    super(message);
+  }
+}
+
+/** An environment file that does not pass the schema (every bad field listed). */
+export class InvalidEnvironment extends Error {}
+
 export function environmentNames(): string[] {
   return readdirSync(HERE)
     .filter((file) => file.endsWith('.ts') && !['index.ts', 'schema.ts'].includes(file))
@@ -17,19 +27,19 @@ export function environmentNames(): string[] {
 export function parseEnvironment(input: unknown, source: string): CutoverEnvironment {
   const parsed = environmentSchema.safeParse(input);
   if (!parsed.success) {
-    throw new Error(`Invalid cutover environment in ${source}:\n${describeIssues(parsed.error, input).map((line) => `  - ${line}`).join('\n')}\nFix ${source} and run again; nothing was changed.`);
+    throw new InvalidEnvironment(`Invalid cutover environment in ${source}:\n${describeIssues(parsed.error, input).map((line) => `  - ${line}`).join('\n')}\nFix ${source} and run again; nothing was changed.`);
   }
   return parsed.data;
 }
 
 /** Load `config/cutover/<name>.ts`, validated. */
 export function loadEnvironment(name: string): CutoverEnvironment {
-  if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new Error(`Invalid --env "${name}": expected one of ${environmentNames().join(', ')}`);
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new EnvironmentNotFound(name, environmentNames(), `Invalid --env "${name}": expected one of ${environmentNames().join(', ')}`);
   const file = join(HERE, `${name}.ts`);
-  if (!existsSync(file)) throw new Error(`Unknown environment "${name}": expected --env one of ${environmentNames().join(', ')} (files in config/cutover/)`);
+  if (!existsSync(file)) throw new EnvironmentNotFound(name, environmentNames(), `Unknown environment "${name}": expected --env one of ${environmentNames().join(', ')} (files in config/cutover/)`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const module = require(file) as { default?: unknown };
   const environment = parseEnvironment(module.default, `config/cutover/${name}.ts`);
-  if (environment.name !== name) throw new Error(`config/cutover/${name}.ts: name is "${environment.name}" but the file is ${name}.ts; make them agree`);
+  if (environment.name !== name) throw new InvalidEnvironment(`config/cutover/${name}.ts: name is "${environment.name}" but the file is ${name}.ts; make them agree`);
   return environment;
 }

@@ -1,6 +1,5 @@
-import type { FlowRunnerInput } from './cutover';
 import { runAwsFlow, type AwsRunnerDependencies } from './aws';
-import { postgresSettings } from './postgres';
+import { postgresSettings, type FlowRunnerInput } from './settings';
 import { closePostgresConnections } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';

@@ -1,12 +1,11 @@
-import { join, resolve } from 'node:path';
-import type { FlowRunnerInput } from './cutover';
-import { EXIT, UsageError } from './cutover';
+import { EXIT, UsageError } from './args';
+import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
+import { finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
-import { exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
-import { writeReportPage } from '../report-page/html';
+import { reportFromRun } from '../report';
 import type { RunLock } from '../runbook/lock';
 import { RdsTagRunLock } from '../platforms/aws/run-lock';
 import { RdsReader } from '../platforms/aws/rds-reader';
@@ -27,20 +26,6 @@ export interface AwsRunnerDependencies {
   projectRoot?: string;
   /** @default 2000 - how long the tag lock waits before reading its tag back (see RdsTagRunLock) */
   lockSettleMs?: number;
-}
-
-function flowSettings(environment: CutoverEnvironment, args: FlowRunnerInput['args']): MysqlFlowSettings {
-  if (!environment.mysql) throw new UsageError(`Environment ${environment.name} has no mysql section: add one to config/cutover/${environment.name}.ts (the AWS flow moves a MySQL-family instance)`);
-  return { ...environment.mysql, switchTimeoutMs: args.switchTimeoutMs ?? environment.mysql.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? environment.mysql.lagThresholdMs };
-}
-
-function checkArgs(args: FlowRunnerInput['args']): void {
-  if (args.offline && args.execute) throw new UsageError('--offline plans from config and the stacks\' outputs without reading AWS; it cannot be combined with --execute (drop --offline to run)');
-  if (args.resume && !args.execute) throw new UsageError('--resume continues an executed run: add --execute');
-  if (args.cleanup && args.offline && args.resume) throw new UsageError('--cleanup with --resume needs --execute');
-  if (args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox) {
-    throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
-  }
 }
 
 /** Credential problems are the most common first failure; say how to fix them. */
@@ -89,7 +74,7 @@ export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 
  */
 export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDependencies = {}): Promise<number> {
   const { environment, args } = input;
-  const settings = flowSettings(environment, args);
+  const settings = mysqlSettings(environment, args);
   if (environment.aws && 'clusterId' in environment.aws.source) return runAwsAurora(input, settings, dependencies);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
   const flow: AwsFlow = {
@@ -146,7 +131,7 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
 /** Plan (default), or run with --execute, one AWS flow. Returns the exit code. */
 export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependencies: AwsRunnerDependencies = {}): Promise<number> {
   const { environment, args, log, out } = input;
-  checkArgs(args);
+  checkRunArgs(environment, args);
   const resolved = flow.resolved;
   if (args.execute && resolved.missing.length > 0) {
     throw new UsageError(
@@ -187,16 +172,8 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       handleSignals: true,
     });
     const report = reportFromRun(run, { engine: flow.engine, startedAt });
-    const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
-    writeReport(reportPath, report);
-    const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
-    out('');
-    for (const line of summaryText(report)) out(line);
-    out(`report: ${reportPath}`);
-    if (pagePath) out(`report page: ${pagePath}`);
-    const engineFlag = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
-    if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name}${engineFlag} --execute --resume ${run.runId}`);
-    return exitCodeOf(report);
+    const engineFlags = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
+    return finishRun(report, { report: args.report, stateDir: input.stateDir, out, resumable: { environment: environment.name, engineFlags } });
   } catch (error) {
     throw explainAwsError(error as Error, resolved);
   } finally {

@@ -1,55 +1,23 @@
-import { join, resolve } from 'node:path';
-import type { CutoverEnvironment } from '../../config/cutover';
-import type { Logger } from '../util/log';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { closeFlowConnections, mysqlEncryptRunbook } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../platforms/local/sandbox-state';
-import { EXIT_CODES as EXIT, exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
-
-
-/** What lib/cli/cutover.ts hands over (its FlowRunnerInput). */
-export interface SandboxRunInput {
-  environment: CutoverEnvironment;
-  args: { engine: string; execute: boolean; resume?: string; report?: string; hooks: string[]; switchTimeoutMs?: number; lagThresholdMs?: number; loadCommand?: string; loadRate?: number; loadConnections?: number; fault?: string; keepSandbox: boolean };
-  stateDir: string;
-  log: Logger;
-  out: (line: string) => void;
-}
-
-/** Bad input: said once, exit 2, nothing started. */
-class UsageError extends Error {}
+import { reportFromRun } from '../report';
+import { EXIT, UsageError } from './args';
+import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
+import { finishRun } from './finish';
 
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up` left running, as
  * against AWS: journal, `--resume RUN_ID` after a kill, hooks, report. No load is started: the
  * user's workload writes to the endpoint `npm run sandbox -- status` prints.
  */
-export async function runOnSandbox(input: SandboxRunInput): Promise<number> {
-  try {
-    return await runFlowOnSandbox(input);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    input.log.error(error.message);
-    return EXIT.usage;
-  }
-}
-
-async function runFlowOnSandbox(input: SandboxRunInput): Promise<number> {
+export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const { environment, args, stateDir, log, out } = input;
-  if (args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox) {
-    throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
-  }
-  if (args.engine !== 'mysql') throw new UsageError(`--env sandbox runs the MySQL flow only so far; rehearse PostgreSQL with --env local --engine postgres`);
-  if (args.resume && !args.execute) throw new UsageError('--resume continues an executed run: add --execute');
-  if (!environment.mysql) throw new UsageError(`Environment ${environment.name} has no mysql section: add one to config/cutover/${environment.name}.ts`);
-  const settings: MysqlFlowSettings = {
-    ...environment.mysql,
-    switchTimeoutMs: args.switchTimeoutMs ?? environment.mysql.switchTimeoutMs,
-    lagThresholdMs: args.lagThresholdMs ?? environment.mysql.lagThresholdMs,
-  };
+  checkRunArgs(environment, args);
+  const settings = mysqlSettings(environment, args);
   if (!args.execute) {
     for (const line of planText(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings))) out(line);
     out('');
@@ -81,15 +49,8 @@ async function runFlowOnSandbox(input: SandboxRunInput): Promise<number> {
       runtime,
       options: { platform: 'sandbox', sandbox: folder },
     });
-    const report = reportFromRun(run, { engine: 'mysql', startedAt });
-    const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', run.runId, 'report.json');
-    writeReport(reportPath, report);
-    out('');
-    for (const line of summaryText(report)) out(line);
-    out(`report: ${reportPath}`);
-    if (run.result !== 'success') out(`status: zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: zx scripts/cutover.mjs --env ${environment.name} --execute --resume ${run.runId}`);
-    // The same rule as every other run: an unverified proof is exit 4, an interrupted run 130.
-    return exitCodeOf(report);
+    // The same end as every other run: report (and its page), summary, next commands, exit code.
+    return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable: { environment: environment.name, engineFlags: '' } });
   } finally {
     await closeFlowConnections(runtime);
     sandbox.detach();

@@ -17,6 +17,9 @@ export type JournalEntry =
   | { type: 'lock'; at: string; action: 'acquired' | 'released'; where: string }
   | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted'; error?: string; interruptedBefore?: string };
 
+/** What a run id may look like (it names a folder under runs/): no path separators, no leading dot. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 /** A sortable, readable run id: 20261122-011845-a1b2c3. */
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -33,7 +36,7 @@ export class Journal {
   private fd: number | undefined;
 
   constructor(readonly stateDir: string, readonly runId: string) {
-    if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw new Error(`Invalid run id "${runId}": use the id printed when the run started (see ${join(stateDir, 'runs')})`);
+    if (!RUN_ID_PATTERN.test(runId)) throw new Error(`Invalid run id "${runId}": use the id printed when the run started (see ${join(stateDir, 'runs')})`);
     this.path = join(stateDir, 'runs', runId, 'journal.jsonl');
   }
 

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CutoverReport } from '../../lib/report';
-import { finishRehearsal, parseCutoverArgs } from '../../lib/cli/cutover';
+import { parseCutoverArgs } from '../../lib/cli/cutover';
+import { finishRun } from '../../lib/cli/finish';
 import { escapeHtml, jsonForScript, reportPageHtml, reportPagePath } from '../../lib/report-page/html';
 import { registerSecret } from '../../lib/util/secrets';
 
@@ -24,14 +25,14 @@ describe('report page path', () => {
   });
 });
 
-describe('a rehearsal\'s report files (finishRehearsal, as the CLI writes them)', () => {
+describe('a rehearsal\'s report files (finishRun, as the CLI writes them)', () => {
   let work: string;
   beforeEach(() => (work = mkdtempSync(join(tmpdir(), 'rc-report-html-'))));
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
   test('without --report: report.html beside report.json in the run\'s folder, and the path printed', () => {
     const lines: string[] = [];
-    finishRehearsal(realReport(), parseCutoverArgs(['--env', 'local', '--execute']), work, (line) => lines.push(line));
+    finishRun(realReport(), { report: parseCutoverArgs(['--env', 'local', '--execute']).report, stateDir: work, out: (line) => lines.push(line) });
     const page = join(work, 'runs', '20261201-013423-62f3ec', 'report.html');
     expect(readFileSync(page, 'utf8')).toMatch(/^<!doctype html>/);
     expect(lines).toContain(`report page: ${page}`);
@@ -39,12 +40,12 @@ describe('a rehearsal\'s report files (finishRehearsal, as the CLI writes them)'
 
   test('with --report FILE: the page takes FILE\'s basename with .html', () => {
     mkdirSync(join(work, 'out')); // --report needs an existing folder (checked before anything starts)
-    finishRehearsal(realReport(), parseCutoverArgs(['--env', 'local', '--execute', '--report', join(work, 'out', 'cutover.json')]), work, () => undefined);
+    finishRun(realReport(), { report: parseCutoverArgs(['--env', 'local', '--execute', '--report', join(work, 'out', 'cutover.json')]).report, stateDir: work, out: () => undefined });
     expect(existsSync(join(work, 'out', 'cutover.html'))).toBe(true);
   });
 
   test('a dry run has no timeline to show: no page', () => {
-    finishRehearsal({ ...realReport(), dryRun: true, result: 'planned' }, parseCutoverArgs(['--env', 'local', '--report', join(work, 'plan.json')]), work, () => undefined);
+    finishRun({ ...realReport(), dryRun: true, result: 'planned' }, { report: parseCutoverArgs(['--env', 'local', '--report', join(work, 'plan.json')]).report, stateDir: work, out: () => undefined });
     expect(existsSync(join(work, 'plan.json'))).toBe(true);
     expect(existsSync(join(work, 'plan.html'))).toBe(false);
   });

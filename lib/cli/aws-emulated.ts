@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { loadEnvironment } from '../../config/cutover';
+import { emulatedClients, MotoMissing, rehearseAwsEmulated } from '../rehearsal/aws-emulated/rehearse';
+import { UsageError, type CutoverArgs } from './args';
+import { checkEmulatedArgs, rehearsalLoad } from './settings';
+import { runAws } from './aws';
+import type { Logger } from '../util/log';
+
+/**
+ * `--env aws-emulated --execute` (npm run rehearse -- --env aws-emulated): the RDS MySQL flow
+ * through the AWS code path against moto, with local servers as the data plane.
+ */
+export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
+  checkEmulatedArgs(args);
+  const stateDir = resolve('.rds-cutover');
+  const local = loadEnvironment('local');
+  try {
+    return await rehearseAwsEmulated({
+      projectRoot: resolve(__dirname, '../..'),
+      stateDir,
+      log,
+      out,
+      load: rehearsalLoad(local, args),
+      reportFile: args.report ? resolve(args.report) : undefined,
+      runAws: (environment) =>
+        runAws(
+          { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+          { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
+        ),
+    });
+  } catch (error) {
+    if (error instanceof MotoMissing) throw new UsageError(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,149 @@
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { EnvironmentNotFound, InvalidEnvironment, loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
+import type { Logger } from '../util/log';
+import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
+import type { PostgresFlowSettings } from '../flows/postgres-common';
+import { Journal } from '../runbook/journal';
+import { LocalRunLock, type RunLock } from '../runbook/lock';
+import { UsageError, type CutoverArgs, type Engine } from './args';
+import { didYouMean } from './suggest';
+
+/**
+ * What every runner gets, and the one place that turns an environment plus the command line
+ * into flow settings. Loads no flow, platform or SDK (the flow types are type-only imports):
+ * every check here runs before a runner is loaded, so bad input changes nothing.
+ */
+
+/** What an engine- or platform-specific runner gets; each returns the exit code. */
+export interface FlowRunnerInput {
+  environment: CutoverEnvironment;
+  args: CutoverArgs;
+  stateDir: string;
+  log: Logger;
+  out: (line: string) => void;
+}
+
+export interface CliIo {
+  out(line: string): void;
+  log: Logger;
+}
+
+/** `config/cutover/NAME.ts`, or a usage error that suggests the closest name and lists them all. */
+export function environmentFor(name: string): CutoverEnvironment {
+  try {
+    return loadEnvironment(name);
+  } catch (error) {
+    if (error instanceof EnvironmentNotFound) {
+      throw new UsageError(`Unknown environment "${name}".${didYouMean(name, error.known, (c) => `--env ${c}`)} The environments are: ${error.known.join(', ')} (files in config/cutover/; add NAME.ts for a new one).`);
+    }
+    if (error instanceof InvalidEnvironment) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The state folder (journals, locks, reports): RDS_CUTOVER_STATE_DIR (tests, the fault matrix), else the environment's. */
+export function stateDirFor(environment: CutoverEnvironment | undefined): string {
+  return resolve(process.env.RDS_CUTOVER_STATE_DIR || environment?.stateDir || '.rds-cutover');
+}
+
+/**
+ * The engine: `--engine` when typed, else the one the environment configures (mysql when it
+ * configures both, as before). A typed engine the environment does not configure is refused.
+ */
+export function resolveEngine(environment: CutoverEnvironment, args: CutoverArgs): CutoverArgs {
+  const configured = (['mysql', 'postgres'] as const).filter((engine) => environment[engine] !== undefined);
+  if (!args.engineGiven) {
+    if (configured.length === 0) throw new UsageError(`Environment ${environment.name} configures no engine: add a mysql or postgres section to config/cutover/${environment.name}.ts`);
+    return { ...args, engine: configured.includes('mysql') ? 'mysql' : configured[0] };
+  }
+  if (!configured.includes(args.engine)) {
+    const other = configured.length > 0 ? `; it configures ${configured.join(' and ')}: use --engine ${configured[0]} (or leave --engine out)` : '';
+    throw new UsageError(`Environment ${environment.name} has no ${args.engine} section: add one to config/cutover/${environment.name}.ts${other}`);
+  }
+  return args;
+}
+
+/** The MySQL flow's settings: the environment's mysql section, gates overridden by the command line. */
+export function mysqlSettings(environment: CutoverEnvironment, args: Pick<CutoverArgs, 'switchTimeoutMs' | 'lagThresholdMs'>): MysqlFlowSettings {
+  if (!environment.mysql) throw new UsageError(`Environment ${environment.name} has no mysql section: add one to config/cutover/${environment.name}.ts`);
+  return {
+    ...environment.mysql,
+    switchTimeoutMs: args.switchTimeoutMs ?? environment.mysql.switchTimeoutMs,
+    lagThresholdMs: args.lagThresholdMs ?? environment.mysql.lagThresholdMs,
+  };
+}
+
+/** The PostgreSQL flows' settings from the environment's postgres section and the command line. */
+export function postgresSettings(environment: CutoverEnvironment, args: CutoverArgs): PostgresFlowSettings {
+  const config = environment.postgres;
+  if (!config) throw new UsageError(`Environment ${environment.name} has no postgres section: add one to config/cutover/${environment.name}.ts (databases, appUsers)`);
+  return {
+    database: config.databases[0],
+    appUsers: config.appUsers,
+    replicationUser: config.replicationUser,
+    workflow: config.workflow,
+    lagThresholdMs: args.lagThresholdMs ?? config.lagThresholdMs,
+    switchTimeoutMs: args.switchTimeoutMs ?? config.switchTimeoutMs,
+    catchUpTimeoutMs: config.catchUpTimeoutMs,
+    allowReplicaIdentityFull: args.allowReplicaIdentityFull,
+    copyJobs: config.copyJobs,
+    copyTimeoutMs: config.copyTimeoutMs,
+    targetVersion: args.targetVersion ?? config.targetVersion,
+    workDir: config.workDir ?? tmpdir(),
+  };
+}
+
+/** The rehearsal's load settings: the environment's, overridden by the command line. */
+export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs): { connections: number; ratePerSecond: number; tailMs: number; command?: string; commandGraceMs: number } {
+  return {
+    connections: args.loadConnections ?? environment.rehearsal.loadConnections,
+    ratePerSecond: args.loadRate ?? environment.rehearsal.loadRatePerSecond,
+    tailMs: environment.rehearsal.loadTailMs,
+    command: args.loadCommand,
+    commandGraceMs: environment.rehearsal.loadCommandGraceMs,
+  };
+}
+
+/** The environment's run lock: a file in the state folder (AWS environments add a tag lock on the source, see lib/cli/aws.ts). */
+export function runLockFor(environment: CutoverEnvironment, stateDir: string): RunLock {
+  return new LocalRunLock(stateDir, environment.name);
+}
+
+const REHEARSAL_ONLY = (args: CutoverArgs) => Boolean(args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox);
+
+/**
+ * Everything about the command line that the environment decides, checked before a runner,
+ * a server or an SDK is loaded. Each runner calls it again for itself (cheap, and the runner
+ * tests call runners directly).
+ */
+export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs, stateDir?: string): void {
+  const postgresOnly = [args.methodGiven && '--method', args.targetVersion !== undefined && '--target-version', args.allowReplicaIdentityFull && '--allow-replica-identity-full'].filter(Boolean);
+  if (args.engine !== 'postgres' && postgresOnly.length > 0) {
+    throw new UsageError(`${postgresOnly.join(', ')} ${postgresOnly.length > 1 ? 'are PostgreSQL options' : 'is a PostgreSQL option'}: add --engine postgres${environment.postgres ? '' : ` (and a postgres section in config/cutover/${environment.name}.ts)`}, or leave ${postgresOnly.length > 1 ? 'them' : 'it'} out for MySQL`);
+  }
+  if (environment.platform === 'sandbox') {
+    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
+    if (args.engine !== 'mysql') throw new UsageError('--env sandbox runs the MySQL flow only so far; rehearse PostgreSQL with --env local --engine postgres');
+  } else if (environment.platform === 'aws') {
+    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
+    if (args.breakLock && args.offline) throw new UsageError('--break-lock on AWS reads and removes a tag on the source: it needs credentials (drop --offline)');
+  } else if (args.execute && args.resume) {
+    const again = args.engine === 'postgres' ? 'npm run rehearse -- --engine postgres' : 'npm run rehearse';
+    throw new UsageError(`A local rehearsal cannot be resumed: its sandbox is gone. Run ${again} again.`);
+  }
+  if (args.resume && stateDir !== undefined && !new Journal(stateDir, args.resume).exists()) {
+    throw new UsageError(`--resume ${args.resume}: no journal for that run in ${stateDir}/runs; check the id the run printed (npx zx scripts/cutover.mjs status RUN_ID --env ${environment.name}) or list runs with: ls ${stateDir}/runs`);
+  }
+}
+
+/** `--env aws-emulated` is no config file: its rules are checked here, before the emulator is loaded. */
+export function checkEmulatedArgs(args: CutoverArgs): void {
+  if (!args.execute) throw new UsageError('--env aws-emulated starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env aws-emulated)');
+  if (args.engine === 'postgres') throw new UsageError('--env aws-emulated runs the RDS MySQL flow only so far; PostgreSQL on the emulator is not built yet (use --env local --engine postgres)');
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.methodGiven) {
+    throw new UsageError('--env aws-emulated takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method or --load-command');
+  }
+}
+
+export type { Engine };
