@@ -56,10 +56,10 @@ describe('cutover command line', () => {
     expect(messages.join('\n')).toMatch(/cannot be resumed.*npm run rehearse/);
   });
 
-  test('status of an unknown run says where runs are listed', async () => {
+  test('status of an unknown run is bad input (exit 2, issue 9 item 9) and says where runs are listed', async () => {
     const messages: string[] = [];
     const log = { ...silentLogger, error: (m: string) => messages.push(m) };
-    expect(await runCutoverCli(['status', 'no-such-run', '--env', 'local'], { out: () => undefined, log })).toBe(EXIT.failed);
+    expect(await runCutoverCli(['status', 'no-such-run', '--env', 'local'], { out: () => undefined, log })).toBe(EXIT.usage);
     expect(messages.join('\n')).toMatch(/No journal for run no-such-run/);
   });
 
