@@ -158,7 +158,8 @@ export function validateReportPath(path: string): string {
   const folder = dirname(absolute);
   const real = existsSync(folder) ? realpathSync(folder) : folder;
   if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new UsageError(`--report ${path}: ${real} is a kernel file system; write the report to a normal folder, e.g. --report ./report.json`);
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new UsageError(`--report ${path}: the folder ${folder} does not exist; create it first (mkdir -p ${folder}) or pick another path`);
+  if (existsSync(folder) && !statSync(folder).isDirectory()) throw new UsageError(`--report ${path}: ${folder} is a file, not a folder; pick a path inside a folder, e.g. --report ./report.json`);
+  if (!existsSync(folder)) throw new UsageError(`--report ${path}: the folder ${folder} does not exist; create it first (mkdir -p ${folder}) or pick another path`);
   if (existsSync(absolute) && statSync(absolute).isDirectory()) throw new UsageError(`--report ${path} is a folder; give a file name, e.g. --report ${join(path, 'report.json')}`);
   try {
     accessSync(existsSync(absolute) ? absolute : folder, constants.W_OK);
