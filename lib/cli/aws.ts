@@ -1,11 +1,10 @@
 import { EXIT, UsageError } from './args';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
-import { finishRun } from './finish';
+import { executeRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
-import { reportFromRun } from '../report';
 import type { RunLock } from '../runbook/lock';
 import { RdsTagRunLock } from '../platforms/aws/run-lock';
 import { RdsReader } from '../platforms/aws/rds-reader';
@@ -153,27 +152,16 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       return EXIT.ok;
     }
     if (!args.execute) return await dryRun(input, flow, clients);
-    const runbook = flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits }));
-    for (const line of planText(runbook)) out(line);
-    out('');
-    const startedAt = new Date();
-    const run = await runRunbook({
-      runbook,
-      environment: environment.name,
-      stateDir: input.stateDir,
-      dryRun: false,
-      resumeRunId: args.resume,
-      hooks: parseHooks(args.hooks),
-      hideEnvFromHooks: passwordEnv,
-      log,
+    return await executeRun(input, {
+      runbook: flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits })),
+      engine: flow.engine,
       runtime,
       options: flow.runOptions,
       lock,
       handleSignals: true,
+      hideEnvFromHooks: passwordEnv,
+      engineFlags: flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '',
     });
-    const report = reportFromRun(run, { engine: flow.engine, startedAt });
-    const engineFlags = flow.engine === 'postgres' ? ` --engine postgres --method ${args.method}` : '';
-    return finishRun(report, { report: args.report, stateDir: input.stateDir, out, resumable: { environment: environment.name, engineFlags } });
   } catch (error) {
     throw explainAwsError(error as Error, resolved);
   } finally {

@@ -1,6 +1,17 @@
 import { join, resolve } from 'node:path';
-import { exitCodeOf, summaryText, writeReport, type CutoverReport } from '../report';
+import { planText, runRunbook } from '../runbook/engine';
+import { parseHooks } from '../runbook/hooks';
+import type { RunLock } from '../runbook/lock';
+import type { Facts, Runbook } from '../runbook/step';
+import { exitCodeOf, reportFromRun, summaryText, writeReport, type CutoverReport } from '../report';
 import { writeReportPage } from '../report-page/html';
+import { EXIT } from './args';
+import type { FlowRunnerInput } from './settings';
+
+/**
+ * How every path ends: a plan (dry run) prints the runbook and what to do next; an executed run
+ * goes through runRunbook and finishRun (report, page, summary, next commands, exit code).
+ */
 
 export interface FinishOptions {
   /** `--report FILE`; default `<stateDir>/runs/<run id>/report.json`. */
@@ -32,4 +43,49 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
     out(`status: zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: zx scripts/cutover.mjs --env ${next.environment}${next.engineFlags} --execute --resume ${report.runId}`);
   }
   return exitCodeOf(report);
+}
+
+/** A local plan: the runbook's steps, then what to run to execute it. Exit 0. */
+export function finishPlan(runbook: Runbook, out: (line: string) => void, closing: string[]): number {
+  for (const line of planText(runbook)) out(line);
+  out('');
+  for (const line of closing) out(line);
+  return EXIT.ok;
+}
+
+export interface ExecuteOptions {
+  runbook: Runbook;
+  engine: CutoverReport['engine'];
+  /** Shared in-process objects (connections); the caller closes them. */
+  runtime: Map<string, unknown>;
+  /** Options worth journaling (no secrets). */
+  options: Facts;
+  lock?: RunLock;
+  handleSignals?: boolean;
+  hideEnvFromHooks?: string[];
+  /** Flags that the resume command needs besides --env (e.g. ` --engine postgres --method dump`). */
+  engineFlags: string;
+}
+
+/** A journaled, resumable run (AWS, the persistent sandbox): plan, runRunbook, then finishRun. */
+export async function executeRun(input: FlowRunnerInput, run: ExecuteOptions): Promise<number> {
+  const { environment, args, stateDir, log, out } = input;
+  for (const line of planText(run.runbook)) out(line);
+  out('');
+  const startedAt = new Date();
+  const result = await runRunbook({
+    runbook: run.runbook,
+    environment: environment.name,
+    stateDir,
+    dryRun: false,
+    resumeRunId: args.resume,
+    hooks: parseHooks(args.hooks),
+    hideEnvFromHooks: run.hideEnvFromHooks,
+    log,
+    runtime: run.runtime,
+    options: run.options,
+    lock: run.lock,
+    handleSignals: run.handleSignals,
+  });
+  return finishRun(reportFromRun(result, { engine: run.engine, startedAt }), { report: args.report, stateDir, out, resumable: { environment: environment.name, engineFlags: run.engineFlags } });
 }

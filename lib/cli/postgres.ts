@@ -1,10 +1,7 @@
-import { planText } from '../runbook/engine';
-import { parseHooks } from '../runbook/hooks';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { postgresRunbook, rehearsePostgres } from '../rehearsal/postgres-rehearsal';
-import { EXIT } from './args';
-import { checkRunArgs, postgresSettings, rehearsalLoad, type FlowRunnerInput } from './settings';
-import { finishRun } from './finish';
+import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, type FlowRunnerInput } from './settings';
+import { finishPlan, finishRun } from './finish';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
 export { postgresSettings } from './settings';
@@ -17,27 +14,14 @@ export { postgresSettings } from './settings';
 export async function runPostgres(input: FlowRunnerInput): Promise<number> {
   // Loaded lazily: a local rehearsal does not load the AWS SDK.
   if (input.environment.platform === 'aws') return (require('./aws-postgres') as typeof import('./aws-postgres')).runAwsPostgres(input);
-  const { environment, args, stateDir, log, out } = input;
+  const { environment, args, stateDir, out } = input;
   checkRunArgs(environment, args);
   const settings = postgresSettings(environment, args);
-  if (!args.execute) {
-    for (const line of planText(postgresRunbook(args.method, new LocalPostgresPlatform(), settings))) out(line);
-    out('');
-    out('Dry run: nothing was started or changed. The local sandbox (and its preconditions) exist only while a rehearsal runs:');
-    out(`run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`);
-    return EXIT.ok;
-  }
+  if (!args.execute) return finishPlan(postgresRunbook(args.method, new LocalPostgresPlatform(), settings), out, [LOCAL_DRY_RUN, `run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`]);
   const report = await rehearsePostgres({
-    environment: environment.name,
+    ...rehearsalOptions(input),
     method: args.method,
     settings: { ...settings, workDir: environment.postgres?.workDir },
-    stateDir,
-    log,
-    hooks: parseHooks(args.hooks),
-    seedRows: environment.rehearsal.seedRows,
-    fault: args.fault,
-    keepSandbox: args.keepSandbox,
-    load: rehearsalLoad(environment, args),
   });
   return finishRun(report, { report: args.report, stateDir, out });
 }

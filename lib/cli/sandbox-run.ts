@@ -1,13 +1,10 @@
-import { planText, runRunbook } from '../runbook/engine';
-import { parseHooks } from '../runbook/hooks';
 import { closeFlowConnections, mysqlEncryptRunbook } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../platforms/local/sandbox-state';
-import { reportFromRun } from '../report';
-import { EXIT, UsageError } from './args';
+import { UsageError } from './args';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
-import { finishRun } from './finish';
+import { executeRun, finishPlan } from './finish';
 
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up` left running, as
@@ -18,12 +15,7 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const { environment, args, stateDir, log, out } = input;
   checkRunArgs(environment, args);
   const settings = mysqlSettings(environment, args);
-  if (!args.execute) {
-    for (const line of planText(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings))) out(line);
-    out('');
-    out('Dry run: nothing was changed. Run it with --execute against the servers of npm run sandbox -- up --engine mysql.');
-    return EXIT.ok;
-  }
+  if (!args.execute) return finishPlan(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings), out, ['Dry run: nothing was changed. Run it with --execute against the servers of npm run sandbox -- up --engine mysql.']);
   const folder = sandboxFolder(stateDir, 'mysql');
   const recorded = readSandboxState(folder);
   if (!recorded) throw new UsageError(`No sandbox is up in ${folder}: start one with npm run sandbox -- up --engine mysql (from the folder that holds .rds-cutover)`);
@@ -35,22 +27,7 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const runtime = new Map<string, unknown>();
   const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings);
   try {
-    for (const line of planText(runbook)) out(line);
-    out('');
-    const startedAt = new Date();
-    const run = await runRunbook({
-      runbook,
-      environment: environment.name,
-      stateDir,
-      dryRun: false,
-      resumeRunId: args.resume,
-      hooks: parseHooks(args.hooks),
-      log,
-      runtime,
-      options: { platform: 'sandbox', sandbox: folder },
-    });
-    // The same end as every other run: report (and its page), summary, next commands, exit code.
-    return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable: { environment: environment.name, engineFlags: '' } });
+    return await executeRun(input, { runbook, engine: 'mysql', runtime, options: { platform: 'sandbox', sandbox: folder }, engineFlags: '' });
   } finally {
     await closeFlowConnections(runtime);
     sandbox.detach();

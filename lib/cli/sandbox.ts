@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadEnvironment } from '../../config/cutover';
 import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
+import { EXIT_CODES } from '../exit-codes';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import {
   abandonedRehearsalFolders,
@@ -27,7 +28,8 @@ The servers (the same as a rehearsal's: MariaDB source + HAProxy endpoint) live 
 Passwords are generated and kept in .rds-cutover/sandbox/<engine>/secrets.json (0600), never printed.
 `;
 
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** The one table of exit codes (lib/exit-codes.ts). */
+const EXIT = EXIT_CODES;
 
 class SandboxUsageError extends Error {}
 

@@ -5,6 +5,7 @@ import type { Logger } from '../util/log';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { Journal } from '../runbook/journal';
+import { parseHooks } from '../runbook/hooks';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { UsageError, type CutoverArgs, type Engine } from './args';
 import { didYouMean } from './suggest';
@@ -104,6 +105,24 @@ export function rehearsalLoad(environment: CutoverEnvironment, args: CutoverArgs
     commandGraceMs: environment.rehearsal.loadCommandGraceMs,
   };
 }
+
+/** What both local rehearsals (MySQL and PostgreSQL) take from the environment and the command line. */
+export function rehearsalOptions(input: FlowRunnerInput) {
+  const { environment, args, stateDir, log } = input;
+  return {
+    environment: environment.name,
+    stateDir,
+    log,
+    hooks: parseHooks(args.hooks),
+    seedRows: environment.rehearsal.seedRows,
+    fault: args.fault,
+    keepSandbox: args.keepSandbox,
+    load: rehearsalLoad(environment, args),
+  };
+}
+
+/** The first line after a local plan: why nothing could be checked. */
+export const LOCAL_DRY_RUN = 'Dry run: nothing was started or changed. The local sandbox (and its preconditions) exist only while a rehearsal runs:';
 
 /** The environment's run lock: a file in the state folder (AWS environments add a tag lock on the source, see lib/cli/aws.ts). */
 export function runLockFor(environment: CutoverEnvironment, stateDir: string): RunLock {
