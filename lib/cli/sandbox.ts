@@ -5,6 +5,7 @@ import { loadEnvironment } from '../../config/cutover';
 import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
 import { EXIT_CODES } from '../exit-codes';
+import { didYouMean } from './suggest';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import {
   abandonedRehearsalFolders,
@@ -50,7 +51,7 @@ export function parseSandboxArgs(argv: string[]): SandboxArgs {
   const { values, positionals } = parsed;
   if (values.help) return { command: 'help', engines: [], verbose: false };
   const command = positionals[0];
-  if (command !== 'up' && command !== 'status' && command !== 'down') throw new SandboxUsageError(`Expected a command: up, status or down (got ${command ? `"${command}"` : 'none'}). See npm run sandbox -- --help.`);
+  if (command !== 'up' && command !== 'status' && command !== 'down') throw new SandboxUsageError(`Expected a command: up, status or down (got ${command ? `"${command}"` : 'none'}).${command ? didYouMean(command, ['up', 'status', 'down']) : ''} See npm run sandbox -- --help.`);
   if (positionals.length > 1) throw new SandboxUsageError(`Unexpected argument "${positionals[1]}". See npm run sandbox -- --help.`);
   if (values.engine !== undefined && !SANDBOX_ENGINES.includes(values.engine as SandboxEngine)) throw new SandboxUsageError(`--engine ${values.engine} is unknown: expected one of ${SANDBOX_ENGINES.join(', ')}`);
   if (command === 'up' && values.engine === 'postgres') throw new SandboxUsageError('npm run sandbox -- up supports --engine mysql so far; rehearse PostgreSQL with npm run rehearse -- --engine postgres');

@@ -217,3 +217,11 @@ describe('Node version: a warning when the running Node is older than package.js
     expect(nodeVersionWarning()).toBeUndefined();
   });
 });
+
+describe('npm run sandbox: a misspelt command gets a suggestion', () => {
+  test('GIVEN "stauts" THEN the error names status', () => {
+    const { parseSandboxArgs } = require('../../lib/cli/sandbox') as typeof import('../../lib/cli/sandbox');
+    expect(() => parseSandboxArgs(['stauts'])).toThrow(/Expected a command: up, status or down \(got "stauts"\)\. Did you mean status\? See npm run sandbox -- --help\./);
+    expect(() => parseSandboxArgs([])).toThrow(/\(got none\)\. See npm run sandbox/);
+  });
+});
