@@ -40,7 +40,7 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   if (pagePath) out(`report page: ${pagePath}`);
   const next = options.resumable;
   if (next && report.result !== 'success') {
-    out(`status: zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: zx scripts/cutover.mjs --env ${next.environment}${next.engineFlags} --execute --resume ${report.runId}`);
+    out(`status: npx zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: npx zx scripts/cutover.mjs --env ${next.environment}${next.engineFlags} --execute --resume ${report.runId}`);
   }
   return exitCodeOf(report);
 }

@@ -25,7 +25,7 @@ export const SANDBOX_USAGE = `Usage:
 
 The servers (the same as a rehearsal's: MariaDB source + HAProxy endpoint) live in
 .rds-cutover/sandbox/<engine>/ and keep running until "down". Run the real flow against them:
-  zx scripts/cutover.mjs --env sandbox --execute        (and --resume RUN_ID after a kill)
+  npx zx scripts/cutover.mjs --env sandbox --execute        (and --resume RUN_ID after a kill)
 Passwords are generated and kept in .rds-cutover/sandbox/<engine>/secrets.json (0600), never printed.
 `;
 
@@ -137,7 +137,7 @@ export async function runSandboxCommand(argv: string[], io: { out?: (line: strin
         if (outcome === 'already-up') out(`${engine} sandbox is already up (npm run sandbox -- down first for a fresh one)`);
       }
       for (const line of sandboxStatusLines(stateDir, args.engines)) out(line);
-      out('run the flow: zx scripts/cutover.mjs --env sandbox --execute');
+      out('run the flow: npx zx scripts/cutover.mjs --env sandbox --execute');
     } else if (args.command === 'status') {
       for (const line of sandboxStatusLines(stateDir, args.engines)) out(line);
     } else {

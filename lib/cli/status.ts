@@ -35,10 +35,10 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
     // nothing to do
   } else if (rehearsal) {
     // A local rehearsal's sandbox (servers and files) is gone with its process: it cannot be resumed.
-    lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
-    if (status.lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
+    lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
+    if (status.lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: npx zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
   } else {
-    const resume = `zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
+    const resume = `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
     lines.push(status.result === 'in-progress' ? `next: if this run is not running any more (killed), resume it with: ${resume}` : `next: resume with: ${resume}`);
   }
   const exitCode =

@@ -88,7 +88,7 @@ describe('cutover command line', () => {
       expect(out).toContain(`run ${run.runId}: flow mysql.encrypt on local, failed`);
       expect(out).toContain('finished steps: mysql.preflight');
       expect(out).toContain('failed at mysql.replica.create: no capacity');
-      expect(out).toContain(`next: resume with: zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
+      expect(out).toContain(`next: resume with: npx zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
     } finally {
       if (stateDirOverride !== undefined) process.env.RDS_CUTOVER_STATE_DIR = stateDirOverride;
       process.chdir(previous);

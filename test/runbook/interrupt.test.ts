@@ -52,7 +52,7 @@ describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
     // status names the interruption and the exact next command
     const { lines, exitCode } = statusLines(dir, run.runId);
     expect(lines).toContain('interrupted by SIGINT during test.copy; stopped before test.switch');
-    expect(lines).toContain(`next: resume with: zx scripts/cutover.mjs --env test --execute --resume ${run.runId}`);
+    expect(lines).toContain(`next: resume with: npx zx scripts/cutover.mjs --env test --execute --resume ${run.runId}`);
     expect(exitCode).toBe(130);
   });
 
@@ -72,7 +72,7 @@ describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
     const run = await runRunbook({ runbook: runbook([], 'test.copy'), environment: 'local', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true, options: { rehearsal: true } });
     const { lines } = statusLines(dir, run.runId);
     expect(lines.some((l) => l.includes('resume with'))).toBe(false);
-    expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: zx scripts/cutover.mjs --env local --execute');
+    expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env local --execute');
   });
 });
 
