@@ -13,6 +13,7 @@ export { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 export { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule';
 export { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
 export { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+export { DataAwsEc2ManagedPrefixList } from '@cdktf/provider-aws/lib/data-aws-ec2-managed-prefix-list';
 export { CodebuildProject } from '@cdktf/provider-aws/lib/codebuild-project';
 export { DbInstance } from '@cdktf/provider-aws/lib/db-instance';
 export { DbParameterGroup } from '@cdktf/provider-aws/lib/db-parameter-group';
@@ -39,3 +40,8 @@ export { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-pub
 export { S3BucketServerSideEncryptionConfigurationA as S3BucketServerSideEncryption } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 export { S3BucketVersioningA as S3BucketVersioning } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
 export { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+export { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
+export { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
+export { VpcEndpoint } from '@cdktf/provider-aws/lib/vpc-endpoint';
+export { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
+export { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';

@@ -1,9 +1,15 @@
 /** Seed 003: the masked refresh pipeline of one environment (the one holding the source). */
 import type { Construct } from './aws';
-import { MaskingPipeline } from './constructs/masking-pipeline';
+import { MaskingPipeline, sourceLabel, sourceObjectKey } from './constructs/masking-pipeline';
 import { EnvironmentStack, type EnvironmentStackProps } from './environment-stack';
 import { exportOutputs } from './outputs';
 import { maskingEnvironments } from '../config/masking/environments';
+
+/** The Slack webhook variable config/masking/environments.ts names for an environment, if any. */
+export function maskingSlackWebhookEnv(environmentName: string): string | undefined {
+  const environment = maskingEnvironments[environmentName] as { notify?: { slackWebhookEnv?: string } } | undefined;
+  return environment?.notify?.slackWebhookEnv;
+}
 
 /**
  * The Secrets Manager ARNs config/masking/environments.ts names for an environment (HMAC
@@ -31,6 +37,17 @@ export class MaskingStack extends EnvironmentStack {
     if (JSON.stringify(configured) !== JSON.stringify([...named].sort())) {
       throw new Error(`${this.node.path}: masking.secretArns (${configured.join(', ')}) differ from the secrets config/masking/environments.ts names for "${name}" (${[...named].sort().join(', ')}); list exactly those`);
     }
+    // Slack is on the internet: no VPC endpoint reaches hooks.slack.com, and a security group
+    // cannot allow a host name. Without the open egress the webhook would time out every week.
+    const slack = maskingSlackWebhookEnv(name);
+    if (slack !== undefined && !masking.dangerouslyAllowHttpsToInternet) {
+      throw new Error(
+        `${this.node.path}: config/masking/environments.ts "${name}" notifies Slack (notify.slackWebhookEnv ${slack}), which the build cannot reach: ` +
+          `its egress goes to S3 and the VPC endpoints only. Remove notify from "${name}" and subscribe to the build's SNS topic ` +
+          `(output maskingNotificationTopicArn: e-mail, or AWS Chatbot for Slack), or accept HTTPS to any address from a build that reads personal data ` +
+          `with masking.dangerouslyAllowHttpsToInternet: true in config/infra/${name}.ts`,
+      );
+    }
     this.pipeline = new MaskingPipeline(this, 'pipeline', {
       ...masking,
       namePrefix: `rds-cutover-${name}`,
@@ -49,6 +66,11 @@ export class MaskingStack extends EnvironmentStack {
       repositoryUrl: this.pipeline.repository.repositoryUrl,
       projectName: this.pipeline.project.name,
       scheduleRuleName: this.pipeline.scheduleRule.name,
+      sourceBucketName: this.pipeline.sourceBucket.bucket,
+      sourceObjectKey: sourceObjectKey(masking.sourceVersion),
+      buildImageUrl: `${this.pipeline.buildImageRepository.repositoryUrl}:${masking.buildImageTag ?? sourceLabel(masking.sourceVersion)}`,
+      baseImageUrl: `${this.pipeline.baseImageRepository.repositoryUrl}:${masking.devImageBaseTag}`,
+      notificationTopicArn: this.pipeline.notificationTopic.arn,
     });
   }
 }

@@ -42,8 +42,9 @@ export const dev: InfraEnvironmentInput = {
   },
   masking: {
     readerAccountIds: ['444444444444'],
-    sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
     sourceVersion: 'refs/tags/v1.0.0',
+    // The stack declares the S3 gateway endpoint and the interface endpoints the build uses.
+    vpcEndpoints: { create: { routeTableIds: ['rtb-0a1b2c3d4e5f60061'] } },
     secretArns: ['arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-hmac-key-YzAbCd', 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:rds-cutover/masking-reader-YzAbCd'],
     dumpRetentionDays: 3,
   },

@@ -43,8 +43,9 @@ export const prod: InfraEnvironmentInput = {
   },
   masking: {
     readerAccountIds: ['222222222222'],
-    sourceRepositoryUrl: 'https://github.com/example/rds-cutover.git',
     sourceVersion: 'refs/tags/v1.0.0',
+    // The production VPC already has the endpoints (shared with the applications).
+    vpcEndpoints: { existing: { securityGroupId: 'sg-0a1b2c3d4e5f60071', s3PrefixListId: 'pl-6da54004' } },
     secretArns: [
       'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-hmac-key-AbCdEf',
       'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-reader-AbCdEf',

@@ -17,6 +17,9 @@ const patterns = {
   vpcId: /^vpc-[0-9a-f]{8,17}$/,
   subnetId: /^subnet-[0-9a-f]{8,17}$/,
   securityGroupId: /^sg-[0-9a-f]{8,17}$/,
+  routeTableId: /^rtb-[0-9a-f]{8,17}$/,
+  prefixListId: /^pl-[0-9a-f]{8,17}$/,
+  imageTag: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/,
   hostedZoneId: /^Z[0-9A-Z]{4,31}$/,
   cidr: /^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$/,
   databaseIdentifier: /^[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$/,
@@ -24,7 +27,6 @@ const patterns = {
   dnsName: /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$/,
   parameterGroupFamily: /^(mysql|postgres|aurora-mysql|aurora-postgresql)\d+(\.\d+)?$/,
   scheduleExpression: /^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
-  gitUrl: /^https:\/\/[^\s]+$/,
   pinnedGitVersion: /^([0-9a-f]{40}|refs\/tags\/[A-Za-z0-9._\/-]+)$/,
 } as const;
 
@@ -214,6 +216,46 @@ const proxySchema = z
   })
   .strict();
 
+/**
+ * How the masking build reaches AWS without the internet: S3 through a gateway endpoint (its
+ * managed prefix list), the other services (logs, secretsmanager, ecr.api, ecr.dkr, kms, sts)
+ * through interface endpoints. Either the stack declares them, or the VPC already has them.
+ */
+export const MASKING_INTERFACE_ENDPOINT_SERVICES = ['logs', 'secretsmanager', 'ecr.api', 'ecr.dkr', 'kms', 'sts'] as const;
+
+const maskingVpcEndpointsSchema = z.union(
+  [
+    z
+      .object({
+        /**
+         * The stack declares the S3 gateway endpoint on these route tables (those of
+         * `network.subnetIds`) and one interface endpoint per service in `network.subnetIds`
+         * (one subnet per availability zone), with private DNS and their own security group.
+         */
+        create: z.object({ routeTableIds: z.array(matching(patterns.routeTableId, 'a route table id such as "rtb-0abc1234def567890"')).min(1, { error: 'expected the route table ids of the build subnets (the S3 gateway endpoint is added to them)' }) }).strict(),
+      })
+      .strict(),
+    z
+      .object({
+        /** The VPC already has the endpoints (e.g. shared by other workloads). */
+        existing: z
+          .object({
+            /** Security group of the existing interface endpoints; the stack adds an ingress rule for the build on 443. */
+            securityGroupId,
+            /**
+             * Managed prefix list of the S3 gateway endpoint (`com.amazonaws.<region>.s3`), e.g. from
+             * `aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.<region>.s3`.
+             * @default - looked up by name at plan time (a data source: needs AWS, so the offline plan cannot read it)
+             */
+            s3PrefixListId: matching(patterns.prefixListId, 'a managed prefix list id such as "pl-6da54004"').optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+  ],
+  { error: 'expected { create: { routeTableIds: ["rtb-…"] } } (the stack declares the S3 gateway and interface endpoints) or { existing: { securityGroupId: "sg-…" } } (the VPC has them)' },
+);
+
 const maskingSchema = z
   .object({
     /** Accounts (staging) that may read the masked dumps. */
@@ -224,17 +266,36 @@ const maskingSchema = z
     schedule: matching(patterns.scheduleExpression, 'an EventBridge schedule such as "cron(0 3 ? * MON *)" or "rate(7 days)"').default(
       'cron(0 3 ? * MON *)',
     ),
-    /** Git repository CodeBuild checks out (it holds the buildspec and the script). */
-    sourceRepositoryUrl: matching(patterns.gitUrl, 'an https git URL'),
     /**
-     * What CodeBuild checks out: a commit id or a tag (refs/tags/NAME), never a branch: a
+     * The release CodeBuild runs: a commit id or a tag (refs/tags/NAME), never a branch: a
      * branch moves, and the weekly build would run code nobody released for this environment.
+     * The operator uploads `git archive` of it to the stack's source bucket under
+     * `source/<tag name or commit>.zip` (stacks/README.md), so the build needs no git host.
      */
     sourceVersion: matching(patterns.pinnedGitVersion, 'a commit id (40 hex digits) or a tag (refs/tags/NAME), not a branch that moves'),
+    /**
+     * Tag of the build image (aws/build-image/Dockerfile, built at `sourceVersion` with its
+     * node_modules) in the stack's build-image repository.
+     * @default - the tag name or commit of `sourceVersion`
+     */
+    buildImageTag: matching(patterns.imageTag, 'a Docker image tag such as "v1.0.0"').optional(),
+    /** Tag of the MariaDB base image the operator pushed to the stack's base-image repository. @default "10.11" */
+    devImageBaseTag: matching(patterns.imageTag, 'a Docker image tag such as "10.11"').default('10.11'),
     /** Secrets the masking run may read: exactly the ones config/masking/environments.ts names for this environment (the stack checks). */
     secretArns: z.array(secretArn).min(1, { error: 'expected at least one secret ARN (the masking HMAC key)' }),
     /** @default "BUILD_GENERAL1_SMALL" */
     computeType: z.enum(['BUILD_GENERAL1_SMALL', 'BUILD_GENERAL1_MEDIUM', 'BUILD_GENERAL1_LARGE']).default('BUILD_GENERAL1_SMALL'),
+    /** The VPC endpoints the build uses instead of the internet. */
+    vpcEndpoints: maskingVpcEndpointsSchema,
+    /**
+     * DANGER: adds HTTPS to any address (0.0.0.0/0) to the build's security group, the egress
+     * the build had before it was locked down. A build that reads production personal data
+     * could then send it anywhere. Only for an operator who needs it (e.g. Slack notifications
+     * from the build: hooks.slack.com cannot be reached through an endpoint, and a security
+     * group cannot allow a host name).
+     * @default false - HTTPS only to the S3 prefix list and the endpoints' security group
+     */
+    dangerouslyAllowHttpsToInternet: z.boolean().default(false),
   })
   .strict();
 

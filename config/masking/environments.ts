@@ -31,7 +31,8 @@ export const maskingEnvironments: Record<string, unknown> = {
       database: 'app',
     },
     s3: { bucketEnv: 'MASKED_DUMP_BUCKET', prefix: 'app/' },
-    notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
+    // No Slack: the CodeBuild build has no internet egress (stacks/README.md); the stack's SNS
+    // topic (maskingNotificationTopicArn) carries the build's result.
   },
   /** Weekly on CodeBuild in the dev account (its own copy of the app database; no staging restore). */
   dev: {
@@ -47,6 +48,7 @@ export const maskingEnvironments: Record<string, unknown> = {
       database: 'app',
     },
     s3: { bucketEnv: 'MASKED_DUMP_BUCKET', prefix: 'app/' },
-    notify: { slackWebhookEnv: 'MASK_REFRESH_SLACK_WEBHOOK' },
+    // No Slack: the CodeBuild build has no internet egress (stacks/README.md); the stack's SNS
+    // topic (maskingNotificationTopicArn) carries the build's result.
   },
 };

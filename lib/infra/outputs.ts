@@ -63,7 +63,19 @@ export const OUTPUT_GROUPS = {
   },
   masking: {
     stack: 'masking',
-    keys: { bucketName: text, bucketArn: text, keyArn: text, repositoryUrl: text, projectName: text, scheduleRuleName: text },
+    keys: {
+      bucketName: text,
+      bucketArn: text,
+      keyArn: text,
+      repositoryUrl: text,
+      projectName: text,
+      scheduleRuleName: text,
+      sourceBucketName: text,
+      sourceObjectKey: text,
+      buildImageUrl: text,
+      baseImageUrl: text,
+      notificationTopicArn: text,
+    },
   },
   snapshotShare: {
     stack: 'snapshot-share',

@@ -10,7 +10,7 @@ const commands = buildspec.split('\n').map((line) => line.trim()).filter((line) 
 
 describe('masked refresh on CodeBuild', () => {
   test('the build runs the same script with the leak check, and restores staging only when asked', () => {
-    expect(commands).toContain('- npx zx scripts/mask-refresh.mjs --env "$CUTOVER_ENV" --verify');
+    expect(commands).toContain('- npx --no-install zx scripts/mask-refresh.mjs --env "$CUTOVER_ENV" --verify');
     const restore = buildspec.indexOf('--restore-staging');
     expect(buildspec.lastIndexOf('if [ "${RESTORE_STAGING:-false}" = "true" ]; then', restore)).toBeGreaterThan(-1);
   });
@@ -18,8 +18,8 @@ describe('masked refresh on CodeBuild', () => {
   test('the dev image is built only after a successful build phase, from the file the Dockerfile copies', () => {
     const postBuild = buildspec.slice(buildspec.indexOf('post_build:'));
     expect(postBuild.indexOf('test "$CODEBUILD_BUILD_SUCCEEDING" = "1" || exit 1')).toBeLessThan(postBuild.indexOf('docker build'));
-    expect(postBuild).toContain('aws/dev-image/masked-dump.sql.zst');
-    expect(dockerfile).toContain('COPY masked-dump.sql.zst /tmp/masked-dump.sql.zst');
+    expect(postBuild).toContain('> aws/dev-image/masked-dump.sql');
+    expect(dockerfile).toContain('COPY masked-dump.sql /tmp/masked-dump.sql');
   });
 
   test('images get a unique tag (the ECR repository is immutable) and no secret is in either file', () => {

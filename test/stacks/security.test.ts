@@ -258,16 +258,18 @@ describe('masking pipeline', () => {
     expect(deletes).toEqual([{ Sid: 'DeleteStagedDumps', Effect: 'Allow', Action: 's3:DeleteObject', Resource: `${bucketArn}/*/staged/*` }]);
   });
 
-  test('CodeBuild builds a pinned commit or tag, never a moving branch', () => {
+  test('CodeBuild builds a pinned commit or tag, never a moving branch: the S3 source object is named after it', () => {
     for (const example of [dev, prod]) {
       const project = synthesizedOf(example.stacks.masking!.pipeline.project);
-      expect(project.source_version).toMatch(/^([0-9a-f]{40}|refs\/tags\/[^\s]+)$/);
+      expect(project.source.type).toBe('S3');
+      expect(project.source.location).toMatch(/\/source\/([0-9a-f]{40}|v1\.0\.0)\.zip$/);
+      expect(project.environment.environment_variable).toContainEqual({ name: 'SOURCE_VERSION', value: 'refs/tags/v1.0.0' });
     }
   });
 
   test('CodeBuild runs the buildspec file from the repository for this environment', () => {
     expect(devMasking).toHaveResourceWithProperties(CodebuildProject, {
-      source: { type: 'GITHUB', buildspec: 'aws/buildspec/mask-refresh.yml', location: 'https://github.com/example/rds-cutover.git', git_clone_depth: 1 },
+      source: { type: 'S3', buildspec: 'aws/buildspec/mask-refresh.yml', location: `\${${pipeline.sourceBucket.terraformResourceType}.${dev.stacks.masking!.getLogicalId(pipeline.sourceBucket)}.bucket}/source/v1.0.0.zip` },
     });
     const project = synthesizedOf(pipeline.project);
     expect(project.environment.environment_variable).toContainEqual({ name: 'CUTOVER_ENV', value: 'dev' });
