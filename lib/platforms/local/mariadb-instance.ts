@@ -28,6 +28,12 @@ export interface MariadbInstanceOptions {
    * @default - no TLS (the rehearsal sandbox on loopback)
    */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /**
+   * Base name of the binlog (and relay log) files. A server that stands in for an instance
+   * restored from a snapshot of another carries that one's binlog files under their names.
+   * @default - the instance's name
+   */
+  logBasename?: string;
   /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
   onStarted?: (instance: MariadbInstance) => void;
 }
@@ -174,7 +180,7 @@ log-error=${join(this.dir, 'error.log')}
 user=root
 server-id=${this.options.serverId}
 log-bin=binlog
-log-basename=${this.options.name}
+log-basename=${this.options.logBasename ?? this.options.name}
 binlog_format=ROW
 log_slave_updates=ON
 slave_parallel_threads=4
