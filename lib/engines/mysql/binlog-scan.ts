@@ -41,6 +41,8 @@ export interface ServerIdScanResult extends BinlogPosition {
   scannedEvents: number;
   /** Source events after the last complete source transaction (a transaction the snapshot cut): skipped. */
   trailingSourceEvents: number;
+  /** The event that ends the last source transaction, as the restored server lists it (see confirmOnSource). */
+  lastSourceEvent: BinlogEvent;
 }
 
 /** A source event that ends a transaction (after it the data is consistent). */
@@ -56,19 +58,21 @@ export function endsTransaction(event: Pick<BinlogEvent, 'Event_type' | 'Info'>)
  * The end of the last complete transaction written by `sourceServerId` among the events of ONE
  * file (in file order), or undefined when the file holds none.
  */
-export function lastSourceTransactionEnd(events: BinlogEvent[], sourceServerId: number): { position: number; trailingSourceEvents: number } | undefined {
+export function lastSourceTransactionEnd(events: BinlogEvent[], sourceServerId: number): { position: number; trailingSourceEvents: number; event: BinlogEvent } | undefined {
   let position: number | undefined;
+  let last: BinlogEvent | undefined;
   let trailing = 0;
   for (const event of events) {
     if (Number(event.Server_id) !== sourceServerId) continue;
     if (endsTransaction(event)) {
       position = Number(event.End_log_pos);
+      last = event;
       trailing = 0;
     } else if (!isFileBookkeeping(event)) {
       trailing += 1;
     }
   }
-  return position === undefined ? undefined : { position, trailingSourceEvents: trailing };
+  return position === undefined ? undefined : { position, trailingSourceEvents: trailing, event: last! };
 }
 
 /** Events every file starts or ends with, whoever wrote them: no data. */
@@ -104,10 +108,33 @@ export async function startCoordinatesByServerIdScan(connection: Connection, sou
       from = Number(page[page.length - 1].End_log_pos);
     }
     const found = lastSourceTransactionEnd(events, sourceServerId);
-    if (found) return { file, position: found.position, scannedFiles, scannedEvents, trailingSourceEvents: found.trailingSourceEvents };
+    if (found) return { file, position: found.position, scannedFiles, scannedEvents, trailingSourceEvents: found.trailingSourceEvents, lastSourceEvent: found.event };
   }
   throw new Error(
     `No transaction of the source (server_id ${sourceServerId}) in the binary logs of the restored server (${scannedFiles.length} file(s): ${scannedFiles.join(', ') || 'none'}): ` +
       'it was not restored from a snapshot of the source, or the source binlogs were purged; use the replica-stop start coordinates (mysql.startCoordinatesMethod "replica-stop")',
   );
+}
+
+/**
+ * Prove the scanned coordinates are the SOURCE's: the source lists the very same event (type,
+ * server id, end position, text) at that position of that file. A server restored from a
+ * replica's snapshot also holds events with the source's server_id (log_slave_updates), but at
+ * the replica's own file positions: starting the source from those would skip or replay
+ * transactions. Also fails when the source has purged the file (too late to replicate).
+ */
+export async function confirmOnSource(source: Connection, scan: Pick<ServerIdScanResult, 'file' | 'position' | 'lastSourceEvent'>): Promise<void> {
+  const expected = scan.lastSourceEvent;
+  const listed = await rows<{ Log_name: string }>(source, 'SHOW BINARY LOGS');
+  if (!listed.some((log) => log.Log_name === scan.file)) {
+    throw new Error(`The source has no binlog ${scan.file} (it has ${listed.map((l) => l.Log_name).join(', ') || 'none'}): the restored server's binlogs are not the source's, or the source purged them; use the replica-stop start coordinates, or raise the source's binlog retention and start again`);
+  }
+  const [event] = await rows<BinlogEvent>(source, `SHOW BINLOG EVENTS IN ${quoteString(scan.file)} FROM ${Number(expected.Pos)} LIMIT 1`).catch(() => [] as BinlogEvent[]);
+  const same = event && event.Event_type === expected.Event_type && Number(event.Server_id) === Number(expected.Server_id) && Number(event.End_log_pos) === Number(expected.End_log_pos) && (event.Info ?? '') === (expected.Info ?? '');
+  if (!same) {
+    throw new Error(
+      `The source's ${scan.file} does not hold the restored server's last source event at ${expected.Pos} (restored: ${expected.Event_type} ending at ${expected.End_log_pos}; source: ${event ? `${event.Event_type} ending at ${event.End_log_pos}` : 'no event there'}): ` +
+        "the restored server's binlogs are not the source's own files (restored from a replica's snapshot?); use the replica-stop start coordinates",
+    );
+  }
 }

@@ -16,7 +16,7 @@ import { generatePassword } from '../../../lib/util/secrets';
 import { connect, row, rows, type Connection } from '../../../lib/engines/mysql/connection';
 import { dialectFor } from '../../../lib/engines/mysql/dialect';
 import { primaryPosition, replicaStatus, startReplicationFrom, waitForPosition } from '../../../lib/engines/mysql/server';
-import { startCoordinatesByServerIdScan } from '../../../lib/engines/mysql/binlog-scan';
+import { confirmOnSource, startCoordinatesByServerIdScan } from '../../../lib/engines/mysql/binlog-scan';
 
 const dialect = dialectFor('10.11.6-MariaDB');
 
@@ -94,6 +94,13 @@ describe('start coordinates of a snapshot-restored server by scanning its binlog
     expect({ file: scan.file, position: scan.position }).toEqual(replicaStop);
     expect(scan.scannedFiles.length).toBeGreaterThanOrEqual(3);
     expect(scan.trailingSourceEvents).toBe(0);
+    await expect(confirmOnSource(admin, scan)).resolves.toBeUndefined();
+    // The replica also logged the source's transactions (log_slave_updates), at ITS positions:
+    // a scan of it finds them, and the check on the source refuses them.
+    const replicaScan = await startCoordinatesByServerIdScan(replicaAdmin, 11);
+    expect(replicaScan.file).toMatch(/^replica-bin\./);
+    await expect(confirmOnSource(admin, replicaScan)).rejects.toThrow(/The source has no binlog replica-bin\.\d+/);
+    await expect(confirmOnSource(admin, { ...replicaScan, file: scan.file })).rejects.toThrow(/not the source's own files/);
     const targetFiles = (await rows<{ Log_name: string }>(targetAdmin, 'SHOW BINARY LOGS')).map((r) => r.Log_name);
     expect(scan.scannedFiles.slice(0, 2)).toEqual(targetFiles.slice(-2).reverse());
 

@@ -14,17 +14,17 @@ describe('the last complete source transaction in one binlog file', () => {
       event(470, 520, 'Write_rows_v1', 2),
       event(520, 551, 'Xid', 2, 'COMMIT /* xid=10 */'),
     ];
-    expect(lastSourceTransactionEnd(events, 1)).toEqual({ position: 431, trailingSourceEvents: 0 });
+    expect(lastSourceTransactionEnd(events, 1)).toMatchObject({ position: 431, trailingSourceEvents: 0 });
   });
 
   test('GIVEN a source transaction the snapshot cut (no Xid) THEN it is not a start point: the previous transaction end is, and the cut events are counted', () => {
     const events = [event(256, 300, 'Gtid', 1, 'GTID 0-1-5'), event(300, 400, 'Query', 1, 'CREATE TABLE t (id INT)'), event(400, 440, 'Gtid', 1, 'BEGIN GTID 0-1-6'), event(440, 500, 'Table_map', 1), event(500, 560, 'Write_rows_v1', 1)];
-    expect(lastSourceTransactionEnd(events, 1)).toEqual({ position: 400, trailingSourceEvents: 3 });
+    expect(lastSourceTransactionEnd(events, 1)).toMatchObject({ position: 400, trailingSourceEvents: 3 });
   });
 
   test('GIVEN a copy of a cleanly stopped source THEN its Stop event is not taken as data', () => {
     const events = [event(256, 431, 'Xid', 1, 'COMMIT'), event(431, 450, 'Stop', 1)];
-    expect(lastSourceTransactionEnd(events, 1)).toEqual({ position: 431, trailingSourceEvents: 0 });
+    expect(lastSourceTransactionEnd(events, 1)).toMatchObject({ position: 431, trailingSourceEvents: 0 });
   });
 
   test('GIVEN a file with only the restored server\'s events THEN it holds no start point', () => {
