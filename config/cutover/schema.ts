@@ -25,6 +25,19 @@ export const mysqlSettingsSchema = z
     catchUpTimeoutMs: milliseconds('the catch-up timeout').default(1_800_000),
     /** Binlogs must be kept at least this long. @default 24 */
     minBinlogRetentionHours: z.number().positive().default(24),
+    /**
+     * Where the target's start coordinates come from: `replica-stop` (the stopped temporary
+     * replica's executed coordinates) or `binlog-scan` (the cloned target's own binlogs, for a
+     * target restored from a snapshot of the source: the end of the source's last transaction,
+     * confirmed on the source). The journal records which was used. @default 'replica-stop'
+     */
+    startCoordinatesMethod: z.enum(['replica-stop', 'binlog-scan'], { error: 'expected "replica-stop" or "binlog-scan"' }).default('replica-stop'),
+    /**
+     * While the target replicates, REVOKE the app accounts' write privileges there (SELECT kept;
+     * what was revoked is journaled and granted back exactly at the promotion). For RDS, where
+     * read_only is a parameter-group setting. @default false
+     */
+    readOnlyByGrants: z.boolean().default(false),
   })
   .strict()
   .refine((settings) => settings.lagThresholdMs <= settings.switchTimeoutMs, {

@@ -24,6 +24,7 @@ import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
+import { binlogScanPlanLines, reRevokeAppWritesOnTarget, restoreAppWritesOnTarget, restoreAppWritesStatements, revokeAppWritesOnTarget, scanStartCoordinates, type StartCoordinatesMethod } from './mysql-start-and-grants';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 
 export interface MysqlFlowSettings {
@@ -41,6 +42,15 @@ export interface MysqlFlowSettings {
   catchUpTimeoutMs: number;
   /** Binlogs must be kept at least this long (the copy must finish within it). */
   minBinlogRetentionHours: number;
+  /**
+   * Where the target's start coordinates come from. 'replica-stop' (default): the stopped
+   * replica's executed coordinates. 'binlog-scan': the cloned target's own binlogs (restored
+   * from a snapshot of the source), scanned for the source's last transaction and confirmed on
+   * the source (lib/flows/mysql-start-and-grants.ts).
+   */
+  startCoordinatesMethod?: StartCoordinatesMethod;
+  /** While it replicates, the target is read-only for the app accounts by REVOKE (RDS: read_only is a parameter-group setting); restored at the promotion. */
+  readOnlyByGrants?: boolean;
 }
 
 /** Open connections are kept per run and closed by `closeFlowConnections`. */
@@ -81,6 +91,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   const databasesLabel = settings.databases.length > 0 ? settings.databases.join(', ') : 'every non-system database';
   // The platform reads the start coordinates from the cloned target (Aurora): no replica to wait for or stop.
   const coordinatesFromTarget = platform.startCoordinatesFrom === 'target';
+  const binlogScan = settings.startCoordinatesMethod === 'binlog-scan';
   const noReplica = () => platform.describe.startCoordinates?.() ?? ['Nothing to do: the platform reads the start coordinates from the cloned target.'];
 
   const preflight: Step = {
@@ -179,13 +190,14 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   const cloneTarget: Step = {
     id: 'mysql.target.clone',
     kind: 'action',
-    describe: () => platform.describe.cloneTarget(),
+    describe: () => [...platform.describe.cloneTarget(), ...(binlogScan ? binlogScanPlanLines() : [])],
     precondition: async (context) => {
-      if (!coordinatesFromTarget && !context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
+      if (!coordinatesFromTarget && !binlogScan && !context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
     },
     async apply(context) {
       const facts = await platform.cloneTarget(context);
-      if (!coordinatesFromTarget) return facts;
+      if (binlogScan) return { ...facts, ...(await scanStartCoordinates({ ...context, facts: { ...context.facts, ...facts } }, await source(context), await target({ ...context, facts: { ...context.facts, ...facts } }))) };
+      if (!coordinatesFromTarget) return { ...facts, startCoordinatesMethod: 'replica-stop' };
       if (!platform.startCoordinates) throw new Error(`The ${platform.kind} platform says the start coordinates come from the target but has no startCoordinates()`);
       const start = await platform.startCoordinates({ ...context, facts: { ...context.facts, ...facts } });
       return { ...facts, startBinlogFile: start.file, startBinlogPosition: start.position };
@@ -198,7 +210,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     describe: (facts) => [
       `Create (or reset) account ${settings.replicationUser}@${platform.replicationAccountHost()} on the source with REPLICATION SLAVE only;`,
       `point the target at the source from the recorded coordinates${facts.startBinlogFile ? ` (${facts.startBinlogFile}:${facts.startBinlogPosition})` : ''}, TLS ${platform.replicationTls() ? 'required' : 'off (loopback)'}, and start it.`,
-      platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
+      settings.readOnlyByGrants
+        ? `Before that, on the target: REVOKE the write privileges of ${settings.appUsers.join(', ')} (SELECT kept; the revoked grants journaled), kill their sessions; granted back exactly at the promotion.`
+        : platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
     ],
     async apply(context) {
       const sourceConnection = await source(context);
@@ -225,6 +239,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       await sourceConnection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
       const readOnly = dialect.setReadOnly(true);
       if (readOnly) await targetConnection.query(readOnly);
+      if (settings.readOnlyByGrants) await revokeAppWritesOnTarget(context, targetConnection, dialect, settings.appUsers);
       await context.record({ replicationConfiguredFrom: `${context.facts.startBinlogFile}:${context.facts.startBinlogPosition}` });
       await startReplicationFrom(targetConnection, dialect, {
         host: sourceAddress.host,
@@ -431,7 +446,7 @@ async function switchWrites(
     // Its snapshot starts after replication stopped and before anything can write to it.
     await promoteConnection.query(dialect.stopReplication());
     await targetSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    const open = accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
+    const open = [...restoreAppWritesStatements(context.facts), ...accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`)];
     const writable = dialect.setReadOnly(false);
     if (writable) open.push(writable);
     if (open.length > 0) await promoteConnection.query(open.join('; '));
@@ -478,6 +493,7 @@ async function switchWrites(
         throw new Error(`The endpoint change failed after the target was promoted (${why}); the endpoint now: ${endpoint.detail}. The source stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
       }
       await demoteTarget(promoteConnection, dialect, accounts);
+      await reRevokeAppWritesOnTarget(context, promoteConnection, dialect, settings.appUsers);
       await reopenSource(context, freezeConnection, dialect, accounts);
       await context.record({ switchPhase: 'reopened' });
       throw new AbortRun(`Switch aborted: the endpoint change failed (${why}) and the endpoint still points at the source (${endpoint.detail}). The target was made read-only and replicates again; the source was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
@@ -641,6 +657,7 @@ async function resumeSwitch(
     for (const statement of lock) await targetConnection.query(statement);
     const readOnly = dialect.setReadOnly(true);
     if (readOnly) await targetConnection.query(readOnly);
+    await reRevokeAppWritesOnTarget(context, targetConnection, dialect, settings.appUsers);
     throw new Error(`Cannot finish the switch: the target was promoted but the source takes writes again (${seen}). The target was made read-only (app accounts locked) so that only the source is writable; traffic stays on the source. Start a new run (the target missed the source's later writes).`);
   }
   if (!replicating) {
@@ -673,6 +690,7 @@ async function finishSwitchForward(
     if (outcome !== 'reached') throw new Error(`The endpoint points at the target but the target has not reached the frozen source's ${finalPosition.file}:${finalPosition.position} (${outcome}); the source stays frozen. Fix replication on the target, then --resume`);
     await targetConnection.query(dialect.stopReplication());
   }
+  await restoreAppWritesOnTarget(context, targetConnection);
   const open = state.targetState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
   for (const statement of open) await targetConnection.query(statement);
   const writable = dialect.setReadOnly(false);
