@@ -75,7 +75,7 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
   const { environment, args } = input;
   const settings = mysqlSettings(environment, args);
   if (environment.aws && 'clusterId' in environment.aws.source) return runAwsAurora(input, settings, dependencies);
-  const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
+  const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot, switchTimeoutMs: args.switchTimeoutMs });
   const flow: AwsFlow = {
     engine: 'mysql',
     resolved,

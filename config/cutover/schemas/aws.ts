@@ -76,6 +76,30 @@ export const awsSettingsSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * What the switch moves: `dns` (the Route 53 CNAME, then INSYNC) or `proxy` (the stacks' RDS
+     * Proxy: DeregisterDBProxyTargets of the source + RegisterDBProxyTargets of the target, then
+     * `SELECT @@hostname` through the proxy until the target answers). RDS MySQL instance flow only.
+     * @default 'dns'
+     */
+    switchPoint: z.enum(['dns', 'proxy'], { error: 'expected "dns" (Route 53 record) or "proxy" (RDS Proxy)' }).default('dns'),
+    /**
+     * The RDS Proxy the `proxy` switch point drives. Its endpoint is reached like an instance:
+     * through `tunnels[name]` when set. The scripts log in through it as the master user, so the
+     * proxy's secret must hold the master user's credentials (or add the master user's secret to
+     * the proxy's auth). @default - the stacks' `proxyName`, `proxyTargetGroupName`, `proxyEndpoint` outputs
+     */
+    proxy: z
+      .object({
+        name: z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}$/, { error: 'expected an RDS Proxy name: letters, digits and single hyphens, starting with a letter' }),
+        /** @default 'default' */
+        targetGroupName: z.string().min(1).default('default'),
+        endpoint: z.string().min(3),
+        /** @default 3306 */
+        port: z.number().int().min(1).max(65535).default(3306),
+      })
+      .strict()
+      .optional(),
     /** Deny-all security group the old source is fenced with. @default - the stacks' `fenceSecurityGroupId` output */
     fenceSecurityGroupId: z.string().regex(/^sg-[0-9a-f]{8,17}$/, { error: 'expected a security group id such as "sg-0abc1234def567890"' }).optional(),
     /** ECS services whose tasks are replaced after the switch (drops pooled connections to the old source). @default - none */

@@ -23,6 +23,10 @@ import type { AwsMysqlSettings } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { isNotFound, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
+import { RdsProxySwitch } from './proxy-switch';
+import { connect } from '../../engines/mysql/connection';
+import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersFrom, type ServerIdentity } from '../../engines/mysql/server-identity';
+import type { Logger } from '../../util/log';
 import { carriedTags, defined, notOurs, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
 
 export { dnsUpsertInput, fenceInput } from './switch';
@@ -111,6 +115,9 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   private readonly switchPoint: AwsSwitch;
   private password?: string;
   private targetAddress?: string;
+  private proxySwitch?: RdsProxySwitch;
+  /** The target as it answers directly: what the proxy must answer like after the swap. */
+  private targetIdentity?: ServerIdentity;
 
   constructor(
     readonly settings: AwsMysqlSettings,
@@ -215,8 +222,18 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
       'wait until it is available.',
     ],
-    switchEndpoint: () => this.switchPoint.describeSwitch("the target's endpoint"),
-    fence: () => this.switchPoint.describeFence('instance'),
+    switchEndpoint: () =>
+      this.settings.proxy
+        ? [
+            `before the freeze: DescribeDBProxyTargets; an empty target group gets the source registered (RegisterDBProxyTargets ${this.settings.sourceInstanceId}); SELECT @@hostname, @@server_id, @@port on the target directly;`,
+            ...this.proxyOf().describeSwitch(this.settings.sourceInstanceId, this.settings.targetInstanceId),
+            ...this.switchPoint.describeSwitch("the target's endpoint").slice(1),
+          ]
+        : this.switchPoint.describeSwitch("the target's endpoint"),
+    fence: () =>
+      this.settings.proxy
+        ? [`Fence the old source (the proxy already answers from the target): ModifyDBInstance VpcSecurityGroupIds [${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`]
+        : this.switchPoint.describeFence('instance'),
     removeReplica: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBInstance ${this.settings.replicaInstanceId} (SkipFinalSnapshot) and DeleteDBSnapshot of its unencrypted snapshot; the encrypted copy ${this.settings.encryptedSnapshotId} is kept.`]
@@ -275,7 +292,47 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     return { targetId, replicaSnapshotId: snapshotId, encryptedSnapshotId: copyId };
   }
 
+  /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
+  private proxyOf(log?: Logger): RdsProxySwitch {
+    if (!this.settings.proxy) throw new Error('aws.switchPoint is not "proxy"');
+    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: log ?? { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }, retryBudgetMs: this.settings.switchTimeoutMs });
+    return this.proxySwitch;
+  }
+
+  /** The proxy's endpoint for the scripts' own connections: its tunnel when configured, TLS as for the instances. */
+  private async proxyEndpoint(): Promise<MysqlEndpoint> {
+    const proxy = this.settings.proxy!;
+    const { host, port } = connectAddress(this.settings.aws.tunnels, proxy.name, proxy.endpoint, proxy.port);
+    const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
+    return { name: 'proxy', host, port, user: source?.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, proxy.endpoint) };
+  }
+
+  private async identityOf(endpoint: MysqlEndpoint): Promise<ServerIdentity> {
+    const connection = await connect(endpoint);
+    try {
+      return await serverIdentity(connection);
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+  }
+
+  /**
+   * Proxy switch point, before the freeze: the proxy points at the source (an empty target group
+   * gets it registered, idempotently), and the target's identity is read directly, so the poll
+   * after the swap knows what "answers from the target" looks like.
+   */
+  private async prepareProxySwitch(context: StepContext): Promise<void> {
+    const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
+    const outcome = await this.proxyOf(context.log).ensureInitialTarget(STEP.switch, this.settings.sourceInstanceId, targetId);
+    if (outcome === 'registered') await context.record({ proxyInitialTargetRegistered: this.settings.sourceInstanceId });
+    if (this.aws.planning) return;
+    this.targetIdentity = await this.identityOf(await this.target(context.facts));
+    const sourceIdentity = await this.identityOf(await this.source());
+    if (sameServer(sourceIdentity, this.targetIdentity)) throw new Error(`The source and the target answer alike (${describeIdentity(this.targetIdentity)}): the poll through the proxy could not tell them apart; check aws.tunnels`);
+  }
+
   async prepareSwitch(context: StepContext): Promise<void> {
+    if (this.settings.proxy) return this.prepareProxySwitch(context);
     const target = await this.describeInstance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
     this.targetAddress = target?.Endpoint?.Address ?? `<${this.settings.targetInstanceId}.Endpoint.Address>`;
     const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
@@ -283,6 +340,17 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   }
 
   async switchEndpoint(context: StepContext): Promise<void> {
+    if (this.settings.proxy) {
+      const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
+      if (!this.targetIdentity && !this.aws.planning) await this.prepareProxySwitch(context);
+      await this.proxyOf(context.log).swap(STEP.switch, this.settings.sourceInstanceId, targetId);
+      await context.record({ proxyTargetSwappedTo: targetId });
+      if (this.aws.planning) return;
+      // Not done until a new connection through the proxy lands on the target.
+      const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.targetIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
+      await context.record({ proxyAnsweredFromTargetMs: answered.waitedMs, proxyPolls: answered.polls });
+      return;
+    }
     if (!this.targetAddress) await this.prepareSwitch(context);
     const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
     // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
@@ -291,6 +359,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
   async endpointTarget(context: StepContext): Promise<EndpointState> {
+    if (this.settings.proxy) return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, String(context.facts.targetId ?? this.settings.targetInstanceId));
     const source = await this.rds.instance(STEP.switch, this.settings.sourceInstanceId, { fresh: true });
     const target = await this.rds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
     return this.switchPoint.recordState(STEP.switch, source?.Endpoint?.Address, target?.Endpoint?.Address);
@@ -309,7 +378,8 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   /** The fence waits for INSYNC so that it never beats the DNS (writes are open on the target already). */
   async fenceSource(context: StepContext): Promise<Facts> {
-    await this.waitForDns(context);
+    // With the proxy the switch ended when the proxy answered from the target: no DNS to wait for.
+    if (!this.settings.proxy) await this.waitForDns(context);
     return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log);
   }
 

@@ -35,6 +35,12 @@ export interface AwsMysqlSettings extends AwsCommonSettings {
   targetInstanceId: string;
   encryptedSnapshotId: string;
   replicationAccountHost: string;
+  /** What the switch moves (aws.switchPoint). */
+  switchPoint: 'dns' | 'proxy';
+  /** With switchPoint 'proxy': the RDS Proxy, from config or the stacks' outputs. */
+  proxy?: { name: string; targetGroupName: string; endpoint: string; port: number };
+  /** Bound of the proxy swap's retries and of the poll through the proxy: the flow's switch timeout. */
+  switchTimeoutMs: number;
 }
 
 /** Everything the Aurora MySQL platform needs (source: an Aurora MySQL 3 cluster), with the stacks' outputs filled in. */
@@ -115,8 +121,8 @@ function commonSettings(environment: CutoverEnvironment, options: { cleanup: boo
  * Combine the environment's `aws` section with the stacks' outputs file and the infra config.
  * Config values win; the rest come from the outputs (`readInfraOutputs`, the stacks' own reader).
  */
-export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsMysqlSettings {
-  const { common, vpcCidr, infraName } = commonSettings(environment, options);
+export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string; switchTimeoutMs?: number }): AwsMysqlSettings {
+  const { common, vpcCidr, infraName, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
   if ('clusterId' in aws.source) {
     throw new Error(`config/cutover/${environment.name}.ts: aws.source.clusterId names an Aurora cluster: its settings come from resolveAwsAuroraMysqlSettings (the RDS instance flow needs aws.source.instanceId)`);
@@ -130,6 +136,17 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
     targetInstanceId: target,
     encryptedSnapshotId: aws.encryptedSnapshotId ?? `${target}-seed`,
     replicationAccountHost: replicationAccountHostOf(common, vpcCidr, infraName),
+    switchPoint: aws.switchPoint,
+    proxy:
+      aws.switchPoint !== 'proxy'
+        ? undefined
+        : aws.proxy ?? {
+            name: need(outputs?.proxy?.name, 'proxy.name', 'proxyName'),
+            targetGroupName: outputs?.proxy?.targetGroupName ?? 'default',
+            endpoint: need(outputs?.proxy?.endpoint, 'proxy.endpoint', 'proxyEndpoint'),
+            port: 3306,
+          },
+    switchTimeoutMs: options.switchTimeoutMs ?? environment.mysql?.switchTimeoutMs ?? 10000,
   };
 }
 
@@ -148,6 +165,7 @@ function replicationAccountHostOf(common: AwsCommonSettings, vpcCidr: string | u
 export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsAuroraMysqlSettings {
   const { common, vpcCidr, infraName } = commonSettings(environment, options);
   const aws = common.aws;
+  if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): use "dns"`);
   if (!('clusterId' in aws.source)) throw new Error(`config/cutover/${environment.name}.ts: the Aurora MySQL flow needs aws.source.clusterId (an RDS instance source uses resolveAwsMysqlSettings)`);
   const instanceOnly = (['replicaInstanceId', 'targetInstanceId', 'encryptedSnapshotId'] as const).filter((field) => aws[field] !== undefined);
   if (instanceOnly.length > 0) {
@@ -170,6 +188,7 @@ export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, o
 export function resolveAwsPostgresSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsPostgresSettings {
   const { common, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
+  if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for PostgreSQL): use "dns"`);
   const configured = aws.postgres?.target;
   const target: DatabaseRef = configured
     ? databaseRef(configured)
