@@ -40,7 +40,7 @@ describe('dry-run plan with RDS Proxy as the switch point', () => {
     ]);
     const text = out.join('\n');
     expect(text).not.toMatch(/route53\.ChangeResourceRecordSets|GetChange/);
-    expect(text).toMatch(/CHANGE rds\.ModifyDBInstance \{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\["sg-0f3e2d1c0b0a09081"\]/);
+    expect(text).toMatch(/CHANGE rds\.ModifyDBInstance \{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\[/);
     expect(text).toMatch(/poll SELECT @@hostname, @@server_id, @@port through the proxy endpoint orders-proxy\.proxy-abcdefghijkl\.eu-west-1\.rds\.amazonaws\.com .* bounded by --switch-timeout/);
     expect(text).toMatch(/if orders-encrypted cannot be registered, orders is registered back/);
     // The proxy calls belong to the switch step, after the restore.
