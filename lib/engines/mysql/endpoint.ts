@@ -1,4 +1,5 @@
 import type { EndpointTls } from '../tls';
+import type { SqlRecorder } from './recording-connection';
 
 /** How to reach a MySQL-family server as an administrator (or any named user). */
 export interface MysqlEndpoint {
@@ -11,4 +12,9 @@ export interface MysqlEndpoint {
   password: string;
   /** TLS for this connection. @default - no TLS (the local sandbox on loopback) */
   tls?: EndpointTls;
+  /**
+   * Plan mode: `connect` returns a connection that records statements into this recorder and
+   * sends nothing (see recording-connection.ts). @default - a real connection
+   */
+  recorder?: SqlRecorder;
 }
