@@ -197,10 +197,11 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
   // The plan is what the runbook's own steps recorded; the checks below read through their own gateway.
   const { recorded, notes } = await flow.plan(clients, waits);
-  const lockNote = "--execute first takes the run lock: rds.AddTagsToResource on the source (removed with RemoveTagsFromResource at the end), outside the steps.";
+  const lockNote = flow.lock ? ["--execute first takes the run lock: rds.AddTagsToResource on the source (removed with RemoveTagsFromResource at the end), outside the steps."] : [];
+  const fromSteps = !recorded.entries.some((entry) => entry.type === 'call' && entry.step === '(outside a step)') && flow.engine === 'mysql';
   const { document, wroteToStdout, file } = planDocumentOutput(
     recorded,
-    { environment: environment.name, ...switchBudget(args, environment), command: 'npx zx scripts/cutover.mjs', notes: [...notes, lockNote] },
+    { environment: environment.name, ...switchBudget(args, environment), command: 'npx zx scripts/cutover.mjs', notes: [...notes, ...lockNote] },
     args as Required<Pick<typeof args, 'planFormat'>> & typeof args,
     out,
   );
@@ -211,7 +212,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
 
   for (const line of planText(runbook)) out(line);
   out('');
-  out(`Calls, in order, recorded from the steps themselves (${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = changes something, sent only with --execute; SQL is never sent in a dry run):`);
+  out(`${fromSteps ? 'Calls, in order, recorded from the steps themselves' : 'AWS calls, in order'} (${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = changes something, sent only with --execute${fromSteps ? '; SQL is never sent in a dry run' : ''}):`);
   for (const line of planCallLines(document)) out(line);
   for (const note of document.notes) out(note);
   if (document.runtimeValues.length > 0) out(`Known only at run time: ${document.runtimeValues.map((name) => `<${name}>`).join(', ')}.`);

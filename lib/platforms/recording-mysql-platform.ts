@@ -25,7 +25,7 @@ export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, rec
       try {
         return platform.sourceAddressForReplication();
       } catch {
-        return { host: recorder.options.values.text("source's endpoint address"), port: 3306 };
+        return { host: recorder.options.values.text('source endpoint address'), port: 3306 };
       }
     },
   };

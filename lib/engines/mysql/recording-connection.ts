@@ -160,6 +160,7 @@ class RecordingConnection {
       this.recorder.setReplication(this.server, 'none');
     }
     if (/^SELECT @@GLOBAL\.read_only/i.test(sql)) return [{ ro: 0 }];
+    if (/^SELECT COUNT\(\*\) AS n, SUM\(/i.test(sql)) return [{ n: values.number('row count'), s: values.text('checksum'), x: values.text('checksum') }];
     if (/FROM information_schema\.COLUMNS c JOIN information_schema\.TABLES/i.test(sql)) {
       // One stand-in table per database, so the plan shows the checksum query each real table gets.
       const databases = [...(/TABLE_SCHEMA IN \(([^)]*)\)/i.exec(sql)?.[1] ?? '').matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((m) => m[1]);
