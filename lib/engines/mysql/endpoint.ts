@@ -1,5 +1,4 @@
 import type { EndpointTls } from '../tls';
-import type { SqlRecorder } from './recording-connection';
 
 /** How to reach a MySQL-family server as an administrator (or any named user). */
 export interface MysqlEndpoint {
@@ -16,5 +15,11 @@ export interface MysqlEndpoint {
    * Plan mode: `connect` returns a connection that records statements into this recorder and
    * sends nothing (see recording-connection.ts). @default - a real connection
    */
-  recorder?: SqlRecorder;
+  recorder?: ConnectionRecorder;
+}
+
+/** What `connect` needs of a plan's SQL recorder (recording-connection.ts's SqlRecorder). */
+export interface ConnectionRecorder {
+  /** A connection to the server in this role that records statements instead of sending them. */
+  connection(server: string): unknown;
 }
