@@ -202,7 +202,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
   const { document, wroteToStdout, file } = planDocumentOutput(
     recorded,
     { environment: environment.name, ...switchBudget(args, environment), command: 'npx zx scripts/cutover.mjs', notes: [...notes, ...lockNote] },
-    args as Required<Pick<typeof args, 'planFormat'>> & typeof args,
+    args,
     out,
   );
   // A markdown/json document on stdout stays parseable: everything else goes to the log.

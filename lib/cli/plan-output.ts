@@ -1,33 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { buildPlanDocument, PLAN_FORMATS, renderJson, renderMarkdown, type DocumentSettings, type PlanDocument, type PlanFormat } from '../plan/plan-document';
+import { buildPlanDocument, renderJson, renderMarkdown, type DocumentSettings, type PlanDocument, type PlanFormat } from '../plan/plan-document';
 import type { RecordedPlan } from '../runbook/plan-recording';
 
-/**
- * The CLI's plan-output flags, kept out of the argument parser proper:
- *   --plan-format text|markdown|json   how the dry run writes its plan (default text)
- *   --plan-out FILE                    write the markdown/json document to FILE instead of stdout
- *   --rehearsal-report FILE            a rehearsal's report.json: its measured switch figures go next to the expected downtime
- */
-export const PLAN_OUTPUT_OPTIONS = {
-  'plan-format': { type: 'string', default: 'text' },
-  'plan-out': { type: 'string' },
-  'rehearsal-report': { type: 'string' },
-} as const;
-
+/** The plan-output flags as parsed by args.ts (--plan-format, --plan-out, --rehearsal-report). */
 export interface PlanOutputArgs {
   planFormat: PlanFormat;
   planOut?: string;
   rehearsalReport?: string;
-}
-
-/** Checked with the other arguments: a bad value stops before anything starts. */
-export function planOutputArgs(values: Record<string, unknown>, fail: (message: string) => Error): PlanOutputArgs {
-  const raw = String(values['plan-format'] ?? 'text');
-  const format = raw === 'md' ? 'markdown' : raw;
-  if (!PLAN_FORMATS.includes(format as PlanFormat)) throw fail(`--plan-format ${raw} is unknown: expected one of ${PLAN_FORMATS.join(', ')} (md = markdown)`);
-  if (values['plan-out'] !== undefined && format === 'text') throw fail('--plan-out writes the markdown or json document: add --plan-format markdown (or json)');
-  return { planFormat: format as PlanFormat, planOut: values['plan-out'] as string | undefined, rehearsalReport: values['rehearsal-report'] as string | undefined };
 }
 
 /**

@@ -9,8 +9,7 @@ import type { PlanCall, PlanEntry, RecordedPlan } from '../runbook/plan-recordin
  * environment's timeouts and, if given, a rehearsal report's measured figures.
  */
 
-export const PLAN_FORMATS = ['text', 'markdown', 'json'] as const;
-export type PlanFormat = (typeof PLAN_FORMATS)[number];
+export { PLAN_FORMATS, type PlanFormat } from './formats';
 
 export interface DocumentCall {
   /** 1-based position in the whole run. */
