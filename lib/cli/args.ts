@@ -1,3 +1,4 @@
+import { PLAN_FORMATS, type PlanFormat } from '../plan/formats';
 import { parseArgs } from 'node:util';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -42,6 +43,10 @@ Options:
     --allow-replica-identity-full tables without a primary key replicate with REPLICA IDENTITY FULL
   AWS environments:
   --offline               plan from config and the stacks' outputs alone (no AWS reads; not with --execute)
+  --plan-format F         text (default), markdown (md) or json: the dry-run plan as a document for review
+                          (steps with their AWS calls and SQL, point of no return, rollback, expected downtime)
+  --plan-out FILE         write that document to FILE instead of stdout
+  --rehearsal-report FILE a rehearsal's report.json: its measured switch figures next to the expected downtime
   --cleanup               delete the temporary replica and intermediate snapshots at the end
   --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
                           moto emulator and local servers (npm run rehearse -- --env aws-emulated)
@@ -103,6 +108,12 @@ export interface CutoverArgs {
   fault?: RehearsalFault;
   keepSandbox: boolean;
   verbose: boolean;
+  /** Dry run: how the plan is written (text on stdout, or a markdown/json document for review). */
+  planFormat: PlanFormat;
+  /** Write the markdown/json plan to this file instead of stdout. */
+  planOut?: string;
+  /** A rehearsal's report.json: its measured switch phases go next to the expected downtime. */
+  rehearsalReport?: string;
 }
 
 /** Every option, with the word shown for its value ("needs a value: --resume RUN_ID"). */
@@ -129,6 +140,9 @@ const OPTIONS = {
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   password: { type: 'string', value: 'X' },
+  'plan-format': { type: 'string', value: PLAN_FORMATS.join('|') },
+  'plan-out': { type: 'string', value: 'FILE' },
+  'rehearsal-report': { type: 'string', value: 'FILE' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; value?: string; multiple?: boolean; short?: string }>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -205,7 +219,7 @@ function checkOptionWords(argv: string[]): string[] {
   return words;
 }
 
-const HELP: CutoverArgs = { command: 'help', engine: 'mysql', engineGiven: false, method: 'logical', methodGiven: false, allowReplicaIdentityFull: false, offline: false, cleanup: false, execute: false, hooks: [], keepSandbox: false, verbose: false };
+const HELP: CutoverArgs = { command: 'help', engine: 'mysql', engineGiven: false, method: 'logical', methodGiven: false, allowReplicaIdentityFull: false, offline: false, cleanup: false, execute: false, hooks: [], keepSandbox: false, verbose: false, planFormat: 'text' };
 
 export function parseCutoverArgs(argv: string[]): CutoverArgs {
   const words = checkOptionWords(argv);
@@ -288,9 +302,18 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     fault: fault as RehearsalFault | undefined,
     keepSandbox: flag('keep-sandbox'),
     verbose: flag('verbose'),
+    ...planOutput(string('plan-format'), string('plan-out'), string('rehearsal-report')),
   };
   checkConflicts(args);
   return args;
+}
+
+/** --plan-format (md = markdown), --plan-out only with a document format. */
+function planOutput(format: string | undefined, out: string | undefined, rehearsalReport: string | undefined): Pick<CutoverArgs, 'planFormat' | 'planOut' | 'rehearsalReport'> {
+  const planFormat = format === undefined ? 'text' : format === 'md' ? 'markdown' : format;
+  if (!PLAN_FORMATS.includes(planFormat as PlanFormat)) throw new UsageError(`--plan-format ${format} is unknown: expected one of ${PLAN_FORMATS.join(', ')} (md = markdown).${didYouMean(String(format), PLAN_FORMATS)}`);
+  if (out !== undefined && planFormat === 'text') throw new UsageError('--plan-out writes the markdown or json document: add --plan-format markdown (or json)');
+  return { planFormat: planFormat as PlanFormat, planOut: out, rehearsalReport };
 }
 
 /** Options that cannot go together, whatever the environment. */

@@ -6,6 +6,9 @@ import { postgresDumpRunbook } from '../flows/postgres-dump';
 import { AwsPostgresPlatform, platformSqlPlanLines } from '../platforms/aws/aws-postgres-platform';
 import { awsPostgresRunbook, planAwsPostgresCalls } from '../platforms/aws/postgres-runbook';
 import { resolveAwsPostgresSettings } from '../platforms/aws/settings';
+import { AwsGateway } from '../platforms/aws/gateway';
+import { PlanTimeline, type RecordedPlan } from '../runbook/plan-recording';
+import { silentLogger } from '../util/log';
 
 /**
  * `--engine postgres` on an AWS environment: the same logical or dump runbook as the local
@@ -25,10 +28,23 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       engine: 'postgres',
       resolved,
       runbook: (gateway) => awsPostgresRunbook(flowOf, platformOn(gateway), gateway, settings),
-      async plan(gateway) {
+      async plan(clients, waits) {
+        // Not recorded from the steps yet (PostgreSQL has no recording connection): the platform's
+        // operations in the flows' order against a planning gateway, the SQL as described lines.
+        const timeline = new PlanTimeline();
+        const gateway = new AwsGateway({ mode: 'plan', clients, log: silentLogger, waits, timeline });
         const platform = platformOn(gateway);
-        const { calls, stoppedAt } = await planAwsPostgresCalls(platform, gateway, settings, args.method);
-        return { calls, stoppedAt, sqlHeading: "SQL the AWS platform sends (passwords masked; the flow's own SQL is described in its steps above):", sql: platformSqlPlanLines(platform, settings.database) };
+        const { stoppedAt } = await planAwsPostgresCalls(platform, gateway, settings, args.method);
+        const runbook = awsPostgresRunbook(flowOf, platform, gateway, settings);
+        const recorded: RecordedPlan = {
+          flow: runbook.flow,
+          summary: runbook.summary,
+          steps: runbook.steps.map((step) => ({ id: step.id, kind: step.kind, irreversible: Boolean(step.irreversible), hookBefore: step.hookBefore, hookAfter: step.hookAfter, describe: step.describe({}), status: 'recorded' })),
+          entries: timeline.entries,
+          runtimeValues: [],
+          stoppedAt,
+        };
+        return { recorded, notes: ["PostgreSQL on AWS: the AWS calls come from the platform's operations in the flow's order (not yet recorded from the steps); the SQL the platform sends (passwords masked):", ...platformSqlPlanLines(platform, settings.database)] };
       },
       cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
       runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },

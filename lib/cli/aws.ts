@@ -9,12 +9,17 @@ import type { RunLock } from '../runbook/lock';
 import { RdsTagRunLock } from '../platforms/aws/run-lock';
 import { RdsReader } from '../platforms/aws/rds-reader';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
-import { AwsGateway, type RecordedCall } from '../platforms/aws/gateway';
+import { AwsGateway } from '../platforms/aws/gateway';
 import type { Runbook } from '../runbook/step';
 import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
 import { auroraPreflightStep, withAwsPreflight, withAwsSteps } from '../platforms/aws/preflight';
-import { awsCallLines, planAwsCalls, sqlPlanLines, tlsPlanLines } from '../platforms/aws/plan';
+import { recordAwsMysqlPlan, tlsPlanLines } from '../platforms/aws/plan';
+import { recordingMysqlPlatform } from '../platforms/recording-mysql-platform';
+import type { SqlRecorder } from '../engines/mysql/recording-connection';
+import type { RecordedPlan } from '../runbook/plan-recording';
+import { planCallLines } from '../plan/plan-document';
+import { planDocumentOutput } from './plan-output';
 import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, type AwsCommonSettings } from '../platforms/aws/settings';
 
 /** What tests replace: the SDK clients (aws-sdk-client-mock stubs real ones) and the project root. */
@@ -39,10 +44,10 @@ function explainAwsError(error: Error, settings: AwsCommonSettings): Error {
 export interface AwsFlow {
   engine: 'mysql' | 'postgres';
   resolved: AwsCommonSettings;
-  /** The runbook on a platform that talks through `gateway`. */
-  runbook(gateway: AwsGateway): Runbook;
-  /** The AWS call list and the SQL lines, from a planning gateway. */
-  plan(gateway: AwsGateway, clients: AwsClients | undefined): Promise<{ calls: RecordedCall[]; stoppedAt?: string; sqlHeading: string; sql: string[] }>;
+  /** The runbook on a platform that talks through `gateway`; with `recorder`, its SQL endpoints record instead of connecting (the plan). */
+  runbook(gateway: AwsGateway, recorder?: SqlRecorder): Runbook;
+  /** The dry-run plan: the runbook's own steps run against recording clients. */
+  plan(clients: AwsClients | undefined, waits: { pollSeconds: number }): Promise<{ recorded: RecordedPlan; notes: string[] }>;
   cleanupLine: string;
   runOptions: Record<string, unknown>;
   closeConnections(runtime: Map<string, unknown>): Promise<void>;
@@ -79,16 +84,17 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
   const flow: AwsFlow = {
     engine: 'mysql',
     resolved,
-    runbook: (gateway) => {
-      const platform = new AwsMysqlPlatform(resolved, gateway);
+    runbook: (gateway, recorder) => {
+      const real = new AwsMysqlPlatform(resolved, gateway);
+      const platform = recorder ? recordingMysqlPlatform(real, recorder) : real;
       return withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, gateway);
     },
-    async plan(gateway, clients) {
-      const platform = new AwsMysqlPlatform(resolved, gateway);
-      const { calls, stoppedAt } = await planAwsCalls(platform, gateway);
-      const source = clients ? await platform.sourceInstance() : undefined;
-      const version = source?.EngineVersion && source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source?.EngineVersion;
-      return { calls, stoppedAt, sqlHeading: "SQL sent to the databases, in order (through RDS's mysql.rds_* procedures; passwords masked):", sql: sqlPlanLines(platform, settings, version, source?.Endpoint?.Address) };
+    async plan(clients, waits) {
+      // The dialect comes from SELECT VERSION() at run time; the plan answers it with the source's EngineVersion where it can read it.
+      const source = clients ? await new AwsMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).sourceInstance() : undefined;
+      const version = source?.EngineVersion ? (source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source.EngineVersion) : undefined;
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: version ?? '8.0', binlogRetentionHours: settings.minBinlogRetentionHours });
+      return { recorded, notes: [version ? `SQL dialect from the source's EngineVersion ${version} (SELECT VERSION() at run time).` : "SQL dialect assumed MySQL 8.0 (SELECT VERSION() at run time decides; 8.4 uses rds_set_external_source, MariaDB KILL USER)."] };
     },
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
@@ -110,12 +116,14 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
   const flow: AwsFlow = {
     engine: 'mysql',
     resolved,
-    runbook: (gateway) => runbookOn(new AwsAuroraMysqlPlatform(resolved, gateway), gateway),
-    async plan(gateway, clients) {
-      const platform = new AwsAuroraMysqlPlatform(resolved, gateway);
-      const { calls, stoppedAt } = await planAwsCalls(platform, gateway);
-      const source = clients ? await platform.sourceCluster() : undefined;
-      return { calls, stoppedAt, sqlHeading: "SQL sent to the databases, in order (through Aurora's mysql.rds_* procedures; passwords masked):", sql: sqlPlanLines(platform, settings, source?.EngineVersion, source?.Endpoint) };
+    runbook: (gateway, recorder) => {
+      const real = new AwsAuroraMysqlPlatform(resolved, gateway);
+      return runbookOn(recorder ? recordingMysqlPlatform(real, recorder) : real, gateway);
+    },
+    async plan(clients, waits) {
+      const source = clients ? await new AwsAuroraMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).sourceCluster() : undefined;
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: source?.EngineVersion ?? '8.0.mysql_aurora.3', binlogRetentionHours: settings.minBinlogRetentionHours });
+      return { recorded, notes: [`SQL dialect ${source?.EngineVersion ? `from the cluster's EngineVersion ${source.EngineVersion}` : 'assumed Aurora MySQL 3 (8.0)'} with Aurora's procedure names (rds_set_external_source, rds_reset_external_source).`] };
     },
     cleanupLine: resolved.cleanup
       ? "Clean-up (--cleanup): the source's unencrypted cluster snapshot is deleted at the end; the old cluster is fenced, never deleted."
@@ -176,23 +184,38 @@ function passwordVariables(aws: NonNullable<CutoverEnvironment['aws']>): string[
   return sources.flatMap((source) => (source && 'env' in source ? [source.env] : []));
 }
 
+/** The switch budget and lag gate the run will use (command line over config). */
+function switchBudget(args: FlowRunnerInput['args'], environment: CutoverEnvironment): { switchTimeoutMs: number; lagThresholdMs: number } {
+  const mysql = environment.mysql ?? { switchTimeoutMs: 0, lagThresholdMs: 0 };
+  return { switchTimeoutMs: args.switchTimeoutMs ?? mysql.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? mysql.lagThresholdMs };
+}
+
 async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients | undefined): Promise<number> {
-  const { environment, args, log, out } = input;
+  const { environment, args, log } = input;
+  let { out } = input;
   const resolved = flow.resolved;
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
-  // One gateway lists the calls; the checks below read through their own, so the list stays clean.
-  const planGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
-  const runbook = flow.runbook(planGateway);
-  const { calls, stoppedAt, sqlHeading, sql } = await flow.plan(planGateway, clients);
+  // The plan is what the runbook's own steps recorded; the checks below read through their own gateway.
+  const { recorded, notes } = await flow.plan(clients, waits);
+  const lockNote = flow.lock ? ["--execute first takes the run lock: rds.AddTagsToResource on the source (removed with RemoveTagsFromResource at the end), outside the steps."] : [];
+  const fromSteps = !recorded.entries.some((entry) => entry.type === 'call' && entry.step === '(outside a step)') && flow.engine === 'mysql';
+  const { document, wroteToStdout, file } = planDocumentOutput(
+    recorded,
+    { environment: environment.name, ...switchBudget(args, environment), command: 'npx zx scripts/cutover.mjs', notes: [...notes, ...lockNote] },
+    args,
+    out,
+  );
+  // A markdown/json document on stdout stays parseable: everything else goes to the log.
+  if (wroteToStdout) out = (line: string) => log.info(line);
+  if (file) log.info(`plan document: ${file}`);
+  const runbook = flow.runbook(new AwsGateway({ mode: 'plan', clients, log, waits }));
 
   for (const line of planText(runbook)) out(line);
   out('');
-  out(`AWS calls, in order (${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = changes something, sent only with --execute):`);
-  for (const line of awsCallLines(calls)) out(line);
-  if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
-  out('');
-  out(sqlHeading);
-  for (const line of sql) out(line);
+  out(`${fromSteps ? 'Calls, in order, recorded from the steps themselves' : 'AWS calls, in order'} (${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = changes something, sent only with --execute${fromSteps ? '; SQL is never sent in a dry run' : ''}):`);
+  for (const line of planCallLines(document)) out(line);
+  for (const note of document.notes) out(note);
+  if (document.runtimeValues.length > 0) out(`Known only at run time: ${document.runtimeValues.map((name) => `<${name}>`).join(', ')}.`);
   out('');
   for (const line of tlsPlanLines(resolved.aws)) out(line);
   out('');

@@ -6,6 +6,7 @@ import { Journal, newRunId, statusFromJournal } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
 import { withKillPoint } from './kill-point';
+import { runInStep } from './current-step';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
 export type StepStatus = 'done' | 'skipped' | 'checked' | 'planned' | 'failed' | 'aborted' | 'not-run';
@@ -197,10 +198,14 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       currentStep = step.id;
       log.info(`${step.id}: ${step.describe(facts)[0] ?? ''}`);
       try {
-        if (step.precondition) await step.precondition(context);
-        const learned = (await step.apply(context)) ?? {};
-        Object.assign(facts, learned);
-        if (step.verify) await step.verify(context);
+        // The engine owns the current step: AWS calls and SQL made inside are labelled with it.
+        const learned = await runInStep(step.id, async () => {
+          if (step.precondition) await step.precondition(context);
+          const stepFacts = (await step.apply(context)) ?? {};
+          Object.assign(facts, stepFacts);
+          if (step.verify) await step.verify(context);
+          return stepFacts;
+        });
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         stepResult.status = step.kind === 'check' && options.dryRun ? 'checked' : 'done';
         journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });

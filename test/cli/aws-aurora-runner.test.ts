@@ -53,7 +53,7 @@ describe('offline plan (--offline)', () => {
     expect(text).toMatch(/CHANGE rds\.RestoreDBClusterFromSnapshot \{"DBClusterIdentifier":"catalog-encrypted","SnapshotIdentifier":"catalog-cutover-<run-id>",.*"KmsKeyId":"arn:aws:kms:eu-west-1:111111111111:key\/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"/);
     expect(text).toMatch(/CHANGE rds\.CreateDBInstance \{"DBInstanceIdentifier":"catalog-encrypted-writer","DBClusterIdentifier":"catalog-encrypted"/);
     expect(text).toMatch(/wait {3}rds\.DescribeEvents .*Binlog position from crash recovery is <file> <position>/);
-    expect(text).toContain("CALL mysql.rds_set_external_source('<catalog.Endpoint>', 3306, 'cutover_repl', '***', '<startBinlogFile>', <startBinlogPosition>, 1)");
+    expect(text).toContain("CALL mysql.rds_set_external_source('<source endpoint address>', 3306, 'cutover_repl', '***', '<start binlog file from the crash-recovery event>', <start binlog position from the crash-recovery event>, 1)");
     expect(text).toContain('CALL mysql.rds_reset_external_source');
     expect(text).toContain(`CHANGE rds.ModifyDBCluster {"DBClusterIdentifier":"catalog","VpcSecurityGroupIds":["${FENCE_SG}"],"ApplyImmediately":true}`);
     expect(text).toMatch(/CHANGE route53\.ChangeResourceRecordSets .*"Name":"catalog-db\.prod\.internal\.example\.com","Type":"CNAME","TTL":15,"ResourceRecords":\[\{"Value":"<catalog-encrypted\.Endpoint>"\}\]/);

@@ -53,7 +53,10 @@ describe('offline plan (--offline)', () => {
     expect(text).toMatch(/CHANGE rds\.CreateDBSnapshot /);
     expect(text).toMatch(/CHANGE rds\.CopyDBSnapshot .*"KmsKeyId":"arn:aws:kms:eu-west-1:111111111111:key\/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"/);
     expect(text).toMatch(/CHANGE rds\.RestoreDBInstanceFromDBSnapshot \{"DBInstanceIdentifier":"orders-encrypted","DBSnapshotIdentifier":"orders-cutover-seed"/);
-    expect(text).toMatch(/CALL mysql\.rds_set_external_master\('<orders\.Endpoint\.Address>', 3306, 'cutover_repl', '\*\*\*', '<startBinlogFile>', <startBinlogPosition>, 1\)/);
+    // Recorded from the step itself: the values only the run knows are named, and the password is masked.
+    expect(text).toContain("CHANGE target: CALL mysql.rds_set_external_master('<source endpoint address>', 3306, 'cutover_repl', '***', '<executed binlog file>', <executed binlog position>, 1)");
+    // The statement the hand-kept SQL list used to omit (issue 10): the flow resets the password of an existing account.
+    expect(text).toContain("CHANGE source: ALTER USER 'cutover_repl'@'10.10.0.0/255.255.0.0' IDENTIFIED BY '***'");
     expect(text).toMatch(/CHANGE route53\.ChangeResourceRecordSets \{"HostedZoneId":"Z0123456789PRODZONE01".*"Action":"UPSERT".*"Name":"orders-db\.prod\.internal\.example\.com","Type":"CNAME","TTL":15/);
     expect(text).toMatch(/CHANGE rds\.ModifyDBInstance \{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\["sg-0f3e2d1c0b0a09081"\],"ApplyImmediately":true\}/);
     expect(text).not.toMatch(/<storageKeyArn>|<fenceSecurityGroupId>|<dnsRecordName>/);

@@ -8,6 +8,7 @@ export type { Connection } from 'mysql2/promise';
 
 /** Open an administrator connection. Errors never carry the password (mysql2 does not echo it). */
 export async function connect(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string; multipleStatements?: boolean } = {}): Promise<Connection> {
+  if (endpoint.recorder) return endpoint.recorder.connection(endpoint.name) as Connection;
   return mysql.createConnection({
     host: endpoint.host,
     port: endpoint.port,

@@ -1,6 +1,8 @@
 import type { Logger } from '../../util/log';
 import { redact } from '../../util/secrets';
 import { nowMs, sleep } from '../../util/time';
+import { currentStepId } from '../../runbook/current-step';
+import type { PlanTimeline } from '../../runbook/plan-recording';
 import { isReadOnlyCommand, type AwsClients, type AwsService } from './clients';
 
 /** One AWS call as the plan shows it and the log records it. */
@@ -91,6 +93,8 @@ export class AwsGateway {
       clients?: AwsClients;
       log: Logger;
       waits: WaitSettings;
+      /** Plan mode: every call also goes to this timeline, in order with the SQL (the dry-run plan). */
+      timeline?: PlanTimeline;
     },
   ) {
     if (options.mode === 'live' && !options.clients) throw new Error('AwsGateway: live mode needs clients');
@@ -167,8 +171,11 @@ export class AwsGateway {
     }
   }
 
-  private record(call: RecordedCall): void {
+  private record(labelled: RecordedCall): void {
+    // The engine's current step labels the call: the plan shows the step that really made it.
+    const call = { ...labelled, step: currentStepId() ?? labelled.step };
     this.calls.push(call);
+    this.options.timeline?.call({ step: call.step, channel: 'aws', on: call.service, operation: call.command, input: call.input, effect: call.kind === 'write' ? 'change' : call.kind, note: call.note });
     if (call.kind === 'read') this.options.log.debug(`aws ${formatCall(call)}`);
   }
 

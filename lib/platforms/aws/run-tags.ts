@@ -1,4 +1,5 @@
 import type { Tag } from '@aws-sdk/client-rds';
+import { LOCK_TAG } from './run-lock';
 
 /** Run id shown in plans, where no run exists yet. */
 export const PLANNED_RUN_ID = '<run-id>';
@@ -20,9 +21,12 @@ export function runTags(tags: Record<string, string>, runId: string): Tag[] {
   return [...Object.entries(tags).map(([Key, Value]) => ({ Key, Value })), { Key: RUN_ID_TAG, Value: runId }];
 }
 
-/** The source's own tags (not AWS-reserved ones, not another run's id), then the run's. */
+/**
+ * The source's own tags (not AWS-reserved ones, not another run's id, not the run lock this run
+ * put on the source: a restored target would otherwise carry the lock for good), then the run's.
+ */
 export function carriedTags(sourceTags: Tag[], runTagList: Tag[]): Tag[] {
-  return [...sourceTags.filter((t) => !t.Key?.startsWith('aws:') && t.Key !== RUN_ID_TAG && !runTagList.some((r) => r.Key === t.Key)), ...runTagList];
+  return [...sourceTags.filter((t) => !t.Key?.startsWith('aws:') && t.Key !== RUN_ID_TAG && t.Key !== LOCK_TAG && !runTagList.some((r) => r.Key === t.Key)), ...runTagList];
 }
 
 /** A resource name scoped to the run (so a resumed run finds it again); the planned run id stays readable. */

@@ -1,0 +1,318 @@
+import { readFileSync } from 'node:fs';
+import { redact, redactValue } from '../util/secrets';
+import type { PlanCall, PlanEntry, RecordedPlan } from '../runbook/plan-recording';
+
+/**
+ * The recorded plan as a document for review (issue 15): every step with the calls it made,
+ * the point of no return at the exact call, the rollback at each stage, and the expected
+ * downtime broken down. Built only from what the steps recorded (recordPlan) plus the
+ * environment's timeouts and, if given, a rehearsal report's measured figures.
+ */
+
+export { PLAN_FORMATS, type PlanFormat } from './formats';
+
+export interface DocumentCall {
+  /** 1-based position in the whole run. */
+  number: number;
+  channel: 'aws' | 'sql';
+  on: string;
+  operation: string;
+  input?: object;
+  effect: PlanCall['effect'];
+  note?: string;
+  forEach?: string;
+}
+
+export interface DocumentStep {
+  number: number;
+  id: string;
+  kind: 'check' | 'action';
+  describe: string[];
+  hookBefore?: string;
+  hookAfter?: string;
+  status: 'recorded' | 'failed' | 'not-reached';
+  error?: string;
+  calls: DocumentCall[];
+  /** Sub-phases the step journals, in order (the switch: freezing, frozen, …). */
+  phases: string[];
+}
+
+export interface PointOfNoReturn {
+  step: string;
+  /** The call after which the run only goes forward. */
+  call: DocumentCall;
+  why: string;
+}
+
+export interface RollbackStage {
+  stage: string;
+  /** Steps this stage covers. */
+  steps: string[];
+  whatHappens: string;
+  operatorRuns: string[];
+}
+
+export interface DowntimePhase {
+  phase: string;
+  /** What bounds it on AWS, from the configuration or the recorded calls. */
+  expected: string;
+  /** The rehearsal's measured figure, where a report was given. */
+  rehearsalMs?: number | null;
+}
+
+export interface PlanDocument {
+  flow: string;
+  environment: string;
+  summary: string[];
+  steps: DocumentStep[];
+  pointOfNoReturn?: PointOfNoReturn;
+  rollback: RollbackStage[];
+  downtime: { phases: DowntimePhase[]; budgetMs: number; rehearsal?: { file: string; writeUnavailableMs?: number | null; switchDurationMs?: number | null; lagAtSwitchMs?: number | null } };
+  runtimeValues: string[];
+  stoppedAt?: string;
+  notes: string[];
+}
+
+export interface DocumentSettings {
+  environment: string;
+  switchTimeoutMs: number;
+  lagThresholdMs: number;
+  /** The command prefix shown for follow-up commands. */
+  command: string;
+  /** A rehearsal report (report.json) whose measured switch figures go next to the expectations. */
+  rehearsalReport?: string;
+  notes?: string[];
+}
+
+/** The run's sub-phase whose recording means traffic moved (MySQL: switchPhase endpoint-moved; PostgreSQL: endpointMovedAt). */
+function movesTraffic(facts: Record<string, unknown>): boolean {
+  return facts.switchPhase === 'endpoint-moved' || 'endpointMovedAt' in facts;
+}
+
+export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings): PlanDocument {
+  const calls: Array<DocumentCall & { step: string }> = [];
+  const phasesByStep = new Map<string, string[]>();
+  let pointOfNoReturn: PointOfNoReturn | undefined;
+  plan.entries.forEach((entry: PlanEntry) => {
+    if (entry.type === 'call') {
+      calls.push({ number: calls.length + 1, step: entry.step, channel: entry.channel, on: entry.on, operation: entry.operation, ...(entry.input ? { input: redactValue(entry.input) } : {}), effect: entry.effect, ...(entry.note ? { note: entry.note } : {}), ...(entry.forEach ? { forEach: entry.forEach } : {}) });
+      return;
+    }
+    const phase = typeof entry.facts.switchPhase === 'string' ? entry.facts.switchPhase : Object.keys(entry.facts).find((key) => /At$/.test(key));
+    if (phase) phasesByStep.set(entry.step, [...(phasesByStep.get(entry.step) ?? []), phase]);
+    if (!pointOfNoReturn && movesTraffic(entry.facts)) {
+      // The last change before the flow journaled "traffic moved" is the call that moved it.
+      const last = [...calls].reverse().find((call) => call.effect === 'change' && call.step === entry.step);
+      if (last) {
+        const { step, ...call } = last;
+        pointOfNoReturn = { step, call, why: 'From this call on traffic goes to the target: the flow never reopens the old source after it (a failure only goes forward: --resume finishes the switch).' };
+      }
+    }
+  });
+  const steps: DocumentStep[] = plan.steps.map((step, index) => ({
+    number: index + 1,
+    id: step.id,
+    kind: step.kind,
+    describe: step.describe,
+    ...(step.hookBefore ? { hookBefore: step.hookBefore } : {}),
+    ...(step.hookAfter ? { hookAfter: step.hookAfter } : {}),
+    status: step.status,
+    ...(step.error ? { error: step.error } : {}),
+    calls: calls.filter((call) => call.step === step.id).map(({ step: _step, ...call }) => call),
+    phases: phasesByStep.get(step.id) ?? [],
+  }));
+  return redactValue({
+    flow: plan.flow,
+    environment: settings.environment,
+    summary: plan.summary,
+    steps,
+    ...(pointOfNoReturn ? { pointOfNoReturn } : {}),
+    rollback: rollbackStages(steps, pointOfNoReturn, settings),
+    downtime: downtime(calls, settings),
+    runtimeValues: plan.runtimeValues,
+    ...(plan.stoppedAt ? { stoppedAt: plan.stoppedAt } : {}),
+    notes: settings.notes ?? [],
+  });
+}
+
+/** What a change call leaves behind, and how to remove it by hand. */
+function leftBehind(call: DocumentCall): string | undefined {
+  const input = (call.input ?? {}) as Record<string, unknown>;
+  if (call.channel === 'sql') {
+    const user = /^CREATE USER IF NOT EXISTS (\S+)/i.exec(call.operation)?.[1];
+    return user ? `on the ${call.on}: DROP USER IF EXISTS ${user}` : undefined;
+  }
+  switch (call.operation) {
+    case 'CreateDBInstanceReadReplica':
+    case 'RestoreDBInstanceFromDBSnapshot':
+    case 'CreateDBInstance':
+      return `aws rds delete-db-instance --db-instance-identifier ${String(input.DBInstanceIdentifier)} --skip-final-snapshot`;
+    case 'CreateDBSnapshot':
+      return `aws rds delete-db-snapshot --db-snapshot-identifier ${String(input.DBSnapshotIdentifier)}`;
+    case 'CopyDBSnapshot':
+      return `aws rds delete-db-snapshot --db-snapshot-identifier ${String(input.TargetDBSnapshotIdentifier)}`;
+    case 'CreateDBClusterSnapshot':
+      return `aws rds delete-db-cluster-snapshot --db-cluster-snapshot-identifier ${String(input.DBClusterSnapshotIdentifier)}`;
+    case 'CopyDBClusterSnapshot':
+      return `aws rds delete-db-cluster-snapshot --db-cluster-snapshot-identifier ${String(input.TargetDBClusterSnapshotIdentifier)}`;
+    case 'RestoreDBClusterFromSnapshot':
+      return `aws rds delete-db-cluster --db-cluster-identifier ${String(input.DBClusterIdentifier)} --skip-final-snapshot (after deleting its instances)`;
+    default:
+      return undefined;
+  }
+}
+
+function rollbackStages(steps: DocumentStep[], ponr: PointOfNoReturn | undefined, settings: DocumentSettings): RollbackStage[] {
+  const switchIndex = steps.findIndex((step) => step.id === ponr?.step);
+  const before = switchIndex < 0 ? steps : steps.slice(0, switchIndex);
+  const after = switchIndex < 0 ? [] : steps.slice(switchIndex + 1);
+  const created = before.flatMap((step) => step.calls.filter((call) => call.effect === 'change').map(leftBehind).filter((line): line is string => line !== undefined));
+  const status = `${settings.command} status RUN_ID --env ${settings.environment}`;
+  const stages: RollbackStage[] = [
+    {
+      stage: 'before the switch',
+      steps: before.map((step) => step.id),
+      whatHappens: 'The source takes writes the whole time and traffic never moves. A failure or Ctrl-C stops the run at a step boundary (journaled, resumable); nothing on the source changes except the replication account.',
+      operatorRuns: [status, `${settings.command} --env ${settings.environment} --execute --resume RUN_ID   (go on after fixing the cause)`, 'or abandon the move and delete what the run created:', ...created.map((line) => `  ${line}`)],
+    },
+  ];
+  if (ponr) {
+    stages.push({
+      stage: `inside ${ponr.step}, before the point of no return (call ${ponr.call.number})`,
+      steps: [ponr.step],
+      whatHappens: `Automatic: the switch aborts within --switch-timeout ${settings.switchTimeoutMs} ms, the target steps back (read-only again, replicating), the source is reopened for writes and traffic never moved (exit 3).`,
+      operatorRuns: [status, `then --resume RUN_ID to switch again, or abandon as above`],
+    });
+    stages.push({
+      stage: `after the point of no return (call ${ponr.call.number})`,
+      steps: [ponr.step, ...after.map((step) => step.id)],
+      whatHappens: 'Traffic is on the target; the old source stays frozen (app accounts locked). The tool only goes forward from here: a failure or kill is finished by --resume (it reads the endpoint and both servers first).',
+      operatorRuns: [status, `${settings.command} --env ${settings.environment} --execute --resume RUN_ID`, 'switch-back (replicating the new side into the old one) is not built for this flow yet: going back means a new cutover in the other direction.'],
+    });
+  }
+  return stages;
+}
+
+interface RehearsalFigures {
+  writeUnavailableMs?: number | null;
+  switchDurationMs?: number | null;
+  lagAtSwitchMs?: number | null;
+  facts?: { switchPhasesMs?: Record<string, number> };
+}
+
+function readRehearsal(file: string): RehearsalFigures {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as RehearsalFigures;
+  } catch (error) {
+    throw new Error(`--rehearsal-report ${file}: cannot read it as a report.json (${(error as Error).message.split('\n')[0]}); give the report.json a rehearsal wrote (npm run rehearse -- --report FILE)`);
+  }
+}
+
+function downtime(calls: DocumentCall[], settings: DocumentSettings): PlanDocument['downtime'] {
+  const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport) : undefined;
+  const measured = rehearsal?.facts?.switchPhasesMs ?? {};
+  const dns = calls.find((call) => call.operation === 'ChangeResourceRecordSets');
+  const ttl = (dns?.input as { ChangeBatch?: { Changes?: Array<{ ResourceRecordSet?: { TTL?: number } }> } } | undefined)?.ChangeBatch?.Changes?.[0]?.ResourceRecordSet?.TTL;
+  const proxy = calls.find((call) => /ProxyTargets$/.test(call.operation));
+  const recycle = calls.filter((call) => call.operation === 'UpdateService');
+  const recycleWait = calls.find((call) => call.effect === 'wait' && call.operation === 'DescribeServices');
+  const phases: DowntimePhase[] = [
+    { phase: 'freeze (app accounts locked, their sessions killed, final binlog position read)', expected: 'a few statements; bounded by --switch-timeout', rehearsalMs: measured.freeze ?? null },
+    { phase: 'caught-up (target executes up to the final position)', expected: `about the lag at the gate: at most --lag-threshold ${settings.lagThresholdMs} ms when the switch starts; abort past --switch-timeout ${settings.switchTimeoutMs} ms`, rehearsalMs: measured.targetCatchUp ?? null },
+    { phase: 'promote (replication stopped on the target, app accounts unlocked)', expected: 'a few statements', rehearsalMs: measured.promoteTarget ?? null },
+    {
+      phase: 'endpoint moved',
+      expected: dns
+        ? `one Route 53 call; clients resolve the new address only after their cached answer expires: TTL ${ttl ?? '?'} s plus client-side DNS caches (JVM, pools)`
+        : proxy
+          ? 'the proxy target swap (deregister + register); clients of the proxy keep their connections'
+          : 'the platform\'s switch call',
+      rehearsalMs: measured.switchEndpoint ?? null,
+    },
+    {
+      phase: 'reopened (writes accepted on the target through the endpoint)',
+      expected: recycle.length > 0 ? `ECS ${recycle.length} service(s) redeployed (forceNewDeployment) so no pool keeps the old address${recycleWait?.note ? `; ${recycleWait.note}` : ''}` : 'clients reconnect through the endpoint',
+      rehearsalMs: null,
+    },
+  ];
+  return {
+    phases,
+    budgetMs: settings.switchTimeoutMs,
+    ...(rehearsal && settings.rehearsalReport ? { rehearsal: { file: settings.rehearsalReport, writeUnavailableMs: rehearsal.writeUnavailableMs ?? null, switchDurationMs: rehearsal.switchDurationMs ?? null, lagAtSwitchMs: rehearsal.lagAtSwitchMs ?? null } } : {}),
+  };
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+function mark(call: DocumentCall): string {
+  return call.effect === 'change' ? 'CHANGE' : call.effect === 'wait' ? 'wait  ' : call.effect === 'session' ? 'session' : 'read  ';
+}
+
+export function callText(call: DocumentCall): string {
+  const body = call.channel === 'aws' ? `${call.on}.${call.operation} ${call.input ? JSON.stringify(call.input) : '{}'}` : `${call.on}: ${call.operation.replace(/\s+/g, ' ')}`;
+  const extra = [call.note ? `— ${call.note}` : '', call.forEach ? `— for each ${call.forEach}` : ''].filter(Boolean).join(' ');
+  return redact(`${body}${extra ? `  ${extra}` : ''}`);
+}
+
+const PONR_LINE = 'POINT OF NO RETURN';
+
+/** The calls of the plan as text lines, grouped by step, the point of no return marked at its call. */
+export function planCallLines(document: PlanDocument): string[] {
+  const lines: string[] = [];
+  for (const step of document.steps) {
+    if (step.calls.length === 0) continue;
+    lines.push(`  ${step.id}`);
+    for (const call of step.calls) {
+      lines.push(`    ${String(call.number).padStart(2)}. ${mark(call).padEnd(6)} ${callText(call)}`);
+      if (document.pointOfNoReturn?.call.number === call.number) lines.push(`        ^^^ ${PONR_LINE}: ${document.pointOfNoReturn.why}`);
+    }
+  }
+  if (document.stoppedAt) lines.push(`  (the list stops here: ${document.stoppedAt})`);
+  return lines;
+}
+
+export function renderMarkdown(document: PlanDocument): string {
+  const out: string[] = [];
+  out.push(`# Cutover plan: ${document.flow} on ${document.environment}`, '');
+  for (const line of document.summary) out.push(`- ${line}`);
+  out.push('', 'Recorded from the steps themselves: the same code `--execute` runs, against clients that record instead of sending. `CHANGE` = changes something (sent only with `--execute`).', '');
+  if (document.pointOfNoReturn) out.push(`**Point of no return:** call ${document.pointOfNoReturn.call.number} in \`${document.pointOfNoReturn.step}\`: \`${callText(document.pointOfNoReturn.call)}\`.`, '');
+  if (document.stoppedAt) out.push(`> The recording stopped at ${document.stoppedAt}`, '');
+  out.push('## Steps', '');
+  for (const step of document.steps) {
+    if (step.hookBefore) out.push(`_hook ${step.hookBefore}_`, '');
+    out.push(`### ${step.number}. \`${step.id}\` (${step.kind}${step.status === 'recorded' ? '' : `, ${step.status}`})`, '');
+    for (const line of step.describe) out.push(`> ${line}`);
+    out.push('');
+    if (step.phases.length > 0) out.push(`Sub-phases journaled: ${step.phases.map((p) => `\`${p}\``).join(' → ')}`, '');
+    if (step.calls.length > 0) {
+      out.push('| # | effect | call |', '| --- | --- | --- |');
+      for (const call of step.calls) {
+        out.push(`| ${call.number} | ${call.effect} | \`${callText(call).replace(/\|/g, '\\|').replace(/`/g, "'")}\` |`);
+        if (document.pointOfNoReturn?.call.number === call.number) out.push(`| | **${PONR_LINE}** | ${document.pointOfNoReturn.why} |`);
+      }
+      out.push('');
+    }
+    if (step.error) out.push(`**Stopped here:** ${step.error}`, '');
+    if (step.hookAfter) out.push(`_hook ${step.hookAfter}_`, '');
+  }
+  out.push('## Rollback', '');
+  for (const stage of document.rollback) {
+    out.push(`### ${stage.stage}`, '', stage.whatHappens, '', `Steps: ${stage.steps.map((s) => `\`${s}\``).join(', ')}`, '', '```sh', ...stage.operatorRuns, '```', '');
+  }
+  out.push('## Expected downtime', '', `Budget: --switch-timeout ${document.downtime.budgetMs} ms from the freeze to the endpoint moved (past it: abort, source reopened).`, '');
+  out.push('| phase | expected on AWS | rehearsal (ms) |', '| --- | --- | --- |');
+  for (const phase of document.downtime.phases) out.push(`| ${phase.phase} | ${phase.expected} | ${phase.rehearsalMs ?? '—'} |`);
+  out.push('');
+  if (document.downtime.rehearsal) {
+    const r = document.downtime.rehearsal;
+    out.push(`Rehearsal ${r.file}: write unavailability ${r.writeUnavailableMs ?? '?'} ms, switch ${r.switchDurationMs ?? '?'} ms, lag at switch ${r.lagAtSwitchMs ?? '?'} ms (local servers: AWS adds the endpoint's DNS TTL and client caches).`, '');
+  } else out.push('No rehearsal report given (--rehearsal-report FILE adds its measured figures).', '');
+  if (document.runtimeValues.length > 0) out.push('## Values known only at run time', '', ...document.runtimeValues.map((name) => `- \`<${name}>\``), '');
+  if (document.notes.length > 0) out.push('## Notes', '', ...document.notes.map((note) => `- ${note}`), '');
+  return redact(out.join('\n'));
+}
+
+export function renderJson(document: PlanDocument): string {
+  return redact(JSON.stringify(document, null, 2));
+}

@@ -1,0 +1,124 @@
+/**
+ * The plan as a document for review (issue 15): `--plan-format markdown|json` on the example
+ * AWS environment, offline. What a reviewer relies on: every step with its calls, the point of
+ * no return at the exact call and after the last reversible change, a rollback for each stage,
+ * the downtime broken down (with a rehearsal's measured figures when given), and no secret.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
+import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
+import { runAws } from '../../lib/cli/aws';
+import type { PlanDocument } from '../../lib/plan/plan-document';
+import { OUTPUTS_FIXTURE, recordingLogger } from '../platforms/aws/helpers';
+
+const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-plan-doc-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const REHEARSAL_REPORT = join(__dirname, '../report-page/fixtures/mysql-rehearsal-report.json');
+/** What generatePassword() makes (util/secrets.ts): 'Cx' + 24 base64url characters. */
+const GENERATED_PASSWORD = /Cx[A-Za-z0-9_-]{24}/;
+
+function prod(): CutoverEnvironment {
+  const environment = loadEnvironment('prod');
+  return { ...environment, aws: { ...environment.aws!, outputsFile: OUTPUTS_FIXTURE } };
+}
+
+async function plan(extra: string[], environment = prod()) {
+  const out: string[] = [];
+  const log = recordingLogger();
+  const code = await runAws({ environment, args: parseCutoverArgs(['--env', environment.name, '--offline', ...extra]), stateDir: mkdtempSync(join(scratch, 'state-')), log, out: (line) => out.push(line) }, {
+    createClients: () => {
+      throw new Error('offline: no client');
+    },
+  });
+  return { code, out, log };
+}
+
+describe('--plan-format json', () => {
+  let document: PlanDocument;
+  let text: string;
+  beforeAll(async () => {
+    const file = join(scratch, 'plan.json');
+    const { code } = await plan(['--plan-format', 'json', '--plan-out', file, '--rehearsal-report', REHEARSAL_REPORT]);
+    expect(code).toBe(EXIT.ok);
+    text = readFileSync(file, 'utf8');
+    document = JSON.parse(text) as PlanDocument;
+  });
+
+  test('every runbook step is there in order, each with the calls it made; nothing stopped the recording', () => {
+    expect(document.steps.map((step) => step.id)).toEqual([
+      'aws.preflight', 'mysql.preflight', 'mysql.replica.create', 'mysql.replica.catch-up', 'mysql.replica.stop', 'mysql.target.clone',
+      'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.replica.remove',
+    ]);
+    expect(document.stoppedAt).toBeUndefined();
+    const numbers = document.steps.flatMap((step) => step.calls.map((call) => call.number));
+    expect(numbers).toEqual(numbers.map((_, index) => index + 1));
+    expect(document.steps.find((s) => s.id === 'mysql.switch')!.phases).toEqual(['freezing', 'frozen', 'caught-up', 'promoted', 'endpoint-moved', 'recycled']);
+  });
+
+  test('the point of no return is the Route 53 change inside mysql.switch: after the last change the abort path undoes (the target\'s promotion), before the fence', () => {
+    const ponr = document.pointOfNoReturn!;
+    expect(ponr.step).toBe('mysql.switch');
+    expect(`${ponr.call.on}.${ponr.call.operation}`).toBe('route53.ChangeResourceRecordSets');
+    const changes = document.steps.flatMap((step) => step.calls.filter((call) => call.effect === 'change').map((call) => ({ step: step.id, ...call })));
+    // Reversible: everything before the switch, and the freeze/promote statements inside it.
+    const lastReversible = changes.filter((call) => call.number < ponr.call.number).at(-1)!;
+    expect(lastReversible).toMatchObject({ step: 'mysql.switch', on: 'target', operation: "ALTER USER 'orders_app'@'<host of orders_app>' ACCOUNT UNLOCK" });
+    const fence = changes.find((call) => call.operation === 'ModifyDBInstance')!;
+    expect(ponr.call.number).toBeGreaterThan(lastReversible.number);
+    expect(ponr.call.number).toBeLessThan(fence.number);
+  });
+
+  test('a rollback for each stage: before the switch (what to delete), inside it before the point (automatic reopen), after it (forward only)', () => {
+    expect(document.rollback.map((stage) => stage.stage)).toEqual(['before the switch', expect.stringMatching(/^inside mysql\.switch, before the point of no return/), expect.stringMatching(/^after the point of no return/)]);
+    const before = document.rollback[0];
+    expect(before.steps).not.toContain('mysql.switch');
+    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-instance --db-instance-identifier orders-cutover-replica --skip-final-snapshot');
+    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-snapshot --db-snapshot-identifier orders-cutover-seed');
+    expect(before.operatorRuns.join('\n')).toContain("DROP USER IF EXISTS 'cutover_repl'@'10.10.0.0/255.255.0.0'");
+    expect(document.rollback[2].operatorRuns.join('\n')).toContain('--execute --resume RUN_ID');
+  });
+
+  test('the downtime is broken down freeze → caught-up → promote → endpoint moved → reopened, from config and the rehearsal\'s figures', () => {
+    expect(document.downtime.phases.map((phase) => phase.phase.split(' (')[0])).toEqual(['freeze', 'caught-up', 'promote', 'endpoint moved', 'reopened']);
+    expect(document.downtime.budgetMs).toBe(10000);
+    expect(document.downtime.phases[1].expected).toContain('--lag-threshold 1000 ms');
+    expect(document.downtime.phases[3].expected).toContain('TTL 15 s');
+    expect(document.downtime.phases.map((phase) => phase.rehearsalMs)).toEqual([31.2, 11.2, 57.3, 1.7, null]);
+    expect(document.downtime.rehearsal).toMatchObject({ writeUnavailableMs: 337, switchDurationMs: 101.3 });
+  });
+
+  test('no secret: the replication password the flow generates is masked', () => {
+    expect(text).toContain("IDENTIFIED BY '***'");
+    expect(text).not.toMatch(GENERATED_PASSWORD);
+  });
+});
+
+describe('--plan-format markdown', () => {
+  test('on stdout the document alone: steps, the point of no return row right after its call, rollback and downtime sections, no secret', async () => {
+    const { code, out, log } = await plan(['--plan-format', 'md']);
+    expect(code).toBe(EXIT.ok);
+    const markdown = out.join('\n');
+    expect(markdown.split('\n')[0]).toBe('# Cutover plan: mysql.encrypt on prod');
+    expect(markdown).not.toContain('Dry run (--offline)'); // the rest went to the log
+    expect(log.lines.join('\n')).toContain('Dry run (--offline)');
+    const lines = markdown.split('\n');
+    const ponrRow = lines.findIndex((line) => line.includes('**POINT OF NO RETURN**'));
+    expect(lines[ponrRow - 1]).toMatch(/^\| \d+ \| change \| `route53\.ChangeResourceRecordSets /);
+    for (const heading of ['## Steps', '### 9. `mysql.switch` (action)', '## Rollback', '### before the switch', '## Expected downtime', '## Values known only at run time']) expect(lines).toContain(heading);
+    expect(lines.indexOf('## Rollback')).toBeGreaterThan(ponrRow);
+    expect(markdown).toContain('No rehearsal report given');
+    expect(markdown).not.toMatch(GENERATED_PASSWORD);
+  });
+
+  test('bad plan flags are usage errors before anything starts', () => {
+    expect(() => parseCutoverArgs(['--env', 'prod', '--plan-format', 'html'])).toThrow(UsageError);
+    expect(() => parseCutoverArgs(['--env', 'prod', '--plan-format', 'html'])).toThrow(/--plan-format html is unknown: expected one of text, markdown, json/);
+    expect(() => parseCutoverArgs(['--env', 'prod', '--plan-out', 'x.md'])).toThrow(/add --plan-format markdown/);
+  });
+
+  test('a rehearsal report that cannot be read is named with the fix', async () => {
+    await expect(plan(['--plan-format', 'json', '--rehearsal-report', join(scratch, 'missing.json')])).rejects.toThrow(/--rehearsal-report .*missing\.json: cannot read it as a report\.json/);
+  });
+});
