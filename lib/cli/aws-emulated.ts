@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { loadEnvironment } from '../../config/cutover';
-import { emulatedClients, MotoMissing, rehearseAwsEmulated } from '../rehearsal/aws-emulated/rehearse';
+import { emulatedClients, EMULATED_ENVIRONMENTS, MotoMissing, rehearseAwsEmulated } from '../rehearsal/aws-emulated/rehearse';
 import { UsageError, type CutoverArgs } from './args';
 import { checkEmulatedArgs, rehearsalLoad } from './settings';
 import { runAws } from './aws';
@@ -8,7 +8,8 @@ import type { Logger } from '../util/log';
 
 /**
  * `--env aws-emulated --execute` (npm run rehearse -- --env aws-emulated): the RDS MySQL flow
- * through the AWS code path against moto, with local servers as the data plane.
+ * through the AWS code path against moto, with local servers as the data plane;
+ * `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster.
  */
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
@@ -22,6 +23,7 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
       out,
       load: rehearsalLoad(local, args),
       reportFile: args.report ? resolve(args.report) : undefined,
+      source: EMULATED_ENVIRONMENTS[args.env ?? 'aws-emulated'],
       runAws: (environment) =>
         runAws(
           { environment, args: { ...args, env: environment.name }, stateDir, log, out },

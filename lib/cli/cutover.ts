@@ -3,7 +3,7 @@ import { createLogger } from '../util/log';
 import { redact } from '../util/secrets';
 import { RunLockHeld } from '../runbook/lock';
 import { EXIT, USAGE, UsageError, parseCutoverArgs, type CutoverArgs } from './args';
-import { checkEmulatedArgs, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, type CliIo, type FlowRunnerInput } from './settings';
+import { checkEmulatedArgs, EMULATED_ENVIRONMENT_NAMES, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, type CliIo, type FlowRunnerInput } from './settings';
 import { printStatus } from './status';
 import { nodeVersionWarning } from './node-version';
 
@@ -53,7 +53,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     return EXIT.ok;
   }
   try {
-    if (args.env === 'aws-emulated' && args.command === 'run') {
+    if ((EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(args.env ?? '') && args.command === 'run') {
       checkEmulatedArgs(args);
       return await (require('./aws-emulated') as typeof import('./aws-emulated')).rehearseEmulatedAws(args, log, out);
     }

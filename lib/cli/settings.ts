@@ -156,12 +156,16 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   }
 }
 
-/** `--env aws-emulated` is no config file: its rules are checked here, before the emulator is loaded. */
+/** `--env aws-emulated` (RDS MySQL) and `--env aws-emulated-aurora` (Aurora MySQL 3) are no config files. */
+export const EMULATED_ENVIRONMENT_NAMES = ['aws-emulated', 'aws-emulated-aurora'] as const;
+
+/** The emulated environments' rules, checked before the emulator is loaded. */
 export function checkEmulatedArgs(args: CutoverArgs): void {
-  if (!args.execute) throw new UsageError('--env aws-emulated starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env aws-emulated)');
-  if (args.engine === 'postgres') throw new UsageError('--env aws-emulated runs the RDS MySQL flow only so far; PostgreSQL on the emulator is not built yet (use --env local --engine postgres)');
+  const name = args.env ?? 'aws-emulated';
+  if (!args.execute) throw new UsageError(`--env ${name} starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env ${name})`);
+  if (args.engine === 'postgres') throw new UsageError(`--env ${name} runs the MySQL flows only so far (RDS MySQL: aws-emulated, Aurora MySQL 3: aws-emulated-aurora); PostgreSQL on the emulator is not built yet (use --env local --engine postgres)`);
   if (args.resume || args.offline || args.fault || args.loadCommand || args.methodGiven) {
-    throw new UsageError('--env aws-emulated takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method or --load-command');
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method or --load-command`);
   }
 }
 

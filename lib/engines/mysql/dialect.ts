@@ -87,7 +87,12 @@ export function dialectFor(version: string, options: { rdsProcedures?: boolean }
   const major = Number(match[1]);
   const minor = Number(match[2]);
   if (major === 5 && minor === 7) return new Mysql57Dialect(rds);
-  if (major === 8 && minor < 4) return new Mysql80Dialect(rds);
+  if (major === 8 && minor < 4) {
+    // SOURCE_POS_WAIT exists from 8.0.26; Aurora MySQL 3.01/3.02 report 8.0.23 (numeric patch only:
+    // `8.0.mysql_aurora.3.05.2` is an engine version, not a server's VERSION()).
+    const patch = /^8\.0\.(\d+)/.exec(version);
+    return new Mysql80Dialect(rds, patch !== null && minor === 0 && Number(patch[1]) < 26);
+  }
   if ((major === 8 && minor >= 4) || major >= 9) return new Mysql84Dialect(rds);
   throw new Error(`MySQL ${major}.${minor} is not supported (need MySQL 5.7, 8.0, 8.4 or MariaDB 10.x/11.x)`);
 }
@@ -210,6 +215,13 @@ class Mysql57Dialect extends MariadbDialect {
 
 class Mysql80Dialect extends BaseDialect {
   readonly name: DialectName = 'mysql80';
+  /** @param beforeSourcePosWait 8.0.22–8.0.25: MASTER_POS_WAIT only (SOURCE_POS_WAIT came in 8.0.26) */
+  constructor(
+    rdsProcedures: boolean,
+    private readonly beforeSourcePosWait = false,
+  ) {
+    super(rdsProcedures);
+  }
   showPrimaryStatus() {
     return 'SHOW MASTER STATUS';
   }
@@ -233,7 +245,8 @@ class Mysql80Dialect extends BaseDialect {
     return 'RESET REPLICA ALL';
   }
   waitForPosition(file: string, position: number, timeoutSeconds: number) {
-    return `SELECT SOURCE_POS_WAIT(${quoteString(file)}, ${position}, ${wholeSeconds(timeoutSeconds)}) AS result`;
+    const name = this.beforeSourcePosWait ? 'MASTER_POS_WAIT' : 'SOURCE_POS_WAIT';
+    return `SELECT ${name}(${quoteString(file)}, ${position}, ${wholeSeconds(timeoutSeconds)}) AS result`;
   }
 }
 

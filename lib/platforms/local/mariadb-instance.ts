@@ -34,6 +34,13 @@ export interface MariadbInstanceOptions {
    * @default - the instance's name
    */
   logBasename?: string;
+  /**
+   * What the server answers to `SELECT VERSION()` (MariaDB's `version` option), e.g. `8.0.23` for
+   * a server standing in for Aurora MySQL 3.02, so the client picks that server's dialect.
+   * mariadb-backup refuses a server that reports a non-MariaDB version: use a logical dump then.
+   * @default - MariaDB's own version string
+   */
+  reportedVersion?: string;
   /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
   onStarted?: (instance: MariadbInstance) => void;
 }
@@ -194,7 +201,7 @@ performance_schema=OFF
 innodb_buffer_pool_size=64M
 innodb_log_file_size=48M
 max_connections=300
-${this.options.tls ? `ssl-ca=${this.options.tls.caFile}\nssl-cert=${this.options.tls.certFile}\nssl-key=${this.options.tls.keyFile}\n` : ''}
+${this.options.reportedVersion ? `version=${this.options.reportedVersion}\n` : ''}${this.options.tls ? `ssl-ca=${this.options.tls.caFile}\nssl-cert=${this.options.tls.certFile}\nssl-key=${this.options.tls.keyFile}\n` : ''}
 [client]
 user=root
 password="${password}"

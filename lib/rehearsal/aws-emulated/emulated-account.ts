@@ -26,16 +26,7 @@ export interface EmulatedAccount {
  * which the emulator's restore needs, and backups on, which a read replica needs).
  */
 export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string }): Promise<EmulatedAccount> {
-  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/16' }));
-  const vpcId = vpc.Vpc!.VpcId!;
-  const fence = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'rds-cutover-fence', Description: 'deny all', VpcId: vpcId }));
-  // EC2 gives a new group allow-all egress; the stacks' fence has none (explicit empty list).
-  const created = await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [fence.GroupId!] }));
-  const egress = created.SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
-  if (egress.length > 0) await clients.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: egress }));
-  const database = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'orders-db', Description: 'database', VpcId: vpcId }));
-  const key = await clients.kms.send(new CreateKeyCommand({ Description: 'rds-cutover storage key', Tags: [{ TagKey: 'project', TagValue: 'rds-cutover' }] }));
-
+  const basics = await seedStacksBasics(clients);
   await clients.rds.send(new CreateOptionGroupCommand({ OptionGroupName: 'orders-mysql80', EngineName: 'mysql', MajorEngineVersion: '8.0', OptionGroupDescription: 'orders' }));
   await clients.rds.send(
     new CreateDBInstanceCommand({
@@ -47,37 +38,44 @@ export async function seedEmulatedAccount(clients: AwsClients, options: { region
       MasterUsername: 'admin',
       MasterUserPassword: options.masterPassword,
       BackupRetentionPeriod: 1,
-      VpcSecurityGroupIds: [database.GroupId!],
+      VpcSecurityGroupIds: [basics.sourceSecurityGroupId],
       OptionGroupName: 'orders-mysql80',
       StorageEncrypted: false,
       Tags: [{ Key: 'team', Value: 'orders' }],
     }),
   );
   const source = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: options.sourceInstanceId }))).DBInstances![0];
+  return { region: options.region, sourceInstanceId: options.sourceInstanceId, sourceEndpoint: source.Endpoint!.Address!, ...basics, ...(await seedApplication(clients, source.Endpoint!.Address!)) };
+}
 
+/** What the cutover stack declares (storage key, deny-all fence) and the database's own security group. */
+export async function seedStacksBasics(clients: AwsClients): Promise<{ kmsKeyArn: string; fenceSecurityGroupId: string; sourceSecurityGroupId: string }> {
+  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/16' }));
+  const vpcId = vpc.Vpc!.VpcId!;
+  const fence = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'rds-cutover-fence', Description: 'deny all', VpcId: vpcId }));
+  // EC2 gives a new group allow-all egress; the stacks' fence has none (explicit empty list).
+  const created = await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [fence.GroupId!] }));
+  const egress = created.SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
+  if (egress.length > 0) await clients.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: egress }));
+  const database = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'orders-db', Description: 'database', VpcId: vpcId }));
+  const key = await clients.kms.send(new CreateKeyCommand({ Description: 'rds-cutover storage key', Tags: [{ TagKey: 'project', TagValue: 'rds-cutover' }] }));
+  return { kmsKeyArn: key.KeyMetadata!.Arn!, fenceSecurityGroupId: fence.GroupId!, sourceSecurityGroupId: database.GroupId! };
+}
+
+/** The application's side: the CNAME it connects to (pointing at the source's endpoint) and its ECS service. */
+export async function seedApplication(clients: AwsClients, sourceEndpoint: string): Promise<Pick<EmulatedAccount, 'dns' | 'ecs'>> {
   const zoneId = await hostedZoneLikeRoute53s(clients, 'emulated.example.internal');
   const recordName = 'orders-db.emulated.example.internal';
   await clients.route53.send(
     new ChangeResourceRecordSetsCommand({
       HostedZoneId: zoneId,
-      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: recordName, Type: 'CNAME', TTL: 15, ResourceRecords: [{ Value: source.Endpoint!.Address! }] } }] },
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: recordName, Type: 'CNAME', TTL: 15, ResourceRecords: [{ Value: sourceEndpoint }] } }] },
     }),
   );
-
   await clients.ecs.send(new CreateClusterCommand({ clusterName: 'orders' }));
   await clients.ecs.send(new RegisterTaskDefinitionCommand({ family: 'orders-api', containerDefinitions: [{ name: 'api', image: 'orders-api:1', memory: 128 }] }));
   await clients.ecs.send(new CreateServiceCommand({ cluster: 'orders', serviceName: 'orders-api', taskDefinition: 'orders-api', desiredCount: 0 }));
-
-  return {
-    region: options.region,
-    sourceInstanceId: options.sourceInstanceId,
-    sourceEndpoint: source.Endpoint!.Address!,
-    kmsKeyArn: key.KeyMetadata!.Arn!,
-    fenceSecurityGroupId: fence.GroupId!,
-    sourceSecurityGroupId: database.GroupId!,
-    dns: { zoneId, recordName, ttlSeconds: 15 },
-    ecs: { cluster: 'orders', service: 'orders-api' },
-  };
+  return { dns: { zoneId, recordName, ttlSeconds: 15 }, ecs: { cluster: 'orders', service: 'orders-api' } };
 }
 
 /**

@@ -150,6 +150,19 @@ export class EmulatedDataPlane {
     return { host: '127.0.0.1', port: this.haproxy.port, user: 'app', password: this.appPassword };
   }
 
+  get targetId(): string {
+    return this.options.ids.targetInstanceId;
+  }
+
+  get sourceId(): string {
+    return this.options.ids.sourceInstanceId;
+  }
+
+  /** True once the application's endpoint follows the record to the target. */
+  switched(): boolean {
+    return this.servers.has(this.options.ids.targetInstanceId) && this.events.includes('dns moved');
+  }
+
   /** Root on the server standing in for an instance (reads the data, not through the flow). */
   rootConnection(instanceId: string): Promise<Connection> {
     return connect(this.servers.get(instanceId)!.endpoint(), { database: 'app' });
@@ -276,7 +289,7 @@ export class EmulatedDataPlane {
 }
 
 /** A throwaway CA and a server certificate for 127.0.0.1 it signed (openssl, PEM). */
-function makeLocalCertificates(directory: string): { caFile: string; certFile: string; keyFile: string } {
+export function makeLocalCertificates(directory: string): { caFile: string; certFile: string; keyFile: string } {
   mkdirSync(directory, { recursive: true });
   const file = (name: string) => join(directory, name);
   const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
@@ -288,18 +301,23 @@ function makeLocalCertificates(directory: string): { caFile: string; certFile: s
 }
 
 /** The source's data and accounts: the master user (as RDS creates it), the application's, RDS's own replication account. */
-async function seed(root: Connection, options: { adminPassword: string; appPassword: string; replicationPassword: string; rows: number }): Promise<void> {
-  await root.query(`CREATE USER admin@'127.0.0.1' IDENTIFIED BY ${root.escape(options.adminPassword)}`);
-  await root.query(`GRANT ALL PRIVILEGES ON *.* TO admin@'127.0.0.1' WITH GRANT OPTION`);
-  await root.query(`CREATE USER rds_replication@'127.0.0.1' IDENTIFIED BY ${root.escape(options.replicationPassword)}`);
-  await root.query(`GRANT REPLICATION SLAVE ON *.* TO rds_replication@'127.0.0.1'`);
+export async function seed(root: Connection, options: { adminPassword: string; appPassword: string; replicationPassword: string; rows: number }): Promise<void> {
+  await createAccounts(root, options);
   await root.query('SET SESSION max_recursive_iterations = 1000000');
   await root.query('CREATE DATABASE app');
-  await root.query(`CREATE USER app@'127.0.0.1' IDENTIFIED BY ${root.escape(options.appPassword)}`);
-  await root.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'127.0.0.1'`);
   await root.query('CREATE TABLE app.customers (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, email VARCHAR(120) NOT NULL UNIQUE, balance DECIMAL(12,2) NOT NULL) ENGINE=InnoDB');
   await root.query('CREATE TABLE app.cutover_load (id BIGINT UNSIGNED PRIMARY KEY, client SMALLINT UNSIGNED NOT NULL, seq INT UNSIGNED NOT NULL, payload VARCHAR(64) NOT NULL, written_at DATETIME(6) NOT NULL) ENGINE=InnoDB');
   await root.query(`INSERT INTO app.customers (email, balance)
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${options.rows})
     SELECT CONCAT('user', i, '@example.com'), (i * 37) % 10000 / 100 FROM n`);
+}
+
+/** The accounts RDS and the application have on the source (a restored copy has the same). */
+export async function createAccounts(root: Connection, options: { adminPassword: string; appPassword: string; replicationPassword: string }): Promise<void> {
+  await root.query(`CREATE USER admin@'127.0.0.1' IDENTIFIED BY ${root.escape(options.adminPassword)}`);
+  await root.query(`GRANT ALL PRIVILEGES ON *.* TO admin@'127.0.0.1' WITH GRANT OPTION`);
+  await root.query(`CREATE USER rds_replication@'127.0.0.1' IDENTIFIED BY ${root.escape(options.replicationPassword)}`);
+  await root.query(`GRANT REPLICATION SLAVE ON *.* TO rds_replication@'127.0.0.1'`);
+  await root.query(`CREATE USER app@'127.0.0.1' IDENTIFIED BY ${root.escape(options.appPassword)}`);
+  await root.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'127.0.0.1'`);
 }

@@ -1,5 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import type { DBInstance } from '@aws-sdk/client-rds';
+import type { DBInstance, Event } from '@aws-sdk/client-rds';
 import { createAwsClients, type AwsClients, type CreateClientsOptions } from '../../platforms/aws/clients';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 
@@ -30,7 +31,8 @@ export function reportUnreadyInstancesAsCreating(clients: AwsClients, tunnels: R
       const instances = ((result.output as { DBInstances?: DBInstance[] }).DBInstances ?? []);
       for (const instance of instances) {
         const id = instance.DBInstanceIdentifier!;
-        const tunnel = tunnels[id];
+        // An Aurora writer is reached through its cluster's (writer) endpoint: the cluster's tunnel.
+        const tunnel = tunnels[id] ?? (instance.DBClusterIdentifier ? tunnels[instance.DBClusterIdentifier] : undefined);
         if (!tunnel || instance.DBInstanceStatus !== 'available' || ready.has(id)) continue;
         if (await greets(tunnel)) ready.add(id);
         else instance.DBInstanceStatus = 'creating';
@@ -42,7 +44,40 @@ export function reportUnreadyInstancesAsCreating(clients: AwsClients, tunnels: R
   return clients;
 }
 
-/** runAws's `createClients` for an emulated account: the usual clients, with the readiness above. */
+/**
+ * Names a JSON file of RDS events (`Event[]`, dates as ISO text) that the emulated data plane
+ * writes when a server it stands in for reports one, and that DescribeEvents then also returns.
+ * Set by the harness for itself and the processes it starts (see EmulatedWorld).
+ */
+export const EMULATED_RDS_EVENTS_VAR = 'RDS_CUTOVER_EMULATED_RDS_EVENTS';
+
+/**
+ * Events the emulator cannot produce because they come from the database engine, not the
+ * control plane: Aurora's "Binlog position from crash recovery is <file> <position>" of a
+ * restored cluster (moto keeps no cluster events and cannot be told any). The data plane
+ * writes them to the file named by RDS_CUTOVER_EMULATED_RDS_EVENTS when its restored server
+ * is up; DescribeEvents answers include the ones matching its SourceType and SourceIdentifier.
+ */
+export function addDataPlaneEvents(clients: AwsClients, environment: NodeJS.ProcessEnv = process.env): AwsClients {
+  clients.rds.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      const file = environment[EMULATED_RDS_EVENTS_VAR];
+      if (context.commandName !== 'DescribeEventsCommand' || !file || !existsSync(file)) return result;
+      const input = args.input as { SourceType?: string; SourceIdentifier?: string };
+      const events = (JSON.parse(readFileSync(file, 'utf8')) as Array<Event & { Date: string }>)
+        .filter((e) => (!input.SourceType || e.SourceType === input.SourceType) && (!input.SourceIdentifier || e.SourceIdentifier === input.SourceIdentifier))
+        .map((e) => ({ ...e, Date: new Date(e.Date) }));
+      const output = result.output as { Events?: Event[] };
+      output.Events = [...(output.Events ?? []), ...events];
+      return result;
+    },
+    { step: 'initialize', name: 'emulatedDataPlaneEvents' },
+  );
+  return clients;
+}
+
+/** runAws's `createClients` for an emulated account: the usual clients, with the readiness and data-plane events above. */
 export function emulatedClients(aws: Pick<AwsSettings, 'region' | 'profile' | 'assumeRole' | 'tunnels'>, options: CreateClientsOptions): AwsClients {
-  return reportUnreadyInstancesAsCreating(createAwsClients(aws, options), aws.tunnels);
+  return addDataPlaneEvents(reportUnreadyInstancesAsCreating(createAwsClients(aws, options), aws.tunnels));
 }

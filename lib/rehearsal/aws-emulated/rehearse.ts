@@ -13,6 +13,8 @@ import { writeReport, type CutoverReport } from '../../report';
 import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from './moto';
 import { seedEmulatedAccount, type EmulatedAccount } from './emulated-account';
 import { EmulatedDataPlane } from './emulated-data-plane';
+import { EmulatedAuroraDataPlane, seedEmulatedAuroraAccount, type EmulatedAuroraAccount } from './emulated-aurora';
+import { EMULATED_RDS_EVENTS_VAR } from './readiness';
 export { emulatedClients } from './readiness';
 
 /** `--env aws-emulated`: not a config file, an account made in the emulator for the run. */
@@ -20,6 +22,17 @@ export const EMULATED_ENVIRONMENT = 'aws-emulated';
 export const EMULATED_REGION = 'us-east-1';
 export const EMULATED_PASSWORD_VARIABLE = 'EMULATED_ORDERS_ADMIN_PASSWORD';
 export const EMULATED_IDS = { sourceInstanceId: 'orders', replicaInstanceId: 'orders-cutover-replica', targetInstanceId: 'orders-encrypted' } as const;
+/** `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster. */
+export const EMULATED_AURORA_ENVIRONMENT = 'aws-emulated-aurora';
+export const EMULATED_AURORA_IDS = { sourceClusterId: 'orders', sourceWriterInstanceId: 'orders-writer', targetClusterId: 'orders-encrypted', targetWriterInstanceId: 'orders-encrypted-writer' } as const;
+
+/** What an emulated account's source is: an RDS MySQL instance, or an Aurora MySQL 3 cluster. */
+export type EmulatedSource = 'rds-mysql' | 'aurora-mysql';
+export const EMULATED_ENVIRONMENTS: Record<string, EmulatedSource> = { [EMULATED_ENVIRONMENT]: 'rds-mysql', [EMULATED_AURORA_ENVIRONMENT]: 'aurora-mysql' };
+
+/** What the harness and the tests use of either data plane. */
+export type EmulatedPlane = EmulatedDataPlane | EmulatedAuroraDataPlane;
+const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 };
 
 /**
  * The AWS environment of an emulated account: what the stacks' outputs file would give (key,
@@ -46,7 +59,33 @@ export function emulatedEnvironmentInput(account: EmulatedAccount, plane: Emulat
       replicationAccountHost: '127.0.0.1',
       outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
       tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 },
+      waits: SHORT_WAITS,
+    },
+  };
+}
+
+/** The Aurora MySQL 3 environment of an emulated account (no replica, no snapshot copy: the restore encrypts). */
+export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, plane: EmulatedAuroraDataPlane, stateDir: string): CutoverEnvironmentInput {
+  return {
+    name: EMULATED_AURORA_ENVIRONMENT,
+    platform: 'aws',
+    mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
+    aws: {
+      region: EMULATED_REGION,
+      source: { clusterId: EMULATED_AURORA_IDS.sourceClusterId },
+      targetClusterId: EMULATED_AURORA_IDS.targetClusterId,
+      targetWriterInstanceId: EMULATED_AURORA_IDS.targetWriterInstanceId,
+      kmsKeyId: account.kmsKeyArn,
+      fenceSecurityGroupId: account.fenceSecurityGroupId,
+      dns: account.dns,
+      ecsServices: [account.ecs],
+      tunnels: plane.tunnelConfig(),
+      tlsCaFile: plane.caFile,
+      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
+      replicationAccountHost: '127.0.0.1',
+      outputsFile: join(stateDir, 'outputs-aws-emulated-aurora.json'),
+      tags: { project: 'rds-cutover', environment: 'emulated' },
+      waits: SHORT_WAITS,
     },
   };
 }
@@ -57,14 +96,14 @@ export class EmulatedWorld {
 
   private constructor(
     readonly server: MotoServer,
-    readonly account: EmulatedAccount,
-    readonly plane: EmulatedDataPlane,
+    readonly account: EmulatedAccount | EmulatedAuroraAccount,
+    readonly plane: EmulatedPlane,
     readonly environmentInput: CutoverEnvironmentInput,
     readonly environment: CutoverEnvironment,
   ) {}
 
   /** Throws MotoMissing (with how to install it) when no moto is found. */
-  static async start(options: { projectRoot: string; stateDir: string; log: Logger }): Promise<EmulatedWorld> {
+  static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource }): Promise<EmulatedWorld> {
     const command = locateMoto(options.projectRoot);
     if (!command) throw new MotoMissing();
     options.log.info(`AWS emulator: ${command.from}`);
@@ -76,14 +115,29 @@ export class EmulatedWorld {
       saved[key] = process.env[key];
       process.env[key] = value;
     }
-    let plane: EmulatedDataPlane | undefined;
+    let plane: EmulatedPlane | undefined;
     try {
       const clients = newClients({ region: EMULATED_REGION });
-      const account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword });
-      plane = new EmulatedDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_IDS, recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
-      await plane.start();
+      let account: EmulatedAccount | EmulatedAuroraAccount;
+      let input: CutoverEnvironmentInput;
+      if (options.source === 'aurora-mysql') {
+        const aurora = await seedEmulatedAuroraAccount(clients, { region: EMULATED_REGION, ...EMULATED_AURORA_IDS, masterPassword: adminPassword });
+        const auroraPlane = new EmulatedAuroraDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_AURORA_IDS, recordName: aurora.dns.recordName, zoneId: aurora.dns.zoneId } });
+        plane = auroraPlane;
+        // The processes this one starts (a killed and resumed flow) read the events from there too.
+        saved[EMULATED_RDS_EVENTS_VAR] = process.env[EMULATED_RDS_EVENTS_VAR];
+        process.env[EMULATED_RDS_EVENTS_VAR] = auroraPlane.eventsFile;
+        await auroraPlane.start();
+        account = aurora;
+        input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir);
+      } else {
+        account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword });
+        const instancePlane = new EmulatedDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_IDS, recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
+        plane = instancePlane;
+        await instancePlane.start();
+        input = emulatedEnvironmentInput(account as EmulatedAccount, instancePlane, options.stateDir);
+      }
       plane.follow(clients);
-      const input = emulatedEnvironmentInput(account, plane, options.stateDir);
       const world = new EmulatedWorld(server, account, plane, input, parseEnvironment(input, 'the emulated environment'));
       Object.assign(world.savedEnvironment, saved);
       return world;
@@ -135,20 +189,22 @@ export async function rehearseAwsEmulated(options: {
   /** `--report FILE`, where runAws writes the report. @default - the run's folder */
   reportFile?: string;
   runAws: (environment: CutoverEnvironment) => Promise<number>;
+  /** @default 'rds-mysql' */
+  source?: EmulatedSource;
 }): Promise<number> {
   const { log, out } = options;
-  const world = await EmulatedWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log });
+  const world = await EmulatedWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log, source: options.source });
   let load: WriteLoadProcess | undefined;
   try {
-    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local MariaDB servers stand in for ${Object.values(EMULATED_IDS).join(', ')}; application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`);
+    const standIns = options.source === 'aurora-mysql' ? `the Aurora MySQL 3 clusters ${EMULATED_AURORA_IDS.sourceClusterId}, ${EMULATED_AURORA_IDS.targetClusterId}` : Object.values(EMULATED_IDS).join(', ');
+    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local MariaDB servers stand in for ${standIns}; application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`);
     load = new WriteLoadProcess({ engine: 'mysql', ...world.plane.appEndpoint(), database: 'app', connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
     await load.start();
     const code = await options.runAws(world.environment);
     await sleep(options.load.tailMs);
     await load.stop();
     // Where the application writes now must hold every acknowledged write.
-    const switched = world.plane.servers.has(EMULATED_IDS.targetInstanceId) && world.plane.events.includes('dns moved');
-    const admin = await world.plane.rootConnection(switched ? EMULATED_IDS.targetInstanceId : EMULATED_IDS.sourceInstanceId);
+    const admin = await world.plane.rootConnection(world.plane.switched() ? world.plane.targetId : world.plane.sourceId);
     const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
     await admin.end();
     const writes = summariseWrites(load.attempts, present);

@@ -39,6 +39,21 @@ describe('MySQL 8.0 statements (new replication syntax)', () => {
   });
 });
 
+describe('MySQL 8.0 before 8.0.26 (Aurora MySQL 3.01–3.02 are 8.0.23): SOURCE_POS_WAIT does not exist yet', () => {
+  // https://dev.mysql.com/doc/refman/8.0/en/replication-functions-synchronization.html:
+  // "In releases before MySQL 8.0.26, use MASTER_POS_WAIT()".
+  test.each([
+    ['8.0.23', "SELECT MASTER_POS_WAIT('f', 7, 2) AS result"],
+    ['8.0.25-log', "SELECT MASTER_POS_WAIT('f', 7, 2) AS result"],
+    ['8.0.26', "SELECT SOURCE_POS_WAIT('f', 7, 2) AS result"],
+    ['8.0.mysql_aurora.3.05.2', "SELECT SOURCE_POS_WAIT('f', 7, 2) AS result"],
+  ])('%s waits with %s', (version, statement) => {
+    const d = dialectFor(version, { rdsProcedures: true });
+    expect(d.name).toBe('mysql80');
+    expect(d.waitForPosition('f', 7, 2)).toBe(statement);
+  });
+});
+
 describe('MySQL 8.4 statements (MASTER words removed)', () => {
   const d = dialectFor('8.4.2');
   test('binary log status and no MASTER keyword anywhere', () => {

@@ -56,8 +56,8 @@ describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with loca
   beforeAll(async () => {
     world = await EmulatedWorld.start({ projectRoot, stateDir, log });
     clients = newClients({ region: EMULATED_REGION });
-    account = world.account;
-    plane = world.plane;
+    account = world.account as EmulatedAccount;
+    plane = world.plane as EmulatedDataPlane;
     writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
   });
 
