@@ -124,9 +124,11 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
         target: create({ region: settings.target.region, profile: settings.target.profile, assumeRole: settings.target.assumeRole }, { readOnly }, 'target'),
       };
   const waits = { pollSeconds: aws.waits.pollSeconds };
-  const gateways = (mode: 'live' | 'plan'): ShareGateways => ({
-    source: new AwsGateway({ mode, clients: clients?.source, log, waits }),
-    target: new AwsGateway({ mode, clients: clients?.target, log, waits }),
+  const gateways = (mode: 'live' | 'plan' | 'list'): ShareGateways => ({
+    // 'list': the plan's call list, recorded without sending anything (reads of what earlier
+    // steps would create could only fail); the checks read through 'plan' (read-only clients).
+    source: new AwsGateway({ mode: mode === 'live' ? 'live' : 'plan', clients: mode === 'list' ? undefined : clients?.source, log, waits }),
+    target: new AwsGateway({ mode: mode === 'live' ? 'live' : 'plan', clients: mode === 'list' ? undefined : clients?.target, log, waits }),
   });
   try {
     const lock = new LocalRunLock(input.stateDir, environment.name);
@@ -168,10 +170,10 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
   }
 }
 
-async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, gateways: (mode: 'plan') => ShareGateways): Promise<number> {
+async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, gateways: (mode: 'plan' | 'list') => ShareGateways): Promise<number> {
   const { environment, args, log, out } = input;
   // The call list: every step run against recording gateways (writes and waits recorded, never sent).
-  const plan = gateways('plan');
+  const plan = gateways('list');
   const planRunbook = shareSnapshotRunbook(settings, plan);
   const context = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: { ...log, info: () => undefined }, facts: {}, runtime: new Map() });
   let stoppedAt: string | undefined;
@@ -189,9 +191,9 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
   const ordered = [...plan.source.calls, ...plan.target.calls].sort((a, b) => planRunbook.steps.findIndex((s) => s.id === a.step) - planRunbook.steps.findIndex((s) => s.id === b.step));
   for (const line of planText(planRunbook)) out(line);
   out('');
-  out(`AWS calls, in order ([source] = source account, [target] = account ${settings.target.accountId}; ${args.offline ? 'offline: none sent' : 'dry run: only the read calls were sent'}; CHANGE = sent only with --execute):`);
+  out(`AWS calls, in order ([source] = source account, [target] = account ${settings.target.accountId}; ${args.offline ? 'offline: none sent' : 'the checks below sent only read calls'}; CHANGE = sent only with --execute):`);
   for (const line of shareCallLines(ordered.map((call) => ({ ...call, side: sides.get(call)! })))) out(line);
-  if (stoppedAt && !args.offline) out(`  (the list stops here: ${stoppedAt})`);
+  if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
   out('');
   out(settings.cleanup ? 'Clean-up (--cleanup): the temporary copies (and the source snapshot the run took) are deleted at the end.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary copies.');
   if (args.offline) {

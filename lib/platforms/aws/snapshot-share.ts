@@ -237,8 +237,14 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       const targetIdentity = await tgt.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
       const database = s.source.kind === 'instance' ? await sourceRds.instance(step, s.source.id) : await sourceRds.cluster(step, s.source.id);
       const given = s.givenSnapshotId ? await snapshots.find(src, step, s.givenSnapshotId) : undefined;
-      const shareKey = await src.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.shareKeyArn }));
-      const policy = await src.read<GetKeyPolicyCommandOutput>(step, 'kms', new GetKeyPolicyCommand({ KeyId: s.shareKeyArn, PolicyName: 'default' }));
+      let shareKey: DescribeKeyCommandOutput | undefined;
+      let policy: GetKeyPolicyCommandOutput | undefined;
+      try {
+        shareKey = await src.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.shareKeyArn }));
+        policy = await src.read<GetKeyPolicyCommandOutput>(step, 'kms', new GetKeyPolicyCommand({ KeyId: s.shareKeyArn, PolicyName: 'default' }));
+      } catch (error) {
+        problems.push(`share key ${s.shareKeyArn}: the source identity cannot read it or its policy (${(error as Error).name}: ${(error as Error).message.split('\n')[0]}): deploy the snapshot-share stack (snapshotShareKeyArn output) or fix aws.shareSnapshot.shareKeyArn, and let the operator role DescribeKey and GetKeyPolicy`);
+      }
       let targetKey: DescribeKeyCommandOutput | undefined;
       try {
         targetKey = await tgt.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.target.kmsKeyArn }));
