@@ -220,7 +220,7 @@ describeWithMoto('share-snapshot across two emulated accounts (moto, AssumeRole 
     expect((await target.rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual' }))).DBSnapshots ?? []).toEqual([]);
     expect(((await target.rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).map((i) => i.DBInstanceIdentifier)).toEqual(['orders-moved']);
     expect(readdirSync(join(stateDir, 'runs'))).toEqual([runId]);
-  });
+  }, 1_800_000); // a dozen CLI processes, each loading the SDK: minutes on a busy machine
 
   test('GIVEN an Aurora cluster WHEN the flow runs with --execute, is killed after the share copy, the share, the target copy, the cluster restore and the writer were requested, and resumed THEN the target account has one cluster restored with its own key (KmsKeyId) and its writer, and no second copy', async () => {
     const file = environmentFile('share-cluster', environment('share-cluster', { clusterId: 'catalog' }, { clusterId: 'catalog-moved' }, { parameterGroupName: 'target-aurora-tls' }));
@@ -252,5 +252,5 @@ describeWithMoto('share-snapshot across two emulated accounts (moto, AssumeRole 
     expect(targetCopies.map((s) => [s.DBClusterSnapshotIdentifier, s.KmsKeyId])).toEqual([[`catalog-moved-seed-${runId}`, ids.targetKey]]);
     const shareCopies = ((await source.rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: 'catalog', SnapshotType: 'manual' }))).DBClusterSnapshots ?? []).map((s) => s.DBClusterSnapshotIdentifier).sort();
     expect(shareCopies).toEqual([`catalog-share-${runId}`, `catalog-share-source-${runId}`].sort());
-  });
+  }, 1_800_000);
 });
