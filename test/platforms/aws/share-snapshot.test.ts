@@ -145,3 +145,24 @@ describe('share key policy check', () => {
     expect(shareKeyPolicyProblems(policy([use, grants, deny]), '222222222222', 'eu-west-1', 'k').join('\n')).toContain('"TargetAccountsGrantsForRds" is missing');
   });
 });
+
+describe('the example environment prod-share', () => {
+  test('GIVEN --offline WHEN planned THEN exit 0 and both accounts\' calls are listed in step order, nothing sent', async () => {
+    const { loadEnvironment } = await import('../../../config/cutover');
+    const { parseCutoverArgs } = await import('../../../lib/cli/cutover');
+    const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
+    const lines: string[] = [];
+    const code = await runShareSnapshot({ environment: loadEnvironment('prod-share'), args: parseCutoverArgs(['--env', 'prod-share', '--flow', 'share-snapshot', '--offline']), stateDir: '/nonexistent-state', log: recordingLogger(), out: (line) => lines.push(line) });
+    expect(code).toBe(0);
+    const calls = lines.filter((line) => /^\s+\d+\. \[(source|target)\]/.test(line)).map((line) => line.replace(/^\s+\d+\. /, '').replace(/ \{.*\}( {2}— .*)?/, '').replace(/\s+/g, ' '));
+    expect(calls.filter((call) => call.includes('CHANGE'))).toEqual([
+      '[source] CHANGE rds.CreateDBSnapshot (share.snapshot.create)',
+      '[source] CHANGE rds.CopyDBSnapshot (share.snapshot.copy-to-share-key)',
+      '[source] CHANGE rds.ModifyDBSnapshotAttribute (share.snapshot.share)',
+      '[target] CHANGE rds.CopyDBSnapshot (share.target.copy)',
+      '[target] CHANGE rds.RestoreDBInstanceFromDBSnapshot (share.target.restore)',
+      '[source] CHANGE rds.ModifyDBSnapshotAttribute (share.snapshot.unshare)',
+    ]);
+    expect(lines.join('\n')).toContain('no AWS call was made and nothing was changed');
+  });
+});
