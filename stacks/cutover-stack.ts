@@ -40,6 +40,7 @@ export class CutoverStack extends EnvironmentStack {
         name: prefix,
         engineFamily: proxy.engineFamily,
         secretArn: proxy.secretArn,
+        secretKmsKeyArn: proxy.secretKmsKeyArn,
         accountId,
         region,
         vpcId: network.vpcId,

@@ -205,6 +205,11 @@ const proxySchema = z
     engineFamily: z.enum(['MYSQL', 'POSTGRESQL'], { error: 'expected "MYSQL" or "POSTGRESQL"' }),
     /** Secret with the database credentials the proxy uses. */
     secretArn,
+    /**
+     * Customer-managed KMS key (ARN) the secret is encrypted with; the proxy's role may decrypt
+     * with that key only. @default - the AWS-managed aws/secretsmanager key (no kms:Decrypt statement)
+     */
+    secretKmsKeyArn: matching(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/, 'a KMS key ARN such as "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"').optional(),
     /** Database the proxy targets after the first deploy (the scripts register it and later swap it). */
     initialTarget: z
       .object({ kind: z.enum(['instance', 'cluster']), identifier: databaseIdentifier })
@@ -355,6 +360,13 @@ export const infraEnvironmentSchema = z
         problem(['database', 'freezeParameterGroupFamily'], database.freezeParameterGroupFamily, 'expected no value: the frozen parameter group exists for PostgreSQL engines only');
       }
     }
+    environment.keyAdministratorArns.forEach((arn, index) => {
+      const account = arn.split(':')[4];
+      // (a malformed accountId is reported on its own; comparing against it would only add noise)
+      if (patterns.accountId.test(environment.accountId) && account !== environment.accountId) {
+        problem(['keyAdministratorArns', index], arn, `expected a principal of the environment's own account ${environment.accountId}: an administrator from account ${account} could change the key policy of keys it does not own`);
+      }
+    });
     for (const [section, accounts] of [
       ['snapshotShare', environment.snapshotShare?.targetAccountIds],
       ['masking', environment.masking?.readerAccountIds],

@@ -42,6 +42,8 @@ Options:
     --target-version N            major version of the new server (e.g. 17: upgrade rehearsal)
     --allow-replica-identity-full tables without a primary key replicate with REPLICA IDENTITY FULL
   AWS environments:
+  --flow share-snapshot   copy a snapshot of aws.source into another account and restore it there
+                          (aws.shareSnapshot; with --execute, --resume, --cleanup, --offline, --hook, --report)
   --offline               plan from config and the stacks' outputs alone (no AWS reads; not with --execute)
   --plan-format F         text (default), markdown (md) or json: the dry-run plan as a document for review
                           (steps with their AWS calls and SQL, point of no return, rollback, expected downtime)
@@ -72,6 +74,8 @@ export class UsageError extends Error {}
 export const ENGINES = ['mysql', 'postgres'] as const;
 export const POSTGRES_METHODS = ['logical', 'dump'] as const;
 export const COMMANDS = ['status'] as const;
+/** `--flow`: `cutover` (default: move the database with the engine's flow) or `share-snapshot` (seed 004, AWS). */
+export const FLOWS = ['cutover', 'share-snapshot'] as const;
 
 export type Engine = (typeof ENGINES)[number];
 
@@ -83,6 +87,8 @@ export interface CutoverArgs {
   engine: Engine;
   /** True when --engine was typed; otherwise the environment decides (lib/cli/settings.ts resolveEngine). */
   engineGiven: boolean;
+  /** `share-snapshot`: copy a snapshot into another account and restore it there (AWS environments). */
+  flow: (typeof FLOWS)[number];
   /** PostgreSQL: how data moves (logical replication, or a parallel dump/restore). */
   method: (typeof POSTGRES_METHODS)[number];
   /** True when --method was typed (it is a PostgreSQL option: refused for MySQL). */
@@ -121,6 +127,7 @@ export interface CutoverArgs {
 const OPTIONS = {
   env: { type: 'string', value: 'NAME' },
   engine: { type: 'string', value: ENGINES.join('|') },
+  flow: { type: 'string', value: FLOWS.join('|') },
   method: { type: 'string', value: POSTGRES_METHODS.join('|') },
   'target-version': { type: 'string', value: 'N' },
   'allow-replica-identity-full': { type: 'boolean' },
@@ -220,7 +227,7 @@ function checkOptionWords(argv: string[]): string[] {
   return words;
 }
 
-const HELP: CutoverArgs = { command: 'help', engine: 'mysql', engineGiven: false, method: 'logical', methodGiven: false, allowReplicaIdentityFull: false, offline: false, cleanup: false, execute: false, hooks: [], keepSandbox: false, verbose: false, planFormat: 'text' };
+const HELP: CutoverArgs = { command: 'help', flow: 'cutover', engine: 'mysql', engineGiven: false, method: 'logical', methodGiven: false, allowReplicaIdentityFull: false, offline: false, cleanup: false, execute: false, hooks: [], keepSandbox: false, verbose: false, planFormat: 'text' };
 
 export function parseCutoverArgs(argv: string[]): CutoverArgs {
   const words = checkOptionWords(argv);
@@ -256,6 +263,8 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   } else if (positionals.length > 0) {
     throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run) or "status RUN_ID".${didYouMean(positionals[0], COMMANDS)} See --help.`);
   }
+  const flowName = string('flow') ?? 'cutover';
+  if (!FLOWS.includes(flowName as CutoverArgs['flow'])) throw new UsageError(`--flow ${flowName} is unknown: expected one of ${FLOWS.join(', ')}.${didYouMean(flowName, FLOWS)}`);
   const engine = string('engine');
   if (engine !== undefined && !ENGINES.includes(engine as Engine)) throw new UsageError(`--engine ${engine} is unknown: expected one of ${ENGINES.join(', ')}.${didYouMean(engine, ENGINES)}`);
   const method = string('method');
@@ -284,6 +293,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     env: string('env'),
     engine: (engine ?? 'mysql') as Engine,
     engineGiven: engine !== undefined,
+    flow: flowName as CutoverArgs['flow'],
     method: (method ?? 'logical') as CutoverArgs['method'],
     methodGiven: method !== undefined,
     targetVersion: positiveInteger('--target-version', string('target-version')),

@@ -29,6 +29,7 @@ type Runner = (input: FlowRunnerInput) => Promise<number>;
  * rehearsal does not load the AWS SDK or pg, and bad input loads none of them.
  */
 const RUNNERS: Array<{ when: (environment: CutoverEnvironment, args: CutoverArgs) => boolean; load: () => Runner }> = [
+  { when: (_environment, args) => args.flow === 'share-snapshot', load: () => (input) => (require('./aws-share-snapshot') as typeof import('./aws-share-snapshot')).runShareSnapshot(input) },
   { when: (environment) => environment.platform === 'sandbox', load: () => (require('./sandbox-run') as typeof import('./sandbox-run')).runOnSandbox },
   { when: (_environment, args) => args.engine === 'postgres', load: () => (require('./postgres') as typeof import('./postgres')).runPostgres },
   { when: (environment) => environment.platform === 'aws', load: () => (input) => (require('./aws') as typeof import('./aws')).runAws(input) },
@@ -60,7 +61,8 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
-    args = resolveEngine(environment!, args);
+    // The share flow moves a snapshot, not a database engine's data: no mysql/postgres section needed.
+    if (args.flow !== 'share-snapshot') args = resolveEngine(environment!, args);
     checkRunArgs(environment!, args, stateDir);
     if (args.breakLock && environment!.platform !== 'aws') {
       const released = await runLockFor(environment!, stateDir).breakLock(args.breakLock);

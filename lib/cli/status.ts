@@ -26,11 +26,11 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   if (status.failed) lines.push(`failed at ${status.failed.step}: ${status.failed.error}`);
   const phase = typeof status.facts.switchPhase === 'string' ? status.facts.switchPhase : undefined;
   if (phase) lines.push(`switch: ${SWITCH_PHASE_STATE[phase] ?? phase} (last journaled sub-phase "${phase}"; --resume reads the servers' and the endpoint's actual state)`);
-  else if (!status.finished.some((step) => /\.switch$/.test(step))) lines.push('switch: not started (the source takes writes, traffic on the source)');
+  else if (status.flow !== 'aws.share-snapshot' && !status.finished.some((step) => /\.switch$/.test(step))) lines.push('switch: not started (the source takes writes, traffic on the source)');
   if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
   if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? ': kept because the run is running or was killed' : ''}`);
   const rehearsal = status.options.rehearsal === true;
-  const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : '';
+  const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
   if (status.result === 'success' || status.result === 'planned') {
     // nothing to do
   } else if (rehearsal) {

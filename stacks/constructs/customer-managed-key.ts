@@ -8,24 +8,42 @@ import { Construct, KmsAlias, KmsKey } from '../aws';
 import { accountRootArn, policyDocument, type PolicyStatement } from './policy';
 import { ACCOUNT_ID, check } from './validation';
 
-/** Actions that manage a key but cannot encrypt or decrypt with it. */
+/**
+ * Actions that manage a key but cannot encrypt, decrypt or hand out use of it: listed one by
+ * one, because the usual `kms:Create*` / `kms:Put*` wildcards include `kms:CreateGrant` and
+ * `kms:PutKeyPolicy`, with which an administrator could grant itself use of the key.
+ */
 export const KEY_ADMINISTRATION_ACTIONS = [
   'kms:CancelKeyDeletion',
-  'kms:Create*',
-  'kms:Delete*',
-  'kms:Describe*',
-  'kms:Disable*',
-  'kms:Enable*',
-  'kms:Get*',
-  'kms:List*',
-  'kms:Put*',
-  'kms:Revoke*',
+  'kms:CreateAlias',
+  'kms:DeleteAlias',
+  'kms:DescribeKey',
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:EnableKey',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListAliases',
+  'kms:ListGrants',
+  'kms:ListKeyPolicies',
+  'kms:ListResourceTags',
+  'kms:RevokeGrant',
   'kms:RotateKeyOnDemand',
   'kms:ScheduleKeyDeletion',
   'kms:TagResource',
   'kms:UntagResource',
-  'kms:Update*',
+  'kms:UpdateAlias',
+  'kms:UpdateKeyDescription',
 ] as const;
+
+/**
+ * What the account root keeps, so that deleting or breaking the administrator roles cannot
+ * orphan the key: administration plus `kms:PutKeyPolicy` (to repair the policy), through IAM
+ * policies of the account (the root principal delegates to IAM). No use of the key, no grants.
+ * https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
+ */
+export const ACCOUNT_ROOT_MANAGEMENT_ACTIONS = [...KEY_ADMINISTRATION_ACTIONS, 'kms:PutKeyPolicy'] as const;
 
 /** What a service needs to encrypt and decrypt data with the key. */
 export const KEY_USE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'] as const;
@@ -80,12 +98,22 @@ export class CustomerManagedKey extends Construct {
       administratorArns,
       'named roles or users, not the account root (which would hand administration to every IAM policy in the account)',
     );
+    for (const arn of administratorArns) {
+      check(arn.split(':')[4] === accountId, this, 'administratorArns', arn, `a principal of the key's own account ${accountId} (an administrator in another account could change the policy of a key it does not own)`);
+    }
     check(viaServices.length > 0, this, 'viaServices', viaServices, 'at least one service such as "rds"');
     check(/^[\w/-]{1,200}$/.test(alias) && !alias.startsWith('aws/'), this, 'alias', alias, 'letters, digits, "/", "_" or "-", not starting with "aws/"');
     check(Number.isInteger(deletionWindowInDays) && deletionWindowInDays >= 7 && deletionWindowInDays <= 30, this, 'deletionWindowInDays', deletionWindowInDays, 'a whole number from 7 to 30');
 
     const viaServiceEndpoints = viaServices.map((service) => `${service}.${region}.amazonaws.com`);
     this.statements = [
+      {
+        Sid: 'AccountRootManagesKey',
+        Effect: 'Allow',
+        Principal: { AWS: accountRootArn(accountId) },
+        Action: ACCOUNT_ROOT_MANAGEMENT_ACTIONS,
+        Resource: '*',
+      },
       {
         Sid: 'KeyAdministration',
         Effect: 'Allow',
@@ -144,27 +172,37 @@ export interface SnapshotShareKeyProps extends StorageEncryptionKeyProps {
 
 /**
  * Key for snapshots shared with other accounts (seed 004). The target accounts may use it
- * for RDS copy and restore and nothing more: the crypto operations, and grant management only
- * for grants to AWS services (`kms:GrantIsForAWSResource`), which RDS needs to restore.
+ * through RDS in the key's region only (`kms:ViaService`), to copy and restore, and nothing more:
+ * the crypto operations, and grant management only for grants to AWS resources
+ * (`kms:GrantIsForAWSResource`), which RDS creates while copying. The statement ids are the ones
+ * the share-snapshot preflight names when a policy lacks them (lib/platforms/aws/key-policy.ts).
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/share-encrypted-snapshot.html
  */
 export class SnapshotShareKey extends CustomerManagedKey {
   constructor(scope: Construct, id: string, props: SnapshotShareKeyProps) {
     const { targetAccountIds, ...keyProps } = props;
     const targets = targetAccountIds.map(accountRootArn);
+    const viaRds = `rds.${props.region}.amazonaws.com`;
     super(scope, id, {
       description: 'rds-cutover snapshot sharing',
       ...keyProps,
       viaServices: ['rds'],
       additionalStatements: [
-        { Sid: 'TargetAccountsUseForCopyAndRestore', Effect: 'Allow', Principal: { AWS: targets }, Action: KEY_USE_ACTIONS, Resource: '*' },
         {
-          Sid: 'TargetAccountsGrantsForAwsResources',
+          Sid: 'TargetAccountsUseThroughRds',
+          Effect: 'Allow',
+          Principal: { AWS: targets },
+          Action: KEY_USE_ACTIONS,
+          Resource: '*',
+          Condition: { StringEquals: { 'kms:ViaService': viaRds } },
+        },
+        {
+          Sid: 'TargetAccountsGrantsForRds',
           Effect: 'Allow',
           Principal: { AWS: targets },
           Action: KEY_GRANT_ACTIONS,
           Resource: '*',
-          Condition: { Bool: { 'kms:GrantIsForAWSResource': true } },
+          Condition: { StringEquals: { 'kms:ViaService': viaRds }, Bool: { 'kms:GrantIsForAWSResource': true } },
         },
       ],
     });

@@ -25,6 +25,13 @@ export interface DatabaseProxyProps {
   readonly vpcCidr: string;
   readonly subnetIds: readonly string[];
   readonly databasePort: number;
+  /**
+   * Customer-managed KMS key the secret is encrypted with: the role may decrypt with this key
+   * only, and only through Secrets Manager.
+   * @default - the secret uses the AWS-managed key aws/secretsmanager, whose own policy lets the
+   *   role decrypt through Secrets Manager: no kms:Decrypt statement at all
+   */
+  readonly secretKmsKeyArn?: string;
   /** Security groups allowed to connect to the proxy. @default - none (add rules elsewhere) */
   readonly clientSecurityGroupIds?: readonly string[];
   /** @default 1800 */
@@ -42,9 +49,12 @@ export class DatabaseProxy extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseProxyProps) {
     super(scope, id);
-    const { name, engineFamily, secretArn, accountId, region, vpcId, vpcCidr, subnetIds, databasePort, clientSecurityGroupIds = [], idleClientTimeoutSeconds = 1800, requireTls = true } = props;
+    const { name, engineFamily, secretArn, secretKmsKeyArn, accountId, region, vpcId, vpcCidr, subnetIds, databasePort, clientSecurityGroupIds = [], idleClientTimeoutSeconds = 1800, requireTls = true } = props;
     check(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}$/.test(name) && !name.endsWith('-'), this, 'name', name, 'letters, digits and single hyphens, starting with a letter, at most 63 characters');
     check(secretArn.startsWith('arn:') && secretArn.includes(':secretsmanager:'), this, 'secretArn', secretArn, 'a Secrets Manager secret ARN');
+    if (secretKmsKeyArn !== undefined) {
+      check(new RegExp(`^arn:aws[a-z-]*:kms:${region}:${accountId}:key/[\\w-]+$`).test(secretKmsKeyArn), this, 'secretKmsKeyArn', secretKmsKeyArn, `a KMS key ARN (not an alias, not a wildcard) in ${region}, account ${accountId}`);
+    }
     check(subnetIds.length >= 2, this, 'subnetIds', subnetIds, 'at least two subnets in different availability zones');
     check(Number.isInteger(databasePort) && databasePort > 0 && databasePort < 65536, this, 'databasePort', databasePort, 'a TCP port');
 
@@ -58,13 +68,17 @@ export class DatabaseProxy extends Construct {
       name: 'read-database-secret',
       policy: policyDocument([
         { Sid: 'ReadTheOneSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secretArn },
-        {
-          Sid: 'DecryptTheSecret',
-          Effect: 'Allow',
-          Action: 'kms:Decrypt',
-          Resource: `arn:aws:kms:${region}:${accountId}:key/*`,
-          Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
-        },
+        ...(secretKmsKeyArn
+          ? [
+              {
+                Sid: 'DecryptTheSecret',
+                Effect: 'Allow' as const,
+                Action: 'kms:Decrypt',
+                Resource: secretKmsKeyArn,
+                Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
+              },
+            ]
+          : []),
       ]),
     });
 

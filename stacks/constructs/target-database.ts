@@ -2,6 +2,7 @@
  * The encrypted target of a cutover (seeds 000 and 001): an RDS instance or an Aurora
  * cluster, empty or restored from a snapshot, with the parameter groups the flows need.
  *
+ * - Every engine: TLS required (`require_secure_transport=1` / `rds.force_ssl=1`).
  * - MySQL family: `binlog_format=ROW` (the binlog catch-up reads row events).
  * - PostgreSQL family: `rds.logical_replication=1` (static: applies after a reboot), and a
  *   "frozen" group that adds `default_transaction_read_only=1` for the freeze step. The frozen
@@ -73,6 +74,18 @@ export function replicationParameters(engine: DatabaseEngine): DatabaseParameter
   return [{ name: 'rds.logical_replication', value: '1', applyMethod: 'pending-reboot' }];
 }
 
+/**
+ * Connections must use TLS, as the scripts' own connections already do: `require_secure_transport`
+ * for the MySQL family, `rds.force_ssl` for PostgreSQL. `pending-reboot` is accepted for static
+ * and dynamic parameters alike; a new database starts with its group applied.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.html
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
+ */
+export function tlsParameters(engine: DatabaseEngine): DatabaseParameter[] {
+  if (engine === 'mysql' || engine === 'aurora-mysql') return [{ name: 'require_secure_transport', value: '1', applyMethod: 'pending-reboot' }];
+  return [{ name: 'rds.force_ssl', value: '1', applyMethod: 'pending-reboot' }];
+}
+
 export class TargetDatabase extends Construct {
   readonly kind: 'instance' | 'cluster';
   readonly port: number;
@@ -141,7 +154,9 @@ export class TargetDatabase extends Construct {
       new ParameterGroup(this, groupId, { name, family, description, parameter });
 
     const replication = replicationParameters(engine);
-    this.parameterGroup = parameterGroup('parameter-group', `${identifier}-replication`, parameterGroupFamily, 'rds-cutover: replication on', replication);
+    // The target's own group requires TLS; the frozen group goes on the *source* during the
+    // freeze and keeps its transport settings as they are (read-only clients keep reading).
+    this.parameterGroup = parameterGroup('parameter-group', `${identifier}-replication`, parameterGroupFamily, 'rds-cutover: replication on', [...replication, ...tlsParameters(engine)]);
     if (postgres) {
       this.frozenParameterGroup = parameterGroup('frozen-parameter-group', `${identifier}-frozen`, freezeParameterGroupFamily, 'rds-cutover freeze step: read-only, replication kept on', [
         ...replication,

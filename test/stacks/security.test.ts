@@ -2,7 +2,8 @@
  * The security-relevant properties of every stack, asserted on the synthesized Terraform
  * (Testing.synth + toHaveResourceWithProperties, or the parsed policy where a policy is a string).
  */
-import { KEY_ADMINISTRATION_ACTIONS, KEY_GRANT_ACTIONS, KEY_USE_ACTIONS } from '../../stacks/constructs/customer-managed-key';
+import { ACCOUNT_ROOT_MANAGEMENT_ACTIONS, KEY_ADMINISTRATION_ACTIONS, KEY_GRANT_ACTIONS, KEY_USE_ACTIONS } from '../../stacks/constructs/customer-managed-key';
+import { shareKeyPolicyProblems } from '../../lib/platforms/aws/key-policy';
 import {
   AwsProvider,
   CloudwatchEventTarget,
@@ -45,30 +46,63 @@ describe('fence security group', () => {
   });
 });
 
-describe('storage-encryption key', () => {
-  const key = synthesizedOf(dev.stacks.cutover.storageKey.key);
-  const policy = statements(key.policy);
+/** Statements every customer-managed key has, asserted per synthesized stack. */
+const everyKey: Array<[string, () => Statement[], string, string]> = [
+  ['dev cutover storage key', () => statements(synthesizedOf(dev.stacks.cutover.storageKey.key).policy), '333333333333', 'eu-west-1'],
+  ['prod cutover storage key', () => statements(synthesizedOf(prod.stacks.cutover.storageKey.key).policy), '111111111111', 'eu-west-1'],
+  ['stg cutover storage key', () => statements(synthesizedOf(stg.stacks.cutover.storageKey.key).policy), '222222222222', stg.environment.region],
+  ['dev snapshot-share key', () => statements(synthesizedOf(dev.stacks.snapshotShare!.key.key).policy), '333333333333', 'eu-west-1'],
+  ['prod snapshot-share key', () => statements(synthesizedOf(prod.stacks.snapshotShare!.key.key).policy), '111111111111', 'eu-west-1'],
+];
 
+describe.each(everyKey)('%s', (_name, policyOf, account, region) => {
+  const adminsOf = (accountId: string) => [dev, prod, stg].find((e) => e.environment.accountId === accountId)!.environment.keyAdministratorArns;
+
+  test('administrators administer without use: every action listed, no Create*/Put* wildcard, no CreateGrant, PutKeyPolicy or crypto operation', () => {
+    const administration = bySid(policyOf(), 'KeyAdministration');
+    expect(asList(administration.Principal !== '*' ? administration.Principal?.AWS : undefined)).toEqual(adminsOf(account));
+    expect(asList(administration.Action).sort()).toEqual([...KEY_ADMINISTRATION_ACTIONS].sort());
+    for (const action of asList(administration.Action)) expect(action).not.toContain('*');
+    for (const forbidden of ['kms:CreateGrant', 'kms:PutKeyPolicy', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:GenerateDataKey']) expect(asList(administration.Action)).not.toContain(forbidden);
+    expect(administration.Condition).toBeUndefined();
+  });
+
+  test('the account root keeps management (PutKeyPolicy included), so deleting the admin roles cannot orphan the key, but no use and no grants', () => {
+    const root = bySid(policyOf(), 'AccountRootManagesKey');
+    expect(root.Principal).toEqual({ AWS: `arn:aws:iam::${account}:root` });
+    expect(asList(root.Action).sort()).toEqual([...ACCOUNT_ROOT_MANAGEMENT_ACTIONS].sort());
+    expect(asList(root.Action)).toContain('kms:PutKeyPolicy');
+    for (const forbidden of ['kms:CreateGrant', 'kms:Decrypt', 'kms:Encrypt', 'kms:*']) expect(asList(root.Action)).not.toContain(forbidden);
+  });
+
+  test('the account uses it only through RDS in its region, and creates grants only for AWS resources', () => {
+    for (const sid of ['UseThroughServices', 'GrantsForServices']) {
+      const statement = bySid(policyOf(), sid);
+      expect(statement.Principal).toEqual({ AWS: `arn:aws:iam::${account}:root` });
+      expect(statement.Condition?.StringEquals).toEqual({ 'kms:ViaService': [`rds.${region}.amazonaws.com`], 'kms:CallerAccount': account });
+    }
+    expect(asList(bySid(policyOf(), 'UseThroughServices').Action).sort()).toEqual([...KEY_USE_ACTIONS].sort());
+    expect(asList(bySid(policyOf(), 'GrantsForServices').Action).sort()).toEqual([...KEY_GRANT_ACTIONS].sort());
+    expect(bySid(policyOf(), 'GrantsForServices').Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': true });
+  });
+
+  test('gives nobody a wildcard action or principal, and only Allow statements', () => {
+    for (const statement of policyOf()) {
+      expect(statement.Principal).not.toBe('*');
+      expect(asList(statement.Action)).not.toContain('kms:*');
+      expect(statement.Effect).toBe('Allow');
+    }
+  });
+});
+
+describe('storage-encryption key', () => {
   test('rotates and keeps the longest deletion window', () => {
     expect(devCutover).toHaveResourceWithProperties(KmsKey, { enable_key_rotation: true, deletion_window_in_days: 30 });
   });
 
-  test('is administered only by the configured admins, who cannot use it', () => {
-    const administration = bySid(policy, 'KeyAdministration');
-    expect(asList(administration.Principal !== '*' ? administration.Principal?.AWS : undefined)).toEqual(dev.environment.keyAdministratorArns);
-    expect(asList(administration.Action).sort()).toEqual([...KEY_ADMINISTRATION_ACTIONS].sort());
-    expect(asList(administration.Action)).not.toEqual(expect.arrayContaining(['kms:Decrypt']));
-    expect(asList(administration.Action)).not.toContain('kms:*');
-  });
-
-  test('is used by the account only through RDS in its region', () => {
-    for (const sid of ['UseThroughServices', 'GrantsForServices']) {
-      const statement = bySid(policy, sid);
-      expect(statement.Principal).toEqual({ AWS: 'arn:aws:iam::333333333333:root' });
-      expect(statement.Condition?.StringEquals).toEqual({ 'kms:ViaService': ['rds.eu-west-1.amazonaws.com'], 'kms:CallerAccount': '333333333333' });
-    }
-    expect(bySid(policy, 'GrantsForServices').Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': true });
-    expect(policy.map((statement) => statement.Sid).sort()).toEqual(['GrantsForServices', 'KeyAdministration', 'UseThroughServices']);
+  test('has exactly the root, administration and RDS-use statements', () => {
+    const policy = statements(synthesizedOf(dev.stacks.cutover.storageKey.key).policy);
+    expect(policy.map((statement) => statement.Sid).sort()).toEqual(['AccountRootManagesKey', 'GrantsForServices', 'KeyAdministration', 'UseThroughServices']);
   });
 });
 
@@ -77,22 +111,35 @@ describe('snapshot-share key', () => {
   const target = 'arn:aws:iam::444444444444:root';
   const forTarget = policy.filter((statement) => statement.Principal !== '*' && asList(statement.Principal?.AWS).includes(target));
 
-  test('lets target accounts use it for copy and restore, and manage grants only for AWS resources', () => {
-    expect(forTarget).toHaveLength(2);
-    const use = bySid(forTarget, 'TargetAccountsUseForCopyAndRestore');
+  test('lets target accounts use it only through RDS in its region (kms:ViaService)', () => {
+    expect(forTarget.map((statement) => statement.Sid).sort()).toEqual(['TargetAccountsGrantsForRds', 'TargetAccountsUseThroughRds']);
+    const use = bySid(forTarget, 'TargetAccountsUseThroughRds');
+    expect(use.Principal).toEqual({ AWS: [target] });
     expect(asList(use.Action).sort()).toEqual([...KEY_USE_ACTIONS].sort());
-    expect(use.Condition).toBeUndefined();
-    const grants = bySid(forTarget, 'TargetAccountsGrantsForAwsResources');
-    expect(asList(grants.Action).sort()).toEqual([...KEY_GRANT_ACTIONS].sort());
-    expect(grants.Condition).toEqual({ Bool: { 'kms:GrantIsForAWSResource': true } });
+    expect(use.Condition).toEqual({ StringEquals: { 'kms:ViaService': 'rds.eu-west-1.amazonaws.com' } });
   });
 
-  test('gives nobody a wildcard action or principal', () => {
-    for (const statement of policy) {
-      expect(statement.Principal).not.toBe('*');
-      expect(asList(statement.Action)).not.toContain('kms:*');
-      expect(statement.Effect).toBe('Allow');
-    }
+  test('lets target accounts create grants only through RDS and only for AWS resources (kms:GrantIsForAWSResource)', () => {
+    const grants = bySid(forTarget, 'TargetAccountsGrantsForRds');
+    expect(grants.Principal).toEqual({ AWS: [target] });
+    expect(asList(grants.Action).sort()).toEqual([...KEY_GRANT_ACTIONS].sort());
+    expect(grants.Condition).toEqual({ StringEquals: { 'kms:ViaService': 'rds.eu-west-1.amazonaws.com' }, Bool: { 'kms:GrantIsForAWSResource': true } });
+  });
+
+  test('is what the share-snapshot preflight accepts for the target account, and a policy without the grants statement is refused naming it', () => {
+    const text = JSON.stringify({ Version: '2012-10-17', Statement: policy });
+    expect(shareKeyPolicyProblems(text, '444444444444', 'eu-west-1', 'share-key')).toEqual([]);
+    const withoutGrants = JSON.stringify({ Version: '2012-10-17', Statement: policy.filter((statement) => statement.Sid !== 'TargetAccountsGrantsForRds') });
+    expect(shareKeyPolicyProblems(withoutGrants, '444444444444', 'eu-west-1', 'share-key').join('\n')).toContain('"TargetAccountsGrantsForRds" is missing');
+    expect(shareKeyPolicyProblems(text, '555555555555', 'eu-west-1', 'share-key').join('\n')).toContain('"TargetAccountsUseThroughRds" is missing');
+  });
+});
+
+describe('key administrators from another account', () => {
+  test('are refused by config validation, naming the field and the account', () => {
+    expect(() => exampleWith('dev', (input) => (input.keyAdministratorArns = ['arn:aws:iam::999999999999:role/Admin']))).toThrow(
+      /keyAdministratorArns\.0: received "arn:aws:iam::999999999999:role\/Admin"; expected a principal of the environment's own account 333333333333/,
+    );
   });
 });
 
@@ -126,8 +173,18 @@ describe('RDS Proxy', () => {
   test('its role may read the one configured secret', () => {
     const policy = statements(synthesizedOf(dev.stacks.cutover.proxy!.rolePolicy).policy);
     expect(bySid(policy, 'ReadTheOneSecret')).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: dev.environment.proxy!.secretArn });
+    // The example's secret uses the AWS-managed key: no kms:Decrypt at all (never on key/*).
+    expect(policy.map((statement) => statement.Sid)).toEqual(['ReadTheOneSecret']);
     const trust = statements(synthesizedOf(dev.stacks.cutover.proxy!.role).assume_role_policy);
     expect(trust).toEqual([expect.objectContaining({ Principal: { Service: 'rds.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '333333333333' } } })]);
+  });
+
+  test('with a customer-managed secret key, its role may decrypt with that one key, only through Secrets Manager', () => {
+    const key = 'arn:aws:kms:eu-west-1:333333333333:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+    const withKey = synthesize(exampleWith('dev', (input) => (input.proxy.secretKmsKeyArn = key)));
+    const policy = statements(synthesizedOf(withKey.stacks.cutover.proxy!.rolePolicy).policy);
+    expect(bySid(policy, 'DecryptTheSecret')).toEqual({ Sid: 'DecryptTheSecret', Effect: 'Allow', Action: 'kms:Decrypt', Resource: key, Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
+    for (const statement of policy) expect(asList(statement.Resource).some((resource) => resource.includes('key/*'))).toBe(false);
   });
 
   test('the target database admits the proxy security group', () => {
@@ -155,19 +212,34 @@ describe('target database', () => {
     expect(synthesizedOf(dev.stacks.cutover.database!.instance!).password).toBeUndefined();
   });
 
-  test('MySQL writes row-based binlogs', () => {
+  test('MySQL writes row-based binlogs and requires TLS (require_secure_transport)', () => {
     expect(prodCutover).toHaveResourceWithProperties(DbParameterGroup, {
       family: 'mysql8.0',
-      parameter: [{ name: 'binlog_format', value: 'ROW', apply_method: 'immediate' }],
+      parameter: [
+        { name: 'binlog_format', value: 'ROW', apply_method: 'immediate' },
+        { name: 'require_secure_transport', value: '1', apply_method: 'pending-reboot' },
+      ],
     });
   });
 
-  test('PostgreSQL has logical replication, and a frozen group that is read-only and keeps replication on', () => {
+  test('Aurora MySQL requires TLS in its cluster parameter group', () => {
+    const aurora = synthesize(exampleWith('prod', (input) => Object.assign(input.database, { engine: 'aurora-mysql', engineVersion: '8.0.mysql_aurora.3.05.2', parameterGroupFamily: 'aurora-mysql8.0' }))).json['rds-cutover-prod-cutover'];
+    expect(aurora).toHaveResourceWithProperties(RdsClusterParameterGroup, {
+      family: 'aurora-mysql8.0',
+      parameter: expect.arrayContaining([{ name: 'require_secure_transport', value: '1', apply_method: 'pending-reboot' }]),
+    });
+  });
+
+  test('PostgreSQL has logical replication and requires TLS (rds.force_ssl), and a frozen group that is read-only and keeps replication on', () => {
     expect(devCutover).toHaveResourceWithProperties(DbParameterGroup, {
       name: 'catalog-pg17-replication',
       family: 'postgres17',
-      parameter: [{ name: 'rds.logical_replication', value: '1', apply_method: 'pending-reboot' }],
+      parameter: [
+        { name: 'rds.logical_replication', value: '1', apply_method: 'pending-reboot' },
+        { name: 'rds.force_ssl', value: '1', apply_method: 'pending-reboot' },
+      ],
     });
+    expect(stgCutover).toHaveResourceWithProperties(RdsClusterParameterGroup, { name: 'billing-pg16-replication', parameter: expect.arrayContaining([{ name: 'rds.force_ssl', value: '1', apply_method: 'pending-reboot' }]) });
     expect(devCutover).toHaveResourceWithProperties(DbParameterGroup, {
       name: 'catalog-pg17-frozen',
       family: 'postgres15',

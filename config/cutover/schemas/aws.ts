@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { shareSnapshotSchema } from './share-snapshot';
 
 /**
  * AWS platform settings of a cutover environment (`platform: 'aws'`). Values the stacks own
@@ -149,6 +150,8 @@ export const awsSettingsSchema = z
       })
       .strict()
       .optional(),
+    /** Seed 004, `--flow share-snapshot`: copy a snapshot of `source` into another account and restore it there. */
+    shareSnapshot: shareSnapshotSchema.optional(),
     /** How long to wait for AWS. Waiter timeouts name the resource and the time waited. */
     waits: z
       .object({

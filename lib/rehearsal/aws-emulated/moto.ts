@@ -56,7 +56,11 @@ export class MotoServer {
     private readonly group: ProcessGroup,
   ) {}
 
-  static async start(command: MotoCommand): Promise<MotoServer> {
+  /**
+   * @param options.crossAccountSnapshots - let an account copy a snapshot another account shared
+   *   with it by ARN (moto looks the ARN up in the caller's own account): moto-cross-account/sitecustomize.py
+   */
+  static async start(command: MotoCommand, options: { crossAccountSnapshots?: boolean } = {}): Promise<MotoServer> {
     const port = await freePort();
     const group = new ProcessGroup();
     const args = command.kind === 'script' ? [String(port)] : ['-H', '127.0.0.1', '-p', String(port)];
@@ -64,7 +68,12 @@ export class MotoServer {
     // the machine's temp dir, not a test run's private one (which is removed, so it would unpack
     // 100 MB again every run and count as left behind).
     const outerTmp = process.env.RDS_CUTOVER_OUTER_TMPDIR;
-    const child = group.start('moto', command.path, args, outerTmp ? { env: { ...process.env, TMPDIR: outerTmp } } : {});
+    const env = {
+      ...process.env,
+      ...(outerTmp ? { TMPDIR: outerTmp } : {}),
+      ...(options.crossAccountSnapshots ? { PYTHONPATH: [join(__dirname, 'moto-cross-account'), process.env.PYTHONPATH].filter(Boolean).join(delimiter) } : {}),
+    };
+    const child = group.start('moto', command.path, args, { env });
     const url = `http://127.0.0.1:${port}`;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`moto exited with code ${code} while starting:\n${group.tail(child)}`))));
     exited.catch(() => undefined);

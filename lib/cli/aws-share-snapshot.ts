@@ -1,0 +1,209 @@
+/**
+ * `--flow share-snapshot` (seed 004): plan (default) or run, with --execute, the cross-account
+ * snapshot share on two AWS identities: the environment's `aws` credentials for the source
+ * account, `aws.shareSnapshot.target` (assume-role or profile) for the target account.
+ * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
+ */
+import { join, resolve } from 'node:path';
+import { UsageError } from './args';
+import type { CutoverEnvironment } from '../../config/cutover';
+import type { Logger } from '../util/log';
+import { LocalRunLock } from '../runbook/lock';
+import { planText, runRunbook } from '../runbook/engine';
+import { parseHooks } from '../runbook/hooks';
+import { detachedContext } from '../runbook/step';
+import { EXIT_CODES as EXIT, exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
+import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
+import { AwsGateway, formatCall, type RecordedCall } from '../platforms/aws/gateway';
+import { shareSnapshotRunbook, type ShareGateways, type ShareSnapshotResolved } from '../platforms/aws/snapshot-share';
+import { readInfraOutputs } from '../infra/outputs';
+import { fromProjectRoot } from '../util/project-root';
+import { outputsFilePath } from '../infra/outputs';
+import { PLANNED_RUN_ID } from '../platforms/aws/run-tags';
+
+type Side = 'source' | 'target';
+
+/** What the CLI hands a runner (the same fields as cutover.ts's FlowRunnerInput). */
+export interface FlowRunnerInput {
+  environment: CutoverEnvironment;
+  /** The parsed command line (cutover.ts's CutoverArgs; the fields this runner reads). */
+  args: {
+    execute: boolean;
+    offline: boolean;
+    cleanup: boolean;
+    resume?: string;
+    breakLock?: string;
+    report?: string;
+    hooks: string[];
+    engine: string;
+    loadCommand?: string;
+    loadRate?: number;
+    loadConnections?: number;
+    fault?: string;
+    keepSandbox: boolean;
+    switchTimeoutMs?: number;
+    lagThresholdMs?: number;
+  };
+  stateDir: string;
+  log: Logger;
+  out: (line: string) => void;
+}
+
+/** What tests replace: the SDK clients of each side. */
+export interface ShareRunnerDependencies {
+  /** @default - clients from the environment (source: aws.region/profile/assumeRole; target: aws.shareSnapshot.target) */
+  createClients?: (identity: { region: string; profile?: string; assumeRole?: { roleArn: string; externalId?: string; sessionName: string } }, options: { readOnly: boolean }, side: Side) => AwsClients;
+  /** @default - the project root (where `.rds-cutover/outputs-<env>.json` is looked up) */
+  projectRoot?: string;
+}
+
+/** The environment's share settings, with the share key from the snapshot-share stack's outputs when not configured. */
+export function resolveShareSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): ShareSnapshotResolved {
+  const aws = environment.aws;
+  const file = `config/cutover/${environment.name}.ts`;
+  if (environment.platform !== 'aws' || !aws) throw new UsageError(`--flow share-snapshot runs on AWS environments: ${environment.name} has platform "${environment.platform}" (use an environment with platform: 'aws' and an aws.shareSnapshot section)`);
+  const share = aws.shareSnapshot;
+  if (!share) throw new UsageError(`${file} has no aws.shareSnapshot section: add one (target: { accountId, assumeRole or profile, kmsKeyArn, restore, dbSubnetGroupName, vpcSecurityGroupIds, parameterGroupName, instanceClass }); see README "Cross-account snapshot share"`);
+  const sourceKind = 'clusterId' in aws.source ? 'cluster' : 'instance';
+  const restoreKind = 'clusterId' in share.target.restore ? 'cluster' : 'instance';
+  if (sourceKind !== restoreKind) throw new UsageError(`${file}: aws.source is an ${sourceKind} but aws.shareSnapshot.target.restore names a${restoreKind === 'instance' ? 'n instance' : ' cluster'}: a ${sourceKind} snapshot restores as a${sourceKind === 'instance' ? 'n instance ({ instanceId })' : ' cluster ({ clusterId })'}`);
+  if (restoreKind === 'instance' && !('clusterId' in share.target.restore) && share.target.optionGroupName === undefined) {
+    // fine: the snapshot's option group is used
+  }
+  let shareKeyArn = share.shareKeyArn;
+  if (!shareKeyArn) {
+    const infraName = aws.infraEnvironment ?? environment.name;
+    const outputsFile = fromProjectRoot(aws.outputsFile ?? outputsFilePath(environment.name), options.projectRoot);
+    try {
+      shareKeyArn = readInfraOutputs(infraName, { file: outputsFile }).snapshotShare?.keyArn;
+    } catch (error) {
+      throw new UsageError(`${file}: no aws.shareSnapshot.shareKeyArn, and the stacks' outputs could not give snapshotShareKeyArn (${(error as Error).message.split('\n')[0]}): set shareKeyArn, or deploy the snapshot-share stack and write the outputs file`);
+    }
+    if (!shareKeyArn) throw new UsageError(`${file}: no aws.shareSnapshot.shareKeyArn, and config/infra/${infraName}.ts has no snapshotShare section: add snapshotShare.targetAccountIds [${share.target.accountId}] there and deploy, or set shareKeyArn`);
+  }
+  const restore = 'clusterId' in share.target.restore ? { kind: 'cluster' as const, id: share.target.restore.clusterId, writerInstanceId: share.target.restore.writerInstanceId } : { kind: 'instance' as const, id: share.target.restore.instanceId };
+  return {
+    environment: environment.name,
+    region: aws.region,
+    source: 'clusterId' in aws.source ? { kind: 'cluster', id: aws.source.clusterId } : { kind: 'instance', id: aws.source.instanceId },
+    givenSnapshotId: share.snapshotId,
+    shareKeyArn,
+    shareCopyId: share.shareCopyId,
+    target: { ...share.target, region: share.target.region ?? aws.region },
+    restore,
+    tags: aws.tags,
+    cleanup: options.cleanup,
+    waits: { snapshotSeconds: aws.waits.snapshotSeconds, instanceSeconds: aws.waits.instanceSeconds },
+  };
+}
+
+function checkArgs(args: FlowRunnerInput['args']): void {
+  if (args.offline && args.execute) throw new UsageError('--offline plans without reading AWS; it cannot be combined with --execute (drop --offline to run)');
+  if (args.resume && !args.execute) throw new UsageError('--resume continues an executed run: add --execute');
+  if (args.engine !== 'mysql' || args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox || args.switchTimeoutMs || args.lagThresholdMs) {
+    throw new UsageError('--flow share-snapshot takes --execute, --resume, --cleanup, --offline, --hook, --report and --break-lock; not --engine, the rehearsal (--load-*, --fault, --keep-sandbox) or switch options');
+  }
+}
+
+/** The plan's AWS call list: which account each call goes to. */
+export function shareCallLines(calls: Array<RecordedCall & { side: Side }>): string[] {
+  return calls.map((call, index) => `  ${String(index + 1).padStart(2)}. [${call.side}] ${call.kind === 'write' ? 'CHANGE ' : call.kind === 'wait' ? 'wait   ' : 'read   '} ${formatCall(call)}  (${call.step})`);
+}
+
+export async function runShareSnapshot(input: FlowRunnerInput, dependencies: ShareRunnerDependencies = {}): Promise<number> {
+  const { environment, args, log, out } = input;
+  checkArgs(args);
+  const settings = resolveShareSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot });
+  const aws = environment.aws!;
+  const create = dependencies.createClients ?? ((identity, options) => createAwsClients(identity, options));
+  const readOnly = !args.execute;
+  const clients = args.offline
+    ? undefined
+    : {
+        source: create({ region: aws.region, profile: aws.profile, assumeRole: aws.assumeRole }, { readOnly }, 'source'),
+        target: create({ region: settings.target.region, profile: settings.target.profile, assumeRole: settings.target.assumeRole }, { readOnly }, 'target'),
+      };
+  const waits = { pollSeconds: aws.waits.pollSeconds };
+  const gateways = (mode: 'live' | 'plan' | 'list'): ShareGateways => ({
+    // 'list': the plan's call list, recorded without sending anything (reads of what earlier
+    // steps would create could only fail); the checks read through 'plan' (read-only clients).
+    source: new AwsGateway({ mode: mode === 'live' ? 'live' : 'plan', clients: mode === 'list' ? undefined : clients?.source, log, waits }),
+    target: new AwsGateway({ mode: mode === 'live' ? 'live' : 'plan', clients: mode === 'list' ? undefined : clients?.target, log, waits }),
+  });
+  try {
+    const lock = new LocalRunLock(input.stateDir, environment.name);
+    if (args.breakLock) {
+      const released = await lock.breakLock(args.breakLock);
+      out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
+      return EXIT.ok;
+    }
+    if (!args.execute) return await dryRun(input, settings, gateways);
+    const runbook = shareSnapshotRunbook(settings, gateways('live'));
+    for (const line of planText(runbook)) out(line);
+    out('');
+    const startedAt = new Date();
+    const run = await runRunbook({
+      runbook,
+      environment: environment.name,
+      stateDir: input.stateDir,
+      dryRun: false,
+      resumeRunId: args.resume,
+      hooks: parseHooks(args.hooks),
+      log,
+      options: { platform: 'aws', flow: 'share-snapshot', region: settings.region, source: settings.source.id, targetAccount: settings.target.accountId, restore: settings.restore.id, cleanup: args.cleanup },
+      lock,
+      handleSignals: true,
+    });
+    const report = reportFromRun(run, { engine: 'mysql', startedAt });
+    const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
+    writeReport(reportPath, report);
+    out('');
+    for (const line of summaryText(report)) out(line);
+    out(`report: ${reportPath}`);
+    if (run.result !== 'success') out(`status: npx zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: npx zx scripts/cutover.mjs --env ${environment.name} --flow share-snapshot --execute --resume ${run.runId}${args.cleanup ? ' --cleanup' : ''}`);
+    return exitCodeOf(report);
+  } finally {
+    if (clients && !dependencies.createClients) {
+      destroyClients(clients.source);
+      destroyClients(clients.target);
+    }
+  }
+}
+
+async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, gateways: (mode: 'plan' | 'list') => ShareGateways): Promise<number> {
+  const { environment, args, log, out } = input;
+  // The call list: every step run against recording gateways (writes and waits recorded, never sent).
+  const plan = gateways('list');
+  const planRunbook = shareSnapshotRunbook(settings, plan);
+  const context = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: { ...log, info: () => undefined }, facts: {}, runtime: new Map() });
+  let stoppedAt: string | undefined;
+  for (const step of planRunbook.steps) {
+    try {
+      Object.assign(context.facts, (await step.apply(context)) ?? {});
+    } catch (error) {
+      // A failing check is reported below with every problem; the later steps are still listed.
+      if (step.kind === 'check') continue;
+      stoppedAt = `${step.id}: ${(error as Error).message.split('\n')[0]}`;
+      break;
+    }
+  }
+  const sides = new Map<RecordedCall, Side>([...plan.source.calls.map((c) => [c, 'source'] as const), ...plan.target.calls.map((c) => [c, 'target'] as const)]);
+  const ordered = [...plan.source.calls, ...plan.target.calls].sort((a, b) => planRunbook.steps.findIndex((s) => s.id === a.step) - planRunbook.steps.findIndex((s) => s.id === b.step));
+  for (const line of planText(planRunbook)) out(line);
+  out('');
+  out(`AWS calls, in order ([source] = source account, [target] = account ${settings.target.accountId}; ${args.offline ? 'offline: none sent' : 'the checks below sent only read calls'}; CHANGE = sent only with --execute):`);
+  for (const line of shareCallLines(ordered.map((call) => ({ ...call, side: sides.get(call)! })))) out(line);
+  if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
+  out('');
+  out(settings.cleanup ? 'Clean-up (--cleanup): the temporary copies (and the source snapshot the run took) are deleted at the end.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary copies.');
+  if (args.offline) {
+    out("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
+    return EXIT.ok;
+  }
+  const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
+  out('');
+  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
+  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
+  out('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');
+  return run.result === 'planned' ? EXIT.ok : EXIT.failed;
+}
