@@ -5,6 +5,7 @@ import { readSandboxState, sandboxFolder, sandboxLiveness } from '../platforms/l
 import { UsageError } from './args';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
 import { executeRun, finishPlan } from './finish';
+import { LocalRunLock } from '../runbook/lock';
 
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up` left running, as
@@ -27,7 +28,9 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const runtime = new Map<string, unknown>();
   const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings);
   try {
-    return await executeRun(input, { runbook, engine: 'mysql', runtime, options: { platform: 'sandbox', sandbox: folder }, engineFlags: '' });
+    // The same lock as a rehearsal's (<stateDir>/locks/<env>.lock): one run per environment;
+    // a killed run keeps it, its --resume takes it back.
+    return await executeRun(input, { runbook, engine: 'mysql', runtime, options: { platform: 'sandbox', sandbox: folder }, engineFlags: '', lock: new LocalRunLock(stateDir, environment.name), handleSignals: true });
   } finally {
     await closeFlowConnections(runtime);
     sandbox.detach();
