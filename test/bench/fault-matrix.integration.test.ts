@@ -8,6 +8,9 @@
 import { killPointsOf, matrixLines, runFaultPoint } from '../../bench/fault-matrix';
 import type { JournalEntry } from '../../lib/runbook/journal';
 
+// A point is a whole run plus resumes on fresh servers: minutes on a busy 2-core machine (load 30+).
+jest.setTimeout(900_000);
+
 describe('fault matrix (subset)', () => {
   test('the points come from a journal: every step boundary and every sub-phase, in order, once', () => {
     const at = '';
