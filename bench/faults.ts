@@ -5,20 +5,22 @@
  * was replayed. Points come from the journal of a clean run first, so new sub-phases
  * (context.record) are picked up by themselves. See bench/fault-matrix.ts.
  *
- *   npm run bench:faults [-- --points step-done:mysql.switch,step-start:mysql.switch] [--seed-rows 2000]
+ *   npm run bench:faults [-- --engine mysql|postgres] [--points step-done:mysql.switch,step-start:mysql.switch] [--seed-rows 2000]
+ *   (PostgreSQL: the logical method on `npm run sandbox -- up --engine postgres`)
  *
  * Last line: {"points":N,"recovered":N,"lost":0,"bothWritable":0,"unclear":0}
  * A point that does not recover is a finding, printed with the reason; the exit code is 1 then.
  */
 import { parseArgs } from 'node:util';
-import { killPointsOf, matrixLines, runMysqlFaultPoint, type FaultOutcome } from './fault-matrix';
+import { killPointsOf, matrixLines, runFaultPoint, type FaultOutcome } from './fault-matrix';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { points: { type: 'string' }, 'seed-rows': { type: 'string', default: '2000' }, engine: { type: 'string', default: 'mysql' } } });
-  if (values.engine !== 'mysql') {
-    process.stderr.write('bench:faults covers --engine mysql so far (PostgreSQL: not built yet)\n');
+  if (values.engine !== 'mysql' && values.engine !== 'postgres') {
+    process.stderr.write(`--engine ${values.engine} is unknown: expected mysql or postgres\n`);
     return 2;
   }
+  const engine = values.engine;
   const seedRows = Number(values['seed-rows']);
   const log = (line: string) => process.stderr.write(line + '\n');
   let points: string[];
@@ -26,7 +28,7 @@ async function main(): Promise<number> {
     points = values.points.split(',').map((p) => p.trim()).filter(Boolean);
   } else {
     log('clean run (baseline): enumerating kill points from its journal');
-    const baseline = await runMysqlFaultPoint({ seedRows, log });
+    const baseline = await runFaultPoint({ engine, seedRows, log });
     log(`baseline: ${baseline.outcome} (${baseline.note})`);
     if (!baseline.journal) throw new Error(`the clean run did not produce a journal: ${baseline.note}`);
     points = killPointsOf(baseline.journal);
@@ -34,7 +36,7 @@ async function main(): Promise<number> {
   log(`${points.length} kill points`);
   const outcomes: FaultOutcome[] = [];
   for (const [index, point] of points.entries()) {
-    const outcome = await runMysqlFaultPoint({ point, seedRows, log });
+    const outcome = await runFaultPoint({ engine, point, seedRows, log });
     outcomes.push(outcome);
     log(`[${index + 1}/${points.length}] ${point}: ${outcome.outcome}, lost ${outcome.lost}, bothWritable ${outcome.bothWritable}, ${outcome.note}`);
   }

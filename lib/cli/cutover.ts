@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { createLogger } from '../util/log';
 import { redact } from '../util/secrets';
@@ -71,7 +72,10 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     }
     const runner = RUNNERS.find((candidate) => candidate.when(environment!, args));
     if (!runner) throw new UsageError(`Nothing runs ${args.engine} on platform ${environment!.platform} (config/cutover/${environment!.name}.ts)`);
-    return await runner.load()({ environment: environment!, args, stateDir, log, out });
+    const code = await runner.load()({ environment: environment!, args, stateDir, log, out });
+    // A dry run changes nothing, the file system included: the report comes from the executed run.
+    if (!args.execute && args.report) out(`--report ${resolve(args.report)}: no report written (dry run); a report is written by the run with --execute`);
+    return code;
   } catch (error) {
     log.error(redact((error as Error).message));
     if (error instanceof RunLockHeld) return EXIT.aborted;

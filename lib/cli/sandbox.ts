@@ -6,7 +6,9 @@ import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
 import { EXIT_CODES } from '../exit-codes';
 import { didYouMean } from './suggest';
+import { isAlive } from '../util/process-group';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
+import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 import {
   abandonedRehearsalFolders,
   readSandboxState,
@@ -19,13 +21,15 @@ import {
 } from '../platforms/local/sandbox-state';
 
 export const SANDBOX_USAGE = `Usage:
-  npm run sandbox -- up [--engine mysql] [--seed-rows N]   start servers that outlive this command
+  npm run sandbox -- up [--engine mysql|postgres] [--seed-rows N]   start servers that outlive this command
   npm run sandbox -- status [--engine mysql|postgres]      what runs, where, and the application endpoint
   npm run sandbox -- down [--engine mysql|postgres]        stop everything and delete the sandbox's files
 
-The servers (the same as a rehearsal's: MariaDB source + HAProxy endpoint) live in
-.rds-cutover/sandbox/<engine>/ and keep running until "down". Run the real flow against them:
-  npx zx scripts/cutover.mjs --env sandbox --execute        (and --resume RUN_ID after a kill)
+The servers (the same as a rehearsal's: MariaDB source + HAProxy endpoint, or PostgreSQL 15
+source + pgbouncer endpoint) are recorded in .rds-cutover/sandbox/<engine>/ and keep running
+until "down". Run the real flow against them:
+  npx zx scripts/cutover.mjs --env sandbox --execute [--engine postgres --method logical|dump]
+  (and --resume RUN_ID after a kill)
 Passwords are generated and kept in .rds-cutover/sandbox/<engine>/secrets.json (0600), never printed.
 `;
 
@@ -54,7 +58,6 @@ export function parseSandboxArgs(argv: string[]): SandboxArgs {
   if (command !== 'up' && command !== 'status' && command !== 'down') throw new SandboxUsageError(`Expected a command: up, status or down (got ${command ? `"${command}"` : 'none'}).${command ? didYouMean(command, ['up', 'status', 'down']) : ''} See npm run sandbox -- --help.`);
   if (positionals.length > 1) throw new SandboxUsageError(`Unexpected argument "${positionals[1]}". See npm run sandbox -- --help.`);
   if (values.engine !== undefined && !SANDBOX_ENGINES.includes(values.engine as SandboxEngine)) throw new SandboxUsageError(`--engine ${values.engine} is unknown: expected one of ${SANDBOX_ENGINES.join(', ')}`);
-  if (command === 'up' && values.engine === 'postgres') throw new SandboxUsageError('npm run sandbox -- up supports --engine mysql so far; rehearse PostgreSQL with npm run rehearse -- --engine postgres');
   let seedRows: number | undefined;
   if (values['seed-rows'] !== undefined) {
     seedRows = Number(values['seed-rows']);
@@ -77,7 +80,7 @@ export function sandboxStatusLines(stateDir: string, engines: readonly SandboxEn
     const { state } = recorded;
     const { dead } = sandboxLiveness(state);
     const health = dead.length === 0 ? 'up' : `STALE (${dead.join(', ')} not running): npm run sandbox -- down --engine ${engine}, then up`;
-    lines.push(`${engine} sandbox: ${health}, since ${state.createdAt}, files in ${folder}`);
+    lines.push(`${engine} sandbox: ${health}, since ${state.createdAt}, files in ${folder}${state.serversDir !== folder ? ` (servers in ${state.serversDir})` : ''}`);
     lines.push(`  application endpoint (${state.endpoint.kind}): ${state.endpoint.host}:${state.endpoint.port}, user ${state.endpoint.user}, database ${state.endpoint.database}, password: ${join(folder, 'secrets.json')} (${engine === 'mysql' ? 'mysqlAppPassword' : 'postgresAppPassword'})`);
     for (const server of state.servers) lines.push(`  ${server.name.padEnd(8)} 127.0.0.1:${server.port}  pid ${server.pid}${dead.includes(server.name) ? ' (not running)' : ''}`);
     lines.push(`  ${state.endpoint.kind.padEnd(8)} 127.0.0.1:${state.endpoint.port}  pid ${state.endpoint.pid}${dead.includes(state.endpoint.kind) ? ' (not running)' : ''}`);
@@ -87,17 +90,22 @@ export function sandboxStatusLines(stateDir: string, engines: readonly SandboxEn
   return lines;
 }
 
-/** Bring a MySQL sandbox up in its folder (a stale one there is removed first). */
+/** Bring a sandbox up in its folder (a stale one there is removed first). */
 export async function sandboxUp(stateDir: string, engine: SandboxEngine, log: Logger, seedRows?: number): Promise<'started' | 'already-up'> {
   const folder = sandboxFolder(stateDir, engine);
   const recorded = existsSync(folder) ? readSandboxState(folder) : undefined;
   if (recorded && sandboxLiveness(recorded.state).dead.length === 0) return 'already-up';
   if (existsSync(folder)) {
     log.info(`removing the stale sandbox in ${folder}`);
-    await removeSandboxFolders([folder]);
+    await sandboxDown(stateDir, engine);
   }
-  const sandbox = await MysqlSandbox.start({ log, seedRows, persistentFolder: folder });
-  sandbox.detach();
+  if (engine === 'postgres') {
+    const sandbox = await PostgresSandbox.start({ log, seedRows, persistentFolder: folder });
+    await sandbox.detach();
+  } else {
+    const sandbox = await MysqlSandbox.start({ log, seedRows, persistentFolder: folder });
+    sandbox.detach();
+  }
   return 'started';
 }
 
@@ -105,7 +113,16 @@ export async function sandboxUp(stateDir: string, engine: SandboxEngine, log: Lo
 export async function sandboxDown(stateDir: string, engine: SandboxEngine): Promise<boolean> {
   const folder = sandboxFolder(stateDir, engine);
   if (!existsSync(folder)) return false;
-  await removeSandboxFolders([folder]);
+  const recorded = readSandboxState(folder);
+  const folders = [folder];
+  if (recorded?.state.engine === 'postgres') {
+    // Fast shutdown first (a SIGTERM is PostgreSQL's "smart" one: it waits for every client).
+    const sandbox = PostgresSandbox.attach(folder, createLogger({ verbose: false }));
+    for (const instance of sandbox.instances.values()) if (instance.pid !== undefined && isAlive(instance.pid)) await instance.fastShutdown();
+    await sandbox.detach();
+    if (recorded.state.serversDir !== folder) folders.push(recorded.state.serversDir);
+  }
+  await removeSandboxFolders(folders);
   try {
     rmdirSync(dirname(folder)); // .rds-cutover/sandbox, when no other engine's sandbox is left
   } catch {
@@ -137,7 +154,7 @@ export async function runSandboxCommand(argv: string[], io: { out?: (line: strin
         if (outcome === 'already-up') out(`${engine} sandbox is already up (npm run sandbox -- down first for a fresh one)`);
       }
       for (const line of sandboxStatusLines(stateDir, args.engines)) out(line);
-      out('run the flow: npx zx scripts/cutover.mjs --env sandbox --execute');
+      out(`run the flow: npx zx scripts/cutover.mjs --env sandbox --execute${args.engines.includes('postgres') ? ' [--engine postgres --method logical|dump]' : ''}`);
     } else if (args.command === 'status') {
       for (const line of sandboxStatusLines(stateDir, args.engines)) out(line);
     } else {

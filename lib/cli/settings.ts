@@ -143,7 +143,6 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   }
   if (environment.platform === 'sandbox') {
     if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
-    if (args.engine !== 'mysql') throw new UsageError('--env sandbox runs the MySQL flow only so far; rehearse PostgreSQL with --env local --engine postgres');
   } else if (environment.platform === 'aws') {
     if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
     if (args.breakLock && args.offline) throw new UsageError('--break-lock on AWS reads and removes a tag on the source: it needs credentials (drop --offline)');

@@ -126,3 +126,23 @@ export function longestWriteGapMs(attempts: WriteAttempt[], window: { from: numb
   }
   return Math.round(longest * 10) / 10;
 }
+
+/**
+ * Where the write downtime went around the switch: how long before the freeze started the last
+ * write was acknowledged, and how long after traffic moved the first one was (ms, null when
+ * there was none on that side).
+ */
+export function writeGapAroundSwitch(attempts: WriteAttempt[], switchStartedAt: number, switchEndedAt: number): { lastAckBeforeSwitch: number | null; firstAckAfterSwitch: number | null } {
+  // A loop, not Math.max(...list): a long run has more acknowledgements than a call takes arguments.
+  let lastBefore = -Infinity;
+  let firstAfter = Infinity;
+  for (const attempt of attempts) {
+    if (!attempt.acknowledged) continue;
+    if (attempt.doneAt <= switchStartedAt && attempt.doneAt > lastBefore) lastBefore = attempt.doneAt;
+    if (attempt.doneAt >= switchEndedAt && attempt.doneAt < firstAfter) firstAfter = attempt.doneAt;
+  }
+  return {
+    lastAckBeforeSwitch: Number.isFinite(lastBefore) ? Math.round((switchStartedAt - lastBefore) * 10) / 10 : null,
+    firstAckAfterSwitch: Number.isFinite(firstAfter) ? Math.round((firstAfter - switchEndedAt) * 10) / 10 : null,
+  };
+}

@@ -4,7 +4,7 @@ import type { Facts, Runbook, Step } from '../runbook/step';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
-import { longestWriteGapMs, summariseWrites } from '../load/write-load';
+import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch } from '../load/write-load';
 import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
@@ -112,13 +112,7 @@ export class RehearsalLoad {
     }
     if (typeof facts.switchStartedAt === 'number' && typeof facts.switchEndedAt === 'number') {
       // Where the downtime went: before the freeze started, inside the switch, after it ended.
-      const acks = attempts.filter((a) => a.acknowledged).map((a) => a.doneAt);
-      const lastBefore = Math.max(...acks.filter((t) => t <= (facts.switchStartedAt as number)));
-      const firstAfter = Math.min(...acks.filter((t) => t >= (facts.switchEndedAt as number)));
-      facts.writeGapAroundSwitchMs = {
-        lastAckBeforeSwitch: Number.isFinite(lastBefore) ? Math.round(((facts.switchStartedAt as number) - lastBefore) * 10) / 10 : null,
-        firstAckAfterSwitch: Number.isFinite(firstAfter) ? Math.round((firstAfter - (facts.switchEndedAt as number)) * 10) / 10 : null,
-      };
+      facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, facts.switchStartedAt, facts.switchEndedAt);
     }
     if (writes.acknowledged === 0 && this.load.lastConnectError) facts.loadConnectError = this.load.lastConnectError;
     return {

@@ -109,7 +109,6 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a value given to a switch', ['--env', 'local', '--execute=yes'], /--execute takes no value \(got "--execute=yes"\): write --execute alone/],
     ['a password on the command line', ['--env', 'local', '--password', 'hunter2'], /never taken from the command line/],
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
-    ['PostgreSQL on the persistent sandbox', ['--env', 'sandbox', '--engine', 'postgres', '--execute'], /--env sandbox runs the MySQL flow only so far/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
   ];
 

@@ -1,4 +1,4 @@
-import { longestWriteGapMs, summariseWrites, type WriteAttempt } from '../../lib/load/write-load';
+import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type WriteAttempt } from '../../lib/load/write-load';
 
 const ack = (id: string, doneAt: number): WriteAttempt => ({ id, sentAt: doneAt - 1, doneAt, acknowledged: true });
 const fail = (id: string, doneAt: number): WriteAttempt => ({ id, sentAt: doneAt - 1, doneAt, acknowledged: false, error: 'ECONNRESET' });
@@ -26,5 +26,21 @@ describe('longestWriteGapMs', () => {
   });
   test('if writes never come back the gap runs to the end of the load', () => {
     expect(longestWriteGapMs([ack('1', 0), ack('2', 10)], { from: 20, to: 30 }, 3000)).toBe(2990);
+  });
+});
+
+describe('writeGapAroundSwitch', () => {
+  test('says how long before the freeze the last write landed and how long after the switch the first did', () => {
+    const attempts = [ack('1', 0), ack('2', 90), fail('3', 95), ack('4', 260), ack('5', 300)];
+    expect(writeGapAroundSwitch(attempts, 100, 250)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 10 });
+    expect(writeGapAroundSwitch([ack('1', 0)], 100, 250)).toEqual({ lastAckBeforeSwitch: 100, firstAckAfterSwitch: null });
+  });
+
+  test('a long rehearsal (more acknowledged writes than a call takes arguments) still gets its figures, not a RangeError', () => {
+    // GIVEN 250,000 acknowledged writes (an hour at ~70 writes/s), switch between 200,000 and 200,100 ms
+    const attempts: WriteAttempt[] = [];
+    for (let i = 0; i < 250_000; i += 1) attempts.push(ack(String(i), i < 200_000 ? i : i + 150));
+    // WHEN the gap around the switch is computed THEN it is the real one
+    expect(writeGapAroundSwitch(attempts, 200_000, 200_100)).toEqual({ lastAckBeforeSwitch: 1, firstAckAfterSwitch: 50 });
   });
 });

@@ -63,7 +63,8 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     rmSync(backupDir, { recursive: true, force: true });
     const backup = await this.sandbox.instance('source').backup(backupDir);
     if (!backup.binlogFile) throw new Error('mariadb-backup did not record the source binlog position');
-    const replica = this.sandbox.newInstance('replica', 2);
+    // read_only from its first start: the application must never write to a copy (issue 9).
+    const replica = this.sandbox.newInstance('replica', 2, { readOnlyAtStartup: true });
     await replica.restoreFrom(backup.dir);
     const source = this.sandbox.instance('source');
     await this.withConnection('replica', (connection, dialect) =>
@@ -77,7 +78,8 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     const backupDir = join(this.sandbox.baseDir, `backup-target-${context.runId}`);
     rmSync(backupDir, { recursive: true, force: true });
     const backup = await this.sandbox.instance('replica').backup(backupDir);
-    const target = this.sandbox.newInstance('target', 3);
+    // read_only from its first start until the switch opens it (the app account is unlocked in the copy).
+    const target = this.sandbox.newInstance('target', 3, { readOnlyAtStartup: true });
     await target.restoreFrom(backup.dir);
     return { targetId: 'target' };
   }
@@ -114,6 +116,9 @@ export class LocalMysqlPlatform implements MysqlPlatform {
 
   async recycleClients(): Promise<void> {
     // `shutdown sessions server` in the switch already cut every client of the old source.
+    // The switch opened the promoted target with SET GLOBAL read_only = OFF; its my.cnf still says
+    // read_only=ON (a clone starts closed): keep it open across a restart from now on.
+    await this.sandbox.instance('target').setReadOnlyAtStartup(false);
   }
 
   async removeReplica(): Promise<Facts> {

@@ -43,6 +43,12 @@ export interface MariadbInstanceOptions {
   reportedVersion?: string;
   /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
   onStarted?: (instance: MariadbInstance) => void;
+  /**
+   * Start with read_only ON (in my.cnf, so also after a restart): a clone of the source takes
+   * no application write from its first second until the switch opens it.
+   * @default false
+   */
+  readOnlyAtStartup?: boolean;
 }
 
 /**
@@ -56,6 +62,7 @@ export class MariadbInstance {
   readonly configFile: string;
   port = 0;
   private process: ChildProcess | undefined;
+  private readOnlyAtStartup: boolean;
   /** A server started by another process (a persistent sandbox), known by its pid only. */
   private adoptedPid: number | undefined;
 
@@ -64,6 +71,17 @@ export class MariadbInstance {
     this.datadir = join(this.dir, 'data');
     this.socket = join(this.dir, 'mariadb.sock');
     this.configFile = join(this.dir, 'my.cnf');
+    this.readOnlyAtStartup = options.readOnlyAtStartup ?? false;
+  }
+
+  /**
+   * Whether the server comes up read_only after a restart (my.cnf). The switch opens a promoted
+   * target with SET GLOBAL; this keeps it open across a restart too. Takes effect at the next start.
+   */
+  async setReadOnlyAtStartup(readOnly: boolean): Promise<void> {
+    if (this.readOnlyAtStartup === readOnly && existsSync(this.configFile)) return;
+    this.readOnlyAtStartup = readOnly;
+    await this.writeConfig();
   }
 
   get name(): string {
@@ -197,6 +215,7 @@ sync_binlog=1
 innodb_flush_log_at_trx_commit=1
 skip-slave-start
 skip-name-resolve
+${this.readOnlyAtStartup ? 'read_only=ON\n' : ''}
 performance_schema=OFF
 innodb_buffer_pool_size=64M
 innodb_log_file_size=48M

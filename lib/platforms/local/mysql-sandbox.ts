@@ -109,8 +109,9 @@ export class MysqlSandbox {
     return sandbox;
   }
 
-  newInstance(name: string, serverId: number): MariadbInstance {
-    return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, onStarted: () => this.saveState() }));
+  /** A new server; `readOnlyAtStartup` for clones of the source (replica, target): see MariadbInstanceOptions. */
+  newInstance(name: string, serverId: number, options: { readOnlyAtStartup?: boolean } = {}): MariadbInstance {
+    return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, onStarted: () => this.saveState(), ...options }));
   }
 
   instance(name: string): MariadbInstance {

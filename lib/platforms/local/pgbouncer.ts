@@ -1,13 +1,13 @@
 import { chownSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { ProcessGroup } from '../../util/process-group';
+import { ProcessGroup } from '../../util/process-group';
 import type { Logger } from '../../util/log';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import { closePg, connectPg, type PgClient } from '../../engines/postgres/connection';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
-import { asPostgres, osUser, postgresOwnedDir } from './postgres-instance';
+import { osUser, postgresOwnedDir, postgresServerCommand } from './postgres-instance';
 
 export interface PgbouncerUser {
   name: string;
@@ -34,6 +34,8 @@ export class Pgbouncer {
   private process: ChildProcess | undefined;
   private backend: PgbouncerBackend | undefined;
   private adminClient: PgClient | undefined;
+  /** A pgbouncer started by another process (a persistent sandbox), known by its pid only. */
+  private adoptedPid: number | undefined;
 
   constructor(private readonly options: { baseDir: string; group: ProcessGroup; log: Logger; database: string; admin: PgbouncerUser; users: PgbouncerUser[]; poolSize?: number }) {
     this.dir = join(options.baseDir, 'pgbouncer');
@@ -57,8 +59,9 @@ export class Pgbouncer {
     const users = [this.options.admin, ...this.options.users];
     this.writeOwned(authFile, users.map((u) => `${quote(u.name)} ${quote(u.password)}`).join('\n') + '\n');
     this.writeConfig(backend);
-    const [command, args] = asPostgres('/usr/sbin/pgbouncer', [this.configFile]);
+    const [command, args] = postgresServerCommand(this.options.group, '/usr/sbin/pgbouncer', [this.configFile]);
     this.process = this.options.group.start('pgbouncer', command, args);
+    this.adoptedPid = undefined;
     const child = this.process;
     let onExit: (code: number | null) => void = () => undefined;
     const exited = new Promise<never>((_, reject) => {
@@ -142,15 +145,30 @@ export class Pgbouncer {
     return row ? { host: String(row.host), port: Number(row.port), paused: Number(row.paused) === 1 } : undefined;
   }
 
+  /** Take over a pgbouncer another process started (a persistent sandbox): its port, pid and backend. */
+  adopt(port: number, pid: number, backend: PgbouncerBackend): void {
+    this.port = port;
+    this.adoptedPid = pid;
+    this.backend = backend;
+  }
+
   async stop(): Promise<void> {
     await closePg(this.adminClient);
     this.adminClient = undefined;
     if (this.process) await this.options.group.stopProcess(this.process, 5000);
+    else if (this.adoptedPid !== undefined) await ProcessGroup.stopPid(this.adoptedPid, this.dir, 5000);
     this.process = undefined;
+    this.adoptedPid = undefined;
+  }
+
+  /** Close the kept admin-console connection (the end of a run against a persistent sandbox). */
+  async disconnect(): Promise<void> {
+    await closePg(this.adminClient);
+    this.adminClient = undefined;
   }
 
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.process?.pid ?? this.adoptedPid;
   }
 
   private writeConfig(backend: PgbouncerBackend): void {

@@ -2,7 +2,7 @@ import { chownSync, mkdirSync, rmSync, writeFileSync, appendFileSync, chmodSync 
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { dieWithParent, type ProcessGroup } from '../../util/process-group';
+import { dieWithParent, ProcessGroup } from '../../util/process-group';
 import type { Logger } from '../../util/log';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
@@ -44,6 +44,15 @@ export function asPostgres(binary: string, args: string[]): [string, string[]] {
   return ['runuser', ['-u', POSTGRES_OS_USER, '--', program, ...programArgs]];
 }
 
+/**
+ * The command that runs a server binary as the postgres account in a group: with the
+ * parent-death signal (asPostgres), or without it for a persistent group whose servers must
+ * outlive this process (`npm run sandbox -- up --engine postgres`).
+ */
+export function postgresServerCommand(group: ProcessGroup, binary: string, args: string[]): [string, string[]] {
+  return group.persistent ? ['runuser', ['-u', POSTGRES_OS_USER, '--', binary, ...args]] : asPostgres(binary, args);
+}
+
 export interface PostgresInstanceOptions {
   name: string;
   /** Parent folder; the instance lives in `<baseDir>/<name>`. */
@@ -53,6 +62,8 @@ export interface PostgresInstanceOptions {
   superuserPassword: string;
   group: ProcessGroup;
   log: Logger;
+  /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
+  onStarted?: (instance: PostgresInstance) => void;
 }
 
 /**
@@ -66,6 +77,8 @@ export class PostgresInstance {
   readonly bin: string;
   port = 0;
   private process: ChildProcess | undefined;
+  /** A server started by another process (a persistent sandbox), known by its pid only. */
+  private adoptedPid: number | undefined;
 
   constructor(private readonly options: PostgresInstanceOptions) {
     this.dir = join(options.baseDir, options.name);
@@ -121,10 +134,18 @@ log_line_prefix = '%m [%p] ${this.options.name}: '
     await this.start();
   }
 
+  /** Take over a server another process started (recorded in a persistent sandbox's state). */
+  adopt(port: number, pid: number): void {
+    this.port = port;
+    this.adoptedPid = pid;
+  }
+
   async start(): Promise<void> {
-    const [command, args] = asPostgres(join(this.bin, 'postgres'), ['-D', this.datadir]);
+    const [command, args] = postgresServerCommand(this.options.group, join(this.bin, 'postgres'), ['-D', this.datadir]);
     const child = this.options.group.start(`postgres-${this.options.name}`, command, args);
     this.process = child;
+    this.adoptedPid = undefined;
+    this.options.onStarted?.(this);
     let onExit: (code: number | null) => void = () => undefined;
     const exited = new Promise<never>((_, reject) => {
       onExit = (code) => reject(new Error(`postgres ${this.options.name} exited with code ${code} while starting:\n${this.options.group.tail(child)}`));
@@ -142,17 +163,23 @@ log_line_prefix = '%m [%p] ${this.options.name}: '
 
   /** Fast shutdown (sessions are ended, no waiting for clients), then the process is reaped. */
   async stop(): Promise<void> {
-    if (!this.process) return;
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      const [command, args] = asPostgres(join(this.bin, 'pg_ctl'), ['stop', '-D', this.datadir, '-m', 'fast', '-w', '-t', '30']);
-      await run(command, args).catch((error) => this.options.log.debug(`pg_ctl stop ${this.options.name}: ${(error as Error).message}`));
-    }
-    await this.options.group.stopProcess(this.process, 10000);
+    if (!this.process && this.adoptedPid === undefined) return;
+    const running = this.process ? this.process.exitCode === null && this.process.signalCode === null : true;
+    if (running) await this.fastShutdown();
+    if (this.process) await this.options.group.stopProcess(this.process, 10000);
+    else if (this.adoptedPid !== undefined) await ProcessGroup.stopPid(this.adoptedPid, this.dir, 10000);
     this.process = undefined;
+    this.adoptedPid = undefined;
+  }
+
+  /** pg_ctl stop -m fast: sessions (also replication) are ended, no waiting for clients. */
+  async fastShutdown(): Promise<void> {
+    const [command, args] = asPostgres(join(this.bin, 'pg_ctl'), ['stop', '-D', this.datadir, '-m', 'fast', '-w', '-t', '30']);
+    await run(command, args).catch((error) => this.options.log.debug(`pg_ctl stop ${this.options.name}: ${(error as Error).message}`));
   }
 
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.process?.pid ?? this.adoptedPid;
   }
 }
 

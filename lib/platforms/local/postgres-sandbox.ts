@@ -1,16 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InstanceRegistry } from './instance-registry';
 import { ProcessGroup } from '../../util/process-group';
-import { generatePassword } from '../../util/secrets';
+import { generatePassword, registerSecret } from '../../util/secrets';
 import type { Logger } from '../../util/log';
 import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from './debian-packages';
 import { openForPostgres, PostgresInstance } from './postgres-instance';
 import { Pgbouncer, type PgbouncerUser } from './pgbouncer';
-import { markRehearsalOwner, removeAbandonedRehearsals } from './sandbox-state';
+import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState } from './sandbox-state';
 
 export const PG_SANDBOX_DATABASE = 'app';
 export const PG_SANDBOX_APP_USER = 'app';
@@ -23,7 +23,20 @@ export interface PostgresSandboxOptions {
   /** Also create `app.public.notes` without a primary key (preflight must refuse it). */
   tableWithoutPrimaryKey?: boolean;
   keepFiles?: boolean;
+  /**
+   * A sandbox that outlives this process (`npm run sandbox -- up --engine postgres`): its state
+   * (sandbox.json, secrets.json, logs) lives in this folder, its servers in a folder of the temp
+   * dir the postgres account can reach (recorded as serversDir), without parent-death signal.
+   * @default - a fresh temp folder whose servers die with this process
+   */
+  persistentFolder?: string;
 }
+
+const SECRET_SUPERUSER = 'postgresSuperuserPassword';
+const SECRET_APP = 'postgresAppPassword';
+const SECRET_POOLER_ADMIN = 'pgbouncerAdminPassword';
+/** Servers of a persistent PostgreSQL sandbox live in a temp folder with this prefix (not a rehearsal's). */
+export const PG_PERSISTENT_SERVERS_PREFIX = 'rds-cutover-pgsandbox-';
 
 /**
  * The local world a PostgreSQL rehearsal runs in: a PostgreSQL 15 source with sample data
@@ -33,37 +46,99 @@ export interface PostgresSandboxOptions {
  * everything stopped by `stop()` (also on Ctrl-C, through ProcessGroup).
  */
 export class PostgresSandbox {
-  readonly group = new ProcessGroup();
+  readonly group: ProcessGroup;
   readonly baseDir: string;
-  readonly superuserPassword = generatePassword();
-  readonly app: PgbouncerUser = { name: PG_SANDBOX_APP_USER, password: generatePassword() };
+  readonly superuserPassword: string;
+  readonly app: PgbouncerUser;
   readonly instances = new InstanceRegistry<PostgresInstance>();
   readonly pgbouncer: Pgbouncer;
+  private readonly poolerAdmin: PgbouncerUser;
   private stopped = false;
+  private createdAt = new Date().toISOString();
 
-  private constructor(private readonly options: PostgresSandboxOptions) {
-    this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-pg-'));
-    markRehearsalOwner(this.baseDir);
-    openForPostgres(this.baseDir);
+  private constructor(private readonly options: PostgresSandboxOptions, existing?: { serversDir: string; secrets: Record<string, string> }) {
+    if (options.persistentFolder) {
+      mkdirSync(join(options.persistentFolder, 'logs'), { recursive: true, mode: 0o700 });
+      this.group = new ProcessGroup({ persistentLogDir: join(options.persistentFolder, 'logs') });
+      // The postgres account must reach the datadirs: a folder under the checkout may be out of its reach.
+      this.baseDir = existing?.serversDir ?? mkdtempSync(join(tmpdir(), PG_PERSISTENT_SERVERS_PREFIX));
+    } else {
+      this.group = new ProcessGroup();
+      this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-pg-'));
+      markRehearsalOwner(this.baseDir);
+    }
+    if (!existing) openForPostgres(this.baseDir);
+    this.superuserPassword = existing ? registerSecret(existing.secrets[SECRET_SUPERUSER]) : generatePassword();
+    this.app = { name: PG_SANDBOX_APP_USER, password: existing ? registerSecret(existing.secrets[SECRET_APP]) : generatePassword() };
+    this.poolerAdmin = { name: 'pgbouncer_admin', password: existing ? registerSecret(existing.secrets[SECRET_POOLER_ADMIN]) : generatePassword() };
     this.pgbouncer = new Pgbouncer({
       baseDir: this.baseDir,
       group: this.group,
       log: options.log,
       database: PG_SANDBOX_DATABASE,
-      admin: { name: 'pgbouncer_admin', password: generatePassword() },
+      admin: this.poolerAdmin,
       users: [this.app],
     });
   }
 
+  /** True for a sandbox that outlives this process (`npm run sandbox -- up --engine postgres`). */
+  get persistent(): boolean {
+    return this.options.persistentFolder !== undefined;
+  }
+
+  /**
+   * A sandbox another process brought up (`npm run sandbox -- up --engine postgres`), read from
+   * its folder: its servers keep running when this process ends, and servers it adds (the
+   * target) do too, so that a killed run can be resumed against them.
+   */
+  static attach(folder: string, log: Logger): PostgresSandbox {
+    const recorded = readSandboxState(folder);
+    if (!recorded || recorded.state.engine !== 'postgres') throw new Error(`No PostgreSQL sandbox in ${folder}: start one with npm run sandbox -- up --engine postgres`);
+    const { state, secrets } = recorded;
+    const sandbox = new PostgresSandbox({ log, persistentFolder: folder }, { serversDir: state.serversDir, secrets });
+    sandbox.createdAt = state.createdAt;
+    for (const server of state.servers) sandbox.addInstance(server.name, server.version ?? PG_SANDBOX_SOURCE_VERSION).adopt(server.port, server.pid);
+    const source = state.servers.find((s) => s.name === 'source');
+    sandbox.pgbouncer.adopt(state.endpoint.port, state.endpoint.pid, { host: '127.0.0.1', port: source?.port ?? 0, dbname: PG_SANDBOX_DATABASE });
+    return sandbox;
+  }
+
+  /** Let go of a persistent sandbox without stopping anything (the end of a run against it). */
+  async detach(): Promise<void> {
+    this.stopped = true;
+    await this.pgbouncer.disconnect();
+  }
+
+  /** A persistent sandbox records where its servers run (also right after each start). */
+  private saveState(): void {
+    if (!this.persistent) return;
+    const state: SandboxState = {
+      engine: 'postgres',
+      createdAt: this.createdAt,
+      folder: this.options.persistentFolder!,
+      serversDir: this.baseDir,
+      endpoint: { kind: 'pgbouncer', host: '127.0.0.1', port: this.pgbouncer.port, pid: this.pgbouncer.pid ?? 0, user: this.app.name, database: PG_SANDBOX_DATABASE },
+      servers: this.instances.values().filter((i) => i.pid !== undefined).map((i) => ({ name: i.name, pid: i.pid!, port: i.port, version: i.version })),
+    };
+    writeSandboxState(state, { [SECRET_SUPERUSER]: this.superuserPassword, [SECRET_APP]: this.app.password, [SECRET_POOLER_ADMIN]: this.poolerAdmin.password });
+  }
+
+  private addInstance(name: string, version: number): PostgresInstance {
+    return this.instances.add(name, new PostgresInstance({ name, baseDir: this.baseDir, version, superuserPassword: this.superuserPassword, group: this.group, log: this.options.log, onStarted: () => this.saveState() }));
+  }
+
   static async start(options: PostgresSandboxOptions): Promise<PostgresSandbox> {
     ensureDebianPackages(POSTGRES_REQUIREMENTS, options.log);
-    const removed = await removeAbandonedRehearsals();
-    if (removed.length > 0) options.log.info(`removed ${removed.length} sandbox folder(s) left by killed rehearsals: ${removed.join(', ')}`);
+    if (!options.persistentFolder) {
+      const removed = await removeAbandonedRehearsals();
+      if (removed.length > 0) options.log.info(`removed ${removed.length} sandbox folder(s) left by killed rehearsals: ${removed.join(', ')}`);
+    }
     const sandbox = new PostgresSandbox(options);
     try {
       const source = await sandbox.newInstance('source', PG_SANDBOX_SOURCE_VERSION);
       await sandbox.seed(source, options.seedRows ?? 20000);
       await sandbox.pgbouncer.start({ host: '127.0.0.1', port: source.port, dbname: PG_SANDBOX_DATABASE });
+      sandbox.saveState();
       options.log.info(`sandbox: source PostgreSQL ${PG_SANDBOX_SOURCE_VERSION} on 127.0.0.1:${source.port}, application endpoint (pgbouncer) on 127.0.0.1:${sandbox.pgbouncer.port}, files in ${sandbox.baseDir}`);
       return sandbox;
     } catch (error) {
@@ -78,7 +153,7 @@ export class PostgresSandbox {
 
   /** Initialise and start a new server of that major version. */
   async newInstance(name: string, version: number): Promise<PostgresInstance> {
-    const instance = this.instances.add(name, new PostgresInstance({ name, baseDir: this.baseDir, version, superuserPassword: this.superuserPassword, group: this.group, log: this.options.log }));
+    const instance = this.addInstance(name, version);
     await instance.initialise();
     return instance;
   }
@@ -87,8 +162,9 @@ export class PostgresSandbox {
     return this.instances.get(name);
   }
 
-  removeInstance(name: string): Promise<void> {
-    return this.instances.remove(name);
+  async removeInstance(name: string): Promise<void> {
+    await this.instances.remove(name);
+    this.saveState();
   }
 
   /** The application's view: the app role through the switch point. */
@@ -107,6 +183,7 @@ export class PostgresSandbox {
     for (const instance of this.instances.values().reverse()) await instance.stop().catch(() => undefined);
     await this.group.stopAll();
     if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
+    if (this.persistent && !this.options.keepFiles) rmSync(this.options.persistentFolder!, { recursive: true, force: true });
   }
 
   /** Create the application role (same password everywhere: the pooler logs in with it). */

@@ -57,8 +57,14 @@ describe('npm run sandbox -- up|status|down, and --env sandbox', () => {
     expect(status.stdout).toMatch(/mysql sandbox: up/);
     expect(status.stdout).toMatch(/replica\s+127\.0\.0\.1:\d+\s+pid \d+/);
 
-    // WHEN the run is resumed
+    // AND another run on the environment refuses (exit 3), naming the killed run that holds the lock
     const [runId] = readdirSync(join(stateDir, 'runs'));
+    const second = await run('cutover.mjs', ['--env', 'sandbox', '--execute']);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(new RegExp(`Environment sandbox is locked by run ${runId}`));
+    expect(readdirSync(join(stateDir, 'runs'))).toEqual([runId]);
+
+    // WHEN the run is resumed
     const resumed = await run('cutover.mjs', ['--env', 'sandbox', '--execute', '--resume', runId]);
     // THEN it finishes: switch, checksums, fence and replica removal
     expect(resumed.stderr).not.toMatch(/ error /);
@@ -67,6 +73,10 @@ describe('npm run sandbox -- up|status|down, and --env sandbox', () => {
     expect(resumed.stdout).toMatch(/skipped\s+\d+ ms\s+mysql\.replica\.create/);
     expect(resumed.stdout).toMatch(/checksums: match/);
     expect(readSandboxState(folder)!.state.servers.map((s) => s.name)).toEqual(['source', 'target']);
+    // and it writes the same report page as a rehearsal, and gives the lock back
+    expect(resumed.stdout).toContain(`report page: ${join(stateDir, 'runs', runId, 'report.html')}`);
+    expect(existsSync(join(stateDir, 'runs', runId, 'report.html'))).toBe(true);
+    expect(existsSync(join(stateDir, 'locks', 'sandbox.lock'))).toBe(false);
 
     // WHEN the sandbox is taken down
     const down = await run('sandbox.mjs', ['down']);
