@@ -60,6 +60,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
+    if (args.command === 'switch-back' || args.command === 'complete') return await (require('./way-back') as typeof import('./way-back')).runWayBack(args, stateDir, log, out);
     args = resolveEngine(environment!, args);
     checkRunArgs(environment!, args, stateDir);
     if (args.breakLock && environment!.platform !== 'aws') {
