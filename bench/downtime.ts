@@ -4,10 +4,13 @@
  * sandbox. Targets (issue 2, MySQL): writeUnavailableMs median <= 100, max <= 250, lost 0.
  *
  *   npm run bench:downtime -- --engine mysql [--runs 5] [--verbose]
+ *   npm run bench:downtime -- --engine mysql --switch-back [--runs 5]   forward and back under the same load
  *   npm run bench:downtime -- --engine postgres [--method logical|dump|both] [--runs 5]
  *
  * Last line: {"engine":"mysql","runs":5,"writeUnavailableMs":{"min":…,"median":…,"max":…},"lost":…,"failed":…}
  * (PostgreSQL: one such line per method, with "method".)
+ * With --switch-back (issue 12 targets: each direction median <= 60 ms, max <= 150 ms, 0 lost):
+ * {"engine":"mysql","runs":5,"forward":{"min":…,"median":…,"max":…},"back":{…},"lost":0,"failed":…}
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +48,38 @@ async function benchMysql(runs: number, verbose: boolean): Promise<void> {
   console.log(JSON.stringify({ engine: 'mysql', runs, writeUnavailableMs: spread(gaps), lost, failed }));
 }
 
+async function benchMysqlSwitchBack(runs: number, verbose: boolean): Promise<void> {
+  const environment = loadEnvironment('local');
+  const forward: number[] = [];
+  const back: number[] = [];
+  let lost = 0;
+  let failed = 0;
+  for (let index = 0; index < runs; index += 1) {
+    const report = await rehearseMysql({
+      environment: 'local',
+      settings: environment.mysql!,
+      stateDir: mkdtempSync(join(tmpdir(), 'rc-bench-mysql-back-')),
+      log: verbose ? createLogger({}) : silentLogger,
+      seedRows: 5000,
+      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
+      switchBack: true,
+    });
+    if (report.result !== 'success' || !report.switchBack || report.switchBack.result !== 'success' || !report.windows) {
+      throw new Error(`run ${index + 1} ended ${report.result}${report.switchBack ? ` / switch back ${report.switchBack.result}` : ''}: ${report.error ?? report.switchBack?.error}`);
+    }
+    if (report.switchBack.checksums?.match !== true || report.checksums?.match !== true) throw new Error(`run ${index + 1}: checksums did not match after a switch`);
+    forward.push(report.windows.forward.writeUnavailableMs ?? Number.NaN);
+    back.push(report.windows.back.writeUnavailableMs ?? Number.NaN);
+    lost += report.windows.forward.writes.lost + report.windows.back.writes.lost;
+    failed += report.windows.forward.writes.failed + report.windows.back.writes.failed;
+    process.stderr.write(
+      `mysql run ${index + 1}: forward gap ${report.windows.forward.writeUnavailableMs} ms (switch ${report.switchDurationMs} ms, failed ${report.windows.forward.writes.failed}, lost ${report.windows.forward.writes.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}); ` +
+        `back gap ${report.windows.back.writeUnavailableMs} ms (switch ${report.switchBack.switchDurationMs} ms, failed ${report.windows.back.writes.failed}, lost ${report.windows.back.writes.lost}, phases ${JSON.stringify(report.switchBack.facts.switchPhasesMs)})\n`,
+    );
+  }
+  console.log(JSON.stringify({ engine: 'mysql', runs, forward: spread(forward), back: spread(back), lost, failed }));
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -52,10 +87,13 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '5' },
       method: { type: 'string', default: 'both' },
       verbose: { type: 'boolean', default: false },
+      'switch-back': { type: 'boolean', default: false },
     },
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs expects a positive whole number, got ${values.runs}`);
+  if (values.engine === 'mysql' && values['switch-back']) return benchMysqlSwitchBack(runs, values.verbose as boolean);
+  if (values['switch-back']) throw new Error('--switch-back is built for --engine mysql only so far (PostgreSQL: not yet)');
   if (values.engine === 'mysql') return benchMysql(runs, values.verbose as boolean);
   if (values.engine === 'postgres') {
     const methods = values.method === 'both' ? (['logical', 'dump'] as const) : [values.method as 'logical' | 'dump'];

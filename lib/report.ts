@@ -45,6 +45,24 @@ export interface CutoverReport {
   /** The built-in load's settings (and why its records are missing, if its worker died); the user's workload and how it ended. */
   load?: { connections: number; ratePerSecond: number; failure?: string; command?: LoadCommandOutcome };
   facts: Record<string, unknown>;
+  /** Rehearsals with --switch-back: each switch window's write gap and writes (lost measured per window). */
+  windows?: {
+    forward: { writeUnavailableMs: number | null; writes: { attempted: number; acknowledged: number; failed: number; lost: number; lostIds?: string[] } };
+    back: { writeUnavailableMs: number | null; writes: { attempted: number; acknowledged: number; failed: number; lost: number; lostIds?: string[] } };
+  };
+  /** Rehearsals with --switch-back: the switch back's own run (journaled under its run id). */
+  switchBack?: {
+    runId: string;
+    result: RunResult['result'];
+    error?: string;
+    steps: CutoverReport['steps'];
+    switchDurationMs: number | null;
+    lagAtSwitchMs: number | null;
+    checksums: { match: boolean; tables: unknown[] } | null;
+    checksumsVerified?: boolean;
+    checksumsNotVerifiedReason?: string;
+    facts: Record<string, unknown>;
+  };
 }
 
 export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['engine']; startedAt: Date } & Partial<Omit<CutoverReport, 'startedAt' | 'engine'>>): CutoverReport {
@@ -96,18 +114,40 @@ export function summaryText(report: CutoverReport): string[] {
   if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
   else if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);
   if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
+  if (report.switchBack) {
+    const back = report.switchBack;
+    lines.push(`switch back (run ${back.runId}): ${back.result.toUpperCase()}${back.error ? ` (${back.error})` : ''}`);
+    for (const step of back.steps) lines.push(`  ${step.status.padEnd(8)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
+    if (back.lagAtSwitchMs !== null) lines.push(`lag at switch back: ${back.lagAtSwitchMs} ms; switch back took ${back.switchDurationMs ?? '?'} ms`);
+    if (back.checksums) lines.push(`checksums after the switch back: ${back.checksums.match ? 'match' : 'DIFFER'} (${back.checksums.tables.length} tables)`);
+    else if (back.checksumsVerified === false) lines.push(`checksums after the switch back: NOT VERIFIED — ${back.checksumsNotVerifiedReason}`);
+  }
+  if (report.windows) {
+    for (const name of ['forward', 'back'] as const) {
+      const window = report.windows[name];
+      const w = window.writes;
+      lines.push(`${name.padEnd(7)} window${by}: write unavailability ${window.writeUnavailableMs ?? '?'} ms; ${w.attempted} attempted, ${w.acknowledged} acknowledged, ${w.failed} failed, ${w.lost} lost${w.lost > 0 ? '  <-- DATA LOSS' : ''}`);
+    }
+  }
   const command = report.load?.command;
   if (command) lines.push(`${describeLoadCommand(command)}${command.crashed ? '  <-- CRASHED LOAD' : ''} (not counted in writes)`);
   return lines;
 }
 
 /** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */
-export function exitCodeOf(report: Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'>): number {
+export function exitCodeOf(report: Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'> & Partial<Pick<CutoverReport, 'switchBack' | 'windows'>>): number {
   if (report.result === 'interrupted') return EXIT_CODES.interrupted;
   if (report.result === 'aborted') return EXIT_CODES.aborted;
   if (report.result !== 'success') return EXIT_CODES.failed;
+  // A rehearsal that also switched back: the switch back's outcome and proof count the same way.
+  if (report.switchBack) {
+    const back = report.switchBack;
+    if (back.result === 'interrupted') return EXIT_CODES.interrupted;
+    if (back.result === 'aborted') return EXIT_CODES.aborted;
+    if (back.result !== 'success' || back.checksums?.match === false || (report.windows?.back.writes.lost ?? 0) > 0) return EXIT_CODES.failed;
+  }
   // A lost write, a checksum difference or a crashed load is a failure whatever the runbook said.
   if ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false || report.load?.failure || report.load?.command?.crashed) return EXIT_CODES.failed;
-  if (report.checksumsVerified === false) return EXIT_CODES.unverified;
+  if (report.checksumsVerified === false || report.switchBack?.checksumsVerified === false) return EXIT_CODES.unverified;
   return EXIT_CODES.ok;
 }

@@ -73,15 +73,21 @@ export class UsageError extends Error {}
 
 export const ENGINES = ['mysql', 'postgres'] as const;
 export const POSTGRES_METHODS = ['logical', 'dump'] as const;
-export const COMMANDS = ['status'] as const;
+export const COMMANDS = ['status', 'switch-back', 'complete'] as const;
 /** `--flow`: `cutover` (default: move the database with the engine's flow) or `share-snapshot` (seed 004, AWS). */
 export const FLOWS = ['cutover', 'share-snapshot'] as const;
 
 export type Engine = (typeof ENGINES)[number];
 
 export interface CutoverArgs {
-  command: 'run' | 'status' | 'help';
+  command: 'run' | 'status' | 'help' | 'switch-back' | 'complete';
   statusRunId?: string;
+  /** switch-back / complete: the run whose switch built the way back. */
+  forwardRunId?: string;
+  /** Rehearsal: switch back after the switch, under the same load. */
+  switchBack?: boolean;
+  /** complete: also delete the old source. */
+  deleteOld?: boolean;
   env?: string;
   /** The engine: --engine, else (once the environment is loaded) the one it configures; mysql until then. */
   engine: Engine;
@@ -145,6 +151,8 @@ const OPTIONS = {
   'load-connections': { type: 'string', value: 'N' },
   fault: { type: 'string', value: REHEARSAL_FAULTS.join('|') },
   'keep-sandbox': { type: 'boolean' },
+  'switch-back': { type: 'boolean' },
+  'delete-old': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   password: { type: 'string', value: 'X' },
@@ -260,11 +268,25 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     if (!statusRunId) throw new UsageError('status needs a run id: npx zx scripts/cutover.mjs status RUN_ID (the runs are the folders in .rds-cutover/runs)');
     checkRunId('status', statusRunId);
     if (positionals.length > 2) throw new UsageError(`status takes one run id, got also "${positionals[2]}": npx zx scripts/cutover.mjs status RUN_ID`);
+  } else if (positionals[0] === 'switch-back' || positionals[0] === 'complete') {
+    command = positionals[0];
+    statusRunId = undefined;
   } else if (positionals.length > 0) {
-    throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run) or "status RUN_ID".${didYouMean(positionals[0], COMMANDS)} See --help.`);
+    throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run), "status RUN_ID", "switch-back RUN_ID" or "complete RUN_ID".${didYouMean(positionals[0], COMMANDS)} See --help.`);
   }
   const flowName = string('flow') ?? 'cutover';
   if (!FLOWS.includes(flowName as CutoverArgs['flow'])) throw new UsageError(`--flow ${flowName} is unknown: expected one of ${FLOWS.join(', ')}.${didYouMean(flowName, FLOWS)}`);
+  let forwardRunId: string | undefined;
+  if (command === 'switch-back' || command === 'complete') {
+    forwardRunId = positionals[1];
+    if (!forwardRunId) throw new UsageError(`${command} needs the run id of the cutover whose switch built the way back: npx zx scripts/cutover.mjs ${command} RUN_ID`);
+    checkRunId(command, forwardRunId);
+    if (positionals.length > 2) throw new UsageError(`${command} takes one run id, got: ${positionals.slice(1).join(' ')}`);
+  }
+  if (flag('delete-old') && command !== 'complete') throw new UsageError('--delete-old belongs to complete: npx zx scripts/cutover.mjs complete RUN_ID --execute --delete-old');
+  if (flag('switch-back') && command !== 'run') throw new UsageError('--switch-back is a rehearsal option (npm run rehearse -- --switch-back); to switch a real run back: npx zx scripts/cutover.mjs switch-back RUN_ID');
+  if (flag('switch-back') && string('engine') !== undefined && string('engine') !== 'mysql') throw new UsageError('--switch-back is built for the MySQL family only so far (PostgreSQL: not yet)');
+  if (command === 'complete' && string('resume') !== undefined) throw new UsageError('complete is idempotent: run it again instead of --resume');
   const engine = string('engine');
   if (engine !== undefined && !ENGINES.includes(engine as Engine)) throw new UsageError(`--engine ${engine} is unknown: expected one of ${ENGINES.join(', ')}.${didYouMean(engine, ENGINES)}`);
   const method = string('method');
@@ -290,6 +312,9 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   const args: CutoverArgs = {
     command,
     statusRunId,
+    forwardRunId,
+    switchBack: flag('switch-back'),
+    deleteOld: flag('delete-old'),
     env: string('env'),
     engine: (engine ?? 'mysql') as Engine,
     engineGiven: engine !== undefined,

@@ -62,6 +62,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
+    if (args.command === 'switch-back' || args.command === 'complete') return await (require('./way-back') as typeof import('./way-back')).runWayBack(args, stateDir, log, out);
     // The share flow moves a snapshot, not a database engine's data: no mysql/postgres section needed.
     if (args.flow !== 'share-snapshot') args = resolveEngine(environment!, args);
     checkRunArgs(environment!, args, stateDir);

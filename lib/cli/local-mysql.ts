@@ -23,6 +23,7 @@ export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
     settings,
     lock,
     handleSignals: true,
+    switchBack: args.switchBack,
   });
   return finishRun(report, { report: args.report, stateDir, out });
 }

@@ -9,7 +9,9 @@ const SWITCH_PHASE_STATE: Record<string, string> = {
   'caught-up': 'source frozen; target caught up with it but not promoted; endpoint on the source',
   promoted: 'source frozen; target PROMOTED (replication stopped, writable); endpoint NOT moved yet',
   'endpoint-moved': 'source frozen; target promoted; endpoint MOVED to the target (traffic on the target)',
-  recycled: 'source frozen; target promoted; endpoint on the target; clients recycled (switch complete)',
+  'reverse-started': 'source frozen; target promoted; replication target -> source started (the way back); endpoint NOT moved yet',
+  recycled: 'source frozen; target promoted; endpoint on the target; clients recycled',
+  'reverse-running': 'source frozen and replicating from the target (the way back runs); endpoint on the target (switch complete)',
   reopened: 'the switch aborted: source reopened for writes, traffic on the source, target still a replica',
 };
 
@@ -38,7 +40,10 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
     lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
     if (status.lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: npx zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
   } else {
-    const resume = `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
+    const resume =
+      typeof status.options.forwardRunId === 'string'
+        ? `npx zx scripts/cutover.mjs ${status.flow === 'mysql.complete' ? 'complete' : 'switch-back'} ${status.options.forwardRunId} --execute${status.flow === 'mysql.complete' ? '' : ` --resume ${status.runId}`}`
+        : `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
     lines.push(status.result === 'in-progress' ? `next: if this run is not running any more (killed), resume it with: ${resume}` : `next: resume with: ${resume}`);
   }
   const exitCode =

@@ -54,9 +54,9 @@ export interface MysqlFlowSettings {
 }
 
 /** Open connections are kept per run and closed by `closeFlowConnections`. */
-const CONNECTIONS = 'mysql.connections';
+export const CONNECTIONS = 'mysql.connections';
 
-function open(context: StepContext, key: string, endpoint: () => Promise<MysqlEndpoint>): Promise<Connection> {
+export function open(context: StepContext, key: string, endpoint: () => Promise<MysqlEndpoint>): Promise<Connection> {
   return keptConnection(context, CONNECTIONS, key, async () => connect(await endpoint()), (connection) => connection.query('SELECT 1'));
 }
 
@@ -70,7 +70,7 @@ export async function closeFlowConnections(runtime: Map<string, unknown>): Promi
   }
 }
 
-async function dialectOf(context: StepContext, platform: MysqlPlatform, connection: Connection): Promise<MysqlDialect> {
+export async function dialectOf(context: StepContext, platform: MysqlPlatform, connection: Connection): Promise<MysqlDialect> {
   const cached = context.runtime.get('mysql.dialect') as MysqlDialect | undefined;
   if (cached) return cached;
   const detected = await detectDialect(connection, { rdsProcedures: platform.rdsProcedures });
@@ -286,8 +286,12 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
       `freeze the source: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions until the processlist shows none${platform.rdsProcedures ? ' (mysql.rds_kill)' : ''};`,
       'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
-      `stop replication on the target, unlock the app accounts there${platform.rdsProcedures ? '' : ', read_only OFF'};`,
+      `stop replication on the target, unlock the app accounts there${platform.rdsProcedures ? '' : ', read_only OFF'}${platform.reverseReplication ? ' and read its binlog position (same round trip)' : ''};`,
+      ...(platform.reverseReplication
+        ? ['start replication target -> source from that position (the way back; the source stays frozen for the app accounts);']
+        : []),
       ...platform.describe.switchEndpoint(),
+      ...(platform.reverseReplication ? ['done once replication target -> source runs (IO and SQL threads), else --resume after fixing it.'] : []),
     ],
     precondition: async (context) => {
       // A switch an earlier process began is resumed from the actual state of both servers and
@@ -299,37 +303,16 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       if (!status?.ioRunning || !status.sqlRunning) throw new AbortRun(`Switch not started: the target is not replicating (${status?.lastError || 'threads stopped'}); the source was never frozen. Fix replication (mysql.replication.start), then --resume`);
     },
     async apply(context) {
+      const sides = switchSides(platform, FORWARD, source, target);
       if (context.facts.switchPhase) {
-        const finished = await resumeSwitch(context, platform, settings, source, target);
+        const finished = await resumeSwitch(context, platform, settings, sides);
         if (finished) return finished;
       }
-      return switchWrites(context, platform, settings, source, target);
+      return switchWrites(context, platform, settings, sides);
     },
   };
 
-  const verifyChecksums: Step = {
-    id: 'mysql.verify.checksums',
-    kind: 'action',
-    describe: () => ['Compare per-table checksums of the frozen source and of the target at the switch position (consistent snapshots taken during the switch).'],
-    runThroughInterrupt: true,
-    async apply(context) {
-      const sourceSnapshot = context.runtime.get('mysql.snapshot.source') as Connection | undefined;
-      const targetSnapshot = context.runtime.get('mysql.snapshot.target') as Connection | undefined;
-      if (!sourceSnapshot || !targetSnapshot) {
-        // Honest instead of stuck: the run goes on to the fence and clean-up, and the report says
-        // the proof is incomplete (exit 4), with the way to complete it by hand.
-        const reason = checksumsNotVerifiedReason(context.facts);
-        context.log.warn(`checksums NOT VERIFIED: ${reason}`);
-        return { checksumsVerified: false, checksumsNotVerifiedReason: reason };
-      }
-      // Read from both sides at the switch, not from preflight: a database created meanwhile counts too.
-      const databases = await databasesOnEitherSide([sourceSnapshot, targetSnapshot], settings.databases);
-      const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
-      await sourceSnapshot.query('COMMIT');
-      await targetSnapshot.query('COMMIT');
-      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsVerified: true };
-    },
-  };
+  const verifyChecksums = verifyChecksumsStep('mysql.verify.checksums', settings, 'Compare per-table checksums of the frozen source and of the target at the switch position (consistent snapshots taken during the switch).');
 
   // After the checksums on purpose: they read the frozen source, which a network fence (deny-all
   // security group) would cut off; and if they differ, the old source must stay reachable.
@@ -355,7 +338,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   };
 }
 
-async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
+export async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
   for (;;) {
     // Nothing is frozen while waiting here: an interrupt may stop the run right away.
@@ -371,44 +354,110 @@ async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connect
   }
 }
 
+/** One side of the move: the old server (`source`) or the new one (`target`). */
+export type Side = 'source' | 'target';
+
 /**
- * The switch. Ordering (why):
+ * Which way a switch moves traffic. The forward switch (mysql.switch) goes source → target; the
+ * switch back (mysql.switch-back) target → source, with the same freeze, catch-up, promotion,
+ * replication the other way, endpoint move, sub-phases and resume rules.
+ */
+export interface SwitchDirection {
+  name: 'forward' | 'back';
+  /** The side that takes writes now and is frozen. */
+  from: Side;
+  /** The side that replicates from `from` and is promoted. */
+  to: Side;
+}
+
+export const FORWARD: SwitchDirection = { name: 'forward', from: 'source', to: 'target' };
+export const BACK: SwitchDirection = { name: 'back', from: 'target', to: 'source' };
+
+/** The platform operations of a switch in one direction. */
+export interface SwitchSides {
+  direction: SwitchDirection;
+  /** Kept administrator connection of a side. */
+  connection(side: Side, context: StepContext): Promise<Connection>;
+  /** Administrator endpoint of a side (fresh connections for the critical section). */
+  endpoint(side: Side, facts: Facts): Promise<MysqlEndpoint>;
+  prepare(context: StepContext): Promise<void>;
+  move(context: StepContext): Promise<void>;
+  /**
+   * Where the old side (`from`) dials the new one (`to`) to replicate new → old after the
+   * switch; undefined when the platform has no reverse replication (one-way switch).
+   */
+  replicationAddressOfTo?(facts: Facts): { host: string; port: number };
+}
+
+export function switchSides(platform: MysqlPlatform, direction: SwitchDirection, source: (c: StepContext) => Promise<Connection>, target: (c: StepContext) => Promise<Connection>): SwitchSides {
+  const reverse = platform.reverseReplication;
+  const forward = direction.name === 'forward';
+  if (!forward && !reverse) throw new Error(`The ${platform.kind} platform cannot switch back (no reverse replication built for it yet)`);
+  return {
+    direction,
+    connection: (side, context) => (side === 'source' ? source(context) : target(context)),
+    endpoint: (side, facts) => (side === 'source' ? platform.source() : platform.target(facts)),
+    prepare: (context) => (forward ? platform.prepareSwitch(context) : reverse!.prepareSwitchBack(context)),
+    move: (context) => (forward ? platform.switchEndpoint(context) : reverse!.switchEndpointBack(context)),
+    replicationAddressOfTo: forward ? (reverse ? (facts) => reverse.targetAddressForReplication(facts) : undefined) : () => platform.sourceAddressForReplication(),
+  };
+}
+
+const capital = (side: Side) => (side === 'source' ? 'The source' : 'The target');
+
+/**
+ * The switch, in either direction (`from` → `to`; forward: source → target). Ordering (why):
  * 1. Lock app accounts first so killed clients cannot log back in, then read_only, then kill
- *    sessions until none are left: after that no app write can commit on the source.
+ *    sessions until none are left: after that no app write can commit on `from`.
  * 2. The final position is read after the freeze, so it covers every acknowledged write.
  * 3. Consistent snapshots on both sides at that position let verification run after traffic
- *    has moved, without holding writes down while tables are checksummed. The target's is
- *    taken before it opens; the frozen source's after the switch, checked against the position.
- * 4. The account lock replicates to the target through the binlog (RDS cannot skip binlogging
- *    it), so the target unlocks the accounts itself after promotion.
+ *    has moved, without holding writes down while tables are checksummed. The frozen side's is
+ *    taken while `to` catches up (nothing can change it then, and replication back into it only
+ *    starts below); `to`'s after its replication stopped and before it opens.
+ * 4. The account lock replicates to `to` through the binlog (RDS cannot skip binlogging it),
+ *    so `to` unlocks the accounts itself after promotion. Its binlog position is read in the
+ *    same round trip, after the unlock: replication back into `from` starts exactly there, so
+ *    the unlock never reaches the old side (its app accounts stay locked) and nothing written
+ *    on `to` after it opens is missed.
+ * 5. Replication `to` → `from` is started before the endpoint moves (the way back exists
+ *    before traffic does) and the switch is declared done only once both of its threads run.
  */
-async function switchWrites(
-  context: StepContext,
-  platform: MysqlPlatform,
-  settings: MysqlFlowSettings,
-  source: (c: StepContext) => Promise<Connection>,
-  target: (c: StepContext) => Promise<Connection>,
-): Promise<Facts> {
-  const sourceConnection = await source(context);
-  const targetConnection = await target(context);
-  const dialect = await dialectOf(context, platform, sourceConnection);
+export async function switchWrites(context: StepContext, platform: MysqlPlatform, settings: MysqlFlowSettings, sides: SwitchSides): Promise<Facts> {
+  const { from, to } = sides.direction;
+  const fromConnection = await sides.connection(from, context);
+  const toConnection = await sides.connection(to, context);
+  const dialect = await dialectOf(context, platform, fromConnection);
   // Warm everything the critical section touches: dedicated connections (the freeze and the
   // promotion batch their statements into one round trip each), snapshot sessions, platform.
-  const freezeConnection = await connect(await platform.source(), { multipleStatements: true });
-  const promoteConnection = await connect(await platform.target(context.facts), { multipleStatements: true });
-  const sourceSnapshot = await connect(await platform.source());
-  const targetSnapshot = await connect(await platform.target(context.facts));
+  const freezeConnection = await connect(await sides.endpoint(from, context.facts), { multipleStatements: true });
+  const promoteConnection = await connect(await sides.endpoint(to, context.facts), { multipleStatements: true });
+  const fromSnapshot = await connect(await sides.endpoint(from, context.facts));
+  const toSnapshot = await connect(await sides.endpoint(to, context.facts));
   // Kept where closeFlowConnections finds them: a run abandoned mid-switch leaves nothing open.
   const pool = (context.runtime.get(CONNECTIONS) as Map<string, Connection> | undefined) ?? new Map<string, Connection>();
   context.runtime.set(CONNECTIONS, pool.set('switch.freeze', freezeConnection).set('switch.promote', promoteConnection));
-  context.runtime.set('mysql.snapshot.source', sourceSnapshot);
-  context.runtime.set('mysql.snapshot.target', targetSnapshot);
-  for (const c of [sourceSnapshot, targetSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  context.runtime.set(`mysql.snapshot.${from}`, fromSnapshot);
+  context.runtime.set(`mysql.snapshot.${to}`, toSnapshot);
+  for (const c of [fromSnapshot, toSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   await freezeConnection.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(settings.switchTimeoutMs / 1000))}`);
-  const accounts: Account[] = await accountsOf(sourceConnection, settings.appUsers);
-  await replicaStatus(targetConnection, dialect);
+  const accounts: Account[] = await accountsOf(fromConnection, settings.appUsers);
+  await replicaStatus(toConnection, dialect);
   await primaryPosition(freezeConnection, dialect);
-  await platform.prepareSwitch(context);
+  // The way back: a fresh password for the replication account, set on `from` now so that it
+  // reaches `to` through replication before the freeze's final position.
+  const reverseAddress = sides.replicationAddressOfTo?.(context.facts);
+  let reverseStatements: ((position: BinlogPosition) => string[]) | undefined;
+  if (reverseAddress) {
+    const user = wayBackAccount(settings, sides.direction);
+    const password = await rotateReplicationPassword(fromConnection, platform, user);
+    const fromReplication = await replicaStatus(freezeConnection, dialect);
+    reverseStatements = (position: BinlogPosition) => [
+      ...(fromReplication ? [dialect.stopReplication(), dialect.resetReplication()] : []),
+      ...dialect.configureReplication({ ...reverseAddress, user, password, logFile: position.file, logPosition: position.position, ssl: platform.replicationTls() }),
+      dialect.startReplication(),
+    ];
+  }
+  await sides.prepare(context);
 
   const started = nowMs();
   const startedAt = wallClockMs();
@@ -426,53 +475,69 @@ async function switchWrites(
   };
   let lagAtSwitchMs: number | undefined;
   // Sub-phases are journaled as they are reached (fsynced, a few ms each): a resumed run reads
-  // them with the servers' and the endpoint's actual state to finish forward or reopen the source.
-  await context.record({ switchPhase: 'freezing', switchStartedAt: startedAt });
+  // them with the servers' and the endpoint's actual state to finish forward or reopen `from`.
+  await context.record({ switchPhase: 'freezing', switchStartedAt: startedAt, switchDirection: sides.direction.name });
   try {
-    frozen = true; // from the first statement on, a failure must reopen the source
+    frozen = true; // from the first statement on, a failure must reopen `from`
     const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
     mark('freeze');
     await context.record({ switchPhase: 'frozen', finalBinlogFile: finalPosition.file, finalBinlogPosition: finalPosition.position });
     const waitStarted = nowMs();
-    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, remaining(), targetSnapshot);
+    // The frozen side's snapshot is taken while `to` catches up: nothing can change it now.
+    const [outcome, atSnapshot] = await Promise.all([
+      waitForPosition(toConnection, dialect, finalPosition, remaining(), toSnapshot),
+      fromSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT').then(() => primaryPosition(fromSnapshot, dialect)),
+    ]);
     lagAtSwitchMs = nowMs() - waitStarted;
     mark('targetCatchUp');
     if (outcome !== 'reached') {
-      const why = outcome === 'timeout' ? `the target did not reach ${finalPosition.file}:${finalPosition.position} within --switch-timeout ${settings.switchTimeoutMs} ms` : 'replication is not running on the target';
-      throw new AbortRun(`Switch aborted: ${why}. The source was reopened for writes and traffic never moved.`);
+      const why = outcome === 'timeout' ? `the ${to} did not reach ${finalPosition.file}:${finalPosition.position} within --switch-timeout ${settings.switchTimeoutMs} ms` : `replication is not running on the ${to}`;
+      throw new AbortRun(`Switch aborted: ${why}. ${capital(from)} was reopened for writes and traffic never moved.`);
+    }
+    if (atSnapshot.file !== finalPosition.file || atSnapshot.position !== finalPosition.position) {
+      throw new AbortRun(`Switch aborted: the frozen ${from} was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${atSnapshot.file}:${atSnapshot.position}): an account with admin rights is writing there; find it in the processlist. ${capital(from)} was reopened for writes and traffic never moved.`);
     }
     await context.record({ switchPhase: 'caught-up' });
-    // Past this point the target is promoted: finishing the switch is safer than going back.
+    // Past this point `to` is promoted: finishing the switch is safer than going back.
     // Its snapshot starts after replication stopped and before anything can write to it.
     await promoteConnection.query(dialect.stopReplication());
-    await targetSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    const open = [...restoreAppWritesStatements(context.facts), ...accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`)];
+    await toSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    // The AWS grants-based read-only applies to the target (forward only); restored in the same batch, before the way-back position is read.
+    const open = [...(sides.direction.name === 'forward' ? restoreAppWritesStatements(context.facts) : []), ...accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`)];
     const writable = dialect.setReadOnly(false);
     if (writable) open.push(writable);
-    if (open.length > 0) await promoteConnection.query(open.join('; '));
+    let reverseStart: BinlogPosition | undefined;
+    if (reverseStatements) {
+      const [results] = await promoteConnection.query([...open, dialect.showPrimaryStatus()].join('; '));
+      const status = (open.length > 0 ? (results as unknown as Array<Array<{ File: string; Position: string | number }>>).at(-1) : (results as unknown as Array<{ File: string; Position: string | number }>))?.[0];
+      if (!status) throw new Error(`Binary logging is off on the ${to} (SHOW MASTER STATUS is empty): replication back to the ${from} needs it`);
+      reverseStart = { file: status.File, position: Number(status.Position) };
+    } else if (open.length > 0) {
+      await promoteConnection.query(open.join('; '));
+    }
     mark('promoteTarget');
     promoted = true;
-    await context.record({ switchPhase: 'promoted' });
-    await platform.switchEndpoint(context);
+    await context.record({ switchPhase: 'promoted', ...(reverseStart ? { reverseStartBinlogFile: reverseStart.file, reverseStartBinlogPosition: reverseStart.position } : {}) });
+    if (reverseStatements && reverseStart) {
+      // Before traffic opens on `to`: the old side replicates from exactly the equal state.
+      await freezeConnection.query(reverseStatements(reverseStart).join('; '));
+      mark('startReverseReplication');
+      await context.record({ switchPhase: 'reverse-started' });
+    }
+    await sides.move(context);
     switched = true;
     mark('switchEndpoint');
     const switchDurationMs = nowMs() - started;
     const switchedAt = wallClockMs();
     await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: switchedAt, switchDurationMs: Math.round(switchDurationMs * 10) / 10 });
-    context.log.info(`switched in ${switchDurationMs.toFixed(1)} ms (target caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    context.log.info(`switched ${from} -> ${to} in ${switchDurationMs.toFixed(1)} ms (${to} caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
 
-    // Traffic has moved. Nothing below may reopen the source: failures are reported instead.
+    // Traffic has moved. Nothing below may reopen `from`: failures are reported instead.
     await promoteConnection.query(dialect.resetReplication());
-    // The frozen source cannot change, so its snapshot can be taken now; the unchanged binlog
-    // position proves nothing was written since the freeze.
-    await sourceSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    const after = await primaryPosition(freezeConnection, dialect);
-    if (after.file !== finalPosition.file || after.position !== finalPosition.position) {
-      throw new Error(`The frozen source was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${after.file}:${after.position}): an account with admin rights is still writing there; find it in the processlist. Traffic is on the target.`);
-    }
     const leftOver = await killSessionsOf(freezeConnection, dialect, settings.appUsers, 10000);
     await platform.recycleClients(context);
     await context.record({ switchPhase: 'recycled' });
+    const reverse = reverseStart ? await confirmReverseReplication(context, freezeConnection, dialect, sides) : {};
     return {
       finalBinlogFile: finalPosition.file,
       finalBinlogPosition: finalPosition.position,
@@ -482,29 +547,32 @@ async function switchWrites(
       switchEndedAt: switchedAt,
       appSessionsKilledAfterSwitch: leftOver,
       switchPhasesMs: phases,
+      ...reverse,
     };
   } catch (failure) {
     if (frozen && !switched && promoted) {
-      // The endpoint change failed after the promotion. Reopening the source is only safe if
-      // the endpoint demonstrably still points at it; then the target steps back first.
+      // The endpoint change failed after the promotion. Reopening `from` is only safe if the
+      // endpoint demonstrably still points at it; then `to` steps back first.
       const endpoint = await platform.endpointTarget(context).catch((error: Error) => ({ pointsTo: 'unknown' as const, detail: `could not read it: ${error.message}` }));
       const why = failure instanceof Error ? failure.message : String(failure);
-      if (endpoint.pointsTo !== 'source') {
-        throw new Error(`The endpoint change failed after the target was promoted (${why}); the endpoint now: ${endpoint.detail}. The source stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
+      if (endpoint.pointsTo !== from) {
+        throw new Error(`The endpoint change failed after the ${to} was promoted (${why}); the endpoint now: ${endpoint.detail}. ${capital(from)} stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
       }
+      // Replication back into `from` (if it started) must stop before `from` takes writes again.
+      if (reverseStatements) await freezeConnection.query(`${dialect.stopReplication()}; ${dialect.resetReplication()}`).catch(() => undefined);
       await demoteTarget(promoteConnection, dialect, accounts);
-      await reRevokeAppWritesOnTarget(context, promoteConnection, dialect, settings.appUsers);
-      await reopenSource(context, freezeConnection, dialect, accounts);
+      if (sides.direction.name === 'forward') await reRevokeAppWritesOnTarget(context, promoteConnection, dialect, settings.appUsers);
+      await reopenSource(context, freezeConnection, dialect, accounts, sides.direction);
       await context.record({ switchPhase: 'reopened' });
-      throw new AbortRun(`Switch aborted: the endpoint change failed (${why}) and the endpoint still points at the source (${endpoint.detail}). The target was made read-only and replicates again; the source was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
+      throw new AbortRun(`Switch aborted: the endpoint change failed (${why}) and the endpoint still points at the ${from} (${endpoint.detail}). ${capital(to)} was made read-only and replicates again; the ${from} was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
     }
     if (frozen && !switched) {
-      await reopenSource(context, freezeConnection, dialect, accounts);
+      await reopenSource(context, freezeConnection, dialect, accounts, sides.direction);
       await context.record({ switchPhase: 'reopened' });
     }
     if (!switched) {
-      await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
-      await targetSnapshot.query('ROLLBACK').catch(() => undefined);
+      await fromSnapshot.query('ROLLBACK').catch(() => undefined);
+      await toSnapshot.query('ROLLBACK').catch(() => undefined);
     }
     if (failure instanceof AbortRun) {
       throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
@@ -519,7 +587,52 @@ async function switchWrites(
 }
 
 /**
- * Stop application writes on the source and return the binlog position that covers every
+ * The account the old side replicates with after a switch in `direction`: never the one the
+ * replication running now uses, so that setting its password (below) cannot break a
+ * reconnect of that replication (an aborted switch restarts it with its stored password).
+ * Forward: `<replicationUser>_back` (at most 32 characters, MySQL's limit); back: `<replicationUser>`.
+ */
+export function wayBackAccount(settings: MysqlFlowSettings, direction: SwitchDirection): string {
+  return direction.name === 'forward' ? `${settings.replicationUser.slice(0, 27)}_back` : settings.replicationUser;
+}
+
+/** A fresh password for a replication account, set where writes go now (it replicates to the other side). */
+async function rotateReplicationPassword(connection: Connection, platform: MysqlPlatform, user: string): Promise<string> {
+  const password = generatePassword();
+  const account = `'${user}'@'${platform.replicationAccountHost()}'`;
+  await connection.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${connection.escape(password)}`);
+  await connection.query(`ALTER USER ${account} IDENTIFIED BY ${connection.escape(password)}`);
+  await connection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
+  return password;
+}
+
+/**
+ * The switch is done only when replication back into the old side runs: both threads up, no
+ * error. Traffic has moved already, so a failure here cannot reopen anything: it says what
+ * is wrong and that --resume checks again.
+ */
+async function confirmReverseReplication(context: StepContext, connection: Connection, dialect: MysqlDialect, sides: SwitchSides): Promise<Facts> {
+  const { from, to } = sides.direction;
+  const deadline = nowMs() + 30000;
+  for (;;) {
+    const status = await replicaStatus(connection, dialect);
+    if (status?.ioRunning && status.sqlRunning) {
+      const runningAt = wallClockMs();
+      await context.record({ switchPhase: 'reverse-running', reverseReplicationRunningAt: runningAt });
+      return { reverseReplication: `${to} -> ${from}`, reverseReplicationRunningAt: runningAt };
+    }
+    if (status?.lastError || nowMs() > deadline) {
+      throw new Error(
+        `Traffic is on the ${to}, but replication ${to} -> ${from} (the way back) is not running: ${status ? status.lastError || `IO ${status.ioRunning ? 'running' : 'stopped'}, SQL ${status.sqlRunning ? 'running' : 'stopped'} after 30 s` : 'not configured'}. ` +
+          `The ${from} stays frozen. Fix it (SHOW SLAVE STATUS on the ${from}), then --resume: the switch is not done until it runs.`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Stop application writes on a side and return the binlog position that covers every
  * acknowledged write. Where the server has read_only (not RDS) and can kill by user (MariaDB),
  * this is one round trip: lock accounts, read_only (no non-admin commit can happen after it,
  * so the position is final even while killed sessions are still dying), KILL USER, and the
@@ -544,7 +657,7 @@ async function freezeSource(connection: Connection, dialect: MysqlDialect, accou
 
 /**
  * Undo a promotion that traffic never reached: app accounts locked and read_only again, and
- * replication restarted where it stopped (the frozen source has not moved since, so nothing is
+ * replication restarted where it stopped (the frozen side has not moved since, so nothing is
  * replayed and nothing is missed; never a CHANGE MASTER from the start coordinates).
  */
 async function demoteTarget(targetConnection: Connection, dialect: MysqlDialect, accounts: Account[]): Promise<void> {
@@ -554,17 +667,20 @@ async function demoteTarget(targetConnection: Connection, dialect: MysqlDialect,
   await targetConnection.query(dialect.startReplication());
 }
 
-/** Undo the freeze: the source takes writes again, traffic never moved. */
-async function reopenSource(context: StepContext, sourceConnection: Connection, dialect: MysqlDialect, accounts: Account[]): Promise<void> {
+/** Undo the freeze: `from` takes writes again, traffic never moved. */
+async function reopenSource(context: StepContext, sourceConnection: Connection, dialect: MysqlDialect, accounts: Account[], direction: SwitchDirection = FORWARD): Promise<void> {
   const writable = dialect.setReadOnly(false);
   if (writable) await sourceConnection.query(writable);
-  // The unlock replicates to the target like the lock did, so both sides agree again.
+  // The unlock replicates to `to` like the lock did, so both sides agree again.
   await setAccountsLocked(sourceConnection, accounts, false);
-  context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still replicating');
+  context.log.warn(`switch aborted: ${direction.from} reopened for writes, traffic stays on the ${direction.from}, ${direction.to} still replicating`);
 }
 
-/** The switch's sub-phases in the order they are journaled (`switchPhase`); `reopened` ends an abort. */
-export const SWITCH_PHASES = ['freezing', 'frozen', 'caught-up', 'promoted', 'endpoint-moved', 'recycled'] as const;
+/**
+ * The switch's sub-phases in the order they are journaled (`switchPhase`); `reopened` ends an
+ * abort. `reverse-started` / `reverse-running` only where the platform replicates back.
+ */
+export const SWITCH_PHASES = ['freezing', 'frozen', 'caught-up', 'promoted', 'reverse-started', 'endpoint-moved', 'recycled', 'reverse-running'] as const;
 
 function phaseReached(facts: Facts, phase: (typeof SWITCH_PHASES)[number]): boolean {
   return SWITCH_PHASES.indexOf(facts.switchPhase as (typeof SWITCH_PHASES)[number]) >= SWITCH_PHASES.indexOf(phase);
@@ -580,19 +696,21 @@ interface WriteState {
   readOnly: boolean | undefined;
   lockedAccounts: number;
   accounts: Account[];
+  /** The app accounts that are locked now. */
+  locked: Account[];
 }
 
 async function writeState(connection: Connection, dialect: MysqlDialect, appUsers: string[]): Promise<WriteState> {
   const accounts = await accountsOf(connection, appUsers);
-  let lockedAccounts = 0;
+  const locked: Account[] = [];
   for (const account of accounts) {
     // SHOW CREATE USER prints ACCOUNT LOCK on MariaDB 10.4+, MySQL 5.7.6+ and RDS alike.
     const [result] = await connection.query(`SHOW CREATE USER ${accountName(account)}`);
-    if (/ACCOUNT LOCK/i.test(String(Object.values((result as Array<Record<string, unknown>>)[0] ?? {})[0] ?? ''))) lockedAccounts += 1;
+    if (/ACCOUNT LOCK/i.test(String(Object.values((result as Array<Record<string, unknown>>)[0] ?? {})[0] ?? ''))) locked.push(account);
   }
   // On RDS read_only belongs to the parameter group: the account locks are the freeze there.
   const readOnly = dialect.setReadOnly(true) ? Number((await rows<{ ro: number | string }>(connection, 'SELECT @@GLOBAL.read_only AS ro'))[0]?.ro) === 1 : undefined;
-  return { readOnly, lockedAccounts, accounts };
+  return { readOnly, lockedAccounts: locked.length, accounts, locked };
 }
 
 function describeWriteState(state: WriteState): string {
@@ -601,7 +719,8 @@ function describeWriteState(state: WriteState): string {
 
 /** Freeze (idempotent, no position needed): lock the app accounts, read_only, end their sessions. */
 async function keepFrozen(connection: Connection, dialect: MysqlDialect, state: WriteState, appUsers: string[]): Promise<void> {
-  await setAccountsLocked(connection, state.accounts, true);
+  // Only the unlocked ones: an ALTER USER is binlogged, and nothing needless should replicate.
+  await setAccountsLocked(connection, state.accounts.filter((a) => !state.locked.some((l) => l.user === a.user && l.host === a.host)), true);
   const readOnly = dialect.setReadOnly(true);
   if (readOnly) await connection.query(readOnly);
   await killSessionsOf(connection, dialect, appUsers, 10000);
@@ -610,65 +729,61 @@ async function keepFrozen(connection: Connection, dialect: MysqlDialect, state: 
 /**
  * A switch that an earlier process of this run began (it was killed, or interrupted, or failed
  * after the promotion). Decided from the ACTUAL state of both servers and of the endpoint, with
- * the journaled sub-phase as a hint only:
- * - traffic on the target (the endpoint moved): finish forward — keep the source frozen, make
- *   sure the target is promoted (it never is twice: unlocking and read_only OFF are idempotent),
- *   drop its replication configuration, recycle clients. The source is never reopened.
- * - traffic on the source, target already promoted (replication stopped after it caught up with
- *   the frozen source): finish forward by moving the endpoint; if the source was reopened
- *   meanwhile, the target goes read-only again and the run stops (never both writable).
- * - traffic on the source, target still a replica: nothing irreversible happened; replication is
+ * the journaled sub-phase as a hint only (`from` → `to`; forward: source → target):
+ * - traffic on `to` (the endpoint moved): finish forward — keep `from` frozen, make sure `to`
+ *   is promoted (it never is twice: unlocking and read_only OFF are idempotent), drop its
+ *   replication configuration, make sure replication back into `from` runs, recycle clients.
+ *   `from` is never reopened.
+ * - traffic on `from`, `to` already promoted (replication stopped after it caught up with the
+ *   frozen side): finish forward by moving the endpoint; if `from` was reopened meanwhile,
+ *   `to` goes read-only again and the run stops (never both writable).
+ * - traffic on `from`, `to` still a replica: nothing irreversible happened; replication is
  *   restarted if it was stopped (never reconfigured from the start coordinates) and the switch
- *   runs again (its freeze is idempotent, an abort reopens the source).
+ *   runs again (its freeze is idempotent, an abort reopens `from`).
  * Returns facts when it finished the switch, undefined when the regular switch should run.
  */
-async function resumeSwitch(
-  context: StepContext,
-  platform: MysqlPlatform,
-  settings: MysqlFlowSettings,
-  source: (c: StepContext) => Promise<Connection>,
-  target: (c: StepContext) => Promise<Connection>,
-): Promise<Facts | undefined> {
-  const sourceConnection = await source(context);
-  const targetConnection = await target(context);
-  const dialect = await dialectOf(context, platform, sourceConnection);
+export async function resumeSwitch(context: StepContext, platform: MysqlPlatform, settings: MysqlFlowSettings, sides: SwitchSides): Promise<Facts | undefined> {
+  const { from, to } = sides.direction;
+  const fromConnection = await sides.connection(from, context);
+  const toConnection = await sides.connection(to, context);
+  const dialect = await dialectOf(context, platform, fromConnection);
   const endpoint = await platform.endpointTarget(context);
-  const sourceState = await writeState(sourceConnection, dialect, settings.appUsers);
-  const targetState = await writeState(targetConnection, dialect, settings.appUsers);
-  const replication = await replicaStatus(targetConnection, dialect);
+  const fromState = await writeState(fromConnection, dialect, settings.appUsers);
+  const toState = await writeState(toConnection, dialect, settings.appUsers);
+  const replication = await replicaStatus(toConnection, dialect);
   const replicating = Boolean(replication?.ioRunning && replication.sqlRunning);
-  const sourceFrozen = sourceState.readOnly === true || sourceState.lockedAccounts > 0;
-  const seen = `journal says ${String(context.facts.switchPhase)}; endpoint: ${endpoint.detail}; source: ${describeWriteState(sourceState)}; target: ${describeWriteState(targetState)}, replication ${replication ? (replicating ? 'running' : `stopped${replication.lastError ? ` (${replication.lastError})` : ''}`) : 'not configured'}`;
+  const fromFrozen = fromState.readOnly === true || fromState.lockedAccounts > 0;
+  const seen = `journal says ${String(context.facts.switchPhase)}; endpoint: ${endpoint.detail}; ${from}: ${describeWriteState(fromState)}; ${to}: ${describeWriteState(toState)}, replication ${replication ? (replicating ? 'running' : `stopped${replication.lastError ? ` (${replication.lastError})` : ''}`) : 'not configured'}`;
   context.log.info(`resuming the switch: ${seen}`);
   await context.record({ switchResumedFrom: seen });
 
   if (endpoint.pointsTo === 'unknown') {
-    throw new Error(`Cannot resume the switch: the endpoint points at neither side (${endpoint.detail}). Nothing was changed; the source is ${sourceFrozen ? 'still frozen' : 'writable'}. Point the endpoint at the ${phaseReached(context.facts, 'promoted') ? 'target' : 'source'} by hand, then --resume`);
+    throw new Error(`Cannot resume the switch: the endpoint points at neither side (${endpoint.detail}). Nothing was changed; the ${from} is ${fromFrozen ? 'still frozen' : 'writable'}. Point the endpoint at the ${phaseReached(context.facts, 'promoted') ? to : from} by hand, then --resume`);
   }
-  // The target stopped replicating after it had caught up with the frozen source: that stop was
-  // the promotion (or a break after it, which lost nothing: the source has been frozen since).
+  // `to` stopped replicating after it had caught up with the frozen side: that stop was the
+  // promotion (or a break after it, which lost nothing: `from` has been frozen since).
   const promoted = replication === undefined || (!replicating && phaseReached(context.facts, 'caught-up'));
-  if (endpoint.pointsTo === 'target' || (promoted && sourceFrozen)) {
-    return finishSwitchForward(context, platform, settings, { sourceConnection, targetConnection, dialect, sourceState, targetState, replicating, moveEndpoint: endpoint.pointsTo !== 'target' });
+  if (endpoint.pointsTo === to || (promoted && fromFrozen)) {
+    return finishSwitchForward(context, platform, settings, sides, { fromConnection, toConnection, dialect, fromState, toState, replicating, moveEndpoint: endpoint.pointsTo !== to });
   }
   if (promoted) {
-    // Source writable with the endpoint on it, target promoted: the target may have missed writes.
-    const lock = targetState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT LOCK`);
-    for (const statement of lock) await targetConnection.query(statement);
+    // `from` writable with the endpoint on it, `to` promoted: `to` may have missed writes.
+    const lock = toState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT LOCK`);
+    for (const statement of lock) await toConnection.query(statement);
     const readOnly = dialect.setReadOnly(true);
-    if (readOnly) await targetConnection.query(readOnly);
-    await reRevokeAppWritesOnTarget(context, targetConnection, dialect, settings.appUsers);
-    throw new Error(`Cannot finish the switch: the target was promoted but the source takes writes again (${seen}). The target was made read-only (app accounts locked) so that only the source is writable; traffic stays on the source. Start a new run (the target missed the source's later writes).`);
+    if (readOnly) await toConnection.query(readOnly);
+    if (sides.direction.name === 'forward') await reRevokeAppWritesOnTarget(context, toConnection, dialect, settings.appUsers);
+    throw new Error(`Cannot finish the switch: the ${to} was promoted but the ${from} takes writes again (${seen}). The ${to} was made read-only (app accounts locked) so that only the ${from} is writable; traffic stays on the ${from}. Start a new run (the ${to} missed the ${from}'s later writes).`);
   }
   if (!replicating) {
     if (!replication || replication.lastError) {
-      if (sourceFrozen) await reopenSource(context, sourceConnection, dialect, sourceState.accounts);
-      throw new AbortRun(`Switch not resumed: replication on the target is ${replication ? `broken (${replication.lastError})` : 'not configured'}; the endpoint is on the source, which ${sourceFrozen ? 'was reopened for writes' : 'takes writes'}. Fix replication, then --resume`);
+      if (fromFrozen) await reopenSource(context, fromConnection, dialect, fromState.accounts, sides.direction);
+      throw new AbortRun(`Switch not resumed: replication on the ${to} is ${replication ? `broken (${replication.lastError})` : 'not configured'}; the endpoint is on the ${from}, which ${fromFrozen ? 'was reopened for writes' : 'takes writes'}. Fix replication, then --resume`);
     }
     // Stopped without an error (between the catch-up and the promotion of a killed run, or by
     // hand): its configuration is this run's, so it continues where it stopped.
-    context.log.info(`restarting replication on the target at ${replication.executedFile}:${replication.executedPosition} (never reconfigured from the start coordinates)`);
-    await targetConnection.query(dialect.startReplication());
+    context.log.info(`restarting replication on the ${to} at ${replication.executedFile}:${replication.executedPosition} (never reconfigured from the start coordinates)`);
+    await toConnection.query(dialect.startReplication());
   }
   return undefined;
 }
@@ -677,36 +792,130 @@ async function finishSwitchForward(
   context: StepContext,
   platform: MysqlPlatform,
   settings: MysqlFlowSettings,
-  state: { sourceConnection: Connection; targetConnection: Connection; dialect: MysqlDialect; sourceState: WriteState; targetState: WriteState; replicating: boolean; moveEndpoint: boolean },
+  sides: SwitchSides,
+  state: { fromConnection: Connection; toConnection: Connection; dialect: MysqlDialect; fromState: WriteState; toState: WriteState; replicating: boolean; moveEndpoint: boolean },
 ): Promise<Facts> {
-  const { sourceConnection, targetConnection, dialect } = state;
-  // Whatever happened since, the old source must not take writes again.
-  await keepFrozen(sourceConnection, dialect, state.sourceState, settings.appUsers);
-  const finalPosition = await primaryPosition(sourceConnection, dialect);
+  const { fromConnection, toConnection, dialect } = state;
+  const { from, to } = sides.direction;
+  // Whatever happened since, the old side must not take writes again.
+  await keepFrozen(fromConnection, dialect, state.fromState, settings.appUsers);
+  // Replication back into `from` moves its binlog: the frozen position is the journaled one.
+  const finalPosition: BinlogPosition =
+    typeof context.facts.finalBinlogFile === 'string' ? { file: context.facts.finalBinlogFile, position: Number(context.facts.finalBinlogPosition) } : await primaryPosition(fromConnection, dialect);
   if (state.replicating) {
-    // Killed between the catch-up and the promotion, with the endpoint moved by hand: the target
-    // must have everything the frozen source has before it takes writes alone.
-    const outcome = await waitForPosition(targetConnection, dialect, finalPosition, settings.switchTimeoutMs);
-    if (outcome !== 'reached') throw new Error(`The endpoint points at the target but the target has not reached the frozen source's ${finalPosition.file}:${finalPosition.position} (${outcome}); the source stays frozen. Fix replication on the target, then --resume`);
-    await targetConnection.query(dialect.stopReplication());
+    // Killed between the catch-up and the promotion, with the endpoint moved by hand: `to`
+    // must have everything the frozen side has before it takes writes alone.
+    const outcome = await waitForPosition(toConnection, dialect, finalPosition, settings.switchTimeoutMs);
+    if (outcome !== 'reached') throw new Error(`The endpoint points at the ${to} but the ${to} has not reached the frozen ${from}'s ${finalPosition.file}:${finalPosition.position} (${outcome}); the ${from} stays frozen. Fix replication on the ${to}, then --resume`);
+    await toConnection.query(dialect.stopReplication());
   }
-  await restoreAppWritesOnTarget(context, targetConnection);
-  const open = state.targetState.accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
-  for (const statement of open) await targetConnection.query(statement);
+  if (sides.direction.name === 'forward') await restoreAppWritesOnTarget(context, toConnection);
+  // Only the accounts still locked: an unlock is binlogged, and must not replicate back.
+  for (const account of state.toState.locked) await toConnection.query(`ALTER USER ${accountName(account)} ACCOUNT UNLOCK`);
   const writable = dialect.setReadOnly(false);
-  if (writable) await targetConnection.query(writable);
-  await context.record({ switchPhase: 'promoted' });
+  if (writable) await toConnection.query(writable);
+  let reverseStart: BinlogPosition | undefined;
+  if (sides.replicationAddressOfTo && typeof context.facts.reverseStartBinlogFile === 'string') {
+    reverseStart = { file: context.facts.reverseStartBinlogFile, position: Number(context.facts.reverseStartBinlogPosition) };
+  } else if (sides.replicationAddressOfTo && state.moveEndpoint) {
+    // The endpoint never reached `to` (it is moved below), so nothing but the promotion has
+    // been written there: its position now is the equal state.
+    reverseStart = await primaryPosition(toConnection, dialect);
+  } else if (sides.replicationAddressOfTo && !(await reverseReplicationConfigured(fromConnection, dialect, wayBackAccount(settings, sides.direction)))) {
+    throw new Error(
+      `Traffic is on the ${to} but the position to replicate ${to} -> ${from} from was never journaled and replication back is not configured; the ${from} stays frozen. ` +
+        `The way back cannot be built from an exact position: treat the ${from} as retired (complete), or rebuild it from a copy of the ${to}.`,
+    );
+  }
+  await context.record({ switchPhase: 'promoted', ...(reverseStart ? { reverseStartBinlogFile: reverseStart.file, reverseStartBinlogPosition: reverseStart.position } : {}) });
+  if (sides.replicationAddressOfTo) {
+    await ensureReverseReplication(context, platform, settings, sides, fromConnection, toConnection, dialect, reverseStart);
+    await context.record({ switchPhase: 'reverse-started' });
+  }
   if (state.moveEndpoint) {
-    await platform.prepareSwitch(context);
-    await platform.switchEndpoint(context);
+    await sides.prepare(context);
+    await sides.move(context);
     await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: wallClockMs() });
   }
-  await targetConnection.query(dialect.resetReplication());
-  await killSessionsOf(sourceConnection, dialect, settings.appUsers, 10000);
+  await toConnection.query(dialect.resetReplication());
+  await killSessionsOf(fromConnection, dialect, settings.appUsers, 10000);
   await platform.recycleClients(context);
   await context.record({ switchPhase: 'recycled' });
-  context.log.info('switch finished forward after a resume: traffic on the target, the old source frozen');
-  return { switchResumed: 'forward', finalBinlogFile: context.facts.finalBinlogFile ?? finalPosition.file, finalBinlogPosition: context.facts.finalBinlogPosition ?? finalPosition.position };
+  const reverse = sides.replicationAddressOfTo ? await confirmReverseReplication(context, fromConnection, dialect, sides) : {};
+  context.log.info(`switch finished forward after a resume: traffic on the ${to}, the ${from} frozen${sides.replicationAddressOfTo ? ` and replicating from the ${to}` : ''}`);
+  return { switchResumed: 'forward', finalBinlogFile: finalPosition.file, finalBinlogPosition: finalPosition.position, ...reverse };
+}
+
+/** Replication back into the old side is configured with this flow's account (running or not). */
+async function reverseReplicationConfigured(connection: Connection, dialect: MysqlDialect, user: string): Promise<boolean> {
+  const status = await replicaStatus(connection, dialect);
+  return status !== undefined && status.sourceUser === user;
+}
+
+/**
+ * After a resume: replication `to` → `from` configured from the journaled equal position if it
+ * is not yet, restarted if it stopped without an error; a broken one is reported, not redone
+ * (a second CHANGE MASTER from the start would replay events the old side already applied).
+ */
+async function ensureReverseReplication(
+  context: StepContext,
+  platform: MysqlPlatform,
+  settings: MysqlFlowSettings,
+  sides: SwitchSides,
+  fromConnection: Connection,
+  toConnection: Connection,
+  dialect: MysqlDialect,
+  start: BinlogPosition | undefined,
+): Promise<void> {
+  const { from, to } = sides.direction;
+  const user = wayBackAccount(settings, sides.direction);
+  const status = await replicaStatus(fromConnection, dialect);
+  if (status && status.sourceUser === user) {
+    if (status.lastError) throw new Error(`Replication ${to} -> ${from} (the way back) is broken: ${status.lastError}. The ${from} stays frozen; traffic ${context.facts.switchPhase === 'endpoint-moved' ? 'is' : 'may be'} on the ${to}. Fix it on the ${from}, then --resume`);
+    if (!(status.ioRunning && status.sqlRunning)) {
+      // The password of a killed process is gone: a new one, set where writes go (it reaches `from` through this replication).
+      const password = await rotateReplicationPassword(toConnection, platform, user);
+      await fromConnection.query(dialect.stopReplication());
+      for (const statement of dialect.configureReplication({ ...sides.replicationAddressOfTo!(context.facts), user, password, logFile: status.executedFile, logPosition: status.executedPosition, ssl: platform.replicationTls() })) {
+        await fromConnection.query(statement);
+      }
+      await fromConnection.query(dialect.startReplication());
+    }
+    return;
+  }
+  if (!start) throw new Error(`No journaled position to replicate ${to} -> ${from} from; the ${from} stays frozen`);
+  const password = await rotateReplicationPassword(toConnection, platform, user);
+  await startReplicationFrom(fromConnection, dialect, { ...sides.replicationAddressOfTo!(context.facts), user, password, logFile: start.file, logPosition: start.position, ssl: platform.replicationTls() });
+}
+
+/**
+ * Per-table checksums of both sides from the consistent snapshots the switch took (in either
+ * direction: `mysql.snapshot.source` / `.target` are the sides, whichever was frozen).
+ */
+export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, describe: string): Step {
+  return {
+    id,
+    kind: 'action',
+    describe: () => [describe],
+    runThroughInterrupt: true,
+    async apply(context) {
+      const sourceSnapshot = context.runtime.get('mysql.snapshot.source') as Connection | undefined;
+      const targetSnapshot = context.runtime.get('mysql.snapshot.target') as Connection | undefined;
+      if (!sourceSnapshot || !targetSnapshot) {
+        // Honest instead of stuck: the run goes on to the fence and clean-up, and the report says
+        // the proof is incomplete (exit 4), with the way to complete it by hand.
+        const reason = checksumsNotVerifiedReason(context.facts);
+        context.log.warn(`checksums NOT VERIFIED: ${reason}`);
+        return { checksumsVerified: false, checksumsNotVerifiedReason: reason };
+      }
+      // Read from both sides at the switch, not from preflight: a database created meanwhile counts too.
+      const databases = await databasesOnEitherSide([sourceSnapshot, targetSnapshot], settings.databases);
+      const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
+      await sourceSnapshot.query('COMMIT');
+      await targetSnapshot.query('COMMIT');
+      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsVerified: true };
+    },
+  };
 }
 
 /** Why the checksums could not be compared, and how an operator can still do it. */

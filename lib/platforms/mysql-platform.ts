@@ -80,4 +80,28 @@ export interface MysqlPlatform {
   recycleClients(context: StepContext): Promise<void>;
   /** Remove the temporary replica (AWS: only with --cleanup; otherwise say what to delete). */
   removeReplica(context: StepContext): Promise<Facts>;
+
+  /**
+   * Capability: the way back. With it, the switch starts replication new → old before traffic
+   * opens on the new side (the switch is not done until it runs), and `switch-back` /
+   * `complete` work. Without it (a platform that has not built it yet) the switch moves
+   * traffic one way only, as before, and switch-back refuses naming the platform.
+   */
+  readonly reverseReplication?: ReverseReplication;
+}
+
+/** What a platform adds so that traffic can go back to the old side (issue 12). */
+export interface ReverseReplication {
+  /** The target's address as the old source must dial it to replicate new → old. */
+  targetAddressForReplication(facts: Facts): { host: string; port: number };
+  /** Get the switch back ready ahead of time (park the old source in the switch point). */
+  prepareSwitchBack(context: StepContext): Promise<void>;
+  /** Move the application's endpoint back to the old source. Must be quick: writes are frozen. */
+  switchEndpointBack(context: StepContext): Promise<void>;
+  /** `complete --delete-old`: delete the old source for good. */
+  deleteSource(context: StepContext): Promise<Facts>;
+  describe: {
+    switchEndpointBack(): string[];
+    deleteSource(): string[];
+  };
 }

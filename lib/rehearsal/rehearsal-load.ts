@@ -4,7 +4,7 @@ import type { Facts, Runbook, Step } from '../runbook/step';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
-import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch } from '../load/write-load';
+import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type WriteAttempt } from '../load/write-load';
 import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
@@ -79,6 +79,11 @@ export class RehearsalLoad {
     return problems;
   }
 
+  /** The built-in load's records (complete once stopped) and when it stopped. */
+  records(): { attempts: WriteAttempt[]; stoppedAt: number } {
+    return { attempts: this.load.attempts, stoppedAt: this.load.stoppedAt };
+  }
+
   /** Connections and rate, as journaled and reported. */
   settings(): { connections: number; ratePerSecond: number } {
     return { connections: this.options.connections, ratePerSecond: this.options.ratePerSecond };
@@ -125,6 +130,43 @@ export class RehearsalLoad {
   }
 }
 
+/** One switch window of a rehearsal that switched forward and back: its write gap and its writes. */
+export interface SwitchWindow {
+  writeUnavailableMs: number | null;
+  writes: { attempted: number; acknowledged: number; failed: number; lost: number; lostIds?: string[] };
+}
+
+/**
+ * Split the built-in load's records at the start of the switch back: writes sent before it
+ * belong to the forward window, the others to the back window. A forward-window write is lost
+ * if it was acknowledged before the checkpoint (taken on the target after the forward switch)
+ * and missing there, or missing at the end (on the source after the switch back); a
+ * back-window write if it is missing at the end. Measured from the records, never assumed.
+ */
+export function switchWindows(
+  attempts: WriteAttempt[],
+  input: { checkpointAt: number; presentAtCheckpoint: Set<string>; presentAtEnd: Set<string>; forwardFacts: Facts; backFacts: Facts; loadStoppedAt: number },
+): { forward: SwitchWindow; back: SwitchWindow } {
+  const { forwardFacts, backFacts } = input;
+  const backStart = typeof backFacts.switchStartedAt === 'number' ? backFacts.switchStartedAt : input.checkpointAt;
+  const window = (facts: Facts, part: WriteAttempt[], lostIf: (a: WriteAttempt) => boolean): SwitchWindow => {
+    const acknowledged = part.filter((a) => a.acknowledged);
+    const lostIds = acknowledged.filter(lostIf).map((a) => a.id);
+    const from = facts.switchStartedAt;
+    const to = typeof facts.switchEndedAt === 'number' ? facts.switchEndedAt : facts.abortedAt;
+    return {
+      writeUnavailableMs: typeof from === 'number' && typeof to === 'number' ? longestWriteGapMs(attempts, { from, to }, input.loadStoppedAt) : null,
+      writes: { attempted: part.length, acknowledged: acknowledged.length, failed: part.length - acknowledged.length, lost: lostIds.length, ...(lostIds.length > 0 ? { lostIds: lostIds.slice(0, 20) } : {}) },
+    };
+  };
+  const forward = attempts.filter((a) => a.sentAt < backStart);
+  const back = attempts.filter((a) => a.sentAt >= backStart);
+  return {
+    forward: window(forwardFacts, forward, (a) => !input.presentAtEnd.has(a.id) || (a.doneAt <= input.checkpointAt && !input.presentAtCheckpoint.has(a.id))),
+    back: window(backFacts, back, (a) => !input.presentAtEnd.has(a.id)),
+  };
+}
+
 /** Where `writes` and `writeUnavailableMs` come from: the user's workload is run, not measured. */
 export const BUILT_IN_LOAD = 'built-in load';
 
@@ -146,6 +188,8 @@ export interface RehearsalRunOptions {
   lock?: RunLock;
   /** SIGINT/SIGTERM stop the run at a step boundary (the CLI sets it). */
   handleSignals?: boolean;
+  /** Keep the load running after the switch and after the run (a switch back follows). */
+  keepLoad?: boolean;
 }
 
 /**
@@ -169,9 +213,10 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     handleSignals: options.handleSignals,
     onStepDone: async (step) => {
       await options.onStepDone?.(step);
-      if (step.id === options.switchStep) await load.stopAfterTail();
+      if (step.id === options.switchStep && !options.keepLoad) await load.stopAfterTail();
     },
   });
+  if (options.keepLoad) return run;
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
   const problems = load.problems();

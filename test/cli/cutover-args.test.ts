@@ -18,6 +18,14 @@ describe('cutover command line', () => {
     expect(parseCutoverArgs(['status', '20261122-010203-abcdef'])).toMatchObject({ command: 'status', statusRunId: '20261122-010203-abcdef' });
   });
 
+  test('switch-back and complete take the cutover run id; dry run by default; --delete-old only with complete', () => {
+    expect(parseCutoverArgs(['switch-back', 'r1'])).toMatchObject({ command: 'switch-back', forwardRunId: 'r1', execute: false });
+    expect(parseCutoverArgs(['switch-back', 'r1', '--execute', '--resume', 'r2'])).toMatchObject({ command: 'switch-back', forwardRunId: 'r1', execute: true, resume: 'r2' });
+    expect(parseCutoverArgs(['complete', 'r1', '--execute'])).toMatchObject({ command: 'complete', deleteOld: false });
+    expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old'])).toMatchObject({ command: 'complete', deleteOld: true });
+    expect(parseCutoverArgs(['--env', 'local', '--execute', '--switch-back'])).toMatchObject({ command: 'run', switchBack: true });
+  });
+
   test.each([
     [['--env', 'local', '--password', 'x'], /never taken from the command line/],
     [['--env', 'local', '--switch-timeout', 'soon'], /--switch-timeout expects a positive whole number, got "soon"/],
@@ -27,6 +35,13 @@ describe('cutover command line', () => {
     [['--env', 'local', '--bogus'], /Unknown option '--bogus'/],
     [['--execute'], /--env is required/],
     [['status'], /status needs a run id/],
+    [['switch-back'], /switch-back needs the run id of the cutover whose switch built the way back/],
+    [['complete', 'a', 'b'], /complete takes one run id/],
+    [['--env', 'local', '--delete-old'], /--delete-old belongs to complete/],
+    [['switch-back', 'r1', '--delete-old'], /--delete-old belongs to complete/],
+    [['switch-back', 'r1', '--switch-back'], /--switch-back is a rehearsal option/],
+    [['--env', 'local', '--engine', 'postgres', '--switch-back'], /--switch-back is built for the MySQL family only/],
+    [['complete', 'r1', '--resume', 'x'], /complete is idempotent/],
   ])('bad input %j gets an error that names the fix', (argv, message) => {
     expect(() => parseCutoverArgs(argv as string[])).toThrow(message);
   });

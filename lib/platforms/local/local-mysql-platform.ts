@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EndpointState, MysqlPlatform } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import { connect } from '../../engines/mysql/connection';
@@ -120,6 +120,29 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     // read_only=ON (a clone starts closed): keep it open across a restart from now on.
     await this.sandbox.instance('target').setReadOnlyAtStartup(false);
   }
+
+  /** HAProxy is the switch point both ways: slot blue keeps the old source's address, green the target's. */
+  readonly reverseReplication: ReverseReplication = {
+    targetAddressForReplication: () => ({ host: '127.0.0.1', port: this.sandbox.instance('target').port }),
+    prepareSwitchBack: async () => {
+      const source = this.sandbox.instance('source');
+      await this.sandbox.haproxy.park('blue', { host: '127.0.0.1', port: source.port });
+      await this.sandbox.haproxy.command('show info');
+    },
+    switchEndpointBack: async () => {
+      await this.sandbox.haproxy.switchTo('blue');
+    },
+    deleteSource: async () => {
+      const servers = await this.sandbox.haproxy.servers();
+      if (servers.blue.enabled) throw new Error('refusing to delete the old source: HAProxy still sends traffic to it (slot blue ready)');
+      await this.sandbox.removeInstance('source');
+      return { sourceDeleted: true };
+    },
+    describe: {
+      switchEndpointBack: () => ['move the application endpoint back: HAProxy slot green (target) to maintenance, its sessions shut, slot blue (old source) ready (one runtime-API round trip);'],
+      deleteSource: () => ['Stop and delete the old source server and its files (AWS: delete the old instance).'],
+    },
+  };
 
   async removeReplica(): Promise<Facts> {
     await this.sandbox.removeInstance('replica');

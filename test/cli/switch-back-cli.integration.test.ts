@@ -1,0 +1,104 @@
+/**
+ * `switch-back RUN_ID` and `complete RUN_ID` through the real CLI on a persistent sandbox under
+ * write load: the dry run plans and checks without changing anything; a switch-back SIGKILLed
+ * (RDS_CUTOVER_KILL_AT, a real kill -9 right after a journaled sub-phase) is finished by
+ * `switch-back RUN_ID --execute --resume BACK_RUN_ID` by the forward switch's rules, 0 writes lost.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect, rows } from '../../lib/engines/mysql/connection';
+import { summariseWrites, WriteLoad } from '../../lib/load/write-load';
+import { mysqlWriteClient } from '../../lib/load/mysql-write-client';
+import { Journal, statusFromJournal } from '../../lib/runbook/journal';
+import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
+import { readSandboxState, sandboxFolder } from '../../lib/platforms/local/sandbox-state';
+import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
+import { silentLogger } from '../../lib/util/log';
+import { sleep } from '../../lib/util/time';
+
+const ROOT = resolve(__dirname, '../..');
+const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
+
+function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  return new Promise((done) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
+    delete env[KILL_AT_ENV];
+    if (killAt) env[KILL_AT_ENV] = killAt;
+    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('close', (code, signal) => done({ code, signal, output }));
+  });
+}
+
+test('switch-back through the CLI: dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'rc-sb-')) // short: HAProxy binds its socket as <path>.<pid>.tmp, within 108 bytes;
+  const stateDir = join(work, '.rds-cutover');
+  let load: WriteLoad | undefined;
+  try {
+    // GIVEN a persistent sandbox under write load, cut over to the target by the CLI
+    await sandboxUp(stateDir, 'mysql', silentLogger, 500);
+    const folder = sandboxFolder(stateDir, 'mysql');
+    const { state, secrets } = readSandboxState(folder)!;
+    const app = { name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.mysqlAppPassword };
+    load = new WriteLoad({ connections: 2, ratePerSecond: 100, connect: () => mysqlWriteClient(app, 'app') });
+    load.start();
+    const forward = await runCli(['--env', 'sandbox', '--execute'], work);
+    expect(forward.output).toMatch(/mysql\.encrypt on sandbox: SUCCESS/);
+    expect(forward.code).toBe(0);
+    const [runId] = readdirSync(join(stateDir, 'runs'));
+
+    // WHEN switch-back is planned (no --execute): the plan and the checks, nothing changed
+    const plan = await runCli(['switch-back', runId], work);
+    expect(plan.code).toBe(0);
+    expect(plan.output).toContain('mysql.switch-back [action, POINT OF NO RETURN]');
+    expect(plan.output).toContain('Dry run: nothing was changed');
+    expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
+
+    // AND the executed switch-back is killed (SIGKILL) right after "endpoint-moved" (6th sub-phase)
+    const killed = await runCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:6');
+    expect(killed.signal).toBe('SIGKILL');
+    const backRunId = readdirSync(join(stateDir, 'runs')).find((id) => id !== runId)!;
+    const killedStatus = statusFromJournal(new Journal(stateDir, backRunId).read());
+    expect(killedStatus.result).toBe('in-progress');
+    expect(killedStatus.facts.switchPhase).toBe('endpoint-moved');
+    const status = await runCli(['status', backRunId], work);
+    expect(status.output).toContain(`zx scripts/cutover.mjs switch-back ${runId} --execute --resume ${backRunId}`);
+
+    // AND resumed
+    const resumed = await runCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
+    // THEN it finished forward (traffic stays back on the source), honestly unverified checksums (exit 4)
+    expect(resumed.output).toMatch(/mysql\.switch-back on sandbox: SUCCESS/);
+    expect(resumed.code).toBe(4);
+    const after = statusFromJournal(new Journal(stateDir, backRunId).read());
+    expect(after.facts.switchResumed).toBe('forward');
+    expect(after.facts.switchPhase).toBe('reverse-running');
+
+    // AND every acknowledged write is on the source, through the endpoint
+    await sleep(1000);
+    await load.stop();
+    const admin = await connect({ ...app, user: 'root', password: secrets.mysqlRootPassword }, { database: 'app' });
+    const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
+    const [server] = await rows<{ port: number }>(admin, 'SELECT @@port AS port');
+    await admin.end();
+    const source = readSandboxState(folder)!.state.servers.find((s) => s.name === 'source')!;
+    expect(Number(server.port)).toBe(source.port);
+    const writes = summariseWrites(load.attempts, present);
+    expect(writes.acknowledged).toBeGreaterThan(100);
+    expect(writes.lost).toBe(0);
+
+    // AND complete is refused while traffic is on the source (exit 3), nothing deleted
+    const complete = await runCli(['complete', runId, '--execute', '--delete-old'], work);
+    expect(complete.code).toBe(3);
+    expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
+    expect(readSandboxState(folder)!.state.servers.some((s) => s.name === 'source')).toBe(true);
+  } finally {
+    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
+    await sandboxDown(stateDir, 'mysql').catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+  // A sandbox, a full cutover and two switch-back processes: minutes on a busy 2-core machine.
+}, 1_200_000);
