@@ -5,9 +5,6 @@
  * Last line per method: JSON {"engine":"postgres","method":…,"runs":…,"writeUnavailableMs":{min,median,max},"lost":…,"failed":…}
  * Targets (logical): failed 0, lost 0, median <= 100 ms.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { rehearsePostgres } from '../lib/rehearsal/postgres-rehearsal';
 import { postgresSettings } from '../lib/cli/postgres';
@@ -15,6 +12,7 @@ import { parseCutoverArgs } from '../lib/cli/cutover';
 import { loadEnvironment } from '../config/cutover';
 import { createLogger, silentLogger } from '../lib/util/log';
 import type { CutoverReport } from '../lib/report';
+import { withBenchStateDir } from './state-dir';
 import { spread } from './stats';
 
 export interface PostgresDowntimeSummary {
@@ -35,15 +33,17 @@ export async function benchPostgresDowntime(options: { method: 'logical' | 'dump
   const { workDir: _workDir, ...settings } = postgresSettings(environment, args);
   const reports: CutoverReport[] = [];
   for (let index = 0; index < options.runs; index += 1) {
-    const report = await rehearsePostgres({
-      environment: 'local',
-      method: options.method,
-      settings,
-      stateDir: mkdtempSync(join(tmpdir(), 'rc-bench-pg-')),
-      log: options.verbose ? createLogger({}) : silentLogger,
-      seedRows: 5000,
-      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
-    });
+    const report = await withBenchStateDir('rc-bench-pg-', (stateDir) =>
+      rehearsePostgres({
+        environment: 'local',
+        method: options.method,
+        settings,
+        stateDir,
+        log: options.verbose ? createLogger({}) : silentLogger,
+        seedRows: 5000,
+        load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
+      }),
+    );
     reports.push(report);
     options.onRun?.(report, index);
   }

@@ -12,15 +12,28 @@
  * With --switch-back (issue 12 targets: each direction median <= 60 ms, max <= 150 ms, 0 lost):
  * {"engine":"mysql","runs":5,"forward":{"min":…,"median":…,"max":…},"back":{…},"lost":0,"failed":…}
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironment } from '../config/cutover';
 import { rehearseMysql } from '../lib/rehearsal/mysql-rehearsal';
 import { createLogger, silentLogger } from '../lib/util/log';
 import { benchPostgresDowntime } from './downtime-postgres';
+import { withBenchStateDir } from './state-dir';
 import { spread } from './stats';
+
+/** One local MySQL rehearsal as both MySQL benchmarks run it (its state folder removed after). */
+function rehearseForBench(environment: ReturnType<typeof loadEnvironment>, verbose: boolean, switchBack: boolean) {
+  return withBenchStateDir(switchBack ? 'rc-bench-mysql-back-' : 'rc-bench-mysql-', (stateDir) =>
+    rehearseMysql({
+      environment: 'local',
+      settings: environment.mysql!,
+      stateDir,
+      log: verbose ? createLogger({}) : silentLogger,
+      seedRows: 5000,
+      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
+      ...(switchBack ? { switchBack: true } : {}),
+    }),
+  );
+}
 
 async function benchMysql(runs: number, verbose: boolean): Promise<void> {
   const environment = loadEnvironment('local');
@@ -28,14 +41,7 @@ async function benchMysql(runs: number, verbose: boolean): Promise<void> {
   let lost = 0;
   let failed = 0;
   for (let index = 0; index < runs; index += 1) {
-    const report = await rehearseMysql({
-      environment: 'local',
-      settings: environment.mysql!,
-      stateDir: mkdtempSync(join(tmpdir(), 'rc-bench-mysql-')),
-      log: verbose ? createLogger({}) : silentLogger,
-      seedRows: 5000,
-      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
-    });
+    const report = await rehearseForBench(environment, verbose, false);
     if (report.result !== 'success') throw new Error(`run ${index + 1} ended ${report.result}: ${report.error}`);
     gaps.push(report.writeUnavailableMs ?? Number.NaN);
     lost += report.writes?.lost ?? 0;
@@ -55,15 +61,7 @@ async function benchMysqlSwitchBack(runs: number, verbose: boolean): Promise<voi
   let lost = 0;
   let failed = 0;
   for (let index = 0; index < runs; index += 1) {
-    const report = await rehearseMysql({
-      environment: 'local',
-      settings: environment.mysql!,
-      stateDir: mkdtempSync(join(tmpdir(), 'rc-bench-mysql-back-')),
-      log: verbose ? createLogger({}) : silentLogger,
-      seedRows: 5000,
-      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
-      switchBack: true,
-    });
+    const report = await rehearseForBench(environment, verbose, true);
     if (report.result !== 'success' || !report.switchBack || report.switchBack.result !== 'success' || !report.windows) {
       throw new Error(`run ${index + 1} ended ${report.result}${report.switchBack ? ` / switch back ${report.switchBack.result}` : ''}: ${report.error ?? report.switchBack?.error}`);
     }
