@@ -4,15 +4,15 @@
  * account, `aws.shareSnapshot.target` (assume-role or profile) for the target account.
  * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
  */
-import { join, resolve } from 'node:path';
 import { UsageError } from './args';
+import { finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
 import { LocalRunLock } from '../runbook/lock';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { detachedContext } from '../runbook/step';
-import { EXIT_CODES as EXIT, exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
+import { EXIT_CODES as EXIT, reportFromRun } from '../report';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway, formatCall, type RecordedCall } from '../platforms/aws/gateway';
 import { shareSnapshotRunbook, type ShareGateways, type ShareSnapshotResolved } from '../platforms/aws/snapshot-share';
@@ -154,14 +154,12 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       lock,
       handleSignals: true,
     });
-    const report = reportFromRun(run, { engine: 'mysql', startedAt });
-    const reportPath = args.report ? resolve(args.report) : join(input.stateDir, 'runs', run.runId, 'report.json');
-    writeReport(reportPath, report);
-    out('');
-    for (const line of summaryText(report)) out(line);
-    out(`report: ${reportPath}`);
-    if (run.result !== 'success') out(`status: npx zx scripts/cutover.mjs status ${run.runId} --env ${environment.name}; resume: npx zx scripts/cutover.mjs --env ${environment.name} --flow share-snapshot --execute --resume ${run.runId}${args.cleanup ? ' --cleanup' : ''}`);
-    return exitCodeOf(report);
+    return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), {
+      report: args.report,
+      stateDir: input.stateDir,
+      out,
+      resumable: { environment: environment.name, engineFlags: ` --flow share-snapshot${args.cleanup ? ' --cleanup' : ''}` },
+    });
   } finally {
     if (clients && !dependencies.createClients) {
       destroyClients(clients.source);

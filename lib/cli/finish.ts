@@ -22,7 +22,12 @@ export interface FinishOptions {
    * For runs that can be continued (AWS, the persistent sandbox): print the status and resume
    * commands when the run did not succeed. A local rehearsal cannot be resumed: leave it out.
    */
-  resumable?: { environment: string; engineFlags: string };
+  resumable?: {
+    environment: string;
+    engineFlags: string;
+    /** A run of its own command (`switch-back RUN_ID`): resumed with that command instead of `--env … --execute`. */
+    command?: string;
+  };
 }
 
 /**
@@ -40,7 +45,8 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   if (pagePath) out(`report page: ${pagePath}`);
   const next = options.resumable;
   if (next && report.result !== 'success') {
-    out(`status: npx zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: npx zx scripts/cutover.mjs --env ${next.environment}${next.engineFlags} --execute --resume ${report.runId}`);
+    const resume = next.command ? `${next.command}${next.engineFlags}` : `--env ${next.environment}${next.engineFlags}`;
+    out(`status: npx zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: npx zx scripts/cutover.mjs ${resume} --execute --resume ${report.runId}`);
   }
   return exitCodeOf(report);
 }

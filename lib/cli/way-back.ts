@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { loadEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
@@ -10,8 +10,9 @@ import { mysqlCompleteRunbook, mysqlSwitchBackRunbook } from '../flows/mysql-swi
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
-import { exitCodeOf, reportFromRun, summaryText, writeReport } from '../report';
+import { reportFromRun } from '../report';
 import { EXIT, UsageError, type CutoverArgs } from './args';
+import { finishRun } from './finish';
 import { mysqlSettings } from './settings';
 
 /**
@@ -87,14 +88,9 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
       out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
       return run.problems.length > 0 ? EXIT.failed : EXIT.ok;
     }
-    const report = reportFromRun(run, { engine: 'mysql', startedAt });
-    const reportPath = args.report ? resolve(args.report) : join(stateDir, 'runs', run.runId, 'report.json');
-    writeReport(reportPath, report);
-    out('');
-    for (const line of summaryText(report)) out(line);
-    out(`report: ${reportPath}`);
-    if (run.result !== 'success' && args.command === 'switch-back') out(`status: zx scripts/cutover.mjs status ${run.runId}; resume: zx scripts/cutover.mjs switch-back ${forwardRunId} --execute --resume ${run.runId}`);
-    return exitCodeOf(report);
+    // complete is idempotent: it is run again, never resumed.
+    const resumable = args.command === 'switch-back' ? { environment: environment.name, engineFlags: '', command: `switch-back ${forwardRunId}` } : undefined;
+    return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable });
   } finally {
     await closeFlowConnections(runtime);
     sandbox.detach();

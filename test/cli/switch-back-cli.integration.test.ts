@@ -73,6 +73,8 @@ test('switch-back through the CLI: dry run changes nothing; kill -9 after the en
     // THEN it finished forward (traffic stays back on the source), honestly unverified checksums (exit 4)
     expect(resumed.output).toMatch(/mysql\.switch-back on sandbox: SUCCESS/);
     expect(resumed.code).toBe(4);
+    // AND, like every executed run, it ends through the one finisher: report and report page
+    expect(resumed.output).toMatch(new RegExp(`report page: .*runs/${backRunId}/report\\.html`));
     const after = statusFromJournal(new Journal(stateDir, backRunId).read());
     expect(after.facts.switchResumed).toBe('forward');
     expect(after.facts.switchPhase).toBe('reverse-running');
