@@ -85,7 +85,7 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
     });
     if (!args.execute) {
       for (const problem of run.problems) out(`precondition: ${problem}`);
-      out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
+      out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: npx zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
       return run.problems.length > 0 ? EXIT.failed : EXIT.ok;
     }
     // complete is idempotent: it is run again, never resumed.

@@ -20,7 +20,7 @@ import { readSecret } from './secrets-source';
 import { MaskingSandbox, SANDBOX_BUCKET } from './local/sandbox';
 import { maskingEnvironments } from '../../config/masking/environments';
 
-export const USAGE = `Usage: zx scripts/mask-refresh.mjs --env NAME [options]
+export const USAGE = `Usage: npx zx scripts/mask-refresh.mjs --env NAME [options]
 
 Dumps the source database, masks it in the stream with the rules of config/masking/,
 compresses it and uploads it to S3 with a manifest. Nothing is destroyed unless asked.
