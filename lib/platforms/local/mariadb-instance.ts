@@ -106,7 +106,10 @@ export class MariadbInstance {
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
       '--user=root',
-    ]);
+    ]).catch((error: Error) => {
+      // The bootstrap server's own words go to log-error, not to the script's output.
+      throw new Error(`mariadb-install-db for ${this.options.name} failed: ${error.message.trim()}\n${this.errorLogTail()}`);
+    });
     await this.start();
     // Fresh datadir: root@localhost has no password yet and is reached through the socket.
     const connection = await mysql.createConnection({ socketPath: this.socket, user: 'root' });
@@ -190,6 +193,13 @@ export class MariadbInstance {
     return this.process?.pid ?? this.adoptedPid;
   }
 
+  /** The last lines of the server's error log ('' when there is none). */
+  errorLogTail(lines = 15): string {
+    const file = join(this.dir, 'error.log');
+    if (!existsSync(file)) return '';
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
   private async writeConfig(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
     const password = this.options.rootPassword.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
@@ -202,6 +212,7 @@ bind-address=127.0.0.1
 socket=${this.socket}
 pid-file=${join(this.dir, 'mariadbd.pid')}
 log-error=${join(this.dir, 'error.log')}
+tmpdir=${join(this.dir, 'tmp')}
 user=root
 server-id=${this.options.serverId}
 log-bin=binlog
@@ -226,7 +237,9 @@ user=root
 password="${password}"
 socket=${this.socket}
 `;
-    mkdirSync(this.dir, { recursive: true });
+    // Its own temporary folder: servers bootstrapped at the same moment collide on the shared
+    // /tmp's '#sql-temptable-…' names and mariadb-install-db aborts.
+    mkdirSync(join(this.dir, 'tmp'), { recursive: true });
     writeFileSync(this.configFile, config, { mode: 0o600 });
   }
 }

@@ -31,4 +31,28 @@ describe('a sandbox MariaDB server', () => {
       rmSync(baseDir, { recursive: true, force: true });
     }
   });
+
+  // CI failed on this (stop 17): mariadb-install-db's bootstrap server writes its temporary
+  // tables to the shared /tmp under names that collide between servers bootstrapped at the same
+  // moment ("Error on delete of '/tmp/#sql-temptable-…'"), so one of two servers initialised
+  // together failed now and then. Each server has its own tmpdir inside its folder.
+  test('GIVEN six servers initialised at the same moment THEN all come up, each with its own temporary folder inside its own directory', async () => {
+    ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
+    const group = new ProcessGroup();
+    const baseDir = mkdtempSync(join(tmpdir(), 'rc-instances-'));
+    const servers = Array.from({ length: 6 }, (_, i) => new MariadbInstance({ name: `twin-${i}`, baseDir, serverId: 20 + i, rootPassword: generatePassword(), group, log: silentLogger }));
+    try {
+      const outcomes = await Promise.allSettled(servers.map((server) => server.initialise()));
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason).slice(0, 400))).toEqual([]);
+      for (const server of servers) {
+        const connection = await connect(server.endpoint());
+        const { dir } = (await row<{ dir: string }>(connection, 'SELECT @@tmpdir AS dir'))!;
+        await connection.end();
+        expect(dir).toBe(join(baseDir, server.name, 'tmp'));
+      }
+    } finally {
+      await group.stopAll();
+      rmSync(baseDir, { recursive: true, force: true });
+    }
+  });
 });
