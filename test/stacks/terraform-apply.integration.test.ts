@@ -120,7 +120,7 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     expect(failures).toEqual([]);
   });
 
-  test('GIVEN the cutover stack of a dev-like environment pointed at the emulator WHEN it is applied THEN the storage key, DB subnet and parameter groups, the encrypted target database, RDS Proxy, Route 53 record and security groups exist as its outputs say, the scripts\' reader accepts those outputs, and destroy removes them', async () => {
+  test('GIVEN the cutover stack of a dev-like environment pointed at the emulator WHEN it is applied THEN the storage key, DB subnet and parameter groups, the encrypted target database, RDS Proxy, Route 53 record and security groups exist as its outputs say, the scripts\' reader accepts those outputs, a second plan right after shows no change, and destroy removes them', async () => {
     // One init at a time: concurrent inits race on the shared plugin cache.
     for (const { stack, directory } of stackDirectories) {
       const init = await run(terraformBinary(), ['init', '-input=false', '-no-color'], directory, terraformEnv);
@@ -163,5 +163,13 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     const record = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: read.dns!.zoneId, StartRecordName: read.dns!.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
     expect(record.ResourceRecordSets?.[0]).toMatchObject({ Type: 'CNAME', TTL: read.dns!.ttlSeconds, ResourceRecords: [{ Value: environment.dns!.currentEndpoint }] });
 
+    // A second deploy right after the first must change nothing (no drift the stacks cause
+    // themselves): `plan -detailed-exitcode` exits 0 for "no changes", 2 for a diff.
+    const replans: Record<string, string> = {};
+    for (const { stack, directory } of stackDirectories) {
+      const plan = await run(terraformBinary(), ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-lock=false'], directory, terraformEnv);
+      replans[stack] = plan.code === 0 ? 'no changes' : plan.output.split('\n').filter((line) => /^\s*[-+~]|will be|must be|Error/.test(line)).slice(0, 40).join('\n');
+    }
+    expect(replans).toEqual(Object.fromEntries(stackDirectories.map((s) => [s.stack, 'no changes'])));
   });
 });
