@@ -20,6 +20,9 @@ import { currentStepId } from '../../lib/runbook/current-step';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, emulatedClients, EMULATED_ENVIRONMENT } from '../../lib/rehearsal/aws-emulated/rehearse';
 import type { PlanDocument } from '../../lib/plan/plan-document';
+import { tapStatements } from '../../lib/engines/mysql/connection';
+import { effectOf, splitStatements } from '../../lib/engines/mysql/recording-connection';
+import { redact } from '../../lib/util/secrets';
 import { recordingLogger } from '../platforms/aws/helpers';
 
 const projectRoot = resolve(__dirname, '../..');
@@ -34,6 +37,39 @@ interface Change {
 }
 
 /** `planned` equals `sent` where the plan has a value; a `<name>` in the plan stands for what the run sent (collected). */
+interface Statement {
+  step: string;
+  server: string;
+  statement: string;
+  forEach?: string;
+}
+
+/** A planned statement as a pattern: each `<run-time value>` stands for any text. */
+function statementPattern(planned: string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${planned.split(/<[^<>]+>/).map(escape).join('[\\s\\S]+?')}$`);
+}
+
+/**
+ * Walk the planned statements and the sent ones together: each planned statement must be the
+ * next one sent in the same step to the same server; one the plan sends "for each" row of an
+ * earlier read stands for any number of them (0 when there was nothing to end). Returns the
+ * first disagreement, with what surrounds it, or undefined.
+ */
+function firstDisagreement(planned: Statement[], sent: Statement[]): object | undefined {
+  const same = (p: Statement, s: Statement | undefined) => s !== undefined && p.step === s.step && p.server === s.server && statementPattern(p.statement).test(s.statement);
+  let j = 0;
+  for (const [i, p] of planned.entries()) {
+    if (p.forEach) {
+      while (same(p, sent[j])) j += 1;
+      continue;
+    }
+    if (!same(p, sent[j])) return { planned: planned.slice(Math.max(0, i - 2), i + 3), sent: sent.slice(Math.max(0, j - 2), j + 3), at: { planned: i, sent: j } };
+    j += 1;
+  }
+  return j === sent.length ? undefined : { sentBeyondThePlan: sent.slice(j, j + 5) };
+}
+
 function matchModuloRuntime(planned: unknown, sent: unknown, runtime: Map<string, Set<string>>): boolean {
   if (typeof planned === 'string' && /^<[^<>]+>$/.test(planned)) {
     runtime.set(planned, (runtime.get(planned) ?? new Set()).add(JSON.stringify(sent)));
@@ -90,11 +126,19 @@ describeWithMoto('plan == execute: the dry-run plan of the RDS MySQL flow is the
       }
       return clients;
     };
+    // ... and every SQL statement the flow's connections send, with the step the engine ran.
+    const sentSql: Statement[] = [];
+    const untap = tapStatements((server, text) => {
+      const step = currentStepId();
+      if (step === undefined) return; // the emulator's data plane and the lock, not the flow's steps
+      for (const statement of splitStatements(text)) if (effectOf(statement) === 'change') sentSql.push({ step, server, statement: redact(statement) });
+    });
     const runOut: string[] = [];
     const runCode = await runAws(
       { environment, args: parseCutoverArgs(['--env', EMULATED_ENVIRONMENT, '--execute']), stateDir, log, out: (line) => runOut.push(line) },
       { createClients: (env, options) => recordSent(emulatedClients(env.aws!, options)) },
     );
+    untap();
     expect({ runCode, tail: runOut.slice(-15).join('\n') }).toMatchObject({ runCode: EXIT.ok });
     const runId = /run id ([\w-]+)/.exec(runOut.join('\n'))?.[1] ?? '';
     expect(runId).not.toBe('');
@@ -122,5 +166,12 @@ describeWithMoto('plan == execute: the dry-run plan of the RDS MySQL flow is the
     // Made explicit: the only values a dry run could not know are the run id (tags, names) and the restored target's address.
     expect([...runtime.keys()].sort()).toEqual(['<orders-encrypted.Endpoint.Address>', '<run-id>']);
     expect([...(runtime.get('<run-id>') ?? [])]).toEqual(['"<run-id>"']);
+
+    // The SQL: every statement that changes a server, in order, step by step, on the same server,
+    // equal to the plan's text except where the plan names a run-time value.
+    const plannedSql: Statement[] = document.steps.flatMap((step) => step.calls.filter((call) => call.channel === 'sql' && call.effect === 'change').map((call) => ({ step: step.id, server: call.on, statement: call.operation, ...(call.forEach ? { forEach: call.forEach } : {}) })));
+    expect(plannedSql.length).toBeGreaterThan(10);
+    expect(new Set(sentSql.map((s) => s.server))).toEqual(new Set(plannedSql.map((s) => s.server)));
+    expect(firstDisagreement(plannedSql, sentSql)).toBeUndefined();
   });
 });

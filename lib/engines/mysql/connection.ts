@@ -6,9 +6,39 @@ import { readCaFile, verifiesCertificate } from '../tls';
 
 export type { Connection } from 'mysql2/promise';
 
+/**
+ * Sees every statement a connection opened by `connect` sends, as sent (values bound), with the
+ * endpoint's name. Only tests install one: the plan == execute test compares the statements a
+ * run sent with those its dry-run plan recorded. The text may hold secrets: never log it.
+ */
+export type StatementTap = (server: string, statement: string) => void;
+const taps = new Set<StatementTap>();
+
+/** Install a tap; returns the function that removes it. */
+export function tapStatements(tap: StatementTap): () => void {
+  taps.add(tap);
+  return () => taps.delete(tap);
+}
+
+function tapped(connection: Connection, server: string): Connection {
+  const query = connection.query.bind(connection) as (sql: unknown, values?: unknown) => Promise<unknown>;
+  (connection as unknown as { query: typeof query }).query = (sql: unknown, values?: unknown) => {
+    const text = typeof sql === 'string' ? sql : (sql as { sql: string }).sql;
+    const statement = mysql.format(text, (values ?? []) as never);
+    for (const tap of taps) tap(server, statement);
+    return query(sql, values);
+  };
+  return connection;
+}
+
 /** Open an administrator connection. Errors never carry the password (mysql2 does not echo it). */
 export async function connect(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string; multipleStatements?: boolean } = {}): Promise<Connection> {
   if (endpoint.recorder) return endpoint.recorder.connection(endpoint.name) as Connection;
+  const connection = await open(endpoint, options);
+  return taps.size > 0 ? tapped(connection, endpoint.name) : connection;
+}
+
+function open(endpoint: MysqlEndpoint, options: { connectTimeoutMs?: number; database?: string; multipleStatements?: boolean }): Promise<Connection> {
   return mysql.createConnection({
     host: endpoint.host,
     port: endpoint.port,
