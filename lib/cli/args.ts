@@ -53,6 +53,7 @@ Options:
   --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
                           moto emulator and local servers (npm run rehearse -- --env aws-emulated)
   --env aws-emulated-aurora  the same with an Aurora MySQL 3 source cluster
+  --env aws-emulated --engine postgres [--method logical|dump]  the PostgreSQL flow on RDS for PostgreSQL
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections

@@ -9,13 +9,34 @@ import type { Logger } from '../util/log';
 /**
  * `--env aws-emulated --execute` (npm run rehearse -- --env aws-emulated): the RDS MySQL flow
  * through the AWS code path against moto, with local servers as the data plane;
- * `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster.
+ * `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster;
+ * `--env aws-emulated --engine postgres [--method logical|dump]`: the PostgreSQL flow on RDS for
+ * PostgreSQL the same way, with local PostgreSQL servers.
  */
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
   const stateDir = resolve('.rds-cutover');
   const local = loadEnvironment('local');
   try {
+    if (args.engine === 'postgres') {
+      // Loaded only for PostgreSQL (pg, the PostgreSQL platform and flows).
+      const { rehearseAwsEmulatedPostgres } = require('../rehearsal/aws-emulated/rehearse-postgres') as typeof import('../rehearsal/aws-emulated/rehearse-postgres');
+      const { runAwsPostgres } = require('./aws-postgres') as typeof import('./aws-postgres');
+      return await rehearseAwsEmulatedPostgres({
+        projectRoot: resolve(__dirname, '../..'),
+        stateDir,
+        log,
+        out,
+        method: args.method,
+        load: rehearsalLoad(local, args),
+        reportFile: args.report ? resolve(args.report) : undefined,
+        runAwsPostgres: (environment) =>
+          runAwsPostgres(
+            { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+            { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
+          ),
+      });
+    }
     return await rehearseAwsEmulated({
       projectRoot: resolve(__dirname, '../..'),
       stateDir,

@@ -162,9 +162,12 @@ export const EMULATED_ENVIRONMENT_NAMES = ['aws-emulated', 'aws-emulated-aurora'
 export function checkEmulatedArgs(args: CutoverArgs): void {
   const name = args.env ?? 'aws-emulated';
   if (!args.execute) throw new UsageError(`--env ${name} starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env ${name})`);
-  if (args.engine === 'postgres') throw new UsageError(`--env ${name} runs the MySQL flows only so far (RDS MySQL: aws-emulated, Aurora MySQL 3: aws-emulated-aurora); PostgreSQL on the emulator is not built yet (use --env local --engine postgres)`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.methodGiven) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method or --load-command`);
+  if (args.engine === 'postgres' && name !== 'aws-emulated') {
+    throw new UsageError(`--env ${name} --engine postgres: Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres`);
+  }
+  if (args.methodGiven && args.engine !== 'postgres') throw new UsageError(`--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical|dump`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.targetVersion !== undefined) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --target-version or --load-command`);
   }
 }
 

@@ -110,6 +110,8 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a password on the command line', ['--env', 'local', '--password', 'hunter2'], /never taken from the command line/],
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
+    ['Aurora PostgreSQL on the emulator (not built)', ['--env', 'aws-emulated-aurora', '--engine', 'postgres', '--execute'], /Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres/],
+    ['--method on the emulator without --engine postgres', ['--env', 'aws-emulated', '--method', 'dump', '--execute'], /--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical\|dump/],
   ];
 
   let driven: ReturnType<typeof drive>;

@@ -64,6 +64,11 @@ export interface PostgresInstanceOptions {
   log: Logger;
   /** Called right after the server process is spawned (its pid and port are known): a persistent sandbox records them. */
   onStarted?: (instance: PostgresInstance) => void;
+  /**
+   * Environment variables added to the server's own (libpq reads them for the connections the
+   * server makes itself, e.g. a subscription's `PGHOSTADDR`). @default - this process's environment
+   */
+  environment?: Record<string, string>;
 }
 
 /**
@@ -142,7 +147,7 @@ log_line_prefix = '%m [%p] ${this.options.name}: '
 
   async start(): Promise<void> {
     const [command, args] = postgresServerCommand(this.options.group, join(this.bin, 'postgres'), ['-D', this.datadir]);
-    const child = this.options.group.start(`postgres-${this.options.name}`, command, args);
+    const child = this.options.group.start(`postgres-${this.options.name}`, command, args, this.options.environment ? { env: { ...process.env, ...this.options.environment } } : {});
     this.process = child;
     this.adoptedPid = undefined;
     this.options.onStarted?.(this);

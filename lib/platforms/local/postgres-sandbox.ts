@@ -209,7 +209,21 @@ export class PostgresSandbox {
     // Objects owned by the app role, as an application's migrations would create them.
     const app = await connectPg({ ...source.endpoint(PG_SANDBOX_DATABASE), user: this.app.name, password: this.app.password });
     try {
-      await app.query(`
+      await app.query(samplePostgresSchemaSql(customers, { tableWithoutPrimaryKey: this.options.tableWithoutPrimaryKey }));
+    } finally {
+      await closePg(app);
+    }
+  }
+}
+
+/**
+ * The sample schema and data, run as the application role in the application's database (as
+ * its migrations would create them): customers, orders (three per customer), an audit log
+ * without a primary key but with a replica identity index, and the write load's table
+ * `cutover_load`, whose serial_no comes from a sequence.
+ */
+export function samplePostgresSchemaSql(customers: number, options: { tableWithoutPrimaryKey?: boolean } = {}): string {
+  return `
         CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
           balance numeric(12,2) NOT NULL DEFAULT 0, note text, tags jsonb, created_at timestamptz NOT NULL);
         CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id), amount numeric(12,2) NOT NULL,
@@ -231,11 +245,7 @@ export class PostgresSandbox {
                  timestamptz '2026-02-01 00:00:00+00' + i * interval '1 second'
             FROM generate_series(1, ${customers * 3}) i;
         INSERT INTO audit_log SELECT i, timestamptz '2026-03-01 00:00:00+00' + i * interval '1 minute', 'event ' || i FROM generate_series(1, 500) i;
-        ${this.options.tableWithoutPrimaryKey ? "CREATE TABLE notes (body text NOT NULL); INSERT INTO notes VALUES ('no primary key here');" : ''}
+        ${options.tableWithoutPrimaryKey ? "CREATE TABLE notes (body text NOT NULL); INSERT INTO notes VALUES ('no primary key here');" : ''}
         ANALYZE;
-      `);
-    } finally {
-      await closePg(app);
-    }
-  }
+`;
 }

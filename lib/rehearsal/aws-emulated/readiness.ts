@@ -4,13 +4,25 @@ import type { DBInstance, Event } from '@aws-sdk/client-rds';
 import { createAwsClients, type AwsClients, type CreateClientsOptions } from '../../platforms/aws/clients';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 
-/** True once the server behind a tunnel sends its greeting (a MySQL server speaks first). */
-function greets(address: string, timeoutMs = 500): Promise<boolean> {
+/** PostgreSQL's SSLRequest (length 8, code 80877103): a server answers it with one byte, S or N. */
+const POSTGRES_SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/** RDS engine names whose servers wait for the client to speak first. */
+export const isPostgresEngine = (engine: string | undefined): boolean => engine === 'postgres' || engine === 'aurora-postgresql';
+
+/**
+ * True once the server behind a tunnel answers: a MySQL server speaks first (its greeting); a
+ * PostgreSQL server waits for the client, so it is sent an SSLRequest, which it answers with one
+ * byte before any authentication (nothing is logged as a failed login). Nothing is sent to a
+ * MySQL server: a malformed handshake would count against its max_connect_errors.
+ */
+export function greets(address: string, options: { timeoutMs?: number; postgres?: boolean } = {}): Promise<boolean> {
   const colon = address.lastIndexOf(':');
   return new Promise((resolve) => {
     const socket = netConnect(Number(address.slice(colon + 1)), address.slice(0, colon));
     const done = (ready: boolean) => (socket.destroy(), clearTimeout(timer), resolve(ready));
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const timer = setTimeout(() => done(false), options.timeoutMs ?? 500);
+    if (options.postgres) socket.once('connect', () => socket.write(POSTGRES_SSL_REQUEST));
     socket.once('data', () => done(true));
     socket.once('error', () => done(false));
   });
@@ -34,7 +46,7 @@ export function reportUnreadyInstancesAsCreating(clients: AwsClients, tunnels: R
         // An Aurora writer is reached through its cluster's (writer) endpoint: the cluster's tunnel.
         const tunnel = tunnels[id] ?? (instance.DBClusterIdentifier ? tunnels[instance.DBClusterIdentifier] : undefined);
         if (!tunnel || instance.DBInstanceStatus !== 'available' || ready.has(id)) continue;
-        if (await greets(tunnel)) ready.add(id);
+        if (await greets(tunnel, { postgres: isPostgresEngine(instance.Engine) })) ready.add(id);
         else instance.DBInstanceStatus = 'creating';
       }
       return result;

@@ -223,7 +223,7 @@ export async function rehearseAwsEmulated(options: {
 }
 
 /** The report runAws wrote last (runs/<id>/report.json). */
-function latestReport(stateDir: string): string | undefined {
+export function latestReport(stateDir: string): string | undefined {
   const runs = join(stateDir, 'runs');
   if (!existsSync(runs)) return undefined;
   const candidates = readdirSync(runs)

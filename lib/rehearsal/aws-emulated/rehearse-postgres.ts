@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CutoverEnvironment, CutoverEnvironmentInput } from '../../../config/cutover/schema';
+import { parseEnvironment } from '../../../config/cutover';
+import { newClients } from '../../platforms/aws/clients';
+import { WriteLoadProcess } from '../../load/write-load-process';
+import { summariseWrites } from '../../load/write-load';
+import { closePg, pgRows } from '../../engines/postgres/connection';
+import { generatePassword, registerSecret } from '../../util/secrets';
+import { sleep } from '../../util/time';
+import type { Logger } from '../../util/log';
+import { writeReport, type CutoverReport } from '../../report';
+import type { PostgresMethod } from '../../flows/postgres-common';
+import { locateMoto, MotoServer } from './moto';
+import { EmulatedPostgresDataPlane, seedEmulatedPostgresAccount, type EmulatedPostgresAccount, type EmulatedPostgresIds } from './emulated-postgres';
+import { EMULATED_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, EMULATED_REGION, latestReport, MotoMissing } from './rehearse';
+
+/** `--env aws-emulated --engine postgres`: an RDS for PostgreSQL source and the stacks' encrypted target. */
+export const EMULATED_POSTGRES_IDS: EmulatedPostgresIds = { sourceInstanceId: 'orders', targetInstanceId: 'orders-encrypted', parameterGroup: 'orders-pg15', database: 'app', appRole: 'app' };
+/** The target's master password (the stacks would keep it in its RDS-managed secret). */
+export const EMULATED_TARGET_PASSWORD_VARIABLE = 'EMULATED_ORDERS_TARGET_ADMIN_PASSWORD';
+/** The application role's password, created on the target with it. */
+export const EMULATED_APP_PASSWORD_VARIABLE = 'EMULATED_ORDERS_APP_PASSWORD';
+
+const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 15, coordinatesSeconds: 60 };
+
+/**
+ * The AWS environment of an emulated PostgreSQL account: what the stacks' outputs file would
+ * give (key, fence, record, the target), the passwords by environment variable, the harness's
+ * tunnels and CA (TLS as strict as on AWS), short waits. The switch budget is generous: on a
+ * busy machine the freeze (a parameter-group change the harness applies) takes part of it.
+ */
+export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccount, plane: EmulatedPostgresDataPlane, stateDir: string): CutoverEnvironmentInput {
+  const ids = EMULATED_POSTGRES_IDS;
+  return {
+    name: EMULATED_ENVIRONMENT,
+    platform: 'aws',
+    postgres: { databases: [ids.database], appUsers: [ids.appRole], lagThresholdMs: 1000, switchTimeoutMs: 30000, catchUpTimeoutMs: 120000, copyJobs: 2, copyTimeoutMs: 600000 },
+    aws: {
+      region: EMULATED_REGION,
+      source: { instanceId: ids.sourceInstanceId },
+      kmsKeyId: account.kmsKeyArn,
+      fenceSecurityGroupId: account.fenceSecurityGroupId,
+      dns: account.dns,
+      ecsServices: [account.ecs],
+      tunnels: plane.tunnelConfig(),
+      tlsCaFile: plane.caFile,
+      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
+      postgres: {
+        target: { instanceId: ids.targetInstanceId },
+        appRolePasswords: { [ids.appRole]: { env: EMULATED_APP_PASSWORD_VARIABLE } },
+        targetAdminPassword: { env: EMULATED_TARGET_PASSWORD_VARIABLE },
+      },
+      outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
+      tags: { project: 'rds-cutover', environment: 'emulated' },
+      waits: SHORT_WAITS,
+    },
+  };
+}
+
+/** An emulated account with an RDS for PostgreSQL source, its data plane started; `stop()` ends every process. */
+export class EmulatedPostgresWorld {
+  private constructor(
+    readonly server: MotoServer,
+    readonly account: EmulatedPostgresAccount,
+    readonly plane: EmulatedPostgresDataPlane,
+    readonly environmentInput: CutoverEnvironmentInput,
+    readonly environment: CutoverEnvironment,
+    private readonly savedEnvironment: Record<string, string | undefined>,
+  ) {}
+
+  /** Throws MotoMissing (with how to install it) when no moto is found. Sets the SDK's and the passwords' variables for this process and its children. */
+  static async start(options: { projectRoot: string; stateDir: string; log: Logger; seedRows?: number }): Promise<EmulatedPostgresWorld> {
+    const command = locateMoto(options.projectRoot);
+    if (!command) throw new MotoMissing();
+    options.log.info(`AWS emulator: ${command.from}`);
+    const server = await MotoServer.start(command);
+    const passwords = { admin: registerSecret(generatePassword()), target: registerSecret(generatePassword()), app: registerSecret(generatePassword()) };
+    const saved: Record<string, string | undefined> = {};
+    const set = {
+      ...server.sdkEnvironment(EMULATED_REGION),
+      [EMULATED_PASSWORD_VARIABLE]: passwords.admin,
+      [EMULATED_TARGET_PASSWORD_VARIABLE]: passwords.target,
+      [EMULATED_APP_PASSWORD_VARIABLE]: passwords.app,
+    };
+    for (const [key, value] of Object.entries(set)) {
+      saved[key] = process.env[key];
+      process.env[key] = value;
+    }
+    const plane = new EmulatedPostgresDataPlane({ log: options.log, ids: EMULATED_POSTGRES_IDS, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows });
+    try {
+      await plane.startServers();
+      const clients = newClients({ region: EMULATED_REGION });
+      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids: EMULATED_POSTGRES_IDS, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.source.port });
+      await plane.attach(account);
+      plane.follow(clients, account);
+      const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir);
+      return new EmulatedPostgresWorld(server, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'), saved);
+    } catch (error) {
+      await plane.stop();
+      await server.stop();
+      restore(saved);
+      throw error;
+    }
+  }
+
+  pids(): number[] {
+    return [...this.plane.pids(), ...this.server.pids()];
+  }
+
+  async stop(): Promise<void> {
+    await this.plane.stop();
+    await this.server.stop();
+    restore(this.savedEnvironment);
+  }
+}
+
+function restore(saved: Record<string, string | undefined>): void {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+}
+
+/**
+ * `npm run rehearse -- --env aws-emulated --engine postgres [--method logical|dump]`: the
+ * PostgreSQL flow through the exact AWS code path (`runAwsPostgres`, `AwsPostgresPlatform`)
+ * against moto, local PostgreSQL servers as the data plane, under the built-in write load
+ * through the application's endpoint; the usual report, with the writes added.
+ * `runAwsPostgres` is passed in by the CLI (the CLI module loads this one).
+ */
+export async function rehearseAwsEmulatedPostgres(options: {
+  projectRoot: string;
+  stateDir: string;
+  log: Logger;
+  out: (line: string) => void;
+  method: PostgresMethod;
+  load: { connections: number; ratePerSecond: number; tailMs: number };
+  /** `--report FILE`, where the run writes the report. @default - the run's folder */
+  reportFile?: string;
+  runAwsPostgres: (environment: CutoverEnvironment) => Promise<number>;
+}): Promise<number> {
+  const { log, out } = options;
+  const world = await EmulatedPostgresWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log });
+  let load: WriteLoadProcess | undefined;
+  try {
+    const ids = EMULATED_POSTGRES_IDS;
+    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local PostgreSQL ${world.plane.source.version} servers stand in for ${ids.sourceInstanceId}, ${ids.targetInstanceId} (--method ${options.method}); application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`);
+    load = new WriteLoadProcess({ engine: 'postgres', ...world.plane.appEndpoint(), connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
+    await load.start();
+    const code = await options.runAwsPostgres(world.environment);
+    await sleep(options.load.tailMs);
+    await load.stop();
+    // Where the application writes now must hold every acknowledged write.
+    const admin = await world.plane.superuser(world.plane.switched() ? 'target' : 'source');
+    const present = new Set((await pgRows<{ id: string }>(admin, 'SELECT id FROM cutover_load').finally(() => closePg(admin))).map((r) => String(r.id)));
+    const writes = summariseWrites(load.attempts, present);
+    out(`writes (built-in load through the application endpoint): ${writes.attempted} attempted, ${writes.acknowledged} acknowledged, ${writes.failed} failed, ${writes.lost} lost`);
+    const reportFile = options.reportFile ?? latestReport(options.stateDir);
+    if (reportFile) {
+      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as CutoverReport;
+      writeReport(reportFile, { ...report, writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost } });
+    }
+    if (world.plane.errors.length > 0) out(`emulated data plane problems: ${world.plane.errors.map((e) => e.message).join('; ')}`);
+    return code === 0 && (writes.lost > 0 || world.plane.errors.length > 0) ? 1 : code;
+  } finally {
+    await load?.stop().catch(() => load?.kill());
+    await world.stop();
+  }
+}
