@@ -141,6 +141,9 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   if (args.engine !== 'postgres' && postgresOnly.length > 0) {
     throw new UsageError(`${postgresOnly.join(', ')} ${postgresOnly.length > 1 ? 'are PostgreSQL options' : 'is a PostgreSQL option'}: add --engine postgres${environment.postgres ? '' : ` (and a postgres section in config/cutover/${environment.name}.ts)`}, or leave ${postgresOnly.length > 1 ? 'them' : 'it'} out for MySQL`);
   }
+  if (args.outputsFile && environment.platform !== 'aws') {
+    throw new UsageError(`--outputs-file is for AWS environments (the stacks' outputs); ${environment.name} is platform ${environment.platform}: leave it out`);
+  }
   if (environment.platform === 'sandbox') {
     if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
   } else if (environment.platform === 'aws') {
@@ -155,6 +158,12 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   }
 }
 
+/** `--outputs-file FILE` replaces the environment's outputs file (aws.outputsFile / .rds-cutover/outputs-<env>.json). */
+export function withOutputsFile(environment: CutoverEnvironment, args: CutoverArgs): CutoverEnvironment {
+  if (!args.outputsFile || !environment.aws) return environment;
+  return { ...environment, aws: { ...environment.aws, outputsFile: resolve(args.outputsFile) } };
+}
+
 /** `--env aws-emulated` (RDS MySQL) and `--env aws-emulated-aurora` (Aurora MySQL 3) are no config files. */
 export const EMULATED_ENVIRONMENT_NAMES = ['aws-emulated', 'aws-emulated-aurora'] as const;
 
@@ -163,8 +172,8 @@ export function checkEmulatedArgs(args: CutoverArgs): void {
   const name = args.env ?? 'aws-emulated';
   if (!args.execute) throw new UsageError(`--env ${name} starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env ${name})`);
   if (args.engine === 'postgres') throw new UsageError(`--env ${name} runs the MySQL flows only so far (RDS MySQL: aws-emulated, Aurora MySQL 3: aws-emulated-aurora); PostgreSQL on the emulator is not built yet (use --env local --engine postgres)`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.methodGiven) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method or --load-command`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.methodGiven || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold and --hook; not --resume, --offline, --fault, --method, --load-command or --outputs-file`);
   }
 }
 

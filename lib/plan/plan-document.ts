@@ -81,6 +81,8 @@ export interface DocumentSettings {
   command: string;
   /** A rehearsal report (report.json) whose measured switch figures go next to the expectations. */
   rehearsalReport?: string;
+  /** How the document names that report (default: its path). */
+  rehearsalReportLabel?: string;
   notes?: string[];
 }
 
@@ -238,7 +240,7 @@ function downtime(calls: DocumentCall[], settings: DocumentSettings): PlanDocume
   return {
     phases,
     budgetMs: settings.switchTimeoutMs,
-    ...(rehearsal && settings.rehearsalReport ? { rehearsal: { file: settings.rehearsalReport, writeUnavailableMs: rehearsal.writeUnavailableMs ?? null, switchDurationMs: rehearsal.switchDurationMs ?? null, lagAtSwitchMs: rehearsal.lagAtSwitchMs ?? null } } : {}),
+    ...(rehearsal && settings.rehearsalReport ? { rehearsal: { file: settings.rehearsalReportLabel ?? settings.rehearsalReport, writeUnavailableMs: rehearsal.writeUnavailableMs ?? null, switchDurationMs: rehearsal.switchDurationMs ?? null, lagAtSwitchMs: rehearsal.lagAtSwitchMs ?? null } } : {}),
   };
 }
 
