@@ -1,4 +1,4 @@
-import { runAwsFlow, type AwsRunnerDependencies } from './aws';
+import { runAwsFlow, sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { postgresSettings, type FlowRunnerInput } from './settings';
 import { closePostgresConnections } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
@@ -49,6 +49,8 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
       runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },
       closeConnections: closePostgresConnections,
+      // One run per environment, visible to every operator: the same tag lock as the MySQL flows, on the source.
+      lock: (gateway, settleMs) => sourceTagLock(gateway, resolved.source, settleMs),
       document: {
         copyTimeoutMs: settings.copyTimeoutMs,
         // Abandoning before the switch: what the flow's SQL added (not recorded as calls on AWS yet).

@@ -156,7 +156,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   try {
     const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
     if (args.breakLock) {
-      if (!lock) throw new UsageError('--break-lock on AWS needs credentials (not --offline)');
+      if (!lock) {
+        throw new UsageError(
+          clients
+            ? `--break-lock: this flow takes no run lock on ${environment.name} (nothing to release); check what runs with: npx zx scripts/cutover.mjs status ${args.breakLock} --env ${environment.name}`
+            : "--break-lock on AWS reads and removes a tag on the source: it needs credentials (drop --offline)",
+        );
+      }
       const released = await lock.breakLock(args.breakLock);
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
