@@ -9,6 +9,7 @@ import { parseHooks } from '../runbook/hooks';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { UsageError, type CutoverArgs, type Engine } from './args';
 import { didYouMean } from './suggest';
+import { fromProjectRoot } from '../util/project-root';
 
 /**
  * What every runner gets, and the one place that turns an environment plus the command line
@@ -43,9 +44,14 @@ export function environmentFor(name: string): CutoverEnvironment {
   }
 }
 
-/** The state folder (journals, locks, reports): RDS_CUTOVER_STATE_DIR (tests, the fault matrix), else the environment's. */
-export function stateDirFor(environment: CutoverEnvironment | undefined): string {
-  return resolve(process.env.RDS_CUTOVER_STATE_DIR || environment?.stateDir || '.rds-cutover');
+/**
+ * The state folder (journals, locks, reports): RDS_CUTOVER_STATE_DIR (tests, the fault matrix;
+ * relative to the current folder, like any path typed in a shell), else the environment's
+ * stateDir from the project root, so every command finds the same runs from any folder.
+ */
+export function stateDirFor(environment: Pick<CutoverEnvironment, 'stateDir'> | undefined): string {
+  const variable = process.env.RDS_CUTOVER_STATE_DIR;
+  return variable ? resolve(variable) : fromProjectRoot(environment?.stateDir || '.rds-cutover');
 }
 
 /**

@@ -110,6 +110,8 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a password on the command line', ['--env', 'local', '--password', 'hunter2'], /never taken from the command line/],
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
+    ['an outputs file that does not exist', ['--env', 'prod', '--offline', '--outputs-file', 'no-such-outputs.json'], /--outputs-file no-such-outputs\.json: no such file .*npx cdktf output/],
+    ['an outputs file for a local environment', ['--env', 'local', '--outputs-file', aFile], /--outputs-file is for AWS environments.*local is platform local: leave it out/],
   ];
 
   let driven: ReturnType<typeof drive>;
