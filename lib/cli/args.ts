@@ -49,6 +49,8 @@ Options:
                           (steps with their AWS calls and SQL, point of no return, rollback, expected downtime)
   --plan-out FILE         write that document to FILE instead of stdout
   --rehearsal-report FILE a rehearsal's report.json: its measured switch figures next to the expected downtime
+  --outputs-file FILE     the stacks' outputs (cdktf output --outputs-file …) instead of aws.outputsFile /
+                          .rds-cutover/outputs-<env>.json (e.g. the committed example, docs/plans/README.md)
   --cleanup               delete the temporary replica and intermediate snapshots at the end
   --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
                           moto emulator and local servers (npm run rehearse -- --env aws-emulated)
@@ -128,6 +130,8 @@ export interface CutoverArgs {
   planOut?: string;
   /** A rehearsal's report.json: its measured switch phases go next to the expected downtime. */
   rehearsalReport?: string;
+  /** AWS: the stacks' outputs file to read instead of the environment's (aws.outputsFile or .rds-cutover/outputs-<env>.json). */
+  outputsFile?: string;
 }
 
 /** Every option, with the word shown for its value ("needs a value: --resume RUN_ID"). */
@@ -160,6 +164,7 @@ const OPTIONS = {
   'plan-format': { type: 'string', value: PLAN_FORMATS.join('|') },
   'plan-out': { type: 'string', value: 'FILE' },
   'rehearsal-report': { type: 'string', value: 'FILE' },
+  'outputs-file': { type: 'string', value: 'FILE' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; value?: string; multiple?: boolean; short?: string }>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -340,9 +345,17 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     keepSandbox: flag('keep-sandbox'),
     verbose: flag('verbose'),
     ...planOutput(string('plan-format'), string('plan-out'), string('rehearsal-report')),
+    outputsFile: string('outputs-file') === undefined ? undefined : existingFile('--outputs-file', string('outputs-file')!, "the stacks' outputs, written by npx cdktf output 'rds-cutover-<env>-*' --outputs-file FILE"),
   };
   checkConflicts(args);
   return args;
+}
+
+/** A file the command reads: it must exist (checked before anything loads). */
+function existingFile(flag: string, path: string, what: string): string {
+  const absolute = resolve(path);
+  if (!existsSync(absolute) || statSync(absolute).isDirectory()) throw new UsageError(`${flag} ${path}: no such file (${absolute}); give ${what}`);
+  return path;
 }
 
 /** --plan-format (md = markdown), --plan-out only with a document format. */

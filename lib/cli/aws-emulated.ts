@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { loadEnvironment } from '../../config/cutover';
 import { emulatedClients, EMULATED_ENVIRONMENTS, MotoMissing, rehearseAwsEmulated } from '../rehearsal/aws-emulated/rehearse';
 import { UsageError, type CutoverArgs } from './args';
-import { checkEmulatedArgs, rehearsalLoad } from './settings';
+import { checkEmulatedArgs, rehearsalLoad, stateDirFor } from './settings';
 import { runAws } from './aws';
 import type { Logger } from '../util/log';
 
@@ -15,8 +15,10 @@ import type { Logger } from '../util/log';
  */
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
-  const stateDir = resolve('.rds-cutover');
   const local = loadEnvironment('local');
+  // The emulated environments have no config file: the state folder is the local one's (project root, or RDS_CUTOVER_STATE_DIR).
+  const stateDir = stateDirFor(local);
+  log.info(`state folder: ${stateDir} (journal, report, the emulated stacks' outputs)`);
   try {
     if (args.engine === 'postgres') {
       // Loaded only for PostgreSQL (pg, the PostgreSQL platform and flows).

@@ -1,4 +1,4 @@
-import { runAwsFlow, type AwsRunnerDependencies } from './aws';
+import { runAwsFlow, sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { postgresSettings, type FlowRunnerInput } from './settings';
 import { closePostgresConnections } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
@@ -49,6 +49,19 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
       runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },
       closeConnections: closePostgresConnections,
+      // One run per environment, visible to every operator: the same tag lock as the MySQL flows, on the source.
+      lock: (gateway, settleMs) => sourceTagLock(gateway, resolved.source, settleMs),
+      document: {
+        copyTimeoutMs: settings.copyTimeoutMs,
+        // Abandoning before the switch: what the flow's SQL added (not recorded as calls on AWS yet).
+        abandon: [
+          `on the target: DROP SUBSCRIPTION IF EXISTS ${settings.workflow}_sub   (also drops its slot on the source while the source is reachable)`,
+          `on the source: SELECT pg_drop_replication_slot('${settings.workflow}_slot') WHERE EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '${settings.workflow}_slot')`,
+          `on the source: DROP PUBLICATION IF EXISTS ${settings.workflow}_pub`,
+          `on the source: DROP ROLE IF EXISTS ${settings.replicationUser}`,
+          `on the target: DROP DATABASE ${settings.database}   (the target ${resolved.target.kind} ${resolved.target.id} itself belongs to the stacks)`,
+        ].filter((line) => args.method === 'logical' || !/_sub|_slot|_pub|ROLE/.test(line)),
+      },
     },
     dependencies,
   );

@@ -18,7 +18,7 @@ import { recordAwsMysqlPlan, tlsPlanLines } from '../platforms/aws/plan';
 import { recordingMysqlPlatform } from '../platforms/recording-mysql-platform';
 import type { SqlRecorder } from '../engines/mysql/recording-connection';
 import type { RecordedPlan } from '../runbook/plan-recording';
-import { planCallLines } from '../plan/plan-document';
+import { planCallLines, type DocumentSettings } from '../plan/plan-document';
 import { planDocumentOutput } from './plan-output';
 import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, type AwsCommonSettings } from '../platforms/aws/settings';
 
@@ -53,6 +53,8 @@ export interface AwsFlow {
   closeConnections(runtime: Map<string, unknown>): Promise<void>;
   /** One run per environment: a lock both operators can see (a tag on the source). */
   lock?(gateway: AwsGateway, settleMs?: number): RunLock;
+  /** What the plan document needs beyond the recorded calls (copy bound, what abandoning leaves). */
+  document?: Pick<DocumentSettings, 'copyTimeoutMs' | 'abandon'>;
 }
 
 /** The run lock as a tag on the source instance or cluster (read with DescribeDB*, written with AddTagsToResource). */
@@ -154,7 +156,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   try {
     const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
     if (args.breakLock) {
-      if (!lock) throw new UsageError('--break-lock on AWS needs credentials (not --offline)');
+      if (!lock) {
+        throw new UsageError(
+          clients
+            ? `--break-lock: this flow takes no run lock on ${environment.name} (nothing to release); check what runs with: npx zx scripts/cutover.mjs status ${args.breakLock} --env ${environment.name}`
+            : "--break-lock on AWS reads and removes a tag on the source: it needs credentials (drop --offline)",
+        );
+      }
       const released = await lock.breakLock(args.breakLock);
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
@@ -184,10 +192,10 @@ function passwordVariables(aws: NonNullable<CutoverEnvironment['aws']>): string[
   return sources.flatMap((source) => (source && 'env' in source ? [source.env] : []));
 }
 
-/** The switch budget and lag gate the run will use (command line over config). */
-function switchBudget(args: FlowRunnerInput['args'], environment: CutoverEnvironment): { switchTimeoutMs: number; lagThresholdMs: number } {
-  const mysql = environment.mysql ?? { switchTimeoutMs: 0, lagThresholdMs: 0 };
-  return { switchTimeoutMs: args.switchTimeoutMs ?? mysql.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? mysql.lagThresholdMs };
+/** The switch budget and lag gate the run will use (command line over the flow's engine section). */
+function switchBudget(args: FlowRunnerInput['args'], environment: CutoverEnvironment, engine: AwsFlow['engine']): { switchTimeoutMs: number; lagThresholdMs: number } {
+  const section = (engine === 'postgres' ? environment.postgres : environment.mysql) ?? { switchTimeoutMs: 0, lagThresholdMs: 0 };
+  return { switchTimeoutMs: args.switchTimeoutMs ?? section.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? section.lagThresholdMs };
 }
 
 async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients | undefined): Promise<number> {
@@ -201,7 +209,14 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
   const fromSteps = !recorded.entries.some((entry) => entry.type === 'call' && entry.step === '(outside a step)') && flow.engine === 'mysql';
   const { document, wroteToStdout, file } = planDocumentOutput(
     recorded,
-    { environment: environment.name, ...switchBudget(args, environment), command: 'npx zx scripts/cutover.mjs', notes: [...notes, ...lockNote] },
+    {
+      environment: environment.name,
+      ...switchBudget(args, environment, flow.engine),
+      command: 'npx zx scripts/cutover.mjs',
+      notes: [...notes, ...lockNote],
+      ...flow.document,
+      ...('proxy' in resolved && resolved.proxy ? { proxyEndpoint: (resolved.proxy as { endpoint: string }).endpoint } : {}),
+    },
     args,
     out,
   );

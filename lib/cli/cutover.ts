@@ -4,7 +4,7 @@ import { createLogger } from '../util/log';
 import { redact } from '../util/secrets';
 import { RunLockHeld } from '../runbook/lock';
 import { EXIT, USAGE, UsageError, parseCutoverArgs, type CutoverArgs } from './args';
-import { checkEmulatedArgs, EMULATED_ENVIRONMENT_NAMES, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, type CliIo, type FlowRunnerInput } from './settings';
+import { checkEmulatedArgs, EMULATED_ENVIRONMENT_NAMES, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, withOutputsFile, type CliIo, type FlowRunnerInput } from './settings';
 import { printStatus } from './status';
 import { nodeVersionWarning } from './node-version';
 
@@ -66,6 +66,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     // The share flow moves a snapshot, not a database engine's data: no mysql/postgres section needed.
     if (args.flow !== 'share-snapshot') args = resolveEngine(environment!, args);
     checkRunArgs(environment!, args, stateDir);
+    const configured = withOutputsFile(environment!, args);
     if (args.breakLock && environment!.platform !== 'aws') {
       const released = await runLockFor(environment!, stateDir).breakLock(args.breakLock);
       out(`released the lock on ${environment!.name} held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
@@ -73,7 +74,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     }
     const runner = RUNNERS.find((candidate) => candidate.when(environment!, args));
     if (!runner) throw new UsageError(`Nothing runs ${args.engine} on platform ${environment!.platform} (config/cutover/${environment!.name}.ts)`);
-    const code = await runner.load()({ environment: environment!, args, stateDir, log, out });
+    const code = await runner.load()({ environment: configured, args, stateDir, log, out });
     // A dry run changes nothing, the file system included: the report comes from the executed run.
     if (!args.execute && args.report) out(`--report ${resolve(args.report)}: no report written (dry run); a report is written by the run with --execute`);
     return code;

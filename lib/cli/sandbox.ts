@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { existsSync, rmdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadEnvironment } from '../../config/cutover';
 import { createLogger, type Logger } from '../util/log';
 import { redact } from '../util/secrets';
 import { EXIT_CODES } from '../exit-codes';
 import { didYouMean } from './suggest';
+import { stateDirFor } from './settings';
 import { isAlive } from '../util/process-group';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
@@ -146,7 +147,7 @@ export async function runSandboxCommand(argv: string[], io: { out?: (line: strin
     return EXIT.ok;
   }
   const log = io.log ?? createLogger({ verbose: args.verbose });
-  const stateDir = resolve(process.env.RDS_CUTOVER_STATE_DIR || loadEnvironment('sandbox').stateDir);
+  const stateDir = stateDirFor(loadEnvironment('sandbox'));
   try {
     if (args.command === 'up') {
       for (const engine of args.engines) {

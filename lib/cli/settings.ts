@@ -9,6 +9,7 @@ import { parseHooks } from '../runbook/hooks';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { UsageError, type CutoverArgs, type Engine } from './args';
 import { didYouMean } from './suggest';
+import { fromProjectRoot } from '../util/project-root';
 
 /**
  * What every runner gets, and the one place that turns an environment plus the command line
@@ -43,9 +44,14 @@ export function environmentFor(name: string): CutoverEnvironment {
   }
 }
 
-/** The state folder (journals, locks, reports): RDS_CUTOVER_STATE_DIR (tests, the fault matrix), else the environment's. */
-export function stateDirFor(environment: CutoverEnvironment | undefined): string {
-  return resolve(process.env.RDS_CUTOVER_STATE_DIR || environment?.stateDir || '.rds-cutover');
+/**
+ * The state folder (journals, locks, reports): RDS_CUTOVER_STATE_DIR (tests, the fault matrix;
+ * relative to the current folder, like any path typed in a shell), else the environment's
+ * stateDir from the project root, so every command finds the same runs from any folder.
+ */
+export function stateDirFor(environment: Pick<CutoverEnvironment, 'stateDir'> | undefined): string {
+  const variable = process.env.RDS_CUTOVER_STATE_DIR;
+  return variable ? resolve(variable) : fromProjectRoot(environment?.stateDir || '.rds-cutover');
 }
 
 /**
@@ -141,6 +147,9 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   if (args.engine !== 'postgres' && postgresOnly.length > 0) {
     throw new UsageError(`${postgresOnly.join(', ')} ${postgresOnly.length > 1 ? 'are PostgreSQL options' : 'is a PostgreSQL option'}: add --engine postgres${environment.postgres ? '' : ` (and a postgres section in config/cutover/${environment.name}.ts)`}, or leave ${postgresOnly.length > 1 ? 'them' : 'it'} out for MySQL`);
   }
+  if (args.outputsFile && environment.platform !== 'aws') {
+    throw new UsageError(`--outputs-file is for AWS environments (the stacks' outputs); ${environment.name} is platform ${environment.platform}: leave it out`);
+  }
   if (environment.platform === 'sandbox') {
     if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
   } else if (environment.platform === 'aws') {
@@ -155,6 +164,12 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   }
 }
 
+/** `--outputs-file FILE` replaces the environment's outputs file (aws.outputsFile / .rds-cutover/outputs-<env>.json). */
+export function withOutputsFile(environment: CutoverEnvironment, args: CutoverArgs): CutoverEnvironment {
+  if (!args.outputsFile || !environment.aws) return environment;
+  return { ...environment, aws: { ...environment.aws, outputsFile: resolve(args.outputsFile) } };
+}
+
 /** `--env aws-emulated` (RDS MySQL) and `--env aws-emulated-aurora` (Aurora MySQL 3) are no config files. */
 export const EMULATED_ENVIRONMENT_NAMES = ['aws-emulated', 'aws-emulated-aurora'] as const;
 
@@ -166,8 +181,8 @@ export function checkEmulatedArgs(args: CutoverArgs): void {
     throw new UsageError(`--env ${name} --engine postgres: Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres`);
   }
   if (args.methodGiven && args.engine !== 'postgres') throw new UsageError(`--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical|dump`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.targetVersion !== undefined) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --target-version or --load-command`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.targetVersion !== undefined || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --target-version, --load-command or --outputs-file`);
   }
 }
 

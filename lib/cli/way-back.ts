@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { loadEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
@@ -13,7 +12,7 @@ import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-stat
 import { reportFromRun } from '../report';
 import { EXIT, UsageError, type CutoverArgs } from './args';
 import { finishRun } from './finish';
-import { mysqlSettings } from './settings';
+import { mysqlSettings, stateDirFor } from './settings';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -31,7 +30,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   if (environment.platform !== 'sandbox') {
     throw new UsageError(`${args.command} on ${environment.platform} environments is not built yet here (AWS: the RDS Proxy half of issue 12); run ${forwardRunId} is on ${environment.name}.`);
   }
-  const stateDir = resolve(process.env.RDS_CUTOVER_STATE_DIR || environment.stateDir || '.rds-cutover');
+  const stateDir = stateDirFor(environment);
   const settings = mysqlSettings(environment, args);
   return runWayBackOnSandbox({ environment, args, stateDir, log, out, settings, forwardRunId, forward });
 }

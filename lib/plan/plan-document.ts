@@ -67,7 +67,7 @@ export interface PlanDocument {
   steps: DocumentStep[];
   pointOfNoReturn?: PointOfNoReturn;
   rollback: RollbackStage[];
-  downtime: { phases: DowntimePhase[]; budgetMs: number; rehearsal?: { file: string; writeUnavailableMs?: number | null; switchDurationMs?: number | null; lagAtSwitchMs?: number | null } };
+  downtime: { phases: DowntimePhase[]; budgetMs: number; /** The window the budget bounds, in words. */ budget: string; rehearsal?: { file: string; writeUnavailableMs?: number | null; switchDurationMs?: number | null; lagAtSwitchMs?: number | null } };
   runtimeValues: string[];
   stoppedAt?: string;
   notes: string[];
@@ -81,7 +81,15 @@ export interface DocumentSettings {
   command: string;
   /** A rehearsal report (report.json) whose measured switch figures go next to the expectations. */
   rehearsalReport?: string;
+  /** How the document names that report (default: its path). */
+  rehearsalReportLabel?: string;
   notes?: string[];
+  /** PostgreSQL dump: the copy's bound (the copy runs while the source is frozen). */
+  copyTimeoutMs?: number;
+  /** RDS Proxy as the switch point: the endpoint the application keeps using. */
+  proxyEndpoint?: string;
+  /** What abandoning before the switch leaves that no recorded call shows (PostgreSQL: publication, slot, subscription, role). */
+  abandon?: string[];
 }
 
 /** The run's sub-phase whose recording means traffic moved (MySQL: switchPhase endpoint-moved; PostgreSQL: endpointMovedAt). */
@@ -109,6 +117,16 @@ export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings
       }
     }
   });
+  // Plans not recorded from the steps (PostgreSQL on AWS) journal no sub-phases: the switch point's own call marks it.
+  if (!pointOfNoReturn) {
+    const irreversible = new Set(plan.steps.filter((step) => step.irreversible).map((step) => step.id));
+    const deregistered = calls.findIndex((call) => call.operation === 'DeregisterDBProxyTargets' && irreversible.has(call.step));
+    const moved = calls.find((call, index) => call.effect === 'change' && irreversible.has(call.step) && (call.operation === 'ChangeResourceRecordSets' || (call.operation === 'RegisterDBProxyTargets' && deregistered >= 0 && index > deregistered)));
+    if (moved) {
+      const { step, ...call } = moved;
+      pointOfNoReturn = { step, call, why: 'From this call on traffic goes to the target: the flow never reopens the old source after it (a failure only goes forward: --resume finishes the switch).' };
+    }
+  }
   const steps: DocumentStep[] = plan.steps.map((step, index) => ({
     number: index + 1,
     id: step.id,
@@ -127,8 +145,8 @@ export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings
     summary: plan.summary,
     steps,
     ...(pointOfNoReturn ? { pointOfNoReturn } : {}),
-    rollback: rollbackStages(steps, pointOfNoReturn, settings),
-    downtime: downtime(calls, settings),
+    rollback: rollbackStages(plan.flow, steps, pointOfNoReturn, settings),
+    downtime: downtime(plan.flow, calls, settings),
     runtimeValues: plan.runtimeValues,
     ...(plan.stoppedAt ? { stoppedAt: plan.stoppedAt } : {}),
     notes: settings.notes ?? [],
@@ -162,32 +180,68 @@ function leftBehind(call: DocumentCall): string | undefined {
   }
 }
 
-function rollbackStages(steps: DocumentStep[], ponr: PointOfNoReturn | undefined, settings: DocumentSettings): RollbackStage[] {
+/** What the flow's stages mean, in its own terms (the MySQL switch and the PostgreSQL ones undo different things). */
+function stageTexts(flow: string, settings: DocumentSettings) {
+  if (flow.startsWith('postgres.')) {
+    return {
+      before:
+        flow === 'postgres.logical'
+          ? 'The source takes writes the whole time and traffic never moves. A failure or Ctrl-C stops the run at a step boundary (journaled, resumable). On the source only the publication, the replication slot and the replication role are added; the target database is filled.'
+          : 'The source takes writes and nothing on it changes; the target database is created (empty). A failure or Ctrl-C stops the run at a step boundary (journaled, resumable).',
+      inside:
+        flow === 'postgres.logical'
+          ? `Automatic: the switch aborts within --switch-timeout ${settings.switchTimeoutMs} ms: the source's parameter group gets default_transaction_read_only back (writes accepted again), the subscription is enabled again, traffic never moved (exit 3).`
+          : 'Not automatic: a failure before the endpoint moves stops the run with the source still frozen (read-only) and traffic on it. --resume switches again; to give up instead, reopen the source by hand (its parameter group back to default_transaction_read_only=0, ApplyMethod immediate) and drop the target database.',
+      after: 'Traffic is on the target; the old source stays read-only (its parameter group) and its application roles lose LOGIN. The tool only goes forward from here: a failure or kill is finished by --resume (it reads where the record points first).',
+    };
+  }
+  return {
+    before: 'The source takes writes the whole time and traffic never moves. A failure or Ctrl-C stops the run at a step boundary (journaled, resumable); nothing on the source changes except the replication account.',
+    inside: `Automatic: the switch aborts within --switch-timeout ${settings.switchTimeoutMs} ms, the target steps back (read-only again, replicating), the source is reopened for writes and traffic never moved (exit 3).`,
+    after: 'Traffic is on the target; the old source stays frozen (app accounts locked). The tool only goes forward from here: a failure or kill is finished by --resume (it reads the endpoint and both servers first).',
+  };
+}
+
+function rollbackStages(flow: string, steps: DocumentStep[], ponr: PointOfNoReturn | undefined, settings: DocumentSettings): RollbackStage[] {
   const switchIndex = steps.findIndex((step) => step.id === ponr?.step);
-  const before = switchIndex < 0 ? steps : steps.slice(0, switchIndex);
+  // The dump method freezes the source before its switch step: the copy and its check run frozen.
+  const freezeIndex = flow === 'postgres.dump' ? steps.findIndex((step) => step.id === 'postgres.source.freeze') : -1;
+  const writableUntil = freezeIndex >= 0 ? freezeIndex : switchIndex;
+  const before = writableUntil < 0 ? steps : steps.slice(0, writableUntil);
+  const frozen = freezeIndex >= 0 && switchIndex > freezeIndex ? steps.slice(freezeIndex, switchIndex) : [];
   const after = switchIndex < 0 ? [] : steps.slice(switchIndex + 1);
   const created = before.flatMap((step) => step.calls.filter((call) => call.effect === 'change').map(leftBehind).filter((line): line is string => line !== undefined));
   const status = `${settings.command} status RUN_ID --env ${settings.environment}`;
+  const resume = `${settings.command} --env ${settings.environment} --execute --resume RUN_ID`;
+  const texts = stageTexts(flow, settings);
   const stages: RollbackStage[] = [
     {
       stage: 'before the switch',
       steps: before.map((step) => step.id),
-      whatHappens: 'The source takes writes the whole time and traffic never moves. A failure or Ctrl-C stops the run at a step boundary (journaled, resumable); nothing on the source changes except the replication account.',
-      operatorRuns: [status, `${settings.command} --env ${settings.environment} --execute --resume RUN_ID   (go on after fixing the cause)`, 'or abandon the move and delete what the run created:', ...created.map((line) => `  ${line}`)],
+      whatHappens: texts.before,
+      operatorRuns: [status, `${resume}   (go on after fixing the cause)`, 'or abandon the move and delete what the run created:', ...[...created, ...(settings.abandon ?? [])].map((line) => `  ${line}`)],
     },
   ];
+  if (frozen.length > 0) {
+    stages.push({
+      stage: 'source frozen, before the switch (the copy and its check)',
+      steps: frozen.map((step) => step.id),
+      whatHappens: `Writes fail read-only from the freeze on. Automatic: a failed copy (or one past ${settings.copyTimeoutMs ?? '?'} ms) or a checksum difference reopens the source (default_transaction_read_only back) and traffic never moved (exit 3). The copy refuses a half-filled target: drop and recreate the target database before running again.`,
+      operatorRuns: [status, resume],
+    });
+  }
   if (ponr) {
     stages.push({
       stage: `inside ${ponr.step}, before the point of no return (call ${ponr.call.number})`,
       steps: [ponr.step],
-      whatHappens: `Automatic: the switch aborts within --switch-timeout ${settings.switchTimeoutMs} ms, the target steps back (read-only again, replicating), the source is reopened for writes and traffic never moved (exit 3).`,
+      whatHappens: texts.inside,
       operatorRuns: [status, `then --resume RUN_ID to switch again, or abandon as above`],
     });
     stages.push({
       stage: `after the point of no return (call ${ponr.call.number})`,
       steps: [ponr.step, ...after.map((step) => step.id)],
-      whatHappens: 'Traffic is on the target; the old source stays frozen (app accounts locked). The tool only goes forward from here: a failure or kill is finished by --resume (it reads the endpoint and both servers first).',
-      operatorRuns: [status, `${settings.command} --env ${settings.environment} --execute --resume RUN_ID`, 'switch-back (replicating the new side into the old one) is not built for this flow yet: going back means a new cutover in the other direction.'],
+      whatHappens: texts.after,
+      operatorRuns: [status, resume, 'switch-back (replicating the new side into the old one) is not built for this flow yet: going back means a new cutover in the other direction.'],
     });
   }
   return stages;
@@ -208,37 +262,91 @@ function readRehearsal(file: string): RehearsalFigures {
   }
 }
 
-function downtime(calls: DocumentCall[], settings: DocumentSettings): PlanDocument['downtime'] {
-  const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport) : undefined;
-  const measured = rehearsal?.facts?.switchPhasesMs ?? {};
+/** The switch point's two phases: the endpoint moving, and the clients arriving on the target. */
+function switchPointPhases(calls: DocumentCall[], settings: DocumentSettings, measured: Record<string, number>, reopenedName: string): DowntimePhase[] {
   const dns = calls.find((call) => call.operation === 'ChangeResourceRecordSets');
   const ttl = (dns?.input as { ChangeBatch?: { Changes?: Array<{ ResourceRecordSet?: { TTL?: number } }> } } | undefined)?.ChangeBatch?.Changes?.[0]?.ResourceRecordSet?.TTL;
-  const proxy = calls.find((call) => /ProxyTargets$/.test(call.operation));
+  const deregister = calls.find((call) => call.operation === 'DeregisterDBProxyTargets');
+  const register = deregister ? calls.find((call) => call.operation === 'RegisterDBProxyTargets' && call.number > deregister.number) : undefined;
   const recycle = calls.filter((call) => call.operation === 'UpdateService');
   const recycleWait = calls.find((call) => call.effect === 'wait' && call.operation === 'DescribeServices');
-  const phases: DowntimePhase[] = [
-    { phase: 'freeze (app accounts locked, their sessions killed, final binlog position read)', expected: 'a few statements; bounded by --switch-timeout', rehearsalMs: measured.freeze ?? null },
-    { phase: 'caught-up (target executes up to the final position)', expected: `about the lag at the gate: at most --lag-threshold ${settings.lagThresholdMs} ms when the switch starts; abort past --switch-timeout ${settings.switchTimeoutMs} ms`, rehearsalMs: measured.targetCatchUp ?? null },
-    { phase: 'promote (replication stopped on the target, app accounts unlocked)', expected: 'a few statements', rehearsalMs: measured.promoteTarget ?? null },
+  const ecs = recycle.length > 0 ? `ECS ${recycle.length} service(s) redeployed (forceNewDeployment) so no pool keeps the old ${register ? 'sessions' : 'address'}${recycleWait?.note ? `; ${recycleWait.note}` : ''}` : '';
+  const ids = (call: DocumentCall | undefined) => ((call?.input as { DBInstanceIdentifiers?: string[]; DBClusterIdentifiers?: string[] } | undefined)?.DBInstanceIdentifiers ?? (call?.input as { DBClusterIdentifiers?: string[] } | undefined)?.DBClusterIdentifiers ?? []).join(', ');
+  if (register) {
+    const proxy = settings.proxyEndpoint ?? 'the proxy endpoint';
+    return [
+      {
+        phase: 'endpoint moved (RDS Proxy target swap)',
+        expected: `DeregisterDBProxyTargets ${ids(deregister)}, RegisterDBProxyTargets ${ids(register)}, then a new connection through ${proxy} until the new instance answers (the registration goes REGISTERING → AVAILABLE; bounded by --switch-timeout); the application keeps the proxy's endpoint: no DNS TTL and no client DNS cache`,
+        rehearsalMs: measured.switchEndpoint ?? null,
+      },
+      {
+        phase: `${reopenedName} (client reconnect)`,
+        expected: `clients reconnect to the same endpoint ${proxy} and get connections to the new instance; sessions they held through the proxy to the old one do not move (whether the proxy ends them at deregistration is not measured on AWS yet: pools must retry)${ecs ? `; ${ecs}` : ''}`,
+        rehearsalMs: measured.resume ?? null,
+      },
+    ];
+  }
+  return [
     {
       phase: 'endpoint moved',
-      expected: dns
-        ? `one Route 53 call; clients resolve the new address only after their cached answer expires: TTL ${ttl ?? '?'} s plus client-side DNS caches (JVM, pools)`
-        : proxy
-          ? 'the proxy target swap (deregister + register); clients of the proxy keep their connections'
-          : 'the platform\'s switch call',
+      expected: dns ? `one Route 53 call; clients resolve the new address only after their cached answer expires: TTL ${ttl ?? '?'} s plus client-side DNS caches (JVM, pools)` : "the platform's switch call",
       rehearsalMs: measured.switchEndpoint ?? null,
     },
     {
-      phase: 'reopened (writes accepted on the target through the endpoint)',
-      expected: recycle.length > 0 ? `ECS ${recycle.length} service(s) redeployed (forceNewDeployment) so no pool keeps the old address${recycleWait?.note ? `; ${recycleWait.note}` : ''}` : 'clients reconnect through the endpoint',
-      rehearsalMs: null,
+      phase: `${reopenedName} (writes accepted on the target through the endpoint)`,
+      expected: ecs || 'clients reconnect through the endpoint',
+      rehearsalMs: measured.resume ?? null,
     },
   ];
+}
+
+/** The parameter-group change that freezes a PostgreSQL source on AWS, as recorded. */
+function postgresFreeze(calls: DocumentCall[]): string {
+  const call = calls.find((c) => /^ModifyDB(Cluster)?ParameterGroup$/.test(c.operation) && JSON.stringify(c.input ?? {}).includes('default_transaction_read_only'));
+  return call
+    ? `${call.operation} default_transaction_read_only=1 (immediate), then polled until the server reports it: RDS applies it in seconds, not milliseconds; from here application writes fail read-only (no pooler on AWS to queue them)`
+    : 'the source made read-only for new transactions';
+}
+
+function downtime(flow: string, calls: DocumentCall[], settings: DocumentSettings): PlanDocument['downtime'] {
+  const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport) : undefined;
+  const measured = rehearsal?.facts?.switchPhasesMs ?? {};
+  const sum = (...keys: string[]) => (keys.some((key) => measured[key] !== undefined) ? Math.round(keys.reduce((total, key) => total + (measured[key] ?? 0), 0) * 10) / 10 : null);
+  let phases: DowntimePhase[];
+  let budget = `--switch-timeout ${settings.switchTimeoutMs} ms from the freeze to the endpoint moved (past it: abort, source reopened).`;
+  if (flow === 'postgres.logical') {
+    phases = [
+      { phase: 'freeze (source read-only)', expected: postgresFreeze(calls), rehearsalMs: sum('pause', 'freeze') },
+      { phase: 'sessions ended (the application roles\' remaining sessions on the source)', expected: 'one pg_terminate_backend statement', rehearsalMs: measured.endSessions ?? null },
+      { phase: 'tables compared (both sides\' tables and columns, again after the freeze)', expected: 'two catalog reads', rehearsalMs: measured.tablesCompared ?? null },
+      { phase: 'caught-up (the walsender reports the final WAL position written on the target)', expected: `about the lag at the gate: at most --lag-threshold ${settings.lagThresholdMs} ms when the switch starts; abort past --switch-timeout ${settings.switchTimeoutMs} ms`, rehearsalMs: sum('finalLsn', 'targetCatchUp') },
+      { phase: 'sequences copied (logical replication does not carry them)', expected: 'one statement for all sequences, forward only', rehearsalMs: measured.sequences ?? null },
+      { phase: 'subscription disabled (and the target\'s snapshot for the checksums opened)', expected: 'a few statements', rehearsalMs: measured.disableSubscription ?? null },
+      ...switchPointPhases(calls, settings, measured, 'clients on the target'),
+    ];
+  } else if (flow === 'postgres.dump') {
+    budget = `the copy: at most ${settings.copyTimeoutMs ?? '?'} ms (copyTimeoutMs) from the freeze, then --switch-timeout ${settings.switchTimeoutMs} ms for the endpoint (past either: abort, source reopened).`;
+    phases = [
+      { phase: 'freeze (source read-only)', expected: postgresFreeze(calls), rehearsalMs: measured.freeze ?? null },
+      { phase: 'sessions ended (application sessions inside a transaction begun writable)', expected: 'one pg_terminate_backend statement', rehearsalMs: measured.endSessions ?? null },
+      { phase: 'copy (the whole database while frozen: schema, data streams, indexes, sequences)', expected: `grows with the database size: the rehearsal's copy scaled to the production size; bounded by copyTimeoutMs ${settings.copyTimeoutMs ?? '?'} ms`, rehearsalMs: measured.copy ?? null },
+      { phase: 'verify (per-table checksums before the target opens)', expected: 'reads every row of both sides: grows with the size too', rehearsalMs: measured.verify ?? null },
+      ...switchPointPhases(calls, settings, measured, 'clients on the target'),
+    ];
+  } else {
+    phases = [
+      { phase: 'freeze (app accounts locked, their sessions killed, final binlog position read)', expected: 'a few statements; bounded by --switch-timeout', rehearsalMs: measured.freeze ?? null },
+      { phase: 'caught-up (target executes up to the final position)', expected: `about the lag at the gate: at most --lag-threshold ${settings.lagThresholdMs} ms when the switch starts; abort past --switch-timeout ${settings.switchTimeoutMs} ms`, rehearsalMs: measured.targetCatchUp ?? null },
+      { phase: 'promote (replication stopped on the target, app accounts unlocked)', expected: 'a few statements', rehearsalMs: measured.promoteTarget ?? null },
+      ...switchPointPhases(calls, settings, measured, 'reopened').map((phase) => (phase.phase.startsWith('reopened') ? { ...phase, rehearsalMs: null } : phase)),
+    ];
+  }
   return {
     phases,
-    budgetMs: settings.switchTimeoutMs,
-    ...(rehearsal && settings.rehearsalReport ? { rehearsal: { file: settings.rehearsalReport, writeUnavailableMs: rehearsal.writeUnavailableMs ?? null, switchDurationMs: rehearsal.switchDurationMs ?? null, lagAtSwitchMs: rehearsal.lagAtSwitchMs ?? null } } : {}),
+    budgetMs: flow === 'postgres.dump' ? (settings.copyTimeoutMs ?? 0) + settings.switchTimeoutMs : settings.switchTimeoutMs,
+    budget,
+    ...(rehearsal && settings.rehearsalReport ? { rehearsal: { file: settings.rehearsalReportLabel ?? settings.rehearsalReport, writeUnavailableMs: rehearsal.writeUnavailableMs ?? null, switchDurationMs: rehearsal.switchDurationMs ?? null, lagAtSwitchMs: rehearsal.lagAtSwitchMs ?? null } } : {}),
   };
 }
 
@@ -300,13 +408,13 @@ export function renderMarkdown(document: PlanDocument): string {
   for (const stage of document.rollback) {
     out.push(`### ${stage.stage}`, '', stage.whatHappens, '', `Steps: ${stage.steps.map((s) => `\`${s}\``).join(', ')}`, '', '```sh', ...stage.operatorRuns, '```', '');
   }
-  out.push('## Expected downtime', '', `Budget: --switch-timeout ${document.downtime.budgetMs} ms from the freeze to the endpoint moved (past it: abort, source reopened).`, '');
+  out.push('## Expected downtime', '', `Budget: ${document.downtime.budget}`, '');
   out.push('| phase | expected on AWS | rehearsal (ms) |', '| --- | --- | --- |');
   for (const phase of document.downtime.phases) out.push(`| ${phase.phase} | ${phase.expected} | ${phase.rehearsalMs ?? '—'} |`);
   out.push('');
   if (document.downtime.rehearsal) {
     const r = document.downtime.rehearsal;
-    out.push(`Rehearsal ${r.file}: write unavailability ${r.writeUnavailableMs ?? '?'} ms, switch ${r.switchDurationMs ?? '?'} ms, lag at switch ${r.lagAtSwitchMs ?? '?'} ms (local servers: AWS adds the endpoint's DNS TTL and client caches).`, '');
+    out.push(`Rehearsal ${r.file}: write unavailability ${r.writeUnavailableMs ?? '?'} ms, switch ${r.switchDurationMs ?? '?'} ms, lag at switch ${r.lagAtSwitchMs ?? '?'} ms (local servers: AWS adds the switch point's own time, above).`, '');
   } else out.push('No rehearsal report given (--rehearsal-report FILE adds its measured figures).', '');
   if (document.runtimeValues.length > 0) out.push('## Values known only at run time', '', ...document.runtimeValues.map((name) => `- \`<${name}>\``), '');
   if (document.notes.length > 0) out.push('## Notes', '', ...document.notes.map((note) => `- ${note}`), '');

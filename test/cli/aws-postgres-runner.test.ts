@@ -14,7 +14,12 @@ import { DescribeDBClusterParametersCommand, DescribeDBClustersCommand } from '@
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runPostgres } from '../../lib/cli/postgres';
-import { expectPlanFixture, mockedAws, recordingLogger, type MockedAws } from '../platforms/aws/helpers';
+import type { Tag } from '@aws-sdk/client-rds';
+import { expectPlanFixture, mockedAws, recordingLogger, statefulTags, type MockedAws } from '../platforms/aws/helpers';
+import { AwsGateway } from '../../lib/platforms/aws/gateway';
+import { sourceTagLock } from '../../lib/cli/aws';
+import { RunLockHeld } from '../../lib/runbook/lock';
+import { checkRunArgs } from '../../lib/cli/settings';
 import { PG_OUTPUTS_FIXTURE, PG_SOURCE, PG_TARGET } from '../platforms/aws/postgres-helpers';
 
 const FIXTURE = join(__dirname, 'fixtures', 'aws-prod-pg-logical-offline.plan.txt');
@@ -31,12 +36,13 @@ function environment(outputsFile = PG_OUTPUTS_FIXTURE): CutoverEnvironment {
 }
 
 async function run(argv: string[], env: CutoverEnvironment, createClients: (e: unknown, o: { readOnly: boolean }) => MockedAws['clients'] = noClients) {
+  // lockSettleMs: the tag lock's read-back settle, short here (the mocks answer at once).
   const out: string[] = [];
   const log = recordingLogger();
   const stateDir = mkdtempSync(join(scratch, 'state-'));
   // runPostgres is what `--engine postgres` dispatches to; the AWS branch takes the same dependencies as runAws.
   const { runAwsPostgres } = await import('../../lib/cli/aws-postgres');
-  const code = await runAwsPostgres({ environment: env, args: parseCutoverArgs(argv), stateDir, log, out: (line) => out.push(...line.split('\n')) }, { createClients });
+  const code = await runAwsPostgres({ environment: env, args: parseCutoverArgs(argv), stateDir, log, out: (line) => out.push(...line.split('\n')) }, { createClients, lockSettleMs: 1 });
   return { code, out, log };
 }
 
@@ -132,5 +138,49 @@ describe('--engine postgres dispatch', () => {
     expect(code).toBe(EXIT.ok);
     expect(out[0]).toBe('Flow postgres.logical');
     expect(out).toContain("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
+  });
+});
+
+describe('one run per environment on AWS PostgreSQL: the run lock is a tag on the source cluster, and --break-lock releases it', () => {
+  const HOLDER = '20261201-070000-abc123';
+  function lockedAccount(): { aws: MockedAws; tags: Map<string, Tag[]> } {
+    const aws = mockedAws();
+    aws.rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'billing' }).resolves({ DBClusters: [{ ...PG_SOURCE, DBClusterArn: SOURCE_ARN }] });
+    aws.rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'billing-pg16' }).resolves({ DBClusters: [PG_TARGET] });
+    const tags = statefulTags(aws);
+    return { aws, tags };
+  }
+  const SOURCE_ARN = 'arn:aws:rds:eu-west-1:222222222222:cluster:billing';
+
+  async function holdLock(aws: MockedAws): Promise<void> {
+    const gateway = new AwsGateway({ mode: 'live', clients: aws.clients, log: recordingLogger(), waits: { pollSeconds: 1 } });
+    await sourceTagLock(gateway, { kind: 'cluster', id: 'billing' }, 1).acquire({ runId: HOLDER, environment: 'prod-pg', host: 'operator-host', pid: 4242, startedAt: '2026-12-01T07:00:00.000Z' });
+  }
+
+  test('GIVEN another run holds the lock WHEN a second --execute starts THEN it refuses naming the holder and the --break-lock command, and sends no change', async () => {
+    const { aws, tags } = lockedAccount();
+    await holdLock(aws);
+    const before = aws.mutating().length;
+    const stateDir = mkdtempSync(join(scratch, 'state-'));
+    const { runAwsPostgres } = await import('../../lib/cli/aws-postgres');
+    const error = await runAwsPostgres({ environment: environment(), args: parseCutoverArgs(['--env', 'prod-pg', '--engine', 'postgres', '--execute']), stateDir, log: recordingLogger(), out: () => undefined }, { createClients: () => aws.clients, lockSettleMs: 1 }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(RunLockHeld);
+    expect((error as Error).message).toContain(`locked by run ${HOLDER} (host operator-host, pid 4242`);
+    expect((error as Error).message).toContain(`npx zx scripts/cutover.mjs --env prod-pg --break-lock ${HOLDER}`);
+    expect(aws.mutating().slice(before)).toEqual([]);
+    expect(tags.get(SOURCE_ARN)?.map((tag) => tag.Key)).toContain('rds-cutover:lock');
+  });
+
+  test('GIVEN a lock left by a killed run WHEN --break-lock RUN_ID THEN the tag is removed and the output says whose lock was released (not a credentials message)', async () => {
+    const { aws, tags } = lockedAccount();
+    await holdLock(aws);
+    const { code, out } = await run(['--env', 'prod-pg', '--engine', 'postgres', '--break-lock', HOLDER], environment(), () => aws.clients);
+    expect(code).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(new RegExp(`released the lock \\(tag rds-cutover:lock on source cluster billing\\) held by run ${HOLDER} \\(host operator-host, pid 4242`));
+    expect(tags.get(SOURCE_ARN)?.map((tag) => tag.Key) ?? []).not.toContain('rds-cutover:lock');
+  });
+
+  test('--break-lock with --offline names the real fix: the lock is a tag on the source, drop --offline', () => {
+    expect(() => checkRunArgs(environment(), parseCutoverArgs(['--env', 'prod-pg', '--engine', 'postgres', '--break-lock', HOLDER, '--offline']))).toThrow(/tag on the source.*drop --offline/);
   });
 });

@@ -1,6 +1,6 @@
 import { parseCutoverArgs, runCutoverCli, EXIT } from '../../lib/cli/cutover';
 import { silentLogger } from '../../lib/util/log';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
@@ -79,12 +79,11 @@ describe('cutover command line', () => {
   });
 
   test('status shows where a failed run stands and how to resume it', async () => {
-    // GIVEN a run whose second step failed, journaled under ./.rds-cutover
-    const previous = process.cwd();
-    // This test is about the default ./.rds-cutover: the test run's RDS_CUTOVER_STATE_DIR would override it.
-    const stateDirOverride = process.env.RDS_CUTOVER_STATE_DIR;
-    delete process.env.RDS_CUTOVER_STATE_DIR;
-    process.chdir(mkdtempSync(join(tmpdir(), 'rc-status-')));
+    // GIVEN a run whose second step failed, journaled in the state folder the CLI uses
+    // (RDS_CUTOVER_STATE_DIR here; without it the project root's .rds-cutover: test/cli/project-root-paths.test.ts)
+    const previous = process.env.RDS_CUTOVER_STATE_DIR;
+    const stateDir = mkdtempSync(join(tmpdir(), 'rc-status-'));
+    process.env.RDS_CUTOVER_STATE_DIR = stateDir;
     try {
       const runbook: Runbook = {
         flow: 'mysql.encrypt',
@@ -94,7 +93,7 @@ describe('cutover command line', () => {
           { id: 'mysql.replica.create', kind: 'action', describe: () => ['x'], apply: async () => { throw new Error('no capacity'); } },
         ],
       };
-      const run = await runRunbook({ runbook, environment: 'local', stateDir: join(process.cwd(), '.rds-cutover'), dryRun: false, log: silentLogger });
+      const run = await runRunbook({ runbook, environment: 'local', stateDir, dryRun: false, log: silentLogger });
       // WHEN status is asked for
       const out: string[] = [];
       const code = await runCutoverCli(['status', run.runId, '--env', 'local'], { out: (l) => out.push(l), log: silentLogger });
@@ -105,8 +104,9 @@ describe('cutover command line', () => {
       expect(out).toContain('failed at mysql.replica.create: no capacity');
       expect(out).toContain(`next: resume with: npx zx scripts/cutover.mjs --env local --execute --resume ${run.runId}`);
     } finally {
-      if (stateDirOverride !== undefined) process.env.RDS_CUTOVER_STATE_DIR = stateDirOverride;
-      process.chdir(previous);
+      if (previous !== undefined) process.env.RDS_CUTOVER_STATE_DIR = previous;
+      else delete process.env.RDS_CUTOVER_STATE_DIR;
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 });

@@ -13,6 +13,7 @@ import { loadInfraEnvironments } from '../../config/infra';
 import { parseCutoverArgs, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { OUTPUTS_FIXTURE, recordingLogger } from '../platforms/aws/helpers';
+import { synthesizedTypes } from '../../stacks/deployer-policy';
 
 const root = resolve(__dirname, '../..');
 const guide = readFileSync(join(root, 'docs/DEPLOY.md'), 'utf8');
@@ -32,10 +33,11 @@ function words(line: string): string[] {
 const stackNames = loadInfraEnvironments().flatMap((environment) => [`rds-cutover-${environment.name}-cutover`, ...(environment.masking ? [`rds-cutover-${environment.name}-masking`] : []), ...(environment.snapshotShare ? [`rds-cutover-${environment.name}-snapshot-share`] : [])]);
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
 
-test('the guide has the whole path: deploy, outputs, rehearsal, plan as markdown and json, execute, status, resume, rollback', () => {
+test('the guide has the whole path: bootstrap, deployer policy, deploy, outputs, rehearsal, plan as markdown and json, execute, status, resume, rollback, deploy again, tear down', () => {
   const all = commands().join('\n');
-  for (const expected of ['npx cdktf deploy', 'npx cdktf output', 'npm run rehearse', '--plan-format markdown', '--plan-format json', '--execute', 'status RUN_ID', '--resume RUN_ID']) expect(all).toContain(expected);
-  expect(guide).toMatch(/## 5\. Roll back/);
+  for (const expected of ['aws s3api create-bucket', 'aws dynamodb create-table', 'npm run deployer-policy', 'npx cdktf deploy', 'npx cdktf output', 'npm run rehearse', '--plan-format markdown', '--plan-format json', '--execute', 'status RUN_ID', '--resume RUN_ID', 'npx cdktf destroy']) expect(all).toContain(expected);
+  for (const heading of [/## 0\. Once per account/, /## 5\. Roll back/, /## 6\. Clean up, deploy again/, /## 7\. Tear down/]) expect(guide).toMatch(heading);
+  expect(guide).not.toContain('Not covered here yet');
   expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain('docs/DEPLOY.md');
 });
 
@@ -62,9 +64,9 @@ test('cdktf commands name stacks the app synthesizes; diff names exactly one sta
   expect(cdktf.length).toBeGreaterThanOrEqual(3);
   for (const line of cdktf) {
     const [, , verb, stack] = words(line);
-    expect(['diff', 'deploy', 'output']).toContain(verb);
+    expect(['diff', 'deploy', 'output', 'destroy']).toContain(verb);
     expect(stackNames.filter((name) => glob(stack).test(name)).length).toBeGreaterThan(0);
-    if (verb === 'diff') expect(stack).not.toContain('*');
+    if (verb === 'diff' || verb === 'destroy') expect(stack).not.toContain('*');
     if (line.includes('--outputs-file')) expect(line).toMatch(/--outputs-file \.rds-cutover\/outputs-prod\.json/);
   }
 });
@@ -85,3 +87,23 @@ test('the guide\'s dry runs run (offline here: config + the committed outputs fi
   expect(readFileSync(join(scratch, 'plan.md'), 'utf8')).toContain('POINT OF NO RETURN');
   expect(JSON.parse(readFileSync(join(scratch, 'plan.json'), 'utf8')).pointOfNoReturn.call.operation).toBe('ChangeResourceRecordSets');
 });
+
+test('the bootstrap names the state bucket, region and prefix config/infra/prod.ts configures; the lock table has the LockID key Terraform needs', () => {
+  const prod = loadInfraEnvironments().find((environment) => environment.name === 'prod')!;
+  if (prod.backend.type !== 's3') throw new Error('config/infra/prod.ts: the guide assumes an s3 backend');
+  const aws = commands().filter((line) => line.startsWith('aws '));
+  const buckets = aws.flatMap((line) => [...line.matchAll(/--bucket (\S+)/g)].map((m) => m[1]));
+  expect(buckets.length).toBeGreaterThanOrEqual(4);
+  expect(new Set(buckets)).toEqual(new Set([prod.backend.bucket]));
+  for (const line of aws.filter((l) => l.includes('--region'))) expect(line).toContain(`--region ${prod.region}`);
+  expect(guide).toContain(`keys under \`${prod.backend.keyPrefix}/\``);
+  expect(aws.find((line) => line.startsWith('aws dynamodb create-table'))).toMatch(/AttributeName=LockID,AttributeType=S .*AttributeName=LockID,KeyType=HASH/);
+  expect(aws.find((line) => line.startsWith('aws iam put-role-policy'))).toContain('file://deployer-policy.json');
+  expect(commands()).toContain('npm run deployer-policy -- --env prod --out deployer-policy.json');
+});
+
+test('what a second deploy must not touch: no stack declares a proxy target (the scripts own it), and the guide says the record stays', () => {
+  for (const environment of loadInfraEnvironments()) expect(Object.values(synthesizedTypes(environment)).flat()).not.toContain('aws_db_proxy_target');
+  expect(guide).toMatch(/\*\*The DNS record: no change\.\*\*/);
+  expect(guide).toMatch(/\*\*The RDS Proxy target: nothing to show\.\*\*/);
+}, 120_000);

@@ -12,6 +12,7 @@ import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import type { PlanDocument } from '../../lib/plan/plan-document';
 import { OUTPUTS_FIXTURE, recordingLogger } from '../platforms/aws/helpers';
+import { PG_OUTPUTS_FIXTURE } from '../platforms/aws/postgres-helpers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-plan-doc-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -120,5 +121,65 @@ describe('--plan-format markdown', () => {
 
   test('a rehearsal report that cannot be read is named with the fix', async () => {
     await expect(plan(['--plan-format', 'json', '--rehearsal-report', join(scratch, 'missing.json')])).rejects.toThrow(/--rehearsal-report .*missing\.json: cannot read it as a report\.json/);
+  });
+});
+
+describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and point of no return', () => {
+  async function pgDocument(method: 'logical' | 'dump'): Promise<PlanDocument> {
+    const loaded = loadEnvironment('prod-pg');
+    const environment = { ...loaded, aws: { ...loaded.aws!, outputsFile: PG_OUTPUTS_FIXTURE } };
+    const file = join(scratch, `pg-${method}.json`);
+    const { runAwsPostgres } = await import('../../lib/cli/aws-postgres');
+    const code = await runAwsPostgres({ environment, args: parseCutoverArgs(['--env', 'prod-pg', '--engine', 'postgres', '--offline', '--method', method, '--plan-format', 'json', '--plan-out', file]), stateDir: mkdtempSync(join(scratch, 'state-')), log: recordingLogger(), out: () => undefined }, { createClients: () => { throw new Error('offline: no client'); } });
+    expect(code).toBe(EXIT.ok);
+    return JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+  }
+
+  test('logical: the downtime is broken down in the PostgreSQL switch\'s own phases (no binlog, no promote), with the postgres section\'s budget and lag gate', async () => {
+    const document = await pgDocument('logical');
+    const names = document.downtime.phases.map((phase) => phase.phase.split(' (')[0]);
+    expect(names).toEqual(['freeze', 'sessions ended', 'tables compared', 'caught-up', 'sequences copied', 'subscription disabled', 'endpoint moved', 'clients on the target']);
+    expect(JSON.stringify(document.downtime)).not.toMatch(/binlog|promote|app accounts locked/i);
+    expect(document.downtime.budgetMs).toBe(120_000);
+    expect(document.downtime.phases[0].expected).toContain('ModifyDBClusterParameterGroup default_transaction_read_only=1');
+    expect(document.downtime.phases[3].expected).toContain('--lag-threshold 1000 ms');
+    expect(document.downtime.phases[6].expected).toContain('TTL 15 s');
+  });
+
+  test('logical: the point of no return is the Route 53 change in postgres.switch; abandoning before it names the publication, slot, subscription and role to drop', async () => {
+    const document = await pgDocument('logical');
+    expect(document.pointOfNoReturn?.step).toBe('postgres.switch');
+    expect(document.pointOfNoReturn?.call.operation).toBe('ChangeResourceRecordSets');
+    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 13)']);
+    expect(document.rollback[0].steps).not.toContain('postgres.switch');
+    const abandon = document.rollback[0].operatorRuns.join('\n');
+    for (const expected of ['DROP SUBSCRIPTION IF EXISTS cutover_sub', "pg_drop_replication_slot('cutover_slot')", 'DROP PUBLICATION IF EXISTS cutover_pub', 'DROP ROLE IF EXISTS cutover_repl']) expect(abandon).toContain(expected);
+    expect(document.rollback[1].whatHappens).not.toMatch(/replicating|read-only again/);
+    expect(document.rollback[1].whatHappens).toContain('default_transaction_read_only');
+  });
+
+  test('dump: the downtime is the frozen copy (bounded by copyTimeoutMs), the checksums and the endpoint move', async () => {
+    const document = await pgDocument('dump');
+    expect(document.downtime.phases.map((phase) => phase.phase.split(' (')[0])).toEqual(['freeze', 'sessions ended', 'copy', 'verify', 'endpoint moved', 'clients on the target']);
+    expect(document.downtime.phases[2].expected).toContain(`${6 * 3_600_000} ms`);
+    expect(document.downtime.budget).toMatch(/copy.*21600000 ms/);
+  });
+});
+
+describe('RDS Proxy as the switch point: the endpoint phase is the target swap and the clients\' reconnect, not a DNS TTL', () => {
+  test('GIVEN aws.switchPoint "proxy" THEN endpoint moved = deregister + register + poll through the proxy, and the reopen is the clients reconnecting to the same proxy endpoint', async () => {
+    const environment = prod();
+    const withProxy = { ...environment, aws: { ...environment.aws!, switchPoint: 'proxy' as const, proxy: { name: 'orders-proxy', targetGroupName: 'default', endpoint: 'orders-proxy.proxy-abcdefghijkl.eu-west-1.rds.amazonaws.com', port: 3306 } } };
+    const file = join(scratch, 'proxy.json');
+    const { code } = await plan(['--plan-format', 'json', '--plan-out', file], withProxy);
+    expect(code).toBe(EXIT.ok);
+    const document = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+    const [moved, reopened] = document.downtime.phases.slice(-2);
+    expect(moved.phase).toMatch(/^endpoint moved/);
+    expect(moved.expected).toMatch(/DeregisterDBProxyTargets orders.*RegisterDBProxyTargets orders-encrypted/);
+    expect(moved.expected).toContain('no DNS TTL');
+    expect(moved.expected).not.toContain('Route 53');
+    expect(reopened.expected).toMatch(/reconnect .*orders-proxy\.proxy-abcdefghijkl/);
+    expect(document.pointOfNoReturn?.call.operation).toBe('RegisterDBProxyTargets');
   });
 });
