@@ -283,6 +283,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     hookBefore: 'before-switch',
     hookAfter: 'after-switch',
     describe: () => [
+      `Last lag gate, nothing frozen yet: measure again until the target is within ${FREEZE_SETTLED_MS} ms of the source or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the source never frozen).`,
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
       `freeze the source: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions until the processlist shows none${platform.rdsProcedures ? ' (mysql.rds_kill)' : ''};`,
       'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
