@@ -47,7 +47,7 @@ async function benchMysql(runs: number, verbose: boolean): Promise<void> {
     lost += report.writes?.lost ?? 0;
     failed += report.writes?.failed ?? 0;
     process.stderr.write(
-      `mysql run ${index + 1}: gap ${report.writeUnavailableMs} ms, switch ${report.switchDurationMs} ms, lag at switch ${report.lagAtSwitchMs} ms, ` +
+      `mysql run ${index + 1}: gap ${report.writeUnavailableMs} ms, switch ${report.switchDurationMs} ms, lag at switch ${report.lagAtSwitchMs} ms, lag before the freeze ${report.facts.lagBeforeFreezeMs} ms, around ${JSON.stringify(report.facts.writeGapAroundSwitchMs)}, ` +
         `failed ${report.writes?.failed}, lost ${report.writes?.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}\n`,
     );
   }

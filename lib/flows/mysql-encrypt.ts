@@ -283,6 +283,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     hookBefore: 'before-switch',
     hookAfter: 'after-switch',
     describe: () => [
+      `Last lag gate, nothing frozen yet: measure again until the target is within ${FREEZE_SETTLED_MS} ms of the source or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the source never frozen).`,
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
       `freeze the source: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions until the processlist shows none${platform.rdsProcedures ? ' (mysql.rds_kill)' : ''};`,
       'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
@@ -458,6 +459,8 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     ];
   }
   await sides.prepare(context);
+  // The last gate, after every preparation above and right before the freeze (nothing frozen).
+  const lagBeforeFreezeMs = await settleBeforeFreeze(context, fromConnection, toConnection, toSnapshot, dialect, settings, sides.direction);
 
   const started = nowMs();
   const startedAt = wallClockMs();
@@ -542,6 +545,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       finalBinlogFile: finalPosition.file,
       finalBinlogPosition: finalPosition.position,
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
+      lagBeforeFreezeMs: Math.round(lagBeforeFreezeMs * 10) / 10,
       switchDurationMs: Math.round(switchDurationMs * 10) / 10,
       switchStartedAt: startedAt,
       switchEndedAt: switchedAt,
@@ -584,6 +588,71 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     await freezeConnection.end().catch(() => freezeConnection.destroy());
     await promoteConnection.end().catch(() => promoteConnection.destroy());
   }
+}
+
+/** At or under this, `to` is as close as it gets: freeze now (a quiet machine measures 1–15 ms). */
+export const FREEZE_SETTLED_MS = 25;
+/** Measurements in a row that do not beat the best one: `to` has reached its floor (a busy machine's). */
+const FREEZE_SETTLE_PATIENCE = 3;
+
+/**
+ * The last lag gate, inside the switch step right before the freeze (nothing frozen yet).
+ * Why: the step gate (mysql.replication.catch-up) passes as soon as `to` reaches `from`'s
+ * position within lagThresholdMs, i.e. while it is still draining the backlog of its catch-up
+ * (measured: the gate passed at 810–830 ms, `to` was still 90–115 ms behind at the freeze);
+ * and the preparation of the switch (connections, the way-back password, which replicates)
+ * comes after it. Whatever `to` lags at the freeze is spent with writes stopped.
+ * So: measure again (the time `to` takes to reach `from`'s position read now) until `to` is
+ * within FREEZE_SETTLED_MS, or stops getting closer (a busy machine has a floor) while within
+ * lagThresholdMs. Over lagThresholdMs it waits, for at most --switch-timeout, then refuses to
+ * freeze: an abort with nothing frozen, traffic untouched, `--resume` waits again.
+ */
+async function settleBeforeFreeze(
+  context: StepContext,
+  fromConnection: Connection,
+  toConnection: Connection,
+  canceller: Connection,
+  dialect: MysqlDialect,
+  settings: MysqlFlowSettings,
+  direction: SwitchDirection,
+): Promise<number> {
+  const { from, to } = direction;
+  const deadline = nowMs() + settings.switchTimeoutMs;
+  let best = Number.POSITIVE_INFINITY;
+  let notBetter = 0;
+  let last: number | undefined;
+  for (;;) {
+    const remaining = deadline - nowMs();
+    // Still getting closer when the time is up, but within the threshold: the step gate's rule holds.
+    if (remaining <= 0 && last !== undefined) break;
+    if (remaining <= 0) {
+      const status = await replicaStatus(toConnection, dialect);
+      const why = status?.lastError ? `its replication failed: ${status.lastError}` : `it did not reach ${from}'s position within ${settings.lagThresholdMs} ms (the lag threshold) for ${settings.switchTimeoutMs} ms (--switch-timeout)`;
+      throw new AbortRun(`Switch not started: the ${to} fell behind right before the freeze: ${why}. The ${from} was never frozen and keeps the traffic. --resume waits for the ${to} again.`);
+    }
+    const position = await primaryPosition(fromConnection, dialect);
+    const waitStarted = nowMs();
+    const outcome = await waitForPosition(toConnection, dialect, position, Math.min(settings.lagThresholdMs, remaining), canceller);
+    if (outcome === 'not-replicating') {
+      throw new AbortRun(`Switch not started: replication to the ${to} stopped right before the freeze; the ${from} was never frozen and keeps the traffic. Fix replication, then --resume`);
+    }
+    if (outcome === 'reached') {
+      last = nowMs() - waitStarted;
+      if (last <= FREEZE_SETTLED_MS) break;
+      if (last < best) {
+        best = last;
+        notBetter = 0;
+      } else if (++notBetter >= FREEZE_SETTLE_PATIENCE) {
+        break;
+      }
+    } else {
+      last = undefined;
+      best = Number.POSITIVE_INFINITY;
+      notBetter = 0;
+    }
+    context.log.info(`${to} lag before the freeze ${last === undefined ? `> ${settings.lagThresholdMs}` : Math.round(last)} ms; measuring again`);
+  }
+  return last;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Connection } from '../engines/mysql/connection';
 import { replicaStatus } from '../engines/mysql/server';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { BACK, dialectOf, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, type MysqlFlowSettings } from './mysql-encrypt';
+import { BACK, FREEZE_SETTLED_MS, dialectOf, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, type MysqlFlowSettings } from './mysql-encrypt';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -68,6 +68,7 @@ export function mysqlSwitchBackRunbook(platform: MysqlPlatform, settings: MysqlF
     hookBefore: 'before-switch',
     hookAfter: 'after-switch',
     describe: () => [
+      `Last lag gate, nothing frozen yet: measure again until the source is within ${FREEZE_SETTLED_MS} ms of the target or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the target never frozen).`,
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the target:`,
       `freeze the target: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions;`,
       'read the target\'s final binlog position; wait until the source executed it (MASTER_POS_WAIT);',

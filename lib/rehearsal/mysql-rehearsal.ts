@@ -27,6 +27,8 @@ export interface MysqlRehearsalOptions {
   keepSandbox?: boolean;
   /** Called with the sandbox once it is up (tests use it to inspect processes). */
   onSandbox?: (sandbox: MysqlSandbox) => void;
+  /** Test probe: called after each step of the forward run, before the load reacts to it. */
+  afterStep?: (step: string, sandbox: MysqlSandbox) => Promise<void> | void;
   /** Called right after the switch step, while every server is still running. */
   onSwitched?: (sandbox: MysqlSandbox) => void;
   /** One run per environment (the CLI passes the environment's lock). */
@@ -68,14 +70,19 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       lock: options.lock,
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,
-      onStepDone: async (step) => {
-        if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stall') {
+      onRecord: async (step, facts) => {
+        if (step === 'mysql.switch' && facts.switchPhase === 'freezing' && options.fault === 'replication-stall' && !stallLock) {
           // A target whose replication threads run but cannot apply (as behind a long lock or
-          // a slow DDL): the switch must time out and reopen the source.
+          // a slow DDL), from right after the switch's last lag gate: the switch must time out
+          // and reopen the source. (Right after the catch-up step instead, that gate refuses
+          // to freeze at all: test/rehearsal/mysql-rehearsal.integration.test.ts.)
           log.warn('fault injection: holding a global read lock on the target so it stops applying');
           stallLock = await connect(sandbox.instance('target').endpoint());
           await stallLock.query('FLUSH TABLES WITH READ LOCK');
         }
+      },
+      onStepDone: async (step) => {
+        await options.afterStep?.(step.id, sandbox);
         if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stopped') {
           log.warn('fault injection: stopping replication on the target');
           const target = await connect(sandbox.instance('target').endpoint());

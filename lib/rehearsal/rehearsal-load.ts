@@ -184,6 +184,8 @@ export interface RehearsalRunOptions {
   journalOptions: Facts;
   /** Fault injection and test probes, called after each step before the load reacts to it. */
   onStepDone?: (step: Step) => Promise<void> | void;
+  /** Fault injection inside a step: called with each sub-phase a step journals (context.record). */
+  onRecord?: (step: string, facts: Facts) => Promise<void> | void;
   /** One run per environment (the CLI passes the environment's lock). */
   lock?: RunLock;
   /** SIGINT/SIGTERM stop the run at a step boundary (the CLI sets it). */
@@ -211,6 +213,7 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     options: { rehearsal: true, ...options.journalOptions, load: load.settings() },
     lock: options.lock,
     handleSignals: options.handleSignals,
+    onRecord: options.onRecord,
     onStepDone: async (step) => {
       await options.onStepDone?.(step);
       if (step.id === options.switchStep && !options.keepLoad) await load.stopAfterTail();

@@ -3,6 +3,8 @@
  * write load: the dry run plans and checks without changing anything; a switch-back SIGKILLed
  * (RDS_CUTOVER_KILL_AT, a real kill -9 right after a journaled sub-phase) is finished by
  * `switch-back RUN_ID --execute --resume BACK_RUN_ID` by the forward switch's rules, 0 writes lost.
+ * Before that, with the way back broken (a real duplicate-key error), `switch-back --execute`
+ * refuses to start, says why, exits 3 and changes nothing.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder } from '../../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
-import { sleep } from '../../lib/util/time';
+import { sleep, waitFor } from '../../lib/util/time';
 
 const ROOT = resolve(__dirname, '../..');
 const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
@@ -34,7 +36,7 @@ function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: n
   });
 }
 
-test('switch-back through the CLI: dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused', async () => {
+test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-sb-')) // short: HAProxy binds its socket as <path>.<pid>.tmp, within 108 bytes;
   const stateDir = join(work, '.rds-cutover');
   let load: WriteLoad | undefined;
@@ -50,18 +52,58 @@ test('switch-back through the CLI: dry run changes nothing; kill -9 after the en
     expect(forward.output).toMatch(/mysql\.encrypt on sandbox: SUCCESS/);
     expect(forward.code).toBe(0);
     const [runId] = readdirSync(join(stateDir, 'runs'));
+    const root = (server: 'source' | 'target') => {
+      const { port } = readSandboxState(folder)!.state.servers.find((s) => s.name === server)!;
+      return connect({ name: server, host: '127.0.0.1', port, user: 'root', password: secrets.mysqlRootPassword }, { database: 'app' });
+    };
+    const sourceReplication = async () => {
+      const source = await root('source');
+      try {
+        return (await rows<{ Last_SQL_Error: string; Slave_SQL_Running: string }>(source, 'SHOW SLAVE STATUS'))[0];
+      } finally {
+        await source.end();
+      }
+    };
+
+    // WHEN the way back is broken on real servers (a root write on the old side, which read_only
+    // does not stop, collides with a row the application then writes on the new side)
+    const oldSide = await root('source');
+    await oldSide.query("INSERT INTO cutover_load (id, client, seq, payload, written_at) VALUES (999999999999, 0, 0, 'root on the old side', NOW(6))");
+    const appOnTarget = await connect(app, { database: 'app' });
+    await appOnTarget.query("INSERT INTO cutover_load (id, client, seq, payload, written_at) VALUES (999999999999, 0, 0, 'app on the new side', NOW(6))");
+    await appOnTarget.end();
+    await waitFor('replication target -> source to break', async () => ((await sourceReplication())?.Last_SQL_Error ? true : undefined), { timeoutMs: 120000, intervalMs: 100 });
+    // THEN switch-back --execute refuses to start and says why: exit 3, traffic stays on the target
+    const refused = await runCli(['switch-back', runId, '--execute'], work);
+    expect(refused.code).toBe(3);
+    expect(refused.output).toMatch(/Switch-back refused: replication target -> source \(the way back\) is broken on the source: .*Duplicate entry '999999999999'/);
+    expect(refused.output).toMatch(/Nothing was changed; traffic stays on the target/);
+    const probe = await connect(app, { database: 'app' });
+    const [onTarget] = await rows<{ port: number; readOnly: number }>(probe, 'SELECT @@port AS port, @@read_only AS readOnly');
+    await probe.end();
+    expect(Number(onTarget.port)).toBe(readSandboxState(folder)!.state.servers.find((s) => s.name === 'target')!.port);
+    expect(Number(onTarget.readOnly)).toBe(0);
+    // AND once a person repaired the way back (the old side's stray row removed, replication restarted)
+    await oldSide.query('DELETE FROM cutover_load WHERE id = 999999999999');
+    await oldSide.query('START SLAVE');
+    await oldSide.end();
+    await waitFor('replication target -> source to run again', async () => {
+      const status = await sourceReplication();
+      return status?.Slave_SQL_Running === 'Yes' && !status.Last_SQL_Error ? true : undefined;
+    }, { timeoutMs: 120000, intervalMs: 100 });
+    const runsBefore = readdirSync(join(stateDir, 'runs'));
 
     // WHEN switch-back is planned (no --execute): the plan and the checks, nothing changed
     const plan = await runCli(['switch-back', runId], work);
     expect(plan.code).toBe(0);
     expect(plan.output).toContain('mysql.switch-back [action, POINT OF NO RETURN]');
     expect(plan.output).toContain('Dry run: nothing was changed');
-    expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
+    expect(readdirSync(join(stateDir, 'runs'))).toEqual(runsBefore);
 
     // AND the executed switch-back is killed (SIGKILL) right after "endpoint-moved" (6th sub-phase)
     const killed = await runCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:6');
     expect(killed.signal).toBe('SIGKILL');
-    const backRunId = readdirSync(join(stateDir, 'runs')).find((id) => id !== runId)!;
+    const backRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBefore.includes(id))!;
     const killedStatus = statusFromJournal(new Journal(stateDir, backRunId).read());
     expect(killedStatus.result).toBe('in-progress');
     expect(killedStatus.facts.switchPhase).toBe('endpoint-moved');

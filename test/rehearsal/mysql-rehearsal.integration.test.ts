@@ -13,6 +13,7 @@ import { isAlive } from '../../lib/util/process-group';
 import { silentLogger } from '../../lib/util/log';
 import { loadEnvironment } from '../../config/cutover';
 import { processesUsing } from '../support/processes';
+import { connect, type Connection } from '../../lib/engines/mysql/connection';
 
 function options(overrides: Partial<MysqlRehearsalOptions> = {}): MysqlRehearsalOptions {
   const environment = loadEnvironment('local');
@@ -68,6 +69,32 @@ describe('MySQL-family rehearsal on real servers', () => {
     expect(report.facts.writesAfterAbort).toBeGreaterThan(0);
     // and every acknowledged write is on the source, where traffic stayed
     expect(report.writes!.lost).toBe(0);
+  });
+
+  test('the switch re-checks the lag right before the freeze: a target that fell behind after the catch-up gate is never frozen against', async () => {
+    // GIVEN a target that stops applying right after the catch-up gate passed (a global read
+    // lock held on it: its replication threads still run, so only a lag measurement sees it)
+    let held: Connection | undefined;
+    const afterStep: MysqlRehearsalOptions['afterStep'] = async (step, sandbox) => {
+      if (step !== 'mysql.replication.catch-up') return;
+      held = await connect(sandbox.instance('target').endpoint());
+      await held.query('FLUSH TABLES WITH READ LOCK');
+    };
+    try {
+      // WHEN the switch step runs (1.5 s budget)
+      const report = await rehearseMysql(options({ afterStep, settings: { ...options().settings, switchTimeoutMs: 1500 } }));
+      // THEN it refuses before freezing and says why
+      expect(report.result).toBe('aborted');
+      expect(report.error).toMatch(/Switch not started: the target fell behind right before the freeze: it did not reach source's position within 1000 ms .*The source was never frozen and keeps the traffic/);
+      expect(report.steps.find((s) => s.id === 'mysql.switch')!.status).toBe('aborted');
+      // and nothing was frozen: no switch began, no write failed, none was lost
+      expect(report.facts.switchStartedAt).toBeUndefined();
+      expect(report.facts.switchPhase).toBeUndefined();
+      expect(report.writes!.failed).toBe(0);
+      expect(report.writes!.lost).toBe(0);
+    } finally {
+      await held?.end().catch(() => held?.destroy());
+    }
   });
 
   test('replication stopped before the switch: the switch refuses to start, nothing is frozen, writes go on', async () => {
