@@ -340,18 +340,49 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 
 export async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
+  let restarts = 0;
   for (;;) {
     // Nothing is frozen while waiting here: an interrupt may stop the run right away.
     if (context.stopRequested?.()) throw new RunInterrupted(`Interrupted while waiting for the ${what} to catch up (nothing frozen; the source takes writes)`);
     const status = await replicaStatus(replicaConnection, dialect);
     if (!status) throw new Error(`The ${what} is not configured to replicate`);
-    if (status.lastError) throw new Error(`Replication on the ${what} is broken: ${status.lastError}`);
+    if (status.lastError) throw brokenReplication(what, status.lastError);
+    if (!status.ioRunning || !status.sqlRunning) {
+      // Stopped without an error: the server restarted (replication does not start by itself
+      // there: skip-slave-start locally, an RDS reboot with replication stopped). This run
+      // configured it, and a plain START keeps its executed position: nothing replays.
+      if (restarts >= 3) throw new AbortRun(`Replication on the ${what} keeps stopping without an error (restarted ${restarts} times): look at its error log; the source was never frozen. Then --resume`);
+      restarts += 1;
+      context.log.warn(`replication on the ${what} was stopped without an error (server restarted?); starting it again from where it stopped (${status.executedFile}:${status.executedPosition})`);
+      await replicaConnection.query(dialect.startReplication());
+      await context.record({ replicationRestartedDuringCatchUp: restarts });
+      continue;
+    }
     const remaining = deadline - nowMs();
     if (remaining <= 0) throw new AbortRun(`The ${what} did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
     const lag = await measureLagMs(sourceConnection, replicaConnection, dialect, Math.min(remaining, 10000));
     if (lag !== undefined && lag <= settings.lagThresholdMs) return lag;
     context.log.info(`${what} lag ${lag === undefined ? '> 10 s' : `${Math.round(lag)} ms`}; waiting`);
   }
+}
+
+/**
+ * A replication thread stopped on an error: what broke, where, and the way forward, as an
+ * abort (nothing frozen yet). A duplicate key means a row was written on the replica outside
+ * replication (an administrator's write bypasses read_only): the run must not go on, and the
+ * message names the table, the key and the fix.
+ */
+export function brokenReplication(what: string, lastError: string): AbortRun {
+  const duplicate = /on table ([^\s;]+);\s*(Duplicate entry '.*' for key '[^']*')/.exec(lastError);
+  if (duplicate) {
+    const [, table, entry] = duplicate;
+    return new AbortRun(
+      `Replication on the ${what} stopped on a duplicate key in table ${table} (${entry}): a row with that key was written on the ${what} outside replication (an administrator's write bypasses read_only). ` +
+        `The source was never frozen and keeps taking writes. Fix: on the ${what}, compare that row with the source's, remove the ${what}'s copy (DELETE FROM ${table} WHERE <its key> = <the value above>), then START SLAVE (MySQL 8: START REPLICA) and --resume; ` +
+        `if other rows may have been written there too, rerun the move from the start on a new ${what}. Error: ${lastError}`,
+    );
+  }
+  return new AbortRun(`Replication on the ${what} is broken: ${lastError}. The source was never frozen and keeps taking writes. Fix the cause on the ${what}, start replication again, then --resume (or rerun the move from the start)`);
 }
 
 /** One side of the move: the old server (`source`) or the new one (`target`). */

@@ -27,6 +27,10 @@ export interface MysqlRehearsalOptions {
   keepSandbox?: boolean;
   /** Called with the sandbox once it is up (tests use it to inspect processes). */
   onSandbox?: (sandbox: MysqlSandbox) => void;
+  /** Test probe called after each step that finished, before the load reacts to it (fault injection). */
+  afterStep?: (stepId: string, sandbox: MysqlSandbox) => Promise<void>;
+  /** Called after the run, before the sandbox stops (tests check the servers' state there). */
+  beforeStop?: (sandbox: MysqlSandbox) => Promise<void>;
   /** Called right after the switch step, while every server is still running. */
   onSwitched?: (sandbox: MysqlSandbox) => void;
   /** One run per environment (the CLI passes the environment's lock). */
@@ -69,6 +73,7 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,
       onStepDone: async (step) => {
+        await options.afterStep?.(step.id, sandbox);
         if (step.id === 'mysql.replication.catch-up' && options.fault === 'replication-stall') {
           // A target whose replication threads run but cannot apply (as behind a long lock or
           // a slow DDL): the switch must time out and reopen the source.
@@ -95,6 +100,7 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
         await admin.end();
       }
     };
+    await options.beforeStop?.(sandbox);
     if (!options.switchBack) return reportFromRun(run, { engine: 'mysql', startedAt, ...load.reportFields(await presentIds(), run.facts) });
     return await switchBackUnderLoad({ options, sandbox, load, run, startedAt, presentIds });
   } finally {
