@@ -214,6 +214,13 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
         ? `Before that, on the target: REVOKE the write privileges of ${settings.appUsers.join(', ')} (SELECT kept; the revoked grants journaled), kill their sessions; granted back exactly at the promotion.`
         : platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
     ],
+    precondition: async (context) => {
+      // Resumed after replication was configured: the target replicates from its own position now.
+      // A dry run has no recorded coordinates (only the plan's placeholders) to look for.
+      if (context.dryRun || context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
+      // Refused before anything is configured: the IO thread would only fail later with error 1236.
+      await assertStartBinlogOnSource(await source(context), String(context.facts.startBinlogFile), Number(context.facts.startBinlogPosition));
+    },
     async apply(context) {
       const sourceConnection = await source(context);
       const targetConnection = await target(context);
@@ -364,6 +371,20 @@ export async function waitUntilCaughtUp(context: StepContext, sourceConnection: 
     if (lag !== undefined && lag <= settings.lagThresholdMs) return lag;
     context.log.info(`${what} lag ${lag === undefined ? '> 10 s' : `${Math.round(lag)} ms`}; waiting`);
   }
+}
+
+/**
+ * The recorded start coordinates must still be readable on the source: a binlog purged since
+ * (retention too short for the copy, or a manual PURGE) can never be replicated, and the only
+ * way forward is a new copy.
+ */
+export async function assertStartBinlogOnSource(source: Connection, file: string, position: number): Promise<void> {
+  const listed = (await rows<{ Log_name: string }>(source, 'SHOW BINARY LOGS')).map((l) => l.Log_name);
+  if (listed.includes(file)) return;
+  throw new PreconditionFailed(
+    `The source no longer has binlog ${file} (purged; its oldest is ${listed[0] ?? 'none'}): the target cannot replicate from the recorded start coordinates ${file}:${position}, and the changes in between are gone. ` +
+      `Nothing was configured on the target; the source keeps taking writes. Fix: raise the source's binlog retention so it outlasts the copy (RDS: CALL mysql.rds_set_configuration('binlog retention hours', 48); self-managed: binlog_expire_logs_seconds), then rerun the move from the start (a new replica or snapshot and target).`,
+  );
 }
 
 /**

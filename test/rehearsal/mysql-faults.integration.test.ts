@@ -99,4 +99,40 @@ describe('MySQL rehearsal: faults it survives honestly', () => {
     expect(report.writes!.lost).toBe(0);
     expect(report.writes!.failed).toBe(0);
   });
+  test('the source\'s binlogs purged past the recorded start coordinates: replication is refused before it is configured, naming the file, what the source still has and the fix; the source keeps taking writes', async () => {
+    let after: { replication: number; readOnly: number; endpointOnSource: boolean } | undefined;
+    // GIVEN binlogs purged on the source after the start coordinates were recorded (before replication starts)
+    const report = await rehearseMysql(
+      options({
+        afterStep: async (step, sandbox) => {
+          if (step !== 'mysql.target.clone') return;
+          const source = await connect(sandbox.instance('source').endpoint());
+          await source.query('FLUSH BINARY LOGS');
+          const logs = await rows<{ Log_name: string }>(source, 'SHOW BINARY LOGS');
+          await source.query(`PURGE BINARY LOGS TO '${logs[logs.length - 1].Log_name}'`);
+          await source.end();
+        },
+        beforeStop: async (sandbox) => {
+          const target = await connect(sandbox.instance('target').endpoint());
+          const replication = (await rows(target, 'SHOW SLAVE STATUS')).length;
+          await target.end();
+          const source = await connect(sandbox.instance('source').endpoint());
+          const [state] = await rows<{ ro: number }>(source, 'SELECT @@global.read_only AS ro');
+          await source.end();
+          const app = await connect(sandbox.appEndpoint(), { database: SANDBOX_DATABASE });
+          const [served] = await rows<{ port: number }>(app, 'SELECT @@port AS port');
+          await app.end();
+          after = { replication, readOnly: Number(state.ro), endpointOnSource: Number(served.port) === sandbox.instance('source').port };
+        },
+      }),
+    );
+    // THEN replication was refused before anything was configured on the target, saying why and what to do
+    expect(report.result).toBe('failed');
+    expect(report.error).toMatch(/^The source no longer has binlog \S+ \(purged; its oldest is \S+\): the target cannot replicate from the recorded start coordinates \S+:\d+/);
+    expect(report.error).toMatch(/raise the source's binlog retention .*rerun the move from the start/);
+    expect(report.steps.find((s) => s.id === 'mysql.replication.start')!.status).toBe('failed');
+    expect(report.steps.find((s) => s.id === 'mysql.switch')!.status).toBe('not-run');
+    expect(after).toEqual({ replication: 0, readOnly: 0, endpointOnSource: true });
+    expect(report.writes!.lost).toBe(0);
+  });
 });
