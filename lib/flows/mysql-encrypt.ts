@@ -509,7 +509,15 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       dialect.startReplication(),
     ];
   }
-  await sides.prepare(context);
+  try {
+    await sides.prepare(context);
+  } catch (failure) {
+    // Before the freeze: a switch point that cannot even be prepared would not move traffic either.
+    throw new AbortRun(
+      `Switch not started: the application endpoint could not be prepared for the switch (${failure instanceof Error ? failure.message : String(failure)}). ` +
+        `The ${from} was never frozen and keeps taking writes; traffic never moved. Fix: bring the endpoint back (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
+    );
+  }
 
   const started = nowMs();
   const startedAt = wallClockMs();

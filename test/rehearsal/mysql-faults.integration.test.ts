@@ -109,7 +109,14 @@ describe('MySQL rehearsal: faults it survives honestly', () => {
           const source = await connect(sandbox.instance('source').endpoint());
           await source.query('FLUSH BINARY LOGS');
           const logs = await rows<{ Log_name: string }>(source, 'SHOW BINARY LOGS');
-          await source.query(`PURGE BINARY LOGS TO '${logs[logs.length - 1].Log_name}'`);
+          const newest = logs[logs.length - 1].Log_name;
+          // A file still read by a binlog dump thread (the stopped replica's, ending lazily) is kept by PURGE: retry until it is gone.
+          for (let attempt = 0; ; attempt += 1) {
+            await source.query(`PURGE BINARY LOGS TO '${newest}'`);
+            if ((await rows(source, 'SHOW BINARY LOGS')).length === 1) break;
+            if (attempt > 120) throw new Error('the source kept its old binlogs');
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
           await source.end();
         },
         beforeStop: async (sandbox) => {
@@ -133,6 +140,34 @@ describe('MySQL rehearsal: faults it survives honestly', () => {
     expect(report.steps.find((s) => s.id === 'mysql.replication.start')!.status).toBe('failed');
     expect(report.steps.find((s) => s.id === 'mysql.switch')!.status).toBe('not-run');
     expect(after).toEqual({ replication: 0, readOnly: 0, endpointOnSource: true });
+    expect(report.writes!.lost).toBe(0);
+  });
+  test('the application endpoint (HAProxy) down at the switch: the switch aborts before anything is frozen, naming the endpoint and the fix; the source keeps taking writes, nothing is lost', async () => {
+    let after: { readOnly: number; appLocked: boolean; targetReadOnly: number } | undefined;
+    // GIVEN HAProxy stopped after the lag gate passed, right before the switch
+    const report = await rehearseMysql(
+      options({
+        afterStep: async (step, sandbox) => {
+          if (step === 'mysql.replication.catch-up') await sandbox.haproxy.stop();
+        },
+        beforeStop: async (sandbox) => {
+          const source = await connect(sandbox.instance('source').endpoint());
+          const [state] = await rows<{ ro: number; locked: string | null }>(source, "SELECT @@global.read_only AS ro, (SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = 'app' LIMIT 1) AS locked");
+          await source.end();
+          const target = await connect(sandbox.instance('target').endpoint());
+          const [targetState] = await rows<{ ro: number }>(target, 'SELECT @@global.read_only AS ro');
+          await target.end();
+          after = { readOnly: Number(state.ro), appLocked: state.locked === 'true', targetReadOnly: Number(targetState.ro) };
+        },
+      }),
+    );
+    // THEN the switch aborted before the point of no return, saying so
+    expect(report.result).toBe('aborted');
+    expect(report.error).toMatch(/^Switch not started: the application endpoint could not be prepared for the switch \(.+\)\. The source was never frozen and keeps taking writes; traffic never moved\. Fix: bring the endpoint back \(.*HAProxy.*\), then --resume/);
+    expect(report.steps.find((s) => s.id === 'mysql.switch')!.status).toBe('aborted');
+    expect(report.facts.sourceFrozenAt ?? report.facts.switchPhase).toBeUndefined();
+    // and the source is open for the application, the target still closed, no acknowledged write lost
+    expect(after).toEqual({ readOnly: 0, appLocked: false, targetReadOnly: 1 });
     expect(report.writes!.lost).toBe(0);
   });
 });
