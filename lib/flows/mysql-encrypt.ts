@@ -363,6 +363,12 @@ export async function waitUntilCaughtUp(context: StepContext, sourceConnection: 
       context.log.warn(`replication on the ${what} was stopped without an error (server restarted?); starting it again from where it stopped (${status.executedFile}:${status.executedPosition})`);
       await replicaConnection.query(dialect.startReplication());
       await context.record({ replicationRestartedDuringCatchUp: restarts });
+      // The IO thread needs a moment to connect ("Connecting" is not running): wait for it, or for its error.
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const started = await replicaStatus(replicaConnection, dialect);
+        if (!started || started.lastError || (started.ioRunning && started.sqlRunning)) break;
+        await sleep(100);
+      }
       continue;
     }
     const remaining = deadline - nowMs();
