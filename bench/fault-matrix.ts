@@ -153,16 +153,16 @@ class WritabilitySampler {
   /**
    * MySQL: from mysql.replication.start on, the target must be closed (before it the clone is
    * an island: HAProxy keeps its slot parked; on AWS its endpoint is unpublished).
-   * PostgreSQL: the target is never closed before the switch (no route to it but pgbouncer,
-   * which points at the source), so both writable counts from the moment the switch began
-   * repointing the pooler (journaled endpointMoveStartedAt).
+   * PostgreSQL: the target's application role is NOLOGIN from the moment the target exists
+   * until the switch opens it, so every sample counts.
    */
   private targetReachable(): boolean {
+    if (this.engine === 'postgres') return true;
     try {
       return readdirSync(this.runsDir).some((run) =>
         new Journal(join(this.runsDir, '..'), run)
           .read()
-          .some((e) => (this.engine === 'mysql' ? e.type === 'step-done' && e.step === 'mysql.replication.start' : (e.type === 'step-progress' || e.type === 'step-done') && e.step === 'postgres.switch' && typeof (e.facts as Record<string, unknown> | undefined)?.endpointMoveStartedAt === 'number')),
+          .some((e) => e.type === 'step-done' && e.step === 'mysql.replication.start'),
       );
     } catch {
       return false;
@@ -235,7 +235,7 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
     if (sampler.bothUnreachable > 0) {
       problemsBefore.push(engine === 'mysql'
         ? `(target clone writable for the app account before replication started: ${sampler.bothUnreachable} samples, not reachable)`
-        : `(target open for the app role before the switch, no route to it through pgbouncer: ${sampler.bothUnreachable} samples)`);
+        : `(target open for the app role before the switch: ${sampler.bothUnreachable} samples)`);
     }
 
     const journal = new Journal(stateDir, runId).read();

@@ -214,6 +214,13 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
         ? `Before that, on the target: REVOKE the write privileges of ${settings.appUsers.join(', ')} (SELECT kept; the revoked grants journaled), kill their sessions; granted back exactly at the promotion.`
         : platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
     ],
+    precondition: async (context) => {
+      // Resumed after replication was configured: the target replicates from its own position now.
+      // A dry run has no recorded coordinates (only the plan's placeholders) to look for.
+      if (context.dryRun || context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
+      // Refused before anything is configured: the IO thread would only fail later with error 1236.
+      await assertStartBinlogOnSource(await source(context), String(context.facts.startBinlogFile), Number(context.facts.startBinlogPosition));
+    },
     async apply(context) {
       const sourceConnection = await source(context);
       const targetConnection = await target(context);
@@ -341,18 +348,69 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 
 export async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
+  let restarts = 0;
   for (;;) {
     // Nothing is frozen while waiting here: an interrupt may stop the run right away.
     if (context.stopRequested?.()) throw new RunInterrupted(`Interrupted while waiting for the ${what} to catch up (nothing frozen; the source takes writes)`);
     const status = await replicaStatus(replicaConnection, dialect);
     if (!status) throw new Error(`The ${what} is not configured to replicate`);
-    if (status.lastError) throw new Error(`Replication on the ${what} is broken: ${status.lastError}`);
+    if (status.lastError) throw brokenReplication(what, status.lastError);
+    if (!status.ioRunning || !status.sqlRunning) {
+      // Stopped without an error: the server restarted (replication does not start by itself
+      // there: skip-slave-start locally, an RDS reboot with replication stopped). This run
+      // configured it, and a plain START keeps its executed position: nothing replays.
+      if (restarts >= 3) throw new AbortRun(`Replication on the ${what} keeps stopping without an error (restarted ${restarts} times): look at its error log; the source was never frozen. Then --resume`);
+      restarts += 1;
+      context.log.warn(`replication on the ${what} was stopped without an error (server restarted?); starting it again from where it stopped (${status.executedFile}:${status.executedPosition})`);
+      await replicaConnection.query(dialect.startReplication());
+      await context.record({ replicationRestartedDuringCatchUp: restarts });
+      // The IO thread needs a moment to connect ("Connecting" is not running): wait for it, or for its error.
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const started = await replicaStatus(replicaConnection, dialect);
+        if (!started || started.lastError || (started.ioRunning && started.sqlRunning)) break;
+        await sleep(100);
+      }
+      continue;
+    }
     const remaining = deadline - nowMs();
     if (remaining <= 0) throw new AbortRun(`The ${what} did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
     const lag = await measureLagMs(sourceConnection, replicaConnection, dialect, Math.min(remaining, 10000));
     if (lag !== undefined && lag <= settings.lagThresholdMs) return lag;
     context.log.info(`${what} lag ${lag === undefined ? '> 10 s' : `${Math.round(lag)} ms`}; waiting`);
   }
+}
+
+/**
+ * The recorded start coordinates must still be readable on the source: a binlog purged since
+ * (retention too short for the copy, or a manual PURGE) can never be replicated, and the only
+ * way forward is a new copy.
+ */
+export async function assertStartBinlogOnSource(source: Connection, file: string, position: number): Promise<void> {
+  const listed = (await rows<{ Log_name: string }>(source, 'SHOW BINARY LOGS')).map((l) => l.Log_name);
+  if (listed.includes(file)) return;
+  throw new PreconditionFailed(
+    `The source no longer has binlog ${file} (purged; its oldest is ${listed[0] ?? 'none'}): the target cannot replicate from the recorded start coordinates ${file}:${position}, and the changes in between are gone. ` +
+      `Nothing was configured on the target; the source keeps taking writes. Fix: raise the source's binlog retention so it outlasts the copy (RDS: CALL mysql.rds_set_configuration('binlog retention hours', 48); self-managed: binlog_expire_logs_seconds), then rerun the move from the start (a new replica or snapshot and target).`,
+  );
+}
+
+/**
+ * A replication thread stopped on an error: what broke, where, and the way forward, as an
+ * abort (nothing frozen yet). A duplicate key means a row was written on the replica outside
+ * replication (an administrator's write bypasses read_only): the run must not go on, and the
+ * message names the table, the key and the fix.
+ */
+export function brokenReplication(what: string, lastError: string): AbortRun {
+  const duplicate = /on table ([^\s;]+);\s*(Duplicate entry '.*' for key '[^']*')/.exec(lastError);
+  if (duplicate) {
+    const [, table, entry] = duplicate;
+    return new AbortRun(
+      `Replication on the ${what} stopped on a duplicate key in table ${table} (${entry}): a row with that key was written on the ${what} outside replication (an administrator's write bypasses read_only). ` +
+        `The source was never frozen and keeps taking writes. Fix: on the ${what}, compare that row with the source's, remove the ${what}'s copy (DELETE FROM ${table} WHERE <its key> = <the value above>), then START SLAVE (MySQL 8: START REPLICA) and --resume; ` +
+        `if other rows may have been written there too, rerun the move from the start on a new ${what}. Error: ${lastError}`,
+    );
+  }
+  return new AbortRun(`Replication on the ${what} is broken: ${lastError}. The source was never frozen and keeps taking writes. Fix the cause on the ${what}, start replication again, then --resume (or rerun the move from the start)`);
 }
 
 /** One side of the move: the old server (`source`) or the new one (`target`). */
@@ -458,7 +516,15 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       dialect.startReplication(),
     ];
   }
-  await sides.prepare(context);
+  try {
+    await sides.prepare(context);
+  } catch (failure) {
+    // Before the freeze: a switch point that cannot even be prepared would not move traffic either.
+    throw new AbortRun(
+      `Switch not started: the application endpoint could not be prepared for the switch (${failure instanceof Error ? failure.message : String(failure)}). ` +
+        `The ${from} was never frozen and keeps taking writes; traffic never moved. Fix: bring the endpoint back (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
+    );
+  }
   // The last gate, after every preparation above and right before the freeze (nothing frozen).
   const lagBeforeFreezeMs = await settleBeforeFreeze(context, fromConnection, toConnection, toSnapshot, dialect, settings, sides.direction);
 

@@ -6,6 +6,8 @@ import {
   largeObjectCount,
   rolesExist,
   serverFacts,
+  setRolesLogin,
+  terminateSessions,
   hasDrift,
   schemaDrift,
   tableName,
@@ -166,10 +168,18 @@ export function createTargetStep(platform: PostgresPlatform, settings: PostgresF
   return {
     id: 'postgres.target.create',
     kind: 'action',
-    describe: () => [...platform.describe.createTarget(), `Check the target: same encoding as the source, extensions available, database ${settings.database} without tables.`],
+    describe: () => [
+      ...platform.describe.createTarget(),
+      `Close the target to the application until the switch: ${settings.appUsers.join(', ')} NOLOGIN there and their sessions ended (the switch gives LOGIN back right before the endpoint moves).`,
+      `Check the target: same encoding as the source, extensions available, database ${settings.database} without tables.`,
+    ],
     async apply(context) {
       const learned = await platform.createTarget(context, { database: settings.database, version: settings.targetVersion });
       const client = await openConnection(context, 'target', () => platform.target({ ...context.facts, ...learned }, settings.database));
+      // A write the application made here before the switch would be on the target only (lost
+      // from the source's point of view, or colliding with a replicated row later). NOLOGIN is
+      // in the catalog: it holds across restarts and a resumed run until the switch opens it.
+      await closeTargetToApplication(client, settings.appUsers);
       const server = await serverFacts(client);
       const problems: string[] = [];
       if (context.facts.sourceEncoding && server.encoding !== context.facts.sourceEncoding) {
@@ -182,6 +192,17 @@ export function createTargetStep(platform: PostgresPlatform, settings: PostgresF
       return { ...learned, targetVersionNum: server.versionNum };
     },
   };
+}
+
+/** The target refuses the application's roles (NOLOGIN, sessions ended) until the switch opens it. */
+export async function closeTargetToApplication(target: PgClient, appUsers: string[]): Promise<void> {
+  await setRolesLogin(target, appUsers, false);
+  await terminateSessions(target, appUsers);
+}
+
+/** The switch opens the target to the application (LOGIN), while clients are held and before the endpoint moves. */
+export async function openTargetToApplication(target: PgClient, appUsers: string[]): Promise<void> {
+  await setRolesLogin(target, appUsers, true);
 }
 
 /** Refuse to restore into a database that already has tables (a half-finished earlier copy, or the wrong server). */

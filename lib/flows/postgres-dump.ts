@@ -5,7 +5,7 @@ import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { nowMs, wallClockMs } from '../util/time';
-import { assertTargetEmpty, createTargetStep, openConnection, PhaseClock, preflightStep, verifyChecksumsStep, type PostgresFlowSettings } from './postgres-common';
+import { assertTargetEmpty, createTargetStep, openConnection, openTargetToApplication, PhaseClock, preflightStep, verifyChecksumsStep, type PostgresFlowSettings } from './postgres-common';
 
 /** Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes). */
 const DOWNTIME = 'postgres.dump.clock';
@@ -112,7 +112,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     kind: 'action',
     irreversible: true,
     hookAfter: 'after-switch',
-    describe: () => [...platform.describe.pause(), ...platform.describe.switchEndpoint(), ...platform.describe.resume(), 'downtime ends;', ...platform.describe.fence()],
+    describe: () => [...platform.describe.pause(), `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create);`, ...platform.describe.switchEndpoint(), ...platform.describe.resume(), 'downtime ends;', ...platform.describe.fence()],
     async apply(context): Promise<Facts> {
       const downtime = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
       await platform.prepareSwitch(context, settings.database);
@@ -120,6 +120,9 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       const paused = await platform.pauseClients(context, clock.remaining());
       if (!paused) throw new Error(`the pooler did not pause within ${settings.switchTimeoutMs} ms: its clients are still on the frozen source (read-only); retry with --resume`);
       clock.mark('pause');
+      // Opened only now, clients held and the source frozen: never both open to the application.
+      await openTargetToApplication(await target(context), settings.appUsers);
+      clock.mark('openTarget');
       await platform.switchEndpoint(context, settings.database);
       clock.mark('switchEndpoint');
       await platform.resumeClients(context);

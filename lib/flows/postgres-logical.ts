@@ -25,9 +25,11 @@ import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 import {
   assertTargetEmpty,
+  closeTargetToApplication,
   createTargetStep,
   names,
   openConnection,
+  openTargetToApplication,
   PhaseClock,
   preflightStep,
   tablesFromFacts,
@@ -191,6 +193,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
+      `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
@@ -333,9 +336,12 @@ async function schemaDriftMessage(sourceClient: PgClient, targetClient: PgClient
  *    walsender's write position is what the subscriber applied; confirmed_flush_lsn lags ~600 ms.
  * 4. Sequences are copied from the frozen source (final values, forward only), before the target opens.
  * 5. The target's snapshot is taken before RESUME: the state verification compares.
+ * 6. The target opens to the application (LOGIN) last, right before the endpoint moves: until
+ *    then the frozen source and the target are never both open; an abort closes it again
+ *    before the source reopens.
  *
  * Sub-phases are journaled (context.record) as they are reached: `sourceFrozenAt` right after
- * the freeze; `targetCaughtUpLsn`, `sequencesCopied`, `subscriptionDisabledAt` and
+ * the freeze; `targetCaughtUpLsn`, `sequencesCopied`, `subscriptionDisabledAt`, `targetOpenedAt` and
  * `endpointMoveStartedAt` in one entry just before the endpoint moves (one fsync inside the
  * window, not four); `endpointMovedAt` once clients resumed. A resumed run reads the actual
  * state (where the pooler points, the subscription) and goes on from there: see `resumeSwitch`.
@@ -359,6 +365,8 @@ async function switchWrites(
     // just before the endpoint move: the slot kept its place, enabling it loses nothing.
     const sub = await pgRow<{ subenabled: boolean }>(targetClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
     if (sub && !sub.subenabled) await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`);
+    // It may also have opened the target just before the endpoint move: closed until this attempt opens it.
+    await closeTargetToApplication(targetClient, settings.appUsers);
     context.log.warn('resuming a switch that froze the source but never moved traffic: switching again (the source reopens if this attempt fails)');
   }
   // Warm everything the critical section touches.
@@ -374,6 +382,7 @@ async function switchWrites(
   let paused = false;
   let frozen = false;
   let repointed = false;
+  let targetOpened = false;
   let lagAtSwitchMs: number | undefined;
   const overBudget = (what: string) => new AbortRun(`Switch aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The source was reopened for writes and traffic never moved.`);
   try {
@@ -410,8 +419,12 @@ async function switchWrites(
     clock.mark('disableSubscription');
     await reachedPhase(context, 'subscriptionDisabled');
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
+    // The target opens only now: the source is frozen, the target has everything, clients are held.
+    targetOpened = true;
+    await openTargetToApplication(targetClient, settings.appUsers);
+    clock.mark('openTarget');
     repointed = true;
-    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
+    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
     await platform.switchEndpoint(context, settings.database);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
@@ -444,6 +457,8 @@ async function switchWrites(
       throw failure;
     }
     await snapshot.query('ROLLBACK').catch(() => undefined);
+    // Closed again before the source reopens: never both open to the application.
+    if (targetOpened) await closeTargetToApplication(targetClient, settings.appUsers);
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
       context.record({ sourceReopenedAt: wallClockMs() });
@@ -482,6 +497,8 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   const sequences = await sequenceValues(sourceClient);
   const setSequences = setSequencesSql(sequences);
   if (setSequences) await targetClient.query(setSequences);
+  // The dead process may have moved the endpoint before it opened the target (or not journaled it).
+  await openTargetToApplication(targetClient, settings.appUsers);
   // A platform that cannot tell where its endpoint points gets the (idempotent) move once more.
   if (!endpointKnown) await platform.switchEndpoint(context, settings.database);
   await platform.resumeClients(context);

@@ -27,8 +27,10 @@ export interface MysqlRehearsalOptions {
   keepSandbox?: boolean;
   /** Called with the sandbox once it is up (tests use it to inspect processes). */
   onSandbox?: (sandbox: MysqlSandbox) => void;
-  /** Test probe: called after each step of the forward run, before the load reacts to it. */
-  afterStep?: (step: string, sandbox: MysqlSandbox) => Promise<void> | void;
+  /** Test probe called after each step that finished, before the load reacts to it (fault injection). */
+  afterStep?: (stepId: string, sandbox: MysqlSandbox) => Promise<void>;
+  /** Called after the run, before the sandbox stops (tests check the servers' state there). */
+  beforeStop?: (sandbox: MysqlSandbox) => Promise<void>;
   /** Called right after the switch step, while every server is still running. */
   onSwitched?: (sandbox: MysqlSandbox) => void;
   /** One run per environment (the CLI passes the environment's lock). */
@@ -94,14 +96,21 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
     });
 
     // Where the application writes now (through the switch point) must hold every acknowledged write.
+    // An endpoint that is down (the proxy died) is read around: the server traffic was on (the
+    // target once the switch finished, else the source), said in the log; the proof still runs.
     const presentIds = async () => {
-      const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });
+      const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE }).catch(async (error: Error) => {
+        const side = run.steps.find((s) => s.id === 'mysql.switch')?.status === 'done' ? 'target' : 'source';
+        log.warn(`the application endpoint does not answer (${error.message}): looking the acknowledged writes up on the ${side} directly`);
+        return connect(sandbox.instance(side).endpoint(), { database: SANDBOX_DATABASE });
+      });
       try {
         return new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
       } finally {
         await admin.end();
       }
     };
+    await options.beforeStop?.(sandbox);
     if (!options.switchBack) return reportFromRun(run, { engine: 'mysql', startedAt, ...load.reportFields(await presentIds(), run.facts) });
     return await switchBackUnderLoad({ options, sandbox, load, run, startedAt, presentIds });
   } finally {

@@ -6,6 +6,7 @@ import { closePostgresConnections, type PostgresFlowSettings, type PostgresMetho
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
 import type { HookMap } from '../runbook/hooks';
+import type { RunLock } from '../runbook/lock';
 import type { Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
@@ -41,6 +42,10 @@ export interface PostgresRehearsalOptions {
   onSandbox?: (sandbox: PostgresSandbox) => void;
   /** Test probe called after each step that finished, before the load reacts to it (e.g. DDL mid-run). */
   afterStep?: (stepId: string, sandbox: PostgresSandbox) => Promise<void>;
+  /** One run per environment (the CLI passes the environment's lock). */
+  lock?: RunLock;
+  /** SIGINT/SIGTERM stop the run at a step boundary (the CLI sets it). */
+  handleSignals?: boolean;
   /** Called after the run, before the sandbox stops (tests check the servers' state there). */
   beforeStop?: (sandbox: PostgresSandbox) => Promise<void>;
 }
@@ -71,6 +76,8 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
       runtime,
       load,
       switchStep: 'postgres.switch',
+      lock: options.lock,
+      handleSignals: options.handleSignals,
       journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null },
       onStepDone: async (step) => {
         await options.afterStep?.(step.id, sandbox);

@@ -277,6 +277,8 @@ export async function sessionCount(client: PgClient, roles: string[]): Promise<n
   return Number((await pgRow<{ n: string }>(client, "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend' AND pid <> pg_backend_pid()", [roles]))!.n);
 }
 
+/** LOGIN or NOLOGIN for every role, in one round trip (the switch calls it inside its window). */
 export async function setRolesLogin(client: PgClient, roles: string[], login: boolean): Promise<void> {
-  for (const role of roles) await client.query(`ALTER ROLE ${quoteIdent(role)} ${login ? 'LOGIN' : 'NOLOGIN'}`);
+  if (roles.length === 0) return;
+  await client.query(roles.map((role) => `ALTER ROLE ${quoteIdent(role)} ${login ? 'LOGIN' : 'NOLOGIN'}`).join('; '));
 }

