@@ -97,3 +97,60 @@ describe('the byte path of the scan (printable ASCII values read from the dump w
     expect(matches).toBeGreaterThan(1000);
   });
 });
+
+describe('the byte path of adding originals (printable ASCII read from the source without a string) builds exactly the patterns the string path builds', () => {
+  let state = 987654;
+  const next = (n: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % n;
+  };
+  const pieces = ['Alice', 'SMITH', 'o', 'x1', '@', 'alice.smith@mail-3.example.org', 'Bob.Jones+tag@sub.Example.co.uk', 'a@b.co', 'x@y.com.1', 'a@@b.com', 'p@q.c0m', "o'brien@x-y.org", '+44 (0)20 7946-0018', '555.0100.2000', '12345678', '1234567', '2024-05-01', '0x41ff', '4f2a9c81d3e07b56a1c2d3e4f5061728', 'Street', '221b', 'the', '%', '.', '-', '/', '(', ')', '+', ',', ';', '_', '~', '\\', '"', "'"];
+  const separators = [' ', '', '-', '  ', '.', ' (', ') ', '@', '/'];
+  const generate = (): string => {
+    const parts: string[] = [];
+    for (let k = 0, count = 1 + next(14); k < count; k++) parts.push(pieces[next(pieces.length)] + separators[next(separators.length)]);
+    const text = parts.join('');
+    return next(3) === 0 ? text.toUpperCase() : text;
+  };
+
+  test('on 2 000 generated originals both sets hold the same patterns: same size, same short count, same matches', () => {
+    const byString = new PatternSet();
+    const byBytes = new PatternSet();
+    const originals: string[] = [];
+    for (let n = 0; n < 2000; n++) originals.push(generate());
+    originals.forEach((original, n) => {
+      const source = `t.c${n % 3}`;
+      byString.add(original, source);
+      // Inside a larger buffer, as a value sits in the client's output.
+      const bytes = Buffer.from(`=\t${original}\t`, 'latin1');
+      byBytes.addAscii(bytes, 2, 2 + original.length, byBytes.sourceId(source));
+    });
+    expect(byBytes.size).toBe(byString.size);
+    expect(byBytes.skippedShort).toBe(byString.skippedShort);
+    expect(byBytes.originals).toBe(byString.originals);
+    let matches = 0;
+    for (const text of [...originals, ...originals.map((o) => `copied: ${o.toLowerCase()} here`)]) {
+      const a: string[] = [];
+      const b: string[] = [];
+      byString.scan(text, (m) => a.push(`${byString.sources[m.source]}:${m.matched}`));
+      byBytes.scan(text, (m) => b.push(`${byBytes.sources[m.source]}:${m.matched}`));
+      expect(b).toEqual(a);
+      matches += a.length;
+    }
+    expect(matches).toBeGreaterThan(2000);
+  });
+
+  test('the email and digit patterns inside a value are built by the byte path too', () => {
+    const set = new PatternSet();
+    const add = (text: string) => set.addAscii(Buffer.from(text, 'latin1'), 0, text.length, set.sourceId('t.notes'));
+    add('please write to Jane.Doe@Mail.example.org about it');
+    add('call +44 (0)20 7946-0018 after six');
+    const found = (text: string) => {
+      const out: string[] = [];
+      set.scan(text, (m) => out.push(m.matched));
+      return out;
+    };
+    expect(found('x jane.doe@mail.example.org y')).toEqual(['jane doe mail example org']);
+    expect(found('phone 4402079460018')).toEqual(['4402079460018']);
+  });
+});
