@@ -518,7 +518,7 @@ export class PatternSet {
           runLength += k - start;
           runWords++;
         } else {
-          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
           runA = 0x811c9dc5;
           runB = 0x9747b28c;
           runLength = runWords = 0;
@@ -527,14 +527,14 @@ export class PatternSet {
         start = -1;
       }
       if (runLength !== 0 && PHONE_SEPARATOR_CODES[code] !== 1) {
-        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
         runA = 0x811c9dc5;
         runB = 0x9747b28c;
         runLength = runWords = 0;
         runStart = -1;
       }
     }
-    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
   }
 
   /** The patterns of 1..MAX_WHOLE_WORDS words that end with the ring's last word. `text`: the folded string, or the ASCII bytes, the ring's positions point into. */
@@ -561,6 +561,15 @@ export class PatternSet {
     hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
     const slot = this.patterns.find(seqA, seqB);
     if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: run });
+  }
+
+  /** `matchDigitRun` for a run in ASCII bytes: its text is made only for a match. */
+  private matchDigitRunAscii(a: number, b: number, bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
+    DIGITS_A[0] = a;
+    DIGITS_B[0] = b;
+    hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
+    const slot = this.patterns.find(seqA, seqB);
+    if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: digitsOf(bytes, from, to) });
   }
 
   /** A digit run of two or more words (one word was looked up as a word already). */

@@ -23,6 +23,11 @@ export type ValueMasker = ((value: string) => string | null) & {
    * null: the value becomes NULL (as from the string path).
    */
   fromAscii?: (bytes: Uint8Array, start: number, end: number) => string | null | undefined;
+  /**
+   * The same for an unquoted value (a number or a hex literal; NULL never reaches a masker):
+   * its bytes as they stand in the dump. undefined: take the string path.
+   */
+  fromUnquoted?: (bytes: Uint8Array, start: number, end: number) => string | null | undefined;
 };
 
 /**
