@@ -147,19 +147,26 @@ export class BatchOutputParser {
   ) {}
 
   push(chunk: Buffer): void {
-    let bytes = chunk;
-    if (this.carry !== undefined) {
-      bytes = Buffer.concat([this.carry, chunk]);
-      this.carry = undefined;
-    }
     let lineStart = 0;
-    for (;;) {
-      const newline = bytes.indexOf(0x0a, lineStart);
-      if (newline === -1) break;
-      this.row(bytes, lineStart, newline);
+    if (this.carry !== undefined) {
+      // Only the row cut by the previous chunk is copied, not the whole chunk.
+      const newline = chunk.indexOf(0x0a);
+      if (newline === -1) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      const line = Buffer.concat([this.carry, chunk.subarray(0, newline)]);
+      this.carry = undefined;
+      this.row(line, 0, line.length);
       lineStart = newline + 1;
     }
-    if (lineStart < bytes.length) this.carry = Buffer.from(bytes.subarray(lineStart));
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, lineStart);
+      if (newline === -1) break;
+      this.row(chunk, lineStart, newline);
+      lineStart = newline + 1;
+    }
+    if (lineStart < chunk.length) this.carry = Buffer.from(chunk.subarray(lineStart));
   }
 
   finish(): void {
@@ -169,12 +176,14 @@ export class BatchOutputParser {
   private row(bytes: Buffer, from: number, to: number): void {
     let column = 0;
     let start = from;
-    for (let k = from; k <= to; k++) {
-      if (k < to && bytes[k] !== 0x09) continue;
-      if (column >= this.columnCount) break;
-      this.field(bytes, start, k, column);
+    for (;;) {
+      let tab = bytes.indexOf(0x09, start);
+      if (tab === -1 || tab > to) tab = to;
+      if (column === this.columnCount) break;
+      this.field(bytes, start, tab, column);
       column++;
-      start = k + 1;
+      start = tab + 1;
+      if (tab === to) break;
     }
     if (column !== this.columnCount || start !== to + 1) throw new Error(`leak check: reading ${this.table}: a row of the client's output has ${column === this.columnCount ? 'more' : 'fewer'} than ${this.columnCount} fields`);
   }
