@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { quoteIdentifier } from '../engines/mysql/connection';
+import { connect, quoteIdentifier } from '../engines/mysql/connection';
 import { libpqEnvironment, quoteIdent } from '../engines/postgres/connection';
 import type { Logger } from '../util/log';
 import { redact } from '../util/secrets';
@@ -21,13 +21,6 @@ export interface DumpProcess {
   dispose(): void;
 }
 
-/**
- * Receives a value that is printable ASCII (0x20-0x7e, no escapes) as bytes [start, end) of a
- * buffer that is reused afterwards: it must not be kept. An engine may hand any value to
- * `onValue` instead.
- */
-export type AsciiValueSink = (column: number, bytes: Buffer, start: number, end: number) => void;
-
 /** What the pipeline, the restore and the leak check need from a database engine. */
 export interface EngineTools {
   rewriter(resolveTable: TableResolver, options?: { cacheResults?: boolean; discardOutput?: boolean }): Rewriter;
@@ -37,7 +30,7 @@ export interface EngineTools {
    * Every non-NULL value of the columns, as text, streamed row by row (one table scan, no
    * sorting, memory independent of the table's size): the leak check's originals.
    */
-  readValues(source: MysqlTarget, table: string, columns: string[], onValue: (column: number, value: string) => void, onAscii?: AsciiValueSink): Promise<void>;
+  readValues(source: MysqlTarget, table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
 }
 
 const mysqlTools: EngineTools = {
@@ -61,24 +54,18 @@ const mysqlTools: EngineTools = {
       credentials.dispose();
     }
   },
-  async readValues(source, table, columns, onValue, onAscii) {
-    // The command-line client in batch mode, not mysql2: the protocol is decoded in C on the
-    // other core, and most values reach the leak check as bytes without a string each.
-    // Each value is prefixed with '=' so that SQL NULL (printed as NULL) and the text 'NULL' differ.
-    const credentials = clientOptionsFile(source);
+  async readValues(source, table, columns, onValue) {
+    const connection = await connect(source, { database: source.database });
     try {
-      const select = columns.map((c) => `CONCAT('=', CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4))`).join(', ');
-      const client = startClient(process.env.MASKING_CLIENT_COMMAND ?? 'mariadb', credentials.path, ['--batch', '--skip-column-names', '--quick', '--default-character-set=utf8mb4', '-e', `SELECT ${select} FROM ${quoteIdentifier(table)}`, source.database], 'read');
-      const parser = new BatchOutputParser(table, columns.length, onValue, onAscii);
-      await Promise.all([
-        (async () => {
-          for await (const chunk of client.child.stdout!) parser.push(chunk as Buffer);
-          parser.finish();
-        })(),
-        client.exited,
-      ]);
+      const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
+      // The callback API's row stream (mysql2/promise buffers whole results).
+      const core = (connection as unknown as { connection: { query(options: object): { stream(options?: object): Readable } } }).connection;
+      const stream = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true }).stream({ highWaterMark: 2000 });
+      for await (const row of stream as AsyncIterable<(string | null)[]>) {
+        for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
+      }
     } finally {
-      credentials.dispose();
+      await connection.end();
     }
   },
 };
@@ -129,96 +116,4 @@ const postgresTools: EngineTools = {
 
 export function engineTools(engine: Engine): EngineTools {
   return engine === 'postgres' ? postgresTools : mysqlTools;
-}
-
-/**
- * The output of `mariadb --batch --skip-column-names` for a SELECT of '='-prefixed values:
- * a row per line, fields separated by tabs, NULL as `NULL`, and \\, \t, \n, \0 escaped
- * (the client's batch escaping). Anything else (a field without the prefix, a row with
- * another number of fields, output cut in the middle of a row) fails the read.
- */
-export class BatchOutputParser {
-  private carry: Buffer | undefined;
-  constructor(
-    private readonly table: string,
-    private readonly columnCount: number,
-    private readonly onValue: (column: number, value: string) => void,
-    private readonly onAscii?: AsciiValueSink,
-  ) {}
-
-  push(chunk: Buffer): void {
-    let lineStart = 0;
-    if (this.carry !== undefined) {
-      // Only the row cut by the previous chunk is copied, not the whole chunk.
-      const newline = chunk.indexOf(0x0a);
-      if (newline === -1) {
-        this.carry = Buffer.concat([this.carry, chunk]);
-        return;
-      }
-      const line = Buffer.concat([this.carry, chunk.subarray(0, newline)]);
-      this.carry = undefined;
-      this.row(line, 0, line.length);
-      lineStart = newline + 1;
-    }
-    for (;;) {
-      const newline = chunk.indexOf(0x0a, lineStart);
-      if (newline === -1) break;
-      this.row(chunk, lineStart, newline);
-      lineStart = newline + 1;
-    }
-    if (lineStart < chunk.length) this.carry = Buffer.from(chunk.subarray(lineStart));
-  }
-
-  finish(): void {
-    if (this.carry !== undefined) throw new Error(`leak check: reading ${this.table}: the client's output ended inside a row`);
-  }
-
-  private row(bytes: Buffer, from: number, to: number): void {
-    let column = 0;
-    let start = from;
-    for (;;) {
-      let tab = bytes.indexOf(0x09, start);
-      if (tab === -1 || tab > to) tab = to;
-      if (column === this.columnCount) break;
-      this.field(bytes, start, tab, column);
-      column++;
-      start = tab + 1;
-      if (tab === to) break;
-    }
-    if (column !== this.columnCount || start !== to + 1) throw new Error(`leak check: reading ${this.table}: a row of the client's output has ${column === this.columnCount ? 'more' : 'fewer'} than ${this.columnCount} fields`);
-  }
-
-  private field(bytes: Buffer, start: number, end: number, column: number): void {
-    if (end - start === 4 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 && bytes[start + 2] === 0x4c && bytes[start + 3] === 0x4c) return; // NULL
-    if (bytes[start] !== 0x3d || end === start) throw new Error(`leak check: reading ${this.table}: unexpected output from the client (a value without its '=' prefix)`);
-    start++;
-    let plain = true;
-    for (let k = start; k < end; k++) {
-      const code = bytes[k];
-      if (code < 0x20 || code > 0x7e || code === 0x5c) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain && this.onAscii !== undefined) {
-      this.onAscii(column, bytes, start, end);
-      return;
-    }
-    this.onValue(column, bytes.indexOf(0x5c, start) !== -1 && bytes.indexOf(0x5c, start) < end ? unescapeBatchField(bytes, start, end) : bytes.toString('utf8', start, end));
-  }
-}
-
-/** A batch-mode field with \\, \t, \n and \0 decoded (other bytes as they are), as UTF-8 text. */
-function unescapeBatchField(bytes: Buffer, start: number, end: number): string {
-  const out = Buffer.allocUnsafe(end - start);
-  let length = 0;
-  for (let k = start; k < end; k++) {
-    let code = bytes[k];
-    if (code === 0x5c && k + 1 < end) {
-      const next = bytes[++k];
-      code = next === 0x74 ? 0x09 : next === 0x6e ? 0x0a : next === 0x30 ? 0x00 : next;
-    }
-    out[length++] = code;
-  }
-  return out.toString('utf8', 0, length);
 }

@@ -91,9 +91,6 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     if (personal.length === 0) continue;
     const names = personal.map(([c]) => `${table}.${c}`);
     columns.push(...names);
-    const sourceIds = names.map((name) => patterns.sourceId(name));
-    // Only these transformers' outputs can equal an original (isOrdinaryOutput); the others' originals skip the string.
-    const mayBeOrdinary = personal.map(([, rule]) => rule.transform === 'name' || rule.transform === 'address' || rule.transform === 'constant');
     await tools.readValues(
       source,
       table,
@@ -101,10 +98,6 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
       (index, value) => {
         if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
         else patterns.add(value, names[index]);
-      },
-      (index, bytes, start, end) => {
-        if (mayBeOrdinary[index] && isOrdinaryOutput(personal[index][1], bytes.toString('latin1', start, end))) skippedOrdinary++;
-        else patterns.addAscii(bytes, start, end, sourceIds[index]);
       },
     );
   }

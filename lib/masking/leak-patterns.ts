@@ -231,8 +231,7 @@ export class PatternSet {
     return this.patterns.bytes + this.lastWords.byteLength;
   }
 
-  /** The id of a source column, for `addAscii`. */
-  sourceId(source: string): number {
+  private sourceId(source: string): number {
     let id = this.sourceIndex.get(source);
     if (id === undefined) {
       id = this.sources.length;
@@ -289,95 +288,6 @@ export class PatternSet {
     if (digitCount >= MIN_DIGITS) {
       const digits = folded.replace(PHONE_SEPARATORS, '');
       for (const run of digits.match(LONG_DIGITS) ?? []) if (run !== folded) this.addWords([run], 0, 1, id);
-    }
-  }
-
-  /**
-   * `add` for an original that is printable ASCII (bytes [from, to) of a buffer, as the source
-   * returned them): the same patterns, folded and hashed from the bytes without a string.
-   * Only a value with an email inside a longer text takes the string path for its emails.
-   */
-  addAscii(bytes: Uint8Array, from: number, to: number, source: number): void {
-    this.originals++;
-    let count = 0;
-    let chars = 0;
-    let digitCount = 0;
-    let onlyWordIsDigits = true;
-    let at = false;
-    let start = -1;
-    let a = 0x811c9dc5;
-    let b = 0x9747b28c;
-    for (let k = from; k <= to; k++) {
-      let code = k < to ? bytes[k] : 0x20;
-      if (k < to && ASCII_WORD[code] === 1) {
-        if (start === -1) {
-          start = k;
-          a = 0x811c9dc5;
-          b = 0x9747b28c;
-        }
-        if (code <= 0x39) digitCount++;
-        else {
-          onlyWordIsDigits = false;
-          code |= 0x20; // A-Z to a-z (digits are below 0x40)
-        }
-        a = Math.imul(a ^ code, 0x01000193);
-        b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ code;
-        continue;
-      }
-      if (code === 0x40) at = true;
-      if (start === -1) continue;
-      if (count === this.wordsA.length) this.growWords();
-      this.wordsA[count] = a | 0;
-      this.wordsB[count] = b | 0;
-      chars += k - start;
-      count++;
-      start = -1;
-    }
-    if (count === 0) return;
-    let whole = false;
-    if (count <= MAX_WHOLE_WORDS) {
-      if (chars < MIN_PATTERN_CHARS || (count === 1 && onlyWordIsDigits && chars < MIN_DIGITS)) this.skippedShort++;
-      else {
-        this.addHashed(0, count, source);
-        whole = true;
-      }
-    } else {
-      for (let k = 0; k + SHINGLE_WORDS <= count; k++) this.addHashed(k, k + SHINGLE_WORDS, source);
-    }
-    // A value that is one email address and nothing else was just added whole: its email
-    // pattern is that same pattern. Any other value with an '@' runs the expression.
-    if (count > 3 && at && !(whole && isWholeAsciiEmail(bytes, from, to))) {
-      const folded = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString('latin1').toLowerCase();
-      for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, source);
-    }
-    if (digitCount >= MIN_DIGITS) this.addDigitRunsAscii(bytes, from, to, source);
-  }
-
-  /** The digit runs of `add` (separators [\s()+-./] removed, runs of MIN_DIGITS or more, unless the run is the whole value), from bytes. */
-  private addDigitRunsAscii(bytes: Uint8Array, from: number, to: number, source: number): void {
-    let runLength = 0;
-    let a = 0x811c9dc5;
-    let b = 0x9747b28c;
-    for (let k = from; k <= to; k++) {
-      const code = k < to ? bytes[k] : -1;
-      if (code >= 0x30 && code <= 0x39) {
-        a = Math.imul(a ^ code, 0x01000193);
-        b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ code;
-        runLength++;
-        continue;
-      }
-      if (code !== -1 && DIGIT_RUN_SEPARATOR_CODES[code] === 1) continue;
-      // The run equals the folded value only when the value is nothing but these digits.
-      if (runLength >= MIN_DIGITS && runLength !== to - from) {
-        this.ringA[0] = a | 0;
-        this.ringB[0] = b | 0;
-        hashSequence(this.ringA, this.ringB, RING_MASK, 0, 1);
-        this.patterns.addIfAbsent(seqA, seqB, source);
-        this.lastWords[lastWordEntry(a | 0, b | 0)] |= 1;
-      }
-      runLength = 0;
-      a = 0x811c9dc5;
-      b = 0x9747b28c;
     }
   }
 
@@ -587,41 +497,6 @@ const PHONE_SEPARATORS = /[\s()+\-./]/g;
 const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
 const PHONE_SEPARATOR_CODES = new Uint8Array(128);
 for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
-/** What `PHONE_SEPARATORS` removes, for ASCII: \s (tab, newline, vertical tab, form feed, carriage return, space) and ()+-./ */
-const DIGIT_RUN_SEPARATOR_CODES = new Uint8Array(128);
-for (const c of ' \t\n\v\f\r()+-./') DIGIT_RUN_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
-const EMAIL_LOCAL_CODES = new Uint8Array(128);
-for (let c = 0; c < 128; c++) EMAIL_LOCAL_CODES[c] = ASCII_WORD[c] === 1 || "._%+'-".includes(String.fromCharCode(c)) ? 1 : 0;
-/**
- * True when ASCII bytes [from, to) are exactly one address of `EMAIL`'s shape (local@label.….tld,
- * two labels or more, the last one letters only, 2+), so that `EMAIL` matches the whole value.
- */
-function isWholeAsciiEmail(bytes: Uint8Array, from: number, to: number): boolean {
-  let k = from;
-  while (k < to && EMAIL_LOCAL_CODES[bytes[k]] === 1) k++;
-  if (k === from || k >= to || bytes[k] !== 0x40) return false;
-  k++;
-  let labels = 0;
-  let labelStart = k;
-  let lettersOnly = true;
-  for (; k <= to; k++) {
-    const code = k < to ? bytes[k] : 0x2e;
-    if (code === 0x2e) {
-      if (k === labelStart) return false;
-      labels++;
-      if (k === to) return labels >= 2 && lettersOnly && k - labelStart >= 2;
-      labelStart = k + 1;
-      lettersOnly = true;
-      continue;
-    }
-    if (code === 0x2d || (code < 128 && ASCII_WORD[code] === 1)) {
-      if (code <= 0x39) lettersOnly = false;
-      continue;
-    }
-    return false;
-  }
-  return false;
-}
 const LAST_WORD_ENTRIES = 1 << 22;
 const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
 /** The digits of bytes [from, to) (a digit run's text, for its fingerprint). */
