@@ -142,8 +142,8 @@ async function main(): Promise<void> {
     const floorChildCpu = childCpuSeconds() - floorChildren;
     log.info(`floor (dump + ${compression}, no masking): ${round(floorSeconds)} s, ${statSync(join(baseDir, 'floor.out')).size} bytes`);
 
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    let peakRss = process.memoryUsage.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
     const projectStart = process.hrtime.bigint();
     const projectCpu = process.cpuUsage();
     const projectChildren = childCpuSeconds();
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     // The exhaustive leak check of the staged dump, as --verify runs it before publishing:
     // read every original of every personal column, then scan the whole dump once.
     const streamPeakRss = peakRss;
-    peakRss = process.memoryUsage().rss;
+    peakRss = process.memoryUsage.rss();
     const verifyStart = process.hrtime.bigint();
     const verifyCpu = process.cpuUsage();
     const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression) });

@@ -194,6 +194,11 @@ export interface RewriterOptions {
    * off: its maskers must see every value. @default true
    */
   cacheResults?: boolean;
+  /**
+   * Parse and call the maskers, but write nothing (`push` returns empty buffers): the leak
+   * check reads the values and throws the output away. @default false
+   */
+  discardOutput?: boolean;
 }
 
 /**
@@ -208,6 +213,8 @@ export interface RewriterOptions {
  * INSERT. It fails closed (DumpFormatError) on INSERT IGNORE/REPLACE, `_binary`, a wrong
  * number of values, a table whose CREATE TABLE it has not seen, and a truncated dump.
  */
+const EMPTY_OUTPUT = Buffer.alloc(0);
+
 export class DumpRewriter {
   /** Unprocessed bytes (an incomplete row or line), copied out of the chunk they came in. */
   private carry: Buffer | undefined;
@@ -226,7 +233,10 @@ export class DumpRewriter {
   private outPos = 0;
   readonly summary: RewriteSummary = { rows: {}, bytesIn: 0, bytesOut: 0 };
 
-  constructor(private readonly options: RewriterOptions) {}
+  private readonly discard: boolean;
+  constructor(private readonly options: RewriterOptions) {
+    this.discard = options.discardOutput === true;
+  }
 
   /** Feed one chunk; returns the rewritten bytes that are complete so far. */
   push(chunk: Buffer): Buffer {
@@ -281,7 +291,7 @@ export class DumpRewriter {
 
   private startOutput(inputLength: number): void {
     // Masked values are mostly about as long as the originals; the buffer grows if not.
-    this.out = Buffer.allocUnsafe(inputLength + (inputLength >> 2) + 1024);
+    this.out = this.discard ? EMPTY_OUTPUT : Buffer.allocUnsafe(inputLength + (inputLength >> 2) + 1024);
     this.outPos = 0;
   }
 
@@ -303,6 +313,7 @@ export class DumpRewriter {
 
   /** Copy input bytes [start, end) to the output. */
   private copyOut(data: Buffer, start: number, end: number): void {
+    if (this.discard) return;
     const length = end - start;
     this.reserve(length);
     const out = this.out;
@@ -322,6 +333,7 @@ export class DumpRewriter {
 
   /** A masked value as mysqldump writes a string: quoted, escaped, UTF-8. */
   private writeQuoted(value: string): void {
+    if (this.discard) return;
     // At most 3 bytes per UTF-16 unit, and 2 per escaped character (both ASCII, so 1 unit).
     this.reserve(value.length * 3 + 2);
     const out = this.out;
@@ -344,6 +356,7 @@ export class DumpRewriter {
   }
 
   private writeText(text: string): void {
+    if (this.discard) return;
     this.reserve(text.length * 3);
     this.outPos += this.out.write(text, this.outPos, 'utf8');
   }
@@ -551,7 +564,13 @@ export class DumpRewriter {
           else {
             const masker = plan.maskers[column]!;
             // Printable ASCII without escapes: the masker may work on the bytes (no decoding).
-            let masked: string | null | undefined = quoted && !escaped && (high & 0x80) === 0 && masker.fromAscii !== undefined ? masker.fromAscii(data, valueStart + 1, valueEnd - 1) : undefined;
+            let masked: string | null | undefined = quoted
+              ? !escaped && (high & 0x80) === 0 && masker.fromAscii !== undefined
+                ? masker.fromAscii(data, valueStart + 1, valueEnd - 1)
+                : undefined
+              : masker.fromUnquoted !== undefined
+                ? masker.fromUnquoted(data, valueStart, valueEnd)
+                : undefined;
             if (masked === undefined) {
               const value = !quoted ? latin1Of(data, valueStart, valueEnd) : escaped ? unescapeLiteral(latin1Of(data, valueStart + 1, valueEnd - 1)) : (high & 0x80) !== 0 ? utf8Of(data, valueStart + 1, valueEnd - 1) : latin1Of(data, valueStart + 1, valueEnd - 1);
               masked = masker(value);

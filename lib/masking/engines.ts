@@ -23,7 +23,7 @@ export interface DumpProcess {
 
 /** What the pipeline, the restore and the leak check need from a database engine. */
 export interface EngineTools {
-  rewriter(resolveTable: TableResolver, options?: { cacheResults?: boolean }): Rewriter;
+  rewriter(resolveTable: TableResolver, options?: { cacheResults?: boolean; discardOutput?: boolean }): Rewriter;
   startDump(source: MysqlTarget, command?: string): DumpProcess;
   restore(target: MysqlTarget, dump: Readable, log: Logger): Promise<void>;
   /**

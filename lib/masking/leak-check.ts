@@ -122,8 +122,18 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
   const rewriter = tools.rewriter(
     (table, tableColumns): TableMasking => {
       const tableRules = rules.tables.get(table);
-      let rowKey = '';
+      // The row's key (a kept first column that is a whole number), as text or, read from the
+      // bytes, as a number (no string per row); '' when the row has none.
+      let rowKey: string | number = '';
       const firstKept = tableRules?.columns.get(tableColumns[0]?.name)?.transform === 'keep';
+      const keyName = tableColumns[0]?.name;
+      /** The first column's value read from bytes: true when done (the key is kept as a number, or there is none). */
+      const keyFromBytes = (bytes: Uint8Array, start: number, end: number): boolean => {
+        const number = firstKept ? wholeNumberOf(bytes, start, end) : undefined;
+        if (number === undefined && firstKept) return false; // anything else: the string path decides
+        rowKey = number ?? '';
+        return true;
+      };
       const maskers = tableColumns.map((c, index): ValueMasker => {
         const rule = tableRules?.columns.get(c.name);
         const where = `${table}.${c.name}`;
@@ -133,11 +143,12 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
             if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(raw) ? `${c.name}=${raw}` : '';
             return null;
           };
-          return Object.assign(notScanned, { fromAscii: (): null | undefined => (index === 0 ? undefined : null) });
+          const fromBytes = (bytes: Uint8Array, start: number, end: number): null | undefined => (index !== 0 || keyFromBytes(bytes, start, end) ? null : undefined);
+          return Object.assign(notScanned, { fromAscii: fromBytes, fromUnquoted: fromBytes });
         }
         // Made once per column, not per value: the hot path allocates no closures. The row is
         // named only when there is a hit.
-        const row = () => rowKey || `row ${rewriter.currentRow(table)}`;
+        const row = () => (rowKey === '' ? `row ${rewriter.currentRow(table)}` : typeof rowKey === 'number' ? `${keyName}=${rowKey}` : rowKey);
         const onMatch = (match: PatternMatch) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row: row(), fingerprint: fingerprint(match.matched) });
         const scanText = (text: string) => {
           patterns.scan(text, onMatch);
@@ -166,17 +177,25 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
         // bytes. It hides nothing (no hex literal, no escape); one with an '@' in a kept
         // column takes the string path for the email check.
         const fromAscii = (bytes: Uint8Array, start: number, end: number): null | undefined => {
-          if (index === 0) return undefined;
+          if (index === 0 && !keyFromBytes(bytes, start, end)) return undefined;
+          // Text that spells a hex literal ('0x6a6f…') is decoded by the string path, as a BLOB's would be.
+          if (end - start >= 2 && bytes[start] === 0x30 && bytes[start + 1] === 0x78) return undefined;
           if (kept && bytes.indexOf(0x40, start) !== -1 && bytes.indexOf(0x40, start) < end) return undefined;
           scannedValues++;
           if (end - start >= MIN_PATTERN_CHARS) patterns.scanAscii(bytes, start, end, onMatch);
           return null;
         };
-        return Object.assign(masker, { fromAscii });
+        // An unquoted value (a number, or a hex literal that hides text: the string path decodes it).
+        const fromUnquoted = (bytes: Uint8Array, start: number, end: number): null | undefined => {
+          if (end - start >= 2 && bytes[start] === 0x30 && (bytes[start + 1] | 0x20) === 0x78) return undefined;
+          for (let k = start; k < end; k++) if (bytes[k] < 0x20 || bytes[k] > 0x7e || bytes[k] === 0x5c || bytes[k] === 0x40) return undefined;
+          return fromAscii(bytes, start, end);
+        };
+        return Object.assign(masker, { fromAscii, fromUnquoted });
       });
       return { table, columns: tableColumns.map((c) => c.name), maskers, masksAnything: true };
     },
-    { cacheResults: false },
+    { cacheResults: false, discardOutput: true },
   );
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
@@ -207,6 +226,24 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/**
+ * The value of ASCII bytes [start, end) that `/^-?\d{1,20}$/` accepts and that prints back as
+ * the same text (no leading zero, no "-0", at most 15 digits); otherwise undefined.
+ */
+function wholeNumberOf(bytes: Uint8Array, start: number, end: number): number | undefined {
+  const negative = bytes[start] === 0x2d;
+  const from = negative ? start + 1 : start;
+  const digits = end - from;
+  if (digits < 1 || digits > 15 || (bytes[from] === 0x30 && (digits > 1 || negative))) return undefined;
+  let value = 0;
+  for (let k = from; k < end; k++) {
+    const d = bytes[k] - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    value = value * 10 + d;
+  }
+  return negative ? -value : value;
+}
 function cpuSince(start: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(start);
   return (used.user + used.system) / 1e6;

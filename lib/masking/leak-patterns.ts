@@ -148,6 +148,25 @@ class HashTable {
       }
     }
   }
+  /** Insert the key unless present (the first payload stays). */
+  addIfAbsent(a: number, b: number, payload: number): void {
+    if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let slot = (a ^ Math.imul(b, 0x27d4eb2f)) & mask; ; slot = (slot + 1) & mask) {
+      const at = slot * 3;
+      const x = slots[at];
+      const y = slots[at + 1];
+      if (x === a && y === b) return;
+      if (x === 0 && y === 0) {
+        slots[at] = a;
+        slots[at + 1] = b;
+        slots[at + 2] = payload;
+        this.size++;
+        return;
+      }
+    }
+  }
   /** The payload at a slot index `find` returned. */
   payloadAt(at: number): number {
     return this.slots[at + 2];
@@ -287,7 +306,7 @@ export class PatternSet {
   /** The pattern of the added value's words [from, to). */
   private addHashed(from: number, to: number, source: number): void {
     hashSequence(this.wordsA, this.wordsB, -1, from, to);
-    this.patterns.add(seqA, seqB, source, keepFirst);
+    this.patterns.addIfAbsent(seqA, seqB, source);
     this.lastWords[lastWordEntry(this.wordsA[to - 1], this.wordsB[to - 1])] |= 1 << (to - from - 1);
   }
 
@@ -302,7 +321,7 @@ export class PatternSet {
       this.ringB[(k - from) & RING_MASK] = wordB;
     }
     hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
-    this.patterns.add(seqA, seqB, source, keepFirst);
+    this.patterns.addIfAbsent(seqA, seqB, source);
     this.lastWords[lastWordEntry(this.ringA[(length - 1) & RING_MASK], this.ringB[(length - 1) & RING_MASK])] |= 1 << (length - 1);
   }
 
@@ -409,7 +428,7 @@ export class PatternSet {
           runLength += k - start;
           runWords++;
         } else {
-          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
           runA = 0x811c9dc5;
           runB = 0x9747b28c;
           runLength = runWords = 0;
@@ -418,14 +437,14 @@ export class PatternSet {
         start = -1;
       }
       if (runLength !== 0 && PHONE_SEPARATOR_CODES[code] !== 1) {
-        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
         runA = 0x811c9dc5;
         runB = 0x9747b28c;
         runLength = runWords = 0;
         runStart = -1;
       }
     }
-    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRun(runA | 0, runB | 0, digitsOf(bytes, runStart, runEnd), onMatch);
+    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
   }
 
   /** The patterns of 1..MAX_WHOLE_WORDS words that end with the ring's last word. `text`: the folded string, or the ASCII bytes, the ring's positions point into. */
@@ -454,6 +473,15 @@ export class PatternSet {
     if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: run });
   }
 
+  /** `matchDigitRun` for a run in ASCII bytes: its text is made only for a match. */
+  private matchDigitRunAscii(a: number, b: number, bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
+    DIGITS_A[0] = a;
+    DIGITS_B[0] = b;
+    hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
+    const slot = this.patterns.find(seqA, seqB);
+    if (slot !== -1) onMatch({ source: this.patterns.payloadAt(slot), matched: digitsOf(bytes, from, to) });
+  }
+
   /** A digit run of two or more words (one word was looked up as a word already). */
   private flushDigits(run: string, runWords: number, onMatch: (match: PatternMatch) => void): void {
     if (runWords < 2 || run.length < MIN_DIGITS) return;
@@ -469,7 +497,6 @@ const PHONE_SEPARATORS = /[\s()+\-./]/g;
 const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
 const PHONE_SEPARATOR_CODES = new Uint8Array(128);
 for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
-const keepFirst = (old: number) => old;
 const LAST_WORD_ENTRIES = 1 << 22;
 const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
 /** The digits of bytes [from, to) (a digit run's text, for its fingerprint). */

@@ -1,4 +1,4 @@
-import { DumpFormatError, closingQuote } from '../../lib/masking/dump-rewriter';
+import { DumpFormatError, DumpRewriter, closingQuote } from '../../lib/masking/dump-rewriter';
 import { SchemaDriftError } from '../../lib/masking/transformers';
 import { parseRules } from '../../lib/masking/rules';
 import { RULES_JSON, rewriteInChunks, rewriter, sampleDump } from './helpers';
@@ -225,5 +225,55 @@ describe('DumpRewriter result cache', () => {
     const dump = ['CREATE TABLE `t` (', '  `id` int(11) NOT NULL,', '  `city` text,', '  `born` date,', '  `email` text,', '  `note` text,', '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
     const out = rewriteInChunks(Buffer.from(dump), [65536], rules).toString('utf8');
     expect(out).toContain(`INSERT INTO \`t\` VALUES ${expected.join(',')};`);
+  });
+});
+
+describe('the leak check reads a dump without writing it (discardOutput) and takes values from their bytes where it can (fromAscii, fromUnquoted)', () => {
+  // Every value of every column, as a masker sees it: through the string path only, or
+  // through the byte paths first (each byte-path value is decoded back here to compare).
+  const read = (bytePaths: boolean, discardOutput: boolean) => {
+    const seen: string[] = [];
+    const byPath = { quoted: 0, unquoted: 0 };
+    const r = new DumpRewriter({
+      discardOutput,
+      cacheResults: false,
+      resolveTable: (table, columns) => ({
+        table,
+        columns: columns.map((c) => c.name),
+        masksAnything: true,
+        maskers: columns.map((c) => {
+          const masker = (value: string) => {
+            seen.push(`${table}.${c.name}=${value}`);
+            return null;
+          };
+          if (!bytePaths) return masker;
+          const fromBytes = (kind: string) => (bytes: Uint8Array, start: number, end: number) => {
+            if (kind === 'unquoted' && bytes[start] === 0x30) return undefined; // as a hex literal (0x…) would: the string path
+            seen.push(`${table}.${c.name}=${Buffer.from(bytes.subarray(start, end)).toString('latin1')}`);
+            byPath[kind as 'quoted' | 'unquoted']++;
+            return null;
+          };
+          return Object.assign(masker, { fromAscii: fromBytes('quoted'), fromUnquoted: fromBytes('unquoted') });
+        }),
+      }),
+    });
+    const dump = Buffer.from(sampleDump());
+    const out: Buffer[] = [];
+    for (let pos = 0; pos < dump.length; pos += 7) out.push(r.push(dump.subarray(pos, pos + 7)));
+    out.push(r.finish());
+    return { seen, byPath, bytes: Buffer.concat(out).length, rows: r.summary.rows };
+  };
+
+  test('the maskers see the same values in the same order, NULL never, and nothing is written', () => {
+    const byString = read(false, false);
+    const byBytes = read(true, true);
+    expect(byBytes.seen).toEqual(byString.seen);
+    expect(byBytes.rows).toEqual(byString.rows);
+    expect(byString.seen.length).toBeGreaterThan(10);
+    expect(byString.seen.some((v) => v.endsWith('=NULL'))).toBe(false);
+    expect(byString.bytes).toBeGreaterThan(0);
+    expect(byBytes.bytes).toBe(0);
+    expect(byBytes.byPath.quoted).toBeGreaterThan(3);
+    expect(byBytes.byPath.unquoted).toBeGreaterThan(3);
   });
 });
