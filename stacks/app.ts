@@ -8,6 +8,7 @@ import { CutoverStack } from './cutover-stack';
 import type { EnvironmentStack } from './environment-stack';
 import { MaskingStack } from './masking-stack';
 import { SnapshotShareStack } from './snapshot-share-stack';
+import { TargetAccountStack } from './target-account-stack';
 
 export interface EnvironmentStacksOptions {
   /** Absolute path of the project; relative local state directories resolve against it. */
@@ -24,6 +25,7 @@ export interface EnvironmentStacks {
   readonly cutover: CutoverStack;
   readonly masking?: MaskingStack;
   readonly snapshotShare?: SnapshotShareStack;
+  readonly targetAccount?: TargetAccountStack;
   readonly all: readonly EnvironmentStack[];
 }
 
@@ -43,8 +45,10 @@ export function addEnvironmentStacks(scope: Construct, configured: InfraEnvironm
   const cutover = new CutoverStack(scope, props);
   const masking = environment.masking ? new MaskingStack(scope, props) : undefined;
   const snapshotShare = environment.snapshotShare ? new SnapshotShareStack(scope, props) : undefined;
+  const targetAccount = environment.targetAccount ? new TargetAccountStack(scope, props) : undefined;
   const all: EnvironmentStack[] = [cutover];
   if (masking) all.push(masking);
   if (snapshotShare) all.push(snapshotShare);
-  return { cutover, masking, snapshotShare, all };
+  if (targetAccount) all.push(targetAccount);
+  return { cutover, masking, snapshotShare, targetAccount, all };
 }

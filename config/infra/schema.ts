@@ -311,6 +311,26 @@ const snapshotShareSchema = z
   })
   .strict();
 
+/**
+ * Deployed in the account a database moves into (seed 004, the MySQL flow's `aws.targetAccount`):
+ * the target's storage key and the role the source account's operators assume to copy the shared
+ * snapshot and restore it here.
+ */
+const targetAccountSchema = z
+  .object({
+    /** The account the database moves from (its operators assume the role). */
+    sourceAccountId: accountId,
+    /** Principals of the source account allowed to assume the role (the cutover's operator or CI role). */
+    assumerArns: z.array(iamPrincipalArn).min(1, { error: 'expected at least one principal ARN of the source account' }),
+    /** The source account's share key (its snapshot-share stack's `snapshotShareKeyArn`): the role may use it through RDS to copy the shared snapshot. */
+    shareKeyArn: matching(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/, 'a KMS key ARN such as "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-…"'),
+    /** Required in the role's trust policy as sts:ExternalId. @default - no external id */
+    externalId: z.string().regex(/^[\w+=,.@:/-]{2,1224}$/).optional(),
+    /** @default 'rds-cutover-target' */
+    roleName: z.string().regex(/^[\w+=,.@-]{1,64}$/).default('rds-cutover-target'),
+  })
+  .strict();
+
 export const infraEnvironmentSchema = z
   .object({
     name: matching(patterns.environmentName, 'a short lower-case name such as "prod"'),
@@ -341,6 +361,7 @@ export const infraEnvironmentSchema = z
     masking: maskingSchema.optional(),
     /** Seed 004: snapshot-share key. @default - no snapshot-share stack */
     snapshotShare: snapshotShareSchema.optional(),
+    targetAccount: targetAccountSchema.optional(),
   })
   .strict()
   .superRefine((environment, context) => {
@@ -377,6 +398,14 @@ export const infraEnvironmentSchema = z
           problem([section, field, index], account, `expected another account than the environment's own (${environment.accountId})`);
         }
       });
+    }
+    const target = environment.targetAccount;
+    if (target) {
+      if (target.sourceAccountId === environment.accountId) problem(['targetAccount', 'sourceAccountId'], target.sourceAccountId, `expected another account than the environment's own (${environment.accountId}): this stack is for the account a database moves into`);
+      target.assumerArns.forEach((arn, index) => {
+        if (arn.split(':')[4] !== target.sourceAccountId) problem(['targetAccount', 'assumerArns', index], arn, `expected a principal of the source account ${target.sourceAccountId}`);
+      });
+      if (target.shareKeyArn.split(':')[4] !== target.sourceAccountId) problem(['targetAccount', 'shareKeyArn'], target.shareKeyArn, `expected a key of the source account ${target.sourceAccountId} (its snapshot-share stack's key)`);
     }
     if (environment.proxy && environment.database) {
       const expectedFamily = environment.database.engine.includes('mysql') ? 'MYSQL' : 'POSTGRESQL';

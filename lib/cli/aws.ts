@@ -83,24 +83,39 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
   const settings = mysqlSettings(environment, args);
   if (environment.aws && 'clusterId' in environment.aws.source) return runAwsAurora(input, settings, dependencies);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: args.cleanup, projectRoot: dependencies.projectRoot, switchTimeoutMs: args.switchTimeoutMs });
+  // aws.targetAccount: the target account's own identity (profile or role), made once for the run.
+  const targetAccount = resolved.targetAccount;
+  let targetClients: AwsClients | undefined;
+  const targetGateway = (gateway: AwsGateway): AwsGateway | undefined => {
+    if (!targetAccount) return undefined;
+    if (!args.offline) {
+      const create = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
+      targetClients ??= create({ ...environment, aws: { ...environment.aws!, region: targetAccount.region, profile: targetAccount.profile, assumeRole: targetAccount.assumeRole } }, { readOnly: !args.execute });
+    }
+    return gateway.forAccount(targetClients);
+  };
   const flow: AwsFlow = {
     engine: 'mysql',
     resolved,
     runbook: (gateway, recorder) => {
-      const real = new AwsMysqlPlatform(resolved, gateway);
+      const real = new AwsMysqlPlatform(resolved, gateway, targetGateway(gateway));
       const platform = recorder ? recordingMysqlPlatform(real, recorder) : real;
       return withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, gateway);
     },
     async plan(clients, waits) {
       // The dialect comes from SELECT VERSION() at run time; the plan answers it with the source's EngineVersion where it can read it.
-      const source = clients ? await new AwsMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).sourceInstance() : undefined;
+      const planning = new AwsGateway({ mode: 'plan', clients, log: input.log, waits });
+      const source = clients ? await new AwsMysqlPlatform(resolved, planning, targetGateway(planning)).sourceInstance() : undefined;
       const version = source?.EngineVersion ? (source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source.EngineVersion) : undefined;
       const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: version ?? '8.0', binlogRetentionHours: settings.minBinlogRetentionHours });
       return { recorded, notes: [version ? `SQL dialect from the source's EngineVersion ${version} (SELECT VERSION() at run time).` : "SQL dialect assumed MySQL 8.0 (SELECT VERSION() at run time decides; 8.4 uses rds_set_external_source, MariaDB KILL USER)."] };
     },
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
-    closeConnections: closeFlowConnections,
+    async closeConnections(runtime) {
+      await closeFlowConnections(runtime);
+      if (targetClients && !dependencies.createClients) destroyClients(targetClients);
+    },
     lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'instance', id: resolved.sourceInstanceId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);

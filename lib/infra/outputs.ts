@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { fromProjectRoot } from '../util/project-root';
 import { loadInfraEnvironment, type InfraEnvironment } from '../../config/infra';
 
-export const STACK_PARTS = ['cutover', 'masking', 'snapshot-share'] as const;
+export const STACK_PARTS = ['cutover', 'masking', 'snapshot-share', 'target-account'] as const;
 export type StackPart = (typeof STACK_PARTS)[number];
 
 /** `rds-cutover-<env>-<part>`: the name `cdktf deploy/output` and the plan use. */
@@ -81,6 +81,10 @@ export const OUTPUT_GROUPS = {
     stack: 'snapshot-share',
     keys: { keyArn: text, keyId: text, targetAccountIds: z.array(text) },
   },
+  targetAccount: {
+    stack: 'target-account',
+    keys: { keyArn: text, roleArn: text },
+  },
 } as const satisfies Record<string, { stack: StackPart; keys: Record<string, z.ZodType> }>;
 
 export type OutputGroup = keyof typeof OUTPUT_GROUPS;
@@ -95,6 +99,7 @@ export interface InfraOutputs {
   readonly proxy?: GroupValues<'proxy'>;
   readonly masking?: GroupValues<'masking'>;
   readonly snapshotShare?: GroupValues<'snapshotShare'>;
+  readonly targetAccount?: GroupValues<'targetAccount'>;
 }
 
 /** The Terraform output name of a group's key: `databaseEndpoint`; the cutover basics have no prefix. */
@@ -102,7 +107,7 @@ export const outputName = (group: OutputGroup, key: string) => (group === 'cutov
 
 /** The groups an environment's stacks export, from its config. */
 export function expectedOutputGroups(environment: InfraEnvironment): OutputGroup[] {
-  return (['cutover', 'database', 'dns', 'proxy', 'masking', 'snapshotShare'] as const).filter(
+  return (['cutover', 'database', 'dns', 'proxy', 'masking', 'snapshotShare', 'targetAccount'] as const).filter(
     (group) => group === 'cutover' || environment[group] !== undefined,
   );
 }

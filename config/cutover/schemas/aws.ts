@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { shareSnapshotSchema } from './share-snapshot';
+import { shareSnapshotSchema, targetAccountSchema } from './share-snapshot';
 
 /**
  * AWS platform settings of a cutover environment (`platform: 'aws'`). Values the stacks own
@@ -152,6 +152,12 @@ export const awsSettingsSchema = z
       .optional(),
     /** Seed 004, `--flow share-snapshot`: copy a snapshot of `source` into another account and restore it there. */
     shareSnapshot: shareSnapshotSchema.optional(),
+    /**
+     * The MySQL encrypt flow (RDS instance source) restores its target in this other account,
+     * through the share path, and replicates across the operator's VPC peering or Transit Gateway.
+     * @default - the target is restored in the source's account
+     */
+    targetAccount: targetAccountSchema.optional(),
     /** How long to wait for AWS. Waiter timeouts name the resource and the time waited. */
     waits: z
       .object({

@@ -15,6 +15,61 @@ const snapshotId = z.string().regex(/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}$/, { e
 const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, { error: 'expected an IAM role ARN such as "arn:aws:iam::222222222222:role/rds-cutover-target"' });
 const keyArn = z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/, { error: 'expected a KMS key ARN such as "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-…" (an ARN, not an alias: the account must be visible)' });
 
+/** The target account's identity, key and network: shared by `--flow share-snapshot` and `aws.targetAccount`. */
+const targetAccountFields = {
+  accountId,
+  /** @default - the environment's aws.region */
+  region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, { error: 'expected an AWS region such as "eu-west-1"' }).optional(),
+  /** Named profile of the shared config files with credentials in the target account. */
+  profile: z.string().min(1).optional(),
+  /** Role in the target account assumed with the source side's credentials. */
+  assumeRole: z
+    .object({
+      roleArn,
+      externalId: z.string().min(2).max(1224).optional(),
+      /** @default 'rds-cutover-target' */
+      sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/).default('rds-cutover-target'),
+    })
+    .strict()
+    .optional(),
+  /** The target account's own customer-managed key; the copy and the restored database are encrypted with it. */
+  kmsKeyArn: keyArn,
+  /** The copy under the target key (target account). @default - `<restored id>-seed-<run id>` */
+  copyId: snapshotId.optional(),
+  /** Network and parameters of the restored database. */
+  dbSubnetGroupName: z.string().min(1, { error: 'expected the DB subnet group of the target VPC' }),
+  vpcSecurityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { error: 'expected a security group id such as "sg-0abc1234def567890"' })).min(1, { error: 'expected at least one security group id' }),
+  /** Instance: DB parameter group; cluster: DB cluster parameter group (require TLS there). */
+  parameterGroupName: z.string().min(1),
+  /** Instance only. @default - the snapshot's option group */
+  optionGroupName: z.string().min(1).optional(),
+  /** Instance class of the restored instance (cluster: of its writer). */
+  instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'expected an instance class such as "db.r6g.large"' }),
+  /** Instance only. @default true */
+  multiAz: z.boolean().default(true),
+  /** @default true */
+  deletionProtection: z.boolean().default(true),
+};
+
+type TargetAccountShape = { accountId: string; profile?: string; assumeRole?: { roleArn: string }; kmsKeyArn: string };
+
+/** Identity named, role and key in the target account: the same rules wherever a target account is configured. */
+function targetAccountRules<T extends z.ZodType<TargetAccountShape>>(schema: T) {
+  return schema
+    .refine((target) => target.profile !== undefined || target.assumeRole !== undefined, {
+      error: 'name the target account\'s identity: assumeRole: { roleArn: "arn:aws:iam::<target account>:role/…" } or profile: "<profile with credentials in the target account>"',
+      path: ['assumeRole'],
+    })
+    .refine((target) => !target.assumeRole || target.assumeRole.roleArn.split(':')[4] === target.accountId, {
+      error: 'the role is not in target.accountId: assume a role of the target account',
+      path: ['assumeRole', 'roleArn'],
+    })
+    .refine((target) => target.kmsKeyArn.split(':')[4] === target.accountId, {
+      error: 'the key is not in target.accountId: the restored database must be encrypted with a key the target account owns',
+      path: ['kmsKeyArn'],
+    });
+}
+
 export const shareSnapshotSchema = z
   .object({
     /**
@@ -26,59 +81,39 @@ export const shareSnapshotSchema = z
     shareKeyArn: keyArn.optional(),
     /** The copy under the share key (source account). @default - `<source>-share-<run id>` */
     shareCopyId: snapshotId.optional(),
-    target: z
-      .object({
-        accountId,
-        /** @default - the environment's aws.region */
-        region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, { error: 'expected an AWS region such as "eu-west-1"' }).optional(),
-        /** Named profile of the shared config files with credentials in the target account. */
-        profile: z.string().min(1).optional(),
-        /** Role in the target account assumed with the source side's credentials. */
-        assumeRole: z
-          .object({
-            roleArn,
-            externalId: z.string().min(2).max(1224).optional(),
-            /** @default 'rds-cutover-target' */
-            sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/).default('rds-cutover-target'),
-          })
-          .strict()
-          .optional(),
-        /** The target account's own customer-managed key; the copy and the restored database are encrypted with it. */
-        kmsKeyArn: keyArn,
-        /** The restored database: an RDS instance or an Aurora cluster, matching the source's kind. */
-        restore: z.union([z.object({ instanceId: identifier }).strict(), z.object({ clusterId: identifier, writerInstanceId: identifier.optional() }).strict()], {
-          error: 'expected { instanceId: "orders" } (an RDS instance source) or { clusterId: "catalog" } (an Aurora cluster source)',
-        }),
-        /** The copy under the target key (target account). @default - `<restored id>-seed-<run id>` */
-        copyId: snapshotId.optional(),
-        /** Network and parameters of the restored database. */
-        dbSubnetGroupName: z.string().min(1, { error: 'expected the DB subnet group of the target VPC' }),
-        vpcSecurityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { error: 'expected a security group id such as "sg-0abc1234def567890"' })).min(1, { error: 'expected at least one security group id' }),
-        /** Instance: DB parameter group; cluster: DB cluster parameter group (require TLS there). */
-        parameterGroupName: z.string().min(1),
-        /** Instance only. @default - the snapshot's option group */
-        optionGroupName: z.string().min(1).optional(),
-        /** Instance class of the restored instance (cluster: of its writer). */
-        instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'expected an instance class such as "db.r6g.large"' }),
-        /** Instance only. @default true */
-        multiAz: z.boolean().default(true),
-        /** @default true */
-        deletionProtection: z.boolean().default(true),
-      })
-      .strict()
-      .refine((target) => target.profile !== undefined || target.assumeRole !== undefined, {
-        error: 'name the target account\'s identity: assumeRole: { roleArn: "arn:aws:iam::<target account>:role/…" } or profile: "<profile with credentials in the target account>"',
-        path: ['assumeRole'],
-      })
-      .refine((target) => !target.assumeRole || target.assumeRole.roleArn.split(':')[4] === target.accountId, {
-        error: 'the role is not in target.accountId: assume a role of the target account',
-        path: ['assumeRole', 'roleArn'],
-      })
-      .refine((target) => target.kmsKeyArn.split(':')[4] === target.accountId, {
-        error: 'the key is not in target.accountId: the restored database must be encrypted with a key the target account owns',
-        path: ['kmsKeyArn'],
-      }),
+    target: targetAccountRules(
+      z
+        .object({
+          ...targetAccountFields,
+          /** The restored database: an RDS instance or an Aurora cluster, matching the source's kind. */
+          restore: z.union([z.object({ instanceId: identifier }).strict(), z.object({ clusterId: identifier, writerInstanceId: identifier.optional() }).strict()], {
+            error: 'expected { instanceId: "orders" } (an RDS instance source) or { clusterId: "catalog" } (an Aurora cluster source)',
+          }),
+        })
+        .strict(),
+    ),
   })
   .strict();
+
+/**
+ * `aws.targetAccount`: the MySQL encrypt flow restores its target in another account. The clone
+ * step takes the share path (the replica's snapshot copied under the share key, shared, copied in
+ * the target account under `kmsKeyArn`, restored there as `aws.targetInstanceId`, unshared);
+ * replication then runs over the network path the operator provides (VPC peering or Transit
+ * Gateway), which the preflight checks.
+ */
+export const targetAccountSchema = targetAccountRules(
+  z
+    .object({
+      ...targetAccountFields,
+      /** The share key (source account). @default - the snapshot-share stack's `snapshotShareKeyArn` output */
+      shareKeyArn: keyArn.optional(),
+      /** The copy under the share key (source account). @default - `<target>-share-<run id>` */
+      shareCopyId: snapshotId.optional(),
+    })
+    .strict(),
+);
+
+export type TargetAccountSettings = z.output<typeof targetAccountSchema>;
 
 export type ShareSnapshotSettings = z.output<typeof shareSnapshotSchema>;

@@ -27,6 +27,7 @@ import { RdsProxySwitch } from './proxy-switch';
 import { connect } from '../../engines/mysql/connection';
 import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersFrom, type ServerIdentity } from '../../engines/mysql/server-identity';
 import type { Logger } from '../../util/log';
+import { seedTargetAccount, targetAccountOverrides, crossAccountNames } from './cross-account-target';
 import { carriedTags, defined, notOurs, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
 
 export { dnsUpsertInput, fenceInput } from './switch';
@@ -112,6 +113,8 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   readonly kind = 'aws' as const;
   readonly rdsProcedures = true;
   private readonly rds: RdsReader;
+  /** Reads of the target instance: the target account's with aws.targetAccount, else the same as `rds`. */
+  private readonly targetRds: RdsReader;
   private readonly switchPoint: AwsSwitch;
   private password?: string;
   private targetAddress?: string;
@@ -119,11 +122,18 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   /** The target as it answers directly: what the proxy must answer like after the swap. */
   private targetIdentity?: ServerIdentity;
 
+  /** The gateway of the account the target lives in (aws.targetAccount), else the source's. */
+  readonly targetAws: AwsGateway;
+
   constructor(
     readonly settings: AwsMysqlSettings,
     private readonly aws: AwsGateway,
+    targetAws?: AwsGateway,
   ) {
+    if (settings.targetAccount && !targetAws) throw new Error('aws.targetAccount is set: AwsMysqlPlatform needs the target account\'s gateway');
+    this.targetAws = targetAws ?? aws;
     this.rds = new RdsReader(aws);
+    this.targetRds = settings.targetAccount ? new RdsReader(this.targetAws) : this.rds;
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
   }
 
@@ -180,8 +190,8 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   }
 
   /** Where the scripts connect: the configured tunnel, else the instance's endpoint. */
-  private async endpointOf(name: string, step: string, id: string): Promise<MysqlEndpoint> {
-    const instance = await this.describeInstance(step, id);
+  private async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
+    const instance = await reader.instance(step, id);
     if (!instance?.Endpoint?.Address) throw new Error(`RDS instance ${id} has no endpoint yet (status ${instance?.DBInstanceStatus ?? 'not found'}): wait until it is available, then --resume`);
     const { host, port } = connectAddress(this.settings.aws.tunnels, id, instance.Endpoint.Address, instance.Endpoint.Port ?? 3306);
     return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, instance.Endpoint.Address) };
@@ -194,7 +204,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     return this.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
   }
   target(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('target', STEP.cloneTarget, String(facts.targetId ?? this.settings.targetInstanceId));
+    return this.endpointOf('target', STEP.cloneTarget, String(facts.targetId ?? this.settings.targetInstanceId), this.targetRds);
   }
   sourceAddressForReplication() {
     // The target dials the source inside the VPC, never through the operator's tunnel.
@@ -217,7 +227,12 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       `CreateDBInstanceReadReplica ${this.settings.replicaInstanceId} from ${this.settings.sourceInstanceId} (same class, security groups and parameter group, tagged ${RUN_ID_TAG});`,
       'wait until it is available (DescribeDBInstances waiter).',
     ],
-    cloneTarget: () => [
+    cloneTarget: () => this.settings.targetAccount ? [
+      `CreateDBSnapshot of the stopped replica ${this.settings.replicaInstanceId} → CopyDBSnapshot ${crossAccountNames(this.settings, '<run-id>').shareCopyId} with KmsKeyId ${this.settings.targetAccount.shareKeyArn} (the share key) →`,
+      `ModifyDBSnapshotAttribute restore +${this.settings.targetAccount.accountId} → target account: CopyDBSnapshot of the shared ARN → ${crossAccountNames(this.settings, '<run-id>').targetCopyId} with KmsKeyId ${this.settings.targetAccount.kmsKeyArn} (the target's key) → restore −${this.settings.targetAccount.accountId} →`,
+      `target account: RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} (${this.settings.targetAccount.instanceClass}, subnet group ${this.settings.targetAccount.dbSubnetGroupName}, security groups ${this.settings.targetAccount.vpcSecurityGroupIds.join(', ')}, parameter group ${this.settings.targetAccount.parameterGroupName}, the source's storage and backups, tags);`,
+      'wait until it is available.',
+    ] : [
       `CreateDBSnapshot of the stopped replica ${this.settings.replicaInstanceId} → CopyDBSnapshot ${this.settings.encryptedSnapshotId} with KmsKeyId ${this.settings.kmsKeyId} (PercentProgress shown) →`,
       `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
       'wait until it is available.',
@@ -266,8 +281,20 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     const tags = this.runTags(context.runId);
     const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
 
-    const target = await this.describeInstance(step, targetId, { fresh: true });
+    const target = await this.targetRds.instance(step, targetId, { fresh: true });
     if (target && !this.ownedBy(target.TagList, context.runId)) throw this.notOurs('RDS instance', targetId, 'aws.targetInstanceId');
+    if (!target && this.settings.targetAccount) {
+      await this.snapshotReplica(context, step, replicaId, snapshotId, tags);
+      const targetAccount = this.settings.targetAccount;
+      const seeded = await seedTargetAccount(this.settings, { source: this.aws, target: this.targetAws }, {
+        step,
+        replicaSnapshotId: snapshotId,
+        tags,
+        restore: (seedId) => defined({ ...restoreInput(targetId, seedId, source, tags), ...targetAccountOverrides(targetAccount) }),
+      }, context);
+      await this.waitAvailable(step, targetId, 'restored target (target account)', this.targetAws, this.targetRds);
+      return { targetId, replicaSnapshotId: snapshotId, ...seeded };
+    }
     if (!target) {
       // 1. Snapshot of the stopped replica (named after the run: a resumed run reuses it).
       const snapshot = await this.describeSnapshot(step, snapshotId);
@@ -288,8 +315,18 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       // 3. Restore, carrying the source's settings (the replica's would lack backups).
       await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags)));
     }
-    await this.waitAvailable(step, targetId, 'restored target');
-    return { targetId, replicaSnapshotId: snapshotId, encryptedSnapshotId: copyId };
+    await this.waitAvailable(step, targetId, 'restored target', this.targetAws, this.targetRds);
+    return { targetId, replicaSnapshotId: snapshotId, ...(this.settings.targetAccount ? { ...crossAccountNames(this.settings, context.runId), targetAccount: this.settings.targetAccount.accountId } : { encryptedSnapshotId: copyId }) };
+  }
+
+  /** The stopped replica's snapshot (named after the run: a resumed run reuses it), available. */
+  private async snapshotReplica(context: StepContext, step: string, replicaId: string, snapshotId: string, tags: Tag[]): Promise<void> {
+    const snapshot = await this.describeSnapshot(step, snapshotId);
+    if (snapshot && !this.ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB snapshot', snapshotId, 'aws.replicaInstanceId');
+    if (!snapshot) await this.aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
+    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+      waitUntilDBSnapshotAvailable(config, { DBSnapshotIdentifier: snapshotId }),
+    );
   }
 
   /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
@@ -333,7 +370,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   async prepareSwitch(context: StepContext): Promise<void> {
     if (this.settings.proxy) return this.prepareProxySwitch(context);
-    const target = await this.describeInstance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
+    const target = await this.targetRds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
     this.targetAddress = target?.Endpoint?.Address ?? `<${this.settings.targetInstanceId}.Endpoint.Address>`;
     const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
     await this.switchPoint.checkRecord(STEP.switch, source?.Endpoint?.Address, context.log);
@@ -361,7 +398,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   async endpointTarget(context: StepContext): Promise<EndpointState> {
     if (this.settings.proxy) return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, String(context.facts.targetId ?? this.settings.targetInstanceId));
     const source = await this.rds.instance(STEP.switch, this.settings.sourceInstanceId, { fresh: true });
-    const target = await this.rds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
+    const target = await this.targetRds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
     return this.switchPoint.recordState(STEP.switch, source?.Endpoint?.Address, target?.Endpoint?.Address);
   }
 
@@ -414,11 +451,11 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     return { replicaRemoved: true, deletedSnapshots: [snapshotId] };
   }
 
-  private async waitAvailable(step: string, id: string, what: string): Promise<void> {
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+  private async waitAvailable(step: string, id: string, what: string, aws: AwsGateway = this.aws, reader: RdsReader = this.rds): Promise<void> {
+    await aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: id }),
     );
-    this.rds.forget(id); // the endpoint is known only now
+    reader.forget(id); // the endpoint is known only now
   }
 }
 

@@ -100,6 +100,14 @@ export class AwsGateway {
     if (options.mode === 'live' && !options.clients) throw new Error('AwsGateway: live mode needs clients');
   }
 
+  /**
+   * The same gateway for another account's clients (aws.targetAccount): same mode, log, waits and
+   * plan timeline; without clients of its own when this one has none (offline plan).
+   */
+  forAccount(clients: AwsClients | undefined): AwsGateway {
+    return new AwsGateway({ ...this.options, clients: this.options.clients ? clients : undefined });
+  }
+
   get planning(): boolean {
     return this.options.mode === 'plan';
   }

@@ -9,6 +9,7 @@ import type { AwsCommonSettings } from './settings';
 import { STEP, type AwsMysqlPlatform } from './aws-mysql-platform';
 import type { AwsAuroraMysqlPlatform } from './aws-aurora-mysql-platform';
 import { groupParameters } from './rds-reader';
+import { crossAccountPreflight } from './cross-account-target';
 
 const SUPPORTED_ENGINES = ['mysql', 'mariadb'];
 
@@ -26,6 +27,7 @@ export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, 
   const source = await platform.sourceInstance(step);
   const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
   const switchPoint = await readSwitchPoint(s, aws, step);
+  const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.targetAws }, source, step) : undefined;
   if (!aws.canRead) return {};
 
   if (!source) {
@@ -40,9 +42,10 @@ export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, 
   const keyState = key?.KeyMetadata?.KeyState;
   if (key && keyState !== 'Enabled') problems.push(`KMS key ${s.kmsKeyId} is ${keyState}: enable it or deploy the stacks again`);
   problems.push(...switchPoint.problems());
+  problems.push(...(crossAccount?.problems ?? []));
   if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
-  context.log.info(`AWS preflight passed as ${identity?.Arn ?? 'unknown identity'}: ${s.sourceInstanceId} ${source?.Engine} ${source?.EngineVersion}, unencrypted: ${!source?.StorageEncrypted}`);
-  return { awsAccount: identity?.Account ?? null, sourceEngine: source?.Engine ?? null, sourceEngineVersion: source?.EngineVersion ?? null, sourceEndpoint: source?.Endpoint?.Address ?? null };
+  context.log.info(`AWS preflight passed as ${identity?.Arn ?? 'unknown identity'}: ${s.sourceInstanceId} ${source?.Engine} ${source?.EngineVersion}, unencrypted: ${!source?.StorageEncrypted}${s.targetAccount ? `; target in account ${s.targetAccount.accountId}, network path to port ${source?.Endpoint?.Port ?? 3306} found` : ''}`);
+  return { ...(crossAccount?.facts ?? {}), awsAccount: identity?.Account ?? null, sourceEngine: source?.Engine ?? null, sourceEngineVersion: source?.EngineVersion ?? null, sourceEndpoint: source?.Endpoint?.Address ?? null };
 }
 
 /** Aurora MySQL 3 (`8.0.mysql_aurora.3.xx.y`): the version whose procedures the platform drives. */
@@ -164,6 +167,12 @@ export function awsPreflightStep(platform: AwsMysqlPlatform, aws: AwsGateway): S
     describe: () => [
       `Read-only AWS checks: caller identity; ${platform.settings.sourceInstanceId} exists, is MySQL/MariaDB, unencrypted${platform.settings.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, backups on;`,
       `KMS key enabled; fence group ${platform.settings.fenceSecurityGroupId} has no rules; CNAME ${platform.settings.dns.recordName} exists; ECS services active.`,
+      ...(platform.settings.targetAccount
+        ? [
+            `Target account ${platform.settings.targetAccount.accountId}: its identity, the share key's policy grants it use through RDS, its key is enabled, the subnet group ${platform.settings.targetAccount.dbSubnetGroupName} exists;`,
+            "network path: the target subnets route the source VPC's range through an active VPC peering connection or Transit Gateway, and the source's security groups admit the target VPC's range on the source's port.",
+          ]
+        : []),
     ],
     apply: (context) => awsPreflight(platform, aws, context),
   };

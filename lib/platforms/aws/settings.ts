@@ -1,5 +1,6 @@
 import type { CutoverEnvironment } from '../../../config/cutover';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
+import type { TargetAccountSettings } from '../../../config/cutover/schemas/share-snapshot';
 import { loadInfraEnvironment } from '../../../config/infra';
 import { fromProjectRoot } from '../../util/project-root';
 import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../infra/outputs';
@@ -41,6 +42,8 @@ export interface AwsMysqlSettings extends AwsCommonSettings {
   proxy?: { name: string; targetGroupName: string; endpoint: string; port: number };
   /** Bound of the proxy swap's retries and of the poll through the proxy: the flow's switch timeout. */
   switchTimeoutMs: number;
+  /** aws.targetAccount: the target is restored in another account through the share path. */
+  targetAccount?: TargetAccountSettings & { region: string; shareKeyArn: string };
 }
 
 /** Everything the Aurora MySQL platform needs (source: an Aurora MySQL 3 cluster), with the stacks' outputs filled in. */
@@ -129,8 +132,18 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
   }
   const source = aws.source.instanceId;
   const target = aws.targetInstanceId ?? `${source}-encrypted`;
+  if (aws.targetAccount && aws.switchPoint === 'proxy') {
+    throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" cannot move to a target in another account (an RDS Proxy registers instances of its own account only): use "dns" with aws.targetAccount`);
+  }
+  if (aws.targetAccount?.region && aws.targetAccount.region !== aws.region) {
+    throw new Error(`config/cutover/${environment.name}.ts: aws.targetAccount.region ${aws.targetAccount.region} differs from aws.region ${aws.region}: the flow moves within one region (a cross-region copy is not built); drop targetAccount.region`);
+  }
+  const targetAccount = aws.targetAccount
+    ? { ...aws.targetAccount, region: aws.targetAccount.region ?? aws.region, shareKeyArn: need(aws.targetAccount.shareKeyArn ?? outputs?.snapshotShare?.keyArn, 'targetAccount.shareKeyArn', 'snapshotShareKeyArn') }
+    : undefined;
   return {
     ...common,
+    targetAccount,
     sourceInstanceId: source,
     replicaInstanceId: aws.replicaInstanceId ?? `${source}-cutover-replica`,
     targetInstanceId: target,

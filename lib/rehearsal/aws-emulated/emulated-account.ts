@@ -1,6 +1,6 @@
-import { CreateSecurityGroupCommand, CreateVpcCommand, RevokeSecurityGroupEgressCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, RevokeSecurityGroupEgressCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { CreateDBInstanceCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, CreateDBSubnetGroupCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, CreateHostedZoneCommand, DeleteHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { CreateClusterCommand, CreateServiceCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import type { AwsClients } from '../../platforms/aws/clients';
@@ -13,6 +13,8 @@ export interface EmulatedAccount {
   kmsKeyArn: string;
   fenceSecurityGroupId: string;
   sourceSecurityGroupId: string;
+  /** The VPC the stacks' basics were made in (the source's, with a DB subnet group when asked for). */
+  vpcId: string;
   dns: { zoneId: string; recordName: string; ttlSeconds: number };
   ecs: { cluster: string; service: string };
 }
@@ -25,8 +27,13 @@ export interface EmulatedAccount {
  * MariaDB, whose dialect the flow detects from SELECT VERSION(); with a custom option group,
  * which the emulator's restore needs, and backups on, which a read replica needs).
  */
-export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string }): Promise<EmulatedAccount> {
+export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string; inSubnetGroup?: boolean }): Promise<EmulatedAccount> {
   const basics = await seedStacksBasics(clients);
+  // A target in another account reaches the source through its VPC: the source needs one (a DB subnet group).
+  if (options.inSubnetGroup) {
+    const subnets = await Promise.all(['a', 'b'].map(async (zone, index) => (await clients.ec2.send(new CreateSubnetCommand({ VpcId: basics.vpcId, CidrBlock: `10.10.${index}.0/24`, AvailabilityZone: `${options.region}${zone}` }))).Subnet!.SubnetId!));
+    await clients.rds.send(new CreateDBSubnetGroupCommand({ DBSubnetGroupName: 'orders-private', DBSubnetGroupDescription: 'orders', SubnetIds: subnets }));
+  }
   await clients.rds.send(new CreateOptionGroupCommand({ OptionGroupName: 'orders-mysql80', EngineName: 'mysql', MajorEngineVersion: '8.0', OptionGroupDescription: 'orders' }));
   await clients.rds.send(
     new CreateDBInstanceCommand({
@@ -40,6 +47,7 @@ export async function seedEmulatedAccount(clients: AwsClients, options: { region
       BackupRetentionPeriod: 1,
       VpcSecurityGroupIds: [basics.sourceSecurityGroupId],
       OptionGroupName: 'orders-mysql80',
+      ...(options.inSubnetGroup ? { DBSubnetGroupName: 'orders-private' } : {}),
       StorageEncrypted: false,
       Tags: [{ Key: 'team', Value: 'orders' }],
     }),
@@ -49,7 +57,7 @@ export async function seedEmulatedAccount(clients: AwsClients, options: { region
 }
 
 /** What the cutover stack declares (storage key, deny-all fence) and the database's own security group. */
-export async function seedStacksBasics(clients: AwsClients): Promise<{ kmsKeyArn: string; fenceSecurityGroupId: string; sourceSecurityGroupId: string }> {
+export async function seedStacksBasics(clients: AwsClients): Promise<{ kmsKeyArn: string; fenceSecurityGroupId: string; sourceSecurityGroupId: string; vpcId: string }> {
   const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/16' }));
   const vpcId = vpc.Vpc!.VpcId!;
   const fence = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'rds-cutover-fence', Description: 'deny all', VpcId: vpcId }));
@@ -59,7 +67,7 @@ export async function seedStacksBasics(clients: AwsClients): Promise<{ kmsKeyArn
   if (egress.length > 0) await clients.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: egress }));
   const database = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'orders-db', Description: 'database', VpcId: vpcId }));
   const key = await clients.kms.send(new CreateKeyCommand({ Description: 'rds-cutover storage key', Tags: [{ TagKey: 'project', TagValue: 'rds-cutover' }] }));
-  return { kmsKeyArn: key.KeyMetadata!.Arn!, fenceSecurityGroupId: fence.GroupId!, sourceSecurityGroupId: database.GroupId! };
+  return { kmsKeyArn: key.KeyMetadata!.Arn!, fenceSecurityGroupId: fence.GroupId!, sourceSecurityGroupId: database.GroupId!, vpcId };
 }
 
 /** The application's side: the CNAME it connects to (pointing at the source's endpoint) and its ECS service. */

@@ -169,12 +169,12 @@ export class EmulatedDataPlane {
   }
 
   /** Poll the emulator and supply each data effect when its cause shows up. */
-  follow(clients: AwsClients): void {
+  follow(clients: AwsClients, targetClients?: AwsClients): void {
     this.following = true;
     this.follower = (async () => {
       while (this.following) {
         try {
-          await this.step(clients);
+          await this.step(clients, targetClients);
         } catch (error) {
           this.errors.push(error as Error);
           this.options.log.warn(`emulated data plane: ${(error as Error).message}`);
@@ -184,10 +184,17 @@ export class EmulatedDataPlane {
     })();
   }
 
-  private async step(clients: AwsClients): Promise<void> {
+  /** @param targetClients - the target is restored in this other account (aws.targetAccount) */
+  private async step(clients: AwsClients, targetClients?: AwsClients): Promise<void> {
     const ids = this.options.ids;
     const instances = (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
     const byId = new Map(instances.map((i) => [i.DBInstanceIdentifier!, i]));
+    if (targetClients) {
+      byId.delete(ids.targetInstanceId);
+      const inTarget = (await targetClients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
+      const target = inTarget.find((i) => i.DBInstanceIdentifier === ids.targetInstanceId);
+      if (target) byId.set(ids.targetInstanceId, target);
+    }
     if (byId.has(ids.replicaInstanceId) && this.once(`replica ${ids.replicaInstanceId}`)) await this.makeReplica(ids.replicaInstanceId);
     if (this.servers.has(ids.replicaInstanceId)) {
       const snapshots = (await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: ids.replicaInstanceId, SnapshotType: 'manual' }))).DBSnapshots ?? [];

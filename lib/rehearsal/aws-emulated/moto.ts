@@ -48,6 +48,9 @@ export function locateMoto(projectRoot: string, environment: NodeJS.ProcessEnv =
   return binary ? { kind: 'binary', path: binary, from: `moto_server on the PATH (${binary}; lacks the shared copy's fixes)` } : undefined;
 }
 
+/** What moto-cross-account/sitecustomize.py prints on stderr once its patch is installed. */
+const CROSS_ACCOUNT_PATCH_LOADED = 'rds-cutover: cross-account snapshot copies enabled in moto';
+
 /** One moto server on a free loopback port, in its own process group; `stop()` ends it. */
 export class MotoServer {
   private constructor(
@@ -74,6 +77,12 @@ export class MotoServer {
       ...(options.crossAccountSnapshots ? { PYTHONPATH: [join(__dirname, 'moto-cross-account'), process.env.PYTHONPATH].filter(Boolean).join(delimiter) } : {}),
     };
     const child = group.start('moto', command.path, args, { env });
+    // The patch says at python's start-up whether it took (before the server answers).
+    let startupOutput = '';
+    const collect = (chunk: Buffer) => {
+      if (startupOutput.length < 100_000) startupOutput += chunk.toString('utf8');
+    };
+    child.stderr?.on('data', collect);
     const url = `http://127.0.0.1:${port}`;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`moto exited with code ${code} while starting:\n${group.tail(child)}`))));
     exited.catch(() => undefined);
@@ -82,9 +91,15 @@ export class MotoServer {
         waitFor('moto to answer', async () => ((await fetch(`${url}/moto-api/data.json`).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 120000, intervalMs: 200 }),
         exited,
       ]);
+      if (options.crossAccountSnapshots && !startupOutput.includes(CROSS_ACCOUNT_PATCH_LOADED)) {
+        const said = startupOutput.split('\n').find((line) => line.includes('rds-cutover:')) ?? 'nothing (sitecustomize.py was not imported: another sitecustomize earlier on the path?)';
+        throw new Error(`the cross-account snapshot patch did not take in ${command.from}: it said ${said.trim()}. Fix lib/rehearsal/aws-emulated/moto-cross-account/sitecustomize.py for this moto, or point ${MOTO_ENV_VAR} at the shared copy (../shared/tools/moto/moto-server)`);
+      }
     } catch (error) {
       await group.stopAll();
       throw error;
+    } finally {
+      child.stderr?.off('data', collect);
     }
     return new MotoServer(url, command, group);
   }

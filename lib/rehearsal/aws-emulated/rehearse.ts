@@ -15,6 +15,7 @@ import { seedEmulatedAccount, type EmulatedAccount } from './emulated-account';
 import { EmulatedDataPlane } from './emulated-data-plane';
 import { EmulatedAuroraDataPlane, seedEmulatedAuroraAccount, type EmulatedAuroraAccount } from './emulated-aurora';
 import { EMULATED_RDS_EVENTS_VAR } from './readiness';
+import { seedEmulatedTargetAccount, type EmulatedTargetAccount } from './emulated-target-account';
 export { emulatedClients } from './readiness';
 
 /** `--env aws-emulated`: not a config file, an account made in the emulator for the run. */
@@ -90,9 +91,35 @@ export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, p
   };
 }
 
+/** The emulated environment with its target in the second account (aws.targetAccount: AssumeRole into it). */
+export function withTargetAccount(input: CutoverEnvironmentInput, target: EmulatedTargetAccount): CutoverEnvironmentInput {
+  return {
+    ...input,
+    aws: {
+      ...input.aws!,
+      targetAccount: {
+        accountId: target.accountId,
+        assumeRole: { roleArn: target.roleArn },
+        kmsKeyArn: target.kmsKeyArn,
+        shareKeyArn: target.shareKeyArn,
+        dbSubnetGroupName: target.dbSubnetGroupName,
+        vpcSecurityGroupIds: [target.securityGroupId],
+        parameterGroupName: target.parameterGroupName,
+        optionGroupName: target.optionGroupName,
+        instanceClass: 'db.t3.micro',
+        multiAz: false,
+        deletionProtection: false,
+      },
+    },
+  };
+}
+
 /** An emulated account with its data plane, started; `stop()` ends every process. */
 export class EmulatedWorld {
   private readonly savedEnvironment: Record<string, string | undefined> = {};
+
+  /** With `targetAccount`: the second account the target is restored in. */
+  target?: EmulatedTargetAccount;
 
   private constructor(
     readonly server: MotoServer,
@@ -103,11 +130,11 @@ export class EmulatedWorld {
   ) {}
 
   /** Throws MotoMissing (with how to install it) when no moto is found. */
-  static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource }): Promise<EmulatedWorld> {
+  static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource; targetAccount?: boolean }): Promise<EmulatedWorld> {
     const command = locateMoto(options.projectRoot);
     if (!command) throw new MotoMissing();
     options.log.info(`AWS emulator: ${command.from}`);
-    const server = await MotoServer.start(command);
+    const server = await MotoServer.start(command, { crossAccountSnapshots: options.targetAccount === true });
     const adminPassword = registerSecret(generatePassword());
     const saved: Record<string, string | undefined> = {};
     const set = { ...server.sdkEnvironment(EMULATED_REGION), [EMULATED_PASSWORD_VARIABLE]: adminPassword };
@@ -116,6 +143,7 @@ export class EmulatedWorld {
       process.env[key] = value;
     }
     let plane: EmulatedPlane | undefined;
+    let target: EmulatedTargetAccount | undefined;
     try {
       const clients = newClients({ region: EMULATED_REGION });
       let account: EmulatedAccount | EmulatedAuroraAccount;
@@ -131,14 +159,20 @@ export class EmulatedWorld {
         account = aurora;
         input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir);
       } else {
-        account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword });
+        account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword, inSubnetGroup: options.targetAccount });
         const instancePlane = new EmulatedDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_IDS, recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
         plane = instancePlane;
         await instancePlane.start();
         input = emulatedEnvironmentInput(account as EmulatedAccount, instancePlane, options.stateDir);
+        if (options.targetAccount) {
+          target = await seedEmulatedTargetAccount(clients, EMULATED_REGION);
+          input = withTargetAccount(input, target);
+        }
       }
-      plane.follow(clients);
+      if (plane instanceof EmulatedDataPlane) plane.follow(clients, target?.clients);
+      else plane.follow(clients);
       const world = new EmulatedWorld(server, account, plane, input, parseEnvironment(input, 'the emulated environment'));
+      world.target = target;
       Object.assign(world.savedEnvironment, saved);
       return world;
     } catch (error) {
@@ -155,6 +189,7 @@ export class EmulatedWorld {
 
   async stop(): Promise<void> {
     await this.plane.stop();
+    if (this.target) for (const client of Object.values(this.target.clients)) client.destroy();
     await this.server.stop();
     restore(this.savedEnvironment);
   }
