@@ -119,6 +119,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
   private sourceAddress?: string;
   private proxySwitch?: RdsProxySwitch;
+  private proxyLog?: Logger;
   /** The target as it answers directly: what the proxy must answer like after the swap. */
   private targetIdentity?: ServerIdentity;
   /** The old source as it answers directly: what the proxy must answer like after the swap back. */
@@ -314,7 +315,11 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
   private proxyOf(log?: Logger): RdsProxySwitch {
     if (!this.settings.proxy) throw new Error('aws.switchPoint is not "proxy"');
-    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: log ?? { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }, retryBudgetMs: this.settings.switchTimeoutMs });
+    // The switch is made once (often first by the plan lines, without a logger): it logs to the
+    // step's logger of the latest call, so "registered the source …" is never lost.
+    if (log) this.proxyLog = log;
+    const to = (level: keyof Logger) => (message: string) => this.proxyLog?.[level](message);
+    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: { debug: to('debug'), info: to('info'), warn: to('warn'), error: to('error') }, retryBudgetMs: this.settings.switchTimeoutMs });
     return this.proxySwitch;
   }
 

@@ -151,6 +151,19 @@ describeWithMoto('RDS Proxy switch point and the way back on an emulated AWS acc
 
   test('switch-back RUN_ID under load: the fence is lifted, the proxy points at the old source again, 0 writes lost, the target replicates from the source and its app account is locked; complete is then refused (traffic on the source)', async () => {
     expect(forwardRunId).not.toBe('');
+    // A new load numbers its rows as the first did: start from an empty table (on both sides, through the way back).
+    const { createConnection } = await import('mysql2/promise');
+    const app = await createConnection({ ...plane.appEndpoint(), database: 'app' });
+    await app.query('DELETE FROM cutover_load');
+    await app.end();
+    await waitFor('the emptied load table on the old source', async () => {
+      const root = await plane.rootConnection('orders');
+      try {
+        return Number((await rows<{ n: number }>(root, 'SELECT COUNT(*) AS n FROM cutover_load'))[0].n) === 0 ? true : undefined;
+      } finally {
+        await root.end();
+      }
+    }, { timeoutMs: 60000, intervalMs: 200 });
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
     await load.start();
     let back: Outcome;
