@@ -28,7 +28,7 @@ export class CutoverStack extends EnvironmentStack {
     const prefix = `rds-cutover-${name}`;
 
     this.storageKey = new StorageEncryptionKey(this, 'storage-key', { accountId, region, alias: `rds-cutover/${name}/storage`, administratorArns: keyAdministratorArns });
-    this.fence = new FenceSecurityGroup(this, 'fence', { vpcId: network.vpcId, name: `${prefix}-fence` });
+    this.fence = new FenceSecurityGroup(this, 'fence', { vpcId: network.vpcId, vpcCidr: network.vpcCidr, name: `${prefix}-fence` });
     exportOutputs(this, 'cutover', {
       storageKeyArn: this.storageKey.key.arn,
       storageKeyId: this.storageKey.key.keyId,

@@ -11,8 +11,14 @@ import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
 import { reportFromRun } from '../report';
 import { EXIT, UsageError, type CutoverArgs } from './args';
+import type { MysqlPlatform } from '../platforms/mysql-platform';
+import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
+import { AwsGateway } from '../platforms/aws/gateway';
+import { createAwsClients, destroyClients } from '../platforms/aws/clients';
+import { resolveAwsMysqlSettings } from '../platforms/aws/settings';
+import type { AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
-import { mysqlSettings, stateDirFor } from './settings';
+import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, stateDirFor } from './settings';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -26,13 +32,46 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   if (forward.options.rehearsal === true) {
     throw new UsageError(`Run ${forwardRunId} was a local rehearsal: its servers are gone with its process. Rehearse the way back with npm run rehearse -- --switch-back, or use the persistent sandbox (npm run sandbox -- up; --env sandbox).`);
   }
-  const environment = loadEnvironment(forward.environment);
-  if (environment.platform !== 'sandbox') {
-    throw new UsageError(`${args.command} on ${environment.platform} environments is not built yet here (AWS: the RDS Proxy half of issue 12); run ${forwardRunId} is on ${environment.name}.`);
+  if ((EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(forward.environment)) {
+    throw new UsageError(
+      `Run ${forwardRunId} ran on --env ${forward.environment}: its emulator and local servers are gone with its process. ` +
+        'The way back on the emulated AWS account is exercised by test/platforms/aws/emulated-proxy-way-back.integration.test.ts (switch-back and complete in the same emulated account).',
+    );
   }
+  const environment = loadEnvironment(forward.environment);
   const stateDir = stateDirFor(environment);
   const settings = mysqlSettings(environment, args);
+  if (environment.platform === 'aws') return runWayBackOnAws({ environment, args, stateDir, log, out, settings, forwardRunId, forward });
+  if (environment.platform !== 'sandbox') {
+    throw new UsageError(`${args.command} on ${environment.platform} environments is not built (a local rehearsal's servers are gone with its process); run ${forwardRunId} is on ${environment.name}.`);
+  }
   return runWayBackOnSandbox({ environment, args, stateDir, log, out, settings, forwardRunId, forward });
+}
+
+/**
+ * `switch-back RUN_ID` and `complete RUN_ID` on AWS (RDS MySQL instance flow with
+ * aws.reverseReplication): the same runbooks on AwsMysqlPlatform, which reads the forward run's
+ * facts (the old source's security groups before the fence, the target). Without --execute the
+ * clients are read-only and only the plan and the checks run.
+ */
+export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
+  const { environment, args, log, forwardRunId, forward } = input;
+  if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
+  const resolved = resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
+  if (!resolved.reverseReplication) {
+    throw new UsageError(`Run ${forwardRunId} on ${environment.name} switched one way: aws.reverseReplication is off there, so the old source does not replicate from the target and there is no way back to take. Set aws.reverseReplication: true for the next move.`);
+  }
+  if (args.execute && resolved.missing.length > 0) throw new UsageError(`Cannot run on ${environment.name}: no value for ${resolved.missing.join(', ')}. Nothing was changed.`);
+  const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
+  const clients = createClients(environment, { readOnly: !args.execute });
+  const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
+  const platform = new AwsMysqlPlatform(resolved, gateway);
+  platform.useForwardRun(forward.facts);
+  try {
+    return await runWayBackRunbook(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId });
+  } finally {
+    if (!dependencies.createClients) destroyClients(clients);
+  }
 }
 
 /** What lib/cli/cutover.ts hands over for `switch-back RUN_ID` / `complete RUN_ID` on the sandbox. */
@@ -52,7 +91,7 @@ export interface WayBackInput {
  * checks without --execute; with it, a journaled run of its own (`--resume` its id after a kill).
  */
 export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> {
-  const { environment, args, stateDir, log, out, settings, forwardRunId, forward } = input;
+  const { args, stateDir, log, forwardRunId, forward } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;
@@ -64,8 +103,21 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
     return EXIT.usage;
   }
   const sandbox = MysqlSandbox.attach(folder, log);
+  try {
+    return await runWayBackRunbook(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId });
+  } finally {
+    sandbox.detach();
+  }
+}
+
+/** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
+async function runWayBackRunbook(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>): Promise<number> {
+  const { environment, args, stateDir, log, out, settings, forwardRunId } = input;
+  if (args.resume && !args.execute) {
+    log.error('--resume continues an executed run: add --execute');
+    return EXIT.usage;
+  }
   const runtime = new Map<string, unknown>();
-  const platform = new LocalMysqlPlatform(sandbox);
   const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld: Boolean(args.deleteOld) }) : mysqlSwitchBackRunbook(platform, settings);
   try {
     for (const line of planText(runbook)) out(line);
@@ -80,7 +132,7 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
       hooks: parseHooks(args.hooks),
       log,
       runtime,
-      options: { platform: 'sandbox', sandbox: folder, forwardRunId },
+      options,
     });
     if (!args.execute) {
       for (const problem of run.problems) out(`precondition: ${problem}`);
@@ -92,6 +144,5 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
     return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable });
   } finally {
     await closeFlowConnections(runtime);
-    sandbox.detach();
   }
 }

@@ -2,7 +2,7 @@ import type { Connection } from '../engines/mysql/connection';
 import { replicaStatus } from '../engines/mysql/server';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { BACK, FREEZE_SETTLED_MS, dialectOf, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, type MysqlFlowSettings } from './mysql-encrypt';
+import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings } from './mysql-encrypt';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -133,7 +133,10 @@ export function mysqlCompleteRunbook(platform: MysqlPlatform, settings: MysqlFlo
   const stopReverse: Step = {
     id: 'mysql.reverse-replication.stop',
     kind: 'action',
-    describe: () => ['Stop replication target -> source on the source and forget it (STOP SLAVE; RESET SLAVE ALL): after this, switch-back is no longer possible.'],
+    describe: () => [
+      'Stop replication target -> source on the source and forget it (STOP SLAVE; RESET SLAVE ALL): after this, switch-back is no longer possible;',
+      `then drop the way back's replication account ${wayBackAccount(settings, FORWARD)}@${platform.replicationAccountHost()} on the target and on the source (no login left for a retired path).`,
+    ],
     async apply(context) {
       if (context.facts.sourceDeleted) return {};
       const connection: Connection = await source(context);
@@ -143,7 +146,13 @@ export function mysqlCompleteRunbook(platform: MysqlPlatform, settings: MysqlFlo
         await connection.query(dialect.stopReplication());
         await connection.query(dialect.resetReplication());
       }
-      return { reverseReplicationStopped: true, reverseReplicationExecutedAtStop: status ? `${status.executedFile}:${status.executedPosition}` : null };
+      // Only now: with replication back stopped, the DROP on the target cannot reach the source
+      // through it, and each side drops its own copy (the account replicated to both).
+      const user = wayBackAccount(settings, FORWARD);
+      const account = `'${user}'@'${platform.replicationAccountHost()}'`;
+      await (await open(context, 'target', () => platform.target(context.facts))).query(`DROP USER IF EXISTS ${account}`);
+      await connection.query(`DROP USER IF EXISTS ${account}`);
+      return { reverseReplicationStopped: true, reverseReplicationExecutedAtStop: status ? `${status.executedFile}:${status.executedPosition}` : null, wayBackAccountDropped: user };
     },
   };
 

@@ -219,6 +219,11 @@ describe('MySQL-family way back on real servers', () => {
       expect(complete.error).toBeUndefined();
       expect(await replicationOn(world, 'source')).toBeUndefined();
       expect(world.sandbox.instances.find('source')).toBeDefined();
+      // and the way back's replication account is gone on both sides (no login left for a retired path)
+      for (const server of ['source', 'target']) {
+        expect({ server, accounts: await query(world, server, "SELECT user FROM mysql.user WHERE user LIKE '%\\_back'") }).toEqual({ server, accounts: [] });
+      }
+      expect(complete.facts.wayBackAccountDropped).toMatch(/_back$/);
     });
   });
 

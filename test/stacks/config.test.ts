@@ -107,7 +107,7 @@ describe('constructs validate their props at synth', () => {
   });
 
   test('a fence without a VPC id is refused', () => {
-    expect(errorOf(() => new FenceSecurityGroup(scope(), 'fence', { vpcId: 'default', name: 'fence' }))).toContain('test/fence: vpcId: received "default"');
+    expect(errorOf(() => new FenceSecurityGroup(scope(), 'fence', { vpcId: 'default', vpcCidr: '10.0.0.0/16', name: 'fence' }))).toContain('test/fence: vpcId: received "default"');
   });
 
   test('a masking pipeline that would build a moving branch is refused', () => {

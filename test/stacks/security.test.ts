@@ -17,7 +17,6 @@ import {
   Route53Record,
   S3BucketPublicAccessBlock,
   S3BucketServerSideEncryption,
-  SecurityGroup,
 } from '../../stacks/aws';
 import { maskingSecretArns } from '../../stacks/masking-stack';
 import { asList, exampleWith, reference, resources, synthesizedOf, statements, synthesize, synthesizeExample, type Statement } from './helpers';
@@ -38,11 +37,13 @@ const bySid = (list: Statement[], sid: string): Statement => {
 };
 
 describe('fence security group', () => {
-  test('has no ingress and explicitly no egress rule', () => {
-    expect(devCutover).toHaveResourceWithProperties(SecurityGroup, { name: 'rds-cutover-dev-fence', ingress: [], egress: [] });
-    const fence = synthesizedOf(dev.stacks.cutover.fence.securityGroup);
-    expect(fence.egress).toEqual([]);
+  test('is inbound-only: no ingress rule, egress only to the database ports inside the VPC (the way back replicates out of the fenced old source)', () => {
+    const fence = synthesizedOf(dev.stacks.cutover.fence.securityGroup) as { ingress: unknown[]; egress: Array<Record<string, unknown>> };
     expect(fence.ingress).toEqual([]);
+    expect(fence.egress.map((rule) => ({ protocol: rule.protocol, from: rule.from_port, to: rule.to_port, cidr: rule.cidr_blocks }))).toEqual([
+      { protocol: 'tcp', from: 3306, to: 3306, cidr: [dev.stacks.cutover.environment.network.vpcCidr] },
+      { protocol: 'tcp', from: 5432, to: 5432, cidr: [dev.stacks.cutover.environment.network.vpcCidr] },
+    ]);
   });
 });
 

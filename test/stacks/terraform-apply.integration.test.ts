@@ -150,7 +150,12 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     const key = await clients.kms.send(new DescribeKeyCommand({ KeyId: read.cutover.storageKeyArn }));
     expect(key.KeyMetadata).toMatchObject({ KeyState: 'Enabled', Arn: read.cutover.storageKeyArn });
     const fence = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [read.cutover.fenceSecurityGroupId] }))).SecurityGroups![0];
-    expect({ ingress: fence.IpPermissions ?? [], egress: fence.IpPermissionsEgress ?? [] }).toEqual({ ingress: [], egress: [] });
+    // Inbound-only: nothing in; out only to the database ports inside the VPC (the way back).
+    expect(fence.IpPermissions ?? []).toEqual([]);
+    expect((fence.IpPermissionsEgress ?? []).map((rule) => [rule.IpProtocol, rule.FromPort, rule.ToPort, rule.IpRanges?.map((r) => r.CidrIp)]).sort()).toEqual([
+      ['tcp', 3306, 3306, [environment.network.vpcCidr]],
+      ['tcp', 5432, 5432, [environment.network.vpcCidr]],
+    ]);
     const database = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: read.database!.identifier }))).DBInstances![0];
     expect(database).toMatchObject({ Engine: 'postgres', StorageEncrypted: true, KmsKeyId: read.cutover.storageKeyArn });
     expect(database.VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toContain(read.database!.securityGroupId);

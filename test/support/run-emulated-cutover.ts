@@ -14,6 +14,9 @@ import { runAws } from '../../lib/cli/aws';
 import { runAwsPostgres } from '../../lib/cli/aws-postgres';
 import { createLogger } from '../../lib/util/log';
 import { emulatedClients } from '../../lib/rehearsal/aws-emulated/readiness';
+import { runWayBackOnAws } from '../../lib/cli/way-back';
+import { mysqlSettings } from '../../lib/cli/settings';
+import { Journal, statusFromJournal } from '../../lib/runbook/journal';
 
 const [environmentFile, stateDir, ...argv] = process.argv.slice(2);
 const killAt = process.env.RDS_CUTOVER_TEST_KILL_AT;
@@ -25,9 +28,19 @@ const log = createLogger({
 });
 const environment = parseEnvironment(JSON.parse(readFileSync(environmentFile, 'utf8')), environmentFile);
 const args = parseCutoverArgs(argv);
+const out = (line: string) => process.stdout.write(line + '\n');
+const createClients = (env: typeof environment, options: { readOnly: boolean }) => emulatedClients(env.aws!, options);
+// `switch-back RUN_ID` / `complete RUN_ID`: the way back in the same emulated account (the CLI
+// cannot load an emulated environment by name: it exists only while its emulator runs).
 // `--engine postgres`: the CLI's AWS PostgreSQL path (runAwsPostgres), else the MySQL family's (runAws).
-const run = args.engine === 'postgres' ? runAwsPostgres : runAws;
-run({ environment, args, stateDir, log, out: (line) => process.stdout.write(line + '\n') }, { createClients: (env, options) => emulatedClients(env.aws!, options) }).then(
+const run =
+  args.command === 'switch-back' || args.command === 'complete'
+    ? runWayBackOnAws(
+        { environment, args, stateDir, log, out, settings: mysqlSettings(environment, args), forwardRunId: args.forwardRunId!, forward: statusFromJournal(new Journal(stateDir, args.forwardRunId!).read()) },
+        { createClients },
+      )
+    : (args.engine === 'postgres' ? runAwsPostgres : runAws)({ environment, args, stateDir, log, out }, { createClients });
+run.then(
   (code) => process.exit(code),
   (error: Error) => {
     process.stderr.write(`${error.stack}\n`);

@@ -85,6 +85,15 @@ export const awsSettingsSchema = z
      */
     switchPoint: z.enum(['dns', 'proxy'], { error: 'expected "dns" (Route 53 record) or "proxy" (RDS Proxy)' }).default('dns'),
     /**
+     * The way back (issue 12, RDS MySQL instance flow): at the switch, before traffic opens on
+     * the target, the old source starts replicating from the target (`mysql.rds_set_external_master`
+     * on the old source, with a `<replicationUser>_back` account), so that `switch-back RUN_ID`
+     * can move traffic back with the same guarantees, until `complete RUN_ID`. Needs the fence to
+     * allow egress to the database port (the stacks' fence does) and the target's security groups
+     * to admit the fence group on that port. @default false - a one-way switch
+     */
+    reverseReplication: z.boolean().default(false),
+    /**
      * The RDS Proxy the `proxy` switch point drives. Its endpoint is reached like an instance:
      * through `tunnels[name]` when set. The scripts log in through it as the master user, so the
      * proxy's secret must hold the master user's credentials (or add the master user's secret to

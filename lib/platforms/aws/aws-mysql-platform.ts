@@ -5,6 +5,7 @@ import {
   DeleteDBInstanceCommand,
   DeleteDBSnapshotCommand,
   DescribeDBSnapshotsCommand,
+  ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   waitUntilDBInstanceAvailable,
   waitUntilDBInstanceDeleted,
@@ -15,7 +16,7 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
@@ -118,9 +119,19 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   private readonly switchPoint: AwsSwitch;
   private password?: string;
   private targetAddress?: string;
+  /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
+  private sourceAddress?: string;
   private proxySwitch?: RdsProxySwitch;
+  private proxyLog?: Logger;
   /** The target as it answers directly: what the proxy must answer like after the swap. */
   private targetIdentity?: ServerIdentity;
+  /** The old source as it answers directly: what the proxy must answer like after the swap back. */
+  private sourceIdentity?: ServerIdentity;
+  /** The forward run's facts (switch-back and complete are runs of their own): the fence's previous groups. */
+  private forwardFacts: Facts = {};
+
+  /** The way back (aws.reverseReplication): replication target -> source from the switch on, switch-back, complete. */
+  readonly reverseReplication?: ReverseReplication;
 
   /** The gateway of the account the target lives in (aws.targetAccount), else the source's. */
   readonly targetAws: AwsGateway;
@@ -135,6 +146,12 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     this.rds = new RdsReader(aws);
     this.targetRds = settings.targetAccount ? new RdsReader(this.targetAws) : this.rds;
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+    if (settings.reverseReplication) this.reverseReplication = this.wayBack();
+  }
+
+  /** `switch-back RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (its fence, its target). */
+  useForwardRun(facts: Facts): void {
+    this.forwardFacts = facts;
   }
 
   // ---- reading state ---------------------------------------------------------------------
@@ -204,7 +221,10 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     return this.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
   }
   target(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('target', STEP.cloneTarget, String(facts.targetId ?? this.settings.targetInstanceId), this.targetRds);
+    return this.endpointOf('target', STEP.cloneTarget, this.targetIdOf(facts), this.targetRds);
+  }
+  private targetIdOf(facts: Facts): string {
+    return String(facts.targetId ?? this.forwardFacts.targetId ?? this.settings.targetInstanceId);
   }
   sourceAddressForReplication() {
     // The target dials the source inside the VPC, never through the operator's tunnel.
@@ -332,7 +352,11 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
   private proxyOf(log?: Logger): RdsProxySwitch {
     if (!this.settings.proxy) throw new Error('aws.switchPoint is not "proxy"');
-    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: log ?? { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined }, retryBudgetMs: this.settings.switchTimeoutMs });
+    // The switch is made once (often first by the plan lines, without a logger): it logs to the
+    // step's logger of the latest call, so "registered the source …" is never lost.
+    if (log) this.proxyLog = log;
+    const to = (level: keyof Logger) => (message: string) => this.proxyLog?.[level](message);
+    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: { debug: to('debug'), info: to('info'), warn: to('warn'), error: to('error') }, retryBudgetMs: this.settings.switchTimeoutMs });
     return this.proxySwitch;
   }
 
@@ -417,12 +441,102 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   async fenceSource(context: StepContext): Promise<Facts> {
     // With the proxy the switch ended when the proxy answered from the target: no DNS to wait for.
     if (!this.settings.proxy) await this.waitForDns(context);
-    return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log);
+    // With the way back the fenced source dials the target: a fence without that egress would cut it.
+    const reverseReplicationPort = this.reverseReplication ? ((this.rds.known({ kind: 'instance', id: this.targetIdOf(context.facts) }) as DBInstance | undefined)?.Endpoint?.Port ?? 3306) : undefined;
+    return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log, { reverseReplicationPort });
   }
 
   async recycleClients(_context?: StepContext): Promise<void> {
     await this.switchPoint.startRecycle(STEP.switch);
     await this.switchPoint.waitRecycled(STEP.switch);
+  }
+
+  /**
+   * The way back on RDS. Replication target -> source runs on the old source with RDS's
+   * procedures (the flow's dialect): it dials the target's VPC endpoint through the fence
+   * (inbound-only). Switching back first lifts the fence (the proxy or the clients must reach
+   * the old source again; it stays frozen by its locked app accounts until the switch back
+   * opens it), then moves the proxy target or the Route 53 record back.
+   */
+  private wayBack(): ReverseReplication {
+    const sourceId = this.settings.sourceInstanceId;
+    const step = 'mysql.switch-back';
+    return {
+      targetAddressForReplication: (facts) => {
+        const id = this.targetIdOf(facts);
+        const target = this.rds.known({ kind: 'instance', id }) as DBInstance | undefined;
+        if (!target?.Endpoint?.Address) throw new Error(`The target ${id} has not been described yet: its endpoint is where the old source replicates from`);
+        return { host: target.Endpoint.Address, port: target.Endpoint.Port ?? 3306 };
+      },
+      prepareSwitchBack: async (context) => {
+        await this.unfenceSource(step, context);
+        if (this.settings.proxy) {
+          if (this.aws.planning) return;
+          this.sourceIdentity = await this.identityOf(await this.source());
+          return;
+        }
+        const source = await this.describeInstance(step, sourceId, { fresh: true });
+        this.sourceAddress = source?.Endpoint?.Address ?? `<${sourceId}.Endpoint.Address>`;
+      },
+      switchEndpointBack: async (context) => {
+        const targetId = this.targetIdOf(context.facts);
+        if (this.settings.proxy) {
+          if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.source());
+          await this.proxyOf(context.log).swap(step, targetId, sourceId);
+          await context.record({ proxyTargetSwappedTo: sourceId });
+          if (this.aws.planning) return;
+          const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
+          await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
+          return;
+        }
+        this.sourceAddress ??= (await this.describeInstance(step, sourceId))?.Endpoint?.Address ?? `<${sourceId}.Endpoint.Address>`;
+        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
+        await context.record({ route53ChangeId: changeId });
+      },
+      deleteSource: async (context) => {
+        const endpoint = await this.endpointTarget(context);
+        if (endpoint.pointsTo !== 'target') throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
+        const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
+        const instance = await this.describeInstance('mysql.source.delete', sourceId, { fresh: true });
+        if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
+        if (instance && instance.DBInstanceStatus !== 'deleting') {
+          await this.aws.write('mysql.source.delete', 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+        }
+        return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
+      },
+      describe: {
+        switchEndpointBack: () => [
+          `before the freeze: lift the fence from ${sourceId} (ModifyDBInstance VpcSecurityGroupIds back to the groups the forward run journaled, ApplyImmediately, polled until active); it stays frozen by its locked app accounts;`,
+          ...(this.settings.proxy
+            ? this.proxyOf().describeSwitch(this.settings.targetInstanceId, sourceId)
+            : [`Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the old source's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`]),
+        ],
+        deleteSource: () => [`DeleteDBInstance ${sourceId} with a final snapshot (${sourceId}-final-<run id>); refused while traffic is on it or deletion protection is on.`],
+      },
+    };
+  }
+
+  /**
+   * Put the old source's own security groups back (the forward run journaled them as
+   * `sourcePreviousSecurityGroupIds`), idempotently: only when it carries just the fence.
+   */
+  private async unfenceSource(step: string, context: StepContext): Promise<void> {
+    const sourceId = this.settings.sourceInstanceId;
+    const fence = this.settings.fenceSecurityGroupId;
+    const previous = (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined;
+    const groups = async () => (await this.describeInstance(step, sourceId, { fresh: true }))?.VpcSecurityGroups ?? [];
+    const now = await groups();
+    const fenced = now.length === 1 && now[0].VpcSecurityGroupId === fence;
+    if (!fenced && !this.aws.planning) return;
+    if (!previous || previous.length === 0) throw new Error(`The old source ${sourceId} is fenced (${fence}) and the forward run journaled no previous security groups: put its groups back by hand (ModifyDBInstance VpcSecurityGroupIds …), then run switch-back again`);
+    await this.aws.write(step, 'rds', new ModifyDBInstanceCommand({ DBInstanceIdentifier: sourceId, VpcSecurityGroupIds: previous, ApplyImmediately: true }));
+    await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: sourceId }, resource: `security groups of ${sourceId}`, state: `${previous.join(', ')} active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
+      const current = await groups();
+      const done = current.length === previous.length && current.every((g) => previous.includes(g.VpcSecurityGroupId!) && g.Status === 'active');
+      return done ? { done: true } : { done: false, progress: current.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') };
+    });
+    await context.record({ sourceUnfencedTo: previous });
+    context.log.info(`lifted the fence from ${sourceId}: security groups ${previous.join(', ')} (it stays frozen for the app accounts until the switch back opens it)`);
   }
 
   async removeReplica(context: StepContext): Promise<Facts> {

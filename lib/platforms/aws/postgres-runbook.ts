@@ -60,7 +60,7 @@ export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: Aws
     kind: 'check',
     describe: () => [
       `Read-only AWS checks: caller identity; ${s.source.id} is PostgreSQL, available, on a custom parameter group (the freeze modifies it)${platform.options.method === 'logical' ? ' with rds.logical_replication = 1 applied (static: a REBOOT, plan it ahead)' : ''};`,
-      `the target ${s.target.id} exists, encrypted with the stacks' key; fence group ${s.fenceSecurityGroupId} has no rules; CNAME ${s.dns.recordName} exists; ECS services active.`,
+      `the target ${s.target.id} exists, encrypted with the stacks' key; fence group ${s.fenceSecurityGroupId} is inbound-only; CNAME ${s.dns.recordName} exists; ECS services active.`,
     ],
     apply: (context) => awsPostgresPreflight(platform, aws, context),
   };

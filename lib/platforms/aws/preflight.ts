@@ -1,3 +1,4 @@
+import { fenceRuleProblems } from './fence-rules';
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
 import { DescribeKeyCommand, type DescribeKeyCommandOutput } from '@aws-sdk/client-kms';
 import { DescribeSecurityGroupsCommand, type DescribeSecurityGroupsCommandOutput } from '@aws-sdk/client-ec2';
@@ -16,7 +17,7 @@ const SUPPORTED_ENGINES = ['mysql', 'mariadb'];
 /**
  * Read-only checks of the AWS side, before anything is created: who we are, the source (exists,
  * MySQL/MariaDB, unencrypted unless re-keying is allowed, backups on: a read replica needs
- * them), the KMS key, the fence group (no rules), the DNS record and the ECS services.
+ * them), the KMS key, the fence group (inbound-only), the DNS record and the ECS services.
  * Offline the calls are only listed.
  */
 export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
@@ -26,7 +27,8 @@ export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, 
   const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
   const source = await platform.sourceInstance(step);
   const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
-  const switchPoint = await readSwitchPoint(s, aws, step);
+  // With the way back the fenced source replicates from the target: the fence must let that out.
+  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: s.reverseReplication ? (source?.Endpoint?.Port ?? 3306) : undefined });
   const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.targetAws }, source, step) : undefined;
   if (!aws.canRead) return {};
 
@@ -110,17 +112,17 @@ export function auroraPreflightStep(platform: AwsAuroraMysqlPlatform, aws: AwsGa
     describe: () => [
       `Read-only AWS checks: caller identity; Aurora cluster ${s.sourceClusterId} exists, is Aurora MySQL 3, unencrypted${s.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, has a writer;`,
       'its cluster parameter group has binlog_format=ROW, applied (no reboot pending);',
-      `KMS key enabled; fence group ${s.fenceSecurityGroupId} has no rules; CNAME ${s.dns.recordName} exists; ECS services active.`,
+      `KMS key enabled; fence group ${s.fenceSecurityGroupId} is inbound-only; CNAME ${s.dns.recordName} exists; ECS services active.`,
     ],
     apply: (context) => auroraPreflight(platform, aws, context),
   };
 }
 
 /**
- * What every flow's switch needs, read in one place: the fence group (no rules), the CNAME and
+ * What every flow's switch needs, read in one place: the fence group (inbound-only), the CNAME and
  * the ECS services. `problems()` lists what is wrong once the reads came back.
  */
-export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, step: string): Promise<{ problems(): string[] }> {
+export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, step: string, options: { reverseReplicationPort?: number } = {}): Promise<{ problems(): string[] }> {
   const fence = await aws.read<DescribeSecurityGroupsCommandOutput>(step, 'ec2', new DescribeSecurityGroupsCommand({ GroupIds: [s.fenceSecurityGroupId] }));
   const dnsKnown = !isPlaceholder(s.dns.zoneId) && !isPlaceholder(s.dns.recordName);
   const record = await aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: s.dns.zoneId, StartRecordName: s.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
@@ -134,9 +136,7 @@ export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, ste
     problems() {
       const problems: string[] = [];
       const group = fence?.SecurityGroups?.[0];
-      if (group && ((group.IpPermissions ?? []).length > 0 || (group.IpPermissionsEgress ?? []).length > 0)) {
-        problems.push(`fence security group ${s.fenceSecurityGroupId} has rules: a fence must deny everything (remove its ingress and egress rules, or deploy the stacks again)`);
-      }
+      if (group) problems.push(...fenceRuleProblems(group, options));
       const found = record?.ResourceRecordSets?.[0];
       // A missing zone or name is already a problem of its own (missingValueProblems).
       if (dnsKnown && (!found || found.Name?.replace(/\.$/, '') !== s.dns.recordName.replace(/\.$/, '') || found.Type !== 'CNAME')) {
@@ -166,7 +166,7 @@ export function awsPreflightStep(platform: AwsMysqlPlatform, aws: AwsGateway): S
     kind: 'check',
     describe: () => [
       `Read-only AWS checks: caller identity; ${platform.settings.sourceInstanceId} exists, is MySQL/MariaDB, unencrypted${platform.settings.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, backups on;`,
-      `KMS key enabled; fence group ${platform.settings.fenceSecurityGroupId} has no rules; CNAME ${platform.settings.dns.recordName} exists; ECS services active.`,
+      `KMS key enabled; fence group ${platform.settings.fenceSecurityGroupId} is inbound-only; CNAME ${platform.settings.dns.recordName} exists; ECS services active.`,
       ...(platform.settings.targetAccount
         ? [
             `Target account ${platform.settings.targetAccount.accountId}: its identity, the share key's policy grants it use through RDS, its key is enabled, the subnet group ${platform.settings.targetAccount.dbSubnetGroupName} exists;`,

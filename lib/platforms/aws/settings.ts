@@ -44,6 +44,8 @@ export interface AwsMysqlSettings extends AwsCommonSettings {
   switchTimeoutMs: number;
   /** aws.targetAccount: the target is restored in another account through the share path. */
   targetAccount?: TargetAccountSettings & { region: string; shareKeyArn: string };
+  /** aws.reverseReplication: the old source replicates from the target after the switch (the way back). */
+  reverseReplication: boolean;
 }
 
 /** Everything the Aurora MySQL platform needs (source: an Aurora MySQL 3 cluster), with the stacks' outputs filled in. */
@@ -160,6 +162,7 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
             port: 3306,
           },
     switchTimeoutMs: options.switchTimeoutMs ?? environment.mysql?.switchTimeoutMs ?? 10000,
+    reverseReplication: aws.reverseReplication,
   };
 }
 
@@ -179,6 +182,7 @@ export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, o
   const { common, vpcCidr, infraName } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): use "dns"`);
+  if (aws.reverseReplication) throw new Error(`config/cutover/${environment.name}.ts: aws.reverseReplication (the way back) is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): remove it`);
   if (!('clusterId' in aws.source)) throw new Error(`config/cutover/${environment.name}.ts: the Aurora MySQL flow needs aws.source.clusterId (an RDS instance source uses resolveAwsMysqlSettings)`);
   const instanceOnly = (['replicaInstanceId', 'targetInstanceId', 'encryptedSnapshotId'] as const).filter((field) => aws[field] !== undefined);
   if (instanceOnly.length > 0) {
@@ -202,6 +206,7 @@ export function resolveAwsPostgresSettings(environment: CutoverEnvironment, opti
   const { common, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for PostgreSQL): use "dns"`);
+  if (aws.reverseReplication) throw new Error(`config/cutover/${environment.name}.ts: aws.reverseReplication (the way back) is built for the RDS MySQL instance flow only (not yet for PostgreSQL on AWS): remove it`);
   const configured = aws.postgres?.target;
   const target: DatabaseRef = configured
     ? databaseRef(configured)

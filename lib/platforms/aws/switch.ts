@@ -1,7 +1,9 @@
 import { ModifyDBClusterCommand, ModifyDBInstanceCommand, type VpcSecurityGroupMembership } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, waitUntilResourceRecordSetsChanged, type ChangeResourceRecordSetsCommandOutput, type ListResourceRecordSetsCommandOutput, type Route53Client } from '@aws-sdk/client-route-53';
 import { UpdateServiceCommand, waitUntilServicesStable, type ECSClient } from '@aws-sdk/client-ecs';
+import { DescribeSecurityGroupsCommand, type DescribeSecurityGroupsCommandOutput } from '@aws-sdk/client-ec2';
 import type { Logger } from '../../util/log';
+import { fenceRuleProblems } from './fence-rules';
 import type { Facts } from '../../runbook/step';
 import type { AwsGateway } from './gateway';
 import type { RdsReader } from './rds-reader';
@@ -129,8 +131,14 @@ export class AwsSwitch {
    * Replace the database's security groups with the deny-all fence (ApplyImmediately) and wait
    * until only the fence is active. Logs the call that undoes it.
    */
-  async fence(step: string, database: DatabaseRef, log: Logger): Promise<Facts> {
+  async fence(step: string, database: DatabaseRef, log: Logger, options: { reverseReplicationPort?: number } = {}): Promise<Facts> {
     const fence = this.settings.fenceSecurityGroupId;
+    if (options.reverseReplicationPort !== undefined) {
+      // The fenced database replicates from the new one (the way back): the fence must let that out.
+      const group = (await this.aws.read<DescribeSecurityGroupsCommandOutput>(step, 'ec2', new DescribeSecurityGroupsCommand({ GroupIds: [fence] })))?.SecurityGroups?.[0];
+      const problems = group ? fenceRuleProblems(group, options) : [];
+      if (problems.length > 0) throw new Error(`${database.id} was not fenced (it stays frozen for the app accounts): ${problems.join('; ')}`);
+    }
     const groupsNow = async (): Promise<VpcSecurityGroupMembership[]> =>
       ((database.kind === 'instance' ? await this.rds.instance(step, database.id, { fresh: true }) : await this.rds.cluster(step, database.id, { fresh: true }))?.VpcSecurityGroups ?? []);
     const previous = (await groupsNow()).map((g) => g.VpcSecurityGroupId!);

@@ -1,6 +1,6 @@
-import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, RevokeSecurityGroupEgressCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { AuthorizeSecurityGroupEgressCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, RevokeSecurityGroupEgressCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { CreateDBInstanceCommand, CreateDBSubnetGroupCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, CreateDBProxyCommand, CreateDBSubnetGroupCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, CreateHostedZoneCommand, DeleteHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { CreateClusterCommand, CreateServiceCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import type { AwsClients } from '../../platforms/aws/clients';
@@ -17,7 +17,12 @@ export interface EmulatedAccount {
   vpcId: string;
   dns: { zoneId: string; recordName: string; ttlSeconds: number };
   ecs: { cluster: string; service: string };
+  /** The stacks' RDS Proxy, when the account was made with one (its target group empty, as after `cdktf deploy`). */
+  proxy?: { name: string; endpoint: string };
 }
+
+/** The VPC of an emulated account (the fence's egress is limited to it). */
+export const EMULATED_VPC_CIDR = '10.10.0.0/16';
 
 /**
  * Create, in the emulator, what `cdktf deploy` of the cutover stack and the application's own
@@ -27,11 +32,11 @@ export interface EmulatedAccount {
  * MariaDB, whose dialect the flow detects from SELECT VERSION(); with a custom option group,
  * which the emulator's restore needs, and backups on, which a read replica needs).
  */
-export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string; inSubnetGroup?: boolean }): Promise<EmulatedAccount> {
+export async function seedEmulatedAccount(clients: AwsClients, options: { region: string; sourceInstanceId: string; masterPassword: string; inSubnetGroup?: boolean; proxyName?: string }): Promise<EmulatedAccount> {
   const basics = await seedStacksBasics(clients);
   // A target in another account reaches the source through its VPC: the source needs one (a DB subnet group).
   if (options.inSubnetGroup) {
-    const subnets = await Promise.all(['a', 'b'].map(async (zone, index) => (await clients.ec2.send(new CreateSubnetCommand({ VpcId: basics.vpcId, CidrBlock: `10.10.${index}.0/24`, AvailabilityZone: `${options.region}${zone}` }))).Subnet!.SubnetId!));
+    const subnets = await Promise.all(['a', 'b'].map(async (zone, index) => (await clients.ec2.send(new CreateSubnetCommand({ VpcId: basics.vpcId, CidrBlock: `10.10.${index + 10}.0/24`, AvailabilityZone: `${options.region}${zone}` }))).Subnet!.SubnetId!));
     await clients.rds.send(new CreateDBSubnetGroupCommand({ DBSubnetGroupName: 'orders-private', DBSubnetGroupDescription: 'orders', SubnetIds: subnets }));
   }
   await clients.rds.send(new CreateOptionGroupCommand({ OptionGroupName: 'orders-mysql80', EngineName: 'mysql', MajorEngineVersion: '8.0', OptionGroupDescription: 'orders' }));
@@ -53,18 +58,45 @@ export async function seedEmulatedAccount(clients: AwsClients, options: { region
     }),
   );
   const source = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: options.sourceInstanceId }))).DBInstances![0];
-  return { region: options.region, sourceInstanceId: options.sourceInstanceId, sourceEndpoint: source.Endpoint!.Address!, ...basics, ...(await seedApplication(clients, source.Endpoint!.Address!)) };
+  const proxy = options.proxyName ? await seedProxy(clients, { name: options.proxyName, vpcId: basics.vpcId, region: options.region }) : undefined;
+  return { region: options.region, sourceInstanceId: options.sourceInstanceId, sourceEndpoint: source.Endpoint!.Address!, ...basics, ...(await seedApplication(clients, source.Endpoint!.Address!)), ...(proxy ? { proxy } : {}) };
+}
+
+/**
+ * The stacks' RDS Proxy (stacks/constructs/database-proxy.ts): MySQL, TLS required, in two
+ * subnets of the VPC, its default target group empty (the stacks never declare the target; the
+ * first run registers the source).
+ */
+async function seedProxy(clients: AwsClients, options: { name: string; vpcId: string; region: string }): Promise<{ name: string; endpoint: string }> {
+  const subnets = await Promise.all(
+    ['10.10.1.0/24', '10.10.2.0/24'].map((CidrBlock, i) => clients.ec2.send(new CreateSubnetCommand({ VpcId: options.vpcId, CidrBlock, AvailabilityZone: `${options.region}${'ab'[i]}` }))),
+  );
+  const created = await clients.rds.send(
+    new CreateDBProxyCommand({
+      DBProxyName: options.name,
+      EngineFamily: 'MYSQL',
+      RoleArn: 'arn:aws:iam::123456789012:role/rds-cutover-emulated-proxy',
+      Auth: [{ AuthScheme: 'SECRETS', SecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-admin-AbCdEf', IAMAuth: 'DISABLED' }],
+      VpcSubnetIds: subnets.map((s) => s.Subnet!.SubnetId!),
+      RequireTLS: true,
+    }),
+  );
+  return { name: options.name, endpoint: created.DBProxy!.Endpoint! };
 }
 
 /** What the cutover stack declares (storage key, deny-all fence) and the database's own security group. */
 export async function seedStacksBasics(clients: AwsClients): Promise<{ kmsKeyArn: string; fenceSecurityGroupId: string; sourceSecurityGroupId: string; vpcId: string }> {
-  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/16' }));
+  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: EMULATED_VPC_CIDR }));
   const vpcId = vpc.Vpc!.VpcId!;
   const fence = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'rds-cutover-fence', Description: 'deny all', VpcId: vpcId }));
-  // EC2 gives a new group allow-all egress; the stacks' fence has none (explicit empty list).
+  // EC2 gives a new group allow-all egress; the stacks' fence is inbound-only: no ingress, egress
+  // only to the database ports inside the VPC (the way back replicates out of the fenced source).
   const created = await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [fence.GroupId!] }));
   const egress = created.SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
   if (egress.length > 0) await clients.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: egress }));
+  await clients.ec2.send(
+    new AuthorizeSecurityGroupEgressCommand({ GroupId: fence.GroupId!, IpPermissions: [3306, 5432].map((port) => ({ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: EMULATED_VPC_CIDR }] })) }),
+  );
   const database = await clients.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'orders-db', Description: 'database', VpcId: vpcId }));
   const key = await clients.kms.send(new CreateKeyCommand({ Description: 'rds-cutover storage key', Tags: [{ TagKey: 'project', TagValue: 'rds-cutover' }] }));
   return { kmsKeyArn: key.KeyMetadata!.Arn!, fenceSecurityGroupId: fence.GroupId!, sourceSecurityGroupId: database.GroupId!, vpcId };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
+import { DescribeDBInstancesCommand, DescribeDBProxyTargetsCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { AwsClients } from '../../platforms/aws/clients';
 import { MariadbInstance } from '../../platforms/local/mariadb-instance';
@@ -74,6 +74,8 @@ export interface EmulatedIds {
   targetInstanceId: string;
   recordName: string;
   zoneId: string;
+  /** With an RDS Proxy as the switch point: its name (HAProxy stands in for its endpoint). */
+  proxyName?: string;
 }
 
 /**
@@ -83,7 +85,9 @@ export interface EmulatedIds {
  * - a snapshot of the replica appears → a backup of the (stopped) replica, the snapshot's data;
  * - a restored instance appears → a server made from that backup, with RDS's procedures and
  *   the source's endpoint name mapped to the source (VPC name resolution);
- * - the Route 53 record changes → the application's endpoint (HAProxy) follows it, as DNS does.
+ * - the Route 53 record changes → the application's endpoint (HAProxy) follows it, as DNS does;
+ *   with an RDS Proxy (`ids.proxyName`) HAProxy stands in for the proxy's endpoint instead and
+ *   follows its target group (DescribeDBProxyTargets), both ways (switch and switch back).
  * Every server serves TLS with a certificate of a local CA (`caFile`), so the AWS platform's
  * connections run as on AWS: TLS required and verified against `aws.tlsCaFile`.
  */
@@ -105,6 +109,8 @@ export class EmulatedDataPlane {
   private tls!: { caFile: string; certFile: string; keyFile: string };
   private replicationPassword = generatePassword();
   private nextServerId = 2;
+  /** Where the application's endpoint sends connections now (HAProxy slot blue = source, green = target). */
+  private pointsAt: 'source' | 'target' = 'source';
 
   constructor(
     private readonly options: { log: Logger; adminPassword: string; ids: EmulatedIds; seedRows?: number },
@@ -121,7 +127,7 @@ export class EmulatedDataPlane {
     ensureDebianPackages(MARIADB_REQUIREMENTS, this.options.log);
     this.tls = makeLocalCertificates(join(this.baseDir, 'tls'));
     const ids = this.options.ids;
-    for (const id of [ids.sourceInstanceId, ids.replicaInstanceId, ids.targetInstanceId]) {
+    for (const id of [ids.sourceInstanceId, ids.replicaInstanceId, ids.targetInstanceId, ...(ids.proxyName ? [ids.proxyName] : [])]) {
       const tunnel = new HoldingTunnel();
       await tunnel.listen();
       this.tunnels.set(id, tunnel);
@@ -138,6 +144,8 @@ export class EmulatedDataPlane {
     }
     this.tunnels.get(ids.sourceInstanceId)!.open(source.port);
     await this.haproxy.start({ host: '127.0.0.1', port: source.port });
+    // The scripts reach the proxy's endpoint through its tunnel, as the application does.
+    if (ids.proxyName) this.tunnels.get(ids.proxyName)!.open(this.haproxy.port);
   }
 
   /** `aws.tunnels` of the environment: instance id → the tunnel's address. */
@@ -158,9 +166,9 @@ export class EmulatedDataPlane {
     return this.options.ids.sourceInstanceId;
   }
 
-  /** True once the application's endpoint follows the record to the target. */
+  /** True while the application's endpoint sends connections to the target (it followed the record or the proxy there). */
   switched(): boolean {
-    return this.servers.has(this.options.ids.targetInstanceId) && this.events.includes('dns moved');
+    return this.pointsAt === 'target';
   }
 
   /** Root on the server standing in for an instance (reads the data, not through the flow). */
@@ -203,8 +211,8 @@ export class EmulatedDataPlane {
         if (!snapshot.Encrypted && this.once(`snapshot ${snapshot.DBSnapshotIdentifier}`)) await this.snapshotReplica(snapshot.DBSnapshotIdentifier!);
       }
     }
-    if (byId.has(ids.targetInstanceId) && this.snapshotData.size > 0 && this.once(`restore ${ids.targetInstanceId}`)) await this.restoreTarget(byId.get(ids.sourceInstanceId)!);
-    if (this.servers.has(ids.targetInstanceId)) await this.followDns(clients, byId.get(ids.targetInstanceId)!);
+    if (byId.has(ids.targetInstanceId) && this.snapshotData.size > 0 && this.once(`restore ${ids.targetInstanceId}`)) await this.restoreTarget(byId.get(ids.sourceInstanceId)!, byId.get(ids.targetInstanceId)!);
+    if (this.servers.has(ids.targetInstanceId)) await this.followSwitchPoint(clients, byId.get(ids.sourceInstanceId)!, byId.get(ids.targetInstanceId)!);
   }
 
   private once(what: string): boolean {
@@ -249,7 +257,7 @@ export class EmulatedDataPlane {
   }
 
   /** The restored target: a server made from the snapshot's data, replicating from nowhere yet. */
-  private async restoreTarget(source: DBInstance): Promise<void> {
+  private async restoreTarget(source: DBInstance, targetInstance: DBInstance): Promise<void> {
     const id = this.options.ids.targetInstanceId;
     const data = [...this.snapshotData.values()].at(-1)!;
     const copy = join(this.baseDir, `restore-${id}`);
@@ -264,18 +272,40 @@ export class EmulatedDataPlane {
     } finally {
       await root.end();
     }
+    // The old source dials the target's endpoint name for the way back (VPC name resolution).
+    const sourceRoot = await connect(this.servers.get(this.options.ids.sourceInstanceId)!.endpoint());
+    try {
+      await mapEndpoint(sourceRoot, targetInstance.Endpoint!.Address!, { host: '127.0.0.1', port: target.port });
+    } finally {
+      await sourceRoot.end();
+    }
     this.tunnels.get(id)!.open(target.port);
     await this.haproxy.park('green', { host: '127.0.0.1', port: target.port });
     this.options.log.info(`emulated data plane: restored ${id} on 127.0.0.1:${target.port}`);
   }
 
-  /** DNS as the application sees it: once the record names the target, connections go there. */
-  private async followDns(clients: AwsClients, target: DBInstance): Promise<void> {
-    if (this.handled.has('dns moved')) return;
+  /**
+   * The application's endpoint follows the switch point, both ways: DNS as the application sees
+   * it (the record names the source's or the target's endpoint), or the RDS Proxy's target group
+   * (one registered instance). While the proxy's group is empty or in between, connections keep
+   * going where they went (a real proxy holds new ones up to its borrow timeout).
+   */
+  private async followSwitchPoint(clients: AwsClients, source: DBInstance, target: DBInstance): Promise<void> {
     const ids = this.options.ids;
-    const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ids.zoneId, StartRecordName: ids.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-    const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value;
-    if (value === target.Endpoint?.Address && this.once('dns moved')) await this.haproxy.switchTo('green');
+    let wanted: 'source' | 'target' | undefined;
+    if (ids.proxyName) {
+      const registered = ((await clients.rds.send(new DescribeDBProxyTargetsCommand({ DBProxyName: ids.proxyName }))).Targets ?? []).filter((t) => t.Type === 'RDS_INSTANCE').map((t) => t.RdsResourceId);
+      if (registered.length === 1) wanted = registered[0] === ids.targetInstanceId ? 'target' : registered[0] === ids.sourceInstanceId ? 'source' : undefined;
+    } else {
+      const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ids.zoneId, StartRecordName: ids.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+      const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value?.replace(/\.$/, '');
+      wanted = value === target.Endpoint?.Address ? 'target' : value === source.Endpoint?.Address ? 'source' : undefined;
+    }
+    if (!wanted || wanted === this.pointsAt) return;
+    if (wanted === 'source') await this.haproxy.park('blue', { host: '127.0.0.1', port: this.servers.get(ids.sourceInstanceId)!.port });
+    await this.haproxy.switchTo(wanted === 'target' ? 'green' : 'blue');
+    this.pointsAt = wanted;
+    this.events.push(`${ids.proxyName ? 'proxy' : 'dns'} moved to the ${wanted}`);
   }
 
   async stopFollowing(): Promise<void> {

@@ -13,13 +13,13 @@ import { CreateDBParameterGroupCommand, CreateDBSubnetGroupCommand, CreateOption
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { newClients, type AwsClients } from '../../platforms/aws/clients';
 import { expectedShareStatements } from '../../platforms/aws/key-policy';
-import type { EmulatedAccount } from './emulated-account';
+import { EMULATED_VPC_CIDR, type EmulatedAccount } from './emulated-account';
 
 /** moto's default account is the source; the target is reached by AssumeRole into this id. */
 export const EMULATED_SOURCE_ACCOUNT = '123456789012';
 export const EMULATED_TARGET_ACCOUNT = '222222222222';
 export const EMULATED_TARGET_ROLE = `arn:aws:iam::${EMULATED_TARGET_ACCOUNT}:role/rds-cutover-target`;
-const SOURCE_CIDR = '10.10.0.0/16';
+const SOURCE_CIDR = EMULATED_VPC_CIDR;
 const TARGET_CIDR = '10.20.0.0/16';
 
 /** What the target-account stack would have made (key, VPC, subnet group, security group, TLS parameter group), and the share key of the source's stack. */

@@ -23,6 +23,16 @@ export const EMULATED_ENVIRONMENT = 'aws-emulated';
 export const EMULATED_REGION = 'us-east-1';
 export const EMULATED_PASSWORD_VARIABLE = 'EMULATED_ORDERS_ADMIN_PASSWORD';
 export const EMULATED_IDS = { sourceInstanceId: 'orders', replicaInstanceId: 'orders-cutover-replica', targetInstanceId: 'orders-encrypted' } as const;
+/** The stacks' RDS Proxy in an emulated account made with `switchPoint: 'proxy'`. */
+export const EMULATED_PROXY_NAME = 'orders-proxy';
+
+/** How an emulated RDS MySQL account switches: the Route 53 record (default) or the RDS Proxy, one way or with the way back. */
+export interface EmulatedSwitchOptions {
+  /** @default 'dns' */
+  switchPoint?: 'dns' | 'proxy';
+  /** aws.reverseReplication. @default false */
+  reverseReplication?: boolean;
+}
 /** `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster. */
 export const EMULATED_AURORA_ENVIRONMENT = 'aws-emulated-aurora';
 export const EMULATED_AURORA_IDS = { sourceClusterId: 'orders', sourceWriterInstanceId: 'orders-writer', targetClusterId: 'orders-encrypted', targetWriterInstanceId: 'orders-encrypted-writer' } as const;
@@ -39,7 +49,7 @@ const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60
  * The AWS environment of an emulated account: what the stacks' outputs file would give (key,
  * fence, record), the harness's tunnels and CA (TLS as strict as on AWS), short waits.
  */
-export function emulatedEnvironmentInput(account: EmulatedAccount, plane: EmulatedDataPlane, stateDir: string): CutoverEnvironmentInput {
+export function emulatedEnvironmentInput(account: EmulatedAccount, plane: EmulatedDataPlane, stateDir: string, options: EmulatedSwitchOptions = {}): CutoverEnvironmentInput {
   return {
     name: EMULATED_ENVIRONMENT,
     platform: 'aws',
@@ -56,6 +66,8 @@ export function emulatedEnvironmentInput(account: EmulatedAccount, plane: Emulat
       tunnels: plane.tunnelConfig(),
       tlsCaFile: plane.caFile,
       adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
+      ...(options.switchPoint === 'proxy' && account.proxy ? { switchPoint: 'proxy' as const, proxy: { name: account.proxy.name, endpoint: account.proxy.endpoint, targetGroupName: 'default', port: 3306 } } : {}),
+      ...(options.reverseReplication ? { reverseReplication: true } : {}),
       // The target dials the source from loopback (in a VPC: the VPC range).
       replicationAccountHost: '127.0.0.1',
       outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
@@ -130,7 +142,7 @@ export class EmulatedWorld {
   ) {}
 
   /** Throws MotoMissing (with how to install it) when no moto is found. */
-  static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource; targetAccount?: boolean }): Promise<EmulatedWorld> {
+  static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource; targetAccount?: boolean } & EmulatedSwitchOptions): Promise<EmulatedWorld> {
     const command = locateMoto(options.projectRoot);
     if (!command) throw new MotoMissing();
     options.log.info(`AWS emulator: ${command.from}`);
@@ -159,11 +171,12 @@ export class EmulatedWorld {
         account = aurora;
         input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir);
       } else {
-        account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword, inSubnetGroup: options.targetAccount });
-        const instancePlane = new EmulatedDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_IDS, recordName: account.dns.recordName, zoneId: account.dns.zoneId } });
+        const proxyName = options.switchPoint === 'proxy' ? EMULATED_PROXY_NAME : undefined;
+        account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword, inSubnetGroup: options.targetAccount, proxyName });
+        const instancePlane = new EmulatedDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_IDS, recordName: account.dns.recordName, zoneId: account.dns.zoneId, proxyName } });
         plane = instancePlane;
         await instancePlane.start();
-        input = emulatedEnvironmentInput(account as EmulatedAccount, instancePlane, options.stateDir);
+        input = emulatedEnvironmentInput(account as EmulatedAccount, instancePlane, options.stateDir, options);
         if (options.targetAccount) {
           target = await seedEmulatedTargetAccount(clients, EMULATED_REGION);
           input = withTargetAccount(input, target);

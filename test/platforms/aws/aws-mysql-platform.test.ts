@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand, GetChangeCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { AwsWaitError } from '../../../lib/platforms/aws/gateway';
 import { describeState, FENCE_SG, instance, missingThen, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RUN_ID, SOURCE, stepContext } from './helpers';
 
@@ -195,6 +196,18 @@ describe('switch, fence and recycle', () => {
       { cluster: 'orders', service: 'orders-worker', forceNewDeployment: true },
     ]);
     expect(aws.ecs.commandCalls(DescribeServicesCommand)[0].args[0].input).toEqual({ cluster: 'orders', services: ['orders-api', 'orders-worker'] });
+  });
+
+  test('GIVEN the way back (aws.reverseReplication) and a fence group with no egress to the database port WHEN fencing THEN the old source is not fenced (it would cut reverse replication) and the error names the fix', async () => {
+    const aws = switchState();
+    aws.ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [{ GroupId: FENCE_SG, IpPermissions: [], IpPermissionsEgress: [] }] });
+    const environment = prodEnvironment();
+    const { platform, log } = livePlatform(aws, { ...environment, aws: { ...environment.aws!, reverseReplication: true } });
+    const context = stepContext(log, { targetId: TARGET });
+    await platform.prepareSwitch(context);
+    await platform.switchEndpoint(context);
+    await expect(platform.fenceSource(context)).rejects.toThrow(/orders was not fenced .*no egress on tcp 3306: fencing the old source with it would cut replication target -> source \(the way back\)\. Deploy the stacks again/);
+    expect(aws.mutating()).toEqual(['route53.ChangeResourceRecordSets']);
   });
 
   test('GIVEN the DNS change never gets INSYNC THEN the fence is not applied and the error names the change and the wait', async () => {
