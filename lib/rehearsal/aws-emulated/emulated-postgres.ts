@@ -1,5 +1,6 @@
 import { chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   CreateDBInstanceCommand,
@@ -49,9 +50,9 @@ export interface EmulatedPostgresAccount extends EmulatedAccount {
  * stack's key, fence group and CNAME (pointing at the source), an ECS service, the unencrypted
  * RDS for PostgreSQL 15 source on a custom parameter group with `rds.logical_replication=1`
  * (applied: the reboot happened before the window), and the stacks' encrypted target instance
- * (empty; the flow creates the database and roles). The source's endpoint port is the port of
- * the local server standing in for it, so the target's subscription, which dials the source's
- * endpoint (name and port) as inside a VPC, reaches it.
+ * (empty; the flow creates the database and roles). The source's endpoint port is the data
+ * plane's VPC path (a relay to the local server standing in for the source), so the target's
+ * subscription, which dials the source's endpoint (name and port) as inside a VPC, reaches it.
  */
 export async function seedEmulatedPostgresAccount(
   clients: AwsClients,
@@ -106,7 +107,10 @@ export async function seedEmulatedPostgresAccount(
  * - the source's parameter group gets `default_transaction_read_only` → the source server
  *   applies it (ALTER SYSTEM + reload), as RDS applies a dynamic parameter;
  * - a role is granted `rds_replication` on the source → it may open replication connections
- *   (RDS's role carries that right; a local role's REPLICATION attribute is not inherited);
+ *   (RDS's role carries that right; a local role's REPLICATION attribute is not inherited). The
+ *   source's endpoint port is a relay (the VPC's path to the source) that gives every member the
+ *   attribute before it passes a new connection on: the subscription, made right after the
+ *   GRANT, then finds the right in place (polling alone raced it and lost under load);
  * - the Route 53 record names the target → the application's endpoint (HAProxy) sends new
  *   connections there, as DNS does.
  * Both servers serve TLS with a local CA's certificate that names their RDS endpoints (the
@@ -130,6 +134,10 @@ export class EmulatedPostgresDataPlane {
   private followerClient: PgClient | undefined;
   private appliedReadOnly: boolean | undefined;
   private dnsMoved = false;
+  /** The VPC's path to the source: what the source instance's endpoint port reaches. */
+  private vpcPath: Server | undefined;
+  private readonly vpcSockets = new Set<Socket>();
+  vpcPathPort = 0;
 
   constructor(
     private readonly options: { log: Logger; ids: EmulatedPostgresIds; adminPassword: string; targetAdminPassword: string; appPassword: string; seedRows?: number },
@@ -153,6 +161,7 @@ export class EmulatedPostgresDataPlane {
    */
   async startServers(): Promise<void> {
     ensureDebianPackages(POSTGRES_REQUIREMENTS, this.options.log);
+    await this.startVpcPath();
     await this.source.initialise();
     await this.target.initialise();
     const { database, appRole } = this.options.ids;
@@ -259,7 +268,19 @@ export class EmulatedPostgresDataPlane {
       this.appliedReadOnly = readOnly;
       this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (parameter group ${this.options.ids.parameterGroup})`);
     }
-    // RDS's rds_replication role lets its members replicate; locally that is the REPLICATION attribute.
+    await this.grantReplicationToMembers(admin);
+    if (!this.dnsMoved) {
+      const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+      if (records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value === account.targetEndpoint) {
+        this.dnsMoved = true;
+        await this.haproxy.switchTo('green');
+        this.record('dns moved: the application endpoint sends new connections to the target');
+      }
+    }
+  }
+
+  /** RDS's rds_replication role lets its members replicate; locally that is the REPLICATION attribute. */
+  private async grantReplicationToMembers(admin: PgClient): Promise<void> {
     const members = await pgRows<{ rolname: string }>(
       admin,
       `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
@@ -269,14 +290,53 @@ export class EmulatedPostgresDataPlane {
       await admin.query(`ALTER ROLE ${quoteIdent(rolname)} REPLICATION`);
       this.record(`role ${rolname} may replicate (member of rds_replication)`);
     }
-    if (!this.dnsMoved) {
-      const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-      if (records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value === account.targetEndpoint) {
-        this.dnsMoved = true;
-        await this.haproxy.switchTo('green');
-        this.record('dns moved: the application endpoint sends new connections to the target');
-      }
-    }
+  }
+
+  /**
+   * A TCP relay to the source server: each new connection waits until the members of
+   * rds_replication may replicate, then its bytes pass through unchanged (TLS included).
+   */
+  private async startVpcPath(): Promise<void> {
+    const server = createServer((client) => {
+      this.vpcSockets.add(client);
+      client.once('close', () => this.vpcSockets.delete(client));
+      client.pause();
+      void (async () => {
+        const admin = await connectPg(this.source.endpoint());
+        try {
+          await this.grantReplicationToMembers(admin);
+        } finally {
+          await closePg(admin);
+        }
+      })().then(
+        () => {
+          if (client.destroyed) return;
+          const upstream = createConnection({ host: '127.0.0.1', port: this.source.port });
+          this.vpcSockets.add(upstream);
+          upstream.once('close', () => this.vpcSockets.delete(upstream));
+          upstream.on('error', () => client.destroy());
+          client.on('error', () => upstream.destroy());
+          client.pipe(upstream).pipe(client);
+          client.resume();
+        },
+        (error: Error) => {
+          this.errors.push(error);
+          client.destroy();
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.vpcPath = server;
+    this.vpcPathPort = (server.address() as { port: number }).port;
+  }
+
+  private async stopVpcPath(): Promise<void> {
+    for (const socket of this.vpcSockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.vpcPath ? this.vpcPath.close(() => resolve()) : resolve()));
+    this.vpcPath = undefined;
   }
 
   private record(event: string): void {
@@ -297,6 +357,7 @@ export class EmulatedPostgresDataPlane {
 
   async stop(): Promise<void> {
     await this.stopFollowing();
+    await this.stopVpcPath();
     await this.haproxy.stop().catch(() => undefined);
     for (const server of [this.target, this.source]) await server.stop().catch(() => undefined);
     await this.group.stopAll();

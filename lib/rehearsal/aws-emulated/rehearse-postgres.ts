@@ -91,7 +91,7 @@ export class EmulatedPostgresWorld {
     try {
       await plane.startServers();
       const clients = newClients({ region: EMULATED_REGION });
-      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids: EMULATED_POSTGRES_IDS, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.source.port });
+      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids: EMULATED_POSTGRES_IDS, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort });
       await plane.attach(account);
       plane.follow(clients, account);
       const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir);
