@@ -171,9 +171,6 @@ export class EmulatedPostgresDataPlane {
         // RDS has this role on every instance; the flow grants it to its replication role.
         await admin.query('CREATE ROLE rds_replication NOLOGIN');
         if (server === this.target) {
-          // Retry a refused subscription connection after 200 ms (default 5 s): the replication right arrives by polling.
-          await admin.query("ALTER SYSTEM SET wal_retrieve_retry_interval = '200ms'");
-          await admin.query('SELECT pg_reload_conf()');
           continue;
         }
         await admin.query(`CREATE ROLE ${quoteIdent(appRole)} LOGIN PASSWORD ${quoteLiteral(this.options.appPassword)}`);
@@ -268,7 +265,6 @@ export class EmulatedPostgresDataPlane {
       this.appliedReadOnly = readOnly;
       this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (parameter group ${this.options.ids.parameterGroup})`);
     }
-    await this.grantReplicationToMembers(admin);
     if (!this.dnsMoved) {
       const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
       if (records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value === account.targetEndpoint) {
