@@ -38,7 +38,14 @@ export function loadEnvironment(name: string): CutoverEnvironment {
   const file = join(HERE, `${name}.ts`);
   if (!existsSync(file)) throw new EnvironmentNotFound(name, environmentNames(), `Unknown environment "${name}": expected --env one of ${environmentNames().join(', ')} (files in config/cutover/)`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const module = require(file) as { default?: unknown };
+  let module: { default?: unknown };
+  try {
+    module = require(file) as { default?: unknown };
+  } catch (error) {
+    // A file that does not even compile is bad configuration too (exit 2), not a crash (exit 1).
+    const detail = (error instanceof Error ? error.message : String(error)).split('\n').filter((line) => line.trim() !== '').slice(0, 3).join(' ');
+    throw new InvalidEnvironment(`config/cutover/${name}.ts does not load: ${detail}\nFix config/cutover/${name}.ts and run again; nothing was changed.`);
+  }
   const environment = parseEnvironment(module.default, `config/cutover/${name}.ts`);
   if (environment.name !== name) throw new InvalidEnvironment(`config/cutover/${name}.ts: name is "${environment.name}" but the file is ${name}.ts; make them agree`);
   return environment;

@@ -6,6 +6,7 @@ import { RunLockHeld } from '../runbook/lock';
 import { EXIT, USAGE, UsageError, parseCutoverArgs, type CutoverArgs } from './args';
 import { checkEmulatedArgs, EMULATED_ENVIRONMENT_NAMES, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, withOutputsFile, type CliIo, type FlowRunnerInput } from './settings';
 import { printStatus } from './status';
+import { Journal } from '../runbook/journal';
 import { nodeVersionWarning } from './node-version';
 
 /**
@@ -62,7 +63,12 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
-    if (args.command === 'switch-back' || args.command === 'complete') return await (require('./way-back') as typeof import('./way-back')).runWayBack(args, stateDir, log, out);
+    if (args.command === 'switch-back' || args.command === 'complete') {
+      // An unknown run is bad input (exit 2, like status), answered before the way back's code is loaded.
+      const forward = new Journal(stateDir, args.forwardRunId!);
+      if (!forward.exists()) throw new UsageError(`${args.command}: no journal for run ${args.forwardRunId} at ${forward.path}: give the id the forward run printed when it started. List runs with: ls ${stateDir}/runs`);
+      return await (require('./way-back') as typeof import('./way-back')).runWayBack(args, stateDir, log, out);
+    }
     // The share flow moves a snapshot, not a database engine's data: no mysql/postgres section needed.
     if (args.flow !== 'share-snapshot') args = resolveEngine(environment!, args);
     checkRunArgs(environment!, args, stateDir);

@@ -77,6 +77,8 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['status without a run id', ['status'], /status needs a run id: npx zx scripts\/cutover\.mjs status RUN_ID/],
     ['status of a malformed run id', ['status', '../../etc'], /status "\.\.\/\.\.\/etc" is not a run id: use the id a run printed/],
     ['status of an unknown run', ['status', A_RUN_ID, '--env', 'local'], /No journal for run 20261122-010203-abcdef .*List runs with: ls/],
+    ['switch-back of an unknown run (bad input: exit 2, like status)', ['switch-back', A_RUN_ID], /switch-back: no journal for run 20261122-010203-abcdef .*List runs with: ls/],
+    ['complete of an unknown run (bad input: exit 2, like status)', ['complete', A_RUN_ID, '--execute'], /complete: no journal for run 20261122-010203-abcdef .*List runs with: ls/],
     ['status with run options', ['status', A_RUN_ID, '--execute'], /status only reads a run's journal; it takes no --execute/],
     ['--resume without a run id', ['--env', 'sandbox', '--execute', '--resume'], /--resume needs a value: --resume RUN_ID/],
     ['--resume followed by another flag', ['--env', 'sandbox', '--resume', '--execute'], /--resume needs a value: --resume RUN_ID \(it was followed by --execute\)/],

@@ -1,4 +1,6 @@
-import { environmentNames, loadEnvironment, parseEnvironment } from '../../config/cutover';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { environmentNames, InvalidEnvironment, loadEnvironment, parseEnvironment } from '../../config/cutover';
 
 describe('cutover environments', () => {
   test('the local rehearsal environment loads with defaults filled in', () => {
@@ -33,5 +35,21 @@ describe('cutover environments', () => {
   test('an unknown environment lists the known ones', () => {
     expect(() => loadEnvironment('nowhere')).toThrow(/Unknown environment "nowhere": expected --env one of .*local/);
     expect(() => loadEnvironment('../etc')).toThrow(/Invalid --env/);
+  });
+
+  test('bad input names the fix: an environment file that does not even load (syntax error) is refused as invalid configuration, naming the file', () => {
+    // GIVEN a config file with a syntax error (a missing comma), under a name no other test uses
+    const name = `zz-broken-${process.pid}`;
+    const file = join(__dirname, '..', '..', 'config', 'cutover', `${name}.ts`);
+    writeFileSync(file, `export default {\n  name: '${name}', platform: 'local'\n  mysql: { databases: ['app'] },\n};\n`);
+    try {
+      // THEN it is an InvalidEnvironment (the CLI's exit 2) that names the file and the fix
+      let thrown: unknown;
+      try { loadEnvironment(name); } catch (error) { thrown = error; }
+      expect(thrown).toBeInstanceOf(InvalidEnvironment);
+      expect((thrown as Error).message).toMatch(new RegExp(`config/cutover/${name}\\.ts does not load: .*Fix config/cutover/${name}\\.ts and run again; nothing was changed\\.`, 's'));
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });
