@@ -55,7 +55,9 @@ Options:
   --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
                           moto emulator and local servers (npm run rehearse -- --env aws-emulated)
   --env aws-emulated-aurora  the same with an Aurora MySQL 3 source cluster
-  --env aws-emulated --engine postgres [--method logical|dump]  the PostgreSQL flow on RDS for PostgreSQL
+  --env aws-emulated --engine postgres [--method logical|dump] [--target-version N]
+                          the PostgreSQL flow on RDS for PostgreSQL (N: the target's major, an upgrade)
+  --env aws-emulated-aurora --engine postgres  the same on Aurora PostgreSQL clusters
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections

@@ -112,7 +112,7 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a password on the command line', ['--env', 'local', '--password', 'hunter2'], /never taken from the command line/],
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
-    ['Aurora PostgreSQL on the emulator (not built)', ['--env', 'aws-emulated-aurora', '--engine', 'postgres', '--execute'], /Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres/],
+    ['--target-version on the emulator without --engine postgres', ['--env', 'aws-emulated-aurora', '--target-version', '17', '--execute'], /--target-version is a PostgreSQL option \(a major-version upgrade\): npm run rehearse -- --env aws-emulated-aurora --engine postgres --target-version 17/],
     ['--method on the emulator without --engine postgres', ['--env', 'aws-emulated', '--method', 'dump', '--execute'], /--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical\|dump/],
     ['an outputs file that does not exist', ['--env', 'prod', '--offline', '--outputs-file', 'no-such-outputs.json'], /--outputs-file no-such-outputs\.json: no such file .*npx cdktf output/],
     ['an outputs file for a local environment', ['--env', 'local', '--outputs-file', aFile], /--outputs-file is for AWS environments.*local is platform local: leave it out/],

@@ -73,7 +73,7 @@ describeWithMoto('the PostgreSQL flow on an emulated RDS for PostgreSQL account 
     let crash: Awaited<ReturnType<typeof runCutover>> | undefined;
     let last: Awaited<ReturnType<typeof runCutover>> | undefined;
     try {
-      crash = await runCutover([], `waiting until target ${EMULATED_POSTGRES_IDS.targetInstanceId}`);
+      crash = await runCutover([], `waiting until target ${EMULATED_POSTGRES_IDS.targetId}`);
       const runId = readdirSync(join(stateDir, 'runs'))[0];
       last = await runCutover(['--resume', runId]);
       await sleep(2000); // writes keep landing on the target after the switch
