@@ -2,8 +2,8 @@
  * `complete RUN_ID [--delete-old]` on AWS (RDS MySQL, aws.reverseReplication: the way back)
  * through the exact CLI path (runWayBackOnAws, AwsMysqlPlatform) against moto, with local
  * MariaDB servers as the data plane: refused while traffic is on the old side; without the flag
- * the old source is kept; with it, DeleteDBInstance with a final snapshot, resumable from its
- * journal after a kill -9. Skipped, saying how to get it, where moto cannot be found.
+ * the old source is kept; with it, DeleteDBInstance with a final snapshot, resumed from its
+ * journal (`--resume`, same --delete-old) after a kill -9. Skipped, saying how to get it, where moto cannot be found.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +91,10 @@ describeWithMoto('complete RUN_ID --delete-old on an emulated RDS MySQL account 
     expect(killed.signal).toBe('SIGKILL');
     const completeRunId = runs().find((id) => !before.includes(id))!;
     expect(await instanceIds()).toContain('orders');
+    // A resume does what the run set out to do: not without the flag it was started with.
+    const changed = await cli(['complete', forwardRunId, '--execute', '--resume', completeRunId]);
+    expect(changed.code).not.toBe(EXIT.ok);
+    expect(changed.stderr).toMatch(/was started with --delete-old: resume it the same way/);
     const resumed = await cli(['complete', forwardRunId, '--execute', '--delete-old', '--resume', completeRunId]);
     expect({ code: resumed.code, ...(resumed.code === EXIT.ok ? {} : { tail: outputTail(resumed) }) }).toEqual({ code: EXIT.ok });
     expect(resumed.stderr.split('\n').filter((line) => /aws .*DeleteDBInstance/.test(line))).toHaveLength(1);
