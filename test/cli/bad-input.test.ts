@@ -113,6 +113,7 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
     ['--target-version on the emulator without --engine postgres', ['--env', 'aws-emulated-aurora', '--target-version', '17', '--execute'], /--target-version is a PostgreSQL option \(a major-version upgrade\): npm run rehearse -- --env aws-emulated-aurora --engine postgres --target-version 17/],
+    ['an older target major on the emulator', ['--env', 'aws-emulated', '--engine', 'postgres', '--target-version', '14', '--execute'], /--target-version 14: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer/],
     ['--method on the emulator without --engine postgres', ['--env', 'aws-emulated', '--method', 'dump', '--execute'], /--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical\|dump/],
     ['an outputs file that does not exist', ['--env', 'prod', '--offline', '--outputs-file', 'no-such-outputs.json'], /--outputs-file no-such-outputs\.json: no such file .*npx cdktf output/],
     ['an outputs file for a local environment', ['--env', 'local', '--outputs-file', aFile], /--outputs-file is for AWS environments.*local is platform local: leave it out/],
