@@ -173,11 +173,17 @@ export class EmulatedPostgresDataPlane {
   constructor(
     private readonly options: { log: Logger; ids: EmulatedPostgresIds; adminPassword: string; targetAdminPassword: string; appPassword: string; seedRows?: number; targetVersion?: number },
   ) {
-    openForPostgres(this.baseDir);
-    this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
-    const common = { baseDir: this.baseDir, group: this.group, log: options.log };
-    this.source = new PostgresInstance({ ...common, version: EMULATED_POSTGRES_VERSION, name: options.ids.sourceId, superuserPassword: options.adminPassword });
-    this.target = new PostgresInstance({ ...common, version: options.targetVersion ?? EMULATED_POSTGRES_VERSION, name: options.ids.targetId, superuserPassword: options.targetAdminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
+    try {
+      openForPostgres(this.baseDir);
+      this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
+      const common = { baseDir: this.baseDir, group: this.group, log: options.log };
+      this.source = new PostgresInstance({ ...common, version: EMULATED_POSTGRES_VERSION, name: options.ids.sourceId, superuserPassword: options.adminPassword });
+      this.target = new PostgresInstance({ ...common, version: options.targetVersion ?? EMULATED_POSTGRES_VERSION, name: options.ids.targetId, superuserPassword: options.targetAdminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
+    } catch (error) {
+      // No server of that major here: nothing started yet, only the folder to remove.
+      rmSync(this.baseDir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   get caFile(): string {

@@ -105,8 +105,10 @@ export class EmulatedPostgresWorld {
       saved[key] = process.env[key];
       process.env[key] = value;
     }
-    const plane = new EmulatedPostgresDataPlane({ log: options.log, ids, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows, targetVersion: options.targetVersion });
+    // Made inside the try: its servers' binaries are looked up here (a target major without a server here throws), and the emulator must stop then too.
+    let plane: EmulatedPostgresDataPlane | undefined;
     try {
+      plane = new EmulatedPostgresDataPlane({ log: options.log, ids, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows, targetVersion: options.targetVersion });
       await plane.startServers();
       const clients = newClients({ region: EMULATED_REGION });
       const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort, targetVersion: options.targetVersion });
@@ -115,7 +117,7 @@ export class EmulatedPostgresWorld {
       const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion });
       return new EmulatedPostgresWorld(server, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'), saved);
     } catch (error) {
-      await plane.stop();
+      await plane?.stop();
       await server.stop();
       restore(saved);
       throw error;

