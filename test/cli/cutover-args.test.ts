@@ -23,6 +23,8 @@ describe('cutover command line', () => {
     expect(parseCutoverArgs(['switch-back', 'r1', '--execute', '--resume', 'r2'])).toMatchObject({ command: 'switch-back', forwardRunId: 'r1', execute: true, resume: 'r2' });
     expect(parseCutoverArgs(['complete', 'r1', '--execute'])).toMatchObject({ command: 'complete', deleteOld: false });
     expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old'])).toMatchObject({ command: 'complete', deleteOld: true });
+    // complete is resumed from its journal like switch-back (a kill after DeleteDBInstance must not reconnect to the deleted source).
+    expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old', '--resume', 'r2'])).toMatchObject({ command: 'complete', forwardRunId: 'r1', resume: 'r2', deleteOld: true });
     expect(parseCutoverArgs(['--env', 'local', '--execute', '--switch-back'])).toMatchObject({ command: 'run', switchBack: true });
   });
 
@@ -41,7 +43,6 @@ describe('cutover command line', () => {
     [['switch-back', 'r1', '--delete-old'], /--delete-old belongs to complete/],
     [['switch-back', 'r1', '--switch-back'], /--switch-back is a rehearsal option/],
     [['--env', 'local', '--engine', 'postgres', '--switch-back'], /--switch-back is built for the MySQL family only/],
-    [['complete', 'r1', '--resume', 'x'], /complete is idempotent/],
   ])('bad input %j gets an error that names the fix', (argv, message) => {
     expect(() => parseCutoverArgs(argv as string[])).toThrow(message);
   });

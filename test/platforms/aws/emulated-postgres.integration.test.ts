@@ -10,7 +10,6 @@
  * Skipped, saying how to get it, where moto cannot be found.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBParametersCommand, type DBInstance } from '@aws-sdk/client-rds';
@@ -24,6 +23,7 @@ import { sleep } from '../../../lib/util/time';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import { EMULATED_POSTGRES_IDS, EmulatedPostgresWorld } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
+import { outputTail, runEmulatedCutover, type CutoverProcessResult } from '../../support/emulated-cutover-process';
 import { recordingLogger } from './helpers';
 
 const projectRoot = resolve(__dirname, '../../..');
@@ -38,19 +38,7 @@ describeWithMoto('the PostgreSQL flow on an emulated RDS for PostgreSQL account 
   let world: EmulatedPostgresWorld;
   let clients: AwsClients;
 
-  /** One `cutover --engine postgres --execute` in its own process (the exact CLI path); `killAt`: it SIGKILLs itself on that log line. */
-  function runCutover(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-    const child = spawn(
-      process.execPath,
-      ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, '--env', 'aws-emulated', '--engine', 'postgres', '--method', 'logical', '--execute', ...args],
-      { env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  }
+  const runCutover = (args: string[], killAt?: string) => runEmulatedCutover(environmentFile, stateDir, ['--env', 'aws-emulated', '--engine', 'postgres', '--method', 'logical', '--execute', ...args], killAt);
 
   beforeAll(async () => {
     world = await EmulatedPostgresWorld.start({ projectRoot, stateDir, log });
@@ -70,10 +58,10 @@ describeWithMoto('the PostgreSQL flow on an emulated RDS for PostgreSQL account 
     const { plane, account } = world;
     const load = new WriteLoadProcess({ engine: 'postgres', ...plane.appEndpoint(), connections: 4, ratePerSecond: 200 });
     await load.start();
-    let crash: Awaited<ReturnType<typeof runCutover>> | undefined;
-    let last: Awaited<ReturnType<typeof runCutover>> | undefined;
+    let crash: CutoverProcessResult | undefined;
+    let last: CutoverProcessResult | undefined;
     try {
-      crash = await runCutover([], `waiting until target ${EMULATED_POSTGRES_IDS.targetInstanceId}`);
+      crash = await runCutover([], `waiting until target ${EMULATED_POSTGRES_IDS.targetId}`);
       const runId = readdirSync(join(stateDir, 'runs'))[0];
       last = await runCutover(['--resume', runId]);
       await sleep(2000); // writes keep landing on the target after the switch
@@ -81,11 +69,11 @@ describeWithMoto('the PostgreSQL flow on an emulated RDS for PostgreSQL account 
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
     // A run that ended on its own instead of at the kill point shows its output in the failure.
-    expect({ signal: crash!.signal, ...(crash!.signal ? {} : { code: crash!.code, output: `${crash!.stdout.slice(-1500)}\n${crash!.stderr.slice(-2500)}` }) }).toEqual({ signal: 'SIGKILL' });
+    expect({ signal: crash!.signal, ...(crash!.signal ? {} : { code: crash!.code, output: outputTail(crash!) }) }).toEqual({ signal: 'SIGKILL' });
     expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
     const out = last!.stdout.split('\n');
     // A failed resume shows its output in the failure (toMatchObject would print the code only).
-    expect({ code: last!.code, ...(last!.code === EXIT.ok ? {} : { tail: [...out.slice(-25), ...last!.stderr.split('\n').slice(-25)].join('\n') }) }).toEqual({ code: EXIT.ok });
+    expect({ code: last!.code, ...(last!.code === EXIT.ok ? {} : { tail: outputTail(last!) }) }).toEqual({ code: EXIT.ok });
     expect(plane.errors).toEqual([]);
     const reportPath = /report: (.*)/.exec(out.join('\n'))![1];
     const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { result: string; flow: string; checksums: { match: boolean; tables: Array<{ table: string }> }; facts: Record<string, unknown> };
