@@ -20,7 +20,7 @@ import { postgresWriteClient } from '../lib/load/postgres-write-client';
 import { closePg, connectPg, pgRows, type PgClient } from '../lib/engines/postgres/connection';
 import { Journal, statusFromJournal, type JournalEntry } from '../lib/runbook/journal';
 import { EXIT_CODES } from '../lib/report';
-import { KILL_AT_ENV, killPointOf } from '../lib/runbook/kill-point';
+import { FILE_LIMIT_AT_ENV, KILL_AT_ENV, killPointOf } from '../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder, type SandboxEngine, type SandboxSecrets, type SandboxState } from '../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../lib/cli/sandbox';
 import { silentLogger } from '../lib/util/log';
@@ -38,6 +38,15 @@ export interface FaultOutcome {
   note: string;
   /** The journal of the run (the baseline's gives the points). */
   journal?: JournalEntry[];
+  /** With `fileLimitAt`: how the attempt that hit the full state folder ended, and what it left. */
+  faulted?: { code: number | null; signal: NodeJS.Signals | null; output: string; left: EndpointWritability };
+}
+
+/** Where the application endpoint sends writes after an attempt ended, and whether that server takes them. */
+export interface EndpointWritability {
+  on: string;
+  /** Application writes accepted there (MySQL: read_only OFF and the app account unlocked; PostgreSQL: not read-only, role may log in). */
+  writable: boolean;
 }
 
 export interface FaultPointOptions {
@@ -45,6 +54,12 @@ export interface FaultPointOptions {
   engine?: SandboxEngine;
   /** Journal entry to kill at; undefined: a clean run (the baseline). */
   point?: string;
+  /**
+   * Instead of a kill: the journal entry after which the first attempt's state folder is "full"
+   * (RDS_CUTOVER_FILE_LIMIT_AT). That attempt must stop by itself, leaving the endpoint on a
+   * writable server (`faulted`); the resumes that follow have room again.
+   */
+  fileLimitAt?: string;
   seedRows?: number;
   load?: { connections: number; ratePerSecond: number };
   maxResumes?: number;
@@ -67,11 +82,13 @@ export function killPointsOf(entries: JournalEntry[]): string[] {
   return points;
 }
 
-function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+function runCli(args: string[], cwd: string, killAt?: string, fileLimitAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolvePromise) => {
     const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
     delete env[KILL_AT_ENV];
+    delete env[FILE_LIMIT_AT_ENV];
     if (killAt) env[KILL_AT_ENV] = killAt;
+    if (fileLimitAt) env[FILE_LIMIT_AT_ENV] = fileLimitAt;
     const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -191,7 +208,7 @@ export function runMysqlFaultPoint(options: FaultPointOptions): Promise<FaultOut
 /** One point of the matrix on a fresh sandbox; never throws (a harness failure is 'unclear'). */
 export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOutcome> {
   const engine = options.engine ?? 'mysql';
-  const point = options.point ?? 'none (clean run)';
+  const point = options.point ?? (options.fileLimitAt ? `state folder full after ${options.fileLimitAt}` : 'none (clean run)');
   const say = options.log ?? (() => undefined);
   const work = mkdtempSync(join(tmpdir(), 'rc-faults-'));
   const stateDir = join(work, '.rds-cutover');
@@ -212,13 +229,20 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
     load.start();
     sampler = new WritabilitySampler(engine, folder, secrets, join(stateDir, 'runs'));
 
-    const first = await runCli(cliArgs, work, options.point);
+    const first = await runCli(cliArgs, work, options.point, options.fileLimitAt);
     const runs = readdirSync(join(stateDir, 'runs'));
     if (runs.length !== 1) return { point, outcome: 'unclear', lost: 0, bothWritable: 0, resumes: 0, note: `expected one run, found ${runs.length}: ${first.output.split('\n').slice(-3).join(' | ')}` };
     const runId = runs[0];
     let note = '';
     const problemsBefore: string[] = [];
     if (options.point && first.signal !== 'SIGKILL') note = `point not reached (exit ${first.code}); `;
+    let faulted: FaultOutcome['faulted'];
+    if (options.fileLimitAt) {
+      faulted = { code: first.code, signal: first.signal, output: first.output, left: await endpointWritability(engine, folder, secrets) };
+      if (first.code === 0 || !first.output.includes('EFBIG')) note = `state folder never filled (exit ${first.code}); `;
+      else if (first.signal) note = `the attempt with a full state folder died by ${first.signal}; `;
+      else if (!faulted.left.writable) note = `left the endpoint on a server the application cannot write (${faulted.left.on}); `;
+    }
     let resumes = 0;
     let last = first;
     // Exit 4 = finished with the checksums honestly not verified: nothing left to resume.
@@ -263,6 +287,7 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
       resumes,
       note: (note + [...problems.list, ...(recovered ? [okNote] : []), ...problemsBefore].join('; ')).slice(0, 400),
       journal,
+      ...(faulted ? { faulted } : {}),
     };
   } catch (error) {
     return { point, outcome: 'unclear', lost: 0, bothWritable: 0, resumes: 0, note: `harness error: ${(error as Error).message.split('\n')[0]}` };
@@ -271,6 +296,32 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
     if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
     await sandboxDown(stateDir, engine).catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Which server the endpoint sends the application to, and whether the application can write there. */
+async function endpointWritability(engine: SandboxEngine, folder: string, secrets: SandboxSecrets): Promise<EndpointWritability> {
+  const state = readSandboxState(folder)!.state;
+  const name = (port: number) => state.servers.find((s) => s.port === port)?.name ?? `port ${port}`;
+  try {
+    if (engine === 'postgres') {
+      const client = await connectPg({ name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.postgresAppPassword, database: state.endpoint.database }, { connectTimeoutMs: 5000 });
+      try {
+        const [row] = await pgRows<{ port: number; ro: string }>(client, "SELECT inet_server_port() AS port, current_setting('default_transaction_read_only') AS ro");
+        return { on: name(Number(row.port)), writable: row.ro !== 'on' };
+      } finally {
+        await closePg(client);
+      }
+    }
+    const admin = await connect({ name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: 'root', password: secrets.mysqlRootPassword }, { connectTimeoutMs: 5000 });
+    try {
+      const [row] = await rows<{ port: number; ro: number | string; locked: string | null }>(admin, "SELECT @@port AS port, @@global.read_only AS ro, (SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = 'app' LIMIT 1) AS locked");
+      return { on: name(Number(row.port)), writable: Number(row.ro) === 0 && row.locked !== 'true' };
+    } finally {
+      await admin.end();
+    }
+  } catch (error) {
+    return { on: `unreachable (${(error as Error).message})`, writable: false };
   }
 }
 

@@ -4,7 +4,7 @@ import { parseHooks } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import type { Facts, Runbook } from '../runbook/step';
 import { exitCodeOf, reportFromRun, summaryText, writeReport, type CutoverReport } from '../report';
-import { writeReportPage } from '../report-page/html';
+import { reportPagePath, writeReportPage } from '../report-page/html';
 import { EXIT } from './args';
 import type { FlowRunnerInput } from './settings';
 
@@ -37,18 +37,36 @@ export interface FinishOptions {
 export function finishRun(report: CutoverReport, options: FinishOptions): number {
   const { out } = options;
   const reportPath = options.report ? resolve(options.report) : join(options.stateDir, 'runs', report.runId, 'report.json');
-  writeReport(reportPath, report);
-  const pagePath = report.dryRun ? undefined : writeReportPage(reportPath, report);
+  // A report that cannot be written (a full disk) must not hide the summary: it is printed
+  // first-hand below, and the missing file makes the exit code non-zero.
+  const notWritten = (what: string, path: string, error: unknown) => `${what}: NOT WRITTEN ${path} (${error instanceof Error ? error.message : String(error)})`;
+  const files: string[] = [];
+  let unwritten = false;
+  try {
+    writeReport(reportPath, report);
+    files.push(`report: ${reportPath}`);
+    if (!report.dryRun) {
+      try {
+        files.push(`report page: ${writeReportPage(reportPath, report)}`);
+      } catch (error) {
+        unwritten = true;
+        files.push(notWritten('report page', reportPagePath(reportPath), error));
+      }
+    }
+  } catch (error) {
+    unwritten = true;
+    files.push(notWritten('report', reportPath, error));
+  }
   out('');
   for (const line of summaryText(report)) out(line);
-  out(`report: ${reportPath}`);
-  if (pagePath) out(`report page: ${pagePath}`);
+  for (const line of files) out(line);
   const next = options.resumable;
   if (next && report.result !== 'success') {
     const resume = next.command ? `${next.command}${next.engineFlags}` : `--env ${next.environment}${next.engineFlags}`;
     out(`status: npx zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: npx zx scripts/cutover.mjs ${resume} --execute --resume ${report.runId}`);
   }
-  return exitCodeOf(report);
+  const code = exitCodeOf(report);
+  return unwritten && code === EXIT.ok ? EXIT.failed : code;
 }
 
 /** A local plan: the runbook's steps, then what to run to execute it. Exit 0. */

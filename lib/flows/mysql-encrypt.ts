@@ -23,6 +23,7 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { JournalWriteError } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
 import { binlogScanPlanLines, reRevokeAppWritesOnTarget, restoreAppWritesOnTarget, restoreAppWritesStatements, revokeAppWritesOnTarget, scanStartCoordinates, type StartCoordinatesMethod } from './mysql-start-and-grants';
 import { nowMs, sleep, wallClockMs } from '../util/time';
@@ -545,7 +546,27 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   let lagAtSwitchMs: number | undefined;
   // Sub-phases are journaled as they are reached (fsynced, a few ms each): a resumed run reads
   // them with the servers' and the endpoint's actual state to finish forward or reopen `from`.
-  await context.record({ switchPhase: 'freezing', switchStartedAt: startedAt, switchDirection: sides.direction.name });
+  // A journal that cannot take a line (a full disk) stops the switch where that is safe: before
+  // the freeze, refuse; frozen, undo the freeze; once traffic moved, finish forward (below).
+  try {
+    await context.record({ switchPhase: 'freezing', switchStartedAt: startedAt, switchDirection: sides.direction.name });
+  } catch (failure) {
+    if (!(failure instanceof JournalWriteError)) throw failure;
+    throw new AbortRun(`Switch not started: ${failure.clause}. The ${from} was never frozen and keeps taking writes; traffic never moved.`);
+  }
+  // Once the endpoint moved, a journal line that fails is remembered and the switch finishes.
+  let journalFailedAfterMove: JournalWriteError | undefined;
+  const afterMove: StepContext = {
+    ...context,
+    record: async (facts) => {
+      try {
+        await context.record(facts);
+      } catch (failure) {
+        if (!(failure instanceof JournalWriteError)) throw failure;
+        journalFailedAfterMove ??= failure;
+      }
+    },
+  };
   try {
     frozen = true; // from the first statement on, a failure must reopen `from`
     const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
@@ -598,15 +619,16 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     mark('switchEndpoint');
     const switchDurationMs = nowMs() - started;
     const switchedAt = wallClockMs();
-    await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: switchedAt, switchDurationMs: Math.round(switchDurationMs * 10) / 10 });
+    await afterMove.record({ switchPhase: 'endpoint-moved', switchEndedAt: switchedAt, switchDurationMs: Math.round(switchDurationMs * 10) / 10 });
     context.log.info(`switched ${from} -> ${to} in ${switchDurationMs.toFixed(1)} ms (${to} caught up in ${lagAtSwitchMs.toFixed(1)} ms)`);
 
     // Traffic has moved. Nothing below may reopen `from`: failures are reported instead.
     await promoteConnection.query(dialect.resetReplication());
     const leftOver = await killSessionsOf(freezeConnection, dialect, settings.appUsers, 10000);
     await platform.recycleClients(context);
-    await context.record({ switchPhase: 'recycled' });
-    const reverse = reverseStart ? await confirmReverseReplication(context, freezeConnection, dialect, sides) : {};
+    await afterMove.record({ switchPhase: 'recycled' });
+    const reverse = reverseStart ? await confirmReverseReplication(afterMove, freezeConnection, dialect, sides) : {};
+    if (journalFailedAfterMove) throw new Error(`${journalFailedAfterMove.message}. ${switchFinishedSentence(sides.direction)}`);
     return {
       finalBinlogFile: finalPosition.file,
       finalBinlogPosition: finalPosition.position,
@@ -624,7 +646,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       // The endpoint change failed after the promotion. Reopening `from` is only safe if the
       // endpoint demonstrably still points at it; then `to` steps back first.
       const endpoint = await platform.endpointTarget(context).catch((error: Error) => ({ pointsTo: 'unknown' as const, detail: `could not read it: ${error.message}` }));
-      const why = failure instanceof Error ? failure.message : String(failure);
+      const why = failure instanceof JournalWriteError ? failure.clause : failure instanceof Error ? failure.message : String(failure);
       if (endpoint.pointsTo !== from) {
         throw new Error(`The endpoint change failed after the ${to} was promoted (${why}); the endpoint now: ${endpoint.detail}. ${capital(from)} stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
       }
@@ -633,16 +655,25 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       await demoteTarget(promoteConnection, dialect, accounts);
       if (sides.direction.name === 'forward') await reRevokeAppWritesOnTarget(context, promoteConnection, dialect, settings.appUsers);
       await reopenSource(context, freezeConnection, dialect, accounts, sides.direction);
-      await context.record({ switchPhase: 'reopened' });
-      throw new AbortRun(`Switch aborted: the endpoint change failed (${why}) and the endpoint still points at the ${from} (${endpoint.detail}). ${capital(to)} was made read-only and replicates again; the ${from} was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
+      await recordIfPossible(context, { switchPhase: 'reopened' });
+      const what = failure instanceof JournalWriteError ? `after the promotion ${why}` : `the endpoint change failed (${why})`;
+      throw new AbortRun(`Switch aborted: ${what} and the endpoint still points at the ${from} (${endpoint.detail}). ${capital(to)} was made read-only and replicates again; the ${from} was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
     }
     if (frozen && !switched) {
       await reopenSource(context, freezeConnection, dialect, accounts, sides.direction);
-      await context.record({ switchPhase: 'reopened' });
+      await recordIfPossible(context, { switchPhase: 'reopened' });
+      if (failure instanceof JournalWriteError) {
+        throw new AbortRun(`Switch aborted: ${failure.clause}. ${capital(from)} was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
+      }
     }
     if (!switched) {
       await fromSnapshot.query('ROLLBACK').catch(() => undefined);
       await toSnapshot.query('ROLLBACK').catch(() => undefined);
+    }
+    const message = failure instanceof Error ? failure.message : String(failure);
+    if (switched && !/stays frozen/.test(message)) {
+      // Anything after traffic moved (a full disk, a dropped session): going back is no longer an option; say where it stands.
+      throw new Error(`${message}. ${switchFinishedSentence(sides.direction)}`);
     }
     if (failure instanceof AbortRun) {
       throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: startedAt, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
@@ -653,6 +684,21 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     pool.delete('switch.promote');
     await freezeConnection.end().catch(() => freezeConnection.destroy());
     await promoteConnection.end().catch(() => promoteConnection.destroy());
+  }
+}
+
+/** What a failure after the endpoint moved leaves: a finished switch, with the rest of the run still to do. */
+function switchFinishedSentence(direction: SwitchDirection): string {
+  return `The switch finished: traffic is on the ${direction.to}, the ${direction.from} stays frozen (as after every switch); what followed the endpoint move, verification, fence and clean-up did not run: --resume finishes them.`;
+}
+
+/** A sub-phase worth journaling on the way out of an abort; a journal that cannot take it (full disk) must not hide why the switch aborted. */
+async function recordIfPossible(context: StepContext, facts: Facts): Promise<void> {
+  try {
+    await context.record(facts);
+  } catch (failure) {
+    if (!(failure instanceof JournalWriteError)) throw failure;
+    context.log.warn(`not journaled (${failure.code}): ${JSON.stringify(facts)}; a --resume reads the servers' actual state`);
   }
 }
 

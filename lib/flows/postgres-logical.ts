@@ -376,7 +376,15 @@ async function switchWrites(
   await currentLsn(sourceClient);
   await sequenceValues(sourceClient);
   await tableShapes(sourceClient);
-  await platform.prepareSwitch(context, settings.database);
+  try {
+    await platform.prepareSwitch(context, settings.database);
+  } catch (failure) {
+    // Before the pause and the freeze: a switch point that cannot even be prepared would not move traffic either.
+    throw new AbortRun(
+      `Switch not started: the application endpoint could not be prepared for the switch (${failure instanceof Error ? failure.message : String(failure)}). ` +
+        `The source was never frozen and keeps taking writes; traffic never moved. Fix: bring the endpoint back (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
+    );
+  }
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;

@@ -2,7 +2,7 @@ import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { nowMs, wallClockMs } from '../util/time';
 import { deferProcessGroupSignals } from '../util/process-group';
-import { Journal, newRunId, statusFromJournal } from './journal';
+import { Journal, JournalWriteError, newRunId, statusFromJournal, type JournalEntry } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
 import { withKillPoint } from './kill-point';
@@ -70,6 +70,9 @@ export interface RunResult {
   durationMs: number;
 }
 
+/** The run stops because its journal cannot be written (the message says where it stands). */
+class JournalStop extends Error {}
+
 /** The plan as plain text lines: deterministic, no secrets, asserted by tests. */
 export function planText(runbook: Runbook, facts: Facts = {}): string[] {
   const lines = [`Flow ${runbook.flow}`, ...runbook.summary.map((line) => `  ${line}`), ''];
@@ -95,6 +98,37 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   let finished: string[] = [];
   const journal = options.dryRun ? undefined : withKillPoint(new Journal(options.stateDir, runId));
 
+  // The journal is what a resume trusts. The first line it cannot take (a full disk) stops the
+  // run at a safe point: before the next step, never inside one — a step that was recording a
+  // sub-phase gets the error and decides (the switch undoes its freeze, or finishes forward
+  // once traffic moved). Lines after that (failed step, hooks, run end) are best effort.
+  let journalFailure: JournalWriteError | undefined;
+  const append = (entry: JournalEntry): void => {
+    try {
+      journal?.append(entry);
+    } catch (failure) {
+      if (failure instanceof JournalWriteError) journalFailure ??= failure;
+      throw failure;
+    }
+  };
+  const appendIfPossible = (entry: JournalEntry): void => {
+    try {
+      append(entry);
+    } catch (failure) {
+      log.error(`${entry.type} not journaled: ${redact(failure instanceof Error ? failure.message : String(failure))}`);
+    }
+  };
+  // Before anything changed: a journal that cannot even start leaves nothing (the lock is given back).
+  const beginJournal = async (entry: JournalEntry): Promise<void> => {
+    try {
+      append(entry);
+    } catch (failure) {
+      if (options.lock) await options.lock.release(runId).catch(() => undefined);
+      if (failure instanceof JournalWriteError) throw new Error(`${failure.message}: the run did not start, nothing was changed. ${failure.fix}`);
+      throw failure;
+    }
+  };
+
   if (options.resumeRunId) {
     if (options.dryRun) throw new Error('--resume continues an executed run; add --execute');
     const status = statusFromJournal(journal!.read());
@@ -105,21 +139,21 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     Object.assign(facts, status.facts);
     finished = status.finished;
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
-    journal!.append({ type: 'run-resume', at: new Date().toISOString(), runId });
+    await beginJournal({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);
   } else if (journal) {
     if (journal.exists()) throw new Error(`Run ${runId} already exists`);
     // Taken before anything is journaled or changed: a refused run leaves no trace.
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
-    journal.append({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });
+    await beginJournal({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });
   }
 
-  if (options.lock && journal) journal.append({ type: 'lock', at: new Date().toISOString(), action: 'acquired', where: options.lock.where });
+  if (options.lock && journal) await beginJournal({ type: 'lock', at: new Date().toISOString(), action: 'acquired', where: options.lock.where });
 
   let currentStep: string | undefined;
   const record = (learned: Facts): Promise<void> => {
     Object.assign(facts, learned);
-    if (currentStep) journal?.append({ type: 'step-progress', at: new Date().toISOString(), step: currentStep, facts: learned });
+    if (currentStep) append({ type: 'step-progress', at: new Date().toISOString(), step: currentStep, facts: learned });
     return Promise.resolve(currentStep && options.onRecord ? options.onRecord(currentStep, learned) : undefined);
   };
 
@@ -131,7 +165,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       return;
     }
     interrupt = { signal, step: currentStep };
-    journal?.append({ type: 'interrupt', at: new Date().toISOString(), signal, step: currentStep });
+    appendIfPossible({ type: 'interrupt', at: new Date().toISOString(), signal, step: currentStep });
     log.warn(`${signal} received: finishing ${currentStep ?? 'the current step'}, then stopping (the run stays resumable)`);
   };
   const signalsHandled = Boolean(options.handleSignals && !options.dryRun);
@@ -154,7 +188,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     for (const command of options.hooks?.[phase] ?? []) {
       log.info(`hook ${phase}: ${command}`);
       const outcome = await runHook(command, { runId, flow: runbook.flow, environment: options.environment, phase, dryRun: options.dryRun, step: step?.id, facts }, { hideEnv: options.hideEnvFromHooks });
-      journal?.append({ type: 'hook', at: new Date().toISOString(), phase, command: outcome.command, exitCode: outcome.exitCode, durationMs: outcome.durationMs });
+      appendIfPossible({ type: 'hook', at: new Date().toISOString(), phase, command: outcome.command, exitCode: outcome.exitCode, durationMs: outcome.durationMs });
       if (outcome.outputTail) log.info(`hook ${phase} output:\n${outcome.outputTail}`);
       if (outcome.exitCode === 0) continue;
       const message = `hook ${phase} (${outcome.command}) exited with ${outcome.exitCode}`;
@@ -194,7 +228,12 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       }
       const stepStart = nowMs();
       stepResult.startedAt = Math.round(wallClockMs());
-      journal?.append({ type: 'step-start', at: new Date().toISOString(), step: step.id });
+      try {
+        append({ type: 'step-start', at: new Date().toISOString(), step: step.id });
+      } catch (failure) {
+        if (failure instanceof JournalWriteError) throw new JournalStop(`${failure.message}: the run stopped before ${step.id} (nothing of it ran).`);
+        throw failure;
+      }
       currentStep = step.id;
       log.info(`${step.id}: ${step.describe(facts)[0] ?? ''}`);
       try {
@@ -208,8 +247,12 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         });
         stepResult.durationMs = Math.round(nowMs() - stepStart);
         stepResult.status = step.kind === 'check' && options.dryRun ? 'checked' : 'done';
-        journal?.append({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
         currentStep = undefined;
+        appendIfPossible({ type: 'step-done', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, facts: learned });
+        if (journalFailure) {
+          // Done, but its journal is incomplete: a --resume runs it again (steps read the actual state first).
+          throw new JournalStop(`${journalFailure.message}: ${step.id} finished but the journal does not say so; the run stopped after it (a --resume runs it again, from the actual state).`);
+        }
         log.info(`${step.id}: ${stepResult.status} in ${stepResult.durationMs} ms`);
         if (step.irreversible && !options.dryRun) pastPointOfNoReturn = true;
       } catch (failure) {
@@ -218,7 +261,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         stepResult.error = message;
         if (failure instanceof AbortRun) Object.assign(facts, failure.facts);
         const aborted = failure instanceof AbortRun;
-        journal?.append({ type: 'step-failed', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, error: message, aborted });
+        appendIfPossible({ type: 'step-failed', at: new Date().toISOString(), step: step.id, durationMs: stepResult.durationMs, error: message, aborted });
         currentStep = undefined;
         if (options.dryRun && failure instanceof PreconditionFailed) {
           // Keep checking: the operator wants every problem at once.
@@ -248,6 +291,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   } catch (failure) {
     result = failure instanceof AbortRun ? 'aborted' : failure instanceof RunInterrupted ? 'interrupted' : 'failed';
     error = redact(failure instanceof Error ? failure.message : String(failure));
+    if (journalFailure) error = `${error}${error.includes(journalFailure.clause) || error.includes(journalFailure.message) ? '' : ` (${journalFailure.clause})`} ${journalFailure.fix}`;
     if (!(failure instanceof AbortRun) && !(failure instanceof PreconditionFailed) && failure instanceof Error && failure.stack) {
       log.debug(redact(failure.stack));
     }
@@ -264,11 +308,16 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   }
   releaseDeferral?.();
   const interruptedBefore = result === 'interrupted' ? results.find((r) => r.status === 'not-run')?.id : undefined;
-  journal?.append({ type: 'run-end', at: new Date().toISOString(), result, error, ...(interruptedBefore ? { interruptedBefore } : {}) });
+  appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result, error, ...(interruptedBefore ? { interruptedBefore } : {}) });
+  if (journalFailure && (result === 'success' || result === 'planned')) {
+    // Every step ran, but the journal cannot say so (a status would show the run in progress).
+    result = 'failed';
+    error = `${journalFailure.message}: every step finished but the journal does not record the run's end. ${journalFailure.fix}`;
+  }
   if (options.lock && journal) {
     try {
       await options.lock.release(runId);
-      journal.append({ type: 'lock', at: new Date().toISOString(), action: 'released', where: options.lock.where });
+      appendIfPossible({ type: 'lock', at: new Date().toISOString(), action: 'released', where: options.lock.where });
     } catch (failure) {
       log.warn(`could not release the run lock ${options.lock.where}: ${redact(failure instanceof Error ? failure.message : String(failure))}`);
     }

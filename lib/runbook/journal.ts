@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { redactValue } from '../util/secrets';
@@ -20,6 +20,29 @@ export type JournalEntry =
 /** What a run id may look like (it names a folder under runs/): no path separators, no leading dot. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/**
+ * The journal could not be written (a full disk: ENOSPC; a file size limit: EFBIG; a quota:
+ * EDQUOT; a failing disk: EIO). Nothing of the line is left behind (see Journal.append), so a
+ * resume once there is room reads a whole journal. `fix` says what the operator does.
+ */
+export class JournalWriteError extends Error {
+  readonly code: string;
+  /** The sentence without its capital, to go inside another one ("Switch aborted: the run's journal …"). */
+  readonly clause: string;
+  readonly fix: string;
+
+  constructor(readonly path: string, readonly stateDir: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException)?.code ?? 'EIO';
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    const clause = `the run's journal ${path} could not be written (${detail.startsWith(code) ? detail : `${code}: ${detail}`})`;
+    super(clause.charAt(0).toUpperCase() + clause.slice(1));
+    this.name = 'JournalWriteError';
+    this.code = code;
+    this.clause = clause;
+    this.fix = `Fix: free space in ${stateDir} (or raise the file size limit), then --resume (a local rehearsal: run it again)`;
+  }
+}
+
 /** A sortable, readable run id: 20261122-011845-a1b2c3. */
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -34,6 +57,8 @@ export function newRunId(now = new Date()): string {
 export class Journal {
   readonly path: string;
   private fd: number | undefined;
+  /** Where the next line starts (the file's size after the last whole line). */
+  private end = 0;
 
   constructor(readonly stateDir: string, readonly runId: string) {
     if (!RUN_ID_PATTERN.test(runId)) throw new Error(`Invalid run id "${runId}": use the id printed when the run started (see ${join(stateDir, 'runs')})`);
@@ -44,13 +69,33 @@ export class Journal {
     return existsSync(this.path);
   }
 
+  /**
+   * Throws JournalWriteError when the line cannot be made durable. A line the disk took only in
+   * part is cut off again: the journal never keeps a torn line that a later append would bury
+   * (read() accepts a torn line only at the end).
+   */
   append(entry: JournalEntry): void {
-    if (this.fd === undefined) {
-      mkdirSync(join(this.stateDir, 'runs', this.runId), { recursive: true, mode: 0o700 });
-      this.fd = openSync(this.path, 'a', 0o600);
+    const line = Buffer.from(JSON.stringify(redactValue(entry)) + '\n');
+    try {
+      if (this.fd === undefined) {
+        mkdirSync(join(this.stateDir, 'runs', this.runId), { recursive: true, mode: 0o700 });
+        this.fd = openSync(this.path, 'a', 0o600);
+        this.end = fstatSync(this.fd).size;
+      }
+      // writeSync may write part of the line (a disk that just filled up): the rest, or its error.
+      for (let written = 0; written < line.length; ) written += writeSync(this.fd, line, written, line.length - written);
+      fsyncSync(this.fd);
+      this.end += line.length;
+    } catch (error) {
+      if (this.fd !== undefined) {
+        try {
+          ftruncateSync(this.fd, this.end); // shrinking needs no room
+        } catch {
+          // read() still tolerates a torn last line
+        }
+      }
+      throw new JournalWriteError(this.path, this.stateDir, error);
     }
-    writeSync(this.fd, JSON.stringify(redactValue(entry)) + '\n');
-    fsyncSync(this.fd);
   }
 
   read(): JournalEntry[] {

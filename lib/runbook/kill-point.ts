@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import type { Journal, JournalEntry } from './journal';
 
 /**
@@ -12,6 +13,17 @@ import type { Journal, JournalEntry } from './journal';
  */
 export const KILL_AT_ENV = 'RDS_CUTOVER_KILL_AT';
 
+/**
+ * FAULT-INJECTION HOOK, tests and `npm run bench:faults` only: the state folder "full". Names a
+ * journal entry like RDS_CUTOVER_KILL_AT; right after it is on disk this process lowers its own
+ * RLIMIT_FSIZE soft limit to 0 (`prlimit --pid <self> --fsize=0:`, no root needed). From then on
+ * the kernel refuses every write that would grow a regular file — the journal's next line, the
+ * report — with EFBIG, as a full disk refuses it with ENOSPC; pipes and sockets still work, so
+ * the process can still talk to its servers and print its summary. Programs it starts later
+ * inherit the limit. A resume in a new process has room again (the operator freed space).
+ */
+export const FILE_LIMIT_AT_ENV = 'RDS_CUTOVER_FILE_LIMIT_AT';
+
 /** The kill-point name of a journal entry (undefined for entries that are no kill point). */
 export function killPointOf(entry: JournalEntry, progressCount: number): string | undefined {
   if (entry.type === 'step-start' || entry.type === 'step-done') return `${entry.type}:${entry.step}`;
@@ -20,8 +32,8 @@ export function killPointOf(entry: JournalEntry, progressCount: number): string 
 }
 
 /** Wraps the journal's append so that the named entry kills this process once it is on disk. */
-export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV]): Journal {
-  if (!killAt) return journal;
+export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV], fileLimitAt = process.env[FILE_LIMIT_AT_ENV]): Journal {
+  if (!killAt && !fileLimitAt) return journal;
   const progress = new Map<string, number>();
   const append = journal.append.bind(journal);
   journal.append = (entry: JournalEntry) => {
@@ -31,7 +43,10 @@ export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV
       count = (progress.get(entry.step) ?? 0) + 1;
       progress.set(entry.step, count);
     }
-    if (killPointOf(entry, count) === killAt) process.kill(process.pid, 'SIGKILL');
+    const point = killPointOf(entry, count);
+    if (point === undefined) return;
+    if (point === killAt) process.kill(process.pid, 'SIGKILL');
+    if (point === fileLimitAt) execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=0:']);
   };
   return journal;
 }

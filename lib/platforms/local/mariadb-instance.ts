@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, renameSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, renameSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -80,8 +80,14 @@ export class MariadbInstance {
    */
   async setReadOnlyAtStartup(readOnly: boolean): Promise<void> {
     if (this.readOnlyAtStartup === readOnly && existsSync(this.configFile)) return;
+    const before = this.readOnlyAtStartup;
     this.readOnlyAtStartup = readOnly;
-    await this.writeConfig();
+    try {
+      await this.writeConfig();
+    } catch (error) {
+      this.readOnlyAtStartup = before; // the file on disk still says the old value
+      throw error;
+    }
   }
 
   get name(): string {
@@ -240,6 +246,15 @@ socket=${this.socket}
     // Its own temporary folder: servers bootstrapped at the same moment collide on the shared
     // /tmp's '#sql-temptable-…' names and mariadb-install-db aborts.
     mkdirSync(join(this.dir, 'tmp'), { recursive: true });
-    writeFileSync(this.configFile, config, { mode: 0o600 });
+    // Written beside and renamed over: on a full disk the write fails and the server's
+    // configuration stays whole (written in place it would be left empty for the next start).
+    const next = `${this.configFile}.next`;
+    try {
+      writeFileSync(next, config, { mode: 0o600 });
+      renameSync(next, this.configFile);
+    } catch (error) {
+      rmSync(next, { force: true });
+      throw new Error(`could not write ${this.configFile}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 }
