@@ -102,6 +102,9 @@ async function plantRows(connection: Connection, rules: MaskingRules): Promise<P
     [9105, 'blob', null, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff]), Buffer.from(`owner=${customers[2].email};`), Buffer.from([0x00, 0x01])]), at(9105, 'thumbnail', 'an email inside a BLOB (dumped as hex)')],
     [9106, 'accents', `Delivered to ${stripped(accented.full_name).toUpperCase()} at the door`, null, at(9106, 'description', 'an accented name written without accents, upper case')],
     [9107, 'nfd', `Signed by ${accented.full_name.normalize('NFD')}`, null, at(9107, 'description', 'an accented name in decomposed (NFD) form')],
+    // Text (not a BLOB) that spells a customer's email as a hex literal: the dump writes it as a
+    // quoted string, which must be decoded like a BLOB's 0x… would be.
+    [9108, 'hex-text', `0x${Buffer.from(customers[3].email).toString('hex').toUpperCase()}`, null, at(9108, 'description', "a customer email spelled as '0x…' hex in kept text")],
   ];
   for (const [id, name, description, thumbnail] of planted) {
     await connection.query('INSERT INTO products (id, name, description, thumbnail) VALUES (?, ?, ?, ?)', [id, `planted ${name}`, description, thumbnail]);
