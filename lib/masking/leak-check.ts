@@ -4,6 +4,7 @@ import { engineTools } from './engines';
 import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, PatternSet, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
+import type { OriginalsReader } from './source-snapshot';
 import type { ColumnRule, MaskingRules } from './rules';
 import { isOrdinaryOutput, type TableMasking, type ValueMasker } from './transformers';
 
@@ -50,6 +51,8 @@ export interface LeakReport {
   skippedOrdinary: number;
   /** Personal columns whose originals were read. */
   columns: string[];
+  /** When the originals were read: "in the dump's snapshot", or "after the dump" (a value changed in between is checked in its new form). */
+  originalsFrom: string;
   /** Masked columns whose output is not scanned, and why. */
   notScanned: string[];
   scannedValues: number;
@@ -76,7 +79,14 @@ const NON_ASCII = /[^\x00-\x7f]/;
  * also scanned for any email address that no email rule produced (a third party's). The
  * dump's row counts must match the manifest.
  */
-export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable }): Promise<LeakReport> {
+export async function leakCheck(options: {
+  source: MysqlTarget;
+  rules: MaskingRules;
+  manifest: MaskedDumpManifest;
+  dump: Readable;
+  /** Where the originals are read: the dump's snapshot (source-snapshot.ts). @default - the source as it is now (after the dump) */
+  originals?: OriginalsReader;
+}): Promise<LeakReport> {
   const started = Date.now();
   const readCpu = process.cpuUsage();
   const { source, rules, manifest } = options;
@@ -91,15 +101,13 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     if (personal.length === 0) continue;
     const names = personal.map(([c]) => `${table}.${c}`);
     columns.push(...names);
-    await tools.readValues(
-      source,
-      table,
-      personal.map(([c]) => c),
-      (index, value) => {
-        if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
-        else patterns.add(value, names[index]);
-      },
-    );
+    const onValue = (index: number, value: string) => {
+      if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
+      else patterns.add(value, names[index]);
+    };
+    const personalColumns = personal.map(([c]) => c);
+    if (options.originals) await options.originals.readValues(table, personalColumns, onValue);
+    else await tools.readValues(source, table, personalColumns, onValue);
   }
 
   const readSeconds = (Date.now() - started) / 1000;
@@ -212,6 +220,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     skippedShort: patterns.skippedShort,
     skippedOrdinary,
     columns,
+    originalsFrom: options.originals?.describe ?? 'after the dump',
     notScanned,
     scannedValues,
     hits,
@@ -254,7 +263,7 @@ const fingerprint = (text: string) => createHash('sha256').update(text).digest('
 /** Plain-text summary of a leak report (no values: locations and fingerprints only). */
 export function describeLeakReport(report: LeakReport): string[] {
   const lines = [
-    `leak check: ${report.originals} original values of ${report.columns.length} personal columns (${report.patterns} patterns, ${Math.round(report.patternBytes / 1048576)} MB; ${report.skippedShort} too short, ${report.skippedOrdinary} also fake-dictionary values), ${report.scannedValues} values scanned in the masked dump in ${report.seconds} s: ${report.hitCount} hits`,
+    `leak check: ${report.originals} original values of ${report.columns.length} personal columns, read ${report.originalsFrom} (${report.patterns} patterns, ${Math.round(report.patternBytes / 1048576)} MB; ${report.skippedShort} too short, ${report.skippedOrdinary} also fake-dictionary values), ${report.scannedValues} values scanned in the masked dump in ${report.seconds} s: ${report.hitCount} hits`,
     ...report.notScanned.map((c) => `  output not scanned: ${c}`),
     ...report.hits
       .slice(0, 50)
