@@ -23,6 +23,7 @@ import { codec, defaultCompression, type Compression } from '../lib/masking/comp
 import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
 import { leakCheck } from '../lib/masking/leak-check';
+import { DumpSnapshot } from '../lib/masking/source-snapshot';
 import { decompressed, maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
@@ -148,7 +149,9 @@ async function main(): Promise<void> {
     const projectCpu = process.cpuUsage();
     const projectChildren = childCpuSeconds();
     const rules = loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json'));
-    const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
+    // As a --verify run: the leak check's snapshot is opened (commits held) before the dump starts.
+    const snapshot = await DumpSnapshot.open(source, log);
+    const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }), snapshot });
     const projectSeconds = seconds(projectStart);
     const projectCpuSeconds = cpuSeconds(projectCpu);
     const projectChildCpu = childCpuSeconds() - projectChildren;
@@ -160,7 +163,8 @@ async function main(): Promise<void> {
     peakRss = process.memoryUsage.rss();
     const verifyStart = process.hrtime.bigint();
     const verifyCpu = process.cpuUsage();
-    const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression) });
+    const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression), originals: snapshot });
+    await snapshot.close();
     const verifySeconds = seconds(verifyStart);
     const verifyCpuSeconds = cpuSeconds(verifyCpu);
     const verifyPeakRss = peakRss;

@@ -149,7 +149,11 @@ export class DumpSnapshot implements OriginalsReader {
     await streamColumnValues(this.session, table, columns, onValue);
   }
 
+  private closed = false;
+  /** Release everything (idempotent): after the check, or on any failure. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.releaseCommits();
     await this.session.query('ROLLBACK').catch(() => undefined);
     await this.session.end().catch(() => undefined);

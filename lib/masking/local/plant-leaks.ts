@@ -9,6 +9,7 @@ import { createS3Client, downloadStream, objectExists } from '../s3-store';
 import { parseS3Url } from '../manifest';
 import { isOrdinaryOutput } from '../transformers';
 import { SANDBOX_BUCKET, type MaskingSandbox } from './sandbox';
+import { DumpSnapshot } from '../source-snapshot';
 
 /** One planted leak: where it was put, and whether the run reported it. */
 interface Plant {
@@ -56,9 +57,14 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
     // 2. Leaks in kept columns: the dump goes through (the rules allow it), the check must report each.
     const plants = await plantRows(connection, rules);
     planted += plants.length;
-    const staged = await maskedDump({ source, rules, key: options.key, compression: options.compression, destination, log });
+    // As a real run does: the originals are read in the dump's own snapshot.
+    const snapshot = await DumpSnapshot.open(source, log);
+    const staged = await maskedDump({ source, rules, key: options.key, compression: options.compression, destination, log, snapshot }).catch(async (error: Error) => {
+      await snapshot.close();
+      throw error;
+    });
     try {
-      const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(await downloadStream(createS3Client(), parseS3Url(staged.object)), staged.compression) });
+      const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(await downloadStream(createS3Client(), parseS3Url(staged.object)), staged.compression), originals: snapshot });
       for (const plant of plants) {
         const reported = plant.found(report);
         if (reported) found++;
@@ -67,6 +73,7 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
       const unplanted = report.hits.filter((h) => !plants.some((p) => h.row === `id=${p.where}`));
       if (unplanted.length > 0) lines.push(`also reported (not planted): ${unplanted.map((h) => `${h.foundIn} ${h.row}`).join(', ')}`);
     } finally {
+      await snapshot.close();
       // Never published, whatever the check said.
       await discardStagedDump(destination, staged, log);
       await connection.query('DELETE FROM products WHERE id >= 9100');
