@@ -63,7 +63,16 @@ export interface LeakReport {
   rowCountMismatches: string[];
   seconds: number;
   /** Where the time went: reading the originals (and building the patterns), then scanning the dump. */
-  phases: { readSeconds: number; readCpuSeconds: number; scanSeconds: number; scanCpuSeconds: number };
+  phases: {
+    readSeconds: number;
+    /** CPU of the read (of its worker thread when read in the background). */
+    readCpuSeconds: number;
+    /** Read by a worker thread while the dump ran (readWaitSeconds: how long the check still waited for it). */
+    readInBackground: boolean;
+    readWaitSeconds: number;
+    scanSeconds: number;
+    scanCpuSeconds: number;
+  };
   ok: boolean;
 }
 
@@ -91,27 +100,21 @@ export async function leakCheck(options: {
   const readCpu = process.cpuUsage();
   const { source, rules, manifest } = options;
   const tools = engineTools(manifest.engine);
-  const patterns = new PatternSet();
-  const columns: string[] = [];
+  const plan = originalsPlan(rules);
+  const columns = plan.flatMap((p) => p.columns.map((c) => `${p.table}.${c.name}`));
   const notScanned: string[] = [];
-  let skippedOrdinary = 0;
   for (const [table, tableRules] of rules.tables) {
-    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
     for (const [column, rule] of tableRules.columns) if (!scansOutput(rule)) notScanned.push(`${table}.${column} (${rule.transform}${'part' in rule && rule.part ? ` ${rule.part}` : ''}: keeps the shape, may equal another original by chance)`);
-    if (personal.length === 0) continue;
-    const names = personal.map(([c]) => `${table}.${c}`);
-    columns.push(...names);
-    const onValue = (index: number, value: string) => {
-      if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
-      else patterns.add(value, names[index]);
-    };
-    const personalColumns = personal.map(([c]) => c);
-    if (options.originals) await options.originals.readValues(table, personalColumns, onValue);
-    else await tools.readValues(source, table, personalColumns, onValue);
   }
-
-  const readSeconds = (Date.now() - started) / 1000;
-  const readCpuSeconds = cpuSince(readCpu);
+  // Read in the background (a worker thread in the dump's snapshot, started with the dump), or here.
+  const background = options.originals?.originalPatterns?.(plan);
+  const built = background
+    ? await background
+    : await buildPatterns(plan, (table, names, onValue) => (options.originals ? options.originals.readValues(table, names, onValue) : tools.readValues(source, table, names, onValue)));
+  const { patterns, skippedOrdinary } = built;
+  const readSeconds = background ? built.readSeconds! : (Date.now() - started) / 1000;
+  const readCpuSeconds = background ? built.readCpuSeconds! : cpuSince(readCpu);
+  const readWaitSeconds = (Date.now() - started) / 1000;
   const scanStarted = Date.now();
   const scanCpu = process.cpuUsage();
   const allowedDomains = new Set([...rules.allowedEmailDomains, 'example.com', ...[...rules.tables.values()].flatMap((t) => [...t.columns.values()].flatMap((r) => (r.transform === 'email' && r.domain ? [r.domain] : [])))]);
@@ -207,7 +210,7 @@ export async function leakCheck(options: {
   );
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
-  const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
+  const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), readInBackground: background !== undefined, readWaitSeconds: round2(readWaitSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
 
   const dumpRows = rewriter.summary.rows;
   const tables = [...new Set([...Object.keys(manifest.rows), ...Object.keys(dumpRows)])];
@@ -235,6 +238,38 @@ export async function leakCheck(options: {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** The personal columns whose originals the check reads, per table (every column whose rule is not keep or dateShift). */
+export type OriginalsPlan = { table: string; columns: { name: string; rule: ColumnRule }[] }[];
+export function originalsPlan(rules: MaskingRules): OriginalsPlan {
+  const plan: OriginalsPlan = [];
+  for (const [table, tableRules] of rules.tables) {
+    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
+    if (personal.length > 0) plan.push({ table, columns: personal.map(([name, rule]) => ({ name, rule })) });
+  }
+  return plan;
+}
+
+/** Read every original of the plan (through `read`) into a pattern set; values the fake dictionaries also produce are skipped and counted. */
+export async function buildPatterns(
+  plan: OriginalsPlan,
+  read: (table: string, columns: string[], onValue: (column: number, value: string) => void) => Promise<void>,
+): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds?: number; readCpuSeconds?: number }> {
+  const patterns = new PatternSet();
+  let skippedOrdinary = 0;
+  for (const { table, columns } of plan) {
+    const names = columns.map((c) => `${table}.${c.name}`);
+    await read(
+      table,
+      columns.map((c) => c.name),
+      (index, value) => {
+        if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
+        else patterns.add(value, names[index]);
+      },
+    );
+  }
+  return { patterns, skippedOrdinary };
+}
 
 /**
  * The value of ASCII bytes [start, end) that `/^-?\d{1,20}$/` accepts and that prints back as

@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { connect, quoteIdentifier, rows, type Connection } from '../engines/mysql/connection';
 import type { Logger } from '../util/log';
+import type { OriginalsPlan } from './leak-check';
+import { PatternSet, type TransferablePatterns } from './leak-patterns';
 import type { MysqlTarget } from './mysql-client';
 
 /** Where the leak check reads the originals: any source of a table's column values. */
@@ -9,6 +14,8 @@ export interface OriginalsReader {
   readValues(table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
   /** For the report: "in the dump's snapshot" or "after the dump". */
   readonly describe: string;
+  /** The originals already read in the background (a worker thread), if this reader does that. */
+  originalPatterns?(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
 }
 
 /**
@@ -50,6 +57,8 @@ export class DumpSnapshot implements OriginalsReader {
   private released = false;
   private aligned = false;
 
+  private reader?: BackgroundReader;
+
   private constructor(
     private readonly lock: Connection,
     private readonly session: Connection,
@@ -58,7 +67,12 @@ export class DumpSnapshot implements OriginalsReader {
     private readonly holdLimitMs: number,
   ) {}
 
-  static async open(source: MysqlTarget, log: Logger, options: { holdLimitMs?: number } = {}): Promise<DumpSnapshot> {
+  /**
+   * @param options.readInBackground the leak check's originals plan: a worker thread starts its
+   * own snapshot while commits are held (so it equals the dump's too) and reads every original
+   * while the dump runs; `originalPatterns` then hands the result to the check.
+   */
+  static async open(source: MysqlTarget, log: Logger, options: { holdLimitMs?: number; readInBackground?: OriginalsPlan } = {}): Promise<DumpSnapshot> {
     const lock = await connect(source, { database: source.database });
     let session: Connection | undefined;
     try {
@@ -74,8 +88,9 @@ export class DumpSnapshot implements OriginalsReader {
       const snapshot = new DumpSnapshot(lock, session, statements.release, log, options.holdLimitMs ?? 60000);
       try {
         await session.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+        if (options.readInBackground) snapshot.reader = await BackgroundReader.start(source, options.readInBackground);
       } catch (error) {
-        await snapshot.releaseCommits();
+        await snapshot.close();
         throw error;
       }
       return snapshot;
@@ -144,6 +159,19 @@ export class DumpSnapshot implements OriginalsReader {
     }
   }
 
+  /** The originals the worker thread read in this snapshot (only with `readInBackground`, and the same plan). */
+  async originalPatterns(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }> {
+    if (!this.aligned) throw new Error("the leak check's snapshot was not aligned with a dump (no dump ran through watch()): refusing to read originals from it");
+    if (!this.reader) throw new Error('originalPatterns: the snapshot was opened without readInBackground');
+    if (JSON.stringify(plan) !== JSON.stringify(this.reader.plan)) throw new Error('originalPatterns: the leak check asks for other columns than the background read was started with');
+    return this.reader.result;
+  }
+
+  /** CPU seconds the background read has used so far (its thread's own; 0 without one). */
+  readerCpuSeconds(): number {
+    return this.reader?.cpuSeconds() ?? 0;
+  }
+
   async readValues(table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void> {
     if (!this.aligned) throw new Error("the leak check's snapshot was not aligned with a dump (no dump ran through watch()): refusing to read originals from it");
     await streamColumnValues(this.session, table, columns, onValue);
@@ -155,6 +183,7 @@ export class DumpSnapshot implements OriginalsReader {
     if (this.closed) return;
     this.closed = true;
     await this.releaseCommits();
+    await this.reader?.stop();
     await this.session.query('ROLLBACK').catch(() => undefined);
     await this.session.end().catch(() => undefined);
   }
@@ -168,4 +197,78 @@ export async function streamColumnValues(connection: Connection, table: string, 
   for await (const row of stream as AsyncIterable<(string | null)[]>) {
     for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
   }
+}
+
+/** The worker thread that reads the originals (originals-worker.ts). */
+class BackgroundReader {
+  readonly result: Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
+  private thread = '';
+  private finalCpu: number | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly plan: OriginalsPlan,
+    ready: (thread: string) => void,
+    failedEarly: (error: Error) => void,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      worker.on('message', (message: { kind: string; thread?: string; message?: string; patterns?: TransferablePatterns; skippedOrdinary?: number; readSeconds?: number; readCpuSeconds?: number }) => {
+        if (message.kind === 'ready') {
+          this.thread = message.thread!;
+          ready(this.thread);
+        } else if (message.kind === 'done') {
+          this.finalCpu = message.readCpuSeconds!;
+          resolve({ patterns: PatternSet.fromTransferable(message.patterns!), skippedOrdinary: message.skippedOrdinary!, readSeconds: message.readSeconds!, readCpuSeconds: message.readCpuSeconds! });
+        } else if (message.kind === 'failed') {
+          const error = new Error(`reading the originals in the dump's snapshot failed: ${message.message}`);
+          failedEarly(error);
+          reject(error);
+        }
+      });
+      worker.once('error', (error) => {
+        failedEarly(error);
+        reject(error);
+      });
+      worker.once('exit', (code) => {
+        const error = new Error(`the originals' reader thread exited (${code}) before it finished`);
+        failedEarly(error);
+        reject(error);
+      });
+    });
+    this.result.catch(() => undefined); // observed by the check; no unhandled rejection before that
+  }
+
+  static async start(source: MysqlTarget, plan: OriginalsPlan): Promise<BackgroundReader> {
+    // Under ts-jest or tsx the worker is TypeScript too: it loads through tsx's require hook.
+    const typescript = extname(__filename) === '.ts';
+    const worker = new Worker(join(__dirname, `originals-worker${extname(__filename)}`), {
+      workerData: { source, plan },
+      execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [],
+    });
+    let reader: BackgroundReader | undefined;
+    await new Promise<void>((resolve, reject) => {
+      reader = new BackgroundReader(worker, plan, () => resolve(), reject);
+    });
+    return reader!;
+  }
+
+  cpuSeconds(): number {
+    if (this.finalCpu !== undefined) return this.finalCpu;
+    try {
+      return threadCpuSeconds(`/proc/${this.thread}/stat`);
+    } catch {
+      return 0;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** CPU seconds (user + sys) of a thread, from its /proc stat file (clock ticks of 10 ms); the calling thread by default. */
+export function threadCpuSeconds(statPath = '/proc/thread-self/stat'): number {
+  const stat = readFileSync(statPath, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

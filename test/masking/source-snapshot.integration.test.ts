@@ -6,12 +6,12 @@ import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
-import { leakCheck } from '../../lib/masking/leak-check';
+import { leakCheck, originalsPlan } from '../../lib/masking/leak-check';
 import { seedPersonalData } from '../../lib/masking/local/personal-data';
 import type { MysqlTarget } from '../../lib/masking/mysql-client';
 import { decompressed, maskedDump } from '../../lib/masking/pipeline';
 import { loadRules } from '../../lib/masking/rules';
-import { commitHoldStatements, DumpSnapshot } from '../../lib/masking/source-snapshot';
+import { commitHoldStatements, DumpSnapshot, type OriginalsReader } from '../../lib/masking/source-snapshot';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
@@ -28,7 +28,7 @@ let target: MysqlTarget;
 let db: Connection;
 let dumps = 0;
 const dumpFile = () => join(baseDir, `dump-${++dumps}.sql.gz`);
-const check = (staged: Awaited<ReturnType<typeof maskedDump>>, snapshot?: DumpSnapshot) =>
+const check = (staged: Awaited<ReturnType<typeof maskedDump>>, snapshot?: OriginalsReader) =>
   leakCheck({ source: target, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), 'gzip'), originals: snapshot });
 
 beforeAll(async () => {
@@ -64,15 +64,26 @@ test('GIVEN a name leaked into kept text WHEN the customer changes it between th
     await db.query("UPDATE customers SET full_name = 'Quillon Brackenridge' WHERE id = 990001");
 
     // WHEN the snapshot is opened before the dump and the email changes after it
-    const snapshot = await DumpSnapshot.open(target, silentLogger);
+    // (the originals read by a worker thread while the dump runs, as --verify does)
+    const snapshot = await DumpSnapshot.open(target, silentLogger, { readInBackground: originalsPlan(rules) });
     try {
       const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
       await db.query("UPDATE customers SET full_name = 'Quillon Ashcombe-Vane' WHERE id = 990001");
       const report = await check(staged, snapshot);
       // THEN the leak is reported at its row, from the customer's column
       expect(report.originalsFrom).toBe("in the dump's snapshot");
+      expect(report.phases.readInBackground).toBe(true);
       expect(report.hits).toEqual([expect.objectContaining({ kind: 'original', originalFrom: 'customers.full_name', foundIn: 'products.description', row: 'id=9901' })]);
       expect(report.ok).toBe(false);
+      // The same snapshot read on this thread gives the same originals, patterns and hits.
+      const foreground = await check(staged, { describe: snapshot.describe, readValues: (table, columns, onValue) => snapshot.readValues(table, columns, onValue) });
+      expect(foreground.phases.readInBackground).toBe(false);
+      expect({ originals: foreground.originals, patterns: foreground.patterns, skipped: foreground.skippedOrdinary + foreground.skippedShort, hits: foreground.hits }).toEqual({
+        originals: report.originals,
+        patterns: report.patterns,
+        skipped: report.skippedOrdinary + report.skippedShort,
+        hits: report.hits,
+      });
     } finally {
       await snapshot.close();
     }
