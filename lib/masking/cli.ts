@@ -7,7 +7,7 @@ import { registerSecret } from '../util/secrets';
 import { defaultCompression } from './compression';
 import { parseMaskingEnvironment, type MaskingEndpoint, type MaskingEnvironment } from './environment';
 import { keyMaterial } from './keyed-hash';
-import { describeLeakReport, leakCheck, type LeakReport } from './leak-check';
+import { describeLeakReport, leakCheck, originalsPlan, type LeakReport } from './leak-check';
 import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import { notifySlack } from './notify';
@@ -224,7 +224,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     if (options.dump) {
       const destination: DumpDestination = options.out ? { kind: 'file', path: options.out } : { kind: 's3', client: createS3Client(), bucket: resolved.bucket!, prefix: resolved.prefix };
       // The check's originals are read in the dump's own snapshot (MySQL family; PostgreSQL: after the dump).
-      const snapshot = options.verify && (environment.engine ?? 'mysql') === 'mysql' ? await DumpSnapshot.open(resolved.source, log) : undefined;
+      const snapshot = options.verify && (environment.engine ?? 'mysql') === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules) }) : undefined;
       try {
         // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
         const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot });

@@ -1,7 +1,7 @@
 import { connect, rows, type Connection } from '../../engines/mysql/connection';
 import type { Logger } from '../../util/log';
 import type { Compression } from '../compression';
-import { leakCheck, type LeakReport } from '../leak-check';
+import { leakCheck, originalsPlan, type LeakReport } from '../leak-check';
 import { runKeys } from '../manifest';
 import { decompressed, discardStagedDump, maskedDump, type DumpDestination } from '../pipeline';
 import type { MaskingRules } from '../rules';
@@ -58,7 +58,7 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
     const plants = await plantRows(connection, rules);
     planted += plants.length;
     // As a real run does: the originals are read in the dump's own snapshot.
-    const snapshot = await DumpSnapshot.open(source, log);
+    const snapshot = await DumpSnapshot.open(source, log, { readInBackground: originalsPlan(rules) });
     const staged = await maskedDump({ source, rules, key: options.key, compression: options.compression, destination, log, snapshot }).catch(async (error: Error) => {
       await snapshot.close();
       throw error;
