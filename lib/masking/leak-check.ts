@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { engineTools } from './engines';
-import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, PatternSet, type PatternMatch } from './leak-patterns';
+import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
-import type { OriginalsReader } from './source-snapshot';
+import { buildPatterns, originalsPlan, type OriginalsReader } from './originals';
 import type { ColumnRule, MaskingRules } from './rules';
-import { isOrdinaryOutput, type TableMasking, type ValueMasker } from './transformers';
+import { type TableMasking, type ValueMasker } from './transformers';
 
-/** Transformers whose originals are not patterns: a shifted date is another real date. */
-const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
+export { originalsPlan, type OriginalsPlan } from './originals';
+
 
 /**
  * Masked columns whose output is not scanned: outputs that keep the original's shape (a
@@ -239,37 +239,7 @@ export async function leakCheck(options: {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-/** The personal columns whose originals the check reads, per table (every column whose rule is not keep or dateShift). */
-export type OriginalsPlan = { table: string; columns: { name: string; rule: ColumnRule }[] }[];
-export function originalsPlan(rules: MaskingRules): OriginalsPlan {
-  const plan: OriginalsPlan = [];
-  for (const [table, tableRules] of rules.tables) {
-    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
-    if (personal.length > 0) plan.push({ table, columns: personal.map(([name, rule]) => ({ name, rule })) });
-  }
-  return plan;
-}
 
-/** Read every original of the plan (through `read`) into a pattern set; values the fake dictionaries also produce are skipped and counted. */
-export async function buildPatterns(
-  plan: OriginalsPlan,
-  read: (table: string, columns: string[], onValue: (column: number, value: string) => void) => Promise<void>,
-): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds?: number; readCpuSeconds?: number }> {
-  const patterns = new PatternSet();
-  let skippedOrdinary = 0;
-  for (const { table, columns } of plan) {
-    const names = columns.map((c) => `${table}.${c.name}`);
-    await read(
-      table,
-      columns.map((c) => c.name),
-      (index, value) => {
-        if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
-        else patterns.add(value, names[index]);
-      },
-    );
-  }
-  return { patterns, skippedOrdinary };
-}
 
 /**
  * The value of ASCII bytes [start, end) that `/^-?\d{1,20}$/` accepts and that prints back as

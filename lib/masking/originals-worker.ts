@@ -12,7 +12,7 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, type Connection } from '../engines/mysql/connection';
-import { buildPatterns, type OriginalsPlan } from './leak-check';
+import { buildPatterns, type OriginalsPlan } from './originals';
 import type { MysqlTarget } from './mysql-client';
 import { streamColumnValues, threadCpuSeconds } from './source-snapshot';
 

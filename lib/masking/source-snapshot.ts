@@ -4,19 +4,10 @@ import { Transform, type Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { connect, quoteIdentifier, rows, type Connection } from '../engines/mysql/connection';
 import type { Logger } from '../util/log';
-import type { OriginalsPlan } from './leak-check';
+import type { OriginalsPlan, OriginalsReader } from './originals';
 import { PatternSet, type TransferablePatterns } from './leak-patterns';
 import type { MysqlTarget } from './mysql-client';
 
-/** Where the leak check reads the originals: any source of a table's column values. */
-export interface OriginalsReader {
-  /** Every non-NULL value of the columns, as text, row by row. */
-  readValues(table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
-  /** For the report: "in the dump's snapshot" or "after the dump". */
-  readonly describe: string;
-  /** The originals already read in the background (a worker thread), if this reader does that. */
-  originalPatterns?(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
-}
 
 /**
  * The statements that hold and release commits on the source, by dialect: MariaDB's backup

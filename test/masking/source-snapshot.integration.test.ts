@@ -11,7 +11,8 @@ import { seedPersonalData } from '../../lib/masking/local/personal-data';
 import type { MysqlTarget } from '../../lib/masking/mysql-client';
 import { decompressed, maskedDump } from '../../lib/masking/pipeline';
 import { loadRules } from '../../lib/masking/rules';
-import { commitHoldStatements, DumpSnapshot, type OriginalsReader } from '../../lib/masking/source-snapshot';
+import type { OriginalsReader } from '../../lib/masking/originals';
+import { commitHoldStatements, DumpSnapshot } from '../../lib/masking/source-snapshot';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
@@ -138,6 +139,17 @@ test('a snapshot no dump ran through refuses to read originals (it would prove n
   // Commits flow again once it is closed.
   await db.query('INSERT INTO products (id, name) VALUES (9902, ?)', ['after close']);
   await db.query('DELETE FROM products WHERE id = 9902');
+});
+
+test('a background read that fails fails the check (never an empty set of originals)', async () => {
+  const plan = [{ table: 'no_such_table', columns: [{ name: 'email', rule: rules.tables.get('customers')!.columns.get('email')! }] }];
+  const snapshot = await DumpSnapshot.open(target, silentLogger, { readInBackground: plan });
+  try {
+    await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+    await expect(snapshot.originalPatterns(plan)).rejects.toThrow(/reading the originals in the dump's snapshot failed: .*no_such_table/);
+  } finally {
+    await snapshot.close();
+  }
 });
 
 test('commits are held with MariaDB backup locks, or the global read lock on MySQL', () => {
