@@ -22,7 +22,8 @@ import { connect } from '../lib/engines/mysql/connection';
 import { codec, defaultCompression, type Compression } from '../lib/masking/compression';
 import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
-import { leakCheck } from '../lib/masking/leak-check';
+import { leakCheck, originalsPlan } from '../lib/masking/leak-check';
+import { DumpSnapshot } from '../lib/masking/source-snapshot';
 import { decompressed, maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
@@ -148,9 +149,13 @@ async function main(): Promise<void> {
     const projectCpu = process.cpuUsage();
     const projectChildren = childCpuSeconds();
     const rules = loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json'));
-    const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }) });
+    // As a --verify run: the leak check's snapshot is opened (commits held) before the dump starts.
+    const snapshot = await DumpSnapshot.open(source, log, { readInBackground: originalsPlan(rules) });
+    const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'project.out') }, log: createLogger({ write: () => undefined }), snapshot });
     const projectSeconds = seconds(projectStart);
-    const projectCpuSeconds = cpuSeconds(projectCpu);
+    // The originals' reader thread runs during the stream: its CPU is the check's, not the stream's.
+    const readerCpuDuringStream = snapshot.readerCpuSeconds();
+    const projectCpuSeconds = cpuSeconds(projectCpu) - readerCpuDuringStream;
     const projectChildCpu = childCpuSeconds() - projectChildren;
     log.info(`project (dump | mask | ${compression}): ${round(projectSeconds)} s (${round(projectCpuSeconds)} s CPU in this process, ${round(projectChildCpu)} s in dump + ${compression}), peak RSS of this process ${Math.round(peakRss / 1048576)} MB`);
 
@@ -160,9 +165,11 @@ async function main(): Promise<void> {
     peakRss = process.memoryUsage.rss();
     const verifyStart = process.hrtime.bigint();
     const verifyCpu = process.cpuUsage();
-    const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression) });
+    const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), compression), originals: snapshot });
+    await snapshot.close();
     const verifySeconds = seconds(verifyStart);
-    const verifyCpuSeconds = cpuSeconds(verifyCpu);
+    // This process during the check (scan, and the reader thread if it was still reading) + the reader's CPU during the stream.
+    const verifyCpuSeconds = cpuSeconds(verifyCpu) + readerCpuDuringStream;
     const verifyPeakRss = peakRss;
     peakRss = Math.max(streamPeakRss, verifyPeakRss);
     clearInterval(sampler);
@@ -192,6 +199,7 @@ async function main(): Promise<void> {
       verifyCpuSeconds: round(verifyCpuSeconds),
       verifyPeakRssMb: Math.round(verifyPeakRss / 1048576),
       verifyOriginals: report.originals,
+      verifyPhases: report.phases,
       projectCpuSeconds: round(projectCpuSeconds),
       projectChildCpuSeconds: round(projectChildCpu),
       floorChildCpuSeconds: round(floorChildCpu),

@@ -7,12 +7,13 @@ import { registerSecret } from '../util/secrets';
 import { defaultCompression } from './compression';
 import { parseMaskingEnvironment, type MaskingEndpoint, type MaskingEnvironment } from './environment';
 import { keyMaterial } from './keyed-hash';
-import { describeLeakReport, leakCheck, type LeakReport } from './leak-check';
+import { describeLeakReport, leakCheck, originalsPlan, type LeakReport } from './leak-check';
 import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import { notifySlack } from './notify';
 import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
 import { plantedLeakSelfTest } from './local/plant-leaks';
+import { DumpSnapshot } from './source-snapshot';
 import { restoreDump } from './restore';
 import { loadRules } from './rules';
 import { createS3Client, downloadStream, getJson } from './s3-store';
@@ -212,8 +213,8 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
 
     let manifest: MaskedDumpManifest;
     let report: LeakReport | undefined;
-    const check = async (candidate: MaskedDumpManifest) => {
-      const result = await leakCheck({ source: resolved.source, rules, manifest: candidate, dump: openDump(candidate) });
+    const check = async (candidate: MaskedDumpManifest, originals?: DumpSnapshot) => {
+      const result = await leakCheck({ source: resolved.source, rules, manifest: candidate, dump: openDump(candidate), originals });
       for (const line of describeLeakReport(result)) log.info(line);
       lines.push(`leak check: ${result.hitCount} hits in ${result.scannedValues} values against ${result.originals} originals (${result.patterns} patterns) in ${result.seconds} s; row counts ${result.rowCountMismatches.length ? 'DIFFER' : 'match'}`);
       return result;
@@ -222,27 +223,34 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       `leak check failed: ${result.hitCount} hits, ${result.rowCountMismatches.length} row-count mismatches${result.patterns === 0 ? ', no original values read' : ''}. ${what}; fix the rules (or the data) and run again.`;
     if (options.dump) {
       const destination: DumpDestination = options.out ? { kind: 'file', path: options.out } : { kind: 's3', client: createS3Client(), bucket: resolved.bucket!, prefix: resolved.prefix };
-      // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
-      const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine });
-      lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
-      let published = false;
+      // The check's originals are read in the dump's own snapshot (MySQL family; PostgreSQL: after the dump).
+      const snapshot = options.verify && (environment.engine ?? 'mysql') === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules) }) : undefined;
       try {
-        if (!options.verify) {
-          // Only with --out (parseOptions): a local file for the operator, not a published dump.
-          renameSync(staged.object, options.out!);
-          manifest = { ...staged, object: options.out! };
-          writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-          lines.push(`NOT VERIFIED (--no-verify): ${options.out} is an unchecked dump; never share it`);
-          published = true;
-        } else {
-          report = await check(staged);
-          if (!report.ok) throw new Error(failure(report, 'The staged dump was deleted and nothing was published'));
-          manifest = await publishMaskedDump(destination, staged, report, log);
-          published = true;
-          lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
+        // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
+        const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot });
+        lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
+        let published = false;
+        try {
+          if (!options.verify) {
+            // Only with --out (parseOptions): a local file for the operator, not a published dump.
+            renameSync(staged.object, options.out!);
+            manifest = { ...staged, object: options.out! };
+            writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+            lines.push(`NOT VERIFIED (--no-verify): ${options.out} is an unchecked dump; never share it`);
+            published = true;
+          } else {
+            report = await check(staged, snapshot);
+            await snapshot?.close();
+            if (!report.ok) throw new Error(failure(report, 'The staged dump was deleted and nothing was published'));
+            manifest = await publishMaskedDump(destination, staged, report, log);
+            published = true;
+            lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
+          }
+        } finally {
+          if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
         }
       } finally {
-        if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
+        await snapshot?.close();
       }
     } else {
       manifest = options.out

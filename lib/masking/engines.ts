@@ -9,6 +9,7 @@ import { DumpRewriter, type Rewriter, type TableResolver } from './dump-rewriter
 import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
 import { PgDumpRewriter, unescapeCopyField } from './pg-dump-rewriter';
 import { createInterface } from 'node:readline';
+import { streamColumnValues } from './source-snapshot';
 
 /** `mysql` covers MariaDB and MySQL (mariadb-dump/mysqldump format); `postgres` is pg_dump's plain format. */
 export type Engine = 'mysql' | 'postgres';
@@ -57,13 +58,7 @@ const mysqlTools: EngineTools = {
   async readValues(source, table, columns, onValue) {
     const connection = await connect(source, { database: source.database });
     try {
-      const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
-      // The callback API's row stream (mysql2/promise buffers whole results).
-      const core = (connection as unknown as { connection: { query(options: object): { stream(options?: object): Readable } } }).connection;
-      const stream = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true }).stream({ highWaterMark: 2000 });
-      for await (const row of stream as AsyncIterable<(string | null)[]>) {
-        for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
-      }
+      await streamColumnValues(connection, table, columns, onValue);
     } finally {
       await connection.end();
     }

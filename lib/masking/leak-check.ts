@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { engineTools } from './engines';
-import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, PatternSet, type PatternMatch } from './leak-patterns';
+import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
+import { buildPatterns, originalsPlan, type OriginalsReader } from './originals';
 import type { ColumnRule, MaskingRules } from './rules';
-import { isOrdinaryOutput, type TableMasking, type ValueMasker } from './transformers';
+import { type TableMasking, type ValueMasker } from './transformers';
 
-/** Transformers whose originals are not patterns: a shifted date is another real date. */
-const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
+export { originalsPlan, type OriginalsPlan } from './originals';
+
 
 /**
  * Masked columns whose output is not scanned: outputs that keep the original's shape (a
@@ -50,6 +51,8 @@ export interface LeakReport {
   skippedOrdinary: number;
   /** Personal columns whose originals were read. */
   columns: string[];
+  /** When the originals were read: "in the dump's snapshot", or "after the dump" (a value changed in between is checked in its new form). */
+  originalsFrom: string;
   /** Masked columns whose output is not scanned, and why. */
   notScanned: string[];
   scannedValues: number;
@@ -60,7 +63,16 @@ export interface LeakReport {
   rowCountMismatches: string[];
   seconds: number;
   /** Where the time went: reading the originals (and building the patterns), then scanning the dump. */
-  phases: { readSeconds: number; readCpuSeconds: number; scanSeconds: number; scanCpuSeconds: number };
+  phases: {
+    readSeconds: number;
+    /** CPU of the read (of its worker thread when read in the background). */
+    readCpuSeconds: number;
+    /** Read by a worker thread while the dump ran (readWaitSeconds: how long the check still waited for it). */
+    readInBackground: boolean;
+    readWaitSeconds: number;
+    scanSeconds: number;
+    scanCpuSeconds: number;
+  };
   ok: boolean;
 }
 
@@ -76,34 +88,33 @@ const NON_ASCII = /[^\x00-\x7f]/;
  * also scanned for any email address that no email rule produced (a third party's). The
  * dump's row counts must match the manifest.
  */
-export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRules; manifest: MaskedDumpManifest; dump: Readable }): Promise<LeakReport> {
+export async function leakCheck(options: {
+  source: MysqlTarget;
+  rules: MaskingRules;
+  manifest: MaskedDumpManifest;
+  dump: Readable;
+  /** Where the originals are read: the dump's snapshot (source-snapshot.ts). @default - the source as it is now (after the dump) */
+  originals?: OriginalsReader;
+}): Promise<LeakReport> {
   const started = Date.now();
   const readCpu = process.cpuUsage();
   const { source, rules, manifest } = options;
   const tools = engineTools(manifest.engine);
-  const patterns = new PatternSet();
-  const columns: string[] = [];
+  const plan = originalsPlan(rules);
+  const columns = plan.flatMap((p) => p.columns.map((c) => `${p.table}.${c.name}`));
   const notScanned: string[] = [];
-  let skippedOrdinary = 0;
   for (const [table, tableRules] of rules.tables) {
-    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
     for (const [column, rule] of tableRules.columns) if (!scansOutput(rule)) notScanned.push(`${table}.${column} (${rule.transform}${'part' in rule && rule.part ? ` ${rule.part}` : ''}: keeps the shape, may equal another original by chance)`);
-    if (personal.length === 0) continue;
-    const names = personal.map(([c]) => `${table}.${c}`);
-    columns.push(...names);
-    await tools.readValues(
-      source,
-      table,
-      personal.map(([c]) => c),
-      (index, value) => {
-        if (isOrdinaryOutput(personal[index][1], value)) skippedOrdinary++;
-        else patterns.add(value, names[index]);
-      },
-    );
   }
-
-  const readSeconds = (Date.now() - started) / 1000;
-  const readCpuSeconds = cpuSince(readCpu);
+  // Read in the background (a worker thread in the dump's snapshot, started with the dump), or here.
+  const background = options.originals?.originalPatterns?.(plan);
+  const built = background
+    ? await background
+    : await buildPatterns(plan, (table, names, onValue) => (options.originals ? options.originals.readValues(table, names, onValue) : tools.readValues(source, table, names, onValue)));
+  const { patterns, skippedOrdinary } = built;
+  const readSeconds = background ? built.readSeconds! : (Date.now() - started) / 1000;
+  const readCpuSeconds = background ? built.readCpuSeconds! : cpuSince(readCpu);
+  const readWaitSeconds = (Date.now() - started) / 1000;
   const scanStarted = Date.now();
   const scanCpu = process.cpuUsage();
   const allowedDomains = new Set([...rules.allowedEmailDomains, 'example.com', ...[...rules.tables.values()].flatMap((t) => [...t.columns.values()].flatMap((r) => (r.transform === 'email' && r.domain ? [r.domain] : [])))]);
@@ -199,7 +210,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
   );
   for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
   rewriter.finish();
-  const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
+  const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), readInBackground: background !== undefined, readWaitSeconds: round2(readWaitSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
 
   const dumpRows = rewriter.summary.rows;
   const tables = [...new Set([...Object.keys(manifest.rows), ...Object.keys(dumpRows)])];
@@ -212,6 +223,7 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
     skippedShort: patterns.skippedShort,
     skippedOrdinary,
     columns,
+    originalsFrom: options.originals?.describe ?? 'after the dump',
     notScanned,
     scannedValues,
     hits,
@@ -226,6 +238,8 @@ export async function leakCheck(options: { source: MysqlTarget; rules: MaskingRu
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+
+
 
 /**
  * The value of ASCII bytes [start, end) that `/^-?\d{1,20}$/` accepts and that prints back as
@@ -254,7 +268,7 @@ const fingerprint = (text: string) => createHash('sha256').update(text).digest('
 /** Plain-text summary of a leak report (no values: locations and fingerprints only). */
 export function describeLeakReport(report: LeakReport): string[] {
   const lines = [
-    `leak check: ${report.originals} original values of ${report.columns.length} personal columns (${report.patterns} patterns, ${Math.round(report.patternBytes / 1048576)} MB; ${report.skippedShort} too short, ${report.skippedOrdinary} also fake-dictionary values), ${report.scannedValues} values scanned in the masked dump in ${report.seconds} s: ${report.hitCount} hits`,
+    `leak check: ${report.originals} original values of ${report.columns.length} personal columns, read ${report.originalsFrom} (${report.patterns} patterns, ${Math.round(report.patternBytes / 1048576)} MB; ${report.skippedShort} too short, ${report.skippedOrdinary} also fake-dictionary values), ${report.scannedValues} values scanned in the masked dump in ${report.seconds} s: ${report.hitCount} hits`,
     ...report.notScanned.map((c) => `  output not scanned: ${c}`),
     ...report.hits
       .slice(0, 50)

@@ -167,6 +167,17 @@ class HashTable {
       }
     }
   }
+  /** The table's arrays and size, to hand to another thread (the arrays are transferred, not copied). */
+  toTransferable(): { slots: Int32Array; size: number } {
+    return { slots: this.slots, size: this.size };
+  }
+  static fromTransferable(data: { slots: Int32Array; size: number }): HashTable {
+    const table = new HashTable(1);
+    table.slots = data.slots;
+    table.mask = data.slots.length / 3 - 1;
+    table.size = data.size;
+    return table;
+  }
   /** The payload at a slot index `find` returned. */
   payloadAt(at: number): number {
     return this.slots[at + 2];
@@ -194,6 +205,16 @@ const DIGITS_B = new Int32Array(1);
 const RING = 16; // > MAX_WHOLE_WORDS, power of two
 const RING_MASK = RING - 1;
 
+/** A PatternSet as plain data (see `PatternSet.toTransferable`). */
+export interface TransferablePatterns {
+  slots: Int32Array;
+  size: number;
+  lastWords: Uint8Array;
+  sources: string[];
+  originals: number;
+  skippedShort: number;
+}
+
 /** Where a match was found, as the scanner reports it: the pattern's source column and a fingerprint of the matched words. */
 export interface PatternMatch {
   /** Index into `PatternSet.sources` of the first column the pattern was read from. */
@@ -207,14 +228,14 @@ export interface PatternMatch {
  * patterns; `scan(text)` returns the patterns found in a text.
  */
 export class PatternSet {
-  private readonly patterns = new HashTable(1 << 16);
+  private patterns = new HashTable(1 << 16);
   /** Last word → bit L-1 set when some pattern of L words ends with it. */
   /**
    * Last word → the lengths of patterns ending with it (bit L-1), direct-mapped by the word's
    * hash without keys: two words sharing an entry only cost extra look-ups, never a missed
    * pattern. 4 M entries (4 MB) keep those rare at millions of distinct last words.
    */
-  private readonly lastWords = new Uint8Array(LAST_WORD_ENTRIES);
+  private lastWords: Uint8Array = new Uint8Array(LAST_WORD_ENTRIES);
   readonly sources: string[] = [];
   private readonly sourceIndex = new Map<string, number>();
   originals = 0;
@@ -226,6 +247,24 @@ export class PatternSet {
 
   get size(): number {
     return this.patterns.size;
+  }
+
+  /**
+   * Everything `scan` needs, as plain data whose arrays can be transferred to another thread
+   * (postMessage's transfer list: no copy): the originals are read in a worker thread.
+   */
+  toTransferable(): TransferablePatterns {
+    const table = this.patterns.toTransferable();
+    return { slots: table.slots, size: table.size, lastWords: this.lastWords, sources: [...this.sources], originals: this.originals, skippedShort: this.skippedShort };
+  }
+  static fromTransferable(data: TransferablePatterns): PatternSet {
+    const set = new PatternSet();
+    set.patterns = HashTable.fromTransferable(data);
+    set.lastWords = data.lastWords;
+    for (const source of data.sources) set.sourceId(source);
+    set.originals = data.originals;
+    set.skippedShort = data.skippedShort;
+    return set;
   }
   get bytes(): number {
     return this.patterns.bytes + this.lastWords.byteLength;

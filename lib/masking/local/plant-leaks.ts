@@ -1,7 +1,7 @@
 import { connect, rows, type Connection } from '../../engines/mysql/connection';
 import type { Logger } from '../../util/log';
 import type { Compression } from '../compression';
-import { leakCheck, type LeakReport } from '../leak-check';
+import { leakCheck, originalsPlan, type LeakReport } from '../leak-check';
 import { runKeys } from '../manifest';
 import { decompressed, discardStagedDump, maskedDump, type DumpDestination } from '../pipeline';
 import type { MaskingRules } from '../rules';
@@ -9,6 +9,7 @@ import { createS3Client, downloadStream, objectExists } from '../s3-store';
 import { parseS3Url } from '../manifest';
 import { isOrdinaryOutput } from '../transformers';
 import { SANDBOX_BUCKET, type MaskingSandbox } from './sandbox';
+import { DumpSnapshot } from '../source-snapshot';
 
 /** One planted leak: where it was put, and whether the run reported it. */
 interface Plant {
@@ -56,9 +57,14 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
     // 2. Leaks in kept columns: the dump goes through (the rules allow it), the check must report each.
     const plants = await plantRows(connection, rules);
     planted += plants.length;
-    const staged = await maskedDump({ source, rules, key: options.key, compression: options.compression, destination, log });
+    // As a real run does: the originals are read in the dump's own snapshot.
+    const snapshot = await DumpSnapshot.open(source, log, { readInBackground: originalsPlan(rules) });
+    const staged = await maskedDump({ source, rules, key: options.key, compression: options.compression, destination, log, snapshot }).catch(async (error: Error) => {
+      await snapshot.close();
+      throw error;
+    });
     try {
-      const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(await downloadStream(createS3Client(), parseS3Url(staged.object)), staged.compression) });
+      const report = await leakCheck({ source, rules, manifest: staged, dump: decompressed(await downloadStream(createS3Client(), parseS3Url(staged.object)), staged.compression), originals: snapshot });
       for (const plant of plants) {
         const reported = plant.found(report);
         if (reported) found++;
@@ -67,6 +73,7 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
       const unplanted = report.hits.filter((h) => !plants.some((p) => h.row === `id=${p.where}`));
       if (unplanted.length > 0) lines.push(`also reported (not planted): ${unplanted.map((h) => `${h.foundIn} ${h.row}`).join(', ')}`);
     } finally {
+      await snapshot.close();
       // Never published, whatever the check said.
       await discardStagedDump(destination, staged, log);
       await connection.query('DELETE FROM products WHERE id >= 9100');
@@ -102,6 +109,9 @@ async function plantRows(connection: Connection, rules: MaskingRules): Promise<P
     [9105, 'blob', null, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff]), Buffer.from(`owner=${customers[2].email};`), Buffer.from([0x00, 0x01])]), at(9105, 'thumbnail', 'an email inside a BLOB (dumped as hex)')],
     [9106, 'accents', `Delivered to ${stripped(accented.full_name).toUpperCase()} at the door`, null, at(9106, 'description', 'an accented name written without accents, upper case')],
     [9107, 'nfd', `Signed by ${accented.full_name.normalize('NFD')}`, null, at(9107, 'description', 'an accented name in decomposed (NFD) form')],
+    // Text (not a BLOB) that spells a customer's email as a hex literal: the dump writes it as a
+    // quoted string, which must be decoded like a BLOB's 0x… would be.
+    [9108, 'hex-text', `0x${Buffer.from(customers[3].email).toString('hex').toUpperCase()}`, null, at(9108, 'description', "a customer email spelled as '0x…' hex in kept text")],
   ];
   for (const [id, name, description, thumbnail] of planted) {
     await connection.query('INSERT INTO products (id, name, description, thumbnail) VALUES (?, ?, ?, ?)', [id, `planted ${name}`, description, thumbnail]);

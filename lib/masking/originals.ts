@@ -1,0 +1,48 @@
+import { PatternSet } from './leak-patterns';
+import type { ColumnRule, MaskingRules } from './rules';
+import { isOrdinaryOutput } from './transformers';
+
+/** Transformers whose originals are not patterns: a shifted date is another real date. */
+const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
+
+/** Where the leak check reads the originals: any source of a table's column values. */
+export interface OriginalsReader {
+  /** Every non-NULL value of the columns, as text, row by row. */
+  readValues(table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
+  /** For the report: "in the dump's snapshot" or "after the dump". */
+  readonly describe: string;
+  /** The originals already read in the background (a worker thread), if this reader does that. */
+  originalPatterns?(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
+}
+
+/** The personal columns whose originals the check reads, per table (every column whose rule is not keep or dateShift). */
+export type OriginalsPlan = { table: string; columns: { name: string; rule: ColumnRule }[] }[];
+export function originalsPlan(rules: MaskingRules): OriginalsPlan {
+  const plan: OriginalsPlan = [];
+  for (const [table, tableRules] of rules.tables) {
+    const personal = [...tableRules.columns].filter(([, rule]) => !NOT_PATTERNS.has(rule.transform));
+    if (personal.length > 0) plan.push({ table, columns: personal.map(([name, rule]) => ({ name, rule })) });
+  }
+  return plan;
+}
+
+/** Read every original of the plan (through `read`) into a pattern set; values the fake dictionaries also produce are skipped and counted. */
+export async function buildPatterns(
+  plan: OriginalsPlan,
+  read: (table: string, columns: string[], onValue: (column: number, value: string) => void) => Promise<void>,
+): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds?: number; readCpuSeconds?: number }> {
+  const patterns = new PatternSet();
+  let skippedOrdinary = 0;
+  for (const { table, columns } of plan) {
+    const names = columns.map((c) => `${table}.${c.name}`);
+    await read(
+      table,
+      columns.map((c) => c.name),
+      (index, value) => {
+        if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
+        else patterns.add(value, names[index]);
+      },
+    );
+  }
+  return { patterns, skippedOrdinary };
+}

@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { connect, quoteIdentifier, rows, type Connection } from '../engines/mysql/connection';
+import type { Logger } from '../util/log';
+import type { OriginalsPlan, OriginalsReader } from './originals';
+import { PatternSet, type TransferablePatterns } from './leak-patterns';
+import type { MysqlTarget } from './mysql-client';
+
+
+/**
+ * The statements that hold and release commits on the source, by dialect: MariaDB's backup
+ * lock stops commits only (running statements and reads go on; what mariadb-backup itself
+ * uses: https://mariadb.com/kb/en/backup-stage/), MySQL has no such stage and takes the
+ * global read lock instead. Both need the RELOAD privilege.
+ */
+export function commitHoldStatements(version: string): { hold: string[]; release: string } {
+  return /mariadb/i.test(version) ? { hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' } : { hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' };
+}
+
+/** Bytes the dump client writes only after its --single-transaction snapshot has started (mariadb-dump/mysqldump: main() starts the transaction, then dumps the first table). */
+const AFTER_SNAPSHOT = Buffer.from('CREATE TABLE');
+
+/**
+ * The leak check's originals, read in the same snapshot as the dump (MySQL family).
+ *
+ * Why: the check compares the masked dump with the source's original values; read at another
+ * moment, a value changed in between is checked in its new form (a leak of the old one hidden,
+ * or a false hit). MariaDB and MySQL cannot hand a snapshot to another session (PostgreSQL can:
+ * pg_export_snapshot), so the two snapshots are made equal by holding commits while both start.
+ *
+ * Ordering (why):
+ * 1. `open`: a lock session holds commits (BACKUP STAGE BLOCK_COMMIT / FLUSH TABLES WITH READ LOCK);
+ * 2. `open`: this session starts its snapshot (REPEATABLE READ, WITH CONSISTENT SNAPSHOT, read only);
+ * 3. the caller starts the dump client and passes its output through `watch()`; the client
+ *    starts its own consistent snapshot before it writes its first CREATE TABLE;
+ * 4. at those bytes (or at the dump's end) `watch()` releases commits.
+ * No commit can land between the snapshots of 2 and 3. Writers wait (nothing is refused) from
+ * 1 to 4, about as long as the dump client takes to connect: the source is a read replica,
+ * whose replication applier waits as well. If the dump shows no table within `holdLimitMs`,
+ * commits are released and the dump fails: the check could not prove its snapshot.
+ *
+ * The snapshot stays open (as the dump's own does while it runs) until `close()`, after the check.
+ */
+export class DumpSnapshot implements OriginalsReader {
+  readonly describe = "in the dump's snapshot";
+  private released = false;
+  private aligned = false;
+
+  private reader?: BackgroundReader;
+
+  private constructor(
+    private readonly lock: Connection,
+    private readonly session: Connection,
+    private readonly release: string,
+    private readonly log: Logger,
+    private readonly holdLimitMs: number,
+  ) {}
+
+  /**
+   * @param options.readInBackground the leak check's originals plan: a worker thread starts its
+   * own snapshot while commits are held (so it equals the dump's too) and reads every original
+   * while the dump runs; `originalPatterns` then hands the result to the check.
+   */
+  static async open(source: MysqlTarget, log: Logger, options: { holdLimitMs?: number; readInBackground?: OriginalsPlan } = {}): Promise<DumpSnapshot> {
+    const lock = await connect(source, { database: source.database });
+    let session: Connection | undefined;
+    try {
+      const [{ version }] = await rows<{ version: string }>(lock, 'SELECT VERSION() AS version');
+      const statements = commitHoldStatements(version);
+      session = await connect(source, { database: source.database });
+      await session.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      try {
+        for (const statement of statements.hold) await lock.query(statement);
+      } catch (error) {
+        throw new Error(`could not hold commits to align the leak check's snapshot with the dump's (${statements.hold.join('; ')}): ${(error as Error).message}. Grant the masking user RELOAD on the source (GRANT RELOAD ON *.* TO …)`);
+      }
+      const snapshot = new DumpSnapshot(lock, session, statements.release, log, options.holdLimitMs ?? 60000);
+      try {
+        await session.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+        if (options.readInBackground) snapshot.reader = await BackgroundReader.start(source, options.readInBackground);
+      } catch (error) {
+        await snapshot.close();
+        throw error;
+      }
+      return snapshot;
+    } catch (error) {
+      await session?.end().catch(() => undefined);
+      await lock.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * A pass-through for the dump client's output: releases commits at the first CREATE TABLE
+   * (the client's snapshot has started by then), or when the output ends. Past `holdLimitMs`
+   * without one it releases them and fails the stream.
+   */
+  watch(): Transform {
+    let tail: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      if (this.aligned) return;
+      void this.releaseCommits();
+      watcher.destroy(new Error(`the dump client wrote no table within ${this.holdLimitMs} ms while commits were held; released them: the leak check's snapshot cannot be proven to equal the dump's`));
+    }, this.holdLimitMs);
+    const self = this;
+    const watcher = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (self.aligned) return callback(null, chunk);
+        const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+        if (window.includes(AFTER_SNAPSHOT)) {
+          clearTimeout(timer);
+          self.aligned = true;
+          // The chunk goes on only once commits are released: nothing is held longer than needed.
+          self.releaseCommits().then(() => callback(null, chunk), callback);
+          return;
+        }
+        tail = window.subarray(Math.max(0, window.length - AFTER_SNAPSHOT.length + 1));
+        callback(null, chunk);
+      },
+      flush(callback) {
+        clearTimeout(timer);
+        // A dump with no table at all: nothing was read in either snapshot.
+        self.aligned = true;
+        self.releaseCommits().then(() => callback(), callback);
+      },
+      destroy(error, callback) {
+        clearTimeout(timer);
+        self.releaseCommits().then(() => callback(error), () => callback(error));
+      },
+    });
+    return watcher;
+  }
+
+  /** Whether the dump's snapshot is known to have started while commits were held. */
+  get alignedWithDump(): boolean {
+    return this.aligned;
+  }
+
+  async releaseCommits(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.lock.query(this.release);
+    } catch (error) {
+      this.log.warn(`could not release the commit hold (${this.release}): ${(error as Error).message}; closing its session releases it`);
+    } finally {
+      await this.lock.end().catch(() => undefined);
+    }
+  }
+
+  /** The originals the worker thread read in this snapshot (only with `readInBackground`, and the same plan). */
+  async originalPatterns(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }> {
+    if (!this.aligned) throw new Error("the leak check's snapshot was not aligned with a dump (no dump ran through watch()): refusing to read originals from it");
+    if (!this.reader) throw new Error('originalPatterns: the snapshot was opened without readInBackground');
+    if (JSON.stringify(plan) !== JSON.stringify(this.reader.plan)) throw new Error('originalPatterns: the leak check asks for other columns than the background read was started with');
+    return this.reader.result;
+  }
+
+  /** CPU seconds the background read has used so far (its thread's own; 0 without one). */
+  readerCpuSeconds(): number {
+    return this.reader?.cpuSeconds() ?? 0;
+  }
+
+  async readValues(table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void> {
+    if (!this.aligned) throw new Error("the leak check's snapshot was not aligned with a dump (no dump ran through watch()): refusing to read originals from it");
+    await streamColumnValues(this.session, table, columns, onValue);
+  }
+
+  private closed = false;
+  /** Release everything (idempotent): after the check, or on any failure. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.releaseCommits();
+    await this.reader?.stop();
+    await this.session.query('ROLLBACK').catch(() => undefined);
+    await this.session.end().catch(() => undefined);
+  }
+}
+
+/** Every non-NULL value of the columns as utf8mb4 text, streamed (one table scan; mysql2/promise would buffer the whole result). */
+export async function streamColumnValues(connection: Connection, table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void> {
+  const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
+  const core = (connection as unknown as { connection: { query(options: object): { stream(options?: object): Readable } } }).connection;
+  const stream = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true }).stream({ highWaterMark: 2000 });
+  for await (const row of stream as AsyncIterable<(string | null)[]>) {
+    for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
+  }
+}
+
+/** The worker thread that reads the originals (originals-worker.ts). */
+class BackgroundReader {
+  readonly result: Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
+  private thread = '';
+  private finalCpu: number | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly plan: OriginalsPlan,
+    ready: (thread: string) => void,
+    failedEarly: (error: Error) => void,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      worker.on('message', (message: { kind: string; thread?: string; message?: string; patterns?: TransferablePatterns; skippedOrdinary?: number; readSeconds?: number; readCpuSeconds?: number }) => {
+        if (message.kind === 'ready') {
+          this.thread = message.thread!;
+          ready(this.thread);
+        } else if (message.kind === 'done') {
+          this.finalCpu = message.readCpuSeconds!;
+          resolve({ patterns: PatternSet.fromTransferable(message.patterns!), skippedOrdinary: message.skippedOrdinary!, readSeconds: message.readSeconds!, readCpuSeconds: message.readCpuSeconds! });
+        } else if (message.kind === 'failed') {
+          const error = new Error(`reading the originals in the dump's snapshot failed: ${message.message}`);
+          failedEarly(error);
+          reject(error);
+        }
+      });
+      worker.once('error', (error) => {
+        failedEarly(error);
+        reject(error);
+      });
+      worker.once('exit', (code) => {
+        const error = new Error(`the originals' reader thread exited (${code}) before it finished`);
+        failedEarly(error);
+        reject(error);
+      });
+    });
+    this.result.catch(() => undefined); // observed by the check; no unhandled rejection before that
+  }
+
+  static async start(source: MysqlTarget, plan: OriginalsPlan): Promise<BackgroundReader> {
+    // Under ts-jest or tsx the worker is TypeScript too: it loads through tsx's require hook.
+    const typescript = extname(__filename) === '.ts';
+    const worker = new Worker(join(__dirname, `originals-worker${extname(__filename)}`), {
+      workerData: { source, plan },
+      execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [],
+    });
+    let reader: BackgroundReader | undefined;
+    await new Promise<void>((resolve, reject) => {
+      reader = new BackgroundReader(worker, plan, () => resolve(), reject);
+    });
+    return reader!;
+  }
+
+  cpuSeconds(): number {
+    if (this.finalCpu !== undefined) return this.finalCpu;
+    try {
+      return threadCpuSeconds(`/proc/${this.thread}/stat`);
+    } catch {
+      return 0;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** CPU seconds (user + sys) of a thread, from its /proc stat file (clock ticks of 10 ms); the calling thread by default. */
+export function threadCpuSeconds(statPath = '/proc/thread-self/stat'): number {
+  const stat = readFileSync(statPath, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

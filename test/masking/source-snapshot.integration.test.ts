@@ -1,0 +1,158 @@
+/**
+ * The leak check reads the originals in the dump's own snapshot (lib/masking/source-snapshot.ts),
+ * on a real MariaDB server with the real mariadb-dump.
+ */
+import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
+import { leakCheck, originalsPlan } from '../../lib/masking/leak-check';
+import { seedPersonalData } from '../../lib/masking/local/personal-data';
+import type { MysqlTarget } from '../../lib/masking/mysql-client';
+import { decompressed, maskedDump } from '../../lib/masking/pipeline';
+import { loadRules } from '../../lib/masking/rules';
+import type { OriginalsReader } from '../../lib/masking/originals';
+import { commitHoldStatements, DumpSnapshot } from '../../lib/masking/source-snapshot';
+import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
+import { silentLogger } from '../../lib/util/log';
+import { ProcessGroup } from '../../lib/util/process-group';
+import { generatePassword } from '../../lib/util/secrets';
+import { TEST_KEY } from './helpers';
+
+jest.setTimeout(180000);
+
+const rules = loadRules('config/masking/app.rules.json');
+const baseDir = mkdtempSync(join(tmpdir(), 'mask-snapshot-'));
+const group = new ProcessGroup();
+let server: MariadbInstance;
+let target: MysqlTarget;
+let db: Connection;
+let dumps = 0;
+const dumpFile = () => join(baseDir, `dump-${++dumps}.sql.gz`);
+const check = (staged: Awaited<ReturnType<typeof maskedDump>>, snapshot?: OriginalsReader) =>
+  leakCheck({ source: target, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), 'gzip'), originals: snapshot });
+
+beforeAll(async () => {
+  server = new MariadbInstance({ baseDir, rootPassword: generatePassword(), group, log: silentLogger, name: 'snapshot-source', serverId: 1 });
+  await server.initialise();
+  target = { ...server.endpoint(), name: 'source', database: 'app' };
+  db = await connect(server.endpoint());
+  await db.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
+  await db.query('USE app');
+  mkdirSync(join(baseDir, 'seed'));
+  await seedPersonalData(db, { customers: 300, workDir: join(baseDir, 'seed') });
+});
+
+afterAll(async () => {
+  await db?.end();
+  await group.stopAll();
+  rmSync(baseDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+});
+
+const CUSTOMER = "INSERT INTO customers (id, email, full_name, username, password_hash, api_token, tier, created_at) VALUES (?, ?, ?, ?, 'x', 'y', 'free', '2024-01-01')";
+
+test('GIVEN a name leaked into kept text WHEN the customer changes it between the dump and the check THEN the check still reports the leak (originals from the dump snapshot)', async () => {
+  // GIVEN a customer whose name (no other row has it) is copied into a kept column
+  await db.query(CUSTOMER, [990001, 'snapshot.case@example.com', 'Quillon Brackenridge', 'snapshot_case']);
+  await db.query('INSERT INTO products (id, name, description) VALUES (9901, ?, ?)', ['planted', 'Gift for Quillon Brackenridge, deliver on Monday']);
+  try {
+    // The old order (originals read after the dump) misses it: the dump holds the old email, the source the new one.
+    const unaligned = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger });
+    await db.query("UPDATE customers SET full_name = 'Quillon Ashcombe-Vane' WHERE id = 990001");
+    const after = await check(unaligned);
+    expect(after.originalsFrom).toBe('after the dump');
+    expect(after.hits.filter((h) => h.row === 'id=9901')).toEqual([]);
+    await db.query("UPDATE customers SET full_name = 'Quillon Brackenridge' WHERE id = 990001");
+
+    // WHEN the snapshot is opened before the dump and the email changes after it
+    // (the originals read by a worker thread while the dump runs, as --verify does)
+    const snapshot = await DumpSnapshot.open(target, silentLogger, { readInBackground: originalsPlan(rules) });
+    try {
+      const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+      await db.query("UPDATE customers SET full_name = 'Quillon Ashcombe-Vane' WHERE id = 990001");
+      const report = await check(staged, snapshot);
+      // THEN the leak is reported at its row, from the customer's column
+      expect(report.originalsFrom).toBe("in the dump's snapshot");
+      expect(report.phases.readInBackground).toBe(true);
+      expect(report.hits).toEqual([expect.objectContaining({ kind: 'original', originalFrom: 'customers.full_name', foundIn: 'products.description', row: 'id=9901' })]);
+      expect(report.ok).toBe(false);
+      // The same snapshot read on this thread gives the same originals, patterns and hits.
+      const foreground = await check(staged, { describe: snapshot.describe, readValues: (table, columns, onValue) => snapshot.readValues(table, columns, onValue) });
+      expect(foreground.phases.readInBackground).toBe(false);
+      expect({ originals: foreground.originals, patterns: foreground.patterns, skipped: foreground.skippedOrdinary + foreground.skippedShort, hits: foreground.hits }).toEqual({
+        originals: report.originals,
+        patterns: report.patterns,
+        skipped: report.skippedOrdinary + report.skippedShort,
+        hits: report.hits,
+      });
+    } finally {
+      await snapshot.close();
+    }
+  } finally {
+    await db.query('DELETE FROM products WHERE id = 9901');
+    await db.query('DELETE FROM customers WHERE id = 990001');
+  }
+});
+
+test('GIVEN commits landing every moment WHEN the snapshot is opened and the dump starts THEN both see exactly the same committed rows (commits are held until the dump snapshot exists)', async () => {
+  // GIVEN a writer committing one row at a time, as fast as it can, on its own connection
+  const writer = await connect(target, { database: 'app' });
+  let stop = false;
+  let written = 0;
+  const writing = (async () => {
+    for (let id = 500000; !stop; id++) {
+      await writer.query('INSERT INTO products (id, name) VALUES (?, ?)', [id, `tick ${id}`]);
+      written++;
+    }
+  })();
+  try {
+    // Let it commit for a while first, so the server is busy committing when the snapshot opens.
+    while (written < 50) await new Promise((resolve) => setImmediate(resolve));
+    const snapshot = await DumpSnapshot.open(target, silentLogger);
+    try {
+      const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+      // WHEN the originals' session counts what it sees
+      let seen = 0;
+      await snapshot.readValues('products', ['name'], () => seen++);
+      // THEN it is the dump's count, though commits went on around both snapshots
+      expect(seen).toBe(staged.rows.products);
+      const [{ now }] = await rows<{ now: number }>(db, 'SELECT COUNT(*) AS now FROM products');
+      expect(Number(now)).toBeGreaterThan(staged.rows.products);
+    } finally {
+      await snapshot.close();
+    }
+  } finally {
+    stop = true;
+    await writing;
+    await writer.end();
+    await db.query('DELETE FROM products WHERE id >= 500000');
+  }
+});
+
+test('a snapshot no dump ran through refuses to read originals (it would prove nothing)', async () => {
+  const snapshot = await DumpSnapshot.open(target, silentLogger);
+  try {
+    await expect(snapshot.readValues('customers', ['email'], () => undefined)).rejects.toThrow(/not aligned with a dump/);
+  } finally {
+    await snapshot.close();
+  }
+  // Commits flow again once it is closed.
+  await db.query('INSERT INTO products (id, name) VALUES (9902, ?)', ['after close']);
+  await db.query('DELETE FROM products WHERE id = 9902');
+});
+
+test('a background read that fails fails the check (never an empty set of originals)', async () => {
+  const plan = [{ table: 'no_such_table', columns: [{ name: 'email', rule: rules.tables.get('customers')!.columns.get('email')! }] }];
+  const snapshot = await DumpSnapshot.open(target, silentLogger, { readInBackground: plan });
+  try {
+    await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+    await expect(snapshot.originalPatterns(plan)).rejects.toThrow(/reading the originals in the dump's snapshot failed: .*no_such_table/);
+  } finally {
+    await snapshot.close();
+  }
+});
+
+test('commits are held with MariaDB backup locks, or the global read lock on MySQL', () => {
+  expect(commitHoldStatements('10.11.6-MariaDB-0+deb12u1-log')).toEqual({ hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' });
+  expect(commitHoldStatements('8.0.35')).toEqual({ hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' });
+});
