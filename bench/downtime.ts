@@ -71,8 +71,8 @@ async function benchMysqlSwitchBack(runs: number, verbose: boolean): Promise<voi
     lost += report.windows.forward.writes.lost + report.windows.back.writes.lost;
     failed += report.windows.forward.writes.failed + report.windows.back.writes.failed;
     process.stderr.write(
-      `mysql run ${index + 1}: forward gap ${report.windows.forward.writeUnavailableMs} ms (switch ${report.switchDurationMs} ms, failed ${report.windows.forward.writes.failed}, lost ${report.windows.forward.writes.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}); ` +
-        `back gap ${report.windows.back.writeUnavailableMs} ms (switch ${report.switchBack.switchDurationMs} ms, failed ${report.windows.back.writes.failed}, lost ${report.windows.back.writes.lost}, phases ${JSON.stringify(report.switchBack.facts.switchPhasesMs)})\n`,
+      `mysql run ${index + 1}: forward gap ${report.windows.forward.writeUnavailableMs} ms (switch ${report.switchDurationMs} ms, failed ${report.windows.forward.writes.failed}, lost ${report.windows.forward.writes.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}, around ${JSON.stringify(report.facts.writeGapAroundSwitchMs)}); ` +
+        `back gap ${report.windows.back.writeUnavailableMs} ms (switch ${report.switchBack.switchDurationMs} ms, failed ${report.windows.back.writes.failed}, lost ${report.windows.back.writes.lost}, phases ${JSON.stringify(report.switchBack.facts.switchPhasesMs)}, around ${JSON.stringify(report.switchBack.facts.writeGapAroundSwitchMs)})\n`,
     );
   }
   console.log(JSON.stringify({ engine: 'mysql', runs, forward: spread(forward), back: spread(back), lost, failed }));

@@ -10,7 +10,7 @@
  * once it has everything, and the worker exits when the channel closes.
  */
 import { WriteLoad, type WriteClient } from './write-load';
-import { RECORDS_PER_MESSAGE, type LoadWorkerStart, type LoadWorkerMessage, type LoadWorkerCommand, type CompactWriteRecord } from './write-load-process';
+import { RECORDS_PER_MESSAGE, type LoadWorkerStart, type LoadWorkerMessage, type LoadWorkerCommand, type CompactWriteRecord, type CompactConnectRecord } from './write-load-process';
 
 let load: WriteLoad | undefined;
 let stopping = false;
@@ -48,7 +48,9 @@ process.on('message', async (message: LoadWorkerCommand) => {
       // Compact rows: [id, sentAt, doneAt, acknowledged(1/0), error]
       const rows = load.attempts.map((a): CompactWriteRecord => [a.id, a.sentAt, a.doneAt, a.acknowledged ? 1 : 0, a.error ?? null]);
       for (let offset = 0; offset < rows.length; offset += RECORDS_PER_MESSAGE) await send({ type: 'records', rows: rows.slice(offset, offset + RECORDS_PER_MESSAGE) });
-      await send({ type: 'stopped', startedAt: load.startedAt, stoppedAt: load.stoppedAt, connectErrors: load.connectErrors, lastConnectError: load.lastConnectError, records: rows.length });
+      const connects = load.connects.map((c): CompactConnectRecord => [c.client, c.startedAt, c.doneAt, c.ok ? 1 : 0]);
+      for (let offset = 0; offset < connects.length; offset += RECORDS_PER_MESSAGE) await send({ type: 'connects', rows: connects.slice(offset, offset + RECORDS_PER_MESSAGE) });
+      await send({ type: 'stopped', startedAt: load.startedAt, stoppedAt: load.stoppedAt, connectErrors: load.connectErrors, lastConnectError: load.lastConnectError, records: rows.length, connects: connects.length });
     }
   } catch (error) {
     // The parent is gone or the channel broke: nothing left to report to.

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { WriteAttempt } from './write-load';
+import type { ConnectAttempt, WriteAttempt } from './write-load';
 
 export interface LoadWorkerStart {
   engine: 'mysql' | 'postgres';
@@ -15,6 +15,9 @@ export interface LoadWorkerStart {
 /** One write attempt on the wire: [id, sentAt, doneAt, acknowledged (1/0), error]. */
 export type CompactWriteRecord = [string, number, number, number, string | null];
 
+/** One connection attempt on the wire: [client, startedAt, doneAt, ok (1/0)]. */
+export type CompactConnectRecord = [number, number, number, number];
+
 /** Records per IPC message: a 100k-write load is ~6 MB of JSON, sent as ~1 MB pieces. */
 export const RECORDS_PER_MESSAGE = 10000;
 
@@ -23,7 +26,8 @@ export type LoadWorkerCommand = { type: 'start'; start: LoadWorkerStart } | { ty
 export type LoadWorkerMessage =
   | { type: 'started'; startedAt: number }
   | { type: 'records'; rows: CompactWriteRecord[] }
-  | { type: 'stopped'; startedAt: number; stoppedAt: number; connectErrors: number; lastConnectError?: string; records: number };
+  | { type: 'connects'; rows: CompactConnectRecord[] }
+  | { type: 'stopped'; startedAt: number; stoppedAt: number; connectErrors: number; lastConnectError?: string; records: number; connects: number };
 
 /** The built-in load's worker died or stopped answering: its write records are missing. */
 export class LoadWorkerDied extends Error {}
@@ -46,6 +50,8 @@ export interface WriteLoadProcessTimeouts {
  */
 export class WriteLoadProcess {
   attempts: WriteAttempt[] = [];
+  /** Every connection attempt of the load (lib/load/write-load.ts). */
+  connects: ConnectAttempt[] = [];
   connectErrors = 0;
   lastConnectError: string | undefined;
   startedAt = 0;
@@ -58,6 +64,7 @@ export class WriteLoadProcess {
   private stderrTail = '';
   private stopRequested = false;
   private readonly received: CompactWriteRecord[] = [];
+  private readonly receivedConnects: CompactConnectRecord[] = [];
 
   constructor(
     private readonly options: LoadWorkerStart & { password: string },
@@ -91,6 +98,7 @@ export class WriteLoadProcess {
     );
     child.on('message', (message: LoadWorkerMessage) => {
       if (message.type === 'records') this.received.push(...message.rows);
+      if (message.type === 'connects') this.receivedConnects.push(...message.rows);
     });
     const started = this.next('started', this.timeouts.startMs ?? 120000);
     this.send({ type: 'start', start });
@@ -108,14 +116,15 @@ export class WriteLoadProcess {
     this.send({ type: 'stop' });
     const message = await stopped;
     if (message.type !== 'stopped') return;
-    if (this.received.length !== message.records) {
+    if (this.received.length !== message.records || this.receivedConnects.length !== message.connects) {
       this.kill();
-      throw new LoadWorkerDied(this.fail(`it sent ${this.received.length} of ${message.records} write records`));
+      throw new LoadWorkerDied(this.fail(`it sent ${this.received.length} of ${message.records} write records and ${this.receivedConnects.length} of ${message.connects} connection records`));
     }
     this.startedAt = message.startedAt;
     this.stoppedAt = message.stoppedAt;
     this.connectErrors = message.connectErrors;
     this.lastConnectError = message.lastConnectError;
+    this.connects = this.receivedConnects.map(([client, startedAt, doneAt, ok]) => ({ client, startedAt, doneAt, ok: ok === 1 }));
     this.attempts = this.received.map(([id, sentAt, doneAt, acknowledged, error]) => ({ id, sentAt, doneAt, acknowledged: acknowledged === 1, ...(error ? { error } : {}) }));
     // Everything is here: closing the channel is the worker's cue to exit.
     if (this.child.connected) this.child.disconnect();

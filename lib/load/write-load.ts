@@ -20,8 +20,14 @@ export interface WriteLoadOptions {
   /** Total target rate over all connections. */
   ratePerSecond: number;
   connect(): Promise<WriteClient>;
-  /** Pause after a failed write or connect before trying again. */
-  retryDelayMs?: number;
+}
+
+/** One connection attempt of the load: when it started and ended, and whether it got in. */
+export interface ConnectAttempt {
+  client: number;
+  startedAt: number;
+  doneAt: number;
+  ok: boolean;
 }
 
 export { wallClockMs };
@@ -30,9 +36,20 @@ export { wallClockMs };
  * Writes through the application's endpoint from several connections at a paced rate, each
  * row with a unique id, reconnecting on error, and records every attempt: the evidence for
  * `lost` (acknowledged but missing) and for the write gap around the switch.
+ *
+ * Reconnecting (why it is paced): each connection stands for an application worker taking
+ * requests at its share of the rate. A request that finds its connection gone opens a new one
+ * (what mysql2's and Go's database/sql pools do: connect on demand, no back-off); if that
+ * connect is refused, the next try is the next request, not a tight loop. Retrying every 2 ms
+ * (the old behaviour) made 8 clients hammer the frozen side with refused logins (each one a
+ * TCP connection through the proxy, a server thread and an auth check) for the whole switch,
+ * on the same cores the switch itself needs; a real pool does not do that, so the gap it
+ * measured was not the one an application sees. Connection attempts are recorded too
+ * (`connects`), to split the gap after the switch into reconnecting and the first write.
  */
 export class WriteLoad {
   readonly attempts: WriteAttempt[] = [];
+  readonly connects: ConnectAttempt[] = [];
   connectErrors = 0;
   /** The last connection error, for the report when a load cannot get in at all. */
   lastConnectError: string | undefined;
@@ -57,24 +74,37 @@ export class WriteLoad {
 
   private async loop(client: number): Promise<void> {
     const interval = (1000 * this.options.connections) / this.options.ratePerSecond;
-    const retryDelay = this.options.retryDelayMs ?? 2;
     let connection: WriteClient | undefined;
     let seq = 0;
     let next = wallClockMs() + Math.random() * interval;
-    while (this.running) {
-      if (!connection) {
-        try {
-          connection = await this.options.connect();
-        } catch (error) {
-          this.connectErrors += 1;
-          this.lastConnectError = (error as Error).message;
-          await sleep(retryDelay);
-          continue;
-        }
-      }
+    // The next request's time: a paced rate, catching up at most one interval after a stall.
+    const nextRequest = async () => {
       const wait = next - wallClockMs();
       if (wait > 0) await sleep(wait);
       next = Math.max(next + interval, wallClockMs() - interval);
+    };
+    let requestDue = false;
+    while (this.running) {
+      if (!connection) {
+        // A request needs a connection: open one when the request is due (see the class comment).
+        if (!requestDue) await nextRequest();
+        requestDue = true;
+        if (!this.running) break;
+        const startedAt = wallClockMs();
+        try {
+          connection = await this.options.connect();
+          this.connects.push({ client, startedAt, doneAt: wallClockMs(), ok: true });
+        } catch (error) {
+          this.connects.push({ client, startedAt, doneAt: wallClockMs(), ok: false });
+          this.connectErrors += 1;
+          this.lastConnectError = (error as Error).message;
+          // This request could not get a connection; the next one tries again.
+          requestDue = false;
+          continue;
+        }
+      }
+      if (!requestDue) await nextRequest();
+      requestDue = false;
       seq += 1;
       const id = String(client * 1_000_000_000 + seq);
       const attempt: WriteAttempt = { id, sentAt: wallClockMs(), doneAt: 0, acknowledged: false };
@@ -87,7 +117,6 @@ export class WriteLoad {
         const broken = connection;
         connection = undefined;
         await broken.close().catch(() => undefined);
-        await sleep(retryDelay);
       } finally {
         attempt.doneAt = wallClockMs();
       }
@@ -130,9 +159,16 @@ export function longestWriteGapMs(attempts: WriteAttempt[], window: { from: numb
 /**
  * Where the write downtime went around the switch: how long before the freeze started the last
  * write was acknowledged, and how long after traffic moved the first one was (ms, null when
- * there was none on that side).
+ * there was none on that side). Given the load's connection attempts, also how long after
+ * traffic moved the first new connection got in (the rest of firstAckAfterSwitch is that
+ * connection's first write) and how many connection attempts were refused during the switch.
  */
-export function writeGapAroundSwitch(attempts: WriteAttempt[], switchStartedAt: number, switchEndedAt: number): { lastAckBeforeSwitch: number | null; firstAckAfterSwitch: number | null } {
+export function writeGapAroundSwitch(
+  attempts: WriteAttempt[],
+  switchStartedAt: number,
+  switchEndedAt: number,
+  connects?: ConnectAttempt[],
+): { lastAckBeforeSwitch: number | null; firstAckAfterSwitch: number | null; firstConnectAfterSwitch?: number | null; connectsRefusedDuringSwitch?: number } {
   // A loop, not Math.max(...list): a long run has more acknowledgements than a call takes arguments.
   let lastBefore = -Infinity;
   let firstAfter = Infinity;
@@ -141,8 +177,17 @@ export function writeGapAroundSwitch(attempts: WriteAttempt[], switchStartedAt: 
     if (attempt.doneAt <= switchStartedAt && attempt.doneAt > lastBefore) lastBefore = attempt.doneAt;
     if (attempt.doneAt >= switchEndedAt && attempt.doneAt < firstAfter) firstAfter = attempt.doneAt;
   }
-  return {
-    lastAckBeforeSwitch: Number.isFinite(lastBefore) ? Math.round((switchStartedAt - lastBefore) * 10) / 10 : null,
-    firstAckAfterSwitch: Number.isFinite(firstAfter) ? Math.round((firstAfter - switchEndedAt) * 10) / 10 : null,
+  const ms = (value: number) => Math.round(value * 10) / 10;
+  const gap = {
+    lastAckBeforeSwitch: Number.isFinite(lastBefore) ? ms(switchStartedAt - lastBefore) : null,
+    firstAckAfterSwitch: Number.isFinite(firstAfter) ? ms(firstAfter - switchEndedAt) : null,
   };
+  if (!connects) return gap;
+  let firstConnect = Infinity;
+  let refused = 0;
+  for (const connect of connects) {
+    if (connect.ok && connect.doneAt >= switchEndedAt && connect.doneAt < firstConnect) firstConnect = connect.doneAt;
+    if (!connect.ok && connect.doneAt >= switchStartedAt && connect.doneAt <= switchEndedAt) refused += 1;
+  }
+  return { ...gap, firstConnectAfterSwitch: Number.isFinite(firstConnect) ? ms(firstConnect - switchEndedAt) : null, connectsRefusedDuringSwitch: refused };
 }

@@ -10,6 +10,8 @@ import { RehearsalLoad, runRehearsalRunbook, switchWindows } from './rehearsal-l
 import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import { sleep, wallClockMs } from '../util/time';
+import { writeGapAroundSwitch } from '../load/write-load';
+import { writeTimeline } from '../report-page/timeline';
 
 import type { RehearsalFault } from './faults';
 
@@ -173,8 +175,17 @@ async function switchBackUnderLoad(input: {
     base.error = [base.error, ...problems].filter(Boolean).join('; ');
   }
   if (!back || !base.writes) return base;
-  const { attempts, stoppedAt } = load.records();
+  const { attempts, connects, startedAt: loadStartedAt, stoppedAt } = load.records();
   const windows = switchWindows(attempts, { checkpointAt, presentAtCheckpoint, presentAtEnd, forwardFacts: run.facts, backFacts: back.facts, loadStoppedAt: stoppedAt });
+  const backFrom = back.facts.switchStartedAt;
+  const backTo = typeof back.facts.switchEndedAt === 'number' ? back.facts.switchEndedAt : back.facts.abortedAt;
+  if (typeof backFrom === 'number' && typeof back.facts.switchEndedAt === 'number') back.facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, backFrom, back.facts.switchEndedAt, connects);
+  // The page draws both windows: fine buckets and the write gap around the switch back too.
+  const forwardFrom = run.facts.switchStartedAt;
+  const forwardTo = typeof run.facts.switchEndedAt === 'number' ? run.facts.switchEndedAt : run.facts.abortedAt;
+  if (base.timeline && typeof forwardFrom === 'number' && typeof forwardTo === 'number' && typeof backFrom === 'number' && typeof backTo === 'number') {
+    base.timeline = writeTimeline(attempts, { startedAt: loadStartedAt, stoppedAt, gapWindow: { from: forwardFrom, to: forwardTo }, focus: [{ from: forwardFrom, to: forwardTo }, { from: backFrom, to: backTo }], backGapWindow: { from: backFrom, to: backTo } });
+  }
   const backReport = reportFromRun(back, { engine: 'mysql', startedAt });
   // The totals count a write lost at the checkpoint too (on the target after the forward switch).
   base.writes.lost = windows.forward.writes.lost + windows.back.writes.lost;

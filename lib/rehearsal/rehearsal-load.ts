@@ -4,7 +4,7 @@ import type { Facts, Runbook, Step } from '../runbook/step';
 import { runRunbook, type RunResult } from '../runbook/engine';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
-import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type WriteAttempt } from '../load/write-load';
+import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type ConnectAttempt, type WriteAttempt } from '../load/write-load';
 import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
@@ -80,8 +80,8 @@ export class RehearsalLoad {
   }
 
   /** The built-in load's records (complete once stopped) and when it stopped. */
-  records(): { attempts: WriteAttempt[]; stoppedAt: number } {
-    return { attempts: this.load.attempts, stoppedAt: this.load.stoppedAt };
+  records(): { attempts: WriteAttempt[]; connects: ConnectAttempt[]; startedAt: number; stoppedAt: number } {
+    return { attempts: this.load.attempts, connects: this.load.connects, startedAt: this.load.startedAt, stoppedAt: this.load.stoppedAt };
   }
 
   /** Connections and rate, as journaled and reported. */
@@ -117,7 +117,7 @@ export class RehearsalLoad {
     }
     if (typeof facts.switchStartedAt === 'number' && typeof facts.switchEndedAt === 'number') {
       // Where the downtime went: before the freeze started, inside the switch, after it ended.
-      facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, facts.switchStartedAt, facts.switchEndedAt);
+      facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, facts.switchStartedAt, facts.switchEndedAt, this.load.connects);
     }
     if (writes.acknowledged === 0 && this.load.lastConnectError) facts.loadConnectError = this.load.lastConnectError;
     return {

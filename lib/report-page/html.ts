@@ -64,6 +64,11 @@ function keyFigures(report: CutoverReport): string {
   if (report.switchDurationMs !== undefined && report.switchDurationMs !== null) figures.push(figure('switch duration (freeze → traffic moved)', format(report.switchDurationMs, ' ms'), 'neutral', 'figure-switch'));
   if (report.lagAtSwitchMs !== undefined && report.lagAtSwitchMs !== null) figures.push(figure('lag at switch (target reaching the frozen source)', format(report.lagAtSwitchMs, ' ms'), 'neutral', 'figure-lag'));
   if (report.checksums) figures.push(figure(`checksums (${report.checksums.tables.length} tables)`, report.checksums.match ? 'match' : 'DIFFER', report.checksums.match ? 'good' : 'bad', 'figure-checksums'));
+  const back = report.windows?.back;
+  if (back && back.writeUnavailableMs !== null) figures.push(figure('write unavailability of the switch back (longest gap around it)', format(back.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap-back'));
+  if (back) figures.push(figure('lost / failed writes in the switch back window', `${back.writes.lost} / ${back.writes.failed}`, back.writes.lost > 0 ? 'bad' : 'good', 'figure-lost-back'));
+  if (report.switchBack?.switchDurationMs !== undefined && report.switchBack.switchDurationMs !== null) figures.push(figure('switch back duration (freeze → traffic moved back)', format(report.switchBack.switchDurationMs, ' ms'), 'neutral', 'figure-switch-back'));
+  if (report.switchBack?.checksums) figures.push(figure('checksums after the switch back', report.switchBack.checksums.match ? 'match' : 'DIFFER', report.switchBack.checksums.match ? 'good' : 'bad', 'figure-checksums-back'));
   return figures.length > 0 ? `<section class="figures">${figures.join('')}</section>` : '';
 }
 
@@ -80,22 +85,42 @@ function checksumTable(report: CutoverReport): string {
   return `<section><h2>Checksums</h2><table id="checksums"><thead><tr><th>table</th><th>rows on the source</th><th>rows on the target</th><th>content</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 
-/** Steps as rows with a bar placed on the run's time axis: readable without the chart. */
+/**
+ * Steps as rows with a bar placed on the run's time axis: readable without the chart. A
+ * rehearsal that switched back has a second table for the switch back's run (its numbers are
+ * the chart's b1, b2, …), on the same time axis as the first.
+ */
 function stepTable(report: CutoverReport): string {
-  const timed = report.steps.filter((s) => typeof s.startedAt === 'number');
+  const all = [...report.steps, ...(report.switchBack?.steps ?? [])];
+  const timed = all.filter((s) => typeof s.startedAt === 'number');
   const runStart = timed.length > 0 ? Math.min(...timed.map((s) => s.startedAt!)) : 0;
   const runEnd = timed.length > 0 ? Math.max(...timed.map((s) => s.startedAt! + s.durationMs)) : 0;
   const span = Math.max(1, runEnd - runStart);
-  const rows = report.steps.map((step, index) => {
+  const table = (steps: CutoverReport['steps'], id: string, title: string, prefix: string) => {
+    const rows = stepRows(steps, runStart, span, prefix);
+    return `<section><h2>${escapeHtml(title)}</h2><table id="${id}"><thead><tr><th>#</th><th>step</th><th>status</th><th>start</th><th>duration</th><th class="gantt">when</th><th>error</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+  };
+  const forward = table(report.steps, 'steps', 'Steps', '');
+  if (!report.switchBack) return forward;
+  return forward + table(report.switchBack.steps, 'steps-back', `Steps of the switch back (run ${report.switchBack.runId}: ${report.switchBack.result})`, 'b');
+}
+
+function stepRows(steps: CutoverReport['steps'], runStart: number, span: number, prefix: string): string[] {
+  return steps.map((step, index) => {
     const bar = typeof step.startedAt === 'number' ? `<div class="bar status-${escapeHtml(step.status)}" style="left:${(((step.startedAt - runStart) / span) * 100).toFixed(2)}%;width:${Math.max(0.3, (step.durationMs / span) * 100).toFixed(2)}%"></div>` : '';
     const start = typeof step.startedAt === 'number' ? `+${((step.startedAt - runStart) / 1000).toFixed(2)} s` : '';
-    return `<tr class="${step.status === 'failed' || step.status === 'aborted' ? 'bad-row' : ''}"><td class="num">${index + 1}</td><td>${escapeHtml(step.id)}</td><td>${escapeHtml(step.status)}</td><td class="num">${escapeHtml(start)}</td><td class="num">${escapeHtml(step.durationMs)} ms</td><td class="gantt">${bar}</td><td>${step.error ? escapeHtml(step.error.split('\n')[0]) : ''}</td></tr>`;
+    return `<tr class="${step.status === 'failed' || step.status === 'aborted' ? 'bad-row' : ''}"><td class="num">${prefix}${index + 1}</td><td>${escapeHtml(step.id)}</td><td>${escapeHtml(step.status)}</td><td class="num">${escapeHtml(start)}</td><td class="num">${escapeHtml(step.durationMs)} ms</td><td class="gantt">${bar}</td><td>${step.error ? escapeHtml(step.error.split('\n')[0]) : ''}</td></tr>`;
   });
-  return `<section><h2>Steps</h2><table id="steps"><thead><tr><th>#</th><th>step</th><th>status</th><th>start</th><th>duration</th><th class="gantt">when</th><th>error</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 
 function phaseTable(report: CutoverReport): string {
-  const phases = report.facts.switchPhasesMs;
+  // The switch-back command's own report: its switch is the one back.
+  const title = report.flow.endsWith('switch-back') ? 'Switch back phases' : 'Switch phases';
+  const forward = phaseRows(report.facts.switchPhasesMs, 'phases', title);
+  return report.switchBack ? forward + phaseRows(report.switchBack.facts.switchPhasesMs, 'phases-back', 'Switch back phases') : forward;
+}
+
+function phaseRows(phases: unknown, id: string, title: string): string {
   if (!phases || typeof phases !== 'object') return '';
   const entries = Object.entries(phases as Record<string, unknown>);
   const total = entries.reduce((sum, [, ms]) => sum + (typeof ms === 'number' ? ms : 0), 0) || 1;
@@ -106,7 +131,7 @@ function phaseTable(report: CutoverReport): string {
     before += duration;
     return `<tr><td>${escapeHtml(phase)}</td><td class="num">${escapeHtml(typeof ms === 'number' ? format(ms, ' ms') : ms)}</td><td class="gantt">${bar}</td></tr>`;
   });
-  return `<section><h2>Switch phases</h2><p class="note">Measured one after the other; the last ends at the instant traffic moved.</p><table id="phases"><thead><tr><th>phase (in order)</th><th>duration</th><th class="gantt">share of the switch</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+  return `<section><h2>${escapeHtml(title)}</h2><p class="note">Measured one after the other; the last ends at the instant traffic moved.</p><table id="${id}"><thead><tr><th>phase (in order)</th><th>duration</th><th class="gantt">share of the switch</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 
 function factTable(report: CutoverReport): string {
@@ -114,7 +139,9 @@ function factTable(report: CutoverReport): string {
   const shown = (key: string, value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value)) + (/At$/.test(key) && typeof value === 'number' && value > 1e12 ? ` (${new Date(value).toISOString()})` : '');
   const rows = Object.entries(report.facts).map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td><code>${escapeHtml(shown(key, value))}</code></td></tr>`);
   if (report.load) rows.push(`<tr><td>load</td><td><code>${escapeHtml(JSON.stringify(report.load))}</code></td></tr>`);
-  return `<section><h2>Facts</h2><table id="facts"><thead><tr><th>fact</th><th>value</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+  const back = report.switchBack ? Object.entries(report.switchBack.facts).map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td><code>${escapeHtml(shown(key, value))}</code></td></tr>`) : [];
+  const table = (id: string, title: string, list: string[]) => `<section><h2>${escapeHtml(title)}</h2><table id="${id}"><thead><tr><th>fact</th><th>value</th></tr></thead><tbody>${list.join('')}</tbody></table></section>`;
+  return table('facts', 'Facts', rows) + (report.switchBack ? table('facts-back', 'Facts of the switch back', back) : '');
 }
 
 function chartSection(report: CutoverReport): string {
@@ -123,10 +150,10 @@ function chartSection(report: CutoverReport): string {
     return `<section><h2>Timeline</h2><p class="note" id="no-timeline">No write load ran in this run, so there is no write timeline. The steps below are placed on the run's time axis.</p>${lag}</section>`;
   }
   return `<section><h2>Timeline</h2>
-<p class="legend-line"><span class="swatch ack"></span>writes/s acknowledged <span class="swatch failed"></span>writes/s failed <span class="swatch moved"></span>traffic moved (switchEndedAt) <span class="swatch gap"></span>write gap <span class="swatch phase"></span>switch phases <span class="swatch step"></span>runbook steps (numbers as in the step table). Counts and latency are by completion time. Drag on a chart to zoom, double-click to zoom out.</p>
+<p class="legend-line"><span class="swatch ack"></span>writes/s acknowledged <span class="swatch failed"></span>writes/s failed <span class="swatch moved"></span>traffic moved (switchEndedAt) ${report.switchBack ? '<span class="swatch moved-back"></span>traffic moved back (the switch back\'s switchEndedAt; its steps are b1, b2, …) ' : ''}<span class="swatch gap"></span>write gap <span class="swatch phase"></span>switch phases <span class="swatch step"></span>runbook steps (numbers as in the step table). Counts and latency are by completion time. Drag on a chart to zoom, double-click to zoom out.</p>
 <p id="switch-marker-label" class="note"></p>
 <div class="chart" id="chart-switch"></div>
-<div class="chart" id="chart-writes"></div>
+${report.switchBack ? '<p id="switch-back-marker-label" class="note"></p>\n<div class="chart" id="chart-switch-back"></div>\n' : ''}<div class="chart" id="chart-writes"></div>
 <div class="chart" id="chart-latency"></div>
 ${lag}</section>`;
 }
@@ -149,7 +176,7 @@ td.gantt,th.gantt{width:320px;position:relative;padding:0}.bar{position:absolute
 code{font-size:12px;word-break:break-all}.note{color:#4b5563;margin:6px 0}
 .chart{margin:8px 0 4px}.legend-line{color:#374151;font-size:13px}
 .swatch{display:inline-block;width:14px;height:10px;margin:0 4px 0 10px;vertical-align:middle;border-radius:2px}
-.swatch.ack{background:#1f7a3a}.swatch.failed{background:#d92d20}.swatch.moved{background:#c026d3}.swatch.gap{background:rgba(217,45,32,.25)}
+.swatch.moved-back{background:#0e7490}.swatch.ack{background:#1f7a3a}.swatch.failed{background:#d92d20}.swatch.moved{background:#c026d3}.swatch.gap{background:rgba(217,45,32,.25)}
 .swatch.phase{background:rgba(245,158,11,.35)}.swatch.step{background:rgba(107,143,214,.25)}
 `;
 

@@ -2,7 +2,9 @@
  * The report page's charts (runs in the browser; inlined by lib/report-page/html.ts after uPlot).
  * Reads the report from #report-data and draws: writes/s around the switch (100 ms buckets), over
  * the whole run, and write latency. Bands behind the curves: runbook steps, switch phases, the
- * write gap; a line on top: the instant traffic moved. Every number drawn comes from the report:
+ * write gap; a line on top: the instant traffic moved. A rehearsal that switched back
+ * (report.switchBack) gets the same for the switch back: its own close-up, its steps, phases and
+ * write gap, and a second marker where traffic moved back. Every number drawn comes from the report:
  * nothing is interpolated or invented (no lag curve: the flows do not sample lag over time).
  * When done it sets <html data-report-page="rendered"> (or "error"), which the browser test reads.
  */
@@ -13,6 +15,7 @@
     acknowledged: '#1f7a3a',
     failed: '#d92d20',
     moved: '#c026d3',
+    movedBack: '#0e7490',
     aborted: '#b35c00',
     gap: 'rgba(217,45,32,0.22)',
     phases: ['rgba(245,158,11,0.35)', 'rgba(245,158,11,0.18)'],
@@ -47,18 +50,30 @@
     var zero = movedAt !== null ? movedAt : abortedAt !== null ? abortedAt : switchStartedAt !== null ? switchStartedAt : origin;
     var zeroName = movedAt !== null ? 'the instant traffic moved' : abortedAt !== null ? 'the abort' : switchStartedAt !== null ? 'the switch start' : 'the load start';
 
+    // The switch back of a rehearsal with --switch-back: its own run, same load and timeline.
+    var backFacts = (report.switchBack && report.switchBack.facts) || {};
+    var backMovedAt = number(backFacts.switchEndedAt);
+    var backStartedAt = number(backFacts.switchStartedAt);
+    var backAbortedAt = number(backFacts.abortedAt);
+    var hasBack = backStartedAt !== null || backMovedAt !== null;
+    var backGap = timeline.backWriteGap;
+
     var bands = {
-      gap: timeline.writeGap ? [{ from: origin + timeline.writeGap.fromMs, to: origin + timeline.writeGap.toMs, label: 'write gap ' + Math.round(timeline.writeGap.toMs - timeline.writeGap.fromMs) + ' ms' }] : [],
+      gap: gapBands(timeline.writeGap, origin, 'write gap '),
+      backGap: gapBands(backGap, origin, 'write gap back '),
       phases: phaseBands(facts.switchPhasesMs, switchStartedAt, movedAt),
-      steps: (report.steps || []).map(function (step, index) {
-        return typeof step.startedAt === 'number' ? { from: step.startedAt, to: step.startedAt + step.durationMs, label: String(index + 1) } : null;
-      }).filter(Boolean),
+      backPhases: phaseBands(backFacts.switchPhasesMs, backStartedAt, backMovedAt),
+      steps: stepBands(report.steps, ''),
+      backSteps: stepBands(report.switchBack && report.switchBack.steps, 'b'),
     };
     var markers = [];
-    if (movedAt !== null) markers.push({ at: movedAt, color: COLORS.moved, label: 'traffic moved', isSwitch: true });
+    if (movedAt !== null) markers.push({ at: movedAt, color: COLORS.moved, label: 'traffic moved', flag: 'chart-switch' });
     if (abortedAt !== null) markers.push({ at: abortedAt, color: COLORS.aborted, label: 'aborted' });
+    if (backMovedAt !== null) markers.push({ at: backMovedAt, color: COLORS.movedBack, label: 'traffic moved back', flag: 'chart-switch-back' });
+    if (backAbortedAt !== null) markers.push({ at: backAbortedAt, color: COLORS.aborted, label: 'switch back aborted' });
 
-    describeSwitch(facts, movedAt, switchStartedAt, report.writeUnavailableMs);
+    describeSwitch(document.getElementById('switch-marker-label'), 'Traffic moved', facts, movedAt, switchStartedAt, report.windows ? report.windows.forward.writeUnavailableMs : report.writeUnavailableMs);
+    if (hasBack) describeSwitch(document.getElementById('switch-back-marker-label'), 'Traffic moved back', backFacts, backMovedAt, backStartedAt, report.windows ? report.windows.back.writeUnavailableMs : null);
 
     var width = Math.max(600, document.body.clientWidth - 8);
     var seconds = series(timeline, zero, 1000);
@@ -67,14 +82,28 @@
 
     var switchEl = document.getElementById('chart-switch');
     if (switchStartedAt !== null || movedAt !== null) {
+      closeUp(switchEl, 'Around the switch', { startedAt: switchStartedAt, movedAt: movedAt, abortedAt: abortedAt }, [[bands.phases, COLORS.phases, true], [bands.gap, [COLORS.gap], true]]);
+    } else {
+      switchEl.textContent = 'The switch never started in this run: no close-up.';
+      switchEl.className += ' note';
+    }
+    var backEl = document.getElementById('chart-switch-back');
+    if (backEl && hasBack) {
+      closeUp(backEl, 'Around the switch back', { startedAt: backStartedAt, movedAt: backMovedAt, abortedAt: backAbortedAt }, [[bands.backPhases, COLORS.phases, true], [bands.backGap, [COLORS.gap], true]]);
+    }
+
+    /** A close-up of one switch window (100 ms buckets) with its phases, write gap and the markers. */
+    function closeUp(container, title, window, closeBands) {
       // The switch and the write gap, with most of a second of steady writes either side.
-      var gap = bands.gap[0];
-      var focusStart = switchStartedAt !== null ? Math.max(switchStartedAt, (movedAt || switchStartedAt) - 3000) : movedAt;
-      var focusEnd = movedAt !== null ? movedAt : abortedAt !== null ? abortedAt : switchStartedAt;
+      var gap = closeBands[1][0][0];
+      var moved = window.movedAt;
+      var start = window.startedAt;
+      var focusStart = start !== null ? Math.max(start, (moved || start) - 3000) : moved;
+      var focusEnd = moved !== null ? moved : window.abortedAt !== null ? window.abortedAt : start;
       var focusFrom = Math.min(focusStart, gap ? Math.max(gap.from, focusStart - 1000) : focusStart) - zero - 800;
       var focusTo = Math.max(focusEnd, gap ? Math.min(gap.to, focusEnd + 1000) : focusEnd) - zero + 800;
-      chart(switchEl, {
-        title: 'Around the switch: writes per second (' + timeline.fineBucketMs + ' ms buckets)',
+      chart(container, {
+        title: title + ': writes per second (' + timeline.fineBucketMs + ' ms buckets)',
         width: width,
         height: 280,
         scales: { x: { time: false, auto: false, range: [focusFrom, focusTo] }, y: { range: zeroBased } },
@@ -84,10 +113,7 @@
           { label: 'acknowledged/s', stroke: COLORS.acknowledged, fill: 'rgba(31,122,58,0.10)', width: 2, paths: stepped, points: { show: false } },
           { label: 'failed/s', stroke: COLORS.failed, fill: 'rgba(217,45,32,0.30)', width: 2, paths: stepped, points: { show: false } },
         ],
-      }, [milliseconds.x, milliseconds.acknowledged, milliseconds.failed], { zero: zero, scale: 1, bands: [[bands.phases, COLORS.phases, true], [bands.gap, [COLORS.gap], true]], markers: markers });
-    } else {
-      switchEl.textContent = 'The switch never started in this run: no close-up.';
-      switchEl.className += ' note';
+      }, [milliseconds.x, milliseconds.acknowledged, milliseconds.failed], { zero: zero, scale: 1, bands: closeBands, markers: markers });
     }
 
     chart(document.getElementById('chart-writes'), {
@@ -101,7 +127,7 @@
         { label: 'acknowledged/s', stroke: COLORS.acknowledged, fill: 'rgba(31,122,58,0.10)', width: 1.5, paths: stepped, points: { show: false } },
         { label: 'failed/s', stroke: COLORS.failed, fill: 'rgba(217,45,32,0.30)', width: 1.5, paths: stepped, points: { show: false } },
       ],
-    }, [seconds.x, seconds.acknowledged, seconds.failed], { zero: zero, scale: 1000, bands: [[bands.steps, COLORS.steps, true], [bands.gap, [COLORS.gap], false]], markers: markers });
+    }, [seconds.x, seconds.acknowledged, seconds.failed], { zero: zero, scale: 1000, bands: [[bands.steps, COLORS.steps, true], [bands.backSteps, COLORS.steps, true], [bands.gap.concat(bands.backGap), [COLORS.gap], false]], markers: markers });
 
     chart(document.getElementById('chart-latency'), {
       title: 'Write latency per bucket, sent → acknowledged (ms, log scale)',
@@ -115,7 +141,7 @@
         { label: 'p99', stroke: COLORS.p99, width: 1.5, paths: stepped, spanGaps: false, points: { show: false } },
         { label: 'max', stroke: COLORS.max, width: 1, dash: [4, 3], paths: stepped, spanGaps: false, points: { show: false } },
       ],
-    }, [seconds.x, seconds.p50, seconds.p99, seconds.max], { zero: zero, scale: 1000, bands: [[bands.steps, COLORS.steps, false], [bands.gap, [COLORS.gap], false]], markers: markers });
+    }, [seconds.x, seconds.p50, seconds.p99, seconds.max], { zero: zero, scale: 1000, bands: [[bands.steps.concat(bands.backSteps), COLORS.steps, false], [bands.gap.concat(bands.backGap), [COLORS.gap], false]], markers: markers });
   }
 
   /**
@@ -136,17 +162,29 @@
     });
   }
 
-  function describeSwitch(facts, movedAt, startedAt, unavailableMs) {
-    var label = document.getElementById('switch-marker-label');
+  /** The write gap of a window as a band (offsets in the timeline are from its origin). */
+  function gapBands(gap, origin, label) {
+    return gap ? [{ from: origin + gap.fromMs, to: origin + gap.toMs, label: label + Math.round(gap.toMs - gap.fromMs) + ' ms' }] : [];
+  }
+
+  /** Runbook steps as bands, labelled with their number in the step table (prefix: b for the switch back's). */
+  function stepBands(steps, prefix) {
+    return (steps || []).map(function (step, index) {
+      return typeof step.startedAt === 'number' ? { from: step.startedAt, to: step.startedAt + step.durationMs, label: prefix + String(index + 1) } : null;
+    }).filter(Boolean);
+  }
+
+  function describeSwitch(label, moved, facts, movedAt, startedAt, unavailableMs) {
     if (!label) return;
     var parts = [];
-    if (movedAt !== null) parts.push('Traffic moved at ' + new Date(movedAt).toISOString() + ' (switchEndedAt)');
+    if (movedAt !== null) parts.push(moved + ' at ' + new Date(movedAt).toISOString() + ' (switchEndedAt)');
     if (startedAt !== null && movedAt !== null) parts.push('the switch started ' + (movedAt - startedAt).toFixed(1) + ' ms before');
     if (typeof unavailableMs === 'number') parts.push('writes were unavailable for ' + unavailableMs + ' ms');
     var around = facts.writeGapAroundSwitchMs;
     if (around && typeof around === 'object') {
       if (typeof around.lastAckBeforeSwitch === 'number') parts.push('last acknowledgement ' + around.lastAckBeforeSwitch + ' ms before the switch started');
       if (typeof around.firstAckAfterSwitch === 'number') parts.push('first ' + around.firstAckAfterSwitch + ' ms after traffic moved');
+      if (typeof around.firstConnectAfterSwitch === 'number') parts.push('the first new connection got in ' + around.firstConnectAfterSwitch + ' ms after traffic moved');
     }
     if (typeof facts.abortedAt === 'number') parts.push('the run aborted at ' + new Date(facts.abortedAt).toISOString() + ': traffic never moved');
     label.textContent = parts.length > 0 ? parts.join('; ') + '.' : 'No switch in this run.';
@@ -227,7 +265,7 @@
           ctx.textBaseline = 'alphabetic';
           // below the band labels (three rows), clear of the curves' usual baseline
           ctx.fillText(marker.label, x + 4 * ratio, u.bbox.top + 44 * ratio);
-          if (marker.isSwitch) {
+          if (marker.flag === container.id) {
             container.setAttribute('data-switch-marker-x', String(Math.round(x)));
             container.setAttribute('data-switch-marker-y', String(Math.round(u.bbox.top + u.bbox.height / 2)));
           }

@@ -28,6 +28,11 @@ export interface WriteTimeline {
    * the report's writeUnavailableMs), as offsets from originMs; null without acknowledgements.
    */
   writeGap: { fromMs: number; toMs: number } | null;
+  /**
+   * A rehearsal that switched back: the same for the switch back's window (report.switchBack),
+   * as offsets from originMs; absent when there was no switch back.
+   */
+  backWriteGap?: { fromMs: number; toMs: number } | null;
 }
 
 export interface WriteTimelineOptions {
@@ -36,8 +41,10 @@ export interface WriteTimelineOptions {
   stoppedAt: number;
   /** The window whose longest write gap is reported (switch start → end, or → abort). */
   gapWindow: { from: number; to: number };
-  /** Where to use fine buckets: the switch (absent when no switch started). */
-  focus?: { from: number; to: number };
+  /** Where to use fine buckets: the switch, and the switch back (absent when no switch started). */
+  focus?: { from: number; to: number } | Array<{ from: number; to: number }>;
+  /** The switch back's window, whose longest write gap is reported as backWriteGap. */
+  backGapWindow?: { from: number; to: number };
   fineBucketMs?: number;
   /** The coarse width is the smallest of these giving at most maxCoarseBuckets over the run. */
   maxCoarseBuckets?: number;
@@ -60,7 +67,9 @@ export function percentile(sortedAscending: number[], p: number): number | null 
 
 function fineWindows(focus: WriteTimelineOptions['focus'], start: number, end: number, fine: number): Array<{ from: number; to: number }> {
   if (!focus) return [];
-  const spans = focus.to - focus.from <= LONGEST_FINE_SPAN_MS ? [{ from: focus.from, to: focus.to }] : [{ from: focus.from, to: focus.from }, { from: focus.to, to: focus.to }];
+  const spans = (Array.isArray(focus) ? focus : [focus])
+    .flatMap((f) => (f.to - f.from <= LONGEST_FINE_SPAN_MS ? [{ from: f.from, to: f.to }] : [{ from: f.from, to: f.from }, { from: f.to, to: f.to }]))
+    .sort((a, b) => a.from - b.from);
   const windows: Array<{ from: number; to: number }> = [];
   for (const span of spans) {
     // On the fine grid from the start, so that every fine bucket is whole.
@@ -144,6 +153,7 @@ export function writeTimeline(attempts: WriteAttempt[], options: WriteTimelineOp
   for (const list of latencies) list.sort((a, b) => a - b);
   const rounded = (value: number | null) => (value === null ? null : tenth(value));
   const gap = longestWriteGap(finished, options.gapWindow, options.stoppedAt);
+  const backGap = options.backGapWindow ? longestWriteGap(finished, options.backGapWindow, options.stoppedAt) : undefined;
   return {
     originMs: start,
     fineBucketMs: fine,
@@ -156,5 +166,6 @@ export function writeTimeline(attempts: WriteAttempt[], options: WriteTimelineOp
     latencyP99Ms: latencies.map((list) => rounded(percentile(list, 99))),
     latencyMaxMs: latencies.map((list) => rounded(list.length > 0 ? list[list.length - 1] : null)),
     writeGap: gap ? { fromMs: tenth(gap.from - start), toMs: tenth(gap.to - start) } : null,
+    ...(backGap !== undefined ? { backWriteGap: backGap ? { fromMs: tenth(backGap.from - start), toMs: tenth(backGap.to - start) } : null } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type WriteAttempt } from '../../lib/load/write-load';
+import { WriteLoad, longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type WriteAttempt } from '../../lib/load/write-load';
 
 const ack = (id: string, doneAt: number): WriteAttempt => ({ id, sentAt: doneAt - 1, doneAt, acknowledged: true });
 const fail = (id: string, doneAt: number): WriteAttempt => ({ id, sentAt: doneAt - 1, doneAt, acknowledged: false, error: 'ECONNRESET' });
@@ -42,5 +42,47 @@ describe('writeGapAroundSwitch', () => {
     for (let i = 0; i < 250_000; i += 1) attempts.push(ack(String(i), i < 200_000 ? i : i + 150));
     // WHEN the gap around the switch is computed THEN it is the real one
     expect(writeGapAroundSwitch(attempts, 200_000, 200_100)).toEqual({ lastAckBeforeSwitch: 1, firstAckAfterSwitch: 50 });
+  });
+});
+
+describe('WriteLoad reconnects like an application pool', () => {
+  test('a refused connection is tried again at the next request, not in a tight loop (a real pool does not hammer a frozen server)', async () => {
+    // GIVEN one connection at 50 writes/s (one request every 20 ms) whose connects are all refused
+    let connects = 0;
+    const load = new WriteLoad({
+      connections: 1,
+      ratePerSecond: 50,
+      connect: async () => {
+        connects += 1;
+        throw new Error('Access denied, this account is locked');
+      },
+    });
+    // WHEN it runs for a while (as long as the machine lets it: the bound below holds at any speed)
+    load.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await load.stop();
+    const ranMs = load.stoppedAt - load.startedAt;
+    // THEN it tried at most once per request slot (plus the first), and recorded each try
+    expect(connects).toBeGreaterThan(0);
+    expect(connects).toBeLessThanOrEqual(Math.ceil(ranMs / 20) + 2);
+    expect(load.connects).toHaveLength(connects);
+    expect(load.connects.every((c) => !c.ok && c.client === 1 && c.doneAt >= c.startedAt)).toBe(true);
+    expect(load.connectErrors).toBe(connects);
+    // and a refused connect is not a write attempt (failed writes count requests that reached a server)
+    expect(load.attempts).toEqual([]);
+  });
+});
+
+describe('writeGapAroundSwitch with the connection attempts', () => {
+  test('splits the time after the switch into reconnecting and the first write, and counts refused connects during the switch', () => {
+    const attempts = [ack('1', 0), ack('2', 90), ack('4', 290)];
+    const connects = [
+      { client: 1, startedAt: 100, doneAt: 110, ok: false },
+      { client: 2, startedAt: 150, doneAt: 160, ok: false },
+      { client: 1, startedAt: 255, doneAt: 270, ok: true },
+      { client: 2, startedAt: 260, doneAt: 280, ok: true },
+    ];
+    expect(writeGapAroundSwitch(attempts, 100, 250, connects)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, firstConnectAfterSwitch: 20, connectsRefusedDuringSwitch: 2 });
+    expect(writeGapAroundSwitch(attempts, 100, 250, [])).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, firstConnectAfterSwitch: null, connectsRefusedDuringSwitch: 0 });
   });
 });

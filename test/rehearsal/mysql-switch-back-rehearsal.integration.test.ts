@@ -39,6 +39,15 @@ test('a rehearsal with --switch-back switches forward and back under load: both 
     expect(window.writes.lost).toBe(0);
     expect(window.writeUnavailableMs).toBeGreaterThan(0);
   }
+  // and each window says where its gap went after traffic moved: reconnecting, then the first write
+  for (const facts of [report.facts, report.switchBack!.facts]) {
+    const around = facts.writeGapAroundSwitchMs as { firstAckAfterSwitch: number | null; firstConnectAfterSwitch: number | null; connectsRefusedDuringSwitch: number };
+    expect(typeof around.firstConnectAfterSwitch).toBe('number');
+    expect(typeof around.firstAckAfterSwitch).toBe('number');
+    expect(typeof around.connectsRefusedDuringSwitch).toBe('number');
+    // and the checksums let the application reconnect on the new side first (bounded by the grace)
+    expect(typeof facts.checksumsWaitedForAppMs).toBe('number');
+  }
   expect(report.writes!.lost).toBe(0);
   expect(report.writes!.attempted).toBe(report.windows!.forward.writes.attempted + report.windows!.back.writes.attempted);
   // and the summary says so; the exit code is 0

@@ -17,6 +17,8 @@ import { processesUsing } from '../support/processes';
 
 const ARTIFACTS = resolve(__dirname, '..', '..', 'test-artifacts', 'report-page');
 const realReport = (): CutoverReport => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'mysql-rehearsal-report.json'), 'utf8'));
+/** A real rehearsal with --switch-back (`npx zx scripts/cutover.mjs --env local --execute --switch-back --report FILE`). */
+const realSwitchBackReport = (): CutoverReport => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'mysql-switch-back-rehearsal-report.json'), 'utf8'));
 
 const unavailable = chromiumUnavailable(createLogger());
 if (unavailable) console.warn(`SKIPPED the report page browser test: ${unavailable}`);
@@ -31,6 +33,17 @@ interface Rendered {
   lostTone: string | null;
   lagNote: string;
 }
+
+/** Where a chart's marker was drawn (data-switch-marker-x/y) and whether its pixels there have the marker's colour. */
+const MARKER_AT = `(id, colour) => {
+  const container = document.getElementById(id);
+  if (!container || !container.dataset.switchMarkerX) return null;
+  const x = Number(container.dataset.switchMarkerX), y = Number(container.dataset.switchMarkerY);
+  const pixels = container.querySelector('canvas').getContext('2d').getImageData(x - 2, y, 5, 1).data;
+  let markerColoured = false;
+  for (let i = 0; i < pixels.length; i += 4) if (colour(pixels[i], pixels[i + 1], pixels[i + 2]) && pixels[i + 3] > 200) markerColoured = true;
+  return { x, y, markerColoured };
+}`;
 
 const INSPECT = `(() => {
   const charts = ['chart-switch', 'chart-writes', 'chart-latency'].map((id) => {
@@ -117,6 +130,70 @@ describe('report.html in headless Chromium', () => {
     expect(rendered.lagNote).toContain('not sampled');
     // and the page fetched nothing but itself (everything is inline)
     expect(browser.events.requests).toEqual([pathToFileURL(pagePath).href]);
+  });
+
+  browserTest('a rehearsal with --switch-back draws the switch back too: its own close-up with its marker where traffic moved back, its write gap, steps and phases', async () => {
+    // GIVEN the report of a real MariaDB rehearsal that switched forward and back under load
+    const reportPath = join(work, 'runs', 'back', 'report.json');
+    writeReport(reportPath, realSwitchBackReport());
+    writeReportPage(reportPath, realSwitchBackReport());
+    browser ??= await HeadlessChromium.launch();
+    browser.events.consoleErrors.length = 0;
+    // WHEN Chromium opens it
+    await browser.open(pathToFileURL(join(work, 'runs', 'back', 'report.html')).href, { width: 1400, height: 900 });
+    const rendered = await browser.evaluate<{
+      state: string | null;
+      forward: { x: number; markerColoured: boolean } | null;
+      back: { x: number; markerColoured: boolean } | null;
+      backInk: number;
+      forwardLabel: string;
+      backLabel: string;
+      backStepRows: number;
+      backPhaseRows: number;
+      backGapFigure: string;
+    }>(`(() => {
+      const at = ${MARKER_AT};
+      const magenta = (r, g, b) => r > 150 && g < 90 && b > 160;
+      const teal = (r, g, b) => r < 60 && g > 90 && g < 150 && b > 120 && b < 170;
+      const canvas = document.querySelector('#chart-switch-back canvas');
+      let backInk = 0;
+      if (canvas) {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) backInk += 1;
+      }
+      return {
+        state: document.documentElement.getAttribute('data-report-page'),
+        forward: at('chart-switch', magenta),
+        back: at('chart-switch-back', teal),
+        backInk,
+        forwardLabel: document.getElementById('switch-marker-label').textContent,
+        backLabel: (document.getElementById('switch-back-marker-label') || {}).textContent || '',
+        backStepRows: document.querySelectorAll('#steps-back tbody tr').length,
+        backPhaseRows: document.querySelectorAll('#phases-back tbody tr').length,
+        backGapFigure: (document.querySelector('#figure-gap-back .figure-value') || {}).textContent || '',
+      };
+    })()`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(join(ARTIFACTS, 'report-page-switch-back.png'), await browser.screenshot());
+
+    // THEN the script finished without a complaint
+    expect(browser.events.consoleErrors).toEqual([]);
+    expect(rendered.state).toBe('rendered');
+    // and both markers are drawn, each on its own close-up, in its own colour
+    expect(rendered.forward).not.toBeNull();
+    expect(rendered.forward!.markerColoured).toBe(true);
+    expect(rendered.back).not.toBeNull();
+    expect(rendered.back!.markerColoured).toBe(true);
+    expect(rendered.backInk).toBeGreaterThan(1000);
+    // and each window is described with its own instant and write gap (the report's windows)
+    expect(rendered.forwardLabel).toContain('Traffic moved at 2026-12-01T12:25:14');
+    expect(rendered.forwardLabel).toContain('writes were unavailable for 1408 ms');
+    expect(rendered.backLabel).toContain('Traffic moved back at 2026-12-01T12:25:29');
+    expect(rendered.backLabel).toContain('writes were unavailable for 1268.3 ms');
+    expect(rendered.backGapFigure).toBe('1268.3 ms');
+    // and the switch back's steps and phases have their tables
+    expect(rendered.backStepRows).toBe(realSwitchBackReport().switchBack!.steps.length);
+    expect(rendered.backPhaseRows).toBe(Object.keys(realSwitchBackReport().switchBack!.facts.switchPhasesMs as object).length);
   });
 
   browserTest('a report with lost writes and no write load (an AWS run) renders without error, the loss in red', async () => {
