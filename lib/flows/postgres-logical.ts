@@ -23,6 +23,7 @@ import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
+import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
 import {
   assertTargetEmpty,
   closeTargetToApplication,
@@ -39,6 +40,8 @@ import {
 
 /** Runtime key of the target session whose snapshot is the switch moment (verified later). */
 export const TARGET_SNAPSHOT = 'postgres.snapshot.target';
+/** Runtime key of the frozen source's session whose snapshot is the switch moment (with a way back the source changes after it). */
+export const SOURCE_SNAPSHOT = 'postgres.snapshot.source';
 
 /**
  * Seed operation 2 by logical replication (minutes of copy, seconds of nothing, a switch
@@ -194,9 +197,15 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
       `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
+      ...(platform.wayBack
+        ? [`the way back: pin the source's subscription ${backWay(settings).subscription} (made disabled before the freeze, with its publication and slot on the target) to the target's current WAL position: it carries every later write on the target back to the old source;`]
+        : []),
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
+      ...(platform.wayBack
+        ? [`enable ${backWay(settings).subscription} on the source and wait until it streams (the switch is done only then; switch-back RUN_ID needs it); copy sequences target -> source, forward only (the old source stays frozen and fenced).`]
+        : []),
       'Each sub-phase is journaled as it is reached; --resume reads where the application endpoint points and finishes forward once traffic moved, else switches again (or reopens the source).',
     ],
     precondition: async (context) => {
@@ -218,6 +227,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
 
   const verify = verifyChecksumsStep(platform, settings, {
     targetSnapshotKey: TARGET_SNAPSHOT,
+    sourceSnapshotKey: SOURCE_SNAPSHOT,
     describe: ['Compare per-table checksums (ordered row hash) of the frozen source and of the target snapshot taken at the switch.'],
   });
 
@@ -256,7 +266,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
  */
 export const SWITCH_PHASE_PROBE = 'test.postgres.switch.phase';
 
-export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced';
+export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced' | 'wayBackRunning';
 
 async function reachedPhase(context: StepContext, phase: SwitchPhase): Promise<void> {
   const probe = context.runtime.get(SWITCH_PHASE_PROBE) as ((phase: SwitchPhase) => Promise<void>) | undefined;
@@ -372,11 +382,26 @@ async function switchWrites(
   // Warm everything the critical section touches.
   const snapshot = await connectPg(await platform.target(context.facts, settings.database));
   context.runtime.set(TARGET_SNAPSHOT, snapshot);
+  const sourceSnapshot = platform.wayBack ? await connectPg(await platform.source(settings.database)) : undefined;
+  if (sourceSnapshot) context.runtime.set(SOURCE_SNAPSHOT, sourceSnapshot);
   await walsenderPosition(sourceClient, subscription);
   await currentLsn(sourceClient);
   await sequenceValues(sourceClient);
   await tableShapes(sourceClient);
   await platform.prepareSwitch(context, settings.database);
+  // The way back, all but its start point, before anything is paused (see prepareWay).
+  const back = backWay(settings);
+  const backOrigin = platform.wayBack
+    ? await prepareWay({
+        way: back,
+        sender: targetClient,
+        receiver: sourceClient,
+        tables: tablesFromFacts(context.facts),
+        senderAddress: await platform.wayBack.targetForSubscription(settings.database),
+        settings,
+        rdsReplicationRole: platform.kind === 'aws',
+      })
+    : undefined;
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;
@@ -416,15 +441,27 @@ async function switchWrites(
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
     await snapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await snapshot.query('SELECT 1');
+    if (sourceSnapshot) {
+      await sourceSnapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await sourceSnapshot.query('SELECT 1');
+    }
     clock.mark('disableSubscription');
     await reachedPhase(context, 'subscriptionDisabled');
+    // Both sides are frozen and equal here: every change the target makes after this position
+    // is the application's, and goes back to the old source.
+    let backStartLsn: string | null = null;
+    if (backOrigin) {
+      backStartLsn = await currentLsn(targetClient);
+      await pinWay(sourceClient, backOrigin, backStartLsn);
+      clock.mark('wayBackPinned');
+    }
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
     // The target opens only now: the source is frozen, the target has everything, clients are held.
     targetOpened = true;
     await openTargetToApplication(targetClient, settings.appUsers);
     clock.mark('openTarget');
     repointed = true;
-    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
+    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), backStartLsn, endpointMoveStartedAt: wallClockMs() });
     await platform.switchEndpoint(context, settings.database);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
@@ -439,7 +476,9 @@ async function switchWrites(
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     const fenceFacts = await platform.fenceSource(context);
     await reachedPhase(context, 'fenced');
+    const wayBackFacts = await startWayBack(context, platform, settings, sourceClient, targetClient);
     return {
+      ...wayBackFacts,
       finalLsn,
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
       switchDurationMs,
@@ -459,6 +498,7 @@ async function switchWrites(
     await snapshot.query('ROLLBACK').catch(() => undefined);
     // Closed again before the source reopens: never both open to the application.
     if (targetOpened) await closeTargetToApplication(targetClient, settings.appUsers);
+    await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
       context.record({ sourceReopenedAt: wallClockMs() });
@@ -507,7 +547,9 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   const switchEndedAt = (context.facts.switchEndedAt as number | undefined) ?? now;
   context.record({ endpointMovedAt, switchEndedAt, sequencesCopied: sequences.length });
   const fenceFacts = await platform.fenceSource(context);
+  const wayBackFacts = await startWayBack(context, platform, settings, sourceClient, targetClient);
   return {
+    ...wayBackFacts,
     switchResumed: true,
     finalLsn,
     lagAtSwitchMs: null,
@@ -517,4 +559,24 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
     sequencesCopied: sequences.length,
     ...fenceFacts,
   };
+}
+
+/**
+ * After the window: start the way back pinned inside it, wait until it streams, and copy the
+ * sequences target -> source too (forward only: the old source gets the values the target
+ * hands out from, so a switch back never reuses a key). A run whose journal has no pinned
+ * start (the way back was not prepared: a platform without one) builds none, and says so.
+ */
+async function startWayBack(context: StepContext, platform: PostgresPlatform, settings: PostgresFlowSettings, sourceClient: PgClient, targetClient: PgClient): Promise<Facts> {
+  if (!platform.wayBack) return { wayBack: 'none (platform cannot switch back)' };
+  const backStartLsn = context.facts.backStartLsn as string | null | undefined;
+  if (!backStartLsn) {
+    context.log.warn('the way back was not pinned before traffic moved (a switch begun by an older version): switch-back is not possible for this run');
+    return { wayBack: 'not built' };
+  }
+  await startWay(sourceClient, targetClient, backWay(settings), settings.catchUpTimeoutMs);
+  const sequencesCopiedBack = await copySequencesForward(targetClient, sourceClient);
+  context.record({ wayBackRunningAt: wallClockMs() });
+  await reachedPhase(context, 'wayBackRunning');
+  return { wayBack: 'running', backStartLsn, sequencesCopiedBack };
 }
