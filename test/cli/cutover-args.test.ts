@@ -24,6 +24,7 @@ describe('cutover command line', () => {
     expect(parseCutoverArgs(['complete', 'r1', '--execute'])).toMatchObject({ command: 'complete', deleteOld: false });
     expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old'])).toMatchObject({ command: 'complete', deleteOld: true });
     expect(parseCutoverArgs(['--env', 'local', '--execute', '--switch-back'])).toMatchObject({ command: 'run', switchBack: true });
+    expect(parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--execute', '--switch-back'])).toMatchObject({ command: 'run', engine: 'postgres', method: 'logical', switchBack: true });
   });
 
   test.each([
@@ -40,7 +41,7 @@ describe('cutover command line', () => {
     [['--env', 'local', '--delete-old'], /--delete-old belongs to complete/],
     [['switch-back', 'r1', '--delete-old'], /--delete-old belongs to complete/],
     [['switch-back', 'r1', '--switch-back'], /--switch-back is a rehearsal option/],
-    [['--env', 'local', '--engine', 'postgres', '--switch-back'], /--switch-back is built for the MySQL family only/],
+    [['--env', 'local', '--engine', 'postgres', '--method', 'dump', '--switch-back'], /--switch-back needs --method logical: the dump method builds no way back/],
     [['complete', 'r1', '--resume', 'x'], /complete is idempotent/],
   ])('bad input %j gets an error that names the fix', (argv, message) => {
     expect(() => parseCutoverArgs(argv as string[])).toThrow(message);
