@@ -43,6 +43,19 @@ export const TARGET_SNAPSHOT = 'postgres.snapshot.target';
 /** Runtime key of the frozen source's session whose snapshot is the switch moment (with a way back the source changes after it). */
 export const SOURCE_SNAPSHOT = 'postgres.snapshot.source';
 
+/** One round trip: a read-only REPEATABLE READ transaction whose snapshot is taken now. */
+export const SNAPSHOT_SQL = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1';
+
+/**
+ * Pin a way to the sender's current WAL position, read on `senderSession` (any session of the
+ * sending server: the snapshot's own, so the kept admin connection stays free), and return it.
+ */
+export async function pinnedAt(senderSession: PgClient, receiver: PgClient, origin: string): Promise<string> {
+  const lsn = await currentLsn(senderSession);
+  await pinWay(receiver, origin, lsn);
+  return lsn;
+}
+
 /**
  * Seed operation 2 by logical replication (minutes of copy, seconds of nothing, a switch
  * of tens of milliseconds): publication → slot exporting a snapshot → pg_dump of exactly
@@ -196,10 +209,10 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
-      `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...(platform.wayBack
         ? [`the way back: pin the source's subscription ${backWay(settings).subscription} (made disabled before the freeze, with its publication and slot on the target) to the target's current WAL position: it carries every later write on the target back to the old source;`]
         : []),
+      `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
@@ -438,23 +451,18 @@ async function switchWrites(
     if (setSequences) await targetClient.query(setSequences);
     clock.mark('sequences');
     await reachedPhase(context, 'sequencesCopied');
-    await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
-    await snapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await snapshot.query('SELECT 1');
-    if (sourceSnapshot) {
-      await sourceSnapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await sourceSnapshot.query('SELECT 1');
-    }
+    // Four servers' sessions at once (one round trip each): the subscription disabled, the two
+    // switch-time snapshots, and the way back pinned. Both sides are frozen and equal here: every
+    // change the target makes after its current position is the application's, and goes back
+    // to the old source (the forward apply worker applied the final LSN and has nothing left).
+    const [, , , backStartLsn] = await Promise.all([
+      targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`),
+      snapshot.query(SNAPSHOT_SQL),
+      sourceSnapshot?.query(SNAPSHOT_SQL),
+      backOrigin ? pinnedAt(snapshot, sourceClient, backOrigin) : Promise.resolve(null),
+    ]);
     clock.mark('disableSubscription');
     await reachedPhase(context, 'subscriptionDisabled');
-    // Both sides are frozen and equal here: every change the target makes after this position
-    // is the application's, and goes back to the old source.
-    let backStartLsn: string | null = null;
-    if (backOrigin) {
-      backStartLsn = await currentLsn(targetClient);
-      await pinWay(sourceClient, backOrigin, backStartLsn);
-      clock.mark('wayBackPinned');
-    }
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
     // The target opens only now: the source is frozen, the target has everything, clients are held.
     targetOpened = true;

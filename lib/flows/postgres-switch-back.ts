@@ -6,7 +6,8 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
 import { openConnection, PhaseClock, type PostgresFlowSettings } from './postgres-common';
-import { backWay, copySequencesForward, forwardWay, pinWay, prepareWay, removeWay, startWay, wayHealth } from './postgres-replication-way';
+import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
+import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth } from './postgres-replication-way';
 
 /** Runtime keys of the switch-back's two switch-time snapshots (the frozen target, the source as it opens). */
 const BACK_TARGET_SNAPSHOT = 'postgres.snapshot.back.target';
@@ -248,8 +249,9 @@ async function switchBackWrites(
     frozen = true;
     context.record({ switchBackStartedAt: clock.startedAt, switchBackFrozenAt: wallClockMs(), switchBackTargetReopenedAt: null });
     clock.mark('freeze');
-    const ended = await terminateSessions(targetClient, settings.appUsers);
-    await platform.setSourceReadOnly(context, false);
+    // The source's server default reopens on its own admin session meanwhile (its reload is
+    // asynchronous: started early, in effect well before the repoint).
+    const [ended] = await Promise.all([terminateSessions(targetClient, settings.appUsers), platform.setSourceReadOnly(context, false)]);
     sourceReopened = true;
     clock.mark('endSessions');
     const finalLsn = await currentLsn(targetClient);
@@ -260,13 +262,15 @@ async function switchBackWrites(
     if (!reached) throw overBudget(`the source did not apply the target's final WAL position ${finalLsn}`);
     const sequences = await copySequencesForward(targetClient, sourceClient);
     clock.mark('sequences');
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
-    await targetSnapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await targetSnapshot.query('SELECT 1');
-    await sourceSnapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await sourceSnapshot.query('SELECT 1');
-    const forwardStartLsn = await currentLsn(sourceClient);
-    await pinWay(targetClient, forwardOrigin, forwardStartLsn);
+    // The way back disabled on the source, then (the source has applied everything) forward
+    // replication pinned to its position, beside the two switch-time snapshots.
+    const disabled = sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
+    const [, , , forwardStartLsn] = await Promise.all([
+      disabled,
+      targetSnapshot.query(SNAPSHOT_SQL),
+      sourceSnapshot.query(SNAPSHOT_SQL),
+      disabled.then(() => pinnedAt(sourceSnapshot, targetClient, forwardOrigin)),
+    ]);
     clock.mark('wayBackDisabled');
     if (clock.remaining() <= 0) throw overBudget('the switch back did not reach the repoint');
     await wayBack.unfenceSource(context);
