@@ -91,11 +91,18 @@ export async function pinWay(receiver: PgClient, origin: string, lsn: string): P
 export async function startWay(receiver: PgClient, sender: PgClient, way: ReplicationWay, timeoutMs: number): Promise<void> {
   await receiver.query(`ALTER SUBSCRIPTION ${quoteIdent(way.subscription)} ENABLE`);
   const deadline = Date.now() + timeoutMs;
+  const seen = new Set<string>();
   for (;;) {
     const position = await walsenderPosition(sender, way.subscription);
-    if (position?.state === 'streaming') return;
+    // A logical walsender reports "catchup" until it first reaches the end of WAL: it runs.
+    if (position?.state === 'streaming' || position?.state === 'catchup') return;
+    seen.add(position?.state ?? 'absent');
     if (Date.now() >= deadline) {
-      throw new Error(`Replication ${way.subscription} (slot ${way.slot}) did not start streaming within ${timeoutMs} ms: look at the receiving server's log (authentication, pg_hba, slot in use), fix it, then --resume`);
+      const errors = await pgRow<{ n: string }>(receiver, 'SELECT coalesce(sum(apply_error_count), 0)::text AS n FROM pg_stat_subscription_stats WHERE subname = $1', [way.subscription]).catch(() => undefined);
+      throw new Error(
+        `Replication ${way.subscription} (slot ${way.slot}) did not start streaming within ${timeoutMs} ms (walsender states seen: ${[...seen].join(', ')}; apply errors: ${errors?.n ?? 'unknown'}): ` +
+          `look at the receiving server's log (authentication, pg_hba, slot in use, apply errors), fix it, then --resume`,
+      );
     }
     await sleep(50);
   }

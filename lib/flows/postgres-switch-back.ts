@@ -85,12 +85,12 @@ export function postgresSwitchBackRunbook(platform: PostgresPlatform, settings: 
       ...(wayBack ? wayBack.describe.freezeTarget() : []),
       `end the remaining sessions of ${settings.appUsers.join(', ')} on the target; reopen the source's server default (its roles stay NOLOGIN until the repoint);`,
       `read the target's pg_current_wal_lsn(); wait until the walsender of ${back.subscription} reports it written (applied on the source);`,
-      'copy every sequence value target -> source, forward only; disable the way back; REPEATABLE READ snapshots of both sides (verified later);',
+      'copy every sequence value target -> source, forward only; REPEATABLE READ snapshots of both sides (verified later);',
       `pin forward replication (${forwardWay(settings).subscription} on the target) to the source's current WAL position; the app roles may log in to the source again;`,
       ...(wayBack ? wayBack.describe.switchEndpointBack() : []),
       ...platform.describe.resume(),
       ...(wayBack ? wayBack.describe.fenceTarget() : []),
-      `enable ${forwardWay(settings).subscription} and wait until it streams (so one can switch forth again); the target stays frozen and fenced.`,
+      `disable the way back; enable ${forwardWay(settings).subscription} and wait until it streams (so one can switch forth again); the target stays frozen and fenced.`,
     ],
     precondition: async (context) => {
       if (context.facts.switchBackFrozenAt != null) return;
@@ -190,8 +190,9 @@ function removeWayBackStep(source: (c: StepContext) => Promise<PgClient>, target
  *    writes to it until the repoint).
  * 3. The target's final LSN is read after its freeze; the source has applied it when the back
  *    subscription's walsender reports it written.
- * 4. Sequences target -> source forward only, the way back disabled, snapshots of both sides,
- *    forward replication pinned to the source's position: both sides are frozen and equal.
+ * 4. Sequences target -> source forward only, snapshots of both sides, forward replication
+ *    pinned to the source's position: both sides are frozen and equal. The way back is
+ *    disabled after the window (it has nothing left to apply).
  * 5. LOGIN on the source, repoint, RESUME: past the repoint only forward is safe.
  */
 async function switchBackWrites(
@@ -260,18 +261,16 @@ async function switchBackWrites(
     lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark('sourceCatchUp');
     if (!reached) throw overBudget(`the source did not apply the target's final WAL position ${finalLsn}`);
-    const sequences = await copySequencesForward(targetClient, sourceClient);
-    clock.mark('sequences');
-    // The way back disabled on the source, then (the source has applied everything) forward
-    // replication pinned to its position, beside the two switch-time snapshots.
-    const disabled = sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
-    const [, , , forwardStartLsn] = await Promise.all([
-      disabled,
+    // Three sessions at once: sequences target -> source (forward only), the two switch-time
+    // snapshots, and forward replication pinned to the source's position. The way back has
+    // nothing left to apply (the target is frozen, its app sessions ended): it is disabled after
+    // the window, so nothing it could still apply would be sent forward again.
+    const [sequences, , forwardStartLsn] = await Promise.all([
+      copySequencesForward(targetClient, sourceClient),
       targetSnapshot.query(SNAPSHOT_SQL),
-      sourceSnapshot.query(SNAPSHOT_SQL),
-      disabled.then(() => pinnedAt(sourceSnapshot, targetClient, forwardOrigin)),
+      sourceSnapshot.query(SNAPSHOT_SQL).then(() => pinnedAt(sourceSnapshot, targetClient, forwardOrigin)),
     ]);
-    clock.mark('wayBackDisabled');
+    clock.mark('sequencesAndPin');
     if (clock.remaining() <= 0) throw overBudget('the switch back did not reach the repoint');
     await wayBack.unfenceSource(context);
     repointed = true;
@@ -286,6 +285,7 @@ async function switchBackWrites(
     const switchEndedAt = wallClockMs();
     context.record({ endpointMovedAt, switchEndedAt });
     context.log.info(`switched back in ${switchDurationMs} ms (ended ${ended} session(s), source applied the target's final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
     const fenceFacts = await wayBack.fenceTarget(context);
     await startWay(targetClient, sourceClient, forward, settings.catchUpTimeoutMs);
     context.record({ forwardRunningAt: wallClockMs() });

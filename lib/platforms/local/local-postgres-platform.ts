@@ -67,6 +67,9 @@ export class LocalPostgresPlatform implements PostgresPlatform {
 
   async prepareSwitch(context: StepContext): Promise<void> {
     await this.sourceAdmin(context);
+    // The way back freezes and fences the target: its admin session is opened now too, not
+    // inside the window (a new PostgreSQL session costs a fork and a login: 100s of ms under load).
+    if (this.sandbox.instances.has('target')) await this.admin(context, 'target');
     // Opens the console connection now, so the switch does not pay for it.
     await this.sandbox.pgbouncer.command('SHOW VERSION');
   }
