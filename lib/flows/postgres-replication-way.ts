@@ -123,7 +123,7 @@ export async function wayHealth(receiver: PgClient, sender: PgClient, way: Repli
   if (!subscription.subenabled) return { problem: `the subscription ${way.subscription} is disabled` };
   const errors = await pgRow<{ n: string }>(receiver, 'SELECT coalesce(sum(apply_error_count), 0)::text AS n FROM pg_stat_subscription_stats WHERE subname = $1', [way.subscription]);
   const position = await walsenderPosition(sender, way.subscription);
-  if (position?.state !== 'streaming') {
+  if (position?.state !== 'streaming' && position?.state !== 'catchup') {
     return { problem: `the subscription ${way.subscription} is not streaming (walsender state ${position?.state ?? 'absent'}${Number(errors?.n ?? 0) > 0 ? `, ${errors!.n} apply error(s): see the receiving server's log` : ''})` };
   }
   return {};
