@@ -446,22 +446,18 @@ async function switchWrites(
     clock.mark('targetCatchUp');
     if (!reached) throw overBudget(`the target did not apply the source's final WAL position ${finalLsn}`);
     await reachedPhase(context, 'caughtUp');
-    // Three sessions at once (one round trip each where possible): sequences copied to the
-    // target (forward only) then the subscription disabled; the target's switch-time snapshot
-    // then the way back pinned to the target's position; the source's snapshot. Both sides are
-    // frozen and equal here: every change the target makes after that position is the
-    // application's, and goes back to the old source (the forward apply worker applied the
-    // final LSN and has nothing left).
-    const [sequences, backStartLsn] = await Promise.all([
-      (async () => {
-        const values = await sequenceValues(sourceClient);
-        const setSequences = setSequencesSql(values);
-        if (setSequences) await targetClient.query(setSequences);
-        await reachedPhase(context, 'sequencesCopied');
-        await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
-        return values;
-      })(),
-      snapshot.query(SNAPSHOT_SQL).then(() => (backOrigin ? pinnedAt(snapshot, sourceClient, backOrigin) : null)),
+    const sequences = await sequenceValues(sourceClient);
+    const setSequences = setSequencesSql(sequences);
+    if (setSequences) await targetClient.query(setSequences);
+    clock.mark('sequences');
+    await reachedPhase(context, 'sequencesCopied');
+    // The subscription disabled first; then, on three sessions at once, the two switch-time
+    // snapshots and the way back pinned to the target's position. Both sides are frozen and
+    // equal here: every change the target makes after that position is the application's.
+    await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
+    const [, backStartLsn] = await Promise.all([
+      snapshot.query(SNAPSHOT_SQL),
+      backOrigin ? pinnedAt(targetClient, sourceClient, backOrigin) : Promise.resolve(null),
       sourceSnapshot?.query(SNAPSHOT_SQL),
     ]);
     clock.mark('disableSubscription');
