@@ -123,7 +123,7 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
 async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>): Promise<number> {
-  const { environment, args, stateDir, log, out, settings, forwardRunId } = input;
+  const { args, log, settings } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { closePg, conninfo, connectPg, pgRow, qualified, quoteIdent, quoteLiteral, type PgClient } from '../engines/postgres/connection';
 import { createSlotExportingSnapshot, dropSlotIfExists, slotInfo } from '../engines/postgres/replication';
 import {
+  currentInsertLsn,
   currentLsn,
   hasDrift,
   missingColumns,
@@ -51,7 +52,9 @@ export const SNAPSHOT_SQL = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SE
  * sending server: the snapshot's own, so the kept admin connection stays free), and return it.
  */
 export async function pinnedAt(senderSession: PgClient, receiver: PgClient, origin: string): Promise<string> {
-  const lsn = await currentLsn(senderSession);
+  // The insert position, not the write position: the other way's apply worker commits with
+  // synchronous_commit off, and a commit it made before the freeze must be behind the pin.
+  const lsn = await currentInsertLsn(senderSession);
   await pinWay(receiver, origin, lsn);
   return lsn;
 }
