@@ -170,6 +170,29 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     },
   };
 
+  // The way back, all but its start point, long before the switch: creating its slot on the
+  // target waits until every transaction running there has ended (bounded, see prepareWay).
+  const prepareWayBack: Step = {
+    id: 'postgres.way-back.prepare',
+    kind: 'action',
+    describe: () => [
+      `On the target: publication ${backWay(settings).publication} for the same tables and logical slot ${backWay(settings).slot} (waits for the target's running transactions, at most ${settings.catchUpTimeoutMs} ms).`,
+      `On the source: subscription ${backWay(settings).subscription} to it, disabled, copy_data = false (the switch pins where it starts; nothing flows back before the switch).`,
+    ],
+    async apply(context) {
+      const origin = await prepareWay({
+        way: backWay(settings),
+        sender: await target(context),
+        receiver: await source(context),
+        tables: tablesFromFacts(context.facts),
+        senderAddress: await platform.wayBack!.targetForSubscription(settings.database),
+        settings,
+        rdsReplicationRole: platform.kind === 'aws',
+      });
+      return { wayBackOrigin: origin };
+    },
+  };
+
   const catchUp: Step = {
     id: 'postgres.replication.catch-up',
     kind: 'action',
@@ -213,7 +236,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
       ...(platform.wayBack
-        ? [`the way back: pin the source's subscription ${backWay(settings).subscription} (made disabled before the freeze, with its publication and slot on the target) to the target's current WAL position: it carries every later write on the target back to the old source;`]
+        ? [`the way back: pin the source's subscription ${backWay(settings).subscription} (made disabled by postgres.way-back.prepare, with its publication and slot on the target) to the target's current WAL position: it carries every later write on the target back to the old source;`]
         : []),
       `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...platform.describe.switchEndpoint(),
@@ -272,7 +295,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
   return {
     flow: 'postgres.logical',
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`],
-    steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, catchUp, switchOver, verify, removeReplication],
+    steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, ...(platform.wayBack ? [prepareWayBack] : []), catchUp, switchOver, verify, removeReplication],
   };
 }
 
@@ -405,10 +428,11 @@ async function switchWrites(
   await sequenceValues(sourceClient);
   await tableShapes(sourceClient);
   await platform.prepareSwitch(context, settings.database);
-  // The way back, all but its start point, before anything is paused (see prepareWay).
+  // The way back, all but its start point, was made by postgres.way-back.prepare (a journal from
+  // before that step existed: made here, before anything is paused).
   const back = backWay(settings);
   const backOrigin = platform.wayBack
-    ? await prepareWay({
+    ? ((context.facts.wayBackOrigin as string | undefined) ?? await prepareWay({
         way: back,
         sender: targetClient,
         receiver: sourceClient,
@@ -416,7 +440,7 @@ async function switchWrites(
         senderAddress: await platform.wayBack.targetForSubscription(settings.database),
         settings,
         rdsReplicationRole: platform.kind === 'aws',
-      })
+      }))
     : undefined;
 
   const clock = new PhaseClock(settings.switchTimeoutMs);

@@ -3,6 +3,7 @@ import { dropSlotIfExists, dropSubscriptionIfExists, ensureLogicalSlot, slotInfo
 import { sequenceValues, setSequencesSql, walsenderPosition } from '../engines/postgres/server';
 import { generatePassword } from '../util/secrets';
 import { sleep } from '../util/time';
+import { AbortRun } from '../runbook/step';
 import { names, type PostgresFlowSettings } from './postgres-common';
 
 /**
@@ -59,7 +60,16 @@ export async function prepareWay(input: {
     if (existing.subenabled) await receiver.query(`ALTER SUBSCRIPTION ${quoteIdent(way.subscription)} DISABLE`);
     return (await subscriptionOrigin(receiver, way.subscription))!;
   }
-  await ensureLogicalSlot(sender, way.slot);
+  try {
+    await ensureLogicalSlot(sender, way.slot, settings.catchUpTimeoutMs);
+  } catch (failure) {
+    if ((failure as { code?: string }).code !== '57014') throw failure;
+    throw new AbortRun(
+      `Switch not started: the replication slot ${way.slot} for the way ${way.subscription} could not be created within ${settings.catchUpTimeoutMs} ms: ` +
+        'creating a logical slot waits until every transaction running on that server has ended, and one there is long or blocked (see pg_stat_activity: state, xact_start, wait_event). ' +
+        'Nothing is frozen; end or wait for that transaction, then --resume.',
+    );
+  }
   const password = generatePassword();
   const role = await pgRow(sender, 'SELECT 1 AS x FROM pg_roles WHERE rolname = $1', [settings.replicationUser]);
   if (input.rdsReplicationRole) {
