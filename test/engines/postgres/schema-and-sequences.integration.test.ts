@@ -12,6 +12,7 @@ import { sequenceStates, tableChecksums } from '../../../lib/engines/postgres/ch
 import { publicationTables, schemaDrift, sequenceValues, setSequencesSql, tableShapes } from '../../../lib/engines/postgres/server';
 import { checksumOutcome } from '../../../lib/verify/checksums';
 import { pinnedAt } from '../../../lib/flows/postgres-logical';
+import { ensureLogicalSlot, slotInfo } from '../../../lib/engines/postgres/replication';
 import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from '../../../lib/platforms/local/debian-packages';
 import { openForPostgres, PostgresInstance } from '../../../lib/platforms/local/postgres-instance';
 import { ProcessGroup } from '../../../lib/util/process-group';
@@ -161,5 +162,18 @@ test('a way is pinned past every commit already made, also one committed with sy
     await admin.query('ALTER SYSTEM RESET wal_writer_delay');
     await admin.query('SELECT pg_reload_conf()');
     await closePg(admin);
+  }
+});
+
+test('creating a logical slot while a transaction runs on the server is bounded: it gives up with a statement timeout (57014) instead of waiting for that transaction forever, and leaves no slot', async () => {
+  await target.query('BEGIN');
+  await target.query("INSERT INTO kept (name) VALUES ('a long transaction')");
+  try {
+    const failure = await ensureLogicalSlot(source, 'bounded_slot', 300).then(() => undefined, (error: { code?: string }) => error);
+    expect(failure?.code).toBe('57014');
+    expect(await slotInfo(source, 'bounded_slot')).toBeUndefined();
+    expect((await pgRow<{ t: string }>(source, "SELECT current_setting('statement_timeout') AS t"))!.t).toBe('0');
+  } finally {
+    await target.query('ROLLBACK');
   }
 });
