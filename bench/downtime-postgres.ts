@@ -26,24 +26,30 @@ export interface PostgresDowntimeSummary {
   results: string[];
 }
 
-/** Run `runs` rehearsals of one method and summarise them (what bench:downtime prints for postgres). */
-export async function benchPostgresDowntime(options: { method: 'logical' | 'dump'; runs: number; targetVersion?: number; verbose?: boolean; onRun?: (report: CutoverReport, index: number) => void }): Promise<PostgresDowntimeSummary> {
+/** One local PostgreSQL rehearsal as the benchmarks run it (its state folder removed after); `switchBack` forward and back. */
+export function rehearsePostgresForBench(options: { method: 'logical' | 'dump'; targetVersion?: number; verbose?: boolean; switchBack?: boolean }): Promise<CutoverReport> {
   const environment = loadEnvironment('local');
   const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', options.method, ...(options.targetVersion ? ['--target-version', String(options.targetVersion)] : [])]);
   const { workDir: _workDir, ...settings } = postgresSettings(environment, args);
+  return withBenchStateDir(options.switchBack ? 'rc-bench-pg-back-' : 'rc-bench-pg-', (stateDir) =>
+    rehearsePostgres({
+      environment: 'local',
+      method: options.method,
+      settings,
+      stateDir,
+      log: options.verbose ? createLogger({}) : silentLogger,
+      seedRows: 5000,
+      load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
+      ...(options.switchBack ? { switchBack: true } : {}),
+    }),
+  );
+}
+
+/** Run `runs` rehearsals of one method and summarise them (what bench:downtime prints for postgres). */
+export async function benchPostgresDowntime(options: { method: 'logical' | 'dump'; runs: number; targetVersion?: number; verbose?: boolean; onRun?: (report: CutoverReport, index: number) => void }): Promise<PostgresDowntimeSummary> {
   const reports: CutoverReport[] = [];
   for (let index = 0; index < options.runs; index += 1) {
-    const report = await withBenchStateDir('rc-bench-pg-', (stateDir) =>
-      rehearsePostgres({
-        environment: 'local',
-        method: options.method,
-        settings,
-        stateDir,
-        log: options.verbose ? createLogger({}) : silentLogger,
-        seedRows: 5000,
-        load: { connections: environment.rehearsal.loadConnections, ratePerSecond: environment.rehearsal.loadRatePerSecond, tailMs: 2000 },
-      }),
-    );
+    const report = await rehearsePostgresForBench(options);
     reports.push(report);
     options.onRun?.(report, index);
   }

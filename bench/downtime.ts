@@ -6,17 +6,19 @@
  *   npm run bench:downtime -- --engine mysql [--runs 5] [--verbose]
  *   npm run bench:downtime -- --engine mysql --switch-back [--runs 5]   forward and back under the same load
  *   npm run bench:downtime -- --engine postgres [--method logical|dump|both] [--runs 5]
+ *   npm run bench:downtime -- --engine postgres --switch-back [--runs 5]   logical method, forward and back
  *
  * Last line: {"engine":"mysql","runs":5,"writeUnavailableMs":{"min":…,"median":…,"max":…},"lost":…,"failed":…}
  * (PostgreSQL: one such line per method, with "method".)
  * With --switch-back (issue 12 targets: each direction median <= 60 ms, max <= 150 ms, 0 lost):
  * {"engine":"mysql","runs":5,"forward":{"min":…,"median":…,"max":…},"back":{…},"lost":0,"failed":…}
+ * (PostgreSQL: the same with "method":"logical".)
  */
 import { parseArgs } from 'node:util';
 import { loadEnvironment } from '../config/cutover';
 import { rehearseMysql } from '../lib/rehearsal/mysql-rehearsal';
 import { createLogger, silentLogger } from '../lib/util/log';
-import { benchPostgresDowntime } from './downtime-postgres';
+import { benchPostgresDowntime, rehearsePostgresForBench } from './downtime-postgres';
 import { withBenchStateDir } from './state-dir';
 import { spread } from './stats';
 
@@ -54,14 +56,14 @@ async function benchMysql(runs: number, verbose: boolean): Promise<void> {
   console.log(JSON.stringify({ engine: 'mysql', runs, writeUnavailableMs: spread(gaps), lost, failed }));
 }
 
-async function benchMysqlSwitchBack(runs: number, verbose: boolean): Promise<void> {
+async function benchSwitchBack(engine: 'mysql' | 'postgres', runs: number, verbose: boolean): Promise<void> {
   const environment = loadEnvironment('local');
   const forward: number[] = [];
   const back: number[] = [];
   let lost = 0;
   let failed = 0;
   for (let index = 0; index < runs; index += 1) {
-    const report = await rehearseForBench(environment, verbose, true);
+    const report = engine === 'mysql' ? await rehearseForBench(environment, verbose, true) : await rehearsePostgresForBench({ method: 'logical', verbose, switchBack: true });
     if (report.result !== 'success' || !report.switchBack || report.switchBack.result !== 'success' || !report.windows) {
       throw new Error(`run ${index + 1} ended ${report.result}${report.switchBack ? ` / switch back ${report.switchBack.result}` : ''}: ${report.error ?? report.switchBack?.error}`);
     }
@@ -71,11 +73,11 @@ async function benchMysqlSwitchBack(runs: number, verbose: boolean): Promise<voi
     lost += report.windows.forward.writes.lost + report.windows.back.writes.lost;
     failed += report.windows.forward.writes.failed + report.windows.back.writes.failed;
     process.stderr.write(
-      `mysql run ${index + 1}: forward gap ${report.windows.forward.writeUnavailableMs} ms (switch ${report.switchDurationMs} ms, failed ${report.windows.forward.writes.failed}, lost ${report.windows.forward.writes.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}, around ${JSON.stringify(report.facts.writeGapAroundSwitchMs)}); ` +
+      `${engine} run ${index + 1}: forward gap ${report.windows.forward.writeUnavailableMs} ms (switch ${report.switchDurationMs} ms, failed ${report.windows.forward.writes.failed}, lost ${report.windows.forward.writes.lost}, phases ${JSON.stringify(report.facts.switchPhasesMs)}, around ${JSON.stringify(report.facts.writeGapAroundSwitchMs)}); ` +
         `back gap ${report.windows.back.writeUnavailableMs} ms (switch ${report.switchBack.switchDurationMs} ms, failed ${report.windows.back.writes.failed}, lost ${report.windows.back.writes.lost}, phases ${JSON.stringify(report.switchBack.facts.switchPhasesMs)}, around ${JSON.stringify(report.switchBack.facts.writeGapAroundSwitchMs)})\n`,
     );
   }
-  console.log(JSON.stringify({ engine: 'mysql', runs, forward: spread(forward), back: spread(back), lost, failed }));
+  console.log(JSON.stringify({ engine, ...(engine === 'postgres' ? { method: 'logical' } : {}), runs, forward: spread(forward), back: spread(back), lost, failed }));
 }
 
 async function main(): Promise<void> {
@@ -90,8 +92,10 @@ async function main(): Promise<void> {
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs expects a positive whole number, got ${values.runs}`);
-  if (values.engine === 'mysql' && values['switch-back']) return benchMysqlSwitchBack(runs, values.verbose as boolean);
-  if (values['switch-back']) throw new Error('--switch-back is built for --engine mysql only so far (PostgreSQL: not yet)');
+  if (values['switch-back'] && (values.engine === 'mysql' || values.engine === 'postgres')) {
+    if (values.engine === 'postgres' && values.method === 'dump') throw new Error('--switch-back needs the logical method (the dump method builds no way back): drop --method dump');
+    return benchSwitchBack(values.engine, runs, values.verbose as boolean);
+  }
   if (values.engine === 'mysql') return benchMysql(runs, values.verbose as boolean);
   if (values.engine === 'postgres') {
     const methods = values.method === 'both' ? (['logical', 'dump'] as const) : [values.method as 'logical' | 'dump'];

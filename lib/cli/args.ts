@@ -293,7 +293,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   }
   if (flag('delete-old') && command !== 'complete') throw new UsageError('--delete-old belongs to complete: npx zx scripts/cutover.mjs complete RUN_ID --execute --delete-old');
   if (flag('switch-back') && command !== 'run') throw new UsageError('--switch-back is a rehearsal option (npm run rehearse -- --switch-back); to switch a real run back: npx zx scripts/cutover.mjs switch-back RUN_ID');
-  if (flag('switch-back') && string('engine') !== undefined && string('engine') !== 'mysql') throw new UsageError('--switch-back is built for the MySQL family only so far (PostgreSQL: not yet)');
+  if (flag('switch-back') && string('engine') === 'postgres' && string('method') === 'dump') throw new UsageError('--switch-back needs --method logical: the dump method builds no way back (drop --method dump)');
   const engine = string('engine');
   if (engine !== undefined && !ENGINES.includes(engine as Engine)) throw new UsageError(`--engine ${engine} is unknown: expected one of ${ENGINES.join(', ')}.${didYouMean(engine, ENGINES)}`);
   const method = string('method');

@@ -30,6 +30,7 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
     settings: { ...settings, workDir: environment.postgres?.workDir },
     lock,
     handleSignals: true,
+    switchBack: args.switchBack,
   });
   return finishRun(report, { report: args.report, stateDir, out });
 }

@@ -18,7 +18,12 @@ import { createAwsClients, destroyClients } from '../platforms/aws/clients';
 import { resolveAwsMysqlSettings } from '../platforms/aws/settings';
 import type { AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
-import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, stateDirFor } from './settings';
+import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
+import type { Runbook } from '../runbook/step';
+import { closePostgresConnections, type PostgresFlowSettings } from '../flows/postgres-common';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
+import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
+import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -27,7 +32,9 @@ import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, stateDirFor } from './settin
 export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log: Logger, out: (line: string) => void): Promise<number> {
   const forwardRunId = args.forwardRunId!;
   const forward = statusFromJournal(new Journal(defaultStateDir, forwardRunId).read());
-  if (forward.flow !== 'mysql.encrypt') throw new UsageError(`${args.command} is built for the MySQL-family flow only so far; run ${forwardRunId} is ${forward.flow}`);
+  if (forward.flow !== 'mysql.encrypt' && forward.flow !== 'postgres.logical') {
+    throw new UsageError(`${args.command} is built for the MySQL-family flow and PostgreSQL's logical method; run ${forwardRunId} is ${forward.flow}${forward.flow === 'postgres.dump' ? ' (the dump method builds no way back)' : ''}`);
+  }
   if (args.env && args.env !== forward.environment) throw new UsageError(`Run ${forwardRunId} ran on --env ${forward.environment}, not ${args.env}: drop --env or pass --env ${forward.environment}`);
   if (forward.options.rehearsal === true) {
     throw new UsageError(`Run ${forwardRunId} was a local rehearsal: its servers are gone with its process. Rehearse the way back with npm run rehearse -- --switch-back, or use the persistent sandbox (npm run sandbox -- up; --env sandbox).`);
@@ -40,6 +47,10 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   }
   const environment = loadEnvironment(forward.environment);
   const stateDir = stateDirFor(environment);
+  if (forward.flow === 'postgres.logical') {
+    if (args.deleteOld) throw new UsageError('--delete-old is not built for PostgreSQL yet: complete RUN_ID --execute drops the way back and keeps the old source (frozen, fenced)');
+    return runPostgresWayBackOnSandbox({ environment, args, stateDir, log, out, settings: postgresSettings(environment, { ...args, method: 'logical' }), forwardRunId, forward });
+  }
   const settings = mysqlSettings(environment, args);
   if (environment.platform === 'aws') return runWayBackOnAws({ environment, args, stateDir, log, out, settings, forwardRunId, forward });
   if (environment.platform !== 'sandbox') {
@@ -68,7 +79,7 @@ export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<Aw
   const platform = new AwsMysqlPlatform(resolved, gateway);
   platform.useForwardRun(forward.facts);
   try {
-    return await runWayBackRunbook(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId });
+    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId });
   } finally {
     if (!dependencies.createClients) destroyClients(clients);
   }
@@ -104,15 +115,15 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
   }
   const sandbox = MysqlSandbox.attach(folder, log);
   try {
-    return await runWayBackRunbook(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId });
+    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId });
   } finally {
     sandbox.detach();
   }
 }
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
-async function runWayBackRunbook(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>): Promise<number> {
-  const { environment, args, stateDir, log, out, settings, forwardRunId } = input;
+async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>): Promise<number> {
+  const { args, log, settings, stateDir, forwardRunId } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;
@@ -128,31 +139,65 @@ async function runWayBackRunbook(input: WayBackInput, platform: MysqlPlatform, o
   const runtime = new Map<string, unknown>();
   const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : mysqlSwitchBackRunbook(platform, settings);
   try {
-    for (const line of planText(runbook)) out(line);
-    out('');
-    const startedAt = new Date();
-    const run = await runRunbook({
-      runbook,
-      environment: environment.name,
-      stateDir,
-      dryRun: !args.execute,
-      resumeRunId: args.resume,
-      hooks: parseHooks(args.hooks),
-      log,
-      runtime,
-      options: args.command === 'complete' ? { ...options, deleteOld } : options,
-    });
-    if (!args.execute) {
-      for (const problem of run.problems) out(`precondition: ${problem}`);
-      out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: npx zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
-      return run.problems.length > 0 ? EXIT.failed : EXIT.ok;
-    }
-    // Both are resumed from their journal: a complete killed after DeleteDBInstance was sent must
-    // not connect to the deleted source again (its way back is journaled as stopped) and keeps
-    // its run id, which names the final snapshot.
-    const resumable = { environment: environment.name, engineFlags: args.command === 'complete' && deleteOld ? ' --delete-old' : '', command: `${args.command} ${forwardRunId}` };
-    return finishRun(reportFromRun(run, { engine: 'mysql', startedAt }), { report: args.report, stateDir, out, resumable });
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options });
   } finally {
     await closeFlowConnections(runtime);
   }
+}
+
+/** The same for a PostgreSQL (logical) run on `npm run sandbox -- up --engine postgres`. */
+async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'> & { settings: PostgresFlowSettings }): Promise<number> {
+  const { args, stateDir, log, forwardRunId, forward, settings } = input;
+  if (args.resume && !args.execute) {
+    log.error('--resume continues an executed run: add --execute');
+    return EXIT.usage;
+  }
+  const folder = typeof forward.options.sandbox === 'string' ? forward.options.sandbox : sandboxFolder(stateDir, 'postgres');
+  if (!readSandboxState(folder)) {
+    log.error(`No sandbox is up in ${folder} (run ${forwardRunId} ran there): it was taken down, so there is nothing to switch back to`);
+    return EXIT.usage;
+  }
+  const sandbox = PostgresSandbox.attach(folder, log);
+  const runtime = new Map<string, unknown>();
+  const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
+  try {
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: { platform: 'sandbox', sandbox: folder, forwardRunId } });
+  } finally {
+    await closePostgresConnections(runtime);
+    await sandbox.detach();
+  }
+}
+
+/** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
+async function runWayBackRunbook(
+  input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
+  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown> },
+): Promise<number> {
+  const { environment, args, stateDir, log, out, forwardRunId } = input;
+  const { runbook, runtime, options } = run_;
+  for (const line of planText(runbook)) out(line);
+  out('');
+  const startedAt = new Date();
+  const run = await runRunbook({
+    runbook,
+    environment: environment.name,
+    stateDir,
+    dryRun: !args.execute,
+    resumeRunId: args.resume,
+    hooks: parseHooks(args.hooks),
+    log,
+    runtime,
+    options,
+  });
+  if (!args.execute) {
+    for (const problem of run.problems) out(`precondition: ${problem}`);
+    out(run.problems.length > 0 ? `Dry run: ${args.command} would be refused (above). Nothing was changed.` : `Dry run: nothing was changed. Run it with: npx zx scripts/cutover.mjs ${args.command} ${forwardRunId} --execute${args.deleteOld ? ' --delete-old' : ''}`);
+    return run.problems.length > 0 ? EXIT.failed : EXIT.ok;
+  }
+  // Both are resumed from their journal: a complete killed after DeleteDBInstance was sent must
+  // not connect to the deleted source again (its way back is journaled as stopped) and keeps
+  // its run id, which names the final snapshot.
+  const resumable = { environment: environment.name, engineFlags: args.command === 'complete' && args.deleteOld ? ' --delete-old' : '', command: `${args.command} ${forwardRunId}` };
+  return finishRun(reportFromRun(run, { engine: run_.engine, startedAt }), { report: args.report, stateDir, out, resumable });
 }

@@ -230,7 +230,7 @@ export const NOT_VERIFIED = (reason: string): Facts => ({ checksumsVerified: fal
  * honestly that the rows were not compared and how to compare them, instead of failing
  * and leaving the clean-up steps unreachable.
  */
-export function verifyChecksumsStep(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { targetSnapshotKey?: string; describe: string[] }): Step {
+export function verifyChecksumsStep(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { targetSnapshotKey?: string; sourceSnapshotKey?: string; describe: string[] }): Step {
   return {
     id: 'postgres.verify.checksums',
     kind: 'action',
@@ -243,9 +243,12 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
         target = await connectPg(await platform.target(context.facts, settings.database));
         await target.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       }
-      const source = await connectPg(await platform.source(settings.database));
+      // The frozen source's own switch-time snapshot when the switch took one: with a way back
+      // running, the old source takes the target's new writes after the switch.
+      const sourceSnapshot = options.sourceSnapshotKey ? (context.runtime.get(options.sourceSnapshotKey) as PgClient | undefined) : undefined;
+      const source = sourceSnapshot ?? (await connectPg(await platform.source(settings.database)));
       try {
-        await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        if (!sourceSnapshot) await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         const [sourceSums, targetSums] = await Promise.all([tableChecksums(source), tableChecksums(target)]);
         const [sourceSequences, targetSequences] = await Promise.all([sequenceStates(source), sequenceStates(target)]);
         return checksumOutcome(sourceSums, targetSums, context.facts, { source: sourceSequences, target: targetSequences });
@@ -255,6 +258,7 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
         await target.query('ROLLBACK').catch(() => undefined);
         await closePg(target);
         if (!ownTarget && options.targetSnapshotKey) context.runtime.delete(options.targetSnapshotKey);
+        if (sourceSnapshot && options.sourceSnapshotKey) context.runtime.delete(options.sourceSnapshotKey);
       }
     },
   };

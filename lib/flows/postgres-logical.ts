@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { closePg, conninfo, connectPg, pgRow, qualified, quoteIdent, quoteLiteral, type PgClient } from '../engines/postgres/connection';
 import { createSlotExportingSnapshot, dropSlotIfExists, slotInfo } from '../engines/postgres/replication';
 import {
+  currentInsertLsn,
   currentLsn,
   hasDrift,
   missingColumns,
@@ -23,6 +24,7 @@ import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
+import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
 import {
   assertTargetEmpty,
   closeTargetToApplication,
@@ -39,6 +41,23 @@ import {
 
 /** Runtime key of the target session whose snapshot is the switch moment (verified later). */
 export const TARGET_SNAPSHOT = 'postgres.snapshot.target';
+/** Runtime key of the frozen source's session whose snapshot is the switch moment (with a way back the source changes after it). */
+export const SOURCE_SNAPSHOT = 'postgres.snapshot.source';
+
+/** One round trip: a read-only REPEATABLE READ transaction whose snapshot is taken now. */
+export const SNAPSHOT_SQL = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1';
+
+/**
+ * Pin a way to the sender's current WAL position, read on `senderSession` (any session of the
+ * sending server: the snapshot's own, so the kept admin connection stays free), and return it.
+ */
+export async function pinnedAt(senderSession: PgClient, receiver: PgClient, origin: string): Promise<string> {
+  // The insert position, not the write position: the other way's apply worker commits with
+  // synchronous_commit off, and a commit it made before the freeze must be behind the pin.
+  const lsn = await currentInsertLsn(senderSession);
+  await pinWay(receiver, origin, lsn);
+  return lsn;
+}
 
 /**
  * Seed operation 2 by logical replication (minutes of copy, seconds of nothing, a switch
@@ -151,6 +170,29 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     },
   };
 
+  // The way back, all but its start point, long before the switch: creating its slot on the
+  // target waits until every transaction running there has ended (bounded, see prepareWay).
+  const prepareWayBack: Step = {
+    id: 'postgres.way-back.prepare',
+    kind: 'action',
+    describe: () => [
+      `On the target: publication ${backWay(settings).publication} for the same tables and logical slot ${backWay(settings).slot} (waits for the target's running transactions, at most ${settings.catchUpTimeoutMs} ms).`,
+      `On the source: subscription ${backWay(settings).subscription} to it, disabled, copy_data = false (the switch pins where it starts; nothing flows back before the switch).`,
+    ],
+    async apply(context) {
+      const origin = await prepareWay({
+        way: backWay(settings),
+        sender: await target(context),
+        receiver: await source(context),
+        tables: tablesFromFacts(context.facts),
+        senderAddress: await platform.wayBack!.targetForSubscription(settings.database),
+        settings,
+        rdsReplicationRole: platform.kind === 'aws',
+      });
+      return { wayBackOrigin: origin };
+    },
+  };
+
   const catchUp: Step = {
     id: 'postgres.replication.catch-up',
     kind: 'action',
@@ -193,10 +235,16 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
       `ALTER SUBSCRIPTION ${subscription} DISABLE; open a REPEATABLE READ snapshot on the target (verified later);`,
+      ...(platform.wayBack
+        ? [`the way back: pin the source's subscription ${backWay(settings).subscription} (made disabled by postgres.way-back.prepare, with its publication and slot on the target) to the target's current WAL position: it carries every later write on the target back to the old source;`]
+        : []),
       `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
       ...platform.describe.fence(),
+      ...(platform.wayBack
+        ? [`enable ${backWay(settings).subscription} on the source and wait until it streams (the switch is done only then; switch-back RUN_ID needs it); copy sequences target -> source, forward only (the old source stays frozen and fenced).`]
+        : []),
       'Each sub-phase is journaled as it is reached; --resume reads where the application endpoint points and finishes forward once traffic moved, else switches again (or reopens the source).',
     ],
     precondition: async (context) => {
@@ -218,6 +266,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
 
   const verify = verifyChecksumsStep(platform, settings, {
     targetSnapshotKey: TARGET_SNAPSHOT,
+    sourceSnapshotKey: SOURCE_SNAPSHOT,
     describe: ['Compare per-table checksums (ordered row hash) of the frozen source and of the target snapshot taken at the switch.'],
   });
 
@@ -246,7 +295,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
   return {
     flow: 'postgres.logical',
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`],
-    steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, catchUp, switchOver, verify, removeReplication],
+    steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, ...(platform.wayBack ? [prepareWayBack] : []), catchUp, switchOver, verify, removeReplication],
   };
 }
 
@@ -256,7 +305,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
  */
 export const SWITCH_PHASE_PROBE = 'test.postgres.switch.phase';
 
-export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced';
+export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced' | 'wayBackRunning';
 
 async function reachedPhase(context: StepContext, phase: SwitchPhase): Promise<void> {
   const probe = context.runtime.get(SWITCH_PHASE_PROBE) as ((phase: SwitchPhase) => Promise<void>) | undefined;
@@ -372,6 +421,8 @@ async function switchWrites(
   // Warm everything the critical section touches.
   const snapshot = await connectPg(await platform.target(context.facts, settings.database));
   context.runtime.set(TARGET_SNAPSHOT, snapshot);
+  const sourceSnapshot = platform.wayBack ? await connectPg(await platform.source(settings.database)) : undefined;
+  if (sourceSnapshot) context.runtime.set(SOURCE_SNAPSHOT, sourceSnapshot);
   await walsenderPosition(sourceClient, subscription);
   await currentLsn(sourceClient);
   await sequenceValues(sourceClient);
@@ -385,6 +436,20 @@ async function switchWrites(
         `The source was never frozen and keeps taking writes; traffic never moved. Fix: bring the endpoint back (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
     );
   }
+  // The way back, all but its start point, was made by postgres.way-back.prepare (a journal from
+  // before that step existed: made here, before anything is paused).
+  const back = backWay(settings);
+  const backOrigin = platform.wayBack
+    ? ((context.facts.wayBackOrigin as string | undefined) ?? await prepareWay({
+        way: back,
+        sender: targetClient,
+        receiver: sourceClient,
+        tables: tablesFromFacts(context.facts),
+        senderAddress: await platform.wayBack.targetForSubscription(settings.database),
+        settings,
+        rdsReplicationRole: platform.kind === 'aws',
+      }))
+    : undefined;
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;
@@ -421,9 +486,15 @@ async function switchWrites(
     if (setSequences) await targetClient.query(setSequences);
     clock.mark('sequences');
     await reachedPhase(context, 'sequencesCopied');
+    // The subscription disabled first; then, on three sessions at once, the two switch-time
+    // snapshots and the way back pinned to the target's position. Both sides are frozen and
+    // equal here: every change the target makes after that position is the application's.
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
-    await snapshot.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await snapshot.query('SELECT 1');
+    const [, backStartLsn] = await Promise.all([
+      snapshot.query(SNAPSHOT_SQL),
+      backOrigin ? pinnedAt(targetClient, sourceClient, backOrigin) : Promise.resolve(null),
+      sourceSnapshot?.query(SNAPSHOT_SQL),
+    ]);
     clock.mark('disableSubscription');
     await reachedPhase(context, 'subscriptionDisabled');
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
@@ -432,7 +503,7 @@ async function switchWrites(
     await openTargetToApplication(targetClient, settings.appUsers);
     clock.mark('openTarget');
     repointed = true;
-    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
+    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), backStartLsn, endpointMoveStartedAt: wallClockMs() });
     await platform.switchEndpoint(context, settings.database);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
@@ -447,7 +518,9 @@ async function switchWrites(
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     const fenceFacts = await platform.fenceSource(context);
     await reachedPhase(context, 'fenced');
+    const wayBackFacts = await startWayBack(context, platform, settings, sourceClient, targetClient);
     return {
+      ...wayBackFacts,
       finalLsn,
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
       switchDurationMs,
@@ -467,6 +540,7 @@ async function switchWrites(
     await snapshot.query('ROLLBACK').catch(() => undefined);
     // Closed again before the source reopens: never both open to the application.
     if (targetOpened) await closeTargetToApplication(targetClient, settings.appUsers);
+    await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
       context.record({ sourceReopenedAt: wallClockMs() });
@@ -515,7 +589,9 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   const switchEndedAt = (context.facts.switchEndedAt as number | undefined) ?? now;
   context.record({ endpointMovedAt, switchEndedAt, sequencesCopied: sequences.length });
   const fenceFacts = await platform.fenceSource(context);
+  const wayBackFacts = await startWayBack(context, platform, settings, sourceClient, targetClient);
   return {
+    ...wayBackFacts,
     switchResumed: true,
     finalLsn,
     lagAtSwitchMs: null,
@@ -525,4 +601,24 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
     sequencesCopied: sequences.length,
     ...fenceFacts,
   };
+}
+
+/**
+ * After the window: start the way back pinned inside it, wait until it streams, and copy the
+ * sequences target -> source too (forward only: the old source gets the values the target
+ * hands out from, so a switch back never reuses a key). A run whose journal has no pinned
+ * start (the way back was not prepared: a platform without one) builds none, and says so.
+ */
+async function startWayBack(context: StepContext, platform: PostgresPlatform, settings: PostgresFlowSettings, sourceClient: PgClient, targetClient: PgClient): Promise<Facts> {
+  if (!platform.wayBack) return { wayBack: 'none (platform cannot switch back)' };
+  const backStartLsn = context.facts.backStartLsn as string | null | undefined;
+  if (!backStartLsn) {
+    context.log.warn('the way back was not pinned before traffic moved (a switch begun by an older version): switch-back is not possible for this run');
+    return { wayBack: 'not built' };
+  }
+  await startWay(sourceClient, targetClient, backWay(settings), settings.catchUpTimeoutMs);
+  const sequencesCopiedBack = await copySequencesForward(targetClient, sourceClient);
+  context.record({ wayBackRunningAt: wallClockMs() });
+  await reachedPhase(context, 'wayBackRunning');
+  return { wayBack: 'running', backStartLsn, sequencesCopiedBack };
 }

@@ -59,4 +59,30 @@ export interface PostgresPlatform {
   switchPointState?(context: StepContext, database: string): Promise<{ pointsAt: 'source' | 'target' | 'unknown'; paused: boolean | null }>;
   /** Make the old source unreachable for the application. */
   fenceSource(context: StepContext): Promise<Facts>;
+  /**
+   * The way back (issue 12): what a platform needs so that the switch builds replication
+   * target -> source and `switch-back` can move traffic back. Without it the forward switch
+   * builds no way back and switch-back refuses.
+   */
+  readonly wayBack?: PostgresWayBack;
+}
+
+/** The platform's half of the way back: the same operations as forward, on the other side. */
+export interface PostgresWayBack {
+  /** How the old source's subscription dials the target (address as seen from the source, TLS). */
+  targetForSubscription(database: string): Promise<{ host: string; port: number; sslmode: string }>;
+  describe: {
+    freezeTarget(): string[];
+    reopenSource(): string[];
+    switchEndpointBack(): string[];
+    fenceTarget(): string[];
+  };
+  /** Stop application writes on the target (the side traffic leaves), or allow them again. */
+  setTargetReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
+  /** Let the application roles log in to the old source again (the fence undone; the server may still be frozen). */
+  unfenceSource(context: StepContext): Promise<void>;
+  /** Point the switch point back at the source (while paused). */
+  switchEndpointBack(context: StepContext, database: string): Promise<void>;
+  /** Make the target unreachable for the application (after traffic moved back). */
+  fenceTarget(context: StepContext): Promise<Facts>;
 }

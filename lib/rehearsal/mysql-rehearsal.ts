@@ -6,12 +6,9 @@ import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } fro
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad, runRehearsalRunbook, switchWindows } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
 import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
-import { runRunbook, type RunResult } from '../runbook/engine';
-import { sleep, wallClockMs } from '../util/time';
-import { writeGapAroundSwitch } from '../load/write-load';
-import { writeTimeline } from '../report-page/timeline';
+import { runRunbook } from '../runbook/engine';
 
 import type { RehearsalFault } from './faults';
 
@@ -114,97 +111,38 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
     };
     await options.beforeStop?.(sandbox);
     if (!options.switchBack) return reportFromRun(run, { engine: 'mysql', startedAt, ...load.reportFields(await presentIds(), run.facts) });
-    return await switchBackUnderLoad({ options, sandbox, load, run, startedAt, presentIds });
+    return await switchBackUnderLoad({
+      engine: 'mysql',
+      tailMs: options.load.tailMs,
+      log,
+      load,
+      run,
+      startedAt,
+      presentIds,
+      switchBack: async () => {
+        const runtime = new Map<string, unknown>();
+        try {
+          return await runRunbook({
+            runbook: mysqlSwitchBackRunbook(new LocalMysqlPlatform(sandbox), options.settings),
+            environment: options.environment,
+            stateDir: options.stateDir,
+            dryRun: false,
+            hooks: options.hooks,
+            log,
+            runtime,
+            options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
+            lock: options.lock,
+            handleSignals: options.handleSignals,
+          });
+        } finally {
+          await closeFlowConnections(runtime);
+        }
+      },
+    });
   } finally {
     await stallLock?.end().catch(() => stallLock?.destroy());
     await load.abandon();
     await closeFlowConnections(runtime);
     await sandbox.stop();
   }
-}
-
-
-/**
- * `--switch-back`: the load kept writing through the forward switch; after a tail on the target
- * (replicated back to the old source), a checkpoint of what the target holds, then the switch
- * back as its own run, then the load's tail and the report with both windows.
- */
-async function switchBackUnderLoad(input: {
-  options: MysqlRehearsalOptions;
-  sandbox: MysqlSandbox;
-  load: RehearsalLoad;
-  run: RunResult;
-  startedAt: Date;
-  presentIds: () => Promise<Set<string>>;
-}): Promise<CutoverReport> {
-  const { options, sandbox, load, run, startedAt, presentIds } = input;
-  const { log } = options;
-  let back: RunResult | undefined;
-  let checkpointAt = 0;
-  let presentAtCheckpoint = new Set<string>();
-  const runtime = new Map<string, unknown>();
-  try {
-    if (run.result === 'success') {
-      await sleep(options.load.tailMs);
-      checkpointAt = wallClockMs();
-      presentAtCheckpoint = await presentIds();
-      log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
-      back = await runRunbook({
-        runbook: mysqlSwitchBackRunbook(new LocalMysqlPlatform(sandbox), options.settings),
-        environment: options.environment,
-        stateDir: options.stateDir,
-        dryRun: false,
-        hooks: options.hooks,
-        log,
-        runtime,
-        options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
-        lock: options.lock,
-        handleSignals: options.handleSignals,
-      });
-    }
-  } finally {
-    await load.stopAfterTail();
-    await closeFlowConnections(runtime);
-  }
-  const presentAtEnd = await presentIds();
-  const base = reportFromRun(run, { engine: 'mysql', startedAt, ...load.reportFields(presentAtEnd, run.facts) });
-  const problems = load.problems();
-  if (problems.length > 0) {
-    log.error(problems.join('\n'));
-    base.result = 'failed';
-    base.error = [base.error, ...problems].filter(Boolean).join('; ');
-  }
-  if (!back || !base.writes) return base;
-  const { attempts, connects, startedAt: loadStartedAt, stoppedAt } = load.records();
-  const windows = switchWindows(attempts, { checkpointAt, presentAtCheckpoint, presentAtEnd, forwardFacts: run.facts, backFacts: back.facts, loadStoppedAt: stoppedAt });
-  const backFrom = back.facts.switchStartedAt;
-  const backTo = typeof back.facts.switchEndedAt === 'number' ? back.facts.switchEndedAt : back.facts.abortedAt;
-  if (typeof backFrom === 'number' && typeof back.facts.switchEndedAt === 'number') back.facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, backFrom, back.facts.switchEndedAt, connects);
-  // The page draws both windows: fine buckets and the write gap around the switch back too.
-  const forwardFrom = run.facts.switchStartedAt;
-  const forwardTo = typeof run.facts.switchEndedAt === 'number' ? run.facts.switchEndedAt : run.facts.abortedAt;
-  if (base.timeline && typeof forwardFrom === 'number' && typeof forwardTo === 'number' && typeof backFrom === 'number' && typeof backTo === 'number') {
-    base.timeline = writeTimeline(attempts, { startedAt: loadStartedAt, stoppedAt, gapWindow: { from: forwardFrom, to: forwardTo }, focus: [{ from: forwardFrom, to: forwardTo }, { from: backFrom, to: backTo }], backGapWindow: { from: backFrom, to: backTo } });
-  }
-  const backReport = reportFromRun(back, { engine: 'mysql', startedAt });
-  // The totals count a write lost at the checkpoint too (on the target after the forward switch).
-  base.writes.lost = windows.forward.writes.lost + windows.back.writes.lost;
-  const lostIds = [...(windows.forward.writes.lostIds ?? []), ...(windows.back.writes.lostIds ?? [])];
-  if (lostIds.length > 0) base.writes.lostIds = lostIds.slice(0, 20);
-  return {
-    ...base,
-    windows,
-    switchBack: {
-      runId: back.runId,
-      result: back.result,
-      ...(back.error ? { error: back.error } : {}),
-      steps: backReport.steps,
-      switchDurationMs: backReport.switchDurationMs ?? null,
-      lagAtSwitchMs: backReport.lagAtSwitchMs ?? null,
-      checksums: backReport.checksums ?? null,
-      ...(backReport.checksumsVerified !== undefined ? { checksumsVerified: backReport.checksumsVerified } : {}),
-      ...(backReport.checksumsNotVerifiedReason ? { checksumsNotVerifiedReason: backReport.checksumsNotVerifiedReason } : {}),
-      facts: backReport.facts,
-    },
-  };
 }

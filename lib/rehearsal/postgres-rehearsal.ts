@@ -10,7 +10,9 @@ import type { RunLock } from '../runbook/lock';
 import type { Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad, runRehearsalRunbook } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
+import { postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
+import { runRunbook } from '../runbook/engine';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
@@ -48,6 +50,11 @@ export interface PostgresRehearsalOptions {
   handleSignals?: boolean;
   /** Called after the run, before the sandbox stops (tests check the servers' state there). */
   beforeStop?: (sandbox: PostgresSandbox) => Promise<void>;
+  /**
+   * After a successful cutover (logical method), switch back (postgres.switch-back) under the
+   * same load: the report then has both windows (`windows.forward`, `windows.back`).
+   */
+  switchBack?: boolean;
 }
 
 /**
@@ -78,6 +85,7 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
       switchStep: 'postgres.switch',
       lock: options.lock,
       handleSignals: options.handleSignals,
+      keepLoad: options.switchBack,
       journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null },
       onStepDone: async (step) => {
         await options.afterStep?.(step.id, sandbox);
@@ -104,13 +112,51 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
     // Where the application writes now (through the pooler) must hold every acknowledged write.
     // A pooler that is down is read around: the server traffic was on (the target once the
     // switch finished, else the source), said in the log; the proof still runs.
-    const reader = await connectPg(sandbox.appEndpoint()).catch(async (error: Error) => {
-      const side = run.steps.find((s) => s.id === 'postgres.switch')?.status === 'done' ? 'target' : 'source';
-      log.warn(`the application endpoint does not answer (${error.message}): looking the acknowledged writes up on the ${side} directly`);
-      return connectPg(sandbox.instance(side).endpoint(PG_SANDBOX_DATABASE));
-    });
-    const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
-    await closePg(reader);
+    const presentIds = async () => {
+      const reader = await connectPg(sandbox.appEndpoint()).catch(async (error: Error) => {
+        const side = run.steps.find((s) => s.id === 'postgres.switch')?.status === 'done' ? 'target' : 'source';
+        log.warn(`the application endpoint does not answer (${error.message}): looking the acknowledged writes up on the ${side} directly`);
+        return connectPg(sandbox.instance(side).endpoint(PG_SANDBOX_DATABASE));
+      });
+      try {
+        return new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+      } finally {
+        await closePg(reader);
+      }
+    };
+    if (options.switchBack) {
+      const report = await switchBackUnderLoad({
+        engine: 'postgres',
+        tailMs: options.load.tailMs,
+        log,
+        load,
+        run,
+        startedAt,
+        presentIds,
+        switchBack: async () => {
+          const backRuntime = new Map<string, unknown>();
+          try {
+            return await runRunbook({
+              runbook: postgresSwitchBackRunbook(platform, settings),
+              environment: options.environment,
+              stateDir: options.stateDir,
+              dryRun: false,
+              hooks: options.hooks,
+              log,
+              runtime: backRuntime,
+              options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
+              lock: options.lock,
+              handleSignals: options.handleSignals,
+            });
+          } finally {
+            await closePostgresConnections(backRuntime);
+          }
+        },
+      });
+      await options.beforeStop?.(sandbox);
+      return report;
+    }
+    const present = await presentIds();
     await options.beforeStop?.(sandbox);
     return reportFromRun(run, { engine: 'postgres', startedAt, ...load.reportFields(present, run.facts) });
   } finally {

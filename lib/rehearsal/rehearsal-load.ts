@@ -8,7 +8,8 @@ import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type ConnectA
 import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
-import type { CutoverReport } from '../report';
+import { reportFromRun, type CutoverReport } from '../report';
+import { wallClockMs } from '../util/time';
 
 export interface RehearsalLoadOptions {
   engine: 'mysql' | 'postgres';
@@ -226,4 +227,78 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
   if (problems.length === 0) return run;
   options.log.error(problems.join('\n'));
   return { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') };
+}
+
+/**
+ * `--switch-back` (either engine): the load kept writing through the forward switch; after a
+ * tail on the target (replicated back to the old source), a checkpoint of what the target
+ * holds, then the switch back as its own run (`switchBack`), then the load's tail and the
+ * report with both windows, writes failed and lost for each, and the switch back's checksums.
+ */
+export async function switchBackUnderLoad(input: {
+  engine: 'mysql' | 'postgres';
+  tailMs: number;
+  log: Logger;
+  load: RehearsalLoad;
+  run: RunResult;
+  startedAt: Date;
+  presentIds: () => Promise<Set<string>>;
+  switchBack: () => Promise<RunResult>;
+}): Promise<CutoverReport> {
+  const { engine, log, load, run, startedAt, presentIds } = input;
+  let back: RunResult | undefined;
+  let checkpointAt = 0;
+  let presentAtCheckpoint = new Set<string>();
+  try {
+    if (run.result === 'success') {
+      await sleep(input.tailMs);
+      checkpointAt = wallClockMs();
+      presentAtCheckpoint = await presentIds();
+      log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
+      back = await input.switchBack();
+    }
+  } finally {
+    await load.stopAfterTail();
+  }
+  const presentAtEnd = await presentIds();
+  const base = reportFromRun(run, { engine, startedAt, ...load.reportFields(presentAtEnd, run.facts) });
+  const problems = load.problems();
+  if (problems.length > 0) {
+    log.error(problems.join('\n'));
+    base.result = 'failed';
+    base.error = [base.error, ...problems].filter(Boolean).join('; ');
+  }
+  if (!back || !base.writes) return base;
+  const { attempts, connects, startedAt: loadStartedAt, stoppedAt } = load.records();
+  const windows = switchWindows(attempts, { checkpointAt, presentAtCheckpoint, presentAtEnd, forwardFacts: run.facts, backFacts: back.facts, loadStoppedAt: stoppedAt });
+  const backFrom = back.facts.switchStartedAt;
+  const backTo = typeof back.facts.switchEndedAt === 'number' ? back.facts.switchEndedAt : back.facts.abortedAt;
+  if (typeof backFrom === 'number' && typeof back.facts.switchEndedAt === 'number') back.facts.writeGapAroundSwitchMs = writeGapAroundSwitch(attempts, backFrom, back.facts.switchEndedAt, connects);
+  // The page draws both windows: fine buckets and the write gap around the switch back too.
+  const forwardFrom = run.facts.switchStartedAt;
+  const forwardTo = typeof run.facts.switchEndedAt === 'number' ? run.facts.switchEndedAt : run.facts.abortedAt;
+  if (base.timeline && typeof forwardFrom === 'number' && typeof forwardTo === 'number' && typeof backFrom === 'number' && typeof backTo === 'number') {
+    base.timeline = writeTimeline(attempts, { startedAt: loadStartedAt, stoppedAt, gapWindow: { from: forwardFrom, to: forwardTo }, focus: [{ from: forwardFrom, to: forwardTo }, { from: backFrom, to: backTo }], backGapWindow: { from: backFrom, to: backTo } });
+  }
+  const backReport = reportFromRun(back, { engine, startedAt });
+  // The totals count a write lost at the checkpoint too (on the target after the forward switch).
+  base.writes.lost = windows.forward.writes.lost + windows.back.writes.lost;
+  const lostIds = [...(windows.forward.writes.lostIds ?? []), ...(windows.back.writes.lostIds ?? [])];
+  if (lostIds.length > 0) base.writes.lostIds = lostIds.slice(0, 20);
+  return {
+    ...base,
+    windows,
+    switchBack: {
+      runId: back.runId,
+      result: back.result,
+      ...(back.error ? { error: back.error } : {}),
+      steps: backReport.steps,
+      switchDurationMs: backReport.switchDurationMs ?? null,
+      lagAtSwitchMs: backReport.lagAtSwitchMs ?? null,
+      checksums: backReport.checksums ?? null,
+      ...(backReport.checksumsVerified !== undefined ? { checksumsVerified: backReport.checksumsVerified } : {}),
+      ...(backReport.checksumsNotVerifiedReason ? { checksumsNotVerifiedReason: backReport.checksumsNotVerifiedReason } : {}),
+      facts: backReport.facts,
+    },
+  };
 }

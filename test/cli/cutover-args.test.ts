@@ -26,6 +26,7 @@ describe('cutover command line', () => {
     // complete is resumed from its journal like switch-back (a kill after DeleteDBInstance must not reconnect to the deleted source).
     expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old', '--resume', 'r2'])).toMatchObject({ command: 'complete', forwardRunId: 'r1', resume: 'r2', deleteOld: true });
     expect(parseCutoverArgs(['--env', 'local', '--execute', '--switch-back'])).toMatchObject({ command: 'run', switchBack: true });
+    expect(parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--execute', '--switch-back'])).toMatchObject({ command: 'run', engine: 'postgres', method: 'logical', switchBack: true });
   });
 
   test.each([
@@ -42,7 +43,7 @@ describe('cutover command line', () => {
     [['--env', 'local', '--delete-old'], /--delete-old belongs to complete/],
     [['switch-back', 'r1', '--delete-old'], /--delete-old belongs to complete/],
     [['switch-back', 'r1', '--switch-back'], /--switch-back is a rehearsal option/],
-    [['--env', 'local', '--engine', 'postgres', '--switch-back'], /--switch-back is built for the MySQL family only/],
+    [['--env', 'local', '--engine', 'postgres', '--method', 'dump', '--switch-back'], /--switch-back needs --method logical: the dump method builds no way back/],
   ])('bad input %j gets an error that names the fix', (argv, message) => {
     expect(() => parseCutoverArgs(argv as string[])).toThrow(message);
   });

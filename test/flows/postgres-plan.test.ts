@@ -34,7 +34,7 @@ describe.each([
 
 test('the logical plan names the point of no return, the gate before it and the options given', () => {
   const lines = plan(['--method', 'logical', '--switch-timeout', '2500', '--lag-threshold', '300', '--target-version', '17']);
-  expect(lines).toContain(' 7. postgres.switch [action, POINT OF NO RETURN]');
+  expect(lines).toContain(' 8. postgres.switch [action, POINT OF NO RETURN]');
   expect(lines).toContain('      Within 2500 ms (--switch-timeout), else resume on the source and abort:');
   expect(lines).toContain("      Wait until the target has applied the source's current WAL position within 300 ms (gate before the switch; walsender's reported write position).");
   expect(lines).toContain('  target: local PostgreSQL "target" (sandbox), PostgreSQL 17');
@@ -43,7 +43,7 @@ test('the logical plan names the point of no return, the gate before it and the 
 test('the steps of both methods appear in the order that makes them safe', () => {
   const ids = (method: string) => plan(['--method', method]).filter((line) => /^ ?\d+\. /.test(line)).map((line) => line.trim().split(' ')[1]);
   expect(ids('logical')).toEqual([
-    'postgres.preflight', 'postgres.target.create', 'postgres.publication.create', 'postgres.copy.snapshot', 'postgres.subscription.create',
+    'postgres.preflight', 'postgres.target.create', 'postgres.publication.create', 'postgres.copy.snapshot', 'postgres.subscription.create', 'postgres.way-back.prepare',
     'postgres.replication.catch-up', 'postgres.switch', 'postgres.verify.checksums', 'postgres.replication.remove',
   ]);
   // dump: verify before the switch, so a difference reopens the source instead of moving traffic

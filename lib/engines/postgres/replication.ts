@@ -58,3 +58,64 @@ export async function dropSlotIfExists(client: PgClient, slotName: string): Prom
     }
   }
 }
+
+/** Create a logical slot (pgoutput) unless it exists; returns whether it was created. */
+export async function ensureLogicalSlot(client: PgClient, slotName: string, timeoutMs?: number): Promise<boolean> {
+  if (await slotInfo(client, slotName)) return false;
+  if (timeoutMs === undefined) {
+    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName]);
+    return true;
+  }
+  // Creating a logical slot waits until every transaction running on the server has ended: a
+  // long or blocked one there would hold the caller forever. Bounded; the caller names it.
+  await client.query(`SET statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
+  try {
+    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName]);
+  } finally {
+    await client.query('RESET statement_timeout');
+  }
+  return true;
+}
+
+/**
+ * The replication origin that tracks how far a subscription applied (`pg_<subscription oid>`).
+ * https://www.postgresql.org/docs/15/logical-replication-conflicts.html
+ */
+export async function subscriptionOrigin(client: PgClient, subscription: string): Promise<string | undefined> {
+  const r = await pgRow<{ origin: string }>(client, "SELECT 'pg_' || oid AS origin FROM pg_subscription WHERE subname = $1", [subscription]);
+  return r?.origin;
+}
+
+/**
+ * Pin where a (disabled) subscription starts: its origin's position set to `lsn`. The
+ * subscription asks its walsender to stream from there, and START_REPLICATION streams
+ * "starting at either WAL location XXX/XXX or the slot's confirmed_flush_lsn, whichever is
+ * greater": a transaction committed at or before `lsn` is never sent, one committed after
+ * always is — so a slot made ahead of time carries exactly what happens after `lsn`.
+ * https://www.postgresql.org/docs/15/protocol-replication.html (START_REPLICATION … LOGICAL)
+ * https://www.postgresql.org/docs/15/functions-admin.html (pg_replication_origin_advance)
+ */
+export async function pinSubscriptionStart(client: PgClient, subscription: string, lsn: string): Promise<void> {
+  const origin = await subscriptionOrigin(client, subscription);
+  if (!origin) throw new Error(`subscription ${subscription} does not exist: cannot pin where it starts`);
+  await client.query('SELECT pg_replication_origin_advance($1, $2::pg_lsn)', [origin, lsn]);
+}
+
+/** Where a subscription's origin says it is (what it applied, or where it was pinned). */
+export async function subscriptionOriginLsn(client: PgClient, subscription: string): Promise<string | undefined> {
+  const origin = await subscriptionOrigin(client, subscription);
+  if (!origin) return undefined;
+  const r = await pgRow<{ lsn: string | null }>(client, 'SELECT pg_replication_origin_progress($1, false)::text AS lsn', [origin]);
+  return r?.lsn ?? undefined;
+}
+
+/** Drop a subscription without touching its slot (the slot lives on the other server and is dropped there). */
+export async function dropSubscriptionIfExists(client: PgClient, subscription: string): Promise<boolean> {
+  const exists = await pgRow(client, 'SELECT 1 AS x FROM pg_subscription WHERE subname = $1', [subscription]);
+  if (!exists) return false;
+  const name = `"${subscription.replace(/"/g, '""')}"`;
+  await client.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+  await client.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+  await client.query(`DROP SUBSCRIPTION ${name}`);
+  return true;
+}

@@ -179,6 +179,15 @@ export async function currentLsn(client: PgClient): Promise<string> {
   return (await pgRow<{ lsn: string }>(client, 'SELECT pg_current_wal_lsn()::text AS lsn'))!.lsn;
 }
 
+/**
+ * The WAL insert position: past every commit already made, also those made with
+ * synchronous_commit off (logical apply workers commit so), which pg_current_wal_lsn() (the
+ * write position) can lag behind for up to wal_writer_delay. Where a way is pinned.
+ */
+export async function currentInsertLsn(client: PgClient): Promise<string> {
+  return (await pgRow<{ lsn: string }>(client, 'SELECT pg_current_wal_insert_lsn()::text AS lsn'))!.lsn;
+}
+
 export interface WalsenderPosition {
   state: string;
   writeLsn: string | null;

@@ -1,4 +1,4 @@
-import type { PostgresPlatform } from '../postgres-platform';
+import type { PostgresPlatform, PostgresWayBack } from '../postgres-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg } from '../../engines/postgres/connection';
@@ -67,6 +67,9 @@ export class LocalPostgresPlatform implements PostgresPlatform {
 
   async prepareSwitch(context: StepContext): Promise<void> {
     await this.sourceAdmin(context);
+    // The way back freezes and fences the target: its admin session is opened now too, not
+    // inside the window (a new PostgreSQL session costs a fork and a login: 100s of ms under load).
+    if (this.sandbox.instances.has('target')) await this.admin(context, 'target');
     // Opens the console connection now, so the switch does not pay for it.
     await this.sandbox.pgbouncer.command('SHOW VERSION');
   }
@@ -103,15 +106,44 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     return { fence: 'roles-nologin', fenceSessionsEnded: ended };
   }
 
+  /** The way back: the same sandbox operations on the other side (pgbouncer back to the source). */
+  readonly wayBack: PostgresWayBack = {
+    targetForSubscription: async () => ({ host: '127.0.0.1', port: this.sandbox.instance('target').port, sslmode: 'disable' }),
+    describe: {
+      freezeTarget: () => ['freeze the target: ALTER SYSTEM SET default_transaction_read_only = on + pg_reload_conf() (AWS: parameter group);'],
+      reopenSource: () => ['reopen the old source: ALTER SYSTEM RESET default_transaction_read_only + pg_reload_conf();'],
+      switchEndpointBack: () => ['repoint pgbouncer back to the source: rewrite its ini + RELOAD;'],
+      fenceTarget: () => ['fence the target: application roles NOLOGIN and their sessions ended.'],
+    },
+    setTargetReadOnly: async (context, readOnly) => setServerReadOnly(await this.admin(context, 'target'), readOnly),
+    unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
+    switchEndpointBack: async (_context, database) => {
+      const source = this.sandbox.instance('source');
+      await this.sandbox.pgbouncer.repoint({ host: '127.0.0.1', port: source.port, dbname: database });
+    },
+    fenceTarget: async (context) => {
+      const admin = await this.admin(context, 'target');
+      await setRolesLogin(admin, this.options.appUsers, false);
+      const ended = await terminateSessions(admin, this.options.appUsers);
+      const pointsAt = await this.sandbox.pgbouncer.showDatabase();
+      if (pointsAt?.port === this.sandbox.instance('target').port) throw new Error('fence failed: pgbouncer still points at the target');
+      return { targetFence: 'roles-nologin', targetFenceSessionsEnded: ended };
+    },
+  };
+
   /** A writable superuser session on the source, kept for the run (closed with the flow's connections). */
-  private async sourceAdmin(context: StepContext) {
-    const key = 'postgres.platform.sourceAdmin';
+  private sourceAdmin(context: StepContext) {
+    return this.admin(context, 'source');
+  }
+
+  private async admin(context: StepContext, side: 'source' | 'target') {
+    const key = side === 'source' ? 'postgres.platform.sourceAdmin' : 'postgres.platform.targetAdmin';
     const existing = context.runtime.get(key) as Awaited<ReturnType<typeof connectPg>> | undefined;
     if (existing) return existing;
-    const client = await connectPg(this.sandbox.instance('source').endpoint(), { writable: true });
+    const client = await connectPg(this.sandbox.instance(side).endpoint(), { writable: true });
     context.runtime.set(key, client);
     return client;
   }
 }
 
-export const LOCAL_PLATFORM_RUNTIME_KEYS = ['postgres.platform.sourceAdmin'];
+export const LOCAL_PLATFORM_RUNTIME_KEYS = ['postgres.platform.sourceAdmin', 'postgres.platform.targetAdmin'];

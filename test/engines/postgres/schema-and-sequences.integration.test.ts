@@ -11,6 +11,8 @@ import { closePg, connectPg, pgRow, type PgClient } from '../../../lib/engines/p
 import { sequenceStates, tableChecksums } from '../../../lib/engines/postgres/checksum';
 import { publicationTables, schemaDrift, sequenceValues, setSequencesSql, tableShapes } from '../../../lib/engines/postgres/server';
 import { checksumOutcome } from '../../../lib/verify/checksums';
+import { pinnedAt } from '../../../lib/flows/postgres-logical';
+import { ensureLogicalSlot, slotInfo } from '../../../lib/engines/postgres/replication';
 import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from '../../../lib/platforms/local/debian-packages';
 import { openForPostgres, PostgresInstance } from '../../../lib/platforms/local/postgres-instance';
 import { ProcessGroup } from '../../../lib/util/process-group';
@@ -137,4 +139,41 @@ test('GIVEN a target sequence past the source\'s value (it took writes) WHEN seq
   await source.query("SELECT setval('kept_id_seq', 1000)");
   await target.query(setSequencesSql(await sequenceValues(source))!);
   expect((await pgRow<{ v: string }>(target, "SELECT last_value::text AS v FROM kept_id_seq"))!.v).toBe('1000');
+});
+
+test('a way is pinned past every commit already made, also one committed with synchronous_commit off (as apply workers commit): nothing applied before the pin is sent back', async () => {
+  // The WAL writer held back (10 s) keeps an asynchronous commit inserted but not yet written:
+  // pg_current_wal_lsn() (the write position) is then before that commit; a pin there would
+  // make the other direction send the commit back (duplicate key on the old side's apply).
+  const admin = await connectPg(server.endpoint());
+  await admin.query("ALTER SYSTEM SET wal_writer_delay = '10s'");
+  await admin.query('SELECT pg_reload_conf()');
+  await admin.query("SELECT pg_replication_origin_create('pin_test')");
+  try {
+    await source.query('SET synchronous_commit = off');
+    await source.query("INSERT INTO kept (name) VALUES ('applied by the other way')");
+    const committedBefore = (await pgRow<{ lsn: string }>(source, 'SELECT pg_current_wal_insert_lsn()::text AS lsn'))!.lsn;
+    const pinned = await pinnedAt(target, admin, 'pin_test');
+    const behind = await pgRow<{ behind: boolean }>(admin, 'SELECT $1::pg_lsn < $2::pg_lsn AS behind', [pinned, committedBefore]);
+    expect({ pinned, committedBefore, behind: behind!.behind }).toEqual({ pinned, committedBefore, behind: false });
+  } finally {
+    await source.query('SET synchronous_commit = on');
+    await admin.query("SELECT pg_replication_origin_drop('pin_test')");
+    await admin.query('ALTER SYSTEM RESET wal_writer_delay');
+    await admin.query('SELECT pg_reload_conf()');
+    await closePg(admin);
+  }
+});
+
+test('creating a logical slot while a transaction runs on the server is bounded: it gives up with a statement timeout (57014) instead of waiting for that transaction forever, and leaves no slot', async () => {
+  await target.query('BEGIN');
+  await target.query("INSERT INTO kept (name) VALUES ('a long transaction')");
+  try {
+    const failure = await ensureLogicalSlot(source, 'bounded_slot', 300).then(() => undefined, (error: { code?: string }) => error);
+    expect(failure?.code).toBe('57014');
+    expect(await slotInfo(source, 'bounded_slot')).toBeUndefined();
+    expect((await pgRow<{ t: string }>(source, "SELECT current_setting('statement_timeout') AS t"))!.t).toBe('0');
+  } finally {
+    await target.query('ROLLBACK');
+  }
 });

@@ -1,0 +1,89 @@
+/**
+ * `switch-back RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical) run, through the real
+ * CLI on the persistent PostgreSQL sandbox under write load: the dry run plans and checks
+ * without changing anything; the executed switch-back moves traffic back with 0 writes lost
+ * and checksums matching; complete is then refused (traffic on the source).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { closePg, connectPg, pgRow, pgRows } from '../../lib/engines/postgres/connection';
+import { summariseWrites, WriteLoad } from '../../lib/load/write-load';
+import { postgresWriteClient } from '../../lib/load/postgres-write-client';
+import { Journal, statusFromJournal } from '../../lib/runbook/journal';
+import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
+import { readSandboxState, sandboxFolder } from '../../lib/platforms/local/sandbox-state';
+import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
+import { silentLogger } from '../../lib/util/log';
+import { sleep } from '../../lib/util/time';
+
+const ROOT = resolve(__dirname, '../..');
+const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
+
+function runCli(args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((done) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
+    delete env[KILL_AT_ENV];
+    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('close', (code) => done({ code, output }));
+  });
+}
+
+test('PostgreSQL switch-back through the CLI: dry run changes nothing; the executed switch-back puts traffic on the source with 0 writes lost and checksums matching; complete is then refused', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'rc-pgsb-'));
+  const stateDir = join(work, '.rds-cutover');
+  let load: WriteLoad | undefined;
+  try {
+    // GIVEN a persistent PostgreSQL sandbox under write load, cut over to the target by the CLI
+    await sandboxUp(stateDir, 'postgres', silentLogger, 300);
+    const folder = sandboxFolder(stateDir, 'postgres');
+    const { state, secrets } = readSandboxState(folder)!;
+    const app = { name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.postgresAppPassword, database: 'app' };
+    load = new WriteLoad({ connections: 2, ratePerSecond: 100, connect: () => postgresWriteClient(app) });
+    load.start();
+    const forward = await runCli(['--env', 'sandbox', '--engine', 'postgres', '--execute'], work);
+    expect(forward.output).toMatch(/postgres\.logical on sandbox: SUCCESS/);
+    expect(forward.code).toBe(0);
+    const [runId] = readdirSync(join(stateDir, 'runs'));
+    expect(statusFromJournal(new Journal(stateDir, runId).read()).facts.wayBack).toBe('running');
+
+    // WHEN switch-back is planned (no --execute): the plan and the checks, nothing changed
+    const plan = await runCli(['switch-back', runId], work);
+    expect(plan.code).toBe(0);
+    expect(plan.output).toContain('postgres.switch-back [action, POINT OF NO RETURN]');
+    expect(plan.output).toContain('Dry run: nothing was changed');
+    expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
+
+    // AND executed
+    const back = await runCli(['switch-back', runId, '--execute'], work);
+    // THEN traffic is on the source, the checksums of both switch-time snapshots match
+    expect(back.output).toMatch(/postgres\.switch-back on sandbox: SUCCESS/);
+    expect(back.output).toMatch(/checksums: match/);
+    expect(back.code).toBe(0);
+    await sleep(1000);
+    await load.stop();
+    const reader = await connectPg(app);
+    const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+    const port = Number((await pgRow<{ port: string }>(reader, "SELECT current_setting('port') AS port"))!.port);
+    await closePg(reader);
+    expect(port).toBe(readSandboxState(folder)!.state.servers.find((s) => s.name === 'source')!.port);
+    // AND every acknowledged write is there
+    const writes = summariseWrites(load.attempts, present);
+    expect(writes.acknowledged).toBeGreaterThan(100);
+    expect(writes.lost).toBe(0);
+
+    // AND complete is refused while traffic is on the source (exit 3)
+    const complete = await runCli(['complete', runId, '--execute'], work);
+    expect(complete.code).toBe(3);
+    expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
+  } finally {
+    if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
+    await sandboxDown(stateDir, 'postgres').catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+  // A sandbox, a full cutover and two more CLI processes: minutes on a busy 2-core machine.
+}, 1_200_000);

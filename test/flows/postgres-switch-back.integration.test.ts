@@ -1,0 +1,195 @@
+/**
+ * The PostgreSQL way back (issue 12), on real servers (PostgreSQL 15 source and target,
+ * pgbouncer), under a write load through pgbouncer: the forward switch builds replication
+ * target -> source from the frozen, equal state before traffic opens on the target;
+ * `postgres.switch-back` moves traffic back with nothing lost and starts forward replication
+ * again; it refuses when the way back is broken; `complete` leaves no slot or subscription.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
+import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
+import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../../lib/flows/postgres-switch-back';
+import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import { runRunbook, type RunResult } from '../../lib/runbook/engine';
+import type { Runbook } from '../../lib/runbook/step';
+import { closePg, connectPg, pgRow, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
+import { serverReadOnly } from '../../lib/engines/postgres/server';
+import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
+import { postgresWriteClient } from '../../lib/load/postgres-write-client';
+import { postgresSettings } from '../../lib/cli/postgres';
+import { parseCutoverArgs } from '../../lib/cli/cutover';
+import { loadEnvironment } from '../../config/cutover';
+import { silentLogger } from '../../lib/util/log';
+import { sleep, waitFor } from '../../lib/util/time';
+
+jest.setTimeout(300000);
+
+interface World {
+  sandbox: PostgresSandbox;
+  settings: PostgresFlowSettings;
+  platform: LocalPostgresPlatform;
+  stateDir: string;
+  load: WriteLoad;
+  runtimes: Array<Map<string, unknown>>;
+}
+
+async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
+  const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });
+  const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--switch-timeout', '20000']);
+  const settings: PostgresFlowSettings = { ...postgresSettings(loadEnvironment('local'), args), catchUpTimeoutMs: 120000, workDir: sandbox.baseDir };
+  const world: World = {
+    sandbox,
+    settings,
+    platform: new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }),
+    stateDir: mkdtempSync(join(tmpdir(), 'rc-pg-switch-back-')),
+    load: new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => postgresWriteClient(sandbox.appEndpoint()) }),
+    runtimes: [],
+  };
+  try {
+    world.load.start();
+    await use(world);
+  } finally {
+    await world.load.stop().catch(() => undefined);
+    for (const runtime of world.runtimes) await closePostgresConnections(runtime).catch(() => undefined);
+    await sandbox.stop();
+    rmSync(world.stateDir, { recursive: true, force: true });
+  }
+}
+
+async function run(world: World, runbook: Runbook): Promise<RunResult> {
+  const runtime = new Map<string, unknown>();
+  world.runtimes.push(runtime);
+  try {
+    return await runRunbook({ runbook, environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime });
+  } finally {
+    await closePostgresConnections(runtime);
+  }
+}
+
+async function on<T>(world: World, server: 'source' | 'target', use: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await connectPg(world.sandbox.instance(server).endpoint(PG_SANDBOX_DATABASE), { writable: true });
+  try {
+    return await use(client);
+  } finally {
+    await closePg(client);
+  }
+}
+
+const count = (world: World, server: 'source' | 'target', sql: string) => on(world, server, async (c) => Number((await pgRow<{ n: string }>(c, `SELECT count(*)::text AS n FROM (${sql}) x`))!.n));
+const appCanLogin = (world: World, server: 'source' | 'target') => on(world, server, async (c) => (await pgRow<{ login: boolean }>(c, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'app'"))!.login);
+const streaming = (world: World, sender: 'source' | 'target', subscription: string) => count(world, sender, `SELECT 1 FROM pg_stat_replication WHERE application_name = '${subscription}' AND state = 'streaming'`);
+
+async function forward(world: World): Promise<RunResult> {
+  const result = await run(world, postgresLogicalRunbook(world.platform, world.settings));
+  expect(result.error).toBeUndefined();
+  expect(result.result).toBe('success');
+  return result;
+}
+
+/** A row written on one server (as the application would) shows up on the other. */
+async function expectCarried(world: World, from: 'source' | 'target', to: 'source' | 'target', message: string): Promise<void> {
+  await on(world, from, (c) => c.query("INSERT INTO audit_log VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM audit_log), now(), $1)", [message]));
+  await waitFor(`the write on the ${from} to reach the ${to}`, async () => ((await count(world, to, `SELECT 1 FROM audit_log WHERE message = '${message}'`)) > 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 100 });
+}
+
+/** Every acknowledged write is where the application writes now (the load keeps writing meanwhile). */
+async function expectNothingLost(world: World): Promise<void> {
+  const acknowledgedBefore = world.load.attempts.filter((a) => a.acknowledged).length;
+  await sleep(700);
+  await world.load.stop();
+  expect(world.load.attempts.filter((a) => a.acknowledged).length).toBeGreaterThan(acknowledgedBefore);
+  const app = await connectPg(world.sandbox.appEndpoint());
+  const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+  await closePg(app);
+  const writes = summariseWrites(world.load.attempts, present);
+  expect(writes.acknowledged).toBeGreaterThan(100);
+  expect(writes.lost).toBe(0);
+}
+
+describe('PostgreSQL way back on real servers', () => {
+  test('the switch builds the way back before traffic opens on the target; a write on the target reaches the old source (read-only, app NOLOGIN); switch-back under load loses nothing, checksums match, forward replication runs again and no way-back object is left', async () => {
+    await withWorld(async (world) => {
+      const { settings } = world;
+      // GIVEN / WHEN the forward cutover
+      const result = await forward(world);
+      // THEN the switch pinned the way back inside the window and it streams
+      expect(result.facts.wayBack).toBe('running');
+      expect(String(result.facts.backStartLsn)).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      expect(await streaming(world, 'target', `${settings.workflow}_back_sub`)).toBe(1);
+      // and the old source stays frozen and fenced for the app role, the forward replication is gone
+      expect(await on(world, 'source', serverReadOnly)).toBe(true);
+      expect(await appCanLogin(world, 'source')).toBe(false);
+      expect(await count(world, 'source', `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${settings.workflow}_slot'`)).toBe(0);
+      // and a write on the new side reaches the old one
+      await expectCarried(world, 'target', 'source', 'written on the new side');
+      await sleep(1000);
+
+      // WHEN switching back under load
+      const back = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      // THEN it succeeded with both switch-time snapshots equal
+      expect(back.error).toBeUndefined();
+      expect(back.result).toBe('success');
+      expect(back.facts.checksumsVerified).toBe(true);
+      expect((back.facts.checksums as { match: boolean }).match).toBe(true);
+      // and traffic is on the source, writable for the app; the target frozen and fenced
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('source').port);
+      expect(await on(world, 'source', serverReadOnly)).toBe(false);
+      expect(await appCanLogin(world, 'source')).toBe(true);
+      expect(await on(world, 'target', serverReadOnly)).toBe(true);
+      expect(await appCanLogin(world, 'target')).toBe(false);
+      // and forward replication runs again (one can switch forth): a write on the source reaches the target
+      expect(back.facts.forwardReplication).toBe('running');
+      await expectCarried(world, 'source', 'target', 'written on the old side after the switch back');
+      // and the way back is gone on both sides
+      expect(await count(world, 'target', `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${settings.workflow}_back_slot'`)).toBe(0);
+      expect(await count(world, 'source', 'SELECT 1 FROM pg_subscription')).toBe(0);
+      // and the sequence hands out values above every row, never rewound
+      const app = await connectPg(world.sandbox.appEndpoint());
+      const maxSerial = BigInt((await pgRow<{ m: string }>(app, 'SELECT max(serial_no)::text AS m FROM cutover_load'))!.m);
+      const fresh = BigInt((await pgRow<{ s: string }>(app, "INSERT INTO cutover_load (id, client, seq, payload, written_at) VALUES (-1, 0, 0, 'after switch back', now()) RETURNING serial_no::text AS s"))!.s);
+      await closePg(app);
+      expect(fresh).toBeGreaterThan(maxSerial);
+      await expectNothingLost(world);
+
+      // AND complete refuses while traffic is on the source (nothing changed)
+      const complete = await run(world, postgresCompleteRunbook(world.platform, settings));
+      expect(complete.result).toBe('aborted');
+      expect(complete.error).toMatch(/Complete refused: traffic is not on the target/);
+      expect(await streaming(world, 'source', `${settings.workflow}_sub`)).toBe(1);
+    });
+  });
+
+  test('switch-back refuses when the way back is broken (nothing changed, traffic stays on the target); complete drops the way back: no slot, subscription or publication left', async () => {
+    await withWorld(async (world) => {
+      const { settings } = world;
+      await forward(world);
+      // GIVEN the way back disabled on the old source
+      await on(world, 'source', (c) => c.query(`ALTER SUBSCRIPTION ${settings.workflow}_back_sub DISABLE`));
+      // WHEN switching back
+      const refused = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      // THEN it refuses, saying why, with nothing changed
+      expect(refused.result).toBe('aborted');
+      expect(refused.error).toMatch(/Switch-back refused: the way back \(replication target -> source\) is broken: the subscription \w+_back_sub is disabled/);
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
+      expect(await on(world, 'target', serverReadOnly)).toBe(false);
+      expect(await on(world, 'source', serverReadOnly)).toBe(true);
+
+      // WHEN completing the move
+      const complete = await run(world, postgresCompleteRunbook(world.platform, settings));
+      // THEN no replication object of the run is left on either side
+      expect(complete.error).toBeUndefined();
+      expect(complete.result).toBe('success');
+      for (const server of ['source', 'target'] as const) {
+        expect(await count(world, server, 'SELECT 1 FROM pg_replication_slots')).toBe(0);
+        expect(await count(world, server, 'SELECT 1 FROM pg_subscription')).toBe(0);
+        expect(await count(world, server, `SELECT 1 FROM pg_roles WHERE rolname = '${settings.replicationUser}'`)).toBe(0);
+      }
+      expect(await count(world, 'target', 'SELECT 1 FROM pg_publication')).toBe(0);
+      // and the application still writes, on the target, nothing lost
+      await expectNothingLost(world);
+    });
+  });
+});
