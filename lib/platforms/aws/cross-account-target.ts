@@ -5,7 +5,8 @@
  * restore attribute +target account → in the target account CopyDBSnapshot of the shared ARN
  * under the target's own key → restore attribute −target account (the target's copy no longer
  * needs the share) → RestoreDBInstanceFromDBSnapshot in the target account with the network and
- * parameters config gives. The same path as `--flow share-snapshot` (lib/platforms/aws/snapshot-share.ts):
+ * parameters config gives. The copies, the share and the unshare are the path `--flow share-snapshot`
+ * takes too (cross-account-copy.ts), here in one step:
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/share-encrypted-snapshot.html
  *
  * Preflight: the target identity is in the configured account, the share key's policy lets that
@@ -17,16 +18,9 @@
  * own start (`mysql.replication.start`, IO thread running) is the check of the data path.
  */
 import {
-  CopyDBSnapshotCommand,
-  DescribeDBSnapshotAttributesCommand,
-  DescribeDBSnapshotsCommand,
   DescribeDBSubnetGroupsCommand,
-  ModifyDBSnapshotAttributeCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   type DBInstance,
-  type DBSnapshot,
-  type DescribeDBSnapshotAttributesCommandOutput,
-  type DescribeDBSnapshotsCommandOutput,
   type DescribeDBSubnetGroupsCommandOutput,
   type Tag,
 } from '@aws-sdk/client-rds';
@@ -47,7 +41,8 @@ import type { Facts, StepContext } from '../../runbook/step';
 import type { AwsGateway } from './gateway';
 import { isNotFound } from './rds-reader';
 import { shareKeyPolicyProblems } from './key-policy';
-import { notOurs, ownedBy, runScopedId } from './run-tags';
+import { notOurs, runScopedId } from './run-tags';
+import { CrossAccountCopy } from './cross-account-copy';
 import type { AwsMysqlSettings } from './settings';
 
 export type TargetAccount = NonNullable<AwsMysqlSettings['targetAccount']>;
@@ -59,48 +54,6 @@ export function crossAccountNames(s: AwsMysqlSettings, runId: string) {
     shareCopyId: t.shareCopyId ?? runScopedId(`${s.targetInstanceId}-share`, runId),
     targetCopyId: t.copyId ?? runScopedId(`${s.targetInstanceId}-seed`, runId),
   };
-}
-
-export function dbSnapshotArn(region: string, accountId: string, id: string): string {
-  return `arn:aws:rds:${region}:${accountId}:snapshot:${id}`;
-}
-
-async function findSnapshot(aws: AwsGateway, step: string, id: string): Promise<DBSnapshot | undefined> {
-  try {
-    return (await aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id })))?.DBSnapshots?.[0];
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-async function restoreAccounts(aws: AwsGateway, step: string, id: string): Promise<string[] | undefined> {
-  const output = await aws.read<DescribeDBSnapshotAttributesCommandOutput>(step, 'rds', new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: id }));
-  return output ? (output.DBSnapshotAttributesResult?.DBSnapshotAttributes ?? []).filter((a) => a.AttributeName === 'restore').flatMap((a) => a.AttributeValues ?? []) : undefined;
-}
-
-async function untilAvailable(aws: AwsGateway, step: string, id: string, what: string, timeoutSeconds: number): Promise<DBSnapshot | undefined> {
-  await aws.poll(
-    step,
-    {
-      service: 'rds',
-      command: 'DescribeDBSnapshots',
-      input: { DBSnapshotIdentifier: id },
-      resource: `${what} ${id}`,
-      state: 'available',
-      timeoutSeconds,
-    },
-    async () => {
-      const current = await findSnapshot(aws, step, id);
-      if (current?.Status === 'available') return { done: true };
-      if (current && !['creating', 'copying', 'pending'].includes(current.Status ?? '')) throw new Error(`${what} ${id} is ${current.Status}: see the RDS console events, delete it and --resume`);
-      return {
-        done: false,
-        progress: `${current?.Status ?? 'not visible yet'}, ${current?.PercentProgress ?? 0}% copied`,
-      };
-    },
-  );
-  return findSnapshot(aws, step, id);
 }
 
 /**
@@ -121,82 +74,34 @@ export async function seedTargetAccount(
   context: Pick<StepContext, 'runId' | 'facts' | 'log' | 'record'>,
 ): Promise<Facts> {
   const t = s.targetAccount!;
-  const { step, tags } = input;
-  const { source: src, target: tgt } = gateways;
   const n = crossAccountNames(s, context.runId);
-  const wait = s.aws.waits.snapshotSeconds;
+  const copier = new CrossAccountCopy({
+    kind: 'instance',
+    gateways,
+    region: s.aws.region,
+    targetAccountId: t.accountId,
+    shareKeyArn: t.shareKeyArn,
+    targetKeyArn: t.kmsKeyArn,
+    snapshotSeconds: s.aws.waits.snapshotSeconds,
+    notOurs: (copy, id) =>
+      copy === 'share copy' ? notOurs(s.environment, 'DB snapshot', id, 'aws.targetAccount.shareCopyId') : notOurs(s.environment, 'DB snapshot (target account)', id, 'aws.targetAccount.copyId'),
+  });
+  const { targetCopy } = await copier.run(context, {
+    step: input.step,
+    from: input.replicaSnapshotId,
+    shareCopyId: n.shareCopyId,
+    targetCopyId: n.targetCopyId,
+    tags: input.tags,
+    sourceAccount: String(context.facts.awsAccount ?? '<source-account>'),
+  });
 
-  // 1. The share copy: the only key another account may use is a customer-managed one whose policy names it.
-  const shareCopy = await findSnapshot(src, step, n.shareCopyId);
-  if (shareCopy && !ownedBy(shareCopy.TagList, context.runId)) throw notOurs(s.environment, 'DB snapshot', n.shareCopyId, 'aws.targetAccount.shareCopyId');
-  if (!shareCopy) {
-    await src.write(
-      step,
-      'rds',
-      new CopyDBSnapshotCommand({
-        SourceDBSnapshotIdentifier: input.replicaSnapshotId,
-        TargetDBSnapshotIdentifier: n.shareCopyId,
-        KmsKeyId: t.shareKeyArn,
-        CopyTags: false,
-        Tags: tags,
-      }),
-    );
-    await context.record({ shareCopyRequested: n.shareCopyId });
-  }
-  const shared = await untilAvailable(src, step, n.shareCopyId, 'share copy', wait);
-  const sourceAccount = String(context.facts.awsAccount ?? '<source-account>');
-  const shareArn = shared?.DBSnapshotArn ?? dbSnapshotArn(s.aws.region, sourceAccount, n.shareCopyId);
-
-  // 2. The target copy, under the target's own key (the restored database must not depend on the source's key).
-  const targetCopy = await findSnapshot(tgt, step, n.targetCopyId);
-  if (targetCopy && !ownedBy(targetCopy.TagList, context.runId)) throw notOurs(s.environment, 'DB snapshot (target account)', n.targetCopyId, 'aws.targetAccount.copyId');
-  if (!targetCopy) {
-    const accounts = await restoreAccounts(src, step, n.shareCopyId);
-    if (!accounts?.includes(t.accountId))
-      await src.write(
-        step,
-        'rds',
-        new ModifyDBSnapshotAttributeCommand({
-          DBSnapshotIdentifier: n.shareCopyId,
-          AttributeName: 'restore',
-          ValuesToAdd: [t.accountId],
-        }),
-      );
-    await tgt.write(
-      step,
-      'rds',
-      new CopyDBSnapshotCommand({
-        SourceDBSnapshotIdentifier: shareArn,
-        TargetDBSnapshotIdentifier: n.targetCopyId,
-        KmsKeyId: t.kmsKeyArn,
-        CopyTags: false,
-        Tags: tags,
-      }),
-    );
-    await context.record({ targetCopyRequested: n.targetCopyId });
-  }
-  const copied = await untilAvailable(tgt, step, n.targetCopyId, 'target copy (target account)', wait);
-
-  // 3. The share is no longer needed once the target holds its own copy: remove it before the restore.
-  const stillShared = await restoreAccounts(src, step, n.shareCopyId);
-  if (stillShared === undefined || stillShared.includes(t.accountId))
-    await src.write(
-      step,
-      'rds',
-      new ModifyDBSnapshotAttributeCommand({
-        DBSnapshotIdentifier: n.shareCopyId,
-        AttributeName: 'restore',
-        ValuesToRemove: [t.accountId],
-      }),
-    );
-
-  // 4. Restore in the target account.
-  await tgt.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(input.restore(n.targetCopyId) as never));
+  // Then the restore, in the target account.
+  await gateways.target.write(input.step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(input.restore(n.targetCopyId) as never));
   await context.record({ targetRestoreRequested: s.targetInstanceId });
   return {
     shareCopyId: n.shareCopyId,
     targetCopyId: n.targetCopyId,
-    targetCopyKmsKeyId: copied?.KmsKeyId ?? t.kmsKeyArn,
+    targetCopyKmsKeyId: targetCopy?.kmsKeyId ?? t.kmsKeyArn,
     targetAccount: t.accountId,
   };
 }

@@ -6,47 +6,23 @@
  *   shared ARN under the target's own key → restore there → remove the share → (--cleanup) delete
  *   the temporary copies.
  *
- * Why two copies: a snapshot encrypted with the default `aws/rds` key cannot be shared, so the
- * first copy re-encrypts it under a customer-managed key whose policy lets the target account
- * use it through RDS; the second copy, in the target account, re-encrypts it under the target's
- * own key, so the restored database no longer depends on the source account's key (and the share
- * can be removed). https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/share-encrypted-snapshot.html
+ * The share key copy, the share, the target's copy and the unshare are the shared path in
+ * cross-account-copy.ts (the encrypt flow's cross-account clone takes it too), which says why two
+ * copies: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/share-encrypted-snapshot.html
  *
  * Every step looks up what it would create by its deterministic identifier first (run-scoped
  * names, the run-id tag) and reuses it when this run created it, so a resume after kill -9 at any
  * point creates no second copy; a resource with that name that this run did not create stops
  * the run (a name clash) instead of being reused or overwritten.
  */
-import {
-  CopyDBClusterSnapshotCommand,
-  CopyDBSnapshotCommand,
-  CreateDBClusterSnapshotCommand,
-  CreateDBInstanceCommand,
-  CreateDBSnapshotCommand,
-  DeleteDBClusterSnapshotCommand,
-  DeleteDBSnapshotCommand,
-  DescribeDBClusterSnapshotAttributesCommand,
-  DescribeDBClusterSnapshotsCommand,
-  DescribeDBSnapshotAttributesCommand,
-  DescribeDBSnapshotsCommand,
-  ModifyDBClusterSnapshotAttributeCommand,
-  ModifyDBSnapshotAttributeCommand,
-  RestoreDBClusterFromSnapshotCommand,
-  RestoreDBInstanceFromDBSnapshotCommand,
-  type DBClusterSnapshot,
-  type DBSnapshot,
-  type DescribeDBClusterSnapshotAttributesCommandOutput,
-  type DescribeDBClusterSnapshotsCommandOutput,
-  type DescribeDBSnapshotAttributesCommandOutput,
-  type DescribeDBSnapshotsCommandOutput,
-  type Tag,
-} from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, RestoreDBClusterFromSnapshotCommand, RestoreDBInstanceFromDBSnapshotCommand } from '@aws-sdk/client-rds';
 import { DescribeKeyCommand, GetKeyPolicyCommand, type DescribeKeyCommandOutput, type GetKeyPolicyCommandOutput } from '@aws-sdk/client-kms';
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { ShareSnapshotSettings } from '../../../config/cutover/schemas/share-snapshot';
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import type { AwsGateway } from './gateway';
-import { isNotFound, RdsReader } from './rds-reader';
+import { RdsReader } from './rds-reader';
+import { CrossAccountCopy, snapshotArn } from './cross-account-copy';
 import type { DatabaseRef } from './settings';
 import { shareKeyPolicyProblems } from './key-policy';
 import { ownedBy, runScopedId, runTags, RUN_ID_TAG } from './run-tags';
@@ -95,100 +71,6 @@ export function shareNames(s: ShareSnapshotResolved, runId: string) {
   };
 }
 
-/** A DB snapshot or a DB cluster snapshot, as the steps need it. */
-interface Snapshot {
-  id: string;
-  arn?: string;
-  status?: string;
-  percent?: number;
-  kmsKeyId?: string;
-  encrypted?: boolean;
-  engine?: string;
-  tags: Tag[];
-}
-
-function fromDbSnapshot(s: DBSnapshot): Snapshot {
-  return { id: s.DBSnapshotIdentifier!, arn: s.DBSnapshotArn, status: s.Status, percent: s.PercentProgress, kmsKeyId: s.KmsKeyId, encrypted: s.Encrypted, engine: s.Engine, tags: s.TagList ?? [] };
-}
-function fromClusterSnapshot(s: DBClusterSnapshot): Snapshot {
-  return { id: s.DBClusterSnapshotIdentifier!, arn: s.DBClusterSnapshotArn, status: s.Status, percent: s.PercentProgress, kmsKeyId: s.KmsKeyId, encrypted: s.StorageEncrypted, engine: s.Engine, tags: s.TagList ?? [] };
-}
-
-/** DB snapshots for an instance source, DB cluster snapshots for a cluster source: one set of verbs. */
-class Snapshots {
-  constructor(private readonly kind: 'instance' | 'cluster') {}
-
-  async find(aws: AwsGateway, step: string, id: string): Promise<Snapshot | undefined> {
-    try {
-      if (this.kind === 'instance') {
-        const output = await aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
-        const found = output?.DBSnapshots?.[0];
-        return found ? fromDbSnapshot(found) : undefined;
-      }
-      const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
-      const found = output?.DBClusterSnapshots?.[0];
-      return found ? fromClusterSnapshot(found) : undefined;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
-
-  /** Snapshots other accounts share with the caller (DescribeDB(Cluster)Snapshots SnapshotType=shared). */
-  async shared(aws: AwsGateway, step: string): Promise<Snapshot[] | undefined> {
-    if (this.kind === 'instance') {
-      const output = await aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
-      return output ? (output.DBSnapshots ?? []).map(fromDbSnapshot) : undefined;
-    }
-    const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
-    return output ? (output.DBClusterSnapshots ?? []).map(fromClusterSnapshot) : undefined;
-  }
-
-  async create(aws: AwsGateway, step: string, sourceId: string, id: string, tags: Tag[]): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: sourceId, DBSnapshotIdentifier: id, Tags: tags }));
-    else await aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: sourceId, DBClusterSnapshotIdentifier: id, Tags: tags }));
-  }
-
-  async copy(aws: AwsGateway, step: string, from: string, id: string, kmsKeyId: string, tags: Tag[]): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: from, TargetDBSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
-    else await aws.write(step, 'rds', new CopyDBClusterSnapshotCommand({ SourceDBClusterSnapshotIdentifier: from, TargetDBClusterSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
-  }
-
-  /** The account ids in the snapshot's `restore` attribute (undefined offline). */
-  async restoreAccounts(aws: AwsGateway, step: string, id: string): Promise<string[] | undefined> {
-    if (this.kind === 'instance') {
-      const output = await aws.read<DescribeDBSnapshotAttributesCommandOutput>(step, 'rds', new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: id }));
-      return output ? (output.DBSnapshotAttributesResult?.DBSnapshotAttributes ?? []).filter((a) => a.AttributeName === 'restore').flatMap((a) => a.AttributeValues ?? []) : undefined;
-    }
-    const output = await aws.read<DescribeDBClusterSnapshotAttributesCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotAttributesCommand({ DBClusterSnapshotIdentifier: id }));
-    return output ? (output.DBClusterSnapshotAttributesResult?.DBClusterSnapshotAttributes ?? []).filter((a) => a.AttributeName === 'restore').flatMap((a) => a.AttributeValues ?? []) : undefined;
-  }
-
-  async modifyRestore(aws: AwsGateway, step: string, id: string, change: { add: string } | { remove: string }): Promise<void> {
-    const values = 'add' in change ? { ValuesToAdd: [change.add] } : { ValuesToRemove: [change.remove] };
-    if (this.kind === 'instance') await aws.write(step, 'rds', new ModifyDBSnapshotAttributeCommand({ DBSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
-    else await aws.write(step, 'rds', new ModifyDBClusterSnapshotAttributeCommand({ DBClusterSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
-  }
-
-  async delete(aws: AwsGateway, step: string, id: string): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: id }));
-    else await aws.write(step, 'rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: id }));
-  }
-
-  describeCommand(id: string): { command: string; input: object } {
-    return this.kind === 'instance' ? { command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: id } } : { command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: id } };
-  }
-
-  deleteCommandLine(id: string, region: string): string {
-    return this.kind === 'instance' ? `aws rds delete-db-snapshot --region ${region} --db-snapshot-identifier ${id}` : `aws rds delete-db-cluster-snapshot --region ${region} --db-cluster-snapshot-identifier ${id}`;
-  }
-}
-
-/** `arn:aws:rds:<region>:<account>:snapshot:<id>` (cluster: `cluster-snapshot`), for plans and the share lookup. */
-export function snapshotArn(kind: 'instance' | 'cluster', region: string, accountId: string, id: string): string {
-  return `arn:aws:rds:${region}:${accountId}:${kind === 'instance' ? 'snapshot' : 'cluster-snapshot'}:${id}`;
-}
-
 function refuseForeign(environment: string, what: string, id: string, field: string): PreconditionFailed {
   return new PreconditionFailed(`${what} ${id} already exists and was not created by this run (no ${RUN_ID_TAG} tag with this run id): delete it, or name another with ${field} in config/cutover/${environment}.ts`);
 }
@@ -199,28 +81,22 @@ function refuseForeign(environment: string, what: string, id: string, field: str
  */
 export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGateways): Runbook {
   const { source: src, target: tgt } = gateways;
-  const snapshots = new Snapshots(s.source.kind);
+  const kindWord = s.source.kind === 'instance' ? 'DB snapshot' : 'DB cluster snapshot';
+  const copier = new CrossAccountCopy({
+    kind: s.source.kind,
+    gateways,
+    region: s.region,
+    targetAccountId: s.target.accountId,
+    shareKeyArn: s.shareKeyArn,
+    targetKeyArn: s.target.kmsKeyArn,
+    snapshotSeconds: s.waits.snapshotSeconds,
+    notOurs: (copy, id) => refuseForeign(s.environment, kindWord, id, copy === 'share copy' ? 'aws.shareSnapshot.shareCopyId' : 'aws.shareSnapshot.target.copyId'),
+  });
+  const snapshots = copier.snapshots;
   const sourceRds = new RdsReader(src);
   const targetRds = new RdsReader(tgt);
   const names = (context: Pick<StepContext, 'runId'>) => shareNames(s, context.runId);
   const tags = (context: Pick<StepContext, 'runId'>) => runTags(s.tags, context.runId);
-  const kindWord = s.source.kind === 'instance' ? 'DB snapshot' : 'DB cluster snapshot';
-
-  /** Poll a snapshot until available, journaling the copy's progress (PercentProgress) as it moves. */
-  const untilAvailable = async (aws: AwsGateway, step: string, id: string, label: string, context: StepContext, progressFact?: string) => {
-    let lastPercent = -1;
-    await aws.poll(step, { service: 'rds', ...snapshots.describeCommand(id), resource: `${label} ${id}`, state: 'available', timeoutSeconds: s.waits.snapshotSeconds }, async () => {
-      const current = await snapshots.find(aws, step, id);
-      if (current?.status === 'available') return { done: true };
-      if (current?.status && /fail|error|deleted/.test(current.status)) throw new Error(`${label} ${id} is ${current.status}: see the RDS events of the account, delete it, then --resume`);
-      const percent = current?.percent ?? 0;
-      if (progressFact && percent !== lastPercent) {
-        lastPercent = percent;
-        await context.record({ [progressFact]: percent });
-      }
-      return { done: false, progress: `${current?.status ?? 'not visible yet'}, ${percent}%` };
-    });
-  };
 
   const preflight: Step = {
     id: SHARE_STEP.preflight,
@@ -300,7 +176,7 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
           await context.record({ sourceSnapshotRequested: n.sourceSnapshotId });
         } else context.log.info(`${kindWord} ${n.sourceSnapshotId} exists from this run: not created again`);
       }
-      await untilAvailable(src, step, n.sourceSnapshotId, 'source snapshot', context);
+      await copier.untilAvailable(src, step, n.sourceSnapshotId, 'source snapshot', context);
       return { sourceSnapshotId: n.sourceSnapshotId, sourceSnapshotCreatedByRun: !s.givenSnapshotId };
     },
   };
@@ -314,16 +190,8 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     async apply(context) {
       const step = SHARE_STEP.copy;
       const n = names(context);
-      const existing = await snapshots.find(src, step, n.shareCopyId);
-      if (existing && !ownedBy(existing.tags, context.runId)) throw refuseForeign(s.environment, kindWord, n.shareCopyId, 'aws.shareSnapshot.shareCopyId');
-      if (!existing) {
-        await snapshots.copy(src, step, n.sourceSnapshotId, n.shareCopyId, s.shareKeyArn, tags(context));
-        await context.record({ shareCopyRequested: n.shareCopyId });
-      } else context.log.info(`share copy ${n.shareCopyId} exists from this run: not copied again`);
-      await untilAvailable(src, step, n.shareCopyId, 'share copy', context, 'shareCopyPercent');
-      const done = await snapshots.find(src, step, n.shareCopyId);
-      if (done && done.kmsKeyId && done.kmsKeyId !== s.shareKeyArn && !s.shareKeyArn.endsWith(done.kmsKeyId)) throw new Error(`share copy ${n.shareCopyId} is encrypted with ${done.kmsKeyId}, not the share key ${s.shareKeyArn}: delete it and --resume`);
-      return { shareCopyId: n.shareCopyId, shareCopyArn: done?.arn ?? snapshotArn(s.source.kind, s.region, String(context.facts.sourceAccount ?? '<source-account>'), n.shareCopyId) };
+      const copied = await copier.copyUnderShareKey(context, { step, from: n.sourceSnapshotId, id: n.shareCopyId, tags: tags(context), sourceAccount: String(context.facts.sourceAccount ?? '<source-account>'), progressFact: 'shareCopyPercent' });
+      return { shareCopyId: n.shareCopyId, shareCopyArn: copied.arn };
     },
   };
 
@@ -333,14 +201,12 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     describe: (facts) => [`Modify${s.source.kind === 'instance' ? 'DBSnapshotAttribute' : 'DBClusterSnapshotAttribute'} ${String(facts.shareCopyId ?? shareNames(s, '<run-id>').shareCopyId)} restore +${s.target.accountId} (the target account may now copy it)`],
     async apply(context) {
       const step = SHARE_STEP.share;
-      const id = names(context).shareCopyId;
-      const accounts = await snapshots.restoreAccounts(src, step, id);
-      if (!accounts?.includes(s.target.accountId)) await snapshots.modifyRestore(src, step, id, { add: s.target.accountId });
+      await copier.share(step, names(context).shareCopyId);
       return { sharedWith: s.target.accountId };
     },
     async verify(context) {
       if (context.dryRun) return;
-      const accounts = await snapshots.restoreAccounts(src, SHARE_STEP.share, names(context).shareCopyId);
+      const accounts = await copier.sharedWith(SHARE_STEP.share, names(context).shareCopyId);
       if (accounts && !accounts.includes(s.target.accountId)) throw new Error(`${names(context).shareCopyId} is not shared with ${s.target.accountId} after ModifyDBSnapshotAttribute (restore attribute: ${accounts.join(', ') || 'empty'})`);
     },
   };
@@ -354,19 +220,8 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     async apply(context) {
       const step = SHARE_STEP.targetCopy;
       const n = names(context);
-      const existing = await snapshots.find(tgt, step, n.targetCopyId);
-      if (existing && !ownedBy(existing.tags, context.runId)) throw refuseForeign(s.environment, kindWord, n.targetCopyId, 'aws.shareSnapshot.target.copyId');
-      if (!existing) {
-        const expectedArn = String(context.facts.shareCopyArn ?? snapshotArn(s.source.kind, s.region, '<source-account>', n.shareCopyId));
-        const shared = await snapshots.shared(tgt, step);
-        if (shared && !shared.some((candidate) => candidate.arn === expectedArn)) {
-          throw new Error(`the target account ${s.target.accountId} does not see ${expectedArn} among the snapshots shared with it (${shared.map((c) => c.arn).join(', ') || 'none'}): check the share step (restore attribute) and the region`);
-        }
-        await snapshots.copy(tgt, step, expectedArn, n.targetCopyId, s.target.kmsKeyArn, tags(context));
-        await context.record({ targetCopyRequested: n.targetCopyId });
-      } else context.log.info(`target copy ${n.targetCopyId} exists from this run: not copied again`);
-      await untilAvailable(tgt, step, n.targetCopyId, 'target copy', context, 'targetCopyPercent');
-      const done = await snapshots.find(tgt, step, n.targetCopyId);
+      const shareArn = String(context.facts.shareCopyArn ?? snapshotArn(s.source.kind, s.region, '<source-account>', n.shareCopyId));
+      const done = await copier.copyInTarget(context, { step, shareArn, id: n.targetCopyId, tags: tags(context), progressFact: 'targetCopyPercent', beforeCopy: () => copier.refuseUnlessVisible(step, shareArn) });
       return { targetCopyId: n.targetCopyId, targetCopyKmsKeyId: done?.kmsKeyId ?? null, targetEngine: done?.engine ?? null };
     },
   };
@@ -451,14 +306,12 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     describe: (facts) => [`Modify${s.source.kind === 'instance' ? 'DBSnapshotAttribute' : 'DBClusterSnapshotAttribute'} ${String(facts.shareCopyId ?? shareNames(s, '<run-id>').shareCopyId)} restore -${s.target.accountId} (the share is removed; the target's copy and database no longer need the source account's key)`],
     async apply(context) {
       const step = SHARE_STEP.unshare;
-      const id = names(context).shareCopyId;
-      const accounts = await snapshots.restoreAccounts(src, step, id);
-      if (accounts === undefined || accounts.includes(s.target.accountId)) await snapshots.modifyRestore(src, step, id, { remove: s.target.accountId });
+      await copier.unshare(step, names(context).shareCopyId);
       return { sharedWith: null };
     },
     async verify(context) {
       if (context.dryRun) return;
-      const accounts = await snapshots.restoreAccounts(src, SHARE_STEP.unshare, names(context).shareCopyId);
+      const accounts = await copier.sharedWith(SHARE_STEP.unshare, names(context).shareCopyId);
       if (accounts?.includes(s.target.accountId)) throw new Error(`${names(context).shareCopyId} is still shared with ${s.target.accountId}`);
     },
   };
