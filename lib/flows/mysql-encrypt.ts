@@ -1,9 +1,10 @@
 import type { Connection } from '../engines/mysql/connection';
-import { callRows, connect, rows } from '../engines/mysql/connection';
+import { connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
 import {
   accountName,
   accountsOf,
+  binlogRetention,
   detectDialect,
   killSessionsOf,
   sessionsOf,
@@ -116,21 +117,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       if (v.log_bin !== 'ON') problems.push('log_bin is OFF: enable binary logging (RDS: set a backup retention period > 0)');
       if (v.binlog_format !== 'ROW') problems.push(`binlog_format is ${v.binlog_format}: set binlog_format=ROW in the source's parameter group / my.cnf`);
       if (!v.server_id || v.server_id === '0') problems.push('server_id is 0: give the source a non-zero server_id');
-      let retentionHours: number;
-      if (platform.rdsProcedures) {
-        const config = await callRows<{ name: string; value: string | null }>(connection, 'CALL mysql.rds_show_configuration').catch(() => []);
-        const setting = config.find((c) => c.name === 'binlog retention hours');
-        retentionHours = setting?.value ? Number(setting.value) : 0;
-        if (retentionHours < settings.minBinlogRetentionHours) {
-          problems.push(`binlog retention hours is ${setting?.value ?? 'NULL'}: run CALL mysql.rds_set_configuration('binlog retention hours', ${settings.minBinlogRetentionHours}) on the source`);
-        }
-      } else {
-        const seconds = Number(v.binlog_expire_logs_seconds ?? 0) || Number(v.expire_logs_days ?? 0) * 86400;
-        retentionHours = seconds === 0 ? Infinity : seconds / 3600;
-        if (retentionHours < settings.minBinlogRetentionHours) {
-          problems.push(`binlogs expire after ${retentionHours.toFixed(1)} h: set binlog_expire_logs_seconds >= ${settings.minBinlogRetentionHours * 3600}`);
-        }
-      }
+      const retention = await binlogRetention(connection, dialect, v, settings.minBinlogRetentionHours);
+      if (retention.problem) problems.push(retention.problem);
+      const retentionHours = retention.hours;
       const grants = (await rows<Record<string, string>>(connection, 'SHOW GRANTS')).map((r) => Object.values(r)[0]).join('\n');
       if (!/ALL PRIVILEGES ON \*\.\*|REPLICATION SLAVE|REPLICATION REPLICA/i.test(grants) || !/ALL PRIVILEGES ON \*\.\*|CREATE USER/i.test(grants)) {
         problems.push('the administrator account lacks REPLICATION SLAVE and CREATE USER on *.* (needed to create the replication account): use the master user');
@@ -214,7 +203,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       `point the target at the source from the recorded coordinates${facts.startBinlogFile ? ` (${facts.startBinlogFile}:${facts.startBinlogPosition})` : ''}, TLS ${platform.replicationTls() ? 'required' : 'off (loopback)'}, and start it.`,
       settings.readOnlyByGrants
         ? `Before that, on the target: REVOKE the write privileges of ${settings.appUsers.join(', ')} (SELECT kept; the revoked grants journaled), kill their sessions; granted back exactly at the promotion.`
-        : platform.rdsProcedures ? 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.' : 'The target stays read_only until the switch.',
+        : platform.describe.targetKeptOff(),
     ],
     precondition: async (context) => {
       // Resumed after replication was configured: the target replicates from its own position now.
@@ -294,9 +283,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     describe: () => [
       `Last lag gate, nothing frozen yet: measure again until the target is within ${FREEZE_SETTLED_MS} ms of the source or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the source never frozen).`,
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the source:`,
-      `freeze the source: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions until the processlist shows none${platform.rdsProcedures ? ' (mysql.rds_kill)' : ''};`,
+      `freeze the source: lock ${settings.appUsers.join(', ')}${platform.describe.readOnly(true)}, kill their sessions until the processlist shows none${platform.describe.killSessions()};`,
       'read the final binlog position; wait until the target executed it (MASTER_POS_WAIT);',
-      `stop replication on the target, unlock the app accounts there${platform.rdsProcedures ? '' : ', read_only OFF'}${platform.reverseReplication ? ' and read its binlog position (same round trip)' : ''};`,
+      `stop replication on the target, unlock the app accounts there${platform.describe.readOnly(false)}${platform.reverseReplication ? ' and read its binlog position (same round trip)' : ''};`,
       ...(platform.reverseReplication
         ? ['start replication target -> source from that position (the way back; the source stays frozen for the app accounts);']
         : []),

@@ -70,9 +70,9 @@ export function mysqlSwitchBackRunbook(platform: MysqlPlatform, settings: MysqlF
     describe: () => [
       `Last lag gate, nothing frozen yet: measure again until the source is within ${FREEZE_SETTLED_MS} ms of the target or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the target never frozen).`,
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the target:`,
-      `freeze the target: lock ${settings.appUsers.join(', ')}${platform.rdsProcedures ? '' : ', read_only ON'}, kill their sessions;`,
+      `freeze the target: lock ${settings.appUsers.join(', ')}${platform.describe.readOnly(true)}, kill their sessions;`,
       'read the target\'s final binlog position; wait until the source executed it (MASTER_POS_WAIT);',
-      `stop replication on the source, unlock the app accounts there${platform.rdsProcedures ? '' : ', read_only OFF'} and read its binlog position (same round trip);`,
+      `stop replication on the source, unlock the app accounts there${platform.describe.readOnly(false)} and read its binlog position (same round trip);`,
       'start replication source -> target from that position (so one can switch forth again; the target stays frozen for the app accounts);',
       ...(reverse ? reverse.describe.switchEndpointBack() : ['(this platform cannot switch back)']),
       'done once replication source -> target runs (IO and SQL threads), else --resume after fixing it.',

@@ -126,7 +126,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     id: 'postgres.subscription.create',
     kind: 'action',
     describe: () => [
-      `On the source: role ${settings.replicationUser} LOGIN REPLICATION with a fresh password (AWS: GRANT rds_replication).`,
+      `On the source: ${platform.describe.replicationRole(settings.replicationUser)}.`,
       `On the target: CREATE SUBSCRIPTION ${subscription} … PUBLICATION ${publication}`,
       `WITH (create_slot = false, slot_name = '${slot}', copy_data = false): it streams from the slot's start, after the copy.`,
     ],
@@ -143,14 +143,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       }
       const password = generatePassword();
       const role = await pgRow(sourceClient, 'SELECT 1 AS x FROM pg_roles WHERE rolname = $1', [settings.replicationUser]);
-      if (platform.kind === 'aws') {
-        // RDS gives nobody the REPLICATION attribute; its rds_replication role carries the right.
-        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.LogicalReplication.html
-        await sourceClient.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN PASSWORD ${quoteLiteral(password)}`);
-        await sourceClient.query(`GRANT rds_replication TO ${quoteIdent(settings.replicationUser)}`);
-      } else {
-        await sourceClient.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN REPLICATION PASSWORD ${quoteLiteral(password)}`);
-      }
+      for (const sql of platform.replicationRoleSql(settings.replicationUser, password, Boolean(role))) await sourceClient.query(sql);
       const address = await platform.sourceForSubscription(settings.database);
       const connection = conninfo({ name: 'source', host: address.host, port: address.port, user: settings.replicationUser, password, database: settings.database }, { sslmode: address.sslmode, application_name: subscription });
       await targetClient.query(
@@ -187,7 +180,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         tables: tablesFromFacts(context.facts),
         senderAddress: await platform.wayBack!.targetForSubscription(settings.database),
         settings,
-        rdsReplicationRole: platform.kind === 'aws',
+        replicationRoleSql: platform.replicationRoleSql.bind(platform),
       });
       return { wayBackOrigin: origin };
     },
@@ -447,7 +440,7 @@ async function switchWrites(
         tables: tablesFromFacts(context.facts),
         senderAddress: await platform.wayBack.targetForSubscription(settings.database),
         settings,
-        rdsReplicationRole: platform.kind === 'aws',
+        replicationRoleSql: platform.replicationRoleSql.bind(platform),
       }))
     : undefined;
 

@@ -45,8 +45,8 @@ export async function prepareWay(input: {
   tables: Array<{ schema: string; name: string }>;
   senderAddress: { host: string; port: number; sslmode: string };
   settings: PostgresFlowSettings;
-  /** AWS grants rds_replication instead of the REPLICATION attribute. */
-  rdsReplicationRole: boolean;
+  /** The platform's statements that give the role its replication right (PostgresPlatform.replicationRoleSql). */
+  replicationRoleSql: (role: string, password: string, exists: boolean) => string[];
 }): Promise<string> {
   const { way, sender, receiver, settings } = input;
   const list = input.tables.map(qualified).join(', ');
@@ -72,12 +72,7 @@ export async function prepareWay(input: {
   }
   const password = generatePassword();
   const role = await pgRow(sender, 'SELECT 1 AS x FROM pg_roles WHERE rolname = $1', [settings.replicationUser]);
-  if (input.rdsReplicationRole) {
-    await sender.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN PASSWORD ${quoteLiteral(password)}`);
-    await sender.query(`GRANT rds_replication TO ${quoteIdent(settings.replicationUser)}`);
-  } else {
-    await sender.query(`${role ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(settings.replicationUser)} LOGIN REPLICATION PASSWORD ${quoteLiteral(password)}`);
-  }
+  for (const sql of input.replicationRoleSql(settings.replicationUser, password, Boolean(role))) await sender.query(sql);
   const { host, port, sslmode } = input.senderAddress;
   const connection = conninfo({ name: 'sender', host, port, user: settings.replicationUser, password, database: settings.database }, { sslmode, application_name: way.subscription });
   // Connects to the sender to list the published tables (state 'r', ready, since nothing is copied);

@@ -225,7 +225,7 @@ async function switchBackWrites(
     tables: (await userTables(sourceClient)).map(({ schema, name }) => ({ schema, name })),
     senderAddress: await platform.sourceForSubscription(settings.database),
     settings,
-    rdsReplicationRole: platform.kind === 'aws',
+    replicationRoleSql: platform.replicationRoleSql.bind(platform),
   });
   const targetSnapshot = await connectPg(await platform.target(context.facts, settings.database));
   const sourceSnapshot = await connectPg(await platform.source(settings.database));

@@ -60,6 +60,16 @@ export interface MysqlPlatform {
     switchEndpoint(): string[];
     fence(): string[];
     removeReplica(): string[];
+    /**
+     * The clause the freeze and the promotion add after "lock/unlock the app accounts": how this
+     * platform's servers refuse writes (`, read_only ON`), or nothing where read_only is not the
+     * flow's to set (RDS: a parameter-group setting).
+     */
+    readOnly(on: boolean): string;
+    /** How the app's sessions are ended, as a clause (RDS: ` (mysql.rds_kill)`; a plain server: nothing). */
+    killSessions(): string;
+    /** What keeps the application off the target until the switch, when its write grants are not revoked. */
+    targetKeptOff(): string;
     /** With startCoordinatesFrom 'target': why the replica catch-up/stop steps do nothing. */
     startCoordinates?(): string[];
   };

@@ -20,9 +20,20 @@ export interface PostgresPlatform {
   /** How the target's subscription dials the source (address as seen from the target, TLS). */
   sourceForSubscription(database: string): Promise<{ host: string; port: number; sslmode: string }>;
 
+  /**
+   * The statements that make `role` a login able to open logical replication connections to
+   * this platform's servers, with `password` (`exists`: the role is there already, ALTER it).
+   * The right is the platform's business: a plain server gives the REPLICATION attribute; RDS
+   * gives nobody that attribute and grants membership of its `rds_replication` role instead.
+   * Run on the sending side of a way (the source forward, the target for the way back).
+   */
+  replicationRoleSql(role: string, password: string, exists: boolean): string[];
+
   /** Plan lines for each operation (deterministic, no secrets). */
   describe: {
     source(): string;
+    /** How the replication role gets its right here (one clause: `LOGIN REPLICATION`, `GRANT rds_replication`). */
+    replicationRole(role: string): string;
     target(): string;
     createTarget(): string[];
     freeze(): string[];

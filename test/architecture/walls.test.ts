@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -46,5 +46,19 @@ describe('architecture walls', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a flow does not ask which platform runs it: no branch on platform.kind, rdsProcedures or a platform-only setting in lib/flows', () => {
+    // What a platform does differently is its capability (PostgresPlatform.replicationRoleSql,
+    // MysqlPlatform.describe.readOnly, the dialect's binlogRetention): a flow that tests the
+    // platform's identity instead grows a branch per platform and its plan says "(AWS: …)".
+    const asks = [/\bkind\s*[!=]==/, /platform\.rdsProcedures\s*\?/, /if\s*\(\s*!?platform\.rdsProcedures\b/, /'sourceClusterId'\s+in\b/, /rdsReplicationRole/];
+    const flows = join(root, 'lib/flows');
+    const found = readdirSync(flows)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) => readFileSync(join(flows, file), 'utf8').split('\n').map((line, index) => ({ where: `lib/flows/${file}:${index + 1}`, line })))
+      .filter(({ line }) => asks.some((pattern) => pattern.test(line)))
+      .map(({ where, line }) => `${where}: ${line.trim()}`);
+    expect(found).toEqual([]);
   });
 });

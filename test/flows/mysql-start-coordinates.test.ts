@@ -20,7 +20,7 @@ function targetCoordinatesPlatform(calls: string[]): MysqlPlatform {
     sourceAddressForReplication: () => ({ host: 'source', port: 3306 }),
     replicationAccountHost: () => '10.0.0.0/255.255.0.0',
     replicationTls: () => true,
-    describe: { source: () => 'source', createReplica: () => ['snapshot'], cloneTarget: () => ['restore'], switchEndpoint: () => ['dns'], fence: () => ['sg'], removeReplica: () => ['nothing'], startCoordinates: () => ['Nothing to do: coordinates come from the restored cluster.'] },
+    describe: { source: () => 'source', createReplica: () => ['snapshot'], cloneTarget: () => ['restore'], switchEndpoint: () => ['dns'], fence: () => ['sg'], removeReplica: () => ['nothing'], readOnly: () => '', killSessions: () => ' (mysql.rds_kill)', targetKeptOff: () => 'kept off by its unpublished endpoint', startCoordinates: () => ['Nothing to do: coordinates come from the restored cluster.'] },
     createReplica: async () => ({}),
     cloneTarget: async () => {
       calls.push('clone');

@@ -1,5 +1,5 @@
 import type { Connection } from './connection';
-import { row, rows, quoteIdentifier } from './connection';
+import { callRows, row, rows, quoteIdentifier } from './connection';
 import { dialectFor, parseReplicaStatus, quoteString, type MysqlDialect, type ReplicaStatus, type ReplicationSource } from './dialect';
 import { nowMs, sleep } from '../../util/time';
 
@@ -14,6 +14,25 @@ export interface BinlogPosition {
 export async function detectDialect(connection: Connection, options: { rdsProcedures?: boolean } = {}): Promise<MysqlDialect> {
   const version = await row<{ version: string }>(connection, 'SELECT VERSION() AS version');
   return dialectFor(version!.version, options);
+}
+
+/**
+ * How long the server keeps its binlogs (hours; Infinity: until purged by hand) and, when that
+ * is under `minimumHours`, the problem with its fix. The dialect decides where it is set: RDS
+ * keeps its own "binlog retention hours" (read and set through its procedures, NULL = purged
+ * as soon as possible); a plain server expires binlogs by its variables (`variables`: SHOW
+ * GLOBAL VARIABLES, 0 = never).
+ */
+export async function binlogRetention(connection: Connection, dialect: MysqlDialect, variables: Record<string, string | undefined>, minimumHours: number): Promise<{ hours: number; problem?: string }> {
+  if (dialect.rdsProcedures) {
+    const config = await callRows<{ name: string; value: string | null }>(connection, 'CALL mysql.rds_show_configuration').catch(() => []);
+    const setting = config.find((c) => c.name === 'binlog retention hours');
+    const hours = setting?.value ? Number(setting.value) : 0;
+    return hours < minimumHours ? { hours, problem: `binlog retention hours is ${setting?.value ?? 'NULL'}: run CALL mysql.rds_set_configuration('binlog retention hours', ${minimumHours}) on the source` } : { hours };
+  }
+  const seconds = Number(variables.binlog_expire_logs_seconds ?? 0) || Number(variables.expire_logs_days ?? 0) * 86400;
+  const hours = seconds === 0 ? Infinity : seconds / 3600;
+  return hours < minimumHours ? { hours, problem: `binlogs expire after ${hours.toFixed(1)} h: set binlog_expire_logs_seconds >= ${minimumHours * 3600}` } : { hours };
 }
 
 /** The source's current binlog write position (SHOW MASTER STATUS / SHOW BINARY LOG STATUS). */

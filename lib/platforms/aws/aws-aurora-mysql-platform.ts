@@ -215,6 +215,9 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
+    readOnly: () => '',
+    killSessions: () => ' (mysql.rds_kill)',
+    targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
     source: () => `Aurora MySQL cluster ${this.settings.sourceClusterId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceClusterId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceClusterId]}` : ''}`,
     createReplica: () => [
       'No temporary replica (Aurora): a cluster snapshot is consistent by itself and the cluster restored from it reports where in the binlog it ends.',

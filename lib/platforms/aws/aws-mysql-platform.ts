@@ -242,6 +242,9 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
+    readOnly: () => '',
+    killSessions: () => ' (mysql.rds_kill)',
+    targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
     source: () => `RDS instance ${this.settings.sourceInstanceId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceInstanceId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceInstanceId]}` : ''}`,
     createReplica: () => [
       `CreateDBInstanceReadReplica ${this.settings.replicaInstanceId} from ${this.settings.sourceInstanceId} (same class, security groups and parameter group, tagged ${RUN_ID_TAG});`,

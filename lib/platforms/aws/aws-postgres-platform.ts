@@ -131,7 +131,16 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   // ---- plan lines --------------------------------------------------------------------------
 
+  /**
+   * RDS gives nobody the REPLICATION attribute; its rds_replication role carries the right.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.LogicalReplication.html
+   */
+  replicationRoleSql(role: string, password: string, exists: boolean): string[] {
+    return [`${exists ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(role)} LOGIN PASSWORD ${quoteLiteral(password)}`, `GRANT rds_replication TO ${quoteIdent(role)}`];
+  }
+
   readonly describe = {
+    replicationRole: (role: string) => `role ${role} LOGIN with a fresh password, GRANT rds_replication (RDS gives nobody the REPLICATION attribute)`,
     source: () => `${describeRef(this.settings.source)} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.source.id] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.source.id]}` : ''}`,
     target: () => `${describeRef(this.settings.target)}, encrypted, from the stacks`,
     createTarget: () => [

