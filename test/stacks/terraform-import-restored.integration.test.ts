@@ -183,8 +183,9 @@ describeWithMoto('the target the cutover run restored is taken over by the stack
     const declared = outputs.database!.restoreSettings!;
 
     // 2. The flow's restore, with settings resolved the way the CLI resolves them.
+    // The record is not part of this stack here (prod's zone exists outside it): configured instead.
     const cutover = parseEnvironment(
-      { ...prodCutover, aws: { ...prodCutover.aws!, region: REGION, assumeRole: undefined, outputsFile, tunnels: {} } },
+      { ...prodCutover, aws: { ...prodCutover.aws!, region: REGION, assumeRole: undefined, outputsFile, tunnels: {}, dns: { zoneId: 'Z0123456789PRODZONE01', recordName: 'orders-db.prod.internal.example.com' } } },
       'the emulated prod cutover',
     );
     const settings = resolveAwsMysqlSettings(cutover, { cleanup: false, infraEnvironment: pending });
