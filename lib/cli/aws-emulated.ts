@@ -13,6 +13,15 @@ import type { Logger } from '../util/log';
  * `--env aws-emulated --engine postgres [--method logical|dump]`: the PostgreSQL flow on RDS for
  * PostgreSQL the same way, with local PostgreSQL servers.
  */
+/**
+ * What the AWS runner gets: the command line without the load flags, which are the emulated
+ * rehearsal's own (its harness runs the write load through the application endpoint); the AWS
+ * runner refuses them, as it does for a real AWS environment.
+ */
+export function awsRunnerArgs(args: CutoverArgs, environmentName: string): CutoverArgs {
+  return { ...args, env: environmentName, loadRate: undefined, loadConnections: undefined };
+}
+
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
   const local = loadEnvironment('local');
@@ -34,7 +43,7 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
         reportFile: args.report ? resolve(args.report) : undefined,
         runAwsPostgres: (environment) =>
           runAwsPostgres(
-            { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+            { environment, args: awsRunnerArgs(args, environment.name), stateDir, log, out },
             { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
           ),
       });
@@ -49,7 +58,7 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
       source: EMULATED_ENVIRONMENTS[args.env ?? 'aws-emulated'],
       runAws: (environment) =>
         runAws(
-          { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+          { environment, args: awsRunnerArgs(args, environment.name), stateDir, log, out },
           { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
         ),
     });

@@ -181,8 +181,8 @@ export function checkEmulatedArgs(args: CutoverArgs): void {
     throw new UsageError(`--env ${name} --engine postgres: Aurora PostgreSQL on the emulator is not built yet; RDS for PostgreSQL is: npm run rehearse -- --env aws-emulated --engine postgres`);
   }
   if (args.methodGiven && args.engine !== 'postgres') throw new UsageError(`--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical|dump`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.targetVersion !== undefined || args.outputsFile) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --target-version, --load-command or --outputs-file`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.keepSandbox || args.targetVersion !== undefined || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method); not --resume, --offline, --fault, --keep-sandbox, --target-version, --load-command or --outputs-file`);
   }
 }
 
