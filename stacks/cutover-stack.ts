@@ -24,7 +24,7 @@ export class CutoverStack extends EnvironmentStack {
 
   constructor(scope: Construct, props: EnvironmentStackProps) {
     super(scope, 'cutover', props);
-    const { name, accountId, region, network, keyAdministratorArns, database, dns, proxy, defaultTags } = this.environment;
+    const { name, accountId, region, network, keyAdministratorArns, database, dns, proxy } = this.environment;
     const prefix = `rds-cutover-${name}`;
 
     this.storageKey = new StorageEncryptionKey(this, 'storage-key', { accountId, region, alias: `rds-cutover/${name}/storage`, administratorArns: keyAdministratorArns });
@@ -80,7 +80,7 @@ export class CutoverStack extends EnvironmentStack {
         parameterGroupName: this.database.parameterGroup.name,
         frozenParameterGroupName: this.database.frozenParameterGroup?.name,
         // What the cutover run restores the instance with, when the run restores it.
-        restoreSettings: database.restoredByCutover && this.database.restoreSettings ? { ...this.database.restoreSettings, tags: defaultTags } : undefined,
+        restoreSettings: database.restoredByCutover && this.database.restoreSettings ? { ...this.database.restoreSettings, tags: this.defaultTags } : undefined,
       });
     }
 

@@ -64,7 +64,7 @@ export const OUTPUT_GROUPS = {
           deletionProtection: z.boolean(),
           copyTagsToSnapshot: z.boolean(),
           iamDatabaseAuthentication: z.boolean(),
-          /** The stack's default tags, which Terraform gives the instance. */
+          /** The stack's provider default tags, which Terraform gives the instance (tags_all). */
           tags: z.record(z.string(), z.string()),
         })
         .optional(),

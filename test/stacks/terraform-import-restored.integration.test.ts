@@ -220,20 +220,29 @@ describeWithMoto('the target the cutover run restored is taken over by the stack
     type Change = { address: string; type: string; change: { actions: string[]; importing?: { id: string }; before?: Record<string, unknown>; after?: Record<string, unknown>; after_unknown?: Record<string, unknown> } };
     const changes = (JSON.parse(shown.output) as { resource_changes: Change[] }).resource_changes;
     const instance = changes.find((c) => c.type === 'aws_db_instance')!;
-    const tagsAfter = (instance.change.after?.tags_all ?? {}) as Record<string, string>;
+    const changed = changedAttributes(instance.change);
+    const value = (side: 'before' | 'after', key: string) => (instance.change[side] ?? {})[key] ?? null;
     expect({
       importing: instance.change.importing?.id,
       actions: instance.change.actions,
-      // Terraform-only fields the import cannot read (the importer sets skip_final_snapshot
-      // true; the stack wants a final snapshot) and the run's id tag, which the stack drops.
-      changed: changedAttributes(instance.change),
-      tagsAfter,
+      changed: Object.fromEntries(changed.map((key) => [key, { before: value('before', key), after: value('after', key) }])),
       others: changes.filter((c) => c !== instance && c.change.actions.join() !== 'no-op').map((c) => `${c.address}: ${c.change.actions.join()}`),
     }).toEqual({
       importing: 'orders-encrypted',
       actions: ['update'],
-      changed: ['final_snapshot_identifier', 'skip_final_snapshot', 'tags_all'],
-      tagsAfter: pending.defaultTags,
+      changed: {
+        // Terraform-only arguments the import cannot read (the importer sets them; no AWS call).
+        apply_immediately: { before: false, after: null },
+        final_snapshot_identifier: { before: null, after: 'orders-encrypted-final' },
+        skip_final_snapshot: { before: true, after: false },
+        // The run's id tag goes (RemoveTagsFromResource); every other tag is already the stack's.
+        tags: { before: { [RUN_ID_TAG]: RUN_ID }, after: null },
+        tags_all: { before: { ...declared.tags, [RUN_ID_TAG]: RUN_ID }, after: declared.tags },
+        // moto gap, not AWS: its restore copies every attribute of the snapshotted instance, here
+        // the replica's link to its source (moto/rds/models.py restore_db_instance_from_db_snapshot);
+        // on AWS an instance restored from a snapshot is no replica.
+        replicate_source_db: { before: 'orders', after: null },
+      },
       others: [],
     });
     const imported = await run(terraformBinary(), ['apply', '-input=false', '-no-color', '-lock=false', 'import.tfplan'], after, terraformEnv);
