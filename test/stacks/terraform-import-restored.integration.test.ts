@@ -232,11 +232,11 @@ describeWithMoto('the target the cutover run restored is taken over by the stack
       actions: ['update'],
       changed: {
         // Terraform-only arguments the import cannot read (the importer sets them; no AWS call).
-        apply_immediately: { before: false, after: null },
+        apply_immediately: { before: null, after: false },
         final_snapshot_identifier: { before: null, after: 'orders-encrypted-final' },
         skip_final_snapshot: { before: true, after: false },
         // The run's id tag goes (RemoveTagsFromResource); every other tag is already the stack's.
-        tags: { before: { [RUN_ID_TAG]: RUN_ID }, after: null },
+        tags: { before: { [RUN_ID_TAG]: RUN_ID }, after: {} },
         tags_all: { before: { ...declared.tags, [RUN_ID_TAG]: RUN_ID }, after: declared.tags },
         // moto gap, not AWS: its restore copies every attribute of the snapshotted instance, here
         // the replica's link to its source (moto/rds/models.py restore_db_instance_from_db_snapshot);
