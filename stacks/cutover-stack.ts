@@ -79,6 +79,8 @@ export class CutoverStack extends EnvironmentStack {
         securityGroupId: this.database.securityGroup.id,
         parameterGroupName: this.database.parameterGroup.name,
         frozenParameterGroupName: this.database.frozenParameterGroup?.name,
+        // What the cutover run restores the instance with, when the run restores it.
+        restoreSettings: database.restoredByCutover && this.database.restoreSettings ? { ...this.database.restoreSettings, tags: this.defaultTags } : undefined,
       });
     }
 

@@ -78,7 +78,10 @@ export function synthesizedTypes(environment: InfraEnvironment): Record<string, 
   const outdir = mkdtempSync(join(tmpdir(), 'rds-cutover-deployer-policy-'));
   try {
     const app = new App({ outdir });
-    addEnvironmentStacks(app, environment, { projectRoot: outdir });
+    // The deploy after the cutover run declares (and imports) the instance the run restored: the
+    // deployer needs those actions too, from the first deploy on.
+    const afterTheRun = environment.database?.restoredByCutover === 'pending' ? { ...environment, database: { ...environment.database, restoredByCutover: 'done' as const } } : environment;
+    addEnvironmentStacks(app, afterTheRun, { projectRoot: outdir });
     app.synth();
     const stacks = join(outdir, 'stacks');
     return Object.fromEntries(

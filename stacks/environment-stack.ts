@@ -16,6 +16,8 @@ export interface EnvironmentStackProps {
 
 export abstract class EnvironmentStack extends TerraformStack {
   readonly environment: InfraEnvironment;
+  /** The provider's default tags: every resource of the stack gets them (tags_all). */
+  readonly defaultTags: Readonly<Record<string, string>>;
 
   protected constructor(scope: Construct, part: StackPart, props: EnvironmentStackProps) {
     const name = stackName(props.environment.name, part);
@@ -23,6 +25,7 @@ export abstract class EnvironmentStack extends TerraformStack {
     const { environment, projectRoot } = props;
     this.environment = environment;
     const { provider, backend } = environment;
+    this.defaultTags = { ...environment.defaultTags, 'rds-cutover:environment': environment.name, 'rds-cutover:stack': part };
 
     new AwsProvider(this, 'aws', {
       region: environment.region,
@@ -35,7 +38,7 @@ export abstract class EnvironmentStack extends TerraformStack {
       skipMetadataApiCheck: String(provider.skipMetadataApiCheck),
       skipRegionValidation: provider.skipRegionValidation,
       s3UsePathStyle: provider.s3UsePathStyle,
-      defaultTags: [{ tags: { ...environment.defaultTags, 'rds-cutover:environment': environment.name, 'rds-cutover:stack': part } }],
+      defaultTags: [{ tags: this.defaultTags }],
     });
 
     if (backend.type === 'local') {

@@ -5,6 +5,9 @@
 import { OUTPUT_GROUPS, outputName, type OutputGroup } from '../lib/infra/outputs';
 import { TerraformOutput, type Construct } from './aws';
 
+/** A literal or token, a list, or an object of them (Terraform outputs any value). */
+type OutputValue = string | number | boolean | readonly string[] | { readonly [key: string]: OutputValue };
+
 /**
  * Declares the outputs of one group on `stack`. Values are Terraform tokens or literals;
  * `undefined` leaves an optional output out.
@@ -12,9 +15,9 @@ import { TerraformOutput, type Construct } from './aws';
 export function exportOutputs<G extends OutputGroup>(
   stack: Construct,
   group: G,
-  values: { readonly [K in keyof (typeof OUTPUT_GROUPS)[G]['keys']]: string | number | readonly string[] | undefined },
+  values: { readonly [K in keyof (typeof OUTPUT_GROUPS)[G]['keys']]: OutputValue | undefined },
 ): void {
-  for (const [key, value] of Object.entries(values) as [string, string | number | readonly string[] | undefined][]) {
+  for (const [key, value] of Object.entries(values) as [string, OutputValue | undefined][]) {
     if (value === undefined) continue;
     new TerraformOutput(stack, outputName(group, key), { value, description: `${group}.${key} for the cutover scripts` });
   }

@@ -34,6 +34,10 @@ export const prod: InfraEnvironmentInput = {
     instanceClass: 'db.r6g.large',
     allocatedStorageGb: 200,
     restoreFromSnapshotId: 'orders-cutover-seed',
+    // The cutover run restores orders-encrypted from its encrypted copy with the settings this stack
+    // declares (output databaseRestoreSettings). After the run set "done" and deploy: the stack
+    // imports the instance (docs/DEPLOY.md, step 6).
+    restoredByCutover: 'pending',
     clientSecurityGroupIds: ['sg-0a1b2c3d4e5f60021'],
   },
   dns: {

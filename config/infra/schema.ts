@@ -166,6 +166,17 @@ const databaseSchema = z
     allocatedStorageGb: z.number().int().min(20).max(65536).default(100),
     /** Restore the target from this snapshot (id or ARN). @default - an empty database is created */
     restoreFromSnapshotId: matching(patterns.snapshotIdentifier, 'a DB snapshot identifier or ARN').optional(),
+    /**
+     * RDS instances whose `restoreFromSnapshotId` is the cutover run's encrypted copy (the MySQL
+     * encrypt flow restores the instance itself; the copy does not exist before the run):
+     * - "pending": the stack declares the instance's subnet group, security group and parameter
+     *   group, not the instance; the outputs say how to restore it (`databaseRestoreSettings`)
+     *   and the run restores with exactly those settings;
+     * - "done" (set after the run): the stack declares the instance and takes the restored one
+     *   over with a Terraform import block (docs/DEPLOY.md, step 6).
+     * @default - the stack creates the database itself (empty, or from the snapshot)
+     */
+    restoredByCutover: z.enum(['pending', 'done'], { error: 'expected "pending" (before the run) or "done" (after it: the stack imports the instance)' }).optional(),
     /** Ignored when restoring (the snapshot carries it). @default "cutover_admin" */
     masterUsername: z.string().regex(/^[a-zA-Z]\w{0,15}$/).default('cutover_admin'),
     /** @default true - and it cannot be turned off in a production environment */
@@ -376,6 +387,9 @@ export const infraEnvironmentSchema = z
       const family = database.parameterGroupFamily.replace(/\d.*$/, '');
       if (family !== database.engine) {
         problem(['database', 'parameterGroupFamily'], database.parameterGroupFamily, `expected a family of engine "${database.engine}", e.g. "${database.engine}${database.engine.includes('mysql') ? '8.0' : '16'}"`);
+      }
+      if (database.restoredByCutover !== undefined && (database.engine.startsWith('aurora-') || database.restoreFromSnapshotId === undefined)) {
+        problem(['database', 'restoredByCutover'], database.restoredByCutover, 'expected no value: it is for an RDS instance (engine "mysql" or "postgres") whose restoreFromSnapshotId the cutover run creates; set restoreFromSnapshotId or remove the field');
       }
       if (database.freezeParameterGroupFamily !== undefined && !database.engine.includes('postgres')) {
         problem(['database', 'freezeParameterGroupFamily'], database.freezeParameterGroupFamily, 'expected no value: the frozen parameter group exists for PostgreSQL engines only');

@@ -14,6 +14,15 @@ import type { Logger } from '../util/log';
  * PostgreSQL flow on RDS for PostgreSQL the same way, with local PostgreSQL servers (another
  * target major: an upgrade); `--env aws-emulated-aurora --engine postgres`: on Aurora PostgreSQL.
  */
+/**
+ * What the AWS runner gets: the command line without the load flags, which are the emulated
+ * rehearsal's own (its harness runs the write load through the application endpoint); the AWS
+ * runner refuses them, as it does for a real AWS environment.
+ */
+export function awsRunnerArgs(args: CutoverArgs, environmentName: string): CutoverArgs {
+  return { ...args, env: environmentName, loadRate: undefined, loadConnections: undefined };
+}
+
 export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (line: string) => void): Promise<number> {
   checkEmulatedArgs(args);
   const local = loadEnvironment('local');
@@ -37,7 +46,7 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
         reportFile: args.report ? resolve(args.report) : undefined,
         runAwsPostgres: (environment) =>
           runAwsPostgres(
-            { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+            { environment, args: awsRunnerArgs(args, environment.name), stateDir, log, out },
             { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
           ),
       });
@@ -52,7 +61,7 @@ export async function rehearseEmulatedAws(args: CutoverArgs, log: Logger, out: (
       source: EMULATED_ENVIRONMENTS[args.env ?? 'aws-emulated'],
       runAws: (environment) =>
         runAws(
-          { environment, args: { ...args, env: environment.name }, stateDir, log, out },
+          { environment, args: awsRunnerArgs(args, environment.name), stateDir, log, out },
           { createClients: (env, clientOptions) => emulatedClients(env.aws!, clientOptions) },
         ),
     });

@@ -20,6 +20,8 @@ import { readInfraOutputs } from '../infra/outputs';
 import { fromProjectRoot } from '../util/project-root';
 import { outputsFilePath } from '../infra/outputs';
 import { PLANNED_RUN_ID } from '../platforms/aws/run-tags';
+import { planDocumentOutput, type PlanOutputArgs } from './plan-output';
+import type { PlannedStep, RecordedPlan } from '../runbook/plan-recording';
 
 type Side = 'source' | 'target';
 
@@ -43,6 +45,9 @@ export interface FlowRunnerInput {
     keepSandbox: boolean;
     switchTimeoutMs?: number;
     lagThresholdMs?: number;
+    planFormat: PlanOutputArgs['planFormat'];
+    planOut?: string;
+    rehearsalReport?: string;
   };
   stateDir: string;
   log: Logger;
@@ -100,9 +105,10 @@ export function resolveShareSettings(environment: CutoverEnvironment, options: {
 function checkArgs(args: FlowRunnerInput['args']): void {
   if (args.offline && args.execute) throw new UsageError('--offline plans without reading AWS; it cannot be combined with --execute (drop --offline to run)');
   if (args.resume && !args.execute) throw new UsageError('--resume continues an executed run: add --execute');
-  if (args.engine !== 'mysql' || args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox || args.switchTimeoutMs || args.lagThresholdMs) {
-    throw new UsageError('--flow share-snapshot takes --execute, --resume, --cleanup, --offline, --hook, --report and --break-lock; not --engine, the rehearsal (--load-*, --fault, --keep-sandbox) or switch options');
+  if (args.engine !== 'mysql' || args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox || args.switchTimeoutMs || args.lagThresholdMs || args.rehearsalReport) {
+    throw new UsageError('--flow share-snapshot takes --execute, --resume, --cleanup, --offline, --hook, --report, --break-lock and --plan-format/--plan-out; not --engine, the rehearsal (--load-*, --fault, --keep-sandbox, --rehearsal-report: nothing switches) or switch options');
   }
+  if (args.execute && args.planFormat !== 'text') throw new UsageError('--plan-format writes the dry run\'s plan document: drop --execute to write it, or drop --plan-format to run');
 }
 
 /** The plan's AWS call list: which account each call goes to. */
@@ -187,21 +193,67 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
   }
   const sides = new Map<RecordedCall, Side>([...plan.source.calls.map((c) => [c, 'source'] as const), ...plan.target.calls.map((c) => [c, 'target'] as const)]);
   const ordered = [...plan.source.calls, ...plan.target.calls].sort((a, b) => planRunbook.steps.findIndex((s) => s.id === a.step) - planRunbook.steps.findIndex((s) => s.id === b.step));
-  for (const line of planText(planRunbook)) out(line);
-  out('');
-  out(`AWS calls, in order ([source] = source account, [target] = account ${settings.target.accountId}; ${args.offline ? 'offline: none sent' : 'the checks below sent only read calls'}; CHANGE = sent only with --execute):`);
-  for (const line of shareCallLines(ordered.map((call) => ({ ...call, side: sides.get(call)! })))) out(line);
-  if (stoppedAt) out(`  (the list stops here: ${stoppedAt})`);
-  out('');
-  out(settings.cleanup ? 'Clean-up (--cleanup): the temporary copies (and the source snapshot the run took) are deleted at the end.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary copies.');
+  // The same calls as a plan document (--plan-format markdown/json), each labelled with its account.
+  const stoppedStep = stoppedAt?.split(':')[0];
+  const stoppedIndex = stoppedStep ? planRunbook.steps.findIndex((s) => s.id === stoppedStep) : -1;
+  const recorded: RecordedPlan = {
+    flow: planRunbook.flow,
+    summary: planRunbook.summary,
+    steps: planRunbook.steps.map((step, index): PlannedStep => ({
+      id: step.id,
+      kind: step.kind,
+      irreversible: Boolean(step.irreversible),
+      hookBefore: step.hookBefore,
+      hookAfter: step.hookAfter,
+      describe: step.describe({}),
+      status: stoppedIndex < 0 || index < stoppedIndex ? 'recorded' : index === stoppedIndex ? 'failed' : 'not-reached',
+      ...(index === stoppedIndex && stoppedAt ? { error: stoppedAt } : {}),
+    })),
+    entries: ordered.map((call) => ({
+      type: 'call' as const,
+      step: call.step,
+      channel: 'aws' as const,
+      on: `[${sides.get(call)}] ${call.service}`,
+      operation: call.command,
+      input: call.input,
+      effect: call.kind === 'write' ? ('change' as const) : call.kind,
+      ...(call.note ? { note: call.note } : {}),
+    })),
+    runtimeValues: ['run-id'],
+    ...(stoppedAt ? { stoppedAt } : {}),
+  };
+  const { wroteToStdout, file } = planDocumentOutput(
+    recorded,
+    {
+      environment: environment.name,
+      switchTimeoutMs: 0,
+      lagThresholdMs: 0,
+      command: 'npx zx scripts/cutover.mjs',
+      commandFlags: ' --flow share-snapshot',
+      notes: [`Accounts: [source] = ${settings.source.kind} ${settings.source.id}'s account (the environment's credentials), [target] = account ${settings.target.accountId}.`],
+    },
+    args,
+    out,
+  );
+  // A markdown/json document on stdout stays parseable: everything else goes to the log.
+  let print = out;
+  if (wroteToStdout) print = (line: string) => log.info(line);
+  if (file) log.info(`plan document: ${file}`);
+  for (const line of planText(planRunbook)) print(line);
+  print('');
+  print(`AWS calls, in order ([source] = source account, [target] = account ${settings.target.accountId}; ${args.offline ? 'offline: none sent' : 'the checks below sent only read calls'}; CHANGE = sent only with --execute):`);
+  for (const line of shareCallLines(ordered.map((call) => ({ ...call, side: sides.get(call)! })))) print(line);
+  if (stoppedAt) print(`  (the list stops here: ${stoppedAt})`);
+  print('');
+  print(settings.cleanup ? 'Clean-up (--cleanup): the temporary copies (and the source snapshot the run took) are deleted at the end.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary copies.');
   if (args.offline) {
-    out("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
+    print("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
     return EXIT.ok;
   }
   const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
-  out('');
-  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
-  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
-  out('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');
+  print('');
+  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) print(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
+  if (run.result === 'failed' && run.problems.length === 0 && run.error) print(`check failed: ${run.error}`);
+  print('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');
   return run.result === 'planned' ? EXIT.ok : EXIT.failed;
 }

@@ -56,10 +56,13 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     return EXIT.ok;
   }
   try {
-    if ((EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(args.env ?? '') && args.command === 'run') {
+    const emulated = (EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(args.env ?? '');
+    if (emulated && args.command === 'run') {
       checkEmulatedArgs(args);
       return await (require('./aws-emulated') as typeof import('./aws-emulated')).rehearseEmulatedAws(args, log, out);
     }
+    // An emulated rehearsal has no config file: it journals in the local environment's state folder (lib/cli/aws-emulated.ts).
+    if (emulated && args.command === 'status') return printStatus(stateDirFor(environmentFor('local')), args.statusRunId!, out);
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);

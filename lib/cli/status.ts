@@ -1,6 +1,7 @@
 import { Journal, statusFromJournal } from '../runbook/journal';
 import { EXIT_CODES as EXIT } from '../exit-codes';
 import { UsageError } from './args';
+import { EMULATED_ENVIRONMENT_NAMES } from './settings';
 
 /** What each journaled switch sub-phase left behind (the MySQL flow's `switchPhase`). */
 const SWITCH_PHASE_STATE: Record<string, string> = {
@@ -33,8 +34,13 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? ': kept because the run is running or was killed' : ''}`);
   const rehearsal = status.options.rehearsal === true;
   const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
+  // The emulated rehearsals (--env aws-emulated…) start moto and local servers and stop them at the end.
+  const emulated = (EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(status.environment);
+  if (emulated) lines.push('emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume');
   if (status.result === 'success' || status.result === 'planned') {
     // nothing to do
+  } else if (emulated) {
+    lines.push(`next: run the emulated rehearsal again: npm run rehearse -- --env ${status.environment}${engine}`);
   } else if (rehearsal) {
     // A local rehearsal's sandbox (servers and files) is gone with its process: it cannot be resumed.
     lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);

@@ -35,13 +35,39 @@ export const OUTPUT_GROUPS = {
     keys: {
       kind: z.enum(['instance', 'cluster']),
       identifier: text,
-      arn: text,
-      endpoint: text,
+      /** Absent while the cutover run has yet to restore the instance (`restoredByCutover: "pending"`). */
+      arn: text.optional(),
+      /** Absent while the cutover run has yet to restore the instance (`restoredByCutover: "pending"`). */
+      endpoint: text.optional(),
       port: z.number().int(),
       securityGroupId: text,
       parameterGroupName: text,
       /** PostgreSQL engines only. */
       frozenParameterGroupName: text.optional(),
+      /**
+       * RDS instances only: the instance as the stack declares it, which the MySQL encrypt flow's
+       * restore request carries (so the instance the run creates is the declared one).
+       */
+      restoreSettings: z
+        .object({
+          instanceClass: text,
+          subnetGroupName: text,
+          securityGroupIds: z.array(text).min(1),
+          parameterGroupName: text,
+          multiAz: z.boolean(),
+          storageType: text,
+          allocatedStorageGb: z.number().int(),
+          port: z.number().int(),
+          publiclyAccessible: z.boolean(),
+          backupRetentionDays: z.number().int(),
+          autoMinorVersionUpgrade: z.boolean(),
+          deletionProtection: z.boolean(),
+          copyTagsToSnapshot: z.boolean(),
+          iamDatabaseAuthentication: z.boolean(),
+          /** The stack's provider default tags, which Terraform gives the instance (tags_all). */
+          tags: z.record(z.string(), z.string()),
+        })
+        .optional(),
     },
   },
   dns: {
@@ -89,6 +115,9 @@ export const OUTPUT_GROUPS = {
 
 export type OutputGroup = keyof typeof OUTPUT_GROUPS;
 type GroupValues<G extends OutputGroup> = z.output<z.ZodObject<(typeof OUTPUT_GROUPS)[G]['keys']>>;
+
+/** An RDS instance as the cutover stack declares it (output `databaseRestoreSettings`). */
+export type DatabaseRestoreSettings = NonNullable<GroupValues<'database'>['restoreSettings']>;
 
 /** What the scripts get: one object per group, present when the environment configures it. */
 export interface InfraOutputs {

@@ -50,7 +50,11 @@ export const EXAMPLE_PLANS: ExamplePlan[] = [
     kind: 'markdown',
     argv: ['--env', 'prod-pg', '--method', 'dump', '--offline', '--outputs-file', STG_OUTPUTS, '--plan-format', 'markdown', '--plan-out', 'docs/plans/prod-pg-dump.md'],
   },
-  { file: 'docs/plans/prod-share.txt', kind: 'text', argv: ['--env', 'prod-share', '--flow', 'share-snapshot', '--offline'] },
+  {
+    file: 'docs/plans/prod-share.md',
+    kind: 'markdown',
+    argv: ['--env', 'prod-share', '--flow', 'share-snapshot', '--offline', '--plan-format', 'markdown', '--plan-out', 'docs/plans/prod-share.md'],
+  },
 ];
 
 /** The command line as a person types it (shown in docs/plans/README.md). */

@@ -79,6 +79,8 @@ export interface DocumentSettings {
   lagThresholdMs: number;
   /** The command prefix shown for follow-up commands. */
   command: string;
+  /** Flags the follow-up commands need besides --env (share-snapshot: " --flow share-snapshot"). @default - none */
+  commandFlags?: string;
   /** A rehearsal report (report.json) whose measured switch figures go next to the expectations. */
   rehearsalReport?: string;
   /** How the document names that report (default: its path). */
@@ -173,6 +175,10 @@ function leftBehind(call: DocumentCall): string | undefined {
       return `aws rds delete-db-cluster-snapshot --db-cluster-snapshot-identifier ${String(input.DBClusterSnapshotIdentifier)}`;
     case 'CopyDBClusterSnapshot':
       return `aws rds delete-db-cluster-snapshot --db-cluster-snapshot-identifier ${String(input.TargetDBClusterSnapshotIdentifier)}`;
+    case 'ModifyDBSnapshotAttribute':
+      return Array.isArray(input.ValuesToAdd)
+        ? `aws rds modify-db-snapshot-attribute --db-snapshot-identifier ${String(input.DBSnapshotIdentifier)} --attribute-name ${String(input.AttributeName)} --values-to-remove ${(input.ValuesToAdd as string[]).join(' ')}   (the share)`
+        : undefined;
     case 'RestoreDBClusterFromSnapshot':
       return `aws rds delete-db-cluster --db-cluster-identifier ${String(input.DBClusterIdentifier)} --skip-final-snapshot (after deleting its instances)`;
     default:
@@ -210,9 +216,30 @@ function rollbackStages(flow: string, steps: DocumentStep[], ponr: PointOfNoRetu
   const before = writableUntil < 0 ? steps : steps.slice(0, writableUntil);
   const frozen = freezeIndex >= 0 && switchIndex > freezeIndex ? steps.slice(freezeIndex, switchIndex) : [];
   const after = switchIndex < 0 ? [] : steps.slice(switchIndex + 1);
-  const created = before.flatMap((step) => step.calls.filter((call) => call.effect === 'change').map(leftBehind).filter((line): line is string => line !== undefined));
+  const created = before.flatMap((step) =>
+    step.calls
+      .filter((call) => call.effect === 'change')
+      .map((call) => {
+        const line = leftBehind(call);
+        // Calls labelled with an account ("[target] rds") are undone in that account.
+        const account = /^\[(\w+)\]/.exec(call.on)?.[1];
+        return line && account ? `[${account}] ${line}` : line;
+      })
+      .filter((line): line is string => line !== undefined),
+  );
   const status = `${settings.command} status RUN_ID --env ${settings.environment}`;
-  const resume = `${settings.command} --env ${settings.environment} --execute --resume RUN_ID`;
+  const resume = `${settings.command} --env ${settings.environment}${settings.commandFlags ?? ''} --execute --resume RUN_ID`;
+  if (flow === 'aws.share-snapshot') {
+    return [
+      {
+        stage: 'at every step (nothing switches traffic)',
+        steps: steps.map((step) => step.id),
+        whatHappens: 'The source is only snapshotted; the application stays on it throughout and never moves. A failure or Ctrl-C stops the run at a step boundary (journaled, resumable). The copy in the target account is a new database as of the snapshot; abandoning means deleting what the run created and removing the share.',
+        // Newest first: the restored instance before the copies it came from, the share before its snapshot.
+        operatorRuns: [status, `${resume}   (go on after fixing the cause)`, 'or abandon and delete what the run created, newest first (each in the account named):', ...[...created].reverse().map((line) => `  ${line}`)],
+      },
+    ];
+  }
   const texts = stageTexts(flow, settings);
   const stages: RollbackStage[] = [
     {
@@ -310,6 +337,9 @@ function postgresFreeze(calls: DocumentCall[]): string {
 }
 
 function downtime(flow: string, calls: DocumentCall[], settings: DocumentSettings): PlanDocument['downtime'] {
+  if (flow === 'aws.share-snapshot') {
+    return { phases: [], budgetMs: 0, budget: 'none: nothing switches traffic. The source keeps taking writes; the target account gets a copy as of the snapshot (on a Single-AZ source the snapshot itself suspends I/O briefly, as every RDS snapshot does).' };
+  }
   const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport) : undefined;
   const measured = rehearsal?.facts?.switchPhasesMs ?? {};
   const sum = (...keys: string[]) => (keys.some((key) => measured[key] !== undefined) ? Math.round(keys.reduce((total, key) => total + (measured[key] ?? 0), 0) * 10) / 10 : null);
@@ -385,6 +415,7 @@ export function renderMarkdown(document: PlanDocument): string {
   for (const line of document.summary) out.push(`- ${line}`);
   out.push('', 'Recorded from the steps themselves: the same code `--execute` runs, against clients that record instead of sending. `CHANGE` = changes something (sent only with `--execute`).', '');
   if (document.pointOfNoReturn) out.push(`**Point of no return:** call ${document.pointOfNoReturn.call.number} in \`${document.pointOfNoReturn.step}\`: \`${callText(document.pointOfNoReturn.call)}\`.`, '');
+  else out.push('**Point of no return:** none: no call in this plan moves traffic; every step is undone by deleting what it created (Rollback).', '');
   if (document.stoppedAt) out.push(`> The recording stopped at ${document.stoppedAt}`, '');
   out.push('## Steps', '');
   for (const step of document.steps) {
@@ -409,10 +440,14 @@ export function renderMarkdown(document: PlanDocument): string {
     out.push(`### ${stage.stage}`, '', stage.whatHappens, '', `Steps: ${stage.steps.map((s) => `\`${s}\``).join(', ')}`, '', '```sh', ...stage.operatorRuns, '```', '');
   }
   out.push('## Expected downtime', '', `Budget: ${document.downtime.budget}`, '');
-  out.push('| phase | expected on AWS | rehearsal (ms) |', '| --- | --- | --- |');
-  for (const phase of document.downtime.phases) out.push(`| ${phase.phase} | ${phase.expected} | ${phase.rehearsalMs ?? '—'} |`);
-  out.push('');
-  if (document.downtime.rehearsal) {
+  if (document.downtime.phases.length > 0) {
+    out.push('| phase | expected on AWS | rehearsal (ms) |', '| --- | --- | --- |');
+    for (const phase of document.downtime.phases) out.push(`| ${phase.phase} | ${phase.expected} | ${phase.rehearsalMs ?? '—'} |`);
+    out.push('');
+  }
+  if (document.downtime.phases.length === 0) {
+    // Nothing switches: no phases to measure, no rehearsal to compare.
+  } else if (document.downtime.rehearsal) {
     const r = document.downtime.rehearsal;
     out.push(`Rehearsal ${r.file}: write unavailability ${r.writeUnavailableMs ?? '?'} ms, switch ${r.switchDurationMs ?? '?'} ms, lag at switch ${r.lagAtSwitchMs ?? '?'} ms (local servers: AWS adds the switch point's own time, above).`, '');
   } else out.push('No rehearsal report given (--rehearsal-report FILE adds its measured figures).', '');

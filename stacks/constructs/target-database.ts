@@ -55,6 +55,14 @@ export interface TargetDatabaseProps {
    * @default - an empty database
    */
   readonly restoreFromSnapshotId?: string;
+  /**
+   * RDS instances restored by the cutover run from `restoreFromSnapshotId` (its encrypted copy,
+   * which does not exist before the run). "pending": the instance is not declared (its groups
+   * are; `restoreSettings` is what the run restores it with). "done": it is declared and taken
+   * over with an import block (`terraform import` at plan time, Terraform >= 1.5).
+   * @default - the stack creates the database itself
+   */
+  readonly restoredByCutover?: 'pending' | 'done';
   /** @default "cutover_admin"; the password is managed by RDS in Secrets Manager */
   readonly masterUsername?: string;
   /** @default true */
@@ -63,6 +71,24 @@ export interface TargetDatabaseProps {
   readonly backupRetentionDays?: number;
   /** RDS instances only. @default true */
   readonly multiAz?: boolean;
+}
+
+/** An RDS instance's declared settings, as the cutover run's restore request needs them. */
+export interface InstanceRestoreSettings {
+  readonly instanceClass: string;
+  readonly subnetGroupName: string;
+  readonly securityGroupIds: readonly string[];
+  readonly parameterGroupName: string;
+  readonly multiAz: boolean;
+  readonly storageType: string;
+  readonly allocatedStorageGb: number;
+  readonly port: number;
+  readonly publiclyAccessible: boolean;
+  readonly backupRetentionDays: number;
+  readonly autoMinorVersionUpgrade: boolean;
+  readonly deletionProtection: boolean;
+  readonly copyTagsToSnapshot: boolean;
+  readonly iamDatabaseAuthentication: boolean;
 }
 
 const DEFAULT_PORT: Record<DatabaseEngine, number> = { mysql: 3306, 'aurora-mysql': 3306, postgres: 5432, 'aurora-postgresql': 5432 };
@@ -98,9 +124,19 @@ export class TargetDatabase extends Construct {
   readonly instance?: DbInstance;
   readonly cluster?: RdsCluster;
   readonly clusterInstances: readonly RdsClusterInstance[] = [];
+  /**
+   * RDS instances: the instance's settings as this construct declares them, in the terms of
+   * RestoreDBInstanceFromDBSnapshot. The cutover run restores with exactly these (read from the
+   * stack's outputs), so the instance it creates is the one declared here and the import that
+   * follows shows no change to it.
+   */
+  readonly restoreSettings?: InstanceRestoreSettings;
+
+  private readonly declaredIdentifier: string;
 
   constructor(scope: Construct, id: string, props: TargetDatabaseProps) {
     super(scope, id);
+    this.declaredIdentifier = props.identifier;
     const {
       identifier,
       engine,
@@ -116,6 +152,7 @@ export class TargetDatabase extends Construct {
       instanceCount = 2,
       allocatedStorageGb = 100,
       restoreFromSnapshotId,
+      restoredByCutover,
       masterUsername = 'cutover_admin',
       deletionProtection = true,
       backupRetentionDays = 7,
@@ -126,6 +163,7 @@ export class TargetDatabase extends Construct {
     check(freezeParameterGroupFamily.startsWith(engine), this, 'freezeParameterGroupFamily', freezeParameterGroupFamily, `a family of engine "${engine}"`);
     check(kmsKeyArn.length > 0, this, 'kmsKeyArn', kmsKeyArn, 'the storage key ARN (storage is always encrypted)');
     check(subnetIds.length >= 2, this, 'subnetIds', subnetIds, 'at least two subnets in different availability zones');
+    check(restoredByCutover === undefined || (!engine.startsWith('aurora-') && restoreFromSnapshotId !== undefined), this, 'restoredByCutover', restoredByCutover, 'no value unless an RDS instance is restored from restoreFromSnapshotId by the cutover run');
     check(backupRetentionDays >= 1, this, 'backupRetentionDays', backupRetentionDays, 'at least 1 (read replicas and point-in-time restore need backups)');
 
     const aurora = engine.startsWith('aurora-');
@@ -206,33 +244,61 @@ export class TargetDatabase extends Construct {
       );
     } else {
       check(Number.isInteger(allocatedStorageGb) && allocatedStorageGb >= 20, this, 'allocatedStorageGb', allocatedStorageGb, 'a whole number of GB, at least 20');
+      const settings = {
+        instanceClass,
+        subnetGroupName: this.subnetGroup.name,
+        securityGroupIds: [this.securityGroup.id],
+        parameterGroupName: this.parameterGroup.name,
+        multiAz,
+        storageType: 'gp3',
+        allocatedStorageGb,
+        port: this.port,
+        publiclyAccessible: false,
+        backupRetentionDays,
+        autoMinorVersionUpgrade: true,
+        deletionProtection,
+        copyTagsToSnapshot: true,
+        iamDatabaseAuthentication: true,
+      } as const satisfies InstanceRestoreSettings;
+      this.restoreSettings = settings;
+      // Before the run there is no snapshot to restore from: the run restores the instance itself.
+      if (restoredByCutover === 'pending') return;
       this.instance = new DbInstance(this, 'instance', {
         ...common,
         ...(restoring ? { snapshotIdentifier: restoreFromSnapshotId } : { username: masterUsername }),
         ...managedPassword,
         identifier,
-        instanceClass,
-        allocatedStorage: allocatedStorageGb,
-        storageType: 'gp3',
-        multiAz,
-        publiclyAccessible: false,
+        instanceClass: settings.instanceClass,
+        allocatedStorage: settings.allocatedStorageGb,
+        storageType: settings.storageType,
+        multiAz: settings.multiAz,
+        publiclyAccessible: settings.publiclyAccessible,
         parameterGroupName: this.parameterGroup.name,
-        backupRetentionPeriod: backupRetentionDays,
-        autoMinorVersionUpgrade: true,
+        backupRetentionPeriod: settings.backupRetentionDays,
+        autoMinorVersionUpgrade: settings.autoMinorVersionUpgrade,
+        ...(restoredByCutover === 'done'
+          ? {
+              // An imported instance has no snapshot_identifier in state (the API does not
+              // report it); it only matters at creation, so a difference must not replace it.
+              lifecycle: { ignoreChanges: ['snapshot_identifier'] },
+            }
+          : {}),
       });
+      // The run restored it: Terraform takes it over at the next plan/apply (import block).
+      if (restoredByCutover === 'done') this.instance.importFrom(identifier);
     }
   }
 
-  /** Writer endpoint host name. */
-  get endpoint(): string {
-    return this.cluster ? this.cluster.endpoint : this.instance!.address;
+  /** Writer endpoint host name; undefined while the cutover run has yet to restore the instance. */
+  get endpoint(): string | undefined {
+    return this.cluster ? this.cluster.endpoint : this.instance?.address;
   }
 
-  get arn(): string {
-    return this.cluster ? this.cluster.arn : this.instance!.arn;
+  get arn(): string | undefined {
+    return this.cluster ? this.cluster.arn : this.instance?.arn;
   }
 
   get identifier(): string {
-    return this.cluster ? this.cluster.clusterIdentifier : this.instance!.identifier;
+    return this.cluster ? this.cluster.clusterIdentifier : this.instance?.identifier ?? this.declaredIdentifier;
   }
 }

@@ -113,6 +113,41 @@ describe('cutover command line', () => {
   });
 });
 
+describe('status of an emulated rehearsal (--env aws-emulated)', () => {
+  test.each([['aws-emulated', 'mysql.encrypt', ''], ['aws-emulated-aurora', 'mysql.encrypt', ''], ['aws-emulated', 'postgres.logical', ' --engine postgres --method logical']])(
+    'GIVEN a failed run of %s (%s) WHEN status RUN_ID --env is asked for THEN it reads the journal, says the emulated world is gone, and names the rehearsal to run again instead of --resume',
+    async (environment, flow, engineFlags) => {
+      const previous = process.env.RDS_CUTOVER_STATE_DIR;
+      const stateDir = mkdtempSync(join(tmpdir(), 'rc-status-emulated-'));
+      process.env.RDS_CUTOVER_STATE_DIR = stateDir;
+      try {
+        const runbook: Runbook = {
+          flow,
+          summary: [],
+          steps: [
+            { id: 'aws.preflight', kind: 'check', describe: () => ['x'], apply: async () => ({}) },
+            { id: 'mysql.replica.create', kind: 'action', describe: () => ['x'], apply: async () => { throw new Error('no capacity'); } },
+          ],
+        };
+        // The emulated rehearsal journals in the local environment's state folder, under its own name.
+        const run = await runRunbook({ runbook, environment, stateDir, dryRun: false, log: silentLogger });
+        const out: string[] = [];
+        const code = await runCutoverCli(['status', run.runId, '--env', environment], { out: (l) => out.push(l), log: silentLogger });
+        expect(code).toBe(EXIT.failed);
+        expect(out).toContain(`run ${run.runId}: flow ${flow} on ${environment}, failed`);
+        expect(out).toContain('failed at mysql.replica.create: no capacity');
+        expect(out).toContain(`emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume`);
+        expect(out).toContain(`next: run the emulated rehearsal again: npm run rehearse -- --env ${environment}${engineFlags}`);
+        expect(out.join('\n')).not.toMatch(/--resume/);
+      } finally {
+        if (previous !== undefined) process.env.RDS_CUTOVER_STATE_DIR = previous;
+        else delete process.env.RDS_CUTOVER_STATE_DIR;
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
 describe('bad input is refused before anything starts (exit 2)', () => {
   const { mkdtempSync, rmSync } = require('node:fs') as typeof import('node:fs');
   const { tmpdir } = require('node:os') as typeof import('node:os');

@@ -20,6 +20,11 @@ describe('deployer policy from the synthesized stacks', () => {
     expect(all.filter((type) => !(type in DEPLOYER_ACTIONS))).toEqual([]);
   });
 
+  test('GIVEN prod before its cutover run (restoredByCutover "pending": no instance declared yet) THEN the policy already covers aws_db_instance, which the deploy after the run imports and manages', () => {
+    expect(prod.database?.restoredByCutover).toBe('pending');
+    expect(typesByEnvironment.prod).toContain('aws_db_instance');
+  });
+
   test('the generated document has one statement per synthesized type, each listing that type\'s actions, plus the provider identity and the state backend', () => {
     for (const environment of environments) {
       const types = [...new Set(typesByEnvironment[environment.name])];

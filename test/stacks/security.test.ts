@@ -195,17 +195,31 @@ describe('RDS Proxy', () => {
 });
 
 describe('target database', () => {
-  test('is encrypted with the storage key, private, backed up, and protected from deletion in prod', () => {
-    expect(prodCutover).toHaveResourceWithProperties(DbInstance, {
+  test('prod before the run: the instance the cutover run restores is not declared (its snapshot does not exist yet); its groups are, and the outputs say how to restore it', () => {
+    expect(prod.stacks.cutover.database!.instance).toBeUndefined();
+    const synthesized = JSON.parse(prodCutover) as { resource: Record<string, unknown>; output: Record<string, { value: unknown }> };
+    expect(synthesized.resource.aws_db_instance).toBeUndefined();
+    const outputs = synthesized.output;
+    expect(outputs.databaseRestoreSettings?.value).toMatchObject({ instanceClass: 'db.r6g.large', deletionProtection: true, publiclyAccessible: false, storageType: 'gp3', allocatedStorageGb: 200, subnetGroupName: reference(prod.stacks.cutover.database!.subnetGroup, 'name') });
+  });
+
+  test('prod after the run ("done"): the instance is encrypted with the storage key, private, backed up, protected from deletion, and imported (import block) with snapshot_identifier ignored', () => {
+    const done = synthesize(exampleWith('prod', (input) => Object.assign(input.database, { restoredByCutover: 'done' })));
+    const json = done.json['rds-cutover-prod-cutover'];
+    expect(json).toHaveResourceWithProperties(DbInstance, {
       identifier: 'orders-encrypted',
       storage_encrypted: true,
-      kms_key_id: reference(prod.stacks.cutover.storageKey.key, 'arn'),
+      kms_key_id: reference(done.stacks.cutover.storageKey.key, 'arn'),
       publicly_accessible: false,
       deletion_protection: true,
       skip_final_snapshot: false,
       snapshot_identifier: 'orders-cutover-seed',
+      lifecycle: { ignore_changes: ['snapshot_identifier'] },
     });
-    expect(synthesizedOf(prod.stacks.cutover.database!.instance!).backup_retention_period).toBeGreaterThanOrEqual(1);
+    const instance = synthesizedOf(done.stacks.cutover.database!.instance!);
+    expect(instance.backup_retention_period).toBeGreaterThanOrEqual(1);
+    const imports = (JSON.parse(json) as { import?: Array<{ id: string; to: string }> }).import ?? [];
+    expect(imports).toEqual([{ id: 'orders-encrypted', to: expect.stringMatching(/^aws_db_instance\./) }]);
   });
 
   test('a new database gets an RDS-managed master password, never one from config', () => {
@@ -224,7 +238,7 @@ describe('target database', () => {
   });
 
   test('Aurora MySQL requires TLS in its cluster parameter group', () => {
-    const aurora = synthesize(exampleWith('prod', (input) => Object.assign(input.database, { engine: 'aurora-mysql', engineVersion: '8.0.mysql_aurora.3.05.2', parameterGroupFamily: 'aurora-mysql8.0' }))).json['rds-cutover-prod-cutover'];
+    const aurora = synthesize(exampleWith('prod', (input) => Object.assign(input.database, { engine: 'aurora-mysql', engineVersion: '8.0.mysql_aurora.3.05.2', parameterGroupFamily: 'aurora-mysql8.0', restoredByCutover: undefined }))).json['rds-cutover-prod-cutover'];
     expect(aurora).toHaveResourceWithProperties(RdsClusterParameterGroup, {
       family: 'aurora-mysql8.0',
       parameter: expect.arrayContaining([{ name: 'require_secure_transport', value: '1', apply_method: 'pending-reboot' }]),

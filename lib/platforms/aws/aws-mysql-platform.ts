@@ -21,6 +21,7 @@ import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
 import type { AwsMysqlSettings } from './settings';
+import type { DatabaseRestoreSettings } from '../../infra/outputs';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { isNotFound, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
@@ -257,7 +258,9 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       'wait until it is available.',
     ] : [
       `CreateDBSnapshot of the stopped replica ${this.settings.replicaInstanceId} → CopyDBSnapshot ${this.settings.encryptedSnapshotId} with KmsKeyId ${this.settings.kmsKeyId} (PercentProgress shown) →`,
-      `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
+      this.settings.declaredTarget
+        ? `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} as the cutover stack declares it (output databaseRestoreSettings: ${describeDeclared(this.settings.declaredTarget)}; the source's option group and backup window), so the stack can import it unchanged;`
+        : `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
       'wait until it is available.',
     ],
     switchEndpoint: () =>
@@ -336,7 +339,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
         return { done: false, progress: `${current?.Status ?? 'not visible yet'}, ${current?.PercentProgress ?? 0}% copied` };
       });
       // 3. Restore, carrying the source's settings (the replica's would lack backups).
-      await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags)));
+      await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags, this.settings.declaredTarget)));
     }
     await this.waitAvailable(step, targetId, 'restored target', this.targetAws, this.targetRds);
     return { targetId, replicaSnapshotId: snapshotId, ...(this.settings.targetAccount ? { ...crossAccountNames(this.settings, context.runId), targetAccount: this.settings.targetAccount.accountId } : { encryptedSnapshotId: copyId }) };
@@ -589,7 +592,53 @@ export function replicaInput(id: string, sourceId: string, source: SourceSetting
   });
 }
 
-export function restoreInput(id: string, snapshotId: string, source: SourceSettings, runTags: Tag[]) {
+/** The plan's words for the declared target's settings. */
+function describeDeclared(declared: DatabaseRestoreSettings): string {
+  return [
+    declared.instanceClass,
+    `subnet group ${declared.subnetGroupName}`,
+    `security groups ${declared.securityGroupIds.join(', ')}`,
+    `parameter group ${declared.parameterGroupName}`,
+    `${declared.storageType} ${declared.allocatedStorageGb} GB`,
+    declared.multiAz === true ? 'Multi-AZ' : declared.multiAz === false ? 'single-AZ' : `Multi-AZ ${declared.multiAz}`,
+    `backups ${declared.backupRetentionDays} days`,
+    `deletion protection ${declared.deletionProtection}`,
+    "the stack's tags",
+  ].join(', ');
+}
+
+/**
+ * The restore request. With `declared` (the cutover stack declares the target, see
+ * AwsMysqlSettings.declaredTarget) every setting the stack declares comes from it, and the
+ * source's only where the stack declares nothing (option group, backup window, CA): Terraform
+ * then finds nothing to change when it imports the instance. Otherwise the source's settings.
+ */
+export function restoreInput(id: string, snapshotId: string, source: SourceSettings, runTags: Tag[], declared?: DatabaseRestoreSettings) {
+  if (declared) {
+    return defined({
+      DBInstanceIdentifier: id,
+      DBSnapshotIdentifier: snapshotId,
+      DBInstanceClass: declared.instanceClass,
+      DBSubnetGroupName: declared.subnetGroupName,
+      VpcSecurityGroupIds: [...declared.securityGroupIds],
+      DBParameterGroupName: declared.parameterGroupName,
+      OptionGroupName: source.optionGroup,
+      MultiAZ: declared.multiAz,
+      Port: declared.port,
+      PubliclyAccessible: declared.publiclyAccessible,
+      StorageType: declared.storageType,
+      AllocatedStorage: declared.allocatedStorageGb,
+      BackupRetentionPeriod: declared.backupRetentionDays,
+      PreferredBackupWindow: source.preferredBackupWindow,
+      AutoMinorVersionUpgrade: declared.autoMinorVersionUpgrade,
+      DeletionProtection: declared.deletionProtection,
+      CopyTagsToSnapshot: declared.copyTagsToSnapshot,
+      EnableIAMDatabaseAuthentication: declared.iamDatabaseAuthentication,
+      CACertificateIdentifier: source.caCertificateIdentifier,
+      // The stack's tags (what Terraform gives the instance), then the run's (its id: a resumed run knows it).
+      Tags: carriedTags(Object.entries(declared.tags).map(([Key, Value]) => ({ Key, Value })), runTags),
+    });
+  }
   return defined({
     DBInstanceIdentifier: id,
     DBSnapshotIdentifier: snapshotId,

@@ -1,9 +1,9 @@
 import type { CutoverEnvironment } from '../../../config/cutover';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import type { TargetAccountSettings } from '../../../config/cutover/schemas/share-snapshot';
-import { loadInfraEnvironment } from '../../../config/infra';
+import { loadInfraEnvironment, type InfraEnvironment } from '../../../config/infra';
 import { fromProjectRoot } from '../../util/project-root';
-import { outputsFilePath, readInfraOutputs, type InfraOutputs } from '../../infra/outputs';
+import { outputsFilePath, readInfraOutputs, type DatabaseRestoreSettings, type InfraOutputs } from '../../infra/outputs';
 
 /** An RDS instance or an Aurora cluster. */
 export interface DatabaseRef {
@@ -46,6 +46,12 @@ export interface AwsMysqlSettings extends AwsCommonSettings {
   targetAccount?: TargetAccountSettings & { region: string; shareKeyArn: string };
   /** aws.reverseReplication: the old source replicates from the target after the switch (the way back). */
   reverseReplication: boolean;
+  /**
+   * The target as the cutover stack declares it (config/infra `database` with `restoredByCutover`
+   * and the same identifier; values from the output `databaseRestoreSettings`): the restore carries
+   * these instead of the source's settings, so that the stack can import the instance unchanged.
+   */
+  declaredTarget?: DatabaseRestoreSettings;
 }
 
 /** Everything the Aurora MySQL platform needs (source: an Aurora MySQL 3 cluster), with the stacks' outputs filled in. */
@@ -83,7 +89,7 @@ export function databaseRef(config: { instanceId: string } | { clusterId: string
 }
 
 /** The stacks' outputs and infra config of an environment, and the values common to every AWS flow. */
-function commonSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }) {
+function commonSettings(environment: CutoverEnvironment, options: SettingsOptions) {
   const aws = environment.aws;
   if (!aws) throw new Error(`config/cutover/${environment.name}.ts: platform "aws" needs an aws section (region, source, adminPassword)`);
   const infraName = aws.infraEnvironment ?? environment.name;
@@ -91,16 +97,17 @@ function commonSettings(environment: CutoverEnvironment, options: { cleanup: boo
   let outputs: InfraOutputs | undefined;
   let outputsProblem: string | undefined;
   try {
-    outputs = readInfraOutputs(infraName, { file: outputsFile });
+    outputs = readInfraOutputs(infraName, { file: outputsFile, environment: options.infraEnvironment });
   } catch (error) {
     outputsProblem = (error as Error).message;
   }
-  let vpcCidr: string | undefined;
+  let infra: InfraEnvironment | undefined;
   try {
-    vpcCidr = loadInfraEnvironment(infraName).network.vpcCidr;
+    infra = options.infraEnvironment ?? loadInfraEnvironment(infraName);
   } catch {
-    vpcCidr = undefined;
+    infra = undefined;
   }
+  const vpcCidr = infra?.network.vpcCidr;
   const missing: string[] = [];
   /** A value from config or the outputs; else a `<placeholder>`, and noted as missing. */
   const need = (value: string | undefined, field: string, from: string): string => {
@@ -119,21 +126,29 @@ function commonSettings(environment: CutoverEnvironment, options: { cleanup: boo
     missing,
     outputsProblem,
   };
-  return { common, outputs, vpcCidr, infraName, need };
+  return { common, outputs, vpcCidr, infraName, infra, need };
+}
+
+export interface SettingsOptions {
+  cleanup: boolean;
+  projectRoot?: string;
+  /** @default - config/infra/<aws.infraEnvironment or the environment's name>.ts */
+  infraEnvironment?: InfraEnvironment;
 }
 
 /**
  * Combine the environment's `aws` section with the stacks' outputs file and the infra config.
  * Config values win; the rest come from the outputs (`readInfraOutputs`, the stacks' own reader).
  */
-export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string; switchTimeoutMs?: number }): AwsMysqlSettings {
-  const { common, vpcCidr, infraName, outputs, need } = commonSettings(environment, options);
+export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options: SettingsOptions & { switchTimeoutMs?: number }): AwsMysqlSettings {
+  const { common, vpcCidr, infraName, infra, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
   if ('clusterId' in aws.source) {
     throw new Error(`config/cutover/${environment.name}.ts: aws.source.clusterId names an Aurora cluster: its settings come from resolveAwsAuroraMysqlSettings (the RDS instance flow needs aws.source.instanceId)`);
   }
   const source = aws.source.instanceId;
   const target = aws.targetInstanceId ?? `${source}-encrypted`;
+  const declaredTarget = aws.targetAccount ? undefined : declaredTargetOf(common, outputs, infra, infraName, target);
   if (aws.targetAccount && aws.switchPoint === 'proxy') {
     throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" cannot move to a target in another account (an RDS Proxy registers instances of its own account only): use "dns" with aws.targetAccount`);
   }
@@ -163,6 +178,37 @@ export function resolveAwsMysqlSettings(environment: CutoverEnvironment, options
           },
     switchTimeoutMs: options.switchTimeoutMs ?? environment.mysql?.switchTimeoutMs ?? 10000,
     reverseReplication: aws.reverseReplication,
+    declaredTarget,
+  };
+}
+
+/**
+ * When the cutover stack declares the target instance as one the run restores
+ * (`database.restoredByCutover` with the target's identifier), the restore must carry what the
+ * stack declares: from the outputs; offline without them, named placeholders (fatal with --execute).
+ */
+function declaredTargetOf(common: AwsCommonSettings, outputs: InfraOutputs | undefined, infra: InfraEnvironment | undefined, infraName: string, target: string): DatabaseRestoreSettings | undefined {
+  const declared = infra?.database;
+  if (!declared?.restoredByCutover || declared.identifier !== target) return undefined;
+  if (outputs?.database?.restoreSettings) return outputs.database.restoreSettings;
+  common.missing.push(`the stacks' output databaseRestoreSettings (config/infra/${infraName}.ts declares ${target} with restoredByCutover: the restore uses the stack's settings)`);
+  const p = (field: string) => `<databaseRestoreSettings.${field}>`;
+  return {
+    instanceClass: p('instanceClass'),
+    subnetGroupName: p('subnetGroupName'),
+    securityGroupIds: [p('securityGroupIds')],
+    parameterGroupName: p('parameterGroupName'),
+    multiAz: p('multiAz') as unknown as boolean,
+    storageType: p('storageType'),
+    allocatedStorageGb: p('allocatedStorageGb') as unknown as number,
+    port: p('port') as unknown as number,
+    publiclyAccessible: p('publiclyAccessible') as unknown as boolean,
+    backupRetentionDays: p('backupRetentionDays') as unknown as number,
+    autoMinorVersionUpgrade: p('autoMinorVersionUpgrade') as unknown as boolean,
+    deletionProtection: p('deletionProtection') as unknown as boolean,
+    copyTagsToSnapshot: p('copyTagsToSnapshot') as unknown as boolean,
+    iamDatabaseAuthentication: p('iamDatabaseAuthentication') as unknown as boolean,
+    tags: {},
   };
 }
 
@@ -178,7 +224,7 @@ function replicationAccountHostOf(common: AwsCommonSettings, vpcCidr: string | u
  * temporary replica; the target is a new cluster restored, encrypted, from the source's cluster
  * snapshot. Settings that only the instance flow uses are refused rather than ignored.
  */
-export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsAuroraMysqlSettings {
+export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, options: SettingsOptions): AwsAuroraMysqlSettings {
   const { common, vpcCidr, infraName } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): use "dns"`);
@@ -202,7 +248,7 @@ export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, o
 }
 
 /** The PostgreSQL flow's settings: the target is the database the stacks created (`database*` outputs). */
-export function resolveAwsPostgresSettings(environment: CutoverEnvironment, options: { cleanup: boolean; projectRoot?: string }): AwsPostgresSettings {
+export function resolveAwsPostgresSettings(environment: CutoverEnvironment, options: SettingsOptions): AwsPostgresSettings {
   const { common, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for PostgreSQL): use "dns"`);

@@ -82,7 +82,7 @@ describe('createReplica', () => {
 });
 
 describe('cloneTarget', () => {
-  test('GIVEN the stopped replica THEN snapshot → encrypted copy with the stacks\' KMS key → restore carrying the source\'s settings, in that order', async () => {
+  test('GIVEN the stopped replica THEN snapshot → encrypted copy with the stacks\' KMS key → restore carrying the settings the cutover stack declares for it (databaseRestoreSettings), in that order', async () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] } });
     missingThen(aws, 'instance', TARGET, instance(TARGET, 'available'));
@@ -101,8 +101,63 @@ describe('cloneTarget', () => {
     expect(aws.rds.commandCalls(CreateDBSnapshotCommand)[0].args[0].input).toMatchObject({ DBInstanceIdentifier: REPLICA, DBSnapshotIdentifier: SNAPSHOT });
     expect(aws.rds.commandCalls(CopyDBSnapshotCommand)[0].args[0].input).toMatchObject({ SourceDBSnapshotIdentifier: SNAPSHOT, TargetDBSnapshotIdentifier: COPY, KmsKeyId: KMS_KEY });
     const restore = aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0].args[0].input;
+    // config/infra/prod.ts declares orders-encrypted (restoredByCutover): the stack's settings, so
+    // that its import later changes nothing; the source's only where the stack declares nothing.
+    const { DBInstanceIdentifier: _id, DBSnapshotIdentifier: _snapshot, Tags, ...settings } = restore;
+    expect(settings).toEqual({
+      DBInstanceClass: 'db.r6g.large',
+      DBSubnetGroupName: 'orders-encrypted',
+      VpcSecurityGroupIds: ['sg-0a1b2c3d4e5f60031'],
+      DBParameterGroupName: 'orders-encrypted-replication',
+      OptionGroupName: 'default:mysql-8-0',
+      MultiAZ: true,
+      Port: 3306,
+      PubliclyAccessible: false,
+      StorageType: 'gp3',
+      AllocatedStorage: 200,
+      BackupRetentionPeriod: 7,
+      PreferredBackupWindow: SOURCE.PreferredBackupWindow,
+      AutoMinorVersionUpgrade: true,
+      DeletionProtection: true,
+      CopyTagsToSnapshot: true,
+      EnableIAMDatabaseAuthentication: true,
+      ...(SOURCE.CACertificateIdentifier ? { CACertificateIdentifier: SOURCE.CACertificateIdentifier } : {}),
+    });
+    expect(restore).toMatchObject({ DBInstanceIdentifier: TARGET, DBSnapshotIdentifier: COPY });
+    // The stack's tags (what Terraform gives it), then the run's; not the source's (Terraform would remove them).
+    expect(Tags).toEqual([
+      { Key: 'managed-by', Value: 'cdktf' },
+      { Key: 'rds-cutover:environment', Value: 'prod' },
+      { Key: 'rds-cutover:stack', Value: 'cutover' },
+      { Key: 'project', Value: 'rds-cutover' },
+      { Key: 'environment', Value: 'prod' },
+      ...ourTags(),
+    ]);
+    expect(log.lines).toContain('info encrypted copy orders-cutover-seed: copying, 40% copied');
+  });
+
+  test('GIVEN the stopped replica THEN snapshot → encrypted copy with the stacks\' KMS key → restore of a target the stacks do not declare carrying the source\'s settings, in that order', async () => {
+    const aws = mockedAws();
+    describeState(aws, { instances: { orders: [SOURCE] } });
+    missingThen(aws, 'instance', 'orders-v2', instance('orders-v2', 'available'));
+    missingThen(aws, 'snapshot', SNAPSHOT, { Status: 'available', TagList: ourTags() });
+    missingThen(aws, 'snapshot', COPY, { Status: 'copying', PercentProgress: 40, TagList: ourTags() }, { Status: 'available', PercentProgress: 100, TagList: ourTags() });
+    aws.rds.on(CreateDBSnapshotCommand).resolves({});
+    aws.rds.on(CopyDBSnapshotCommand).resolves({});
+    aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({});
+    const log = recordingLogger();
+    const environment = prodEnvironment();
+    const { platform } = livePlatform(aws, { ...environment, aws: { ...environment.aws!, targetInstanceId: 'orders-v2', encryptedSnapshotId: COPY } }, { log });
+
+    const facts = await platform.cloneTarget(stepContext(log, { replicaId: REPLICA, startBinlogFile: 'mysql-bin-changelog.000042' }));
+
+    expect(facts).toEqual({ targetId: 'orders-v2', replicaSnapshotId: SNAPSHOT, encryptedSnapshotId: COPY });
+    expect(aws.mutating()).toEqual(['rds.CreateDBSnapshot', 'rds.CopyDBSnapshot', 'rds.RestoreDBInstanceFromDBSnapshot']);
+    expect(aws.rds.commandCalls(CreateDBSnapshotCommand)[0].args[0].input).toMatchObject({ DBInstanceIdentifier: REPLICA, DBSnapshotIdentifier: SNAPSHOT });
+    expect(aws.rds.commandCalls(CopyDBSnapshotCommand)[0].args[0].input).toMatchObject({ SourceDBSnapshotIdentifier: SNAPSHOT, TargetDBSnapshotIdentifier: COPY, KmsKeyId: KMS_KEY });
+    const restore = aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0].args[0].input;
     expect(restore).toMatchObject({
-      DBInstanceIdentifier: TARGET,
+      DBInstanceIdentifier: 'orders-v2',
       DBSnapshotIdentifier: COPY,
       DBInstanceClass: 'db.r6g.large',
       DBSubnetGroupName: 'orders-private',

@@ -165,4 +165,46 @@ describe('the example environment prod-share', () => {
     ]);
     expect(lines.join('\n')).toContain('no AWS call was made and nothing was changed');
   });
+
+  test('GIVEN --plan-format json WHEN planned offline THEN the document on stdout lists both accounts\' calls, says no call moves traffic, has no downtime phases, and its rollback deletes what the run created, newest first, in the right account', async () => {
+    const { loadEnvironment } = await import('../../../config/cutover');
+    const { parseCutoverArgs } = await import('../../../lib/cli/cutover');
+    const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
+    const lines: string[] = [];
+    const args = parseCutoverArgs(['--env', 'prod-share', '--flow', 'share-snapshot', '--offline', '--plan-format', 'json']);
+    const code = await runShareSnapshot({ environment: loadEnvironment('prod-share'), args, stateDir: '/nonexistent-state', log: recordingLogger(), out: (line) => lines.push(line) });
+    expect(code).toBe(0);
+    // stdout is the JSON document alone (the text plan went to the log).
+    const document = JSON.parse(lines.join('\n'));
+    expect(document.flow).toBe('aws.share-snapshot');
+    expect(document.pointOfNoReturn).toBeUndefined();
+    expect(document.downtime).toMatchObject({ phases: [], budgetMs: 0 });
+    const changes = document.steps.flatMap((step: { id: string; calls: Array<{ on: string; operation: string; effect: string }> }) => step.calls.filter((call) => call.effect === 'change').map((call) => `${call.on}.${call.operation} (${step.id})`));
+    expect(changes).toEqual([
+      '[source] rds.CreateDBSnapshot (share.snapshot.create)',
+      '[source] rds.CopyDBSnapshot (share.snapshot.copy-to-share-key)',
+      '[source] rds.ModifyDBSnapshotAttribute (share.snapshot.share)',
+      '[target] rds.CopyDBSnapshot (share.target.copy)',
+      '[target] rds.RestoreDBInstanceFromDBSnapshot (share.target.restore)',
+      '[source] rds.ModifyDBSnapshotAttribute (share.snapshot.unshare)',
+    ]);
+    expect(document.rollback).toHaveLength(1);
+    expect(document.rollback[0].operatorRuns.filter((line: string) => line.startsWith('  '))).toEqual([
+      '  [target] aws rds delete-db-instance --db-instance-identifier orders --skip-final-snapshot',
+      '  [target] aws rds delete-db-snapshot --db-snapshot-identifier orders-seed-<run-id>',
+      '  [source] aws rds modify-db-snapshot-attribute --db-snapshot-identifier orders-share-<run-id> --attribute-name restore --values-to-remove 222222222222   (the share)',
+      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-<run-id>',
+      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-source-<run-id>',
+    ]);
+    expect(document.rollback[0].operatorRuns).toContain('npx zx scripts/cutover.mjs --env prod-share --flow share-snapshot --execute --resume RUN_ID   (go on after fixing the cause)');
+  });
+
+  test('GIVEN --plan-format with --execute, or a rehearsal report WHEN started THEN refused before anything is read, naming the fix', async () => {
+    const { loadEnvironment } = await import('../../../config/cutover');
+    const { parseCutoverArgs } = await import('../../../lib/cli/cutover');
+    const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
+    const attempt = (words: string[]) => runShareSnapshot({ environment: loadEnvironment('prod-share'), args: parseCutoverArgs(['--env', 'prod-share', '--flow', 'share-snapshot', ...words]), stateDir: '/nonexistent-state', log: recordingLogger(), out: () => undefined }, { createClients: () => { throw new Error('no client may be created'); } });
+    await expect(attempt(['--execute', '--plan-format', 'markdown'])).rejects.toThrow(/drop --execute to write it, or drop --plan-format to run/);
+    await expect(attempt(['--offline', '--rehearsal-report', 'report.json'])).rejects.toThrow(/--rehearsal-report: nothing switches/);
+  });
 });
