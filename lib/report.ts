@@ -109,7 +109,15 @@ export function summaryText(report: CutoverReport): string[] {
   } else if (report.load?.failure) {
     lines.push(`writes${by}: UNKNOWN, ${report.load.failure}  <-- NO PROOF`);
   }
-  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) lines.push(`write unavailability${by}: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`);
+  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) {
+    // Without a switch there is no switch window: the figure is the run's longest gap, said as such.
+    const switched = typeof report.facts?.switchStartedAt === 'number';
+    lines.push(
+      switched
+        ? `write unavailability${by}: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`
+        : `longest gap between acknowledged writes${by}: ${report.writeUnavailableMs} ms (the switch never started: traffic never moved; not a switch's downtime)`,
+    );
+  }
   if (report.lagAtSwitchMs !== null && report.lagAtSwitchMs !== undefined) lines.push(`lag at switch: ${report.lagAtSwitchMs} ms; switch took ${report.switchDurationMs ?? '?'} ms`);
   if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
   else if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);

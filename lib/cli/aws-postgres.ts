@@ -43,6 +43,7 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
           entries: timeline.entries,
           runtimeValues: [],
           stoppedAt,
+          recordedFromSteps: false,
         };
         return { recorded, notes: ["PostgreSQL on AWS: the AWS calls come from the platform's operations in the flow's order (not yet recorded from the steps); the SQL the platform sends (passwords masked):", ...platformSqlPlanLines(platform, settings.database)] };
       },

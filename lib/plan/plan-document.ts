@@ -70,6 +70,8 @@ export interface PlanDocument {
   downtime: { phases: DowntimePhase[]; budgetMs: number; /** The window the budget bounds, in words. */ budget: string; rehearsal?: { file: string; writeUnavailableMs?: number | null; switchDurationMs?: number | null; lagAtSwitchMs?: number | null } };
   runtimeValues: string[];
   stoppedAt?: string;
+  /** false: listed from the platform's operations in the flow's order, not recorded from the steps. */
+  recordedFromSteps: boolean;
   notes: string[];
 }
 
@@ -151,6 +153,7 @@ export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings
     downtime: downtime(plan.flow, calls, settings),
     runtimeValues: plan.runtimeValues,
     ...(plan.stoppedAt ? { stoppedAt: plan.stoppedAt } : {}),
+    recordedFromSteps: plan.recordedFromSteps !== false,
     notes: settings.notes ?? [],
   });
 }
@@ -413,7 +416,13 @@ export function renderMarkdown(document: PlanDocument): string {
   const out: string[] = [];
   out.push(`# Cutover plan: ${document.flow} on ${document.environment}`, '');
   for (const line of document.summary) out.push(`- ${line}`);
-  out.push('', 'Recorded from the steps themselves: the same code `--execute` runs, against clients that record instead of sending. `CHANGE` = changes something (sent only with `--execute`).', '');
+  out.push(
+    '',
+    document.recordedFromSteps
+      ? 'Recorded from the steps themselves: the same code `--execute` runs, against clients that record instead of sending. `CHANGE` = changes something (sent only with `--execute`).'
+      : "**Not recorded from the steps:** the calls below are the platform's operations listed in the flow's order, and the SQL is in the Notes; the run's own order can differ where this listing is wrong. `CHANGE` = changes something (sent only with `--execute`).",
+    '',
+  );
   if (document.pointOfNoReturn) out.push(`**Point of no return:** call ${document.pointOfNoReturn.call.number} in \`${document.pointOfNoReturn.step}\`: \`${callText(document.pointOfNoReturn.call)}\`.`, '');
   else out.push('**Point of no return:** none: no call in this plan moves traffic; every step is undone by deleting what it created (Rollback).', '');
   if (document.stoppedAt) out.push(`> The recording stopped at ${document.stoppedAt}`, '');

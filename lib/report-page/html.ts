@@ -60,7 +60,10 @@ function keyFigures(report: CutoverReport): string {
     figures.push(figure('failed writes (the client got an error)', String(w.failed), w.failed > 0 ? 'warn' : 'good', 'figure-failed'));
     figures.push(figure('acknowledged / attempted', `${w.acknowledged} / ${w.attempted}`, 'neutral', 'figure-acknowledged'));
   }
-  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) figures.push(figure('write unavailability (longest gap between acknowledged writes around the switch)', format(report.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap'));
+  if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) {
+    const switched = typeof report.facts?.switchStartedAt === 'number';
+    figures.push(figure(switched ? 'write unavailability (longest gap between acknowledged writes around the switch)' : 'longest gap between acknowledged writes (the switch never started: traffic never moved)', format(report.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap'));
+  }
   if (report.switchDurationMs !== undefined && report.switchDurationMs !== null) figures.push(figure('switch duration (freeze → traffic moved)', format(report.switchDurationMs, ' ms'), 'neutral', 'figure-switch'));
   if (report.lagAtSwitchMs !== undefined && report.lagAtSwitchMs !== null) figures.push(figure('lag at switch (target reaching the frozen source)', format(report.lagAtSwitchMs, ' ms'), 'neutral', 'figure-lag'));
   if (report.checksums) figures.push(figure(`checksums (${report.checksums.tables.length} tables)`, report.checksums.match ? 'match' : 'DIFFER', report.checksums.match ? 'good' : 'bad', 'figure-checksums'));

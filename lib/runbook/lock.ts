@@ -38,7 +38,7 @@ export class RunLockHeld extends Error {
   ) {
     super(
       `Environment ${holder.environment} is locked by run ${holder.runId} (host ${holder.host}, pid ${holder.pid}, started ${holder.startedAt}; lock: ${where})${note}. ` +
-        `One run per environment at a time: wait for it to end, resume it with --resume ${holder.runId}, ` +
+        `One run per environment at a time: wait for it to end, resume it with --resume ${holder.runId} (an executed run; a rehearsal cannot be resumed: start a new one), ` +
         `or, if you are sure it is gone, release the lock with: npx zx scripts/cutover.mjs --env ${holder.environment} --break-lock ${holder.runId}`,
     );
     this.name = 'RunLockHeld';

@@ -63,6 +63,12 @@ export interface RecordedPlan {
   runtimeValues: string[];
   /** The step whose failure ended the recording, with the reason (a real state the plan met). */
   stoppedAt?: string;
+  /**
+   * false: the calls were listed from the platform's operations in the flow's order, not recorded
+   * while the steps ran (PostgreSQL on AWS, so far). The document says so instead of claiming it.
+   * @default true
+   */
+  recordedFromSteps?: boolean;
 }
 
 /** Stand-ins for run-time values; rendering turns them back into `<name>`. */

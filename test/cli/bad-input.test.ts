@@ -111,6 +111,8 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a value given to a switch', ['--env', 'local', '--execute=yes'], /--execute takes no value \(got "--execute=yes"\): write --execute alone/],
     ['a password on the command line', ['--env', 'local', '--password', 'hunter2'], /never taken from the command line/],
     ['rehearsal options on AWS', ['--env', 'prod', '--load-rate', '10'], /rehearsal options: use them with --env local/],
+    ['--switch-back on AWS (a rehearsal option; a real run is switched back with switch-back RUN_ID)', ['--env', 'prod', '--switch-back'], /--switch-back are rehearsal options: use them with --env local/],
+    ['--switch-back on the persistent sandbox', ['--env', 'sandbox', '--switch-back'], /--switch-back are rehearsal options \(--env local\)/],
     ['the AWS emulator without --execute', ['--env', 'aws-emulated'], /--env aws-emulated starts an AWS emulator.*run it with --execute/],
     ['--target-version on the emulator without --engine postgres', ['--env', 'aws-emulated-aurora', '--target-version', '17', '--execute'], /--target-version is a PostgreSQL option \(a major-version upgrade\): npm run rehearse -- --env aws-emulated-aurora --engine postgres --target-version 17/],
     ['an older target major on the emulator', ['--env', 'aws-emulated', '--engine', 'postgres', '--target-version', '14', '--execute'], /--target-version 14: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer/],

@@ -1,4 +1,4 @@
-import { parseCutoverArgs, runCutoverCli, EXIT } from '../../lib/cli/cutover';
+import { parseCutoverArgs, runCutoverCli, statusLines, EXIT } from '../../lib/cli/cutover';
 import { silentLogger } from '../../lib/util/log';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,6 +146,33 @@ describe('status of an emulated rehearsal (--env aws-emulated)', () => {
       }
     },
   );
+});
+
+test('GIVEN a local rehearsal that stopped inside the switch WHEN status is asked for THEN it does not offer --resume (a rehearsal\'s servers end with its process)', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'rc-status-rehearsal-'));
+  try {
+    const runbook: Runbook = {
+      flow: 'mysql.encrypt',
+      summary: [],
+      steps: [
+        {
+          id: 'mysql.switch',
+          kind: 'action',
+          describe: () => ['x'],
+          apply: async (context) => {
+            context.record({ switchPhase: 'frozen' });
+            throw new Error('connection lost');
+          },
+        },
+      ],
+    };
+    const run = await runRunbook({ runbook, environment: 'local', stateDir, dryRun: false, log: silentLogger, options: { rehearsal: true } });
+    const { lines } = statusLines(stateDir, run.runId);
+    expect(lines.join('\n')).toContain('last journaled sub-phase "frozen"');
+    expect(lines.join('\n')).not.toMatch(/--resume/);
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
 });
 
 describe('bad input is refused before anything starts (exit 2)', () => {

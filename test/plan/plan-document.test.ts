@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, UsageError, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
-import type { PlanDocument } from '../../lib/plan/plan-document';
+import { renderMarkdown, type PlanDocument } from '../../lib/plan/plan-document';
 import { OUTPUTS_FIXTURE, recordingLogger } from '../platforms/aws/helpers';
 import { PG_OUTPUTS_FIXTURE } from '../platforms/aws/postgres-helpers';
 
@@ -53,6 +53,7 @@ describe('--plan-format json', () => {
       'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.replica.remove',
     ]);
     expect(document.stoppedAt).toBeUndefined();
+    expect(document.recordedFromSteps).toBe(true);
     const numbers = document.steps.flatMap((step) => step.calls.map((call) => call.number));
     expect(numbers).toEqual(numbers.map((_, index) => index + 1));
     expect(document.steps.find((s) => s.id === 'mysql.switch')!.phases).toEqual(['freezing', 'frozen', 'caught-up', 'promoted', 'endpoint-moved', 'recycled']);
@@ -144,6 +145,14 @@ describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and
     expect(document.downtime.phases[0].expected).toContain('ModifyDBClusterParameterGroup default_transaction_read_only=1');
     expect(document.downtime.phases[3].expected).toContain('--lag-threshold 1000 ms');
     expect(document.downtime.phases[6].expected).toContain('TTL 15 s');
+  });
+
+  test('a PostgreSQL-on-AWS plan does not claim to be recorded from the steps (its calls are listed from the platform\'s operations): the document says which it is', async () => {
+    const document = await pgDocument('logical');
+    expect(document.recordedFromSteps).toBe(false);
+    const markdown = renderMarkdown(document);
+    expect(markdown).not.toContain('Recorded from the steps themselves');
+    expect(markdown).toContain('**Not recorded from the steps:**');
   });
 
   test('logical: the point of no return is the Route 53 change in postgres.switch; abandoning before it names the publication, slot, subscription and role to drop', async () => {

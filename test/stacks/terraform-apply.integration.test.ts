@@ -79,11 +79,11 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     environment = parseInfraEnvironment(
       {
         ...structuredClone(dev),
-        // dev's cutover sections (database, DNS, proxy) on the emulator's account, network and secret. Only
-        // the cutover stack: the masking and snapshot-share stacks also apply (measured once: ~5 and ~6 min
-        // at load average 30, most of it the provider's KMS propagation waits), too slow for every test run.
+        // dev's cutover sections (database, DNS, proxy) on the emulator's account, network and secret, and
+        // dev's snapshot-share stack (issue 11: a second apply of the cutover and snapshot-share stacks plans
+        // no change). Not the masking stack: ~5 min at load average 30, most of it the provider's KMS
+        // propagation waits, and its CodeBuild project is one of the emulator's gaps (tools/moto README).
         masking: undefined,
-        snapshotShare: undefined,
         name: 'emulated',
         accountId: ACCOUNT,
         region: REGION,
@@ -120,7 +120,7 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     expect(failures).toEqual([]);
   });
 
-  test('GIVEN the cutover stack of a dev-like environment pointed at the emulator WHEN it is applied THEN the storage key, DB subnet and parameter groups, the encrypted target database, RDS Proxy, Route 53 record and security groups exist as its outputs say, the scripts\' reader accepts those outputs, a second plan right after shows no change, and destroy removes them', async () => {
+  test('GIVEN the cutover and snapshot-share stacks of a dev-like environment pointed at the emulator WHEN they are applied THEN the share key, the storage key, DB subnet and parameter groups, the encrypted target database, RDS Proxy, Route 53 record and security groups exist as its outputs say, the scripts\' reader accepts those outputs, a second plan right after shows no change, and destroy removes them', async () => {
     // One init at a time: concurrent inits race on the shared plugin cache.
     for (const { stack, directory } of stackDirectories) {
       const init = await run(terraformBinary(), ['init', '-input=false', '-no-color'], directory, terraformEnv);
@@ -167,6 +167,11 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     expect(proxy).toMatchObject({ EngineFamily: 'POSTGRESQL', RequireTLS: true, Endpoint: read.proxy!.endpoint });
     const record = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: read.dns!.zoneId, StartRecordName: read.dns!.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
     expect(record.ResourceRecordSets?.[0]).toMatchObject({ Type: 'CNAME', TTL: read.dns!.ttlSeconds, ResourceRecords: [{ Value: environment.dns!.currentEndpoint }] });
+
+    // The snapshot-share stack's customer-managed key, enabled, and the accounts it is shared with.
+    const shareKey = await clients.kms.send(new DescribeKeyCommand({ KeyId: read.snapshotShare!.keyArn }));
+    expect(shareKey.KeyMetadata).toMatchObject({ KeyState: 'Enabled', Arn: read.snapshotShare!.keyArn, KeyManager: 'CUSTOMER' });
+    expect(read.snapshotShare!.targetAccountIds).toEqual(environment.snapshotShare!.targetAccountIds);
 
     // A second deploy right after the first must change nothing (no drift the stacks cause
     // themselves): `plan -detailed-exitcode` exits 0 for "no changes", 2 for a diff.
