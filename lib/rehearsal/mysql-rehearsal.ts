@@ -8,7 +8,6 @@ import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
 import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
-import { runRunbook } from '../runbook/engine';
 
 import type { RehearsalFault } from './faults';
 
@@ -119,24 +118,14 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       run,
       startedAt,
       presentIds,
-      switchBack: async () => {
-        const runtime = new Map<string, unknown>();
-        try {
-          return await runRunbook({
-            runbook: mysqlSwitchBackRunbook(new LocalMysqlPlatform(sandbox), options.settings),
-            environment: options.environment,
-            stateDir: options.stateDir,
-            dryRun: false,
-            hooks: options.hooks,
-            log,
-            runtime,
-            options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
-            lock: options.lock,
-            handleSignals: options.handleSignals,
-          });
-        } finally {
-          await closeFlowConnections(runtime);
-        }
+      switchBack: {
+        runbook: mysqlSwitchBackRunbook(new LocalMysqlPlatform(sandbox), options.settings),
+        environment: options.environment,
+        stateDir: options.stateDir,
+        hooks: options.hooks,
+        lock: options.lock,
+        handleSignals: options.handleSignals,
+        closeConnections: closeFlowConnections,
       },
     });
   } finally {

@@ -12,7 +12,6 @@ import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
 import { postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
-import { runRunbook } from '../runbook/engine';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
@@ -133,24 +132,14 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
         run,
         startedAt,
         presentIds,
-        switchBack: async () => {
-          const backRuntime = new Map<string, unknown>();
-          try {
-            return await runRunbook({
-              runbook: postgresSwitchBackRunbook(platform, settings),
-              environment: options.environment,
-              stateDir: options.stateDir,
-              dryRun: false,
-              hooks: options.hooks,
-              log,
-              runtime: backRuntime,
-              options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
-              lock: options.lock,
-              handleSignals: options.handleSignals,
-            });
-          } finally {
-            await closePostgresConnections(backRuntime);
-          }
+        switchBack: {
+          runbook: postgresSwitchBackRunbook(platform, settings),
+          environment: options.environment,
+          stateDir: options.stateDir,
+          hooks: options.hooks,
+          lock: options.lock,
+          handleSignals: options.handleSignals,
+          closeConnections: closePostgresConnections,
         },
       });
       await options.beforeStop?.(sandbox);

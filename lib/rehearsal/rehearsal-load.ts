@@ -243,7 +243,17 @@ export async function switchBackUnderLoad(input: {
   run: RunResult;
   startedAt: Date;
   presentIds: () => Promise<Set<string>>;
-  switchBack: () => Promise<RunResult>;
+  /** The switch back, run here as its own journaled run under the same lock and signal handling. */
+  switchBack: {
+    runbook: Runbook;
+    environment: string;
+    stateDir: string;
+    hooks?: HookMap;
+    lock?: RunLock;
+    handleSignals?: boolean;
+    /** Closes the connections the runbook kept in its runtime. */
+    closeConnections: (runtime: Map<string, unknown>) => Promise<void>;
+  };
 }): Promise<CutoverReport> {
   const { engine, log, load, run, startedAt, presentIds } = input;
   let back: RunResult | undefined;
@@ -255,7 +265,24 @@ export async function switchBackUnderLoad(input: {
       checkpointAt = wallClockMs();
       presentAtCheckpoint = await presentIds();
       log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
-      back = await input.switchBack();
+      const { switchBack } = input;
+      const runtime = new Map<string, unknown>();
+      try {
+        back = await runRunbook({
+          runbook: switchBack.runbook,
+          environment: switchBack.environment,
+          stateDir: switchBack.stateDir,
+          dryRun: false,
+          hooks: switchBack.hooks,
+          log,
+          runtime,
+          options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
+          lock: switchBack.lock,
+          handleSignals: switchBack.handleSignals,
+        });
+      } finally {
+        await switchBack.closeConnections(runtime);
+      }
     }
   } finally {
     await load.stopAfterTail();
