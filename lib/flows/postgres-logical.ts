@@ -429,20 +429,9 @@ async function switchWrites(
         `The source was never frozen and keeps taking writes; traffic never moved. Fix: bring the endpoint back (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
     );
   }
-  // The way back, all but its start point, was made by postgres.way-back.prepare (a journal from
-  // before that step existed: made here, before anything is paused).
-  const back = backWay(settings);
-  const backOrigin = platform.wayBack
-    ? ((context.facts.wayBackOrigin as string | undefined) ?? await prepareWay({
-        way: back,
-        sender: targetClient,
-        receiver: sourceClient,
-        tables: tablesFromFacts(context.facts),
-        senderAddress: await platform.wayBack.targetForSubscription(settings.database),
-        settings,
-        replicationRoleSql: platform.replicationRoleSql.bind(platform),
-      }))
-    : undefined;
+  // The way back, all but its start point, was made by postgres.way-back.prepare (its origin is a journaled fact).
+  const backOrigin = platform.wayBack ? (context.facts.wayBackOrigin as string | undefined) : undefined;
+  if (platform.wayBack && !backOrigin) throw new Error('No way back prepared (fact wayBackOrigin): postgres.way-back.prepare must run before the switch; nothing was paused or frozen');
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;
