@@ -62,17 +62,14 @@ export async function dropSlotIfExists(client: PgClient, slotName: string): Prom
 /** Create a logical slot (pgoutput) unless it exists; returns whether it was created. */
 export async function ensureLogicalSlot(client: PgClient, slotName: string, timeoutMs?: number): Promise<boolean> {
   if (await slotInfo(client, slotName)) return false;
-  if (timeoutMs === undefined) {
-    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName]);
-    return true;
-  }
   // Creating a logical slot waits until every transaction running on the server has ended: a
-  // long or blocked one there would hold the caller forever. Bounded; the caller names it.
-  await client.query(`SET statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
+  // long or blocked one there would hold the caller forever. Bounded when asked; the caller names it.
+  const bounded = timeoutMs !== undefined;
+  if (bounded) await client.query(`SET statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
   try {
     await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName]);
   } finally {
-    await client.query('RESET statement_timeout');
+    if (bounded) await client.query('RESET statement_timeout');
   }
   return true;
 }
