@@ -98,6 +98,11 @@ export function writeReport(path: string, report: CutoverReport): void {
   writeFileSync(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
 }
 
+/** Whether the run began a switch (froze the source): only then is its write gap a switch's downtime. */
+export function switchStarted(report: Pick<CutoverReport, 'facts'>): boolean {
+  return typeof report.facts?.switchStartedAt === 'number';
+}
+
 /** The human summary printed at the end of a run. */
 export function summaryText(report: CutoverReport): string[] {
   const lines = [`${report.flow} on ${report.environment}: ${report.result.toUpperCase()}${report.error ? ` (${report.error})` : ''}`, `run id ${report.runId}, ${(report.durationMs / 1000).toFixed(1)} s`];
@@ -111,9 +116,8 @@ export function summaryText(report: CutoverReport): string[] {
   }
   if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) {
     // Without a switch there is no switch window: the figure is the run's longest gap, said as such.
-    const switched = typeof report.facts?.switchStartedAt === 'number';
     lines.push(
-      switched
+      switchStarted(report)
         ? `write unavailability${by}: ${report.writeUnavailableMs} ms (longest gap between acknowledged writes around the switch)`
         : `longest gap between acknowledged writes${by}: ${report.writeUnavailableMs} ms (the switch never started: traffic never moved; not a switch's downtime)`,
     );

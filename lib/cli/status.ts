@@ -28,16 +28,16 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   if (status.interrupted) lines.push(`interrupted by ${status.interrupted.signal}${status.interrupted.step ? ` during ${status.interrupted.step}` : ''}${status.interrupted.before ? `; stopped before ${status.interrupted.before}` : ''}`);
   if (status.failed) lines.push(`failed at ${status.failed.step}: ${status.failed.error}`);
   const phase = typeof status.facts.switchPhase === 'string' ? status.facts.switchPhase : undefined;
+  const rehearsal = status.options.rehearsal === true;
+  // The emulated rehearsals (--env aws-emulated…) start moto and local servers and stop them at the end.
+  const emulated = (EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(status.environment);
   // A rehearsal (local or emulated) is never resumed: its servers ended with its process.
-  const resumable = status.options.rehearsal !== true && !(EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(status.environment);
+  const resumable = !rehearsal && !emulated;
   if (phase) lines.push(`switch: ${SWITCH_PHASE_STATE[phase] ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
   else if (status.flow !== 'aws.share-snapshot' && !status.finished.some((step) => /\.switch$/.test(step))) lines.push('switch: not started (the source takes writes, traffic on the source)');
   if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
   if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? ': kept because the run is running or was killed' : ''}`);
-  const rehearsal = status.options.rehearsal === true;
   const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
-  // The emulated rehearsals (--env aws-emulated…) start moto and local servers and stop them at the end.
-  const emulated = (EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(status.environment);
   if (emulated) lines.push('emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume');
   if (status.result === 'success' || status.result === 'planned') {
     // nothing to do

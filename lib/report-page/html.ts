@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import type { CutoverReport } from '../report';
+import { switchStarted, type CutoverReport } from '../report';
 import { redactValue } from '../util/secrets';
 
 /**
@@ -61,8 +61,7 @@ function keyFigures(report: CutoverReport): string {
     figures.push(figure('acknowledged / attempted', `${w.acknowledged} / ${w.attempted}`, 'neutral', 'figure-acknowledged'));
   }
   if (report.writeUnavailableMs !== undefined && report.writeUnavailableMs !== null) {
-    const switched = typeof report.facts?.switchStartedAt === 'number';
-    figures.push(figure(switched ? 'write unavailability (longest gap between acknowledged writes around the switch)' : 'longest gap between acknowledged writes (the switch never started: traffic never moved)', format(report.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap'));
+    figures.push(figure(switchStarted(report) ? 'write unavailability (longest gap between acknowledged writes around the switch)' : 'longest gap between acknowledged writes (the switch never started: traffic never moved)', format(report.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap'));
   }
   if (report.switchDurationMs !== undefined && report.switchDurationMs !== null) figures.push(figure('switch duration (freeze → traffic moved)', format(report.switchDurationMs, ' ms'), 'neutral', 'figure-switch'));
   if (report.lagAtSwitchMs !== undefined && report.lagAtSwitchMs !== null) figures.push(figure('lag at switch (target reaching the frozen source)', format(report.lagAtSwitchMs, ' ms'), 'neutral', 'figure-lag'));
