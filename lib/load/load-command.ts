@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { redact } from '../util/secrets';
-import { livingGroupMembers, signalGroup, spawnGuardedShell, type GuardedShell } from '../util/process-group';
+import { GUARDED_SHELL_WATCHDOG, livingGroupMembers, signalGroup, spawnGuardedShell, type GuardedShell } from '../util/process-group';
 import { sleep } from '../util/time';
 
 /**
@@ -103,15 +104,18 @@ export class LoadCommand {
     let killed = false;
     if (pgid !== undefined) {
       signalGroup(pgid, 'SIGTERM');
-      if (!this.ended) {
-        let timer: NodeJS.Timeout | undefined;
-        const inTime = await Promise.race([this.exit.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.graceMs)))]);
-        clearTimeout(timer);
-        if (!inTime) {
-          killed = true;
-          signalGroup(pgid, 'SIGKILL');
-          await this.exit;
-        }
+      // The grace period is for the workload's programs, not only its shell: `sh -c "script"`
+      // dies on SIGTERM at once while the script (or a program it runs) may ignore SIGTERM, or
+      // need a moment to print its summary. Wait until nothing of the workload is left.
+      const deadline = Date.now() + this.graceMs;
+      let timer: NodeJS.Timeout | undefined;
+      if (!this.ended) await Promise.race([this.exit, new Promise((resolve) => (timer = setTimeout(resolve, this.graceMs)))]);
+      clearTimeout(timer);
+      while (workloadMembers(pgid).length > 0 && Date.now() < deadline) await sleep(50);
+      if (!this.ended || workloadMembers(pgid).length > 0) {
+        killed = true;
+        signalGroup(pgid, 'SIGKILL');
+        await this.exit;
       }
     }
     await this.exit;
@@ -139,6 +143,20 @@ export class LoadCommand {
     };
     return this.outcome;
   }
+}
+
+/**
+ * The living members of the workload's process group but its watchdog (spawnGuardedShell's
+ * background subshell, which ignores SIGTERM on purpose and is recognised by its command line).
+ */
+function workloadMembers(pgid: number): number[] {
+  return livingGroupMembers(pgid).filter((pid) => {
+    try {
+      return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(GUARDED_SHELL_WATCHDOG);
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
 }
 
 /** One line for the summary: how the user's workload ended. */

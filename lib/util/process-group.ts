@@ -172,7 +172,9 @@ export class ProcessGroup {
  * SIGTERM so that a graceful stop of the group does not disarm it. `exec` keeps the user's
  * command at the group leader's pid (with setpriv's parent-death signal).
  */
-const GUARDED_SHELL = `(trap '' TERM INT HUP; read -r _ <&3; kill -KILL 0) </dev/null >/dev/null 2>&1 &
+/** The watchdog's own words: its command line contains them (the user's command does not). */
+export const GUARDED_SHELL_WATCHDOG = 'read -r _ <&3; kill -KILL 0';
+const GUARDED_SHELL = `(trap '' TERM INT HUP; ${GUARDED_SHELL_WATCHDOG}) </dev/null >/dev/null 2>&1 &
 exec 3<&-
 exec sh -c "$1"`;
 

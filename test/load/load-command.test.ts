@@ -44,6 +44,31 @@ describe('the user workload (--load-command)', () => {
     expect(running('sleep 6002')).toEqual([]);
   });
 
+  test('a program of the workload that ignores SIGTERM is "killed-after-grace" even when its shell ends on SIGTERM at once', async () => {
+    // GIVEN a workload whose program (not its shell) ignores SIGTERM: the usual shape of a
+    // third-party script run as `sh -c "script args"`, whose shell itself dies on SIGTERM
+    const command = new LoadCommand(`bash -c 'trap "" TERM; sleep 6004 & wait'; true`, endpoint, 1500);
+    command.start();
+    await until(() => running('sleep 6004').length === 1, 'the workload to start');
+    // WHEN it is stopped with a 1.5 s grace period
+    const outcome = await command.stop();
+    // THEN it was given the grace period, then killed, and the report says so (not "stopped")
+    expect(outcome.ending).toBe('killed-after-grace');
+    expect(running('sleep 6004')).toEqual([]);
+  });
+
+  test('a program of the workload that handles SIGTERM gets the grace period to finish (its summary is in the output tail)', async () => {
+    // GIVEN a workload program that prints its summary a moment after SIGTERM, under a shell
+    const command = new LoadCommand(`bash -c 'trap "sleep 0.3; echo summary-after-term; exit 0" TERM; sleep 6005 & wait'; true`, endpoint, 5000);
+    command.start();
+    await until(() => running('sleep 6005').length === 1, 'the workload to start');
+    // WHEN it is stopped
+    const outcome = await command.stop();
+    // THEN it finished by itself within the grace period: "stopped", its summary kept
+    expect(outcome.ending).toBe('stopped');
+    expect(outcome.outputTail).toContain('summary-after-term');
+  });
+
   test('a background program holding stdout does not keep the stop waiting, and is killed', async () => {
     // GIVEN a workload that leaves a program holding its output and exits 0 by itself
     const command = new LoadCommand('sleep 6003 & echo "generator started"; exit 0', endpoint);
