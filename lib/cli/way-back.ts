@@ -189,6 +189,9 @@ async function runWayBackRunbook(
     log,
     runtime,
     options,
+    // Ctrl-C stops at a step boundary, as in every executed run: the switch back finishes or
+    // aborts within its budget instead of dying with the target frozen and the source closed.
+    handleSignals: true,
   });
   if (!args.execute) {
     for (const problem of run.problems) out(`precondition: ${problem}`);
