@@ -3,11 +3,12 @@ import { postgresSettings, type FlowRunnerInput } from './settings';
 import { closePostgresConnections } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
-import { AwsPostgresPlatform, platformSqlPlanLines } from '../platforms/aws/aws-postgres-platform';
-import { awsPostgresRunbook, planAwsPostgresCalls } from '../platforms/aws/postgres-runbook';
+import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
+import { awsPostgresRunbook } from '../platforms/aws/postgres-runbook';
+import { recordAwsPostgresPlan } from '../platforms/aws/plan';
+import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
 import { resolveAwsPostgresSettings } from '../platforms/aws/settings';
 import { AwsGateway } from '../platforms/aws/gateway';
-import { PlanTimeline, type RecordedPlan } from '../runbook/plan-recording';
 import { silentLogger } from '../util/log';
 
 /**
@@ -29,23 +30,17 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       resolved,
       runbook: (gateway) => awsPostgresRunbook(flowOf, platformOn(gateway), gateway, settings),
       async plan(clients, waits) {
-        // Not recorded from the steps yet (PostgreSQL has no recording connection): the platform's
-        // operations in the flows' order against a planning gateway, the SQL as described lines.
-        const timeline = new PlanTimeline();
-        const gateway = new AwsGateway({ mode: 'plan', clients, log: silentLogger, waits, timeline });
-        const platform = platformOn(gateway);
-        const { stoppedAt } = await planAwsPostgresCalls(platform, gateway, settings, args.method);
-        const runbook = awsPostgresRunbook(flowOf, platform, gateway, settings);
-        const recorded: RecordedPlan = {
-          flow: runbook.flow,
-          summary: runbook.summary,
-          steps: runbook.steps.map((step) => ({ id: step.id, kind: step.kind, irreversible: Boolean(step.irreversible), hookBefore: step.hookBefore, hookAfter: step.hookAfter, describe: step.describe({}), status: 'recorded' })),
-          entries: timeline.entries,
-          runtimeValues: [],
-          stoppedAt,
-          recordedFromSteps: false,
-        };
-        return { recorded, notes: ["PostgreSQL on AWS: the AWS calls come from the platform's operations in the flow's order (not yet recorded from the steps); the SQL the platform sends (passwords masked):", ...platformSqlPlanLines(platform, settings.database)] };
+        // Recorded from the steps: the same runbook on a planning gateway, its endpoints recording.
+        // The version the recording clients answer: the source's where it can be read, else the target's.
+        const engineVersion = clients ? (await platformOn(new AwsGateway({ mode: 'plan', clients, log: silentLogger, waits })).describe_('aws.preflight', resolved.source).catch(() => undefined))?.engineVersion : undefined;
+        const major = Number((engineVersion ?? '').split('.')[0]) || settings.targetVersion || 15;
+        const recorded = await recordAwsPostgresPlan({
+          runbook: (gateway, recorder) => awsPostgresRunbook(flowOf, recordingPostgresPlatform(platformOn(gateway), recorder), gateway, settings),
+          clients,
+          waits,
+          versionNum: major * 10000,
+        });
+        return { recorded, notes: [] };
       },
       cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
       runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },

@@ -14,7 +14,7 @@ export { PLAN_FORMATS, type PlanFormat } from './formats';
 export interface DocumentCall {
   /** 1-based position in the whole run. */
   number: number;
-  channel: 'aws' | 'sql';
+  channel: 'aws' | 'sql' | 'process';
   on: string;
   operation: string;
   input?: object;

@@ -18,9 +18,9 @@ export type CallEffect = 'read' | 'change' | 'wait' | 'session';
 export interface PlanCall {
   type: 'call';
   step: string;
-  /** `aws` (an SDK command) or `sql` (a statement). */
-  channel: 'aws' | 'sql';
-  /** AWS: the service (`rds`); SQL: the server's role (`source`, `target`). */
+  /** `aws` (an SDK command), `sql` (a statement) or `process` (a client tool's command line, e.g. pg_dump). */
+  channel: 'aws' | 'sql' | 'process';
+  /** AWS: the service (`rds`); SQL and processes: the server's role (`source`, `target`). */
   on: string;
   /** AWS: the operation (`CreateDBSnapshot`); SQL: the statement. */
   operation: string;
@@ -76,6 +76,7 @@ export class PlanTimeline {
   readonly entries: PlanEntry[] = [];
   private readonly numbers = new Map<string, number>();
   private readonly names = new Set<string>();
+  private readonly strings = new Map<string, string>();
 
   /** Record one call, labelled with the engine's current step (or `fallbackStep` outside one). */
   call(call: Omit<PlanCall, 'type' | 'step'> & { step?: string }): void {
@@ -102,10 +103,23 @@ export class PlanTimeline {
     return `<${name}>`;
   }
 
+  /**
+   * A PostgreSQL WAL position standing for `name`: a valid LSN (the flows compare positions
+   * as numbers), far from any real one; rendering turns it back into `<name>`.
+   */
+  lsn(name: string): string {
+    this.names.add(name);
+    for (const [value, known] of this.strings) if (known === name) return value;
+    const value = `${(0x7ab00 + this.strings.size).toString(16).toUpperCase()}/C0FFEE${String(this.strings.size % 100).padStart(2, '0')}`;
+    this.strings.set(value, name);
+    return value;
+  }
+
   /** Turn stand-in numbers back into `<name>` and mask secrets. */
   render(text: string): string {
     let out = text;
     for (const [name, value] of this.numbers) out = out.split(String(value)).join(`<${name}>`);
+    for (const [value, name] of this.strings) out = out.split(value).join(`<${name}>`);
     return redact(out);
   }
 

@@ -27,6 +27,7 @@ export interface ConnectOptions {
  * emits 'error' on the client, which is swallowed here and surfaces on the next query.
  */
 export async function connectPg(endpoint: PostgresEndpoint, options: ConnectOptions = {}): Promise<PgClient> {
+  if (endpoint.pgRecorder) return endpoint.pgRecorder.client(endpoint.name, { replication: options.replication, writable: options.writable }) as PgClient;
   const client = new Client({
     host: endpoint.host,
     port: endpoint.port,

@@ -12,4 +12,16 @@ export interface PostgresEndpoint {
   database: string;
   /** TLS for this connection (and the libpq tools). @default - no TLS (the local sandbox on loopback) */
   tls?: EndpointTls;
+  /**
+   * Plan mode: `connectPg` returns a client that records statements into this recorder and
+   * sends nothing, and the client tools are recorded as command lines instead of started
+   * (recording-client.ts). @default - a real connection
+   */
+  pgRecorder?: PgConnectionRecorder;
+}
+
+/** What `connectPg` and the tool runners need of a plan's recorder (recording-client.ts's PgRecorder). */
+export interface PgConnectionRecorder {
+  client(server: string, options: { replication?: 'database'; writable?: boolean }): unknown;
+  process(server: string, tool: string, args: string[], effect: 'read' | 'change'): void;
 }

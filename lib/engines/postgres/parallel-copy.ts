@@ -202,16 +202,23 @@ function copyUnit(source: PostgresEndpoint, target: PostgresEndpoint, unit: Unit
   const columns = unit.columns.join(', ');
   const format = unit.binary ? 'FORMAT binary' : 'FORMAT text';
   const out = unit.where ? `COPY (SELECT ${columns} FROM ONLY ${unit.table} ${unit.where}) TO STDOUT (${format})` : `COPY ${unit.table} (${columns}) TO STDOUT (${format})`;
-  const reader = spawn(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1',
+  const readerArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1',
     '-c', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     '-c', `SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`,
     '-c', out,
-    '-c', 'COMMIT'], { env: libpqEnvironment(source), stdio: ['ignore', 'pipe', 'pipe'] });
+    '-c', 'COMMIT'];
   const load = unit.where
     ? ['-c', `COPY ${unit.table} (${columns}) FROM STDIN (${format})`]
     : ['-c', `TRUNCATE ONLY ${unit.table}`, '-c', `COPY ${unit.table} (${columns}) FROM STDIN (${format}, FREEZE)`];
-  const writer = spawn(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-c', 'SET LOCAL synchronous_commit = off', ...load],
-    { env: libpqEnvironment(target), stdio: ['pipe', 'ignore', 'pipe'] });
+  const writerArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-c', 'SET LOCAL synchronous_commit = off', ...load];
+  if (source.pgRecorder && target.pgRecorder) {
+    // Plan mode: both ends of the stream as command lines (psql reading | psql writing).
+    source.pgRecorder.process(source.name, 'psql', readerArgs, 'read');
+    target.pgRecorder.process(target.name, 'psql', writerArgs, 'change');
+    return Promise.resolve();
+  }
+  const reader = spawn(psql, readerArgs, { env: libpqEnvironment(source), stdio: ['ignore', 'pipe', 'pipe'] });
+  const writer = spawn(psql, writerArgs, { env: libpqEnvironment(target), stdio: ['pipe', 'ignore', 'pipe'] });
   reader.stdout.pipe(writer.stdin);
   writer.stdin.on('error', () => undefined); // a failed writer surfaces through its exit code
   const what = `${unit.table}${unit.where ? ' ' + unit.where : ''}`;

@@ -99,6 +99,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   // ---- endpoints ---------------------------------------------------------------------------
 
   private async password(key: string, step: string, from: Parameters<typeof readPassword>[2], what: string): Promise<string> {
+    // A plan never reads a secret: its clients record and send nothing, so they need none.
+    if (this.aws.planning) return REDACTED;
     if (!this.passwords.has(key)) this.passwords.set(key, await readPassword(this.aws, step, from, what));
     return this.passwords.get(key)!;
   }
@@ -177,7 +179,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       const major = Number((target.engineVersion ?? '').split('.')[0]);
       if (options.version !== undefined && major !== options.version) throw new Error(`${describeRef(ref)} runs PostgreSQL ${target.engineVersion}, not ${options.version}: fix postgres.targetVersion or the stacks' database.engineVersion`);
     }
-    if (this.aws.planning) return { targetId: ref.id, targetKind: ref.kind };
     const roles = await this.appRolePasswords(step);
     const admin = await connectPg(await this.target(context.facts, 'postgres'), { writable: true });
     try {
@@ -215,7 +216,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const group = source?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     const input = freezeParameterInput(ref, group, readOnly);
     await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
-    if (this.aws.planning) return;
     const admin = await this.sourceAdmin(context);
     const wanted = readOnly ? 'on' : 'off';
     const deadline = nowMs() + this.settings.aws.waits.freezeSeconds * 1000;
@@ -229,7 +229,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   async prepareSwitch(context: StepContext): Promise<void> {
     // The freeze's session is opened now, so the switch does not pay for it.
-    if (!this.aws.planning) await this.sourceAdmin(context);
+    await this.sourceAdmin(context);
     const target = await this.describe_(this.steps.switch, this.settings.target, { fresh: true });
     this.targetAddress = target?.address ?? `<${this.settings.target.id}.Endpoint>`;
     await this.switchPoint.checkRecord(this.steps.switch, databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
@@ -255,12 +255,9 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   async fenceSource(context: StepContext): Promise<Facts> {
     const step = this.steps.switch;
     await this.switchPoint.waitInSync(step);
-    let ended = 0;
-    if (!this.aws.planning) {
-      const admin = await this.sourceAdmin(context);
-      await setRolesLogin(admin, this.options.appUsers, false);
-      ended = await terminateSessions(admin, this.options.appUsers);
-    }
+    const admin = await this.sourceAdmin(context);
+    await setRolesLogin(admin, this.options.appUsers, false);
+    const ended = await terminateSessions(admin, this.options.appUsers);
     await this.switchPoint.startRecycle(step);
     await this.switchPoint.waitRecycled(step);
     return { fence: 'roles-nologin', fenceSessionsEnded: ended, securityGroupFence: 'pending (aws.source.fence)' };
@@ -306,21 +303,4 @@ export function createRolesSql(roles: Array<{ role: string; password: string }>)
 
 export function createDatabaseSql(database: string, owner: string | undefined): string {
   return `CREATE DATABASE ${quoteIdent(database)}${owner ? ` OWNER ${quoteIdent(owner)}` : ''}`;
-}
-
-/** The SQL the AWS platform itself sends (the flow's own SQL is in the steps), passwords masked. */
-export function platformSqlPlanLines(platform: AwsPostgresPlatform, database: string): string[] {
-  const roles = platform.options.appUsers;
-  const masked = createRolesSql(roles.map((role) => ({ role, password: REDACTED })));
-  const list = roles.map((r) => quoteLiteral(r)).join(', ');
-  return [
-    `  ${platform.steps.createTarget}, on the target (database postgres):`,
-    ...masked.map((statement) => `    ${statement}`),
-    `    ${createDatabaseSql(database, roles[0])}  -- when SELECT 1 FROM pg_database WHERE datname = '${database}' finds none`,
-    `  ${platform.steps.freeze}, on the source (after the parameter-group change):`,
-    "    SELECT reset_val FROM pg_settings WHERE name = 'default_transaction_read_only'  -- every 200 ms until 'on'",
-    `  ${platform.steps.switch}, on the old source (fence, after INSYNC):`,
-    ...roles.map((role) => `    ALTER ROLE ${quoteIdent(role)} NOLOGIN`),
-    `    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ANY(ARRAY[${list}]) …`,
-  ];
 }

@@ -1,5 +1,6 @@
 import { silentLogger } from '../../util/log';
 import { SqlRecorder } from '../../engines/mysql/recording-connection';
+import { PgRecorder } from '../../engines/postgres/recording-client';
 import { PlanTimeline, recordPlan, type RecordedPlan } from '../../runbook/plan-recording';
 import type { Runbook } from '../../runbook/step';
 import { AwsGateway, type WaitSettings } from './gateway';
@@ -41,4 +42,41 @@ export function tlsPlanLines(aws: { tlsCaFile?: string }): string[] {
         "Administrator connections: TLS required, certificates verified against Node's built-in CAs, which lack the RDS CAs:",
         '  download https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem and set aws.tlsCaFile (or NODE_EXTRA_CA_CERTS) before --execute.',
       ];
+}
+
+/**
+ * The dry-run plan of an AWS PostgreSQL run, recorded from the runbook's own steps as the
+ * MySQL one is: the platform talks through a planning gateway, its endpoints carry a recorder
+ * (`connectPg` hands out recording clients, pg_dump/pg_restore/psql are recorded as command
+ * lines), and reads are answered as healthy servers would answer them. The freeze's poll of
+ * the server-wide setting is answered from the parameter-group change the step recorded, so
+ * the loop ends at once, as it does once RDS applied the change.
+ */
+export async function recordAwsPostgresPlan(options: {
+  /** The same runbook --execute runs, on a platform built on this gateway whose endpoints record. */
+  runbook: (gateway: AwsGateway, recorder: PgRecorder) => Runbook;
+  clients?: AwsClients;
+  waits: WaitSettings;
+  /** server_version_num the recording clients answer. */
+  versionNum: number;
+}): Promise<RecordedPlan> {
+  const timeline = new PlanTimeline();
+  const gateway = new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits, timeline });
+  const recorder = new PgRecorder({
+    record: (call) => timeline.call({ channel: call.channel, on: call.server, operation: call.text, effect: call.effect, ...(call.forEach ? { forEach: call.forEach } : {}) }),
+    values: timeline,
+    versionNum: options.versionNum,
+    settingOf: (server, name) => (server === 'source' ? recordedParameter(timeline, name) : undefined),
+  });
+  return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger });
+}
+
+/** The value the last recorded parameter-group change gave `name` (`1` → `on`), if one did. */
+function recordedParameter(timeline: PlanTimeline, name: string): string | undefined {
+  for (const entry of [...timeline.entries].reverse()) {
+    if (entry.type !== 'call' || entry.channel !== 'aws' || !/^ModifyDB(Cluster)?ParameterGroup$/.test(entry.operation)) continue;
+    const parameter = ((entry.input as { Parameters?: Array<{ ParameterName?: string; ParameterValue?: string }> }).Parameters ?? []).find((p) => p.ParameterName === name);
+    if (parameter) return parameter.ParameterValue === '1' ? 'on' : 'off';
+  }
+  return undefined;
 }

@@ -1,10 +1,8 @@
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
-import type { PostgresFlowSettings, PostgresMethod } from '../../flows/postgres-common';
-import { silentLogger } from '../../util/log';
-import { detachedContext, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
-import { isPlaceholder, type AwsGateway, type RecordedCall } from './gateway';
+import type { PostgresFlowSettings } from '../../flows/postgres-common';
+import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
+import { isPlaceholder, type AwsGateway } from './gateway';
 import { FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
-import { PLANNED_RUN_ID } from './aws-mysql-platform';
 import { missingValueProblems, readSwitchPoint, withAwsSteps } from './preflight';
 
 const POSTGRES_ENGINES = ['postgres', 'aurora-postgresql'];
@@ -82,39 +80,4 @@ export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
 /** The PostgreSQL flow's runbook on AWS: the AWS checks first, the security-group fence last; the flow itself unchanged. */
 export function awsPostgresRunbook(flow: (platform: AwsPostgresPlatform, settings: PostgresFlowSettings) => Runbook, platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings): Runbook {
   return withAwsSteps(flow(platform, settings), { before: [awsPostgresPreflightStep(platform, aws)], after: [awsSourceFenceStep(platform)] });
-}
-
-/** Every AWS call a PostgreSQL run would make, in order (the platform's operations against a planning gateway). */
-export async function planAwsPostgresCalls(platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings, method: PostgresMethod): Promise<{ calls: RecordedCall[]; stoppedAt?: string }> {
-  if (!aws.planning) throw new Error('planAwsPostgresCalls needs a gateway in plan mode');
-  const context: StepContext = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: silentLogger, facts: {}, runtime: new Map() });
-  // The order of the flows' switch: prepare, pause, (logical: freeze inside the switch), repoint, resume, fence.
-  const switchOperations = async (freeze: boolean) => {
-    await platform.prepareSwitch(context);
-    await platform.pauseClients(context);
-    if (freeze) await platform.setSourceReadOnly(context, true);
-    await platform.switchEndpoint(context);
-    await platform.resumeClients();
-    await platform.fenceSource(context);
-  };
-  const operations: Array<[string, () => Promise<unknown>]> = [
-    [platform.steps.preflight, () => awsPostgresPreflight(platform, aws, context)],
-    [platform.steps.createTarget, () => platform.createTarget(context, { database: settings.database, version: settings.targetVersion })],
-    ...(method === 'logical'
-      ? ([[platform.steps.switch, () => switchOperations(true)]] as Array<[string, () => Promise<unknown>]>)
-      : ([
-          [platform.steps.freeze, () => platform.setSourceReadOnly(context, true)],
-          [platform.steps.switch, () => switchOperations(false)],
-        ] as Array<[string, () => Promise<unknown>]>)),
-    [platform.steps.fence, () => platform.fenceWithSecurityGroup(context)],
-  ];
-  for (const [step, operation] of operations) {
-    try {
-      await operation();
-    } catch (error) {
-      if (step === platform.steps.preflight && (error as Error).name === 'PreconditionFailed') continue;
-      return { calls: aws.calls, stoppedAt: `${step}: ${(error as Error).message}` };
-    }
-  }
-  return { calls: aws.calls };
 }
