@@ -107,10 +107,12 @@ export class PlanTimeline {
    * A PostgreSQL WAL position standing for `name`: a valid LSN (the flows compare positions
    * as numbers), far from any real one; rendering turns it back into `<name>`.
    */
-  lsn(name: string): string {
+  lsn(name: string, options: { pastEveryOther?: boolean } = {}): string {
     this.names.add(name);
     for (const [value, known] of this.strings) if (known === name) return value;
-    const value = `${(0x7ab00 + this.strings.size).toString(16).toUpperCase()}/C0FFEE${String(this.strings.size % 100).padStart(2, '0')}`;
+    // `pastEveryOther`: a position at or past every other stand-in (what a caught-up subscriber reports).
+    const high = options.pastEveryOther ? 0xfffff000 + this.strings.size : 0x7ab00 + this.strings.size;
+    const value = `${high.toString(16).toUpperCase()}/C0FFEE${String(this.strings.size % 100).padStart(2, '0')}`;
     this.strings.set(value, name);
     return value;
   }

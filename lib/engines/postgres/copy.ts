@@ -20,11 +20,8 @@ export interface ToolRun {
 
 /** Run a libpq tool with the password in the environment; errors carry its stderr (redacted). */
 export function runTool(tool: string, args: string[], endpoint: PostgresEndpoint, options: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<ToolRun> {
-  if (endpoint.pgRecorder) {
-    // Plan mode: the command line, never the process (its password would be in the environment only).
-    endpoint.pgRecorder.process(endpoint.name, tool, args, tool === 'pg_dump' ? 'read' : 'change');
-    return Promise.resolve({ durationMs: 0 });
-  }
+  // Plan mode: the command line, never the process (its password would be in the environment only).
+  if (endpoint.pgRecorder?.process(endpoint.name, tool, args, tool === 'pg_dump' ? 'read' : 'change')) return Promise.resolve({ durationMs: 0 });
   const started = Date.now();
   const binary = `${clientBinDir()}/${tool}`;
   if (!existsSync(binary)) throw new Error(`${binary} is missing: install postgresql-client-15 (apt-get install postgresql-client-15)`);

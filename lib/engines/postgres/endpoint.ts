@@ -23,5 +23,6 @@ export interface PostgresEndpoint {
 /** What `connectPg` and the tool runners need of a plan's recorder (recording-client.ts's PgRecorder). */
 export interface PgConnectionRecorder {
   client(server: string, options: { replication?: 'database'; writable?: boolean }): unknown;
-  process(server: string, tool: string, args: string[], effect: 'read' | 'change'): void;
+  /** Note a client tool's run; true: recorded instead of run (a plan), false: run it (a recording wrapper around a real run). */
+  process(server: string, tool: string, args: string[], effect: 'read' | 'change'): boolean;
 }

@@ -211,12 +211,10 @@ function copyUnit(source: PostgresEndpoint, target: PostgresEndpoint, unit: Unit
     ? ['-c', `COPY ${unit.table} (${columns}) FROM STDIN (${format})`]
     : ['-c', `TRUNCATE ONLY ${unit.table}`, '-c', `COPY ${unit.table} (${columns}) FROM STDIN (${format}, FREEZE)`];
   const writerArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-c', 'SET LOCAL synchronous_commit = off', ...load];
-  if (source.pgRecorder && target.pgRecorder) {
-    // Plan mode: both ends of the stream as command lines (psql reading | psql writing).
-    source.pgRecorder.process(source.name, 'psql', readerArgs, 'read');
-    target.pgRecorder.process(target.name, 'psql', writerArgs, 'change');
-    return Promise.resolve();
-  }
+  // Plan mode: both ends of the stream as command lines (psql reading | psql writing), not started.
+  const readerRecorded = source.pgRecorder?.process(source.name, 'psql', readerArgs, 'read') ?? false;
+  const writerRecorded = target.pgRecorder?.process(target.name, 'psql', writerArgs, 'change') ?? false;
+  if (readerRecorded && writerRecorded) return Promise.resolve();
   const reader = spawn(psql, readerArgs, { env: libpqEnvironment(source), stdio: ['ignore', 'pipe', 'pipe'] });
   const writer = spawn(psql, writerArgs, { env: libpqEnvironment(target), stdio: ['pipe', 'ignore', 'pipe'] });
   reader.stdout.pipe(writer.stdin);

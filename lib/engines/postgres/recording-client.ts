@@ -31,8 +31,8 @@ export interface RecordedPgCall {
 export interface PgRuntimeValues {
   number(name: string): number;
   text(name: string): string;
-  /** A valid LSN that stands for `name`. */
-  lsn(name: string): string;
+  /** A valid LSN that stands for `name` (`pastEveryOther`: not behind any other stand-in). */
+  lsn(name: string, options?: { pastEveryOther?: boolean }): string;
 }
 
 export interface PgRecorderOptions {
@@ -71,9 +71,10 @@ export class PgRecorder {
   }
 
   /** A client tool's run: its command line recorded (no password: it travels in the environment). */
-  process(server: string, tool: string, args: string[], effect: PgEffect): void {
+  process(server: string, tool: string, args: string[], effect: PgEffect): true {
     if (tool === 'pg_restore' || (tool === 'psql' && effect === 'change')) this.filled.add(server);
-    this.options.record({ server, channel: 'process', text: [tool, ...args.map(shellWord)].join(' '), effect, ...(/\bCOPY\b/.test(args.join(' ')) ? { forEach: 'table the column list above names (up to --copy-jobs at once)' } : {}) });
+    this.options.record({ server, channel: 'process', text: [tool, ...args.map((arg) => shellWord(arg.replace(/[^\s=]*\/pg-(dump|copy)-[A-Za-z0-9]{6}/g, '<temp folder>')))].join(' '), effect, ...(/\bCOPY\b/.test(args.join(' ')) ? { forEach: 'table the column list above names (up to --copy-jobs at once)' } : {}) });
+    return true;
   }
 
   /** Whether the server holds the database's tables (an empty target lists none). */
@@ -98,7 +99,7 @@ export class PgRecorder {
 
 /** A word of a command line as a person would type it (quoted when it holds spaces or quotes). */
 function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  return /^[\w@%+=:,./<>-]+$/.test(word) && !/^</.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** A parameter written into the statement as PostgreSQL would read it. */
@@ -178,6 +179,8 @@ class RecordingPgClient {
 
   async query(sql: string | { text: string; values?: unknown[] }, values?: unknown[]): Promise<unknown> {
     const text = typeof sql === 'string' ? inlineParameters(sql, values) : inlineParameters(sql.text, sql.values);
+    // A kept connection's liveness probe is not part of the plan.
+    if (text.trim() === 'SELECT 1') return result([{ '?column?': 1 }]);
     const statements = splitPgStatements(text);
     const results = statements.map((statement) => this.record(statement));
     return statements.length === 1 ? results[0] : results;
@@ -185,8 +188,6 @@ class RecordingPgClient {
 
   /** Record one statement and answer it. */
   record(statement: string): { rows: unknown[]; rowCount: number } {
-    // A kept connection's liveness probe is not part of the plan.
-    if (statement === 'SELECT 1') return result([{ '?column?': 1 }]);
     const checksum = /^SELECT count\(\*\) AS n, md5\(/i.test(statement);
     this.recorder.options.record({ server: this.server, channel: 'sql', text: statement, effect: pgEffectOf(statement), ...(checksum ? { forEach: 'table the list above names (each side its own list)' } : {}) });
     const rows = this.answer(statement.replace(/\s+/g, ' ').trim());
@@ -235,13 +236,13 @@ class RecordingPgClient {
     if (/FROM pg_subscription WHERE subname = /i.test(sql)) {
       const subscription = state.subscriptions.get(name(/subname = '([^']*)'/i));
       if (!subscription) return [];
-      return [{ subenabled: subscription.enabled, x: 1, origin: values.text(`replication origin of ${name(/subname = '([^']*)'/i)}`) }];
+      return [{ subenabled: subscription.enabled, x: 1, ...(/AS origin/i.test(sql) ? { origin: values.text(`replication origin of ${name(/subname = '([^']*)'/i)}`) } : {}) }];
     }
     if (/FROM pg_stat_subscription_stats/i.test(sql)) return [{ n: '0' }];
     if (/FROM pg_stat_replication WHERE application_name = /i.test(sql)) {
       // The subscriber has applied everything: a position past every stand-in LSN.
       const streaming = this.recorder.hasSubscription(name(/application_name = '([^']*)'/i));
-      const reported = values.lsn('position the walsender reports');
+      const reported = values.lsn('position the walsender reports', { pastEveryOther: true });
       return streaming ? [{ state: 'streaming', write_lsn: reported, flush_lsn: reported, replay_lsn: reported }] : [];
     }
     if (/pg_current_wal_insert_lsn\(\)/i.test(sql)) return [{ lsn: values.lsn(`${this.server} WAL insert position`) }];
