@@ -147,19 +147,23 @@ describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and
     expect(document.downtime.phases[6].expected).toContain('TTL 15 s');
   });
 
-  test('a PostgreSQL-on-AWS plan does not claim to be recorded from the steps (its calls are listed from the platform\'s operations): the document says which it is', async () => {
+  test('a PostgreSQL-on-AWS plan is recorded from the steps (issue 10): the document says so, and the SQL and tools the steps send are its calls, labelled with their steps', async () => {
     const document = await pgDocument('logical');
-    expect(document.recordedFromSteps).toBe(false);
+    expect(document.recordedFromSteps).toBe(true);
     const markdown = renderMarkdown(document);
-    expect(markdown).not.toContain('Recorded from the steps themselves');
-    expect(markdown).toContain('**Not recorded from the steps:**');
+    expect(markdown).toContain('Recorded from the steps themselves');
+    expect(markdown).not.toContain('**Not recorded from the steps:**');
+    const call = (step: string, pattern: RegExp) => document.steps.find((s) => s.id === step)?.calls.find((c) => pattern.test(c.operation));
+    expect(call('postgres.subscription.create', /^CREATE SUBSCRIPTION "cutover_sub"/)).toMatchObject({ channel: 'sql', on: 'target', effect: 'change' });
+    expect(call('postgres.copy.snapshot', /^pg_dump --format=directory/)).toMatchObject({ channel: 'process', on: 'source', effect: 'read' });
+    expect(call('postgres.switch', /^ALTER ROLE "billing_app" LOGIN$/)).toMatchObject({ channel: 'sql', on: 'target' });
   });
 
   test('logical: the point of no return is the Route 53 change in postgres.switch; abandoning before it names the publication, slot, subscription and role to drop', async () => {
     const document = await pgDocument('logical');
     expect(document.pointOfNoReturn?.step).toBe('postgres.switch');
     expect(document.pointOfNoReturn?.call.operation).toBe('ChangeResourceRecordSets');
-    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 13)']);
+    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 70)']);
     expect(document.rollback[0].steps).not.toContain('postgres.switch');
     const abandon = document.rollback[0].operatorRuns.join('\n');
     for (const expected of ['DROP SUBSCRIPTION IF EXISTS cutover_sub', "pg_drop_replication_slot('cutover_slot')", 'DROP PUBLICATION IF EXISTS cutover_pub', 'DROP ROLE IF EXISTS cutover_repl']) expect(abandon).toContain(expected);
