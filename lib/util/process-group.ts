@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { redact } from './secrets';
 import { sleep } from './time';
@@ -95,6 +95,32 @@ export class ProcessGroup {
       }
     }
     return entry ? entry.output.slice(-15).join('\n') : '';
+  }
+
+  /**
+   * The last lines a named process wrote, also for a process an earlier orchestrator started
+   * (a persistent group reads its log file; otherwise the kept output of `child`, 50 lines).
+   */
+  recentOutput(name: string, child: ChildProcess | undefined, lines = 50): string {
+    if (this.persistent) {
+      try {
+        const file = join(this.groupOptions.persistentLogDir!, `${name}.log`);
+        const size = statSync(file).size;
+        const fd = openSync(file, 'r');
+        try {
+          const length = Math.min(size, 65536);
+          const buffer = Buffer.alloc(length);
+          readSync(fd, buffer, 0, length, size - length);
+          return redact(buffer.toString('utf8').split('\n').filter((line) => line.trim()).slice(-lines).join('\n'));
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        return '';
+      }
+    }
+    const entry = child?.pid === undefined ? undefined : this.children.get(child.pid);
+    return entry ? entry.output.slice(-lines).join('\n') : '';
   }
 
   pids(): number[] {
