@@ -591,10 +591,24 @@ async function switchWrites(
       ...fenceFacts,
     };
   } catch (failure) {
-    if (repointed) {
+    // A repoint that failed while the switch point demonstrably still sends clients to the source
+    // (held by the pause) moved nothing: undone below like any abort before the move.
+    const stillOnSource = repointed && !(failure instanceof JournalWriteError) && (await platform.switchPointState?.(context, settings.database).catch(() => undefined))?.pointsAt === 'source';
+    const repointFailure = stillOnSource ? (failure instanceof Error ? failure.message : String(failure)) : undefined;
+    if (repointed && !stillOnSource) {
       // Traffic points at the target already: going back would lose what it took. Let clients go on.
       if (paused) await platform.resumeClients(context).catch(() => undefined);
       if (failure instanceof JournalWriteError) throw new Error(`${failure.message}. The endpoint move to the target had begun: the source stays frozen (never both sides writable); --resume finishes the switch forward`);
+      // The switch point itself gone (the pooler or proxy died): where it will send clients when it is back is unknown,
+      // so the source stays frozen and the target, which has every write, stays open; a resume reads the real state.
+      const endpointDown = await platform.switchPointState?.(context, settings.database).then(() => undefined, (error: Error) => error.message);
+      if (endpointDown !== undefined) {
+        throw new Error(
+          `The application endpoint stopped answering while the switch moved it to the target (${failure instanceof Error ? failure.message : String(failure)}; now: ${endpointDown}). ` +
+            `The source stays frozen and the target, which has every write, is open to the application (never both sides writable); no client reaches either until the endpoint is back. ` +
+            `Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume: it reads where the endpoint points and finishes the switch`,
+        );
+      }
       throw failure;
     }
     await snapshot.query('ROLLBACK').catch(() => undefined);
@@ -615,8 +629,13 @@ async function switchWrites(
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`).catch(() => undefined);
     if (paused) await platform.resumeClients(context);
     context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still subscribed');
-    if (failure instanceof AbortRun || failure instanceof JournalWriteError) {
-      const message = failure instanceof JournalWriteError ? `Switch aborted: ${failure.clause}. The source was reopened for writes and traffic never moved.` : failure.message;
+    if (failure instanceof AbortRun || failure instanceof JournalWriteError || repointFailure !== undefined) {
+      const message =
+        failure instanceof JournalWriteError
+          ? `Switch aborted: ${failure.clause}. The source was reopened for writes and traffic never moved.`
+          : repointFailure !== undefined
+            ? `Switch aborted: the endpoint change failed (${repointFailure}) and the endpoint still points at the source. The target was closed again; the source was reopened for writes and traffic never moved. Fix the cause, then --resume`
+            : (failure as AbortRun).message;
       throw new AbortRun(message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
     throw failure;

@@ -176,8 +176,9 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   const releaseDeferral = signalsHandled ? deferProcessGroupSignals() : undefined;
   const unregisterHardStop = signalsHandled
     ? ProcessGroup.onHardStop((signal) => {
-        const before = currentStep ?? runbook.steps.find((step) => !finished.includes(step.id))?.id;
-        const why = `${signal} twice: the sandbox's servers were stopped at once${before ? ` during ${before}` : ''}; this rehearsal is void, nothing to resume: run it again`;
+        const before = currentStep ?? results.find((r) => r.status === 'not-run')?.id;
+        const where = currentStep ? ` during ${currentStep}` : before ? ` before ${before}` : '';
+        const why = `${signal} twice: the sandbox's servers were stopped at once${where}; this rehearsal is void, nothing to resume: run it again`;
         appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result: 'interrupted', error: why, ...(before ? { interruptedBefore: before } : {}) });
         hardStopped = true;
         log.error(`${runbook.flow} on ${options.environment}: INTERRUPTED (${why})`);

@@ -9,7 +9,7 @@
  * again finishes with 0 lost writes.
  *
  * The switch's journal lines (step-progress:postgres.switch:N): 1 before the pause, 2 right
- * after the freeze, 3 just before the endpoint moves, 4 once clients resumed on the target.
+ * after the freeze, 3 just before the endpoint moves, 4 once clients resumed on the target, 5 the way back running.
  */
 import { runFaultPoint } from '../../bench/fault-matrix';
 
@@ -23,13 +23,15 @@ describe('the state folder full inside the PostgreSQL switch (real CLI on a sand
   test.each([
     ['before the freeze', 'step-start:postgres.switch', /ABORTED \(Switch not started: the run's journal .*The source was never frozen and keeps taking writes; traffic never moved/],
     ['right after the freeze', 'step-progress:postgres.switch:1', /ABORTED \(Switch aborted: the run's journal .*The source was reopened for writes and traffic never moved/],
+    // (the pooler's new ini is the first file refused: the repoint fails while pgbouncer still points at the source)
+    ['at the endpoint move', 'step-progress:postgres.switch:3', /ABORTED \(Switch aborted: the endpoint change failed \(EFBIG.*\) and the endpoint still points at the source\. The target was closed again; the source was reopened for writes and traffic never moved/],
   ])('full %s: the switch stops with the source writable and clients released, exit 3, naming the journal and the fix; --resume finishes, 0 lost, never both writable', async (_when, limitAt, summary) => {
     // GIVEN the journal line `limitAt` on disk and then no more room
     const outcome = await runFaultPoint({ ...small, fileLimitAt: limitAt });
     const faulted = outcome.faulted!;
     // THEN that attempt stopped by itself, with traffic on a writable source (pgbouncer not left paused)
     expect(faulted.output).toMatch(summary);
-    expect(faulted.output).toMatch(JOURNAL_FULL);
+    expect(faulted.output).toMatch(/EFBIG/);
     expect(faulted.output).toMatch(FIX);
     expect(faulted.signal).toBeNull();
     expect(faulted.code).toBe(3);
@@ -42,9 +44,10 @@ describe('the state folder full inside the PostgreSQL switch (real CLI on a sand
   });
 
   test('full right after the endpoint moved: the switch completes on the target (source frozen and fenced), exit 1 naming what is done; --resume finishes, 0 lost, never both writable', async () => {
-    const outcome = await runFaultPoint({ ...small, fileLimitAt: 'step-progress:postgres.switch:3' });
+    const outcome = await runFaultPoint({ ...small, fileLimitAt: 'step-progress:postgres.switch:4' });
     const faulted = outcome.faulted!;
     expect(faulted.output).toMatch(/FAILED \(.*EFBIG.*The switch finished: traffic is on the target, the source stays frozen and fenced.*--resume finishes them/);
+    expect(faulted.output).toMatch(JOURNAL_FULL);
     expect(faulted.output).toMatch(FIX);
     expect(faulted.signal).toBeNull();
     expect(faulted.code).toBe(1);
