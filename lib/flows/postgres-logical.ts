@@ -404,7 +404,7 @@ async function applyFailureMessage(context: StepContext, platform: PostgresPlatf
   }
   const what = failure
     ? `on ${failure.table ?? 'a table'}: ${failure.error}${failure.detail ? ` (${failure.detail})` : ''}`
-    : `(${errors - errorsBefore} apply error(s) counted in pg_stat_subscription_stats; PostgreSQL writes the table and the row only to the target's server log: read it there${platform.kind === 'aws' ? ', RDS console → Logs & events, or DownloadDBLogFilePortion' : ''})`;
+    : `(${errors - errorsBefore} apply error(s) counted in pg_stat_subscription_stats; PostgreSQL writes the table and the row only to the target's server log: read it there: a local server's stderr, on RDS the console's Logs & events or DownloadDBLogFilePortion)`;
   return `Replication on the target is broken: the subscription ${subscription}'s apply worker fails ${what}; the target is not lagging, it is stuck. ${left} Fix the cause on the target; ${retry} (or rerun the move from the start).`;
 }
 

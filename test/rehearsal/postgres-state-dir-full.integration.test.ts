@@ -16,7 +16,7 @@ import { runFaultPoint } from '../../bench/fault-matrix';
 jest.setTimeout(900_000);
 
 const small = { engine: 'postgres' as const, method: 'logical' as const, seedRows: 500, load: { connections: 2, ratePerSecond: 100 } };
-const JOURNAL_FULL = /the run's journal \S+journal\.jsonl could not be written \(EFBIG/;
+const JOURNAL_FULL = /[Tt]he run's journal \S+journal\.jsonl could not be written \(EFBIG/;
 const FIX = /Fix: free space in \S+ \(or raise the file size limit\), then --resume/;
 
 describe('the state folder full inside the PostgreSQL switch (real CLI on a sandbox under load)', () => {
