@@ -137,7 +137,7 @@ describe('interrupting the real command', () => {
     expect(signalled).toBe(true);
     const output = result.stdout + result.stderr;
     // THEN the command exits 130 and says the rehearsal was interrupted and is void
-    expect(output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(SIGINT twice: the sandbox's servers were stopped at once during mysql\.switch; this rehearsal is void, nothing to resume: run it again\)/);
+    expect(output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(SIGINT twice: the sandbox's servers were stopped at once before mysql\.switch; this rehearsal is void, nothing to resume: run it again\)/);
     expect(result.code).toBe(130);
     // and the journal says the same: interrupted, nothing journaled as failed after it
     const entries = new Journal(join(cwd, '.rds-cutover'), onlyRun(cwd)).read();
