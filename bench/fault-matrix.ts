@@ -52,6 +52,8 @@ export interface EndpointWritability {
 export interface FaultPointOptions {
   /** @default 'mysql' */
   engine?: SandboxEngine;
+  /** PostgreSQL only: the copy method. @default 'logical' */
+  method?: 'logical' | 'dump';
   /** Journal entry to kill at; undefined: a clean run (the baseline). */
   point?: string;
   /**
@@ -194,10 +196,12 @@ class WritabilitySampler {
   }
 }
 
-/** The steps a finished run must have reached, per engine (fence and clean-up). */
-const FINISHING_STEPS: Record<SandboxEngine, string[]> = {
+/** The steps a finished run must have reached, per engine and method (fence and clean-up). */
+const FINISHING_STEPS: Record<SandboxEngine | 'postgres-dump', string[]> = {
   mysql: ['mysql.source.fence', 'mysql.replica.remove'],
   postgres: ['postgres.switch', 'postgres.replication.remove'],
+  // The dump method has no replication to remove: the switch (which fences the source) is the end.
+  'postgres-dump': ['postgres.switch'],
 };
 
 /** One point of the MySQL matrix (kept for callers of the first version). */
@@ -212,7 +216,8 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
   const say = options.log ?? (() => undefined);
   const work = mkdtempSync(join(tmpdir(), 'rc-faults-'));
   const stateDir = join(work, '.rds-cutover');
-  const cliArgs = ['--env', 'sandbox', '--execute', ...(engine === 'postgres' ? ['--engine', 'postgres', '--method', 'logical'] : [])];
+  const method = options.method ?? 'logical';
+  const cliArgs = ['--env', 'sandbox', '--execute', ...(engine === 'postgres' ? ['--engine', 'postgres', '--method', method] : [])];
   let load: WriteLoad | undefined;
   let sampler: WritabilitySampler | undefined;
   try {
@@ -264,7 +269,7 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
 
     const journal = new Journal(stateDir, runId).read();
     const status = statusFromJournal(journal);
-    const finished = status.result === 'success' && FINISHING_STEPS[engine].every((step) => status.finished.includes(step));
+    const finished = status.result === 'success' && FINISHING_STEPS[engine === 'postgres' && method === 'dump' ? 'postgres-dump' : engine].every((step) => status.finished.includes(step));
     const after = readSandboxState(folder)!.state;
     const problems = engine === 'mysql' ? await mysqlChecks(after, secrets, finished) : await postgresChecks(after, secrets, finished);
     const present = engine === 'mysql' ? problems.present : problems.present;

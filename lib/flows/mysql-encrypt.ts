@@ -299,7 +299,9 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       const dialect = await dialectOf(context, platform, await source(context));
       const status = await replicaStatus(await target(context), dialect);
       // Refused before anything is frozen: an abort on purpose, the source never stopped taking writes.
-      if (!status?.ioRunning || !status.sqlRunning) throw new AbortRun(`Switch not started: the target is not replicating (${status?.lastError || 'threads stopped'}); the source was never frozen. Fix replication (mysql.replication.start), then --resume`);
+      // A replication error since the catch-up gate (a duplicate key: a row written on the target) is named with its fix, as there.
+      if (status?.lastError) throw new AbortRun(`Switch not started: ${brokenReplication('target', status.lastError).message}`);
+      if (!status?.ioRunning || !status.sqlRunning) throw new AbortRun(`Switch not started: the target is not replicating (threads stopped); the source was never frozen. Fix replication (mysql.replication.start), then --resume`);
     },
     async apply(context) {
       const sides = switchSides(platform, FORWARD, source, target);

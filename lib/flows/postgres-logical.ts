@@ -20,8 +20,10 @@ import {
   walsenderPosition,
 } from '../engines/postgres/server';
 import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
+import { keyPredicate, lastApplyError } from '../engines/postgres/apply-errors';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { JournalWriteError } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
@@ -193,6 +195,8 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     async apply(context) {
       const sourceClient = await source(context);
       const deadline = nowMs() + settings.catchUpTimeoutMs;
+      // A failing apply worker retries every wal_retrieve_retry_interval (5 s): its error count grows while it is stuck.
+      const errorsAtStart = await subscriptionApplyErrors(await target(context), subscription);
       for (;;) {
         const lsn = await currentLsn(sourceClient);
         const started = nowMs();
@@ -200,14 +204,19 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         if (remaining <= 0) {
           const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'catch-up');
           if (drift) throw new AbortRun(drift);
+          const failing = await applyFailureMessage(context, platform, await target(context), subscription, errorsAtStart, 'never-frozen');
+          if (failing) throw new AbortRun(failing);
         }
         if (remaining <= 0) throw new AbortRun(`The target did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
         const reached = await waitForWalsender(sourceClient, subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
-        if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag) };
+        if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag), applyErrorsAtCatchUp: await subscriptionApplyErrors(await target(context), subscription) };
         // Not lag if the apply worker is stuck on a schema difference: it will never catch up.
         const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'catch-up');
         if (drift) throw new AbortRun(drift);
+        // Nor if it fails on a row (a duplicate key: a row written on the target outside replication).
+        const failing = await applyFailureMessage(context, platform, await target(context), subscription, errorsAtStart, 'never-frozen');
+        if (failing) throw new AbortRun(failing);
         context.log.info(`target ${reached ? `${Math.round(lag)} ms` : 'more than 10 s'} behind; waiting`);
       }
     },
@@ -248,6 +257,11 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       // Tables first: a table created, dropped or altered since the copy would be lost or wrong on the target.
       const drift = await schemaDriftMessage(await source(context), await target(context), settings, 'before-freeze');
       if (drift) throw new AbortRun(drift);
+      // An apply worker that began failing after the catch-up gate would time the freeze out: refuse now, naming the row.
+      if (typeof context.facts.applyErrorsAtCatchUp === 'number') {
+        const failing = await applyFailureMessage(context, platform, await target(context), subscription, context.facts.applyErrorsAtCatchUp, 'never-frozen');
+        if (failing) throw new AbortRun(`Switch not started: ${failing}`);
+      }
       // The subscription's own flag first: a disabled subscription's walsender lingers a while as "streaming".
       const enabled = await pgRow<{ subenabled: boolean }>(await target(context), 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
       if (!enabled?.subenabled) throw new AbortRun(`Switch not started: the subscription ${subscription} is ${enabled ? 'disabled' : 'missing'} on the target; the source was never frozen. Fix replication (ALTER SUBSCRIPTION ${subscription} ENABLE), then --resume`);
@@ -368,6 +382,33 @@ async function schemaDriftMessage(sourceClient: PgClient, targetClient: PgClient
 }
 
 /**
+ * The subscription's apply worker failing rather than lagging: its error count grew past
+ * `errorsBefore`. The message names the table and the key (PostgreSQL writes them only to the
+ * server log, read through the platform), the state left and the fix; undefined while the
+ * count has not grown. `state`: the source was never frozen, or was frozen and is reopened.
+ */
+async function applyFailureMessage(context: StepContext, platform: PostgresPlatform, targetClient: PgClient, subscription: string, errorsBefore: number, state: 'never-frozen' | 'reopened'): Promise<string | undefined> {
+  const errors = await subscriptionApplyErrors(targetClient, subscription);
+  if (errors <= errorsBefore) return undefined;
+  const log = platform.targetServerLog ? await platform.targetServerLog(context).catch(() => undefined) : undefined;
+  const failure = log ? lastApplyError(log) : undefined;
+  const left = state === 'never-frozen' ? 'The source was never frozen and keeps taking writes.' : 'The source was reopened for writes and traffic never moved.';
+  const retry = `the apply worker retries by itself every few seconds (wal_retrieve_retry_interval); once pg_stat_subscription_stats stops counting apply errors for ${subscription}, --resume`;
+  if (failure?.key && failure.table) {
+    return (
+      `Replication on the target stopped on a duplicate key in table ${failure.table} (${failure.detail} ${failure.error}): a row with that key was written on the target outside replication (a superuser or another role; the application's role is closed there). ` +
+      `The subscription ${subscription}'s apply worker fails on it again and again (${errors - errorsBefore} apply error(s) while waiting): the target is not lagging, it is stuck. ${left} ` +
+      `Fix: on the target, compare that row with the source's, remove the target's copy (DELETE FROM ${failure.table} WHERE ${keyPredicate(failure.key)}); ${retry}. ` +
+      `If other rows may have been written there too, rerun the move from the start on a new target.`
+    );
+  }
+  const what = failure
+    ? `on ${failure.table ?? 'a table'}: ${failure.error}${failure.detail ? ` (${failure.detail})` : ''}`
+    : `(${errors - errorsBefore} apply error(s) counted in pg_stat_subscription_stats; PostgreSQL writes the table and the row only to the target's server log: read it there: a local server's stderr, on RDS the console's Logs & events or DownloadDBLogFilePortion)`;
+  return `Replication on the target is broken: the subscription ${subscription}'s apply worker fails ${what}; the target is not lagging, it is stuck. ${left} Fix the cause on the target; ${retry} (or rerun the move from the start).`;
+}
+
+/**
  * The switch. Ordering (why):
  * 1. PAUSE first: pgbouncer lets running transactions finish, closes its server connections
  *    and queues new ones, so no client sees an error and nothing is mid-flight at the freeze.
@@ -417,6 +458,7 @@ async function switchWrites(
   const sourceSnapshot = platform.wayBack ? await connectPg(await platform.source(settings.database)) : undefined;
   if (sourceSnapshot) context.runtime.set(SOURCE_SNAPSHOT, sourceSnapshot);
   await walsenderPosition(sourceClient, subscription);
+  const applyErrorsBefore = await subscriptionApplyErrors(targetClient, subscription);
   await currentLsn(sourceClient);
   await sequenceValues(sourceClient);
   await tableShapes(sourceClient);
@@ -434,6 +476,28 @@ async function switchWrites(
   if (platform.wayBack && !backOrigin) throw new Error('No way back prepared (fact wayBackOrigin): postgres.way-back.prepare must run before the switch; nothing was paused or frozen');
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
+  // Journaled before anything is paused (outside the window): a journal that cannot take a
+  // line (a full disk) refuses the switch here. Later lines that fail: frozen, undo the freeze;
+  // once the endpoint moved, finish forward and say so (the same rules as the MySQL switch).
+  try {
+    await context.record({ switchBeganAt: wallClockMs() });
+  } catch (failure) {
+    if (!(failure instanceof JournalWriteError)) throw failure;
+    await snapshot.query('ROLLBACK').catch(() => undefined);
+    throw new AbortRun(`Switch not started: ${failure.clause}. The source was never frozen and keeps taking writes; traffic never moved.`);
+  }
+  let journalFailedAfterMove: JournalWriteError | undefined;
+  const afterMove: StepContext = {
+    ...context,
+    record: async (facts) => {
+      try {
+        await context.record(facts);
+      } catch (failure) {
+        if (!(failure instanceof JournalWriteError)) throw failure;
+        journalFailedAfterMove ??= failure;
+      }
+    },
+  };
   let paused = false;
   let frozen = false;
   let repointed = false;
@@ -447,7 +511,7 @@ async function switchWrites(
     await reachedPhase(context, 'paused');
     await platform.setSourceReadOnly(context, true);
     frozen = true;
-    context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
+    await context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
     clock.mark('freeze');
     await reachedPhase(context, 'frozen');
     const ended = await terminateSessions(sourceClient, settings.appUsers);
@@ -461,7 +525,12 @@ async function switchWrites(
     const reached = await waitForWalsender(sourceClient, subscription, finalLsn, clock.remaining());
     lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark('targetCatchUp');
-    if (!reached) throw overBudget(`the target did not apply the source's final WAL position ${finalLsn}`);
+    if (!reached) {
+      // Not slow but stuck: an apply worker failing on a row names it (the source reopens below).
+      const failing = await applyFailureMessage(context, platform, targetClient, subscription, applyErrorsBefore, 'reopened');
+      if (failing) throw new AbortRun(`Switch aborted: ${failing}`);
+      throw overBudget(`the target did not apply the source's final WAL position ${finalLsn}`);
+    }
     await reachedPhase(context, 'caughtUp');
     const sequences = await sequenceValues(sourceClient);
     const setSequences = setSequencesSql(sequences);
@@ -484,8 +553,10 @@ async function switchWrites(
     targetOpened = true;
     await openTargetToApplication(targetClient, settings.appUsers);
     clock.mark('openTarget');
+    // On disk before the endpoint moves (a resume that cannot ask the pooler goes forward from here);
+    // a journal that refuses it leaves traffic where it was: the abort below reopens the source.
+    await context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), backStartLsn, endpointMoveStartedAt: wallClockMs() });
     repointed = true;
-    context.record({ targetCaughtUpLsn: finalLsn, sequencesCopied: sequences.length, subscriptionDisabledAt: wallClockMs(), targetOpenedAt: wallClockMs(), backStartLsn, endpointMoveStartedAt: wallClockMs() });
     await platform.switchEndpoint(context, settings.database);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
@@ -495,12 +566,18 @@ async function switchWrites(
     clock.mark('resume');
     const switchDurationMs = clock.elapsed();
     const switchEndedAt = wallClockMs();
-    context.record({ endpointMovedAt, switchEndedAt });
+    await afterMove.record({ endpointMovedAt, switchEndedAt });
     await reachedPhase(context, 'resumed');
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
-    const fenceFacts = await platform.fenceSource(context);
+    const fenceFacts = await platform.fenceSource(afterMove);
     await reachedPhase(context, 'fenced');
-    const wayBackFacts = await startWayBack(context, platform, settings, sourceClient, targetClient);
+    const wayBackFacts = await startWayBack(afterMove, platform, settings, sourceClient, targetClient);
+    if (journalFailedAfterMove) {
+      throw new Error(
+        `${journalFailedAfterMove.message}. The switch finished: traffic is on the target, the source stays frozen and fenced (as after every switch); ` +
+          `what followed in the journal, verification and clean-up did not run: --resume finishes them`,
+      );
+    }
     return {
       ...wayBackFacts,
       finalLsn,
@@ -514,9 +591,24 @@ async function switchWrites(
       ...fenceFacts,
     };
   } catch (failure) {
-    if (repointed) {
+    // A repoint that failed while the switch point demonstrably still sends clients to the source
+    // (held by the pause) moved nothing: undone below like any abort before the move.
+    const stillOnSource = repointed && !(failure instanceof JournalWriteError) && (await platform.switchPointState?.(context, settings.database).catch(() => undefined))?.pointsAt === 'source';
+    const repointFailure = stillOnSource ? (failure instanceof Error ? failure.message : String(failure)) : undefined;
+    if (repointed && !stillOnSource) {
       // Traffic points at the target already: going back would lose what it took. Let clients go on.
       if (paused) await platform.resumeClients(context).catch(() => undefined);
+      if (failure instanceof JournalWriteError) throw new Error(`${failure.message}. The endpoint move to the target had begun: the source stays frozen (never both sides writable); --resume finishes the switch forward`);
+      // The switch point itself gone (the pooler or proxy died): where it will send clients when it is back is unknown,
+      // so the source stays frozen and the target, which has every write, stays open; a resume reads the real state.
+      const endpointDown = await platform.switchPointState?.(context, settings.database).then(() => undefined, (error: Error) => error.message);
+      if (endpointDown !== undefined) {
+        throw new Error(
+          `The application endpoint stopped answering while the switch moved it to the target (${failure instanceof Error ? failure.message : String(failure)}; now: ${endpointDown}). ` +
+            `The source stays frozen and the target, which has every write, is open to the application (never both sides writable); no client reaches either until the endpoint is back. ` +
+            `Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume: it reads where the endpoint points and finishes the switch`,
+        );
+      }
       throw failure;
     }
     await snapshot.query('ROLLBACK').catch(() => undefined);
@@ -525,14 +617,26 @@ async function switchWrites(
     await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
-      context.record({ sourceReopenedAt: wallClockMs() });
+      // A journal that cannot take this line (a full disk) must not keep the clients paused: a resume reads the server.
+      try {
+        await context.record({ sourceReopenedAt: wallClockMs() });
+      } catch (recordFailure) {
+        if (!(recordFailure instanceof JournalWriteError)) throw recordFailure;
+        context.log.warn(`not journaled (${recordFailure.code}): the source's reopening; a --resume reads the server's actual state`);
+      }
     }
     // The subscription may have been disabled just before the budget ran out.
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`).catch(() => undefined);
     if (paused) await platform.resumeClients(context);
     context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still subscribed');
-    if (failure instanceof AbortRun) {
-      throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
+    if (failure instanceof AbortRun || failure instanceof JournalWriteError || repointFailure !== undefined) {
+      const message =
+        failure instanceof JournalWriteError
+          ? `Switch aborted: ${failure.clause}. The source was reopened for writes and traffic never moved.`
+          : repointFailure !== undefined
+            ? `Switch aborted: the endpoint change failed (${repointFailure}) and the endpoint still points at the source. The target was closed again; the source was reopened for writes and traffic never moved. Fix the cause, then --resume`
+            : (failure as AbortRun).message;
+      throw new AbortRun(message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
     throw failure;
   }

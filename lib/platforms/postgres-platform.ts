@@ -71,6 +71,12 @@ export interface PostgresPlatform {
   /** Make the old source unreachable for the application. */
   fenceSource(context: StepContext): Promise<Facts>;
   /**
+   * The recent lines of the target's server log, where PostgreSQL writes what its apply worker
+   * failed on (table, key): pg_stat_subscription_stats only counts the errors. Optional: a
+   * platform without it gets a message that names the log to read instead of the key.
+   */
+  targetServerLog?(context: StepContext): Promise<string | undefined>;
+  /**
    * The way back (issue 12): what a platform needs so that the switch builds replication
    * target -> source and `switch-back` can move traffic back. Without it the forward switch
    * builds no way back and switch-back refuses.

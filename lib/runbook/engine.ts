@@ -1,7 +1,7 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { nowMs, wallClockMs } from '../util/time';
-import { deferProcessGroupSignals } from '../util/process-group';
+import { deferProcessGroupSignals, ProcessGroup } from '../util/process-group';
 import { Journal, JournalWriteError, newRunId, statusFromJournal, type JournalEntry } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
@@ -103,7 +103,11 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   // sub-phase gets the error and decides (the switch undoes its freeze, or finishes forward
   // once traffic moved). Lines after that (failed step, hooks, run end) are best effort.
   let journalFailure: JournalWriteError | undefined;
+  // A second SIGINT/SIGTERM in a rehearsal stops its servers at once (ProcessGroup): the run is
+  // journaled as interrupted right then, and nothing after (connections lost) is journaled.
+  let hardStopped = false;
   const append = (entry: JournalEntry): void => {
+    if (hardStopped) return;
     try {
       journal?.append(entry);
     } catch (failure) {
@@ -170,6 +174,16 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   };
   const signalsHandled = Boolean(options.handleSignals && !options.dryRun);
   const releaseDeferral = signalsHandled ? deferProcessGroupSignals() : undefined;
+  const unregisterHardStop = signalsHandled
+    ? ProcessGroup.onHardStop((signal) => {
+        const before = currentStep ?? results.find((r) => r.status === 'not-run')?.id;
+        const where = currentStep ? ` during ${currentStep}` : before ? ` before ${before}` : '';
+        const why = `${signal} twice: the sandbox's servers were stopped at once${where}; this rehearsal is void, nothing to resume: run it again`;
+        appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result: 'interrupted', error: why, ...(before ? { interruptedBefore: before } : {}) });
+        hardStopped = true;
+        log.error(`${runbook.flow} on ${options.environment}: INTERRUPTED (${why})`);
+      })
+    : undefined;
   if (signalsHandled) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -307,6 +321,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     process.off('SIGTERM', onSignal);
   }
   releaseDeferral?.();
+  unregisterHardStop?.();
   const interruptedBefore = result === 'interrupted' ? results.find((r) => r.status === 'not-run')?.id : undefined;
   appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result, error, ...(interruptedBefore ? { interruptedBefore } : {}) });
   if (journalFailure && (result === 'success' || result === 'planned')) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { redact } from './secrets';
 import { sleep } from './time';
@@ -33,6 +33,12 @@ export interface ProcessGroupOptions {
    * @default - children die with this process
    */
   persistentLogDir?: string;
+  /**
+   * A throwaway folder of this group's servers (a rehearsal's sandbox): removed after a second
+   * SIGINT/SIGTERM stopped them at once, so that the hard stop leaves nothing in the temp dir.
+   * @default - nothing is removed
+   */
+  removeOnHardStop?: string;
 }
 
 export class ProcessGroup {
@@ -97,6 +103,32 @@ export class ProcessGroup {
     return entry ? entry.output.slice(-15).join('\n') : '';
   }
 
+  /**
+   * The last lines a named process wrote, also for a process an earlier orchestrator started
+   * (a persistent group reads its log file; otherwise the kept output of `child`, 50 lines).
+   */
+  recentOutput(name: string, child: ChildProcess | undefined, lines = 50): string {
+    if (this.persistent) {
+      try {
+        const file = join(this.groupOptions.persistentLogDir!, `${name}.log`);
+        const size = statSync(file).size;
+        const fd = openSync(file, 'r');
+        try {
+          const length = Math.min(size, 65536);
+          const buffer = Buffer.alloc(length);
+          readSync(fd, buffer, 0, length, size - length);
+          return redact(buffer.toString('utf8').split('\n').filter((line) => line.trim()).slice(-lines).join('\n'));
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        return '';
+      }
+    }
+    const entry = child?.pid === undefined ? undefined : this.children.get(child.pid);
+    return entry ? entry.output.slice(-lines).join('\n') : '';
+  }
+
   pids(): number[] {
     return [...this.children.keys()];
   }
@@ -140,6 +172,16 @@ export class ProcessGroup {
   /** While above 0, a runbook engine handles the first SIGINT/SIGTERM (see deferProcessGroupSignals). */
   static deferrals = 0;
   private static signalsSeen = 0;
+  /**
+   * Called synchronously when a second signal stops every sandbox process at once, before they
+   * stop: a runbook engine journals its run as interrupted there (what fails after that is the
+   * hard stop's doing, not the run's) and says so. Returns the function that unregisters it.
+   */
+  static onHardStop(callback: (signal: NodeJS.Signals) => void): () => void {
+    ProcessGroup.hardStopCallbacks.add(callback);
+    return () => ProcessGroup.hardStopCallbacks.delete(callback);
+  }
+  private static readonly hardStopCallbacks = new Set<(signal: NodeJS.Signals) => void>();
 
   private static installSignalHandlers(): void {
     if (ProcessGroup.handlersInstalled) return;
@@ -153,7 +195,16 @@ export class ProcessGroup {
       if (stopping) return;
       stopping = true;
       process.stderr.write(`\n${signal} received: stopping every sandbox process before exiting\n`);
-      await Promise.all([...ProcessGroup.live].map((group) => group.stopAll(5000)));
+      for (const callback of ProcessGroup.hardStopCallbacks) {
+        try {
+          callback(signal);
+        } catch {
+          // the servers must stop whatever a callback did
+        }
+      }
+      const groups = [...ProcessGroup.live];
+      await Promise.all(groups.map((group) => group.stopAll(5000)));
+      for (const group of groups) if (group.groupOptions.removeOnHardStop) rmSync(group.groupOptions.removeOnHardStop, { recursive: true, force: true });
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
     process.on('SIGINT', stopEverything);

@@ -33,7 +33,7 @@ describe('fault matrix (subset)', () => {
   test.each([
     ['mysql', 'step-done:mysql.replication.start'],
     ['mysql', 'step-done:mysql.switch'],
-    ['postgres', 'step-progress:postgres.switch:2'],
+    ['postgres', 'step-progress:postgres.switch:3'], // the line written just before the pooler is repointed
   ] as const)(
     '%s killed at %s, then resumed: the run finishes with 0 lost writes, never both sides writable, no replication replayed',
     async (engine, point) => {

@@ -2,7 +2,9 @@
  * Ctrl-C / SIGTERM of the real command (`zx scripts/cutover.mjs --env local --execute`), run as a
  * separate process: the run stops at a step boundary (never inside the switch), the journal ends
  * with run-end "interrupted", `status` names where it stopped and says to run the rehearsal again
- * (never "resume with"), and no process is left behind.
+ * (never "resume with"), and no process is left behind. A second signal (a double Ctrl-C) stops
+ * the sandbox's servers at once: journal, exit code and summary still agree (interrupted, 130)
+ * and the sandbox folder is removed.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -115,5 +117,36 @@ describe('interrupting the real command', () => {
     }
     const sandboxDir = /files in (\S+)/.exec(result.stdout + result.stderr)?.[1];
     expect(processesUsing(sandboxDir!)).toEqual([]);
+  });
+
+  test('two SIGINTs in a row (a double Ctrl-C) before the freeze: the servers stop at once, yet journal, exit code and summary agree (interrupted, 130) and nothing is left in the temp dir', async () => {
+    const cwd = mkdtempSync(join(work, 'twice-'));
+    const marker = join(cwd, 'before-switch');
+    let poll: NodeJS.Timeout | undefined;
+    let signalled = false;
+    // GIVEN the command interrupted twice, 40 ms apart, while its before-switch hook runs
+    const result = await runCli(['--env', 'local', '--execute', '--load-rate', '200', '--hook', `before-switch=touch ${marker}; sleep 2`], cwd, (child) => {
+      poll ??= setInterval(() => {
+        if (signalled || !existsSync(marker)) return;
+        signalled = true;
+        child.kill('SIGINT');
+        setTimeout(() => child.kill('SIGINT'), 40);
+      }, 10);
+    });
+    clearInterval(poll);
+    expect(signalled).toBe(true);
+    const output = result.stdout + result.stderr;
+    // THEN the command exits 130 and says the rehearsal was interrupted and is void
+    expect(output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(SIGINT twice: the sandbox's servers were stopped at once before mysql\.switch; this rehearsal is void, nothing to resume: run it again\)/);
+    expect(result.code).toBe(130);
+    // and the journal says the same: interrupted, nothing journaled as failed after it
+    const entries = new Journal(join(cwd, '.rds-cutover'), onlyRun(cwd)).read();
+    expect(statusFromJournal(entries).result).toBe('interrupted');
+    expect(entries.filter((e) => e.type === 'step-failed' || (e.type === 'run-end' && e.result !== 'interrupted'))).toEqual([]);
+    // and neither a sandbox process nor the sandbox folder is left
+    const sandboxDir = /files in (\S+)/.exec(output)?.[1];
+    expect(sandboxDir).toBeDefined();
+    expect(processesUsing(sandboxDir!)).toEqual([]);
+    expect(existsSync(sandboxDir!)).toBe(false);
   });
 });

@@ -112,6 +112,10 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     return { fence: 'roles-nologin', fenceSessionsEnded: ended };
   }
 
+  async targetServerLog(): Promise<string | undefined> {
+    return this.sandbox.instances.has('target') ? this.sandbox.instance('target').serverLog() : undefined;
+  }
+
   /** The way back: the same sandbox operations on the other side (pgbouncer back to the source). */
   readonly wayBack: PostgresWayBack = {
     targetForSubscription: async () => ({ host: '127.0.0.1', port: this.sandbox.instance('target').port, sslmode: 'disable' }),

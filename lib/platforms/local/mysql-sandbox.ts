@@ -56,7 +56,7 @@ export class MysqlSandbox {
     } else {
       this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mysql-'));
       markRehearsalOwner(this.baseDir);
-      this.group = new ProcessGroup();
+      this.group = new ProcessGroup(options.keepFiles ? {} : { removeOnHardStop: this.baseDir });
     }
     this.rootPassword = secrets?.root ?? generatePassword();
     this.appPassword = secrets?.app ?? generatePassword();

@@ -51,9 +51,10 @@ export class Pgbouncer {
     return this.backend;
   }
 
-  async start(backend: PgbouncerBackend): Promise<void> {
+  /** `port`: a restart on the port the application already uses (@default - a free port). */
+  async start(backend: PgbouncerBackend, port?: number): Promise<void> {
     postgresOwnedDir(this.dir);
-    this.port = await freePort();
+    this.port = port ?? (await freePort());
     const authFile = join(this.dir, 'userlist.txt');
     const quote = (value: string) => `"${value.replace(/"/g, '""')}"`;
     const users = [this.options.admin, ...this.options.users];

@@ -166,6 +166,11 @@ log_line_prefix = '%m [%p] ${this.options.name}: '
     this.options.log.debug(`postgres ${this.options.name} (${this.options.version}) listening on 127.0.0.1:${this.port}`);
   }
 
+  /** The server's recent log lines (stderr; a sandbox another process started: its log file). */
+  serverLog(lines = 50): string {
+    return this.options.group.recentOutput(`postgres-${this.options.name}`, this.process, lines);
+  }
+
   /** Fast shutdown (sessions are ended, no waiting for clients), then the process is reaped. */
   async stop(): Promise<void> {
     if (!this.process && this.adoptedPid === undefined) return;

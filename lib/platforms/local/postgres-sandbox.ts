@@ -63,8 +63,8 @@ export class PostgresSandbox {
       // The postgres account must reach the datadirs: a folder under the checkout may be out of its reach.
       this.baseDir = existing?.serversDir ?? mkdtempSync(join(tmpdir(), PG_PERSISTENT_SERVERS_PREFIX));
     } else {
-      this.group = new ProcessGroup();
       this.baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-pg-'));
+      this.group = new ProcessGroup(options.keepFiles ? {} : { removeOnHardStop: this.baseDir });
       markRehearsalOwner(this.baseDir);
     }
     if (!existing) openForPostgres(this.baseDir);
