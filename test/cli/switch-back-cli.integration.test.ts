@@ -36,7 +36,7 @@ function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: n
   });
 }
 
-test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused', async () => {
+test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused; switch-forth killed with SIGKILL and resumed finishes on the target', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-sb-')) // short: HAProxy binds its socket as <path>.<pid>.tmp, within 108 bytes;
   const stateDir = join(work, '.rds-cutover');
   let load: WriteLoad | undefined;
