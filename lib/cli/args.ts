@@ -78,16 +78,16 @@ export class UsageError extends Error {}
 
 export const ENGINES = ['mysql', 'postgres'] as const;
 export const POSTGRES_METHODS = ['logical', 'dump'] as const;
-export const COMMANDS = ['status', 'switch-back', 'complete'] as const;
+export const COMMANDS = ['status', 'switch-back', 'switch-forth', 'complete'] as const;
 /** `--flow`: `cutover` (default: move the database with the engine's flow) or `share-snapshot` (seed 004, AWS). */
 export const FLOWS = ['cutover', 'share-snapshot'] as const;
 
 export type Engine = (typeof ENGINES)[number];
 
 export interface CutoverArgs {
-  command: 'run' | 'status' | 'help' | 'switch-back' | 'complete';
+  command: 'run' | 'status' | 'help' | 'switch-back' | 'switch-forth' | 'complete';
   statusRunId?: string;
-  /** switch-back / complete: the run whose switch built the way back. */
+  /** switch-back / switch-forth / complete: the run whose switch built the way back. */
   forwardRunId?: string;
   /** Rehearsal: switch back after the switch, under the same load. */
   switchBack?: boolean;
@@ -276,16 +276,16 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     if (!statusRunId) throw new UsageError('status needs a run id: npx zx scripts/cutover.mjs status RUN_ID (the runs are the folders in .rds-cutover/runs)');
     checkRunId('status', statusRunId);
     if (positionals.length > 2) throw new UsageError(`status takes one run id, got also "${positionals[2]}": npx zx scripts/cutover.mjs status RUN_ID`);
-  } else if (positionals[0] === 'switch-back' || positionals[0] === 'complete') {
+  } else if (positionals[0] === 'switch-back' || positionals[0] === 'switch-forth' || positionals[0] === 'complete') {
     command = positionals[0];
     statusRunId = undefined;
   } else if (positionals.length > 0) {
-    throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run), "status RUN_ID", "switch-back RUN_ID" or "complete RUN_ID".${didYouMean(positionals[0], COMMANDS)} See --help.`);
+    throw new UsageError(`Unknown command "${positionals[0]}": expected no command (plan/run), "status RUN_ID", "switch-back RUN_ID", "switch-forth RUN_ID" or "complete RUN_ID".${didYouMean(positionals[0], COMMANDS)} See --help.`);
   }
   const flowName = string('flow') ?? 'cutover';
   if (!FLOWS.includes(flowName as CutoverArgs['flow'])) throw new UsageError(`--flow ${flowName} is unknown: expected one of ${FLOWS.join(', ')}.${didYouMean(flowName, FLOWS)}`);
   let forwardRunId: string | undefined;
-  if (command === 'switch-back' || command === 'complete') {
+  if (command === 'switch-back' || command === 'switch-forth' || command === 'complete') {
     forwardRunId = positionals[1];
     if (!forwardRunId) throw new UsageError(`${command} needs the run id of the cutover whose switch built the way back: npx zx scripts/cutover.mjs ${command} RUN_ID`);
     checkRunId(command, forwardRunId);

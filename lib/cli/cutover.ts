@@ -66,7 +66,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
-    if (args.command === 'switch-back' || args.command === 'complete') {
+    if (args.command === 'switch-back' || args.command === 'switch-forth' || args.command === 'complete') {
       // An unknown run is bad input (exit 2, like status), answered before the way back's code is loaded.
       const forward = new Journal(stateDir, args.forwardRunId!);
       if (!forward.exists()) throw new UsageError(`${args.command}: no journal for run ${args.forwardRunId} at ${forward.path}: give the id the forward run printed when it started. List runs with: ls ${stateDir}/runs`);

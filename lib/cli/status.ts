@@ -50,7 +50,7 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   } else {
     const resume =
       typeof status.options.forwardRunId === 'string'
-        ? `npx zx scripts/cutover.mjs ${status.flow.endsWith('.complete') ? 'complete' : 'switch-back'} ${status.options.forwardRunId} --execute${status.flow.endsWith('.complete') ? '' : ` --resume ${status.runId}`}`
+        ? `npx zx scripts/cutover.mjs ${status.flow.endsWith('.complete') ? 'complete' : status.flow.endsWith('.switch-forth') ? 'switch-forth' : 'switch-back'} ${status.options.forwardRunId} --execute${status.flow.endsWith('.complete') ? '' : ` --resume ${status.runId}`}`
         : `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
     lines.push(status.result === 'in-progress' ? `next: if this run is not running any more (killed), resume it with: ${resume}` : `next: resume with: ${resume}`);
   }

@@ -5,7 +5,7 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
 import { closeFlowConnections, type MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { mysqlCompleteRunbook, mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
+import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
@@ -48,7 +48,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   const environment = loadEnvironment(forward.environment);
   const stateDir = stateDirFor(environment);
   if (forward.flow === 'postgres.logical') {
-    if (args.deleteOld) throw new UsageError('--delete-old is not built for PostgreSQL yet: complete RUN_ID --execute drops the way back and keeps the old source (frozen, fenced)');
+    if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the MySQL family only (not yet for PostgreSQL): after switch-back, run ${forwardRunId}'s forward replication runs again, but only a new cutover run moves traffic forward again.`);
     return runPostgresWayBackOnSandbox({ environment, args, stateDir, log, out, settings: postgresSettings(environment, { ...args, method: 'logical' }), forwardRunId, forward });
   }
   const settings = mysqlSettings(environment, args);
@@ -67,6 +67,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
  */
 export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward } = input;
+  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
   if (!resolved.reverseReplication) {
@@ -129,19 +130,22 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
     return EXIT.usage;
   }
   const deleteOld = Boolean(args.deleteOld);
-  if (args.command === 'complete' && args.resume) {
-    // A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway.
-    const journaled = new Journal(stateDir, args.resume).exists() ? statusFromJournal(new Journal(stateDir, args.resume).read()).options.deleteOld : undefined;
-    if (journaled !== undefined && Boolean(journaled) !== deleteOld) {
-      throw new UsageError(`Run ${args.resume} was started ${journaled ? 'with' : 'without'} --delete-old: resume it the same way (npx zx scripts/cutover.mjs complete ${forwardRunId} --execute${journaled ? ' --delete-old' : ''} --resume ${args.resume})`);
-    }
-  }
+  checkCompleteResume(args, stateDir, forwardRunId);
   const runtime = new Map<string, unknown>();
-  const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : mysqlSwitchBackRunbook(platform, settings);
+  const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
   try {
     return await runWayBackRunbook(input, { runbook, runtime, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options });
   } finally {
     await closeFlowConnections(runtime);
+  }
+}
+
+/** A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway. */
+function checkCompleteResume(args: WayBackInput['args'], stateDir: string, forwardRunId: string): void {
+  if (args.command !== 'complete' || !args.resume) return;
+  const journaled = new Journal(stateDir, args.resume).exists() ? statusFromJournal(new Journal(stateDir, args.resume).read()).options.deleteOld : undefined;
+  if (journaled !== undefined && Boolean(journaled) !== Boolean(args.deleteOld)) {
+    throw new UsageError(`Run ${args.resume} was started ${journaled ? 'with' : 'without'} --delete-old: resume it the same way (npx zx scripts/cutover.mjs complete ${forwardRunId} --execute${journaled ? ' --delete-old' : ''} --resume ${args.resume})`);
   }
 }
 
@@ -157,12 +161,15 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
     log.error(`No sandbox is up in ${folder} (run ${forwardRunId} ran there): it was taken down, so there is nothing to switch back to`);
     return EXIT.usage;
   }
+  checkCompleteResume(args, stateDir, forwardRunId);
   const sandbox = PostgresSandbox.attach(folder, log);
   const runtime = new Map<string, unknown>();
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
-  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
+  const deleteOld = Boolean(args.deleteOld);
+  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
+  const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: { platform: 'sandbox', sandbox: folder, forwardRunId } });
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options });
   } finally {
     await closePostgresConnections(runtime);
     await sandbox.detach();

@@ -2,7 +2,7 @@ import type { Connection } from '../engines/mysql/connection';
 import { replicaStatus } from '../engines/mysql/server';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings } from './mysql-encrypt';
+import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -13,80 +13,105 @@ import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, open, resumeSwitch, switch
  * and report. It is its own run (own journal, `--resume` of its own id).
  */
 export function mysqlSwitchBackRunbook(platform: MysqlPlatform, settings: MysqlFlowSettings): Runbook {
+  return mysqlSwitchAgainRunbook(platform, settings, BACK);
+}
+
+/**
+ * `switch-forth RUN_ID`: after a switch-back, traffic to the target again — the forward switch
+ * itself (freeze the source, wait until the target executed its final position, promote the
+ * target, start replication target → source again, move the endpoint), on the replication the
+ * switch-back started, with the same gates, sub-phases, abort and resume rules. Its own run;
+ * afterwards `switch-back RUN_ID` works again.
+ */
+export function mysqlSwitchForthRunbook(platform: MysqlPlatform, settings: MysqlFlowSettings): Runbook {
+  return mysqlSwitchAgainRunbook(platform, settings, FORWARD);
+}
+
+/** A switch between the two sides of a finished run, in `direction`, as its own run (switch-back, switch-forth). */
+function mysqlSwitchAgainRunbook(platform: MysqlPlatform, settings: MysqlFlowSettings, direction: SwitchDirection): Runbook {
   const source = (context: StepContext) => open(context, 'source', () => platform.source());
   const target = (context: StepContext) => open(context, 'target', () => platform.target(context.facts));
   const reverse = platform.reverseReplication;
+  const back = direction.name === 'back';
+  const verb = back ? 'switch-back' : 'switch-forth';
+  const Verb = back ? 'Switch-back' : 'Switch-forth';
+  const { from, to } = direction;
+  const sideOf = (side: Side) => (side === 'source' ? source : target);
+  // The replication the switch goes along: into `to` from `from`.
+  const way = back ? 'replication target -> source (the way back, started by the switch)' : 'replication source -> target (the way forth, started by the switch back)';
+  const wayShort = back ? 'replication target -> source (the way back)' : 'replication source -> target (the way forth)';
 
   const preflight: Step = {
-    id: 'mysql.switch-back.preflight',
+    id: `mysql.${verb}.preflight`,
     kind: 'check',
     describe: () => [
-      `Check: traffic is on the target (${platform.kind}); replication target -> source (the way back, started by the switch) runs on the source`,
+      `Check: traffic is on the ${from} (${platform.kind}); ${way} runs on the ${to}`,
       'with both threads and no error; otherwise refuse, saying why, with nothing changed.',
     ],
     async apply(context) {
       // Refusals before anything changed: a plan lists them, an executed run aborts on purpose.
       const refuse = (message: string) => (context.dryRun ? new PreconditionFailed(message) : new AbortRun(message));
-      if (!reverse) throw refuse(`The ${platform.kind} platform cannot switch back yet (it has no reverse replication): traffic stays on the target.`);
-      if (context.facts.switchPhase) return {}; // a resumed switch-back decides from the actual state
+      if (!reverse) throw refuse(`The ${platform.kind} platform cannot switch back yet (it has no reverse replication): traffic stays on the ${from}.`);
+      if (context.facts.switchPhase) return {}; // a resumed run decides from the actual state
       const endpoint = await platform.endpointTarget(context);
-      if (endpoint.pointsTo !== 'target') throw refuse(`Switch-back refused: traffic is not on the target (${endpoint.detail}); nothing to switch back. Nothing was changed.`);
-      const sourceConnection = await source(context);
-      const dialect = await dialectOf(context, platform, sourceConnection);
-      const status = await replicaStatus(sourceConnection, dialect);
+      if (endpoint.pointsTo !== from) throw refuse(`${Verb} refused: traffic is not on the ${from} (${endpoint.detail}); nothing to ${back ? 'switch back' : 'switch forth'}. Nothing was changed.`);
+      const toConnection = await sideOf(to)(context);
+      const dialect = await dialectOf(context, platform, toConnection);
+      const status = await replicaStatus(toConnection, dialect);
       if (!status) {
         throw refuse(
-          'Switch-back refused: replication target -> source is not configured on the source (the way back is built by mysql.switch; `complete` removes it). ' +
-            'Without it the source lacks every write made on the target. Nothing was changed; traffic stays on the target.',
+          `${Verb} refused: replication ${from} -> ${to} is not configured on the ${to} (${back ? 'the way back is built by mysql.switch; `complete` removes it' : 'the way forth is started by switch-back'}). ` +
+            `Without it the ${to} lacks every write made on the ${from}. Nothing was changed; traffic stays on the ${from}.`,
         );
       }
       if (status.lastError || !status.ioRunning || !status.sqlRunning) {
         throw refuse(
-          `Switch-back refused: replication target -> source (the way back) is broken on the source: ${status.lastError || `IO ${status.ioRunning ? 'running' : 'stopped'}, SQL ${status.sqlRunning ? 'running' : 'stopped'}`}. ` +
-            'The source would miss writes made on the target. Nothing was changed; traffic stays on the target. Fix it (SHOW SLAVE STATUS on the source), then run switch-back again.',
+          `${Verb} refused: ${wayShort} is broken on the ${to}: ${status.lastError || `IO ${status.ioRunning ? 'running' : 'stopped'}, SQL ${status.sqlRunning ? 'running' : 'stopped'}`}. ` +
+            `The ${to} would miss writes made on the ${from}. Nothing was changed; traffic stays on the ${from}. Fix it (SHOW SLAVE STATUS on the ${to}), then run ${verb} again.`,
         );
       }
-      return { reverseReplicationExecutedAt: `${status.executedFile}:${status.executedPosition}` };
+      return { [back ? 'reverseReplicationExecutedAt' : 'forwardReplicationExecutedAt']: `${status.executedFile}:${status.executedPosition}` };
     },
   };
 
   const catchUp: Step = {
-    id: 'mysql.switch-back.catch-up',
+    id: `mysql.${verb}.catch-up`,
     kind: 'action',
-    describe: () => [`Wait until the source is healthy and less than ${settings.lagThresholdMs} ms behind the target (gate before the switch back).`],
+    describe: () => [`Wait until the ${to} is healthy and less than ${settings.lagThresholdMs} ms behind the ${from} (gate before the ${back ? 'switch back' : 'switch forth'}).`],
     async apply(context) {
-      const targetConnection = await target(context);
-      const lag = await waitUntilCaughtUp(context, targetConnection, await source(context), await dialectOf(context, platform, targetConnection), settings, 'source (the old side, replicating from the target)');
+      const fromConnection = await sideOf(from)(context);
+      const lag = await waitUntilCaughtUp(context, fromConnection, await sideOf(to)(context), await dialectOf(context, platform, fromConnection), settings, `${to} (replicating from the ${from})`);
       return { lagBeforeSwitchMs: Math.round(lag) };
     },
   };
 
-  const switchBack: Step = {
-    id: 'mysql.switch-back',
+  const switchAgain: Step = {
+    id: `mysql.${verb}`,
     kind: 'action',
     irreversible: true,
     hookBefore: 'before-switch',
     hookAfter: 'after-switch',
     describe: () => [
-      `Last lag gate, nothing frozen yet: measure again until the source is within ${FREEZE_SETTLED_MS} ms of the target or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the target never frozen).`,
-      `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the target:`,
-      `freeze the target: lock ${settings.appUsers.join(', ')}${platform.describe.readOnly(true)}, kill their sessions;`,
-      'read the target\'s final binlog position; wait until the source executed it (MASTER_POS_WAIT);',
-      `stop replication on the source, unlock the app accounts there${platform.describe.readOnly(false)} and read its binlog position (same round trip);`,
-      'start replication source -> target from that position (so one can switch forth again; the target stays frozen for the app accounts);',
-      ...(reverse ? reverse.describe.switchEndpointBack() : ['(this platform cannot switch back)']),
-      'done once replication source -> target runs (IO and SQL threads), else --resume after fixing it.',
+      `Last lag gate, nothing frozen yet: measure again until the ${to} is within ${FREEZE_SETTLED_MS} ms of the ${from} or stops getting closer; over ${settings.lagThresholdMs} ms for ${settings.switchTimeoutMs} ms, refuse (the ${from} never frozen).`,
+      `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort and reopen the ${from}:`,
+      `freeze the ${from}: lock ${settings.appUsers.join(', ')}${platform.describe.readOnly(true)}, kill their sessions;`,
+      `read the ${from}'s final binlog position; wait until the ${to} executed it (MASTER_POS_WAIT);`,
+      `stop replication on the ${to}, unlock the app accounts there${platform.describe.readOnly(false)} and read its binlog position (same round trip);`,
+      `start replication ${to} -> ${from} from that position (so one can switch ${back ? 'forth' : 'back'} again; the ${from} stays frozen for the app accounts);`,
+      ...(back ? (reverse ? reverse.describe.switchEndpointBack() : ['(this platform cannot switch back)']) : platform.describe.switchEndpoint()),
+      `done once replication ${to} -> ${from} runs (IO and SQL threads), else --resume after fixing it.`,
     ],
     precondition: async (context) => {
       if (context.facts.switchPhase) return;
-      const dialect = await dialectOf(context, platform, await source(context));
-      const status = await replicaStatus(await source(context), dialect);
+      const toConnection = await sideOf(to)(context);
+      const dialect = await dialectOf(context, platform, toConnection);
+      const status = await replicaStatus(toConnection, dialect);
       if (!status?.ioRunning || !status.sqlRunning) {
-        throw new AbortRun(`Switch-back not started: replication target -> source is not running on the source (${status?.lastError || 'threads stopped'}); the target was never frozen and keeps the traffic. Fix it, then --resume`);
+        throw new AbortRun(`${Verb} not started: replication ${from} -> ${to} is not running on the ${to} (${status?.lastError || 'threads stopped'}); the ${from} was never frozen and keeps the traffic. Fix it, then --resume`);
       }
     },
     async apply(context) {
-      const sides = switchSides(platform, BACK, source, target);
+      const sides = switchSides(platform, direction, source, target);
       if (context.facts.switchPhase) {
         const finished = await resumeSwitch(context, platform, settings, sides);
         if (finished) return finished;
@@ -96,15 +121,15 @@ export function mysqlSwitchBackRunbook(platform: MysqlPlatform, settings: MysqlF
   };
 
   const verify = verifyChecksumsStep(
-    'mysql.switch-back.verify.checksums',
+    `mysql.${verb}.verify.checksums`,
     settings,
-    'Compare per-table checksums of the frozen target and of the source at the switch-back position (consistent snapshots taken during the switch back).',
+    `Compare per-table checksums of the frozen ${from} and of the ${to} at the ${back ? 'switch-back' : 'switch-forth'} position (consistent snapshots taken during the ${back ? 'switch back' : 'switch forth'}).`,
   );
 
   return {
-    flow: 'mysql.switch-back',
-    summary: [`back to: ${platform.describe.source()}`, `platform: ${platform.kind}`],
-    steps: [preflight, catchUp, switchBack, verify],
+    flow: `mysql.${verb}`,
+    summary: [back ? `back to: ${platform.describe.source()}` : `forth to: the target again (from ${platform.describe.source()})`, `platform: ${platform.kind}`],
+    steps: [preflight, catchUp, switchAgain, verify],
   };
 }
 

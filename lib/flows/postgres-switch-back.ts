@@ -5,7 +5,7 @@ import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-pl
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { openConnection, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { closePostgresConnections, openConnection, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth } from './postgres-replication-way';
 
@@ -137,9 +137,11 @@ export function postgresSwitchBackRunbook(platform: PostgresPlatform, settings: 
 /**
  * `complete RUN_ID`: the move is final. The way back (subscription on the source, slot and
  * publication on the target, the replication role there) is dropped: after it, switch-back
- * is no longer possible. Refused while traffic is on the source (after a switch back).
+ * is no longer possible. Only with `--delete-old` is the old source deleted. Refused while
+ * traffic is on the source (after a switch back). Resumable from its journal: a step done is
+ * not run again, so a resume after the delete never connects to the deleted source.
  */
-export function postgresCompleteRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
+export function postgresCompleteRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { deleteOld: boolean } = { deleteOld: false }): Runbook {
   const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
   const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
   const preflight: Step = {
@@ -153,10 +155,28 @@ export function postgresCompleteRunbook(platform: PostgresPlatform, settings: Po
       return {};
     },
   };
+  const deleteSource: Step = {
+    id: 'postgres.source.delete',
+    kind: 'action',
+    describe: () =>
+      options.deleteOld
+        ? (platform.wayBack?.describe.deleteSource() ?? ['(this platform cannot delete the old source)'])
+        : ['Keep the old source (pass --delete-old to delete it); it stays frozen and fenced for the application roles.'],
+    async apply(context) {
+      if (!options.deleteOld) {
+        context.log.info('old source kept (frozen, fenced); to delete it: complete RUN_ID --execute --delete-old');
+        return { sourceDeleted: false };
+      }
+      if (!platform.wayBack) throw new Error(`The ${platform.kind} platform cannot delete the old source`);
+      // This run's own sessions end first (the last step: nothing needs them after it).
+      await closePostgresConnections(context.runtime);
+      return platform.wayBack.deleteSource(context);
+    },
+  };
   return {
     flow: 'postgres.complete',
-    summary: [`retire the way back to: ${platform.describe.source()}`, `platform: ${platform.kind}`, `database: ${settings.database}`],
-    steps: [preflight, removeWayBackStep(source, target, settings, 'postgres.way-back.remove')],
+    summary: [`retire the way back to: ${platform.describe.source()}`, `platform: ${platform.kind}`, `database: ${settings.database}`, `delete the old source: ${options.deleteOld ? 'yes (--delete-old)' : 'no'}`],
+    steps: [preflight, removeWayBackStep(source, target, settings, 'postgres.way-back.remove'), deleteSource],
   };
 }
 
@@ -210,11 +230,14 @@ async function switchBackWrites(
   if (context.facts.switchBackFrozenAt != null && context.facts.switchBackTargetReopenedAt == null) {
     const state = platform.switchPointState ? await platform.switchPointState(context, settings.database) : undefined;
     if (state?.pointsAt === 'source' || (!state && context.facts.switchBackEndpointMoveStartedAt != null)) return finishSwitchBackForward(context, platform, wayBack, settings, sourceClient, targetClient);
-    // Traffic never moved back: the target is reopened and the switch back starts again.
-    await wayBack.setTargetReadOnly(context, false);
+    // Traffic never moved back: the source frozen and fenced again as the forward switch left it
+    // (the dead process may have reopened its server default and let the app roles log in),
+    // only then the target reopened — never both writable — and the switch back starts again.
     await platform.setSourceReadOnly(context, true);
+    await platform.fenceSource(context);
+    await wayBack.setTargetReadOnly(context, false);
     await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`).catch(() => undefined);
-    context.record({ switchBackTargetReopenedAt: wallClockMs() });
+    await context.record({ switchBackTargetReopenedAt: wallClockMs() });
     context.log.warn('resuming a switch back that froze the target but never moved traffic: switching back again');
   }
   const forwardOrigin = await prepareWay({
@@ -248,7 +271,7 @@ async function switchBackWrites(
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
     await wayBack.setTargetReadOnly(context, true);
     frozen = true;
-    context.record({ switchBackStartedAt: clock.startedAt, switchBackFrozenAt: wallClockMs(), switchBackTargetReopenedAt: null });
+    await context.record({ switchBackStartedAt: clock.startedAt, switchBackFrozenAt: wallClockMs(), switchBackTargetReopenedAt: null });
     clock.mark('freeze');
     // The source's server default reopens on its own admin session meanwhile (its reload is
     // asynchronous: started early, in effect well before the repoint).
@@ -274,7 +297,7 @@ async function switchBackWrites(
     if (clock.remaining() <= 0) throw overBudget('the switch back did not reach the repoint');
     await wayBack.unfenceSource(context);
     repointed = true;
-    context.record({ sourceCaughtUpLsn: finalLsn, forwardStartLsn, sequencesCopied: sequences, switchBackEndpointMoveStartedAt: wallClockMs() });
+    await context.record({ sourceCaughtUpLsn: finalLsn, forwardStartLsn, sequencesCopied: sequences, switchBackEndpointMoveStartedAt: wallClockMs() });
     await wayBack.switchEndpointBack(context, settings.database);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
@@ -283,12 +306,12 @@ async function switchBackWrites(
     clock.mark('resume');
     const switchDurationMs = clock.elapsed();
     const switchEndedAt = wallClockMs();
-    context.record({ endpointMovedAt, switchEndedAt });
+    await context.record({ endpointMovedAt, switchEndedAt });
     context.log.info(`switched back in ${switchDurationMs} ms (ended ${ended} session(s), source applied the target's final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
     const fenceFacts = await wayBack.fenceTarget(context);
     await startWay(targetClient, sourceClient, forward, settings.catchUpTimeoutMs);
-    context.record({ forwardRunningAt: wallClockMs() });
+    await context.record({ forwardRunningAt: wallClockMs() });
     return {
       ...fenceFacts,
       finalLsn,
@@ -312,7 +335,7 @@ async function switchBackWrites(
     if (sourceReopened) await platform.setSourceReadOnly(context, true);
     if (frozen) {
       await wayBack.setTargetReadOnly(context, false);
-      context.record({ switchBackTargetReopenedAt: wallClockMs() });
+      await context.record({ switchBackTargetReopenedAt: wallClockMs() });
     }
     await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`).catch(() => undefined);
     if (paused) await platform.resumeClients(context);

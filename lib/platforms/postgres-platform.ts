@@ -93,6 +93,7 @@ export interface PostgresWayBack {
     reopenSource(): string[];
     switchEndpointBack(): string[];
     fenceTarget(): string[];
+    deleteSource(): string[];
   };
   /** Stop application writes on the target (the side traffic leaves), or allow them again. */
   setTargetReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
@@ -102,4 +103,9 @@ export interface PostgresWayBack {
   switchEndpointBack(context: StepContext, database: string): Promise<void>;
   /** Make the target unreachable for the application (after traffic moved back). */
   fenceTarget(context: StepContext): Promise<Facts>;
+  /**
+   * `complete --delete-old`: delete the old source (its server and files locally). Refuses while
+   * the switch point sends traffic to it; nothing to do when it is gone already (a resumed complete).
+   */
+  deleteSource(context: StepContext): Promise<Facts>;
 }

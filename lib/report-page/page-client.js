@@ -77,23 +77,28 @@
 
     var width = Math.max(600, document.body.clientWidth - 8);
     var seconds = series(timeline, zero, 1000);
-    var milliseconds = series(timeline, zero, 1);
     var stepped = uPlot.paths.stepped({ align: 1 });
 
     var switchEl = document.getElementById('chart-switch');
     if (switchStartedAt !== null || movedAt !== null) {
-      closeUp(switchEl, 'Around the switch', { startedAt: switchStartedAt, movedAt: movedAt, abortedAt: abortedAt }, [[bands.phases, COLORS.phases, true], [bands.gap, [COLORS.gap], true]]);
+      closeUp(switchEl, 'Around the switch', { startedAt: switchStartedAt, movedAt: movedAt, abortedAt: abortedAt, zero: zero, zeroName: zeroName }, [[bands.phases, COLORS.phases, true], [bands.gap, [COLORS.gap], true]]);
     } else {
       switchEl.textContent = 'The switch never started in this run: no close-up.';
       switchEl.className += ' note';
     }
     var backEl = document.getElementById('chart-switch-back');
     if (backEl && hasBack) {
-      closeUp(backEl, 'Around the switch back', { startedAt: backStartedAt, movedAt: backMovedAt, abortedAt: backAbortedAt }, [[bands.backPhases, COLORS.phases, true], [bands.backGap, [COLORS.gap], true]]);
+      // Counted from the switch back's own start (the forward switch is seconds or days earlier).
+      var backZero = backStartedAt !== null ? backStartedAt : backMovedAt;
+      var backZeroName = backStartedAt !== null ? "the switch back's start" : 'the instant traffic moved back';
+      closeUp(backEl, 'Around the switch back', { startedAt: backStartedAt, movedAt: backMovedAt, abortedAt: backAbortedAt, zero: backZero, zeroName: backZeroName }, [[bands.backPhases, COLORS.phases, true], [bands.backGap, [COLORS.gap], true]]);
     }
 
-    /** A close-up of one switch window (100 ms buckets) with its phases, write gap and the markers. */
+    /** A close-up of one switch window (100 ms buckets) with its phases, write gap and the markers; x counts from window.zero. */
     function closeUp(container, title, window, closeBands) {
+      var zero = window.zero;
+      var milliseconds = series(timeline, zero, 1);
+      container.setAttribute('data-x-axis', 'ms from ' + window.zeroName); // uPlot draws the label on its canvas; the browser test reads it here
       // The switch and the write gap, with most of a second of steady writes either side.
       var gap = closeBands[1][0][0];
       var moved = window.movedAt;
@@ -107,7 +112,7 @@
         width: width,
         height: 280,
         scales: { x: { time: false, auto: false, range: [focusFrom, focusTo] }, y: { range: zeroBased } },
-        axes: [{ label: 'ms from ' + zeroName }, { label: 'writes/s', size: 60 }],
+        axes: [{ label: 'ms from ' + window.zeroName }, { label: 'writes/s', size: 60 }],
         series: [
           { label: 'ms' },
           { label: 'acknowledged/s', stroke: COLORS.acknowledged, fill: 'rgba(31,122,58,0.10)', width: 2, paths: stepped, points: { show: false } },
@@ -266,6 +271,7 @@
           // below the band labels (three rows), clear of the curves' usual baseline
           ctx.fillText(marker.label, x + 4 * ratio, u.bbox.top + 44 * ratio);
           if (marker.flag === container.id) {
+            container.setAttribute('data-switch-marker-value', String((marker.at - overlay.zero) / overlay.scale));
             container.setAttribute('data-switch-marker-x', String(Math.round(x)));
             container.setAttribute('data-switch-marker-y', String(Math.round(u.bbox.top + u.bbox.height / 2)));
           }

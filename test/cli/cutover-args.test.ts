@@ -26,6 +26,10 @@ describe('cutover command line', () => {
     // complete is resumed from its journal like switch-back (a kill after DeleteDBInstance must not reconnect to the deleted source).
     expect(parseCutoverArgs(['complete', 'r1', '--execute', '--delete-old', '--resume', 'r2'])).toMatchObject({ command: 'complete', forwardRunId: 'r1', resume: 'r2', deleteOld: true });
     expect(parseCutoverArgs(['--env', 'local', '--execute', '--switch-back'])).toMatchObject({ command: 'run', switchBack: true });
+    // switch-forth (after a switch-back) takes the same run id, and is resumed like switch-back
+    expect(parseCutoverArgs(['switch-forth', 'r1', '--execute', '--resume', 'r3'])).toMatchObject({ command: 'switch-forth', forwardRunId: 'r1', execute: true, resume: 'r3' });
+    expect(() => parseCutoverArgs(['switch-forth'])).toThrow(/switch-forth needs the run id/);
+    expect(() => parseCutoverArgs(['switch-forth', 'r1', '--delete-old'])).toThrow(/--delete-old belongs to complete/);
     expect(parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--execute', '--switch-back'])).toMatchObject({ command: 'run', engine: 'postgres', method: 'logical', switchBack: true });
   });
 

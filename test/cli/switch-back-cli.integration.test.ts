@@ -36,7 +36,7 @@ function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: n
   });
 }
 
-test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused', async () => {
+test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused; switch-forth killed with SIGKILL and resumed finishes on the target', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-sb-')) // short: HAProxy binds its socket as <path>.<pid>.tmp, within 108 bytes;
   const stateDir = join(work, '.rds-cutover');
   let load: WriteLoad | undefined;
@@ -139,6 +139,22 @@ test('switch-back through the CLI: refused (exit 3, nothing changed) while the w
     expect(complete.code).toBe(3);
     expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
     expect(readSandboxState(folder)!.state.servers.some((s) => s.name === 'source')).toBe(true);
+
+    // AND switch-forth (traffic to the target again) killed with SIGKILL after its "endpoint-moved", then resumed as status says
+    const runsBeforeForth = readdirSync(join(stateDir, 'runs'));
+    const killedForth = await runCli(['switch-forth', runId, '--execute'], work, 'step-progress:mysql.switch-forth:6');
+    expect(killedForth.signal).toBe('SIGKILL');
+    const forthRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBeforeForth.includes(id))!;
+    expect((await runCli(['status', forthRunId], work)).output).toContain(`zx scripts/cutover.mjs switch-forth ${runId} --execute --resume ${forthRunId}`);
+    const forth = await runCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
+    // THEN it finished forward: traffic on the target, the way back running again (exit 4: snapshots gone with the killed process)
+    expect(forth.output).toMatch(/mysql\.switch-forth on sandbox: SUCCESS/);
+    expect(forth.code).toBe(4);
+    expect(statusFromJournal(new Journal(stateDir, forthRunId).read()).facts.switchPhase).toBe('reverse-running');
+    const forthReader = await connect({ ...app, user: 'root', password: secrets.mysqlRootPassword }, { database: 'app' });
+    const [now] = await rows<{ port: number }>(forthReader, 'SELECT @@port AS port');
+    await forthReader.end();
+    expect(Number(now.port)).toBe(readSandboxState(folder)!.state.servers.find((s) => s.name === 'target')!.port);
   } finally {
     if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
     await sandboxDown(stateDir, 'mysql').catch(() => undefined);

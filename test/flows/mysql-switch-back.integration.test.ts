@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../../lib/platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../../lib/platforms/local/local-mysql-platform';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
-import { mysqlCompleteRunbook, mysqlSwitchBackRunbook } from '../../lib/flows/mysql-switch-back';
+import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../../lib/flows/mysql-switch-back';
 import { runRunbook, type RunResult } from '../../lib/runbook/engine';
 import { Journal } from '../../lib/runbook/journal';
 import type { Facts, Runbook } from '../../lib/runbook/step';
@@ -192,6 +192,38 @@ describe('MySQL-family way back on real servers', () => {
       expect(complete.result).toBe('aborted');
       expect(complete.error).toMatch(/Complete refused: traffic is not on the target/);
       expect(await replicationOn(world, 'target')).toMatchObject({ Slave_SQL_Running: 'Yes' });
+    });
+  });
+
+  test('switch-forth after a switch-back: traffic on the target again by the same bounded switch, checksums match, the way back runs again, and a second switch-back works; 0 writes lost over all three', async () => {
+    await withWorld(async (world) => {
+      // GIVEN a forward cutover and a switch-back, the load writing throughout
+      await forward(world);
+      await sleep(500);
+      const back = await run(world, mysqlSwitchBackRunbook(platformOf(world), settings));
+      expect(back.result).toBe('success');
+      await sleep(500);
+      // WHEN switching forth again
+      const forth = await run(world, mysqlSwitchForthRunbook(platformOf(world), settings));
+      // THEN traffic is on the target, only it writable for the app, the snapshots equal
+      expect(forth.error).toBeUndefined();
+      expect(forth.result).toBe('success');
+      expect(forth.facts.switchDirection).toBe('forward');
+      expect((forth.facts.checksums as { match: boolean }).match).toBe(true);
+      expect((await platformOf(world).endpointTarget()).pointsTo).toBe('target');
+      expect(await readOnly(world, 'target')).toBe(false);
+      expect(await appAccountLocked(world, 'target')).toBe(false);
+      expect(await readOnly(world, 'source')).toBe(true);
+      expect(await appAccountLocked(world, 'source')).toBe(true);
+      // and the way back runs again (target -> source), the way forth is stopped on the target
+      expect(await replicationOn(world, 'source')).toMatchObject({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes', Master_Port: world.sandbox.instance('target').port });
+      // AND a second switch-forth is refused: traffic is already on the target (nothing changed)
+      const again = await run(world, mysqlSwitchForthRunbook(platformOf(world), settings));
+      expect(again.result).toBe('aborted');
+      expect(again.error).toMatch(/Switch-forth refused: traffic is not on the source/);
+      // AND one can switch back once more, with nothing lost over the three switches
+      await sleep(500);
+      await expectBackOnSource(world, await run(world, mysqlSwitchBackRunbook(platformOf(world), settings)));
     });
   });
 

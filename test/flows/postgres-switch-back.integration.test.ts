@@ -5,7 +5,7 @@
  * `postgres.switch-back` moves traffic back with nothing lost and starts forward replication
  * again; it refuses when the way back is broken; `complete` leaves no slot or subscription.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
@@ -14,6 +14,7 @@ import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
 import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../../lib/flows/postgres-switch-back';
 import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook, type RunResult } from '../../lib/runbook/engine';
+import { Journal } from '../../lib/runbook/journal';
 import type { Runbook } from '../../lib/runbook/step';
 import { closePg, connectPg, pgRow, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
 import { serverReadOnly } from '../../lib/engines/postgres/server';
@@ -59,11 +60,11 @@ async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
   }
 }
 
-async function run(world: World, runbook: Runbook): Promise<RunResult> {
+async function run(world: World, runbook: Runbook, resumeRunId?: string): Promise<RunResult> {
   const runtime = new Map<string, unknown>();
   world.runtimes.push(runtime);
   try {
-    return await runRunbook({ runbook, environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime });
+    return await runRunbook({ runbook, environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime, resumeRunId });
   } finally {
     await closePostgresConnections(runtime);
   }
@@ -81,6 +82,32 @@ async function on<T>(world: World, server: 'source' | 'target', use: (client: Pg
 const count = (world: World, server: 'source' | 'target', sql: string) => on(world, server, async (c) => Number((await pgRow<{ n: string }>(c, `SELECT count(*)::text AS n FROM (${sql}) x`))!.n));
 const appCanLogin = (world: World, server: 'source' | 'target') => on(world, server, async (c) => (await pgRow<{ login: boolean }>(c, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'app'"))!.login);
 const streaming = (world: World, sender: 'source' | 'target', subscription: string) => count(world, sender, `SELECT 1 FROM pg_stat_replication WHERE application_name = '${subscription}' AND state = 'streaming'`);
+
+/** Runs complete --delete-old until `step` is done, then abandons it as kill -9 would; returns its run id. */
+async function completeKilledAfter(world: World, step: string): Promise<string> {
+  const runtime = new Map<string, unknown>();
+  world.runtimes.push(runtime);
+  let killed!: () => void;
+  const dead = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
+  const before = new Set(Journal.list(world.stateDir));
+  const running = runRunbook({
+    runbook: postgresCompleteRunbook(world.platform, world.settings, { deleteOld: true }),
+    environment: 'local',
+    stateDir: world.stateDir,
+    dryRun: false,
+    log: silentLogger,
+    runtime,
+    onStepDone: (done) => {
+      if (done.id !== step) return;
+      killed();
+      return new Promise<void>(() => undefined); // the process is gone: nothing after this runs
+    },
+  });
+  const outcome = await Promise.race([dead, running]);
+  if (outcome !== 'killed') throw new Error(`complete ended (${outcome.result}: ${outcome.error}) before ${step} was done`);
+  await closePostgresConnections(runtime);
+  return Journal.list(world.stateDir).find((id) => !before.has(id))!;
+}
 
 async function forward(world: World): Promise<RunResult> {
   const result = await run(world, postgresLogicalRunbook(world.platform, world.settings));
@@ -154,15 +181,16 @@ describe('PostgreSQL way back on real servers', () => {
       expect(fresh).toBeGreaterThan(maxSerial);
       await expectNothingLost(world);
 
-      // AND complete refuses while traffic is on the source (nothing changed)
-      const complete = await run(world, postgresCompleteRunbook(world.platform, settings));
+      // AND complete --delete-old refuses while traffic is on the source (nothing changed, nothing deleted)
+      const complete = await run(world, postgresCompleteRunbook(world.platform, settings, { deleteOld: true }));
       expect(complete.result).toBe('aborted');
       expect(complete.error).toMatch(/Complete refused: traffic is not on the target/);
       expect(await streaming(world, 'source', `${settings.workflow}_sub`)).toBe(1);
+      expect(world.sandbox.instances.has('source')).toBe(true);
     });
   });
 
-  test('switch-back refuses when the way back is broken (nothing changed, traffic stays on the target); complete drops the way back: no slot, subscription or publication left', async () => {
+  test('switch-back refuses when the way back is broken (nothing changed, traffic stays on the target); complete drops the way back: no slot, subscription or publication left, the old source kept; complete --delete-old killed midway and resumed deletes it', async () => {
     await withWorld(async (world) => {
       const { settings } = world;
       await forward(world);
@@ -188,6 +216,22 @@ describe('PostgreSQL way back on real servers', () => {
         expect(await count(world, server, `SELECT 1 FROM pg_roles WHERE rolname = '${settings.replicationUser}'`)).toBe(0);
       }
       expect(await count(world, 'target', 'SELECT 1 FROM pg_publication')).toBe(0);
+      // and without --delete-old the old source is kept, frozen and fenced
+      expect(complete.facts.sourceDeleted).toBe(false);
+      expect(await on(world, 'source', serverReadOnly)).toBe(true);
+      expect(await appCanLogin(world, 'source')).toBe(false);
+
+      // WHEN complete --delete-old is killed after it dropped the way back, then resumed from its journal
+      const sourceDir = world.sandbox.instance('source').dir;
+      const killedRunId = await completeKilledAfter(world, 'postgres.way-back.remove');
+      const resumed = await run(world, postgresCompleteRunbook(world.platform, settings, { deleteOld: true }), killedRunId);
+      // THEN the resumed run deleted the old source: no server, no files; traffic untouched on the target
+      expect(resumed.error).toBeUndefined();
+      expect(resumed.result).toBe('success');
+      expect(resumed.facts.sourceDeleted).toBe(true);
+      expect(world.sandbox.instances.has('source')).toBe(false);
+      expect(existsSync(sourceDir)).toBe(false);
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
       // and the application still writes, on the target, nothing lost
       await expectNothingLost(world);
     });

@@ -151,11 +151,18 @@ describe('report.html in headless Chromium', () => {
       backStepRows: number;
       backPhaseRows: number;
       backGapFigure: string;
+      forwardAxis: { label: string; markerValue: number } | null;
+      backAxis: { label: string; markerValue: number } | null;
     }>(`(() => {
       const at = ${MARKER_AT};
       const magenta = (r, g, b) => r > 150 && g < 90 && b > 160;
       const teal = (r, g, b) => r < 60 && g > 90 && g < 150 && b > 120 && b < 170;
       const canvas = document.querySelector('#chart-switch-back canvas');
+      // a close-up's x axis: its label, and the x value (axis units) where its own marker is drawn
+      const axis = (id) => {
+        const container = document.getElementById(id);
+        return container ? { label: container.dataset.xAxis || 'no x axis label recorded', markerValue: Number(container.dataset.switchMarkerValue) } : null;
+      };
       let backInk = 0;
       if (canvas) {
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
@@ -171,6 +178,8 @@ describe('report.html in headless Chromium', () => {
         backStepRows: document.querySelectorAll('#steps-back tbody tr').length,
         backPhaseRows: document.querySelectorAll('#phases-back tbody tr').length,
         backGapFigure: (document.querySelector('#figure-gap-back .figure-value') || {}).textContent || '',
+        forwardAxis: axis('chart-switch'),
+        backAxis: axis('chart-switch-back'),
       };
     })()`);
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -191,6 +200,13 @@ describe('report.html in headless Chromium', () => {
     expect(rendered.backLabel).toContain('Traffic moved back at 2026-12-01T12:25:29');
     expect(rendered.backLabel).toContain('writes were unavailable for 1268.3 ms');
     expect(rendered.backGapFigure).toBe('1268.3 ms');
+    // and each close-up counts from its own switch (issue 12): the forward one from the instant
+    // traffic moved (its marker at 0), the switch back's from the switch back's own start (its
+    // marker at the switch back's duration, not 15 s after the forward switch)
+    const back = realSwitchBackReport().switchBack!.facts as { switchStartedAt: number; switchEndedAt: number };
+    expect(rendered.backAxis!.label).toBe("ms from the switch back's start");
+    expect(rendered.forwardAxis).toEqual({ label: 'ms from the instant traffic moved', markerValue: 0 });
+    expect(rendered.backAxis!.markerValue).toBeCloseTo(back.switchEndedAt - back.switchStartedAt, 0);
     // and the switch back's steps and phases have their tables
     expect(rendered.backStepRows).toBe(realSwitchBackReport().switchBack!.steps.length);
     expect(rendered.backPhaseRows).toBe(Object.keys(realSwitchBackReport().switchBack!.facts.switchPhasesMs as object).length);

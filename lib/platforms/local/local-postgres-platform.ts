@@ -124,6 +124,14 @@ export class LocalPostgresPlatform implements PostgresPlatform {
       reopenSource: () => ['reopen the old source: ALTER SYSTEM RESET default_transaction_read_only + pg_reload_conf();'],
       switchEndpointBack: () => ['repoint pgbouncer back to the source: rewrite its ini + RELOAD;'],
       fenceTarget: () => ['fence the target: application roles NOLOGIN and their sessions ended.'],
+      deleteSource: () => ['Stop and delete the old source server and its files (refused while pgbouncer points at it).'],
+    },
+    deleteSource: async () => {
+      if (!this.sandbox.instances.has('source')) return { sourceDeleted: true, sourceAlreadyGone: true };
+      const pointsAt = await this.sandbox.pgbouncer.showDatabase();
+      if (pointsAt?.port === this.sandbox.instance('source').port) throw new Error('refusing to delete the old source: pgbouncer still sends traffic to it');
+      await this.sandbox.removeInstance('source');
+      return { sourceDeleted: true };
     },
     setTargetReadOnly: async (context, readOnly) => setServerReadOnly(await this.admin(context, 'target'), readOnly),
     unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
