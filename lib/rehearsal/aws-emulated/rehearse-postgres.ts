@@ -8,7 +8,7 @@ import type { Logger } from '../../util/log';
 import type { PostgresMethod } from '../../flows/postgres-common';
 import type { MotoServer } from './moto';
 import { EmulatedPostgresDataPlane, seedEmulatedPostgresAccount, type EmulatedPostgresAccount, type EmulatedPostgresIds } from './emulated-postgres';
-import { EMULATED_AURORA_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE } from './rehearse';
+import { EMULATED_AURORA_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, emulatedAwsSettings } from './rehearse';
 import { EmulatorSession, EMULATED_ENVIRONMENT, EMULATED_REGION, rehearseUnderLoad } from './emulator-session';
 
 /** `--env aws-emulated --engine postgres`: an RDS for PostgreSQL source and the stacks' encrypted target. */
@@ -41,23 +41,13 @@ export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccoun
     platform: 'aws',
     postgres: { databases: [ids.database], appUsers: [ids.appRole], lagThresholdMs: 1000, switchTimeoutMs: 30000, catchUpTimeoutMs: 120000, copyJobs: 2, copyTimeoutMs: 600000, ...(options.targetVersion !== undefined ? { targetVersion: options.targetVersion } : {}) },
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, `outputs-${name}.json`), SHORT_WAITS),
       source: ref(ids.sourceId),
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       postgres: {
         target: ref(ids.targetId),
         appRolePasswords: { [ids.appRole]: { env: EMULATED_APP_PASSWORD_VARIABLE } },
         targetAdminPassword: { env: EMULATED_TARGET_PASSWORD_VARIABLE },
       },
-      outputsFile: join(stateDir, `outputs-${name}.json`),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }

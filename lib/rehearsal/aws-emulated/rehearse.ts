@@ -38,6 +38,33 @@ export const EMULATED_ENVIRONMENTS: Record<string, EmulatedSource> = { [EMULATED
 /** What the harness and the tests use of either data plane. */
 export type EmulatedPlane = EmulatedDataPlane | EmulatedAuroraDataPlane;
 const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 };
+const emulatedMysql = () => ({ databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 });
+
+/**
+ * What every emulated account's AWS settings share: what the stacks' outputs file would give
+ * (key, fence, record, ECS service), the harness's tunnels and CA (TLS as strict as on AWS), the
+ * admin password by environment variable, the outputs file, tags and the waits.
+ */
+export function emulatedAwsSettings(
+  account: Pick<EmulatedAccount, 'kmsKeyArn' | 'fenceSecurityGroupId' | 'dns' | 'ecs'>,
+  plane: { tunnelConfig(): Record<string, string>; readonly caFile: string },
+  outputsFile: string,
+  waits: typeof SHORT_WAITS = SHORT_WAITS,
+) {
+  return {
+    region: EMULATED_REGION,
+    kmsKeyId: account.kmsKeyArn,
+    fenceSecurityGroupId: account.fenceSecurityGroupId,
+    dns: account.dns,
+    ecsServices: [account.ecs],
+    tunnels: plane.tunnelConfig(),
+    tlsCaFile: plane.caFile,
+    adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
+    outputsFile,
+    tags: { project: 'rds-cutover', environment: 'emulated' },
+    waits,
+  };
+}
 
 /**
  * The AWS environment of an emulated account: what the stacks' outputs file would give (key,
@@ -47,26 +74,16 @@ export function emulatedEnvironmentInput(account: EmulatedAccount, plane: Emulat
   return {
     name: EMULATED_ENVIRONMENT,
     platform: 'aws',
-    mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
+    mysql: emulatedMysql(),
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, 'outputs-aws-emulated.json')),
       source: { instanceId: EMULATED_IDS.sourceInstanceId },
       targetInstanceId: EMULATED_IDS.targetInstanceId,
       encryptedSnapshotId: 'orders-cutover-seed',
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       ...(options.switchPoint === 'proxy' && account.proxy ? { switchPoint: 'proxy' as const, proxy: { name: account.proxy.name, endpoint: account.proxy.endpoint, targetGroupName: 'default', port: 3306 } } : {}),
       ...(options.reverseReplication ? { reverseReplication: true } : {}),
       // The target dials the source from loopback (in a VPC: the VPC range).
       replicationAccountHost: '127.0.0.1',
-      outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }
@@ -76,23 +93,13 @@ export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, p
   return {
     name: EMULATED_AURORA_ENVIRONMENT,
     platform: 'aws',
-    mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
+    mysql: emulatedMysql(),
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, 'outputs-aws-emulated-aurora.json')),
       source: { clusterId: EMULATED_AURORA_IDS.sourceClusterId },
       targetClusterId: EMULATED_AURORA_IDS.targetClusterId,
       targetWriterInstanceId: EMULATED_AURORA_IDS.targetWriterInstanceId,
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       replicationAccountHost: '127.0.0.1',
-      outputsFile: join(stateDir, 'outputs-aws-emulated-aurora.json'),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }
