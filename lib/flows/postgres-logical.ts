@@ -514,28 +514,72 @@ async function switchWrites(
       ...fenceFacts,
     };
   } catch (failure) {
-    if (repointed) {
-      // Traffic points at the target already: going back would lose what it took. Let clients go on.
-      if (paused) await platform.resumeClients(context).catch(() => undefined);
-      throw failure;
-    }
-    await snapshot.query('ROLLBACK').catch(() => undefined);
-    // Closed again before the source reopens: never both open to the application.
-    if (targetOpened) await closeTargetToApplication(targetClient, settings.appUsers);
-    await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
-    if (frozen) {
-      await platform.setSourceReadOnly(context, false);
-      context.record({ sourceReopenedAt: wallClockMs() });
-    }
-    // The subscription may have been disabled just before the budget ran out.
-    await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`).catch(() => undefined);
-    if (paused) await platform.resumeClients(context);
-    context.log.warn('switch aborted: source reopened for writes, traffic stays on the source, target still subscribed');
-    if (failure instanceof AbortRun) {
-      throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
-    }
+    return abortSwitchWindow(context, platform, failure, {
+      paused,
+      frozen,
+      repointed,
+      opened: targetOpened,
+      snapshots: [snapshot, sourceSnapshot],
+      closeOpened: () => closeTargetToApplication(targetClient, settings.appUsers),
+      reopenFrozen: () => platform.setSourceReadOnly(context, false),
+      reopenedFact: 'sourceReopenedAt',
+      resubscribe: () => targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`),
+      warning: 'switch aborted: source reopened for writes, traffic stays on the source, target still subscribed',
+      clock,
+      lagAtSwitchMs,
+    });
+  }
+}
+
+/**
+ * The abort of a switch window, forward (postgres.switch) or back (postgres.switch-back): the
+ * same moves with the sides swapped, named by the caller. Once the endpoint was repointed the
+ * new side has taken writes and going back would lose them: clients are released and the
+ * failure goes on (a resume finishes forward). Before that: the switch-time snapshots end, the
+ * side already opened to the application is closed again before the frozen side reopens (never
+ * both open), replication into the side traffic was moving to is enabled again (it may have been
+ * disabled just before the budget ran out), clients are released; an AbortRun carries the
+ * window's clock and lag into the report.
+ */
+export async function abortSwitchWindow(
+  context: StepContext,
+  platform: PostgresPlatform,
+  failure: unknown,
+  window: {
+    paused: boolean;
+    frozen: boolean;
+    repointed: boolean;
+    /** The side traffic was moving to was opened to the application. */
+    opened: boolean;
+    snapshots: Array<PgClient | undefined>;
+    closeOpened: () => Promise<void>;
+    reopenFrozen: () => Promise<void>;
+    /** The fact that records when the frozen side reopened. */
+    reopenedFact: string;
+    resubscribe: () => Promise<unknown>;
+    warning: string;
+    clock: PhaseClock;
+    lagAtSwitchMs: number | undefined;
+  },
+): Promise<never> {
+  if (window.repointed) {
+    if (window.paused) await platform.resumeClients(context).catch(() => undefined);
     throw failure;
   }
+  for (const snapshot of window.snapshots) await snapshot?.query('ROLLBACK').catch(() => undefined);
+  if (window.opened) await window.closeOpened();
+  if (window.frozen) {
+    await window.reopenFrozen();
+    context.record({ [window.reopenedFact]: wallClockMs() });
+  }
+  await window.resubscribe().catch(() => undefined);
+  if (window.paused) await platform.resumeClients(context);
+  context.log.warn(window.warning);
+  if (failure instanceof AbortRun) {
+    const { clock, lagAtSwitchMs } = window;
+    throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
+  }
+  throw failure;
 }
 
 /**

@@ -6,7 +6,7 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
 import { openConnection, PhaseClock, type PostgresFlowSettings } from './postgres-common';
-import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
+import { abortSwitchWindow, pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth } from './postgres-replication-way';
 
 /** Runtime keys of the switch-back's two switch-time snapshots (the frozen target, the source as it opens). */
@@ -303,24 +303,20 @@ async function switchBackWrites(
       sequencesCopied: sequences,
     };
   } catch (failure) {
-    if (repointed) {
-      if (paused) await platform.resumeClients(context).catch(() => undefined);
-      throw failure;
-    }
-    await targetSnapshot.query('ROLLBACK').catch(() => undefined);
-    await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
-    if (sourceReopened) await platform.setSourceReadOnly(context, true);
-    if (frozen) {
-      await wayBack.setTargetReadOnly(context, false);
-      context.record({ switchBackTargetReopenedAt: wallClockMs() });
-    }
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`).catch(() => undefined);
-    if (paused) await platform.resumeClients(context);
-    context.log.warn('switch-back aborted: target reopened for writes, traffic stays on the target, the way back still subscribed');
-    if (failure instanceof AbortRun) {
-      throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
-    }
-    throw failure;
+    return abortSwitchWindow(context, platform, failure, {
+      paused,
+      frozen,
+      repointed,
+      opened: sourceReopened,
+      snapshots: [targetSnapshot, sourceSnapshot],
+      closeOpened: () => platform.setSourceReadOnly(context, true),
+      reopenFrozen: () => wayBack.setTargetReadOnly(context, false),
+      reopenedFact: 'switchBackTargetReopenedAt',
+      resubscribe: () => sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`),
+      warning: 'switch-back aborted: target reopened for writes, traffic stays on the target, the way back still subscribed',
+      clock,
+      lagAtSwitchMs,
+    });
   }
 }
 
