@@ -10,25 +10,18 @@
  * listed here explicitly.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseCutoverArgs, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { isReadOnlyCommand, type AwsClients } from '../../lib/platforms/aws/clients';
 import { currentStepId } from '../../lib/runbook/current-step';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, emulatedClients, EMULATED_ENVIRONMENT } from '../../lib/rehearsal/aws-emulated/rehearse';
 import type { PlanDocument } from '../../lib/plan/plan-document';
 import { tapStatements } from '../../lib/engines/mysql/connection';
 import { effectOf, splitStatements } from '../../lib/engines/mysql/recording-connection';
 import { redact } from '../../lib/util/secrets';
-import { recordingLogger } from '../platforms/aws/helpers';
-
-const projectRoot = resolve(__dirname, '../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the plan == execute test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
+import { describeWithMoto, useEmulatedWorld } from '../support/emulated-world';
 
 interface Change {
   step: string;
@@ -83,23 +76,12 @@ function matchModuloRuntime(planned: unknown, sent: unknown, runtime: Map<string
   return planned === sent;
 }
 
-describeWithMoto('plan == execute: the dry-run plan of the RDS MySQL flow is the sequence of changes --execute sends', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-plan-exec-'));
-  let world: EmulatedWorld;
-
-  beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log });
-  });
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
-  });
+describeWithMoto('the plan == execute test')('plan == execute: the dry-run plan of the RDS MySQL flow is the sequence of changes --execute sends', () => {
+  const emulated = useEmulatedWorld('rds-cutover-plan-exec-', (options) => EmulatedWorld.start(options));
+  const { log, stateDir } = emulated;
 
   test('GIVEN the dry run\'s JSON plan and an --execute run with a middleware recording every command sent THEN the mutating commands agree in order, step and input, modulo the run-time values the plan names', async () => {
-    const environment = world.environment;
+    const environment = emulated.world.environment;
     const out: string[] = [];
     const planFile = join(stateDir, 'plan.json');
 

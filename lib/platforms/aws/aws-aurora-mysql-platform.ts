@@ -17,18 +17,15 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { MysqlDialect } from '../../engines/mysql/dialect';
 import { AwsWaitError, type AwsGateway } from './gateway';
 import type { AwsAuroraMysqlSettings } from './settings';
-import { connectAddress, endpointTls, readPassword } from './credentials';
-import { isNotFound, RdsReader } from './rds-reader';
-import { AwsSwitch } from './switch';
+import { isNotFound } from './rds-reader';
 import { auroraMysql3Dialect } from './aurora-dialect';
-import { carriedTags, defined, notOurs, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { STEP } from './aws-mysql-platform';
+import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
+import { AwsMysqlCommon, STEP } from './aws-mysql-common';
 
 /** The event a cluster restored from a snapshot reports once crash recovery ran on its writer. */
 export const CRASH_RECOVERY_EVENT = /Binlog position from crash recovery is (\S+) (\d+)/;
@@ -100,8 +97,9 @@ export function writerIdOf(cluster: DBCluster | undefined): string | undefined {
 }
 
 /**
- * The MySQL-family flow with an Aurora MySQL 3 cluster as the source. Same runbook, same
- * switch/fence/recycle as the instance platform (AwsSwitch), different seeding:
+ * The MySQL-family flow with an Aurora MySQL 3 cluster as the source. Same runbook, and the same
+ * connections, switch, fence, recycle as the instance platform (AwsMysqlCommon, with clusters'
+ * writer endpoints), different seeding:
  * - no temporary replica: an Aurora cluster snapshot is consistent by itself, and the cluster
  *   restored from it reports the binlog position it ends at in a "Binlog position from crash
  *   recovery is <file> <position>" event (DescribeEvents), which is where replication starts;
@@ -110,22 +108,19 @@ export function writerIdOf(cluster: DBCluster | undefined): string | undefined {
  *   KmsKeyId, then CreateDBInstance for the writer (a restored cluster has no instance).
  * The flow asks for the coordinates through `startCoordinates` (startCoordinatesFrom 'target').
  */
-export class AwsAuroraMysqlPlatform implements MysqlPlatform {
-  readonly kind = 'aws' as const;
-  readonly rdsProcedures = true;
+export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
   /** The target's start coordinates come from the restored cluster, not from a stopped replica. */
   readonly startCoordinatesFrom = 'target' as const;
-  private readonly rds: RdsReader;
-  private readonly switchPoint: AwsSwitch;
-  private password?: string;
-  private targetAddress?: string;
 
   constructor(
-    readonly settings: AwsAuroraMysqlSettings,
-    private readonly aws: AwsGateway,
+    override readonly settings: AwsAuroraMysqlSettings,
+    aws: AwsGateway,
   ) {
-    this.rds = new RdsReader(aws);
-    this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+    super(settings, aws, { kind: 'cluster', sourceId: settings.sourceClusterId, targetName: "the target cluster's writer endpoint" });
+  }
+
+  protected targetIdOf(facts: Facts): string {
+    return String(facts.targetClusterId ?? this.settings.targetClusterId);
   }
 
   // ---- reading state ---------------------------------------------------------------------
@@ -167,45 +162,10 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
     return { clusterSnapshotId: this.clusterSnapshotId(PLANNED_RUN_ID), targetClusterId: this.settings.targetClusterId, targetWriterInstanceId: this.settings.targetWriterInstanceId };
   }
 
-  private notOurs(kind: string, id: string, setting: string): Error {
-    return notOurs(this.settings.environment, kind, id, setting);
-  }
-
   // ---- endpoints ---------------------------------------------------------------------------
 
-  private async adminPassword(): Promise<string> {
-    this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.settings.sourceClusterId}`);
-    return this.password;
-  }
-
-  /** The cluster's writer endpoint, or the tunnel configured for the cluster id. */
-  private async endpointOf(name: string, step: string, id: string): Promise<MysqlEndpoint> {
-    const cluster = await this.rds.cluster(step, id);
-    if (!cluster?.Endpoint) throw new Error(`Aurora cluster ${id} has no endpoint yet (status ${cluster?.Status ?? 'not found'}): wait until it is available, then --resume`);
-    const { host, port } = connectAddress(this.settings.aws.tunnels, id, cluster.Endpoint, cluster.Port ?? 3306);
-    return { name, host, port, user: cluster.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, cluster.Endpoint) };
-  }
-
-  source(): Promise<MysqlEndpoint> {
-    return this.endpointOf('source', STEP.source, this.settings.sourceClusterId);
-  }
   replica(): Promise<MysqlEndpoint> {
     return Promise.reject(new Error(`An Aurora MySQL source (${this.settings.sourceClusterId}) has no temporary replica: the start coordinates come from the restored cluster (startCoordinatesFrom 'target'), so the flow must not ask for one`));
-  }
-  target(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('target', STEP.cloneTarget, String(facts.targetClusterId ?? this.settings.targetClusterId));
-  }
-  sourceAddressForReplication() {
-    // The cluster (writer) endpoint inside the VPC: it follows a failover of the source.
-    const cluster = this.rds.known({ kind: 'cluster', id: this.settings.sourceClusterId }) as DBCluster | undefined;
-    if (!cluster?.Endpoint) throw new Error(`The source ${this.settings.sourceClusterId} has not been described yet (run the preflight first)`);
-    return { host: cluster.Endpoint, port: cluster.Port ?? 3306 };
-  }
-  replicationAccountHost(): string {
-    return this.settings.replicationAccountHost;
-  }
-  replicationTls(): boolean {
-    return true;
   }
   /** Aurora MySQL 3 reports 8.0.x but names its procedures like 8.4 (rds_set_external_source). */
   dialect(detected: MysqlDialect): MysqlDialect {
@@ -215,9 +175,7 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    readOnly: () => '',
-    killSessions: () => ' (mysql.rds_kill)',
-    targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
+    ...this.commonDescribe(),
     source: () => `Aurora MySQL cluster ${this.settings.sourceClusterId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceClusterId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceClusterId]}` : ''}`,
     createReplica: () => [
       'No temporary replica (Aurora): a cluster snapshot is consistent by itself and the cluster restored from it reports where in the binlog it ends.',
@@ -230,8 +188,6 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
       `read the start coordinates from the restored cluster's "Binlog position from crash recovery is <file> <position>" event (DescribeEvents, at most ${this.settings.aws.waits.coordinatesSeconds} s).`,
     ],
     startCoordinates: () => [`Nothing to do (Aurora): no replica; the start coordinates come from the restored cluster's crash-recovery event (mysql.target.clone).`],
-    switchEndpoint: () => this.switchPoint.describeSwitch("the target cluster's writer endpoint"),
-    fence: () => this.switchPoint.describeFence('cluster'),
     removeReplica: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} (the source's unencrypted snapshot); the source cluster is fenced, never deleted.`]
@@ -343,57 +299,12 @@ export class AwsAuroraMysqlPlatform implements MysqlPlatform {
     return { file: found!.file, position: found!.position };
   }
 
-  async prepareSwitch(context: StepContext): Promise<void> {
-    const target = await this.rds.cluster(STEP.switch, String(context.facts.targetClusterId ?? this.settings.targetClusterId), { fresh: true });
-    this.targetAddress = target?.Endpoint ?? `<${this.settings.targetClusterId}.Endpoint>`;
-    const source = this.rds.known({ kind: 'cluster', id: this.settings.sourceClusterId }) as DBCluster | undefined;
-    await this.switchPoint.checkRecord(STEP.switch, source?.Endpoint, context.log);
-  }
-
-  async switchEndpoint(context: StepContext): Promise<void> {
-    if (!this.targetAddress) await this.prepareSwitch(context);
-    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
-    // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
-    await context.record({ route53ChangeId: changeId });
-  }
-
-  /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
-  async endpointTarget(context: StepContext): Promise<EndpointState> {
-    const source = await this.rds.cluster(STEP.switch, this.settings.sourceClusterId, { fresh: true });
-    const target = await this.rds.cluster(STEP.switch, String(context.facts.targetClusterId ?? this.settings.targetClusterId), { fresh: true });
-    return this.switchPoint.recordState(STEP.switch, source?.Endpoint, target?.Endpoint);
-  }
-
-  /**
-   * The fence must not beat the DNS: wait for this process's UPSERT, else the journaled one;
-   * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
-   * which is a no-op for the record and gives a change id to wait for.
-   */
-  private async waitForDns(context: StepContext): Promise<void> {
-    const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
-    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
-    await this.switchPoint.waitInSync(STEP.fence, journaled);
-  }
-
-  /** After INSYNC: ModifyDBCluster with the deny-all group (the old cluster is never deleted). */
-  async fenceSource(context: StepContext): Promise<Facts> {
-    await this.waitForDns(context);
-    return this.switchPoint.fence(STEP.fence, { kind: 'cluster', id: this.settings.sourceClusterId }, context.log);
-  }
-
-  async recycleClients(_context?: StepContext): Promise<void> {
-    await this.switchPoint.startRecycle(STEP.switch);
-    await this.switchPoint.waitRecycled(STEP.switch);
-  }
-
   /** No replica to remove; the source's unencrypted cluster snapshot goes only with --cleanup. */
   async removeReplica(context: StepContext): Promise<Facts> {
     const step = STEP.removeReplica;
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     if (!this.settings.cleanup) {
-      const command = `aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`;
-      context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${command}`);
-      return { replicaRemoved: false, leftForCleanup: [snapshotId] };
+      return this.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]);
     }
     const snapshot = await this.describeClusterSnapshot(step, snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');

@@ -16,38 +16,28 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
 import type { AwsMysqlSettings } from './settings';
 import type { DatabaseRestoreSettings } from '../../infra/outputs';
-import { connectAddress, endpointTls, readPassword } from './credentials';
-import { isNotFound, RdsReader } from './rds-reader';
-import { AwsSwitch } from './switch';
+import { connectAddress, endpointTls } from './credentials';
+import { isNotFound, type RdsReader } from './rds-reader';
 import { RdsProxySwitch } from './proxy-switch';
 import { connect } from '../../engines/mysql/connection';
 import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersFrom, type ServerIdentity } from '../../engines/mysql/server-identity';
 import type { Logger } from '../../util/log';
 import { seedTargetAccount, targetAccountOverrides, crossAccountNames } from './cross-account-target';
-import { carriedTags, defined, notOurs, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
+import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
+import { AwsMysqlCommon, STEP } from './aws-mysql-common';
 
 export { dnsUpsertInput, fenceInput } from './switch';
 export { endpointTls } from './credentials';
 
 export { PLANNED_RUN_ID, RUN_ID_TAG } from './run-tags';
 
-/** Labels for the AWS call list: the runbook step each platform operation runs in. */
-export const STEP = {
-  preflight: 'aws.preflight',
-  source: 'mysql.preflight',
-  createReplica: 'mysql.replica.create',
-  replica: 'mysql.replica.catch-up',
-  cloneTarget: 'mysql.target.clone',
-  switch: 'mysql.switch',
-  fence: 'mysql.source.fence',
-  removeReplica: 'mysql.replica.remove',
-} as const;
+export { STEP } from './aws-mysql-common';
 
 /** The source settings the replica and the restored target carry over. */
 export interface SourceSettings {
@@ -111,15 +101,7 @@ export function sourceSettings(instance: DBInstance | undefined, id: string): So
  * deny-all security group; ECS services recycled. Every AWS call goes through the gateway, so
  * the dry-run plan lists exactly the calls `--execute` makes, produced by this same code.
  */
-export class AwsMysqlPlatform implements MysqlPlatform {
-  readonly kind = 'aws' as const;
-  readonly rdsProcedures = true;
-  private readonly rds: RdsReader;
-  /** Reads of the target instance: the target account's with aws.targetAccount, else the same as `rds`. */
-  private readonly targetRds: RdsReader;
-  private readonly switchPoint: AwsSwitch;
-  private password?: string;
-  private targetAddress?: string;
+export class AwsMysqlPlatform extends AwsMysqlCommon {
   /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
   private sourceAddress?: string;
   private proxySwitch?: RdsProxySwitch;
@@ -138,15 +120,13 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   readonly targetAws: AwsGateway;
 
   constructor(
-    readonly settings: AwsMysqlSettings,
-    private readonly aws: AwsGateway,
+    override readonly settings: AwsMysqlSettings,
+    aws: AwsGateway,
     targetAws?: AwsGateway,
   ) {
     if (settings.targetAccount && !targetAws) throw new Error('aws.targetAccount is set: AwsMysqlPlatform needs the target account\'s gateway');
+    super(settings, aws, { kind: 'instance', sourceId: settings.sourceInstanceId, targetName: "the target's endpoint" }, settings.targetAccount ? targetAws : undefined);
     this.targetAws = targetAws ?? aws;
-    this.rds = new RdsReader(aws);
-    this.targetRds = settings.targetAccount ? new RdsReader(this.targetAws) : this.rds;
-    this.switchPoint = new AwsSwitch(settings, aws, this.rds);
     if (settings.reverseReplication) this.reverseReplication = this.wayBack();
   }
 
@@ -182,10 +162,6 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     return ownedBy(tags, runId);
   }
 
-  private notOurs(kind: string, id: string, setting: string): Error {
-    return notOurs(this.settings.environment, kind, id, setting);
-  }
-
   private runTags(runId: string): Tag[] {
     return runTags(this.settings.aws.tags, runId);
   }
@@ -202,50 +178,17 @@ export class AwsMysqlPlatform implements MysqlPlatform {
 
   // ---- endpoints ---------------------------------------------------------------------------
 
-  private async adminPassword(): Promise<string> {
-    this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.settings.sourceInstanceId}`);
-    return this.password;
-  }
-
-  /** Where the scripts connect: the configured tunnel, else the instance's endpoint. */
-  private async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
-    const instance = await reader.instance(step, id);
-    if (!instance?.Endpoint?.Address) throw new Error(`RDS instance ${id} has no endpoint yet (status ${instance?.DBInstanceStatus ?? 'not found'}): wait until it is available, then --resume`);
-    const { host, port } = connectAddress(this.settings.aws.tunnels, id, instance.Endpoint.Address, instance.Endpoint.Port ?? 3306);
-    return { name, host, port, user: instance.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, instance.Endpoint.Address) };
-  }
-
-  source(): Promise<MysqlEndpoint> {
-    return this.endpointOf('source', STEP.source, this.settings.sourceInstanceId);
-  }
   replica(facts: Facts): Promise<MysqlEndpoint> {
     return this.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
   }
-  target(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('target', STEP.cloneTarget, this.targetIdOf(facts), this.targetRds);
-  }
-  private targetIdOf(facts: Facts): string {
+  protected targetIdOf(facts: Facts): string {
     return String(facts.targetId ?? this.forwardFacts.targetId ?? this.settings.targetInstanceId);
-  }
-  sourceAddressForReplication() {
-    // The target dials the source inside the VPC, never through the operator's tunnel.
-    const instance = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
-    if (!instance?.Endpoint?.Address) throw new Error(`The source ${this.settings.sourceInstanceId} has not been described yet (run the preflight first)`);
-    return { host: instance.Endpoint.Address, port: instance.Endpoint.Port ?? 3306 };
-  }
-  replicationAccountHost(): string {
-    return this.settings.replicationAccountHost;
-  }
-  replicationTls(): boolean {
-    return true;
   }
 
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    readOnly: () => '',
-    killSessions: () => ' (mysql.rds_kill)',
-    targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
+    ...this.commonDescribe(),
     source: () => `RDS instance ${this.settings.sourceInstanceId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceInstanceId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceInstanceId]}` : ''}`,
     createReplica: () => [
       `CreateDBInstanceReadReplica ${this.settings.replicaInstanceId} from ${this.settings.sourceInstanceId} (same class, security groups and parameter group, tagged ${RUN_ID_TAG});`,
@@ -268,13 +211,13 @@ export class AwsMysqlPlatform implements MysqlPlatform {
         ? [
             `before the freeze: DescribeDBProxyTargets; an empty target group gets the source registered (RegisterDBProxyTargets ${this.settings.sourceInstanceId}); SELECT @@hostname, @@server_id, @@port on the target directly;`,
             ...this.proxyOf().describeSwitch(this.settings.sourceInstanceId, this.settings.targetInstanceId),
-            ...this.switchPoint.describeSwitch("the target's endpoint").slice(1),
+            ...this.commonDescribe().switchEndpoint().slice(1),
           ]
-        : this.switchPoint.describeSwitch("the target's endpoint"),
+        : this.commonDescribe().switchEndpoint(),
     fence: () =>
       this.settings.proxy
         ? [`Fence the old source (the proxy already answers from the target): ModifyDBInstance VpcSecurityGroupIds [${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`]
-        : this.switchPoint.describeFence('instance'),
+        : this.commonDescribe().fence(),
     removeReplica: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBInstance ${this.settings.replicaInstanceId} (SkipFinalSnapshot) and DeleteDBSnapshot of its unencrypted snapshot; the encrypted copy ${this.settings.encryptedSnapshotId} is kept.`]
@@ -398,15 +341,12 @@ export class AwsMysqlPlatform implements MysqlPlatform {
     if (sameServer(sourceIdentity, this.targetIdentity)) throw new Error(`The source and the target answer alike (${describeIdentity(this.targetIdentity)}): the poll through the proxy could not tell them apart; check aws.tunnels`);
   }
 
-  async prepareSwitch(context: StepContext): Promise<void> {
+  override async prepareSwitch(context: StepContext): Promise<void> {
     if (this.settings.proxy) return this.prepareProxySwitch(context);
-    const target = await this.targetRds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
-    this.targetAddress = target?.Endpoint?.Address ?? `<${this.settings.targetInstanceId}.Endpoint.Address>`;
-    const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
-    await this.switchPoint.checkRecord(STEP.switch, source?.Endpoint?.Address, context.log);
+    return super.prepareSwitch(context);
   }
 
-  async switchEndpoint(context: StepContext): Promise<void> {
+  override async switchEndpoint(context: StepContext): Promise<void> {
     if (this.settings.proxy) {
       const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
       if (!this.targetIdentity && !this.aws.planning) await this.prepareProxySwitch(context);
@@ -418,43 +358,20 @@ export class AwsMysqlPlatform implements MysqlPlatform {
       await context.record({ proxyAnsweredFromTargetMs: answered.waitedMs, proxyPolls: answered.polls });
       return;
     }
-    if (!this.targetAddress) await this.prepareSwitch(context);
-    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
-    // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
-    await context.record({ route53ChangeId: changeId });
+    return super.switchEndpoint(context);
   }
 
-  /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
-  async endpointTarget(context: StepContext): Promise<EndpointState> {
-    if (this.settings.proxy) return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, String(context.facts.targetId ?? this.settings.targetInstanceId));
-    const source = await this.rds.instance(STEP.switch, this.settings.sourceInstanceId, { fresh: true });
-    const target = await this.targetRds.instance(STEP.switch, String(context.facts.targetId ?? this.settings.targetInstanceId), { fresh: true });
-    return this.switchPoint.recordState(STEP.switch, source?.Endpoint?.Address, target?.Endpoint?.Address);
-  }
-
-  /**
-   * The fence must not beat the DNS: wait for this process's UPSERT, else the journaled one;
-   * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
-   * which is a no-op for the record and gives a change id to wait for.
-   */
-  private async waitForDns(context: StepContext): Promise<void> {
-    const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
-    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
-    await this.switchPoint.waitInSync(STEP.fence, journaled);
+  /** Where the Route 53 record (or the proxy's target) points now, compared with the source and the target. */
+  override async endpointTarget(context: StepContext): Promise<EndpointState> {
+    if (this.settings.proxy) return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, this.targetIdOf(context.facts));
+    return super.endpointTarget(context);
   }
 
   /** The fence waits for INSYNC so that it never beats the DNS (writes are open on the target already). */
-  async fenceSource(context: StepContext): Promise<Facts> {
+  override fenceSource(context: StepContext): Promise<Facts> {
     // With the proxy the switch ended when the proxy answered from the target: no DNS to wait for.
-    if (!this.settings.proxy) await this.waitForDns(context);
     // With the way back the fenced source dials the target: a fence without that egress would cut it.
-    const reverseReplicationPort = this.reverseReplication ? ((this.rds.known({ kind: 'instance', id: this.targetIdOf(context.facts) }) as DBInstance | undefined)?.Endpoint?.Port ?? 3306) : undefined;
-    return this.switchPoint.fence(STEP.fence, { kind: 'instance', id: this.settings.sourceInstanceId }, context.log, { reverseReplicationPort });
-  }
-
-  async recycleClients(_context?: StepContext): Promise<void> {
-    await this.switchPoint.startRecycle(STEP.switch);
-    await this.switchPoint.waitRecycled(STEP.switch);
+    return this.fence(context, { afterDns: !this.settings.proxy, wayBack: this.reverseReplication !== undefined });
   }
 
   /**
@@ -554,8 +471,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
         `aws rds delete-db-instance --region ${this.settings.aws.region} --db-instance-identifier ${replicaId} --skip-final-snapshot --delete-automated-backups`,
         `aws rds delete-db-snapshot --region ${this.settings.aws.region} --db-snapshot-identifier ${snapshotId}`,
       ];
-      context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
-      return { replicaRemoved: false, leftForCleanup: [replicaId, snapshotId] };
+      return this.leftInPlace(context, commands, [replicaId, snapshotId]);
     }
     const replica = await this.describeInstance(step, replicaId, { fresh: true });
     if (replica && !this.ownedBy(replica.TagList, context.runId)) throw this.notOurs('RDS instance', replicaId, 'aws.replicaInstanceId');

@@ -1,19 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CutoverEnvironment, CutoverEnvironmentInput } from '../../../config/cutover/schema';
 import { parseEnvironment } from '../../../config/cutover';
 import { newClients } from '../../platforms/aws/clients';
-import { WriteLoadProcess } from '../../load/write-load-process';
-import { summariseWrites } from '../../load/write-load';
 import { closePg, pgRows } from '../../engines/postgres/connection';
 import { generatePassword, registerSecret } from '../../util/secrets';
-import { sleep } from '../../util/time';
 import type { Logger } from '../../util/log';
-import { writeReport, type CutoverReport } from '../../report';
 import type { PostgresMethod } from '../../flows/postgres-common';
-import { locateMoto, MotoServer } from './moto';
+import type { MotoServer } from './moto';
 import { EmulatedPostgresDataPlane, seedEmulatedPostgresAccount, type EmulatedPostgresAccount, type EmulatedPostgresIds } from './emulated-postgres';
-import { EMULATED_AURORA_ENVIRONMENT, EMULATED_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, EMULATED_REGION, latestReport, MotoMissing } from './rehearse';
+import { EMULATED_AURORA_ENVIRONMENT, EMULATED_PASSWORD_VARIABLE, emulatedAwsSettings } from './rehearse';
+import { EmulatorSession, EMULATED_ENVIRONMENT, EMULATED_REGION, rehearseUnderLoad } from './emulator-session';
 
 /** `--env aws-emulated --engine postgres`: an RDS for PostgreSQL source and the stacks' encrypted target. */
 export const EMULATED_POSTGRES_IDS: EmulatedPostgresIds = { kind: 'instance', sourceId: 'orders', targetId: 'orders-encrypted', parameterGroup: 'orders-pg15', database: 'app', appRole: 'app' };
@@ -45,23 +41,13 @@ export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccoun
     platform: 'aws',
     postgres: { databases: [ids.database], appUsers: [ids.appRole], lagThresholdMs: 1000, switchTimeoutMs: 30000, catchUpTimeoutMs: 120000, copyJobs: 2, copyTimeoutMs: 600000, ...(options.targetVersion !== undefined ? { targetVersion: options.targetVersion } : {}) },
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, `outputs-${name}.json`), SHORT_WAITS),
       source: ref(ids.sourceId),
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       postgres: {
         target: ref(ids.targetId),
         appRolePasswords: { [ids.appRole]: { env: EMULATED_APP_PASSWORD_VARIABLE } },
         targetAdminPassword: { env: EMULATED_TARGET_PASSWORD_VARIABLE },
       },
-      outputsFile: join(stateDir, `outputs-${name}.json`),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }
@@ -69,13 +55,16 @@ export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccoun
 /** An emulated account with an RDS for PostgreSQL (or Aurora PostgreSQL) source, its data plane started; `stop()` ends every process. */
 export class EmulatedPostgresWorld {
   private constructor(
-    readonly server: MotoServer,
+    private readonly session: EmulatorSession,
     readonly account: EmulatedPostgresAccount,
     readonly plane: EmulatedPostgresDataPlane,
     readonly environmentInput: CutoverEnvironmentInput,
     readonly environment: CutoverEnvironment,
-    private readonly savedEnvironment: Record<string, string | undefined>,
   ) {}
+
+  get server(): MotoServer {
+    return this.session.server;
+  }
 
   /** Throws MotoMissing (with how to install it) when no moto is found. Sets the SDK's and the passwords' variables for this process and its children. */
   static async start(options: {
@@ -89,22 +78,12 @@ export class EmulatedPostgresWorld {
     targetVersion?: number;
   }): Promise<EmulatedPostgresWorld> {
     const ids = IDS[options.source ?? 'rds-postgres'];
-    const command = locateMoto(options.projectRoot);
-    if (!command) throw new MotoMissing();
-    options.log.info(`AWS emulator: ${command.from}`);
-    const server = await MotoServer.start(command);
     const passwords = { admin: registerSecret(generatePassword()), target: registerSecret(generatePassword()), app: registerSecret(generatePassword()) };
-    const saved: Record<string, string | undefined> = {};
-    const set = {
-      ...server.sdkEnvironment(EMULATED_REGION),
-      [EMULATED_PASSWORD_VARIABLE]: passwords.admin,
-      [EMULATED_TARGET_PASSWORD_VARIABLE]: passwords.target,
-      [EMULATED_APP_PASSWORD_VARIABLE]: passwords.app,
-    };
-    for (const [key, value] of Object.entries(set)) {
-      saved[key] = process.env[key];
-      process.env[key] = value;
-    }
+    const session = await EmulatorSession.start({
+      projectRoot: options.projectRoot,
+      log: options.log,
+      variables: { [EMULATED_PASSWORD_VARIABLE]: passwords.admin, [EMULATED_TARGET_PASSWORD_VARIABLE]: passwords.target, [EMULATED_APP_PASSWORD_VARIABLE]: passwords.app },
+    });
     // Made inside the try: its servers' binaries are looked up here (a target major without a server here throws), and the emulator must stop then too.
     let plane: EmulatedPostgresDataPlane | undefined;
     try {
@@ -115,11 +94,10 @@ export class EmulatedPostgresWorld {
       await plane.attach(account);
       plane.follow(clients, account);
       const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion });
-      return new EmulatedPostgresWorld(server, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'), saved);
+      return new EmulatedPostgresWorld(session, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'));
     } catch (error) {
       await plane?.stop();
-      await server.stop();
-      restore(saved);
+      await session.end();
       throw error;
     }
   }
@@ -130,15 +108,7 @@ export class EmulatedPostgresWorld {
 
   async stop(): Promise<void> {
     await this.plane.stop();
-    await this.server.stop();
-    restore(this.savedEnvironment);
-  }
-}
-
-function restore(saved: Record<string, string | undefined>): void {
-  for (const [key, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
+    await this.session.end();
   }
 }
 
@@ -165,32 +135,21 @@ export async function rehearseAwsEmulatedPostgres(options: {
   reportFile?: string;
   runAwsPostgres: (environment: CutoverEnvironment) => Promise<number>;
 }): Promise<number> {
-  const { log, out } = options;
-  const world = await EmulatedPostgresWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log, source: options.source, targetVersion: options.targetVersion });
-  let load: WriteLoadProcess | undefined;
-  try {
-    const { plane, account } = world;
-    const what = account.kind === 'cluster' ? 'Aurora PostgreSQL clusters (their writers)' : 'RDS for PostgreSQL instances';
-    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local PostgreSQL servers stand in for the ${what}: ${account.sourceId} (PostgreSQL ${plane.source.version}) → ${account.targetId} (PostgreSQL ${plane.target.version}) (--method ${options.method}); application endpoint 127.0.0.1:${plane.appEndpoint().port}`);
-    load = new WriteLoadProcess({ engine: 'postgres', ...world.plane.appEndpoint(), connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
-    await load.start();
-    const code = await options.runAwsPostgres(world.environment);
-    await sleep(options.load.tailMs);
-    await load.stop();
-    // Where the application writes now must hold every acknowledged write.
-    const admin = await world.plane.superuser(world.plane.switched() ? 'target' : 'source');
-    const present = new Set((await pgRows<{ id: string }>(admin, 'SELECT id FROM cutover_load').finally(() => closePg(admin))).map((r) => String(r.id)));
-    const writes = summariseWrites(load.attempts, present);
-    out(`writes (built-in load through the application endpoint): ${writes.attempted} attempted, ${writes.acknowledged} acknowledged, ${writes.failed} failed, ${writes.lost} lost`);
-    const reportFile = options.reportFile ?? latestReport(options.stateDir);
-    if (reportFile) {
-      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as CutoverReport;
-      writeReport(reportFile, { ...report, writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost } });
-    }
-    if (world.plane.errors.length > 0) out(`emulated data plane problems: ${world.plane.errors.map((e) => e.message).join('; ')}`);
-    return code === 0 && (writes.lost > 0 || world.plane.errors.length > 0) ? 1 : code;
-  } finally {
-    await load?.stop().catch(() => load?.kill());
-    await world.stop();
-  }
+  const world = await EmulatedPostgresWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log: options.log, source: options.source, targetVersion: options.targetVersion });
+  const { plane, account } = world;
+  const what = account.kind === 'cluster' ? 'Aurora PostgreSQL clusters (their writers)' : 'RDS for PostgreSQL instances';
+  return rehearseUnderLoad({
+    world,
+    intro: `AWS emulator ${world.server.url} (${world.server.command.from}); local PostgreSQL servers stand in for the ${what}: ${account.sourceId} (PostgreSQL ${plane.source.version}) → ${account.targetId} (PostgreSQL ${plane.target.version}) (--method ${options.method}); application endpoint 127.0.0.1:${plane.appEndpoint().port}`,
+    application: { engine: 'postgres', ...plane.appEndpoint() },
+    stateDir: options.stateDir,
+    out: options.out,
+    load: options.load,
+    reportFile: options.reportFile,
+    run: () => options.runAwsPostgres(world.environment),
+    presentIds: async () => {
+      const admin = await plane.superuser(plane.switched() ? 'target' : 'source');
+      return new Set((await pgRows<{ id: string }>(admin, 'SELECT id FROM cutover_load').finally(() => closePg(admin))).map((r) => String(r.id)));
+    },
+  });
 }

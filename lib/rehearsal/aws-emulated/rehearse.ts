@@ -1,26 +1,20 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CutoverEnvironment, CutoverEnvironmentInput } from '../../../config/cutover/schema';
 import { parseEnvironment } from '../../../config/cutover';
 import { newClients } from '../../platforms/aws/clients';
-import { WriteLoadProcess } from '../../load/write-load-process';
-import { summariseWrites } from '../../load/write-load';
 import { rows } from '../../engines/mysql/connection';
 import { generatePassword, registerSecret } from '../../util/secrets';
-import { sleep } from '../../util/time';
 import type { Logger } from '../../util/log';
-import { writeReport, type CutoverReport } from '../../report';
-import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from './moto';
+import type { MotoServer } from './moto';
+import { EmulatorSession, EMULATED_ENVIRONMENT, EMULATED_REGION, rehearseUnderLoad } from './emulator-session';
 import { seedEmulatedAccount, type EmulatedAccount } from './emulated-account';
 import { EmulatedDataPlane } from './emulated-data-plane';
 import { EmulatedAuroraDataPlane, seedEmulatedAuroraAccount, type EmulatedAuroraAccount } from './emulated-aurora';
 import { EMULATED_RDS_EVENTS_VAR } from './readiness';
 import { seedEmulatedTargetAccount, type EmulatedTargetAccount } from './emulated-target-account';
 export { emulatedClients } from './readiness';
+export { EMULATED_ENVIRONMENT, EMULATED_REGION, MotoMissing } from './emulator-session';
 
-/** `--env aws-emulated`: not a config file, an account made in the emulator for the run. */
-export const EMULATED_ENVIRONMENT = 'aws-emulated';
-export const EMULATED_REGION = 'us-east-1';
 export const EMULATED_PASSWORD_VARIABLE = 'EMULATED_ORDERS_ADMIN_PASSWORD';
 export const EMULATED_IDS = { sourceInstanceId: 'orders', replicaInstanceId: 'orders-cutover-replica', targetInstanceId: 'orders-encrypted' } as const;
 /** The stacks' RDS Proxy in an emulated account made with `switchPoint: 'proxy'`. */
@@ -44,6 +38,33 @@ export const EMULATED_ENVIRONMENTS: Record<string, EmulatedSource> = { [EMULATED
 /** What the harness and the tests use of either data plane. */
 export type EmulatedPlane = EmulatedDataPlane | EmulatedAuroraDataPlane;
 const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60, servicesSeconds: 60, pollSeconds: 0.2, freezeSeconds: 10, coordinatesSeconds: 60 };
+const emulatedMysql = () => ({ databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 });
+
+/**
+ * What every emulated account's AWS settings share: what the stacks' outputs file would give
+ * (key, fence, record, ECS service), the harness's tunnels and CA (TLS as strict as on AWS), the
+ * admin password by environment variable, the outputs file, tags and the waits.
+ */
+export function emulatedAwsSettings(
+  account: Pick<EmulatedAccount, 'kmsKeyArn' | 'fenceSecurityGroupId' | 'dns' | 'ecs'>,
+  plane: { tunnelConfig(): Record<string, string>; readonly caFile: string },
+  outputsFile: string,
+  waits: typeof SHORT_WAITS = SHORT_WAITS,
+) {
+  return {
+    region: EMULATED_REGION,
+    kmsKeyId: account.kmsKeyArn,
+    fenceSecurityGroupId: account.fenceSecurityGroupId,
+    dns: account.dns,
+    ecsServices: [account.ecs],
+    tunnels: plane.tunnelConfig(),
+    tlsCaFile: plane.caFile,
+    adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
+    outputsFile,
+    tags: { project: 'rds-cutover', environment: 'emulated' },
+    waits,
+  };
+}
 
 /**
  * The AWS environment of an emulated account: what the stacks' outputs file would give (key,
@@ -53,26 +74,16 @@ export function emulatedEnvironmentInput(account: EmulatedAccount, plane: Emulat
   return {
     name: EMULATED_ENVIRONMENT,
     platform: 'aws',
-    mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
+    mysql: emulatedMysql(),
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, 'outputs-aws-emulated.json')),
       source: { instanceId: EMULATED_IDS.sourceInstanceId },
       targetInstanceId: EMULATED_IDS.targetInstanceId,
       encryptedSnapshotId: 'orders-cutover-seed',
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       ...(options.switchPoint === 'proxy' && account.proxy ? { switchPoint: 'proxy' as const, proxy: { name: account.proxy.name, endpoint: account.proxy.endpoint, targetGroupName: 'default', port: 3306 } } : {}),
       ...(options.reverseReplication ? { reverseReplication: true } : {}),
       // The target dials the source from loopback (in a VPC: the VPC range).
       replicationAccountHost: '127.0.0.1',
-      outputsFile: join(stateDir, 'outputs-aws-emulated.json'),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }
@@ -82,23 +93,13 @@ export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, p
   return {
     name: EMULATED_AURORA_ENVIRONMENT,
     platform: 'aws',
-    mysql: { databases: ['app'], appUsers: ['app'], lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 120000, minBinlogRetentionHours: 24 },
+    mysql: emulatedMysql(),
     aws: {
-      region: EMULATED_REGION,
+      ...emulatedAwsSettings(account, plane, join(stateDir, 'outputs-aws-emulated-aurora.json')),
       source: { clusterId: EMULATED_AURORA_IDS.sourceClusterId },
       targetClusterId: EMULATED_AURORA_IDS.targetClusterId,
       targetWriterInstanceId: EMULATED_AURORA_IDS.targetWriterInstanceId,
-      kmsKeyId: account.kmsKeyArn,
-      fenceSecurityGroupId: account.fenceSecurityGroupId,
-      dns: account.dns,
-      ecsServices: [account.ecs],
-      tunnels: plane.tunnelConfig(),
-      tlsCaFile: plane.caFile,
-      adminPassword: { env: EMULATED_PASSWORD_VARIABLE },
       replicationAccountHost: '127.0.0.1',
-      outputsFile: join(stateDir, 'outputs-aws-emulated-aurora.json'),
-      tags: { project: 'rds-cutover', environment: 'emulated' },
-      waits: SHORT_WAITS,
     },
   };
 }
@@ -128,32 +129,25 @@ export function withTargetAccount(input: CutoverEnvironmentInput, target: Emulat
 
 /** An emulated account with its data plane, started; `stop()` ends every process. */
 export class EmulatedWorld {
-  private readonly savedEnvironment: Record<string, string | undefined> = {};
-
   /** With `targetAccount`: the second account the target is restored in. */
   target?: EmulatedTargetAccount;
 
   private constructor(
-    readonly server: MotoServer,
+    private readonly session: EmulatorSession,
     readonly account: EmulatedAccount | EmulatedAuroraAccount,
     readonly plane: EmulatedPlane,
     readonly environmentInput: CutoverEnvironmentInput,
     readonly environment: CutoverEnvironment,
   ) {}
 
+  get server(): MotoServer {
+    return this.session.server;
+  }
+
   /** Throws MotoMissing (with how to install it) when no moto is found. */
   static async start(options: { projectRoot: string; stateDir: string; log: Logger; source?: EmulatedSource; targetAccount?: boolean } & EmulatedSwitchOptions): Promise<EmulatedWorld> {
-    const command = locateMoto(options.projectRoot);
-    if (!command) throw new MotoMissing();
-    options.log.info(`AWS emulator: ${command.from}`);
-    const server = await MotoServer.start(command, { crossAccountSnapshots: options.targetAccount === true });
     const adminPassword = registerSecret(generatePassword());
-    const saved: Record<string, string | undefined> = {};
-    const set = { ...server.sdkEnvironment(EMULATED_REGION), [EMULATED_PASSWORD_VARIABLE]: adminPassword };
-    for (const [key, value] of Object.entries(set)) {
-      saved[key] = process.env[key];
-      process.env[key] = value;
-    }
+    const session = await EmulatorSession.start({ projectRoot: options.projectRoot, log: options.log, crossAccountSnapshots: options.targetAccount === true, variables: { [EMULATED_PASSWORD_VARIABLE]: adminPassword } });
     let plane: EmulatedPlane | undefined;
     let target: EmulatedTargetAccount | undefined;
     try {
@@ -165,8 +159,7 @@ export class EmulatedWorld {
         const auroraPlane = new EmulatedAuroraDataPlane({ log: options.log, adminPassword, ids: { ...EMULATED_AURORA_IDS, recordName: aurora.dns.recordName, zoneId: aurora.dns.zoneId } });
         plane = auroraPlane;
         // The processes this one starts (a killed and resumed flow) read the events from there too.
-        saved[EMULATED_RDS_EVENTS_VAR] = process.env[EMULATED_RDS_EVENTS_VAR];
-        process.env[EMULATED_RDS_EVENTS_VAR] = auroraPlane.eventsFile;
+        session.set({ [EMULATED_RDS_EVENTS_VAR]: auroraPlane.eventsFile });
         await auroraPlane.start();
         account = aurora;
         input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir);
@@ -184,41 +177,24 @@ export class EmulatedWorld {
       }
       if (plane instanceof EmulatedDataPlane) plane.follow(clients, target?.clients);
       else plane.follow(clients);
-      const world = new EmulatedWorld(server, account, plane, input, parseEnvironment(input, 'the emulated environment'));
+      const world = new EmulatedWorld(session, account, plane, input, parseEnvironment(input, 'the emulated environment'));
       world.target = target;
-      Object.assign(world.savedEnvironment, saved);
       return world;
     } catch (error) {
       await plane?.stop();
-      await server.stop();
-      restore(saved);
+      await session.end();
       throw error;
     }
   }
 
   pids(): number[] {
-    return [...this.plane.pids(), ...this.server.pids()];
+    return [...this.plane.pids(), ...this.session.pids()];
   }
 
   async stop(): Promise<void> {
     await this.plane.stop();
     if (this.target) for (const client of Object.values(this.target.clients)) client.destroy();
-    await this.server.stop();
-    restore(this.savedEnvironment);
-  }
-}
-
-function restore(saved: Record<string, string | undefined>): void {
-  for (const [key, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-}
-
-export class MotoMissing extends Error {
-  constructor() {
-    super(`--env ${EMULATED_ENVIRONMENT} needs ${MOTO_INSTALL_HINT}`);
-    this.name = 'MotoMissing';
+    await this.session.end();
   }
 }
 
@@ -240,43 +216,22 @@ export async function rehearseAwsEmulated(options: {
   /** @default 'rds-mysql' */
   source?: EmulatedSource;
 }): Promise<number> {
-  const { log, out } = options;
-  const world = await EmulatedWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log, source: options.source });
-  let load: WriteLoadProcess | undefined;
-  try {
-    const standIns = options.source === 'aurora-mysql' ? `the Aurora MySQL 3 clusters ${EMULATED_AURORA_IDS.sourceClusterId}, ${EMULATED_AURORA_IDS.targetClusterId}` : Object.values(EMULATED_IDS).join(', ');
-    out(`AWS emulator ${world.server.url} (${world.server.command.from}); local MariaDB servers stand in for ${standIns}; application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`);
-    load = new WriteLoadProcess({ engine: 'mysql', ...world.plane.appEndpoint(), database: 'app', connections: options.load.connections, ratePerSecond: options.load.ratePerSecond });
-    await load.start();
-    const code = await options.runAws(world.environment);
-    await sleep(options.load.tailMs);
-    await load.stop();
-    // Where the application writes now must hold every acknowledged write.
-    const admin = await world.plane.rootConnection(world.plane.switched() ? world.plane.targetId : world.plane.sourceId);
-    const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
-    await admin.end();
-    const writes = summariseWrites(load.attempts, present);
-    out(`writes (built-in load through the application endpoint): ${writes.attempted} attempted, ${writes.acknowledged} acknowledged, ${writes.failed} failed, ${writes.lost} lost`);
-    const reportFile = options.reportFile ?? latestReport(options.stateDir);
-    if (reportFile) {
-      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as CutoverReport;
-      writeReport(reportFile, { ...report, writes: { attempted: writes.attempted, acknowledged: writes.acknowledged, failed: writes.failed, lost: writes.lost } });
-    }
-    if (world.plane.errors.length > 0) out(`emulated data plane problems: ${world.plane.errors.map((e) => e.message).join('; ')}`);
-    return code === 0 && (writes.lost > 0 || world.plane.errors.length > 0) ? 1 : code;
-  } finally {
-    await load?.stop().catch(() => load?.kill());
-    await world.stop();
-  }
-}
-
-/** The report runAws wrote last (runs/<id>/report.json). */
-export function latestReport(stateDir: string): string | undefined {
-  const runs = join(stateDir, 'runs');
-  if (!existsSync(runs)) return undefined;
-  const candidates = readdirSync(runs)
-    .map((id) => join(runs, id, 'report.json'))
-    .filter((file) => existsSync(file))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return candidates[0];
+  const world = await EmulatedWorld.start({ projectRoot: options.projectRoot, stateDir: options.stateDir, log: options.log, source: options.source });
+  const standIns = options.source === 'aurora-mysql' ? `the Aurora MySQL 3 clusters ${EMULATED_AURORA_IDS.sourceClusterId}, ${EMULATED_AURORA_IDS.targetClusterId}` : Object.values(EMULATED_IDS).join(', ');
+  return rehearseUnderLoad({
+    world,
+    intro: `AWS emulator ${world.server.url} (${world.server.command.from}); local MariaDB servers stand in for ${standIns}; application endpoint 127.0.0.1:${world.plane.appEndpoint().port}`,
+    application: { engine: 'mysql', ...world.plane.appEndpoint(), database: 'app' },
+    stateDir: options.stateDir,
+    out: options.out,
+    load: options.load,
+    reportFile: options.reportFile,
+    run: () => options.runAws(world.environment),
+    presentIds: async () => {
+      const admin = await world.plane.rootConnection(world.plane.switched() ? world.plane.targetId : world.plane.sourceId);
+      const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
+      await admin.end();
+      return present;
+    },
+  });
 }

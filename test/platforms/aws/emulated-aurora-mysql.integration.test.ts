@@ -8,10 +8,8 @@
  * the snapshot's data, the restored writer, its crash-recovery binlog event, DNS following the record.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand, DescribeDBInstancesCommand, type DBCluster } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -21,50 +19,23 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAuroraAccount, EmulatedAuroraDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-aurora';
-import { recordingLogger } from './helpers';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated AWS tests: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('the MySQL flow with an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-aurora-state-'));
-  let world: EmulatedWorld;
+describeWithMoto('the emulated AWS tests')('the MySQL flow with an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-aurora-state-', (options) => EmulatedWorld.start({ ...options, source: 'aurora-mysql' }));
+  const { log, stateDir } = emulated;
   let clients: AwsClients;
   let account: EmulatedAuroraAccount;
   let plane: EmulatedAuroraDataPlane;
-  const environmentFile = join(stateDir, 'environment.json');
-
   /** One `cutover --execute` in its own process; `killAt`: it SIGKILLs itself on that log line. */
-  function runCutover(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, '--env', 'aws-emulated-aurora', '--execute', ...args], {
-      env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  }
+  const runCutover = (args: string[], killAt?: string) => emulated.cli(['--env', 'aws-emulated-aurora', '--execute', ...args], killAt);
 
-  beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log, source: 'aurora-mysql' });
+  beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
-    account = world.account as EmulatedAuroraAccount;
-    plane = world.plane as EmulatedAuroraDataPlane;
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
-  });
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
+    account = emulated.world.account as EmulatedAuroraAccount;
+    plane = emulated.world.plane as EmulatedAuroraDataPlane;
   });
 
   const cluster = async (id: string): Promise<DBCluster> => (await clients.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters![0];

@@ -6,9 +6,8 @@
  * emulated-postgres.ts, `source: 'aurora-postgres'`), under the built-in write load.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBClusterParametersCommand, DescribeDBClustersCommand, type DBCluster } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -17,41 +16,25 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { closePg, pgRows } from '../../../lib/engines/postgres/connection';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import { EmulatedPostgresWorld } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
-import { outputTail, runEmulatedCutover, type CutoverProcessResult } from '../../support/emulated-cutover-process';
-import { recordingLogger } from './helpers';
+import { outputTail, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated Aurora PostgreSQL test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('the PostgreSQL flow on emulated Aurora PostgreSQL clusters (moto) with local PostgreSQL servers as their writers', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-aurora-pg-state-'));
-  const environmentFile = join(stateDir, 'environment.json');
-  let world: EmulatedPostgresWorld;
+describeWithMoto('the emulated Aurora PostgreSQL test')('the PostgreSQL flow on emulated Aurora PostgreSQL clusters (moto) with local PostgreSQL servers as their writers', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-aurora-pg-state-', (options) => EmulatedPostgresWorld.start({ ...options, source: 'aurora-postgres' }));
+  const { log, stateDir } = emulated;
   let clients: AwsClients;
-  const cutover = (args: string[], killAt?: string) => runEmulatedCutover(environmentFile, stateDir, ['--env', 'aws-emulated-aurora', '--engine', 'postgres', '--method', 'logical', '--execute', ...args], killAt);
+  const cutover = (args: string[], killAt?: string) => emulated.cli(['--env', 'aws-emulated-aurora', '--engine', 'postgres', '--method', 'logical', '--execute', ...args], killAt);
 
-  beforeAll(async () => {
-    world = await EmulatedPostgresWorld.start({ projectRoot, stateDir, log, source: 'aurora-postgres' });
+  beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
-  });
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
   });
 
   const cluster = async (id: string): Promise<DBCluster> => (await clients.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters![0];
 
   test("GIVEN write load WHEN the logical flow runs on Aurora PostgreSQL, is killed (-9) at the target cluster's wait and resumed THEN SUCCESS, 0 lost, equal checksums; the source's cluster parameter group is frozen, the record names the target cluster's endpoint, the target cluster is on the stacks' key and the source cluster is fenced", async () => {
-    const { plane, account } = world;
+    const { plane, account } = emulated.world;
     const load = new WriteLoadProcess({ engine: 'postgres', ...plane.appEndpoint(), connections: 4, ratePerSecond: 200 });
     await load.start();
     let crash: CutoverProcessResult | undefined;

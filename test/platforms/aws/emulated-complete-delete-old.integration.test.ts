@@ -5,36 +5,27 @@
  * the old source is kept; with it, DeleteDBInstance with a final snapshot, resumed from its
  * journal (`--resume`, same --delete-old) after a kill -9. Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
 import { rows } from '../../../lib/engines/mysql/connection';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
-import { outputTail, runEmulatedCutover } from '../../support/emulated-cutover-process';
-import { recordingLogger } from './helpers';
+import { outputTail } from '../../support/emulated-cutover-process';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated complete --delete-old test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('complete RUN_ID --delete-old on an emulated RDS MySQL account with the way back (moto, local MariaDB)', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-complete-'));
-  const environmentFile = join(stateDir, 'environment.json');
-  let world: EmulatedWorld;
+describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --delete-old on an emulated RDS MySQL account with the way back (moto, local MariaDB)', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-complete-', (options) => EmulatedWorld.start({ ...options, reverseReplication: true }), { startTimeoutMs: 300000 });
+  const { stateDir } = emulated;
   let clients: AwsClients;
   let account: EmulatedAccount;
   let plane: EmulatedDataPlane;
   let forwardRunId = '';
-  const cli = (argv: string[], killAt?: string) => runEmulatedCutover(environmentFile, stateDir, argv, killAt);
+  const cli = (argv: string[], killAt?: string) => emulated.cli(argv, killAt);
   const runs = () => readdirSync(join(stateDir, 'runs')).sort();
   const instanceIds = async () => (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances!.map((i) => i.DBInstanceIdentifier).sort();
   const pointRecordAt = (endpoint: string) =>
@@ -49,21 +40,14 @@ describeWithMoto('complete RUN_ID --delete-old on an emulated RDS MySQL account 
   };
 
   beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log, reverseReplication: true });
     clients = newClients({ region: EMULATED_REGION });
-    account = world.account as EmulatedAccount;
-    plane = world.plane as EmulatedDataPlane;
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
+    account = emulated.world.account as EmulatedAccount;
+    plane = emulated.world.plane as EmulatedDataPlane;
     const forward = await cli(['--env', 'aws-emulated', '--execute']);
     expect({ code: forward.code, ...(forward.code === EXIT.ok ? {} : { tail: outputTail(forward) }) }).toEqual({ code: EXIT.ok });
     forwardRunId = runs()[0];
   }, 600000);
 
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
-  });
 
   test('GIVEN traffic back on the old source (the record moved by hand) WHEN complete --delete-old runs THEN it is refused and nothing changes: the old instance exists and still replicates from the target', async () => {
     const targetEndpoint = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders-encrypted' }))).DBInstances![0].Endpoint!.Address!;

@@ -7,10 +7,8 @@
  * target's endpoint, and preflight refuses to start while the target has no network path to the
  * source's port. Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotAttributesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -20,54 +18,30 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { connectEmulatedNetworks, type EmulatedTargetAccount } from '../../../lib/rehearsal/aws-emulated/emulated-target-account';
-import { recordingLogger } from './helpers';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the cross-account emulated AWS test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('the RDS MySQL flow with its target in another account (moto, two accounts; local MariaDB servers)', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-xacct-state-'));
-  let world: EmulatedWorld;
+describeWithMoto('the cross-account emulated AWS test')('the RDS MySQL flow with its target in another account (moto, two accounts; local MariaDB servers)', () => {
+  const emulated = useEmulatedWorld('rds-cutover-xacct-state-', (options) => EmulatedWorld.start({ ...options, targetAccount: true }));
+  const { log, stateDir } = emulated;
   let source: AwsClients;
   let account: EmulatedAccount;
   let target: EmulatedTargetAccount;
   let plane: EmulatedDataPlane;
-  const environmentFile = join(stateDir, 'environment.json');
+  const runCutover = (args: string[], killAt?: string) => emulated.cli(['--env', 'aws-emulated', ...args], killAt);
 
-  function runCutover(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, '--env', 'aws-emulated', ...args], {
-      env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((done) => child.once('close', (code, signal) => done({ code, signal, stdout, stderr })));
-  }
-
-  beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log, targetAccount: true });
+  beforeAll(() => {
     source = newClients({ region: EMULATED_REGION });
-    account = world.account as EmulatedAccount;
-    plane = world.plane as EmulatedDataPlane;
-    target = world.target!;
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
+    account = emulated.world.account as EmulatedAccount;
+    plane = emulated.world.plane as EmulatedDataPlane;
+    target = emulated.world.target!;
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const client of Object.values(source ?? {})) client.destroy();
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
   });
 
   test('GIVEN no network path from the target account to the source WHEN planned THEN the preflight fails naming the missing route and security group rule, and nothing is created in either account', async () => {

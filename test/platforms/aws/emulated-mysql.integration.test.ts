@@ -7,10 +7,8 @@
  * record). The built-in write load writes through the application's endpoint the whole time.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -20,51 +18,24 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
-import { recordingLogger } from './helpers';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated AWS tests: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('the RDS MySQL flow on an emulated AWS account (moto) with local MariaDB servers', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-state-'));
-  let world: EmulatedWorld;
+describeWithMoto('the emulated AWS tests')('the RDS MySQL flow on an emulated AWS account (moto) with local MariaDB servers', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-state-', (options) => EmulatedWorld.start(options));
+  const { log, stateDir } = emulated;
   let clients: AwsClients;
   let account: EmulatedAccount;
   let plane: EmulatedDataPlane;
-  const environmentFile = join(stateDir, 'environment.json');
-
   /** One `cutover --execute` in its own process (the exact CLI path); `killAt`: it SIGKILLs itself on that log line. */
-  function runCutover(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, '--env', 'aws-emulated', '--execute', ...args], {
-      env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  }
+  const runCutover = (args: string[], killAt?: string) => emulated.cli(['--env', 'aws-emulated', '--execute', ...args], killAt);
 
-  beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log });
+  beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
-    account = world.account as EmulatedAccount;
-    plane = world.plane as EmulatedDataPlane;
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
-  });
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
+    account = emulated.world.account as EmulatedAccount;
+    plane = emulated.world.plane as EmulatedDataPlane;
   });
 
   const instance = async (id: string): Promise<DBInstance> => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];

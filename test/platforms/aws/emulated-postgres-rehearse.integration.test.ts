@@ -7,20 +7,15 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { EXIT, parseCutoverArgs } from '../../../lib/cli/cutover';
 import { runAwsPostgres } from '../../../lib/cli/aws-postgres';
 import { emulatedClients } from '../../../lib/rehearsal/aws-emulated/readiness';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { rehearseAwsEmulatedPostgres } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
 import { recordingLogger } from './helpers';
+import { describeWithMoto, PROJECT_ROOT as projectRoot } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated AWS PostgreSQL rehearsal test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('npm run rehearse -- --env aws-emulated --engine postgres (moto, local PostgreSQL servers)', () => {
+describeWithMoto('the emulated AWS PostgreSQL rehearsal test')('npm run rehearse -- --env aws-emulated --engine postgres (moto, local PostgreSQL servers)', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-pg-rehearse-'));
 
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));

@@ -8,20 +8,15 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { EXIT, parseCutoverArgs } from '../../../lib/cli/cutover';
 import { runAwsPostgres } from '../../../lib/cli/aws-postgres';
 import { emulatedClients } from '../../../lib/rehearsal/aws-emulated/readiness';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedPostgresWorld, rehearseAwsEmulatedPostgres } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
+import { describeWithMoto, PROJECT_ROOT as projectRoot } from '../../support/emulated-world';
 import { recordingLogger } from './helpers';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated PostgreSQL upgrade test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('npm run rehearse -- --env aws-emulated --engine postgres --target-version 17 (moto, PostgreSQL 15 → 17)', () => {
+describeWithMoto('the emulated PostgreSQL upgrade test')('npm run rehearse -- --env aws-emulated --engine postgres --target-version 17 (moto, PostgreSQL 15 → 17)', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-pg-upgrade-'));
 
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));

@@ -9,9 +9,8 @@
  * The built-in write load writes through the application's endpoint the whole time.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBParametersCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -20,42 +19,26 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { closePg, pgRow, pgRows } from '../../../lib/engines/postgres/connection';
 import { sleep } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import { EMULATED_POSTGRES_IDS, EmulatedPostgresWorld } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
-import { outputTail, runEmulatedCutover, type CutoverProcessResult } from '../../support/emulated-cutover-process';
-import { recordingLogger } from './helpers';
+import { outputTail, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated AWS PostgreSQL test: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
-
-describeWithMoto('the PostgreSQL flow on an emulated RDS for PostgreSQL account (moto) with local PostgreSQL servers', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-pg-state-'));
-  const environmentFile = join(stateDir, 'environment.json');
-  let world: EmulatedPostgresWorld;
+describeWithMoto('the emulated AWS PostgreSQL test')('the PostgreSQL flow on an emulated RDS for PostgreSQL account (moto) with local PostgreSQL servers', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-pg-state-', (options) => EmulatedPostgresWorld.start(options));
+  const { log, stateDir } = emulated;
   let clients: AwsClients;
 
-  const runCutover = (args: string[], killAt?: string) => runEmulatedCutover(environmentFile, stateDir, ['--env', 'aws-emulated', '--engine', 'postgres', '--method', 'logical', '--execute', ...args], killAt);
+  const runCutover = (args: string[], killAt?: string) => emulated.cli(['--env', 'aws-emulated', '--engine', 'postgres', '--method', 'logical', '--execute', ...args], killAt);
 
-  beforeAll(async () => {
-    world = await EmulatedPostgresWorld.start({ projectRoot, stateDir, log });
+  beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
-  });
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
   });
 
   const instance = async (id: string): Promise<DBInstance> => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];
 
   test("GIVEN write load through the application endpoint WHEN the logical flow runs with --execute, is killed (-9) at the target's wait and resumed THEN it ends SUCCESS with 0 lost writes and equal checksums, and AWS shows the record on the target's endpoint, the target on the stacks' key, the source's parameter group frozen and the fence", async () => {
-    const { plane, account } = world;
+    const { plane, account } = emulated.world;
     const load = new WriteLoadProcess({ engine: 'postgres', ...plane.appEndpoint(), connections: 4, ratePerSecond: 200 });
     await load.start();
     let crash: CutoverProcessResult | undefined;

@@ -7,10 +7,8 @@
  * adds a second entry), so those paths are covered with client mocks in proxy-switch.test.ts.
  * Skipped, saying how to get it, where moto cannot be found.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBProxyTargetsCommand } from '@aws-sdk/client-rds';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
@@ -20,41 +18,24 @@ import { WriteLoadProcess } from '../../../lib/load/write-load-process';
 import { summariseWrites } from '../../../lib/load/write-load';
 import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep, waitFor } from '../../../lib/util/time';
-import { locateMoto, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
 import { EmulatedWorld, EMULATED_PROXY_NAME, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import { EMULATED_VPC_CIDR, type EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
-import { recordingLogger } from './helpers';
+import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
+import type { CutoverProcessResult } from '../../support/emulated-cutover-process';
 
-const projectRoot = resolve(__dirname, '../../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping the emulated AWS tests: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
+type Outcome = CutoverProcessResult;
 
-type Outcome = { code: number | null; signal: string | null; stdout: string; stderr: string };
-
-describeWithMoto('RDS Proxy switch point and the way back on an emulated AWS account (moto) with local MariaDB servers', () => {
-  const log = recordingLogger();
-  const stateDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-proxy-'));
-  const environmentFile = join(stateDir, 'environment.json');
-  let world: EmulatedWorld;
+describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way back on an emulated AWS account (moto) with local MariaDB servers', () => {
+  const emulated = useEmulatedWorld('rds-cutover-emulated-proxy-', (options) => EmulatedWorld.start({ ...options, switchPoint: 'proxy', reverseReplication: true }), { startTimeoutMs: 300000 });
+  const { log, stateDir } = emulated;
   let clients: AwsClients;
   let account: EmulatedAccount;
   let plane: EmulatedDataPlane;
   let forwardRunId = '';
 
   /** One CLI run in its own process (runAws, or the way back); `killAt`: it SIGKILLs itself on that log line. */
-  function cli(args: string[], killAt?: string): Promise<Outcome> {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '../../support/run-emulated-cutover.ts'), environmentFile, stateDir, ...args], {
-      env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((done) => child.once('close', (code, signal) => done({ code, signal, stdout, stderr })));
-  }
+  const cli = (args: string[], killAt?: string) => emulated.cli(args, killAt);
   const tail = (outcome: Outcome) => ({ code: outcome.code, signal: outcome.signal, tail: `${outcome.stdout.split('\n').slice(-20).join('\n')}\n${outcome.stderr.split('\n').slice(-30).join('\n')}` });
 
   const proxyTargets = async () =>
@@ -78,18 +59,10 @@ describeWithMoto('RDS Proxy switch point and the way back on an emulated AWS acc
     expect(writes.lost).toBe(0);
   };
 
-  beforeAll(async () => {
-    world = await EmulatedWorld.start({ projectRoot, stateDir, log, switchPoint: 'proxy', reverseReplication: true });
+  beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
-    account = world.account as EmulatedAccount;
-    plane = world.plane as EmulatedDataPlane;
-    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
-  }, 300000);
-
-  afterAll(async () => {
-    await world?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    expect(world?.pids() ?? []).toEqual([]);
+    account = emulated.world.account as EmulatedAccount;
+    plane = emulated.world.plane as EmulatedDataPlane;
   });
 
   test('GIVEN an empty proxy target group and write load through the proxy WHEN the flow is killed (-9) right after it registered the source and is resumed THEN it registers nothing twice, the proxy answers from the target, the DNS record is untouched, 0 writes are lost and the old source replicates from the target', async () => {

@@ -1,0 +1,218 @@
+import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
+import type { EndpointState, MysqlPlatform } from '../mysql-platform';
+import type { Facts, StepContext } from '../../runbook/step';
+import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import type { AwsGateway } from './gateway';
+import type { AwsCommonSettings, DatabaseRef } from './settings';
+import { connectAddress, endpointTls, readPassword } from './credentials';
+import { RdsReader } from './rds-reader';
+import { AwsSwitch } from './switch';
+import { notOurs } from './run-tags';
+
+/** Labels for the AWS call list: the runbook step each platform operation runs in. */
+export const STEP = {
+  preflight: 'aws.preflight',
+  source: 'mysql.preflight',
+  createReplica: 'mysql.replica.create',
+  replica: 'mysql.replica.catch-up',
+  cloneTarget: 'mysql.target.clone',
+  switch: 'mysql.switch',
+  fence: 'mysql.source.fence',
+  removeReplica: 'mysql.replica.remove',
+} as const;
+
+/** What the two AWS MySQL-family platforms' source and target are. */
+export interface MysqlDatabases {
+  /**
+   * 'instance': RDS MySQL instances, reached at `Endpoint.Address`/`Endpoint.Port`.
+   * 'cluster': Aurora MySQL clusters, reached at the cluster (writer) endpoint `Endpoint`/`Port`,
+   * which follows a failover of the writer.
+   */
+  kind: DatabaseRef['kind'];
+  sourceId: string;
+  /** The plan's name for where the record moves to ("the target's endpoint"). */
+  targetName: string;
+}
+
+/** The address, port, master user and status of an instance or a cluster, read the way its kind needs. */
+export function mysqlAddressOf(kind: DatabaseRef['kind'], found: DBInstance | DBCluster | undefined) {
+  if (!found) return undefined;
+  if (kind === 'instance') {
+    const instance = found as DBInstance;
+    return { address: instance.Endpoint?.Address, port: instance.Endpoint?.Port ?? 3306, user: instance.MasterUsername, status: instance.DBInstanceStatus };
+  }
+  const cluster = found as DBCluster;
+  return { address: cluster.Endpoint, port: cluster.Port ?? 3306, user: cluster.MasterUsername, status: cluster.Status };
+}
+
+/**
+ * The half the RDS MySQL platform (aws-mysql-platform.ts: replica → snapshot → encrypted copy →
+ * restore) and the Aurora MySQL platform (aws-aurora-mysql-platform.ts: cluster snapshot →
+ * encrypting restore → crash-recovery coordinates) share: the scripts' connections and the
+ * replication address, the plan lines of the freeze and the switch, the switch by Route 53
+ * (prepare, UPSERT journaled, where the record points), the fence after INSYNC, the ECS
+ * recycle, and the clean-up left in place without --cleanup. The seeding differs and stays in
+ * each platform; what differs here is a parameter (`MysqlDatabases`: instances or clusters) or
+ * `targetIdOf` (which facts name the run's target).
+ */
+export abstract class AwsMysqlCommon implements MysqlPlatform {
+  readonly kind = 'aws' as const;
+  readonly rdsProcedures = true;
+  protected readonly rds: RdsReader;
+  /** Reads of the target: the target account's (aws.targetAccount), else the same as `rds`. */
+  protected readonly targetRds: RdsReader;
+  protected readonly switchPoint: AwsSwitch;
+  private password?: string;
+  private targetAddress?: string;
+
+  abstract readonly describe: MysqlPlatform['describe'];
+
+  protected constructor(
+    readonly settings: AwsCommonSettings & { replicationAccountHost: string },
+    protected readonly aws: AwsGateway,
+    protected readonly databases: MysqlDatabases,
+    /** The gateway of another account the target lives in (aws.targetAccount). @default - the source's account */
+    targetAccountAws?: AwsGateway,
+  ) {
+    this.rds = new RdsReader(aws);
+    this.targetRds = targetAccountAws ? new RdsReader(targetAccountAws) : this.rds;
+    this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+  }
+
+  abstract createReplica(context: StepContext): Promise<Facts>;
+  abstract cloneTarget(context: StepContext): Promise<Facts>;
+  abstract replica(facts: Facts): Promise<MysqlEndpoint>;
+  abstract removeReplica(context: StepContext): Promise<Facts>;
+  /** The target of this run: what its (or the forward run's) journal names, else the settings. */
+  protected abstract targetIdOf(facts: Facts): string;
+
+  protected notOurs(kind: string, id: string, setting: string): Error {
+    return notOurs(this.settings.environment, kind, id, setting);
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------------
+
+  private ref(id: string): DatabaseRef {
+    return { kind: this.databases.kind, id };
+  }
+
+  private async read(reader: RdsReader, step: string, id: string, options: { fresh?: boolean } = {}) {
+    const found = this.databases.kind === 'instance' ? await reader.instance(step, id, options) : await reader.cluster(step, id, options);
+    return mysqlAddressOf(this.databases.kind, found);
+  }
+
+  /** What the plan shows for an address not known offline. */
+  private placeholder(id: string): string {
+    return this.databases.kind === 'instance' ? `<${id}.Endpoint.Address>` : `<${id}.Endpoint>`;
+  }
+
+  protected async adminPassword(): Promise<string> {
+    this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.databases.sourceId}`);
+    return this.password;
+  }
+
+  /** Where the scripts connect: the configured tunnel, else the instance's (the cluster's writer) endpoint. */
+  protected async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
+    const found = await this.read(reader, step, id);
+    if (!found?.address) throw new Error(`${this.databases.kind === 'instance' ? 'RDS instance' : 'Aurora cluster'} ${id} has no endpoint yet (status ${found?.status ?? 'not found'}): wait until it is available, then --resume`);
+    const { host, port } = connectAddress(this.settings.aws.tunnels, id, found.address, found.port);
+    return { name, host, port, user: found.user ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, found.address) };
+  }
+
+  source(): Promise<MysqlEndpoint> {
+    return this.endpointOf('source', STEP.source, this.databases.sourceId);
+  }
+  target(facts: Facts): Promise<MysqlEndpoint> {
+    return this.endpointOf('target', STEP.cloneTarget, this.targetIdOf(facts), this.targetRds);
+  }
+  sourceAddressForReplication() {
+    // The target dials the source inside the VPC, never through the operator's tunnel; a
+    // cluster's endpoint follows a failover of the source's writer.
+    const source = mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.databases.sourceId)));
+    if (!source?.address) throw new Error(`The source ${this.databases.sourceId} has not been described yet (run the preflight first)`);
+    return { host: source.address, port: source.port };
+  }
+  replicationAccountHost(): string {
+    return this.settings.replicationAccountHost;
+  }
+  replicationTls(): boolean {
+    return true;
+  }
+
+  // ---- plan lines --------------------------------------------------------------------------
+
+  /** The plan lines both platforms word alike: RDS's freeze clauses, the switch by DNS and the fence. */
+  protected commonDescribe() {
+    return {
+      readOnly: () => '',
+      killSessions: () => ' (mysql.rds_kill)',
+      targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
+      switchEndpoint: () => this.switchPoint.describeSwitch(this.databases.targetName),
+      fence: () => this.switchPoint.describeFence(this.databases.kind),
+    };
+  }
+
+  // ---- the switch by Route 53 ----------------------------------------------------------------
+
+  async prepareSwitch(context: StepContext): Promise<void> {
+    const targetId = this.targetIdOf(context.facts);
+    const target = await this.read(this.targetRds, STEP.switch, targetId, { fresh: true });
+    this.targetAddress = target?.address ?? this.placeholder(targetId);
+    const source = mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.databases.sourceId)));
+    await this.switchPoint.checkRecord(STEP.switch, source?.address, context.log);
+  }
+
+  async switchEndpoint(context: StepContext): Promise<void> {
+    if (!this.targetAddress) await this.prepareSwitch(context);
+    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
+    await context.record({ route53ChangeId: changeId });
+  }
+
+  /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
+  async endpointTarget(context: StepContext): Promise<EndpointState> {
+    const source = await this.read(this.rds, STEP.switch, this.databases.sourceId, { fresh: true });
+    const target = await this.read(this.targetRds, STEP.switch, this.targetIdOf(context.facts), { fresh: true });
+    return this.switchPoint.recordState(STEP.switch, source?.address, target?.address);
+  }
+
+  /**
+   * The fence must not beat the DNS: wait for this process's UPSERT, else the journaled one;
+   * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
+   * which is a no-op for the record and gives a change id to wait for.
+   */
+  protected async waitForDns(context: StepContext): Promise<void> {
+    const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
+    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
+    await this.switchPoint.waitInSync(STEP.fence, journaled);
+  }
+
+  /**
+   * After INSYNC: the deny-all group on the old source (ModifyDBInstance / ModifyDBCluster; it is
+   * never deleted here). With the way back the fenced source dials the target: the fence is
+   * checked to let that out (`wayBack`). `afterDns: false`: the switch did not move a record (RDS Proxy).
+   */
+  protected async fence(context: StepContext, options: { afterDns: boolean; wayBack: boolean }): Promise<Facts> {
+    if (options.afterDns) await this.waitForDns(context);
+    const target = options.wayBack ? mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.targetIdOf(context.facts)))) : undefined;
+    const reverseReplicationPort = options.wayBack ? target?.port ?? 3306 : undefined;
+    return this.switchPoint.fence(STEP.fence, this.ref(this.databases.sourceId), context.log, { reverseReplicationPort });
+  }
+
+  fenceSource(context: StepContext): Promise<Facts> {
+    return this.fence(context, { afterDns: true, wayBack: false });
+  }
+
+  async recycleClients(_context?: StepContext): Promise<void> {
+    await this.switchPoint.startRecycle(STEP.switch);
+    await this.switchPoint.waitRecycled(STEP.switch);
+  }
+
+  // ---- clean-up ----------------------------------------------------------------------------
+
+  /** Without --cleanup nothing is deleted: the commands that would are logged for a person. */
+  protected leftInPlace(context: StepContext, commands: string[], ids: string[]): Facts {
+    context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
+    return { replicaRemoved: false, leftForCleanup: ids };
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The emulated AWS integration tests' common setup: skip (saying how to get it) where moto
+ * cannot be found; one world per describe block, started in beforeAll and stopped in afterAll
+ * with nothing left (processes, state folder); the CLI run in its own process against it
+ * (run-emulated-cutover.ts), so that a kill -9 and a resume are the real thing.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
+import { recordingLogger } from '../platforms/aws/helpers';
+import { runEmulatedCutover, type CutoverProcessResult } from './emulated-cutover-process';
+
+export const PROJECT_ROOT = resolve(__dirname, '../..');
+
+/** `describe` where moto is found; elsewhere `describe.skip`, with a warning naming `what` is skipped and how to get moto. */
+export function describeWithMoto(what: string): jest.Describe {
+  if (locateMoto(PROJECT_ROOT)) return describe;
+  console.warn(`skipping ${what}: ${MOTO_INSTALL_HINT}`);
+  return describe.skip;
+}
+
+interface World {
+  readonly environmentInput: object;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Registers beforeAll/afterAll for one emulated world (call it inside the describe block, before
+ * the block's own hooks: they see the world started). `start` gets the project root, a fresh
+ * state folder and a recording logger. `cli(args, killAt)` runs the cutover CLI against the
+ * world's environment (RDS_CUTOVER_TEST_KILL_AT: it SIGKILLs itself on that log line).
+ */
+export function useEmulatedWorld<W extends World>(
+  stateDirPrefix: string,
+  start: (options: { projectRoot: string; stateDir: string; log: ReturnType<typeof recordingLogger> }) => Promise<W>,
+  options: { startTimeoutMs?: number } = {},
+) {
+  const log = recordingLogger();
+  const stateDir = mkdtempSync(join(tmpdir(), stateDirPrefix));
+  const environmentFile = join(stateDir, 'environment.json');
+  let world: W | undefined;
+
+  beforeAll(async () => {
+    world = await start({ projectRoot: PROJECT_ROOT, stateDir, log });
+    writeFileSync(environmentFile, JSON.stringify(world.environmentInput));
+  }, options.startTimeoutMs);
+
+  afterAll(async () => {
+    await world?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+    expect(world?.pids() ?? []).toEqual([]);
+  });
+
+  return {
+    log,
+    stateDir,
+    get world(): W {
+      if (!world) throw new Error('the emulated world is not started (use it inside a test or a later beforeAll)');
+      return world;
+    },
+    cli(args: string[], killAt?: string): Promise<CutoverProcessResult> {
+      return runEmulatedCutover(environmentFile, stateDir, args, killAt);
+    },
+  };
+}
