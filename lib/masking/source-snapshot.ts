@@ -4,7 +4,7 @@ import { Transform, type Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { connect, quoteIdentifier, rows, type Connection } from '../engines/mysql/connection';
 import type { Logger } from '../util/log';
-import type { OriginalsPlan, OriginalsReader } from './originals';
+import { buildPatternsFromBytes, type OriginalsPlan, type OriginalsReader } from './originals';
 import { PatternSet, type TransferablePatterns } from './leak-patterns';
 import type { MysqlTarget } from './mysql-client';
 
@@ -188,6 +188,78 @@ export async function streamColumnValues(connection: Connection, table: string, 
   for await (const row of stream as AsyncIterable<(string | null)[]>) {
     for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
   }
+}
+
+/**
+ * Every non-NULL value of the columns as utf8mb4 bytes, straight from the protocol's row
+ * packets: `onValue(column, packet, start, end)` with a view of mysql2's packet buffer, valid
+ * only during the call. No string and no row object per value (the leak check reads millions);
+ * mysql2 still handles the connection, the column definitions, the end of the result and
+ * errors. One table scan, read at the speed `onValue` consumes it (it runs in the socket's
+ * data handler). An error thrown by `onValue` stops reading values and rejects at the end.
+ */
+export async function streamColumnBytes(connection: Connection, table: string, columns: string[], onValue: (column: number, bytes: Buffer, start: number, end: number) => void): Promise<void> {
+  const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
+  const core = (connection as unknown as { connection: { query(options: object): RawQuery } }).connection;
+  const count = columns.length;
+  let failure: Error | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const query = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true });
+    const mysql2Row = Object.getPrototypeOf(query).row as RawQuery['row'];
+    // mysql2's Query moves to `this.row` once the column definitions are read, then to whatever
+    // each row handler returns: this one reads the row's length-encoded values in place.
+    query.row = function rawRow(this: RawQuery, packet, connectionState) {
+      if (packet.isEOF()) return mysql2Row.call(this, packet, connectionState);
+      if (failure) return rawRow;
+      const bytes = packet.buffer;
+      let at = packet.offset;
+      try {
+        for (let column = 0; column < count; column++) {
+          const first = bytes[at++];
+          let length: number;
+          if (first < 0xfb) length = first;
+          else if (first === 0xfb) continue; // NULL
+          else if (first === 0xfc) {
+            length = bytes[at] | (bytes[at + 1] << 8);
+            at += 2;
+          } else if (first === 0xfd) {
+            length = bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16);
+            at += 3;
+          } else {
+            length = bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4) * 2 ** 32;
+            at += 8;
+          }
+          if (at + length > packet.end) throw new Error(`a row of ${table} is shorter than its values say (protocol error)`);
+          onValue(column, bytes, at, at + length);
+          at += length;
+        }
+      } catch (error) {
+        failure = error as Error;
+      }
+      return rawRow;
+    };
+    query.once('error', reject);
+    query.once('end', () => (failure ? reject(failure) : resolve()));
+  });
+}
+
+/** The part of mysql2's Query command streamColumnBytes uses (a state machine: each handler returns the next). */
+interface RawQuery {
+  row(this: RawQuery, packet: { buffer: Buffer; offset: number; end: number; isEOF(): boolean }, connection: unknown): unknown;
+  once(event: 'error', listener: (error: Error) => void): void;
+  once(event: 'end', listener: () => void): void;
+}
+
+/**
+ * Every original of the plan, read from `session` (in whatever snapshot it holds) as bytes
+ * into a pattern set sized from the tables' row estimates (about half of rows x columns
+ * become distinct patterns: repeated cities and emails, skipped short values).
+ */
+export async function readOriginalPatterns(session: Connection, plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number }> {
+  const estimates = await rows<{ name: string; estimate: number | string | null }>(session, 'SELECT TABLE_NAME AS name, TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()');
+  const rowsOf = new Map(estimates.map((t) => [t.name, Number(t.estimate ?? 0)]));
+  const expectedPatterns = plan.reduce((sum, p) => sum + (rowsOf.get(p.table) ?? 0) * p.columns.length, 0) / 2;
+  return buildPatternsFromBytes(plan, (table, columns, onValue) => streamColumnBytes(session, table, columns, onValue), { expectedPatterns });
 }
 
 /** The worker thread that reads the originals (originals-worker.ts). */

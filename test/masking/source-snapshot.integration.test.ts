@@ -12,7 +12,8 @@ import type { MysqlTarget } from '../../lib/masking/mysql-client';
 import { decompressed, maskedDump } from '../../lib/masking/pipeline';
 import { loadRules } from '../../lib/masking/rules';
 import type { OriginalsReader } from '../../lib/masking/originals';
-import { commitHoldStatements, DumpSnapshot } from '../../lib/masking/source-snapshot';
+import { commitHoldStatements, DumpSnapshot, readOriginalPatterns, streamColumnBytes, streamColumnValues } from '../../lib/masking/source-snapshot';
+import { buildPatterns } from '../../lib/masking/originals';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
@@ -155,4 +156,42 @@ test('a background read that fails fails the check (never an empty set of origin
 test('commits are held with MariaDB backup locks, or the global read lock on MySQL', () => {
   expect(commitHoldStatements('10.11.6-MariaDB-0+deb12u1-log')).toEqual({ hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' });
   expect(commitHoldStatements('8.0.35')).toEqual({ hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' });
+});
+
+test('the originals read as bytes from the protocol packets are the values read as strings, and build the same patterns', async () => {
+  // GIVEN values of every length encoding (1, 2 and 3 length bytes), NULLs, 4-byte UTF-8 and binary bytes
+  await db.query('CREATE TABLE raw_values (id INT PRIMARY KEY, a VARCHAR(20), b TEXT, c MEDIUMTEXT, d VARBINARY(8)) CHARACTER SET utf8mb4');
+  try {
+    await db.query('INSERT INTO raw_values VALUES (1, ?, ?, ?, ?), (2, NULL, ?, NULL, NULL), (3, ?, NULL, ?, ?)', ['Zoë 😀', 'x'.repeat(300), 'long '.repeat(14000), Buffer.from([0x41, 0x00, 0xff]), 'y'.repeat(251), '', 'é'.repeat(40000), Buffer.from('ok')]);
+    const session = await connect(target, { database: 'app' });
+    try {
+      const asStrings: string[] = [];
+      const asBytes: string[] = [];
+      await streamColumnValues(session, 'raw_values', ['a', 'b', 'c', 'd'], (column, value) => asStrings.push(`${column}:${value}`));
+      await streamColumnBytes(session, 'raw_values', ['a', 'b', 'c', 'd'], (column, bytes, start, end) => asBytes.push(`${column}:${bytes.toString('utf8', start, end)}`));
+      expect(asStrings).toHaveLength(8);
+      expect(asBytes).toEqual(asStrings);
+      // WHEN the leak check's originals are read both ways from the seeded tables THEN the pattern sets are equal
+      const plan = originalsPlan(rules);
+      const fromStrings = await buildPatterns(plan, (table, columns, onValue) => streamColumnValues(session, table, columns, onValue));
+      const fromBytes = await readOriginalPatterns(session, plan);
+      expect(fromBytes.skippedOrdinary).toBe(fromStrings.skippedOrdinary);
+      const content = (set: typeof fromBytes.patterns) => {
+        const data = set.toTransferable();
+        const entries: string[] = [];
+        for (let at = 0; at < data.slots.length; at += 3) if (data.slots[at] !== 0 || data.slots[at + 1] !== 0) entries.push(`${data.slots[at]}/${data.slots[at + 1]}:${data.sources[data.slots[at + 2]]}`);
+        return { entries: entries.sort(), originals: data.originals, skippedShort: data.skippedShort };
+      };
+      expect(fromStrings.patterns.originals).toBeGreaterThan(2000);
+      expect(content(fromBytes.patterns)).toEqual(content(fromStrings.patterns));
+      // A failing consumer fails the read (and the connection stays usable).
+      await expect(streamColumnBytes(session, 'raw_values', ['a'], () => { throw new Error('consumer failed'); })).rejects.toThrow('consumer failed');
+      await expect(streamColumnBytes(session, 'no_such_table', ['a'], () => undefined)).rejects.toThrow(/no_such_table/);
+      expect(await rows(session, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await session.end();
+    }
+  } finally {
+    await db.query('DROP TABLE raw_values');
+  }
 });
