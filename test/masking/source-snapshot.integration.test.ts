@@ -95,7 +95,21 @@ test('GIVEN a name leaked into kept text WHEN the customer changes it between th
   }
 });
 
-test('GIVEN commits landing every moment WHEN the snapshot is opened and the dump starts THEN both see exactly the same committed rows (commits are held until the dump snapshot exists)', async () => {
+/** A masking user as Amazon RDS allows it: no RELOAD (so no backup locks, no FTWRL), LOCK TABLES on the database. */
+async function userWithout(name: string, grants: string): Promise<MysqlTarget> {
+  const password = generatePassword();
+  for (const host of ['%', 'localhost']) {
+    await db.query(`CREATE USER IF NOT EXISTS '${name}'@'${host}' IDENTIFIED BY '${password}'`);
+    await db.query(`GRANT ${grants} ON app.* TO '${name}'@'${host}'`);
+  }
+  return { ...target, user: name, password };
+}
+
+test.each([
+  ['with the dialect\'s commit hold (MariaDB backup locks)', 'root', /^BACKUP STAGE/],
+  ['as a user without RELOAD (Amazon RDS refuses FTWRL): LOCK TABLES … READ on every table instead', 'norel', /^LOCK TABLES `customers` READ, /],
+])('GIVEN commits landing every moment WHEN the snapshot is opened %s and the dump starts THEN both see exactly the same committed rows (commits are held until the dump snapshot exists)', async (_case, who, hold) => {
+  const source = who === 'root' ? target : await userWithout('masker_norel', 'SELECT, LOCK TABLES, SHOW VIEW, TRIGGER');
   // GIVEN a writer committing one row at a time, as fast as it can, on its own connection
   const writer = await connect(target, { database: 'app' });
   let stop = false;
@@ -109,9 +123,10 @@ test('GIVEN commits landing every moment WHEN the snapshot is opened and the dum
   try {
     // Let it commit for a while first, so the server is busy committing when the snapshot opens.
     while (written < 50) await new Promise((resolve) => setImmediate(resolve));
-    const snapshot = await DumpSnapshot.open(target, silentLogger);
+    const snapshot = await DumpSnapshot.open(source, silentLogger);
     try {
-      const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+      expect(snapshot.holdStatements[0]).toMatch(hold);
+      const staged = await maskedDump({ source, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
       // WHEN the originals' session counts what it sees
       let seen = 0;
       await snapshot.readValues('products', ['name'], () => seen++);
@@ -128,6 +143,14 @@ test('GIVEN commits landing every moment WHEN the snapshot is opened and the dum
     await writer.end();
     await db.query('DELETE FROM products WHERE id >= 500000');
   }
+});
+
+test('a user who may neither hold commits nor lock the tables is refused before anything is dumped, naming the grants', async () => {
+  const source = await userWithout('masker_nolock', 'SELECT, SHOW VIEW, TRIGGER');
+  await expect(DumpSnapshot.open(source, silentLogger)).rejects.toThrow(/BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT was refused .*LOCK TABLES … READ on the \d+ tables of app was refused too .*GRANT SELECT, LOCK TABLES ON `app`\.\* TO .*GRANT RELOAD ON \*\.\* .*Nothing was dumped/);
+  // Nothing is held: commits go on.
+  await db.query('INSERT INTO products (id, name) VALUES (9903, ?)', ['after refusal']);
+  await db.query('DELETE FROM products WHERE id = 9903');
 });
 
 test('a snapshot no dump ran through refuses to read originals (it would prove nothing)', async () => {
