@@ -18,6 +18,7 @@ export const maskingEnvironments: Record<string, unknown> = {
       name: 'prod read replica',
       host: 'app-replica.prod.internal',
       port: 3306,
+      // GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES ON app.* (LOCK TABLES: the leak check's snapshot on Amazon RDS, lib/masking/README.md)
       user: 'masking_reader',
       password: { env: 'MASKING_SOURCE_PASSWORD', secretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds-cutover/masking-reader-AbCdEf', jsonKey: 'password' },
       database: 'app',

@@ -14,6 +14,9 @@ import { notifySlack } from './notify';
 import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
 import { plantedLeakSelfTest } from './local/plant-leaks';
 import { DumpSnapshot } from './source-snapshot';
+import { PgDumpSnapshot } from './pg-snapshot';
+import { engineTools } from './engines';
+import type { OriginalsReader } from './originals';
 import { restoreDump } from './restore';
 import { loadRules } from './rules';
 import { createS3Client, downloadStream, getJson } from './s3-store';
@@ -164,6 +167,22 @@ function decompressedLater(open: () => Promise<Readable>, manifest: MaskedDumpMa
   return out;
 }
 
+/**
+ * The originals of a dump published earlier (`--no-dump --verify`): read from the source as it
+ * is now, and said so in the report with the dump's age. A value changed since the dump is
+ * checked in its new form only; the dump's own check (in its snapshot, before publishing) is
+ * the one that read what it holds.
+ */
+export function originalsReadLater(source: MysqlTarget, manifest: MaskedDumpManifest, now = new Date()): OriginalsReader {
+  const hours = Math.max(0, (now.getTime() - Date.parse(manifest.finishedAt)) / 3600000);
+  const age = hours < 48 ? `${Math.round(hours * 10) / 10} h` : `${Math.round(hours / 24)} days`;
+  const checked = manifest.verification?.checkedAt ? `; the dump passed its own check in its snapshot at ${manifest.verification.checkedAt}` : '';
+  return {
+    describe: `now, ${age} after the dump finished (${manifest.finishedAt}), not in its snapshot: a value changed since is checked in its new form only${checked}`,
+    readValues: (table, columns, onValue) => engineTools(manifest.engine ?? 'mysql').readValues(source, table, columns, onValue),
+  };
+}
+
 /** Run the masked refresh; returns the process exit code. */
 export async function main(argv: string[], log: Logger = createLogger({ verbose: argv.includes('--verbose') })): Promise<number> {
   let options: Options | 'help';
@@ -213,7 +232,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
 
     let manifest: MaskedDumpManifest;
     let report: LeakReport | undefined;
-    const check = async (candidate: MaskedDumpManifest, originals?: DumpSnapshot) => {
+    const check = async (candidate: MaskedDumpManifest, originals?: OriginalsReader) => {
       const result = await leakCheck({ source: resolved.source, rules, manifest: candidate, dump: openDump(candidate), originals });
       for (const line of describeLeakReport(result)) log.info(line);
       lines.push(`leak check: ${result.hitCount} hits in ${result.scannedValues} values against ${result.originals} originals (${result.patterns} patterns) in ${result.seconds} s; row counts ${result.rowCountMismatches.length ? 'DIFFER' : 'match'}`);
@@ -223,11 +242,14 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       `leak check failed: ${result.hitCount} hits, ${result.rowCountMismatches.length} row-count mismatches${result.patterns === 0 ? ', no original values read' : ''}. ${what}; fix the rules (or the data) and run again.`;
     if (options.dump) {
       const destination: DumpDestination = options.out ? { kind: 'file', path: options.out } : { kind: 's3', client: createS3Client(), bucket: resolved.bucket!, prefix: resolved.prefix };
-      // The check's originals are read in the dump's own snapshot (MySQL family; PostgreSQL: after the dump).
-      const snapshot = options.verify && (environment.engine ?? 'mysql') === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules) }) : undefined;
+      // The check's originals are read in the dump's own snapshot: MySQL family by holding
+      // commits while both start, PostgreSQL by exporting one to pg_dump and the check.
+      const engine = environment.engine ?? 'mysql';
+      const snapshot = options.verify && engine === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules) }) : undefined;
+      const exported = options.verify && engine === 'postgres' ? await PgDumpSnapshot.open(resolved.source) : undefined;
       try {
         // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
-        const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot });
+        const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot, exportedSnapshot: exported?.id });
         lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
         let published = false;
         try {
@@ -239,8 +261,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
             lines.push(`NOT VERIFIED (--no-verify): ${options.out} is an unchecked dump; never share it`);
             published = true;
           } else {
-            report = await check(staged, snapshot);
+            report = await check(staged, snapshot ?? exported);
             await snapshot?.close();
+            await exported?.close();
             if (!report.ok) throw new Error(failure(report, 'The staged dump was deleted and nothing was published'));
             manifest = await publishMaskedDump(destination, staged, report, log);
             published = true;
@@ -251,6 +274,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
         }
       } finally {
         await snapshot?.close();
+        await exported?.close();
       }
     } else {
       manifest = options.out
@@ -261,7 +285,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
         throw new Error(`${manifest.object} carries no passed leak check in its manifest (written before checks gated publishing, or by --no-verify): it is never restored or re-used; run a new dump`);
       }
       if (options.verify) {
-        report = await check(manifest);
+        // A published dump's snapshot is gone: its originals can only be read as they are now.
+        // It passed its own check, in its snapshot, before it was published; this one is said to be later.
+        report = await check(manifest, originalsReadLater(resolved.source, manifest));
         if (!report.ok) throw new Error(failure(report, `The published dump ${manifest.object} must not be used (nothing was restored)`));
       }
     }

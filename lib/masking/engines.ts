@@ -25,13 +25,14 @@ export interface DumpProcess {
 /** What the pipeline, the restore and the leak check need from a database engine. */
 export interface EngineTools {
   rewriter(resolveTable: TableResolver, options?: { cacheResults?: boolean; discardOutput?: boolean }): Rewriter;
-  startDump(source: MysqlTarget, command?: string): DumpProcess;
+  /** @param options.snapshot PostgreSQL: an exported snapshot (pg-snapshot.ts) to dump instead of a new one. */
+  startDump(source: MysqlTarget, command?: string, options?: { snapshot?: string }): DumpProcess;
   restore(target: MysqlTarget, dump: Readable, log: Logger): Promise<void>;
   /**
    * Every non-NULL value of the columns, as text, streamed row by row (one table scan, no
    * sorting, memory independent of the table's size): the leak check's originals.
    */
-  readValues(source: MysqlTarget, table: string, columns: string[], onValue: (column: number, value: string) => void): Promise<void>;
+  readValues(source: MysqlTarget, table: string, columns: string[], onValue: (column: number, value: string) => void, options?: { snapshot?: string }): Promise<void>;
 }
 
 const mysqlTools: EngineTools = {
@@ -83,8 +84,8 @@ export const PG_DUMP_OPTIONS = ['--format=plain', '--no-owner', '--no-privileges
 
 const postgresTools: EngineTools = {
   rewriter: (resolveTable) => new PgDumpRewriter({ resolveTable }), // no result cache: every value reaches the masker
-  startDump(source, command = 'pg_dump') {
-    const dump = startLibpq(command, source, PG_DUMP_OPTIONS, 'ignore');
+  startDump(source, command = 'pg_dump', options = {}) {
+    const dump = startLibpq(command, source, [...PG_DUMP_OPTIONS, ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : [])], 'ignore');
     return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM'), dispose: () => undefined };
   },
   async restore(target, dump, log) {
@@ -95,11 +96,14 @@ const postgresTools: EngineTools = {
     const load = startLibpq('psql', target, ['-v', 'ON_ERROR_STOP=1', '-q', '-o', '/dev/null'], 'pipe');
     await Promise.all([pipeline(dump, load.child.stdin!), load.exited]);
   },
-  async readValues(source, table, columns, onValue) {
+  async readValues(source, table, columns, onValue, options = {}) {
     const qualified = table.includes('.') ? table.split('.').map(quoteIdent).join('.') : quoteIdent(table);
     const select = columns.map((c) => `${quoteIdent(c)}::text`).join(', ');
     // COPY … TO STDOUT streams rows in the text format the dump rewriter already reads.
-    const copy = startLibpq('psql', source, ['-v', 'ON_ERROR_STOP=1', '-q', '-c', `COPY (SELECT ${select} FROM ${qualified}) TO STDOUT`], 'ignore');
+    const copyStatement = `COPY (SELECT ${select} FROM ${qualified}) TO STDOUT`;
+    // In an exported snapshot: psql runs the -c commands in order in one session.
+    const commands = options.snapshot ? ['BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', `SET TRANSACTION SNAPSHOT '${options.snapshot.replace(/'/g, "''")}'`, copyStatement, 'COMMIT'] : [copyStatement];
+    const copy = startLibpq('psql', source, ['-v', 'ON_ERROR_STOP=1', '-q', ...commands.flatMap((c) => ['-c', c])], 'ignore');
     const lines = createInterface({ input: copy.child.stdout!, crlfDelay: Infinity });
     for await (const line of lines) {
       const fields = line.split('\t');

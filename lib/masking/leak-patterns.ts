@@ -228,7 +228,7 @@ export interface PatternMatch {
  * patterns; `scan(text)` returns the patterns found in a text.
  */
 export class PatternSet {
-  private patterns = new HashTable(1 << 16);
+  private patterns: HashTable;
   /** Last word → bit L-1 set when some pattern of L words ends with it. */
   /**
    * Last word → the lengths of patterns ending with it (bit L-1), direct-mapped by the word's
@@ -244,6 +244,18 @@ export class PatternSet {
   private readonly ringB = new Int32Array(RING);
   private readonly ringStart = new Int32Array(RING);
   private readonly ringEnd = new Int32Array(RING);
+
+  /**
+   * @param options.expectedPatterns how many patterns the caller expects (e.g. from the
+   * tables' row counts): the table starts that large instead of doubling its way there
+   * (each doubling re-inserts every pattern). @default - 65 536 slots, grown on demand
+   */
+  constructor(options: { expectedPatterns?: number } = {}) {
+    let capacity = 1 << 16;
+    const wanted = Math.min(options.expectedPatterns ?? 0, MAX_PRESIZED_PATTERNS);
+    while (capacity * 3 < wanted * 4) capacity *= 2;
+    this.patterns = new HashTable(capacity);
+  }
 
   get size(): number {
     return this.patterns.size;
@@ -315,18 +327,117 @@ export class PatternSet {
     }
     if (count === 0) return;
     const id = this.sourceId(source);
-    if (count <= MAX_WHOLE_WORDS) {
-      if (chars < MIN_PATTERN_CHARS || (count === 1 && onlyWordIsDigits && chars < MIN_DIGITS)) this.skippedShort++;
-      else this.addHashed(0, count, id);
-    } else {
-      for (let k = 0; k + SHINGLE_WORDS <= count; k++) this.addHashed(k, k + SHINGLE_WORDS, id);
-    }
+    const wholeAdded = this.addWholeOrShingles(count, chars, onlyWordIsDigits, id);
     // Emails and phone numbers inside the value, whatever surrounds them (the regular
     // expressions only run on values that can hold one).
-    if (count > 3 && folded.includes('@')) for (const email of folded.match(EMAIL) ?? []) this.addWords(words(email), 0, Infinity, id);
+    if (count > 3 && folded.includes('@')) this.addEmailsIn(folded, wholeAdded, id);
     if (digitCount >= MIN_DIGITS) {
       const digits = folded.replace(PHONE_SEPARATORS, '');
       for (const run of digits.match(LONG_DIGITS) ?? []) if (run !== folded) this.addWords([run], 0, 1, id);
+    }
+  }
+
+  /** The value's words (hashed in wordsA/wordsB) as one pattern, or as shingles; true when the whole value became a pattern. */
+  private addWholeOrShingles(count: number, chars: number, onlyWordIsDigits: boolean, id: number): boolean {
+    if (count > MAX_WHOLE_WORDS) {
+      for (let k = 0; k + SHINGLE_WORDS <= count; k++) this.addHashed(k, k + SHINGLE_WORDS, id);
+      return false;
+    }
+    if (chars < MIN_PATTERN_CHARS || (count === 1 && onlyWordIsDigits && chars < MIN_DIGITS)) {
+      this.skippedShort++;
+      return false;
+    }
+    this.addHashed(0, count, id);
+    return true;
+  }
+
+  /** Every email address inside a folded value, as a pattern of its own (the value itself when it is one address and already a pattern: nothing to add). */
+  private addEmailsIn(folded: string, wholeAdded: boolean, id: number): void {
+    for (const email of folded.match(EMAIL) ?? []) {
+      if (wholeAdded && email.length === folded.length) continue; // the same words, already added as the whole value
+      this.addWords(words(email), 0, Infinity, id);
+    }
+  }
+
+  /**
+   * `add` for a value given as UTF-8 bytes [start, end) (a column read from the source's
+   * protocol packets, not decoded): the same patterns and counts. Printable ASCII (most
+   * originals) is folded, cut and hashed straight from the bytes, no string made; anything
+   * else is decoded and takes the string path (folding needs Unicode normalisation).
+   */
+  addBytes(bytes: Uint8Array, start: number, end: number, source: string): void {
+    let at = false;
+    for (let k = start; k < end; k++) {
+      const c = bytes[k];
+      if (c > 0x7f) return this.add(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'), source);
+      if (c === 0x40) at = true;
+    }
+    this.originals++;
+    let count = 0;
+    let chars = 0;
+    let digitCount = 0;
+    let onlyWordIsDigits = true;
+    let inWord = false;
+    let a = 0;
+    let b = 0;
+    for (let k = start; k <= end; k++) {
+      let c = k < end ? bytes[k] : 0x20;
+      if (ASCII_WORD[c] === 1) {
+        if (!inWord) {
+          inWord = true;
+          a = 0x811c9dc5;
+          b = 0x9747b28c;
+        }
+        if (c <= 0x39) digitCount++;
+        else {
+          onlyWordIsDigits = false;
+          if (c <= 0x5a) c |= 0x20;
+        }
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
+        chars++;
+        continue;
+      }
+      if (!inWord) continue;
+      inWord = false;
+      if (count === this.wordsA.length) this.growWords();
+      this.wordsA[count] = a | 0;
+      this.wordsB[count] = b | 0;
+      count++;
+    }
+    if (count === 0) return;
+    const id = this.sourceId(source);
+    const wholeAdded = this.addWholeOrShingles(count, chars, onlyWordIsDigits, id);
+    if (count > 3 && at && !(wholeAdded && isOneEmailAscii(bytes, start, end))) {
+      this.addEmailsIn(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1').toLowerCase(), wholeAdded, id);
+    }
+    if (digitCount >= MIN_DIGITS) this.addDigitRunsAscii(bytes, start, end, id);
+  }
+
+  /** The runs of 8+ digits once phone separators are removed (`add`'s LONG_DIGITS over PHONE_SEPARATORS), from ASCII bytes; a value that is one such run is a pattern already. */
+  private addDigitRunsAscii(bytes: Uint8Array, start: number, end: number, id: number): void {
+    let a = 0x811c9dc5;
+    let b = 0x9747b28c;
+    let length = 0;
+    for (let k = start; k <= end; k++) {
+      const c = k < end ? bytes[k] : 0x41; // a letter ends the last run
+      if (c >= 0x30 && c <= 0x39) {
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
+        length++;
+        continue;
+      }
+      if (DIGIT_RUN_SEPARATORS[c] === 1) continue;
+      if (length >= MIN_DIGITS && length !== end - start) {
+        DIGITS_A[0] = a | 0;
+        DIGITS_B[0] = b | 0;
+        hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
+        this.patterns.addIfAbsent(seqA, seqB, id);
+        this.lastWords[lastWordEntry(a | 0, b | 0)] |= 1;
+      }
+      a = 0x811c9dc5;
+      b = 0x9747b28c;
+      length = 0;
     }
   }
 
@@ -536,6 +647,37 @@ const PHONE_SEPARATORS = /[\s()+\-./]/g;
 const LONG_DIGITS = new RegExp(`\\d{${MIN_DIGITS},}`, 'g');
 const PHONE_SEPARATOR_CODES = new Uint8Array(128);
 for (const c of ' \t\n\r()+-./') PHONE_SEPARATOR_CODES[c.charCodeAt(0)] = 1;
+/** `\s` and the phone separators of PHONE_SEPARATORS, as ASCII codes (the byte path's digit runs). */
+const DIGIT_RUN_SEPARATORS = new Uint8Array(256);
+for (const c of ' \t\n\v\f\r()+-./') DIGIT_RUN_SEPARATORS[c.charCodeAt(0)] = 1;
+/** A presized pattern table stops here (2^24 slots, 192 MB); past it the table grows on demand. */
+const MAX_PRESIZED_PATTERNS = 1 << 23;
+
+/** Whether ASCII bytes [start, end) are exactly one address as EMAIL matches it (local@label.label…tld, the tld 2+ letters). */
+function isOneEmailAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  let k = start;
+  while (k < end && EMAIL_LOCAL[bytes[k]] === 1) k++;
+  if (k === start || k === end || bytes[k] !== 0x40) return false;
+  let labels = 0;
+  let labelStart = ++k;
+  let lettersOnly = true;
+  for (; k <= end; k++) {
+    const c = k < end ? bytes[k] : 0x2e;
+    if (c === 0x2e) {
+      if (k === labelStart) return false;
+      labels++;
+      if (k === end) return labels >= 2 && lettersOnly && k - labelStart >= 2;
+      labelStart = k + 1;
+      lettersOnly = true;
+      continue;
+    }
+    if (ASCII_WORD[c] !== 1 && c !== 0x2d) return false;
+    if (!((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a)) lettersOnly = false;
+  }
+  return false;
+}
+const EMAIL_LOCAL = new Uint8Array(256);
+for (let c = 0; c < 128; c++) if (ASCII_WORD[c] === 1 || "._%+'-".includes(String.fromCharCode(c))) EMAIL_LOCAL[c] = 1;
 const LAST_WORD_ENTRIES = 1 << 22;
 const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
 /** The digits of bytes [from, to) (a digit run's text, for its fingerprint). */

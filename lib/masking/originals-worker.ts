@@ -12,9 +12,9 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect, type Connection } from '../engines/mysql/connection';
-import { buildPatterns, type OriginalsPlan } from './originals';
+import type { OriginalsPlan } from './originals';
 import type { MysqlTarget } from './mysql-client';
-import { streamColumnValues, threadCpuSeconds } from './source-snapshot';
+import { readOriginalPatterns, threadCpuSeconds } from './source-snapshot';
 
 async function run(): Promise<void> {
   const { source, plan } = workerData as { source: MysqlTarget; plan: OriginalsPlan };
@@ -26,7 +26,7 @@ async function run(): Promise<void> {
     await session.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     port.postMessage({ kind: 'ready', thread: readlinkSync('/proc/thread-self') });
     const started = Date.now();
-    const built = await buildPatterns(plan, (table, columns, onValue) => streamColumnValues(session!, table, columns, onValue));
+    const built = await readOriginalPatterns(session, plan);
     const patterns = built.patterns.toTransferable();
     port.postMessage(
       { kind: 'done', patterns, skippedOrdinary: built.skippedOrdinary, readSeconds: (Date.now() - started) / 1000, readCpuSeconds: threadCpuSeconds() },

@@ -46,3 +46,42 @@ export async function buildPatterns(
   }
   return { patterns, skippedOrdinary };
 }
+
+/** Transformers whose fake outputs `isOrdinaryOutput` recognises (it needs the value as text); other columns' originals are added from their bytes. */
+const ORDINARY_CHECKED = new Set<ColumnRule['transform']>(['name', 'address', 'constant']);
+
+/**
+ * `buildPatterns` from values given as UTF-8 bytes (source-snapshot.ts's streamColumnBytes):
+ * the same patterns and counts, with no string per value except where the fake-dictionary
+ * check needs one (name, address and constant columns).
+ */
+export async function buildPatternsFromBytes(
+  plan: OriginalsPlan,
+  read: (table: string, columns: string[], onValue: (column: number, bytes: Buffer, start: number, end: number) => void) => Promise<void>,
+  options: { expectedPatterns?: number } = {},
+): Promise<{ patterns: PatternSet; skippedOrdinary: number }> {
+  const patterns = new PatternSet({ expectedPatterns: options.expectedPatterns });
+  let skippedOrdinary = 0;
+  for (const { table, columns } of plan) {
+    const names = columns.map((c) => `${table}.${c.name}`);
+    const asText = columns.map((c) => ORDINARY_CHECKED.has(c.rule.transform) && c.rule.transform !== 'constant');
+    // A constant rule's own value is skipped by comparing bytes.
+    const constants = columns.map((c) => (c.rule.transform === 'constant' ? Buffer.from(String(c.rule.value)) : undefined));
+    await read(
+      table,
+      columns.map((c) => c.name),
+      (index, bytes, start, end) => {
+        const constant = constants[index];
+        if (constant !== undefined && end - start === constant.length && bytes.compare(constant, 0, constant.length, start, end) === 0) {
+          skippedOrdinary++;
+          return;
+        }
+        if (!asText[index]) return patterns.addBytes(bytes, start, end, names[index]);
+        const value = bytes.toString('utf8', start, end);
+        if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
+        else patterns.add(value, names[index]);
+      },
+    );
+  }
+  return { patterns, skippedOrdinary };
+}

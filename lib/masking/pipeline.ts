@@ -38,6 +38,12 @@ export interface MaskedDumpOptions {
    * @default - none: the check reads the originals after the dump
    */
   snapshot?: { watch(): Transform };
+  /**
+   * PostgreSQL: the snapshot exported for the leak check (pg-snapshot.ts), dumped with
+   * `pg_dump --snapshot`, so the check reads its originals in exactly what the dump holds.
+   * @default - none: pg_dump takes its own snapshot
+   */
+  exportedSnapshot?: string;
 }
 
 /** Counts and hashes the bytes that pass (the compressed output). */
@@ -71,7 +77,8 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const engine = options.engine ?? 'mysql';
   const tools = engineTools(engine);
   if (options.snapshot && engine !== 'mysql') throw new Error(`a leak-check snapshot aligned with the dump is implemented for the MySQL family only, not ${engine}`);
-  const dump = tools.startDump(source, options.dumpCommand);
+  if (options.exportedSnapshot && engine !== 'postgres') throw new Error('an exported snapshot is a PostgreSQL feature; the MySQL family aligns snapshots with `snapshot`');
+  const dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
   const masking = new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
   const digest = new Digest();
   const extension = extensionOf(compression);

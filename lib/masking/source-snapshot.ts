@@ -4,7 +4,7 @@ import { Transform, type Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { connect, quoteIdentifier, rows, type Connection } from '../engines/mysql/connection';
 import type { Logger } from '../util/log';
-import type { OriginalsPlan, OriginalsReader } from './originals';
+import { buildPatternsFromBytes, type OriginalsPlan, type OriginalsReader } from './originals';
 import { PatternSet, type TransferablePatterns } from './leak-patterns';
 import type { MysqlTarget } from './mysql-client';
 
@@ -18,6 +18,27 @@ import type { MysqlTarget } from './mysql-client';
 export function commitHoldStatements(version: string): { hold: string[]; release: string } {
   return /mariadb/i.test(version) ? { hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' } : { hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' };
 }
+
+/**
+ * The fallback where the dialect's statements are refused: a read lock on every base table of
+ * the dumped database (`LOCK TABLES … READ`, the LOCK TABLES privilege on that database). It
+ * waits for transactions that wrote those tables to commit and stops new writes to them until
+ * released, so no commit to them lands between the snapshots either.
+ *
+ * Why a fallback: Amazon RDS refuses FLUSH TABLES WITH READ LOCK to every user, the master
+ * user included (RDS for MariaDB documents its RELOAD as not granting FTWRL; RDS for MySQL
+ * disallows BACKUP_ADMIN from 8.0.36 and tools report FTWRL refused there:
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MariaDB.Concepts.UsersAndPrivileges.html,
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.MySQL.CommonDBATasks.dynamic-privileges.html).
+ * The master user does have LOCK TABLES. Whether RDS for MariaDB allows BACKUP STAGE is not
+ * documented: if it refuses it, the same fallback applies.
+ */
+export function tableLockStatement(tables: string[]): { hold: string[]; release: string } {
+  return { hold: [`LOCK TABLES ${tables.map((t) => `${quoteIdentifier(t)} READ`).join(', ')}`], release: 'UNLOCK TABLES' };
+}
+
+/** MySQL/MariaDB "access denied" errors (a missing privilege, or one RDS withholds). */
+const isAccessDenied = (error: unknown) => ['ER_ACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR'].includes((error as { code?: string }).code ?? '');
 
 /** Bytes the dump client writes only after its --single-transaction snapshot has started (mariadb-dump/mysqldump: main() starts the transaction, then dumps the first table). */
 const AFTER_SNAPSHOT = Buffer.from('CREATE TABLE');
@@ -49,6 +70,8 @@ export class DumpSnapshot implements OriginalsReader {
   private aligned = false;
 
   private reader?: BackgroundReader;
+  /** The statements that held commits (the dialect's, or LOCK TABLES … READ where those were refused). */
+  holdStatements: string[] = [];
 
   private constructor(
     private readonly lock: Connection,
@@ -59,24 +82,46 @@ export class DumpSnapshot implements OriginalsReader {
   ) {}
 
   /**
+   * @param options.holdWith `table-locks` skips the dialect's statements (tests; the fallback
+   * is taken by itself when they are refused). @default 'dialect'
    * @param options.readInBackground the leak check's originals plan: a worker thread starts its
    * own snapshot while commits are held (so it equals the dump's too) and reads every original
    * while the dump runs; `originalPatterns` then hands the result to the check.
    */
-  static async open(source: MysqlTarget, log: Logger, options: { holdLimitMs?: number; readInBackground?: OriginalsPlan } = {}): Promise<DumpSnapshot> {
+  static async open(source: MysqlTarget, log: Logger, options: { holdLimitMs?: number; readInBackground?: OriginalsPlan; holdWith?: 'dialect' | 'table-locks' } = {}): Promise<DumpSnapshot> {
     const lock = await connect(source, { database: source.database });
     let session: Connection | undefined;
     try {
       const [{ version }] = await rows<{ version: string }>(lock, 'SELECT VERSION() AS version');
-      const statements = commitHoldStatements(version);
+      let statements = options.holdWith === 'table-locks' ? undefined : commitHoldStatements(version);
       session = await connect(source, { database: source.database });
       await session.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      try {
-        for (const statement of statements.hold) await lock.query(statement);
-      } catch (error) {
-        throw new Error(`could not hold commits to align the leak check's snapshot with the dump's (${statements.hold.join('; ')}): ${(error as Error).message}. Grant the masking user RELOAD on the source (GRANT RELOAD ON *.* TO …)`);
+      let refused = '';
+      if (statements) {
+        try {
+          for (const statement of statements.hold) await lock.query(statement);
+        } catch (error) {
+          if (!isAccessDenied(error)) throw new Error(`could not hold commits to align the leak check's snapshot with the dump's (${statements.hold.join('; ')}): ${(error as Error).message}`);
+          await lock.query(statements.release).catch(() => undefined); // e.g. BACKUP STAGE START taken, BLOCK_COMMIT refused
+          refused = `${statements.hold.join('; ')} was refused (${(error as Error).message}); `;
+          statements = undefined;
+        }
+      }
+      if (!statements) {
+        const tables = await rows<{ name: string }>(lock, "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME");
+        statements = tableLockStatement(tables.map((t) => t.name));
+        try {
+          if (tables.length > 0) for (const statement of statements.hold) await lock.query(statement);
+        } catch (error) {
+          throw new Error(
+            `could not hold commits to align the leak check's snapshot with the dump's: ${refused}LOCK TABLES … READ on the ${tables.length} tables of ${source.database} was refused too (${(error as Error).message}). ` +
+              `Grant the masking user LOCK TABLES on the database (GRANT SELECT, LOCK TABLES ON \`${source.database}\`.* TO …; on Amazon RDS the only way), or RELOAD (GRANT RELOAD ON *.* TO …; self-managed servers). Nothing was dumped.`,
+          );
+        }
+        log.info(`leak check snapshot: ${refused ? `${refused}` : ''}holding commits with LOCK TABLES … READ on the ${tables.length} tables of ${source.database} until the dump's snapshot has started`);
       }
       const snapshot = new DumpSnapshot(lock, session, statements.release, log, options.holdLimitMs ?? 60000);
+      snapshot.holdStatements = statements.hold;
       try {
         await session.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
         if (options.readInBackground) snapshot.reader = await BackgroundReader.start(source, options.readInBackground);
@@ -188,6 +233,78 @@ export async function streamColumnValues(connection: Connection, table: string, 
   for await (const row of stream as AsyncIterable<(string | null)[]>) {
     for (let i = 0; i < row.length; i++) if (row[i] !== null) onValue(i, row[i]!);
   }
+}
+
+/**
+ * Every non-NULL value of the columns as utf8mb4 bytes, straight from the protocol's row
+ * packets: `onValue(column, packet, start, end)` with a view of mysql2's packet buffer, valid
+ * only during the call. No string and no row object per value (the leak check reads millions);
+ * mysql2 still handles the connection, the column definitions, the end of the result and
+ * errors. One table scan, read at the speed `onValue` consumes it (it runs in the socket's
+ * data handler). An error thrown by `onValue` stops reading values and rejects at the end.
+ */
+export async function streamColumnBytes(connection: Connection, table: string, columns: string[], onValue: (column: number, bytes: Buffer, start: number, end: number) => void): Promise<void> {
+  const select = columns.map((c) => `CAST(${quoteIdentifier(c)} AS CHAR CHARACTER SET utf8mb4)`).join(', ');
+  const core = (connection as unknown as { connection: { query(options: object): RawQuery } }).connection;
+  const count = columns.length;
+  let failure: Error | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const query = core.query({ sql: `SELECT ${select} FROM ${quoteIdentifier(table)}`, rowsAsArray: true });
+    const mysql2Row = Object.getPrototypeOf(query).row as RawQuery['row'];
+    // mysql2's Query moves to `this.row` once the column definitions are read, then to whatever
+    // each row handler returns: this one reads the row's length-encoded values in place.
+    query.row = function rawRow(this: RawQuery, packet, connectionState) {
+      if (packet.isEOF()) return mysql2Row.call(this, packet, connectionState);
+      if (failure) return rawRow;
+      const bytes = packet.buffer;
+      let at = packet.offset;
+      try {
+        for (let column = 0; column < count; column++) {
+          const first = bytes[at++];
+          let length: number;
+          if (first < 0xfb) length = first;
+          else if (first === 0xfb) continue; // NULL
+          else if (first === 0xfc) {
+            length = bytes[at] | (bytes[at + 1] << 8);
+            at += 2;
+          } else if (first === 0xfd) {
+            length = bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16);
+            at += 3;
+          } else {
+            length = bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4) * 2 ** 32;
+            at += 8;
+          }
+          if (at + length > packet.end) throw new Error(`a row of ${table} is shorter than its values say (protocol error)`);
+          onValue(column, bytes, at, at + length);
+          at += length;
+        }
+      } catch (error) {
+        failure = error as Error;
+      }
+      return rawRow;
+    };
+    query.once('error', reject);
+    query.once('end', () => (failure ? reject(failure) : resolve()));
+  });
+}
+
+/** The part of mysql2's Query command streamColumnBytes uses (a state machine: each handler returns the next). */
+interface RawQuery {
+  row(this: RawQuery, packet: { buffer: Buffer; offset: number; end: number; isEOF(): boolean }, connection: unknown): unknown;
+  once(event: 'error', listener: (error: Error) => void): void;
+  once(event: 'end', listener: () => void): void;
+}
+
+/**
+ * Every original of the plan, read from `session` (in whatever snapshot it holds) as bytes
+ * into a pattern set sized from the tables' row estimates (about half of rows x columns
+ * become distinct patterns: repeated cities and emails, skipped short values).
+ */
+export async function readOriginalPatterns(session: Connection, plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number }> {
+  const estimates = await rows<{ name: string; estimate: number | string | null }>(session, 'SELECT TABLE_NAME AS name, TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()');
+  const rowsOf = new Map(estimates.map((t) => [t.name, Number(t.estimate ?? 0)]));
+  const expectedPatterns = plan.reduce((sum, p) => sum + (rowsOf.get(p.table) ?? 0) * p.columns.length, 0) / 2;
+  return buildPatternsFromBytes(plan, (table, columns, onValue) => streamColumnBytes(session, table, columns, onValue), { expectedPatterns });
 }
 
 /** The worker thread that reads the originals (originals-worker.ts). */

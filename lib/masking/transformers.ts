@@ -298,6 +298,7 @@ function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, 
  * surname and, here, not; "Rossi" is both), so that a hit always means a real leak.
  */
 export function isOrdinaryOutput(rule: ColumnRule, value: string): boolean {
+  if (rule.transform !== 'name' && rule.transform !== 'address' && rule.transform !== 'constant') return false;
   // Compared folded, as the leak check compares: "Zoë Rossi" is equal to the fake "Zoe Rossi".
   const folded = foldValue(value);
   switch (rule.transform) {

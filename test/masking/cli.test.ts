@@ -1,6 +1,7 @@
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseOptions, UsageError } from '../../lib/masking/cli';
+import { originalsReadLater, parseOptions, UsageError } from '../../lib/masking/cli';
+import type { MaskedDumpManifest } from '../../lib/masking/manifest';
 import { parseMaskingEnvironment } from '../../lib/masking/environment';
 import { readSecret } from '../../lib/masking/secrets-source';
 import { maskingEnvironments } from '../../config/masking/environments';
@@ -65,4 +66,11 @@ describe('secrets', () => {
   test('a missing secret names the variable to export', async () => {
     await expect(readSecret({ env: 'TEST_MASKING_SECRET' }, 'masking HMAC key')).rejects.toThrow(/masking HMAC key: not available; export TEST_MASKING_SECRET/);
   });
+});
+
+test('--no-dump --verify says in the report that the originals were read now, how long after the dump, not in its snapshot', () => {
+  const manifest = { engine: 'postgres', finishedAt: '2026-11-28T06:00:00.000Z', verification: { ok: true, originals: 1, patterns: 1, scannedValues: 1, hits: 0, seconds: 1, checkedAt: '2026-11-28T06:05:00.000Z' } } as unknown as MaskedDumpManifest;
+  const reader = originalsReadLater({ name: 's', host: 'h', port: 5432, user: 'u', password: 'p', database: 'app' }, manifest, new Date('2026-12-01T06:00:00.000Z'));
+  expect(reader.describe).toBe('now, 3 days after the dump finished (2026-11-28T06:00:00.000Z), not in its snapshot: a value changed since is checked in its new form only; the dump passed its own check in its snapshot at 2026-11-28T06:05:00.000Z');
+  expect(originalsReadLater({ name: 's', host: 'h', port: 5432, user: 'u', password: 'p', database: 'app' }, manifest, new Date('2026-11-28T07:30:00.000Z')).describe).toMatch(/^now, 1\.5 h after the dump finished/);
 });

@@ -97,3 +97,39 @@ describe('the byte path of the scan (printable ASCII values read from the dump w
     expect(matches).toBeGreaterThan(1000);
   });
 });
+
+describe('the byte path of adding originals (values read from the source without decoding) builds exactly the patterns the string path builds', () => {
+  /** Every (key, payload) of a set, sorted: the table's layout may differ (its capacity), its content must not. */
+  const contentOf = (set: PatternSet) => {
+    const data = set.toTransferable();
+    const entries: string[] = [];
+    for (let at = 0; at < data.slots.length; at += 3) if (data.slots[at] !== 0 || data.slots[at + 1] !== 0) entries.push(`${data.slots[at]}/${data.slots[at + 1]}:${data.sources[data.slots[at + 2]]}`);
+    return { entries: entries.sort(), lastWords: Buffer.from(data.lastWords).toString('base64'), originals: data.originals, skippedShort: data.skippedShort };
+  };
+  let state = 777;
+  const next = (n: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % n;
+  };
+  const pieces = ['alice.smith@mail-3.example.org', 'a@b.cc', 'x@y', 'Zoë', 'Zoe\u0308', 'FERNÁNDEZ', '+44 (0)20 7946-0018', '07946001823', '12345678', '1234', 'Bob', 'O\'Connor', 'the', 'AND', 'hospital', 'nights', 'Leeds', '2024-05-01', '\t', '  ', ',', '.', '-', '/', '+', '(', ')', '@', '_', '~', '"', '\\', 'ß', '😀', 'İstanbul'];
+  const values: string[] = ['', ' ', 'Alice Smith', 'alice.smith@mail-3.example.org', 'ALICE.SMITH@MAIL-3.EXAMPLE.ORG', '+44 7946 001823', '447946001823', 'Prefers deliveries after six because she works nights at the hospital in Leeds', 'mail me at bob.jones@example.net or call +44 20 7946 0018 after six please', 'a@b.cc', 'Zoë Fernández'];
+  for (let n = 0; n < 4000; n++) {
+    const parts: string[] = [];
+    for (let k = 0, count = 1 + next(14); k < count; k++) parts.push(pieces[next(pieces.length)] + [' ', '', '-', '  ', '.', ' (', ') ', '@'][next(8)]);
+    values.push(next(3) === 0 ? parts.join('').toUpperCase() : parts.join(''));
+  }
+
+  test('on 4 000 generated values (ASCII and not, emails, phones, long texts, short ones) both paths give the same patterns, counts and last-word table', () => {
+    const byString = new PatternSet();
+    const byBytes = new PatternSet({ expectedPatterns: 50000 });
+    values.forEach((value, k) => {
+      const source = `t.c${k % 5}`;
+      byString.add(value, source);
+      // Inside a larger buffer, as a value sits in a protocol packet.
+      const bytes = Buffer.concat([Buffer.from([0x07, 0xfc]), Buffer.from(value, 'utf8'), Buffer.from([0xfb, 0x03])]);
+      byBytes.addBytes(bytes, 2, bytes.length - 2, source);
+    });
+    expect(byString.size).toBeGreaterThan(5000);
+    expect(contentOf(byBytes)).toEqual(contentOf(byString));
+  });
+});

@@ -14,6 +14,7 @@ import { generatePassword } from '../../lib/util/secrets';
 import { silentLogger } from '../../lib/util/log';
 import { NASTY_VALUES } from '../../lib/masking/local/personal-data';
 import { leakCheck } from '../../lib/masking/leak-check';
+import { PgDumpSnapshot } from '../../lib/masking/pg-snapshot';
 import { decompressed, maskedDump } from '../../lib/masking/pipeline';
 import { restoreDump } from '../../lib/masking/restore';
 import { loadRules } from '../../lib/masking/rules';
@@ -124,5 +125,34 @@ test('an unclassified new column stops the run and leaves no file', async () => 
     expect(existsSync(join(work, 'drift.sql.zst'))).toBe(false);
   } finally {
     await sourceClient.query('ALTER TABLE customers DROP COLUMN passport_number');
+  }
+});
+
+test("GIVEN a name leaked into kept text WHEN it is changed (and rows added) after the snapshot was exported THEN pg_dump dumps that snapshot and the check reads its originals there: the leak is still reported", async () => {
+  // GIVEN a customer whose name is copied into a kept column
+  await sourceClient.query("INSERT INTO customers (id, email, full_name, username, password_hash, api_token, tier, created_at) VALUES (990001, 'snapshot.case@example.org', 'Quillon Brackenridge', 'snapshot_case', 'x', 'y', 'free', now())");
+  await sourceClient.query("INSERT INTO products (id, name, description) VALUES (9901, 'planted', 'Gift for Quillon Brackenridge, deliver on Monday')");
+  const [{ products }] = await pgRows<{ products: string }>(sourceClient, 'SELECT count(*) AS products FROM products');
+  const snapshot = await PgDumpSnapshot.open(target(source));
+  try {
+    // WHEN, after the export and before the dump starts, the name changes and a product is added
+    await sourceClient.query("UPDATE customers SET full_name = 'Someone Else' WHERE id = 990001");
+    await sourceClient.query("INSERT INTO products (id, name) VALUES (9902, 'added after the export')");
+    const staged = await maskedDump({ source: target(source), rules, key: TEST_KEY, compression: 'zstd', destination: dumpFile('pg-snapshot.sql.zst'), log: silentLogger, engine: 'postgres', exportedSnapshot: snapshot.id });
+    // THEN the dump holds the exported snapshot's rows, not the source's current ones
+    expect(staged.rows.products).toBe(Number(products));
+    const open = () => decompressed(createReadStream(staged.object), 'zstd');
+    // The old order (originals read now) misses the leak: the source holds the new name.
+    const after = await leakCheck({ source: target(source), rules, manifest: staged, dump: open() });
+    expect(after.hits.filter((h) => h.originalFrom === 'customers.full_name')).toEqual([]);
+    expect(after.originalsFrom).toBe('after the dump');
+    // Read in the dump's snapshot, the check reports it where it leaked.
+    const report = await leakCheck({ source: target(source), rules, manifest: staged, dump: open(), originals: snapshot });
+    expect(report.originalsFrom).toBe("in the dump's snapshot");
+    expect(report.hits).toContainEqual(expect.objectContaining({ kind: 'original', originalFrom: 'customers.full_name', foundIn: 'products.description', row: 'id=9901' }));
+  } finally {
+    await snapshot.close();
+    await sourceClient.query('DELETE FROM products WHERE id IN (9901, 9902)');
+    await sourceClient.query('DELETE FROM customers WHERE id = 990001');
   }
 });

@@ -12,7 +12,8 @@ import type { MysqlTarget } from '../../lib/masking/mysql-client';
 import { decompressed, maskedDump } from '../../lib/masking/pipeline';
 import { loadRules } from '../../lib/masking/rules';
 import type { OriginalsReader } from '../../lib/masking/originals';
-import { commitHoldStatements, DumpSnapshot } from '../../lib/masking/source-snapshot';
+import { commitHoldStatements, DumpSnapshot, readOriginalPatterns, streamColumnBytes, streamColumnValues } from '../../lib/masking/source-snapshot';
+import { buildPatterns } from '../../lib/masking/originals';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
@@ -94,7 +95,21 @@ test('GIVEN a name leaked into kept text WHEN the customer changes it between th
   }
 });
 
-test('GIVEN commits landing every moment WHEN the snapshot is opened and the dump starts THEN both see exactly the same committed rows (commits are held until the dump snapshot exists)', async () => {
+/** A masking user as Amazon RDS allows it: no RELOAD (so no backup locks, no FTWRL), LOCK TABLES on the database. */
+async function userWithout(name: string, grants: string): Promise<MysqlTarget> {
+  const password = generatePassword();
+  for (const host of ['%', 'localhost']) {
+    await db.query(`CREATE USER IF NOT EXISTS '${name}'@'${host}' IDENTIFIED BY '${password}'`);
+    await db.query(`GRANT ${grants} ON app.* TO '${name}'@'${host}'`);
+  }
+  return { ...target, user: name, password };
+}
+
+test.each([
+  ['with the dialect\'s commit hold (MariaDB backup locks)', 'root', /^BACKUP STAGE/],
+  ['as a user without RELOAD (Amazon RDS refuses FTWRL): LOCK TABLES … READ on every table instead', 'norel', /^LOCK TABLES `customers` READ, /],
+])('GIVEN commits landing every moment WHEN the snapshot is opened %s and the dump starts THEN both see exactly the same committed rows (commits are held until the dump snapshot exists)', async (_case, who, hold) => {
+  const source = who === 'root' ? target : await userWithout('masker_norel', 'SELECT, LOCK TABLES, SHOW VIEW, TRIGGER');
   // GIVEN a writer committing one row at a time, as fast as it can, on its own connection
   const writer = await connect(target, { database: 'app' });
   let stop = false;
@@ -108,9 +123,10 @@ test('GIVEN commits landing every moment WHEN the snapshot is opened and the dum
   try {
     // Let it commit for a while first, so the server is busy committing when the snapshot opens.
     while (written < 50) await new Promise((resolve) => setImmediate(resolve));
-    const snapshot = await DumpSnapshot.open(target, silentLogger);
+    const snapshot = await DumpSnapshot.open(source, silentLogger);
     try {
-      const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
+      expect(snapshot.holdStatements[0]).toMatch(hold);
+      const staged = await maskedDump({ source, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: dumpFile() }, log: silentLogger, snapshot });
       // WHEN the originals' session counts what it sees
       let seen = 0;
       await snapshot.readValues('products', ['name'], () => seen++);
@@ -127,6 +143,14 @@ test('GIVEN commits landing every moment WHEN the snapshot is opened and the dum
     await writer.end();
     await db.query('DELETE FROM products WHERE id >= 500000');
   }
+});
+
+test('a user who may neither hold commits nor lock the tables is refused before anything is dumped, naming the grants', async () => {
+  const source = await userWithout('masker_nolock', 'SELECT, SHOW VIEW, TRIGGER');
+  await expect(DumpSnapshot.open(source, silentLogger)).rejects.toThrow(/BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT was refused .*LOCK TABLES … READ on the \d+ tables of app was refused too .*GRANT SELECT, LOCK TABLES ON `app`\.\* TO .*GRANT RELOAD ON \*\.\* .*Nothing was dumped/);
+  // Nothing is held: commits go on.
+  await db.query('INSERT INTO products (id, name) VALUES (9903, ?)', ['after refusal']);
+  await db.query('DELETE FROM products WHERE id = 9903');
 });
 
 test('a snapshot no dump ran through refuses to read originals (it would prove nothing)', async () => {
@@ -155,4 +179,42 @@ test('a background read that fails fails the check (never an empty set of origin
 test('commits are held with MariaDB backup locks, or the global read lock on MySQL', () => {
   expect(commitHoldStatements('10.11.6-MariaDB-0+deb12u1-log')).toEqual({ hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' });
   expect(commitHoldStatements('8.0.35')).toEqual({ hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' });
+});
+
+test('the originals read as bytes from the protocol packets are the values read as strings, and build the same patterns', async () => {
+  // GIVEN values of every length encoding (1, 2 and 3 length bytes), NULLs, 4-byte UTF-8 and binary bytes
+  await db.query('CREATE TABLE raw_values (id INT PRIMARY KEY, a VARCHAR(20), b TEXT, c MEDIUMTEXT, d VARBINARY(8)) CHARACTER SET utf8mb4');
+  try {
+    await db.query('INSERT INTO raw_values VALUES (1, ?, ?, ?, ?), (2, NULL, ?, NULL, NULL), (3, ?, NULL, ?, ?)', ['Zoë 😀', 'x'.repeat(300), 'long '.repeat(14000), Buffer.from([0x41, 0x00, 0xff]), 'y'.repeat(251), '', 'é'.repeat(40000), Buffer.from('ok')]);
+    const session = await connect(target, { database: 'app' });
+    try {
+      const asStrings: string[] = [];
+      const asBytes: string[] = [];
+      await streamColumnValues(session, 'raw_values', ['a', 'b', 'c', 'd'], (column, value) => asStrings.push(`${column}:${value}`));
+      await streamColumnBytes(session, 'raw_values', ['a', 'b', 'c', 'd'], (column, bytes, start, end) => asBytes.push(`${column}:${bytes.toString('utf8', start, end)}`));
+      expect(asStrings).toHaveLength(8);
+      expect(asBytes).toEqual(asStrings);
+      // WHEN the leak check's originals are read both ways from the seeded tables THEN the pattern sets are equal
+      const plan = originalsPlan(rules);
+      const fromStrings = await buildPatterns(plan, (table, columns, onValue) => streamColumnValues(session, table, columns, onValue));
+      const fromBytes = await readOriginalPatterns(session, plan);
+      expect(fromBytes.skippedOrdinary).toBe(fromStrings.skippedOrdinary);
+      const content = (set: typeof fromBytes.patterns) => {
+        const data = set.toTransferable();
+        const entries: string[] = [];
+        for (let at = 0; at < data.slots.length; at += 3) if (data.slots[at] !== 0 || data.slots[at + 1] !== 0) entries.push(`${data.slots[at]}/${data.slots[at + 1]}:${data.sources[data.slots[at + 2]]}`);
+        return { entries: entries.sort(), originals: data.originals, skippedShort: data.skippedShort };
+      };
+      expect(fromStrings.patterns.originals).toBeGreaterThan(2000);
+      expect(content(fromBytes.patterns)).toEqual(content(fromStrings.patterns));
+      // A failing consumer fails the read (and the connection stays usable).
+      await expect(streamColumnBytes(session, 'raw_values', ['a'], () => { throw new Error('consumer failed'); })).rejects.toThrow('consumer failed');
+      await expect(streamColumnBytes(session, 'no_such_table', ['a'], () => undefined)).rejects.toThrow(/no_such_table/);
+      expect(await rows(session, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await session.end();
+    }
+  } finally {
+    await db.query('DROP TABLE raw_values');
+  }
 });
