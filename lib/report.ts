@@ -18,8 +18,17 @@ export interface CutoverReport {
   result: RunResult['result'];
   error?: string;
   dryRun: boolean;
+  /** When the run started (a resumed run: its first attempt). */
   startedAt: string;
+  /** A resumed run: when this attempt started (durationMs counts from here). */
+  resumedAt?: string;
   durationMs: number;
+  /**
+   * Written into report.json (writeReport): the outcome with its proof, as the exit code says it —
+   * `result` is what the runbook did, `verdict` whether that is proven (see verdictOf).
+   */
+  verdict?: Verdict['kind'];
+  exitCode?: number;
   steps: Array<{ id: string; status: string; durationMs: number; startedAt?: number; error?: string }>;
   /** Present when a write load ran (rehearsals). */
   writes?: Omit<WriteSummary, 'lostIds'> & { lostIds?: string[] };
@@ -76,7 +85,8 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
     result: run.result,
     error: run.error,
     dryRun: run.dryRun,
-    startedAt: extra.startedAt.toISOString(),
+    startedAt: run.firstStartedAt ?? extra.startedAt.toISOString(),
+    ...(run.firstStartedAt ? { resumedAt: extra.startedAt.toISOString() } : {}),
     durationMs: run.durationMs,
     steps: run.steps.map((s) => ({ id: s.id, status: s.status, durationMs: s.durationMs, ...(s.startedAt ? { startedAt: s.startedAt } : {}), ...(s.error ? { error: s.error } : {}) })),
     writes: extra.writes,
@@ -95,7 +105,8 @@ export function reportFromRun(run: RunResult, extra: { engine: CutoverReport['en
 
 export function writeReport(path: string, report: CutoverReport): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+  const verdict = verdictOf(report);
+  writeFileSync(path, JSON.stringify({ ...report, verdict: verdict.kind, exitCode: verdict.exitCode }, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** Whether the run began a switch (froze the source): only then is its write gap a switch's downtime. */
@@ -105,8 +116,9 @@ export function switchStarted(report: Pick<CutoverReport, 'facts'>): boolean {
 
 /** The human summary printed at the end of a run. */
 export function summaryText(report: CutoverReport): string[] {
-  const lines = [`${report.flow} on ${report.environment}: ${report.result.toUpperCase()}${report.error ? ` (${report.error})` : ''}`, `run id ${report.runId}, ${(report.durationMs / 1000).toFixed(1)} s`];
-  for (const step of report.steps) lines.push(`  ${step.status.padEnd(8)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
+  const resumed = report.resumedAt ? ` (this attempt; resumed ${report.resumedAt}, first started ${report.startedAt})` : '';
+  const lines = [`${report.flow} on ${report.environment}: ${verdictOf(report).label}${report.error ? ` (${report.error})` : ''}`, `run id ${report.runId}, ${(report.durationMs / 1000).toFixed(1)} s${resumed}`];
+  for (const step of report.steps) lines.push(`  ${step.status.padEnd(12)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
   const by = report.writesMeasuredBy ? ` (${report.writesMeasuredBy})` : '';
   if (report.writes) {
     const w = report.writes;
@@ -129,7 +141,7 @@ export function summaryText(report: CutoverReport): string[] {
   if (report.switchBack) {
     const back = report.switchBack;
     lines.push(`switch back (run ${back.runId}): ${back.result.toUpperCase()}${back.error ? ` (${back.error})` : ''}`);
-    for (const step of back.steps) lines.push(`  ${step.status.padEnd(8)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
+    for (const step of back.steps) lines.push(`  ${step.status.padEnd(12)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
     if (back.lagAtSwitchMs !== null) lines.push(`lag at switch back: ${back.lagAtSwitchMs} ms; switch back took ${back.switchDurationMs ?? '?'} ms`);
     if (back.checksums) lines.push(`checksums after the switch back: ${back.checksums.match ? 'match' : 'DIFFER'} (${back.checksums.tables.length} tables)`);
     else if (back.checksumsVerified === false) lines.push(`checksums after the switch back: NOT VERIFIED — ${back.checksumsNotVerifiedReason}`);
@@ -146,20 +158,41 @@ export function summaryText(report: CutoverReport): string[] {
   return lines;
 }
 
-/** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */
-export function exitCodeOf(report: Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'> & Partial<Pick<CutoverReport, 'switchBack' | 'windows'>>): number {
-  if (report.result === 'interrupted') return EXIT_CODES.interrupted;
-  if (report.result === 'aborted') return EXIT_CODES.aborted;
-  if (report.result !== 'success') return EXIT_CODES.failed;
+type ProofFields = Pick<CutoverReport, 'result' | 'writes' | 'checksums' | 'checksumsVerified' | 'load'> & Partial<Pick<CutoverReport, 'switchBack' | 'windows'>>;
+
+/**
+ * A finished run's outcome with its proof: what the headline, report.json's `verdict`, the report
+ * page's badge and the exit code say. `result` alone is what the runbook did; a lost write, a
+ * checksum difference or a crashed load fail the run whatever it said, and a success whose
+ * checksums were not compared is "SUCCESS, NOT VERIFIED" (exit 4), never a bare SUCCESS.
+ */
+export interface Verdict {
+  kind: 'success' | 'not-verified' | 'failed' | 'aborted' | 'interrupted' | 'planned';
+  label: string;
+  exitCode: number;
+}
+
+export function verdictOf(report: ProofFields): Verdict {
+  const as = (kind: Verdict['kind'], exitCode: number, label = kind.toUpperCase()): Verdict => ({ kind, label, exitCode });
+  if (report.result === 'interrupted') return as('interrupted', EXIT_CODES.interrupted);
+  if (report.result === 'aborted') return as('aborted', EXIT_CODES.aborted);
+  if (report.result === 'planned') return as('planned', EXIT_CODES.ok);
+  if (report.result !== 'success') return as('failed', EXIT_CODES.failed);
   // A rehearsal that also switched back: the switch back's outcome and proof count the same way.
-  if (report.switchBack) {
-    const back = report.switchBack;
-    if (back.result === 'interrupted') return EXIT_CODES.interrupted;
-    if (back.result === 'aborted') return EXIT_CODES.aborted;
-    if (back.result !== 'success' || back.checksums?.match === false || (report.windows?.back.writes.lost ?? 0) > 0) return EXIT_CODES.failed;
-  }
-  // A lost write, a checksum difference or a crashed load is a failure whatever the runbook said.
-  if ((report.writes?.lost ?? 0) > 0 || report.checksums?.match === false || report.load?.failure || report.load?.command?.crashed) return EXIT_CODES.failed;
-  if (report.checksumsVerified === false || report.switchBack?.checksumsVerified === false) return EXIT_CODES.unverified;
-  return EXIT_CODES.ok;
+  const back = report.switchBack;
+  if (back?.result === 'interrupted') return as('interrupted', EXIT_CODES.interrupted, 'INTERRUPTED (the switch back)');
+  if (back?.result === 'aborted') return as('aborted', EXIT_CODES.aborted, 'ABORTED (the switch back)');
+  if (back && back.result !== 'success') return as('failed', EXIT_CODES.failed, 'FAILED (the switch back)');
+  const lost = (report.writes?.lost ?? 0) + (report.windows?.back.writes.lost ?? 0);
+  if (lost > 0) return as('failed', EXIT_CODES.failed, `FAILED (${lost} acknowledged write${lost === 1 ? '' : 's'} lost)`);
+  if (report.checksums?.match === false || back?.checksums?.match === false) return as('failed', EXIT_CODES.failed, 'FAILED (checksums differ)');
+  if (report.load?.failure) return as('failed', EXIT_CODES.failed, 'FAILED (the write load failed: no proof)');
+  if (report.load?.command?.crashed) return as('failed', EXIT_CODES.failed, 'FAILED (the workload crashed)');
+  if (report.checksumsVerified === false || back?.checksumsVerified === false) return as('not-verified', EXIT_CODES.unverified, 'SUCCESS, NOT VERIFIED');
+  return as('success', EXIT_CODES.ok);
+}
+
+/** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */
+export function exitCodeOf(report: ProofFields): number {
+  return verdictOf(report).exitCode;
 }

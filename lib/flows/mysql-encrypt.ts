@@ -1,6 +1,7 @@
 import type { Connection } from '../engines/mysql/connection';
 import { connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
+import { setReplicationAccount } from '../engines/mysql/replication-account';
 import {
   accountName,
   accountsOf,
@@ -231,10 +232,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
         return { replicationStartedAt: new Date().toISOString(), replicationResumed: true };
       }
       const password = generatePassword();
-      const account = `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`;
-      await sourceConnection.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${sourceConnection.escape(password)}`);
-      await sourceConnection.query(`ALTER USER ${account} IDENTIFIED BY ${sourceConnection.escape(password)}`);
-      await sourceConnection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
+      await setReplicationAccount(sourceConnection, dialect, `'${settings.replicationUser}'@'${platform.replicationAccountHost()}'`, password);
       const readOnly = dialect.setReadOnly(true);
       if (readOnly) await targetConnection.query(readOnly);
       if (settings.readOnlyByGrants) await revokeAppWritesOnTarget(context, targetConnection, dialect, settings.appUsers);
@@ -501,7 +499,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   let reverseStatements: ((position: BinlogPosition) => string[]) | undefined;
   if (reverseAddress) {
     const user = wayBackAccount(settings, sides.direction);
-    const password = await rotateReplicationPassword(fromConnection, platform, user);
+    const password = await rotateReplicationPassword(fromConnection, dialect, platform, user);
     const fromReplication = await replicaStatus(freezeConnection, dialect);
     reverseStatements = (position: BinlogPosition) => [
       ...(fromReplication ? [dialect.stopReplication(), dialect.resetReplication()] : []),
@@ -770,12 +768,9 @@ export function wayBackAccount(settings: MysqlFlowSettings, direction: SwitchDir
 }
 
 /** A fresh password for a replication account, set where writes go now (it replicates to the other side). */
-async function rotateReplicationPassword(connection: Connection, platform: MysqlPlatform, user: string): Promise<string> {
+async function rotateReplicationPassword(connection: Connection, dialect: MysqlDialect, platform: MysqlPlatform, user: string): Promise<string> {
   const password = generatePassword();
-  const account = `'${user}'@'${platform.replicationAccountHost()}'`;
-  await connection.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${connection.escape(password)}`);
-  await connection.query(`ALTER USER ${account} IDENTIFIED BY ${connection.escape(password)}`);
-  await connection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
+  await setReplicationAccount(connection, dialect, `'${user}'@'${platform.replicationAccountHost()}'`, password);
   return password;
 }
 
@@ -1047,7 +1042,7 @@ async function ensureReverseReplication(
     if (status.lastError) throw new Error(`Replication ${to} -> ${from} (the way back) is broken: ${status.lastError}. The ${from} stays frozen; traffic ${context.facts.switchPhase === 'endpoint-moved' ? 'is' : 'may be'} on the ${to}. Fix it on the ${from}, then --resume`);
     if (!(status.ioRunning && status.sqlRunning)) {
       // The password of a killed process is gone: a new one, set where writes go (it reaches `from` through this replication).
-      const password = await rotateReplicationPassword(toConnection, platform, user);
+      const password = await rotateReplicationPassword(toConnection, dialect, platform, user);
       await fromConnection.query(dialect.stopReplication());
       for (const statement of dialect.configureReplication({ ...sides.replicationAddressOfTo!(context.facts), user, password, logFile: status.executedFile, logPosition: status.executedPosition, ssl: platform.replicationTls() })) {
         await fromConnection.query(statement);
@@ -1057,7 +1052,7 @@ async function ensureReverseReplication(
     return;
   }
   if (!start) throw new Error(`No journaled position to replicate ${to} -> ${from} from; the ${from} stays frozen`);
-  const password = await rotateReplicationPassword(toConnection, platform, user);
+  const password = await rotateReplicationPassword(toConnection, dialect, platform, user);
   await startReplicationFrom(fromConnection, dialect, { ...sides.replicationAddressOfTo!(context.facts), user, password, logFile: start.file, logPosition: start.position, ssl: platform.replicationTls() });
 }
 

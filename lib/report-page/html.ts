@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { switchStarted, type CutoverReport } from '../report';
+import { switchStarted, verdictOf, type CutoverReport } from '../report';
 import { redactValue } from '../util/secrets';
 
 /**
@@ -66,6 +66,7 @@ function keyFigures(report: CutoverReport): string {
   if (report.switchDurationMs !== undefined && report.switchDurationMs !== null) figures.push(figure('switch duration (freeze → traffic moved)', format(report.switchDurationMs, ' ms'), 'neutral', 'figure-switch'));
   if (report.lagAtSwitchMs !== undefined && report.lagAtSwitchMs !== null) figures.push(figure('lag at switch (target reaching the frozen source)', format(report.lagAtSwitchMs, ' ms'), 'neutral', 'figure-lag'));
   if (report.checksums) figures.push(figure(`checksums (${report.checksums.tables.length} tables)`, report.checksums.match ? 'match' : 'DIFFER', report.checksums.match ? 'good' : 'bad', 'figure-checksums'));
+  else if (report.checksumsVerified === false) figures.push(figure('checksums', 'NOT VERIFIED', 'warn', 'figure-checksums', report.checksumsNotVerifiedReason ?? ''));
   const back = report.windows?.back;
   if (back && back.writeUnavailableMs !== null) figures.push(figure('write unavailability of the switch back (longest gap around it)', format(back.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap-back'));
   if (back) figures.push(figure('lost / failed writes in the switch back window', `${back.writes.lost} / ${back.writes.failed}`, back.writes.lost > 0 ? 'bad' : 'good', 'figure-lost-back'));
@@ -82,6 +83,7 @@ interface ChecksumRow {
 }
 
 function checksumTable(report: CutoverReport): string {
+  if (!report.checksums && report.checksumsVerified === false) return `<section><h2>Checksums</h2><p class="note bad-note" id="checksums-not-verified"><strong>NOT VERIFIED</strong>: ${escapeHtml(report.checksumsNotVerifiedReason ?? 'not given')}</p></section>`;
   if (!report.checksums) return '<section><h2>Checksums</h2><p class="note">No checksums in this report (the run did not reach verification).</p></section>';
   const rows = (report.checksums.tables as ChecksumRow[]).map((t) => `<tr class="${t.match ? '' : 'bad-row'}"><td>${escapeHtml(t.table)}</td><td class="num">${escapeHtml(t.sourceRows)}</td><td class="num">${escapeHtml(t.targetRows)}</td><td>${t.match ? 'match' : '<strong>DIFFER</strong>'}</td></tr>`);
   return `<section><h2>Checksums</h2><table id="checksums"><thead><tr><th>table</th><th>rows on the source</th><th>rows on the target</th><th>content</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
@@ -164,7 +166,7 @@ const PAGE_CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;padding:16px 24px;color:#1d2129;background:#fff;font-size:14px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid #dde1e6;padding-bottom:4px}
 .result{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:700;margin-left:8px}
-.result.success{background:#1f7a3a}.result.aborted{background:#b35c00}.result.failed,.result.planned{background:#c0262d}
+.result.success{background:#1f7a3a}.result.aborted,.result.not-verified,.result.interrupted{background:#b35c00}.result.failed,.result.planned{background:#c0262d}
 .meta{color:#4b5563;margin:4px 0}.error{color:#c0262d;font-weight:600;white-space:pre-wrap}
 .figures{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
 .figure{border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:150px;max-width:260px}
@@ -175,7 +177,7 @@ table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border:1px soli
 th{background:#f3f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.bad-row td{background:#fdecec;color:#8f1c21}
 td.gantt,th.gantt{width:320px;position:relative;padding:0}.bar{position:absolute;top:5px;height:12px;background:#6b8fd6;border-radius:2px}
 .bar.status-failed,.bar.status-aborted{background:#c0262d}.bar.phase{background:#f59e0b}
-code{font-size:12px;word-break:break-all}.note{color:#4b5563;margin:6px 0}
+code{font-size:12px;word-break:break-all}.note{color:#4b5563;margin:6px 0}.bad-note{color:#b35c00}
 .chart{margin:8px 0 4px}.legend-line{color:#374151;font-size:13px}
 .swatch{display:inline-block;width:14px;height:10px;margin:0 4px 0 10px;vertical-align:middle;border-radius:2px}
 .swatch.moved-back{background:#0e7490}.swatch.ack{background:#1f7a3a}.swatch.failed{background:#d92d20}.swatch.moved{background:#c026d3}.swatch.gap{background:rgba(217,45,32,.25)}
@@ -188,7 +190,8 @@ export function reportPageHtml(input: CutoverReport): string {
   const uplotJs = inlineAsset(require.resolve('uplot/dist/uPlot.iife.min.js'), 'script');
   const uplotCss = inlineAsset(require.resolve('uplot/dist/uPlot.min.css'), 'style');
   const pageJs = inlineAsset(join(__dirname, 'page-client.js'), 'script');
-  const title = `${report.flow} on ${report.environment}: ${report.result}`;
+  const verdict = verdictOf(report);
+  const title = `${report.flow} on ${report.environment}: ${verdict.label}`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -201,8 +204,8 @@ export function reportPageHtml(input: CutoverReport): string {
 </head>
 <body>
 <header>
-<h1>${escapeHtml(report.flow)} on ${escapeHtml(report.environment)}<span class="result ${escapeHtml(report.result)}" id="result">${escapeHtml(report.result.toUpperCase())}</span></h1>
-<p class="meta">run <code>${escapeHtml(report.runId)}</code> · engine ${escapeHtml(report.engine)} · started ${escapeHtml(report.startedAt)} · ${escapeHtml((report.durationMs / 1000).toFixed(1))} s${report.dryRun ? ' · dry run' : ''}</p>
+<h1>${escapeHtml(report.flow)} on ${escapeHtml(report.environment)}<span class="result ${escapeHtml(verdict.kind)}" id="result">${escapeHtml(verdict.label)}</span></h1>
+<p class="meta">run <code>${escapeHtml(report.runId)}</code> · engine ${escapeHtml(report.engine)} · started ${escapeHtml(report.startedAt)}${report.resumedAt ? ` · resumed ${escapeHtml(report.resumedAt)}` : ''} · ${escapeHtml((report.durationMs / 1000).toFixed(1))} s${report.resumedAt ? ' (this attempt)' : ''}${report.dryRun ? ' · dry run' : ''}</p>
 ${report.error ? `<p class="error" id="error">${escapeHtml(report.error)}</p>` : ''}
 </header>
 ${keyFigures(report)}

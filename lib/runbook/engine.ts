@@ -9,7 +9,8 @@ import { withKillPoint } from './kill-point';
 import { runInStep } from './current-step';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
-export type StepStatus = 'done' | 'skipped' | 'checked' | 'planned' | 'failed' | 'aborted' | 'not-run';
+/** `done-earlier`: finished by an earlier attempt of this run (a resume does not run it again). */
+export type StepStatus = 'done' | 'done-earlier' | 'checked' | 'planned' | 'failed' | 'aborted' | 'not-run';
 export type RunResultKind = 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted';
 
 export interface StepResult {
@@ -67,7 +68,10 @@ export interface RunResult {
   facts: Facts;
   /** All precondition failures of a dry-run, not just the first. */
   problems: string[];
+  /** This attempt's duration (a resumed run: since the resume). */
   durationMs: number;
+  /** A resumed run: when its first attempt started (the journal's run-start). */
+  firstStartedAt?: string;
 }
 
 /** The run stops because its journal cannot be written (the message says where it stands). */
@@ -96,6 +100,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
   const runId = options.resumeRunId ?? newRunId();
   const facts: Facts = {};
   let finished: string[] = [];
+  let earlier: { durations: Record<string, number>; startedAt: string } | undefined;
   const journal = options.dryRun ? undefined : withKillPoint(new Journal(options.stateDir, runId));
 
   // The journal is what a resume trusts. The first line it cannot take (a full disk) stops the
@@ -142,6 +147,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     if (status.result === 'success') throw new Error(`Run ${runId} already finished successfully; nothing to resume`);
     Object.assign(facts, status.facts);
     finished = status.finished;
+    earlier = { durations: status.stepDurations, startedAt: status.startedAt };
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
     await beginJournal({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);
@@ -223,8 +229,9 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
         await hook('validated');
       }
       if (finished.includes(step.id)) {
-        stepResult.status = 'skipped';
-        log.info(`${step.id}: already done in this run, skipped`);
+        stepResult.status = 'done-earlier';
+        stepResult.durationMs = earlier?.durations[step.id] ?? 0;
+        log.info(`${step.id}: done by an earlier attempt of this run, not run again`);
         continue;
       }
       // A step that needs the previous step's in-process state (switch-time snapshots) still
@@ -338,5 +345,5 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     }
   }
   journal?.close();
-  return { runId, flow: runbook.flow, environment: options.environment, dryRun: options.dryRun, result, error, steps: results, facts, problems, durationMs: Math.round(nowMs() - started) };
+  return { runId, flow: runbook.flow, environment: options.environment, dryRun: options.dryRun, result, error, steps: results, facts, problems, durationMs: Math.round(nowMs() - started), ...(earlier ? { firstStartedAt: earlier.startedAt } : {}) };
 }

@@ -135,6 +135,10 @@ export interface RunStatus {
   /** `in-progress`: no run-end after the last start/resume (running now, or killed). */
   result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted' | 'in-progress';
   finished: string[];
+  /** How long each finished step took (its last step-done entry), for a resumed run's report. */
+  stepDurations: Record<string, number>;
+  /** When the run first started (its run-start entry). */
+  startedAt: string;
   failed?: { step: string; error: string };
   /** The step that started last and did not finish (where a killed run stopped). */
   unfinishedStep?: string;
@@ -152,6 +156,7 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
   const start = entries.find((e): e is Extract<JournalEntry, { type: 'run-start' }> => e.type === 'run-start');
   if (!start) throw new Error('Journal has no run-start entry');
   const finished: string[] = [];
+  const stepDurations: Record<string, number> = {};
   const facts: Facts = {};
   let failed: RunStatus['failed'];
   let result: RunStatus['result'] = 'in-progress';
@@ -169,6 +174,7 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
       Object.assign(facts, entry.facts);
     } else if (entry.type === 'step-done') {
       if (!finished.includes(entry.step)) finished.push(entry.step);
+      stepDurations[entry.step] = entry.durationMs;
       Object.assign(facts, entry.facts);
       failed = undefined;
       if (unfinishedStep === entry.step) unfinishedStep = undefined;
@@ -182,5 +188,5 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
       interrupted = undefined;
     }
   }
-  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, failed, unfinishedStep, interrupted, lockHeld, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
+  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, stepDurations, startedAt: start.at, failed, unfinishedStep, interrupted, lockHeld, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
 }

@@ -85,9 +85,15 @@ describe('runbook engine', () => {
     // WHEN it is resumed
     const calls: string[] = [];
     const resumed = await runRunbook({ runbook: recordingRunbook(calls), environment: 'test', stateDir: dir, dryRun: false, resumeRunId: failed.runId, log: silentLogger });
-    // THEN finished steps are skipped, their facts are available, and the run completes
+    // THEN finished steps are not run again and say so ('done-earlier', with the duration the journal
+    // holds: a resumed run's report must not show work that was done as skipped), their facts are
+    // available, the run knows when it first started, and the run completes
     expect(calls).toEqual(['test.switch', 'test.last']);
-    expect(resumed.steps.map((s) => s.status)).toEqual(['skipped', 'skipped', 'done', 'done']);
+    expect(resumed.steps.map((s) => s.status)).toEqual(['done-earlier', 'done-earlier', 'done', 'done']);
+    const journaled = new Journal(dir, failed.runId).read();
+    const firstDone = journaled.find((e) => e.type === 'step-done' && e.step === 'test.first') as { durationMs: number };
+    expect(resumed.steps[1].durationMs).toBe(firstDone.durationMs);
+    expect(resumed.firstStartedAt).toBe((journaled[0] as { at: string }).at);
     expect(resumed.facts.test_firstDone).toBe(true);
     expect(resumed.result).toBe('success');
   });

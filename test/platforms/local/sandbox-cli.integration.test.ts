@@ -70,7 +70,7 @@ describe('npm run sandbox -- up|status|down, and --env sandbox', () => {
     expect(resumed.stderr).not.toMatch(/ error /);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/mysql\.encrypt on sandbox: SUCCESS/);
-    expect(resumed.stdout).toMatch(/skipped\s+\d+ ms\s+mysql\.replica\.create/);
+    expect(resumed.stdout).toMatch(/done-earlier\s+\d+ ms\s+mysql\.replica\.create/);
     expect(resumed.stdout).toMatch(/checksums: match/);
     expect(readSandboxState(folder)!.state.servers.map((s) => s.name)).toEqual(['source', 'target']);
     // and it writes the same report page as a rehearsal, and gives the lock back
