@@ -187,7 +187,7 @@ export class AwsMysqlPlatform implements MysqlPlatform {
   }
 
   private runTags(runId: string): Tag[] {
-    return runTags(this.settings.aws.tags, runId);
+    return runTags(this.settings.tags, runId);
   }
 
   /** Snapshot of the stopped replica: named after the run, so a resumed run finds it again. */
