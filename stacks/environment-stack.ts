@@ -4,7 +4,7 @@
  * validated environment as a property; none reads `process.env`.
  */
 import { isAbsolute, join } from 'node:path';
-import type { InfraEnvironment } from '../config/infra';
+import { environmentTags, type InfraEnvironment } from '../config/infra';
 import { AwsProvider, LocalBackend, S3Backend, TerraformStack, type Construct } from './aws';
 import { stackName, type StackPart } from '../lib/infra/outputs';
 
@@ -25,7 +25,7 @@ export abstract class EnvironmentStack extends TerraformStack {
     const { environment, projectRoot } = props;
     this.environment = environment;
     const { provider, backend } = environment;
-    this.defaultTags = { ...environment.defaultTags, 'rds-cutover:environment': environment.name, 'rds-cutover:stack': part };
+    this.defaultTags = { ...environmentTags(environment), 'rds-cutover:stack': part };
 
     new AwsProvider(this, 'aws', {
       region: environment.region,

@@ -48,7 +48,6 @@ const prodAurora: CutoverEnvironmentInput = {
       catalog: '127.0.0.1:13316',
       'catalog-encrypted': '127.0.0.1:13317',
     },
-    tags: { project: 'rds-cutover', environment: 'prod' },
   },
 };
 

@@ -50,7 +50,6 @@ const prodPg: CutoverEnvironmentInput = {
       billing: '127.0.0.1:15432',
       'billing-pg16': '127.0.0.1:15433',
     },
-    tags: { project: 'rds-cutover', environment: 'stg' },
   },
 };
 

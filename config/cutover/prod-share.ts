@@ -22,7 +22,6 @@ const prodShare: CutoverEnvironmentInput = {
     // curl -o .rds-cutover/rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
     tlsCaFile: '.rds-cutover/rds-global-bundle.pem',
     infraEnvironment: 'prod',
-    tags: { project: 'rds-cutover', environment: 'prod' },
     shareSnapshot: {
       // The snapshot-share stack's output snapshotShareKeyArn (config/infra/prod.ts snapshotShare).
       shareKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f1',

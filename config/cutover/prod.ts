@@ -48,7 +48,6 @@ const prod: CutoverEnvironmentInput = {
       'orders-cutover-replica': '127.0.0.1:13307',
       'orders-encrypted': '127.0.0.1:13308',
     },
-    tags: { project: 'rds-cutover', environment: 'prod' },
   },
 };
 

@@ -10,7 +10,7 @@ export const dev: InfraEnvironmentInput = {
   tier: 'development',
   accountId: '333333333333',
   region: 'eu-west-1',
-  defaultTags: { project: 'rds-cutover', environment: 'dev', 'managed-by': 'cdktf' },
+  defaultTags: { project: 'rds-cutover', environment: 'dev' },
   backend: { type: 'local' },
   keyAdministratorArns: ['arn:aws:iam::333333333333:role/rds-cutover-deployer'],
   network: {

@@ -13,7 +13,7 @@ export const prod: InfraEnvironmentInput = {
   provider: {
     assumeRole: { roleArn: 'arn:aws:iam::111111111111:role/rds-cutover-deployer' },
   },
-  defaultTags: { project: 'rds-cutover', environment: 'prod', 'managed-by': 'cdktf' },
+  defaultTags: { project: 'rds-cutover', environment: 'prod' },
   backend: {
     type: 's3',
     bucket: 'example-prod-terraform-state',

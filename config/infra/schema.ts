@@ -447,6 +447,15 @@ export type MaskingSettings = NonNullable<InfraEnvironment['masking']>;
 export type SnapshotShareSettings = NonNullable<InfraEnvironment['snapshotShare']>;
 export type BackendSettings = InfraEnvironment['backend'];
 
+/**
+ * The tags every resource of the environment carries: the stacks' (the provider's default_tags,
+ * plus `rds-cutover:stack`) and what a cutover run creates (snapshots, copies, replicas, restored
+ * instances and clusters, plus `rds-cutover:run-id`). One list: `defaultTags` here.
+ */
+export function environmentTags(environment: Pick<InfraEnvironment, 'name' | 'defaultTags'>): Record<string, string> {
+  return { ...environment.defaultTags, 'rds-cutover:environment': environment.name };
+}
+
 /** Raised when an environment does not validate; the message lists every problem. */
 export class InfraConfigError extends Error {
   constructor(readonly source: string, readonly problems: readonly string[]) {

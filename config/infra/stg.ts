@@ -12,7 +12,7 @@ export const stg: InfraEnvironmentInput = {
   provider: {
     assumeRole: { roleArn: 'arn:aws:iam::222222222222:role/rds-cutover-deployer' },
   },
-  defaultTags: { project: 'rds-cutover', environment: 'stg', 'managed-by': 'cdktf' },
+  defaultTags: { project: 'rds-cutover', environment: 'stg' },
   backend: {
     type: 's3',
     bucket: 'example-stg-terraform-state',

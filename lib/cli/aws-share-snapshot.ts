@@ -19,6 +19,8 @@ import { shareSnapshotRunbook, type ShareGateways, type ShareSnapshotResolved } 
 import { readInfraOutputs } from '../infra/outputs';
 import { fromProjectRoot } from '../util/project-root';
 import { outputsFilePath } from '../infra/outputs';
+import { loadInfraEnvironment, type InfraEnvironment } from '../../config/infra';
+import { runResourceTags } from '../platforms/aws/settings';
 import { PLANNED_RUN_ID } from '../platforms/aws/run-tags';
 import { planDocumentOutput, type PlanOutputArgs } from './plan-output';
 import type { PlannedStep, RecordedPlan } from '../runbook/plan-recording';
@@ -75,9 +77,21 @@ export function resolveShareSettings(environment: CutoverEnvironment, options: {
   if (restoreKind === 'instance' && !('clusterId' in share.target.restore) && share.target.optionGroupName === undefined) {
     // fine: the snapshot's option group is used
   }
+  const infraName = aws.infraEnvironment ?? environment.name;
+  let infra: InfraEnvironment | undefined;
+  try {
+    infra = loadInfraEnvironment(infraName);
+  } catch {
+    infra = undefined; // no infra environment of that name: aws.tags, if any, are the run's tags
+  }
+  let tags: Record<string, string>;
+  try {
+    tags = runResourceTags(environment.name, aws, infra, infraName);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   let shareKeyArn = share.shareKeyArn;
   if (!shareKeyArn) {
-    const infraName = aws.infraEnvironment ?? environment.name;
     const outputsFile = fromProjectRoot(aws.outputsFile ?? outputsFilePath(environment.name), options.projectRoot);
     try {
       shareKeyArn = readInfraOutputs(infraName, { file: outputsFile }).snapshotShare?.keyArn;
@@ -96,7 +110,7 @@ export function resolveShareSettings(environment: CutoverEnvironment, options: {
     shareCopyId: share.shareCopyId,
     target: { ...share.target, region: share.target.region ?? aws.region },
     restore,
-    tags: aws.tags,
+    tags,
     cleanup: options.cleanup,
     waits: { snapshotSeconds: aws.waits.snapshotSeconds, instanceSeconds: aws.waits.instanceSeconds },
   };

@@ -1,81 +1,51 @@
 /**
- * `terraform apply` of the synthesized cutover stack against moto (an AWS API emulator started
- * here): an environment like `dev` whose provider points every overridable service at the
- * emulator, on a VPC, subnets and the proxy's secret made in the emulator first. Then SDK calls
- * show the resources exist, the stack's outputs (terraform output, written in the `cdktf output`
- * file shape) pass the scripts' reader (`readInfraOutputs`), and `terraform destroy` removes
- * everything. Skipped, saying how to get it, without moto.
+ * `terraform apply` of the synthesized stacks against moto (an AWS API emulator started here):
+ * an environment like `dev` whose provider points every overridable service at the emulator,
+ * on a VPC, subnets, the proxy's secret and the live database `catalog` made in the emulator
+ * first. Then SDK calls show the resources exist, the stack's outputs (terraform output, written
+ * in the `cdktf output` file shape) pass the scripts' reader (`readInfraOutputs`), a second plan
+ * shows no change; then the switch's own calls move traffic (Route 53 UPSERT + INSYNC, the RDS
+ * Proxy target swapped, the old database fenced) and the deploy after the switch still plans no
+ * change (docs/DEPLOY.md step 6); `terraform destroy` removes everything. Skipped, saying how to
+ * get it, without moto.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { CreateSubnetCommand, CreateVpcCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
-import { DescribeDBInstancesCommand, DescribeDBParameterGroupsCommand, DescribeDBProxiesCommand, DescribeDBSubnetGroupsCommand } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DescribeDBInstancesCommand, DescribeDBParameterGroupsCommand, DescribeDBProxiesCommand, DescribeDBProxyTargetsCommand, DescribeDBSubnetGroupsCommand } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { parseInfraEnvironment, type InfraEnvironment } from '../../config/infra';
 import { dev } from '../../config/infra/dev';
-import { addEnvironmentStacks } from '../../stacks/app';
-import { App } from '../../stacks/aws';
-import { findProviderMirror, offlineTerraformEnvironment, terraformBinary, writeTerraformCliConfig } from '../../stacks/terraform/cli-config';
+import { parseEnvironment } from '../../config/cutover';
+import prodPg from '../../config/cutover/prod-pg';
 import { readInfraOutputs } from '../../lib/infra/outputs';
-import { newClients, type AwsClients } from '../../lib/platforms/aws/clients';
-import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
+import { AwsGateway } from '../../lib/platforms/aws/gateway';
+import { RdsReader } from '../../lib/platforms/aws/rds-reader';
+import { RdsProxySwitch } from '../../lib/platforms/aws/proxy-switch';
+import { resolveAwsPostgresSettings } from '../../lib/platforms/aws/settings';
+import { AwsSwitch } from '../../lib/platforms/aws/switch';
+import { silentLogger } from '../../lib/util/log';
+import { ACCOUNT, describeWithMoto, failure, pendingChanges, REGION, TerraformWorld } from './terraform-moto';
 
 jest.setTimeout(1_800_000);
 
-const projectRoot = resolve(__dirname, '../..');
-const moto = locateMoto(projectRoot);
-if (!moto) console.warn(`skipping terraform apply against the emulator: ${MOTO_INSTALL_HINT}`);
-const describeWithMoto = moto ? describe : describe.skip;
+const SOURCE = 'catalog';
 
-const REGION = 'us-east-1';
-/** moto's default account: what the provider and ARNs see. */
-const ACCOUNT = '123456789012';
-
-interface Ran {
-  code: number;
-  output: string;
-}
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Ran> {
-  return new Promise((done) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', (error) => done({ code: 127, output: `${output}${error.message}` }));
-    child.on('close', (code) => done({ code: code ?? 1, output }));
-  });
-}
-
-describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)', () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-tf-apply-'));
-  let server: MotoServer;
-  let clients: AwsClients;
+describeWithMoto('terraform apply against the emulator')('terraform apply of the stacks against the AWS emulator (moto)', () => {
+  let world: TerraformWorld;
   let environment: InfraEnvironment;
-  let terraformEnv: NodeJS.ProcessEnv;
-  const stackDirectories: Array<{ stack: string; directory: string }> = [];
-  const applied: string[] = [];
-  const savedEnvironment = { ...process.env };
+  let stacks: Array<{ stack: string; directory: string }> = [];
 
   beforeAll(async () => {
-    server = await MotoServer.start(moto!);
-    Object.assign(process.env, server.sdkEnvironment(REGION));
-    clients = newClients({ region: REGION });
-    const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.30.0.0/16' }));
-    const vpcId = vpc.Vpc!.VpcId!;
-    const subnets = [];
-    for (const [index, zone] of ['us-east-1a', 'us-east-1b'].entries()) {
-      subnets.push((await clients.ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.30.${index + 1}.0/24`, AvailabilityZone: zone }))).Subnet!.SubnetId!);
-    }
-    const secrets = new SecretsManagerClient({ region: REGION });
-    const proxySecret = (await secrets.send(new CreateSecretCommand({ Name: 'rds-cutover/catalog-proxy', SecretString: '{"username":"cutover_admin","password":"not-a-real-one"}' }))).ARN!;
-    secrets.destroy();
-
-    const endpoints = Object.fromEntries(['codebuild', 'ec2', 'ecr', 'events', 'iam', 'kms', 'logs', 'rds', 'route53', 's3', 'secretsmanager', 'sts'].map((service) => [service, server.url]));
+    world = await TerraformWorld.start({ scratchPrefix: 'rds-cutover-tf-apply-', vpcCidr: '10.30.0.0/16' });
+    const { clients } = world;
+    const proxySecret = (await clients.secretsmanager.send(new CreateSecretCommand({ Name: 'rds-cutover/catalog-proxy', SecretString: '{"username":"cutover_admin","password":"not-a-real-one"}' }))).ARN!;
+    // The database that is live before the cutover: the record's first value and the proxy's first target.
+    const source = (
+      await clients.rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: SOURCE, Engine: 'postgres', EngineVersion: '15.8', DBInstanceClass: 'db.t4g.medium', AllocatedStorage: 20, MasterUsername: 'cutover_admin', MasterUserPassword: 'not-a-real-one' }))
+    ).DBInstance!;
     environment = parseInfraEnvironment(
       {
         ...structuredClone(dev),
@@ -87,61 +57,32 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
         name: 'emulated',
         accountId: ACCOUNT,
         region: REGION,
-        provider: { endpoints, skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: true, s3UsePathStyle: true },
+        provider: world.provider(['codebuild', 'ec2', 'ecr', 'events', 'iam', 'kms', 'logs', 'rds', 'route53', 's3', 'secretsmanager', 'sts']),
         keyAdministratorArns: [`arn:aws:iam::${ACCOUNT}:role/rds-cutover-deployer`],
-        network: { vpcId, vpcCidr: '10.30.0.0/16', subnetIds: subnets },
-        proxy: { ...dev.proxy!, secretArn: proxySecret },
-        dns: { ...dev.dns!, currentEndpoint: 'catalog.abcdefghijkl.us-east-1.rds.amazonaws.com' },
+        network: { vpcId: world.vpcId, vpcCidr: world.vpcCidr, subnetIds: world.subnetIds },
+        proxy: { ...dev.proxy!, secretArn: proxySecret, initialTarget: { kind: 'instance', identifier: SOURCE } },
+        dns: { ...dev.dns!, currentEndpoint: source.Endpoint?.Address ?? 'catalog.abcdefghijkl.us-east-1.rds.amazonaws.com' },
       },
       'the emulated infrastructure environment',
     );
-    const outdir = join(scratch, 'cdktf.out');
-    const app = new App({ outdir });
-    const stacks = addEnvironmentStacks(app, environment, { projectRoot, offlineStateDirectory: join(scratch, 'state') });
-    app.synth();
-    for (const stack of stacks.all) stackDirectories.push({ stack: stack.node.id, directory: join(outdir, 'stacks', stack.node.id) });
-    mkdirSync(join(scratch, 'terraform'), { recursive: true });
-    terraformEnv = offlineTerraformEnvironment(writeTerraformCliConfig(join(scratch, 'terraform'), findProviderMirror()), savedEnvironment);
+    stacks = await world.synthAndInit(environment, 'cdktf.out');
   });
 
   afterAll(async () => {
     // Destroy what was applied (reverse order), whatever the test saw; then nothing is left.
-    const failures: string[] = [];
-    for (const { stack, directory } of [...stackDirectories].reverse().filter((s) => applied.includes(s.stack))) {
-      const destroyed = await run(terraformBinary(), ['destroy', '-auto-approve', '-input=false', '-no-color', '-lock=false'], directory, terraformEnv);
-      if (destroyed.code !== 0) failures.push(`${stack}: ${destroyed.output.slice(-2000)}`);
-    }
-    clients?.rds.destroy();
-    await server?.stop();
-    for (const key of Object.keys(process.env)) if (!(key in savedEnvironment)) delete process.env[key];
-    Object.assign(process.env, savedEnvironment);
-    rmSync(scratch, { recursive: true, force: true });
-    expect(server?.pids() ?? []).toEqual([]);
-    expect(failures).toEqual([]);
+    expect(await world?.close()).toEqual([]);
   });
 
-  test('GIVEN the cutover and snapshot-share stacks of a dev-like environment pointed at the emulator WHEN they are applied THEN the share key, the storage key, DB subnet and parameter groups, the encrypted target database, RDS Proxy, Route 53 record and security groups exist as its outputs say, the scripts\' reader accepts those outputs, a second plan right after shows no change, and destroy removes them', async () => {
-    // One init at a time: concurrent inits race on the shared plugin cache.
-    for (const { stack, directory } of stackDirectories) {
-      const init = await run(terraformBinary(), ['init', '-input=false', '-no-color'], directory, terraformEnv);
-      expect({ stack, code: init.code, output: init.code === 0 ? '' : init.output.slice(-3000) }).toEqual({ stack, code: 0, output: '' });
-    }
-    const results: Record<string, { code: number; tail: string }> = {};
-    for (const { stack, directory } of stackDirectories) {
-      const apply = await run(terraformBinary(), ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], directory, terraformEnv);
-      applied.push(stack); // partially applied resources are destroyed too
-      results[stack] = { code: apply.code, tail: apply.code === 0 ? (/Apply complete!.*/.exec(apply.output)?.[0] ?? '') : apply.output.slice(-4000) };
-    }
-    expect(Object.fromEntries(Object.entries(results).map(([stack, r]) => [stack, r.code === 0 ? 'applied' : r.tail]))).toEqual(Object.fromEntries(stackDirectories.map((s) => [s.stack, 'applied'])));
+  test('GIVEN the cutover and snapshot-share stacks of a dev-like environment pointed at the emulator WHEN they are applied, then traffic is switched by the flow\'s own calls THEN the resources exist as the outputs say, the scripts\' reader accepts the outputs, and the plans right after the deploy and after the switch (record flipped, proxy target swapped, source fenced) both show no change', async () => {
+    const { clients } = world;
+    const results: Record<string, string> = {};
+    for (const { stack, directory } of stacks) results[stack] = failure(await world.apply(stack, directory)) || 'applied';
+    expect(results).toEqual(Object.fromEntries(stacks.map((s) => [s.stack, 'applied'])));
 
     // The outputs in the shape `npx cdktf output … --outputs-file` writes: { stack: { output: value } }.
     const outputs: Record<string, Record<string, unknown>> = {};
-    for (const { stack, directory } of stackDirectories) {
-      const printed = await run(terraformBinary(), ['output', '-json', '-no-color'], directory, terraformEnv);
-      expect(printed.code).toBe(0);
-      outputs[stack] = Object.fromEntries(Object.entries(JSON.parse(printed.output) as Record<string, { value: unknown }>).map(([name, { value }]) => [name, value]));
-    }
-    const outputsFile = join(scratch, 'outputs-emulated.json');
+    for (const { stack, directory } of stacks) outputs[stack] = await world.outputs(directory);
+    const outputsFile = join(world.scratch, 'outputs-emulated.json');
     writeFileSync(outputsFile, JSON.stringify(outputs));
     // The scripts' reader (lib/infra/outputs.ts) validates them against what the environment's stacks export.
     const read = readInfraOutputs('emulated', { file: outputsFile, environment });
@@ -156,7 +97,8 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
       ['tcp', 3306, 3306, [environment.network.vpcCidr]],
       ['tcp', 5432, 5432, [environment.network.vpcCidr]],
     ]);
-    const database = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: read.database!.identifier }))).DBInstances![0];
+    const describe = async (id: string) => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];
+    const database = await describe(read.database!.identifier);
     expect(database).toMatchObject({ Engine: 'postgres', StorageEncrypted: true, KmsKeyId: read.cutover.storageKeyArn });
     expect(database.VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toContain(read.database!.securityGroupId);
     const subnetGroup = (await clients.rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: database.DBSubnetGroup!.DBSubnetGroupName }))).DBSubnetGroups![0];
@@ -165,21 +107,46 @@ describeWithMoto('terraform apply of the stacks against the AWS emulator (moto)'
     expect(groups).toEqual(expect.arrayContaining([read.database!.parameterGroupName, read.database!.frozenParameterGroupName]));
     const proxy = (await clients.rds.send(new DescribeDBProxiesCommand({ DBProxyName: read.proxy!.name }))).DBProxies![0];
     expect(proxy).toMatchObject({ EngineFamily: 'POSTGRESQL', RequireTLS: true, Endpoint: read.proxy!.endpoint });
-    const record = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: read.dns!.zoneId, StartRecordName: read.dns!.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-    expect(record.ResourceRecordSets?.[0]).toMatchObject({ Type: 'CNAME', TTL: read.dns!.ttlSeconds, ResourceRecords: [{ Value: environment.dns!.currentEndpoint }] });
+    const record = async () => (await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: read.dns!.zoneId, StartRecordName: read.dns!.recordName, StartRecordType: 'CNAME', MaxItems: 1 }))).ResourceRecordSets?.[0];
+    expect(await record()).toMatchObject({ Type: 'CNAME', TTL: read.dns!.ttlSeconds, ResourceRecords: [{ Value: environment.dns!.currentEndpoint }] });
 
     // The snapshot-share stack's customer-managed key, enabled, and the accounts it is shared with.
     const shareKey = await clients.kms.send(new DescribeKeyCommand({ KeyId: read.snapshotShare!.keyArn }));
     expect(shareKey.KeyMetadata).toMatchObject({ KeyState: 'Enabled', Arn: read.snapshotShare!.keyArn, KeyManager: 'CUSTOMER' });
     expect(read.snapshotShare!.targetAccountIds).toEqual(environment.snapshotShare!.targetAccountIds);
 
-    // A second deploy right after the first must change nothing (no drift the stacks cause
-    // themselves): `plan -detailed-exitcode` exits 0 for "no changes", 2 for a diff.
-    const replans: Record<string, string> = {};
-    for (const { stack, directory } of stackDirectories) {
-      const plan = await run(terraformBinary(), ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-lock=false'], directory, terraformEnv);
-      replans[stack] = plan.code === 0 ? 'no changes' : plan.output.split('\n').filter((line) => /^\s*[-+~]|will be|must be|Error/.test(line)).slice(0, 40).join('\n');
-    }
-    expect(replans).toEqual(Object.fromEntries(stackDirectories.map((s) => [s.stack, 'no changes'])));
+    // A second deploy right after the first must change nothing (no drift the stacks cause themselves).
+    const replan = async () => Object.fromEntries(await Promise.all(stacks.map(async ({ stack, directory }) => [stack, pendingChanges(await world.plan(directory))] as const)));
+    const nothing = Object.fromEntries(stacks.map((s) => [s.stack, []]));
+    expect(await replan()).toEqual(nothing);
+
+    // The switch, by the flow's own AWS calls, with the settings the CLI resolves from these outputs:
+    // the proxy gets its first target (the run does that, not the stack), then is swapped to the
+    // stack's database; the record is UPSERTed to it (INSYNC); the old database is fenced.
+    const cutover = parseEnvironment(
+      { ...prodPg, aws: { ...prodPg.aws!, region: REGION, assumeRole: undefined, infraEnvironment: 'emulated', outputsFile, source: { instanceId: SOURCE }, tunnels: {} } },
+      'the emulated cutover',
+    );
+    const settings = resolveAwsPostgresSettings(cutover, { cleanup: false, infraEnvironment: environment });
+    expect(settings.missing.filter((m) => !m.includes('appRolePasswords'))).toEqual([]);
+    const gateway = new AwsGateway({ mode: 'live', clients, log: silentLogger, waits: { pollSeconds: 1 } });
+    const step = 'postgres.switch';
+    const proxySwitch = new RdsProxySwitch({ name: read.proxy!.name, targetGroupName: read.proxy!.targetGroupName, endpoint: read.proxy!.endpoint, port: 5432 }, gateway, { log: silentLogger, retryBudgetMs: 60_000 });
+    await proxySwitch.ensureInitialTarget(step, SOURCE, settings.target.id);
+    await proxySwitch.swap(step, SOURCE, settings.target.id);
+    const dnsSwitch = new AwsSwitch(settings, gateway, new RdsReader(gateway));
+    await dnsSwitch.upsert(step, database.Endpoint!.Address!, '20261201-120000-switch');
+    await dnsSwitch.waitInSync(step);
+    await dnsSwitch.fence(step, { kind: 'instance', id: SOURCE }, silentLogger);
+
+    // Traffic moved: the record, the proxy and the old database's groups say so.
+    expect((await record())?.ResourceRecords).toEqual([{ Value: database.Endpoint!.Address }]);
+    const targets = (await clients.rds.send(new DescribeDBProxyTargetsCommand({ DBProxyName: read.proxy!.name, TargetGroupName: read.proxy!.targetGroupName }))).Targets ?? [];
+    expect(targets.filter((t) => t.Type === 'RDS_INSTANCE').map((t) => t.RdsResourceId)).toEqual([read.database!.identifier]);
+    expect((await describe(SOURCE)).VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId)).toEqual([read.cutover.fenceSecurityGroupId]);
+
+    // The deploy after the switch: still no change. The record's value is the run's (ignore_changes =
+    // [records]), the proxy's target is not declared, the target database is untouched.
+    expect(await replan()).toEqual(nothing);
   });
 });

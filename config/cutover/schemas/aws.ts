@@ -142,7 +142,11 @@ export const awsSettingsSchema = z
     infraEnvironment: z.string().min(1).optional(),
     /** Allow a source that is already encrypted (re-key onto the stacks' key). @default false */
     allowEncryptedSource: z.boolean().default(false),
-    /** Tags added to everything the run creates (besides `rds-cutover:run-id`). @default - none */
+    /**
+     * Tags added to everything the run creates (besides `rds-cutover:run-id`), for an environment
+     * without config/infra/<infraEnvironment>.ts only: with one, the run uses its `defaultTags` (the
+     * stacks' tags; giving both is refused). @default - the infra environment's tags, else none
+     */
     tags: z.record(z.string(), z.string()).default({}),
     /** The PostgreSQL flow on AWS (`--engine postgres`). */
     postgres: z

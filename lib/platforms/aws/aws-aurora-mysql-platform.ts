@@ -203,7 +203,7 @@ export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
     const snapshot = await this.describeClusterSnapshot(step, snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
     if (!snapshot) {
-      await this.aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.aws.tags, context.runId) }));
+      await this.aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.tags, context.runId) }));
     }
     await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: snapshotId }, resource: `cluster snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
       waitUntilDBClusterSnapshotAvailable(config, { DBClusterSnapshotIdentifier: snapshotId }),
@@ -216,7 +216,7 @@ export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
     const step = STEP.cloneTarget;
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     const { targetClusterId, targetWriterInstanceId } = this.settings;
-    const tags = runTags(this.settings.aws.tags, context.runId);
+    const tags = runTags(this.settings.tags, context.runId);
     const source = await this.sourceSettings(step);
 
     const cluster = await this.rds.cluster(step, targetClusterId, { fresh: true });

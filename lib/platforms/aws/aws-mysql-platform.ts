@@ -163,7 +163,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
   }
 
   private runTags(runId: string): Tag[] {
-    return runTags(this.settings.aws.tags, runId);
+    return runTags(this.settings.tags, runId);
   }
 
   /** Snapshot of the stopped replica: named after the run, so a resumed run finds it again. */
@@ -205,6 +205,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
         ? `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} as the cutover stack declares it (output databaseRestoreSettings: ${describeDeclared(this.settings.declaredTarget)}; the source's option group and backup window), so the stack can import it unchanged;`
         : `RestoreDBInstanceFromDBSnapshot ${this.settings.targetInstanceId} carrying the source's class, subnet group, security groups, parameter and option groups, Multi-AZ, backups and tags;`,
       'wait until it is available.',
+      ...(this.settings.declaredTarget ? ['Then DescribeDBInstances of the target: a declared setting the restore did not take is set with ModifyDBInstance (ApplyImmediately), and must then match.'] : []),
     ],
     switchEndpoint: () =>
       this.settings.proxy
@@ -285,7 +286,29 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
       await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags, this.settings.declaredTarget)));
     }
     await this.waitAvailable(step, targetId, 'restored target', this.targetAws, this.targetRds);
-    return { targetId, replicaSnapshotId: snapshotId, ...(this.settings.targetAccount ? { ...crossAccountNames(this.settings, context.runId), targetAccount: this.settings.targetAccount.accountId } : { encryptedSnapshotId: copyId }) };
+    const corrected = this.settings.declaredTarget && !this.settings.targetAccount ? await this.matchDeclaredTarget(step, targetId, this.settings.declaredTarget) : [];
+    return { targetId, replicaSnapshotId: snapshotId, ...(corrected.length > 0 ? { targetSettingsCorrected: corrected } : {}), ...(this.settings.targetAccount ? { ...crossAccountNames(this.settings, context.runId), targetAccount: this.settings.targetAccount.accountId } : { encryptedSnapshotId: copyId }) };
+  }
+
+  /**
+   * The restored target must be what the cutover stack declares, or the deploy that imports it
+   * changes it (docs/DEPLOY.md step 6). RDS documents every one of these restore parameters
+   * (API_RestoreDBInstanceFromDBSnapshot: MultiAZ and DeletionProtection default to false, not to
+   * the snapshot's value), but a restore that did not take one (moto keeps the snapshot's value
+   * for a false MultiAZ/DeletionProtection) must not go unnoticed: DescribeDBInstances, and
+   * ModifyDBInstance (ApplyImmediately) of exactly the settings that differ; then they must match.
+   * Returns the names of the settings corrected. Not in a plan: it reads what only a restore made.
+   */
+  private async matchDeclaredTarget(step: string, targetId: string, declared: DatabaseRestoreSettings): Promise<string[]> {
+    if (this.aws.planning) return [];
+    const differences = declaredTargetDifferences(await this.targetRds.instance(step, targetId, { fresh: true }), declared);
+    const fields = Object.keys(differences);
+    if (fields.length === 0) return [];
+    await this.aws.write(step, 'rds', new ModifyDBInstanceCommand({ DBInstanceIdentifier: targetId, ...differences, ApplyImmediately: true }));
+    await this.waitAvailable(step, targetId, 'restored target (settings the restore did not take)', this.targetAws, this.targetRds);
+    const left = Object.keys(declaredTargetDifferences(await this.targetRds.instance(step, targetId, { fresh: true }), declared));
+    if (left.length > 0) throw new Error(`RDS instance ${targetId} still differs from what the cutover stack declares (databaseRestoreSettings) after ModifyDBInstance: ${left.join(', ')}; fix it by hand (aws rds modify-db-instance --apply-immediately) before the deploy that imports it, then --resume`);
+    return fields;
   }
 
   /** The stopped replica's snapshot (named after the run: a resumed run reuses it), available. */
@@ -505,6 +528,31 @@ export function replicaInput(id: string, sourceId: string, source: SourceSetting
     MultiAZ: false,
     PubliclyAccessible: false,
     Tags: tags,
+  });
+}
+
+/**
+ * The ModifyDBInstance fields that would make `instance` what the stack declares: only those that
+ * differ (a missing instance differs in nothing: the caller's waiter has already failed then).
+ */
+export function declaredTargetDifferences(instance: DBInstance | undefined, declared: DatabaseRestoreSettings): Partial<{ DBInstanceClass: string; MultiAZ: boolean; DeletionProtection: boolean; BackupRetentionPeriod: number; AutoMinorVersionUpgrade: boolean; CopyTagsToSnapshot: boolean; EnableIAMDatabaseAuthentication: boolean; PubliclyAccessible: boolean; VpcSecurityGroupIds: string[]; DBParameterGroupName: string; AllocatedStorage: number; StorageType: string }> {
+  if (!instance) return {};
+  const groups = (instance.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId!).sort();
+  const wanted = [...declared.securityGroupIds].sort();
+  return defined({
+    DBInstanceClass: instance.DBInstanceClass !== declared.instanceClass ? declared.instanceClass : undefined,
+    MultiAZ: Boolean(instance.MultiAZ) !== declared.multiAz ? declared.multiAz : undefined,
+    DeletionProtection: Boolean(instance.DeletionProtection) !== declared.deletionProtection ? declared.deletionProtection : undefined,
+    BackupRetentionPeriod: instance.BackupRetentionPeriod !== declared.backupRetentionDays ? declared.backupRetentionDays : undefined,
+    AutoMinorVersionUpgrade: Boolean(instance.AutoMinorVersionUpgrade) !== declared.autoMinorVersionUpgrade ? declared.autoMinorVersionUpgrade : undefined,
+    CopyTagsToSnapshot: Boolean(instance.CopyTagsToSnapshot) !== declared.copyTagsToSnapshot ? declared.copyTagsToSnapshot : undefined,
+    EnableIAMDatabaseAuthentication: Boolean(instance.IAMDatabaseAuthenticationEnabled) !== declared.iamDatabaseAuthentication ? declared.iamDatabaseAuthentication : undefined,
+    PubliclyAccessible: Boolean(instance.PubliclyAccessible) !== declared.publiclyAccessible ? declared.publiclyAccessible : undefined,
+    VpcSecurityGroupIds: JSON.stringify(groups) !== JSON.stringify(wanted) ? [...declared.securityGroupIds] : undefined,
+    DBParameterGroupName: instance.DBParameterGroups?.[0]?.DBParameterGroupName !== declared.parameterGroupName ? declared.parameterGroupName : undefined,
+    // Storage only grows (RDS refuses a smaller size): a larger restored volume is left alone.
+    AllocatedStorage: (instance.AllocatedStorage ?? 0) < declared.allocatedStorageGb ? declared.allocatedStorageGb : undefined,
+    StorageType: instance.StorageType !== declared.storageType ? declared.storageType : undefined,
   });
 }
 

@@ -1,7 +1,7 @@
 import type { CutoverEnvironment } from '../../../config/cutover';
 import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import type { TargetAccountSettings } from '../../../config/cutover/schemas/share-snapshot';
-import { loadInfraEnvironment, type InfraEnvironment } from '../../../config/infra';
+import { environmentTags, loadInfraEnvironment, type InfraEnvironment } from '../../../config/infra';
 import { fromProjectRoot } from '../../util/project-root';
 import { outputsFilePath, readInfraOutputs, type DatabaseRestoreSettings, type InfraOutputs } from '../../infra/outputs';
 
@@ -19,6 +19,11 @@ export interface AwsCommonSettings {
   fenceSecurityGroupId: string;
   /** The stacks' storage key (MySQL: the encrypted copy's key; PostgreSQL: the target must use it). */
   kmsKeyId: string;
+  /**
+   * Tags on everything the run creates (besides the run id): the infra environment's, as on the
+   * stacks' resources (`runResourceTags`).
+   */
+  tags: Record<string, string>;
   /** Delete what the run created temporarily (`--cleanup`). */
   cleanup: boolean;
   /** The outputs file consulted (absolute). */
@@ -121,12 +126,26 @@ function commonSettings(environment: CutoverEnvironment, options: SettingsOption
     kmsKeyId: need(aws.kmsKeyId ?? outputs?.cutover.storageKeyArn, 'kmsKeyId', 'storageKeyArn'),
     dns: aws.dns ?? outputs?.dns ?? (need(undefined, 'dns', 'dnsZoneId, dnsRecordName, dnsTtlSeconds'), PLACEHOLDER_DNS),
     fenceSecurityGroupId: need(aws.fenceSecurityGroupId ?? outputs?.cutover.fenceSecurityGroupId, 'fenceSecurityGroupId', 'fenceSecurityGroupId'),
+    tags: runResourceTags(environment.name, aws, infra, infraName),
     cleanup: options.cleanup,
     outputsFile,
     missing,
     outputsProblem,
   };
   return { common, outputs, vpcCidr, infraName, infra, need };
+}
+
+/**
+ * What the run tags its resources with: the infra environment's tags (config/infra, the same the
+ * stacks put on theirs: one list), or `aws.tags` for an environment that has no infra environment.
+ * Both at once is refused: two lists of the same tags drift apart.
+ */
+export function runResourceTags(environmentName: string, aws: Pick<AwsSettings, 'tags'>, infra: InfraEnvironment | undefined, infraName: string): Record<string, string> {
+  if (!infra) return aws.tags;
+  if (Object.keys(aws.tags).length > 0) {
+    throw new Error(`config/cutover/${environmentName}.ts: aws.tags repeats the tags of config/infra/${infraName}.ts (defaultTags): remove aws.tags; the run tags what it creates with that environment's defaultTags, as the stacks tag theirs`);
+  }
+  return environmentTags(infra);
 }
 
 export interface SettingsOptions {

@@ -50,7 +50,7 @@ describe('createReplica (Aurora: the source cluster snapshot, no replica)', () =
     expect(aws.rds.commandCalls(CreateDBClusterSnapshotCommand)[0].args[0].input).toEqual({
       DBClusterIdentifier: 'catalog',
       DBClusterSnapshotIdentifier: SNAPSHOT,
-      Tags: [{ Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, ...ourTags()],
+      Tags: [{ Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, { Key: 'rds-cutover:environment', Value: 'prod' }, ...ourTags()],
     });
   });
 
@@ -114,7 +114,7 @@ describe('cloneTarget (encrypted restore + writer)', () => {
       CopyTagsToSnapshot: true,
       EnableIAMDatabaseAuthentication: false,
       EnableCloudwatchLogsExports: ['error', 'slowquery'],
-      Tags: [{ Key: 'team', Value: 'catalog' }, { Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, ...ourTags()],
+      Tags: [{ Key: 'team', Value: 'catalog' }, { Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, { Key: 'rds-cutover:environment', Value: 'prod' }, ...ourTags()],
     });
     expect(aws.rds.commandCalls(CreateDBInstanceCommand)[0].args[0].input).toMatchObject({
       DBInstanceIdentifier: WRITER,

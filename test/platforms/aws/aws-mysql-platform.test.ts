@@ -17,7 +17,7 @@ import { ChangeResourceRecordSetsCommand, GetChangeCommand, ListResourceRecordSe
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { AwsWaitError } from '../../../lib/platforms/aws/gateway';
-import { describeState, FENCE_SG, instance, missingThen, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RUN_ID, SOURCE, stepContext } from './helpers';
+import { describeState, FENCE_SG, instance, missingThen, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RESTORED_AS_DECLARED, RUN_ID, SOURCE, stepContext } from './helpers';
 
 const REPLICA = 'orders-cutover-replica';
 const TARGET = 'orders-encrypted';
@@ -46,7 +46,7 @@ describe('createReplica', () => {
       DBParameterGroupName: 'orders-mysql80',
       MultiAZ: false,
       PubliclyAccessible: false,
-      Tags: [{ Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, ...ourTags()],
+      Tags: [{ Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, { Key: 'rds-cutover:environment', Value: 'prod' }, ...ourTags()],
     });
     // Same-region replicas must not name a subnet group (DBSubnetGroupNotAllowedFault).
     expect(create[0].args[0].input).not.toHaveProperty('DBSubnetGroupName');
@@ -85,7 +85,7 @@ describe('cloneTarget', () => {
   test('GIVEN the stopped replica THEN snapshot → encrypted copy with the stacks\' KMS key → restore carrying the settings the cutover stack declares for it (databaseRestoreSettings), in that order', async () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] } });
-    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available'));
+    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available', RESTORED_AS_DECLARED));
     missingThen(aws, 'snapshot', SNAPSHOT, { Status: 'available', TagList: ourTags() });
     missingThen(aws, 'snapshot', COPY, { Status: 'copying', PercentProgress: 40, TagList: ourTags() }, { Status: 'available', PercentProgress: 100, TagList: ourTags() });
     aws.rds.on(CreateDBSnapshotCommand).resolves({});
@@ -126,11 +126,10 @@ describe('cloneTarget', () => {
     expect(restore).toMatchObject({ DBInstanceIdentifier: TARGET, DBSnapshotIdentifier: COPY });
     // The stack's tags (what Terraform gives it), then the run's; not the source's (Terraform would remove them).
     expect(Tags).toEqual([
-      { Key: 'managed-by', Value: 'cdktf' },
-      { Key: 'rds-cutover:environment', Value: 'prod' },
       { Key: 'rds-cutover:stack', Value: 'cutover' },
       { Key: 'project', Value: 'rds-cutover' },
       { Key: 'environment', Value: 'prod' },
+      { Key: 'rds-cutover:environment', Value: 'prod' },
       ...ourTags(),
     ]);
     expect(log.lines).toContain('info encrypted copy orders-cutover-seed: copying, 40% copied');
@@ -172,14 +171,14 @@ describe('cloneTarget', () => {
       EnableCloudwatchLogsExports: ['error'],
     });
     // The source's own tags travel (not AWS-reserved ones), plus the run's.
-    expect(restore.Tags).toEqual([{ Key: 'team', Value: 'orders' }, { Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, ...ourTags()]);
+    expect(restore.Tags).toEqual([{ Key: 'team', Value: 'orders' }, { Key: 'project', Value: 'rds-cutover' }, { Key: 'environment', Value: 'prod' }, { Key: 'rds-cutover:environment', Value: 'prod' }, ...ourTags()]);
     expect(log.lines).toContain('info encrypted copy orders-cutover-seed: copying, 40% copied');
   });
 
   test('GIVEN a run killed after the snapshot WHEN resumed THEN no second snapshot is taken: the copy starts from the existing one', async () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE] }, snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
-    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available'));
+    missingThen(aws, 'instance', TARGET, instance(TARGET, 'available', RESTORED_AS_DECLARED));
     missingThen(aws, 'snapshot', COPY, { Status: 'available', PercentProgress: 100, TagList: ourTags() });
     const { platform, log } = livePlatform(aws);
     await platform.cloneTarget(stepContext(log, { replicaId: REPLICA }));

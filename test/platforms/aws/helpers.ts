@@ -73,6 +73,22 @@ export const SOURCE: DBInstance = {
   TagList: [{ Key: 'team', Value: 'orders' }, { Key: 'aws:cloudformation:stack-name', Value: 'x' }],
 };
 
+/** orders-encrypted as DescribeDBInstances shows it after a restore that took every setting the fixture's databaseRestoreSettings declare. */
+export const RESTORED_AS_DECLARED: Partial<DBInstance> = {
+  DBInstanceClass: 'db.r6g.large',
+  VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0a1b2c3d4e5f60031', Status: 'active' }],
+  DBParameterGroups: [{ DBParameterGroupName: 'orders-encrypted-replication', ParameterApplyStatus: 'in-sync' }],
+  MultiAZ: true,
+  StorageType: 'gp3',
+  AllocatedStorage: 200,
+  PubliclyAccessible: false,
+  BackupRetentionPeriod: 7,
+  AutoMinorVersionUpgrade: true,
+  DeletionProtection: true,
+  CopyTagsToSnapshot: true,
+  IAMDatabaseAuthenticationEnabled: true,
+};
+
 export const ourTags = (runId = RUN_ID) => [{ Key: RUN_ID_TAG, Value: runId }];
 
 export const instance = (id: string, status: string, extra: Partial<DBInstance> = {}): DBInstance => ({
