@@ -253,12 +253,22 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
       args: words,
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: Object.fromEntries(
         Object.entries(OPTIONS).map(([name, option]) => [name, { type: option.type, ...('multiple' in option ? { multiple: true } : {}), ...('short' in option ? { short: option.short } : {}) }]),
       ) as { [K in OptionName]: { type: (typeof OPTIONS)[K]['type']; multiple?: boolean; short?: string } },
     });
   } catch (error) {
     throw new UsageError(`${(error as Error).message.split('\n')[0]}. See --help.`);
+  }
+  // A value option given twice: the parser keeps the last one silently (`--env local --env prod` ran prod).
+  const given = new Map<string, string[]>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option' || 'multiple' in OPTIONS[token.name as OptionName]) continue;
+    given.set(token.name, [...(given.get(token.name) ?? []), token.value ?? '']);
+  }
+  for (const [name, seen] of given) {
+    if (seen.length > 1) throw new UsageError(`--${name} is given ${seen.length === 2 ? 'twice' : `${seen.length} times`}${seen.some((v) => v !== '') ? ` (${seen.map((v) => JSON.stringify(v)).join(', then ')})` : ''}: give it once`);
   }
   const values = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
   const string = (name: OptionName) => values[name] as string | undefined;

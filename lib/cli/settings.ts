@@ -150,6 +150,9 @@ export function checkRunArgs(environment: CutoverEnvironment, args: CutoverArgs,
   if (args.outputsFile && environment.platform !== 'aws') {
     throw new UsageError(`--outputs-file is for AWS environments (the stacks' outputs); ${environment.name} is platform ${environment.platform}: leave it out`);
   }
+  if (args.planFormat !== 'text' && environment.platform !== 'aws') {
+    throw new UsageError(`--plan-format ${args.planFormat} writes the review document of an AWS environment's plan; ${environment.name} is platform ${environment.platform}: its plan is the text plan (leave --plan-format out)`);
+  }
   if (environment.platform === 'sandbox') {
     if (REHEARSAL_ONLY(args)) throw new UsageError('--load-*, --fault, --keep-sandbox and --switch-back are rehearsal options (--env local). With --env sandbox run your own workload against the endpoint `npm run sandbox -- status` prints, and switch a run back with: npx zx scripts/cutover.mjs switch-back RUN_ID');
   } else if (environment.platform === 'aws') {

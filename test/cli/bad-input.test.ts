@@ -118,6 +118,8 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['an older target major on the emulator', ['--env', 'aws-emulated', '--engine', 'postgres', '--target-version', '14', '--execute'], /--target-version 14: the emulated source runs PostgreSQL 15 and PostgreSQL cannot move data to an older major: pick 15 or newer/],
     ['--method on the emulator without --engine postgres', ['--env', 'aws-emulated', '--method', 'dump', '--execute'], /--method is a PostgreSQL option: npm run rehearse -- --env aws-emulated --engine postgres --method logical\|dump/],
     ['an outputs file that does not exist', ['--env', 'prod', '--offline', '--outputs-file', 'no-such-outputs.json'], /--outputs-file no-such-outputs\.json: no such file .*npx cdktf output/],
+    ['an option given twice (the last one silently won: --env local --env prod ran prod)', ['--env', 'local', '--env', 'prod'], /--env is given twice \("local", then "prod"\): give it once/],
+    ['--plan-format on a local environment (was ignored: a text plan, exit 0)', ['--env', 'local', '--plan-format', 'markdown'], /--plan-format markdown writes the review document of an AWS environment's plan; local is platform local: its plan is the text plan \(leave --plan-format out\)/],
     ['an outputs file for a local environment', ['--env', 'local', '--outputs-file', aFile], /--outputs-file is for AWS environments.*local is platform local: leave it out/],
   ];
 
