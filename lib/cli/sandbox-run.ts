@@ -7,9 +7,12 @@ import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness, type SandboxEngine } from '../platforms/local/sandbox-state';
 import { postgresRunbook } from '../rehearsal/postgres-rehearsal';
 import { LocalRunLock } from '../runbook/lock';
-import { UsageError } from './args';
+import { planText, runRunbook } from '../runbook/engine';
+import { parseHooks } from '../runbook/hooks';
+import type { Runbook } from '../runbook/step';
+import { EXIT, UsageError } from './args';
 import { checkRunArgs, mysqlSettings, postgresSettings, type FlowRunnerInput } from './settings';
-import { executeRun, finishPlan } from './finish';
+import { executeRun } from './finish';
 
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up [--engine postgres]`
@@ -18,15 +21,22 @@ import { executeRun, finishPlan } from './finish';
  * `npm run sandbox -- status` prints.
  */
 export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
-  const { environment, args, stateDir, log, out } = input;
+  const { environment, args, stateDir, log } = input;
   checkRunArgs(environment, args);
   if (args.engine === 'postgres') return runPostgresOnSandbox(input);
   const settings = mysqlSettings(environment, args);
-  if (!args.execute) return finishPlan(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings), out, ['Dry run: nothing was changed. Run it with --execute against the servers of npm run sandbox -- up --engine mysql.']);
-  const folder = attachableSandbox(stateDir, 'mysql');
+  const folder = attachableSandbox(stateDir, 'mysql', args.execute);
   const sandbox = MysqlSandbox.attach(folder, log);
   const runtime = new Map<string, unknown>();
   const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings);
+  if (!args.execute) {
+    try {
+      return await checkOnSandbox(input, runbook, runtime, 'mysql');
+    } finally {
+      await closeFlowConnections(runtime);
+      sandbox.detach();
+    }
+  }
   try {
     // The same lock as a rehearsal's (<stateDir>/locks/<env>.lock): one run per environment;
     // a killed run keeps it, its --resume takes it back.
@@ -39,15 +49,22 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
 
 /** `--env sandbox --engine postgres [--method logical|dump]`: the same, against `npm run sandbox -- up --engine postgres`. */
 async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
-  const { environment, args, stateDir, log, out } = input;
+  const { environment, args, stateDir, log } = input;
   const base = postgresSettings(environment, args);
-  if (!args.execute) return finishPlan(postgresRunbook(args.method, new LocalPostgresPlatform(), base), out, ['Dry run: nothing was changed. Run it with --execute against the servers of npm run sandbox -- up --engine postgres.']);
-  const folder = attachableSandbox(stateDir, 'postgres');
+  const folder = attachableSandbox(stateDir, 'postgres', args.execute);
   const sandbox = PostgresSandbox.attach(folder, log);
   const runtime = new Map<string, unknown>();
   // The dump method's files go beside the servers (a folder the postgres account can reach).
   const settings = { ...base, workDir: environment.postgres?.workDir ?? sandbox.baseDir };
   const runbook = postgresRunbook(args.method, new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }), settings);
+  if (!args.execute) {
+    try {
+      return await checkOnSandbox(input, runbook, runtime, 'postgres');
+    } finally {
+      await closePostgresConnections(runtime);
+      await sandbox.detach();
+    }
+  }
   try {
     return await executeRun(input, {
       runbook,
@@ -64,10 +81,27 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
   }
 }
 
+/**
+ * The dry run on the sandbox: the plan, then the runbook's checks run against its servers (read
+ * only, no journal, no lock), like an AWS dry run with credentials. Exit 0 when every check
+ * passed, 1 when one failed.
+ */
+async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, runtime: Map<string, unknown>, engine: SandboxEngine): Promise<number> {
+  const { environment, args, stateDir, log, out } = input;
+  for (const line of planText(runbook)) out(line);
+  const run = await runRunbook({ runbook, environment: environment.name, stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
+  out('');
+  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
+  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
+  out(`Dry run: preconditions checked on the sandbox's servers; nothing was changed. Run it with --execute (npm run sandbox -- status --engine ${engine} shows the servers).`);
+  return run.result === 'planned' ? EXIT.ok : EXIT.failed;
+}
+
 /** The sandbox folder of an engine, checked to be up (else a usage error naming the command). */
-function attachableSandbox(stateDir: string, engine: SandboxEngine): string {
+function attachableSandbox(stateDir: string, engine: SandboxEngine, execute = true): string {
   const folder = sandboxFolder(stateDir, engine);
   const recorded = readSandboxState(folder);
+  if (!recorded && !execute) throw new UsageError(`No sandbox is up in ${folder}: the dry run's preconditions were not checked (they read the sandbox's servers). Start one with npm run sandbox -- up --engine ${engine}, then run this again`);
   if (!recorded) throw new UsageError(`No sandbox is up in ${folder}: start one with npm run sandbox -- up --engine ${engine} (from the folder that holds .rds-cutover)`);
   const { dead } = sandboxLiveness(recorded.state);
   if (dead.includes('source') || dead.includes(recorded.state.endpoint.kind)) {

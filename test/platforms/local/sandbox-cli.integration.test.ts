@@ -34,9 +34,21 @@ afterAll(async () => {
 
 describe('npm run sandbox -- up|status|down, and --env sandbox', () => {
   test('the servers outlive up, a run killed at a step boundary resumes against them, and down leaves nothing', async () => {
+    // A dry run with no sandbox up cannot check its preconditions: it says so and exits 2 (it said
+    // "nothing was changed", exit 0, having checked nothing)
+    const early = await run('cutover.mjs', ['--env', 'sandbox']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(/No sandbox is up .*preconditions were not checked.*npm run sandbox -- up --engine mysql/);
+
     // GIVEN a sandbox brought up by a command that has exited
     const up = await run('sandbox.mjs', ['up', '--seed-rows', '500']);
     expect(up.code).toBe(0);
+    // a dry run checks the preconditions on its servers, changes nothing, takes no lock
+    const dry = await run('cutover.mjs', ['--env', 'sandbox']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/check mysql\.preflight: checked/);
+    expect(dry.stdout).toMatch(/Dry run: preconditions checked on the sandbox's servers; nothing was changed/);
+    expect(existsSync(join(stateDir, 'runs'))).toBe(false);
     const { state, secrets } = readSandboxState(folder)!;
     const pids = [...state.servers.map((s) => s.pid), state.endpoint.pid];
     for (const pid of pids) expect(isAlive(pid)).toBe(true);
