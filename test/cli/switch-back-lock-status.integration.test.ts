@@ -3,7 +3,8 @@
  * - RULE: one run per environment. `switch-back` and `complete` take the environment's run lock
  *   (lib/runbook/lock.ts) like forward runs: while a switch-back holds it (here: one killed with
  *   kill -9 mid-switch), a second switch-back is refused with the holder's run id and the
- *   --break-lock command, exit 3 (like a forward run's lock refusal), and nothing is journaled.
+ *   --break-lock command (which then releases it), exit 3 (like a forward run's lock refusal), and
+ *   nothing is journaled.
  *   Before, the way back took no lock: two switch-backs could overlap.
  * - RULE: `status` names the sides as the switch back sees them: the side frozen is the one
  *   traffic was on (the forward run's target); before, it described the forward direction
@@ -72,9 +73,14 @@ test('a second switch-back while the killed one holds the lock is refused (exit 
   expect(second.output).toContain(`switch-back ${runId} --execute --resume ${backRunId}`);
   expect(second.code).toBe(3);
   expect(readdirSync(join(stateDir, 'runs')).sort()).toEqual([runId, backRunId].sort());
+  // AND the release command the refusal names works on that lock
+  const release = second.output.match(/npx zx scripts\/cutover\.mjs (--env \S+ --break-lock \S+)/)![1].split(' ');
+  const released = await runCli(release, work);
+  expect(released.output).toContain(`released the lock on sandbox held by run ${backRunId}`);
+  expect(released.code).toBe(0);
 }, 600_000);
 
-test('--resume of the killed switch-back takes its own lock back, finishes, releases it, and its NOT VERIFIED hint names the frozen target and the source that took writes', async () => {
+test('--resume of the killed switch-back takes the lock again, finishes, releases it, and its NOT VERIFIED hint names the frozen target and the source that took writes', async () => {
   const resumed = await runCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
   expect(resumed.output).toMatch(/mysql\.switch-back on sandbox: SUCCESS/);
   expect(resumed.output).toMatch(/NOT VERIFIED.*the source has taken writes since.*frozen target.*point-in-time restore of the source/);
