@@ -1,20 +1,32 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Journal, statusFromJournal } from '../runbook/journal';
+import type { RunLockHolder } from '../runbook/lock';
+import { isAlive } from '../util/process-group';
 import { EXIT_CODES as EXIT } from '../exit-codes';
 import { UsageError } from './args';
 import { EMULATED_ENVIRONMENT_NAMES } from './settings';
 
-/** What each journaled switch sub-phase left behind (the MySQL flow's `switchPhase`). */
-const SWITCH_PHASE_STATE: Record<string, string> = {
-  freezing: 'the switch had started freezing the source: the source may be frozen (app accounts locked, read_only); target not promoted; endpoint on the source',
-  frozen: 'source frozen (app accounts locked, read_only); target still a replica, not promoted; endpoint on the source',
-  'caught-up': 'source frozen; target caught up with it but not promoted; endpoint on the source',
-  promoted: 'source frozen; target PROMOTED (replication stopped, writable); endpoint NOT moved yet',
-  'endpoint-moved': 'source frozen; target promoted; endpoint MOVED to the target (traffic on the target)',
-  'reverse-started': 'source frozen; target promoted; replication target -> source started (the way back); endpoint NOT moved yet',
-  recycled: 'source frozen; target promoted; endpoint on the target; clients recycled',
-  'reverse-running': 'source frozen and replicating from the target (the way back runs); endpoint on the target (switch complete)',
-  reopened: 'the switch aborted: source reopened for writes, traffic on the source, target still a replica',
-};
+/**
+ * What each journaled switch sub-phase (the MySQL flows' `switchPhase`) left behind, named as the
+ * switch sees the sides: `from` is the side frozen (traffic was on it), `to` the side promoted.
+ * Forward: from the source to the target. A switch back (`switchDirection: back`): from the
+ * target (the new side, where traffic was) to the source (the old side).
+ */
+function switchPhaseState(phase: string, from: string, to: string): string | undefined {
+  const states: Record<string, string> = {
+    freezing: `the switch had started freezing the ${from}: the ${from} may be frozen (app accounts locked, read_only); ${to} not promoted; endpoint on the ${from}`,
+    frozen: `${from} frozen (app accounts locked, read_only); ${to} still a replica, not promoted; endpoint on the ${from}`,
+    'caught-up': `${from} frozen; ${to} caught up with it but not promoted; endpoint on the ${from}`,
+    promoted: `${from} frozen; ${to} PROMOTED (replication stopped, writable); endpoint NOT moved yet (on the ${from})`,
+    'endpoint-moved': `${from} frozen; ${to} promoted; endpoint MOVED to the ${to} (traffic on the ${to})`,
+    'reverse-started': `${from} frozen; ${to} promoted; replication ${to} -> ${from} started (the way ${from === 'source' ? 'back' : 'forth'}); endpoint NOT moved yet (on the ${from})`,
+    recycled: `${from} frozen; ${to} promoted; endpoint on the ${to}; clients recycled`,
+    'reverse-running': `${from} frozen and replicating from the ${to} (the way ${from === 'source' ? 'back' : 'forth'} runs); endpoint on the ${to} (switch complete)`,
+    reopened: `the switch aborted: ${from} reopened for writes, traffic on the ${from}, ${to} still a replica`,
+  };
+  return states[phase];
+}
 
 /** `status RUN_ID`: where a run stands, what it left, and the exact next command. */
 export function statusLines(stateDir: string, runId: string): { lines: string[]; exitCode: number } {
@@ -33,10 +45,14 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   const emulated = (EMULATED_ENVIRONMENT_NAMES as readonly string[]).includes(status.environment);
   // A rehearsal (local or emulated) is never resumed: its servers ended with its process.
   const resumable = !rehearsal && !emulated;
-  if (phase) lines.push(`switch: ${SWITCH_PHASE_STATE[phase] ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
-  else if (status.flow !== 'aws.share-snapshot' && !status.finished.some((step) => /\.switch$/.test(step))) lines.push('switch: not started (the source takes writes, traffic on the source)');
+  // A switch back freezes the side traffic is on (the forward run's target) and moves it to the source.
+  const back = status.facts.switchDirection === 'back' || status.flow.endsWith('.switch-back');
+  const [from, to] = back ? ['target', 'source'] : ['source', 'target'];
+  if (phase) lines.push(`switch: ${switchPhaseState(phase, from, to) ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
+  else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
   if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
-  if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? ': kept because the run is running or was killed' : ''}`);
+  const holder = status.lockHeld ? lockProcess(status.lockHeld, status.runId) : undefined;
+  if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? (holder ? `: ${holder.text}` : ': kept because the run is running or was killed') : ''}`);
   const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
   if (emulated) lines.push('emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume');
   if (status.result === 'success' || status.result === 'planned') {
@@ -52,12 +68,58 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
       typeof status.options.forwardRunId === 'string'
         ? `npx zx scripts/cutover.mjs ${status.flow.endsWith('.complete') ? 'complete' : status.flow.endsWith('.switch-forth') ? 'switch-forth' : 'switch-back'} ${status.options.forwardRunId} --execute${status.flow.endsWith('.complete') ? '' : ` --resume ${status.runId}`}`
         : `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
-    lines.push(status.result === 'in-progress' ? `next: if this run is not running any more (killed), resume it with: ${resume}` : `next: resume with: ${resume}`);
+    if (status.result !== 'in-progress') lines.push(`next: resume with: ${resume}`);
+    else if (holder?.running === true) lines.push(`next: wait for it to end (or stop it: kill -INT ${holder.pid}, it stops at a step boundary); then, if it did not finish, resume it with: ${resume}`);
+    else if (holder?.running === false) lines.push(`next: resume it with: ${resume}`);
+    else lines.push(`next: if this run is not running any more (killed), resume it with: ${resume}`);
   }
   const exitCode =
     status.result === 'success' ? (status.facts.checksumsVerified === false ? EXIT.unverified : EXIT.ok) : status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : status.result === 'interrupted' ? EXIT.interrupted : EXIT.failed;
   return { lines, exitCode };
 }
+
+/**
+ * Whether the process named in a local lock file (lib/runbook/lock.ts) still runs: its pid is
+ * alive on this host and is the same process, i.e. it started before the lock was taken (a pid
+ * reused by a later process started after). Undefined when this cannot be told (a tag lock on
+ * AWS, another host, a lock that is gone or now held by another run).
+ */
+function lockProcess(where: string, runId: string): { running: boolean; pid: number; text: string } | undefined {
+  if (!where.startsWith('/') || !existsSync(where)) return undefined;
+  let holder: RunLockHolder;
+  try {
+    holder = JSON.parse(readFileSync(where, 'utf8')) as RunLockHolder;
+  } catch {
+    return undefined;
+  }
+  if (holder.runId !== runId || holder.host !== hostname() || !(holder.pid > 0)) return undefined;
+  const pid = holder.pid;
+  if (!isAlive(pid)) return { running: false, pid, text: `not running: the process is gone (pid ${pid} of host ${holder.host} no longer exists; the run was killed)` };
+  const started = processStartMs(pid);
+  const locked = Date.parse(holder.startedAt);
+  // Clock ticks and the boot time are rounded: a margin of 2 s.
+  if (started !== undefined && Number.isFinite(locked) && started > locked + 2000) {
+    return { running: false, pid, text: `not running: the process is gone (pid ${pid} now belongs to another process, started ${new Date(started).toISOString()}, after the lock was taken)` };
+  }
+  return { running: true, pid, text: `running (pid ${pid} on ${holder.host}, lock taken ${holder.startedAt})` };
+}
+
+/** When a process started (ms since the epoch), from /proc: its start time in clock ticks after boot. */
+function processStartMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]); // field 22 of the line: starttime
+    const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(bootSeconds)) return undefined;
+    return bootSeconds * 1000 + (ticks / CLOCK_TICKS_PER_SECOND) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ on Linux: 100 on every architecture Node runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Print a run's status; an unknown run is bad input (exit 2) that says where the runs are. */
 export function printStatus(stateDir: string, runId: string, out: (line: string) => void): number {

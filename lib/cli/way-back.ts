@@ -18,6 +18,7 @@ import { createAwsClients, destroyClients } from '../platforms/aws/clients';
 import { resolveAwsMysqlSettings } from '../platforms/aws/settings';
 import type { AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
+import { LocalRunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook } from '../runbook/step';
 import { closePostgresConnections, type PostgresFlowSettings } from '../flows/postgres-common';
@@ -199,6 +200,12 @@ async function runWayBackRunbook(
     // Ctrl-C stops at a step boundary, as in every executed run: the switch back finishes or
     // aborts within its budget instead of dying with the target frozen and the source closed.
     handleSignals: true,
+    // One run per environment, the way back included: the forward runs' lock on the sandbox
+    // (two switch-backs, or one beside a forward --resume, must not overlap). Refused with
+    // RunLockHeld: lib/cli/cutover.ts answers it like a forward run's refusal (exit 3).
+    // On AWS the way back takes no lock yet (README: the forward run's lock is a tag on the source).
+    lock: args.execute && options.platform === 'sandbox' ? new LocalRunLock(stateDir, environment.name) : undefined,
+    lockCommand: `${args.command} ${forwardRunId}${args.command === 'complete' && args.deleteOld ? ' --delete-old' : ''}`,
   });
   if (!args.execute) {
     for (const problem of run.problems) out(`precondition: ${problem}`);

@@ -1111,8 +1111,11 @@ async function untilApplicationIsBack(newSide: Connection, appUsers: string[], g
 /** Why the checksums could not be compared, and how an operator can still do it. */
 function checksumsNotVerifiedReason(facts: Facts): string {
   const at = facts.finalBinlogFile ? ` (binlog ${String(facts.finalBinlogFile)}:${String(facts.finalBinlogPosition)}${typeof facts.switchEndedAt === 'number' ? `, ${new Date(facts.switchEndedAt).toISOString()}` : ''})` : '';
+  // Named as the switch saw the sides: a switch back froze the target and moved the writes to the source.
+  const back = facts.switchDirection === 'back';
+  const [frozen, written] = back ? ['target', 'source'] : ['old source', 'target'];
   return (
-    'the switch-time consistent snapshots were lost with the process that switched (the run was resumed past the switch), and the target has taken writes since. ' +
-    `To verify: compare per-table checksums of the frozen old source with a point-in-time restore of the target at the switch${at}`
+    `the switch-time consistent snapshots were lost with the process that switched (the run was resumed past the switch), and the ${written} has taken writes since. ` +
+    `To verify: compare per-table checksums of the frozen ${frozen} with a point-in-time restore of the ${written} at the switch${back ? ' back' : ''}${at}`
   );
 }

@@ -54,6 +54,8 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** One executed run per environment: taken before the first step, released at run end (kept when killed). */
   lock?: RunLock;
+  /** How to resume this run when it is not `--env ENV --execute --resume ID` (e.g. `switch-back RUN_ID`): kept in the lock, named in a refusal. */
+  lockCommand?: string;
 }
 
 export interface RunResult {
@@ -148,13 +150,13 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     Object.assign(facts, status.facts);
     finished = status.finished;
     earlier = { durations: status.stepDurations, startedAt: status.startedAt };
-    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
+    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment, options.lockCommand));
     await beginJournal({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);
   } else if (journal) {
     if (journal.exists()) throw new Error(`Run ${runId} already exists`);
     // Taken before anything is journaled or changed: a refused run leaves no trace.
-    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment));
+    if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment, options.lockCommand));
     await beginJournal({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });
   }
 

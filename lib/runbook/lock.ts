@@ -10,6 +10,8 @@ export interface RunLockHolder {
   host: string;
   pid: number;
   startedAt: string;
+  /** The command that resumes the holder when it is not `--env ENV --execute --resume ID` (e.g. `switch-back RUN_ID`). */
+  command?: string;
 }
 
 /**
@@ -38,15 +40,18 @@ export class RunLockHeld extends Error {
   ) {
     super(
       `Environment ${holder.environment} is locked by run ${holder.runId} (host ${holder.host}, pid ${holder.pid}, started ${holder.startedAt}; lock: ${where})${note}. ` +
-        `One run per environment at a time: wait for it to end, resume it with --resume ${holder.runId} (an executed run; a rehearsal cannot be resumed: start a new one), ` +
+        `One run per environment at a time: wait for it to end, ` +
+        (holder.command
+          ? `resume it with: npx zx scripts/cutover.mjs ${holder.command} --execute --resume ${holder.runId}, `
+          : `resume it with --resume ${holder.runId} (an executed run; a rehearsal cannot be resumed: start a new one), `) +
         `or, if you are sure it is gone, release the lock with: npx zx scripts/cutover.mjs --env ${holder.environment} --break-lock ${holder.runId}`,
     );
     this.name = 'RunLockHeld';
   }
 }
 
-export function currentHolder(runId: string, environment: string): RunLockHolder {
-  return { runId, environment, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() };
+export function currentHolder(runId: string, environment: string, command?: string): RunLockHolder {
+  return { runId, environment, host: hostname(), pid: process.pid, startedAt: new Date().toISOString(), ...(command ? { command } : {}) };
 }
 
 /**

@@ -97,9 +97,18 @@ describe('one executed run per environment (run lock)', () => {
     const { lines, exitCode } = statusLines(dir, runId);
     expect(lines[0]).toContain('IN PROGRESS OR KILLED');
     expect(lines).toContain('step in flight when it stopped (or now): test.work');
-    expect(lines.find((l) => l.startsWith('lock: still held'))).toContain('kept because the run is running or was killed');
+    // RULE: status tells a running holder from a dead one by the lock's pid (here this process: alive, started before the lock)
+    expect(lines.find((l) => l.startsWith('lock: still held'))).toContain(`running (pid ${process.pid}`);
+    expect(lines.find((l) => l.startsWith('next:'))).toMatch(/^next: wait for it to end/);
     expect(lines.find((l) => l.startsWith('switch:'))).toContain('source frozen');
     expect(exitCode).toBe(1);
+    // ... and a pid reused by a process that started after the lock was taken is not the holder
+    const recorded = readFileSync(lock.where, 'utf8');
+    writeFileSync(lock.where, JSON.stringify({ ...JSON.parse(recorded), startedAt: '2001-01-01T00:00:00.000Z' }));
+    const reused = statusLines(dir, runId).lines;
+    expect(reused.find((l) => l.startsWith('lock: still held'))).toContain(`not running: the process is gone (pid ${process.pid} now belongs to another process`);
+    expect(reused.find((l) => l.startsWith('next:'))).toMatch(/^next: resume it with: /);
+    writeFileSync(lock.where, recorded);
     // another run id is refused; the holder's own resume takes the lock back
     await expect(lock.acquire({ runId: 'someone-else', environment: 'staging', host: hostname(), pid: 1, startedAt: 'now' })).rejects.toThrow(RunLockHeld);
     await expect(lock.acquire({ runId, environment: 'staging', host: hostname(), pid: process.pid, startedAt: 'later' })).resolves.toBeUndefined();
