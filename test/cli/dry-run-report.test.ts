@@ -16,7 +16,6 @@ describe('a dry run with --report FILE', () => {
   test.each([
     ['local MySQL', ['--env', 'local']],
     ['local PostgreSQL', ['--env', 'local', '--engine', 'postgres', '--method', 'logical']],
-    ['sandbox', ['--env', 'sandbox']],
     ['AWS, offline', ['--env', 'prod', '--offline']],
     ['AWS PostgreSQL, offline', ['--env', 'prod-pg', '--engine', 'postgres', '--method', 'logical', '--offline']],
   ])('%s: writes no report and no report page, and says why', async (_name, argv) => {
@@ -30,5 +29,21 @@ describe('a dry run with --report FILE', () => {
     expect(existsSync(report)).toBe(false);
     expect(existsSync(join(folder, 'report.html'))).toBe(false);
     expect(out.join('\n')).toContain(`--report ${report}: no report written (dry run); a report is written by the run with --execute`);
+  });
+
+  test('sandbox with no sandbox up: refused (its checks read the servers), no report and no report page', async () => {
+    const report = join(folder, 'report.json');
+    const previous = process.env.RDS_CUTOVER_STATE_DIR;
+    process.env.RDS_CUTOVER_STATE_DIR = join(folder, '.rds-cutover');
+    let code: number;
+    try {
+      code = await runCutoverCli(['--env', 'sandbox', '--report', report], { out: () => undefined, log: silentLogger });
+    } finally {
+      if (previous === undefined) delete process.env.RDS_CUTOVER_STATE_DIR;
+      else process.env.RDS_CUTOVER_STATE_DIR = previous;
+    }
+    expect(code).toBe(EXIT.usage);
+    expect(existsSync(report)).toBe(false);
+    expect(existsSync(join(folder, 'report.html'))).toBe(false);
   });
 });
