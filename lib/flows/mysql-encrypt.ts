@@ -740,7 +740,9 @@ async function settleBeforeFreeze(
     }
     if (outcome === 'reached') {
       last = nowMs() - waitStarted;
-      if (last <= FREEZE_SETTLED_MS) break;
+      // A plan's recorded wait answers at once: its elapsed time is the recorder's, not a lag, and
+      // measuring again on it made the committed plans depend on how busy the machine was.
+      if (last <= FREEZE_SETTLED_MS || context.dryRun) break;
       if (last < best) {
         best = last;
         notBetter = 0;

@@ -46,6 +46,20 @@ describe('offline plan (--offline)', () => {
     expectPlanFixture(out, FIXTURE);
   });
 
+  test('on a busy machine (every clock reading 40 ms after the last) the plan is still the committed text: a recorded wait\'s elapsed time is not a lag', async () => {
+    // plans:examples wrote prod.md with an extra pre-freeze lag read now and then: the dry run
+    // timed the recorder's instant answer with the real clock against the 25 ms settle limit.
+    let tick = process.hrtime.bigint();
+    const slow = jest.spyOn(process.hrtime, 'bigint').mockImplementation(() => (tick += 40_000_000n));
+    try {
+      const { code, out } = await run(['--env', 'prod', '--offline'], withOutputs(OUTPUTS_FIXTURE));
+      expect(code).toBe(EXIT.ok);
+      expectPlanFixture(out, FIXTURE);
+    } finally {
+      slow.mockRestore();
+    }
+  });
+
   test('the plan names every AWS call the issue asks for, with the stacks\' KMS key, fence group and DNS record', async () => {
     const { out } = await run(['--env', 'prod', '--offline'], withOutputs(OUTPUTS_FIXTURE));
     const text = out.join('\n');

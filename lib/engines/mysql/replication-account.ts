@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from './connection';
 import type { MysqlDialect } from './dialect';
+import { registerSecret } from '../../util/secrets';
 
 /**
  * mysql_native_password's stored form of a password: `*` + SHA1(SHA1(password)) in upper-case hex
@@ -20,7 +21,8 @@ export function nativePasswordHash(password: string): string {
  * (caching_sha2_password) has no hash a client can compute, so the password is sent there.
  */
 export async function setReplicationAccount(connection: Connection, dialect: MysqlDialect, account: string, password: string): Promise<void> {
-  const secret = dialect.name === 'mariadb' ? `PASSWORD ${connection.escape(nativePasswordHash(password))}` : connection.escape(password);
+  // The hash is as good as the password to anyone who tries passwords offline: masked like it in logs and reports.
+  const secret = dialect.name === 'mariadb' ? `PASSWORD ${connection.escape(registerSecret(nativePasswordHash(password)))}` : connection.escape(password);
   await connection.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${secret}`);
   await connection.query(`ALTER USER ${account} IDENTIFIED BY ${secret}`);
   await connection.query(`GRANT REPLICATION SLAVE ON *.* TO ${account}`);
