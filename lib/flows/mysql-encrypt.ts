@@ -26,7 +26,7 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnections } from '../runbook/kept-connections';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { JournalWriteError } from '../runbook/journal';
+import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
 import { binlogScanPlanLines, reRevokeAppWritesOnTarget, restoreAppWritesOnTarget, restoreAppWritesStatements, revokeAppWritesOnTarget, scanStartCoordinates, type StartCoordinatesMethod } from './mysql-start-and-grants';
 import { nowMs, sleep, wallClockMs } from '../util/time';
@@ -545,18 +545,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     throw new AbortRun(`Switch not started: ${failure.clause}. The ${from} was never frozen and keeps taking writes; traffic never moved.`);
   }
   // Once the endpoint moved, a journal line that fails is remembered and the switch finishes.
-  let journalFailedAfterMove: JournalWriteError | undefined;
-  const afterMove: StepContext = {
-    ...context,
-    record: async (facts) => {
-      try {
-        await context.record(facts);
-      } catch (failure) {
-        if (!(failure instanceof JournalWriteError)) throw failure;
-        journalFailedAfterMove ??= failure;
-      }
-    },
-  };
+  const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
   try {
     frozen = true; // from the first statement on, a failure must reopen `from`
     const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
@@ -618,6 +607,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     await platform.recycleClients(context);
     await afterMove.record({ switchPhase: 'recycled' });
     const reverse = reverseStart ? await confirmReverseReplication(afterMove, freezeConnection, dialect, sides) : {};
+    const journalFailedAfterMove = journalFailure();
     if (journalFailedAfterMove) throw new Error(`${journalFailedAfterMove.message}. ${switchFinishedSentence(sides.direction)}`);
     return {
       finalBinlogFile: finalPosition.file,

@@ -23,7 +23,7 @@ import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
 import { keyPredicate, lastApplyError } from '../engines/postgres/apply-errors';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { JournalWriteError } from '../runbook/journal';
+import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
@@ -486,18 +486,7 @@ async function switchWrites(
     await snapshot.query('ROLLBACK').catch(() => undefined);
     throw new AbortRun(`Switch not started: ${failure.clause}. The source was never frozen and keeps taking writes; traffic never moved.`);
   }
-  let journalFailedAfterMove: JournalWriteError | undefined;
-  const afterMove: StepContext = {
-    ...context,
-    record: async (facts) => {
-      try {
-        await context.record(facts);
-      } catch (failure) {
-        if (!(failure instanceof JournalWriteError)) throw failure;
-        journalFailedAfterMove ??= failure;
-      }
-    },
-  };
+  const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
   let paused = false;
   let frozen = false;
   let repointed = false;
@@ -572,6 +561,7 @@ async function switchWrites(
     const fenceFacts = await platform.fenceSource(afterMove);
     await reachedPhase(context, 'fenced');
     const wayBackFacts = await startWayBack(afterMove, platform, settings, sourceClient, targetClient);
+    const journalFailedAfterMove = journalFailure();
     if (journalFailedAfterMove) {
       throw new Error(
         `${journalFailedAfterMove.message}. The switch finished: traffic is on the target, the source stays frozen and fenced (as after every switch); ` +

@@ -2,7 +2,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { redactValue } from '../util/secrets';
-import type { Facts } from './step';
+import type { Facts, StepContext } from './step';
 
 export type JournalEntry =
   | { type: 'run-start'; at: string; runId: string; flow: string; environment: string; dryRun: boolean; options: Facts }
@@ -189,4 +189,27 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
     }
   }
   return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, stepDurations, startedAt: start.at, failed, unfinishedStep, interrupted, lockHeld, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
+}
+
+/**
+ * A step's context for the part of a switch after traffic moved: there, a journal line the disk
+ * refuses must not stop the switch half-way, so `record` remembers the first such failure (any
+ * other error still throws) and the caller reports it once the switch is finished.
+ */
+export function recordingPastJournalFailures(context: StepContext): { context: StepContext; journalFailure: () => JournalWriteError | undefined } {
+  let failed: JournalWriteError | undefined;
+  return {
+    context: {
+      ...context,
+      record: async (facts) => {
+        try {
+          await context.record(facts);
+        } catch (failure) {
+          if (!(failure instanceof JournalWriteError)) throw failure;
+          failed ??= failure;
+        }
+      },
+    },
+    journalFailure: () => failed,
+  };
 }
