@@ -5,7 +5,7 @@
  * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
  */
 import { UsageError } from './args';
-import { finishRun } from './finish';
+import { checkLines, finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
 import { LocalRunLock } from '../runbook/lock';
@@ -266,8 +266,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
   }
   const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
   print('');
-  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) print(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
-  if (run.result === 'failed' && run.problems.length === 0 && run.error) print(`check failed: ${run.error}`);
+  for (const line of checkLines(run)) print(line);
   print('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');
   return run.result === 'planned' ? EXIT.ok : EXIT.failed;
 }

@@ -1,6 +1,6 @@
 import { EXIT, UsageError } from './args';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
-import { executeRun } from './finish';
+import { checkLines, executeRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { planText, runRunbook } from '../runbook/engine';
@@ -271,8 +271,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
     await flow.closeConnections(runtime);
   }
   out('');
-  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
-  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
+  for (const line of checkLines(run)) out(line);
   out('Dry run: only read-only AWS calls were made and nothing was changed. Run with --execute to perform the plan.');
   return run.result === 'planned' ? EXIT.ok : EXIT.failed;
 }

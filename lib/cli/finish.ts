@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { planText, runRunbook } from '../runbook/engine';
+import { planText, runRunbook, type RunResult } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import type { Facts, Runbook } from '../runbook/step';
@@ -112,4 +112,11 @@ export async function executeRun(input: FlowRunnerInput, run: ExecuteOptions): P
     handleSignals: run.handleSignals,
   });
   return finishRun(reportFromRun(result, { engine: run.engine, startedAt }), { report: args.report, stateDir, out, resumable: { environment: environment.name, engineFlags: run.engineFlags } });
+}
+
+/** A dry run's checks as printed after its plan: each check step's outcome (with its error), then a failure outside them. */
+export function checkLines(run: RunResult): string[] {
+  const lines = run.steps.filter((s) => s.status === 'checked' || s.status === 'failed').map((step) => `check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
+  if (run.result === 'failed' && run.problems.length === 0 && run.error) lines.push(`check failed: ${run.error}`);
+  return lines;
 }

@@ -12,7 +12,7 @@ import { parseHooks } from '../runbook/hooks';
 import type { Runbook } from '../runbook/step';
 import { EXIT, UsageError } from './args';
 import { checkRunArgs, mysqlSettings, postgresSettings, type FlowRunnerInput } from './settings';
-import { executeRun } from './finish';
+import { checkLines, executeRun } from './finish';
 
 /**
  * `--env sandbox`: the real flow against the servers `npm run sandbox -- up [--engine postgres]`
@@ -91,8 +91,7 @@ async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, runtime:
   for (const line of planText(runbook)) out(line);
   const run = await runRunbook({ runbook, environment: environment.name, stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
   out('');
-  for (const step of run.steps.filter((s) => s.status === 'checked' || s.status === 'failed')) out(`check ${step.id}: ${step.status}${step.error ? `\n  ${step.error.split('\n').join('\n  ')}` : ''}`);
-  if (run.result === 'failed' && run.problems.length === 0 && run.error) out(`check failed: ${run.error}`);
+  for (const line of checkLines(run)) out(line);
   out(`Dry run: preconditions checked on the sandbox's servers; nothing was changed. Run it with --execute (npm run sandbox -- status --engine ${engine} shows the servers).`);
   return run.result === 'planned' ? EXIT.ok : EXIT.failed;
 }
