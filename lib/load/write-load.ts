@@ -159,7 +159,9 @@ export function longestWriteGapMs(attempts: WriteAttempt[], window: { from: numb
 /**
  * Where the write downtime went around the switch: how long before the freeze started the last
  * write was acknowledged, and how long after traffic moved the first one was (ms, null when
- * there was none on that side). Given the load's connection attempts, also how long after
+ * there was none on that side). Writes sent before the freeze took effect can still be acknowledged
+ * inside the window: they are counted, with the last one's offset from the switch's start, so the
+ * figures add up to the write gap (switch - lastAckDuringSwitch + firstAckAfterSwitch when there was one). Given the load's connection attempts, also how long after
  * traffic moved the first new connection got in (the rest of firstAckAfterSwitch is that
  * connection's first write) and how many connection attempts were refused during the switch.
  */
@@ -168,19 +170,34 @@ export function writeGapAroundSwitch(
   switchStartedAt: number,
   switchEndedAt: number,
   connects?: ConnectAttempt[],
-): { lastAckBeforeSwitch: number | null; firstAckAfterSwitch: number | null; firstConnectAfterSwitch?: number | null; connectsRefusedDuringSwitch?: number } {
+): {
+  lastAckBeforeSwitch: number | null;
+  firstAckAfterSwitch: number | null;
+  acknowledgedDuringSwitch: number;
+  lastAckDuringSwitch: number | null;
+  firstConnectAfterSwitch?: number | null;
+  connectsRefusedDuringSwitch?: number;
+} {
   // A loop, not Math.max(...list): a long run has more acknowledgements than a call takes arguments.
   let lastBefore = -Infinity;
   let firstAfter = Infinity;
+  let during = 0;
+  let lastDuring = -Infinity;
   for (const attempt of attempts) {
     if (!attempt.acknowledged) continue;
     if (attempt.doneAt <= switchStartedAt && attempt.doneAt > lastBefore) lastBefore = attempt.doneAt;
     if (attempt.doneAt >= switchEndedAt && attempt.doneAt < firstAfter) firstAfter = attempt.doneAt;
+    if (attempt.doneAt > switchStartedAt && attempt.doneAt < switchEndedAt) {
+      during += 1;
+      if (attempt.doneAt > lastDuring) lastDuring = attempt.doneAt;
+    }
   }
   const ms = (value: number) => Math.round(value * 10) / 10;
   const gap = {
     lastAckBeforeSwitch: Number.isFinite(lastBefore) ? ms(switchStartedAt - lastBefore) : null,
     firstAckAfterSwitch: Number.isFinite(firstAfter) ? ms(firstAfter - switchEndedAt) : null,
+    acknowledgedDuringSwitch: during,
+    lastAckDuringSwitch: Number.isFinite(lastDuring) ? ms(lastDuring - switchStartedAt) : null,
   };
   if (!connects) return gap;
   let firstConnect = Infinity;

@@ -32,8 +32,18 @@ describe('longestWriteGapMs', () => {
 describe('writeGapAroundSwitch', () => {
   test('says how long before the freeze the last write landed and how long after the switch the first did', () => {
     const attempts = [ack('1', 0), ack('2', 90), fail('3', 95), ack('4', 260), ack('5', 300)];
-    expect(writeGapAroundSwitch(attempts, 100, 250)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 10 });
-    expect(writeGapAroundSwitch([ack('1', 0)], 100, 250)).toEqual({ lastAckBeforeSwitch: 100, firstAckAfterSwitch: null });
+    expect(writeGapAroundSwitch(attempts, 100, 250)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 10, acknowledgedDuringSwitch: 0, lastAckDuringSwitch: null });
+    expect(writeGapAroundSwitch([ack('1', 0)], 100, 250)).toEqual({ lastAckBeforeSwitch: 100, firstAckAfterSwitch: null, acknowledgedDuringSwitch: 0, lastAckDuringSwitch: null });
+  });
+
+  test('writes acknowledged inside the switch window are counted, so the figures add up to the gap (a busy run read 19 + 362 + 336 ms against a 551 ms gap)', () => {
+    // GIVEN the switch ran 100..250 and two writes sent before the freeze took effect were acknowledged inside it, at 120 and 130
+    const attempts = [ack('1', 0), ack('2', 90), ack('3', 120), ack('4', 130), ack('5', 290)];
+    const around = writeGapAroundSwitch(attempts, 100, 250);
+    // THEN they are counted and the last one's offset from the switch's start is given
+    expect(around).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, acknowledgedDuringSwitch: 2, lastAckDuringSwitch: 30 });
+    // and the longest gap is (switch - lastAckDuringSwitch) + firstAckAfterSwitch, not lastAck + switch + firstAck
+    expect(longestWriteGapMs(attempts, { from: 100, to: 250 }, 400)).toBe(250 - 100 - 30 + 40);
   });
 
   test('a long rehearsal (more acknowledged writes than a call takes arguments) still gets its figures, not a RangeError', () => {
@@ -41,7 +51,7 @@ describe('writeGapAroundSwitch', () => {
     const attempts: WriteAttempt[] = [];
     for (let i = 0; i < 250_000; i += 1) attempts.push(ack(String(i), i < 200_000 ? i : i + 150));
     // WHEN the gap around the switch is computed THEN it is the real one
-    expect(writeGapAroundSwitch(attempts, 200_000, 200_100)).toEqual({ lastAckBeforeSwitch: 1, firstAckAfterSwitch: 50 });
+    expect(writeGapAroundSwitch(attempts, 200_000, 200_100)).toEqual({ lastAckBeforeSwitch: 1, firstAckAfterSwitch: 50, acknowledgedDuringSwitch: 0, lastAckDuringSwitch: null });
   });
 });
 
@@ -82,7 +92,7 @@ describe('writeGapAroundSwitch with the connection attempts', () => {
       { client: 1, startedAt: 255, doneAt: 270, ok: true },
       { client: 2, startedAt: 260, doneAt: 280, ok: true },
     ];
-    expect(writeGapAroundSwitch(attempts, 100, 250, connects)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, firstConnectAfterSwitch: 20, connectsRefusedDuringSwitch: 2 });
-    expect(writeGapAroundSwitch(attempts, 100, 250, [])).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, firstConnectAfterSwitch: null, connectsRefusedDuringSwitch: 0 });
+    expect(writeGapAroundSwitch(attempts, 100, 250, connects)).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, acknowledgedDuringSwitch: 0, lastAckDuringSwitch: null, firstConnectAfterSwitch: 20, connectsRefusedDuringSwitch: 2 });
+    expect(writeGapAroundSwitch(attempts, 100, 250, [])).toEqual({ lastAckBeforeSwitch: 10, firstAckAfterSwitch: 40, acknowledgedDuringSwitch: 0, lastAckDuringSwitch: null, firstConnectAfterSwitch: null, connectsRefusedDuringSwitch: 0 });
   });
 });
