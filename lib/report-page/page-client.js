@@ -188,6 +188,7 @@
     var around = facts.writeGapAroundSwitchMs;
     if (around && typeof around === 'object') {
       if (typeof around.lastAckBeforeSwitch === 'number') parts.push('last acknowledgement ' + around.lastAckBeforeSwitch + ' ms before the switch started');
+      if (typeof around.acknowledgedDuringSwitch === 'number' && around.acknowledgedDuringSwitch > 0) parts.push(around.acknowledgedDuringSwitch + ' sent before the freeze took effect acknowledged inside the switch, the last ' + around.lastAckDuringSwitch + ' ms after it started');
       if (typeof around.firstAckAfterSwitch === 'number') parts.push('first ' + around.firstAckAfterSwitch + ' ms after traffic moved');
       if (typeof around.firstConnectAfterSwitch === 'number') parts.push('the first new connection got in ' + around.firstConnectAfterSwitch + ' ms after traffic moved');
     }
