@@ -1,7 +1,6 @@
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { postgresRunbook, rehearsePostgres } from '../rehearsal/postgres-rehearsal';
-import { RunLockHeld } from '../runbook/lock';
-import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, runLockFor, type FlowRunnerInput } from './settings';
+import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, reserveRehearsalLock, type FlowRunnerInput } from './settings';
 import { finishPlan, finishRun } from './finish';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
@@ -19,18 +18,21 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
   checkRunArgs(environment, args);
   const settings = postgresSettings(environment, args);
   if (!args.execute) return finishPlan(postgresRunbook(args.method, new LocalPostgresPlatform(), settings), out, [LOCAL_DRY_RUN, `run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`]);
-  // One run per environment, as the MySQL rehearsal: checked before the sandbox starts (the
-  // engine takes the lock atomically later, and gives it back at the run's end).
-  const lock = runLockFor(environment, stateDir);
-  const holder = await lock.holder();
-  if (holder) throw new RunLockHeld(holder, lock.where);
-  const report = await rehearsePostgres({
-    ...rehearsalOptions(input),
-    method: args.method,
-    settings: { ...settings, workDir: environment.postgres?.workDir },
-    lock,
-    handleSignals: true,
-    switchBack: args.switchBack,
-  });
+  // One run per environment, as the MySQL rehearsal: taken before the sandbox starts (a second
+  // rehearsal is refused before it starts anything), handed to each run, given back at the end.
+  const lock = await reserveRehearsalLock(environment, stateDir);
+  let report;
+  try {
+    report = await rehearsePostgres({
+      ...rehearsalOptions(input),
+      method: args.method,
+      settings: { ...settings, workDir: environment.postgres?.workDir },
+      lock,
+      handleSignals: true,
+      switchBack: args.switchBack,
+    });
+  } finally {
+    await lock.end();
+  }
   return finishRun(report, { report: args.report, stateDir, out });
 }

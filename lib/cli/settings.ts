@@ -4,9 +4,9 @@ import { EnvironmentNotFound, InvalidEnvironment, loadEnvironment, type CutoverE
 import type { Logger } from '../util/log';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { Journal } from '../runbook/journal';
+import { Journal, newRunId } from '../runbook/journal';
 import { parseHooks } from '../runbook/hooks';
-import { LocalRunLock, type RunLock } from '../runbook/lock';
+import { LocalRunLock, ReservedRunLock, type RunLock } from '../runbook/lock';
 import { UsageError, type CutoverArgs, type Engine } from './args';
 import { didYouMean } from './suggest';
 import { fromProjectRoot } from '../util/project-root';
@@ -129,6 +129,14 @@ export function rehearsalOptions(input: FlowRunnerInput) {
 
 /** The first line after a local plan: why nothing could be checked. */
 export const LOCAL_DRY_RUN = 'Dry run: nothing was started or changed. The local sandbox (and its preconditions) exist only while a rehearsal runs:';
+
+/**
+ * A local rehearsal's lock, taken (atomically, O_EXCL) before its sandbox and load start: a second
+ * rehearsal is refused (RunLockHeld, exit 3) before it starts anything. `end()` it when the rehearsal is over.
+ */
+export function reserveRehearsalLock(environment: CutoverEnvironment, stateDir: string): Promise<ReservedRunLock> {
+  return ReservedRunLock.reserve(new LocalRunLock(stateDir, environment.name), environment.name, `rehearsal-${newRunId()}`);
+}
 
 /** The environment's run lock: a file in the state folder (AWS environments add a tag lock on the source, see lib/cli/aws.ts). */
 export function runLockFor(environment: CutoverEnvironment, stateDir: string): RunLock {

@@ -220,13 +220,22 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
       if (step.id === options.switchStep && !options.keepLoad) await load.stopAfterTail();
     },
   });
-  if (options.keepLoad) return run;
+  if (options.keepLoad) return withRehearsalWayForward(run);
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
   const problems = load.problems();
-  if (problems.length === 0) return run;
+  if (problems.length === 0) return withRehearsalWayForward(run);
   options.log.error(problems.join('\n'));
-  return { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') };
+  return withRehearsalWayForward<RunResult>({ ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
+}
+
+/** What a rehearsal's failed or aborted run says after the flow's own way forward (written for a real run, which can be resumed). */
+export const REHEARSAL_NOT_RESUMABLE = 'This was a rehearsal on a throwaway sandbox, now gone: it cannot be resumed (--resume is for a real run); fix the cause and run the rehearsal again.';
+
+/** A flow's message that ends in "--resume" is right for a real run; a rehearsal's sandbox is gone, so it says so. */
+export function withRehearsalWayForward<T extends { error?: string }>(run: T): T {
+  if (!run.error || !/--resume/.test(run.error) || run.error.includes(REHEARSAL_NOT_RESUMABLE)) return run;
+  return { ...run, error: `${run.error} ${REHEARSAL_NOT_RESUMABLE}` };
 }
 
 /**
@@ -318,7 +327,7 @@ export async function switchBackUnderLoad(input: {
     switchBack: {
       runId: back.runId,
       result: back.result,
-      ...(back.error ? { error: back.error } : {}),
+      ...(back.error ? { error: withRehearsalWayForward(back).error } : {}),
       steps: backReport.steps,
       switchDurationMs: backReport.switchDurationMs ?? null,
       lagAtSwitchMs: backReport.lagAtSwitchMs ?? null,

@@ -120,10 +120,66 @@ export class LocalRunLock implements RunLock {
     return current;
   }
 
+  /** Rewrites the lock for `to` if `fromRunId` holds it (a reservation handing over to its run, and back). */
+  async handOver(fromRunId: string, to: RunLockHolder): Promise<boolean> {
+    const current = await this.holder();
+    if (current?.runId !== fromRunId) return false;
+    // Other processes never overwrite a lock file (they create it with O_EXCL): read-then-write is safe here.
+    await this.write(to);
+    return true;
+  }
+
   private async write(holder: RunLockHolder): Promise<void> {
     const fd = openSync(this.where, 'w', 0o600);
     writeSync(fd, JSON.stringify(holder) + '\n');
     fsyncSync(fd);
     closeSync(fd);
+  }
+}
+
+/**
+ * The lock held for a local rehearsal before its runs have ids: reserved before the sandbox and
+ * the load start, so that a second rehearsal is refused before it starts servers or the user's
+ * workload (reading the lock there and taking it in the run left the whole sandbox start open).
+ * Each run of the rehearsal (forward, then the switch back) takes it over from the reservation
+ * and hands it back at its end, so nothing can slip in between; `end()` gives it up. A killed
+ * rehearsal leaves the reservation's or its run's lock, named with its pid like any other.
+ */
+export class ReservedRunLock implements RunLock {
+  private constructor(
+    private readonly inner: LocalRunLock,
+    readonly reservation: RunLockHolder,
+  ) {}
+
+  static async reserve(inner: LocalRunLock, environment: string, runId: string): Promise<ReservedRunLock> {
+    const reservation = currentHolder(runId, environment);
+    await inner.acquire(reservation);
+    return new ReservedRunLock(inner, reservation);
+  }
+
+  get where(): string {
+    return this.inner.where;
+  }
+
+  holder(): Promise<RunLockHolder | undefined> {
+    return this.inner.holder();
+  }
+
+  async acquire(holder: RunLockHolder): Promise<void> {
+    if (await this.inner.handOver(this.reservation.runId, holder)) return;
+    await this.inner.acquire(holder);
+  }
+
+  async release(runId: string): Promise<void> {
+    if (!(await this.inner.handOver(runId, this.reservation))) await this.inner.release(runId);
+  }
+
+  breakLock(runId: string): Promise<RunLockHolder> {
+    return this.inner.breakLock(runId);
+  }
+
+  /** Gives the lock up (the rehearsal ended, whatever its result). */
+  async end(): Promise<void> {
+    await this.inner.release(this.reservation.runId);
   }
 }

@@ -148,6 +148,8 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.error).toContain('created on the source after the copy, missing on the target: public.created_mid_run');
     expect(report.error).toContain('The source was never frozen');
     expect(report.error).toMatch(/rerun the move from the start.*ALTER PUBLICATION cutover_pub ADD TABLE <table>.*ALTER SUBSCRIPTION cutover_sub REFRESH PUBLICATION/);
+    // and, this being a rehearsal, that it cannot be resumed (the flow's "--resume this run" is for a real run)
+    expect(report.error).toContain('it cannot be resumed (--resume is for a real run); fix the cause and run the rehearsal again');
     expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('aborted');
     expect(report.facts.sourceFrozenAt).toBeUndefined();
     expect(report.checksums).toBeNull();
