@@ -278,18 +278,37 @@ function rollbackStages(flow: string, steps: DocumentStep[], ponr: PointOfNoRetu
 }
 
 interface RehearsalFigures {
+  flow?: string;
+  result?: string;
+  verdict?: string;
+  writes?: unknown;
   writeUnavailableMs?: number | null;
   switchDurationMs?: number | null;
   lagAtSwitchMs?: number | null;
   facts?: { switchPhasesMs?: Record<string, number> };
 }
 
-function readRehearsal(file: string): RehearsalFigures {
+/**
+ * A rehearsal's figures stand beside a plan only when they measure the same switch: a report of
+ * the same flow, of a rehearsal (writes measured), that succeeded (an aborted one's gap is not a
+ * switch's downtime). Anything else is refused with the fix, never printed as "switch ? ms".
+ */
+function readRehearsal(file: string, flow: string): RehearsalFigures {
+  let report: RehearsalFigures;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RehearsalFigures;
+    report = JSON.parse(readFileSync(file, 'utf8')) as RehearsalFigures;
   } catch (error) {
     throw new Error(`--rehearsal-report ${file}: cannot read it as a report.json (${(error as Error).message.split('\n')[0]}); give the report.json a rehearsal wrote (npm run rehearse -- --report FILE)`);
   }
+  if (report.flow !== flow) {
+    throw new Error(`--rehearsal-report ${file} is a rehearsal of flow ${report.flow ?? '(none named)'}; this plan is flow ${flow}: give the report of a rehearsal of the same flow (npm run rehearse -- --engine … --method … --report FILE)`);
+  }
+  if (!report.writes) throw new Error(`--rehearsal-report ${file} has no measured writes: it is not a rehearsal's report; give the report.json a rehearsal wrote (npm run rehearse -- --report FILE)`);
+  const outcome = report.verdict ?? report.result;
+  if (outcome !== 'success') {
+    throw new Error(`--rehearsal-report ${file}: that rehearsal did not succeed (${outcome ?? 'no result'}): its figures are not a switch's downtime; give the report of a successful rehearsal`);
+  }
+  return report;
 }
 
 /** The switch point's two phases: the endpoint moving, and the clients arriving on the target. */
@@ -343,7 +362,7 @@ function downtime(flow: string, calls: DocumentCall[], settings: DocumentSetting
   if (flow === 'aws.share-snapshot') {
     return { phases: [], budgetMs: 0, budget: 'none: nothing switches traffic. The source keeps taking writes; the target account gets a copy as of the snapshot (on a Single-AZ source the snapshot itself suspends I/O briefly, as every RDS snapshot does).' };
   }
-  const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport) : undefined;
+  const rehearsal = settings.rehearsalReport ? readRehearsal(settings.rehearsalReport, flow) : undefined;
   const measured = rehearsal?.facts?.switchPhasesMs ?? {};
   const sum = (...keys: string[]) => (keys.some((key) => measured[key] !== undefined) ? Math.round(keys.reduce((total, key) => total + (measured[key] ?? 0), 0) * 10) / 10 : null);
   let phases: DowntimePhase[];

@@ -4,7 +4,7 @@
  * no return at the exact call and after the last reversible change, a rollback for each stage,
  * the downtime broken down (with a rehearsal's measured figures when given), and no secret.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
@@ -118,6 +118,22 @@ describe('--plan-format markdown', () => {
     expect(() => parseCutoverArgs(['--env', 'prod', '--plan-format', 'html'])).toThrow(UsageError);
     expect(() => parseCutoverArgs(['--env', 'prod', '--plan-format', 'html'])).toThrow(/--plan-format html is unknown: expected one of text, markdown, json/);
     expect(() => parseCutoverArgs(['--env', 'prod', '--plan-out', 'x.md'])).toThrow(/add --plan-format markdown/);
+  });
+
+  test('a rehearsal report of another flow, of a switch that did not happen, or of no rehearsal is refused naming the fix (a new user\'s trial: an aborted PostgreSQL rehearsal gave the MySQL plan "write unavailability 172.3 ms, switch ? ms")', async () => {
+    const fixture = JSON.parse(readFileSync(REHEARSAL_REPORT, 'utf8')) as Record<string, unknown>;
+    const write = (name: string, report: Record<string, unknown>) => {
+      const file = join(scratch, name);
+      writeFileSync(file, JSON.stringify(report));
+      return file;
+    };
+    const otherFlow = write('pg.json', { ...fixture, engine: 'postgres', flow: 'postgres.logical' });
+    await expect(plan(['--plan-format', 'json', '--rehearsal-report', otherFlow])).rejects.toThrow(/--rehearsal-report .*pg\.json is a rehearsal of flow postgres\.logical; this plan is flow mysql\.encrypt: give the report of a rehearsal of the same flow/);
+    const aborted = write('aborted.json', { ...fixture, result: 'aborted', verdict: 'aborted' });
+    await expect(plan(['--plan-format', 'json', '--rehearsal-report', aborted])).rejects.toThrow(/--rehearsal-report .*aborted\.json: that rehearsal did not succeed \(aborted\): its figures are not a switch's downtime; give the report of a successful rehearsal/);
+    const { writes: _writes, ...noLoad } = fixture;
+    const notRehearsal = write('run.json', noLoad);
+    await expect(plan(['--plan-format', 'json', '--rehearsal-report', notRehearsal])).rejects.toThrow(/--rehearsal-report .*run\.json has no measured writes: it is not a rehearsal's report/);
   });
 
   test('a rehearsal report that cannot be read is named with the fix', async () => {

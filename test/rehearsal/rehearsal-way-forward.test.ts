@@ -15,5 +15,5 @@ test('a message that advises --resume gets the rehearsal note, once', () => {
 
 test('a message without --resume, or no message, is left as it is', () => {
   expect(withRehearsalWayForward({ error: 'Switch aborted: the target did not catch up. The source was reopened.' }).error).toBe('Switch aborted: the target did not catch up. The source was reopened.');
-  expect(withRehearsalWayForward({}).error).toBeUndefined();
+  expect(withRehearsalWayForward<{ error?: string }>({}).error).toBeUndefined();
 });
