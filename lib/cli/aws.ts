@@ -230,6 +230,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
       command: 'npx zx scripts/cutover.mjs',
       notes: [...notes, ...lockNote],
       ...flow.document,
+      ...(resolved.missing.length > 0 ? { unresolved: { outputsFile: resolved.outputsFile, problem: resolved.outputsProblem ?? 'values missing', missing: resolved.missing } } : {}),
       ...('proxy' in resolved && resolved.proxy ? { proxyEndpoint: (resolved.proxy as { endpoint: string }).endpoint } : {}),
     },
     args,

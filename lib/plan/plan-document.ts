@@ -69,10 +69,19 @@ export interface PlanDocument {
   rollback: RollbackStage[];
   downtime: { phases: DowntimePhase[]; budgetMs: number; /** The window the budget bounds, in words. */ budget: string; rehearsal?: { file: string; writeUnavailableMs?: number | null; switchDurationMs?: number | null; lagAtSwitchMs?: number | null } };
   runtimeValues: string[];
+  /** The stacks' outputs could not be used: the `<…>` values from them are unknown to this plan (not run-time values). */
+  unresolved?: UnresolvedOutputs;
   stoppedAt?: string;
   /** false: listed from the platform's operations in the flow's order, not recorded from the steps. */
   recordedFromSteps: boolean;
   notes: string[];
+}
+
+export interface UnresolvedOutputs {
+  outputsFile: string;
+  problem: string;
+  /** Each value the config and the outputs did not give, with where it would come from. */
+  missing: string[];
 }
 
 export interface DocumentSettings {
@@ -94,6 +103,8 @@ export interface DocumentSettings {
   proxyEndpoint?: string;
   /** What abandoning before the switch leaves that no recorded call shows (PostgreSQL: publication, slot, subscription, role). */
   abandon?: string[];
+  /** Set when the stacks' outputs could not be used (the plan still shows their values as `<…>`). */
+  unresolved?: UnresolvedOutputs;
 }
 
 /** The run's sub-phase whose recording means traffic moved (MySQL: switchPhase endpoint-moved; PostgreSQL: endpointMovedAt). */
@@ -152,6 +163,7 @@ export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings
     rollback: rollbackStages(plan.flow, steps, pointOfNoReturn, settings),
     downtime: downtime(plan.flow, calls, settings),
     runtimeValues: plan.runtimeValues,
+    ...(settings.unresolved && settings.unresolved.missing.length > 0 ? { unresolved: settings.unresolved } : {}),
     ...(plan.stoppedAt ? { stoppedAt: plan.stoppedAt } : {}),
     recordedFromSteps: plan.recordedFromSteps !== false,
     notes: settings.notes ?? [],
@@ -442,6 +454,13 @@ export function renderMarkdown(document: PlanDocument): string {
       : "**Not recorded from the steps:** the calls below are the platform's operations listed in the flow's order, and the SQL is in the Notes; the run's own order can differ where this listing is wrong. `CHANGE` = changes something (sent only with `--execute`).",
     '',
   );
+  if (document.unresolved) {
+    out.push(
+      `> **Incomplete plan: the stacks' outputs were not used** (${document.unresolved.outputsFile}: ${document.unresolved.problem.split('\n').join(' ')}). ` +
+        "The `<…>` values that come from them are unknown to this plan, not run-time values, and `--execute` refuses without them (listed under \"Values missing from the stacks' outputs\"). Deploy the stacks and write their outputs first (stacks/README.md), then plan again.",
+      '',
+    );
+  }
   if (document.pointOfNoReturn) out.push(`**Point of no return:** call ${document.pointOfNoReturn.call.number} in \`${document.pointOfNoReturn.step}\`: \`${callText(document.pointOfNoReturn.call)}\`.`, '');
   else out.push('**Point of no return:** none: no call in this plan moves traffic; every step is undone by deleting what it created (Rollback).', '');
   if (document.stoppedAt) out.push(`> The recording stopped at ${document.stoppedAt}`, '');
@@ -479,6 +498,7 @@ export function renderMarkdown(document: PlanDocument): string {
     const r = document.downtime.rehearsal;
     out.push(`Rehearsal ${r.file}: write unavailability ${r.writeUnavailableMs ?? '?'} ms, switch ${r.switchDurationMs ?? '?'} ms, lag at switch ${r.lagAtSwitchMs ?? '?'} ms (local servers: AWS adds the switch point's own time, above).`, '');
   } else out.push('No rehearsal report given (--rehearsal-report FILE adds its measured figures).', '');
+  if (document.unresolved) out.push("## Values missing from the stacks' outputs (not run-time values: --execute refuses without them)", '', ...document.unresolved.missing.map((name) => `- ${name}`), '');
   if (document.runtimeValues.length > 0) out.push('## Values known only at run time', '', ...document.runtimeValues.map((name) => `- \`<${name}>\``), '');
   if (document.notes.length > 0) out.push('## Notes', '', ...document.notes.map((note) => `- ${note}`), '');
   return redact(out.join('\n'));

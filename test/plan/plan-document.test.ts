@@ -212,3 +212,41 @@ describe('RDS Proxy as the switch point: the endpoint phase is the target swap a
     expect(document.pointOfNoReturn?.call.operation).toBe('RegisterDBProxyTargets');
   });
 });
+
+describe('a plan document whose stacks\' outputs could not be used says so (a new user\'s trial: the README\'s own command on a fresh checkout gave a document full of <dnsZoneId>-like values read as run-time values)', () => {
+  const missingOutputs = join(scratch, 'no-such-outputs.json');
+
+  test('MySQL (prod): a banner at the top names the outputs file and the problem, the unresolved values are listed apart from the run-time ones, and JSON carries them', async () => {
+    const environment = { ...prod(), aws: { ...prod().aws!, outputsFile: missingOutputs } };
+    const file = join(scratch, 'unresolved.md');
+    const { code } = await plan(['--plan-format', 'markdown', '--plan-out', file], environment);
+    expect(code).toBe(EXIT.ok);
+    const markdown = readFileSync(file, 'utf8');
+    const lines = markdown.split('\n');
+    const banner = lines.findIndex((line) => line.startsWith("> **Incomplete plan: the stacks' outputs were not used**"));
+    expect(banner).toBeGreaterThan(0);
+    expect(banner).toBeLessThan(lines.indexOf('## Steps'));
+    expect(lines[banner]).toContain(missingOutputs);
+    expect(markdown).toContain("## Values missing from the stacks' outputs (not run-time values: --execute refuses without them)");
+    expect(markdown).toMatch(/- aws\.dns \(or the stacks' output dnsZoneId, dnsRecordName, dnsTtlSeconds\)/);
+    const runtime = markdown.slice(markdown.indexOf('## Values known only at run time'));
+    expect(runtime).not.toContain('<dnsZoneId>');
+    const json = join(scratch, 'unresolved.json');
+    await plan(['--plan-format', 'json', '--plan-out', json], environment);
+    const document = JSON.parse(readFileSync(json, 'utf8')) as PlanDocument;
+    expect(document.unresolved?.outputsFile).toBe(missingOutputs);
+    expect(document.unresolved?.missing.length).toBeGreaterThan(3);
+  });
+
+  test('PostgreSQL (prod-pg): no nested placeholder (it read <<databaseKind, databaseIdentifier>.Endpoint>)', async () => {
+    const loaded = loadEnvironment('prod-pg');
+    const environment = { ...loaded, aws: { ...loaded.aws!, outputsFile: missingOutputs } };
+    const file = join(scratch, 'pg-unresolved.md');
+    const { runAwsPostgres } = await import('../../lib/cli/aws-postgres');
+    const code = await runAwsPostgres({ environment, args: parseCutoverArgs(['--env', 'prod-pg', '--engine', 'postgres', '--offline', '--plan-format', 'markdown', '--plan-out', file]), stateDir: mkdtempSync(join(scratch, 'state-')), log: recordingLogger(), out: () => undefined }, { createClients: () => { throw new Error('offline: no client'); } });
+    expect(code).toBe(EXIT.ok);
+    const markdown = readFileSync(file, 'utf8');
+    expect(markdown).toContain("> **Incomplete plan: the stacks' outputs were not used**");
+    expect(markdown).not.toMatch(/<</);
+  });
+});

@@ -3,7 +3,7 @@ import type { EndpointState, MysqlPlatform } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
-import type { AwsCommonSettings, DatabaseRef } from './settings';
+import { endpointPlaceholder, type AwsCommonSettings, type DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
@@ -103,7 +103,7 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
 
   /** What the plan shows for an address not known offline. */
   private placeholder(id: string): string {
-    return this.databases.kind === 'instance' ? `<${id}.Endpoint.Address>` : `<${id}.Endpoint>`;
+    return this.databases.kind === 'instance' ? endpointPlaceholder(id, 'Endpoint.Address') : endpointPlaceholder(id, 'Endpoint');
   }
 
   protected async adminPassword(): Promise<string> {

@@ -20,7 +20,7 @@ import type { EndpointState, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
-import type { AwsMysqlSettings } from './settings';
+import { endpointPlaceholder, type AwsMysqlSettings } from './settings';
 import type { DatabaseRestoreSettings } from '../../infra/outputs';
 import { connectAddress, endpointTls } from './credentials';
 import { isNotFound, type RdsReader } from './rds-reader';
@@ -422,7 +422,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
           return;
         }
         const source = await this.describeInstance(step, sourceId, { fresh: true });
-        this.sourceAddress = source?.Endpoint?.Address ?? `<${sourceId}.Endpoint.Address>`;
+        this.sourceAddress = source?.Endpoint?.Address ?? endpointPlaceholder(sourceId, 'Endpoint.Address');
       },
       switchEndpointBack: async (context) => {
         const targetId = this.targetIdOf(context.facts);
@@ -435,7 +435,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
           await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
           return;
         }
-        this.sourceAddress ??= (await this.describeInstance(step, sourceId))?.Endpoint?.Address ?? `<${sourceId}.Endpoint.Address>`;
+        this.sourceAddress ??= (await this.describeInstance(step, sourceId))?.Endpoint?.Address ?? endpointPlaceholder(sourceId, 'Endpoint.Address');
         const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
         await context.record({ route53ChangeId: changeId });
       },

@@ -17,7 +17,7 @@ import { REDACTED } from '../../util/secrets';
 import { nowMs, sleep } from '../../util/time';
 import type { PostgresMethod } from '../../flows/postgres-common';
 import type { AwsGateway } from './gateway';
-import type { AwsPostgresSettings, DatabaseRef } from './settings';
+import { endpointPlaceholder, type AwsPostgresSettings, type DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { groupParameters, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
@@ -231,7 +231,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     // The freeze's session is opened now, so the switch does not pay for it.
     await this.sourceAdmin(context);
     const target = await this.describe_(this.steps.switch, this.settings.target, { fresh: true });
-    this.targetAddress = target?.address ?? `<${this.settings.target.id}.Endpoint>`;
+    this.targetAddress = target?.address ?? endpointPlaceholder(this.settings.target.id, 'Endpoint');
     await this.switchPoint.checkRecord(this.steps.switch, databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
   }
 

@@ -79,6 +79,14 @@ export interface AwsPostgresSettings extends AwsCommonSettings {
 const PLACEHOLDER_DNS = { zoneId: '<dnsZoneId>', recordName: '<dnsRecordName>', ttlSeconds: '<dnsTtlSeconds>' as unknown as number };
 
 /** `10.10.0.0/16` → `10.10.0.0/255.255.0.0` (MySQL account hosts take address/netmask). */
+/**
+ * What a plan shows for an address not known offline: `<id.Endpoint.Address>`. An id that is
+ * itself a placeholder (the stacks' outputs were missing) is not nested in another.
+ */
+export function endpointPlaceholder(id: string, path: 'Endpoint' | 'Endpoint.Address'): string {
+  return `<${id.replace(/^<(.*)>$/, '$1')}.${path}>`;
+}
+
 export function accountHostFromCidr(cidr: string): string {
   const [address, bits] = cidr.split('/');
   const prefix = Number(bits);
@@ -277,7 +285,7 @@ export function resolveAwsPostgresSettings(environment: CutoverEnvironment, opti
     ? databaseRef(configured)
     : outputs?.database
       ? { kind: outputs.database.kind, id: outputs.database.identifier }
-      : { kind: 'instance', id: need(undefined, 'postgres.target', 'databaseKind, databaseIdentifier') };
+      : { kind: 'instance', id: need(undefined, 'postgres.target', 'databaseIdentifier') };
   const problems = (environment.postgres?.appUsers ?? []).filter((role) => !aws.postgres?.appRolePasswords[role]);
   for (const role of problems) common.missing.push(`aws.postgres.appRolePasswords.${role} ({ env: "VARIABLE" } or { secretArn: "arn:…" }): the role is created on the target with it`);
   return { ...common, source: databaseRef(aws.source), target };
