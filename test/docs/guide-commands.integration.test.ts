@@ -11,7 +11,7 @@
  * test created it).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -67,6 +67,13 @@ describe('the offline commands, run as typed', () => {
     rmSync(scratch, { recursive: true, force: true });
     for (const folder of planFolders) rmSync(folder, { recursive: true, force: true });
     if (createdTerraformFolder) rmSync(terraformFolder, { recursive: true, force: true });
+    for (const folder of [join(root, '.rds-cutover', 'plan'), join(root, '.rds-cutover')]) {
+      try {
+        rmdirSync(folder); // only when empty: what this test created, nothing of the operator's
+      } catch {
+        // not empty, or not there
+      }
+    }
   });
 
   const offline = [...new Set(guideCommands().filter((command) => !command.needsAws).map((command) => command.line))];
