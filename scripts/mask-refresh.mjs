@@ -3,7 +3,7 @@
 // call the library (lib/masking/cli.ts, TypeScript compiled as CommonJS; tsx's require hook
 // loads it without a build step).
 //   npm run mask -- --env local            the whole pipeline on sandbox servers
-//   zx scripts/mask-refresh.mjs --help
+//   npx zx scripts/mask-refresh.mjs --help
 import { createRequire } from 'node:module';
 import { register } from 'tsx/cjs/api';
 

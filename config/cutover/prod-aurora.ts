@@ -13,9 +13,9 @@ import type { CutoverEnvironmentInput } from './schema';
  * - `catalog` runs on a custom cluster parameter group with binlog_format=ROW, applied;
  * - CALL mysql.rds_set_configuration('binlog retention hours', 24) on the writer.
  *
- *   zx scripts/cutover.mjs --env prod-aurora --offline     # the full plan, no AWS access needed
- *   zx scripts/cutover.mjs --env prod-aurora               # plan + read-only checks against AWS
- *   zx scripts/cutover.mjs --env prod-aurora --execute     # run it
+ *   npx zx scripts/cutover.mjs --env prod-aurora --offline     # the full plan, no AWS access needed
+ *   npx zx scripts/cutover.mjs --env prod-aurora               # plan + read-only checks against AWS
+ *   npx zx scripts/cutover.mjs --env prod-aurora --execute     # run it
  */
 const prodAurora: CutoverEnvironmentInput = {
   name: 'prod-aurora',

@@ -7,14 +7,22 @@ import type { CutoverEnvironmentInput } from './schema';
  * the Route 53 CNAME the stacks own. The target, the KMS key, the fence group and the DNS
  * record come from the stacks' outputs file. Replace the ids with yours.
  *
+ * Why `stg` and not `prod` below: a cutover environment reads the stacks of the one
+ * infrastructure environment that declares its target, and in these examples that is
+ * config/infra/stg.ts (config/infra/prod.ts declares the MySQL target `orders-encrypted`, one
+ * target per infrastructure environment). So account (222222222222), zone (stg.internal),
+ * outputs file (outputs-stg.json) and infraEnvironment are all stg's, never a mix
+ * (test/config/aws-examples-infra.test.ts). In your project, point each cutover environment at
+ * the infrastructure environment that declares its target, whatever the two are called.
+ *
  * Before the window (each needs a reboot of the source, so plan it):
  * - the source runs on a custom cluster parameter group (the freeze modifies
  *   default_transaction_read_only on it; a default group cannot be modified);
  * - for --method logical, rds.logical_replication = 1 on that group, applied (static).
  *
- *   zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical --offline   # the full plan, no AWS access
- *   zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical             # plan + read-only checks
- *   zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical --execute   # run it
+ *   npx zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical --offline   # the full plan, no AWS access
+ *   npx zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical             # plan + read-only checks
+ *   npx zx scripts/cutover.mjs --env prod-pg --engine postgres --method logical --execute   # run it
  */
 const prodPg: CutoverEnvironmentInput = {
   name: 'prod-pg',

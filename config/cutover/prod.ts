@@ -7,9 +7,9 @@ import type { CutoverEnvironmentInput } from './schema';
  * (`.rds-cutover/outputs-prod.json`, see stacks/README.md); the names here match
  * config/infra/prod.ts. Replace the ids with yours.
  *
- *   zx scripts/cutover.mjs --env prod --offline     # the full plan, no AWS access needed
- *   zx scripts/cutover.mjs --env prod               # plan + read-only checks against AWS
- *   zx scripts/cutover.mjs --env prod --execute     # run it
+ *   npx zx scripts/cutover.mjs --env prod --offline     # the full plan, no AWS access needed
+ *   npx zx scripts/cutover.mjs --env prod               # plan + read-only checks against AWS
+ *   npx zx scripts/cutover.mjs --env prod --execute     # run it
  */
 const prod: CutoverEnvironmentInput = {
   name: 'prod',

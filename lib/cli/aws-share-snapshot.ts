@@ -18,7 +18,7 @@ import { AwsGateway, formatCall, type RecordedCall } from '../platforms/aws/gate
 import { shareSnapshotRunbook, type ShareGateways, type ShareSnapshotResolved } from '../platforms/aws/snapshot-share';
 import { readInfraOutputs } from '../infra/outputs';
 import { fromProjectRoot } from '../util/project-root';
-import { outputsFilePath } from '../infra/outputs';
+import { environmentOutputsFile } from '../infra/outputs';
 import { loadInfraEnvironment, type InfraEnvironment } from '../../config/infra';
 import { runResourceTags } from '../platforms/aws/settings';
 import { PLANNED_RUN_ID } from '../platforms/aws/run-tags';
@@ -92,7 +92,7 @@ export function resolveShareSettings(environment: CutoverEnvironment, options: {
   }
   let shareKeyArn = share.shareKeyArn;
   if (!shareKeyArn) {
-    const outputsFile = fromProjectRoot(aws.outputsFile ?? outputsFilePath(environment.name), options.projectRoot);
+    const outputsFile = fromProjectRoot(environmentOutputsFile(aws, environment.name), options.projectRoot);
     try {
       shareKeyArn = readInfraOutputs(infraName, { file: outputsFile }).snapshotShare?.keyArn;
     } catch (error) {

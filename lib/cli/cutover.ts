@@ -89,7 +89,12 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     return code;
   } catch (error) {
     log.error(redact((error as Error).message));
-    if (error instanceof RunLockHeld) return EXIT.aborted;
-    return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+    return exitCodeOfError(error);
   }
+}
+
+/** The exit code of a run that ended with an error: a lock held by another run is a refusal (3), like an abort. */
+export function exitCodeOfError(error: unknown): number {
+  if (error instanceof RunLockHeld) return EXIT.aborted;
+  return error instanceof UsageError ? EXIT.usage : EXIT.failed;
 }

@@ -16,9 +16,9 @@ import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsGateway } from '../platforms/aws/gateway';
 import { createAwsClients, destroyClients } from '../platforms/aws/clients';
 import { resolveAwsMysqlSettings } from '../platforms/aws/settings';
-import type { AwsRunnerDependencies } from './aws';
+import { sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
-import { LocalRunLock } from '../runbook/lock';
+import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook } from '../runbook/step';
 import { closePostgresConnections, type PostgresFlowSettings } from '../flows/postgres-common';
@@ -66,7 +66,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
  * facts (the old source's security groups before the fence, the target). Without --execute the
  * clients are read-only and only the plan and the checks run.
  */
-export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
+export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot' | 'lockSettleMs'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward } = input;
   if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
@@ -80,8 +80,11 @@ export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<Aw
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
   const platform = new AwsMysqlPlatform(resolved, gateway);
   platform.useForwardRun(forward.facts);
+  // The forward runs' lock on AWS: the tag on the source (same tag, same --break-lock), so a
+  // switch-back, a complete and a forward --resume of this environment never overlap.
+  const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), { kind: 'instance', id: resolved.sourceInstanceId }, dependencies.lockSettleMs) : undefined;
   try {
-    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId });
+    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId }, lock);
   } finally {
     if (!dependencies.createClients) destroyClients(clients);
   }
@@ -117,14 +120,14 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
   }
   const sandbox = MysqlSandbox.attach(folder, log);
   try {
-    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId });
+    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId }, args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined);
   } finally {
     sandbox.detach();
   }
 }
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
-async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>): Promise<number> {
+async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined): Promise<number> {
   const { args, log, settings, stateDir, forwardRunId } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
@@ -135,7 +138,7 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
   const runtime = new Map<string, unknown>();
   const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
   try {
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options });
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
   } finally {
     await closeFlowConnections(runtime);
   }
@@ -170,7 +173,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
   const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options });
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined });
   } finally {
     await closePostgresConnections(runtime);
     await sandbox.detach();
@@ -180,7 +183,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
 /** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
 async function runWayBackRunbook(
   input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
-  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown> },
+  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined },
 ): Promise<number> {
   const { environment, args, stateDir, log, out, forwardRunId } = input;
   const { runbook, runtime, options } = run_;
@@ -200,11 +203,11 @@ async function runWayBackRunbook(
     // Ctrl-C stops at a step boundary, as in every executed run: the switch back finishes or
     // aborts within its budget instead of dying with the target frozen and the source closed.
     handleSignals: true,
-    // One run per environment, the way back included: the forward runs' lock on the sandbox
-    // (two switch-backs, or one beside a forward --resume, must not overlap). Refused with
-    // RunLockHeld: lib/cli/cutover.ts answers it like a forward run's refusal (exit 3).
-    // On AWS the way back takes no lock yet (README: the forward run's lock is a tag on the source).
-    lock: args.execute && options.platform === 'sandbox' ? new LocalRunLock(stateDir, environment.name) : undefined,
+    // One run per environment, the way back included: the forward runs' lock (a file on the
+    // sandbox, the tag on the source on AWS): two switch-backs, or one beside a forward
+    // --resume, must not overlap. Refused with RunLockHeld: lib/cli/cutover.ts answers it like
+    // a forward run's refusal (exit 3).
+    lock: run_.lock,
     lockCommand: `${args.command} ${forwardRunId}${args.command === 'complete' && args.deleteOld ? ' --delete-old' : ''}`,
   });
   if (!args.execute) {

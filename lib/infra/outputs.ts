@@ -146,6 +146,16 @@ export function outputsFilePath(environmentName: string): string {
   return `.rds-cutover/outputs-${environmentName}.json`;
 }
 
+/**
+ * The outputs file an AWS cutover environment reads: `aws.outputsFile`, else the one
+ * `cdktf output 'rds-cutover-<infra>-*'` writes for its infrastructure environment
+ * (`aws.infraEnvironment`, else the cutover environment's own name). Not the cutover
+ * environment's name when the two differ: prod-share reads prod's stacks.
+ */
+export function environmentOutputsFile(aws: { outputsFile?: string; infraEnvironment?: string }, environmentName: string): string {
+  return aws.outputsFile ?? outputsFilePath(aws.infraEnvironment ?? environmentName);
+}
+
 export class InfraOutputsError extends Error {
   constructor(readonly file: string, readonly problems: readonly string[]) {
     super(`${file}: ${problems.length === 1 ? problems[0] : `\n${problems.map((line) => `  - ${line}`).join('\n')}`}`);

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseEnvironment } from '../../config/cutover';
-import { parseCutoverArgs } from '../../lib/cli/cutover';
+import { exitCodeOfError, parseCutoverArgs } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { runAwsPostgres } from '../../lib/cli/aws-postgres';
 import { createLogger } from '../../lib/util/log';
@@ -44,6 +44,7 @@ run.then(
   (code) => process.exit(code),
   (error: Error) => {
     process.stderr.write(`${error.stack}\n`);
-    process.exit(2);
+    // As the CLI answers it (lib/cli/cutover.ts): a lock held by another run exits 3.
+    process.exit(exitCodeOfError(error));
   },
 );

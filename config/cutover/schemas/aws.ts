@@ -136,7 +136,7 @@ export const awsSettingsSchema = z
      * `address/netmask` form. @default - derived from config/infra/<env>.ts network.vpcCidr
      */
     replicationAccountHost: z.string().regex(/^[0-9.%/]+$/, { error: 'expected a MySQL host pattern such as "10.10.0.0/255.255.0.0" or "10.10.%"' }).optional(),
-    /** @default '.rds-cutover/outputs-<env>.json' (written by `npx cdktf output … --outputs-file`) */
+    /** @default '.rds-cutover/outputs-<infraEnvironment>.json' (written by `npx cdktf output … --outputs-file`) */
     outputsFile: z.string().min(1).optional(),
     /** Name of the infrastructure environment in config/infra/. @default - the cutover environment's name */
     infraEnvironment: z.string().min(1).optional(),

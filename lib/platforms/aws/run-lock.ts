@@ -9,17 +9,31 @@ const STEP = 'run.lock';
 
 /**
  * RDS tag values allow letters, digits, spaces and `_ . : / = + - @` only (no JSON): the holder
- * is written as `run=ID host=HOST pid=PID started=ISO env=NAME`.
+ * is written as `run=ID host=HOST pid=PID started=ISO env=NAME[ cmd=COMMAND]`, the resume
+ * command of a way-back run (`switch-back RUN_ID`) with its spaces written as `+`.
  * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.html
  */
 export function lockTagValue(holder: RunLockHolder): string {
   const clean = (value: string) => value.replace(/[^\p{L}\p{N}_.:/=+\-@]/gu, '_');
-  return `run=${clean(holder.runId)} host=${clean(holder.host)} pid=${holder.pid} started=${clean(holder.startedAt)} env=${clean(holder.environment)}`.slice(0, 256);
+  const command = holder.command ? ` cmd=${clean(holder.command.replace(/ /g, '+'))}` : '';
+  return `run=${clean(holder.runId)} host=${clean(holder.host)} pid=${holder.pid} started=${clean(holder.startedAt)} env=${clean(holder.environment)}${command}`.slice(0, 256);
 }
 
 export function parseLockTag(value: string): RunLockHolder {
   const fields = Object.fromEntries(value.split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-  return { runId: fields.run ?? 'unknown', host: fields.host ?? 'unknown', pid: Number(fields.pid ?? 0), startedAt: fields.started ?? 'unknown', environment: fields.env ?? 'unknown' };
+  return {
+    runId: fields.run ?? 'unknown',
+    host: fields.host ?? 'unknown',
+    pid: Number(fields.pid ?? 0),
+    startedAt: fields.started ?? 'unknown',
+    environment: fields.env ?? 'unknown',
+    ...(fields.cmd ? { command: fields.cmd.replace(/\+/g, ' ') } : {}),
+  };
+}
+
+/** The resource carrying the tag is gone (e.g. the old source deleted by `complete --delete-old`). */
+function resourceGone(error: unknown): boolean {
+  return error instanceof Error && /NotFound/.test(`${error.name} ${(error as { Code?: string }).Code ?? ''}`);
 }
 
 /**
@@ -62,7 +76,11 @@ export class RdsTagRunLock implements RunLock {
   }
 
   async release(runId: string): Promise<void> {
-    const current = await this.holder();
+    // A source deleted by the run that held the lock (complete --delete-old) took its tag with it.
+    const current = await this.holder().catch((error: unknown) => {
+      if (resourceGone(error)) return undefined;
+      throw error;
+    });
     if (current?.runId !== runId) return;
     await this.aws.write(STEP, 'rds', new RemoveTagsFromResourceCommand({ ResourceName: await this.resourceArn(), TagKeys: [LOCK_TAG] }));
   }

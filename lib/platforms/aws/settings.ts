@@ -3,7 +3,7 @@ import type { AwsSettings } from '../../../config/cutover/schemas/aws';
 import type { TargetAccountSettings } from '../../../config/cutover/schemas/share-snapshot';
 import { environmentTags, loadInfraEnvironment, type InfraEnvironment } from '../../../config/infra';
 import { fromProjectRoot } from '../../util/project-root';
-import { outputsFilePath, readInfraOutputs, type DatabaseRestoreSettings, type InfraOutputs } from '../../infra/outputs';
+import { environmentOutputsFile, readInfraOutputs, type DatabaseRestoreSettings, type InfraOutputs } from '../../infra/outputs';
 
 /** An RDS instance or an Aurora cluster. */
 export interface DatabaseRef {
@@ -106,7 +106,7 @@ function commonSettings(environment: CutoverEnvironment, options: SettingsOption
   const aws = environment.aws;
   if (!aws) throw new Error(`config/cutover/${environment.name}.ts: platform "aws" needs an aws section (region, source, adminPassword)`);
   const infraName = aws.infraEnvironment ?? environment.name;
-  const outputsFile = fromProjectRoot(aws.outputsFile ?? outputsFilePath(environment.name), options.projectRoot);
+  const outputsFile = fromProjectRoot(environmentOutputsFile(aws, environment.name), options.projectRoot);
   let outputs: InfraOutputs | undefined;
   let outputsProblem: string | undefined;
   try {

@@ -4,10 +4,14 @@
  * MariaDB servers as the data plane: refused while traffic is on the old side; without the flag
  * the old source is kept; with it, DeleteDBInstance with a final snapshot, resumed from its
  * journal (`--resume`, same --delete-old) after a kill -9. Skipped, saying how to get it, where moto cannot be found.
+ * RULE: one run per environment on AWS, the way back included: `complete` and `switch-back` take
+ * the forward runs' lock (the tag rds-cutover:lock on the source); while a killed complete holds
+ * it, a switch-back is refused (exit 3) naming the holder, its resume command and --break-lock,
+ * and `status` says the lock is still held. Before, the way back on AWS took no lock.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
+import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
@@ -16,6 +20,8 @@ import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emula
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { outputTail } from '../../support/emulated-cutover-process';
+import { statusLines } from '../../../lib/cli/status';
+import { LOCK_TAG } from '../../../lib/platforms/aws/run-lock';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --delete-old on an emulated RDS MySQL account with the way back (moto, local MariaDB)', () => {
@@ -30,6 +36,10 @@ describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --d
   const instanceIds = async () => (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances!.map((i) => i.DBInstanceIdentifier).sort();
   const pointRecordAt = (endpoint: string) =>
     clients.route53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, ChangeBatch: { Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: account.dns.recordName, Type: 'CNAME', TTL: 15, ResourceRecords: [{ Value: endpoint }] } }] } }));
+  const lockTagOnSource = async () => {
+    const arn = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders' }))).DBInstances![0].DBInstanceArn!;
+    return (await clients.rds.send(new ListTagsForResourceCommand({ ResourceName: arn }))).TagList?.find((t) => t.Key === LOCK_TAG)?.Value;
+  };
   const wayBackOnSource = async () => {
     const root = await plane.rootConnection('orders');
     try {
@@ -69,12 +79,23 @@ describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --d
     expect({ code: kept.code, ...(kept.code === EXIT.ok ? {} : { tail: outputTail(kept) }) }).toEqual({ code: EXIT.ok });
     expect(await instanceIds()).toContain('orders');
     expect(await wayBackOnSource()).toBeUndefined();
+    expect(await lockTagOnSource()).toBeUndefined(); // taken and given back
 
     const before = runs();
     const killed = await cli(['complete', forwardRunId, '--execute', '--delete-old'], 'DeleteDBInstance');
     expect(killed.signal).toBe('SIGKILL');
     const completeRunId = runs().find((id) => !before.includes(id))!;
     expect(await instanceIds()).toContain('orders');
+    // The killed complete still holds the lock: the tag on the source names it and status says so.
+    expect(await lockTagOnSource()).toMatch(new RegExp(`^run=${completeRunId} .*cmd=complete\\+${forwardRunId}\\+--delete-old$`));
+    expect(statusLines(stateDir, completeRunId).lines).toContain(`lock: still held (tag ${LOCK_TAG} on source instance orders): kept because the run is running or was killed`);
+    // A switch-back meanwhile is refused (exit 3) naming the holder, how to resume it and how to release it; nothing journaled.
+    const overlapping = await cli(['switch-back', forwardRunId, '--execute']);
+    expect(overlapping.code).toBe(EXIT.aborted);
+    expect(overlapping.stderr).toContain(`locked by run ${completeRunId}`);
+    expect(overlapping.stderr).toContain(`complete ${forwardRunId} --delete-old --execute --resume ${completeRunId}`);
+    expect(overlapping.stderr).toContain(`--break-lock ${completeRunId}`);
+    expect(runs()).toEqual([...before, completeRunId].sort());
     // A resume does what the run set out to do: not without the flag it was started with.
     const changed = await cli(['complete', forwardRunId, '--execute', '--resume', completeRunId]);
     expect(changed.code).not.toBe(EXIT.ok);
@@ -83,6 +104,8 @@ describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --d
     expect({ code: resumed.code, ...(resumed.code === EXIT.ok ? {} : { tail: outputTail(resumed) }) }).toEqual({ code: EXIT.ok });
     expect(resumed.stderr.split('\n').filter((line) => /aws .*DeleteDBInstance/.test(line))).toHaveLength(1);
     expect(await instanceIds()).not.toContain('orders');
+    // The tag went with the deleted source: releasing it is not an error.
+    expect(resumed.stderr).not.toMatch(/could not release the run lock/);
     const finals = (await clients.rds.send(new DescribeDBSnapshotsCommand({}))).DBSnapshots!.filter((s) => s.DBSnapshotIdentifier?.startsWith('orders-final-'));
     expect(finals).toHaveLength(1);
     // A second resume of the finished run changes nothing.

@@ -19,6 +19,13 @@ describe('AWS run lock: a tag on the source both operators can see', () => {
     expect(parseLockTag(value)).toEqual(holder('20261201-010000-abc123'));
   });
 
+  test("a way-back run's resume command survives the round trip (the refusal names it: switch-back RUN_ID, complete RUN_ID --delete-old)", () => {
+    const withCommand = { ...holder('20261201-020000-def456'), command: 'complete 20261201-010000-abc123 --delete-old' };
+    const value = lockTagValue(withCommand);
+    expect(value).toMatch(/^[\p{L}\p{N}_.:/=+\-@ ]+$/u);
+    expect(parseLockTag(value)).toEqual(withCommand);
+  });
+
   test('GIVEN no lock WHEN a run acquires THEN it tags the source, reads the tag back, and releases it at the end', async () => {
     const aws = mockedAws();
     const tags = statefulTags(aws);
