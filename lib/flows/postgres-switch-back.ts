@@ -112,6 +112,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
   const wayName = back ? 'the way back (replication target -> source)' : 'the way forth (replication source -> target)';
   const wayBack = platform.wayBack;
   const sides = wayBack ? sidesOf(platform, wayBack, settings) : undefined;
+  const builtBy = back ? 'the way back is built by postgres.switch; complete removes it' : 'forward replication is made again by switch-back and removed by switch-forth';
 
   const preflight: Step = {
     id: `postgres.${verb}.preflight`,
@@ -128,7 +129,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
       if (state && state.pointsAt !== from) {
         throw refuse(`${Verb} refused: traffic is not on the ${from} (the switch point sends it to the ${state.pointsAt}); nothing to ${back ? 'switch back' : 'switch forth'}. Nothing was changed.`);
       }
-      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along);
+      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along, builtBy);
       if (health.problem) {
         throw refuse(
           `${Verb} refused: ${wayName} is broken: ${health.problem}. The ${to} would miss writes made on the ${from}. ` +
@@ -181,7 +182,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
     ],
     precondition: async (context) => {
       if (context.facts[fact.frozenAt] != null) return;
-      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along);
+      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along, builtBy);
       if (health.problem) throw new AbortRun(`${Verb} not started: ${health.problem}; the ${from} was never frozen and keeps the traffic. Fix it, then --resume`);
     },
     apply: (context) => switchAgainWrites(context, direction, platform, sides!, settings, sideClient),
