@@ -6,7 +6,7 @@ import { isAlive } from '../util/process-group';
 import { EXIT_CODES as EXIT } from '../exit-codes';
 import { UsageError } from './args';
 import { EMULATED_ENVIRONMENT_NAMES } from './settings';
-import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection } from '../flows/postgres-switch-back';
+import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection } from '../runbook/postgres-switch-direction';
 
 /**
  * What each journaled switch sub-phase (the MySQL flows' `switchPhase`) left behind, named as the

@@ -7,48 +7,11 @@ import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
 import { closePostgresConnections, openConnection, openTargetToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
+import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
 
-/**
- * A switch between the two sides of a finished logical run, as its own run: `switch-back`
- * (traffic from the target to the old source) and, after it, `switch-forth` (to the target
- * again). One code path, the direction a parameter: `from` is the side traffic leaves (frozen),
- * `to` the side it moves to; `along` is the way `to` receives on before the switch, `next` the
- * way made inside the window from `to` back to `from`, so that the opposite switch works again.
- */
-export interface PostgresSwitchDirection {
-  name: 'back' | 'forth';
-  from: Side;
-  to: Side;
-  along: (settings: PostgresFlowSettings) => ReplicationWay;
-  next: (settings: PostgresFlowSettings) => ReplicationWay;
-  /** Prefix of this run's journaled sub-phase facts (`switchBackFrozenAt`, `switchForthFrozenAt`, …). */
-  facts: 'switchBack' | 'switchForth';
-}
-type Side = 'source' | 'target';
-
-export const SWITCH_BACK: PostgresSwitchDirection = { name: 'back', from: 'target', to: 'source', along: backWay, next: forwardWay, facts: 'switchBack' };
-export const SWITCH_FORTH: PostgresSwitchDirection = { name: 'forth', from: 'source', to: 'target', along: forwardWay, next: backWay, facts: 'switchForth' };
-
-/** The journaled facts of a switch in `direction`: the sub-phases, and what it built for the opposite switch. */
-export function switchAgainFacts(direction: PostgresSwitchDirection) {
-  const From = direction.from === 'source' ? 'Source' : 'Target';
-  const back = direction.name === 'back';
-  return {
-    startedAt: `${direction.facts}StartedAt`,
-    frozenAt: `${direction.facts}FrozenAt`,
-    /** The side traffic left reopened by an abort (or a resume that switches again). */
-    reopenedAt: `${direction.facts}${From}ReopenedAt`,
-    endpointMoveStartedAt: `${direction.facts}EndpointMoveStartedAt`,
-    caughtUpLsn: `${direction.to}CaughtUpLsn`,
-    /** Where the way for the opposite switch starts (the forward switch names the way back's `backStartLsn` too). */
-    nextStartLsn: back ? 'forwardStartLsn' : 'backStartLsn',
-    nextRunningAt: back ? 'forwardRunningAt' : 'wayBackRunningAt',
-    /** The fact that says the way for the opposite switch runs (the forward switch's `wayBack` for forth). */
-    nextState: back ? 'forwardReplication' : 'wayBack',
-    oppositeCommand: back ? 'switch forth' : 'switch back',
-  };
-}
+/** The way named by a direction (forward: source -> target; back: target -> source). */
+const wayOf = (which: 'forward' | 'back', settings: PostgresFlowSettings): ReplicationWay => (which === 'forward' ? forwardWay(settings) : backWay(settings));
 
 /** The switch-time snapshots of a switch again (the side frozen, the side that opens). */
 const snapshotKey = (direction: PostgresSwitchDirection, side: Side) => `postgres.snapshot.${direction.name}.${side}`;
@@ -103,8 +66,8 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
   const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
   const sideClient = (side: Side) => (side === 'source' ? source : target);
   const { from, to } = direction;
-  const along = direction.along(settings);
-  const next = direction.next(settings);
+  const along = wayOf(direction.along, settings);
+  const next = wayOf(direction.next, settings);
   const fact = switchAgainFacts(direction);
   const back = direction.name === 'back';
   const verb = back ? 'switch-back' : 'switch-forth';
@@ -214,7 +177,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
   };
 
   // The way the switch came along is retired: the way for the opposite switch replaces it.
-  const removeAlong = removeWayStep(source, target, settings, back ? 'postgres.switch-back.way-back.remove' : 'postgres.switch-forth.forward.remove', direction.along, back ? 'the way back' : 'forward replication');
+  const removeAlong = removeWayStep(source, target, settings, back ? 'postgres.switch-back.way-back.remove' : 'postgres.switch-forth.forward.remove', direction.along);
 
   return {
     flow: `postgres.${verb}`,
@@ -274,17 +237,11 @@ export function postgresCompleteRunbook(platform: PostgresPlatform, settings: Po
  * slot and publication on the sending side, and the replication role there (each side's role
  * is made by the way it sends on).
  */
-function removeWayStep(
-  source: (c: StepContext) => Promise<PgClient>,
-  target: (c: StepContext) => Promise<PgClient>,
-  settings: PostgresFlowSettings,
-  id: string,
-  wayOf: (settings: PostgresFlowSettings) => ReplicationWay = backWay,
-  name = 'the way back',
-): Step {
-  const way = wayOf(settings);
+function removeWayStep(source: (c: StepContext) => Promise<PgClient>, target: (c: StepContext) => Promise<PgClient>, settings: PostgresFlowSettings, id: string, which: 'forward' | 'back' = 'back'): Step {
+  const way = wayOf(which, settings);
+  const name = which === 'back' ? 'the way back' : 'forward replication';
   // The way back sends from the target to the source; forward replication the other way.
-  const sender: Side = wayOf === backWay ? 'target' : 'source';
+  const sender: Side = which === 'back' ? 'target' : 'source';
   const receiver: Side = sender === 'target' ? 'source' : 'target';
   const client = (side: Side) => (side === 'source' ? source : target);
   return {
@@ -295,7 +252,7 @@ function removeWayStep(
       const senderClient = await client(sender)(context);
       const removed = await removeWay(await client(receiver)(context), senderClient, way);
       await senderClient.query(`DROP ROLE IF EXISTS ${quoteIdent(settings.replicationUser)}`);
-      return { [wayOf === backWay ? 'wayBackRemoved' : 'forwardReplicationRemoved']: true, ...removed };
+      return { [which === 'back' ? 'wayBackRemoved' : 'forwardReplicationRemoved']: true, ...removed };
     },
     async verify(context) {
       const slot = await pgRow(await client(sender)(context), 'SELECT 1 AS x FROM pg_replication_slots WHERE slot_name = $1', [way.slot]);
@@ -330,8 +287,8 @@ async function switchAgainWrites(
   sideClient: (side: Side) => (c: StepContext) => Promise<PgClient>,
 ): Promise<Facts> {
   const { from, to } = direction;
-  const along = direction.along(settings);
-  const next = direction.next(settings);
+  const along = wayOf(direction.along, settings);
+  const next = wayOf(direction.next, settings);
   const fact = switchAgainFacts(direction);
   const fromClient = await sideClient(from)(context);
   const toClient = await sideClient(to)(context);
@@ -473,7 +430,7 @@ async function finishSwitchAgainForward(
   toClient: PgClient,
 ): Promise<Facts> {
   const { from, to } = direction;
-  const along = direction.along(settings);
+  const along = wayOf(direction.along, settings);
   const fact = switchAgainFacts(direction);
   context.log.warn(`resuming a switch ${direction.name} after traffic moved to the ${to}: finishing it (the ${from} is never reopened now)`);
   await sides.setReadOnly(context, from, true);
@@ -491,7 +448,7 @@ async function finishSwitchAgainForward(
   await platform.resumeClients(context);
   const fenceFacts = await sides.fence(context, from);
   const pinned = context.facts[fact.nextStartLsn] != null;
-  if (pinned) await startWay(fromClient, toClient, direction.next(settings), settings.catchUpTimeoutMs);
+  if (pinned) await startWay(fromClient, toClient, wayOf(direction.next, settings), settings.catchUpTimeoutMs);
   else context.log.warn(`the way for the opposite switch was not pinned before traffic moved: to ${fact.oppositeCommand} again needs a new run`);
   return { ...fenceFacts, switchResumed: true, sequencesCopied: sequences, [fact.nextState]: pinned ? 'running' : 'not built', lagAtSwitchMs: null };
 }
