@@ -6,6 +6,7 @@ import { isAlive } from '../util/process-group';
 import { EXIT_CODES as EXIT } from '../exit-codes';
 import { UsageError } from './args';
 import { EMULATED_ENVIRONMENT_NAMES } from './settings';
+import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection } from '../runbook/postgres-switch-direction';
 
 /**
  * What each journaled switch sub-phase (the MySQL flows' `switchPhase`) left behind, named as the
@@ -28,6 +29,21 @@ function switchPhaseState(phase: string, from: string, to: string): string | und
   return states[phase];
 }
 
+/**
+ * Where a PostgreSQL switch-back or switch-forth stands, from the sub-phases it journaled
+ * (lib/flows/postgres-switch-back.ts); undefined before its freeze.
+ */
+function postgresSwitchAgainState(facts: Record<string, unknown>, direction: PostgresSwitchDirection): string | undefined {
+  const fact = switchAgainFacts(direction);
+  const { from, to } = direction;
+  if (facts[fact.frozenAt] == null) return undefined;
+  if (facts[fact.reopenedAt] != null) return `the switch ${direction.name} was undone: the ${from} reopened for writes, traffic on the ${from}`;
+  if (facts[fact.nextRunningAt] != null) return `${from} frozen and fenced; endpoint on the ${to}; replication ${to} -> ${from} runs (switch complete)`;
+  if (facts.endpointMovedAt != null) return `${from} frozen; ${to} open; endpoint MOVED to the ${to} (traffic on the ${to}); replication ${to} -> ${from} not running yet`;
+  if (facts[fact.endpointMoveStartedAt] != null) return `${from} frozen; ${to} open; the endpoint move to the ${to} had begun (a resume finishes forward if pgbouncer points at the ${to})`;
+  return `${from} frozen; ${to} not open yet; endpoint NOT moved (on the ${from})`;
+}
+
 /** `status RUN_ID`: where a run stands, what it left, and the exact next command. */
 export function statusLines(stateDir: string, runId: string): { lines: string[]; exitCode: number } {
   const status = statusFromJournal(new Journal(stateDir, runId).read());
@@ -48,8 +64,11 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   // A switch back freezes the side traffic is on (the forward run's target) and moves it to the source.
   const back = status.facts.switchDirection === 'back' || status.flow.endsWith('.switch-back');
   const [from, to] = back ? ['target', 'source'] : ['source', 'target'];
+  const postgresAgain = status.flow === 'postgres.switch-back' ? SWITCH_BACK : status.flow === 'postgres.switch-forth' ? SWITCH_FORTH : undefined;
+  const postgresState = postgresAgain ? postgresSwitchAgainState(status.facts, postgresAgain) : undefined;
   if (phase) lines.push(`switch: ${switchPhaseState(phase, from, to) ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
-  else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
+  else if (postgresState) lines.push(`switch: ${postgresState}${resumable ? " (--resume reads the servers' and pgbouncer's actual state)" : ''}`);
+  else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back|-forth)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
   if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
   const holder = status.lockHeld ? lockProcess(status.lockHeld, status.runId) : undefined;
   if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? (holder ? `: ${holder.text}` : ': kept because the run is running or was killed') : ''}`);

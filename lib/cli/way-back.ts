@@ -22,7 +22,7 @@ import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook } from '../runbook/step';
 import { closePostgresConnections, type PostgresFlowSettings } from '../flows/postgres-common';
-import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 
@@ -49,7 +49,6 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   const environment = loadEnvironment(forward.environment);
   const stateDir = stateDirFor(environment);
   if (forward.flow === 'postgres.logical') {
-    if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the MySQL family only (not yet for PostgreSQL): after switch-back, run ${forwardRunId}'s forward replication runs again, but only a new cutover run moves traffic forward again.`);
     return runPostgresWayBackOnSandbox({ environment, args, stateDir, log, out, settings: postgresSettings(environment, { ...args, method: 'logical' }), forwardRunId, forward });
   }
   const settings = mysqlSettings(environment, args);
@@ -170,7 +169,8 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   const runtime = new Map<string, unknown>();
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const deleteOld = Boolean(args.deleteOld);
-  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
+  const runbook =
+    args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
   const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
     return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined });

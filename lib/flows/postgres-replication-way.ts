@@ -121,10 +121,10 @@ export async function removeWay(receiver: PgClient, sender: PgClient, way: Repli
   return { subscriptionDropped, slotDropped };
 }
 
-/** Health of a way as the receiving side sees it: enabled, streaming, apply errors. */
-export async function wayHealth(receiver: PgClient, sender: PgClient, way: ReplicationWay): Promise<{ problem?: string }> {
+/** Health of a way as the receiving side sees it: enabled, streaming, apply errors. `builtBy`: what makes the way (said when it is missing). */
+export async function wayHealth(receiver: PgClient, sender: PgClient, way: ReplicationWay, builtBy = 'the way back is built by postgres.switch; complete removes it'): Promise<{ problem?: string }> {
   const subscription = await pgRow<{ subenabled: boolean }>(receiver, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [way.subscription]);
-  if (!subscription) return { problem: `the subscription ${way.subscription} does not exist (the way back is built by postgres.switch; complete removes it)` };
+  if (!subscription) return { problem: `the subscription ${way.subscription} does not exist (${builtBy})` };
   if (!subscription.subenabled) return { problem: `the subscription ${way.subscription} is disabled` };
   const errors = await pgRow<{ n: string }>(receiver, 'SELECT coalesce(sum(apply_error_count), 0)::text AS n FROM pg_stat_subscription_stats WHERE subname = $1', [way.subscription]);
   const position = await walsenderPosition(sender, way.subscription);

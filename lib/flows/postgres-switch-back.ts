@@ -5,13 +5,37 @@ import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-pl
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { closePostgresConnections, openConnection, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { closePostgresConnections, openConnection, openTargetToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
-import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth } from './postgres-replication-way';
+import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
+import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
 
-/** Runtime keys of the switch-back's two switch-time snapshots (the frozen target, the source as it opens). */
-const BACK_TARGET_SNAPSHOT = 'postgres.snapshot.back.target';
-const BACK_SOURCE_SNAPSHOT = 'postgres.snapshot.back.source';
+/** The way named by a direction (forward: source -> target; back: target -> source). */
+const wayOf = (which: 'forward' | 'back', settings: PostgresFlowSettings): ReplicationWay => (which === 'forward' ? forwardWay(settings) : backWay(settings));
+
+/** The switch-time snapshots of a switch again (the side frozen, the side that opens). */
+const snapshotKey = (direction: PostgresSwitchDirection, side: Side) => `postgres.snapshot.${direction.name}.${side}`;
+
+/**
+ * The platform's operations on each side: the forward ones for the source's freeze and the
+ * target's endpoint, the way back's for the other side.
+ */
+function sidesOf(platform: PostgresPlatform, wayBack: PostgresWayBack, settings: PostgresFlowSettings) {
+  return {
+    setReadOnly: (context: StepContext, side: Side, readOnly: boolean) => (side === 'source' ? platform.setSourceReadOnly(context, readOnly) : wayBack.setTargetReadOnly(context, readOnly)),
+    /** The application roles may log in there again (the server may still be frozen). */
+    unfence: (context: StepContext, side: Side, client: PgClient) => (side === 'source' ? wayBack.unfenceSource(context) : openTargetToApplication(client, settings.appUsers)),
+    fence: (context: StepContext, side: Side) => (side === 'source' ? platform.fenceSource(context) : wayBack.fenceTarget(context)),
+    switchEndpoint: (context: StepContext, side: Side) => (side === 'source' ? wayBack.switchEndpointBack(context, settings.database) : platform.switchEndpoint(context, settings.database)),
+    /** How the other side's subscription dials `side` (as the sender of a way). */
+    address: (side: Side) => (side === 'source' ? platform.sourceForSubscription(settings.database) : wayBack.targetForSubscription(settings.database)),
+    describe: {
+      freeze: (side: Side) => (side === 'source' ? platform.describe.freeze() : wayBack.describe.freezeTarget()),
+      switchEndpoint: (side: Side) => (side === 'source' ? wayBack.describe.switchEndpointBack() : platform.describe.switchEndpoint()),
+      fence: (side: Side) => (side === 'source' ? platform.describe.fence() : wayBack.describe.fenceTarget()),
+    },
+  };
+}
 
 /**
  * The way back for PostgreSQL (issue 12): after the forward switch the old source subscribes
@@ -23,29 +47,56 @@ const BACK_SOURCE_SNAPSHOT = 'postgres.snapshot.back.source';
  * verifies both switch-time snapshots and removes the way back. It is its own run.
  */
 export function postgresSwitchBackRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
+  return postgresSwitchAgainRunbook(platform, settings, SWITCH_BACK);
+}
+
+/**
+ * `switch-forth RUN_ID`: after a switch-back, traffic to the target again by the same switch —
+ * freeze the source, wait until the target applied its final WAL position, sequences source ->
+ * target, the way back made again and pinned at the target's position, open the target, move
+ * the pooler, resume — then verify and remove the forward replication. Afterwards
+ * `switch-back RUN_ID` works again. Its own run; refused unless traffic is on the source.
+ */
+export function postgresSwitchForthRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
+  return postgresSwitchAgainRunbook(platform, settings, SWITCH_FORTH);
+}
+
+function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings, direction: PostgresSwitchDirection): Runbook {
   const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
   const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
-  const back = backWay(settings);
+  const sideClient = (side: Side) => (side === 'source' ? source : target);
+  const { from, to } = direction;
+  const along = wayOf(direction.along, settings);
+  const next = wayOf(direction.next, settings);
+  const fact = switchAgainFacts(direction);
+  const back = direction.name === 'back';
+  const verb = back ? 'switch-back' : 'switch-forth';
+  const Verb = back ? 'Switch-back' : 'Switch-forth';
+  const wayName = back ? 'the way back (replication target -> source)' : 'the way forth (replication source -> target)';
   const wayBack = platform.wayBack;
+  const sides = wayBack ? sidesOf(platform, wayBack, settings) : undefined;
+  const builtBy = back ? 'the way back is built by postgres.switch; complete removes it' : 'forward replication is made again by switch-back and removed by switch-forth';
 
   const preflight: Step = {
-    id: 'postgres.switch-back.preflight',
+    id: `postgres.${verb}.preflight`,
     kind: 'check',
     describe: () => [
-      `Check: traffic is on the target (${platform.kind}); the way back (subscription ${back.subscription} on the source, slot ${back.slot} on the target,`,
-      'built by postgres.switch) is enabled and streaming; otherwise refuse, saying why, with nothing changed.',
+      `Check: traffic is on the ${from} (${platform.kind}); ${wayName} (subscription ${along.subscription} on the ${to}, slot ${along.slot} on the ${from},`,
+      `built by ${back ? 'postgres.switch' : 'switch-back'}) is enabled and streaming; otherwise refuse, saying why, with nothing changed.`,
     ],
     async apply(context) {
       const refuse = (message: string) => (context.dryRun ? new PreconditionFailed(message) : new AbortRun(message));
-      if (!wayBack) throw refuse(`The ${platform.kind} platform cannot switch PostgreSQL back yet (it builds no way back): traffic stays on the target.`);
-      if (context.facts.switchBackFrozenAt != null) return {}; // a resumed switch-back decides from the actual state
+      if (!wayBack) throw refuse(`The ${platform.kind} platform cannot switch PostgreSQL back yet (it builds no way back): traffic stays on the ${from}.`);
+      if (context.facts[fact.frozenAt] != null) return {}; // a resumed switch decides from the actual state
       const state = platform.switchPointState ? await platform.switchPointState(context, settings.database) : undefined;
-      if (state && state.pointsAt !== 'target') throw refuse(`Switch-back refused: traffic is not on the target (the switch point sends it to the ${state.pointsAt}); nothing to switch back. Nothing was changed.`);
-      const health = await wayHealth(await source(context), await target(context), back);
+      if (state && state.pointsAt !== from) {
+        throw refuse(`${Verb} refused: traffic is not on the ${from} (the switch point sends it to the ${state.pointsAt}); nothing to ${back ? 'switch back' : 'switch forth'}. Nothing was changed.`);
+      }
+      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along, builtBy);
       if (health.problem) {
         throw refuse(
-          `Switch-back refused: the way back (replication target -> source) is broken: ${health.problem}. The source would miss writes made on the target. ` +
-            `Nothing was changed; traffic stays on the target. Fix it (pg_stat_subscription on the source, the log of both servers), then run switch-back again.`,
+          `${Verb} refused: ${wayName} is broken: ${health.problem}. The ${to} would miss writes made on the ${from}. ` +
+            `Nothing was changed; traffic stays on the ${from}. Fix it (pg_stat_subscription on the ${to}, the log of both servers), then run ${verb} again.`,
         );
       }
       return {};
@@ -53,84 +104,85 @@ export function postgresSwitchBackRunbook(platform: PostgresPlatform, settings: 
   };
 
   const catchUp: Step = {
-    id: 'postgres.switch-back.catch-up',
+    id: `postgres.${verb}.catch-up`,
     kind: 'action',
-    describe: () => [`Wait until the source has applied the target's current WAL position within ${settings.lagThresholdMs} ms (gate before the switch back).`],
+    describe: () => [`Wait until the ${to} has applied the ${from}'s current WAL position within ${settings.lagThresholdMs} ms (gate before the ${back ? 'switch back' : 'switch forth'}).`],
     async apply(context) {
-      const targetClient = await target(context);
+      const fromClient = await sideClient(from)(context);
       const deadline = nowMs() + settings.catchUpTimeoutMs;
       for (;;) {
-        const lsn = await currentLsn(targetClient);
+        const lsn = await currentLsn(fromClient);
         const started = nowMs();
         const remaining = deadline - started;
-        if (remaining <= 0) throw new AbortRun(`The source did not get within ${settings.lagThresholdMs} ms of the target in ${settings.catchUpTimeoutMs} ms; traffic stays on the target. Resume later with --resume`);
-        const reached = await waitForWalsender(targetClient, back.subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
+        if (remaining <= 0) throw new AbortRun(`The ${to} did not get within ${settings.lagThresholdMs} ms of the ${from} in ${settings.catchUpTimeoutMs} ms; traffic stays on the ${from}. Resume later with --resume`);
+        const reached = await waitForWalsender(fromClient, along.subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
         if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag) };
-        context.log.info(`source ${reached ? `${Math.round(lag)} ms` : 'more than 10 s'} behind the target; waiting`);
+        context.log.info(`${to} ${reached ? `${Math.round(lag)} ms` : 'more than 10 s'} behind the ${from}; waiting`);
       }
     },
   };
 
-  const switchBack: Step = {
-    id: 'postgres.switch-back',
+  const switchAgain: Step = {
+    id: `postgres.${verb}`,
     kind: 'action',
     irreversible: true,
     hookBefore: 'before-switch',
     hookAfter: 'after-switch',
     describe: () => [
-      `Before the window: forward replication made again, disabled (publication and slot on the source, subscription on the target, copy_data = false).`,
-      `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort, reopen the target and keep traffic there:`,
+      `Before the window: ${back ? 'forward replication' : 'the way back'} made again, disabled (publication ${next.publication} and slot ${next.slot} on the ${to}, subscription ${next.subscription} on the ${from}, copy_data = false).`,
+      `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort, reopen the ${from} and keep traffic there:`,
       ...platform.describe.pause(),
-      ...(wayBack ? wayBack.describe.freezeTarget() : []),
-      `end the remaining sessions of ${settings.appUsers.join(', ')} on the target; reopen the source's server default (its roles stay NOLOGIN until the repoint);`,
-      `read the target's pg_current_wal_lsn(); wait until the walsender of ${back.subscription} reports it written (applied on the source);`,
-      'copy every sequence value target -> source, forward only; REPEATABLE READ snapshots of both sides (verified later);',
-      `pin forward replication (${forwardWay(settings).subscription} on the target) to the source's current WAL position; the app roles may log in to the source again;`,
-      ...(wayBack ? wayBack.describe.switchEndpointBack() : []),
+      ...(sides ? sides.describe.freeze(from) : []),
+      `end the remaining sessions of ${settings.appUsers.join(', ')} on the ${from}; reopen the ${to}'s server default (its roles stay NOLOGIN until the repoint);`,
+      `read the ${from}'s pg_current_wal_lsn(); wait until the walsender of ${along.subscription} reports it written (applied on the ${to});`,
+      `copy every sequence value ${from} -> ${to}, forward only; REPEATABLE READ snapshots of both sides (verified later);`,
+      `pin ${next.subscription} on the ${from} to the ${to}'s current WAL position; the app roles may log in to the ${to} again;`,
+      ...(sides ? sides.describe.switchEndpoint(to) : []),
       ...platform.describe.resume(),
-      ...(wayBack ? wayBack.describe.fenceTarget() : []),
-      `disable the way back; enable ${forwardWay(settings).subscription} and wait until it streams (so one can switch forth again); the target stays frozen and fenced.`,
+      ...(sides ? sides.describe.fence(from) : []),
+      `disable ${along.subscription}; enable ${next.subscription} and wait until it streams (so one can ${fact.oppositeCommand} again); the ${from} stays frozen and fenced.`,
     ],
     precondition: async (context) => {
-      if (context.facts.switchBackFrozenAt != null) return;
-      const health = await wayHealth(await source(context), await target(context), back);
-      if (health.problem) throw new AbortRun(`Switch-back not started: ${health.problem}; the target was never frozen and keeps the traffic. Fix it, then --resume`);
+      if (context.facts[fact.frozenAt] != null) return;
+      const health = await wayHealth(await sideClient(to)(context), await sideClient(from)(context), along, builtBy);
+      if (health.problem) throw new AbortRun(`${Verb} not started: ${health.problem}; the ${from} was never frozen and keeps the traffic. Fix it, then --resume`);
     },
-    apply: (context) => switchBackWrites(context, platform, wayBack!, settings, source, target),
+    apply: (context) => switchAgainWrites(context, direction, platform, sides!, settings, sideClient),
   };
 
   const verify: Step = {
-    id: 'postgres.switch-back.verify.checksums',
+    id: `postgres.${verb}.verify.checksums`,
     kind: 'action',
-    describe: () => ['Compare per-table checksums of the frozen target and of the source, both from snapshots taken inside the switch back (the source must not be behind the target).'],
+    describe: () => [`Compare per-table checksums of the frozen ${from} and of the ${to}, both from snapshots taken inside the ${back ? 'switch back' : 'switch forth'} (the ${to} must not be behind the ${from}).`],
     async apply(context) {
-      const targetSnapshot = context.runtime.get(BACK_TARGET_SNAPSHOT) as PgClient | undefined;
-      const sourceSnapshot = context.runtime.get(BACK_SOURCE_SNAPSHOT) as PgClient | undefined;
-      if (!targetSnapshot || !sourceSnapshot) {
-        return { checksumsVerified: false, checksumsNotVerifiedReason: 'rows not compared: the switch-time snapshots lived in the process that switched back, which ended before verification (this run was resumed)' };
+      const frozenSnapshot = context.runtime.get(snapshotKey(direction, from)) as PgClient | undefined;
+      const openedSnapshot = context.runtime.get(snapshotKey(direction, to)) as PgClient | undefined;
+      if (!frozenSnapshot || !openedSnapshot) {
+        return { checksumsVerified: false, checksumsNotVerifiedReason: `rows not compared: the switch-time snapshots lived in the process that switched ${direction.name}, which ended before verification (this run was resumed)` };
       }
       try {
-        const [frozenSums, openedSums] = await Promise.all([tableChecksums(targetSnapshot), tableChecksums(sourceSnapshot)]);
-        const [frozenSequences, openedSequences] = await Promise.all([sequenceStates(targetSnapshot), sequenceStates(sourceSnapshot)]);
-        // The move's "source" is now the frozen target, its "target" the reopened source.
+        const [frozenSums, openedSums] = await Promise.all([tableChecksums(frozenSnapshot), tableChecksums(openedSnapshot)]);
+        const [frozenSequences, openedSequences] = await Promise.all([sequenceStates(frozenSnapshot), sequenceStates(openedSnapshot)]);
+        // Compared as the move's "source" (the side frozen) and "target" (the side that opened).
         return checksumOutcome(frozenSums, openedSums, context.facts, { source: frozenSequences, target: openedSequences });
       } finally {
-        for (const [key, client] of [[BACK_TARGET_SNAPSHOT, targetSnapshot], [BACK_SOURCE_SNAPSHOT, sourceSnapshot]] as const) {
+        for (const [side, client] of [[from, frozenSnapshot], [to, openedSnapshot]] as const) {
           await client.query('ROLLBACK').catch(() => undefined);
           await closePg(client);
-          context.runtime.delete(key);
+          context.runtime.delete(snapshotKey(direction, side));
         }
       }
     },
   };
 
-  const removeBack = removeWayBackStep(source, target, settings, 'postgres.switch-back.way-back.remove');
+  // The way the switch came along is retired: the way for the opposite switch replaces it.
+  const removeAlong = removeWayStep(source, target, settings, back ? 'postgres.switch-back.way-back.remove' : 'postgres.switch-forth.forward.remove', direction.along);
 
   return {
-    flow: 'postgres.switch-back',
-    summary: [`back to: ${platform.describe.source()}`, `platform: ${platform.kind}`, `database: ${settings.database}`],
-    steps: [preflight, catchUp, switchBack, verify, removeBack],
+    flow: `postgres.${verb}`,
+    summary: [back ? `back to: ${platform.describe.source()}` : `forth to: ${platform.describe.target()} (from ${platform.describe.source()})`, `platform: ${platform.kind}`, `database: ${settings.database}`],
+    steps: [preflight, catchUp, switchAgain, verify, removeAlong],
   };
 }
 
@@ -176,129 +228,144 @@ export function postgresCompleteRunbook(platform: PostgresPlatform, settings: Po
   return {
     flow: 'postgres.complete',
     summary: [`retire the way back to: ${platform.describe.source()}`, `platform: ${platform.kind}`, `database: ${settings.database}`, `delete the old source: ${options.deleteOld ? 'yes (--delete-old)' : 'no'}`],
-    steps: [preflight, removeWayBackStep(source, target, settings, 'postgres.way-back.remove'), deleteSource],
+    steps: [preflight, removeWayStep(source, target, settings, 'postgres.way-back.remove'), deleteSource],
   };
 }
 
-function removeWayBackStep(source: (c: StepContext) => Promise<PgClient>, target: (c: StepContext) => Promise<PgClient>, settings: PostgresFlowSettings, id: string): Step {
-  const back = backWay(settings);
+/**
+ * Drop one way of the run: its subscription on the receiving side (detached from its slot), the
+ * slot and publication on the sending side, and the replication role there (each side's role
+ * is made by the way it sends on).
+ */
+function removeWayStep(source: (c: StepContext) => Promise<PgClient>, target: (c: StepContext) => Promise<PgClient>, settings: PostgresFlowSettings, id: string, which: 'forward' | 'back' = 'back'): Step {
+  const way = wayOf(which, settings);
+  const name = which === 'back' ? 'the way back' : 'forward replication';
+  // The way back sends from the target to the source; forward replication the other way.
+  const sender: Side = which === 'back' ? 'target' : 'source';
+  const receiver: Side = sender === 'target' ? 'source' : 'target';
+  const client = (side: Side) => (side === 'source' ? source : target);
   return {
     id,
     kind: 'action',
-    describe: () => [`Drop the way back: subscription ${back.subscription} on the source (detached from its slot), slot ${back.slot} and publication ${back.publication} on the target, role ${settings.replicationUser} on the target.`],
+    describe: () => [`Drop ${name}: subscription ${way.subscription} on the ${receiver} (detached from its slot), slot ${way.slot} and publication ${way.publication} on the ${sender}, role ${settings.replicationUser} on the ${sender}.`],
     async apply(context) {
-      const targetClient = await target(context);
-      const removed = await removeWay(await source(context), targetClient, back);
-      await targetClient.query(`DROP ROLE IF EXISTS ${quoteIdent(settings.replicationUser)}`);
-      return { wayBackRemoved: true, ...removed };
+      const senderClient = await client(sender)(context);
+      const removed = await removeWay(await client(receiver)(context), senderClient, way);
+      await senderClient.query(`DROP ROLE IF EXISTS ${quoteIdent(settings.replicationUser)}`);
+      return { [which === 'back' ? 'wayBackRemoved' : 'forwardReplicationRemoved']: true, ...removed };
     },
     async verify(context) {
-      const slot = await pgRow(await target(context), 'SELECT 1 AS x FROM pg_replication_slots WHERE slot_name = $1', [back.slot]);
-      if (slot) throw new Error(`slot ${back.slot} still exists on the target: drop it (SELECT pg_drop_replication_slot('${back.slot}')) or it keeps WAL forever`);
-      const subscription = await pgRow(await source(context), 'SELECT 1 AS x FROM pg_subscription WHERE subname = $1', [back.subscription]);
-      if (subscription) throw new Error(`subscription ${back.subscription} still exists on the source: DROP SUBSCRIPTION ${back.subscription}`);
+      const slot = await pgRow(await client(sender)(context), 'SELECT 1 AS x FROM pg_replication_slots WHERE slot_name = $1', [way.slot]);
+      if (slot) throw new Error(`slot ${way.slot} still exists on the ${sender}: drop it (SELECT pg_drop_replication_slot('${way.slot}')) or it keeps WAL forever`);
+      const subscription = await pgRow(await client(receiver)(context), 'SELECT 1 AS x FROM pg_subscription WHERE subname = $1', [way.subscription]);
+      if (subscription) throw new Error(`subscription ${way.subscription} still exists on the ${receiver}: DROP SUBSCRIPTION ${way.subscription}`);
     },
   };
 }
 
 /**
- * The switch back. Ordering (why), mirroring postgres.switch:
- * 1. Forward replication is made again before the window (a slot waits for running
- *    transactions: too slow inside it), disabled, so it carries nothing until pinned.
- * 2. PAUSE, freeze the target, end the app's sessions there; the source's server default is
- *    reopened now (its reload is asynchronous; the app roles stay NOLOGIN there, so nobody
- *    writes to it until the repoint).
- * 3. The target's final LSN is read after its freeze; the source has applied it when the back
- *    subscription's walsender reports it written.
- * 4. Sequences target -> source forward only, snapshots of both sides, forward replication
- *    pinned to the source's position: both sides are frozen and equal. The way back is
- *    disabled after the window (it has nothing left to apply).
- * 5. LOGIN on the source, repoint, RESUME: past the repoint only forward is safe.
+ * The switch back (or forth), `from` -> `to`. Ordering (why), mirroring postgres.switch:
+ * 1. The way for the opposite switch (`next`, `to` -> `from`) is made again before the window
+ *    (a slot waits for running transactions: too slow inside it), disabled, so it carries
+ *    nothing until pinned.
+ * 2. PAUSE, freeze the `from` side, end the app's sessions there; the `to` side's server
+ *    default is reopened now (its reload is asynchronous; the app roles stay NOLOGIN there, so
+ *    nobody writes to it until the repoint).
+ * 3. The `from` side's final LSN is read after its freeze; `to` has applied it when the walsender
+ *    of the way the switch goes along reports it written.
+ * 4. Sequences `from` -> `to` forward only, snapshots of both sides, `next` pinned to the `to`
+ *    side's position: both sides are frozen and equal. The way along is disabled after the
+ *    window (it has nothing left to apply).
+ * 5. LOGIN on `to`, repoint, RESUME: past the repoint only forward is safe.
  */
-async function switchBackWrites(
+async function switchAgainWrites(
   context: StepContext,
+  direction: PostgresSwitchDirection,
   platform: PostgresPlatform,
-  wayBack: PostgresWayBack,
+  sides: ReturnType<typeof sidesOf>,
   settings: PostgresFlowSettings,
-  source: (c: StepContext) => Promise<PgClient>,
-  target: (c: StepContext) => Promise<PgClient>,
+  sideClient: (side: Side) => (c: StepContext) => Promise<PgClient>,
 ): Promise<Facts> {
-  const back = backWay(settings);
-  const forward = forwardWay(settings);
-  const sourceClient = await source(context);
-  const targetClient = await target(context);
-  if (context.facts.switchBackFrozenAt != null && context.facts.switchBackTargetReopenedAt == null) {
+  const { from, to } = direction;
+  const along = wayOf(direction.along, settings);
+  const next = wayOf(direction.next, settings);
+  const fact = switchAgainFacts(direction);
+  const fromClient = await sideClient(from)(context);
+  const toClient = await sideClient(to)(context);
+  if (context.facts[fact.frozenAt] != null && context.facts[fact.reopenedAt] == null) {
     const state = platform.switchPointState ? await platform.switchPointState(context, settings.database) : undefined;
-    if (state?.pointsAt === 'source' || (!state && context.facts.switchBackEndpointMoveStartedAt != null)) return finishSwitchBackForward(context, platform, wayBack, settings, sourceClient, targetClient);
-    // Traffic never moved back: the source frozen and fenced again as the forward switch left it
+    if (state?.pointsAt === to || (!state && context.facts[fact.endpointMoveStartedAt] != null)) return finishSwitchAgainForward(context, direction, platform, sides, settings, fromClient, toClient);
+    // Traffic never moved: the `to` side frozen and fenced again as the switch before left it
     // (the dead process may have reopened its server default and let the app roles log in),
-    // only then the target reopened — never both writable — and the switch back starts again.
-    await platform.setSourceReadOnly(context, true);
-    await platform.fenceSource(context);
-    await wayBack.setTargetReadOnly(context, false);
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`).catch(() => undefined);
-    await context.record({ switchBackTargetReopenedAt: wallClockMs() });
-    context.log.warn('resuming a switch back that froze the target but never moved traffic: switching back again');
+    // only then the `from` side reopened — never both writable — and the switch starts again.
+    await sides.setReadOnly(context, to, true);
+    await sides.fence(context, to);
+    await sides.setReadOnly(context, from, false);
+    await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} ENABLE`).catch(() => undefined);
+    await context.record({ [fact.reopenedAt]: wallClockMs() });
+    context.log.warn(`resuming a switch ${direction.name} that froze the ${from} but never moved traffic: switching ${direction.name} again`);
   }
-  const forwardOrigin = await prepareWay({
-    way: forward,
-    sender: sourceClient,
-    receiver: targetClient,
-    // Every table of the source (this run has no preflight of its own; the way back carried the same).
-    tables: (await userTables(sourceClient)).map(({ schema, name }) => ({ schema, name })),
-    senderAddress: await platform.sourceForSubscription(settings.database),
+  const nextOrigin = await prepareWay({
+    way: next,
+    sender: toClient,
+    receiver: fromClient,
+    // Every table of the `to` side (this run has no preflight of its own; the way along carried the same).
+    tables: (await userTables(toClient)).map(({ schema, name }) => ({ schema, name })),
+    senderAddress: await sides.address(to),
     settings,
     replicationRoleSql: platform.replicationRoleSql.bind(platform),
   });
-  const targetSnapshot = await connectPg(await platform.target(context.facts, settings.database));
-  const sourceSnapshot = await connectPg(await platform.source(settings.database));
-  context.runtime.set(BACK_TARGET_SNAPSHOT, targetSnapshot);
-  context.runtime.set(BACK_SOURCE_SNAPSHOT, sourceSnapshot);
-  await walsenderPosition(targetClient, back.subscription);
-  await currentLsn(sourceClient);
+  const endpointOf = (side: Side) => (side === 'source' ? platform.source(settings.database) : platform.target(context.facts, settings.database));
+  const fromSnapshot = await connectPg(await endpointOf(from));
+  const toSnapshot = await connectPg(await endpointOf(to));
+  context.runtime.set(snapshotKey(direction, from), fromSnapshot);
+  context.runtime.set(snapshotKey(direction, to), toSnapshot);
+  await walsenderPosition(fromClient, along.subscription);
+  await currentLsn(toClient);
   await platform.prepareSwitch(context, settings.database);
 
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;
   let frozen = false;
-  let sourceReopened = false;
+  let toReopened = false;
   let repointed = false;
   let lagAtSwitchMs: number | undefined;
-  const overBudget = (what: string) => new AbortRun(`Switch-back aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The target was reopened for writes and traffic stays on it.`);
+  const Verb = direction.name === 'back' ? 'Switch-back' : 'Switch-forth';
+  const overBudget = (what: string) => new AbortRun(`${Verb} aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The ${from} was reopened for writes and traffic stays on it.`);
   try {
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
-    await wayBack.setTargetReadOnly(context, true);
+    await sides.setReadOnly(context, from, true);
     frozen = true;
-    await context.record({ switchBackStartedAt: clock.startedAt, switchBackFrozenAt: wallClockMs(), switchBackTargetReopenedAt: null });
+    await context.record({ [fact.startedAt]: clock.startedAt, [fact.frozenAt]: wallClockMs(), [fact.reopenedAt]: null });
     clock.mark('freeze');
-    // The source's server default reopens on its own admin session meanwhile (its reload is
+    // The `to` side's server default reopens on its own admin session meanwhile (its reload is
     // asynchronous: started early, in effect well before the repoint).
-    const [ended] = await Promise.all([terminateSessions(targetClient, settings.appUsers), platform.setSourceReadOnly(context, false)]);
-    sourceReopened = true;
+    const [ended] = await Promise.all([terminateSessions(fromClient, settings.appUsers), sides.setReadOnly(context, to, false)]);
+    toReopened = true;
     clock.mark('endSessions');
-    const finalLsn = await currentLsn(targetClient);
+    const finalLsn = await currentLsn(fromClient);
     const waitStarted = nowMs();
-    const reached = await waitForWalsender(targetClient, back.subscription, finalLsn, clock.remaining());
+    const reached = await waitForWalsender(fromClient, along.subscription, finalLsn, clock.remaining());
     lagAtSwitchMs = nowMs() - waitStarted;
-    clock.mark('sourceCatchUp');
-    if (!reached) throw overBudget(`the source did not apply the target's final WAL position ${finalLsn}`);
-    // Three sessions at once: sequences target -> source (forward only), the two switch-time
-    // snapshots, and forward replication pinned to the source's position. The way back has
-    // nothing left to apply (the target is frozen, its app sessions ended): it is disabled after
-    // the window, so nothing it could still apply would be sent forward again.
-    const [sequences, , forwardStartLsn] = await Promise.all([
-      copySequencesForward(targetClient, sourceClient),
-      targetSnapshot.query(SNAPSHOT_SQL),
-      sourceSnapshot.query(SNAPSHOT_SQL).then(() => pinnedAt(sourceSnapshot, targetClient, forwardOrigin)),
+    clock.mark(`${to}CatchUp`);
+    if (!reached) throw overBudget(`the ${to} did not apply the ${from}'s final WAL position ${finalLsn}`);
+    // Three sessions at once: sequences `from` -> `to` (forward only), the two switch-time
+    // snapshots, and the next way pinned to the `to` side's position. The way along has nothing
+    // left to apply (the `from` side is frozen, its app sessions ended): it is disabled after
+    // the window, so nothing it could still apply would be sent back again.
+    const [sequences, , nextStartLsn] = await Promise.all([
+      copySequencesForward(fromClient, toClient),
+      fromSnapshot.query(SNAPSHOT_SQL),
+      toSnapshot.query(SNAPSHOT_SQL).then(() => pinnedAt(toSnapshot, fromClient, nextOrigin)),
     ]);
     clock.mark('sequencesAndPin');
-    if (clock.remaining() <= 0) throw overBudget('the switch back did not reach the repoint');
-    await wayBack.unfenceSource(context);
+    if (clock.remaining() <= 0) throw overBudget(`the switch ${direction.name} did not reach the repoint`);
+    await sides.unfence(context, to, toClient);
     repointed = true;
-    await context.record({ sourceCaughtUpLsn: finalLsn, forwardStartLsn, sequencesCopied: sequences, switchBackEndpointMoveStartedAt: wallClockMs() });
-    await wayBack.switchEndpointBack(context, settings.database);
+    await context.record({ [fact.caughtUpLsn]: finalLsn, [fact.nextStartLsn]: nextStartLsn, sequencesCopied: sequences, [fact.endpointMoveStartedAt]: wallClockMs() });
+    await sides.switchEndpoint(context, to);
     clock.mark('switchEndpoint');
     const endpointMovedAt = wallClockMs();
     await platform.resumeClients(context);
@@ -307,16 +374,16 @@ async function switchBackWrites(
     const switchDurationMs = clock.elapsed();
     const switchEndedAt = wallClockMs();
     await context.record({ endpointMovedAt, switchEndedAt });
-    context.log.info(`switched back in ${switchDurationMs} ms (ended ${ended} session(s), source applied the target's final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
-    const fenceFacts = await wayBack.fenceTarget(context);
-    await startWay(targetClient, sourceClient, forward, settings.catchUpTimeoutMs);
-    await context.record({ forwardRunningAt: wallClockMs() });
+    context.log.info(`switched ${direction.name} in ${switchDurationMs} ms (ended ${ended} session(s), the ${to} applied the ${from}'s final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} DISABLE`);
+    const fenceFacts = await sides.fence(context, from);
+    await startWay(fromClient, toClient, next, settings.catchUpTimeoutMs);
+    await context.record({ [fact.nextRunningAt]: wallClockMs() });
     return {
       ...fenceFacts,
       finalLsn,
-      forwardStartLsn,
-      forwardReplication: 'running',
+      [fact.nextStartLsn]: nextStartLsn,
+      [fact.nextState]: 'running',
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
       switchDurationMs,
       switchStartedAt: clock.startedAt,
@@ -330,16 +397,16 @@ async function switchBackWrites(
       if (paused) await platform.resumeClients(context).catch(() => undefined);
       throw failure;
     }
-    await targetSnapshot.query('ROLLBACK').catch(() => undefined);
-    await sourceSnapshot.query('ROLLBACK').catch(() => undefined);
-    if (sourceReopened) await platform.setSourceReadOnly(context, true);
+    await fromSnapshot.query('ROLLBACK').catch(() => undefined);
+    await toSnapshot.query('ROLLBACK').catch(() => undefined);
+    if (toReopened) await sides.setReadOnly(context, to, true);
     if (frozen) {
-      await wayBack.setTargetReadOnly(context, false);
-      await context.record({ switchBackTargetReopenedAt: wallClockMs() });
+      await sides.setReadOnly(context, from, false);
+      await context.record({ [fact.reopenedAt]: wallClockMs() });
     }
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} ENABLE`).catch(() => undefined);
+    await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} ENABLE`).catch(() => undefined);
     if (paused) await platform.resumeClients(context);
-    context.log.warn('switch-back aborted: target reopened for writes, traffic stays on the target, the way back still subscribed');
+    context.log.warn(`switch ${direction.name} aborted: the ${from} reopened for writes, traffic stays on the ${from}, the ${to} still subscribed`);
     if (failure instanceof AbortRun) {
       throw new AbortRun(failure.message, { abortedAt: wallClockMs(), switchStartedAt: clock.startedAt, switchPhasesMs: clock.phases, lagAtSwitchMs: lagAtSwitchMs === undefined ? null : Math.round(lagAtSwitchMs) });
     }
@@ -348,29 +415,40 @@ async function switchBackWrites(
 }
 
 /**
- * A resumed switch-back whose traffic already moved to the source: only forward. The target
- * is frozen (again), what it still had drained into the source, the way back disabled,
- * sequences moved forward, the source opened, clients released, the target fenced and
- * forward replication started if the dead process pinned it.
+ * A resumed switch back (or forth) whose traffic already moved to the `to` side: only forward.
+ * The `from` side is frozen (again), what it still had drained into `to`, the way along
+ * disabled, sequences moved forward, `to` opened, clients released, `from` fenced and the
+ * way for the opposite switch started if the dead process pinned it.
  */
-async function finishSwitchBackForward(context: StepContext, platform: PostgresPlatform, wayBack: PostgresWayBack, settings: PostgresFlowSettings, sourceClient: PgClient, targetClient: PgClient): Promise<Facts> {
-  const back = backWay(settings);
-  context.log.warn('resuming a switch-back after traffic moved to the source: finishing it (the target is never reopened now)');
-  await wayBack.setTargetReadOnly(context, true);
-  await terminateSessions(targetClient, settings.appUsers);
-  const sub = await pgRow<{ subenabled: boolean }>(sourceClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [back.subscription]);
+async function finishSwitchAgainForward(
+  context: StepContext,
+  direction: PostgresSwitchDirection,
+  platform: PostgresPlatform,
+  sides: ReturnType<typeof sidesOf>,
+  settings: PostgresFlowSettings,
+  fromClient: PgClient,
+  toClient: PgClient,
+): Promise<Facts> {
+  const { from, to } = direction;
+  const along = wayOf(direction.along, settings);
+  const fact = switchAgainFacts(direction);
+  context.log.warn(`resuming a switch ${direction.name} after traffic moved to the ${to}: finishing it (the ${from} is never reopened now)`);
+  await sides.setReadOnly(context, from, true);
+  await terminateSessions(fromClient, settings.appUsers);
+  const sub = await pgRow<{ subenabled: boolean }>(toClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [along.subscription]);
   if (sub?.subenabled) {
-    const lsn = await currentLsn(targetClient);
-    if (!(await waitForWalsender(targetClient, back.subscription, lsn, settings.catchUpTimeoutMs))) context.log.warn(`the source did not confirm the target's last WAL position ${lsn}; verification will tell`);
-    await sourceClient.query(`ALTER SUBSCRIPTION ${quoteIdent(back.subscription)} DISABLE`);
+    const lsn = await currentLsn(fromClient);
+    if (!(await waitForWalsender(fromClient, along.subscription, lsn, settings.catchUpTimeoutMs))) context.log.warn(`the ${to} did not confirm the ${from}'s last WAL position ${lsn}; verification will tell`);
+    await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} DISABLE`);
   }
-  const sequences = await copySequencesForward(targetClient, sourceClient);
-  await platform.setSourceReadOnly(context, false);
-  await wayBack.unfenceSource(context);
-  await wayBack.switchEndpointBack(context, settings.database);
+  const sequences = await copySequencesForward(fromClient, toClient);
+  await sides.setReadOnly(context, to, false);
+  await sides.unfence(context, to, toClient);
+  await sides.switchEndpoint(context, to);
   await platform.resumeClients(context);
-  const fenceFacts = await wayBack.fenceTarget(context);
-  if (context.facts.forwardStartLsn) await startWay(targetClient, sourceClient, forwardWay(settings), settings.catchUpTimeoutMs);
-  else context.log.warn('forward replication was not pinned before traffic moved back: switching forth again needs a new run');
-  return { ...fenceFacts, switchResumed: true, sequencesCopied: sequences, forwardReplication: context.facts.forwardStartLsn ? 'running' : 'not built', lagAtSwitchMs: null };
+  const fenceFacts = await sides.fence(context, from);
+  const pinned = context.facts[fact.nextStartLsn] != null;
+  if (pinned) await startWay(fromClient, toClient, wayOf(direction.next, settings), settings.catchUpTimeoutMs);
+  else context.log.warn(`the way for the opposite switch was not pinned before traffic moved: to ${fact.oppositeCommand} again needs a new run`);
+  return { ...fenceFacts, switchResumed: true, sequencesCopied: sequences, [fact.nextState]: pinned ? 'running' : 'not built', lagAtSwitchMs: null };
 }

@@ -2,7 +2,9 @@
  * `switch-back RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical) run, through the real
  * CLI on the persistent PostgreSQL sandbox under write load: the dry run plans and checks
  * without changing anything; the executed switch-back moves traffic back with 0 writes lost
- * and checksums matching; complete is then refused (traffic on the source).
+ * and checksums matching; complete is then refused (traffic on the source); `switch-forth RUN_ID`
+ * SIGKILLed right after the endpoint moved to the target (RDS_CUTOVER_KILL_AT, a real kill -9) is
+ * named by `status` with its resume command, and that resume finishes it on the target.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -21,19 +23,20 @@ import { sleep } from '../../lib/util/time';
 const ROOT = resolve(__dirname, '../..');
 const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
 
-function runCli(args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
+function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((done) => {
     const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
     delete env[KILL_AT_ENV];
+    if (killAt) env[KILL_AT_ENV] = killAt;
     const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('close', (code) => done({ code, output }));
+    child.on('close', (code, signal) => done({ code, signal, output }));
   });
 }
 
-test('PostgreSQL switch-back through the CLI: dry run changes nothing; the executed switch-back puts traffic on the source with 0 writes lost and checksums matching; complete is then refused', async () => {
+test('PostgreSQL switch-back through the CLI: dry run changes nothing; the executed switch-back puts traffic on the source with 0 writes lost and checksums matching; complete is then refused; switch-forth killed with SIGKILL after the endpoint moved is named by status and its resume finishes on the target, 0 lost', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-pgsb-'));
   const stateDir = join(work, '.rds-cutover');
   let load: WriteLoad | undefined;
@@ -64,22 +67,49 @@ test('PostgreSQL switch-back through the CLI: dry run changes nothing; the execu
     expect(back.output).toMatch(/postgres\.switch-back on sandbox: SUCCESS/);
     expect(back.output).toMatch(/checksums: match/);
     expect(back.code).toBe(0);
-    await sleep(1000);
-    await load.stop();
-    const reader = await connectPg(app);
-    const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
-    const port = Number((await pgRow<{ port: string }>(reader, "SELECT current_setting('port') AS port"))!.port);
-    await closePg(reader);
-    expect(port).toBe(readSandboxState(folder)!.state.servers.find((s) => s.name === 'source')!.port);
-    // AND every acknowledged write is there
-    const writes = summariseWrites(load.attempts, present);
-    expect(writes.acknowledged).toBeGreaterThan(100);
-    expect(writes.lost).toBe(0);
+    const portOf = (server: 'source' | 'target') => readSandboxState(folder)!.state.servers.find((s) => s.name === server)!.port;
+    const endpointPort = async () => {
+      const reader = await connectPg(app);
+      try {
+        return Number((await pgRow<{ port: string }>(reader, "SELECT current_setting('port') AS port"))!.port);
+      } finally {
+        await closePg(reader);
+      }
+    };
+    expect(await endpointPort()).toBe(portOf('source'));
 
     // AND complete is refused while traffic is on the source (exit 3)
     const complete = await runCli(['complete', runId, '--execute'], work);
     expect(complete.code).toBe(3);
     expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
+
+    // AND switch-forth (traffic to the target again) killed with SIGKILL right after its endpoint moved
+    // (the third sub-phase it journals: frozen, endpoint move started, endpoint moved)
+    const runsBeforeForth = readdirSync(join(stateDir, 'runs'));
+    const killedForth = await runCli(['switch-forth', runId, '--execute'], work, 'step-progress:postgres.switch-forth:3');
+    expect(killedForth.signal).toBe('SIGKILL');
+    const forthRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBeforeForth.includes(id))!;
+    // THEN status says where it stopped and names the resume
+    const status = (await runCli(['status', forthRunId], work)).output;
+    expect(status).toContain('endpoint MOVED to the target');
+    expect(status).toContain(`zx scripts/cutover.mjs switch-forth ${runId} --execute --resume ${forthRunId}`);
+    // AND that resume finishes forward: traffic on the target, the way back running again
+    // (exit 4: the switch-time snapshots were gone with the killed process)
+    const forth = await runCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
+    expect(forth.output).toMatch(/postgres\.switch-forth on sandbox: SUCCESS/);
+    expect(forth.code).toBe(4);
+    expect(statusFromJournal(new Journal(stateDir, forthRunId).read()).facts.wayBack).toBe('running');
+    expect(await endpointPort()).toBe(portOf('target'));
+
+    // AND over the forward switch, the switch back and the interrupted switch forth every acknowledged write is there
+    await sleep(1000);
+    await load.stop();
+    const reader = await connectPg(app);
+    const present = new Set((await pgRows<{ id: string }>(reader, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+    await closePg(reader);
+    const writes = summariseWrites(load.attempts, present);
+    expect(writes.acknowledged).toBeGreaterThan(100);
+    expect(writes.lost).toBe(0);
   } finally {
     if (load && load.stoppedAt === 0) await load.stop().catch(() => undefined);
     await sandboxDown(stateDir, 'postgres').catch(() => undefined);

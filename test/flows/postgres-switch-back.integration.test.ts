@@ -3,7 +3,9 @@
  * pgbouncer), under a write load through pgbouncer: the forward switch builds replication
  * target -> source from the frozen, equal state before traffic opens on the target;
  * `postgres.switch-back` moves traffic back with nothing lost and starts forward replication
- * again; it refuses when the way back is broken; `complete` leaves no slot or subscription.
+ * again; `postgres.switch-forth` then moves traffic to the target again by the same switch and
+ * builds the way back again (a second forth is refused, a second back works); it refuses when
+ * the way back is broken; `complete` leaves no slot or subscription.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
-import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../../lib/flows/postgres-switch-back';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../../lib/flows/postgres-switch-back';
 import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook, type RunResult } from '../../lib/runbook/engine';
 import { Journal } from '../../lib/runbook/journal';
@@ -122,6 +124,18 @@ async function expectCarried(world: World, from: 'source' | 'target', to: 'sourc
   await waitFor(`the write on the ${from} to reach the ${to}`, async () => ((await count(world, to, `SELECT 1 FROM audit_log WHERE message = '${message}'`)) > 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 100 });
 }
 
+/** A fresh value of the load's sequence, through the application's endpoint, is above every row (never rewound). */
+async function expectSequenceAhead(world: World, id: number): Promise<void> {
+  const app = await connectPg(world.sandbox.appEndpoint());
+  try {
+    const maxSerial = BigInt((await pgRow<{ m: string }>(app, 'SELECT max(serial_no)::text AS m FROM cutover_load'))!.m);
+    const fresh = BigInt((await pgRow<{ s: string }>(app, "INSERT INTO cutover_load (id, client, seq, payload, written_at) VALUES ($1, 0, 0, 'after a switch', now()) RETURNING serial_no::text AS s", [id]))!.s);
+    expect(fresh).toBeGreaterThan(maxSerial);
+  } finally {
+    await closePg(app);
+  }
+}
+
 /** Every acknowledged write is where the application writes now (the load keeps writing meanwhile). */
 async function expectNothingLost(world: World): Promise<void> {
   const acknowledgedBefore = world.load.attempts.filter((a) => a.acknowledged).length;
@@ -137,7 +151,7 @@ async function expectNothingLost(world: World): Promise<void> {
 }
 
 describe('PostgreSQL way back on real servers', () => {
-  test('the switch builds the way back before traffic opens on the target; a write on the target reaches the old source (read-only, app NOLOGIN); switch-back under load loses nothing, checksums match, forward replication runs again and no way-back object is left', async () => {
+  test('the switch builds the way back before traffic opens on the target; a write on the target reaches the old source (read-only, app NOLOGIN); switch-back under load loses nothing, checksums match, forward replication runs again and no way-back object is left; switch-forth then moves traffic to the target the same way (way back running again, a second forth refused, a second back works), 0 lost over all four switches', async () => {
     await withWorld(async (world) => {
       const { settings } = world;
       // GIVEN / WHEN the forward cutover
@@ -174,12 +188,7 @@ describe('PostgreSQL way back on real servers', () => {
       expect(await count(world, 'target', `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${settings.workflow}_back_slot'`)).toBe(0);
       expect(await count(world, 'source', 'SELECT 1 FROM pg_subscription')).toBe(0);
       // and the sequence hands out values above every row, never rewound
-      const app = await connectPg(world.sandbox.appEndpoint());
-      const maxSerial = BigInt((await pgRow<{ m: string }>(app, 'SELECT max(serial_no)::text AS m FROM cutover_load'))!.m);
-      const fresh = BigInt((await pgRow<{ s: string }>(app, "INSERT INTO cutover_load (id, client, seq, payload, written_at) VALUES (-1, 0, 0, 'after switch back', now()) RETURNING serial_no::text AS s"))!.s);
-      await closePg(app);
-      expect(fresh).toBeGreaterThan(maxSerial);
-      await expectNothingLost(world);
+      await expectSequenceAhead(world, -1);
 
       // AND complete --delete-old refuses while traffic is on the source (nothing changed, nothing deleted)
       const complete = await run(world, postgresCompleteRunbook(world.platform, settings, { deleteOld: true }));
@@ -187,6 +196,44 @@ describe('PostgreSQL way back on real servers', () => {
       expect(complete.error).toMatch(/Complete refused: traffic is not on the target/);
       expect(await streaming(world, 'source', `${settings.workflow}_sub`)).toBe(1);
       expect(world.sandbox.instances.has('source')).toBe(true);
+
+      // WHEN switching forth again (traffic to the target), still under load
+      const forth = await run(world, postgresSwitchForthRunbook(world.platform, settings));
+      // THEN it succeeded with both switch-time snapshots equal
+      expect(forth.error).toBeUndefined();
+      expect(forth.result).toBe('success');
+      expect(forth.facts.checksumsVerified).toBe(true);
+      expect((forth.facts.checksums as { match: boolean }).match).toBe(true);
+      // and traffic is on the target, writable for the app; the source frozen and fenced again
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
+      expect(await on(world, 'target', serverReadOnly)).toBe(false);
+      expect(await appCanLogin(world, 'target')).toBe(true);
+      expect(await on(world, 'source', serverReadOnly)).toBe(true);
+      expect(await appCanLogin(world, 'source')).toBe(false);
+      // and the way back runs again (one can switch back again), the forward replication is gone
+      expect(forth.facts.wayBack).toBe('running');
+      await expectCarried(world, 'target', 'source', 'written on the new side after the switch forth');
+      expect(await count(world, 'source', `SELECT 1 FROM pg_replication_slots WHERE slot_name = '${settings.workflow}_slot'`)).toBe(0);
+      expect(await count(world, 'target', 'SELECT 1 FROM pg_subscription')).toBe(0);
+      await expectSequenceAhead(world, -2);
+
+      // AND a second switch-forth is refused: traffic is on the target already (nothing changed)
+      const again = await run(world, postgresSwitchForthRunbook(world.platform, settings));
+      expect(again.result).toBe('aborted');
+      expect(again.error).toMatch(/Switch-forth refused: traffic is not on the source/);
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
+      expect(await on(world, 'target', serverReadOnly)).toBe(false);
+
+      // AND switching back once more works the same way
+      const backAgain = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      expect(backAgain.error).toBeUndefined();
+      expect(backAgain.result).toBe('success');
+      expect((backAgain.facts.checksums as { match: boolean }).match).toBe(true);
+      expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('source').port);
+      expect(backAgain.facts.forwardReplication).toBe('running');
+      await expectSequenceAhead(world, -3);
+      // and over forward, back, forth and back no acknowledged write was lost
+      await expectNothingLost(world);
     });
   });
 
