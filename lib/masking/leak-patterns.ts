@@ -416,6 +416,14 @@ export class PatternSet {
 
   /** The runs of 8+ digits once phone separators are removed (`add`'s LONG_DIGITS over PHONE_SEPARATORS), from ASCII bytes; a value that is one such run is a pattern already. */
   private addDigitRunsAscii(bytes: Uint8Array, start: number, end: number, id: number): void {
+    // Most values with 8+ digits have no such run (a hex token, a date): found without hashing.
+    let longest = 0;
+    for (let k = start, length = 0; k < end; k++) {
+      const c = bytes[k];
+      if (c >= 0x30 && c <= 0x39) longest = Math.max(longest, ++length);
+      else if (DIGIT_RUN_SEPARATORS[c] !== 1) length = 0;
+    }
+    if (longest < MIN_DIGITS || longest === end - start) return;
     let a = 0x811c9dc5;
     let b = 0x9747b28c;
     let length = 0;
