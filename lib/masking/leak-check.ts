@@ -145,10 +145,12 @@ export async function leakCheck(options: {
         rowKey = number ?? '';
         return true;
       };
-      const maskers = tableColumns.map((c, index): ValueMasker => {
+      const maskers = tableColumns.map((c, index): ValueMasker | undefined => {
         const rule = tableRules?.columns.get(c.name);
         const where = `${table}.${c.name}`;
         const kept = rule === undefined || rule.transform === 'keep';
+        // An output not scanned is skipped by the parser (only its end is found), unless it is the row's key.
+        if (!scansOutput(rule) && index !== 0) return undefined;
         if (!scansOutput(rule)) {
           const notScanned = (raw: string) => {
             if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(raw) ? `${c.name}=${raw}` : '';
