@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { engineTools } from './engines';
 import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
@@ -145,10 +146,12 @@ export async function leakCheck(options: {
         rowKey = number ?? '';
         return true;
       };
-      const maskers = tableColumns.map((c, index): ValueMasker => {
+      const maskers = tableColumns.map((c, index): ValueMasker | undefined => {
         const rule = tableRules?.columns.get(c.name);
         const where = `${table}.${c.name}`;
         const kept = rule === undefined || rule.transform === 'keep';
+        // An output not scanned is skipped by the parser (only its end is found), unless it is the row's key.
+        if (!scansOutput(rule) && index !== 0) return undefined;
         if (!scansOutput(rule)) {
           const notScanned = (raw: string) => {
             if (index === 0) rowKey = firstKept && /^-?\d{1,20}$/.test(raw) ? `${c.name}=${raw}` : '';
@@ -208,7 +211,22 @@ export async function leakCheck(options: {
     },
     { cacheResults: false, discardOutput: true },
   );
-  for await (const chunk of options.dump) rewriter.push(chunk as Buffer);
+  // Chunks as the decompressor wrote them ('data' events through pipeline): an async iterator
+  // would concatenate whatever is buffered into one new buffer first, a copy of the whole dump.
+  await pipeline(
+    options.dump,
+    new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Buffer, _encoding, done) {
+        try {
+          rewriter.push(chunk);
+          done();
+        } catch (error) {
+          done(error as Error);
+        }
+      },
+    }),
+  );
   rewriter.finish();
   const phases = { readSeconds: round2(readSeconds), readCpuSeconds: round2(readCpuSeconds), readInBackground: background !== undefined, readWaitSeconds: round2(readWaitSeconds), scanSeconds: round2((Date.now() - scanStarted) / 1000), scanCpuSeconds: round2(cpuSince(scanCpu)) };
 

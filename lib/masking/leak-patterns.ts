@@ -416,6 +416,14 @@ export class PatternSet {
 
   /** The runs of 8+ digits once phone separators are removed (`add`'s LONG_DIGITS over PHONE_SEPARATORS), from ASCII bytes; a value that is one such run is a pattern already. */
   private addDigitRunsAscii(bytes: Uint8Array, start: number, end: number, id: number): void {
+    // Most values with 8+ digits have no such run (a hex token, a date): found without hashing.
+    let longest = 0;
+    for (let k = start, length = 0; k < end; k++) {
+      const c = bytes[k];
+      if (c >= 0x30 && c <= 0x39) longest = Math.max(longest, ++length);
+      else if (DIGIT_RUN_SEPARATORS[c] !== 1) length = 0;
+    }
+    if (longest < MIN_DIGITS || longest === end - start) return;
     let a = 0x811c9dc5;
     let b = 0x9747b28c;
     let length = 0;
@@ -433,7 +441,7 @@ export class PatternSet {
         DIGITS_B[0] = b | 0;
         hashSequence(DIGITS_A, DIGITS_B, 0, 0, 1);
         this.patterns.addIfAbsent(seqA, seqB, id);
-        this.lastWords[lastWordEntry(a | 0, b | 0)] |= 1;
+        this.lastWords[lastWordEntry(a | 0)] |= 1;
       }
       a = 0x811c9dc5;
       b = 0x9747b28c;
@@ -457,7 +465,7 @@ export class PatternSet {
   private addHashed(from: number, to: number, source: number): void {
     hashSequence(this.wordsA, this.wordsB, -1, from, to);
     this.patterns.addIfAbsent(seqA, seqB, source);
-    this.lastWords[lastWordEntry(this.wordsA[to - 1], this.wordsB[to - 1])] |= 1 << (to - from - 1);
+    this.lastWords[lastWordEntry(this.wordsA[to - 1])] |= 1 << (to - from - 1);
   }
 
   private addWords(list: string[], from: number, to: number, source: number): void {
@@ -472,7 +480,7 @@ export class PatternSet {
     }
     hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
     this.patterns.addIfAbsent(seqA, seqB, source);
-    this.lastWords[lastWordEntry(this.ringA[(length - 1) & RING_MASK], this.ringB[(length - 1) & RING_MASK])] |= 1 << (length - 1);
+    this.lastWords[lastWordEntry(this.ringA[(length - 1) & RING_MASK])] |= 1 << (length - 1);
   }
 
   /**
@@ -504,7 +512,7 @@ export class PatternSet {
         this.ringStart[slot] = start;
         this.ringEnd[slot] = k;
         count++;
-        const lengths = this.lastWords[lastWordEntry(wordA, wordB)];
+        const lengths = this.lastWords[lastWordEntry(wordA)];
         if (lengths !== 0) this.matchEndingHere(folded, count, lengths, onMatch);
         if (isDigitsBetween(folded, start, k)) {
           digitRun += folded.slice(start, k);
@@ -531,10 +539,10 @@ export class PatternSet {
    */
   scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
     const ringA = this.ringA;
-    const ringB = this.ringB;
+    const ringStart = this.ringStart;
+    const ringEnd = this.ringEnd;
     const lastWords = this.lastWords;
     let count = 0;
-    let start = -1;
     // The digit run (digits joined across phone separators), hashed as it grows.
     let runA = 0x811c9dc5;
     let runB = 0x9747b28c;
@@ -542,51 +550,56 @@ export class PatternSet {
     let runWords = 0;
     let runStart = -1;
     let runEnd = -1;
-    for (let k = from; k <= to; k++) {
-      const code = k < to ? bytes[k] : 0x20;
-      if (k < to && ASCII_WORD[code] === 1) {
-        if (start === -1) start = k;
-        continue;
-      }
-      if (start !== -1) {
-        let a = 0x811c9dc5;
-        let b = 0x9747b28c;
-        let digits = true;
-        for (let j = start; j < k; j++) {
-          let c = bytes[j];
-          if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-          if (c > 0x39) digits = false;
-          a = Math.imul(a ^ c, 0x01000193);
-          b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
-        }
-        const slot = count & RING_MASK;
-        ringA[slot] = a | 0;
-        ringB[slot] = b | 0;
-        this.ringStart[slot] = start;
-        this.ringEnd[slot] = k;
-        count++;
-        const lengths = lastWords[lastWordEntry(a | 0, b | 0)];
-        if (lengths !== 0) this.matchEndingHere(bytes, count, lengths, onMatch);
-        if (digits) {
-          for (let j = start; j < k; j++) {
-            const c = bytes[j];
-            runA = Math.imul(runA ^ c, 0x01000193);
-            runB = Math.imul((runB << 5) | (runB >>> 27), 0x5bd1e995) ^ c;
-          }
-          if (runStart === -1) runStart = start;
-          runEnd = k;
-          runLength += k - start;
-          runWords++;
-        } else {
+    let k = from;
+    while (k < to) {
+      let c = bytes[k];
+      if (ASCII_WORD[c] !== 1) {
+        if (runLength !== 0 && PHONE_SEPARATOR_CODES[c] !== 1) {
           if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
           runA = 0x811c9dc5;
           runB = 0x9747b28c;
           runLength = runWords = 0;
           runStart = -1;
         }
-        start = -1;
+        k++;
+        continue;
       }
-      if (runLength !== 0 && PHONE_SEPARATOR_CODES[code] !== 1) {
+      // A word, folded and hashed in one pass. Only the first hash is needed to ask the
+      // last-word table; the second is computed for the ring's words only when it answers.
+      const start = k;
+      let a = 0x811c9dc5;
+      let digits = true;
+      for (;;) {
+        if (c > 0x39) {
+          digits = false;
+          if (c <= 0x5a) c |= 0x20;
+        }
+        a = Math.imul(a ^ c, 0x01000193);
+        if (++k === to) break;
+        c = bytes[k];
+        if (ASCII_WORD[c] !== 1) break;
+      }
+      const slot = count & RING_MASK;
+      ringA[slot] = a;
+      ringStart[slot] = start;
+      ringEnd[slot] = k;
+      count++;
+      const lengths = lastWords[lastWordEntry(a)];
+      if (lengths !== 0) {
+        this.secondHashesAscii(bytes, count);
+        this.matchEndingHere(bytes, count, lengths, onMatch);
+      }
+      if (digits) {
+        for (let j = start; j < k; j++) {
+          const d = bytes[j];
+          runA = Math.imul(runA ^ d, 0x01000193);
+          runB = Math.imul((runB << 5) | (runB >>> 27), 0x5bd1e995) ^ d;
+        }
+        if (runStart === -1) runStart = start;
+        runEnd = k;
+        runLength += k - start;
+        runWords++;
+      } else {
         if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
         runA = 0x811c9dc5;
         runB = 0x9747b28c;
@@ -595,6 +608,20 @@ export class PatternSet {
       }
     }
     if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
+  }
+
+  /** The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII bytes, which `scanAscii` leaves out until a last word answers. */
+  private secondHashesAscii(bytes: Uint8Array, count: number): void {
+    for (let w = Math.max(0, count - MAX_WHOLE_WORDS); w < count; w++) {
+      const slot = w & RING_MASK;
+      let b = 0x9747b28c;
+      for (let j = this.ringStart[slot], end = this.ringEnd[slot]; j < end; j++) {
+        let c = bytes[j];
+        if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+        b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ c;
+      }
+      this.ringB[slot] = b | 0;
+    }
   }
 
   /** The patterns of 1..MAX_WHOLE_WORDS words that end with the ring's last word. `text`: the folded string, or the ASCII bytes, the ring's positions point into. */
@@ -679,7 +706,8 @@ function isOneEmailAscii(bytes: Uint8Array, start: number, end: number): boolean
 const EMAIL_LOCAL = new Uint8Array(256);
 for (let c = 0; c < 128; c++) if (ASCII_WORD[c] === 1 || "._%+'-".includes(String.fromCharCode(c))) EMAIL_LOCAL[c] = 1;
 const LAST_WORD_ENTRIES = 1 << 22;
-const lastWordEntry = (a: number, b: number) => (fmix(a ^ Math.imul(b, 0x9e3779b1)) >>> 0) & (LAST_WORD_ENTRIES - 1);
+/** A last word's entry, from the word's first hash only: the byte scan asks it before it computes the second. */
+const lastWordEntry = (a: number) => (fmix(a) >>> 0) & (LAST_WORD_ENTRIES - 1);
 /** The digits of bytes [from, to) (a digit run's text, for its fingerprint). */
 function digitsOf(bytes: Uint8Array, from: number, to: number): string {
   let out = '';

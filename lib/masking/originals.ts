@@ -1,6 +1,6 @@
 import { PatternSet } from './leak-patterns';
 import type { ColumnRule, MaskingRules } from './rules';
-import { isOrdinaryOutput } from './transformers';
+import { isOrdinaryOutput, isOrdinaryOutputAscii } from './transformers';
 
 /** Transformers whose originals are not patterns: a shifted date is another real date. */
 const NOT_PATTERNS = new Set<ColumnRule['transform']>(['keep', 'dateShift']);
@@ -47,13 +47,13 @@ export async function buildPatterns(
   return { patterns, skippedOrdinary };
 }
 
-/** Transformers whose fake outputs `isOrdinaryOutput` recognises (it needs the value as text); other columns' originals are added from their bytes. */
+/** Transformers whose fake outputs `isOrdinaryOutput` recognises (from bytes when printable ASCII, else as text); other columns' originals are added from their bytes. */
 const ORDINARY_CHECKED = new Set<ColumnRule['transform']>(['name', 'address', 'constant']);
 
 /**
  * `buildPatterns` from values given as UTF-8 bytes (source-snapshot.ts's streamColumnBytes):
  * the same patterns and counts, with no string per value except where the fake-dictionary
- * check needs one (name, address and constant columns).
+ * check needs one (a name or address that is not printable ASCII).
  */
 export async function buildPatternsFromBytes(
   plan: OriginalsPlan,
@@ -77,6 +77,11 @@ export async function buildPatternsFromBytes(
           return;
         }
         if (!asText[index]) return patterns.addBytes(bytes, start, end, names[index]);
+        // Printable ASCII is checked from its bytes; anything else is decoded.
+        const ordinary = isOrdinaryOutputAscii(columns[index].rule, bytes, start, end);
+        if (ordinary === true) skippedOrdinary++;
+        else if (ordinary === false) patterns.addBytes(bytes, start, end, names[index]);
+        if (ordinary !== undefined) return;
         const value = bytes.toString('utf8', start, end);
         if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
         else patterns.add(value, names[index]);

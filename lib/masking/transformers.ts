@@ -319,11 +319,77 @@ export function isOrdinaryOutput(rule: ColumnRule, value: string): boolean {
   }
 }
 
+/**
+ * `isOrdinaryOutput` for a name or address value given as UTF-8 bytes [start, end), without
+ * decoding it: the same answer for printable ASCII (folding is then lower case and trailing
+ * spaces); `undefined` for anything else (the caller decodes it and asks `isOrdinaryOutput`).
+ * The leak check asks this of every original name and address (millions).
+ */
+export function isOrdinaryOutputAscii(rule: ColumnRule, bytes: Uint8Array, start: number, end: number): boolean | undefined {
+  if (rule.transform !== 'name' && rule.transform !== 'address') return false;
+  for (let k = start; k < end; k++) if (bytes[k] < 0x20 || bytes[k] > 0x7e) return undefined;
+  while (end > start && bytes[end - 1] === 0x20) end--;
+  if (rule.transform === 'name') {
+    // Every space-separated part a dictionary name (an empty part is none).
+    for (let from = start; ; ) {
+      let space = from;
+      while (space < end && bytes[space] !== 0x20) space++;
+      if (!FOLDED_NAME_BYTES.has(bytes, from, space)) return false;
+      if (space === end) return true;
+      from = space + 1;
+    }
+  }
+  if (FOLDED_CITY_BYTES.has(bytes, start, end)) return true;
+  // Contains a street: candidates by their first letter, compared in lower case.
+  for (let k = start; k < end; k++) {
+    const candidates = STREETS_BY_FIRST[lowerAscii(bytes[k])];
+    if (candidates === undefined) continue;
+    for (const street of candidates) {
+      if (k + street.length > end) continue;
+      let j = 1;
+      while (j < street.length && lowerAscii(bytes[k + j]) === street[j]) j++;
+      if (j === street.length) return true;
+    }
+  }
+  return false;
+}
+
+const lowerAscii = (c: number) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+
+/** A set of lower-case ASCII words, asked with bytes folded to lower case on the fly (no string per question). */
+class AsciiFoldedSet {
+  private readonly byLength = new Map<number, Uint8Array[]>();
+  constructor(words: Iterable<string>) {
+    for (const word of words) {
+      // A word with other characters never equals printable ASCII folded to lower case.
+      if (!/^[\x20-\x7e]*$/.test(word) || word !== word.toLowerCase()) continue;
+      const bytes = Buffer.from(word, 'latin1');
+      const list = this.byLength.get(bytes.length) ?? [];
+      list.push(bytes);
+      this.byLength.set(bytes.length, list);
+    }
+  }
+  has(bytes: Uint8Array, start: number, end: number): boolean {
+    const list = this.byLength.get(end - start);
+    if (list === undefined) return false;
+    for (const word of list) {
+      let j = 0;
+      while (j < word.length && lowerAscii(bytes[start + j]) === word[j]) j++;
+      if (j === word.length) return true;
+    }
+    return false;
+  }
+}
+
 const FOLDED_NAMES = new Set([...FIRST_NAMES, ...LAST_NAMES].map(foldValue));
 const FOLDED_CITIES = new Set(CITIES.map(foldValue));
 const FOLDED_STREETS = STREETS.map(foldValue);
 /** Contains any folded street (one expression instead of an `includes` per street). */
 const ANY_FOLDED_STREET = new RegExp(FOLDED_STREETS.map((street) => street.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
+const FOLDED_NAME_BYTES = new AsciiFoldedSet(FOLDED_NAMES);
+const FOLDED_CITY_BYTES = new AsciiFoldedSet(FOLDED_CITIES);
+const STREETS_BY_FIRST: (Uint8Array[] | undefined)[] = [];
+for (const street of FOLDED_STREETS) (STREETS_BY_FIRST[street.charCodeAt(0)] ??= []).push(Buffer.from(street, 'latin1'));
 
 /** How the rows of one table are masked: a masker per column position (undefined = kept). */
 export interface TableMasking {

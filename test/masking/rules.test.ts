@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRules, MaskingRulesError, parseRules } from '../../lib/masking/rules';
 import { blake2sDigester, KeyedHasher } from '../../lib/masking/keyed-hash';
-import { columnMasker, foldValue, isOrdinaryOutput, memoise } from '../../lib/masking/transformers';
+import { columnMasker, foldValue, isOrdinaryOutput, isOrdinaryOutputAscii, memoise } from '../../lib/masking/transformers';
+import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from '../../lib/masking/dictionaries';
 import { createHmac } from 'node:crypto';
 import { RULES_JSON, TEST_KEY } from './helpers';
 
@@ -113,6 +114,45 @@ describe('transformers', () => {
     expect(isOrdinaryOutput({ transform: 'address' }, '12 station road, Leeds')).toBe(true);
     expect(isOrdinaryOutput({ transform: 'name' }, 'Bartholomew')).toBe(false);
     expect(isOrdinaryOutput({ transform: 'email' }, 'Rossi')).toBe(false);
+  });
+
+  test('the leak check asks the same question from an original\'s bytes and gets the same answer (printable ASCII), or is told to decode it', () => {
+    // GIVEN values built from the dictionaries' words and others, in mixed case, with stray spaces and punctuation
+    let state = 4242;
+    const next = (n: number) => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state % n;
+    };
+    const pieces = [...FIRST_NAMES, ...LAST_NAMES, ...CITIES, ...STREETS, ...STREETS.map((s) => s.split(' ')[0]), 'Bartholomew', 'Rossi-Smith', '12', 'Flat 3', 'Leeds', 'Zoë', 'Oak  Street', 'oakstreet', 'Street', ''];
+    const separators = [' ', '', '  ', ', ', '-', ' ', ' '];
+    const values = ['', ' ', 'Ada', 'Ada ', 'Ada  Rossi', ' Ada', 'ADA ROSSI', '12 Station Road, Leeds', 'Springfield', 'Ada Rossi\t', 'Ada\u00a0Rossi'];
+    for (let n = 0; n < 5000; n++) {
+      const parts: string[] = [];
+      for (let k = 0, count = 1 + next(4); k < count; k++) parts.push(pieces[next(pieces.length)]);
+      let value = parts.map((p, k) => (k === 0 ? p : separators[next(separators.length)] + p)).join('') + (next(6) === 0 ? '  ' : '');
+      if (next(3) === 0) value = value.toUpperCase();
+      else if (next(3) === 0) value = value.toLowerCase();
+      values.push(value);
+    }
+    // WHEN each value is asked from its bytes (inside a larger buffer, as in a protocol packet) and as text
+    let ordinary = 0;
+    let decoded = 0;
+    const differences: string[] = [];
+    for (const rule of [{ transform: 'name' as const }, { transform: 'address' as const }, { transform: 'address' as const, part: 'city' as const }, { transform: 'email' as const }, { transform: 'phone' as const }]) {
+      for (const value of values) {
+        const bytes = Buffer.concat([Buffer.from('Ada '), Buffer.from(value, 'utf8'), Buffer.from(' Rossi')]);
+        const fromBytes = isOrdinaryOutputAscii(rule, bytes, 4, bytes.length - 6);
+        // THEN the answer is the text's, and only values that are not printable ASCII are handed back to be decoded
+        const expected = /^[\x20-\x7e]*$/.test(value) ? isOrdinaryOutput(rule, value) : rule.transform === 'name' || rule.transform === 'address' ? undefined : false;
+        if (fromBytes !== expected) differences.push(`${JSON.stringify(rule)} ${JSON.stringify(value)}: bytes ${fromBytes}, text ${expected}`);
+        if (fromBytes === true) ordinary++;
+        if (fromBytes === undefined) decoded++;
+      }
+    }
+    expect(differences).toEqual([]);
+    // The generator must exercise both answers and the fallback.
+    expect(ordinary).toBeGreaterThan(1000);
+    expect(decoded).toBeGreaterThan(100);
   });
 });
 
