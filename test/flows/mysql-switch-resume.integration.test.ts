@@ -5,95 +5,30 @@
  * from the journal. The end state must be: one writable side, the endpoint on it, every
  * acknowledged write present, no replication replayed, fence and replica removal reached.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { MysqlSandbox, SANDBOX_DATABASE } from '../../lib/platforms/local/mysql-sandbox';
+import type { MysqlSandbox } from '../../lib/platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../../lib/platforms/local/local-mysql-platform';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
-import { runRunbook, type RunResult } from '../../lib/runbook/engine';
+import { mysqlEncryptRunbook } from '../../lib/flows/mysql-encrypt';
+import type { RunResult } from '../../lib/runbook/engine';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
 import type { Facts } from '../../lib/runbook/step';
-import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
-import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
-import { mysqlWriteClient } from '../../lib/load/mysql-write-client';
-import { loadEnvironment } from '../../config/cutover';
-import { silentLogger } from '../../lib/util/log';
 import { sleep } from '../../lib/util/time';
 import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
+import { mysqlQuery, mysqlReadOnly, mysqlTestSettings as settings, withMysqlWorld, type FlowWorld } from '../support/flow-world';
 
-const settings: MysqlFlowSettings = { ...loadEnvironment('local').mysql!, catchUpTimeoutMs: 120000, switchTimeoutMs: 20000 };
-
-interface World {
-  sandbox: MysqlSandbox;
-  stateDir: string;
-  load: WriteLoad;
-  runtimes: Array<Map<string, unknown>>;
-}
-
-async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
-  const sandbox = await MysqlSandbox.start({ log: silentLogger, seedRows: 300 });
-  const world: World = {
-    sandbox,
-    stateDir: mkdtempSync(join(tmpdir(), 'rc-switch-resume-')),
-    load: new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => mysqlWriteClient(sandbox.appEndpoint(), SANDBOX_DATABASE) }),
-    runtimes: [],
-  };
-  try {
-    world.load.start();
-    await use(world);
-  } finally {
-    await world.load.stop().catch(() => undefined);
-    for (const runtime of world.runtimes) await closeFlowConnections(runtime).catch(() => undefined);
-    await sandbox.stop();
-    rmSync(world.stateDir, { recursive: true, force: true });
-  }
-}
+type World = FlowWorld<MysqlSandbox>;
+const withWorld = (use: (world: World) => Promise<void>) => withMysqlWorld('rc-switch-resume-', use);
 
 /** Run until `killWhen` matches a journaled sub-phase, then abandon the run like a kill -9 would. */
-async function runUntilKilled(world: World, killWhen: (facts: Facts) => boolean, platform: MysqlPlatform = new LocalMysqlPlatform(world.sandbox)): Promise<string> {
-  const runtime = new Map<string, unknown>();
-  world.runtimes.push(runtime);
-  let killed!: () => void;
-  const killedAt = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
-  const run = runRunbook({
-    runbook: mysqlEncryptRunbook(platform, settings),
-    environment: 'local',
-    stateDir: world.stateDir,
-    dryRun: false,
-    log: silentLogger,
-    runtime,
-    onRecord: (_step, facts) => {
-      if (!killWhen(facts)) return;
-      killed();
-      return new Promise<void>(() => undefined); // the process is gone: nothing after this runs
-    },
-  });
-  const outcome = await Promise.race([killedAt, run]);
-  if (outcome !== 'killed') throw new Error(`the run ended (${outcome.result}: ${outcome.error}) before the kill point`);
-  // The dead process's connections close (its transactions and snapshots with them).
-  await closeFlowConnections(runtime);
-  return Journal.list(world.stateDir)[0];
+function runUntilKilled(world: World, killWhen: (facts: Facts) => boolean, platform: MysqlPlatform = new LocalMysqlPlatform(world.sandbox)): Promise<string> {
+  return world.runUntilKilled(mysqlEncryptRunbook(platform, settings), { name: 'where killWhen matched', afterRecord: (_step, facts) => killWhen(facts) });
 }
 
-async function resume(world: World, runId: string): Promise<RunResult> {
-  const runtime = new Map<string, unknown>();
-  world.runtimes.push(runtime);
-  return runRunbook({ runbook: mysqlEncryptRunbook(new LocalMysqlPlatform(world.sandbox), settings), environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime, resumeRunId: runId });
+function resume(world: World, runId: string): Promise<RunResult> {
+  return world.run(mysqlEncryptRunbook(new LocalMysqlPlatform(world.sandbox), settings), { resumeRunId: runId });
 }
 
-async function query<T>(world: World, server: string, sql: string): Promise<T[]> {
-  const connection: Connection = await connect(world.sandbox.instance(server).endpoint());
-  try {
-    return await rows<T>(connection, sql);
-  } finally {
-    await connection.end();
-  }
-}
-
-async function readOnly(world: World, server: string): Promise<boolean> {
-  return Number((await query<{ ro: number | string }>(world, server, 'SELECT @@GLOBAL.read_only AS ro'))[0].ro) === 1;
-}
+const query = <T>(world: World, server: string, sql: string) => mysqlQuery<T>(world.sandbox, server, sql);
+const readOnly = (world: World, server: string) => mysqlReadOnly(world.sandbox, server);
 
 /** The end state every resumed switch must reach. */
 async function expectFinishedOnTarget(world: World, run: RunResult): Promise<void> {
@@ -109,16 +44,7 @@ async function expectFinishedOnTarget(world: World, run: RunResult): Promise<voi
   // the target no longer replicates from the old source
   expect(await query(world, 'target', 'SHOW SLAVE STATUS')).toEqual([]);
   // writes go on through the endpoint, and every acknowledged one is there
-  const acknowledgedBefore = world.load.attempts.filter((a) => a.acknowledged).length;
-  await sleep(700);
-  await world.load.stop();
-  expect(world.load.attempts.filter((a) => a.acknowledged).length).toBeGreaterThan(acknowledgedBefore);
-  const admin = await connect(world.sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });
-  const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
-  await admin.end();
-  const writes = summariseWrites(world.load.attempts, present);
-  expect(writes.acknowledged).toBeGreaterThan(100);
-  expect(writes.lost).toBe(0);
+  await world.expectNothingLost();
 }
 
 const phase = (name: string) => (facts: Facts) => facts.switchPhase === name;
@@ -166,10 +92,8 @@ describe('MySQL-family switch resumed after a kill, on real servers', () => {
           throw new Error('HAProxy admin socket: connection refused');
         },
       });
-      const runtime = new Map<string, unknown>();
-      world.runtimes.push(runtime);
       // WHEN the switch runs
-      const run = await runRunbook({ runbook: mysqlEncryptRunbook(failing, settings), environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime });
+      const run = await world.run(mysqlEncryptRunbook(failing, settings));
       // THEN it aborted, saying so
       expect(run.result).toBe('aborted');
       expect(run.error).toMatch(/endpoint change failed .*still points at the source.*target was made read-only.*source was reopened/);

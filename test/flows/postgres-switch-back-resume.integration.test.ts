@@ -11,26 +11,14 @@
  * both sides writable for the application; no acknowledged write is lost; the sequence on the
  * side traffic is on is never rewound; forward replication runs again (one can switch forth).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
-import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
 import { postgresSwitchBackRunbook } from '../../lib/flows/postgres-switch-back';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
-import { runRunbook, type RunResult } from '../../lib/runbook/engine';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
-import type { Facts, Runbook } from '../../lib/runbook/step';
 import { closePg, connectPg, pgRow, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
 import { serverReadOnly } from '../../lib/engines/postgres/server';
-import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
-import { postgresWriteClient } from '../../lib/load/postgres-write-client';
-import { postgresSettings } from '../../lib/cli/postgres';
-import { parseCutoverArgs } from '../../lib/cli/cutover';
-import { loadEnvironment } from '../../config/cutover';
-import { silentLogger } from '../../lib/util/log';
+import { summariseWrites } from '../../lib/load/write-load';
 import { sleep } from '../../lib/util/time';
+import { onPostgres, withPostgresWorld, type PostgresWorld as World } from '../support/flow-world';
 
 jest.setTimeout(300000);
 
@@ -44,91 +32,16 @@ const SEQUENCE = 'cutover_load_serial_no_seq';
 const KILL_POINTS = ['switchBackFrozenAt', 'switchBackEndpointMoveStartedAt', 'endpointMovedAt', 'done'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 
-interface World {
-  sandbox: PostgresSandbox;
-  settings: PostgresFlowSettings;
-  platform: LocalPostgresPlatform;
-  stateDir: string;
-  load: WriteLoad;
-  runtimes: Array<Map<string, unknown>>;
-}
-
-async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
-  const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });
-  const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--switch-timeout', '20000']);
-  const settings: PostgresFlowSettings = { ...postgresSettings(loadEnvironment('local'), args), catchUpTimeoutMs: 120000, workDir: sandbox.baseDir };
-  const world: World = {
-    sandbox,
-    settings,
-    platform: new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }),
-    stateDir: mkdtempSync(join(tmpdir(), 'rc-pg-back-resume-')),
-    load: new WriteLoad({ connections: 2, ratePerSecond: 100, connect: () => postgresWriteClient(sandbox.appEndpoint()) }),
-    runtimes: [],
-  };
-  try {
-    world.load.start();
-    await use(world);
-  } finally {
-    await world.load.stop().catch(() => undefined);
-    for (const runtime of world.runtimes) await closePostgresConnections(runtime).catch(() => undefined);
-    await sandbox.stop();
-    rmSync(world.stateDir, { recursive: true, force: true });
-  }
-}
-
-function runtimeOf(world: World): Map<string, unknown> {
-  const runtime = new Map<string, unknown>();
-  world.runtimes.push(runtime);
-  return runtime;
-}
-
-async function run(world: World, runbook: Runbook, resumeRunId?: string, onRecord?: (step: string, facts: Facts) => Promise<void>): Promise<RunResult> {
-  const runtime = runtimeOf(world);
-  try {
-    return await runRunbook({ runbook, environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime, resumeRunId, onRecord });
-  } finally {
-    await closePostgresConnections(runtime);
-  }
-}
+const withWorld = (use: (world: World) => Promise<void>) => withPostgresWorld({ stateDirPrefix: 'rc-pg-back-resume-', connections: 2, ratePerSecond: 100 }, use);
+const on = <T>(world: World, server: 'source' | 'target', use: (client: PgClient) => Promise<T>) => onPostgres(world.sandbox, server, use);
 
 /** Runs the switch-back until `point`, then abandons it as kill -9 would; returns its run id. */
-async function switchBackKilledAt(world: World, point: KillPoint): Promise<string> {
-  const runtime = runtimeOf(world);
-  let killed!: () => void;
-  const dead = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
-  const never = () => new Promise<void>(() => undefined); // the process is gone: nothing after this runs
-  const before = new Set(Journal.list(world.stateDir));
-  const running = runRunbook({
-    runbook: postgresSwitchBackRunbook(world.platform, world.settings),
-    environment: 'local',
-    stateDir: world.stateDir,
-    dryRun: false,
-    log: silentLogger,
-    runtime,
-    onRecord: (step, facts) => {
-      if (step !== 'postgres.switch-back' || point === 'done' || !(point in facts)) return;
-      killed();
-      return never();
-    },
-    onStepDone: (step) => {
-      if (point !== 'done' || step.id !== 'postgres.switch-back') return;
-      killed();
-      return never();
-    },
+function switchBackKilledAt(world: World, point: KillPoint): Promise<string> {
+  return world.runUntilKilled(postgresSwitchBackRunbook(world.platform, world.settings), {
+    name: point,
+    afterRecord: (step, facts) => step === 'postgres.switch-back' && point !== 'done' && point in facts,
+    afterStep: (step) => point === 'done' && step.id === 'postgres.switch-back',
   });
-  const outcome = await Promise.race([dead, running]);
-  if (outcome !== 'killed') throw new Error(`the switch-back ended (${outcome.result}: ${outcome.error}) before the kill point ${point}`);
-  await closePostgresConnections(runtime);
-  return Journal.list(world.stateDir).find((id) => !before.has(id))!;
-}
-
-async function on<T>(world: World, server: 'source' | 'target', use: (client: PgClient) => Promise<T>): Promise<T> {
-  const client = await connectPg(world.sandbox.instance(server).endpoint(PG_SANDBOX_DATABASE), { writable: true });
-  try {
-    return await use(client);
-  } finally {
-    await closePg(client);
-  }
 }
 
 const appCanLogin = (world: World, server: 'source' | 'target') => on(world, server, async (c) => (await pgRow<{ login: boolean }>(c, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'app'"))!.login);
@@ -142,7 +55,7 @@ describe('PostgreSQL switch-back: killed at a sub-phase, then --resume', () => {
   test.each(KILL_POINTS)('killed after "%s": the resumed run finishes the switch back, never both sides writable, 0 lost, no sequence rewound, forward replication runs', async (point) => {
     await withWorld(async (world) => {
       // GIVEN a forward cutover under load, and a switch-back killed at the sub-phase
-      const forward = await run(world, postgresLogicalRunbook(world.platform, world.settings));
+      const forward = await world.run(postgresLogicalRunbook(world.platform, world.settings));
       expect(forward.error).toBeUndefined();
       await sleep(500);
       const runId = await switchBackKilledAt(world, point);
@@ -156,9 +69,12 @@ describe('PostgreSQL switch-back: killed at a sub-phase, then --resume', () => {
 
       // WHEN a new process resumes the switch-back (and, had traffic not moved yet, reopens the target first)
       let atReopen: { sourceWritable: boolean; sourceAppCanLogin: boolean } | undefined;
-      const resumed = await run(world, postgresSwitchBackRunbook(world.platform, world.settings), runId, async (step, facts) => {
-        if (step !== 'postgres.switch-back' || !('switchBackTargetReopenedAt' in facts) || facts.switchBackTargetReopenedAt === null) return;
-        atReopen = { sourceWritable: !(await on(world, 'source', serverReadOnly)), sourceAppCanLogin: await appCanLogin(world, 'source') };
+      const resumed = await world.run(postgresSwitchBackRunbook(world.platform, world.settings), {
+        resumeRunId: runId,
+        onRecord: async (step, facts) => {
+          if (step !== 'postgres.switch-back' || !('switchBackTargetReopenedAt' in facts) || facts.switchBackTargetReopenedAt === null) return;
+          atReopen = { sourceWritable: !(await on(world, 'source', serverReadOnly)), sourceAppCanLogin: await appCanLogin(world, 'source') };
+        },
       });
       // THEN when it reopened the target, the old source was frozen and fenced again, as after the forward switch
       if (atReopen) expect({ point, ...atReopen }).toEqual({ point, sourceWritable: false, sourceAppCanLogin: false });

@@ -7,112 +7,31 @@
  * builds the way back again (a second forth is refused, a second back works); it refuses when
  * the way back is broken; `complete` leaves no slot or subscription.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
-import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
+import { existsSync } from 'node:fs';
 import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../../lib/flows/postgres-switch-back';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
-import { runRunbook, type RunResult } from '../../lib/runbook/engine';
-import { Journal } from '../../lib/runbook/journal';
-import type { Runbook } from '../../lib/runbook/step';
-import { closePg, connectPg, pgRow, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
+import type { RunResult } from '../../lib/runbook/engine';
+import { closePg, connectPg, pgRow, type PgClient } from '../../lib/engines/postgres/connection';
 import { serverReadOnly } from '../../lib/engines/postgres/server';
-import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
-import { postgresWriteClient } from '../../lib/load/postgres-write-client';
-import { postgresSettings } from '../../lib/cli/postgres';
-import { parseCutoverArgs } from '../../lib/cli/cutover';
-import { loadEnvironment } from '../../config/cutover';
-import { silentLogger } from '../../lib/util/log';
 import { sleep, waitFor } from '../../lib/util/time';
+import { onPostgres, withPostgresWorld, type PostgresWorld as World } from '../support/flow-world';
 
 jest.setTimeout(300000);
 
-interface World {
-  sandbox: PostgresSandbox;
-  settings: PostgresFlowSettings;
-  platform: LocalPostgresPlatform;
-  stateDir: string;
-  load: WriteLoad;
-  runtimes: Array<Map<string, unknown>>;
-}
-
-async function withWorld(use: (world: World) => Promise<void>): Promise<void> {
-  const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });
-  const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--switch-timeout', '20000']);
-  const settings: PostgresFlowSettings = { ...postgresSettings(loadEnvironment('local'), args), catchUpTimeoutMs: 120000, workDir: sandbox.baseDir };
-  const world: World = {
-    sandbox,
-    settings,
-    platform: new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }),
-    stateDir: mkdtempSync(join(tmpdir(), 'rc-pg-switch-back-')),
-    load: new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => postgresWriteClient(sandbox.appEndpoint()) }),
-    runtimes: [],
-  };
-  try {
-    world.load.start();
-    await use(world);
-  } finally {
-    await world.load.stop().catch(() => undefined);
-    for (const runtime of world.runtimes) await closePostgresConnections(runtime).catch(() => undefined);
-    await sandbox.stop();
-    rmSync(world.stateDir, { recursive: true, force: true });
-  }
-}
-
-async function run(world: World, runbook: Runbook, resumeRunId?: string): Promise<RunResult> {
-  const runtime = new Map<string, unknown>();
-  world.runtimes.push(runtime);
-  try {
-    return await runRunbook({ runbook, environment: 'local', stateDir: world.stateDir, dryRun: false, log: silentLogger, runtime, resumeRunId });
-  } finally {
-    await closePostgresConnections(runtime);
-  }
-}
-
-async function on<T>(world: World, server: 'source' | 'target', use: (client: PgClient) => Promise<T>): Promise<T> {
-  const client = await connectPg(world.sandbox.instance(server).endpoint(PG_SANDBOX_DATABASE), { writable: true });
-  try {
-    return await use(client);
-  } finally {
-    await closePg(client);
-  }
-}
+const withWorld = (use: (world: World) => Promise<void>) => withPostgresWorld({ stateDirPrefix: 'rc-pg-switch-back-', connections: 4, ratePerSecond: 200 }, use);
+const on = <T>(world: World, server: 'source' | 'target', use: (client: PgClient) => Promise<T>) => onPostgres(world.sandbox, server, use);
 
 const count = (world: World, server: 'source' | 'target', sql: string) => on(world, server, async (c) => Number((await pgRow<{ n: string }>(c, `SELECT count(*)::text AS n FROM (${sql}) x`))!.n));
 const appCanLogin = (world: World, server: 'source' | 'target') => on(world, server, async (c) => (await pgRow<{ login: boolean }>(c, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'app'"))!.login);
 const streaming = (world: World, sender: 'source' | 'target', subscription: string) => count(world, sender, `SELECT 1 FROM pg_stat_replication WHERE application_name = '${subscription}' AND state = 'streaming'`);
 
 /** Runs complete --delete-old until `step` is done, then abandons it as kill -9 would; returns its run id. */
-async function completeKilledAfter(world: World, step: string): Promise<string> {
-  const runtime = new Map<string, unknown>();
-  world.runtimes.push(runtime);
-  let killed!: () => void;
-  const dead = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
-  const before = new Set(Journal.list(world.stateDir));
-  const running = runRunbook({
-    runbook: postgresCompleteRunbook(world.platform, world.settings, { deleteOld: true }),
-    environment: 'local',
-    stateDir: world.stateDir,
-    dryRun: false,
-    log: silentLogger,
-    runtime,
-    onStepDone: (done) => {
-      if (done.id !== step) return;
-      killed();
-      return new Promise<void>(() => undefined); // the process is gone: nothing after this runs
-    },
-  });
-  const outcome = await Promise.race([dead, running]);
-  if (outcome !== 'killed') throw new Error(`complete ended (${outcome.result}: ${outcome.error}) before ${step} was done`);
-  await closePostgresConnections(runtime);
-  return Journal.list(world.stateDir).find((id) => !before.has(id))!;
+function completeKilledAfter(world: World, step: string): Promise<string> {
+  return world.runUntilKilled(postgresCompleteRunbook(world.platform, world.settings, { deleteOld: true }), { name: `${step} done`, afterStep: (done) => done.id === step });
 }
 
 async function forward(world: World): Promise<RunResult> {
-  const result = await run(world, postgresLogicalRunbook(world.platform, world.settings));
+  const result = await world.run(postgresLogicalRunbook(world.platform, world.settings));
   expect(result.error).toBeUndefined();
   expect(result.result).toBe('success');
   return result;
@@ -136,20 +55,6 @@ async function expectSequenceAhead(world: World, id: number): Promise<void> {
   }
 }
 
-/** Every acknowledged write is where the application writes now (the load keeps writing meanwhile). */
-async function expectNothingLost(world: World): Promise<void> {
-  const acknowledgedBefore = world.load.attempts.filter((a) => a.acknowledged).length;
-  await sleep(700);
-  await world.load.stop();
-  expect(world.load.attempts.filter((a) => a.acknowledged).length).toBeGreaterThan(acknowledgedBefore);
-  const app = await connectPg(world.sandbox.appEndpoint());
-  const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
-  await closePg(app);
-  const writes = summariseWrites(world.load.attempts, present);
-  expect(writes.acknowledged).toBeGreaterThan(100);
-  expect(writes.lost).toBe(0);
-}
-
 describe('PostgreSQL way back on real servers', () => {
   test('the switch builds the way back before traffic opens on the target; a write on the target reaches the old source (read-only, app NOLOGIN); switch-back under load loses nothing, checksums match, forward replication runs again and no way-back object is left; switch-forth then moves traffic to the target the same way (way back running again, a second forth refused, a second back works), 0 lost over all four switches', async () => {
     await withWorld(async (world) => {
@@ -169,7 +74,7 @@ describe('PostgreSQL way back on real servers', () => {
       await sleep(1000);
 
       // WHEN switching back under load
-      const back = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      const back = await world.run(postgresSwitchBackRunbook(world.platform, settings));
       // THEN it succeeded with both switch-time snapshots equal
       expect(back.error).toBeUndefined();
       expect(back.result).toBe('success');
@@ -191,14 +96,14 @@ describe('PostgreSQL way back on real servers', () => {
       await expectSequenceAhead(world, -1);
 
       // AND complete --delete-old refuses while traffic is on the source (nothing changed, nothing deleted)
-      const complete = await run(world, postgresCompleteRunbook(world.platform, settings, { deleteOld: true }));
+      const complete = await world.run(postgresCompleteRunbook(world.platform, settings, { deleteOld: true }));
       expect(complete.result).toBe('aborted');
       expect(complete.error).toMatch(/Complete refused: traffic is not on the target/);
       expect(await streaming(world, 'source', `${settings.workflow}_sub`)).toBe(1);
       expect(world.sandbox.instances.has('source')).toBe(true);
 
       // WHEN switching forth again (traffic to the target), still under load
-      const forth = await run(world, postgresSwitchForthRunbook(world.platform, settings));
+      const forth = await world.run(postgresSwitchForthRunbook(world.platform, settings));
       // THEN it succeeded with both switch-time snapshots equal
       expect(forth.error).toBeUndefined();
       expect(forth.result).toBe('success');
@@ -218,14 +123,14 @@ describe('PostgreSQL way back on real servers', () => {
       await expectSequenceAhead(world, -2);
 
       // AND a second switch-forth is refused: traffic is on the target already (nothing changed)
-      const again = await run(world, postgresSwitchForthRunbook(world.platform, settings));
+      const again = await world.run(postgresSwitchForthRunbook(world.platform, settings));
       expect(again.result).toBe('aborted');
       expect(again.error).toMatch(/Switch-forth refused: traffic is not on the source/);
       expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
       expect(await on(world, 'target', serverReadOnly)).toBe(false);
 
       // AND switching back once more works the same way
-      const backAgain = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      const backAgain = await world.run(postgresSwitchBackRunbook(world.platform, settings));
       expect(backAgain.error).toBeUndefined();
       expect(backAgain.result).toBe('success');
       expect((backAgain.facts.checksums as { match: boolean }).match).toBe(true);
@@ -233,7 +138,7 @@ describe('PostgreSQL way back on real servers', () => {
       expect(backAgain.facts.forwardReplication).toBe('running');
       await expectSequenceAhead(world, -3);
       // and over forward, back, forth and back no acknowledged write was lost
-      await expectNothingLost(world);
+      await world.expectNothingLost();
     });
   });
 
@@ -244,7 +149,7 @@ describe('PostgreSQL way back on real servers', () => {
       // GIVEN the way back disabled on the old source
       await on(world, 'source', (c) => c.query(`ALTER SUBSCRIPTION ${settings.workflow}_back_sub DISABLE`));
       // WHEN switching back
-      const refused = await run(world, postgresSwitchBackRunbook(world.platform, settings));
+      const refused = await world.run(postgresSwitchBackRunbook(world.platform, settings));
       // THEN it refuses, saying why, with nothing changed
       expect(refused.result).toBe('aborted');
       expect(refused.error).toMatch(/Switch-back refused: the way back \(replication target -> source\) is broken: the subscription \w+_back_sub is disabled/);
@@ -253,7 +158,7 @@ describe('PostgreSQL way back on real servers', () => {
       expect(await on(world, 'source', serverReadOnly)).toBe(true);
 
       // WHEN completing the move
-      const complete = await run(world, postgresCompleteRunbook(world.platform, settings));
+      const complete = await world.run(postgresCompleteRunbook(world.platform, settings));
       // THEN no replication object of the run is left on either side
       expect(complete.error).toBeUndefined();
       expect(complete.result).toBe('success');
@@ -271,7 +176,7 @@ describe('PostgreSQL way back on real servers', () => {
       // WHEN complete --delete-old is killed after it dropped the way back, then resumed from its journal
       const sourceDir = world.sandbox.instance('source').dir;
       const killedRunId = await completeKilledAfter(world, 'postgres.way-back.remove');
-      const resumed = await run(world, postgresCompleteRunbook(world.platform, settings, { deleteOld: true }), killedRunId);
+      const resumed = await world.run(postgresCompleteRunbook(world.platform, settings, { deleteOld: true }), { resumeRunId: killedRunId });
       // THEN the resumed run deleted the old source: no server, no files; traffic untouched on the target
       expect(resumed.error).toBeUndefined();
       expect(resumed.result).toBe('success');
@@ -280,7 +185,7 @@ describe('PostgreSQL way back on real servers', () => {
       expect(existsSync(sourceDir)).toBe(false);
       expect((await world.sandbox.pgbouncer.showDatabase())!.port).toBe(world.sandbox.instance('target').port);
       // and the application still writes, on the target, nothing lost
-      await expectNothingLost(world);
+      await world.expectNothingLost();
     });
   });
 });

@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
 import type { Connection } from './connection';
+import { MYSQL_QUOTING, splitSqlStatements, type RuntimeValues, type SqlEffect } from '../recorded-sql';
 
 /**
  * The dry-run half of the SQL connection (Vitess' switcher_dry_run.go idea): the flow's own
@@ -9,8 +10,7 @@ import type { Connection } from './connection';
  * the plan shows where they are used instead of inventing them.
  */
 
-/** What a statement does, for the plan: only `change` statements alter a server. */
-export type SqlEffect = 'read' | 'change' | 'wait' | 'session';
+export type { SqlEffect, RuntimeValues };
 
 export interface RecordedStatement {
   /** The server's role as the flow named its endpoint: source, replica, target. */
@@ -19,14 +19,6 @@ export interface RecordedStatement {
   effect: SqlEffect;
   /** Set where the statement is sent once per row of an earlier read (each session to kill). */
   forEach?: string;
-}
-
-/** Stand-ins for values only a run can know, and how the plan names them. */
-export interface RuntimeValues {
-  /** A number that stands for `name` in recorded statements and facts. */
-  number(name: string): number;
-  /** A string that stands for `name`. */
-  text(name: string): string;
 }
 
 export interface SqlRecorderOptions {
@@ -182,25 +174,5 @@ export function effectOf(statement: string): SqlEffect {
 
 /** Split a multi-statement batch at `;` outside quotes (the switch sends its freeze as one). */
 export function splitStatements(text: string): string[] {
-  const statements: string[] = [];
-  let current = '';
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quote) {
-      current += c;
-      if (c === '\\') {
-        current += text[i + 1] ?? '';
-        i += 1;
-      } else if (c === quote) quote = undefined;
-    } else if (c === "'" || c === '"' || c === '`') {
-      quote = c;
-      current += c;
-    } else if (c === ';') {
-      if (current.trim()) statements.push(current.trim());
-      current = '';
-    } else current += c;
-  }
-  if (current.trim()) statements.push(current.trim());
-  return statements.length > 0 ? statements : [text];
+  return splitSqlStatements(text, MYSQL_QUOTING);
 }

@@ -1,4 +1,5 @@
 import type { PgClient } from './connection';
+import { POSTGRES_QUOTING, splitSqlStatements, type RuntimeValues, type SqlEffect } from '../recorded-sql';
 
 /**
  * The dry-run half of the PostgreSQL connection (the MySQL side's recording-connection.ts,
@@ -14,7 +15,7 @@ import type { PgClient } from './connection';
  */
 
 /** What a statement does, for the plan: only `change` statements alter a server. */
-export type PgEffect = 'read' | 'change' | 'wait' | 'session';
+export type PgEffect = SqlEffect;
 
 export interface RecordedPgCall {
   /** The server's role as the flow named its endpoint: source, target. */
@@ -28,9 +29,7 @@ export interface RecordedPgCall {
 }
 
 /** Stand-ins for values only a run can know (the plan's PlanTimeline). */
-export interface PgRuntimeValues {
-  number(name: string): number;
-  text(name: string): string;
+export interface PgRuntimeValues extends RuntimeValues {
   /** A valid LSN that stands for `name` (`pastEveryOther`: not behind any other stand-in). */
   lsn(name: string, options?: { pastEveryOther?: boolean }): string;
 }
@@ -119,31 +118,7 @@ export function inlineParameters(sql: string, values: unknown[] = []): string {
 
 /** Split a multi-statement batch at `;` outside quotes and dollar quotes. */
 export function splitPgStatements(text: string): string[] {
-  const statements: string[] = [];
-  let current = '';
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quote) {
-      if (text.startsWith(quote, i)) {
-        current += quote;
-        i += quote.length - 1;
-        quote = undefined;
-      } else current += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      current += c;
-    } else if (c === '$' && /^\$[A-Za-z_]*\$/.test(text.slice(i))) {
-      quote = /^\$[A-Za-z_]*\$/.exec(text.slice(i))![0];
-      current += quote;
-      i += quote.length - 1;
-    } else if (c === ';') {
-      if (current.trim()) statements.push(current.trim());
-      current = '';
-    } else current += c;
-  }
-  if (current.trim()) statements.push(current.trim());
-  return statements.length > 0 ? statements : [text];
+  return splitSqlStatements(text, POSTGRES_QUOTING);
 }
 
 /** What a statement does: reads and session settings change nothing on the server. */
