@@ -1,10 +1,21 @@
-import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
-import { postgresRunbook, rehearsePostgres } from '../rehearsal/postgres-rehearsal';
+import { postgresRunbook, recordLocalPostgresPlan, rehearsePostgres } from '../rehearsal/postgres-rehearsal';
+import { recordedPlanText } from '../plan/plan-document';
+import { EXIT, type CutoverArgs } from './args';
+import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, reserveRehearsalLock, type FlowRunnerInput } from './settings';
-import { finishPlan, finishRun } from './finish';
+import { finishRun } from './finish';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
 export { postgresSettings } from './settings';
+
+/**
+ * The local dry-run plan as printed: the steps, then what they recorded against the sandbox's
+ * recording stand-in and recording clients (nothing starts, connects or is written).
+ */
+export async function localPostgresPlanLines(environment: string, method: CutoverArgs['method'], settings: PostgresFlowSettings): Promise<string[]> {
+  const recorded = await recordLocalPostgresPlan({ runbook: (platform) => postgresRunbook(method, platform, settings), appUsers: settings.appUsers });
+  return recordedPlanText(recorded, { environment, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' });
+}
 
 /**
  * `--engine postgres`: the dry-run plan by default; on `--env local --execute` a full
@@ -17,7 +28,13 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
   const { environment, args, stateDir, out } = input;
   checkRunArgs(environment, args);
   const settings = postgresSettings(environment, args);
-  if (!args.execute) return finishPlan(postgresRunbook(args.method, new LocalPostgresPlatform(), settings), out, [LOCAL_DRY_RUN, `run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`]);
+  if (!args.execute) {
+    for (const line of await localPostgresPlanLines(environment.name, args.method, settings)) out(line);
+    out('');
+    out(LOCAL_DRY_RUN);
+    out(`run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`);
+    return EXIT.ok;
+  }
   // One run per environment, as the MySQL rehearsal: taken before the sandbox starts (a second
   // rehearsal is refused before it starts anything), handed to each run, given back at the end.
   const lock = await reserveRehearsalLock(environment, stateDir);

@@ -1,6 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { parallelCopy } from '../engines/postgres/parallel-copy';
+import { temporaryFolder } from '../engines/postgres/copy';
 import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
@@ -66,7 +65,9 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       `bounded by ${settings.copyTimeoutMs} ms (past it, or on any error, the source reopens and the run aborts).`,
     ],
     async apply(context) {
-      const workDir = mkdtempSync(join(settings.workDir, 'pg-copy-'));
+      // A plan's recording endpoint makes no folder (temporaryFolder): a plan does not touch the disk.
+      const folder = temporaryFolder(await platform.source(settings.database), settings.workDir, 'pg-copy-');
+      const workDir = folder.path;
       try {
         // Resumed after a failed copy reopened the source: the freeze step counts as done, so the
         // copy freezes again itself. Copying a writable source would lose the writes made meanwhile.
@@ -84,7 +85,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       } catch (failure) {
         return reopen(context, failure);
       } finally {
-        rmSync(workDir, { recursive: true, force: true });
+        folder.remove();
       }
     },
   };

@@ -1,4 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { closePg, conninfo, connectPg, pgRow, qualified, quoteIdent, quoteLiteral, type PgClient } from '../engines/postgres/connection';
 import { createSlotExportingSnapshot, dropSlotIfExists, slotInfo } from '../engines/postgres/replication';
@@ -19,7 +18,7 @@ import {
   waitForWalsender,
   walsenderPosition,
 } from '../engines/postgres/server';
-import { dumpDirectory, restoreDirectory } from '../engines/postgres/copy';
+import { dumpDirectory, restoreDirectory, temporaryFolder } from '../engines/postgres/copy';
 import { keyPredicate, lastApplyError } from '../engines/postgres/apply-errors';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
@@ -109,7 +108,9 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       if (await dropSlotIfExists(sourceClient, slot)) context.log.warn(`dropped slot ${slot} left by an earlier attempt`);
       const sourceEndpoint = await platform.source(settings.database);
       const exported = await createSlotExportingSnapshot(sourceEndpoint, slot);
-      const dir = join(mkdtempSync(join(settings.workDir, 'pg-dump-')), 'dump');
+      // A plan's recording endpoint makes no folder (temporaryFolder): a plan does not touch the disk.
+      const folder = temporaryFolder(sourceEndpoint, settings.workDir, 'pg-dump-');
+      const dir = join(folder.path, 'dump');
       const started = nowMs();
       try {
         const dump = await dumpDirectory(sourceEndpoint, { dir, jobs: settings.copyJobs, snapshot: exported.snapshotName, timeoutMs: settings.copyTimeoutMs });
@@ -119,7 +120,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         return { slot, slotConsistentPoint: exported.consistentPoint, dumpMs: dump.durationMs, restoreMs: restore.durationMs, copyDurationMs: Math.round(nowMs() - started) };
       } finally {
         await closePg(exported.connection);
-        rmSync(join(dir, '..'), { recursive: true, force: true });
+        folder.remove();
       }
     },
   };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { redact, redactValue } from '../util/secrets';
 import type { PlanCall, PlanEntry, RecordedPlan } from '../runbook/plan-recording';
+import { stepListText } from '../runbook/engine';
 
 /**
  * The recorded plan as a document for review (issue 15): every step with the calls it made,
@@ -441,6 +442,22 @@ export function planCallLines(document: PlanDocument): string[] {
   }
   if (document.stoppedAt) lines.push(`  (the list stops here: ${document.stoppedAt})`);
   return lines;
+}
+
+/**
+ * A local dry run's text plan: the steps (what each says it does), then every call the steps
+ * recorded, in order, grouped by step (statements, client tools, the local servers' and the
+ * pooler's operations), and the values only a run knows.
+ */
+export function recordedPlanText(plan: RecordedPlan, settings: DocumentSettings): string[] {
+  const document = buildPlanDocument(plan, settings);
+  return [
+    ...stepListText(plan),
+    '',
+    'Calls, in order, recorded from the steps themselves (nothing was started, sent or written; CHANGE = changes something, done only with --execute):',
+    ...planCallLines(document),
+    ...(document.runtimeValues.length > 0 ? [`Known only at run time: ${document.runtimeValues.map((name) => `<${name}>`).join(', ')}.`] : []),
+  ];
 }
 
 export function renderMarkdown(document: PlanDocument): string {

@@ -1,13 +1,17 @@
 import type { Logger } from '../util/log';
 import { closePg, connectPg, pgRows, quoteIdent, type PgClient } from '../engines/postgres/connection';
-import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../platforms/local/postgres-sandbox';
+import { PostgresSandbox, PG_SANDBOX_DATABASE, PG_SANDBOX_SOURCE_VERSION } from '../platforms/local/postgres-sandbox';
+import { PlannedPostgresSandbox } from '../platforms/local/planned-postgres-sandbox';
+import { PgRecorder } from '../engines/postgres/recording-client';
+import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
+import { silentLogger } from '../util/log';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
-import type { Runbook } from '../runbook/step';
+import type { Facts, Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
@@ -23,6 +27,42 @@ import type { RehearsalFault as PostgresRehearsalFault } from './faults';
 /** The runbook of a method, on any platform. */
 export function postgresRunbook(method: PostgresMethod, platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
   return method === 'logical' ? postgresLogicalRunbook(platform, settings) : postgresDumpRunbook(platform, settings);
+}
+
+/**
+ * The local dry-run plan, recorded from the steps (issue 10): the runbook on the local platform
+ * over the sandbox's recording stand-in (planned-postgres-sandbox.ts) and recording clients.
+ * What the steps tried to do, in order, is the plan; nothing starts, connects or is written.
+ * `runbook` builds another runbook on the same platform (switch-back, complete); `facts` are
+ * what an earlier run journaled; a `recorder` carried over keeps what earlier plans did
+ * (the forward plan's subscriptions, for the switch back's).
+ */
+export async function recordLocalPostgresPlan(options: {
+  runbook: (platform: PostgresPlatform) => Runbook;
+  appUsers: string[];
+  /** The target's major version where the run would create one (server_version_num answered). */
+  versionNum?: number;
+  facts?: Facts;
+  carryOver?: { timeline: PlanTimeline; recorder: PgRecorder; sandbox: PlannedPostgresSandbox };
+}): Promise<RecordedPlan & { carryOver: { timeline: PlanTimeline; recorder: PgRecorder; sandbox: PlannedPostgresSandbox } }> {
+  const timeline = options.carryOver?.timeline ?? new PlanTimeline();
+  const first = timeline.entries.length;
+  const recorder =
+    options.carryOver?.recorder ??
+    new PgRecorder({
+      record: (call) => timeline.call({ channel: call.channel, on: call.server, operation: call.text, effect: call.effect, ...(call.forEach ? { forEach: call.forEach } : {}) }),
+      values: timeline,
+      versionNum: options.versionNum ?? PG_SANDBOX_SOURCE_VERSION * 10000,
+    });
+  const sandbox = options.carryOver?.sandbox ?? new PlannedPostgresSandbox(recorder);
+  const platform = new LocalPostgresPlatform(sandbox, { appUsers: options.appUsers });
+  const runtime = new Map<string, unknown>();
+  try {
+    const recorded = await recordPlan(options.runbook(platform), timeline, { runId: 'plan', log: silentLogger, facts: options.facts, runtime });
+    return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
+  } finally {
+    await closePostgresConnections(runtime);
+  }
 }
 
 export interface PostgresRehearsalOptions {

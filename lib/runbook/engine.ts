@@ -81,12 +81,17 @@ class JournalStop extends Error {}
 
 /** The plan as plain text lines: deterministic, no secrets, asserted by tests. */
 export function planText(runbook: Runbook, facts: Facts = {}): string[] {
-  const lines = [`Flow ${runbook.flow}`, ...runbook.summary.map((line) => `  ${line}`), ''];
-  runbook.steps.forEach((step, index) => {
+  return stepListText({ flow: runbook.flow, summary: runbook.summary, steps: runbook.steps.map((step) => ({ ...step, describe: step.describe(facts) })) });
+}
+
+/** The flow, its summary and its steps (with what each says it does) as plain text lines. */
+export function stepListText(plan: { flow: string; summary: string[]; steps: Array<{ id: string; kind: 'check' | 'action'; irreversible?: boolean; hookBefore?: HookPhase; hookAfter?: HookPhase; describe: string[] }> }): string[] {
+  const lines = [`Flow ${plan.flow}`, ...plan.summary.map((line) => `  ${line}`), ''];
+  plan.steps.forEach((step, index) => {
     const marks = [step.kind === 'check' ? 'check' : 'action', step.irreversible ? 'POINT OF NO RETURN' : undefined].filter(Boolean).join(', ');
     if (step.hookBefore) lines.push(`    (hook ${step.hookBefore})`);
     lines.push(`${String(index + 1).padStart(2)}. ${step.id} [${marks}]`);
-    for (const line of step.describe(facts)) lines.push(`      ${line}`);
+    for (const line of step.describe) lines.push(`      ${line}`);
     if (step.hookAfter) lines.push(`    (hook ${step.hookAfter})`);
   });
   return lines.map(redact);

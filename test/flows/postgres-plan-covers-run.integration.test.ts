@@ -8,23 +8,28 @@
  * lists reduced to `?`) per step. A statement added to a step's --execute path that the
  * recording clients would not reach (a branch taken only on real servers) fails it.
  *
- * The platform's own operations (initdb, pgbouncer, ALTER SYSTEM) are the local sandbox's and
- * are left out on both sides: the comparison is the flow's SQL to the source and the target.
+ * The plan is the local one `--env local` prints (the platform on the sandbox's recording
+ * stand-in), so the platform's own operations are compared too: its SQL (ALTER SYSTEM, roles,
+ * CREATE DATABASE), the pooler's console commands (PAUSE, RELOAD, RESUME) and initdb. The
+ * complete runbook is held the same way, after a forward run (switch-back is not yet: see forwardRun).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
-import { postgresRunbook } from '../../lib/rehearsal/postgres-rehearsal';
+import { postgresRunbook, recordLocalPostgresPlan } from '../../lib/rehearsal/postgres-rehearsal';
 import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { connectPg, type PgClient } from '../../lib/engines/postgres/connection';
 import type { PgConnectionRecorder, PostgresEndpoint } from '../../lib/engines/postgres/endpoint';
-import { PgRecorder, splitPgStatements } from '../../lib/engines/postgres/recording-client';
-import { recordingPostgresPlatform } from '../../lib/platforms/recording-postgres-platform';
+import { splitPgStatements } from '../../lib/engines/postgres/recording-client';
 import type { PostgresPlatform } from '../../lib/platforms/postgres-platform';
-import { PlanTimeline, recordPlan } from '../../lib/runbook/plan-recording';
+import type { PlanEntry } from '../../lib/runbook/plan-recording';
+import type { LocalPostgresServer, LocalPostgresServers } from '../../lib/platforms/local/local-postgres-platform';
+import { createAppRole, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
+import { initdbArguments } from '../../lib/platforms/local/postgres-instance';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook } from '../../lib/flows/postgres-switch-back';
 import { currentStepId } from '../../lib/runbook/current-step';
 import { postgresSettings } from '../../lib/cli/postgres';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
@@ -36,6 +41,8 @@ jest.setTimeout(600_000);
 /** A statement's kind: literals, identifiers, numbers and repeated list items reduced. */
 export function statementKind(statement: string): string {
   return statement
+    // A plan's named run-time values (`<source sequence value>`) are values too.
+    .replace(/<[A-Za-z][^<>]*>/g, '?')
     .replace(/ARRAY\[[^\]]*\]/g, '?')
     .replace(/'(?:[^']|'')*'/g, '?')
     .replace(/"(?:[^"]|"")*"/g, '?')
@@ -82,80 +89,122 @@ function passThrough(real: PostgresEndpoint, seen: Seen): PgConnectionRecorder {
   };
 }
 
-/** The flow's endpoints wrapped; everything else the real platform's. */
-function wrapped(platform: PostgresPlatform, seen: Seen): PostgresPlatform {
-  const wrap = async (endpoint: Promise<PostgresEndpoint>) => {
-    const real = await endpoint;
-    return { ...real, pgRecorder: passThrough(real, seen) };
-  };
-  return new Proxy(platform, {
-    get(target, property, receiver) {
-      if (property === 'source') return (database: string) => wrap(target.source(database));
-      if (property === 'target') return (facts: never, database: string) => wrap(target.target(facts, database));
-      return Reflect.get(target, property, receiver);
-    },
+/**
+ * The running sandbox as the platform sees it, observed: every server endpoint (the flow's and
+ * the platform's own admin sessions) passes through the recorder above, the pooler's console
+ * commands are noted as sent (PAUSE, RELOAD, RESUME, SHOW …), and initdb, the ini rewrite and a
+ * server's removal are noted where the platform asks for them. Everything still runs for real.
+ */
+function observedSandbox(sandbox: PostgresSandbox, seen: Seen): LocalPostgresServers {
+  const server = (real: LocalPostgresServer): LocalPostgresServer => ({
+    version: real.version,
+    port: real.port,
+    endpoint: (database?: string) => ({ ...real.endpoint(database), pgRecorder: passThrough(real.endpoint(database), seen) }),
+    serverLog: () => real.serverLog(),
   });
+  const pooler = sandbox.pgbouncer;
+  const command = pooler.command.bind(pooler);
+  // The real pause/resumeNow/showDatabase call `this.command`: noted from the text really sent.
+  pooler.command = async (sql: string) => {
+    note(seen, currentStepId(), statementKind(sql));
+    return command(sql);
+  };
+  return {
+    app: sandbox.app,
+    instances: { find: (name) => (sandbox.instances.has(name) ? server(sandbox.instance(name)) : undefined), has: (name) => sandbox.instances.has(name) },
+    instance: (name) => server(sandbox.instance(name)),
+    newInstance: async (name, version) => {
+      note(seen, currentStepId(), toolKind(['initdb', ...initdbArguments('dir', 'file')].join(' ')));
+      note(seen, currentStepId(), toolKind('postgres -D dir'));
+      return server(await sandbox.newInstance(name, version));
+    },
+    removeInstance: async (name) => {
+      note(seen, currentStepId(), toolKind('stop postgres'));
+      await sandbox.removeInstance(name);
+    },
+    createAppRole: (instance, options) => createAppRole(instance.endpoint(), sandbox.app, options),
+    pgbouncer: {
+      command: (sql) => pooler.command(sql),
+      pause: (timeoutMs) => pooler.pause(timeoutMs),
+      // A fresh console connection (not `command`): noted here with the statement it sends.
+      resume: async () => {
+        note(seen, currentStepId(), statementKind(`RESUME ${PG_SANDBOX_DATABASE}`));
+        await pooler.resume();
+      },
+      resumeNow: () => pooler.resumeNow(),
+      repoint: async (backend) => {
+        note(seen, currentStepId(), toolKind('rewrite pgbouncer.ini'));
+        await pooler.repoint(backend);
+      },
+      showDatabase: () => pooler.showDatabase(),
+    },
+  };
 }
 
-/** The local platform for the plan: its own operations (servers, pooler, ALTER SYSTEM) are not the flow's SQL and start nothing here. */
-function planningPlatform(): PostgresPlatform {
-  const described = new LocalPostgresPlatform();
-  const operations: Partial<PostgresPlatform> = {
-    createTarget: async () => ({ targetId: 'target' }),
-    setSourceReadOnly: async () => undefined,
-    prepareSwitch: async () => undefined,
-    pauseClients: async () => true,
-    switchEndpoint: async () => undefined,
-    resumeClients: async () => undefined,
-    fenceSource: async () => ({}),
-    switchPointState: undefined,
-  };
-  return new Proxy(described, {
-    get(target, property, receiver) {
-      if (typeof property === 'string' && property in operations) return operations[property as keyof PostgresPlatform];
-      return Reflect.get(target, property, receiver);
-    },
-  });
+/** Statement kinds and tools per step, as the plan recorded them. */
+function plannedKinds(entries: PlanEntry[]): Seen {
+  const planned: Seen = new Map();
+  for (const entry of entries) {
+    if (entry.type !== 'call') continue;
+    note(planned, entry.step, entry.channel === 'process' ? toolKind(entry.operation) : statementKind(entry.operation));
+  }
+  return planned;
 }
 
-test('GIVEN the logical flow WHEN it runs under --execute on real servers THEN every statement kind and tool each step sent is in that step\'s recorded plan', async () => {
+/** What a step sent that its plan lacks (`step: kind`). */
+function notPlanned(sent: Seen, planned: Seen): string[] {
+  const missing: string[] = [];
+  for (const [step, kinds] of sent) for (const kind of kinds) if (!planned.get(step)?.has(kind)) missing.push(`${step}: ${kind}`);
+  return missing;
+}
+
+/** `switch-back` is not held yet: its plan stops at its checksum step (the recorder answers a sequence read with a different stand-in per server). */
+async function forwardRun(way: 'switch-back' | 'complete') {
   const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', 'logical', '--switch-timeout', '20000']);
   const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 50 });
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-plan-covers-'));
   const settings: PostgresFlowSettings = { ...postgresSettings(loadEnvironment('local'), args), catchUpTimeoutMs: 120000, workDir: sandbox.baseDir };
   const runtime = new Map<string, unknown>();
   try {
-    // GIVEN the plan, recorded from the steps against recording clients
-    const timeline = new PlanTimeline();
-    const recorder = new PgRecorder({
-      record: (call) => timeline.call({ channel: call.channel, on: call.server, operation: call.text, effect: call.effect }),
-      values: timeline,
-      versionNum: 150000,
-    });
-    const planned: Seen = new Map();
-    const plan = await recordPlan(postgresRunbook('logical', recordingPostgresPlatform(planningPlatform(), recorder), settings), timeline, { runId: 'plan', log: silentLogger });
+    // GIVEN the local plan, recorded from the steps against the sandbox's recording stand-in and recording clients (what --env local prints)
+    const plan = await recordLocalPostgresPlan({ runbook: (platform) => postgresRunbook('logical', platform, settings), appUsers: settings.appUsers });
     expect(plan.stoppedAt).toBeUndefined();
-    for (const entry of timeline.entries) {
-      if (entry.type !== 'call') continue;
-      note(planned, entry.step, entry.channel === 'process' ? toolKind(entry.operation) : statementKind(entry.operation));
-    }
 
-    // WHEN the same runbook runs for real, its endpoints wrapped
+    // WHEN the same runbook runs for real on the observed sandbox
     const sent: Seen = new Map();
-    const platform = wrapped(new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }), sent);
+    const platform = new LocalPostgresPlatform(observedSandbox(sandbox, sent), { appUsers: settings.appUsers });
     const run = await runRunbook({ runbook: postgresRunbook('logical', platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
     expect(run.error).toBeUndefined();
     expect(run.result).toBe('success');
 
-    // THEN per step, nothing was sent that the plan lacks
-    const missing: string[] = [];
-    for (const [step, kinds] of sent) for (const kind of kinds) if (!planned.get(step)?.has(kind)) missing.push(`${step}: ${kind}`);
-    expect(missing).toEqual([]);
-    // and the comparison is not empty: the switch's statements were seen on both sides
+    // THEN per step, nothing was sent or run that the plan lacks
+    expect(notPlanned(sent, plannedKinds(plan.entries))).toEqual([]);
+    // and the comparison is not empty: the switch's statements and the pooler's commands were seen on both sides
     expect([...(sent.get('postgres.switch') ?? [])].length).toBeGreaterThan(10);
+    expect(sent.get('postgres.switch')).toContain('PAUSE app');
+    expect(sent.get('postgres.target.create')).toContain(toolKind(['initdb', ...initdbArguments('dir', 'file')].join(' ')));
+
+    // GIVEN the way back's plan, recorded after the forward plan (the recorder remembers what it built)
+    await closePostgresConnections(runtime);
+    const wayRunbook = (on: PostgresPlatform) => (way === 'switch-back' ? postgresSwitchBackRunbook(on, settings) : postgresCompleteRunbook(on, settings, { deleteOld: true }));
+    const wayPlan = await recordLocalPostgresPlan({ runbook: wayRunbook, appUsers: settings.appUsers, carryOver: plan.carryOver });
+    expect(wayPlan.stoppedAt).toBeUndefined();
+    // WHEN it runs for real
+    const waySent: Seen = new Map();
+    const wayRun = await runRunbook({ runbook: wayRunbook(new LocalPostgresPlatform(observedSandbox(sandbox, waySent), { appUsers: settings.appUsers })), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
+    expect(wayRun.error).toBeUndefined();
+    expect(wayRun.result).toBe('success');
+    // THEN nothing it sent is missing from its plan
+    expect(notPlanned(waySent, plannedKinds(wayPlan.entries))).toEqual([]);
+    return { waySent };
   } finally {
     await closePostgresConnections(runtime);
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+test('GIVEN the logical flow and then complete --delete-old WHEN each runs under --execute on real servers THEN every statement kind and tool each step sent is in that step\'s recorded local plan', async () => {
+  const { waySent } = await forwardRun('complete');
+  expect(waySent.get('postgres.source.delete')).toContain(toolKind('stop postgres'));
 });

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { libpqEnvironment } from './connection';
 import type { PostgresEndpoint } from './endpoint';
 import { redact } from '../../util/secrets';
@@ -11,6 +12,18 @@ import { redact } from '../../util/secrets';
  */
 export function clientBinDir(version = 15): string {
   return `/usr/lib/postgresql/${version}/bin`;
+}
+
+/**
+ * A temp folder under `parent` for the client tools' files (pg_dump's directory, the schema
+ * archive), removed with `remove()`. A plan's endpoint makes none: its recorder names one, as
+ * the tools are recorded, not run (a plan does not touch the disk).
+ */
+export function temporaryFolder(endpoint: PostgresEndpoint, parent: string, prefix: string): { path: string; remove(): void } {
+  const planned = endpoint.pgRecorder?.temporaryFolder?.(parent, prefix);
+  if (planned !== undefined) return { path: planned, remove: () => undefined };
+  const path = mkdtempSync(join(parent, prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 export interface ToolRun {

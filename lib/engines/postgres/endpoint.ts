@@ -25,4 +25,9 @@ export interface PgConnectionRecorder {
   client(server: string, options: { replication?: 'database'; writable?: boolean }): unknown;
   /** Note a client tool's run; true: recorded instead of run (a plan), false: run it (a recording wrapper around a real run). */
   process(server: string, tool: string, args: string[], effect: 'read' | 'change'): boolean;
+  /**
+   * A plan's stand-in for a temp folder a run makes under `parent` (a plan does not touch the
+   * disk: the tools that would use it are recorded, not run). @default - a real folder is made
+   */
+  temporaryFolder?(parent: string, prefix: string): string;
 }

@@ -76,6 +76,11 @@ export class PgRecorder {
     return true;
   }
 
+  /** A plan makes no folder: a name the rendered plan shows as `<temp folder>` (process() maps it). */
+  temporaryFolder(parent: string, prefix: string): string {
+    return `${parent}/${prefix}planXX`;
+  }
+
   /** Whether the server holds the database's tables (an empty target lists none). */
   hasTables(server: string): boolean {
     return this.filled.has(server);

@@ -3,8 +3,39 @@ import type { Facts, StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
 import { setRolesLogin, setServerReadOnly, terminateSessions } from '../../engines/postgres/server';
-import type { PostgresSandbox } from './postgres-sandbox';
 import { PG_SANDBOX_SOURCE_VERSION } from './postgres-sandbox';
+import type { PgbouncerBackend, PgbouncerUser } from './pgbouncer';
+
+/** One server of the local world, as the platform uses it. */
+export interface LocalPostgresServer {
+  readonly version: number;
+  readonly port: number;
+  endpoint(database?: string): PostgresEndpoint;
+  serverLog(): string;
+}
+
+/**
+ * What the local platform needs of the world it runs in: the running sandbox
+ * (postgres-sandbox.ts) for a run, the recording stand-in (planned-postgres-sandbox.ts) for
+ * the dry-run plan, where initdb, the pooler's console and its ini are recorded, not done.
+ */
+export interface LocalPostgresServers {
+  readonly app: PgbouncerUser;
+  readonly instances: { find(name: string): LocalPostgresServer | undefined; has(name: string): boolean };
+  instance(name: string): LocalPostgresServer;
+  /** initdb + start a server of that major version. */
+  newInstance(name: string, version: number): Promise<LocalPostgresServer>;
+  removeInstance(name: string): Promise<void>;
+  createAppRole(instance: LocalPostgresServer, options?: { login?: boolean }): Promise<void>;
+  readonly pgbouncer: {
+    command(sql: string): Promise<Array<Record<string, unknown>>>;
+    pause(timeoutMs: number): Promise<boolean>;
+    resume(): Promise<void>;
+    resumeNow(): Promise<void>;
+    repoint(backend: PgbouncerBackend): Promise<void>;
+    showDatabase(): Promise<{ host: string; port: number; paused: boolean } | undefined>;
+  };
+}
 
 /**
  * The PostgreSQL platform on the local sandbox: the target is a fresh local server
@@ -14,10 +45,10 @@ import { PG_SANDBOX_SOURCE_VERSION } from './postgres-sandbox';
 export class LocalPostgresPlatform implements PostgresPlatform {
   readonly kind = 'local' as const;
 
-  /** Without a sandbox the platform can only describe itself (dry-run plans). */
-  constructor(private readonly runningSandbox?: PostgresSandbox, private readonly options: { appUsers: string[] } = { appUsers: ['app'] }) {}
+  /** Without a sandbox the platform can only describe itself; a plan gives it the recording stand-in. */
+  constructor(private readonly runningSandbox?: LocalPostgresServers, private readonly options: { appUsers: string[] } = { appUsers: ['app'] }) {}
 
-  private get sandbox(): PostgresSandbox {
+  private get sandbox(): LocalPostgresServers {
     if (!this.runningSandbox) throw new Error('The local sandbox is not running: rehearse with --execute (npm run rehearse -- --engine postgres)');
     return this.runningSandbox;
   }

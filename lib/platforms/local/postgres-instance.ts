@@ -112,10 +112,7 @@ export class PostgresInstance {
     const { uid, gid } = osUser();
     chownSync(passwordFile, uid, gid);
     try {
-      const [command, args] = asPostgres(join(this.bin, 'initdb'), [
-        `--pgdata=${this.datadir}`, '--username=postgres', `--pwfile=${passwordFile}`, '--auth=scram-sha-256',
-        '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions',
-      ]);
+      const [command, args] = asPostgres(join(this.bin, 'initdb'), initdbArguments(this.datadir, passwordFile));
       await run(command, args, { maxBuffer: 16 * 1024 * 1024 });
     } finally {
       rmSync(passwordFile, { force: true });
@@ -194,6 +191,11 @@ log_line_prefix = '%m [%p] ${this.options.name}: '
 }
 
 /** Make a sandbox folder traversable by the postgres account (mkdtemp creates it 0700). */
+/** initdb's arguments for a sandbox server (the plan records the same line). */
+export function initdbArguments(datadir: string, passwordFile: string): string[] {
+  return [`--pgdata=${datadir}`, '--username=postgres', `--pwfile=${passwordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions'];
+}
+
 export function openForPostgres(dir: string): void {
   chmodSync(dir, 0o755);
 }

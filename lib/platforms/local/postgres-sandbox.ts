@@ -190,15 +190,8 @@ export class PostgresSandbox {
    * Create the application role (same password everywhere: the pooler logs in with it).
    * `login: false` for a target: it stays closed to the application until the switch opens it.
    */
-  async createAppRole(instance: PostgresInstance, options: { login?: boolean } = {}): Promise<void> {
-    const admin = await connectPg(instance.endpoint());
-    try {
-      const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [this.app.name]);
-      const verb = exists.rowCount ? 'ALTER' : 'CREATE';
-      await admin.query(`${verb} ROLE ${quoteIdent(this.app.name)} ${options.login === false ? 'NOLOGIN' : 'LOGIN'} PASSWORD ${quoteLiteral(this.app.password)}`);
-    } finally {
-      await closePg(admin);
-    }
+  async createAppRole(instance: Pick<PostgresInstance, 'endpoint'>, options: { login?: boolean } = {}): Promise<void> {
+    await createAppRole(instance.endpoint(), this.app, options);
   }
 
   private async seed(source: PostgresInstance, customers: number): Promise<void> {
@@ -216,6 +209,22 @@ export class PostgresSandbox {
     } finally {
       await closePg(app);
     }
+  }
+}
+
+/**
+ * Create the application role on a server (same password everywhere: the pooler logs in with
+ * it), or set its password and LOGIN/NOLOGIN where it exists. `login: false` for a target: it
+ * stays closed to the application until the switch opens it.
+ */
+export async function createAppRole(endpoint: PostgresEndpoint, app: PgbouncerUser, options: { login?: boolean } = {}): Promise<void> {
+  const admin = await connectPg(endpoint);
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [app.name]);
+    const verb = exists.rowCount ? 'ALTER' : 'CREATE';
+    await admin.query(`${verb} ROLE ${quoteIdent(app.name)} ${options.login === false ? 'NOLOGIN' : 'LOGIN'} PASSWORD ${quoteLiteral(app.password)}`);
+  } finally {
+    await closePg(admin);
   }
 }
 
