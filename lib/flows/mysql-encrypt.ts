@@ -320,7 +320,23 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     id: 'mysql.source.fence',
     kind: 'action',
     describe: () => platform.describe.fence(),
-    apply: (context) => platform.fenceSource(context),
+    async apply(context) {
+      try {
+        return await platform.fenceSource(context);
+      } catch (failure) {
+        // The switch point gone after the switch (a local proxy that died): say so, and what brings the run on.
+        const down = await platform.endpointTarget(context).then(
+          () => undefined,
+          (error: Error) => error.message,
+        );
+        if (down === undefined) throw failure;
+        throw new Error(
+          `The application endpoint is not answering (${down}): the source could not be fenced. ` +
+            `The switch finished: traffic is on the target, the source stays frozen (as after every switch) and its checksums were compared; the fence and clean-up did not run. ` +
+            `No client reaches either side until the endpoint is back. Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
+        );
+      }
+    },
   };
 
   const removeReplica: Step = {
@@ -553,9 +569,14 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     await context.record({ switchPhase: 'frozen', finalBinlogFile: finalPosition.file, finalBinlogPosition: finalPosition.position });
     const waitStarted = nowMs();
     // The frozen side's snapshot is taken while `to` catches up: nothing can change it now.
-    const [outcome, atSnapshot] = await Promise.all([
+    // The switch point is asked meanwhile: one that died (a local proxy) is seen while undoing the freeze is still possible.
+    const [outcome, atSnapshot, switchPointDown] = await Promise.all([
       waitForPosition(toConnection, dialect, finalPosition, remaining(), toSnapshot),
       fromSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT').then(() => primaryPosition(fromSnapshot, dialect)),
+      platform.switchPointAnswers?.(context).then(
+        () => undefined,
+        (error: Error) => error.message,
+      ),
     ]);
     lagAtSwitchMs = nowMs() - waitStarted;
     mark('targetCatchUp');
@@ -565,6 +586,12 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     }
     if (atSnapshot.file !== finalPosition.file || atSnapshot.position !== finalPosition.position) {
       throw new AbortRun(`Switch aborted: the frozen ${from} was written after the freeze (${finalPosition.file}:${finalPosition.position} -> ${atSnapshot.file}:${atSnapshot.position}): an account with admin rights is writing there; find it in the processlist. ${capital(from)} was reopened for writes and traffic never moved.`);
+    }
+    if (switchPointDown !== undefined) {
+      throw new AbortRun(
+        `Switch aborted: the application endpoint stopped answering before the ${to} was promoted (${switchPointDown}). ${capital(from)} was reopened for writes and traffic never moved; no client reaches it until the endpoint is back. ` +
+          `Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
+      );
     }
     await context.record({ switchPhase: 'caught-up' });
     // Past this point `to` is promoted: finishing the switch is safer than going back.
@@ -628,7 +655,8 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       const endpoint = await platform.endpointTarget(context).catch((error: Error) => ({ pointsTo: 'unknown' as const, detail: `could not read it: ${error.message}` }));
       const why = failure instanceof JournalWriteError ? failure.clause : failure instanceof Error ? failure.message : String(failure);
       if (endpoint.pointsTo !== from) {
-        throw new Error(`The endpoint change failed after the ${to} was promoted (${why}); the endpoint now: ${endpoint.detail}. ${capital(from)} stays frozen (reopening it could leave both sides writable). Run --resume to finish forward.`);
+        const fix = /could not read it/.test(endpoint.detail) ? `Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume to finish forward.` : 'Run --resume to finish forward.';
+        throw new Error(`The endpoint change failed after the ${to} was promoted (${why}); the endpoint now: ${endpoint.detail}. ${capital(from)} stays frozen (reopening it could leave both sides writable). ${fix}`);
       }
       // Replication back into `from` (if it started) must stop before `from` takes writes again.
       if (reverseStatements) await freezeConnection.query(`${dialect.stopReplication()}; ${dialect.resetReplication()}`).catch(() => undefined);

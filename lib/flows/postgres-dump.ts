@@ -1,13 +1,30 @@
 import { parallelCopy } from '../engines/postgres/parallel-copy';
 import { temporaryFolder } from '../engines/postgres/copy';
+import { closePg, connectPg, pgRow, quoteIdent } from '../engines/postgres/connection';
 import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { nowMs, wallClockMs } from '../util/time';
-import { assertTargetEmpty, createTargetStep, openConnection, openTargetToApplication, PhaseClock, preflightStep, verifyChecksumsStep, type PostgresFlowSettings } from './postgres-common';
+import {
+  assertTargetEmpty,
+  closeTargetToApplication,
+  createTargetStep,
+  openConnection,
+  openTargetToApplication,
+  PhaseClock,
+  preflightStep,
+  verifyChecksumsStep,
+  type PostgresFlowSettings,
+} from './postgres-common';
 
-/** Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes). */
+/**
+ * Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes).
+ * Its presence also means "frozen by this process": a resumed process has none.
+ */
 const DOWNTIME = 'postgres.dump.clock';
+/** Runtime key set once the switch began moving the endpoint: from then on nothing reopens the source. */
+const MOVING = 'postgres.dump.moving';
 
 /**
  * Seed operation 2 by dump and restore (what seed 001 did, done right): freeze the source,
@@ -20,6 +37,7 @@ const DOWNTIME = 'postgres.dump.clock';
 export function postgresDumpRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
   const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
   const target = (context: StepContext) => openConnection(context, 'target', () => platform.target(context.facts, settings.database));
+  const createTarget = createTargetStep(platform, settings);
 
   /** Freeze (idempotent): read-only for new transactions, then end the app's transactions begun writable. */
   const freezeSource = async (context: StepContext): Promise<Facts> => {
@@ -29,14 +47,54 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     clock.mark('freeze');
     const ended = await terminateSessions(await source(context), settings.appUsers, { onlyInTransaction: true });
     clock.mark('endSessions');
-    context.record({ sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
+    try {
+      await context.record({ sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
+    } catch (failure) {
+      // A journal that cannot say the source is frozen (a full disk) must not leave it frozen with nobody running.
+      if (!(failure instanceof JournalWriteError)) throw failure;
+      await platform.setSourceReadOnly(context, false);
+      context.runtime.delete(DOWNTIME);
+      throw new AbortRun(`Freeze undone: ${failure.clause}. The source was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs() });
+    }
     return { switchStartedAt: clock.startedAt, frozenLsn: await currentLsn(await source(context)), sessionsEnded: ended };
+  };
+
+  /** Whether the source takes writes now (a fresh session: a kept one keeps the default it logged in with). */
+  const sourceTakesWrites = async (): Promise<boolean> => {
+    const client = await connectPg(await platform.source(settings.database));
+    try {
+      return (await pgRow<{ default_transaction_read_only: string }>(client, 'SHOW default_transaction_read_only'))?.default_transaction_read_only !== 'on';
+    } finally {
+      await closePg(client);
+    }
+  };
+
+  /**
+   * A target this run's earlier copy filled, never opened to traffic (the endpoint never moved):
+   * dropped and created again empty, because the source it was copied from took writes since
+   * (the freeze was undone). Never a target that may have served the application.
+   */
+  const emptyTargetCopiedEarlier = async (context: StepContext): Promise<void> => {
+    const maintenance = await connectPg(await platform.target(context.facts, 'postgres'));
+    try {
+      await maintenance.query(`DROP DATABASE IF EXISTS ${quoteIdent(settings.database)} WITH (FORCE)`);
+    } finally {
+      await closePg(maintenance);
+    }
+    await createTarget.apply(context);
+    context.log.warn(`the target's database ${settings.database} held this run's earlier copy, made stale by writes after the freeze was undone: dropped and created again, copying again`);
   };
 
   /** Undo the freeze after a failed copy: the source takes writes again, traffic never moved. */
   const reopen = async (context: StepContext, failure: unknown): Promise<never> => {
     await platform.setSourceReadOnly(context, false);
-    context.record({ sourceReopenedAt: wallClockMs() });
+    context.runtime.delete(DOWNTIME);
+    try {
+      await context.record({ sourceReopenedAt: wallClockMs() });
+    } catch (recordFailure) {
+      if (!(recordFailure instanceof JournalWriteError)) throw recordFailure;
+      context.log.warn(`not journaled (${recordFailure.code}): the source's reopening; a --resume reads the server's actual state`);
+    }
     context.log.warn('copy failed: source reopened for writes, traffic stays on the source');
     const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
     throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: wallClockMs(), switchStartedAt: clock?.startedAt ?? null });
@@ -72,7 +130,10 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         // Resumed after a failed copy reopened the source: the freeze step counts as done, so the
         // copy freezes again itself. Copying a writable source would lose the writes made meanwhile.
         if (context.facts.sourceReopenedAt != null || !context.runtime.has(DOWNTIME)) await freezeSource(context);
-        await assertTargetEmpty(await target(context), settings.database);
+        // A copy this run made before the freeze was undone is stale: emptied, never kept.
+        if (context.facts.copyStartedAt != null && context.facts.endpointMovedAt == null) await emptyTargetCopiedEarlier(context);
+        else await assertTargetEmpty(await target(context), settings.database);
+        await context.record({ copyStartedAt: wallClockMs() });
         const started = nowMs();
         const copied = await parallelCopy(await platform.source(settings.database), await platform.target(context.facts, settings.database), {
           jobs: settings.copyJobs,
@@ -90,6 +151,14 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     },
   };
 
+  /** In a resumed process (not frozen by it): freeze again, and copy again when the source took writes since the copy. */
+  const copyAgainIfReopened = async (context: StepContext): Promise<Facts> => {
+    if (context.runtime.has(DOWNTIME)) return {};
+    if (!(await sourceTakesWrites())) return freezeSource(context);
+    context.log.warn('the source takes writes again (an earlier attempt undid the freeze): freezing and copying again before the switch');
+    return (await copy.apply(context)) ?? {};
+  };
+
   const verify = verifyChecksumsStep(platform, settings, {
     describe: ['Compare per-table checksums (ordered row hash) of the frozen source and of the target before it opens;', 'on a difference the source reopens and traffic never moves.'],
   });
@@ -97,11 +166,12 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     ...verify,
     async apply(context) {
       try {
-        // Resumed after a reopen: compare a frozen source again (a write since then shows as a difference).
-        if (context.facts.sourceReopenedAt != null) await freezeSource(context);
+        // Resumed in a new process: the source frozen since the copy is frozen again (idempotent);
+        // one reopened since (the freeze undone) has writes the copy lacks: copied again first.
+        const copied = await copyAgainIfReopened(context);
         const learned = await verify.apply(context);
         (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('verify');
-        return learned;
+        return { ...copied, ...learned };
       } catch (failure) {
         return reopen(context, failure);
       }
@@ -115,35 +185,107 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     hookAfter: 'after-switch',
     describe: () => [...platform.describe.pause(), `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create);`, ...platform.describe.switchEndpoint(), ...platform.describe.resume(), 'downtime ends;', ...platform.describe.fence()],
     async apply(context): Promise<Facts> {
+      // Resumed in a new process: traffic already on the target goes forward (the source stays
+      // frozen); otherwise the source is frozen again and, if it took writes since, copied again.
+      let again: Facts = {};
+      if (!context.runtime.has(DOWNTIME)) {
+        const pointsAt = (await platform.switchPointState?.(context, settings.database).catch(() => undefined))?.pointsAt;
+        const movedEarlier = pointsAt === 'target' || (pointsAt === undefined && context.facts.endpointMoveStartedAt != null && context.facts.sourceReopenedAt == null);
+        if (movedEarlier) await platform.setSourceReadOnly(context, true);
+        else again = await verifyOrReopen.apply(context) ?? {};
+      }
       const downtime = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
       await platform.prepareSwitch(context, settings.database);
       const clock = new PhaseClock(settings.switchTimeoutMs);
       const paused = await platform.pauseClients(context, clock.remaining());
       if (!paused) throw new Error(`the pooler did not pause within ${settings.switchTimeoutMs} ms: its clients are still on the frozen source (read-only); retry with --resume`);
       clock.mark('pause');
-      // Opened only now, clients held and the source frozen: never both open to the application.
-      await openTargetToApplication(await target(context), settings.appUsers);
-      clock.mark('openTarget');
-      await platform.switchEndpoint(context, settings.database);
-      clock.mark('switchEndpoint');
-      await platform.resumeClients(context);
-      clock.mark('resume');
-      const switchEndedAt = wallClockMs();
-      const fenceFacts = await platform.fenceSource(context);
-      const startedAt = (context.facts.switchStartedAt as number | undefined) ?? clock.startedAt;
-      return {
-        switchEndedAt,
-        switchDurationMs: downtime ? downtime.elapsed() : switchEndedAt - startedAt,
-        switchPhasesMs: { ...(downtime?.phases ?? {}), ...clock.phases },
-        lagAtSwitchMs: null,
-        ...fenceFacts,
-      };
+      // Once the endpoint moved, a journal line that fails is remembered and the switch finishes.
+      const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
+      let targetOpened = false;
+      let repointed = false;
+      let resumed = false;
+      try {
+        // Opened only now, clients held and the source frozen: never both open to the application.
+        targetOpened = true;
+        await openTargetToApplication(await target(context), settings.appUsers);
+        clock.mark('openTarget');
+        // On disk before the endpoint moves; a journal that refuses it leaves traffic where it was (undone below).
+        await context.record({ targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
+        repointed = true;
+        context.runtime.set(MOVING, true);
+        await platform.switchEndpoint(context, settings.database);
+        clock.mark('switchEndpoint');
+        await platform.resumeClients(context);
+        resumed = true;
+        clock.mark('resume');
+        const switchEndedAt = wallClockMs();
+        await afterMove.record({ endpointMovedAt: switchEndedAt });
+        const fenceFacts = await platform.fenceSource(afterMove);
+        const journalFailedAfterMove = journalFailure();
+        if (journalFailedAfterMove) {
+          throw new Error(`${journalFailedAfterMove.message}. The switch finished: traffic is on the target, the source stays frozen and fenced (as after every switch); what followed in the journal did not run: --resume finishes it`);
+        }
+        const startedAt = (context.facts.switchStartedAt as number | undefined) ?? clock.startedAt;
+        return {
+          ...again,
+          switchEndedAt,
+          switchDurationMs: downtime ? downtime.elapsed() : switchEndedAt - startedAt,
+          switchPhasesMs: { ...(downtime?.phases ?? {}), ...clock.phases },
+          lagAtSwitchMs: null,
+          ...fenceFacts,
+        };
+      } catch (failure) {
+        // A repoint that failed while the pooler demonstrably still sends clients to the source moved nothing: undone below.
+        const stillOnSource = repointed && !resumed && (await platform.switchPointState?.(context, settings.database).catch(() => undefined))?.pointsAt === 'source';
+        if (repointed && !stillOnSource) {
+          // Traffic points at the target (or may): going back could split the writes. Let clients go on.
+          if (!resumed) await platform.resumeClients(context).catch(() => undefined);
+          const why = failure instanceof Error ? failure.message : String(failure);
+          if (/The switch finished/.test(why)) throw failure;
+          throw new Error(`${why}. The endpoint move to the target had begun: the source stays frozen (never both sides writable); --resume reads where the endpoint points and finishes the switch forward`);
+        }
+        // Closed again before the source reopens: never both open to the application.
+        if (targetOpened) await closeTargetToApplication(await target(context), settings.appUsers);
+        context.runtime.delete(MOVING);
+        await platform.setSourceReadOnly(context, false);
+        context.runtime.delete(DOWNTIME);
+        try {
+          await context.record({ sourceReopenedAt: wallClockMs() });
+        } catch (recordFailure) {
+          if (!(recordFailure instanceof JournalWriteError)) throw recordFailure;
+          context.log.warn(`not journaled (${recordFailure.code}): the source's reopening; a --resume reads the server's actual state`);
+        }
+        await platform.resumeClients(context);
+        context.log.warn('switch aborted: target closed again, source reopened for writes, traffic stays on the source');
+        const why =
+          failure instanceof JournalWriteError
+            ? failure.clause
+            : stillOnSource
+              ? `the endpoint change failed (${failure instanceof Error ? failure.message : String(failure)}) and the endpoint still points at the source`
+              : failure instanceof Error
+                ? failure.message
+                : String(failure);
+        throw new AbortRun(`Switch aborted: ${why}. The target was closed again; the source was reopened for writes and traffic never moved. --resume freezes and copies again (the stale copy is dropped first)`, {
+          abortedAt: wallClockMs(),
+          switchPhasesMs: clock.phases,
+        });
+      }
     },
+  };
+
+  /** The journal stopped the run between steps: a freeze this process made is undone (nobody is left to end it). */
+  const onJournalStop = async (context: StepContext): Promise<string | undefined> => {
+    if (!context.runtime.has(DOWNTIME) || context.runtime.has(MOVING)) return undefined;
+    await platform.setSourceReadOnly(context, false);
+    context.runtime.delete(DOWNTIME);
+    return 'The source was reopened for writes and traffic never moved; --resume freezes and copies again (a stale copy is dropped first).';
   };
 
   return {
     flow: 'postgres.dump',
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
-    steps: [preflightStep(platform, settings, 'dump'), createTargetStep(platform, settings), freeze, copy, verifyOrReopen, switchOver],
+    steps: [preflightStep(platform, settings, 'dump'), createTarget, freeze, copy, verifyOrReopen, switchOver],
+    onJournalStop,
   };
 }

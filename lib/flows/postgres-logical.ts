@@ -15,6 +15,7 @@ import {
   tableShapes,
   tablesStillSyncing,
   terminateSessions,
+  userTables,
   waitForWalsender,
   walsenderPosition,
 } from '../engines/postgres/server';
@@ -78,6 +79,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `On the source: REPLICA IDENTITY FULL on the tables preflight listed (only with --allow-replica-identity-full);`,
       `CREATE PUBLICATION ${publication} FOR TABLE <every table of ${settings.database}> (or ALTER … SET TABLE if it exists).`,
       'The publication comes first so that the slot created next decodes with it from its first change.',
+      'A table on the source that preflight did not list (made since): abort, nothing copied or frozen.',
     ],
     async apply(context) {
       const client = await source(context);
@@ -85,8 +87,19 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         const [schema, ...rest] = table.split('.');
         await client.query(`ALTER TABLE ${qualified({ schema, name: rest.join('.') })} REPLICA IDENTITY FULL`);
       }
-      const list = tablesFromFacts(context.facts).map(qualified).join(', ');
+      const checked = tablesFromFacts(context.facts);
+      const list = checked.map(qualified).join(', ');
       if (!list) throw new PreconditionFailed(`Database ${settings.database} has no tables to move`);
+      // The earliest point a table made after preflight shows: it would not be published (its rows
+      // would never reach the target), and preflight never checked it (key, replica identity).
+      const known = new Set(checked.map((t) => `${t.schema}.${t.name}`));
+      const appeared = (await userTables(client)).map((t) => `${t.schema}.${t.name}`).filter((name) => !known.has(name));
+      if (appeared.length > 0) {
+        throw new AbortRun(
+          `Publication not created: table(s) ${appeared.join(', ')} appeared on the source after preflight (not checked by it, so not published: their rows would never reach the target). ` +
+            `The source was never frozen and nothing was copied. Fix: start a new run (its preflight checks the new table), or, if the table should not be there, drop it and --resume`,
+        );
+      }
       const exists = await pgRow(client, 'SELECT 1 AS x FROM pg_publication WHERE pubname = $1', [publication]);
       await client.query(exists ? `ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}` : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
       return { publication };
@@ -192,7 +205,10 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
   const catchUp: Step = {
     id: 'postgres.replication.catch-up',
     kind: 'action',
-    describe: () => [`Wait until the target has applied the source's current WAL position within ${settings.lagThresholdMs} ms (gate before the switch; walsender's reported write position).`],
+    describe: () => [
+      `Wait until the target has applied the source's current WAL position within ${settings.lagThresholdMs} ms (gate before the switch; walsender's reported write position);`,
+      'then compare the tables of both sides and the publication (a table created, dropped or altered since the copy: abort, nothing frozen).',
+    ],
     async apply(context) {
       const sourceClient = await source(context);
       const deadline = nowMs() + settings.catchUpTimeoutMs;
@@ -211,7 +227,13 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
         if (remaining <= 0) throw new AbortRun(`The target did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
         const reached = await waitForWalsender(sourceClient, subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
-        if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag), applyErrorsAtCatchUp: await subscriptionApplyErrors(await target(context), subscription) };
+        if (reached && lag <= settings.lagThresholdMs) {
+          // Caught up on what is published: a table made after the publication (not in it, or not on
+          // the target) is not lag and never shows as lag. Seen here, not at the switch: no freeze.
+          const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'before-freeze');
+          if (drift) throw new AbortRun(drift);
+          return { lagBeforeSwitchMs: Math.round(lag), applyErrorsAtCatchUp: await subscriptionApplyErrors(await target(context), subscription) };
+        }
         // Not lag if the apply worker is stuck on a schema difference: it will never catch up.
         const drift = await schemaDriftMessage(sourceClient, await target(context), settings, 'catch-up');
         if (drift) throw new AbortRun(drift);

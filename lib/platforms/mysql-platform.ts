@@ -84,6 +84,13 @@ export interface MysqlPlatform {
   switchEndpoint(context: StepContext): Promise<void>;
   /** Read (never change) where the application's endpoint points now. */
   endpointTarget(context: StepContext): Promise<EndpointState>;
+  /**
+   * Throws when the switch point itself stopped answering (a local proxy that died). Asked
+   * inside the switch, alongside the target's catch-up (no added wait), so that a dead switch
+   * point is seen while undoing the freeze is still possible. None where the endpoint is a
+   * managed service (a Route 53 record cannot die mid-switch; its calls fail on their own).
+   */
+  switchPointAnswers?(context: StepContext): Promise<void>;
   /** Make the old source unreachable for the application (deny-all security group). */
   fenceSource(context: StepContext): Promise<Facts>;
   /** End client connections still open to the old side (pool recycle). */

@@ -316,7 +316,13 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       result = 'failed';
       error = lateHookFailures.join('; ');
     }
-  } catch (failure) {
+  } catch (caught) {
+    let failure = caught;
+    if (failure instanceof JournalStop && runbook.onJournalStop) {
+      // Nobody will be running: the flow undoes what must not stay as it is (an undo that fails is said, never hidden).
+      const undone = await runbook.onJournalStop(context).catch((error: Error) => `Undoing what the run left failed too (${error.message}): check both sides before --resume.`);
+      if (undone) failure = new AbortRun(`${failure.message} ${undone}`);
+    }
     result = failure instanceof AbortRun ? 'aborted' : failure instanceof RunInterrupted ? 'interrupted' : 'failed';
     error = redact(failure instanceof Error ? failure.message : String(failure));
     if (journalFailure) error = `${error}${error.includes(journalFailure.clause) || error.includes(journalFailure.message) ? '' : ` (${journalFailure.clause})`} ${journalFailure.fix}`;

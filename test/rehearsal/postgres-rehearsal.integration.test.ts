@@ -127,7 +127,7 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.writes!.lost).toBe(0);
   });
 
-  test('logical (through the CLI, the issue\'s reproduction): a table a --load-command workload creates after the copy, with 1000 rows, makes the switch refuse before anything is frozen (exit 3), naming the table and the way forward', async () => {
+  test('logical (through the CLI, the issue\'s reproduction): a table a --load-command workload creates after the copy, with 1000 rows, stops the run at the catch-up gate, before the switch and anything frozen (exit 3), naming the table and the way forward', async () => {
     // GIVEN a user workload that waits for the copy to begin, then creates a table and writes 1000 rows into it
     const workload = [
       'export PGHOST=$CUTOVER_DB_HOST PGPORT=$CUTOVER_DB_PORT PGUSER=$CUTOVER_DB_USER PGPASSWORD=$CUTOVER_DB_PASSWORD PGDATABASE=$CUTOVER_DB_NAME',
@@ -150,7 +150,9 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.error).toMatch(/rerun the move from the start.*ALTER PUBLICATION cutover_pub ADD TABLE <table>.*ALTER SUBSCRIPTION cutover_sub REFRESH PUBLICATION/);
     // and, this being a rehearsal, that it cannot be resumed (the flow's "--resume this run" is for a real run)
     expect(report.error).toContain('it cannot be resumed (--resume is for a real run); fix the cause and run the rehearsal again');
-    expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('aborted');
+    // (seen at the catch-up gate, the earliest point after the copy: not 50 s later at the switch)
+    expect(report.steps.find((s) => s.id === 'postgres.replication.catch-up')!.status).toBe('aborted');
+    expect(report.steps.find((s) => s.id === 'postgres.switch')!.status).toBe('not-run');
     expect(report.facts.sourceFrozenAt).toBeUndefined();
     expect(report.checksums).toBeNull();
     expect(report.writes!.failed).toBe(0);

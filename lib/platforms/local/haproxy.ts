@@ -38,6 +38,36 @@ export class Haproxy {
   async start(blue: { host: string; port: number }): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
+    this.slots = { blue: { ...blue, enabled: true }, green: { host: '127.0.0.1', port: 9, enabled: false } };
+    this.writeConfig();
+    await this.run();
+  }
+
+  /**
+   * Start it again after it died or was stopped: from its config file, on its port, as an
+   * operator's `systemctl start haproxy` would. The file follows every park and switch, so a
+   * restarted HAProxy sends clients where the last switch pointed them, not back to the old side.
+   */
+  async restart(): Promise<void> {
+    if (this.port === 0) throw new Error('HAProxy was never started here: nothing to restart');
+    await this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.process = this.options.group.start('haproxy', '/usr/sbin/haproxy', ['-db', '-f', this.configFile]);
+    await waitFor('HAProxy admin socket', async () => ((await this.command('show info').catch(() => '')).includes('Pid:') ? true : undefined), { timeoutMs: 15000, intervalMs: 50 });
+    this.options.log.debug(`haproxy listening on 127.0.0.1:${this.port}`);
+  }
+
+  private get configFile(): string {
+    return join(this.dir, 'haproxy.cfg');
+  }
+
+  /** The slots as the runtime API last set them, written where a restart reads them. */
+  private slots: Record<HaproxySlot, { host: string; port: number; enabled: boolean }> | undefined;
+
+  private writeConfig(): void {
+    const slot = (name: HaproxySlot) => `    server ${name} ${this.slots![name].host}:${this.slots![name].port}${this.slots![name].enabled ? '' : ' disabled'}`;
     const config = `global
     stats socket ${this.socketPath} mode 600 level admin
     maxconn 4000
@@ -53,14 +83,25 @@ frontend app
     default_backend ${this.backend}
 
 backend ${this.backend}
-    server blue ${blue.host}:${blue.port}
-    server green 127.0.0.1:9 disabled
+${slot('blue')}
+${slot('green')}
 `;
-    const configFile = join(this.dir, 'haproxy.cfg');
-    writeFileSync(configFile, config);
-    this.process = this.options.group.start('haproxy', '/usr/sbin/haproxy', ['-db', '-f', configFile]);
-    await waitFor('HAProxy admin socket', async () => ((await this.command('show info')).includes('Pid:') ? true : undefined), { timeoutMs: 15000, intervalMs: 50 });
-    this.options.log.debug(`haproxy listening on 127.0.0.1:${this.port}`);
+    writeFileSync(this.configFile, config);
+  }
+
+  /**
+   * After a runtime change: the config file follows (best effort: the runtime state is what
+   * serves clients and what a switch reads back; a file that cannot be written — a full disk —
+   * only means a restart would come back on the old slots, which a resume reads and corrects).
+   */
+  private persist(change: (slots: Record<HaproxySlot, { host: string; port: number; enabled: boolean }>) => void): void {
+    if (!this.slots) return; // adopted from another process: its file is that process's
+    change(this.slots);
+    try {
+      this.writeConfig();
+    } catch (failure) {
+      this.options.log.warn(`HAProxy config ${this.configFile} not updated (${(failure as Error).message}): a restart would come back on the slots it had before`);
+    }
   }
 
   /** Take over an HAProxy another process started (recorded in a persistent sandbox's state). */
@@ -81,7 +122,8 @@ backend ${this.backend}
       let reply = '';
       socket.setEncoding('utf8');
       socket.on('data', (chunk: string) => (reply += chunk));
-      socket.on('error', reject);
+      // Named: this error ends up in a switch's stop message ("the application endpoint stopped answering").
+      socket.on('error', (error) => reject(new Error(`HAProxy's admin socket ${this.socketPath}: ${error.message}`)));
       socket.on('end', () => resolve(reply));
       socket.on('connect', () => socket.write(line));
     });
@@ -107,6 +149,7 @@ backend ${this.backend}
   async park(slot: HaproxySlot, server: { host: string; port: number }): Promise<void> {
     const reply = await this.command([`set server ${this.backend}/${slot} state maint`, `set server ${this.backend}/${slot} addr ${server.host} port ${server.port}`]);
     if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused to park ${slot}: ${reply.trim()}`);
+    this.persist((slots) => (slots[slot] = { host: server.host, port: server.port, enabled: false }));
   }
 
   /**
@@ -121,6 +164,10 @@ backend ${this.backend}
       `set server ${this.backend}/${to} state ready`,
     ]);
     if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused the switch to ${to}: ${reply.trim()}`);
+    this.persist((slots) => {
+      slots[from].enabled = false;
+      slots[to].enabled = true;
+    });
   }
 
   async stop(): Promise<void> {

@@ -97,6 +97,10 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     await this.sandbox.haproxy.switchTo('green');
   }
 
+  async switchPointAnswers(): Promise<void> {
+    await this.sandbox.haproxy.command('show info');
+  }
+
   /** From HAProxy's runtime state: which slot takes connections, and which server it dials. */
   async endpointTarget(): Promise<EndpointState> {
     const servers = await this.sandbox.haproxy.servers();
