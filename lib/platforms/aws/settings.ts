@@ -285,7 +285,7 @@ export function resolveAwsPostgresSettings(environment: CutoverEnvironment, opti
     ? databaseRef(configured)
     : outputs?.database
       ? { kind: outputs.database.kind, id: outputs.database.identifier }
-      : { kind: 'instance', id: need(undefined, 'postgres.target', 'databaseIdentifier') };
+      : { kind: 'instance', id: (need(undefined, 'postgres.target', 'databaseKind, databaseIdentifier'), '<databaseIdentifier>') };
   const problems = (environment.postgres?.appUsers ?? []).filter((role) => !aws.postgres?.appRolePasswords[role]);
   for (const role of problems) common.missing.push(`aws.postgres.appRolePasswords.${role} ({ env: "VARIABLE" } or { secretArn: "arn:…" }): the role is created on the target with it`);
   return { ...common, source: databaseRef(aws.source), target };
