@@ -92,3 +92,74 @@ describe('a run that finished without verified checksums is not green', () => {
     expect(exitCodeOf({ ...report, checksumsVerified: true, checksums: { match: false, tables: [] } })).toBe(1);
   });
 });
+
+/**
+ * A terminal's Ctrl-C is a real signal: Node runs its listener only when the event loop polls,
+ * not when `process.emit` is called. A run that goes from one step to the next on promises
+ * alone saw a Ctrl-C that arrived at the end of a step only inside the next step (trial3 F1:
+ * `complete --delete-old` deleted the old source although Ctrl-C came before that step).
+ */
+describe('real signals (as a terminal sends them) are seen at the next step boundary, not one step late', () => {
+  // A stray signal must never end the test process itself.
+  const keepAlive = () => undefined;
+  beforeAll(() => process.on('SIGINT', keepAlive));
+  afterAll(() => process.off('SIGINT', keepAlive));
+
+  const steps = (calls: string[], signalIn: string, extra: Partial<Record<string, Partial<Step>>> = {}): Runbook => {
+    const step = (id: string): Step => ({
+      id,
+      kind: 'action',
+      describe: () => [id],
+      async apply() {
+        calls.push(id);
+        // Ctrl-C right as the step ends: the signal reaches the process, its listener has not run yet
+        if (id === signalIn) process.kill(process.pid, 'SIGINT');
+        return {};
+      },
+      ...extra[id],
+    });
+    return { flow: 'test.complete', summary: [], steps: [step('test.reverse.stop'), step('test.source.delete'), step('test.last')] };
+  };
+
+  test('Ctrl-C at the end of a step stops the run before the next (destructive) step: it never starts', async () => {
+    const calls: string[] = [];
+    const run = await runRunbook({ runbook: steps(calls, 'test.reverse.stop'), environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true });
+    expect(calls).toEqual(['test.reverse.stop']);
+    expect(run.result).toBe('interrupted');
+    expect(run.steps.map((s) => s.status)).toEqual(['done', 'not-run', 'not-run']);
+  });
+
+  test('a destructive step checks for a pending Ctrl-C immediately before acting (context.checkpoint): nothing is deleted', async () => {
+    const calls: string[] = [];
+    const deleted: string[] = [];
+    const destructive: Partial<Step> = {
+      async apply(context) {
+        calls.push('test.source.delete');
+        // a read before acting (is traffic off the old source?), then Ctrl-C arrives
+        process.kill(process.pid, 'SIGINT');
+        await context.checkpoint!('deleting the old source');
+        deleted.push('source');
+        return {};
+      },
+    };
+    const run = await runRunbook({ runbook: steps(calls, 'none', { 'test.source.delete': destructive }), environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true });
+    expect(deleted).toEqual([]);
+    expect(run.result).toBe('interrupted');
+    expect(run.error).toContain('before deleting the old source');
+    expect(run.steps.map((s) => s.status)).toEqual(['done', 'not-run', 'not-run']);
+  });
+
+  test('Ctrl-C during the last step: the step finishes, yet the run is INTERRUPTED with exit 130 (never SUCCESS while the process exits 130)', async () => {
+    const calls: string[] = [];
+    const dir = stateDir();
+    const run = await runRunbook({ runbook: steps(calls, 'test.last'), environment: 'test', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true });
+    expect(calls).toEqual(['test.reverse.stop', 'test.source.delete', 'test.last']);
+    expect(run.steps.map((s) => s.status)).toEqual(['done', 'done', 'done']);
+    expect(run.result).toBe('interrupted');
+    expect(run.error).toContain('every step is done');
+    const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date() });
+    expect(summaryText(report)[0]).toMatch(/^test\.complete on test: INTERRUPTED/);
+    expect(exitCodeOf(report)).toBe(130);
+    expect(statusFromJournal(new Journal(dir, run.runId).read()).result).toBe('interrupted');
+  });
+});
