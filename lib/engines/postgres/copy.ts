@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { dieWithParent } from '../../util/process-group';
 import { existsSync } from 'node:fs';
 import { libpqEnvironment } from './connection';
 import type { PostgresEndpoint } from './endpoint';
@@ -27,10 +26,7 @@ export function runTool(tool: string, args: string[], endpoint: PostgresEndpoint
   const binary = `${clientBinDir()}/${tool}`;
   if (!existsSync(binary)) throw new Error(`${binary} is missing: install postgresql-client-15 (apt-get install postgresql-client-15)`);
   return new Promise((resolve, reject) => {
-    // Own process group (detached): a terminal's Ctrl-C must not kill pg_dump/pg_restore mid-copy
-    // (the run stops at the step boundary instead); it still dies with this process (parent-death signal).
-    const [program, programArgs] = dieWithParent(binary, args);
-    execFile(program, programArgs, { env: { ...libpqEnvironment(endpoint), ...options.env }, maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs, signal: options.signal, killSignal: 'SIGTERM', detached: true }, (error, _stdout, stderr) => {
+    execFile(binary, args, { env: { ...libpqEnvironment(endpoint), ...options.env }, maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs, signal: options.signal, killSignal: 'SIGTERM' }, (error, _stdout, stderr) => {
       if (error) {
         const why = (error as { killed?: boolean }).killed ? `was stopped after ${options.timeoutMs} ms` : `failed (${(error as { code?: unknown }).code})`;
         reject(new Error(redact(`${tool} ${why}: ${String(stderr).trim().split('\n').slice(-8).join('\n')}`)));

@@ -147,8 +147,8 @@ export class MariadbInstance {
    */
   async backup(targetDir: string): Promise<{ dir: string; binlogFile?: string; binlogPosition?: number }> {
     // dieWithParent: a killed orchestrator must not leave a backup copying into the sandbox.
-    await run(...dieWithParent('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024, detached: true });
-    await run(...dieWithParent('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024, detached: true });
+    await run(...dieWithParent('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
+    await run(...dieWithParent('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
     const infoFile = join(targetDir, 'mariadb_backup_binlog_info');
     const legacyInfo = join(targetDir, 'xtrabackup_binlog_info');
     const info = existsSync(infoFile) ? infoFile : existsSync(legacyInfo) ? legacyInfo : undefined;
