@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,68 +99,38 @@ describe('a run that finished without verified checksums is not green', () => {
  * not when `process.emit` is called. A run that goes from one step to the next on promises
  * alone saw a Ctrl-C that arrived at the end of a step only inside the next step (trial3 F1:
  * `complete --delete-old` deleted the old source although Ctrl-C came before that step).
+ * Jest gives tests a copy of `process` that real signals never reach, so each case runs in a
+ * process of its own (fixtures/real-signal-run.ts).
  */
 describe('real signals (as a terminal sends them) are seen at the next step boundary, not one step late', () => {
-  // A stray signal must never end the test process itself.
-  const keepAlive = () => undefined;
-  beforeAll(() => process.on('SIGINT', keepAlive));
-  afterAll(() => process.off('SIGINT', keepAlive));
-
-  const steps = (calls: string[], signalIn: string, extra: Partial<Record<string, Partial<Step>>> = {}): Runbook => {
-    const step = (id: string): Step => ({
-      id,
-      kind: 'action',
-      describe: () => [id],
-      async apply() {
-        calls.push(id);
-        // Ctrl-C right as the step ends: the signal reaches the process, its listener has not run yet
-        if (id === signalIn) process.kill(process.pid, 'SIGINT');
-        return {};
-      },
-      ...extra[id],
-    });
-    return { flow: 'test.complete', summary: [], steps: [step('test.reverse.stop'), step('test.source.delete'), step('test.last')] };
+  const runWithRealSignal = (mode: string) => {
+    const output = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'real-signal-run.ts'), mode], { encoding: 'utf8' });
+    return JSON.parse(output.trim().split('\n').pop()!);
   };
 
-  test('Ctrl-C at the end of a step stops the run before the next (destructive) step: it never starts', async () => {
-    const calls: string[] = [];
-    const run = await runRunbook({ runbook: steps(calls, 'test.reverse.stop'), environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true });
-    expect(calls).toEqual(['test.reverse.stop']);
-    expect(run.result).toBe('interrupted');
-    expect(run.steps.map((s) => s.status)).toEqual(['done', 'not-run', 'not-run']);
+  test('Ctrl-C at the end of a step stops the run before the next (destructive) step: it never starts', () => {
+    const outcome = runWithRealSignal('end-of-step');
+    expect(outcome.calls).toEqual(['test.reverse.stop']);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.statuses).toEqual(['done', 'not-run', 'not-run']);
   });
 
-  test('a destructive step checks for a pending Ctrl-C immediately before acting (context.checkpoint): nothing is deleted', async () => {
-    const calls: string[] = [];
-    const deleted: string[] = [];
-    const destructive: Partial<Step> = {
-      async apply(context) {
-        calls.push('test.source.delete');
-        // a read before acting (is traffic off the old source?), then Ctrl-C arrives
-        process.kill(process.pid, 'SIGINT');
-        await context.checkpoint!('deleting the old source');
-        deleted.push('source');
-        return {};
-      },
-    };
-    const run = await runRunbook({ runbook: steps(calls, 'none', { 'test.source.delete': destructive }), environment: 'test', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true });
-    expect(deleted).toEqual([]);
-    expect(run.result).toBe('interrupted');
-    expect(run.error).toContain('before deleting the old source');
-    expect(run.steps.map((s) => s.status)).toEqual(['done', 'not-run', 'not-run']);
+  test('a destructive step checks for a pending Ctrl-C immediately before acting (context.checkpoint): nothing is deleted', () => {
+    const outcome = runWithRealSignal('checkpoint');
+    expect(outcome.deleted).toEqual([]);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.error).toContain('before deleting the old source');
+    expect(outcome.statuses).toEqual(['done', 'not-run', 'not-run']);
   });
 
-  test('Ctrl-C during the last step: the step finishes, yet the run is INTERRUPTED with exit 130 (never SUCCESS while the process exits 130)', async () => {
-    const calls: string[] = [];
-    const dir = stateDir();
-    const run = await runRunbook({ runbook: steps(calls, 'test.last'), environment: 'test', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true });
-    expect(calls).toEqual(['test.reverse.stop', 'test.source.delete', 'test.last']);
-    expect(run.steps.map((s) => s.status)).toEqual(['done', 'done', 'done']);
-    expect(run.result).toBe('interrupted');
-    expect(run.error).toContain('every step is done');
-    const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date() });
-    expect(summaryText(report)[0]).toMatch(/^test\.complete on test: INTERRUPTED/);
-    expect(exitCodeOf(report)).toBe(130);
-    expect(statusFromJournal(new Journal(dir, run.runId).read()).result).toBe('interrupted');
+  test('Ctrl-C during the last step: the step finishes, yet the run is INTERRUPTED with exit 130 (never SUCCESS while the process exits 130)', () => {
+    const outcome = runWithRealSignal('last-step');
+    expect(outcome.calls).toEqual(['test.reverse.stop', 'test.source.delete', 'test.last']);
+    expect(outcome.statuses).toEqual(['done', 'done', 'done']);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.error).toContain('every step is done');
+    expect(outcome.summary).toMatch(/^test\.complete on test: INTERRUPTED/);
+    expect(outcome.exitCode).toBe(130);
+    expect(outcome.journaled).toBe('interrupted');
   });
 });
