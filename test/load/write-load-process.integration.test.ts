@@ -131,7 +131,11 @@ describe('the built-in load worker', () => {
       process.kill(orchestrator.pid!, 'SIGKILL');
       while (isAlive(second)) await sleep(50);
     } finally {
-      if (orchestrator.exitCode === null) process.kill(orchestrator.pid!, 'SIGKILL');
+      try {
+        process.kill(orchestrator.pid!, 'SIGKILL');
+      } catch {
+        // already gone (killed above)
+      }
     }
   });
 
