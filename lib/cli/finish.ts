@@ -61,7 +61,9 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   for (const line of summaryText(report)) out(line);
   for (const line of files) out(line);
   const next = options.resumable;
-  if (next && report.result !== 'success') {
+  // Interrupted during its last step, which finished: nothing is left to resume.
+  const everyStepDone = report.steps.every((step) => step.status === 'done' || step.status === 'done-earlier');
+  if (next && report.result !== 'success' && !(report.result === 'interrupted' && everyStepDone)) {
     const resume = next.command ? `${next.command}${next.engineFlags}` : `--env ${next.environment}${next.engineFlags}`;
     out(`status: npx zx scripts/cutover.mjs status ${report.runId} --env ${next.environment}; resume: npx zx scripts/cutover.mjs ${resume} --execute --resume ${report.runId}`);
   }

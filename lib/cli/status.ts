@@ -87,7 +87,8 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
       typeof status.options.forwardRunId === 'string'
         ? `npx zx scripts/cutover.mjs ${status.flow.endsWith('.complete') ? 'complete' : status.flow.endsWith('.switch-forth') ? 'switch-forth' : 'switch-back'} ${status.options.forwardRunId} --execute${status.flow.endsWith('.complete') ? '' : ` --resume ${status.runId}`}`
         : `npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute --resume ${status.runId}`;
-    if (status.result !== 'in-progress') lines.push(`next: resume with: ${resume}`);
+    if (status.result === 'interrupted' && status.interrupted && !status.interrupted.before) lines.push('next: nothing to resume: the interrupt came during the last step, which finished');
+    else if (status.result !== 'in-progress') lines.push(`next: resume with: ${resume}`);
     else if (holder?.running === true) lines.push(`next: wait for it to end (or stop it: kill -INT ${holder.pid}, it stops at a step boundary); then, if it did not finish, resume it with: ${resume}`);
     else if (holder?.running === false) lines.push(`next: resume it with: ${resume}`);
     else lines.push(`next: if this run is not running any more (killed), resume it with: ${resume}`);

@@ -136,7 +136,9 @@ export class LoadCommand {
       command: redact(this.command),
       ending,
       exitCode: ended.code,
-      signal: ended.signal,
+      // Killed after the grace period: SIGKILL ended the workload, even when its shell (`sh -c`)
+      // had already died of the SIGTERM (the shell's own signal would misreport how it ended).
+      signal: killed ? 'SIGKILL' : ended.signal,
       crashed: ended.beforeStop && (ended.signal !== null || (ended.code ?? 1) !== 0),
       ranMs: ended.at - this.startedAt,
       outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()),

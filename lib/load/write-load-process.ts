@@ -82,6 +82,11 @@ export class WriteLoadProcess {
       execArgv: ['--require', require.resolve('tsx/cjs')],
       env: { ...process.env, CUTOVER_LOAD_PASSWORD: password },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      // Its own process group: a terminal's Ctrl-C signals the whole foreground group, and a
+      // worker killed by it takes the run's proof (its write records) with it. The orchestrator
+      // stops it in order (stop, then disconnect); if the orchestrator dies, even by SIGKILL,
+      // the IPC channel closes and the worker exits (load-worker.ts, 'disconnect').
+      detached: true,
     });
     this.child = child;
     child.stderr?.on('data', (chunk: Buffer) => {

@@ -10,6 +10,8 @@ import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
 import { wallClockMs } from '../util/time';
+import { deferProcessGroupSignals } from '../util/process-group';
+import { deliverPendingSignals } from '../util/pending-signals';
 
 export interface RehearsalLoadOptions {
   engine: 'mysql' | 'postgres';
@@ -268,14 +270,35 @@ export async function switchBackUnderLoad(input: {
   let back: RunResult | undefined;
   let checkpointAt = 0;
   let presentAtCheckpoint = new Set<string>();
+  // Between the two runs (the tail on the target, the checkpoint) and after the switch back
+  // (its tail, the proof), Ctrl-C is handled here as the engine handles it inside a run: the
+  // switch back does not start, the load is stopped in order and the report says INTERRUPTED
+  // with what was measured (without this, the sandbox's hard stop ended the process unreported).
+  let interruptedBy: { signal: NodeJS.Signals; when: string } | undefined;
+  let engineRunning = false;
+  const handleSignals = Boolean(input.switchBack.handleSignals);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (engineRunning || interruptedBy) return;
+    interruptedBy = { signal, when: back ? 'after the switch back' : 'before the switch back' };
+    log.warn(`${signal} received ${interruptedBy.when}: ${back ? 'finishing the proof' : 'the switch back will not start'}; stopping the load, then the report`);
+  };
+  const releaseDeferral = handleSignals ? deferProcessGroupSignals() : undefined;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   try {
     if (run.result === 'success') {
       await sleep(input.tailMs);
       checkpointAt = wallClockMs();
       presentAtCheckpoint = await presentIds();
+      if (handleSignals) await deliverPendingSignals();
+    }
+    if (run.result === 'success' && !interruptedBy) {
       log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
       const { switchBack } = input;
       const runtime = new Map<string, unknown>();
+      engineRunning = true;
       try {
         back = await runRunbook({
           runbook: switchBack.runbook,
@@ -290,6 +313,7 @@ export async function switchBackUnderLoad(input: {
           handleSignals: switchBack.handleSignals,
         });
       } finally {
+        engineRunning = false;
         await switchBack.closeConnections(runtime);
       }
     }
@@ -297,7 +321,17 @@ export async function switchBackUnderLoad(input: {
     await load.stopAfterTail();
   }
   const presentAtEnd = await presentIds();
+  if (handleSignals) {
+    await deliverPendingSignals();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  releaseDeferral?.();
   const base = reportFromRun(run, { engine, startedAt, ...load.reportFields(presentAtEnd, run.facts) });
+  if (interruptedBy && base.result === 'success' && (!back || back.result === 'success')) {
+    base.result = 'interrupted';
+    base.error = `Interrupted by ${interruptedBy.signal} ${interruptedBy.when}${back ? ' (it finished)' : ' (traffic stays on the target)'}`;
+  }
   const problems = load.problems();
   if (problems.length > 0) {
     log.error(problems.join('\n'));

@@ -1,6 +1,7 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { nowMs, wallClockMs } from '../util/time';
+import { deliverPendingSignals } from '../util/pending-signals';
 import { deferProcessGroupSignals, ProcessGroup } from '../util/process-group';
 import { Journal, JournalWriteError, newRunId, statusFromJournal, type JournalEntry } from './journal';
 import { runHook, type HookMap } from './hooks';
@@ -201,7 +202,17 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
-  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record, stopRequested: () => interrupt !== undefined };
+  // Before a step starts (and before a destructive action inside one), signals that already
+  // reached the process run their handler first: otherwise a Ctrl-C at the end of a step is
+  // seen only inside the next one (lib/util/pending-signals.ts).
+  const settleSignals = async (): Promise<void> => {
+    if (signalsHandled) await deliverPendingSignals();
+  };
+  const checkpoint = async (action: string): Promise<void> => {
+    await settleSignals();
+    if (interrupt) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${action} (not done)`);
+  };
+  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record, stopRequested: () => interrupt !== undefined, checkpoint };
   const results: StepResult[] = runbook.steps.map((step) => ({ id: step.id, status: 'not-run', durationMs: 0 }));
   const problems: string[] = [];
   let result: RunResultKind = options.dryRun ? 'planned' : 'success';
@@ -244,10 +255,14 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       // A step that needs the previous step's in-process state (switch-time snapshots) still
       // runs after an interrupt: stopping before it would throw that proof away.
       const previousRanHere = index > 0 && results[index - 1].status === 'done';
+      await settleSignals();
       if (interrupt && !(step.runThroughInterrupt && previousRanHere)) {
         throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       }
-      if (step.hookBefore) await hook(step.hookBefore, step);
+      if (step.hookBefore) {
+        await hook(step.hookBefore, step);
+        await settleSignals();
+      }
       // An interrupt during the before-hook (e.g. before-switch) still stops ahead of the step.
       if (interrupt && !(step.runThroughInterrupt && previousRanHere)) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       if (options.dryRun && step.kind === 'action') {
@@ -309,12 +324,19 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       }
       if (step.hookAfter) await hook(step.hookAfter, step);
     }
+    await settleSignals();
     if (problems.length > 0) {
       result = 'failed';
       error = `${problems.length} precondition(s) failed`;
     } else if (lateHookFailures.length > 0) {
       result = 'failed';
       error = lateHookFailures.join('; ');
+    } else if (interrupt) {
+      // Ctrl-C during the last step: that step finished (nothing was left to stop before), but
+      // the operator asked to stop and the process exits 130 (npm/npx wrappers exit 130 at once
+      // anyway): summary, report and exit code say INTERRUPTED, never SUCCESS with exit 130.
+      result = 'interrupted';
+      error = `Interrupted by ${interrupt.signal} ${interrupt.step ? `during ${interrupt.step}, which finished` : 'after the last step'}; every step is done, nothing is left to resume`;
     }
   } catch (caught) {
     let failure = caught;

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import type { Journal, JournalEntry } from './journal';
 
 /**
@@ -24,6 +25,23 @@ export const KILL_AT_ENV = 'RDS_CUTOVER_KILL_AT';
  */
 export const FILE_LIMIT_AT_ENV = 'RDS_CUTOVER_FILE_LIMIT_AT';
 
+/**
+ * FAULT-INJECTION HOOK, tests only: hold the process at a journal entry, the way a busy machine
+ * does between a step's end and the next step's start. `RDS_CUTOVER_PAUSE_AT=<point>` (a name
+ * as for RDS_CUTOVER_KILL_AT) and `RDS_CUTOVER_PAUSE_FILE=<path>`: right after that entry is on
+ * disk the process creates the file and blocks its event loop (synchronously, like any other
+ * synchronous work) until the file is removed. A test sends its signal meanwhile: the signal
+ * reaches the process exactly where a late Ctrl-C lands, after the step, before the next one.
+ */
+export const PAUSE_AT_ENV = 'RDS_CUTOVER_PAUSE_AT';
+export const PAUSE_FILE_ENV = 'RDS_CUTOVER_PAUSE_FILE';
+
+function pauseUntilRemoved(file: string): void {
+  writeFileSync(file, String(process.pid));
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  while (existsSync(file)) Atomics.wait(cell, 0, 0, 20);
+}
+
 /** The kill-point name of a journal entry (undefined for entries that are no kill point). */
 export function killPointOf(entry: JournalEntry, progressCount: number): string | undefined {
   if (entry.type === 'step-start' || entry.type === 'step-done') return `${entry.type}:${entry.step}`;
@@ -32,8 +50,8 @@ export function killPointOf(entry: JournalEntry, progressCount: number): string 
 }
 
 /** Wraps the journal's append so that the named entry kills this process once it is on disk. */
-export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV], fileLimitAt = process.env[FILE_LIMIT_AT_ENV]): Journal {
-  if (!killAt && !fileLimitAt) return journal;
+export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV], fileLimitAt = process.env[FILE_LIMIT_AT_ENV], pauseAt = process.env[PAUSE_AT_ENV], pauseFile = process.env[PAUSE_FILE_ENV]): Journal {
+  if (!killAt && !fileLimitAt && !(pauseAt && pauseFile)) return journal;
   const progress = new Map<string, number>();
   const append = journal.append.bind(journal);
   journal.append = (entry: JournalEntry) => {
@@ -47,6 +65,7 @@ export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV
     if (point === undefined) return;
     if (point === killAt) process.kill(process.pid, 'SIGKILL');
     if (point === fileLimitAt) execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=0:']);
+    if (point === pauseAt && pauseFile) pauseUntilRemoved(pauseFile);
   };
   return journal;
 }

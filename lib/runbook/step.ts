@@ -29,6 +29,12 @@ export interface StepContext {
    * leave (a catch-up gate) check it and throw `RunInterrupted`; the switch does not.
    */
   readonly stopRequested?: () => boolean;
+  /**
+   * Called by a destructive step immediately before it acts (deleting the old source): lets
+   * signals that already arrived run their handlers, then throws `RunInterrupted` (the step did
+   * nothing) if the run was asked to stop. Absent outside the engine's executed runs.
+   */
+  readonly checkpoint?: (action: string) => Promise<void>;
 }
 
 /**

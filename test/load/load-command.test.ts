@@ -54,6 +54,8 @@ describe('the user workload (--load-command)', () => {
     const outcome = await command.stop();
     // THEN it was given the grace period, then killed, and the report says so (not "stopped")
     expect(outcome.ending).toBe('killed-after-grace');
+    // and names the signal that ended it: SIGKILL, not the SIGTERM its shell died of (trial3 F7)
+    expect(outcome.signal).toBe('SIGKILL');
     expect(running('sleep 6004')).toEqual([]);
   });
 

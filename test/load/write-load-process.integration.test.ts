@@ -4,7 +4,7 @@
  * and a worker that dies must become a sentence for the report, never a crash of the run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
@@ -84,6 +84,58 @@ describe('the built-in load worker', () => {
       // and the worker is gone; a second stop is a no-op, not a send into a closed channel
       expect(isAlive(load.pid!)).toBe(false);
       await expect(load.stop()).resolves.toBeUndefined();
+    }
+  });
+
+  test("a terminal's Ctrl-C (SIGINT to the orchestrator's process group) does not reach the worker: every record still arrives; and a SIGKILLed orchestrator still leaves no worker behind", async () => {
+    // GIVEN an orchestrator process (its own process group, as a CLI in a terminal) running the
+    // load; on SIGINT it stops the load in order and prints what it collected, then starts a
+    // second load and waits
+    const script = `
+      const { WriteLoadProcess } = require(${JSON.stringify(join(__dirname, '../../lib/load/write-load-process'))});
+      const options = { engine: 'mysql', host: '127.0.0.1', port: ${server.port}, user: 'root', password: process.env.PW, database: 'app', connections: 2, ratePerSecond: 200 };
+      const load = new WriteLoadProcess(options);
+      load.start().then(() => console.log('started ' + load.pid));
+      process.on('SIGINT', async () => {
+        try { await load.stop(); console.log('collected ' + load.attempts.filter((a) => a.acknowledged).length); }
+        catch (error) { console.log('failed ' + error.message); }
+        const second = new WriteLoadProcess(options);
+        await second.start();
+        console.log('second ' + second.pid);
+      });
+      setInterval(() => undefined, 1000);`;
+    const orchestrator = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { detached: true, env: { ...process.env, PW: rootPassword }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    orchestrator.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const waitFor = async (pattern: RegExp) => {
+      while (!pattern.test(output)) {
+        if (orchestrator.exitCode !== null) throw new Error(`orchestrator ended: ${output}`);
+        await sleep(50);
+      }
+      return pattern.exec(output)!;
+    };
+    try {
+      const worker = Number((await waitFor(/started (\d+)/))[1]);
+      // the worker leads a group of its own, not the orchestrator's
+      const groupOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2]);
+      expect(groupOf(worker)).toBe(worker);
+      expect(groupOf(worker)).not.toBe(groupOf(orchestrator.pid!));
+      // WHEN Ctrl-C reaches the orchestrator's whole group
+      process.kill(-orchestrator.pid!, 'SIGINT');
+      // THEN the worker was not killed by it: the orchestrator stops it in order and gets its records
+      const collected = await waitFor(/(collected \d+|failed .*)/);
+      expect(collected[1]).toMatch(/^collected \d+$/);
+      // AND a SIGKILL of the orchestrator still takes its (second) worker with it
+      const second = Number((await waitFor(/second (\d+)/))[1]);
+      expect(isAlive(second)).toBe(true);
+      process.kill(orchestrator.pid!, 'SIGKILL');
+      while (isAlive(second)) await sleep(50);
+    } finally {
+      try {
+        process.kill(orchestrator.pid!, 'SIGKILL');
+      } catch {
+        // already gone (killed above)
+      }
     }
   });
 

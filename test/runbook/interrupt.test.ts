@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,5 +91,46 @@ describe('a run that finished without verified checksums is not green', () => {
     // verified checksums stay exit 0; differing ones stay 1
     expect(exitCodeOf({ ...report, checksumsVerified: true, checksums: { match: true, tables: [] } })).toBe(0);
     expect(exitCodeOf({ ...report, checksumsVerified: true, checksums: { match: false, tables: [] } })).toBe(1);
+  });
+});
+
+/**
+ * A terminal's Ctrl-C is a real signal: Node runs its listener only when the event loop polls,
+ * not when `process.emit` is called. A run that goes from one step to the next on promises
+ * alone saw a Ctrl-C that arrived at the end of a step only inside the next step (trial3 F1:
+ * `complete --delete-old` deleted the old source although Ctrl-C came before that step).
+ * Jest gives tests a copy of `process` that real signals never reach, so each case runs in a
+ * process of its own (fixtures/real-signal-run.ts).
+ */
+describe('real signals (as a terminal sends them) are seen at the next step boundary, not one step late', () => {
+  const runWithRealSignal = (mode: string) => {
+    const output = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'real-signal-run.ts'), mode], { encoding: 'utf8' });
+    return JSON.parse(output.trim().split('\n').pop()!);
+  };
+
+  test('Ctrl-C at the end of a step stops the run before the next (destructive) step: it never starts', () => {
+    const outcome = runWithRealSignal('end-of-step');
+    expect(outcome.calls).toEqual(['test.reverse.stop']);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.statuses).toEqual(['done', 'not-run', 'not-run']);
+  });
+
+  test('a destructive step checks for a pending Ctrl-C immediately before acting (context.checkpoint): nothing is deleted', () => {
+    const outcome = runWithRealSignal('checkpoint');
+    expect(outcome.deleted).toEqual([]);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.error).toContain('before deleting the old source');
+    expect(outcome.statuses).toEqual(['done', 'not-run', 'not-run']);
+  });
+
+  test('Ctrl-C during the last step: the step finishes, yet the run is INTERRUPTED with exit 130 (never SUCCESS while the process exits 130)', () => {
+    const outcome = runWithRealSignal('last-step');
+    expect(outcome.calls).toEqual(['test.reverse.stop', 'test.source.delete', 'test.last']);
+    expect(outcome.statuses).toEqual(['done', 'done', 'done']);
+    expect(outcome.result).toBe('interrupted');
+    expect(outcome.error).toContain('every step is done');
+    expect(outcome.summary).toMatch(/^test\.complete on test: INTERRUPTED/);
+    expect(outcome.exitCode).toBe(130);
+    expect(outcome.journaled).toBe('interrupted');
   });
 });

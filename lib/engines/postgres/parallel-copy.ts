@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dieWithParent } from '../../util/process-group';
 import { join } from 'node:path';
 import { clientBinDir, runTool } from './copy';
 import { closePg, connectPg, libpqEnvironment, pgRows, qualified, quoteIdent, quoteLiteral, type PgClient } from './connection';
@@ -215,8 +216,10 @@ function copyUnit(source: PostgresEndpoint, target: PostgresEndpoint, unit: Unit
   const readerRecorded = source.pgRecorder?.process(source.name, 'psql', readerArgs, 'read') ?? false;
   const writerRecorded = target.pgRecorder?.process(target.name, 'psql', writerArgs, 'change') ?? false;
   if (readerRecorded && writerRecorded) return Promise.resolve();
-  const reader = spawn(psql, readerArgs, { env: libpqEnvironment(source), stdio: ['ignore', 'pipe', 'pipe'] });
-  const writer = spawn(psql, writerArgs, { env: libpqEnvironment(target), stdio: ['pipe', 'ignore', 'pipe'] });
+  // Own process groups (detached): a terminal's Ctrl-C must not kill the copy mid-table (the run
+  // stops at the step boundary instead); they still die with this process (parent-death signal).
+  const reader = spawn(...dieWithParent(psql, readerArgs), { env: libpqEnvironment(source), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const writer = spawn(...dieWithParent(psql, writerArgs), { env: libpqEnvironment(target), stdio: ['pipe', 'ignore', 'pipe'], detached: true });
   reader.stdout.pipe(writer.stdin);
   writer.stdin.on('error', () => undefined); // a failed writer surfaces through its exit code
   const what = `${unit.table}${unit.where ? ' ' + unit.where : ''}`;

@@ -446,6 +446,8 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
         const instance = await this.describeInstance('mysql.source.delete', sourceId, { fresh: true });
         if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
         if (instance && instance.DBInstanceStatus !== 'deleting') {
+          // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
+          await context.checkpoint?.(`DeleteDBInstance ${sourceId}`);
           await this.aws.write('mysql.source.delete', 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
         }
         return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };

@@ -139,9 +139,11 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     switchEndpointBack: async () => {
       await this.sandbox.haproxy.switchTo('blue');
     },
-    deleteSource: async () => {
+    deleteSource: async (context) => {
       const servers = await this.sandbox.haproxy.servers();
       if (servers.blue.enabled) throw new Error('refusing to delete the old source: HAProxy still sends traffic to it (slot blue ready)');
+      // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
+      await context.checkpoint?.('deleting the old source');
       await this.sandbox.removeInstance('source');
       return { sourceDeleted: true };
     },

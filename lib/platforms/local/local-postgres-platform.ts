@@ -157,10 +157,12 @@ export class LocalPostgresPlatform implements PostgresPlatform {
       fenceTarget: () => ['fence the target: application roles NOLOGIN and their sessions ended.'],
       deleteSource: () => ['Stop and delete the old source server and its files (refused while pgbouncer points at it).'],
     },
-    deleteSource: async () => {
+    deleteSource: async (context) => {
       if (!this.sandbox.instances.has('source')) return { sourceDeleted: true, sourceAlreadyGone: true };
       const pointsAt = await this.sandbox.pgbouncer.showDatabase();
       if (pointsAt?.port === this.sandbox.instance('source').port) throw new Error('refusing to delete the old source: pgbouncer still sends traffic to it');
+      // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
+      await context.checkpoint?.('deleting the old source');
       await this.sandbox.removeInstance('source');
       return { sourceDeleted: true };
     },
