@@ -64,20 +64,43 @@ export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: Aws
   };
 }
 
-/** The last step: the deny-all group on the old source, once the flow no longer reads it. */
+/** The last step: the inbound-only fence group on the old source, once the flow no longer reads it. */
 export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
   return {
     id: platform.steps.fence,
     kind: 'action',
     describe: () => [
-      `Fence the old source for good: ${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately);`,
-      'the log prints the call that undoes it. The old source is never deleted.',
+      platform.wayBack
+        ? `Fence the old source: first DescribeSecurityGroups ${platform.settings.fenceSecurityGroupId} (no ingress; egress to the target's port, else refused: it would cut the way back), then`
+        : `Fence the old source for good:`,
+      `${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (inbound-only: nothing reaches it, ApplyImmediately);`,
+      platform.wayBack
+        ? 'the log prints the call that undoes it; switch-back RUN_ID puts its groups back. The old source keeps subscribing to the target through it; it is never deleted (only complete --delete-old does).'
+        : 'the log prints the call that undoes it. The old source is never deleted.',
     ],
     apply: (context) => platform.fenceWithSecurityGroup(context),
   };
 }
 
+/**
+ * With the way back: the target's rds.logical_replication applied (static: a reboot), right
+ * after the checks, while the target is empty and unused — never inside the window.
+ */
+export function awsTargetLogicalReplicationStep(platform: AwsPostgresPlatform): Step {
+  const target = platform.settings.target;
+  return {
+    id: platform.steps.targetLogicalReplication,
+    kind: 'action',
+    describe: () => [
+      `The way back needs logical decoding on the target: rds.logical_replication = 1 in ${target.id}'s own parameter group, applied (the stacks' group sets it).`,
+      `If it is not: ${target.kind === 'cluster' ? 'ModifyDBClusterParameterGroup' : 'ModifyDBParameterGroup'} (pending-reboot), RebootDBInstance ${target.kind === 'cluster' ? `(${target.id}'s writer)` : target.id} and wait until available (minutes; the target is empty and unused here, long before the window).`,
+    ],
+    apply: (context) => platform.ensureTargetLogicalReplication(context),
+  };
+}
+
 /** The PostgreSQL flow's runbook on AWS: the AWS checks first, the security-group fence last; the flow itself unchanged. */
 export function awsPostgresRunbook(flow: (platform: AwsPostgresPlatform, settings: PostgresFlowSettings) => Runbook, platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings): Runbook {
-  return withAwsSteps(flow(platform, settings), { before: [awsPostgresPreflightStep(platform, aws)], after: [awsSourceFenceStep(platform)] });
+  const before = [awsPostgresPreflightStep(platform, aws), ...(platform.wayBack ? [awsTargetLogicalReplicationStep(platform)] : [])];
+  return withAwsSteps(flow(platform, settings), { before, after: [awsSourceFenceStep(platform)] });
 }
