@@ -76,7 +76,7 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(await groupsOf('orders')).toEqual([emulated.world.account.fenceSecurityGroupId]);
     // The way back: enabled on the old source, and every later write on the target reaches it.
     expect(await on('source', (c) => pgRow<{ subenabled: boolean }>(c, "SELECT subenabled FROM pg_subscription WHERE subname LIKE '%_back_sub'"))).toEqual({ subenabled: true });
-    const app = await connectPg(emulated.world.plane.appEndpoint());
+    const app = await connectPg({ name: 'app', ...emulated.world.plane.appEndpoint() });
     await app.query("INSERT INTO customers (email, balance) VALUES ('after-the-fence@example.com', 1)").finally(() => closePg(app));
     await waitFor('the write on the target to reach the fenced old source', () => on('source', async (c) => ((await pgRow(c, "SELECT 1 AS x FROM customers WHERE email = 'after-the-fence@example.com'")) ? true : undefined)), { timeoutMs: 60000, intervalMs: 200 });
   }, 600000);
@@ -85,7 +85,7 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(forwardRunId).not.toBe('');
     const { account } = emulated.world;
     // A new load numbers its rows as the first did: start from an empty table on both sides (through the way back).
-    const app = await connectPg(emulated.world.plane.appEndpoint());
+    const app = await connectPg({ name: 'app', ...emulated.world.plane.appEndpoint() });
     await app.query('DELETE FROM cutover_load').finally(() => closePg(app));
     await waitFor('the emptied load table on the old source', async () => ((await loadIds('source')).size === 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 200 });
 
