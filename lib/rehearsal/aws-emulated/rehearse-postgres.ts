@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { AuthorizeSecurityGroupEgressCommand } from '@aws-sdk/client-ec2';
+import { EMULATED_VPC_CIDR } from './emulated-account';
 import type { CutoverEnvironment, CutoverEnvironmentInput } from '../../../config/cutover/schema';
 import { parseEnvironment } from '../../../config/cutover';
 import { newClients } from '../../platforms/aws/clients';
@@ -95,6 +97,11 @@ export class EmulatedPostgresWorld {
       const clients = newClients({ region: EMULATED_REGION });
       const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort, targetPort: plane.targetVpcPathPort, targetVersion: options.targetVersion });
       await plane.attach(account);
+      // The target's endpoint port here is its VPC path's (a relay on a free port, not 5432): the
+      // stacks' fence allows egress to the database port the old source dials, so this one.
+      if (options.reverseReplication) {
+        await clients.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: account.fenceSecurityGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: plane.targetVpcPathPort, ToPort: plane.targetVpcPathPort, IpRanges: [{ CidrIp: EMULATED_VPC_CIDR }] }] }));
+      }
       plane.follow(clients, account);
       const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion, reverseReplication: options.reverseReplication });
       return new EmulatedPostgresWorld(session, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'));
