@@ -215,7 +215,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
         await this.sourceAdmin(context);
         await this.targetAdmin(context);
       },
-      setTargetReadOnly: async (context, readOnly) => this.setReadOnly(step, this.settings.target, await this.targetAdmin(context), readOnly),
+      setTargetReadOnly: async (context, readOnly) => this.setReadOnly(step, this.settings.target, () => this.targetAdmin(context), readOnly),
       unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
       switchEndpointBack: async (context) => {
         this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
@@ -362,15 +362,16 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * after the reload; the session itself stays writable) until it changed.
    */
   async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
-    await this.setReadOnly(this.steps.freeze, this.settings.source, await this.sourceAdmin(context), readOnly);
+    await this.setReadOnly(this.steps.freeze, this.settings.source, () => this.sourceAdmin(context), readOnly);
   }
 
   /** The freeze on either side: the dynamic parameter on the group `ref` uses, then polled on `admin` until the server reports it. */
-  private async setReadOnly(step: string, ref: DatabaseRef, admin: PgClient, readOnly: boolean): Promise<void> {
+  private async setReadOnly(step: string, ref: DatabaseRef, adminSession: () => Promise<PgClient>, readOnly: boolean): Promise<void> {
     const facts = await this.describe_(step, ref);
     const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     const input = freezeParameterInput(ref, group, readOnly);
     await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
+    const admin = await adminSession();
     const wanted = readOnly ? 'on' : 'off';
     const deadline = nowMs() + this.settings.aws.waits.freezeSeconds * 1000;
     for (;;) {

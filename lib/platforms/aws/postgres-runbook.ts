@@ -22,7 +22,8 @@ export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: A
   const target = await platform.describe_(step, s.target);
   const group = source?.parameterGroup ?? `<${s.source.id}.${s.source.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
   const parameters = await platform.parameters(step, s.source, group);
-  const switchPoint = await readSwitchPoint(s, aws, step);
+  // With the way back the fenced source dials the target: the fence must allow egress to its port.
+  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: platform.wayBack ? (target?.port ?? 5432) : undefined });
   if (!aws.canRead) return {};
 
   const setting = (name: string) => parameters?.find((p) => p.ParameterName === name)?.ParameterValue;
@@ -69,15 +70,15 @@ export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
   return {
     id: platform.steps.fence,
     kind: 'action',
-    describe: () => [
-      platform.wayBack
-        ? `Fence the old source: first DescribeSecurityGroups ${platform.settings.fenceSecurityGroupId} (no ingress; egress to the target's port, else refused: it would cut the way back), then`
-        : `Fence the old source for good:`,
-      `${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (inbound-only: nothing reaches it, ApplyImmediately);`,
-      platform.wayBack
-        ? 'the log prints the call that undoes it; switch-back RUN_ID puts its groups back. The old source keeps subscribing to the target through it; it is never deleted (only complete --delete-old does).'
-        : 'the log prints the call that undoes it. The old source is never deleted.',
-    ],
+    describe: () => {
+      const call = `${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (inbound-only: nothing reaches it, ApplyImmediately);`;
+      if (!platform.wayBack) return [`Fence the old source for good: ${call}`, 'the log prints the call that undoes it. The old source is never deleted.'];
+      return [
+        `Fence the old source: DescribeSecurityGroups ${platform.settings.fenceSecurityGroupId} first (no ingress; egress to the target's port, else refused: it would cut the way back), then`,
+        call,
+        'the log prints the call that undoes it; switch-back RUN_ID puts its groups back. The old source keeps subscribing to the target through it; only complete --delete-old deletes it.',
+      ];
+    },
     apply: (context) => platform.fenceWithSecurityGroup(context),
   };
 }
