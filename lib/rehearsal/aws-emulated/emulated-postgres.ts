@@ -376,7 +376,8 @@ export class EmulatedPostgresDataPlane {
       client.once('close', () => this.vpcSockets.delete(client));
       client.pause();
       void (async () => {
-        const admin = await connectPg(server.endpoint());
+        // Writable: the server may be frozen (the switch back makes forward replication while the old source is read-only).
+        const admin = await connectPg(server.endpoint(), { writable: true });
         try {
           await this.grantReplicationToMembers(admin);
         } finally {

@@ -77,7 +77,7 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     // The way back: enabled on the old source, and every later write on the target reaches it.
     expect(await on('source', (c) => pgRow<{ subenabled: boolean }>(c, "SELECT subenabled FROM pg_subscription WHERE subname LIKE '%_back_sub'"))).toEqual({ subenabled: true });
     const app = await connectPg({ name: 'app', ...emulated.world.plane.appEndpoint() });
-    await app.query("INSERT INTO customers (email, balance) VALUES ('after-the-fence@example.com', 1)").finally(() => closePg(app));
+    await app.query("INSERT INTO customers (email, name, balance, created_at) VALUES ('after-the-fence@example.com', 'after the fence', 1, now())").finally(() => closePg(app));
     await waitFor('the write on the target to reach the fenced old source', () => on('source', async (c) => ((await pgRow(c, "SELECT 1 AS x FROM customers WHERE email = 'after-the-fence@example.com'")) ? true : undefined)), { timeoutMs: 60000, intervalMs: 200 });
   }, 600000);
 
