@@ -15,7 +15,8 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsGateway } from '../platforms/aws/gateway';
 import { createAwsClients, destroyClients } from '../platforms/aws/clients';
-import { resolveAwsMysqlSettings } from '../platforms/aws/settings';
+import { resolveAwsMysqlSettings, resolveAwsPostgresSettings } from '../platforms/aws/settings';
+import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
 import { sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
@@ -49,7 +50,9 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
   const environment = loadEnvironment(forward.environment);
   const stateDir = stateDirFor(environment);
   if (forward.flow === 'postgres.logical') {
-    return runPostgresWayBackOnSandbox({ environment, args, stateDir, log, out, settings: postgresSettings(environment, { ...args, method: 'logical' }), forwardRunId, forward });
+    const postgresInput = { environment, args, stateDir, log, out, settings: postgresSettings(environment, { ...args, method: 'logical' }), forwardRunId, forward };
+    if (environment.platform === 'aws') return runPostgresWayBackOnAws(postgresInput);
+    return runPostgresWayBackOnSandbox(postgresInput);
   }
   const settings = mysqlSettings(environment, args);
   if (environment.platform === 'aws') return runWayBackOnAws({ environment, args, stateDir, log, out, settings, forwardRunId, forward });
@@ -149,6 +152,48 @@ function checkCompleteResume(args: WayBackInput['args'], stateDir: string, forwa
   const journaled = new Journal(stateDir, args.resume).exists() ? statusFromJournal(new Journal(stateDir, args.resume).read()).options.deleteOld : undefined;
   if (journaled !== undefined && Boolean(journaled) !== Boolean(args.deleteOld)) {
     throw new UsageError(`Run ${args.resume} was started ${journaled ? 'with' : 'without'} --delete-old: resume it the same way (npx zx scripts/cutover.mjs complete ${forwardRunId} --execute${journaled ? ' --delete-old' : ''} --resume ${args.resume})`);
+  }
+}
+
+/**
+ * `switch-back RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical) run on RDS/Aurora
+ * PostgreSQL with aws.reverseReplication: the same runbooks as on the sandbox, on
+ * AwsPostgresPlatform, which reads the forward run's facts (the old source's security groups
+ * before the fence). Without --execute the clients are read-only and only the plan and the
+ * checks run.
+ */
+export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'settings'> & { settings: PostgresFlowSettings }, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
+  const { environment, args, log, forwardRunId, forward, settings, stateDir } = input;
+  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
+  if (args.resume && !args.execute) {
+    log.error('--resume continues an executed run: add --execute');
+    return EXIT.usage;
+  }
+  const resolved = resolveAwsPostgresSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
+  if (!resolved.reverseReplication) {
+    throw new UsageError(`Run ${forwardRunId} on ${environment.name} switched one way: aws.reverseReplication is off there, so the old source does not subscribe to the target and there is no way back to take. Set aws.reverseReplication: true for the next move.`);
+  }
+  if (forward.facts.wayBackOrigin == null) {
+    throw new UsageError(`Run ${forwardRunId} on ${environment.name} built no way back (it ran without aws.reverseReplication, or before its switch): there is nothing to switch back with.`);
+  }
+  if (args.execute && resolved.missing.length > 0) throw new UsageError(`Cannot run on ${environment.name}: no value for ${resolved.missing.join(', ')}. Nothing was changed.`);
+  checkCompleteResume(args, stateDir, forwardRunId);
+  const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
+  const clients = createClients(environment, { readOnly: !args.execute });
+  const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
+  const platform = new AwsPostgresPlatform(resolved, gateway, { method: 'logical', appUsers: settings.appUsers });
+  platform.useForwardRun(forward.facts);
+  const runtime = new Map<string, unknown>();
+  const deleteOld = Boolean(args.deleteOld);
+  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
+  const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
+  try {
+    // The forward runs' lock on AWS: the tag on the source, as for the MySQL way back.
+    const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), resolved.source) : undefined;
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
+  } finally {
+    await closePostgresConnections(runtime);
+    if (!dependencies.createClients) destroyClients(clients);
   }
 }
 

@@ -131,6 +131,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
     hookAfter: 'after-switch',
     describe: () => [
       `Before the window: ${back ? 'forward replication' : 'the way back'} made again, disabled (publication ${next.publication} and slot ${next.slot} on the ${to}, subscription ${next.subscription} on the ${from}, copy_data = false).`,
+      ...(to === 'source' ? (platform.wayBack?.describe.prepareSwitchBack?.() ?? []) : []),
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort, reopen the ${from} and keep traffic there:`,
       ...platform.describe.pause(),
       ...(sides ? sides.describe.freeze(from) : []),
@@ -294,6 +295,7 @@ async function switchAgainWrites(
   const toClient = await sideClient(to)(context);
   if (context.facts[fact.frozenAt] != null && context.facts[fact.reopenedAt] == null) {
     const state = platform.switchPointState ? await platform.switchPointState(context, settings.database) : undefined;
+    if (to === 'source') await platform.wayBack?.prepareSwitchBack?.(context);
     if (state?.pointsAt === to || (!state && context.facts[fact.endpointMoveStartedAt] != null)) return finishSwitchAgainForward(context, direction, platform, sides, settings, fromClient, toClient);
     // Traffic never moved: the `to` side frozen and fenced again as the switch before left it
     // (the dead process may have reopened its server default and let the app roles log in),
@@ -305,6 +307,8 @@ async function switchAgainWrites(
     await context.record({ [fact.reopenedAt]: wallClockMs() });
     context.log.warn(`resuming a switch ${direction.name} that froze the ${from} but never moved traffic: switching ${direction.name} again`);
   }
+  // Back to the old source: what takes minutes (AWS: the fence lifted) before the window.
+  if (to === 'source') await platform.wayBack?.prepareSwitchBack?.(context);
   const nextOrigin = await prepareWay({
     way: next,
     sender: toClient,

@@ -89,12 +89,20 @@ export interface PostgresWayBack {
   /** How the old source's subscription dials the target (address as seen from the source, TLS). */
   targetForSubscription(database: string): Promise<{ host: string; port: number; sslmode: string }>;
   describe: {
+    /** What prepareSwitchBack does before the window (nothing on a platform without it). */
+    prepareSwitchBack?(): string[];
     freezeTarget(): string[];
     reopenSource(): string[];
     switchEndpointBack(): string[];
     fenceTarget(): string[];
     deleteSource(): string[];
   };
+  /**
+   * Before the switch-back's window: what takes minutes and must not be inside it (on AWS: the
+   * security-group fence lifted from the old source, which stays frozen and NOLOGIN for the
+   * application). Idempotent; optional.
+   */
+  prepareSwitchBack?(context: StepContext): Promise<void>;
   /** Stop application writes on the target (the side traffic leaves), or allow them again. */
   setTargetReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
   /** Let the application roles log in to the old source again (the fence undone; the server may still be frozen). */

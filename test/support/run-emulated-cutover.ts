@@ -14,8 +14,8 @@ import { runAws } from '../../lib/cli/aws';
 import { runAwsPostgres } from '../../lib/cli/aws-postgres';
 import { createLogger } from '../../lib/util/log';
 import { emulatedClients } from '../../lib/rehearsal/aws-emulated/readiness';
-import { runWayBackOnAws } from '../../lib/cli/way-back';
-import { mysqlSettings } from '../../lib/cli/settings';
+import { runPostgresWayBackOnAws, runWayBackOnAws } from '../../lib/cli/way-back';
+import { mysqlSettings, postgresSettings } from '../../lib/cli/settings';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
 
 const [environmentFile, stateDir, ...argv] = process.argv.slice(2);
@@ -33,13 +33,15 @@ const createClients = (env: typeof environment, options: { readOnly: boolean }) 
 // `switch-back RUN_ID` / `complete RUN_ID`: the way back in the same emulated account (the CLI
 // cannot load an emulated environment by name: it exists only while its emulator runs).
 // `--engine postgres`: the CLI's AWS PostgreSQL path (runAwsPostgres), else the MySQL family's (runAws).
-const run =
-  args.command === 'switch-back' || args.command === 'complete'
-    ? runWayBackOnAws(
-        { environment, args, stateDir, log, out, settings: mysqlSettings(environment, args), forwardRunId: args.forwardRunId!, forward: statusFromJournal(new Journal(stateDir, args.forwardRunId!).read()) },
-        { createClients },
-      )
-    : (args.engine === 'postgres' ? runAwsPostgres : runAws)({ environment, args, stateDir, log, out }, { createClients });
+// A PostgreSQL (logical) forward run: its way back on AwsPostgresPlatform.
+const wayBack = () => {
+  const forward = statusFromJournal(new Journal(stateDir, args.forwardRunId!).read());
+  const common = { environment, args, stateDir, log, out, forwardRunId: args.forwardRunId!, forward };
+  return forward.flow === 'postgres.logical'
+    ? runPostgresWayBackOnAws({ ...common, settings: postgresSettings(environment, { ...args, method: 'logical' }) }, { createClients })
+    : runWayBackOnAws({ ...common, settings: mysqlSettings(environment, args) }, { createClients });
+};
+const run = args.command === 'switch-back' || args.command === 'complete' ? wayBack() : (args.engine === 'postgres' ? runAwsPostgres : runAws)({ environment, args, stateDir, log, out }, { createClients });
 run.then(
   (code) => process.exit(code),
   (error: Error) => {

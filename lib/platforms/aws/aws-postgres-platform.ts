@@ -1,6 +1,10 @@
 import {
+  DeleteDBInstanceCommand,
+  ModifyDBClusterCommand,
   ModifyDBClusterParameterGroupCommand,
+  ModifyDBInstanceCommand,
   ModifyDBParameterGroupCommand,
+  RebootDBInstanceCommand,
   waitUntilDBClusterAvailable,
   waitUntilDBInstanceAvailable,
   type DBCluster,
@@ -8,8 +12,8 @@ import {
   type Parameter,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import type { PostgresPlatform } from '../postgres-platform';
-import type { Facts, StepContext } from '../../runbook/step';
+import type { PostgresPlatform, PostgresWayBack } from '../postgres-platform';
+import { PreconditionFailed, type Facts, type StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg, pgRow, quoteIdent, quoteLiteral, type PgClient } from '../../engines/postgres/connection';
 import { setRolesLogin, terminateSessions } from '../../engines/postgres/server';
@@ -21,6 +25,7 @@ import { endpointPlaceholder, type AwsPostgresSettings, type DatabaseRef } from 
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { groupParameters, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
+import { runScopedId } from './run-tags';
 
 /** The runbook step each platform operation runs in (labels of the AWS call list). */
 export function postgresSteps(method: PostgresMethod) {
@@ -31,6 +36,9 @@ export function postgresSteps(method: PostgresMethod) {
     freeze: method === 'logical' ? 'postgres.switch' : 'postgres.source.freeze',
     switch: 'postgres.switch',
     fence: 'aws.source.fence',
+    targetLogicalReplication: 'aws.target.logical-replication',
+    switchBack: 'postgres.switch-back',
+    deleteSource: 'postgres.source.delete',
   } as const;
 }
 
@@ -72,7 +80,15 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   private readonly switchPoint: AwsSwitch;
   private readonly passwords = new Map<string, string>();
   private targetAddress?: string;
+  private sourceAddress?: string;
   private warnedNoPooler = false;
+  /** The forward run's facts (switch-back and complete are runs of their own): the fence's previous groups. */
+  private forwardFacts: Facts = {};
+  /**
+   * The way back (aws.reverseReplication, issue 12): at the switch the old source subscribes to
+   * the target (through its inbound-only fence), `switch-back RUN_ID` moves the record back.
+   */
+  readonly wayBack?: PostgresWayBack;
 
   constructor(
     readonly settings: AwsPostgresSettings,
@@ -82,6 +98,12 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     this.steps = postgresSteps(options.method);
     this.rds = new RdsReader(aws);
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+    if (settings.reverseReplication && options.method === 'logical') this.wayBack = this.buildWayBack();
+  }
+
+  /** `switch-back RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (the fence's previous groups). */
+  useForwardRun(facts: Facts): void {
+    this.forwardFacts = facts;
   }
 
   // ---- reading state ---------------------------------------------------------------------
@@ -165,6 +187,136 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     ],
   };
 
+  // ---- the way back (aws.reverseReplication) ---------------------------------------------
+
+  /**
+   * The way back on RDS/Aurora PostgreSQL. At the switch the old source subscribes to the target
+   * (the flow's postgres.way-back.prepare and pin; the target's rds.logical_replication is on,
+   * see ensureTargetLogicalReplication); the old source dials the target's endpoint inside the
+   * VPC through its fence, which is inbound-only. `switch-back` lifts the fence before its window
+   * (minutes on RDS; the old source stays frozen and NOLOGIN), freezes the target through its own
+   * parameter group (as the source's freeze), moves the Route 53 record back (short TTL, INSYNC
+   * before the target is fenced) and fences the target with NOLOGIN (no security group: forward
+   * replication source -> target runs again, so one can switch forth).
+   */
+  private buildWayBack(): PostgresWayBack {
+    const step = this.steps.switchBack;
+    const source = this.settings.source;
+    const { dns } = this.settings;
+    return {
+      targetForSubscription: async () => {
+        const facts = databaseFacts(this.rds.known(this.settings.target), this.settings.target) ?? (await this.describe_(this.steps.createTarget, this.settings.target));
+        if (!facts?.address) throw new Error(`The target ${this.settings.target.id} has no endpoint yet: the old source subscribes to it (wait until it is available, then --resume)`);
+        return { host: facts.address, port: facts.port, sslmode: 'require' };
+      },
+      prepareSwitchBack: async (context) => {
+        await this.unfenceSourceGroups(step, context);
+        this.sourceAddress = (await this.describe_(step, source, { fresh: true }))?.address ?? `<${source.id}.Endpoint>`;
+        await this.sourceAdmin(context);
+        await this.targetAdmin(context);
+      },
+      setTargetReadOnly: async (context, readOnly) => this.setReadOnly(step, this.settings.target, () => this.targetAdmin(context), readOnly),
+      unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
+      switchEndpointBack: async (context) => {
+        this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
+        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
+        await context.record({ route53ChangeIdBack: changeId });
+      },
+      fenceTarget: async (context) => {
+        await this.switchPoint.waitInSync(step, context.facts.route53ChangeIdBack as string | undefined);
+        const admin = await this.targetAdmin(context);
+        await setRolesLogin(admin, this.options.appUsers, false);
+        const ended = await terminateSessions(admin, this.options.appUsers);
+        await this.switchPoint.startRecycle(step);
+        await this.switchPoint.waitRecycled(step);
+        return { targetFence: 'roles-nologin', targetFenceSessionsEnded: ended };
+      },
+      deleteSource: async (context) => {
+        const deleteStep = this.steps.deleteSource;
+        if (source.kind === 'cluster') throw new Error(`--delete-old is built for an RDS instance source only (not yet for the Aurora cluster ${source.id}): delete its instances, then DeleteDBCluster with a final snapshot, by hand`);
+        const found = (await this.rds.instance(deleteStep, source.id, { fresh: true })) ?? undefined;
+        if (!found && !this.aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
+        const state = await this.switchPointState(context);
+        if (state.pointsAt !== 'target') throw new Error(`refusing to delete the old source ${source.id}: the Route 53 record ${dns.recordName} does not point at the target`);
+        if (found?.DeletionProtection) throw new Error(`refusing to delete the old source ${source.id}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
+        const finalSnapshot = runScopedId(`${source.id}-final`, context.runId);
+        if (found?.DBInstanceStatus !== 'deleting') await this.aws.write(deleteStep, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+        return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
+      },
+      describe: {
+        prepareSwitchBack: () => [
+          `lift the fence from ${source.id}: ${source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds back to the groups the forward run journaled (ApplyImmediately, polled until active); it stays frozen and its app roles NOLOGIN until the switch back opens it;`,
+        ],
+        freezeTarget: () => [
+          `freeze the target: ${this.settings.target.kind === 'cluster' ? 'ModifyDBClusterParameterGroup' : 'ModifyDBParameterGroup'} ${FREEZE_PARAMETER}=1 (immediate) on the target's own parameter group (the stacks'), then wait until the server reports it (at most ${this.settings.aws.waits.freezeSeconds} s);`,
+        ],
+        reopenSource: () => [`reopen the old source: ${FREEZE_PARAMETER}=0 on its parameter group;`],
+        switchEndpointBack: () => [`Route 53 ChangeResourceRecordSets UPSERT CNAME ${dns.recordName} → the old source's endpoint, TTL ${dns.ttlSeconds} s (zone ${dns.zoneId});`],
+        fenceTarget: () => [
+          `wait for Route 53 INSYNC; application roles NOLOGIN on the target and their sessions ended;${this.settings.aws.ecsServices.length > 0 ? ` recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (forceNewDeployment, wait until stable);` : ''} no security group on the target (forward replication runs again);`,
+        ],
+        deleteSource: () => [`DeleteDBInstance ${source.id} with a final snapshot (${source.id}-final-<run id>); refused while the Route 53 record does not point at the target, or with deletion protection on.`],
+      },
+    };
+  }
+
+  /**
+   * Put the old source's own security groups back (the forward run journaled them as
+   * `sourcePreviousSecurityGroupIds`), idempotently: only while it carries just the fence.
+   */
+  private async unfenceSourceGroups(step: string, context: StepContext): Promise<void> {
+    const ref = this.settings.source;
+    const fence = this.settings.fenceSecurityGroupId;
+    const previous = (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined;
+    const groups = async () => ((ref.kind === 'instance' ? await this.rds.instance(step, ref.id, { fresh: true }) : await this.rds.cluster(step, ref.id, { fresh: true }))?.VpcSecurityGroups ?? []);
+    const now = await groups();
+    const fenced = now.length === 1 && now[0].VpcSecurityGroupId === fence;
+    if (!fenced && !this.aws.planning) return;
+    const planned = previous ?? (this.aws.planning ? ['<sourcePreviousSecurityGroupIds of the forward run>'] : undefined);
+    if (!planned || planned.length === 0) throw new Error(`The old source ${ref.id} is fenced (${fence}) and the forward run journaled no previous security groups: put its groups back by hand (${ref.kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds …), then run switch-back again`);
+    const input = { VpcSecurityGroupIds: planned, ApplyImmediately: true };
+    await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBInstanceCommand({ DBInstanceIdentifier: ref.id, ...input }) : new ModifyDBClusterCommand({ DBClusterIdentifier: ref.id, ...input }));
+    const describe = ref.kind === 'instance' ? { command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } } : { command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } };
+    await this.aws.poll(step, { service: 'rds', ...describe, resource: `security groups of ${ref.id}`, state: `${planned.join(', ')} active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
+      const current = await groups();
+      const done = current.length === planned.length && current.every((g) => planned.includes(g.VpcSecurityGroupId!) && g.Status === 'active');
+      return done ? { done: true } : { done: false, progress: current.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') };
+    });
+    await context.record({ sourceUnfencedTo: planned });
+    context.log.info(`lifted the fence from ${ref.id}: security groups ${planned.join(', ')} (it stays frozen and its app roles NOLOGIN until the switch back opens it)`);
+  }
+
+  /**
+   * The way back needs logical decoding on the target too: `rds.logical_replication = 1` in the
+   * target's own (custom) parameter group, applied. It is static: it applies only after a reboot
+   * (for Aurora, of the cluster's writer instance). The stacks' group sets it and a new database
+   * starts with its group applied, so this is usually a read; otherwise the group is modified and
+   * the target rebooted here, while it is still empty, long before the window.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.LogicalReplication.html
+   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Replication.Logical.Configure.html
+   */
+  async ensureTargetLogicalReplication(context: StepContext): Promise<Facts> {
+    const step = this.steps.targetLogicalReplication;
+    const ref = this.settings.target;
+    const facts = await this.describe_(step, ref, { fresh: true });
+    const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
+    if (this.aws.canRead && (!facts?.parameterGroup || facts.parameterGroup.startsWith('default.'))) {
+      throw new PreconditionFailed(`the target ${ref.id} uses the default parameter group ${facts?.parameterGroup ?? '(none)'}: the way back needs rds.logical_replication=1 and the switch-back freezes the target through its group; attach the stacks' group (${ref.id}-replication) and reboot before the move`);
+    }
+    const parameters = await this.parameters(step, ref, group);
+    const enabled = parameters?.find((p) => p.ParameterName === 'rds.logical_replication')?.ParameterValue === '1';
+    if (this.aws.canRead && enabled && !facts?.pendingReboot) return { targetLogicalReplication: 'on (applied)' };
+    if (!enabled) {
+      const Parameters = [{ ParameterName: 'rds.logical_replication', ParameterValue: '1', ApplyMethod: 'pending-reboot' as const }];
+      await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand({ DBParameterGroupName: group, Parameters }) : new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: group, Parameters }));
+    }
+    const instanceId = ref.kind === 'instance' ? ref.id : ((await this.rds.cluster(step, ref.id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier ?? `<${ref.id} writer instance>`);
+    context.log.warn(`rebooting the target ${instanceId} so that rds.logical_replication=1 applies (static parameter); the target is not in use yet`);
+    await this.aws.write(step, 'rds', new RebootDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
+    await this.waitAvailable(step, ref);
+    return { targetLogicalReplication: 'on (rebooted)', targetRebootedInstance: instanceId };
+  }
+
   // ---- operations --------------------------------------------------------------------------
 
   /** Wait until the stacks' target is available, check its encryption, then add the roles and the database. */
@@ -210,19 +362,22 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * after the reload; the session itself stays writable) until it changed.
    */
   async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
-    const step = this.steps.freeze;
-    const ref = this.settings.source;
-    const source = await this.describe_(step, ref);
-    const group = source?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
+    await this.setReadOnly(this.steps.freeze, this.settings.source, () => this.sourceAdmin(context), readOnly);
+  }
+
+  /** The freeze on either side: the dynamic parameter on the group `ref` uses, then polled on `admin` until the server reports it. */
+  private async setReadOnly(step: string, ref: DatabaseRef, adminSession: () => Promise<PgClient>, readOnly: boolean): Promise<void> {
+    const facts = await this.describe_(step, ref);
+    const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     const input = freezeParameterInput(ref, group, readOnly);
     await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
-    const admin = await this.sourceAdmin(context);
+    const admin = await adminSession();
     const wanted = readOnly ? 'on' : 'off';
     const deadline = nowMs() + this.settings.aws.waits.freezeSeconds * 1000;
     for (;;) {
       const row = await pgRow<{ reset_val: string }>(admin, "SELECT reset_val FROM pg_settings WHERE name = 'default_transaction_read_only'");
       if (row?.reset_val === wanted) return;
-      if (nowMs() > deadline) throw new Error(`${ref.id}: ${FREEZE_PARAMETER} did not become ${wanted} within ${this.settings.aws.waits.freezeSeconds} s after modifying parameter group ${group} (is it the group the source uses, and in-sync? see DescribeDB${ref.kind === 'cluster' ? 'Clusters' : 'Instances'})`);
+      if (nowMs() > deadline) throw new Error(`${ref.id}: ${FREEZE_PARAMETER} did not become ${wanted} within ${this.settings.aws.waits.freezeSeconds} s after modifying parameter group ${group} (is it the group the ${ref === this.settings.source ? 'source' : 'target'} uses, and in-sync? see DescribeDB${ref.kind === 'cluster' ? 'Clusters' : 'Instances'})`);
       await sleep(200);
     }
   }
@@ -263,9 +418,23 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     return { fence: 'roles-nologin', fenceSessionsEnded: ended, securityGroupFence: 'pending (aws.source.fence)' };
   }
 
-  /** The last step of the run: the deny-all security group on the old source. */
+  /**
+   * The last step of the run: the fence group on the old source. It is inbound-only; with the
+   * way back the old source dials the target through it, so the group must allow egress to the
+   * target's port (checked first: a fence without it would cut replication target -> source).
+   */
   fenceWithSecurityGroup(context: StepContext): Promise<Facts> {
-    return this.switchPoint.fence(this.steps.fence, this.settings.source, context.log);
+    const port = this.wayBack ? (databaseFacts(this.rds.known(this.settings.target), this.settings.target)?.port ?? 5432) : undefined;
+    return this.switchPoint.fence(this.steps.fence, this.settings.source, context.log, port === undefined ? {} : { reverseReplicationPort: port });
+  }
+
+  /** Where the Route 53 record sends the application: the source's or the target's endpoint (a resumed switch or switch-back decides from it). */
+  async switchPointState(_context: StepContext): Promise<{ pointsAt: 'source' | 'target' | 'unknown'; paused: boolean | null }> {
+    const step = this.steps.switch; // a label only: the engine's current step labels the calls
+    const [source, target] = await Promise.all([this.describe_(step, this.settings.source), this.describe_(step, this.settings.target)]);
+    if (this.aws.planning) return { pointsAt: 'target', paused: null };
+    const state = await this.switchPoint.recordState(step, source?.address, target?.address);
+    return { pointsAt: state.pointsTo, paused: null };
   }
 
   private async waitAvailable(step: string, ref: DatabaseRef): Promise<void> {
@@ -275,6 +444,16 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     } else {
       await this.aws.wait<RDSClient>(step, { ...spec, command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } }, (config) => waitUntilDBClusterAvailable(config, { DBClusterIdentifier: ref.id }));
     }
+  }
+
+  /** A writable administrator session on the target, kept for the run (closed with the flow's connections). */
+  private async targetAdmin(context: StepContext): Promise<PgClient> {
+    const key = 'postgres.platform.targetAdmin';
+    const existing = context.runtime.get(key) as PgClient | undefined;
+    if (existing) return existing;
+    const client = await connectPg(await this.target(context.facts, 'postgres'), { writable: true });
+    context.runtime.set(key, client);
+    return client;
   }
 
   /** A writable administrator session on the source, kept for the run (closed with the flow's connections). */

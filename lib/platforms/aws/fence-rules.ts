@@ -18,7 +18,9 @@ export function fenceRuleProblems(group: SecurityGroup, options: { reverseReplic
   const ingress = group.IpPermissions ?? [];
   if (ingress.length > 0) problems.push(`fence security group ${id} lets traffic in (${ingress.map(describeRule).join('; ')}): remove its ingress rules, or deploy the stacks again (the fence has none)`);
   const egress = group.IpPermissionsEgress ?? [];
-  const beyond = egress.filter((rule) => !(rule.IpProtocol === 'tcp' && rule.FromPort === rule.ToPort && FENCE_EGRESS_PORTS.includes(rule.FromPort as (typeof FENCE_EGRESS_PORTS)[number])));
+  // The port the way back dials is a database port too (a target on a port of its own).
+  const allowed: number[] = [...FENCE_EGRESS_PORTS, ...(options.reverseReplicationPort !== undefined ? [options.reverseReplicationPort] : [])];
+  const beyond = egress.filter((rule) => !(rule.IpProtocol === 'tcp' && rule.FromPort === rule.ToPort && allowed.includes(rule.FromPort ?? -1)));
   if (beyond.length > 0) problems.push(`fence security group ${id} allows egress other than the database ports ${FENCE_EGRESS_PORTS.join('/')} (${beyond.map(describeRule).join('; ')}): remove those rules, or deploy the stacks again`);
   const port = options.reverseReplicationPort;
   if (port !== undefined && !egress.some((rule) => rule.IpProtocol === 'tcp' && (rule.FromPort ?? -1) <= port && port <= (rule.ToPort ?? -1))) {

@@ -22,7 +22,8 @@ export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: A
   const target = await platform.describe_(step, s.target);
   const group = source?.parameterGroup ?? `<${s.source.id}.${s.source.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
   const parameters = await platform.parameters(step, s.source, group);
-  const switchPoint = await readSwitchPoint(s, aws, step);
+  // With the way back the fenced source dials the target: the fence must allow egress to its port.
+  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: platform.wayBack ? (target?.port ?? 5432) : undefined });
   if (!aws.canRead) return {};
 
   const setting = (name: string) => parameters?.find((p) => p.ParameterName === name)?.ParameterValue;
@@ -64,20 +65,43 @@ export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: Aws
   };
 }
 
-/** The last step: the deny-all group on the old source, once the flow no longer reads it. */
+/** The last step: the inbound-only fence group on the old source, once the flow no longer reads it. */
 export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
   return {
     id: platform.steps.fence,
     kind: 'action',
-    describe: () => [
-      `Fence the old source for good: ${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately);`,
-      'the log prints the call that undoes it. The old source is never deleted.',
-    ],
+    describe: () => {
+      const call = `${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (inbound-only: nothing reaches it, ApplyImmediately);`;
+      if (!platform.wayBack) return [`Fence the old source for good: ${call}`, 'the log prints the call that undoes it. The old source is never deleted.'];
+      return [
+        `Fence the old source: DescribeSecurityGroups ${platform.settings.fenceSecurityGroupId} first (no ingress; egress to the target's port, else refused: it would cut the way back), then`,
+        call,
+        'the log prints the call that undoes it; switch-back RUN_ID puts its groups back. The old source keeps subscribing to the target through it; only complete --delete-old deletes it.',
+      ];
+    },
     apply: (context) => platform.fenceWithSecurityGroup(context),
+  };
+}
+
+/**
+ * With the way back: the target's rds.logical_replication applied (static: a reboot), right
+ * after the checks, while the target is empty and unused — never inside the window.
+ */
+export function awsTargetLogicalReplicationStep(platform: AwsPostgresPlatform): Step {
+  const target = platform.settings.target;
+  return {
+    id: platform.steps.targetLogicalReplication,
+    kind: 'action',
+    describe: () => [
+      `The way back needs logical decoding on the target: rds.logical_replication = 1 in ${target.id}'s own parameter group, applied (the stacks' group sets it).`,
+      `If it is not: ${target.kind === 'cluster' ? 'ModifyDBClusterParameterGroup' : 'ModifyDBParameterGroup'} (pending-reboot), RebootDBInstance ${target.kind === 'cluster' ? `(${target.id}'s writer)` : target.id} and wait until available (minutes; the target is empty and unused here, long before the window).`,
+    ],
+    apply: (context) => platform.ensureTargetLogicalReplication(context),
   };
 }
 
 /** The PostgreSQL flow's runbook on AWS: the AWS checks first, the security-group fence last; the flow itself unchanged. */
 export function awsPostgresRunbook(flow: (platform: AwsPostgresPlatform, settings: PostgresFlowSettings) => Runbook, platform: AwsPostgresPlatform, aws: AwsGateway, settings: PostgresFlowSettings): Runbook {
-  return withAwsSteps(flow(platform, settings), { before: [awsPostgresPreflightStep(platform, aws)], after: [awsSourceFenceStep(platform)] });
+  const before = [awsPostgresPreflightStep(platform, aws), ...(platform.wayBack ? [awsTargetLogicalReplicationStep(platform)] : [])];
+  return withAwsSteps(flow(platform, settings), { before, after: [awsSourceFenceStep(platform)] });
 }

@@ -74,6 +74,8 @@ export interface AwsPostgresSettings extends AwsCommonSettings {
   source: DatabaseRef;
   /** The encrypted database the stacks created. */
   target: DatabaseRef;
+  /** aws.reverseReplication: the old source subscribes to the target at the switch (the way back: switch-back, complete). */
+  reverseReplication: boolean;
 }
 
 const PLACEHOLDER_DNS = { zoneId: '<dnsZoneId>', recordName: '<dnsRecordName>', ttlSeconds: '<dnsTtlSeconds>' as unknown as number };
@@ -279,7 +281,6 @@ export function resolveAwsPostgresSettings(environment: CutoverEnvironment, opti
   const { common, outputs, need } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for PostgreSQL): use "dns"`);
-  if (aws.reverseReplication) throw new Error(`config/cutover/${environment.name}.ts: aws.reverseReplication (the way back) is built for the RDS MySQL instance flow only (not yet for PostgreSQL on AWS): remove it`);
   const configured = aws.postgres?.target;
   const target: DatabaseRef = configured
     ? databaseRef(configured)
@@ -288,5 +289,5 @@ export function resolveAwsPostgresSettings(environment: CutoverEnvironment, opti
       : { kind: 'instance', id: (need(undefined, 'postgres.target', 'databaseKind, databaseIdentifier'), '<databaseIdentifier>') };
   const problems = (environment.postgres?.appUsers ?? []).filter((role) => !aws.postgres?.appRolePasswords[role]);
   for (const role of problems) common.missing.push(`aws.postgres.appRolePasswords.${role} ({ env: "VARIABLE" } or { secretArn: "arn:…" }): the role is created on the target with it`);
-  return { ...common, source: databaseRef(aws.source), target };
+  return { ...common, source: databaseRef(aws.source), target, reverseReplication: Boolean(aws.reverseReplication) };
 }

