@@ -85,8 +85,12 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     context.log.warn(`the target's database ${settings.database} held this run's earlier copy, made stale by writes after the freeze was undone: dropped and created again, copying again`);
   };
 
-  /** Undo the freeze after a failed copy: the source takes writes again, traffic never moved. */
-  const reopen = async (context: StepContext, failure: unknown): Promise<never> => {
+  /**
+   * The source takes writes again (traffic never moved), journaled where the journal still takes
+   * a line (a --resume reads the server's actual state otherwise). Returns the freeze's clock.
+   */
+  const reopenSource = async (context: StepContext): Promise<PhaseClock | undefined> => {
+    const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
     await platform.setSourceReadOnly(context, false);
     context.runtime.delete(DOWNTIME);
     try {
@@ -95,9 +99,14 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       if (!(recordFailure instanceof JournalWriteError)) throw recordFailure;
       context.log.warn(`not journaled (${recordFailure.code}): the source's reopening; a --resume reads the server's actual state`);
     }
+    return clock;
+  };
+
+  /** Undo the freeze after a failed copy: the source takes writes again, traffic never moved. */
+  const reopen = async (context: StepContext, failure: unknown): Promise<never> => {
+    const clock = await reopenSource(context);
     context.log.warn('copy failed: source reopened for writes, traffic stays on the source');
-    const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
-    throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: wallClockMs(), switchStartedAt: clock?.startedAt ?? null });
+    throw new AbortRun(`Copy aborted, source reopened: ${(failure as Error).message}`, { abortedAt: wallClockMs(), ...(clock ? { switchStartedAt: clock.startedAt } : {}) });
   };
 
   const freeze: Step = {
@@ -248,14 +257,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         // Closed again before the source reopens: never both open to the application.
         if (targetOpened) await closeTargetToApplication(await target(context), settings.appUsers);
         context.runtime.delete(MOVING);
-        await platform.setSourceReadOnly(context, false);
-        context.runtime.delete(DOWNTIME);
-        try {
-          await context.record({ sourceReopenedAt: wallClockMs() });
-        } catch (recordFailure) {
-          if (!(recordFailure instanceof JournalWriteError)) throw recordFailure;
-          context.log.warn(`not journaled (${recordFailure.code}): the source's reopening; a --resume reads the server's actual state`);
-        }
+        await reopenSource(context);
         await platform.resumeClients(context);
         context.log.warn('switch aborted: target closed again, source reopened for writes, traffic stays on the source');
         const why =

@@ -44,6 +44,9 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
     });
     expect(first.result).toBe('aborted');
     expect(first.error).toMatch(/Copy aborted, source reopened: The target database app already has 1 table/);
+    // and the aborted window keeps its start (the report's write gap is measured from it)
+    expect(first.facts.switchStartedAt).toEqual(expect.any(Number));
+    expect(first.facts.abortedAt).toEqual(expect.any(Number));
     await closePostgresConnections(runtimes[0]);
     // the application writes on the reopened source; the operator clears the target
     await sleep(500);
