@@ -8,7 +8,7 @@
  * matcher: one pass over the text, independent of the number of patterns).
  *
  * Folding: lower case, canonical decomposition with combining marks dropped (so NFC and NFD
- * forms and accented/unaccented spellings are one), and words instead of whitespace (any run
+ * forms and accented/unaccented spellings are one), invisible format characters dropped, and words instead of whitespace (any run
  * of spaces, tabs, newlines or punctuation separates words). That is at least as coarse as
  * MariaDB's `_ci` collations for the characters it touches, and coarser than `_bin` ones: the
  * check may report more, never less.
@@ -27,10 +27,14 @@ const ASCII_WORD = new Uint8Array(128);
 for (let c = 0; c < 128; c++) ASCII_WORD[c] = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) ? 1 : 0;
 const NON_ASCII_WORD = /[\p{L}\p{N}]/u;
 
-/** Fold a text for matching: lower case, accents dropped (NFC and NFD alike). */
+/**
+ * Fold a text for matching: lower case, accents dropped (NFC and NFD alike), and invisible
+ * format characters (zero-width space and joiners, soft hyphen: Unicode Cf) removed, so a
+ * name with one hidden inside a word is still the name.
+ */
 export function foldForMatching(text: string): string {
   for (let k = 0; k < text.length; k++) {
-    if (text.charCodeAt(k) > 0x7e) return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+    if (text.charCodeAt(k) > 0x7e) return text.normalize('NFD').replace(/[\p{M}\p{Cf}]/gu, '').toLowerCase();
   }
   return text.toLowerCase();
 }

@@ -31,6 +31,9 @@ describe('the leak matcher finds originals anywhere in a text, folded', () => {
     ['the name in NFD form', 'gift for Zoe\u0308 Ferna\u0301ndez'],
     ['the name across a line break and extra spaces', 'gift for zoë\n   fernández'],
     ['the name in JSON with \\u escapes', '{"buyer":{"name":"Zo\\u00eb Fern\\u00e1ndez"}}'],
+    // A new user's trial: invisible format characters inside a word hid the name
+    ['the name with a zero-width space inside a word', 'gift for Zo\u200Bë Fernández'],
+    ['the name with a soft hyphen and a zero-width joiner', 'gift for Zoë Fer\u00ADnán\u200Ddez'],
   ])('%s', (_case, text) => {
     expect(found(set, text)).toContain('customers.full_name:zoe fernandez');
   });
