@@ -211,6 +211,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       clock.mark('pause');
       // Once the endpoint moved, a journal line that fails is remembered and the switch finishes.
       const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
+      let finished: Facts;
       let targetOpened = false;
       let repointed = false;
       let resumed = false;
@@ -231,12 +232,8 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         const switchEndedAt = wallClockMs();
         await afterMove.record({ endpointMovedAt: switchEndedAt });
         const fenceFacts = await platform.fenceSource(afterMove);
-        const journalFailedAfterMove = journalFailure();
-        if (journalFailedAfterMove) {
-          throw new Error(`${journalFailedAfterMove.message}. The switch finished: traffic is on the target, the source stays frozen and fenced (as after every switch); what followed in the journal did not run: --resume finishes it`);
-        }
         const startedAt = (context.facts.switchStartedAt as number | undefined) ?? clock.startedAt;
-        return {
+        finished = {
           ...again,
           switchEndedAt,
           switchDurationMs: downtime ? downtime.elapsed() : switchEndedAt - startedAt,
@@ -251,7 +248,6 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
           // Traffic points at the target (or may): going back could split the writes. Let clients go on.
           if (!resumed) await platform.resumeClients(context).catch(() => undefined);
           const why = failure instanceof Error ? failure.message : String(failure);
-          if (/The switch finished/.test(why)) throw failure;
           throw new Error(`${why}. The endpoint move to the target had begun: the source stays frozen (never both sides writable); --resume reads where the endpoint points and finishes the switch forward`);
         }
         // Closed again before the source reopens: never both open to the application.
@@ -273,6 +269,12 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
           switchPhasesMs: clock.phases,
         });
       }
+      // Traffic moved; a journal line refused since then is said now (the switch itself finished).
+      const journalFailedAfterMove = journalFailure();
+      if (journalFailedAfterMove) {
+        throw new Error(`${journalFailedAfterMove.message}. The switch finished: traffic is on the target, the source stays frozen and fenced (as after every switch); what followed in the journal did not run: --resume finishes it`);
+      }
+      return finished;
     },
   };
 
