@@ -1,7 +1,7 @@
 import { mysqlEncryptRunbook } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { rehearseMysql } from '../rehearsal/mysql-rehearsal';
-import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, reserveRehearsalLock, type FlowRunnerInput } from './settings';
+import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
 import { finishPlan, finishRun } from './finish';
 
 /**
@@ -13,19 +13,15 @@ export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
   checkRunArgs(environment, args);
   const settings = mysqlSettings(environment, args);
   if (!args.execute) return finishPlan(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings), out, [LOCAL_DRY_RUN, 'run it with --execute (npm run rehearse).']);
-  // Taken before the sandbox starts: a second rehearsal is refused before it starts anything.
-  const lock = await reserveRehearsalLock(environment, stateDir);
-  let report;
-  try {
-    report = await rehearseMysql({
+  // Locked before the sandbox starts: a second rehearsal is refused before it starts anything.
+  const report = await withRehearsalLock(environment, stateDir, (lock) =>
+    rehearseMysql({
       ...rehearsalOptions(input),
       settings,
       lock,
       handleSignals: true,
       switchBack: args.switchBack,
-    });
-  } finally {
-    await lock.end();
-  }
+    }),
+  );
   return finishRun(report, { report: args.report, stateDir, out });
 }

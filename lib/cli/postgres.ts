@@ -2,7 +2,7 @@ import { postgresRunbook, recordLocalPostgresPlan, rehearsePostgres } from '../r
 import { recordedPlanText } from '../plan/plan-document';
 import { EXIT, type CutoverArgs } from './args';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, reserveRehearsalLock, type FlowRunnerInput } from './settings';
+import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
 import { finishRun } from './finish';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
@@ -35,21 +35,17 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
     out(`run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`);
     return EXIT.ok;
   }
-  // One run per environment, as the MySQL rehearsal: taken before the sandbox starts (a second
+  // One run per environment, as the MySQL rehearsal: locked before the sandbox starts (a second
   // rehearsal is refused before it starts anything), handed to each run, given back at the end.
-  const lock = await reserveRehearsalLock(environment, stateDir);
-  let report;
-  try {
-    report = await rehearsePostgres({
+  const report = await withRehearsalLock(environment, stateDir, (lock) =>
+    rehearsePostgres({
       ...rehearsalOptions(input),
       method: args.method,
       settings: { ...settings, workDir: environment.postgres?.workDir },
       lock,
       handleSignals: true,
       switchBack: args.switchBack,
-    });
-  } finally {
-    await lock.end();
-  }
+    }),
+  );
   return finishRun(report, { report: args.report, stateDir, out });
 }

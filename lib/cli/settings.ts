@@ -131,11 +131,17 @@ export function rehearsalOptions(input: FlowRunnerInput) {
 export const LOCAL_DRY_RUN = 'Dry run: nothing was started or changed. The local sandbox (and its preconditions) exist only while a rehearsal runs:';
 
 /**
- * A local rehearsal's lock, taken (atomically, O_EXCL) before its sandbox and load start: a second
- * rehearsal is refused (RunLockHeld, exit 3) before it starts anything. `end()` it when the rehearsal is over.
+ * Runs a local rehearsal under its lock, taken (atomically, O_EXCL) before its sandbox and load
+ * start: a second rehearsal is refused (RunLockHeld, exit 3) before it starts anything. The
+ * rehearsal's runs take the lock over and hand it back; it is given up when the rehearsal ends.
  */
-export function reserveRehearsalLock(environment: CutoverEnvironment, stateDir: string): Promise<ReservedRunLock> {
-  return ReservedRunLock.reserve(new LocalRunLock(stateDir, environment.name), environment.name, `rehearsal-${newRunId()}`);
+export async function withRehearsalLock<T>(environment: CutoverEnvironment, stateDir: string, rehearse: (lock: ReservedRunLock) => Promise<T>): Promise<T> {
+  const lock = await ReservedRunLock.reserve(new LocalRunLock(stateDir, environment.name), environment.name, `rehearsal-${newRunId()}`);
+  try {
+    return await rehearse(lock);
+  } finally {
+    await lock.end();
+  }
 }
 
 /** The environment's run lock: a file in the state folder (AWS environments add a tag lock on the source, see lib/cli/aws.ts). */
