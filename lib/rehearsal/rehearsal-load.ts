@@ -226,9 +226,8 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
   const problems = load.problems();
-  if (problems.length === 0) return withRehearsalWayForward(run);
-  options.log.error(problems.join('\n'));
-  return withRehearsalWayForward<RunResult>({ ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
+  if (problems.length > 0) options.log.error(problems.join('\n'));
+  return withRehearsalWayForward<RunResult>(problems.length === 0 ? run : { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
 }
 
 /** What a rehearsal's failed or aborted run says after the flow's own way forward (written for a real run, which can be resumed). */
