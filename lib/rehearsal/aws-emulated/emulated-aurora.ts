@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,16 +15,10 @@ import {
 } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { AwsClients } from '../../platforms/aws/clients';
-import { MariadbInstance } from '../../platforms/local/mariadb-instance';
-import { Haproxy } from '../../platforms/local/haproxy';
-import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../platforms/local/debian-packages';
-import { dieWithParent, ProcessGroup } from '../../util/process-group';
-import { generatePassword } from '../../util/secrets';
-import { sleep } from '../../util/time';
-import type { Logger } from '../../util/log';
-import { connect, type Connection } from '../../engines/mysql/connection';
+import { dieWithParent } from '../../util/process-group';
+import { connect } from '../../engines/mysql/connection';
 import { installRdsProcedures, mapEndpoint } from './rds-procedures';
-import { createAccounts, HoldingTunnel, makeLocalCertificates, seed } from './emulated-data-plane';
+import { createAccounts, MariadbDataPlane, type MariadbDataPlaneOptions } from './mariadb-data-plane';
 import { seedApplication, seedStacksBasics, type EmulatedAccount } from './emulated-account';
 
 const run = promisify(execFile);
@@ -102,34 +95,16 @@ export async function seedEmulatedAuroraAccount(clients: AwsClients, options: { 
  * (one server per cluster here), `read_only` on the writer (Aurora: parameter group; the flow
  * never sets it on RDS), enhanced binlog.
  */
-export class EmulatedAuroraDataPlane {
-  readonly group = new ProcessGroup();
-  readonly baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-aurora-'));
-  readonly rootPassword = generatePassword();
-  readonly appPassword = generatePassword();
-  readonly tunnels = new Map<string, HoldingTunnel>();
-  readonly servers = new Map<string, MariadbInstance>();
-  readonly haproxy: Haproxy;
+export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOptions & { ids: EmulatedAuroraIds }> {
   /** The file RDS_CUTOVER_EMULATED_RDS_EVENTS names: the events the servers reported. */
   readonly eventsFile: string;
-  readonly events: string[] = [];
-  readonly errors: Error[] = [];
   private readonly reported: Array<Event & { Date: string }> = [];
   private readonly snapshotDumps = new Map<string, { file: string; binlogFile: string; binlogPosition: number }>();
-  private readonly handled = new Set<string>();
-  private following = false;
-  private follower: Promise<void> | undefined;
-  private tls!: { caFile: string; certFile: string; keyFile: string };
-  private readonly replicationPassword = generatePassword();
 
-  constructor(private readonly options: { log: Logger; adminPassword: string; ids: EmulatedAuroraIds; seedRows?: number }) {
-    this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
+  constructor(options: MariadbDataPlaneOptions & { ids: EmulatedAuroraIds }) {
+    super(options, 'rds-cutover-emulated-aurora-', EMULATED_AURORA.serverVersion);
     this.eventsFile = join(this.baseDir, 'rds-events.json');
     writeFileSync(this.eventsFile, '[]');
-  }
-
-  get caFile(): string {
-    return this.tls.caFile;
   }
 
   get targetId(): string {
@@ -142,38 +117,7 @@ export class EmulatedAuroraDataPlane {
 
   /** The source cluster's server, seeded, behind HAProxy and its tunnel; a tunnel per cluster id. */
   async start(): Promise<void> {
-    ensureDebianPackages(MARIADB_REQUIREMENTS, this.options.log);
-    this.tls = makeLocalCertificates(join(this.baseDir, 'tls'));
-    const ids = this.options.ids;
-    for (const id of [ids.sourceClusterId, ids.targetClusterId]) {
-      const tunnel = new HoldingTunnel();
-      await tunnel.listen();
-      this.tunnels.set(id, tunnel);
-    }
-    const source = this.newServer(ids.sourceClusterId, 1);
-    await source.initialise();
-    const root = await connect(source.endpoint());
-    try {
-      await seed(root, { adminPassword: this.options.adminPassword, appPassword: this.appPassword, replicationPassword: this.replicationPassword, rows: this.options.seedRows ?? 2000 });
-      await installRdsProcedures(root);
-      await root.query("CALL mysql.rds_set_configuration('binlog retention hours', 24)");
-    } finally {
-      await root.end();
-    }
-    this.tunnels.get(ids.sourceClusterId)!.open(source.port);
-    await this.haproxy.start({ host: '127.0.0.1', port: source.port });
-  }
-
-  tunnelConfig(): Record<string, string> {
-    return Object.fromEntries([...this.tunnels].map(([id, tunnel]) => [id, `127.0.0.1:${tunnel.port}`]));
-  }
-
-  appEndpoint() {
-    return { host: '127.0.0.1', port: this.haproxy.port, user: 'app', password: this.appPassword };
-  }
-
-  rootConnection(clusterId: string): Promise<Connection> {
-    return connect(this.servers.get(clusterId)!.endpoint(), { database: 'app' });
+    await this.startSource(this.options.ids.sourceClusterId, [this.options.ids.targetClusterId]);
   }
 
   /** True once the application's endpoint follows the record to the target. */
@@ -181,22 +125,7 @@ export class EmulatedAuroraDataPlane {
     return this.servers.has(this.options.ids.targetClusterId) && this.events.includes('dns moved');
   }
 
-  follow(clients: AwsClients): void {
-    this.following = true;
-    this.follower = (async () => {
-      while (this.following) {
-        try {
-          await this.step(clients);
-        } catch (error) {
-          this.errors.push(error as Error);
-          this.options.log.warn(`emulated data plane: ${(error as Error).message}`);
-        }
-        await sleep(50);
-      }
-    })();
-  }
-
-  private async step(clients: AwsClients): Promise<void> {
+  protected async step(clients: AwsClients): Promise<void> {
     const ids = this.options.ids;
     const snapshots = (await clients.rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: ids.sourceClusterId, SnapshotType: 'manual' }))).DBClusterSnapshots ?? [];
     for (const snapshot of snapshots) {
@@ -216,19 +145,6 @@ export class EmulatedAuroraDataPlane {
       return;
     }
     await this.followDns(clients, target);
-  }
-
-  private once(what: string): boolean {
-    if (this.handled.has(what)) return false;
-    this.handled.add(what);
-    this.events.push(what);
-    return true;
-  }
-
-  private newServer(clusterId: string, serverId: number): MariadbInstance {
-    const server = new MariadbInstance({ name: clusterId, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, tls: this.tls, reportedVersion: EMULATED_AURORA.serverVersion });
-    this.servers.set(clusterId, server);
-    return server;
   }
 
   /** The cluster snapshot's data: a consistent dump of the source and the binlog position it ends at. */
@@ -276,26 +192,10 @@ export class EmulatedAuroraDataPlane {
   }
 
   private async followDns(clients: AwsClients, target: DBCluster): Promise<void> {
-    if (this.handled.has('dns moved')) return;
+    if (this.wasHandled('dns moved')) return;
     const ids = this.options.ids;
     const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ids.zoneId, StartRecordName: ids.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
     const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value;
     if (value === target.Endpoint && this.once('dns moved')) await this.haproxy.switchTo('green');
-  }
-
-  async stopFollowing(): Promise<void> {
-    this.following = false;
-    await this.follower;
-  }
-
-  pids(): number[] {
-    return this.group.pids();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopFollowing();
-    for (const tunnel of this.tunnels.values()) await tunnel.close();
-    await this.group.stopAll();
-    rmSync(this.baseDir, { recursive: true, force: true });
   }
 }

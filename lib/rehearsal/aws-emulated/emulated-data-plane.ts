@@ -1,72 +1,11 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { DescribeDBInstancesCommand, DescribeDBProxyTargetsCommand, DescribeDBSnapshotsCommand, type DBInstance } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { AwsClients } from '../../platforms/aws/clients';
-import { MariadbInstance } from '../../platforms/local/mariadb-instance';
-import { Haproxy } from '../../platforms/local/haproxy';
-import { ensureDebianPackages, MARIADB_REQUIREMENTS } from '../../platforms/local/debian-packages';
-import { ProcessGroup } from '../../util/process-group';
-import { freePort } from '../../util/ports';
-import { generatePassword } from '../../util/secrets';
-import { sleep } from '../../util/time';
-import type { Logger } from '../../util/log';
-import { connect, type Connection } from '../../engines/mysql/connection';
-import { installRdsProcedures, mapEndpoint } from './rds-procedures';
-
-/**
- * A tunnel (as SSM port forwarding would be) that exists before the instance behind it: it
- * accepts connections at once and holds them until `open(port)` says where the local server
- * standing in for the instance listens. The emulator reports a new instance `available` at
- * once, while the local server still has to be made; the flow's first connection then waits
- * here instead of failing.
- */
-export class HoldingTunnel {
-  port = 0;
-  private server: Server | undefined;
-  private backend: number | undefined;
-  private waiting: Array<() => void> = [];
-  private readonly sockets = new Set<Socket>();
-
-  async listen(): Promise<void> {
-    this.port = await freePort();
-    this.server = createServer((client) => this.accept(client));
-    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(this.port, '127.0.0.1', () => resolve()));
-  }
-
-  open(backendPort: number): void {
-    this.backend = backendPort;
-    for (const wake of this.waiting.splice(0)) wake();
-  }
-
-  private accept(client: Socket): void {
-    this.sockets.add(client);
-    client.once('close', () => this.sockets.delete(client));
-    client.on('error', () => client.destroy());
-    client.pause();
-    const pipe = () => {
-      if (client.destroyed) return;
-      const upstream = netConnect(this.backend!, '127.0.0.1');
-      this.sockets.add(upstream);
-      upstream.once('close', () => (this.sockets.delete(upstream), client.destroy()));
-      upstream.on('error', () => upstream.destroy());
-      client.once('close', () => upstream.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    };
-    if (this.backend !== undefined) pipe();
-    else this.waiting.push(pipe);
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
+import { connect } from '../../engines/mysql/connection';
+import { mapEndpoint } from './rds-procedures';
+import { MariadbDataPlane, type MariadbDataPlaneOptions } from './mariadb-data-plane';
 
 export interface EmulatedIds {
   sourceInstanceId: string;
@@ -91,71 +30,22 @@ export interface EmulatedIds {
  * Every server serves TLS with a certificate of a local CA (`caFile`), so the AWS platform's
  * connections run as on AWS: TLS required and verified against `aws.tlsCaFile`.
  */
-export class EmulatedDataPlane {
-  readonly group = new ProcessGroup();
-  readonly baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-emulated-'));
-  readonly rootPassword = generatePassword();
-  readonly appPassword = generatePassword();
-  readonly tunnels = new Map<string, HoldingTunnel>();
-  readonly servers = new Map<string, MariadbInstance>();
-  readonly haproxy: Haproxy;
-  /** What the harness did, in order (for test assertions and failure messages). */
-  readonly events: string[] = [];
-  readonly errors: Error[] = [];
+export class EmulatedDataPlane extends MariadbDataPlane<MariadbDataPlaneOptions & { ids: EmulatedIds }> {
   private readonly snapshotData = new Map<string, string>();
-  private readonly handled = new Set<string>();
-  private following = false;
-  private follower: Promise<void> | undefined;
-  private tls!: { caFile: string; certFile: string; keyFile: string };
-  private replicationPassword = generatePassword();
   private nextServerId = 2;
   /** Where the application's endpoint sends connections now (HAProxy slot blue = source, green = target). */
   private pointsAt: 'source' | 'target' = 'source';
 
-  constructor(
-    private readonly options: { log: Logger; adminPassword: string; ids: EmulatedIds; seedRows?: number },
-  ) {
-    this.haproxy = new Haproxy({ baseDir: this.baseDir, group: this.group, log: options.log });
-  }
-
-  get caFile(): string {
-    return this.tls.caFile;
+  constructor(options: MariadbDataPlaneOptions & { ids: EmulatedIds }) {
+    super(options, 'rds-cutover-emulated-');
   }
 
   /** The source server, seeded, behind HAProxy (the application's endpoint) and its tunnel; a tunnel per instance id. */
   async start(): Promise<void> {
-    ensureDebianPackages(MARIADB_REQUIREMENTS, this.options.log);
-    this.tls = makeLocalCertificates(join(this.baseDir, 'tls'));
     const ids = this.options.ids;
-    for (const id of [ids.sourceInstanceId, ids.replicaInstanceId, ids.targetInstanceId, ...(ids.proxyName ? [ids.proxyName] : [])]) {
-      const tunnel = new HoldingTunnel();
-      await tunnel.listen();
-      this.tunnels.set(id, tunnel);
-    }
-    const source = this.newServer(ids.sourceInstanceId, 1);
-    await source.initialise();
-    const root = await connect(source.endpoint());
-    try {
-      await seed(root, { adminPassword: this.options.adminPassword, appPassword: this.appPassword, replicationPassword: this.replicationPassword, rows: this.options.seedRows ?? 2000 });
-      await installRdsProcedures(root);
-      await root.query("CALL mysql.rds_set_configuration('binlog retention hours', 24)");
-    } finally {
-      await root.end();
-    }
-    this.tunnels.get(ids.sourceInstanceId)!.open(source.port);
-    await this.haproxy.start({ host: '127.0.0.1', port: source.port });
+    await this.startSource(ids.sourceInstanceId, [ids.replicaInstanceId, ids.targetInstanceId, ...(ids.proxyName ? [ids.proxyName] : [])]);
     // The scripts reach the proxy's endpoint through its tunnel, as the application does.
     if (ids.proxyName) this.tunnels.get(ids.proxyName)!.open(this.haproxy.port);
-  }
-
-  /** `aws.tunnels` of the environment: instance id → the tunnel's address. */
-  tunnelConfig(): Record<string, string> {
-    return Object.fromEntries([...this.tunnels].map(([id, tunnel]) => [id, `127.0.0.1:${tunnel.port}`]));
-  }
-
-  /** The application's endpoint and account (what the write load uses). */
-  appEndpoint() {
-    return { host: '127.0.0.1', port: this.haproxy.port, user: 'app', password: this.appPassword };
   }
 
   get targetId(): string {
@@ -171,29 +61,8 @@ export class EmulatedDataPlane {
     return this.pointsAt === 'target';
   }
 
-  /** Root on the server standing in for an instance (reads the data, not through the flow). */
-  rootConnection(instanceId: string): Promise<Connection> {
-    return connect(this.servers.get(instanceId)!.endpoint(), { database: 'app' });
-  }
-
-  /** Poll the emulator and supply each data effect when its cause shows up. */
-  follow(clients: AwsClients, targetClients?: AwsClients): void {
-    this.following = true;
-    this.follower = (async () => {
-      while (this.following) {
-        try {
-          await this.step(clients, targetClients);
-        } catch (error) {
-          this.errors.push(error as Error);
-          this.options.log.warn(`emulated data plane: ${(error as Error).message}`);
-        }
-        await sleep(50);
-      }
-    })();
-  }
-
   /** @param targetClients - the target is restored in this other account (aws.targetAccount) */
-  private async step(clients: AwsClients, targetClients?: AwsClients): Promise<void> {
+  protected async step(clients: AwsClients, targetClients?: AwsClients): Promise<void> {
     const ids = this.options.ids;
     const instances = (await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [];
     const byId = new Map(instances.map((i) => [i.DBInstanceIdentifier!, i]));
@@ -213,19 +82,6 @@ export class EmulatedDataPlane {
     }
     if (byId.has(ids.targetInstanceId) && this.snapshotData.size > 0 && this.once(`restore ${ids.targetInstanceId}`)) await this.restoreTarget(byId.get(ids.sourceInstanceId)!, byId.get(ids.targetInstanceId)!);
     if (this.servers.has(ids.targetInstanceId)) await this.followSwitchPoint(clients, byId.get(ids.sourceInstanceId)!, byId.get(ids.targetInstanceId)!);
-  }
-
-  private once(what: string): boolean {
-    if (this.handled.has(what)) return false;
-    this.handled.add(what);
-    this.events.push(what);
-    return true;
-  }
-
-  private newServer(instanceId: string, serverId: number): MariadbInstance {
-    const server = new MariadbInstance({ name: instanceId, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, tls: this.tls });
-    this.servers.set(instanceId, server);
-    return server;
   }
 
   /** A read replica: a copy of the source at known coordinates, replicating from there. */
@@ -307,57 +163,4 @@ export class EmulatedDataPlane {
     this.pointsAt = wanted;
     this.events.push(`${ids.proxyName ? 'proxy' : 'dns'} moved to the ${wanted}`);
   }
-
-  async stopFollowing(): Promise<void> {
-    this.following = false;
-    await this.follower;
-  }
-
-  pids(): number[] {
-    return this.group.pids();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopFollowing();
-    for (const tunnel of this.tunnels.values()) await tunnel.close();
-    await this.group.stopAll();
-    rmSync(this.baseDir, { recursive: true, force: true });
-  }
-}
-
-/**
- * A throwaway CA and a server certificate for 127.0.0.1 it signed (openssl, PEM).
- * @param dnsNames - more names the certificate carries (RDS endpoint names a client verifies through a tunnel). @default - none
- */
-export function makeLocalCertificates(directory: string, dnsNames: string[] = []): { caFile: string; certFile: string; keyFile: string } {
-  mkdirSync(directory, { recursive: true });
-  const file = (name: string) => join(directory, name);
-  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=rds-cutover emulated CA']);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1']);
-  writeFileSync(file('server.ext'), `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...dnsNames.map((name) => `DNS:${name}`)].join(',')}\n`);
-  openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('server.ext')]);
-  return { caFile: file('ca.pem'), certFile: file('server.pem'), keyFile: file('server.key') };
-}
-
-/** The source's data and accounts: the master user (as RDS creates it), the application's, RDS's own replication account. */
-export async function seed(root: Connection, options: { adminPassword: string; appPassword: string; replicationPassword: string; rows: number }): Promise<void> {
-  await createAccounts(root, options);
-  await root.query('SET SESSION max_recursive_iterations = 1000000');
-  await root.query('CREATE DATABASE app');
-  await root.query('CREATE TABLE app.customers (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, email VARCHAR(120) NOT NULL UNIQUE, balance DECIMAL(12,2) NOT NULL) ENGINE=InnoDB');
-  await root.query('CREATE TABLE app.cutover_load (id BIGINT UNSIGNED PRIMARY KEY, client SMALLINT UNSIGNED NOT NULL, seq INT UNSIGNED NOT NULL, payload VARCHAR(64) NOT NULL, written_at DATETIME(6) NOT NULL) ENGINE=InnoDB');
-  await root.query(`INSERT INTO app.customers (email, balance)
-    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${options.rows})
-    SELECT CONCAT('user', i, '@example.com'), (i * 37) % 10000 / 100 FROM n`);
-}
-
-/** The accounts RDS and the application have on the source (a restored copy has the same). */
-export async function createAccounts(root: Connection, options: { adminPassword: string; appPassword: string; replicationPassword: string }): Promise<void> {
-  await root.query(`CREATE USER admin@'127.0.0.1' IDENTIFIED BY ${root.escape(options.adminPassword)}`);
-  await root.query(`GRANT ALL PRIVILEGES ON *.* TO admin@'127.0.0.1' WITH GRANT OPTION`);
-  await root.query(`CREATE USER rds_replication@'127.0.0.1' IDENTIFIED BY ${root.escape(options.replicationPassword)}`);
-  await root.query(`GRANT REPLICATION SLAVE ON *.* TO rds_replication@'127.0.0.1'`);
-  await root.query(`CREATE USER app@'127.0.0.1' IDENTIFIED BY ${root.escape(options.appPassword)}`);
-  await root.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'127.0.0.1'`);
 }

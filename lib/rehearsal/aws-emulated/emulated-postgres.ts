@@ -27,7 +27,7 @@ import { ProcessGroup } from '../../util/process-group';
 import { sleep } from '../../util/time';
 import type { Logger } from '../../util/log';
 import { seedApplication, seedStacksBasics, type EmulatedAccount } from './emulated-account';
-import { makeLocalCertificates } from './emulated-data-plane';
+import { makeLocalCertificates } from './local-certificates';
 
 /** PostgreSQL major version of the source's stand-in server (Debian's; the AWS flow compares majors only). */
 export const EMULATED_POSTGRES_VERSION = 15;
