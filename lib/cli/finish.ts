@@ -71,14 +71,6 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   return unwritten && code === EXIT.ok ? EXIT.failed : code;
 }
 
-/** A local plan: the runbook's steps, then what to run to execute it. Exit 0. */
-export function finishPlan(runbook: Runbook, out: (line: string) => void, closing: string[]): number {
-  for (const line of planText(runbook)) out(line);
-  out('');
-  for (const line of closing) out(line);
-  return EXIT.ok;
-}
-
 export interface ExecuteOptions {
   runbook: Runbook;
   engine: CutoverReport['engine'];

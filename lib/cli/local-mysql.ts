@@ -1,8 +1,18 @@
-import { mysqlEncryptRunbook } from '../flows/mysql-encrypt';
-import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
-import { rehearseMysql } from '../rehearsal/mysql-rehearsal';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { recordLocalMysqlPlan, rehearseMysql } from '../rehearsal/mysql-rehearsal';
+import { recordedPlanText } from '../plan/plan-document';
+import { EXIT } from './args';
 import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
-import { finishPlan, finishRun } from './finish';
+import { finishRun } from './finish';
+
+/**
+ * The local dry-run plan as printed: the steps, then what they recorded against the sandbox's
+ * recording stand-in and recording connections (nothing starts, connects or is written).
+ */
+export async function localMysqlPlanLines(environment: string, settings: MysqlFlowSettings): Promise<string[]> {
+  const recorded = await recordLocalMysqlPlan({ runbook: (platform) => mysqlEncryptRunbook(platform, settings) });
+  return recordedPlanText(recorded, { environment, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' });
+}
 
 /**
  * `--env local` (MySQL): the plan by default; with --execute a full rehearsal on real servers
@@ -12,7 +22,13 @@ export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
   const { environment, args, stateDir, out } = input;
   checkRunArgs(environment, args);
   const settings = mysqlSettings(environment, args);
-  if (!args.execute) return finishPlan(mysqlEncryptRunbook(new LocalMysqlPlatform(), settings), out, [LOCAL_DRY_RUN, 'run it with --execute (npm run rehearse).']);
+  if (!args.execute) {
+    for (const line of await localMysqlPlanLines(environment.name, settings)) out(line);
+    out('');
+    out(LOCAL_DRY_RUN);
+    out('run it with --execute (npm run rehearse).');
+    return EXIT.ok;
+  }
   // Locked before the sandbox starts: a second rehearsal is refused before it starts anything.
   const report = await withRehearsalLock(environment, stateDir, (lock) =>
     rehearseMysql({

@@ -7,7 +7,9 @@ import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 import { readSandboxState, sandboxFolder, sandboxLiveness, type SandboxEngine } from '../platforms/local/sandbox-state';
 import { postgresRunbook } from '../rehearsal/postgres-rehearsal';
 import { LocalRunLock } from '../runbook/lock';
-import { planText, runRunbook } from '../runbook/engine';
+import { runRunbook } from '../runbook/engine';
+import { localMysqlPlanLines } from './local-mysql';
+import { localPostgresPlanLines } from './postgres';
 import { parseHooks } from '../runbook/hooks';
 import type { Runbook } from '../runbook/step';
 import { EXIT, UsageError } from './args';
@@ -31,7 +33,7 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings);
   if (!args.execute) {
     try {
-      return await checkOnSandbox(input, runbook, runtime, 'mysql');
+      return await checkOnSandbox(input, runbook, runtime, 'mysql', await localMysqlPlanLines(environment.name, settings));
     } finally {
       await closeFlowConnections(runtime);
       sandbox.detach();
@@ -59,7 +61,7 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
   const runbook = postgresRunbook(args.method, new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }), settings);
   if (!args.execute) {
     try {
-      return await checkOnSandbox(input, runbook, runtime, 'postgres');
+      return await checkOnSandbox(input, runbook, runtime, 'postgres', await localPostgresPlanLines(environment.name, args.method, settings));
     } finally {
       await closePostgresConnections(runtime);
       await sandbox.detach();
@@ -82,13 +84,14 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
 }
 
 /**
- * The dry run on the sandbox: the plan, then the runbook's checks run against its servers (read
- * only, no journal, no lock), like an AWS dry run with credentials. Exit 0 when every check
- * passed, 1 when one failed.
+ * The dry run on the sandbox: the plan (recorded from the steps on the sandbox's recording
+ * stand-in, as `--env local` prints it), then the runbook's checks run against its servers
+ * (read only, no journal, no lock), like an AWS dry run with credentials. Exit 0 when every
+ * check passed, 1 when one failed.
  */
-async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, runtime: Map<string, unknown>, engine: SandboxEngine): Promise<number> {
+async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, runtime: Map<string, unknown>, engine: SandboxEngine, planLines: string[]): Promise<number> {
   const { environment, args, stateDir, log, out } = input;
-  for (const line of planText(runbook)) out(line);
+  for (const line of planLines) out(line);
   const run = await runRunbook({ runbook, environment: environment.name, stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
   out('');
   for (const line of checkLines(run)) out(line);

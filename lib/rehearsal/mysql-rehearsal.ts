@@ -8,10 +8,63 @@ import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad } from './rehearsal-load';
 import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
+import { SqlRecorder } from '../engines/mysql/recording-connection';
+import { PlannedMysqlSandbox } from '../platforms/local/planned-mysql-sandbox';
+import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
+import type { Facts, Runbook } from '../runbook/step';
+import type { MysqlPlatform } from '../platforms/mysql-platform';
+import { silentLogger } from '../util/log';
 
 import type { RehearsalFault } from './faults';
 
 export { REHEARSAL_FAULTS, type RehearsalFault } from './faults';
+
+/**
+ * What the plan assumes `SELECT VERSION()` answers on the local servers (it decides the SQL
+ * dialect): the sandbox runs Debian 12's MariaDB 10.11.
+ */
+export const LOCAL_MYSQL_PLAN_VERSION = '10.11-MariaDB';
+
+/** What a plan recorded after an earlier one keeps: the timeline, the SQL recorder (replication states) and the stand-in sandbox. */
+export interface LocalMysqlPlanCarryOver {
+  timeline: PlanTimeline;
+  recorder: SqlRecorder;
+  sandbox: PlannedMysqlSandbox;
+}
+
+/**
+ * The local dry-run plan, recorded from the steps (issue 10): the runbook on the local platform
+ * over the sandbox's recording stand-in (planned-mysql-sandbox.ts) and recording connections.
+ * What the steps tried to do, in order, is the plan; nothing starts, connects or is written.
+ * `runbook` builds another runbook on the same platform (switch-back, complete); `facts` are
+ * what an earlier run journaled; a `carryOver` keeps what an earlier plan did (the forward
+ * plan's reverse replication and HAProxy slots, for the switch back's).
+ */
+export async function recordLocalMysqlPlan(options: {
+  runbook: (platform: MysqlPlatform) => Runbook;
+  facts?: Facts;
+  carryOver?: LocalMysqlPlanCarryOver;
+}): Promise<RecordedPlan & { carryOver: LocalMysqlPlanCarryOver }> {
+  const timeline = options.carryOver?.timeline ?? new PlanTimeline();
+  const first = timeline.entries.length;
+  const recorder =
+    options.carryOver?.recorder ??
+    new SqlRecorder({
+      record: (statement) => timeline.call({ channel: 'sql', on: statement.server, operation: statement.statement, effect: statement.effect, ...(statement.forEach ? { forEach: statement.forEach } : {}) }),
+      values: timeline,
+      version: LOCAL_MYSQL_PLAN_VERSION,
+      // Read only on RDS (mysql.rds_show_configuration); the local preflight reads the server's variables.
+      binlogRetentionHours: 168,
+    });
+  const sandbox = options.carryOver?.sandbox ?? new PlannedMysqlSandbox(recorder, (operation) => timeline.call(operation));
+  const runtime = new Map<string, unknown>();
+  try {
+    const recorded = await recordPlan(options.runbook(new LocalMysqlPlatform(sandbox)), timeline, { runId: 'plan', log: silentLogger, facts: options.facts, runtime });
+    return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
+  } finally {
+    await closeFlowConnections(runtime);
+  }
+}
 
 export interface MysqlRehearsalOptions {
   environment: string;

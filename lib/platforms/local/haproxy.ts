@@ -10,6 +10,23 @@ import type { Logger } from '../../util/log';
 /** A backend slot in the HAProxy config. The sandbox has two: the old and the new server. */
 export type HaproxySlot = 'blue' | 'green';
 
+/** The sandbox's backend name (HAProxy's `backend` section). */
+export const HAPROXY_BACKEND = 'db';
+
+/** Runtime API commands that park a slot on a server, in maintenance (one round trip; the plan records the same). */
+export function parkCommands(backend: string, slot: HaproxySlot, server: { host: string; port: number }): string[] {
+  return [`set server ${backend}/${slot} state maint`, `set server ${backend}/${slot} addr ${server.host} port ${server.port}`];
+}
+
+/** Runtime API commands that move traffic to a slot: the other one to maintenance, its sessions cut, this one ready. */
+export function switchCommands(backend: string, to: HaproxySlot): string[] {
+  const from: HaproxySlot = to === 'blue' ? 'green' : 'blue';
+  return [`set server ${backend}/${from} state maint`, `shutdown sessions server ${backend}/${from}`, `set server ${backend}/${to} state ready`];
+}
+
+/** The read `servers()` sends. */
+export const serversStateCommand = (backend: string) => `show servers state ${backend}`;
+
 /**
  * HAProxy in TCP mode as the application's endpoint: the local stand-in for the Route 53
  * record or RDS Proxy that a real cutover moves. Switching uses the runtime API on the stats
@@ -31,7 +48,7 @@ export class Haproxy {
   }
 
   get backend(): string {
-    return this.options.backendName ?? 'db';
+    return this.options.backendName ?? HAPROXY_BACKEND;
   }
 
   /** Start with `blue` pointing at the given server and `green` parked (maintenance). */
@@ -131,7 +148,7 @@ ${slot('green')}
 
   /** Current address and state of each slot, read from `show servers state`. */
   async servers(): Promise<Record<HaproxySlot, { address: string; port: number; enabled: boolean }>> {
-    const reply = await this.command(`show servers state ${this.backend}`);
+    const reply = await this.command(serversStateCommand(this.backend));
     const result: Partial<Record<HaproxySlot, { address: string; port: number; enabled: boolean }>> = {};
     for (const line of reply.split('\n')) {
       const fields = line.trim().split(/\s+/);
@@ -147,7 +164,7 @@ ${slot('green')}
 
   /** Point a parked slot at a server, still in maintenance (done ahead of the switch). */
   async park(slot: HaproxySlot, server: { host: string; port: number }): Promise<void> {
-    const reply = await this.command([`set server ${this.backend}/${slot} state maint`, `set server ${this.backend}/${slot} addr ${server.host} port ${server.port}`]);
+    const reply = await this.command(parkCommands(this.backend, slot, server));
     if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused to park ${slot}: ${reply.trim()}`);
     this.persist((slots) => (slots[slot] = { host: server.host, port: server.port, enabled: false }));
   }
@@ -158,11 +175,7 @@ ${slot('green')}
    */
   async switchTo(to: HaproxySlot): Promise<void> {
     const from: HaproxySlot = to === 'blue' ? 'green' : 'blue';
-    const reply = await this.command([
-      `set server ${this.backend}/${from} state maint`,
-      `shutdown sessions server ${this.backend}/${from}`,
-      `set server ${this.backend}/${to} state ready`,
-    ]);
+    const reply = await this.command(switchCommands(this.backend, to));
     if (/No such|Require|error/i.test(reply)) throw new Error(`HAProxy refused the switch to ${to}: ${reply.trim()}`);
     this.persist((slots) => {
       slots[from].enabled = false;

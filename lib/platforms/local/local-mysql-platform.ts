@@ -1,11 +1,41 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import { connect } from '../../engines/mysql/connection';
 import { detectDialect, replicaStatus, startReplicationFrom } from '../../engines/mysql/server';
-import type { MysqlSandbox } from './mysql-sandbox';
+import type { HaproxySlot } from './haproxy';
+
+/** One server of the local world, as the platform uses it. */
+export interface LocalMysqlServer {
+  readonly port: number;
+  endpoint(): MysqlEndpoint;
+  /** A prepared mariadb-backup copy in `targetDir`, with the binlog coordinates it corresponds to. */
+  backup(targetDir: string): Promise<{ dir: string; binlogFile?: string; binlogPosition?: number }>;
+  /** Become a copy of a prepared backup folder and start. */
+  restoreFrom(preparedBackupDir: string): Promise<void>;
+  setReadOnlyAtStartup(readOnly: boolean): Promise<void>;
+}
+
+/**
+ * What the local platform needs of the world it runs in: the running sandbox (mysql-sandbox.ts)
+ * for a run, the recording stand-in (planned-mysql-sandbox.ts) for the dry-run plan, where
+ * mariadb-backup, the server starts and HAProxy's runtime commands are recorded, not done.
+ */
+export interface LocalMysqlServers {
+  readonly rootPassword: string;
+  readonly instances: { has(name: string): boolean };
+  instance(name: string): LocalMysqlServer;
+  newInstance(name: string, serverId: number, options?: { readOnlyAtStartup?: boolean }): LocalMysqlServer;
+  removeInstance(name: string): Promise<void>;
+  /** An empty folder for a backup (a run killed while copying leaves a partial one: mariadb-backup refuses it). */
+  freshFolder(name: string): string;
+  readonly haproxy: {
+    command(commands: string | string[]): Promise<string>;
+    servers(): Promise<Record<HaproxySlot, { address: string; port: number; enabled: boolean }>>;
+    park(slot: HaproxySlot, server: { host: string; port: number }): Promise<void>;
+    switchTo(to: HaproxySlot): Promise<void>;
+  };
+}
 
 /**
  * The MySQL platform on the local sandbox. Where AWS creates a read replica, snapshots it,
@@ -16,13 +46,8 @@ export class LocalMysqlPlatform implements MysqlPlatform {
   readonly kind = 'local' as const;
   readonly rdsProcedures = false;
 
-  /** Without a sandbox the platform can only describe itself (dry-run plans). */
-  constructor(private readonly runningSandbox?: MysqlSandbox) {}
-
-  private get sandbox(): MysqlSandbox {
-    if (!this.runningSandbox) throw new Error('The local sandbox is not running: rehearse with --execute (npm run rehearse)');
-    return this.runningSandbox;
-  }
+  /** On the running sandbox for a run, on its recording stand-in for the dry-run plan. */
+  constructor(private readonly sandbox: LocalMysqlServers) {}
 
   async source(): Promise<MysqlEndpoint> {
     return this.sandbox.instance('source').endpoint();
@@ -61,9 +86,7 @@ export class LocalMysqlPlatform implements MysqlPlatform {
       if (status) return { replicaId: 'replica' };
       await this.sandbox.removeInstance('replica');
     }
-    // A run killed while copying leaves a partial folder: mariadb-backup refuses a non-empty one.
-    const backupDir = join(this.sandbox.baseDir, `backup-replica-${context.runId}`);
-    rmSync(backupDir, { recursive: true, force: true });
+    const backupDir = this.sandbox.freshFolder(`backup-replica-${context.runId}`);
     const backup = await this.sandbox.instance('source').backup(backupDir);
     if (!backup.binlogFile) throw new Error('mariadb-backup did not record the source binlog position');
     // read_only from its first start: the application must never write to a copy (issue 9).
@@ -78,8 +101,7 @@ export class LocalMysqlPlatform implements MysqlPlatform {
 
   async cloneTarget(context: StepContext): Promise<Facts> {
     if (this.sandbox.instances.has('target')) return { targetId: 'target' };
-    const backupDir = join(this.sandbox.baseDir, `backup-target-${context.runId}`);
-    rmSync(backupDir, { recursive: true, force: true });
+    const backupDir = this.sandbox.freshFolder(`backup-target-${context.runId}`);
     const backup = await this.sandbox.instance('replica').backup(backupDir);
     // read_only from its first start until the switch opens it (the app account is unlocked in the copy).
     const target = this.sandbox.newInstance('target', 3, { readOnlyAtStartup: true });

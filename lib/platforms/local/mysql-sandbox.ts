@@ -114,6 +114,13 @@ export class MysqlSandbox {
     return this.instances.add(name, new MariadbInstance({ name, baseDir: this.baseDir, serverId, rootPassword: this.rootPassword, group: this.group, log: this.options.log, onStarted: () => this.saveState(), ...options }));
   }
 
+  /** An empty folder in the sandbox for a backup: whatever a killed run left there is removed. */
+  freshFolder(name: string): string {
+    const folder = join(this.baseDir, name);
+    rmSync(folder, { recursive: true, force: true });
+    return folder;
+  }
+
   instance(name: string): MariadbInstance {
     return this.instances.get(name);
   }
