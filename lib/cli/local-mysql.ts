@@ -10,7 +10,7 @@ import { finishRun } from './finish';
  * recording stand-in and recording connections (nothing starts, connects or is written).
  */
 export async function localMysqlPlanLines(environment: string, settings: MysqlFlowSettings): Promise<string[]> {
-  const recorded = await recordLocalMysqlPlan({ runbook: (platform) => mysqlEncryptRunbook(platform, settings) });
+  const recorded = await recordLocalMysqlPlan({ runbook: (platform) => mysqlEncryptRunbook(platform, settings), databases: settings.databases });
   return recordedPlanText(recorded, { environment, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' });
 }
 

@@ -42,6 +42,8 @@ export interface LocalMysqlPlanCarryOver {
  */
 export async function recordLocalMysqlPlan(options: {
   runbook: (platform: MysqlPlatform) => Runbook;
+  /** The databases the settings name (what the stand-in source lists). */
+  databases: string[];
   facts?: Facts;
   carryOver?: LocalMysqlPlanCarryOver;
 }): Promise<RecordedPlan & { carryOver: LocalMysqlPlanCarryOver }> {
@@ -55,6 +57,7 @@ export async function recordLocalMysqlPlan(options: {
       version: LOCAL_MYSQL_PLAN_VERSION,
       // Read only on RDS (mysql.rds_show_configuration); the local preflight reads the server's variables.
       binlogRetentionHours: 168,
+      databases: options.databases,
     });
   const sandbox = options.carryOver?.sandbox ?? new PlannedMysqlSandbox(recorder, (operation) => timeline.call(operation));
   const runtime = new Map<string, unknown>();

@@ -73,7 +73,8 @@ test('GIVEN TMPDIR that does not exist WHEN the local plan is recorded THEN it i
   const tmpdir = process.env.TMPDIR;
   process.env.TMPDIR = join(__dirname, 'no-such-folder-for-a-plan');
   try {
-    const recorded = await recordLocalMysqlPlan({ runbook: (platform) => mysqlEncryptRunbook(platform, loadEnvironment('local').mysql!) });
+    const settings = loadEnvironment('local').mysql!;
+    const recorded = await recordLocalMysqlPlan({ runbook: (platform) => mysqlEncryptRunbook(platform, settings), databases: settings.databases });
     expect(recorded.stoppedAt).toBeUndefined();
     expect(recorded.steps.every((step) => step.status === 'recorded')).toBe(true);
     expect(spies.flatMap((spy, index) => spy.mock.calls.map((call) => `${watched[index]}(${JSON.stringify(call[0])})`))).toEqual([]);

@@ -29,6 +29,12 @@ export interface SqlRecorderOptions {
   version: string;
   /** Binlog retention the preflight reads (hours): enough for the check to pass. */
   binlogRetentionHours: number;
+  /**
+   * What the schema list (information_schema.SCHEMATA) answers: the databases the settings name,
+   * so the preflight goes on to its later reads as on a healthy source.
+   * @default - none (the preflight's check of the databases then stops the plan's view of that step early)
+   */
+  databases?: string[];
 }
 
 type ReplicationState = 'none' | 'configured' | 'running';
@@ -125,6 +131,7 @@ class RecordingConnection {
       const user = /USER IN \('((?:[^'\\]|\\.)*)'/i.exec(sql)?.[1] ?? 'app';
       return [{ id: values.number('session id'), user, command: 'Query', info: null }];
     }
+    if (/FROM information_schema\.SCHEMATA/i.test(sql)) return (this.recorder.options.databases ?? []).map((name) => ({ name }));
     if (/^SHOW (MASTER|BINARY LOG) STATUS/i.test(sql)) return [{ File: values.text('binlog file'), Position: values.number('binlog position') }];
     if (/^SHOW (SLAVE|REPLICA) STATUS/i.test(sql)) {
       if (replication === 'none') return [];

@@ -90,6 +90,11 @@ export class MariadbInstance {
     }
   }
 
+  /** Whether the server comes up read_only at its next start (what its my.cnf says). */
+  get startsReadOnly(): boolean {
+    return this.readOnlyAtStartup;
+  }
+
   get name(): string {
     return this.options.name;
   }
