@@ -45,13 +45,8 @@ export interface LocalPostgresServers {
 export class LocalPostgresPlatform implements PostgresPlatform {
   readonly kind = 'local' as const;
 
-  /** Without a sandbox the platform can only describe itself; a plan gives it the recording stand-in. */
-  constructor(private readonly runningSandbox?: LocalPostgresServers, private readonly options: { appUsers: string[] } = { appUsers: ['app'] }) {}
-
-  private get sandbox(): LocalPostgresServers {
-    if (!this.runningSandbox) throw new Error('The local sandbox is not running: rehearse with --execute (npm run rehearse -- --engine postgres)');
-    return this.runningSandbox;
-  }
+  /** On the running sandbox for a run, on its recording stand-in for the dry-run plan. */
+  constructor(private readonly sandbox: LocalPostgresServers, private readonly options: { appUsers: string[] } = { appUsers: ['app'] }) {}
 
   async source(database: string): Promise<PostgresEndpoint> {
     return this.sandbox.instance('source').endpoint(database);
