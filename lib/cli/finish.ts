@@ -82,8 +82,6 @@ export function finishPlan(runbook: Runbook, out: (line: string) => void, closin
 export interface ExecuteOptions {
   runbook: Runbook;
   engine: CutoverReport['engine'];
-  /** Shared in-process objects (connections); the caller closes them. */
-  runtime: Map<string, unknown>;
   /** Options worth journaling (no secrets). */
   options: Facts;
   lock?: RunLock;
@@ -108,7 +106,6 @@ export async function executeRun(input: FlowRunnerInput, run: ExecuteOptions): P
     hooks: parseHooks(args.hooks),
     hideEnvFromHooks: run.hideEnvFromHooks,
     log,
-    runtime: run.runtime,
     options: run.options,
     lock: run.lock,
     handleSignals: run.handleSignals,
