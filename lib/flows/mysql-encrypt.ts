@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Connection } from '../engines/mysql/connection';
 import { connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
@@ -26,6 +27,7 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
 import { ResourceKey } from '../runbook/resources';
+import type { FactsSchema } from '../runbook/facts-schema';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
@@ -57,6 +59,28 @@ export interface MysqlFlowSettings {
   /** While it replicates, the target is read-only for the app accounts by REVOKE (RDS: read_only is a parameter-group setting); restored at the promotion. */
   readOnlyByGrants?: boolean;
 }
+
+/**
+ * The facts a resumed mysql.encrypt run decides on (where replication starts, how far the switch
+ * got), checked when --resume reads them back from the journal.
+ */
+export const MYSQL_ENCRYPT_FACTS: FactsSchema = {
+  shape: {
+    startBinlogFile: z.string().min(1),
+    startBinlogPosition: z.number().int().nonnegative(),
+    replicationConfiguredFrom: z.string(),
+    switchPhase: z.enum(['freezing', 'frozen', 'caught-up', 'promoted', 'reverse-started', 'reverse-running', 'endpoint-moved', 'recycled', 'reopened']),
+    switchDirection: z.enum(['forward', 'back']),
+    switchEndedAt: z.number(),
+    finalBinlogFile: z.string(),
+    finalBinlogPosition: z.number().int().nonnegative(),
+    reverseStartBinlogFile: z.string(),
+    reverseStartBinlogPosition: z.number().int().nonnegative(),
+    targetAppGrantsRevoked: z.array(z.unknown()),
+  },
+  // The start coordinates come from the replica's stop, the clone or the binlog scan: all before the clone is done.
+  requiredAfter: { 'mysql.target.clone': ['startBinlogFile', 'startBinlogPosition'] },
+};
 
 /** Open connections are kept per run in its resources, one per role, closed when the run ends. */
 const CONNECTIONS = 'mysql.connection';
@@ -341,6 +365,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 
   return {
     flow: 'mysql.encrypt',
+    facts: MYSQL_ENCRYPT_FACTS,
     summary: [`source: ${platform.describe.source()}`, `databases: ${databasesLabel}`, `platform: ${platform.kind}`],
     steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, fenceSource, removeReplica],
   };

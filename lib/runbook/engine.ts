@@ -9,6 +9,7 @@ import { currentHolder, type RunLock } from './lock';
 import { withKillPoint } from './kill-point';
 import { runInStep } from './current-step';
 import { RunResources } from './resources';
+import { checkJournaledFacts } from './facts-schema';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
 /** `done-earlier`: finished by an earlier attempt of this run (a resume does not run it again). */
@@ -168,6 +169,8 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
       throw new Error(`Run ${runId} is flow ${status.flow} on environment ${status.environment}; resume it with the same --env and flow`);
     }
     if (status.result === 'success') throw new Error(`Run ${runId} already finished successfully; nothing to resume`);
+    // Before the lock and the journal: a journal whose facts cannot be trusted changes nothing.
+    if (runbook.facts) checkJournaledFacts(runbook.facts, status.facts, { runId, flow: runbook.flow, finished: status.finished });
     Object.assign(facts, status.facts);
     finished = status.finished;
     earlier = { durations: status.stepDurations, startedAt: status.startedAt };

@@ -1,5 +1,6 @@
 import type { Logger } from '../util/log';
 import type { RunResources } from './resources';
+import type { FactsSchema } from './facts-schema';
 
 /** Facts a step learned (binlog coordinates, resource ids). JSON only, never secrets. */
 export type Facts = Record<string, unknown>;
@@ -81,6 +82,8 @@ export interface Runbook {
   /** Short lines printed above the plan (what moves where). */
   summary: string[];
   steps: Step[];
+  /** The facts a resume decides on, typed: checked when a --resume reads them back from the journal. */
+  facts?: FactsSchema;
   /**
    * Called when the journal stopped the run between two steps (a full disk: the engine never
    * starts a step it cannot journal). A flow whose critical state spans steps (the PostgreSQL
