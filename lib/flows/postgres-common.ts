@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { closePg, connectPg, type PgClient } from '../engines/postgres/connection';
 import type { PostgresEndpoint } from '../engines/postgres/endpoint';
 import {
@@ -22,6 +23,7 @@ import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
 import type { ResourceKey } from '../runbook/resources';
+import type { FactsSchema } from '../runbook/facts-schema';
 import { nowMs, wallClockMs } from '../util/time';
 
 export type PostgresMethod = 'logical' | 'dump';
@@ -55,6 +57,23 @@ export const names = (settings: PostgresFlowSettings) => ({
   slot: `${settings.workflow}_slot`,
   subscription: `${settings.workflow}_sub`,
 });
+
+/**
+ * The facts a resumed PostgreSQL switch (logical or dump) decides on: whether this run froze the
+ * source and left it frozen, and whether the endpoint began to move (wall-clock ms). Checked when
+ * --resume reads them back from the journal.
+ */
+export const POSTGRES_SWITCH_FACTS: FactsSchema = {
+  shape: {
+    switchStartedAt: z.number(),
+    sourceFrozenAt: z.number(),
+    sourceReopenedAt: z.number().nullable(),
+    copyStartedAt: z.number(),
+    endpointMoveStartedAt: z.number(),
+    endpointMovedAt: z.number(),
+    switchEndedAt: z.number(),
+  },
+};
 
 const CONNECTIONS = 'postgres.connection';
 

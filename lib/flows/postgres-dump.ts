@@ -14,6 +14,7 @@ import {
   openConnection,
   openTargetToApplication,
   PhaseClock,
+  POSTGRES_SWITCH_FACTS,
   preflightStep,
   verifyChecksumsStep,
   type PostgresFlowSettings,
@@ -289,6 +290,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
 
   return {
     flow: 'postgres.dump',
+    facts: POSTGRES_SWITCH_FACTS,
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
     steps: [preflightStep(platform, settings, 'dump'), createTarget, freeze, copy, verifyOrReopen, switchOver],
     onJournalStop,

@@ -36,6 +36,7 @@ import {
   openConnection,
   openTargetToApplication,
   PhaseClock,
+  POSTGRES_SWITCH_FACTS,
   preflightStep,
   tablesFromFacts,
   verifyChecksumsStep,
@@ -325,6 +326,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
 
   return {
     flow: 'postgres.logical',
+    facts: POSTGRES_SWITCH_FACTS,
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`],
     steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, ...(platform.wayBack ? [prepareWayBack] : []), catchUp, switchOver, verify, removeReplication],
   };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Facts } from './step';
 
 /**
  * The facts a flow journals that a resumed run decides on, typed: what each is, and which must
@@ -25,7 +24,7 @@ export class JournalFactsRefused extends Error {
 }
 
 /** Checks the facts a journal gives back to a resumed run; throws JournalFactsRefused naming every bad fact. */
-export function checkJournaledFacts(schema: FactsSchema, facts: Facts, run: { runId: string; flow: string; finished: string[] }): void {
+export function checkJournaledFacts(schema: FactsSchema, facts: Record<string, unknown>, run: { runId: string; flow: string; finished: string[] }): void {
   const problems: string[] = [];
   for (const [step, names] of Object.entries(schema.requiredAfter ?? {})) {
     if (!run.finished.includes(step)) continue;

@@ -7,6 +7,7 @@ import { JournalFactsRefused, checkJournaledFacts } from '../../lib/runbook/fact
 import { Journal } from '../../lib/runbook/journal';
 import type { Runbook } from '../../lib/runbook/step';
 import { MYSQL_ENCRYPT_FACTS } from '../../lib/flows/mysql-encrypt';
+import { POSTGRES_SWITCH_FACTS } from '../../lib/flows/postgres-common';
 import { silentLogger } from '../../lib/util/log';
 
 const created: string[] = [];
@@ -88,5 +89,12 @@ describe('facts read back from the journal on --resume are checked against the f
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: '1234' }, run)).toThrow(/fact "startBinlogPosition" is "1234"/);
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: 4, switchPhase: 'half-way' }, run)).toThrow(/fact "switchPhase" is "half-way"/);
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, {}, run)).toThrow(/fact "startBinlogFile" is missing \(mysql.target.clone is done/);
+  });
+
+  test('the PostgreSQL switch facts: "frozen and not reopened" must be numbers (null only for a source not reopened)', () => {
+    const run = { runId: 'r2', flow: 'postgres.logical', finished: [] };
+    expect(() => checkJournaledFacts(POSTGRES_SWITCH_FACTS, { sourceFrozenAt: 1764625000000, sourceReopenedAt: null, endpointMoveStartedAt: 1764625001000 }, run)).not.toThrow();
+    expect(() => checkJournaledFacts(POSTGRES_SWITCH_FACTS, { sourceFrozenAt: '2026-12-01T21:00:00Z', sourceReopenedAt: null }, run)).toThrow(/fact "sourceFrozenAt" is "2026-12-01T21:00:00Z"/);
+    expect(() => checkJournaledFacts(POSTGRES_SWITCH_FACTS, { sourceFrozenAt: 1764625000000, endpointMoveStartedAt: true }, run)).toThrow(/fact "endpointMoveStartedAt" is true/);
   });
 });
