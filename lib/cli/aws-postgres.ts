@@ -1,6 +1,5 @@
 import { runAwsFlow, sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { postgresSettings, type FlowRunnerInput } from './settings';
-import { closePostgresConnections } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
 import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
@@ -44,7 +43,6 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       },
       cleanupLine: `Clean-up: this flow creates no temporary AWS resource${args.cleanup ? ' (--cleanup has nothing to delete)' : ''}; the old source is fenced, never deleted.`,
       runOptions: { platform: 'aws', engine: 'postgres', method: args.method, region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id },
-      closeConnections: closePostgresConnections,
       // One run per environment, visible to every operator: the same tag lock as the MySQL flows, on the source.
       lock: (gateway, settleMs) => sourceTagLock(gateway, resolved.source, settleMs),
       document: {

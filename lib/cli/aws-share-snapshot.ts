@@ -12,6 +12,7 @@ import { LocalRunLock } from '../runbook/lock';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { detachedContext } from '../runbook/step';
+import { RunResources } from '../runbook/resources';
 import { EXIT_CODES as EXIT, reportFromRun } from '../report';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway, formatCall, type RecordedCall } from '../platforms/aws/gateway';
@@ -193,7 +194,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
   // The call list: every step run against recording gateways (writes and waits recorded, never sent).
   const plan = gateways('list');
   const planRunbook = shareSnapshotRunbook(settings, plan);
-  const context = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: { ...log, info: () => undefined }, facts: {}, runtime: new Map() });
+  const context = detachedContext({ runId: PLANNED_RUN_ID, dryRun: true, log: { ...log, info: () => undefined }, facts: {}, resources: new RunResources() });
   let stoppedAt: string | undefined;
   for (const step of planRunbook.steps) {
     try {

@@ -2,7 +2,7 @@ import { EXIT, UsageError } from './args';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
 import { checkLines, executeRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
@@ -50,7 +50,8 @@ export interface AwsFlow {
   plan(clients: AwsClients | undefined, waits: { pollSeconds: number }): Promise<{ recorded: RecordedPlan; notes: string[] }>;
   cleanupLine: string;
   runOptions: Record<string, unknown>;
-  closeConnections(runtime: Map<string, unknown>): Promise<void>;
+  /** Let go of what the flow holds beyond its runs (the target account's AWS clients); the runs' connections close when each run ends. */
+  release?(): void;
   /** One run per environment: a lock both operators can see (a tag on the source). */
   lock?(gateway: AwsGateway, settleMs?: number): RunLock;
   /** What the plan document needs beyond the recorded calls (copy bound, what abandoning leaves). */
@@ -112,8 +113,7 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
     },
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
-    async closeConnections(runtime) {
-      await closeFlowConnections(runtime);
+    release() {
       if (targetClients && !dependencies.createClients) destroyClients(targetClients);
     },
     lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'instance', id: resolved.sourceInstanceId }, settleMs),
@@ -146,7 +146,6 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
       ? "Clean-up (--cleanup): the source's unencrypted cluster snapshot is deleted at the end; the old cluster is fenced, never deleted."
       : "Clean-up: nothing is deleted without --cleanup; the run prints the delete command for the source's unencrypted cluster snapshot.",
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceClusterId, target: resolved.targetClusterId, cleanup: args.cleanup },
-    closeConnections: closeFlowConnections,
     lock: (gateway, settleMs) => sourceTagLock(gateway, { kind: 'cluster', id: resolved.sourceClusterId }, settleMs),
   };
   return runAwsFlow(input, flow, dependencies);
@@ -167,7 +166,6 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   const clients = args.offline ? undefined : createClients(environment, { readOnly: !args.execute });
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
   const passwordEnv = passwordVariables(environment.aws!);
-  const runtime = new Map<string, unknown>();
   try {
     const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
     if (args.breakLock) {
@@ -186,7 +184,6 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
     return await executeRun(input, {
       runbook: flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits })),
       engine: flow.engine,
-      runtime,
       options: flow.runOptions,
       lock,
       handleSignals: true,
@@ -196,7 +193,7 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   } catch (error) {
     throw explainAwsError(error as Error, resolved);
   } finally {
-    await flow.closeConnections(runtime);
+    flow.release?.();
     if (clients && !dependencies.createClients) destroyClients(clients);
   }
 }
@@ -264,13 +261,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
   }
   // With credentials: run the checks (AWS reads through read-only clients, SQL preflight on the source).
   const checkGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
-  const runtime = new Map<string, unknown>();
-  let run;
-  try {
-    run = await runRunbook({ runbook: flow.runbook(checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
-  } finally {
-    await flow.closeConnections(runtime);
-  }
+  const run = await runRunbook({ runbook: flow.runbook(checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
   out('');
   for (const line of checkLines(run)) out(line);
   out('Dry run: only read-only AWS calls were made and nothing was changed. Run with --execute to perform the plan.');

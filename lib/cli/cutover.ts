@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { JournalFactsRefused } from '../runbook/facts-schema';
 import type { CutoverEnvironment } from '../../config/cutover';
 import { createLogger } from '../util/log';
 import { redact } from '../util/secrets';
@@ -96,5 +97,6 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
 /** The exit code of a run that ended with an error: a lock held by another run is a refusal (3), like an abort. */
 export function exitCodeOfError(error: unknown): number {
   if (error instanceof RunLockHeld) return EXIT.aborted;
-  return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+  // A journal whose facts a resume cannot trust is bad input: nothing started.
+  return error instanceof UsageError || error instanceof JournalFactsRefused ? EXIT.usage : EXIT.failed;
 }

@@ -74,8 +74,6 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
 export interface ExecuteOptions {
   runbook: Runbook;
   engine: CutoverReport['engine'];
-  /** Shared in-process objects (connections); the caller closes them. */
-  runtime: Map<string, unknown>;
   /** Options worth journaling (no secrets). */
   options: Facts;
   lock?: RunLock;
@@ -100,7 +98,6 @@ export async function executeRun(input: FlowRunnerInput, run: ExecuteOptions): P
     hooks: parseHooks(args.hooks),
     hideEnvFromHooks: run.hideEnvFromHooks,
     log,
-    runtime: run.runtime,
     options: run.options,
     lock: run.lock,
     handleSignals: run.handleSignals,

@@ -1,5 +1,4 @@
-import { closeFlowConnections, mysqlEncryptRunbook } from '../flows/mysql-encrypt';
-import { closePostgresConnections } from '../flows/postgres-common';
+import { mysqlEncryptRunbook } from '../flows/mysql-encrypt';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
@@ -29,22 +28,19 @@ export async function runOnSandbox(input: FlowRunnerInput): Promise<number> {
   const settings = mysqlSettings(environment, args);
   const folder = attachableSandbox(stateDir, 'mysql', args.execute);
   const sandbox = MysqlSandbox.attach(folder, log);
-  const runtime = new Map<string, unknown>();
   const runbook = mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings);
   if (!args.execute) {
     try {
-      return await checkOnSandbox(input, runbook, runtime, 'mysql', await localMysqlPlanLines(environment.name, settings));
+      return await checkOnSandbox(input, runbook, 'mysql', await localMysqlPlanLines(environment.name, settings));
     } finally {
-      await closeFlowConnections(runtime);
       sandbox.detach();
     }
   }
   try {
     // The same lock as a rehearsal's (<stateDir>/locks/<env>.lock): one run per environment;
     // a killed run keeps it, its --resume takes it back.
-    return await executeRun(input, { runbook, engine: 'mysql', runtime, options: { platform: 'sandbox', sandbox: folder }, engineFlags: '', lock: new LocalRunLock(stateDir, environment.name), handleSignals: true });
+    return await executeRun(input, { runbook, engine: 'mysql', options: { platform: 'sandbox', sandbox: folder }, engineFlags: '', lock: new LocalRunLock(stateDir, environment.name), handleSignals: true });
   } finally {
-    await closeFlowConnections(runtime);
     sandbox.detach();
   }
 }
@@ -55,15 +51,13 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
   const base = postgresSettings(environment, args);
   const folder = attachableSandbox(stateDir, 'postgres', args.execute);
   const sandbox = PostgresSandbox.attach(folder, log);
-  const runtime = new Map<string, unknown>();
   // The dump method's files go beside the servers (a folder the postgres account can reach).
   const settings = { ...base, workDir: environment.postgres?.workDir ?? sandbox.baseDir };
   const runbook = postgresRunbook(args.method, new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers }), settings);
   if (!args.execute) {
     try {
-      return await checkOnSandbox(input, runbook, runtime, 'postgres', await localPostgresPlanLines(environment.name, args.method, settings));
+      return await checkOnSandbox(input, runbook, 'postgres', await localPostgresPlanLines(environment.name, args.method, settings));
     } finally {
-      await closePostgresConnections(runtime);
       await sandbox.detach();
     }
   }
@@ -71,14 +65,12 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
     return await executeRun(input, {
       runbook,
       engine: 'postgres',
-      runtime,
       options: { platform: 'sandbox', sandbox: folder, method: args.method },
       engineFlags: ` --engine postgres --method ${args.method}`,
       lock: new LocalRunLock(stateDir, environment.name),
       handleSignals: true,
     });
   } finally {
-    await closePostgresConnections(runtime);
     await sandbox.detach();
   }
 }
@@ -89,10 +81,10 @@ async function runPostgresOnSandbox(input: FlowRunnerInput): Promise<number> {
  * (read only, no journal, no lock), like an AWS dry run with credentials. Exit 0 when every
  * check passed, 1 when one failed.
  */
-async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, runtime: Map<string, unknown>, engine: SandboxEngine, planLines: string[]): Promise<number> {
+async function checkOnSandbox(input: FlowRunnerInput, runbook: Runbook, engine: SandboxEngine, planLines: string[]): Promise<number> {
   const { environment, args, stateDir, log, out } = input;
   for (const line of planLines) out(line);
-  const run = await runRunbook({ runbook, environment: environment.name, stateDir, dryRun: true, hooks: parseHooks(args.hooks), log, runtime });
+  const run = await runRunbook({ runbook, environment: environment.name, stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
   out('');
   for (const line of checkLines(run)) out(line);
   out(`Dry run: preconditions checked on the sandbox's servers; nothing was changed. Run it with --execute (npm run sandbox -- status --engine ${engine} shows the servers).`);

@@ -4,7 +4,7 @@ import type { Logger } from '../util/log';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
-import { closeFlowConnections, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
 import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
@@ -22,7 +22,7 @@ import { finishRun } from './finish';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook } from '../runbook/step';
-import { closePostgresConnections, type PostgresFlowSettings } from '../flows/postgres-common';
+import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
@@ -137,13 +137,8 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
   }
   const deleteOld = Boolean(args.deleteOld);
   checkCompleteResume(args, stateDir, forwardRunId);
-  const runtime = new Map<string, unknown>();
   const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
-  try {
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
-  } finally {
-    await closeFlowConnections(runtime);
-  }
+  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
 }
 
 /** A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway. */
@@ -183,16 +178,14 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
   const platform = new AwsPostgresPlatform(resolved, gateway, { method: 'logical', appUsers: settings.appUsers });
   platform.useForwardRun(forward.facts);
-  const runtime = new Map<string, unknown>();
   const deleteOld = Boolean(args.deleteOld);
   const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
   const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
   try {
     // The forward runs' lock on AWS: the tag on the source, as for the MySQL way back.
     const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), resolved.source) : undefined;
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
+    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
   } finally {
-    await closePostgresConnections(runtime);
     if (!dependencies.createClients) destroyClients(clients);
   }
 }
@@ -211,16 +204,14 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   }
   checkCompleteResume(args, stateDir, forwardRunId);
   const sandbox = PostgresSandbox.attach(folder, log);
-  const runtime = new Map<string, unknown>();
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const deleteOld = Boolean(args.deleteOld);
   const runbook =
     args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
   const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined });
+    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined });
   } finally {
-    await closePostgresConnections(runtime);
     await sandbox.detach();
   }
 }
@@ -228,10 +219,10 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
 /** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
 async function runWayBackRunbook(
   input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
-  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined },
+  run_: { runbook: Runbook; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined },
 ): Promise<number> {
   const { environment, args, stateDir, log, out, forwardRunId } = input;
-  const { runbook, runtime, options } = run_;
+  const { runbook, options } = run_;
   for (const line of planText(runbook)) out(line);
   out('');
   const startedAt = new Date();
@@ -243,7 +234,6 @@ async function runWayBackRunbook(
     resumeRunId: args.resume,
     hooks: parseHooks(args.hooks),
     log,
-    runtime,
     options,
     // Ctrl-C stops at a step boundary, as in every executed run: the switch back finishes or
     // aborts within its budget instead of dying with the target frozen and the source closed.

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Connection } from '../engines/mysql/connection';
 import { connect, rows } from '../engines/mysql/connection';
 import type { MysqlDialect } from '../engines/mysql/dialect';
@@ -24,7 +25,9 @@ import { databasesOnEitherSide, tableChecksums } from '../engines/mysql/checksum
 import { checksumOutcome } from '../verify/checksums';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
-import { keptConnection, keptConnections } from '../runbook/kept-connections';
+import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
+import { ResourceKey } from '../runbook/resources';
+import type { FactsSchema } from '../runbook/facts-schema';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { generatePassword } from '../util/secrets';
@@ -57,30 +60,44 @@ export interface MysqlFlowSettings {
   readOnlyByGrants?: boolean;
 }
 
-/** Open connections are kept per run and closed by `closeFlowConnections`. */
-export const CONNECTIONS = 'mysql.connections';
+/**
+ * The facts a resumed mysql.encrypt run decides on (where replication starts, how far the switch
+ * got), checked when --resume reads them back from the journal.
+ */
+export const MYSQL_ENCRYPT_FACTS: FactsSchema = {
+  shape: {
+    startBinlogFile: z.string().min(1),
+    startBinlogPosition: z.number().int().nonnegative(),
+    replicationConfiguredFrom: z.string(),
+    switchPhase: z.enum(['freezing', 'frozen', 'caught-up', 'promoted', 'reverse-started', 'reverse-running', 'endpoint-moved', 'recycled', 'reopened']),
+    switchDirection: z.enum(['forward', 'back']),
+    switchEndedAt: z.number(),
+    finalBinlogFile: z.string(),
+    finalBinlogPosition: z.number().int().nonnegative(),
+    reverseStartBinlogFile: z.string(),
+    reverseStartBinlogPosition: z.number().int().nonnegative(),
+    targetAppGrantsRevoked: z.array(z.unknown()),
+  },
+  // The start coordinates come from the replica's stop, the clone or the binlog scan: all before the clone is done.
+  requiredAfter: { 'mysql.target.clone': ['startBinlogFile', 'startBinlogPosition'] },
+};
+
+/** Open connections are kept per run in its resources, one per role, closed when the run ends. */
+const CONNECTIONS = 'mysql.connection';
+const closeMysql = (connection: Connection): Promise<void> => connection.end().catch(() => connection.destroy());
+/** The switch-time consistent snapshot of one side, read by the checksum step. */
+const snapshotKey = (side: 'source' | 'target') => new ResourceKey<Connection>(`mysql.snapshot.${side}`);
+const DIALECT = new ResourceKey<MysqlDialect>('mysql.dialect');
 
 export function open(context: StepContext, key: string, endpoint: () => Promise<MysqlEndpoint>): Promise<Connection> {
-  return keptConnection(context, CONNECTIONS, key, async () => connect(await endpoint()), (connection) => connection.query('SELECT 1'));
-}
-
-export async function closeFlowConnections(runtime: Map<string, unknown>): Promise<void> {
-  for (const connection of keptConnections<Connection>(runtime, CONNECTIONS)) await connection.end().catch(() => connection.destroy());
-  runtime.delete(CONNECTIONS);
-  for (const key of ['mysql.snapshot.source', 'mysql.snapshot.target']) {
-    const connection = runtime.get(key) as Connection | undefined;
-    if (connection) await connection.end().catch(() => connection.destroy());
-    runtime.delete(key);
-  }
+  return keptConnection(context, keptConnectionKey<Connection>(CONNECTIONS, key), { open: async () => connect(await endpoint()), probe: (connection) => connection.query('SELECT 1'), close: closeMysql });
 }
 
 export async function dialectOf(context: StepContext, platform: MysqlPlatform, connection: Connection): Promise<MysqlDialect> {
-  const cached = context.runtime.get('mysql.dialect') as MysqlDialect | undefined;
+  const cached = context.resources.get(DIALECT);
   if (cached) return cached;
   const detected = await detectDialect(connection, { rdsProcedures: platform.rdsProcedures });
-  const dialect = platform.dialect?.(detected) ?? detected;
-  context.runtime.set('mysql.dialect', dialect);
-  return dialect;
+  return context.resources.set(DIALECT, platform.dialect?.(detected) ?? detected);
 }
 
 /**
@@ -348,6 +365,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
 
   return {
     flow: 'mysql.encrypt',
+    facts: MYSQL_ENCRYPT_FACTS,
     summary: [`source: ${platform.describe.source()}`, `databases: ${databasesLabel}`, `platform: ${platform.kind}`],
     steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, fenceSource, removeReplica],
   };
@@ -499,11 +517,16 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   const promoteConnection = await connect(await sides.endpoint(to, context.facts), { multipleStatements: true });
   const fromSnapshot = await connect(await sides.endpoint(from, context.facts));
   const toSnapshot = await connect(await sides.endpoint(to, context.facts));
-  // Kept where closeFlowConnections finds them: a run abandoned mid-switch leaves nothing open.
-  const pool = (context.runtime.get(CONNECTIONS) as Map<string, Connection> | undefined) ?? new Map<string, Connection>();
-  context.runtime.set(CONNECTIONS, pool.set('switch.freeze', freezeConnection).set('switch.promote', promoteConnection));
-  context.runtime.set(`mysql.snapshot.${from}`, fromSnapshot);
-  context.runtime.set(`mysql.snapshot.${to}`, toSnapshot);
+  // Registered at once: whatever ends the run (an abort, an interrupt) closes them.
+  for (const [key, connection] of [
+    [keptConnectionKey<Connection>(CONNECTIONS, 'switch.freeze'), freezeConnection],
+    [keptConnectionKey<Connection>(CONNECTIONS, 'switch.promote'), promoteConnection],
+    [snapshotKey(from), fromSnapshot],
+    [snapshotKey(to), toSnapshot],
+  ] as const) {
+    await context.resources.release(key);
+    context.resources.register(key, connection, closeMysql);
+  }
   for (const c of [fromSnapshot, toSnapshot]) await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   await freezeConnection.query(`SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(settings.switchTimeoutMs / 1000))}`);
   const accounts: Account[] = await accountsOf(fromConnection, settings.appUsers);
@@ -688,10 +711,8 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     }
     throw failure;
   } finally {
-    pool.delete('switch.freeze');
-    pool.delete('switch.promote');
-    await freezeConnection.end().catch(() => freezeConnection.destroy());
-    await promoteConnection.end().catch(() => promoteConnection.destroy());
+    await context.resources.release(keptConnectionKey(CONNECTIONS, 'switch.freeze'));
+    await context.resources.release(keptConnectionKey(CONNECTIONS, 'switch.promote'));
   }
 }
 
@@ -1087,8 +1108,8 @@ export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, des
     describe: () => [describe],
     runThroughInterrupt: true,
     async apply(context) {
-      const sourceSnapshot = context.runtime.get('mysql.snapshot.source') as Connection | undefined;
-      const targetSnapshot = context.runtime.get('mysql.snapshot.target') as Connection | undefined;
+      const sourceSnapshot = context.resources.get(snapshotKey('source'));
+      const targetSnapshot = context.resources.get(snapshotKey('target'));
       if (!sourceSnapshot || !targetSnapshot) {
         // Honest instead of stuck: the run goes on to the fence and clean-up, and the report says
         // the proof is incomplete (exit 4), with the way to complete it by hand.

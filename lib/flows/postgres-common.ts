@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { closePg, connectPg, type PgClient } from '../engines/postgres/connection';
 import type { PostgresEndpoint } from '../engines/postgres/endpoint';
 import {
@@ -20,7 +21,9 @@ import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
 import { checksumOutcome, compareSequences, describeDifferences, type ChecksumComparison } from '../verify/checksums';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
-import { keptConnection } from '../runbook/kept-connections';
+import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
+import type { ResourceKey } from '../runbook/resources';
+import type { FactsSchema } from '../runbook/facts-schema';
 import { nowMs, wallClockMs } from '../util/time';
 
 export type PostgresMethod = 'logical' | 'dump';
@@ -55,30 +58,31 @@ export const names = (settings: PostgresFlowSettings) => ({
   subscription: `${settings.workflow}_sub`,
 });
 
-const CONNECTIONS = 'postgres.connections';
+/**
+ * The facts a resumed PostgreSQL switch (logical or dump) decides on: whether this run froze the
+ * source and left it frozen, and whether the endpoint began to move (wall-clock ms). Checked when
+ * --resume reads them back from the journal.
+ */
+export const POSTGRES_SWITCH_FACTS: FactsSchema = {
+  shape: {
+    switchStartedAt: z.number(),
+    sourceFrozenAt: z.number(),
+    sourceReopenedAt: z.number().nullable(),
+    copyStartedAt: z.number(),
+    endpointMoveStartedAt: z.number(),
+    endpointMovedAt: z.number(),
+    switchEndedAt: z.number(),
+  },
+};
+
+const CONNECTIONS = 'postgres.connection';
 
 /**
  * A kept-open administrator connection per role in the run (`source`, `target`, …),
  * reopened if it broke. Administrator sessions are writable even on a frozen server.
  */
 export function openConnection(context: StepContext, key: string, endpoint: () => Promise<PostgresEndpoint>): Promise<PgClient> {
-  return keptConnection(context, CONNECTIONS, key, async () => connectPg(await endpoint(), { writable: true }), (client) => client.query('SELECT 1'));
-}
-
-/** Close every connection a PostgreSQL flow kept in the runtime (also the platform's). */
-export async function closePostgresConnections(runtime: Map<string, unknown>): Promise<void> {
-  for (const [key, value] of runtime) {
-    if (!key.startsWith('postgres.')) continue;
-    if (value instanceof Map) {
-      for (const client of value.values()) await closePg(client as PgClient);
-      value.clear();
-    } else if (value && typeof (value as PgClient).query === 'function') {
-      await closePg(value as PgClient);
-    } else if (value && typeof value === 'object' && 'connection' in value) {
-      await closePg((value as { connection: PgClient }).connection);
-    }
-    runtime.delete(key);
-  }
+  return keptConnection(context, keptConnectionKey<PgClient>(CONNECTIONS, key), { open: async () => connectPg(await endpoint(), { writable: true }), probe: (client) => client.query('SELECT 1'), close: closePg });
 }
 
 /** Times the phases of a critical section (ms, one decimal) against a deadline. */
@@ -230,13 +234,13 @@ export const NOT_VERIFIED = (reason: string): Facts => ({ checksumsVerified: fal
  * honestly that the rows were not compared and how to compare them, instead of failing
  * and leaving the clean-up steps unreachable.
  */
-export function verifyChecksumsStep(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { targetSnapshotKey?: string; sourceSnapshotKey?: string; describe: string[] }): Step {
+export function verifyChecksumsStep(platform: PostgresPlatform, settings: PostgresFlowSettings, options: { targetSnapshotKey?: ResourceKey<PgClient>; sourceSnapshotKey?: ResourceKey<PgClient>; describe: string[] }): Step {
   return {
     id: 'postgres.verify.checksums',
     kind: 'action',
     describe: () => options.describe,
     async apply(context) {
-      let target = options.targetSnapshotKey ? (context.runtime.get(options.targetSnapshotKey) as PgClient | undefined) : undefined;
+      let target = options.targetSnapshotKey ? context.resources.get(options.targetSnapshotKey) : undefined;
       if (options.targetSnapshotKey && !target) return verifyWithoutSnapshot(context, platform, settings);
       const ownTarget = !target;
       if (!target) {
@@ -245,7 +249,7 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
       }
       // The frozen source's own switch-time snapshot when the switch took one: with a way back
       // running, the old source takes the target's new writes after the switch.
-      const sourceSnapshot = options.sourceSnapshotKey ? (context.runtime.get(options.sourceSnapshotKey) as PgClient | undefined) : undefined;
+      const sourceSnapshot = options.sourceSnapshotKey ? context.resources.get(options.sourceSnapshotKey) : undefined;
       const source = sourceSnapshot ?? (await connectPg(await platform.source(settings.database)));
       try {
         if (!sourceSnapshot) await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -253,12 +257,13 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
         const [sourceSequences, targetSequences] = await Promise.all([sequenceStates(source), sequenceStates(target)]);
         return checksumOutcome(sourceSums, targetSums, context.facts, { source: sourceSequences, target: targetSequences });
       } finally {
+        // The switch-time snapshots are released (closed) here: nothing reads them after this step.
         await source.query('ROLLBACK').catch(() => undefined);
-        await closePg(source);
+        if (sourceSnapshot && options.sourceSnapshotKey) await context.resources.release(options.sourceSnapshotKey);
+        else await closePg(source);
         await target.query('ROLLBACK').catch(() => undefined);
-        await closePg(target);
-        if (!ownTarget && options.targetSnapshotKey) context.runtime.delete(options.targetSnapshotKey);
-        if (sourceSnapshot && options.sourceSnapshotKey) context.runtime.delete(options.sourceSnapshotKey);
+        if (!ownTarget && options.targetSnapshotKey) await context.resources.release(options.targetSnapshotKey);
+        else await closePg(target);
       }
     },
   };

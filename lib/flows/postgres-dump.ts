@@ -4,6 +4,7 @@ import { closePg, connectPg, pgRow, quoteIdent } from '../engines/postgres/conne
 import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
+import { ResourceKey } from '../runbook/resources';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { nowMs, wallClockMs } from '../util/time';
 import {
@@ -13,18 +14,19 @@ import {
   openConnection,
   openTargetToApplication,
   PhaseClock,
+  POSTGRES_SWITCH_FACTS,
   preflightStep,
   verifyChecksumsStep,
   type PostgresFlowSettings,
 } from './postgres-common';
 
 /**
- * Runtime key of the clock started at the freeze (the downtime runs until the pooler resumes).
+ * The clock started at the freeze (the downtime runs until the pooler resumes).
  * Its presence also means "frozen by this process": a resumed process has none.
  */
-const DOWNTIME = 'postgres.dump.clock';
-/** Runtime key set once the switch began moving the endpoint: from then on nothing reopens the source. */
-const MOVING = 'postgres.dump.moving';
+const DOWNTIME = new ResourceKey<PhaseClock>('postgres.dump.clock');
+/** Set once the switch began moving the endpoint: from then on nothing reopens the source. */
+const MOVING = new ResourceKey<true>('postgres.dump.moving');
 
 /**
  * Seed operation 2 by dump and restore (what seed 001 did, done right): freeze the source,
@@ -42,7 +44,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   /** Freeze (idempotent): read-only for new transactions, then end the app's transactions begun writable. */
   const freezeSource = async (context: StepContext): Promise<Facts> => {
     const clock = new PhaseClock(settings.copyTimeoutMs);
-    context.runtime.set(DOWNTIME, clock);
+    context.resources.set(DOWNTIME, clock);
     await platform.setSourceReadOnly(context, true);
     clock.mark('freeze');
     const ended = await terminateSessions(await source(context), settings.appUsers, { onlyInTransaction: true });
@@ -53,7 +55,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       // A journal that cannot say the source is frozen (a full disk) must not leave it frozen with nobody running.
       if (!(failure instanceof JournalWriteError)) throw failure;
       await platform.setSourceReadOnly(context, false);
-      context.runtime.delete(DOWNTIME);
+      context.resources.forget(DOWNTIME);
       throw new AbortRun(`Freeze undone: ${failure.clause}. The source was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs() });
     }
     return { switchStartedAt: clock.startedAt, frozenLsn: await currentLsn(await source(context)), sessionsEnded: ended };
@@ -90,9 +92,9 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
    * a line (a --resume reads the server's actual state otherwise). Returns the freeze's clock.
    */
   const reopenSource = async (context: StepContext): Promise<PhaseClock | undefined> => {
-    const clock = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
+    const clock = context.resources.get(DOWNTIME);
     await platform.setSourceReadOnly(context, false);
-    context.runtime.delete(DOWNTIME);
+    context.resources.forget(DOWNTIME);
     try {
       await context.record({ sourceReopenedAt: wallClockMs() });
     } catch (recordFailure) {
@@ -138,7 +140,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       try {
         // Resumed after a failed copy reopened the source: the freeze step counts as done, so the
         // copy freezes again itself. Copying a writable source would lose the writes made meanwhile.
-        if (context.facts.sourceReopenedAt != null || !context.runtime.has(DOWNTIME)) await freezeSource(context);
+        if (context.facts.sourceReopenedAt != null || !context.resources.has(DOWNTIME)) await freezeSource(context);
         // A copy this run made before the freeze was undone is stale: emptied, never kept.
         if (context.facts.copyStartedAt != null && context.facts.endpointMovedAt == null) await emptyTargetCopiedEarlier(context);
         else await assertTargetEmpty(await target(context), settings.database);
@@ -150,7 +152,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
           copySequences: true,
           timeoutMs: settings.copyTimeoutMs,
         });
-        (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('copy');
+        context.resources.get(DOWNTIME)?.mark('copy');
         return { copySchemaMs: copied.schemaMs, copyDataMs: copied.dataMs, copyIndexMs: copied.indexMs, copyStreams: copied.streams, copyDurationMs: Math.round(nowMs() - started) };
       } catch (failure) {
         return reopen(context, failure);
@@ -162,7 +164,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
 
   /** In a resumed process (not frozen by it): freeze again, and copy again when the source took writes since the copy. */
   const copyAgainIfReopened = async (context: StepContext): Promise<Facts> => {
-    if (context.runtime.has(DOWNTIME)) return {};
+    if (context.resources.has(DOWNTIME)) return {};
     if (!(await sourceTakesWrites())) return freezeSource(context);
     context.log.warn('the source takes writes again (an earlier attempt undid the freeze): freezing and copying again before the switch');
     return (await copy.apply(context)) ?? {};
@@ -179,7 +181,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         // one reopened since (the freeze undone) has writes the copy lacks: copied again first.
         const copied = await copyAgainIfReopened(context);
         const learned = await verify.apply(context);
-        (context.runtime.get(DOWNTIME) as PhaseClock | undefined)?.mark('verify');
+        context.resources.get(DOWNTIME)?.mark('verify');
         return { ...copied, ...learned };
       } catch (failure) {
         return reopen(context, failure);
@@ -197,13 +199,13 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       // Resumed in a new process: traffic already on the target goes forward (the source stays
       // frozen); otherwise the source is frozen again and, if it took writes since, copied again.
       let again: Facts = {};
-      if (!context.runtime.has(DOWNTIME)) {
+      if (!context.resources.has(DOWNTIME)) {
         const pointsAt = (await platform.switchPointState?.(context, settings.database).catch(() => undefined))?.pointsAt;
         const movedEarlier = pointsAt === 'target' || (pointsAt === undefined && context.facts.endpointMoveStartedAt != null && context.facts.sourceReopenedAt == null);
         if (movedEarlier) await platform.setSourceReadOnly(context, true);
         else again = await verifyOrReopen.apply(context) ?? {};
       }
-      const downtime = context.runtime.get(DOWNTIME) as PhaseClock | undefined;
+      const downtime = context.resources.get(DOWNTIME);
       await platform.prepareSwitch(context, settings.database);
       const clock = new PhaseClock(settings.switchTimeoutMs);
       const paused = await platform.pauseClients(context, clock.remaining());
@@ -223,7 +225,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         // On disk before the endpoint moves; a journal that refuses it leaves traffic where it was (undone below).
         await context.record({ targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
         repointed = true;
-        context.runtime.set(MOVING, true);
+        context.resources.set(MOVING, true);
         await platform.switchEndpoint(context, settings.database);
         clock.mark('switchEndpoint');
         await platform.resumeClients(context);
@@ -252,7 +254,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         }
         // Closed again before the source reopens: never both open to the application.
         if (targetOpened) await closeTargetToApplication(await target(context), settings.appUsers);
-        context.runtime.delete(MOVING);
+        context.resources.forget(MOVING);
         await reopenSource(context);
         await platform.resumeClients(context);
         context.log.warn('switch aborted: target closed again, source reopened for writes, traffic stays on the source');
@@ -280,14 +282,15 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
 
   /** The journal stopped the run between steps: a freeze this process made is undone (nobody is left to end it). */
   const onJournalStop = async (context: StepContext): Promise<string | undefined> => {
-    if (!context.runtime.has(DOWNTIME) || context.runtime.has(MOVING)) return undefined;
+    if (!context.resources.has(DOWNTIME) || context.resources.has(MOVING)) return undefined;
     await platform.setSourceReadOnly(context, false);
-    context.runtime.delete(DOWNTIME);
+    context.resources.forget(DOWNTIME);
     return 'The source was reopened for writes and traffic never moved; --resume freezes and copies again (a stale copy is dropped first).';
   };
 
   return {
     flow: 'postgres.dump',
+    facts: POSTGRES_SWITCH_FACTS,
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
     steps: [preflightStep(platform, settings, 'dump'), createTarget, freeze, copy, verifyOrReopen, switchOver],
     onJournalStop,

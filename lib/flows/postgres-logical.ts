@@ -24,6 +24,7 @@ import { keyPredicate, lastApplyError } from '../engines/postgres/apply-errors';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
+import { ResourceKey } from '../runbook/resources';
 import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
@@ -35,16 +36,17 @@ import {
   openConnection,
   openTargetToApplication,
   PhaseClock,
+  POSTGRES_SWITCH_FACTS,
   preflightStep,
   tablesFromFacts,
   verifyChecksumsStep,
   type PostgresFlowSettings,
 } from './postgres-common';
 
-/** Runtime key of the target session whose snapshot is the switch moment (verified later). */
-export const TARGET_SNAPSHOT = 'postgres.snapshot.target';
-/** Runtime key of the frozen source's session whose snapshot is the switch moment (with a way back the source changes after it). */
-export const SOURCE_SNAPSHOT = 'postgres.snapshot.source';
+/** The target session whose snapshot is the switch moment (verified later). */
+export const TARGET_SNAPSHOT = new ResourceKey<PgClient>('postgres.snapshot.target');
+/** The frozen source's session whose snapshot is the switch moment (with a way back the source changes after it). */
+export const SOURCE_SNAPSHOT = new ResourceKey<PgClient>('postgres.snapshot.source');
 
 /** One round trip: a read-only REPEATABLE READ transaction whose snapshot is taken now. */
 export const SNAPSHOT_SQL = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1';
@@ -324,21 +326,22 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
 
   return {
     flow: 'postgres.logical',
+    facts: POSTGRES_SWITCH_FACTS,
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`],
     steps: [preflightStep(platform, settings, 'logical'), createTargetStep(platform, settings), createPublication, copySnapshot, createSubscription, ...(platform.wayBack ? [prepareWayBack] : []), catchUp, switchOver, verify, removeReplication],
   };
 }
 
-/**
- * Runtime key of a test probe called at each sub-phase of the switch (`(phase) => Promise`).
- * Tests simulate a crash there by never settling, then abandon the runtime and resume.
- */
-export const SWITCH_PHASE_PROBE = 'test.postgres.switch.phase';
-
 export type SwitchPhase = 'paused' | 'frozen' | 'caughtUp' | 'sequencesCopied' | 'subscriptionDisabled' | 'endpointMoved' | 'resumed' | 'fenced' | 'wayBackRunning';
 
+/**
+ * A test probe called at each sub-phase of the switch, set in the run's resources by the test.
+ * Tests simulate a crash there by never settling, then abandon the run and resume.
+ */
+export const SWITCH_PHASE_PROBE = new ResourceKey<(phase: SwitchPhase) => Promise<void>>('test.postgres.switch.phase');
+
 async function reachedPhase(context: StepContext, phase: SwitchPhase): Promise<void> {
-  const probe = context.runtime.get(SWITCH_PHASE_PROBE) as ((phase: SwitchPhase) => Promise<void>) | undefined;
+  const probe = context.resources.get(SWITCH_PHASE_PROBE);
   if (probe) await probe(phase);
 }
 
@@ -476,10 +479,10 @@ async function switchWrites(
     context.log.warn('resuming a switch that froze the source but never moved traffic: switching again (the source reopens if this attempt fails)');
   }
   // Warm everything the critical section touches.
-  const snapshot = await connectPg(await platform.target(context.facts, settings.database));
-  context.runtime.set(TARGET_SNAPSHOT, snapshot);
-  const sourceSnapshot = platform.wayBack ? await connectPg(await platform.source(settings.database)) : undefined;
-  if (sourceSnapshot) context.runtime.set(SOURCE_SNAPSHOT, sourceSnapshot);
+  await context.resources.release(TARGET_SNAPSHOT);
+  const snapshot = context.resources.register(TARGET_SNAPSHOT, await connectPg(await platform.target(context.facts, settings.database)), closePg);
+  await context.resources.release(SOURCE_SNAPSHOT);
+  const sourceSnapshot = platform.wayBack ? context.resources.register(SOURCE_SNAPSHOT, await connectPg(await platform.source(settings.database)), closePg) : undefined;
   await walsenderPosition(sourceClient, subscription);
   const applyErrorsBefore = await subscriptionApplyErrors(targetClient, subscription);
   await currentLsn(sourceClient);

@@ -3,9 +3,10 @@ import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
 import { currentLsn, terminateSessions, userTables, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
 import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
+import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { closePostgresConnections, openConnection, openTargetToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { openConnection, openTargetToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
@@ -14,7 +15,7 @@ import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, start
 const wayOf = (which: 'forward' | 'back', settings: PostgresFlowSettings): ReplicationWay => (which === 'forward' ? forwardWay(settings) : backWay(settings));
 
 /** The switch-time snapshots of a switch again (the side frozen, the side that opens). */
-const snapshotKey = (direction: PostgresSwitchDirection, side: Side) => `postgres.snapshot.${direction.name}.${side}`;
+const snapshotKey = (direction: PostgresSwitchDirection, side: Side) => new ResourceKey<PgClient>(`postgres.snapshot.${direction.name}.${side}`);
 
 /**
  * The platform's operations on each side: the forward ones for the source's freeze and the
@@ -157,8 +158,8 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
     kind: 'action',
     describe: () => [`Compare per-table checksums of the frozen ${from} and of the ${to}, both from snapshots taken inside the ${back ? 'switch back' : 'switch forth'} (the ${to} must not be behind the ${from}).`],
     async apply(context) {
-      const frozenSnapshot = context.runtime.get(snapshotKey(direction, from)) as PgClient | undefined;
-      const openedSnapshot = context.runtime.get(snapshotKey(direction, to)) as PgClient | undefined;
+      const frozenSnapshot = context.resources.get(snapshotKey(direction, from));
+      const openedSnapshot = context.resources.get(snapshotKey(direction, to));
       if (!frozenSnapshot || !openedSnapshot) {
         return { checksumsVerified: false, checksumsNotVerifiedReason: `rows not compared: the switch-time snapshots lived in the process that switched ${direction.name}, which ended before verification (this run was resumed)` };
       }
@@ -170,8 +171,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
       } finally {
         for (const [side, client] of [[from, frozenSnapshot], [to, openedSnapshot]] as const) {
           await client.query('ROLLBACK').catch(() => undefined);
-          await closePg(client);
-          context.runtime.delete(snapshotKey(direction, side));
+          await context.resources.release(snapshotKey(direction, side));
         }
       }
     },
@@ -222,7 +222,7 @@ export function postgresCompleteRunbook(platform: PostgresPlatform, settings: Po
       }
       if (!platform.wayBack) throw new Error(`The ${platform.kind} platform cannot delete the old source`);
       // This run's own sessions end first (the last step: nothing needs them after it).
-      await closePostgresConnections(context.runtime);
+      for (const failure of await context.resources.disposeAll()) context.log.warn(failure.message);
       return platform.wayBack.deleteSource(context);
     },
   };
@@ -320,10 +320,9 @@ async function switchAgainWrites(
     replicationRoleSql: platform.replicationRoleSql.bind(platform),
   });
   const endpointOf = (side: Side) => (side === 'source' ? platform.source(settings.database) : platform.target(context.facts, settings.database));
-  const fromSnapshot = await connectPg(await endpointOf(from));
-  const toSnapshot = await connectPg(await endpointOf(to));
-  context.runtime.set(snapshotKey(direction, from), fromSnapshot);
-  context.runtime.set(snapshotKey(direction, to), toSnapshot);
+  for (const side of [from, to]) await context.resources.release(snapshotKey(direction, side));
+  const fromSnapshot = context.resources.register(snapshotKey(direction, from), await connectPg(await endpointOf(from)), closePg);
+  const toSnapshot = context.resources.register(snapshotKey(direction, to), await connectPg(await endpointOf(to)), closePg);
   await walsenderPosition(fromClient, along.subscription);
   await currentLsn(toClient);
   await platform.prepareSwitch(context, settings.database);

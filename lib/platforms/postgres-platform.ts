@@ -1,5 +1,10 @@
 import type { Facts, StepContext } from '../runbook/step';
 import type { PostgresEndpoint } from '../engines/postgres/endpoint';
+import type { PgClient } from '../engines/postgres/connection';
+import { ResourceKey } from '../runbook/resources';
+
+/** A platform's writable administrator session on one side, kept for the run (closed when it ends). */
+export const POSTGRES_ADMIN = { source: new ResourceKey<PgClient>('postgres.platform.sourceAdmin'), target: new ResourceKey<PgClient>('postgres.platform.targetAdmin') } as const;
 
 /**
  * What the PostgreSQL flows need from the place the databases live. The runbooks are the

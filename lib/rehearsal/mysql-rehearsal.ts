@@ -2,7 +2,7 @@ import type { Logger } from '../util/log';
 import { connect, rows, type Connection } from '../engines/mysql/connection';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
@@ -60,13 +60,9 @@ export async function recordLocalMysqlPlan(options: {
       databases: options.databases,
     });
   const sandbox = options.carryOver?.sandbox ?? new PlannedMysqlSandbox(recorder, (operation) => timeline.call(operation));
-  const runtime = new Map<string, unknown>();
-  try {
-    const recorded = await recordPlan(options.runbook(new LocalMysqlPlatform(sandbox)), timeline, { runId: 'plan', log: silentLogger, facts: options.facts, runtime });
-    return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
-  } finally {
-    await closeFlowConnections(runtime);
-  }
+  // recordPlan closes the run's resources (the recording connections) itself.
+  const recorded = await recordPlan(options.runbook(new LocalMysqlPlatform(sandbox)), timeline, { runId: 'plan', log: silentLogger, facts: options.facts });
+  return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
 }
 
 export interface MysqlRehearsalOptions {
@@ -108,7 +104,6 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
   const { log } = options;
   const sandbox = await MysqlSandbox.start({ log, seedRows: options.seedRows, keepFiles: options.keepSandbox });
   options.onSandbox?.(sandbox);
-  const runtime = new Map<string, unknown>();
   let stallLock: Connection | undefined;
   const load = new RehearsalLoad({ engine: 'mysql', endpoint: sandbox.appEndpoint(), database: SANDBOX_DATABASE, ...options.load, log });
   try {
@@ -119,7 +114,6 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
       stateDir: options.stateDir,
       hooks: options.hooks,
       log,
-      runtime,
       load,
       switchStep: 'mysql.switch',
       journalOptions: { fault: options.fault ?? null },
@@ -181,13 +175,11 @@ export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<Cut
         hooks: options.hooks,
         lock: options.lock,
         handleSignals: options.handleSignals,
-        closeConnections: closeFlowConnections,
       },
     });
   } finally {
     await stallLock?.end().catch(() => stallLock?.destroy());
     await load.abandon();
-    await closeFlowConnections(runtime);
     await sandbox.stop();
   }
 }

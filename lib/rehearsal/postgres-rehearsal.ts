@@ -6,7 +6,7 @@ import { PgRecorder } from '../engines/postgres/recording-client';
 import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
 import { silentLogger } from '../util/log';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
-import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
+import { type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
 import type { HookMap } from '../runbook/hooks';
@@ -56,13 +56,8 @@ export async function recordLocalPostgresPlan(options: {
     });
   const sandbox = options.carryOver?.sandbox ?? new PlannedPostgresSandbox(recorder);
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: options.appUsers });
-  const runtime = new Map<string, unknown>();
-  try {
-    const recorded = await recordPlan(options.runbook(platform), timeline, { runId: 'plan', log: silentLogger, facts: options.facts, runtime });
-    return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
-  } finally {
-    await closePostgresConnections(runtime);
-  }
+  const recorded = await recordPlan(options.runbook(platform), timeline, { runId: 'plan', log: silentLogger, facts: options.facts });
+  return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
 }
 
 export interface PostgresRehearsalOptions {
@@ -106,7 +101,6 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
   const { log } = options;
   const sandbox = await PostgresSandbox.start({ log, seedRows: options.seedRows, keepFiles: options.keepSandbox, tableWithoutPrimaryKey: options.tableWithoutPrimaryKey });
   options.onSandbox?.(sandbox);
-  const runtime = new Map<string, unknown>();
   const settings: PostgresFlowSettings = { ...options.settings, workDir: options.settings.workDir ?? sandbox.baseDir };
   let stallHolder: PgClient | undefined;
   const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, ...options.load, log });
@@ -119,7 +113,6 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
       stateDir: options.stateDir,
       hooks: options.hooks,
       log,
-      runtime,
       load,
       switchStep: 'postgres.switch',
       lock: options.lock,
@@ -179,7 +172,6 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
           hooks: options.hooks,
           lock: options.lock,
           handleSignals: options.handleSignals,
-          closeConnections: closePostgresConnections,
         },
       });
       await options.beforeStop?.(sandbox);
@@ -191,7 +183,6 @@ export async function rehearsePostgres(options: PostgresRehearsalOptions): Promi
   } finally {
     await load.abandon();
     await closePg(stallHolder);
-    await closePostgresConnections(runtime);
     await sandbox.stop();
   }
 }

@@ -179,7 +179,6 @@ export interface RehearsalRunOptions {
   stateDir: string;
   log: Logger;
   hooks?: HookMap;
-  runtime: Map<string, unknown>;
   load: RehearsalLoad;
   /** The step after which the load keeps writing for its tail, then stops. */
   switchStep: string;
@@ -212,7 +211,6 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     dryRun: false,
     hooks: options.hooks,
     log: options.log,
-    runtime: options.runtime,
     options: { rehearsal: true, ...options.journalOptions, load: load.settings() },
     lock: options.lock,
     handleSignals: options.handleSignals,
@@ -261,8 +259,6 @@ export async function switchBackUnderLoad(input: {
     hooks?: HookMap;
     lock?: RunLock;
     handleSignals?: boolean;
-    /** Closes the connections the runbook kept in its runtime. */
-    closeConnections: (runtime: Map<string, unknown>) => Promise<void>;
   };
 }): Promise<CutoverReport> {
   const { engine, log, load, run, startedAt, presentIds } = input;
@@ -296,7 +292,6 @@ export async function switchBackUnderLoad(input: {
     if (run.result === 'success' && !interruptedBy) {
       log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
       const { switchBack } = input;
-      const runtime = new Map<string, unknown>();
       engineRunning = true;
       try {
         back = await runRunbook({
@@ -306,14 +301,12 @@ export async function switchBackUnderLoad(input: {
           dryRun: false,
           hooks: switchBack.hooks,
           log,
-          runtime,
           options: { rehearsal: true, forwardRunId: run.runId, load: load.settings() },
           lock: switchBack.lock,
           handleSignals: switchBack.handleSignals,
         });
       } finally {
         engineRunning = false;
-        await switchBack.closeConnections(runtime);
       }
     }
   } finally {

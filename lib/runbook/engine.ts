@@ -8,6 +8,8 @@ import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
 import { withKillPoint } from './kill-point';
 import { runInStep } from './current-step';
+import { RunResources } from './resources';
+import { checkJournaledFacts } from './facts-schema';
 import { AbortRun, PreconditionFailed, RunInterrupted, type Facts, type HookPhase, type Runbook, type Step, type StepContext } from './step';
 
 /** `done-earlier`: finished by an earlier attempt of this run (a resume does not run it again). */
@@ -40,8 +42,12 @@ export interface RunOptions {
   options?: Facts;
   /** Called as steps finish: lets a rehearsal stop its load after the switch. */
   onStepDone?: (step: Step, facts: Facts) => Promise<void> | void;
-  /** Shared in-process objects (e.g. platform handles). */
-  runtime?: Map<string, unknown>;
+  /**
+   * The run's resource registry (default: a new one). Whatever is in it when the run ends is
+   * disposed then; a caller passes its own to seed a test probe, or to dispose what a run it
+   * abandoned (a simulated kill) still holds.
+   */
+  resources?: RunResources;
   /**
    * Called after `context.record` journaled a sub-phase (fsynced). Tests stop a run here as a
    * kill would (by never resolving, then abandoning the run's connections).
@@ -103,6 +109,16 @@ export function stepListText(plan: { flow: string; summary: string[]; steps: Arr
  * timing, so every flow gets them the same way (gh-ost's single line of phases).
  */
 export async function runRunbook(options: RunOptions): Promise<RunResult> {
+  const resources = options.resources ?? new RunResources();
+  try {
+    return await runSteps(options, resources);
+  } finally {
+    // Once, last opened first, whatever the outcome (a step failed, an interrupt, a refused resume).
+    for (const failure of await resources.disposeAll()) options.log.warn(redact(failure.message));
+  }
+}
+
+async function runSteps(options: RunOptions, resources: RunResources): Promise<RunResult> {
   const { runbook, log } = options;
   const started = nowMs();
   const runId = options.resumeRunId ?? newRunId();
@@ -153,6 +169,8 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
       throw new Error(`Run ${runId} is flow ${status.flow} on environment ${status.environment}; resume it with the same --env and flow`);
     }
     if (status.result === 'success') throw new Error(`Run ${runId} already finished successfully; nothing to resume`);
+    // Before the lock and the journal: a journal whose facts cannot be trusted changes nothing.
+    if (runbook.facts) checkJournaledFacts(runbook.facts, status.facts, { runId, flow: runbook.flow, finished: status.finished });
     Object.assign(facts, status.facts);
     finished = status.finished;
     earlier = { durations: status.stepDurations, startedAt: status.startedAt };
@@ -212,7 +230,7 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     await settleSignals();
     if (interrupt) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${action} (not done)`);
   };
-  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, runtime: options.runtime ?? new Map(), record, stopRequested: () => interrupt !== undefined, checkpoint };
+  const context: StepContext = { runId, dryRun: options.dryRun, log, facts, resources, record, stopRequested: () => interrupt !== undefined, checkpoint };
   const results: StepResult[] = runbook.steps.map((step) => ({ id: step.id, status: 'not-run', durationMs: 0 }));
   const problems: string[] = [];
   let result: RunResultKind = options.dryRun ? 'planned' : 'success';

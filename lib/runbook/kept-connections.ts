@@ -1,27 +1,26 @@
+import { ResourceKey } from './resources';
 import type { StepContext } from './step';
 
-/**
- * Connections a flow keeps open across its steps, one per role (`source`, `target`, …), in the
- * run's runtime map: reused while they answer `probe`, reopened when they broke.
- */
-export async function keptConnection<T>(context: StepContext, namespace: string, key: string, open: () => Promise<T>, probe: (connection: T) => Promise<unknown>): Promise<T> {
-  const pool = (context.runtime.get(namespace) as Map<string, T> | undefined) ?? new Map<string, T>();
-  context.runtime.set(namespace, pool);
-  const existing = pool.get(key);
-  if (existing !== undefined) {
-    try {
-      await probe(existing);
-      return existing;
-    } catch {
-      pool.delete(key);
-    }
-  }
-  const connection = await open();
-  pool.set(key, connection);
-  return connection;
+/** The key of a connection kept for the run under `namespace` for one role (`source`, `target`, …). */
+export function keptConnectionKey<T>(namespace: string, role: string): ResourceKey<T> {
+  return new ResourceKey<T>(`${namespace}.${role}`);
 }
 
-/** Every kept connection of a namespace (to close them at the end of a run). */
-export function keptConnections<T>(runtime: Map<string, unknown>, namespace: string): T[] {
-  return [...((runtime.get(namespace) as Map<string, T> | undefined)?.values() ?? [])];
+/**
+ * Connections a flow keeps open across its steps, one per role, registered in the run's
+ * resources with their disposer (closed when the run ends): reused while they answer `probe`,
+ * reopened when they broke.
+ */
+export async function keptConnection<T>(context: StepContext, key: ResourceKey<T>, connection: { open: () => Promise<T>; probe: (connection: T) => Promise<unknown>; close: (connection: T) => Promise<void> }): Promise<T> {
+  const existing = context.resources.get(key);
+  if (existing !== undefined) {
+    try {
+      await connection.probe(existing);
+      return existing;
+    } catch {
+      // Broken (the server restarted, the session was killed): dropped as it is, a new one replaces it.
+      context.resources.forget(key);
+    }
+  }
+  return context.resources.register(key, await connection.open(), connection.close);
 }

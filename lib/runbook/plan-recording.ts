@@ -1,6 +1,7 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { runInStep, currentStepId } from './current-step';
+import { RunResources } from './resources';
 import { detachedContext, type Facts, type HookPhase, type Runbook, type StepContext } from './step';
 
 /**
@@ -140,10 +141,12 @@ export class PlanTimeline {
  * Run every step against recording clients. A step that throws ends the recording there: the
  * plan says where and why (a real state met through read-only calls, or a value nobody gave).
  */
-export async function recordPlan(runbook: Runbook, timeline: PlanTimeline, options: { runId: string; log: Logger; facts?: Facts; runtime?: Map<string, unknown> }): Promise<RecordedPlan> {
+export async function recordPlan(runbook: Runbook, timeline: PlanTimeline, options: { runId: string; log: Logger; facts?: Facts }): Promise<RecordedPlan> {
   const facts: Facts = { ...(options.facts ?? {}) };
+  // The recording's own (recorded) connections, disposed when it is done, as a run's are.
+  const resources = new RunResources();
   const context: StepContext = {
-    ...detachedContext({ runId: options.runId, dryRun: true, log: options.log, facts, runtime: options.runtime ?? new Map() }),
+    ...detachedContext({ runId: options.runId, dryRun: true, log: options.log, facts, resources }),
     record: (learned) => {
       Object.assign(facts, learned);
       timeline.mark(learned);
@@ -151,25 +154,29 @@ export async function recordPlan(runbook: Runbook, timeline: PlanTimeline, optio
   };
   const steps: PlannedStep[] = runbook.steps.map((step) => ({ id: step.id, kind: step.kind, irreversible: Boolean(step.irreversible), hookBefore: step.hookBefore, hookAfter: step.hookAfter, describe: step.describe({}).map(redact), status: 'not-reached' }));
   let stoppedAt: string | undefined;
-  for (const [index, step] of runbook.steps.entries()) {
-    try {
-      await runInStep(step.id, async () => {
-        if (step.precondition) await step.precondition(context);
-        Object.assign(facts, (await step.apply(context)) ?? {});
-        if (step.verify) await step.verify(context);
-      });
-      steps[index].status = 'recorded';
-    } catch (error) {
-      // A check step's own findings are the checks' business (they run for real afterwards).
-      if (step.kind === 'check' && (error as Error).name === 'PreconditionFailed') {
+  try {
+    for (const [index, step] of runbook.steps.entries()) {
+      try {
+        await runInStep(step.id, async () => {
+          if (step.precondition) await step.precondition(context);
+          Object.assign(facts, (await step.apply(context)) ?? {});
+          if (step.verify) await step.verify(context);
+        });
         steps[index].status = 'recorded';
-        continue;
+      } catch (error) {
+        // A check step's own findings are the checks' business (they run for real afterwards).
+        if (step.kind === 'check' && (error as Error).name === 'PreconditionFailed') {
+          steps[index].status = 'recorded';
+          continue;
+        }
+        steps[index].status = 'failed';
+        steps[index].error = redact((error as Error).message);
+        stoppedAt = `${step.id}: ${steps[index].error}`;
+        break;
       }
-      steps[index].status = 'failed';
-      steps[index].error = redact((error as Error).message);
-      stoppedAt = `${step.id}: ${steps[index].error}`;
-      break;
     }
+  } finally {
+    await resources.disposeAll();
   }
   const entries = timeline.entries.map((entry) => (entry.type === 'call' ? { ...entry, operation: timeline.render(entry.operation), ...(entry.input ? { input: timeline.renderValue(entry.input) } : {}) } : { ...entry, facts: timeline.renderValue(entry.facts) }));
   return { flow: runbook.flow, summary: runbook.summary.map(redact), steps, entries, runtimeValues: timeline.runtimeValueNames, stoppedAt };

@@ -1,4 +1,6 @@
 import type { Logger } from '../util/log';
+import type { RunResources } from './resources';
+import type { FactsSchema } from './facts-schema';
 
 /** Facts a step learned (binlog coordinates, resource ids). JSON only, never secrets. */
 export type Facts = Record<string, unknown>;
@@ -13,8 +15,12 @@ export interface StepContext {
   readonly log: Logger;
   /** Facts recorded by earlier steps of this run (also those of a resumed run). */
   readonly facts: Facts;
-  /** In-process objects shared between steps (open snapshots, handles); lost on resume. */
-  readonly runtime: Map<string, unknown>;
+  /**
+   * In-process things shared between steps (kept connections, switch-time snapshots), each under
+   * a typed key and with its own disposer; disposed once, in reverse order, when the run ends.
+   * Lost on resume.
+   */
+  readonly resources: RunResources;
   /**
    * Journal facts learned in the middle of a step (a sub-phase reached: source frozen, target
    * promoted, endpoint moved), fsynced before it returns, and merge them into `facts`. A resumed
@@ -76,6 +82,8 @@ export interface Runbook {
   /** Short lines printed above the plan (what moves where). */
   summary: string[];
   steps: Step[];
+  /** The facts a resume decides on, typed: checked when a --resume reads them back from the journal. */
+  facts?: FactsSchema;
   /**
    * Called when the journal stopped the run between two steps (a full disk: the engine never
    * starts a step it cannot journal). A flow whose critical state spans steps (the PostgreSQL

@@ -8,11 +8,12 @@
  * started again from its config file on its port, `--resume` finishes with checksums matching.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../../lib/platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../../lib/platforms/local/local-mysql-platform';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
 import { runRunbook, type RunResult } from '../../lib/runbook/engine';
 import { connect, rows } from '../../lib/engines/mysql/connection';
 import { WriteLoad, summariseWrites } from '../../lib/load/write-load';
@@ -60,8 +61,8 @@ describe('HAProxy (the MySQL switch point) dies inside the switch, real servers 
     const sandbox = await MysqlSandbox.start({ log: silentLogger, seedRows: 300 });
     const stateDir = mkdtempSync(join(tmpdir(), 'rc-mysql-proxy-dies-'));
     const load = new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => mysqlWriteClient(sandbox.appEndpoint(), SANDBOX_DATABASE) });
-    const firstRuntime = new Map<string, unknown>();
-    const secondRuntime = new Map<string, unknown>();
+    const firstResources = new RunResources();
+    const secondResources = new RunResources();
     try {
       load.start();
       // WHEN HAProxy is stopped as soon as the switch journals `killAfter`
@@ -72,7 +73,7 @@ describe('HAProxy (the MySQL switch point) dies inside the switch, real servers 
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime: firstRuntime,
+        resources: firstResources,
         onRecord: async (_step, facts) => {
           if (facts.switchPhase !== killAfter || stopped) return;
           stopped = true;
@@ -87,9 +88,9 @@ describe('HAProxy (the MySQL switch point) dies inside the switch, real servers 
       expect(await writableSides(sandbox)).toEqual(expected.writable);
 
       // WHEN HAProxy is started again (its config file, its port) and the run resumed in a new process
-      await closeFlowConnections(firstRuntime);
+      await firstResources.disposeAll();
       await sandbox.haproxy.restart();
-      const resumed = await runRunbook({ runbook: mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: secondRuntime, resumeRunId: first.runId });
+      const resumed = await runRunbook({ runbook: mysqlEncryptRunbook(new LocalMysqlPlatform(sandbox), settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: secondResources, resumeRunId: first.runId });
       // THEN the cutover finished on the target, proven
       expect(resumed.error).toBeUndefined();
       expect(resumed.result).toBe('success');
@@ -111,8 +112,8 @@ describe('HAProxy (the MySQL switch point) dies inside the switch, real servers 
       expect(writes.lost).toBe(0);
     } finally {
       await load.stop().catch(() => undefined);
-      await closeFlowConnections(firstRuntime).catch(() => undefined);
-      await closeFlowConnections(secondRuntime).catch(() => undefined);
+      await firstResources.disposeAll().catch(() => undefined);
+      await secondResources.disposeAll().catch(() => undefined);
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }

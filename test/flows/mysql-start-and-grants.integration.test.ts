@@ -6,6 +6,7 @@
  * binlogs are not the source's.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
@@ -54,7 +55,7 @@ describe('MySQL flow hooks: read-only by grants, start coordinates by scan', () 
     const before = await grantsOf();
     const facts: Facts = {};
     const recorded: Facts[] = [];
-    const context = () => ({ ...detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts, runtime: new Map() }), record: async (learned: Facts) => void (recorded.push(learned), Object.assign(facts, learned)) });
+    const context = () => ({ ...detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts, resources: new RunResources() }), record: async (learned: Facts) => void (recorded.push(learned), Object.assign(facts, learned)) });
     await revokeAppWritesOnTarget(context(), admin, dialect, ['app']);
     expect(recorded).toEqual([{ targetAppGrantsRevoked: [{ account: "'app'@'127.0.0.1'", on: '`app`.*', privileges: ['INSERT', 'UPDATE', 'DELETE'] }] }]);
     expect(await grantsOf()).toEqual(["GRANT SELECT ON `app`.* TO `app`@`127.0.0.1`", expect.stringMatching(/^GRANT USAGE ON \*\.\* TO `app`@`127\.0\.0\.1`/)].sort());
@@ -68,7 +69,7 @@ describe('MySQL flow hooks: read-only by grants, start coordinates by scan', () 
   }, 60000);
 
   test('the scan hook refuses a target whose binlogs hold no transaction of the source, before anything is configured', async () => {
-    const context = detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts: { sourceServerId: 42 }, runtime: new Map() });
+    const context = detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts: { sourceServerId: 42 }, resources: new RunResources() });
     await otherAdmin.query('CREATE DATABASE source_only');
     await expect(scanStartCoordinates(context, otherAdmin, admin)).rejects.toThrow(/No transaction of the source \(server_id 42\)/);
     await expect(scanStartCoordinates({ ...context, facts: {} }, otherAdmin, admin)).rejects.toThrow(/mysql.preflight must run first/);

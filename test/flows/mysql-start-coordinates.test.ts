@@ -1,4 +1,5 @@
 import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
+import { RunResources } from '../../lib/runbook/resources';
 import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
 import { detachedContext, type StepContext } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
@@ -39,7 +40,7 @@ function targetCoordinatesPlatform(calls: string[]): MysqlPlatform {
   };
 }
 
-const context = (facts: Record<string, unknown> = {}): StepContext => detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts, runtime: new Map() });
+const context = (facts: Record<string, unknown> = {}): StepContext => detachedContext({ runId: 'r', dryRun: false, log: silentLogger, facts, resources: new RunResources() });
 
 describe('start coordinates taken from the cloned target (Aurora)', () => {
   test('the replica catch-up and stop steps do nothing, and say why in the plan', async () => {

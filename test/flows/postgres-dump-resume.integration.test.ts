@@ -4,12 +4,12 @@
  * source would miss the writes made during it. Real PostgreSQL 15 servers, pgbouncer, write load.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresDumpRunbook } from '../../lib/flows/postgres-dump';
-import { closePostgresConnections } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { RehearsalLoad } from '../../lib/rehearsal/rehearsal-load';
 import { closePg, connectPg, pgRows } from '../../lib/engines/postgres/connection';
@@ -28,13 +28,13 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
   const settings = { ...postgresSettings(loadEnvironment('local'), args), workDir: sandbox.baseDir };
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
-  const runtimes = [new Map<string, unknown>(), new Map<string, unknown>()];
+  const resourceSets = [new RunResources(), new RunResources()];
   const targetAdmin = () => connectPg(sandbox.instance('target').endpoint(PG_SANDBOX_DATABASE));
   try {
     await load.start();
     // a leftover table on the target makes the first copy refuse (and reopen the source)
     const first = await runRunbook({
-      runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: runtimes[0],
+      runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: resourceSets[0],
       onStepDone: async (step) => {
         if (step.id !== 'postgres.target.create') return;
         const client = await targetAdmin();
@@ -47,7 +47,7 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
     // and the aborted window keeps its start (the report's write gap is measured from it)
     expect(first.facts.switchStartedAt).toEqual(expect.any(Number));
     expect(first.facts.abortedAt).toEqual(expect.any(Number));
-    await closePostgresConnections(runtimes[0]);
+    await resourceSets[0].disposeAll();
     // the application writes on the reopened source; the operator clears the target
     await sleep(500);
     const client = await targetAdmin();
@@ -55,7 +55,7 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
     await closePg(client);
 
     // WHEN the run is resumed
-    const resumed = await runRunbook({ runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: runtimes[1], resumeRunId: first.runId });
+    const resumed = await runRunbook({ runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: resourceSets[1], resumeRunId: first.runId });
     await sleep(300);
     await load.stop();
 
@@ -72,7 +72,7 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
     expect((await sandbox.pgbouncer.showDatabase())!.port).toBe(sandbox.instance('target').port);
   } finally {
     await load.abandon();
-    for (const runtime of runtimes) await closePostgresConnections(runtime);
+    for (const resources of resourceSets) await resources.disposeAll();
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }

@@ -14,12 +14,13 @@
  * complete runbook is held the same way, after a forward run (switch-back is not yet: see forwardRun).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresRunbook, recordLocalPostgresPlan } from '../../lib/rehearsal/postgres-rehearsal';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { connectPg, type PgClient } from '../../lib/engines/postgres/connection';
 import type { PgConnectionRecorder, PostgresEndpoint } from '../../lib/engines/postgres/endpoint';
@@ -164,7 +165,7 @@ async function forwardRun(way: 'switch-back' | 'complete') {
   const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 50 });
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-plan-covers-'));
   const settings: PostgresFlowSettings = { ...postgresSettings(loadEnvironment('local'), args), catchUpTimeoutMs: 120000, workDir: sandbox.baseDir };
-  const runtime = new Map<string, unknown>();
+  const resources = new RunResources();
   try {
     // GIVEN the local plan, recorded from the steps against the sandbox's recording stand-in and recording clients (what --env local prints)
     const plan = await recordLocalPostgresPlan({ runbook: (platform) => postgresRunbook('logical', platform, settings), appUsers: settings.appUsers });
@@ -173,7 +174,7 @@ async function forwardRun(way: 'switch-back' | 'complete') {
     // WHEN the same runbook runs for real on the observed sandbox
     const sent: Seen = new Map();
     const platform = new LocalPostgresPlatform(observedSandbox(sandbox, sent), { appUsers: settings.appUsers });
-    const run = await runRunbook({ runbook: postgresRunbook('logical', platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
+    const run = await runRunbook({ runbook: postgresRunbook('logical', platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources });
     expect(run.error).toBeUndefined();
     expect(run.result).toBe('success');
 
@@ -185,20 +186,20 @@ async function forwardRun(way: 'switch-back' | 'complete') {
     expect(sent.get('postgres.target.create')).toContain(toolKind(['initdb', ...initdbArguments('dir', 'file')].join(' ')));
 
     // GIVEN the way back's plan, recorded after the forward plan (the recorder remembers what it built)
-    await closePostgresConnections(runtime);
+    await resources.disposeAll();
     const wayRunbook = (on: PostgresPlatform) => (way === 'switch-back' ? postgresSwitchBackRunbook(on, settings) : postgresCompleteRunbook(on, settings, { deleteOld: true }));
     const wayPlan = await recordLocalPostgresPlan({ runbook: wayRunbook, appUsers: settings.appUsers, carryOver: plan.carryOver });
     expect(wayPlan.stoppedAt).toBeUndefined();
     // WHEN it runs for real
     const waySent: Seen = new Map();
-    const wayRun = await runRunbook({ runbook: wayRunbook(new LocalPostgresPlatform(observedSandbox(sandbox, waySent), { appUsers: settings.appUsers })), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
+    const wayRun = await runRunbook({ runbook: wayRunbook(new LocalPostgresPlatform(observedSandbox(sandbox, waySent), { appUsers: settings.appUsers })), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources });
     expect(wayRun.error).toBeUndefined();
     expect(wayRun.result).toBe('success');
     // THEN nothing it sent is missing from its plan
     expect(notPlanned(waySent, plannedKinds(wayPlan.entries))).toEqual([]);
     return { waySent };
   } finally {
-    await closePostgresConnections(runtime);
+    await resources.disposeAll();
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }

@@ -7,12 +7,13 @@
  * config), `--resume` finishes the switch with nothing lost.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresLogicalRunbook, SWITCH_PHASE_PROBE, type SwitchPhase } from '../../lib/flows/postgres-logical';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { RehearsalLoad } from '../../lib/rehearsal/rehearsal-load';
 import { closePg, connectPg, pgRow, pgRows } from '../../lib/engines/postgres/connection';
@@ -36,19 +37,19 @@ test('GIVEN pgbouncer dead right after the freeze WHEN the switch repoints it TH
   const settings = flowSettings(sandbox.baseDir);
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
-  const firstRuntime = new Map<string, unknown>();
-  const secondRuntime = new Map<string, unknown>();
+  const firstResources = new RunResources();
+  const secondResources = new RunResources();
   const port = sandbox.pgbouncer.port;
   try {
     await load.start();
     // GIVEN pgbouncer stopped as soon as the source is frozen (its clients held by the pause lose their connections)
     let stopped = false;
-    firstRuntime.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
+    firstResources.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
       if (reached !== 'frozen' || stopped) return;
       stopped = true;
       await sandbox.pgbouncer.stop();
     });
-    const first = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: firstRuntime });
+    const first = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: firstResources });
     // THEN the run stopped, saying what happened, where it stands and what to do
     expect(stopped).toBe(true);
     expect(first.error).toMatch(/^The application endpoint stopped answering while the switch moved it to the target \(.+\)\. The source stays frozen and the target, which has every write, is open to the application \(never both sides writable\)/);
@@ -60,10 +61,10 @@ test('GIVEN pgbouncer dead right after the freeze WHEN the switch repoints it TH
     await closePg(source);
 
     // WHEN pgbouncer is started again on its port (from the config the switch left) and the run resumed
-    await closePostgresConnections(firstRuntime);
+    await firstResources.disposeAll();
     await sandbox.pgbouncer.start(sandbox.pgbouncer.currentBackend!, port);
     const runId = readdirSync(join(stateDir, 'runs'))[0];
-    const resumed = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: secondRuntime, resumeRunId: runId });
+    const resumed = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: secondResources, resumeRunId: runId });
     await sleep(500);
     await load.stop();
     // THEN the switch and the rest of the run finished
@@ -87,8 +88,8 @@ test('GIVEN pgbouncer dead right after the freeze WHEN the switch repoints it TH
     expect(writes.lost).toBe(0);
   } finally {
     await load.abandon();
-    await closePostgresConnections(firstRuntime);
-    await closePostgresConnections(secondRuntime);
+    await firstResources.disposeAll();
+    await secondResources.disposeAll();
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }

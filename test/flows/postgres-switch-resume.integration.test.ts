@@ -5,7 +5,7 @@
  * A crash is simulated faithfully: at a sub-phase the switch stops dead (its probe never
  * returns, so no catch block or clean-up of that attempt runs), the "process" loses every
  * session it held (its connections and the switch-time snapshot are closed), the application
- * keeps writing wherever pgbouncer points, and a new runtime resumes the run from its journal.
+ * keeps writing wherever pgbouncer points, and a new process resumes the run from its journal.
  *
  * The rules: the resumed run finishes (switch, verification, clean-up); no acknowledged write
  * is lost; the old source is never writable once traffic moved (frozen and fenced); sequences
@@ -13,12 +13,13 @@
  * verification is done, or (snapshot gone with the dead process) honestly recorded as not done.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresLogicalRunbook, SWITCH_PHASE_PROBE, type SwitchPhase } from '../../lib/flows/postgres-logical';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { statusFromJournal, Journal } from '../../lib/runbook/journal';
 import { RehearsalLoad } from '../../lib/rehearsal/rehearsal-load';
@@ -60,22 +61,22 @@ describe('PostgreSQL logical switch: killed at a sub-phase, then --resume', () =
     // A light load: enough writes around the switch, and the worker's final message stays small
     // (issue 9: a large one sent right before the worker disconnects can be lost; fixed separately).
     const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
-    const firstRuntime = new Map<string, unknown>();
-    const secondRuntime = new Map<string, unknown>();
+    const firstResources = new RunResources();
+    const secondResources = new RunResources();
     try {
       await load.start();
       // GIVEN a run whose switch dies right after `phase`
       let died!: () => void;
       const dead = new Promise<void>((resolve) => (died = resolve));
-      firstRuntime.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
+      firstResources.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
         if (reached !== phase) return;
         died();
         await new Promise<never>(() => undefined); // the process is gone: nothing after this runs
       });
-      const first = runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: firstRuntime });
+      const first = runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: firstResources });
       await Promise.race([dead, first.then((r) => Promise.reject(new Error(`the first run ended (${r.result}: ${r.error}) before reaching ${phase}`)))]);
       // its sessions end with it (the switch-time snapshot too); the pooler keeps its state
-      await closePostgresConnections(firstRuntime);
+      await firstResources.disposeAll();
       const runId = readdirSync(join(stateDir, 'runs'))[0];
       expect(statusFromJournal(new Journal(stateDir, runId).read()).result).toBe('in-progress');
       // the application goes on wherever pgbouncer points (on the target: sequences move past the copied value)
@@ -85,7 +86,7 @@ describe('PostgreSQL logical switch: killed at a sub-phase, then --resume', () =
       const targetSequenceBeforeResume = await onTarget(sandbox, async (c) => BigInt((await pgRow<{ v: string | null }>(c, `SELECT coalesce(last_value, 0)::text AS v FROM pg_sequences WHERE sequencename = '${SEQUENCE}'`))!.v!));
 
       // WHEN a new process resumes the run
-      const resumed = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: secondRuntime, resumeRunId: runId });
+      const resumed = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: secondResources, resumeRunId: runId });
       await sleep(300);
       await load.stop();
 
@@ -126,8 +127,8 @@ describe('PostgreSQL logical switch: killed at a sub-phase, then --resume', () =
       expect(await onTarget(sandbox, async (c) => (await pgRow<{ n: string }>(c, 'SELECT count(*)::text AS n FROM pg_subscription'))!.n)).toBe('0');
     } finally {
       await load.abandon();
-      await closePostgresConnections(firstRuntime);
-      await closePostgresConnections(secondRuntime);
+      await firstResources.disposeAll();
+      await secondResources.disposeAll();
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }
@@ -141,17 +142,17 @@ describe('PostgreSQL logical switch: a table created between the last check and 
     const settings = flowSettings(sandbox.baseDir);
     const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
     const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
-    const runtime = new Map<string, unknown>();
+    const resources = new RunResources();
     try {
       await load.start();
       // the pooler is paused: the table comes from a session straight to the source, as another application's would
-      runtime.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
+      resources.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
         if (reached !== 'paused') return;
         const direct = await connectPg({ ...sandbox.instance('source').endpoint(PG_SANDBOX_DATABASE), user: sandbox.app.name, password: sandbox.app.password });
         await direct.query('CREATE TABLE sneaked_in (id int PRIMARY KEY)');
         await closePg(direct);
       });
-      const run = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime });
+      const run = await runRunbook({ runbook: postgresLogicalRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, resources });
       await sleep(500);
       await load.stop();
       expect(run.result).toBe('aborted');
@@ -173,7 +174,7 @@ describe('PostgreSQL logical switch: a table created between the last check and 
       expect(run.facts.writesAfterAbort).toBeGreaterThan(0);
     } finally {
       await load.abandon();
-      await closePostgresConnections(runtime);
+      await resources.disposeAll();
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }

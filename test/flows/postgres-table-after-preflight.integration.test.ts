@@ -8,12 +8,13 @@
  * table named with the fix, the source never frozen, writes going on.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresLogicalRunbook } from '../../lib/flows/postgres-logical';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { closePg, connectPg } from '../../lib/engines/postgres/connection';
 import { serverReadOnly } from '../../lib/engines/postgres/server';
@@ -38,7 +39,7 @@ describe('PostgreSQL logical: a table created after preflight is noticed before 
     const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 200 });
     const settings = flowSettings(sandbox.baseDir);
     const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
-    const runtime = new Map<string, unknown>();
+    const resources = new RunResources();
     try {
       // GIVEN the application creates a table (with rows) right after `after`
       const run = await runRunbook({
@@ -47,7 +48,7 @@ describe('PostgreSQL logical: a table created after preflight is noticed before 
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime,
+        resources,
         onStepDone: async (step) => {
           if (step.id !== after) return;
           const app = await connectPg(sandbox.appEndpoint());
@@ -70,7 +71,7 @@ describe('PostgreSQL logical: a table created after preflight is noticed before 
       await app.query("INSERT INTO made_mid_run VALUES (1001, 'still writable')");
       await closePg(app);
     } finally {
-      await closePostgresConnections(runtime);
+      await resources.disposeAll();
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }

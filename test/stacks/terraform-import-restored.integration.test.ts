@@ -15,6 +15,7 @@
  *
  * Skipped, saying how to get it, without moto.
  */
+import { RunResources } from '../../lib/runbook/resources';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateSecurityGroupCommand } from '@aws-sdk/client-ec2';
@@ -117,7 +118,7 @@ describeWithMoto('the import of the restored target against the emulator')('the 
     const gateway = new AwsGateway({ mode: 'live', clients, log: silentLogger, waits: { pollSeconds: 1 } });
     const platform = new AwsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
-    const context: StepContext = { runId: RUN_ID, dryRun: false, log: silentLogger, facts, runtime: new Map(), record: (learned) => void Object.assign(facts, learned) };
+    const context: StepContext = { runId: RUN_ID, dryRun: false, log: silentLogger, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
     Object.assign(facts, await platform.createReplica(context));
     Object.assign(facts, await platform.cloneTarget(context));
 

@@ -1,7 +1,7 @@
 /**
  * What the flow tests on real servers share (the switch, switch-back and resume tests of both
  * engines): a sandbox under a write load through its application endpoint, a state folder, runs
- * of runbooks each in a runtime of its own (a process of its own), a run abandoned at a point as
+ * of runbooks each with resources of its own (a process of its own), a run abandoned at a point as
  * kill -9 would leave it, and the check that every acknowledged write is where the endpoint
  * points. Everything is stopped and removed at the end, also when the test fails.
  */
@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../../lib/platforms/local/mysql-sandbox';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
-import { closeFlowConnections, type MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
-import { closePostgresConnections, type PostgresFlowSettings } from '../../lib/flows/postgres-common';
+import type { MysqlFlowSettings } from '../../lib/flows/mysql-encrypt';
+import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook, type RunOptions, type RunResult } from '../../lib/runbook/engine';
 import { Journal } from '../../lib/runbook/journal';
+import { RunResources } from '../../lib/runbook/resources';
 import type { Facts, Runbook, Step } from '../../lib/runbook/step';
 import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
 import { closePg, connectPg, pgRows, type PgClient } from '../../lib/engines/postgres/connection';
@@ -39,7 +40,7 @@ export interface FlowWorld<Sandbox> {
   readonly sandbox: Sandbox;
   readonly stateDir: string;
   readonly load: WriteLoad;
-  /** One run in a runtime of its own; `resumeRunId` resumes a journaled run. */
+  /** One run with resources of its own; `resumeRunId` resumes a journaled run. */
   run(runbook: Runbook, options?: { resumeRunId?: string; onRecord?: RunOptions['onRecord'] }): Promise<RunResult>;
   /** Runs until the kill point, then abandons the run like a kill -9: nothing after it runs, its sessions end. Returns its run id. */
   runUntilKilled(runbook: Runbook, kill: KillPoint): Promise<string>;
@@ -51,21 +52,17 @@ interface FlowWorldOptions<Sandbox> {
   sandbox: Sandbox & { stop(): Promise<void> };
   stateDirPrefix: string;
   load: WriteLoad;
-  /** Ends the sessions a runtime holds (the flow's own clean-up). */
-  closeConnections(runtime: Map<string, unknown>): Promise<void>;
-  /** End a run's sessions when it returns (else when the world ends). */
-  closeAfterEachRun: boolean;
   /** The ids in the load table, read through the endpoint's side. */
   presentIds(): Promise<Set<string>>;
 }
 
 async function withFlowWorld<Sandbox, World>(options: FlowWorldOptions<Sandbox>, extend: (world: FlowWorld<Sandbox>) => World, use: (world: World) => Promise<void>): Promise<void> {
-  const { sandbox, load, closeConnections } = options;
+  const { sandbox, load } = options;
   const stateDir = mkdtempSync(join(tmpdir(), options.stateDirPrefix));
-  const runtimes: Array<Map<string, unknown>> = [];
-  const runtime = () => {
-    const fresh = new Map<string, unknown>();
-    runtimes.push(fresh);
+  const resourceSets: RunResources[] = [];
+  const resources = () => {
+    const fresh = new RunResources();
+    resourceSets.push(fresh);
     return fresh;
   };
   const flow: FlowWorld<Sandbox> = {
@@ -73,15 +70,11 @@ async function withFlowWorld<Sandbox, World>(options: FlowWorldOptions<Sandbox>,
     stateDir,
     load,
     async run(runbook, { resumeRunId, onRecord } = {}) {
-      const own = runtime();
-      try {
-        return await runRunbook({ runbook, environment: 'local', stateDir, dryRun: false, log: silentLogger, runtime: own, resumeRunId, onRecord });
-      } finally {
-        if (options.closeAfterEachRun) await closeConnections(own);
-      }
+      // Its sessions end when the run returns (the engine disposes the run's resources).
+      return runRunbook({ runbook, environment: 'local', stateDir, dryRun: false, log: silentLogger, resources: resources(), resumeRunId, onRecord });
     },
     async runUntilKilled(runbook, kill) {
-      const own = runtime();
+      const own = resources();
       let killed!: () => void;
       const dead = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
       const die = () => {
@@ -95,14 +88,14 @@ async function withFlowWorld<Sandbox, World>(options: FlowWorldOptions<Sandbox>,
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime: own,
+        resources: own,
         onRecord: (step, facts) => (kill.afterRecord?.(step, facts) ? die() : undefined),
         onStepDone: (step) => (kill.afterStep?.(step) ? die() : undefined),
       });
       const outcome = await Promise.race([dead, running]);
       if (outcome !== 'killed') throw new Error(`the run ended (${outcome.result}: ${outcome.error}) before the kill point ${kill.name}`);
       // The dead process's connections close (its transactions and snapshots with them).
-      await closeConnections(own);
+      await own.disposeAll();
       return Journal.list(stateDir).find((id) => !before.has(id))!;
     },
     async expectNothingLost() {
@@ -120,7 +113,7 @@ async function withFlowWorld<Sandbox, World>(options: FlowWorldOptions<Sandbox>,
     await use(extend(flow));
   } finally {
     await load.stop().catch(() => undefined);
-    for (const each of runtimes) await closeConnections(each).catch(() => undefined);
+    for (const each of resourceSets) await each.disposeAll().catch(() => undefined);
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
@@ -136,8 +129,6 @@ export async function withMysqlWorld(stateDirPrefix: string, use: (world: FlowWo
     sandbox,
     stateDirPrefix,
     load: new WriteLoad({ connections: 4, ratePerSecond: 200, connect: () => mysqlWriteClient(sandbox.appEndpoint(), SANDBOX_DATABASE) }),
-    closeConnections: closeFlowConnections,
-    closeAfterEachRun: false,
     presentIds: async () => {
       const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE });
       const present = new Set((await rows<{ id: string }>(admin, 'SELECT id FROM cutover_load')).map((r) => String(r.id)));
@@ -176,8 +167,6 @@ export async function withPostgresWorld(options: { stateDirPrefix: string; conne
     sandbox,
     stateDirPrefix: options.stateDirPrefix,
     load: new WriteLoad({ connections: options.connections, ratePerSecond: options.ratePerSecond, connect: () => postgresWriteClient(sandbox.appEndpoint()) }),
-    closeConnections: closePostgresConnections,
-    closeAfterEachRun: true,
     presentIds: async () => {
       const app = await connectPg(sandbox.appEndpoint());
       const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));

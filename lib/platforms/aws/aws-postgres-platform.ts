@@ -12,7 +12,7 @@ import {
   type Parameter,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import type { PostgresPlatform, PostgresWayBack } from '../postgres-platform';
+import { POSTGRES_ADMIN, type PostgresPlatform, type PostgresWayBack } from '../postgres-platform';
 import { PreconditionFailed, type Facts, type StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg, pgRow, quoteIdent, quoteLiteral, type PgClient } from '../../engines/postgres/connection';
@@ -446,24 +446,18 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     }
   }
 
-  /** A writable administrator session on the target, kept for the run (closed with the flow's connections). */
+  /** A writable administrator session on the target, kept for the run (in its resources, closed when it ends). */
   private async targetAdmin(context: StepContext): Promise<PgClient> {
-    const key = 'postgres.platform.targetAdmin';
-    const existing = context.runtime.get(key) as PgClient | undefined;
+    const existing = context.resources.get(POSTGRES_ADMIN.target);
     if (existing) return existing;
-    const client = await connectPg(await this.target(context.facts, 'postgres'), { writable: true });
-    context.runtime.set(key, client);
-    return client;
+    return context.resources.register(POSTGRES_ADMIN.target, await connectPg(await this.target(context.facts, 'postgres'), { writable: true }), closePg);
   }
 
-  /** A writable administrator session on the source, kept for the run (closed with the flow's connections). */
+  /** A writable administrator session on the source, kept for the run (in its resources, closed when it ends). */
   private async sourceAdmin(context: StepContext): Promise<PgClient> {
-    const key = 'postgres.platform.sourceAdmin';
-    const existing = context.runtime.get(key) as PgClient | undefined;
+    const existing = context.resources.get(POSTGRES_ADMIN.source);
     if (existing) return existing;
-    const client = await connectPg(await this.source('postgres'), { writable: true });
-    context.runtime.set(key, client);
-    return client;
+    return context.resources.register(POSTGRES_ADMIN.source, await connectPg(await this.source('postgres'), { writable: true }), closePg);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { PostgresPlatform, PostgresWayBack } from '../postgres-platform';
+import { POSTGRES_ADMIN, type PostgresPlatform, type PostgresWayBack } from '../postgres-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
@@ -177,19 +177,14 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     },
   };
 
-  /** A writable superuser session on the source, kept for the run (closed with the flow's connections). */
+  /** A writable superuser session on the source, kept for the run (in its resources, closed when it ends). */
   private sourceAdmin(context: StepContext) {
     return this.admin(context, 'source');
   }
 
   private async admin(context: StepContext, side: 'source' | 'target') {
-    const key = side === 'source' ? 'postgres.platform.sourceAdmin' : 'postgres.platform.targetAdmin';
-    const existing = context.runtime.get(key) as Awaited<ReturnType<typeof connectPg>> | undefined;
+    const existing = context.resources.get(POSTGRES_ADMIN[side]);
     if (existing) return existing;
-    const client = await connectPg(this.sandbox.instance(side).endpoint(), { writable: true });
-    context.runtime.set(key, client);
-    return client;
+    return context.resources.register(POSTGRES_ADMIN[side], await connectPg(this.sandbox.instance(side).endpoint(), { writable: true }), closePg);
   }
 }
-
-export const LOCAL_PLATFORM_RUNTIME_KEYS = ['postgres.platform.sourceAdmin', 'postgres.platform.targetAdmin'];

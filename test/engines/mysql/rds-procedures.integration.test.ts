@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MariadbInstance } from '../../../lib/platforms/local/mariadb-instance';
@@ -8,7 +9,7 @@ import { silentLogger } from '../../../lib/util/log';
 import { generatePassword } from '../../../lib/util/secrets';
 import { callRows, connect, row, rows, type Connection } from '../../../lib/engines/mysql/connection';
 import { detectDialect, killSessionsOf, primaryPosition, replicaStatus, sessionsOf, startReplicationFrom, waitForPosition } from '../../../lib/engines/mysql/server';
-import { closeFlowConnections, mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
 import type { MysqlPlatform } from '../../../lib/platforms/mysql-platform';
 import { detachedContext, PreconditionFailed } from '../../../lib/runbook/step';
 import { installRdsProcedures, mapEndpoint } from '../../../lib/rehearsal/aws-emulated/rds-procedures';
@@ -41,11 +42,11 @@ function rdsSourceOnly(server: MariadbInstance): MysqlPlatform {
 
 async function runPreflight(server: MariadbInstance) {
   const runbook = mysqlEncryptRunbook(rdsSourceOnly(server), settings);
-  const context = detachedContext({ runId: 'test', dryRun: true, log: silentLogger, facts: {}, runtime: new Map() });
+  const context = detachedContext({ runId: 'test', dryRun: true, log: silentLogger, facts: {}, resources: new RunResources() });
   try {
     return await runbook.steps.find((s) => s.id === 'mysql.preflight')!.apply(context);
   } finally {
-    await closeFlowConnections(context.runtime);
+    await context.resources.disposeAll();
   }
 }
 

@@ -18,6 +18,8 @@ import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-e
 import { loadEnvironment, type CutoverEnvironment } from '../../../config/cutover';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
 import { AwsPostgresPlatform } from '../../../lib/platforms/aws/aws-postgres-platform';
+import { POSTGRES_ADMIN } from '../../../lib/platforms/postgres-platform';
+import type { PgClient } from '../../../lib/engines/postgres/connection';
 import { resolveAwsPostgresSettings } from '../../../lib/platforms/aws/settings';
 import { mockedAws, recordingLogger, stepContext, type MockedAws } from './helpers';
 import { PG_FENCE_SG, PG_OUTPUTS_FIXTURE, PG_SOURCE, PG_TARGET } from './postgres-helpers';
@@ -50,7 +52,7 @@ function fakeSourceAdmin(resetValues: string[]) {
 }
 
 function withAdmin(context: ReturnType<typeof stepContext>, admin: ReturnType<typeof fakeSourceAdmin>) {
-  context.runtime.set('postgres.platform.sourceAdmin', admin.client);
+  context.resources.set(POSTGRES_ADMIN.source, admin.client as unknown as PgClient);
   return context;
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { RunResources } from '../../../lib/runbook/resources';
 import { join } from 'node:path';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { RDSClient, AddTagsToResourceCommand, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand, RemoveTagsFromResourceCommand, type DBInstance, type Tag } from '@aws-sdk/client-rds';
@@ -183,7 +184,7 @@ export function livePlatform(aws: MockedAws, environment = prodEnvironment(), op
 }
 
 export function stepContext(log: Logger, facts: Record<string, unknown> = {}, runId = RUN_ID): StepContext {
-  return detachedContext({ runId, dryRun: false, log, facts, runtime: new Map() });
+  return detachedContext({ runId, dryRun: false, log, facts, resources: new RunResources() });
 }
 
 /** A resource that does not exist at the first look, then answers `answers` in turn (the last one for good). */

@@ -7,6 +7,7 @@
  * instance changes nothing. Against moto; skipped, saying how to get it, without it.
  */
 import { resolve } from 'node:path';
+import { RunResources } from '../../../lib/runbook/resources';
 import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CreateDBInstanceCommand, CreateDBParameterGroupCommand, CreateDBSubnetGroupCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
@@ -64,7 +65,7 @@ describeWithMoto('the restored target gets the settings the stack declares (moto
     const gateway = new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: 0.2 } });
     const platform = new AwsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
-    const context: StepContext = { runId: '20261201-120000-restore', dryRun: false, log, facts, runtime: new Map(), record: (learned) => void Object.assign(facts, learned) };
+    const context: StepContext = { runId: '20261201-120000-restore', dryRun: false, log, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
     Object.assign(facts, await platform.createReplica(context));
     Object.assign(facts, await platform.cloneTarget(context));
 

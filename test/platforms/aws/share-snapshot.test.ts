@@ -4,6 +4,7 @@
  * with aws-sdk-client-mock stubs for the source and the target account's clients.
  */
 import { mockClient } from 'aws-sdk-client-mock';
+import { RunResources } from '../../../lib/runbook/resources';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, CopyDBSnapshotCommand, RestoreDBInstanceFromDBSnapshotCommand } from '@aws-sdk/client-rds';
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
@@ -54,7 +55,7 @@ function accounts() {
     source: new AwsGateway({ mode: 'live', clients: source, log, waits: { pollSeconds: 0.01 } }),
     target: new AwsGateway({ mode: 'live', clients: target, log, waits: { pollSeconds: 0.01 } }),
   };
-  const context = detachedContext({ runId: RUN_ID, dryRun: false, log, facts: { sourceAccount: '111111111111' }, runtime: new Map() });
+  const context = detachedContext({ runId: RUN_ID, dryRun: false, log, facts: { sourceAccount: '111111111111' }, resources: new RunResources() });
   const step = (id: string) => shareSnapshotRunbook(settings, gateways).steps.find((s) => s.id === id)!;
   return { mocks, context, step };
 }

@@ -4,6 +4,7 @@
  * same change before fencing (it used to live only in memory).
  */
 import { ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
+import { RunResources } from '../../../lib/runbook/resources';
 import { ChangeResourceRecordSetsCommand, GetChangeCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { describeState, FENCE_SG, instance, livePlatform, mockedAws, SOURCE } from './helpers';
 import { detachedContext } from '../../../lib/runbook/step';
@@ -27,7 +28,7 @@ function awsWithRecord(value: string) {
   return aws;
 }
 
-const context = (facts: Record<string, unknown>) => detachedContext({ runId: 'r1', dryRun: false, log: recordingLogger(), facts, runtime: new Map() });
+const context = (facts: Record<string, unknown>) => detachedContext({ runId: 'r1', dryRun: false, log: recordingLogger(), facts, resources: new RunResources() });
 
 describe('AWS MySQL platform: resuming a switch', () => {
   test.each([

@@ -6,11 +6,12 @@
  * After the switch the promoted target takes writes, also after a restart.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { RunResources } from '../../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MysqlSandbox, SANDBOX_APP_USER, SANDBOX_DATABASE } from '../../../lib/platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../../../lib/platforms/local/local-mysql-platform';
-import { closeFlowConnections, mysqlEncryptRunbook } from '../../../lib/flows/mysql-encrypt';
+import { mysqlEncryptRunbook } from '../../../lib/flows/mysql-encrypt';
 import { runRunbook } from '../../../lib/runbook/engine';
 import { connect } from '../../../lib/engines/mysql/connection';
 import { loadEnvironment } from '../../../config/cutover';
@@ -35,7 +36,7 @@ test('the replica and the target refuse application writes from creation until t
   // GIVEN a sandbox and the MySQL flow on it
   const sandbox = await MysqlSandbox.start({ log: silentLogger, seedRows: 200 });
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-clone-ro-'));
-  const runtime = new Map<string, unknown>();
+  const resources = new RunResources();
   const probes: Record<string, string> = {};
   try {
     // WHEN the application writes to each clone right after the step that created it
@@ -45,7 +46,7 @@ test('the replica and the target refuse application writes from creation until t
       stateDir,
       dryRun: false,
       log: silentLogger,
-      runtime,
+      resources,
       onStepDone: async (step) => {
         if (step.id === 'mysql.replica.create') probes.replica = await appWrite(sandbox, 'replica', 9_000_000_001);
         if (step.id === 'mysql.target.clone') probes.targetBeforeReplication = await appWrite(sandbox, 'target', 9_000_000_002);
@@ -66,7 +67,7 @@ test('the replica and the target refuse application writes from creation until t
     });
     expect(run.result).toBe('success');
   } finally {
-    await closeFlowConnections(runtime);
+    await resources.disposeAll();
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }

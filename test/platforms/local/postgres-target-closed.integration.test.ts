@@ -9,12 +9,13 @@
  * After the switch the target takes the application's writes, also after a restart.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { RunResources } from '../../../lib/runbook/resources';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresSandbox, PG_SANDBOX_DATABASE } from '../../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../../lib/platforms/local/local-postgres-platform';
 import { postgresRunbook } from '../../../lib/rehearsal/postgres-rehearsal';
-import { closePostgresConnections, type PostgresFlowSettings, type PostgresMethod } from '../../../lib/flows/postgres-common';
+import { type PostgresFlowSettings, type PostgresMethod } from '../../../lib/flows/postgres-common';
 import { runRunbook } from '../../../lib/runbook/engine';
 import { closePg, connectPg } from '../../../lib/engines/postgres/connection';
 import { postgresSettings } from '../../../lib/cli/postgres';
@@ -53,8 +54,8 @@ describe('the PostgreSQL target is closed to the application until the switch', 
     const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-closed-'));
     const settings = flowSettings('logical', sandbox.baseDir);
     const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
-    const firstRuntime = new Map<string, unknown>();
-    const secondRuntime = new Map<string, unknown>();
+    const firstResources = new RunResources();
+    const secondResources = new RunResources();
     const probes: Record<string, string> = {};
     try {
       // WHEN the application writes to the target after each step, and the first process dies
@@ -67,7 +68,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime: firstRuntime,
+        resources: firstResources,
         onStepDone: async (step) => {
           if (step.id === 'postgres.target.create') probes.afterCreate = await appWriteOnTarget(sandbox, 9_000_000_001);
           if (step.id === 'postgres.copy.snapshot') probes.afterCopy = await appWriteOnTarget(sandbox, 9_000_000_002);
@@ -78,7 +79,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
         },
       });
       await Promise.race([dead, first.then((r) => Promise.reject(new Error(`the first run ended (${r.result}: ${r.error}) before it was killed`)))]);
-      await closePostgresConnections(firstRuntime);
+      await firstResources.disposeAll();
       // and the target restarts before the run is resumed
       await sandbox.instance('target').stop();
       await sandbox.instance('target').start();
@@ -90,7 +91,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime: secondRuntime,
+        resources: secondResources,
         resumeRunId: runId,
         onStepDone: async (step) => {
           if (step.id === 'postgres.replication.catch-up') probes.resumedBeforeSwitch = await appWriteOnTarget(sandbox, 9_000_000_004);
@@ -114,8 +115,8 @@ describe('the PostgreSQL target is closed to the application until the switch', 
       expect(resumed.error).toBeUndefined();
       expect(resumed.result).toBe('success');
     } finally {
-      await closePostgresConnections(firstRuntime);
-      await closePostgresConnections(secondRuntime);
+      await firstResources.disposeAll();
+      await secondResources.disposeAll();
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }
@@ -126,7 +127,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
     const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 200 });
     const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-closed-dump-'));
     const settings = flowSettings('dump', sandbox.baseDir);
-    const runtime = new Map<string, unknown>();
+    const resources = new RunResources();
     const probes: Record<string, string> = {};
     try {
       // WHEN the application writes to the target after the copy, the verification and the switch
@@ -136,7 +137,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
         stateDir,
         dryRun: false,
         log: silentLogger,
-        runtime,
+        resources,
         onStepDone: async (step) => {
           if (step.id === 'postgres.copy.dump') probes.afterCopy = await appWriteOnTarget(sandbox, 9_000_000_011);
           if (step.id === 'postgres.verify.checksums') probes.afterVerify = await appWriteOnTarget(sandbox, 9_000_000_012);
@@ -148,7 +149,7 @@ describe('the PostgreSQL target is closed to the application until the switch', 
       expect(run.error).toBeUndefined();
       expect(run.result).toBe('success');
     } finally {
-      await closePostgresConnections(runtime);
+      await resources.disposeAll();
       await sandbox.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }
