@@ -278,8 +278,8 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     },
   };
 
-  /** The journal stopped the run between steps: a freeze this process made is undone (nobody is left to end it). */
-  const onJournalStop = async (context: StepContext): Promise<string | undefined> => {
+  /** The run stopped between steps (journal refused a line, or Ctrl-C): a freeze this process made is undone (nobody is left to end it). */
+  const onStopBetweenSteps = async (context: StepContext): Promise<string | undefined> => {
     if (!context.runtime.has(DOWNTIME) || context.runtime.has(MOVING)) return undefined;
     await platform.setSourceReadOnly(context, false);
     context.runtime.delete(DOWNTIME);
@@ -290,6 +290,6 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     flow: 'postgres.dump',
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
     steps: [preflightStep(platform, settings, 'dump'), createTarget, freeze, copy, verifyOrReopen, switchOver],
-    onJournalStop,
+    onStopBetweenSteps,
   };
 }

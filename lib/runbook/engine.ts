@@ -340,10 +340,10 @@ export async function runRunbook(options: RunOptions): Promise<RunResult> {
     }
   } catch (caught) {
     let failure = caught;
-    if (failure instanceof JournalStop && runbook.onJournalStop) {
+    if ((failure instanceof JournalStop || failure instanceof RunInterrupted) && runbook.onStopBetweenSteps) {
       // Nobody will be running: the flow undoes what must not stay as it is (an undo that fails is said, never hidden).
-      const undone = await runbook.onJournalStop(context).catch((error: Error) => `Undoing what the run left failed too (${error.message}): check both sides before --resume.`);
-      if (undone) failure = new AbortRun(`${failure.message} ${undone}`);
+      const undone = await runbook.onStopBetweenSteps(context).catch((error: Error) => `Undoing what the run left failed too (${error.message}): check both sides before --resume.`);
+      if (undone) failure = failure instanceof RunInterrupted ? new RunInterrupted(`${failure.message}. ${undone}`) : new AbortRun(`${failure.message} ${undone}`);
     }
     result = failure instanceof AbortRun ? 'aborted' : failure instanceof RunInterrupted ? 'interrupted' : 'failed';
     error = redact(failure instanceof Error ? failure.message : String(failure));
