@@ -10,8 +10,6 @@ import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
 import { wallClockMs } from '../util/time';
-import { deferProcessGroupSignals } from '../util/process-group';
-import { deliverPendingSignals } from '../util/pending-signals';
 import { openSignalScope, type SignalScope } from '../util/signal-scope';
 
 export interface RehearsalLoadOptions {
@@ -333,17 +331,13 @@ export async function switchBackUnderLoad(input: {
     interruptedBy = { signal, when: back ? 'after the switch back' : 'before the switch back' };
     log.warn(`${signal} received ${interruptedBy.when}: ${back ? 'finishing the proof' : 'the switch back will not start'}; stopping the load, then the report`);
   };
-  const releaseDeferral = handleSignals ? deferProcessGroupSignals() : undefined;
-  if (handleSignals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  const signals = openSignalScope(onSignal, { enabled: handleSignals });
   try {
     if (run.result === 'success') {
       await sleep(input.tailMs);
       checkpointAt = wallClockMs();
       presentAtCheckpoint = await presentIds();
-      if (handleSignals) await deliverPendingSignals();
+      await signals.settle();
     }
     if (run.result === 'success' && !interruptedBy) {
       log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
@@ -372,12 +366,8 @@ export async function switchBackUnderLoad(input: {
     await load.stopAfterTail();
   }
   const presentAtEnd = await presentIds();
-  if (handleSignals) {
-    await deliverPendingSignals();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  releaseDeferral?.();
+  await signals.settle();
+  signals.close();
   const base = reportFromRun(run, { engine, startedAt, ...load.reportFields(presentAtEnd, run.facts) });
   if (interruptedBy && base.result === 'success' && (!back || back.result === 'success')) {
     base.result = 'interrupted';
