@@ -280,8 +280,8 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     },
   };
 
-  /** The journal stopped the run between steps: a freeze this process made is undone (nobody is left to end it). */
-  const onJournalStop = async (context: StepContext): Promise<string | undefined> => {
+  /** The run stopped between steps (journal refused a line, or Ctrl-C): a freeze this process made is undone (nobody is left to end it). */
+  const onStopBetweenSteps = async (context: StepContext): Promise<string | undefined> => {
     if (!context.resources.has(DOWNTIME) || context.resources.has(MOVING)) return undefined;
     await platform.setSourceReadOnly(context, false);
     context.resources.forget(DOWNTIME);
@@ -293,6 +293,6 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
     facts: POSTGRES_SWITCH_FACTS,
     summary: [`source: ${platform.describe.source()}`, `target: ${platform.describe.target()}${settings.targetVersion ? `, PostgreSQL ${settings.targetVersion}` : ''}`, `database: ${settings.database}`, `platform: ${platform.kind}`, 'downtime: the whole copy (writes are refused from the freeze until the pooler resumes)'],
     steps: [preflightStep(platform, settings, 'dump'), createTarget, freeze, copy, verifyOrReopen, switchOver],
-    onJournalStop,
+    onStopBetweenSteps,
   };
 }

@@ -10,8 +10,7 @@ import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
 import { reportFromRun, type CutoverReport } from '../report';
 import { wallClockMs } from '../util/time';
-import { deferProcessGroupSignals } from '../util/process-group';
-import { deliverPendingSignals } from '../util/pending-signals';
+import { openSignalScope, type SignalScope } from '../util/signal-scope';
 
 export interface RehearsalLoadOptions {
   engine: 'mysql' | 'postgres';
@@ -194,6 +193,53 @@ export interface RehearsalRunOptions {
   handleSignals?: boolean;
   /** Keep the load running after the switch and after the run (a switch back follows). */
   keepLoad?: boolean;
+  /** Handles Ctrl-C from the run's end to the report (rehearsals without a switch back; see WindDown). */
+  windDown?: WindDown;
+}
+
+/**
+ * A rehearsal without a switch back, from its run's end to its report: the load's final tail
+ * (after an abort), the count of the writes present, the sandbox's stop. The engine no longer
+ * handles signals there, so a first Ctrl-C would stop the sandbox at once and exit without a
+ * report. Open from the run's start (the engine handles what comes during the run and ends it
+ * INTERRUPTED itself), it lets that stretch finish instead (a second signal still stops
+ * everything at once), and `end` marks a report that says success INTERRUPTED.
+ */
+export class WindDown {
+  private scope: SignalScope | undefined;
+  private interruptedBy: NodeJS.Signals | undefined;
+  /** Set as the run returns. */
+  runReturned = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly enabled: boolean,
+  ) {}
+
+  /** Called right before the run starts (idempotent). */
+  open(): void {
+    if (this.scope) return;
+    this.scope = openSignalScope(
+      (signal) => {
+        if (this.interruptedBy) return;
+        this.interruptedBy = signal;
+        // During the run the engine says what it does with it.
+        if (this.runReturned) this.log.warn(`${signal} received after the run: finishing the load's tail, the count of the writes and the report, then stopping`);
+      },
+      { enabled: this.enabled },
+    );
+  }
+
+  /** After the sandbox stopped: the report, INTERRUPTED if a signal came and it was a success. */
+  async end(report: CutoverReport | undefined): Promise<void> {
+    if (!this.scope) return;
+    await this.scope.settle();
+    this.scope.close();
+    if (report && this.interruptedBy && report.result === 'success') {
+      report.result = 'interrupted';
+      report.error = `Interrupted by ${this.interruptedBy} after the run (every step had finished)`;
+    }
+  }
 }
 
 /**
@@ -204,6 +250,9 @@ export interface RehearsalRunOptions {
 export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise<RunResult> {
   const { load } = options;
   await load.start();
+  // Open before the run: the engine closes its own handling before its last lines, and no
+  // moment between the two may be left to the sandbox's hard stop.
+  options.windDown?.open();
   const run = await runRunbook({
     runbook: options.runbook,
     environment: options.environment,
@@ -220,6 +269,7 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
       if (step.id === options.switchStep && !options.keepLoad) await load.stopAfterTail();
     },
   });
+  if (options.windDown) options.windDown.runReturned = true;
   if (options.keepLoad) return withRehearsalWayForward(run);
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
@@ -277,17 +327,13 @@ export async function switchBackUnderLoad(input: {
     interruptedBy = { signal, when: back ? 'after the switch back' : 'before the switch back' };
     log.warn(`${signal} received ${interruptedBy.when}: ${back ? 'finishing the proof' : 'the switch back will not start'}; stopping the load, then the report`);
   };
-  const releaseDeferral = handleSignals ? deferProcessGroupSignals() : undefined;
-  if (handleSignals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  const signals = openSignalScope(onSignal, { enabled: handleSignals });
   try {
     if (run.result === 'success') {
       await sleep(input.tailMs);
       checkpointAt = wallClockMs();
       presentAtCheckpoint = await presentIds();
-      if (handleSignals) await deliverPendingSignals();
+      await signals.settle();
     }
     if (run.result === 'success' && !interruptedBy) {
       log.info(`switch back: ${presentAtCheckpoint.size} load rows on the target at the checkpoint; switching back under load`);
@@ -313,12 +359,8 @@ export async function switchBackUnderLoad(input: {
     await load.stopAfterTail();
   }
   const presentAtEnd = await presentIds();
-  if (handleSignals) {
-    await deliverPendingSignals();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  releaseDeferral?.();
+  await signals.settle();
+  signals.close();
   const base = reportFromRun(run, { engine, startedAt, ...load.reportFields(presentAtEnd, run.facts) });
   if (interruptedBy && base.result === 'success' && (!back || back.result === 'success')) {
     base.result = 'interrupted';

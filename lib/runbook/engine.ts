@@ -1,8 +1,7 @@
 import { redact } from '../util/secrets';
 import type { Logger } from '../util/log';
 import { nowMs, wallClockMs } from '../util/time';
-import { deliverPendingSignals } from '../util/pending-signals';
-import { deferProcessGroupSignals, ProcessGroup } from '../util/process-group';
+import { openSignalScope } from '../util/signal-scope';
 import { Journal, JournalWriteError, newRunId, statusFromJournal, type JournalEntry } from './journal';
 import { runHook, type HookMap } from './hooks';
 import { currentHolder, type RunLock } from './lock';
@@ -204,28 +203,21 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
     appendIfPossible({ type: 'interrupt', at: new Date().toISOString(), signal, step: currentStep });
     log.warn(`${signal} received: finishing ${currentStep ?? 'the current step'}, then stopping (the run stays resumable)`);
   };
-  const signalsHandled = Boolean(options.handleSignals && !options.dryRun);
-  const releaseDeferral = signalsHandled ? deferProcessGroupSignals() : undefined;
-  const unregisterHardStop = signalsHandled
-    ? ProcessGroup.onHardStop((signal) => {
-        const before = currentStep ?? results.find((r) => r.status === 'not-run')?.id;
-        const where = currentStep ? ` during ${currentStep}` : before ? ` before ${before}` : '';
-        const why = `${signal} twice: the sandbox's servers were stopped at once${where}; this rehearsal is void, nothing to resume: run it again`;
-        appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result: 'interrupted', error: why, ...(before ? { interruptedBefore: before } : {}) });
-        hardStopped = true;
-        log.error(`${runbook.flow} on ${options.environment}: INTERRUPTED (${why})`);
-      })
-    : undefined;
-  if (signalsHandled) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  const signals = openSignalScope(onSignal, {
+    enabled: Boolean(options.handleSignals && !options.dryRun),
+    onHardStop: (signal) => {
+      const before = currentStep ?? results.find((r) => r.status === 'not-run')?.id;
+      const where = currentStep ? ` during ${currentStep}` : before ? ` before ${before}` : '';
+      const why = `${signal} twice: the sandbox's servers were stopped at once${where}; this rehearsal is void, nothing to resume: run it again`;
+      appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result: 'interrupted', error: why, ...(before ? { interruptedBefore: before } : {}) });
+      hardStopped = true;
+      log.error(`${runbook.flow} on ${options.environment}: INTERRUPTED (${why})`);
+    },
+  });
   // Before a step starts (and before a destructive action inside one), signals that already
   // reached the process run their handler first: otherwise a Ctrl-C at the end of a step is
   // seen only inside the next one (lib/util/pending-signals.ts).
-  const settleSignals = async (): Promise<void> => {
-    if (signalsHandled) await deliverPendingSignals();
-  };
+  const settleSignals = (): Promise<void> => signals.settle();
   const checkpoint = async (action: string): Promise<void> => {
     await settleSignals();
     if (interrupt) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${action} (not done)`);
@@ -358,10 +350,10 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
     }
   } catch (caught) {
     let failure = caught;
-    if (failure instanceof JournalStop && runbook.onJournalStop) {
+    if ((failure instanceof JournalStop || failure instanceof RunInterrupted) && runbook.onStopBetweenSteps) {
       // Nobody will be running: the flow undoes what must not stay as it is (an undo that fails is said, never hidden).
-      const undone = await runbook.onJournalStop(context).catch((error: Error) => `Undoing what the run left failed too (${error.message}): check both sides before --resume.`);
-      if (undone) failure = new AbortRun(`${failure.message} ${undone}`);
+      const undone = await runbook.onStopBetweenSteps(context).catch((error: Error) => `Undoing what the run left failed too (${error.message}): check both sides before --resume.`);
+      if (undone) failure = failure instanceof RunInterrupted ? new RunInterrupted(`${failure.message}. ${undone}`) : new AbortRun(`${failure.message} ${undone}`);
     }
     result = failure instanceof AbortRun ? 'aborted' : failure instanceof RunInterrupted ? 'interrupted' : 'failed';
     error = redact(failure instanceof Error ? failure.message : String(failure));
@@ -376,12 +368,7 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
   } catch (failure) {
     log.warn(redact(failure instanceof Error ? failure.message : String(failure)));
   }
-  if (signalsHandled) {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  releaseDeferral?.();
-  unregisterHardStop?.();
+  signals.close();
   const interruptedBefore = result === 'interrupted' ? results.find((r) => r.status === 'not-run')?.id : undefined;
   appendIfPossible({ type: 'run-end', at: new Date().toISOString(), result, error, ...(interruptedBefore ? { interruptedBefore } : {}) });
   if (journalFailure && (result === 'success' || result === 'planned')) {

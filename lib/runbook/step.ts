@@ -85,13 +85,14 @@ export interface Runbook {
   /** The facts a resume decides on, typed: checked when a --resume reads them back from the journal. */
   facts?: FactsSchema;
   /**
-   * Called when the journal stopped the run between two steps (a full disk: the engine never
-   * starts a step it cannot journal). A flow whose critical state spans steps (the PostgreSQL
-   * dump method is frozen from its freeze step to its switch) undoes what must not stay that
-   * way with nobody running, and returns the sentence saying what it did (the run then ends
-   * aborted); undefined when there was nothing to undo.
+   * Called when the run stops between two steps with nobody left to carry on: the journal
+   * refused a line (a full disk: the engine never starts a step it cannot journal; the run then
+   * ends aborted) or an interrupt (SIGINT/SIGTERM; the run still ends interrupted). A flow whose
+   * critical state spans steps (the PostgreSQL dump method is frozen from its freeze step to its
+   * switch) undoes what must not stay that way, and returns the sentence saying what it did;
+   * undefined when there was nothing to undo.
    */
-  onJournalStop?(context: StepContext): Promise<string | undefined>;
+  onStopBetweenSteps?(context: StepContext): Promise<string | undefined>;
 }
 
 /** Thrown to stop a run on purpose (a gate held, a timeout, a hook said no): result `aborted`. */

@@ -216,6 +216,70 @@ export class ProcessGroup {
   }
 }
 
+/** How a program run by `runInOwnGroup` failed, shaped like `execFile`'s error. */
+export class ToolFailed extends Error {
+  constructor(
+    message: string,
+    /** Its exit code (null when a signal ended it). */
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    /** True when it was stopped by us (the timeout or the abort signal). */
+    readonly killed: boolean,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = 'ToolFailed';
+  }
+}
+
+/**
+ * Run a program to its end (pg_dump, pg_restore, mariadb-backup …) in a process group of its
+ * own (detached), as `execFile` would otherwise: a terminal's Ctrl-C (SIGINT to the foreground
+ * group) reaches only the orchestrator, which lets the step finish and stops at its boundary,
+ * instead of killing the tool mid-copy. It still dies with this process (`dieWithParent`; a
+ * tool's own workers see their leader's pipes close). A timeout or `signal` stops the whole
+ * group (`killSignal`, SIGTERM by default). Output is collected (last `maxBuffer` bytes each).
+ * `execFile` cannot do this: it does not pass `detached` on to spawn.
+ */
+export function runInOwnGroup(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; signal?: AbortSignal; maxBuffer?: number; killSignal?: NodeJS.Signals } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const maxBuffer = options.maxBuffer ?? 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) return reject(new ToolFailed(`${command} not started: aborted`, null, null, true, '', ''));
+    const child = spawn(...dieWithParent(command, args), { env: options.env, cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: string[] = ['', ''];
+    const keep = (index: number) => (chunk: Buffer) => {
+      out[index] += chunk.toString('utf8');
+      if (out[index].length > maxBuffer) out[index] = out[index].slice(-maxBuffer);
+    };
+    child.stdout!.on('data', keep(0));
+    child.stderr!.on('data', keep(1));
+    let killed = false;
+    const stop = () => {
+      killed = true;
+      if (child.pid !== undefined) signalGroup(child.pid, options.killSignal ?? 'SIGTERM');
+    };
+    const timer = options.timeoutMs ? setTimeout(stop, options.timeoutMs) : undefined;
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', stop);
+      if (error) reject(error);
+    };
+    child.on('error', (error) => settle(new ToolFailed(`${command} could not start: ${error.message}`, null, null, false, '', '')));
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        settle();
+        resolve({ stdout: out[0], stderr: out[1] });
+      } else settle(new ToolFailed(`Command failed: ${command} ${args.join(' ')}\n${out[1]}`, code, signal, killed, out[0], out[1]));
+    });
+  });
+}
+
 /**
  * The shell wrapper of `spawnGuardedShell`. The background subshell is the group's watchdog: it
  * waits on fd 3 (a pipe whose other end only this process holds) and kills the whole group when

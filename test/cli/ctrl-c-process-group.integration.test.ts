@@ -7,7 +7,9 @@
  *   nothing destroyed (`complete --delete-old` deleted the old source one step too late);
  * - summary, report.json and report page say INTERRUPTED whenever the process exits 130;
  * - a rehearsal's built-in load and `--load-command` workload are not killed by it: the report
- *   still counts the writes it measured and shows every window that happened.
+ *   still counts the writes it measured and shows every window that happened;
+ * - nor are the copy tools a step runs (pg_dump, pg_restore, psql, mariadb-backup): the step in
+ *   progress finishes, the run stops at the next boundary, resumable.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { KILL_AT_ENV, PAUSE_AT_ENV, PAUSE_FILE_ENV } from '../../lib/runbook/kil
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
+import { closePg, connectPg, pgRow, type PgClient } from '../../lib/engines/postgres/connection';
+import { sleep } from '../../lib/util/time';
 
 const ROOT = resolve(__dirname, '../..');
 const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
@@ -126,6 +130,100 @@ test('Ctrl-C (SIGINT to the process group) during a PostgreSQL --switch-back reh
     expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
     expect(rehearsal.code).toBe(130);
   } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}, 1_200_000);
+
+test('Ctrl-C (SIGINT to the process group) after the run of a PostgreSQL rehearsal without --switch-back, while it winds down (the writes counted, the sandbox stopped): the report is written with the writes measured, verdict INTERRUPTED, exit 130', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'rc-cc-tail-'));
+  const reportPath = join(work, 'report.json');
+  const runs = join(work, '.rds-cutover', 'runs');
+  // The run's journal has its last line: the engine no longer handles signals from here on.
+  const runEnded = () => existsSync(runs) && readdirSync(runs).some((id) => existsSync(join(runs, id, 'journal.jsonl')) && readFileSync(join(runs, id, 'journal.jsonl'), 'utf8').includes('"type":"run-end"'));
+  try {
+    // GIVEN a rehearsal (no switch back) under the built-in load
+    const rehearsal = await runCli(['--env', 'local', '--execute', '--engine', 'postgres', '--load-rate', '100', '--report', reportPath], work, {
+      // WHEN Ctrl-C reaches the CLI's process group once its run ended, before the report
+      signalWhen: runEnded,
+    });
+    expect(rehearsal.signalled).toBe(true);
+    // THEN the report is there, with the switch's window and the writes measured up to the stop
+    expect(existsSync(reportPath)).toBe(true);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+    expect(report.load?.failure).toBeUndefined();
+    expect(report.writes.acknowledged).toBeGreaterThan(0);
+    expect(report.writes.lost).toBe(0);
+    expect(report.writeUnavailableMs).toEqual(expect.any(Number));
+    // and summary, report.json and exit code agree: INTERRUPTED, 130
+    expect(rehearsal.output).toMatch(/postgres\.logical on local: INTERRUPTED/);
+    expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
+    expect(rehearsal.code).toBe(130);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}, 1_200_000);
+
+test('Ctrl-C (SIGINT to the process group) while pg_dump runs in the PostgreSQL dump method: pg_dump is not killed by it, postgres.copy.dump finishes, the run stops at that boundary (exit 130, INTERRUPTED) with the source reopened, and --resume finishes it', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'rc-cc-dump-'));
+  const stateDir = join(work, '.rds-cutover');
+  let admin: PgClient | undefined;
+  try {
+    // GIVEN a persistent PostgreSQL sandbox, and a table of its source that the test can lock
+    await sandboxUp(stateDir, 'postgres', silentLogger, 300);
+    const { state, secrets } = readSandboxState(sandboxFolder(stateDir, 'postgres'))!;
+    const sourcePort = state.servers.find((s) => s.name === 'source')!.port;
+    const endpoint = { name: 'source', host: '127.0.0.1', port: sourcePort, user: 'postgres', password: secrets.postgresSuperuserPassword, database: 'app' };
+    admin = await connectPg(endpoint);
+    const table = (await pgRow<{ t: string }>(admin, "SELECT quote_ident(tablename) AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename LIMIT 1"))!.t;
+
+    // WHEN the dump run is held right before postgres.copy.dump, the test locks that table (so
+    // that pg_dump, once started, waits for it: it is running when the Ctrl-C comes), releases the
+    // run, and sends SIGINT to the CLI's process group while pg_dump waits; then unlocks
+    const pause = join(work, 'paused');
+    let dumpWaiting = false;
+    const client = admin;
+    const holdTheDump = (async () => {
+      while (!existsSync(pause)) await sleep(50);
+      await client.query('BEGIN');
+      await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+      rmSync(pause, { force: true });
+      // (from another session: pg_stat_activity is read once per transaction)
+      const watcher = await connectPg(endpoint);
+      try {
+        const waits = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'";
+        while ((await pgRow<{ n: number }>(watcher, waits))!.n === 0) await sleep(50);
+      } finally {
+        await closePg(watcher);
+      }
+      dumpWaiting = true;
+    })();
+    let unlocked: Promise<unknown> = Promise.resolve();
+    const run = await runCli(['--env', 'sandbox', '--engine', 'postgres', '--method', 'dump', '--execute'], work, {
+      env: { [PAUSE_AT_ENV]: 'step-start:postgres.copy.dump', [PAUSE_FILE_ENV]: pause },
+      signalWhen: () => dumpWaiting,
+      afterSignal: () => (unlocked = client.query('COMMIT')),
+    });
+    await holdTheDump;
+    await unlocked;
+    expect(run.signalled).toBe(true);
+
+    // THEN the copy finished (pg_dump was not killed) and the run stopped at the next boundary
+    const [runId] = readdirSync(join(stateDir, 'runs'));
+    const entries = new Journal(stateDir, runId).read();
+    expect(entries.filter((e) => e.type === 'step-failed')).toEqual([]);
+    expect(entries.some((e) => e.type === 'step-done' && e.step === 'postgres.copy.dump')).toBe(true);
+    expect(statusFromJournal(entries).result).toBe('interrupted');
+    expect(run.output).toMatch(/postgres\.dump on sandbox: INTERRUPTED \(Interrupted by SIGINT before postgres\.verify\.checksums/);
+    expect(run.code).toBe(130);
+    // and nobody is left holding the source frozen: the freeze this process made is undone
+    expect(run.output).toMatch(/source was reopened for writes/);
+    // AND --resume finishes the run (freezes and copies again)
+    const resumed = await runCli(['--env', 'sandbox', '--engine', 'postgres', '--method', 'dump', '--execute', '--resume', runId], work);
+    expect(resumed.output).toMatch(/postgres\.dump on sandbox: SUCCESS/);
+    expect(resumed.code).toBe(0);
+  } finally {
+    await closePg(admin).catch(() => undefined);
+    await sandboxDown(stateDir, 'postgres').catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
 }, 1_200_000);

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { libpqEnvironment } from './connection';
 import type { PostgresEndpoint } from './endpoint';
 import { redact } from '../../util/secrets';
+import { runInOwnGroup, type ToolFailed } from '../../util/process-group';
 
 /**
  * The client tools used to copy data. pg_dump must be at least the source's major version;
@@ -38,14 +38,15 @@ export function runTool(tool: string, args: string[], endpoint: PostgresEndpoint
   const started = Date.now();
   const binary = `${clientBinDir()}/${tool}`;
   if (!existsSync(binary)) throw new Error(`${binary} is missing: install postgresql-client-15 (apt-get install postgresql-client-15)`);
-  return new Promise((resolve, reject) => {
-    execFile(binary, args, { env: { ...libpqEnvironment(endpoint), ...options.env }, maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs, signal: options.signal, killSignal: 'SIGTERM' }, (error, _stdout, stderr) => {
-      if (error) {
-        const why = (error as { killed?: boolean }).killed ? `was stopped after ${options.timeoutMs} ms` : `failed (${(error as { code?: unknown }).code})`;
-        reject(new Error(redact(`${tool} ${why}: ${String(stderr).trim().split('\n').slice(-8).join('\n')}`)));
-      } else resolve({ durationMs: Date.now() - started });
-    });
-  });
+  // Its own process group: a terminal's Ctrl-C must not kill the dump or restore mid-copy (the
+  // step finishes, the run stops at its boundary); it still dies with this process.
+  return runInOwnGroup(binary, args, { env: { ...libpqEnvironment(endpoint), ...options.env }, maxBuffer: 16 * 1024 * 1024, timeoutMs: options.timeoutMs, signal: options.signal }).then(
+    () => ({ durationMs: Date.now() - started }),
+    (error: ToolFailed) => {
+      const why = error.killed ? `was stopped after ${options.timeoutMs} ms` : `failed (${error.code ?? error.signal})`;
+      throw new Error(redact(`${tool} ${why}: ${String(error.stderr).trim().split('\n').slice(-8).join('\n')}`));
+    },
+  );
 }
 
 export interface DumpOptions {

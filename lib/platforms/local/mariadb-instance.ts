@@ -1,10 +1,8 @@
 import { mkdirSync, writeFileSync, renameSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
-import { dieWithParent, ProcessGroup } from '../../util/process-group';
+import { ProcessGroup, runInOwnGroup } from '../../util/process-group';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import type { Logger } from '../../util/log';
@@ -12,7 +10,6 @@ import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 
 export type { MysqlEndpoint };
 
-const run = promisify(execFile);
 
 export interface MariadbInstanceOptions {
   name: string;
@@ -112,7 +109,7 @@ export class MariadbInstance {
   async initialise(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     await this.writeConfig();
-    await run('mariadb-install-db', [
+    await runInOwnGroup('mariadb-install-db', [
       `--defaults-file=${this.configFile}`,
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
@@ -151,9 +148,10 @@ export class MariadbInstance {
    * it. Returns the folder and the binlog coordinates the copy corresponds to.
    */
   async backup(targetDir: string): Promise<{ dir: string; binlogFile?: string; binlogPosition?: number }> {
-    // dieWithParent: a killed orchestrator must not leave a backup copying into the sandbox.
-    await run(...dieWithParent('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
-    await run(...dieWithParent('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`]), { maxBuffer: 64 * 1024 * 1024 });
+    // Its own process group (a terminal's Ctrl-C lets the step finish instead of killing the copy),
+    // and it dies with this process: a killed orchestrator must not leave a backup copying into the sandbox.
+    await runInOwnGroup('mariadb-backup', [`--defaults-file=${this.configFile}`, '--backup', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
+    await runInOwnGroup('mariadb-backup', ['--prepare', `--target-dir=${targetDir}`], { maxBuffer: 64 * 1024 * 1024 });
     const infoFile = join(targetDir, 'mariadb_backup_binlog_info');
     const legacyInfo = join(targetDir, 'xtrabackup_binlog_info');
     const info = existsSync(infoFile) ? infoFile : existsSync(legacyInfo) ? legacyInfo : undefined;

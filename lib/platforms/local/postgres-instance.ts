@@ -2,7 +2,7 @@ import { chownSync, mkdirSync, rmSync, writeFileSync, appendFileSync, chmodSync 
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { dieWithParent, ProcessGroup } from '../../util/process-group';
+import { dieWithParent, ProcessGroup, runInOwnGroup } from '../../util/process-group';
 import type { Logger } from '../../util/log';
 import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
@@ -113,7 +113,8 @@ export class PostgresInstance {
     chownSync(passwordFile, uid, gid);
     try {
       const [command, args] = asPostgres(join(this.bin, 'initdb'), initdbArguments(this.datadir, passwordFile));
-      await run(command, args, { maxBuffer: 16 * 1024 * 1024 });
+      // Its own process group: a terminal's Ctrl-C lets the step that creates a server finish.
+      await runInOwnGroup(command, args, { maxBuffer: 16 * 1024 * 1024 });
     } finally {
       rmSync(passwordFile, { force: true });
     }
