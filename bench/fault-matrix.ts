@@ -10,7 +10,7 @@
  *                 equal row counts on both sides, every load row of the frozen source is on the target.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect, rows, type Connection } from '../lib/engines/mysql/connection';
@@ -20,7 +20,7 @@ import { postgresWriteClient } from '../lib/load/postgres-write-client';
 import { closePg, connectPg, pgRows, type PgClient } from '../lib/engines/postgres/connection';
 import { Journal, statusFromJournal, type JournalEntry } from '../lib/runbook/journal';
 import { EXIT_CODES } from '../lib/report';
-import { FILE_LIMIT_AT_ENV, KILL_AT_ENV, killPointOf } from '../lib/runbook/kill-point';
+import { FILE_LIMIT_AT_ENV, KILL_AT_ENV, PAUSE_AT_ENV, PAUSE_FILE_ENV, killPointOf } from '../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder, type SandboxEngine, type SandboxSecrets, type SandboxState } from '../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../lib/cli/sandbox';
 import { silentLogger } from '../lib/util/log';
@@ -84,13 +84,19 @@ export function killPointsOf(entries: JournalEntry[]): string[] {
   return points;
 }
 
-function runCli(args: string[], cwd: string, killAt?: string, fileLimitAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+function runCli(args: string[], cwd: string, killAt?: string, fileLimitAt?: string, pause?: { at: string; file: string }): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolvePromise) => {
     const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
     delete env[KILL_AT_ENV];
     delete env[FILE_LIMIT_AT_ENV];
+    delete env[PAUSE_AT_ENV];
+    delete env[PAUSE_FILE_ENV];
     if (killAt) env[KILL_AT_ENV] = killAt;
     if (fileLimitAt) env[FILE_LIMIT_AT_ENV] = fileLimitAt;
+    if (pause) {
+      env[PAUSE_AT_ENV] = pause.at;
+      env[PAUSE_FILE_ENV] = pause.file;
+    }
     const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -196,6 +202,102 @@ class WritabilitySampler {
   }
 }
 
+/**
+ * Kill points a clean run does not journal by itself: a sub-phase that only a fault produces.
+ * The bench makes the fault happen for real, in the first attempt only, while the CLI is held
+ * at `pauseAt` (RDS_CUTOVER_PAUSE_AT: it blocks right after that journal entry until the bench
+ * removes the pause file), then lets it go on into the kill point.
+ */
+interface FaultScenario {
+  /** Where the CLI is held while the fault is made. */
+  pauseAt: string;
+  /** What the note says happened. */
+  describe: string;
+  /** Make the fault, on the sandbox's real servers (the load keeps writing meanwhile). */
+  inject(state: SandboxState, secrets: SandboxSecrets): Promise<void>;
+}
+
+/**
+ * `mysql.replica.catch-up` journals a sub-phase only when it finds the replica's replication
+ * stopped without an error (a replica restarted with skip-slave-start, or stopped by hand) and
+ * starts it again (`replicationRestartedDuringCatchUp`); a clean run never does (a baseline
+ * that shows it caught the IO thread still "Connecting"). Made real here: right after the
+ * replica was created, a session on it holds a write lock on the load's table, so its SQL
+ * thread stalls behind it while the load goes on writing (real lag, growing); an administrator
+ * then stops replication there (STOP SLAVE) and releases the lock. The catch-up finds a lagging
+ * replica with replication stopped, starts it (the sub-phase: the CLI is killed right after),
+ * and the resumed run waits out the lag.
+ */
+export const REPLICA_STOPPED_DURING_CATCH_UP: FaultScenario = {
+  pauseAt: 'step-done:mysql.replica.create',
+  describe: 'replica stalled behind a table lock (lag) and its replication stopped during the catch-up',
+  async inject(state, secrets) {
+    const replica = state.servers.find((s) => s.name === 'replica');
+    if (!replica) throw new Error('no replica recorded in the sandbox after mysql.replica.create');
+    const endpoint = { name: 'replica', host: '127.0.0.1', port: replica.port, user: 'root', password: secrets.mysqlRootPassword };
+    const locker = await connect(endpoint);
+    const admin = await connect(endpoint);
+    try {
+      await locker.query('LOCK TABLES app.cutover_load WRITE');
+      // Until the applier waits for the lock with load events behind it (the load writes ~200/s).
+      // The sandbox replicates in parallel: the waiting threads are the Slave_worker ones.
+      for (let attempt = 0; attempt < 600; attempt += 1) {
+        const waiting = await rows<{ n: number | string }>(admin, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Slave_SQL', 'Slave_worker') AND STATE LIKE '%lock%'");
+        if (Number(waiting[0].n) > 0) break;
+        await sleep(50);
+      }
+      await sleep(1000); // a second of the load's writes behind the stalled applier
+      // STOP SLAVE waits for the parallel workers, which wait for the lock (MariaDB 10.11 does not
+      // interrupt that wait: measured, it hung): the lock is released once the stop is asked for.
+      const stopping = admin.query('STOP SLAVE');
+      await sleep(200);
+      await locker.query('UNLOCK TABLES');
+      await stopping;
+    } finally {
+      await locker.query('UNLOCK TABLES').catch(() => undefined);
+      await locker.end().catch(() => locker.destroy());
+      await admin.end().catch(() => admin.destroy());
+    }
+  },
+};
+
+/** Points that exist only with their fault made, per engine (added to the baseline's points). */
+export const SCENARIO_POINTS: Record<SandboxEngine, Record<string, FaultScenario>> = {
+  mysql: { 'step-progress:mysql.replica.catch-up:1': REPLICA_STOPPED_DURING_CATCH_UP },
+  postgres: {},
+};
+
+/** The baseline's points plus the fault-made ones, each right after its step starts. */
+export function withScenarioPoints(points: string[], engine: SandboxEngine): string[] {
+  const all = [...points];
+  for (const point of Object.keys(SCENARIO_POINTS[engine])) {
+    if (all.includes(point)) continue;
+    const step = /^step-progress:(.+):\d+$/.exec(point)?.[1];
+    const at = step ? all.indexOf(`step-start:${step}`) : -1;
+    all.splice(at >= 0 ? at + 1 : all.length, 0, point);
+  }
+  return all;
+}
+
+/** Hold the CLI at the scenario's entry, make the fault, let the CLI go on. */
+async function injectWhenPaused(scenario: FaultScenario, pauseFile: string, folder: string, attempt: Promise<unknown>): Promise<string | undefined> {
+  let ended = false;
+  void attempt.then(() => (ended = true));
+  while (!existsSync(pauseFile)) {
+    if (ended) return `the CLI never reached ${scenario.pauseAt}`;
+    await sleep(50);
+  }
+  try {
+    const { state, secrets } = readSandboxState(folder)!;
+    await scenario.inject(state, secrets);
+    return undefined;
+  } catch (error) {
+    return `fault not made (${(error as Error).message.split('\n')[0]})`;
+  } finally {
+    rmSync(pauseFile, { force: true });
+  }
+}
+
 /** The steps a finished run must have reached, per engine and method (fence and clean-up). */
 const FINISHING_STEPS: Record<SandboxEngine | 'postgres-dump', string[]> = {
   mysql: ['mysql.source.fence', 'mysql.replica.remove'],
@@ -234,13 +336,18 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
     load.start();
     sampler = new WritabilitySampler(engine, folder, secrets, join(stateDir, 'runs'));
 
-    const first = await runCli(cliArgs, work, options.point, options.fileLimitAt);
+    const scenario = options.point ? SCENARIO_POINTS[engine][options.point] : undefined;
+    const pauseFile = join(work, 'pause');
+    const attempt = runCli(cliArgs, work, options.point, options.fileLimitAt, scenario ? { at: scenario.pauseAt, file: pauseFile } : undefined);
+    const notMade = scenario ? await injectWhenPaused(scenario, pauseFile, folder, attempt) : undefined;
+    const first = await attempt;
     const runs = readdirSync(join(stateDir, 'runs'));
     if (runs.length !== 1) return { point, outcome: 'unclear', lost: 0, bothWritable: 0, resumes: 0, note: `expected one run, found ${runs.length}: ${first.output.split('\n').slice(-3).join(' | ')}` };
     const runId = runs[0];
     let note = '';
     const problemsBefore: string[] = [];
-    if (options.point && first.signal !== 'SIGKILL') note = `point not reached (exit ${first.code}); `;
+    if (notMade) note = `${notMade}; `;
+    if (options.point && first.signal !== 'SIGKILL') note += `point not reached (exit ${first.code}); `;
     let faulted: FaultOutcome['faulted'];
     if (options.fileLimitAt) {
       faulted = { code: first.code, signal: first.signal, output: first.output, left: await endpointWritability(engine, folder, secrets) };
@@ -283,7 +390,7 @@ export async function runFaultPoint(options: FaultPointOptions): Promise<FaultOu
     }
     const recovered = finished && writes.lost === 0 && sampler.bothWritable === 0 && problems.list.length === 0 && note === '';
     if (!finished) problems.list.unshift(`run ${status.result}${status.failed ? ` at ${status.failed.step}` : ''}: ${status.failed?.error || failureLine}`.trim());
-    const okNote = `${writes.acknowledged} writes acknowledged, ${sampler.samples} writability samples${verification ? `; ${verification}` : ''}`;
+    const okNote = `${scenario ? `${scenario.describe}; ` : ''}${writes.acknowledged} writes acknowledged, ${sampler.samples} writability samples${verification ? `; ${verification}` : ''}`;
     return {
       point,
       outcome: recovered ? 'recovered' : note ? 'unclear' : 'not-recovered',

@@ -12,7 +12,7 @@
  * A point that does not recover is a finding, printed with the reason; the exit code is 1 then.
  */
 import { parseArgs } from 'node:util';
-import { killPointsOf, matrixLines, runFaultPoint, type FaultOutcome } from './fault-matrix';
+import { killPointsOf, matrixLines, runFaultPoint, withScenarioPoints, type FaultOutcome } from './fault-matrix';
 
 const USAGE = `npm run bench:faults -- [--engine mysql|postgres] [--method logical|dump] [--points P1,P2] [--seed-rows N]
   --engine     mysql (default) or postgres
@@ -48,7 +48,8 @@ async function main(): Promise<number> {
     const baseline = await runFaultPoint({ engine, method, seedRows, log });
     log(`baseline: ${baseline.outcome} (${baseline.note})`);
     if (!baseline.journal) throw new Error(`the clean run did not produce a journal: ${baseline.note}`);
-    points = killPointsOf(baseline.journal);
+    // Plus the points only a fault produces (made for real at that point: fault-matrix.ts SCENARIO_POINTS).
+    points = withScenarioPoints(killPointsOf(baseline.journal), engine);
   }
   log(`${points.length} kill points`);
   const outcomes: FaultOutcome[] = [];

@@ -997,6 +997,19 @@ export async function resumeSwitch(context: StepContext, platform: MysqlPlatform
   return undefined;
 }
 
+/** Consistent snapshots of both sides, kept where the checksum step reads them (closeFlowConnections ends them). */
+async function takeSwitchSnapshots(context: StepContext, sides: SwitchSides): Promise<void> {
+  for (const side of [sides.direction.from, sides.direction.to]) {
+    const key = `mysql.snapshot.${side}`;
+    const stale = context.runtime.get(key) as Connection | undefined;
+    if (stale) await stale.end().catch(() => stale.destroy());
+    const snapshot = await connect(await sides.endpoint(side, context.facts));
+    context.runtime.set(key, snapshot);
+    await snapshot.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await snapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+  }
+}
+
 async function finishSwitchForward(
   context: StepContext,
   platform: MysqlPlatform,
@@ -1042,6 +1055,10 @@ async function finishSwitchForward(
     await context.record({ switchPhase: 'reverse-started' });
   }
   if (state.moveEndpoint) {
+    // Traffic never reached `to` (the endpoint is moved just below) and `from` is frozen: both
+    // sides still hold the switch-time state, so the snapshots the checksums compare are taken
+    // now, as the switch takes them (the first process's died with it). Past the move they could not be.
+    await takeSwitchSnapshots(context, sides);
     await sides.prepare(context);
     await sides.move(context);
     await context.record({ switchPhase: 'endpoint-moved', switchEndedAt: wallClockMs() });

@@ -5,7 +5,7 @@
  * finishes (fence and clean-up reached), no acknowledged write is lost, both sides are never
  * writable at once, nothing is replicated twice.
  */
-import { killPointsOf, matrixLines, runFaultPoint } from '../../bench/fault-matrix';
+import { killPointsOf, matrixLines, runFaultPoint, withScenarioPoints } from '../../bench/fault-matrix';
 import type { JournalEntry } from '../../lib/runbook/journal';
 
 // A point is a whole run plus resumes on fresh servers: minutes on a busy 2-core machine (load 30+).
@@ -25,6 +25,14 @@ describe('fault matrix (subset)', () => {
       { type: 'run-end', at, result: 'success' },
     ];
     expect(killPointsOf(journal)).toEqual(['step-start:a', 'step-done:a', 'step-start:mysql.switch', 'step-progress:mysql.switch:1', 'step-progress:mysql.switch:2', 'step-done:mysql.switch']);
+  });
+
+  test('a sub-phase only a fault produces (the replica found stopped during its catch-up) is in the MySQL matrix even when the clean run never journaled it', () => {
+    const clean = ['step-done:mysql.replica.create', 'step-start:mysql.replica.catch-up', 'step-done:mysql.replica.catch-up'];
+    expect(withScenarioPoints(clean, 'mysql')).toEqual(['step-done:mysql.replica.create', 'step-start:mysql.replica.catch-up', 'step-progress:mysql.replica.catch-up:1', 'step-done:mysql.replica.catch-up']);
+    // a baseline that did journal it (the IO thread caught "Connecting") lists it once
+    expect(withScenarioPoints(withScenarioPoints(clean, 'mysql'), 'mysql')).toEqual(withScenarioPoints(clean, 'mysql'));
+    expect(withScenarioPoints(clean, 'postgres')).toEqual(clean);
   });
 
   // Lean on purpose (npm run bench:faults runs every point): one point before the switch, one

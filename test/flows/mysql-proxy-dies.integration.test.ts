@@ -2,7 +2,8 @@
  * The switch point dies inside the MySQL-family switch (issue 9: "the pooler/proxy down at the
  * switch"), on real servers (MariaDB + HAProxy) under a write load through HAProxy, like
  * postgres-pooler-dies does for pgbouncer. HAProxy is stopped (a) right after the source was
- * frozen, before the endpoint move, and (b) right after the endpoint moved. The rules: never
+ * frozen, before the endpoint move, (b) right after the target was promoted, before the endpoint
+ * move, and (c) right after the endpoint moved. The rules: never
  * both sides writable, no acknowledged write lost, a clear stop naming the endpoint and "start
  * it again, then --resume" (or an undo while traffic is still on the source); once HAProxy is
  * started again from its config file on its port, `--resume` finishes with checksums matching.
@@ -49,6 +50,13 @@ describe('HAProxy (the MySQL switch point) dies inside the switch, real servers 
       'frozen',
       // traffic is still on the source: the switch undoes the freeze
       { result: 'aborted', error: /^Switch aborted: the application endpoint stopped answering before the target was promoted \(.*\)\. The source was reopened for writes and traffic never moved.*Fix: start the endpoint again \(.*HAProxy.*\), then --resume/, writable: ['source'] },
+    ],
+    [
+      "between the target's promotion and the endpoint move",
+      'promoted',
+      // the target is promoted, the endpoint cannot be moved nor read: the source stays frozen
+      // (reopening it could leave both sides writable), the target is the one writable side
+      { result: 'failed', error: /The endpoint change failed after the target was promoted .*HAProxy.*The source stays frozen \(reopening it could leave both sides writable\)\. Fix: start the endpoint again \(.*HAProxy.*\), then --resume/, writable: ['target'] },
     ],
     [
       'right after the endpoint moved',

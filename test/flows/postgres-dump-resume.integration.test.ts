@@ -12,12 +12,13 @@ import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-
 import { postgresDumpRunbook } from '../../lib/flows/postgres-dump';
 import { runRunbook } from '../../lib/runbook/engine';
 import { RehearsalLoad } from '../../lib/rehearsal/rehearsal-load';
-import { closePg, connectPg, pgRows } from '../../lib/engines/postgres/connection';
+import { closePg, connectPg } from '../../lib/engines/postgres/connection';
 import { postgresSettings } from '../../lib/cli/postgres';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
 import { loadEnvironment } from '../../config/cutover';
 import { silentLogger } from '../../lib/util/log';
 import { sleep } from '../../lib/util/time';
+import { pgWritesThroughEndpoint } from '../support/fault-cases';
 
 jest.setTimeout(240000);
 
@@ -63,10 +64,7 @@ test('GIVEN a dump run whose copy failed and reopened the source WHEN it is resu
     expect(resumed.error).toBeUndefined();
     expect(resumed.result).toBe('success');
     expect(resumed.facts.checksumsVerified).toBe(true);
-    const app = await connectPg(sandbox.appEndpoint());
-    const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
-    await closePg(app);
-    const writes = load.reportFields(present, resumed.facts).writes!;
+    const writes = await pgWritesThroughEndpoint(sandbox.appEndpoint(), load, resumed.facts);
     expect(writes.acknowledged).toBeGreaterThan(0);
     expect(writes.lost).toBe(0);
     expect((await sandbox.pgbouncer.showDatabase())!.port).toBe(sandbox.instance('target').port);

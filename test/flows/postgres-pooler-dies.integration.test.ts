@@ -16,13 +16,14 @@ import { postgresLogicalRunbook, SWITCH_PHASE_PROBE, type SwitchPhase } from '..
 import { type PostgresFlowSettings } from '../../lib/flows/postgres-common';
 import { runRunbook } from '../../lib/runbook/engine';
 import { RehearsalLoad } from '../../lib/rehearsal/rehearsal-load';
-import { closePg, connectPg, pgRow, pgRows } from '../../lib/engines/postgres/connection';
+import { closePg, connectPg, pgRow } from '../../lib/engines/postgres/connection';
 import { serverReadOnly } from '../../lib/engines/postgres/server';
 import { postgresSettings } from '../../lib/cli/postgres';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
 import { loadEnvironment } from '../../config/cutover';
 import { silentLogger } from '../../lib/util/log';
 import { sleep } from '../../lib/util/time';
+import { pgWritesThroughEndpoint } from '../support/fault-cases';
 
 jest.setTimeout(600_000);
 
@@ -80,10 +81,7 @@ test('GIVEN pgbouncer dead right after the freeze WHEN the switch repoints it TH
     expect((await pgRow<{ login: boolean }>(admin, "SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = 'app'"))!.login).toBe(false);
     await closePg(admin);
     // and every acknowledged write is where the application writes now
-    const app = await connectPg(sandbox.appEndpoint());
-    const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
-    await closePg(app);
-    const writes = load.reportFields(present, resumed.facts).writes!;
+    const writes = await pgWritesThroughEndpoint(sandbox.appEndpoint(), load, resumed.facts);
     expect(writes.acknowledged).toBeGreaterThan(0);
     expect(writes.lost).toBe(0);
   } finally {
