@@ -997,14 +997,12 @@ export async function resumeSwitch(context: StepContext, platform: MysqlPlatform
   return undefined;
 }
 
-/** Consistent snapshots of both sides, kept where the checksum step reads them (closeFlowConnections ends them). */
+/** Consistent snapshots of both sides, kept where the checksum step reads them (disposed when the run ends). */
 async function takeSwitchSnapshots(context: StepContext, sides: SwitchSides): Promise<void> {
   for (const side of [sides.direction.from, sides.direction.to]) {
-    const key = `mysql.snapshot.${side}`;
-    const stale = context.runtime.get(key) as Connection | undefined;
-    if (stale) await stale.end().catch(() => stale.destroy());
-    const snapshot = await connect(await sides.endpoint(side, context.facts));
-    context.runtime.set(key, snapshot);
+    const key = snapshotKey(side);
+    await context.resources.release(key);
+    const snapshot = context.resources.register(key, await connect(await sides.endpoint(side, context.facts)), closeMysql);
     await snapshot.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await snapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
   }
