@@ -480,10 +480,6 @@ async function switchWrites(
   context.runtime.set(TARGET_SNAPSHOT, snapshot);
   const sourceSnapshot = platform.wayBack ? await connectPg(await platform.source(settings.database)) : undefined;
   if (sourceSnapshot) context.runtime.set(SOURCE_SNAPSHOT, sourceSnapshot);
-  // Two more sessions for the table check inside the window (it runs beside the catch-up wait).
-  const checkSource = await openConnection(context, 'switchCheckSource', () => platform.source(settings.database));
-  const checkTarget = await openConnection(context, 'switchCheckTarget', () => platform.target(context.facts, settings.database));
-  await Promise.all([tableShapes(checkSource), tableShapes(checkTarget)]);
   await walsenderPosition(sourceClient, subscription);
   const applyErrorsBefore = await subscriptionApplyErrors(targetClient, subscription);
   await currentLsn(sourceClient);
@@ -532,40 +528,14 @@ async function switchWrites(
     await reachedPhase(context, 'frozen');
     const ended = await terminateSessions(sourceClient, settings.appUsers);
     clock.mark('endSessions');
+    const drift = await schemaDriftMessage(sourceClient, targetClient, settings, 'after-freeze');
+    if (drift) throw new AbortRun(drift);
+    clock.mark('tablesCompared');
     const finalLsn = await currentLsn(sourceClient);
     clock.mark('finalLsn');
-    // Three things at once, each on its own sessions (each needs only the frozen source): the
-    // tables compared again (on two sessions opened before the window), the sequences read from
-    // the frozen source and set forward on the target (which is closed to the application), and
-    // the wait until the target applied the final LSN. A drift found aborts at once (the wait
-    // stops polling); nothing opens the target before all three are done.
     const waitStarted = nowMs();
-    const stopWaiting = { stopped: false };
-    const drift = schemaDriftMessage(checkSource, checkTarget, settings, 'after-freeze').then((message) => {
-      if (message) throw new AbortRun(message);
-    });
-    const copySequences = sequenceValues(sourceClient).then(async (values) => {
-      const setSequences = setSequencesSql(values);
-      if (setSequences) await targetClient.query(setSequences);
-      return values;
-    });
-    let caughtUpAfterMs = 0;
-    const catchUp = waitForWalsender(sourceClient, subscription, finalLsn, clock.remaining(), 1, stopWaiting).then((reached) => {
-      caughtUpAfterMs = nowMs() - waitStarted;
-      return reached;
-    });
-    let reached: boolean;
-    let sequences: Awaited<typeof copySequences>;
-    try {
-      [reached, , sequences] = await Promise.all([catchUp, drift, copySequences]);
-    } catch (failure) {
-      // The others are let finish before the abort undoes anything (their sessions are the undo's too).
-      stopWaiting.stopped = true;
-      await Promise.allSettled([catchUp, drift, copySequences]);
-      throw failure;
-    }
-    lagAtSwitchMs = caughtUpAfterMs;
-    // One phase for the three (the tables compared and the sequences copied beside the wait).
+    const reached = await waitForWalsender(sourceClient, subscription, finalLsn, clock.remaining());
+    lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark('targetCatchUp');
     if (!reached) {
       // Not slow but stuck: an apply worker failing on a row names it (the source reopens below).
@@ -574,6 +544,10 @@ async function switchWrites(
       throw overBudget(`the target did not apply the source's final WAL position ${finalLsn}`);
     }
     await reachedPhase(context, 'caughtUp');
+    const sequences = await sequenceValues(sourceClient);
+    const setSequences = setSequencesSql(sequences);
+    if (setSequences) await targetClient.query(setSequences);
+    clock.mark('sequences');
     await reachedPhase(context, 'sequencesCopied');
     // The subscription disabled first; then, on three sessions at once, the two switch-time
     // snapshots and the way back pinned to the target's position. Both sides are frozen and

@@ -351,24 +351,16 @@ async function switchAgainWrites(
     clock.mark('endSessions');
     const finalLsn = await currentLsn(fromClient);
     const waitStarted = nowMs();
-    // Sequences `from` -> `to` (forward only) beside the wait: the `from` side is frozen and its
-    // app sessions ended, the `to` side still closed to the application (NOLOGIN, not repointed).
-    let caughtUpAfterMs = 0;
-    const [reached, sequences] = await Promise.all([
-      waitForWalsender(fromClient, along.subscription, finalLsn, clock.remaining()).then((done) => {
-        caughtUpAfterMs = nowMs() - waitStarted;
-        return done;
-      }),
-      copySequencesForward(fromClient, toClient),
-    ]);
-    lagAtSwitchMs = caughtUpAfterMs;
+    const reached = await waitForWalsender(fromClient, along.subscription, finalLsn, clock.remaining());
+    lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark(`${to}CatchUp`);
     if (!reached) throw overBudget(`the ${to} did not apply the ${from}'s final WAL position ${finalLsn}`);
-    // Two sessions at once: the two switch-time snapshots, and the next way pinned to the `to`
-    // side's position. The way along has nothing left to apply (the `from` side is frozen, its
-    // app sessions ended): it is disabled after the window, so nothing it could still apply
-    // would be sent back again.
-    const [, nextStartLsn] = await Promise.all([
+    // Three sessions at once: sequences `from` -> `to` (forward only), the two switch-time
+    // snapshots, and the next way pinned to the `to` side's position. The way along has nothing
+    // left to apply (the `from` side is frozen, its app sessions ended): it is disabled after
+    // the window, so nothing it could still apply would be sent back again.
+    const [sequences, , nextStartLsn] = await Promise.all([
+      copySequencesForward(fromClient, toClient),
       fromSnapshot.query(SNAPSHOT_SQL),
       toSnapshot.query(SNAPSHOT_SQL).then(() => pinnedAt(toSnapshot, fromClient, nextOrigin)),
     ]);

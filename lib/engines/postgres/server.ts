@@ -211,17 +211,15 @@ export async function walsenderPosition(client: PgClient, applicationName: strin
 
 /**
  * Wait until the walsender of `applicationName` reports `lsn` as written (= applied by the
- * subscriber). Polls on an already open connection; returns false on timeout (or once
- * `stop.stopped` is set).
+ * subscriber). Polls on an already open connection; returns false on timeout.
  */
-export async function waitForWalsender(client: PgClient, applicationName: string, lsn: string, timeoutMs: number, pollMs = 1, stop?: { stopped: boolean }): Promise<boolean> {
+export async function waitForWalsender(client: PgClient, applicationName: string, lsn: string, timeoutMs: number, pollMs = 1): Promise<boolean> {
   const wanted = lsnValue(lsn);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const position = await walsenderPosition(client, applicationName);
     if (position?.writeLsn && lsnValue(position.writeLsn) >= wanted) return true;
-    // `stop`: the caller gave up (a check beside the wait failed): no more polls on its connection.
-    if (Date.now() >= deadline || stop?.stopped) return false;
+    if (Date.now() >= deadline) return false;
     await sleep(pollMs);
   }
 }
