@@ -26,6 +26,11 @@ import { closePostgresConnections, type PostgresFlowSettings } from '../flows/po
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
+import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
+import { recordAwsPostgresPlan } from '../platforms/aws/plan';
+import type { RecordedPlan } from '../runbook/plan-recording';
+import { buildPlanDocument, planCallLines, type DocumentSettings } from '../plan/plan-document';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -181,16 +186,35 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = createClients(environment, { readOnly: !args.execute });
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = new AwsPostgresPlatform(resolved, gateway, { method: 'logical', appUsers: settings.appUsers });
-  platform.useForwardRun(forward.facts);
+  const platformOn = (on: AwsGateway) => {
+    const platform = new AwsPostgresPlatform(resolved, on, { method: 'logical', appUsers: settings.appUsers });
+    platform.useForwardRun(forward.facts);
+    return platform;
+  };
   const runtime = new Map<string, unknown>();
   const deleteOld = Boolean(args.deleteOld);
-  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
+  const runbookOn = (platform: PostgresPlatform) => (args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings));
+  const runbook = runbookOn(platformOn(gateway));
   const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
   try {
+    // The dry run's calls are recorded from the same runbook's steps, as the forward AWS plans
+    // are: a second platform on a planning gateway, its endpoints recording (nothing sent but
+    // the read-only AWS reads), seeing the forward run's facts as the run would.
+    const recordedCalls = args.execute
+      ? undefined
+      : await recordAwsPostgresPlan({
+          runbook: (planning, recorder) => runbookOn(recordingPostgresPlatform(platformOn(planning), recorder)),
+          clients,
+          waits: { pollSeconds: environment.aws!.waits.pollSeconds },
+          versionNum: (settings.targetVersion ?? 15) * 10000,
+          facts: forward.facts,
+        });
+    const calls = recordedCalls
+      ? recordedCallLines(recordedCalls, { environment: environment.name, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' })
+      : undefined;
     // The forward runs' lock on AWS: the tag on the source, as for the MySQL way back.
     const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), resolved.source) : undefined;
-    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
+    return await runWayBackRunbook(input, { runbook, runtime, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, calls });
   } finally {
     await closePostgresConnections(runtime);
     if (!dependencies.createClients) destroyClients(clients);
@@ -225,15 +249,29 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   }
 }
 
+/** A recorded way-back plan as the dry run prints it: every call, in order, grouped by step, the point of no return marked. */
+function recordedCallLines(recorded: RecordedPlan, settings: DocumentSettings): string[] {
+  const document = buildPlanDocument(recorded, settings);
+  return [
+    'Calls, in order, recorded from the steps themselves (dry run: only the read AWS calls were sent, SQL is never sent; CHANGE = changes something, sent only with --execute):',
+    ...planCallLines(document),
+    ...(document.runtimeValues.length > 0 ? [`Known only at run time: ${document.runtimeValues.map((name) => `<${name}>`).join(', ')}.`] : []),
+  ];
+}
+
 /** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
 async function runWayBackRunbook(
   input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
-  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined },
+  run_: { runbook: Runbook; runtime: Map<string, unknown>; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined; calls?: string[] },
 ): Promise<number> {
   const { environment, args, stateDir, log, out, forwardRunId } = input;
   const { runbook, runtime, options } = run_;
   for (const line of planText(runbook)) out(line);
   out('');
+  if (run_.calls) {
+    for (const line of run_.calls) out(line);
+    out('');
+  }
   const startedAt = new Date();
   const run = await runRunbook({
     runbook,

@@ -93,6 +93,23 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(ok(dry)).toEqual({ code: EXIT.ok });
     expect(dry.stdout).toMatch(/lift the fence from orders/);
     expect(dry.stdout).toMatch(/Dry run: nothing was changed/);
+    // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
+    // plans are): every AWS write and every SQL statement it would send, in order, none sent.
+    expect(dry.stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
+    const calls = dry.stdout.slice(dry.stdout.indexOf('Calls, in order'));
+    const at = (pattern: RegExp) => {
+      const index = calls.search(pattern);
+      expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
+      return index;
+    };
+    const unfence = at(new RegExp(`CHANGE +rds\\.ModifyDBInstance \\{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\\["${account.sourceSecurityGroupId}"\\]`));
+    const freezeTarget = at(/CHANGE +rds\.ModifyDBParameterGroup \{"DBParameterGroupName":"[^"]+","Parameters":\[\{"ParameterName":"default_transaction_read_only","ParameterValue":"1"/);
+    const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${account.sourceEndpoint.replace(/\./g, '\\.')}"`));
+    const targetNologin = at(/CHANGE +target: ALTER ROLE "?app"? NOLOGIN/);
+    expect(unfence).toBeLessThan(freezeTarget);
+    expect(freezeTarget).toBeLessThan(recordBack);
+    expect(recordBack).toBeLessThan(targetNologin);
+    expect(calls).toMatch(/POINT OF NO RETURN/);
     expect(await recordValue()).toBe(account.targetEndpoint);
 
     const { outcome, load } = await underLoad(() => emulated.cli(['switch-back', forwardRunId, '--execute']));
