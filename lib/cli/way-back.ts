@@ -26,7 +26,9 @@ import { closePostgresConnections, type PostgresFlowSettings } from '../flows/po
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
-import type { PostgresPlatform } from '../platforms/postgres-platform';
+import { withAwsSteps } from '../platforms/aws/preflight';
+import { backWay, forwardWay } from '../flows/postgres-replication-way';
+import { awsSourceFenceStep } from '../platforms/aws/postgres-runbook';
 import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
 import { recordAwsPostgresPlan } from '../platforms/aws/plan';
 import type { RecordedPlan } from '../runbook/plan-recording';
@@ -75,7 +77,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
  */
 export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot' | 'lockSettleMs'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward } = input;
-  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
+  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox and for PostgreSQL on AWS (not yet for the MySQL family on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
   if (!resolved.reverseReplication) {
@@ -161,15 +163,14 @@ function checkCompleteResume(args: WayBackInput['args'], stateDir: string, forwa
 }
 
 /**
- * `switch-back RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical) run on RDS/Aurora
- * PostgreSQL with aws.reverseReplication: the same runbooks as on the sandbox, on
- * AwsPostgresPlatform, which reads the forward run's facts (the old source's security groups
- * before the fence). Without --execute the clients are read-only and only the plan and the
- * checks run.
+ * `switch-back RUN_ID`, `switch-forth RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical)
+ * run on RDS/Aurora PostgreSQL with aws.reverseReplication: the same runbooks as on the sandbox,
+ * on AwsPostgresPlatform, which reads the forward run's facts (the old source's security groups
+ * before the fence). Without --execute the clients are read-only: the plan is recorded call by
+ * call from the steps, then the checks run.
  */
 export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'settings'> & { settings: PostgresFlowSettings }, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward, settings, stateDir } = input;
-  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;
@@ -193,7 +194,14 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
   };
   const runtime = new Map<string, unknown>();
   const deleteOld = Boolean(args.deleteOld);
-  const runbookOn = (platform: PostgresPlatform) => (args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings));
+  // switch-forth ends as the forward run did: the inbound-only fence group back on the old
+  // source (checked to let the way back out), after the switch last reads it.
+  const runbookOn = (platform: AwsPostgresPlatform) =>
+    args.command === 'complete'
+      ? postgresCompleteRunbook(platform, settings, { deleteOld })
+      : args.command === 'switch-forth'
+        ? withAwsSteps(postgresSwitchForthRunbook(platform, settings), { after: [awsSourceFenceStep(platform)] })
+        : postgresSwitchBackRunbook(platform, settings);
   const runbook = runbookOn(platformOn(gateway));
   const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
   try {
@@ -208,6 +216,13 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
           waits: { pollSeconds: environment.aws!.waits.pollSeconds },
           versionNum: (settings.targetVersion ?? 15) * 10000,
           facts: forward.facts,
+          // Where the earlier runs left replication: the way back after a forward switch (or a
+          // switch-forth), the forward way after a switch-back.
+          existingWays: [
+            args.command === 'switch-forth'
+              ? { publisher: 'source', subscriber: 'target', ...forwardWay(settings), enabled: true }
+              : { publisher: 'target', subscriber: 'source', ...backWay(settings), enabled: true },
+          ],
         });
     const calls = recordedCalls
       ? recordedCallLines(recordedCalls, { environment: environment.name, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' })

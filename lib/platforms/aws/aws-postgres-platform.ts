@@ -89,7 +89,12 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * The way back (aws.reverseReplication, issue 12): at the switch the old source subscribes to
    * the target (through its inbound-only fence), `switch-back RUN_ID` moves the record back.
    */
-  readonly wayBack?: PostgresWayBack;
+  get wayBack(): PostgresWayBack | undefined {
+    // Built on each read, bound to the object it is read through: the dry run reads it through
+    // the recording platform (recording-postgres-platform.ts), so the way back's own SQL goes
+    // through that platform's recording endpoints too, not to the real servers.
+    return this.settings.reverseReplication && this.options.method === 'logical' ? this.buildWayBack() : undefined;
+  }
 
   constructor(
     readonly settings: AwsPostgresSettings,
@@ -99,7 +104,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     this.steps = postgresSteps(options.method);
     this.rds = new RdsReader(aws);
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
-    if (settings.reverseReplication && options.method === 'logical') this.wayBack = this.buildWayBack();
   }
 
   /** `switch-back RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (the fence's previous groups). */

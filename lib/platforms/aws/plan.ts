@@ -61,6 +61,8 @@ export async function recordAwsPostgresPlan(options: {
   versionNum: number;
   /** What earlier runs journaled (the way back: the forward run's facts), seen by the steps as at run time. */
   facts?: Record<string, unknown>;
+  /** Replication ways earlier runs left streaming (the way back's plan starts from them). */
+  existingWays?: Parameters<PgRecorder['assumeWay']>[0][];
 }): Promise<RecordedPlan> {
   const timeline = new PlanTimeline();
   const gateway = new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits, timeline });
@@ -73,6 +75,7 @@ export async function recordAwsPostgresPlan(options: {
     // source's reopening, each polled right after its own change.
     settingOf: (_server, name) => recordedParameter(timeline, name),
   });
+  for (const way of options.existingWays ?? []) recorder.assumeWay(way);
   return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger, facts: options.facts });
 }
 

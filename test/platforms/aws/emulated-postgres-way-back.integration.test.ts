@@ -133,4 +133,25 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(complete.code).not.toBe(EXIT.ok);
     expect(`${complete.stdout}\n${complete.stderr}`).toMatch(/Complete refused: traffic is not on the target/);
   }, 600000);
+
+  test('switch-forth RUN_ID under load (after the switch-back): the record points at the target again, 0 writes lost, checksums match, the old source frozen through its parameter group, NOLOGIN and fenced again with the inbound-only group, and the way back streams again', async () => {
+    const { account, plane } = emulated.world;
+    const app = await connectPg({ name: 'app', ...plane.appEndpoint() });
+    await app.query('DELETE FROM cutover_load').finally(() => closePg(app));
+    await waitFor('the emptied load table on the target', async () => ((await loadIds('target')).size === 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 200 });
+
+    const { outcome, load } = await underLoad(() => emulated.cli(['switch-forth', forwardRunId, '--execute']));
+    expect(ok(outcome)).toEqual({ code: EXIT.ok });
+    expect(outcome.stdout).toMatch(/checksums: match/);
+    expect(await recordValue()).toBe(account.targetEndpoint);
+    expect(await groupsOf('orders')).toEqual([account.fenceSecurityGroupId]);
+    const writes = summariseWrites(load.attempts, await loadIds('target'));
+    expect(writes.acknowledged).toBeGreaterThan(0);
+    expect(writes.lost).toBe(0);
+    expect(plane.errors).toEqual([]);
+    const sourceGroup = await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: plane.ids.parameterGroup, Source: 'user' }));
+    expect(sourceGroup.Parameters?.find((p) => p.ParameterName === 'default_transaction_read_only')?.ParameterValue).toBe('1');
+    expect(await on('source', (c) => pgRow<{ rolcanlogin: boolean }>(c, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"))).toEqual({ rolcanlogin: false });
+    expect(await on('source', (c) => pgRow<{ subenabled: boolean }>(c, "SELECT subenabled FROM pg_subscription WHERE subname LIKE '%_back_sub'"))).toEqual({ subenabled: true });
+  }, 600000);
 });
