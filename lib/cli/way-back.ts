@@ -26,6 +26,13 @@ import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
+import { withAwsSteps } from '../platforms/aws/preflight';
+import { backWay, forwardWay } from '../flows/postgres-replication-way';
+import { awsSourceFenceStep } from '../platforms/aws/postgres-runbook';
+import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
+import { recordAwsPostgresPlan } from '../platforms/aws/plan';
+import type { RecordedPlan } from '../runbook/plan-recording';
+import { buildPlanDocument, planCallLines, type DocumentSettings } from '../plan/plan-document';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -70,7 +77,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
  */
 export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot' | 'lockSettleMs'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward } = input;
-  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
+  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox and for PostgreSQL on AWS (not yet for the MySQL family on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
   const resolved = resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
   if (!resolved.reverseReplication) {
@@ -151,15 +158,14 @@ function checkCompleteResume(args: WayBackInput['args'], stateDir: string, forwa
 }
 
 /**
- * `switch-back RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical) run on RDS/Aurora
- * PostgreSQL with aws.reverseReplication: the same runbooks as on the sandbox, on
- * AwsPostgresPlatform, which reads the forward run's facts (the old source's security groups
- * before the fence). Without --execute the clients are read-only and only the plan and the
- * checks run.
+ * `switch-back RUN_ID`, `switch-forth RUN_ID` and `complete RUN_ID` for a PostgreSQL (logical)
+ * run on RDS/Aurora PostgreSQL with aws.reverseReplication: the same runbooks as on the sandbox,
+ * on AwsPostgresPlatform, which reads the forward run's facts (the old source's security groups
+ * before the fence). Without --execute the clients are read-only: the plan is recorded call by
+ * call from the steps, then the checks run.
  */
 export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'settings'> & { settings: PostgresFlowSettings }, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward, settings, stateDir } = input;
-  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox only (not yet on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
     return EXIT.usage;
@@ -176,15 +182,48 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = createClients(environment, { readOnly: !args.execute });
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = new AwsPostgresPlatform(resolved, gateway, { method: 'logical', appUsers: settings.appUsers });
-  platform.useForwardRun(forward.facts);
+  const platformOn = (on: AwsGateway) => {
+    const platform = new AwsPostgresPlatform(resolved, on, { method: 'logical', appUsers: settings.appUsers });
+    platform.useForwardRun(forward.facts);
+    return platform;
+  };
   const deleteOld = Boolean(args.deleteOld);
-  const runbook = args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : postgresSwitchBackRunbook(platform, settings);
+  // switch-forth ends as the forward run did: the inbound-only fence group back on the old
+  // source (checked to let the way back out), after the switch last reads it.
+  const runbookOn = (platform: AwsPostgresPlatform) =>
+    args.command === 'complete'
+      ? postgresCompleteRunbook(platform, settings, { deleteOld })
+      : args.command === 'switch-forth'
+        ? withAwsSteps(postgresSwitchForthRunbook(platform, settings), { after: [awsSourceFenceStep(platform)] })
+        : postgresSwitchBackRunbook(platform, settings);
+  const runbook = runbookOn(platformOn(gateway));
   const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
   try {
+    // The dry run's calls are recorded from the same runbook's steps, as the forward AWS plans
+    // are: a second platform on a planning gateway, its endpoints recording (nothing sent but
+    // the read-only AWS reads), seeing the forward run's facts as the run would.
+    const recordedCalls = args.execute
+      ? undefined
+      : await recordAwsPostgresPlan({
+          runbook: (planning, recorder) => runbookOn(recordingPostgresPlatform(platformOn(planning), recorder)),
+          clients,
+          waits: { pollSeconds: environment.aws!.waits.pollSeconds },
+          versionNum: (settings.targetVersion ?? 15) * 10000,
+          facts: forward.facts,
+          // Where the earlier runs left replication: the way back after a forward switch (or a
+          // switch-forth), the forward way after a switch-back.
+          existingWays: [
+            args.command === 'switch-forth'
+              ? { publisher: 'source', subscriber: 'target', ...forwardWay(settings), enabled: true }
+              : { publisher: 'target', subscriber: 'source', ...backWay(settings), enabled: true },
+          ],
+        });
+    const calls = recordedCalls
+      ? recordedCallLines(recordedCalls, { environment: environment.name, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' })
+      : undefined;
     // The forward runs' lock on AWS: the tag on the source, as for the MySQL way back.
     const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), resolved.source) : undefined;
-    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
+    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, calls });
   } finally {
     if (!dependencies.createClients) destroyClients(clients);
   }
@@ -216,15 +255,29 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   }
 }
 
+/** A recorded way-back plan as the dry run prints it: every call, in order, grouped by step, the point of no return marked. */
+function recordedCallLines(recorded: RecordedPlan, settings: DocumentSettings): string[] {
+  const document = buildPlanDocument(recorded, settings);
+  return [
+    'Calls, in order, recorded from the steps themselves (dry run: only the read AWS calls were sent, SQL is never sent; CHANGE = changes something, sent only with --execute):',
+    ...planCallLines(document),
+    ...(document.runtimeValues.length > 0 ? [`Known only at run time: ${document.runtimeValues.map((name) => `<${name}>`).join(', ')}.`] : []),
+  ];
+}
+
 /** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
 async function runWayBackRunbook(
   input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
-  run_: { runbook: Runbook; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined },
+  run_: { runbook: Runbook; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined; calls?: string[] },
 ): Promise<number> {
   const { environment, args, stateDir, log, out, forwardRunId } = input;
   const { runbook, options } = run_;
   for (const line of planText(runbook)) out(line);
   out('');
+  if (run_.calls) {
+    for (const line of run_.calls) out(line);
+    out('');
+  }
   const startedAt = new Date();
   const run = await runRunbook({
     runbook,

@@ -25,12 +25,14 @@ export function recordingPostgresPlatform<P extends PostgresPlatform>(platform: 
     target: (facts, database) => recorded('target', database, () => platform.target(facts, database)),
     sourceForSubscription: (database) => address('source', () => platform.sourceForSubscription(database)),
   };
-  if (platform.wayBack) {
-    const wayBack = platform.wayBack;
-    overrides.wayBack = { ...wayBack, targetForSubscription: (database: string) => address('target', () => wayBack.targetForSubscription(database)) };
-  }
   return new Proxy(platform, {
     get(target, property, receiver) {
+      if (property === 'wayBack') {
+        // Read through this proxy: a platform that builds its way back on read (AWS) binds it
+        // here, so the way back's own connections are the recording ones above.
+        const wayBack = Reflect.get(target, property, receiver) as PostgresPlatform['wayBack'];
+        return wayBack && { ...wayBack, targetForSubscription: (database: string) => address('target', () => wayBack.targetForSubscription(database)) };
+      }
       if (typeof property === 'string' && property in overrides) return overrides[property as keyof PostgresPlatform];
       return Reflect.get(target, property, receiver);
     },

@@ -41,7 +41,7 @@ const wayBack = () => {
     ? runPostgresWayBackOnAws({ ...common, settings: postgresSettings(environment, { ...args, method: 'logical' }) }, { createClients })
     : runWayBackOnAws({ ...common, settings: mysqlSettings(environment, args) }, { createClients });
 };
-const run = args.command === 'switch-back' || args.command === 'complete' ? wayBack() : (args.engine === 'postgres' ? runAwsPostgres : runAws)({ environment, args, stateDir, log, out }, { createClients });
+const run = args.command === 'switch-back' || args.command === 'switch-forth' || args.command === 'complete' ? wayBack() : (args.engine === 'postgres' ? runAwsPostgres : runAws)({ environment, args, stateDir, log, out }, { createClients });
 run.then(
   (code) => process.exit(code),
   (error: Error) => {

@@ -81,6 +81,20 @@ export class PgRecorder {
     return `${parent}/${prefix}planXX`;
   }
 
+  /**
+   * What earlier runs left on the servers, for a plan that starts where they ended (the way
+   * back: `switch-back`/`complete` find the way back streaming target -> source, `switch-forth`
+   * the forward way): the publication and slot on the publisher, the subscription on the
+   * subscriber, and both servers holding the tables.
+   */
+  assumeWay(way: { publisher: string; subscriber: string; publication: string; slot: string; subscription: string; enabled: boolean }): void {
+    this.state(way.publisher).publications.add(way.publication);
+    this.state(way.publisher).slots.add(way.slot);
+    this.state(way.subscriber).subscriptions.set(way.subscription, { enabled: way.enabled });
+    this.filled.add(way.publisher);
+    this.filled.add(way.subscriber);
+  }
+
   /** Whether the server holds the database's tables (an empty target lists none). */
   hasTables(server: string): boolean {
     return this.filled.has(server);

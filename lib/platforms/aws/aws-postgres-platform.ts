@@ -1,4 +1,5 @@
 import {
+  DeleteDBClusterCommand,
   DeleteDBInstanceCommand,
   ModifyDBClusterCommand,
   ModifyDBClusterParameterGroupCommand,
@@ -88,7 +89,12 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * The way back (aws.reverseReplication, issue 12): at the switch the old source subscribes to
    * the target (through its inbound-only fence), `switch-back RUN_ID` moves the record back.
    */
-  readonly wayBack?: PostgresWayBack;
+  get wayBack(): PostgresWayBack | undefined {
+    // Built on each read, bound to the object it is read through: the dry run reads it through
+    // the recording platform (recording-postgres-platform.ts), so the way back's own SQL goes
+    // through that platform's recording endpoints too, not to the real servers.
+    return this.settings.reverseReplication && this.options.method === 'logical' ? this.buildWayBack() : undefined;
+  }
 
   constructor(
     readonly settings: AwsPostgresSettings,
@@ -98,7 +104,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     this.steps = postgresSteps(options.method);
     this.rds = new RdsReader(aws);
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
-    if (settings.reverseReplication && options.method === 'logical') this.wayBack = this.buildWayBack();
   }
 
   /** `switch-back RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (the fence's previous groups). */
@@ -233,14 +238,18 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       },
       deleteSource: async (context) => {
         const deleteStep = this.steps.deleteSource;
-        if (source.kind === 'cluster') throw new Error(`--delete-old is built for an RDS instance source only (not yet for the Aurora cluster ${source.id}): delete its instances, then DeleteDBCluster with a final snapshot, by hand`);
+        if (source.kind === 'cluster') return this.deleteSourceCluster(context);
         const found = (await this.rds.instance(deleteStep, source.id, { fresh: true })) ?? undefined;
         if (!found && !this.aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
         const state = await this.switchPointState(context);
         if (state.pointsAt !== 'target') throw new Error(`refusing to delete the old source ${source.id}: the Route 53 record ${dns.recordName} does not point at the target`);
         if (found?.DeletionProtection) throw new Error(`refusing to delete the old source ${source.id}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
         const finalSnapshot = runScopedId(`${source.id}-final`, context.runId);
-        if (found?.DBInstanceStatus !== 'deleting') await this.aws.write(deleteStep, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+        if (found?.DBInstanceStatus !== 'deleting') {
+          // Ctrl-C pressed just before is handled here, not after the source is gone.
+          await context.checkpoint?.(`DeleteDBInstance ${source.id}`);
+          await this.aws.write(deleteStep, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+        }
         return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
       },
       describe: {
@@ -255,9 +264,60 @@ export class AwsPostgresPlatform implements PostgresPlatform {
         fenceTarget: () => [
           `wait for Route 53 INSYNC; application roles NOLOGIN on the target and their sessions ended;${this.settings.aws.ecsServices.length > 0 ? ` recycle ECS ${this.settings.aws.ecsServices.map((s) => `${s.cluster}/${s.service}`).join(', ')} (forceNewDeployment, wait until stable);` : ''} no security group on the target (forward replication runs again);`,
         ],
-        deleteSource: () => [`DeleteDBInstance ${source.id} with a final snapshot (${source.id}-final-<run id>); refused while the Route 53 record does not point at the target, or with deletion protection on.`],
+        deleteSource: () =>
+          source.kind === 'cluster'
+            ? [
+                `delete the Aurora cluster ${source.id} as AWS documents it: DeleteDBInstance of each of its instances (readers first, then the writer; no snapshot of their own),`,
+                `wait until each is deleting or gone, then DeleteDBCluster ${source.id} with SkipFinalSnapshot=false and a final cluster snapshot (${source.id}-final-<run id>);`,
+                'refused, before any instance is touched, while the Route 53 record does not point at the target, with deletion protection on the cluster, or while it is stopped.',
+              ]
+            : [`DeleteDBInstance ${source.id} with a final snapshot (${source.id}-final-<run id>); refused while the Route 53 record does not point at the target, or with deletion protection on.`],
       },
     };
+  }
+
+  /**
+   * `complete --delete-old` of an Aurora cluster source. Aurora deletes no cluster in one call:
+   * DeleteDBCluster is refused while the cluster has an instance that is not `deleting`
+   * (InvalidDBClusterStateFault), so its instances go first — readers, then the writer, so that
+   * no reader is promoted on the way — and then the cluster, with its final cluster snapshot
+   * (the instances of a cluster take none of their own). Every refusal (the record not on the
+   * target, deletion protection, a stopped cluster) comes before the first instance is deleted:
+   * deleting instances under a protected cluster would leave it without a server for nothing.
+   * Idempotent for --resume: gone or `deleting` instances and a `deleting` cluster are skipped.
+   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_DeleteCluster.html
+   * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html
+   */
+  private async deleteSourceCluster(context: StepContext): Promise<Facts> {
+    const step = this.steps.deleteSource;
+    const source = this.settings.source;
+    const found = await this.rds.cluster(step, source.id, { fresh: true });
+    if (!found && !this.aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
+    const state = await this.switchPointState(context);
+    if (state.pointsAt !== 'target') throw new Error(`refusing to delete the old source ${source.id}: the Route 53 record ${this.settings.dns.recordName} does not point at the target`);
+    if (found?.DeletionProtection) throw new Error(`refusing to delete the old source ${source.id}: deletion protection is on for the cluster (ModifyDBCluster --no-deletion-protection first, on purpose), then --resume; no instance was deleted`);
+    if (found?.Status === 'stopped') throw new Error(`refusing to delete the old source ${source.id}: the cluster is stopped and AWS deletes no stopped cluster (StartDBCluster first), then --resume; no instance was deleted`);
+    const finalSnapshot = runScopedId(`${source.id}-final`, context.runId);
+    const members = found?.DBClusterMembers ?? [{ DBInstanceIdentifier: `<${source.id} instances>`, IsClusterWriter: true }];
+    const ordered = [...members.filter((m) => !m.IsClusterWriter), ...members.filter((m) => m.IsClusterWriter)].map((m) => m.DBInstanceIdentifier!);
+    for (const instanceId of ordered) {
+      const instance = await this.rds.instance(step, instanceId, { fresh: true });
+      if ((!instance && !this.aws.planning) || instance?.DBInstanceStatus === 'deleting') continue;
+      await context.checkpoint?.(`DeleteDBInstance ${instanceId}`);
+      await this.aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
+    }
+    if (ordered.length > 0) {
+      await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { Filters: [{ Name: 'db-cluster-id', Values: [source.id] }] }, resource: `the instances of ${source.id}`, state: 'deleting or gone', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
+        const left = await Promise.all(ordered.map(async (id) => ({ id, status: (await this.rds.instance(step, id, { fresh: true }))?.DBInstanceStatus })));
+        const waiting = left.filter((i) => i.status !== undefined && i.status !== 'deleting');
+        return waiting.length === 0 ? { done: true } : { done: false, progress: waiting.map((i) => `${i.id} ${i.status}`).join(', ') };
+      });
+    }
+    if (found?.Status !== 'deleting') {
+      await context.checkpoint?.(`DeleteDBCluster ${source.id}`);
+      await this.aws.write(step, 'rds', new DeleteDBClusterCommand({ DBClusterIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+    }
+    return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot, sourceInstancesDeleted: ordered };
   }
 
   /**

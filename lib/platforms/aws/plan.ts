@@ -59,6 +59,10 @@ export async function recordAwsPostgresPlan(options: {
   waits: WaitSettings;
   /** server_version_num the recording clients answer. */
   versionNum: number;
+  /** What earlier runs journaled (the way back: the forward run's facts), seen by the steps as at run time. */
+  facts?: Record<string, unknown>;
+  /** Replication ways earlier runs left streaming (the way back's plan starts from them). */
+  existingWays?: Parameters<PgRecorder['assumeWay']>[0][];
 }): Promise<RecordedPlan> {
   const timeline = new PlanTimeline();
   const gateway = new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits, timeline });
@@ -66,9 +70,13 @@ export async function recordAwsPostgresPlan(options: {
     record: (call) => timeline.call({ channel: call.channel, on: call.server, operation: call.text, effect: call.effect, ...(call.forEach ? { forEach: call.forEach } : {}) }),
     values: timeline,
     versionNum: options.versionNum,
-    settingOf: (server, name) => (server === 'source' ? recordedParameter(timeline, name) : undefined),
+    // A server's freeze poll is answered from the last change of that parameter the steps
+    // recorded: the forward freeze (source), and on the way back the target's freeze, then the
+    // source's reopening, each polled right after its own change.
+    settingOf: (_server, name) => recordedParameter(timeline, name),
   });
-  return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger });
+  for (const way of options.existingWays ?? []) recorder.assumeWay(way);
+  return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger, facts: options.facts });
 }
 
 /** The value the last recorded parameter-group change gave `name` (`1` → `on`), if one did. */

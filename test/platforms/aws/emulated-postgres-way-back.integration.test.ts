@@ -93,6 +93,23 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(ok(dry)).toEqual({ code: EXIT.ok });
     expect(dry.stdout).toMatch(/lift the fence from orders/);
     expect(dry.stdout).toMatch(/Dry run: nothing was changed/);
+    // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
+    // plans are): every AWS write and every SQL statement it would send, in order, none sent.
+    expect(dry.stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
+    const calls = dry.stdout.slice(dry.stdout.indexOf('Calls, in order'));
+    const at = (pattern: RegExp) => {
+      const index = calls.search(pattern);
+      expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
+      return index;
+    };
+    const unfence = at(new RegExp(`CHANGE +rds\\.ModifyDBInstance \\{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\\["${account.sourceSecurityGroupId}"\\]`));
+    const freezeTarget = at(/CHANGE +rds\.ModifyDBParameterGroup \{"DBParameterGroupName":"[^"]+","Parameters":\[\{"ParameterName":"default_transaction_read_only","ParameterValue":"1"/);
+    const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${account.sourceEndpoint.replace(/\./g, '\\.')}"`));
+    const targetNologin = at(/CHANGE +target: ALTER ROLE "?app"? NOLOGIN/);
+    expect(unfence).toBeLessThan(freezeTarget);
+    expect(freezeTarget).toBeLessThan(recordBack);
+    expect(recordBack).toBeLessThan(targetNologin);
+    expect(calls).toMatch(/POINT OF NO RETURN/);
     expect(await recordValue()).toBe(account.targetEndpoint);
 
     const { outcome, load } = await underLoad(() => emulated.cli(['switch-back', forwardRunId, '--execute']));
@@ -115,5 +132,26 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     const complete = await emulated.cli(['complete', forwardRunId, '--execute']);
     expect(complete.code).not.toBe(EXIT.ok);
     expect(`${complete.stdout}\n${complete.stderr}`).toMatch(/Complete refused: traffic is not on the target/);
+  }, 600000);
+
+  test('switch-forth RUN_ID under load (after the switch-back): the record points at the target again, 0 writes lost, checksums match, the old source frozen through its parameter group, NOLOGIN and fenced again with the inbound-only group, and the way back streams again', async () => {
+    const { account, plane } = emulated.world;
+    const app = await connectPg({ name: 'app', ...plane.appEndpoint() });
+    await app.query('DELETE FROM cutover_load').finally(() => closePg(app));
+    await waitFor('the emptied load table on the target', async () => ((await loadIds('target')).size === 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 200 });
+
+    const { outcome, load } = await underLoad(() => emulated.cli(['switch-forth', forwardRunId, '--execute']));
+    expect(ok(outcome)).toEqual({ code: EXIT.ok });
+    expect(outcome.stdout).toMatch(/checksums: match/);
+    expect(await recordValue()).toBe(account.targetEndpoint);
+    expect(await groupsOf('orders')).toEqual([account.fenceSecurityGroupId]);
+    const writes = summariseWrites(load.attempts, await loadIds('target'));
+    expect(writes.acknowledged).toBeGreaterThan(0);
+    expect(writes.lost).toBe(0);
+    expect(plane.errors).toEqual([]);
+    const sourceGroup = await clients.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: plane.ids.parameterGroup, Source: 'user' }));
+    expect(sourceGroup.Parameters?.find((p) => p.ParameterName === 'default_transaction_read_only')?.ParameterValue).toBe('1');
+    expect(await on('source', (c) => pgRow<{ rolcanlogin: boolean }>(c, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"))).toEqual({ rolcanlogin: false });
+    expect(await on('source', (c) => pgRow<{ subenabled: boolean }>(c, "SELECT subenabled FROM pg_subscription WHERE subname LIKE '%_back_sub'"))).toEqual({ subenabled: true });
   }, 600000);
 });
