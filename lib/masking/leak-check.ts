@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { engineTools } from './engines';
-import { EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_PATTERN_CHARS, type PatternMatch } from './leak-patterns';
+import { BASE64_CANDIDATE, base64RunsAscii, decodeBase64Run, EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_BASE64_CHARS, MIN_PATTERN_CHARS, type PatternMatch } from './leak-patterns';
 import type { MaskedDumpManifest } from './manifest';
 import type { MysqlTarget } from './mysql-client';
 import { buildPatterns, originalsPlan, type OriginalsReader } from './originals';
@@ -182,9 +182,9 @@ export async function leakCheck(options: {
           // Shorter than any pattern, email or hidden text that could hold one: nothing to find.
           if (value.length < MIN_PATTERN_CHARS) return null;
           scanText(value);
-          // Hex literals (0x…, \x…) and JSON escapes hide text: decoded and scanned too.
+          // Hex literals (0x…, \x…), JSON escapes and base64 runs hide text: decoded and scanned too.
           const first = value.charCodeAt(0);
-          if (first === 0x30 || first === 0x5c || value.includes('\\')) for (const hidden of hiddenTexts(value)) scanText(hidden);
+          if (first === 0x30 || first === 0x5c || value.includes('\\') || (kept && value.length >= MIN_BASE64_CHARS && BASE64_CANDIDATE.test(value))) for (const hidden of hiddenTexts(value)) scanText(hidden);
           return null;
         };
         // A quoted value of printable ASCII without escapes (most of a dump): scanned from its
@@ -197,6 +197,9 @@ export async function leakCheck(options: {
           if (kept && bytes.indexOf(0x40, start) !== -1 && bytes.indexOf(0x40, start) < end) return undefined;
           scannedValues++;
           if (end - start >= MIN_PATTERN_CHARS) patterns.scanAscii(bytes, start, end, onMatch);
+          // Base64 runs in kept text (an address or a name encoded in it): decoded and scanned as the
+          // string path would. A masked column holds a transformer's output, which encodes nothing.
+          if (kept && end - start >= MIN_BASE64_CHARS) for (const [runStart, runEnd] of base64RunsAscii(bytes, start, end)) for (const text of decodeBase64Run(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', runStart, runEnd))) scanText(text);
           return null;
         };
         // An unquoted value (a number, or a hex literal that hides text: the string path decodes it).

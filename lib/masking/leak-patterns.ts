@@ -206,6 +206,111 @@ class HashTable {
 
 const DIGITS_A = new Int32Array(1);
 const DIGITS_B = new Int32Array(1);
+
+/** Rewritten forms of a column's originals that are patterns too (`PatternSet.add`'s `forms`, a bit set): see addRewrittenForms. */
+export const REWRITTEN_NAME = 1;
+export const REWRITTEN_PHONE = 2;
+export const REWRITTEN_ADDRESS = 4;
+
+/** Street words and their abbreviations (either spelling in the original gives the other as a pattern too). */
+const STREET_WORDS: [string, string][] = [
+  ['street', 'st'], ['road', 'rd'], ['avenue', 'ave'], ['lane', 'ln'], ['drive', 'dr'], ['court', 'ct'], ['place', 'pl'],
+  ['square', 'sq'], ['crescent', 'cres'], ['terrace', 'tce'], ['gardens', 'gdns'], ['boulevard', 'blvd'], ['close', 'cl'],
+];
+/** "a/b" word hash → the hashes [a, b] of its other spelling. */
+const STREET_WORD_SWAP = new Map<string, [number, number]>();
+for (const pair of STREET_WORDS) {
+  const hashes = pair.map((word) => {
+    hashWord(word, 0, word.length);
+    return [wordA, wordB] as [number, number];
+  });
+  STREET_WORD_SWAP.set(`${hashes[0][0]}/${hashes[0][1]}`, hashes[1]);
+  STREET_WORD_SWAP.set(`${hashes[1][0]}/${hashes[1][1]}`, hashes[0]);
+}
+
+/** Digits of the phone number being added or scanned (0–9 each); a longer run is cut here. */
+const PHONE_DIGITS = new Uint8Array(32);
+/** Whether the phone value `phoneDigitsOf…` read last began with "+". */
+let phoneInternational = false;
+const PHONE_CHARS = new Uint8Array(128);
+for (const c of ' \t\n\r()+-./0123456789') PHONE_CHARS[c.charCodeAt(0)] = 1;
+
+/** The digits of a value that is a phone number (digits and phone separators only) into PHONE_DIGITS: their count, or -1. */
+function phoneDigitsOfString(text: string): number {
+  let n = 0;
+  for (let k = 0; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 128 || PHONE_CHARS[c] !== 1) return -1;
+    if (c >= 0x30 && c <= 0x39 && n < PHONE_DIGITS.length) PHONE_DIGITS[n++] = c - 0x30;
+  }
+  phoneInternational = text.trimStart().startsWith('+');
+  return n;
+}
+/** phoneDigitsOfString for ASCII bytes [start, end). */
+function phoneDigitsOfBytes(bytes: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  let first = -1;
+  for (let k = start; k < end; k++) {
+    const c = bytes[k];
+    if (c >= 128 || PHONE_CHARS[c] !== 1) return -1;
+    if (first === -1 && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) first = c;
+    if (c >= 0x30 && c <= 0x39 && n < PHONE_DIGITS.length) PHONE_DIGITS[n++] = c - 0x30;
+  }
+  phoneInternational = first === 0x2b;
+  return n;
+}
+
+/**
+ * Length of the country calling code at PHONE_DIGITS[from]: E.164 codes are prefix-free,
+ * 1 and 7 are one digit, the two-digit ones are listed, every other is three digits
+ * (ITU-T E.164 assigned codes; a small rule instead of a numbering-plan library).
+ */
+function countryCodeLength(from: number): number {
+  const first = PHONE_DIGITS[from];
+  if (first === 1 || first === 7) return 1;
+  const two = first * 10 + PHONE_DIGITS[from + 1];
+  return TWO_DIGIT_COUNTRY_CODES.has(two) ? 2 : 3;
+}
+const TWO_DIGIT_COUNTRY_CODES = new Set([20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54, 55, 56, 57, 58, 60, 61, 62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98]);
+
+/**
+ * Where a phone number's significant digits start in PHONE_DIGITS[0, n) (the national number
+ * without a trunk prefix), the same digits whatever form it was written in:
+ * - international ("+44 …" or "0044 …"): after the 00, the country code, and a "(0)" trunk digit;
+ * - national with a trunk 0 ("07700 900123"): after the 0;
+ * - anything else: the digits as they are; for an original (`both`), also read as
+ *   international without its "+" (an original "447700900123" may be written "07700 900123").
+ * Only keys of MIN_DIGITS or more digits. Known limit: Italy keeps its leading 0 ("+39 06 …"),
+ * which this rule drops on both sides alike (so matches still work), as it does for every country.
+ */
+function phoneKeySkips(n: number, international: boolean, both: boolean): number[] {
+  const out: number[] = [];
+  const afterCountry = (from: number) => {
+    let skip = from + countryCodeLength(from);
+    if (PHONE_DIGITS[skip] === 0) skip++;
+    return skip;
+  };
+  if (international) out.push(afterCountry(0));
+  else if (PHONE_DIGITS[0] === 0 && PHONE_DIGITS[1] === 0) out.push(afterCountry(2));
+  else if (PHONE_DIGITS[0] === 0) out.push(1);
+  else {
+    out.push(0);
+    if (both) out.push(afterCountry(0));
+  }
+  return out.filter((skip, k) => n - skip >= MIN_DIGITS && out.indexOf(skip) === k);
+}
+
+/** A phone key's hash (PHONE_DIGITS[skip, n)) into seqA/seqB, apart from every word sequence's (its own seeds and finish). */
+function hashPhoneKey(skip: number, n: number): void {
+  let a = 0x2f0b3c1d;
+  let b = 0x6a09e667;
+  for (let k = skip; k < n; k++) {
+    a = Math.imul(a ^ (PHONE_DIGITS[k] + 0x30), 0x01000193);
+    b = Math.imul((b << 5) | (b >>> 27), 0x5bd1e995) ^ (PHONE_DIGITS[k] + 0x30);
+  }
+  seqA = fmix(a ^ 0x70686f6e);
+  seqB = fmix(b ^ Math.imul(n - skip, 0x9e3779b1)) | 1; // never (0, 0): that marks an empty slot
+}
 const RING = 16; // > MAX_WHOLE_WORDS, power of two
 const RING_MASK = RING - 1;
 
@@ -302,7 +407,7 @@ export class PatternSet {
    * shingles of SHINGLE_WORDS words; plus every email address and every long number in it
    * (a phone written with other separators), as patterns of their own.
    */
-  add(original: string, source: string): void {
+  add(original: string, source: string, forms = 0): void {
     this.originals++;
     const folded = foldForMatching(original);
     // One pass: each word's hashes (as `scan` computes them), its length, and the digits.
@@ -332,6 +437,7 @@ export class PatternSet {
     if (count === 0) return;
     const id = this.sourceId(source);
     const wholeAdded = this.addWholeOrShingles(count, chars, onlyWordIsDigits, id);
+    if (forms !== 0) this.addRewrittenForms(forms, count, wholeAdded, id, forms & REWRITTEN_PHONE ? phoneDigitsOfString(folded) : -1);
     // Emails and phone numbers inside the value, whatever surrounds them (the regular
     // expressions only run on values that can hold one).
     if (count > 3 && folded.includes('@')) this.addEmailsIn(folded, wholeAdded, id);
@@ -369,11 +475,11 @@ export class PatternSet {
    * originals) is folded, cut and hashed straight from the bytes, no string made; anything
    * else is decoded and takes the string path (folding needs Unicode normalisation).
    */
-  addBytes(bytes: Uint8Array, start: number, end: number, source: string): void {
+  addBytes(bytes: Uint8Array, start: number, end: number, source: string, forms = 0): void {
     let at = false;
     for (let k = start; k < end; k++) {
       const c = bytes[k];
-      if (c > 0x7f) return this.add(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'), source);
+      if (c > 0x7f) return this.add(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'), source, forms);
       if (c === 0x40) at = true;
     }
     this.originals++;
@@ -412,6 +518,7 @@ export class PatternSet {
     if (count === 0) return;
     const id = this.sourceId(source);
     const wholeAdded = this.addWholeOrShingles(count, chars, onlyWordIsDigits, id);
+    if (forms !== 0) this.addRewrittenForms(forms, count, wholeAdded, id, forms & REWRITTEN_PHONE ? phoneDigitsOfBytes(bytes, start, end) : -1);
     if (count > 3 && at && !(wholeAdded && isOneEmailAscii(bytes, start, end))) {
       this.addEmailsIn(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1').toLowerCase(), wholeAdded, id);
     }
@@ -451,6 +558,65 @@ export class PatternSet {
       b = 0x9747b28c;
       length = 0;
     }
+  }
+
+  /**
+   * The rewritten forms of a value (words hashed in wordsA/wordsB; a phone's digits in
+   * PHONE_DIGITS, `phoneDigits` of them, -1 when the value is not a phone):
+   * - REWRITTEN_NAME: a name of 2–4 words with its last word first ("Smith John", "SMITH, John":
+   *   punctuation separates words). An initial with the surname ("J. Smith") is not a pattern:
+   *   with thousands of customers nearly every initial + common surname is someone's, so it
+   *   would report every such pair in kept text and identifies no one.
+   * - REWRITTEN_ADDRESS: each street word swapped with its abbreviation or long form
+   *   ("Rd"/"Road", up to 3 such words, every combination).
+   * - REWRITTEN_PHONE: the number's significant digits (see phoneKeys), as the scan reduces
+   *   every digit run it reads: "07700 900123", "0044 7700 900 123", "+44 (0)7700 900123".
+   */
+  private addRewrittenForms(forms: number, count: number, wholeAdded: boolean, id: number, phoneDigits: number): void {
+    const ringA = this.ringA;
+    const ringB = this.ringB;
+    if (forms & REWRITTEN_NAME && wholeAdded && count >= 2 && count <= 4) {
+      ringA[0] = this.wordsA[count - 1];
+      ringB[0] = this.wordsB[count - 1];
+      for (let k = 0; k < count - 1; k++) {
+        ringA[k + 1] = this.wordsA[k];
+        ringB[k + 1] = this.wordsB[k];
+      }
+      this.addRing(count, id);
+    }
+    if (forms & REWRITTEN_ADDRESS && wholeAdded) {
+      const swaps: number[] = [];
+      for (let k = 0; k < count && swaps.length < 3; k++) {
+        const other = STREET_WORD_SWAP.get(`${this.wordsA[k]}/${this.wordsB[k]}`);
+        if (other !== undefined) swaps.push(k, other[0], other[1]);
+      }
+      const swapped = swaps.length / 3;
+      for (let subset = 1; subset < 1 << swapped; subset++) {
+        for (let k = 0; k < count; k++) {
+          ringA[k] = this.wordsA[k];
+          ringB[k] = this.wordsB[k];
+        }
+        for (let s = 0; s < swapped; s++) {
+          if ((subset & (1 << s)) === 0) continue;
+          ringA[swaps[s * 3]] = swaps[s * 3 + 1];
+          ringB[swaps[s * 3]] = swaps[s * 3 + 2];
+        }
+        this.addRing(count, id);
+      }
+    }
+    if (forms & REWRITTEN_PHONE && phoneDigits >= MIN_DIGITS) {
+      for (const skip of phoneKeySkips(phoneDigits, phoneInternational, true)) {
+        hashPhoneKey(skip, phoneDigits);
+        this.patterns.addIfAbsent(seqA, seqB, id);
+      }
+    }
+  }
+
+  /** The ring's words [0, length) as one pattern (the ring holds at most MAX_WHOLE_WORDS here). */
+  private addRing(length: number, id: number): void {
+    hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
+    this.patterns.addIfAbsent(seqA, seqB, id);
+    this.lastWords[lastWordEntry(this.ringA[length - 1])] |= 1 << (length - 1);
   }
 
   /** Word hashes of the value being added (grown on demand: a long text has many words). */
@@ -500,6 +666,7 @@ export class PatternSet {
     // Digits joined across phone separators: "+44 (0)20 7946-0018" → 440207946 0018.
     let digitRun = '';
     let digitWords = 0;
+    let digitPlus = false;
     const length = folded.length;
     for (let k = 0; k <= length; k++) {
       const code = k < length ? folded.charCodeAt(k) : 0x20;
@@ -519,22 +686,23 @@ export class PatternSet {
         const lengths = this.lastWords[lastWordEntry(wordA)];
         if (lengths !== 0) this.matchEndingHere(folded, count, lengths, onMatch);
         if (isDigitsBetween(folded, start, k)) {
+          if (digitRun === '') digitPlus = start > 0 && folded.charCodeAt(start - 1) === 0x2b;
           digitRun += folded.slice(start, k);
           digitWords++;
         } else {
-          this.flushDigits(digitRun, digitWords, onMatch);
+          this.flushDigits(digitRun, digitWords, digitPlus, onMatch);
           digitRun = '';
           digitWords = 0;
         }
         start = -1;
       }
       if (digitRun !== '' && !(code < 128 && PHONE_SEPARATOR_CODES[code] === 1)) {
-        this.flushDigits(digitRun, digitWords, onMatch);
+        this.flushDigits(digitRun, digitWords, digitPlus, onMatch);
         digitRun = '';
         digitWords = 0;
       }
     }
-    this.flushDigits(digitRun, digitWords, onMatch);
+    this.flushDigits(digitRun, digitWords, digitPlus, onMatch);
   }
 
   /**
@@ -559,7 +727,7 @@ export class PatternSet {
       let c = bytes[k];
       if (ASCII_WORD[c] !== 1) {
         if (runLength !== 0 && PHONE_SEPARATOR_CODES[c] !== 1) {
-          if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
+          if (runLength >= MIN_DIGITS) this.endDigitRunAscii(runA | 0, runB | 0, runWords, bytes, from, runStart, runEnd, onMatch);
           runA = 0x811c9dc5;
           runB = 0x9747b28c;
           runLength = runWords = 0;
@@ -604,14 +772,25 @@ export class PatternSet {
         runLength += k - start;
         runWords++;
       } else {
-        if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
+        if (runLength >= MIN_DIGITS) this.endDigitRunAscii(runA | 0, runB | 0, runWords, bytes, from, runStart, runEnd, onMatch);
         runA = 0x811c9dc5;
         runB = 0x9747b28c;
         runLength = runWords = 0;
         runStart = -1;
       }
     }
-    if (runWords >= 2 && runLength >= MIN_DIGITS) this.matchDigitRunAscii(runA | 0, runB | 0, bytes, runStart, runEnd, onMatch);
+    if (runLength >= MIN_DIGITS) this.endDigitRunAscii(runA | 0, runB | 0, runWords, bytes, from, runStart, runEnd, onMatch);
+  }
+
+  /** A digit run of MIN_DIGITS or more ended (byte path of flushDigits): as one word when it spans several, then by its significant digits. */
+  private endDigitRunAscii(a: number, b: number, runWords: number, bytes: Uint8Array, from: number, runStart: number, runEnd: number, onMatch: (match: PatternMatch) => void): void {
+    if (runWords >= 2) this.matchDigitRunAscii(a, b, bytes, runStart, runEnd, onMatch);
+    let n = 0;
+    for (let k = runStart; k < runEnd && n < PHONE_DIGITS.length; k++) {
+      const d = bytes[k] - 0x30;
+      if (d >= 0 && d <= 9) PHONE_DIGITS[n++] = d;
+    }
+    this.matchPhone(n, runStart > from && bytes[runStart - 1] === 0x2b, onMatch);
   }
 
   /** The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII bytes, which `scanAscii` leaves out until a last word answers. */
@@ -664,10 +843,27 @@ export class PatternSet {
   }
 
   /** A digit run of two or more words (one word was looked up as a word already). */
-  private flushDigits(run: string, runWords: number, onMatch: (match: PatternMatch) => void): void {
-    if (runWords < 2 || run.length < MIN_DIGITS) return;
-    hashWord(run, 0, run.length);
-    this.matchDigitRun(wordA, wordB, run, onMatch);
+  private flushDigits(run: string, runWords: number, plus: boolean, onMatch: (match: PatternMatch) => void): void {
+    if (run.length < MIN_DIGITS) return;
+    if (runWords >= 2) {
+      hashWord(run, 0, run.length);
+      this.matchDigitRun(wordA, wordB, run, onMatch);
+    }
+    const n = Math.min(run.length, PHONE_DIGITS.length);
+    for (let k = 0; k < n; k++) PHONE_DIGITS[k] = run.charCodeAt(k) - 0x30;
+    this.matchPhone(n, plus, onMatch);
+  }
+
+  /** A digit run's significant digits (phoneKeySkips, scan side), looked up among the phone columns' keys. */
+  private matchPhone(n: number, plus: boolean, onMatch: (match: PatternMatch) => void): void {
+    const skip = phoneKeySkips(n, plus, false)[0];
+    if (skip === undefined) return;
+    hashPhoneKey(skip, n);
+    const slot = this.patterns.find(seqA, seqB);
+    if (slot === -1) return;
+    let digits = '';
+    for (let k = skip; k < n; k++) digits += String.fromCharCode(0x30 + PHONE_DIGITS[k]);
+    onMatch({ source: this.patterns.payloadAt(slot), matched: `phone ${digits}` });
   }
 }
 
@@ -743,6 +939,74 @@ export function hiddenTexts(value: string): string[] {
   }
   for (const text of out.length ? [...out] : [value]) {
     if (text.includes('\\u') || text.includes('\\/')) out.push(decodeJsonEscapes(text));
+  }
+  if (value.length >= MIN_BASE64_CHARS) for (const run of base64Runs(value)) out.push(...decodeBase64Run(run));
+  return out;
+}
+
+/** A base64 run shorter than this (12 bytes encoded) is left alone: ordinary words and ids are that long. */
+export const MIN_BASE64_CHARS = 16;
+const BASE64_RUN = new RegExp(`[A-Za-z0-9+/_-]{${MIN_BASE64_CHARS},}`, 'g');
+/** A value that may hold a base64 run (the string path asks before it decodes anything). */
+export const BASE64_CANDIDATE = new RegExp(`[A-Za-z0-9+/_-]{${MIN_BASE64_CHARS},}`);
+const BASE64_CHARS = new Uint8Array(256);
+for (let c = 0; c < 128; c++) if (ASCII_WORD[c] === 1 || '+/_-'.includes(String.fromCharCode(c))) BASE64_CHARS[c] = 1;
+
+/**
+ * The runs of a text that may be base64 (standard or URL-safe alphabet, MIN_BASE64_CHARS or
+ * more, with both upper and lower case letters: base64 of text always has both, while a hex
+ * token, a hash or an ordinary long word does not). Padding ends a run.
+ */
+export function base64Runs(text: string): string[] {
+  return (text.match(BASE64_RUN) ?? []).filter((run) => /[A-Z]/.test(run) && /[a-z]/.test(run));
+}
+
+const NO_RUNS: [number, number][] = [];
+/** base64Runs for printable ASCII bytes [from, to) (a dump's value read without decoding): the runs' [start, end). */
+export function base64RunsAscii(bytes: Uint8Array, from: number, to: number): [number, number][] {
+  let out = NO_RUNS;
+  let start = -1;
+  let upper = false;
+  let lower = false;
+  for (let k = from; k <= to; k++) {
+    const c = k < to ? bytes[k] : 0x20;
+    if (BASE64_CHARS[c] === 1) {
+      if (start === -1) {
+        start = k;
+        upper = lower = false;
+      }
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+      else if (c >= 0x61 && c <= 0x7a) lower = true;
+      continue;
+    }
+    if (start !== -1 && k - start >= MIN_BASE64_CHARS && upper && lower) {
+      if (out === NO_RUNS) out = [];
+      out.push([start, k]);
+    }
+    start = -1;
+  }
+  return out;
+}
+
+/**
+ * The texts a base64 run decodes to. The run may start inside its encoding ("u/" + base64),
+ * so each of the four alignments is decoded; a decoding is text when it is valid UTF-8
+ * without control characters, or, as Latin-1, mostly printable ASCII (a binary payload that
+ * holds an address). A misaligned decoding is noise and fails both (printable by chance: ~1e-5).
+ */
+export function decodeBase64Run(run: string): string[] {
+  const out: string[] = [];
+  for (let offset = 0; offset < 4 && run.length - offset >= MIN_BASE64_CHARS; offset++) {
+    const bytes = Buffer.from(run.slice(offset), 'base64');
+    let printable = 0;
+    let controls = 0;
+    for (const byte of bytes) {
+      if ((byte >= 0x20 && byte <= 0x7e) || byte === 0x09 || byte === 0x0a || byte === 0x0d) printable++;
+      else if (byte < 0x20 || byte === 0x7f) controls++;
+    }
+    const utf8 = controls === 0 ? bytes.toString('utf8') : '';
+    if (utf8 !== '' && !utf8.includes('\ufffd')) out.push(utf8);
+    else if (printable * 4 >= bytes.length * 3) out.push(bytes.toString('latin1'));
   }
   return out;
 }

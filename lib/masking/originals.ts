@@ -1,4 +1,4 @@
-import { PatternSet } from './leak-patterns';
+import { PatternSet, REWRITTEN_ADDRESS, REWRITTEN_NAME, REWRITTEN_PHONE } from './leak-patterns';
 import type { ColumnRule, MaskingRules } from './rules';
 import { isOrdinaryOutput, isOrdinaryOutputAscii } from './transformers';
 
@@ -13,6 +13,14 @@ export interface OriginalsReader {
   readonly describe: string;
   /** The originals already read in the background (a worker thread), if this reader does that. */
   originalPatterns?(plan: OriginalsPlan): Promise<{ patterns: PatternSet; skippedOrdinary: number; readSeconds: number; readCpuSeconds: number }>;
+}
+
+/** The rewritten forms of a column's originals that are patterns too (names surname first, phones in any national form, street words abbreviated). */
+export function rewrittenForms(rule: ColumnRule): number {
+  if (rule.transform === 'name') return rule.part === 'full' || rule.part === undefined ? REWRITTEN_NAME : 0;
+  if (rule.transform === 'phone') return REWRITTEN_PHONE;
+  if (rule.transform === 'address') return rule.part === 'street' || rule.part === 'full' || rule.part === undefined ? REWRITTEN_ADDRESS : 0;
+  return 0;
 }
 
 /** The personal columns whose originals the check reads, per table (every column whose rule is not keep or dateShift). */
@@ -35,12 +43,13 @@ export async function buildPatterns(
   let skippedOrdinary = 0;
   for (const { table, columns } of plan) {
     const names = columns.map((c) => `${table}.${c.name}`);
+    const forms = columns.map((c) => rewrittenForms(c.rule));
     await read(
       table,
       columns.map((c) => c.name),
       (index, value) => {
         if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
-        else patterns.add(value, names[index]);
+        else patterns.add(value, names[index], forms[index]);
       },
     );
   }
@@ -64,6 +73,7 @@ export async function buildPatternsFromBytes(
   let skippedOrdinary = 0;
   for (const { table, columns } of plan) {
     const names = columns.map((c) => `${table}.${c.name}`);
+    const forms = columns.map((c) => rewrittenForms(c.rule));
     const asText = columns.map((c) => ORDINARY_CHECKED.has(c.rule.transform) && c.rule.transform !== 'constant');
     // A constant rule's own value is skipped by comparing bytes.
     const constants = columns.map((c) => (c.rule.transform === 'constant' ? Buffer.from(String(c.rule.value)) : undefined));
@@ -76,15 +86,15 @@ export async function buildPatternsFromBytes(
           skippedOrdinary++;
           return;
         }
-        if (!asText[index]) return patterns.addBytes(bytes, start, end, names[index]);
+        if (!asText[index]) return patterns.addBytes(bytes, start, end, names[index], forms[index]);
         // Printable ASCII is checked from its bytes; anything else is decoded.
         const ordinary = isOrdinaryOutputAscii(columns[index].rule, bytes, start, end);
         if (ordinary === true) skippedOrdinary++;
-        else if (ordinary === false) patterns.addBytes(bytes, start, end, names[index]);
+        else if (ordinary === false) patterns.addBytes(bytes, start, end, names[index], forms[index]);
         if (ordinary !== undefined) return;
         const value = bytes.toString('utf8', start, end);
         if (isOrdinaryOutput(columns[index].rule, value)) skippedOrdinary++;
-        else patterns.add(value, names[index]);
+        else patterns.add(value, names[index], forms[index]);
       },
     );
   }

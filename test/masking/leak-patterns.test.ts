@@ -1,4 +1,7 @@
-import { decodeJsonEscapes, hiddenTexts, PatternSet, SHINGLE_WORDS } from '../../lib/masking/leak-patterns';
+import { decodeJsonEscapes, hiddenTexts, PatternSet, REWRITTEN_ADDRESS, REWRITTEN_NAME, REWRITTEN_PHONE, SHINGLE_WORDS } from '../../lib/masking/leak-patterns';
+
+/** Every rewritten form (names surname first, phones by significant digits, street words swapped). */
+const ALL_FORMS = REWRITTEN_NAME | REWRITTEN_PHONE | REWRITTEN_ADDRESS;
 
 function found(set: PatternSet, text: string): string[] {
   const out: string[] = [];
@@ -78,11 +81,13 @@ describe('the byte path of the scan (printable ASCII values read from the dump w
   };
   const originals = ['Alice Smith', 'alice.smith@mail-3.example.org', '+44 7946 001823', 'Bakerloo Street 221', 'Leeds', 'Prefers deliveries after six because she works nights at the hospital', '555 0100 2000', 'O Connor'];
   const set = new PatternSet();
-  originals.forEach((o, k) => set.add(o, `t.c${k}`));
-  const pieces = [...originals, ...originals.flatMap((o) => o.split(' ')), 'the', 'AND', 'x', '42', '2024-05-01', '(0)', '-', '/', '.', '+', ',', ';', '  ', '\t', '12', '3456', '7890', 'ALICE', 'SMITH', 'Smith,', 'MAIL-3', '0x41', '_', '~'];
+  // With every rewritten form: the scan's phone keys and the reordered/abbreviated patterns too.
+  originals.forEach((o, k) => set.add(o, `t.c${k}`, ALL_FORMS));
+  const pieces = [...originals, ...originals.flatMap((o) => o.split(' ')), 'the', 'AND', 'x', '42', '2024-05-01', '(0)', '-', '/', '.', '+', ',', ';', '  ', '\t', '12', '3456', '7890', 'ALICE', 'SMITH', 'Smith,', 'MAIL-3', '0x41', '_', '~', '07946 001823', '0044 7946', '001823', '+44', '00', '0', '7946001823', '0100 2000', 'St', 'Street', 'Bakerloo St'];
 
   test('on 5 000 generated texts both paths report the same matches, in the same order', () => {
     let matches = 0;
+    let phoneMatches = 0;
     for (let n = 0; n < 5000; n++) {
       const parts: string[] = [];
       for (let k = 0, count = 1 + next(12); k < count; k++) parts.push(pieces[next(pieces.length)] + [' ', '', '-', '  ', '.', ' (', ') '][next(7)]);
@@ -95,9 +100,11 @@ describe('the byte path of the scan (printable ASCII values read from the dump w
       set.scanAscii(bytes, 2, 2 + text.length, (m) => byBytes.push(`${m.source}:${m.matched}`));
       expect(byBytes).toEqual(byString);
       matches += byString.length;
+      phoneMatches += byString.filter((m) => m.includes(':phone ')).length;
     }
-    // The generator must exercise the matcher: many texts hold an original.
+    // The generator must exercise the matcher: many texts hold an original, many a phone in another form.
     expect(matches).toBeGreaterThan(1000);
+    expect(phoneMatches).toBeGreaterThan(100);
   });
 });
 
@@ -114,8 +121,8 @@ describe('the byte path of adding originals (values read from the source without
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     return state % n;
   };
-  const pieces = ['alice.smith@mail-3.example.org', 'a@b.cc', 'x@y', 'Zoë', 'Zoe\u0308', 'FERNÁNDEZ', '+44 (0)20 7946-0018', '07946001823', '12345678', '1234', 'Bob', 'O\'Connor', 'the', 'AND', 'hospital', 'nights', 'Leeds', '2024-05-01', '\t', '  ', ',', '.', '-', '/', '+', '(', ')', '@', '_', '~', '"', '\\', 'ß', '😀', 'İstanbul'];
-  const values: string[] = ['', ' ', 'Alice Smith', 'alice.smith@mail-3.example.org', 'ALICE.SMITH@MAIL-3.EXAMPLE.ORG', '+44 7946 001823', '447946001823', 'Prefers deliveries after six because she works nights at the hospital in Leeds', 'mail me at bob.jones@example.net or call +44 20 7946 0018 after six please', 'a@b.cc', 'Zoë Fernández'];
+  const pieces = ['Road', 'rd', 'ST', 'avenue', '0044', '+', 'alice.smith@mail-3.example.org', 'a@b.cc', 'x@y', 'Zoë', 'Zoe\u0308', 'FERNÁNDEZ', '+44 (0)20 7946-0018', '07946001823', '12345678', '1234', 'Bob', 'O\'Connor', 'the', 'AND', 'hospital', 'nights', 'Leeds', '2024-05-01', '\t', '  ', ',', '.', '-', '/', '+', '(', ')', '@', '_', '~', '"', '\\', 'ß', '😀', 'İstanbul'];
+  const values: string[] = ['', ' ', 'Alice Smith', '12 Station Road', '7 Victoria St, Leeds', '+44 (0)20 7946-0018', '0044 7946 001823', ' 07946 001823', '447946001823', 'Mary Ann Smith', 'alice.smith@mail-3.example.org', 'ALICE.SMITH@MAIL-3.EXAMPLE.ORG', '+44 7946 001823', '447946001823', 'Prefers deliveries after six because she works nights at the hospital in Leeds', 'mail me at bob.jones@example.net or call +44 20 7946 0018 after six please', 'a@b.cc', 'Zoë Fernández'];
   for (let n = 0; n < 4000; n++) {
     const parts: string[] = [];
     for (let k = 0, count = 1 + next(14); k < count; k++) parts.push(pieces[next(pieces.length)] + [' ', '', '-', '  ', '.', ' (', ') ', '@'][next(8)]);
@@ -127,10 +134,12 @@ describe('the byte path of adding originals (values read from the source without
     const byBytes = new PatternSet({ expectedPatterns: 50000 });
     values.forEach((value, k) => {
       const source = `t.c${k % 5}`;
-      byString.add(value, source);
+      // Every combination of rewritten forms, in turn.
+      const forms = k % 8;
+      byString.add(value, source, forms);
       // Inside a larger buffer, as a value sits in a protocol packet.
       const bytes = Buffer.concat([Buffer.from([0x07, 0xfc]), Buffer.from(value, 'utf8'), Buffer.from([0xfb, 0x03])]);
-      byBytes.addBytes(bytes, 2, bytes.length - 2, source);
+      byBytes.addBytes(bytes, 2, bytes.length - 2, source, forms);
     });
     expect(byString.size).toBeGreaterThan(5000);
     expect(contentOf(byBytes)).toEqual(contentOf(byString));

@@ -89,18 +89,26 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
 async function plantRows(connection: Connection, rules: MaskingRules): Promise<Plant[]> {
   const nameRule = rules.tables.get('customers')?.columns.get('full_name');
   if (nameRule === undefined) throw new Error('--plant-leaks needs the sandbox rules (customers.full_name)');
-  const customers = await rows<{ id: number; email: string; full_name: string }>(connection, 'SELECT id, email, full_name FROM customers WHERE id > 20 AND full_name IS NOT NULL ORDER BY id LIMIT 500');
+  const customers = await rows<{ id: number; email: string; full_name: string; phone: string | null; street: string | null }>(connection, 'SELECT id, email, full_name, phone, street FROM customers WHERE id > 20 AND full_name IS NOT NULL ORDER BY id LIMIT 500');
   // Names the fake-name dictionary could also produce are not leaks (see isOrdinaryOutput).
   const named = customers.filter((c) => !isOrdinaryOutput(nameRule, c.full_name));
   const accented = named.find((c) => /[^\x00-\x7f]/.test(c.full_name));
   const plain = named.find((c) => c !== accented);
-  if (!accented || !plain || customers.length < 4) throw new Error('--plant-leaks: the sandbox has too few customers; run with --customers 200 or more');
+  // Rewritten forms: a two-word name (surname first), a UK mobile (other national forms), a street with an abbreviable word.
+  const twoWords = named.find((c) => /^[A-Za-z]+ [A-Za-z]+$/.test(c.full_name) && c !== plain);
+  const phone = customers.map((c) => c.phone).find((p): p is string => p !== null && /^\+44 7\d{9}$/.test(p));
+  const streetRule = rules.tables.get('customers')?.columns.get('street');
+  const street = customers.map((c) => c.street).find((s): s is string => s !== null && / (Street|Road|Lane)$/.test(s) && (streetRule === undefined || !isOrdinaryOutput(streetRule, s)));
+  if (!accented || !plain || !twoWords || !phone || !street || customers.length < 6) throw new Error('--plant-leaks: the sandbox has too few customers; run with --customers 200 or more');
   const stripped = (text: string) => text.normalize('NFD').replace(/\p{M}/gu, '');
   const at = (id: number, column: string, kind: Plant['kind'], hitKind: 'original' | 'email' = 'original'): Plant => ({
     kind,
     where: String(id),
     found: (report) => report.hits.some((h) => h.foundIn === `products.${column}` && h.row === `id=${id}` && h.kind === hitKind),
   });
+  const [first, last] = twoWords!.full_name.split(' ');
+  const national = phone!.slice(4); // "7xxxxxxxxx" of "+44 7xxxxxxxxx"
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
   const planted: [number, string, string | null, Buffer | null, Plant][] = [
     [9101, 'note', `Please call back ${customers[0].email} today`, null, at(9101, 'description', 'a customer email in kept text')],
     [9102, 'note', 'Forwarded by jane.doe@partner-firm.co.uk, ask her before shipping', null, at(9102, 'description', 'a third-party email in kept text', 'email')],
@@ -111,6 +119,14 @@ async function plantRows(connection: Connection, rules: MaskingRules): Promise<P
     [9107, 'nfd', `Signed by ${accented.full_name.normalize('NFD')}`, null, at(9107, 'description', 'an accented name in decomposed (NFD) form')],
     // Text (not a BLOB) that spells a customer's email as a hex literal: the dump writes it as a
     // quoted string, which must be decoded like a BLOB's 0x… would be.
+    // Rewritten forms (a new user's trial): reordered, other national forms, abbreviated, base64.
+    [9109, 'surname-first', `Account holder: ${last.toUpperCase()}, ${first}`, null, at(9109, 'description', 'a name written surname first ("SMITH, John")')],
+    [9110, 'phone-national', `Call 0${national.slice(0, 4)} ${national.slice(4)} after six`, null, at(9110, 'description', 'a phone in national form ("07700 900123" for "+44 7700 900123")')],
+    [9111, 'phone-0044', `Tel. 0044 ${national.slice(0, 4)} ${national.slice(4, 7)} ${national.slice(7)}`, null, at(9111, 'description', 'a phone with 0044 instead of +44')],
+    [9112, 'phone-trunk', `Mobile +44 (0)${national.slice(0, 4)} ${national.slice(4)}`, null, at(9112, 'description', 'a phone written +44 (0)…')],
+    [9113, 'street-abbreviated', `Ship to ${street!.replace(/ Street$/, ' St.').replace(/ Road$/, ' Rd').replace(/ Lane$/, ' Ln')}`, null, at(9113, 'description', 'a street with its street word abbreviated ("Rd" for "Road")')],
+    [9114, 'base64-email', `ref=${base64(customers[4].email)}`, null, at(9114, 'description', 'a customer email inside a base64 run')],
+    [9115, 'base64-name', `{"meta":"${base64(JSON.stringify({ buyer: twoWords!.full_name }))}"}`, null, at(9115, 'description', 'a name inside base64-encoded JSON')],
     [9108, 'hex-text', `0x${Buffer.from(customers[3].email).toString('hex').toUpperCase()}`, null, at(9108, 'description', "a customer email spelled as '0x…' hex in kept text")],
   ];
   for (const [id, name, description, thumbnail] of planted) {
