@@ -1,12 +1,13 @@
 import { parallelCopy } from '../engines/postgres/parallel-copy';
 import { temporaryFolder } from '../engines/postgres/copy';
 import { closePg, connectPg, pgRow, quoteIdent } from '../engines/postgres/connection';
-import { currentLsn, terminateSessions } from '../engines/postgres/server';
+import { currentLsn, sessionCount, setRolesLogin, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { ResourceKey } from '../runbook/resources';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { nowMs, wallClockMs } from '../util/time';
+import { nowMs, waitFor, wallClockMs } from '../util/time';
+import { ChecksumsDiffer } from '../verify/checksums';
 import {
   assertTargetEmpty,
   closeTargetToApplication,
@@ -88,11 +89,35 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   };
 
   /**
+   * Before the last comparison the source is closed to the application, not only read-only by
+   * default: a transaction that asks for it (`BEGIN READ WRITE`, what an ORM sends for a writable
+   * transaction) overrides `default_transaction_read_only`, and one the pooler's PAUSE waited for
+   * would commit after the checksums, on a source about to be left. The app roles lose LOGIN,
+   * their sessions end (an open transaction rolls back, never acknowledged), and the comparison
+   * starts once they are gone. Reads stop too from here until the pooler resumes on the target.
+   */
+  const closeSourceToApplication = async (context: StepContext): Promise<Facts> => {
+    const admin = await source(context);
+    await setRolesLogin(admin, settings.appUsers, false);
+    const ended = await terminateSessions(admin, settings.appUsers);
+    await waitFor(`the sessions of ${settings.appUsers.join(', ')} on the source to end`, async () => (await sessionCount(admin, settings.appUsers)) === 0, { timeoutMs: settings.switchTimeoutMs, intervalMs: 20 });
+    context.resources.get(DOWNTIME)?.mark('closeSource');
+    await context.record({ sourceClosedAt: wallClockMs() });
+    return { sessionsEndedAtClose: ended };
+  };
+
+  /** The application may log in to the source again (undoing closeSourceToApplication; harmless where it never ran). */
+  const openSourceToApplication = async (context: StepContext): Promise<void> => {
+    await setRolesLogin(await source(context), settings.appUsers, true);
+  };
+
+  /**
    * The source takes writes again (traffic never moved), journaled where the journal still takes
    * a line (a --resume reads the server's actual state otherwise). Returns the freeze's clock.
    */
   const reopenSource = async (context: StepContext): Promise<PhaseClock | undefined> => {
     const clock = context.resources.get(DOWNTIME);
+    await openSourceToApplication(context);
     await platform.setSourceReadOnly(context, false);
     context.resources.forget(DOWNTIME);
     try {
@@ -180,10 +205,15 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
         // Resumed in a new process: the source frozen since the copy is frozen again (idempotent);
         // one reopened since (the freeze undone) has writes the copy lacks: copied again first.
         const copied = await copyAgainIfReopened(context);
+        const closed = await closeSourceToApplication(context);
         const learned = await verify.apply(context);
         context.resources.get(DOWNTIME)?.mark('verify');
-        return { ...copied, ...learned };
+        return { ...copied, ...closed, ...learned };
       } catch (failure) {
+        if (failure instanceof ChecksumsDiffer) {
+          // The copy is one snapshot of the frozen source: a difference is a write the freeze let through (or a wrong copy).
+          return reopen(context, new Error(`${failure.message}. The copy is one snapshot of the source taken at the freeze, so the frozen source took writes after the freeze: a client transaction that asked for READ WRITE (it overrides the freeze's default_transaction_read_only) or a session that bypassed the pooler — or the copy is wrong. Make those clients honour read-only or stop them during the move, then --resume (it freezes and copies again)`));
+        }
         return reopen(context, failure);
       }
     },
@@ -283,6 +313,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   /** The run stopped between steps (journal refused a line, or Ctrl-C): a freeze this process made is undone (nobody is left to end it). */
   const onStopBetweenSteps = async (context: StepContext): Promise<string | undefined> => {
     if (!context.resources.has(DOWNTIME) || context.resources.has(MOVING)) return undefined;
+    await openSourceToApplication(context);
     await platform.setSourceReadOnly(context, false);
     context.resources.forget(DOWNTIME);
     return 'The source was reopened for writes and traffic never moved; --resume freezes and copies again (a stale copy is dropped first).';

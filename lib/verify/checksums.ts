@@ -132,6 +132,11 @@ export function describeDifferences(comparison: ChecksumComparison): string[] {
   return lines;
 }
 
+/** The verification found a difference (its details are in the run's `checksums` fact). */
+export class ChecksumsDiffer extends Error {
+  override name = 'ChecksumsDiffer';
+}
+
 /**
  * The verify step's result: `{ checksums, checksumsVerified: true }` when every table (and
  * sequence) is on both sides with the same columns and rows; otherwise the comparison is
@@ -151,7 +156,7 @@ export function checksumOutcome(
   }
   if (!checksums.match) {
     facts.checksums = checksums;
-    throw new Error(`Checksums differ for ${describeDifferences(checksums).join(', ')}: do not remove the old source; investigate before anything else`);
+    throw new ChecksumsDiffer(`Checksums differ for ${describeDifferences(checksums).join(', ')}: do not remove the old source; investigate before anything else`);
   }
   return { checksums, checksumsVerified: true };
 }
