@@ -196,7 +196,11 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   };
 
   const verify = verifyChecksumsStep(platform, settings, {
-    describe: ['Compare per-table checksums (ordered row hash) of the frozen source and of the target before it opens;', 'on a difference the source reopens and traffic never moves.'],
+    describe: [
+      `Close the source to the application: ${settings.appUsers.join(', ')} NOLOGIN there and their sessions ended and gone (a transaction that asks for READ WRITE overrides the freeze's default; reads stop too from here);`,
+      'then compare per-table checksums (ordered row hash) of the frozen source and of the target before it opens;',
+      'on a difference the source reopens (LOGIN back) and traffic never moves.',
+    ],
   });
   const verifyOrReopen: Step = {
     ...verify,
