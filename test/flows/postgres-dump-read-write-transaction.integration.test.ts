@@ -33,7 +33,8 @@ test('GIVEN a transaction opened READ WRITE through the pooler after the dump fr
   const settings = { ...postgresSettings(loadEnvironment('local'), args), workDir: sandbox.baseDir };
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   let rogue: Client | undefined;
-  let probeClient: Client | undefined;
+  let watcher: Client | undefined;
+  let runEnded = false;
   let committing: Promise<'acknowledged' | string> | undefined;
   try {
     const run = await runRunbook({
@@ -42,23 +43,25 @@ test('GIVEN a transaction opened READ WRITE through the pooler after the dump fr
         if (step.id !== 'postgres.copy.dump') return;
         // an application client, through the pooler, after the freeze: an explicitly writable transaction
         const client = await connectPg(sandbox.appEndpoint());
+        client.on('error', () => undefined); // its session may be ended under it
         rogue = client;
         await client.query('BEGIN READ WRITE');
         await client.query("INSERT INTO audit_log (seq, at, message) VALUES (4000001, now(), 'written after the freeze')");
-        // it commits as soon as the switch pauses the pooler (PAUSE waits for it): seen, as a client
-        // sees it, by another application connection whose SELECT 1 stops answering
-        const probe = await connectPg(sandbox.appEndpoint());
-        probeClient = probe;
+        // it commits as soon as the switch has asked the pooler to pause (PAUSE waits for it),
+        // seen on the pooler's admin console from a connection of the test's own
+        const console = await connectPg({ ...sandbox.pgbouncer.endpoint(sandbox.poolerAdmin), database: 'pgbouncer' });
+        watcher = console;
         committing = (async () => {
-          for (;;) {
-            const answered = await Promise.race([probe.query('SELECT 1').then(() => true), sleep(1500).then(() => false)]);
-            if (!answered) break;
-            await sleep(50);
+          while (!runEnded) {
+            const rows = (await console.query('SHOW DATABASES')).rows as Array<{ name: string; paused: number | string }>;
+            if (rows.some((r) => r.name === sandbox.pgbouncer.database && Number(r.paused) === 1)) break;
+            await sleep(20);
           }
           return client.query('COMMIT').then(() => 'acknowledged' as const, (error: Error) => error.message);
         })();
       },
     });
+    runEnded = true;
     const committed = await committing!;
     const app = await connectPg(sandbox.appEndpoint());
     const onEndpoint = (await pgRows<{ seq: number }>(app, 'SELECT seq FROM audit_log WHERE seq = 4000001')).length;
@@ -74,13 +77,13 @@ test('GIVEN a transaction opened READ WRITE through the pooler after the dump fr
       expect(onEndpoint).toBe(0);
     }
   } finally {
-    for (const client of [rogue, probeClient]) if (client) await closePg(client).catch(() => undefined);
+    for (const client of [rogue, watcher]) if (client) await closePg(client).catch(() => undefined);
     await sandbox.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
 
-test('GIVEN a transaction opened READ WRITE through the pooler during the dump copy WHEN it commits THEN the run aborts saying the frozen source took writes after the freeze, the source reopened and the row where the application writes', async () => {
+test('GIVEN a transaction opened READ WRITE through the pooler while the source is frozen WHEN it commits after the copy THEN the run aborts saying the frozen source took writes after the freeze, the source reopened and the row where the application writes', async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-dump-rw2-'));
   const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 2000 });
   const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', 'dump']);
@@ -90,8 +93,8 @@ test('GIVEN a transaction opened READ WRITE through the pooler during the dump c
     const run = await runRunbook({
       runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger,
       onStepDone: async (step) => {
-        if (step.id !== 'postgres.source.freeze') return;
-        // frozen: a plain write is refused, an explicitly writable transaction is not
+        if (step.id !== 'postgres.copy.dump') return;
+        // frozen and copied: a plain write is refused, an explicitly writable transaction is not
         const client = await connectPg(sandbox.appEndpoint());
         try {
           await expect(client.query("INSERT INTO audit_log (seq, at, message) VALUES (4000002, now(), 'refused')")).rejects.toThrow(/read-only/);

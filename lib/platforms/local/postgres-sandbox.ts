@@ -52,7 +52,8 @@ export class PostgresSandbox {
   readonly app: PgbouncerUser;
   readonly instances = new InstanceRegistry<PostgresInstance>();
   readonly pgbouncer: Pgbouncer;
-  private readonly poolerAdmin: PgbouncerUser;
+  /** The pooler's admin-console account (tests watch SHOW DATABASES with their own connection). */
+  readonly poolerAdmin: PgbouncerUser;
   private stopped = false;
   private createdAt = new Date().toISOString();
 
