@@ -176,6 +176,7 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
   if (value === undefined) return undefined;
   const number = Number(value);
   if (value.trim() === '' || !Number.isInteger(number) || number <= 0) throw new UsageError(`${flag} expects a positive whole number, got "${value}"`);
+  if (!Number.isSafeInteger(number)) throw new UsageError(`${flag} expects a positive whole number up to ${Number.MAX_SAFE_INTEGER}, got "${value}"`);
   return number;
 }
 

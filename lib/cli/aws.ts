@@ -108,7 +108,7 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
       const planning = new AwsGateway({ mode: 'plan', clients, log: input.log, waits });
       const source = clients ? await new AwsMysqlPlatform(resolved, planning, targetGateway(planning)).sourceInstance() : undefined;
       const version = source?.EngineVersion ? (source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source.EngineVersion) : undefined;
-      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: version ?? '8.0', binlogRetentionHours: settings.minBinlogRetentionHours });
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: version ?? '8.0', binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
       return { recorded, notes: [version ? `SQL dialect from the source's EngineVersion ${version} (SELECT VERSION() at run time).` : "SQL dialect assumed MySQL 8.0 (SELECT VERSION() at run time decides; 8.4 uses rds_set_external_source, MariaDB KILL USER)."] };
     },
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
@@ -139,7 +139,7 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
     },
     async plan(clients, waits) {
       const source = clients ? await new AwsAuroraMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).sourceCluster() : undefined;
-      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: source?.EngineVersion ?? '8.0.mysql_aurora.3', binlogRetentionHours: settings.minBinlogRetentionHours });
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: source?.EngineVersion ?? '8.0.mysql_aurora.3', binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
       return { recorded, notes: [`SQL dialect ${source?.EngineVersion ? `from the cluster's EngineVersion ${source.EngineVersion}` : 'assumed Aurora MySQL 3 (8.0)'} with Aurora's procedure names (rds_set_external_source, rds_reset_external_source).`] };
     },
     cleanupLine: resolved.cleanup

@@ -238,6 +238,8 @@ export function verifyChecksumsStep(platform: PostgresPlatform, settings: Postgr
   return {
     id: 'postgres.verify.checksums',
     kind: 'action',
+    // Snapshots taken inside the switch live only in this process: an interrupt must not drop that proof.
+    ...(options.targetSnapshotKey ? { runThroughInterrupt: true } : {}),
     describe: () => options.describe,
     async apply(context) {
       let target = options.targetSnapshotKey ? context.resources.get(options.targetSnapshotKey) : undefined;

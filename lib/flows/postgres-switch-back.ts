@@ -156,6 +156,8 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
   const verify: Step = {
     id: `postgres.${verb}.verify.checksums`,
     kind: 'action',
+    // Its snapshots were taken inside the switch, in this process: an interrupt must not drop that proof.
+    runThroughInterrupt: true,
     describe: () => [`Compare per-table checksums of the frozen ${from} and of the ${to}, both from snapshots taken inside the ${back ? 'switch back' : 'switch forth'} (the ${to} must not be behind the ${from}).`],
     async apply(context) {
       const frozenSnapshot = context.resources.get(snapshotKey(direction, from));

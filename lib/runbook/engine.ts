@@ -195,6 +195,7 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
   // Interrupts: remembered, journaled, acted on at the next step boundary (see handleSignals).
   let interrupt: { signal: string; step?: string } | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (hardStopped) return; // the verdict is said: nothing is finishing any more
     if (interrupt) {
       log.warn(`${signal} again: still finishing ${interrupt.step ?? 'the current step'} (the switch finishes or aborts within --switch-timeout); kill -9 leaves the run resumable`);
       return;

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isAlive } from '../util/process-group';
+import { isAlive, ProcessGroup } from '../util/process-group';
 
 /** Who holds an environment's run lock: enough for another operator to find them. */
 export interface RunLockHolder {
@@ -120,6 +120,16 @@ export class LocalRunLock implements RunLock {
     return current;
   }
 
+  /** Removes the lock now (synchronously: the process is about to exit) if this process holds it. */
+  dropHeldBy(pid: number): void {
+    try {
+      const current = JSON.parse(readFileSync(this.where, 'utf8')) as RunLockHolder;
+      if (current.pid === pid && current.host === hostname()) unlinkSync(this.where);
+    } catch {
+      // no lock file, or one being written: nothing of ours to drop
+    }
+  }
+
   /** Rewrites the lock for `to` if `fromRunId` holds it (a reservation handing over to its run, and back). */
   async handOver(fromRunId: string, to: RunLockHolder): Promise<boolean> {
     const current = await this.holder();
@@ -154,8 +164,14 @@ export class ReservedRunLock implements RunLock {
   static async reserve(inner: LocalRunLock, environment: string, runId: string): Promise<ReservedRunLock> {
     const reservation = currentHolder(runId, environment);
     await inner.acquire(reservation);
-    return new ReservedRunLock(inner, reservation);
+    const reserved = new ReservedRunLock(inner, reservation);
+    // A second Ctrl-C stops the sandbox at once and the process exits: the rehearsal is void and
+    // nothing can resume it, so the lock (the reservation's or the run's it was handed to) goes too.
+    reserved.forgetHardStop = ProcessGroup.onHardStop(() => inner.dropHeldBy(process.pid));
+    return reserved;
   }
+
+  private forgetHardStop: (() => void) | undefined;
 
   get where(): string {
     return this.inner.where;
@@ -180,6 +196,7 @@ export class ReservedRunLock implements RunLock {
 
   /** Gives the lock up (the rehearsal ended, whatever its result). */
   async end(): Promise<void> {
+    this.forgetHardStop?.();
     await this.inner.release(this.reservation.runId);
   }
 }

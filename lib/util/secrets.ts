@@ -4,6 +4,8 @@
  * (log, journal, report, hook environment) passes through `redact`.
  */
 const registered = new Set<string>();
+/** The registered forms, longest first (what `redact` replaces). */
+let ordered: string[] = [];
 
 export const REDACTED = '***';
 
@@ -13,14 +15,20 @@ export function registerSecret(value: string): string {
   if (value.length < 4) {
     throw new Error('A secret shorter than 4 characters cannot be masked safely; use a longer password.');
   }
-  registered.add(value);
+  // The forms it is printed in too: a workload echoing its environment base64-encoded, a URL, JSON.
+  const bytes = Buffer.from(value);
+  const forms = [value, bytes.toString('base64'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url'), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)];
+  for (const form of forms) if (form.length >= 4) registered.add(form);
+  // Longest first: a form that contains another (padded base64) is masked whole.
+  ordered = [...registered].sort((a, b) => b.length - a.length);
   return value;
 }
+
 
 /** Replace every registered secret (and anything that looks like `password=...`) in text. */
 export function redact(text: string): string {
   let out = text;
-  for (const secret of registered) {
+  for (const secret of ordered) {
     if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   }
   // Belt and braces for statements built by hand: MASTER_PASSWORD='x', IDENTIFIED BY 'x'.

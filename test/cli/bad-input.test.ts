@@ -100,6 +100,7 @@ describe('bad input: a clear error naming the fix, exit 2, nothing loaded, start
     ['a word for a number', ['--env', 'local', '--switch-timeout', 'soon'], /--switch-timeout expects a positive whole number, got "soon"/],
     ['a negative number', ['--env', 'local', '--execute', '--load-rate', '-5'], /--load-rate expects a positive whole number, got "-5"/],
     ['zero', ['--env', 'local', '--switch-timeout', '0'], /--switch-timeout expects a positive whole number, got "0"/],
+    ['a number past what a double holds exactly (a new user\'s trial: the sandbox started at 1e20 writes/s)', ['--env', 'local', '--execute', '--load-rate', '99999999999999999999'], /--load-rate expects a positive whole number up to 9007199254740991, got "99999999999999999999"/],
     ['a fraction', ['--env', 'local', '--engine', 'postgres', '--target-version', '16.5'], /--target-version expects a positive whole number, got "16\.5"/],
     ['unknown engine', ['--env', 'local', '--engine', 'oracle'], /--engine oracle is unknown: expected one of mysql, postgres/],
     ['misspelt engine', ['--env', 'local', '--engine', 'postgress'], /Did you mean postgres\?/],

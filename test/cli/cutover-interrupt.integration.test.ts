@@ -4,7 +4,7 @@
  * with run-end "interrupted", `status` names where it stopped and says to run the rehearsal again
  * (never "resume with"), and no process is left behind. A second signal (a double Ctrl-C) stops
  * the sandbox's servers at once: journal, exit code and summary still agree (interrupted, 130)
- * and the sandbox folder is removed.
+ * and the sandbox folder and the rehearsal's lock are removed.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -148,5 +148,9 @@ describe('interrupting the real command', () => {
     expect(sandboxDir).toBeDefined();
     expect(processesUsing(sandboxDir!)).toEqual([]);
     expect(existsSync(sandboxDir!)).toBe(false);
+    // and the void rehearsal leaves no lock behind (status said "run it again", which the lock then refused)
+    expect(readdirSync(join(cwd, '.rds-cutover', 'locks'))).toEqual([]);
+    // and nothing after the verdict says the run still finishes a step
+    expect(output).not.toMatch(/SIGINT again: still finishing/);
   });
 });

@@ -6,35 +6,18 @@
  * SIGKILLed right after the endpoint moved to the target (RDS_CUTOVER_KILL_AT, a real kill -9) is
  * named by `status` with its resume command, and that resume finishes it on the target.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { closePg, connectPg, pgRow, pgRows } from '../../lib/engines/postgres/connection';
 import { summariseWrites, WriteLoad } from '../../lib/load/write-load';
 import { postgresWriteClient } from '../../lib/load/postgres-write-client';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
-import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder } from '../../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
 import { sleep } from '../../lib/util/time';
-
-const ROOT = resolve(__dirname, '../..');
-const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
-
-function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  return new Promise((done) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
-    delete env[KILL_AT_ENV];
-    if (killAt) env[KILL_AT_ENV] = killAt;
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('close', (code, signal) => done({ code, signal, output }));
-  });
-}
+import { runCutoverCli } from '../support/cutover-cli';
 
 test('PostgreSQL switch-back through the CLI: dry run changes nothing; the executed switch-back puts traffic on the source with 0 writes lost and checksums matching; complete is then refused; switch-forth killed with SIGKILL after the endpoint moved is named by status and its resume finishes on the target, 0 lost', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-pgsb-'));
@@ -48,21 +31,21 @@ test('PostgreSQL switch-back through the CLI: dry run changes nothing; the execu
     const app = { name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.postgresAppPassword, database: 'app' };
     load = new WriteLoad({ connections: 2, ratePerSecond: 100, connect: () => postgresWriteClient(app) });
     load.start();
-    const forward = await runCli(['--env', 'sandbox', '--engine', 'postgres', '--execute'], work);
+    const forward = await runCutoverCli(['--env', 'sandbox', '--engine', 'postgres', '--execute'], work);
     expect(forward.output).toMatch(/postgres\.logical on sandbox: SUCCESS/);
     expect(forward.code).toBe(0);
     const [runId] = readdirSync(join(stateDir, 'runs'));
     expect(statusFromJournal(new Journal(stateDir, runId).read()).facts.wayBack).toBe('running');
 
     // WHEN switch-back is planned (no --execute): the plan and the checks, nothing changed
-    const plan = await runCli(['switch-back', runId], work);
+    const plan = await runCutoverCli(['switch-back', runId], work);
     expect(plan.code).toBe(0);
     expect(plan.output).toContain('postgres.switch-back [action, POINT OF NO RETURN]');
     expect(plan.output).toContain('Dry run: nothing was changed');
     expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
 
     // AND executed
-    const back = await runCli(['switch-back', runId, '--execute'], work);
+    const back = await runCutoverCli(['switch-back', runId, '--execute'], work);
     // THEN traffic is on the source, the checksums of both switch-time snapshots match
     expect(back.output).toMatch(/postgres\.switch-back on sandbox: SUCCESS/);
     expect(back.output).toMatch(/checksums: match/);
@@ -79,23 +62,23 @@ test('PostgreSQL switch-back through the CLI: dry run changes nothing; the execu
     expect(await endpointPort()).toBe(portOf('source'));
 
     // AND complete is refused while traffic is on the source (exit 3)
-    const complete = await runCli(['complete', runId, '--execute'], work);
+    const complete = await runCutoverCli(['complete', runId, '--execute'], work);
     expect(complete.code).toBe(3);
     expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
 
     // AND switch-forth (traffic to the target again) killed with SIGKILL right after its endpoint moved
     // (the third sub-phase it journals: frozen, endpoint move started, endpoint moved)
     const runsBeforeForth = readdirSync(join(stateDir, 'runs'));
-    const killedForth = await runCli(['switch-forth', runId, '--execute'], work, 'step-progress:postgres.switch-forth:3');
+    const killedForth = await runCutoverCli(['switch-forth', runId, '--execute'], work, 'step-progress:postgres.switch-forth:3');
     expect(killedForth.signal).toBe('SIGKILL');
     const forthRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBeforeForth.includes(id))!;
     // THEN status says where it stopped and names the resume
-    const status = (await runCli(['status', forthRunId], work)).output;
+    const status = (await runCutoverCli(['status', forthRunId], work)).output;
     expect(status).toContain('endpoint MOVED to the target');
     expect(status).toContain(`zx scripts/cutover.mjs switch-forth ${runId} --execute --resume ${forthRunId}`);
     // AND that resume finishes forward: traffic on the target, the way back running again
     // (exit 4: the switch-time snapshots were gone with the killed process)
-    const forth = await runCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
+    const forth = await runCutoverCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
     expect(forth.output).toMatch(/postgres\.switch-forth on sandbox: SUCCESS/);
     expect(forth.code).toBe(4);
     expect(statusFromJournal(new Journal(stateDir, forthRunId).read()).facts.wayBack).toBe('running');

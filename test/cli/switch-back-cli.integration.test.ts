@@ -6,35 +6,18 @@
  * Before that, with the way back broken (a real duplicate-key error), `switch-back --execute`
  * refuses to start, says why, exits 3 and changes nothing.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect, rows } from '../../lib/engines/mysql/connection';
 import { summariseWrites, WriteLoad } from '../../lib/load/write-load';
 import { mysqlWriteClient } from '../../lib/load/mysql-write-client';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
-import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder } from '../../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
 import { sleep, waitFor } from '../../lib/util/time';
-
-const ROOT = resolve(__dirname, '../..');
-const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
-
-function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  return new Promise((done) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
-    delete env[KILL_AT_ENV];
-    if (killAt) env[KILL_AT_ENV] = killAt;
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('close', (code, signal) => done({ code, signal, output }));
-  });
-}
+import { runCutoverCli } from '../support/cutover-cli';
 
 test('switch-back through the CLI: refused (exit 3, nothing changed) while the way back is broken; dry run changes nothing; kill -9 after the endpoint moved back, then --resume, finishes on the source with 0 writes lost; complete is then refused; switch-forth killed with SIGKILL and resumed finishes on the target', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-sb-')) // short: HAProxy binds its socket as <path>.<pid>.tmp, within 108 bytes;
@@ -48,7 +31,7 @@ test('switch-back through the CLI: refused (exit 3, nothing changed) while the w
     const app = { name: 'endpoint', host: '127.0.0.1', port: state.endpoint.port, user: state.endpoint.user, password: secrets.mysqlAppPassword };
     load = new WriteLoad({ connections: 2, ratePerSecond: 100, connect: () => mysqlWriteClient(app, 'app') });
     load.start();
-    const forward = await runCli(['--env', 'sandbox', '--execute'], work);
+    const forward = await runCutoverCli(['--env', 'sandbox', '--execute'], work);
     expect(forward.output).toMatch(/mysql\.encrypt on sandbox: SUCCESS/);
     expect(forward.code).toBe(0);
     const [runId] = readdirSync(join(stateDir, 'runs'));
@@ -74,7 +57,7 @@ test('switch-back through the CLI: refused (exit 3, nothing changed) while the w
     await appOnTarget.end();
     await waitFor('replication target -> source to break', async () => ((await sourceReplication())?.Last_SQL_Error ? true : undefined), { timeoutMs: 120000, intervalMs: 100 });
     // THEN switch-back --execute refuses to start and says why: exit 3, traffic stays on the target
-    const refused = await runCli(['switch-back', runId, '--execute'], work);
+    const refused = await runCutoverCli(['switch-back', runId, '--execute'], work);
     expect(refused.code).toBe(3);
     expect(refused.output).toMatch(/Switch-back refused: replication target -> source \(the way back\) is broken on the source: .*Duplicate entry '999999999999'/);
     expect(refused.output).toMatch(/Nothing was changed; traffic stays on the target/);
@@ -94,24 +77,24 @@ test('switch-back through the CLI: refused (exit 3, nothing changed) while the w
     const runsBefore = readdirSync(join(stateDir, 'runs'));
 
     // WHEN switch-back is planned (no --execute): the plan and the checks, nothing changed
-    const plan = await runCli(['switch-back', runId], work);
+    const plan = await runCutoverCli(['switch-back', runId], work);
     expect(plan.code).toBe(0);
     expect(plan.output).toContain('mysql.switch-back [action, POINT OF NO RETURN]');
     expect(plan.output).toContain('Dry run: nothing was changed');
     expect(readdirSync(join(stateDir, 'runs'))).toEqual(runsBefore);
 
     // AND the executed switch-back is killed (SIGKILL) right after "endpoint-moved" (6th sub-phase)
-    const killed = await runCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:6');
+    const killed = await runCutoverCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:6');
     expect(killed.signal).toBe('SIGKILL');
     const backRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBefore.includes(id))!;
     const killedStatus = statusFromJournal(new Journal(stateDir, backRunId).read());
     expect(killedStatus.result).toBe('in-progress');
     expect(killedStatus.facts.switchPhase).toBe('endpoint-moved');
-    const status = await runCli(['status', backRunId], work);
+    const status = await runCutoverCli(['status', backRunId], work);
     expect(status.output).toContain(`zx scripts/cutover.mjs switch-back ${runId} --execute --resume ${backRunId}`);
 
     // AND resumed
-    const resumed = await runCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
+    const resumed = await runCutoverCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
     // THEN it finished forward (traffic stays back on the source), honestly unverified checksums (exit 4)
     expect(resumed.output).toMatch(/mysql\.switch-back on sandbox: SUCCESS/);
     expect(resumed.code).toBe(4);
@@ -135,18 +118,18 @@ test('switch-back through the CLI: refused (exit 3, nothing changed) while the w
     expect(writes.lost).toBe(0);
 
     // AND complete is refused while traffic is on the source (exit 3), nothing deleted
-    const complete = await runCli(['complete', runId, '--execute', '--delete-old'], work);
+    const complete = await runCutoverCli(['complete', runId, '--execute', '--delete-old'], work);
     expect(complete.code).toBe(3);
     expect(complete.output).toMatch(/Complete refused: traffic is not on the target/);
     expect(readSandboxState(folder)!.state.servers.some((s) => s.name === 'source')).toBe(true);
 
     // AND switch-forth (traffic to the target again) killed with SIGKILL after its "endpoint-moved", then resumed as status says
     const runsBeforeForth = readdirSync(join(stateDir, 'runs'));
-    const killedForth = await runCli(['switch-forth', runId, '--execute'], work, 'step-progress:mysql.switch-forth:6');
+    const killedForth = await runCutoverCli(['switch-forth', runId, '--execute'], work, 'step-progress:mysql.switch-forth:6');
     expect(killedForth.signal).toBe('SIGKILL');
     const forthRunId = readdirSync(join(stateDir, 'runs')).find((id) => !runsBeforeForth.includes(id))!;
-    expect((await runCli(['status', forthRunId], work)).output).toContain(`zx scripts/cutover.mjs switch-forth ${runId} --execute --resume ${forthRunId}`);
-    const forth = await runCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
+    expect((await runCutoverCli(['status', forthRunId], work)).output).toContain(`zx scripts/cutover.mjs switch-forth ${runId} --execute --resume ${forthRunId}`);
+    const forth = await runCutoverCli(['switch-forth', runId, '--execute', '--resume', forthRunId], work);
     // THEN it finished forward: traffic on the target, the way back running again (exit 4: snapshots gone with the killed process)
     expect(forth.output).toMatch(/mysql\.switch-forth on sandbox: SUCCESS/);
     expect(forth.code).toBe(4);

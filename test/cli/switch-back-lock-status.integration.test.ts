@@ -12,29 +12,12 @@
  *   resumed switch-back (the frozen side is the target, the side taking writes is the source).
  * - RULE: `status` of a killed run says whether the lock holder's process is alive.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
+import { join } from 'node:path';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
-
-const ROOT = resolve(__dirname, '../..');
-const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
-
-function runCli(args: string[], cwd: string, killAt?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  return new Promise((done) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover') };
-    delete env[KILL_AT_ENV];
-    if (killAt) env[KILL_AT_ENV] = killAt;
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('close', (code, signal) => done({ code, signal, output }));
-  });
-}
+import { runCutoverCli } from '../support/cutover-cli';
 
 const work = mkdtempSync(join(tmpdir(), 'rc-sbl-')); // short: HAProxy's socket path must fit in 108 bytes
 const stateDir = join(work, '.rds-cutover');
@@ -45,10 +28,10 @@ beforeAll(async () => {
   // GIVEN a sandbox cut over to the target, and a switch-back killed (kill -9) right after "promoted"
   // (4th sub-phase): target frozen, source promoted, endpoint still on the target
   await sandboxUp(stateDir, 'mysql', silentLogger, 500);
-  const forward = await runCli(['--env', 'sandbox', '--execute'], work);
+  const forward = await runCutoverCli(['--env', 'sandbox', '--execute'], work);
   expect(forward.code).toBe(0);
   [runId] = readdirSync(join(stateDir, 'runs'));
-  const killed = await runCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:4');
+  const killed = await runCutoverCli(['switch-back', runId, '--execute'], work, 'step-progress:mysql.switch-back:4');
   expect(killed.signal).toBe('SIGKILL');
   backRunId = readdirSync(join(stateDir, 'runs')).find((id) => id !== runId)!;
 }, 1_200_000);
@@ -59,7 +42,7 @@ afterAll(async () => {
 }, 300_000);
 
 test('status of a killed switch-back names the sides as the switch back sees them (target frozen, source promoted, endpoint on the target), the holder as not running, and the exact resume command', async () => {
-  const status = await runCli(['status', backRunId, '--env', 'sandbox'], work);
+  const status = await runCutoverCli(['status', backRunId, '--env', 'sandbox'], work);
   expect(status.output).toMatch(/switch: target frozen; source PROMOTED \(replication stopped, writable\); endpoint NOT moved yet \(on the target\) \(last journaled sub-phase "promoted"/);
   expect(status.output).not.toMatch(/endpoint on the source/);
   expect(status.output).toMatch(/not running: the process is gone/);
@@ -67,7 +50,7 @@ test('status of a killed switch-back names the sides as the switch back sees the
 }, 300_000);
 
 test('a second switch-back while the killed one holds the lock is refused (exit 3) with the holder and how to release it; nothing is journaled', async () => {
-  const second = await runCli(['switch-back', runId, '--execute'], work);
+  const second = await runCutoverCli(['switch-back', runId, '--execute'], work);
   expect(second.output).toContain(`locked by run ${backRunId}`);
   expect(second.output).toContain(`--break-lock ${backRunId}`);
   expect(second.output).toContain(`switch-back ${runId} --execute --resume ${backRunId}`);
@@ -75,13 +58,13 @@ test('a second switch-back while the killed one holds the lock is refused (exit 
   expect(readdirSync(join(stateDir, 'runs')).sort()).toEqual([runId, backRunId].sort());
   // AND the release command the refusal names works on that lock
   const release = second.output.match(/npx zx scripts\/cutover\.mjs (--env \S+ --break-lock \S+)/)![1].split(' ');
-  const released = await runCli(release, work);
+  const released = await runCutoverCli(release, work);
   expect(released.output).toContain(`released the lock on sandbox held by run ${backRunId}`);
   expect(released.code).toBe(0);
 }, 600_000);
 
 test('--resume of the killed switch-back takes the lock again, finishes, releases it, and its NOT VERIFIED hint names the frozen target and the source that took writes', async () => {
-  const resumed = await runCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
+  const resumed = await runCutoverCli(['switch-back', runId, '--execute', '--resume', backRunId], work);
   expect(resumed.output).toMatch(/mysql\.switch-back on sandbox: SUCCESS/);
   expect(resumed.output).toMatch(/NOT VERIFIED.*the source has taken writes since.*frozen target.*point-in-time restore of the source/);
   expect(resumed.code).toBe(4);

@@ -4,7 +4,7 @@
  * with nothing left (processes, state folder); the CLI run in its own process against it
  * (run-emulated-cutover.ts), so that a kill -9 and a resume are the real thing.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
@@ -64,4 +64,32 @@ export function useEmulatedWorld<W extends World>(
       return runEmulatedCutover(environmentFile, stateDir, args, killAt);
     },
   };
+}
+
+/** How a run meant to be killed at a kill point ended: SIGKILL there, or (shown in the failure) its exit code and output tail. */
+export interface KilledRun {
+  at: string;
+  signal: string | null;
+  code?: number | null;
+  output?: string;
+}
+
+/**
+ * Runs the cutover killed (-9) at each of `killPoints` in turn, each time resuming the run the
+ * first one started (`--resume RUN_ID`, the only run in `<stateDir>/runs`), then once more to its
+ * end. Returns that last run and how each killed one ended.
+ */
+export async function killedAtEachThenFinished(
+  run: (resume: string[], killAt?: string) => Promise<CutoverProcessResult>,
+  killPoints: string[],
+  stateDir: string,
+): Promise<{ last: CutoverProcessResult; killed: KilledRun[] }> {
+  const killed: KilledRun[] = [];
+  let resume: string[] = [];
+  for (const killAt of killPoints) {
+    const ended = await run(resume, killAt);
+    killed.push({ at: killAt, signal: ended.signal, ...(ended.signal ? {} : { code: ended.code, output: `${ended.stdout.slice(-1500)}\n${ended.stderr.slice(-2500)}` }) });
+    resume = ['--resume', readdirSync(join(stateDir, 'runs'))[0]];
+  }
+  return { last: await run(resume), killed };
 }

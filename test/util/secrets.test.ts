@@ -14,6 +14,14 @@ describe('secrets', () => {
     expect(redact("SOURCE_PASSWORD = 'p'")).toBe("SOURCE_PASSWORD = '***'");
   });
 
+  test('a secret is masked in the forms a workload or a client prints it: base64 (padded, unpadded, URL-safe), URL-encoded, JSON-escaped (a new user\'s trial found the base64 form in a report\'s output tail)', () => {
+    const secret = registerSecret('pa/ss+wo"rd?42');
+    const base64 = Buffer.from(secret).toString('base64');
+    const text = [base64, base64.replace(/=+$/, ''), Buffer.from(secret).toString('base64url'), encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)].join(' | ');
+    expect(redact(text)).toBe('*** | *** | *** | *** | ***');
+    expect(redactValue({ tail: `env: ${secret}` })).toEqual({ tail: 'env: ***' });
+  });
+
   test('a secret too short to mask safely is refused', () => {
     expect(() => registerSecret('abc')).toThrow(/shorter than 4/);
   });

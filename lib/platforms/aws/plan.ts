@@ -22,6 +22,8 @@ export async function recordAwsMysqlPlan(options: {
   /** What SELECT VERSION() answers (decides the SQL dialect). */
   version: string;
   binlogRetentionHours: number;
+  /** The databases the settings name: what the plan's schema list answers (without them the preflight's database check stops the step early). */
+  databases: string[];
 }): Promise<RecordedPlan> {
   const timeline = new PlanTimeline();
   const gateway = new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits, timeline });
@@ -30,6 +32,7 @@ export async function recordAwsMysqlPlan(options: {
     values: timeline,
     version: options.version,
     binlogRetentionHours: options.binlogRetentionHours,
+    databases: options.databases,
   });
   return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger });
 }

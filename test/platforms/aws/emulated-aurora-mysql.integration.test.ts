@@ -21,7 +21,7 @@ import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep } from '../../../lib/util/time';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAuroraAccount, EmulatedAuroraDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-aurora';
-import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
+import { describeWithMoto, killedAtEachThenFinished, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated AWS tests')('the MySQL flow with an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
   const emulated = useEmulatedWorld('rds-cutover-emulated-aurora-state-', (options) => EmulatedWorld.start({ ...options, source: 'aurora-mysql' }));
@@ -43,27 +43,21 @@ describeWithMoto('the emulated AWS tests')('the MySQL flow with an Aurora MySQL 
   test("GIVEN write load through the application endpoint WHEN the Aurora flow runs with --execute, is killed (-9) at the cluster snapshot and writer waits and resumed each time THEN it ends SUCCESS with 0 lost writes and equal checksums, one cluster snapshot, one restored cluster with one writer on the stacks' key, started at the crash-recovery position, and AWS shows the fence on the source cluster and the record on the target cluster", async () => {
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
     await load.start();
-    let last: Awaited<ReturnType<typeof runCutover>> | undefined;
-    const crashes: Array<{ at: string; signal: string | null }> = [];
+    let outcome: Awaited<ReturnType<typeof killedAtEachThenFinished>> | undefined;
     try {
-      let resume: string[] = [];
-      for (const killAt of ['waiting until cluster snapshot', 'waiting until writer', undefined]) {
-        last = await runCutover(resume, killAt);
-        if (killAt) crashes.push({ at: killAt, signal: last.signal, ...(last.signal ? {} : { code: last.code, output: `${last.stdout.slice(-1500)}\n${last.stderr.slice(-2500)}` }) });
-        const runId = readdirSync(join(stateDir, 'runs'))[0];
-        resume = ['--resume', runId];
-      }
+      outcome = await killedAtEachThenFinished((resume, killAt) => runCutover(resume, killAt), ['waiting until cluster snapshot', 'waiting until writer'], stateDir);
       await sleep(2000); // writes keep landing on the target after the switch
     } finally {
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
-    expect(crashes).toEqual([
+    const last = outcome!.last;
+    expect(outcome!.killed).toEqual([
       { at: 'waiting until cluster snapshot', signal: 'SIGKILL' },
       { at: 'waiting until writer', signal: 'SIGKILL' },
     ]);
     expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
-    const out = last!.stdout.split('\n');
-    expect({ code: last!.code, tail: [...out.slice(-25), ...last!.stderr.split('\n').slice(-40)].join('\n') }).toMatchObject({ code: EXIT.ok });
+    const out = last.stdout.split('\n');
+    expect({ code: last.code, tail: [...out.slice(-25), ...last.stderr.split('\n').slice(-40)].join('\n') }).toMatchObject({ code: EXIT.ok });
     expect(plane.errors).toEqual([]);
     const reportPath = /report: (.*)/.exec(out.join('\n'))![1];
     const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { result: string; runId: string; checksums: { match: boolean; tables: unknown[] }; facts: Record<string, unknown> };

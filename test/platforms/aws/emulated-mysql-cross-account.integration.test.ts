@@ -7,8 +7,7 @@
  * target's endpoint, and preflight refuses to start while the target has no network path to the
  * source's port. Skipped, saying how to get it, where moto cannot be found.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotAttributesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
@@ -22,7 +21,7 @@ import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emula
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { connectEmulatedNetworks, type EmulatedTargetAccount } from '../../../lib/rehearsal/aws-emulated/emulated-target-account';
-import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
+import { describeWithMoto, killedAtEachThenFinished, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the cross-account emulated AWS test')('the RDS MySQL flow with its target in another account (moto, two accounts; local MariaDB servers)', () => {
   const emulated = useEmulatedWorld('rds-cutover-xacct-state-', (options) => EmulatedWorld.start({ ...options, targetAccount: true }));
@@ -61,27 +60,22 @@ describeWithMoto('the cross-account emulated AWS test')('the RDS MySQL flow with
     const peering = await connectEmulatedNetworks(source, account, target);
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
     await load.start();
-    let last: Awaited<ReturnType<typeof runCutover>> | undefined;
-    const crashes: Array<{ at: string; signal: string | null }> = [];
+    let outcome: Awaited<ReturnType<typeof killedAtEachThenFinished>> | undefined;
     try {
-      let resume: string[] = [];
-      for (const killAt of ['waiting until snapshot', 'waiting until restored target (target account)', undefined]) {
-        last = await runCutover(['--execute', ...resume], killAt);
-        if (killAt) crashes.push({ at: killAt, signal: last.signal, ...(last.signal ? {} : { code: last.code, output: `${last.stdout.slice(-1500)}\n${last.stderr.slice(-2500)}` }) });
-        resume = ['--resume', readdirSync(join(stateDir, 'runs'))[0]];
-      }
+      outcome = await killedAtEachThenFinished((resume, killAt) => runCutover(['--execute', ...resume], killAt), ['waiting until snapshot', 'waiting until restored target (target account)'], stateDir);
       await sleep(2000); // writes keep landing on the target after the switch
     } finally {
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
-    expect(crashes).toEqual([
+    const last = outcome!.last;
+    expect(outcome!.killed).toEqual([
       { at: 'waiting until snapshot', signal: 'SIGKILL' },
       { at: 'waiting until restored target (target account)', signal: 'SIGKILL' },
     ]);
-    const text = `${last!.stdout}\n${last!.stderr}`;
-    expect({ code: last!.code, tail: text.slice(-4000) }).toMatchObject({ code: EXIT.ok });
+    const text = `${last.stdout}\n${last.stderr}`;
+    expect({ code: last.code, tail: text.slice(-4000) }).toMatchObject({ code: EXIT.ok });
     expect(plane.errors).toEqual([]);
-    const report = JSON.parse(readFileSync(/report: (.*)/.exec(last!.stdout)![1], 'utf8')) as { result: string; runId: string; checksums: { match: boolean }; facts: Record<string, unknown> };
+    const report = JSON.parse(readFileSync(/report: (.*)/.exec(last.stdout)![1], 'utf8')) as { result: string; runId: string; checksums: { match: boolean }; facts: Record<string, unknown> };
     expect(report.result).toBe('success');
     expect(report.checksums.match).toBe(true);
     expect(report.facts).toMatchObject({ targetAccount: '222222222222', peeringConnections: [peering], sourceVpcCidr: '10.10.0.0/16', targetVpcCidr: '10.20.0.0/16' });

@@ -21,7 +21,7 @@ import { sleep } from '../../../lib/util/time';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
-import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
+import { describeWithMoto, killedAtEachThenFinished, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated AWS tests')('the RDS MySQL flow on an emulated AWS account (moto) with local MariaDB servers', () => {
   const emulated = useEmulatedWorld('rds-cutover-emulated-state-', (options) => EmulatedWorld.start(options));
@@ -43,29 +43,22 @@ describeWithMoto('the emulated AWS tests')('the RDS MySQL flow on an emulated AW
   test('GIVEN write load through the application endpoint WHEN the flow runs with --execute, is killed (-9) at the replica, snapshot and restore waits and resumed each time THEN it ends SUCCESS with 0 lost writes and equal checksums, no second replica, snapshot, copy or target exists, and AWS shows the fence, the moved record, the target on the stacks\' key and tagged run resources', async () => {
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
     await load.start();
-    let last: Awaited<ReturnType<typeof runCutover>> | undefined;
-    const crashes: Array<{ at: string; signal: string | null }> = [];
+    let outcome: Awaited<ReturnType<typeof killedAtEachThenFinished>> | undefined;
     try {
-      let resume: string[] = [];
-      for (const killAt of ['waiting until read replica', 'waiting until snapshot', 'waiting until restored target', undefined]) {
-        last = await runCutover(resume, killAt);
-        // A run that ended on its own instead of at the kill point shows its output in the failure.
-        if (killAt) crashes.push({ at: killAt, signal: last.signal, ...(last.signal ? {} : { code: last.code, output: `${last.stdout.slice(-1500)}\n${last.stderr.slice(-2500)}` }) });
-        const runId = readdirSync(join(stateDir, 'runs'))[0];
-        resume = ['--resume', runId];
-      }
+      outcome = await killedAtEachThenFinished((resume, killAt) => runCutover(resume, killAt), ['waiting until read replica', 'waiting until snapshot', 'waiting until restored target'], stateDir);
       await sleep(2000); // writes keep landing on the target after the switch
     } finally {
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
-    expect(crashes).toEqual([
+    const last = outcome!.last;
+    expect(outcome!.killed).toEqual([
       { at: 'waiting until read replica', signal: 'SIGKILL' },
       { at: 'waiting until snapshot', signal: 'SIGKILL' },
       { at: 'waiting until restored target', signal: 'SIGKILL' },
     ]);
     expect(readdirSync(join(stateDir, 'runs'))).toHaveLength(1);
-    const out = last!.stdout.split('\n');
-    expect({ code: last!.code, tail: [...out.slice(-25), ...last!.stderr.split('\n').slice(-25)].join('\n') }).toMatchObject({ code: EXIT.ok });
+    const out = last.stdout.split('\n');
+    expect({ code: last.code, tail: [...out.slice(-25), ...last.stderr.split('\n').slice(-25)].join('\n') }).toMatchObject({ code: EXIT.ok });
     const text = out.join('\n');
     expect(plane.errors).toEqual([]);
     const reportPath = /report: (.*)/.exec(text)![1];
