@@ -6,7 +6,7 @@ import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encr
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, WindDown } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
 import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
 import { SqlRecorder } from '../engines/mysql/recording-connection';
 import { PlannedMysqlSandbox } from '../platforms/local/planned-mysql-sandbox';
@@ -100,15 +100,7 @@ export interface MysqlRehearsalOptions {
  * cutover, and a report that accounts for every acknowledged write.
  */
 export async function rehearseMysql(options: MysqlRehearsalOptions): Promise<CutoverReport> {
-  // A Ctrl-C after the run (tail, proof, sandbox stop) still gets its report (see WindDown).
-  const windDown = new WindDown(options.log, Boolean(options.handleSignals && !options.switchBack));
-  let report: CutoverReport | undefined;
-  try {
-    report = await rehearseMysqlOnce(options, windDown);
-    return report;
-  } finally {
-    await windDown.end(report);
-  }
+  return withWindDown(options, (windDown) => rehearseMysqlOnce(options, windDown));
 }
 
 async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindDown): Promise<CutoverReport> {

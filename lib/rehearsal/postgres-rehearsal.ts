@@ -14,7 +14,7 @@ import type { RunLock } from '../runbook/lock';
 import type { Facts, Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
-import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, WindDown } from './rehearsal-load';
+import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
 import { postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
 
 /**
@@ -97,15 +97,7 @@ export interface PostgresRehearsalOptions {
  * and a report that accounts for every acknowledged write.
  */
 export async function rehearsePostgres(options: PostgresRehearsalOptions): Promise<CutoverReport> {
-  // A Ctrl-C after the run (tail, proof, sandbox stop) still gets its report (see WindDown).
-  const windDown = new WindDown(options.log, Boolean(options.handleSignals && !options.switchBack));
-  let report: CutoverReport | undefined;
-  try {
-    report = await rehearsePostgresOnce(options, windDown);
-    return report;
-  } finally {
-    await windDown.end(report);
-  }
+  return withWindDown(options, (windDown) => rehearsePostgresOnce(options, windDown));
 }
 
 async function rehearsePostgresOnce(options: PostgresRehearsalOptions, windDown: WindDown): Promise<CutoverReport> {

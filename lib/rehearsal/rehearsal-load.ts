@@ -243,6 +243,21 @@ export class WindDown {
 }
 
 /**
+ * Runs one rehearsal (`once`, given the wind-down to open right before its run) so that a Ctrl-C
+ * after the run (tail, proof, sandbox stop) still gets its report.
+ */
+export async function withWindDown(options: { log: Logger; handleSignals?: boolean; switchBack?: boolean }, once: (windDown: WindDown) => Promise<CutoverReport>): Promise<CutoverReport> {
+  const windDown = new WindDown(options.log, Boolean(options.handleSignals && !options.switchBack));
+  let report: CutoverReport | undefined;
+  try {
+    report = await once(windDown);
+    return report;
+  } finally {
+    await windDown.end(report);
+  }
+}
+
+/**
  * The part every engine's rehearsal shares: start the load, execute the runbook, stop the load
  * a tail after the switch (or, after an abort, a tail after the run: that proves, or disproves,
  * that the source took writes again).

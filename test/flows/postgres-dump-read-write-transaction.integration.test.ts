@@ -17,6 +17,7 @@ import { PostgresSandbox } from '../../lib/platforms/local/postgres-sandbox';
 import { LocalPostgresPlatform } from '../../lib/platforms/local/local-postgres-platform';
 import { postgresDumpRunbook } from '../../lib/flows/postgres-dump';
 import { runRunbook } from '../../lib/runbook/engine';
+import type { Step } from '../../lib/runbook/step';
 import { closePg, connectPg, pgRows } from '../../lib/engines/postgres/connection';
 import { postgresSettings } from '../../lib/cli/postgres';
 import { parseCutoverArgs } from '../../lib/cli/cutover';
@@ -26,20 +27,29 @@ import { sleep } from '../../lib/util/time';
 
 jest.setTimeout(240000);
 
-test('GIVEN a transaction opened READ WRITE through the pooler after the dump freeze WHEN it commits while the switch pauses the pooler THEN the run is not SUCCESS with that row missing: the commit is refused, or the run aborts with the source reopened and the row where the application writes', async () => {
+/** A fresh PostgreSQL sandbox and the dump runbook on it (`run` runs it once, calling `onStepDone`); stopped and removed after `body`. */
+async function onDumpSandbox(body: (world: { sandbox: PostgresSandbox; run: (onStepDone: (step: Step) => Promise<void>) => ReturnType<typeof runRunbook> }) => Promise<void>): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-dump-rw-'));
   const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 2000 });
-  const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', 'dump']);
-  const settings = { ...postgresSettings(loadEnvironment('local'), args), workDir: sandbox.baseDir };
-  const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+  try {
+    const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', 'dump']);
+    const settings = { ...postgresSettings(loadEnvironment('local'), args), workDir: sandbox.baseDir };
+    const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+    await body({ sandbox, run: (onStepDone) => runRunbook({ runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger, onStepDone }) });
+  } finally {
+    await sandbox.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+test('GIVEN a transaction opened READ WRITE through the pooler after the dump freeze WHEN it commits while the switch pauses the pooler THEN the run is not SUCCESS with that row missing: the commit is refused, or the run aborts with the source reopened and the row where the application writes', () =>
+  onDumpSandbox(async ({ sandbox, run: runDump }) => {
   let rogue: Client | undefined;
   let watcher: Client | undefined;
   let runEnded = false;
   let committing: Promise<'acknowledged' | string> | undefined;
   try {
-    const run = await runRunbook({
-      runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger,
-      onStepDone: async (step) => {
+    const run = await runDump(async (step) => {
         if (step.id !== 'postgres.copy.dump') return;
         // an application client, through the pooler, after the freeze: an explicitly writable transaction
         const client = await connectPg(sandbox.appEndpoint());
@@ -59,7 +69,6 @@ test('GIVEN a transaction opened READ WRITE through the pooler after the dump fr
           }
           return client.query('COMMIT').then(() => 'acknowledged' as const, (error: Error) => error.message);
         })();
-      },
     });
     runEnded = true;
     const committed = await committing!;
@@ -78,21 +87,12 @@ test('GIVEN a transaction opened READ WRITE through the pooler after the dump fr
     }
   } finally {
     for (const client of [rogue, watcher]) if (client) await closePg(client).catch(() => undefined);
-    await sandbox.stop();
-    rmSync(stateDir, { recursive: true, force: true });
   }
-});
+  }));
 
-test('GIVEN a transaction opened READ WRITE through the pooler while the source is frozen WHEN it commits after the copy THEN the run aborts saying the frozen source took writes after the freeze, the source reopened and the row where the application writes', async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-dump-rw2-'));
-  const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 2000 });
-  const args = parseCutoverArgs(['--env', 'local', '--engine', 'postgres', '--method', 'dump']);
-  const settings = { ...postgresSettings(loadEnvironment('local'), args), workDir: sandbox.baseDir };
-  const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
-  try {
-    const run = await runRunbook({
-      runbook: postgresDumpRunbook(platform, settings), environment: 'local', stateDir, dryRun: false, log: silentLogger,
-      onStepDone: async (step) => {
+test('GIVEN a transaction opened READ WRITE through the pooler while the source is frozen WHEN it commits after the copy THEN the run aborts saying the frozen source took writes after the freeze, the source reopened and the row where the application writes', () =>
+  onDumpSandbox(async ({ sandbox, run: runDump }) => {
+    const run = await runDump(async (step) => {
         if (step.id !== 'postgres.copy.dump') return;
         // frozen and copied: a plain write is refused, an explicitly writable transaction is not
         const client = await connectPg(sandbox.appEndpoint());
@@ -104,7 +104,6 @@ test('GIVEN a transaction opened READ WRITE through the pooler while the source 
         } finally {
           await closePg(client);
         }
-      },
     });
     expect(run.result).toBe('aborted');
     expect(run.error).toMatch(/Checksums differ for public\.audit_log.*the frozen source took writes after the freeze: a client transaction that asked for READ WRITE/s);
@@ -114,8 +113,4 @@ test('GIVEN a transaction opened READ WRITE through the pooler while the source 
     await closePg(app);
     expect(seqs).toEqual([4000003]);
     expect((await sandbox.pgbouncer.showDatabase())!.port).toBe(sandbox.instance('source').port);
-  } finally {
-    await sandbox.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  }
-});
+  }));
