@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Connection } from '../engines/mysql/connection';
 import { connect, rows } from '../engines/mysql/connection';
-import type { MysqlDialect } from '../engines/mysql/dialect';
+import { replicationStopped, type MysqlDialect } from '../engines/mysql/dialect';
 import { setReplicationAccount } from '../engines/mysql/replication-account';
 import {
   accountName,
@@ -189,9 +189,10 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       const dialect = await dialectOf(context, platform, await source(context));
       const before = await replicaStatus(connection, dialect);
       if (!before) throw new Error('The replica is not configured to replicate: recreate it (mysql.replica.create)');
-      if (before.sqlRunning || before.ioRunning) await connection.query(dialect.stopReplication());
+      // A connecting IO thread counts as running: left alone it would fetch events after the coordinates are read.
+      if (before.sqlRunning || !before.ioStopped) await connection.query(dialect.stopReplication());
       const after = await replicaStatus(connection, dialect);
-      if (!after || after.sqlRunning) throw new Error('Replication did not stop on the replica');
+      if (!after || after.sqlRunning || !after.ioStopped) throw new Error('Replication did not stop on the replica');
       return { startBinlogFile: after.executedFile, startBinlogPosition: after.executedPosition };
     },
   };
@@ -380,7 +381,7 @@ export async function waitUntilCaughtUp(context: StepContext, sourceConnection: 
     const status = await replicaStatus(replicaConnection, dialect);
     if (!status) throw new Error(`The ${what} is not configured to replicate`);
     if (status.lastError) throw brokenReplication(what, status.lastError);
-    if (!status.ioRunning || !status.sqlRunning) {
+    if (replicationStopped(status)) {
       // Stopped without an error: the server restarted (replication does not start by itself
       // there: skip-slave-start locally, an RDS reboot with replication stopped). This run
       // configured it, and a plain START keeps its executed position: nothing replays.

@@ -24,7 +24,10 @@ export interface ReplicationSource {
 
 /** Executed coordinates and health read from SHOW SLAVE/REPLICA STATUS. */
 export interface ReplicaStatus {
+  /** The IO thread is connected (`Yes`); `Connecting` (still or again connecting) is neither this nor stopped. */
   ioRunning: boolean;
+  /** The IO thread is stopped (`No`): not merely connecting. */
+  ioStopped: boolean;
   sqlRunning: boolean;
   secondsBehind: number | null;
   /** The source binlog file/position up to which events have been executed. */
@@ -97,6 +100,11 @@ export function dialectFor(version: string, options: { rdsProcedures?: boolean }
   throw new Error(`MySQL ${major}.${minor} is not supported (need MySQL 5.7, 8.0, 8.4 or MariaDB 10.x/11.x)`);
 }
 
+/** Replication stopped (a thread `No`), not a connecting IO thread: only then does it need a START. */
+export function replicationStopped(status: ReplicaStatus): boolean {
+  return status.ioStopped || !status.sqlRunning;
+}
+
 /** Read SHOW SLAVE STATUS (Master_* columns) or SHOW REPLICA STATUS (Source_* columns). */
 export function parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | undefined {
   if (!row) return undefined;
@@ -107,6 +115,7 @@ export function parseReplicaStatus(row: Record<string, unknown> | undefined): Re
   const seconds = pick('Seconds_Behind_Master', 'Seconds_Behind_Source');
   return {
     ioRunning: String(pick('Slave_IO_Running', 'Replica_IO_Running')) === 'Yes',
+    ioStopped: String(pick('Slave_IO_Running', 'Replica_IO_Running')) === 'No',
     sqlRunning: String(pick('Slave_SQL_Running', 'Replica_SQL_Running')) === 'Yes',
     secondsBehind: seconds === null || seconds === undefined ? null : Number(seconds),
     executedFile: String(pick('Relay_Master_Log_File', 'Relay_Source_Log_File') ?? ''),

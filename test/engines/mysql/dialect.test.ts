@@ -1,4 +1,4 @@
-import { dialectFor, parseReplicaStatus, type ReplicationSource } from '../../../lib/engines/mysql/dialect';
+import { dialectFor, parseReplicaStatus, replicationStopped, type ReplicationSource } from '../../../lib/engines/mysql/dialect';
 
 const source: ReplicationSource = { host: 'db.internal', port: 3306, user: 'cutover_repl', password: "pa'ss", logFile: 'mysql-bin.000042', logPosition: 1234, ssl: true };
 
@@ -108,6 +108,7 @@ describe('parseReplicaStatus', () => {
   test('reads MariaDB/MySQL 5.7 column names', () => {
     expect(parseReplicaStatus({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'No', Seconds_Behind_Master: null, Relay_Master_Log_File: 'b.000003', Exec_Master_Log_Pos: '4711', Last_IO_Error: '', Last_SQL_Error: 'Duplicate entry' })).toEqual({
       ioRunning: true,
+      ioStopped: false,
       sqlRunning: false,
       secondsBehind: null,
       executedFile: 'b.000003',
@@ -118,6 +119,13 @@ describe('parseReplicaStatus', () => {
   test('reads MySQL 8 Source/Replica column names', () => {
     const status = parseReplicaStatus({ Replica_IO_Running: 'Yes', Replica_SQL_Running: 'Yes', Seconds_Behind_Source: 3, Relay_Source_Log_File: 'binlog.000010', Exec_Source_Log_Pos: 99, Last_IO_Error: '', Last_SQL_Error: '' });
     expect(status).toMatchObject({ ioRunning: true, sqlRunning: true, secondsBehind: 3, executedFile: 'binlog.000010', executedPosition: 99, lastError: '' });
+  });
+  test('an IO thread still connecting is not a stopped one (the catch-up restarted a replica that was only connecting, a START SLAVE its plan did not have)', () => {
+    const status = parseReplicaStatus({ Slave_IO_Running: 'Connecting', Slave_SQL_Running: 'Yes', Seconds_Behind_Master: null, Relay_Master_Log_File: 'b.000003', Exec_Master_Log_Pos: '4', Last_IO_Error: '', Last_SQL_Error: '' })!;
+    expect({ ioRunning: status.ioRunning, stopped: replicationStopped(status) }).toEqual({ ioRunning: false, stopped: false });
+    expect(replicationStopped(parseReplicaStatus({ Slave_IO_Running: 'No', Slave_SQL_Running: 'Yes', Last_IO_Error: '', Last_SQL_Error: '' })!)).toBe(true);
+    expect(replicationStopped(parseReplicaStatus({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'No', Last_IO_Error: '', Last_SQL_Error: '' })!)).toBe(true);
+    expect(replicationStopped(parseReplicaStatus({ Replica_IO_Running: 'Yes', Replica_SQL_Running: 'Yes', Last_IO_Error: '', Last_SQL_Error: '' })!)).toBe(false);
   });
   test('no row means not a replica', () => {
     expect(parseReplicaStatus(undefined)).toBeUndefined();
