@@ -183,7 +183,7 @@ export function createTargetStep(platform: PostgresPlatform, settings: PostgresF
       // A write the application made here before the switch would be on the target only (lost
       // from the source's point of view, or colliding with a replicated row later). NOLOGIN is
       // in the catalog: it holds across restarts and a resumed run until the switch opens it.
-      await closeTargetToApplication(client, settings.appUsers);
+      await closeToApplication(client, settings.appUsers);
       const server = await serverFacts(client);
       const problems: string[] = [];
       if (context.facts.sourceEncoding && server.encoding !== context.facts.sourceEncoding) {
@@ -198,15 +198,18 @@ export function createTargetStep(platform: PostgresPlatform, settings: PostgresF
   };
 }
 
-/** The target refuses the application's roles (NOLOGIN, sessions ended) until the switch opens it. */
-export async function closeTargetToApplication(target: PgClient, appUsers: string[]): Promise<void> {
-  await setRolesLogin(target, appUsers, false);
-  await terminateSessions(target, appUsers);
+/**
+ * A side refuses the application's roles (NOLOGIN, sessions ended): the target until the switch
+ * opens it, the dump method's source before its last comparison. Returns how many sessions were ended.
+ */
+export async function closeToApplication(side: PgClient, appUsers: string[]): Promise<number> {
+  await setRolesLogin(side, appUsers, false);
+  return terminateSessions(side, appUsers);
 }
 
-/** The switch opens the target to the application (LOGIN), while clients are held and before the endpoint moves. */
-export async function openTargetToApplication(target: PgClient, appUsers: string[]): Promise<void> {
-  await setRolesLogin(target, appUsers, true);
+/** A side takes the application's roles again (LOGIN): the target when the switch opens it, a source that reopens. */
+export async function openToApplication(side: PgClient, appUsers: string[]): Promise<void> {
+  await setRolesLogin(side, appUsers, true);
 }
 
 /** Refuse to restore into a database that already has tables (a half-finished earlier copy, or the wrong server). */

@@ -1,7 +1,7 @@
 import { parallelCopy } from '../engines/postgres/parallel-copy';
 import { temporaryFolder } from '../engines/postgres/copy';
 import { closePg, connectPg, pgRow, quoteIdent } from '../engines/postgres/connection';
-import { currentLsn, sessionCount, setRolesLogin, terminateSessions } from '../engines/postgres/server';
+import { currentLsn, sessionCount, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { ResourceKey } from '../runbook/resources';
@@ -10,10 +10,10 @@ import { nowMs, waitFor, wallClockMs } from '../util/time';
 import { ChecksumsDiffer } from '../verify/checksums';
 import {
   assertTargetEmpty,
-  closeTargetToApplication,
+  closeToApplication,
   createTargetStep,
   openConnection,
-  openTargetToApplication,
+  openToApplication,
   PhaseClock,
   POSTGRES_SWITCH_FACTS,
   preflightStep,
@@ -98,17 +98,23 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
    */
   const closeSourceToApplication = async (context: StepContext): Promise<Facts> => {
     const admin = await source(context);
-    await setRolesLogin(admin, settings.appUsers, false);
-    const ended = await terminateSessions(admin, settings.appUsers);
+    const ended = await closeToApplication(admin, settings.appUsers);
     await waitFor(`the sessions of ${settings.appUsers.join(', ')} on the source to end`, async () => (await sessionCount(admin, settings.appUsers)) === 0, { timeoutMs: settings.switchTimeoutMs, intervalMs: 20 });
     context.resources.get(DOWNTIME)?.mark('closeSource');
     await context.record({ sourceClosedAt: wallClockMs() });
     return { sessionsEndedAtClose: ended };
   };
 
-  /** The application may log in to the source again (undoing closeSourceToApplication; harmless where it never ran). */
-  const openSourceToApplication = async (context: StepContext): Promise<void> => {
-    await setRolesLogin(await source(context), settings.appUsers, true);
+  /**
+   * Undo what this process froze: the app roles may log in again (harmless where the source was
+   * never closed), the source takes writes, the freeze's clock is dropped. Returns that clock.
+   */
+  const undoFreeze = async (context: StepContext): Promise<PhaseClock | undefined> => {
+    const clock = context.resources.get(DOWNTIME);
+    await openToApplication(await source(context), settings.appUsers);
+    await platform.setSourceReadOnly(context, false);
+    context.resources.forget(DOWNTIME);
+    return clock;
   };
 
   /**
@@ -116,10 +122,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
    * a line (a --resume reads the server's actual state otherwise). Returns the freeze's clock.
    */
   const reopenSource = async (context: StepContext): Promise<PhaseClock | undefined> => {
-    const clock = context.resources.get(DOWNTIME);
-    await openSourceToApplication(context);
-    await platform.setSourceReadOnly(context, false);
-    context.resources.forget(DOWNTIME);
+    const clock = await undoFreeze(context);
     try {
       await context.record({ sourceReopenedAt: wallClockMs() });
     } catch (recordFailure) {
@@ -254,7 +257,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
       try {
         // Opened only now, clients held and the source frozen: never both open to the application.
         targetOpened = true;
-        await openTargetToApplication(await target(context), settings.appUsers);
+        await openToApplication(await target(context), settings.appUsers);
         clock.mark('openTarget');
         // On disk before the endpoint moves; a journal that refuses it leaves traffic where it was (undone below).
         await context.record({ targetOpenedAt: wallClockMs(), endpointMoveStartedAt: wallClockMs() });
@@ -287,7 +290,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
           throw new Error(`${why}. The endpoint move to the target had begun: the source stays frozen (never both sides writable); --resume reads where the endpoint points and finishes the switch forward`);
         }
         // Closed again before the source reopens: never both open to the application.
-        if (targetOpened) await closeTargetToApplication(await target(context), settings.appUsers);
+        if (targetOpened) await closeToApplication(await target(context), settings.appUsers);
         context.resources.forget(MOVING);
         await reopenSource(context);
         await platform.resumeClients(context);
@@ -317,9 +320,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   /** The run stopped between steps (journal refused a line, or Ctrl-C): a freeze this process made is undone (nobody is left to end it). */
   const onStopBetweenSteps = async (context: StepContext): Promise<string | undefined> => {
     if (!context.resources.has(DOWNTIME) || context.resources.has(MOVING)) return undefined;
-    await openSourceToApplication(context);
-    await platform.setSourceReadOnly(context, false);
-    context.resources.forget(DOWNTIME);
+    await undoFreeze(context);
     return 'The source was reopened for writes and traffic never moved; --resume freezes and copies again (a stale copy is dropped first).';
   };
 

@@ -30,11 +30,11 @@ import { nowMs, sleep, wallClockMs } from '../util/time';
 import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
 import {
   assertTargetEmpty,
-  closeTargetToApplication,
+  closeToApplication,
   createTargetStep,
   names,
   openConnection,
-  openTargetToApplication,
+  openToApplication,
   PhaseClock,
   POSTGRES_SWITCH_FACTS,
   preflightStep,
@@ -475,7 +475,7 @@ async function switchWrites(
     const sub = await pgRow<{ subenabled: boolean }>(targetClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
     if (sub && !sub.subenabled) await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`);
     // It may also have opened the target just before the endpoint move: closed until this attempt opens it.
-    await closeTargetToApplication(targetClient, settings.appUsers);
+    await closeToApplication(targetClient, settings.appUsers);
     context.log.warn('resuming a switch that froze the source but never moved traffic: switching again (the source reopens if this attempt fails)');
   }
   // Warm everything the critical section touches.
@@ -566,7 +566,7 @@ async function switchWrites(
     if (clock.remaining() <= 0) throw overBudget('the switch did not reach the repoint');
     // The target opens only now: the source is frozen, the target has everything, clients are held.
     targetOpened = true;
-    await openTargetToApplication(targetClient, settings.appUsers);
+    await openToApplication(targetClient, settings.appUsers);
     clock.mark('openTarget');
     // On disk before the endpoint moves (a resume that cannot ask the pooler goes forward from here);
     // a journal that refuses it leaves traffic where it was: the abort below reopens the source.
@@ -629,7 +629,7 @@ async function switchWrites(
     }
     await snapshot.query('ROLLBACK').catch(() => undefined);
     // Closed again before the source reopens: never both open to the application.
-    if (targetOpened) await closeTargetToApplication(targetClient, settings.appUsers);
+    if (targetOpened) await closeToApplication(targetClient, settings.appUsers);
     await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
@@ -682,7 +682,7 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   const setSequences = setSequencesSql(sequences);
   if (setSequences) await targetClient.query(setSequences);
   // The dead process may have moved the endpoint before it opened the target (or not journaled it).
-  await openTargetToApplication(targetClient, settings.appUsers);
+  await openToApplication(targetClient, settings.appUsers);
   // A platform that cannot tell where its endpoint points gets the (idempotent) move once more.
   if (!endpointKnown) await platform.switchEndpoint(context, settings.database);
   await platform.resumeClients(context);

@@ -6,7 +6,7 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { openConnection, openTargetToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { openConnection, openToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
@@ -25,7 +25,7 @@ function sidesOf(platform: PostgresPlatform, wayBack: PostgresWayBack, settings:
   return {
     setReadOnly: (context: StepContext, side: Side, readOnly: boolean) => (side === 'source' ? platform.setSourceReadOnly(context, readOnly) : wayBack.setTargetReadOnly(context, readOnly)),
     /** The application roles may log in there again (the server may still be frozen). */
-    unfence: (context: StepContext, side: Side, client: PgClient) => (side === 'source' ? wayBack.unfenceSource(context) : openTargetToApplication(client, settings.appUsers)),
+    unfence: (context: StepContext, side: Side, client: PgClient) => (side === 'source' ? wayBack.unfenceSource(context) : openToApplication(client, settings.appUsers)),
     fence: (context: StepContext, side: Side) => (side === 'source' ? platform.fenceSource(context) : wayBack.fenceTarget(context)),
     switchEndpoint: (context: StepContext, side: Side) => (side === 'source' ? wayBack.switchEndpointBack(context, settings.database) : platform.switchEndpoint(context, settings.database)),
     /** How the other side's subscription dials `side` (as the sender of a way). */
