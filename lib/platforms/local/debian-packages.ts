@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from '../../util/log';
 
+/** How long apt-get waits for another apt/dpkg's lock before it gives up. */
+const APT_LOCK_WAIT_SECONDS = 600;
+
 /** A server binary the sandbox needs, and the Debian package that provides it. */
 export interface Requirement {
   binary: string;
@@ -41,9 +44,12 @@ export function ensureDebianPackages(requirements: Requirement[], log: Logger, o
   }
   log.info(`Installing Debian packages for the sandbox: ${missing.join(', ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  // Wait for another apt/dpkg (unattended upgrades on a fresh machine, a second run installing
+  // at the same moment) instead of failing at once on its lock.
+  const waitForLock = ['-o', `DPkg::Lock::Timeout=${APT_LOCK_WAIT_SECONDS}`];
+  execFileSync('apt-get', [...waitForLock, 'update', '-qq'], { stdio: 'inherit', env });
   // policy-rc.d may refuse to start the packaged services; we never use them anyway.
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  execFileSync('apt-get', [...waitForLock, 'install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
   const stillMissing = requirements.filter((r) => !existsSync(r.binary));
   if (stillMissing.length > 0) {
     throw new Error(`apt-get finished but these are still missing: ${stillMissing.map((r) => r.binary).join(', ')}`);
