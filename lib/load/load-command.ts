@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { redact } from '../util/secrets';
-import { GUARDED_SHELL_WATCHDOG, livingGroupMembers, signalGroup, spawnGuardedShell, type GuardedShell } from '../util/process-group';
+import { GUARDED_SHELL_WATCHDOG, livingGroupMembers, signalGroup, signalProcess, spawnGuardedShell, type GuardedShell } from '../util/process-group';
 import { sleep } from '../util/time';
 
 /**
@@ -31,7 +31,8 @@ export const DEFAULT_LOAD_COMMAND_GRACE_MS = 5000;
  * The user's own workload (`--load-command CMD`), run through `sh -c` with the application
  * endpoint in CUTOVER_DB_* variables (the password only in the environment, never argv).
  * It runs as its own process group, so stopping it reaches every program it started (not only
- * the shell), and the group dies with the orchestrator even on SIGKILL (spawnGuardedShell).
+ * the shell), and the group dies with the orchestrator even on SIGKILL (spawnGuardedShell);
+ * a program that left the group (setsid) is found by the mark in its environment and goes too.
  */
 export class LoadCommand {
   private shell: GuardedShell | undefined;
@@ -102,8 +103,12 @@ export class LoadCommand {
     const pgid = child.pid;
     this.stopRequested = true;
     let killed = false;
+    const shell = this.shell;
+    // The workload's programs: its group, and those that left it (setsid, a daemonising tool).
+    const members = (group: number) => [...workloadMembers(group), ...shell.escaped()];
     if (pgid !== undefined) {
       signalGroup(pgid, 'SIGTERM');
+      for (const pid of shell.escaped()) signalProcess(pid, 'SIGTERM');
       // The grace period is for the workload's programs, not only its shell: `sh -c "script"`
       // dies on SIGTERM at once while the script (or a program it runs) may ignore SIGTERM, or
       // need a moment to print its summary. Wait until nothing of the workload is left.
@@ -111,9 +116,10 @@ export class LoadCommand {
       let timer: NodeJS.Timeout | undefined;
       if (!this.ended) await Promise.race([this.exit, new Promise((resolve) => (timer = setTimeout(resolve, this.graceMs)))]);
       clearTimeout(timer);
-      while (workloadMembers(pgid).length > 0 && Date.now() < deadline) await sleep(50);
-      if (!this.ended || workloadMembers(pgid).length > 0) {
+      while (members(pgid).length > 0 && Date.now() < deadline) await sleep(50);
+      if (!this.ended || members(pgid).length > 0) {
         killed = true;
+        for (const pid of shell.escaped()) signalProcess(pid, 'SIGKILL');
         signalGroup(pgid, 'SIGKILL');
         await this.exit;
       }
@@ -121,7 +127,7 @@ export class LoadCommand {
     await this.exit;
     // Leftovers (a background program holding the pipes, the watchdog): killed as a group.
     this.shell.release();
-    if (pgid !== undefined) for (let i = 0; i < 100 && livingGroupMembers(pgid).length > 0; i += 1) await sleep(50);
+    if (pgid !== undefined) for (let i = 0; i < 100 && (livingGroupMembers(pgid).length > 0 || shell.escaped().length > 0); i += 1) await sleep(50);
     // The last output still in the pipes (their holders are gone now).
     if (child.stdout?.closed === false || child.stderr?.closed === false) {
       let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { redact } from './secrets';
@@ -281,21 +282,37 @@ export function runInOwnGroup(
 }
 
 /**
+ * The environment variable that marks every process a guarded shell starts: a program that leaves
+ * the group (`setsid`, a daemonising load tool, `nohup setsid …&`) keeps its environment, so it is
+ * still found (in /proc/PID/environ) and stopped with the rest. The idea is Jenkins' process tree
+ * killer's; a program that clears its environment (`env -i`) escapes it.
+ */
+export const GUARDED_SHELL_MARK = 'RDS_CUTOVER_GUARDED_SHELL';
+
+/**
  * The shell wrapper of `spawnGuardedShell`. The background subshell is the group's watchdog: it
- * waits on fd 3 (a pipe whose other end only this process holds) and kills the whole group when
- * that pipe closes, i.e. when we release it or die in any way (SIGKILL included). It ignores
- * SIGTERM so that a graceful stop of the group does not disarm it. `exec` keeps the user's
- * command at the group leader's pid (with setpriv's parent-death signal).
+ * waits on fd 3 (a pipe whose other end only this process holds) and, when that pipe closes
+ * (we release it or die in any way, SIGKILL included), kills every process carrying this shell's
+ * mark but itself (one grep over every /proc/PID/environ), then the whole group. It ignores
+ * SIGTERM so that a graceful stop of the group does not disarm it. `exec` keeps the user's command at the group leader's pid (with setpriv's
+ * parent-death signal). `read … < /proc/self/stat` is a builtin's redirection: the watchdog's pid.
  */
 /** The watchdog's own words: its command line contains them (the user's command does not). */
-export const GUARDED_SHELL_WATCHDOG = 'read -r _ <&3; kill -KILL 0';
-const GUARDED_SHELL = `(trap '' TERM INT HUP; ${GUARDED_SHELL_WATCHDOG}) </dev/null >/dev/null 2>&1 &
+export const GUARDED_SHELL_WATCHDOG = 'read -r _ <&3; read -r watchdog _ < /proc/self/stat';
+const GUARDED_SHELL = `(trap '' TERM INT HUP; ${GUARDED_SHELL_WATCHDOG}
+for f in $(grep -lzxF "${GUARDED_SHELL_MARK}=\$${GUARDED_SHELL_MARK}" /proc/[0-9]*/environ 2>/dev/null); do
+  p=\${f#/proc/}; p=\${p%/environ}
+  [ "$p" = "$watchdog" ] || kill -KILL "$p" 2>/dev/null
+done
+kill -KILL 0) </dev/null >/dev/null 2>&1 &
 exec 3<&-
 exec sh -c "$1"`;
 
 export interface GuardedShell {
   /** The group leader (`sh -c COMMAND`); its pid is the group id. */
   child: ChildProcess;
+  /** Living processes of this shell that left its group (they carry its mark, see GUARDED_SHELL_MARK). */
+  escaped(): number[];
   /** SIGKILL whatever is left of the group (through its watchdog); idempotent. */
   release(): void;
 }
@@ -309,20 +326,61 @@ export interface GuardedShell {
  */
 export function spawnGuardedShell(command: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): GuardedShell {
   const [program, args] = dieWithParent('sh', ['-c', GUARDED_SHELL, 'sh', command]);
-  const child = spawn(program, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const mark = randomUUID();
+  const env = { ...(options.env ?? process.env), [GUARDED_SHELL_MARK]: mark };
+  const child = spawn(program, args, { ...options, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const escaped = () => processesMarked(mark).filter((pid) => groupOf(pid) !== child.pid);
   const guard = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
   // The guard pipe must not keep our event loop alive on its own.
   (guard as unknown as { unref?: () => void }).unref?.();
   let released = false;
   return {
     child,
+    escaped,
     release() {
       if (released) return;
       released = true;
       guard.destroy();
+      for (const pid of escaped()) signalProcess(pid, 'SIGKILL');
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     },
   };
+}
+
+/** Living (non-zombie) processes whose environment carries this guarded shell's mark. */
+function processesMarked(mark: string): number[] {
+  const entry = `${GUARDED_SHELL_MARK}=${mark}`;
+  const marked: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let environment: string;
+    try {
+      environment = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    } catch {
+      continue; // exited meanwhile, or not ours to read
+    }
+    if (environment.split('\0').includes(entry) && isAlive(Number(pid))) marked.push(Number(pid));
+  }
+  return marked;
+}
+
+/** The process group of a process (undefined when it is gone). */
+function groupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Signal one process; a vanished target is fine. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* already gone */
+  }
 }
 
 /**

@@ -85,6 +85,22 @@ describe('the user workload (--load-command)', () => {
     expect(running('sleep 6003')).toEqual([]);
   });
 
+  test('a program that left the group (setsid, a daemonising load tool) is stopped too', async () => {
+    // GIVEN a workload that starts a program in its own session and process group
+    const command = new LoadCommand('setsid sleep 6005 </dev/null >/dev/null 2>&1 & sleep 6006', endpoint);
+    command.start();
+    await until(() => running('sleep 6005').length === 1 && running('sleep 6006').length === 1, 'the workload to start');
+    try {
+      // WHEN the rehearsal stops it
+      const outcome = await command.stop();
+      // THEN the escaped program is gone too, not only the group
+      expect(outcome.ending).toBe('stopped');
+      expect(running('sleep 6005')).toEqual([]);
+    } finally {
+      for (const pid of running('sleep 6005')) process.kill(Number(pid), 'SIGKILL');
+    }
+  });
+
   test('a workload that exits 3 before it is asked to stop is a crash, with its output tail', async () => {
     // GIVEN a workload that fails on its own
     const command = new LoadCommand('echo "cannot connect to $CUTOVER_DB_HOST" >&2; exit 3', endpoint);
@@ -111,6 +127,24 @@ describe('the user workload (--load-command)', () => {
     } finally {
       orchestrator.kill('SIGKILL');
       for (const pid of running('sleep 6004')) process.kill(Number(pid), 'SIGKILL');
+    }
+  });
+
+  test('a SIGKILL of the orchestrator also kills a program that left the group (setsid)', async () => {
+    // GIVEN an orchestrator process running a workload that daemonised one of its programs
+    const script = `const { LoadCommand } = require(${JSON.stringify(require.resolve('../../lib/load/load-command'))});
+      const command = new LoadCommand('setsid sleep 6007 </dev/null >/dev/null 2>&1 & wait', { host: 'h', port: 1, user: 'u', password: 'p', database: 'd' });
+      command.start(); console.log('started'); setInterval(() => undefined, 1000);`;
+    const orchestrator = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await until(() => running('sleep 6007').length === 1, 'the workload to start');
+      // WHEN the orchestrator is killed outright (no handler runs)
+      orchestrator.kill('SIGKILL');
+      // THEN the daemonised program goes with it
+      await until(() => running('sleep 6007').length === 0, 'the escaped program to die with the orchestrator');
+    } finally {
+      orchestrator.kill('SIGKILL');
+      for (const pid of running('sleep 6007')) process.kill(Number(pid), 'SIGKILL');
     }
   });
 });
