@@ -135,16 +135,16 @@ export function summaryText(report: CutoverReport): string[] {
     );
   }
   if (report.lagAtSwitchMs !== null && report.lagAtSwitchMs !== undefined) lines.push(`lag at switch: ${report.lagAtSwitchMs} ms; switch took ${report.switchDurationMs ?? '?'} ms`);
-  if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
-  else if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);
+  if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);
+  else if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
   if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
   if (report.switchBack) {
     const back = report.switchBack;
     lines.push(`switch back (run ${back.runId}): ${back.result.toUpperCase()}${back.error ? ` (${back.error})` : ''}`);
     for (const step of back.steps) lines.push(`  ${step.status.padEnd(12)} ${String(step.durationMs).padStart(7)} ms  ${step.id}${step.error ? `  — ${step.error.split('\n')[0]}` : ''}`);
     if (back.lagAtSwitchMs !== null) lines.push(`lag at switch back: ${back.lagAtSwitchMs} ms; switch back took ${back.switchDurationMs ?? '?'} ms`);
-    if (back.checksums) lines.push(`checksums after the switch back: ${back.checksums.match ? 'match' : 'DIFFER'} (${back.checksums.tables.length} tables)`);
-    else if (back.checksumsVerified === false) lines.push(`checksums after the switch back: NOT VERIFIED — ${back.checksumsNotVerifiedReason}`);
+    if (back.checksumsVerified === false) lines.push(`checksums after the switch back: NOT VERIFIED — ${back.checksumsNotVerifiedReason}`);
+    else if (back.checksums) lines.push(`checksums after the switch back: ${back.checksums.match ? 'match' : 'DIFFER'} (${back.checksums.tables.length} tables)`);
   }
   if (report.windows) {
     for (const name of ['forward', 'back'] as const) {

@@ -1146,7 +1146,7 @@ export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, des
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
       await sourceSnapshot.query('COMMIT');
       await targetSnapshot.query('COMMIT');
-      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsVerified: true, checksumsWaitedForAppMs: appReconnectedAfterMs };
+      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsWaitedForAppMs: appReconnectedAfterMs };
     },
   };
 }

@@ -65,8 +65,8 @@ function keyFigures(report: CutoverReport): string {
   }
   if (report.switchDurationMs !== undefined && report.switchDurationMs !== null) figures.push(figure('switch duration (freeze → traffic moved)', format(report.switchDurationMs, ' ms'), 'neutral', 'figure-switch'));
   if (report.lagAtSwitchMs !== undefined && report.lagAtSwitchMs !== null) figures.push(figure('lag at switch (target reaching the frozen source)', format(report.lagAtSwitchMs, ' ms'), 'neutral', 'figure-lag'));
-  if (report.checksums) figures.push(figure(`checksums (${report.checksums.tables.length} tables)`, report.checksums.match ? 'match' : 'DIFFER', report.checksums.match ? 'good' : 'bad', 'figure-checksums'));
-  else if (report.checksumsVerified === false) figures.push(figure('checksums', 'NOT VERIFIED', 'warn', 'figure-checksums', report.checksumsNotVerifiedReason ?? ''));
+  if (report.checksumsVerified === false) figures.push(figure('checksums', 'NOT VERIFIED', 'warn', 'figure-checksums', report.checksumsNotVerifiedReason ?? ''));
+  else if (report.checksums) figures.push(figure(`checksums (${report.checksums.tables.length} tables)`, report.checksums.match ? 'match' : 'DIFFER', report.checksums.match ? 'good' : 'bad', 'figure-checksums'));
   const back = report.windows?.back;
   if (back && back.writeUnavailableMs !== null) figures.push(figure('write unavailability of the switch back (longest gap around it)', format(back.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap-back'));
   if (back) figures.push(figure('lost / failed writes in the switch back window', `${back.writes.lost} / ${back.writes.failed}`, back.writes.lost > 0 ? 'bad' : 'good', 'figure-lost-back'));
@@ -80,12 +80,13 @@ interface ChecksumRow {
   sourceRows?: unknown;
   targetRows?: unknown;
   match?: unknown;
+  difference?: unknown;
 }
 
 function checksumTable(report: CutoverReport): string {
   if (!report.checksums && report.checksumsVerified === false) return `<section><h2>Checksums</h2><p class="note bad-note" id="checksums-not-verified"><strong>NOT VERIFIED</strong>: ${escapeHtml(report.checksumsNotVerifiedReason ?? 'not given')}</p></section>`;
   if (!report.checksums) return '<section><h2>Checksums</h2><p class="note">No checksums in this report (the run did not reach verification).</p></section>';
-  const rows = (report.checksums.tables as ChecksumRow[]).map((t) => `<tr class="${t.match ? '' : 'bad-row'}"><td>${escapeHtml(t.table)}</td><td class="num">${escapeHtml(t.sourceRows)}</td><td class="num">${escapeHtml(t.targetRows)}</td><td>${t.match ? 'match' : '<strong>DIFFER</strong>'}</td></tr>`);
+  const rows = (report.checksums.tables as ChecksumRow[]).map((t) => `<tr class="${t.match ? '' : 'bad-row'}"><td>${escapeHtml(t.table)}</td><td class="num">${escapeHtml(t.sourceRows)}</td><td class="num">${escapeHtml(t.targetRows)}</td><td>${t.match ? 'match' : t.difference === 'not readable in the switch-time snapshot' ? '<strong>NOT COMPARED</strong> (not readable in the switch-time snapshot)' : '<strong>DIFFER</strong>'}</td></tr>`);
   return `<section><h2>Checksums</h2><table id="checksums"><thead><tr><th>table</th><th>rows on the source</th><th>rows on the target</th><th>content</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 

@@ -19,6 +19,12 @@ export interface TableChecksum {
    * difference too (a column added on one side only loses that column's data).
    */
   columns?: string;
+  /**
+   * Why this side's switch-time snapshot cannot read the table (then `rows` is -1 and `hash`
+   * 'unreadable'): MySQL refuses to read a table created or rebuilt after the snapshot began.
+   * Such a table is reported as not compared, never left out.
+   */
+  unreadable?: string;
 }
 
 /** A sequence's position on one side; `lastValue` null = never used. */
@@ -29,7 +35,7 @@ export interface SequenceState {
   increment?: number;
 }
 
-export type TableDifference = 'only on the source' | 'only on the target' | 'columns differ' | 'rows differ';
+export type TableDifference = 'only on the source' | 'only on the target' | 'columns differ' | 'rows differ' | 'not readable in the switch-time snapshot';
 
 export interface TableComparison {
   table: string;
@@ -42,6 +48,8 @@ export interface TableComparison {
   difference?: TableDifference;
   sourceColumns?: string;
   targetColumns?: string;
+  /** Why it could not be compared (difference 'not readable in the switch-time snapshot'). */
+  unreadable?: string;
 }
 
 export interface SequenceComparison {
@@ -65,8 +73,10 @@ export function compareChecksums(source: TableChecksum[], target: TableChecksum[
   const tables = names.map((table): TableComparison => {
     const s = sourceByTable.get(table);
     const t = targetByTable.get(table);
+    const unreadable = s?.unreadable ?? t?.unreadable;
     const difference: TableDifference | undefined =
-      s === undefined ? 'only on the target'
+      unreadable !== undefined ? 'not readable in the switch-time snapshot'
+      : s === undefined ? 'only on the target'
       : t === undefined ? 'only on the source'
       : s.columns !== undefined && t.columns !== undefined && s.columns !== t.columns ? 'columns differ'
       : s.rows !== t.rows || s.hash !== t.hash ? 'rows differ'
@@ -80,6 +90,7 @@ export function compareChecksums(source: TableChecksum[], target: TableChecksum[
       match: difference === undefined,
       ...(difference ? { difference } : {}),
       ...(difference === 'columns differ' ? { sourceColumns: s!.columns, targetColumns: t!.columns } : {}),
+      ...(unreadable !== undefined ? { unreadable: `${s?.unreadable ? 'source' : 'target'}: ${unreadable}` } : {}),
     };
   });
   return { match: tables.every((t) => t.match), tables };
@@ -117,6 +128,8 @@ export function describeDifferences(comparison: ChecksumComparison): string[] {
         return `${t.table}: only on the source (${t.sourceRows} rows), missing on the target`;
       case 'only on the target':
         return `${t.table}: only on the target (${t.targetRows} rows), missing on the source`;
+      case 'not readable in the switch-time snapshot':
+        return `${t.table}: not compared (${t.unreadable})`;
       case 'columns differ':
         return `${t.table}: columns differ (source: ${t.sourceColumns}; target: ${t.targetColumns})`;
       default:
@@ -139,24 +152,36 @@ export class ChecksumsDiffer extends Error {
 
 /**
  * The verify step's result: `{ checksums, checksumsVerified: true }` when every table (and
- * sequence) is on both sides with the same columns and rows; otherwise the comparison is
- * recorded in the facts (for the report) and the step fails, naming each table and what differs.
+ * sequence) is on both sides with the same columns and rows. A difference is recorded in the
+ * facts (for the report) and fails the step, naming each table and what differs. A table a
+ * switch-time snapshot cannot read (and no other difference) is neither: the comparison is
+ * kept and the run is NOT VERIFIED (exit 4), naming the tables and how to compare them.
  */
 export function checksumOutcome(
   source: TableChecksum[],
   target: TableChecksum[],
   facts: Facts,
   sequences?: { source: SequenceState[]; target: SequenceState[] },
-): { checksums: ChecksumComparison; checksumsVerified: true } {
+): { checksums: ChecksumComparison; checksumsVerified: boolean; checksumsNotVerifiedReason?: string } {
   const comparison = compareChecksums(source, target);
   const checksums: ChecksumComparison = { match: comparison.match, tables: comparison.tables };
   if (sequences) {
     checksums.sequences = compareSequences(sequences.source, sequences.target);
     checksums.match = checksums.match && checksums.sequences.every((s) => s.match);
   }
-  if (!checksums.match) {
+  if (checksums.match) return { checksums, checksumsVerified: true };
+  const notRead = checksums.tables.filter((t) => t.difference === 'not readable in the switch-time snapshot');
+  const differs = checksums.tables.some((t) => !t.match && t.difference !== 'not readable in the switch-time snapshot') || (checksums.sequences ?? []).some((s) => !s.match);
+  if (differs) {
     facts.checksums = checksums;
     throw new ChecksumsDiffer(`Checksums differ for ${describeDifferences(checksums).join(', ')}: do not remove the old source; investigate before anything else`);
   }
-  return { checksums, checksumsVerified: true };
+  const names = notRead.map((t) => t.table).join(', ');
+  return {
+    checksums,
+    checksumsVerified: false,
+    checksumsNotVerifiedReason:
+      `${notRead.length} table(s) not compared: ${names}: created or rebuilt (ALTER TABLE, OPTIMIZE, TRUNCATE) after the switch, so the switch-time snapshot cannot read them; every other table matched. ` +
+      `A table created after the switch needs nothing; one that existed before it must be compared by hand (row count and content of the frozen old side against the new side at the switch) before the old side is removed`,
+  };
 }

@@ -18,7 +18,8 @@ const BINARY_TYPES = new Set(['binary', 'varbinary', 'blob', 'tinyblob', 'medium
  * The tables are the ones this side has in `databases` (each side lists its own), each with
  * its columns in order (`name column_type`), compared too. information_schema is not
  * transactional: a table created or rebuilt after the snapshot began cannot be read in it
- * (InnoDB error 1412) and is left out, as the snapshot does not hold it.
+ * (InnoDB error 1412); it is returned as `unreadable`, never left out (a table rebuilt after
+ * the switch on both sides would otherwise fall out of the comparison unseen).
  */
 export async function tableChecksums(connection: Connection, databases: string[]): Promise<TableChecksum[]> {
   if (databases.length === 0) return [];
@@ -54,8 +55,11 @@ export async function tableChecksums(connection: Connection, databases: string[]
          FROM (SELECT ${rowHash} AS h FROM ${quoteIdentifier(db)}.${quoteIdentifier(name)}) AS hashed`,
       );
     } catch (error) {
-      // ER_TABLE_DEF_CHANGED: created or rebuilt after this snapshot began, so not in it.
-      if ((error as { errno?: number }).errno === 1412) continue;
+      // ER_TABLE_DEF_CHANGED: created or rebuilt after this snapshot began: not readable in it.
+      if ((error as { errno?: number }).errno === 1412) {
+        result.push({ table, rows: -1, hash: 'unreadable', columns: cols.map((c) => `${c.col} ${c.columnType}`).join(', '), unreadable: 'created or rebuilt after the switch-time snapshot' });
+        continue;
+      }
       throw error;
     }
     result.push({ table, rows: Number(aggregate.n), hash: `${aggregate.s ?? 0}:${aggregate.x ?? 0}`, columns: cols.map((c) => `${c.col} ${c.columnType}`).join(', ') });

@@ -8,6 +8,7 @@ import { silentLogger } from '../../../lib/util/log';
 import { generatePassword } from '../../../lib/util/secrets';
 import { connect, type Connection } from '../../../lib/engines/mysql/connection';
 import { compareChecksums, databasesOnEitherSide, tableChecksums } from '../../../lib/engines/mysql/checksum';
+import { checksumOutcome } from '../../../lib/verify/checksums';
 
 /** The checksum is the proof of "no difference": it must see the smallest one. */
 describe('per-table checksums on a real MariaDB', () => {
@@ -69,7 +70,7 @@ describe('per-table checksums on a real MariaDB', () => {
     expect(retyped.tables.find((t) => t.table === 'shop.big')).toMatchObject({ match: false, difference: 'columns differ', targetColumns: 'id int(11), v bigint(20)' });
   });
 
-  test('a table created after a consistent snapshot began is not read in it (it is not in that snapshot), and the rest still is', async () => {
+  test('a table created after a consistent snapshot began is reported as not readable in it (never left out), and the rest is read', async () => {
     const other = await connect(server.endpoint());
     try {
       await connection.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
@@ -77,12 +78,46 @@ describe('per-table checksums on a real MariaDB', () => {
       await other.query('INSERT INTO shop.later VALUES (1)');
       const inSnapshot = await sums();
       await connection.query('COMMIT');
-      expect(inSnapshot.map((t) => t.table)).toEqual(expect.arrayContaining(['shop.big', 'shop.items']));
-      // InnoDB refuses to read it in the older snapshot (error 1412): left out, as the snapshot does not hold it.
-      expect(inSnapshot.find((t) => t.table === 'shop.later')).toBeUndefined();
+      expect(inSnapshot.find((t) => t.table === 'shop.items')).toMatchObject({ rows: 3 });
+      // InnoDB refuses to read it in the older snapshot (error 1412): listed as unreadable.
+      expect(inSnapshot.find((t) => t.table === 'shop.later')).toMatchObject({ rows: -1, hash: 'unreadable', unreadable: expect.stringContaining('after the switch-time snapshot') });
     } finally {
       await other.end();
     }
+  });
+
+  test('a table that differed at the switch and was rebuilt on both sides afterwards is NOT VERIFIED, never a match (trial5 F0)', async () => {
+    // GIVEN two switch-time snapshots (here of one server: the "old" and the "new" side) where
+    // one table differs (the old side's MEMORY table was not carried over: 3 rows against 1)
+    await connection.query('CREATE TABLE shop.sessions (id INT PRIMARY KEY) ENGINE=MEMORY');
+    await connection.query('INSERT INTO shop.sessions VALUES (1), (2), (3)');
+    const oldSide = await connect(server.endpoint());
+    const newSide = await connect(server.endpoint());
+    try {
+      await oldSide.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      await connection.query('DELETE FROM shop.sessions WHERE id > 1');
+      await newSide.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      // WHEN the application's migration rebuilds that table after the switch (reaching both sides)
+      await connection.query('ALTER TABLE shop.sessions ENGINE=InnoDB');
+      const [before, after] = [await tableChecksums(oldSide, ['shop']), await tableChecksums(newSide, ['shop'])];
+      // THEN the table is in the comparison, as not compared, and the run is not verified
+      const facts: Record<string, unknown> = {};
+      const outcome = checksumOutcome(before, after, facts);
+      expect(outcome.checksums.tables.find((t) => t.table === 'shop.sessions')).toMatchObject({ match: false, difference: 'not readable in the switch-time snapshot' });
+      expect(outcome.checksumsVerified).toBe(false);
+      expect(outcome.checksumsNotVerifiedReason).toMatch(/1 table\(s\) not compared: shop\.sessions: created or rebuilt/);
+    } finally {
+      await oldSide.end();
+      await newSide.end();
+      await connection.query('DROP TABLE IF EXISTS shop.sessions');
+    }
+  });
+
+  test('a table not readable in a snapshot does not hide a real difference elsewhere: that still fails', async () => {
+    const facts: Record<string, unknown> = {};
+    const source = [{ table: 'shop.a', rows: 2, hash: '1:1' }, { table: 'shop.b', rows: -1, hash: 'unreadable', unreadable: 'created or rebuilt after the switch-time snapshot' }];
+    const target = [{ table: 'shop.a', rows: 1, hash: '1:0' }, { table: 'shop.b', rows: -1, hash: 'unreadable', unreadable: 'created or rebuilt after the switch-time snapshot' }];
+    expect(() => checksumOutcome(source, target, facts)).toThrow(/Checksums differ for shop\.a \(source 2 rows, target 1\), shop\.b: not compared/);
   });
 
   test('without configured databases, verification compares every user database either side has', async () => {
