@@ -24,9 +24,13 @@ import { resolveAwsPostgresSettings } from '../../../lib/platforms/aws/settings'
 import { mockedAws, recordingLogger, stepContext, type MockedAws } from './helpers';
 import { PG_FENCE_SG, PG_OUTPUTS_FIXTURE, PG_SOURCE, PG_TARGET } from './postgres-helpers';
 
+// The freeze's wait is long (a slow, busy machine still sees the server report the change in
+// time); the test of a change that never arrives sets a short one of its own.
+const WAITS = { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 60, coordinatesSeconds: 2 };
+
 function environment(aws: Partial<NonNullable<CutoverEnvironment['aws']>> = {}): CutoverEnvironment {
   const loaded = loadEnvironment('prod-pg');
-  return { ...loaded, aws: { ...loaded.aws!, outputsFile: PG_OUTPUTS_FIXTURE, waits: { instanceSeconds: 2, snapshotSeconds: 2, dnsSeconds: 2, servicesSeconds: 2, pollSeconds: 0.01, freezeSeconds: 0.5, coordinatesSeconds: 2 }, ...aws } };
+  return { ...loaded, aws: { ...loaded.aws!, outputsFile: PG_OUTPUTS_FIXTURE, waits: WAITS, ...aws } };
 }
 
 function platformOn(mock: MockedAws, env = environment(), method: 'logical' | 'dump' = 'logical') {
@@ -86,7 +90,7 @@ describe('freeze', () => {
 
   test('GIVEN the change never reaches the server THEN the freeze fails naming the group and the wait', async () => {
     const mock = clusterAccount();
-    const { platform, log } = platformOn(mock);
+    const { platform, log } = platformOn(mock, environment({ waits: { ...WAITS, freezeSeconds: 0.5 } }));
     await expect(platform.setSourceReadOnly(withAdmin(stepContext(log), fakeSourceAdmin(['off'])), true)).rejects.toThrow(/billing: default_transaction_read_only did not become on within 0\.5 s after modifying parameter group billing-pg15-custom/);
   });
 
