@@ -7,6 +7,7 @@ import {
   largeObjectCount,
   rolesExist,
   serverFacts,
+  sessionCount,
   setRolesLogin,
   terminateSessions,
   hasDrift,
@@ -24,7 +25,7 @@ import { PreconditionFailed, type Facts, type Step, type StepContext } from '../
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
 import type { ResourceKey } from '../runbook/resources';
 import type { FactsSchema } from '../runbook/facts-schema';
-import { nowMs, wallClockMs } from '../util/time';
+import { nowMs, sleep, wallClockMs } from '../util/time';
 
 export type PostgresMethod = 'logical' | 'dump';
 
@@ -205,6 +206,22 @@ export function createTargetStep(platform: PostgresPlatform, settings: PostgresF
 export async function closeToApplication(side: PgClient, appUsers: string[]): Promise<number> {
   await setRolesLogin(side, appUsers, false);
   return terminateSessions(side, appUsers);
+}
+
+/**
+ * Close a side to the application and wait until its sessions are gone: `pg_terminate_backend`
+ * only signals, and a backend inside its commit finishes it (and acknowledges it) before it
+ * exits, so a position read before they are gone may miss a write. True once none is left,
+ * false if some were still there after `timeoutMs`. Returns how many were signalled too.
+ */
+export async function closeToApplicationAndWait(side: PgClient, appUsers: string[], timeoutMs: number): Promise<{ ended: number; gone: boolean }> {
+  const ended = await closeToApplication(side, appUsers);
+  const deadline = nowMs() + timeoutMs;
+  for (;;) {
+    if ((await sessionCount(side, appUsers)) === 0) return { ended, gone: true };
+    if (nowMs() >= deadline) return { ended, gone: false };
+    await sleep(5);
+  }
 }
 
 /** A side takes the application's roles again (LOGIN): the target when the switch opens it, a source that reopens. */

@@ -1,16 +1,17 @@
 import { parallelCopy } from '../engines/postgres/parallel-copy';
 import { temporaryFolder } from '../engines/postgres/copy';
 import { closePg, connectPg, pgRow, quoteIdent } from '../engines/postgres/connection';
-import { currentLsn, sessionCount, terminateSessions } from '../engines/postgres/server';
+import { currentLsn, terminateSessions } from '../engines/postgres/server';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { JournalWriteError, recordingPastJournalFailures } from '../runbook/journal';
 import { ResourceKey } from '../runbook/resources';
 import { AbortRun, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { nowMs, waitFor, wallClockMs } from '../util/time';
+import { nowMs, wallClockMs } from '../util/time';
 import { ChecksumsDiffer } from '../verify/checksums';
 import {
   assertTargetEmpty,
   closeToApplication,
+  closeToApplicationAndWait,
   createTargetStep,
   openConnection,
   openToApplication,
@@ -98,8 +99,8 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
    */
   const closeSourceToApplication = async (context: StepContext): Promise<Facts> => {
     const admin = await source(context);
-    const ended = await closeToApplication(admin, settings.appUsers);
-    await waitFor(`the sessions of ${settings.appUsers.join(', ')} on the source to end`, async () => (await sessionCount(admin, settings.appUsers)) === 0, { timeoutMs: settings.switchTimeoutMs, intervalMs: 20 });
+    const { ended, gone } = await closeToApplicationAndWait(admin, settings.appUsers, settings.switchTimeoutMs);
+    if (!gone) throw new Error(`Timed out after ${settings.switchTimeoutMs} ms waiting for the sessions of ${settings.appUsers.join(', ')} on the source to end`);
     context.resources.get(DOWNTIME)?.mark('closeSource');
     await context.record({ sourceClosedAt: wallClockMs() });
     return { sessionsEndedAtClose: ended };

@@ -14,7 +14,6 @@ import {
   subscriptionApplyErrors,
   tableShapes,
   tablesStillSyncing,
-  terminateSessions,
   userTables,
   waitForWalsender,
   walsenderPosition,
@@ -31,6 +30,7 @@ import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './p
 import {
   assertTargetEmpty,
   closeToApplication,
+  closeToApplicationAndWait,
   createTargetStep,
   names,
   openConnection,
@@ -257,7 +257,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else resume on the source and abort:`,
       ...platform.describe.pause(),
       ...platform.describe.freeze(),
-      `end the remaining sessions of ${settings.appUsers.join(', ')} on the source;`,
+      `close the source to the application: ${settings.appUsers.join(', ')} NOLOGIN there, their sessions ended and gone (a session that asks for READ WRITE overrides the read-only default, and one that bypasses the pooler is not held by it; reads stop too; LOGIN comes back if the switch aborts);`,
       'compare the tables and their columns on both sides once more (a table created since the check: abort and reopen);',
       `read pg_current_wal_lsn(); wait until the walsender of ${subscription} reports it written (applied on the target);`,
       'copy every sequence value to the target, forward only (logical replication does not carry them);',
@@ -438,8 +438,10 @@ async function applyFailureMessage(context: StepContext, platform: PostgresPlatf
  * The switch. Ordering (why):
  * 1. PAUSE first: pgbouncer lets running transactions finish, closes its server connections
  *    and queues new ones, so no client sees an error and nothing is mid-flight at the freeze.
- * 2. Freeze (read-only default + reload), then end what is left of the app's sessions: a
- *    transaction begun before the reload would still be writable. Then the tables are compared
+ * 2. Freeze (read-only default + reload), then close the source to the application: the app
+ *    roles NOLOGIN and their sessions ended, waited for until gone. The default alone is not a
+ *    lock: a transaction begun before the reload, one that asks for READ WRITE, or a session
+ *    that bypasses the pooler (on AWS every session) would still commit. Then the tables are compared
  *    once more: a table created between the precondition's check and the freeze aborts here.
  * 3. The final LSN is read after the freeze, so it covers every acknowledged write. The
  *    walsender's write position is what the subscriber applied; confirmed_flush_lsn lags ~600 ms.
@@ -465,7 +467,8 @@ async function switchWrites(
   const { subscription } = names(settings);
   const sourceClient = await source(context);
   const targetClient = await target(context);
-  if (await switchUnderWay(context, sourceClient)) {
+  const resumedFrozen = await switchUnderWay(context, sourceClient);
+  if (resumedFrozen) {
     const traffic = await whereTrafficGoes(context, platform, settings.database);
     // Past the endpoint move the target has taken writes: reopening the source would split them.
     if (traffic.pointsAt === 'target') return finishSwitchForward(context, platform, settings, sourceClient, targetClient, traffic.known);
@@ -514,7 +517,8 @@ async function switchWrites(
   }
   const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
   let paused = false;
-  let frozen = false;
+  // A resumed switch finds the source frozen (and closed) by the dead process: reopened if this attempt aborts.
+  let frozen = resumedFrozen;
   let repointed = false;
   let targetOpened = false;
   let lagAtSwitchMs: number | undefined;
@@ -529,8 +533,12 @@ async function switchWrites(
     await context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
     clock.mark('freeze');
     await reachedPhase(context, 'frozen');
-    const ended = await terminateSessions(sourceClient, settings.appUsers);
+    // Closed, not only read-only by default: a session that asks for it (BEGIN READ WRITE) overrides
+    // the default, and one that bypasses the pooler (on AWS: every session) could commit after the
+    // final position below. Gone before that position is read: a commit in flight finishes first.
+    const { ended, gone } = await closeToApplicationAndWait(sourceClient, settings.appUsers, clock.remaining());
     clock.mark('endSessions');
+    if (!gone) throw overBudget(`the sessions of ${settings.appUsers.join(', ')} on the source did not end`);
     const drift = await schemaDriftMessage(sourceClient, targetClient, settings, 'after-freeze');
     if (drift) throw new AbortRun(drift);
     clock.mark('tablesCompared');
@@ -632,6 +640,8 @@ async function switchWrites(
     if (targetOpened) await closeToApplication(targetClient, settings.appUsers);
     await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
     if (frozen) {
+      // The application's roles log in again (closed right after the freeze), then the source takes writes.
+      await openToApplication(sourceClient, settings.appUsers);
       await platform.setSourceReadOnly(context, false);
       // A journal that cannot take this line (a full disk) must not keep the clients paused: a resume reads the server.
       try {
@@ -669,7 +679,8 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   const { subscription } = names(settings);
   context.log.warn('resuming a switch after traffic moved to the target: finishing forward (the old source is never reopened now)');
   await platform.setSourceReadOnly(context, true);
-  const ended = await terminateSessions(sourceClient, settings.appUsers);
+  // Closed as the switch closes it (the dead process may have died before): nothing commits there after the drain below.
+  const { ended } = await closeToApplicationAndWait(sourceClient, settings.appUsers, settings.switchTimeoutMs);
   const sub = await pgRow<{ subenabled: boolean }>(targetClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [subscription]);
   let finalLsn = (context.facts.targetCaughtUpLsn as string | undefined) ?? null;
   if (sub?.subenabled) {

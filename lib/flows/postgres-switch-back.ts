@@ -1,12 +1,12 @@
 import { closePg, connectPg, pgRow, quoteIdent, type PgClient } from '../engines/postgres/connection';
 import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
-import { currentLsn, terminateSessions, userTables, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
+import { currentLsn, userTables, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
 import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-platform';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { openConnection, openToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
@@ -136,7 +136,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
       `Within ${settings.switchTimeoutMs} ms (--switch-timeout), else abort, reopen the ${from} and keep traffic there:`,
       ...platform.describe.pause(),
       ...(sides ? sides.describe.freeze(from) : []),
-      `end the remaining sessions of ${settings.appUsers.join(', ')} on the ${from}; reopen the ${to}'s server default (its roles stay NOLOGIN until the repoint);`,
+      `close the ${from} to the application: ${settings.appUsers.join(', ')} NOLOGIN there, their sessions ended and gone (READ WRITE overrides the read-only default; LOGIN comes back if the switch aborts); reopen the ${to}'s server default (its roles stay NOLOGIN until the repoint);`,
       `read the ${from}'s pg_current_wal_lsn(); wait until the walsender of ${along.subscription} reports it written (applied on the ${to});`,
       `copy every sequence value ${from} -> ${to}, forward only; REPEATABLE READ snapshots of both sides (verified later);`,
       `pin ${next.subscription} on the ${from} to the ${to}'s current WAL position; the app roles may log in to the ${to} again;`,
@@ -271,7 +271,7 @@ function removeWayStep(source: (c: StepContext) => Promise<PgClient>, target: (c
  * 1. The way for the opposite switch (`next`, `to` -> `from`) is made again before the window
  *    (a slot waits for running transactions: too slow inside it), disabled, so it carries
  *    nothing until pinned.
- * 2. PAUSE, freeze the `from` side, end the app's sessions there; the `to` side's server
+ * 2. PAUSE, freeze the `from` side, close it to the app (NOLOGIN, sessions ended and gone); the `to` side's server
  *    default is reopened now (its reload is asynchronous; the app roles stay NOLOGIN there, so
  *    nobody writes to it until the repoint).
  * 3. The `from` side's final LSN is read after its freeze; `to` has applied it when the walsender
@@ -304,6 +304,7 @@ async function switchAgainWrites(
     // only then the `from` side reopened — never both writable — and the switch starts again.
     await sides.setReadOnly(context, to, true);
     await sides.fence(context, to);
+    await sides.unfence(context, from, fromClient);
     await sides.setReadOnly(context, from, false);
     await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} ENABLE`).catch(() => undefined);
     await context.record({ [fact.reopenedAt]: wallClockMs() });
@@ -347,9 +348,12 @@ async function switchAgainWrites(
     clock.mark('freeze');
     // The `to` side's server default reopens on its own admin session meanwhile (its reload is
     // asynchronous: started early, in effect well before the repoint).
-    const [ended] = await Promise.all([terminateSessions(fromClient, settings.appUsers), sides.setReadOnly(context, to, false)]);
+    // The `from` side closed to the application, not only read-only by default (a session that asks
+    // for READ WRITE, or bypasses the pooler, would still commit): gone before its final position is read.
+    const [{ ended, gone }] = await Promise.all([closeToApplicationAndWait(fromClient, settings.appUsers, clock.remaining()), sides.setReadOnly(context, to, false)]);
     toReopened = true;
     clock.mark('endSessions');
+    if (!gone) throw overBudget(`the sessions of ${settings.appUsers.join(', ')} on the ${from} did not end`);
     const finalLsn = await currentLsn(fromClient);
     const waitStarted = nowMs();
     const reached = await waitForWalsender(fromClient, along.subscription, finalLsn, clock.remaining());
@@ -406,6 +410,8 @@ async function switchAgainWrites(
     await toSnapshot.query('ROLLBACK').catch(() => undefined);
     if (toReopened) await sides.setReadOnly(context, to, true);
     if (frozen) {
+      // The app roles log in to the `from` side again (closed right after its freeze), then it takes writes.
+      await sides.unfence(context, from, fromClient);
       await sides.setReadOnly(context, from, false);
       await context.record({ [fact.reopenedAt]: wallClockMs() });
     }
@@ -439,7 +445,7 @@ async function finishSwitchAgainForward(
   const fact = switchAgainFacts(direction);
   context.log.warn(`resuming a switch ${direction.name} after traffic moved to the ${to}: finishing it (the ${from} is never reopened now)`);
   await sides.setReadOnly(context, from, true);
-  await terminateSessions(fromClient, settings.appUsers);
+  await closeToApplicationAndWait(fromClient, settings.appUsers, settings.switchTimeoutMs);
   const sub = await pgRow<{ subenabled: boolean }>(toClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [along.subscription]);
   if (sub?.subenabled) {
     const lsn = await currentLsn(fromClient);

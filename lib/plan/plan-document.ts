@@ -383,7 +383,7 @@ function downtime(flow: string, calls: DocumentCall[], settings: DocumentSetting
   if (flow === 'postgres.logical') {
     phases = [
       { phase: 'freeze (source read-only)', expected: postgresFreeze(calls), rehearsalMs: sum('pause', 'freeze') },
-      { phase: 'sessions ended (the application roles\' remaining sessions on the source)', expected: 'one pg_terminate_backend statement', rehearsalMs: measured.endSessions ?? null },
+      { phase: 'source closed to the application (its roles NOLOGIN, their sessions ended and gone)', expected: 'ALTER ROLE … NOLOGIN and one pg_terminate_backend statement, then polled until the sessions exited (a commit in flight finishes first)', rehearsalMs: measured.endSessions ?? null },
       { phase: 'tables compared (both sides\' tables and columns, again after the freeze)', expected: 'two catalog reads', rehearsalMs: measured.tablesCompared ?? null },
       { phase: 'caught-up (the walsender reports the final WAL position written on the target)', expected: `about the lag at the gate: at most --lag-threshold ${settings.lagThresholdMs} ms when the switch starts; abort past --switch-timeout ${settings.switchTimeoutMs} ms`, rehearsalMs: sum('finalLsn', 'targetCatchUp') },
       { phase: 'sequences copied (logical replication does not carry them)', expected: 'one statement for all sequences, forward only', rehearsalMs: measured.sequences ?? null },

@@ -155,7 +155,7 @@ describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and
   test('logical: the downtime is broken down in the PostgreSQL switch\'s own phases (no binlog, no promote), with the postgres section\'s budget and lag gate', async () => {
     const document = await pgDocument('logical');
     const names = document.downtime.phases.map((phase) => phase.phase.split(' (')[0]);
-    expect(names).toEqual(['freeze', 'sessions ended', 'tables compared', 'caught-up', 'sequences copied', 'subscription disabled', 'endpoint moved', 'clients on the target']);
+    expect(names).toEqual(['freeze', 'source closed to the application', 'tables compared', 'caught-up', 'sequences copied', 'subscription disabled', 'endpoint moved', 'clients on the target']);
     expect(JSON.stringify(document.downtime)).not.toMatch(/binlog|promote|app accounts locked/i);
     expect(document.downtime.budgetMs).toBe(120_000);
     expect(document.downtime.phases[0].expected).toContain('ModifyDBClusterParameterGroup default_transaction_read_only=1');
@@ -179,7 +179,7 @@ describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and
     const document = await pgDocument('logical');
     expect(document.pointOfNoReturn?.step).toBe('postgres.switch');
     expect(document.pointOfNoReturn?.call.operation).toBe('ChangeResourceRecordSets');
-    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 79)']);
+    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 81)']);
     expect(document.rollback[0].steps).not.toContain('postgres.switch');
     const abandon = document.rollback[0].operatorRuns.join('\n');
     for (const expected of ['DROP SUBSCRIPTION IF EXISTS cutover_sub', "pg_drop_replication_slot('cutover_slot')", 'DROP PUBLICATION IF EXISTS cutover_pub', 'DROP ROLE IF EXISTS cutover_repl']) expect(abandon).toContain(expected);

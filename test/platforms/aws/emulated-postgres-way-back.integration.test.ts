@@ -105,9 +105,13 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     const unfence = at(new RegExp(`CHANGE +rds\\.ModifyDBInstance \\{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\\["${account.sourceSecurityGroupId}"\\]`));
     const freezeTarget = at(/CHANGE +rds\.ModifyDBParameterGroup \{"DBParameterGroupName":"[^"]+","Parameters":\[\{"ParameterName":"default_transaction_read_only","ParameterValue":"1"/);
     const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${account.sourceEndpoint.replace(/\./g, '\\.')}"`));
-    const targetNologin = at(/CHANGE +target: ALTER ROLE "?app"? NOLOGIN/);
+    // The target is closed to the app roles right after its freeze (a session asking for READ WRITE
+    // overrides the read-only default), inside the window; the fence says NOLOGIN again after the record moved.
+    const targetClosed = at(/CHANGE +target: ALTER ROLE "?app"? NOLOGIN/);
+    const targetNologin = recordBack + calls.slice(recordBack).search(/CHANGE +target: ALTER ROLE "?app"? NOLOGIN/);
     expect(unfence).toBeLessThan(freezeTarget);
-    expect(freezeTarget).toBeLessThan(recordBack);
+    expect(freezeTarget).toBeLessThan(targetClosed);
+    expect(targetClosed).toBeLessThan(recordBack);
     expect(recordBack).toBeLessThan(targetNologin);
     expect(calls).toMatch(/POINT OF NO RETURN/);
     expect(await recordValue()).toBe(account.targetEndpoint);
