@@ -327,6 +327,17 @@ export interface TransferablePatterns {
 }
 
 /** Where a match was found, as the scanner reports it: the pattern's source column and a fingerprint of the matched words. */
+export interface ScanOptions {
+  /**
+   * Compare every digit run by its significant digits with the phone columns' keys (a phone in
+   * another national or international form). Off for a masked column's output: a transformer's
+   * output encodes no phone, and an all-digit hash would equal some phone's digits by chance
+   * (about 1 in 10 000 ten-digit hashes against 1 M phones). Exact originals are matched either way.
+   * @default true
+   */
+  rewrittenForms?: boolean;
+}
+
 export interface PatternMatch {
   /** Index into `PatternSet.sources` of the first column the pattern was read from. */
   source: number;
@@ -620,6 +631,9 @@ export class PatternSet {
     }
   }
 
+  /** Whether the scan in progress compares digit runs by their significant digits (ScanOptions.rewrittenForms). */
+  private phoneForms = true;
+
   /** The ring's words [0, length) as one pattern (the ring holds at most MAX_WHOLE_WORDS here). */
   private addRing(length: number, id: number): void {
     hashSequence(this.ringA, this.ringB, RING_MASK, 0, length);
@@ -665,7 +679,8 @@ export class PatternSet {
    * Every pattern occurring in `text` (as whole words, in order, folded), and every run of
    * digits split by phone separators that spells a pattern. `onMatch` is called per match.
    */
-  scan(text: string, onMatch: (match: PatternMatch) => void): void {
+  scan(text: string, onMatch: (match: PatternMatch) => void, options?: ScanOptions): void {
+    this.phoneForms = options?.rewrittenForms !== false;
     const folded = foldForMatching(text);
     const ringA = this.ringA;
     const ringB = this.ringB;
@@ -717,7 +732,8 @@ export class PatternSet {
    * `scan` for a value that is printable ASCII (the dump's bytes, no escapes): the same words,
    * folding and hashes, read from the bytes without decoding a string (most values of a dump).
    */
-  scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
+  scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void, options?: ScanOptions): void {
+    this.phoneForms = options?.rewrittenForms !== false;
     const ringA = this.ringA;
     const ringStart = this.ringStart;
     const ringEnd = this.ringEnd;
@@ -864,6 +880,7 @@ export class PatternSet {
 
   /** A digit run's significant digits (phoneKeySkips, scan side), looked up among the phone columns' keys. */
   private matchPhone(n: number, plus: boolean, onMatch: (match: PatternMatch) => void): void {
+    if (!this.phoneForms) return;
     const skip = phoneKeySkips(n, plus, false)[0];
     if (skip === undefined) return;
     hashPhoneKey(skip, n);
