@@ -245,7 +245,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       // The check's originals are read in the dump's own snapshot: MySQL family by holding
       // commits while both start, PostgreSQL by exporting one to pg_dump and the check.
       const engine = environment.engine ?? 'mysql';
-      const snapshot = options.verify && engine === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules) }) : undefined;
+      const snapshot = options.verify && engine === 'mysql' ? await DumpSnapshot.open(resolved.source, log, { readInBackground: originalsPlan(rules), holdWith: environment.holdCommitsWith }) : undefined;
       const exported = options.verify && engine === 'postgres' ? await PgDumpSnapshot.open(resolved.source) : undefined;
       try {
         // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).

@@ -51,6 +51,15 @@ const environmentSchema = z
       .strict()
       .optional(),
     notify: z.object({ slackWebhookEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/) }).strict().optional(),
+    /**
+     * How `--verify` holds commits while the dump's and the check's snapshots start (MySQL family,
+     * lib/masking/source-snapshot.ts): `dialect` uses MariaDB's BACKUP STAGE (MySQL: FLUSH TABLES
+     * WITH READ LOCK) and falls back to LOCK TABLES … READ when that is refused as "access denied";
+     * `table-locks` goes straight to LOCK TABLES … READ on the database's tables (needs only
+     * LOCK TABLES on it): for a server that refuses the dialect's hold in another way.
+     * @default "dialect"
+     */
+    holdCommitsWith: z.enum(['dialect', 'table-locks']).optional(),
     /** The local world: MariaDB source and staging with generated personal data, and a local S3 server. */
     sandbox: z.object({ customers: z.number().int().min(10).default(2000) }).strict().optional(),
   })

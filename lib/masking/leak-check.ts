@@ -164,8 +164,10 @@ export async function leakCheck(options: {
         // named only when there is a hit.
         const row = () => (rowKey === '' ? `row ${rewriter.currentRow(table)}` : typeof rowKey === 'number' ? `${keyName}=${rowKey}` : rowKey);
         const onMatch = (match: PatternMatch) => record({ kind: 'original', originalFrom: patterns.sources[match.source], foundIn: where, row: row(), fingerprint: fingerprint(match.matched) });
+        // A masked column holds a transformer's output: exact originals are looked for, a phone's other forms only in kept text.
+        const scanOptions = { rewrittenForms: kept };
         const scanText = (text: string) => {
-          patterns.scan(text, onMatch);
+          patterns.scan(text, onMatch, scanOptions);
           if (kept && text.includes('@')) {
             for (const address of foldForMatching(text).match(EMAIL_IN_TEXT) ?? []) {
               const domain = address.slice(address.lastIndexOf('@') + 1);
@@ -196,7 +198,7 @@ export async function leakCheck(options: {
           if (end - start >= 2 && bytes[start] === 0x30 && bytes[start + 1] === 0x78) return undefined;
           if (kept && bytes.indexOf(0x40, start) !== -1 && bytes.indexOf(0x40, start) < end) return undefined;
           scannedValues++;
-          if (end - start >= MIN_PATTERN_CHARS) patterns.scanAscii(bytes, start, end, onMatch);
+          if (end - start >= MIN_PATTERN_CHARS) patterns.scanAscii(bytes, start, end, onMatch, scanOptions);
           // Base64 runs in kept text (an address or a name encoded in it): decoded and scanned as the
           // string path would. A masked column holds a transformer's output, which encodes nothing.
           if (kept && end - start >= MIN_BASE64_CHARS) for (const [runStart, runEnd] of base64RunsAscii(bytes, start, end)) for (const text of decodeBase64Run(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', runStart, runEnd))) scanText(text);

@@ -22,6 +22,8 @@ export const SHINGLE_WORDS = 6;
 export const MIN_PATTERN_CHARS = 5;
 /** A number alone is a pattern only with this many digits (ids and amounts are shorter). */
 export const MIN_DIGITS = 8;
+/** A name column's original of at most this many words is also a pattern in every rotation (a surname of several words written first). */
+export const MAX_ROTATED_NAME_WORDS = 5;
 
 const ASCII_WORD = new Uint8Array(128);
 for (let c = 0; c < 128; c++) ASCII_WORD[c] = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) ? 1 : 0;
@@ -325,6 +327,17 @@ export interface TransferablePatterns {
 }
 
 /** Where a match was found, as the scanner reports it: the pattern's source column and a fingerprint of the matched words. */
+export interface ScanOptions {
+  /**
+   * Compare every digit run by its significant digits with the phone columns' keys (a phone in
+   * another national or international form). Off for a masked column's output: a transformer's
+   * output encodes no phone, and an all-digit hash would equal some phone's digits by chance
+   * (about 1 in 10 000 ten-digit hashes against 1 M phones). Exact originals are matched either way.
+   * @default true
+   */
+  rewrittenForms?: boolean;
+}
+
 export interface PatternMatch {
   /** Index into `PatternSet.sources` of the first column the pattern was read from. */
   source: number;
@@ -563,8 +576,12 @@ export class PatternSet {
   /**
    * The rewritten forms of a value (words hashed in wordsA/wordsB; a phone's digits in
    * PHONE_DIGITS, `phoneDigits` of them, -1 when the value is not a phone):
-   * - REWRITTEN_NAME: a name of 2–4 words with its last word first ("Smith John", "SMITH, John":
-   *   punctuation separates words). An initial with the surname ("J. Smith") is not a pattern:
+   * - REWRITTEN_NAME: a name of 2–5 words in every rotation, so a surname of one or more words
+   *   written first is found: "Smith John", "SMITH, John" (punctuation separates words), "de la
+   *   Cruz, Anna" and the sort form "Cruz, Anna de la" for "Anna de la Cruz", "van der Berg, Jan"
+   *   and "Berg, Jan van der" for "Jan van der Berg". Other orders are not patterns: a rotation
+   *   keeps the name's words adjacent and in their order, which ordinary text (a list of other
+   *   people sharing a surname or first name) does not produce. An initial with the surname ("J. Smith") is not a pattern:
    *   with thousands of customers nearly every initial + common surname is someone's, so it
    *   would report every such pair in kept text and identifies no one.
    * - REWRITTEN_ADDRESS: each street word swapped with its abbreviation or long form
@@ -575,14 +592,16 @@ export class PatternSet {
   private addRewrittenForms(forms: number, count: number, wholeAdded: boolean, id: number, phoneDigits: number): void {
     const ringA = this.ringA;
     const ringB = this.ringB;
-    if (forms & REWRITTEN_NAME && wholeAdded && count >= 2 && count <= 4) {
-      ringA[0] = this.wordsA[count - 1];
-      ringB[0] = this.wordsB[count - 1];
-      for (let k = 0; k < count - 1; k++) {
-        ringA[k + 1] = this.wordsA[k];
-        ringB[k + 1] = this.wordsB[k];
+    if (forms & REWRITTEN_NAME && wholeAdded && count >= 2 && count <= MAX_ROTATED_NAME_WORDS) {
+      // Every rotation: the last `first` words moved to the front.
+      for (let first = 1; first < count; first++) {
+        for (let k = 0; k < count; k++) {
+          const from = (k + count - first) % count;
+          ringA[k] = this.wordsA[from];
+          ringB[k] = this.wordsB[from];
+        }
+        this.addRing(count, id);
       }
-      this.addRing(count, id);
     }
     if (forms & REWRITTEN_ADDRESS && wholeAdded) {
       const swaps: number[] = [];
@@ -611,6 +630,9 @@ export class PatternSet {
       }
     }
   }
+
+  /** Whether the scan in progress compares digit runs by their significant digits (ScanOptions.rewrittenForms). */
+  private phoneForms = true;
 
   /** The ring's words [0, length) as one pattern (the ring holds at most MAX_WHOLE_WORDS here). */
   private addRing(length: number, id: number): void {
@@ -657,7 +679,8 @@ export class PatternSet {
    * Every pattern occurring in `text` (as whole words, in order, folded), and every run of
    * digits split by phone separators that spells a pattern. `onMatch` is called per match.
    */
-  scan(text: string, onMatch: (match: PatternMatch) => void): void {
+  scan(text: string, onMatch: (match: PatternMatch) => void, options?: ScanOptions): void {
+    this.phoneForms = options?.rewrittenForms !== false;
     const folded = foldForMatching(text);
     const ringA = this.ringA;
     const ringB = this.ringB;
@@ -709,7 +732,8 @@ export class PatternSet {
    * `scan` for a value that is printable ASCII (the dump's bytes, no escapes): the same words,
    * folding and hashes, read from the bytes without decoding a string (most values of a dump).
    */
-  scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void): void {
+  scanAscii(bytes: Uint8Array, from: number, to: number, onMatch: (match: PatternMatch) => void, options?: ScanOptions): void {
+    this.phoneForms = options?.rewrittenForms !== false;
     const ringA = this.ringA;
     const ringStart = this.ringStart;
     const ringEnd = this.ringEnd;
@@ -856,6 +880,7 @@ export class PatternSet {
 
   /** A digit run's significant digits (phoneKeySkips, scan side), looked up among the phone columns' keys. */
   private matchPhone(n: number, plus: boolean, onMatch: (match: PatternMatch) => void): void {
+    if (!this.phoneForms) return;
     const skip = phoneKeySkips(n, plus, false)[0];
     if (skip === undefined) return;
     hashPhoneKey(skip, n);

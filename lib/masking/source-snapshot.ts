@@ -16,8 +16,19 @@ import type { MysqlTarget } from './mysql-client';
  * global read lock instead. Both need the RELOAD privilege.
  */
 export function commitHoldStatements(version: string): { hold: string[]; release: string } {
-  return /mariadb/i.test(version) ? { hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' } : { hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' };
+  return hasBackupStage(version) ? { hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' } : { hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' };
 }
+
+/** MariaDB 10.4.1 and later know BACKUP STAGE; older MariaDB answers it with a syntax error (it has FTWRL, as MySQL). */
+function hasBackupStage(version: string): boolean {
+  if (!/mariadb/i.test(version)) return false;
+  const [major, minor, patch] = (version.match(/^(\d+)\.(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+  if (major === undefined || Number.isNaN(major)) return true; // unknown form: the current statements, refused loudly if wrong
+  return major > 10 || (major === 10 && (minor > 4 || (minor === 4 && patch >= 1)));
+}
+
+/** Where an environment sets it (config/masking/environments.ts `holdCommitsWith`), named by the refusal messages. */
+export const HOLD_SETTING = "holdCommitsWith: 'table-locks'";
 
 /**
  * The fallback where the dialect's statements are refused: a read lock on every base table of
@@ -82,8 +93,9 @@ export class DumpSnapshot implements OriginalsReader {
   ) {}
 
   /**
-   * @param options.holdWith `table-locks` skips the dialect's statements (tests; the fallback
-   * is taken by itself when they are refused). @default 'dialect'
+   * @param options.holdWith `table-locks` skips the dialect's statements (an environment's
+   * `holdCommitsWith`, for a server that refuses them other than with "access denied"; the
+   * fallback is taken by itself when they are refused with it). @default 'dialect'
    * @param options.readInBackground the leak check's originals plan: a worker thread starts its
    * own snapshot while commits are held (so it equals the dump's too) and reads every original
    * while the dump runs; `originalPatterns` then hands the result to the check.
@@ -101,7 +113,14 @@ export class DumpSnapshot implements OriginalsReader {
         try {
           for (const statement of statements.hold) await lock.query(statement);
         } catch (error) {
-          if (!isAccessDenied(error)) throw new Error(`could not hold commits to align the leak check's snapshot with the dump's (${statements.hold.join('; ')}): ${(error as Error).message}`);
+          if (!isAccessDenied(error)) {
+            await lock.query(statements.release).catch(() => undefined);
+            throw new Error(
+              `could not hold commits to align the leak check's snapshot with the dump's: ${statements.hold.join('; ')} failed (${(error as Error).message}). Nothing was dumped. ` +
+                `If this server does not allow that hold or cannot take it now (another backup holds it; a managed server such as Amazon RDS may refuse it in its own way), set ${HOLD_SETTING} for this environment in config/masking/environments.ts ` +
+                `(LOCK TABLES … READ on the database's tables instead; the masking user needs LOCK TABLES on \`${source.database}\`), or run again once the other backup has finished.`,
+            );
+          }
           await lock.query(statements.release).catch(() => undefined); // e.g. BACKUP STAGE START taken, BLOCK_COMMIT refused
           refused = `${statements.hold.join('; ')} was refused (${(error as Error).message}); `;
           statements = undefined;

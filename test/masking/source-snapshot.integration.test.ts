@@ -179,6 +179,37 @@ test('a background read that fails fails the check (never an empty set of origin
 test('commits are held with MariaDB backup locks, or the global read lock on MySQL', () => {
   expect(commitHoldStatements('10.11.6-MariaDB-0+deb12u1-log')).toEqual({ hold: ['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], release: 'BACKUP STAGE END' });
   expect(commitHoldStatements('8.0.35')).toEqual({ hold: ['FLUSH TABLES WITH READ LOCK'], release: 'UNLOCK TABLES' });
+  // BACKUP STAGE exists from MariaDB 10.4.1 (Amazon RDS for MariaDB reports e.g. "10.11.8-MariaDB-log"); older MariaDB has FTWRL only.
+  expect(commitHoldStatements('10.4.1-MariaDB').hold[0]).toBe('BACKUP STAGE START');
+  expect(commitHoldStatements('11.4.2-MariaDB-log').hold[0]).toBe('BACKUP STAGE START');
+  expect(commitHoldStatements('10.3.39-MariaDB-log').hold).toEqual(['FLUSH TABLES WITH READ LOCK']);
+  expect(commitHoldStatements('10.4.0-MariaDB').hold).toEqual(['FLUSH TABLES WITH READ LOCK']);
+});
+
+test('GIVEN the backup lock cannot be taken for a reason other than access denied (another backup holds it) WHEN the snapshot is opened THEN nothing is dumped, nothing stays held, and the error names the setting that fixes it; that setting then works', async () => {
+  // GIVEN another backup in its first stage (BACKUP STAGE START admits one session at a time) and a 1 s lock wait for new sessions
+  const otherBackup = await connect(target);
+  await otherBackup.query('BACKUP STAGE START');
+  const [{ wait }] = await rows<{ wait: number }>(db, 'SELECT @@GLOBAL.lock_wait_timeout AS wait');
+  await db.query('SET GLOBAL lock_wait_timeout = 1');
+  try {
+    // WHEN / THEN: refused (a lock wait timeout, not access denied), the fix named
+    await expect(DumpSnapshot.open(target, silentLogger)).rejects.toThrow(/BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT failed \(Lock wait timeout exceeded.*\)\. Nothing was dumped\. .*set holdCommitsWith: 'table-locks' for this environment in config\/masking\/environments\.ts .*LOCK TABLES on `app`/);
+    // Nothing is held: commits go on.
+    await db.query('INSERT INTO products (id, name) VALUES (9904, ?)', ['after the refusal']);
+    // AND the named setting holds commits with table locks instead
+    const snapshot = await DumpSnapshot.open(target, silentLogger, { holdWith: 'table-locks' });
+    try {
+      expect(snapshot.holdStatements[0]).toMatch(/^LOCK TABLES `customers` READ, /);
+    } finally {
+      await snapshot.close();
+    }
+  } finally {
+    await db.query(`SET GLOBAL lock_wait_timeout = ${Number(wait)}`);
+    await otherBackup.query('BACKUP STAGE END');
+    await otherBackup.end();
+    await db.query('DELETE FROM products WHERE id = 9904');
+  }
 });
 
 test('the originals read as bytes from the protocol packets are the values read as strings, and build the same patterns', async () => {

@@ -77,6 +77,7 @@ export async function plantedLeakSelfTest(options: { sandbox: MaskingSandbox; ru
       // Never published, whatever the check said.
       await discardStagedDump(destination, staged, log);
       await connection.query('DELETE FROM products WHERE id >= 9100');
+      await connection.query('DELETE FROM customers WHERE id >= 9100');
     }
   } finally {
     await connection.end();
@@ -129,6 +130,20 @@ async function plantRows(connection: Connection, rules: MaskingRules): Promise<P
     [9115, 'base64-name', `{"meta":"${base64(JSON.stringify({ buyer: twoWords!.full_name }))}"}`, null, at(9115, 'description', 'a name inside base64-encoded JSON')],
     [9108, 'hex-text', `0x${Buffer.from(customers[3].email).toString('hex').toUpperCase()}`, null, at(9108, 'description', "a customer email spelled as '0x…' hex in kept text")],
   ];
+  // Surnames of several words written first ("de la Cruz, Anna", "VAN DER BERG, Jan"): the
+  // generated names have one-word surnames, so two customers with such names are added (removed
+  // again with the plants).
+  const multiWordSurnames: [number, string, string, string][] = [
+    [9191, 'Anna de la Cruz', 'surname-words-first', 'Account holder: de la Cruz, Anna'],
+    [9192, 'Jan van der Berg', 'surname-words-first-upper', 'Payee VAN DER BERG, Jan (checked)'],
+  ];
+  for (const [id, fullName] of multiWordSurnames) {
+    await connection.query("INSERT INTO customers (id, email, full_name, username, password_hash, api_token, tier, created_at) VALUES (?, ?, ?, ?, '-', ?, 'free', '2024-01-01 00:00:00')", [id, `planted.${id}@mail-0.example.org`, fullName, `planted${id}`, String(id).padStart(40, '0')]);
+  }
+  planted.push(
+    [9116, multiWordSurnames[0][2], multiWordSurnames[0][3], null, at(9116, 'description', 'a surname of several words written first ("de la Cruz, Anna")')],
+    [9117, multiWordSurnames[1][2], multiWordSurnames[1][3], null, at(9117, 'description', 'a surname with particles written first, upper case ("VAN DER BERG, Jan")')],
+  );
   for (const [id, name, description, thumbnail] of planted) {
     await connection.query('INSERT INTO products (id, name, description, thumbnail) VALUES (?, ?, ?, ?)', [id, `planted ${name}`, description, thumbnail]);
   }
