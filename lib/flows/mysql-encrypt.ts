@@ -247,8 +247,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     ],
     precondition: async (context) => {
       // Resumed after replication was configured: the target replicates from its own position now.
-      // A dry run has no recorded coordinates (only the plan's placeholders) to look for.
-      if (context.dryRun || context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
+      // The plan runs the same check: its recording source lists the binlog files the plan named.
+      if (context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
       // Refused before anything is configured: the IO thread would only fail later with error 1236.
       await assertStartBinlogOnSource(await source(context), String(context.facts.startBinlogFile), Number(context.facts.startBinlogPosition));
     },

@@ -59,13 +59,6 @@ function operationKind(text: string): string {
   return text;
 }
 
-/**
- * Reads a plan skips on purpose, with the reason. mysql.replication.start's precondition checks
- * that the recorded start binlog is still on the source (SHOW BINARY LOGS); a dry run has only
- * the plan's named stand-ins for those coordinates and skips it (mysql-encrypt.ts).
- */
-const PLAN_SKIPS = new Set(['mysql.replication.start source: SHOW BINARY LOGS']);
-
 interface Done {
   step: string;
   on: string;
@@ -117,7 +110,7 @@ class Observed {
   }
 
   unplannedKinds(plan: Set<string>): string[] {
-    return [...this.kinds].filter((kind) => !plan.has(kind) && !PLAN_SKIPS.has(kind));
+    return [...this.kinds].filter((kind) => !plan.has(kind));
   }
 }
 
