@@ -32,7 +32,9 @@ import { awsSourceFenceStep } from '../platforms/aws/postgres-runbook';
 import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
 import { recordAwsPostgresPlan } from '../platforms/aws/plan';
 import type { RecordedPlan } from '../runbook/plan-recording';
-import { buildPlanDocument, planCallLines, type DocumentSettings } from '../plan/plan-document';
+import { buildPlanDocument, planCallLines, recordedPlanText, type DocumentSettings } from '../plan/plan-document';
+import { recordLocalMysqlWayBackPlan } from '../rehearsal/mysql-rehearsal';
+import { recordLocalPostgresWayBackPlan } from '../rehearsal/postgres-rehearsal';
 
 /**
  * `switch-back RUN_ID` / `complete RUN_ID`: on the platform the run RUN_ID moved (its journal
@@ -127,16 +129,18 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
     log.error(`No sandbox is up in ${folder} (run ${forwardRunId} ran there): it was taken down, so there is nothing to switch back to`);
     return EXIT.usage;
   }
+  // The dry run's plan is recorded from the steps on the sandbox's recording stand-in, as the forward dry run's is.
+  const planLines = args.execute ? undefined : sandboxPlanLines(input, await recordLocalMysqlWayBackPlan(wayBackCommand(args.command), input.settings, { deleteOld: args.deleteOld }));
   const sandbox = MysqlSandbox.attach(folder, log);
   try {
-    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId }, args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined);
+    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId }, args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined, planLines);
   } finally {
     sandbox.detach();
   }
 }
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
-async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined): Promise<number> {
+async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined, planLines?: string[]): Promise<number> {
   const { args, log, settings, stateDir, forwardRunId } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
@@ -145,7 +149,7 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
   const deleteOld = Boolean(args.deleteOld);
   checkCompleteResume(args, stateDir, forwardRunId);
   const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
-  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock });
+  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, planLines });
 }
 
 /** A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway. */
@@ -242,6 +246,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
     return EXIT.usage;
   }
   checkCompleteResume(args, stateDir, forwardRunId);
+  const planLines = args.execute ? undefined : sandboxPlanLines(input, await recordLocalPostgresWayBackPlan(wayBackCommand(args.command), settings, { deleteOld: args.deleteOld }));
   const sandbox = PostgresSandbox.attach(folder, log);
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const deleteOld = Boolean(args.deleteOld);
@@ -249,10 +254,20 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
     args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
   const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
-    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined });
+    return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined, planLines });
   } finally {
     await sandbox.detach();
   }
+}
+
+function wayBackCommand(command: string): 'switch-back' | 'switch-forth' | 'complete' {
+  if (command === 'switch-back' || command === 'switch-forth' || command === 'complete') return command;
+  throw new Error(`not a way-back command: ${command}`);
+}
+
+/** A sandbox way-back plan as its dry run prints it: the steps and every call, recorded from the steps (as the forward sandbox dry run prints its plan). */
+function sandboxPlanLines(input: { environment: CutoverEnvironment; settings: { switchTimeoutMs: number; lagThresholdMs: number } }, recorded: RecordedPlan): string[] {
+  return recordedPlanText(recorded, { environment: input.environment.name, switchTimeoutMs: input.settings.switchTimeoutMs, lagThresholdMs: input.settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' });
 }
 
 /** A recorded way-back plan as the dry run prints it: every call, in order, grouped by step, the point of no return marked. */
@@ -268,11 +283,12 @@ function recordedCallLines(recorded: RecordedPlan, settings: DocumentSettings): 
 /** Plan, run (or dry-run) and finish a switch-back or complete runbook: the part both engines share. */
 async function runWayBackRunbook(
   input: Pick<WayBackInput, 'environment' | 'args' | 'stateDir' | 'log' | 'out' | 'forwardRunId'>,
-  run_: { runbook: Runbook; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined; calls?: string[] },
+  run_: { runbook: Runbook; engine: 'mysql' | 'postgres'; options: Record<string, unknown>; lock: RunLock | undefined; calls?: string[]; planLines?: string[] },
 ): Promise<number> {
   const { environment, args, stateDir, log, out, forwardRunId } = input;
   const { runbook, options } = run_;
-  for (const line of planText(runbook)) out(line);
+  // A recorded plan where there is one (the dry run on the sandbox); the step list of the run (and of the AWS plans, whose calls follow).
+  for (const line of run_.planLines ?? planText(runbook)) out(line);
   out('');
   if (run_.calls) {
     for (const line of run_.calls) out(line);

@@ -61,6 +61,26 @@ export interface MysqlFlowSettings {
 }
 
 /**
+ * The facts a resumed switch decides on, in every direction (mysql.switch, switch-back,
+ * switch-forth): how far it got, where the frozen side stopped, where replication back starts.
+ * The final position is journaled in the line that says the side froze (and again with a
+ * resumed promotion), so a journal past the freeze without it was edited.
+ */
+const MYSQL_SWITCH_FACTS: FactsSchema = {
+  shape: {
+    switchPhase: z.enum(['freezing', 'frozen', 'caught-up', 'promoted', 'reverse-started', 'reverse-running', 'endpoint-moved', 'recycled', 'reopened']),
+    switchDirection: z.enum(['forward', 'back']),
+    switchStartedAt: z.number(),
+    switchEndedAt: z.number(),
+    finalBinlogFile: z.string().min(1),
+    finalBinlogPosition: z.number().int().nonnegative(),
+    reverseStartBinlogFile: z.string().min(1),
+    reverseStartBinlogPosition: z.number().int().nonnegative(),
+  },
+  requiredWith: [{ fact: 'switchPhase', values: ['frozen', 'caught-up', 'promoted', 'reverse-started', 'reverse-running', 'endpoint-moved', 'recycled'], required: ['finalBinlogFile', 'finalBinlogPosition'] }],
+};
+
+/**
  * The facts a resumed mysql.encrypt run decides on (where replication starts, how far the switch
  * got), checked when --resume reads them back from the journal.
  */
@@ -69,18 +89,19 @@ export const MYSQL_ENCRYPT_FACTS: FactsSchema = {
     startBinlogFile: z.string().min(1),
     startBinlogPosition: z.number().int().nonnegative(),
     replicationConfiguredFrom: z.string(),
-    switchPhase: z.enum(['freezing', 'frozen', 'caught-up', 'promoted', 'reverse-started', 'reverse-running', 'endpoint-moved', 'recycled', 'reopened']),
-    switchDirection: z.enum(['forward', 'back']),
-    switchEndedAt: z.number(),
-    finalBinlogFile: z.string(),
-    finalBinlogPosition: z.number().int().nonnegative(),
-    reverseStartBinlogFile: z.string(),
-    reverseStartBinlogPosition: z.number().int().nonnegative(),
+    ...MYSQL_SWITCH_FACTS.shape,
     targetAppGrantsRevoked: z.array(z.unknown()),
   },
   // The start coordinates come from the replica's stop, the clone or the binlog scan: all before the clone is done.
   requiredAfter: { 'mysql.target.clone': ['startBinlogFile', 'startBinlogPosition'] },
+  requiredWith: MYSQL_SWITCH_FACTS.requiredWith,
 };
+
+/**
+ * The facts a resumed switch-back or switch-forth decides on: the switch's own (its sub-phase,
+ * the frozen side's final position, where replication back starts).
+ */
+export const MYSQL_SWITCH_AGAIN_FACTS: FactsSchema = MYSQL_SWITCH_FACTS;
 
 /** Open connections are kept per run in its resources, one per role, closed when the run ends. */
 const CONNECTIONS = 'mysql.connection';
@@ -226,8 +247,8 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     ],
     precondition: async (context) => {
       // Resumed after replication was configured: the target replicates from its own position now.
-      // A dry run has no recorded coordinates (only the plan's placeholders) to look for.
-      if (context.dryRun || context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
+      // The plan runs the same check: its recording source lists the binlog files the plan named.
+      if (context.facts.replicationConfiguredFrom || !context.facts.startBinlogFile) return;
       // Refused before anything is configured: the IO thread would only fail later with error 1236.
       await assertStartBinlogOnSource(await source(context), String(context.facts.startBinlogFile), Number(context.facts.startBinlogPosition));
     },
@@ -1055,7 +1076,13 @@ async function finishSwitchForward(
         `The way back cannot be built from an exact position: treat the ${from} as retired (complete), or rebuild it from a copy of the ${to}.`,
     );
   }
-  await context.record({ switchPhase: 'promoted', ...(reverseStart ? { reverseStartBinlogFile: reverseStart.file, reverseStartBinlogPosition: reverseStart.position } : {}) });
+  // The final position again: a journal that never had it (killed while freezing) has it now, for the next resume.
+  await context.record({
+    switchPhase: 'promoted',
+    finalBinlogFile: finalPosition.file,
+    finalBinlogPosition: finalPosition.position,
+    ...(reverseStart ? { reverseStartBinlogFile: reverseStart.file, reverseStartBinlogPosition: reverseStart.position } : {}),
+  });
   if (sides.replicationAddressOfTo) {
     await ensureReverseReplication(context, platform, settings, sides, fromConnection, toConnection, dialect, reverseStart);
     await context.record({ switchPhase: 'reverse-started' });

@@ -2,7 +2,9 @@ import type { Connection } from '../engines/mysql/connection';
 import { replicaStatus } from '../engines/mysql/server';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext } from '../runbook/step';
-import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
+import { z } from 'zod';
+import type { FactsSchema } from '../runbook/facts-schema';
+import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, MYSQL_SWITCH_AGAIN_FACTS, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -129,9 +131,25 @@ function mysqlSwitchAgainRunbook(platform: MysqlPlatform, settings: MysqlFlowSet
   return {
     flow: `mysql.${verb}`,
     summary: [back ? `back to: ${platform.describe.source()}` : `forth to: the target again (from ${platform.describe.source()})`, `platform: ${platform.kind}`],
+    facts: MYSQL_SWITCH_AGAIN_FACTS,
     steps: [preflight, catchUp, switchAgain, verify],
   };
 }
+
+/**
+ * The facts a resumed complete decides on: whether the old source is deleted already (then its
+ * way back is not touched again) and what the stop of the way back left. A `"false"` where a
+ * boolean belongs would read as true and skip the stop.
+ */
+export const MYSQL_COMPLETE_FACTS: FactsSchema = {
+  shape: {
+    reverseReplicationStopped: z.boolean(),
+    reverseReplicationExecutedAtStop: z.string().nullable(),
+    wayBackAccountDropped: z.string().min(1),
+    sourceDeleted: z.boolean(),
+    sourceFinalSnapshot: z.string().min(1),
+  },
+};
 
 /**
  * `complete RUN_ID`: the move is final. Replication target -> source (the way back) stops and
@@ -198,6 +216,7 @@ export function mysqlCompleteRunbook(platform: MysqlPlatform, settings: MysqlFlo
   return {
     flow: 'mysql.complete',
     summary: [`retire: ${platform.describe.source()}`, `platform: ${platform.kind}`, `delete the old source: ${options.deleteOld ? 'yes (--delete-old)' : 'no'}`],
+    facts: MYSQL_COMPLETE_FACTS,
     steps: [preflight, stopReverse, deleteSource],
   };
 }

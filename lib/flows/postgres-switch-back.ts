@@ -2,6 +2,8 @@ import { closePg, connectPg, pgRow, quoteIdent, type PgClient } from '../engines
 import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
 import { currentLsn, userTables, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
 import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-platform';
+import { z } from 'zod';
+import type { FactsSchema } from '../runbook/facts-schema';
 import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
@@ -61,6 +63,46 @@ export function postgresSwitchBackRunbook(platform: PostgresPlatform, settings: 
 export function postgresSwitchForthRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings): Runbook {
   return postgresSwitchAgainRunbook(platform, settings, SWITCH_FORTH);
 }
+
+/** A WAL position as PostgreSQL prints it (`0/16B3748`). */
+const LSN = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i, 'not a WAL position (like 0/16B3748)');
+
+/**
+ * The facts a resumed switch back (or forth) decides on: whether it froze the side traffic
+ * leaves and left it frozen, whether the endpoint began to move, where the way for the opposite
+ * switch was pinned (wall-clock ms, WAL positions). The positions are journaled in the line
+ * that says the endpoint began to move: a journal with that line and without them was edited.
+ */
+export function postgresSwitchAgainFacts(direction: PostgresSwitchDirection): FactsSchema {
+  const fact = switchAgainFacts(direction);
+  return {
+    shape: {
+      [fact.startedAt]: z.number(),
+      [fact.frozenAt]: z.number(),
+      [fact.reopenedAt]: z.number().nullable(),
+      [fact.endpointMoveStartedAt]: z.number(),
+      [fact.caughtUpLsn]: LSN,
+      [fact.nextStartLsn]: LSN,
+      [fact.nextRunningAt]: z.number(),
+      [fact.nextState]: z.enum(['running', 'not built']),
+      endpointMovedAt: z.number(),
+      switchStartedAt: z.number(),
+      switchEndedAt: z.number(),
+    },
+    requiredWith: [{ fact: fact.endpointMoveStartedAt, required: [fact.caughtUpLsn, fact.nextStartLsn] }],
+  };
+}
+
+/**
+ * The facts a resumed complete decides on: the way back removed, the old source deleted (a
+ * `"false"` where a boolean belongs reads as true).
+ */
+export const POSTGRES_COMPLETE_FACTS: FactsSchema = {
+  shape: {
+    wayBackRemoved: z.boolean(),
+    sourceDeleted: z.boolean(),
+  },
+};
 
 function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: PostgresFlowSettings, direction: PostgresSwitchDirection): Runbook {
   const source = (context: StepContext) => openConnection(context, 'source', () => platform.source(settings.database));
@@ -185,6 +227,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
   return {
     flow: `postgres.${verb}`,
     summary: [back ? `back to: ${platform.describe.source()}` : `forth to: ${platform.describe.target()} (from ${platform.describe.source()})`, `platform: ${platform.kind}`, `database: ${settings.database}`],
+    facts: postgresSwitchAgainFacts(direction),
     steps: [preflight, catchUp, switchAgain, verify, removeAlong],
   };
 }
@@ -231,6 +274,7 @@ export function postgresCompleteRunbook(platform: PostgresPlatform, settings: Po
   return {
     flow: 'postgres.complete',
     summary: [`retire the way back to: ${platform.describe.source()}`, `platform: ${platform.kind}`, `database: ${settings.database}`, `delete the old source: ${options.deleteOld ? 'yes (--delete-old)' : 'no'}`],
+    facts: POSTGRES_COMPLETE_FACTS,
     steps: [preflight, removeWayStep(source, target, settings, 'postgres.way-back.remove'), deleteSource],
   };
 }

@@ -7,7 +7,7 @@ import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
-import { mysqlSwitchBackRunbook } from '../flows/mysql-switch-back';
+import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
 import { SqlRecorder } from '../engines/mysql/recording-connection';
 import { PlannedMysqlSandbox } from '../platforms/local/planned-mysql-sandbox';
 import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
@@ -63,6 +63,29 @@ export async function recordLocalMysqlPlan(options: {
   // recordPlan closes the run's resources (the recording connections) itself.
   const recorded = await recordPlan(options.runbook(new LocalMysqlPlatform(sandbox)), timeline, { runId: 'plan', log: silentLogger, facts: options.facts });
   return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
+}
+
+/** The commands that continue a finished run: its own plan each, recorded on the stand-in the runs before it left. */
+export type WayBackCommand = 'switch-back' | 'switch-forth' | 'complete';
+
+/**
+ * The sandbox's dry-run plan of `switch-back`, `switch-forth` or `complete RUN_ID`, recorded from
+ * the steps as the forward plan is: the stand-in is first taken where the runs before it leave
+ * the sandbox (the forward run: traffic on the target, the way back running; for switch-forth
+ * also a switch-back), unrecorded, then the command's own runbook runs on it and is the plan.
+ */
+export async function recordLocalMysqlWayBackPlan(command: WayBackCommand, settings: MysqlFlowSettings, options: { deleteOld?: boolean } = {}): Promise<RecordedPlan> {
+  const before: Array<(platform: MysqlPlatform) => Runbook> = [(platform) => mysqlEncryptRunbook(platform, settings), ...(command === 'switch-forth' ? [(platform: MysqlPlatform) => mysqlSwitchBackRunbook(platform, settings)] : [])];
+  let carryOver: LocalMysqlPlanCarryOver | undefined;
+  for (const runbook of before) {
+    const earlier = await recordLocalMysqlPlan({ runbook, databases: settings.databases, carryOver });
+    if (earlier.stoppedAt) throw new Error(`The plan of the run before ${command} stopped (${earlier.stoppedAt}): the stand-in is not where that run leaves the sandbox`);
+    carryOver = earlier.carryOver;
+  }
+  const runbook = (platform: MysqlPlatform) =>
+    command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld: Boolean(options.deleteOld) }) : command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
+  const { carryOver: _left, ...plan } = await recordLocalMysqlPlan({ runbook, databases: settings.databases, carryOver });
+  return plan;
 }
 
 export interface MysqlRehearsalOptions {

@@ -15,7 +15,7 @@ import type { Facts, Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
-import { postgresSwitchBackRunbook } from '../flows/postgres-switch-back';
+import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
@@ -58,6 +58,22 @@ export async function recordLocalPostgresPlan(options: {
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: options.appUsers });
   const recorded = await recordPlan(options.runbook(platform), timeline, { runId: 'plan', log: silentLogger, facts: options.facts });
   return { ...recorded, entries: recorded.entries.slice(first), carryOver: { timeline, recorder, sandbox } };
+}
+
+/**
+ * The sandbox's dry-run plan of `switch-back`, `switch-forth` or `complete RUN_ID` for a logical
+ * run, recorded from the steps: the stand-in is first taken where the runs before it leave the
+ * sandbox (the logical run; for switch-forth also a switch-back), unrecorded, then the
+ * command's own runbook runs on it and is the plan.
+ */
+export async function recordLocalPostgresWayBackPlan(command: 'switch-back' | 'switch-forth' | 'complete', settings: PostgresFlowSettings, options: { deleteOld?: boolean } = {}): Promise<RecordedPlan> {
+  const before: Array<(platform: PostgresPlatform) => Runbook> = [(platform) => postgresLogicalRunbook(platform, settings), ...(command === 'switch-forth' ? [(platform: PostgresPlatform) => postgresSwitchBackRunbook(platform, settings)] : [])];
+  let carryOver: Parameters<typeof recordLocalPostgresPlan>[0]['carryOver'];
+  for (const runbook of before) carryOver = (await recordLocalPostgresPlan({ runbook, appUsers: settings.appUsers, carryOver })).carryOver;
+  const runbook = (platform: PostgresPlatform) =>
+    command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld: Boolean(options.deleteOld) }) : command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
+  const { carryOver: _left, ...plan } = await recordLocalPostgresPlan({ runbook, appUsers: settings.appUsers, carryOver });
+  return plan;
 }
 
 export interface PostgresRehearsalOptions {

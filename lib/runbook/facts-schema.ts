@@ -13,6 +13,12 @@ export interface FactsSchema {
   shape: z.ZodRawShape;
   /** Facts that must be present once the step (by id) is done. */
   requiredAfter?: Record<string, string[]>;
+  /**
+   * Facts journaled together with a sub-phase: present once `fact` holds one of `values` (the
+   * switch's final binlog position once `switchPhase` says it froze), or once `fact` is there
+   * at all when no values are given, since the line that recorded the phase recorded them too.
+   */
+  requiredWith?: Array<{ fact: string; values?: readonly string[]; required: string[] }>;
 }
 
 /** Thrown by a resume whose journal holds facts this flow cannot trust; nothing was changed. */
@@ -29,6 +35,10 @@ export function checkJournaledFacts(schema: FactsSchema, facts: Record<string, u
   for (const [step, names] of Object.entries(schema.requiredAfter ?? {})) {
     if (!run.finished.includes(step)) continue;
     for (const name of names) if (facts[name] === undefined) problems.push(`fact "${name}" is missing (${step} is done, and records it)`);
+  }
+  for (const { fact, values, required } of schema.requiredWith ?? []) {
+    if (values ? !values.includes(facts[fact] as string) : facts[fact] == null) continue;
+    for (const name of required) if (facts[name] === undefined) problems.push(`fact "${name}" is missing (${fact} is ${JSON.stringify(facts[fact])}, journaled in the same line)`);
   }
   const parsed = z.looseObject(schema.shape).safeParse(facts);
   if (!parsed.success) {

@@ -9,15 +9,16 @@
  * a sandbox under write load, observed: the SQL through the connections' statement tap, the
  * platform's operations through a wrapper of the sandbox that notes them and does them. A
  * statement or operation a step reaches only on real servers, or in another order, fails it.
- * The way back is held the same way, each plan recorded after the one before (the stand-in
- * remembers what the forward plan built): switch-back, switch-forth, complete --delete-old.
+ * The way back is held the same way, with the plans the sandbox's dry runs print
+ * (recordLocalMysqlWayBackPlan: recorded on the stand-in the runs before it leave): switch-back,
+ * switch-forth, complete --delete-old.
  */
 import { LocalMysqlPlatform, type LocalMysqlServer, type LocalMysqlServers } from '../../lib/platforms/local/local-mysql-platform';
 import type { MysqlSandbox } from '../../lib/platforms/local/mysql-sandbox';
 import type { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { mysqlEncryptRunbook } from '../../lib/flows/mysql-encrypt';
 import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../../lib/flows/mysql-switch-back';
-import { recordLocalMysqlPlan, type LocalMysqlPlanCarryOver } from '../../lib/rehearsal/mysql-rehearsal';
+import { recordLocalMysqlPlan, recordLocalMysqlWayBackPlan, type WayBackCommand } from '../../lib/rehearsal/mysql-rehearsal';
 import { tapStatements } from '../../lib/engines/mysql/connection';
 import { effectOf, splitStatements } from '../../lib/engines/mysql/recording-connection';
 import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
@@ -58,13 +59,6 @@ function operationKind(text: string): string {
   }
   return text;
 }
-
-/**
- * Reads a plan skips on purpose, with the reason. mysql.replication.start's precondition checks
- * that the recorded start binlog is still on the source (SHOW BINARY LOGS); a dry run has only
- * the plan's named stand-ins for those coordinates and skips it (mysql-encrypt.ts).
- */
-const PLAN_SKIPS = new Set(['mysql.replication.start source: SHOW BINARY LOGS']);
 
 interface Done {
   step: string;
@@ -117,7 +111,7 @@ class Observed {
   }
 
   unplannedKinds(plan: Set<string>): string[] {
-    return [...this.kinds].filter((kind) => !plan.has(kind) && !PLAN_SKIPS.has(kind));
+    return [...this.kinds].filter((kind) => !plan.has(kind));
   }
 }
 
@@ -184,20 +178,19 @@ test('GIVEN the local plans of the forward run, switch-back, switch-forth and co
     const untap = tapStatements((server, text) => {
       for (const statement of splitStatements(text)) if (statement !== 'SELECT 1') observed.note(server, statementKind(statement), effectOf(statement) === 'change');
     });
-    let carryOver: LocalMysqlPlanCarryOver | undefined;
     const results: Record<string, { unplannedChange?: object; unplannedKinds: string[]; changes: number }> = {};
     try {
-      const runs: Array<[string, (on: MysqlPlatform) => Runbook]> = [
+      const runs: Array<[string, (on: MysqlPlatform) => Runbook, WayBackCommand?]> = [
         ['forward', (on) => mysqlEncryptRunbook(on, settings)],
-        ['switch-back', (on) => mysqlSwitchBackRunbook(on, settings)],
-        ['switch-forth', (on) => mysqlSwitchForthRunbook(on, settings)],
-        ['complete --delete-old', (on) => mysqlCompleteRunbook(on, settings, { deleteOld: true })],
+        ['switch-back', (on) => mysqlSwitchBackRunbook(on, settings), 'switch-back'],
+        ['switch-forth', (on) => mysqlSwitchForthRunbook(on, settings), 'switch-forth'],
+        ['complete --delete-old', (on) => mysqlCompleteRunbook(on, settings, { deleteOld: true }), 'complete'],
       ];
-      for (const [name, runbook] of runs) {
-        // GIVEN its local plan, recorded after the plans before it (what the stand-in was left in)
-        const plan = await recordLocalMysqlPlan({ runbook, databases: settings.databases, carryOver });
+      for (const [name, runbook, command] of runs) {
+        // GIVEN its local plan: the forward one as --env local prints it; the way back's as the
+        // sandbox's dry run prints it (recorded on the stand-in the runs before it leave)
+        const plan = command ? await recordLocalMysqlWayBackPlan(command, settings, { deleteOld: true }) : await recordLocalMysqlPlan({ runbook, databases: settings.databases });
         expect({ name, stoppedAt: plan.stoppedAt }).toEqual({ name, stoppedAt: undefined });
-        carryOver = plan.carryOver;
         // WHEN it runs for real
         observed = new Observed();
         const run = await world.run(runbook(platform));

@@ -87,10 +87,18 @@ describe('facts read back from the journal on --resume are checked against the f
 
   test('the MySQL encrypt flow declares its coordinates: a string position or an unknown switch phase is refused, other facts pass', () => {
     const run = { runId: 'r1', flow: 'mysql.encrypt', finished: ['mysql.preflight', 'mysql.target.clone'] };
-    expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: 1234, switchPhase: 'frozen', somethingForTheReport: [1] }, run)).not.toThrow();
+    expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: 1234, switchPhase: 'frozen', finalBinlogFile: 'mysql-bin.000003', finalBinlogPosition: 2048, somethingForTheReport: [1] }, run)).not.toThrow();
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: '1234' }, run)).toThrow(/fact "startBinlogPosition" is "1234"/);
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: 4, switchPhase: 'half-way' }, run)).toThrow(/fact "switchPhase" is "half-way"/);
     expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, {}, run)).toThrow(/fact "startBinlogFile" is missing \(mysql.target.clone is done/);
+  });
+
+  test('the MySQL switch journals the final position in the line that says it froze: a journal past the freeze without it is refused, one still freezing passes', () => {
+    const run = { runId: 'r1', flow: 'mysql.encrypt', finished: ['mysql.preflight', 'mysql.target.clone'] };
+    const start = { startBinlogFile: 'mysql-bin.000003', startBinlogPosition: 1234 };
+    expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { ...start, switchPhase: 'freezing' }, run)).not.toThrow();
+    expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { ...start, switchPhase: 'promoted', finalBinlogFile: 'mysql-bin.000004', finalBinlogPosition: 99 }, run)).not.toThrow();
+    expect(() => checkJournaledFacts(MYSQL_ENCRYPT_FACTS, { ...start, switchPhase: 'promoted', finalBinlogFile: 'mysql-bin.000004' }, run)).toThrow(/fact "finalBinlogPosition" is missing \(switchPhase is "promoted", journaled in the same line\)/);
   });
 
   test('the PostgreSQL switch facts: "frozen and not reopened" must be numbers (null only for a source not reopened)', () => {

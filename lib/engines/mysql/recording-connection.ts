@@ -47,7 +47,27 @@ export class SqlRecorder {
     ['target', 'none'],
   ]);
 
-  constructor(readonly options: SqlRecorderOptions) {}
+  readonly options: SqlRecorderOptions;
+  private readonly binlogFiles = new Set<string>();
+
+  constructor(options: SqlRecorderOptions) {
+    // Every binlog file the plan names (a copy's, the replica's executed one, a crash-recovery
+    // event's) is one a healthy source still has: SHOW BINARY LOGS lists them.
+    const values: RuntimeValues = {
+      number: (name) => options.values.number(name),
+      text: (name) => {
+        const value = options.values.text(name);
+        if (/binlog file/.test(name)) this.binlogFiles.add(value);
+        return value;
+      },
+    };
+    this.options = { ...options, values };
+  }
+
+  /** The binlog files the plan has named so far, in order (what the source's SHOW BINARY LOGS lists). */
+  binlogFilesNamed(): string[] {
+    return [...this.binlogFiles];
+  }
 
   /** A connection to `server` that records instead of sending. */
   connection(server: string): Connection {
@@ -132,6 +152,7 @@ class RecordingConnection {
       return [{ id: values.number('session id'), user, command: 'Query', info: null }];
     }
     if (/FROM information_schema\.SCHEMATA/i.test(sql)) return (this.recorder.options.databases ?? []).map((name) => ({ name }));
+    if (/^SHOW (BINARY|MASTER) LOGS/i.test(sql)) return this.recorder.binlogFilesNamed().map((file) => ({ Log_name: file }));
     if (/^SHOW (MASTER|BINARY LOG) STATUS/i.test(sql)) return [{ File: values.text('binlog file'), Position: values.number('binlog position') }];
     if (/^SHOW (SLAVE|REPLICA) STATUS/i.test(sql)) {
       if (replication === 'none') return [];

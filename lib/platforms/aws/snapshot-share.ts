@@ -19,6 +19,8 @@ import { CreateDBInstanceCommand, RestoreDBClusterFromSnapshotCommand, RestoreDB
 import { DescribeKeyCommand, GetKeyPolicyCommand, type DescribeKeyCommandOutput, type GetKeyPolicyCommandOutput } from '@aws-sdk/client-kms';
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { ShareSnapshotSettings } from '../../../config/cutover/schemas/share-snapshot';
+import { z } from 'zod';
+import type { FactsSchema } from '../../runbook/facts-schema';
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import type { AwsGateway } from './gateway';
 import { RdsReader } from './rds-reader';
@@ -39,6 +41,32 @@ export const SHARE_STEP = {
   unshare: 'share.snapshot.unshare',
   cleanup: 'share.cleanup',
 } as const;
+
+/**
+ * The facts a resumed share decides on: the source account (the share copy's ARN is built in
+ * it), the share copy's ARN (what the target account copies: a missing one would be rebuilt
+ * with a placeholder account), the engine the cluster restore names. Each is journaled by the
+ * step that learns it: a journal where that step is done without it was edited.
+ */
+export const SHARE_FACTS: FactsSchema = {
+  shape: {
+    sourceAccount: z.string().regex(/^\d{12}$/, 'not a 12-digit AWS account id').nullable(),
+    targetAccount: z.string().regex(/^\d{12}$/, 'not a 12-digit AWS account id').nullable(),
+    sourceEngine: z.string().min(1).nullable(),
+    sourceSnapshotId: z.string().min(1),
+    shareCopyId: z.string().min(1),
+    shareCopyArn: z.string().startsWith('arn:', 'not an ARN'),
+    targetCopyId: z.string().min(1),
+    targetEngine: z.string().min(1).nullable(),
+    shareCopyPercent: z.number(),
+    targetCopyPercent: z.number(),
+  },
+  requiredAfter: {
+    [SHARE_STEP.preflight]: ['sourceAccount', 'sourceEngine'],
+    [SHARE_STEP.copy]: ['shareCopyArn'],
+    [SHARE_STEP.targetCopy]: ['targetEngine'],
+  },
+};
 
 /** Everything the flow needs, resolved from the environment config and the stacks' outputs. */
 export interface ShareSnapshotResolved {
@@ -359,6 +387,7 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       `${s.source.kind} ${s.source.id} (${s.region}, source account) → ${s.restore.kind} ${s.restore.id} in account ${s.target.accountId} (${s.target.region}), encrypted with the target's key`,
       `share key ${s.shareKeyArn}; target key ${s.target.kmsKeyArn}`,
     ],
+    facts: SHARE_FACTS,
     steps: [preflight, snapshot, copy, share, targetCopy, restore, unshare, cleanup],
   };
 }
