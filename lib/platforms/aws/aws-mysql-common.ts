@@ -247,7 +247,7 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
       },
       switchEndpointBack: async (context) => {
         this.oldSourceAddress ??= (await this.read(this.rds, step, sourceId))?.address ?? this.placeholder(sourceId);
-        const changeId = await this.switchPoint.upsert(step, this.oldSourceAddress, context.runId);
+        const changeId = await this.switchPoint.upsert(step, this.oldSourceAddress, context.runId, 'back');
         await context.record({ route53ChangeId: changeId });
       },
       deleteSource: (context) =>

@@ -222,7 +222,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
       switchEndpointBack: async (context) => {
         this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
-        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
+        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId, 'back');
         await context.record({ route53ChangeIdBack: changeId });
       },
       fenceTarget: async (context) => {
