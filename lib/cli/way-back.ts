@@ -15,13 +15,15 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsGateway } from '../platforms/aws/gateway';
 import { createAwsClients, destroyClients } from '../platforms/aws/clients';
-import { resolveAwsMysqlSettings, resolveAwsPostgresSettings } from '../platforms/aws/settings';
+import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, resolveAwsPostgresSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
+import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
+import { awsMysqlFenceAgainStep } from '../platforms/aws/aws-mysql-common';
 import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
 import { sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
-import type { Runbook } from '../runbook/step';
+import type { Runbook, Step } from '../runbook/step';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
@@ -72,16 +74,17 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
 }
 
 /**
- * `switch-back RUN_ID` and `complete RUN_ID` on AWS (RDS MySQL instance flow with
- * aws.reverseReplication): the same runbooks on AwsMysqlPlatform, which reads the forward run's
- * facts (the old source's security groups before the fence, the target). Without --execute the
- * clients are read-only and only the plan and the checks run.
+ * `switch-back RUN_ID`, `switch-forth RUN_ID` and `complete RUN_ID` on AWS for the MySQL family
+ * (an RDS MySQL instance, DNS or RDS Proxy, or an Aurora MySQL 3 cluster, with
+ * aws.reverseReplication): the same runbooks on AwsMysqlPlatform / AwsAuroraMysqlPlatform, which
+ * read the forward run's facts (the old source's security groups before the fence, the target).
+ * switch-forth ends as the forward run did, with the old source fenced again. Without --execute
+ * the clients are read-only and only the plan and the checks run.
  */
 export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot' | 'lockSettleMs'> = {}): Promise<number> {
   const { environment, args, log, forwardRunId, forward } = input;
-  if (args.command === 'switch-forth') throw new UsageError(`switch-forth is built for the sandbox and for PostgreSQL on AWS (not yet for the MySQL family on AWS): run ${forwardRunId} is on ${environment.name}. A new cutover run moves traffic forward again there.`);
-  if (environment.aws && 'clusterId' in environment.aws.source) throw new UsageError(`${args.command} is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source); run ${forwardRunId} is on ${environment.name}`);
-  const resolved = resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
+  const aurora = Boolean(environment.aws && 'clusterId' in environment.aws.source);
+  const resolved = aurora ? resolveAwsAuroraMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot }) : resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
   if (!resolved.reverseReplication) {
     throw new UsageError(`Run ${forwardRunId} on ${environment.name} switched one way: aws.reverseReplication is off there, so the old source does not replicate from the target and there is no way back to take. Set aws.reverseReplication: true for the next move.`);
   }
@@ -89,13 +92,15 @@ export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<Aw
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = createClients(environment, { readOnly: !args.execute });
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = new AwsMysqlPlatform(resolved, gateway);
+  const platform = 'sourceClusterId' in resolved ? new AwsAuroraMysqlPlatform(resolved, gateway) : new AwsMysqlPlatform(resolved as AwsMysqlSettings, gateway);
   platform.useForwardRun(forward.facts);
+  const source = 'sourceClusterId' in resolved ? { kind: 'cluster' as const, id: resolved.sourceClusterId } : { kind: 'instance' as const, id: (resolved as AwsMysqlSettings).sourceInstanceId };
+  const target = 'sourceClusterId' in resolved ? resolved.targetClusterId : (resolved as AwsMysqlSettings).targetInstanceId;
   // The forward runs' lock on AWS: the tag on the source (same tag, same --break-lock), so a
   // switch-back, a complete and a forward --resume of this environment never overlap.
-  const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), { kind: 'instance', id: resolved.sourceInstanceId }, dependencies.lockSettleMs) : undefined;
+  const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), source, dependencies.lockSettleMs) : undefined;
   try {
-    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, forwardRunId }, lock);
+    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: source.id, target, forwardRunId }, lock, { afterSwitchForth: [awsMysqlFenceAgainStep(platform)] });
   } finally {
     if (!dependencies.createClients) destroyClients(clients);
   }
@@ -133,14 +138,14 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
   const planLines = args.execute ? undefined : sandboxPlanLines(input, await recordLocalMysqlWayBackPlan(wayBackCommand(args.command), input.settings, { deleteOld: args.deleteOld }));
   const sandbox = MysqlSandbox.attach(folder, log);
   try {
-    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId }, args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined, planLines);
+    return await runMysqlWayBack(input, new LocalMysqlPlatform(sandbox), { platform: 'sandbox', sandbox: folder, forwardRunId }, args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined, { planLines });
   } finally {
     sandbox.detach();
   }
 }
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
-async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined, planLines?: string[]): Promise<number> {
+async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined, extra: { afterSwitchForth?: Step[]; planLines?: string[] } = {}): Promise<number> {
   const { args, log, settings, stateDir, forwardRunId } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
@@ -148,8 +153,13 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
   }
   const deleteOld = Boolean(args.deleteOld);
   checkCompleteResume(args, stateDir, forwardRunId);
-  const runbook = args.command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
-  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, planLines });
+  const runbook =
+    args.command === 'complete'
+      ? mysqlCompleteRunbook(platform, settings, { deleteOld })
+      : args.command === 'switch-forth'
+        ? withAwsSteps(mysqlSwitchForthRunbook(platform, settings), { after: extra.afterSwitchForth ?? [] })
+        : mysqlSwitchBackRunbook(platform, settings);
+  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, planLines: extra.planLines });
 }
 
 /** A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway. */

@@ -561,6 +561,9 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   if (reverseAddress) {
     const user = wayBackAccount(settings, sides.direction);
     const password = await rotateReplicationPassword(fromConnection, dialect, platform, user);
+    // Where account changes do not replicate (Aurora MySQL 3), `to` gets the account itself:
+    // before its position for the way back is read, so this never replicates back to `from`.
+    if (platform.accountChangesReplicate === false) await setReplicationAccount(toConnection, dialect, `'${user}'@'${platform.replicationAccountHost()}'`, password);
     const fromReplication = await replicaStatus(freezeConnection, dialect);
     reverseStatements = (position: BinlogPosition) => [
       ...(fromReplication ? [dialect.stopReplication(), dialect.resetReplication()] : []),

@@ -36,6 +36,12 @@ export interface MysqlPlatform {
   readonly startCoordinatesFrom?: 'replica' | 'target';
   /** With startCoordinatesFrom 'target': the source binlog coordinates the cloned target ends at. */
   startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
+  /**
+   * Whether account changes (CREATE USER, ALTER USER … IDENTIFIED BY) reach the replica through
+   * replication. @default true. Aurora MySQL 3 replicates no change of the `mysql` schema: the
+   * switch then sets the way back's replication account on both sides itself.
+   */
+  readonly accountChangesReplicate?: boolean;
   /** Adjust the dialect detected from SELECT VERSION() (Aurora MySQL 3 reports 8.0 but has 8.4's procedure names). */
   dialect?(detected: MysqlDialect): MysqlDialect;
 

@@ -85,9 +85,10 @@ export const awsSettingsSchema = z
      */
     switchPoint: z.enum(['dns', 'proxy'], { error: 'expected "dns" (Route 53 record) or "proxy" (RDS Proxy)' }).default('dns'),
     /**
-     * The way back (issue 12, RDS MySQL instance flow): at the switch, before traffic opens on
-     * the target, the old source starts replicating from the target (`mysql.rds_set_external_master`
-     * on the old source, with a `<replicationUser>_back` account), so that `switch-back RUN_ID`
+     * The way back (issue 12; RDS MySQL instances, Aurora MySQL 3 clusters, RDS/Aurora PostgreSQL):
+     * at the switch, before traffic opens on the target, the old source starts replicating from the
+     * target (`mysql.rds_set_external_master` — Aurora: `rds_set_external_source` — on the old
+     * source, with a `<replicationUser>_back` account), so that `switch-back RUN_ID`
      * can move traffic back with the same guarantees, until `complete RUN_ID`. Needs the fence to
      * allow egress to the database port (the stacks' fence does) and the target's security groups
      * to admit the fence group on that port. @default false - a one-way switch

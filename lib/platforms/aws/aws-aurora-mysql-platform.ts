@@ -20,6 +20,7 @@ import {
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { MysqlDialect } from '../../engines/mysql/dialect';
+import type { ReverseReplication } from '../mysql-platform';
 import { AwsWaitError, type AwsGateway } from './gateway';
 import type { AwsAuroraMysqlSettings } from './settings';
 import { isNotFound } from './rds-reader';
@@ -112,15 +113,35 @@ export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
   /** The target's start coordinates come from the restored cluster, not from a stopped replica. */
   readonly startCoordinatesFrom = 'target' as const;
 
+  /**
+   * Aurora MySQL 3 does not replicate account changes (the `mysql` schema) over binlog
+   * replication: the replication account of a way back is set on both sides by the switch.
+   */
+  readonly accountChangesReplicate = false;
+
+  /**
+   * The way back (aws.reverseReplication): replication target cluster -> source cluster from the
+   * switch on (rds_set_external_source on the old source's writer, to the target cluster's
+   * writer endpoint), switch-back and switch-forth by Route 53, complete (--delete-old: the
+   * cluster's instances, then the cluster with a final snapshot).
+   */
+  readonly reverseReplication?: ReverseReplication;
+
   constructor(
     override readonly settings: AwsAuroraMysqlSettings,
     aws: AwsGateway,
   ) {
     super(settings, aws, { kind: 'cluster', sourceId: settings.sourceClusterId, targetName: "the target cluster's writer endpoint" });
+    if (settings.reverseReplication) this.reverseReplication = this.dnsWayBack();
   }
 
   protected targetIdOf(facts: Facts): string {
-    return String(facts.targetClusterId ?? this.settings.targetClusterId);
+    return String(facts.targetClusterId ?? this.forwardFacts.targetClusterId ?? this.settings.targetClusterId);
+  }
+
+  /** After INSYNC; with the way back the fence is checked to let the old source dial the target cluster. */
+  override fenceSource(context: StepContext): Promise<Facts> {
+    return this.fence(context, { afterDns: true, wayBack: this.reverseReplication !== undefined });
   }
 
   // ---- reading state ---------------------------------------------------------------------

@@ -1,13 +1,15 @@
 import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform } from '../mysql-platform';
-import type { Facts, StepContext } from '../../runbook/step';
+import { DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
+import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
+import type { Facts, Step, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
 import { endpointPlaceholder, type AwsCommonSettings, type DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
 import { RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
-import { notOurs } from './run-tags';
+import { notOurs, runScopedId } from './run-tags';
+import { deleteOldSourceCluster, describeDeleteOldSourceCluster, unfenceOldSource } from './old-source';
 
 /** Labels for the AWS call list: the runbook step each platform operation runs in. */
 export const STEP = {
@@ -64,6 +66,10 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
   protected readonly switchPoint: AwsSwitch;
   private password?: string;
   private targetAddress?: string;
+  /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
+  private oldSourceAddress?: string;
+  /** The forward run's facts (switch-back, switch-forth and complete are runs of their own): the fence's previous groups, the target. */
+  protected forwardFacts: Facts = {};
 
   abstract readonly describe: MysqlPlatform['describe'];
 
@@ -77,6 +83,11 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     this.rds = new RdsReader(aws);
     this.targetRds = targetAccountAws ? new RdsReader(targetAccountAws) : this.rds;
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+  }
+
+  /** `switch-back RUN_ID` / `switch-forth RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (its fence, its target). */
+  useForwardRun(facts: Facts): void {
+    this.forwardFacts = facts;
   }
 
   abstract createReplica(context: StepContext): Promise<Facts>;
@@ -208,6 +219,87 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     await this.switchPoint.waitRecycled(STEP.switch);
   }
 
+  // ---- the way back (aws.reverseReplication) ------------------------------------------------
+
+  /**
+   * The way back by Route 53, for instances and clusters alike. Replication target -> source
+   * runs on the old source with RDS's procedures (the flow's dialect): it dials the target's
+   * VPC endpoint (a cluster's writer endpoint) through the fence, which is inbound-only.
+   * Switching back first lifts the fence (the clients must reach the old source again; it
+   * stays frozen by its locked app accounts until the switch back opens it), then moves the
+   * record back to the old source's endpoint. The instance platform's RDS Proxy replaces the move.
+   */
+  protected dnsWayBack(): ReverseReplication {
+    const sourceId = this.databases.sourceId;
+    const step = 'mysql.switch-back';
+    const kind = this.databases.kind;
+    const what = kind === 'instance' ? 'old source' : 'old source cluster';
+    return {
+      targetAddressForReplication: (facts) => {
+        const id = this.targetIdOf(facts);
+        const target = mysqlAddressOf(kind, this.targetRds.known(this.ref(id)));
+        if (!target?.address) throw new Error(`The target ${id} has not been described yet: its endpoint is where the old source replicates from`);
+        return { host: target.address, port: target.port };
+      },
+      prepareSwitchBack: async (context) => {
+        await this.unfenceSource(step, context);
+        this.oldSourceAddress = (await this.read(this.rds, step, sourceId, { fresh: true }))?.address ?? this.placeholder(sourceId);
+      },
+      switchEndpointBack: async (context) => {
+        this.oldSourceAddress ??= (await this.read(this.rds, step, sourceId))?.address ?? this.placeholder(sourceId);
+        const changeId = await this.switchPoint.upsert(step, this.oldSourceAddress, context.runId, 'back');
+        await context.record({ route53ChangeId: changeId });
+      },
+      deleteSource: (context) =>
+        kind === 'instance'
+          ? this.deleteSourceInstance(context)
+          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => (await this.endpointTarget(context)).pointsTo === 'target' }),
+      describe: {
+        switchEndpointBack: () => [
+          this.describeUnfence(),
+          `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the ${what}'s endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
+        ],
+        deleteSource: () =>
+          kind === 'instance' ? [`DeleteDBInstance ${sourceId} with a final snapshot (${sourceId}-final-<run id>); refused while traffic is on it or deletion protection is on.`] : describeDeleteOldSourceCluster(sourceId),
+      },
+    };
+  }
+
+  /** The plan line of lifting the fence before a switch back. */
+  protected describeUnfence(): string {
+    return `before the freeze: lift the fence from ${this.databases.sourceId} (${this.databases.kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds back to the groups the forward run journaled, ApplyImmediately, polled until active); it stays frozen by its locked app accounts;`;
+  }
+
+  /**
+   * Put the old source's own security groups back (the forward run journaled them as
+   * `sourcePreviousSecurityGroupIds`), idempotently: only when it carries just the fence.
+   */
+  protected unfenceSource(step: string, context: StepContext): Promise<void> {
+    return unfenceOldSource(this.aws, this.rds, this.settings, {
+      step,
+      ref: this.ref(this.databases.sourceId),
+      previous: (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined,
+      context,
+      frozenBy: 'it stays frozen for the app accounts until the switch back opens it',
+    });
+  }
+
+  /** `complete --delete-old` of an RDS instance source: DeleteDBInstance with a final snapshot. */
+  private async deleteSourceInstance(context: StepContext): Promise<Facts> {
+    const sourceId = this.databases.sourceId;
+    const endpoint = await this.endpointTarget(context);
+    if (endpoint.pointsTo !== 'target') throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
+    const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
+    const instance = await this.rds.instance('mysql.source.delete', sourceId, { fresh: true });
+    if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
+    if (instance && instance.DBInstanceStatus !== 'deleting') {
+      // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
+      await context.checkpoint?.(`DeleteDBInstance ${sourceId}`);
+      await this.aws.write('mysql.source.delete', 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+    }
+    return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
+  }
+
   // ---- clean-up ----------------------------------------------------------------------------
 
   /** Without --cleanup nothing is deleted: the commands that would are logged for a person. */
@@ -215,4 +307,18 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
     return { replicaRemoved: false, leftForCleanup: ids };
   }
+}
+
+/**
+ * `switch-forth RUN_ID` on AWS ends as the forward run did: the old source fenced again with the
+ * inbound-only group (checked to let the way back out), after the switch and its checksums,
+ * which read the old source. The switch-back had put its own groups back.
+ */
+export function awsMysqlFenceAgainStep(platform: AwsMysqlCommon): Step {
+  return {
+    id: STEP.fence,
+    kind: 'action',
+    describe: () => [...platform.describe.fence(), 'switch-back RUN_ID puts its own groups back again.'],
+    apply: (context) => platform.fenceSource(context),
+  };
 }

@@ -20,7 +20,7 @@ import type { EndpointState, ReverseReplication } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
-import { endpointPlaceholder, type AwsMysqlSettings } from './settings';
+import type { AwsMysqlSettings } from './settings';
 import type { DatabaseRestoreSettings } from '../../infra/outputs';
 import { connectAddress, endpointTls } from './credentials';
 import { isNotFound, type RdsReader } from './rds-reader';
@@ -102,16 +102,12 @@ export function sourceSettings(instance: DBInstance | undefined, id: string): So
  * the dry-run plan lists exactly the calls `--execute` makes, produced by this same code.
  */
 export class AwsMysqlPlatform extends AwsMysqlCommon {
-  /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
-  private sourceAddress?: string;
   private proxySwitch?: RdsProxySwitch;
   private proxyLog?: Logger;
   /** The target as it answers directly: what the proxy must answer like after the swap. */
   private targetIdentity?: ServerIdentity;
   /** The old source as it answers directly: what the proxy must answer like after the swap back. */
   private sourceIdentity?: ServerIdentity;
-  /** The forward run's facts (switch-back and complete are runs of their own): the fence's previous groups. */
-  private forwardFacts: Facts = {};
 
   /** The way back (aws.reverseReplication): replication target -> source from the switch on, switch-back, complete. */
   readonly reverseReplication?: ReverseReplication;
@@ -128,11 +124,6 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
     super(settings, aws, { kind: 'instance', sourceId: settings.sourceInstanceId, targetName: "the target's endpoint" }, settings.targetAccount ? targetAws : undefined);
     this.targetAws = targetAws ?? aws;
     if (settings.reverseReplication) this.reverseReplication = this.wayBack();
-  }
-
-  /** `switch-back RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (its fence, its target). */
-  useForwardRun(facts: Facts): void {
-    this.forwardFacts = facts;
   }
 
   // ---- reading state ---------------------------------------------------------------------
@@ -398,93 +389,37 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
   }
 
   /**
-   * The way back on RDS. Replication target -> source runs on the old source with RDS's
-   * procedures (the flow's dialect): it dials the target's VPC endpoint through the fence
-   * (inbound-only). Switching back first lifts the fence (the proxy or the clients must reach
-   * the old source again; it stays frozen by its locked app accounts until the switch back
-   * opens it), then moves the proxy target or the Route 53 record back.
+   * The way back on RDS: the common one by Route 53 (AwsMysqlCommon.dnsWayBack: the fence lifted
+   * first, the record moved back); with the RDS Proxy as the switch point, the proxy's target
+   * moves back instead, and the switch back is done when a new connection through the proxy
+   * answers from the old source.
    */
   private wayBack(): ReverseReplication {
+    const dns = this.dnsWayBack();
+    if (!this.settings.proxy) return dns;
     const sourceId = this.settings.sourceInstanceId;
     const step = 'mysql.switch-back';
     return {
-      targetAddressForReplication: (facts) => {
-        const id = this.targetIdOf(facts);
-        const target = this.rds.known({ kind: 'instance', id }) as DBInstance | undefined;
-        if (!target?.Endpoint?.Address) throw new Error(`The target ${id} has not been described yet: its endpoint is where the old source replicates from`);
-        return { host: target.Endpoint.Address, port: target.Endpoint.Port ?? 3306 };
-      },
+      ...dns,
       prepareSwitchBack: async (context) => {
         await this.unfenceSource(step, context);
-        if (this.settings.proxy) {
-          if (this.aws.planning) return;
-          this.sourceIdentity = await this.identityOf(await this.source());
-          return;
-        }
-        const source = await this.describeInstance(step, sourceId, { fresh: true });
-        this.sourceAddress = source?.Endpoint?.Address ?? endpointPlaceholder(sourceId, 'Endpoint.Address');
+        if (this.aws.planning) return;
+        this.sourceIdentity = await this.identityOf(await this.source());
       },
       switchEndpointBack: async (context) => {
         const targetId = this.targetIdOf(context.facts);
-        if (this.settings.proxy) {
-          if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.source());
-          await this.proxyOf(context.log).swap(step, targetId, sourceId);
-          await context.record({ proxyTargetSwappedTo: sourceId });
-          if (this.aws.planning) return;
-          const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
-          await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
-          return;
-        }
-        this.sourceAddress ??= (await this.describeInstance(step, sourceId))?.Endpoint?.Address ?? endpointPlaceholder(sourceId, 'Endpoint.Address');
-        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
-        await context.record({ route53ChangeId: changeId });
-      },
-      deleteSource: async (context) => {
-        const endpoint = await this.endpointTarget(context);
-        if (endpoint.pointsTo !== 'target') throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
-        const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
-        const instance = await this.describeInstance('mysql.source.delete', sourceId, { fresh: true });
-        if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
-        if (instance && instance.DBInstanceStatus !== 'deleting') {
-          // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
-          await context.checkpoint?.(`DeleteDBInstance ${sourceId}`);
-          await this.aws.write('mysql.source.delete', 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
-        }
-        return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
+        if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.source());
+        await this.proxyOf(context.log).swap(step, targetId, sourceId);
+        await context.record({ proxyTargetSwappedTo: sourceId });
+        if (this.aws.planning) return;
+        const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
+        await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
       },
       describe: {
-        switchEndpointBack: () => [
-          `before the freeze: lift the fence from ${sourceId} (ModifyDBInstance VpcSecurityGroupIds back to the groups the forward run journaled, ApplyImmediately, polled until active); it stays frozen by its locked app accounts;`,
-          ...(this.settings.proxy
-            ? this.proxyOf().describeSwitch(this.settings.targetInstanceId, sourceId)
-            : [`Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the old source's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`]),
-        ],
-        deleteSource: () => [`DeleteDBInstance ${sourceId} with a final snapshot (${sourceId}-final-<run id>); refused while traffic is on it or deletion protection is on.`],
+        ...dns.describe,
+        switchEndpointBack: () => [this.describeUnfence(), ...this.proxyOf().describeSwitch(this.settings.targetInstanceId, sourceId)],
       },
     };
-  }
-
-  /**
-   * Put the old source's own security groups back (the forward run journaled them as
-   * `sourcePreviousSecurityGroupIds`), idempotently: only when it carries just the fence.
-   */
-  private async unfenceSource(step: string, context: StepContext): Promise<void> {
-    const sourceId = this.settings.sourceInstanceId;
-    const fence = this.settings.fenceSecurityGroupId;
-    const previous = (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined;
-    const groups = async () => (await this.describeInstance(step, sourceId, { fresh: true }))?.VpcSecurityGroups ?? [];
-    const now = await groups();
-    const fenced = now.length === 1 && now[0].VpcSecurityGroupId === fence;
-    if (!fenced && !this.aws.planning) return;
-    if (!previous || previous.length === 0) throw new Error(`The old source ${sourceId} is fenced (${fence}) and the forward run journaled no previous security groups: put its groups back by hand (ModifyDBInstance VpcSecurityGroupIds …), then run switch-back again`);
-    await this.aws.write(step, 'rds', new ModifyDBInstanceCommand({ DBInstanceIdentifier: sourceId, VpcSecurityGroupIds: previous, ApplyImmediately: true }));
-    await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: sourceId }, resource: `security groups of ${sourceId}`, state: `${previous.join(', ')} active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
-      const current = await groups();
-      const done = current.length === previous.length && current.every((g) => previous.includes(g.VpcSecurityGroupId!) && g.Status === 'active');
-      return done ? { done: true } : { done: false, progress: current.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') };
-    });
-    await context.record({ sourceUnfencedTo: previous });
-    context.log.info(`lifted the fence from ${sourceId}: security groups ${previous.join(', ')} (it stays frozen for the app accounts until the switch back opens it)`);
   }
 
   async removeReplica(context: StepContext): Promise<Facts> {

@@ -1,9 +1,6 @@
 import {
-  DeleteDBClusterCommand,
   DeleteDBInstanceCommand,
-  ModifyDBClusterCommand,
   ModifyDBClusterParameterGroupCommand,
-  ModifyDBInstanceCommand,
   ModifyDBParameterGroupCommand,
   RebootDBInstanceCommand,
   waitUntilDBClusterAvailable,
@@ -27,6 +24,7 @@ import { connectAddress, endpointTls, readPassword } from './credentials';
 import { groupParameters, RdsReader } from './rds-reader';
 import { AwsSwitch } from './switch';
 import { runScopedId } from './run-tags';
+import { deleteOldSourceCluster, describeDeleteOldSourceCluster, unfenceOldSource } from './old-source';
 
 /** The runbook step each platform operation runs in (labels of the AWS call list). */
 export function postgresSteps(method: PostgresMethod) {
@@ -224,7 +222,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
       switchEndpointBack: async (context) => {
         this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
-        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId);
+        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId, 'back');
         await context.record({ route53ChangeIdBack: changeId });
       },
       fenceTarget: async (context) => {
@@ -266,84 +264,34 @@ export class AwsPostgresPlatform implements PostgresPlatform {
         ],
         deleteSource: () =>
           source.kind === 'cluster'
-            ? [
-                `delete the Aurora cluster ${source.id} as AWS documents it: DeleteDBInstance of each of its instances (readers first, then the writer; no snapshot of their own),`,
-                `wait until each is deleting or gone, then DeleteDBCluster ${source.id} with SkipFinalSnapshot=false and a final cluster snapshot (${source.id}-final-<run id>);`,
-                'refused, before any instance is touched, while the Route 53 record does not point at the target, with deletion protection on the cluster, or while it is stopped.',
-              ]
+            ? describeDeleteOldSourceCluster(source.id)
             : [`DeleteDBInstance ${source.id} with a final snapshot (${source.id}-final-<run id>); refused while the Route 53 record does not point at the target, or with deletion protection on.`],
       },
     };
   }
 
-  /**
-   * `complete --delete-old` of an Aurora cluster source. Aurora deletes no cluster in one call:
-   * DeleteDBCluster is refused while the cluster has an instance that is not `deleting`
-   * (InvalidDBClusterStateFault), so its instances go first — readers, then the writer, so that
-   * no reader is promoted on the way — and then the cluster, with its final cluster snapshot
-   * (the instances of a cluster take none of their own). Every refusal (the record not on the
-   * target, deletion protection, a stopped cluster) comes before the first instance is deleted:
-   * deleting instances under a protected cluster would leave it without a server for nothing.
-   * Idempotent for --resume: gone or `deleting` instances and a `deleting` cluster are skipped.
-   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_DeleteCluster.html
-   * https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html
-   */
-  private async deleteSourceCluster(context: StepContext): Promise<Facts> {
-    const step = this.steps.deleteSource;
-    const source = this.settings.source;
-    const found = await this.rds.cluster(step, source.id, { fresh: true });
-    if (!found && !this.aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
-    const state = await this.switchPointState(context);
-    if (state.pointsAt !== 'target') throw new Error(`refusing to delete the old source ${source.id}: the Route 53 record ${this.settings.dns.recordName} does not point at the target`);
-    if (found?.DeletionProtection) throw new Error(`refusing to delete the old source ${source.id}: deletion protection is on for the cluster (ModifyDBCluster --no-deletion-protection first, on purpose), then --resume; no instance was deleted`);
-    if (found?.Status === 'stopped') throw new Error(`refusing to delete the old source ${source.id}: the cluster is stopped and AWS deletes no stopped cluster (StartDBCluster first), then --resume; no instance was deleted`);
-    const finalSnapshot = runScopedId(`${source.id}-final`, context.runId);
-    const members = found?.DBClusterMembers ?? [{ DBInstanceIdentifier: `<${source.id} instances>`, IsClusterWriter: true }];
-    const ordered = [...members.filter((m) => !m.IsClusterWriter), ...members.filter((m) => m.IsClusterWriter)].map((m) => m.DBInstanceIdentifier!);
-    for (const instanceId of ordered) {
-      const instance = await this.rds.instance(step, instanceId, { fresh: true });
-      if ((!instance && !this.aws.planning) || instance?.DBInstanceStatus === 'deleting') continue;
-      await context.checkpoint?.(`DeleteDBInstance ${instanceId}`);
-      await this.aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
-    }
-    if (ordered.length > 0) {
-      await this.aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { Filters: [{ Name: 'db-cluster-id', Values: [source.id] }] }, resource: `the instances of ${source.id}`, state: 'deleting or gone', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
-        const left = await Promise.all(ordered.map(async (id) => ({ id, status: (await this.rds.instance(step, id, { fresh: true }))?.DBInstanceStatus })));
-        const waiting = left.filter((i) => i.status !== undefined && i.status !== 'deleting');
-        return waiting.length === 0 ? { done: true } : { done: false, progress: waiting.map((i) => `${i.id} ${i.status}`).join(', ') };
-      });
-    }
-    if (found?.Status !== 'deleting') {
-      await context.checkpoint?.(`DeleteDBCluster ${source.id}`);
-      await this.aws.write(step, 'rds', new DeleteDBClusterCommand({ DBClusterIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
-    }
-    return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot, sourceInstancesDeleted: ordered };
+  /** `complete --delete-old` of an Aurora cluster source: its instances, then the cluster with a final snapshot (old-source.ts). */
+  private deleteSourceCluster(context: StepContext): Promise<Facts> {
+    return deleteOldSourceCluster(this.aws, this.rds, this.settings, {
+      step: this.steps.deleteSource,
+      id: this.settings.source.id,
+      context,
+      recordOnTarget: async () => (await this.switchPointState(context)).pointsAt === 'target',
+    });
   }
 
   /**
    * Put the old source's own security groups back (the forward run journaled them as
    * `sourcePreviousSecurityGroupIds`), idempotently: only while it carries just the fence.
    */
-  private async unfenceSourceGroups(step: string, context: StepContext): Promise<void> {
-    const ref = this.settings.source;
-    const fence = this.settings.fenceSecurityGroupId;
-    const previous = (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined;
-    const groups = async () => ((ref.kind === 'instance' ? await this.rds.instance(step, ref.id, { fresh: true }) : await this.rds.cluster(step, ref.id, { fresh: true }))?.VpcSecurityGroups ?? []);
-    const now = await groups();
-    const fenced = now.length === 1 && now[0].VpcSecurityGroupId === fence;
-    if (!fenced && !this.aws.planning) return;
-    const planned = previous ?? (this.aws.planning ? ['<sourcePreviousSecurityGroupIds of the forward run>'] : undefined);
-    if (!planned || planned.length === 0) throw new Error(`The old source ${ref.id} is fenced (${fence}) and the forward run journaled no previous security groups: put its groups back by hand (${ref.kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds …), then run switch-back again`);
-    const input = { VpcSecurityGroupIds: planned, ApplyImmediately: true };
-    await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBInstanceCommand({ DBInstanceIdentifier: ref.id, ...input }) : new ModifyDBClusterCommand({ DBClusterIdentifier: ref.id, ...input }));
-    const describe = ref.kind === 'instance' ? { command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } } : { command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } };
-    await this.aws.poll(step, { service: 'rds', ...describe, resource: `security groups of ${ref.id}`, state: `${planned.join(', ')} active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
-      const current = await groups();
-      const done = current.length === planned.length && current.every((g) => planned.includes(g.VpcSecurityGroupId!) && g.Status === 'active');
-      return done ? { done: true } : { done: false, progress: current.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') };
+  private unfenceSourceGroups(step: string, context: StepContext): Promise<void> {
+    return unfenceOldSource(this.aws, this.rds, this.settings, {
+      step,
+      ref: this.settings.source,
+      previous: (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined,
+      context,
+      frozenBy: 'it stays frozen and its app roles NOLOGIN until the switch back opens it',
     });
-    await context.record({ sourceUnfencedTo: planned });
-    context.log.info(`lifted the fence from ${ref.id}: security groups ${planned.join(', ')} (it stays frozen and its app roles NOLOGIN until the switch back opens it)`);
   }
 
   /**

@@ -71,7 +71,8 @@ export async function auroraPreflight(platform: AwsAuroraMysqlPlatform, aws: Aws
   const group = cluster?.DBClusterParameterGroup ?? `<${id}.DBClusterParameterGroup>`;
   const parameters = await groupParameters(aws, step, { kind: 'cluster', id }, group);
   const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
-  const switchPoint = await readSwitchPoint(s, aws, step);
+  // With the way back the fenced source cluster dials the target cluster (same port: the restore carries it).
+  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: s.reverseReplication ? (cluster?.Port ?? 3306) : undefined });
   if (!aws.canRead) return {};
 
   if (!cluster) {

@@ -29,10 +29,14 @@ export function carriedTags(sourceTags: Tag[], runTagList: Tag[]): Tag[] {
   return [...sourceTags.filter((t) => !t.Key?.startsWith('aws:') && t.Key !== RUN_ID_TAG && t.Key !== LOCK_TAG && !runTagList.some((r) => r.Key === t.Key)), ...runTagList];
 }
 
-/** A resource name scoped to the run (so a resumed run finds it again); the planned run id stays readable. */
+/**
+ * A resource name scoped to the run (so a resumed run finds it again); the planned run id stays
+ * readable. A valid RDS identifier: letters, digits and hyphens, never two hyphens in a row nor
+ * one at the end (RDS refuses both; a base ending in `-` or `_` gave `orders--…`).
+ */
 export function runScopedId(base: string, runId: string): string {
   if (runId === PLANNED_RUN_ID) return `${base}-${runId}`;
-  return `${base}-${runId}`.replace(/[^a-zA-Z0-9-]/g, '-');
+  return `${base}-${runId}`.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-{2,}/g, '-').replace(/-+$/, '');
 }
 
 /** Drop undefined fields so inputs (and the plan) show only what is sent. */

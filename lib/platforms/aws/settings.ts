@@ -67,6 +67,8 @@ export interface AwsAuroraMysqlSettings extends AwsCommonSettings {
   /** Its writer instance (an Aurora cluster restored from a snapshot has no instance of its own). */
   targetWriterInstanceId: string;
   replicationAccountHost: string;
+  /** aws.reverseReplication: the old source cluster replicates from the target cluster after the switch (the way back). */
+  reverseReplication: boolean;
 }
 
 /** Everything the AWS PostgreSQL platform needs, with the stacks' outputs filled in. */
@@ -257,7 +259,6 @@ export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, o
   const { common, vpcCidr, infraName } = commonSettings(environment, options);
   const aws = common.aws;
   if (aws.switchPoint === 'proxy') throw new Error(`config/cutover/${environment.name}.ts: aws.switchPoint "proxy" is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): use "dns"`);
-  if (aws.reverseReplication) throw new Error(`config/cutover/${environment.name}.ts: aws.reverseReplication (the way back) is built for the RDS MySQL instance flow only (not yet for an Aurora MySQL source): remove it`);
   if (!('clusterId' in aws.source)) throw new Error(`config/cutover/${environment.name}.ts: the Aurora MySQL flow needs aws.source.clusterId (an RDS instance source uses resolveAwsMysqlSettings)`);
   const instanceOnly = (['replicaInstanceId', 'targetInstanceId', 'encryptedSnapshotId'] as const).filter((field) => aws[field] !== undefined);
   if (instanceOnly.length > 0) {
@@ -273,6 +274,7 @@ export function resolveAwsAuroraMysqlSettings(environment: CutoverEnvironment, o
     targetClusterId: target,
     targetWriterInstanceId: aws.targetWriterInstanceId ?? `${target}-writer`,
     replicationAccountHost: replicationAccountHostOf(common, vpcCidr, infraName),
+    reverseReplication: Boolean(aws.reverseReplication),
   };
 }
 

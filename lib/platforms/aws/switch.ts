@@ -12,11 +12,12 @@ import type { AwsCommonSettings, DatabaseRef } from './settings';
 /** Shown in plans where the UPSERT's change id is not known yet. */
 export const PLANNED_CHANGE_ID = '<ChangeInfo.Id of the UPSERT>';
 
-export function dnsUpsertInput(dns: AwsCommonSettings['dns'], targetAddress: string, runId: string) {
+/** `direction` 'back': a switch-back, the record goes back to the old source (the comment says so). */
+export function dnsUpsertInput(dns: AwsCommonSettings['dns'], targetAddress: string, runId: string, direction: 'forward' | 'back' = 'forward') {
   return {
     HostedZoneId: dns.zoneId,
     ChangeBatch: {
-      Comment: `rds-cutover run ${runId}: switch to the new instance`,
+      Comment: `rds-cutover run ${runId}: ${direction === 'back' ? 'switch back to the old source' : 'switch to the new instance'}`,
       Changes: [{ Action: 'UPSERT' as const, ResourceRecordSet: { Name: dns.recordName, Type: 'CNAME' as const, TTL: dns.ttlSeconds, ResourceRecords: [{ Value: targetAddress }] } }],
     },
   };
@@ -70,8 +71,8 @@ export class AwsSwitch {
   }
 
   /** Returns the change id: callers journal it, so that a resumed run can wait for the same change. */
-  async upsert(step: string, targetAddress: string, runId: string): Promise<string> {
-    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(step, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, targetAddress, runId)));
+  async upsert(step: string, targetAddress: string, runId: string, direction: 'forward' | 'back' = 'forward'): Promise<string> {
+    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(step, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, targetAddress, runId, direction)));
     this.changeId = output?.ChangeInfo?.Id ?? PLANNED_CHANGE_ID;
     return this.changeId;
   }

@@ -100,6 +100,8 @@ export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOp
   readonly eventsFile: string;
   private readonly reported: Array<Event & { Date: string }> = [];
   private readonly snapshotDumps = new Map<string, { file: string; binlogFile: string; binlogPosition: number }>();
+  /** Where the application's endpoint sends connections now (HAProxy slot blue = source, green = target). */
+  private pointsAt: 'source' | 'target' = 'source';
 
   constructor(options: MariadbDataPlaneOptions & { ids: EmulatedAuroraIds }) {
     super(options, 'rds-cutover-emulated-aurora-', EMULATED_AURORA.serverVersion);
@@ -120,9 +122,9 @@ export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOp
     await this.startSource(this.options.ids.sourceClusterId, [this.options.ids.targetClusterId]);
   }
 
-  /** True once the application's endpoint follows the record to the target. */
+  /** True while the application's endpoint sends connections to the target (it followed the record there). */
   switched(): boolean {
-    return this.servers.has(this.options.ids.targetClusterId) && this.events.includes('dns moved');
+    return this.pointsAt === 'target';
   }
 
   protected async step(clients: AwsClients): Promise<void> {
@@ -177,6 +179,13 @@ export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOp
       await root.end();
     }
     await run('sh', ['-c', `exec mariadb --defaults-file="$1" --init-command='SET SESSION sql_log_bin = 0' < "$2"`, 'load', server.configFile, dump.file]);
+    // The old source dials the target cluster's endpoint name for the way back (VPC name resolution).
+    const sourceRoot = await connect(this.servers.get(this.options.ids.sourceClusterId)!.endpoint());
+    try {
+      await mapEndpoint(sourceRoot, target.Endpoint!, { host: '127.0.0.1', port: server.port });
+    } finally {
+      await sourceRoot.end();
+    }
     this.tunnels.get(id)!.open(server.port);
     await this.haproxy.park('green', { host: '127.0.0.1', port: server.port });
     this.reported.push({
@@ -191,11 +200,17 @@ export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOp
     this.options.log.info(`emulated data plane: restored ${id} on 127.0.0.1:${server.port}, crash recovery at ${dump.binlogFile}:${dump.binlogPosition}`);
   }
 
+  /** The application's endpoint follows the record, both ways (the switch and a switch back), as DNS does. */
   private async followDns(clients: AwsClients, target: DBCluster): Promise<void> {
-    if (this.wasHandled('dns moved')) return;
     const ids = this.options.ids;
     const records = await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ids.zoneId, StartRecordName: ids.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
-    const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value;
-    if (value === target.Endpoint && this.once('dns moved')) await this.haproxy.switchTo('green');
+    const value = records.ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value?.replace(/\.$/, '');
+    const source = (await clients.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: ids.sourceClusterId }))).DBClusters?.[0];
+    const wanted = value === target.Endpoint ? 'target' : value === source?.Endpoint ? 'source' : undefined;
+    if (!wanted || wanted === this.pointsAt) return;
+    if (wanted === 'source') await this.haproxy.park('blue', { host: '127.0.0.1', port: this.servers.get(ids.sourceClusterId)!.port });
+    await this.haproxy.switchTo(wanted === 'target' ? 'green' : 'blue');
+    this.pointsAt = wanted;
+    this.events.push(`dns moved to the ${wanted}`);
   }
 }

@@ -89,7 +89,7 @@ export function emulatedEnvironmentInput(account: EmulatedAccount, plane: Emulat
 }
 
 /** The Aurora MySQL 3 environment of an emulated account (no replica, no snapshot copy: the restore encrypts). */
-export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, plane: EmulatedAuroraDataPlane, stateDir: string): CutoverEnvironmentInput {
+export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, plane: EmulatedAuroraDataPlane, stateDir: string, options: Pick<EmulatedSwitchOptions, 'reverseReplication'> = {}): CutoverEnvironmentInput {
   return {
     name: EMULATED_AURORA_ENVIRONMENT,
     platform: 'aws',
@@ -99,6 +99,7 @@ export function emulatedAuroraEnvironmentInput(account: EmulatedAuroraAccount, p
       source: { clusterId: EMULATED_AURORA_IDS.sourceClusterId },
       targetClusterId: EMULATED_AURORA_IDS.targetClusterId,
       targetWriterInstanceId: EMULATED_AURORA_IDS.targetWriterInstanceId,
+      ...(options.reverseReplication ? { reverseReplication: true } : {}),
       replicationAccountHost: '127.0.0.1',
     },
   };
@@ -162,7 +163,7 @@ export class EmulatedWorld {
         session.set({ [EMULATED_RDS_EVENTS_VAR]: auroraPlane.eventsFile });
         await auroraPlane.start();
         account = aurora;
-        input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir);
+        input = emulatedAuroraEnvironmentInput(aurora, auroraPlane, options.stateDir, options);
       } else {
         const proxyName = options.switchPoint === 'proxy' ? EMULATED_PROXY_NAME : undefined;
         account = await seedEmulatedAccount(clients, { region: EMULATED_REGION, sourceInstanceId: EMULATED_IDS.sourceInstanceId, masterPassword: adminPassword, inSubnetGroup: options.targetAccount, proxyName });
