@@ -515,16 +515,30 @@ async function switchWrites(
   const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
   let paused = false;
   let frozen = false;
+  /** The read-only default was written (not yet in effect): an abort resets it. */
+  let staged = false;
   let repointed = false;
   let targetOpened = false;
   let lagAtSwitchMs: number | undefined;
   const overBudget = (what: string) => new AbortRun(`Switch aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The source was reopened for writes and traffic never moved.`);
   try {
+    // The freeze's slow half (local: ALTER SYSTEM writes and fsyncs postgresql.auto.conf) runs
+    // beside the pause: it is not in effect until the reload below, after the pause held every
+    // client, so no transaction the pooler still lets finish can see it (it would fail).
+    const staging = platform.stageSourceReadOnly?.(context);
+    if (staging) {
+      staged = true;
+      staging.catch(() => undefined);
+    }
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
     await reachedPhase(context, 'paused');
-    await platform.setSourceReadOnly(context, true);
+    if (staging) {
+      await staging;
+      clock.mark('stageFreeze');
+    }
+    await platform.setSourceReadOnly(context, true, { staged: staging !== undefined });
     frozen = true;
     await context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
     clock.mark('freeze');
@@ -631,6 +645,10 @@ async function switchWrites(
     // Closed again before the source reopens: never both open to the application.
     if (targetOpened) await closeToApplication(targetClient, settings.appUsers);
     await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
+    if (staged && !frozen) {
+      // Written beside the pause but never put into effect: reset, or the next reload would freeze the source under its traffic.
+      await platform.setSourceReadOnly(context, false);
+    }
     if (frozen) {
       await platform.setSourceReadOnly(context, false);
       // A journal that cannot take this line (a full disk) must not keep the clients paused: a resume reads the server.
