@@ -438,7 +438,8 @@ async function applyFailureMessage(context: StepContext, platform: PostgresPlatf
  * The switch. Ordering (why):
  * 1. PAUSE first: pgbouncer lets running transactions finish, closes its server connections
  *    and queues new ones, so no client sees an error and nothing is mid-flight at the freeze.
- * 2. Freeze (read-only default + reload), then end what is left of the app's sessions: a
+ * 2. Freeze (read-only default + reload; where the platform can, the default is written beside
+ *    the pause and only the reload is inside the window), then end what is left of the app's sessions: a
  *    transaction begun before the reload would still be writable. Then the tables are compared
  *    once more: a table created between the precondition's check and the freeze aborts here.
  * 3. The final LSN is read after the freeze, so it covers every acknowledged write. The

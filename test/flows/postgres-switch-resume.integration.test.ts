@@ -183,7 +183,7 @@ describe('PostgreSQL logical switch: a table created between the last check and 
       expect(pooler.paused).toBe(false);
       const app = await connectPg(sandbox.appEndpoint());
       await app.query('BEGIN');
-      expect((await pgRow<{ ro: string }>(app, 'SHOW transaction_read_only'))!.ro).toBe('off');
+      expect((await pgRow<{ ro: string }>(app, "SELECT current_setting('transaction_read_only') AS ro"))!.ro).toBe('off');
       await app.query('ROLLBACK');
       const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
       await closePg(app);
