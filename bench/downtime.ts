@@ -11,7 +11,7 @@
  * Last line: {"engine":"mysql","runs":5,"writeUnavailableMs":{"min":…,"median":…,"max":…},"lost":…,"failed":…}
  * (PostgreSQL: one such line per method, with "method".)
  * With --switch-back (issue 12 targets: each direction median <= 60 ms, max <= 150 ms, 0 lost):
- * {"engine":"mysql","runs":5,"forward":{"min":…,"median":…,"max":…},"back":{…},"lost":0,"failed":…}
+ * {"engine":"mysql","runs":5,"forward":{"min":…,"median":…,"max":…},"back":{…},"lost":0,"failed":…,"phasesMedianMs":{"forward":{"freeze":…,…},"back":{…}}}
  * (PostgreSQL: the same with "method":"logical".)
  */
 import { parseArgs } from 'node:util';
@@ -20,7 +20,7 @@ import { rehearseMysql } from '../lib/rehearsal/mysql-rehearsal';
 import { createLogger, silentLogger } from '../lib/util/log';
 import { benchPostgresDowntime, rehearsePostgresForBench } from './downtime-postgres';
 import { withBenchStateDir } from './state-dir';
-import { spread } from './stats';
+import { median, spread } from './stats';
 
 /** One local MySQL rehearsal as both MySQL benchmarks run it (its state folder removed after). */
 function rehearseForBench(environment: ReturnType<typeof loadEnvironment>, verbose: boolean, switchBack: boolean) {
@@ -60,6 +60,8 @@ async function benchSwitchBack(engine: 'mysql' | 'postgres', runs: number, verbo
   const environment = loadEnvironment('local');
   const forward: number[] = [];
   const back: number[] = [];
+  // Each direction's switch phases (switchPhasesMs) per run, summarised by their medians in the last line.
+  const phases: Record<'forward' | 'back', Array<Record<string, number>>> = { forward: [], back: [] };
   let lost = 0;
   let failed = 0;
   for (let index = 0; index < runs; index += 1) {
@@ -68,6 +70,8 @@ async function benchSwitchBack(engine: 'mysql' | 'postgres', runs: number, verbo
       throw new Error(`run ${index + 1} ended ${report.result}${report.switchBack ? ` / switch back ${report.switchBack.result}` : ''}: ${report.error ?? report.switchBack?.error}`);
     }
     if (report.switchBack.checksums?.match !== true || report.checksums?.match !== true) throw new Error(`run ${index + 1}: checksums did not match after a switch`);
+    phases.forward.push((report.facts.switchPhasesMs as Record<string, number> | undefined) ?? {});
+    phases.back.push((report.switchBack.facts.switchPhasesMs as Record<string, number> | undefined) ?? {});
     forward.push(report.windows.forward.writeUnavailableMs ?? Number.NaN);
     back.push(report.windows.back.writeUnavailableMs ?? Number.NaN);
     lost += report.windows.forward.writes.lost + report.windows.back.writes.lost;
@@ -77,7 +81,13 @@ async function benchSwitchBack(engine: 'mysql' | 'postgres', runs: number, verbo
         `back gap ${report.windows.back.writeUnavailableMs} ms (switch ${report.switchBack.switchDurationMs} ms, failed ${report.windows.back.writes.failed}, lost ${report.windows.back.writes.lost}, phases ${JSON.stringify(report.switchBack.facts.switchPhasesMs)}, around ${JSON.stringify(report.switchBack.facts.writeGapAroundSwitchMs)})\n`,
     );
   }
-  console.log(JSON.stringify({ engine, ...(engine === 'postgres' ? { method: 'logical' } : {}), runs, forward: spread(forward), back: spread(back), lost, failed }));
+  console.log(JSON.stringify({ engine, ...(engine === 'postgres' ? { method: 'logical' } : {}), runs, forward: spread(forward), back: spread(back), lost, failed, phasesMedianMs: { forward: phaseMedians(phases.forward), back: phaseMedians(phases.back) } }));
+}
+
+/** The median of each phase over the runs that had it (ms, one decimal), in the order the switch goes through them. */
+function phaseMedians(runs: Array<Record<string, number>>): Record<string, number> {
+  const names = [...new Set(runs.flatMap((run) => Object.keys(run)))];
+  return Object.fromEntries(names.map((name) => [name, median(runs.filter((run) => typeof run[name] === 'number').map((run) => run[name]), 1)]));
 }
 
 async function main(): Promise<void> {

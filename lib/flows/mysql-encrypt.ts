@@ -590,6 +590,8 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   let frozen = false;
   let promoted = false;
   let switched = false;
+  /** STOP SLAVE was sent to `to` (an abort before the promotion starts it again). */
+  let replicationStopped = false;
   const phases: Record<string, number> = {};
   let lastMark = started;
   const mark = (phase: string) => {
@@ -610,6 +612,7 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
   }
   // Once the endpoint moved, a journal line that fails is remembered and the switch finishes.
   const { context: afterMove, journalFailure } = recordingPastJournalFailures(context);
+  mark('journalFreezing');
   try {
     frozen = true; // from the first statement on, a failure must reopen `from`
     const finalPosition = await freezeSource(freezeConnection, dialect, accounts, settings.appUsers, remaining);
@@ -648,11 +651,21 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
           `Fix: start the endpoint again (${platform.describe.switchEndpoint().join(' ')}), then --resume`,
       );
     }
-    await context.record({ switchPhase: 'caught-up' });
     // Past this point `to` is promoted: finishing the switch is safer than going back.
     // Its snapshot starts after replication stopped and before anything can write to it.
-    await promoteConnection.query(dialect.stopReplication());
+    // STOP SLAVE is sent before the `caught-up` line is journaled, so that its fsync overlaps
+    // the stop instead of adding to the window: a stop alone changes nothing a resume cannot
+    // undo (journal at `frozen`, replication stopped without an error: it is started again and
+    // the switch runs again). The line is on disk before `to` opens (the batch below).
+    const stopped = promoteConnection.query(dialect.stopReplication());
+    replicationStopped = true;
+    stopped.catch(() => undefined);
+    await context.record({ switchPhase: 'caught-up' });
+    mark('journalCaughtUp');
+    await stopped;
+    mark('stopReplication');
     await toSnapshot.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    mark('targetSnapshot');
     // The AWS grants-based read-only applies to the target (forward only); restored in the same batch, before the way-back position is read.
     const open = [...(sides.direction.name === 'forward' ? restoreAppWritesStatements(context.facts) : []), ...accounts.map((account) => `ALTER USER ${accountName(account)} ACCOUNT UNLOCK`)];
     const writable = dialect.setReadOnly(false);
@@ -668,12 +681,21 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
     }
     mark('promoteTarget');
     promoted = true;
+    // Before traffic opens on `to`: the old side replicates from exactly the equal state. Its
+    // statements are sent before the `promoted` line is journaled, so that its fsync overlaps
+    // them: a resume that finds replication back configured without the line keeps it (it
+    // started at the promotion's position; ensureReverseReplication) and one that finds none
+    // starts it from `to`'s position (nothing but the promotion was written there: the
+    // endpoint is still on `from`). The line is on disk before the endpoint moves.
+    const reverseStarted = reverseStatements && reverseStart ? freezeConnection.query(reverseStatements(reverseStart).join('; ')) : undefined;
+    reverseStarted?.catch(() => undefined);
     await context.record({ switchPhase: 'promoted', ...(reverseStart ? { reverseStartBinlogFile: reverseStart.file, reverseStartBinlogPosition: reverseStart.position } : {}) });
-    if (reverseStatements && reverseStart) {
-      // Before traffic opens on `to`: the old side replicates from exactly the equal state.
-      await freezeConnection.query(reverseStatements(reverseStart).join('; '));
+    mark('journalPromoted');
+    if (reverseStarted) {
+      await reverseStarted;
       mark('startReverseReplication');
       await context.record({ switchPhase: 'reverse-started' });
+      mark('journalReverseStarted');
     }
     await sides.move(context);
     switched = true;
@@ -723,6 +745,9 @@ export async function switchWrites(context: StepContext, platform: MysqlPlatform
       throw new AbortRun(`Switch aborted: ${what} and the endpoint still points at the ${from} (${endpoint.detail}). ${capital(to)} was made read-only and replicates again; the ${from} was reopened for writes and traffic never moved.`, { abortedAt: wallClockMs(), switchStartedAt: startedAt });
     }
     if (frozen && !switched) {
+      // `to` stopped replicating but was never opened (the `caught-up` line or its snapshot
+      // failed): it replicates again, from where it stopped, before `from` takes writes.
+      if (replicationStopped) await promoteConnection.query(dialect.startReplication()).catch(() => undefined);
       await reopenSource(context, freezeConnection, dialect, accounts, sides.direction);
       await recordIfPossible(context, { switchPhase: 'reopened' });
       if (failure instanceof JournalWriteError) {

@@ -438,10 +438,12 @@ async function applyFailureMessage(context: StepContext, platform: PostgresPlatf
  * The switch. Ordering (why):
  * 1. PAUSE first: pgbouncer lets running transactions finish, closes its server connections
  *    and queues new ones, so no client sees an error and nothing is mid-flight at the freeze.
- * 2. Freeze (read-only default + reload), then close the source to the application: the app
- *    roles NOLOGIN and their sessions ended, waited for until gone. The default alone is not a
- *    lock: a transaction begun before the reload, one that asks for READ WRITE, or a session
- *    that bypasses the pooler (on AWS every session) would still commit. Then the tables are compared
+ * 2. Freeze (read-only default + reload; where the platform can, the default is written beside
+ *    the pause and only the reload is inside the window), then close the source to the
+ *    application: the app roles NOLOGIN and their sessions ended, waited for until gone. The
+ *    default alone is not a lock: a transaction begun before the reload, one that asks for READ
+ *    WRITE, or a session that bypasses the pooler (on AWS every session) would still commit.
+ *    Then the tables are compared
  *    once more: a table created between the precondition's check and the freeze aborts here.
  * 3. The final LSN is read after the freeze, so it covers every acknowledged write. The
  *    walsender's write position is what the subscriber applied; confirmed_flush_lsn lags ~600 ms.
@@ -519,16 +521,30 @@ async function switchWrites(
   let paused = false;
   // A resumed switch finds the source frozen (and closed) by the dead process: reopened if this attempt aborts.
   let frozen = resumedFrozen;
+  /** The read-only default was written (not yet in effect): an abort resets it. */
+  let staged = false;
   let repointed = false;
   let targetOpened = false;
   let lagAtSwitchMs: number | undefined;
   const overBudget = (what: string) => new AbortRun(`Switch aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The source was reopened for writes and traffic never moved.`);
   try {
+    // The freeze's slow half (local: ALTER SYSTEM writes and fsyncs postgresql.auto.conf) runs
+    // beside the pause: it is not in effect until the reload below, after the pause held every
+    // client, so no transaction the pooler still lets finish can see it (it would fail).
+    const staging = platform.stageSourceReadOnly?.(context);
+    if (staging) {
+      staged = true;
+      staging.catch(() => undefined);
+    }
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
     await reachedPhase(context, 'paused');
-    await platform.setSourceReadOnly(context, true);
+    if (staging) {
+      await staging;
+      clock.mark('stageFreeze');
+    }
+    await platform.setSourceReadOnly(context, true, { staged: staging !== undefined });
     frozen = true;
     await context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });
     clock.mark('freeze');
@@ -639,6 +655,10 @@ async function switchWrites(
     // Closed again before the source reopens: never both open to the application.
     if (targetOpened) await closeToApplication(targetClient, settings.appUsers);
     await sourceSnapshot?.query('ROLLBACK').catch(() => undefined);
+    if (staged && !frozen) {
+      // Written beside the pause but never put into effect: reset, or the next reload would freeze the source under its traffic.
+      await platform.setSourceReadOnly(context, false);
+    }
     if (frozen) {
       // The application's roles log in again (closed right after the freeze), then the source takes writes.
       await openToApplication(sourceClient, settings.appUsers);

@@ -25,7 +25,10 @@ const snapshotKey = (direction: PostgresSwitchDirection, side: Side) => new Reso
  */
 function sidesOf(platform: PostgresPlatform, wayBack: PostgresWayBack, settings: PostgresFlowSettings) {
   return {
-    setReadOnly: (context: StepContext, side: Side, readOnly: boolean) => (side === 'source' ? platform.setSourceReadOnly(context, readOnly) : wayBack.setTargetReadOnly(context, readOnly)),
+    setReadOnly: (context: StepContext, side: Side, readOnly: boolean, options?: { staged?: boolean }) =>
+      side === 'source' ? platform.setSourceReadOnly(context, readOnly, options) : wayBack.setTargetReadOnly(context, readOnly, options),
+    /** The freeze's slow half, not yet in effect (undefined: the platform freezes in one act). */
+    stageReadOnly: (context: StepContext, side: Side): Promise<void> | undefined => (side === 'source' ? platform.stageSourceReadOnly?.(context) : wayBack.stageTargetReadOnly?.(context)),
     /** The application roles may log in there again (the server may still be frozen). */
     unfence: (context: StepContext, side: Side, client: PgClient) => (side === 'source' ? wayBack.unfenceSource(context) : openToApplication(client, settings.appUsers)),
     fence: (context: StepContext, side: Side) => (side === 'source' ? platform.fenceSource(context) : wayBack.fenceTarget(context)),
@@ -377,16 +380,28 @@ async function switchAgainWrites(
   const clock = new PhaseClock(settings.switchTimeoutMs);
   let paused = false;
   let frozen = false;
+  /** The `from` side's read-only default was written (not yet in effect): an abort resets it. */
+  let staged = false;
   let toReopened = false;
   let repointed = false;
   let lagAtSwitchMs: number | undefined;
   const Verb = direction.name === 'back' ? 'Switch-back' : 'Switch-forth';
   const overBudget = (what: string) => new AbortRun(`${Verb} aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The ${from} was reopened for writes and traffic stays on it.`);
   try {
+    // The freeze's slow half beside the pause, in effect only at the reload after it (as the forward switch).
+    const staging = sides.stageReadOnly(context, from);
+    if (staging) {
+      staged = true;
+      staging.catch(() => undefined);
+    }
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
-    await sides.setReadOnly(context, from, true);
+    if (staging) {
+      await staging;
+      clock.mark('stageFreeze');
+    }
+    await sides.setReadOnly(context, from, true, { staged: staging !== undefined });
     frozen = true;
     await context.record({ [fact.startedAt]: clock.startedAt, [fact.frozenAt]: wallClockMs(), [fact.reopenedAt]: null });
     clock.mark('freeze');
@@ -453,6 +468,8 @@ async function switchAgainWrites(
     await fromSnapshot.query('ROLLBACK').catch(() => undefined);
     await toSnapshot.query('ROLLBACK').catch(() => undefined);
     if (toReopened) await sides.setReadOnly(context, to, true);
+    // Written beside the pause but never put into effect: reset, or the next reload would freeze the `from` side under its traffic.
+    if (staged && !frozen) await sides.setReadOnly(context, from, false);
     if (frozen) {
       // The app roles log in to the `from` side again (closed right after its freeze), then it takes writes.
       await sides.unfence(context, from, fromClient);

@@ -56,8 +56,19 @@ export interface PostgresPlatform {
    */
   createTarget(context: StepContext, options: { database: string; version?: number }): Promise<Facts>;
 
-  /** Stop application writes on the source, or allow them again (reversible). */
-  setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
+  /**
+   * Stop application writes on the source, or allow them again (reversible). `staged`: the
+   * read-only default was written by stageSourceReadOnly; only put it into effect.
+   */
+  setSourceReadOnly(context: StepContext, readOnly: boolean, options?: { staged?: boolean }): Promise<void>;
+  /**
+   * Optional: the slow half of the freeze, written but not yet in effect (local: ALTER SYSTEM,
+   * which writes and fsyncs postgresql.auto.conf; in effect only at the reload). The switch
+   * runs it beside the pooler's pause, so the freeze inside the window is the reload alone.
+   * Undone by setSourceReadOnly(context, false). A platform whose freeze is one act (AWS: the
+   * parameter group) has none.
+   */
+  stageSourceReadOnly?(context: StepContext): Promise<void>;
 
   /** Get the switch ready ahead of time (open the pooler's admin connection, pre-write config). */
   prepareSwitch(context: StepContext, database: string): Promise<void>;
@@ -108,8 +119,10 @@ export interface PostgresWayBack {
    * application). Idempotent; optional.
    */
   prepareSwitchBack?(context: StepContext): Promise<void>;
-  /** Stop application writes on the target (the side traffic leaves), or allow them again. */
-  setTargetReadOnly(context: StepContext, readOnly: boolean): Promise<void>;
+  /** Stop application writes on the target (the side traffic leaves), or allow them again (`staged`: as setSourceReadOnly's). */
+  setTargetReadOnly(context: StepContext, readOnly: boolean, options?: { staged?: boolean }): Promise<void>;
+  /** Optional: as stageSourceReadOnly, on the target (the side a switch back freezes). */
+  stageTargetReadOnly?(context: StepContext): Promise<void>;
   /** Let the application roles log in to the old source again (the fence undone; the server may still be frozen). */
   unfenceSource(context: StepContext): Promise<void>;
   /** Point the switch point back at the source (while paused). */

@@ -136,6 +136,69 @@ describe('PostgreSQL logical switch: killed at a sub-phase, then --resume', () =
 });
 
 describe('PostgreSQL logical switch: a table created between the last check and the freeze', () => {
+  test('GIVEN a transaction held open through the pooler WHEN the switch cannot pause THEN it aborts and the read-only default it wrote beside the pause is reset (a later reload does not freeze the source under its traffic); nothing lost', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-no-pause-'));
+    const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });
+    const settings = { ...flowSettings(sandbox.baseDir), switchTimeoutMs: 3000 };
+    const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
+    const load = new RehearsalLoad({ engine: 'postgres', endpoint: sandbox.appEndpoint(), database: PG_SANDBOX_DATABASE, connections: 2, ratePerSecond: 100, tailMs: 300, log: silentLogger });
+    const resources = new RunResources();
+    // An application transaction left open: pgbouncer's PAUSE waits for it, past the switch's budget.
+    const holder = await connectPg(sandbox.appEndpoint());
+    try {
+      await load.start();
+      resources.set(SWITCH_PHASE_PROBE, async (reached: SwitchPhase) => {
+        if (reached === 'frozen') throw new Error('the switch froze the source although the pooler never paused');
+      });
+      let began = false;
+      const run = runRunbook({
+        runbook: postgresLogicalRunbook(platform, settings),
+        environment: 'local',
+        stateDir,
+        dryRun: false,
+        log: silentLogger,
+        resources,
+        onRecord: async (_step, facts) => {
+          if (facts.switchBeganAt !== undefined && !began) {
+            began = true;
+            await holder.query('BEGIN');
+            await holder.query('SELECT 1');
+          }
+        },
+      });
+      const result = await run;
+      await holder.query('ROLLBACK');
+      // a reload after the abort (anyone's) must not put a leftover read-only default into effect
+      const admin = await connectPg(sandbox.instance('source').endpoint(PG_SANDBOX_DATABASE));
+      await admin.query('SELECT pg_reload_conf()');
+      await sleep(500);
+      await load.stop();
+      expect(began).toBe(true);
+      expect(result.result).toBe('aborted');
+      expect(result.error).toMatch(/the pooler could not pause/);
+      expect(await serverReadOnly(admin)).toBe(false);
+      await closePg(admin);
+      const pooler = (await sandbox.pgbouncer.showDatabase())!;
+      expect(pooler.port).toBe(sandbox.instance('source').port);
+      expect(pooler.paused).toBe(false);
+      const app = await connectPg(sandbox.appEndpoint());
+      await app.query('BEGIN');
+      expect((await pgRow<{ ro: string }>(app, "SELECT current_setting('transaction_read_only') AS ro"))!.ro).toBe('off');
+      await app.query('ROLLBACK');
+      const present = new Set((await pgRows<{ id: string }>(app, 'SELECT id::text AS id FROM cutover_load')).map((r) => r.id));
+      await closePg(app);
+      const writes = load.reportFields(present, result.facts).writes!;
+      expect(writes.lost).toBe(0);
+      expect(result.facts.writesAfterAbort).toBeGreaterThan(0);
+    } finally {
+      await closePg(holder);
+      await load.abandon();
+      await resources.disposeAll();
+      await sandbox.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
   test('GIVEN a table created on the source after the precondition passed WHEN the switch freezes THEN it aborts naming the table and reopens the source; traffic never moved, nothing lost', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'rc-pg-late-table-'));
     const sandbox = await PostgresSandbox.start({ log: silentLogger, seedRows: 300 });

@@ -260,9 +260,18 @@ export function setSequencesSql(values: SequenceValue[]): string | undefined {
 }
 
 /** Freeze or reopen the whole server for ordinary sessions (administrators SET their session writable). */
-export async function setServerReadOnly(client: PgClient, readOnly: boolean): Promise<void> {
-  await client.query(readOnly ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+export async function setServerReadOnly(client: PgClient, readOnly: boolean, options: { staged?: boolean } = {}): Promise<void> {
+  if (!(readOnly && options.staged)) await client.query(readOnly ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
   await client.query('SELECT pg_reload_conf()');
+}
+
+/**
+ * The read-only server default written (postgresql.auto.conf, fsynced) but not in effect: no
+ * session sees it before the next reload (setServerReadOnly with `staged`). ALTER SYSTEM is
+ * the slow half of the freeze; this lets it run before the window.
+ */
+export async function stageServerReadOnly(client: PgClient): Promise<void> {
+  await client.query('ALTER SYSTEM SET default_transaction_read_only = on');
 }
 
 /** Whether the server-wide default (not this session's) is read-only. */

@@ -2,7 +2,7 @@ import { POSTGRES_ADMIN, type PostgresPlatform, type PostgresWayBack } from '../
 import type { Facts, StepContext } from '../../runbook/step';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { closePg, connectPg, quoteIdent, quoteLiteral } from '../../engines/postgres/connection';
-import { setRolesLogin, setServerReadOnly, terminateSessions } from '../../engines/postgres/server';
+import { setRolesLogin, setServerReadOnly, stageServerReadOnly, terminateSessions } from '../../engines/postgres/server';
 import { PG_SANDBOX_SOURCE_VERSION } from './postgres-sandbox';
 import type { PgbouncerBackend, PgbouncerUser } from './pgbouncer';
 
@@ -92,9 +92,13 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     return { targetId: 'target', targetVersion: version, targetPort: target.port };
   }
 
-  async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
+  async setSourceReadOnly(context: StepContext, readOnly: boolean, options?: { staged?: boolean }): Promise<void> {
     const admin = await this.sourceAdmin(context);
-    await setServerReadOnly(admin, readOnly);
+    await setServerReadOnly(admin, readOnly, options);
+  }
+
+  async stageSourceReadOnly(context: StepContext): Promise<void> {
+    await stageServerReadOnly(await this.sourceAdmin(context));
   }
 
   async prepareSwitch(context: StepContext): Promise<void> {
@@ -161,7 +165,8 @@ export class LocalPostgresPlatform implements PostgresPlatform {
       await this.sandbox.removeInstance('source');
       return { sourceDeleted: true };
     },
-    setTargetReadOnly: async (context, readOnly) => setServerReadOnly(await this.admin(context, 'target'), readOnly),
+    setTargetReadOnly: async (context, readOnly, options) => setServerReadOnly(await this.admin(context, 'target'), readOnly, options),
+    stageTargetReadOnly: async (context) => stageServerReadOnly(await this.admin(context, 'target')),
     unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
     switchEndpointBack: async (_context, database) => {
       const source = this.sandbox.instance('source');
