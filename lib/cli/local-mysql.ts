@@ -4,6 +4,9 @@ import { recordedPlanText } from '../plan/plan-document';
 import { EXIT } from './args';
 import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
 import { finishRun } from './finish';
+import { pauseIfAsked } from '../runbook/kill-point';
+import { WindDown } from '../rehearsal/rehearsal-load';
+import type { CutoverReport } from '../report';
 
 /**
  * The local dry-run plan as printed: the steps, then what they recorded against the sandbox's
@@ -30,14 +33,24 @@ export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
     return EXIT.ok;
   }
   // Locked before the sandbox starts: a second rehearsal is refused before it starts anything.
-  const report = await withRehearsalLock(environment, stateDir, (lock) =>
-    rehearseMysql({
-      ...rehearsalOptions(input),
-      settings,
-      lock,
-      handleSignals: true,
-      switchBack: args.switchBack,
-    }),
-  );
+  // From here to the report a first Ctrl-C ends in the report, INTERRUPTED (exit 130): see WindDown.
+  const windDown = new WindDown(input.log, true, args.switchBack);
+  windDown.open();
+  let report: CutoverReport | undefined;
+  try {
+    report = await withRehearsalLock(environment, stateDir, (lock) =>
+      rehearseMysql({
+        ...rehearsalOptions(input),
+        settings,
+        lock,
+        handleSignals: true,
+        windDown,
+        switchBack: args.switchBack,
+      }),
+    );
+    pauseIfAsked('rehearsal:report');
+  } finally {
+    await windDown.end(report);
+  }
   return finishRun(report, { report: args.report, stateDir, out });
 }

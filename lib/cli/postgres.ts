@@ -4,6 +4,9 @@ import { EXIT, type CutoverArgs } from './args';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
 import { finishRun } from './finish';
+import { pauseIfAsked } from '../runbook/kill-point';
+import { WindDown } from '../rehearsal/rehearsal-load';
+import type { CutoverReport } from '../report';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
 export { postgresSettings } from './settings';
@@ -37,15 +40,25 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
   }
   // One run per environment, as the MySQL rehearsal: locked before the sandbox starts (a second
   // rehearsal is refused before it starts anything), handed to each run, given back at the end.
-  const report = await withRehearsalLock(environment, stateDir, (lock) =>
-    rehearsePostgres({
-      ...rehearsalOptions(input),
-      method: args.method,
-      settings: { ...settings, workDir: environment.postgres?.workDir },
-      lock,
-      handleSignals: true,
-      switchBack: args.switchBack,
-    }),
-  );
+  // From here to the report a first Ctrl-C ends in the report, INTERRUPTED (exit 130): see WindDown.
+  const windDown = new WindDown(input.log, true, args.switchBack);
+  windDown.open();
+  let report: CutoverReport | undefined;
+  try {
+    report = await withRehearsalLock(environment, stateDir, (lock) =>
+      rehearsePostgres({
+        ...rehearsalOptions(input),
+        method: args.method,
+        settings: { ...settings, workDir: environment.postgres?.workDir },
+        lock,
+        handleSignals: true,
+        windDown,
+        switchBack: args.switchBack,
+      }),
+    );
+    pauseIfAsked('rehearsal:report');
+  } finally {
+    await windDown.end(report);
+  }
   return finishRun(report, { report: args.report, stateDir, out });
 }

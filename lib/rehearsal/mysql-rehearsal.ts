@@ -115,6 +115,8 @@ export interface MysqlRehearsalOptions {
    * then has both windows (`windows.forward`, `windows.back`) and the switch back's run.
    */
   switchBack?: boolean;
+  /** The CLI's Ctrl-C handling from before the lock to the report (see WindDown); without it the rehearsal opens its own. */
+  windDown?: WindDown;
 }
 
 /**
@@ -196,6 +198,7 @@ async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindD
       run,
       startedAt,
       presentIds,
+      interruptedAlready: () => windDown.signal,
       switchBack: {
         runbook: mysqlSwitchBackRunbook(new LocalMysqlPlatform(sandbox), options.settings),
         environment: options.environment,

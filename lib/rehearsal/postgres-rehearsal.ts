@@ -105,6 +105,8 @@ export interface PostgresRehearsalOptions {
    * same load: the report then has both windows (`windows.forward`, `windows.back`).
    */
   switchBack?: boolean;
+  /** The CLI's Ctrl-C handling from before the lock to the report (see WindDown); without it the rehearsal opens its own. */
+  windDown?: WindDown;
 }
 
 /**
@@ -186,6 +188,7 @@ async function rehearsePostgresOnce(options: PostgresRehearsalOptions, windDown:
         run,
         startedAt,
         presentIds,
+        interruptedAlready: () => windDown.signal,
         switchBack: {
           runbook: postgresSwitchBackRunbook(platform, settings),
           environment: options.environment,

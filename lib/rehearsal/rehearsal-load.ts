@@ -8,9 +8,10 @@ import { longestWriteGapMs, summariseWrites, writeGapAroundSwitch, type ConnectA
 import { writeTimeline } from '../report-page/timeline';
 import { WriteLoadProcess } from '../load/write-load-process';
 import { LoadCommand, describeLoadCommand, type LoadCommandOutcome } from '../load/load-command';
-import { reportFromRun, type CutoverReport } from '../report';
+import { reportFromRun, verdictOf, type CutoverReport } from '../report';
 import { wallClockMs } from '../util/time';
 import { openSignalScope, type SignalScope } from '../util/signal-scope';
+import { pauseIfAsked } from '../runbook/kill-point';
 
 export interface RehearsalLoadOptions {
   engine: 'mysql' | 'postgres';
@@ -193,49 +194,68 @@ export interface RehearsalRunOptions {
   handleSignals?: boolean;
   /** Keep the load running after the switch and after the run (a switch back follows). */
   keepLoad?: boolean;
-  /** Handles Ctrl-C from the run's end to the report (rehearsals without a switch back; see WindDown). */
+  /** Handles Ctrl-C from the rehearsal's start to its report, around the run's own handling (see WindDown). */
   windDown?: WindDown;
 }
 
 /**
- * A rehearsal without a switch back, from its run's end to its report: the load's final tail
- * (after an abort), the count of the writes present, the sandbox's stop. The engine no longer
- * handles signals there, so a first Ctrl-C would stop the sandbox at once and exit without a
- * report. Open from the run's start (the engine handles what comes during the run and ends it
- * INTERRUPTED itself), it lets that stretch finish instead (a second signal still stops
- * everything at once), and `end` marks a report that says success INTERRUPTED.
+ * A rehearsal's Ctrl-C from its start to its report. The engine handles SIGINT/SIGTERM only while
+ * its run executes, and the switch back (switchBackUnderLoad) between and after its runs; before
+ * and around them (the sandbox and the load starting, the lock handed over, the final tail, the
+ * count of the writes, the sandbox's stop, the report) only the sandbox's hard stop was left,
+ * which stopped everything and exited 130 without a report. Open from the rehearsal's start
+ * (the CLI opens it before it takes the lock, `end` right before it writes the report), it
+ * remembers the first signal and lets the sandbox's processes stay up (a second signal still
+ * stops everything at once); the run and the switch back read it (`signal`) once their own
+ * handling starts, so a Ctrl-C that came before stops them before their first step; and `end`
+ * makes a report that would say success say INTERRUPTED.
  */
 export class WindDown {
   private scope: SignalScope | undefined;
   private interruptedBy: NodeJS.Signals | undefined;
+  /** Set right before the run starts (its engine tells of the signals from then on). */
+  runStarted = false;
   /** Set as the run returns. */
   runReturned = false;
 
   constructor(
     private readonly log: Logger,
     private readonly enabled: boolean,
+    /** A switch back handles (and tells of) the signals after the forward run itself. */
+    private readonly quietAfterRun = false,
   ) {}
 
-  /** Called right before the run starts (idempotent). */
+  /** Called at the rehearsal's start (idempotent). */
   open(): void {
     if (this.scope) return;
     this.scope = openSignalScope(
       (signal) => {
         if (this.interruptedBy) return;
         this.interruptedBy = signal;
-        // During the run the engine says what it does with it.
-        if (this.runReturned) this.log.warn(`${signal} received after the run: finishing the load's tail, the count of the writes and the report, then stopping`);
+        // During the run the engine says what it does with it; before it, the engine will.
+        if (this.runReturned && !this.quietAfterRun) this.log.warn(`${signal} received after the run: finishing the load's tail, the count of the writes and the report, then stopping`);
+        else if (!this.runStarted) this.log.warn(`${signal} received before the run started: it will stop before its first step, then the report`);
       },
       { enabled: this.enabled },
     );
   }
 
-  /** After the sandbox stopped: the report, INTERRUPTED if a signal came and it was a success. */
+  /** The first SIGINT/SIGTERM since `open` (signals already delivered to this process included once `settle`d). */
+  get signal(): NodeJS.Signals | undefined {
+    return this.interruptedBy;
+  }
+
+  /** Lets signals that already reached this process run its listener (lib/util/pending-signals.ts). */
+  async settle(): Promise<void> {
+    await this.scope?.settle();
+  }
+
+  /** Right before the report: the report, INTERRUPTED if a signal came and it would say success otherwise. */
   async end(report: CutoverReport | undefined): Promise<void> {
     if (!this.scope) return;
     await this.scope.settle();
     this.scope.close();
-    if (report && this.interruptedBy && report.result === 'success') {
+    if (report && this.interruptedBy && report.result === 'success' && verdictOf(report).kind !== 'interrupted') {
       report.result = 'interrupted';
       report.error = `Interrupted by ${this.interruptedBy} after the run (every step had finished)`;
     }
@@ -243,17 +263,21 @@ export class WindDown {
 }
 
 /**
- * Runs one rehearsal (`once`, given the wind-down to open right before its run) so that a Ctrl-C
- * after the run (tail, proof, sandbox stop) still gets its report.
+ * Runs one rehearsal (`once`, given the wind-down) so that a Ctrl-C anywhere in it still gets its
+ * report. The CLI passes its own `windDown`, opened before the lock and ended right before the
+ * report is written (a Ctrl-C while the lock is given back counts too); otherwise one is opened
+ * here, from before the sandbox starts to the rehearsal's end.
  */
-export async function withWindDown(options: { log: Logger; handleSignals?: boolean; switchBack?: boolean }, once: (windDown: WindDown) => Promise<CutoverReport>): Promise<CutoverReport> {
-  const windDown = new WindDown(options.log, Boolean(options.handleSignals && !options.switchBack));
+export async function withWindDown(options: { log: Logger; handleSignals?: boolean; switchBack?: boolean; windDown?: WindDown }, once: (windDown: WindDown) => Promise<CutoverReport>): Promise<CutoverReport> {
+  const windDown = options.windDown ?? new WindDown(options.log, Boolean(options.handleSignals), options.switchBack);
+  windDown.open();
   let report: CutoverReport | undefined;
   try {
+    pauseIfAsked('rehearsal:sandbox-start');
     report = await once(windDown);
     return report;
   } finally {
-    await windDown.end(report);
+    if (!options.windDown) await windDown.end(report);
   }
 }
 
@@ -264,10 +288,12 @@ export async function withWindDown(options: { log: Logger; handleSignals?: boole
  */
 export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise<RunResult> {
   const { load } = options;
+  pauseIfAsked('rehearsal:load-start');
   await load.start();
-  // Open before the run: the engine closes its own handling before its last lines, and no
-  // moment between the two may be left to the sandbox's hard stop.
+  // Open already, from the rehearsal's start: a Ctrl-C before the run's own handling starts
+  // stops the run before its first step (interruptedAlready).
   options.windDown?.open();
+  if (options.windDown) options.windDown.runStarted = true;
   const run = await runRunbook({
     runbook: options.runbook,
     environment: options.environment,
@@ -278,6 +304,7 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     options: { rehearsal: true, ...options.journalOptions, load: load.settings() },
     lock: options.lock,
     handleSignals: options.handleSignals,
+    interruptedAlready: () => options.windDown?.signal,
     onRecord: options.onRecord,
     onStepDone: async (step) => {
       await options.onStepDone?.(step);
@@ -316,6 +343,8 @@ export async function switchBackUnderLoad(input: {
   run: RunResult;
   startedAt: Date;
   presentIds: () => Promise<Set<string>>;
+  /** A SIGINT/SIGTERM the rehearsal saw after the forward run, before this took over (WindDown.signal). */
+  interruptedAlready?: () => NodeJS.Signals | undefined;
   /** The switch back, run here as its own journaled run under the same lock and signal handling. */
   switchBack: {
     runbook: Runbook;
@@ -343,6 +372,9 @@ export async function switchBackUnderLoad(input: {
     log.warn(`${signal} received ${interruptedBy.when}: ${back ? 'finishing the proof' : 'the switch back will not start'}; stopping the load, then the report`);
   };
   const signals = openSignalScope(onSignal, { enabled: handleSignals });
+  // A Ctrl-C from the forward run's end to here (its resources closing, the lock handed back) counts too.
+  const signalledBefore = run.result === 'success' && handleSignals ? input.interruptedAlready?.() : undefined;
+  if (signalledBefore) onSignal(signalledBefore);
   try {
     if (run.result === 'success') {
       await sleep(input.tailMs);

@@ -58,6 +58,19 @@ export interface RunOptions {
    * a run-end `interrupted`. The CLI sets it; tests leave it off.
    */
   handleSignals?: boolean;
+  /**
+   * A SIGINT/SIGTERM the caller's own handling saw before this run's handling started (a
+   * rehearsal's Ctrl-C while its sandbox or its load started): read once the run handles
+   * signals, it stops the run before its first step, as if it had come then.
+   */
+  interruptedAlready?: () => NodeJS.Signals | undefined;
+  /**
+   * Asked at every step boundary until the step that freezes the source (the one with the
+   * `before-switch` hook) starts, also right before it: a reason stops the run there, aborted,
+   * with the source never frozen. A rehearsal passes why its proof is already broken (the user's
+   * workload crashed); from the freeze on the run goes on and the report says it.
+   */
+  abortBeforeFreeze?: () => string | undefined;
   /** One executed run per environment: taken before the first step, released at run end (kept when killed). */
   lock?: RunLock;
   /** How to resume this run when it is not `--env ENV --execute --resume ID` (e.g. `switch-back RUN_ID`): kept in the lock, named in a refusal. */
@@ -215,6 +228,12 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
       log.error(`${runbook.flow} on ${options.environment}: INTERRUPTED (${why})`);
     },
   });
+  const signalledBefore = signals.enabled ? options.interruptedAlready?.() : undefined;
+  if (signalledBefore) {
+    interrupt = { signal: signalledBefore };
+    appendIfPossible({ type: 'interrupt', at: new Date().toISOString(), signal: signalledBefore });
+    log.warn(`${signalledBefore} received before the run started: it stops before its first step (nothing is changed)`);
+  }
   // Before a step starts (and before a destructive action inside one), signals that already
   // reached the process run their handler first: otherwise a Ctrl-C at the end of a step is
   // seen only inside the next one (lib/util/pending-signals.ts).
@@ -247,6 +266,14 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
     }
   };
 
+  // Until the freezing step starts, the caller may stop the run (abortBeforeFreeze): aborted, nothing frozen.
+  let freezeStarted = false;
+  const abortIfAsked = (step: Step): void => {
+    if (freezeStarted || options.dryRun) return;
+    const why = options.abortBeforeFreeze?.();
+    if (why) throw new AbortRun(`${why}. The run stopped before ${step.id}: the source was never frozen`);
+  };
+
   try {
     await hook('startup');
     let validatedHookDone = false;
@@ -270,12 +297,15 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
       if (interrupt && !(step.runThroughInterrupt && previousRanHere)) {
         throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
       }
+      abortIfAsked(step);
       if (step.hookBefore) {
         await hook(step.hookBefore, step);
         await settleSignals();
       }
       // An interrupt during the before-hook (e.g. before-switch) still stops ahead of the step.
       if (interrupt && !(step.runThroughInterrupt && previousRanHere)) throw new RunInterrupted(`Interrupted by ${interrupt.signal} before ${step.id}`);
+      abortIfAsked(step);
+      if (step.hookBefore === 'before-switch') freezeStarted = true;
       if (options.dryRun && step.kind === 'action') {
         stepResult.status = 'planned';
         continue;

@@ -28,10 +28,13 @@ export const FILE_LIMIT_AT_ENV = 'RDS_CUTOVER_FILE_LIMIT_AT';
 /**
  * FAULT-INJECTION HOOK, tests only: hold the process at a journal entry, the way a busy machine
  * does between a step's end and the next step's start. `RDS_CUTOVER_PAUSE_AT=<point>` (a name
- * as for RDS_CUTOVER_KILL_AT) and `RDS_CUTOVER_PAUSE_FILE=<path>`: right after that entry is on
- * disk the process creates the file and blocks its event loop (synchronously, like any other
+ * as for RDS_CUTOVER_KILL_AT, or `run-start` / `run-end`: right after the run's first / last
+ * journal line) and `RDS_CUTOVER_PAUSE_FILE=<path>`: right after that entry is on disk the
+ * process creates the file and blocks its event loop (synchronously, like any other
  * synchronous work) until the file is removed. A test sends its signal meanwhile: the signal
  * reaches the process exactly where a late Ctrl-C lands, after the step, before the next one.
+ * A few moments outside the journal are named too (`pauseIfAsked`): `rehearsal:sandbox-start`,
+ * `rehearsal:load-start` and `rehearsal:report` (lib/rehearsal, lib/cli).
  */
 export const PAUSE_AT_ENV = 'RDS_CUTOVER_PAUSE_AT';
 export const PAUSE_FILE_ENV = 'RDS_CUTOVER_PAUSE_FILE';
@@ -40,6 +43,15 @@ function pauseUntilRemoved(file: string): void {
   writeFileSync(file, String(process.pid));
   const cell = new Int32Array(new SharedArrayBuffer(4));
   while (existsSync(file)) Atomics.wait(cell, 0, 0, 20);
+}
+
+/**
+ * Hold here if the test hook names this moment (see PAUSE_AT_ENV): for the moments of a
+ * rehearsal that no journal line marks (before its sandbox starts, before its load starts,
+ * before its report is written). Does nothing unless both variables are set.
+ */
+export function pauseIfAsked(point: string, pauseAt = process.env[PAUSE_AT_ENV], pauseFile = process.env[PAUSE_FILE_ENV]): void {
+  if (pauseAt === point && pauseFile) pauseUntilRemoved(pauseFile);
 }
 
 /** The kill-point name of a journal entry (undefined for entries that are no kill point). */
@@ -61,6 +73,8 @@ export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV
       count = (progress.get(entry.step) ?? 0) + 1;
       progress.set(entry.step, count);
     }
+    // The run's first and last lines are pause points only (no kill point: the fault matrix is unchanged).
+    if ((entry.type === 'run-start' || entry.type === 'run-end') && entry.type === pauseAt && pauseFile) pauseUntilRemoved(pauseFile);
     const point = killPointOf(entry, count);
     if (point === undefined) return;
     if (point === killAt) process.kill(process.pid, 'SIGKILL');

@@ -14,18 +14,21 @@ import { deferProcessGroupSignals, ProcessGroup } from './process-group';
  * `close()` ends it (idempotent). A scope that is not `enabled` does nothing at all.
  */
 export interface SignalScope {
+  /** False for a scope that does nothing (signals not handled here). */
+  readonly enabled: boolean;
   settle(): Promise<void>;
   close(): void;
 }
 
 export function openSignalScope(onSignal: (signal: NodeJS.Signals) => void, options: { enabled: boolean; onHardStop?: (signal: NodeJS.Signals) => void }): SignalScope {
-  if (!options.enabled) return { settle: () => Promise.resolve(), close: () => undefined };
+  if (!options.enabled) return { enabled: false, settle: () => Promise.resolve(), close: () => undefined };
   const releaseDeferral = deferProcessGroupSignals();
   const unregisterHardStop = options.onHardStop ? ProcessGroup.onHardStop(options.onHardStop) : undefined;
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let closed = false;
   return {
+    enabled: true,
     settle: () => deliverPendingSignals(),
     close() {
       if (closed) return;

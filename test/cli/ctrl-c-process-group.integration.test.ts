@@ -11,58 +11,17 @@
  * - nor are the copy tools a step runs (pg_dump, pg_restore, psql, mariadb-backup): the step in
  *   progress finishes, the run stops at the next boundary, resumable.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
-import { KILL_AT_ENV, PAUSE_AT_ENV, PAUSE_FILE_ENV } from '../../lib/runbook/kill-point';
+import { PAUSE_AT_ENV, PAUSE_FILE_ENV } from '../../lib/runbook/kill-point';
 import { readSandboxState, sandboxFolder, sandboxLiveness } from '../../lib/platforms/local/sandbox-state';
 import { sandboxDown, sandboxUp } from '../../lib/cli/sandbox';
 import { silentLogger } from '../../lib/util/log';
 import { closePg, connectPg, pgRow, type PgClient } from '../../lib/engines/postgres/connection';
 import { sleep } from '../../lib/util/time';
-
-const ROOT = resolve(__dirname, '../..');
-const ZX = join(ROOT, 'node_modules', '.bin', 'zx');
-
-interface Cli {
-  code: number | null;
-  output: string;
-  /** True once the test sent SIGINT to the CLI's process group. */
-  signalled: boolean;
-}
-
-/**
- * Run the CLI as the leader of its own process group; `signalWhen` decides (on each output chunk,
- * and every 20 ms) when to send SIGINT to the whole group, as a terminal's Ctrl-C does.
- */
-function runCli(args: string[], cwd: string, options: { env?: NodeJS.ProcessEnv; signalWhen?: (output: string) => boolean; afterSignal?: () => void } = {}): Promise<Cli> {
-  return new Promise((done) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', RDS_CUTOVER_STATE_DIR: join(cwd, '.rds-cutover'), ...options.env };
-    if (!options.env?.[KILL_AT_ENV]) delete env[KILL_AT_ENV];
-    const child = spawn(ZX, [join(ROOT, 'scripts', 'cutover.mjs'), ...args], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const result: Cli = { code: null, output: '', signalled: false };
-    const check = () => {
-      if (result.signalled || !options.signalWhen?.(result.output)) return;
-      result.signalled = true;
-      process.kill(-child.pid!, 'SIGINT');
-      options.afterSignal?.();
-    };
-    const poll = setInterval(check, 20);
-    child.stdout.on('data', (chunk: Buffer) => ((result.output += chunk.toString()), check()));
-    child.stderr.on('data', (chunk: Buffer) => ((result.output += chunk.toString()), check()));
-    child.on('close', (code) => {
-      clearInterval(poll);
-      result.code = code;
-      done(result);
-    });
-  });
-}
-
-function reportOf(stateDir: string, runId: string): { verdict: string; exitCode: number; [key: string]: unknown } {
-  return JSON.parse(readFileSync(join(stateDir, 'runs', runId, 'report.json'), 'utf8'));
-}
+import { reportOf, runCli } from '../support/process-group-cli';
 
 test('Ctrl-C (SIGINT to the process group) that lands as mysql.reverse-replication.stop ends: complete --delete-old stops before mysql.source.delete, the old source is kept, exit 130 and INTERRUPTED everywhere', async () => {
   const work = mkdtempSync(join(tmpdir(), 'rc-cc-')); // short: HAProxy's socket path must fit in 108 bytes
