@@ -176,6 +176,8 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
   if (value === undefined) return undefined;
   const number = Number(value);
   if (value.trim() === '' || !Number.isInteger(number) || number <= 0) throw new UsageError(`${flag} expects a positive whole number, got "${value}"`);
+  // Number() also reads 0x10, 1e3 and " 50": a typo there would run with a value nobody typed.
+  if (!/^[0-9]+$/.test(value)) throw new UsageError(`${flag} expects a positive whole number (digits only), got "${value}"`);
   if (!Number.isSafeInteger(number)) throw new UsageError(`${flag} expects a positive whole number up to ${Number.MAX_SAFE_INTEGER}, got "${value}"`);
   return number;
 }
