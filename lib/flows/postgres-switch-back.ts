@@ -186,7 +186,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
       `copy every sequence value ${from} -> ${to}, forward only; REPEATABLE READ snapshots of both sides (verified later);`,
       `pin ${next.subscription} on the ${from} to the ${to}'s current WAL position; the app roles may log in to the ${to} again;`,
       ...(sides ? sides.describe.switchEndpoint(to) : []),
-      ...platform.describe.resume(),
+      ...platform.describe.resume(to),
       ...(sides ? sides.describe.fence(from) : []),
       `disable ${along.subscription}; enable ${next.subscription} and wait until it streams (so one can ${fact.oppositeCommand} again); the ${from} stays frozen and fenced.`,
     ],

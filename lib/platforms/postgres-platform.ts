@@ -46,7 +46,8 @@ export interface PostgresPlatform {
     pause(): string[];
     switchEndpoint(): string[];
     /** What releasing them means (RESUME, or clients following the DNS change). */
-    resume(): string[];
+    /** Releasing the clients, onto `to` (the side traffic moves to; default the target). */
+    resume(to?: string): string[];
     fence(): string[];
   };
 

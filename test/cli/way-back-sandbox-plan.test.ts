@@ -78,6 +78,8 @@ describe('the sandbox way-back dry runs print the plan recorded from the steps',
     expect(out).toContain('Calls, in order, recorded from the steps themselves (nothing was started, sent or written; CHANGE = changes something, done only with --execute):');
     const calls = out.filter((line) => /^\s+\d+\. (CHANGE|read|wait|session)/.test(line));
     expect(calls.some((line) => / pgbouncer: PAUSE /.test(line))).toBe(true);
+    // The switch back releases the queued clients onto the old source, and the plan says so (a trial read "on the target").
+    expect(out.filter((line) => line.includes('RESUME the pooler'))).toEqual([expect.stringContaining('RESUME the pooler: queued clients continue on the source;')]);
   });
 
   test('every MySQL way-back plan is recorded to its end on the stand-in the forward run leaves (none stops early)', async () => {

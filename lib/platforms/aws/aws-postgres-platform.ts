@@ -180,7 +180,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       'no pooler on AWS: application writes fail read-only from here until clients follow the DNS change; they do not queue;',
     ],
     pause: () => [],
-    resume: () => ['no pooler to release: clients reach the target as they resolve the new record;'],
+    resume: (to = 'target') => [`no pooler to release: clients reach the ${to} as they resolve the new record;`],
     switchEndpoint: () => [
       `Route 53 ChangeResourceRecordSets UPSERT CNAME ${this.settings.dns.recordName} → the target's endpoint, TTL ${this.settings.dns.ttlSeconds} s (zone ${this.settings.dns.zoneId});`,
     ],

