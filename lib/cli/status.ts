@@ -70,8 +70,12 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   else if (postgresState) lines.push(`switch: ${postgresState}${resumable ? " (--resume reads the servers' and pgbouncer's actual state)" : ''}`);
   else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back|-forth)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
   if (status.facts.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${String(status.facts.checksumsNotVerifiedReason)}`);
-  const holder = status.lockHeld ? lockProcess(status.lockHeld, status.runId) : undefined;
-  if (status.lockHeld) lines.push(`lock: still held (${status.lockHeld})${status.result === 'in-progress' ? (holder ? `: ${holder.text}` : ': kept because the run is running or was killed') : ''}`);
+  // A local lock file a hard stop dropped without a journal line (double Ctrl-C) is not held.
+  const lockGone = status.lockHeld !== undefined && status.lockHeld.startsWith('/') && !existsSync(status.lockHeld);
+  if (lockGone) lines.push(`lock: released (the lock file ${status.lockHeld} is gone; the journal recorded no release: the run was stopped hard)`);
+  const lockHeld = lockGone ? undefined : status.lockHeld;
+  const holder = lockHeld ? lockProcess(lockHeld, status.runId) : undefined;
+  if (lockHeld) lines.push(`lock: still held (${lockHeld})${status.result === 'in-progress' ? (holder ? `: ${holder.text}` : ': kept because the run is running or was killed') : ''}`);
   const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
   if (emulated) lines.push('emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume');
   if (status.result === 'success' || status.result === 'planned') {
@@ -81,7 +85,7 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   } else if (rehearsal) {
     // A local rehearsal's sandbox (servers and files) is gone with its process: it cannot be resumed.
     lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
-    if (status.lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: npx zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
+    if (lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: npx zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
   } else {
     const resume =
       typeof status.options.forwardRunId === 'string'

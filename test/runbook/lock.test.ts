@@ -108,6 +108,11 @@ describe('one executed run per environment (run lock)', () => {
     const reused = statusLines(dir, runId).lines;
     expect(reused.find((l) => l.startsWith('lock: still held'))).toContain(`not running: the process is gone (pid ${process.pid} now belongs to another process`);
     expect(reused.find((l) => l.startsWith('next:'))).toMatch(/^next: resume it with: /);
+    // ... and a lock file that is gone (a double Ctrl-C drops it without a journal line) is not "still held" (trial5 F4)
+    rmSync(lock.where);
+    const dropped = statusLines(dir, runId).lines;
+    expect(dropped.filter((l) => l.startsWith('lock:'))).toEqual([`lock: released (the lock file ${lock.where} is gone; the journal recorded no release: the run was stopped hard)`]);
+    expect(dropped.join('\n')).not.toContain('--break-lock');
     writeFileSync(lock.where, recorded);
     // another run id is refused; the holder's own resume takes the lock back
     await expect(lock.acquire({ runId: 'someone-else', environment: 'staging', host: hostname(), pid: 1, startedAt: 'now' })).rejects.toThrow(RunLockHeld);
