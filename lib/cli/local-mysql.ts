@@ -2,11 +2,8 @@ import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encr
 import { recordLocalMysqlPlan, rehearseMysql } from '../rehearsal/mysql-rehearsal';
 import { recordedPlanText } from '../plan/plan-document';
 import { EXIT } from './args';
-import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
-import { finishRun } from './finish';
-import { pauseIfAsked } from '../runbook/kill-point';
-import { WindDown } from '../rehearsal/rehearsal-load';
-import type { CutoverReport } from '../report';
+import { checkRunArgs, LOCAL_DRY_RUN, mysqlSettings, rehearsalOptions, type FlowRunnerInput } from './settings';
+import { rehearseAndFinish } from './rehearse';
 
 /**
  * The local dry-run plan as printed: the steps, then what they recorded against the sandbox's
@@ -22,7 +19,7 @@ export async function localMysqlPlanLines(environment: string, settings: MysqlFl
  * started for the run and thrown away after it (npm run rehearse). Returns the exit code.
  */
 export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
-  const { environment, args, stateDir, out } = input;
+  const { environment, args, out } = input;
   checkRunArgs(environment, args);
   const settings = mysqlSettings(environment, args);
   if (!args.execute) {
@@ -32,25 +29,5 @@ export async function runLocalMysql(input: FlowRunnerInput): Promise<number> {
     out('run it with --execute (npm run rehearse).');
     return EXIT.ok;
   }
-  // Locked before the sandbox starts: a second rehearsal is refused before it starts anything.
-  // From here to the report a first Ctrl-C ends in the report, INTERRUPTED (exit 130): see WindDown.
-  const windDown = new WindDown(input.log, true, args.switchBack);
-  windDown.open();
-  let report: CutoverReport | undefined;
-  try {
-    report = await withRehearsalLock(environment, stateDir, (lock) =>
-      rehearseMysql({
-        ...rehearsalOptions(input),
-        settings,
-        lock,
-        handleSignals: true,
-        windDown,
-        switchBack: args.switchBack,
-      }),
-    );
-    pauseIfAsked('rehearsal:report');
-  } finally {
-    await windDown.end(report);
-  }
-  return finishRun(report, { report: args.report, stateDir, out });
+  return rehearseAndFinish(input, (lock, windDown) => rehearseMysql({ ...rehearsalOptions(input), settings, lock, handleSignals: true, windDown, switchBack: args.switchBack }));
 }

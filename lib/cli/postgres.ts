@@ -2,11 +2,8 @@ import { postgresRunbook, recordLocalPostgresPlan, rehearsePostgres } from '../r
 import { recordedPlanText } from '../plan/plan-document';
 import { EXIT, type CutoverArgs } from './args';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, withRehearsalLock, type FlowRunnerInput } from './settings';
-import { finishRun } from './finish';
-import { pauseIfAsked } from '../runbook/kill-point';
-import { WindDown } from '../rehearsal/rehearsal-load';
-import type { CutoverReport } from '../report';
+import { checkRunArgs, LOCAL_DRY_RUN, postgresSettings, rehearsalOptions, type FlowRunnerInput } from './settings';
+import { rehearseAndFinish } from './rehearse';
 
 /** The settings builder lives in ./settings (one for every runner); re-exported for its callers. */
 export { postgresSettings } from './settings';
@@ -28,7 +25,7 @@ export async function localPostgresPlanLines(environment: string, method: Cutove
 export async function runPostgres(input: FlowRunnerInput): Promise<number> {
   // Loaded lazily: a local rehearsal does not load the AWS SDK.
   if (input.environment.platform === 'aws') return (require('./aws-postgres') as typeof import('./aws-postgres')).runAwsPostgres(input);
-  const { environment, args, stateDir, out } = input;
+  const { environment, args, out } = input;
   checkRunArgs(environment, args);
   const settings = postgresSettings(environment, args);
   if (!args.execute) {
@@ -38,27 +35,7 @@ export async function runPostgres(input: FlowRunnerInput): Promise<number> {
     out(`run it with --execute (npm run rehearse -- --engine postgres --method ${args.method}).`);
     return EXIT.ok;
   }
-  // One run per environment, as the MySQL rehearsal: locked before the sandbox starts (a second
-  // rehearsal is refused before it starts anything), handed to each run, given back at the end.
-  // From here to the report a first Ctrl-C ends in the report, INTERRUPTED (exit 130): see WindDown.
-  const windDown = new WindDown(input.log, true, args.switchBack);
-  windDown.open();
-  let report: CutoverReport | undefined;
-  try {
-    report = await withRehearsalLock(environment, stateDir, (lock) =>
-      rehearsePostgres({
-        ...rehearsalOptions(input),
-        method: args.method,
-        settings: { ...settings, workDir: environment.postgres?.workDir },
-        lock,
-        handleSignals: true,
-        windDown,
-        switchBack: args.switchBack,
-      }),
-    );
-    pauseIfAsked('rehearsal:report');
-  } finally {
-    await windDown.end(report);
-  }
-  return finishRun(report, { report: args.report, stateDir, out });
+  return rehearseAndFinish(input, (lock, windDown) =>
+    rehearsePostgres({ ...rehearsalOptions(input), method: args.method, settings: { ...settings, workDir: environment.postgres?.workDir }, lock, handleSignals: true, windDown, switchBack: args.switchBack }),
+  );
 }
