@@ -137,6 +137,11 @@ export function summaryText(report: CutoverReport): string[] {
   if (report.lagAtSwitchMs !== null && report.lagAtSwitchMs !== undefined) lines.push(`lag at switch: ${report.lagAtSwitchMs} ms; switch took ${report.switchDurationMs ?? '?'} ms`);
   if (report.checksumsVerified === false) lines.push(`checksums: NOT VERIFIED — ${report.checksumsNotVerifiedReason}`);
   else if (report.checksums) lines.push(`checksums: ${report.checksums.match ? 'match' : 'DIFFER'} (${report.checksums.tables.length} tables)`);
+  const xa = report.facts?.xaPreparedOnNewPrimary;
+  if (Array.isArray(xa) && xa.length > 0) {
+    const [live, old] = report.facts?.switchDirection === 'back' ? ['source', 'target'] : ['target', 'old source'];
+    lines.push(`XA: ${xa.length} transaction(s) prepared before the freeze are still prepared on the ${live} (${xa.join(', ')}): the freeze ended their sessions, their commit was never acknowledged. Their coordinator must XA COMMIT or XA ROLLBACK them there (XA RECOVER lists them; they hold their locks until then); on the frozen ${old} they are prepared too: XA ROLLBACK them there before it is removed`);
+  }
   if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
   if (report.switchBack) {
     const back = report.switchBack;

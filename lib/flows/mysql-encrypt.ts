@@ -1201,9 +1201,26 @@ export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, des
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
       await sourceSnapshot.query('COMMIT');
       await targetSnapshot.query('COMMIT');
-      return { ...checksumOutcome(sourceSums, targetSums, context.facts), checksumsWaitedForAppMs: appReconnectedAfterMs };
+      const outcome = checksumOutcome(sourceSums, targetSums, context.facts);
+      // XA transactions the freeze's session kill left prepared: nothing lost, but their locks stay until resolved.
+      const xaPrepared = await preparedXaTransactions(context.facts.switchDirection === 'back' ? sourceSnapshot : targetSnapshot).catch((error: Error) => {
+        context.log.warn(`could not list prepared XA transactions (XA RECOVER): ${error.message}`);
+        return [];
+      });
+      if (xaPrepared.length > 0) context.log.warn(`${xaPrepared.length} XA transaction(s) prepared before the freeze are still prepared where traffic moved: ${xaPrepared.join(', ')} (XA COMMIT or XA ROLLBACK them there)`);
+      return { ...outcome, checksumsWaitedForAppMs: appReconnectedAfterMs, ...(xaPrepared.length > 0 ? { xaPreparedOnNewPrimary: xaPrepared } : {}) };
     },
   };
+}
+
+/**
+ * The global transaction ids of the XA transactions prepared on a server (`XA RECOVER`): a
+ * session that prepared one and was ended by the freeze leaves it prepared, with its locks,
+ * until its coordinator sends XA COMMIT or XA ROLLBACK.
+ */
+async function preparedXaTransactions(connection: Connection): Promise<string[]> {
+  const [found] = await connection.query('XA RECOVER');
+  return (found as Array<{ gtrid_length: number | string; data: string | Buffer }>).map((row) => String(row.data).slice(0, Number(row.gtrid_length)));
 }
 
 /** At most this long the checksums wait for the application to reconnect on the new side. */
