@@ -59,6 +59,19 @@ export class LoadCommand {
     return this.ended !== undefined;
   }
 
+  /**
+   * Set once the workload ended on its own with a non-zero code or a signal, before it was asked
+   * to stop: what happened, with its last output lines (secrets masked). A rehearsal stops before
+   * the freeze on it: its proof would not be the one the user asked for.
+   */
+  get crashedEarly(): string | undefined {
+    const ended = this.ended;
+    if (!ended || !ended.beforeStop || (ended.signal === null && ended.code === 0)) return undefined;
+    const status = ended.signal ? `signal ${ended.signal}` : `code ${ended.code}`;
+    const tail = redact(this.output.trim().split('\n').slice(-3).join(' | '));
+    return `the load command crashed: it exited on its own (${status}) after ${((ended.at - this.startedAt) / 1000).toFixed(1)} s, before it was asked to stop; output: ${tail || '(none)'}`;
+  }
+
   start(): void {
     this.startedAt = Date.now();
     this.shell = spawnGuardedShell(this.command, {

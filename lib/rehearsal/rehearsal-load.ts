@@ -71,6 +71,11 @@ export class RehearsalLoad {
     this.stopDone = true;
   }
 
+  /** Why the proof is already broken while the run goes on (the user's workload crashed), if it is. */
+  brokenProof(): string | undefined {
+    return this.command?.crashedEarly;
+  }
+
   /**
    * What makes the proof incomplete, in sentences for the report: the built-in load's worker
    * died (its records are missing), or the user's workload crashed before it was asked to stop.
@@ -305,6 +310,8 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
     lock: options.lock,
     handleSignals: options.handleSignals,
     interruptedAlready: () => options.windDown?.signal,
+    // A workload that crashed before the freeze: stop there, the source untouched (its proof would not be the one asked for).
+    abortBeforeFreeze: () => load.brokenProof(),
     onRecord: options.onRecord,
     onStepDone: async (step) => {
       await options.onStepDone?.(step);
@@ -315,7 +322,9 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
   if (options.keepLoad) return withRehearsalWayForward(run);
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
-  const problems = load.problems();
+  // (Stopped before the freeze for the workload's crash: aborted, as it says; the source was never frozen.)
+  const brokenBeforeFreeze = run.result === 'aborted' && load.brokenProof() !== undefined && run.error?.includes(load.brokenProof()!) === true;
+  const problems = brokenBeforeFreeze ? [] : load.problems();
   if (problems.length > 0) options.log.error(problems.join('\n'));
   return withRehearsalWayForward<RunResult>(problems.length === 0 ? run : { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
 }

@@ -1,0 +1,37 @@
+/**
+ * A rehearsal whose --load-command workload crashes (ends on its own with a non-zero code)
+ * before the freeze stops there: aborted, the source never frozen, the report naming the crash
+ * and the workload's last output. The proof the user asked for includes their workload; going on
+ * to a switch without it would report a window nobody's workload saw (issue 9, trial4 F4).
+ * Real MariaDB servers and HAProxy.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rehearseMysql } from '../../lib/rehearsal/mysql-rehearsal';
+import { silentLogger } from '../../lib/util/log';
+import { loadEnvironment } from '../../config/cutover';
+
+jest.setTimeout(300000);
+
+test('GIVEN a workload that crashes 1 s in WHEN the move is rehearsed THEN the run stops before the freeze, aborted, naming the crash and its output', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'rc-load-crash-'));
+  try {
+    const environment = loadEnvironment('local');
+    const report = await rehearseMysql({
+      environment: 'local',
+      settings: { ...environment.mysql!, catchUpTimeoutMs: 60000 },
+      stateDir,
+      log: silentLogger,
+      seedRows: 500,
+      load: { connections: 2, ratePerSecond: 100, tailMs: 500, command: 'sleep 1; echo "cannot reach $CUTOVER_DB_HOST: too many connections" >&2; exit 3' },
+    });
+    expect(report.result).toBe('aborted');
+    expect(report.error).toMatch(/the load command crashed: it exited on its own \(code 3\) after \d+\.\d s, before it was asked to stop; output: cannot reach 127\.0\.0\.1: too many connections\. The run stopped before [\w.-]+: the source was never frozen/);
+    expect(report.facts.switchStartedAt).toBeUndefined();
+    expect(report.steps.find((s) => s.id === 'mysql.switch')?.status).not.toBe('done');
+    expect(report.load?.command).toMatchObject({ ending: 'exited', exitCode: 3, crashed: true });
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
