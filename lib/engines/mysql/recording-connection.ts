@@ -186,7 +186,7 @@ class RecordingConnection {
       const databases = [...(/TABLE_SCHEMA IN \(([^)]*)\)/i.exec(sql)?.[1] ?? '').matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((m) => m[1]);
       return databases.map((db) => ({ db, tbl: values.text('each table'), col: values.text('its columns'), type: 'varchar', columnType: 'varchar' }));
     }
-    if (/^(SELECT|SHOW)\b/i.test(sql)) return [];
+    if (/^(SELECT|SHOW|XA RECOVER)\b/i.test(sql)) return [];
     return { affectedRows: 0, insertId: 0, warningStatus: 0 };
   }
 }
@@ -195,7 +195,7 @@ class RecordingConnection {
 export function effectOf(statement: string): SqlEffect {
   const sql = statement.trim();
   if (/^SELECT\s+(MASTER|SOURCE)_POS_WAIT/i.test(sql)) return 'wait';
-  if (/^(SELECT|SHOW)\b|^CALL mysql\.rds_show_configuration\b/i.test(sql)) return 'read';
+  if (/^(SELECT|SHOW|XA RECOVER)\b|^CALL mysql\.rds_show_configuration\b/i.test(sql)) return 'read';
   if (/^(SET SESSION|SET @@SESSION|START TRANSACTION|COMMIT|ROLLBACK)\b/i.test(sql)) return 'session';
   return 'change';
 }
