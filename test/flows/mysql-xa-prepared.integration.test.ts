@@ -6,39 +6,21 @@
  * transactions on the side traffic moved to and says how to resolve them (trial5 F2).
  * Real MariaDB servers and HAProxy, a real --load-command workload.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { rehearseMysql } from '../../lib/rehearsal/mysql-rehearsal';
+import { rehearseMysqlWithWorkload } from '../support/mysql-workload-rehearsal';
 import { summaryText } from '../../lib/report';
-import { silentLogger } from '../../lib/util/log';
-import { loadEnvironment } from '../../config/cutover';
 
 jest.setTimeout(300000);
 
 test('GIVEN a session that prepared an XA transaction and waits WHEN the move is rehearsed THEN the report names the prepared XA transaction left on the new primary', async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'rc-mysql-xa-'));
   // Prepared, then the session waits (its coordinator would send XA COMMIT later): the freeze ends it.
   const workload = [
     'export MYSQL_PWD="$CUTOVER_DB_PASSWORD"',
     'sleep 2',
     `mariadb --protocol=tcp -h "$CUTOVER_DB_HOST" -P "$CUTOVER_DB_PORT" -u "$CUTOVER_DB_USER" "$CUTOVER_DB_NAME" -e "CREATE TABLE IF NOT EXISTS xa_items (id INT PRIMARY KEY); XA START 'rc-xa-1'; INSERT INTO xa_items VALUES (1); XA END 'rc-xa-1'; XA PREPARE 'rc-xa-1'; SELECT SLEEP(600)" || true`,
   ].join('; ');
-  try {
-    const environment = loadEnvironment('local');
-    const report = await rehearseMysql({
-      environment: 'local',
-      settings: { ...environment.mysql!, catchUpTimeoutMs: 60000 },
-      stateDir,
-      log: silentLogger,
-      seedRows: 500,
-      load: { connections: 2, ratePerSecond: 100, tailMs: 500, command: workload },
-    });
-    expect(report.error).toBeUndefined();
-    expect(report.writes!.lost).toBe(0);
-    expect(report.facts.xaPreparedOnNewPrimary).toEqual(['rc-xa-1']);
-    expect(summaryText(report).join('\n')).toContain('XA: 1 transaction(s) prepared before the freeze are still prepared on the target (rc-xa-1)');
-  } finally {
-    rmSync(stateDir, { recursive: true, force: true });
-  }
+  const report = await rehearseMysqlWithWorkload(workload, { seedRows: 500, connections: 2, ratePerSecond: 100, tailMs: 500 });
+  expect(report.error).toBeUndefined();
+  expect(report.writes!.lost).toBe(0);
+  expect(report.facts.xaPreparedOnNewPrimary).toEqual(['rc-xa-1']);
+  expect(summaryText(report).join('\n')).toContain('XA: 1 transaction(s) prepared before the freeze are still prepared on the target (rc-xa-1)');
 });

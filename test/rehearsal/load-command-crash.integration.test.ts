@@ -5,33 +5,15 @@
  * to a switch without it would report a window nobody's workload saw (issue 9, trial4 F4).
  * Real MariaDB servers and HAProxy.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { rehearseMysql } from '../../lib/rehearsal/mysql-rehearsal';
-import { silentLogger } from '../../lib/util/log';
-import { loadEnvironment } from '../../config/cutover';
+import { rehearseMysqlWithWorkload } from '../support/mysql-workload-rehearsal';
 
 jest.setTimeout(300000);
 
 test('GIVEN a workload that crashes 1 s in WHEN the move is rehearsed THEN the run stops before the freeze, aborted, naming the crash and its output', async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'rc-load-crash-'));
-  try {
-    const environment = loadEnvironment('local');
-    const report = await rehearseMysql({
-      environment: 'local',
-      settings: { ...environment.mysql!, catchUpTimeoutMs: 60000 },
-      stateDir,
-      log: silentLogger,
-      seedRows: 500,
-      load: { connections: 2, ratePerSecond: 100, tailMs: 500, command: 'sleep 1; echo "cannot reach $CUTOVER_DB_HOST: too many connections" >&2; exit 3' },
-    });
-    expect(report.result).toBe('aborted');
-    expect(report.error).toMatch(/the load command crashed: it exited on its own \(code 3\) after \d+\.\d s, before it was asked to stop; output: cannot reach 127\.0\.0\.1: too many connections\. The run stopped before [\w.-]+: the source was never frozen/);
-    expect(report.facts.switchStartedAt).toBeUndefined();
-    expect(report.steps.find((s) => s.id === 'mysql.switch')?.status).not.toBe('done');
-    expect(report.load?.command).toMatchObject({ ending: 'exited', exitCode: 3, crashed: true });
-  } finally {
-    rmSync(stateDir, { recursive: true, force: true });
-  }
+  const report = await rehearseMysqlWithWorkload('sleep 1; echo "cannot reach $CUTOVER_DB_HOST: too many connections" >&2; exit 3', { seedRows: 500, connections: 2, ratePerSecond: 100, tailMs: 500 });
+  expect(report.result).toBe('aborted');
+  expect(report.error).toMatch(/the load command crashed: it exited on its own \(code 3\) after \d+\.\d s, before it was asked to stop; output: cannot reach 127\.0\.0\.1: too many connections\. The run stopped before [\w.-]+: the source was never frozen/);
+  expect(report.facts.switchStartedAt).toBeUndefined();
+  expect(report.steps.find((s) => s.id === 'mysql.switch')?.status).not.toBe('done');
+  expect(report.load?.command).toMatchObject({ ending: 'exited', exitCode: 3, crashed: true });
 });
