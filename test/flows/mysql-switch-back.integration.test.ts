@@ -49,6 +49,8 @@ async function expectBackOnSource(world: World, result: RunResult): Promise<void
   expect((await platformOf(world).endpointTarget()).pointsTo).toBe('source');
   expect(await readOnly(world.sandbox, 'source')).toBe(false);
   expect(await readOnly(world.sandbox, 'target')).toBe(true);
+  // and stays so across a restart: the switch back must not leave the target's my.cnf writable
+  expect(world.sandbox.instance('target').startsReadOnly).toBe(true);
   expect(await appAccountLocked(world, 'source')).toBe(false);
   expect(await appAccountLocked(world, 'target')).toBe(true);
   expect(await replicationOn(world, 'source')).toBeUndefined();

@@ -143,11 +143,12 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     return { fence: 'haproxy:blue:maint' };
   }
 
-  async recycleClients(): Promise<void> {
-    // `shutdown sessions server` in the switch already cut every client of the old source.
-    // The switch opened the promoted target with SET GLOBAL read_only = OFF; its my.cnf still says
-    // read_only=ON (a clone starts closed): keep it open across a restart from now on.
-    await this.sandbox.instance('target').setReadOnlyAtStartup(false);
+  async recycleClients(context?: StepContext): Promise<void> {
+    // `shutdown sessions server` in the switch already cut every client of the old side.
+    // The switch set read_only with SET GLOBAL; the target's my.cnf follows, so a restart keeps
+    // it as the switch left it: open after a switch forward (a clone starts closed), closed
+    // after a switch back (the target is the frozen side again; never both writable).
+    await this.sandbox.instance('target').setReadOnlyAtStartup(context?.facts.switchDirection === 'back');
   }
 
   /** HAProxy is the switch point both ways: slot blue keeps the old source's address, green the target's. */
