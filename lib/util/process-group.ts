@@ -329,7 +329,7 @@ export function spawnGuardedShell(command: string, options: { env?: NodeJS.Proce
   const mark = randomUUID();
   const env = { ...(options.env ?? process.env), [GUARDED_SHELL_MARK]: mark };
   const child = spawn(program, args, { ...options, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-  const escaped = () => processesMarked(mark).filter((pid) => groupOf(pid) !== child.pid);
+  const escaped = () => processesMarked(mark, child.pid);
   const guard = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
   // The guard pipe must not keep our event loop alive on its own.
   (guard as unknown as { unref?: () => void }).unref?.();
@@ -347,30 +347,18 @@ export function spawnGuardedShell(command: string, options: { env?: NodeJS.Proce
   };
 }
 
-/** Living (non-zombie) processes whose environment carries this guarded shell's mark. */
-function processesMarked(mark: string): number[] {
+/** Living processes whose environment carries this guarded shell's mark, outside its own group. */
+function processesMarked(mark: string, outsideGroup: number | undefined): number[] {
   const entry = `${GUARDED_SHELL_MARK}=${mark}`;
-  const marked: number[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let environment: string;
-    try {
-      environment = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    } catch {
-      continue; // exited meanwhile, or not ours to read
-    }
-    if (environment.split('\0').includes(entry) && isAlive(Number(pid))) marked.push(Number(pid));
-  }
-  return marked;
+  return livingProcesses(({ pid, group }) => group !== outsideGroup && environmentOf(pid).includes(entry));
 }
 
-/** The process group of a process (undefined when it is gone). */
-function groupOf(pid: number): number | undefined {
+/** A process's environment entries (none when it is gone or not ours to read). */
+function environmentOf(pid: number): string[] {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -389,7 +377,12 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): void {
  * those around.
  */
 export function livingGroupMembers(pgid: number): number[] {
-  const members: number[] = [];
+  return livingProcesses(({ group }) => group === pgid);
+}
+
+/** The living (non-zombie) processes in /proc that `keep` accepts, by pid and process group. */
+function livingProcesses(keep: (process: { pid: number; group: number }) => boolean): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -400,9 +393,9 @@ export function livingGroupMembers(pgid: number): number[] {
     }
     // Fields after the command name (which may contain spaces and parentheses): state ppid pgrp …
     const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(group) === pgid && state !== 'Z' && state !== 'X') members.push(Number(entry));
+    if (state !== 'Z' && state !== 'X' && keep({ pid: Number(entry), group: Number(group) })) found.push(Number(entry));
   }
-  return members;
+  return found;
 }
 
 /** Signal a process group (falling back to the single process); a vanished target is fine. */
