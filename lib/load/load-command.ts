@@ -38,7 +38,7 @@ export class LoadCommand {
   private shell: GuardedShell | undefined;
   private output = '';
   private startedAt = 0;
-  private ended: { code: number | null; signal: string | null; at: number; beforeStop: boolean } | undefined;
+  private ended: Ended | undefined;
   private exit: Promise<void> | undefined;
   private stopRequested = false;
   private outcome: LoadCommandOutcome | undefined;
@@ -66,8 +66,8 @@ export class LoadCommand {
    */
   get crashedEarly(): string | undefined {
     const ended = this.ended;
-    if (!ended || !ended.beforeStop || (ended.signal === null && ended.code === 0)) return undefined;
-    const status = ended.signal ? `signal ${ended.signal}` : `code ${ended.code}`;
+    if (!ended || !crashed(ended)) return undefined;
+    const status = exitStatus(ended.signal, ended.code);
     const tail = redact(this.output.trim().split('\n').slice(-3).join(' | '));
     return `the load command crashed: it exited on its own (${status}) after ${((ended.at - this.startedAt) / 1000).toFixed(1)} s, before it was asked to stop; output: ${tail || '(none)'}`;
   }
@@ -158,7 +158,7 @@ export class LoadCommand {
       // Killed after the grace period: SIGKILL ended the workload, even when its shell (`sh -c`)
       // had already died of the SIGTERM (the shell's own signal would misreport how it ended).
       signal: killed ? 'SIGKILL' : ended.signal,
-      crashed: ended.beforeStop && (ended.signal !== null || (ended.code ?? 1) !== 0),
+      crashed: crashed(ended),
       ranMs: ended.at - this.startedAt,
       outputTail: redact(this.output.split('\n').slice(-20).join('\n').trim()),
     };
@@ -180,9 +180,26 @@ function workloadMembers(pgid: number): number[] {
   });
 }
 
+/** How the workload's shell ended: its exit status, when, and whether it was asked to stop first. */
+interface Ended {
+  code: number | null;
+  signal: string | null;
+  at: number;
+  beforeStop: boolean;
+}
+
+/** It ended on its own, before it was asked to stop, with a non-zero code or a signal. */
+function crashed(ended: Ended): boolean {
+  return ended.beforeStop && (ended.signal !== null || (ended.code ?? 1) !== 0);
+}
+
+function exitStatus(signal: string | null, code: number | null): string {
+  return signal ? `signal ${signal}` : `code ${code}`;
+}
+
 /** One line for the summary: how the user's workload ended. */
 export function describeLoadCommand(outcome: LoadCommandOutcome): string {
-  const status = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.exitCode}`;
+  const status = exitStatus(outcome.signal, outcome.exitCode);
   if (outcome.ending === 'exited') return outcome.crashed ? `load command CRASHED: it exited on its own (${status}) after ${(outcome.ranMs / 1000).toFixed(1)} s, before it was asked to stop` : `load command exited on its own (${status}) after ${(outcome.ranMs / 1000).toFixed(1)} s, before it was asked to stop`;
   if (outcome.ending === 'stopped') return `load command stopped by SIGTERM (${status})`;
   return `load command ignored SIGTERM: killed after the grace period (${status})`;
