@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { switchStarted, verdictOf, type CutoverReport } from '../report';
 import { redactValue } from '../util/secrets';
+import { NOT_READ_IN_SNAPSHOT } from '../verify/checksums';
 
 /**
  * report.html: the report as one self-contained page (charts, tables, facts) for the operator
@@ -86,7 +87,7 @@ interface ChecksumRow {
 function checksumTable(report: CutoverReport): string {
   if (!report.checksums && report.checksumsVerified === false) return `<section><h2>Checksums</h2><p class="note bad-note" id="checksums-not-verified"><strong>NOT VERIFIED</strong>: ${escapeHtml(report.checksumsNotVerifiedReason ?? 'not given')}</p></section>`;
   if (!report.checksums) return '<section><h2>Checksums</h2><p class="note">No checksums in this report (the run did not reach verification).</p></section>';
-  const rows = (report.checksums.tables as ChecksumRow[]).map((t) => `<tr class="${t.match ? '' : 'bad-row'}"><td>${escapeHtml(t.table)}</td><td class="num">${escapeHtml(t.sourceRows)}</td><td class="num">${escapeHtml(t.targetRows)}</td><td>${t.match ? 'match' : t.difference === 'not readable in the switch-time snapshot' ? '<strong>NOT COMPARED</strong> (not readable in the switch-time snapshot)' : '<strong>DIFFER</strong>'}</td></tr>`);
+  const rows = (report.checksums.tables as ChecksumRow[]).map((t) => `<tr class="${t.match ? '' : 'bad-row'}"><td>${escapeHtml(t.table)}</td><td class="num">${escapeHtml(t.sourceRows)}</td><td class="num">${escapeHtml(t.targetRows)}</td><td>${t.match ? 'match' : t.difference === NOT_READ_IN_SNAPSHOT ? '<strong>NOT COMPARED</strong> (not readable in the switch-time snapshot)' : '<strong>DIFFER</strong>'}</td></tr>`);
   return `<section><h2>Checksums</h2><table id="checksums"><thead><tr><th>table</th><th>rows on the source</th><th>rows on the target</th><th>content</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 

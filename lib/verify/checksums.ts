@@ -35,7 +35,10 @@ export interface SequenceState {
   increment?: number;
 }
 
-export type TableDifference = 'only on the source' | 'only on the target' | 'columns differ' | 'rows differ' | 'not readable in the switch-time snapshot';
+/** A table a switch-time snapshot could not read (see TableChecksum.unreadable): not compared, never left out. */
+export const NOT_READ_IN_SNAPSHOT = 'not readable in the switch-time snapshot';
+
+export type TableDifference = 'only on the source' | 'only on the target' | 'columns differ' | 'rows differ' | typeof NOT_READ_IN_SNAPSHOT;
 
 export interface TableComparison {
   table: string;
@@ -48,7 +51,7 @@ export interface TableComparison {
   difference?: TableDifference;
   sourceColumns?: string;
   targetColumns?: string;
-  /** Why it could not be compared (difference 'not readable in the switch-time snapshot'). */
+  /** Why it could not be compared (difference NOT_READ_IN_SNAPSHOT). */
   unreadable?: string;
 }
 
@@ -75,7 +78,7 @@ export function compareChecksums(source: TableChecksum[], target: TableChecksum[
     const t = targetByTable.get(table);
     const unreadable = s?.unreadable ?? t?.unreadable;
     const difference: TableDifference | undefined =
-      unreadable !== undefined ? 'not readable in the switch-time snapshot'
+      unreadable !== undefined ? NOT_READ_IN_SNAPSHOT
       : s === undefined ? 'only on the target'
       : t === undefined ? 'only on the source'
       : s.columns !== undefined && t.columns !== undefined && s.columns !== t.columns ? 'columns differ'
@@ -128,7 +131,7 @@ export function describeDifferences(comparison: ChecksumComparison): string[] {
         return `${t.table}: only on the source (${t.sourceRows} rows), missing on the target`;
       case 'only on the target':
         return `${t.table}: only on the target (${t.targetRows} rows), missing on the source`;
-      case 'not readable in the switch-time snapshot':
+      case NOT_READ_IN_SNAPSHOT:
         return `${t.table}: not compared (${t.unreadable})`;
       case 'columns differ':
         return `${t.table}: columns differ (source: ${t.sourceColumns}; target: ${t.targetColumns})`;
@@ -170,8 +173,8 @@ export function checksumOutcome(
     checksums.match = checksums.match && checksums.sequences.every((s) => s.match);
   }
   if (checksums.match) return { checksums, checksumsVerified: true };
-  const notRead = checksums.tables.filter((t) => t.difference === 'not readable in the switch-time snapshot');
-  const differs = checksums.tables.some((t) => !t.match && t.difference !== 'not readable in the switch-time snapshot') || (checksums.sequences ?? []).some((s) => !s.match);
+  const notRead = checksums.tables.filter((t) => t.difference === NOT_READ_IN_SNAPSHOT);
+  const differs = checksums.tables.some((t) => !t.match && t.difference !== NOT_READ_IN_SNAPSHOT) || (checksums.sequences ?? []).some((s) => !s.match);
   if (differs) {
     facts.checksums = checksums;
     throw new ChecksumsDiffer(`Checksums differ for ${describeDifferences(checksums).join(', ')}: do not remove the old source; investigate before anything else`);
