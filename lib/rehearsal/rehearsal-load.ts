@@ -323,7 +323,8 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
   // (Stopped before the freeze for the workload's crash: aborted, as it says; the source was never frozen.)
-  const brokenBeforeFreeze = run.result === 'aborted' && load.brokenProof() !== undefined && run.error?.includes(load.brokenProof()!) === true;
+  const broken = load.brokenProof();
+  const brokenBeforeFreeze = run.result === 'aborted' && broken !== undefined && run.error?.includes(broken) === true;
   const problems = brokenBeforeFreeze ? [] : load.problems();
   if (problems.length > 0) options.log.error(problems.join('\n'));
   return withRehearsalWayForward<RunResult>(problems.length === 0 ? run : { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
