@@ -5,7 +5,7 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
+import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
@@ -25,7 +25,8 @@ import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook, Step } from '../runbook/step';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { checkJournaledFacts } from '../runbook/facts-schema';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 import { withAwsSteps } from '../platforms/aws/preflight';
@@ -49,6 +50,8 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
     throw new UsageError(`${args.command} is built for the MySQL-family flow and PostgreSQL's logical method; run ${forwardRunId} is ${forward.flow}${forward.flow === 'postgres.dump' ? ' (the dump method builds no way back)' : ''}`);
   }
   if (args.env && args.env !== forward.environment) throw new UsageError(`Run ${forwardRunId} ran on --env ${forward.environment}, not ${args.env}: drop --env or pass --env ${forward.environment}`);
+  // What the way back reads from the forward run's journal is checked before anything runs, as a resume checks its own.
+  checkJournaledFacts(forward.flow === 'mysql.encrypt' ? MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK : POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, forward.facts, { runId: forwardRunId, flow: forward.flow, finished: forward.finished }, `give ${args.command} its facts`);
   if (forward.options.rehearsal === true) {
     throw new UsageError(`Run ${forwardRunId} was a local rehearsal: its servers are gone with its process. Rehearse the way back with npm run rehearse -- --switch-back, or use the persistent sandbox (npm run sandbox -- up; --env sandbox).`);
   }

@@ -4,7 +4,7 @@ import type { MysqlPlatform } from '../platforms/mysql-platform';
 import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext } from '../runbook/step';
 import { z } from 'zod';
 import type { FactsSchema } from '../runbook/facts-schema';
-import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, MYSQL_SWITCH_AGAIN_FACTS, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
+import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, MYSQL_ENCRYPT_FACTS, MYSQL_SWITCH_AGAIN_FACTS, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -135,6 +135,22 @@ function mysqlSwitchAgainRunbook(platform: MysqlPlatform, settings: MysqlFlowSet
     steps: [preflight, catchUp, switchAgain, verify],
   };
 }
+
+/**
+ * The forward run's facts that `switch-back`, `switch-forth` and `complete RUN_ID` read from its
+ * journal before anything runs: the forward flow's own (where it froze, how far its switch got)
+ * and those the AWS platforms take from it (the old source's groups before the fence, the
+ * target's id). A hand-edited or foreign journal is refused naming the fact, not half-used.
+ */
+export const MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK: FactsSchema = {
+  ...MYSQL_ENCRYPT_FACTS,
+  shape: {
+    ...MYSQL_ENCRYPT_FACTS.shape,
+    sourcePreviousSecurityGroupIds: z.array(z.string().min(1)),
+    targetId: z.string().min(1),
+    targetClusterId: z.string().min(1),
+  },
+};
 
 /**
  * The facts a resumed complete decides on: whether the old source is deleted already (then its

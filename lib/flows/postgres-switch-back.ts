@@ -8,7 +8,7 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, type PostgresFlowSettings } from './postgres-common';
+import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
@@ -95,6 +95,19 @@ export function postgresSwitchAgainFacts(direction: PostgresSwitchDirection): Fa
     requiredWith: [{ fact: fact.endpointMoveStartedAt, required: [fact.caughtUpLsn, fact.nextStartLsn] }],
   };
 }
+
+/**
+ * The forward (logical) run's facts that `switch-back`, `switch-forth` and `complete RUN_ID`
+ * read from its journal before anything runs: the forward switch's own, the way back it built
+ * (its replication origin) and the old source's groups before the fence (AWS).
+ */
+export const POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK: FactsSchema = {
+  shape: {
+    ...POSTGRES_SWITCH_FACTS.shape,
+    wayBackOrigin: z.string().min(1),
+    sourcePreviousSecurityGroupIds: z.array(z.string().min(1)),
+  },
+};
 
 /**
  * The facts a resumed complete decides on: the way back removed, the old source deleted (a

@@ -29,8 +29,11 @@ export class JournalFactsRefused extends Error {
   }
 }
 
-/** Checks the facts a journal gives back to a resumed run; throws JournalFactsRefused naming every bad fact. */
-export function checkJournaledFacts(schema: FactsSchema, facts: Record<string, unknown>, run: { runId: string; flow: string; finished: string[] }): void {
+/**
+ * Checks the facts a journal gives back to a resumed run (or, `use` given, to the run that
+ * builds on it: a switch-back reads the forward run's); throws JournalFactsRefused naming every bad fact.
+ */
+export function checkJournaledFacts(schema: FactsSchema, facts: Record<string, unknown>, run: { runId: string; flow: string; finished: string[] }, use = 'be resumed'): void {
   const problems: string[] = [];
   for (const [step, names] of Object.entries(schema.requiredAfter ?? {})) {
     if (!run.finished.includes(step)) continue;
@@ -50,7 +53,7 @@ export function checkJournaledFacts(schema: FactsSchema, facts: Record<string, u
   }
   if (problems.length === 0) return;
   throw new JournalFactsRefused(
-    `Run ${run.runId} (${run.flow}) cannot be resumed: its journal's ${problems.join('; ')}. ` +
+    `Run ${run.runId} (${run.flow}) cannot ${use}: its journal's ${problems.join('; ')}. ` +
       'The journal was edited or written by another version: nothing was changed. Check the run with `status`, correct the journal line, or start a new run.',
   );
 }

@@ -50,7 +50,7 @@ function stoppedRun(flow: string, environment: string, options: Facts, done: Arr
 }
 
 /** A state folder with a persistent sandbox of `engine` recorded (its processes long gone) and a finished forward run on it. */
-function sandboxWithForwardRun(engine: SandboxEngine): string {
+function sandboxWithForwardRun(engine: SandboxEngine, forwardFacts: Facts = {}): string {
   const stateDir = mkdtempSync(join(tmpdir(), 'rc-wayback-facts-'));
   work.push(stateDir);
   const folder = sandboxFolder(stateDir, engine);
@@ -61,6 +61,12 @@ function sandboxWithForwardRun(engine: SandboxEngine): string {
   const flow = engine === 'mysql' ? 'mysql.encrypt' : 'postgres.logical';
   writeJournal(stateDir, FORWARD_RUN, [
     { type: 'run-start', at, runId: FORWARD_RUN, flow, environment: 'sandbox', dryRun: false, options: { platform: 'sandbox', sandbox: folder } },
+    ...(Object.keys(forwardFacts).length > 0
+      ? ([
+          { type: 'step-start', at, step: `${engine}.switch` },
+          { type: 'step-done', at, step: `${engine}.switch`, durationMs: 5, facts: forwardFacts },
+        ] as JournalEntry[])
+      : []),
     { type: 'run-end', at, result: 'success' },
   ]);
   return stateDir;
@@ -195,5 +201,37 @@ describe('a resumed way back or share whose journal facts cannot be trusted is r
       ),
     );
     await expectRefused(stateDir, ['--env', 'prod-share', '--flow', 'share-snapshot', '--execute', '--resume', RESUMED_RUN], /fact "shareCopyArn" is missing \(share\.snapshot\.copy-to-share-key is done, and records it\)/);
+  });
+});
+
+/** The way back's rule for the forward run it builds on: exit 2, the fact and the fix named, the state folder as it was (no run, no lock, no report). */
+async function expectWayBackRefused(stateDir: string, argv: string[], named: RegExp): Promise<void> {
+  const tree = listTree(stateDir);
+  const { code, said } = await resume(stateDir, argv);
+  expect(said).toMatch(named);
+  expect(said).toMatch(new RegExp(`Run ${FORWARD_RUN} \\([a-z.]+\\) cannot give ${argv[0]} its facts: .*nothing was changed`));
+  expect(code).toBe(EXIT.usage);
+  expect(listTree(stateDir)).toEqual(tree);
+}
+
+describe("the forward run's facts a way back reads are checked before anything runs: exit 2, naming the fact, nothing changed", () => {
+  test('GIVEN a forward MySQL run whose final binlog position was edited into a string WHEN switch-back --execute THEN refused naming finalBinlogPosition', async () => {
+    const stateDir = sandboxWithForwardRun('mysql', { switchPhase: 'recycled', finalBinlogFile: 'mysql-bin.000004', finalBinlogPosition: '1234; STOP SLAVE' });
+    await expectWayBackRefused(stateDir, ['switch-back', FORWARD_RUN, '--env', 'sandbox', '--execute'], /fact "finalBinlogPosition" is "1234; STOP SLAVE": invalid input: expected number/);
+  });
+
+  test("GIVEN a forward MySQL run whose old source's groups are one string (the fence's lift would read it letter by letter) WHEN switch-back is planned THEN refused naming sourcePreviousSecurityGroupIds", async () => {
+    const stateDir = sandboxWithForwardRun('mysql', { sourcePreviousSecurityGroupIds: 'sg-0123456789abcdef0' });
+    await expectWayBackRefused(stateDir, ['switch-back', FORWARD_RUN, '--env', 'sandbox'], /fact "sourcePreviousSecurityGroupIds" is "sg-0123456789abcdef0": invalid input: expected array/);
+  });
+
+  test('GIVEN a forward PostgreSQL run whose way back origin is a number WHEN switch-forth is planned THEN refused naming wayBackOrigin', async () => {
+    const stateDir = sandboxWithForwardRun('postgres', { wayBackOrigin: 42 });
+    await expectWayBackRefused(stateDir, ['switch-forth', FORWARD_RUN, '--env', 'sandbox'], /fact "wayBackOrigin" is 42: invalid input: expected string/);
+  });
+
+  test('GIVEN a forward PostgreSQL run whose endpoint move time is a date string WHEN complete --execute THEN refused naming endpointMoveStartedAt', async () => {
+    const stateDir = sandboxWithForwardRun('postgres', { endpointMoveStartedAt: '2026-12-01T22:00:00Z' });
+    await expectWayBackRefused(stateDir, ['complete', FORWARD_RUN, '--env', 'sandbox', '--execute'], /fact "endpointMoveStartedAt" is "2026-12-01T22:00:00Z": invalid input: expected number/);
   });
 });
