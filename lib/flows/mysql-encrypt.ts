@@ -15,7 +15,7 @@ import {
   replicaStatus,
   setAccountsLocked,
   startReplicationFrom,
-  tablesWithoutPrimaryKey,
+  tablesToWarnAbout,
   userDatabases,
   waitForPosition,
   type Account,
@@ -142,7 +142,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     describe: () => [
       `Connect to the source ${platform.describe.source()} and check: log_bin ON, binlog_format ROW, server_id set,`,
       `binlog retention >= ${settings.minBinlogRetentionHours} h, replication privileges, app accounts ${settings.appUsers.join(', ')} exist;`,
-      `list tables without a primary key in ${databasesLabel}.`,
+      `list tables without a primary key and MEMORY tables (their rows are in no snapshot or copy) in ${databasesLabel}.`,
     ],
     async apply(context) {
       const connection = await source(context);
@@ -170,12 +170,19 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
       const existing = await userDatabases(connection);
       const missingDatabases = databases.filter((d) => !existing.includes(d));
       if (missingDatabases.length > 0) problems.push(`database(s) ${missingDatabases.join(', ')} not found on the source: fix mysql.databases in the environment config`);
-      const withoutPrimaryKey = await tablesWithoutPrimaryKey(connection, databases.filter((d) => existing.includes(d)));
+      const { withoutPrimaryKey, memory } = await tablesToWarnAbout(connection, databases.filter((d) => existing.includes(d)));
       if (withoutPrimaryKey.length > 0) {
         context.log.warn(`tables without a primary key (replicate slowly under row-based logging; checksums still compare them): ${withoutPrimaryKey.join(', ')}`);
       }
+      if (memory.length > 0) {
+        context.log.warn(
+          `MEMORY tables: ${memory.join(', ')}. Their rows are in no snapshot or copy, so the new database starts with them empty; ` +
+            'an UPDATE or DELETE of such a row stops replication (error 1032), and verification will report them as different. ' +
+            'Convert them before the move (ALTER TABLE … ENGINE=InnoDB), or empty them if the application rebuilds them.',
+        );
+      }
       if (problems.length > 0) throw new PreconditionFailed(problems.join('\n'));
-      return { dialect: dialect.name, sourceServerId: Number(v.server_id), sourceVersion: v.version, databases, tablesWithoutPrimaryKey: withoutPrimaryKey, binlogRetentionHours: Number.isFinite(retentionHours) ? retentionHours : null };
+      return { dialect: dialect.name, sourceServerId: Number(v.server_id), sourceVersion: v.version, databases, tablesWithoutPrimaryKey: withoutPrimaryKey, memoryTables: memory, binlogRetentionHours: Number.isFinite(retentionHours) ? retentionHours : null };
     },
   };
 

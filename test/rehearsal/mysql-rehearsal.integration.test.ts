@@ -49,6 +49,7 @@ describe('MySQL-family rehearsal on real servers', () => {
     expect(report.writeUnavailableMs).toBeGreaterThan(0);
     expect(report.lagAtSwitchMs).not.toBeNull();
     expect(report.facts.tablesWithoutPrimaryKey).toEqual(['app.audit_log']);
+    expect(report.facts.memoryTables).toEqual([]);
     // and nothing it started is still running
     expect(pids.length).toBeGreaterThanOrEqual(3); // source, target, HAProxy at the switch
     for (const pid of pids) expect(isAlive(pid)).toBe(false);

@@ -161,18 +161,28 @@ export async function killSessionsOf(connection: Connection, dialect: MysqlDiale
   }
 }
 
-/** Tables without a primary key (row-based replication of them is slow, and checksums weaker). */
-export async function tablesWithoutPrimaryKey(connection: Connection, databases: string[]): Promise<string[]> {
-  if (databases.length === 0) return [];
-  const list = await rows<{ name: string }>(
+/**
+ * The tables preflight warns about, read in one query:
+ * - without a primary key: row-based replication of them is slow, and checksums weaker;
+ * - MEMORY tables: their rows are in no snapshot, clone or restored copy, so the target starts
+ *   with them empty; an UPDATE or DELETE of such a row stops replication (error 1032), and
+ *   verification can only report them as different.
+ */
+export async function tablesToWarnAbout(connection: Connection, databases: string[]): Promise<{ withoutPrimaryKey: string[]; memory: string[] }> {
+  if (databases.length === 0) return { withoutPrimaryKey: [], memory: [] };
+  const list = await rows<{ name: string; engine: string | null; hasPrimaryKey: number | string }>(
     connection,
-    `SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS name FROM information_schema.TABLES t
+    `SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) AS name, t.ENGINE AS engine,
+            EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c
+                    WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') AS hasPrimaryKey
+     FROM information_schema.TABLES t
      WHERE t.TABLE_SCHEMA IN (${databases.map(quoteString).join(', ')}) AND t.TABLE_TYPE = 'BASE TABLE'
-       AND NOT EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c
-                       WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY')
      ORDER BY name`,
   );
-  return list.map((r) => r.name);
+  return {
+    withoutPrimaryKey: list.filter((r) => Number(r.hasPrimaryKey) === 0).map((r) => r.name),
+    memory: list.filter((r) => (r.engine ?? '').toUpperCase() === 'MEMORY').map((r) => r.name),
+  };
 }
 
 export { quoteIdentifier };
