@@ -339,7 +339,7 @@ function switchPointPhases(calls: DocumentCall[], settings: DocumentSettings, me
     return [
       {
         phase: 'endpoint moved (RDS Proxy target swap)',
-        expected: `DeregisterDBProxyTargets ${ids(deregister)}, RegisterDBProxyTargets ${ids(register)}, then a new connection through ${proxy} until the new instance answers (the registration goes REGISTERING → AVAILABLE; bounded by --switch-timeout); the application keeps the proxy's endpoint: no DNS TTL and no client DNS cache`,
+        expected: `DeregisterDBProxyTargets ${ids(deregister)}, RegisterDBProxyTargets ${ids(register)}, then SELECT @@hostname, @@server_id, @@port on a new connection through ${proxy} each time until it answers as the new instance answers directly (the registration goes REGISTERING → AVAILABLE; bounded by --switch-timeout); the application keeps the proxy's endpoint: no DNS TTL and no client DNS cache`,
         rehearsalMs: measured.switchEndpoint ?? null,
       },
       {

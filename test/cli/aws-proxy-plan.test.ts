@@ -3,7 +3,7 @@
  * (aws.switchPoint "proxy"): the proxy calls in the order --execute makes them, no Route 53
  * change and no INSYNC wait; the plan text says what is polled and how the swap is undone.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnvironment, type CutoverEnvironment } from '../../config/cutover';
@@ -11,6 +11,7 @@ import { parseCutoverArgs, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
 import { prodEnvironment, recordingLogger } from '../platforms/aws/helpers';
 import { resolveAwsAuroraMysqlSettings } from '../../lib/platforms/aws/settings';
+import type { PlanDocument } from '../../lib/plan/plan-document';
 
 const scratch = mkdtempSync(join(tmpdir(), 'rds-cutover-proxy-plan-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -27,6 +28,21 @@ async function offlinePlan(environment: CutoverEnvironment) {
 }
 
 describe('dry-run plan with RDS Proxy as the switch point', () => {
+  test('the plan document breaks the proxy switch down as it runs: the target swap, then SELECT @@hostname through the proxy on new connections until it answers as the new instance does', async () => {
+    const file = join(scratch, 'proxy-plan.json');
+    const out: string[] = [];
+    const code = await runAws(
+      { environment: proxyEnvironment(), args: parseCutoverArgs(['--env', 'prod', '--offline', '--plan-format', 'json', '--plan-out', file]), stateDir: mkdtempSync(join(scratch, 'state-')), log: recordingLogger(), out: (line) => out.push(line) },
+      { createClients: () => { throw new Error('offline: no client'); } },
+    );
+    expect(code).toBe(EXIT.ok);
+    const document = JSON.parse(readFileSync(file, 'utf8')) as PlanDocument;
+    const swap = document.downtime.phases.find((phase) => phase.phase.startsWith('endpoint moved'))!;
+    expect(swap.phase).toBe('endpoint moved (RDS Proxy target swap)');
+    expect(swap.expected).toMatch(/^DeregisterDBProxyTargets orders, RegisterDBProxyTargets orders-encrypted, then SELECT @@hostname, @@server_id, @@port on a new connection through orders-proxy\.proxy-abcdefghijkl\.eu-west-1\.rds\.amazonaws\.com each time until it answers as the new instance answers directly/);
+    expect(swap.expected).not.toMatch(/TTL \d+ s/);
+  });
+
   test('GIVEN aws.switchPoint "proxy" THEN the switch lists DescribeDBProxyTargets, the initial registration, Deregister of the source and Register of the target, in that order, and no Route 53 change or INSYNC wait', async () => {
     const { code, out } = await offlinePlan(proxyEnvironment());
     expect(code).toBe(EXIT.ok);
