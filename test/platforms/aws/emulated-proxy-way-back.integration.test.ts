@@ -59,6 +59,34 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
     expect(writes.lost).toBe(0);
   };
 
+  /** A new load numbers its rows as the first did: start from an empty table, on `id` too (it is reached through the way back). */
+  const emptyLoadTable = async (id: string) => {
+    const { createConnection } = await import('mysql2/promise');
+    const app = await createConnection({ ...plane.appEndpoint(), database: 'app' });
+    await app.query('DELETE FROM cutover_load');
+    await app.end();
+    await waitFor(`the emptied load table on ${id}`, async () => {
+      const root = await plane.rootConnection(id);
+      try {
+        return Number((await rows<{ n: number }>(root, 'SELECT COUNT(*) AS n FROM cutover_load'))[0].n) === 0 ? true : undefined;
+      } finally {
+        await root.end();
+      }
+    }, { timeoutMs: 60000, intervalMs: 200 });
+  };
+  /** One CLI run under write load through the proxy; the load runs on 1.5 s after it, where the proxy points now. */
+  const underLoad = async (args: string[]) => {
+    const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
+    await load.start();
+    try {
+      const outcome = await cli(args);
+      await sleep(1500);
+      return { outcome, load };
+    } finally {
+      await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
+    }
+  };
+
   beforeAll(() => {
     clients = newClients({ region: EMULATED_REGION });
     account = emulated.world.account as EmulatedAccount;
@@ -124,28 +152,8 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
 
   test('switch-back RUN_ID under load: the fence is lifted, the proxy points at the old source again, 0 writes lost, the target replicates from the source and its app account is locked; complete is then refused (traffic on the source)', async () => {
     expect(forwardRunId).not.toBe('');
-    // A new load numbers its rows as the first did: start from an empty table (on both sides, through the way back).
-    const { createConnection } = await import('mysql2/promise');
-    const app = await createConnection({ ...plane.appEndpoint(), database: 'app' });
-    await app.query('DELETE FROM cutover_load');
-    await app.end();
-    await waitFor('the emptied load table on the old source', async () => {
-      const root = await plane.rootConnection('orders');
-      try {
-        return Number((await rows<{ n: number }>(root, 'SELECT COUNT(*) AS n FROM cutover_load'))[0].n) === 0 ? true : undefined;
-      } finally {
-        await root.end();
-      }
-    }, { timeoutMs: 60000, intervalMs: 200 });
-    const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
-    await load.start();
-    let back: Outcome;
-    try {
-      back = await cli(['switch-back', forwardRunId, '--execute']);
-      await sleep(1500);
-    } finally {
-      await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
-    }
+    await emptyLoadTable('orders');
+    const { outcome: back, load } = await underLoad(['switch-back', forwardRunId, '--execute']);
     expect(tail(back)).toMatchObject({ code: EXIT.ok });
     expect(back.stdout).toMatch(/checksums: match/);
     expect(await proxyTargets()).toEqual(['orders']);
@@ -160,5 +168,23 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
     const complete = await cli(['complete', forwardRunId, '--execute']);
     expect(complete.code).not.toBe(EXIT.ok);
     expect(`${complete.stdout}\n${complete.stderr}`).toMatch(/Complete refused: traffic is not on the target/);
+  }, 600000);
+
+  test('switch-forth RUN_ID under load (after the switch-back): the proxy points at the target again, 0 writes lost, checksums match, the old source is fenced again and replicates from the target with the _back account; then complete succeeds and leaves the old source', async () => {
+    expect(forwardRunId).not.toBe('');
+    await emptyLoadTable('orders-encrypted');
+    const { outcome: forth, load } = await underLoad(['switch-forth', forwardRunId, '--execute']);
+    expect(tail(forth)).toMatchObject({ code: EXIT.ok });
+    expect(forth.stdout).toMatch(/checksums: match/);
+    expect(await proxyTargets()).toEqual(['orders-encrypted']);
+    expect(plane.switched()).toBe(true);
+    expect(plane.errors).toEqual([]);
+    expect(await groupsOf('orders')).toEqual([account.fenceSecurityGroupId]);
+    await expectNothingLost(load, 'orders-encrypted');
+    expect(await replicationOn('orders')).toMatchObject({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes', Master_User: expect.stringMatching(/_back$/) });
+    const complete = await cli(['complete', forwardRunId, '--execute']);
+    expect(tail(complete)).toMatchObject({ code: EXIT.ok });
+    expect(await replicationOn('orders')).toBeUndefined();
+    expect(await groupsOf('orders')).toEqual([account.fenceSecurityGroupId]);
   }, 600000);
 });
