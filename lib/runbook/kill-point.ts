@@ -8,6 +8,9 @@ import type { Journal, JournalEntry } from './journal';
  *   step-start:<step>          the step is about to run
  *   step-done:<step>           the step finished
  *   step-progress:<step>:<n>   the n-th sub-phase (context.record) of the step, counted from 1
+ *                              in this process
+ *   step-progress:<step>=<phase>  the sub-phase that journals switchPhase <phase> (a switch's
+ *                              `frozen`, `promoted`, …), whichever attempt of this process reaches it
  * Right after that entry is written and fsynced, the process sends itself SIGKILL: no handler,
  * no clean-up, exactly like `kill -9` of the operator's process at that point. The fault matrix
  * then resumes the run and checks that nothing was lost.
@@ -77,7 +80,7 @@ export function withKillPoint(journal: Journal, killAt = process.env[KILL_AT_ENV
     if ((entry.type === 'run-start' || entry.type === 'run-end') && entry.type === pauseAt && pauseFile) pauseUntilRemoved(pauseFile);
     const point = killPointOf(entry, count);
     if (point === undefined) return;
-    if (point === killAt) process.kill(process.pid, 'SIGKILL');
+    if (point === killAt || (entry.type === 'step-progress' && entry.facts.switchPhase !== undefined && `step-progress:${entry.step}=${String(entry.facts.switchPhase)}` === killAt)) process.kill(process.pid, 'SIGKILL');
     if (point === fileLimitAt) execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=0:']);
     if (point === pauseAt && pauseFile) pauseUntilRemoved(pauseFile);
   };

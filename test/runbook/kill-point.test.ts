@@ -35,6 +35,14 @@ describe('RDS_CUTOVER_KILL_AT (fault-injection hook)', () => {
     expect(entries.at(-1)).toMatchObject({ type: 'step-progress', step: 'test.b', facts: { phase: 'two' } });
   });
 
+  test('kills right after the sub-phase that journals a named switch phase (step-progress:<step>=<phase>), whatever its number', () => {
+    const { signal, entries } = runFixture('step-progress:test.b=promoted');
+    expect(signal).toBe('SIGKILL');
+    expect(entries.at(-1)).toMatchObject({ type: 'step-progress', step: 'test.b', facts: { phase: 'two', switchPhase: 'promoted' } });
+    // a phase no entry journals kills nothing
+    expect(runFixture('step-progress:test.b=recycled').signal).toBeNull();
+  });
+
   test('kills at a step boundary: nothing of the next step is journaled', () => {
     const { signal, entries } = runFixture('step-done:test.a');
     expect(signal).toBe('SIGKILL');

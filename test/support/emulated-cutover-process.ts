@@ -1,10 +1,13 @@
 /**
  * One `cutover --env <emulated environment> --execute …` in its own process (the exact CLI path,
  * test/support/run-emulated-cutover.ts), for tests that kill it and resume: `killAt` makes the
- * process SIGKILL itself the moment it logs a line containing that text.
+ * process SIGKILL itself the moment it logs a line containing that text, or (`{ journalEntry }`)
+ * right after that journal entry is on disk (RDS_CUTOVER_KILL_AT, lib/runbook/kill-point.ts:
+ * `step-progress:mysql.switch-back:1` is the first sub-phase this process journals).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
 
 export interface CutoverProcessResult {
   code: number | null;
@@ -13,9 +16,16 @@ export interface CutoverProcessResult {
   stderr: string;
 }
 
-export function runEmulatedCutover(environmentFile: string, stateDir: string, argv: string[], killAt?: string): Promise<CutoverProcessResult> {
+/** Where a run meant to be killed kills itself: at a log line containing the text, or right after a journal entry. */
+export type KillAt = string | { journalEntry: string };
+
+export function runEmulatedCutover(environmentFile: string, stateDir: string, argv: string[], killAt?: KillAt): Promise<CutoverProcessResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env[KILL_AT_ENV];
+  if (typeof killAt === 'string') env.RDS_CUTOVER_TEST_KILL_AT = killAt;
+  else if (killAt) env[KILL_AT_ENV] = killAt.journalEntry;
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, 'run-emulated-cutover.ts'), environmentFile, stateDir, ...argv], {
-    env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

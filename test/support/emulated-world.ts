@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
 import { recordingLogger } from '../platforms/aws/helpers';
-import { runEmulatedCutover, type CutoverProcessResult } from './emulated-cutover-process';
+import { runEmulatedCutover, type CutoverProcessResult, type KillAt } from './emulated-cutover-process';
 
 export const PROJECT_ROOT = resolve(__dirname, '../..');
 
@@ -60,7 +60,7 @@ export function useEmulatedWorld<W extends World>(
       if (!world) throw new Error('the emulated world is not started (use it inside a test or a later beforeAll)');
       return world;
     },
-    cli(args: string[], killAt?: string): Promise<CutoverProcessResult> {
+    cli(args: string[], killAt?: KillAt): Promise<CutoverProcessResult> {
       return runEmulatedCutover(environmentFile, stateDir, args, killAt);
     },
   };

@@ -22,7 +22,7 @@ import { EmulatedWorld, EMULATED_PROXY_NAME, EMULATED_REGION } from '../../../li
 import { EMULATED_VPC_CIDR, type EmulatedAccount } from '../../../lib/rehearsal/aws-emulated/emulated-account';
 import type { EmulatedDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-data-plane';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
-import type { CutoverProcessResult } from '../../support/emulated-cutover-process';
+import type { CutoverProcessResult, KillAt } from '../../support/emulated-cutover-process';
 
 type Outcome = CutoverProcessResult;
 
@@ -34,8 +34,8 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
   let plane: EmulatedDataPlane;
   let forwardRunId = '';
 
-  /** One CLI run in its own process (runAws, or the way back); `killAt`: it SIGKILLs itself on that log line. */
-  const cli = (args: string[], killAt?: string) => emulated.cli(args, killAt);
+  /** One CLI run in its own process (runAws, or the way back); `killAt`: it SIGKILLs itself on that log line or after that journal entry. */
+  const cli = (args: string[], killAt?: KillAt) => emulated.cli(args, killAt);
   const tail = (outcome: Outcome) => ({ code: outcome.code, signal: outcome.signal, tail: `${outcome.stdout.split('\n').slice(-20).join('\n')}\n${outcome.stderr.split('\n').slice(-30).join('\n')}` });
 
   const proxyTargets = async () =>
@@ -74,12 +74,12 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
       }
     }, { timeoutMs: 60000, intervalMs: 200 });
   };
-  /** One CLI run under write load through the proxy; the load runs on 1.5 s after it, where the proxy points now. */
-  const underLoad = async (args: string[]) => {
+  /** One CLI run (or a chain of them) under write load through the proxy; the load runs on 1.5 s after it, where the proxy points now. */
+  const underLoad = async (run: string[] | (() => Promise<Outcome>)) => {
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 200 });
     await load.start();
     try {
-      const outcome = await cli(args);
+      const outcome = Array.isArray(run) ? await cli(run) : await run();
       await sleep(1500);
       return { outcome, load };
     } finally {
@@ -150,12 +150,30 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
     }, { timeoutMs: 60000, intervalMs: 200 });
   }, 120000);
 
-  test('switch-back RUN_ID under load: the fence is lifted, the proxy points at the old source again, 0 writes lost, the target replicates from the source and its app account is locked; complete is then refused (traffic on the source)', async () => {
+  test('switch-back RUN_ID under load, killed (-9) right after each of its sub-phases and resumed each time: it finishes with the fence lifted, the proxy on the old source again, 0 writes lost, the target replicating from the source with its app account locked; complete is then refused (traffic on the source)', async () => {
     expect(forwardRunId).not.toBe('');
     await emptyLoadTable('orders');
-    const { outcome: back, load } = await underLoad(['switch-back', forwardRunId, '--execute']);
-    expect(tail(back)).toMatchObject({ code: EXIT.ok });
-    expect(back.stdout).toMatch(/checksums: match/);
+    // Each process SIGKILLs itself right after the switch back journals the next sub-phase of
+    // this list (in whichever attempt: a resume may reopen and switch again); the last resume
+    // runs to its end. A resume that finishes without reaching the next phase ends the chain.
+    const phases = ['frozen', 'caught-up', 'promoted', 'reverse-started', 'endpoint-moved', 'recycled'];
+    const killed: string[] = [];
+    const { outcome: back, load } = await underLoad(async () => {
+      let outcome = await cli(['switch-back', forwardRunId, '--execute'], { journalEntry: `step-progress:mysql.switch-back=${phases[0]}` });
+      const backRunId = readdirSync(join(stateDir, 'runs')).filter((id) => id !== forwardRunId).sort().at(-1)!;
+      while (outcome.signal === 'SIGKILL') {
+        killed.push(phases[killed.length]);
+        const next = phases[killed.length];
+        outcome = await cli(['switch-back', forwardRunId, '--execute', '--resume', backRunId], next ? { journalEntry: `step-progress:mysql.switch-back=${next}` } : undefined);
+      }
+      return outcome;
+    });
+    // Killed at frozen, caught-up and promoted at least (before traffic moved), then finished by itself.
+    expect({ killed, ...tail(back) }).toMatchObject({ killed: expect.arrayContaining(['frozen', 'caught-up', 'promoted']), signal: null });
+    // The switch-time snapshots died with a killed process: verified, or honestly not (exit 4, saying why).
+    expect([EXIT.ok, EXIT.unverified]).toContain(back.code);
+    if (back.code === EXIT.ok) expect(back.stdout).toMatch(/checksums: match/);
+    else expect(`${back.stdout}\n${back.stderr}`).toMatch(/NOT VERIFIED/);
     expect(await proxyTargets()).toEqual(['orders']);
     expect(plane.switched()).toBe(false);
     expect(await groupsOf('orders')).toEqual([account.sourceSecurityGroupId]);
