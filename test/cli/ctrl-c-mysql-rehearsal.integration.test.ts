@@ -80,108 +80,74 @@ test('Ctrl-C while mariadb-backup copies the source (mysql.replica.create): the 
   }
 });
 
-test('Ctrl-C after the run, while the rehearsal winds down (the count of the writes, the sandbox stop): the report is written with the writes measured, verdict INTERRUPTED, exit 130, nothing left', async () => {
+/**
+ * A rehearsal (`args` plus the load and the report) held at `point` (RDS_CUTOVER_PAUSE_AT) and
+ * sent Ctrl-C there; `check` reads what it left. Then the rule every case shares: the summary
+ * says INTERRUPTED (`why`), report.json and the exit code agree (interrupted, 130), and
+ * nothing is left.
+ */
+async function ctrlCAt(point: string, args: string[], why: RegExp, check: (run: { work: string; report: Record<string, any> }) => void): Promise<void> {
   const { work, env, reportPath } = workFolder();
   const pause = join(work, 'paused');
   try {
-    // GIVEN a rehearsal (no switch back) under the built-in load, held right after its run's last journal line
-    // WHEN Ctrl-C reaches the CLI's process group there
-    const cli = await runCli(['--env', 'local', '--execute', ...LOAD, '--report', reportPath], work, {
-      env: { ...env, [PAUSE_AT_ENV]: 'run-end', [PAUSE_FILE_ENV]: pause },
+    const cli = await runCli(['--env', 'local', '--execute', ...args, ...LOAD, '--report', reportPath], work, {
+      env: { ...env, [PAUSE_AT_ENV]: point, [PAUSE_FILE_ENV]: pause },
       signalWhen: () => existsSync(pause),
     });
     expect(cli.signalled).toBe(true);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+    check({ work, report });
+    expect(cli.output).toMatch(why);
+    expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
+    expect(cli.code).toBe(130);
+    expectNothingLeft(work);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+test('Ctrl-C after the run, while the rehearsal winds down (the count of the writes, the sandbox stop): the report is written with the writes measured, verdict INTERRUPTED, exit 130, nothing left', async () => {
+  // GIVEN a rehearsal (no switch back) under the built-in load, held right after its run's last journal line
+  // WHEN Ctrl-C reaches the CLI's process group there
+  await ctrlCAt('run-end', [], /mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT after the run/, ({ work, report }) => {
     // THEN every step had finished, and the report is there with the switch's window and the writes
     const [runId] = runIds(work);
     expect(statusFromJournal(new Journal(join(work, '.rds-cutover'), runId).read()).result).toBe('success');
-    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(report.load?.failure).toBeUndefined();
     expect(report.writes.acknowledged).toBeGreaterThan(0);
     expect(report.writes.lost).toBe(0);
     expect(report.writeUnavailableMs).toEqual(expect.any(Number));
     expect(report.checksums?.match).toBe(true);
-    // and summary, report.json and exit code agree: INTERRUPTED, 130
-    expect(cli.output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT after the run/);
-    expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
-    expect(cli.code).toBe(130);
-    expectNothingLeft(work);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test.each(['rehearsal:sandbox-start', 'rehearsal:load-start'])('Ctrl-C before the run handles signals itself (at %s): the run stops before its first step, nothing changed; report INTERRUPTED, exit 130, nothing left', async (point) => {
-  const { work, env, reportPath } = workFolder();
-  const pause = join(work, 'paused');
-  try {
-    // GIVEN a rehearsal held at that moment
-    // WHEN Ctrl-C reaches the CLI's process group there
-    const cli = await runCli(['--env', 'local', '--execute', ...LOAD, '--report', reportPath], work, {
-      env: { ...env, [PAUSE_AT_ENV]: point, [PAUSE_FILE_ENV]: pause },
-      signalWhen: () => existsSync(pause),
-    });
-    expect(cli.signalled).toBe(true);
+  // GIVEN a rehearsal held at that moment; WHEN Ctrl-C reaches the CLI's process group there
+  await ctrlCAt(point, [], /mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT before mysql\.preflight/, ({ work }) => {
     // THEN the run started and stopped before its first step: nothing was copied, frozen or switched
     const [runId] = runIds(work);
     const entries = new Journal(join(work, '.rds-cutover'), runId).read();
     expect(entries.filter((e) => e.type === 'step-start')).toEqual([]);
     expect(statusFromJournal(entries).result).toBe('interrupted');
-    // and summary, report.json and exit code agree: INTERRUPTED, 130
-    expect(cli.output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT before mysql\.preflight/);
-    expect(JSON.parse(readFileSync(reportPath, 'utf8'))).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
-    expect(cli.code).toBe(130);
-    expectNothingLeft(work);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('Ctrl-C between the forward run and the switch back of a --switch-back rehearsal: the switch back does not start, traffic stays on the target, the report counts the writes, verdict INTERRUPTED, exit 130', async () => {
-  const { work, env, reportPath } = workFolder();
-  const pause = join(work, 'paused');
-  try {
-    // GIVEN a --switch-back rehearsal held right after its forward run's last journal line
-    // WHEN Ctrl-C reaches the CLI's process group there
-    const cli = await runCli(['--env', 'local', '--execute', '--switch-back', ...LOAD, '--report', reportPath], work, {
-      env: { ...env, [PAUSE_AT_ENV]: 'run-end', [PAUSE_FILE_ENV]: pause },
-      signalWhen: () => existsSync(pause),
-    });
-    expect(cli.signalled).toBe(true);
+  // GIVEN a --switch-back rehearsal held right after its forward run's last journal line
+  // WHEN Ctrl-C reaches the CLI's process group there
+  await ctrlCAt('run-end', ['--switch-back'], /mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT before the switch back/, ({ work, report }) => {
     // THEN only the forward run ran (finished), the switch back never started
     expect(runIds(work)).toHaveLength(1);
-    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(report.switchBack).toBeUndefined();
     expect(report.writes.acknowledged).toBeGreaterThan(0);
     expect(report.writes.lost).toBe(0);
-    // and summary, report.json and exit code agree: INTERRUPTED, 130
-    expect(cli.output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT before the switch back/);
-    expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
-    expect(cli.code).toBe(130);
-    expectNothingLeft(work);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('Ctrl-C right before the report is written (the sandbox already stopped): the report says INTERRUPTED, never SUCCESS with exit 130', async () => {
-  const { work, env, reportPath } = workFolder();
-  const pause = join(work, 'paused');
-  try {
-    // GIVEN a rehearsal held after its sandbox stopped, before its report is written
-    // WHEN Ctrl-C reaches the CLI's process group there
-    const cli = await runCli(['--env', 'local', '--execute', ...LOAD, '--report', reportPath], work, {
-      env: { ...env, [PAUSE_AT_ENV]: 'rehearsal:report', [PAUSE_FILE_ENV]: pause },
-      signalWhen: () => existsSync(pause),
-    });
-    expect(cli.signalled).toBe(true);
-    // THEN summary, report.json and exit code agree: INTERRUPTED, 130
-    const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+  // GIVEN a rehearsal held after its sandbox stopped, before its report is written
+  // WHEN Ctrl-C reaches the CLI's process group there: THEN summary, report.json and exit code agree
+  await ctrlCAt('rehearsal:report', [], /mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT after the run/, ({ report }) => {
     expect(report.writes.lost).toBe(0);
-    expect(cli.output).toMatch(/mysql\.encrypt on local: INTERRUPTED \(Interrupted by SIGINT after the run/);
-    expect(report).toMatchObject({ verdict: 'interrupted', exitCode: 130 });
-    expect(cli.code).toBe(130);
-    expectNothingLeft(work);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
