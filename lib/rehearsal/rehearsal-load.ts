@@ -87,6 +87,17 @@ export class RehearsalLoad {
     return problems;
   }
 
+  /**
+   * The proof's problems once `run` ended (`problems()`), except a workload crash the run
+   * already stopped for before the freeze: that is the run's own error then (aborted, the
+   * source never frozen), not a second failure on top of it.
+   */
+  problemsAfter(run: { result: string; error?: string }): string[] {
+    const broken = this.brokenProof();
+    if (run.result === 'aborted' && broken !== undefined && run.error?.includes(broken) === true) return [];
+    return this.problems();
+  }
+
   /** The built-in load's records (complete once stopped) and when it stopped. */
   records(): { attempts: WriteAttempt[]; connects: ConnectAttempt[]; startedAt: number; stoppedAt: number } {
     return { attempts: this.load.attempts, connects: this.load.connects, startedAt: this.load.startedAt, stoppedAt: this.load.stoppedAt };
@@ -322,10 +333,7 @@ export async function runRehearsalRunbook(options: RehearsalRunOptions): Promise
   if (options.keepLoad) return withRehearsalWayForward(run);
   if (!load.stopped) await load.stopAfterTail();
   // A crashed load is one of the lies a green report must never tell.
-  // (Stopped before the freeze for the workload's crash: aborted, as it says; the source was never frozen.)
-  const broken = load.brokenProof();
-  const brokenBeforeFreeze = run.result === 'aborted' && broken !== undefined && run.error?.includes(broken) === true;
-  const problems = brokenBeforeFreeze ? [] : load.problems();
+  const problems = load.problemsAfter(run);
   if (problems.length > 0) options.log.error(problems.join('\n'));
   return withRehearsalWayForward<RunResult>(problems.length === 0 ? run : { ...run, result: 'failed', error: [run.error, ...problems].filter(Boolean).join('; ') });
 }
@@ -423,7 +431,7 @@ export async function switchBackUnderLoad(input: {
     base.result = 'interrupted';
     base.error = `Interrupted by ${interruptedBy.signal} ${interruptedBy.when}${back ? ' (it finished)' : ' (traffic stays on the target)'}`;
   }
-  const problems = load.problems();
+  const problems = load.problemsAfter(run);
   if (problems.length > 0) {
     log.error(problems.join('\n'));
     base.result = 'failed';

@@ -9,8 +9,13 @@ import { rehearseMysqlWithWorkload } from '../support/mysql-workload-rehearsal';
 
 jest.setTimeout(300000);
 
-test('GIVEN a workload that crashes 1 s in WHEN the move is rehearsed THEN the run stops before the freeze, aborted, naming the crash and its output', async () => {
-  const report = await rehearseMysqlWithWorkload('sleep 1; echo "cannot reach $CUTOVER_DB_HOST: too many connections" >&2; exit 3', { seedRows: 500, connections: 2, ratePerSecond: 100, tailMs: 500 });
+test.each([
+  ['the move is rehearsed', false],
+  ['the move is rehearsed with --switch-back', true],
+])('GIVEN a workload that crashes 1 s in WHEN %s THEN the run stops before the freeze, aborted (exit 3, not failed), naming the crash and its output once', async (_when, switchBack) => {
+  const report = await rehearseMysqlWithWorkload('sleep 1; echo "cannot reach $CUTOVER_DB_HOST: too many connections" >&2; exit 3', { seedRows: 500, connections: 2, ratePerSecond: 100, tailMs: 500 }, { switchBack });
+  expect(report.error?.match(/too many connections/g)).toHaveLength(1);
+  expect(report.switchBack).toBeUndefined();
   expect(report.result).toBe('aborted');
   expect(report.error).toMatch(/the load command crashed: it exited on its own \(code 3\) after \d+\.\d s, before it was asked to stop; output: cannot reach 127\.0\.0\.1: too many connections\. The run stopped before [\w.-]+: the source was never frozen/);
   expect(report.facts.switchStartedAt).toBeUndefined();
