@@ -160,6 +160,18 @@ describe('switch and fence', () => {
     expect([...new Set(mock.route53.commandCalls(GetChangeCommand).map((c) => c.args[0].input.Id))]).toEqual(['/change/C9']);
   });
 
+  test('GIVEN the way back and no change id of this run (a resumed switch-forth that never moved traffic) WHEN the target is fenced THEN the record is UPSERTed to the old source it points at and that change is waited for: never a GetChange of a placeholder', async () => {
+    const mock = clusterAccount();
+    const { platform, log } = platformOn(mock, environment({ reverseReplication: true }));
+    const context = withAdmin(stepContext(log), fakeSourceAdmin(['on']));
+    context.resources.set(POSTGRES_ADMIN.target, fakeSourceAdmin(['on']).client as unknown as PgClient);
+    await platform.wayBack!.fenceTarget(context);
+    const upserts = mock.route53.commandCalls(ChangeResourceRecordSetsCommand).map((c) => c.args[0].input.ChangeBatch!.Changes![0].ResourceRecordSet!.ResourceRecords);
+    expect(upserts).toEqual([[{ Value: PG_SOURCE.Endpoint }]]);
+    expect([...new Set(mock.route53.commandCalls(GetChangeCommand).map((c) => c.args[0].input.Id))]).toEqual(['/change/C9']);
+    expect(context.facts.route53ChangeIdBack).toBe('/change/C9');
+  });
+
   test('GIVEN an RDS instance source THEN the fence is ModifyDBInstance with the deny-all group', async () => {
     const mock = mockedAws();
     const source = { DBInstanceIdentifier: 'catalog', DBInstanceStatus: 'available', Engine: 'postgres', Endpoint: { Address: 'catalog.abc.eu-west-1.rds.amazonaws.com', Port: 5432 }, VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0aaaaaaaaaaaaaaa1', Status: 'active' }] };
