@@ -206,6 +206,11 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const step = this.steps.switchBack;
     const source = this.settings.source;
     const { dns } = this.settings;
+    const switchEndpointBack = async (context: StepContext) => {
+      this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
+      const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId, 'back');
+      await context.record({ route53ChangeIdBack: changeId });
+    };
     return {
       targetForSubscription: async () => {
         const facts = databaseFacts(this.rds.known(this.settings.target), this.settings.target) ?? (await this.describe_(this.steps.createTarget, this.settings.target));
@@ -220,13 +225,10 @@ export class AwsPostgresPlatform implements PostgresPlatform {
       },
       setTargetReadOnly: async (context, readOnly) => this.setReadOnly(step, this.settings.target, () => this.targetAdmin(context), readOnly),
       unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
-      switchEndpointBack: async (context) => {
-        this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
-        const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId, 'back');
-        await context.record({ route53ChangeIdBack: changeId });
-      },
+      switchEndpointBack,
       fenceTarget: async (context) => {
-        await this.switchPoint.waitInSync(step, context.facts.route53ChangeIdBack as string | undefined);
+        // The record points at the old source here (the switch back moved it, or a resumed switch-forth never moved it away).
+        await this.waitForDns(context, 'route53ChangeIdBack', switchEndpointBack, step);
         const admin = await this.targetAdmin(context);
         await setRolesLogin(admin, this.options.appUsers, false);
         const ended = await terminateSessions(admin, this.options.appUsers);
@@ -407,7 +409,22 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    await this.switchPoint.upsert(this.steps.switch, this.targetAddress!, context.runId);
+    const changeId = await this.switchPoint.upsert(this.steps.switch, this.targetAddress!, context.runId);
+    // Journaled at once: a resumed run waits for this change before fencing (in memory only, a
+    // fresh process asked Route 53 for the plan's placeholder id).
+    await context.record({ route53ChangeId: changeId });
+  }
+
+  /**
+   * The fence must not beat the DNS: wait for this process's UPSERT, else the one the run
+   * journaled (`fact`); with neither — killed between the UPSERT and its journal line, or a
+   * resumed switch back (or forth) that reopened the side traffic never left — UPSERT the value
+   * the record already has (`upsert`: a no-op for the record), which gives a change id to wait for.
+   */
+  private async waitForDns(context: StepContext, fact: 'route53ChangeId' | 'route53ChangeIdBack', upsert: (context: StepContext) => Promise<void>, step: string): Promise<void> {
+    const journaled = typeof context.facts[fact] === 'string' ? (context.facts[fact] as string) : undefined;
+    if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await upsert(context);
+    await this.switchPoint.waitInSync(step, journaled);
   }
 
   async resumeClients(): Promise<void> {
@@ -417,7 +434,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   /** INSYNC, then the application roles lose LOGIN on the old source, then the ECS services are recycled. */
   async fenceSource(context: StepContext): Promise<Facts> {
     const step = this.steps.switch;
-    await this.switchPoint.waitInSync(step);
+    // The record points at the target here (the switch moved it, or a resumed switch back never moved it away).
+    await this.waitForDns(context, 'route53ChangeId', (c) => this.switchEndpoint(c), step);
     const admin = await this.sourceAdmin(context);
     await setRolesLogin(admin, this.options.appUsers, false);
     const ended = await terminateSessions(admin, this.options.appUsers);

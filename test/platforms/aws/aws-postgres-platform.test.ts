@@ -134,6 +134,44 @@ describe('switch and fence', () => {
     expect(log.lines.join('\n')).toContain('to undo: ModifyDBCluster VpcSecurityGroupIds [sg-0a1b2c3d4e5f60041]');
   });
 
+  test('GIVEN a switch killed after its UPSERT WHEN a fresh process fences the source THEN it waits for the journaled change, without a second UPSERT', async () => {
+    const mock = clusterAccount();
+    const first = platformOn(mock);
+    const recorded: Array<Record<string, unknown>> = [];
+    const context = withAdmin(stepContext(first.log), fakeSourceAdmin(['on']));
+    await first.platform.prepareSwitch(context);
+    await first.platform.switchEndpoint({ ...context, record: async (learned) => void recorded.push(learned) });
+    // Journaled at once: the change id lived only in this process's memory.
+    expect(recorded).toEqual([{ route53ChangeId: '/change/C9' }]);
+
+    const resumed = platformOn(mock);
+    await resumed.platform.fenceSource(withAdmin(stepContext(resumed.log, { route53ChangeId: '/change/C9' }), fakeSourceAdmin(['on'])));
+    expect(mock.route53.commandCalls(ChangeResourceRecordSetsCommand)).toHaveLength(1);
+    expect([...new Set(mock.route53.commandCalls(GetChangeCommand).map((c) => c.args[0].input.Id))]).toEqual(['/change/C9']);
+  });
+
+  test('GIVEN no change id in memory nor in the journal (killed between the UPSERT and its journal line, or a resumed switch-back that never moved traffic) WHEN the source is fenced THEN the record is UPSERTed to the value it has and that change is waited for: never a GetChange of a placeholder', async () => {
+    const mock = clusterAccount();
+    mock.route53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [{ Name: 'billing-db.stg.internal.', Type: 'CNAME', TTL: 15, ResourceRecords: [{ Value: PG_TARGET.Endpoint! }] }], IsTruncated: false, MaxItems: 1 });
+    const { platform, log } = platformOn(mock);
+    await platform.fenceSource(withAdmin(stepContext(log), fakeSourceAdmin(['on'])));
+    const upserts = mock.route53.commandCalls(ChangeResourceRecordSetsCommand).map((c) => c.args[0].input.ChangeBatch!.Changes![0].ResourceRecordSet!.ResourceRecords);
+    expect(upserts).toEqual([[{ Value: PG_TARGET.Endpoint }]]);
+    expect([...new Set(mock.route53.commandCalls(GetChangeCommand).map((c) => c.args[0].input.Id))]).toEqual(['/change/C9']);
+  });
+
+  test('GIVEN the way back and no change id of this run (a resumed switch-forth that never moved traffic) WHEN the target is fenced THEN the record is UPSERTed to the old source it points at and that change is waited for: never a GetChange of a placeholder', async () => {
+    const mock = clusterAccount();
+    const { platform, log } = platformOn(mock, environment({ reverseReplication: true }));
+    const context = withAdmin(stepContext(log), fakeSourceAdmin(['on']));
+    context.resources.set(POSTGRES_ADMIN.target, fakeSourceAdmin(['on']).client as unknown as PgClient);
+    await platform.wayBack!.fenceTarget(context);
+    const upserts = mock.route53.commandCalls(ChangeResourceRecordSetsCommand).map((c) => c.args[0].input.ChangeBatch!.Changes![0].ResourceRecordSet!.ResourceRecords);
+    expect(upserts).toEqual([[{ Value: PG_SOURCE.Endpoint }]]);
+    expect([...new Set(mock.route53.commandCalls(GetChangeCommand).map((c) => c.args[0].input.Id))]).toEqual(['/change/C9']);
+    expect(context.facts.route53ChangeIdBack).toBe('/change/C9');
+  });
+
   test('GIVEN an RDS instance source THEN the fence is ModifyDBInstance with the deny-all group', async () => {
     const mock = mockedAws();
     const source = { DBInstanceIdentifier: 'catalog', DBInstanceStatus: 'available', Engine: 'postgres', Endpoint: { Address: 'catalog.abc.eu-west-1.rds.amazonaws.com', Port: 5432 }, VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0aaaaaaaaaaaaaaa1', Status: 'active' }] };
