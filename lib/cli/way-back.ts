@@ -5,18 +5,18 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
+import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
 import { reportFromRun } from '../report';
 import { EXIT, UsageError, type CutoverArgs } from './args';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
-import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
+import { awsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
 import { AwsGateway } from '../platforms/aws/gateway';
 import { createAwsClients, destroyClients } from '../platforms/aws/clients';
 import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, resolveAwsPostgresSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
-import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
+import { awsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
 import { awsMysqlFenceAgainStep } from '../platforms/aws/aws-mysql-common';
 import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
 import { sourceTagLock, type AwsRunnerDependencies } from './aws';
@@ -25,7 +25,8 @@ import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Runbook, Step } from '../runbook/step';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { checkJournaledFacts } from '../runbook/facts-schema';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
 import { withAwsSteps } from '../platforms/aws/preflight';
@@ -49,6 +50,8 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
     throw new UsageError(`${args.command} is built for the MySQL-family flow and PostgreSQL's logical method; run ${forwardRunId} is ${forward.flow}${forward.flow === 'postgres.dump' ? ' (the dump method builds no way back)' : ''}`);
   }
   if (args.env && args.env !== forward.environment) throw new UsageError(`Run ${forwardRunId} ran on --env ${forward.environment}, not ${args.env}: drop --env or pass --env ${forward.environment}`);
+  // What the way back reads from the forward run's journal is checked before anything runs, as a resume checks its own.
+  checkJournaledFacts(forward.flow === 'mysql.encrypt' ? MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK : POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, forward.facts, { runId: forwardRunId, flow: forward.flow, finished: forward.finished }, `give ${args.command} its facts`);
   if (forward.options.rehearsal === true) {
     throw new UsageError(`Run ${forwardRunId} was a local rehearsal: its servers are gone with its process. Rehearse the way back with npm run rehearse -- --switch-back, or use the persistent sandbox (npm run sandbox -- up; --env sandbox).`);
   }
@@ -76,7 +79,7 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
 /**
  * `switch-back RUN_ID`, `switch-forth RUN_ID` and `complete RUN_ID` on AWS for the MySQL family
  * (an RDS MySQL instance, DNS or RDS Proxy, or an Aurora MySQL 3 cluster, with
- * aws.reverseReplication): the same runbooks on AwsMysqlPlatform / AwsAuroraMysqlPlatform, which
+ * aws.reverseReplication): the same runbooks on the RDS MySQL / Aurora MySQL platform, which
  * read the forward run's facts (the old source's security groups before the fence, the target).
  * switch-forth ends as the forward run did, with the old source fenced again. Without --execute
  * the clients are read-only and only the plan and the checks run.
@@ -92,7 +95,7 @@ export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<Aw
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = createClients(environment, { readOnly: !args.execute });
   const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = 'sourceClusterId' in resolved ? new AwsAuroraMysqlPlatform(resolved, gateway) : new AwsMysqlPlatform(resolved as AwsMysqlSettings, gateway);
+  const platform = 'sourceClusterId' in resolved ? awsAuroraMysqlPlatform(resolved, gateway) : awsMysqlPlatform(resolved as AwsMysqlSettings, gateway);
   platform.useForwardRun(forward.facts);
   const source = 'sourceClusterId' in resolved ? { kind: 'cluster' as const, id: resolved.sourceClusterId } : { kind: 'instance' as const, id: (resolved as AwsMysqlSettings).sourceInstanceId };
   const target = 'sourceClusterId' in resolved ? resolved.targetClusterId : (resolved as AwsMysqlSettings).targetInstanceId;
