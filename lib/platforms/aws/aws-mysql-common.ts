@@ -262,7 +262,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
       deleteSource: (context) =>
         kind === 'instance'
           ? this.deleteSourceInstance(context, () => this.endpointTarget(context))
-          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => (await this.endpointTarget(context)).pointsTo === 'target' }),
+          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => onTarget(await this.endpointTarget(context), this.aws) }),
       describe: {
         switchEndpointBack: () => [
           this.describeUnfence(),
@@ -301,7 +301,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   async deleteSourceInstance(context: StepContext, endpointTarget: () => Promise<EndpointState>): Promise<Facts> {
     const sourceId = this.databases.sourceId;
     const endpoint = await endpointTarget();
-    if (endpoint.pointsTo !== 'target') throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
+    if (!onTarget(endpoint, this.aws)) throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
     const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
     const instance = await this.rds.instance('mysql.source.delete', sourceId, { fresh: true });
     if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
@@ -320,6 +320,16 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
     context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
     return { replicaRemoved: false, leftForCleanup: ids };
   }
+}
+
+/**
+ * Whether `complete --delete-old` may delete the old source: traffic is on the target. A plan
+ * reads the switch point as the run does (the reads are recorded) and goes on as the run would
+ * once the complete's preflight found traffic on the target, as the PostgreSQL platform's plan
+ * does; the dry run's checks then read the real state.
+ */
+function onTarget(endpoint: EndpointState, aws: AwsGateway): boolean {
+  return endpoint.pointsTo === 'target' || aws.planning;
 }
 
 /**

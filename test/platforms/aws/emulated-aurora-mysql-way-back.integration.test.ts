@@ -100,6 +100,22 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     expect(ok(dry)).toEqual({ code: EXIT.ok });
     expect(dry.stdout).toMatch(/lift the fence from orders \(ModifyDBCluster/);
     expect(dry.stdout).toMatch(/UPSERT CNAME .* → the old source cluster's endpoint/);
+    // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
+    // plans are): the fence lifted, the target frozen, the old source promoted with Aurora's
+    // procedure names, the record moved back to its endpoint, in that order, none sent.
+    expect(dry.stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
+    const calls = dry.stdout.slice(dry.stdout.indexOf('Calls, in order'));
+    const at = (pattern: RegExp) => {
+      const index = calls.search(pattern);
+      expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
+      return index;
+    };
+    const unfence = at(/CHANGE +rds\.ModifyDBCluster \{"DBClusterIdentifier":"orders","VpcSecurityGroupIds":\[/);
+    const freezeTarget = at(/CHANGE +target: ALTER USER .*ACCOUNT LOCK/);
+    const promote = at(/CHANGE +source: CALL mysql\.rds_stop_replication/);
+    const forth = at(/CHANGE +target: CALL mysql\.rds_set_external_source\(/);
+    const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${(await cluster('orders')).Endpoint!.replace(/\./g, '\\.')}"`));
+    expect([unfence, freezeTarget, promote, forth, recordBack]).toEqual([unfence, freezeTarget, promote, forth, recordBack].sort((a, b) => a - b));
     const { outcome, load } = await underLoad(['switch-back', forwardRunId, '--execute']);
     expect(ok(outcome)).toEqual({ code: EXIT.ok });
     expect(outcome.stdout).toMatch(/checksums: match/);
