@@ -20,7 +20,7 @@ import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep, waitFor } from '../../../lib/util/time';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAuroraAccount, EmulatedAuroraDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-aurora';
-import { outputTail, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { outputTail, recordedCallsIn, type CutoverProcessResult } from '../../support/emulated-cutover-process';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
@@ -103,13 +103,7 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
     // plans are): the fence lifted, the target frozen, the old source promoted with Aurora's
     // procedure names, the record moved back to its endpoint, in that order, none sent.
-    expect(dry.stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
-    const calls = dry.stdout.slice(dry.stdout.indexOf('Calls, in order'));
-    const at = (pattern: RegExp) => {
-      const index = calls.search(pattern);
-      expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
-      return index;
-    };
+    const at = recordedCallsIn(dry.stdout);
     const unfence = at(/CHANGE +rds\.ModifyDBCluster \{"DBClusterIdentifier":"orders","VpcSecurityGroupIds":\[/);
     const freezeTarget = at(/CHANGE +target: ALTER USER .*ACCOUNT LOCK/);
     const promote = at(/CHANGE +source: CALL mysql\.rds_stop_replication/);
