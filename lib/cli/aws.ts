@@ -11,10 +11,10 @@ import { RdsReader } from '../platforms/aws/rds-reader';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
 import { AwsGateway } from '../platforms/aws/gateway';
 import type { Runbook } from '../runbook/step';
-import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
-import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
+import { awsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
+import { awsAuroraMysqlPlatform, type AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
 import { auroraPreflightStep, withAwsPreflight, withAwsSteps } from '../platforms/aws/preflight';
-import { recordAwsMysqlPlan, tlsPlanLines } from '../platforms/aws/plan';
+import { auroraMysqlPlanVersion, rdsMysqlPlanVersion, recordAwsMysqlPlan, tlsPlanLines } from '../platforms/aws/plan';
 import { recordingMysqlPlatform } from '../platforms/recording-mysql-platform';
 import type { SqlRecorder } from '../engines/mysql/recording-connection';
 import type { RecordedPlan } from '../runbook/plan-recording';
@@ -99,17 +99,16 @@ export async function runAws(input: FlowRunnerInput, dependencies: AwsRunnerDepe
     engine: 'mysql',
     resolved,
     runbook: (gateway, recorder) => {
-      const real = new AwsMysqlPlatform(resolved, gateway, targetGateway(gateway));
+      const real = awsMysqlPlatform(resolved, gateway, targetGateway(gateway));
       const platform = recorder ? recordingMysqlPlatform(real, recorder) : real;
       return withAwsPreflight(mysqlEncryptRunbook(platform, settings), platform, gateway);
     },
     async plan(clients, waits) {
       // The dialect comes from SELECT VERSION() at run time; the plan answers it with the source's EngineVersion where it can read it.
       const planning = new AwsGateway({ mode: 'plan', clients, log: input.log, waits });
-      const source = clients ? await new AwsMysqlPlatform(resolved, planning, targetGateway(planning)).sourceInstance() : undefined;
-      const version = source?.EngineVersion ? (source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source.EngineVersion) : undefined;
-      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: version ?? '8.0', binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
-      return { recorded, notes: [version ? `SQL dialect from the source's EngineVersion ${version} (SELECT VERSION() at run time).` : "SQL dialect assumed MySQL 8.0 (SELECT VERSION() at run time decides; 8.4 uses rds_set_external_source, MariaDB KILL USER)."] };
+      const { version, note } = rdsMysqlPlanVersion(clients ? await awsMysqlPlatform(resolved, planning, targetGateway(planning)).seeding.sourceInstance() : undefined);
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version, binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
+      return { recorded, notes: [note] };
     },
     cleanupLine: resolved.cleanup ? 'Clean-up (--cleanup): the temporary replica and its unencrypted snapshot are deleted at the end; the old source is fenced, never deleted.' : 'Clean-up: nothing is deleted without --cleanup; the run prints the delete commands for the temporary replica and its snapshot.',
     runOptions: { platform: 'aws', region: resolved.aws.region, source: resolved.sourceInstanceId, target: resolved.targetInstanceId, cleanup: args.cleanup },
@@ -134,13 +133,13 @@ async function runAwsAurora(input: FlowRunnerInput, settings: MysqlFlowSettings,
     engine: 'mysql',
     resolved,
     runbook: (gateway, recorder) => {
-      const real = new AwsAuroraMysqlPlatform(resolved, gateway);
+      const real = awsAuroraMysqlPlatform(resolved, gateway);
       return runbookOn(recorder ? recordingMysqlPlatform(real, recorder) : real, gateway);
     },
     async plan(clients, waits) {
-      const source = clients ? await new AwsAuroraMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).sourceCluster() : undefined;
-      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version: source?.EngineVersion ?? '8.0.mysql_aurora.3', binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
-      return { recorded, notes: [`SQL dialect ${source?.EngineVersion ? `from the cluster's EngineVersion ${source.EngineVersion}` : 'assumed Aurora MySQL 3 (8.0)'} with Aurora's procedure names (rds_set_external_source, rds_reset_external_source).`] };
+      const { version, note } = auroraMysqlPlanVersion(clients ? await awsAuroraMysqlPlatform(resolved, new AwsGateway({ mode: 'plan', clients, log: input.log, waits })).seeding.sourceCluster() : undefined);
+      const recorded = await recordAwsMysqlPlan({ runbook: (gateway, recorder) => flow.runbook(gateway, recorder), clients, waits, version, binlogRetentionHours: settings.minBinlogRetentionHours, databases: settings.databases });
+      return { recorded, notes: [note] };
     },
     cleanupLine: resolved.cleanup
       ? "Clean-up (--cleanup): the source's unencrypted cluster snapshot is deleted at the end; the old cluster is fenced, never deleted."

@@ -1,6 +1,6 @@
 import type { CutoverEnvironment } from '../../config/cutover';
 import { loadEnvironment } from '../../config/cutover';
-import type { Logger } from '../util/log';
+import { silentLogger, type Logger } from '../util/log';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
@@ -12,18 +12,18 @@ import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-stat
 import { reportFromRun } from '../report';
 import { EXIT, UsageError, type CutoverArgs } from './args';
 import type { MysqlPlatform } from '../platforms/mysql-platform';
-import { AwsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
-import { AwsGateway } from '../platforms/aws/gateway';
-import { createAwsClients, destroyClients } from '../platforms/aws/clients';
-import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, resolveAwsPostgresSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
-import { AwsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
+import { awsMysqlPlatform } from '../platforms/aws/aws-mysql-platform';
+import { AwsGateway, type WaitSettings } from '../platforms/aws/gateway';
+import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
+import { resolveAwsAuroraMysqlSettings, resolveAwsMysqlSettings, resolveAwsPostgresSettings, type AwsAuroraMysqlSettings, type AwsMysqlSettings } from '../platforms/aws/settings';
+import { awsAuroraMysqlPlatform } from '../platforms/aws/aws-aurora-mysql-platform';
 import { awsMysqlFenceAgainStep } from '../platforms/aws/aws-mysql-common';
 import { AwsPostgresPlatform } from '../platforms/aws/aws-postgres-platform';
 import { sourceTagLock, type AwsRunnerDependencies } from './aws';
 import { finishRun } from './finish';
 import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
-import type { Runbook, Step } from '../runbook/step';
+import type { Facts, Runbook, Step } from '../runbook/step';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
 import { POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
 import { checkJournaledFacts } from '../runbook/facts-schema';
@@ -33,10 +33,11 @@ import { withAwsSteps } from '../platforms/aws/preflight';
 import { backWay, forwardWay } from '../flows/postgres-replication-way';
 import { awsSourceFenceStep } from '../platforms/aws/postgres-runbook';
 import { recordingPostgresPlatform } from '../platforms/recording-postgres-platform';
-import { recordAwsPostgresPlan } from '../platforms/aws/plan';
+import { auroraMysqlPlanVersion, rdsMysqlPlanVersion, recordAwsMysqlPlan, recordAwsPostgresPlan } from '../platforms/aws/plan';
+import { recordingMysqlPlatform } from '../platforms/recording-mysql-platform';
 import type { RecordedPlan } from '../runbook/plan-recording';
 import { buildPlanDocument, planCallLines, recordedPlanText, type DocumentSettings } from '../plan/plan-document';
-import { recordLocalMysqlWayBackPlan } from '../rehearsal/mysql-rehearsal';
+import { recordLocalMysqlWayBackPlan, type WayBackCommand } from '../rehearsal/mysql-rehearsal';
 import { recordLocalPostgresWayBackPlan } from '../rehearsal/postgres-rehearsal';
 
 /**
@@ -79,13 +80,13 @@ export async function runWayBack(args: CutoverArgs, defaultStateDir: string, log
 /**
  * `switch-back RUN_ID`, `switch-forth RUN_ID` and `complete RUN_ID` on AWS for the MySQL family
  * (an RDS MySQL instance, DNS or RDS Proxy, or an Aurora MySQL 3 cluster, with
- * aws.reverseReplication): the same runbooks on AwsMysqlPlatform / AwsAuroraMysqlPlatform, which
+ * aws.reverseReplication): the same runbooks on the RDS MySQL / Aurora MySQL platform, which
  * read the forward run's facts (the old source's security groups before the fence, the target).
  * switch-forth ends as the forward run did, with the old source fenced again. Without --execute
  * the clients are read-only and only the plan and the checks run.
  */
 export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<AwsRunnerDependencies, 'createClients' | 'projectRoot' | 'lockSettleMs'> = {}): Promise<number> {
-  const { environment, args, log, forwardRunId, forward } = input;
+  const { environment, args, log, forwardRunId, forward, settings } = input;
   const aurora = Boolean(environment.aws && 'clusterId' in environment.aws.source);
   const resolved = aurora ? resolveAwsAuroraMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot }) : resolveAwsMysqlSettings(environment, { cleanup: false, projectRoot: dependencies.projectRoot });
   if (!resolved.reverseReplication) {
@@ -94,19 +95,81 @@ export async function runWayBackOnAws(input: WayBackInput, dependencies: Pick<Aw
   if (args.execute && resolved.missing.length > 0) throw new UsageError(`Cannot run on ${environment.name}: no value for ${resolved.missing.join(', ')}. Nothing was changed.`);
   const createClients = dependencies.createClients ?? ((env: CutoverEnvironment, options: { readOnly: boolean }) => createAwsClients(env.aws!, options));
   const clients = createClients(environment, { readOnly: !args.execute });
-  const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = 'sourceClusterId' in resolved ? new AwsAuroraMysqlPlatform(resolved, gateway) : new AwsMysqlPlatform(resolved as AwsMysqlSettings, gateway);
-  platform.useForwardRun(forward.facts);
-  const source = 'sourceClusterId' in resolved ? { kind: 'cluster' as const, id: resolved.sourceClusterId } : { kind: 'instance' as const, id: (resolved as AwsMysqlSettings).sourceInstanceId };
-  const target = 'sourceClusterId' in resolved ? resolved.targetClusterId : (resolved as AwsMysqlSettings).targetInstanceId;
+  const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
+  const gateway = new AwsGateway({ mode: args.execute ? 'live' : 'plan', clients, log, waits });
+  const command = wayBackCommand(args.command);
+  const way = awsMysqlWayBack(resolved, settings, { command, deleteOld: Boolean(args.deleteOld), forwardFacts: forward.facts });
   // The forward runs' lock on AWS: the tag on the source (same tag, same --break-lock), so a
   // switch-back, a complete and a forward --resume of this environment never overlap.
-  const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } }), source, dependencies.lockSettleMs) : undefined;
+  const lock = args.execute ? sourceTagLock(new AwsGateway({ mode: 'live', clients, log, waits }), way.source, dependencies.lockSettleMs) : undefined;
   try {
-    return await runMysqlWayBack(input, platform, { platform: 'aws', region: resolved.aws.region, source: source.id, target, forwardRunId }, lock, { afterSwitchForth: [awsMysqlFenceAgainStep(platform)] });
+    const recorded = args.execute || args.resume ? undefined : await recordAwsMysqlWayBackPlan(resolved, settings, { command, deleteOld: Boolean(args.deleteOld), forwardFacts: forward.facts, clients, waits });
+    const calls = recorded ? [...recordedCallLines(recorded, { environment: environment.name, switchTimeoutMs: settings.switchTimeoutMs, lagThresholdMs: settings.lagThresholdMs, command: 'npx zx scripts/cutover.mjs' }), recorded.note] : undefined;
+    return await runMysqlWayBack(input, way.platformOn(gateway), { platform: 'aws', region: resolved.aws.region, source: way.source.id, target: way.targetId, forwardRunId }, lock, { runbook: way.runbookOn, calls });
   } finally {
     if (!dependencies.createClients) destroyClients(clients);
   }
+}
+
+/**
+ * The AWS MySQL-family way back as the run builds it: the RDS MySQL or the Aurora MySQL
+ * platform, reading the forward run's facts (its fence, its target), and the command's runbook
+ * on it (switch-forth ends as the forward run did: the old source fenced again); its source
+ * (the lock's tag), its target, and what its plan's SELECT VERSION() answers.
+ */
+function awsMysqlWayBack(resolved: AwsMysqlSettings | AwsAuroraMysqlSettings, settings: MysqlFlowSettings, options: { command: WayBackCommand; deleteOld: boolean; forwardFacts: Facts }) {
+  const family =
+    'sourceClusterId' in resolved
+      ? {
+          build: (on: AwsGateway) => awsAuroraMysqlPlatform(resolved, on),
+          source: { kind: 'cluster' as const, id: resolved.sourceClusterId },
+          targetId: resolved.targetClusterId,
+          planVersion: async (on: AwsGateway) => auroraMysqlPlanVersion(await awsAuroraMysqlPlatform(resolved, on).seeding.sourceCluster()),
+        }
+      : {
+          build: (on: AwsGateway) => awsMysqlPlatform(resolved, on),
+          source: { kind: 'instance' as const, id: resolved.sourceInstanceId },
+          targetId: resolved.targetInstanceId,
+          planVersion: async (on: AwsGateway) => rdsMysqlPlanVersion(await awsMysqlPlatform(resolved, on).seeding.sourceInstance()),
+        };
+  return {
+    ...family,
+    platformOn: (on: AwsGateway): MysqlPlatform => {
+      const platform = family.build(on);
+      platform.useForwardRun(options.forwardFacts);
+      return platform;
+    },
+    runbookOn: (platform: MysqlPlatform) => mysqlWayBackRunbook(options.command, platform, settings, { deleteOld: options.deleteOld, afterSwitchForth: [awsMysqlFenceAgainStep(platform)] }),
+  };
+}
+
+/**
+ * The AWS MySQL-family way back's dry-run plan, recorded from its steps as the forward AWS
+ * plans are (recordAwsMysqlPlan): the same runbook on a second platform over a planning gateway
+ * (nothing sent but the read-only AWS reads; none without clients), its endpoints recording the
+ * SQL, starting where the earlier runs left the move: for switch-back and complete, traffic on
+ * the target and the old source replicating from it (the forward switch's way back); for
+ * switch-forth, traffic on the old source and the target replicating from it (the switch-back's
+ * way forth). `note`: which SQL dialect the plan shows.
+ */
+export async function recordAwsMysqlWayBackPlan(
+  resolved: AwsMysqlSettings | AwsAuroraMysqlSettings,
+  settings: MysqlFlowSettings,
+  options: { command: WayBackCommand; deleteOld: boolean; forwardFacts: Facts; clients?: AwsClients; waits: WaitSettings },
+): Promise<RecordedPlan & { note: string }> {
+  const way = awsMysqlWayBack(resolved, settings, options);
+  const { version, note } = await way.planVersion(new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits }));
+  const afterSwitchBack = options.command === 'switch-forth';
+  const recorded = await recordAwsMysqlPlan({
+    runbook: (planning, recorder) => way.runbookOn(recordingMysqlPlatform(way.platformOn(planning), recorder, { trafficOn: afterSwitchBack ? 'source' : 'target' })),
+    clients: options.clients,
+    waits: options.waits,
+    version,
+    binlogRetentionHours: settings.minBinlogRetentionHours,
+    databases: settings.databases,
+    replicating: [afterSwitchBack ? 'target' : 'source'],
+  });
+  return { ...recorded, note };
 }
 
 /** What lib/cli/cutover.ts hands over for `switch-back RUN_ID` / `complete RUN_ID` on the sandbox. */
@@ -147,8 +210,21 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
   }
 }
 
+/** The runbook of `switch-back`, `switch-forth` or `complete` on a platform (`afterSwitchForth`: steps a platform adds at the end of a switch-forth). */
+function mysqlWayBackRunbook(command: WayBackCommand, platform: MysqlPlatform, settings: MysqlFlowSettings, options: { deleteOld: boolean; afterSwitchForth?: Step[] }): Runbook {
+  if (command === 'complete') return mysqlCompleteRunbook(platform, settings, { deleteOld: options.deleteOld });
+  if (command === 'switch-forth') return withAwsSteps(mysqlSwitchForthRunbook(platform, settings), { after: options.afterSwitchForth ?? [] });
+  return mysqlSwitchBackRunbook(platform, settings);
+}
+
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
-async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, options: Record<string, unknown>, lock: RunLock | undefined, extra: { afterSwitchForth?: Step[]; planLines?: string[] } = {}): Promise<number> {
+async function runMysqlWayBack(
+  input: WayBackInput,
+  platform: MysqlPlatform,
+  options: Record<string, unknown>,
+  lock: RunLock | undefined,
+  extra: { runbook?: (platform: MysqlPlatform) => Runbook; planLines?: string[]; calls?: string[] } = {},
+): Promise<number> {
   const { args, log, settings, stateDir, forwardRunId } = input;
   if (args.resume && !args.execute) {
     log.error('--resume continues an executed run: add --execute');
@@ -156,13 +232,8 @@ async function runMysqlWayBack(input: WayBackInput, platform: MysqlPlatform, opt
   }
   const deleteOld = Boolean(args.deleteOld);
   checkCompleteResume(args, stateDir, forwardRunId);
-  const runbook =
-    args.command === 'complete'
-      ? mysqlCompleteRunbook(platform, settings, { deleteOld })
-      : args.command === 'switch-forth'
-        ? withAwsSteps(mysqlSwitchForthRunbook(platform, settings), { after: extra.afterSwitchForth ?? [] })
-        : mysqlSwitchBackRunbook(platform, settings);
-  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, planLines: extra.planLines });
+  const runbook = extra.runbook ? extra.runbook(platform) : mysqlWayBackRunbook(wayBackCommand(args.command), platform, settings, { deleteOld });
+  return runWayBackRunbook(input, { runbook, engine: 'mysql', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock, planLines: extra.planLines, calls: extra.calls });
 }
 
 /** A resumed complete does what the run it continues set out to do: deleting the old source (or not) is not changed halfway. */
@@ -273,7 +344,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   }
 }
 
-function wayBackCommand(command: string): 'switch-back' | 'switch-forth' | 'complete' {
+function wayBackCommand(command: string): WayBackCommand {
   if (command === 'switch-back' || command === 'switch-forth' || command === 'complete') return command;
   throw new Error(`not a way-back command: ${command}`);
 }

@@ -1,6 +1,6 @@
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import type { SqlRecorder } from '../engines/mysql/recording-connection';
-import type { MysqlPlatform } from './mysql-platform';
+import type { EndpointState, MysqlPlatform } from './mysql-platform';
 
 /**
  * A platform for the dry-run plan: the real platform (its AWS calls go through a planning
@@ -10,14 +10,18 @@ import type { MysqlPlatform } from './mysql-platform';
  *
  * An endpoint that cannot be known before the run (the replica and target do not exist yet;
  * offline nothing is read) becomes a named stand-in; nothing connects to it anyway.
+ *
+ * `trafficOn`: a run that continues an earlier one (switch-back, switch-forth, complete) is
+ * planned from where that run left the application's endpoint, as the local stand-in is; the
+ * switch point's reads are still made (and recorded), their answer is that side.
  */
-export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, recorder: SqlRecorder): P {
+export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, recorder: SqlRecorder, options: { trafficOn?: 'source' | 'target' } = {}): P {
   const recorded = (name: string, endpoint: () => Promise<MysqlEndpoint>) => async (): Promise<MysqlEndpoint> => {
     const real = await endpoint().catch(() => undefined);
     // The password never leaves the platform: the recorder sends nothing, so it needs none.
     return { name, host: real?.host ?? recorder.options.values.text(`${name} address`), port: real?.port ?? 3306, user: real?.user ?? 'admin', password: '', tls: real?.tls, recorder };
   };
-  const overrides: Partial<MysqlPlatform> = {
+  const overrides: { -readonly [K in keyof MysqlPlatform]?: MysqlPlatform[K] } = {
     source: () => recorded('source', () => platform.source())(),
     replica: (facts) => recorded('replica', () => platform.replica(facts))(),
     target: (facts) => recorded('target', () => platform.target(facts))(),
@@ -29,6 +33,26 @@ export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, rec
       }
     },
   };
+  const reverse = platform.reverseReplication;
+  if (reverse) {
+    overrides.reverseReplication = {
+      ...reverse,
+      targetAddressForReplication: (facts) => {
+        try {
+          return reverse.targetAddressForReplication(facts);
+        } catch {
+          return { host: recorder.options.values.text('target endpoint address'), port: 3306 };
+        }
+      },
+    };
+  }
+  const trafficOn = options.trafficOn;
+  if (trafficOn) {
+    overrides.endpointTarget = async (context): Promise<EndpointState> => {
+      const read = await platform.endpointTarget(context);
+      return { pointsTo: trafficOn, detail: `the ${trafficOn}, where the earlier run left it (the plan assumes it; the switch point reads ${read.detail})` };
+    };
+  }
   if (platform.startCoordinates) {
     const read = platform.startCoordinates.bind(platform);
     // A planning platform cannot read the coordinates (they come from an event of a cluster

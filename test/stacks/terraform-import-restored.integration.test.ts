@@ -26,7 +26,7 @@ import prodCutover from '../../config/cutover/prod';
 import { parseEnvironment } from '../../config/cutover';
 import { readInfraOutputs } from '../../lib/infra/outputs';
 import { AwsGateway } from '../../lib/platforms/aws/gateway';
-import { AwsMysqlPlatform, RUN_ID_TAG } from '../../lib/platforms/aws/aws-mysql-platform';
+import { awsMysqlPlatform, RUN_ID_TAG } from '../../lib/platforms/aws/aws-mysql-platform';
 import { resolveAwsMysqlSettings } from '../../lib/platforms/aws/settings';
 import type { Facts, StepContext } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
@@ -116,7 +116,7 @@ describeWithMoto('the import of the restored target against the emulator')('the 
     expect(settings.declaredTarget).toEqual(declared);
     expect(settings.kmsKeyId).toBe(outputs.cutover.storageKeyArn);
     const gateway = new AwsGateway({ mode: 'live', clients, log: silentLogger, waits: { pollSeconds: 1 } });
-    const platform = new AwsMysqlPlatform(settings, gateway);
+    const platform = awsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
     const context: StepContext = { runId: RUN_ID, dryRun: false, log: silentLogger, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
     Object.assign(facts, await platform.createReplica(context));

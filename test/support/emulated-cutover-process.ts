@@ -39,3 +39,18 @@ export function runEmulatedCutover(environmentFile: string, stateDir: string, ar
 export function outputTail(result: CutoverProcessResult, lines = 25): string {
   return [...result.stdout.split('\n').slice(-lines), ...result.stderr.split('\n').slice(-lines)].join('\n');
 }
+
+/**
+ * A way-back dry run's recorded calls (its "Calls, in order, recorded from the steps themselves"
+ * list): `at(pattern)` fails naming a pattern no call matches, and returns where the first match
+ * is, so a test can hold the calls' order.
+ */
+export function recordedCallsIn(stdout: string): (pattern: RegExp) => number {
+  expect(stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
+  const calls = stdout.slice(stdout.indexOf('Calls, in order'));
+  return (pattern) => {
+    const index = calls.search(pattern);
+    expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
+    return index;
+  };
+}

@@ -19,14 +19,12 @@ import {
 } from '@aws-sdk/client-rds';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
-import type { MysqlDialect } from '../../engines/mysql/dialect';
-import type { ReverseReplication } from '../mysql-platform';
 import { AwsWaitError, type AwsGateway } from './gateway';
 import type { AwsAuroraMysqlSettings } from './settings';
-import { isNotFound } from './rds-reader';
+import { isNotFound, type RdsReader } from './rds-reader';
 import { auroraMysql3Dialect } from './aurora-dialect';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlCommon, STEP } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlEngineTraits, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
 
 /** The event a cluster restored from a snapshot reports once crash recovery ran on its writer. */
 export const CRASH_RECOVERY_EVENT = /Binlog position from crash recovery is (\S+) (\d+)/;
@@ -99,8 +97,42 @@ export function writerIdOf(cluster: DBCluster | undefined): string | undefined {
 
 /**
  * The MySQL-family flow with an Aurora MySQL 3 cluster as the source. Same runbook, and the same
- * connections, switch, fence, recycle as the instance platform (AwsMysqlCommon, with clusters'
- * writer endpoints), different seeding:
+ * connections, switch, fence, recycle and way back by Route 53 as the instance platform (the
+ * shared AwsMysqlSwitchover, with clusters' writer endpoints); its own seeding
+ * (ClusterSnapshotSeeding); Aurora MySQL 3's engine traits (AURORA_MYSQL_3).
+ *
+ * The way back (aws.reverseReplication): replication target cluster -> source cluster from the
+ * switch on (rds_set_external_source on the old source's writer, to the target cluster's
+ * writer endpoint), switch-back and switch-forth by Route 53, complete (--delete-old: the
+ * cluster's instances, then the cluster with a final snapshot).
+ */
+export type AwsAuroraMysqlPlatform = AwsMysqlFamilyPlatform<AwsAuroraMysqlSettings, ClusterSnapshotSeeding, AwsMysqlSwitching>;
+
+export function awsAuroraMysqlPlatform(settings: AwsAuroraMysqlSettings, aws: AwsGateway): AwsAuroraMysqlPlatform {
+  const switchover = new AwsMysqlSwitchover(settings, aws, {
+    kind: 'cluster',
+    sourceId: settings.sourceClusterId,
+    targetName: "the target cluster's writer endpoint",
+    targetFact: 'targetClusterId',
+    targetId: settings.targetClusterId,
+  });
+  return new AwsMysqlFamilyPlatform(settings, switchover, new ClusterSnapshotSeeding(settings, switchover), switchover, AURORA_MYSQL_3);
+}
+
+/** What Aurora MySQL 3 changes in the flow's SQL. */
+export const AURORA_MYSQL_3: AwsMysqlEngineTraits = {
+  /** Aurora MySQL 3 reports 8.0.x but names its procedures like 8.4 (rds_set_external_source). */
+  dialect: auroraMysql3Dialect,
+  /**
+   * Aurora MySQL 3 does not replicate account changes (the `mysql` schema) over binlog
+   * replication: the replication account of a way back is set on both sides by the switch.
+   */
+  accountChangesReplicate: false,
+};
+
+/**
+ * How an Aurora MySQL target is seeded, under the flow's step names (mysql.replica.create,
+ * mysql.target.clone, mysql.replica.remove), though no replica is made:
  * - no temporary replica: an Aurora cluster snapshot is consistent by itself, and the cluster
  *   restored from it reports the binlog position it ends at in a "Binlog position from crash
  *   recovery is <file> <position>" event (DescribeEvents), which is where replication starts;
@@ -109,39 +141,22 @@ export function writerIdOf(cluster: DBCluster | undefined): string | undefined {
  *   KmsKeyId, then CreateDBInstance for the writer (a restored cluster has no instance).
  * The flow asks for the coordinates through `startCoordinates` (startCoordinatesFrom 'target').
  */
-export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
+export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
   /** The target's start coordinates come from the restored cluster, not from a stopped replica. */
   readonly startCoordinatesFrom = 'target' as const;
-
-  /**
-   * Aurora MySQL 3 does not replicate account changes (the `mysql` schema) over binlog
-   * replication: the replication account of a way back is set on both sides by the switch.
-   */
-  readonly accountChangesReplicate = false;
-
-  /**
-   * The way back (aws.reverseReplication): replication target cluster -> source cluster from the
-   * switch on (rds_set_external_source on the old source's writer, to the target cluster's
-   * writer endpoint), switch-back and switch-forth by Route 53, complete (--delete-old: the
-   * cluster's instances, then the cluster with a final snapshot).
-   */
-  readonly reverseReplication?: ReverseReplication;
+  private readonly aws: AwsGateway;
+  private readonly rds: RdsReader;
 
   constructor(
-    override readonly settings: AwsAuroraMysqlSettings,
-    aws: AwsGateway,
+    readonly settings: AwsAuroraMysqlSettings,
+    private readonly switchover: AwsMysqlSwitchover,
   ) {
-    super(settings, aws, { kind: 'cluster', sourceId: settings.sourceClusterId, targetName: "the target cluster's writer endpoint" });
-    if (settings.reverseReplication) this.reverseReplication = this.dnsWayBack();
+    this.aws = switchover.aws;
+    this.rds = switchover.rds;
   }
 
-  protected targetIdOf(facts: Facts): string {
-    return String(facts.targetClusterId ?? this.forwardFacts.targetClusterId ?? this.settings.targetClusterId);
-  }
-
-  /** After INSYNC; with the way back the fence is checked to let the old source dial the target cluster. */
-  override fenceSource(context: StepContext): Promise<Facts> {
-    return this.fence(context, { afterDns: true, wayBack: this.reverseReplication !== undefined });
+  private notOurs(kind: string, id: string, setting: string): Error {
+    return this.switchover.notOurs(kind, id, setting);
   }
 
   // ---- reading state ---------------------------------------------------------------------
@@ -183,21 +198,14 @@ export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
     return { clusterSnapshotId: this.clusterSnapshotId(PLANNED_RUN_ID), targetClusterId: this.settings.targetClusterId, targetWriterInstanceId: this.settings.targetWriterInstanceId };
   }
 
-  // ---- endpoints ---------------------------------------------------------------------------
+  // ---- the replica it does not make -------------------------------------------------------
 
   replica(): Promise<MysqlEndpoint> {
     return Promise.reject(new Error(`An Aurora MySQL source (${this.settings.sourceClusterId}) has no temporary replica: the start coordinates come from the restored cluster (startCoordinatesFrom 'target'), so the flow must not ask for one`));
   }
-  /** Aurora MySQL 3 reports 8.0.x but names its procedures like 8.4 (rds_set_external_source). */
-  dialect(detected: MysqlDialect): MysqlDialect {
-    return auroraMysql3Dialect(detected);
-  }
-
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    ...this.commonDescribe(),
-    source: () => `Aurora MySQL cluster ${this.settings.sourceClusterId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceClusterId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceClusterId]}` : ''}`,
     createReplica: () => [
       'No temporary replica (Aurora): a cluster snapshot is consistent by itself and the cluster restored from it reports where in the binlog it ends.',
       `CreateDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} of ${this.settings.sourceClusterId} (tagged ${RUN_ID_TAG}); wait until it is available.`,
@@ -325,7 +333,7 @@ export class AwsAuroraMysqlPlatform extends AwsMysqlCommon {
     const step = STEP.removeReplica;
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     if (!this.settings.cleanup) {
-      return this.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]);
+      return this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]);
     }
     const snapshot = await this.describeClusterSnapshot(step, snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');

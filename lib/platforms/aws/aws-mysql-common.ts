@@ -3,6 +3,7 @@ import { DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
 import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
 import type { Facts, Step, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import type { MysqlDialect } from '../../engines/mysql/dialect';
 import type { AwsGateway } from './gateway';
 import { endpointPlaceholder, type AwsCommonSettings, type DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';
@@ -34,6 +35,10 @@ export interface MysqlDatabases {
   sourceId: string;
   /** The plan's name for where the record moves to ("the target's endpoint"). */
   targetName: string;
+  /** The fact that names the run's target once it is cloned ('targetId', 'targetClusterId'). */
+  targetFact: string;
+  /** The target the settings name, before any journal does. */
+  targetId: string;
 }
 
 /** The address, port, master user and status of an instance or a cluster, read the way its kind needs. */
@@ -48,41 +53,42 @@ export function mysqlAddressOf(kind: DatabaseRef['kind'], found: DBInstance | DB
 }
 
 /**
- * The half the RDS MySQL platform (aws-mysql-platform.ts: replica → snapshot → encrypted copy →
- * restore) and the Aurora MySQL platform (aws-aurora-mysql-platform.ts: cluster snapshot →
- * encrypting restore → crash-recovery coordinates) share: the scripts' connections and the
- * replication address, the plan lines of the freeze and the switch, the switch by Route 53
- * (prepare, UPSERT journaled, where the record points), the fence after INSYNC, the ECS
- * recycle, and the clean-up left in place without --cleanup. The seeding differs and stays in
- * each platform; what differs here is a parameter (`MysqlDatabases`: instances or clusters) or
- * `targetIdOf` (which facts name the run's target).
+ * The half the RDS MySQL platform (aws-mysql-platform.ts) and the Aurora MySQL platform
+ * (aws-aurora-mysql-platform.ts) share, a part of each (AwsMysqlFamilyPlatform, below): the
+ * scripts' connections and the replication address, the plan lines of the freeze and the switch,
+ * the switch by Route 53 (prepare, UPSERT journaled, where the record points), the fence after
+ * INSYNC, the ECS recycle, the way back by Route 53 (aws.reverseReplication: the fence lifted,
+ * the record moved back, the old source deleted by `complete --delete-old`) and the clean-up
+ * left in place without --cleanup. How the target is seeded is each platform's seeding strategy
+ * (ReadReplicaSeeding, ClusterSnapshotSeeding); what differs here is data (`MysqlDatabases`:
+ * instances or clusters, which fact names the target).
  */
-export abstract class AwsMysqlCommon implements MysqlPlatform {
-  readonly kind = 'aws' as const;
-  readonly rdsProcedures = true;
-  protected readonly rds: RdsReader;
+export class AwsMysqlSwitchover implements AwsMysqlSwitching {
+  readonly rds: RdsReader;
   /** Reads of the target: the target account's (aws.targetAccount), else the same as `rds`. */
-  protected readonly targetRds: RdsReader;
-  protected readonly switchPoint: AwsSwitch;
+  readonly targetRds: RdsReader;
+  readonly switchPoint: AwsSwitch;
   private password?: string;
   private targetAddress?: string;
   /** Switch back by DNS: the old source's endpoint, where the record goes back to. */
   private oldSourceAddress?: string;
   /** The forward run's facts (switch-back, switch-forth and complete are runs of their own): the fence's previous groups, the target. */
-  protected forwardFacts: Facts = {};
+  private forwardFacts: Facts = {};
 
-  abstract readonly describe: MysqlPlatform['describe'];
+  /** The way back by Route 53 (aws.reverseReplication); the RDS Proxy switching builds its own on it. */
+  readonly reverseReplication?: ReverseReplication;
 
-  protected constructor(
-    readonly settings: AwsCommonSettings & { replicationAccountHost: string },
-    protected readonly aws: AwsGateway,
-    protected readonly databases: MysqlDatabases,
+  constructor(
+    readonly settings: AwsCommonSettings & { replicationAccountHost: string; reverseReplication: boolean },
+    readonly aws: AwsGateway,
+    readonly databases: MysqlDatabases,
     /** The gateway of another account the target lives in (aws.targetAccount). @default - the source's account */
     targetAccountAws?: AwsGateway,
   ) {
     this.rds = new RdsReader(aws);
     this.targetRds = targetAccountAws ? new RdsReader(targetAccountAws) : this.rds;
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
+    if (settings.reverseReplication) this.reverseReplication = this.dnsWayBack();
   }
 
   /** `switch-back RUN_ID` / `switch-forth RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (its fence, its target). */
@@ -90,14 +96,13 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     this.forwardFacts = facts;
   }
 
-  abstract createReplica(context: StepContext): Promise<Facts>;
-  abstract cloneTarget(context: StepContext): Promise<Facts>;
-  abstract replica(facts: Facts): Promise<MysqlEndpoint>;
-  abstract removeReplica(context: StepContext): Promise<Facts>;
   /** The target of this run: what its (or the forward run's) journal names, else the settings. */
-  protected abstract targetIdOf(facts: Facts): string;
+  targetIdOf(facts: Facts): string {
+    const fact = this.databases.targetFact;
+    return String(facts[fact] ?? this.forwardFacts[fact] ?? this.databases.targetId);
+  }
 
-  protected notOurs(kind: string, id: string, setting: string): Error {
+  notOurs(kind: string, id: string, setting: string): Error {
     return notOurs(this.settings.environment, kind, id, setting);
   }
 
@@ -117,13 +122,13 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     return this.databases.kind === 'instance' ? endpointPlaceholder(id, 'Endpoint.Address') : endpointPlaceholder(id, 'Endpoint');
   }
 
-  protected async adminPassword(): Promise<string> {
+  async adminPassword(): Promise<string> {
     this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.databases.sourceId}`);
     return this.password;
   }
 
   /** Where the scripts connect: the configured tunnel, else the instance's (the cluster's writer) endpoint. */
-  protected async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
+  async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
     const found = await this.read(reader, step, id);
     if (!found?.address) throw new Error(`${this.databases.kind === 'instance' ? 'RDS instance' : 'Aurora cluster'} ${id} has no endpoint yet (status ${found?.status ?? 'not found'}): wait until it is available, then --resume`);
     const { host, port } = connectAddress(this.settings.aws.tunnels, id, found.address, found.port);
@@ -152,16 +157,19 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
 
   // ---- plan lines --------------------------------------------------------------------------
 
-  /** The plan lines both platforms word alike: RDS's freeze clauses, the switch by DNS and the fence. */
-  protected commonDescribe() {
-    return {
-      readOnly: () => '',
-      killSessions: () => ' (mysql.rds_kill)',
-      targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
-      switchEndpoint: () => this.switchPoint.describeSwitch(this.databases.targetName),
-      fence: () => this.switchPoint.describeFence(this.databases.kind),
-    };
-  }
+  /** The plan lines both platforms word alike: the source, RDS's freeze clauses, the switch by DNS and the fence. */
+  readonly describe = {
+    source: () => {
+      const { sourceId } = this.databases;
+      const tunnel = this.settings.aws.tunnels[sourceId];
+      return `${this.databases.kind === 'instance' ? 'RDS instance' : 'Aurora MySQL cluster'} ${sourceId} (${this.settings.aws.region})${tunnel ? ` via tunnel ${tunnel}` : ''}`;
+    },
+    readOnly: () => '',
+    killSessions: () => ' (mysql.rds_kill)',
+    targetKeptOff: () => 'On RDS read_only is a parameter-group setting: until the switch only its new, unpublished endpoint keeps the application off the target.',
+    switchEndpoint: () => this.switchPoint.describeSwitch(this.databases.targetName),
+    fence: () => this.switchPoint.describeFence(this.databases.kind),
+  };
 
   // ---- the switch by Route 53 ----------------------------------------------------------------
 
@@ -192,7 +200,7 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
    * with neither (killed between the UPSERT and its journal line) UPSERT the same value again,
    * which is a no-op for the record and gives a change id to wait for.
    */
-  protected async waitForDns(context: StepContext): Promise<void> {
+  private async waitForDns(context: StepContext): Promise<void> {
     const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
     if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
     await this.switchPoint.waitInSync(STEP.fence, journaled);
@@ -203,15 +211,16 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
    * never deleted here). With the way back the fenced source dials the target: the fence is
    * checked to let that out (`wayBack`). `afterDns: false`: the switch did not move a record (RDS Proxy).
    */
-  protected async fence(context: StepContext, options: { afterDns: boolean; wayBack: boolean }): Promise<Facts> {
+  async fence(context: StepContext, options: { afterDns: boolean; wayBack: boolean }): Promise<Facts> {
     if (options.afterDns) await this.waitForDns(context);
     const target = options.wayBack ? mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.targetIdOf(context.facts)))) : undefined;
     const reverseReplicationPort = options.wayBack ? target?.port ?? 3306 : undefined;
     return this.switchPoint.fence(STEP.fence, this.ref(this.databases.sourceId), context.log, { reverseReplicationPort });
   }
 
+  /** After INSYNC; with the way back the fence is checked to let the old source dial the target. */
   fenceSource(context: StepContext): Promise<Facts> {
-    return this.fence(context, { afterDns: true, wayBack: false });
+    return this.fence(context, { afterDns: true, wayBack: this.reverseReplication !== undefined });
   }
 
   async recycleClients(_context?: StepContext): Promise<void> {
@@ -227,9 +236,9 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
    * VPC endpoint (a cluster's writer endpoint) through the fence, which is inbound-only.
    * Switching back first lifts the fence (the clients must reach the old source again; it
    * stays frozen by its locked app accounts until the switch back opens it), then moves the
-   * record back to the old source's endpoint. The instance platform's RDS Proxy replaces the move.
+   * record back to the old source's endpoint. The RDS Proxy switching (RdsProxySwitching) replaces the move.
    */
-  protected dnsWayBack(): ReverseReplication {
+  private dnsWayBack(): ReverseReplication {
     const sourceId = this.databases.sourceId;
     const step = 'mysql.switch-back';
     const kind = this.databases.kind;
@@ -252,8 +261,8 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
       },
       deleteSource: (context) =>
         kind === 'instance'
-          ? this.deleteSourceInstance(context)
-          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => (await this.endpointTarget(context)).pointsTo === 'target' }),
+          ? this.deleteSourceInstance(context, () => this.endpointTarget(context))
+          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => onTarget(await this.endpointTarget(context), this.aws) }),
       describe: {
         switchEndpointBack: () => [
           this.describeUnfence(),
@@ -266,7 +275,7 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
   }
 
   /** The plan line of lifting the fence before a switch back. */
-  protected describeUnfence(): string {
+  describeUnfence(): string {
     return `before the freeze: lift the fence from ${this.databases.sourceId} (${this.databases.kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds back to the groups the forward run journaled, ApplyImmediately, polled until active); it stays frozen by its locked app accounts;`;
   }
 
@@ -274,7 +283,7 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
    * Put the old source's own security groups back (the forward run journaled them as
    * `sourcePreviousSecurityGroupIds`), idempotently: only when it carries just the fence.
    */
-  protected unfenceSource(step: string, context: StepContext): Promise<void> {
+  unfenceSource(step: string, context: StepContext): Promise<void> {
     return unfenceOldSource(this.aws, this.rds, this.settings, {
       step,
       ref: this.ref(this.databases.sourceId),
@@ -284,11 +293,15 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
     });
   }
 
-  /** `complete --delete-old` of an RDS instance source: DeleteDBInstance with a final snapshot. */
-  private async deleteSourceInstance(context: StepContext): Promise<Facts> {
+  /**
+   * `complete --delete-old` of an RDS instance source: DeleteDBInstance with a final snapshot,
+   * refused unless `endpointTarget` (the switching's: the record, or the proxy's target) says
+   * traffic is on the target.
+   */
+  async deleteSourceInstance(context: StepContext, endpointTarget: () => Promise<EndpointState>): Promise<Facts> {
     const sourceId = this.databases.sourceId;
-    const endpoint = await this.endpointTarget(context);
-    if (endpoint.pointsTo !== 'target') throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
+    const endpoint = await endpointTarget();
+    if (!onTarget(endpoint, this.aws)) throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
     const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
     const instance = await this.rds.instance('mysql.source.delete', sourceId, { fresh: true });
     if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
@@ -303,10 +316,20 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
   // ---- clean-up ----------------------------------------------------------------------------
 
   /** Without --cleanup nothing is deleted: the commands that would are logged for a person. */
-  protected leftInPlace(context: StepContext, commands: string[], ids: string[]): Facts {
+  leftInPlace(context: StepContext, commands: string[], ids: string[]): Facts {
     context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
     return { replicaRemoved: false, leftForCleanup: ids };
   }
+}
+
+/**
+ * Whether `complete --delete-old` may delete the old source: traffic is on the target. A plan
+ * reads the switch point as the run does (the reads are recorded) and goes on as the run would
+ * once the complete's preflight found traffic on the target, as the PostgreSQL platform's plan
+ * does; the dry run's checks then read the real state.
+ */
+function onTarget(endpoint: EndpointState, aws: AwsGateway): boolean {
+  return endpoint.pointsTo === 'target' || aws.planning;
 }
 
 /**
@@ -314,11 +337,125 @@ export abstract class AwsMysqlCommon implements MysqlPlatform {
  * inbound-only group (checked to let the way back out), after the switch and its checksums,
  * which read the old source. The switch-back had put its own groups back.
  */
-export function awsMysqlFenceAgainStep(platform: AwsMysqlCommon): Step {
+export function awsMysqlFenceAgainStep(platform: Pick<MysqlPlatform, 'describe' | 'fenceSource'>): Step {
   return {
     id: STEP.fence,
     kind: 'action',
     describe: () => [...platform.describe.fence(), 'switch-back RUN_ID puts its own groups back again.'],
     apply: (context) => platform.fenceSource(context),
   };
+}
+
+/**
+ * How a platform seeds the target, under the flow's step names (mysql.replica.create,
+ * mysql.target.clone, mysql.replica.remove): ReadReplicaSeeding (RDS instance) or
+ * ClusterSnapshotSeeding (Aurora, which makes no replica and says so in its plan lines).
+ */
+export interface AwsMysqlSeeding {
+  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
+  readonly describe: Pick<MysqlPlatform['describe'], 'createReplica' | 'cloneTarget' | 'removeReplica' | 'startCoordinates'>;
+  replica(facts: Facts): Promise<MysqlEndpoint>;
+  createReplica(context: StepContext): Promise<Facts>;
+  cloneTarget(context: StepContext): Promise<Facts>;
+  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
+  removeReplica(context: StepContext): Promise<Facts>;
+}
+
+/** How traffic moves and the old source is fenced (and moves back): the shared half's Route 53 switch, or the RDS Proxy's (RdsProxySwitching). */
+export interface AwsMysqlSwitching {
+  readonly describe: Pick<MysqlPlatform['describe'], 'switchEndpoint' | 'fence'>;
+  prepareSwitch(context: StepContext): Promise<void>;
+  switchEndpoint(context: StepContext): Promise<void>;
+  endpointTarget(context: StepContext): Promise<EndpointState>;
+  fenceSource(context: StepContext): Promise<Facts>;
+  readonly reverseReplication?: ReverseReplication;
+}
+
+/** What an engine changes in the flow's SQL (Aurora MySQL 3): the procedures' names, whether account changes replicate. */
+export interface AwsMysqlEngineTraits {
+  /** @default - the dialect detected from SELECT VERSION() */
+  dialect?(detected: MysqlDialect): MysqlDialect;
+  /** @default true */
+  readonly accountChangesReplicate?: boolean;
+}
+
+/**
+ * An AWS MySQL-family platform, made of its parts: the shared half (connections, recycle,
+ * clean-up, the freeze's plan clauses), a seeding strategy and a switching (the shared half's
+ * Route 53 switch, or RDS Proxy). Every MysqlPlatform member is one part's; none is decided here.
+ */
+export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, Switching extends AwsMysqlSwitching = AwsMysqlSwitching> implements MysqlPlatform {
+  readonly kind = 'aws' as const;
+  readonly rdsProcedures = true;
+  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
+  readonly startCoordinates?: MysqlPlatform['startCoordinates'];
+  readonly dialect?: MysqlPlatform['dialect'];
+  readonly accountChangesReplicate?: boolean;
+  readonly reverseReplication?: ReverseReplication;
+  readonly describe: MysqlPlatform['describe'];
+
+  constructor(
+    readonly settings: Settings,
+    readonly switchover: AwsMysqlSwitchover,
+    readonly seeding: Seeding,
+    readonly switching: Switching,
+    engine: AwsMysqlEngineTraits = {},
+  ) {
+    this.describe = { ...switchover.describe, ...seeding.describe, ...switching.describe };
+    if (seeding.startCoordinatesFrom) this.startCoordinatesFrom = seeding.startCoordinatesFrom;
+    if (seeding.startCoordinates) this.startCoordinates = seeding.startCoordinates.bind(seeding);
+    if (engine.dialect) this.dialect = engine.dialect.bind(engine);
+    if (engine.accountChangesReplicate !== undefined) this.accountChangesReplicate = engine.accountChangesReplicate;
+    if (switching.reverseReplication) this.reverseReplication = switching.reverseReplication;
+  }
+
+  /** `switch-back RUN_ID` / `switch-forth RUN_ID` / `complete RUN_ID`: what the forward run RUN_ID journaled (its fence, its target). */
+  useForwardRun(facts: Facts): void {
+    this.switchover.useForwardRun(facts);
+  }
+
+  source(): Promise<MysqlEndpoint> {
+    return this.switchover.source();
+  }
+  target(facts: Facts): Promise<MysqlEndpoint> {
+    return this.switchover.target(facts);
+  }
+  sourceAddressForReplication() {
+    return this.switchover.sourceAddressForReplication();
+  }
+  replicationAccountHost(): string {
+    return this.switchover.replicationAccountHost();
+  }
+  replicationTls(): boolean {
+    return this.switchover.replicationTls();
+  }
+  recycleClients(context: StepContext): Promise<void> {
+    return this.switchover.recycleClients(context);
+  }
+
+  replica(facts: Facts): Promise<MysqlEndpoint> {
+    return this.seeding.replica(facts);
+  }
+  createReplica(context: StepContext): Promise<Facts> {
+    return this.seeding.createReplica(context);
+  }
+  cloneTarget(context: StepContext): Promise<Facts> {
+    return this.seeding.cloneTarget(context);
+  }
+  removeReplica(context: StepContext): Promise<Facts> {
+    return this.seeding.removeReplica(context);
+  }
+
+  prepareSwitch(context: StepContext): Promise<void> {
+    return this.switching.prepareSwitch(context);
+  }
+  switchEndpoint(context: StepContext): Promise<void> {
+    return this.switching.switchEndpoint(context);
+  }
+  endpointTarget(context: StepContext): Promise<EndpointState> {
+    return this.switching.endpointTarget(context);
+  }
+  fenceSource(context: StepContext): Promise<Facts> {
+    return this.switching.fenceSource(context);
+  }
 }

@@ -30,7 +30,7 @@ import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersF
 import type { Logger } from '../../util/log';
 import { seedTargetAccount, targetAccountOverrides, crossAccountNames } from './cross-account-target';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlCommon, STEP } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
 
 export { dnsUpsertInput, fenceInput } from './switch';
 export { endpointTls } from './credentials';
@@ -96,12 +96,38 @@ export function sourceSettings(instance: DBInstance | undefined, id: string): So
 }
 
 /**
- * The MySQL-family platform on RDS: read replica → stop → snapshot → encrypted copy (the stacks'
- * KMS key) → restore carrying the source's settings; Route 53 switch; fence with the stacks'
- * deny-all security group; ECS services recycled. Every AWS call goes through the gateway, so
- * the dry-run plan lists exactly the calls `--execute` makes, produced by this same code.
+ * The MySQL-family platform on RDS, made of its parts: its seeding (ReadReplicaSeeding: read
+ * replica → stop → snapshot → encrypted copy with the stacks' KMS key → restore carrying the
+ * source's settings), the half shared with Aurora MySQL (AwsMysqlSwitchover: connections, the
+ * Route 53 switch, the fence with the stacks' deny-all security group, ECS services recycled,
+ * the way back), and with aws.switchPoint 'proxy' the RDS Proxy's switching instead of the
+ * Route 53 one (RdsProxySwitching). Every AWS call goes through the gateway, so the dry-run plan
+ * lists exactly the calls `--execute` makes, produced by this same code.
  */
-export class AwsMysqlPlatform extends AwsMysqlCommon {
+export type AwsMysqlPlatform = AwsMysqlFamilyPlatform<AwsMysqlSettings, ReadReplicaSeeding, AwsMysqlSwitching>;
+
+export function awsMysqlPlatform(settings: AwsMysqlSettings, aws: AwsGateway, targetAws?: AwsGateway): AwsMysqlPlatform {
+  if (settings.targetAccount && !targetAws) throw new Error('aws.targetAccount is set: the RDS MySQL platform needs the target account\'s gateway');
+  const switchover = new AwsMysqlSwitchover(
+    settings,
+    aws,
+    { kind: 'instance', sourceId: settings.sourceInstanceId, targetName: "the target's endpoint", targetFact: 'targetId', targetId: settings.targetInstanceId },
+    settings.targetAccount ? targetAws : undefined,
+  );
+  const seeding = new ReadReplicaSeeding(settings, switchover, targetAws ?? aws);
+  const switching = settings.proxy ? new RdsProxySwitching(settings, settings.proxy, switchover) : switchover;
+  return new AwsMysqlFamilyPlatform(settings, switchover, seeding, switching);
+}
+
+/**
+ * The RDS Proxy as the switch point (aws.switchPoint 'proxy'): the proxy's target swapped from
+ * the source to the target instance, done when a new connection through the proxy answers from
+ * the target; the fence at once (no DNS to wait for), letting the way back out; and the way back
+ * (aws.reverseReplication) as the shared half builds it, with the proxy's target moved back
+ * instead of the Route 53 record.
+ */
+export class RdsProxySwitching implements AwsMysqlSwitching {
+  private readonly aws: AwsGateway;
   private proxySwitch?: RdsProxySwitch;
   private proxyLog?: Logger;
   /** The target as it answers directly: what the proxy must answer like after the swap. */
@@ -112,26 +138,155 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
   /** The way back (aws.reverseReplication): replication target -> source from the switch on, switch-back, complete. */
   readonly reverseReplication?: ReverseReplication;
 
-  /** The gateway of the account the target lives in (aws.targetAccount), else the source's. */
-  readonly targetAws: AwsGateway;
+  constructor(
+    private readonly settings: AwsMysqlSettings,
+    private readonly proxy: NonNullable<AwsMysqlSettings['proxy']>,
+    private readonly switchover: AwsMysqlSwitchover,
+  ) {
+    this.aws = switchover.aws;
+    if (switchover.reverseReplication) this.reverseReplication = this.wayBack(switchover.reverseReplication);
+  }
+
+  readonly describe = {
+    switchEndpoint: () => [
+      `before the freeze: DescribeDBProxyTargets; an empty target group gets the source registered (RegisterDBProxyTargets ${this.settings.sourceInstanceId}); SELECT @@hostname, @@server_id, @@port on the target directly;`,
+      ...this.proxyOf().describeSwitch(this.settings.sourceInstanceId, this.settings.targetInstanceId),
+      ...this.switchover.describe.switchEndpoint().slice(1),
+    ],
+    fence: () => [`Fence the old source (the proxy already answers from the target): ModifyDBInstance VpcSecurityGroupIds [${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`],
+  };
+
+  /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
+  private proxyOf(log?: Logger): RdsProxySwitch {
+    // The switch is made once (often first by the plan lines, without a logger): it logs to the
+    // step's logger of the latest call, so "registered the source …" is never lost.
+    if (log) this.proxyLog = log;
+    const to = (level: keyof Logger) => (message: string) => this.proxyLog?.[level](message);
+    this.proxySwitch ??= new RdsProxySwitch(this.proxy, this.aws, { log: { debug: to('debug'), info: to('info'), warn: to('warn'), error: to('error') }, retryBudgetMs: this.settings.switchTimeoutMs });
+    return this.proxySwitch;
+  }
+
+  /** The proxy's endpoint for the scripts' own connections: its tunnel when configured, TLS as for the instances. */
+  private async proxyEndpoint(): Promise<MysqlEndpoint> {
+    const proxy = this.proxy;
+    const { host, port } = connectAddress(this.settings.aws.tunnels, proxy.name, proxy.endpoint, proxy.port);
+    const source = this.switchover.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
+    return { name: 'proxy', host, port, user: source?.MasterUsername ?? 'admin', password: await this.switchover.adminPassword(), tls: endpointTls(this.settings.aws, proxy.endpoint) };
+  }
+
+  private async identityOf(endpoint: MysqlEndpoint): Promise<ServerIdentity> {
+    const connection = await connect(endpoint);
+    try {
+      return await serverIdentity(connection);
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+  }
+
+  /**
+   * Proxy switch point, before the freeze: the proxy points at the source (an empty target group
+   * gets it registered, idempotently), and the target's identity is read directly, so the poll
+   * after the swap knows what "answers from the target" looks like.
+   */
+  private async prepareProxySwitch(context: StepContext): Promise<void> {
+    const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
+    const outcome = await this.proxyOf(context.log).ensureInitialTarget(STEP.switch, this.settings.sourceInstanceId, targetId);
+    if (outcome === 'registered') await context.record({ proxyInitialTargetRegistered: this.settings.sourceInstanceId });
+    if (this.aws.planning) return;
+    this.targetIdentity = await this.identityOf(await this.switchover.target(context.facts));
+    const sourceIdentity = await this.identityOf(await this.switchover.source());
+    if (sameServer(sourceIdentity, this.targetIdentity)) throw new Error(`The source and the target answer alike (${describeIdentity(this.targetIdentity)}): the poll through the proxy could not tell them apart; check aws.tunnels`);
+  }
+
+  prepareSwitch(context: StepContext): Promise<void> {
+    return this.prepareProxySwitch(context);
+  }
+
+  async switchEndpoint(context: StepContext): Promise<void> {
+    const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
+    if (!this.targetIdentity && !this.aws.planning) await this.prepareProxySwitch(context);
+    await this.proxyOf(context.log).swap(STEP.switch, this.settings.sourceInstanceId, targetId);
+    await context.record({ proxyTargetSwappedTo: targetId });
+    if (this.aws.planning) return;
+    // Not done until a new connection through the proxy lands on the target.
+    const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.targetIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
+    await context.record({ proxyAnsweredFromTargetMs: answered.waitedMs, proxyPolls: answered.polls });
+  }
+
+  /** Where the proxy's target points now, compared with the source and the target. */
+  endpointTarget(context: StepContext): Promise<EndpointState> {
+    return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, this.switchover.targetIdOf(context.facts));
+  }
+
+  fenceSource(context: StepContext): Promise<Facts> {
+    // The switch ended when the proxy answered from the target: no DNS to wait for.
+    // With the way back the fenced source dials the target: a fence without that egress would cut it.
+    return this.switchover.fence(context, { afterDns: false, wayBack: this.reverseReplication !== undefined });
+  }
+
+  /**
+   * The way back through the proxy: the shared one (AwsMysqlSwitchover: the fence lifted first,
+   * the old source deleted by complete --delete-old), with the proxy's target moved back instead
+   * of the record; the switch back is done when a new connection through the proxy answers from
+   * the old source.
+   */
+  private wayBack(dns: ReverseReplication): ReverseReplication {
+    const sourceId = this.settings.sourceInstanceId;
+    const step = 'mysql.switch-back';
+    return {
+      ...dns,
+      prepareSwitchBack: async (context) => {
+        await this.switchover.unfenceSource(step, context);
+        if (this.aws.planning) return;
+        this.sourceIdentity = await this.identityOf(await this.switchover.source());
+      },
+      switchEndpointBack: async (context) => {
+        const targetId = this.switchover.targetIdOf(context.facts);
+        if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.switchover.source());
+        await this.proxyOf(context.log).swap(step, targetId, sourceId);
+        await context.record({ proxyTargetSwappedTo: sourceId });
+        if (this.aws.planning) return;
+        const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
+        await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
+      },
+      // Traffic is on the target when the proxy answers from it (not the record).
+      deleteSource: (context) => this.switchover.deleteSourceInstance(context, () => this.endpointTarget(context)),
+      describe: {
+        ...dns.describe,
+        switchEndpointBack: () => [this.switchover.describeUnfence(), ...this.proxyOf().describeSwitch(this.settings.targetInstanceId, sourceId)],
+      },
+    };
+  }
+}
+
+/**
+ * How an RDS MySQL target is seeded: CreateDBInstanceReadReplica of the source (the flow stops
+ * it and records the coordinates it executed), a snapshot of the stopped replica, an encrypted
+ * copy with the stacks' KMS key (or, with aws.targetAccount, the share-key copy shared with and
+ * re-encrypted in the target account), a restore carrying the source's (or the stack's declared)
+ * settings; the clean-up deletes the replica and its unencrypted snapshot (--cleanup).
+ */
+export class ReadReplicaSeeding implements AwsMysqlSeeding {
+  private readonly aws: AwsGateway;
+  private readonly rds: RdsReader;
+  private readonly targetRds: RdsReader;
 
   constructor(
-    override readonly settings: AwsMysqlSettings,
-    aws: AwsGateway,
-    targetAws?: AwsGateway,
+    readonly settings: AwsMysqlSettings,
+    private readonly switchover: AwsMysqlSwitchover,
+    /** The gateway of the account the target lives in (aws.targetAccount), else the source's. */
+    readonly targetAws: AwsGateway,
   ) {
-    if (settings.targetAccount && !targetAws) throw new Error('aws.targetAccount is set: AwsMysqlPlatform needs the target account\'s gateway');
-    super(settings, aws, { kind: 'instance', sourceId: settings.sourceInstanceId, targetName: "the target's endpoint" }, settings.targetAccount ? targetAws : undefined);
-    this.targetAws = targetAws ?? aws;
-    if (settings.reverseReplication) this.reverseReplication = this.wayBack();
+    this.aws = switchover.aws;
+    this.rds = switchover.rds;
+    this.targetRds = switchover.targetRds;
+  }
+
+  private notOurs(kind: string, id: string, setting: string): Error {
+    return this.switchover.notOurs(kind, id, setting);
   }
 
   // ---- reading state ---------------------------------------------------------------------
-
-  /** DescribeDBInstances for one id; undefined when it does not exist (or offline). */
-  describeInstance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
-    return this.rds.instance(step, id, options);
-  }
 
   private async describeSnapshot(step: string, id: string): Promise<DBSnapshot | undefined> {
     try {
@@ -145,7 +300,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
 
   /** The source as read by the preflight (or placeholders offline). */
   async sourceInstance(step: string = STEP.preflight): Promise<DBInstance | undefined> {
-    return this.describeInstance(step, this.settings.sourceInstanceId);
+    return this.rds.instance(step, this.settings.sourceInstanceId);
   }
 
   /** A resource this run may reuse carries its run id; anything else with the name is refused. */
@@ -170,17 +325,12 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
   // ---- endpoints ---------------------------------------------------------------------------
 
   replica(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
-  }
-  protected targetIdOf(facts: Facts): string {
-    return String(facts.targetId ?? this.forwardFacts.targetId ?? this.settings.targetInstanceId);
+    return this.switchover.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
   }
 
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    ...this.commonDescribe(),
-    source: () => `RDS instance ${this.settings.sourceInstanceId} (${this.settings.aws.region})${this.settings.aws.tunnels[this.settings.sourceInstanceId] ? ` via tunnel ${this.settings.aws.tunnels[this.settings.sourceInstanceId]}` : ''}`,
     createReplica: () => [
       `CreateDBInstanceReadReplica ${this.settings.replicaInstanceId} from ${this.settings.sourceInstanceId} (same class, security groups and parameter group, tagged ${RUN_ID_TAG});`,
       'wait until it is available (DescribeDBInstances waiter).',
@@ -198,18 +348,6 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
       'wait until it is available.',
       ...(this.settings.declaredTarget ? ['Then DescribeDBInstances of the target: a declared setting the restore did not take is set with ModifyDBInstance (ApplyImmediately), and must then match.'] : []),
     ],
-    switchEndpoint: () =>
-      this.settings.proxy
-        ? [
-            `before the freeze: DescribeDBProxyTargets; an empty target group gets the source registered (RegisterDBProxyTargets ${this.settings.sourceInstanceId}); SELECT @@hostname, @@server_id, @@port on the target directly;`,
-            ...this.proxyOf().describeSwitch(this.settings.sourceInstanceId, this.settings.targetInstanceId),
-            ...this.commonDescribe().switchEndpoint().slice(1),
-          ]
-        : this.commonDescribe().switchEndpoint(),
-    fence: () =>
-      this.settings.proxy
-        ? [`Fence the old source (the proxy already answers from the target): ModifyDBInstance VpcSecurityGroupIds [${this.settings.fenceSecurityGroupId}] (deny-all, ApplyImmediately).`]
-        : this.commonDescribe().fence(),
     removeReplica: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBInstance ${this.settings.replicaInstanceId} (SkipFinalSnapshot) and DeleteDBSnapshot of its unencrypted snapshot; the encrypted copy ${this.settings.encryptedSnapshotId} is kept.`]
@@ -222,7 +360,7 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
     const step = STEP.createReplica;
     const id = this.settings.replicaInstanceId;
     const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
-    const existing = await this.describeInstance(step, id, { fresh: true });
+    const existing = await this.rds.instance(step, id, { fresh: true });
     if (existing && !this.ownedBy(existing.TagList, context.runId)) throw this.notOurs('RDS instance', id, 'aws.replicaInstanceId');
     if (!existing) {
       // Same-region replicas inherit the source's subnet group: passing one is refused
@@ -312,116 +450,6 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
     );
   }
 
-  /** The RDS Proxy switch point (aws.switchPoint 'proxy'). */
-  private proxyOf(log?: Logger): RdsProxySwitch {
-    if (!this.settings.proxy) throw new Error('aws.switchPoint is not "proxy"');
-    // The switch is made once (often first by the plan lines, without a logger): it logs to the
-    // step's logger of the latest call, so "registered the source …" is never lost.
-    if (log) this.proxyLog = log;
-    const to = (level: keyof Logger) => (message: string) => this.proxyLog?.[level](message);
-    this.proxySwitch ??= new RdsProxySwitch(this.settings.proxy, this.aws, { log: { debug: to('debug'), info: to('info'), warn: to('warn'), error: to('error') }, retryBudgetMs: this.settings.switchTimeoutMs });
-    return this.proxySwitch;
-  }
-
-  /** The proxy's endpoint for the scripts' own connections: its tunnel when configured, TLS as for the instances. */
-  private async proxyEndpoint(): Promise<MysqlEndpoint> {
-    const proxy = this.settings.proxy!;
-    const { host, port } = connectAddress(this.settings.aws.tunnels, proxy.name, proxy.endpoint, proxy.port);
-    const source = this.rds.known({ kind: 'instance', id: this.settings.sourceInstanceId }) as DBInstance | undefined;
-    return { name: 'proxy', host, port, user: source?.MasterUsername ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, proxy.endpoint) };
-  }
-
-  private async identityOf(endpoint: MysqlEndpoint): Promise<ServerIdentity> {
-    const connection = await connect(endpoint);
-    try {
-      return await serverIdentity(connection);
-    } finally {
-      await connection.end().catch(() => connection.destroy());
-    }
-  }
-
-  /**
-   * Proxy switch point, before the freeze: the proxy points at the source (an empty target group
-   * gets it registered, idempotently), and the target's identity is read directly, so the poll
-   * after the swap knows what "answers from the target" looks like.
-   */
-  private async prepareProxySwitch(context: StepContext): Promise<void> {
-    const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
-    const outcome = await this.proxyOf(context.log).ensureInitialTarget(STEP.switch, this.settings.sourceInstanceId, targetId);
-    if (outcome === 'registered') await context.record({ proxyInitialTargetRegistered: this.settings.sourceInstanceId });
-    if (this.aws.planning) return;
-    this.targetIdentity = await this.identityOf(await this.target(context.facts));
-    const sourceIdentity = await this.identityOf(await this.source());
-    if (sameServer(sourceIdentity, this.targetIdentity)) throw new Error(`The source and the target answer alike (${describeIdentity(this.targetIdentity)}): the poll through the proxy could not tell them apart; check aws.tunnels`);
-  }
-
-  override async prepareSwitch(context: StepContext): Promise<void> {
-    if (this.settings.proxy) return this.prepareProxySwitch(context);
-    return super.prepareSwitch(context);
-  }
-
-  override async switchEndpoint(context: StepContext): Promise<void> {
-    if (this.settings.proxy) {
-      const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
-      if (!this.targetIdentity && !this.aws.planning) await this.prepareProxySwitch(context);
-      await this.proxyOf(context.log).swap(STEP.switch, this.settings.sourceInstanceId, targetId);
-      await context.record({ proxyTargetSwappedTo: targetId });
-      if (this.aws.planning) return;
-      // Not done until a new connection through the proxy lands on the target.
-      const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.targetIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
-      await context.record({ proxyAnsweredFromTargetMs: answered.waitedMs, proxyPolls: answered.polls });
-      return;
-    }
-    return super.switchEndpoint(context);
-  }
-
-  /** Where the Route 53 record (or the proxy's target) points now, compared with the source and the target. */
-  override async endpointTarget(context: StepContext): Promise<EndpointState> {
-    if (this.settings.proxy) return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, this.targetIdOf(context.facts));
-    return super.endpointTarget(context);
-  }
-
-  /** The fence waits for INSYNC so that it never beats the DNS (writes are open on the target already). */
-  override fenceSource(context: StepContext): Promise<Facts> {
-    // With the proxy the switch ended when the proxy answered from the target: no DNS to wait for.
-    // With the way back the fenced source dials the target: a fence without that egress would cut it.
-    return this.fence(context, { afterDns: !this.settings.proxy, wayBack: this.reverseReplication !== undefined });
-  }
-
-  /**
-   * The way back on RDS: the common one by Route 53 (AwsMysqlCommon.dnsWayBack: the fence lifted
-   * first, the record moved back); with the RDS Proxy as the switch point, the proxy's target
-   * moves back instead, and the switch back is done when a new connection through the proxy
-   * answers from the old source.
-   */
-  private wayBack(): ReverseReplication {
-    const dns = this.dnsWayBack();
-    if (!this.settings.proxy) return dns;
-    const sourceId = this.settings.sourceInstanceId;
-    const step = 'mysql.switch-back';
-    return {
-      ...dns,
-      prepareSwitchBack: async (context) => {
-        await this.unfenceSource(step, context);
-        if (this.aws.planning) return;
-        this.sourceIdentity = await this.identityOf(await this.source());
-      },
-      switchEndpointBack: async (context) => {
-        const targetId = this.targetIdOf(context.facts);
-        if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.source());
-        await this.proxyOf(context.log).swap(step, targetId, sourceId);
-        await context.record({ proxyTargetSwappedTo: sourceId });
-        if (this.aws.planning) return;
-        const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
-        await context.record({ proxyAnsweredFromSourceMs: answered.waitedMs, proxyPolls: answered.polls });
-      },
-      describe: {
-        ...dns.describe,
-        switchEndpointBack: () => [this.describeUnfence(), ...this.proxyOf().describeSwitch(this.settings.targetInstanceId, sourceId)],
-      },
-    };
-  }
-
   async removeReplica(context: StepContext): Promise<Facts> {
     const step = STEP.removeReplica;
     const replicaId = String(context.facts.replicaId ?? this.settings.replicaInstanceId);
@@ -431,9 +459,9 @@ export class AwsMysqlPlatform extends AwsMysqlCommon {
         `aws rds delete-db-instance --region ${this.settings.aws.region} --db-instance-identifier ${replicaId} --skip-final-snapshot --delete-automated-backups`,
         `aws rds delete-db-snapshot --region ${this.settings.aws.region} --db-snapshot-identifier ${snapshotId}`,
       ];
-      return this.leftInPlace(context, commands, [replicaId, snapshotId]);
+      return this.switchover.leftInPlace(context, commands, [replicaId, snapshotId]);
     }
-    const replica = await this.describeInstance(step, replicaId, { fresh: true });
+    const replica = await this.rds.instance(step, replicaId, { fresh: true });
     if (replica && !this.ownedBy(replica.TagList, context.runId)) throw this.notOurs('RDS instance', replicaId, 'aws.replicaInstanceId');
     if (replica || this.aws.planning) {
       if (replica?.DBInstanceStatus !== 'deleting') await this.aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: replicaId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));

@@ -1,3 +1,4 @@
+import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
 import { silentLogger } from '../../util/log';
 import { SqlRecorder } from '../../engines/mysql/recording-connection';
 import { PgRecorder } from '../../engines/postgres/recording-client';
@@ -24,6 +25,12 @@ export async function recordAwsMysqlPlan(options: {
   binlogRetentionHours: number;
   /** The databases the settings name: what the plan's schema list answers (without them the preflight's database check stops the step early). */
   databases: string[];
+  /**
+   * The servers that replicate when the plan starts, besides the read replica: where an earlier
+   * run left replication (the way back: the old source after a forward switch, the target after
+   * a switch-back). @default - none
+   */
+  replicating?: Array<'source' | 'target'>;
 }): Promise<RecordedPlan> {
   const timeline = new PlanTimeline();
   const gateway = new AwsGateway({ mode: 'plan', clients: options.clients, log: silentLogger, waits: options.waits, timeline });
@@ -34,7 +41,28 @@ export async function recordAwsMysqlPlan(options: {
     binlogRetentionHours: options.binlogRetentionHours,
     databases: options.databases,
   });
+  for (const server of options.replicating ?? []) recorder.setReplication(server, 'running');
   return recordPlan(options.runbook(gateway, recorder), timeline, { runId: PLANNED_RUN_ID, log: silentLogger });
+}
+
+/**
+ * What a MySQL-family plan's SELECT VERSION() answers (the dialect comes from it at run time):
+ * the RDS source's EngineVersion where it could be read, else MySQL 8.0; and the plan's note
+ * saying which.
+ */
+export function rdsMysqlPlanVersion(source: DBInstance | undefined): { version: string; note: string } {
+  const version = source?.EngineVersion ? (source.Engine === 'mariadb' ? `${source.EngineVersion}-MariaDB` : source.EngineVersion) : undefined;
+  return version
+    ? { version, note: `SQL dialect from the source's EngineVersion ${version} (SELECT VERSION() at run time).` }
+    : { version: '8.0', note: 'SQL dialect assumed MySQL 8.0 (SELECT VERSION() at run time decides; 8.4 uses rds_set_external_source, MariaDB KILL USER).' };
+}
+
+/** The same for an Aurora MySQL source cluster: its EngineVersion, else Aurora MySQL 3 (8.0), with Aurora's procedure names. */
+export function auroraMysqlPlanVersion(cluster: DBCluster | undefined): { version: string; note: string } {
+  return {
+    version: cluster?.EngineVersion ?? '8.0.mysql_aurora.3',
+    note: `SQL dialect ${cluster?.EngineVersion ? `from the cluster's EngineVersion ${cluster.EngineVersion}` : 'assumed Aurora MySQL 3 (8.0)'} with Aurora's procedure names (rds_set_external_source, rds_reset_external_source).`,
+  };
 }
 
 /** What the plan says about the TLS of the scripts' own connections to the databases. */

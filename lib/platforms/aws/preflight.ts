@@ -25,11 +25,11 @@ export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, 
   const step = STEP.preflight;
   const problems = missingValueProblems(s);
   const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-  const source = await platform.sourceInstance(step);
+  const source = await platform.seeding.sourceInstance(step);
   const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
   // With the way back the fenced source replicates from the target: the fence must let that out.
   const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: s.reverseReplication ? (source?.Endpoint?.Port ?? 3306) : undefined });
-  const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.targetAws }, source, step) : undefined;
+  const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.seeding.targetAws }, source, step) : undefined;
   if (!aws.canRead) return {};
 
   if (!source) {
@@ -66,8 +66,8 @@ export async function auroraPreflight(platform: AwsAuroraMysqlPlatform, aws: Aws
   const id = s.sourceClusterId;
   const problems = missingValueProblems(s);
   const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-  const cluster = await platform.sourceCluster(step);
-  const writer = await platform.sourceWriter(step).catch((error: Error) => (problems.push(error.message), undefined));
+  const cluster = await platform.seeding.sourceCluster(step);
+  const writer = await platform.seeding.sourceWriter(step).catch((error: Error) => (problems.push(error.message), undefined));
   const group = cluster?.DBClusterParameterGroup ?? `<${id}.DBClusterParameterGroup>`;
   const parameters = await groupParameters(aws, step, { kind: 'cluster', id }, group);
   const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));

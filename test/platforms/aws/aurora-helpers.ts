@@ -1,7 +1,7 @@
 import { DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand, DescribeDBInstancesCommand, type DBCluster, type DBInstance } from '@aws-sdk/client-rds';
 import type { CutoverEnvironment } from '../../../config/cutover';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
-import { AwsAuroraMysqlPlatform } from '../../../lib/platforms/aws/aws-aurora-mysql-platform';
+import { awsAuroraMysqlPlatform } from '../../../lib/platforms/aws/aws-aurora-mysql-platform';
 import { resolveAwsAuroraMysqlSettings } from '../../../lib/platforms/aws/settings';
 import type { Logger } from '../../../lib/util/log';
 import { exampleEnvironment, ourTags, recordingLogger, type MockedAws, type TestEnvironmentOverrides } from './helpers';
@@ -99,6 +99,6 @@ export function describeAurora(
 export function liveAurora(aws: MockedAws, environment = auroraEnvironment(), options: { cleanup?: boolean; log?: Logger } = {}) {
   const log = options.log ?? recordingLogger();
   const gateway = new AwsGateway({ mode: 'live', clients: aws.clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = new AwsAuroraMysqlPlatform(resolveAwsAuroraMysqlSettings(environment, { cleanup: options.cleanup ?? false }), gateway);
+  const platform = awsAuroraMysqlPlatform(resolveAwsAuroraMysqlSettings(environment, { cleanup: options.cleanup ?? false }), gateway);
   return { platform, gateway, log };
 }

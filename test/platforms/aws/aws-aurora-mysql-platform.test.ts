@@ -164,7 +164,7 @@ describe('startCoordinates (the restored cluster\'s crash-recovery event)', () =
         ],
       });
     const { platform, log } = liveAurora(aws);
-    const coordinates = await platform.startCoordinates(stepContext(log, { targetClusterId: TARGET, targetWriterInstanceId: WRITER }));
+    const coordinates = await platform.startCoordinates!(stepContext(log, { targetClusterId: TARGET, targetWriterInstanceId: WRITER }));
     expect(coordinates).toEqual({ file: 'mysql-bin-changelog.000003', position: 4278 });
     const inputs = aws.rds.commandCalls(DescribeEventsCommand).map((c) => c.args[0].input);
     expect(inputs).toContainEqual({ SourceType: 'db-cluster', SourceIdentifier: TARGET, StartTime: CLUSTER_CREATED });
@@ -177,7 +177,7 @@ describe('startCoordinates (the restored cluster\'s crash-recovery event)', () =
     describeAurora(aws, { clusters: { [TARGET]: [targetCluster('available')] } });
     aws.rds.on(DescribeEventsCommand).resolves({ Events: [{ SourceIdentifier: TARGET, Message: 'DB cluster created' }] });
     const { platform, log } = liveAurora(aws, auroraEnvironment({ waits: { coordinatesSeconds: 0.1, pollSeconds: 0.01 } }));
-    const error = await platform.startCoordinates(stepContext(log)).catch((e: Error) => e);
+    const error = await platform.startCoordinates!(stepContext(log)).catch((e: Error) => e);
     expect(error).toBeInstanceOf(AwsWaitError);
     expect((error as Error).message).toMatch(
       /^start coordinates of Aurora cluster catalog-encrypted: not reported by a "Binlog position from crash recovery is <file> <position>" event of the cluster or its writer \(timed out; last seen \d+ event\(s\) so far, none with a binlog position\) \(DescribeEvents of db-cluster catalog-encrypted and db-instance catalog-encrypted-writer\); .*--resume after waiting 0\.\d s$/,
@@ -202,7 +202,7 @@ describe('switch, fence, clean-up', () => {
     aws.ecs.on(DescribeServicesCommand).resolves({ services: [{ serviceName: 'catalog-api', status: 'ACTIVE', desiredCount: 1, runningCount: 1, deployments: [{ status: 'PRIMARY' }] }], failures: [] });
     const { platform, log } = liveAurora(aws);
     const context = stepContext(log, { targetClusterId: TARGET });
-    await platform.sourceCluster();
+    await platform.seeding.sourceCluster();
     await platform.prepareSwitch(context);
     await platform.switchEndpoint(context);
     await platform.recycleClients(context);
@@ -233,7 +233,7 @@ describe('switch, fence, clean-up', () => {
 describe('Aurora MySQL 3 replication procedures', () => {
   test('the detected MySQL 8.0 dialect is given the Aurora MySQL 3 names: rds_set_external_source, rds_reset_external_source', () => {
     const { platform } = liveAurora(mockedAws());
-    const dialect = platform.dialect(dialectFor('8.0.32', { rdsProcedures: true }));
+    const dialect = platform.dialect!(dialectFor('8.0.32', { rdsProcedures: true }));
     expect(dialect.configureReplication({ host: 'catalog.cluster-x', port: 3306, user: 'cutover_repl', password: 'p', logFile: 'mysql-bin-changelog.000003', logPosition: 4278, ssl: true })).toEqual([
       "CALL mysql.rds_set_external_source('catalog.cluster-x', 3306, 'cutover_repl', 'p', 'mysql-bin-changelog.000003', 4278, 1)",
     ]);

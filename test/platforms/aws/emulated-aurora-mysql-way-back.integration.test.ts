@@ -20,7 +20,7 @@ import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep, waitFor } from '../../../lib/util/time';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAuroraAccount, EmulatedAuroraDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-aurora';
-import { outputTail, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { outputTail, recordedCallsIn, type CutoverProcessResult } from '../../support/emulated-cutover-process';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
@@ -100,6 +100,16 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     expect(ok(dry)).toEqual({ code: EXIT.ok });
     expect(dry.stdout).toMatch(/lift the fence from orders \(ModifyDBCluster/);
     expect(dry.stdout).toMatch(/UPSERT CNAME .* → the old source cluster's endpoint/);
+    // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
+    // plans are): the fence lifted, the target frozen, the old source promoted with Aurora's
+    // procedure names, the record moved back to its endpoint, in that order, none sent.
+    const at = recordedCallsIn(dry.stdout);
+    const unfence = at(/CHANGE +rds\.ModifyDBCluster \{"DBClusterIdentifier":"orders","VpcSecurityGroupIds":\[/);
+    const freezeTarget = at(/CHANGE +target: ALTER USER .*ACCOUNT LOCK/);
+    const promote = at(/CHANGE +source: CALL mysql\.rds_stop_replication/);
+    const forth = at(/CHANGE +target: CALL mysql\.rds_set_external_source\(/);
+    const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${(await cluster('orders')).Endpoint!.replace(/\./g, '\\.')}"`));
+    expect([unfence, freezeTarget, promote, forth, recordBack]).toEqual([unfence, freezeTarget, promote, forth, recordBack].sort((a, b) => a - b));
     const { outcome, load } = await underLoad(['switch-back', forwardRunId, '--execute']);
     expect(ok(outcome)).toEqual({ code: EXIT.ok });
     expect(outcome.stdout).toMatch(/checksums: match/);

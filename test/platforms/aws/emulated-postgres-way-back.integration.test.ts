@@ -21,7 +21,7 @@ import { sleep, waitFor } from '../../../lib/util/time';
 import { EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import { EmulatedPostgresWorld } from '../../../lib/rehearsal/aws-emulated/rehearse-postgres';
 import { targetParameterGroupOf } from '../../../lib/rehearsal/aws-emulated/emulated-postgres';
-import { outputTail, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { outputTail, recordedCallsIn, type CutoverProcessResult } from '../../support/emulated-cutover-process';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for PostgreSQL on an emulated RDS account (moto) with local PostgreSQL servers', () => {
@@ -95,13 +95,8 @@ describeWithMoto('the emulated AWS PostgreSQL way-back test')('the way back for 
     expect(dry.stdout).toMatch(/Dry run: nothing was changed/);
     // The dry run is recorded call by call from the switch-back's own steps (as the forward AWS
     // plans are): every AWS write and every SQL statement it would send, in order, none sent.
-    expect(dry.stdout).toMatch(/Calls, in order, recorded from the steps themselves/);
+    const at = recordedCallsIn(dry.stdout);
     const calls = dry.stdout.slice(dry.stdout.indexOf('Calls, in order'));
-    const at = (pattern: RegExp) => {
-      const index = calls.search(pattern);
-      expect({ pattern: String(pattern), found: index >= 0 }).toEqual({ pattern: String(pattern), found: true });
-      return index;
-    };
     const unfence = at(new RegExp(`CHANGE +rds\\.ModifyDBInstance \\{"DBInstanceIdentifier":"orders","VpcSecurityGroupIds":\\["${account.sourceSecurityGroupId}"\\]`));
     const freezeTarget = at(/CHANGE +rds\.ModifyDBParameterGroup \{"DBParameterGroupName":"[^"]+","Parameters":\[\{"ParameterName":"default_transaction_read_only","ParameterValue":"1"/);
     const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${account.sourceEndpoint.replace(/\./g, '\\.')}"`));

@@ -13,7 +13,7 @@ import { loadEnvironment, type CutoverEnvironment } from '../../../config/cutove
 import type { AwsClients } from '../../../lib/platforms/aws/clients';
 import { isReadOnlyCommand, newClients } from '../../../lib/platforms/aws/clients';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
-import { AwsMysqlPlatform, RUN_ID_TAG } from '../../../lib/platforms/aws/aws-mysql-platform';
+import { awsMysqlPlatform, RUN_ID_TAG } from '../../../lib/platforms/aws/aws-mysql-platform';
 import { resolveAwsMysqlSettings } from '../../../lib/platforms/aws/settings';
 import type { Logger } from '../../../lib/util/log';
 import { detachedContext, type StepContext } from '../../../lib/runbook/step';
@@ -179,7 +179,7 @@ export function recordingLogger(): Logger & { lines: string[] } {
 export function livePlatform(aws: MockedAws, environment = prodEnvironment(), options: { cleanup?: boolean; log?: Logger } = {}) {
   const log = options.log ?? recordingLogger();
   const gateway = new AwsGateway({ mode: 'live', clients: aws.clients, log, waits: { pollSeconds: environment.aws!.waits.pollSeconds } });
-  const platform = new AwsMysqlPlatform(resolveAwsMysqlSettings(environment, { cleanup: options.cleanup ?? false }), gateway);
+  const platform = awsMysqlPlatform(resolveAwsMysqlSettings(environment, { cleanup: options.cleanup ?? false }), gateway);
   return { platform, gateway, log };
 }
 

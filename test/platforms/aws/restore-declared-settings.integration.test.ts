@@ -13,7 +13,7 @@ import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CreateDBInstanceCommand, CreateDBParameterGroupCommand, CreateDBSubnetGroupCommand, CreateOptionGroupCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
 import { AwsGateway } from '../../../lib/platforms/aws/gateway';
-import { AwsMysqlPlatform } from '../../../lib/platforms/aws/aws-mysql-platform';
+import { awsMysqlPlatform } from '../../../lib/platforms/aws/aws-mysql-platform';
 import { resolveAwsMysqlSettings } from '../../../lib/platforms/aws/settings';
 import type { Facts, StepContext } from '../../../lib/runbook/step';
 import { locateMoto, MotoServer, MOTO_INSTALL_HINT } from '../../../lib/rehearsal/aws-emulated/moto';
@@ -63,7 +63,7 @@ describeWithMoto('the restored target gets the settings the stack declares (moto
     const settings = { ...resolved, aws: { ...resolved.aws, region: REGION, assumeRole: undefined, tunnels: {} }, kmsKeyId: keyArn, declaredTarget: declared };
     const log = recordingLogger();
     const gateway = new AwsGateway({ mode: 'live', clients, log, waits: { pollSeconds: 0.2 } });
-    const platform = new AwsMysqlPlatform(settings, gateway);
+    const platform = awsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
     const context: StepContext = { runId: '20261201-120000-restore', dryRun: false, log, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
     Object.assign(facts, await platform.createReplica(context));
