@@ -400,8 +400,21 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   };
 }
 
+/**
+ * Why a catch-up gave up, and what to do: the last lag measured says whether the replica was
+ * close or falling behind (the source writing faster than it applies, or a machine short of CPU).
+ */
+export function catchUpTimedOut(what: string, settings: Pick<MysqlFlowSettings, 'lagThresholdMs' | 'catchUpTimeoutMs'>, lastLagMs: number | undefined): string {
+  const last = lastLagMs === undefined ? 'over 10 s (not measurable within one wait)' : `${(lastLagMs / 1000).toFixed(1)} s`;
+  return (
+    `The ${what} did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms (last lag measured: ${last}); the source was never frozen. ` +
+    `If the lag does not shrink, the source writes faster than the ${what} applies: lower the write load or give the ${what} more capacity, or raise catchUpTimeoutMs in the environment's config; then resume later with --resume`
+  );
+}
+
 export async function waitUntilCaughtUp(context: StepContext, sourceConnection: Connection, replicaConnection: Connection, dialect: MysqlDialect, settings: MysqlFlowSettings, what: string): Promise<number> {
   const deadline = nowMs() + settings.catchUpTimeoutMs;
+  let lastLag: number | undefined;
   let restarts = 0;
   for (;;) {
     // Nothing is frozen while waiting here: an interrupt may stop the run right away.
@@ -427,9 +440,10 @@ export async function waitUntilCaughtUp(context: StepContext, sourceConnection: 
       continue;
     }
     const remaining = deadline - nowMs();
-    if (remaining <= 0) throw new AbortRun(`The ${what} did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
+    if (remaining <= 0) throw new AbortRun(catchUpTimedOut(what, settings, lastLag));
     const lag = await measureLagMs(sourceConnection, replicaConnection, dialect, Math.min(remaining, 10000));
     if (lag !== undefined && lag <= settings.lagThresholdMs) return lag;
+    lastLag = lag;
     context.log.info(`${what} lag ${lag === undefined ? '> 10 s' : `${Math.round(lag)} ms`}; waiting`);
   }
 }
