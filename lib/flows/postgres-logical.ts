@@ -15,7 +15,7 @@ import {
   tableShapes,
   tablesStillSyncing,
   userTables,
-  waitForWalsender,
+  waitUntilApplied,
   walsenderPosition,
 } from '../engines/postgres/server';
 import { dumpDirectory, restoreDirectory, temporaryFolder } from '../engines/postgres/copy';
@@ -208,7 +208,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
     id: 'postgres.replication.catch-up',
     kind: 'action',
     describe: () => [
-      `Wait until the target has applied the source's current WAL position within ${settings.lagThresholdMs} ms (gate before the switch; walsender's reported write position);`,
+      `Wait until the target has applied the source's current WAL position within ${settings.lagThresholdMs} ms (gate before the switch; the walsender's reported write position, or how far the target's apply worker has processed the stream);`,
       'then compare the tables of both sides and the publication (a table created, dropped or altered since the copy: abort, nothing frozen).',
     ],
     async apply(context) {
@@ -227,7 +227,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
           if (failing) throw new AbortRun(failing);
         }
         if (remaining <= 0) throw new AbortRun(`The target did not get within ${settings.lagThresholdMs} ms of the source in ${settings.catchUpTimeoutMs} ms; resume later with --resume`);
-        const reached = await waitForWalsender(sourceClient, subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
+        const reached = await waitUntilApplied(sourceClient, await target(context), subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
         if (reached && lag <= settings.lagThresholdMs) {
           // Caught up on what is published: a table made after the publication (not in it, or not on
@@ -561,7 +561,7 @@ async function switchWrites(
     const finalLsn = await currentLsn(sourceClient);
     clock.mark('finalLsn');
     const waitStarted = nowMs();
-    const reached = await waitForWalsender(sourceClient, subscription, finalLsn, clock.remaining());
+    const reached = await waitUntilApplied(sourceClient, targetClient, subscription, finalLsn, clock.remaining());
     lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark('targetCatchUp');
     if (!reached) {
@@ -705,7 +705,7 @@ async function finishSwitchForward(context: StepContext, platform: PostgresPlatf
   let finalLsn = (context.facts.targetCaughtUpLsn as string | undefined) ?? null;
   if (sub?.subenabled) {
     finalLsn = await currentLsn(sourceClient);
-    const reached = await waitForWalsender(sourceClient, subscription, finalLsn, settings.catchUpTimeoutMs);
+    const reached = await waitUntilApplied(sourceClient, targetClient, subscription, finalLsn, settings.catchUpTimeoutMs);
     if (!reached) context.log.warn(`the target did not confirm the frozen source's last WAL position ${finalLsn} within ${settings.catchUpTimeoutMs} ms; verification will tell whether anything is missing`);
     await targetClient.query(`ALTER SUBSCRIPTION ${quoteIdent(subscription)} DISABLE`);
   }

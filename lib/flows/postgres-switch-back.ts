@@ -1,6 +1,6 @@
 import { closePg, connectPg, pgRow, quoteIdent, type PgClient } from '../engines/postgres/connection';
 import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
-import { currentLsn, userTables, waitForWalsender, walsenderPosition } from '../engines/postgres/server';
+import { currentLsn, userTables, waitUntilApplied, walsenderPosition } from '../engines/postgres/server';
 import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-platform';
 import { z } from 'zod';
 import type { FactsSchema } from '../runbook/facts-schema';
@@ -168,13 +168,14 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
     describe: () => [`Wait until the ${to} has applied the ${from}'s current WAL position within ${settings.lagThresholdMs} ms (gate before the ${back ? 'switch back' : 'switch forth'}).`],
     async apply(context) {
       const fromClient = await sideClient(from)(context);
+      const toClient = await sideClient(to)(context);
       const deadline = nowMs() + settings.catchUpTimeoutMs;
       for (;;) {
         const lsn = await currentLsn(fromClient);
         const started = nowMs();
         const remaining = deadline - started;
         if (remaining <= 0) throw new AbortRun(`The ${to} did not get within ${settings.lagThresholdMs} ms of the ${from} in ${settings.catchUpTimeoutMs} ms; traffic stays on the ${from}. Resume later with --resume`);
-        const reached = await waitForWalsender(fromClient, along.subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
+        const reached = await waitUntilApplied(fromClient, toClient, along.subscription, lsn, Math.min(remaining, Math.max(settings.lagThresholdMs * 5, 10000)), 5);
         const lag = nowMs() - started;
         if (reached && lag <= settings.lagThresholdMs) return { lagBeforeSwitchMs: Math.round(lag) };
         context.log.info(`${to} ${reached ? `${Math.round(lag)} ms` : 'more than 10 s'} behind the ${from}; waiting`);
@@ -428,7 +429,7 @@ async function switchAgainWrites(
     if (!gone) throw overBudget(`the sessions of ${settings.appUsers.join(', ')} on the ${from} did not end`);
     const finalLsn = await currentLsn(fromClient);
     const waitStarted = nowMs();
-    const reached = await waitForWalsender(fromClient, along.subscription, finalLsn, clock.remaining());
+    const reached = await waitUntilApplied(fromClient, toClient, along.subscription, finalLsn, clock.remaining());
     lagAtSwitchMs = nowMs() - waitStarted;
     clock.mark(`${to}CatchUp`);
     if (!reached) throw overBudget(`the ${to} did not apply the ${from}'s final WAL position ${finalLsn}`);
@@ -523,7 +524,7 @@ async function finishSwitchAgainForward(
   const sub = await pgRow<{ subenabled: boolean }>(toClient, 'SELECT subenabled FROM pg_subscription WHERE subname = $1', [along.subscription]);
   if (sub?.subenabled) {
     const lsn = await currentLsn(fromClient);
-    if (!(await waitForWalsender(fromClient, along.subscription, lsn, settings.catchUpTimeoutMs))) context.log.warn(`the ${to} did not confirm the ${from}'s last WAL position ${lsn}; verification will tell`);
+    if (!(await waitUntilApplied(fromClient, toClient, along.subscription, lsn, settings.catchUpTimeoutMs))) context.log.warn(`the ${to} did not confirm the ${from}'s last WAL position ${lsn}; verification will tell`);
     await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} DISABLE`);
   }
   const sequences = await copySequencesForward(fromClient, toClient);

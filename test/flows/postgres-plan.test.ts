@@ -35,7 +35,7 @@ test('the logical plan names the point of no return, the gate before it and the 
   const lines = await plan(['--method', 'logical', '--switch-timeout', '2500', '--lag-threshold', '300', '--target-version', '17']);
   expect(lines).toContain(' 8. postgres.switch [action, POINT OF NO RETURN]');
   expect(lines).toContain('      Within 2500 ms (--switch-timeout), else resume on the source and abort:');
-  expect(lines).toContain("      Wait until the target has applied the source's current WAL position within 300 ms (gate before the switch; walsender's reported write position);");
+  expect(lines).toContain("      Wait until the target has applied the source's current WAL position within 300 ms (gate before the switch; the walsender's reported write position, or how far the target's apply worker has processed the stream);");
   expect(lines).toContain('  target: local PostgreSQL "target" (sandbox), PostgreSQL 17');
 });
 

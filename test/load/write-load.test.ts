@@ -83,6 +83,86 @@ describe('WriteLoad reconnects like an application pool', () => {
   });
 });
 
+/** A stand-in connection for the load's loop: `end()` is the server ending it while idle (what the driver's 'end' event reports). */
+function standInConnection(name: string, log: string[]) {
+  let ended = false;
+  return {
+    get ended() {
+      return ended;
+    },
+    end: () => (ended = true),
+    writes: 0,
+    async write(id: string) {
+      // A request sent into a socket the server closed fails at once, as mysql2's and pg's do.
+      if (ended) throw Object.assign(new Error("Can't add new command when connection is in closed state"), { code: 'CLOSED' });
+      this.writes += 1;
+      log.push(`${name} ${id}`);
+    },
+    async close() {
+      ended = true;
+    },
+  };
+}
+
+describe('WriteLoad replaces a connection the server ended while idle, as a pool does', () => {
+  test('the request after an idle kill is written on a fresh connection at once, not failed into the dead socket (mysql2 PoolConnection leaves the pool on end/error)', async () => {
+    // GIVEN one connection at 100 writes/s whose first connection the server ends after its third write, while idle
+    const log: string[] = [];
+    const opened: Array<ReturnType<typeof standInConnection>> = [];
+    const load = new WriteLoad({
+      connections: 1,
+      ratePerSecond: 100,
+      connect: async () => {
+        const connection = standInConnection(`connection${opened.length + 1}`, log);
+        const write = connection.write.bind(connection);
+        connection.write = async (id: string) => {
+          await write(id);
+          if (opened.length === 1 && connection.writes === 3) connection.end();
+        };
+        opened.push(connection);
+        return connection;
+      },
+    });
+    // WHEN it runs on past the kill (until the second connection has written, however slow the machine)
+    load.start();
+    for (let waited = 0; waited < 10000 && !((opened[1]?.writes ?? 0) >= 2); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    await load.stop();
+    // THEN no request was sent into the dead connection: every write was acknowledged
+    expect(load.attempts.filter((a) => !a.acknowledged)).toEqual([]);
+    // and the request right after the kill was the first one on the fresh connection
+    expect(log.slice(0, 4).map((line) => line.split(' ')[0])).toEqual(['connection1', 'connection1', 'connection1', 'connection2']);
+    expect(load.connects.map((c) => c.ok)).toEqual([true, true]);
+  });
+
+  test('a write in flight when its session dies still fails, and the next request reconnects', async () => {
+    // GIVEN a connection whose second write fails on the wire (killed mid-statement)
+    let connectCount = 0;
+    const load = new WriteLoad({
+      connections: 1,
+      ratePerSecond: 100,
+      connect: async () => {
+        connectCount += 1;
+        const first = connectCount === 1;
+        let writes = 0;
+        return {
+          async write() {
+            writes += 1;
+            if (first && writes === 2) throw Object.assign(new Error('Connection was killed'), { code: 'ER_CONNECTION_KILLED' });
+          },
+          async close() {},
+        };
+      },
+    });
+    load.start();
+    for (let waited = 0; waited < 10000 && load.attempts.filter((a) => a.acknowledged).length < 3; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    await load.stop();
+    // THEN that write counts as failed (its outcome is unknown to the application), and a new connection took the next one
+    expect(load.attempts.filter((a) => !a.acknowledged).map((a) => a.error)).toEqual(['ER_CONNECTION_KILLED']);
+    expect(connectCount).toBe(2);
+    expect(load.attempts[2].acknowledged).toBe(true);
+  });
+});
+
 describe('writeGapAroundSwitch with the connection attempts', () => {
   test('splits the time after the switch into reconnecting and the first write, and counts refused connects during the switch', () => {
     const attempts = [ack('1', 0), ack('2', 90), ack('4', 290)];

@@ -179,7 +179,7 @@ describe('PostgreSQL plan documents: PostgreSQL\'s own switch phases, budget and
     const document = await pgDocument('logical');
     expect(document.pointOfNoReturn?.step).toBe('postgres.switch');
     expect(document.pointOfNoReturn?.call.operation).toBe('ChangeResourceRecordSets');
-    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 81)']);
+    expect(document.rollback.map((stage) => stage.stage.split(',')[0])).toEqual(['before the switch', 'inside postgres.switch', 'after the point of no return (call 83)']);
     expect(document.rollback[0].steps).not.toContain('postgres.switch');
     const abandon = document.rollback[0].operatorRuns.join('\n');
     for (const expected of ['DROP SUBSCRIPTION IF EXISTS cutover_sub', "pg_drop_replication_slot('cutover_slot')", 'DROP PUBLICATION IF EXISTS cutover_pub', 'DROP ROLE IF EXISTS cutover_repl']) expect(abandon).toContain(expected);

@@ -145,7 +145,7 @@ export function pgEffectOf(statement: string): PgEffect {
   const sql = statement.trim();
   if (/^(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SET(?! TRANSACTION SNAPSHOT)|RESET)\b/i.test(sql) && !/^SET\s+ROLE\b/i.test(sql)) return 'session';
   if (/^SET TRANSACTION SNAPSHOT/i.test(sql)) return 'session';
-  if (/FROM pg_stat_replication\b/i.test(sql)) return 'wait';
+  if (/FROM pg_stat_(replication|subscription)\b/i.test(sql)) return 'wait';
   if (/^SELECT\b/i.test(sql) && /\b(pg_terminate_backend|setval|pg_create_logical_replication_slot|pg_drop_replication_slot|pg_replication_origin_advance|pg_reload_conf)\s*\(/i.test(sql)) return 'change';
   if (/^(SELECT|SHOW|TABLE|VALUES)\b/i.test(sql)) return 'read';
   return 'change';
@@ -238,6 +238,11 @@ class RecordingPgClient {
       const streaming = this.recorder.hasSubscription(name(/application_name = '([^']*)'/i));
       const reported = values.lsn('position the walsender reports', { pastEveryOther: true });
       return streaming ? [{ state: 'streaming', write_lsn: reported, flush_lsn: reported, replay_lsn: reported }] : [];
+    }
+    if (/FROM pg_stat_subscription WHERE subname = /i.test(sql)) {
+      // The receiving side processed the stream past every stand-in LSN (as the walsender above reports).
+      const subscription = name(/subname = '([^']*)'/i);
+      return [{ lsn: state.subscriptions.has(subscription) ? values.lsn('position the subscriber processed', { pastEveryOther: true }) : null }];
     }
     if (/pg_current_wal_insert_lsn\(\)/i.test(sql)) return [{ lsn: values.lsn(`${this.server} WAL insert position`) }];
     if (/pg_current_wal_lsn\(\)/i.test(sql)) return [{ lsn: values.lsn(`${this.server} WAL position`) }];

@@ -224,6 +224,41 @@ export async function waitForWalsender(client: PgClient, applicationName: string
   }
 }
 
+/**
+ * The sender's position up to which the receiving side's apply worker has processed its stream:
+ * the end of the last keepalive it handled (pg_stat_subscription.latest_end_lsn of the leader
+ * worker; a table-sync worker has a relid). The apply worker handles messages one after the
+ * other, so every transaction the sender committed before that position is applied there.
+ */
+export async function subscriptionProcessedLsn(receiver: PgClient, subscription: string): Promise<string | null> {
+  const r = await pgRow<{ lsn: string | null }>(receiver, 'SELECT max(latest_end_lsn)::text AS lsn FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL', [subscription]);
+  return r?.lsn ?? null;
+}
+
+/**
+ * Wait until the receiver has applied the sender's WAL up to `lsn`, as either side sees it: the
+ * walsender reports it written, or the receiver's apply worker has processed the stream up to it
+ * (subscriptionProcessedLsn). Returns false on timeout.
+ * Why both: the apply worker commits with synchronous_commit off (a subscription's default), and
+ * while such a commit is not flushed it reports as written only the end of the last transaction
+ * it applied, not how far it has read. A final position past the last replicated commit (the
+ * freeze's own ALTER ROLE, which has nothing to replicate) then waited for the receiver's WAL
+ * writer (wal_writer_delay, 200 ms): measured inside the switch, the walsender's keepalive at the
+ * final position was processed at the first poll and the reported write position stayed 0.3 kB
+ * behind for 128 ms and more (targetCatchUp 167–199 ms, sourceCatchUp 206–411 ms on a quiet machine).
+ */
+export async function waitUntilApplied(sender: PgClient, receiver: PgClient, subscription: string, lsn: string, timeoutMs: number, pollMs = 1): Promise<boolean> {
+  const wanted = lsnValue(lsn);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [position, processed] = await Promise.all([walsenderPosition(sender, subscription), subscriptionProcessedLsn(receiver, subscription)]);
+    if (position?.writeLsn && lsnValue(position.writeLsn) >= wanted) return true;
+    if (processed && lsnValue(processed) >= wanted) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(pollMs);
+  }
+}
+
 export interface SequenceValue {
   schema: string;
   name: string;
