@@ -114,7 +114,7 @@ class HashTable {
   private mask: number;
   size = 0;
   constructor(capacity = 1 << 12) {
-    this.slots = new Int32Array(capacity * 3);
+    this.slots = sharedInt32Array(capacity * 3);
     this.mask = capacity - 1;
   }
   get bytes(): number {
@@ -191,7 +191,7 @@ class HashTable {
   private grow(): void {
     const old = this.slots;
     const capacity = (this.mask + 1) * 2;
-    const slots = (this.slots = new Int32Array(capacity * 3));
+    const slots = (this.slots = sharedInt32Array(capacity * 3));
     const mask = (this.mask = capacity - 1);
     for (let at = 0; at < old.length; at += 3) {
       const a = old[at];
@@ -205,6 +205,12 @@ class HashTable {
     }
   }
 }
+
+/**
+ * The pattern tables live in shared memory: the scan's worker threads (leak-scan.ts) read the
+ * same tables without a copy (a SharedArrayBuffer is shared, not cloned, by postMessage).
+ */
+const sharedInt32Array = (length: number) => new Int32Array(new SharedArrayBuffer(length * 4));
 
 const DIGITS_A = new Int32Array(1);
 const DIGITS_B = new Int32Array(1);
@@ -357,7 +363,7 @@ export class PatternSet {
    * hash without keys: two words sharing an entry only cost extra look-ups, never a missed
    * pattern. 4 M entries (4 MB) keep those rare at millions of distinct last words.
    */
-  private lastWords: Uint8Array = new Uint8Array(LAST_WORD_ENTRIES);
+  private lastWords: Uint8Array = new Uint8Array(new SharedArrayBuffer(LAST_WORD_ENTRIES));
   readonly sources: string[] = [];
   private readonly sourceIndex = new Map<string, number>();
   originals = 0;

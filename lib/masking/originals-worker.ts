@@ -28,10 +28,9 @@ async function run(): Promise<void> {
     const started = Date.now();
     const built = await readOriginalPatterns(session, plan);
     const patterns = built.patterns.toTransferable();
-    port.postMessage(
-      { kind: 'done', patterns, skippedOrdinary: built.skippedOrdinary, readSeconds: (Date.now() - started) / 1000, readCpuSeconds: threadCpuSeconds() },
-      [patterns.slots.buffer as ArrayBuffer, patterns.lastWords.buffer as ArrayBuffer],
-    );
+    // The tables are in shared memory (shared with the parent, not copied); anything else is transferred.
+    const transfer = [patterns.slots.buffer, patterns.lastWords.buffer].filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
+    port.postMessage({ kind: 'done', patterns, skippedOrdinary: built.skippedOrdinary, readSeconds: (Date.now() - started) / 1000, readCpuSeconds: threadCpuSeconds() }, transfer);
   } catch (error) {
     port.postMessage({ kind: 'failed', message: (error as Error).message });
   } finally {
