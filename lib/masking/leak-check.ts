@@ -71,6 +71,17 @@ export async function leakCheck(options: {
   /** Threads that scan a MariaDB/MySQL dump (leak-scan.ts). @default defaultScanThreads() */
   scanThreads?: number;
 }): Promise<LeakReport> {
+  try {
+    return await checkDump(options);
+  } catch (error) {
+    // Not read to its end: closed here, so that a download failing later (the staged object is
+    // deleted after a failed check) does not surface as an unhandled stream error.
+    options.dump.destroy();
+    throw error;
+  }
+}
+
+async function checkDump(options: Parameters<typeof leakCheck>[0]): Promise<LeakReport> {
   const started = Date.now();
   const readCpu = process.cpuUsage();
   const { source, rules, manifest } = options;

@@ -211,6 +211,8 @@ class HashTable {
  * same tables without a copy (a SharedArrayBuffer is shared, not cloned, by postMessage).
  */
 const sharedInt32Array = (length: number) => new Int32Array(new SharedArrayBuffer(length * 4));
+/** Whether a buffer is shared memory (by its tag: a table made in another realm, e.g. by the reader thread seen from Jest's, fails `instanceof`). */
+export const isShared = (buffer: ArrayBufferLike) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
 
 const DIGITS_A = new Int32Array(1);
 const DIGITS_B = new Int32Array(1);
@@ -752,6 +754,8 @@ export class PatternSet {
     let runWords = 0;
     let runStart = -1;
     let runEnd = -1;
+    // Words [0, secondHashed) of this value have their second hash in the ring already.
+    let secondHashed = 0;
     let k = from;
     while (k < to) {
       let c = bytes[k];
@@ -788,7 +792,8 @@ export class PatternSet {
       count++;
       const lengths = lastWords[lastWordEntry(a)];
       if (lengths !== 0) {
-        this.secondHashesAscii(bytes, count);
+        this.secondHashesAscii(bytes, secondHashed, count);
+        secondHashed = count;
         this.matchEndingHere(bytes, count, lengths, onMatch);
       }
       if (digits) {
@@ -823,9 +828,13 @@ export class PatternSet {
     this.matchPhone(n, runStart > from && bytes[runStart - 1] === 0x2b, onMatch);
   }
 
-  /** The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII bytes, which `scanAscii` leaves out until a last word answers. */
-  private secondHashesAscii(bytes: Uint8Array, count: number): void {
-    for (let w = Math.max(0, count - MAX_WHOLE_WORDS); w < count; w++) {
+  /**
+   * The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII
+   * bytes, which `scanAscii` leaves out until a last word answers; words before `done` have it
+   * already (the ring keeps 16 words, the look-ups need the last 8).
+   */
+  private secondHashesAscii(bytes: Uint8Array, done: number, count: number): void {
+    for (let w = Math.max(done, count - MAX_WHOLE_WORDS); w < count; w++) {
       const slot = w & RING_MASK;
       let b = 0x9747b28c;
       for (let j = this.ringStart[slot], end = this.ringEnd[slot]; j < end; j++) {

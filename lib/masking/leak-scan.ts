@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import { DumpRewriter, type Rewriter } from './dump-rewriter';
 import { StatementSplitter } from './dump-split';
-import { BASE64_CANDIDATE, base64RunsAscii, decodeBase64Run, EMAIL_IN_TEXT, foldForMatching, hiddenTexts, MIN_BASE64_CHARS, MIN_PATTERN_CHARS, PatternSet, type PatternMatch, type TransferablePatterns } from './leak-patterns';
+import { BASE64_CANDIDATE, base64RunsAscii, decodeBase64Run, EMAIL_IN_TEXT, foldForMatching, hiddenTexts, isShared, MIN_BASE64_CHARS, MIN_PATTERN_CHARS, PatternSet, type PatternMatch, type TransferablePatterns } from './leak-patterns';
 import { PgDumpRewriter } from './pg-dump-rewriter';
 import type { ColumnRule, MaskingRules } from './rules';
 import type { TableMasking, ValueMasker } from './transformers';
@@ -251,7 +251,7 @@ const IN_FLIGHT_PER_WORKER = 6 << 20;
 
 async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: MaskingRules, threads: number): Promise<ScanResult> {
   const shared: TransferablePatterns = patterns.toTransferable();
-  if (!(shared.slots.buffer instanceof SharedArrayBuffer) || !(shared.lastWords.buffer instanceof SharedArrayBuffer)) throw new Error('scanDump: the pattern tables are not in shared memory');
+  if (!isShared(shared.slots.buffer) || !isShared(shared.lastWords.buffer)) throw new Error('scanDump: the pattern tables are not in shared memory');
   const typescript = extname(__filename) === '.ts';
   let failure: Error | undefined;
   let waiting: ((error?: Error) => void) | undefined;
