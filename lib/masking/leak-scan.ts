@@ -246,8 +246,14 @@ export interface WorkerDone {
 }
 
 /** Bytes sent to a worker at once, and the most that may wait in all workers before the dump is read on. */
-const BATCH_BYTES = 1 << 20;
-const IN_FLIGHT_PER_WORKER = 6 << 20;
+const BATCH_BYTES = 512 << 10;
+const IN_FLIGHT_PER_WORKER = 3 << 20;
+/**
+ * A scan thread's young generation (V8 grows it up to tens of MB under a high allocation rate;
+ * the scan's garbage is short-lived and the whole check must stay under 512 MB: with two
+ * threads at the default limits the full benchmark's check peaked at 539 MB).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
 
 async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: MaskingRules, threads: number): Promise<ScanResult> {
   const shared: TransferablePatterns = patterns.toTransferable();
@@ -265,7 +271,11 @@ async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: Maskin
   const totalInFlight = () => slots.reduce((sum, s) => sum + s.inFlight, 0);
   for (let n = 0; n < threads; n++) {
     // Under ts-jest or tsx the worker is TypeScript too: it loads through tsx's require hook.
-    const worker = new Worker(join(__dirname, `leak-scan-worker${extname(__filename)}`), { workerData: { patterns: shared, rules }, execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [] });
+    const worker = new Worker(join(__dirname, `leak-scan-worker${extname(__filename)}`), {
+      workerData: { patterns: shared, rules },
+      execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [],
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     const slot: WorkerSlot = { worker, pieces: [], parts: [], pendingBytes: 0, inFlight: 0, done: undefined as unknown as Promise<WorkerDone> };
     slot.done = new Promise<WorkerDone>((resolve, reject) => {
       let finished = false;
