@@ -366,6 +366,19 @@ export class DumpRewriter {
     return this.rowCount(table) + 1;
   }
 
+  /** The number (from 1) of the row being parsed within its INSERT statement (0 outside one). */
+  rowInStatement(): number {
+    return this.insert === undefined ? 0 : this.insert.rows + 1;
+  }
+
+  /** The table and row count of the last INSERT statement that ended (its `;` read). */
+  lastStatement: { table: string; rows: number } | undefined;
+
+  /** True when everything pushed so far was parsed to the end of a statement or line: no row or line is waiting for more bytes. */
+  atStatementBoundary(): boolean {
+    return this.mode === 'line' && this.carry === undefined && this.held.length === 0;
+  }
+
   private rowCount(table: string): number {
     const insert = this.insert;
     return insert !== undefined && insert.table === table ? insert.rowsBefore + insert.rows : this.summary.rows[table] ?? 0;
@@ -608,6 +621,7 @@ export class DumpRewriter {
     this.copyOut(data, copied, end);
     if (separator === SEMICOLON) {
       this.summary.rows[insert.table] = insert.rowsBefore + insert.rows;
+      this.lastStatement = { table: insert.table, rows: insert.rows };
       this.mode = 'line';
       this.insert = undefined;
     }

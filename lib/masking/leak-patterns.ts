@@ -114,7 +114,7 @@ class HashTable {
   private mask: number;
   size = 0;
   constructor(capacity = 1 << 12) {
-    this.slots = new Int32Array(capacity * 3);
+    this.slots = sharedInt32Array(capacity * 3);
     this.mask = capacity - 1;
   }
   get bytes(): number {
@@ -191,7 +191,7 @@ class HashTable {
   private grow(): void {
     const old = this.slots;
     const capacity = (this.mask + 1) * 2;
-    const slots = (this.slots = new Int32Array(capacity * 3));
+    const slots = (this.slots = sharedInt32Array(capacity * 3));
     const mask = (this.mask = capacity - 1);
     for (let at = 0; at < old.length; at += 3) {
       const a = old[at];
@@ -205,6 +205,14 @@ class HashTable {
     }
   }
 }
+
+/**
+ * The pattern tables live in shared memory: the scan's worker threads (leak-scan.ts) read the
+ * same tables without a copy (a SharedArrayBuffer is shared, not cloned, by postMessage).
+ */
+const sharedInt32Array = (length: number) => new Int32Array(new SharedArrayBuffer(length * 4));
+/** Whether a buffer is shared memory (by its tag: a table made in another realm, e.g. by the reader thread seen from Jest's, fails `instanceof`). */
+export const isShared = (buffer: ArrayBufferLike) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
 
 const DIGITS_A = new Int32Array(1);
 const DIGITS_B = new Int32Array(1);
@@ -357,7 +365,7 @@ export class PatternSet {
    * hash without keys: two words sharing an entry only cost extra look-ups, never a missed
    * pattern. 4 M entries (4 MB) keep those rare at millions of distinct last words.
    */
-  private lastWords: Uint8Array = new Uint8Array(LAST_WORD_ENTRIES);
+  private lastWords: Uint8Array = new Uint8Array(new SharedArrayBuffer(LAST_WORD_ENTRIES));
   readonly sources: string[] = [];
   private readonly sourceIndex = new Map<string, number>();
   originals = 0;
@@ -746,6 +754,8 @@ export class PatternSet {
     let runWords = 0;
     let runStart = -1;
     let runEnd = -1;
+    // Words [0, secondHashed) of this value have their second hash in the ring already.
+    let secondHashed = 0;
     let k = from;
     while (k < to) {
       let c = bytes[k];
@@ -782,7 +792,8 @@ export class PatternSet {
       count++;
       const lengths = lastWords[lastWordEntry(a)];
       if (lengths !== 0) {
-        this.secondHashesAscii(bytes, count);
+        this.secondHashesAscii(bytes, secondHashed, count);
+        secondHashed = count;
         this.matchEndingHere(bytes, count, lengths, onMatch);
       }
       if (digits) {
@@ -817,9 +828,13 @@ export class PatternSet {
     this.matchPhone(n, runStart > from && bytes[runStart - 1] === 0x2b, onMatch);
   }
 
-  /** The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII bytes, which `scanAscii` leaves out until a last word answers. */
-  private secondHashesAscii(bytes: Uint8Array, count: number): void {
-    for (let w = Math.max(0, count - MAX_WHOLE_WORDS); w < count; w++) {
+  /**
+   * The second hash (`hashWord`'s b, folded) of the ring's last MAX_WHOLE_WORDS words of ASCII
+   * bytes, which `scanAscii` leaves out until a last word answers; words before `done` have it
+   * already (the ring keeps 16 words, the look-ups need the last 8).
+   */
+  private secondHashesAscii(bytes: Uint8Array, done: number, count: number): void {
+    for (let w = Math.max(done, count - MAX_WHOLE_WORDS); w < count; w++) {
       const slot = w & RING_MASK;
       let b = 0x9747b28c;
       for (let j = this.ringStart[slot], end = this.ringEnd[slot]; j < end; j++) {

@@ -14,6 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { connect, type Connection } from '../engines/mysql/connection';
 import type { OriginalsPlan } from './originals';
 import type { MysqlTarget } from './mysql-client';
+import { isShared } from './leak-patterns';
 import { readOriginalPatterns, threadCpuSeconds } from './source-snapshot';
 
 async function run(): Promise<void> {
@@ -28,10 +29,9 @@ async function run(): Promise<void> {
     const started = Date.now();
     const built = await readOriginalPatterns(session, plan);
     const patterns = built.patterns.toTransferable();
-    port.postMessage(
-      { kind: 'done', patterns, skippedOrdinary: built.skippedOrdinary, readSeconds: (Date.now() - started) / 1000, readCpuSeconds: threadCpuSeconds() },
-      [patterns.slots.buffer as ArrayBuffer, patterns.lastWords.buffer as ArrayBuffer],
-    );
+    // The tables are in shared memory (shared with the parent, not copied); anything else is transferred.
+    const transfer = [patterns.slots.buffer, patterns.lastWords.buffer].filter((buffer): buffer is ArrayBuffer => !isShared(buffer));
+    port.postMessage({ kind: 'done', patterns, skippedOrdinary: built.skippedOrdinary, readSeconds: (Date.now() - started) / 1000, readCpuSeconds: threadCpuSeconds() }, transfer);
   } catch (error) {
     port.postMessage({ kind: 'failed', message: (error as Error).message });
   } finally {
