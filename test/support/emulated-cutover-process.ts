@@ -1,10 +1,16 @@
 /**
  * One `cutover --env <emulated environment> --execute …` in its own process (the exact CLI path,
  * test/support/run-emulated-cutover.ts), for tests that kill it and resume: `killAt` makes the
- * process SIGKILL itself the moment it logs a line containing that text.
+ * process SIGKILL itself the moment it logs a line containing that text, or (`{ journal }`)
+ * right after that journal entry is on disk (RDS_CUTOVER_KILL_AT, lib/runbook/kill-point.ts:
+ * `step-progress:<step>:<n>` and the like).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { KILL_AT_ENV } from '../../lib/runbook/kill-point';
+
+/** Where a run is killed: on a log line containing this text, or right after this journal entry. */
+export type KillAt = string | { journal: string };
 
 export interface CutoverProcessResult {
   code: number | null;
@@ -13,9 +19,13 @@ export interface CutoverProcessResult {
   stderr: string;
 }
 
-export function runEmulatedCutover(environmentFile: string, stateDir: string, argv: string[], killAt?: string): Promise<CutoverProcessResult> {
+export function runEmulatedCutover(environmentFile: string, stateDir: string, argv: string[], killAt?: KillAt): Promise<CutoverProcessResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env[KILL_AT_ENV];
+  if (typeof killAt === 'string') env.RDS_CUTOVER_TEST_KILL_AT = killAt;
+  else if (killAt) env[KILL_AT_ENV] = killAt.journal;
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, 'run-emulated-cutover.ts'), environmentFile, stateDir, ...argv], {
-    env: { ...process.env, ...(killAt ? { RDS_CUTOVER_TEST_KILL_AT: killAt } : {}) },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
