@@ -1,7 +1,7 @@
 /**
  * One `cutover --env <emulated environment> --execute …` in its own process (the exact CLI path,
  * test/support/run-emulated-cutover.ts), for tests that kill it and resume: `killAt` makes the
- * process SIGKILL itself the moment it logs a line containing that text, or (`{ journalEntry }`)
+ * process SIGKILL itself the moment it logs a line containing that text, or (`{ journal }`)
  * right after that journal entry is on disk (RDS_CUTOVER_KILL_AT, lib/runbook/kill-point.ts:
  * `step-progress:mysql.switch-back:1` is the first sub-phase this process journals).
  */
@@ -17,13 +17,13 @@ export interface CutoverProcessResult {
 }
 
 /** Where a run meant to be killed kills itself: at a log line containing the text, or right after a journal entry. */
-export type KillAt = string | { journalEntry: string };
+export type KillAt = string | { journal: string };
 
 export function runEmulatedCutover(environmentFile: string, stateDir: string, argv: string[], killAt?: KillAt): Promise<CutoverProcessResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env[KILL_AT_ENV];
   if (typeof killAt === 'string') env.RDS_CUTOVER_TEST_KILL_AT = killAt;
-  else if (killAt) env[KILL_AT_ENV] = killAt.journalEntry;
+  else if (killAt) env[KILL_AT_ENV] = killAt.journal;
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, 'run-emulated-cutover.ts'), environmentFile, stateDir, ...argv], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

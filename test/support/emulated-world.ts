@@ -4,7 +4,7 @@
  * with nothing left (processes, state folder); the CLI run in its own process against it
  * (run-emulated-cutover.ts), so that a kill -9 and a resume are the real thing.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { locateMoto, MOTO_INSTALL_HINT } from '../../lib/rehearsal/aws-emulated/moto';
@@ -30,7 +30,8 @@ interface World {
  * Registers beforeAll/afterAll for one emulated world (call it inside the describe block, before
  * the block's own hooks: they see the world started). `start` gets the project root, a fresh
  * state folder and a recording logger. `cli(args, killAt)` runs the cutover CLI against the
- * world's environment (RDS_CUTOVER_TEST_KILL_AT: it SIGKILLs itself on that log line).
+ * world's environment (RDS_CUTOVER_TEST_KILL_AT: it SIGKILLs itself on that log line; `{ journal }`:
+ * right after that journal entry, RDS_CUTOVER_KILL_AT).
  */
 export function useEmulatedWorld<W extends World>(
   stateDirPrefix: string,
@@ -68,7 +69,7 @@ export function useEmulatedWorld<W extends World>(
 
 /** How a run meant to be killed at a kill point ended: SIGKILL there, or (shown in the failure) its exit code and output tail. */
 export interface KilledRun {
-  at: string;
+  at: KillAt;
   signal: string | null;
   code?: number | null;
   output?: string;
@@ -76,20 +77,33 @@ export interface KilledRun {
 
 /**
  * Runs the cutover killed (-9) at each of `killPoints` in turn, each time resuming the run the
- * first one started (`--resume RUN_ID`, the only run in `<stateDir>/runs`), then once more to its
- * end. Returns that last run and how each killed one ended.
+ * first one started (`--resume RUN_ID`: the run folder in `<stateDir>/runs` that was not there
+ * before — a switch-back's own run beside its forward run), then once more to its end. Returns
+ * that last run, its id and how each killed one ended.
  */
-export async function killedAtEachThenFinished(
-  run: (resume: string[], killAt?: string) => Promise<CutoverProcessResult>,
-  killPoints: string[],
+export async function killedAtEachThenFinished<K extends KillAt>(
+  run: (resume: string[], killAt?: K) => Promise<CutoverProcessResult>,
+  killPoints: K[],
   stateDir: string,
-): Promise<{ last: CutoverProcessResult; killed: KilledRun[] }> {
+): Promise<{ last: CutoverProcessResult; killed: KilledRun[]; runId: string | undefined }> {
+  const runsDir = join(stateDir, 'runs');
+  const runs = () => (existsSync(runsDir) ? readdirSync(runsDir) : []);
+  const before = new Set(runs());
   const killed: KilledRun[] = [];
+  let runId: string | undefined;
   let resume: string[] = [];
   for (const killAt of killPoints) {
     const ended = await run(resume, killAt);
     killed.push({ at: killAt, signal: ended.signal, ...(ended.signal ? {} : { code: ended.code, output: `${ended.stdout.slice(-1500)}\n${ended.stderr.slice(-2500)}` }) });
-    resume = ['--resume', readdirSync(join(stateDir, 'runs'))[0]];
+    if (runId === undefined) {
+      const started = runs().filter((id) => !before.has(id));
+      if (started.length !== 1) throw new Error(`expected the killed run to leave one new run folder in ${runsDir}, found ${started.length} (${started.join(', ')})`);
+      runId = started[0];
+    }
+    resume = ['--resume', runId];
   }
-  return { last: await run(resume), killed };
+  const last = await run(resume);
+  // Not killed at all: the one run it started.
+  if (runId === undefined) runId = runs().find((id) => !before.has(id));
+  return { last, killed, runId };
 }

@@ -159,12 +159,12 @@ describeWithMoto('the emulated AWS tests')('RDS Proxy switch point and the way b
     const phases = ['frozen', 'caught-up', 'promoted', 'reverse-started', 'endpoint-moved', 'recycled'];
     const killed: string[] = [];
     const { outcome: back, load } = await underLoad(async () => {
-      let outcome = await cli(['switch-back', forwardRunId, '--execute'], { journalEntry: `step-progress:mysql.switch-back=${phases[0]}` });
+      let outcome = await cli(['switch-back', forwardRunId, '--execute'], { journal: `step-progress:mysql.switch-back=${phases[0]}` });
       const backRunId = readdirSync(join(stateDir, 'runs')).filter((id) => id !== forwardRunId).sort().at(-1)!;
       while (outcome.signal === 'SIGKILL') {
         killed.push(phases[killed.length]);
         const next = phases[killed.length];
-        outcome = await cli(['switch-back', forwardRunId, '--execute', '--resume', backRunId], next ? { journalEntry: `step-progress:mysql.switch-back=${next}` } : undefined);
+        outcome = await cli(['switch-back', forwardRunId, '--execute', '--resume', backRunId], next ? { journal: `step-progress:mysql.switch-back=${next}` } : undefined);
       }
       return outcome;
     });
