@@ -5,7 +5,7 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
+import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlWayBackRunbook, type WayBackCommand } from '../flows/mysql-switch-back';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
@@ -25,7 +25,7 @@ import { LocalRunLock, type RunLock } from '../runbook/lock';
 import { EMULATED_ENVIRONMENT_NAMES, mysqlSettings, postgresSettings, stateDirFor } from './settings';
 import type { Facts, Runbook, Step } from '../runbook/step';
 import type { PostgresFlowSettings } from '../flows/postgres-common';
-import { POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { POSTGRES_FORWARD_FACTS_READ_BY_WAY_BACK, postgresWayBackRunbook } from '../flows/postgres-switch-back';
 import { checkJournaledFacts } from '../runbook/facts-schema';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
 import { PostgresSandbox } from '../platforms/local/postgres-sandbox';
@@ -37,7 +37,7 @@ import { auroraMysqlPlanVersion, rdsMysqlPlanVersion, recordAwsMysqlPlan, record
 import { recordingMysqlPlatform } from '../platforms/recording-mysql-platform';
 import type { RecordedPlan } from '../runbook/plan-recording';
 import { buildPlanDocument, planCallLines, recordedPlanText, type DocumentSettings } from '../plan/plan-document';
-import { recordLocalMysqlWayBackPlan, type WayBackCommand } from '../rehearsal/mysql-rehearsal';
+import { recordLocalMysqlWayBackPlan } from '../rehearsal/mysql-rehearsal';
 import { recordLocalPostgresWayBackPlan } from '../rehearsal/postgres-rehearsal';
 
 /**
@@ -139,7 +139,7 @@ function awsMysqlWayBack(resolved: AwsMysqlSettings | AwsAuroraMysqlSettings, se
       platform.useForwardRun(options.forwardFacts);
       return platform;
     },
-    runbookOn: (platform: MysqlPlatform) => mysqlWayBackRunbook(options.command, platform, settings, { deleteOld: options.deleteOld, afterSwitchForth: [awsMysqlFenceAgainStep(platform)] }),
+    runbookOn: (platform: MysqlPlatform) => withAfterSwitchForth(options.command, mysqlWayBackRunbook(options.command, platform, settings, { deleteOld: options.deleteOld }), [awsMysqlFenceAgainStep(platform)]),
   };
 }
 
@@ -210,11 +210,9 @@ export async function runWayBackOnSandbox(input: WayBackInput): Promise<number> 
   }
 }
 
-/** The runbook of `switch-back`, `switch-forth` or `complete` on a platform (`afterSwitchForth`: steps a platform adds at the end of a switch-forth). */
-function mysqlWayBackRunbook(command: WayBackCommand, platform: MysqlPlatform, settings: MysqlFlowSettings, options: { deleteOld: boolean; afterSwitchForth?: Step[] }): Runbook {
-  if (command === 'complete') return mysqlCompleteRunbook(platform, settings, { deleteOld: options.deleteOld });
-  if (command === 'switch-forth') return withAwsSteps(mysqlSwitchForthRunbook(platform, settings), { after: options.afterSwitchForth ?? [] });
-  return mysqlSwitchBackRunbook(platform, settings);
+/** A way-back command's runbook with the steps a platform adds at the end of a switch-forth (AWS: the old source fenced again). */
+function withAfterSwitchForth(command: WayBackCommand, runbook: Runbook, afterSwitchForth: Step[]): Runbook {
+  return command === 'switch-forth' ? withAwsSteps(runbook, { after: afterSwitchForth }) : runbook;
 }
 
 /** Plan, checks, and with --execute the journaled run of `switch-back` or `complete` on a platform. */
@@ -278,12 +276,8 @@ export async function runPostgresWayBackOnAws(input: Omit<WayBackInput, 'setting
   const deleteOld = Boolean(args.deleteOld);
   // switch-forth ends as the forward run did: the inbound-only fence group back on the old
   // source (checked to let the way back out), after the switch last reads it.
-  const runbookOn = (platform: AwsPostgresPlatform) =>
-    args.command === 'complete'
-      ? postgresCompleteRunbook(platform, settings, { deleteOld })
-      : args.command === 'switch-forth'
-        ? withAwsSteps(postgresSwitchForthRunbook(platform, settings), { after: [awsSourceFenceStep(platform)] })
-        : postgresSwitchBackRunbook(platform, settings);
+  const command = wayBackCommand(args.command);
+  const runbookOn = (platform: AwsPostgresPlatform) => withAfterSwitchForth(command, postgresWayBackRunbook(command, platform, settings, { deleteOld }), [awsSourceFenceStep(platform)]);
   const runbook = runbookOn(platformOn(gateway));
   const options = { platform: 'aws', region: resolved.aws.region, source: resolved.source.id, target: resolved.target.id, forwardRunId };
   try {
@@ -334,8 +328,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
   const sandbox = PostgresSandbox.attach(folder, log);
   const platform = new LocalPostgresPlatform(sandbox, { appUsers: settings.appUsers });
   const deleteOld = Boolean(args.deleteOld);
-  const runbook =
-    args.command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld }) : args.command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
+  const runbook = postgresWayBackRunbook(wayBackCommand(args.command), platform, settings, { deleteOld });
   const options = { platform: 'sandbox', sandbox: folder, forwardRunId };
   try {
     return await runWayBackRunbook(input, { runbook, engine: 'postgres', options: args.command === 'complete' ? { ...options, deleteOld } : options, lock: args.execute ? new LocalRunLock(stateDir, input.environment.name) : undefined, planLines });

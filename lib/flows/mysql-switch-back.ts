@@ -237,3 +237,11 @@ export function mysqlCompleteRunbook(platform: MysqlPlatform, settings: MysqlFlo
   };
 }
 
+/** The way-back commands (`switch-back RUN_ID`, `switch-forth RUN_ID`, `complete RUN_ID`), both engines. */
+export type WayBackCommand = 'switch-back' | 'switch-forth' | 'complete';
+
+/** The runbook of a way-back command on a platform (the sandbox's, AWS's, a recording stand-in). */
+export function mysqlWayBackRunbook(command: WayBackCommand, platform: MysqlPlatform, settings: MysqlFlowSettings, options: { deleteOld: boolean }): Runbook {
+  if (command === 'complete') return mysqlCompleteRunbook(platform, settings, options);
+  return command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
+}

@@ -10,6 +10,7 @@ import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
 import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
+import type { WayBackCommand } from './mysql-switch-back';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
 
@@ -537,4 +538,10 @@ async function finishSwitchAgainForward(
   if (pinned) await startWay(fromClient, toClient, wayOf(direction.next, settings), settings.catchUpTimeoutMs);
   else context.log.warn(`the way for the opposite switch was not pinned before traffic moved: to ${fact.oppositeCommand} again needs a new run`);
   return { ...fenceFacts, switchResumed: true, sequencesCopied: sequences, [fact.nextState]: pinned ? 'running' : 'not built', lagAtSwitchMs: null };
+}
+
+/** The runbook of a way-back command on a platform (the sandbox's, AWS's, a recording stand-in). */
+export function postgresWayBackRunbook(command: WayBackCommand, platform: PostgresPlatform, settings: PostgresFlowSettings, options: { deleteOld: boolean }): Runbook {
+  if (command === 'complete') return postgresCompleteRunbook(platform, settings, options);
+  return command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
 }

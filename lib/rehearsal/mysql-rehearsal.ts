@@ -7,7 +7,7 @@ import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
-import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../flows/mysql-switch-back';
+import { mysqlSwitchBackRunbook, mysqlWayBackRunbook, type WayBackCommand } from '../flows/mysql-switch-back';
 import { SqlRecorder } from '../engines/mysql/recording-connection';
 import { PlannedMysqlSandbox } from '../platforms/local/planned-mysql-sandbox';
 import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
@@ -66,7 +66,6 @@ export async function recordLocalMysqlPlan(options: {
 }
 
 /** The commands that continue a finished run: its own plan each, recorded on the stand-in the runs before it left. */
-export type WayBackCommand = 'switch-back' | 'switch-forth' | 'complete';
 
 /**
  * The sandbox's dry-run plan of `switch-back`, `switch-forth` or `complete RUN_ID`, recorded from
@@ -82,8 +81,7 @@ export async function recordLocalMysqlWayBackPlan(command: WayBackCommand, setti
     if (earlier.stoppedAt) throw new Error(`The plan of the run before ${command} stopped (${earlier.stoppedAt}): the stand-in is not where that run leaves the sandbox`);
     carryOver = earlier.carryOver;
   }
-  const runbook = (platform: MysqlPlatform) =>
-    command === 'complete' ? mysqlCompleteRunbook(platform, settings, { deleteOld: Boolean(options.deleteOld) }) : command === 'switch-forth' ? mysqlSwitchForthRunbook(platform, settings) : mysqlSwitchBackRunbook(platform, settings);
+  const runbook = (platform: MysqlPlatform) => mysqlWayBackRunbook(command, platform, settings, { deleteOld: Boolean(options.deleteOld) });
   const { carryOver: _left, ...plan } = await recordLocalMysqlPlan({ runbook, databases: settings.databases, carryOver });
   return plan;
 }

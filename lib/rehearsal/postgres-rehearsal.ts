@@ -15,7 +15,8 @@ import type { Facts, Runbook } from '../runbook/step';
 import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
-import { postgresCompleteRunbook, postgresSwitchBackRunbook, postgresSwitchForthRunbook } from '../flows/postgres-switch-back';
+import { postgresSwitchBackRunbook, postgresWayBackRunbook } from '../flows/postgres-switch-back';
+import type { WayBackCommand } from '../flows/mysql-switch-back';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the
@@ -66,12 +67,11 @@ export async function recordLocalPostgresPlan(options: {
  * sandbox (the logical run; for switch-forth also a switch-back), unrecorded, then the
  * command's own runbook runs on it and is the plan.
  */
-export async function recordLocalPostgresWayBackPlan(command: 'switch-back' | 'switch-forth' | 'complete', settings: PostgresFlowSettings, options: { deleteOld?: boolean } = {}): Promise<RecordedPlan> {
+export async function recordLocalPostgresWayBackPlan(command: WayBackCommand, settings: PostgresFlowSettings, options: { deleteOld?: boolean } = {}): Promise<RecordedPlan> {
   const before: Array<(platform: PostgresPlatform) => Runbook> = [(platform) => postgresLogicalRunbook(platform, settings), ...(command === 'switch-forth' ? [(platform: PostgresPlatform) => postgresSwitchBackRunbook(platform, settings)] : [])];
   let carryOver: Parameters<typeof recordLocalPostgresPlan>[0]['carryOver'];
   for (const runbook of before) carryOver = (await recordLocalPostgresPlan({ runbook, appUsers: settings.appUsers, carryOver })).carryOver;
-  const runbook = (platform: PostgresPlatform) =>
-    command === 'complete' ? postgresCompleteRunbook(platform, settings, { deleteOld: Boolean(options.deleteOld) }) : command === 'switch-forth' ? postgresSwitchForthRunbook(platform, settings) : postgresSwitchBackRunbook(platform, settings);
+  const runbook = (platform: PostgresPlatform) => postgresWayBackRunbook(command, platform, settings, { deleteOld: Boolean(options.deleteOld) });
   const { carryOver: _left, ...plan } = await recordLocalPostgresPlan({ runbook, appUsers: settings.appUsers, carryOver });
   return plan;
 }
