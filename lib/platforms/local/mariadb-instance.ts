@@ -7,6 +7,7 @@ import { freePort } from '../../util/ports';
 import { waitFor } from '../../util/time';
 import type { Logger } from '../../util/log';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import { ensureDebianPackages, MARIADB_REQUIREMENTS } from './debian-packages';
 
 export type { MysqlEndpoint };
 
@@ -107,6 +108,9 @@ export class MariadbInstance {
 
   /** Initialise an empty datadir, start the server and give root a password for TCP use. */
   async initialise(): Promise<void> {
+    // Whoever starts a server gets the packages first (a fresh machine has none): a test or a
+    // script that builds an instance directly must not depend on a sandbox having run before.
+    ensureDebianPackages(MARIADB_REQUIREMENTS, this.options.log);
     mkdirSync(this.dir, { recursive: true });
     await this.writeConfig();
     await runInOwnGroup('mariadb-install-db', [
