@@ -7,6 +7,7 @@ import { REHEARSAL_FAULTS, type RehearsalFault } from '../rehearsal/faults';
 import { parseHooks } from '../runbook/hooks';
 import { RUN_ID_PATTERN } from '../runbook/journal';
 import { didYouMean } from './suggest';
+import { isWayBackCommand, WAY_BACK_COMMANDS, type WayBackCommand } from '../runbook/way-back-command';
 
 /**
  * The command line's words: usage text, the options, their parsing and the checks that need
@@ -78,14 +79,14 @@ export class UsageError extends Error {}
 
 export const ENGINES = ['mysql', 'postgres'] as const;
 export const POSTGRES_METHODS = ['logical', 'dump'] as const;
-export const COMMANDS = ['status', 'switch-back', 'switch-forth', 'complete'] as const;
+export const COMMANDS = ['status', ...WAY_BACK_COMMANDS] as const;
 /** `--flow`: `cutover` (default: move the database with the engine's flow) or `share-snapshot` (seed 004, AWS). */
 export const FLOWS = ['cutover', 'share-snapshot'] as const;
 
 export type Engine = (typeof ENGINES)[number];
 
 export interface CutoverArgs {
-  command: 'run' | 'status' | 'help' | 'switch-back' | 'switch-forth' | 'complete';
+  command: 'run' | 'status' | 'help' | WayBackCommand;
   statusRunId?: string;
   /** switch-back / switch-forth / complete: the run whose switch built the way back. */
   forwardRunId?: string;
@@ -289,7 +290,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
     if (!statusRunId) throw new UsageError('status needs a run id: npx zx scripts/cutover.mjs status RUN_ID (the runs are the folders in .rds-cutover/runs)');
     checkRunId('status', statusRunId);
     if (positionals.length > 2) throw new UsageError(`status takes one run id, got also "${positionals[2]}": npx zx scripts/cutover.mjs status RUN_ID`);
-  } else if (positionals[0] === 'switch-back' || positionals[0] === 'switch-forth' || positionals[0] === 'complete') {
+  } else if (isWayBackCommand(positionals[0])) {
     command = positionals[0];
     statusRunId = undefined;
   } else if (positionals.length > 0) {
@@ -298,7 +299,7 @@ export function parseCutoverArgs(argv: string[]): CutoverArgs {
   const flowName = string('flow') ?? 'cutover';
   if (!FLOWS.includes(flowName as CutoverArgs['flow'])) throw new UsageError(`--flow ${flowName} is unknown: expected one of ${FLOWS.join(', ')}.${didYouMean(flowName, FLOWS)}`);
   let forwardRunId: string | undefined;
-  if (command === 'switch-back' || command === 'switch-forth' || command === 'complete') {
+  if (isWayBackCommand(command)) {
     forwardRunId = positionals[1];
     if (!forwardRunId) throw new UsageError(`${command} needs the run id of the cutover whose switch built the way back: npx zx scripts/cutover.mjs ${command} RUN_ID`);
     checkRunId(command, forwardRunId);

@@ -7,6 +7,7 @@ import { RunLockHeld } from '../runbook/lock';
 import { EXIT, USAGE, UsageError, parseCutoverArgs, type CutoverArgs } from './args';
 import { checkEmulatedArgs, EMULATED_ENVIRONMENT_NAMES, checkRunArgs, environmentFor, resolveEngine, runLockFor, stateDirFor, withOutputsFile, type CliIo, type FlowRunnerInput } from './settings';
 import { printStatus } from './status';
+import { isWayBackCommand } from '../runbook/way-back-command';
 import { Journal } from '../runbook/journal';
 import { nodeVersionWarning } from './node-version';
 
@@ -67,7 +68,7 @@ export async function runCutoverCli(argv: string[], io?: Partial<CliIo>): Promis
     const environment = args.env ? environmentFor(args.env) : undefined;
     const stateDir = stateDirFor(environment);
     if (args.command === 'status') return printStatus(stateDir, args.statusRunId!, out);
-    if (args.command === 'switch-back' || args.command === 'switch-forth' || args.command === 'complete') {
+    if (isWayBackCommand(args.command)) {
       // An unknown run is bad input (exit 2, like status), answered before the way back's code is loaded.
       const forward = new Journal(stateDir, args.forwardRunId!);
       if (!forward.exists()) throw new UsageError(`${args.command}: no journal for run ${args.forwardRunId} at ${forward.path}: give the id the forward run printed when it started. List runs with: ls ${stateDir}/runs`);

@@ -5,7 +5,8 @@ import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { Journal, statusFromJournal, type RunStatus } from '../runbook/journal';
 import type { MysqlFlowSettings } from '../flows/mysql-encrypt';
-import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlWayBackRunbook, type WayBackCommand } from '../flows/mysql-switch-back';
+import { MYSQL_FORWARD_FACTS_READ_BY_WAY_BACK, mysqlWayBackRunbook } from '../flows/mysql-switch-back';
+import { isWayBackCommand, type WayBackCommand } from '../runbook/way-back-command';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
 import { MysqlSandbox } from '../platforms/local/mysql-sandbox';
 import { readSandboxState, sandboxFolder } from '../platforms/local/sandbox-state';
@@ -338,7 +339,7 @@ async function runPostgresWayBackOnSandbox(input: Omit<WayBackInput, 'settings'>
 }
 
 function wayBackCommand(command: string): WayBackCommand {
-  if (command === 'switch-back' || command === 'switch-forth' || command === 'complete') return command;
+  if (isWayBackCommand(command)) return command;
   throw new Error(`not a way-back command: ${command}`);
 }
 

@@ -5,6 +5,7 @@ import { AbortRun, PreconditionFailed, type Runbook, type Step, type StepContext
 import { z } from 'zod';
 import type { FactsSchema } from '../runbook/facts-schema';
 import { BACK, FREEZE_SETTLED_MS, dialectOf, FORWARD, MYSQL_ENCRYPT_FACTS, MYSQL_SWITCH_AGAIN_FACTS, open, resumeSwitch, switchSides, switchWrites, verifyChecksumsStep, waitUntilCaughtUp, wayBackAccount, type MysqlFlowSettings, type Side, type SwitchDirection } from './mysql-encrypt';
+import type { WayBackCommand } from '../runbook/way-back-command';
 
 /**
  * The way back (issue 12): after the forward switch the old source replicates from the target
@@ -236,9 +237,6 @@ export function mysqlCompleteRunbook(platform: MysqlPlatform, settings: MysqlFlo
     steps: [preflight, stopReverse, deleteSource],
   };
 }
-
-/** The way-back commands (`switch-back RUN_ID`, `switch-forth RUN_ID`, `complete RUN_ID`), both engines. */
-export type WayBackCommand = 'switch-back' | 'switch-forth' | 'complete';
 
 /** The runbook of a way-back command on a platform (the sandbox's, AWS's, a recording stand-in). */
 export function mysqlWayBackRunbook(command: WayBackCommand, platform: MysqlPlatform, settings: MysqlFlowSettings, options: { deleteOld: boolean }): Runbook {

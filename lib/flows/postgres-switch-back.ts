@@ -10,7 +10,7 @@ import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
 import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
-import type { WayBackCommand } from './mysql-switch-back';
+import type { WayBackCommand } from '../runbook/way-back-command';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
 import { backWay, copySequencesForward, forwardWay, prepareWay, removeWay, startWay, wayHealth, type ReplicationWay } from './postgres-replication-way';
 

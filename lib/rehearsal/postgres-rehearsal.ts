@@ -16,7 +16,7 @@ import type { PostgresPlatform } from '../platforms/postgres-platform';
 import { reportFromRun, type CutoverReport } from '../report';
 import { RehearsalLoad, runRehearsalRunbook, switchBackUnderLoad, withWindDown, type WindDown } from './rehearsal-load';
 import { postgresSwitchBackRunbook, postgresWayBackRunbook } from '../flows/postgres-switch-back';
-import type { WayBackCommand } from '../flows/mysql-switch-back';
+import type { WayBackCommand } from '../runbook/way-back-command';
 
 /**
  * PostgreSQL's `replication-stall`: after the catch-up gate a session on the target locks the

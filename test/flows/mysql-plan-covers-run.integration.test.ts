@@ -19,7 +19,7 @@ import type { MariadbInstance } from '../../lib/platforms/local/mariadb-instance
 import { mysqlEncryptRunbook } from '../../lib/flows/mysql-encrypt';
 import { mysqlCompleteRunbook, mysqlSwitchBackRunbook, mysqlSwitchForthRunbook } from '../../lib/flows/mysql-switch-back';
 import { recordLocalMysqlPlan, recordLocalMysqlWayBackPlan } from '../../lib/rehearsal/mysql-rehearsal';
-import type { WayBackCommand } from '../../lib/flows/mysql-switch-back';
+import type { WayBackCommand } from '../../lib/runbook/way-back-command';
 import { tapStatements } from '../../lib/engines/mysql/connection';
 import { effectOf, splitStatements } from '../../lib/engines/mysql/recording-connection';
 import type { MysqlPlatform } from '../../lib/platforms/mysql-platform';
