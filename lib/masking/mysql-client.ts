@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dieWithParent } from '../util/process-group';
 import { redact } from '../util/secrets';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 
@@ -34,10 +35,15 @@ export function clientConnection(target: MysqlTarget): { args: string[]; env: No
  */
 export const DUMP_OPTIONS = ['--single-transaction', '--skip-lock-tables', '--hex-blob', '--no-tablespaces', '--skip-dump-date', '--default-character-set=utf8mb4', '--triggers', '--routines'];
 
-/** Start a tool connected to the target (`clientConnection`); `exited` resolves on exit 0 and rejects with its (redacted) stderr otherwise. */
+/**
+ * Start a tool connected to the target (`clientConnection`); `exited` resolves on exit 0 and
+ * rejects with its (redacted) stderr otherwise. The tool dies with this process even when no
+ * handler of ours runs (`dieWithParent`): a killed run leaves no dump holding a transaction open
+ * on the source, and no restore going on against staging.
+ */
 export function startClient(command: string, target: MysqlTarget, args: string[], stdio: 'read' | 'write'): { child: ChildProcess; exited: Promise<void> } {
   const connection = clientConnection(target);
-  const child = spawn(command, [...connection.args, ...args], { env: connection.env, stdio: stdio === 'read' ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(...dieWithParent(command, [...connection.args, ...args]), { env: connection.env, stdio: stdio === 'read' ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -46,7 +52,8 @@ export function startClient(command: string, target: MysqlTarget, args: string[]
     child.once('error', (error) => reject(new Error(`${command} could not start: ${error.message} (install mariadb-client)`)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.filter((a) => a.startsWith('--') === false).join(' ')} failed (${signal ?? `exit ${code}`}): ${redact(stderr.trim()) || 'no error output'}`));
+      // 127: setpriv (dieWithParent) found no such program to run.
+      else reject(new Error(`${command} ${args.filter((a) => a.startsWith('--') === false).join(' ')} failed (${signal ?? `exit ${code}`}): ${redact(stderr.trim()) || 'no error output'}${code === 127 ? ' (install mariadb-client)' : ''}`));
     });
   });
   exited.catch(() => undefined); // observed by the caller; avoid an unhandled rejection in between

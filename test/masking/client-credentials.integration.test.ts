@@ -4,7 +4,8 @@
  * database password without a file, so a run SIGKILLed while a client runs (no handler of
  * ours runs) leaves no password in the temp dir. Real servers (the masking sandbox), the real
  * code path in a child node process (test/support/run-masking-client.ts), the real clients.
- * The client is held mid-run by a table lock the test takes, so the kill lands while it runs.
+ * The client is held mid-run by a table lock the test takes, so the kill lands while it runs;
+ * the client must die with the run although that lock still holds it.
  */
 import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -58,8 +59,8 @@ function filesContaining(folder: string, text: string): string[] {
   return hits;
 }
 
-async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let i = 0; i < 600; i += 1) {
+async function until(condition: () => Promise<boolean> | boolean, what: string, attempts = 600): Promise<void> {
+  for (let i = 0; i < attempts; i += 1) {
     if (await condition()) return;
     await sleep(100);
   }
@@ -114,7 +115,7 @@ describe.each([
   { mode: 'dump' as const, client: 'mariadb-dump', server: () => sandbox.source, lockedTable: 'customers' },
   { mode: 'restore' as const, client: 'mariadb', server: () => sandbox.staging, lockedTable: 'held' },
 ])('a masking $mode killed (SIGKILL) while $client runs', ({ mode, client, server, lockedTable }) => {
-  test('leaves no password in the temp dir, and the password was never on the client\'s command line or in the run\'s output', async () => {
+  test('leaves no password in the temp dir and no client running; the password was never on the client\'s command line or in the run\'s output', async () => {
     const target = sandbox.target(server());
     const work = mkdtempSync(join(tmpdir(), 'mask-kill-'));
     const blocker = await connect(server().endpoint());
@@ -134,6 +135,8 @@ describe.each([
       expect(filesContaining(run.temp, target.password)).toEqual([]);
       // Nothing at all is left for the next run to sweep (tsx, which runs the child, caches its compiled files there).
       expect(readdirSync(run.temp).filter((name) => !name.startsWith('tsx-'))).toEqual([]);
+      // The client dies with the run (parent-death signal), though the lock still holds it.
+      await until(() => !isAlive(run.clientPid), `${client} ${run.clientPid} to die with the killed run`, 100);
     } finally {
       await blocker.query('UNLOCK TABLES').catch(() => undefined);
       await blocker.end();
