@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dieWithParent } from '../util/process-group';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dieWithParent, processesMentioning } from '../util/process-group';
 import { redact } from '../util/secrets';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 
@@ -26,6 +29,36 @@ export function clientConnection(target: MysqlTarget): { args: string[]; env: No
     args: [`--host=${target.host}`, `--port=${target.port}`, `--user=${target.user}`, '--protocol=TCP'],
     env: { ...process.env, MYSQL_PWD: target.password },
   };
+}
+
+/** Earlier versions wrote the password for the tools into `<temp dir>/rds-cutover-mask-client-XXXXXX/client.cnf`. */
+const LEFTOVER_OPTIONS_PREFIX = 'rds-cutover-mask-client-';
+
+/**
+ * Remove the options folders that runs of earlier versions left in the temp dir when they were
+ * killed before their clean-up: each holds a 0600 client.cnf with a database password. This
+ * version writes none (`clientConnection`), so any such folder is a leftover, except one that
+ * an earlier version still running uses: it stays while a living process names it on its
+ * command line (that version's client, `--defaults-extra-file=…`) or while it is younger than a
+ * minute (that version between writing it and starting its client). Only folders of this user.
+ * Returns the folders removed.
+ */
+export function removeLeftoverClientOptionFiles(dir: string = tmpdir(), now: number = Date.now()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(LEFTOVER_OPTIONS_PREFIX)) continue;
+    const path = join(dir, name);
+    try {
+      const stat = lstatSync(path);
+      if (!stat.isDirectory() || stat.uid !== process.getuid?.() || now - stat.mtimeMs < 60_000) continue;
+      if (processesMentioning(path).length > 0) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      /* removed meanwhile, or not ours to read */
+    }
+  }
+  return removed;
 }
 
 /**
