@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '../lib/engines/mysql/connection';
 import { codec, defaultCompression, type Compression } from '../lib/masking/compression';
 import { seedPersonalData } from '../lib/masking/local/personal-data';
-import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
+import { DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
 import { describeLeakReport, leakCheck, originalsPlan } from '../lib/masking/leak-check';
 import { DumpSnapshot, streamColumnBytes } from '../lib/masking/source-snapshot';
 import { decompressed, maskedDump } from '../lib/masking/pipeline';
@@ -91,27 +91,15 @@ function cpuUsedSince(mark: CpuMark, servers: { source?: number; scratch?: numbe
 
 /** mariadb-dump | compressor | file, no masking. */
 async function dumpCompressed(source: MysqlTarget, compression: Compression, path: string): Promise<void> {
-  const credentials = clientOptionsFile(source);
-  try {
-    const dump = startClient('mariadb-dump', credentials.path, [...DUMP_OPTIONS, source.database], 'read');
-    const { createWriteStream } = await import('node:fs');
-    await Promise.all([pipeline(dump.child.stdout!, codec(compression, 'compress'), createWriteStream(path)), dump.exited]);
-  } finally {
-    credentials.dispose();
-  }
+  const dump = startClient('mariadb-dump', source, [...DUMP_OPTIONS, source.database], 'read');
+  const { createWriteStream } = await import('node:fs');
+  await Promise.all([pipeline(dump.child.stdout!, codec(compression, 'compress'), createWriteStream(path)), dump.exited]);
 }
 
 async function mysqlPipe(from: MysqlTarget, to: MysqlTarget): Promise<void> {
-  const a = clientOptionsFile(from);
-  const b = clientOptionsFile(to);
-  try {
-    const dump = startClient('mariadb-dump', a.path, [...DUMP_OPTIONS, from.database], 'read');
-    const load = startClient('mariadb', b.path, ['--default-character-set=utf8mb4', to.database], 'write');
-    await Promise.all([pipeline(dump.child.stdout!, load.child.stdin!), dump.exited, load.exited]);
-  } finally {
-    a.dispose();
-    b.dispose();
-  }
+  const dump = startClient('mariadb-dump', from, [...DUMP_OPTIONS, from.database], 'read');
+  const load = startClient('mariadb', to, ['--default-character-set=utf8mb4', to.database], 'write');
+  await Promise.all([pipeline(dump.child.stdout!, load.child.stdin!), dump.exited, load.exited]);
 }
 
 /** The seed's masking, as SQL UPDATEs over the restored copy (same transformer kinds). */

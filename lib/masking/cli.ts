@@ -9,7 +9,7 @@ import { parseMaskingEnvironment, type MaskingEndpoint, type MaskingEnvironment 
 import { keyMaterial } from './keyed-hash';
 import { describeLeakReport, leakCheck, originalsPlan, type LeakReport } from './leak-check';
 import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
-import type { MysqlTarget } from './mysql-client';
+import { removeLeftoverClientOptionFiles, type MysqlTarget } from './mysql-client';
 import { notifySlack } from './notify';
 import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
 import { plantedLeakSelfTest } from './local/plant-leaks';
@@ -208,6 +208,10 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     log.error((error as Error).message);
     return 2;
   }
+
+  // Killed runs of earlier versions left the database password in an options file in the temp dir.
+  const leftovers = removeLeftoverClientOptionFiles();
+  if (leftovers.length > 0) log.warn(`removed ${leftovers.length} folder(s) holding a database password that killed masking runs of an earlier version left in the temp dir: ${leftovers.join(', ')}`);
 
   let sandbox: MaskingSandbox | undefined;
   let webhook: string | undefined;

@@ -6,7 +6,7 @@ import { libpqEnvironment, quoteIdent } from '../engines/postgres/connection';
 import type { Logger } from '../util/log';
 import { redact } from '../util/secrets';
 import { DumpRewriter, type Rewriter, type TableResolver } from './dump-rewriter';
-import { clientOptionsFile, DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
+import { DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
 import { PgDumpRewriter, unescapeCopyField } from './pg-dump-rewriter';
 import { createInterface } from 'node:readline';
 import { streamColumnValues } from './source-snapshot';
@@ -14,12 +14,11 @@ import { streamColumnValues } from './source-snapshot';
 /** `mysql` covers MariaDB and MySQL (mariadb-dump/mysqldump format); `postgres` is pg_dump's plain format. */
 export type Engine = 'mysql' | 'postgres';
 
-/** A running dump client: its stdout, its exit (rejects on failure, with stderr) and clean-up. */
+/** A running dump client: its stdout and its exit (rejects on failure, with stderr). It leaves no file behind: the password is in its environment. */
 export interface DumpProcess {
   stdout: Readable;
   exited: Promise<void>;
   kill(): void;
-  dispose(): void;
 }
 
 /** What the pipeline, the restore and the leak check need from a database engine. */
@@ -38,23 +37,17 @@ export interface EngineTools {
 const mysqlTools: EngineTools = {
   rewriter: (resolveTable, options) => new DumpRewriter({ resolveTable, ...options }),
   startDump(source, command = 'mariadb-dump') {
-    const credentials = clientOptionsFile(source);
-    const dump = startClient(command, credentials.path, [...DUMP_OPTIONS, source.database], 'read');
-    return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM'), dispose: credentials.dispose };
+    const dump = startClient(command, source, [...DUMP_OPTIONS, source.database], 'read');
+    return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM') };
   },
   async restore(target, dump, log) {
     const client = process.env.MASKING_CLIENT_COMMAND ?? 'mariadb';
-    const credentials = clientOptionsFile(target);
-    try {
-      const name = quoteIdentifier(target.database);
-      log.info(`restore: dropping and re-creating ${target.database} on ${target.name} (${target.host}:${target.port})`);
-      await startClient(client, credentials.path, ['-e', `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name} CHARACTER SET utf8mb4`], 'read').exited;
-      // The client stops at the first error (no --force).
-      const load = startClient(client, credentials.path, ['--default-character-set=utf8mb4', target.database], 'write');
-      await Promise.all([pipeline(dump, load.child.stdin!), load.exited]);
-    } finally {
-      credentials.dispose();
-    }
+    const name = quoteIdentifier(target.database);
+    log.info(`restore: dropping and re-creating ${target.database} on ${target.name} (${target.host}:${target.port})`);
+    await startClient(client, target, ['-e', `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name} CHARACTER SET utf8mb4`], 'read').exited;
+    // The client stops at the first error (no --force).
+    const load = startClient(client, target, ['--default-character-set=utf8mb4', target.database], 'write');
+    await Promise.all([pipeline(dump, load.child.stdin!), load.exited]);
   },
   async readValues(source, table, columns, onValue) {
     const connection = await connect(source, { database: source.database });
@@ -86,7 +79,7 @@ const postgresTools: EngineTools = {
   rewriter: (resolveTable) => new PgDumpRewriter({ resolveTable }), // no result cache: every value reaches the masker
   startDump(source, command = 'pg_dump', options = {}) {
     const dump = startLibpq(command, source, [...PG_DUMP_OPTIONS, ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : [])], 'ignore');
-    return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM'), dispose: () => undefined };
+    return { stdout: dump.child.stdout!, exited: dump.exited, kill: () => dump.child.kill('SIGTERM') };
   },
   async restore(target, dump, log) {
     const admin = { ...target, database: 'postgres' };

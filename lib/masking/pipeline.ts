@@ -101,8 +101,6 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
     if (destination.kind === 'file') rmSync(partial, { force: true });
     await Promise.allSettled([stages, write, dump.exited]);
     throw error;
-  } finally {
-    dump.dispose();
   }
   if (destination.kind === 'file') renameSync(partial, object);
 
