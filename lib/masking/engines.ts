@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { connect, quoteIdentifier } from '../engines/mysql/connection';
 import { libpqEnvironment, quoteIdent } from '../engines/postgres/connection';
 import type { Logger } from '../util/log';
+import { dieWithParent } from '../util/process-group';
 import { redact } from '../util/secrets';
 import { DumpRewriter, type Rewriter, type TableResolver } from './dump-rewriter';
 import { DUMP_OPTIONS, startClient, type MysqlTarget } from './mysql-client';
@@ -59,14 +60,20 @@ const mysqlTools: EngineTools = {
   },
 };
 
-/** Start a libpq tool with the password in its environment (never argv). */
+/**
+ * Start a libpq tool with the password in its environment (PGPASSWORD, never argv). The tool dies
+ * with this process even when no handler of ours runs (`dieWithParent`), as the MariaDB clients
+ * do (mysql-client.ts startClient): a killed run leaves no pg_dump holding its transaction and
+ * connection open on the source, and no psql going on against staging.
+ */
 function startLibpq(command: string, target: MysqlTarget, args: string[], stdin: 'ignore' | 'pipe') {
-  const child = spawn(command, args, { env: libpqEnvironment(target), stdio: [stdin, 'pipe', 'pipe'] });
+  const child = spawn(...dieWithParent(command, args), { env: libpqEnvironment(target), stdio: [stdin, 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (error) => reject(new Error(`${command} could not start: ${error.message} (install postgresql-client)`)));
-    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${command} failed (${signal ?? `exit ${code}`}): ${redact(stderr.trim()) || 'no error output'}`))));
+    // 127: setpriv (dieWithParent) found no such program to run.
+    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${command} failed (${signal ?? `exit ${code}`}): ${redact(stderr.trim()) || 'no error output'}${code === 127 ? ' (install postgresql-client)' : ''}`))));
   });
   exited.catch(() => undefined);
   return { child, exited };
