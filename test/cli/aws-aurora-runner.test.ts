@@ -47,6 +47,14 @@ describe('offline plan (--offline)', () => {
     expectPlanFixture(out, FIXTURE);
   });
 
+  test('the plan\'s seeding steps are the cluster snapshot\'s own (mysql.snapshot.create, mysql.snapshot.remove): no mysql.replica.* step, none that says it does nothing', async () => {
+    const text = (await run(['--env', 'prod-aurora', '--offline'], planEnvironment())).out.join('\n');
+    expect(text).toMatch(/^ 3\. mysql\.snapshot\.create \[action\]\n {6}CreateDBClusterSnapshot catalog-cutover-<run-id> of catalog/m);
+    expect(text).toMatch(/^ {2}mysql\.snapshot\.create\n.*read {3}rds\.DescribeDBClusterSnapshots/m);
+    expect(text).toMatch(/^\d+\. mysql\.snapshot\.remove \[action\]$/m);
+    expect(text).not.toMatch(/mysql\.replica\.|Nothing to do/);
+  });
+
   test('the plan names the Aurora calls: cluster snapshot, restore with the stacks\' KmsKeyId, the writer, the crash-recovery event, rds_set_external_source, the cluster fence; no replica, no snapshot copy', async () => {
     const text = (await run(['--env', 'prod-aurora', '--offline'], planEnvironment())).out.join('\n');
     expect(text).toMatch(/CHANGE rds\.CreateDBClusterSnapshot \{"DBClusterIdentifier":"catalog","DBClusterSnapshotIdentifier":"catalog-cutover-<run-id>"/);

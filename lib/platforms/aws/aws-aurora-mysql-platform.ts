@@ -18,13 +18,13 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import type { Facts, StepContext } from '../../runbook/step';
-import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import type { SourceSnapshotSeeding } from '../mysql-platform';
 import { AwsWaitError, type AwsGateway } from './gateway';
 import type { AwsAuroraMysqlSettings } from './settings';
 import { isNotFound, type RdsReader } from './rds-reader';
 import { auroraMysql3Dialect } from './aurora-dialect';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlEngineTraits, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlEngineTraits, type AwsMysqlSwitching } from './aws-mysql-common';
 
 /** The event a cluster restored from a snapshot reports once crash recovery ran on its writer. */
 export const CRASH_RECOVERY_EVENT = /Binlog position from crash recovery is (\S+) (\d+)/;
@@ -131,19 +131,18 @@ export const AURORA_MYSQL_3: AwsMysqlEngineTraits = {
 };
 
 /**
- * How an Aurora MySQL target is seeded, under the flow's step names (mysql.replica.create,
- * mysql.target.clone, mysql.replica.remove), though no replica is made:
- * - no temporary replica: an Aurora cluster snapshot is consistent by itself, and the cluster
- *   restored from it reports the binlog position it ends at in a "Binlog position from crash
- *   recovery is <file> <position>" event (DescribeEvents), which is where replication starts;
+ * How an Aurora MySQL target is seeded: a snapshot of the source cluster (the flow's
+ * mysql.snapshot.create and mysql.snapshot.remove; no replica is made, and no replica step runs):
+ * - an Aurora cluster snapshot is consistent by itself, and the cluster restored from it reports
+ *   the binlog position it ends at in a "Binlog position from crash recovery is <file> <position>"
+ *   event (DescribeEvents), which is where replication starts (`startCoordinates`, read at the
+ *   end of mysql.target.clone);
  * - an unencrypted cluster snapshot cannot be encrypted by copying (CopyDBClusterSnapshot
  *   refuses KmsKeyId for it), so the restore itself encrypts: RestoreDBClusterFromSnapshot with
  *   KmsKeyId, then CreateDBInstance for the writer (a restored cluster has no instance).
- * The flow asks for the coordinates through `startCoordinates` (startCoordinatesFrom 'target').
  */
-export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
-  /** The target's start coordinates come from the restored cluster, not from a stopped replica. */
-  readonly startCoordinatesFrom = 'target' as const;
+export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
+  readonly strategy = 'source-snapshot' as const;
   private readonly aws: AwsGateway;
   private readonly rds: RdsReader;
 
@@ -198,17 +197,12 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
     return { clusterSnapshotId: this.clusterSnapshotId(PLANNED_RUN_ID), targetClusterId: this.settings.targetClusterId, targetWriterInstanceId: this.settings.targetWriterInstanceId };
   }
 
-  // ---- the replica it does not make -------------------------------------------------------
-
-  replica(): Promise<MysqlEndpoint> {
-    return Promise.reject(new Error(`An Aurora MySQL source (${this.settings.sourceClusterId}) has no temporary replica: the start coordinates come from the restored cluster (startCoordinatesFrom 'target'), so the flow must not ask for one`));
-  }
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    createReplica: () => [
-      'No temporary replica (Aurora): a cluster snapshot is consistent by itself and the cluster restored from it reports where in the binlog it ends.',
+    createSnapshot: () => [
       `CreateDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} of ${this.settings.sourceClusterId} (tagged ${RUN_ID_TAG}); wait until it is available.`,
+      'No temporary replica: a cluster snapshot is consistent by itself, and the cluster restored from it reports where in the binlog it ends.',
     ],
     cloneTarget: () => [
       `RestoreDBClusterFromSnapshot ${this.settings.targetClusterId} with KmsKeyId ${this.settings.kmsKeyId} (an unencrypted cluster snapshot cannot be encrypted by copying: the restore encrypts)`,
@@ -216,8 +210,7 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
       `CreateDBInstance ${this.settings.targetWriterInstanceId} in it (the source writer's class and parameter group); wait until it is available;`,
       `read the start coordinates from the restored cluster's "Binlog position from crash recovery is <file> <position>" event (DescribeEvents, at most ${this.settings.aws.waits.coordinatesSeconds} s).`,
     ],
-    startCoordinates: () => [`Nothing to do (Aurora): no replica; the start coordinates come from the restored cluster's crash-recovery event (mysql.target.clone).`],
-    removeReplica: () =>
+    removeSnapshot: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} (the source's unencrypted snapshot); the source cluster is fenced, never deleted.`]
         : [`Without --cleanup nothing is deleted: prints the command that deletes the source's unencrypted cluster snapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)}.`],
@@ -225,9 +218,9 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
 
   // ---- operations --------------------------------------------------------------------------
 
-  /** Aurora: no replica. The source's cluster snapshot is taken here (a resumed run reuses it). */
-  async createReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.createReplica;
+  /** The source's cluster snapshot (a resumed run reuses it). */
+  async createSnapshot(context: StepContext): Promise<Facts> {
+    const step = 'mysql.snapshot.create';
     const snapshotId = this.clusterSnapshotId(context.runId);
     const snapshot = await this.describeClusterSnapshot(step, snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
@@ -328,17 +321,17 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
     return { file: found!.file, position: found!.position };
   }
 
-  /** No replica to remove; the source's unencrypted cluster snapshot goes only with --cleanup. */
-  async removeReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.removeReplica;
+  /** The source's unencrypted cluster snapshot goes only with --cleanup. */
+  async removeSnapshot(context: StepContext): Promise<Facts> {
+    const step = 'mysql.snapshot.remove';
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     if (!this.settings.cleanup) {
-      return this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]);
+      return { clusterSnapshotRemoved: false, ...this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]) };
     }
     const snapshot = await this.describeClusterSnapshot(step, snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
     if (snapshot || this.aws.planning) await this.aws.write(step, 'rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId }));
-    return { replicaRemoved: true, deletedSnapshots: [snapshotId] };
+    return { clusterSnapshotRemoved: true, deletedSnapshots: [snapshotId] };
   }
 }
 

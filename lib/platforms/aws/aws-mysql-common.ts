@@ -1,6 +1,6 @@
 import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
 import { DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform, ReverseReplication, SourceSnapshotSeeding, TemporaryReplicaSeeding } from '../mysql-platform';
 import type { Facts, Step, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { MysqlDialect } from '../../engines/mysql/dialect';
@@ -318,7 +318,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   /** Without --cleanup nothing is deleted: the commands that would are logged for a person. */
   leftInPlace(context: StepContext, commands: string[], ids: string[]): Facts {
     context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
-    return { replicaRemoved: false, leftForCleanup: ids };
+    return { leftForCleanup: ids };
   }
 }
 
@@ -347,19 +347,15 @@ export function awsMysqlFenceAgainStep(platform: Pick<MysqlPlatform, 'describe' 
 }
 
 /**
- * How a platform seeds the target, under the flow's step names (mysql.replica.create,
- * mysql.target.clone, mysql.replica.remove): ReadReplicaSeeding (RDS instance) or
- * ClusterSnapshotSeeding (Aurora, which makes no replica and says so in its plan lines).
+ * How a platform seeds the target (MysqlPlatform.seeding), with the clone that makes the target
+ * from it: ReadReplicaSeeding (RDS instance: a temporary read replica, the flow's
+ * mysql.replica.* steps) or ClusterSnapshotSeeding (Aurora: a cluster snapshot of the source,
+ * mysql.snapshot.create / .remove; no replica).
  */
-export interface AwsMysqlSeeding {
-  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
-  readonly describe: Pick<MysqlPlatform['describe'], 'createReplica' | 'cloneTarget' | 'removeReplica' | 'startCoordinates'>;
-  replica(facts: Facts): Promise<MysqlEndpoint>;
-  createReplica(context: StepContext): Promise<Facts>;
+export type AwsMysqlSeeding = (TemporaryReplicaSeeding | SourceSnapshotSeeding) & {
+  readonly describe: Pick<MysqlPlatform['describe'], 'cloneTarget'>;
   cloneTarget(context: StepContext): Promise<Facts>;
-  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
-  removeReplica(context: StepContext): Promise<Facts>;
-}
+};
 
 /** How traffic moves and the old source is fenced (and moves back): the shared half's Route 53 switch, or the RDS Proxy's (RdsProxySwitching). */
 export interface AwsMysqlSwitching {
@@ -387,8 +383,6 @@ export interface AwsMysqlEngineTraits {
 export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, Switching extends AwsMysqlSwitching = AwsMysqlSwitching> implements MysqlPlatform {
   readonly kind = 'aws' as const;
   readonly rdsProcedures = true;
-  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
-  readonly startCoordinates?: MysqlPlatform['startCoordinates'];
   readonly dialect?: MysqlPlatform['dialect'];
   readonly accountChangesReplicate?: boolean;
   readonly reverseReplication?: ReverseReplication;
@@ -401,9 +395,7 @@ export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, S
     readonly switching: Switching,
     engine: AwsMysqlEngineTraits = {},
   ) {
-    this.describe = { ...switchover.describe, ...seeding.describe, ...switching.describe };
-    if (seeding.startCoordinatesFrom) this.startCoordinatesFrom = seeding.startCoordinatesFrom;
-    if (seeding.startCoordinates) this.startCoordinates = seeding.startCoordinates.bind(seeding);
+    this.describe = { ...switchover.describe, cloneTarget: () => seeding.describe.cloneTarget(), ...switching.describe };
     if (engine.dialect) this.dialect = engine.dialect.bind(engine);
     if (engine.accountChangesReplicate !== undefined) this.accountChangesReplicate = engine.accountChangesReplicate;
     if (switching.reverseReplication) this.reverseReplication = switching.reverseReplication;
@@ -433,17 +425,8 @@ export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, S
     return this.switchover.recycleClients(context);
   }
 
-  replica(facts: Facts): Promise<MysqlEndpoint> {
-    return this.seeding.replica(facts);
-  }
-  createReplica(context: StepContext): Promise<Facts> {
-    return this.seeding.createReplica(context);
-  }
   cloneTarget(context: StepContext): Promise<Facts> {
     return this.seeding.cloneTarget(context);
-  }
-  removeReplica(context: StepContext): Promise<Facts> {
-    return this.seeding.removeReplica(context);
   }
 
   prepareSwitch(context: StepContext): Promise<void> {

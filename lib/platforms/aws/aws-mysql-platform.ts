@@ -16,7 +16,7 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { EndpointState, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, ReverseReplication, TemporaryReplicaSeeding } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
@@ -30,7 +30,7 @@ import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersF
 import type { Logger } from '../../util/log';
 import { seedTargetAccount, targetAccountOverrides, crossAccountNames } from './cross-account-target';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlSwitching } from './aws-mysql-common';
 
 export { dnsUpsertInput, fenceInput } from './switch';
 export { endpointTls } from './credentials';
@@ -266,7 +266,8 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
  * re-encrypted in the target account), a restore carrying the source's (or the stack's declared)
  * settings; the clean-up deletes the replica and its unencrypted snapshot (--cleanup).
  */
-export class ReadReplicaSeeding implements AwsMysqlSeeding {
+export class ReadReplicaSeeding implements TemporaryReplicaSeeding {
+  readonly strategy = 'temporary-replica' as const;
   private readonly aws: AwsGateway;
   private readonly rds: RdsReader;
   private readonly targetRds: RdsReader;
@@ -459,7 +460,7 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
         `aws rds delete-db-instance --region ${this.settings.aws.region} --db-instance-identifier ${replicaId} --skip-final-snapshot --delete-automated-backups`,
         `aws rds delete-db-snapshot --region ${this.settings.aws.region} --db-snapshot-identifier ${snapshotId}`,
       ];
-      return this.switchover.leftInPlace(context, commands, [replicaId, snapshotId]);
+      return { replicaRemoved: false, ...this.switchover.leftInPlace(context, commands, [replicaId, snapshotId]) };
     }
     const replica = await this.rds.instance(step, replicaId, { fresh: true });
     if (replica && !this.ownedBy(replica.TagList, context.runId)) throw this.notOurs('RDS instance', replicaId, 'aws.replicaInstanceId');
