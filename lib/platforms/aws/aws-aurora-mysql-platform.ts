@@ -24,7 +24,7 @@ import type { AwsAuroraMysqlSettings } from './settings';
 import { isNotFound, type RdsReader } from './rds-reader';
 import { auroraMysql3Dialect } from './aurora-dialect';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlEngineTraits, type AwsMysqlSwitching } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, type AwsMysqlEngineTraits, type AwsMysqlSwitching } from './aws-mysql-common';
 
 /** The event a cluster restored from a snapshot reports once crash recovery ran on its writer. */
 export const CRASH_RECOVERY_EVENT = /Binlog position from crash recovery is (\S+) (\d+)/;
@@ -161,25 +161,25 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
   // ---- reading state ---------------------------------------------------------------------
 
   /** The source cluster (or undefined offline / not found). */
-  sourceCluster(step: string = STEP.preflight, options: { fresh?: boolean } = {}): Promise<DBCluster | undefined> {
-    return this.rds.cluster(step, this.settings.sourceClusterId, options);
+  sourceCluster(): Promise<DBCluster | undefined> {
+    return this.rds.cluster(this.settings.sourceClusterId);
   }
 
   /** The source's writer instance: its class and parameter group are the new writer's. */
-  async sourceWriter(step: string = STEP.preflight): Promise<DBInstance | undefined> {
-    const cluster = await this.sourceCluster(step);
+  async sourceWriter(): Promise<DBInstance | undefined> {
+    const cluster = await this.sourceCluster();
     const writerId = writerIdOf(cluster);
     if (this.aws.canRead && cluster && !writerId) throw new Error(`Aurora cluster ${this.settings.sourceClusterId} has no writer instance (DBClusterMembers has no IsClusterWriter): add one, then run again`);
-    return this.rds.instance(step, writerId ?? `<${this.settings.sourceClusterId} writer>`);
+    return this.rds.instance(writerId ?? `<${this.settings.sourceClusterId} writer>`);
   }
 
-  private async sourceSettings(step: string): Promise<AuroraSourceSettings> {
-    return auroraSourceSettings(await this.sourceCluster(step), await this.sourceWriter(step), this.settings.sourceClusterId);
+  private async sourceSettings(): Promise<AuroraSourceSettings> {
+    return auroraSourceSettings(await this.sourceCluster(), await this.sourceWriter(), this.settings.sourceClusterId);
   }
 
-  private async describeClusterSnapshot(step: string, id: string): Promise<DBClusterSnapshot | undefined> {
+  private async describeClusterSnapshot(id: string): Promise<DBClusterSnapshot | undefined> {
     try {
-      const output = await this.aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
+      const output = await this.aws.read<DescribeDBClusterSnapshotsCommandOutput>('rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
       return output?.DBClusterSnapshots?.[0];
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -220,14 +220,13 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
 
   /** The source's cluster snapshot (a resumed run reuses it). */
   async createSnapshot(context: StepContext): Promise<Facts> {
-    const step = 'mysql.snapshot.create';
     const snapshotId = this.clusterSnapshotId(context.runId);
-    const snapshot = await this.describeClusterSnapshot(step, snapshotId);
+    const snapshot = await this.describeClusterSnapshot(snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
     if (!snapshot) {
-      await this.aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.tags, context.runId) }));
+      await this.aws.write('rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.tags, context.runId) }));
     }
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: snapshotId }, resource: `cluster snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: snapshotId }, resource: `cluster snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
       waitUntilDBClusterSnapshotAvailable(config, { DBClusterSnapshotIdentifier: snapshotId }),
     );
     return { clusterSnapshotId: snapshotId };
@@ -235,24 +234,23 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
 
   /** RestoreDBClusterFromSnapshot with the stacks' KMS key, then the writer instance. */
   async cloneTarget(context: StepContext): Promise<Facts> {
-    const step = STEP.cloneTarget;
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     const { targetClusterId, targetWriterInstanceId } = this.settings;
     const tags = runTags(this.settings.tags, context.runId);
-    const source = await this.sourceSettings(step);
+    const source = await this.sourceSettings();
 
-    const cluster = await this.rds.cluster(step, targetClusterId, { fresh: true });
+    const cluster = await this.rds.cluster(targetClusterId, { fresh: true });
     if (cluster && !ownedBy(cluster.TagList, context.runId)) throw this.notOurs('Aurora cluster', targetClusterId, 'aws.targetClusterId');
-    if (!cluster) await this.aws.write(step, 'rds', new RestoreDBClusterFromSnapshotCommand(restoreClusterInput(targetClusterId, snapshotId, this.settings.kmsKeyId, source, tags)));
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBClusters', input: { DBClusterIdentifier: targetClusterId }, resource: `restored cluster ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+    if (!cluster) await this.aws.write('rds', new RestoreDBClusterFromSnapshotCommand(restoreClusterInput(targetClusterId, snapshotId, this.settings.kmsKeyId, source, tags)));
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBClusters', input: { DBClusterIdentifier: targetClusterId }, resource: `restored cluster ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBClusterAvailable(config, { DBClusterIdentifier: targetClusterId }),
     );
 
-    const writer = await this.rds.instance(step, targetWriterInstanceId, { fresh: true });
+    const writer = await this.rds.instance(targetWriterInstanceId, { fresh: true });
     if (writer && !ownedBy(writer.TagList, context.runId)) throw this.notOurs('RDS instance', targetWriterInstanceId, 'aws.targetWriterInstanceId');
     if (writer && writer.DBClusterIdentifier !== targetClusterId) throw new Error(`RDS instance ${targetWriterInstanceId} belongs to ${writer.DBClusterIdentifier ?? 'no cluster'}, not to ${targetClusterId}: choose another aws.targetWriterInstanceId`);
-    if (!writer) await this.aws.write(step, 'rds', new CreateDBInstanceCommand(writerInput(targetWriterInstanceId, targetClusterId, source, tags)));
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: targetWriterInstanceId }, resource: `writer ${targetWriterInstanceId} of ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+    if (!writer) await this.aws.write('rds', new CreateDBInstanceCommand(writerInput(targetWriterInstanceId, targetClusterId, source, tags)));
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: targetWriterInstanceId }, resource: `writer ${targetWriterInstanceId} of ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: targetWriterInstanceId }),
     );
     this.rds.forget(targetClusterId); // the endpoint is known only now
@@ -267,10 +265,9 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
    * Events are polled until one appears (aws.waits.coordinatesSeconds).
    */
   async startCoordinates(context: StepContext): Promise<{ file: string; position: number }> {
-    const step = STEP.cloneTarget;
     const clusterId = String(context.facts.targetClusterId ?? this.settings.targetClusterId);
     const writerId = String(context.facts.targetWriterInstanceId ?? this.settings.targetWriterInstanceId);
-    const cluster = await this.rds.cluster(step, clusterId, { fresh: true });
+    const cluster = await this.rds.cluster(clusterId, { fresh: true });
     // Events outlive their resource for 14 days: an older cluster of the same name must not answer.
     const since = cluster?.ClusterCreateTime;
     const sources = [
@@ -282,7 +279,7 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
       const events: Event[] = [];
       for (const source of sources) {
         const input = since ? { ...source, StartTime: since } : { ...source, Duration: 20160 };
-        const output = await this.aws.read<DescribeEventsCommandOutput>(step, 'rds', new DescribeEventsCommand(input));
+        const output = await this.aws.read<DescribeEventsCommandOutput>('rds', new DescribeEventsCommand(input));
         events.push(...(output?.Events ?? []));
       }
       return events;
@@ -296,7 +293,7 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
       timeoutSeconds: this.settings.aws.waits.coordinatesSeconds,
     };
     try {
-      await this.aws.poll(step, spec, async () => {
+      await this.aws.poll(spec, async () => {
         const events = await look();
         const matches = events
           .map((event) => ({ ...parseCrashRecoveryPosition(event.Message), at: event.Date }))
@@ -323,14 +320,13 @@ export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
 
   /** The source's unencrypted cluster snapshot goes only with --cleanup. */
   async removeSnapshot(context: StepContext): Promise<Facts> {
-    const step = 'mysql.snapshot.remove';
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     if (!this.settings.cleanup) {
       return { clusterSnapshotRemoved: false, ...this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]) };
     }
-    const snapshot = await this.describeClusterSnapshot(step, snapshotId);
+    const snapshot = await this.describeClusterSnapshot(snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
-    if (snapshot || this.aws.planning) await this.aws.write(step, 'rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId }));
+    if (snapshot || this.aws.planning) await this.aws.write('rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId }));
     return { clusterSnapshotRemoved: true, deletedSnapshots: [snapshotId] };
   }
 }

@@ -24,6 +24,8 @@ import { parseCrashRecoveryPosition } from '../../../lib/platforms/aws/aws-auror
 import { auroraPreflight } from '../../../lib/platforms/aws/preflight';
 import { resolveAwsAuroraMysqlSettings } from '../../../lib/platforms/aws/settings';
 import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
+import { runInStep } from '../../../lib/runbook/current-step';
+import { OUTSIDE_A_STEP } from '../../../lib/platforms/aws/gateway';
 import { FENCE_SG, KMS_KEY, mockedAws, ourTags, recordingLogger, RUN_ID, stepContext, type MockedAws } from './helpers';
 import { auroraEnvironment, CLUSTER_CREATED, describeAurora, liveAurora, SOURCE_CLUSTER, SOURCE_WRITER, targetCluster, targetWriter } from './aurora-helpers';
 
@@ -47,6 +49,22 @@ describe('the seeding steps (Aurora: a cluster snapshot, no replica)', () => {
     const ids = mysqlEncryptRunbook(platform, FLOW_SETTINGS).steps.map((s) => s.id);
     expect(ids.filter((id) => id.startsWith('mysql.replica.'))).toEqual([]);
     expect(ids).toEqual(['mysql.preflight', 'mysql.snapshot.create', 'mysql.target.clone', 'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.snapshot.remove']);
+  });
+});
+
+describe('call labels', () => {
+  test('GIVEN platform operations WHEN they run inside a step THEN every AWS call they make is labelled with that step (the engine\'s), and one made outside any step says so', async () => {
+    const aws = mockedAws();
+    describeAurora(aws, { snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
+    const { platform, gateway, log } = liveAurora(aws);
+    await runInStep('mysql.snapshot.create', () => platform.seeding.createSnapshot(stepContext(log)));
+    await runInStep('mysql.snapshot.remove', () => platform.seeding.removeSnapshot(stepContext(log, { clusterSnapshotId: SNAPSHOT })));
+    await platform.seeding.sourceCluster();
+    expect(gateway.calls.map((c) => `${c.step} ${c.command}`)).toEqual([
+      'mysql.snapshot.create DescribeDBClusterSnapshots',
+      'mysql.snapshot.create DescribeDBClusterSnapshots',
+      `${OUTSIDE_A_STEP} DescribeDBClusters`,
+    ]);
   });
 });
 
