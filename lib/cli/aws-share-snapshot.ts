@@ -12,6 +12,7 @@ import { LocalRunLock } from '../runbook/lock';
 import { planText, runRunbook } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import { detachedContext } from '../runbook/step';
+import { runInStep } from '../runbook/current-step';
 import { RunResources } from '../runbook/resources';
 import { EXIT_CODES as EXIT, reportFromRun } from '../report';
 import { createAwsClients, destroyClients, type AwsClients } from '../platforms/aws/clients';
@@ -198,7 +199,8 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
   let stoppedAt: string | undefined;
   for (const step of planRunbook.steps) {
     try {
-      Object.assign(context.facts, (await step.apply(context)) ?? {});
+      // Run as the engine runs it: the step is what labels its calls (the gateways take no label).
+      Object.assign(context.facts, (await runInStep(step.id, async () => step.apply(context))) ?? {});
     } catch (error) {
       // A failing check is reported below with every problem; the later steps are still listed.
       if (step.kind === 'check') continue;

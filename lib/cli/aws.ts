@@ -64,7 +64,7 @@ export function sourceTagLock(gateway: AwsGateway, source: { kind: 'instance' | 
   return new RdsTagRunLock(
     gateway,
     async () => {
-      const arn = source.kind === 'instance' ? (await rds.instance('run.lock', source.id))?.DBInstanceArn : (await rds.cluster('run.lock', source.id))?.DBClusterArn;
+      const arn = source.kind === 'instance' ? (await rds.instance(source.id))?.DBInstanceArn : (await rds.cluster(source.id))?.DBClusterArn;
       if (!arn) throw new Error(`Cannot take the run lock: the source ${source.kind} ${source.id} was not found (or has no ARN)`);
       return arn;
     },

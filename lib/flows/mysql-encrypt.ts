@@ -23,7 +23,7 @@ import {
 } from '../engines/mysql/server';
 import { databasesOnEitherSide, tableChecksums } from '../engines/mysql/checksum';
 import { checksumOutcome } from '../verify/checksums';
-import type { MysqlPlatform } from '../platforms/mysql-platform';
+import type { MysqlPlatform, SourceSnapshotSeeding, TemporaryReplicaSeeding } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
 import { ResourceKey } from '../runbook/resources';
@@ -123,18 +123,16 @@ export async function dialectOf(context: StepContext, platform: MysqlPlatform, c
 
 /**
  * Seed operation 1: move a MySQL/MariaDB database to a new server (on AWS: encrypted storage)
- * by replica → stop and record coordinates → clone → replicate from the source → catch up →
- * freeze → switch → fence → verify.
+ * by the platform's seeding (a temporary replica stopped at recorded coordinates, or a snapshot
+ * of the source whose restore says where it ends) → clone → replicate from the source → catch
+ * up → freeze → switch → fence → verify → the seeding's clean-up.
  */
 export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlowSettings): Runbook {
   const source = (context: StepContext) => open(context, 'source', () => platform.source());
-  const replica = (context: StepContext) => open(context, 'replica', () => platform.replica(context.facts));
   const target = (context: StepContext) => open(context, 'target', () => platform.target(context.facts));
   const databasesLabel = settings.databases.length > 0 ? settings.databases.join(', ') : 'every non-system database';
-  // The platform reads the start coordinates from the cloned target (Aurora): no replica to wait for or stop.
-  const coordinatesFromTarget = platform.startCoordinatesFrom === 'target';
   const binlogScan = settings.startCoordinatesMethod === 'binlog-scan';
-  const noReplica = () => platform.describe.startCoordinates?.() ?? ['Nothing to do: the platform reads the start coordinates from the cloned target.'];
+  const seeding = seedingSteps(platform, settings, source);
 
   const preflight: Step = {
     id: 'mysql.preflight',
@@ -186,59 +184,18 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     },
   };
 
-  const createReplica: Step = {
-    id: 'mysql.replica.create',
-    kind: 'action',
-    describe: () => platform.describe.createReplica(),
-    apply: (context) => platform.createReplica(context),
-  };
-
-  const replicaCatchUp: Step = {
-    id: 'mysql.replica.catch-up',
-    kind: 'action',
-    describe: () => (coordinatesFromTarget ? noReplica() : [`Wait (up to ${Math.round(settings.catchUpTimeoutMs / 1000)} s) until the replica has executed everything the source has written.`]),
-    async apply(context) {
-      if (coordinatesFromTarget) return {};
-      const lag = await waitUntilCaughtUp(context, await source(context), await replica(context), await dialectOf(context, platform, await source(context)), settings, 'replica');
-      return { replicaLagMs: Math.round(lag) };
-    },
-  };
-
-  const stopReplica: Step = {
-    id: 'mysql.replica.stop',
-    kind: 'action',
-    describe: () =>
-      coordinatesFromTarget
-        ? noReplica()
-        : ['Stop replication on the replica and record the source coordinates it executed', '(Relay_Master_Log_File / Exec_Master_Log_Pos; MySQL 8: Relay_Source_Log_File / Exec_Source_Log_Pos).'],
-    async apply(context) {
-      if (coordinatesFromTarget) return {};
-      const connection = await replica(context);
-      const dialect = await dialectOf(context, platform, await source(context));
-      const before = await replicaStatus(connection, dialect);
-      if (!before) throw new Error('The replica is not configured to replicate: recreate it (mysql.replica.create)');
-      // A connecting IO thread counts as running: left alone it would fetch events after the coordinates are read.
-      if (before.sqlRunning || !before.ioStopped) await connection.query(dialect.stopReplication());
-      const after = await replicaStatus(connection, dialect);
-      if (!after || after.sqlRunning || !after.ioStopped) throw new Error('Replication did not stop on the replica');
-      return { startBinlogFile: after.executedFile, startBinlogPosition: after.executedPosition };
-    },
-  };
-
   const cloneTarget: Step = {
     id: 'mysql.target.clone',
     kind: 'action',
     describe: () => [...platform.describe.cloneTarget(), ...(binlogScan ? binlogScanPlanLines() : [])],
     precondition: async (context) => {
-      if (!coordinatesFromTarget && !binlogScan && !context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
+      if (!binlogScan) seeding.coordinatesBeforeClone?.(context);
     },
     async apply(context) {
       const facts = await platform.cloneTarget(context);
-      if (binlogScan) return { ...facts, ...(await scanStartCoordinates({ ...context, facts: { ...context.facts, ...facts } }, await source(context), await target({ ...context, facts: { ...context.facts, ...facts } }))) };
-      if (!coordinatesFromTarget) return { ...facts, startCoordinatesMethod: 'replica-stop' };
-      if (!platform.startCoordinates) throw new Error(`The ${platform.kind} platform says the start coordinates come from the target but has no startCoordinates()`);
-      const start = await platform.startCoordinates({ ...context, facts: { ...context.facts, ...facts } });
-      return { ...facts, startBinlogFile: start.file, startBinlogPosition: start.position };
+      const cloned = { ...context, facts: { ...context.facts, ...facts } };
+      if (binlogScan) return { ...facts, ...(await scanStartCoordinates(cloned, await source(context), await target(cloned))) };
+      return { ...facts, ...(await seeding.coordinatesAfterClone(cloned)) };
     },
   };
 
@@ -385,18 +342,123 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
     },
   };
 
-  const removeReplica: Step = {
-    id: 'mysql.replica.remove',
-    kind: 'action',
-    describe: () => platform.describe.removeReplica(),
-    apply: (context) => platform.removeReplica(context),
-  };
-
   return {
     flow: 'mysql.encrypt',
     facts: MYSQL_ENCRYPT_FACTS,
     summary: [`source: ${platform.describe.source()}`, `databases: ${databasesLabel}`, `platform: ${platform.kind}`],
-    steps: [preflight, createReplica, replicaCatchUp, stopReplica, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, fenceSource, removeReplica],
+    steps: [preflight, ...seeding.before, cloneTarget, startReplication, targetCatchUp, switchOver, verifyChecksums, fenceSource, ...seeding.after],
+  };
+}
+
+/**
+ * The steps a seeding strategy (MysqlPlatform.seeding) contributes around the common clone, under
+ * its own names: the flow asks the strategy, never which platform runs it.
+ */
+interface SeedingSteps {
+  /** Before mysql.target.clone. */
+  before: Step[];
+  /** The clone's precondition: throws when the start coordinates should be journaled already and are not. */
+  coordinatesBeforeClone?(context: StepContext): void;
+  /** The start coordinates once the target is cloned (facts merged into the clone's). */
+  coordinatesAfterClone(context: StepContext): Promise<Facts>;
+  /** After the fence: the clean-up of what the seeding made. */
+  after: Step[];
+}
+
+function seedingSteps(platform: MysqlPlatform, settings: MysqlFlowSettings, source: (context: StepContext) => Promise<Connection>): SeedingSteps {
+  const seeding = platform.seeding;
+  switch (seeding.strategy) {
+    case 'temporary-replica':
+      return temporaryReplicaSteps(seeding, platform, settings, source);
+    case 'source-snapshot':
+      return sourceSnapshotSteps(seeding);
+  }
+}
+
+/**
+ * A temporary replica: created, caught up with the source, stopped (its executed coordinates are
+ * where the target starts), cloned, and removed after the fence.
+ */
+function temporaryReplicaSteps(seeding: TemporaryReplicaSeeding, platform: MysqlPlatform, settings: MysqlFlowSettings, source: (context: StepContext) => Promise<Connection>): SeedingSteps {
+  const replica = (context: StepContext) => open(context, 'replica', () => seeding.replica(context.facts));
+  const create: Step = {
+    id: 'mysql.replica.create',
+    kind: 'action',
+    describe: () => seeding.describe.createReplica(),
+    apply: (context) => seeding.createReplica(context),
+  };
+  const catchUp: Step = {
+    id: 'mysql.replica.catch-up',
+    kind: 'action',
+    describe: () => [`Wait (up to ${Math.round(settings.catchUpTimeoutMs / 1000)} s) until the replica has executed everything the source has written.`],
+    async apply(context) {
+      const lag = await waitUntilCaughtUp(context, await source(context), await replica(context), await dialectOf(context, platform, await source(context)), settings, 'replica');
+      return { replicaLagMs: Math.round(lag) };
+    },
+  };
+  const stop: Step = {
+    id: 'mysql.replica.stop',
+    kind: 'action',
+    describe: () => ['Stop replication on the replica and record the source coordinates it executed', '(Relay_Master_Log_File / Exec_Master_Log_Pos; MySQL 8: Relay_Source_Log_File / Exec_Source_Log_Pos).'],
+    async apply(context) {
+      const connection = await replica(context);
+      const dialect = await dialectOf(context, platform, await source(context));
+      const before = await replicaStatus(connection, dialect);
+      if (!before) throw new Error('The replica is not configured to replicate: recreate it (mysql.replica.create)');
+      // A connecting IO thread counts as running: left alone it would fetch events after the coordinates are read.
+      if (before.sqlRunning || !before.ioStopped) await connection.query(dialect.stopReplication());
+      const after = await replicaStatus(connection, dialect);
+      if (!after || after.sqlRunning || !after.ioStopped) throw new Error('Replication did not stop on the replica');
+      return { startBinlogFile: after.executedFile, startBinlogPosition: after.executedPosition };
+    },
+  };
+  const remove: Step = {
+    id: 'mysql.replica.remove',
+    kind: 'action',
+    describe: () => seeding.describe.removeReplica(),
+    apply: (context) => seeding.removeReplica(context),
+  };
+  return {
+    before: [create, catchUp, stop],
+    coordinatesBeforeClone: (context) => {
+      if (!context.facts.startBinlogFile) throw new PreconditionFailed('No recorded start coordinates: mysql.replica.stop must run first');
+    },
+    coordinatesAfterClone: async () => ({ startCoordinatesMethod: 'replica-stop' }),
+    after: [remove],
+  };
+}
+
+/**
+ * A snapshot of the source itself (Aurora: a cluster snapshot, consistent without a replica):
+ * taken, restored by the clone, which then reads the coordinates the restored target ends at;
+ * removed after the fence. No replica step: there is none.
+ *
+ * Versions before these steps journaled them as mysql.replica.create and mysql.replica.remove
+ * (with a catch-up and a stop that did nothing): a resume of such a journal takes those as
+ * these (same operations, same facts), and ignores the two that did nothing.
+ */
+function sourceSnapshotSteps(seeding: SourceSnapshotSeeding): SeedingSteps {
+  const create: Step = {
+    id: 'mysql.snapshot.create',
+    formerIds: ['mysql.replica.create'],
+    kind: 'action',
+    describe: () => seeding.describe.createSnapshot(),
+    apply: (context) => seeding.createSnapshot(context),
+  };
+  const remove: Step = {
+    id: 'mysql.snapshot.remove',
+    formerIds: ['mysql.replica.remove'],
+    kind: 'action',
+    describe: () => seeding.describe.removeSnapshot(),
+    apply: (context) => seeding.removeSnapshot(context),
+  };
+  return {
+    before: [create],
+    coordinatesAfterClone: async (context) => {
+      const start = await seeding.startCoordinates(context);
+      return { startBinlogFile: start.file, startBinlogPosition: start.position };
+    },
+    after: [remove],
   };
 }
 

@@ -27,15 +27,10 @@ export interface MysqlPlatform {
   /** Replication is configured through RDS's mysql.rds_* procedures. */
   readonly rdsProcedures: boolean;
   /**
-   * Where the target's start coordinates come from. 'replica' (default): the flow stops the
-   * temporary replica and records the coordinates it executed. 'target': the platform reads them
-   * from the cloned target (Aurora MySQL: the restored cluster's "Binlog position from crash
-   * recovery" event) in `startCoordinates`, at the end of mysql.target.clone; the replica
-   * catch-up/stop steps do nothing.
+   * How the target is seeded: the strategy contributes its own, honestly named steps to the flow
+   * (a temporary replica's, or a snapshot's of the source itself); see MysqlSeeding.
    */
-  readonly startCoordinatesFrom?: 'replica' | 'target';
-  /** With startCoordinatesFrom 'target': the source binlog coordinates the cloned target ends at. */
-  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
+  readonly seeding: MysqlSeeding;
   /**
    * Whether account changes (CREATE USER, ALTER USER … IDENTIFIED BY) reach the replica through
    * replication. @default true. Aurora MySQL 3 replicates no change of the `mysql` schema: the
@@ -47,8 +42,6 @@ export interface MysqlPlatform {
 
   /** Administrator endpoint of the source (writable primary). */
   source(): Promise<MysqlEndpoint>;
-  /** Administrator endpoint of the temporary replica, once created. */
-  replica(facts: Facts): Promise<MysqlEndpoint>;
   /** Administrator endpoint of the new target, once cloned. */
   target(facts: Facts): Promise<MysqlEndpoint>;
   /** The source's address as the target must dial it for replication. */
@@ -61,11 +54,9 @@ export interface MysqlPlatform {
   /** Plan lines for each operation (deterministic, no secrets). */
   describe: {
     source(): string;
-    createReplica(): string[];
     cloneTarget(): string[];
     switchEndpoint(): string[];
     fence(): string[];
-    removeReplica(): string[];
     /**
      * The clause the freeze and the promotion add after "lock/unlock the app accounts": how this
      * platform's servers refuse writes (`, read_only ON`), or nothing where read_only is not the
@@ -76,13 +67,12 @@ export interface MysqlPlatform {
     killSessions(): string;
     /** What keeps the application off the target until the switch, when its write grants are not revoked. */
     targetKeptOff(): string;
-    /** With startCoordinatesFrom 'target': why the replica catch-up/stop steps do nothing. */
-    startCoordinates?(): string[];
   };
 
-  /** Create a replica of the source that replicates from it; returns facts naming it. */
-  createReplica(context: StepContext): Promise<Facts>;
-  /** Copy the stopped replica into the new target (snapshot → encrypted copy → restore). */
+  /**
+   * Make the new target from what the seeding made (the stopped replica: snapshot → encrypted
+   * copy → restore; the source's snapshot: an encrypting restore).
+   */
   cloneTarget(context: StepContext): Promise<Facts>;
   /** Get the switch ready ahead of time (park the target, warm connections, lower TTLs). */
   prepareSwitch(context: StepContext): Promise<void>;
@@ -101,8 +91,6 @@ export interface MysqlPlatform {
   fenceSource(context: StepContext): Promise<Facts>;
   /** End client connections still open to the old side (pool recycle). */
   recycleClients(context: StepContext): Promise<void>;
-  /** Remove the temporary replica (AWS: only with --cleanup; otherwise say what to delete). */
-  removeReplica(context: StepContext): Promise<Facts>;
 
   /**
    * Capability: the way back. With it, the switch starts replication new → old before traffic
@@ -111,6 +99,54 @@ export interface MysqlPlatform {
    * traffic one way only, as before, and switch-back refuses naming the platform.
    */
   readonly reverseReplication?: ReverseReplication;
+}
+
+/**
+ * How the target is seeded, chosen by the platform; each strategy has its own steps in the flow
+ * (lib/flows/mysql-encrypt.ts `seedingSteps`), so none of them fakes another's:
+ * - TemporaryReplicaSeeding (RDS instance: CreateDBInstanceReadReplica; local: a mariadb-backup
+ *   copy): mysql.replica.create, mysql.replica.catch-up, mysql.replica.stop (the start coordinates
+ *   are what the stopped replica executed), the clone of the stopped replica, mysql.replica.remove;
+ * - SourceSnapshotSeeding (Aurora MySQL: a cluster snapshot, consistent by itself):
+ *   mysql.snapshot.create, the clone (an encrypting restore) which then reads the start
+ *   coordinates from the restored target, mysql.snapshot.remove.
+ */
+export type MysqlSeeding = TemporaryReplicaSeeding | SourceSnapshotSeeding;
+
+/** A temporary replica of the source, stopped to give the start coordinates, then cloned. */
+export interface TemporaryReplicaSeeding {
+  readonly strategy: 'temporary-replica';
+  /** Plan lines (deterministic, no secrets). */
+  readonly describe: {
+    createReplica(): string[];
+    removeReplica(): string[];
+  };
+  /** Create a replica of the source that replicates from it; returns facts naming it. */
+  createReplica(context: StepContext): Promise<Facts>;
+  /** Administrator endpoint of the temporary replica, once created. */
+  replica(facts: Facts): Promise<MysqlEndpoint>;
+  /** Remove the temporary replica (AWS: only with --cleanup; otherwise say what to delete). */
+  removeReplica(context: StepContext): Promise<Facts>;
+}
+
+/**
+ * A snapshot of the source itself, consistent without a replica, restored into the target; the
+ * restored target says which source binlog coordinates it ends at (Aurora MySQL: the "Binlog
+ * position from crash recovery" event).
+ */
+export interface SourceSnapshotSeeding {
+  readonly strategy: 'source-snapshot';
+  /** Plan lines (deterministic, no secrets). */
+  readonly describe: {
+    createSnapshot(): string[];
+    removeSnapshot(): string[];
+  };
+  /** Take the source's snapshot (a resumed run reuses it); returns facts naming it. */
+  createSnapshot(context: StepContext): Promise<Facts>;
+  /** The source binlog coordinates the cloned target ends at, read at the end of mysql.target.clone. */
+  startCoordinates(context: StepContext): Promise<{ file: string; position: number }>;
+  /** Remove the source's snapshot (AWS: only with --cleanup; otherwise say what to delete). */
+  removeSnapshot(context: StepContext): Promise<Facts>;
 }
 
 /** What a platform adds so that traffic can go back to the old side (issue 12). */

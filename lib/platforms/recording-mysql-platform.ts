@@ -1,6 +1,6 @@
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import type { SqlRecorder } from '../engines/mysql/recording-connection';
-import type { EndpointState, MysqlPlatform } from './mysql-platform';
+import type { EndpointState, MysqlPlatform, MysqlSeeding } from './mysql-platform';
 
 /**
  * A platform for the dry-run plan: the real platform (its AWS calls go through a planning
@@ -23,7 +23,7 @@ export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, rec
   };
   const overrides: { -readonly [K in keyof MysqlPlatform]?: MysqlPlatform[K] } = {
     source: () => recorded('source', () => platform.source())(),
-    replica: (facts) => recorded('replica', () => platform.replica(facts))(),
+    seeding: recordingSeeding(platform.seeding, recorded, recorder),
     target: (facts) => recorded('target', () => platform.target(facts))(),
     sourceAddressForReplication: () => {
       try {
@@ -53,22 +53,42 @@ export function recordingMysqlPlatform<P extends MysqlPlatform>(platform: P, rec
       return { pointsTo: trafficOn, detail: `the ${trafficOn}, where the earlier run left it (the plan assumes it; the switch point reads ${read.detail})` };
     };
   }
-  if (platform.startCoordinates) {
-    const read = platform.startCoordinates.bind(platform);
-    // A planning platform cannot read the coordinates (they come from an event of a cluster
-    // that does not exist yet): name them as run-time values.
-    overrides.startCoordinates = async (context) => {
-      const planned = await read(context);
-      return {
-        file: typeof planned.file === 'string' && !/^<.*>$/.test(planned.file) ? planned.file : recorder.options.values.text('start binlog file from the crash-recovery event'),
-        position: Number.isFinite(planned.position) ? planned.position : recorder.options.values.number('start binlog position from the crash-recovery event'),
-      };
-    };
-  }
   return new Proxy(platform, {
     get(target, property, receiver) {
       if (typeof property === 'string' && property in overrides) return overrides[property as keyof MysqlPlatform];
       return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+/**
+ * The seeding for the plan: a temporary replica's endpoint hands out recording connections; a
+ * snapshot's start coordinates, which a planning platform cannot read (they come from an event of
+ * a cluster that does not exist yet), are named as run-time values.
+ */
+function recordingSeeding(seeding: MysqlSeeding, recorded: (name: string, endpoint: () => Promise<MysqlEndpoint>) => () => Promise<MysqlEndpoint>, recorder: SqlRecorder): MysqlSeeding {
+  switch (seeding.strategy) {
+    case 'temporary-replica':
+      return withOverrides(seeding, { replica: (facts) => recorded('replica', () => seeding.replica(facts))() });
+    case 'source-snapshot':
+      return withOverrides(seeding, {
+        startCoordinates: async (context) => {
+          const planned = await seeding.startCoordinates(context);
+          return {
+            file: typeof planned.file === 'string' && !/^<.*>$/.test(planned.file) ? planned.file : recorder.options.values.text('start binlog file from the crash-recovery event'),
+            position: Number.isFinite(planned.position) ? planned.position : recorder.options.values.number('start binlog position from the crash-recovery event'),
+          };
+        },
+      });
+  }
+}
+
+/** `target` with some members replaced; every other member is the target's own (its methods run on it). */
+function withOverrides<T extends object>(target: T, overrides: Partial<T>): T {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      if (typeof property === 'string' && property in overrides) return overrides[property as keyof T];
+      return Reflect.get(object, property, receiver);
     },
   });
 }

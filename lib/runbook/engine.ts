@@ -120,6 +120,22 @@ export function stepListText(plan: { flow: string; summary: string[]; steps: Arr
  * Runs a runbook: the one place that knows about dry-run, the journal, resume, hooks and
  * timing, so every flow gets them the same way (gh-ost's single line of phases).
  */
+/**
+ * The steps a journal says are done, under this runbook's ids: a step journaled under one of its
+ * `formerIds` (an older version's name for it) counts as done, with that entry's duration.
+ */
+function underCurrentIds(runbook: Runbook, status: { finished: string[]; stepDurations: Record<string, number> }): { finished: string[]; durations: Record<string, number> } {
+  const finished = [...status.finished];
+  const durations = { ...status.stepDurations };
+  for (const step of runbook.steps) {
+    const former = step.formerIds?.find((id) => status.finished.includes(id));
+    if (former === undefined || finished.includes(step.id)) continue;
+    finished.push(step.id);
+    durations[step.id] = status.stepDurations[former];
+  }
+  return { finished, durations };
+}
+
 export async function runRunbook(options: RunOptions): Promise<RunResult> {
   const resources = options.resources ?? new RunResources();
   try {
@@ -182,10 +198,11 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
     }
     if (status.result === 'success') throw new Error(`Run ${runId} already finished successfully; nothing to resume`);
     // Before the lock and the journal: a journal whose facts cannot be trusted changes nothing.
-    if (runbook.facts) checkJournaledFacts(runbook.facts, status.facts, { runId, flow: runbook.flow, finished: status.finished });
+    const done = underCurrentIds(runbook, status);
+    if (runbook.facts) checkJournaledFacts(runbook.facts, status.facts, { runId, flow: runbook.flow, finished: done.finished });
     Object.assign(facts, status.facts);
-    finished = status.finished;
-    earlier = { durations: status.stepDurations, startedAt: status.startedAt };
+    finished = done.finished;
+    earlier = { durations: done.durations, startedAt: status.startedAt };
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment, options.lockCommand));
     await beginJournal({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);

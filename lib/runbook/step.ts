@@ -50,6 +50,12 @@ export interface StepContext {
 export interface Step {
   /** Dotted id naming engine, subject and action: `mysql.replication.start`. */
   id: string;
+  /**
+   * Ids an older version journaled this same step under (same operation, same facts): a resume
+   * of such a journal counts the step done when its former id is. Renaming a step otherwise
+   * makes a resume run it again.
+   */
+  formerIds?: string[];
   /** Plan lines shown in dry-run and before execution (no secrets, deterministic). */
   describe(facts: Facts): string[];
   /**

@@ -5,10 +5,10 @@
  * reads, and --execute refused before any client while the runbook cannot take the
  * coordinates from the platform.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeDBClusterParametersCommand, DescribeDBClusterSnapshotsCommand } from '@aws-sdk/client-rds';
+import { DescribeDBClusterParametersCommand, DescribeDBClusterSnapshotsCommand, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
@@ -17,7 +17,8 @@ import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { loadEnvironment, type CutoverEnvironment } from '../../config/cutover';
 import { parseCutoverArgs, EXIT } from '../../lib/cli/cutover';
 import { runAws } from '../../lib/cli/aws';
-import { expectPlanFixture, FENCE_SG, mockedAws, OUTPUTS_FIXTURE, recordingLogger, type MockedAws } from '../platforms/aws/helpers';
+import { Journal } from '../../lib/runbook/journal';
+import { expectPlanFixture, FENCE_SG, mockedAws, OUTPUTS_FIXTURE, recordingLogger, statefulTags, type MockedAws } from '../platforms/aws/helpers';
 import { auroraEnvironment, describeAurora, SOURCE_CLUSTER, SOURCE_WRITER } from '../platforms/aws/aurora-helpers';
 
 const FIXTURE = join(__dirname, 'fixtures', 'aws-prod-aurora-offline.plan.txt');
@@ -45,6 +46,14 @@ describe('offline plan (--offline)', () => {
     const { code, out } = await run(['--env', 'prod-aurora', '--offline'], planEnvironment());
     expect(code).toBe(EXIT.ok);
     expectPlanFixture(out, FIXTURE);
+  });
+
+  test('the plan\'s seeding steps are the cluster snapshot\'s own (mysql.snapshot.create, mysql.snapshot.remove): no mysql.replica.* step, none that says it does nothing', async () => {
+    const text = (await run(['--env', 'prod-aurora', '--offline'], planEnvironment())).out.join('\n');
+    expect(text).toMatch(/^ 3\. mysql\.snapshot\.create \[action\]\n {6}CreateDBClusterSnapshot catalog-cutover-<run-id> of catalog/m);
+    expect(text).toMatch(/^ {2}mysql\.snapshot\.create\n.*read {3}rds\.DescribeDBClusterSnapshots/m);
+    expect(text).toMatch(/^\d+\. mysql\.snapshot\.remove \[action\]$/m);
+    expect(text).not.toMatch(/mysql\.replica\.|Nothing to do/);
   });
 
   test('the plan names the Aurora calls: cluster snapshot, restore with the stacks\' KmsKeyId, the writer, the crash-recovery event, rds_set_external_source, the cluster fence; no replica, no snapshot copy', async () => {
@@ -88,5 +97,54 @@ describe('dry run with credentials', () => {
     expect(text).toMatch(/CHANGE rds\.CreateDBInstance .*"DBInstanceClass":"db\.r6g\.xlarge","DBParameterGroupName":"catalog-aurora-mysql80-instance"/);
     expect(text).toContain("CALL mysql.rds_set_external_source('catalog.cluster-abcdefghijkl.eu-west-1.rds.amazonaws.com', 3306");
     expect(text).toContain('check aws.preflight: checked');
+  });
+});
+
+describe('--resume of a journal written before the snapshot steps had their own names', () => {
+  test('GIVEN an Aurora run journaled by an older version (mysql.replica.create took the cluster snapshot; catch-up and stop did nothing) and killed in the clone WHEN resumed THEN the snapshot step counts as done (no second snapshot, not even looked for), the clone restores the journaled snapshot, and the report names the new steps only', async () => {
+    const runId = '20261122-130000-abc123';
+    const snapshotId = `catalog-cutover-${runId}`;
+    const aws = mockedAws();
+    describeAurora(aws, {
+      clusters: { catalog: [{ ...SOURCE_CLUSTER, DBClusterArn: 'arn:aws:rds:eu-west-1:111111111111:cluster:catalog' }], 'catalog-encrypted': ['missing'] },
+      instances: { 'catalog-writer-1': [SOURCE_WRITER] },
+    });
+    aws.rds.on(RestoreDBClusterFromSnapshotCommand).resolves({});
+    statefulTags(aws);
+    const stateDir = mkdtempSync(join(scratch, 'old-journal-'));
+    const journal = new Journal(stateDir, runId);
+    const at = new Date().toISOString();
+    journal.append({ type: 'run-start', at, runId, flow: 'mysql.encrypt', environment: 'prod-aurora', dryRun: false, options: {} });
+    for (const [step, facts] of [
+      ['aws.preflight', {}],
+      ['mysql.preflight', { dialect: 'mysql80', databases: ['catalog'] }],
+      ['mysql.replica.create', { clusterSnapshotId: snapshotId }],
+      ['mysql.replica.catch-up', {}],
+      ['mysql.replica.stop', {}],
+    ] as const) {
+      journal.append({ type: 'step-done', at, step, durationMs: 7, facts });
+    }
+    journal.append({ type: 'step-start', at, step: 'mysql.target.clone' });
+    journal.close();
+
+    const environment = auroraEnvironment({ waits: { instanceSeconds: 0.05, pollSeconds: 0.01 } });
+    const out: string[] = [];
+    const code = await runAws({ environment, args: parseCutoverArgs(['--env', 'prod-aurora', '--execute', '--resume', runId]), stateDir, log: recordingLogger(), out: (line) => out.push(...line.split('\n')) }, { createClients: () => aws.clients, lockSettleMs: 1 });
+
+    // The restored cluster never becomes available here: the run fails in the clone, resumable.
+    expect(code).toBe(EXIT.failed);
+    expect(aws.mutating()).toEqual(['rds.AddTagsToResource', 'rds.RestoreDBClusterFromSnapshot', 'rds.RemoveTagsFromResource']);
+    expect(aws.rds.commandCalls(DescribeDBClusterSnapshotsCommand)).toHaveLength(0);
+    expect(aws.rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input).toMatchObject({ DBClusterIdentifier: 'catalog-encrypted', SnapshotIdentifier: snapshotId });
+    const report = JSON.parse(readFileSync(join(stateDir, 'runs', runId, 'report.json'), 'utf8')) as { steps: Array<{ id: string; status: string; durationMs: number }> };
+    expect(report.steps.slice(0, 4).map((s) => [s.id, s.status])).toEqual([
+      ['aws.preflight', 'done-earlier'],
+      ['mysql.preflight', 'done-earlier'],
+      ['mysql.snapshot.create', 'done-earlier'],
+      ['mysql.target.clone', 'failed'],
+    ]);
+    expect(report.steps.find((s) => s.id === 'mysql.snapshot.create')!.durationMs).toBe(7);
+    expect(report.steps.map((s) => s.id).filter((id) => id.startsWith('mysql.replica.'))).toEqual([]);
+    expect(out.join('\n')).toContain(`--resume ${runId}`);
   });
 });

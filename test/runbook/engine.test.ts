@@ -131,6 +131,39 @@ describe('runbook engine', () => {
     expect(resumed.result).toBe('success');
   });
 
+  test('a resume of a journal written by an older version under a step\'s former id counts that step as done (its duration kept); an old step without a successor is ignored', async () => {
+    // GIVEN a run of an older version, whose first step had another id and which had a step since removed
+    const dir = stateDir();
+    const older: Runbook = {
+      flow: 'test.flow',
+      summary: [],
+      steps: [
+        { id: 'test.replica.create', kind: 'action', describe: () => ['old name'], apply: async () => ({ snapshotId: 's-1' }) },
+        { id: 'test.replica.stop', kind: 'action', describe: () => ['removed since'], apply: async () => ({}) },
+        { id: 'test.clone', kind: 'action', describe: () => ['clone'], apply: async () => { throw new Error('killed in the clone'); } },
+      ],
+    };
+    const failed = await runRunbook({ runbook: older, environment: 'test', stateDir: dir, dryRun: false, log: silentLogger });
+    expect(failed.result).toBe('failed');
+    // WHEN this version, which calls the first step test.snapshot.create (formerly test.replica.create), resumes it
+    const calls: string[] = [];
+    const current: Runbook = {
+      flow: 'test.flow',
+      summary: [],
+      steps: [
+        { id: 'test.snapshot.create', formerIds: ['test.replica.create'], kind: 'action', describe: () => ['new name'], apply: async () => (calls.push('test.snapshot.create'), { snapshotId: 's-2' }) },
+        { id: 'test.clone', kind: 'action', describe: () => ['clone'], apply: async (context) => (calls.push(`test.clone of ${String(context.facts.snapshotId)}`), {}) },
+      ],
+    };
+    const resumed = await runRunbook({ runbook: current, environment: 'test', stateDir: dir, dryRun: false, resumeRunId: failed.runId, log: silentLogger });
+    // THEN the renamed step is not run again, and the run goes on from where the old one stopped
+    expect(calls).toEqual(['test.clone of s-1']);
+    expect(resumed.steps.map((s) => [s.id, s.status])).toEqual([['test.snapshot.create', 'done-earlier'], ['test.clone', 'done']]);
+    const oldDone = new Journal(dir, failed.runId).read().find((e) => e.type === 'step-done' && e.step === 'test.replica.create') as { durationMs: number };
+    expect(resumed.steps[0].durationMs).toBe(oldDone.durationMs);
+    expect(resumed.result).toBe('success');
+  });
+
   test('resume refuses a different environment and a finished run', async () => {
     const dir = stateDir();
     const done = await runRunbook({ runbook: recordingRunbook([]), environment: 'test', stateDir: dir, dryRun: false, log: silentLogger });

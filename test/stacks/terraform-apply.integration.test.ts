@@ -130,14 +130,13 @@ describeWithMoto('terraform apply against the emulator')('terraform apply of the
     const settings = resolveAwsPostgresSettings(cutover, { cleanup: false, infraEnvironment: environment });
     expect(settings.missing.filter((m) => !m.includes('appRolePasswords'))).toEqual([]);
     const gateway = new AwsGateway({ mode: 'live', clients, log: silentLogger, waits: { pollSeconds: 1 } });
-    const step = 'postgres.switch';
     const proxySwitch = new RdsProxySwitch({ name: read.proxy!.name, targetGroupName: read.proxy!.targetGroupName, endpoint: read.proxy!.endpoint, port: 5432 }, gateway, { log: silentLogger, retryBudgetMs: 60_000 });
-    await proxySwitch.ensureInitialTarget(step, SOURCE, settings.target.id);
-    await proxySwitch.swap(step, SOURCE, settings.target.id);
+    await proxySwitch.ensureInitialTarget(SOURCE, settings.target.id);
+    await proxySwitch.swap(SOURCE, settings.target.id);
     const dnsSwitch = new AwsSwitch(settings, gateway, new RdsReader(gateway));
-    await dnsSwitch.upsert(step, database.Endpoint!.Address!, '20261201-120000-switch');
-    await dnsSwitch.waitInSync(step);
-    await dnsSwitch.fence(step, { kind: 'instance', id: SOURCE }, silentLogger);
+    await dnsSwitch.upsert(database.Endpoint!.Address!, '20261201-120000-switch');
+    await dnsSwitch.waitInSync();
+    await dnsSwitch.fence({ kind: 'instance', id: SOURCE }, silentLogger);
 
     // Traffic moved: the record, the proxy and the old database's groups say so.
     expect((await record())?.ResourceRecords).toEqual([{ Value: database.Endpoint!.Address }]);

@@ -119,7 +119,7 @@ describeWithMoto('the import of the restored target against the emulator')('the 
     const platform = awsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
     const context: StepContext = { runId: RUN_ID, dryRun: false, log: silentLogger, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
-    Object.assign(facts, await platform.createReplica(context));
+    Object.assign(facts, await platform.seeding.createReplica(context));
     Object.assign(facts, await platform.cloneTarget(context));
 
     const describe = async (id: string): Promise<DBInstance> => (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances![0];

@@ -18,13 +18,13 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import type { Facts, StepContext } from '../../runbook/step';
-import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
+import type { SourceSnapshotSeeding } from '../mysql-platform';
 import { AwsWaitError, type AwsGateway } from './gateway';
 import type { AwsAuroraMysqlSettings } from './settings';
 import { isNotFound, type RdsReader } from './rds-reader';
 import { auroraMysql3Dialect } from './aurora-dialect';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlEngineTraits, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, type AwsMysqlEngineTraits, type AwsMysqlSwitching } from './aws-mysql-common';
 
 /** The event a cluster restored from a snapshot reports once crash recovery ran on its writer. */
 export const CRASH_RECOVERY_EVENT = /Binlog position from crash recovery is (\S+) (\d+)/;
@@ -131,19 +131,18 @@ export const AURORA_MYSQL_3: AwsMysqlEngineTraits = {
 };
 
 /**
- * How an Aurora MySQL target is seeded, under the flow's step names (mysql.replica.create,
- * mysql.target.clone, mysql.replica.remove), though no replica is made:
- * - no temporary replica: an Aurora cluster snapshot is consistent by itself, and the cluster
- *   restored from it reports the binlog position it ends at in a "Binlog position from crash
- *   recovery is <file> <position>" event (DescribeEvents), which is where replication starts;
+ * How an Aurora MySQL target is seeded: a snapshot of the source cluster (the flow's
+ * mysql.snapshot.create and mysql.snapshot.remove; no replica is made, and no replica step runs):
+ * - an Aurora cluster snapshot is consistent by itself, and the cluster restored from it reports
+ *   the binlog position it ends at in a "Binlog position from crash recovery is <file> <position>"
+ *   event (DescribeEvents), which is where replication starts (`startCoordinates`, read at the
+ *   end of mysql.target.clone);
  * - an unencrypted cluster snapshot cannot be encrypted by copying (CopyDBClusterSnapshot
  *   refuses KmsKeyId for it), so the restore itself encrypts: RestoreDBClusterFromSnapshot with
  *   KmsKeyId, then CreateDBInstance for the writer (a restored cluster has no instance).
- * The flow asks for the coordinates through `startCoordinates` (startCoordinatesFrom 'target').
  */
-export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
-  /** The target's start coordinates come from the restored cluster, not from a stopped replica. */
-  readonly startCoordinatesFrom = 'target' as const;
+export class ClusterSnapshotSeeding implements SourceSnapshotSeeding {
+  readonly strategy = 'source-snapshot' as const;
   private readonly aws: AwsGateway;
   private readonly rds: RdsReader;
 
@@ -162,25 +161,25 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
   // ---- reading state ---------------------------------------------------------------------
 
   /** The source cluster (or undefined offline / not found). */
-  sourceCluster(step: string = STEP.preflight, options: { fresh?: boolean } = {}): Promise<DBCluster | undefined> {
-    return this.rds.cluster(step, this.settings.sourceClusterId, options);
+  sourceCluster(): Promise<DBCluster | undefined> {
+    return this.rds.cluster(this.settings.sourceClusterId);
   }
 
   /** The source's writer instance: its class and parameter group are the new writer's. */
-  async sourceWriter(step: string = STEP.preflight): Promise<DBInstance | undefined> {
-    const cluster = await this.sourceCluster(step);
+  async sourceWriter(): Promise<DBInstance | undefined> {
+    const cluster = await this.sourceCluster();
     const writerId = writerIdOf(cluster);
     if (this.aws.canRead && cluster && !writerId) throw new Error(`Aurora cluster ${this.settings.sourceClusterId} has no writer instance (DBClusterMembers has no IsClusterWriter): add one, then run again`);
-    return this.rds.instance(step, writerId ?? `<${this.settings.sourceClusterId} writer>`);
+    return this.rds.instance(writerId ?? `<${this.settings.sourceClusterId} writer>`);
   }
 
-  private async sourceSettings(step: string): Promise<AuroraSourceSettings> {
-    return auroraSourceSettings(await this.sourceCluster(step), await this.sourceWriter(step), this.settings.sourceClusterId);
+  private async sourceSettings(): Promise<AuroraSourceSettings> {
+    return auroraSourceSettings(await this.sourceCluster(), await this.sourceWriter(), this.settings.sourceClusterId);
   }
 
-  private async describeClusterSnapshot(step: string, id: string): Promise<DBClusterSnapshot | undefined> {
+  private async describeClusterSnapshot(id: string): Promise<DBClusterSnapshot | undefined> {
     try {
-      const output = await this.aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
+      const output = await this.aws.read<DescribeDBClusterSnapshotsCommandOutput>('rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
       return output?.DBClusterSnapshots?.[0];
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -198,17 +197,12 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
     return { clusterSnapshotId: this.clusterSnapshotId(PLANNED_RUN_ID), targetClusterId: this.settings.targetClusterId, targetWriterInstanceId: this.settings.targetWriterInstanceId };
   }
 
-  // ---- the replica it does not make -------------------------------------------------------
-
-  replica(): Promise<MysqlEndpoint> {
-    return Promise.reject(new Error(`An Aurora MySQL source (${this.settings.sourceClusterId}) has no temporary replica: the start coordinates come from the restored cluster (startCoordinatesFrom 'target'), so the flow must not ask for one`));
-  }
   // ---- plan lines --------------------------------------------------------------------------
 
   readonly describe = {
-    createReplica: () => [
-      'No temporary replica (Aurora): a cluster snapshot is consistent by itself and the cluster restored from it reports where in the binlog it ends.',
+    createSnapshot: () => [
       `CreateDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} of ${this.settings.sourceClusterId} (tagged ${RUN_ID_TAG}); wait until it is available.`,
+      'No temporary replica: a cluster snapshot is consistent by itself, and the cluster restored from it reports where in the binlog it ends.',
     ],
     cloneTarget: () => [
       `RestoreDBClusterFromSnapshot ${this.settings.targetClusterId} with KmsKeyId ${this.settings.kmsKeyId} (an unencrypted cluster snapshot cannot be encrypted by copying: the restore encrypts)`,
@@ -216,8 +210,7 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
       `CreateDBInstance ${this.settings.targetWriterInstanceId} in it (the source writer's class and parameter group); wait until it is available;`,
       `read the start coordinates from the restored cluster's "Binlog position from crash recovery is <file> <position>" event (DescribeEvents, at most ${this.settings.aws.waits.coordinatesSeconds} s).`,
     ],
-    startCoordinates: () => [`Nothing to do (Aurora): no replica; the start coordinates come from the restored cluster's crash-recovery event (mysql.target.clone).`],
-    removeReplica: () =>
+    removeSnapshot: () =>
       this.settings.cleanup
         ? [`--cleanup: DeleteDBClusterSnapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)} (the source's unencrypted snapshot); the source cluster is fenced, never deleted.`]
         : [`Without --cleanup nothing is deleted: prints the command that deletes the source's unencrypted cluster snapshot ${this.clusterSnapshotId(PLANNED_RUN_ID)}.`],
@@ -225,16 +218,15 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
 
   // ---- operations --------------------------------------------------------------------------
 
-  /** Aurora: no replica. The source's cluster snapshot is taken here (a resumed run reuses it). */
-  async createReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.createReplica;
+  /** The source's cluster snapshot (a resumed run reuses it). */
+  async createSnapshot(context: StepContext): Promise<Facts> {
     const snapshotId = this.clusterSnapshotId(context.runId);
-    const snapshot = await this.describeClusterSnapshot(step, snapshotId);
+    const snapshot = await this.describeClusterSnapshot(snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
     if (!snapshot) {
-      await this.aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.tags, context.runId) }));
+      await this.aws.write('rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: this.settings.sourceClusterId, DBClusterSnapshotIdentifier: snapshotId, Tags: runTags(this.settings.tags, context.runId) }));
     }
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: snapshotId }, resource: `cluster snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBClusterSnapshots', input: { DBClusterSnapshotIdentifier: snapshotId }, resource: `cluster snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
       waitUntilDBClusterSnapshotAvailable(config, { DBClusterSnapshotIdentifier: snapshotId }),
     );
     return { clusterSnapshotId: snapshotId };
@@ -242,24 +234,23 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
 
   /** RestoreDBClusterFromSnapshot with the stacks' KMS key, then the writer instance. */
   async cloneTarget(context: StepContext): Promise<Facts> {
-    const step = STEP.cloneTarget;
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     const { targetClusterId, targetWriterInstanceId } = this.settings;
     const tags = runTags(this.settings.tags, context.runId);
-    const source = await this.sourceSettings(step);
+    const source = await this.sourceSettings();
 
-    const cluster = await this.rds.cluster(step, targetClusterId, { fresh: true });
+    const cluster = await this.rds.cluster(targetClusterId, { fresh: true });
     if (cluster && !ownedBy(cluster.TagList, context.runId)) throw this.notOurs('Aurora cluster', targetClusterId, 'aws.targetClusterId');
-    if (!cluster) await this.aws.write(step, 'rds', new RestoreDBClusterFromSnapshotCommand(restoreClusterInput(targetClusterId, snapshotId, this.settings.kmsKeyId, source, tags)));
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBClusters', input: { DBClusterIdentifier: targetClusterId }, resource: `restored cluster ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+    if (!cluster) await this.aws.write('rds', new RestoreDBClusterFromSnapshotCommand(restoreClusterInput(targetClusterId, snapshotId, this.settings.kmsKeyId, source, tags)));
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBClusters', input: { DBClusterIdentifier: targetClusterId }, resource: `restored cluster ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBClusterAvailable(config, { DBClusterIdentifier: targetClusterId }),
     );
 
-    const writer = await this.rds.instance(step, targetWriterInstanceId, { fresh: true });
+    const writer = await this.rds.instance(targetWriterInstanceId, { fresh: true });
     if (writer && !ownedBy(writer.TagList, context.runId)) throw this.notOurs('RDS instance', targetWriterInstanceId, 'aws.targetWriterInstanceId');
     if (writer && writer.DBClusterIdentifier !== targetClusterId) throw new Error(`RDS instance ${targetWriterInstanceId} belongs to ${writer.DBClusterIdentifier ?? 'no cluster'}, not to ${targetClusterId}: choose another aws.targetWriterInstanceId`);
-    if (!writer) await this.aws.write(step, 'rds', new CreateDBInstanceCommand(writerInput(targetWriterInstanceId, targetClusterId, source, tags)));
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: targetWriterInstanceId }, resource: `writer ${targetWriterInstanceId} of ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+    if (!writer) await this.aws.write('rds', new CreateDBInstanceCommand(writerInput(targetWriterInstanceId, targetClusterId, source, tags)));
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: targetWriterInstanceId }, resource: `writer ${targetWriterInstanceId} of ${targetClusterId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: targetWriterInstanceId }),
     );
     this.rds.forget(targetClusterId); // the endpoint is known only now
@@ -274,10 +265,9 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
    * Events are polled until one appears (aws.waits.coordinatesSeconds).
    */
   async startCoordinates(context: StepContext): Promise<{ file: string; position: number }> {
-    const step = STEP.cloneTarget;
     const clusterId = String(context.facts.targetClusterId ?? this.settings.targetClusterId);
     const writerId = String(context.facts.targetWriterInstanceId ?? this.settings.targetWriterInstanceId);
-    const cluster = await this.rds.cluster(step, clusterId, { fresh: true });
+    const cluster = await this.rds.cluster(clusterId, { fresh: true });
     // Events outlive their resource for 14 days: an older cluster of the same name must not answer.
     const since = cluster?.ClusterCreateTime;
     const sources = [
@@ -289,7 +279,7 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
       const events: Event[] = [];
       for (const source of sources) {
         const input = since ? { ...source, StartTime: since } : { ...source, Duration: 20160 };
-        const output = await this.aws.read<DescribeEventsCommandOutput>(step, 'rds', new DescribeEventsCommand(input));
+        const output = await this.aws.read<DescribeEventsCommandOutput>('rds', new DescribeEventsCommand(input));
         events.push(...(output?.Events ?? []));
       }
       return events;
@@ -303,7 +293,7 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
       timeoutSeconds: this.settings.aws.waits.coordinatesSeconds,
     };
     try {
-      await this.aws.poll(step, spec, async () => {
+      await this.aws.poll(spec, async () => {
         const events = await look();
         const matches = events
           .map((event) => ({ ...parseCrashRecoveryPosition(event.Message), at: event.Date }))
@@ -328,17 +318,16 @@ export class ClusterSnapshotSeeding implements AwsMysqlSeeding {
     return { file: found!.file, position: found!.position };
   }
 
-  /** No replica to remove; the source's unencrypted cluster snapshot goes only with --cleanup. */
-  async removeReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.removeReplica;
+  /** The source's unencrypted cluster snapshot goes only with --cleanup. */
+  async removeSnapshot(context: StepContext): Promise<Facts> {
     const snapshotId = String(context.facts.clusterSnapshotId ?? this.clusterSnapshotId(context.runId));
     if (!this.settings.cleanup) {
-      return this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]);
+      return { clusterSnapshotRemoved: false, ...this.switchover.leftInPlace(context, [`aws rds delete-db-cluster-snapshot --region ${this.settings.aws.region} --db-cluster-snapshot-identifier ${snapshotId}`], [snapshotId]) };
     }
-    const snapshot = await this.describeClusterSnapshot(step, snapshotId);
+    const snapshot = await this.describeClusterSnapshot(snapshotId);
     if (snapshot && !ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB cluster snapshot', snapshotId, 'aws.source.clusterId');
-    if (snapshot || this.aws.planning) await this.aws.write(step, 'rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId }));
-    return { replicaRemoved: true, deletedSnapshots: [snapshotId] };
+    if (snapshot || this.aws.planning) await this.aws.write('rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId }));
+    return { clusterSnapshotRemoved: true, deletedSnapshots: [snapshotId] };
   }
 }
 

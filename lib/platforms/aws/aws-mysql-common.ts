@@ -1,6 +1,6 @@
 import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
 import { DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
-import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform, ReverseReplication, SourceSnapshotSeeding, TemporaryReplicaSeeding } from '../mysql-platform';
 import type { Facts, Step, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { MysqlDialect } from '../../engines/mysql/dialect';
@@ -12,16 +12,14 @@ import { AwsSwitch } from './switch';
 import { notOurs, runScopedId } from './run-tags';
 import { deleteOldSourceCluster, describeDeleteOldSourceCluster, unfenceOldSource } from './old-source';
 
-/** Labels for the AWS call list: the runbook step each platform operation runs in. */
-export const STEP = {
+/**
+ * Ids of the steps the AWS MySQL-family platforms define themselves (the flow's are the flow's):
+ * the AWS preflight, and the fence again after a switch-forth. AWS calls carry no step label:
+ * the engine's current step labels them.
+ */
+export const AWS_MYSQL_STEP = {
   preflight: 'aws.preflight',
-  source: 'mysql.preflight',
-  createReplica: 'mysql.replica.create',
-  replica: 'mysql.replica.catch-up',
-  cloneTarget: 'mysql.target.clone',
-  switch: 'mysql.switch',
   fence: 'mysql.source.fence',
-  removeReplica: 'mysql.replica.remove',
 } as const;
 
 /** What the two AWS MySQL-family platforms' source and target are. */
@@ -112,8 +110,8 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
     return { kind: this.databases.kind, id };
   }
 
-  private async read(reader: RdsReader, step: string, id: string, options: { fresh?: boolean } = {}) {
-    const found = this.databases.kind === 'instance' ? await reader.instance(step, id, options) : await reader.cluster(step, id, options);
+  private async read(reader: RdsReader, id: string, options: { fresh?: boolean } = {}) {
+    const found = this.databases.kind === 'instance' ? await reader.instance(id, options) : await reader.cluster(id, options);
     return mysqlAddressOf(this.databases.kind, found);
   }
 
@@ -123,23 +121,23 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   }
 
   async adminPassword(): Promise<string> {
-    this.password ??= await readPassword(this.aws, STEP.source, this.settings.aws.adminPassword, `master password of ${this.databases.sourceId}`);
+    this.password ??= await readPassword(this.aws, this.settings.aws.adminPassword, `master password of ${this.databases.sourceId}`);
     return this.password;
   }
 
   /** Where the scripts connect: the configured tunnel, else the instance's (the cluster's writer) endpoint. */
-  async endpointOf(name: string, step: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
-    const found = await this.read(reader, step, id);
+  async endpointOf(name: string, id: string, reader: RdsReader = this.rds): Promise<MysqlEndpoint> {
+    const found = await this.read(reader, id);
     if (!found?.address) throw new Error(`${this.databases.kind === 'instance' ? 'RDS instance' : 'Aurora cluster'} ${id} has no endpoint yet (status ${found?.status ?? 'not found'}): wait until it is available, then --resume`);
     const { host, port } = connectAddress(this.settings.aws.tunnels, id, found.address, found.port);
     return { name, host, port, user: found.user ?? 'admin', password: await this.adminPassword(), tls: endpointTls(this.settings.aws, found.address) };
   }
 
   source(): Promise<MysqlEndpoint> {
-    return this.endpointOf('source', STEP.source, this.databases.sourceId);
+    return this.endpointOf('source', this.databases.sourceId);
   }
   target(facts: Facts): Promise<MysqlEndpoint> {
-    return this.endpointOf('target', STEP.cloneTarget, this.targetIdOf(facts), this.targetRds);
+    return this.endpointOf('target', this.targetIdOf(facts), this.targetRds);
   }
   sourceAddressForReplication() {
     // The target dials the source inside the VPC, never through the operator's tunnel; a
@@ -175,24 +173,24 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
 
   async prepareSwitch(context: StepContext): Promise<void> {
     const targetId = this.targetIdOf(context.facts);
-    const target = await this.read(this.targetRds, STEP.switch, targetId, { fresh: true });
+    const target = await this.read(this.targetRds, targetId, { fresh: true });
     this.targetAddress = target?.address ?? this.placeholder(targetId);
     const source = mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.databases.sourceId)));
-    await this.switchPoint.checkRecord(STEP.switch, source?.address, context.log);
+    await this.switchPoint.checkRecord(source?.address, context.log);
   }
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    const changeId = await this.switchPoint.upsert(STEP.switch, this.targetAddress!, context.runId);
+    const changeId = await this.switchPoint.upsert(this.targetAddress!, context.runId);
     // Journaled at once: a resumed run waits for this change before fencing (it was in memory only).
     await context.record({ route53ChangeId: changeId });
   }
 
   /** Where the Route 53 record points now, compared with the source's and the target's endpoints. */
   async endpointTarget(context: StepContext): Promise<EndpointState> {
-    const source = await this.read(this.rds, STEP.switch, this.databases.sourceId, { fresh: true });
-    const target = await this.read(this.targetRds, STEP.switch, this.targetIdOf(context.facts), { fresh: true });
-    return this.switchPoint.recordState(STEP.switch, source?.address, target?.address);
+    const source = await this.read(this.rds, this.databases.sourceId, { fresh: true });
+    const target = await this.read(this.targetRds, this.targetIdOf(context.facts), { fresh: true });
+    return this.switchPoint.recordState(source?.address, target?.address);
   }
 
   /**
@@ -203,7 +201,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   private async waitForDns(context: StepContext): Promise<void> {
     const journaled = typeof context.facts.route53ChangeId === 'string' ? context.facts.route53ChangeId : undefined;
     if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await this.switchEndpoint(context);
-    await this.switchPoint.waitInSync(STEP.fence, journaled);
+    await this.switchPoint.waitInSync(journaled);
   }
 
   /**
@@ -215,7 +213,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
     if (options.afterDns) await this.waitForDns(context);
     const target = options.wayBack ? mysqlAddressOf(this.databases.kind, this.rds.known(this.ref(this.targetIdOf(context.facts)))) : undefined;
     const reverseReplicationPort = options.wayBack ? target?.port ?? 3306 : undefined;
-    return this.switchPoint.fence(STEP.fence, this.ref(this.databases.sourceId), context.log, { reverseReplicationPort });
+    return this.switchPoint.fence(this.ref(this.databases.sourceId), context.log, { reverseReplicationPort });
   }
 
   /** After INSYNC; with the way back the fence is checked to let the old source dial the target. */
@@ -224,8 +222,8 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   }
 
   async recycleClients(_context?: StepContext): Promise<void> {
-    await this.switchPoint.startRecycle(STEP.switch);
-    await this.switchPoint.waitRecycled(STEP.switch);
+    await this.switchPoint.startRecycle();
+    await this.switchPoint.waitRecycled();
   }
 
   // ---- the way back (aws.reverseReplication) ------------------------------------------------
@@ -240,7 +238,6 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
    */
   private dnsWayBack(): ReverseReplication {
     const sourceId = this.databases.sourceId;
-    const step = 'mysql.switch-back';
     const kind = this.databases.kind;
     const what = kind === 'instance' ? 'old source' : 'old source cluster';
     return {
@@ -251,18 +248,18 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
         return { host: target.address, port: target.port };
       },
       prepareSwitchBack: async (context) => {
-        await this.unfenceSource(step, context);
-        this.oldSourceAddress = (await this.read(this.rds, step, sourceId, { fresh: true }))?.address ?? this.placeholder(sourceId);
+        await this.unfenceSource(context);
+        this.oldSourceAddress = (await this.read(this.rds, sourceId, { fresh: true }))?.address ?? this.placeholder(sourceId);
       },
       switchEndpointBack: async (context) => {
-        this.oldSourceAddress ??= (await this.read(this.rds, step, sourceId))?.address ?? this.placeholder(sourceId);
-        const changeId = await this.switchPoint.upsert(step, this.oldSourceAddress, context.runId, 'back');
+        this.oldSourceAddress ??= (await this.read(this.rds, sourceId))?.address ?? this.placeholder(sourceId);
+        const changeId = await this.switchPoint.upsert(this.oldSourceAddress, context.runId, 'back');
         await context.record({ route53ChangeId: changeId });
       },
       deleteSource: (context) =>
         kind === 'instance'
           ? this.deleteSourceInstance(context, () => this.endpointTarget(context))
-          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { step: 'mysql.source.delete', id: sourceId, context, recordOnTarget: async () => onTarget(await this.endpointTarget(context), this.aws) }),
+          : deleteOldSourceCluster(this.aws, this.rds, this.settings, { id: sourceId, context, recordOnTarget: async () => onTarget(await this.endpointTarget(context), this.aws) }),
       describe: {
         switchEndpointBack: () => [
           this.describeUnfence(),
@@ -283,9 +280,8 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
    * Put the old source's own security groups back (the forward run journaled them as
    * `sourcePreviousSecurityGroupIds`), idempotently: only when it carries just the fence.
    */
-  unfenceSource(step: string, context: StepContext): Promise<void> {
+  unfenceSource(context: StepContext): Promise<void> {
     return unfenceOldSource(this.aws, this.rds, this.settings, {
-      step,
       ref: this.ref(this.databases.sourceId),
       previous: (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined,
       context,
@@ -303,12 +299,12 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
     const endpoint = await endpointTarget();
     if (!onTarget(endpoint, this.aws)) throw new Error(`refusing to delete the old source ${sourceId}: traffic is not on the target (${endpoint.detail})`);
     const finalSnapshot = runScopedId(`${sourceId}-final`, context.runId);
-    const instance = await this.rds.instance('mysql.source.delete', sourceId, { fresh: true });
+    const instance = await this.rds.instance(sourceId, { fresh: true });
     if (instance?.DeletionProtection) throw new Error(`refusing to delete the old source ${sourceId}: deletion protection is on (ModifyDBInstance --no-deletion-protection first, on purpose)`);
     if (instance && instance.DBInstanceStatus !== 'deleting') {
       // Irreversible: a Ctrl-C that arrived before this point stops the run here, nothing deleted.
       await context.checkpoint?.(`DeleteDBInstance ${sourceId}`);
-      await this.aws.write('mysql.source.delete', 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+      await this.aws.write('rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: sourceId, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
     }
     return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
   }
@@ -318,7 +314,7 @@ export class AwsMysqlSwitchover implements AwsMysqlSwitching {
   /** Without --cleanup nothing is deleted: the commands that would are logged for a person. */
   leftInPlace(context: StepContext, commands: string[], ids: string[]): Facts {
     context.log.info(`left in place (run again with --cleanup, or delete by hand):\n  ${commands.join('\n  ')}`);
-    return { replicaRemoved: false, leftForCleanup: ids };
+    return { leftForCleanup: ids };
   }
 }
 
@@ -339,7 +335,7 @@ function onTarget(endpoint: EndpointState, aws: AwsGateway): boolean {
  */
 export function awsMysqlFenceAgainStep(platform: Pick<MysqlPlatform, 'describe' | 'fenceSource'>): Step {
   return {
-    id: STEP.fence,
+    id: AWS_MYSQL_STEP.fence,
     kind: 'action',
     describe: () => [...platform.describe.fence(), 'switch-back RUN_ID puts its own groups back again.'],
     apply: (context) => platform.fenceSource(context),
@@ -347,19 +343,15 @@ export function awsMysqlFenceAgainStep(platform: Pick<MysqlPlatform, 'describe' 
 }
 
 /**
- * How a platform seeds the target, under the flow's step names (mysql.replica.create,
- * mysql.target.clone, mysql.replica.remove): ReadReplicaSeeding (RDS instance) or
- * ClusterSnapshotSeeding (Aurora, which makes no replica and says so in its plan lines).
+ * How a platform seeds the target (MysqlPlatform.seeding), with the clone that makes the target
+ * from it: ReadReplicaSeeding (RDS instance: a temporary read replica, the flow's
+ * mysql.replica.* steps) or ClusterSnapshotSeeding (Aurora: a cluster snapshot of the source,
+ * mysql.snapshot.create / .remove; no replica).
  */
-export interface AwsMysqlSeeding {
-  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
-  readonly describe: Pick<MysqlPlatform['describe'], 'createReplica' | 'cloneTarget' | 'removeReplica' | 'startCoordinates'>;
-  replica(facts: Facts): Promise<MysqlEndpoint>;
-  createReplica(context: StepContext): Promise<Facts>;
+export type AwsMysqlSeeding = (TemporaryReplicaSeeding | SourceSnapshotSeeding) & {
+  readonly describe: Pick<MysqlPlatform['describe'], 'cloneTarget'>;
   cloneTarget(context: StepContext): Promise<Facts>;
-  startCoordinates?(context: StepContext): Promise<{ file: string; position: number }>;
-  removeReplica(context: StepContext): Promise<Facts>;
-}
+};
 
 /** How traffic moves and the old source is fenced (and moves back): the shared half's Route 53 switch, or the RDS Proxy's (RdsProxySwitching). */
 export interface AwsMysqlSwitching {
@@ -387,8 +379,6 @@ export interface AwsMysqlEngineTraits {
 export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, Switching extends AwsMysqlSwitching = AwsMysqlSwitching> implements MysqlPlatform {
   readonly kind = 'aws' as const;
   readonly rdsProcedures = true;
-  readonly startCoordinatesFrom?: MysqlPlatform['startCoordinatesFrom'];
-  readonly startCoordinates?: MysqlPlatform['startCoordinates'];
   readonly dialect?: MysqlPlatform['dialect'];
   readonly accountChangesReplicate?: boolean;
   readonly reverseReplication?: ReverseReplication;
@@ -401,9 +391,7 @@ export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, S
     readonly switching: Switching,
     engine: AwsMysqlEngineTraits = {},
   ) {
-    this.describe = { ...switchover.describe, ...seeding.describe, ...switching.describe };
-    if (seeding.startCoordinatesFrom) this.startCoordinatesFrom = seeding.startCoordinatesFrom;
-    if (seeding.startCoordinates) this.startCoordinates = seeding.startCoordinates.bind(seeding);
+    this.describe = { ...switchover.describe, cloneTarget: () => seeding.describe.cloneTarget(), ...switching.describe };
     if (engine.dialect) this.dialect = engine.dialect.bind(engine);
     if (engine.accountChangesReplicate !== undefined) this.accountChangesReplicate = engine.accountChangesReplicate;
     if (switching.reverseReplication) this.reverseReplication = switching.reverseReplication;
@@ -433,17 +421,8 @@ export class AwsMysqlFamilyPlatform<Settings, Seeding extends AwsMysqlSeeding, S
     return this.switchover.recycleClients(context);
   }
 
-  replica(facts: Facts): Promise<MysqlEndpoint> {
-    return this.seeding.replica(facts);
-  }
-  createReplica(context: StepContext): Promise<Facts> {
-    return this.seeding.createReplica(context);
-  }
   cloneTarget(context: StepContext): Promise<Facts> {
     return this.seeding.cloneTarget(context);
-  }
-  removeReplica(context: StepContext): Promise<Facts> {
-    return this.seeding.removeReplica(context);
   }
 
   prepareSwitch(context: StepContext): Promise<void> {

@@ -16,7 +16,7 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import type { EndpointState, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, ReverseReplication, TemporaryReplicaSeeding } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import type { AwsGateway } from './gateway';
@@ -30,14 +30,14 @@ import { describeIdentity, sameServer, serverIdentity, waitUntilEndpointAnswersF
 import type { Logger } from '../../util/log';
 import { seedTargetAccount, targetAccountOverrides, crossAccountNames } from './cross-account-target';
 import { carriedTags, defined, ownedBy, PLANNED_RUN_ID, RUN_ID_TAG, runScopedId, runTags } from './run-tags';
-import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, STEP, type AwsMysqlSeeding, type AwsMysqlSwitching } from './aws-mysql-common';
+import { AwsMysqlFamilyPlatform, AwsMysqlSwitchover, type AwsMysqlSwitching } from './aws-mysql-common';
 
 export { dnsUpsertInput, fenceInput } from './switch';
 export { endpointTls } from './credentials';
 
 export { PLANNED_RUN_ID, RUN_ID_TAG } from './run-tags';
 
-export { STEP } from './aws-mysql-common';
+export { AWS_MYSQL_STEP } from './aws-mysql-common';
 
 /** The source settings the replica and the restored target carry over. */
 export interface SourceSettings {
@@ -190,7 +190,7 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
    */
   private async prepareProxySwitch(context: StepContext): Promise<void> {
     const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
-    const outcome = await this.proxyOf(context.log).ensureInitialTarget(STEP.switch, this.settings.sourceInstanceId, targetId);
+    const outcome = await this.proxyOf(context.log).ensureInitialTarget(this.settings.sourceInstanceId, targetId);
     if (outcome === 'registered') await context.record({ proxyInitialTargetRegistered: this.settings.sourceInstanceId });
     if (this.aws.planning) return;
     this.targetIdentity = await this.identityOf(await this.switchover.target(context.facts));
@@ -205,7 +205,7 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
   async switchEndpoint(context: StepContext): Promise<void> {
     const targetId = String(context.facts.targetId ?? this.settings.targetInstanceId);
     if (!this.targetIdentity && !this.aws.planning) await this.prepareProxySwitch(context);
-    await this.proxyOf(context.log).swap(STEP.switch, this.settings.sourceInstanceId, targetId);
+    await this.proxyOf(context.log).swap(this.settings.sourceInstanceId, targetId);
     await context.record({ proxyTargetSwappedTo: targetId });
     if (this.aws.planning) return;
     // Not done until a new connection through the proxy lands on the target.
@@ -215,7 +215,7 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
 
   /** Where the proxy's target points now, compared with the source and the target. */
   endpointTarget(context: StepContext): Promise<EndpointState> {
-    return this.proxyOf(context.log).state(STEP.switch, this.settings.sourceInstanceId, this.switchover.targetIdOf(context.facts));
+    return this.proxyOf(context.log).state(this.settings.sourceInstanceId, this.switchover.targetIdOf(context.facts));
   }
 
   fenceSource(context: StepContext): Promise<Facts> {
@@ -232,18 +232,17 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
    */
   private wayBack(dns: ReverseReplication): ReverseReplication {
     const sourceId = this.settings.sourceInstanceId;
-    const step = 'mysql.switch-back';
     return {
       ...dns,
       prepareSwitchBack: async (context) => {
-        await this.switchover.unfenceSource(step, context);
+        await this.switchover.unfenceSource(context);
         if (this.aws.planning) return;
         this.sourceIdentity = await this.identityOf(await this.switchover.source());
       },
       switchEndpointBack: async (context) => {
         const targetId = this.switchover.targetIdOf(context.facts);
         if (!this.sourceIdentity && !this.aws.planning) this.sourceIdentity = await this.identityOf(await this.switchover.source());
-        await this.proxyOf(context.log).swap(step, targetId, sourceId);
+        await this.proxyOf(context.log).swap(targetId, sourceId);
         await context.record({ proxyTargetSwappedTo: sourceId });
         if (this.aws.planning) return;
         const answered = await waitUntilEndpointAnswersFrom(() => this.proxyEndpoint(), this.sourceIdentity!, { timeoutMs: this.settings.switchTimeoutMs, intervalMs: 50 });
@@ -266,7 +265,8 @@ export class RdsProxySwitching implements AwsMysqlSwitching {
  * re-encrypted in the target account), a restore carrying the source's (or the stack's declared)
  * settings; the clean-up deletes the replica and its unencrypted snapshot (--cleanup).
  */
-export class ReadReplicaSeeding implements AwsMysqlSeeding {
+export class ReadReplicaSeeding implements TemporaryReplicaSeeding {
+  readonly strategy = 'temporary-replica' as const;
   private readonly aws: AwsGateway;
   private readonly rds: RdsReader;
   private readonly targetRds: RdsReader;
@@ -288,9 +288,9 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
 
   // ---- reading state ---------------------------------------------------------------------
 
-  private async describeSnapshot(step: string, id: string): Promise<DBSnapshot | undefined> {
+  private async describeSnapshot(id: string): Promise<DBSnapshot | undefined> {
     try {
-      const output = await this.aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
+      const output = await this.aws.read<DescribeDBSnapshotsCommandOutput>('rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
       return output?.DBSnapshots?.[0];
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -299,8 +299,8 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
   }
 
   /** The source as read by the preflight (or placeholders offline). */
-  async sourceInstance(step: string = STEP.preflight): Promise<DBInstance | undefined> {
-    return this.rds.instance(step, this.settings.sourceInstanceId);
+  async sourceInstance(): Promise<DBInstance | undefined> {
+    return this.rds.instance(this.settings.sourceInstanceId);
   }
 
   /** A resource this run may reuse carries its run id; anything else with the name is refused. */
@@ -325,7 +325,7 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
   // ---- endpoints ---------------------------------------------------------------------------
 
   replica(facts: Facts): Promise<MysqlEndpoint> {
-    return this.switchover.endpointOf('replica', STEP.replica, String(facts.replicaId ?? this.settings.replicaInstanceId));
+    return this.switchover.endpointOf('replica', String(facts.replicaId ?? this.settings.replicaInstanceId));
   }
 
   // ---- plan lines --------------------------------------------------------------------------
@@ -357,65 +357,62 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
   // ---- operations --------------------------------------------------------------------------
 
   async createReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.createReplica;
     const id = this.settings.replicaInstanceId;
-    const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
-    const existing = await this.rds.instance(step, id, { fresh: true });
+    const source = sourceSettings(await this.sourceInstance(), this.settings.sourceInstanceId);
+    const existing = await this.rds.instance(id, { fresh: true });
     if (existing && !this.ownedBy(existing.TagList, context.runId)) throw this.notOurs('RDS instance', id, 'aws.replicaInstanceId');
     if (!existing) {
       // Same-region replicas inherit the source's subnet group: passing one is refused
       // (DBSubnetGroupNotAllowedFault). Replicas start with backups off, which is what we want.
-      await this.aws.write(step, 'rds', new CreateDBInstanceReadReplicaCommand(replicaInput(id, this.settings.sourceInstanceId, source, this.runTags(context.runId))));
+      await this.aws.write('rds', new CreateDBInstanceReadReplicaCommand(replicaInput(id, this.settings.sourceInstanceId, source, this.runTags(context.runId))));
     }
-    await this.waitAvailable(step, id, 'read replica');
+    await this.waitAvailable(id, 'read replica');
     return { replicaId: id };
   }
 
   async cloneTarget(context: StepContext): Promise<Facts> {
-    const step = STEP.cloneTarget;
     const replicaId = String(context.facts.replicaId ?? this.settings.replicaInstanceId);
     const snapshotId = this.replicaSnapshotId(context.runId);
     const copyId = this.settings.encryptedSnapshotId;
     const targetId = this.settings.targetInstanceId;
     const tags = this.runTags(context.runId);
-    const source = sourceSettings(await this.sourceInstance(step), this.settings.sourceInstanceId);
+    const source = sourceSettings(await this.sourceInstance(), this.settings.sourceInstanceId);
 
-    const target = await this.targetRds.instance(step, targetId, { fresh: true });
+    const target = await this.targetRds.instance(targetId, { fresh: true });
     if (target && !this.ownedBy(target.TagList, context.runId)) throw this.notOurs('RDS instance', targetId, 'aws.targetInstanceId');
     if (!target && this.settings.targetAccount) {
-      await this.snapshotReplica(context, step, replicaId, snapshotId, tags);
+      await this.snapshotReplica(context, replicaId, snapshotId, tags);
       const targetAccount = this.settings.targetAccount;
       const seeded = await seedTargetAccount(this.settings, { source: this.aws, target: this.targetAws }, {
-        step,
         replicaSnapshotId: snapshotId,
         tags,
         restore: (seedId) => defined({ ...restoreInput(targetId, seedId, source, tags), ...targetAccountOverrides(targetAccount) }),
       }, context);
-      await this.waitAvailable(step, targetId, 'restored target (target account)', this.targetAws, this.targetRds);
+      await this.waitAvailable(targetId, 'restored target (target account)', this.targetAws, this.targetRds);
       return { targetId, replicaSnapshotId: snapshotId, ...seeded };
     }
     if (!target) {
       // 1. Snapshot of the stopped replica (named after the run: a resumed run reuses it).
-      const snapshot = await this.describeSnapshot(step, snapshotId);
-      if (!snapshot) await this.aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
-      await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+      const snapshot = await this.describeSnapshot(snapshotId);
+      if (!snapshot) await this.aws.write('rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
+      await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
         waitUntilDBSnapshotAvailable(config, { DBSnapshotIdentifier: snapshotId }),
       );
       // 2. Encrypted copy with the stacks' key: the only way to encrypt an RDS instance snapshot.
-      const copy = await this.describeSnapshot(step, copyId);
+      const copy = await this.describeSnapshot(copyId);
       if (copy && !this.ownedBy(copy.TagList, context.runId)) throw this.notOurs('DB snapshot', copyId, 'aws.encryptedSnapshotId');
-      if (!copy) await this.aws.write(step, 'rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: snapshotId, TargetDBSnapshotIdentifier: copyId, KmsKeyId: this.settings.kmsKeyId, CopyTags: false, Tags: tags }));
-      await this.aws.poll(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: copyId }, resource: `encrypted copy ${copyId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, async () => {
-        const current = await this.describeSnapshot(step, copyId);
+      if (!copy) await this.aws.write('rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: snapshotId, TargetDBSnapshotIdentifier: copyId, KmsKeyId: this.settings.kmsKeyId, CopyTags: false, Tags: tags }));
+      await this.aws.poll({ service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: copyId }, resource: `encrypted copy ${copyId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, async () => {
+        const current = await this.describeSnapshot(copyId);
         if (current?.Status === 'available') return { done: true };
         if (current && !['creating', 'copying', 'pending'].includes(current.Status ?? '')) throw new Error(`Encrypted copy ${copyId} is ${current.Status}: see the RDS console events, delete it and --resume`);
         return { done: false, progress: `${current?.Status ?? 'not visible yet'}, ${current?.PercentProgress ?? 0}% copied` };
       });
       // 3. Restore, carrying the source's settings (the replica's would lack backups).
-      await this.aws.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags, this.settings.declaredTarget)));
+      await this.aws.write('rds', new RestoreDBInstanceFromDBSnapshotCommand(restoreInput(targetId, copyId, source, tags, this.settings.declaredTarget)));
     }
-    await this.waitAvailable(step, targetId, 'restored target', this.targetAws, this.targetRds);
-    const corrected = this.settings.declaredTarget && !this.settings.targetAccount ? await this.matchDeclaredTarget(step, targetId, this.settings.declaredTarget) : [];
+    await this.waitAvailable(targetId, 'restored target', this.targetAws, this.targetRds);
+    const corrected = this.settings.declaredTarget && !this.settings.targetAccount ? await this.matchDeclaredTarget(targetId, this.settings.declaredTarget) : [];
     return { targetId, replicaSnapshotId: snapshotId, ...(corrected.length > 0 ? { targetSettingsCorrected: corrected } : {}), ...(this.settings.targetAccount ? { ...crossAccountNames(this.settings, context.runId), targetAccount: this.settings.targetAccount.accountId } : { encryptedSnapshotId: copyId }) };
   }
 
@@ -428,30 +425,29 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
    * ModifyDBInstance (ApplyImmediately) of exactly the settings that differ; then they must match.
    * Returns the names of the settings corrected. Not in a plan: it reads what only a restore made.
    */
-  private async matchDeclaredTarget(step: string, targetId: string, declared: DatabaseRestoreSettings): Promise<string[]> {
+  private async matchDeclaredTarget(targetId: string, declared: DatabaseRestoreSettings): Promise<string[]> {
     if (this.aws.planning) return [];
-    const differences = declaredTargetDifferences(await this.targetRds.instance(step, targetId, { fresh: true }), declared);
+    const differences = declaredTargetDifferences(await this.targetRds.instance(targetId, { fresh: true }), declared);
     const fields = Object.keys(differences);
     if (fields.length === 0) return [];
-    await this.aws.write(step, 'rds', new ModifyDBInstanceCommand({ DBInstanceIdentifier: targetId, ...differences, ApplyImmediately: true }));
-    await this.waitAvailable(step, targetId, 'restored target (settings the restore did not take)', this.targetAws, this.targetRds);
-    const left = Object.keys(declaredTargetDifferences(await this.targetRds.instance(step, targetId, { fresh: true }), declared));
+    await this.aws.write('rds', new ModifyDBInstanceCommand({ DBInstanceIdentifier: targetId, ...differences, ApplyImmediately: true }));
+    await this.waitAvailable(targetId, 'restored target (settings the restore did not take)', this.targetAws, this.targetRds);
+    const left = Object.keys(declaredTargetDifferences(await this.targetRds.instance(targetId, { fresh: true }), declared));
     if (left.length > 0) throw new Error(`RDS instance ${targetId} still differs from what the cutover stack declares (databaseRestoreSettings) after ModifyDBInstance: ${left.join(', ')}; fix it by hand (aws rds modify-db-instance --apply-immediately) before the deploy that imports it, then --resume`);
     return fields;
   }
 
   /** The stopped replica's snapshot (named after the run: a resumed run reuses it), available. */
-  private async snapshotReplica(context: StepContext, step: string, replicaId: string, snapshotId: string, tags: Tag[]): Promise<void> {
-    const snapshot = await this.describeSnapshot(step, snapshotId);
+  private async snapshotReplica(context: StepContext, replicaId: string, snapshotId: string, tags: Tag[]): Promise<void> {
+    const snapshot = await this.describeSnapshot(snapshotId);
     if (snapshot && !this.ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB snapshot', snapshotId, 'aws.replicaInstanceId');
-    if (!snapshot) await this.aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
-    await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
+    if (!snapshot) await this.aws.write('rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: replicaId, DBSnapshotIdentifier: snapshotId, Tags: tags }));
+    await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBSnapshots', input: { DBSnapshotIdentifier: snapshotId }, resource: `snapshot ${snapshotId}`, state: 'available', timeoutSeconds: this.settings.aws.waits.snapshotSeconds }, (config) =>
       waitUntilDBSnapshotAvailable(config, { DBSnapshotIdentifier: snapshotId }),
     );
   }
 
   async removeReplica(context: StepContext): Promise<Facts> {
-    const step = STEP.removeReplica;
     const replicaId = String(context.facts.replicaId ?? this.settings.replicaInstanceId);
     const snapshotId = String(context.facts.replicaSnapshotId ?? this.replicaSnapshotId(context.runId));
     if (!this.settings.cleanup) {
@@ -459,24 +455,24 @@ export class ReadReplicaSeeding implements AwsMysqlSeeding {
         `aws rds delete-db-instance --region ${this.settings.aws.region} --db-instance-identifier ${replicaId} --skip-final-snapshot --delete-automated-backups`,
         `aws rds delete-db-snapshot --region ${this.settings.aws.region} --db-snapshot-identifier ${snapshotId}`,
       ];
-      return this.switchover.leftInPlace(context, commands, [replicaId, snapshotId]);
+      return { replicaRemoved: false, ...this.switchover.leftInPlace(context, commands, [replicaId, snapshotId]) };
     }
-    const replica = await this.rds.instance(step, replicaId, { fresh: true });
+    const replica = await this.rds.instance(replicaId, { fresh: true });
     if (replica && !this.ownedBy(replica.TagList, context.runId)) throw this.notOurs('RDS instance', replicaId, 'aws.replicaInstanceId');
     if (replica || this.aws.planning) {
-      if (replica?.DBInstanceStatus !== 'deleting') await this.aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: replicaId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
-      await this.aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: replicaId }, resource: `read replica ${replicaId}`, state: 'deleted', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+      if (replica?.DBInstanceStatus !== 'deleting') await this.aws.write('rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: replicaId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+      await this.aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: replicaId }, resource: `read replica ${replicaId}`, state: 'deleted', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
         waitUntilDBInstanceDeleted(config, { DBInstanceIdentifier: replicaId }),
       );
     }
-    const snapshot = await this.describeSnapshot(step, snapshotId);
+    const snapshot = await this.describeSnapshot(snapshotId);
     if (snapshot && !this.ownedBy(snapshot.TagList, context.runId)) throw this.notOurs('DB snapshot', snapshotId, 'aws.replicaInstanceId');
-    if (snapshot || this.aws.planning) await this.aws.write(step, 'rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId }));
+    if (snapshot || this.aws.planning) await this.aws.write('rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotId }));
     return { replicaRemoved: true, deletedSnapshots: [snapshotId] };
   }
 
-  private async waitAvailable(step: string, id: string, what: string, aws: AwsGateway = this.aws, reader: RdsReader = this.rds): Promise<void> {
-    await aws.wait<RDSClient>(step, { service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
+  private async waitAvailable(id: string, what: string, aws: AwsGateway = this.aws, reader: RdsReader = this.rds): Promise<void> {
+    await aws.wait<RDSClient>({ service: 'rds', command: 'DescribeDBInstances', input: { DBInstanceIdentifier: id }, resource: `${what} ${id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds }, (config) =>
       waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: id }),
     );
     reader.forget(id); // the endpoint is known only now

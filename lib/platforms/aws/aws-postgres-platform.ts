@@ -112,21 +112,21 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   // ---- reading state ---------------------------------------------------------------------
 
   async describe_(step: string, ref: DatabaseRef, options: { fresh?: boolean } = {}) {
-    const found = ref.kind === 'instance' ? await this.rds.instance(step, ref.id, options) : await this.rds.cluster(step, ref.id, options);
+    const found = ref.kind === 'instance' ? await this.rds.instance(ref.id, options) : await this.rds.cluster(ref.id, options);
     return databaseFacts(found, ref);
   }
 
   /** The configured group's parameters, page by page (DescribeDBParameters returns 100 at most). */
   parameters(step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
-    return groupParameters(this.aws, step, ref, group);
+    return groupParameters(this.aws, ref, group);
   }
 
   // ---- endpoints ---------------------------------------------------------------------------
 
-  private async password(key: string, step: string, from: Parameters<typeof readPassword>[2], what: string): Promise<string> {
+  private async password(key: string, step: string, from: Parameters<typeof readPassword>[1], what: string): Promise<string> {
     // A plan never reads a secret: its clients record and send nothing, so they need none.
     if (this.aws.planning) return REDACTED;
-    if (!this.passwords.has(key)) this.passwords.set(key, await readPassword(this.aws, step, from, what));
+    if (!this.passwords.has(key)) this.passwords.set(key, await readPassword(this.aws, from, what));
     return this.passwords.get(key)!;
   }
 
@@ -208,7 +208,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const { dns } = this.settings;
     const switchEndpointBack = async (context: StepContext) => {
       this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
-      const changeId = await this.switchPoint.upsert(step, this.sourceAddress, context.runId, 'back');
+      const changeId = await this.switchPoint.upsert(this.sourceAddress, context.runId, 'back');
       await context.record({ route53ChangeIdBack: changeId });
     };
     return {
@@ -232,14 +232,13 @@ export class AwsPostgresPlatform implements PostgresPlatform {
         const admin = await this.targetAdmin(context);
         await setRolesLogin(admin, this.options.appUsers, false);
         const ended = await terminateSessions(admin, this.options.appUsers);
-        await this.switchPoint.startRecycle(step);
-        await this.switchPoint.waitRecycled(step);
+        await this.switchPoint.startRecycle();
+        await this.switchPoint.waitRecycled();
         return { targetFence: 'roles-nologin', targetFenceSessionsEnded: ended };
       },
       deleteSource: async (context) => {
-        const deleteStep = this.steps.deleteSource;
         if (source.kind === 'cluster') return this.deleteSourceCluster(context);
-        const found = (await this.rds.instance(deleteStep, source.id, { fresh: true })) ?? undefined;
+        const found = (await this.rds.instance(source.id, { fresh: true })) ?? undefined;
         if (!found && !this.aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
         const state = await this.switchPointState(context);
         if (state.pointsAt !== 'target') throw new Error(`refusing to delete the old source ${source.id}: the Route 53 record ${dns.recordName} does not point at the target`);
@@ -248,7 +247,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
         if (found?.DBInstanceStatus !== 'deleting') {
           // Ctrl-C pressed just before is handled here, not after the source is gone.
           await context.checkpoint?.(`DeleteDBInstance ${source.id}`);
-          await this.aws.write(deleteStep, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+          await this.aws.write('rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: source.id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
         }
         return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot };
       },
@@ -275,7 +274,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   /** `complete --delete-old` of an Aurora cluster source: its instances, then the cluster with a final snapshot (old-source.ts). */
   private deleteSourceCluster(context: StepContext): Promise<Facts> {
     return deleteOldSourceCluster(this.aws, this.rds, this.settings, {
-      step: this.steps.deleteSource,
       id: this.settings.source.id,
       context,
       recordOnTarget: async () => (await this.switchPointState(context)).pointsAt === 'target',
@@ -288,7 +286,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    */
   private unfenceSourceGroups(step: string, context: StepContext): Promise<void> {
     return unfenceOldSource(this.aws, this.rds, this.settings, {
-      step,
       ref: this.settings.source,
       previous: (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined,
       context,
@@ -318,11 +315,11 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     if (this.aws.canRead && enabled && !facts?.pendingReboot) return { targetLogicalReplication: 'on (applied)' };
     if (!enabled) {
       const Parameters = [{ ParameterName: 'rds.logical_replication', ParameterValue: '1', ApplyMethod: 'pending-reboot' as const }];
-      await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand({ DBParameterGroupName: group, Parameters }) : new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: group, Parameters }));
+      await this.aws.write('rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand({ DBParameterGroupName: group, Parameters }) : new ModifyDBClusterParameterGroupCommand({ DBClusterParameterGroupName: group, Parameters }));
     }
-    const instanceId = ref.kind === 'instance' ? ref.id : ((await this.rds.cluster(step, ref.id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier ?? `<${ref.id} writer instance>`);
+    const instanceId = ref.kind === 'instance' ? ref.id : ((await this.rds.cluster(ref.id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier ?? `<${ref.id} writer instance>`);
     context.log.warn(`rebooting the target ${instanceId} so that rds.logical_replication=1 applies (static parameter); the target is not in use yet`);
-    await this.aws.write(step, 'rds', new RebootDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
+    await this.aws.write('rds', new RebootDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
     await this.waitAvailable(step, ref);
     return { targetLogicalReplication: 'on (rebooted)', targetRebootedInstance: instanceId };
   }
@@ -380,7 +377,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const facts = await this.describe_(step, ref);
     const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     const input = freezeParameterInput(ref, group, readOnly);
-    await this.aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
+    await this.aws.write('rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
     const admin = await adminSession();
     const wanted = readOnly ? 'on' : 'off';
     const deadline = nowMs() + this.settings.aws.waits.freezeSeconds * 1000;
@@ -397,7 +394,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     await this.sourceAdmin(context);
     const target = await this.describe_(this.steps.switch, this.settings.target, { fresh: true });
     this.targetAddress = target?.address ?? endpointPlaceholder(this.settings.target.id, 'Endpoint');
-    await this.switchPoint.checkRecord(this.steps.switch, databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
+    await this.switchPoint.checkRecord(databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
   }
 
   /** Nothing to pause without a pooler: say so once, and go on (writes fail rather than queue). */
@@ -409,7 +406,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   async switchEndpoint(context: StepContext): Promise<void> {
     if (!this.targetAddress) await this.prepareSwitch(context);
-    const changeId = await this.switchPoint.upsert(this.steps.switch, this.targetAddress!, context.runId);
+    const changeId = await this.switchPoint.upsert(this.targetAddress!, context.runId);
     // Journaled at once: a resumed run waits for this change before fencing (in memory only, a
     // fresh process asked Route 53 for the plan's placeholder id).
     await context.record({ route53ChangeId: changeId });
@@ -424,7 +421,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   private async waitForDns(context: StepContext, fact: 'route53ChangeId' | 'route53ChangeIdBack', upsert: (context: StepContext) => Promise<void>, step: string): Promise<void> {
     const journaled = typeof context.facts[fact] === 'string' ? (context.facts[fact] as string) : undefined;
     if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await upsert(context);
-    await this.switchPoint.waitInSync(step, journaled);
+    await this.switchPoint.waitInSync(journaled);
   }
 
   async resumeClients(): Promise<void> {
@@ -439,8 +436,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const admin = await this.sourceAdmin(context);
     await setRolesLogin(admin, this.options.appUsers, false);
     const ended = await terminateSessions(admin, this.options.appUsers);
-    await this.switchPoint.startRecycle(step);
-    await this.switchPoint.waitRecycled(step);
+    await this.switchPoint.startRecycle();
+    await this.switchPoint.waitRecycled();
     return { fence: 'roles-nologin', fenceSessionsEnded: ended, securityGroupFence: 'pending (aws.source.fence)' };
   }
 
@@ -451,7 +448,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    */
   fenceWithSecurityGroup(context: StepContext): Promise<Facts> {
     const port = this.wayBack ? (databaseFacts(this.rds.known(this.settings.target), this.settings.target)?.port ?? 5432) : undefined;
-    return this.switchPoint.fence(this.steps.fence, this.settings.source, context.log, port === undefined ? {} : { reverseReplicationPort: port });
+    return this.switchPoint.fence(this.settings.source, context.log, port === undefined ? {} : { reverseReplicationPort: port });
   }
 
   /** Where the Route 53 record sends the application: the source's or the target's endpoint (a resumed switch or switch-back decides from it). */
@@ -459,16 +456,16 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const step = this.steps.switch; // a label only: the engine's current step labels the calls
     const [source, target] = await Promise.all([this.describe_(step, this.settings.source), this.describe_(step, this.settings.target)]);
     if (this.aws.planning) return { pointsAt: 'target', paused: null };
-    const state = await this.switchPoint.recordState(step, source?.address, target?.address);
+    const state = await this.switchPoint.recordState(source?.address, target?.address);
     return { pointsAt: state.pointsTo, paused: null };
   }
 
   private async waitAvailable(step: string, ref: DatabaseRef): Promise<void> {
     const spec = { service: 'rds' as const, resource: `target ${ref.id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds };
     if (ref.kind === 'instance') {
-      await this.aws.wait<RDSClient>(step, { ...spec, command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } }, (config) => waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: ref.id }));
+      await this.aws.wait<RDSClient>({ ...spec, command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } }, (config) => waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: ref.id }));
     } else {
-      await this.aws.wait<RDSClient>(step, { ...spec, command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } }, (config) => waitUntilDBClusterAvailable(config, { DBClusterIdentifier: ref.id }));
+      await this.aws.wait<RDSClient>({ ...spec, command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } }, (config) => waitUntilDBClusterAvailable(config, { DBClusterIdentifier: ref.id }));
     }
   }
 

@@ -11,9 +11,9 @@ export type PasswordSource = AwsSettings['adminPassword'];
  * A password from an environment variable or a Secrets Manager secret (plain text, or JSON
  * with a `password` field as RDS-managed secrets hold it). Registered as a secret: never logged.
  */
-export async function readPassword(aws: AwsGateway, step: string, from: PasswordSource | { secretArn: string }, what: string): Promise<string> {
+export async function readPassword(aws: AwsGateway, from: PasswordSource | { secretArn: string }, what: string): Promise<string> {
   if ('env' in from) return passwordFromEnv(from.env, what);
-  const output = await aws.read<GetSecretValueCommandOutput>(step, 'secretsmanager', new GetSecretValueCommand({ SecretId: from.secretArn }));
+  const output = await aws.read<GetSecretValueCommandOutput>('secretsmanager', new GetSecretValueCommand({ SecretId: from.secretArn }));
   const text = output?.SecretString;
   if (!text) throw new Error(`Secret ${from.secretArn} (${what}) has no SecretString: store the password (or {"password": …}) in it`);
   let password = text;

@@ -69,14 +69,14 @@ function fromClusterSnapshot(s: DBClusterSnapshot): Snapshot {
 export class Snapshots {
   constructor(readonly kind: 'instance' | 'cluster') {}
 
-  async find(aws: AwsGateway, step: string, id: string): Promise<Snapshot | undefined> {
+  async find(aws: AwsGateway, id: string): Promise<Snapshot | undefined> {
     try {
       if (this.kind === 'instance') {
-        const output = await aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
+        const output = await aws.read<DescribeDBSnapshotsCommandOutput>('rds', new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
         const found = output?.DBSnapshots?.[0];
         return found ? fromDbSnapshot(found) : undefined;
       }
-      const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
+      const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>('rds', new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
       const found = output?.DBClusterSnapshots?.[0];
       return found ? fromClusterSnapshot(found) : undefined;
     } catch (error) {
@@ -86,44 +86,44 @@ export class Snapshots {
   }
 
   /** Snapshots other accounts share with the caller (DescribeDB(Cluster)Snapshots SnapshotType=shared). */
-  async shared(aws: AwsGateway, step: string): Promise<Snapshot[] | undefined> {
+  async shared(aws: AwsGateway): Promise<Snapshot[] | undefined> {
     if (this.kind === 'instance') {
-      const output = await aws.read<DescribeDBSnapshotsCommandOutput>(step, 'rds', new DescribeDBSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
+      const output = await aws.read<DescribeDBSnapshotsCommandOutput>('rds', new DescribeDBSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
       return output ? (output.DBSnapshots ?? []).map(fromDbSnapshot) : undefined;
     }
-    const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
+    const output = await aws.read<DescribeDBClusterSnapshotsCommandOutput>('rds', new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true }));
     return output ? (output.DBClusterSnapshots ?? []).map(fromClusterSnapshot) : undefined;
   }
 
-  async create(aws: AwsGateway, step: string, sourceId: string, id: string, tags: Tag[]): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: sourceId, DBSnapshotIdentifier: id, Tags: tags }));
-    else await aws.write(step, 'rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: sourceId, DBClusterSnapshotIdentifier: id, Tags: tags }));
+  async create(aws: AwsGateway, sourceId: string, id: string, tags: Tag[]): Promise<void> {
+    if (this.kind === 'instance') await aws.write('rds', new CreateDBSnapshotCommand({ DBInstanceIdentifier: sourceId, DBSnapshotIdentifier: id, Tags: tags }));
+    else await aws.write('rds', new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: sourceId, DBClusterSnapshotIdentifier: id, Tags: tags }));
   }
 
-  async copy(aws: AwsGateway, step: string, from: string, id: string, kmsKeyId: string, tags: Tag[]): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: from, TargetDBSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
-    else await aws.write(step, 'rds', new CopyDBClusterSnapshotCommand({ SourceDBClusterSnapshotIdentifier: from, TargetDBClusterSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
+  async copy(aws: AwsGateway, from: string, id: string, kmsKeyId: string, tags: Tag[]): Promise<void> {
+    if (this.kind === 'instance') await aws.write('rds', new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: from, TargetDBSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
+    else await aws.write('rds', new CopyDBClusterSnapshotCommand({ SourceDBClusterSnapshotIdentifier: from, TargetDBClusterSnapshotIdentifier: id, KmsKeyId: kmsKeyId, CopyTags: false, Tags: tags }));
   }
 
   /** The account ids in the snapshot's `restore` attribute (undefined offline). */
-  async restoreAccounts(aws: AwsGateway, step: string, id: string): Promise<string[] | undefined> {
+  async restoreAccounts(aws: AwsGateway, id: string): Promise<string[] | undefined> {
     if (this.kind === 'instance') {
-      const output = await aws.read<DescribeDBSnapshotAttributesCommandOutput>(step, 'rds', new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: id }));
+      const output = await aws.read<DescribeDBSnapshotAttributesCommandOutput>('rds', new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: id }));
       return output ? (output.DBSnapshotAttributesResult?.DBSnapshotAttributes ?? []).filter((a) => a.AttributeName === 'restore').flatMap((a) => a.AttributeValues ?? []) : undefined;
     }
-    const output = await aws.read<DescribeDBClusterSnapshotAttributesCommandOutput>(step, 'rds', new DescribeDBClusterSnapshotAttributesCommand({ DBClusterSnapshotIdentifier: id }));
+    const output = await aws.read<DescribeDBClusterSnapshotAttributesCommandOutput>('rds', new DescribeDBClusterSnapshotAttributesCommand({ DBClusterSnapshotIdentifier: id }));
     return output ? (output.DBClusterSnapshotAttributesResult?.DBClusterSnapshotAttributes ?? []).filter((a) => a.AttributeName === 'restore').flatMap((a) => a.AttributeValues ?? []) : undefined;
   }
 
-  async modifyRestore(aws: AwsGateway, step: string, id: string, change: { add: string } | { remove: string }): Promise<void> {
+  async modifyRestore(aws: AwsGateway, id: string, change: { add: string } | { remove: string }): Promise<void> {
     const values = 'add' in change ? { ValuesToAdd: [change.add] } : { ValuesToRemove: [change.remove] };
-    if (this.kind === 'instance') await aws.write(step, 'rds', new ModifyDBSnapshotAttributeCommand({ DBSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
-    else await aws.write(step, 'rds', new ModifyDBClusterSnapshotAttributeCommand({ DBClusterSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
+    if (this.kind === 'instance') await aws.write('rds', new ModifyDBSnapshotAttributeCommand({ DBSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
+    else await aws.write('rds', new ModifyDBClusterSnapshotAttributeCommand({ DBClusterSnapshotIdentifier: id, AttributeName: 'restore', ...values }));
   }
 
-  async delete(aws: AwsGateway, step: string, id: string): Promise<void> {
-    if (this.kind === 'instance') await aws.write(step, 'rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: id }));
-    else await aws.write(step, 'rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: id }));
+  async delete(aws: AwsGateway, id: string): Promise<void> {
+    if (this.kind === 'instance') await aws.write('rds', new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: id }));
+    else await aws.write('rds', new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: id }));
   }
 
   describeCommand(id: string): { command: string; input: object } {
@@ -165,10 +165,10 @@ export class CrossAccountCopy {
   }
 
   /** Poll a snapshot until available; a failed one stops the run; `progressFact` journals PercentProgress as it moves. */
-  async untilAvailable(aws: AwsGateway, step: string, id: string, label: string, context: CopyContext, progressFact?: string): Promise<void> {
+  async untilAvailable(aws: AwsGateway, id: string, label: string, context: CopyContext, progressFact?: string): Promise<void> {
     let lastPercent = -1;
-    await aws.poll(step, { service: 'rds', ...this.snapshots.describeCommand(id), resource: `${label} ${id}`, state: 'available', timeoutSeconds: this.s.snapshotSeconds }, async () => {
-      const current = await this.snapshots.find(aws, step, id);
+    await aws.poll({ service: 'rds', ...this.snapshots.describeCommand(id), resource: `${label} ${id}`, state: 'available', timeoutSeconds: this.s.snapshotSeconds }, async () => {
+      const current = await this.snapshots.find(aws, id);
       if (current?.status === 'available') return { done: true };
       if (current?.status && /fail|error|deleted/.test(current.status)) throw new Error(`${label} ${id} is ${current.status}: see the RDS events of the account, delete it, then --resume`);
       const percent = current?.percent ?? 0;
@@ -185,30 +185,30 @@ export class CrossAccountCopy {
    * until available; a copy under another key stops the run. Journals `shareCopyRequested`.
    * The ARN falls back to the one built from `sourceAccount` when AWS gave none (plans).
    */
-  async copyUnderShareKey(context: CopyContext, input: { step: string; from: string; id: string; tags: Tag[]; sourceAccount: string; progressFact?: string }): Promise<{ arn: string; kmsKeyId?: string }> {
-    const { step, id } = input;
+  async copyUnderShareKey(context: CopyContext, input: { from: string; id: string; tags: Tag[]; sourceAccount: string; progressFact?: string }): Promise<{ arn: string; kmsKeyId?: string }> {
+    const { id } = input;
     const src = this.s.gateways.source;
-    const existing = await this.snapshots.find(src, step, id);
+    const existing = await this.snapshots.find(src, id);
     if (existing && !ownedBy(existing.tags, context.runId)) throw this.s.notOurs('share copy', id);
     if (!existing) {
-      await this.snapshots.copy(src, step, input.from, id, this.s.shareKeyArn, input.tags);
+      await this.snapshots.copy(src, input.from, id, this.s.shareKeyArn, input.tags);
       await context.record({ shareCopyRequested: id });
     } else context.log.info(`share copy ${id} exists from this run: not copied again`);
-    await this.untilAvailable(src, step, id, 'share copy', context, input.progressFact);
-    const done = await this.snapshots.find(src, step, id);
+    await this.untilAvailable(src, id, 'share copy', context, input.progressFact);
+    const done = await this.snapshots.find(src, id);
     if (done && done.kmsKeyId && done.kmsKeyId !== this.s.shareKeyArn && !this.s.shareKeyArn.endsWith(done.kmsKeyId)) throw new Error(`share copy ${id} is encrypted with ${done.kmsKeyId}, not the share key ${this.s.shareKeyArn}: delete it and --resume`);
     return { arn: done?.arn ?? snapshotArn(this.s.kind, this.s.region, input.sourceAccount, id), kmsKeyId: done?.kmsKeyId };
   }
 
   /** 2. The target account may copy the share copy (restore attribute +account); nothing sent when it already may. */
-  async share(step: string, id: string): Promise<void> {
-    const accounts = await this.sharedWith(step, id);
-    if (!accounts?.includes(this.s.targetAccountId)) await this.snapshots.modifyRestore(this.s.gateways.source, step, id, { add: this.s.targetAccountId });
+  async share(id: string): Promise<void> {
+    const accounts = await this.sharedWith(id);
+    if (!accounts?.includes(this.s.targetAccountId)) await this.snapshots.modifyRestore(this.s.gateways.source, id, { add: this.s.targetAccountId });
   }
 
   /** The accounts the share copy is shared with (undefined offline). */
-  sharedWith(step: string, id: string): Promise<string[] | undefined> {
-    return this.snapshots.restoreAccounts(this.s.gateways.source, step, id);
+  sharedWith(id: string): Promise<string[] | undefined> {
+    return this.snapshots.restoreAccounts(this.s.gateways.source, id);
   }
 
   /**
@@ -217,44 +217,44 @@ export class CrossAccountCopy {
    * be made (the encrypt flow shares there; the share flow checks the share is visible).
    * Journals `targetCopyRequested`. Returns the copy as AWS shows it (undefined offline).
    */
-  async copyInTarget(context: CopyContext, input: { step: string; shareArn: string; id: string; tags: Tag[]; progressFact?: string; beforeCopy?: () => Promise<void> }): Promise<Snapshot | undefined> {
-    const { step, id } = input;
+  async copyInTarget(context: CopyContext, input: { shareArn: string; id: string; tags: Tag[]; progressFact?: string; beforeCopy?: () => Promise<void> }): Promise<Snapshot | undefined> {
+    const { id } = input;
     const tgt = this.s.gateways.target;
-    const existing = await this.snapshots.find(tgt, step, id);
+    const existing = await this.snapshots.find(tgt, id);
     if (existing && !ownedBy(existing.tags, context.runId)) throw this.s.notOurs('target copy', id);
     if (!existing) {
       await input.beforeCopy?.();
-      await this.snapshots.copy(tgt, step, input.shareArn, id, this.s.targetKeyArn, input.tags);
+      await this.snapshots.copy(tgt, input.shareArn, id, this.s.targetKeyArn, input.tags);
       await context.record({ targetCopyRequested: id });
     } else context.log.info(`target copy ${id} exists from this run: not copied again`);
-    await this.untilAvailable(tgt, step, id, 'target copy', context, input.progressFact);
-    return this.snapshots.find(tgt, step, id);
+    await this.untilAvailable(tgt, id, 'target copy', context, input.progressFact);
+    return this.snapshots.find(tgt, id);
   }
 
   /** The target account does not see `shareArn` among the snapshots shared with it: the error says so (nothing checked offline). */
-  async refuseUnlessVisible(step: string, shareArn: string): Promise<void> {
-    const shared = await this.snapshots.shared(this.s.gateways.target, step);
+  async refuseUnlessVisible(shareArn: string): Promise<void> {
+    const shared = await this.snapshots.shared(this.s.gateways.target);
     if (shared && !shared.some((candidate) => candidate.arn === shareArn)) {
       throw new Error(`the target account ${this.s.targetAccountId} does not see ${shareArn} among the snapshots shared with it (${shared.map((c) => c.arn).join(', ') || 'none'}): check the share step (restore attribute) and the region`);
     }
   }
 
   /** 4. Remove the share (restore attribute −account); offline it is always listed. */
-  async unshare(step: string, id: string): Promise<void> {
-    const accounts = await this.sharedWith(step, id);
-    if (accounts === undefined || accounts.includes(this.s.targetAccountId)) await this.snapshots.modifyRestore(this.s.gateways.source, step, id, { remove: this.s.targetAccountId });
+  async unshare(id: string): Promise<void> {
+    const accounts = await this.sharedWith(id);
+    if (accounts === undefined || accounts.includes(this.s.targetAccountId)) await this.snapshots.modifyRestore(this.s.gateways.source, id, { remove: this.s.targetAccountId });
   }
 
   /**
    * All four phases in one step. The share is made only while the target copy is still to be
    * made: a resume after the unshare must not share again.
    */
-  async run(context: CopyContext, input: { step: string; from: string; shareCopyId: string; targetCopyId: string; tags: Tag[]; sourceAccount: string }): Promise<{ targetCopy: Snapshot | undefined }> {
-    const { step, tags } = input;
-    const shareCopy = await this.copyUnderShareKey(context, { step, from: input.from, id: input.shareCopyId, tags, sourceAccount: input.sourceAccount });
-    const targetCopy = await this.copyInTarget(context, { step, shareArn: shareCopy.arn, id: input.targetCopyId, tags, beforeCopy: () => this.share(step, input.shareCopyId) });
+  async run(context: CopyContext, input: { from: string; shareCopyId: string; targetCopyId: string; tags: Tag[]; sourceAccount: string }): Promise<{ targetCopy: Snapshot | undefined }> {
+    const { tags } = input;
+    const shareCopy = await this.copyUnderShareKey(context, { from: input.from, id: input.shareCopyId, tags, sourceAccount: input.sourceAccount });
+    const targetCopy = await this.copyInTarget(context, { shareArn: shareCopy.arn, id: input.targetCopyId, tags, beforeCopy: () => this.share(input.shareCopyId) });
     // The share is no longer needed once the target holds its own copy: removed before any restore.
-    await this.unshare(step, input.shareCopyId);
+    await this.unshare(input.shareCopyId);
     return { targetCopy };
   }
 }

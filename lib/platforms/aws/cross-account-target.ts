@@ -66,7 +66,6 @@ export async function seedTargetAccount(
   s: AwsMysqlSettings,
   gateways: { source: AwsGateway; target: AwsGateway },
   input: {
-    step: string;
     replicaSnapshotId: string;
     restore: (snapshotId: string) => object;
     tags: Tag[];
@@ -87,7 +86,6 @@ export async function seedTargetAccount(
       copy === 'share copy' ? notOurs(s.environment, 'DB snapshot', id, 'aws.targetAccount.shareCopyId') : notOurs(s.environment, 'DB snapshot (target account)', id, 'aws.targetAccount.copyId'),
   });
   const { targetCopy } = await copier.run(context, {
-    step: input.step,
     from: input.replicaSnapshotId,
     shareCopyId: n.shareCopyId,
     targetCopyId: n.targetCopyId,
@@ -96,7 +94,7 @@ export async function seedTargetAccount(
   });
 
   // Then the restore, in the target account.
-  await gateways.target.write(input.step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand(input.restore(n.targetCopyId) as never));
+  await gateways.target.write('rds', new RestoreDBInstanceFromDBSnapshotCommand(input.restore(n.targetCopyId) as never));
   await context.record({ targetRestoreRequested: s.targetInstanceId });
   return {
     shareCopyId: n.shareCopyId,
@@ -145,17 +143,16 @@ function routeTableOf(tables: RouteTable[], subnetId: string): RouteTable | unde
  * Read-only checks of the second account and of the network path between the two. Returns the
  * problems found (each naming its fix) and the facts to journal. Offline the calls are listed only.
  */
-export async function crossAccountPreflight(s: AwsMysqlSettings, gateways: { source: AwsGateway; target: AwsGateway }, source: DBInstance | undefined, step: string): Promise<{ problems: string[]; facts: Facts }> {
+export async function crossAccountPreflight(s: AwsMysqlSettings, gateways: { source: AwsGateway; target: AwsGateway }, source: DBInstance | undefined): Promise<{ problems: string[]; facts: Facts }> {
   const t = s.targetAccount!;
   const { source: src, target: tgt } = gateways;
   const problems: string[] = [];
-  const targetIdentity = await tgt.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-  const shareKey = await src.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: t.shareKeyArn }));
-  const policy = await src.read<GetKeyPolicyCommandOutput>(step, 'kms', new GetKeyPolicyCommand({ KeyId: t.shareKeyArn, PolicyName: 'default' }));
-  const targetKey = await tgt.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: t.kmsKeyArn }));
+  const targetIdentity = await tgt.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
+  const shareKey = await src.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: t.shareKeyArn }));
+  const policy = await src.read<GetKeyPolicyCommandOutput>('kms', new GetKeyPolicyCommand({ KeyId: t.shareKeyArn, PolicyName: 'default' }));
+  const targetKey = await tgt.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: t.kmsKeyArn }));
   const subnetGroup = await tgt
     .read<DescribeDBSubnetGroupsCommandOutput>(
-      step,
       'rds',
       new DescribeDBSubnetGroupsCommand({
         DBSubnetGroupName: t.dbSubnetGroupName,
@@ -176,10 +173,9 @@ export async function crossAccountPreflight(s: AwsMysqlSettings, gateways: { sou
   }
   const sourceVpcId = source?.DBSubnetGroup?.VpcId ?? `<${s.sourceInstanceId}.DBSubnetGroup.VpcId>`;
   const targetVpcId = subnetGroup?.DBSubnetGroups?.[0]?.VpcId ?? `<${t.dbSubnetGroupName}.VpcId>`;
-  const sourceVpc = await src.read<DescribeVpcsCommandOutput>(step, 'ec2', new DescribeVpcsCommand({ VpcIds: [sourceVpcId] }));
-  const targetVpc = await tgt.read<DescribeVpcsCommandOutput>(step, 'ec2', new DescribeVpcsCommand({ VpcIds: [targetVpcId] }));
+  const sourceVpc = await src.read<DescribeVpcsCommandOutput>('ec2', new DescribeVpcsCommand({ VpcIds: [sourceVpcId] }));
+  const targetVpc = await tgt.read<DescribeVpcsCommandOutput>('ec2', new DescribeVpcsCommand({ VpcIds: [targetVpcId] }));
   const routes = await tgt.read<DescribeRouteTablesCommandOutput>(
-    step,
     'ec2',
     new DescribeRouteTablesCommand({
       Filters: [{ Name: 'vpc-id', Values: [targetVpcId] }],
@@ -187,7 +183,6 @@ export async function crossAccountPreflight(s: AwsMysqlSettings, gateways: { sou
   );
   const groupIds = (source?.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId!).filter(Boolean);
   const groups = await src.read<DescribeSecurityGroupsCommandOutput>(
-    step,
     'ec2',
     new DescribeSecurityGroupsCommand({
       GroupIds: groupIds.length > 0 ? groupIds : [`<${s.sourceInstanceId}.VpcSecurityGroups>`],
@@ -238,7 +233,6 @@ export async function crossAccountPreflight(s: AwsMysqlSettings, gateways: { sou
     }
     if (peerings.size > 0) {
       const described = await tgt.read<DescribeVpcPeeringConnectionsCommandOutput>(
-        step,
         'ec2',
         new DescribeVpcPeeringConnectionsCommand({
           VpcPeeringConnectionIds: [...peerings],

@@ -5,9 +5,12 @@ import { currentStepId } from '../../runbook/current-step';
 import type { PlanTimeline } from '../../runbook/plan-recording';
 import { isReadOnlyCommand, type AwsClients, type AwsService } from './clients';
 
+/** The label of a call made outside any runbook step (the run lock, before and after the steps). */
+export const OUTSIDE_A_STEP = '(outside a step)';
+
 /** One AWS call as the plan shows it and the log records it. */
 export interface RecordedCall {
-  /** Runbook step the call belongs to. */
+  /** The runbook step that made the call (the engine's current step), or `(outside a step)` (the run lock). */
   step: string;
   service: AwsService;
   /** API operation name, e.g. `CreateDBSnapshot`. */
@@ -117,10 +120,10 @@ export class AwsGateway {
     return this.options.clients !== undefined;
   }
 
-  async read<O>(step: string, service: AwsService, command: SdkCommand): Promise<O | undefined> {
+  async read<O>(service: AwsService, command: SdkCommand): Promise<O | undefined> {
     const name = commandName(command);
     if (!isReadOnlyCommand(name)) throw new Error(`${name} is not a read-only call; use write()`);
-    this.record({ step, service, command: name, input: command.input, kind: 'read' });
+    this.record({ service, command: name, input: command.input, kind: 'read' });
     if (!this.options.clients) return undefined;
     // A value the config and the stacks' outputs did not give is a `<placeholder>`: AWS would
     // only answer with its own error ("Invalid keyId <storageKeyArn>"); the preflight names it.
@@ -132,17 +135,17 @@ export class AwsGateway {
     return this.send<O>(service, command);
   }
 
-  async write<O>(step: string, service: AwsService, command: SdkCommand): Promise<O | undefined> {
+  async write<O>(service: AwsService, command: SdkCommand): Promise<O | undefined> {
     const name = commandName(command);
-    this.record({ step, service, command: name, input: command.input, kind: 'write' });
+    const call = this.record({ service, command: name, input: command.input, kind: 'write' });
     if (this.planning) return undefined;
-    this.options.log.info(`aws ${formatCall({ step, service, command: name, input: command.input, kind: 'write' })}`);
+    this.options.log.info(`aws ${formatCall(call)}`);
     return this.send<O>(service, command);
   }
 
   /** Run an SDK waiter (`waitUntil…`); its timeout becomes an AwsWaitError naming the resource. */
-  async wait<C>(step: string, spec: WaitSpec, waiter: (config: WaiterConfig<C>) => Promise<unknown>): Promise<void> {
-    this.record({ step, service: spec.service, command: spec.command, input: spec.input, kind: 'wait', note: `until ${spec.resource}: ${spec.state} (at most ${formatSeconds(spec.timeoutSeconds)})` });
+  async wait<C>(spec: WaitSpec, waiter: (config: WaiterConfig<C>) => Promise<unknown>): Promise<void> {
+    this.record({ service: spec.service, command: spec.command, input: spec.input, kind: 'wait', note: `until ${spec.resource}: ${spec.state} (at most ${formatSeconds(spec.timeoutSeconds)})` });
     if (this.planning) return;
     const started = nowMs();
     const minDelay = this.options.waits.pollSeconds;
@@ -161,8 +164,8 @@ export class AwsGateway {
    * Poll with our own loop where progress is worth showing (snapshot copies report
    * PercentProgress). `probe` returns a progress text, or `done`.
    */
-  async poll(step: string, spec: WaitSpec & { input: object }, probe: () => Promise<{ done: true } | { done: false; progress: string }>): Promise<void> {
-    this.record({ step, service: spec.service, command: spec.command, input: spec.input, kind: 'wait', note: `until ${spec.resource}: ${spec.state}, showing progress (at most ${formatSeconds(spec.timeoutSeconds)})` });
+  async poll(spec: WaitSpec & { input: object }, probe: () => Promise<{ done: true } | { done: false; progress: string }>): Promise<void> {
+    this.record({ service: spec.service, command: spec.command, input: spec.input, kind: 'wait', note: `until ${spec.resource}: ${spec.state}, showing progress (at most ${formatSeconds(spec.timeoutSeconds)})` });
     if (this.planning) return;
     const started = nowMs();
     let delay = this.options.waits.pollSeconds;
@@ -179,12 +182,14 @@ export class AwsGateway {
     }
   }
 
-  private record(labelled: RecordedCall): void {
-    // The engine's current step labels the call: the plan shows the step that really made it.
-    const call = { ...labelled, step: currentStepId() ?? labelled.step };
+  private record(unlabelled: Omit<RecordedCall, 'step'>): RecordedCall {
+    // The engine's current step labels the call, and nothing else does: the plan and the call
+    // list show the step that really made it. Outside a step (the run lock) it says so.
+    const call = { ...unlabelled, step: currentStepId() ?? OUTSIDE_A_STEP };
     this.calls.push(call);
     this.options.timeline?.call({ step: call.step, channel: 'aws', on: call.service, operation: call.command, input: call.input, effect: call.kind === 'write' ? 'change' : call.kind, note: call.note });
     if (call.kind === 'read') this.options.log.debug(`aws ${formatCall(call)}`);
+    return call;
   }
 
   private async send<O>(service: AwsService, command: SdkCommand): Promise<O> {

@@ -20,11 +20,11 @@ export async function unfenceOldSource(
   aws: AwsGateway,
   rds: RdsReader,
   settings: Pick<AwsCommonSettings, 'fenceSecurityGroupId' | 'aws'>,
-  input: { step: string; ref: DatabaseRef; previous: string[] | undefined; context: StepContext; frozenBy: string },
+  input: { ref: DatabaseRef; previous: string[] | undefined; context: StepContext; frozenBy: string },
 ): Promise<void> {
-  const { step, ref, context } = input;
+  const { ref, context } = input;
   const fence = settings.fenceSecurityGroupId;
-  const groups = async () => ((ref.kind === 'instance' ? await rds.instance(step, ref.id, { fresh: true }) : await rds.cluster(step, ref.id, { fresh: true }))?.VpcSecurityGroups ?? []);
+  const groups = async () => ((ref.kind === 'instance' ? await rds.instance(ref.id, { fresh: true }) : await rds.cluster(ref.id, { fresh: true }))?.VpcSecurityGroups ?? []);
   const now = await groups();
   const fenced = now.length === 1 && now[0].VpcSecurityGroupId === fence;
   if (!fenced && !aws.planning) return;
@@ -33,9 +33,9 @@ export async function unfenceOldSource(
     throw new Error(`The old source ${ref.id} is fenced (${fence}) and the forward run journaled no previous security groups: put its groups back by hand (${ref.kind === 'instance' ? 'ModifyDBInstance' : 'ModifyDBCluster'} VpcSecurityGroupIds …), then run switch-back again`);
   }
   const modify = { VpcSecurityGroupIds: planned, ApplyImmediately: true };
-  await aws.write(step, 'rds', ref.kind === 'instance' ? new ModifyDBInstanceCommand({ DBInstanceIdentifier: ref.id, ...modify }) : new ModifyDBClusterCommand({ DBClusterIdentifier: ref.id, ...modify }));
+  await aws.write('rds', ref.kind === 'instance' ? new ModifyDBInstanceCommand({ DBInstanceIdentifier: ref.id, ...modify }) : new ModifyDBClusterCommand({ DBClusterIdentifier: ref.id, ...modify }));
   const describe = ref.kind === 'instance' ? { command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } } : { command: 'DescribeDBClusters', input: { DBClusterIdentifier: ref.id } };
-  await aws.poll(step, { service: 'rds', ...describe, resource: `security groups of ${ref.id}`, state: `${planned.join(', ')} active`, timeoutSeconds: settings.aws.waits.instanceSeconds }, async () => {
+  await aws.poll({ service: 'rds', ...describe, resource: `security groups of ${ref.id}`, state: `${planned.join(', ')} active`, timeoutSeconds: settings.aws.waits.instanceSeconds }, async () => {
     const current = await groups();
     const done = current.length === planned.length && current.every((g) => planned.includes(g.VpcSecurityGroupId!) && g.Status === 'active');
     return done ? { done: true } : { done: false, progress: current.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') };
@@ -60,10 +60,10 @@ export async function deleteOldSourceCluster(
   aws: AwsGateway,
   rds: RdsReader,
   settings: Pick<AwsCommonSettings, 'dns' | 'aws'>,
-  input: { step: string; id: string; context: StepContext; recordOnTarget: () => Promise<boolean> },
+  input: { id: string; context: StepContext; recordOnTarget: () => Promise<boolean> },
 ): Promise<Facts> {
-  const { step, id, context } = input;
-  const found = await rds.cluster(step, id, { fresh: true });
+  const { id, context } = input;
+  const found = await rds.cluster(id, { fresh: true });
   if (!found && !aws.planning) return { sourceDeleted: true, sourceAlreadyGone: true };
   if (!(await input.recordOnTarget())) throw new Error(`refusing to delete the old source ${id}: the Route 53 record ${settings.dns.recordName} does not point at the target`);
   if (found?.DeletionProtection) throw new Error(`refusing to delete the old source ${id}: deletion protection is on for the cluster (ModifyDBCluster --no-deletion-protection first, on purpose), then --resume; no instance was deleted`);
@@ -72,21 +72,21 @@ export async function deleteOldSourceCluster(
   const members = found?.DBClusterMembers ?? [{ DBInstanceIdentifier: `<${id} instances>`, IsClusterWriter: true }];
   const ordered = [...members.filter((m) => !m.IsClusterWriter), ...members.filter((m) => m.IsClusterWriter)].map((m) => m.DBInstanceIdentifier!);
   for (const instanceId of ordered) {
-    const instance = await rds.instance(step, instanceId, { fresh: true });
+    const instance = await rds.instance(instanceId, { fresh: true });
     if ((!instance && !aws.planning) || instance?.DBInstanceStatus === 'deleting') continue;
     await context.checkpoint?.(`DeleteDBInstance ${instanceId}`);
-    await aws.write(step, 'rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
+    await aws.write('rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
   }
   if (ordered.length > 0) {
-    await aws.poll(step, { service: 'rds', command: 'DescribeDBInstances', input: { Filters: [{ Name: 'db-cluster-id', Values: [id] }] }, resource: `the instances of ${id}`, state: 'deleting or gone', timeoutSeconds: settings.aws.waits.instanceSeconds }, async () => {
-      const left = await Promise.all(ordered.map(async (instanceId) => ({ id: instanceId, status: (await rds.instance(step, instanceId, { fresh: true }))?.DBInstanceStatus })));
+    await aws.poll({ service: 'rds', command: 'DescribeDBInstances', input: { Filters: [{ Name: 'db-cluster-id', Values: [id] }] }, resource: `the instances of ${id}`, state: 'deleting or gone', timeoutSeconds: settings.aws.waits.instanceSeconds }, async () => {
+      const left = await Promise.all(ordered.map(async (instanceId) => ({ id: instanceId, status: (await rds.instance(instanceId, { fresh: true }))?.DBInstanceStatus })));
       const waiting = left.filter((i) => i.status !== undefined && i.status !== 'deleting');
       return waiting.length === 0 ? { done: true } : { done: false, progress: waiting.map((i) => `${i.id} ${i.status}`).join(', ') };
     });
   }
   if (found?.Status !== 'deleting') {
     await context.checkpoint?.(`DeleteDBCluster ${id}`);
-    await aws.write(step, 'rds', new DeleteDBClusterCommand({ DBClusterIdentifier: id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
+    await aws.write('rds', new DeleteDBClusterCommand({ DBClusterIdentifier: id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot }));
   }
   return { sourceDeleted: true, sourceFinalSnapshot: finalSnapshot, sourceInstancesDeleted: ordered };
 }

@@ -17,13 +17,13 @@ export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: A
   const s = platform.settings;
   const step = platform.steps.preflight;
   const problems = missingValueProblems(s);
-  const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
+  const identity = await aws.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
   const source = await platform.describe_(step, s.source);
   const target = await platform.describe_(step, s.target);
   const group = source?.parameterGroup ?? `<${s.source.id}.${s.source.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
   const parameters = await platform.parameters(step, s.source, group);
   // With the way back the fenced source dials the target: the fence must allow egress to its port.
-  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: platform.wayBack ? (target?.port ?? 5432) : undefined });
+  const switchPoint = await readSwitchPoint(s, aws, { reverseReplicationPort: platform.wayBack ? (target?.port ?? 5432) : undefined });
   if (!aws.canRead) return {};
 
   const setting = (name: string) => parameters?.find((p) => p.ParameterName === name)?.ParameterValue;

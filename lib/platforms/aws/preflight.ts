@@ -7,7 +7,7 @@ import { DescribeServicesCommand, type DescribeServicesCommandOutput } from '@aw
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import { isPlaceholder, type AwsGateway } from './gateway';
 import type { AwsCommonSettings } from './settings';
-import { STEP, type AwsMysqlPlatform } from './aws-mysql-platform';
+import { AWS_MYSQL_STEP, type AwsMysqlPlatform } from './aws-mysql-platform';
 import type { AwsAuroraMysqlPlatform } from './aws-aurora-mysql-platform';
 import { groupParameters } from './rds-reader';
 import { crossAccountPreflight } from './cross-account-target';
@@ -22,14 +22,13 @@ const SUPPORTED_ENGINES = ['mysql', 'mariadb'];
  */
 export async function awsPreflight(platform: AwsMysqlPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
   const s = platform.settings;
-  const step = STEP.preflight;
   const problems = missingValueProblems(s);
-  const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-  const source = await platform.seeding.sourceInstance(step);
-  const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
+  const identity = await aws.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
+  const source = await platform.seeding.sourceInstance();
+  const key = await aws.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
   // With the way back the fenced source replicates from the target: the fence must let that out.
-  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: s.reverseReplication ? (source?.Endpoint?.Port ?? 3306) : undefined });
-  const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.seeding.targetAws }, source, step) : undefined;
+  const switchPoint = await readSwitchPoint(s, aws, { reverseReplicationPort: s.reverseReplication ? (source?.Endpoint?.Port ?? 3306) : undefined });
+  const crossAccount = s.targetAccount ? await crossAccountPreflight(s, { source: aws, target: platform.seeding.targetAws }, source) : undefined;
   if (!aws.canRead) return {};
 
   if (!source) {
@@ -62,17 +61,16 @@ const AURORA_MYSQL_3 = /^8\.0\.mysql_aurora\.3\./;
  */
 export async function auroraPreflight(platform: AwsAuroraMysqlPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
   const s = platform.settings;
-  const step = STEP.preflight;
   const id = s.sourceClusterId;
   const problems = missingValueProblems(s);
-  const identity = await aws.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-  const cluster = await platform.seeding.sourceCluster(step);
-  const writer = await platform.seeding.sourceWriter(step).catch((error: Error) => (problems.push(error.message), undefined));
+  const identity = await aws.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
+  const cluster = await platform.seeding.sourceCluster();
+  const writer = await platform.seeding.sourceWriter().catch((error: Error) => (problems.push(error.message), undefined));
   const group = cluster?.DBClusterParameterGroup ?? `<${id}.DBClusterParameterGroup>`;
-  const parameters = await groupParameters(aws, step, { kind: 'cluster', id }, group);
-  const key = await aws.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
+  const parameters = await groupParameters(aws, { kind: 'cluster', id }, group);
+  const key = await aws.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: s.kmsKeyId }));
   // With the way back the fenced source cluster dials the target cluster (same port: the restore carries it).
-  const switchPoint = await readSwitchPoint(s, aws, step, { reverseReplicationPort: s.reverseReplication ? (cluster?.Port ?? 3306) : undefined });
+  const switchPoint = await readSwitchPoint(s, aws, { reverseReplicationPort: s.reverseReplication ? (cluster?.Port ?? 3306) : undefined });
   if (!aws.canRead) return {};
 
   if (!cluster) {
@@ -108,7 +106,7 @@ export async function auroraPreflight(platform: AwsAuroraMysqlPlatform, aws: Aws
 export function auroraPreflightStep(platform: AwsAuroraMysqlPlatform, aws: AwsGateway): Step {
   const s = platform.settings;
   return {
-    id: STEP.preflight,
+    id: AWS_MYSQL_STEP.preflight,
     kind: 'check',
     describe: () => [
       `Read-only AWS checks: caller identity; Aurora cluster ${s.sourceClusterId} exists, is Aurora MySQL 3, unencrypted${s.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, has a writer;`,
@@ -123,14 +121,14 @@ export function auroraPreflightStep(platform: AwsAuroraMysqlPlatform, aws: AwsGa
  * What every flow's switch needs, read in one place: the fence group (inbound-only), the CNAME and
  * the ECS services. `problems()` lists what is wrong once the reads came back.
  */
-export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, step: string, options: { reverseReplicationPort?: number } = {}): Promise<{ problems(): string[] }> {
-  const fence = await aws.read<DescribeSecurityGroupsCommandOutput>(step, 'ec2', new DescribeSecurityGroupsCommand({ GroupIds: [s.fenceSecurityGroupId] }));
+export async function readSwitchPoint(s: AwsCommonSettings, aws: AwsGateway, options: { reverseReplicationPort?: number } = {}): Promise<{ problems(): string[] }> {
+  const fence = await aws.read<DescribeSecurityGroupsCommandOutput>('ec2', new DescribeSecurityGroupsCommand({ GroupIds: [s.fenceSecurityGroupId] }));
   const dnsKnown = !isPlaceholder(s.dns.zoneId) && !isPlaceholder(s.dns.recordName);
-  const record = await aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: s.dns.zoneId, StartRecordName: s.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+  const record = await aws.read<ListResourceRecordSetsCommandOutput>('route53', new ListResourceRecordSetsCommand({ HostedZoneId: s.dns.zoneId, StartRecordName: s.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
   const services: DescribeServicesCommandOutput[] = [];
   for (const cluster of [...new Set(s.aws.ecsServices.map((e) => e.cluster))]) {
     const names = s.aws.ecsServices.filter((e) => e.cluster === cluster).map((e) => e.service);
-    const output = await aws.read<DescribeServicesCommandOutput>(step, 'ecs', new DescribeServicesCommand({ cluster, services: names }));
+    const output = await aws.read<DescribeServicesCommandOutput>('ecs', new DescribeServicesCommand({ cluster, services: names }));
     if (output) services.push(output);
   }
   return {
@@ -163,7 +161,7 @@ export function missingValueProblems(s: AwsCommonSettings): string[] {
 /** The AWS checks as the first runbook step (a `check`: it runs in dry runs too). */
 export function awsPreflightStep(platform: AwsMysqlPlatform, aws: AwsGateway): Step {
   return {
-    id: STEP.preflight,
+    id: AWS_MYSQL_STEP.preflight,
     kind: 'check',
     describe: () => [
       `Read-only AWS checks: caller identity; ${platform.settings.sourceInstanceId} exists, is MySQL/MariaDB, unencrypted${platform.settings.aws.allowEncryptedSource ? ' (or re-keyed: allowed)' : ''}, backups on;`,

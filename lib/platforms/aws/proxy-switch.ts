@@ -61,8 +61,8 @@ export class RdsProxySwitch {
   }
 
   /** The instances registered in the target group, with their health. */
-  async registered(step: string): Promise<Array<{ id: string; state: string }>> {
-    const output = await this.aws.read<DescribeDBProxyTargetsCommandOutput>(step, 'rds', new DescribeDBProxyTargetsCommand(this.group));
+  async registered(): Promise<Array<{ id: string; state: string }>> {
+    const output = await this.aws.read<DescribeDBProxyTargetsCommandOutput>('rds', new DescribeDBProxyTargetsCommand(this.group));
     return (output?.Targets ?? []).filter((t: DBProxyTarget) => t.Type === 'RDS_INSTANCE' && t.RdsResourceId).map((t) => ({ id: t.RdsResourceId!, state: t.TargetHealth?.State ?? 'unknown' }));
   }
 
@@ -71,13 +71,13 @@ export class RdsProxySwitch {
    * the switch. An empty target group (the first run after `cdktf deploy`) gets the source
    * registered; a group pointing elsewhere stops the run.
    */
-  async ensureInitialTarget(step: string, sourceId: string, targetId: string): Promise<'registered' | 'present'> {
-    const current = await this.registered(step);
+  async ensureInitialTarget(sourceId: string, targetId: string): Promise<'registered' | 'present'> {
+    const current = await this.registered();
     if (current.some((t) => t.id === sourceId || t.id === targetId)) return 'present';
     if (current.length > 0) {
       throw new Error(`RDS Proxy ${this.settings.name} points at ${current.map((t) => t.id).join(', ')}, neither the source ${sourceId} nor the target ${targetId}: deregister it by hand (aws rds deregister-db-proxy-targets --db-proxy-name ${this.settings.name} --db-instance-identifiers …) or fix aws.source, then --resume`);
     }
-    await this.register(step, sourceId);
+    await this.register(sourceId);
     this.options.log.info(`RDS Proxy ${this.settings.name}: registered the source ${sourceId} as its initial target`);
     return 'registered';
   }
@@ -86,24 +86,24 @@ export class RdsProxySwitch {
    * Move the proxy from `fromId` to `toId`. Past the deregistration, a failed registration puts
    * `fromId` back, so the proxy never stays without a target and the caller can abort cleanly.
    */
-  async swap(step: string, fromId: string, toId: string): Promise<void> {
-    const current = this.aws.planning ? [{ id: fromId, state: 'AVAILABLE' }] : await this.registered(step);
+  async swap(fromId: string, toId: string): Promise<void> {
+    const current = this.aws.planning ? [{ id: fromId, state: 'AVAILABLE' }] : await this.registered();
     if (current.some((t) => t.id === fromId)) {
-      await this.retrying(`deregister ${fromId}`, () => this.aws.write(step, 'rds', new DeregisterDBProxyTargetsCommand({ ...this.group, DBInstanceIdentifiers: [fromId] })), NOT_REGISTERED);
+      await this.retrying(`deregister ${fromId}`, () => this.aws.write('rds', new DeregisterDBProxyTargetsCommand({ ...this.group, DBInstanceIdentifiers: [fromId] })), NOT_REGISTERED);
     }
     if (current.some((t) => t.id === toId) && !this.aws.planning) return;
     try {
-      await this.register(step, toId);
+      await this.register(toId);
     } catch (error) {
       this.options.log.warn(`RDS Proxy ${this.settings.name}: registering ${toId} failed (${(error as Error).message}); registering ${fromId} back`);
-      await this.register(step, fromId).catch((undo: Error) => this.options.log.error(`RDS Proxy ${this.settings.name}: registering ${fromId} back failed too (${undo.message}): the proxy has no target`));
+      await this.register(fromId).catch((undo: Error) => this.options.log.error(`RDS Proxy ${this.settings.name}: registering ${fromId} back failed too (${undo.message}): the proxy has no target`));
       throw error;
     }
   }
 
   /** Where the proxy points, for a resumed switch. */
-  async state(step: string, sourceId: string, targetId: string): Promise<EndpointState> {
-    const current = await this.registered(step);
+  async state(sourceId: string, targetId: string): Promise<EndpointState> {
+    const current = await this.registered();
     const detail = `RDS Proxy ${this.settings.name} target group ${this.settings.targetGroupName} → ${current.length > 0 ? current.map((t) => `${t.id} (${t.state})`).join(', ') : '(no target)'}`;
     if (current.length === 0) return { pointsTo: 'none', detail };
     if (current.length === 1 && current[0].id === targetId) return { pointsTo: 'target', detail };
@@ -111,8 +111,8 @@ export class RdsProxySwitch {
     return { pointsTo: 'unknown', detail: `${detail} (source ${sourceId}, target ${targetId})` };
   }
 
-  private async register(step: string, id: string): Promise<void> {
-    await this.retrying(`register ${id}`, () => this.aws.write(step, 'rds', new RegisterDBProxyTargetsCommand({ ...this.group, DBInstanceIdentifiers: [id] })), new RegExp(`^${ALREADY_REGISTERED}$`));
+  private async register(id: string): Promise<void> {
+    await this.retrying(`register ${id}`, () => this.aws.write('rds', new RegisterDBProxyTargetsCommand({ ...this.group, DBInstanceIdentifiers: [id] })), new RegExp(`^${ALREADY_REGISTERED}$`));
   }
 
   /**

@@ -28,16 +28,16 @@ export class RdsReader {
 
   constructor(private readonly aws: AwsGateway) {}
 
-  async instance(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
+  async instance(id: string, options: { fresh?: boolean } = {}): Promise<DBInstance | undefined> {
     return this.cached(this.instances, id, options, async () => {
-      const output = await this.aws.read<DescribeDBInstancesCommandOutput>(step, 'rds', new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+      const output = await this.aws.read<DescribeDBInstancesCommandOutput>('rds', new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
       return output?.DBInstances?.[0];
     });
   }
 
-  async cluster(step: string, id: string, options: { fresh?: boolean } = {}): Promise<DBCluster | undefined> {
+  async cluster(id: string, options: { fresh?: boolean } = {}): Promise<DBCluster | undefined> {
     return this.cached(this.clusters, id, options, async () => {
-      const output = await this.aws.read<DescribeDBClustersCommandOutput>(step, 'rds', new DescribeDBClustersCommand({ DBClusterIdentifier: id }));
+      const output = await this.aws.read<DescribeDBClustersCommandOutput>('rds', new DescribeDBClustersCommand({ DBClusterIdentifier: id }));
       return output?.DBClusters?.[0];
     });
   }
@@ -69,12 +69,12 @@ export class RdsReader {
  * The user-set parameters of a DB parameter group (instance) or DB cluster parameter group
  * (cluster), page by page (DescribeDB(Cluster)Parameters returns 100 at most). Undefined offline.
  */
-export async function groupParameters(aws: AwsGateway, step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
+export async function groupParameters(aws: AwsGateway, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
   const all: Parameter[] = [];
   let marker: string | undefined;
   do {
     const input = { ...(ref.kind === 'instance' ? { DBParameterGroupName: group } : { DBClusterParameterGroupName: group }), Source: 'user', ...(marker ? { Marker: marker } : {}) };
-    const output = await aws.read<DescribeDBParametersCommandOutput>(step, 'rds', ref.kind === 'instance' ? new DescribeDBParametersCommand(input as never) : new DescribeDBClusterParametersCommand(input as never));
+    const output = await aws.read<DescribeDBParametersCommandOutput>('rds', ref.kind === 'instance' ? new DescribeDBParametersCommand(input as never) : new DescribeDBClusterParametersCommand(input as never));
     if (!output) return undefined;
     all.push(...(output.Parameters ?? []));
     marker = output.Marker;

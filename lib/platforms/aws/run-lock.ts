@@ -5,7 +5,6 @@ import type { AwsGateway } from './gateway';
 
 /** The tag on the source instance/cluster that holds an environment's run lock. */
 export const LOCK_TAG = 'rds-cutover:lock';
-const STEP = 'run.lock';
 
 /**
  * RDS tag values allow letters, digits, spaces and `_ . : / = + - @` only (no JSON): the holder
@@ -57,7 +56,7 @@ export class RdsTagRunLock implements RunLock {
   }
 
   async holder(): Promise<RunLockHolder | undefined> {
-    const output = await this.aws.read<ListTagsForResourceCommandOutput>(STEP, 'rds', new ListTagsForResourceCommand({ ResourceName: await this.resourceArn() }));
+    const output = await this.aws.read<ListTagsForResourceCommandOutput>('rds', new ListTagsForResourceCommand({ ResourceName: await this.resourceArn() }));
     const tag = output?.TagList?.find((t) => t.Key === LOCK_TAG);
     return tag?.Value ? parseLockTag(tag.Value) : undefined;
   }
@@ -66,7 +65,7 @@ export class RdsTagRunLock implements RunLock {
     const current = await this.holder();
     if (current && current.runId !== holder.runId) throw new RunLockHeld(current, this.where);
     const value = lockTagValue(holder);
-    await this.aws.write(STEP, 'rds', new AddTagsToResourceCommand({ ResourceName: await this.resourceArn(), Tags: [{ Key: LOCK_TAG, Value: value }] }));
+    await this.aws.write('rds', new AddTagsToResourceCommand({ ResourceName: await this.resourceArn(), Tags: [{ Key: LOCK_TAG, Value: value }] }));
     await sleep(this.options.settleMs ?? 2000);
     const after = await this.holder();
     if (!after || lockTagValue(after) !== value) {
@@ -82,14 +81,14 @@ export class RdsTagRunLock implements RunLock {
       throw error;
     });
     if (current?.runId !== runId) return;
-    await this.aws.write(STEP, 'rds', new RemoveTagsFromResourceCommand({ ResourceName: await this.resourceArn(), TagKeys: [LOCK_TAG] }));
+    await this.aws.write('rds', new RemoveTagsFromResourceCommand({ ResourceName: await this.resourceArn(), TagKeys: [LOCK_TAG] }));
   }
 
   async breakLock(runId: string): Promise<RunLockHolder> {
     const current = await this.holder();
     if (!current) throw new Error(`No run lock (${this.where}): nothing to release`);
     if (current.runId !== runId) throw new Error(`The lock (${this.where}) is held by run ${current.runId}, not ${runId}: pass the holder's run id to --break-lock`);
-    await this.aws.write(STEP, 'rds', new RemoveTagsFromResourceCommand({ ResourceName: await this.resourceArn(), TagKeys: [LOCK_TAG] }));
+    await this.aws.write('rds', new RemoveTagsFromResourceCommand({ ResourceName: await this.resourceArn(), TagKeys: [LOCK_TAG] }));
     return current;
   }
 }

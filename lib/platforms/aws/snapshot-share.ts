@@ -31,6 +31,7 @@ import { ownedBy, runScopedId, runTags, RUN_ID_TAG } from './run-tags';
 
 export const SHARE_FLOW = 'aws.share-snapshot';
 
+/** The share flow's step ids: its steps' definitions and its facts schema (the engine's current step labels the AWS calls). */
 export const SHARE_STEP = {
   preflight: 'share.preflight',
   snapshot: 'share.snapshot.create',
@@ -134,30 +135,29 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       `target account ${s.target.accountId}: the identity is in that account; its key ${s.target.kmsKeyArn} is enabled and usable (DescribeKey); no ${s.restore.kind} ${s.restore.id} and no snapshot with this run's names exist`,
     ],
     async apply(context) {
-      const step = SHARE_STEP.preflight;
       const n = names(context);
       const problems: string[] = [];
-      const sourceIdentity = await src.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-      const targetIdentity = await tgt.read<GetCallerIdentityCommandOutput>(step, 'sts', new GetCallerIdentityCommand({}));
-      const database = s.source.kind === 'instance' ? await sourceRds.instance(step, s.source.id) : await sourceRds.cluster(step, s.source.id);
-      const given = s.givenSnapshotId ? await snapshots.find(src, step, s.givenSnapshotId) : undefined;
+      const sourceIdentity = await src.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
+      const targetIdentity = await tgt.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
+      const database = s.source.kind === 'instance' ? await sourceRds.instance(s.source.id) : await sourceRds.cluster(s.source.id);
+      const given = s.givenSnapshotId ? await snapshots.find(src, s.givenSnapshotId) : undefined;
       let shareKey: DescribeKeyCommandOutput | undefined;
       let policy: GetKeyPolicyCommandOutput | undefined;
       try {
-        shareKey = await src.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.shareKeyArn }));
-        policy = await src.read<GetKeyPolicyCommandOutput>(step, 'kms', new GetKeyPolicyCommand({ KeyId: s.shareKeyArn, PolicyName: 'default' }));
+        shareKey = await src.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: s.shareKeyArn }));
+        policy = await src.read<GetKeyPolicyCommandOutput>('kms', new GetKeyPolicyCommand({ KeyId: s.shareKeyArn, PolicyName: 'default' }));
       } catch (error) {
         problems.push(`share key ${s.shareKeyArn}: the source identity cannot read it or its policy (${(error as Error).name}: ${(error as Error).message.split('\n')[0]}): deploy the snapshot-share stack (snapshotShareKeyArn output) or fix aws.shareSnapshot.shareKeyArn, and let the operator role DescribeKey and GetKeyPolicy`);
       }
       let targetKey: DescribeKeyCommandOutput | undefined;
       try {
-        targetKey = await tgt.read<DescribeKeyCommandOutput>(step, 'kms', new DescribeKeyCommand({ KeyId: s.target.kmsKeyArn }));
+        targetKey = await tgt.read<DescribeKeyCommandOutput>('kms', new DescribeKeyCommand({ KeyId: s.target.kmsKeyArn }));
       } catch (error) {
         problems.push(`target key ${s.target.kmsKeyArn}: the target identity (${targetIdentity?.Arn ?? 'unknown'}) cannot use it (${(error as Error).name}: ${(error as Error).message.split('\n')[0]}): create the key in account ${s.target.accountId} or fix aws.shareSnapshot.target.kmsKeyArn, and let the target identity use it in the key policy`);
       }
-      const existingTarget = s.restore.kind === 'instance' ? await targetRds.instance(step, s.restore.id) : await targetRds.cluster(step, s.restore.id);
-      const existingShareCopy = await snapshots.find(src, step, n.shareCopyId);
-      const existingTargetCopy = await snapshots.find(tgt, step, n.targetCopyId);
+      const existingTarget = s.restore.kind === 'instance' ? await targetRds.instance(s.restore.id) : await targetRds.cluster(s.restore.id);
+      const existingShareCopy = await snapshots.find(src, n.shareCopyId);
+      const existingTargetCopy = await snapshots.find(tgt, n.targetCopyId);
       if (!src.canRead) return {};
 
       if (sourceIdentity?.Account === s.target.accountId) problems.push(`the source credentials (${sourceIdentity.Arn}) are already in the target account ${s.target.accountId}: aws.profile/aws.assumeRole must name the source account`);
@@ -194,17 +194,16 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
         ? [`use the given ${kindWord} ${s.givenSnapshotId} of ${s.source.id} (nothing is created)`]
         : [`Create${s.source.kind === 'instance' ? 'DBSnapshot' : 'DBClusterSnapshot'} ${String(facts.sourceSnapshotId ?? `${s.source.id}-share-source-<run id>`)} of the ${s.source.kind} ${s.source.id} (source account), tagged with the run id; wait until available`],
     async apply(context) {
-      const step = SHARE_STEP.snapshot;
       const n = names(context);
       if (!s.givenSnapshotId) {
-        const existing = await snapshots.find(src, step, n.sourceSnapshotId);
+        const existing = await snapshots.find(src, n.sourceSnapshotId);
         if (existing && !ownedBy(existing.tags, context.runId)) throw refuseForeign(s.environment, kindWord, n.sourceSnapshotId, 'aws.shareSnapshot.snapshotId');
         if (!existing) {
-          await snapshots.create(src, step, s.source.id, n.sourceSnapshotId, tags(context));
+          await snapshots.create(src, s.source.id, n.sourceSnapshotId, tags(context));
           await context.record({ sourceSnapshotRequested: n.sourceSnapshotId });
         } else context.log.info(`${kindWord} ${n.sourceSnapshotId} exists from this run: not created again`);
       }
-      await copier.untilAvailable(src, step, n.sourceSnapshotId, 'source snapshot', context);
+      await copier.untilAvailable(src, n.sourceSnapshotId, 'source snapshot', context);
       return { sourceSnapshotId: n.sourceSnapshotId, sourceSnapshotCreatedByRun: !s.givenSnapshotId };
     },
   };
@@ -216,9 +215,8 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       `Copy${s.source.kind === 'instance' ? 'DBSnapshot' : 'DBClusterSnapshot'} ${String(facts.sourceSnapshotId ?? shareNames(s, '<run-id>').sourceSnapshotId)} → ${String(facts.shareCopyId ?? shareNames(s, '<run-id>').shareCopyId)} with KmsKeyId ${s.shareKeyArn} (the share key), tagged; wait until available, journaling PercentProgress`,
     ],
     async apply(context) {
-      const step = SHARE_STEP.copy;
       const n = names(context);
-      const copied = await copier.copyUnderShareKey(context, { step, from: n.sourceSnapshotId, id: n.shareCopyId, tags: tags(context), sourceAccount: String(context.facts.sourceAccount ?? '<source-account>'), progressFact: 'shareCopyPercent' });
+      const copied = await copier.copyUnderShareKey(context, { from: n.sourceSnapshotId, id: n.shareCopyId, tags: tags(context), sourceAccount: String(context.facts.sourceAccount ?? '<source-account>'), progressFact: 'shareCopyPercent' });
       return { shareCopyId: n.shareCopyId, shareCopyArn: copied.arn };
     },
   };
@@ -228,13 +226,12 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     kind: 'action',
     describe: (facts) => [`Modify${s.source.kind === 'instance' ? 'DBSnapshotAttribute' : 'DBClusterSnapshotAttribute'} ${String(facts.shareCopyId ?? shareNames(s, '<run-id>').shareCopyId)} restore +${s.target.accountId} (the target account may now copy it)`],
     async apply(context) {
-      const step = SHARE_STEP.share;
-      await copier.share(step, names(context).shareCopyId);
+      await copier.share(names(context).shareCopyId);
       return { sharedWith: s.target.accountId };
     },
     async verify(context) {
       if (context.dryRun) return;
-      const accounts = await copier.sharedWith(SHARE_STEP.share, names(context).shareCopyId);
+      const accounts = await copier.sharedWith(names(context).shareCopyId);
       if (accounts && !accounts.includes(s.target.accountId)) throw new Error(`${names(context).shareCopyId} is not shared with ${s.target.accountId} after ModifyDBSnapshotAttribute (restore attribute: ${accounts.join(', ') || 'empty'})`);
     },
   };
@@ -246,10 +243,9 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       `target account ${s.target.accountId}: Copy${s.source.kind === 'instance' ? 'DBSnapshot' : 'DBClusterSnapshot'} of the shared ${String(facts.shareCopyArn ?? 'share copy ARN')} → ${String(facts.targetCopyId ?? shareNames(s, '<run-id>').targetCopyId)} with KmsKeyId ${s.target.kmsKeyArn} (the target's own key), tagged; wait until available, journaling PercentProgress`,
     ],
     async apply(context) {
-      const step = SHARE_STEP.targetCopy;
       const n = names(context);
       const shareArn = String(context.facts.shareCopyArn ?? snapshotArn(s.source.kind, s.region, '<source-account>', n.shareCopyId));
-      const done = await copier.copyInTarget(context, { step, shareArn, id: n.targetCopyId, tags: tags(context), progressFact: 'targetCopyPercent', beforeCopy: () => copier.refuseUnlessVisible(step, shareArn) });
+      const done = await copier.copyInTarget(context, { shareArn, id: n.targetCopyId, tags: tags(context), progressFact: 'targetCopyPercent', beforeCopy: () => copier.refuseUnlessVisible(shareArn) });
       return { targetCopyId: n.targetCopyId, targetCopyKmsKeyId: done?.kmsKeyId ?? null, targetEngine: done?.engine ?? null };
     },
   };
@@ -265,20 +261,19 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
             `then CreateDBInstance ${shareNames(s, '<run-id>').writerInstanceId} (${s.target.instanceClass}) as its writer; wait until both are available`,
           ],
     async apply(context) {
-      const step = SHARE_STEP.restore;
       const n = names(context);
       const runTagList = tags(context);
       const waitAvailable = async (kind: 'instance' | 'cluster', id: string) => {
-        await tgt.poll(step, { service: 'rds', command: kind === 'instance' ? 'DescribeDBInstances' : 'DescribeDBClusters', input: kind === 'instance' ? { DBInstanceIdentifier: id } : { DBClusterIdentifier: id }, resource: `restored ${kind} ${id}`, state: 'available', timeoutSeconds: s.waits.instanceSeconds }, async () => {
-          const current = kind === 'instance' ? (await targetRds.instance(step, id, { fresh: true }))?.DBInstanceStatus : (await targetRds.cluster(step, id, { fresh: true }))?.Status;
+        await tgt.poll({ service: 'rds', command: kind === 'instance' ? 'DescribeDBInstances' : 'DescribeDBClusters', input: kind === 'instance' ? { DBInstanceIdentifier: id } : { DBClusterIdentifier: id }, resource: `restored ${kind} ${id}`, state: 'available', timeoutSeconds: s.waits.instanceSeconds }, async () => {
+          const current = kind === 'instance' ? (await targetRds.instance(id, { fresh: true }))?.DBInstanceStatus : (await targetRds.cluster(id, { fresh: true }))?.Status;
           return current === 'available' ? { done: true } : { done: false, progress: current ?? 'not visible yet' };
         });
       };
       if (s.restore.kind === 'instance') {
-        const existing = await targetRds.instance(step, s.restore.id, { fresh: true });
+        const existing = await targetRds.instance(s.restore.id, { fresh: true });
         if (existing && !ownedBy(existing.TagList, context.runId)) throw refuseForeign(s.environment, 'RDS instance', s.restore.id, 'aws.shareSnapshot.target.restore.instanceId');
         if (!existing) {
-          await tgt.write(step, 'rds', new RestoreDBInstanceFromDBSnapshotCommand({
+          await tgt.write('rds', new RestoreDBInstanceFromDBSnapshotCommand({
             DBInstanceIdentifier: s.restore.id,
             DBSnapshotIdentifier: n.targetCopyId,
             DBInstanceClass: s.target.instanceClass,
@@ -295,13 +290,13 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
           await context.record({ restoreRequested: s.restore.id });
         }
         await waitAvailable('instance', s.restore.id);
-        const restored = await targetRds.instance(step, s.restore.id, { fresh: true });
+        const restored = await targetRds.instance(s.restore.id, { fresh: true });
         return verifyEncryptedWithTargetKey(restored?.KmsKeyId, restored?.StorageEncrypted, s, tgt.planning);
       }
-      const existing = await targetRds.cluster(step, s.restore.id, { fresh: true });
+      const existing = await targetRds.cluster(s.restore.id, { fresh: true });
       if (existing && !ownedBy(existing.TagList, context.runId)) throw refuseForeign(s.environment, 'DB cluster', s.restore.id, 'aws.shareSnapshot.target.restore.clusterId');
       if (!existing) {
-        await tgt.write(step, 'rds', new RestoreDBClusterFromSnapshotCommand({
+        await tgt.write('rds', new RestoreDBClusterFromSnapshotCommand({
           DBClusterIdentifier: s.restore.id,
           SnapshotIdentifier: n.targetCopyId,
           Engine: String(context.facts.targetEngine ?? context.facts.sourceEngine ?? 'aurora-mysql'),
@@ -316,14 +311,14 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
         await context.record({ restoreRequested: s.restore.id });
       }
       await waitAvailable('cluster', s.restore.id);
-      const writer = await targetRds.instance(step, n.writerInstanceId, { fresh: true });
+      const writer = await targetRds.instance(n.writerInstanceId, { fresh: true });
       if (writer && !ownedBy(writer.TagList, context.runId)) throw refuseForeign(s.environment, 'RDS instance', n.writerInstanceId, 'aws.shareSnapshot.target.restore.writerInstanceId');
       if (!writer) {
-        await tgt.write(step, 'rds', new CreateDBInstanceCommand({ DBInstanceIdentifier: n.writerInstanceId, DBClusterIdentifier: s.restore.id, Engine: String(context.facts.targetEngine ?? context.facts.sourceEngine ?? 'aurora-mysql'), DBInstanceClass: s.target.instanceClass, PubliclyAccessible: false, Tags: runTagList }));
+        await tgt.write('rds', new CreateDBInstanceCommand({ DBInstanceIdentifier: n.writerInstanceId, DBClusterIdentifier: s.restore.id, Engine: String(context.facts.targetEngine ?? context.facts.sourceEngine ?? 'aurora-mysql'), DBInstanceClass: s.target.instanceClass, PubliclyAccessible: false, Tags: runTagList }));
         await context.record({ writerRequested: n.writerInstanceId });
       }
       await waitAvailable('instance', n.writerInstanceId);
-      const cluster = await targetRds.cluster(step, s.restore.id, { fresh: true });
+      const cluster = await targetRds.cluster(s.restore.id, { fresh: true });
       return { ...verifyEncryptedWithTargetKey(cluster?.KmsKeyId, cluster?.StorageEncrypted, s, tgt.planning), writerInstanceId: n.writerInstanceId };
     },
   };
@@ -333,13 +328,12 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
     kind: 'action',
     describe: (facts) => [`Modify${s.source.kind === 'instance' ? 'DBSnapshotAttribute' : 'DBClusterSnapshotAttribute'} ${String(facts.shareCopyId ?? shareNames(s, '<run-id>').shareCopyId)} restore -${s.target.accountId} (the share is removed; the target's copy and database no longer need the source account's key)`],
     async apply(context) {
-      const step = SHARE_STEP.unshare;
-      await copier.unshare(step, names(context).shareCopyId);
+      await copier.unshare(names(context).shareCopyId);
       return { sharedWith: null };
     },
     async verify(context) {
       if (context.dryRun) return;
-      const accounts = await copier.sharedWith(SHARE_STEP.unshare, names(context).shareCopyId);
+      const accounts = await copier.sharedWith(names(context).shareCopyId);
       if (accounts?.includes(s.target.accountId)) throw new Error(`${names(context).shareCopyId} is still shared with ${s.target.accountId}`);
     },
   };
@@ -352,7 +346,6 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
         ? [`--cleanup: delete the share copy (source account), the target copy (target account)${s.givenSnapshotId ? '' : ' and the source snapshot this run took'}; only those tagged with this run id`]
         : ['nothing is deleted without --cleanup: the delete commands for the temporary copies are printed'],
     async apply(context) {
-      const step = SHARE_STEP.cleanup;
       const n = names(context);
       const temporary: Array<{ aws: AwsGateway; id: string; where: string; region: string }> = [
         { aws: src, id: n.shareCopyId, where: 'source account', region: s.region },
@@ -367,14 +360,14 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
           context.log.info(`kept (${item.where}); delete it with: ${snapshots.deleteCommandLine(item.id, item.region)}`);
           continue;
         }
-        const found = await snapshots.find(item.aws, step, item.id);
+        const found = await snapshots.find(item.aws, item.id);
         if (item.aws.canRead && !found) continue;
         if (found && !ownedBy(found.tags, context.runId)) {
           kept.push(item.id);
           context.log.warn(`${item.id} (${item.where}) is not tagged with this run id: left alone`);
           continue;
         }
-        await snapshots.delete(item.aws, step, item.id);
+        await snapshots.delete(item.aws, item.id);
         deleted.push(item.id);
       }
       return { deletedSnapshots: deleted, keptSnapshots: kept };

@@ -62,8 +62,8 @@ export class AwsSwitch {
   }
 
   /** Reads the record (the zone is reachable, and the UPSERT's connection is warm); warns when it does not point at the source. */
-  async checkRecord(step: string, sourceAddress: string | undefined, log: Logger): Promise<void> {
-    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: this.settings.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+  async checkRecord(sourceAddress: string | undefined, log: Logger): Promise<void> {
+    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>('route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: this.settings.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
     const record = current?.ResourceRecordSets?.[0];
     if (record && sourceAddress && !record.ResourceRecords?.some((r) => r.Value?.replace(/\.$/, '') === sourceAddress)) {
       log.warn(`${this.settings.dns.recordName} currently points at ${record.ResourceRecords?.map((r) => r.Value).join(', ')}, not at the source ${sourceAddress}`);
@@ -71,8 +71,8 @@ export class AwsSwitch {
   }
 
   /** Returns the change id: callers journal it, so that a resumed run can wait for the same change. */
-  async upsert(step: string, targetAddress: string, runId: string, direction: 'forward' | 'back' = 'forward'): Promise<string> {
-    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>(step, 'route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, targetAddress, runId, direction)));
+  async upsert(targetAddress: string, runId: string, direction: 'forward' | 'back' = 'forward'): Promise<string> {
+    const output = await this.aws.write<ChangeResourceRecordSetsCommandOutput>('route53', new ChangeResourceRecordSetsCommand(dnsUpsertInput(this.settings.dns, targetAddress, runId, direction)));
     this.changeId = output?.ChangeInfo?.Id ?? PLANNED_CHANGE_ID;
     return this.changeId;
   }
@@ -86,9 +86,9 @@ export class AwsSwitch {
    * Where the record points now (ListResourceRecordSets), compared with the source's and the
    * target's addresses: a resumed switch decides from this whether traffic moved.
    */
-  async recordState(step: string, sourceAddress: string | undefined, targetAddress: string | undefined): Promise<{ pointsTo: 'source' | 'target' | 'unknown'; detail: string }> {
+  async recordState(sourceAddress: string | undefined, targetAddress: string | undefined): Promise<{ pointsTo: 'source' | 'target' | 'unknown'; detail: string }> {
     const { recordName } = this.settings.dns;
-    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>(step, 'route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
+    const current = await this.aws.read<ListResourceRecordSetsCommandOutput>('route53', new ListResourceRecordSetsCommand({ HostedZoneId: this.settings.dns.zoneId, StartRecordName: recordName, StartRecordType: 'CNAME', MaxItems: 1 }));
     const record = current?.ResourceRecordSets?.[0];
     const sameName = record && record.Name?.replace(/\.$/, '').toLowerCase() === recordName.replace(/\.$/, '').toLowerCase() && record.Type === 'CNAME';
     const values = sameName ? (record!.ResourceRecords ?? []).map((r) => (r.Value ?? '').replace(/\.$/, '')) : [];
@@ -104,25 +104,25 @@ export class AwsSwitch {
    * `journaledChangeId`: the id an earlier process of this run journaled (resume).
    * https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
    */
-  async waitInSync(step: string, journaledChangeId?: string): Promise<void> {
+  async waitInSync(journaledChangeId?: string): Promise<void> {
     const changeId = this.changeId ?? journaledChangeId ?? PLANNED_CHANGE_ID;
-    await this.aws.wait<Route53Client>(step, { service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
+    await this.aws.wait<Route53Client>({ service: 'route53', command: 'GetChange', input: { Id: changeId }, resource: `Route 53 change ${changeId} for ${this.settings.dns.recordName}`, state: 'INSYNC', timeoutSeconds: this.settings.aws.waits.dnsSeconds }, (config) =>
       waitUntilResourceRecordSetsChanged(config, { Id: changeId }),
     );
   }
 
   /** UpdateService forceNewDeployment for each listed service: new tasks resolve the new name. */
-  async startRecycle(step: string): Promise<void> {
+  async startRecycle(): Promise<void> {
     for (const { cluster, service } of this.settings.aws.ecsServices) {
-      await this.aws.write(step, 'ecs', new UpdateServiceCommand({ cluster, service, forceNewDeployment: true }));
+      await this.aws.write('ecs', new UpdateServiceCommand({ cluster, service, forceNewDeployment: true }));
     }
   }
 
-  async waitRecycled(step: string): Promise<void> {
+  async waitRecycled(): Promise<void> {
     const services = this.settings.aws.ecsServices;
     for (const cluster of [...new Set(services.map((s) => s.cluster))]) {
       const names = services.filter((s) => s.cluster === cluster).map((s) => s.service);
-      await this.aws.wait<ECSClient>(step, { service: 'ecs', command: 'DescribeServices', input: { cluster, services: names }, resource: `ECS services ${names.join(', ')} in ${cluster}`, state: 'stable', timeoutSeconds: this.settings.aws.waits.servicesSeconds }, (config) =>
+      await this.aws.wait<ECSClient>({ service: 'ecs', command: 'DescribeServices', input: { cluster, services: names }, resource: `ECS services ${names.join(', ')} in ${cluster}`, state: 'stable', timeoutSeconds: this.settings.aws.waits.servicesSeconds }, (config) =>
         waitUntilServicesStable(config, { cluster, services: names }),
       );
     }
@@ -132,22 +132,22 @@ export class AwsSwitch {
    * Replace the database's security groups with the deny-all fence (ApplyImmediately) and wait
    * until only the fence is active. Logs the call that undoes it.
    */
-  async fence(step: string, database: DatabaseRef, log: Logger, options: { reverseReplicationPort?: number } = {}): Promise<Facts> {
+  async fence(database: DatabaseRef, log: Logger, options: { reverseReplicationPort?: number } = {}): Promise<Facts> {
     const fence = this.settings.fenceSecurityGroupId;
     if (options.reverseReplicationPort !== undefined) {
       // The fenced database replicates from the new one (the way back): the fence must let that out.
-      const group = (await this.aws.read<DescribeSecurityGroupsCommandOutput>(step, 'ec2', new DescribeSecurityGroupsCommand({ GroupIds: [fence] })))?.SecurityGroups?.[0];
+      const group = (await this.aws.read<DescribeSecurityGroupsCommandOutput>('ec2', new DescribeSecurityGroupsCommand({ GroupIds: [fence] })))?.SecurityGroups?.[0];
       const problems = group ? fenceRuleProblems(group, options) : [];
       if (problems.length > 0) throw new Error(`${database.id} was not fenced (it stays frozen for the app accounts): ${problems.join('; ')}`);
     }
     const groupsNow = async (): Promise<VpcSecurityGroupMembership[]> =>
-      ((database.kind === 'instance' ? await this.rds.instance(step, database.id, { fresh: true }) : await this.rds.cluster(step, database.id, { fresh: true }))?.VpcSecurityGroups ?? []);
+      ((database.kind === 'instance' ? await this.rds.instance(database.id, { fresh: true }) : await this.rds.cluster(database.id, { fresh: true }))?.VpcSecurityGroups ?? []);
     const previous = (await groupsNow()).map((g) => g.VpcSecurityGroupId!);
     if (!(previous.length === 1 && previous[0] === fence)) {
-      await this.aws.write(step, 'rds', database.kind === 'instance' ? new ModifyDBInstanceCommand(fenceInput(database.id, fence)) : new ModifyDBClusterCommand(clusterFenceInput(database.id, fence)));
+      await this.aws.write('rds', database.kind === 'instance' ? new ModifyDBInstanceCommand(fenceInput(database.id, fence)) : new ModifyDBClusterCommand(clusterFenceInput(database.id, fence)));
     }
     const describe = database.kind === 'instance' ? { command: 'DescribeDBInstances', input: { DBInstanceIdentifier: database.id } } : { command: 'DescribeDBClusters', input: { DBClusterIdentifier: database.id } };
-    await this.aws.poll(step, { service: 'rds', ...describe, resource: `security groups of ${database.id}`, state: `only ${fence}, active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
+    await this.aws.poll({ service: 'rds', ...describe, resource: `security groups of ${database.id}`, state: `only ${fence}, active`, timeoutSeconds: this.settings.aws.waits.instanceSeconds }, async () => {
       const groups = await groupsNow();
       if (groups.length === 1 && groups[0].VpcSecurityGroupId === fence && groups[0].Status === 'active') return { done: true };
       return { done: false, progress: groups.map((g) => `${g.VpcSecurityGroupId} ${g.Status}`).join(', ') || 'no security groups reported' };

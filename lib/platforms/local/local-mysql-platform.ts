@@ -1,4 +1,4 @@
-import type { EndpointState, MysqlPlatform, ReverseReplication } from '../mysql-platform';
+import type { EndpointState, MysqlPlatform, ReverseReplication, TemporaryReplicaSeeding } from '../mysql-platform';
 import type { Facts, StepContext } from '../../runbook/step';
 import type { MysqlEndpoint } from '../../engines/mysql/endpoint';
 import { connect } from '../../engines/mysql/connection';
@@ -52,9 +52,6 @@ export class LocalMysqlPlatform implements MysqlPlatform {
   async source(): Promise<MysqlEndpoint> {
     return this.sandbox.instance('source').endpoint();
   }
-  async replica(): Promise<MysqlEndpoint> {
-    return this.sandbox.instance('replica').endpoint();
-  }
   async target(): Promise<MysqlEndpoint> {
     return this.sandbox.instance('target').endpoint();
   }
@@ -73,14 +70,24 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     killSessions: () => '',
     targetKeptOff: () => 'The target stays read_only until the switch.',
     source: () => 'local MariaDB "source" (sandbox)',
-    createReplica: () => ['Create the temporary replica: mariadb-backup copy of the live source into a new server (server_id 2),', 'replicating from the coordinates of the copy (AWS: CreateDBInstanceReadReplica).'],
     cloneTarget: () => ['Clone the stopped replica into the new target: mariadb-backup copy of its datadir into a new server (server_id 3)', '(AWS: CreateDBSnapshot → CopyDBSnapshot with the KMS key → RestoreDBInstanceFromDBSnapshot).'],
     switchEndpoint: () => ['move the application endpoint: HAProxy slot blue (source) to maintenance, its sessions shut, slot green (target) ready (one runtime-API round trip);'],
     fence: () => ['Fence the old source: confirm HAProxy keeps it in maintenance; its app accounts stay locked (AWS: deny-all security group).'],
-    removeReplica: () => ['Stop and delete the temporary replica server.'],
   };
 
-  async createReplica(context: StepContext): Promise<Facts> {
+  /** A temporary replica: a mariadb-backup copy of the live source, replicating from it (AWS: a read replica). */
+  readonly seeding: TemporaryReplicaSeeding = {
+    strategy: 'temporary-replica',
+    describe: {
+      createReplica: () => ['Create the temporary replica: mariadb-backup copy of the live source into a new server (server_id 2),', 'replicating from the coordinates of the copy (AWS: CreateDBInstanceReadReplica).'],
+      removeReplica: () => ['Stop and delete the temporary replica server.'],
+    },
+    createReplica: (context) => this.createReplica(context),
+    replica: async () => this.sandbox.instance('replica').endpoint(),
+    removeReplica: () => this.removeReplica(),
+  };
+
+  private async createReplica(context: StepContext): Promise<Facts> {
     if (this.sandbox.instances.has('replica')) {
       const status = await this.withConnection('replica', (c, d) => replicaStatus(c, d));
       if (status) return { replicaId: 'replica' };
@@ -176,7 +183,7 @@ export class LocalMysqlPlatform implements MysqlPlatform {
     },
   };
 
-  async removeReplica(): Promise<Facts> {
+  private async removeReplica(): Promise<Facts> {
     await this.sandbox.removeInstance('replica');
     return { replicaRemoved: true };
   }

@@ -23,6 +23,9 @@ import { AwsWaitError } from '../../../lib/platforms/aws/gateway';
 import { parseCrashRecoveryPosition } from '../../../lib/platforms/aws/aws-aurora-mysql-platform';
 import { auroraPreflight } from '../../../lib/platforms/aws/preflight';
 import { resolveAwsAuroraMysqlSettings } from '../../../lib/platforms/aws/settings';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
+import { runInStep } from '../../../lib/runbook/current-step';
+import { OUTSIDE_A_STEP } from '../../../lib/platforms/aws/gateway';
 import { FENCE_SG, KMS_KEY, mockedAws, ourTags, recordingLogger, RUN_ID, stepContext, type MockedAws } from './helpers';
 import { auroraEnvironment, CLUSTER_CREATED, describeAurora, liveAurora, SOURCE_CLUSTER, SOURCE_WRITER, targetCluster, targetWriter } from './aurora-helpers';
 
@@ -38,13 +41,40 @@ describe('parseCrashRecoveryPosition', () => {
   });
 });
 
-describe('createReplica (Aurora: the source cluster snapshot, no replica)', () => {
+const FLOW_SETTINGS: MysqlFlowSettings = { databases: ['catalog'], appUsers: ['catalog_app'], replicationUser: 'cutover_repl', lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 60000, minBinlogRetentionHours: 24 };
+
+describe('the seeding steps (Aurora: a cluster snapshot, no replica)', () => {
+  test('GIVEN an Aurora MySQL source THEN the runbook seeds under the cluster snapshot\'s own step names (mysql.snapshot.create before the clone, mysql.snapshot.remove last) and has no mysql.replica.* step', () => {
+    const { platform } = liveAurora(mockedAws());
+    const ids = mysqlEncryptRunbook(platform, FLOW_SETTINGS).steps.map((s) => s.id);
+    expect(ids.filter((id) => id.startsWith('mysql.replica.'))).toEqual([]);
+    expect(ids).toEqual(['mysql.preflight', 'mysql.snapshot.create', 'mysql.target.clone', 'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.snapshot.remove']);
+  });
+});
+
+describe('call labels', () => {
+  test('GIVEN platform operations WHEN they run inside a step THEN every AWS call they make is labelled with that step (the engine\'s), and one made outside any step says so', async () => {
+    const aws = mockedAws();
+    describeAurora(aws, { snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
+    const { platform, gateway, log } = liveAurora(aws);
+    await runInStep('mysql.snapshot.create', () => platform.seeding.createSnapshot(stepContext(log)));
+    await runInStep('mysql.snapshot.remove', () => platform.seeding.removeSnapshot(stepContext(log, { clusterSnapshotId: SNAPSHOT })));
+    await platform.seeding.sourceCluster();
+    expect(gateway.calls.map((c) => `${c.step} ${c.command}`)).toEqual([
+      'mysql.snapshot.create DescribeDBClusterSnapshots',
+      'mysql.snapshot.create DescribeDBClusterSnapshots',
+      `${OUTSIDE_A_STEP} DescribeDBClusters`,
+    ]);
+  });
+});
+
+describe('createSnapshot (Aurora: the source cluster snapshot, no replica)', () => {
   test('GIVEN no snapshot THEN CreateDBClusterSnapshot of the source, tagged with the run, waits until available; no replica is created', async () => {
     const aws = mockedAws();
     describeAurora(aws, { snapshots: { [SNAPSHOT]: ['missing', { Status: 'creating', TagList: ourTags() }, { Status: 'available', TagList: ourTags() }] } });
     aws.rds.on(CreateDBClusterSnapshotCommand).resolves({});
     const { platform, log } = liveAurora(aws);
-    const facts = await platform.createReplica(stepContext(log));
+    const facts = await platform.seeding.createSnapshot(stepContext(log));
     expect(facts).toEqual({ clusterSnapshotId: SNAPSHOT });
     expect(aws.mutating()).toEqual(['rds.CreateDBClusterSnapshot']);
     expect(aws.rds.commandCalls(CreateDBClusterSnapshotCommand)[0].args[0].input).toEqual({
@@ -58,7 +88,7 @@ describe('createReplica (Aurora: the source cluster snapshot, no replica)', () =
     const aws = mockedAws();
     describeAurora(aws, { snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
     const { platform, log } = liveAurora(aws);
-    await platform.createReplica(stepContext(log));
+    await platform.seeding.createSnapshot(stepContext(log));
     expect(aws.mutating()).toEqual([]);
   });
 
@@ -66,7 +96,7 @@ describe('createReplica (Aurora: the source cluster snapshot, no replica)', () =
     const aws = mockedAws();
     describeAurora(aws, { snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags('20250101-000000-000000') }] } });
     const { platform, log } = liveAurora(aws);
-    await expect(platform.createReplica(stepContext(log))).rejects.toThrow(/DB cluster snapshot catalog-cutover-.* already exists and was not created by this run/);
+    await expect(platform.seeding.createSnapshot(stepContext(log))).rejects.toThrow(/DB cluster snapshot catalog-cutover-.* already exists and was not created by this run/);
     expect(aws.mutating()).toEqual([]);
   });
 });
@@ -164,7 +194,7 @@ describe('startCoordinates (the restored cluster\'s crash-recovery event)', () =
         ],
       });
     const { platform, log } = liveAurora(aws);
-    const coordinates = await platform.startCoordinates!(stepContext(log, { targetClusterId: TARGET, targetWriterInstanceId: WRITER }));
+    const coordinates = await platform.seeding.startCoordinates(stepContext(log, { targetClusterId: TARGET, targetWriterInstanceId: WRITER }));
     expect(coordinates).toEqual({ file: 'mysql-bin-changelog.000003', position: 4278 });
     const inputs = aws.rds.commandCalls(DescribeEventsCommand).map((c) => c.args[0].input);
     expect(inputs).toContainEqual({ SourceType: 'db-cluster', SourceIdentifier: TARGET, StartTime: CLUSTER_CREATED });
@@ -177,7 +207,7 @@ describe('startCoordinates (the restored cluster\'s crash-recovery event)', () =
     describeAurora(aws, { clusters: { [TARGET]: [targetCluster('available')] } });
     aws.rds.on(DescribeEventsCommand).resolves({ Events: [{ SourceIdentifier: TARGET, Message: 'DB cluster created' }] });
     const { platform, log } = liveAurora(aws, auroraEnvironment({ waits: { coordinatesSeconds: 0.1, pollSeconds: 0.01 } }));
-    const error = await platform.startCoordinates!(stepContext(log)).catch((e: Error) => e);
+    const error = await platform.seeding.startCoordinates(stepContext(log)).catch((e: Error) => e);
     expect(error).toBeInstanceOf(AwsWaitError);
     expect((error as Error).message).toMatch(
       /^start coordinates of Aurora cluster catalog-encrypted: not reported by a "Binlog position from crash recovery is <file> <position>" event of the cluster or its writer \(timed out; last seen \d+ event\(s\) so far, none with a binlog position\) \(DescribeEvents of db-cluster catalog-encrypted and db-instance catalog-encrypted-writer\); .*--resume after waiting 0\.\d s$/,
@@ -217,7 +247,7 @@ describe('switch, fence, clean-up', () => {
   test('GIVEN no --cleanup THEN nothing is deleted and the delete command is printed; with --cleanup the source\'s unencrypted cluster snapshot is deleted', async () => {
     const aws = mockedAws();
     const { platform, log } = liveAurora(aws);
-    expect(await platform.removeReplica(stepContext(log, { clusterSnapshotId: SNAPSHOT }))).toEqual({ replicaRemoved: false, leftForCleanup: [SNAPSHOT] });
+    expect(await platform.seeding.removeSnapshot(stepContext(log, { clusterSnapshotId: SNAPSHOT }))).toEqual({ clusterSnapshotRemoved: false, leftForCleanup: [SNAPSHOT] });
     expect(aws.sent()).toEqual([]);
     expect((log as ReturnType<typeof recordingLogger>).lines.join('\n')).toContain(`aws rds delete-db-cluster-snapshot --region eu-west-1 --db-cluster-snapshot-identifier ${SNAPSHOT}`);
 
@@ -225,7 +255,7 @@ describe('switch, fence, clean-up', () => {
     describeAurora(withCleanup, { snapshots: { [SNAPSHOT]: [{ Status: 'available', TagList: ourTags() }] } });
     withCleanup.rds.on(DeleteDBClusterSnapshotCommand).resolves({});
     const live = liveAurora(withCleanup, auroraEnvironment(), { cleanup: true });
-    await live.platform.removeReplica(stepContext(live.log, { clusterSnapshotId: SNAPSHOT }));
+    await live.platform.seeding.removeSnapshot(stepContext(live.log, { clusterSnapshotId: SNAPSHOT }));
     expect(withCleanup.mutating()).toEqual(['rds.DeleteDBClusterSnapshot']);
   });
 });

@@ -17,12 +17,25 @@ import { ChangeResourceRecordSetsCommand, GetChangeCommand, ListResourceRecordSe
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { AwsWaitError } from '../../../lib/platforms/aws/gateway';
+import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../../../lib/flows/mysql-encrypt';
 import { describeState, FENCE_SG, instance, missingThen, KMS_KEY, livePlatform, mockedAws, ourTags, prodEnvironment, recordingLogger, RESTORED_AS_DECLARED, RUN_ID, SOURCE, stepContext } from './helpers';
 
 const REPLICA = 'orders-cutover-replica';
 const TARGET = 'orders-encrypted';
 const SNAPSHOT = `${REPLICA}-${RUN_ID}`;
 const COPY = 'orders-cutover-seed';
+
+const FLOW_SETTINGS: MysqlFlowSettings = { databases: ['orders'], appUsers: ['orders_app'], replicationUser: 'cutover_repl', lagThresholdMs: 1000, switchTimeoutMs: 10000, catchUpTimeoutMs: 60000, minBinlogRetentionHours: 24 };
+
+describe('the seeding steps (RDS instance: a temporary read replica)', () => {
+  test('GIVEN an RDS MySQL source THEN the runbook creates the read replica, waits for it, stops it for the start coordinates, clones it and removes it last', () => {
+    const { platform } = livePlatform(mockedAws());
+    expect(mysqlEncryptRunbook(platform, FLOW_SETTINGS).steps.map((s) => s.id)).toEqual([
+      'mysql.preflight', 'mysql.replica.create', 'mysql.replica.catch-up', 'mysql.replica.stop', 'mysql.target.clone',
+      'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.replica.remove',
+    ]);
+  });
+});
 
 describe('createReplica', () => {
   test('GIVEN no replica WHEN created THEN CreateDBInstanceReadReplica mirrors the source (class, security groups, parameter group) and waits until available', async () => {
@@ -33,7 +46,7 @@ describe('createReplica', () => {
     aws.rds.on(CreateDBInstanceReadReplicaCommand).resolves({});
     const { platform, log } = livePlatform(aws);
 
-    const facts = await platform.createReplica(stepContext(log));
+    const facts = await platform.seeding.createReplica(stepContext(log));
 
     expect(facts).toEqual({ replicaId: REPLICA });
     const create = aws.rds.commandCalls(CreateDBInstanceReadReplicaCommand);
@@ -57,7 +70,7 @@ describe('createReplica', () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE], [REPLICA]: [instance(REPLICA, 'available')] } });
     const { platform, log } = livePlatform(aws);
-    await platform.createReplica(stepContext(log));
+    await platform.seeding.createReplica(stepContext(log));
     expect(aws.mutating()).toEqual([]);
   });
 
@@ -65,7 +78,7 @@ describe('createReplica', () => {
     const aws = mockedAws();
     describeState(aws, { instances: { orders: [SOURCE], [REPLICA]: [instance(REPLICA, 'available', { TagList: [] })] } });
     const { platform, log } = livePlatform(aws);
-    await expect(platform.createReplica(stepContext(log))).rejects.toThrow(/orders-cutover-replica already exists and was not created by this run.*aws\.replicaInstanceId/);
+    await expect(platform.seeding.createReplica(stepContext(log))).rejects.toThrow(/orders-cutover-replica already exists and was not created by this run.*aws\.replicaInstanceId/);
     expect(aws.mutating()).toEqual([]);
   });
 
@@ -74,7 +87,7 @@ describe('createReplica', () => {
     describeState(aws, { instances: { orders: [SOURCE], [REPLICA]: [instance(REPLICA, 'creating')] } });
     aws.rds.on(CreateDBInstanceReadReplicaCommand).resolves({});
     const { platform, log } = livePlatform(aws, prodEnvironment({ waits: { instanceSeconds: 0.2, pollSeconds: 0.02 } }));
-    const error = await platform.createReplica(stepContext(log)).catch((e: Error) => e);
+    const error = await platform.seeding.createReplica(stepContext(log)).catch((e: Error) => e);
     expect(error).toBeInstanceOf(AwsWaitError);
     expect((error as Error).message).toMatch(/^read replica orders-cutover-replica: not available \(timed out\) after waiting 0\.\d s$/);
     expect((error as AwsWaitError).waitedSeconds).toBeGreaterThanOrEqual(0.15);
@@ -279,7 +292,7 @@ describe('removeReplica and --cleanup', () => {
   test('GIVEN no --cleanup THEN nothing is deleted and the delete commands are printed', async () => {
     const aws = mockedAws();
     const { platform, log } = livePlatform(aws, prodEnvironment(), { cleanup: false });
-    const facts = await platform.removeReplica(stepContext(log, { replicaId: REPLICA, replicaSnapshotId: SNAPSHOT }));
+    const facts = await platform.seeding.removeReplica(stepContext(log, { replicaId: REPLICA, replicaSnapshotId: SNAPSHOT }));
     expect(aws.sent()).toEqual([]);
     expect(facts).toEqual({ replicaRemoved: false, leftForCleanup: [REPLICA, SNAPSHOT] });
     expect((log as ReturnType<typeof recordingLogger>).lines.join('\n')).toContain(`aws rds delete-db-instance --region eu-west-1 --db-instance-identifier ${REPLICA} --skip-final-snapshot`);
@@ -295,7 +308,7 @@ describe('removeReplica and --cleanup', () => {
     aws.rds.on(DeleteDBInstanceCommand).resolves({});
     aws.rds.on(DeleteDBSnapshotCommand).resolves({});
     const { platform, log } = livePlatform(aws, prodEnvironment(), { cleanup: true });
-    await platform.removeReplica(stepContext(log, { replicaId: REPLICA, replicaSnapshotId: SNAPSHOT }));
+    await platform.seeding.removeReplica(stepContext(log, { replicaId: REPLICA, replicaSnapshotId: SNAPSHOT }));
     expect(aws.mutating()).toEqual(['rds.DeleteDBInstance', 'rds.DeleteDBSnapshot']);
     expect(aws.rds.commandCalls(DeleteDBInstanceCommand)[0].args[0].input).toEqual({ DBInstanceIdentifier: REPLICA, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
     expect(aws.rds.commandCalls(DeleteDBSnapshotCommand)[0].args[0].input).toEqual({ DBSnapshotIdentifier: SNAPSHOT });
@@ -305,7 +318,7 @@ describe('removeReplica and --cleanup', () => {
     const aws = mockedAws();
     describeState(aws, { instances: { [REPLICA]: [instance(REPLICA, 'available', { TagList: [] })] } });
     const { platform, log } = livePlatform(aws, prodEnvironment(), { cleanup: true });
-    await expect(platform.removeReplica(stepContext(log, { replicaId: REPLICA }))).rejects.toThrow(/not created by this run/);
+    await expect(platform.seeding.removeReplica(stepContext(log, { replicaId: REPLICA }))).rejects.toThrow(/not created by this run/);
     expect(aws.mutating()).toEqual([]);
   });
 });

@@ -60,8 +60,13 @@ describeWithMoto('the emulated AWS tests')('the MySQL flow with an Aurora MySQL 
     expect({ code: last.code, tail: [...out.slice(-25), ...last.stderr.split('\n').slice(-40)].join('\n') }).toMatchObject({ code: EXIT.ok });
     expect(plane.errors).toEqual([]);
     const reportPath = /report: (.*)/.exec(out.join('\n'))![1];
-    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { result: string; runId: string; checksums: { match: boolean; tables: unknown[] }; facts: Record<string, unknown> };
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { result: string; runId: string; checksums: { match: boolean; tables: unknown[] }; facts: Record<string, unknown>; steps: Array<{ id: string; status: string }> };
     expect(report.result).toBe('success');
+    // The cluster snapshot's own steps seeded it (killed in the first, resumed): no replica step ran, none was faked.
+    expect(report.steps.map((s) => s.id)).toEqual(['aws.preflight', 'mysql.preflight', 'mysql.snapshot.create', 'mysql.target.clone', 'mysql.replication.start', 'mysql.replication.catch-up', 'mysql.switch', 'mysql.verify.checksums', 'mysql.source.fence', 'mysql.snapshot.remove']);
+    const journaled = readFileSync(join(stateDir, 'runs', report.runId, 'journal.jsonl'), 'utf8');
+    expect(journaled).toContain('"step":"mysql.snapshot.create"');
+    expect(journaled).not.toContain('mysql.replica.');
     expect(report.checksums.match).toBe(true);
     expect(report.checksums.tables.length).toBe(2);
     // Replication started where the restored cluster's crash-recovery event said.

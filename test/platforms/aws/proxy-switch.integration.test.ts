@@ -58,31 +58,31 @@ describeWithMoto('RDS Proxy as the switch point, on an emulated account (moto)',
   test('GIVEN an empty target group (first run after deploy) WHEN the run registers the source and is resumed after a crash THEN the source is registered once and the resumed run changes nothing', async () => {
     expect(await targets()).toEqual([]);
     const first = freshSwitch();
-    await expect(first.proxy.ensureInitialTarget('mysql.switch', 'orders', 'orders-encrypted')).resolves.toBe('registered');
+    await expect(first.proxy.ensureInitialTarget('orders', 'orders-encrypted')).resolves.toBe('registered');
     expect(first.writes()).toEqual(['RegisterDBProxyTargets ["orders"]']);
     // kill -9, --resume: a new process reads the group again.
     const resumed = freshSwitch();
-    await expect(resumed.proxy.ensureInitialTarget('mysql.switch', 'orders', 'orders-encrypted')).resolves.toBe('present');
+    await expect(resumed.proxy.ensureInitialTarget('orders', 'orders-encrypted')).resolves.toBe('present');
     expect(resumed.writes()).toEqual([]);
     expect(await targets()).toEqual(['orders']);
-    expect(await resumed.proxy.state('mysql.switch', 'orders', 'orders-encrypted')).toMatchObject({ pointsTo: 'source' });
+    expect(await resumed.proxy.state('orders', 'orders-encrypted')).toMatchObject({ pointsTo: 'source' });
   }, 120000);
 
   test('WHEN the switch swaps the target THEN DescribeDBProxyTargets shows only the new instance, and a resumed swap changes nothing', async () => {
     const { proxy, writes } = freshSwitch();
-    await proxy.swap('mysql.switch', 'orders', 'orders-encrypted');
+    await proxy.swap('orders', 'orders-encrypted');
     expect(writes()).toEqual(['DeregisterDBProxyTargets ["orders"]', 'RegisterDBProxyTargets ["orders-encrypted"]']);
     expect(await targets()).toEqual(['orders-encrypted']);
-    expect(await proxy.state('mysql.switch', 'orders', 'orders-encrypted')).toMatchObject({ pointsTo: 'target' });
+    expect(await proxy.state('orders', 'orders-encrypted')).toMatchObject({ pointsTo: 'target' });
     const resumed = freshSwitch();
-    await resumed.proxy.swap('mysql.switch', 'orders', 'orders-encrypted');
-    await resumed.proxy.ensureInitialTarget('mysql.switch', 'orders', 'orders-encrypted');
+    await resumed.proxy.swap('orders', 'orders-encrypted');
+    await resumed.proxy.ensureInitialTarget('orders', 'orders-encrypted');
     expect(resumed.writes()).toEqual([]);
     expect(await targets()).toEqual(['orders-encrypted']);
   }, 120000);
 
   test('a target group that points at a third instance stops the run and names the fix', async () => {
     const { proxy } = freshSwitch();
-    await expect(proxy.ensureInitialTarget('mysql.switch', 'billing', 'billing-encrypted')).rejects.toThrow(/points at orders-encrypted, neither the source billing nor the target billing-encrypted: deregister it by hand/);
+    await expect(proxy.ensureInitialTarget('billing', 'billing-encrypted')).rejects.toThrow(/points at orders-encrypted, neither the source billing nor the target billing-encrypted: deregister it by hand/);
   }, 60000);
 });

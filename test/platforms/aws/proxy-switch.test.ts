@@ -29,7 +29,7 @@ describe('RDS Proxy target swap: errors the emulator cannot produce', () => {
     rds.on(DescribeDBProxyTargetsCommand).resolves({ Targets: [instanceTarget('orders')] });
     rds.on(DeregisterDBProxyTargetsCommand).rejectsOnce(fault('InvalidDBProxyStateFault')).resolves({});
     rds.on(RegisterDBProxyTargetsCommand).rejectsOnce(fault('ThrottlingException')).resolves({});
-    await proxy.swap('mysql.switch', 'orders', 'orders-encrypted');
+    await proxy.swap('orders', 'orders-encrypted');
     expect(writes()).toEqual(['DeregisterDBProxyTargets orders', 'DeregisterDBProxyTargets orders', 'RegisterDBProxyTargets orders-encrypted', 'RegisterDBProxyTargets orders-encrypted']);
   });
 
@@ -39,7 +39,7 @@ describe('RDS Proxy target swap: errors the emulator cannot produce', () => {
     rds.on(DeregisterDBProxyTargetsCommand).resolves({});
     rds.on(RegisterDBProxyTargetsCommand, { DBInstanceIdentifiers: ['orders-encrypted'] }).rejects(fault('InvalidDBProxyStateFault'));
     rds.on(RegisterDBProxyTargetsCommand, { DBInstanceIdentifiers: ['orders'] }).resolves({});
-    await expect(proxy.swap('mysql.switch', 'orders', 'orders-encrypted')).rejects.toThrow(/register orders-encrypted still refused after \d+ attempts within 100 ms \(InvalidDBProxyStateFault/);
+    await expect(proxy.swap('orders', 'orders-encrypted')).rejects.toThrow(/register orders-encrypted still refused after \d+ attempts within 100 ms \(InvalidDBProxyStateFault/);
     expect(writes().at(-1)).toBe('RegisterDBProxyTargets orders');
     expect(log.lines.some((l) => /registering orders back/.test(l))).toBe(true);
   });
@@ -50,7 +50,7 @@ describe('RDS Proxy target swap: errors the emulator cannot produce', () => {
     rds.on(DeregisterDBProxyTargetsCommand).resolves({});
     rds.on(RegisterDBProxyTargetsCommand, { DBInstanceIdentifiers: ['orders-encrypted'] }).rejects(fault('InvalidDBInstanceStateFault'));
     rds.on(RegisterDBProxyTargetsCommand, { DBInstanceIdentifiers: ['orders'] }).resolves({});
-    await expect(proxy.swap('mysql.switch', 'orders', 'orders-encrypted')).rejects.toThrow(/InvalidDBInstanceStateFault/);
+    await expect(proxy.swap('orders', 'orders-encrypted')).rejects.toThrow(/InvalidDBInstanceStateFault/);
     expect(writes()).toEqual(['DeregisterDBProxyTargets orders', 'RegisterDBProxyTargets orders-encrypted', 'RegisterDBProxyTargets orders']);
   });
 
@@ -58,6 +58,6 @@ describe('RDS Proxy target swap: errors the emulator cannot produce', () => {
     const { rds, proxy } = setup();
     rds.on(DescribeDBProxyTargetsCommand).resolves({ Targets: [] });
     rds.on(RegisterDBProxyTargetsCommand).rejects(fault('DBProxyTargetAlreadyRegisteredFault'));
-    await expect(proxy.ensureInitialTarget('mysql.switch', 'orders', 'orders-encrypted')).resolves.toBe('registered');
+    await expect(proxy.ensureInitialTarget('orders', 'orders-encrypted')).resolves.toBe('registered');
   });
 });

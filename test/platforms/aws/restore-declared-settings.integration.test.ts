@@ -66,7 +66,7 @@ describeWithMoto('the restored target gets the settings the stack declares (moto
     const platform = awsMysqlPlatform(settings, gateway);
     const facts: Facts = {};
     const context: StepContext = { runId: '20261201-120000-restore', dryRun: false, log, facts, resources: new RunResources(), record: (learned) => void Object.assign(facts, learned) };
-    Object.assign(facts, await platform.createReplica(context));
+    Object.assign(facts, await platform.seeding.createReplica(context));
     Object.assign(facts, await platform.cloneTarget(context));
 
     const target = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders-encrypted' }))).DBInstances![0];
