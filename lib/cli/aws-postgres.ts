@@ -31,7 +31,7 @@ export function runAwsPostgres(input: FlowRunnerInput, dependencies: AwsRunnerDe
       async plan(clients, waits) {
         // Recorded from the steps: the same runbook on a planning gateway, its endpoints recording.
         // The version the recording clients answer: the source's where it can be read, else the target's.
-        const engineVersion = clients ? (await platformOn(new AwsGateway({ mode: 'plan', clients, log: silentLogger, waits })).describe_('aws.preflight', resolved.source).catch(() => undefined))?.engineVersion : undefined;
+        const engineVersion = clients ? (await platformOn(new AwsGateway({ mode: 'plan', clients, log: silentLogger, waits })).describe_(resolved.source).catch(() => undefined))?.engineVersion : undefined;
         const major = Number((engineVersion ?? '').split('.')[0]) || settings.targetVersion || 15;
         const recorded = await recordAwsPostgresPlan({
           runbook: (gateway, recorder) => awsPostgresRunbook(flowOf, recordingPostgresPlatform(platformOn(gateway), recorder), gateway, settings),

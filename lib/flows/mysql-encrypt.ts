@@ -276,7 +276,7 @@ export function mysqlEncryptRunbook(platform: MysqlPlatform, settings: MysqlFlow
   };
 
   const switchOver: Step = {
-    id: 'mysql.switch',
+    id: MYSQL_SWITCH_STEP,
     kind: 'action',
     irreversible: true,
     hookBefore: 'before-switch',
@@ -558,6 +558,9 @@ export interface SwitchDirection {
   /** The side that replicates from `from` and is promoted. */
   to: Side;
 }
+
+/** The forward switch's step id (the rehearsal keys its load and its probes on it). */
+export const MYSQL_SWITCH_STEP = 'mysql.switch';
 
 export const FORWARD: SwitchDirection = { name: 'forward', from: 'source', to: 'target' };
 export const BACK: SwitchDirection = { name: 'back', from: 'target', to: 'source' };

@@ -64,6 +64,9 @@ export const names = (settings: PostgresFlowSettings) => ({
  * source and left it frozen, and whether the endpoint began to move (wall-clock ms). Checked when
  * --resume reads them back from the journal.
  */
+/** The switch's step id, both methods (the rehearsal keys its load and its probes on it). */
+export const POSTGRES_SWITCH_STEP = 'postgres.switch';
+
 export const POSTGRES_SWITCH_FACTS: FactsSchema = {
   shape: {
     switchStartedAt: z.number(),

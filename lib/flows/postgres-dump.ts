@@ -20,6 +20,7 @@ import {
   preflightStep,
   verifyChecksumsStep,
   type PostgresFlowSettings,
+  POSTGRES_SWITCH_STEP,
 } from './postgres-common';
 
 /**
@@ -228,7 +229,7 @@ export function postgresDumpRunbook(platform: PostgresPlatform, settings: Postgr
   };
 
   const switchOver: Step = {
-    id: 'postgres.switch',
+    id: POSTGRES_SWITCH_STEP,
     kind: 'action',
     irreversible: true,
     hookAfter: 'after-switch',

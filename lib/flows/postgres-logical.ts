@@ -41,6 +41,7 @@ import {
   tablesFromFacts,
   verifyChecksumsStep,
   type PostgresFlowSettings,
+  POSTGRES_SWITCH_STEP,
 } from './postgres-common';
 
 /** The target session whose snapshot is the switch moment (verified later). */
@@ -248,7 +249,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
   };
 
   const switchOver: Step = {
-    id: 'postgres.switch',
+    id: POSTGRES_SWITCH_STEP,
     kind: 'action',
     irreversible: true,
     hookBefore: 'before-switch',

@@ -2,7 +2,7 @@ import type { Logger } from '../util/log';
 import { connect, rows, type Connection } from '../engines/mysql/connection';
 import { MysqlSandbox, SANDBOX_DATABASE } from '../platforms/local/mysql-sandbox';
 import { LocalMysqlPlatform } from '../platforms/local/local-mysql-platform';
-import { mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
+import { MYSQL_SWITCH_STEP, mysqlEncryptRunbook, type MysqlFlowSettings } from '../flows/mysql-encrypt';
 import type { HookMap } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import { reportFromRun, type CutoverReport } from '../report';
@@ -143,14 +143,14 @@ async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindD
       hooks: options.hooks,
       log,
       load,
-      switchStep: 'mysql.switch',
+      switchStep: MYSQL_SWITCH_STEP,
       journalOptions: { fault: options.fault ?? null },
       lock: options.lock,
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,
       windDown,
       onRecord: async (step, facts) => {
-        if (step === 'mysql.switch' && facts.switchPhase === 'freezing' && options.fault === 'replication-stall' && !stallLock) {
+        if (step === MYSQL_SWITCH_STEP && facts.switchPhase === 'freezing' && options.fault === 'replication-stall' && !stallLock) {
           // A target whose replication threads run but cannot apply (as behind a long lock or
           // a slow DDL), from right after the switch's last lag gate: the switch must time out
           // and reopen the source. (Right after the catch-up step instead, that gate refuses
@@ -168,7 +168,7 @@ async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindD
           await target.query('STOP SLAVE');
           await target.end();
         }
-        if (step.id === 'mysql.switch') options.onSwitched?.(sandbox);
+        if (step.id === MYSQL_SWITCH_STEP) options.onSwitched?.(sandbox);
       },
     });
 
@@ -177,7 +177,7 @@ async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindD
     // target once the switch finished, else the source), said in the log; the proof still runs.
     const presentIds = async () => {
       const admin = await connect(sandbox.adminEndpoint(), { database: SANDBOX_DATABASE }).catch(async (error: Error) => {
-        const side = run.steps.find((s) => s.id === 'mysql.switch')?.status === 'done' ? 'target' : 'source';
+        const side = run.steps.find((s) => s.id === MYSQL_SWITCH_STEP)?.status === 'done' ? 'target' : 'source';
         log.warn(`the application endpoint does not answer (${error.message}): looking the acknowledged writes up on the ${side} directly`);
         return connect(sandbox.instance(side).endpoint(), { database: SANDBOX_DATABASE });
       });

@@ -6,7 +6,7 @@ import { PgRecorder } from '../engines/postgres/recording-client';
 import { PlanTimeline, recordPlan, type RecordedPlan } from '../runbook/plan-recording';
 import { silentLogger } from '../util/log';
 import { LocalPostgresPlatform } from '../platforms/local/local-postgres-platform';
-import { type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
+import { POSTGRES_SWITCH_STEP, type PostgresFlowSettings, type PostgresMethod } from '../flows/postgres-common';
 import { postgresLogicalRunbook } from '../flows/postgres-logical';
 import { postgresDumpRunbook } from '../flows/postgres-dump';
 import type { HookMap } from '../runbook/hooks';
@@ -136,7 +136,7 @@ async function rehearsePostgresOnce(options: PostgresRehearsalOptions, windDown:
       hooks: options.hooks,
       log,
       load,
-      switchStep: 'postgres.switch',
+      switchStep: POSTGRES_SWITCH_STEP,
       lock: options.lock,
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,
@@ -169,7 +169,7 @@ async function rehearsePostgresOnce(options: PostgresRehearsalOptions, windDown:
     // switch finished, else the source), said in the log; the proof still runs.
     const presentIds = async () => {
       const reader = await connectPg(sandbox.appEndpoint()).catch(async (error: Error) => {
-        const side = run.steps.find((s) => s.id === 'postgres.switch')?.status === 'done' ? 'target' : 'source';
+        const side = run.steps.find((s) => s.id === POSTGRES_SWITCH_STEP)?.status === 'done' ? 'target' : 'source';
         log.warn(`the application endpoint does not answer (${error.message}): looking the acknowledged writes up on the ${side} directly`);
         return connectPg(sandbox.instance(side).endpoint(PG_SANDBOX_DATABASE));
       });

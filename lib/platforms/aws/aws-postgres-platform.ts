@@ -26,20 +26,15 @@ import { AwsSwitch } from './switch';
 import { runScopedId } from './run-tags';
 import { deleteOldSourceCluster, describeDeleteOldSourceCluster, unfenceOldSource } from './old-source';
 
-/** The runbook step each platform operation runs in (labels of the AWS call list). */
-export function postgresSteps(method: PostgresMethod) {
-  return {
-    preflight: 'aws.preflight',
-    source: 'postgres.preflight',
-    createTarget: 'postgres.target.create',
-    freeze: method === 'logical' ? 'postgres.switch' : 'postgres.source.freeze',
-    switch: 'postgres.switch',
-    fence: 'aws.source.fence',
-    targetLogicalReplication: 'aws.target.logical-replication',
-    switchBack: 'postgres.switch-back',
-    deleteSource: 'postgres.source.delete',
-  } as const;
-}
+/**
+ * The ids of the steps this platform defines itself (postgres-runbook.ts). Not labels: the
+ * engine's running step labels every AWS call (lib/runbook/current-step.ts).
+ */
+export const AWS_POSTGRES_STEP = {
+  preflight: 'aws.preflight',
+  fence: 'aws.source.fence',
+  targetLogicalReplication: 'aws.target.logical-replication',
+} as const;
 
 /** The parameter the freeze sets on the source's parameter group. */
 export const FREEZE_PARAMETER = 'default_transaction_read_only';
@@ -74,7 +69,6 @@ export function freezeParameterInput(ref: DatabaseRef, group: string, readOnly: 
  */
 export class AwsPostgresPlatform implements PostgresPlatform {
   readonly kind = 'aws' as const;
-  readonly steps: ReturnType<typeof postgresSteps>;
   readonly rds: RdsReader;
   private readonly switchPoint: AwsSwitch;
   private readonly passwords = new Map<string, string>();
@@ -99,7 +93,6 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     private readonly aws: AwsGateway,
     readonly options: { method: PostgresMethod; appUsers: string[] },
   ) {
-    this.steps = postgresSteps(options.method);
     this.rds = new RdsReader(aws);
     this.switchPoint = new AwsSwitch(settings, aws, this.rds);
   }
@@ -111,41 +104,41 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   // ---- reading state ---------------------------------------------------------------------
 
-  async describe_(step: string, ref: DatabaseRef, options: { fresh?: boolean } = {}) {
+  async describe_(ref: DatabaseRef, options: { fresh?: boolean } = {}) {
     const found = ref.kind === 'instance' ? await this.rds.instance(ref.id, options) : await this.rds.cluster(ref.id, options);
     return databaseFacts(found, ref);
   }
 
   /** The configured group's parameters, page by page (DescribeDBParameters returns 100 at most). */
-  parameters(step: string, ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
+  parameters(ref: DatabaseRef, group: string): Promise<Parameter[] | undefined> {
     return groupParameters(this.aws, ref, group);
   }
 
   // ---- endpoints ---------------------------------------------------------------------------
 
-  private async password(key: string, step: string, from: Parameters<typeof readPassword>[1], what: string): Promise<string> {
+  private async password(key: string, from: Parameters<typeof readPassword>[1], what: string): Promise<string> {
     // A plan never reads a secret: its clients record and send nothing, so they need none.
     if (this.aws.planning) return REDACTED;
     if (!this.passwords.has(key)) this.passwords.set(key, await readPassword(this.aws, from, what));
     return this.passwords.get(key)!;
   }
 
-  private async endpointOf(name: string, step: string, ref: DatabaseRef, database: string, password: (facts: NonNullable<ReturnType<typeof databaseFacts>>) => Promise<string>): Promise<PostgresEndpoint> {
-    const facts = await this.describe_(step, ref);
+  private async endpointOf(name: string, ref: DatabaseRef, database: string, password: (facts: NonNullable<ReturnType<typeof databaseFacts>>) => Promise<string>): Promise<PostgresEndpoint> {
+    const facts = await this.describe_(ref);
     if (!facts?.address) throw new Error(`${describeRef(ref)} has no endpoint yet (status ${facts?.status ?? 'not found'}): wait until it is available, then --resume`);
     const { host, port } = connectAddress(this.settings.aws.tunnels, ref.id, facts.address, facts.port);
     return { name, host, port, user: facts.user ?? 'postgres', password: await password(facts), database, tls: endpointTls(this.settings.aws, facts.address) };
   }
 
   source(database: string): Promise<PostgresEndpoint> {
-    return this.endpointOf('source', this.steps.source, this.settings.source, database, () => this.password('source', this.steps.source, this.settings.aws.adminPassword, `master password of ${this.settings.source.id}`));
+    return this.endpointOf('source', this.settings.source, database, () => this.password('source', this.settings.aws.adminPassword, `master password of ${this.settings.source.id}`));
   }
 
   target(_facts: Facts, database: string): Promise<PostgresEndpoint> {
-    return this.endpointOf('target', this.steps.createTarget, this.settings.target, database, (facts) => {
+    return this.endpointOf('target', this.settings.target, database, (facts) => {
       const from = this.settings.aws.postgres?.targetAdminPassword ?? (facts.secretArn ? { secretArn: facts.secretArn } : undefined);
       if (!from) throw new Error(`${describeRef(this.settings.target)} has no RDS-managed master secret: set aws.postgres.targetAdminPassword in config/cutover/${this.settings.environment}.ts`);
-      return this.password('target', this.steps.createTarget, from, `master password of ${this.settings.target.id}`);
+      return this.password('target', from, `master password of ${this.settings.target.id}`);
     });
   }
 
@@ -203,32 +196,31 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * replication source -> target runs again, so one can switch forth).
    */
   private buildWayBack(): PostgresWayBack {
-    const step = this.steps.switchBack;
     const source = this.settings.source;
     const { dns } = this.settings;
     const switchEndpointBack = async (context: StepContext) => {
-      this.sourceAddress ??= (await this.describe_(step, source))?.address ?? `<${source.id}.Endpoint>`;
+      this.sourceAddress ??= (await this.describe_(source))?.address ?? `<${source.id}.Endpoint>`;
       const changeId = await this.switchPoint.upsert(this.sourceAddress, context.runId, 'back');
       await context.record({ route53ChangeIdBack: changeId });
     };
     return {
       targetForSubscription: async () => {
-        const facts = databaseFacts(this.rds.known(this.settings.target), this.settings.target) ?? (await this.describe_(this.steps.createTarget, this.settings.target));
+        const facts = databaseFacts(this.rds.known(this.settings.target), this.settings.target) ?? (await this.describe_(this.settings.target));
         if (!facts?.address) throw new Error(`The target ${this.settings.target.id} has no endpoint yet: the old source subscribes to it (wait until it is available, then --resume)`);
         return { host: facts.address, port: facts.port, sslmode: 'require' };
       },
       prepareSwitchBack: async (context) => {
-        await this.unfenceSourceGroups(step, context);
-        this.sourceAddress = (await this.describe_(step, source, { fresh: true }))?.address ?? `<${source.id}.Endpoint>`;
+        await this.unfenceSourceGroups(context);
+        this.sourceAddress = (await this.describe_(source, { fresh: true }))?.address ?? `<${source.id}.Endpoint>`;
         await this.sourceAdmin(context);
         await this.targetAdmin(context);
       },
-      setTargetReadOnly: async (context, readOnly) => this.setReadOnly(step, this.settings.target, () => this.targetAdmin(context), readOnly),
+      setTargetReadOnly: async (context, readOnly) => this.setReadOnly(this.settings.target, () => this.targetAdmin(context), readOnly),
       unfenceSource: async (context) => setRolesLogin(await this.sourceAdmin(context), this.options.appUsers, true),
       switchEndpointBack,
       fenceTarget: async (context) => {
         // The record points at the old source here (the switch back moved it, or a resumed switch-forth never moved it away).
-        await this.waitForDns(context, 'route53ChangeIdBack', switchEndpointBack, step);
+        await this.waitForDns(context, 'route53ChangeIdBack', switchEndpointBack);
         const admin = await this.targetAdmin(context);
         await setRolesLogin(admin, this.options.appUsers, false);
         const ended = await terminateSessions(admin, this.options.appUsers);
@@ -284,7 +276,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * Put the old source's own security groups back (the forward run journaled them as
    * `sourcePreviousSecurityGroupIds`), idempotently: only while it carries just the fence.
    */
-  private unfenceSourceGroups(step: string, context: StepContext): Promise<void> {
+  private unfenceSourceGroups(context: StepContext): Promise<void> {
     return unfenceOldSource(this.aws, this.rds, this.settings, {
       ref: this.settings.source,
       previous: (this.forwardFacts.sourcePreviousSecurityGroupIds ?? context.facts.sourcePreviousSecurityGroupIds) as string[] | undefined,
@@ -303,14 +295,13 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Replication.Logical.Configure.html
    */
   async ensureTargetLogicalReplication(context: StepContext): Promise<Facts> {
-    const step = this.steps.targetLogicalReplication;
     const ref = this.settings.target;
-    const facts = await this.describe_(step, ref, { fresh: true });
+    const facts = await this.describe_(ref, { fresh: true });
     const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     if (this.aws.canRead && (!facts?.parameterGroup || facts.parameterGroup.startsWith('default.'))) {
       throw new PreconditionFailed(`the target ${ref.id} uses the default parameter group ${facts?.parameterGroup ?? '(none)'}: the way back needs rds.logical_replication=1 and the switch-back freezes the target through its group; attach the stacks' group (${ref.id}-replication) and reboot before the move`);
     }
-    const parameters = await this.parameters(step, ref, group);
+    const parameters = await this.parameters(ref, group);
     const enabled = parameters?.find((p) => p.ParameterName === 'rds.logical_replication')?.ParameterValue === '1';
     if (this.aws.canRead && enabled && !facts?.pendingReboot) return { targetLogicalReplication: 'on (applied)' };
     if (!enabled) {
@@ -320,7 +311,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     const instanceId = ref.kind === 'instance' ? ref.id : ((await this.rds.cluster(ref.id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier ?? `<${ref.id} writer instance>`);
     context.log.warn(`rebooting the target ${instanceId} so that rds.logical_replication=1 applies (static parameter); the target is not in use yet`);
     await this.aws.write('rds', new RebootDBInstanceCommand({ DBInstanceIdentifier: instanceId }));
-    await this.waitAvailable(step, ref);
+    await this.waitAvailable(ref);
     return { targetLogicalReplication: 'on (rebooted)', targetRebootedInstance: instanceId };
   }
 
@@ -328,17 +319,16 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   /** Wait until the stacks' target is available, check its encryption, then add the roles and the database. */
   async createTarget(context: StepContext, options: { database: string; version?: number }): Promise<Facts> {
-    const step = this.steps.createTarget;
     const ref = this.settings.target;
-    await this.waitAvailable(step, ref);
-    const target = await this.describe_(step, ref, { fresh: true });
+    await this.waitAvailable(ref);
+    const target = await this.describe_(ref, { fresh: true });
     if (this.aws.canRead) {
       if (!target) throw new Error(`${describeRef(ref)} not found in ${this.settings.aws.region}: deploy the stacks (npx cdktf deploy 'rds-cutover-${this.settings.aws.infraEnvironment ?? this.settings.environment}-*') or fix aws.postgres.target`);
       if (!target.encrypted) throw new Error(`${describeRef(ref)} is not encrypted: it must be the stacks' target (storage encrypted with ${this.settings.kmsKeyId})`);
       const major = Number((target.engineVersion ?? '').split('.')[0]);
       if (options.version !== undefined && major !== options.version) throw new Error(`${describeRef(ref)} runs PostgreSQL ${target.engineVersion}, not ${options.version}: fix postgres.targetVersion or the stacks' database.engineVersion`);
     }
-    const roles = await this.appRolePasswords(step);
+    const roles = await this.appRolePasswords();
     const admin = await connectPg(await this.target(context.facts, 'postgres'), { writable: true });
     try {
       for (const statement of createRolesSql(roles)) await admin.query(statement);
@@ -351,13 +341,13 @@ export class AwsPostgresPlatform implements PostgresPlatform {
     return { targetId: ref.id, targetKind: ref.kind, targetEngineVersion: target?.engineVersion ?? null };
   }
 
-  private async appRolePasswords(step: string): Promise<Array<{ role: string; password: string }>> {
+  private async appRolePasswords(): Promise<Array<{ role: string; password: string }>> {
     const configured = this.settings.aws.postgres?.appRolePasswords ?? {};
     const roles: Array<{ role: string; password: string }> = [];
     for (const role of this.options.appUsers) {
       const from = configured[role];
       if (!from) throw new Error(`No password for application role ${role}: set aws.postgres.appRolePasswords.${role} in config/cutover/${this.settings.environment}.ts`);
-      roles.push({ role, password: await this.password(`role:${role}`, step, from, `password of role ${role}`) });
+      roles.push({ role, password: await this.password(`role:${role}`, from, `password of role ${role}`) });
     }
     return roles;
   }
@@ -369,12 +359,12 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * after the reload; the session itself stays writable) until it changed.
    */
   async setSourceReadOnly(context: StepContext, readOnly: boolean): Promise<void> {
-    await this.setReadOnly(this.steps.freeze, this.settings.source, () => this.sourceAdmin(context), readOnly);
+    await this.setReadOnly(this.settings.source, () => this.sourceAdmin(context), readOnly);
   }
 
   /** The freeze on either side: the dynamic parameter on the group `ref` uses, then polled on `admin` until the server reports it. */
-  private async setReadOnly(step: string, ref: DatabaseRef, adminSession: () => Promise<PgClient>, readOnly: boolean): Promise<void> {
-    const facts = await this.describe_(step, ref);
+  private async setReadOnly(ref: DatabaseRef, adminSession: () => Promise<PgClient>, readOnly: boolean): Promise<void> {
+    const facts = await this.describe_(ref);
     const group = facts?.parameterGroup ?? `<${ref.id}.${ref.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
     const input = freezeParameterInput(ref, group, readOnly);
     await this.aws.write('rds', ref.kind === 'instance' ? new ModifyDBParameterGroupCommand(input as never) : new ModifyDBClusterParameterGroupCommand(input as never));
@@ -392,7 +382,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
   async prepareSwitch(context: StepContext): Promise<void> {
     // The freeze's session is opened now, so the switch does not pay for it.
     await this.sourceAdmin(context);
-    const target = await this.describe_(this.steps.switch, this.settings.target, { fresh: true });
+    const target = await this.describe_(this.settings.target, { fresh: true });
     this.targetAddress = target?.address ?? endpointPlaceholder(this.settings.target.id, 'Endpoint');
     await this.switchPoint.checkRecord(databaseFacts(this.rds.known(this.settings.source), this.settings.source)?.address, context.log);
   }
@@ -418,7 +408,7 @@ export class AwsPostgresPlatform implements PostgresPlatform {
    * resumed switch back (or forth) that reopened the side traffic never left — UPSERT the value
    * the record already has (`upsert`: a no-op for the record), which gives a change id to wait for.
    */
-  private async waitForDns(context: StepContext, fact: 'route53ChangeId' | 'route53ChangeIdBack', upsert: (context: StepContext) => Promise<void>, step: string): Promise<void> {
+  private async waitForDns(context: StepContext, fact: 'route53ChangeId' | 'route53ChangeIdBack', upsert: (context: StepContext) => Promise<void>): Promise<void> {
     const journaled = typeof context.facts[fact] === 'string' ? (context.facts[fact] as string) : undefined;
     if (!this.switchPoint.currentChangeId && !journaled && !this.aws.planning) await upsert(context);
     await this.switchPoint.waitInSync(journaled);
@@ -430,9 +420,8 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   /** INSYNC, then the application roles lose LOGIN on the old source, then the ECS services are recycled. */
   async fenceSource(context: StepContext): Promise<Facts> {
-    const step = this.steps.switch;
     // The record points at the target here (the switch moved it, or a resumed switch back never moved it away).
-    await this.waitForDns(context, 'route53ChangeId', (c) => this.switchEndpoint(c), step);
+    await this.waitForDns(context, 'route53ChangeId', (c) => this.switchEndpoint(c));
     const admin = await this.sourceAdmin(context);
     await setRolesLogin(admin, this.options.appUsers, false);
     const ended = await terminateSessions(admin, this.options.appUsers);
@@ -453,14 +442,13 @@ export class AwsPostgresPlatform implements PostgresPlatform {
 
   /** Where the Route 53 record sends the application: the source's or the target's endpoint (a resumed switch or switch-back decides from it). */
   async switchPointState(_context: StepContext): Promise<{ pointsAt: 'source' | 'target' | 'unknown'; paused: boolean | null }> {
-    const step = this.steps.switch; // a label only: the engine's current step labels the calls
-    const [source, target] = await Promise.all([this.describe_(step, this.settings.source), this.describe_(step, this.settings.target)]);
+    const [source, target] = await Promise.all([this.describe_(this.settings.source), this.describe_(this.settings.target)]);
     if (this.aws.planning) return { pointsAt: 'target', paused: null };
     const state = await this.switchPoint.recordState(source?.address, target?.address);
     return { pointsAt: state.pointsTo, paused: null };
   }
 
-  private async waitAvailable(step: string, ref: DatabaseRef): Promise<void> {
+  private async waitAvailable(ref: DatabaseRef): Promise<void> {
     const spec = { service: 'rds' as const, resource: `target ${ref.id}`, state: 'available', timeoutSeconds: this.settings.aws.waits.instanceSeconds };
     if (ref.kind === 'instance') {
       await this.aws.wait<RDSClient>({ ...spec, command: 'DescribeDBInstances', input: { DBInstanceIdentifier: ref.id } }, (config) => waitUntilDBInstanceAvailable(config, { DBInstanceIdentifier: ref.id }));

@@ -2,7 +2,7 @@ import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@
 import type { PostgresFlowSettings } from '../../flows/postgres-common';
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import { isPlaceholder, type AwsGateway } from './gateway';
-import { FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
+import { AWS_POSTGRES_STEP, FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
 import { missingValueProblems, readSwitchPoint, withAwsSteps } from './preflight';
 
 const POSTGRES_ENGINES = ['postgres', 'aurora-postgresql'];
@@ -15,13 +15,12 @@ const POSTGRES_ENGINES = ['postgres', 'aurora-postgresql'];
  */
 export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: AwsGateway, context: Pick<StepContext, 'log'>): Promise<Facts> {
   const s = platform.settings;
-  const step = platform.steps.preflight;
   const problems = missingValueProblems(s);
   const identity = await aws.read<GetCallerIdentityCommandOutput>('sts', new GetCallerIdentityCommand({}));
-  const source = await platform.describe_(step, s.source);
-  const target = await platform.describe_(step, s.target);
+  const source = await platform.describe_(s.source);
+  const target = await platform.describe_(s.target);
   const group = source?.parameterGroup ?? `<${s.source.id}.${s.source.kind === 'cluster' ? 'DBClusterParameterGroup' : 'DBParameterGroup'}>`;
-  const parameters = await platform.parameters(step, s.source, group);
+  const parameters = await platform.parameters(s.source, group);
   // With the way back the fenced source dials the target: the fence must allow egress to its port.
   const switchPoint = await readSwitchPoint(s, aws, { reverseReplicationPort: platform.wayBack ? (target?.port ?? 5432) : undefined });
   if (!aws.canRead) return {};
@@ -55,7 +54,7 @@ export async function awsPostgresPreflight(platform: AwsPostgresPlatform, aws: A
 export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: AwsGateway): Step {
   const s = platform.settings;
   return {
-    id: platform.steps.preflight,
+    id: AWS_POSTGRES_STEP.preflight,
     kind: 'check',
     describe: () => [
       `Read-only AWS checks: caller identity; ${s.source.id} is PostgreSQL, available, on a custom parameter group (the freeze modifies it)${platform.options.method === 'logical' ? ' with rds.logical_replication = 1 applied (static: a REBOOT, plan it ahead)' : ''};`,
@@ -68,7 +67,7 @@ export function awsPostgresPreflightStep(platform: AwsPostgresPlatform, aws: Aws
 /** The last step: the inbound-only fence group on the old source, once the flow no longer reads it. */
 export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
   return {
-    id: platform.steps.fence,
+    id: AWS_POSTGRES_STEP.fence,
     kind: 'action',
     describe: () => {
       const call = `${platform.settings.source.kind === 'cluster' ? 'ModifyDBCluster' : 'ModifyDBInstance'} VpcSecurityGroupIds [${platform.settings.fenceSecurityGroupId}] (inbound-only: nothing reaches it, ApplyImmediately);`;
@@ -90,7 +89,7 @@ export function awsSourceFenceStep(platform: AwsPostgresPlatform): Step {
 export function awsTargetLogicalReplicationStep(platform: AwsPostgresPlatform): Step {
   const target = platform.settings.target;
   return {
-    id: platform.steps.targetLogicalReplication,
+    id: AWS_POSTGRES_STEP.targetLogicalReplication,
     kind: 'action',
     describe: () => [
       `The way back needs logical decoding on the target: rds.logical_replication = 1 in ${target.id}'s own parameter group, applied (the stacks' group sets it).`,
