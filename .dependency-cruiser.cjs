@@ -19,6 +19,13 @@ module.exports = {
       to: { path: ['^lib/platforms/[^/]+/', '(^|/)node_modules/@aws-sdk/'] },
     },
     {
+      name: 'platforms-never-import-flows',
+      comment: 'A platform serves every flow through its interface; what a flow is configured with lives beside that interface (lib/platforms/*-platform.ts), not in the flow.',
+      severity: 'error',
+      from: { path: '^lib/platforms/' },
+      to: { path: '^lib/flows/' },
+    },
+    {
       name: 'engines-never-import-platforms-or-flows',
       comment: 'Engines (SQL of one database family) know nothing about where servers live or which flow runs.',
       severity: 'error',

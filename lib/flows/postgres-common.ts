@@ -20,38 +20,15 @@ import {
 } from '../engines/postgres/server';
 import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
 import { checksumOutcome, compareSequences, describeDifferences, type ChecksumComparison } from '../verify/checksums';
-import type { PostgresPlatform } from '../platforms/postgres-platform';
+import type { PostgresFlowSettings, PostgresMethod, PostgresPlatform } from '../platforms/postgres-platform';
 import { PreconditionFailed, type Facts, type Step, type StepContext } from '../runbook/step';
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
 import type { ResourceKey } from '../runbook/resources';
 import type { FactsSchema } from '../runbook/facts-schema';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 
-export type PostgresMethod = 'logical' | 'dump';
-
-export interface PostgresFlowSettings {
-  /** The database to move (one per run: a publication, slot and subscription are per database). */
-  database: string;
-  /** Application roles: their sessions are ended at the freeze, their logins fenced on the old source. */
-  appUsers: string[];
-  /** Role the target's subscription logs in with (REPLICATION, created with a fresh password). */
-  replicationUser: string;
-  /** Prefix of the publication, slot and subscription names (`<name>_pub`, `_slot`, `_sub`). */
-  workflow: string;
-  lagThresholdMs: number;
-  switchTimeoutMs: number;
-  catchUpTimeoutMs: number;
-  /** Tables without a primary key or identity index get REPLICA IDENTITY FULL (slow UPDATE/DELETE apply). */
-  allowReplicaIdentityFull: boolean;
-  /** pg_dump / pg_restore workers. */
-  copyJobs: number;
-  /** Upper bound for the copy (dump: the downtime); past it the copy stops and the source reopens. */
-  copyTimeoutMs: number;
-  /** Major version of the new server; default: the source's. */
-  targetVersion?: number;
-  /** Folder for the directory-format dump (a fresh temp folder is made inside). */
-  workDir: string;
-}
+// What the flow is configured with lives beside the platform interface (platforms never import flows).
+export type { PostgresFlowSettings, PostgresMethod } from '../platforms/postgres-platform';
 
 export const names = (settings: PostgresFlowSettings) => ({
   publication: `${settings.workflow}_pub`,

@@ -3,6 +3,34 @@ import type { PostgresEndpoint } from '../engines/postgres/endpoint';
 import type { PgClient } from '../engines/postgres/connection';
 import { ResourceKey } from '../runbook/resources';
 
+/** How the data moves: logical replication (seconds of downtime) or dump/restore (the copy is the downtime). */
+export type PostgresMethod = 'logical' | 'dump';
+
+export interface PostgresFlowSettings {
+  /** The database to move (one per run: a publication, slot and subscription are per database). */
+  database: string;
+  /** Application roles: their sessions are ended at the freeze, their logins fenced on the old source. */
+  appUsers: string[];
+  /** Role the target's subscription logs in with (REPLICATION, created with a fresh password). */
+  replicationUser: string;
+  /** Prefix of the publication, slot and subscription names (`<name>_pub`, `_slot`, `_sub`). */
+  workflow: string;
+  lagThresholdMs: number;
+  switchTimeoutMs: number;
+  catchUpTimeoutMs: number;
+  /** Tables without a primary key or identity index get REPLICA IDENTITY FULL (slow UPDATE/DELETE apply). */
+  allowReplicaIdentityFull: boolean;
+  /** pg_dump / pg_restore workers. */
+  copyJobs: number;
+  /** Upper bound for the copy (dump: the downtime); past it the copy stops and the source reopens. */
+  copyTimeoutMs: number;
+  /** Major version of the new server; default: the source's. */
+  targetVersion?: number;
+  /** Folder for the directory-format dump (a fresh temp folder is made inside). */
+  workDir: string;
+}
+
+
 /** A platform's writable administrator session on one side, kept for the run (closed when it ends). */
 export const POSTGRES_ADMIN = { source: new ResourceKey<PgClient>('postgres.platform.sourceAdmin'), target: new ResourceKey<PgClient>('postgres.platform.targetAdmin') } as const;
 

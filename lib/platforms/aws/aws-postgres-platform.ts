@@ -17,7 +17,7 @@ import { closePg, connectPg, pgRow, quoteIdent, quoteLiteral, type PgClient } fr
 import { setRolesLogin, terminateSessions } from '../../engines/postgres/server';
 import { REDACTED } from '../../util/secrets';
 import { nowMs, sleep } from '../../util/time';
-import type { PostgresMethod } from '../../flows/postgres-common';
+import type { PostgresMethod } from '../postgres-platform';
 import type { AwsGateway } from './gateway';
 import { endpointPlaceholder, type AwsPostgresSettings, type DatabaseRef } from './settings';
 import { connectAddress, endpointTls, readPassword } from './credentials';

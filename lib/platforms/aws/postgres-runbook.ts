@@ -1,5 +1,5 @@
 import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
-import type { PostgresFlowSettings } from '../../flows/postgres-common';
+import type { PostgresFlowSettings } from '../postgres-platform';
 import { PreconditionFailed, type Facts, type Runbook, type Step, type StepContext } from '../../runbook/step';
 import { isPlaceholder, type AwsGateway } from './gateway';
 import { AWS_POSTGRES_STEP, FREEZE_PARAMETER, type AwsPostgresPlatform } from './aws-postgres-platform';
