@@ -20,7 +20,7 @@ import { rows } from '../../../lib/engines/mysql/connection';
 import { sleep, waitFor } from '../../../lib/util/time';
 import { EmulatedWorld, EMULATED_REGION } from '../../../lib/rehearsal/aws-emulated/rehearse';
 import type { EmulatedAuroraAccount, EmulatedAuroraDataPlane } from '../../../lib/rehearsal/aws-emulated/emulated-aurora';
-import { outputTail, recordedCallsIn, type CutoverProcessResult } from '../../support/emulated-cutover-process';
+import { outputTail, recordedCallsIn, type CutoverProcessResult, type KillAt } from '../../support/emulated-cutover-process';
 import { describeWithMoto, useEmulatedWorld } from '../../support/emulated-world';
 
 describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an Aurora MySQL 3 source on an emulated AWS account (moto) with local MariaDB servers', () => {
@@ -31,7 +31,8 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
   let plane: EmulatedAuroraDataPlane;
   let forwardRunId = '';
 
-  const cli = (args: string[]) => emulated.cli(args);
+  /** One CLI run in its own process; `killAt`: it SIGKILLs itself after that journal entry. */
+  const cli = (args: string[], killAt?: KillAt) => emulated.cli(args, killAt);
   const ok = (outcome: CutoverProcessResult) => ({ code: outcome.code, ...(outcome.code === EXIT.ok ? {} : { tail: outputTail(outcome, 40) }) });
   const cluster = async (id: string): Promise<DBCluster> => (await clients.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters![0];
   const groupsOf = async (id: string) => (await cluster(id)).VpcSecurityGroups?.map((g) => g.VpcSecurityGroupId);
@@ -57,16 +58,33 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     await app.end();
     await waitFor(`the emptied load table on ${other}`, async () => ((await loadIds(other)).size === 0 ? true : undefined), { timeoutMs: 60000, intervalMs: 200 });
   };
-  const underLoad = async (args: string[]) => {
+  const underLoad = async (run: string[] | (() => Promise<CutoverProcessResult>)) => {
     const load = new WriteLoadProcess({ engine: 'mysql', ...plane.appEndpoint(), database: 'app', connections: 4, ratePerSecond: 150 });
     await load.start();
     try {
-      const outcome = await cli(args);
+      const outcome = Array.isArray(run) ? await cli(run) : await run();
       await sleep(1500); // writes keep landing where the record points now
       return { outcome, load };
     } finally {
       await load.stop().catch((error: Error) => log.error(`load: ${error.message}`));
     }
+  };
+  /**
+   * `switch-back` or `switch-forth` RUN_ID killed (-9) right after its switch journals each of
+   * these sub-phases in turn (in whichever attempt: a resume may reopen and switch again), then
+   * resumed each time; the last resume runs to its end. `killed` gets the phases it was killed at.
+   */
+  const killedAtEachPhase = async (command: 'switch-back' | 'switch-forth', killed: string[]) => {
+    const phases = ['frozen', 'caught-up', 'promoted', 'reverse-started', 'endpoint-moved', 'recycled'];
+    const known = new Set(readdirSync(join(stateDir, 'runs')));
+    let outcome = await cli([command, forwardRunId, '--execute'], { journal: `step-progress:mysql.${command}=${phases[0]}` });
+    const runId = readdirSync(join(stateDir, 'runs')).filter((id) => !known.has(id)).sort().at(-1)!;
+    while (outcome.signal === 'SIGKILL') {
+      killed.push(phases[killed.length]);
+      const next = phases[killed.length];
+      outcome = await cli([command, forwardRunId, '--execute', '--resume', runId], next ? { journal: `step-progress:mysql.${command}=${next}` } : undefined);
+    }
+    return outcome;
   };
   const expectNothingLost = async (load: WriteLoadProcess, id: string) => {
     const writes = summariseWrites(load.attempts, await loadIds(id));
@@ -93,7 +111,7 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     expect(backAccounts.length).toBe(1);
   }, 900000);
 
-  test('switch-back RUN_ID under load: the fence is lifted from the source cluster, the record points at it again, 0 lost, checksums match, the target cluster replicates from the source; complete is then refused', async () => {
+  test('switch-back RUN_ID under load, killed (-9) right after each of its sub-phases and resumed each time (the switch point is DNS): the fence is lifted from the source cluster, the record points at it again, 0 lost, the target cluster replicates from the source; complete is then refused', async () => {
     expect(forwardRunId).not.toBe('');
     await emptyLoadTable('orders');
     const dry = await cli(['switch-back', forwardRunId]);
@@ -110,9 +128,14 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     const forth = at(/CHANGE +target: CALL mysql\.rds_set_external_source\(/);
     const recordBack = at(new RegExp(`CHANGE +route53\\.ChangeResourceRecordSets .*"Value":"${(await cluster('orders')).Endpoint!.replace(/\./g, '\\.')}"`));
     expect([unfence, freezeTarget, promote, forth, recordBack]).toEqual([unfence, freezeTarget, promote, forth, recordBack].sort((a, b) => a - b));
-    const { outcome, load } = await underLoad(['switch-back', forwardRunId, '--execute']);
-    expect(ok(outcome)).toEqual({ code: EXIT.ok });
-    expect(outcome.stdout).toMatch(/checksums: match/);
+    const killed: string[] = [];
+    const { outcome, load } = await underLoad(() => killedAtEachPhase('switch-back', killed));
+    // Killed at frozen, caught-up and promoted at least (before traffic moved), then finished by itself.
+    expect({ killed, signal: outcome.signal, tail: outcome.signal === null ? '' : outputTail(outcome, 40) }).toMatchObject({ killed: expect.arrayContaining(['frozen', 'caught-up', 'promoted']), signal: null, tail: '' });
+    // The switch-time snapshots died with a killed process: verified, or honestly not (exit 4, saying why).
+    expect([EXIT.ok, EXIT.unverified]).toContain(outcome.code);
+    if (outcome.code === EXIT.ok) expect(outcome.stdout).toMatch(/checksums: match/);
+    else expect(`${outcome.stdout}\n${outcome.stderr}`).toMatch(/NOT VERIFIED/);
     expect(await recordValue()).toBe((await cluster('orders')).Endpoint);
     expect(plane.switched()).toBe(false);
     expect(await groupsOf('orders')).toEqual([account.sourceSecurityGroupId]);
@@ -124,12 +147,15 @@ describeWithMoto('the emulated Aurora MySQL way-back test')('the way back for an
     expect(`${complete.stdout}\n${complete.stderr}`).toMatch(/Complete refused: traffic is not on the target/);
   }, 600000);
 
-  test('switch-forth RUN_ID under load (after the switch-back): the record points at the target cluster again, 0 lost, checksums match, the source cluster fenced again and replicating from the target', async () => {
+  test('switch-forth RUN_ID under load (after the switch-back), killed (-9) right after each of its sub-phases and resumed each time: the record points at the target cluster again, 0 lost, the source cluster fenced again and replicating from the target', async () => {
     expect(forwardRunId).not.toBe('');
     await emptyLoadTable('orders-encrypted');
-    const { outcome, load } = await underLoad(['switch-forth', forwardRunId, '--execute']);
-    expect(ok(outcome)).toEqual({ code: EXIT.ok });
-    expect(outcome.stdout).toMatch(/checksums: match/);
+    const killed: string[] = [];
+    const { outcome, load } = await underLoad(() => killedAtEachPhase('switch-forth', killed));
+    expect({ killed, signal: outcome.signal, tail: outcome.signal === null ? '' : outputTail(outcome, 40) }).toMatchObject({ killed: expect.arrayContaining(['frozen', 'caught-up', 'promoted']), signal: null, tail: '' });
+    expect([EXIT.ok, EXIT.unverified]).toContain(outcome.code);
+    if (outcome.code === EXIT.ok) expect(outcome.stdout).toMatch(/checksums: match/);
+    else expect(`${outcome.stdout}\n${outcome.stderr}`).toMatch(/NOT VERIFIED/);
     expect(await recordValue()).toBe((await cluster('orders-encrypted')).Endpoint);
     expect(plane.switched()).toBe(true);
     expect(await groupsOf('orders')).toEqual([account.fenceSecurityGroupId]);
