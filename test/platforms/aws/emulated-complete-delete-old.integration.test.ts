@@ -1,4 +1,5 @@
 /**
+ * `switch-back` and `switch-forth RUN_ID` of an RDS MySQL instance by DNS (the Route 53 record), then
  * `complete RUN_ID [--delete-old]` on AWS (RDS MySQL, aws.reverseReplication: the way back)
  * through the exact CLI path (runWayBackOnAws, AwsMysqlPlatform) against moto, with local
  * MariaDB servers as the data plane: refused while traffic is on the old side; without the flag
@@ -12,7 +13,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand } from '@aws-sdk/client-rds';
-import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { EXIT } from '../../../lib/cli/cutover';
 import { newClients, type AwsClients } from '../../../lib/platforms/aws/clients';
 import { rows } from '../../../lib/engines/mysql/connection';
@@ -40,6 +41,16 @@ describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --d
     const arn = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders' }))).DBInstances![0].DBInstanceArn!;
     return (await clients.rds.send(new ListTagsForResourceCommand({ ResourceName: arn }))).TagList?.find((t) => t.Key === LOCK_TAG)?.Value;
   };
+  const recordValue = async () =>
+    (await clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: account.dns.zoneId, StartRecordName: account.dns.recordName, StartRecordType: 'CNAME', MaxItems: 1 }))).ResourceRecordSets?.[0]?.ResourceRecords?.[0]?.Value;
+  const replicationOn = async (id: string) => {
+    const root = await plane.rootConnection(id);
+    try {
+      return (await rows<{ Slave_IO_Running: string; Slave_SQL_Running: string; Master_User: string }>(root, 'SHOW SLAVE STATUS'))[0];
+    } finally {
+      await root.end();
+    }
+  };
   const wayBackOnSource = async () => {
     const root = await plane.rootConnection('orders');
     try {
@@ -58,6 +69,20 @@ describeWithMoto('the emulated complete --delete-old test')('complete RUN_ID --d
     forwardRunId = runs()[0];
   }, 600000);
 
+  test('switch-back RUN_ID of an RDS MySQL instance by DNS moves the record to the old source and the target replicates from it; switch-forth RUN_ID moves it to the target again, the old source replicating from the target with the _back account; checksums match both times', async () => {
+    const targetEndpoint = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders-encrypted' }))).DBInstances![0].Endpoint!.Address!;
+    expect(await recordValue()).toBe(targetEndpoint);
+    const back = await cli(['switch-back', forwardRunId, '--execute']);
+    expect({ code: back.code, ...(back.code === EXIT.ok ? {} : { tail: outputTail(back) }) }).toEqual({ code: EXIT.ok });
+    expect(back.stdout).toMatch(/checksums: match/);
+    expect(await recordValue()).toBe(account.sourceEndpoint);
+    expect(await replicationOn('orders-encrypted')).toMatchObject({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' });
+    const forth = await cli(['switch-forth', forwardRunId, '--execute']);
+    expect({ code: forth.code, ...(forth.code === EXIT.ok ? {} : { tail: outputTail(forth) }) }).toEqual({ code: EXIT.ok });
+    expect(forth.stdout).toMatch(/checksums: match/);
+    expect(await recordValue()).toBe(targetEndpoint);
+    expect(await replicationOn('orders')).toMatchObject({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes', Master_User: expect.stringMatching(/_back$/) });
+  }, 600000);
 
   test('GIVEN traffic back on the old source (the record moved by hand) WHEN complete --delete-old runs THEN it is refused and nothing changes: the old instance exists and still replicates from the target', async () => {
     const targetEndpoint = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'orders-encrypted' }))).DBInstances![0].Endpoint!.Address!;
