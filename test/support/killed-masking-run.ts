@@ -8,7 +8,7 @@ import { lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine } from '../../lib/masking/engines';
 import type { MysqlTarget } from '../../lib/masking/mysql-client';
-import { signalProcess } from '../../lib/util/process-group';
+import { isAlive, signalProcess } from '../../lib/util/process-group';
 import { sleep } from '../../lib/util/time';
 
 const RUNNER = join(__dirname, 'run-masking-client.ts');
@@ -93,4 +93,19 @@ export async function killWhileClientRuns(options: { mode: 'dump' | 'restore'; e
   } finally {
     signalProcess(child.pid!, 'SIGKILL');
   }
+}
+
+/**
+ * What every killed run must leave, either engine: the password on no command line, in no
+ * output and in no file; nothing at all in the temp dir (but tsx's cache: tsx runs the child and
+ * caches its compiled files there); and the client gone within 10 s (parent-death signal),
+ * though the test's lock still holds it.
+ */
+export async function expectNothingLeftBy(run: KilledRun, client: string, password: string): Promise<void> {
+  expect(run.clientCommandLine).toContain(client);
+  expect(run.clientCommandLine).not.toContain(password);
+  expect(run.output).not.toContain(password);
+  expect(filesContaining(run.temp, password)).toEqual([]);
+  expect(readdirSync(run.temp).filter((name) => !name.startsWith('tsx-'))).toEqual([]);
+  await until(() => !isAlive(run.clientPid), `${client} ${run.clientPid} to die with the killed run`, 100);
 }
