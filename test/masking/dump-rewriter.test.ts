@@ -197,6 +197,52 @@ describe('DumpRewriter on bytes: plans, constants, long rows', () => {
   });
 });
 
+describe('DumpRewriter writes masked literals straight from the bytes (writeLiteral)', () => {
+  test('the output is byte for byte what the string path writes, for every transformer, whatever the chunks', () => {
+    const { KeyedHasher } = require('../../lib/masking/keyed-hash') as typeof import('../../lib/masking/keyed-hash');
+    const { tableMasking } = require('../../lib/masking/transformers') as typeof import('../../lib/masking/transformers');
+    const { TEST_KEY } = require('./helpers') as typeof import('./helpers');
+    // GIVEN one column per transformer kind and values of every kind (ASCII, escaped, UTF-8, raw tab, NULL, dates and odd dates)
+    const columns = { id: 'keep', e: 'email', n: 'name', p: 'phone', s: { transform: 'address', part: 'street' }, c: { transform: 'address', part: 'city' }, pc: { transform: 'address', part: 'postcode' }, a: 'address', d: 'dateShift', u: { transform: 'template', template: "o'{last}_{hash:6}_{digits:3}" }, h: { transform: 'hash', length: 20 } };
+    const rules = parseRules({ database: 'app', tables: { t: { columns } } }, 'r');
+    const names = Object.keys(columns);
+    const samples = ["'alice@example.org'", "'ALICE@Example.ORG  '", "'O\\'Brien \\\\ x'", "'Zoë García'", "'tab\there'", 'NULL', "'+44 (0)7700 900123'", "'SW1A 1AA'", "''"];
+    const dates = ["'2024-02-29'", "'1999-12-31 23:59:59'", "'0000-00-00'", 'NULL', "'1099-01-01'"];
+    const rows = Array.from({ length: 400 }, (_, i) => `(${i},${names.slice(1).map((name, k) => (name === 'd' ? dates[(i + k) % dates.length] : samples[(i * 7 + k) % samples.length])).join(',')})`);
+    const dump = ['CREATE TABLE `t` (', ...names.map((name) => `  \`${name}\` text,`), '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
+    const rewrite = (withBytes: boolean, chunk: number) => {
+      const hasher = new KeyedHasher(TEST_KEY);
+      let used = 0;
+      const r = new DumpRewriter({
+        resolveTable: (table, cols) => {
+          const masking = tableMasking(rules, table, cols, hasher);
+          for (const masker of masking.maskers) {
+            if (masker?.writeLiteral === undefined) continue;
+            const write = masker.writeLiteral;
+            if (withBytes) masker.writeLiteral = (...args) => (used++, write(...args));
+            else delete masker.writeLiteral;
+          }
+          return masking;
+        },
+        cacheResults: false,
+      });
+      const input = Buffer.from(dump);
+      const out: Buffer[] = [];
+      for (let pos = 0; pos < input.length; pos += chunk) out.push(r.push(input.subarray(pos, pos + chunk)));
+      out.push(r.finish());
+      return { out: Buffer.concat(out), used };
+    };
+    // WHEN rewritten with and without the byte path
+    const strings = rewrite(false, 1 << 20);
+    const bytes = rewrite(true, 1 << 20);
+    // THEN the outputs are identical, and the byte path did the ordinary values
+    expect(strings.used).toBe(0);
+    expect(bytes.used).toBeGreaterThan(1500);
+    expect(bytes.out.equals(strings.out)).toBe(true);
+    expect(rewrite(true, 7).out.equals(strings.out)).toBe(true);
+  });
+});
+
 describe('DumpRewriter result cache', () => {
   test('repeating and unique values, beyond the cache\'s size and trial, give what each value\'s masker gives', () => {
     const { KeyedHasher } = require('../../lib/masking/keyed-hash') as typeof import('../../lib/masking/keyed-hash');
