@@ -79,12 +79,15 @@ interface RowPlan {
  * (cities, names, dates, addresses); a hit copies bytes and skips decoding, normalising, the
  * keyed digest and encoding. Direct-mapped and bounded (a full arena starts over); a column
  * whose values rarely repeat switches its cache off after a trial. Maskers are pure
- * functions of the value, so a cached result is the result.
+ * functions of the value, so a cached result is the result. Size: ~2.5 MB per masked
+ * column of the table being dumped (released at the next table), enough for a century of
+ * birth dates (~36 500 values); with 8192 slots and 512 KB the bench's data hit 26% of its
+ * birth dates and 36% of its shipping addresses, with these 61% and 83%.
  */
 export class ResultCache {
-  static readonly SLOTS = 8192;
+  static readonly SLOTS = 32768;
   static readonly MAX_KEY = 96;
-  static readonly ARENA = 512 * 1024;
+  static readonly ARENA = 2048 * 1024;
   static readonly TRIAL = 20000;
   private readonly hashes = new Int32Array(ResultCache.SLOTS);
   /** Arena offset of each slot's entry (0: empty): key bytes, then result bytes. */

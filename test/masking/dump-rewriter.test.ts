@@ -249,13 +249,14 @@ describe('DumpRewriter result cache', () => {
     const { columnMasker } = require('../../lib/masking/transformers') as typeof import('../../lib/masking/transformers');
     const { quoteLiteral } = require('../../lib/masking/sql-literals') as typeof import('../../lib/masking/sql-literals');
     const { TEST_KEY } = require('./helpers') as typeof import('./helpers');
-    const rules = parseRules({ database: 'app', tables: { t: { columns: { id: 'keep', city: { transform: 'address', part: 'city' }, born: 'dateShift', email: 'email', note: 'phone' } } } }, 'r');
+    const rules = parseRules({ database: 'app', tables: { t: { columns: { id: 'keep', city: { transform: 'address', part: 'city' }, born: 'dateShift', email: 'email', note: 'phone', addr: 'address' } } } }, 'r');
     const ci = { name: 'x', collation: 'utf8mb4_general_ci' };
     const hasher = new KeyedHasher(TEST_KEY);
     const city = columnMasker({ transform: 'address', part: 'city' }, ci, hasher, 'w')!;
     const born = columnMasker({ transform: 'dateShift' }, ci, hasher, 'w')!;
     const email = columnMasker({ transform: 'email' }, ci, hasher, 'w')!;
     const note = columnMasker({ transform: 'phone' }, ci, hasher, 'w')!;
+    const addr = columnMasker({ transform: 'address' }, ci, hasher, 'w')!;
     const rows: string[] = [];
     const expected: string[] = [];
     for (let i = 0; i < 60000; i++) {
@@ -265,10 +266,12 @@ describe('DumpRewriter result cache', () => {
       const b = new Date(Date.UTC(1950, 0, 1) + (i * 7919 % 20000) * 86400000).toISOString().slice(0, 10);
       const e = `person.${i}@Mail.example`;
       const n = `+44 ${i % 1000}`;
-      rows.push(`(${i},'${c}','${b}','${e}','${n}')`);
-      expected.push(`(${i},${quoteLiteral(city(cValue) as string)},${quoteLiteral(born(b) as string)},${quoteLiteral(email(e) as string)},${quoteLiteral(note(n) as string)})`);
+      // Long keys, more of them than the arena holds: it fills and starts over.
+      const a = `${'Long Street Name '.repeat(5)}${i % 25000}`;
+      rows.push(`(${i},'${c}','${b}','${e}','${n}','${a}')`);
+      expected.push(`(${i},${quoteLiteral(city(cValue) as string)},${quoteLiteral(born(b) as string)},${quoteLiteral(email(e) as string)},${quoteLiteral(note(n) as string)},${quoteLiteral(addr(a) as string)})`);
     }
-    const dump = ['CREATE TABLE `t` (', '  `id` int(11) NOT NULL,', '  `city` text,', '  `born` date,', '  `email` text,', '  `note` text,', '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
+    const dump = ['CREATE TABLE `t` (', '  `id` int(11) NOT NULL,', '  `city` text,', '  `born` date,', '  `email` text,', '  `note` text,', '  `addr` text,', '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
     const out = rewriteInChunks(Buffer.from(dump), [65536], rules).toString('utf8');
     expect(out).toContain(`INSERT INTO \`t\` VALUES ${expected.join(',')};`);
   });
