@@ -87,6 +87,14 @@ const IV5 = 0x9b05688c | 0;
 const IV6 = 0x1f83d9ab | 0;
 const IV7 = 0x5be0cd19 | 0;
 
+/** Printable ASCII (0x20-0x7e) as itself, and folded to lower case; every other byte 0. */
+const PRINTABLE = new Uint8Array(256);
+const PRINTABLE_FOLDED = new Uint8Array(256);
+for (let byte = 0x20; byte <= 0x7e; byte++) {
+  PRINTABLE[byte] = byte;
+  PRINTABLE_FOLDED[byte] = byte >= 0x41 && byte <= 0x5a ? byte + 0x20 : byte;
+}
+
 /** Keyed BLAKE2s-256 (RFC 7693) with a fixed key: the key block is compressed once, here. */
 export function blake2sDigester(key: Buffer): Digester {
   if (key.length < 1 || key.length > 32) throw new Error(`BLAKE2s key: 1 to 32 bytes, got ${key.length}`);
@@ -114,17 +122,28 @@ export function blake2sDigester(key: Buffer): Digester {
     const length = end - start;
     if (length === 0) return emptyBytes;
     h.set(afterKey);
+    // Each byte through a table (printable ASCII, folded or not; 0 for any other byte), four
+    // at a time into the block's little-endian words.
+    const table = fold ? PRINTABLE_FOLDED : PRINTABLE;
     let i = start;
     while (i < end) {
       const blockEnd = Math.min(end, i + 64);
-      let k = 0;
-      for (; i < blockEnd; i++, k++) {
-        let byte = bytes[i];
-        if (byte < 0x20 || byte > 0x7e) return undefined;
-        if (fold && byte >= 0x41 && byte <= 0x5a) byte += 0x20;
-        blockBytes[k] = byte;
+      let w = 0;
+      for (; i + 4 <= blockEnd; i += 4, w++) {
+        const c0 = table[bytes[i]], c1 = table[bytes[i + 1]], c2 = table[bytes[i + 2]], c3 = table[bytes[i + 3]];
+        if (c0 === 0 || c1 === 0 || c2 === 0 || c3 === 0) return undefined;
+        block[w] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
       }
-      for (; k < 64; k++) blockBytes[k] = 0;
+      if (i < blockEnd) {
+        let word = 0;
+        for (let shift = 0; i < blockEnd; i++, shift += 8) {
+          const c = table[bytes[i]];
+          if (c === 0) return undefined;
+          word |= c << shift;
+        }
+        block[w++] = word;
+      }
+      for (; w < 16; w++) block[w] = 0;
       compress(h, block, 64 + i - start, i === end);
     }
     return out;

@@ -1,6 +1,7 @@
 import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from './dictionaries';
 import { bits16, hexPrefix, nibble, type Digester, type KeyedHasher } from './keyed-hash';
 import { TEMPLATE_PLACEHOLDER, type ColumnRule, type MaskingRules } from './rules';
+import { quoteLiteral } from './sql-literals';
 
 /** A column as the dump's CREATE TABLE declares it. */
 export interface ColumnInfo {
@@ -28,6 +29,15 @@ export type ValueMasker = ((value: string) => string | null) & {
    * its bytes as they stand in the dump. undefined: take the string path.
    */
   fromUnquoted?: (bytes: Uint8Array, start: number, end: number) => string | null | undefined;
+  /**
+   * The result for printable-ASCII bytes[start, end) written straight into `out` from `at` as
+   * the dump writes a string (quoted, escaped, UTF-8: `quoteLiteral(masker(value))`), at most
+   * `literalBytes + 2 * (end - start)` bytes; returns where it ended, or -1 (nothing claimed)
+   * for bytes that are not printable ASCII or a value it leaves to the string path (which
+   * then decides). No string is built per value: the stream's hot path.
+   */
+  writeLiteral?: (bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number) => number;
+  literalBytes?: number;
 };
 
 /**
@@ -48,15 +58,107 @@ function folds(rule: ColumnRule, column: ColumnInfo): boolean {
   return mode === 'fold' || (mode === 'collation' && isInsensitiveCollation(column.collation));
 }
 
-/** A masker that also computes its result from printable-ASCII bytes (same digest, same result). */
-function withBytes(digester: Digester, fold: boolean, result: (digest: Uint8Array) => string): ValueMasker {
+/**
+ * A masker whose result is made of parts (fixed text, hex digits, dictionary words, numbers
+ * read from the digest): as a string (the masker, `fromAscii`) and, from the same parts,
+ * written as a literal into the dump's bytes (`writeLiteral`).
+ */
+function withBytes(digester: Digester, fold: boolean, parts: ResultPart[]): ValueMasker {
+  const result =
+    parts.length === 1
+      ? parts[0].text
+      : (digest: Uint8Array) => {
+          let out = '';
+          for (const part of parts) out += part.text(digest);
+          return out;
+        };
   const fromAscii = (bytes: Uint8Array, start: number, end: number) => {
     const digest = digester.ascii(bytes, start, end, fold);
     return digest === undefined ? undefined : result(digest);
   };
   const normalise = fold ? foldValue : undefined;
-  return Object.assign((value: string) => result(digester(normalise === undefined ? value : normalise(value))), { fromAscii });
+  const masker = Object.assign((value: string) => result(digester(normalise === undefined ? value : normalise(value))), { fromAscii });
+  // A lone surrogate at the edge of a fixed text would pair with its neighbour in the
+  // concatenated string but not in separately encoded bytes: such rules keep the string path.
+  if (parts.some((part) => part.loneSurrogate)) return masker;
+  const writeLiteral = (bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number => {
+    const digest = digester.ascii(bytes, start, end, fold);
+    if (digest === undefined) return -1;
+    out[at++] = 0x27;
+    for (const part of parts) at = part.write(digest, out, at);
+    out[at++] = 0x27;
+    return at;
+  };
+  return Object.assign(masker, { writeLiteral, literalBytes: 2 + parts.reduce((sum, part) => sum + part.maxBytes, 0) });
 }
+
+/**
+ * One part of a masked result, as text and as the bytes the dump writes for that text inside
+ * a string literal (escaped, UTF-8). Escaping and UTF-8 both work character by character, so
+ * the parts' bytes one after another are the whole result's.
+ */
+interface ResultPart {
+  text: (digest: Uint8Array) => string;
+  /** Writes the part's literal bytes into out from `at`; returns the end. */
+  write: (digest: Uint8Array, out: Uint8Array, at: number) => number;
+  maxBytes: number;
+  loneSurrogate?: boolean;
+}
+
+/** The bytes of `text` inside a string literal as the dump writes it: escaped, UTF-8. */
+const literalBytesOf = (text: string): Buffer => Buffer.from(quoteLiteral(text).slice(1, -1), 'utf8');
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function copyBytes(bytes: Uint8Array, out: Uint8Array, at: number): number {
+  for (let k = 0; k < bytes.length; k++) out[at++] = bytes[k];
+  return at;
+}
+
+const fixedPart = (text: string): ResultPart => {
+  const bytes = literalBytesOf(text);
+  return { text: () => text, write: (_digest, out, at) => copyBytes(bytes, out, at), maxBytes: bytes.length, loneSurrogate: LONE_SURROGATE.test(text) };
+};
+
+const HEX_CODES = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/** The first `length` hex digits of the digest (`hexPrefix`). */
+const hexPart = (length: number): ResultPart => ({
+  text: (digest) => hexPrefix(digest, length),
+  write: (digest, out, at) => {
+    for (let i = 0; i < length; i++) out[at++] = HEX_CODES[nibble(digest, i)];
+    return at;
+  },
+  maxBytes: length,
+});
+
+/** A word of a dictionary chosen by hex digits [offset, offset + 4) (`pick`). */
+const pickPart = (list: readonly string[], offset: number): ResultPart => {
+  const bytes = list.map(literalBytesOf);
+  return { text: (digest) => pick(list, digest, offset), write: (digest, out, at) => copyBytes(bytes[bits16(digest, offset) % list.length], out, at), maxBytes: Math.max(...bytes.map((b) => b.length)) };
+};
+
+/** `count` decimal digits from hex digits offset… (`digitsFrom`). */
+const digitsPart = (count: number, offset: number): ResultPart => ({
+  text: (digest) => digitsFrom(digest, count, offset),
+  write: (digest, out, at) => {
+    for (let i = 0; i < count; i++) out[at++] = 0x30 + (nibble(digest, (offset + i) % 64) % 10);
+    return at;
+  },
+  maxBytes: count,
+});
+
+/** A house number 1-998 from hex digits 0-3. */
+const houseNumber = (digest: Uint8Array): number => (bits16(digest, 0) % 998) + 1;
+const houseNumberPart: ResultPart = {
+  text: (digest) => String(houseNumber(digest)),
+  write: (digest, out, at) => {
+    const n = houseNumber(digest);
+    if (n >= 100) out[at++] = 0x30 + Math.floor(n / 100);
+    if (n >= 10) out[at++] = 0x30 + (Math.floor(n / 10) % 10);
+    out[at++] = 0x30 + (n % 10);
+    return at;
+  },
+  maxBytes: 3,
+};
 
 export function isInsensitiveCollation(collation: string | undefined): boolean {
   // MariaDB/MySQL default collations are _ci; a column without its own collation in a table
@@ -126,8 +228,44 @@ function keepShape(value: string, digest: Uint8Array, lettersToo: boolean): stri
 }
 const SHAPE_CODES: number[] = [];
 
+/** `keepShape` from printable-ASCII bytes, written as a literal (quoted; `'`, `"` and `\\` escaped); returns the end. */
+function writeShape(bytes: Uint8Array, start: number, end: number, digest: Uint8Array, lettersToo: boolean, out: Uint8Array, at: number): number {
+  out[at++] = 0x27;
+  let index = 0;
+  for (let k = start; k < end; k++) {
+    const code = bytes[k];
+    if (code >= 0x30 && code <= 0x39) {
+      const n = nibble(digest, index % 64);
+      out[at++] = 0x30 + (index === 0 && code !== 0x30 ? (n % 9) + 1 : index === 0 ? 0 : n % 10);
+      index++;
+    } else if (lettersToo && ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a))) {
+      const letter = 65 + ((nibble(digest, index % 64) * 7 + index) % 26);
+      out[at++] = code >= 0x61 ? letter + 32 : letter;
+      index++;
+    } else at = writePrintable(code, out, at);
+  }
+  out[at++] = 0x27;
+  return at;
+}
+
+/** A printable ASCII byte inside a literal: `'`, `"` and `\\` escaped as mysqldump escapes them. */
+function writePrintable(code: number, out: Uint8Array, at: number): number {
+  if (code === 0x27 || code === 0x22 || code === 0x5c) out[at++] = 0x5c;
+  out[at++] = code;
+  return at;
+}
+
+/** A masker that keeps the value's shape (phone, postcode), also from printable-ASCII bytes straight into the dump. */
+function shapeMasker(digester: Digester, fold: boolean, lettersToo: boolean): ValueMasker {
+  const normalise = fold ? foldValue : (value: string) => value;
+  const writeLiteral = (bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number => {
+    const digest = digester.ascii(bytes, start, end, fold);
+    return digest === undefined ? -1 : writeShape(bytes, start, end, digest, lettersToo, out, at);
+  };
+  return Object.assign((value: string) => keepShape(value, digester(normalise(value)), lettersToo), { writeLiteral, literalBytes: 2 });
+}
+
 const DATE = /^(\d{4})-(\d{2})-(\d{2})/;
-const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
 const digitAt = (value: string, index: number) => value.charCodeAt(index) - 0x30;
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (month 1-12; the day may overflow the month). */
@@ -141,41 +279,87 @@ function daysFromCivil(year: number, month: number, day: number): number {
 }
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
-/** `new Date(days * 86400000).toISOString().slice(0, 10)` for years 1000-9999, without a Date. */
-function civilFromDays(days: number): string {
+/** Year, month (1-12) and day of a number of days since 1970-01-01 (proleptic Gregorian), into `ymd`. */
+function civilInto(days: number, ymd: Int32Array): void {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
   const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
-  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  return `${year}-${pad2(month)}-${pad2(day)}`;
+  ymd[2] = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  ymd[1] = mp < 10 ? mp + 3 : mp - 9;
+  ymd[0] = yoe + era * 400 + (ymd[1] <= 2 ? 1 : 0);
+}
+const YMD = new Int32Array(3);
+
+/** `new Date(days * 86400000).toISOString().slice(0, 10)` for years 1000-9999, without a Date. */
+function civilFromDays(days: number): string {
+  civilInto(days, YMD);
+  return `${YMD[0]}-${pad2(YMD[1])}-${pad2(YMD[2])}`;
+}
+
+/** Days since 1970-01-01 of an ordinary date written YYYY-MM-DD at the start of a value (the digit at `i` by `digit(i)`), or NaN. */
+function ordinaryDate(length: number, digit: (index: number) => number): number {
+  if (length < 10 || digit(4) !== 0x2d - 0x30 || digit(7) !== 0x2d - 0x30) return NaN;
+  for (const index of [0, 1, 2, 3, 5, 6, 8, 9]) if (!(digit(index) >= 0 && digit(index) <= 9)) return NaN;
+  const year = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+  const month = digit(5) * 10 + digit(6);
+  const day = digit(8) * 10 + digit(9);
+  // Date.UTC reads years 0-99 as 1900-1999 and toISOString writes years past 9999 differently: those keep the Date path.
+  if (year < 1100 || year > 9980 || month < 1 || month > 12 || day < 1 || day > 31) return NaN;
+  return daysFromCivil(year, month, day);
 }
 
 /** `shiftDate`'s arithmetic for ordinary dates (integer calendar maths instead of Date objects); undefined otherwise. */
 function shiftDateFast(value: string, days: number): string | undefined {
-  if (value.length < 10 || value.charCodeAt(4) !== 0x2d || value.charCodeAt(7) !== 0x2d) return undefined;
-  for (const index of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(value.charCodeAt(index))) return undefined;
-  const year = digitAt(value, 0) * 1000 + digitAt(value, 1) * 100 + digitAt(value, 2) * 10 + digitAt(value, 3);
-  const month = digitAt(value, 5) * 10 + digitAt(value, 6);
-  const day = digitAt(value, 8) * 10 + digitAt(value, 9);
-  // Date.UTC reads years 0-99 as 1900-1999 and toISOString writes years past 9999 differently: those keep the Date path.
-  if (year < 1100 || year > 9980 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
-  return civilFromDays(daysFromCivil(year, month, day) + days) + value.slice(10);
+  const from = ordinaryDate(value.length, (index) => digitAt(value, index));
+  return Number.isNaN(from) ? undefined : civilFromDays(from + days) + value.slice(10);
+}
+
+/** The days a date moves (signed), from its digest. */
+function dateShiftDays(digest: Uint8Array, maxDays: number): number {
+  const days = ((bits16(digest, 0) * 65536 + bits16(digest, 4)) % maxDays) + 1;
+  return nibble(digest, 8) % 2 === 0 ? days : -days;
+}
+
+/**
+ * `shiftDateFast` from printable-ASCII bytes, written as a literal into `out`; -1 where it
+ * would give undefined (the string path decides). The same arithmetic as the string's.
+ */
+function writeShiftedDate(bytes: Uint8Array, start: number, end: number, days: number, out: Uint8Array, at: number): number {
+  const from = ordinaryDate(end - start, (index) => bytes[start + index] - 0x30);
+  if (Number.isNaN(from)) return -1;
+  civilInto(from + days, YMD);
+  out[at++] = 0x27;
+  at = writeDecimal(YMD[0], out, at);
+  out[at++] = 0x2d;
+  out[at++] = 0x30 + Math.floor(YMD[1] / 10);
+  out[at++] = 0x30 + (YMD[1] % 10);
+  out[at++] = 0x2d;
+  out[at++] = 0x30 + Math.floor(YMD[2] / 10);
+  out[at++] = 0x30 + (YMD[2] % 10);
+  for (let k = start + 10; k < end; k++) at = writePrintable(bytes[k], out, at);
+  out[at++] = 0x27;
+  return at;
+}
+
+/** A non-negative integer in decimal (as `String(n)`). */
+function writeDecimal(n: number, out: Uint8Array, at: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let k = digits - 1; k >= 0; k--, n = Math.floor(n / 10)) out[at + k] = 0x30 + (n % 10);
+  return at + digits;
 }
 
 function shiftDate(value: string, digest: Uint8Array, maxDays: number, where: string): string {
-  const days = ((bits16(digest, 0) * 65536 + bits16(digest, 4)) % maxDays) + 1;
-  const sign = nibble(digest, 8) % 2 === 0 ? 1 : -1;
-  const fast = maxDays <= 36500 ? shiftDateFast(value, sign * days) : undefined;
+  const days = dateShiftDays(digest, maxDays);
+  const fast = maxDays <= 36500 ? shiftDateFast(value, days) : undefined;
   if (fast !== undefined) return fast;
   const match = DATE.exec(value);
   if (!match) throw new Error(`${where}: dateShift expects values like 2024-01-31 or 2024-01-31 12:00:00 (the value is not shown: it may be personal data); use another transformer for this column`);
   if (match[1] === '0000' || match[2] === '00' || match[3] === '00') return value; // zero dates stay zero
-  const time = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + sign * days * 86400000;
+  const time = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + days * 86400000;
   return new Date(time).toISOString().slice(0, 10) + value.slice(10);
 }
 
@@ -221,73 +405,61 @@ function buildMasker(rule: ColumnRule, column: ColumnInfo, hasher: KeyedHasher, 
     const constant = String(rule.value);
     return Object.assign(() => constant, { constantResult: constant });
   }
-  const normalise = normaliser(rule, column);
-  const digestOf = (domain: string) => {
-    const digest = hasher.digester(domain);
-    return (value: string) => digest(normalise(value));
-  };
   switch (rule.transform) {
     case 'email': {
       const domain = `@${rule.domain ?? 'example.com'}`;
       // 64 bits of the digest: unique across billions of addresses, and a valid address.
-      return withBytes(hasher.digester('email'), folds(rule, column), (d) => 'u' + hexPrefix(d, 16) + domain);
+      return withBytes(hasher.digester('email'), folds(rule, column), [fixedPart('u'), hexPart(16), fixedPart(domain)]);
     }
     case 'name': {
       const part = rule.part ?? 'full';
-      return withBytes(hasher.digester('name'), folds(rule, column), (d) => {
-        if (part === 'first') return pick(FIRST_NAMES, d, 0);
-        if (part === 'last') return pick(LAST_NAMES, d, 4);
-        return `${pick(FIRST_NAMES, d, 0)} ${pick(LAST_NAMES, d, 4)}`;
-      });
+      const first = pickPart(FIRST_NAMES, 0);
+      const last = pickPart(LAST_NAMES, 4);
+      return withBytes(hasher.digester('name'), folds(rule, column), part === 'first' ? [first] : part === 'last' ? [last] : [first, fixedPart(' '), last]);
     }
-    case 'phone': {
-      const digest = digestOf('phone');
-      return (value) => keepShape(value, digest(value), false);
-    }
+    case 'phone':
+      return shapeMasker(hasher.digester('phone'), folds(rule, column), false);
     case 'address': {
       const part = rule.part ?? 'full';
-      if (part === 'postcode') {
-        const digest = digestOf('address');
-        return (value) => keepShape(value, digest(value), true);
-      }
-      return withBytes(hasher.digester('address'), folds(rule, column), (d) => {
-        const street = `${(bits16(d, 0) % 998) + 1} ${pick(STREETS, d, 4)}`;
-        if (part === 'street') return street;
-        if (part === 'city') return pick(CITIES, d, 8);
-        return `${street}, ${pick(CITIES, d, 8)}`;
-      });
+      if (part === 'postcode') return shapeMasker(hasher.digester('address'), folds(rule, column), true);
+      const street = [houseNumberPart, fixedPart(' '), pickPart(STREETS, 4)];
+      const city = pickPart(CITIES, 8);
+      return withBytes(hasher.digester('address'), folds(rule, column), part === 'street' ? street : part === 'city' ? [city] : [...street, fixedPart(', '), city]);
     }
     case 'dateShift': {
       // Dates shift by the digest of the date itself: equal dates stay equal, order within a day is kept.
       const maxDays = rule.maxDays ?? 180;
       const digestDate = hasher.digester('dateShift');
       const digest = (value: string) => digestDate(value.slice(0, 10));
-      return (value) => shiftDate(value, digest(value), maxDays, where);
+      const masker = (value: string) => shiftDate(value, digest(value), maxDays, where);
+      if (maxDays > 36500) return masker;
+      const writeLiteral = (bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number => {
+        for (let k = start + 10; k < end; k++) if (bytes[k] < 0x20 || bytes[k] > 0x7e) return -1;
+        const dateDigest = digestDate.ascii(bytes, start, Math.min(end, start + 10), false);
+        return dateDigest === undefined ? -1 : writeShiftedDate(bytes, start, end, dateShiftDays(dateDigest, maxDays), out, at);
+      };
+      return Object.assign(masker, { writeLiteral, literalBytes: 2 + 11 });
     }
     case 'hash': {
       const length = rule.length ?? 16;
-      return withBytes(hasher.digester('hash'), folds(rule, column), (d) => hexPrefix(d, length));
+      return withBytes(hasher.digester('hash'), folds(rule, column), [hexPart(length)]);
     }
     case 'template': {
       // The template is split once into literal text and placeholders.
-      const parts: (string | ((d: Uint8Array) => string))[] = [];
+      const parts: ResultPart[] = [];
       let last = 0;
       for (const match of rule.template.matchAll(new RegExp(TEMPLATE_PLACEHOLDER.source, 'g'))) {
-        if (match.index! > last) parts.push(rule.template.slice(last, match.index));
+        if (match.index! > last) parts.push(fixedPart(rule.template.slice(last, match.index)));
         const name = match[1];
         const n = match[2] === undefined ? 8 : Number(match[2]);
-        if (name === 'hash') parts.push((d) => hexPrefix(d, Math.min(n, 64)));
-        else if (name === 'digits') parts.push((d) => digitsFrom(d, n, 16));
-        else if (name === 'first') parts.push((d) => pick(FIRST_NAMES, d, 0));
-        else parts.push((d) => pick(LAST_NAMES, d, 4));
+        if (name === 'hash') parts.push(hexPart(Math.min(n, 64)));
+        else if (name === 'digits') parts.push(digitsPart(n, 16));
+        else if (name === 'first') parts.push(pickPart(FIRST_NAMES, 0));
+        else parts.push(pickPart(LAST_NAMES, 4));
         last = match.index! + match[0].length;
       }
-      if (last < rule.template.length) parts.push(rule.template.slice(last));
-      return withBytes(hasher.digester('template'), folds(rule, column), (d) => {
-        let out = '';
-        for (const part of parts) out += typeof part === 'string' ? part : part(d);
-        return out;
-      });
+      if (last < rule.template.length) parts.push(fixedPart(rule.template.slice(last)));
+      return withBytes(hasher.digester('template'), folds(rule, column), parts);
     }
   }
 }

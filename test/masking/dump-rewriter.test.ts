@@ -197,19 +197,66 @@ describe('DumpRewriter on bytes: plans, constants, long rows', () => {
   });
 });
 
+describe('DumpRewriter writes masked literals straight from the bytes (writeLiteral)', () => {
+  test('the output is byte for byte what the string path writes, for every transformer, whatever the chunks', () => {
+    const { KeyedHasher } = require('../../lib/masking/keyed-hash') as typeof import('../../lib/masking/keyed-hash');
+    const { tableMasking } = require('../../lib/masking/transformers') as typeof import('../../lib/masking/transformers');
+    const { TEST_KEY } = require('./helpers') as typeof import('./helpers');
+    // GIVEN one column per transformer kind and values of every kind (ASCII, escaped, UTF-8, raw tab, NULL, dates and odd dates)
+    const columns = { id: 'keep', e: 'email', n: 'name', p: 'phone', s: { transform: 'address', part: 'street' }, c: { transform: 'address', part: 'city' }, pc: { transform: 'address', part: 'postcode' }, a: 'address', d: 'dateShift', u: { transform: 'template', template: "o'{last}_{hash:6}_{digits:3}" }, h: { transform: 'hash', length: 20 } };
+    const rules = parseRules({ database: 'app', tables: { t: { columns } } }, 'r');
+    const names = Object.keys(columns);
+    const samples = ["'alice@example.org'", "'ALICE@Example.ORG  '", "'O\\'Brien \\\\ x'", "'Zoë García'", "'tab\there'", 'NULL', "'+44 (0)7700 900123'", "'SW1A 1AA'", "''"];
+    const dates = ["'2024-02-29'", "'1999-12-31 23:59:59'", "'0000-00-00'", 'NULL', "'1099-01-01'"];
+    const rows = Array.from({ length: 400 }, (_, i) => `(${i},${names.slice(1).map((name, k) => (name === 'd' ? dates[(i + k) % dates.length] : samples[(i * 7 + k) % samples.length])).join(',')})`);
+    const dump = ['CREATE TABLE `t` (', ...names.map((name) => `  \`${name}\` text,`), '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
+    const rewrite = (withBytes: boolean, chunk: number) => {
+      const hasher = new KeyedHasher(TEST_KEY);
+      let used = 0;
+      const r = new DumpRewriter({
+        resolveTable: (table, cols) => {
+          const masking = tableMasking(rules, table, cols, hasher);
+          for (const masker of masking.maskers) {
+            if (masker?.writeLiteral === undefined) continue;
+            const write = masker.writeLiteral;
+            if (withBytes) masker.writeLiteral = (...args) => (used++, write(...args));
+            else delete masker.writeLiteral;
+          }
+          return masking;
+        },
+        cacheResults: false,
+      });
+      const input = Buffer.from(dump);
+      const out: Buffer[] = [];
+      for (let pos = 0; pos < input.length; pos += chunk) out.push(r.push(input.subarray(pos, pos + chunk)));
+      out.push(r.finish());
+      return { out: Buffer.concat(out), used };
+    };
+    // WHEN rewritten with and without the byte path
+    const strings = rewrite(false, 1 << 20);
+    const bytes = rewrite(true, 1 << 20);
+    // THEN the outputs are identical, and the byte path did the ordinary values
+    expect(strings.used).toBe(0);
+    expect(bytes.used).toBeGreaterThan(1500);
+    expect(bytes.out.equals(strings.out)).toBe(true);
+    expect(rewrite(true, 7).out.equals(strings.out)).toBe(true);
+  });
+});
+
 describe('DumpRewriter result cache', () => {
   test('repeating and unique values, beyond the cache\'s size and trial, give what each value\'s masker gives', () => {
     const { KeyedHasher } = require('../../lib/masking/keyed-hash') as typeof import('../../lib/masking/keyed-hash');
     const { columnMasker } = require('../../lib/masking/transformers') as typeof import('../../lib/masking/transformers');
     const { quoteLiteral } = require('../../lib/masking/sql-literals') as typeof import('../../lib/masking/sql-literals');
     const { TEST_KEY } = require('./helpers') as typeof import('./helpers');
-    const rules = parseRules({ database: 'app', tables: { t: { columns: { id: 'keep', city: { transform: 'address', part: 'city' }, born: 'dateShift', email: 'email', note: 'phone' } } } }, 'r');
+    const rules = parseRules({ database: 'app', tables: { t: { columns: { id: 'keep', city: { transform: 'address', part: 'city' }, born: 'dateShift', email: 'email', note: 'phone', addr: 'address' } } } }, 'r');
     const ci = { name: 'x', collation: 'utf8mb4_general_ci' };
     const hasher = new KeyedHasher(TEST_KEY);
     const city = columnMasker({ transform: 'address', part: 'city' }, ci, hasher, 'w')!;
     const born = columnMasker({ transform: 'dateShift' }, ci, hasher, 'w')!;
     const email = columnMasker({ transform: 'email' }, ci, hasher, 'w')!;
     const note = columnMasker({ transform: 'phone' }, ci, hasher, 'w')!;
+    const addr = columnMasker({ transform: 'address' }, ci, hasher, 'w')!;
     const rows: string[] = [];
     const expected: string[] = [];
     for (let i = 0; i < 60000; i++) {
@@ -219,10 +266,12 @@ describe('DumpRewriter result cache', () => {
       const b = new Date(Date.UTC(1950, 0, 1) + (i * 7919 % 20000) * 86400000).toISOString().slice(0, 10);
       const e = `person.${i}@Mail.example`;
       const n = `+44 ${i % 1000}`;
-      rows.push(`(${i},'${c}','${b}','${e}','${n}')`);
-      expected.push(`(${i},${quoteLiteral(city(cValue) as string)},${quoteLiteral(born(b) as string)},${quoteLiteral(email(e) as string)},${quoteLiteral(note(n) as string)})`);
+      // Long keys, more of them than the arena holds: it fills and starts over.
+      const a = `${'Long Street Name '.repeat(5)}${i % 25000}`;
+      rows.push(`(${i},'${c}','${b}','${e}','${n}','${a}')`);
+      expected.push(`(${i},${quoteLiteral(city(cValue) as string)},${quoteLiteral(born(b) as string)},${quoteLiteral(email(e) as string)},${quoteLiteral(note(n) as string)},${quoteLiteral(addr(a) as string)})`);
     }
-    const dump = ['CREATE TABLE `t` (', '  `id` int(11) NOT NULL,', '  `city` text,', '  `born` date,', '  `email` text,', '  `note` text,', '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
+    const dump = ['CREATE TABLE `t` (', '  `id` int(11) NOT NULL,', '  `city` text,', '  `born` date,', '  `email` text,', '  `note` text,', '  `addr` text,', '  PRIMARY KEY (`id`)', ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `INSERT INTO \`t\` VALUES ${rows.join(',')};`, '-- Dump completed', ''].join('\n');
     const out = rewriteInChunks(Buffer.from(dump), [65536], rules).toString('utf8');
     expect(out).toContain(`INSERT INTO \`t\` VALUES ${expected.join(',')};`);
   });

@@ -5,6 +5,7 @@ import { loadRules, MaskingRulesError, parseRules } from '../../lib/masking/rule
 import { blake2sDigester, KeyedHasher } from '../../lib/masking/keyed-hash';
 import { columnMasker, foldValue, isOrdinaryOutput, isOrdinaryOutputAscii, memoise } from '../../lib/masking/transformers';
 import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from '../../lib/masking/dictionaries';
+import { quoteLiteral } from '../../lib/masking/sql-literals';
 import { createHmac } from 'node:crypto';
 import { RULES_JSON, TEST_KEY } from './helpers';
 
@@ -213,6 +214,48 @@ describe('maskers on bytes (the stream\'s fast path)', () => {
   test('decline bytes that are not printable ASCII (control characters, UTF-8), so the string path decides', () => {
     const masker = columnMasker({ transform: 'email' }, columns[0], hasher, 'w')!;
     for (const value of ['tab\there', 'new\nline', 'Zoë', '\x7f']) expect(masker.fromAscii!(Buffer.from(value, 'utf8'), 0, Buffer.byteLength(value))).toBeUndefined();
+  });
+
+  test('write into the dump exactly the literal the string path writes (quoted, escaped, UTF-8), within their stated size, or decline', () => {
+    // GIVEN the rules above, the shape-keeping ones, dates, and templates whose fixed text must be escaped or is not ASCII
+    const withText = [
+      ...rules,
+      { transform: 'template', template: "O'Brien \\{last}\\ \"{first}\" {digits:7}" },
+      { transform: 'template', template: 'Zoë_{hash:3}_日本_😀{digits:0}' },
+      { transform: 'phone' },
+      { transform: 'address', part: 'postcode' },
+      { transform: 'dateShift' },
+      { transform: 'dateShift', maxDays: 36500 },
+    ] as const;
+    const dates = ['2024-01-31', '2024-02-29 23:59:59', '1970-01-01 00:00:00.000001', '1100-01-01', '9980-12-31', "2024-01-31 'q' \"d\" \\", '2024-01-31 ', '0000-00-00', '1099-12-31', '2024-13-01', '2024-1-31', '2024-01-31\t'];
+    const shapes = ['+44 (0)7700 900123', '0161 496 0000', 'SW1A 1AA', "0'1\"2\\3", 'ab  '];
+    let written = 0;
+    for (const column of columns) {
+      for (const rule of withText) {
+        const masker = columnMasker(rule, column, hasher, 'w')!;
+        expect(masker.writeLiteral).toBeDefined();
+        for (const value of rule.transform === 'dateShift' ? [...dates, 'Zoë'] : [...values, ...shapes, 'tab\there', 'Zoë', '\x7f']) {
+          // WHEN written into a buffer at an offset, after other bytes
+          const input = Buffer.from(`xx${value}yy`, 'utf8');
+          const out = Buffer.alloc(7 + masker.literalBytes! + 2 * (input.length - 4), 0xee);
+          const end = masker.writeLiteral!(input, 2, input.length - 2, out, 7);
+          if (!/^[\x20-\x7e]*$/.test(value) || (rule.transform === 'dateShift' && !/^\d{4}-\d\d-\d\d/.test(value))) {
+            // THEN bytes that are not printable ASCII, and dates the string path treats specially, are declined (the string path decides)
+            expect([rule, value, end]).toEqual([rule, value, -1]);
+            continue;
+          }
+          if (end === -1 && rule.transform === 'dateShift' && /^(0000|10|9980-12-31|2024-13)/.test(value)) continue; // out of the fast arithmetic's range
+          // THEN the bytes are the string masker's result as the dump writes a string, and nothing outside them changed
+          expect([rule, column.collation, value, out.subarray(7, end).toString('utf8')]).toEqual([rule, column.collation, value, quoteLiteral(masker(value)!)]);
+          expect(out.subarray(0, 7).every((b) => b === 0xee)).toBe(true);
+          expect(out.subarray(end).every((b) => b === 0xee)).toBe(true);
+          written++;
+        }
+      }
+    }
+    expect(written).toBeGreaterThan(400);
+    // A shift beyond the fast arithmetic's range has no byte path.
+    expect(columnMasker({ transform: 'dateShift', maxDays: 36501 }, columns[0], hasher, 'w')!.writeLiteral).toBeUndefined();
   });
 });
 
