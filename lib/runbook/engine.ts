@@ -117,10 +117,6 @@ export function stepListText(plan: { flow: string; summary: string[]; steps: Arr
 }
 
 /**
- * Runs a runbook: the one place that knows about dry-run, the journal, resume, hooks and
- * timing, so every flow gets them the same way (gh-ost's single line of phases).
- */
-/**
  * The steps a journal says are done, under this runbook's ids: a step journaled under one of its
  * `formerIds` (an older version's name for it) counts as done, with that entry's duration.
  */
@@ -136,6 +132,10 @@ function underCurrentIds(runbook: Runbook, status: { finished: string[]; stepDur
   return { finished, durations };
 }
 
+/**
+ * Runs a runbook: the one place that knows about dry-run, the journal, resume, hooks and
+ * timing, so every flow gets them the same way (gh-ost's single line of phases).
+ */
 export async function runRunbook(options: RunOptions): Promise<RunResult> {
   const resources = options.resources ?? new RunResources();
   try {
