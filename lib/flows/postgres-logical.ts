@@ -28,6 +28,7 @@ import { generatePassword } from '../util/secrets';
 import { nowMs, sleep, wallClockMs } from '../util/time';
 import { backWay, copySequencesForward, pinWay, prepareWay, startWay } from './postgres-replication-way';
 import {
+  APP_RECONNECT_GRACE_MS,
   assertTargetEmpty,
   closeToApplication,
   closeToApplicationAndWait,
@@ -39,6 +40,7 @@ import {
   POSTGRES_SWITCH_FACTS,
   preflightStep,
   tablesFromFacts,
+  untilApplicationIsBack,
   verifyChecksumsStep,
   type PostgresFlowSettings,
   POSTGRES_SWITCH_STEP,
@@ -269,6 +271,7 @@ export function postgresLogicalRunbook(platform: PostgresPlatform, settings: Pos
       `open the target to the application: ${settings.appUsers.join(', ')} LOGIN there (closed since postgres.target.create; closed again if the switch aborts);`,
       ...platform.describe.switchEndpoint(),
       ...platform.describe.resume(),
+      `wait (at most ${APP_RECONNECT_GRACE_MS} ms) until an application session is on the target, so that what follows does not compete with the application's reconnect;`,
       ...platform.describe.fence(),
       ...(platform.wayBack
         ? [`enable ${backWay(settings).subscription} on the source and wait until it streams (the switch is done only then; switch-back RUN_ID needs it); copy sequences target -> source, forward only (the old source stays frozen and fenced).`]
@@ -609,6 +612,10 @@ async function switchWrites(
     await afterMove.record({ endpointMovedAt, switchEndedAt });
     await reachedPhase(context, 'resumed');
     context.log.info(`switched in ${switchDurationMs} ms (ended ${ended} session(s), target applied the final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    // Traffic moved: the fence and the way back wait (at most APP_RECONNECT_GRACE_MS) until the
+    // application has a session on the target, so that they do not compete with its reconnect
+    // for the same cores (untilApplicationIsBack says why and what it gained).
+    const appReconnectedAfterMs = await untilApplicationIsBack(targetClient, settings.appUsers, APP_RECONNECT_GRACE_MS);
     const fenceFacts = await platform.fenceSource(afterMove);
     await reachedPhase(context, 'fenced');
     const wayBackFacts = await startWayBack(afterMove, platform, settings, sourceClient, targetClient);
@@ -621,6 +628,7 @@ async function switchWrites(
     }
     return {
       ...wayBackFacts,
+      appReconnectedAfterMs,
       finalLsn,
       lagAtSwitchMs: Math.round(lagAtSwitchMs * 10) / 10,
       switchDurationMs,
@@ -756,3 +764,4 @@ async function startWayBack(context: StepContext, platform: PostgresPlatform, se
   await reachedPhase(context, 'wayBackRunning');
   return { wayBack: 'running', backStartLsn, sequencesCopiedBack };
 }
+

@@ -8,7 +8,7 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, type PostgresFlowSettings } from './postgres-common';
+import { APP_RECONNECT_GRACE_MS, closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, untilApplicationIsBack, type PostgresFlowSettings } from './postgres-common';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import type { WayBackCommand } from '../runbook/way-back-command';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
@@ -202,6 +202,7 @@ function postgresSwitchAgainRunbook(platform: PostgresPlatform, settings: Postgr
       `pin ${next.subscription} on the ${from} to the ${to}'s current WAL position; the app roles may log in to the ${to} again;`,
       ...(sides ? sides.describe.switchEndpoint(to) : []),
       ...platform.describe.resume(to),
+      `wait (at most ${APP_RECONNECT_GRACE_MS} ms) until an application session is on the ${to}, so that what follows does not compete with the application's reconnect;`,
       ...(sides ? sides.describe.fence(from) : []),
       `disable ${along.subscription}; enable ${next.subscription} and wait until it streams (so one can ${fact.oppositeCommand} again); the ${from} stays frozen and fenced.`,
     ],
@@ -458,12 +459,15 @@ async function switchAgainWrites(
     const switchEndedAt = wallClockMs();
     await context.record({ endpointMovedAt, switchEndedAt });
     context.log.info(`switched ${direction.name} in ${switchDurationMs} ms (ended ${ended} session(s), the ${to} applied the ${from}'s final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
+    // As after the forward switch: what follows waits for the application's reconnect, not beside it.
+    const appReconnectedAfterMs = await untilApplicationIsBack(toClient, settings.appUsers, APP_RECONNECT_GRACE_MS);
     await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} DISABLE`);
     const fenceFacts = await sides.fence(context, from);
     await startWay(fromClient, toClient, next, settings.catchUpTimeoutMs);
     await context.record({ [fact.nextRunningAt]: wallClockMs() });
     return {
       ...fenceFacts,
+      appReconnectedAfterMs,
       finalLsn,
       [fact.nextStartLsn]: nextStartLsn,
       [fact.nextState]: 'running',

@@ -265,6 +265,8 @@ class RecordingPgClient {
     // ---- sessions, checksums, copies ----
     if (/pg_terminate_backend\(pid\)\) AS n/i.test(sql)) return [{ n: '0' }];
     if (/^SELECT count\(\*\) AS n FROM pg_stat_activity/i.test(sql)) return [{ n: '0' }];
+    // After the switch, as in a healthy run: the application is back on the new side.
+    if (/^SELECT EXISTS \(SELECT 1 FROM pg_stat_activity WHERE usename/i.test(sql)) return [{ connected: true }];
     if (/^SELECT count\(\*\) AS n, md5\(/i.test(sql)) return [{ n: String(values.number('row count')), h: values.text('row hash') }];
     if (/pg_export_snapshot\(\)/i.test(sql)) return [{ s: values.text('exported snapshot') }];
     return [];

@@ -326,6 +326,11 @@ export async function terminateSessions(client: PgClient, roles: string[], optio
   return Number(r!.n);
 }
 
+/** Whether one of these roles has a session (the application is connected), asked of another session. */
+export async function hasApplicationSession(client: PgClient, roles: string[]): Promise<boolean> {
+  return (await pgRow<{ connected: boolean }>(client, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend' AND pid <> pg_backend_pid()) AS connected", [roles]))!.connected === true;
+}
+
 export async function sessionCount(client: PgClient, roles: string[]): Promise<number> {
   return Number((await pgRow<{ n: string }>(client, "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = ANY($1) AND backend_type = 'client backend' AND pid <> pg_backend_pid()", [roles]))!.n);
 }
