@@ -35,9 +35,18 @@ const settings: MysqlFlowSettings = {
   minBinlogRetentionHours: 24,
 };
 
-/** Only what mysql.preflight asks of a platform: the source's endpoint and the RDS procedures. */
+/**
+ * Only what mysql.preflight asks of a platform: the source's endpoint and the RDS procedures,
+ * and the seeding strategy the runbook is built with (an RDS instance's: a temporary replica).
+ */
 function rdsSourceOnly(server: MariadbInstance): MysqlPlatform {
-  return { kind: 'aws', rdsProcedures: true, source: async () => server.endpoint(), describe: { source: () => `stand-in RDS instance on ${server.port}` } } as unknown as MysqlPlatform;
+  return {
+    kind: 'aws',
+    rdsProcedures: true,
+    source: async () => server.endpoint(),
+    describe: { source: () => `stand-in RDS instance on ${server.port}` },
+    seeding: { strategy: 'temporary-replica' },
+  } as unknown as MysqlPlatform;
 }
 
 async function runPreflight(server: MariadbInstance) {
