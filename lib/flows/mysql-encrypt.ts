@@ -23,6 +23,7 @@ import {
 } from '../engines/mysql/server';
 import { databasesOnEitherSide, tableChecksums } from '../engines/mysql/checksum';
 import { checksumOutcome } from '../verify/checksums';
+import { untilApplicationIsBack } from './app-reconnect';
 import type { MysqlPlatform, SourceSnapshotSeeding, TemporaryReplicaSeeding } from '../platforms/mysql-platform';
 import type { MysqlEndpoint } from '../engines/mysql/endpoint';
 import { keptConnection, keptConnectionKey } from '../runbook/kept-connections';
@@ -1281,7 +1282,11 @@ export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, des
         context.log.warn(`checksums NOT VERIFIED: ${reason}`);
         return { checksumsVerified: false, checksumsNotVerifiedReason: reason };
       }
-      const appReconnectedAfterMs = await untilApplicationIsBack(context.facts.switchDirection === 'back' ? sourceSnapshot : targetSnapshot, settings.appUsers, APP_RECONNECT_GRACE_MS);
+      // Why (measured on 2 cores): the checksums read every table on both servers; started right
+      // after the switch, the first acknowledged write landed while they ran, 90–420 ms after they
+      // started. The snapshots are already taken, so waiting changes nothing they compare.
+      const newSide = context.facts.switchDirection === 'back' ? sourceSnapshot : targetSnapshot;
+      const appReconnectedAfterMs = await untilApplicationIsBack(async () => (await sessionsOf(newSide, settings.appUsers)).length > 0);
       // Read from both sides at the switch, not from preflight: a database created meanwhile counts too.
       const databases = await databasesOnEitherSide([sourceSnapshot, targetSnapshot], settings.databases);
       const [sourceSums, targetSums] = await Promise.all([tableChecksums(sourceSnapshot, databases), tableChecksums(targetSnapshot, databases)]);
@@ -1307,27 +1312,6 @@ export function verifyChecksumsStep(id: string, settings: MysqlFlowSettings, des
 async function preparedXaTransactions(connection: Connection): Promise<string[]> {
   const [found] = await connection.query('XA RECOVER');
   return (found as Array<{ gtrid_length: number | string; data: string | Buffer }>).map((row) => String(row.data).slice(0, Number(row.gtrid_length)));
-}
-
-/** At most this long the checksums wait for the application to reconnect on the new side. */
-export const APP_RECONNECT_GRACE_MS = 1000;
-
-/**
- * Wait (bounded) until an application account has a session on the side traffic moved to,
- * and return how long that took. Why: the checksums read every table on both servers and
- * start right after the switch, exactly while the application's pool reconnects; on the same
- * cores (measured here on 2 cores: the first acknowledged write after the switch landed while
- * the checksums ran, 90–420 ms after they started) they delay the very writes whose gap the
- * switch is judged by. The snapshots are already taken, so waiting changes nothing they
- * compare. Without application traffic (no load, an app that stays away) it waits the grace.
- */
-async function untilApplicationIsBack(newSide: Connection, appUsers: string[], graceMs: number): Promise<number> {
-  const started = nowMs();
-  while (nowMs() - started < graceMs) {
-    if ((await sessionsOf(newSide, appUsers)).length > 0) break;
-    await sleep(10);
-  }
-  return Math.round(nowMs() - started);
 }
 
 /** Why the checksums could not be compared, and how an operator can still do it. */

@@ -7,7 +7,6 @@ import {
   largeObjectCount,
   rolesExist,
   serverFacts,
-  hasApplicationSession,
   sessionCount,
   setRolesLogin,
   terminateSessions,
@@ -219,29 +218,6 @@ export async function assertTargetEmpty(target: PgClient, database: string): Pro
 }
 
 /** Fact names the report reads: was the data compared, and if not, why and how to do it by hand. */
-/** How long, at most, the work after a switch waits for the application to reconnect (untilApplicationIsBack). */
-export const APP_RECONNECT_GRACE_MS = 1000;
-
-/**
- * Wait (at most `graceMs`) until an application role has a session on the side traffic moved
- * to; returns how long it waited. Why: right after RESUME the pooler opens its server
- * connections and the application's first writes land, and on the same cores the fence and the
- * start of the next replication way (a walsender decoding on the new side, an apply worker on
- * the old one) delayed them. Measured on 2 cores (`npm run bench:downtime -- --engine postgres
- * --switch-back --runs 3`, two interleaved blocks each, load 2-4, 2026-12-02): forward write gap
- * median 184 / 182 ms with the wait, 224 / 218 ms without (every run with it under 199 ms, every
- * run without over 200). Both are done before the switch step ends either way; without
- * application traffic (no load, an app that stays away) it waits the whole grace.
- */
-export async function untilApplicationIsBack(newSide: PgClient, appUsers: string[], graceMs: number): Promise<number> {
-  const started = nowMs();
-  while (nowMs() - started < graceMs) {
-    if (await hasApplicationSession(newSide, appUsers)) break;
-    await sleep(10);
-  }
-  return Math.round(nowMs() - started);
-}
-
 export const NOT_VERIFIED = (reason: string): Facts => ({ checksumsVerified: false, checksumsNotVerifiedReason: reason });
 
 /**

@@ -1,6 +1,6 @@
 import { closePg, connectPg, pgRow, quoteIdent, type PgClient } from '../engines/postgres/connection';
 import { sequenceStates, tableChecksums } from '../engines/postgres/checksum';
-import { currentLsn, userTables, waitUntilApplied, walsenderPosition } from '../engines/postgres/server';
+import { currentLsn, hasApplicationSession, userTables, waitUntilApplied, walsenderPosition } from '../engines/postgres/server';
 import type { PostgresPlatform, PostgresWayBack } from '../platforms/postgres-platform';
 import { z } from 'zod';
 import type { FactsSchema } from '../runbook/facts-schema';
@@ -8,7 +8,8 @@ import { AbortRun, PreconditionFailed, type Facts, type Runbook, type Step, type
 import { ResourceKey } from '../runbook/resources';
 import { nowMs, wallClockMs } from '../util/time';
 import { checksumOutcome } from '../verify/checksums';
-import { APP_RECONNECT_GRACE_MS, closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, untilApplicationIsBack, type PostgresFlowSettings } from './postgres-common';
+import { closeToApplicationAndWait, openConnection, openToApplication, PhaseClock, POSTGRES_SWITCH_FACTS, type PostgresFlowSettings } from './postgres-common';
+import { APP_RECONNECT_GRACE_MS, untilApplicationIsBack } from './app-reconnect';
 import { pinnedAt, SNAPSHOT_SQL } from './postgres-logical';
 import type { WayBackCommand } from '../runbook/way-back-command';
 import { SWITCH_BACK, SWITCH_FORTH, switchAgainFacts, type PostgresSwitchDirection, type Side } from '../runbook/postgres-switch-direction';
@@ -460,7 +461,7 @@ async function switchAgainWrites(
     await context.record({ endpointMovedAt, switchEndedAt });
     context.log.info(`switched ${direction.name} in ${switchDurationMs} ms (ended ${ended} session(s), the ${to} applied the ${from}'s final LSN in ${lagAtSwitchMs.toFixed(1)} ms)`);
     // As after the forward switch: what follows waits for the application's reconnect, not beside it.
-    const appReconnectedAfterMs = await untilApplicationIsBack(toClient, settings.appUsers, APP_RECONNECT_GRACE_MS);
+    const appReconnectedAfterMs = await untilApplicationIsBack(() => hasApplicationSession(toClient, settings.appUsers));
     await toClient.query(`ALTER SUBSCRIPTION ${quoteIdent(along.subscription)} DISABLE`);
     const fenceFacts = await sides.fence(context, from);
     await startWay(fromClient, toClient, next, settings.catchUpTimeoutMs);
