@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
+import { dieWithParent } from '../util/process-group';
 
 export type Compression = 'zstd' | 'gzip';
 
@@ -19,7 +20,7 @@ export function codec(compression: Compression, direction: 'compress' | 'decompr
   const path = zstdPath();
   if (path === undefined) throw new Error('zstd compression needs the zstd command (apt-get install zstd), or choose compression "gzip"');
   // -1: the fastest level, as with gzip -1; -T0 lets zstd use a second core.
-  const child = spawn(path, direction === 'compress' ? ['-1', '-T0', '-q', '-c'] : ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(...dieWithParent(path, direction === 'compress' ? ['-1', '-T0', '-q', '-c'] : ['-d', '-q', '-c']), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const output = new PassThrough({ highWaterMark: 1024 * 1024 });

@@ -1,9 +1,10 @@
 /**
  * `zx scripts/cutover.mjs --env prod-aurora …`: the MySQL flow with an Aurora MySQL 3 source.
  * The committed offline plan, what it names (cluster snapshot, encrypted restore, writer,
- * crash-recovery coordinates, rds_set_external_source, cluster fence), a dry run that only
- * reads, and --execute refused before any client while the runbook cannot take the
- * coordinates from the platform.
+ * crash-recovery coordinates, rds_set_external_source, cluster fence) and its seeding steps
+ * (the cluster snapshot's own, no replica), a dry run that only reads, and the resume of a
+ * journal written before the snapshot steps had their own names. The executed flow runs on
+ * the AWS emulator in test/platforms/aws/emulated-aurora-mysql*.integration.test.ts.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

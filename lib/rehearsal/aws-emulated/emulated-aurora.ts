@@ -178,7 +178,7 @@ export class EmulatedAuroraDataPlane extends MariadbDataPlane<MariadbDataPlaneOp
     } finally {
       await root.end();
     }
-    await run('sh', ['-c', `exec mariadb --defaults-file="$1" --init-command='SET SESSION sql_log_bin = 0' < "$2"`, 'load', server.configFile, dump.file]);
+    await run(...dieWithParent('sh', ['-c', `exec mariadb --defaults-file="$1" --init-command='SET SESSION sql_log_bin = 0' < "$2"`, 'load', server.configFile, dump.file]));
     // The old source dials the target cluster's endpoint name for the way back (VPC name resolution).
     const sourceRoot = await connect(this.servers.get(this.options.ids.sourceClusterId)!.endpoint());
     try {
