@@ -386,6 +386,23 @@ export class DumpRewriter {
   /** The table and row count of the last INSERT statement that ended (its `;` read). */
   lastStatement: { table: string; rows: number } | undefined;
 
+  /**
+   * An INSERT statement that another DumpRewriter (a masking thread, parallel-masking.ts)
+   * rewrote, with the same tables, in this rewriter's place in the dump: the summary and the
+   * positions in later messages count it as if this rewriter had read it. Only at a statement
+   * boundary, and only for a table whose CREATE TABLE this rewriter has read.
+   */
+  statementRewrittenElsewhere(table: string, rows: number, bytesIn: number, bytesOut: number): void {
+    if (!this.atStatementBoundary()) throw new Error('statementRewrittenElsewhere: this rewriter is inside a line or a statement');
+    if (!this.tables.has(table)) throw new DumpFormatError(`INSERT into table ${table} at byte ${this.consumed} before its CREATE TABLE: dump with table structure (no --no-create-info) so columns can be matched with the rules`);
+    this.firstLine = false;
+    this.consumed += bytesIn;
+    this.summary.bytesIn += bytesIn;
+    this.summary.bytesOut += bytesOut;
+    this.summary.rows[table] = (this.summary.rows[table] ?? 0) + rows;
+    this.lastStatement = { table, rows };
+  }
+
   /** True when everything pushed so far was parsed to the end of a statement or line: no row or line is waiting for more bytes. */
   atStatementBoundary(): boolean {
     return this.mode === 'line' && this.carry === undefined && this.held.length === 0;
