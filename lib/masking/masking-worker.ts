@@ -7,8 +7,9 @@
  *
  * Messages from the parent: { kind: 'rewrite', pieces: [sequence, statement (1) or other line
  * (0), length, …], data } with the pieces' bytes (transferred). To the parent, per message:
- * { kind: 'rewritten', statements: [sequence, output length, rows, …], tables, data } with the
- * statements' output (transferred), then, on the first error, { kind: 'failed', sequence,
+ * { kind: 'rewritten', statements: [sequence, output length, rows, …], tables, data, input }
+ * with the statements' output and the message's own buffer (both transferred; the parent gives
+ * the output's buffer back, { kind: 'spare', buffer }, once it has copied the output out), then, on the first error, { kind: 'failed', sequence,
  * message } (the statements before it in the same message are reported first), after which it
  * reads nothing more: the parent rewrites that piece itself to tell a dump's error from a
  * thread's (parallel-masking.ts).
@@ -25,26 +26,50 @@ export interface MaskingWorkerData {
   key: Uint8Array;
 }
 
+/** `data`: the pieces' bytes, its first `dataLength` bytes (the buffer is reused: it may be longer). */
 export interface RewriteMessage {
   kind: 'rewrite';
   pieces: number[];
   data: ArrayBuffer;
+  dataLength: number;
 }
 
-export type MaskingWorkerReply = { kind: 'rewritten'; statements: number[]; tables: string[]; data: ArrayBuffer } | { kind: 'failed'; sequence: number; message: string };
+/** `data`: the statements' output, its first `dataLength` bytes; `input`: the message's buffer, returned for reuse. */
+export type MaskingWorkerReply = { kind: 'rewritten'; statements: number[]; tables: string[]; data: ArrayBuffer; dataLength: number; input: ArrayBuffer } | { kind: 'failed'; sequence: number; message: string };
+
+/** A reply buffer given back by the parent for the next reply (the statements' output copied out). */
+export interface SpareReplyMessage {
+  kind: 'spare';
+  buffer: ArrayBuffer;
+}
+
+/** The smallest reply buffer (a statement of mariadb-dump's is ~1 MB), and how many spares are kept. */
+const REPLY_BUFFER_BYTES = 2 << 20;
+const MAX_SPARE_REPLIES = 8;
 
 const { rules, key } = workerData as MaskingWorkerData;
 const hasher = new KeyedHasher(Buffer.from(key));
-const rewriter = new DumpRewriter({ resolveTable: (table, columns) => tableMasking(rules, table, columns, hasher) });
+// Each push's output is copied into the reply at once: the rewriter may reuse its buffer.
+const rewriter = new DumpRewriter({ resolveTable: (table, columns) => tableMasking(rules, table, columns, hasher), reuseOutput: true });
+/** Reply buffers the parent gave back once it had copied their output out. */
+const spareReplies: ArrayBuffer[] = [];
 const port = parentPort!;
 let failed = false;
 
-port.on('message', (message: RewriteMessage) => {
+port.on('message', (message: RewriteMessage | SpareReplyMessage) => {
+  if (message.kind === 'spare') {
+    if (spareReplies.length < MAX_SPARE_REPLIES) spareReplies.push(message.buffer);
+    return;
+  }
   if (failed) return;
-  const data = Buffer.from(message.data);
+  const data = Buffer.from(message.data, 0, message.dataLength);
   const statements: number[] = [];
   const tables: string[] = [];
-  const outputs: Buffer[] = [];
+  // The reply: each statement's output copied in at once (the rewriter writes over its buffer at the next push).
+  let buffer = spareReplies.pop();
+  const expected = data.length + (data.length >> 2) + 1024;
+  if (buffer === undefined || buffer.byteLength < expected) buffer = new ArrayBuffer(Math.max(expected, REPLY_BUFFER_BYTES));
+  let out = Buffer.from(buffer);
   let outputBytes = 0;
   let sequence = -1;
   let failure: string | undefined;
@@ -60,19 +85,22 @@ port.on('message', (message: RewriteMessage) => {
       // The splitter cut this statement at its ";\n": rewritten, it must end there too.
       const last = rewriter.lastStatement as { table: string; rows: number } | undefined;
       if (!rewriter.atStatementBoundary() || last === undefined) throw new DumpFormatError('an INSERT statement does not end where its line ends with ";" (a raw newline inside a value, or a cut-short dump)');
+      if (outputBytes + output.length > out.length) {
+        const grown = Buffer.from(new ArrayBuffer(Math.max(2 * out.length, outputBytes + output.length)));
+        out.copy(grown, 0, 0, outputBytes);
+        out = grown;
+        buffer = grown.buffer as ArrayBuffer;
+      }
+      outputBytes += output.copy(out, outputBytes);
       statements.push(sequence, output.length, last.rows);
       tables.push(last.table);
-      outputs.push(output);
-      outputBytes += output.length;
     }
   } catch (error) {
     failed = true;
     failure = (error as Error).message;
   }
-  const out = Buffer.allocUnsafeSlow(outputBytes);
-  let at = 0;
-  for (const output of outputs) at += output.copy(out, at);
-  const reply: MaskingWorkerReply = { kind: 'rewritten', statements, tables, data: out.buffer };
-  port.postMessage(reply, [out.buffer]);
+  // The input's buffer goes back too: the calling thread fills it again (memory it has already touched).
+  const reply: MaskingWorkerReply = { kind: 'rewritten', statements, tables, data: buffer, dataLength: outputBytes, input: message.data };
+  port.postMessage(reply, [buffer, message.data]);
   if (failure !== undefined) port.postMessage({ kind: 'failed', sequence, message: failure } satisfies MaskingWorkerReply);
 });

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { DumpRewriter } from './dump-rewriter';
 import { StatementSplitter } from './dump-split';
 import { KeyedHasher } from './keyed-hash';
-import type { MaskingWorkerData, MaskingWorkerReply, RewriteMessage } from './masking-worker';
+import type { MaskingWorkerData, MaskingWorkerReply, RewriteMessage, SpareReplyMessage } from './masking-worker';
 import type { MaskingRules } from './rules';
 import { tableMasking } from './transformers';
 
@@ -57,6 +57,8 @@ export class ParallelMaskingTransform extends Transform {
   private queue: (Piece | undefined)[] = [];
   private head = 0;
   private readonly pendingStatements = new Map<number, Piece>();
+  /** Message buffers the threads gave back, filled again for the next messages. */
+  private readonly spareBuffers: ArrayBuffer[] = [];
   private sequence = 0;
   /** Bytes of the dump read but not yet written out. */
   private queuedBytes = 0;
@@ -99,12 +101,13 @@ export class ParallelMaskingTransform extends Transform {
     this.splitter = new StatementSplitter({
       // Every thread reads every other line (CREATE TABLE: the columns); this thread writes it.
       other: (bytes) => {
-        const piece = this.enqueue(bytes, false);
+        const piece = this.enqueue([bytes], bytes.length, false);
         if (this.inline) return;
         for (const slot of this.slots) this.add(slot, piece);
       },
-      insert: (bytes) => {
-        const piece = this.enqueue(bytes, true);
+      // A statement stays in the views of the chunks it came in: copied once, into the message to its thread.
+      insertParts: (parts, length) => {
+        const piece = this.enqueue(parts, length, true);
         if (this.inline) return;
         let target = this.slots[0];
         for (const slot of this.slots) if (slot.sentBytes + slot.pendingBytes < target.sentBytes + target.pendingBytes) target = slot;
@@ -156,17 +159,17 @@ export class ParallelMaskingTransform extends Transform {
     );
   }
 
-  private enqueue(input: Buffer, statement: boolean): Piece {
-    const piece: Piece = { sequence: this.sequence++, statement, input };
+  private enqueue(parts: Buffer[], length: number, statement: boolean): Piece {
+    const piece: Piece = { sequence: this.sequence++, statement, parts, length };
     this.queue.push(piece);
-    this.queuedBytes += input.length;
+    this.queuedBytes += length;
     return piece;
   }
 
   private add(slot: Slot, piece: Piece): void {
-    slot.pieces.push(piece.sequence, piece.statement ? 1 : 0, piece.input.length);
-    slot.parts.push(piece.input);
-    slot.pendingBytes += piece.input.length;
+    slot.pieces.push(piece.sequence, piece.statement ? 1 : 0, piece.length);
+    for (const part of piece.parts) slot.parts.push(part);
+    slot.pendingBytes += piece.length;
     if (slot.pendingBytes >= BATCH_BYTES) this.send(slot);
   }
 
@@ -178,11 +181,14 @@ export class ParallelMaskingTransform extends Transform {
   /** The slot's pieces in one message: their bytes copied into one transferred buffer (the originals stay here until written out). */
   private send(slot: Slot): void {
     if (slot.pieces.length === 0) return;
-    const data = Buffer.allocUnsafeSlow(slot.pendingBytes);
+    // A buffer a thread gave back, if one is large enough: fresh memory costs a page fault per 4 KB.
+    let buffer = this.spareBuffers.pop();
+    if (buffer === undefined || buffer.byteLength < slot.pendingBytes) buffer = new ArrayBuffer(Math.max(slot.pendingBytes, SPARE_BUFFER_BYTES));
+    const data = Buffer.from(buffer, 0, slot.pendingBytes);
     let at = 0;
     for (const part of slot.parts) at += part.copy(data, at);
-    const message: RewriteMessage = { kind: 'rewrite', pieces: slot.pieces, data: data.buffer };
-    slot.worker.postMessage(message, [data.buffer]);
+    const message: RewriteMessage = { kind: 'rewrite', pieces: slot.pieces, data: buffer, dataLength: slot.pendingBytes };
+    slot.worker.postMessage(message, [buffer]);
     slot.sentBytes += slot.pendingBytes;
     slot.pieces = [];
     slot.parts = [];
@@ -200,17 +206,22 @@ export class ParallelMaskingTransform extends Transform {
       piece.failure ??= failure;
       this.pendingStatements.delete(piece.sequence);
     } else {
-      const data = Buffer.from(reply.data);
+      if (this.spareBuffers.length < this.slots.length * 2) this.spareBuffers.push(reply.input);
+      const data = Buffer.from(reply.data, 0, reply.dataLength);
+      // Given back to the thread once every statement's output in it is copied out (drain).
+      const holder: ReplyBuffer = { slot, buffer: reply.data, statements: reply.statements.length / 3 };
+      if (holder.statements === 0) this.giveBack(holder);
       let at = 0;
       for (let k = 0; k < reply.statements.length; k += 3) {
         const piece = this.pendingStatements.get(reply.statements[k])!;
         this.pendingStatements.delete(piece.sequence);
         const length = reply.statements[k + 1];
         piece.output = data.subarray(at, at + length);
+        piece.reply = holder;
         piece.rows = reply.statements[k + 2];
         piece.table = reply.tables[k / 3];
         at += length;
-        slot.sentBytes -= piece.input.length;
+        slot.sentBytes -= piece.length;
       }
     }
     try {
@@ -236,16 +247,18 @@ export class ParallelMaskingTransform extends Transform {
       const piece = this.queue[this.head]!;
       if (!this.inline && piece.statement && piece.output === undefined && piece.failure === undefined) break;
       this.queue[this.head++] = undefined;
-      this.queuedBytes -= piece.input.length;
+      this.queuedBytes -= piece.length;
       let out: Buffer;
       if (this.inline || piece.failure === undefined) {
         if (!this.inline && piece.statement) {
-          this.rewriter.statementRewrittenElsewhere(piece.table!, piece.rows!, piece.input.length, piece.output!.length);
-          out = piece.output!;
-        } else out = this.rewriter.push(piece.input);
+          this.rewriter.statementRewrittenElsewhere(piece.table!, piece.rows!, piece.length, piece.output!.length);
+          this.pushCopy(piece.output!);
+          if (--piece.reply!.statements === 0) this.giveBack(piece.reply!);
+          continue;
+        } else out = this.rewriter.push(bytesOf(piece));
       } else {
         // A thread failed here: rewritten in this thread, in its place, a dump's error is raised as one rewriter raises it.
-        out = this.rewriter.push(piece.input);
+        out = this.rewriter.push(bytesOf(piece));
         if (!piece.statement || this.rewriter.atStatementBoundary()) throw new Error(piece.failure);
         // Cut inside a row: from here on, this thread rewrites everything in order.
         this.inline = true;
@@ -269,6 +282,25 @@ export class ParallelMaskingTransform extends Transform {
       this.waiting = undefined;
       resume();
     }
+  }
+
+  /**
+   * A thread's output, copied into chunks of at most OUTPUT_CHUNK_BYTES (the thread's buffer is
+   * reused; small buffers come from memory the allocator already holds, large ones are fresh).
+   */
+  private pushCopy(output: Buffer): void {
+    for (let at = 0; at < output.length; at += OUTPUT_CHUNK_BYTES) {
+      const part = output.subarray(at, Math.min(output.length, at + OUTPUT_CHUNK_BYTES));
+      const chunk = Buffer.allocUnsafe(part.length);
+      part.copy(chunk);
+      this.push(chunk);
+    }
+  }
+
+  private giveBack(reply: ReplyBuffer): void {
+    if (reply.slot.stopping) return;
+    const message: SpareReplyMessage = { kind: 'spare', buffer: reply.buffer };
+    reply.slot.worker.postMessage(message, [reply.buffer]);
   }
 
   private fail(error: Error): void {
@@ -308,12 +340,25 @@ export interface ParallelMaskingOptions {
 interface Piece {
   sequence: number;
   statement: boolean;
-  input: Buffer;
+  /** Its bytes: the views of the chunks it came in. */
+  parts: Buffer[];
+  length: number;
   output?: Buffer;
   table?: string;
   rows?: number;
+  /** The thread's reply buffer its output is in. */
+  reply?: ReplyBuffer;
   /** The thread's error at this piece. */
   failure?: string;
+}
+
+const bytesOf = (piece: Piece): Buffer => (piece.parts.length === 1 ? piece.parts[0] : Buffer.concat(piece.parts, piece.length));
+
+/** A thread's reply buffer and how many statements' outputs in it are still to be copied out. */
+interface ReplyBuffer {
+  slot: Slot;
+  buffer: ArrayBuffer;
+  statements: number;
 }
 
 interface Slot {
@@ -330,6 +375,10 @@ interface Slot {
 
 /** Bytes sent to a thread at once (at most: a batch is also sent at the end of each chunk read). */
 const BATCH_BYTES = 512 << 10;
+/** The output is written on in chunks of this size (as mariadb-dump's pipe gives its input). */
+const OUTPUT_CHUNK_BYTES = 64 << 10;
+/** The smallest message buffer: a statement of mariadb-dump's (~1 MB) and the lines around it fit. */
+const SPARE_BUFFER_BYTES = 2 << 20;
 /** The most of the dump read ahead of the output, per thread. */
 const IN_FLIGHT_PER_THREAD = 4 << 20;
 
