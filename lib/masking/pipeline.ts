@@ -49,7 +49,7 @@ export interface MaskedDumpOptions {
    * Threads that rewrite a MariaDB/MySQL dump's INSERT statements (parallel-masking.ts); 0: the
    * calling thread does all of it. The output is the same either way, byte for byte. A
    * PostgreSQL dump is rewritten in the calling thread.
-   * @default defaultMaskingThreads(): MASKING_THREADS, else one per core (at most 4)
+   * @default defaultMaskingThreads(): MASKING_THREADS, else one per core but one (1 to 4)
    */
   threads?: number;
 }

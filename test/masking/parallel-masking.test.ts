@@ -109,7 +109,7 @@ function generatedDump(options: { style: 'mariadb' | 'mysql'; statements: number
 }
 
 describe('several masking threads write exactly what one rewriter writes', () => {
-  test('defaultMaskingThreads: MASKING_THREADS, else one per core (at least 1, at most 4)', () => {
+  test('defaultMaskingThreads: MASKING_THREADS, else one per core but one (at least 1, at most 4)', () => {
     const saved = process.env.MASKING_THREADS;
     try {
       delete process.env.MASKING_THREADS;
