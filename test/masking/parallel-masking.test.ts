@@ -168,6 +168,33 @@ describe('several masking threads write exactly what one rewriter writes', () =>
   });
 });
 
+describe('memory is bounded: the stream does not read the dump ahead of its output', () => {
+  test('GIVEN a consumer that stops reading WHEN the dump is much larger than the read-ahead THEN the stream stops reading it (at most a few MB ahead per thread)', async () => {
+    const dump = Buffer.from(generatedDump({ style: 'mariadb', statements: 700, perStatement: 400 }));
+    let pulled = 0;
+    let at = 0;
+    const source = new Readable({
+      read() {
+        const chunk = dump.subarray(at, at + 65536);
+        at += chunk.length;
+        pulled += chunk.length;
+        this.push(chunk.length > 0 ? chunk : null);
+      },
+    });
+    const transform = new ParallelMaskingTransform({ rules: RULES, key: TEST_KEY, threads: 2 });
+    // The consumer takes one chunk and never asks for more (an upload that stalls).
+    const stalled = new Writable({ highWaterMark: 1, write: () => undefined });
+    const run = pipeline(source, transform, stalled).catch((error: Error) => error);
+    // Let it run until it has pulled all it will (the threads answer in well under this).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(dump.length).toBeGreaterThan(40 << 20);
+    expect(pulled).toBeLessThan(16 << 20);
+    transform.destroy(new Error('stopped by the test'));
+    expect(((await run) as Error).message).toBe('stopped by the test');
+    await transform.threadsStopped;
+  });
+});
+
 describe('the threaded stream fails closed as one rewriter does', () => {
   const dump = generatedDump({ style: 'mariadb', statements: 8, perStatement: 50 });
   /** Both fail, with the same error type and message. */
