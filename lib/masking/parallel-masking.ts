@@ -27,7 +27,9 @@ import { tableMasking } from './transformers';
  * Fail closed: when a thread reports an error, this thread rewrites that piece itself, in its
  * place, with the state a single rewriter would have there, so a dump's error (a `_binary`
  * literal, a wrong number of values, an unknown table, …) is raised with the single-threaded
- * message (same row number and byte offset). Where this thread does not fail:
+ * type and message (same table and row; a byte offset in it names where the line or statement
+ * starts, where one rewriter names the start of the chunk it was reading). Where this thread
+ * does not fail:
  * - the piece was cut inside a row (a raw newline inside a value, never written by the dump
  *   client; or the dump's cut-short last statement): the rest of the dump is rewritten in this
  *   thread, in order, as one rewriter would (the cut was only an optimisation), and the end of
