@@ -11,6 +11,8 @@
  * less sensitive than wall time to other work on the machine (see cpuOf below and
  * lib/masking/README.md "Benchmark"), `ratios` on wall and CPU seconds, and `targets` judged
  * on both (`targets.wall`, `targets.cpu`; the top-level target fields are the wall ones).
+ * The stream rewrites INSERT statements in `maskingThreads` worker threads (MASKING_THREADS,
+ * default one per core but one; 0: the calling thread alone, as before: lib/masking/parallel-masking.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
 import { describeLeakReport, leakCheck, originalsPlan } from '../lib/masking/leak-check';
 import { DumpSnapshot, streamColumnBytes } from '../lib/masking/source-snapshot';
+import { defaultMaskingThreads } from '../lib/masking/parallel-masking';
 import { decompressed, maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
@@ -265,6 +268,7 @@ async function main(): Promise<void> {
       verifyPeakRssMb: Math.round(verifyPeakRss / 1048576),
       verifyOriginals: report.originals,
       verifyPhases: report.phases,
+      maskingThreads: defaultMaskingThreads(),
       projectCpuSeconds: round(projectCpuSeconds),
       projectChildCpuSeconds: round(projectChildCpu),
       floorChildCpuSeconds: round(floorChildCpu),

@@ -209,6 +209,12 @@ export interface RewriterOptions {
    * check reads the values and throws the output away. @default false
    */
   discardOutput?: boolean;
+  /**
+   * The caller copies what each `push` returns before the next call (a masking thread copies it
+   * into its reply): one output buffer is written over, not a new one allocated per push (a
+   * buffer of a megabyte or more is fresh memory, a page fault per 4 KB, each time). @default false
+   */
+  reuseOutput?: boolean;
 }
 
 /**
@@ -303,12 +309,19 @@ export class DumpRewriter {
 
   private startOutput(inputLength: number): void {
     // Masked values are mostly about as long as the originals; the buffer grows if not.
-    this.out = this.discard ? EMPTY_OUTPUT : Buffer.allocUnsafe(inputLength + (inputLength >> 2) + 1024);
+    const size = inputLength + (inputLength >> 2) + 1024;
+    const spare = this.spareOutput;
+    this.spareOutput = undefined;
+    this.out = this.discard ? EMPTY_OUTPUT : spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
     this.outPos = 0;
   }
 
+  /** With `reuseOutput`: the last output buffer, written over by the next push. */
+  private spareOutput: Buffer | undefined;
+
   private takeOutput(): Buffer {
     const result = this.out.subarray(0, this.outPos);
+    if (this.options.reuseOutput === true && this.out.length > 0) this.spareOutput = this.out;
     this.out = Buffer.alloc(0);
     this.outPos = 0;
     this.summary.bytesOut += result.length;
@@ -385,6 +398,23 @@ export class DumpRewriter {
 
   /** The table and row count of the last INSERT statement that ended (its `;` read). */
   lastStatement: { table: string; rows: number } | undefined;
+
+  /**
+   * An INSERT statement that another DumpRewriter (a masking thread, parallel-masking.ts)
+   * rewrote, with the same tables, in this rewriter's place in the dump: the summary and the
+   * positions in later messages count it as if this rewriter had read it. Only at a statement
+   * boundary, and only for a table whose CREATE TABLE this rewriter has read.
+   */
+  statementRewrittenElsewhere(table: string, rows: number, bytesIn: number, bytesOut: number): void {
+    if (!this.atStatementBoundary()) throw new Error('statementRewrittenElsewhere: this rewriter is inside a line or a statement');
+    if (!this.tables.has(table)) throw new DumpFormatError(`INSERT into table ${table} at byte ${this.consumed} before its CREATE TABLE: dump with table structure (no --no-create-info) so columns can be matched with the rules`);
+    this.firstLine = false;
+    this.consumed += bytesIn;
+    this.summary.bytesIn += bytesIn;
+    this.summary.bytesOut += bytesOut;
+    this.summary.rows[table] = (this.summary.rows[table] ?? 0) + rows;
+    this.lastStatement = { table, rows };
+  }
 
   /** True when everything pushed so far was parsed to the end of a statement or line: no row or line is waiting for more bytes. */
   atStatementBoundary(): boolean {

@@ -12,14 +12,16 @@
  *
  * `insert(bytes)` gets each statement from "INSERT INTO " at a line start to its ";\n"
  * included; `other(bytes)` every other line, newline included (the last one may lack it).
- * Concatenated in call order, the pieces are the input, byte for byte.
+ * Concatenated in call order, the pieces are the input, byte for byte. A sink with
+ * `insertParts(parts, length)` gets each statement as the views of the chunks it came in
+ * instead (not concatenated: a caller that copies them anyway saves a copy of the dump).
  */
 export class StatementSplitter {
   /** Bytes of the line or statement in progress (views of the chunks they came in). */
   private parts: Buffer[] = [];
   private inInsert = false;
 
-  constructor(private readonly sink: { other(bytes: Buffer): void; insert(bytes: Buffer): void }) {}
+  constructor(private readonly sink: { other(bytes: Buffer): void } & ({ insert(bytes: Buffer): void } | { insertParts(parts: Buffer[], length: number): void })) {}
 
   push(chunk: Buffer): void {
     let pos = 0;
@@ -66,10 +68,17 @@ export class StatementSplitter {
   }
 
   private emit(kind: 'insert' | 'other'): void {
-    const bytes = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    const parts = this.parts;
     this.parts = [];
-    if (kind === 'insert') this.sink.insert(bytes);
-    else this.sink.other(bytes);
+    if (kind === 'insert' && 'insertParts' in this.sink) {
+      let length = 0;
+      for (const part of parts) length += part.length;
+      this.sink.insertParts(parts, length);
+      return;
+    }
+    const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    if (kind === 'other') this.sink.other(bytes);
+    else if ('insert' in this.sink) this.sink.insert(bytes);
   }
 }
 

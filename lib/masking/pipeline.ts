@@ -6,6 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../util/log';
 import { codec, extensionOf, type Compression } from './compression';
 import { MaskingTransform, type RewriteSummary } from './dump-rewriter';
+import { defaultMaskingThreads, ParallelMaskingTransform } from './parallel-masking';
 import { KeyedHasher } from './keyed-hash';
 import type { LeakReport } from './leak-check';
 import { parseS3Url, runKeys, type MaskedDumpManifest } from './manifest';
@@ -44,6 +45,13 @@ export interface MaskedDumpOptions {
    * @default - none: pg_dump takes its own snapshot
    */
   exportedSnapshot?: string;
+  /**
+   * Threads that rewrite a MariaDB/MySQL dump's INSERT statements (parallel-masking.ts); 0: the
+   * calling thread does all of it. The output is the same either way, byte for byte. A
+   * PostgreSQL dump is rewritten in the calling thread.
+   * @default defaultMaskingThreads(): MASKING_THREADS, else one per core but one (1 to 4)
+   */
+  threads?: number;
 }
 
 /** Counts and hashes the bytes that pass (the compressed output). */
@@ -79,7 +87,9 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   if (options.snapshot && engine !== 'mysql') throw new Error(`a leak-check snapshot aligned with the dump is implemented for the MySQL family only, not ${engine}`);
   if (options.exportedSnapshot && engine !== 'postgres') throw new Error('an exported snapshot is a PostgreSQL feature; the MySQL family aligns snapshots with `snapshot`');
   const dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
-  const masking = new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
+  const threads = engine === 'mysql' ? (options.threads ?? defaultMaskingThreads()) : 0;
+  const masking =
+    threads > 0 ? new ParallelMaskingTransform({ rules, key: options.key, threads }, () => dump.exited) : new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
   const digest = new Digest();
   const extension = extensionOf(compression);
   const keys = destination.kind === 's3' ? runKeys(destination.prefix, source.database, startedAt, extension) : undefined;
@@ -97,9 +107,12 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
     await Promise.all([stages, write, dump.exited]);
   } catch (error) {
     dump.kill();
+    masking.destroy();
     body.destroy();
     if (destination.kind === 'file') rmSync(partial, { force: true });
     await Promise.allSettled([stages, write, dump.exited]);
+    // No masking thread outlives a failed run.
+    if (masking instanceof ParallelMaskingTransform) await masking.threadsStopped;
     throw error;
   }
   if (destination.kind === 'file') renameSync(partial, object);

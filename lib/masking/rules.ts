@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { TEMPLATE_PLACEHOLDER } from './template-placeholder';
 
 /**
  * The masking rules of one database: per table and column, a transformer.
@@ -15,8 +16,7 @@ export type TransformerName = (typeof TRANSFORMER_NAMES)[number];
 /** How a value is normalised before hashing. */
 export const NORMALISATIONS = ['collation', 'exact', 'fold'] as const;
 
-/** Placeholders a template may use. */
-export const TEMPLATE_PLACEHOLDER = /\{(hash|digits|first|last)(?::(\d+))?\}/g;
+export { TEMPLATE_PLACEHOLDER };
 
 const normalise = z.enum(NORMALISATIONS).optional();
 const common = { normalise };

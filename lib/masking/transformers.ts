@@ -1,6 +1,7 @@
 import { CITIES, FIRST_NAMES, LAST_NAMES, STREETS } from './dictionaries';
 import { bits16, hexPrefix, nibble, type Digester, type KeyedHasher } from './keyed-hash';
-import { TEMPLATE_PLACEHOLDER, type ColumnRule, type MaskingRules } from './rules';
+import type { ColumnRule, MaskingRules } from './rules';
+import { TEMPLATE_PLACEHOLDER } from './template-placeholder';
 import { quoteLiteral } from './sql-literals';
 
 /** A column as the dump's CREATE TABLE declares it. */

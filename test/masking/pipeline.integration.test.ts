@@ -158,6 +158,16 @@ test('the same input and key give identical output', async () => {
   expect(readFileSync(again.object).equals(readFileSync(once.object))).toBe(true);
 });
 
+test('GIVEN a real dump of several tables WHEN masked by several threads THEN the output is byte for byte what this thread alone writes, with the same rows per table and bytes', async () => {
+  const alone = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(work, 'alone.sql.zst') }, log: silentLogger, threads: 0 });
+  const threaded = await maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(work, 'threaded.sql.zst') }, log: silentLogger, threads: 3 });
+  expect(threaded.sha256).toBe(alone.sha256);
+  expect(readFileSync(threaded.object).equals(readFileSync(alone.object))).toBe(true);
+  expect(threaded.rows).toEqual(alone.rows);
+  expect(Object.keys(threaded.rows)).toEqual(['customers', 'orders', 'products']);
+  expect(threaded.dumpedBytes).toBe(alone.dumpedBytes);
+});
+
 describe('fails closed and leaves nothing behind', () => {
   test('an unclassified new column stops the run, named, before anything is uploaded', async () => {
     await source.query('ALTER TABLE orders ADD COLUMN gift_message VARCHAR(200) NULL');
@@ -188,19 +198,21 @@ describe('fails closed and leaves nothing behind', () => {
   });
 
   test.each([
-    ['a dump cut short that still exits 0', 0, /truncated dump: it ends inside the INSERT of table customers/],
-    ['a dump client that fails mid-way', 3, /failed \(exit 3\)/],
-  ])('%s leaves no file and no S3 object', async (_case, exitCode, message) => {
+    ['a dump cut short that still exits 0', 2, 0, /truncated dump: it ends inside the INSERT of table customers/],
+    ['a dump client that fails mid-way', 2, 3, /failed \(exit 3\)/],
+    ['a dump cut short that still exits 0', 0, 0, /truncated dump: it ends inside the INSERT of table customers/],
+    ['a dump client that fails mid-way', 0, 3, /failed \(exit 3\)/],
+  ])('%s (masking threads: %i) leaves no file and no S3 object', async (_case, threads, exitCode, message) => {
     const wrapper = join(work, `dump-exit-${exitCode}.sh`);
     writeFileSync(wrapper, `#!/bin/bash\nmariadb-dump "$@" | head -c 300000\nexit ${exitCode}\n`);
     chmodSync(wrapper, 0o755);
     const path = join(work, 'cut.sql.zst');
-    await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path }, log: silentLogger, dumpCommand: wrapper })).rejects.toThrow(message);
+    await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path }, log: silentLogger, dumpCommand: wrapper, threads })).rejects.toThrow(message);
     expect(existsSync(path)).toBe(false);
     expect(existsSync(`${path}.staged`)).toBe(false);
     expect(existsSync(`${path}.partial`)).toBe(false);
     const before = s3Objects();
-    await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('cut/'), log: silentLogger, dumpCommand: wrapper })).rejects.toThrow(message);
+    await expect(maskedDump({ source: sandbox.target(sandbox.source), rules, key: TEST_KEY, compression: 'zstd', destination: s3Destination('cut/'), log: silentLogger, dumpCommand: wrapper, threads })).rejects.toThrow(message);
     expect(s3Objects()).toEqual(before);
   });
 
