@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { KeyedHasher } from '../../lib/masking/keyed-hash';
 import { DumpRewriter } from '../../lib/masking/dump-rewriter';
 import { parseRules, type MaskingRules } from '../../lib/masking/rules';
@@ -93,4 +94,16 @@ export async function startWebhook(status: () => number = () => 200): Promise<{ 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/services/T000/B000/${'x'.repeat(24)}`;
   return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** The dump as a stream of chunks of the given sizes (cycled). */
+export function chunked(dump: string | Buffer, sizes: number[]): Readable {
+  const bytes = typeof dump === 'string' ? Buffer.from(dump) : dump;
+  const chunks: Buffer[] = [];
+  for (let pos = 0, n = 0; pos < bytes.length; n++) {
+    const size = sizes[n % sizes.length];
+    chunks.push(bytes.subarray(pos, pos + size));
+    pos += size;
+  }
+  return Readable.from(chunks);
 }

@@ -3,7 +3,7 @@ import { StatementSplitter } from '../../lib/masking/dump-split';
 import { PatternSet, REWRITTEN_NAME } from '../../lib/masking/leak-patterns';
 import { scanDump, type ScanResult } from '../../lib/masking/leak-scan';
 import { parseRules } from '../../lib/masking/rules';
-import { sampleDump } from './helpers';
+import { chunked, sampleDump } from './helpers';
 
 /**
  * The leak check's scan in several threads (leak-scan.ts): the dump is cut at INSERT
@@ -55,18 +55,6 @@ function generatedDump(options: { style: 'mariadb' | 'mysql'; statements: number
   table('messages', ['  `body` text NOT NULL,', '  `author` varchar(50) DEFAULT NULL'], (n) => `('${n % 53 === 0 ? 'de la Cruz, Anna asked for a refund' : `message ${n}`}',${n % 7 === 0 ? 'NULL' : `'Author ${n}'`})`);
   lines.push('-- Dump completed on 2026-01-01  1:00:00', '');
   return lines.join('\n');
-}
-
-/** The dump as a stream of chunks of the given sizes (cycled). */
-function chunked(dump: string | Buffer, sizes: number[]): Readable {
-  const bytes = typeof dump === 'string' ? Buffer.from(dump) : dump;
-  const chunks: Buffer[] = [];
-  for (let pos = 0, n = 0; pos < bytes.length; n++) {
-    const size = sizes[n % sizes.length];
-    chunks.push(bytes.subarray(pos, pos + size));
-    pos += size;
-  }
-  return Readable.from(chunks);
 }
 
 const sorted = (result: ScanResult) => ({ ...result, threads: 0, hits: result.hits.map((h) => JSON.stringify(h)).sort() });

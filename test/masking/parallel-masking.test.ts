@@ -5,7 +5,7 @@ import { DumpFormatError, MaskingTransform, type RewriteSummary } from '../../li
 import { defaultMaskingThreads, ParallelMaskingTransform } from '../../lib/masking/parallel-masking';
 import { parseRules, type MaskingRules } from '../../lib/masking/rules';
 import { SchemaDriftError } from '../../lib/masking/transformers';
-import { RULES_JSON, rewriter, sampleDump, TEST_KEY, testRules } from './helpers';
+import { chunked, RULES_JSON, rewriter, sampleDump, TEST_KEY, testRules } from './helpers';
 
 /**
  * The masking stream with the rewriting in worker threads (parallel-masking.ts). Rules guarded:
@@ -15,18 +15,6 @@ import { RULES_JSON, rewriter, sampleDump, TEST_KEY, testRules } from './helpers
  * of one rewriter fails the threaded stream with the same error, and a thread that throws or
  * dies fails it too; no thread is left running after the end or a failure.
  */
-
-/** The dump as a stream of chunks of the given sizes (cycled). */
-function chunked(dump: string | Buffer, sizes: number[]): Readable {
-  const bytes = typeof dump === 'string' ? Buffer.from(dump) : dump;
-  const chunks: Buffer[] = [];
-  for (let pos = 0, n = 0; pos < bytes.length; n++) {
-    const size = sizes[n % sizes.length];
-    chunks.push(bytes.subarray(pos, pos + size));
-    pos += size;
-  }
-  return Readable.from(chunks);
-}
 
 interface Masked {
   output: Buffer;
