@@ -532,20 +532,22 @@ async function switchWrites(
   let lagAtSwitchMs: number | undefined;
   const overBudget = (what: string) => new AbortRun(`Switch aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The source was reopened for writes and traffic never moved.`);
   try {
-    // The freeze's slow half (local: ALTER SYSTEM writes and fsyncs postgresql.auto.conf, 36-57 ms
-    // here) is done before the pause, while the application still writes: it is inert until the
-    // reload below, after the pause held every client. Beside the pause (as it was) it was slower
-    // than the pause and so held every client for its own time (the window's longest phase).
+    // The freeze's slow half (local: ALTER SYSTEM writes and fsyncs postgresql.auto.conf) runs
+    // beside the pause: it is not in effect until the reload below, after the pause held every
+    // client, so no transaction the pooler still lets finish can see it (it would fail).
     const staging = platform.stageSourceReadOnly?.(context);
     if (staging) {
       staged = true;
-      await staging;
-      clock.mark('stageFreeze');
+      staging.catch(() => undefined);
     }
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
     await reachedPhase(context, 'paused');
+    if (staging) {
+      await staging;
+      clock.mark('stageFreeze');
+    }
     await platform.setSourceReadOnly(context, true, { staged: staging !== undefined });
     frozen = true;
     await context.record({ switchStartedAt: clock.startedAt, sourceFrozenAt: wallClockMs(), sourceReopenedAt: null });

@@ -405,16 +405,19 @@ async function switchAgainWrites(
   const Verb = direction.name === 'back' ? 'Switch-back' : 'Switch-forth';
   const overBudget = (what: string) => new AbortRun(`${Verb} aborted: ${what} within --switch-timeout ${settings.switchTimeoutMs} ms. The ${from} was reopened for writes and traffic stays on it.`);
   try {
-    // The freeze's slow half before the pause, in effect only at the reload after it (as the forward switch).
+    // The freeze's slow half beside the pause, in effect only at the reload after it (as the forward switch).
     const staging = sides.stageReadOnly(context, from);
     if (staging) {
       staged = true;
-      await staging;
-      clock.mark('stageFreeze');
+      staging.catch(() => undefined);
     }
     paused = await platform.pauseClients(context, clock.remaining());
     clock.mark('pause');
     if (!paused) throw overBudget('the pooler could not pause (a transaction stayed open)');
+    if (staging) {
+      await staging;
+      clock.mark('stageFreeze');
+    }
     await sides.setReadOnly(context, from, true, { staged: staging !== undefined });
     frozen = true;
     await context.record({ [fact.startedAt]: clock.startedAt, [fact.frozenAt]: wallClockMs(), [fact.reopenedAt]: null });

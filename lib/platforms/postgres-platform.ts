@@ -93,7 +93,7 @@ export interface PostgresPlatform {
   /**
    * Optional: the slow half of the freeze, written but not yet in effect (local: ALTER SYSTEM,
    * which writes and fsyncs postgresql.auto.conf; in effect only at the reload). The switch
-   * runs it before the pooler's pause, so the freeze while writes are held is the reload alone.
+   * runs it beside the pooler's pause, so the freeze inside the window is the reload alone.
    * Undone by setSourceReadOnly(context, false). A platform whose freeze is one act (AWS: the
    * parameter group) has none.
    */

@@ -63,12 +63,11 @@ test('GIVEN the local plan WHEN recorded THEN the local platform\'s own operatio
   for (const call of ['CHANGE pgbouncer: PAUSE app', 'CHANGE source: ALTER SYSTEM SET default_transaction_read_only = on', 'CHANGE source: SELECT pg_reload_conf()', 'CHANGE pgbouncer: rewrite pgbouncer.ini', 'CHANGE pgbouncer: RELOAD', 'CHANGE pgbouncer: RESUME app']) {
     expect(switchCalls).toContain(call);
   }
-  // in the order the switch does them: the read-only default written (inert until the reload,
-  // so before the pause: writes are not held while it is fsynced), pause, freeze (the reload), …
-  // repoint, reload, resume
+  // in the order the switch does them: pause, freeze, … repoint, reload, resume (the read-only
+  // default is written beside the pause and in effect only at the server's reload after it)
   const at = (text: string) => switchCalls.indexOf(text);
-  expect(at('ALTER SYSTEM SET')).toBeLessThan(at('PAUSE app'));
   expect(at('PAUSE app')).toBeLessThan(at('SELECT pg_reload_conf()'));
+  expect(at('ALTER SYSTEM SET')).toBeLessThan(at('SELECT pg_reload_conf()'));
   expect(at('SELECT pg_reload_conf()')).toBeLessThan(at('rewrite pgbouncer.ini'));
   expect(at('rewrite pgbouncer.ini')).toBeLessThan(at('pgbouncer: RELOAD'));
   expect(at('pgbouncer: RELOAD')).toBeLessThan(at('RESUME app'));

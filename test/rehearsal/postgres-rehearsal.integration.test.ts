@@ -77,7 +77,7 @@ describe('PostgreSQL rehearsal on real servers', () => {
     expect(report.checksums!.match).toBe(true);
     expect(report.checksums!.tables.map((t) => (t as { table: string }).table)).toEqual(TABLES);
     expect(report.lagAtSwitchMs).not.toBeNull();
-    expect(Object.keys(report.facts.switchPhasesMs as object)).toEqual(['stageFreeze', 'pause', 'freeze', 'endSessions', 'tablesCompared', 'finalLsn', 'targetCatchUp', 'sequences', 'disableSubscription', 'openTarget', 'switchEndpoint', 'resume']);
+    expect(Object.keys(report.facts.switchPhasesMs as object)).toEqual(['pause', 'stageFreeze', 'freeze', 'endSessions', 'tablesCompared', 'finalLsn', 'targetCatchUp', 'sequences', 'disableSubscription', 'openTarget', 'switchEndpoint', 'resume']);
     expect(report.checksumsVerified).toBe(true);
     // and no password reached the report or the journal
     const secrets = [sandbox!.app.password, sandbox!.superuserPassword];

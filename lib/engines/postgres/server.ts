@@ -303,7 +303,7 @@ export async function setServerReadOnly(client: PgClient, readOnly: boolean, opt
 /**
  * The read-only server default written (postgresql.auto.conf, fsynced) but not in effect: no
  * session sees it before the next reload (setServerReadOnly with `staged`). ALTER SYSTEM is
- * the slow half of the freeze; this lets it run before writes are held (the pooler's pause).
+ * the slow half of the freeze; this lets it run before the window.
  */
 export async function stageServerReadOnly(client: PgClient): Promise<void> {
   await client.query('ALTER SYSTEM SET default_transaction_read_only = on');
