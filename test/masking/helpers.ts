@@ -107,3 +107,39 @@ export function chunked(dump: string | Buffer, sizes: number[]): Readable {
   }
   return Readable.from(chunks);
 }
+
+/** A table of a generated dump: its CREATE TABLE body lines and row `n`'s VALUES tuple. */
+export interface GeneratedTable {
+  name: string;
+  create: string[];
+  row: (n: number) => string;
+  /** @default INSERT INTO `name` VALUES */
+  header?: string;
+}
+
+/**
+ * A mariadb-dump-shaped dump: per table, `statements` INSERTs of `perStatement` rows each, one row
+ * a line (MariaDB style) or all on the INSERT's line (MySQL style). `row` may replace any row.
+ */
+export function generatedDumpOf(
+  options: { style: 'mariadb' | 'mysql'; statements: number; perStatement: number; row?: (table: string, n: number) => string | undefined; prelude?: string[]; end?: string },
+  tables: GeneratedTable[],
+): string {
+  const rowsOf = (list: string[]) => (options.style === 'mysql' ? ` ${list.join(',')};` : `\n${list.join(',\n')};`);
+  const lines = [...(options.prelude ?? []), '-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB', '/*!40101 SET NAMES utf8mb4 */;'];
+  for (const { name, create, row, header = `INSERT INTO \`${name}\` VALUES` } of tables) {
+    lines.push(`DROP TABLE IF EXISTS \`${name}\`;`, `CREATE TABLE \`${name}\` (`, ...create, ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `LOCK TABLES \`${name}\` WRITE;`);
+    let n = 0;
+    for (let s = 0; s < options.statements; s++) {
+      const list: string[] = [];
+      for (let r = 0; r < options.perStatement; r++) {
+        n++;
+        list.push(options.row?.(name, n) ?? row(n));
+      }
+      lines.push(`${header}${rowsOf(list)}`);
+    }
+    lines.push('UNLOCK TABLES;');
+  }
+  lines.push(options.end ?? '-- Dump completed on 2026-01-01  1:00:00', '');
+  return lines.join('\n');
+}

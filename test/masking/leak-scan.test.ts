@@ -3,7 +3,7 @@ import { StatementSplitter } from '../../lib/masking/dump-split';
 import { PatternSet, REWRITTEN_NAME } from '../../lib/masking/leak-patterns';
 import { scanDump, type ScanResult } from '../../lib/masking/leak-scan';
 import { parseRules } from '../../lib/masking/rules';
-import { chunked, sampleDump } from './helpers';
+import { chunked, generatedDumpOf, sampleDump } from './helpers';
 
 /**
  * The leak check's scan in several threads (leak-scan.ts): the dump is cut at INSERT
@@ -33,28 +33,17 @@ function patterns(): PatternSet {
 
 /** A dump of `statements` INSERTs per table, `perStatement` rows each, with leaks planted at some rows (kept columns). */
 function generatedDump(options: { style: 'mariadb' | 'mysql'; statements: number; perStatement: number; breakRow?: (table: string, row: number) => string | undefined }): string {
-  const rowsOf = (list: string[]) => (options.style === 'mysql' ? ` ${list.join(',')};\n` : `\n${list.join(',\n')};\n`);
-  const lines = ['-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB', '/*!40101 SET NAMES utf8mb4 */;'];
-  const table = (name: string, create: string[], row: (n: number) => string) => {
-    lines.push(`DROP TABLE IF EXISTS \`${name}\`;`, `CREATE TABLE \`${name}\` (`, ...create, ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `LOCK TABLES \`${name}\` WRITE;`);
-    let n = 0;
-    for (let s = 0; s < options.statements; s++) {
-      const list: string[] = [];
-      for (let r = 0; r < options.perStatement; r++) {
-        n++;
-        list.push(options.breakRow?.(name, n) ?? row(n));
-      }
-      lines.push(`INSERT INTO \`${name}\` VALUES${rowsOf(list)}`.replace(/\n$/, ''));
-    }
-    lines.push('UNLOCK TABLES;');
-  };
-  table('users', ['  `id` int(11) NOT NULL,', '  `email` varchar(100) NOT NULL,', '  `name` varchar(50) DEFAULT NULL,', '  `notes` text DEFAULT NULL,', '  PRIMARY KEY (`id`)'], (n) => {
-    const notes = n % 97 === 0 ? "'please write to alice.smith@mail-3.example.org'" : n % 89 === 0 ? `0x${Buffer.from('the customer Jan van der Berg phoned').toString('hex')}` : `'order ${n} delivered'`;
-    return `(${n},'u${n}@example.com','Name ${n}',${notes})`;
-  });
-  table('messages', ['  `body` text NOT NULL,', '  `author` varchar(50) DEFAULT NULL'], (n) => `('${n % 53 === 0 ? 'de la Cruz, Anna asked for a refund' : `message ${n}`}',${n % 7 === 0 ? 'NULL' : `'Author ${n}'`})`);
-  lines.push('-- Dump completed on 2026-01-01  1:00:00', '');
-  return lines.join('\n');
+  return generatedDumpOf({ style: options.style, statements: options.statements, perStatement: options.perStatement, row: options.breakRow }, [
+    {
+      name: 'users',
+      create: ['  `id` int(11) NOT NULL,', '  `email` varchar(100) NOT NULL,', '  `name` varchar(50) DEFAULT NULL,', '  `notes` text DEFAULT NULL,', '  PRIMARY KEY (`id`)'],
+      row: (n) => {
+        const notes = n % 97 === 0 ? "'please write to alice.smith@mail-3.example.org'" : n % 89 === 0 ? `0x${Buffer.from('the customer Jan van der Berg phoned').toString('hex')}` : `'order ${n} delivered'`;
+        return `(${n},'u${n}@example.com','Name ${n}',${notes})`;
+      },
+    },
+    { name: 'messages', create: ['  `body` text NOT NULL,', '  `author` varchar(50) DEFAULT NULL'], row: (n) => `('${n % 53 === 0 ? 'de la Cruz, Anna asked for a refund' : `message ${n}`}',${n % 7 === 0 ? 'NULL' : `'Author ${n}'`})` },
+  ]);
 }
 
 const sorted = (result: ScanResult) => ({ ...result, threads: 0, hits: result.hits.map((h) => JSON.stringify(h)).sort() });

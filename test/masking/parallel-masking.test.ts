@@ -5,7 +5,7 @@ import { DumpFormatError, MaskingTransform, type RewriteSummary } from '../../li
 import { defaultMaskingThreads, ParallelMaskingTransform } from '../../lib/masking/parallel-masking';
 import { parseRules, type MaskingRules } from '../../lib/masking/rules';
 import { SchemaDriftError } from '../../lib/masking/transformers';
-import { chunked, RULES_JSON, rewriter, sampleDump, TEST_KEY, testRules } from './helpers';
+import { chunked, generatedDumpOf, RULES_JSON, rewriter, sampleDump, TEST_KEY, testRules } from './helpers';
 
 /**
  * The masking stream with the rewriting in worker threads (parallel-masking.ts). Rules guarded:
@@ -68,32 +68,13 @@ const RULES = parseRules(
  * CREATE TABLE comes late (the threads must learn it where it is).
  */
 function generatedDump(options: { style: 'mariadb' | 'mysql'; statements: number; perStatement: number; row?: (table: string, n: number) => string | undefined; end?: string }): string {
-  const rowsOf = (list: string[]) => (options.style === 'mysql' ? ` ${list.join(',')};` : `\n${list.join(',\n')};`);
-  const lines = ['/*M!999999\\- enable the sandbox mode */ ', '-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB', '/*!40101 SET NAMES utf8mb4 */;'];
-  const table = (name: string, create: string[], row: (n: number) => string, header = `INSERT INTO \`${name}\` VALUES`) => {
-    lines.push(`DROP TABLE IF EXISTS \`${name}\`;`, `CREATE TABLE \`${name}\` (`, ...create, ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;', `LOCK TABLES \`${name}\` WRITE;`);
-    let n = 0;
-    for (let s = 0; s < options.statements; s++) {
-      const list: string[] = [];
-      for (let r = 0; r < options.perStatement; r++) {
-        n++;
-        list.push(options.row?.(name, n) ?? row(n));
-      }
-      lines.push(`${header}${rowsOf(list)}`);
-    }
-    lines.push('UNLOCK TABLES;');
-  };
   const notes = ["'x\\'y\\\\z\\n),(;INSERT INTO'", "'it''s \\\"quoted\\\"'", "'😀 tab\there \\0 \\r\\n end \\\\'", 'NULL', "'Zoë'"];
-  table(
-    'users',
-    ['  `id` int(11) NOT NULL,', '  `email` varchar(100) NOT NULL,', '  `name` varchar(50) DEFAULT NULL,', '  `notes` text DEFAULT NULL,', '  `phone` varchar(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL,', '  `born` datetime DEFAULT NULL,', '  PRIMARY KEY (`id`)'],
-    (n) => `(${n},'${n % 3 === 0 ? 'ALICE' : 'user'}.${n % 500}@Example.org','${n % 5 === 0 ? 'García' : `Name ${n % 40}`}',${notes[n % notes.length]},${n % 4 === 0 ? 'NULL' : `'+44 20 7946 ${String(n % 10000).padStart(4, '0')}'`},'19${50 + (n % 50)}-0${1 + (n % 9)}-1${n % 10} 12:00:00')`,
-  );
-  table('orders', ['  `id` int(11) NOT NULL,', '  `user_id` int(11) NOT NULL,', '  `customer_email` varchar(100) NOT NULL,', '  `total` decimal(10,2) NOT NULL,', '  PRIMARY KEY (`id`)'], (n) => `('${n % 7}',${n % 300},'user.${n % 500}@example.org',${n % 100}.50)`, 'INSERT INTO `orders` (`total`, `user_id`, `customer_email`, `id`) VALUES');
-  table('countries', ['  `code` char(2) NOT NULL'], (n) => `('${String.fromCharCode(65 + (n % 26))}${String.fromCharCode(65 + ((n * 7) % 26))}')`);
-  table('messages', ['  `body` text NOT NULL,', '  `author` varchar(50) DEFAULT NULL,', '  `sent` date DEFAULT NULL'], (n) => `('message ${n}; (a),(b)',${n % 7 === 0 ? 'NULL' : `'Author ${n % 60}'`},'2024-0${1 + (n % 9)}-2${n % 8}')`);
-  lines.push(options.end ?? '-- Dump completed on 2026-01-01  1:00:00', '');
-  return lines.join('\n');
+  return generatedDumpOf({ ...options, prelude: ['/*M!999999\\- enable the sandbox mode */ '] }, [
+    { name: 'users', create: ['  `id` int(11) NOT NULL,', '  `email` varchar(100) NOT NULL,', '  `name` varchar(50) DEFAULT NULL,', '  `notes` text DEFAULT NULL,', '  `phone` varchar(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL,', '  `born` datetime DEFAULT NULL,', '  PRIMARY KEY (`id`)'], row: (n) => `(${n},'${n % 3 === 0 ? 'ALICE' : 'user'}.${n % 500}@Example.org','${n % 5 === 0 ? 'García' : `Name ${n % 40}`}',${notes[n % notes.length]},${n % 4 === 0 ? 'NULL' : `'+44 20 7946 ${String(n % 10000).padStart(4, '0')}'`},'19${50 + (n % 50)}-0${1 + (n % 9)}-1${n % 10} 12:00:00')` },
+    { name: 'orders', create: ['  `id` int(11) NOT NULL,', '  `user_id` int(11) NOT NULL,', '  `customer_email` varchar(100) NOT NULL,', '  `total` decimal(10,2) NOT NULL,', '  PRIMARY KEY (`id`)'], row: (n) => `('${n % 7}',${n % 300},'user.${n % 500}@example.org',${n % 100}.50)`, header: 'INSERT INTO `orders` (`total`, `user_id`, `customer_email`, `id`) VALUES' },
+    { name: 'countries', create: ['  `code` char(2) NOT NULL'], row: (n) => `('${String.fromCharCode(65 + (n % 26))}${String.fromCharCode(65 + ((n * 7) % 26))}')` },
+    { name: 'messages', create: ['  `body` text NOT NULL,', '  `author` varchar(50) DEFAULT NULL,', '  `sent` date DEFAULT NULL'], row: (n) => `('message ${n}; (a),(b)',${n % 7 === 0 ? 'NULL' : `'Author ${n % 60}'`},'2024-0${1 + (n % 9)}-2${n % 8}')` },
+  ]);
 }
 
 describe('several masking threads write exactly what one rewriter writes', () => {
