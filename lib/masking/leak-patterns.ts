@@ -227,15 +227,33 @@ const STREET_WORDS: [string, string][] = [
   ['street', 'st'], ['road', 'rd'], ['avenue', 'ave'], ['lane', 'ln'], ['drive', 'dr'], ['court', 'ct'], ['place', 'pl'],
   ['square', 'sq'], ['crescent', 'cres'], ['terrace', 'tce'], ['gardens', 'gdns'], ['boulevard', 'blvd'], ['close', 'cl'],
 ];
-/** "a/b" word hash → the hashes [a, b] of its other spelling. */
-const STREET_WORD_SWAP = new Map<string, [number, number]>();
+/**
+ * Word hash (a, b) → the hashes of its other spelling, in an open-addressing table of
+ * Int32 quadruples (a, b, other a, other b): asked once per word of every address original,
+ * so no string key is made per question.
+ */
+const STREET_SWAP_SLOTS = 64; // power of two, > 2 x the 26 spellings
+const STREET_WORD_SWAP = new Int32Array(STREET_SWAP_SLOTS * 4);
+const STREET_SWAP_USED = new Uint8Array(STREET_SWAP_SLOTS);
+const streetSwapSlot = (a: number) => Math.imul(a, 0x9e3779b1) >>> 26; // top 6 bits: 0..63
 for (const pair of STREET_WORDS) {
   const hashes = pair.map((word) => {
     hashWord(word, 0, word.length);
     return [wordA, wordB] as [number, number];
   });
-  STREET_WORD_SWAP.set(`${hashes[0][0]}/${hashes[0][1]}`, hashes[1]);
-  STREET_WORD_SWAP.set(`${hashes[1][0]}/${hashes[1][1]}`, hashes[0]);
+  for (const [from, to] of [[hashes[0], hashes[1]], [hashes[1], hashes[0]]]) {
+    let slot = streetSwapSlot(from[0]);
+    while (STREET_SWAP_USED[slot] === 1) slot = (slot + 1) & (STREET_SWAP_SLOTS - 1);
+    STREET_SWAP_USED[slot] = 1;
+    STREET_WORD_SWAP.set([from[0], from[1], to[0], to[1]], slot * 4);
+  }
+}
+/** The slot of the street word with hashes (a, b) in STREET_WORD_SWAP, or -1 when it has no other spelling. */
+function streetWordSwap(a: number, b: number): number {
+  for (let slot = streetSwapSlot(a); STREET_SWAP_USED[slot] === 1; slot = (slot + 1) & (STREET_SWAP_SLOTS - 1)) {
+    if (STREET_WORD_SWAP[slot * 4] === a && STREET_WORD_SWAP[slot * 4 + 1] === b) return slot;
+  }
+  return -1;
 }
 
 /** Digits of the phone number being added or scanned (0–9 each); a longer run is cut here. */
@@ -290,24 +308,31 @@ const TWO_DIGIT_COUNTRY_CODES = new Set([20, 27, 30, 31, 32, 33, 34, 36, 39, 40,
  * - national with a trunk 0 ("07700 900123"): after the 0;
  * - anything else: the digits as they are; for an original (`both`), also read as
  *   international without its "+" (an original "447700900123" may be written "07700 900123").
+ * The answers are left in PHONE_SKIPS (international first when `both`), their count returned.
  * Only keys of MIN_DIGITS or more digits. Known limit: Italy keeps its leading 0 ("+39 06 …"),
  * which this rule drops on both sides alike (so matches still work), as it does for every country.
  */
-function phoneKeySkips(n: number, international: boolean, both: boolean): number[] {
-  const out: number[] = [];
-  const afterCountry = (from: number) => {
-    let skip = from + countryCodeLength(from);
-    if (PHONE_DIGITS[skip] === 0) skip++;
-    return skip;
-  };
-  if (international) out.push(afterCountry(0));
-  else if (PHONE_DIGITS[0] === 0 && PHONE_DIGITS[1] === 0) out.push(afterCountry(2));
-  else if (PHONE_DIGITS[0] === 0) out.push(1);
-  else {
-    out.push(0);
-    if (both) out.push(afterCountry(0));
-  }
-  return out.filter((skip, k) => n - skip >= MIN_DIGITS && out.indexOf(skip) === k);
+function phoneKeySkips(n: number, international: boolean, both: boolean): number {
+  if (international) return keepSkip(n, skipAfterCountry(0), 0);
+  if (PHONE_DIGITS[0] === 0 && PHONE_DIGITS[1] === 0) return keepSkip(n, skipAfterCountry(2), 0);
+  if (PHONE_DIGITS[0] === 0) return keepSkip(n, 1, 0);
+  const count = keepSkip(n, 0, 0);
+  return both ? keepSkip(n, skipAfterCountry(0), count) : count;
+}
+/** PHONE_SKIPS[0, count) plus `skip` when it leaves MIN_DIGITS digits and is not there yet: the new count. */
+function keepSkip(n: number, skip: number, count: number): number {
+  if (n - skip < MIN_DIGITS) return count;
+  for (let k = 0; k < count; k++) if (PHONE_SKIPS[k] === skip) return count;
+  PHONE_SKIPS[count] = skip;
+  return count + 1;
+}
+/** phoneKeySkips's answers (at most two), in order: no array per phone number. */
+const PHONE_SKIPS = new Int32Array(2);
+/** Where the national number starts after a country code at PHONE_DIGITS[from] (and its "(0)" trunk digit). */
+function skipAfterCountry(from: number): number {
+  let skip = from + countryCodeLength(from);
+  if (PHONE_DIGITS[skip] === 0) skip++;
+  return skip;
 }
 
 /** A phone key's hash (PHONE_DIGITS[skip, n)) into seqA/seqB, apart from every word sequence's (its own seeds and finish). */
@@ -412,7 +437,9 @@ export class PatternSet {
     return this.patterns.bytes + this.lastWords.byteLength;
   }
 
-  private sourceId(source: string): number {
+  /** The id of a source column ("table.column"), for `add`/`addBytes` (asked once per column, not per value). */
+  sourceId(source: string | number): number {
+    if (typeof source === 'number') return source;
     let id = this.sourceIndex.get(source);
     if (id === undefined) {
       id = this.sources.length;
@@ -426,9 +453,10 @@ export class PatternSet {
   /**
    * Add an original value: as a whole when it has at most MAX_WHOLE_WORDS words, else as
    * shingles of SHINGLE_WORDS words; plus every email address and every long number in it
-   * (a phone written with other separators), as patterns of their own.
+   * (a phone written with other separators), as patterns of their own. `source`: the column
+   * ("table.column"), or its `sourceId`.
    */
-  add(original: string, source: string, forms = 0): void {
+  add(original: string, source: string | number, forms = 0): void {
     this.originals++;
     const folded = foldForMatching(original);
     // One pass: each word's hashes (as `scan` computes them), its length, and the digits.
@@ -496,7 +524,7 @@ export class PatternSet {
    * originals) is folded, cut and hashed straight from the bytes, no string made; anything
    * else is decoded and takes the string path (folding needs Unicode normalisation).
    */
-  addBytes(bytes: Uint8Array, start: number, end: number, source: string, forms = 0): void {
+  addBytes(bytes: Uint8Array, start: number, end: number, source: string | number, forms = 0): void {
     let at = false;
     for (let k = start; k < end; k++) {
       const c = bytes[k];
@@ -614,8 +642,8 @@ export class PatternSet {
     if (forms & REWRITTEN_ADDRESS && wholeAdded) {
       const swaps: number[] = [];
       for (let k = 0; k < count && swaps.length < 3; k++) {
-        const other = STREET_WORD_SWAP.get(`${this.wordsA[k]}/${this.wordsB[k]}`);
-        if (other !== undefined) swaps.push(k, other[0], other[1]);
+        const other = streetWordSwap(this.wordsA[k], this.wordsB[k]);
+        if (other !== -1) swaps.push(k, STREET_WORD_SWAP[other * 4 + 2], STREET_WORD_SWAP[other * 4 + 3]);
       }
       const swapped = swaps.length / 3;
       for (let subset = 1; subset < 1 << swapped; subset++) {
@@ -632,8 +660,9 @@ export class PatternSet {
       }
     }
     if (forms & REWRITTEN_PHONE && phoneDigits >= MIN_DIGITS) {
-      for (const skip of phoneKeySkips(phoneDigits, phoneInternational, true)) {
-        hashPhoneKey(skip, phoneDigits);
+      const skips = phoneKeySkips(phoneDigits, phoneInternational, true);
+      for (let k = 0; k < skips; k++) {
+        hashPhoneKey(PHONE_SKIPS[k], phoneDigits);
         this.patterns.addIfAbsent(seqA, seqB, id);
       }
     }
@@ -896,8 +925,8 @@ export class PatternSet {
   /** A digit run's significant digits (phoneKeySkips, scan side), looked up among the phone columns' keys. */
   private matchPhone(n: number, plus: boolean, onMatch: (match: PatternMatch) => void): void {
     if (!this.phoneForms) return;
-    const skip = phoneKeySkips(n, plus, false)[0];
-    if (skip === undefined) return;
+    if (phoneKeySkips(n, plus, false) === 0) return;
+    const skip = PHONE_SKIPS[0];
     hashPhoneKey(skip, n);
     const slot = this.patterns.find(seqA, seqB);
     if (slot === -1) return;

@@ -72,7 +72,8 @@ export async function buildPatternsFromBytes(
   const patterns = new PatternSet({ expectedPatterns: options.expectedPatterns });
   let skippedOrdinary = 0;
   for (const { table, columns } of plan) {
-    const names = columns.map((c) => `${table}.${c.name}`);
+    // Each column's id, asked once (not a Map look-up per value).
+    const names = columns.map((c) => patterns.sourceId(`${table}.${c.name}`));
     const forms = columns.map((c) => rewrittenForms(c.rule));
     const asText = columns.map((c) => ORDINARY_CHECKED.has(c.rule.transform) && c.rule.transform !== 'constant');
     // A constant rule's own value is skipped by comparing bytes.

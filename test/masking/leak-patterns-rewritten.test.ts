@@ -92,6 +92,22 @@ describe('a street word abbreviated or spelled out is found (address columns)', 
   });
 });
 
+describe('every street word and its abbreviation stand for each other, both ways, from bytes and from text', () => {
+  // The 13 pairs of leak-patterns.ts's STREET_WORDS, written out here so a pair dropped there fails.
+  const pairs = [['street', 'st'], ['road', 'rd'], ['avenue', 'ave'], ['lane', 'ln'], ['drive', 'dr'], ['court', 'ct'], ['place', 'pl'], ['square', 'sq'], ['crescent', 'cres'], ['terrace', 'tce'], ['gardens', 'gdns'], ['boulevard', 'blvd'], ['close', 'cl']];
+  test.each(pairs)('%s / %s', (long, short) => {
+    const capital = (word: string) => word[0].toUpperCase() + word.slice(1);
+    const streets = new PatternSet();
+    streets.add(`14 Quayle ${capital(long)}`, 'customers.street', REWRITTEN_ADDRESS);
+    const ascii = Buffer.from(`x 9 Vantor ${capital(short)} y`);
+    streets.addBytes(ascii, 2, ascii.length - 2, 'customers.street', REWRITTEN_ADDRESS);
+    expect(found(streets, `posted to 14 quayle ${short.toUpperCase()}. today`)).toEqual(['customers.street']);
+    expect(found(streets, `posted to 9 Vantor ${capital(long)} today`)).toEqual(['customers.street']);
+    // Not a swap: another street word in its place, or the word alone.
+    expect(found(streets, `posted to 14 Quayle ${long === 'road' ? 'Lane' : 'Road'} today`)).toEqual([]);
+  });
+});
+
 describe('a value inside a base64 run in text is found', () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   test.each([
