@@ -242,7 +242,10 @@ export class StatementScan {
     this.scan.positionOf = () => positionInStatement(this.statement, this.rewriter.rowInStatement());
   }
 
-  /** A line of the dump (`statement` -1) or INSERT statement number `statement`, whole. */
+  /**
+   * A line of the dump (`statement` -1) or INSERT statement number `statement`, whole: in one
+   * piece, as a row spanning two pushes would be parsed (and counted in scannedValues) twice.
+   */
   push(statement: number, bytes: Uint8Array): void {
     this.statement = statement;
     this.rewriter.lastStatement = undefined;
@@ -287,7 +290,12 @@ function chunkSink(onChunk: (chunk: Buffer) => void, final?: (done: (error?: Err
   });
 }
 
-/** A batch of pieces for one worker: [statement number or -1 for other lines, length] pairs, then the bytes in one transferred buffer. */
+/**
+ * A batch of pieces for one worker: [statement number or -1 for other lines, length] pairs, then
+ * the bytes in one transferred buffer, which the worker transfers back once scanned (reused:
+ * a fresh buffer per batch is freed only by a full GC, and at the full benchmark's size the
+ * freed-late batches held ~50 MB in each thread).
+ */
 interface WorkerSlot {
   worker: Worker;
   pieces: number[];
@@ -327,6 +335,7 @@ const IN_FLIGHT_PER_WORKER = 2 * WORKER_QUEUE_BYTES;
  * threads at the default limits the full benchmark's check peaked at 539 MB).
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
+const roundUpToMiB = (bytes: number) => Math.ceil(Math.max(bytes, 1) / 1048576) * 1048576;
 
 /**
  * The threaded scan: this thread (scan thread 1) cuts the dump at INSERT statements and hands
@@ -348,6 +357,8 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
     resume?.(failure);
   };
   const slots: WorkerSlot[] = [];
+  /** Batch buffers the workers gave back, for the next batches (at most as many as were ever in flight at once). */
+  const spare: ArrayBuffer[] = [];
   const totalInFlight = () => slots.reduce((sum, s) => sum + s.inFlight, 0);
   try {
     for (let n = 2; n <= threads; n++) {
@@ -360,9 +371,10 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
       const slot: WorkerSlot = { worker, pieces: [], parts: [], pendingBytes: 0, inFlight: 0, statements: 0, done: undefined as unknown as Promise<WorkerDone> };
       slot.done = new Promise<WorkerDone>((resolve, reject) => {
         let finished = false;
-        worker.on('message', (message: { kind: string; bytes?: number; message?: string } & Partial<WorkerDone>) => {
+        worker.on('message', (message: { kind: string; bytes?: number; data?: ArrayBuffer; message?: string } & Partial<WorkerDone>) => {
           if (message.kind === 'scanned') {
             slot.inFlight -= message.bytes!;
+            if (message.data) spare.push(message.data);
             if (waiting && totalInFlight() <= IN_FLIGHT_PER_WORKER * slots.length) {
               const resume = waiting;
               waiting = undefined;
@@ -397,19 +409,23 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
     }
     const flush = (slot: WorkerSlot) => {
       if (slot.pieces.length === 0) return;
-      const data = Buffer.allocUnsafeSlow(slot.pendingBytes);
+      const index = spare.findIndex((buffer) => buffer.byteLength >= slot.pendingBytes);
+      if (index === -1) spare.pop(); // too small for this batch: replaced by a bigger one
+      const buffer = index === -1 ? new ArrayBuffer(roundUpToMiB(slot.pendingBytes)) : spare.splice(index, 1)[0];
+      const data = Buffer.from(buffer, 0, slot.pendingBytes);
       let at = 0;
       for (const part of slot.parts) at += part.copy(data, at);
-      slot.worker.postMessage({ kind: 'scan', pieces: slot.pieces, data: data.buffer }, [data.buffer]);
+      slot.worker.postMessage({ kind: 'scan', pieces: slot.pieces, data: buffer, length: slot.pendingBytes }, [buffer]);
       slot.inFlight += slot.pendingBytes;
       slot.pieces = [];
       slot.parts = [];
       slot.pendingBytes = 0;
     };
-    const add = (slot: WorkerSlot, statement: number, bytes: Buffer) => {
-      slot.pieces.push(statement, bytes.length);
-      slot.parts.push(bytes);
-      slot.pendingBytes += bytes.length;
+    // A piece in parts (a statement as the views of the chunks it came in: copied once, into the batch).
+    const add = (slot: WorkerSlot, statement: number, parts: Buffer[], length: number) => {
+      slot.pieces.push(statement, length);
+      for (const part of parts) slot.parts.push(part);
+      slot.pendingBytes += length;
       if (statement !== -1) slot.statements++;
       if (slot.pendingBytes >= BATCH_BYTES) flush(slot);
     };
@@ -417,9 +433,20 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
     // This thread's share (scan thread 1).
     const here = new StatementScan(patterns, rules);
     let statementsHere = 0;
-    const scanHere = (statement: number, bytes: Buffer) => {
+    // A statement that came in several chunks is joined in one reused buffer (StatementScan keeps no view of it).
+    let joined = Buffer.alloc(0);
+    const whole = (parts: Buffer[]) => {
+      if (parts.length === 1) return parts[0];
+      let length = 0;
+      for (const part of parts) length += part.length;
+      if (joined.length < length) joined = Buffer.allocUnsafeSlow(roundUpToMiB(length));
+      let at = 0;
+      for (const part of parts) at += part.copy(joined, at);
+      return joined.subarray(0, length);
+    };
+    const scanHere = (statement: number, parts: Buffer[]) => {
       try {
-        here.push(statement, bytes);
+        here.push(statement, whole(parts));
       } catch (error) {
         throw threadFailed(1, error);
       }
@@ -428,10 +455,10 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
     const splitter = new StatementSplitter({
       // Every thread reads every other line (CREATE TABLE: the columns; the closing line: the dump is complete).
       other: (bytes) => {
-        scanHere(-1, bytes);
-        for (const slot of slots) add(slot, -1, bytes);
+        scanHere(-1, [bytes]);
+        for (const slot of slots) add(slot, -1, [bytes], bytes.length);
       },
-      insert: (bytes) => {
+      insertParts: (parts, length) => {
         const statement = statements++;
         let target: WorkerSlot | undefined;
         if (hooks.threadFor) {
@@ -444,10 +471,10 @@ async function scanInThreads(dump: Readable, patterns: PatternSet, rules: Maskin
           for (const slot of slots) if (queued(slot) < queued(target)) target = slot;
           if (queued(target) >= WORKER_QUEUE_BYTES) target = undefined;
         }
-        if (target) add(target, statement, bytes);
+        if (target) add(target, statement, parts, length);
         else {
           statementsHere++;
-          scanHere(statement, bytes);
+          scanHere(statement, parts);
         }
       },
     });
