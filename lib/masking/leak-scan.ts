@@ -180,7 +180,7 @@ export class DumpScan {
   }
 }
 
-/** The default's ceiling: each thread beyond the first is a V8 isolate of its own (~+100 MB at the benchmark's full size). */
+/** The default's ceiling: each thread beyond the first is a V8 isolate of its own (the one worker on 2 cores: +47 MB at the full benchmark's size), and more cores were not measured. */
 export const MAX_DEFAULT_SCAN_THREADS = 4;
 
 /**
