@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { extname, join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { DumpRewriter, type Rewriter } from './dump-rewriter';
+import { DumpFormatError, DumpRewriter, type Rewriter } from './dump-rewriter';
 import { StatementSplitter } from './dump-split';
 import { BASE64_CANDIDATE, base64RunsAscii, decodeBase64Run, EMAIL_IN_TEXT, foldForMatching, hiddenTexts, isShared, MIN_BASE64_CHARS, MIN_PATTERN_CHARS, PatternSet, type PatternMatch, type TransferablePatterns } from './leak-patterns';
 import { PgDumpRewriter } from './pg-dump-rewriter';
@@ -13,9 +14,10 @@ import type { TableMasking, ValueMasker } from './transformers';
 /**
  * The scan half of the leak check (leak-check.ts): every value of every table and column of
  * the masked dump, looked up among the originals' patterns. One thread (`DumpScan`), or, for
- * a MariaDB/MySQL dump, several worker threads that each parse and scan a share of the INSERT
- * statements (`scanDump` with `workers` > 1; cut by dump-split.ts, every thread also reads
- * every other line, so each knows every table's columns). The threads share the pattern
+ * a MariaDB/MySQL dump, several threads that each parse and scan a share of the INSERT
+ * statements (`scanDump` with `threads` > 1: this thread cuts the dump (dump-split.ts) and
+ * scans the statements its `threads` - 1 worker threads have no room for; every thread also
+ * reads every other line, so each knows every table's columns). The threads share the pattern
  * tables (SharedArrayBuffer: no copy). Fail closed: an error in any thread fails the scan.
  */
 
@@ -43,6 +45,8 @@ export interface ScanResult {
   rows: Record<string, number>;
   /** Threads that parsed and scanned the dump. */
   threads: number;
+  /** (Several threads only) INSERT statements each thread scanned, this (the calling) thread first. */
+  statementsPerThread?: number[];
 }
 
 export const MAX_REPORTED_HITS = 1000;
@@ -176,12 +180,17 @@ export class DumpScan {
   }
 }
 
+/** The default's ceiling: each thread beyond the first is a V8 isolate of its own (the one worker on 2 cores: +47 MB at the full benchmark's size), and more cores were not measured. */
+export const MAX_DEFAULT_SCAN_THREADS = 4;
+
 /**
- * How many threads scan a dump by default: this thread only (MASKING_SCAN_THREADS=N opts in to N
- * worker threads). Each thread is a V8 isolate of its own: at the benchmark's full size, on a quiet
- * machine, two threads took the check's peak RSS from 361 MB to 525 MB (target <= 512 MB) and
- * its wall time from 15.5 s to 12.0 s, with ~25% more CPU; one thread already meets the check's
- * time target (<= the stream's 20.6 s). Where memory and cores are there, more threads are a choice.
+ * How many threads scan a MariaDB/MySQL dump by default: one per core (availableParallelism(),
+ * at most MAX_DEFAULT_SCAN_THREADS), counting the calling thread, which cuts the dump and scans
+ * beside its N - 1 worker threads. MASKING_SCAN_THREADS=N overrides it; 1 is the calling thread
+ * alone, no worker thread (the scan of earlier releases). Measured on 2 cores at the full
+ * benchmark's size (lib/masking/README.md, "Scan threads: the hybrid"; load 3.4-4.4): the scan
+ * 10.4-13.0 s wall with 2 threads against 16.0 s with 1, the check's peak RSS 413-431 MB against
+ * 384 MB (two workers beside a calling thread that only cut: 557-580 MB, over the 512 MB target).
  */
 export function defaultScanThreads(): number {
   const configured = process.env.MASKING_SCAN_THREADS;
@@ -189,21 +198,75 @@ export function defaultScanThreads(): number {
     if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99`);
     return Number(configured);
   }
-  return 1;
+  return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_SCAN_THREADS));
+}
+
+/** Options of a threaded scan that only tests set. */
+export interface ThreadedScanTestHooks {
+  /** Which thread scans INSERT statement n (0: the calling thread, 1…: a worker). @default - the worker with the least work queued, or this thread when every worker has WORKER_QUEUE_BYTES queued */
+  threadFor?: (statement: number) => number;
+  /** Called with each worker thread as it starts. */
+  onWorker?: (worker: Worker) => void;
 }
 
 /**
- * Scan a whole dump for the patterns. `threads` > 1 (MariaDB/MySQL dumps only): in that many
- * worker threads, the dump cut at INSERT statements by this thread. The result is the same
- * either way (hits, rows named by their place in their table, counts).
+ * Scan a whole dump for the patterns. `threads` > 1 (MariaDB/MySQL dumps only): this thread
+ * cuts the dump at INSERT statements and scans some of them itself, `threads` - 1 worker
+ * threads scan the others. The result is the same either way (hits, rows named by their place
+ * in their table, counts).
  */
-export async function scanDump(dump: Readable, options: { patterns: PatternSet; rules: MaskingRules; engine: 'mysql' | 'postgres'; threads?: number }): Promise<ScanResult> {
+export async function scanDump(dump: Readable, options: { patterns: PatternSet; rules: MaskingRules; engine: 'mysql' | 'postgres'; threads?: number } & ThreadedScanTestHooks): Promise<ScanResult> {
   const threads = options.engine === 'mysql' ? (options.threads ?? defaultScanThreads()) : 1;
-  if (threads > 1) return scanInWorkers(dump, options.patterns, options.rules, threads);
+  if (threads > 1) return scanInThreads(dump, options.patterns, options.rules, threads, options);
   const scan = new DumpScan(options.patterns, options.rules, options.engine);
   await pipeline(dump, chunkSink((chunk) => void scan.rewriter.push(chunk)));
   scan.rewriter.finish();
   return { hits: scan.hits, hitCount: scan.hitCount, scannedValues: scan.scannedValues, rows: { ...scan.rewriter.summary.rows }, threads: 1 };
+}
+
+/**
+ * One thread's share of a dump cut at INSERT statements (dump-split.ts): every other line, and
+ * the whole statements given to it, each checked to end where the cut was made. Rows without a
+ * kept numeric key are named by statement and place in it (mergeWorkerResults names them by
+ * their place in their table). Used by the worker threads (leak-scan-worker.ts) and by the
+ * calling thread of a threaded scan alike.
+ */
+export class StatementScan {
+  private readonly scan: DumpScan;
+  private readonly rewriter: DumpRewriter;
+  private statement = -1;
+  private readonly statements: number[] = [];
+  private readonly statementTables: string[] = [];
+
+  constructor(patterns: PatternSet, rules: MaskingRules) {
+    this.scan = new DumpScan(patterns, rules, 'mysql');
+    this.rewriter = this.scan.rewriter as DumpRewriter;
+    this.scan.positionOf = () => positionInStatement(this.statement, this.rewriter.rowInStatement());
+  }
+
+  /**
+   * A line of the dump (`statement` -1) or INSERT statement number `statement`, whole: in one
+   * piece, as a row spanning two pushes would be parsed (and counted in scannedValues) twice.
+   */
+  push(statement: number, bytes: Uint8Array): void {
+    this.statement = statement;
+    this.rewriter.lastStatement = undefined;
+    this.rewriter.push(bytes as Buffer);
+    if (statement === -1) return;
+    // The splitter cut this statement at its ";\n": parsed, it must end there too.
+    const last = this.rewriter.lastStatement as { table: string; rows: number } | undefined;
+    if (!this.rewriter.atStatementBoundary() || last === undefined) {
+      throw new DumpFormatError(`INSERT statement ${statement + 1} of the dump does not end where its line ends with ";": a newline inside a value (the dump client escapes them), or a cut-short dump; the dump is not in the format this check reads`);
+    }
+    this.statements.push(statement, last.rows);
+    this.statementTables.push(last.table);
+  }
+
+  /** The end of the dump (a dump without its closing line fails here). */
+  finish(): WorkerDone {
+    this.rewriter.finish();
+    return { hits: this.scan.hits, hitCount: this.scan.hitCount, scannedValues: this.scan.scannedValues, rows: { ...this.rewriter.summary.rows }, statements: this.statements, statementTables: this.statementTables };
+  }
 }
 
 /**
@@ -229,17 +292,24 @@ function chunkSink(onChunk: (chunk: Buffer) => void, final?: (done: (error?: Err
   });
 }
 
-/** A batch of pieces for one worker: [statement number or -1 for other lines, length] pairs, then the bytes in one transferred buffer. */
+/**
+ * A batch of pieces for one worker: [statement number or -1 for other lines, length] pairs, then
+ * the bytes in one transferred buffer, which the worker transfers back once scanned (reused:
+ * a fresh buffer per batch is freed only by a full GC, and at the full benchmark's size the
+ * freed-late batches held ~50 MB in each thread).
+ */
 interface WorkerSlot {
   worker: Worker;
   pieces: number[];
   parts: Buffer[];
   pendingBytes: number;
   inFlight: number;
+  /** INSERT statements sent to it. */
+  statements: number;
   done: Promise<WorkerDone>;
 }
 
-/** What a scan worker (leak-scan-worker.ts) reports at the end. */
+/** What a scan thread (leak-scan-worker.ts, or this thread's StatementScan) reports at the end. */
 export interface WorkerDone {
   hits: LeakHit[];
   hitCount: number;
@@ -250,20 +320,36 @@ export interface WorkerDone {
   statementTables: string[];
 }
 
-/** Bytes sent to a worker at once, and the most that may wait in all workers before the dump is read on. */
+/** Bytes sent to a worker at once. */
 const BATCH_BYTES = 512 << 10;
-const IN_FLIGHT_PER_WORKER = 3 << 20;
+/**
+ * Work queued in a worker (sent or batched, not yet reported scanned) from which this thread
+ * scans the next statement itself: ~0.1 s of a worker's work at the full benchmark's rate,
+ * longer than this thread takes to scan one statement (mariadb-dump writes them up to ~1 MB),
+ * so the worker does not run dry meanwhile.
+ */
+const WORKER_QUEUE_BYTES = 3 << 20;
+/** The most that may wait in all workers before the dump is read on (reached only when a test's schedule overrides the above). */
+const IN_FLIGHT_PER_WORKER = 2 * WORKER_QUEUE_BYTES;
 /**
  * A scan thread's young generation (V8 grows it up to tens of MB under a high allocation rate;
  * the scan's garbage is short-lived and the whole check must stay under 512 MB: with two
  * threads at the default limits the full benchmark's check peaked at 539 MB).
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
+const roundUpToMiB = (bytes: number) => Math.ceil(Math.max(bytes, 1) / 1048576) * 1048576;
 
-async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: MaskingRules, threads: number): Promise<ScanResult> {
+/**
+ * The threaded scan: this thread (scan thread 1) cuts the dump at INSERT statements and hands
+ * each to the worker (threads 2…N) with the least work queued, or, when every worker already has
+ * WORKER_QUEUE_BYTES queued, scans it itself. So N threads keep N cores busy with N - 1 extra
+ * V8 isolates (each costs memory: see defaultScanThreads). Every thread reads every other line.
+ */
+async function scanInThreads(dump: Readable, patterns: PatternSet, rules: MaskingRules, threads: number, hooks: ThreadedScanTestHooks): Promise<ScanResult> {
   const shared: TransferablePatterns = patterns.toTransferable();
   if (!isShared(shared.slots.buffer) || !isShared(shared.lastWords.buffer)) throw new Error('scanDump: the pattern tables are not in shared memory');
   const typescript = extname(__filename) === '.ts';
+  const threadFailed = (n: number, error: unknown) => new Error(`the leak check's scan thread ${n} of ${threads} failed: ${(error as Error).message}`);
   let failure: Error | undefined;
   let waiting: ((error?: Error) => void) | undefined;
   const fail = (error: Error) => {
@@ -273,82 +359,127 @@ async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: Maskin
     resume?.(failure);
   };
   const slots: WorkerSlot[] = [];
+  /** Batch buffers the workers gave back, for the next batches (at most as many as were ever in flight at once). */
+  const spare: ArrayBuffer[] = [];
   const totalInFlight = () => slots.reduce((sum, s) => sum + s.inFlight, 0);
-  for (let n = 0; n < threads; n++) {
-    // Under ts-jest or tsx the worker is TypeScript too: it loads through tsx's require hook.
-    const worker = new Worker(join(__dirname, `leak-scan-worker${extname(__filename)}`), {
-      workerData: { patterns: shared, rules },
-      execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [],
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-    });
-    const slot: WorkerSlot = { worker, pieces: [], parts: [], pendingBytes: 0, inFlight: 0, done: undefined as unknown as Promise<WorkerDone> };
-    slot.done = new Promise<WorkerDone>((resolve, reject) => {
-      let finished = false;
-      worker.on('message', (message: { kind: string; bytes?: number; message?: string } & Partial<WorkerDone>) => {
-        if (message.kind === 'scanned') {
-          slot.inFlight -= message.bytes!;
-          if (waiting && totalInFlight() <= IN_FLIGHT_PER_WORKER * threads) {
-            const resume = waiting;
-            waiting = undefined;
-            resume();
+  try {
+    for (let n = 2; n <= threads; n++) {
+      // Under ts-jest or tsx the worker is TypeScript too: it loads through tsx's require hook.
+      const worker = new Worker(join(__dirname, `leak-scan-worker${extname(__filename)}`), {
+        workerData: { patterns: shared, rules },
+        execArgv: typescript ? ['--require', require.resolve('tsx/cjs')] : [],
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      });
+      const slot: WorkerSlot = { worker, pieces: [], parts: [], pendingBytes: 0, inFlight: 0, statements: 0, done: undefined as unknown as Promise<WorkerDone> };
+      slot.done = new Promise<WorkerDone>((resolve, reject) => {
+        let finished = false;
+        worker.on('message', (message: { kind: string; bytes?: number; data?: ArrayBuffer; message?: string } & Partial<WorkerDone>) => {
+          if (message.kind === 'scanned') {
+            slot.inFlight -= message.bytes!;
+            if (message.data) spare.push(message.data);
+            if (waiting && totalInFlight() <= IN_FLIGHT_PER_WORKER * slots.length) {
+              const resume = waiting;
+              waiting = undefined;
+              resume();
+            }
+          } else if (message.kind === 'done') {
+            finished = true;
+            resolve(message as WorkerDone);
+          } else if (message.kind === 'failed') {
+            finished = true;
+            const error = threadFailed(n, message);
+            fail(error);
+            reject(error);
           }
-        } else if (message.kind === 'done') {
+        });
+        worker.once('error', (error) => {
           finished = true;
-          resolve(message as WorkerDone);
-        } else if (message.kind === 'failed') {
-          finished = true;
-          const error = new Error(`the leak check's scan thread ${n + 1} of ${threads} failed: ${message.message}`);
+          const wrapped = threadFailed(n, error);
+          fail(wrapped);
+          reject(wrapped);
+        });
+        worker.once('exit', (code) => {
+          if (finished) return;
+          const error = new Error(`the leak check's scan thread ${n} of ${threads} exited (${code}) before it finished`);
           fail(error);
           reject(error);
+        });
+      });
+      slot.done.catch(() => undefined); // observed below; no unhandled rejection before that
+      slots.push(slot);
+      hooks.onWorker?.(worker);
+    }
+    const flush = (slot: WorkerSlot) => {
+      if (slot.pieces.length === 0) return;
+      const index = spare.findIndex((buffer) => buffer.byteLength >= slot.pendingBytes);
+      if (index === -1) spare.pop(); // too small for this batch: replaced by a bigger one
+      const buffer = index === -1 ? new ArrayBuffer(roundUpToMiB(slot.pendingBytes)) : spare.splice(index, 1)[0];
+      const data = Buffer.from(buffer, 0, slot.pendingBytes);
+      let at = 0;
+      for (const part of slot.parts) at += part.copy(data, at);
+      slot.worker.postMessage({ kind: 'scan', pieces: slot.pieces, data: buffer, length: slot.pendingBytes }, [buffer]);
+      slot.inFlight += slot.pendingBytes;
+      slot.pieces = [];
+      slot.parts = [];
+      slot.pendingBytes = 0;
+    };
+    // A piece in parts (a statement as the views of the chunks it came in: copied once, into the batch).
+    const add = (slot: WorkerSlot, statement: number, parts: Buffer[], length: number) => {
+      slot.pieces.push(statement, length);
+      for (const part of parts) slot.parts.push(part);
+      slot.pendingBytes += length;
+      if (statement !== -1) slot.statements++;
+      if (slot.pendingBytes >= BATCH_BYTES) flush(slot);
+    };
+    const queued = (slot: WorkerSlot) => slot.inFlight + slot.pendingBytes;
+    // This thread's share (scan thread 1).
+    const here = new StatementScan(patterns, rules);
+    let statementsHere = 0;
+    // A statement that came in several chunks is joined in one reused buffer (StatementScan keeps no view of it).
+    let joined = Buffer.alloc(0);
+    const whole = (parts: Buffer[]) => {
+      if (parts.length === 1) return parts[0];
+      let length = 0;
+      for (const part of parts) length += part.length;
+      if (joined.length < length) joined = Buffer.allocUnsafeSlow(roundUpToMiB(length));
+      let at = 0;
+      for (const part of parts) at += part.copy(joined, at);
+      return joined.subarray(0, length);
+    };
+    const scanHere = (statement: number, parts: Buffer[]) => {
+      try {
+        here.push(statement, whole(parts));
+      } catch (error) {
+        throw threadFailed(1, error);
+      }
+    };
+    let statements = 0;
+    const splitter = new StatementSplitter({
+      // Every thread reads every other line (CREATE TABLE: the columns; the closing line: the dump is complete).
+      other: (bytes) => {
+        scanHere(-1, [bytes]);
+        for (const slot of slots) add(slot, -1, [bytes], bytes.length);
+      },
+      insertParts: (parts, length) => {
+        const statement = statements++;
+        let target: WorkerSlot | undefined;
+        if (hooks.threadFor) {
+          const thread = hooks.threadFor(statement);
+          target = thread === 0 ? undefined : slots[thread - 1];
+          if (thread !== 0 && target === undefined) throw new Error(`threadFor(${statement}) = ${thread}: there are ${threads} threads (0 is this thread)`);
+        } else {
+          // The worker with the least work queued, unless even it has enough: then this thread.
+          target = slots[0];
+          for (const slot of slots) if (queued(slot) < queued(target)) target = slot;
+          if (queued(target) >= WORKER_QUEUE_BYTES) target = undefined;
         }
-      });
-      worker.once('error', (error) => {
-        finished = true;
-        const wrapped = new Error(`the leak check's scan thread ${n + 1} of ${threads} failed: ${error.message}`);
-        fail(wrapped);
-        reject(wrapped);
-      });
-      worker.once('exit', (code) => {
-        if (finished) return;
-        const error = new Error(`the leak check's scan thread ${n + 1} of ${threads} exited (${code}) before it finished`);
-        fail(error);
-        reject(error);
-      });
+        if (target) add(target, statement, parts, length);
+        else {
+          statementsHere++;
+          scanHere(statement, parts);
+        }
+      },
     });
-    slot.done.catch(() => undefined); // observed below; no unhandled rejection before that
-    slots.push(slot);
-  }
-  const flush = (slot: WorkerSlot) => {
-    if (slot.pieces.length === 0) return;
-    const data = Buffer.allocUnsafeSlow(slot.pendingBytes);
-    let at = 0;
-    for (const part of slot.parts) at += part.copy(data, at);
-    slot.worker.postMessage({ kind: 'scan', pieces: slot.pieces, data: data.buffer }, [data.buffer]);
-    slot.inFlight += slot.pendingBytes;
-    slot.pieces = [];
-    slot.parts = [];
-    slot.pendingBytes = 0;
-  };
-  const add = (slot: WorkerSlot, statement: number, bytes: Buffer) => {
-    slot.pieces.push(statement, bytes.length);
-    slot.parts.push(bytes);
-    slot.pendingBytes += bytes.length;
-    if (slot.pendingBytes >= BATCH_BYTES) flush(slot);
-  };
-  let statements = 0;
-  const splitter = new StatementSplitter({
-    // Every thread reads every other line (CREATE TABLE: the columns; the closing line: the dump is complete).
-    other: (bytes) => {
-      for (const slot of slots) add(slot, -1, bytes);
-    },
-    // A statement goes to the thread with the least work waiting.
-    insert: (bytes) => {
-      let target = slots[0];
-      for (const slot of slots) if (slot.inFlight + slot.pendingBytes < target.inFlight + target.pendingBytes) target = slot;
-      add(target, statements++, bytes);
-    },
-  });
-  try {
     await pipeline(
       dump,
       chunkSink(
@@ -358,7 +489,11 @@ async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: Maskin
         },
         (done) => {
           if (failure) return done(failure);
-          splitter.finish();
+          try {
+            splitter.finish();
+          } catch (error) {
+            return done(error as Error);
+          }
           for (const slot of slots) {
             flush(slot);
             slot.worker.postMessage({ kind: 'finish' });
@@ -367,13 +502,19 @@ async function scanInWorkers(dump: Readable, patterns: PatternSet, rules: Maskin
         },
         (done) => {
           if (failure) return done(failure);
-          if (totalInFlight() <= IN_FLIGHT_PER_WORKER * threads) return done();
+          if (totalInFlight() <= IN_FLIGHT_PER_WORKER * slots.length) return done();
           waiting = done;
         },
       ),
     );
+    let mine: WorkerDone;
+    try {
+      mine = here.finish();
+    } catch (error) {
+      throw threadFailed(1, error);
+    }
     const results = await Promise.all(slots.map((slot) => slot.done));
-    return mergeWorkerResults(results, threads);
+    return { ...mergeWorkerResults([mine, ...results], threads), statementsPerThread: [statementsHere, ...slots.map((slot) => slot.statements)] };
   } finally {
     await Promise.all(slots.map((slot) => slot.worker.terminate()));
   }
