@@ -347,7 +347,7 @@ const roundUpToMiB = (bytes: number) => Math.ceil(Math.max(bytes, 1) / 1048576) 
  */
 async function scanInThreads(dump: Readable, patterns: PatternSet, rules: MaskingRules, threads: number, hooks: ThreadedScanTestHooks): Promise<ScanResult> {
   const shared: TransferablePatterns = patterns.toTransferable();
-  if (!isShared(shared.slots.buffer) || !isShared(shared.lastWords.buffer)) throw new Error('scanDump: the pattern tables are not in shared memory');
+  if (!isShared(shared.slots.buffer) || !isShared(shared.filter.buffer) || !isShared(shared.lastWords.buffer)) throw new Error('scanDump: the pattern tables are not in shared memory');
   const typescript = extname(__filename) === '.ts';
   const threadFailed = (n: number, error: unknown) => new Error(`the leak check's scan thread ${n} of ${threads} failed: ${(error as Error).message}`);
   let failure: Error | undefined;

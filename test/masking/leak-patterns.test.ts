@@ -145,3 +145,30 @@ describe('the byte path of adding originals (values read from the source without
     expect(contentOf(byBytes)).toEqual(contentOf(byString));
   });
 });
+
+describe('a pattern set finds every pattern it holds, also as handed to another thread (the table and its key filter travel together)', () => {
+  test('100 000 generated originals: each found in its own set and in one rebuilt from toTransferable; others not found', () => {
+    // GIVEN many originals (enough to set a good share of the key filter's bits and grow the table)
+    const set = new PatternSet();
+    const original = (n: number) => `holder ${n.toString(36)}x${(n * 7919).toString(36)} lives at ${n % 997} Quayle Lane`;
+    const count = 100_000;
+    for (let n = 0; n < count; n++) set.add(original(n), 'customers.notes');
+    const copy = PatternSet.fromTransferable(set.toTransferable());
+    const findIn = (patterns: PatternSet, text: string) => {
+      let found = 0;
+      patterns.scan(text, () => found++);
+      return found;
+    };
+    // WHEN every original is looked for inside a sentence, and as many that were never added
+    let missed = 0;
+    let foreign = 0;
+    for (let n = 0; n < count; n++) {
+      const text = `note: ${original(n)}, called twice`;
+      if (findIn(set, text) === 0 || findIn(copy, text) === 0) missed++;
+      if (findIn(copy, `note: ${original(n + count)}, called twice`) !== 0) foreign++;
+    }
+    // THEN none is missed, and none of the others is taken for one
+    expect(missed).toBe(0);
+    expect(foreign).toBe(0);
+  });
+});
