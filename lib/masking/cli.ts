@@ -14,6 +14,8 @@ import { notifySlack } from './notify';
 import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
 import { plantedLeakSelfTest } from './local/plant-leaks';
 import { DumpSnapshot } from './source-snapshot';
+import { defaultMaskingThreads } from './parallel-masking';
+import { defaultScanThreads } from './leak-scan';
 import { PgDumpSnapshot } from './pg-snapshot';
 import { engineTools } from './engines';
 import type { OriginalsReader } from './originals';
@@ -204,6 +206,11 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     if (options.restoreStaging && !environment.sandbox && !environment.staging) {
       throw new Error(`--restore-staging: environment "${options.env}" has no staging section in config/masking/environments.ts`);
     }
+    // Read here, before any secret, server or dump: read where they are used, a nonsense value
+    // stopped the run only after the whole dump was staged (the scan), or hung it with
+    // mariadb-dump started and never stopped (the masking threads).
+    defaultMaskingThreads();
+    defaultScanThreads();
   } catch (error) {
     log.error((error as Error).message);
     return 2;

@@ -186,7 +186,7 @@ export class DumpScan {
 export function defaultScanThreads(): number {
   const configured = process.env.MASKING_SCAN_THREADS;
   if (configured !== undefined && configured !== '') {
-    if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99`);
+    if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99; unset it for the default (1: this thread)`);
     return Number(configured);
   }
   return 1;
