@@ -86,16 +86,26 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const tools = engineTools(engine);
   if (options.snapshot && engine !== 'mysql') throw new Error(`a leak-check snapshot aligned with the dump is implemented for the MySQL family only, not ${engine}`);
   if (options.exportedSnapshot && engine !== 'postgres') throw new Error('an exported snapshot is a PostgreSQL feature; the MySQL family aligns snapshots with `snapshot`');
-  const dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
+  // Everything that can throw comes before the dump client starts: once started, only the
+  // clean-up below stops it (a client left writing into a pipe nobody reads hangs the run and
+  // keeps its transaction open on the source).
   const threads = engine === 'mysql' ? (options.threads ?? defaultMaskingThreads()) : 0;
-  const masking =
-    threads > 0 ? new ParallelMaskingTransform({ rules, key: options.key, threads }, () => dump.exited) : new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
+  let dump: ReturnType<typeof tools.startDump> | undefined;
+  const dumpExited = () => dump!.exited;
+  const masking = threads > 0 ? new ParallelMaskingTransform({ rules, key: options.key, threads }, dumpExited) : new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), dumpExited);
   const digest = new Digest();
   const extension = extensionOf(compression);
   const keys = destination.kind === 's3' ? runKeys(destination.prefix, source.database, startedAt, extension) : undefined;
   const object = destination.kind === 's3' ? s3Url({ bucket: destination.bucket, key: keys!.staged }) : stagedPath(destination.path);
   log.info(`masked dump of ${source.name} (${source.host}:${source.port}/${source.database}) to ${object} with rules ${rules.source} (${rules.hash.slice(0, 12)})`);
 
+  try {
+    dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
+  } catch (error) {
+    masking.destroy();
+    if (masking instanceof ParallelMaskingTransform) await masking.threadsStopped;
+    throw error;
+  }
   const body = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
   const stages = options.snapshot ? pipeline(dump.stdout, options.snapshot.watch(), masking, codec(compression, 'compress'), digest, body) : pipeline(dump.stdout, masking, codec(compression, 'compress'), digest, body);
   const partial = destination.kind === 'file' ? `${destination.path}.partial` : '';
