@@ -157,13 +157,17 @@ function openDump(manifest: MaskedDumpManifest): Readable {
     const location = parseS3Url(manifest.object);
     return decompressedLater(() => downloadStream(createS3Client(), location), manifest);
   }
-  return decompressed(createReadStream(manifest.object), manifest.compression);
+  return decompressed(createReadStream(manifest.object), manifest.compression, manifest);
 }
 
 function decompressedLater(open: () => Promise<Readable>, manifest: MaskedDumpManifest): Readable {
   const out = new PassThrough();
   open().then(
-    (body) => decompressed(body, manifest.compression).pipe(out),
+    (body) => {
+      const dump = decompressed(body, manifest.compression, manifest);
+      dump.once('error', (error) => out.destroy(error));
+      dump.pipe(out);
+    },
     (error: Error) => out.destroy(error),
   );
   return out;

@@ -197,9 +197,40 @@ export async function discardStagedDump(destination: DumpDestination, staged: Ma
   log.info(`deleted the staged dump ${staged.object}: it was not published`);
 }
 
-/** A readable of the decompressed dump behind a manifest-like object. */
-export function decompressed(body: Readable, compression: Compression): Readable {
+/**
+ * A readable of the decompressed dump behind a manifest-like object. With `expected` (the
+ * manifest), the compressed bytes must be the ones it describes (count and sha256), else the
+ * stream fails saying so: a file or object cut short or changed after it was written (an
+ * interrupted copy, a full disk) would otherwise fail with only the decompressor's "premature
+ * end" / "unexpected end of file", naming neither the dump nor the fix.
+ */
+export function decompressed(body: Readable, compression: Compression, expected?: Pick<MaskedDumpManifest, 'object' | 'bytes' | 'sha256'>): Readable {
   const out = codec(compression, 'decompress');
-  pipeline(body, out).catch((error: Error) => out.destroy(error));
-  return out;
+  if (!expected) {
+    pipeline(body, out).catch((error: Error) => out.destroy(error));
+    return out;
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let mismatch: Error | undefined;
+  const matches = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const sha256 = hash.digest('hex');
+      if (bytes === expected.bytes && sha256 === expected.sha256) return callback();
+      mismatch = new Error(
+        `${expected.object} is not the dump its manifest describes: ${bytes} bytes with sha256 ${sha256.slice(0, 16)}…, the manifest says ${expected.bytes} bytes with sha256 ${expected.sha256.slice(0, 16)}… ` +
+          '(cut short or changed since it was written). Nothing was restored from it; run a new dump (without --no-dump).',
+      );
+      callback(mismatch);
+    },
+  });
+  const result = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // The manifest's verdict wins over the decompressor's error about the same damage.
+  pipeline(body, matches, out, result).catch((error: Error) => result.destroy(mismatch ?? error));
+  return result;
 }
