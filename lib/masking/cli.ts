@@ -152,7 +152,8 @@ async function resolveEnvironment(environment: MaskingEnvironment, sandbox: Mask
   };
 }
 
-function openDump(manifest: MaskedDumpManifest): Readable {
+/** The decompressed dump a manifest names (S3 or a file), failing unless its bytes are the ones the manifest describes. */
+export function openDump(manifest: MaskedDumpManifest): Readable {
   if (manifest.object.startsWith('s3://')) {
     const location = parseS3Url(manifest.object);
     return decompressedLater(() => downloadStream(createS3Client(), location), manifest);
