@@ -191,7 +191,7 @@ export function originalsReadLater(source: MysqlTarget, manifest: MaskedDumpMani
 }
 
 /** Run the masked refresh; returns the process exit code. */
-export async function main(argv: string[], log: Logger = createLogger({ verbose: argv.includes('--verbose') })): Promise<number> {
+export async function main(argv: string[], log: Logger = createLogger({ verbose: argv.includes('--verbose') }), environments: Record<string, unknown> = maskingEnvironments): Promise<number> {
   let options: Options | 'help';
   try {
     options = parseOptions(argv);
@@ -206,7 +206,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   let environment: MaskingEnvironment;
   let rules;
   try {
-    environment = parseMaskingEnvironment(maskingEnvironments, options.env);
+    environment = parseMaskingEnvironment(environments, options.env);
     rules = loadRules(resolve(__dirname, '..', '..', environment.rulesFile));
     if (options.restoreStaging && !environment.sandbox && !environment.staging) {
       throw new Error(`--restore-staging: environment "${options.env}" has no staging section in config/masking/environments.ts`);
@@ -225,6 +225,22 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   const leftovers = removeLeftoverClientOptionFiles();
   if (leftovers.length > 0) log.warn(`removed ${leftovers.length} folder(s) holding a database password that killed masking runs of an earlier version left in the temp dir: ${leftovers.join(', ')}`);
 
+  // Ctrl-C (SIGINT) or SIGTERM: say so and exit at once. The dump client and zstd die with this
+  // process (parent-death signal), its sessions on the source end (commits held for the check's
+  // snapshot are released), and nothing is published: publishing is the last step of a passed
+  // check. The sandbox (--env local) has its own handler (ProcessGroup) that also stops its servers.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(
+      `\n${signal} received: mask-refresh ${options.env} stopped; nothing was published (latest.json still names the last good dump). ` +
+        'The dump client and its sessions on the source ended with it; an unfinished staged upload is removed by the bucket\'s lifecycle rule. Run it again when ready.\n',
+    );
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  const handleSignals = !environment.sandbox;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   let sandbox: MaskingSandbox | undefined;
   let webhook: string | undefined;
   const notify = async (text: string) => {
@@ -324,5 +340,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     return 1;
   } finally {
     await sandbox?.stop();
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
