@@ -14,6 +14,8 @@ import { notifySlack } from './notify';
 import { decompressed, discardStagedDump, maskedDump, publishMaskedDump, type DumpDestination } from './pipeline';
 import { plantedLeakSelfTest } from './local/plant-leaks';
 import { DumpSnapshot } from './source-snapshot';
+import { defaultMaskingThreads } from './parallel-masking';
+import { defaultScanThreads } from './leak-scan';
 import { PgDumpSnapshot } from './pg-snapshot';
 import { engineTools } from './engines';
 import type { OriginalsReader } from './originals';
@@ -150,18 +152,23 @@ async function resolveEnvironment(environment: MaskingEnvironment, sandbox: Mask
   };
 }
 
-function openDump(manifest: MaskedDumpManifest): Readable {
+/** The decompressed dump a manifest names (S3 or a file), failing unless its bytes are the ones the manifest describes. */
+export function openDump(manifest: MaskedDumpManifest): Readable {
   if (manifest.object.startsWith('s3://')) {
     const location = parseS3Url(manifest.object);
     return decompressedLater(() => downloadStream(createS3Client(), location), manifest);
   }
-  return decompressed(createReadStream(manifest.object), manifest.compression);
+  return decompressed(createReadStream(manifest.object), manifest.compression, manifest);
 }
 
 function decompressedLater(open: () => Promise<Readable>, manifest: MaskedDumpManifest): Readable {
   const out = new PassThrough();
   open().then(
-    (body) => decompressed(body, manifest.compression).pipe(out),
+    (body) => {
+      const dump = decompressed(body, manifest.compression, manifest);
+      dump.once('error', (error) => out.destroy(error));
+      dump.pipe(out);
+    },
     (error: Error) => out.destroy(error),
   );
   return out;
@@ -184,7 +191,7 @@ export function originalsReadLater(source: MysqlTarget, manifest: MaskedDumpMani
 }
 
 /** Run the masked refresh; returns the process exit code. */
-export async function main(argv: string[], log: Logger = createLogger({ verbose: argv.includes('--verbose') })): Promise<number> {
+export async function main(argv: string[], log: Logger = createLogger({ verbose: argv.includes('--verbose') }), environments: Record<string, unknown> = maskingEnvironments): Promise<number> {
   let options: Options | 'help';
   try {
     options = parseOptions(argv);
@@ -199,11 +206,16 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   let environment: MaskingEnvironment;
   let rules;
   try {
-    environment = parseMaskingEnvironment(maskingEnvironments, options.env);
+    environment = parseMaskingEnvironment(environments, options.env);
     rules = loadRules(resolve(__dirname, '..', '..', environment.rulesFile));
     if (options.restoreStaging && !environment.sandbox && !environment.staging) {
       throw new Error(`--restore-staging: environment "${options.env}" has no staging section in config/masking/environments.ts`);
     }
+    // Read here, before any secret, server or dump: read where they are used, a nonsense value
+    // stopped the run only after the whole dump was staged (the scan), or hung it with
+    // mariadb-dump started and never stopped (the masking threads).
+    defaultMaskingThreads();
+    defaultScanThreads();
   } catch (error) {
     log.error((error as Error).message);
     return 2;
@@ -213,6 +225,22 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   const leftovers = removeLeftoverClientOptionFiles();
   if (leftovers.length > 0) log.warn(`removed ${leftovers.length} folder(s) holding a database password that killed masking runs of an earlier version left in the temp dir: ${leftovers.join(', ')}`);
 
+  // Ctrl-C (SIGINT) or SIGTERM: say so and exit at once. The dump client and zstd die with this
+  // process (parent-death signal), its sessions on the source end (commits held for the check's
+  // snapshot are released), and nothing is published: publishing is the last step of a passed
+  // check. The sandbox (--env local) has its own handler (ProcessGroup) that also stops its servers.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(
+      `\n${signal} received: mask-refresh ${options.env} stopped; nothing was published (latest.json still names the last good dump). ` +
+        'The dump client and its sessions on the source ended with it; an unfinished staged upload is removed by the bucket\'s lifecycle rule. Run it again when ready.\n',
+    );
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  const handleSignals = !environment.sandbox;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   let sandbox: MaskingSandbox | undefined;
   let webhook: string | undefined;
   const notify = async (text: string) => {
@@ -312,5 +340,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     return 1;
   } finally {
     await sandbox?.stop();
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }

@@ -398,7 +398,7 @@ const IN_FLIGHT_PER_THREAD = 4 << 20;
 export function defaultMaskingThreads(): number {
   const configured = process.env.MASKING_THREADS;
   if (configured !== undefined && configured !== '') {
-    if (!/^\d{1,2}$/.test(configured)) throw new Error(`MASKING_THREADS=${configured}: expected a whole number from 0 (the calling thread) to 99`);
+    if (!/^\d{1,2}$/.test(configured)) throw new Error(`MASKING_THREADS=${configured}: expected a whole number from 0 (the calling thread) to 99; unset it for the default (one per core but one)`);
     return Number(configured);
   }
   return Math.max(1, Math.min(availableParallelism() - 1, MAX_DEFAULT_THREADS));

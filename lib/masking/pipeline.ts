@@ -86,16 +86,26 @@ export async function maskedDump(options: MaskedDumpOptions): Promise<MaskedDump
   const tools = engineTools(engine);
   if (options.snapshot && engine !== 'mysql') throw new Error(`a leak-check snapshot aligned with the dump is implemented for the MySQL family only, not ${engine}`);
   if (options.exportedSnapshot && engine !== 'postgres') throw new Error('an exported snapshot is a PostgreSQL feature; the MySQL family aligns snapshots with `snapshot`');
-  const dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
+  // Everything that can throw comes before the dump client starts: once started, only the
+  // clean-up below stops it (a client left writing into a pipe nobody reads hangs the run and
+  // keeps its transaction open on the source).
   const threads = engine === 'mysql' ? (options.threads ?? defaultMaskingThreads()) : 0;
-  const masking =
-    threads > 0 ? new ParallelMaskingTransform({ rules, key: options.key, threads }, () => dump.exited) : new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), () => dump.exited);
+  let dump: ReturnType<typeof tools.startDump> | undefined;
+  const dumpExited = () => dump!.exited;
+  const masking = threads > 0 ? new ParallelMaskingTransform({ rules, key: options.key, threads }, dumpExited) : new MaskingTransform(tools.rewriter((table, columns) => tableMasking(rules, table, columns, hasher)), dumpExited);
   const digest = new Digest();
   const extension = extensionOf(compression);
   const keys = destination.kind === 's3' ? runKeys(destination.prefix, source.database, startedAt, extension) : undefined;
   const object = destination.kind === 's3' ? s3Url({ bucket: destination.bucket, key: keys!.staged }) : stagedPath(destination.path);
   log.info(`masked dump of ${source.name} (${source.host}:${source.port}/${source.database}) to ${object} with rules ${rules.source} (${rules.hash.slice(0, 12)})`);
 
+  try {
+    dump = tools.startDump(source, options.dumpCommand, { snapshot: options.exportedSnapshot });
+  } catch (error) {
+    masking.destroy();
+    if (masking instanceof ParallelMaskingTransform) await masking.threadsStopped;
+    throw error;
+  }
   const body = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
   const stages = options.snapshot ? pipeline(dump.stdout, options.snapshot.watch(), masking, codec(compression, 'compress'), digest, body) : pipeline(dump.stdout, masking, codec(compression, 'compress'), digest, body);
   const partial = destination.kind === 'file' ? `${destination.path}.partial` : '';
@@ -187,9 +197,40 @@ export async function discardStagedDump(destination: DumpDestination, staged: Ma
   log.info(`deleted the staged dump ${staged.object}: it was not published`);
 }
 
-/** A readable of the decompressed dump behind a manifest-like object. */
-export function decompressed(body: Readable, compression: Compression): Readable {
+/**
+ * A readable of the decompressed dump behind a manifest-like object. With `expected` (the
+ * manifest), the compressed bytes must be the ones it describes (count and sha256), else the
+ * stream fails saying so: a file or object cut short or changed after it was written (an
+ * interrupted copy, a full disk) would otherwise fail with only the decompressor's "premature
+ * end" / "unexpected end of file", naming neither the dump nor the fix.
+ */
+export function decompressed(body: Readable, compression: Compression, expected?: Pick<MaskedDumpManifest, 'object' | 'bytes' | 'sha256'>): Readable {
   const out = codec(compression, 'decompress');
-  pipeline(body, out).catch((error: Error) => out.destroy(error));
-  return out;
+  if (!expected) {
+    pipeline(body, out).catch((error: Error) => out.destroy(error));
+    return out;
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let mismatch: Error | undefined;
+  const matches = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const sha256 = hash.digest('hex');
+      if (bytes === expected.bytes && sha256 === expected.sha256) return callback();
+      mismatch = new Error(
+        `${expected.object} is not the dump its manifest describes: ${bytes} bytes with sha256 ${sha256.slice(0, 16)}…, the manifest says ${expected.bytes} bytes with sha256 ${expected.sha256.slice(0, 16)}… ` +
+          '(cut short or changed since it was written). Nothing was restored from it; run a new dump (without --no-dump).',
+      );
+      callback(mismatch);
+    },
+  });
+  const result = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // The manifest's verdict wins over the decompressor's error about the same damage.
+  pipeline(body, matches, out, result).catch((error: Error) => result.destroy(mismatch ?? error));
+  return result;
 }

@@ -73,3 +73,28 @@ test('npm run mask -- --env local --verify --plant-leaks: every planted leak is 
   expect({ status: run.status, last: JSON.parse(last) }).toEqual({ status: 0, last: { planted: 18, found: 18, published: false } });
   expect(run.stdout + run.stderr).not.toMatch(/MISSED/);
 }, 300000);
+
+test('GIVEN a published dump cut short after it was written WHEN --no-dump --restore-staging THEN it is refused as not the dump its manifest describes, naming the fix, and nothing is restored', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { gzipSync } = await import('node:zlib');
+  const { createHash } = await import('node:crypto');
+  const dir = mkdtempSync(join(tmpdir(), 'mask-cut-'));
+  try {
+    const file = join(dir, 'app.sql.gz');
+    const whole = gzipSync(Buffer.from('-- a dump\n'.repeat(5000)));
+    // A copy interrupted half way (a full disk, a killed cp): the manifest still describes the whole.
+    writeFileSync(file, whole.subarray(0, whole.length >> 1));
+    const verification = { ok: true, originals: 1, patterns: 1, scannedValues: 1, hits: 0, seconds: 1, checkedAt: '2026-12-01T06:05:00.000Z' };
+    writeFileSync(`${file}.manifest.json`, JSON.stringify({ format: 'rds-cutover/masked-dump/v1', database: 'app', engine: 'mysql', object: file, compression: 'gzip', bytes: whole.length, sha256: createHash('sha256').update(whole).digest('hex'), rows: {}, finishedAt: '2026-12-01T06:00:00.000Z', verification }));
+    lines.length = 0;
+    const code = await main(['--env', 'local', '--no-dump', '--restore-staging', '--out', file, '--customers', '20'], log);
+    expect(code).toBe(1);
+    expect(lines.join('\n')).toContain(`${file} is not the dump its manifest describes: ${whole.length >> 1} bytes`);
+    expect(lines.join('\n')).toMatch(/cut short or changed since it was written.*run a new dump/);
+    expect(lines.join('\n')).not.toMatch(/restore: dropping/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,6 @@
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { originalsReadLater, parseOptions, UsageError } from '../../lib/masking/cli';
+import { main, originalsReadLater, parseOptions, UsageError } from '../../lib/masking/cli';
 import type { MaskedDumpManifest } from '../../lib/masking/manifest';
 import { parseMaskingEnvironment } from '../../lib/masking/environment';
 import { readSecret } from '../../lib/masking/secrets-source';
@@ -73,4 +73,48 @@ test('--no-dump --verify says in the report that the originals were read now, ho
   const reader = originalsReadLater({ name: 's', host: 'h', port: 5432, user: 'u', password: 'p', database: 'app' }, manifest, new Date('2026-12-01T06:00:00.000Z'));
   expect(reader.describe).toBe('now, 3 days after the dump finished (2026-11-28T06:00:00.000Z), not in its snapshot: a value changed since is checked in its new form only; the dump passed its own check in its snapshot at 2026-11-28T06:05:00.000Z');
   expect(originalsReadLater({ name: 's', host: 'h', port: 5432, user: 'u', password: 'p', database: 'app' }, manifest, new Date('2026-11-28T07:30:00.000Z')).describe).toMatch(/^now, 1\.5 h after the dump finished/);
+});
+
+describe('thread settings are configuration: checked before anything runs', () => {
+  // A nonsense MASKING_SCAN_THREADS used to stop the run only after the whole dump had been
+  // taken and staged (exit 1), and a nonsense MASKING_THREADS after mariadb-dump had started:
+  // that dump was never stopped, so the run hung with a transaction open on the source.
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const name of ['MASKING_THREADS', 'MASKING_SCAN_THREADS', 'MASKING_HMAC_KEY', 'MASKING_SOURCE_PASSWORD', 'MASKING_STAGING_PASSWORD', 'MASKED_DUMP_BUCKET']) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+
+  test.each([
+    ['MASKING_THREADS', 'abc', /MASKING_THREADS=abc: expected a whole number from 0 \(the calling thread\) to 99; unset it for the default/],
+    ['MASKING_THREADS', '-1', /MASKING_THREADS=-1: expected a whole number/],
+    ['MASKING_THREADS', '1000', /MASKING_THREADS=1000: expected a whole number/],
+    ['MASKING_SCAN_THREADS', 'abc', /MASKING_SCAN_THREADS=abc: expected a whole number from 1 to 99; unset it for the default/],
+    ['MASKING_SCAN_THREADS', '-1', /MASKING_SCAN_THREADS=-1: expected a whole number/],
+    ['MASKING_SCAN_THREADS', '0', /MASKING_SCAN_THREADS=0: expected a whole number/],
+    ['MASKING_SCAN_THREADS', '1000', /MASKING_SCAN_THREADS=1000: expected a whole number/],
+  ])('GIVEN %s=%s WHEN the run starts THEN it exits 2 naming the variable and its range, before any secret, server or dump', async (name, value, message) => {
+    process.env[name] = value;
+    // Everything else a prod run needs is there, but the bucket: without the check the run would get as far as that.
+    Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
+    delete process.env.MASKED_DUMP_BUCKET;
+    const lines: string[] = [];
+    const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    await expect(main(['--env', 'prod'], log)).resolves.toBe(2);
+    expect(lines.join('\n')).toMatch(message);
+    expect(lines.join('\n')).not.toMatch(/bucket/);
+  });
+
+  test('an empty setting is the default', async () => {
+    process.env.MASKING_THREADS = '';
+    process.env.MASKING_SCAN_THREADS = '';
+    Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
+    delete process.env.MASKED_DUMP_BUCKET;
+    const lines: string[] = [];
+    const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    await expect(main(['--env', 'prod'], log)).resolves.toBe(1);
+    expect(lines.join('\n')).toMatch(/no S3 bucket: set MASKED_DUMP_BUCKET/);
+  });
 });

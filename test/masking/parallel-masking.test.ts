@@ -1,4 +1,10 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { maskedDump } from '../../lib/masking/pipeline';
+import { silentLogger } from '../../lib/util/log';
+import { signalProcess } from '../../lib/util/process-group';
+import { sleep } from '../../lib/util/time';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DumpFormatError, MaskingTransform, type RewriteSummary } from '../../lib/masking/dump-rewriter';
@@ -93,6 +99,29 @@ describe('several masking threads write exactly what one rewriter writes', () =>
     } finally {
       if (saved === undefined) delete process.env.MASKING_THREADS;
       else process.env.MASKING_THREADS = saved;
+    }
+  });
+
+  test('GIVEN a nonsense MASKING_THREADS WHEN maskedDump is called THEN it throws before the dump client starts (a started one was never stopped: the run hung with its transaction open on the source)', async () => {
+    const saved = process.env.MASKING_THREADS;
+    const work = mkdtempSync(join(tmpdir(), 'mask-threads-'));
+    const started = join(work, 'dump-client.pid');
+    // A stand-in dump client (no server): it records that it started, then writes until stopped.
+    const client = join(work, 'fake-dump');
+    writeFileSync(client, `#!/bin/sh\necho $$ > ${started}\nexec yes 'INSERT INTO t VALUES (1);'\n`, { mode: 0o700 });
+    try {
+      process.env.MASKING_THREADS = 'abc';
+      const rules = testRules();
+      const source = { name: 'nowhere', host: '127.0.0.1', port: 9, user: 'u', password: 'p', database: rules.database };
+      await expect(maskedDump({ source, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: join(work, 'out.sql.gz') }, log: silentLogger, dumpCommand: client })).rejects.toThrow(/MASKING_THREADS=abc/);
+      await sleep(300);
+      expect(existsSync(started)).toBe(false);
+      expect(readdirSync(work)).toEqual(['fake-dump']);
+    } finally {
+      if (saved === undefined) delete process.env.MASKING_THREADS;
+      else process.env.MASKING_THREADS = saved;
+      if (existsSync(started)) signalProcess(Number(readFileSync(started, 'utf8')), 'SIGKILL');
+      rmSync(work, { recursive: true, force: true });
     }
   });
 

@@ -108,3 +108,14 @@ describe('Slack notification', () => {
     expect((error as Error).message).not.toContain('/services/');
   });
 });
+
+test('GIVEN a dump in S3 cut short after its manifest was written WHEN it is read back (the check, --no-dump, the restore) THEN the stream fails naming it, never waits for bytes that will not come', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { createHash } = await import('node:crypto');
+  const { openDump } = await import('../../lib/masking/cli');
+  const whole = gzipSync(Buffer.from('INSERT INTO t VALUES (1);\n'.repeat(20000)));
+  await uploadStream(client(), { bucket: 'dumps', key: 'app/2026-12-01T06-00-00Z/dump.sql.gz' }, Readable.from([whole.subarray(0, whole.length >> 1)]));
+  const manifest = { object: 's3://dumps/app/2026-12-01T06-00-00Z/dump.sql.gz', compression: 'gzip', bytes: whole.length, sha256: createHash('sha256').update(whole).digest('hex') } as Parameters<typeof openDump>[0];
+  const read = new Promise<void>((resolve, reject) => openDump(manifest).on('data', () => undefined).once('end', resolve).once('error', reject));
+  await expect(read).rejects.toThrow(`s3://dumps/app/2026-12-01T06-00-00Z/dump.sql.gz is not the dump its manifest describes: ${whole.length >> 1} bytes`);
+});

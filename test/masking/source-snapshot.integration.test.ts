@@ -2,7 +2,7 @@
  * The leak check reads the originals in the dump's own snapshot (lib/masking/source-snapshot.ts),
  * on a real MariaDB server with the real mariadb-dump.
  */
-import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, rows, type Connection } from '../../lib/engines/mysql/connection';
@@ -248,4 +248,60 @@ test('the originals read as bytes from the protocol packets are the values read 
   } finally {
     await db.query('DROP TABLE raw_values');
   }
+});
+
+test('GIVEN a writer creating (and dropping) tables with an email column and committing rows while the run dumps and reads its originals WHEN it ends THEN either it stopped before staging anything (the new table reached the dump: schema drift, or the dump client refused it) or the dump and the check hold the same rows and no new table', async () => {
+  const writer = await connect(target, { database: 'app' });
+  let stop = false;
+  let created = 0;
+  const writing = (async () => {
+    for (let n = 0; !stop; n++) {
+      await writer.query(`CREATE TABLE drift_${n} (id INT PRIMARY KEY, email VARCHAR(100))`);
+      await writer.query(`INSERT INTO drift_${n} VALUES (1, 'drift${n}@example.org')`);
+      await writer.query('INSERT INTO products (id, name) VALUES (?, ?)', [600000 + n, `drift ${n}`]);
+      // Each table lives only a moment: one the run meets was created while it ran.
+      await writer.query(`DROP TABLE drift_${n}`);
+      created = n + 1;
+    }
+  })();
+  const outcomes: string[] = [];
+  try {
+    while (created < 3) await new Promise((resolve) => setImmediate(resolve));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const file = dumpFile();
+      const snapshot = await DumpSnapshot.open(target, silentLogger, { readInBackground: originalsPlan(rules) });
+      try {
+        const staged = await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'gzip', destination: { kind: 'file', path: file }, log: silentLogger, snapshot }).catch((error: Error) => error);
+        if (staged instanceof Error) {
+          // THEN the new table stopped the run, and nothing was staged
+          expect(staged.message).toMatch(/drift_\d+/);
+          expect(existsSync(`${file}.staged`) || existsSync(`${file}.partial`)).toBe(false);
+          outcomes.push(`stopped: ${staged.message.slice(0, 160)}`);
+          continue;
+        }
+        // THEN the dump holds no new table, and the check reads exactly the dump's rows
+        const text = await new Promise<string>((resolve, reject) => {
+          let all = '';
+          decompressed(createReadStream(staged.object), 'gzip').on('data', (chunk: Buffer) => (all += chunk.toString())).on('end', () => resolve(all)).on('error', reject);
+        });
+        expect(text).not.toMatch(/drift_\d+/);
+        let seen = 0;
+        await snapshot.readValues('products', ['name'], () => seen++);
+        expect(seen).toBe(staged.rows.products);
+        const report = await leakCheck({ source: target, rules, manifest: staged, dump: decompressed(createReadStream(staged.object), 'gzip'), originals: snapshot });
+        expect({ ok: report.ok, hits: report.hitCount, mismatches: report.rowCountMismatches }).toEqual({ ok: true, hits: 0, mismatches: [] });
+        outcomes.push('consistent');
+      } finally {
+        await snapshot.close();
+      }
+    }
+  } finally {
+    stop = true;
+    await writing;
+    for (let n = 0; n < created + 1; n++) await writer.query(`DROP TABLE IF EXISTS drift_${n}`);
+    await writer.end();
+    await db.query('DELETE FROM products WHERE id >= 600000');
+  }
+  process.stderr.write(`outcomes: ${outcomes.join(', ')}\n`);
+  expect(outcomes).toHaveLength(3);
 });

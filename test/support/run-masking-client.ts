@@ -6,7 +6,10 @@
  * process's argv.
  * - dump: `maskedDump` of the target with config/masking/app.rules.json to OUTPUT_DIR/dump.sql.zst
  *   (mariadb-dump, or pg_dump);
- * - restore: `restoreDump` of a one-statement dump into the target (mariadb, or psql; DROP DATABASE first).
+ * - restore: `restoreDump` of a one-statement dump into the target (mariadb, or psql; DROP DATABASE first);
+ * - snapshot-dump (mysql): as `npm run mask` dumps with its leak check: `DumpSnapshot.open` (commits
+ *   held, the originals read by a worker thread), then the dump through its `watch()`; the dump
+ *   client is MASKING_TEST_DUMP_COMMAND when set.
  */
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +20,8 @@ import type { Engine } from '../../lib/masking/engines';
 import type { MysqlTarget } from '../../lib/masking/mysql-client';
 import { createLogger } from '../../lib/util/log';
 import { TEST_KEY } from '../masking/helpers';
+import { DumpSnapshot } from '../../lib/masking/source-snapshot';
+import { originalsPlan } from '../../lib/masking/leak-check';
 
 const [mode, outputDir, engineArgument = 'mysql'] = process.argv.slice(2);
 const target = JSON.parse(process.env.MASKING_TEST_TARGET ?? '{}') as MysqlTarget;
@@ -28,10 +33,18 @@ async function run(): Promise<void> {
   if (mode === 'dump') {
     const rules = loadRules(join(__dirname, '../../config/masking/app.rules.json'));
     await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(outputDir, 'dump.sql.zst') }, log, engine });
+  } else if (mode === 'snapshot-dump') {
+    const rules = loadRules(join(__dirname, '../../config/masking/app.rules.json'));
+    const snapshot = await DumpSnapshot.open(target, log, { readInBackground: originalsPlan(rules) });
+    try {
+      await maskedDump({ source: target, rules, key: TEST_KEY, compression: 'zstd', destination: { kind: 'file', path: join(outputDir, 'dump.sql.zst') }, log, snapshot, dumpCommand: process.env.MASKING_TEST_DUMP_COMMAND });
+    } finally {
+      await snapshot.close();
+    }
   } else if (mode === 'restore') {
     await restoreDump({ target, dump: Readable.from(['CREATE TABLE restored (id int);\n']), log, engine });
   } else {
-    throw new Error(`mode ${mode}: expected dump or restore`);
+    throw new Error(`mode ${mode}: expected dump, snapshot-dump or restore`);
   }
 }
 

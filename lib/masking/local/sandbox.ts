@@ -7,6 +7,7 @@ import { ensureDebianPackages, MARIADB_REQUIREMENTS, type Requirement } from '..
 import { MariadbInstance } from '../../platforms/local/mariadb-instance';
 import type { Logger } from '../../util/log';
 import { ProcessGroup } from '../../util/process-group';
+import { markRehearsalOwner, removeAbandonedRehearsals, REHEARSAL_OWNER_FILE } from '../../platforms/local/sandbox-state';
 import { generatePassword, registerSecret } from '../../util/secrets';
 import type { MysqlTarget } from '../mysql-client';
 import { createBucket, createS3Client } from '../s3-store';
@@ -24,8 +25,13 @@ export const MASKING_REQUIREMENTS: Requirement[] = [...MARIADB_REQUIREMENTS.filt
  * S3-compatible endpoint; fake credentials are set only if none are configured.
  */
 export class MaskingSandbox {
-  readonly group = new ProcessGroup();
   readonly baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-mask-'));
+  /**
+   * Ctrl-C (SIGINT/SIGTERM) stops the servers and removes the folder (the source's data, the
+   * staged dump); SIGKILL cannot, so the folder names its owner and the next sandbox removes
+   * it once that process is gone (as rehearsals do, sandbox-state.ts).
+   */
+  readonly group: ProcessGroup;
   readonly rootPassword = generatePassword();
   readonly source: MariadbInstance;
   readonly staging: MariadbInstance;
@@ -34,6 +40,8 @@ export class MaskingSandbox {
   readonly key = registerSecret(randomBytes(32).toString('hex'));
 
   private constructor(log: Logger, private readonly keepFiles: boolean) {
+    markRehearsalOwner(this.baseDir);
+    this.group = new ProcessGroup(keepFiles ? {} : { removeOnHardStop: this.baseDir });
     const common = { baseDir: this.baseDir, rootPassword: this.rootPassword, group: this.group, log };
     this.source = new MariadbInstance({ ...common, name: 'mask-source', serverId: 1 });
     this.staging = new MariadbInstance({ ...common, name: 'mask-staging', serverId: 2 });
@@ -42,6 +50,8 @@ export class MaskingSandbox {
 
   static async start(options: { log: Logger; customers: number; keepFiles?: boolean }): Promise<MaskingSandbox> {
     ensureDebianPackages(MASKING_REQUIREMENTS, options.log);
+    const removed = await removeAbandonedRehearsals();
+    if (removed.length > 0) options.log.info(`removed ${removed.length} sandbox folder(s) that killed runs left: ${removed.join(', ')}`);
     const sandbox = new MaskingSandbox(options.log, options.keepFiles ?? false);
     try {
       // One after the other: each picks a free port, and two concurrent picks may get the same one.
@@ -80,6 +90,8 @@ export class MaskingSandbox {
   async stop(): Promise<void> {
     await this.s3.stop();
     await this.group.stopAll();
-    if (!this.keepFiles) rmSync(this.baseDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    // A kept folder is the user's (--keep-sandbox): without its owner file no later run removes it.
+    if (this.keepFiles) rmSync(join(this.baseDir, REHEARSAL_OWNER_FILE), { force: true });
+    else rmSync(this.baseDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }

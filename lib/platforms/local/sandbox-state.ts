@@ -95,7 +95,8 @@ export async function removeSandboxFolders(folders: string[]): Promise<void> {
  * (another tool, or an older version, may be using them).
  */
 export const REHEARSAL_OWNER_FILE = 'rds-cutover-owner.pid';
-export const REHEARSAL_PREFIXES = ['rds-cutover-mysql-', 'rds-cutover-pg-'];
+/** Rehearsals' sandboxes, and the masking sandbox of `npm run mask -- --env local` (lib/masking/local/sandbox.ts). */
+export const REHEARSAL_PREFIXES = ['rds-cutover-mysql-', 'rds-cutover-pg-', 'rds-cutover-mask-'];
 
 export function markRehearsalOwner(folder: string): void {
   writeFileSync(join(folder, REHEARSAL_OWNER_FILE), `${process.pid}\n`);

@@ -1,0 +1,81 @@
+/**
+ * A masked refresh outside the sandbox (a source and a bucket that outlive the run, as prod's)
+ * interrupted with Ctrl-C (SIGINT) while it dumps: it says so and exits 130; nothing is
+ * published (no latest.json, no manifest); the source takes writes at once; the next run
+ * publishes. Real MariaDB source, the local S3-compatible server, the CLI in a child process
+ * (test/support/run-mask-cli.ts) with the environment described here.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from '../../lib/engines/mysql/connection';
+import { MaskingSandbox, SANDBOX_BUCKET } from '../../lib/masking/local/sandbox';
+import { silentLogger } from '../../lib/util/log';
+import { signalProcess } from '../../lib/util/process-group';
+import { until } from '../support/killed-masking-run';
+
+jest.setTimeout(180000);
+
+let sandbox: MaskingSandbox;
+
+beforeAll(async () => {
+  sandbox = await MaskingSandbox.start({ log: silentLogger, customers: 2000 });
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+function runCli() {
+  const source = sandbox.target(sandbox.source);
+  const environments = {
+    outlives: {
+      rulesFile: 'config/masking/app.rules.json',
+      compression: 'zstd',
+      hmacKey: { env: 'MASKING_HMAC_KEY' },
+      source: { name: 'test source', host: source.host, port: source.port, user: source.user, password: { env: 'MASKING_TEST_SOURCE_PASSWORD' }, database: 'app' },
+      s3: { bucket: SANDBOX_BUCKET, prefix: 'interrupted/' },
+    },
+  };
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', 'support', 'run-mask-cli.ts'), '--env', 'outlives'], {
+    env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: sandbox.s3.endpoint },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  return { child, output: () => output, exited };
+}
+
+const published = () => {
+  const dir = join(sandbox.s3.rootDir, SANDBOX_BUCKET, 'interrupted', 'app');
+  return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((name) => name.endsWith('.json')) : [];
+};
+
+test('GIVEN a run against a source and bucket that outlive it WHEN Ctrl-C (SIGINT) lands during the dump THEN it says so, exits 130, publishes nothing, leaves the source writable, and the next run publishes', async () => {
+  const run = runCli();
+  try {
+    await until(() => {
+      if (run.child.exitCode !== null) throw new Error(`the run ended before its dump started: ${run.output()}`);
+      return run.output().includes('masked dump of');
+    }, 'the dump to start', 1200);
+    run.child.kill('SIGINT');
+    const end = await run.exited;
+    expect({ end, said: run.output().includes('SIGINT received: mask-refresh outlives stopped; nothing was published') }).toEqual({ end: { code: 130, signal: null }, said: true });
+  } finally {
+    signalProcess(run.child.pid!, 'SIGKILL');
+  }
+  expect(published()).toEqual([]);
+  const writer = await connect(sandbox.source.endpoint(), { database: 'app' });
+  try {
+    await writer.query("INSERT INTO products (id, name) VALUES (999998, 'after the interrupt')");
+    await writer.query('DELETE FROM products WHERE id = 999998');
+  } finally {
+    await writer.end();
+  }
+
+  const next = runCli();
+  expect({ end: await next.exited, output: next.output() }).toEqual({ end: { code: 0, signal: null }, output: expect.stringContaining('mask-refresh outlives: OK') });
+  expect(published().sort()).toEqual([expect.stringMatching(/manifest\.json$/), 'latest.json'].sort());
+});
