@@ -195,7 +195,7 @@ export const MAX_DEFAULT_SCAN_THREADS = 4;
 export function defaultScanThreads(): number {
   const configured = process.env.MASKING_SCAN_THREADS;
   if (configured !== undefined && configured !== '') {
-    if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99; unset it for the default (1: this thread)`);
+    if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99; unset it for the default (one thread per core, at most ${MAX_DEFAULT_SCAN_THREADS})`);
     return Number(configured);
   }
   return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_SCAN_THREADS));

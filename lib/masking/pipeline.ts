@@ -224,7 +224,7 @@ export function decompressed(body: Readable, compression: Compression, expected?
       if (bytes === expected.bytes && sha256 === expected.sha256) return callback();
       mismatch = new Error(
         `${expected.object} is not the dump its manifest describes: ${bytes} bytes with sha256 ${sha256.slice(0, 16)}…, the manifest says ${expected.bytes} bytes with sha256 ${expected.sha256.slice(0, 16)}… ` +
-          '(cut short or changed since it was written). Nothing was restored from it; run a new dump (without --no-dump).',
+          '(cut short or changed since it was written): do not use it (a staging restore reading it fails, and staging may then hold a partial load); run a new dump (without --no-dump).',
       );
       callback(mismatch);
     },
