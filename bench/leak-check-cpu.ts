@@ -12,7 +12,7 @@
  * leave it equal for the same --customers (the seeded data is the same run to run).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,17 +20,14 @@ import { connect } from '../lib/engines/mysql/connection';
 import { defaultCompression } from '../lib/masking/compression';
 import { originalsPlan } from '../lib/masking/leak-check';
 import { scanDump } from '../lib/masking/leak-scan';
-import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { MASKING_REQUIREMENTS } from '../lib/masking/local/sandbox';
-import type { MysqlTarget } from '../lib/masking/mysql-client';
 import { decompressed, maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { readOriginalPatterns } from '../lib/masking/source-snapshot';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
-import { MariadbInstance } from '../lib/platforms/local/mariadb-instance';
 import { createLogger } from '../lib/util/log';
 import { ProcessGroup } from '../lib/util/process-group';
-import { generatePassword } from '../lib/util/secrets';
+import { seededMaskingSource } from './seeded-source';
 
 const log = createLogger();
 const round = (value: number) => Math.round(value * 100) / 100;
@@ -52,18 +49,8 @@ async function main(): Promise<void> {
   ensureDebianPackages(MASKING_REQUIREMENTS, log);
   const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-bench-leak-check-'));
   const group = new ProcessGroup();
-  const server = new MariadbInstance({ baseDir, rootPassword: generatePassword(), group, log, name: 'bench-source', serverId: 1 });
   try {
-    await server.initialise();
-    const source: MysqlTarget = { ...server.endpoint(), name: 'source', database: 'app' };
-    const seeding = await connect(source);
-    // As bench:mask: sized for a bulk load (this speeds up the seeding, not what is measured).
-    await seeding.query('SET GLOBAL innodb_buffer_pool_size = 1073741824, GLOBAL innodb_flush_log_at_trx_commit = 2, GLOBAL sync_binlog = 0');
-    await seeding.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
-    await seeding.query('USE app');
-    mkdirSync(join(baseDir, 'seed'));
-    await seedPersonalData(seeding, { customers, workDir: join(baseDir, 'seed') });
-    await seeding.end();
+    const source = await seededMaskingSource({ baseDir, group, log, customers });
     const rules = loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json'));
     const compression = defaultCompression();
     const staged = await maskedDump({ source, rules, key: randomBytes(32), compression, destination: { kind: 'file', path: join(baseDir, 'masked.out') }, log: createLogger({ write: () => undefined }) });

@@ -10,23 +10,20 @@
  * RSS, the 1-minute load average at its start, and the output's sha256 prefix, rows and bytes
  * (equal across thread counts: the output is byte for byte the same).
  */
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { connect } from '../lib/engines/mysql/connection';
 import { codec } from '../lib/masking/compression';
-import { seedPersonalData } from '../lib/masking/local/personal-data';
 import { MASKING_REQUIREMENTS } from '../lib/masking/local/sandbox';
 import { DUMP_OPTIONS, startClient, type MysqlTarget } from '../lib/masking/mysql-client';
 import { maskedDump } from '../lib/masking/pipeline';
 import { loadRules } from '../lib/masking/rules';
 import { ensureDebianPackages } from '../lib/platforms/local/debian-packages';
-import { MariadbInstance } from '../lib/platforms/local/mariadb-instance';
 import { createLogger } from '../lib/util/log';
 import { ProcessGroup } from '../lib/util/process-group';
-import { generatePassword } from '../lib/util/secrets';
+import { seededMaskingSource } from './seeded-source';
 
 const log = createLogger();
 const quiet = createLogger({ write: () => undefined });
@@ -54,19 +51,8 @@ async function main(): Promise<void> {
   ensureDebianPackages(MASKING_REQUIREMENTS, log);
   const baseDir = mkdtempSync(join(tmpdir(), 'rds-cutover-bench-mask-threads-'));
   const group = new ProcessGroup();
-  const server = new MariadbInstance({ baseDir, rootPassword: generatePassword(), group, log, name: 'bench-source', serverId: 1 });
   try {
-    await server.initialise();
-    const source: MysqlTarget = { ...server.endpoint(), name: 'source', database: 'app' };
-    const connection = await connect(source);
-    // As bench:mask tunes its source for the bulk load (never the stream).
-    await connection.query('SET GLOBAL innodb_buffer_pool_size = 1073741824, GLOBAL innodb_flush_log_at_trx_commit = 2, GLOBAL sync_binlog = 0');
-    await connection.query('CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
-    await connection.query('USE app');
-    mkdirSync(join(baseDir, 'seed'));
-    await seedPersonalData(connection, { customers, workDir: join(baseDir, 'seed') });
-    await connection.end();
-    rmSync(join(baseDir, 'seed'), { recursive: true });
+    const source = await seededMaskingSource({ baseDir, group, log, customers });
     const rules = loadRules(join(__dirname, '..', 'config', 'masking', 'app.rules.json'));
     const key = Buffer.alloc(32, 7);
     await floor(source, join(baseDir, 'warm.out')); // the buffer pool and page cache, once
