@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DumpFormatError, DumpRewriter, type Rewriter } from './dump-rewriter';
 import { StatementSplitter } from './dump-split';
+import { MAX_THREADS_SETTING } from './parallel-masking';
 import { BASE64_CANDIDATE, base64RunsAscii, decodeBase64Run, EMAIL_IN_TEXT, foldForMatching, hiddenTexts, isShared, MIN_BASE64_CHARS, MIN_PATTERN_CHARS, PatternSet, type PatternMatch, type TransferablePatterns } from './leak-patterns';
 import { PgDumpRewriter } from './pg-dump-rewriter';
 import type { ColumnRule, MaskingRules } from './rules';
@@ -195,7 +196,7 @@ export const MAX_DEFAULT_SCAN_THREADS = 4;
 export function defaultScanThreads(): number {
   const configured = process.env.MASKING_SCAN_THREADS;
   if (configured !== undefined && configured !== '') {
-    if (!/^[1-9]\d?$/.test(configured)) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to 99; unset it for the default (one thread per core, at most ${MAX_DEFAULT_SCAN_THREADS})`);
+    if (!/^[1-9]\d?$/.test(configured) || Number(configured) > MAX_THREADS_SETTING) throw new Error(`MASKING_SCAN_THREADS=${configured}: expected a whole number from 1 to ${MAX_THREADS_SETTING}; unset it for the default (one thread per core, at most ${MAX_DEFAULT_SCAN_THREADS})`);
     return Number(configured);
   }
   return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_SCAN_THREADS));

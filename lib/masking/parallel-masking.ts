@@ -398,11 +398,17 @@ const IN_FLIGHT_PER_THREAD = 4 << 20;
 export function defaultMaskingThreads(): number {
   const configured = process.env.MASKING_THREADS;
   if (configured !== undefined && configured !== '') {
-    if (!/^\d{1,2}$/.test(configured)) throw new Error(`MASKING_THREADS=${configured}: expected a whole number from 0 (the calling thread) to 99; unset it for the default (one per core but one)`);
+    if (!/^\d{1,2}$/.test(configured) || Number(configured) > MAX_THREADS_SETTING) throw new Error(`MASKING_THREADS=${configured}: expected a whole number from 0 (the calling thread) to ${MAX_THREADS_SETTING}; unset it for the default (one per core but one)`);
     return Number(configured);
   }
   return Math.max(1, Math.min(availableParallelism() - 1, MAX_DEFAULT_THREADS));
 }
 
+/**
+ * The most threads MASKING_THREADS and MASKING_SCAN_THREADS may ask for: each is a V8 isolate
+ * (~50 MB with its caches), so 16 is ~0.8 GB; 99, which the settings once accepted, asked ~5 GB
+ * of a 3 GB CodeBuild machine.
+ */
+export const MAX_THREADS_SETTING = 16;
 /** Each thread is a V8 isolate with its own result caches (~3 MB per masked column): memory grows with threads. */
 const MAX_DEFAULT_THREADS = 4;

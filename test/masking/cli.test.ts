@@ -88,10 +88,14 @@ describe('thread settings are configuration: checked before anything runs', () =
   });
 
   test.each([
-    ['MASKING_THREADS', 'abc', /MASKING_THREADS=abc: expected a whole number from 0 \(the calling thread\) to 99; unset it for the default/],
+    ['MASKING_THREADS', 'abc', /MASKING_THREADS=abc: expected a whole number from 0 \(the calling thread\) to 16; unset it for the default/],
+    // Each thread is a V8 isolate (~50 MB): 99 of them asked ~5 GB of a 3 GB CodeBuild machine.
+    ['MASKING_THREADS', '99', /MASKING_THREADS=99: expected a whole number from 0 \(the calling thread\) to 16/],
+    ['MASKING_THREADS', '17', /MASKING_THREADS=17: expected a whole number/],
     ['MASKING_THREADS', '-1', /MASKING_THREADS=-1: expected a whole number/],
     ['MASKING_THREADS', '1000', /MASKING_THREADS=1000: expected a whole number/],
-    ['MASKING_SCAN_THREADS', 'abc', /MASKING_SCAN_THREADS=abc: expected a whole number from 1 to 99; unset it for the default/],
+    ['MASKING_SCAN_THREADS', 'abc', /MASKING_SCAN_THREADS=abc: expected a whole number from 1 to 16; unset it for the default/],
+    ['MASKING_SCAN_THREADS', '99', /MASKING_SCAN_THREADS=99: expected a whole number from 1 to 16/],
     ['MASKING_SCAN_THREADS', '-1', /MASKING_SCAN_THREADS=-1: expected a whole number/],
     ['MASKING_SCAN_THREADS', '0', /MASKING_SCAN_THREADS=0: expected a whole number/],
     ['MASKING_SCAN_THREADS', '1000', /MASKING_SCAN_THREADS=1000: expected a whole number/],
@@ -110,6 +114,16 @@ describe('thread settings are configuration: checked before anything runs', () =
   test('an empty setting is the default', async () => {
     process.env.MASKING_THREADS = '';
     process.env.MASKING_SCAN_THREADS = '';
+    Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
+    delete process.env.MASKED_DUMP_BUCKET;
+    const lines: string[] = [];
+    const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    await expect(main(['--env', 'prod'], log)).resolves.toBe(1);
+    expect(lines.join('\n')).toMatch(/no S3 bucket: set MASKED_DUMP_BUCKET/);
+  });
+  test('the largest accepted setting (16 threads each) gets past the check', async () => {
+    process.env.MASKING_THREADS = '16';
+    process.env.MASKING_SCAN_THREADS = '16';
     Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
     delete process.env.MASKED_DUMP_BUCKET;
     const lines: string[] = [];
