@@ -10,7 +10,7 @@ import { ensureDebianPackages, MARIADB_REQUIREMENTS } from './debian-packages';
 import { MariadbInstance } from './mariadb-instance';
 import { Haproxy } from './haproxy';
 import { InstanceRegistry } from './instance-registry';
-import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState } from './sandbox-state';
+import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState, REHEARSAL_OWNER_FILE } from './sandbox-state';
 
 export const SANDBOX_DATABASE = 'app';
 export const SANDBOX_APP_USER = 'app';
@@ -172,7 +172,9 @@ export class MysqlSandbox {
       for (const instance of this.instances.values().reverse()) await instance.stop().catch(() => undefined);
     }
     await this.group.stopAll();
-    if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
+    // A kept folder is the user's (--keep-sandbox): without its owner file no later rehearsal takes it for abandoned.
+    if (this.options.keepFiles) rmSync(join(this.baseDir, REHEARSAL_OWNER_FILE), { force: true });
+    else rmSync(this.baseDir, { recursive: true, force: true });
   }
 
   private async seed(endpoint: MysqlEndpoint, customers: number): Promise<void> {

@@ -10,7 +10,7 @@ import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { ensureDebianPackages, POSTGRES_REQUIREMENTS } from './debian-packages';
 import { openForPostgres, PostgresInstance } from './postgres-instance';
 import { Pgbouncer, type PgbouncerUser } from './pgbouncer';
-import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState } from './sandbox-state';
+import { markRehearsalOwner, readSandboxState, removeAbandonedRehearsals, writeSandboxState, type SandboxState, REHEARSAL_OWNER_FILE } from './sandbox-state';
 
 export const PG_SANDBOX_DATABASE = 'app';
 export const PG_SANDBOX_APP_USER = 'app';
@@ -183,7 +183,9 @@ export class PostgresSandbox {
     await this.pgbouncer.stop().catch(() => undefined);
     for (const instance of this.instances.values().reverse()) await instance.stop().catch(() => undefined);
     await this.group.stopAll();
-    if (!this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
+    // A kept folder is the user's (--keep-sandbox): without its owner file no later rehearsal takes it for abandoned.
+    if (this.options.keepFiles) rmSync(join(this.baseDir, REHEARSAL_OWNER_FILE), { force: true });
+    else rmSync(this.baseDir, { recursive: true, force: true });
     if (this.persistent && !this.options.keepFiles) rmSync(this.options.persistentFolder!, { recursive: true, force: true });
   }
 
