@@ -49,6 +49,9 @@ export interface MariadbInstanceOptions {
   readOnlyAtStartup?: boolean;
 }
 
+/** The longest Unix socket path (Linux sun_path is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
 /**
  * One real MariaDB server on a loopback port, started from Debian's binaries as a plain
  * background process with its own datadir, socket and config file.
@@ -111,6 +114,7 @@ export class MariadbInstance {
     // Whoever starts a server gets the packages first (a fresh machine has none): a test or a
     // script that builds an instance directly must not depend on a sandbox having run before.
     ensureDebianPackages(MARIADB_REQUIREMENTS, this.options.log);
+    this.checkSocketPath();
     mkdirSync(this.dir, { recursive: true });
     await this.writeConfig();
     await runInOwnGroup('mariadb-install-db', [
@@ -170,7 +174,19 @@ export class MariadbInstance {
     this.adoptedPid = pid;
   }
 
+  /**
+   * A Unix socket path has at most 107 bytes (sun_path, NUL included: 108). Longer, mariadbd
+   * exits at start with the reason only in its error log, which goes with the sandbox's folder.
+   */
+  private checkSocketPath(): void {
+    const length = Buffer.byteLength(this.socket);
+    if (length > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(`${this.socket} is ${length} bytes long, over the ${MAX_SOCKET_PATH_BYTES} a Unix socket path may have: set TMPDIR to a shorter folder (e.g. TMPDIR=/tmp) and run again`);
+    }
+  }
+
   async start(): Promise<void> {
+    this.checkSocketPath();
     const child = this.options.group.start(this.options.name, '/usr/sbin/mariadbd', [`--defaults-file=${this.configFile}`]);
     this.process = child;
     this.adoptedPid = undefined;

@@ -9,6 +9,23 @@ import { generatePassword } from '../../../lib/util/secrets';
 import { connect, row } from '../../../lib/engines/mysql/connection';
 
 describe('a sandbox MariaDB server', () => {
+  // A user's long TMPDIR made the socket path longer than a Unix socket allows (108 bytes with
+  // its NUL): the server failed with "mariadbd … exited with code 1 while starting:" and nothing
+  // after it (the reason was in its error log, deleted with the sandbox).
+  test('GIVEN a folder so deep that the socket path exceeds 107 bytes THEN initialise fails at once, naming the path, the limit and TMPDIR, and starts nothing', async () => {
+    const group = new ProcessGroup();
+    const baseDir = mkdtempSync(join(tmpdir(), 'rc-instance-'));
+    const deep = join(baseDir, 'x'.repeat(60), 'y'.repeat(60));
+    const server = new MariadbInstance({ name: 'deep', baseDir: deep, serverId: 8, rootPassword: generatePassword(), group, log: silentLogger });
+    try {
+      await expect(server.initialise()).rejects.toThrow(/deep\/mariadb\.sock is \d+ bytes long, over the 107 a Unix socket path may have: set TMPDIR to a shorter folder/);
+      expect(group.pids()).toEqual([]);
+    } finally {
+      await group.stopAll();
+      rmSync(baseDir, { recursive: true, force: true });
+    }
+  });
+
   test('starts on a free loopback port with binlogs in ROW format, and its process group forgets it once stopped', async () => {
     ensureDebianPackages(MARIADB_REQUIREMENTS, silentLogger);
     const group = new ProcessGroup();
