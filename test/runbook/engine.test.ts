@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook, planText } from '../../lib/runbook/engine';
@@ -39,7 +39,16 @@ function recordingRunbook(calls: string[], options: { failAt?: string; checkProb
   };
 }
 
-const stateDir = () => mkdtempSync(join(tmpdir(), 'rc-engine-'));
+// Each test's state folder, removed after the file (they were left in the temp dir: 14 a run).
+const stateDirs: string[] = [];
+const stateDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rc-engine-'));
+  stateDirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('runbook engine', () => {
   test('dry-run has no side effects: no action step applied, no journal written, checks still run', async () => {
