@@ -111,19 +111,12 @@ describe('thread settings are configuration: checked before anything runs', () =
     expect(lines.join('\n')).not.toMatch(/bucket/);
   });
 
-  test('an empty setting is the default', async () => {
-    process.env.MASKING_THREADS = '';
-    process.env.MASKING_SCAN_THREADS = '';
-    Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
-    delete process.env.MASKED_DUMP_BUCKET;
-    const lines: string[] = [];
-    const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
-    await expect(main(['--env', 'prod'], log)).resolves.toBe(1);
-    expect(lines.join('\n')).toMatch(/no S3 bucket: set MASKED_DUMP_BUCKET/);
-  });
-  test('the largest accepted setting (16 threads each) gets past the check', async () => {
-    process.env.MASKING_THREADS = '16';
-    process.env.MASKING_SCAN_THREADS = '16';
+  test.each([
+    ['an empty setting is the default', ''],
+    ['the largest accepted setting (16 threads each) gets past the check', '16'],
+  ])('%s', async (_case, value) => {
+    process.env.MASKING_THREADS = value;
+    process.env.MASKING_SCAN_THREADS = value;
     Object.assign(process.env, { MASKING_HMAC_KEY: 'a'.repeat(64), MASKING_SOURCE_PASSWORD: 'source-password', MASKING_STAGING_PASSWORD: 'staging-password' });
     delete process.env.MASKED_DUMP_BUCKET;
     const lines: string[] = [];

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRunbook, planText } from '../../lib/runbook/engine';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
@@ -7,6 +6,7 @@ import { parseHooks } from '../../lib/runbook/hooks';
 import { AbortRun, PreconditionFailed, type Runbook, type Step } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
 import { registerSecret } from '../../lib/util/secrets';
+import { tempDirsRemovedAfterAll } from '../support/temp-dirs';
 
 /** A runbook whose steps record what they did into `calls`. */
 function recordingRunbook(calls: string[], options: { failAt?: string; checkProblem?: string } = {}): Runbook {
@@ -40,15 +40,7 @@ function recordingRunbook(calls: string[], options: { failAt?: string; checkProb
 }
 
 // Each test's state folder, removed after the file (they were left in the temp dir: 14 a run).
-const stateDirs: string[] = [];
-const stateDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rc-engine-'));
-  stateDirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
-});
+const stateDir = tempDirsRemovedAfterAll('rc-engine-');
 
 describe('runbook engine', () => {
   test('dry-run has no side effects: no action step applied, no journal written, checks still run', async () => {

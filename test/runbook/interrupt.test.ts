@@ -1,6 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
 import { Journal, statusFromJournal } from '../../lib/runbook/journal';
@@ -8,6 +6,7 @@ import type { Runbook, Step } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
 import { statusLines } from '../../lib/cli/cutover';
 import { exitCodeOf, reportFromRun, summaryText } from '../../lib/report';
+import { tempDirsRemovedAfterAll } from '../support/temp-dirs';
 
 /** Steps that log what ran; `signalDuring` sends SIGINT (to this process's listeners) inside that step. */
 function runbook(calls: string[], signalDuring: string, extra: Partial<Record<string, Partial<Step>>> = {}): Runbook {
@@ -26,15 +25,7 @@ function runbook(calls: string[], signalDuring: string, extra: Partial<Record<st
   return { flow: 'test.flow', summary: [], steps: [step('test.copy'), step('test.switch', { irreversible: true }), step('test.verify', { runThroughInterrupt: true }), step('test.fence')] };
 }
 
-const created: string[] = [];
-const stateDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rc-interrupt-'));
-  created.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
-});
+const stateDir = tempDirsRemovedAfterAll('rc-interrupt-');
 
 describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
   test('before the switch: the step in progress finishes, the run stops at the boundary, and the journal ends with run-end "interrupted"', async () => {

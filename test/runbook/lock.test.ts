@@ -1,11 +1,12 @@
-import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
 import { LocalRunLock, RunLockHeld } from '../../lib/runbook/lock';
 import type { Runbook } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
 import { statusLines } from '../../lib/cli/cutover';
+import { tempDirsRemovedAfterAll } from '../support/temp-dirs';
 
 /** A runbook whose only action waits until `release` is called. */
 function heldRunbook(): { runbook: Runbook; release: () => void; started: Promise<void> } {
@@ -36,15 +37,7 @@ function heldRunbook(): { runbook: Runbook; release: () => void; started: Promis
   };
 }
 
-const created: string[] = [];
-const stateDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rc-lock-'));
-  created.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
-});
+const stateDir = tempDirsRemovedAfterAll('rc-lock-');
 
 describe('one executed run per environment (run lock)', () => {
   test('GIVEN a run holding the local lock WHEN a second run starts on the same environment THEN it refuses, naming the holder and how to release it, and changes nothing', async () => {

@@ -1,20 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runRunbook } from '../../lib/runbook/engine';
 import { ResourceKey, RunResources } from '../../lib/runbook/resources';
 import type { Runbook, Step, StepContext } from '../../lib/runbook/step';
 import { silentLogger } from '../../lib/util/log';
+import { tempDirsRemovedAfterAll } from '../support/temp-dirs';
 
-const created: string[] = [];
-const stateDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rc-resources-'));
-  created.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
-});
+const stateDir = tempDirsRemovedAfterAll('rc-resources-');
 
 /** A resource that counts its disposals in `disposed`. */
 const key = (name: string) => new ResourceKey<{ name: string }>(name);
