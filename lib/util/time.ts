@@ -3,10 +3,27 @@ import { performance } from 'node:perf_hooks';
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one
- * machine (load worker and orchestrator) and with Date.now().
+ * A wall clock with sub-millisecond resolution that stays within a millisecond of `systemMs`:
+ * monotonic readings offset by an anchor, re-anchored whenever the system clock was stepped.
+ * `performance.timeOrigin + performance.now()` alone keeps the offset of the process's start, so
+ * after a clock step (NTP, a resumed VM) it drifted seconds away from Date.now() and from other
+ * processes' readings (seen: 4.5 s in a test worker after 55 minutes).
  */
-export const wallClockMs = () => performance.timeOrigin + performance.now();
+export function makeWallClock(systemMs: () => number, monotonicMs: () => number): () => number {
+  let anchor = systemMs() - monotonicMs();
+  return () => {
+    const mono = monotonicMs();
+    const system = systemMs();
+    if (Math.abs(anchor + mono - system) > 1) anchor = system - mono;
+    return anchor + mono;
+  };
+}
+
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one
+ * machine (load worker and orchestrator) and with Date.now() (within a millisecond).
+ */
+export const wallClockMs = makeWallClock(Date.now, () => performance.now());
 
 /** Monotonic milliseconds (fractional), for measuring gaps and durations. */
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
