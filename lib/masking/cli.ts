@@ -17,6 +17,7 @@ import { DumpSnapshot } from './source-snapshot';
 import { defaultMaskingThreads } from './parallel-masking';
 import { defaultScanThreads } from './leak-scan';
 import { PgDumpSnapshot } from './pg-snapshot';
+import { reachSource } from './reach-source';
 import { engineTools } from './engines';
 import type { OriginalsReader } from './originals';
 import { restoreDump } from './restore';
@@ -254,6 +255,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     webhook = resolved.webhook;
     const compression = environment.compression ?? defaultCompression();
     if (!options.out && !resolved.bucket) throw new Error(`no S3 bucket: set ${environment.s3?.bucketEnv ?? 's3.bucket'} (CodeBuild sets MASKED_DUMP_BUCKET), or pass --out FILE`);
+    if (!sandbox && (options.dump || options.verify)) await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`);
     const lines: string[] = [];
     if (options.plantLeaks) {
       const result = await plantedLeakSelfTest({ sandbox: sandbox!, rules, key: resolved.key, compression, log });

@@ -125,3 +125,28 @@ describe('thread settings are configuration: checked before anything runs', () =
     expect(lines.join('\n')).toMatch(/no S3 bucket: set MASKED_DUMP_BUCKET/);
   });
 });
+
+describe('a source that cannot be reached', () => {
+  afterEach(() => {
+    for (const name of ['MASKING_TEST_HMAC', 'MASKING_TEST_SOURCE_PASSWORD']) delete process.env[name];
+  });
+  const environments = (host: string, port: number) => ({
+    unreachable: {
+      rulesFile: 'config/masking/app.rules.json',
+      hmacKey: { env: 'MASKING_TEST_HMAC' },
+      source: { name: 'prod replica', host, port, user: 'masking_reader', password: { env: 'MASKING_TEST_SOURCE_PASSWORD' }, database: 'app' },
+      s3: { bucket: 'masked-dumps', prefix: 'dumps/' },
+    },
+  });
+  test.each([
+    ['a host name that does not resolve', 'nohost.invalid', 3306, /could not connect to the source "prod replica" \(nohost\.invalid:3306, user masking_reader, database app\): getaddrinfo [A-Z_]+ nohost\.invalid\. The host name does not resolve from this machine: check source\.host of environment "unreachable" in config\/masking\/environments\.ts and this machine's DNS\. Nothing was dumped\./],
+    ['a port where nothing listens', '127.0.0.1', 1, /could not connect to the source "prod replica" \(127\.0\.0\.1:1, user masking_reader, database app\): connect ECONNREFUSED 127\.0\.0\.1:1\. Nothing listens there: check source\.host and source\.port of environment "unreachable" in config\/masking\/environments\.ts, and that the server runs\. Nothing was dumped\./],
+  ])('%s: the run says which server it could not reach, with what, and where to fix it (not a bare error); exit 1, no secret in it', async (_case, host, port, message) => {
+    Object.assign(process.env, { MASKING_TEST_HMAC: 'b'.repeat(64), MASKING_TEST_SOURCE_PASSWORD: 'the-source-password-9' });
+    const lines: string[] = [];
+    const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    await expect(main(['--env', 'unreachable'], log, environments(host, port))).resolves.toBe(1);
+    expect(lines.join('\n')).toMatch(message);
+    expect(lines.join('\n')).not.toMatch(/the-source-password-9|b{64}/);
+  });
+});
