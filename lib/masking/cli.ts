@@ -230,13 +230,30 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   // process (parent-death signal), its sessions on the source end (commits held for the check's
   // snapshot are released), and nothing is published: publishing is the last step of a passed
   // check. The sandbox (--env local) has its own handler (ProcessGroup) that also stops its servers.
+  // A dump staged and not yet published (during the leak check) is deleted first, so it does not
+  // wait for the retention to expire; a second signal exits without waiting for that.
+  let staged: { destination: DumpDestination; manifest: MaskedDumpManifest } | undefined;
+  let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(
-      `\n${signal} received: mask-refresh ${options.env} stopped; nothing was published (latest.json still names the last good dump). ` +
-        'The dump client and its sessions on the source ended with it; an unfinished staged upload is removed by the bucket\'s lifecycle rule. Run it again when ready.\n',
+    const exit = (what: string) => {
+      process.stderr.write(
+        `\n${signal} received: mask-refresh ${options.env} stopped; nothing was published (latest.json still names the last good dump). ` +
+          `The dump client and its sessions on the source ended with it; ${what} Run it again when ready.\n`,
+      );
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    const unfinished = "an unfinished staged upload is removed by the bucket's lifecycle rule.";
+    if (stopping || !staged) return exit(unfinished);
+    stopping = true;
+    const { destination, manifest } = staged;
+    const quietLog = { ...log, info: () => undefined };
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref());
+    Promise.race([discardStagedDump(destination, manifest, quietLog), timeout]).then(
+      () => exit(`the staged dump ${manifest.object} was deleted.`),
+      (error: Error) => exit(`the staged dump ${manifest.object} could not be deleted (${error.message}): it expires with the dumps' retention.`),
     );
-    process.exit(signal === 'SIGINT' ? 130 : 143);
   };
+  const stagedAt = (destination?: DumpDestination, manifest?: MaskedDumpManifest) => (staged = destination && manifest ? { destination, manifest } : undefined);
   const handleSignals = !environment.sandbox;
   if (handleSignals) {
     process.on('SIGINT', onSignal);
@@ -284,6 +301,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       try {
         // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
         const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot, exportedSnapshot: exported?.id });
+        stagedAt(destination, staged);
         lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
         let published = false;
         try {
@@ -299,11 +317,16 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
             await snapshot?.close();
             await exported?.close();
             if (!report.ok) throw new Error(failure(report, 'The staged dump was deleted and nothing was published'));
+            // A signal that came during the check is deleting the staged dump: never publish it.
+            if (stopping) throw new Error('stopped by a signal during the leak check; nothing was published');
+            // From here the staged object is the source of the published copy: a signal leaves it alone.
+            stagedAt(undefined);
             manifest = await publishMaskedDump(destination, staged, report, log);
             published = true;
             lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
           }
         } finally {
+          stagedAt(undefined);
           if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
         }
       } finally {

@@ -48,6 +48,12 @@ function runCli() {
   return { child, output: () => output, exited };
 }
 
+/** Every object under the run's prefix (staged ones included), as paths under the bucket's folder. */
+const objects = () => {
+  const dir = join(sandbox.s3.rootDir, SANDBOX_BUCKET, 'interrupted', 'app');
+  return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((name) => name.endsWith('.zst') || name.endsWith('.json')) : [];
+};
+
 const published = () => {
   const dir = join(sandbox.s3.rootDir, SANDBOX_BUCKET, 'interrupted', 'app');
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((name) => name.endsWith('.json')) : [];
@@ -78,4 +84,34 @@ test('GIVEN a run against a source and bucket that outlive it WHEN Ctrl-C (SIGIN
   const next = runCli();
   expect({ end: await next.exited, output: next.output() }).toEqual({ end: { code: 0, signal: null }, output: expect.stringContaining('mask-refresh outlives: OK') });
   expect(published().sort()).toEqual([expect.stringMatching(/manifest\.json$/), 'latest.json'].sort());
+});
+
+test('GIVEN a run whose dump is staged WHEN Ctrl-C (SIGINT) lands during the leak check THEN the staged object is deleted (not left until the retention expires), it says so, exits 130 and publishes nothing', async () => {
+  const before = objects();
+  const run = runCli();
+  let signalled = false;
+  try {
+    // The signal goes as soon as the run says its dump is staged: the check starts right after.
+    run.child.stdout!.on('data', (chunk: Buffer) => {
+      if (!signalled && chunk.toString().includes('masked dump staged:')) {
+        signalled = true;
+        run.child.kill('SIGINT');
+      }
+    });
+    run.child.stderr!.on('data', (chunk: Buffer) => {
+      if (!signalled && chunk.toString().includes('masked dump staged:')) {
+        signalled = true;
+        run.child.kill('SIGINT');
+      }
+    });
+    const end = await run.exited;
+    expect({ signalled, end, said: run.output().match(/SIGINT received: mask-refresh outlives stopped; nothing was published[^\n]*/)?.[0] }).toEqual({
+      signalled: true,
+      end: { code: 130, signal: null },
+      said: expect.stringMatching(/the staged dump s3:\/\/\S+\/staged\/\S+ was deleted/),
+    });
+  } finally {
+    signalProcess(run.child.pid!, 'SIGKILL');
+  }
+  expect(objects().filter((name) => !before.includes(name))).toEqual([]);
 });
