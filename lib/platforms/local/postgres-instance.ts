@@ -9,6 +9,7 @@ import { waitFor } from '../../util/time';
 import { connectPg, closePg } from '../../engines/postgres/connection';
 import type { PostgresEndpoint } from '../../engines/postgres/endpoint';
 import { postgresServerBinDir } from './embedded-postgres';
+import { MAX_SOCKET_PATH_BYTES } from './mariadb-instance';
 
 const run = promisify(execFile);
 
@@ -105,8 +106,9 @@ export class PostgresInstance {
   }
 
   async initialise(): Promise<void> {
-    postgresOwnedDir(this.dir);
     this.port = await freePort();
+    this.refuseLongSocketPath();
+    postgresOwnedDir(this.dir);
     const passwordFile = join(this.dir, 'superuser.pw');
     writeFileSync(passwordFile, this.options.superuserPassword + '\n', { mode: 0o600 });
     const { uid, gid } = osUser();
@@ -135,6 +137,19 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] ${this.options.name}: '
 `);
     await this.start();
+  }
+
+  /**
+   * The server's socket is <dir>/.s.PGSQL.<port>, and a Unix socket path has at most 107 bytes
+   * (MAX_SOCKET_PATH_BYTES, as for the MariaDB sandbox). Longer (a user's long TMPDIR), initdb or
+   * the server failed with messages that name neither TMPDIR nor the fix.
+   */
+  private refuseLongSocketPath(): void {
+    const socket = join(this.dir, `.s.PGSQL.${this.port}`);
+    const length = Buffer.byteLength(socket);
+    if (length > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(`${socket} is ${length} bytes long, over the ${MAX_SOCKET_PATH_BYTES} a Unix socket path may have: set TMPDIR to a shorter folder (e.g. TMPDIR=/tmp) and run again`);
+    }
   }
 
   /** Take over a server another process started (recorded in a persistent sandbox's state). */
