@@ -6,7 +6,8 @@
  * (test/support/run-mask-cli.ts) with the environment described here.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../lib/engines/mysql/connection';
 import { MaskingSandbox, SANDBOX_BUCKET } from '../../lib/masking/local/sandbox';
@@ -26,7 +27,7 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-function runCli() {
+function runCli(extra: string[] = []) {
   const source = sandbox.target(sandbox.source);
   const environments = {
     outlives: {
@@ -37,7 +38,7 @@ function runCli() {
       s3: { bucket: SANDBOX_BUCKET, prefix: 'interrupted/' },
     },
   };
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', 'support', 'run-mask-cli.ts'), '--env', 'outlives'], {
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', 'support', 'run-mask-cli.ts'), '--env', 'outlives', ...extra], {
     env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: sandbox.s3.endpoint },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,9 +87,14 @@ test('GIVEN a run against a source and bucket that outlive it WHEN Ctrl-C (SIGIN
   expect(published().sort()).toEqual([expect.stringMatching(/manifest\.json$/), 'latest.json'].sort());
 });
 
-test('GIVEN a run whose dump is staged WHEN Ctrl-C (SIGINT) lands during the leak check THEN the staged object is deleted (not left until the retention expires), it says so, exits 130 and publishes nothing', async () => {
+test.each([
+  ['to the bucket', [] as string[]],
+  ['to a file (--out)', ['--out', 'FILE']],
+])('GIVEN a run whose dump is staged (%s) WHEN Ctrl-C (SIGINT) lands during the leak check THEN the staged dump is deleted (not left until the retention expires), it says so, exits 130 and publishes nothing', async (_case, extra) => {
+  const folder = mkdtempSync(join(tmpdir(), 'rc-interrupted-'));
+  const out = join(folder, 'app.sql.zst');
   const before = objects();
-  const run = runCli();
+  const run = runCli(extra.map((arg) => (arg === 'FILE' ? out : arg)));
   let signalled = false;
   try {
     // The signal goes as soon as the run says its dump is staged: the check starts right after.
@@ -108,10 +114,12 @@ test('GIVEN a run whose dump is staged WHEN Ctrl-C (SIGINT) lands during the lea
     expect({ signalled, end, said: run.output().match(/SIGINT received: mask-refresh outlives stopped; nothing was published[^\n]*/)?.[0] }).toEqual({
       signalled: true,
       end: { code: 130, signal: null },
-      said: expect.stringMatching(/the staged dump s3:\/\/\S+\/staged\/\S+ was deleted/),
+      said: expect.stringMatching(extra.length ? /the staged dump \S+app\.sql\.zst\.staged was deleted/ : /the staged dump s3:\/\/\S+\/staged\/\S+ was deleted/),
     });
   } finally {
     signalProcess(run.child.pid!, 'SIGKILL');
   }
   expect(objects().filter((name) => !before.includes(name))).toEqual([]);
+  expect(readdirSync(folder)).toEqual([]);
+  rmSync(folder, { recursive: true, force: true });
 });
