@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -254,6 +254,11 @@ async function main(): Promise<void> {
       cpu: { baselineToStream: round(cpu.baseline.total / cpu.stream.total), streamToFloor: round(cpu.stream.total / cpu.floor.total), verifyToStream: round(cpu.verify.total / cpu.stream.total) },
     };
     const targetsOn = (r: { baselineToStream: number; streamToFloor: number; verifyToStream: number }) => ({ ratioAtLeast10: r.baselineToStream >= 10, projectWithin2xFloor: r.streamToFloor <= 2, verifyWithin1xStream: r.verifyToStream <= 1 });
+    // What the two targets on the stream and the check allow together, in core-seconds: the stream
+    // at most 2x the floor, the check at most the stream, every core busy the whole time; against
+    // the CPU seconds the two take. Needed above allowed: no schedule meets both on this machine.
+    const cores = availableParallelism();
+    const budget = { cores, cpuSecondsNeeded: round(cpu.stream.total + cpu.verify.total), coreSecondsAllowed: round(cores * 4 * floorSeconds) };
     const wallTargets = { ratioAtLeast10: baselineSeconds / projectSeconds >= 10, projectWithin2xFloor: projectSeconds <= 2 * floorSeconds, verifyWithin1xStream: verifySeconds <= projectSeconds };
 
     const result = {
@@ -274,6 +279,7 @@ async function main(): Promise<void> {
       floorChildCpuSeconds: round(floorChildCpu),
       cpu,
       ratios,
+      budget,
       loadAverageAtStart: loadAtStart.map((l) => round(l)),
       loadAverage: loadavg().map((l) => round(l)),
       targets: {
