@@ -6,7 +6,7 @@
  * (test/support/run-mask-cli.ts) with the environment described here.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../lib/engines/mysql/connection';
@@ -29,17 +29,19 @@ afterAll(async () => {
 
 function runCli(extra: string[] = []) {
   const source = sandbox.target(sandbox.source);
+  const staging = sandbox.target(sandbox.staging);
   const environments = {
     outlives: {
       rulesFile: 'config/masking/app.rules.json',
       compression: 'zstd',
       hmacKey: { env: 'MASKING_HMAC_KEY' },
       source: { name: 'test source', host: source.host, port: source.port, user: source.user, password: { env: 'MASKING_TEST_SOURCE_PASSWORD' }, database: 'app' },
+      staging: { name: 'test staging', host: staging.host, port: staging.port, user: staging.user, password: { env: 'MASKING_TEST_STAGING_PASSWORD' }, database: 'app' },
       s3: { bucket: SANDBOX_BUCKET, prefix: 'interrupted/' },
     },
   };
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', 'support', 'run-mask-cli.ts'), '--env', 'outlives', ...extra], {
-    env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: sandbox.s3.endpoint },
+    env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_TEST_STAGING_PASSWORD: staging.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: sandbox.s3.endpoint },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -122,4 +124,63 @@ test.each([
   expect(objects().filter((name) => !before.includes(name))).toEqual([]);
   expect(readdirSync(folder)).toEqual([]);
   rmSync(folder, { recursive: true, force: true });
+});
+
+test('GIVEN a run writing its dump to a file (--out) WHEN Ctrl-C (SIGINT) lands during the dump THEN the partial file is removed (it held masked but unchecked rows), it says so without naming a bucket or latest.json, and exits 130', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'rc-interrupted-'));
+  const out = join(folder, 'app.sql.zst');
+  try {
+    const run = runCli(['--out', out]);
+    try {
+      await until(() => {
+        if (run.child.exitCode !== null) throw new Error(`the run ended before its dump started: ${run.output()}`);
+        return existsSync(`${out}.partial`);
+      }, 'the dump to start writing the file', 1200);
+      run.child.kill('SIGINT');
+      const end = await run.exited;
+      const said = run.output().match(/SIGINT received: [^\n]*/)?.[0];
+      expect({ end, said }).toEqual({ end: { code: 130, signal: null }, said: expect.stringContaining(`the partial file ${out}.partial was removed`) });
+      expect(said).not.toMatch(/latest\.json|bucket|upload/);
+    } finally {
+      signalProcess(run.child.pid!, 'SIGKILL');
+    }
+    expect(readdirSync(folder)).toEqual([]);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('GIVEN a run that published its dump WHEN Ctrl-C (SIGINT) lands while it restores staging THEN it says the dump was published (latest.json names it) and that staging may hold a partial load, not that nothing was published; exits 130', async () => {
+  // The restore's DROP DATABASE waits for this transaction's metadata lock: the signal surely
+  // lands during the restore, after publishing.
+  const holder = await connect(sandbox.staging.endpoint());
+  const run = runCli(['--restore-staging']);
+  try {
+    await holder.query('CREATE DATABASE IF NOT EXISTS app');
+    await holder.query('CREATE TABLE IF NOT EXISTS app.held_by_the_test (id INT)');
+    await holder.query('START TRANSACTION');
+    await holder.query('SELECT * FROM app.held_by_the_test');
+    await until(async () => {
+      if (run.child.exitCode !== null) throw new Error(`the run ended before its restore waited: ${run.output()}`);
+      const [rows] = await holder.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DROP DATABASE%'");
+      return Number((rows as { n: number }[])[0].n) > 0;
+    }, 'the restore to wait for the lock', 1200);
+    run.child.kill('SIGINT');
+    const end = await run.exited;
+    const dump = run.output().match(/published (s3:\/\/\S+\.zst) and/)?.[1];
+    const said = run.output().match(/SIGINT received: [^\n]*/)?.[0];
+    expect({ end, dump, said }).toEqual({
+      end: { code: 130, signal: null },
+      dump: expect.stringMatching(/^s3:\/\//),
+      said: expect.stringContaining(`stopped; the dump ${dump} was published (latest.json names it) before the signal.`),
+    });
+    expect(said).toContain('The restore of staging "test staging" was interrupted: it may hold a partial load until it is restored again (--no-dump --restore-staging');
+    expect(said).not.toMatch(/nothing was published/);
+    const latest = JSON.parse(readFileSync(join(sandbox.s3.rootDir, SANDBOX_BUCKET, 'interrupted', 'app', 'latest.json'), 'utf8')) as { object: string };
+    expect(latest.object).toBe(dump);
+  } finally {
+    signalProcess(run.child.pid!, 'SIGKILL');
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+  }
 });
