@@ -23,7 +23,7 @@ import type { OriginalsReader } from './originals';
 import { restoreDump } from './restore';
 import { loadRules } from './rules';
 import { createS3Client, downloadStream, getJson } from './s3-store';
-import { readSecret } from './secrets-source';
+import { readSecret, secretSourceOf } from './secrets-source';
 import { MaskingSandbox, SANDBOX_BUCKET } from './local/sandbox';
 import { maskingEnvironments } from '../../config/masking/environments';
 
@@ -306,7 +306,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     webhook = resolved.webhook;
     const compression = environment.compression ?? defaultCompression();
     if (!options.out && !resolved.bucket) throw new Error(`no S3 bucket: set ${environment.s3?.bucketEnv ?? 's3.bucket'} (CodeBuild sets MASKED_DUMP_BUCKET), or pass --out FILE`);
-    if (!sandbox && (options.dump || options.verify)) await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`);
+    if (!sandbox && (options.dump || options.verify)) {
+      await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`, secretSourceOf(environment.source!.password));
+    }
     const lines: string[] = [];
     if (options.plantLeaks) {
       const result = await plantedLeakSelfTest({ sandbox: sandbox!, rules, key: resolved.key, compression, log });
