@@ -372,8 +372,9 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
             lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
           }
         } finally {
-          stagedAt(undefined);
+          // Still staged while this delete runs: a signal now names it (deleted, or left to the retention).
           if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
+          stagedAt(undefined);
         }
       } finally {
         await snapshot?.close();

@@ -13,6 +13,7 @@ import { connect } from '../../lib/engines/mysql/connection';
 import { MaskingSandbox, SANDBOX_BUCKET } from '../../lib/masking/local/sandbox';
 import { silentLogger } from '../../lib/util/log';
 import { signalProcess } from '../../lib/util/process-group';
+import { HoldingS3Proxy } from '../support/holding-s3-proxy';
 import { until } from '../support/killed-masking-run';
 
 jest.setTimeout(180000);
@@ -27,7 +28,7 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-function runCli(extra: string[] = []) {
+function runCli(extra: string[] = [], s3Endpoint = sandbox.s3.endpoint) {
   const source = sandbox.target(sandbox.source);
   const staging = sandbox.target(sandbox.staging);
   const environments = {
@@ -41,7 +42,7 @@ function runCli(extra: string[] = []) {
     },
   };
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', 'support', 'run-mask-cli.ts'), '--env', 'outlives', ...extra], {
-    env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_TEST_STAGING_PASSWORD: staging.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: sandbox.s3.endpoint },
+    env: { ...process.env, MASKING_TEST_ENVIRONMENTS: JSON.stringify(environments), MASKING_TEST_SOURCE_PASSWORD: source.password, MASKING_TEST_STAGING_PASSWORD: staging.password, MASKING_HMAC_KEY: sandbox.key, AWS_ENDPOINT_URL: s3Endpoint },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -182,5 +183,71 @@ test('GIVEN a run that published its dump WHEN Ctrl-C (SIGINT) lands while it re
     signalProcess(run.child.pid!, 'SIGKILL');
     await holder.query('ROLLBACK').catch(() => undefined);
     await holder.end();
+  }
+});
+
+/** Signal the run once its output contains `text`. */
+function signalWhenSaid(run: ReturnType<typeof runCli>, text: string, signal: NodeJS.Signals) {
+  let signalled = false;
+  for (const stream of [run.child.stdout!, run.child.stderr!]) {
+    stream.on('data', () => {
+      if (!signalled && run.output().includes(text)) {
+        signalled = true;
+        run.child.kill(signal);
+      }
+    });
+  }
+  return () => signalled;
+}
+
+test('GIVEN the bucket stops answering deletes WHEN a second Ctrl-C lands while the staged dump is being deleted THEN it exits at once saying the staged dump was not deleted and expires with the retention (not silent about it), exit 130', async () => {
+  const proxy = new HoldingS3Proxy(sandbox.s3.endpoint, (method, path) => method === 'DELETE' && path.includes('/staged/'));
+  try {
+    const run = runCli([], await proxy.start());
+    try {
+      const signalled = signalWhenSaid(run, 'masked dump staged:', 'SIGINT');
+      // The check reads the dump (GET, answered) and ends; both deletes (the signal's, the run's) wait.
+      await until(() => {
+        if (run.child.exitCode !== null) throw new Error(`the run ended before the second signal: ${run.output()}`);
+        return signalled() && run.output().includes('row counts:') && proxy.held.length >= 2;
+      }, 'the check to end and both deletes to wait', 1200);
+      run.child.kill('SIGINT');
+      const end = await run.exited;
+      const dump = run.output().match(/to (s3:\/\/\S+\/staged\/\S+\.zst) with rules/)?.[1];
+      expect({ end, dump, said: run.output().match(/SIGINT received: [^\n]*/)?.[0] }).toEqual({
+        end: { code: 130, signal: null },
+        dump: expect.stringMatching(/^s3:/),
+        said: expect.stringContaining(`nothing was published (latest.json still names the last good dump). The dump client and its sessions on the source ended with it; the staged dump ${dump} was not deleted (a second signal): it expires with the dumps' retention.`),
+      });
+    } finally {
+      signalProcess(run.child.pid!, 'SIGKILL');
+    }
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('GIVEN the bucket stops answering while the run publishes WHEN Ctrl-C (SIGTERM) lands THEN it waits at most 10 s for the publishing and says it did not finish and that latest.json names the last good dump or this one (not that nothing was published), exit 143', async () => {
+  const proxy = new HoldingS3Proxy(sandbox.s3.endpoint, (method, path) => method === 'PUT' && path.split('?')[0].endsWith('/latest.json'));
+  try {
+    const run = runCli([], await proxy.start());
+    try {
+      await until(() => {
+        if (run.child.exitCode !== null) throw new Error(`the run ended before it published: ${run.output()}`);
+        return proxy.held.length > 0;
+      }, 'the run to write latest.json', 1200);
+      run.child.kill('SIGTERM');
+      const end = await run.exited;
+      const said = run.output().match(/SIGTERM received: [^\n]*/)?.[0];
+      expect({ end, said }).toEqual({
+        end: { code: 143, signal: null },
+        said: expect.stringContaining("stopped; publishing this run's dump did not finish (no answer within 10 s): latest.json names the last good dump or this one (both passed their leak check)."),
+      });
+      expect(said).not.toMatch(/nothing was published/);
+    } finally {
+      signalProcess(run.child.pid!, 'SIGKILL');
+    }
+  } finally {
+    await proxy.stop();
   }
 });
