@@ -309,6 +309,14 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     if (!sandbox && (options.dump || options.verify)) {
       await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`, secretSourceOf(environment.source!.password));
     }
+    // The staging server too, before the dump: a refused login found at the restore came after
+    // the whole dump, check and publishing. The server only: the restore creates the database.
+    if (!sandbox && options.restoreStaging) {
+      await reachSource(resolved.staging!, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`, secretSourceOf(environment.staging!.password), {
+        role: 'staging',
+        database: undefined,
+      });
+    }
     const lines: string[] = [];
     if (options.plantLeaks) {
       const result = await plantedLeakSelfTest({ sandbox: sandbox!, rules, key: resolved.key, compression, log });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../lib/engines/mysql/connection';
 import { main } from '../../lib/masking/cli';
+import { reachSource } from '../../lib/masking/reach-source';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
@@ -44,12 +45,12 @@ afterAll(async () => {
 });
 
 afterEach(() => {
-  for (const name of ['MASKING_TEST_HMAC', 'MASKING_TEST_SOURCE_PASSWORD']) delete process.env[name];
+  for (const name of ['MASKING_TEST_HMAC', 'MASKING_TEST_SOURCE_PASSWORD', 'MASKING_TEST_STAGING_PASSWORD']) delete process.env[name];
 });
 
 const WHERE = 'of environment "refused" in config/masking/environments.ts';
 
-async function run(source: { port?: number; password?: string; database?: string; engine?: 'postgres' }) {
+async function run(source: { port?: number; password?: string; database?: string; engine?: 'postgres'; stagingPassword?: string }, argv: string[] = []) {
   const endpoint = server.endpoint();
   const environments = {
     refused: {
@@ -57,13 +58,14 @@ async function run(source: { port?: number; password?: string; database?: string
       ...(source.engine ? { engine: source.engine } : {}),
       hmacKey: { env: 'MASKING_TEST_HMAC' },
       source: { name: 'prod replica', host: '127.0.0.1', port: source.port ?? endpoint.port, user: endpoint.user, password: { env: 'MASKING_TEST_SOURCE_PASSWORD' }, database: source.database ?? 'app' },
+      staging: { name: 'test staging', host: '127.0.0.1', port: endpoint.port, user: endpoint.user, password: { env: 'MASKING_TEST_STAGING_PASSWORD' }, database: 'staging_app' },
       s3: { bucket: 'masked-dumps', prefix: 'dumps/' },
     },
   };
-  Object.assign(process.env, { MASKING_TEST_HMAC: 'b'.repeat(64), MASKING_TEST_SOURCE_PASSWORD: source.password ?? endpoint.password });
+  Object.assign(process.env, { MASKING_TEST_HMAC: 'b'.repeat(64), MASKING_TEST_SOURCE_PASSWORD: source.password ?? endpoint.password, MASKING_TEST_STAGING_PASSWORD: source.stagingPassword ?? endpoint.password });
   const lines: string[] = [];
   const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
-  const code = await main(['--env', 'refused'], log, environments);
+  const code = await main(['--env', 'refused', ...argv], log, environments);
   return { code, output: lines.join('\n'), password: process.env.MASKING_TEST_SOURCE_PASSWORD! };
 }
 
@@ -106,4 +108,20 @@ test.each([
   expect(result.output).toContain(named(port));
   expect(result.output).toContain(`Something accepts connections there but did not answer as ${server} server: check engine ${WHERE}`);
   expect(result.output).not.toMatch(/network path/);
+});
+
+test('GIVEN --restore-staging and a staging server that refuses the login THEN the run stops before the dump (not after an hour of dump, check and publishing), naming the staging server and its user and password settings; exit 1, no password', async () => {
+  const result = await run({ stagingPassword: 'the-wrong-staging-password-7' }, ['--restore-staging']);
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(`could not connect to the staging "test staging" (127.0.0.1:${server.endpoint().port}, user root): Access denied for user 'root'`);
+  expect(result.output).toContain(
+    `The server refused the login: check staging.user and staging.password (environment variable MASKING_TEST_STAGING_PASSWORD) ${WHERE}, and that this user may connect from this machine. Nothing was dumped.`,
+  );
+  expect(result.output).not.toMatch(/masked dump of|the-wrong-staging-password-7/);
+});
+
+test('GIVEN a staging server without the database yet (its restore creates it) THEN the first contact with staging passes: it opens the server only', async () => {
+  const endpoint = server.endpoint();
+  const staging = { ...endpoint, name: 'test staging', database: 'not_created_yet' };
+  await expect(reachSource(staging, 'mysql', WHERE, 'its secret', { role: 'staging', database: undefined })).resolves.toBeUndefined();
 });
