@@ -408,6 +408,13 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       restoring = resolved.staging!.name;
       try {
         await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log, engine: manifest.engine });
+      } catch (error) {
+        // Said with the error (and in the notification): a dump published by this run stays
+        // published, and staging may be half loaded.
+        const before = written?.verification?.ok ? `The dump ${written.object} was published before this${options.out ? '' : ' (latest.json names it)'}; the` : 'The';
+        throw new Error(
+          `${(error as Error).message}\n${before} restore of staging "${resolved.staging!.name}" did not finish: it may hold a partial load until it is restored again (--no-dump --restore-staging restores the latest published dump).`,
+        );
       } finally {
         restoring = undefined;
       }

@@ -28,9 +28,9 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-function runCli(extra: string[] = [], s3Endpoint = sandbox.s3.endpoint) {
+function runCli(extra: string[] = [], s3Endpoint = sandbox.s3.endpoint, stagingLogin?: { user: string; password: string }) {
   const source = sandbox.target(sandbox.source);
-  const staging = sandbox.target(sandbox.staging);
+  const staging = { ...sandbox.target(sandbox.staging), ...stagingLogin };
   const environments = {
     outlives: {
       rulesFile: 'config/masking/app.rules.json',
@@ -249,5 +249,29 @@ test('GIVEN the bucket stops answering while the run publishes WHEN Ctrl-C (SIGT
     }
   } finally {
     await proxy.stop();
+  }
+});
+
+test('GIVEN a staging user that may not drop the database WHEN the restore fails after publishing THEN the failure says the dump was published (latest.json names it) and staging may hold a partial load, not only the restore error; exit 1', async () => {
+  const admin = await connect(sandbox.staging.endpoint());
+  try {
+    for (const host of ['127.0.0.1', 'localhost']) {
+      await admin.query(`CREATE USER IF NOT EXISTS 'no_drop'@'${host}' IDENTIFIED BY 'no-drop-password-5'`);
+      await admin.query(`GRANT SELECT ON *.* TO 'no_drop'@'${host}'`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const run = runCli(['--restore-staging'], sandbox.s3.endpoint, { user: 'no_drop', password: 'no-drop-password-5' });
+  try {
+    const end = await run.exited;
+    const dump = run.output().match(/published (s3:\/\/\S+\.zst) and/)?.[1];
+    expect({ end, dump }).toEqual({ end: { code: 1, signal: null }, dump: expect.stringMatching(/^s3:\/\//) });
+    // The error (mariadb's, several lines), then what the run leaves.
+    const failed = run.output().slice(run.output().indexOf('DROP DATABASE IF EXISTS'));
+    expect(failed).toContain(`The dump ${dump} was published before this (latest.json names it); the restore of staging "test staging" did not finish: it may hold a partial load until it is restored again (--no-dump --restore-staging restores the latest published dump).`);
+    expect(run.output()).not.toContain('no-drop-password-5');
+  } finally {
+    signalProcess(run.child.pid!, 'SIGKILL');
   }
 });
