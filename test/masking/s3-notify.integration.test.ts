@@ -96,6 +96,12 @@ test('a GET that has begun reads the whole object even when a DELETE of it is ha
   expect(await objectExists(client(), { bucket: 'dumps', key: 'race/object' })).toBe(false);
 }, 60000);
 
+test('a missing object (no latest.json yet: `--no-dump` before any dump) names the option that runs the dump, not one that does not exist', async () => {
+  await expect(downloadStream(client(), { bucket: 'dumps', key: 'never/latest.json' })).rejects.toThrow(
+    's3://dumps/never/latest.json does not exist: run the masked dump first (without --no-dump)',
+  );
+});
+
 test('path-style addressing is used only with an endpoint override', () => {
   expect(createS3Client({ env: {} }).config.forcePathStyle).toBeFalsy();
   expect(createS3Client({ env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } }).config.forcePathStyle).toBe(true);
