@@ -1,4 +1,4 @@
-import { createReadStream, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,7 @@ import type { OriginalsReader } from './originals';
 import { restoreDump } from './restore';
 import { loadRules } from './rules';
 import { createS3Client, downloadStream, getJson } from './s3-store';
-import { readSecret } from './secrets-source';
+import { readSecret, secretSourceOf } from './secrets-source';
 import { MaskingSandbox, SANDBOX_BUCKET } from './local/sandbox';
 import { maskingEnvironments } from '../../config/masking/environments';
 
@@ -232,23 +232,57 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
   // check. The sandbox (--env local) has its own handler (ProcessGroup) that also stops its servers.
   // A dump staged and not yet published (during the leak check) is deleted first, so it does not
   // wait for the retention to expire; a second signal exits without waiting for that.
+  // What the message says follows where the signal landed: a file dump's partial file is removed
+  // (it holds masked but unchecked rows); a dump being published is let finish (at most 10 s) so
+  // the message can say whether latest.json names it; after publishing it says so, and a staging
+  // restore it cut short is named (before, every signal said "nothing was published").
   let staged: { destination: DumpDestination; manifest: MaskedDumpManifest } | undefined;
+  let dumping = false;
+  let publishing: Promise<MaskedDumpManifest> | undefined;
+  let written: MaskedDumpManifest | undefined;
+  let restoring: string | undefined;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    const exit = (what: string) => {
+    const nothing = `nothing was published (${options.out ? `${options.out} was not written` : 'latest.json still names the last good dump'})`;
+    const exit = (what: string, outcome = nothing) => {
+      const done = written ? `the dump ${written.object} was ${written.verification?.ok ? `published${options.out ? '' : ' (latest.json names it)'}` : 'written, unchecked (--no-verify)'} before the signal` : outcome;
+      const restore = restoring
+        ? ` The restore of staging "${restoring}" was interrupted: it may hold a partial load until it is restored again (--no-dump --restore-staging restores the latest published dump).`
+        : '';
       process.stderr.write(
-        `\n${signal} received: mask-refresh ${options.env} stopped; nothing was published (latest.json still names the last good dump). ` +
-          `The dump client and its sessions on the source ended with it; ${what} Run it again when ready.\n`,
+        `\n${signal} received: mask-refresh ${options.env} stopped; ${done}. ` +
+          `The dump client and its sessions on the source ended with it${what ? `; ${what}` : '.'}${restore} Run it again when ready.\n`,
       );
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
-    const unfinished = "an unfinished staged upload is removed by the bucket's lifecycle rule.";
-    if (stopping || !staged) return exit(unfinished);
+    const within10s = <T>(work: Promise<T>) =>
+      Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref())]);
+    const unsure = (why: string) => `publishing this run's dump did not finish (${why}): latest.json names the last good dump or this one (both passed their leak check)`;
+    if (stopping) {
+      if (publishing) return exit('', unsure('a second signal'));
+      return exit(staged && !options.out ? `the staged dump ${staged.manifest.object} was not deleted (a second signal): it expires with the dumps' retention.` : '');
+    }
+    if (options.out && dumping) {
+      const partial = `${options.out}.partial`;
+      const removed = existsSync(partial);
+      rmSync(partial, { force: true });
+      return exit(removed ? `the partial file ${partial} was removed.` : '');
+    }
+    if (publishing) {
+      stopping = true;
+      return void within10s(publishing).then(
+        (manifest) => {
+          written ??= manifest;
+          exit('');
+        },
+        (error: Error) => exit('', unsure(error.message)),
+      );
+    }
+    if (!staged) return exit(dumping ? "an unfinished staged upload is removed by the bucket's lifecycle rule." : '');
     stopping = true;
     const { destination, manifest } = staged;
     const quietLog = { ...log, info: () => undefined };
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref());
-    Promise.race([discardStagedDump(destination, manifest, quietLog), timeout]).then(
+    within10s(discardStagedDump(destination, manifest, quietLog)).then(
       () => exit(`the staged dump ${manifest.object} was deleted.`),
       (error: Error) => exit(`the staged dump ${manifest.object} could not be deleted (${error.message}): it expires with the dumps' retention.`),
     );
@@ -272,7 +306,17 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     webhook = resolved.webhook;
     const compression = environment.compression ?? defaultCompression();
     if (!options.out && !resolved.bucket) throw new Error(`no S3 bucket: set ${environment.s3?.bucketEnv ?? 's3.bucket'} (CodeBuild sets MASKED_DUMP_BUCKET), or pass --out FILE`);
-    if (!sandbox && (options.dump || options.verify)) await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`);
+    if (!sandbox && (options.dump || options.verify)) {
+      await reachSource(resolved.source, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`, secretSourceOf(environment.source!.password));
+    }
+    // The staging server too, before the dump: a refused login found at the restore came after
+    // the whole dump, check and publishing. The server only: the restore creates the database.
+    if (!sandbox && options.restoreStaging) {
+      await reachSource(resolved.staging!, environment.engine ?? 'mysql', `of environment "${options.env}" in config/masking/environments.ts`, secretSourceOf(environment.staging!.password), {
+        role: 'staging',
+        database: undefined,
+      });
+    }
     const lines: string[] = [];
     if (options.plantLeaks) {
       const result = await plantedLeakSelfTest({ sandbox: sandbox!, rules, key: resolved.key, compression, log });
@@ -300,7 +344,8 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
       const exported = options.verify && engine === 'postgres' ? await PgDumpSnapshot.open(resolved.source) : undefined;
       try {
         // Staged: nothing reads it as a dump until publishMaskedDump (after a passing check).
-        const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot, exportedSnapshot: exported?.id });
+        dumping = true;
+        const staged = await maskedDump({ source: resolved.source, rules, key: resolved.key, compression, destination, log, engine: environment.engine, snapshot, exportedSnapshot: exported?.id }).finally(() => (dumping = false));
         stagedAt(destination, staged);
         lines.push(`masked dump: staged ${staged.object} (${staged.bytes} bytes, ${Object.values(staged.rows).reduce((a, b) => a + b, 0)} rows, rules ${staged.rulesHash.slice(0, 12)})`);
         let published = false;
@@ -312,6 +357,7 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
             writeFileSync(`${options.out}.manifest.json`, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
             lines.push(`NOT VERIFIED (--no-verify): ${options.out} is an unchecked dump; never share it`);
             published = true;
+            written = manifest;
           } else {
             report = await check(staged, snapshot ?? exported);
             await snapshot?.close();
@@ -321,13 +367,22 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
             if (stopping) throw new Error('stopped by a signal during the leak check; nothing was published');
             // From here the staged object is the source of the published copy: a signal leaves it alone.
             stagedAt(undefined);
-            manifest = await publishMaskedDump(destination, staged, report, log);
+            publishing = publishMaskedDump(destination, staged, report, log);
+            try {
+              manifest = await publishing;
+            } finally {
+              publishing = undefined;
+            }
             published = true;
+            written = manifest;
+            // A signal that came while publishing waited for it and now exits: restore nothing.
+            if (stopping) throw new Error(`stopped by a signal while publishing; ${manifest.object} was published`);
             lines.push(`published: ${manifest.object}${options.out ? '' : ' (latest.json points at it)'}`);
           }
         } finally {
-          stagedAt(undefined);
+          // Still staged while this delete runs: a signal now names it (deleted, or left to the retention).
           if (!published) await discardStagedDump(destination, staged, log).catch((error: Error) => log.warn(`could not delete the staged dump ${staged.object}: ${error.message}`));
+          stagedAt(undefined);
         }
       } finally {
         await snapshot?.close();
@@ -350,7 +405,19 @@ export async function main(argv: string[], log: Logger = createLogger({ verbose:
     }
     if (options.restoreStaging || sandbox) {
       if (manifest.verification?.ok !== true) throw new Error(`refusing to restore ${manifest.object}: it did not pass the leak check`);
-      await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log, engine: manifest.engine });
+      restoring = resolved.staging!.name;
+      try {
+        await restoreDump({ target: resolved.staging!, dump: openDump(manifest), log, engine: manifest.engine });
+      } catch (error) {
+        // Said with the error (and in the notification): a dump published by this run stays
+        // published, and staging may be half loaded.
+        const before = written?.verification?.ok ? `The dump ${written.object} was published before this${options.out ? '' : ' (latest.json names it)'}; the` : 'The';
+        throw new Error(
+          `${(error as Error).message}\n${before} restore of staging "${resolved.staging!.name}" did not finish: it may hold a partial load until it is restored again (--no-dump --restore-staging restores the latest published dump).`,
+        );
+      } finally {
+        restoring = undefined;
+      }
       lines.push(`staging: ${resolved.staging!.name} restored from ${manifest.object}`);
     }
     const summary = `mask-refresh ${options.env}: OK\n${lines.join('\n')}`;

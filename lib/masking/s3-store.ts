@@ -46,7 +46,7 @@ export async function downloadStream(client: S3Client, location: S3Location): Pr
     const result = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
     return result.Body as Readable;
   } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') throw new Error(`${s3Url(location)} does not exist: run the masked dump first (without --verify-only)`);
+    if ((error as { name?: string }).name === 'NoSuchKey') throw new Error(`${s3Url(location)} does not exist: run the masked dump first (without --no-dump)`);
     throw error;
   }
 }

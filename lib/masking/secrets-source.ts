@@ -35,3 +35,10 @@ export async function readSecret(reference: SecretReference, purpose: string, cl
   const ways = [reference.env ? `export ${reference.env}` : undefined, 'set secretArn in config/masking/environments.ts'].filter(Boolean).join(' or ');
   throw new Error(`${purpose}: not available; ${ways}${reference.env ? ` (e.g. read -rs ${reference.env} && export ${reference.env})` : ''}`);
 }
+
+/** Where readSecret reads this secret from now (no value), for messages that send the user to the setting. */
+export function secretSourceOf(reference: SecretReference): string {
+  if (reference.env && process.env[reference.env]) return `environment variable ${reference.env}`;
+  if (reference.secretArn) return `secret ${reference.secretArn}${reference.jsonKey === undefined ? '' : `, field "${reference.jsonKey}"`}`;
+  return reference.env ? `environment variable ${reference.env}` : 'its secret';
+}

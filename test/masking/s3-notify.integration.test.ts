@@ -5,7 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pbkdf2 } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { LocalS3Server } from '../../lib/masking/local/s3-server';
 import { copyObject, createBucket, createS3Client, deleteObject, downloadStream, objectExists, uploadStream } from '../../lib/masking/s3-store';
 import { notifySlack } from '../../lib/masking/notify';
@@ -76,6 +78,28 @@ test('a staged dump is published by a server-side copy: one CopyObject, or part 
   await deleteObject(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' });
   expect(await objectExists(client(), { bucket: 'dumps', key: 'staged/a/dump.sql.zst' })).toBe(false);
   expect(await objectExists(client(), { bucket: 'dumps', key: 'a/dump.sql.zst' })).toBe(true);
+});
+
+test('a GET that has begun reads the whole object even when a DELETE of it is handled before the file is opened (as S3 does), instead of an unhandled ENOENT in the process that runs the server', async () => {
+  // The masked refresh's Ctrl-C deletes the staged dump while the leak check may be starting to read it.
+  const data = Buffer.alloc(MiB, 7);
+  await uploadStream(client(), { bucket: 'dumps', key: 'race/object' }, Readable.from([data]));
+  // Every thread of libuv's pool busy: an asynchronous file open waits behind them; the DELETE (synchronous) runs first.
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const busy = Array.from({ length: threads }, () => promisify(pbkdf2)('busy', 'salt', 1_000_000, 32, 'sha512'));
+  const reading = fetch(`${s3.endpoint}/dumps/race/object`, { signal: AbortSignal.timeout(20000) }).then(async (response) => ({ status: response.status, body: Buffer.from(await response.arrayBuffer()) }));
+  while (!s3.requests.includes('GET /dumps/race/object')) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect((await fetch(`${s3.endpoint}/dumps/race/object`, { method: 'DELETE' })).status).toBe(204);
+  await Promise.all(busy);
+  const read = await reading;
+  expect({ status: read.status, same: read.body.equals(data) }).toEqual({ status: 200, same: true });
+  expect(await objectExists(client(), { bucket: 'dumps', key: 'race/object' })).toBe(false);
+}, 60000);
+
+test('a missing object (no latest.json yet: `--no-dump` before any dump) names the option that runs the dump, not one that does not exist', async () => {
+  await expect(downloadStream(client(), { bucket: 'dumps', key: 'never/latest.json' })).rejects.toThrow(
+    's3://dumps/never/latest.json does not exist: run the masked dump first (without --no-dump)',
+  );
 });
 
 test('path-style addressing is used only with an endpoint override', () => {

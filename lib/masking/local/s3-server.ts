@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 
@@ -125,9 +125,18 @@ export class LocalS3Server {
     }
     if (method === 'GET' || method === 'HEAD') {
       if (!existsSync(objectFile) || statSync(objectFile).isDirectory()) return sendError(response, 404, 'NoSuchKey', 'The specified key does not exist.', method === 'HEAD');
-      response.writeHead(200, { 'Content-Length': statSync(objectFile).size, 'Content-Type': 'application/octet-stream', ETag: '"local"' });
-      if (method === 'HEAD') return void response.end();
-      createReadStream(objectFile).pipe(response);
+      // Opened before answering, as S3 serves a GET that has begun whole: a DELETE handled
+      // before an asynchronous open (a Ctrl-C'd run deleting the staged dump the check starts
+      // to read) made the read stream fail with ENOENT, unhandled, in the process running the server.
+      const fd = openSync(objectFile, 'r');
+      response.writeHead(200, { 'Content-Length': fstatSync(fd).size, 'Content-Type': 'application/octet-stream', ETag: '"local"' });
+      if (method === 'HEAD') {
+        closeSync(fd);
+        return void response.end();
+      }
+      const file = createReadStream('', { fd });
+      file.once('error', () => response.destroy());
+      file.pipe(response);
       return;
     }
     if (method === 'DELETE') {
