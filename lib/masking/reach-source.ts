@@ -52,14 +52,20 @@ export async function reachSource(
     if (NOT_REACHED[code]) hint = NOT_REACHED[code](where, role);
     else if (LOGIN_REFUSED.has(code)) hint = `The server refused the login: check ${role}.user and ${role}.password (${passwordFrom}) ${where}, and that this user may connect from this machine.`;
     else if (NO_DATABASE.has(code)) hint = `The database is not there (or this user may not use it): check ${role}.database ${where}.`;
-    // No answer in time (mysql2: ETIMEDOUT; pg: 'timeout expired', no code), or an answer pg
-    // cannot read ('received invalid response', a MySQL server's greeting): a server of the
-    // other engine, or a network path that drops the packets. A bare TCP connection tells which.
-    else if (code === 'ETIMEDOUT' || message === 'timeout expired' || message.startsWith('received invalid response')) {
-      hint = (await acceptsConnections(source.host, source.port))
-        ? `Something accepts connections there but did not answer as ${engine === 'postgres' ? 'a PostgreSQL' : 'a MySQL-family'} server: check engine ${where} ` +
-          `(postgres for PostgreSQL; mysql, the default, for MySQL, MariaDB and Aurora MySQL) and ${role}.port.`
-        : NO_ANSWER;
+    // An answer pg cannot read ('received invalid response': a MySQL server's greeting) is a
+    // server of the other engine.
+    else if (message.startsWith('received invalid response')) hint = otherEngine(engine, where, role);
+    // No answer in time (mysql2: ETIMEDOUT; pg: 'timeout expired', no code): a network path that
+    // drops the packets, a PostgreSQL server a MySQL client waits on (each waits for the other to
+    // speak first), or a server that is hung or overloaded. A probe tells which.
+    else if (code === 'ETIMEDOUT' || message === 'timeout expired') {
+      const found = await probe(source.host, source.port);
+      if (found === 'closed') hint = NO_ANSWER;
+      else if (found === 'postgres' && engine === 'mysql') hint = `A PostgreSQL server answers there: set engine: 'postgres' ${where}, or ${role}.port to the MySQL-family server's port.`;
+      else
+        hint =
+          'Something accepts connections there but did not answer: the server may be hung or overloaded (check that it runs and answers from this machine), ' +
+          `or it speaks another protocol: check engine ${where} and ${role}.port.`;
     }
     if (!hint) throw error;
     throw new UnreachableSourceError(
@@ -68,16 +74,36 @@ export async function reachSource(
   }
 }
 
-/** Whether a TCP connection to host:port opens within `timeoutMs` (no protocol spoken). */
-function acceptsConnections(host: string, port: number, timeoutMs = 5000): Promise<boolean> {
+function otherEngine(engine: 'mysql' | 'postgres', where: string, role: string): string {
+  return (
+    `Something accepts connections there but did not answer as ${engine === 'postgres' ? 'a PostgreSQL' : 'a MySQL-family'} server: check engine ${where} ` +
+    `(postgres for PostgreSQL; mysql, the default, for MySQL, MariaDB and Aurora MySQL) and ${role}.port.`
+  );
+}
+
+/** PostgreSQL's SSLRequest: length 8, code 80877103. Every PostgreSQL server answers it with one byte, 'S' or 'N'. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
+
+/**
+ * What listens at host:port, within `timeoutMs`: nothing that accepts a TCP connection
+ * ('closed'), a PostgreSQL server ('postgres': it answers an SSLRequest), or something that
+ * accepts and does not answer it ('silent': a hung server, or one that speaks first and was
+ * not heard in time). No login is attempted.
+ */
+function probe(host: string, port: number, timeoutMs = 5000): Promise<'closed' | 'postgres' | 'silent'> {
   return new Promise((resolve) => {
     const socket = new Socket();
-    const done = (open: boolean) => {
+    let connected = false;
+    const done = (found: 'closed' | 'postgres' | 'silent') => {
       socket.destroy();
-      resolve(open);
+      resolve(found);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, host, () => done(true));
+    socket.setTimeout(timeoutMs, () => done(connected ? 'silent' : 'closed'));
+    socket.once('error', () => done(connected ? 'silent' : 'closed'));
+    socket.once('data', (chunk: Buffer) => done(chunk.length === 1 && (chunk[0] === 0x53 || chunk[0] === 0x4e) ? 'postgres' : 'silent'));
+    socket.connect(port, host, () => {
+      connected = true;
+      socket.write(SSL_REQUEST);
+    });
   });
 }

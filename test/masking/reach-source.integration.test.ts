@@ -14,6 +14,7 @@ import { connect } from '../../lib/engines/mysql/connection';
 import { main } from '../../lib/masking/cli';
 import { reachSource } from '../../lib/masking/reach-source';
 import { MariadbInstance } from '../../lib/platforms/local/mariadb-instance';
+import { openForPostgres, PostgresInstance } from '../../lib/platforms/local/postgres-instance';
 import { silentLogger } from '../../lib/util/log';
 import { ProcessGroup } from '../../lib/util/process-group';
 import { generatePassword } from '../../lib/util/secrets';
@@ -23,6 +24,8 @@ jest.setTimeout(120000);
 const baseDir = mkdtempSync(join(tmpdir(), 'rc-reach-source-'));
 const group = new ProcessGroup();
 let server: MariadbInstance;
+/** A real PostgreSQL server: the source a MySQL-family engine setting points at by mistake. */
+let postgres: PostgresInstance;
 /** Accepts connections and never answers (a server of another protocol that waits for the client to speak first, or a hung one). */
 let silent: Server;
 const sockets: Socket[] = [];
@@ -33,6 +36,9 @@ beforeAll(async () => {
   const db = await connect(server.endpoint());
   await db.query('CREATE DATABASE app');
   await db.end();
+  openForPostgres(baseDir);
+  postgres = new PostgresInstance({ name: 'reach-source-pg', baseDir, version: 15, superuserPassword: generatePassword(), group, log: silentLogger });
+  await postgres.initialise();
   silent = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
 });
@@ -98,16 +104,31 @@ test("GIVEN engine 'postgres' against a MariaDB source THEN the run says the ser
   expect(result.output).not.toContain(result.password);
 });
 
+// A port that accepts connections and never answers is a hung or overloaded server as often as a
+// server of another protocol: the message must not send the user to the engine setting alone
+// (before: "did not answer as a PostgreSQL server: check engine", also for a hung PostgreSQL).
 test.each([
-  ['the MySQL family (the default)', undefined, 'a MySQL-family'],
-  ['PostgreSQL', 'postgres' as const, 'a PostgreSQL'],
-])('GIVEN a port that accepts connections and never answers, engine %s THEN the run says something listens there but did not answer (not that the network path drops it, not pg\'s bare "timeout expired"), exits 1', async (_engine, engine, server) => {
+  ['the MySQL family (the default)', undefined],
+  ['PostgreSQL', 'postgres' as const],
+])('GIVEN a port that accepts connections and never answers, engine %s THEN the run says the server may be hung or overloaded, or speak another protocol (not only "check engine", not the network path, not pg\'s bare "timeout expired"), exits 1', async (_engine, engine) => {
   const port = (silent.address() as { port: number }).port;
   const result = await run({ port, engine });
   expect(result.code).toBe(1);
   expect(result.output).toContain(named(port));
-  expect(result.output).toContain(`Something accepts connections there but did not answer as ${server} server: check engine ${WHERE}`);
+  expect(result.output).toContain(
+    `Something accepts connections there but did not answer: the server may be hung or overloaded (check that it runs and answers from this machine), or it speaks another protocol: check engine ${WHERE} and source.port. Nothing was dumped.`,
+  );
   expect(result.output).not.toMatch(/network path/);
+});
+
+// A MySQL client waits for the server to speak first, and a PostgreSQL server for the client:
+// the run asks the server the one question every PostgreSQL server answers (an SSL request).
+test('GIVEN the default engine (MySQL family) and a source port where a PostgreSQL server listens THEN the run says a PostgreSQL server answers there and names the engine setting, exits 1', async () => {
+  const result = await run({ port: postgres.endpoint().port });
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(named(postgres.endpoint().port));
+  expect(result.output).toContain(`A PostgreSQL server answers there: set engine: 'postgres' ${WHERE}, or source.port to the MySQL-family server's port. Nothing was dumped.`);
+  expect(result.output).not.toContain(result.password);
 });
 
 test('GIVEN --restore-staging and a staging server that refuses the login THEN the run stops before the dump (not after an hour of dump, check and publishing), naming the staging server and its user and password settings; exit 1, no password', async () => {
