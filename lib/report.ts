@@ -6,6 +6,7 @@ import { describeLoadCommand, type LoadCommandOutcome } from './load/load-comman
 import { redactValue } from './util/secrets';
 import type { WriteTimeline } from './report-page/timeline';
 import { EXIT_CODES } from './exit-codes';
+import { checksumsDiffer } from './verify/checksums';
 
 export { EXIT_CODES } from './exit-codes';
 
@@ -190,11 +191,16 @@ export function verdictOf(report: ProofFields): Verdict {
   if (back && back.result !== 'success') return as('failed', EXIT_CODES.failed, 'FAILED (the switch back)');
   const lost = (report.writes?.lost ?? 0) + (report.windows?.back.writes.lost ?? 0);
   if (lost > 0) return as('failed', EXIT_CODES.failed, `FAILED (${lost} acknowledged write${lost === 1 ? '' : 's'} lost)`);
-  if (report.checksums?.match === false || back?.checksums?.match === false) return as('failed', EXIT_CODES.failed, 'FAILED (checksums differ)');
+  // A table only a switch-time snapshot could not read is not a difference: NOT VERIFIED below.
+  if (differ(report.checksums) || differ(back?.checksums)) return as('failed', EXIT_CODES.failed, 'FAILED (checksums differ)');
   if (report.load?.failure) return as('failed', EXIT_CODES.failed, 'FAILED (the write load failed: no proof)');
   if (report.load?.command?.crashed) return as('failed', EXIT_CODES.failed, 'FAILED (the workload crashed)');
   if (report.checksumsVerified === false || back?.checksumsVerified === false) return as('not-verified', EXIT_CODES.unverified, 'SUCCESS, NOT VERIFIED');
   return as('success', EXIT_CODES.ok);
+}
+
+function differ(checksums: CutoverReport['checksums'] | undefined): boolean {
+  return checksums !== undefined && checksums !== null && checksumsDiffer(checksums);
 }
 
 /** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */
