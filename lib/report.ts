@@ -143,7 +143,9 @@ export function summaryText(report: CutoverReport): string[] {
     const [live, old] = report.facts?.switchDirection === 'back' ? ['source', 'target'] : ['target', 'old source'];
     lines.push(`XA: ${xa.length} transaction(s) prepared before the freeze are still prepared on the ${live} (${xa.join(', ')}): the freeze ended their sessions, their commit was never acknowledged. Their coordinator must XA COMMIT or XA ROLLBACK them there (XA RECOVER lists them; they hold their locks until then); on the frozen ${old} they are prepared too: XA ROLLBACK them there before it is removed`);
   }
-  if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
+  // A rehearsal (it ran a write load) cannot be continued: its sandbox ended with it.
+  const rehearsal = report.writes !== undefined || report.load !== undefined;
+  if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary${rehearsal ? '; a rehearsal cannot be continued (its sandbox is gone with it): run it again' : ' and can be continued'}`);
   if (report.switchBack) {
     const back = report.switchBack;
     lines.push(`switch back (run ${back.runId}): ${back.result.toUpperCase()}${back.error ? ` (${back.error})` : ''}`);
