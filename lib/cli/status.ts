@@ -44,6 +44,20 @@ function postgresSwitchAgainState(facts: Record<string, unknown>, direction: Pos
   return `${from} frozen; ${to} not open yet; endpoint NOT moved (on the ${from})`;
 }
 
+/**
+ * Where a forward PostgreSQL run (logical or dump) left the source, from the facts it journals as
+ * reached (`sourceFrozenAt`, `sourceReopenedAt`, `endpointMoveStartedAt`, `endpointMovedAt`), while
+ * its switch step is unfinished; undefined before any freeze. The dump method freezes in a step
+ * of its own before the copy, so a run killed during the copy left the source frozen too.
+ */
+function postgresForwardState(facts: Record<string, unknown>): string | undefined {
+  if (facts.sourceFrozenAt == null) return undefined;
+  if (facts.sourceReopenedAt != null) return 'not started: the source was reopened for writes after its freeze (traffic on the source)';
+  if (facts.endpointMovedAt != null) return 'the source is FROZEN; endpoint MOVED to the target (traffic on the target)';
+  if (facts.endpointMoveStartedAt != null) return 'not done: the source is FROZEN; the endpoint move to the target had begun (a resume finishes forward if pgbouncer points at the target)';
+  return 'not done: the source is FROZEN (application writes refused since the freeze); endpoint NOT moved (on the source)';
+}
+
 /** `status RUN_ID`: where a run stands, what it left, and the exact next command. */
 export function statusLines(stateDir: string, runId: string): { lines: string[]; exitCode: number } {
   const status = statusFromJournal(new Journal(stateDir, runId).read());
@@ -70,7 +84,8 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   const back = status.facts.switchDirection === 'back' || status.flow.endsWith('.switch-back');
   const [from, to] = back ? ['target', 'source'] : ['source', 'target'];
   const postgresAgain = status.flow === 'postgres.switch-back' ? SWITCH_BACK : status.flow === 'postgres.switch-forth' ? SWITCH_FORTH : undefined;
-  const postgresState = postgresAgain ? postgresSwitchAgainState(status.facts, postgresAgain) : undefined;
+  const postgresForward = (status.flow === 'postgres.logical' || status.flow === 'postgres.dump') && !status.finished.includes('postgres.switch');
+  const postgresState = postgresAgain ? postgresSwitchAgainState(status.facts, postgresAgain) : postgresForward ? postgresForwardState(status.facts) : undefined;
   if (phase) lines.push(`switch: ${switchPhaseState(phase, from, to) ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
   else if (postgresState) lines.push(`switch: ${postgresState}${resumable ? " (--resume reads the servers' and pgbouncer's actual state)" : ''}`);
   else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back|-forth)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
