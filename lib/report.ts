@@ -6,6 +6,7 @@ import { describeLoadCommand, type LoadCommandOutcome } from './load/load-comman
 import { redactValue } from './util/secrets';
 import type { WriteTimeline } from './report-page/timeline';
 import { EXIT_CODES } from './exit-codes';
+import { checksumsDiffer } from './verify/checksums';
 
 export { EXIT_CODES } from './exit-codes';
 
@@ -142,7 +143,9 @@ export function summaryText(report: CutoverReport): string[] {
     const [live, old] = report.facts?.switchDirection === 'back' ? ['source', 'target'] : ['target', 'old source'];
     lines.push(`XA: ${xa.length} transaction(s) prepared before the freeze are still prepared on the ${live} (${xa.join(', ')}): the freeze ended their sessions, their commit was never acknowledged. Their coordinator must XA COMMIT or XA ROLLBACK them there (XA RECOVER lists them; they hold their locks until then); on the frozen ${old} they are prepared too: XA ROLLBACK them there before it is removed`);
   }
-  if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary and can be continued`);
+  // A rehearsal (it ran a write load) cannot be continued: its sandbox ended with it.
+  const rehearsal = report.writes !== undefined || report.load !== undefined;
+  if (report.result === 'interrupted') lines.push(`interrupted${report.interrupted?.before ? ` before ${report.interrupted.before}` : ''}: the run stopped at a step boundary${rehearsal ? '; a rehearsal cannot be continued (its sandbox is gone with it): run it again' : ' and can be continued'}`);
   if (report.switchBack) {
     const back = report.switchBack;
     lines.push(`switch back (run ${back.runId}): ${back.result.toUpperCase()}${back.error ? ` (${back.error})` : ''}`);
@@ -190,11 +193,16 @@ export function verdictOf(report: ProofFields): Verdict {
   if (back && back.result !== 'success') return as('failed', EXIT_CODES.failed, 'FAILED (the switch back)');
   const lost = (report.writes?.lost ?? 0) + (report.windows?.back.writes.lost ?? 0);
   if (lost > 0) return as('failed', EXIT_CODES.failed, `FAILED (${lost} acknowledged write${lost === 1 ? '' : 's'} lost)`);
-  if (report.checksums?.match === false || back?.checksums?.match === false) return as('failed', EXIT_CODES.failed, 'FAILED (checksums differ)');
+  // A table only a switch-time snapshot could not read is not a difference: NOT VERIFIED below.
+  if (differ(report.checksums) || differ(back?.checksums)) return as('failed', EXIT_CODES.failed, 'FAILED (checksums differ)');
   if (report.load?.failure) return as('failed', EXIT_CODES.failed, 'FAILED (the write load failed: no proof)');
   if (report.load?.command?.crashed) return as('failed', EXIT_CODES.failed, 'FAILED (the workload crashed)');
   if (report.checksumsVerified === false || back?.checksumsVerified === false) return as('not-verified', EXIT_CODES.unverified, 'SUCCESS, NOT VERIFIED');
   return as('success', EXIT_CODES.ok);
+}
+
+function differ(checksums: CutoverReport['checksums'] | undefined): boolean {
+  return checksums !== undefined && checksums !== null && checksumsDiffer(checksums);
 }
 
 /** The exit code of a finished run (the table is lib/exit-codes.ts, the one source). */

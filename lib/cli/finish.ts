@@ -3,7 +3,8 @@ import { planText, runRunbook, type RunResult } from '../runbook/engine';
 import { parseHooks } from '../runbook/hooks';
 import type { RunLock } from '../runbook/lock';
 import type { Facts, Runbook } from '../runbook/step';
-import { exitCodeOf, reportFromRun, summaryText, writeReport, type CutoverReport } from '../report';
+import { Journal } from '../runbook/journal';
+import { exitCodeOf, reportFromRun, summaryText, verdictOf, writeReport, type CutoverReport } from '../report';
 import { reportPagePath, writeReportPage } from '../report-page/html';
 import { EXIT } from './args';
 import type { FlowRunnerInput } from './settings';
@@ -57,6 +58,7 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
     unwritten = true;
     files.push(notWritten('report', reportPath, error));
   }
+  if (!report.dryRun) journalVerdict(report, options.stateDir, unwritten ? undefined : reportPath);
   out('');
   for (const line of summaryText(report)) out(line);
   for (const line of files) out(line);
@@ -69,6 +71,25 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   }
   const code = exitCodeOf(report);
   return unwritten && code === EXIT.ok ? EXIT.failed : code;
+}
+
+/**
+ * The report's verdict in the run's journal, after its run-end, so that `status RUN_ID` says what
+ * the report said (a rehearsal whose runbook succeeded but whose proof failed is FAILED there too,
+ * never "success"). A journal that cannot take the line (a full disk) leaves status with the
+ * runbook's result: the report and the summary still say it.
+ */
+function journalVerdict(report: CutoverReport, stateDir: string, reportPath: string | undefined): void {
+  const journal = new Journal(stateDir, report.runId);
+  if (!journal.exists()) return;
+  const verdict = verdictOf(report);
+  try {
+    journal.append({ type: 'verdict', at: new Date().toISOString(), verdict: verdict.kind, label: verdict.label, exitCode: verdict.exitCode, ...(report.error ? { error: report.error } : {}), ...(reportPath ? { report: reportPath } : {}) });
+  } catch {
+    // the report and the summary still say it
+  } finally {
+    journal.close();
+  }
 }
 
 export interface ExecuteOptions {

@@ -44,12 +44,31 @@ function postgresSwitchAgainState(facts: Record<string, unknown>, direction: Pos
   return `${from} frozen; ${to} not open yet; endpoint NOT moved (on the ${from})`;
 }
 
+/**
+ * Where a forward PostgreSQL run (logical or dump) left the source, from the facts it journals as
+ * reached (`sourceFrozenAt`, `sourceReopenedAt`, `endpointMoveStartedAt`, `endpointMovedAt`), while
+ * its switch step is unfinished; undefined before any freeze. The dump method freezes in a step
+ * of its own before the copy, so a run killed during the copy left the source frozen too.
+ */
+function postgresForwardState(facts: Record<string, unknown>): string | undefined {
+  if (facts.sourceFrozenAt == null) return undefined;
+  if (facts.sourceReopenedAt != null) return 'not started: the source was reopened for writes after its freeze (traffic on the source)';
+  if (facts.endpointMovedAt != null) return 'the source is FROZEN; endpoint MOVED to the target (traffic on the target)';
+  if (facts.endpointMoveStartedAt != null) return 'not done: the source is FROZEN; the endpoint move to the target had begun (a resume finishes forward if pgbouncer points at the target)';
+  return 'not done: the source is FROZEN (application writes refused since the freeze); endpoint NOT moved (on the source)';
+}
+
 /** `status RUN_ID`: where a run stands, what it left, and the exact next command. */
 export function statusLines(stateDir: string, runId: string): { lines: string[]; exitCode: number } {
   const status = statusFromJournal(new Journal(stateDir, runId).read());
   const lines: string[] = [];
-  const result = status.result === 'in-progress' ? 'IN PROGRESS OR KILLED (no run-end after the last start)' : status.result;
+  // The report's verdict when it was journaled (it counts the proof: lost writes, checksums, a crashed workload).
+  const verdict = status.result === 'in-progress' ? undefined : status.verdict;
+  const differs = verdict !== undefined && verdict.verdict !== status.result;
+  const result = status.result === 'in-progress' ? 'IN PROGRESS OR KILLED (no run-end after the last start)' : differs ? `${verdict.label} (the runbook's result: ${status.result})` : status.result;
   lines.push(`run ${status.runId}: flow ${status.flow} on ${status.environment}, ${result}`);
+  if (differs && verdict.error && !status.failed) lines.push(`why: ${verdict.error}`);
+  if (verdict?.report) lines.push(`report: ${verdict.report}`);
   lines.push(`last entry ${status.lastEntryAt}`);
   lines.push(`finished steps: ${status.finished.length > 0 ? status.finished.join(', ') : 'none'}`);
   if (status.result === 'in-progress' && status.unfinishedStep) lines.push(`step in flight when it stopped (or now): ${status.unfinishedStep}`);
@@ -65,7 +84,8 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   const back = status.facts.switchDirection === 'back' || status.flow.endsWith('.switch-back');
   const [from, to] = back ? ['target', 'source'] : ['source', 'target'];
   const postgresAgain = status.flow === 'postgres.switch-back' ? SWITCH_BACK : status.flow === 'postgres.switch-forth' ? SWITCH_FORTH : undefined;
-  const postgresState = postgresAgain ? postgresSwitchAgainState(status.facts, postgresAgain) : undefined;
+  const postgresForward = (status.flow === 'postgres.logical' || status.flow === 'postgres.dump') && !status.finished.includes('postgres.switch');
+  const postgresState = postgresAgain ? postgresSwitchAgainState(status.facts, postgresAgain) : postgresForward ? postgresForwardState(status.facts) : undefined;
   if (phase) lines.push(`switch: ${switchPhaseState(phase, from, to) ?? phase} (last journaled sub-phase "${phase}"${resumable ? "; --resume reads the servers' and the endpoint's actual state" : ''})`);
   else if (postgresState) lines.push(`switch: ${postgresState}${resumable ? " (--resume reads the servers' and pgbouncer's actual state)" : ''}`);
   else if (status.flow !== 'aws.share-snapshot' && !status.flow.endsWith('.complete') && !status.finished.some((step) => /\.switch(-back|-forth)?$/.test(step))) lines.push(`switch: not started (the ${from} takes writes, traffic on the ${from})`);
@@ -78,7 +98,9 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
   if (lockHeld) lines.push(`lock: still held (${lockHeld})${status.result === 'in-progress' ? (holder ? `: ${holder.text}` : ': kept because the run is running or was killed') : ''}`);
   const engine = status.flow.startsWith('postgres.') ? ` --engine postgres --method ${status.flow.split('.')[1]}` : status.flow === 'aws.share-snapshot' ? ' --flow share-snapshot' : '';
   if (emulated) lines.push('emulated: this is the journal of a rehearsal against the AWS emulator; the emulator and its local servers ended with it, so nothing of that run is left to inspect or resume');
-  if (status.result === 'success' || status.result === 'planned') {
+  // A rehearsal whose runbook succeeded but whose proof failed is run again, like one that failed.
+  const proofFailed = status.result === 'success' && (rehearsal || emulated) && verdict !== undefined && verdict.verdict !== 'success' && verdict.verdict !== 'not-verified';
+  if ((status.result === 'success' && !proofFailed) || status.result === 'planned') {
     // nothing to do
   } else if (emulated) {
     lines.push(`next: run the emulated rehearsal again: npm run rehearse -- --env ${status.environment}${engine}`);
@@ -97,8 +119,9 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
     else if (holder?.running === false) lines.push(`next: resume it with: ${resume}`);
     else lines.push(`next: if this run is not running any more (killed), resume it with: ${resume}`);
   }
-  const exitCode =
-    status.result === 'success' ? (status.facts.checksumsVerified === false ? EXIT.unverified : EXIT.ok) : status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : status.result === 'interrupted' ? EXIT.interrupted : EXIT.failed;
+  const exitCode = verdict
+    ? verdict.exitCode
+    : status.result === 'success' ? (status.facts.checksumsVerified === false ? EXIT.unverified : EXIT.ok) : status.result === 'planned' ? EXIT.ok : status.result === 'aborted' ? EXIT.aborted : status.result === 'interrupted' ? EXIT.interrupted : EXIT.failed;
   return { lines, exitCode };
 }
 

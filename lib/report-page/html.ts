@@ -72,7 +72,8 @@ function keyFigures(report: CutoverReport): string {
   if (back && back.writeUnavailableMs !== null) figures.push(figure('write unavailability of the switch back (longest gap around it)', format(back.writeUnavailableMs, ' ms'), 'neutral', 'figure-gap-back'));
   if (back) figures.push(figure('lost / failed writes in the switch back window', `${back.writes.lost} / ${back.writes.failed}`, back.writes.lost > 0 ? 'bad' : 'good', 'figure-lost-back'));
   if (report.switchBack?.switchDurationMs !== undefined && report.switchBack.switchDurationMs !== null) figures.push(figure('switch back duration (freeze → traffic moved back)', format(report.switchBack.switchDurationMs, ' ms'), 'neutral', 'figure-switch-back'));
-  if (report.switchBack?.checksums) figures.push(figure('checksums after the switch back', report.switchBack.checksums.match ? 'match' : 'DIFFER', report.switchBack.checksums.match ? 'good' : 'bad', 'figure-checksums-back'));
+  if (report.switchBack?.checksumsVerified === false) figures.push(figure('checksums after the switch back', 'NOT VERIFIED', 'warn', 'figure-checksums-back', report.switchBack.checksumsNotVerifiedReason ?? ''));
+  else if (report.switchBack?.checksums) figures.push(figure('checksums after the switch back', report.switchBack.checksums.match ? 'match' : 'DIFFER', report.switchBack.checksums.match ? 'good' : 'bad', 'figure-checksums-back'));
   return figures.length > 0 ? `<section class="figures">${figures.join('')}</section>` : '';
 }
 

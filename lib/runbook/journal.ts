@@ -15,7 +15,13 @@ export type JournalEntry =
   | { type: 'hook'; at: string; phase: string; command: string; exitCode: number; durationMs: number }
   | { type: 'interrupt'; at: string; signal: string; step?: string }
   | { type: 'lock'; at: string; action: 'acquired' | 'released'; where: string }
-  | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted'; error?: string; interruptedBefore?: string };
+  | { type: 'run-end'; at: string; result: 'success' | 'aborted' | 'failed' | 'planned' | 'interrupted'; error?: string; interruptedBefore?: string }
+  /**
+   * What the run's report said once it was written (after run-end): the verdict with its proof
+   * (a lost write, a checksum difference or a crashed workload fail a run whose runbook
+   * succeeded), its exit code, why, and where the report is. `status` says the same.
+   */
+  | { type: 'verdict'; at: string; verdict: string; label: string; exitCode: number; error?: string; report?: string };
 
 /** What a run id may look like (it names a folder under runs/): no path separators, no leading dot. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -146,6 +152,8 @@ export interface RunStatus {
   interrupted?: { signal: string; step?: string; before?: string };
   /** Where the run lock is, if the latest attempt took it and did not release it. */
   lockHeld?: string;
+  /** What the report of the latest attempt said (absent before it was written, or for an older journal). */
+  verdict?: { verdict: string; label: string; exitCode: number; error?: string; report?: string };
   /** Whether the run executed (AWS, sandbox) or was a local rehearsal (cannot be resumed). */
   options: Facts;
   facts: Facts;
@@ -163,6 +171,7 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
   let unfinishedStep: string | undefined;
   let interrupted: RunStatus['interrupted'];
   let lockHeld: string | undefined;
+  let verdict: RunStatus['verdict'];
   for (const entry of entries) {
     if (entry.type === 'step-start') {
       unfinishedStep = entry.step;
@@ -186,9 +195,12 @@ export function statusFromJournal(entries: JournalEntry[]): RunStatus {
     } else if (entry.type === 'run-resume') {
       result = 'in-progress';
       interrupted = undefined;
+      verdict = undefined;
+    } else if (entry.type === 'verdict') {
+      verdict = { verdict: entry.verdict, label: entry.label, exitCode: entry.exitCode, error: entry.error, report: entry.report };
     }
   }
-  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, stepDurations, startedAt: start.at, failed, unfinishedStep, interrupted, lockHeld, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
+  return { runId: start.runId, flow: start.flow, environment: start.environment, dryRun: start.dryRun, result, finished, stepDurations, startedAt: start.at, failed, unfinishedStep, interrupted, lockHeld, verdict, options: start.options, facts, lastEntryAt: entries[entries.length - 1].at };
 }
 
 /**

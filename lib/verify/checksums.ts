@@ -123,6 +123,20 @@ function notBehind(source: SequenceState, target: SequenceState): boolean {
   return (BigInt(target.lastValue) - BigInt(source.lastValue)) * direction >= 0n;
 }
 
+/**
+ * A real difference: `match` is false and not only because of tables a switch-time snapshot
+ * could not read (those alone make the run NOT VERIFIED, exit 4, not FAILED).
+ */
+export function checksumsDiffer(comparison: { match: boolean; tables: unknown[]; sequences?: SequenceComparison[] }): boolean {
+  if (comparison.match) return false;
+  const tables = comparison.tables as TableComparison[];
+  const onlyNotRead =
+    tables.some((t) => !t.match) &&
+    tables.every((t) => t.match || t.difference === NOT_READ_IN_SNAPSHOT) &&
+    (comparison.sequences ?? []).every((s) => s.match);
+  return !onlyNotRead;
+}
+
 /** One plain sentence per differing table / sequence, naming it and what differs. */
 export function describeDifferences(comparison: ChecksumComparison): string[] {
   const lines = comparison.tables.filter((t) => !t.match).map((t) => {
@@ -174,8 +188,7 @@ export function checksumOutcome(
   }
   if (checksums.match) return { checksums, checksumsVerified: true };
   const notRead = checksums.tables.filter((t) => t.difference === NOT_READ_IN_SNAPSHOT);
-  const differs = checksums.tables.some((t) => !t.match && t.difference !== NOT_READ_IN_SNAPSHOT) || (checksums.sequences ?? []).some((s) => !s.match);
-  if (differs) {
+  if (checksumsDiffer(checksums)) {
     facts.checksums = checksums;
     throw new ChecksumsDiffer(`Checksums differ for ${describeDifferences(checksums).join(', ')}: do not remove the old source; investigate before anything else`);
   }

@@ -120,3 +120,13 @@ describe('reportPageHtml', () => {
     expect(html).not.toContain('id="chart-writes"');
   });
 });
+
+test('GIVEN a switch back whose checksums were not verified (a table not readable in its snapshots) THEN the page\'s figure says NOT VERIFIED, never DIFFER, as the summary does', () => {
+  const report = realReport();
+  const notRead = { table: 'app.later', sourceRows: -1, targetRows: -1, sourceHash: 'unreadable', targetHash: 'unreadable', match: false, difference: 'not readable in the switch-time snapshot', unreadable: 'target: created or rebuilt after the switch-time snapshot' };
+  report.switchBack = { runId: 'r2', result: 'success', steps: [], switchDurationMs: 100, lagAtSwitchMs: 5, checksums: { match: false, tables: [notRead] }, checksumsVerified: false, checksumsNotVerifiedReason: '1 table(s) not compared: app.later', facts: {} };
+  const html = reportPageHtml(report);
+  const figure = /<[^>]*id="figure-checksums-back"[^>]*>[\s\S]*?<\/div>/.exec(html)?.[0] ?? '';
+  expect(figure).toContain('NOT VERIFIED');
+  expect(figure).not.toContain('DIFFER');
+});

@@ -66,6 +66,15 @@ describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
     expect(lines.some((l) => l.includes('resume with'))).toBe(false);
     expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env local --execute');
   });
+
+  test('a rehearsal interrupted: its summary says to run it again, never that it "can be continued" (its sandbox is gone; status says the same)', async () => {
+    const run = await runRunbook({ runbook: runbook([], 'test.copy'), environment: 'local', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true, options: { rehearsal: true } });
+    // a rehearsal's report carries its write load
+    const report = reportFromRun(run, { engine: 'mysql', startedAt: new Date(), writes: { attempted: 10, acknowledged: 10, failed: 0, lost: 0 } as never, load: { connections: 1, ratePerSecond: 10 } });
+    const text = summaryText(report).join('\n');
+    expect(text).not.toContain('can be continued');
+    expect(text).toContain('interrupted before test.switch: the run stopped at a step boundary; a rehearsal cannot be continued (its sandbox is gone with it): run it again');
+  });
 });
 
 describe('a run that finished without verified checksums is not green', () => {

@@ -65,3 +65,14 @@ test('GIVEN a resumed run THEN the report starts at the first attempt, says when
   expect(text).toContain('run id r1, 1.9 s (this attempt; resumed 2026-12-01T10:05:00.000Z, first started 2026-12-01T10:00:00.000Z)');
   expect(text).toMatch(/done-earlier\s+40 ms\s+mysql\.switch/);
 });
+
+test('GIVEN checksums whose only non-matching tables could not be read in the switch-time snapshot THEN the headline is SUCCESS, NOT VERIFIED; with one real difference beside them it is FAILED', () => {
+  const notRead = { table: 'app.later', sourceRows: -1, targetRows: -1, sourceHash: 'unreadable', targetHash: 'unreadable', match: false, difference: 'not readable in the switch-time snapshot', unreadable: 'source: created or rebuilt after the switch-time snapshot' };
+  const same = { table: 'app.a', sourceRows: 1, targetRows: 1, sourceHash: '1:1', targetHash: '1:1', match: true };
+  const differs = { table: 'app.b', sourceRows: 2, targetRows: 1, sourceHash: '2:2', targetHash: '1:1', match: false, difference: 'rows differ' };
+  const reason = '1 table(s) not compared: app.later: created or rebuilt (ALTER TABLE, OPTIMIZE, TRUNCATE) after the switch';
+  const onlyNotRead = reportFromRun(run({ checksums: { match: false, tables: [same, notRead] }, checksumsVerified: false, checksumsNotVerifiedReason: reason }), { engine: 'mysql', startedAt: new Date(0) });
+  expect(verdictOf(onlyNotRead)).toMatchObject({ kind: 'not-verified', label: 'SUCCESS, NOT VERIFIED', exitCode: EXIT_CODES.unverified });
+  const withDifference = reportFromRun(run({ checksums: { match: false, tables: [same, notRead, differs] } }), { engine: 'mysql', startedAt: new Date(0) });
+  expect(verdictOf(withDifference)).toMatchObject({ kind: 'failed', label: 'FAILED (checksums differ)', exitCode: EXIT_CODES.failed });
+});
