@@ -5,6 +5,7 @@
  * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
  */
 import { UsageError } from './args';
+import { checkCredentials, passwordVariables } from './aws-credentials';
 import { checkLines, finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
@@ -159,6 +160,14 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
     }
+    // Both identities before anything else: a credential problem is named with the settings of
+    // its side and the fix, before a journal, a lock or a check (exit 2, nothing changed).
+    if (clients) {
+      const file = `config/cutover/${environment.name}.ts`;
+      await checkCredentials(clients.source.sts, { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file });
+      const target = settings.target;
+      await checkCredentials(clients.target.sts, { side: `the target account ${target.accountId}`, region: target.region, profile: target.profile, profileField: 'aws.shareSnapshot.target.profile', assumeRoleArn: target.assumeRole?.roleArn, fields: 'aws.shareSnapshot.target.assumeRole or .profile', file });
+    }
     if (!args.execute) return await dryRun(input, settings, gateways);
     const runbook = shareSnapshotRunbook(settings, gateways('live'));
     for (const line of planText(runbook)) out(line);
@@ -171,6 +180,7 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       dryRun: false,
       resumeRunId: args.resume,
       hooks: parseHooks(args.hooks),
+      hideEnvFromHooks: passwordVariables(aws),
       log,
       options: { platform: 'aws', flow: 'share-snapshot', region: settings.region, source: settings.source.id, targetAccount: settings.target.accountId, restore: settings.restore.id, cleanup: args.cleanup },
       lock,
@@ -267,7 +277,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
     print("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
     return EXIT.ok;
   }
-  const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
+  const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), hideEnvFromHooks: passwordVariables(environment.aws!), log });
   print('');
   for (const line of checkLines(run)) print(line);
   print('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');
