@@ -160,15 +160,19 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
     }
-    // Both identities before anything else: a credential problem is named with the settings of
-    // its side and the fix, before a journal, a lock or a check (exit 2, nothing changed).
-    if (clients) {
+    // Both identities before the checks, the lock or the journal (a resume's journal is checked
+    // first): a credential problem is named with the settings of its side and the fix (exit 2).
+    const checkIdentities = async (): Promise<void> => {
+      if (!clients) return;
       const file = `config/cutover/${environment.name}.ts`;
       await checkCredentials(clients.source.sts, { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file });
       const target = settings.target;
       await checkCredentials(clients.target.sts, { side: `the target account ${target.accountId}`, region: target.region, profile: target.profile, profileField: 'aws.shareSnapshot.target.profile', assumeRoleArn: target.assumeRole?.roleArn, fields: 'aws.shareSnapshot.target.assumeRole or .profile', file });
+    };
+    if (!args.execute) {
+      await checkIdentities();
+      return await dryRun(input, settings, gateways);
     }
-    if (!args.execute) return await dryRun(input, settings, gateways);
     const runbook = shareSnapshotRunbook(settings, gateways('live'));
     for (const line of planText(runbook)) out(line);
     out('');
@@ -181,6 +185,7 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       resumeRunId: args.resume,
       hooks: parseHooks(args.hooks),
       hideEnvFromHooks: passwordVariables(aws),
+      beforeStart: checkIdentities,
       log,
       options: { platform: 'aws', flow: 'share-snapshot', region: settings.region, source: settings.source.id, targetAccount: settings.target.accountId, restore: settings.restore.id, cleanup: args.cleanup },
       lock,

@@ -170,9 +170,6 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   const waits = { pollSeconds: environment.aws!.waits.pollSeconds };
   const passwordEnv = passwordVariables(environment.aws!);
   try {
-    // Credentials first: a missing, expired or refused identity is named with its fix before any
-    // check, lock or journal (a dry run's checks would report it as a bare SDK message).
-    if (clients) await checkCredentials(clients.sts, sourceIdentity(resolved));
     const lock = clients && flow.lock ? flow.lock(new AwsGateway({ mode: 'live', clients, log, waits }), dependencies.lockSettleMs) : undefined;
     if (args.breakLock) {
       if (!lock) {
@@ -186,7 +183,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
     }
-    if (!args.execute) return await dryRun(input, flow, clients, passwordEnv);
+    if (!args.execute) {
+      // Credentials first: a dry run's checks would report a missing, expired or refused identity
+      // as a failed check in the SDK's words. (--execute: the lock's first call finds it, after a
+      // resume's journal was checked, and explainAwsError names the fix.)
+      if (clients) await checkCredentials(clients.sts, sourceIdentity(resolved));
+      return await dryRun(input, flow, clients, passwordEnv);
+    }
     return await executeRun(input, {
       runbook: flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits })),
       engine: flow.engine,
