@@ -176,6 +176,14 @@ describeWithMoto('AWS user errors against moto: credentials, profiles, hooks', (
     expect(error.message).toContain('--offline');
   });
 
+  test('GIVEN aws.shareSnapshot.target.accountId is the source account itself (role and key there too) WHEN the share flow runs with --execute THEN its preflight refuses naming target.accountId as the fix (not only the source credentials); nothing in the account', async () => {
+    const same = shareEnvironment('share-same-account', { accountId: '123456789012', assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/x' }, kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1c2d3e4f-5061-7283-94a5-b6c7d8e9f0a1' });
+    const { run, out } = await share(same, ['--execute']);
+    expect(await run).toBe(1);
+    expect(out.join('\n')).toContain('aws.shareSnapshot.target.accountId 123456789012 is the source account itself: a snapshot is shared with another account; name that account');
+    await nothingInEitherAccount();
+  });
+
   test.each([
     ['share-snapshot, dry run with checks', 'share', [] as string[]],
     ['share-snapshot, --execute refused by its preflight', 'share', ['--execute']],
