@@ -262,6 +262,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
       lagThresholdMs: 0,
       command: 'npx zx scripts/cutover.mjs',
       commandFlags: ' --flow share-snapshot',
+      regions: { source: settings.region, target: settings.target.region },
       notes: [`Accounts: [source] = ${settings.source.kind} ${settings.source.id}'s account (the environment's credentials), [target] = account ${settings.target.accountId}.`],
     },
     args,

@@ -228,6 +228,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
       environment: environment.name,
       ...switchBudget(args, environment, flow.engine),
       command: 'npx zx scripts/cutover.mjs',
+      regions: { source: resolved.aws.region, ...('targetAccount' in resolved && resolved.targetAccount ? { target: (resolved.targetAccount as { region: string }).region } : {}) },
       notes: [...notes, ...lockNote],
       ...flow.document,
       ...(resolved.missing.length > 0 ? { unresolved: { outputsFile: resolved.outputsFile, problem: resolved.outputsProblem ?? 'values missing', missing: resolved.missing } } : {}),

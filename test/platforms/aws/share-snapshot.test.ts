@@ -167,7 +167,7 @@ describe('the example environment prod-share', () => {
     expect(lines.join('\n')).toContain('no AWS call was made and nothing was changed');
   });
 
-  test('GIVEN --plan-format json WHEN planned offline THEN the document on stdout lists both accounts\' calls, says no call moves traffic, has no downtime phases, and its rollback deletes what the run created, newest first, in the right account', async () => {
+  test('GIVEN --plan-format json WHEN planned offline THEN the document on stdout lists both accounts\' calls, says no call moves traffic, has no downtime phases, and its rollback deletes what the run created, newest first, in the right account and region', async () => {
     const { loadEnvironment } = await import('../../../config/cutover');
     const { parseCutoverArgs } = await import('../../../lib/cli/cutover');
     const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
@@ -191,11 +191,11 @@ describe('the example environment prod-share', () => {
     ]);
     expect(document.rollback).toHaveLength(1);
     expect(document.rollback[0].operatorRuns.filter((line: string) => line.startsWith('  '))).toEqual([
-      '  [target] aws rds delete-db-instance --db-instance-identifier orders --skip-final-snapshot',
-      '  [target] aws rds delete-db-snapshot --db-snapshot-identifier orders-seed-<run-id>',
-      '  [source] aws rds modify-db-snapshot-attribute --db-snapshot-identifier orders-share-<run-id> --attribute-name restore --values-to-remove 222222222222   (the share)',
-      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-<run-id>',
-      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-source-<run-id>',
+      '  [target] aws rds delete-db-instance --region eu-west-1 --db-instance-identifier orders --skip-final-snapshot',
+      '  [target] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-seed-<run-id>',
+      '  [source] aws rds modify-db-snapshot-attribute --region eu-west-1 --db-snapshot-identifier orders-share-<run-id> --attribute-name restore --values-to-remove 222222222222   (the share)',
+      '  [source] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-share-<run-id>',
+      '  [source] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-share-source-<run-id>',
     ]);
     expect(document.rollback[0].operatorRuns).toContain('npx zx scripts/cutover.mjs --env prod-share --flow share-snapshot --execute --resume RUN_ID   (go on after fixing the cause)');
   });
