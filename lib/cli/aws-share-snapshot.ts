@@ -5,6 +5,7 @@
  * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
  */
 import { UsageError } from './args';
+import { checkCredentials, passwordVariables } from './aws-credentials';
 import { checkLines, finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
@@ -159,7 +160,19 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
     }
-    if (!args.execute) return await dryRun(input, settings, gateways);
+    // Both identities before the checks, the lock or the journal (a resume's journal is checked
+    // first): a credential problem is named with the settings of its side and the fix (exit 2).
+    const checkIdentities = async (): Promise<void> => {
+      if (!clients) return;
+      const file = `config/cutover/${environment.name}.ts`;
+      await checkCredentials(clients.source.sts, { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file });
+      const target = settings.target;
+      await checkCredentials(clients.target.sts, { side: `the target account ${target.accountId}`, region: target.region, profile: target.profile, profileField: 'aws.shareSnapshot.target.profile', assumeRoleArn: target.assumeRole?.roleArn, fields: 'aws.shareSnapshot.target.assumeRole or .profile', file });
+    };
+    if (!args.execute) {
+      await checkIdentities();
+      return await dryRun(input, settings, gateways);
+    }
     const runbook = shareSnapshotRunbook(settings, gateways('live'));
     for (const line of planText(runbook)) out(line);
     out('');
@@ -171,6 +184,8 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
       dryRun: false,
       resumeRunId: args.resume,
       hooks: parseHooks(args.hooks),
+      hideEnvFromHooks: passwordVariables(aws),
+      beforeStart: checkIdentities,
       log,
       options: { platform: 'aws', flow: 'share-snapshot', region: settings.region, source: settings.source.id, targetAccount: settings.target.accountId, restore: settings.restore.id, cleanup: args.cleanup },
       lock,
@@ -247,6 +262,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
       lagThresholdMs: 0,
       command: 'npx zx scripts/cutover.mjs',
       commandFlags: ' --flow share-snapshot',
+      regions: { source: settings.region, target: settings.target.region },
       notes: [`Accounts: [source] = ${settings.source.kind} ${settings.source.id}'s account (the environment's credentials), [target] = account ${settings.target.accountId}.`],
     },
     args,
@@ -267,7 +283,7 @@ async function dryRun(input: FlowRunnerInput, settings: ShareSnapshotResolved, g
     print("Dry run (--offline): planned from config and the stacks' outputs alone; no AWS call was made and nothing was changed.");
     return EXIT.ok;
   }
-  const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
+  const run = await runRunbook({ runbook: shareSnapshotRunbook(settings, gateways('plan')), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), hideEnvFromHooks: passwordVariables(environment.aws!), log });
   print('');
   for (const line of checkLines(run)) print(line);
   print('Dry run: only read-only AWS calls were made in both accounts and nothing was changed. Run with --execute to perform the plan.');

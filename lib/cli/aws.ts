@@ -1,4 +1,5 @@
 import { EXIT, UsageError } from './args';
+import { checkCredentials, credentialProblem, passwordVariables, type IdentityUnderCheck } from './aws-credentials';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
 import { checkLines, executeRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
@@ -32,12 +33,15 @@ export interface AwsRunnerDependencies {
   lockSettleMs?: number;
 }
 
+/** The source account's identity as config chooses it (the credential messages name these settings). */
+function sourceIdentity(settings: AwsCommonSettings): IdentityUnderCheck {
+  const aws = settings.aws;
+  return { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file: `config/cutover/${settings.environment}.ts` };
+}
+
 /** Credential problems are the most common first failure; say how to fix them. */
 function explainAwsError(error: Error, settings: AwsCommonSettings): Error {
-  if (/CredentialsProviderError|Could not load credentials|ExpiredToken|InvalidClientTokenId|UnrecognizedClientException/.test(`${error.name} ${error.message}`)) {
-    return new UsageError(`No usable AWS credentials for ${settings.aws.region} (${error.message.split('\n')[0]}): set AWS_PROFILE or aws.profile in config/cutover/${settings.environment}.ts, log in (aws sso login), or plan without AWS using --offline`);
-  }
-  return error;
+  return credentialProblem(error, sourceIdentity(settings)) ?? error;
 }
 
 /** What differs between the AWS flows; the runner does the rest (plan, checks, execute, report). */
@@ -179,7 +183,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       out(`released the lock (${lock.where}) held by run ${released.runId} (host ${released.host}, pid ${released.pid}, started ${released.startedAt})`);
       return EXIT.ok;
     }
-    if (!args.execute) return await dryRun(input, flow, clients);
+    if (!args.execute) {
+      // Credentials first: a dry run's checks would report a missing, expired or refused identity
+      // as a failed check in the SDK's words. (--execute: the lock's first call finds it, after a
+      // resume's journal was checked, and explainAwsError names the fix.)
+      if (clients) await checkCredentials(clients.sts, sourceIdentity(resolved));
+      return await dryRun(input, flow, clients, passwordEnv);
+    }
     return await executeRun(input, {
       runbook: flow.runbook(new AwsGateway({ mode: 'live', clients, log, waits })),
       engine: flow.engine,
@@ -197,19 +207,13 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
   }
 }
 
-/** Environment variables that hold passwords: hidden from hooks. */
-function passwordVariables(aws: NonNullable<CutoverEnvironment['aws']>): string[] {
-  const sources = [aws.adminPassword, aws.postgres?.targetAdminPassword, ...Object.values(aws.postgres?.appRolePasswords ?? {})];
-  return sources.flatMap((source) => (source && 'env' in source ? [source.env] : []));
-}
-
 /** The switch budget and lag gate the run will use (command line over the flow's engine section). */
 function switchBudget(args: FlowRunnerInput['args'], environment: CutoverEnvironment, engine: AwsFlow['engine']): { switchTimeoutMs: number; lagThresholdMs: number } {
   const section = (engine === 'postgres' ? environment.postgres : environment.mysql) ?? { switchTimeoutMs: 0, lagThresholdMs: 0 };
   return { switchTimeoutMs: args.switchTimeoutMs ?? section.switchTimeoutMs, lagThresholdMs: args.lagThresholdMs ?? section.lagThresholdMs };
 }
 
-async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients | undefined): Promise<number> {
+async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients | undefined, passwordEnv: string[]): Promise<number> {
   const { environment, args, log } = input;
   let { out } = input;
   const resolved = flow.resolved;
@@ -224,6 +228,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
       environment: environment.name,
       ...switchBudget(args, environment, flow.engine),
       command: 'npx zx scripts/cutover.mjs',
+      regions: { source: resolved.aws.region, ...('targetAccount' in resolved && resolved.targetAccount ? { target: (resolved.targetAccount as { region: string }).region } : {}) },
       notes: [...notes, ...lockNote],
       ...flow.document,
       ...(resolved.missing.length > 0 ? { unresolved: { outputsFile: resolved.outputsFile, problem: resolved.outputsProblem ?? 'values missing', missing: resolved.missing } } : {}),
@@ -260,7 +265,7 @@ async function dryRun(input: FlowRunnerInput, flow: AwsFlow, clients: AwsClients
   }
   // With credentials: run the checks (AWS reads through read-only clients, SQL preflight on the source).
   const checkGateway = new AwsGateway({ mode: 'plan', clients, log, waits });
-  const run = await runRunbook({ runbook: flow.runbook(checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), log });
+  const run = await runRunbook({ runbook: flow.runbook(checkGateway), environment: environment.name, stateDir: input.stateDir, dryRun: true, hooks: parseHooks(args.hooks), hideEnvFromHooks: passwordEnv, log });
   out('');
   for (const line of checkLines(run)) out(line);
   out('Dry run: only read-only AWS calls were made and nothing was changed. Run with --execute to perform the plan.');

@@ -106,6 +106,12 @@ export interface DocumentSettings {
   abandon?: string[];
   /** Set when the stacks' outputs could not be used (the plan still shows their values as `<…>`). */
   unresolved?: UnresolvedOutputs;
+  /**
+   * The regions the AWS calls act in: the rollback's delete commands carry `--region`, so a person
+   * running them does not depend on their shell's default region. `target`: calls labelled
+   * `[target]` (another account, maybe another region). @default - commands without --region
+   */
+  regions?: { source: string; target?: string };
 }
 
 /** The run's sub-phase whose recording means traffic moved (MySQL: switchPhase endpoint-moved; PostgreSQL: endpointMovedAt). */
@@ -171,14 +177,18 @@ export function buildPlanDocument(plan: RecordedPlan, settings: DocumentSettings
   });
 }
 
-/** What a change call leaves behind, and how to remove it by hand. */
-function leftBehind(call: DocumentCall): string | undefined {
+/** What a change call leaves behind, and how to remove it by hand (in `region` when known). */
+function leftBehind(call: DocumentCall, region: string | undefined): string | undefined {
   const input = (call.input ?? {}) as Record<string, unknown>;
   if (call.channel === 'sql') {
     const user = /^CREATE USER IF NOT EXISTS (\S+)/i.exec(call.operation)?.[1];
     return user ? `on the ${call.on}: DROP USER IF EXISTS ${user}` : undefined;
   }
-  switch (call.operation) {
+  return region ? awsCommand(call.operation, input)?.replace(/^aws rds (\S+)/, `aws rds $1 --region ${region}`) : awsCommand(call.operation, input);
+}
+
+function awsCommand(operation: string, input: Record<string, unknown>): string | undefined {
+  switch (operation) {
     case 'CreateDBInstanceReadReplica':
     case 'RestoreDBInstanceFromDBSnapshot':
     case 'CreateDBInstance':
@@ -236,9 +246,9 @@ function rollbackStages(flow: string, steps: DocumentStep[], ponr: PointOfNoRetu
     step.calls
       .filter((call) => call.effect === 'change')
       .map((call) => {
-        const line = leftBehind(call);
-        // Calls labelled with an account ("[target] rds") are undone in that account.
+        // Calls labelled with an account ("[target] rds") are undone in that account (and its region).
         const account = /^\[(\w+)\]/.exec(call.on)?.[1];
+        const line = leftBehind(call, account === 'target' ? (settings.regions?.target ?? settings.regions?.source) : settings.regions?.source);
         return line && account ? `[${account}] ${line}` : line;
       })
       .filter((line): line is string => line !== undefined),

@@ -34,6 +34,12 @@ export interface RunOptions {
   /** Continue this run at its first unfinished step. */
   resumeRunId?: string;
   hooks?: HookMap;
+  /**
+   * Called once before the run takes its lock or writes its first journal line (after a resume's
+   * journal was checked): what it throws stops the run leaving no trace (the AWS runners check
+   * their credentials here).
+   */
+  beforeStart?: () => Promise<void>;
   /** Env var names a hook must not inherit (the ones holding passwords). */
   hideEnvFromHooks?: string[];
   log: Logger;
@@ -203,11 +209,13 @@ async function runSteps(options: RunOptions, resources: RunResources): Promise<R
     Object.assign(facts, status.facts);
     finished = done.finished;
     earlier = { durations: done.durations, startedAt: status.startedAt };
+    await options.beforeStart?.();
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment, options.lockCommand));
     await beginJournal({ type: 'run-resume', at: new Date().toISOString(), runId });
     log.info(`Resuming run ${runId}: ${finished.length} step(s) already done`);
   } else if (journal) {
     if (journal.exists()) throw new Error(`Run ${runId} already exists`);
+    await options.beforeStart?.();
     // Taken before anything is journaled or changed: a refused run leaves no trace.
     if (options.lock) await options.lock.acquire(currentHolder(runId, options.environment, options.lockCommand));
     await beginJournal({ type: 'run-start', at: new Date().toISOString(), runId, flow: runbook.flow, environment: options.environment, dryRun: false, options: options.options ?? {} });

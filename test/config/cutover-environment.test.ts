@@ -32,6 +32,24 @@ describe('cutover environments', () => {
     expect(() => parseEnvironment({ name: 'qa', platform: 'aws' }, 'qa.ts')).toThrow(/aws: platform "aws" needs an aws section/);
   });
 
+  test('GIVEN a region typo (eu-wset-1: well-formed, no such region) WHEN the environment loads THEN every KMS key and secret ARN of another region is named with aws.region\'s value, before any AWS call (the emulator answers such a region with an XML parse error, AWS with an unresolvable endpoint)', async () => {
+    const { default: prodShare } = await import('../../config/cutover/prod-share');
+    const typo = { ...prodShare, name: 'qa', aws: { ...prodShare.aws!, region: 'eu-wset-1', adminPassword: { secretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:orders-admin-AbCdEf' } } };
+    let message = '';
+    try {
+      parseEnvironment(typo, 'config/cutover/qa.ts');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('aws.shareSnapshot.shareKeyArn: the key is in eu-west-1, not in aws.region "eu-wset-1"');
+    expect(message).toContain('aws.shareSnapshot.target.kmsKeyArn: the key is in eu-west-1, not in the target\'s region "eu-wset-1" (aws.shareSnapshot.target.region, else aws.region)');
+    expect(message).toContain('aws.adminPassword.secretArn: the secret is in eu-west-1, not in aws.region "eu-wset-1"');
+    // The same keys with the region right load (a target in another region names its own).
+    expect(() => parseEnvironment({ ...typo, aws: { ...typo.aws, region: 'eu-west-1' } }, 'qa.ts')).not.toThrow();
+    const otherRegion = { ...prodShare.aws!, shareSnapshot: { ...prodShare.aws!.shareSnapshot!, target: { ...prodShare.aws!.shareSnapshot!.target, region: 'eu-central-1' } } };
+    expect(() => parseEnvironment({ ...prodShare, aws: otherRegion }, 'qa.ts')).toThrow(/target\.kmsKeyArn: the key is in eu-west-1, not in the target's region "eu-central-1"/);
+  });
+
   test('an unknown environment lists the known ones', () => {
     expect(() => loadEnvironment('nowhere')).toThrow(/Unknown environment "nowhere": expected --env one of .*local/);
     expect(() => loadEnvironment('../etc')).toThrow(/Invalid --env/);

@@ -72,12 +72,12 @@ describe('--plan-format json', () => {
     expect(ponr.call.number).toBeLessThan(fence.number);
   });
 
-  test('a rollback for each stage: before the switch (what to delete), inside it before the point (automatic reopen), after it (forward only)', () => {
+  test('a rollback for each stage: before the switch (what to delete, each command with the region it acts in), inside it before the point (automatic reopen), after it (forward only)', () => {
     expect(document.rollback.map((stage) => stage.stage)).toEqual(['before the switch', expect.stringMatching(/^inside mysql\.switch, before the point of no return/), expect.stringMatching(/^after the point of no return/)]);
     const before = document.rollback[0];
     expect(before.steps).not.toContain('mysql.switch');
-    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-instance --db-instance-identifier orders-cutover-replica --skip-final-snapshot');
-    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-snapshot --db-snapshot-identifier orders-cutover-seed');
+    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-instance --region eu-west-1 --db-instance-identifier orders-cutover-replica --skip-final-snapshot');
+    expect(before.operatorRuns.join('\n')).toContain('aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-cutover-seed');
     expect(before.operatorRuns.join('\n')).toContain("DROP USER IF EXISTS 'cutover_repl'@'10.10.0.0/255.255.0.0'");
     expect(document.rollback[2].operatorRuns.join('\n')).toContain('--execute --resume RUN_ID');
   });

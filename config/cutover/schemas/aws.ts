@@ -196,7 +196,36 @@ export const awsSettingsSchema = z
       .strict()
       .default({ instanceSeconds: 7200, snapshotSeconds: 14400, dnsSeconds: 600, servicesSeconds: 1800, pollSeconds: 15, freezeSeconds: 120, coordinatesSeconds: 900 }),
   })
-  .strict();
+  .strict()
+  .superRefine((aws, context) => {
+    // A KMS key or a secret is used in one region: RDS copies with a key of the copy's region
+    // (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html) and
+    // GetSecretValue reads from the client's region. An ARN of another region is a typo in one
+    // of the two, and a well-formed typo in aws.region (eu-wset-1) is otherwise only found by the
+    // first AWS call, as an endpoint that does not resolve.
+    const regionOf = (arn: string) => arn.split(':')[3];
+    const check = (path: (string | number)[], arn: string | undefined, what: 'key' | 'secret', region: string, regionName: string, regionFrom?: string) => {
+      if (!arn?.startsWith('arn:') || regionOf(arn) === region) return;
+      context.addIssue({ code: 'custom', path, input: arn, message: `the ${what} is in ${regionOf(arn)}, not in ${regionName} "${region}"${regionFrom ? ` (${regionFrom})` : ''}: fix the region (a typo?) or name a ${what} of that region` });
+    };
+    const passwordSources: Array<[(string | number)[], { secretArn?: string } | { env: string } | undefined]> = [
+      [['adminPassword'], aws.adminPassword],
+      [['postgres', 'targetAdminPassword'], aws.postgres?.targetAdminPassword],
+      ...Object.entries(aws.postgres?.appRolePasswords ?? {}).map(([role, source]): [(string | number)[], typeof source] => [['postgres', 'appRolePasswords', role], source]),
+    ];
+    for (const [path, source] of passwordSources) if (source && 'secretArn' in source) check([...path, 'secretArn'], source.secretArn, 'secret', aws.region, 'aws.region');
+    check(['kmsKeyId'], aws.kmsKeyId, 'key', aws.region, 'aws.region');
+    const share = aws.shareSnapshot;
+    if (share) {
+      check(['shareSnapshot', 'shareKeyArn'], share.shareKeyArn, 'key', aws.region, 'aws.region');
+      check(['shareSnapshot', 'target', 'kmsKeyArn'], share.target.kmsKeyArn, 'key', share.target.region ?? aws.region, "the target's region", 'aws.shareSnapshot.target.region, else aws.region');
+    }
+    const target = aws.targetAccount;
+    if (target) {
+      check(['targetAccount', 'shareKeyArn'], target.shareKeyArn, 'key', aws.region, 'aws.region');
+      check(['targetAccount', 'kmsKeyArn'], target.kmsKeyArn, 'key', target.region ?? aws.region, "the target's region", 'aws.targetAccount.region, else aws.region');
+    }
+  });
 
 export type AwsSettings = z.output<typeof awsSettingsSchema>;
 export type AwsSettingsInput = z.input<typeof awsSettingsSchema>;

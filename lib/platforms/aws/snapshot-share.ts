@@ -160,7 +160,14 @@ export function shareSnapshotRunbook(s: ShareSnapshotResolved, gateways: ShareGa
       const existingTargetCopy = await snapshots.find(tgt, n.targetCopyId);
       if (!src.canRead) return {};
 
-      if (sourceIdentity?.Account === s.target.accountId) problems.push(`the source credentials (${sourceIdentity.Arn}) are already in the target account ${s.target.accountId}: aws.profile/aws.assumeRole must name the source account`);
+      if (sourceIdentity?.Account === s.target.accountId) {
+        problems.push(
+          targetIdentity?.Account === s.target.accountId
+            ? // Both identities in one account: the config's target is most likely the source account itself.
+              `aws.shareSnapshot.target.accountId ${s.target.accountId} is the source account itself: a snapshot is shared with another account; name that account (with its role or profile and its key) in aws.shareSnapshot.target — or, if the source credentials (${sourceIdentity.Arn}) are the target's by mistake, point aws.profile/aws.assumeRole at the source account`
+            : `the source credentials (${sourceIdentity.Arn}) are already in the target account ${s.target.accountId}: aws.profile/aws.assumeRole must name the source account`,
+        );
+      }
       if (targetIdentity && targetIdentity.Account !== s.target.accountId) {
         problems.push(`the target identity is ${targetIdentity.Arn} in account ${targetIdentity.Account}, not in aws.shareSnapshot.target.accountId ${s.target.accountId}: fix target.assumeRole.roleArn or target.profile`);
       }

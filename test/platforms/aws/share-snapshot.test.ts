@@ -167,7 +167,7 @@ describe('the example environment prod-share', () => {
     expect(lines.join('\n')).toContain('no AWS call was made and nothing was changed');
   });
 
-  test('GIVEN --plan-format json WHEN planned offline THEN the document on stdout lists both accounts\' calls, says no call moves traffic, has no downtime phases, and its rollback deletes what the run created, newest first, in the right account', async () => {
+  test('GIVEN --plan-format json WHEN planned offline THEN the document on stdout lists both accounts\' calls, says no call moves traffic, has no downtime phases, and its rollback deletes what the run created, newest first, in the right account and region', async () => {
     const { loadEnvironment } = await import('../../../config/cutover');
     const { parseCutoverArgs } = await import('../../../lib/cli/cutover');
     const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
@@ -191,13 +191,37 @@ describe('the example environment prod-share', () => {
     ]);
     expect(document.rollback).toHaveLength(1);
     expect(document.rollback[0].operatorRuns.filter((line: string) => line.startsWith('  '))).toEqual([
-      '  [target] aws rds delete-db-instance --db-instance-identifier orders --skip-final-snapshot',
-      '  [target] aws rds delete-db-snapshot --db-snapshot-identifier orders-seed-<run-id>',
-      '  [source] aws rds modify-db-snapshot-attribute --db-snapshot-identifier orders-share-<run-id> --attribute-name restore --values-to-remove 222222222222   (the share)',
-      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-<run-id>',
-      '  [source] aws rds delete-db-snapshot --db-snapshot-identifier orders-share-source-<run-id>',
+      '  [target] aws rds delete-db-instance --region eu-west-1 --db-instance-identifier orders --skip-final-snapshot',
+      '  [target] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-seed-<run-id>',
+      '  [source] aws rds modify-db-snapshot-attribute --region eu-west-1 --db-snapshot-identifier orders-share-<run-id> --attribute-name restore --values-to-remove 222222222222   (the share)',
+      '  [source] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-share-<run-id>',
+      '  [source] aws rds delete-db-snapshot --region eu-west-1 --db-snapshot-identifier orders-share-source-<run-id>',
     ]);
     expect(document.rollback[0].operatorRuns).toContain('npx zx scripts/cutover.mjs --env prod-share --flow share-snapshot --execute --resume RUN_ID   (go on after fixing the cause)');
+  });
+
+  test('GIVEN the source credentials have expired (ExpiredToken, which the emulator cannot produce) WHEN the flow runs with --execute THEN it is refused before a run starts, saying they expired and how to renew them; nothing but GetCallerIdentity is sent', async () => {
+    const { loadEnvironment } = await import('../../../config/cutover');
+    const { parseCutoverArgs, UsageError } = await import('../../../lib/cli/cutover');
+    const { runShareSnapshot } = await import('../../../lib/cli/aws-share-snapshot');
+    const { mocks, clients } = (() => {
+      const source = newClients({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } });
+      const target = newClients({ region: 'eu-west-1', credentials: { accessKeyId: 'b', secretAccessKey: 'b' } });
+      return { clients: { source, target }, mocks: { source: { rds: mockClient(source.rds), sts: mockClient(source.sts) }, target: { rds: mockClient(target.rds), sts: mockClient(target.sts) } } };
+    })();
+    mocks.source.sts.on(GetCallerIdentityCommand).rejects(Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredToken' }));
+    mocks.target.sts.on(GetCallerIdentityCommand).resolves({ Account: '222222222222' });
+    const stateDir = '/nonexistent-state';
+    const run = runShareSnapshot(
+      { environment: loadEnvironment('prod-share'), args: parseCutoverArgs(['--env', 'prod-share', '--flow', 'share-snapshot', '--execute']), stateDir, log: recordingLogger(), out: () => undefined },
+      { createClients: (_identity, _options, side) => clients[side] },
+    );
+    const error = (await run.then(() => undefined, (e: Error) => e))!;
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.message).toContain('No usable AWS credentials for the source account (eu-west-1): ExpiredToken');
+    expect(error.message).toContain('have expired: log in again (aws sso login');
+    expect(error.message).toContain('(the role arn:aws:iam::111111111111:role/rds-cutover-operator is assumed with these base credentials)');
+    expect([...mocks.source.rds.calls(), ...mocks.target.rds.calls()]).toEqual([]);
   });
 
   test('GIVEN --plan-format with --execute, or a rehearsal report WHEN started THEN refused before anything is read, naming the fix', async () => {
