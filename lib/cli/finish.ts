@@ -37,7 +37,8 @@ export interface FinishOptions {
  */
 export function finishRun(report: CutoverReport, options: FinishOptions): number {
   const { out } = options;
-  const reportPath = options.report ? resolve(options.report) : join(options.stateDir, 'runs', report.runId, 'report.json');
+  const inRunFolder = join(options.stateDir, 'runs', report.runId, 'report.json');
+  const reportPath = options.report ? resolve(options.report) : inRunFolder;
   // A report that cannot be written (a full disk) must not hide the summary: it is printed
   // first-hand below, and the missing file makes the exit code non-zero.
   const notWritten = (what: string, path: string, error: unknown) => `${what}: NOT WRITTEN ${path} (${error instanceof Error ? error.message : String(error)})`;
@@ -46,6 +47,16 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   try {
     writeReport(reportPath, report);
     files.push(`report: ${reportPath}`);
+    // Always also in the run's folder, where `status` and an emulated rehearsal's session find it
+    // by run id (a dry run has no run folder).
+    if (!report.dryRun && reportPath !== inRunFolder) {
+      try {
+        writeReport(inRunFolder, report);
+      } catch (error) {
+        unwritten = true;
+        files.push(notWritten('report copy', inRunFolder, error));
+      }
+    }
     if (!report.dryRun) {
       try {
         files.push(`report page: ${writeReportPage(reportPath, report)}`);

@@ -44,6 +44,15 @@ describe('a rehearsal\'s report files (finishRun, as the CLI writes them)', () =
     expect(existsSync(join(work, 'out', 'cutover.html'))).toBe(true);
   });
 
+  // README: --report FILE writes the report, and it is always also in the run's folder (where
+  // `status` and an emulated rehearsal's session look for it by run id). Before, only FILE.
+  test('with --report FILE: the run\'s folder has its report.json too, the same report', () => {
+    mkdirSync(join(work, 'out'));
+    finishRun(realReport(), { report: parseCutoverArgs(['--env', 'local', '--execute', '--report', join(work, 'out', 'cutover.json')]).report, stateDir: work, out: () => undefined });
+    const inRunFolder = join(work, 'runs', '20261201-013423-62f3ec', 'report.json');
+    expect(existsSync(inRunFolder) && readFileSync(inRunFolder, 'utf8')).toBe(readFileSync(join(work, 'out', 'cutover.json'), 'utf8'));
+  });
+
   test('a dry run has no timeline to show: no page', () => {
     finishRun({ ...realReport(), dryRun: true, result: 'planned' }, { report: parseCutoverArgs(['--env', 'local', '--report', join(work, 'plan.json')]).report, stateDir: work, out: () => undefined });
     expect(existsSync(join(work, 'plan.json'))).toBe(true);
