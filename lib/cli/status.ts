@@ -106,7 +106,13 @@ export function statusLines(stateDir: string, runId: string): { lines: string[];
     lines.push(`next: run the emulated rehearsal again: npm run rehearse -- --env ${status.environment}${engine}`);
   } else if (rehearsal) {
     // A local rehearsal's sandbox (servers and files) is gone with its process: it cannot be resumed.
-    lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute`);
+    // The same rehearsal again: the flags it journaled (a --switch-back rehearsal run without it rehearses another flow).
+    const again = [
+      status.options.switchBack === true ? ' --switch-back' : '',
+      typeof status.options.fault === 'string' ? ` --fault ${status.options.fault}` : '',
+      typeof status.options.targetVersion === 'number' ? ` --target-version ${status.options.targetVersion}` : '',
+    ].join('');
+    lines.push(`next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env ${status.environment}${engine} --execute${again}`);
     if (lockHeld && status.result === 'in-progress') lines.push(`      if no rehearsal is running any more, release the lock first: npx zx scripts/cutover.mjs --env ${status.environment} --break-lock ${status.runId}`);
   } else {
     const resume =

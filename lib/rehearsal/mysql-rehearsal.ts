@@ -144,7 +144,7 @@ async function rehearseMysqlOnce(options: MysqlRehearsalOptions, windDown: WindD
       log,
       load,
       switchStep: MYSQL_SWITCH_STEP,
-      journalOptions: { fault: options.fault ?? null },
+      journalOptions: { fault: options.fault ?? null, switchBack: options.switchBack === true },
       lock: options.lock,
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,

@@ -141,7 +141,7 @@ async function rehearsePostgresOnce(options: PostgresRehearsalOptions, windDown:
       handleSignals: options.handleSignals,
       keepLoad: options.switchBack,
       windDown,
-      journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null },
+      journalOptions: { method: options.method, fault: options.fault ?? null, targetVersion: settings.targetVersion ?? null, switchBack: options.switchBack === true },
       onStepDone: async (step) => {
         await options.afterStep?.(step.id, sandbox);
         if (step.id === 'postgres.replication.catch-up' && options.fault === 'replication-stopped') {

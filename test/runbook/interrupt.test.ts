@@ -67,6 +67,15 @@ describe('interrupts (SIGINT/SIGTERM) during an executed run', () => {
     expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env local --execute');
   });
 
+  // The command status gives must rehearse the same thing again: a --switch-back rehearsal (or one
+  // with a --fault) run again without it rehearses another flow (usr11a: it left --switch-back out).
+  test('a --switch-back rehearsal with a --fault interrupted: status\'s "run it again" keeps both flags', async () => {
+    const dir = stateDir();
+    const run = await runRunbook({ runbook: runbook([], 'test.copy'), environment: 'local', stateDir: dir, dryRun: false, log: silentLogger, handleSignals: true, options: { rehearsal: true, switchBack: true, fault: 'replication-stall' } });
+    const { lines } = statusLines(dir, run.runId);
+    expect(lines).toContain('next: a local rehearsal cannot be resumed (its sandbox is gone with the process); run it again: npx zx scripts/cutover.mjs --env local --execute --switch-back --fault replication-stall');
+  });
+
   test('a rehearsal interrupted: its summary says to run it again, never that it "can be continued" (its sandbox is gone; status says the same)', async () => {
     const run = await runRunbook({ runbook: runbook([], 'test.copy'), environment: 'local', stateDir: stateDir(), dryRun: false, log: silentLogger, handleSignals: true, options: { rehearsal: true } });
     // a rehearsal's report carries its write load
