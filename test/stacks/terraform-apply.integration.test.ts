@@ -123,8 +123,11 @@ describeWithMoto('terraform apply against the emulator')('terraform apply of the
     // The switch, by the flow's own AWS calls, with the settings the CLI resolves from these outputs:
     // the proxy gets its first target (the run does that, not the stack), then is swapped to the
     // stack's database; the record is UPSERTed to it (INSYNC); the old database is fenced.
+    // prod-pg's secrets are in its region (eu-west-1): moved with the region, as a user's would be
+    // (a secret of another region is refused at load).
+    const postgres = { ...prodPg.aws!.postgres!, appRolePasswords: { billing_app: { secretArn: `arn:aws:secretsmanager:${REGION}:222222222222:secret:rds-cutover/billing-app-AbCdEf` } } };
     const cutover = parseEnvironment(
-      { ...prodPg, aws: { ...prodPg.aws!, region: REGION, assumeRole: undefined, infraEnvironment: 'emulated', outputsFile, source: { instanceId: SOURCE }, tunnels: {} } },
+      { ...prodPg, aws: { ...prodPg.aws!, region: REGION, assumeRole: undefined, infraEnvironment: 'emulated', outputsFile, source: { instanceId: SOURCE }, tunnels: {}, postgres } },
       'the emulated cutover',
     );
     const settings = resolveAwsPostgresSettings(cutover, { cleanup: false, infraEnvironment: environment });
