@@ -74,6 +74,11 @@ export function credentialProblem(error: Error, identity: IdentityUnderCheck, en
   );
 }
 
+/** The source account's identity as an environment's `aws` settings choose it (the messages name these settings). */
+export function sourceIdentity(aws: Pick<NonNullable<CutoverEnvironment['aws']>, 'region' | 'profile' | 'assumeRole'>, environmentName: string): IdentityUnderCheck {
+  return { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file: `config/cutover/${environmentName}.ts` };
+}
+
 /** sts:GetCallerIdentity with this identity's client: a credential problem becomes a UsageError naming the fix; other errors are left to the checks. */
 export async function checkCredentials(sts: Pick<STSClient, 'send'>, identity: IdentityUnderCheck): Promise<void> {
   try {

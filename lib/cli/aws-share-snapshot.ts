@@ -5,7 +5,7 @@
  * The same engine as every flow: journal, --resume, hooks, report, run lock, exit codes.
  */
 import { UsageError } from './args';
-import { checkCredentials, passwordVariables } from './aws-credentials';
+import { checkCredentials, passwordVariables, sourceIdentity } from './aws-credentials';
 import { checkLines, finishRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
 import type { Logger } from '../util/log';
@@ -165,7 +165,7 @@ export async function runShareSnapshot(input: FlowRunnerInput, dependencies: Sha
     const checkIdentities = async (): Promise<void> => {
       if (!clients) return;
       const file = `config/cutover/${environment.name}.ts`;
-      await checkCredentials(clients.source.sts, { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file });
+      await checkCredentials(clients.source.sts, sourceIdentity(aws, environment.name));
       const target = settings.target;
       await checkCredentials(clients.target.sts, { side: `the target account ${target.accountId}`, region: target.region, profile: target.profile, profileField: 'aws.shareSnapshot.target.profile', assumeRoleArn: target.assumeRole?.roleArn, fields: 'aws.shareSnapshot.target.assumeRole or .profile', file });
     };

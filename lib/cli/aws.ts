@@ -1,5 +1,5 @@
 import { EXIT, UsageError } from './args';
-import { checkCredentials, credentialProblem, passwordVariables, type IdentityUnderCheck } from './aws-credentials';
+import { checkCredentials, credentialProblem, passwordVariables, sourceIdentity } from './aws-credentials';
 import { checkRunArgs, mysqlSettings, type FlowRunnerInput } from './settings';
 import { checkLines, executeRun } from './finish';
 import type { CutoverEnvironment } from '../../config/cutover';
@@ -33,15 +33,9 @@ export interface AwsRunnerDependencies {
   lockSettleMs?: number;
 }
 
-/** The source account's identity as config chooses it (the credential messages name these settings). */
-function sourceIdentity(settings: AwsCommonSettings): IdentityUnderCheck {
-  const aws = settings.aws;
-  return { side: 'the source account', region: aws.region, profile: aws.profile, profileField: 'aws.profile', assumeRoleArn: aws.assumeRole?.roleArn, fields: 'aws.profile or aws.assumeRole', file: `config/cutover/${settings.environment}.ts` };
-}
-
 /** Credential problems are the most common first failure; say how to fix them. */
 function explainAwsError(error: Error, settings: AwsCommonSettings): Error {
-  return credentialProblem(error, sourceIdentity(settings)) ?? error;
+  return credentialProblem(error, sourceIdentity(settings.aws, settings.environment)) ?? error;
 }
 
 /** What differs between the AWS flows; the runner does the rest (plan, checks, execute, report). */
@@ -187,7 +181,7 @@ export async function runAwsFlow(input: FlowRunnerInput, flow: AwsFlow, dependen
       // Credentials first: a dry run's checks would report a missing, expired or refused identity
       // as a failed check in the SDK's words. (--execute: the lock's first call finds it, after a
       // resume's journal was checked, and explainAwsError names the fix.)
-      if (clients) await checkCredentials(clients.sts, sourceIdentity(resolved));
+      if (clients) await checkCredentials(clients.sts, sourceIdentity(resolved.aws, resolved.environment));
       return await dryRun(input, flow, clients, passwordEnv);
     }
     return await executeRun(input, {

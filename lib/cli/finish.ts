@@ -47,17 +47,17 @@ export function finishRun(report: CutoverReport, options: FinishOptions): number
   try {
     writeReport(reportPath, report);
     files.push(`report: ${reportPath}`);
-    // Always also in the run's folder, where `status` and an emulated rehearsal's session find it
-    // by run id (a dry run has no run folder).
-    if (!report.dryRun && reportPath !== inRunFolder) {
-      try {
-        writeReport(inRunFolder, report);
-      } catch (error) {
-        unwritten = true;
-        files.push(notWritten('report copy', inRunFolder, error));
-      }
-    }
     if (!report.dryRun) {
+      // Always also in the run's folder, where `status` and an emulated rehearsal's session find
+      // it by run id (a dry run has no run folder).
+      if (reportPath !== inRunFolder) {
+        try {
+          writeReport(inRunFolder, report);
+        } catch (error) {
+          unwritten = true;
+          files.push(notWritten('report copy', inRunFolder, error));
+        }
+      }
       try {
         files.push(`report page: ${writeReportPage(reportPath, report)}`);
       } catch (error) {
